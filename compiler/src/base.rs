@@ -1,0 +1,122 @@
+//! Files and spans: the vocabulary every other layer uses to point at input.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Index of a file in [`Sources`]. Ids are assigned in a deterministic order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub u32);
+
+/// A byte range in one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: FileId, range: std::ops::Range<usize>) -> Span {
+        Span { file, start: range.start as u32, end: range.end.max(range.start) as u32 }
+    }
+
+    /// The smallest span covering both; `other` must be in the same file.
+    pub fn to(self, other: Span) -> Span {
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+
+    pub fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// A value with the span it was read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, span: Span) -> Self {
+        Spanned { value, span }
+    }
+}
+
+/// One input file: its path on disk, the path shown to users, its text.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub display: String,
+    pub text: Arc<str>,
+}
+
+/// Every file read in a run (specs and schemas), addressed by [`FileId`].
+#[derive(Debug, Default)]
+pub struct Sources {
+    files: Vec<SourceFile>,
+    /// Paths under this root are shown relative to it.
+    root: PathBuf,
+}
+
+impl Sources {
+    pub fn new(root: &Path) -> Sources {
+        Sources { files: Vec::new(), root: root.to_path_buf() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn add(&mut self, path: PathBuf, text: Arc<str>) -> FileId {
+        let display = display_path(&self.root, &path);
+        self.files.push(SourceFile { path, display, text });
+        FileId(self.files.len() as u32 - 1)
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    pub fn find(&self, path: &Path) -> Option<FileId> {
+        self.files.iter().position(|f| f.path == path).map(|i| FileId(i as u32))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, file: FileId, offset: u32) -> (usize, usize) {
+        let text = &self.get(file).text;
+        let offset = (offset as usize).min(text.len());
+        let offset = (0..=offset).rev().find(|&o| text.is_char_boundary(o)).unwrap_or(0);
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+}
+
+/// `path` relative to `root` with `/` separators when it lies under it, else as given.
+pub fn display_path(root: &Path, path: &Path) -> String {
+    let shown = pathdiff(path, root).unwrap_or_else(|| path.to_path_buf());
+    shown.to_string_lossy().replace('\\', "/")
+}
+
+fn pathdiff(path: &Path, root: &Path) -> Option<PathBuf> {
+    if let Ok(rel) = path.strip_prefix(root) {
+        return Some(rel.to_path_buf());
+    }
+    // Files beside the root (shared schemas) are shown with `../` steps.
+    let mut up = PathBuf::new();
+    let mut base = root;
+    for _ in 0..8 {
+        up.push("..");
+        base = base.parent()?;
+        if let Ok(rel) = path.strip_prefix(base) {
+            return Some(up.join(rel));
+        }
+    }
+    None
+}

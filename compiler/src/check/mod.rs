@@ -1,0 +1,69 @@
+//! Check passes over the model. Each pass is one module with one entry
+//! point, `run`, registered in [`PASSES`]; a new pass is a new file plus one
+//! line here. Passes read the model and the schema index and do no IO.
+
+mod listener_port_conflict;
+mod missing_owner;
+mod shadowed_route;
+mod unknown_operation;
+
+use rayon::prelude::*;
+
+use crate::diag::{Code, Sink};
+use crate::model::Model;
+use crate::schema::SchemaIndex;
+
+/// A registered check pass.
+pub struct Pass {
+    /// kebab-case, after the defect it finds; the module is the snake_case form.
+    pub name: &'static str,
+    /// The codes the pass may emit.
+    pub codes: &'static [Code],
+    pub run: fn(&Model, &SchemaIndex, &mut Sink),
+}
+
+pub static PASSES: &[Pass] = &[
+    Pass { name: "listener-port-conflict", codes: &[Code::ListenerPortConflict], run: listener_port_conflict::run },
+    Pass { name: "missing-owner", codes: &[Code::MissingOwner], run: missing_owner::run },
+    Pass { name: "shadowed-route", codes: &[Code::ShadowedRoute], run: shadowed_route::run },
+    Pass {
+        name: "unknown-operation",
+        codes: &[Code::UnknownOperation, Code::OperationKindMismatch],
+        run: unknown_operation::run,
+    },
+];
+
+/// Runs every pass in parallel; results are merged in list order.
+pub fn run_all(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
+    let results: Vec<Sink> = PASSES
+        .par_iter()
+        .map(|pass| {
+            let mut local = Sink::new();
+            (pass.run)(model, schemas, &mut local);
+            local
+        })
+        .collect();
+    for local in results {
+        sink.extend(local.into_sorted());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pass_file_is_registered_and_named_after_it() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/check");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n != "mod.rs")
+            .map(|n| n.trim_end_matches(".rs").replace('_', "-"))
+            .collect();
+        files.sort();
+        let mut names: Vec<String> = PASSES.iter().map(|p| p.name.to_string()).collect();
+        names.sort();
+        assert_eq!(files, names);
+    }
+}

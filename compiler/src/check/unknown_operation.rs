@@ -1,0 +1,70 @@
+//! Every call and route that names an operation must name one the target
+//! service's schemas define, through an API of the operation's kind.
+
+use crate::base::{Span, Spanned};
+use crate::diag::{did_you_mean, Code, Diagnostic, Sink};
+use crate::model::values::Operation;
+use crate::model::{Model, ServiceId};
+use crate::schema::SchemaIndex;
+
+pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
+    for service in &model.services {
+        for call in &service.calls {
+            if let Some(op) = &call.operation {
+                check(model, schemas, call.target.value, op, sink);
+            }
+        }
+    }
+    for gateway in &model.gateways {
+        for route in &gateway.routes {
+            if let Some(op) = &route.operation {
+                check(model, schemas, route.target.value, op, sink);
+            }
+        }
+    }
+}
+
+fn check(model: &Model, schemas: &SchemaIndex, target: ServiceId, op: &Spanned<Operation>, sink: &mut Sink) {
+    let service = model.service(target);
+    let kind = op.value.kind();
+    let apis: Vec<_> = service.apis.iter().filter(|a| a.kind == kind).collect();
+    if apis.is_empty() {
+        let served: Vec<String> = service.apis.iter().map(|a| format!("`{}` ({})", a.name.value, a.kind)).collect();
+        sink.push(
+            Diagnostic::new(
+                Code::OperationKindMismatch,
+                format!("`{}` is a {kind} operation, but service `{}` serves no {kind} API", op.value, service.name.value),
+            )
+            .at(op.span, format!("{kind} operation"))
+            .with_label(service.name.span, if served.is_empty() { "declares no API".to_string() } else { format!("serves {}", served.join(", ")) })
+            .help(format!("name an operation of one of its APIs, or declare its {kind} API: api \"name\" kind=\"{kind}\" schema=\"...\"")),
+        );
+        return;
+    }
+    let loaded: Vec<_> = apis.iter().filter_map(|a| schemas.get(a.schema)).collect();
+    if loaded.is_empty() {
+        return; // no index for these schemas: their own diagnostics explain why
+    }
+    let defs = loaded.iter().flat_map(|s| s.operations.iter());
+    if defs.clone().any(|d| d.operation.same_as(&op.value)) {
+        return;
+    }
+    let names: Vec<String> = defs.clone().map(|d| d.operation.to_string()).collect();
+    let wanted = op.value.to_string();
+    let best = did_you_mean(&wanted, names.iter().map(String::as_str));
+    let mut d = Diagnostic::new(Code::UnknownOperation, format!("service `{}` has no operation `{wanted}`", service.name.value))
+        .at(op.span, "unknown operation")
+        .help(match best {
+            Some(b) => format!("did you mean `{b}`?"),
+            None if names.len() <= 8 && !names.is_empty() => format!("its {kind} operations: {}", names.join(", ")),
+            None => format!("see the operations its {kind} schema defines"),
+        });
+    let pointer: Option<Span> = best
+        .and_then(|b| defs.clone().find(|d| d.operation.to_string() == b))
+        .and_then(|d| d.span)
+        .or_else(|| loaded.first().map(|s| Span { file: s.file, start: 0, end: 0 }));
+    if let Some(span) = pointer {
+        d = d.with_label(span, if best.is_some() { "the closest operation is defined here" } else { "the schema searched" });
+    }
+    sink.push(d);
+}

@@ -1,0 +1,151 @@
+//! The command line: `check`, `build`, `explain`. The only layer that
+//! prints, reads arguments, or writes output files.
+
+mod output;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diag::render::{render, Format};
+use crate::diag::{Code, CODES};
+use crate::driver::{compile, Compilation};
+
+#[derive(Parser)]
+#[command(name = "meshc", version, about = "Compile and check service-mesh specs written in KDL")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a workspace and report diagnostics; exits 1 on errors.
+    Check {
+        /// Workspace directory (holding mesh.kdl) or root spec file.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Check a workspace and write its artifacts to OUT, atomically.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Output directory; replaced as a whole only when the build succeeds.
+        #[arg(short, long)]
+        out: PathBuf,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Print the documentation of a diagnostic code (or list all codes).
+    Explain {
+        /// A code such as MESH0007, or its name (unknown-service).
+        code: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Treat this lint level as errors (`--deny warnings`).
+    #[arg(long, value_enum)]
+    deny: Option<Deny>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Deny {
+    Warnings,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { dir, report } => {
+            let compilation = compile(&dir);
+            print_diagnostics(&compilation, &report);
+            exit_code(&compilation, &report)
+        }
+        Command::Build { dir, out, report } => {
+            let compilation = compile(&dir);
+            print_diagnostics(&compilation, &report);
+            let failed = exit_code(&compilation, &report) != ExitCode::SUCCESS;
+            match compilation.emit() {
+                Some(artifacts) if !failed => match output::write_atomically(&out, &artifacts) {
+                    Ok(()) => {
+                        if report.format == Format::Human {
+                            eprintln!("wrote {} artifact(s) to {}", artifacts.len(), out.display());
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot write {}: {e}", out.display());
+                        ExitCode::from(2)
+                    }
+                },
+                _ => {
+                    if report.format == Format::Human {
+                        eprintln!("build failed; {} left unchanged", out.display());
+                    }
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Explain { code: Some(code) } => match Code::parse(&code) {
+            Some(code) => {
+                print!("{}", code.info().doc);
+                ExitCode::SUCCESS
+            }
+            None => {
+                let ids: Vec<&str> = CODES.iter().map(|c| c.id).collect();
+                eprintln!("error: no diagnostic code `{code}`");
+                if let Some(help) = crate::diag::suggestion(&code.to_ascii_uppercase(), ids.iter().copied()) {
+                    eprintln!("help: {help}");
+                }
+                eprintln!("run `meshc explain` to list every code");
+                ExitCode::from(2)
+            }
+        },
+        Command::Explain { code: None } => {
+            let mut out = String::new();
+            for c in CODES {
+                out.push_str(&format!("{}  {:<8} {:<9} {:<24} {}\n", c.id, c.severity.as_str(), c.category.as_str(), c.name, c.summary));
+            }
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn print_diagnostics(compilation: &Compilation, report: &ReportArgs) {
+    let mut diagnostics = compilation.diagnostics.clone();
+    if matches!(report.deny, Some(Deny::Warnings)) {
+        for d in &mut diagnostics {
+            d.severity = crate::diag::Severity::Error;
+        }
+    }
+    match report.format {
+        Format::Human => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let text = render(Format::Human, &diagnostics, &compilation.sources, color);
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+        format => {
+            let text = render(format, &diagnostics, &compilation.sources, false);
+            let _ = std::io::stdout().write_all(text.as_bytes());
+        }
+    }
+}
+
+fn exit_code(compilation: &Compilation, report: &ReportArgs) -> ExitCode {
+    let denied_warnings = matches!(report.deny, Some(Deny::Warnings)) && compilation.warnings() > 0;
+    if compilation.errors() > 0 || denied_warnings || compilation.model.is_none() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,128 @@
+//! The one table of diagnostic codes. Codes are never reused: a retired code
+//! stays here with status `Removed`.
+
+use super::Severity;
+
+/// What kind of defect a code reports; used to group codes in docs and SARIF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    Syntax,
+    Workspace,
+    Schema,
+    Reference,
+    Gateway,
+    Hygiene,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Syntax => "syntax",
+            Category::Workspace => "workspace",
+            Category::Schema => "schema",
+            Category::Reference => "reference",
+            Category::Gateway => "gateway",
+            Category::Hygiene => "hygiene",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Stable { since: &'static str },
+    Removed { since: &'static str },
+}
+
+/// Static facts about one code.
+#[derive(Debug)]
+pub struct CodeInfo {
+    pub code: Code,
+    pub id: &'static str,
+    pub name: &'static str,
+    pub category: Category,
+    pub severity: Severity,
+    pub status: Status,
+    pub summary: &'static str,
+    /// The code's page: What / Why / Failing example / Fixed example.
+    pub doc: &'static str,
+}
+
+macro_rules! codes {
+    ($($variant:ident = $id:literal, $name:literal, $cat:ident, $sev:ident, $since:literal, $summary:literal;)*) => {
+        /// A stable diagnostic code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $($variant),* }
+
+        /// Every code, in id order.
+        pub static CODES: &[CodeInfo] = &[
+            $(CodeInfo {
+                code: Code::$variant,
+                id: $id,
+                name: $name,
+                category: Category::$cat,
+                severity: Severity::$sev,
+                status: Status::Stable { since: $since },
+                summary: $summary,
+                doc: include_str!(concat!("../../../docs/diagnostics/", $id, ".md")),
+            }),*
+        ];
+    };
+}
+
+codes! {
+    KdlSyntax = "MESH0001", "kdl-syntax", Syntax, Error, "0.1.0", "The file is not valid KDL v2.";
+    UnknownNode = "MESH0002", "unknown-node", Syntax, Error, "0.1.0", "A node name the spec language does not define at this place.";
+    UnknownProperty = "MESH0003", "unknown-property", Syntax, Error, "0.1.0", "A property or argument the node does not take.";
+    InvalidValue = "MESH0004", "invalid-value", Syntax, Error, "0.1.0", "A value of the wrong type or outside its range (duration, port, hostname, enum, ...).";
+    MissingRequired = "MESH0005", "missing-required", Syntax, Error, "0.1.0", "A required node, argument or property is absent.";
+    DuplicateName = "MESH0006", "duplicate-name", Reference, Error, "0.1.0", "Two declarations share a name in the same scope.";
+    UnknownService = "MESH0007", "unknown-service", Reference, Error, "0.1.0", "A reference to a service that is not declared.";
+    UnknownOperation = "MESH0008", "unknown-operation", Reference, Error, "0.1.0", "An operation that none of the target service's APIs defines.";
+    UnreadableFile = "MESH0009", "unreadable-file", Workspace, Error, "0.1.0", "An imported spec or a referenced schema file is missing or unreadable.";
+    ImportCycle = "MESH0010", "import-cycle", Workspace, Error, "0.1.0", "Spec files import each other in a cycle.";
+    ImportOutsideRoot = "MESH0011", "import-outside-root", Workspace, Error, "0.1.0", "An import points outside the workspace root directory.";
+    ListenerPortConflict = "MESH0012", "listener-port-conflict", Gateway, Error, "0.1.0", "Two listeners of one gateway bind the same address and port.";
+    EmptyImport = "MESH0013", "empty-import", Workspace, Warning, "0.1.0", "An import glob matches no file.";
+    OperationKindMismatch = "MESH0014", "operation-kind-mismatch", Reference, Error, "0.1.0", "An operation is written for an API kind the target service does not serve.";
+    InvalidSchema = "MESH0015", "invalid-schema", Schema, Error, "0.1.0", "A referenced protocol schema file (OpenAPI, .proto) does not parse.";
+    MissingOwner = "MESH0016", "missing-owner", Hygiene, Warning, "0.1.0", "A service declares no owning team.";
+    ShadowedRoute = "MESH0017", "shadowed-route", Gateway, Warning, "0.1.0", "A route can never match because an earlier route matches all its requests.";
+}
+
+impl Code {
+    pub fn info(self) -> &'static CodeInfo {
+        &CODES[self as usize]
+    }
+
+    pub fn id(self) -> &'static str {
+        self.info().id
+    }
+
+    /// Looks a code up by id (`MESH0001`, case-insensitive) or kebab name.
+    pub fn parse(text: &str) -> Option<Code> {
+        CODES
+            .iter()
+            .find(|c| c.id.eq_ignore_ascii_case(text) || c.name == text)
+            .map(|c| c.code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_in_id_order_and_indexed_by_variant() {
+        for (i, info) in CODES.iter().enumerate() {
+            assert_eq!(info.code as usize, i, "{} is out of place", info.id);
+            assert_eq!(info.id, format!("MESH{:04}", i + 1));
+        }
+    }
+
+    #[test]
+    fn parse_accepts_ids_and_names() {
+        assert_eq!(Code::parse("mesh0010"), Some(Code::ImportCycle));
+        assert_eq!(Code::parse("import-cycle"), Some(Code::ImportCycle));
+        assert_eq!(Code::parse("MESH9999"), None);
+    }
+}

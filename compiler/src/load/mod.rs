@@ -1,0 +1,279 @@
+//! The workspace loader: the front end's only IO. Reads the root spec file,
+//! follows `import` nodes (relative paths and globs) level by level, parses
+//! each level's files in parallel, and reports missing files, imports that
+//! leave the workspace root, and import cycles.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use petgraph::graph::DiGraph;
+use rayon::prelude::*;
+
+use crate::base::{FileId, Sources, Span};
+use crate::diag::{Code, Diagnostic, Sink};
+use crate::syntax::{self, Document, Node, Value};
+
+/// The file a directory workspace starts from.
+pub const ROOT_FILE: &str = "mesh.kdl";
+
+/// All spec files of a workspace, parsed, in [`FileId`] order.
+#[derive(Debug)]
+pub struct Workspace {
+    /// Canonical directory that imports may not leave.
+    pub root_dir: PathBuf,
+    pub root_file: FileId,
+    pub documents: Vec<Document>,
+}
+
+/// Loads the workspace at `path` (a directory holding `mesh.kdl`, or a root file).
+pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Workspace> {
+    let root_path = if path.is_dir() { path.join(ROOT_FILE) } else { path.to_path_buf() };
+    let root_path = match root_path.canonicalize() {
+        Ok(p) => p,
+        Err(e) => {
+            sink.push(
+                Diagnostic::new(Code::UnreadableFile, format!("cannot read the root spec `{}`: {e}", root_path.display()))
+                    .help(format!("a workspace is a directory with a `{ROOT_FILE}` file, or the path of a root .kdl file")),
+            );
+            return None;
+        }
+    };
+    let root_dir = root_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut loader = Loader { sources, sink, root_dir: root_dir.clone(), ids: HashMap::new(), documents: Vec::new(), edges: Vec::new() };
+    let mut level = vec![Pending { path: root_path, importer: None }];
+    while !level.is_empty() {
+        let parsed = loader.read_and_parse(level);
+        level = loader.imports_of(parsed);
+    }
+    loader.report_cycles();
+    let documents = loader.documents;
+    if documents.is_empty() {
+        return None;
+    }
+    Some(Workspace { root_dir, root_file: FileId(documents[0].file.0), documents })
+}
+
+/// A file to read, and the import that asked for it (none for the root).
+struct Pending {
+    path: PathBuf,
+    importer: Option<Span>,
+}
+
+struct Loader<'a> {
+    sources: &'a mut Sources,
+    sink: &'a mut Sink,
+    root_dir: PathBuf,
+    ids: HashMap<PathBuf, FileId>,
+    documents: Vec<Document>,
+    /// Import edges: (importing file, imported path, span of the import).
+    edges: Vec<(FileId, PathBuf, Span)>,
+}
+
+impl Loader<'_> {
+    /// Reads and parses one level of new files; returns their indices in `documents`.
+    fn read_and_parse(&mut self, level: Vec<Pending>) -> std::ops::Range<usize> {
+        let texts: Vec<(Pending, std::io::Result<String>)> =
+            level.into_par_iter().map(|p| { let text = std::fs::read_to_string(&p.path); (p, text) }).collect();
+        let mut to_parse = Vec::new();
+        for (pending, text) in texts {
+            match text {
+                Ok(text) => {
+                    let text: Arc<str> = text.into();
+                    let id = self.sources.add(pending.path.clone(), text.clone());
+                    self.ids.insert(pending.path, id);
+                    to_parse.push((id, text));
+                }
+                Err(e) => {
+                    let mut d = Diagnostic::new(Code::UnreadableFile, format!("cannot read `{}`: {e}", pending.path.display()));
+                    if let Some(span) = pending.importer {
+                        d = d.at(span, "imported here").help("check the path; imports are relative to the importing file");
+                    }
+                    self.sink.push(d);
+                }
+            }
+        }
+        let parsed: Vec<(Document, Vec<Diagnostic>)> =
+            to_parse.par_iter().map(|(id, text)| syntax::parse(*id, text)).collect();
+        let start = self.documents.len();
+        for (doc, diags) in parsed {
+            self.sink.extend(diags);
+            self.documents.push(doc);
+        }
+        start..self.documents.len()
+    }
+
+    /// Resolves the imports of the given documents; returns files not yet loaded.
+    fn imports_of(&mut self, docs: std::ops::Range<usize>) -> Vec<Pending> {
+        let mut next: Vec<Pending> = Vec::new();
+        for index in docs {
+            let file = self.documents[index].file;
+            let dir = self.sources.get(file).path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let imports: Vec<(String, Span)> =
+                self.documents[index].nodes.iter().filter(|n| n.name == "import").filter_map(|n| import_pattern(n, self.sink)).collect();
+            for (pattern, span) in imports {
+                for path in self.expand(&dir, &pattern, span) {
+                    if !path.starts_with(&self.root_dir) {
+                        self.sink.push(
+                            Diagnostic::new(Code::ImportOutsideRoot, format!("import `{pattern}` leaves the workspace root"))
+                                .at(span, format!("resolves to `{}`", path.display()))
+                                .help(format!("move the file under `{}` or make that directory's parent the workspace root", self.root_dir.display())),
+                        );
+                        continue;
+                    }
+                    if !self.ids.contains_key(&path) && !next.iter().any(|p| p.path == path) {
+                        next.push(Pending { path: path.clone(), importer: Some(span) });
+                    }
+                    self.edges.push((file, path, span));
+                }
+            }
+        }
+        next
+    }
+
+    /// The canonical files a pattern names: one path, or a glob's sorted matches.
+    fn expand(&mut self, dir: &Path, pattern: &str, span: Span) -> Vec<PathBuf> {
+        let joined = dir.join(pattern);
+        if !pattern.contains(['*', '?', '[']) {
+            return match joined.canonicalize() {
+                Ok(p) => vec![p],
+                Err(e) => {
+                    self.sink.push(
+                        Diagnostic::new(Code::UnreadableFile, format!("cannot read `{pattern}`: {e}"))
+                            .at(span, "imported here")
+                            .help_opt(self.similar_file(&joined).map(|f| format!("did you mean `{f}`?")))
+                            .note(format!("the path is relative to the importing file's directory `{}`", dir.display())),
+                    );
+                    Vec::new()
+                }
+            };
+        }
+        let mut matches: Vec<PathBuf> = match glob::glob(&joined.to_string_lossy()) {
+            Ok(paths) => paths.filter_map(Result::ok).filter(|p| p.is_file()).filter_map(|p| p.canonicalize().ok()).collect(),
+            Err(e) => {
+                self.sink.push(
+                    Diagnostic::new(Code::InvalidValue, format!("invalid import glob `{pattern}`: {}", e.msg))
+                        .at(span, "malformed pattern")
+                        .help("globs support `*`, `**`, `?` and `[...]`"),
+                );
+                return Vec::new();
+            }
+        };
+        matches.sort();
+        if matches.is_empty() {
+            self.sink.push(
+                Diagnostic::new(Code::EmptyImport, format!("import glob `{pattern}` matches no file"))
+                    .at(span, "matches nothing")
+                    .help("check the pattern, or remove the import"),
+            );
+        }
+        matches
+    }
+
+    /// A sibling file whose name is close to the missing one.
+    fn similar_file(&self, missing: &Path) -> Option<String> {
+        let name = missing.file_name()?.to_str()?;
+        let siblings: Vec<String> = std::fs::read_dir(missing.parent()?)
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        crate::diag::did_you_mean(name, siblings.iter().map(String::as_str)).map(str::to_string)
+    }
+
+    /// One diagnostic per import cycle (strongly connected component).
+    fn report_cycles(&mut self) {
+        let mut graph: DiGraph<FileId, Span> = DiGraph::new();
+        let nodes: Vec<_> = self.documents.iter().map(|d| graph.add_node(d.file)).collect();
+        let index_of = |id: FileId| nodes[id.0 as usize - self.documents[0].file.0 as usize];
+        let mut edges = Vec::new();
+        for (from, path, span) in &self.edges {
+            if let Some(&to) = self.ids.get(path) {
+                graph.add_edge(index_of(*from), index_of(to), *span);
+                edges.push((*from, to, *span));
+            }
+        }
+        for component in petgraph::algo::tarjan_scc(&graph) {
+            let mut files: Vec<FileId> = component.iter().map(|&n| graph[n]).collect();
+            files.sort();
+            let cyclic = files.len() > 1 || edges.iter().any(|(a, b, _)| a == b && *a == files[0]);
+            if !cyclic {
+                continue;
+            }
+            let (path, spans) = shortest_cycle(files[0], &files, &edges);
+            let Some((closing, others)) = spans.split_last() else { continue };
+            let chain = path.iter().map(|f| self.sources.get(*f).display.clone()).collect::<Vec<_>>().join(" → ");
+            let mut d = Diagnostic::new(Code::ImportCycle, format!("import cycle: {chain}"))
+                .at(*closing, "this import closes the cycle")
+                .help("imports must form a tree or a DAG; move shared declarations into a file both can import");
+            for span in others {
+                d = d.with_label(*span, "part of the cycle");
+            }
+            self.sink.push(d);
+        }
+    }
+}
+
+/// The shortest cycle through `start` within `members` (breadth-first), as
+/// the files along it (ending at `start` again) and the import spans taken.
+fn shortest_cycle(start: FileId, members: &[FileId], edges: &[(FileId, FileId, Span)]) -> (Vec<FileId>, Vec<Span>) {
+    let mut parent: HashMap<FileId, (FileId, Span)> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(at) = queue.pop_front() {
+        for &(from, to, span) in edges.iter().filter(|(from, to, _)| *from == at && members.contains(to)) {
+            if to == start {
+                let mut files = vec![start];
+                let mut spans = vec![span];
+                let mut cur = from;
+                while cur != start {
+                    let (prev, prev_span) = parent[&cur];
+                    files.push(cur);
+                    spans.push(prev_span);
+                    cur = prev;
+                }
+                files.push(start);
+                files.reverse();
+                spans.reverse();
+                return (files, spans);
+            }
+            if to != start && !parent.contains_key(&to) {
+                parent.insert(to, (from, span));
+                queue.push_back(to);
+            }
+        }
+    }
+    (vec![start], Vec::new())
+}
+
+/// The import's path pattern, or a diagnostic when the node is malformed.
+fn import_pattern(node: &Node, sink: &mut Sink) -> Option<(String, Span)> {
+    let mut args = node.arguments();
+    let pattern = match args.next() {
+        Some(e) => match &e.value {
+            Value::String(s) => Some((s.clone(), e.span)),
+            other => {
+                sink.push(
+                    Diagnostic::new(Code::InvalidValue, format!("`import` expects a path string, found {}", other.type_name()))
+                        .at(e.span, "not a string")
+                        .help("write the path in quotes: import \"services/*.kdl\""),
+                );
+                None
+            }
+        },
+        None => {
+            sink.push(
+                Diagnostic::new(Code::MissingRequired, "`import` needs a path")
+                    .at(node.name_span, "no path given")
+                    .help("write the file or glob to import: import \"services/*.kdl\""),
+            );
+            None
+        }
+    };
+    for extra in args.chain(node.entries.iter().filter(|e| e.name.is_some())) {
+        sink.push(
+            Diagnostic::new(Code::UnknownProperty, "`import` takes exactly one path")
+                .at(extra.span, "unexpected entry")
+                .help("use one `import` node per path or glob"),
+        );
+    }
+    pattern
+}

@@ -1,0 +1,173 @@
+//! Lowering: ASTs → the typed model. Declarations are collected first so
+//! references resolve regardless of file order; values are parsed into their
+//! typed forms here and nowhere else.
+
+mod gateway;
+mod read;
+mod service;
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use super::values::ApiKind;
+use super::{Model, SchemaId, SchemaRef, ServiceId};
+use crate::base::{Sources, Span, Spanned};
+use crate::diag::{suggestion, Code, Diagnostic, Sink};
+use crate::load::Workspace;
+use crate::syntax::Node;
+
+/// Top-level nodes of a spec file.
+const TOP_LEVEL: &[&str] = &["mesh", "import", "service", "gateway"];
+
+/// Builds the model from every loaded document.
+pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model {
+    let mut cx = Lower { sources, sink, services: HashMap::new(), schemas: HashMap::new(), model: Model::default() };
+    cx.model.name = workspace.root_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "mesh".into());
+
+    // Pass 1: declarations, so that references can point forward and across files.
+    let mut service_nodes = Vec::new();
+    let mut gateway_nodes = Vec::new();
+    let mut gateway_names: HashMap<String, Span> = HashMap::new();
+    let mut mesh_seen: Option<Span> = None;
+    for doc in &workspace.documents {
+        for node in &doc.nodes {
+            match node.name.as_str() {
+                "import" => {} // resolved by the loader
+                "mesh" => {
+                    if doc.file != workspace.root_file {
+                        cx.sink.push(
+                            Diagnostic::new(Code::UnknownNode, "`mesh` may only appear in the root file")
+                                .at(node.name_span, "not the root file")
+                                .help("move this node into the workspace's mesh.kdl"),
+                        );
+                    } else if let Some(first) = mesh_seen {
+                        duplicate(cx.sink, "mesh", "mesh", node.name_span, first);
+                    } else {
+                        mesh_seen = Some(node.name_span);
+                        cx.mesh(node);
+                    }
+                }
+                "service" => {
+                    if let Some(name) = read::string_arg(node, 0, "a name", "service \"orders\" { ... }", cx.sink) {
+                        match cx.services.get(&name.value) {
+                            Some(&(_, first)) => duplicate(cx.sink, "service", &name.value, name.span, first),
+                            None => {
+                                cx.services.insert(name.value.clone(), (None, name.span));
+                                service_nodes.push((node, name));
+                            }
+                        }
+                    }
+                }
+                "gateway" => {
+                    if let Some(name) = read::string_arg(node, 0, "a name", "gateway \"public\" { ... }", cx.sink) {
+                        match gateway_names.get(&name.value) {
+                            Some(&first) => duplicate(cx.sink, "gateway", &name.value, name.span, first),
+                            None => {
+                                gateway_names.insert(name.value.clone(), name.span);
+                                gateway_nodes.push((node, name));
+                            }
+                        }
+                    }
+                }
+                other => cx.sink.push(
+                    Diagnostic::new(Code::UnknownNode, format!("unknown top-level node `{other}`"))
+                        .at(node.name_span, "unknown node")
+                        .help_opt(suggestion(other, TOP_LEVEL.iter().copied())),
+                ),
+            }
+        }
+    }
+
+    // Pass 2: bodies. Services get ids once their own settings are valid; a
+    // reference to one that failed is dropped quietly (its error is reported).
+    let mut lowered = Vec::new();
+    for (node, name) in service_nodes {
+        let key = name.value.clone();
+        if let Some(service) = cx.service(node, name) {
+            let id = ServiceId(cx.model.services.len() as u32);
+            cx.model.services.push(service);
+            cx.services.insert(key, (Some(id), node.name_span));
+            lowered.push((node, id));
+        }
+    }
+    for (node, id) in lowered {
+        let calls = cx.calls(node);
+        cx.model.services[id.0 as usize].calls = calls;
+    }
+    for (node, name) in gateway_nodes {
+        if let Some(gateway) = cx.gateway(node, name) {
+            cx.model.gateways.push(gateway);
+        }
+    }
+    cx.model
+}
+
+struct Lower<'a> {
+    sources: &'a Sources,
+    sink: &'a mut Sink,
+    /// Declared service names; the id is set once the service lowered cleanly.
+    services: HashMap<String, (Option<ServiceId>, Span)>,
+    schemas: HashMap<(PathBuf, ApiKind), SchemaId>,
+    model: Model,
+}
+
+impl Lower<'_> {
+    fn mesh(&mut self, node: &Node) {
+        read::check_entries(node, 1, &[], self.sink);
+        read::no_children(node, self.sink);
+        if let Some(name) = read::string_arg(node, 0, "a name", "mesh \"shop\"", self.sink) {
+            self.model.name = name.value;
+        }
+    }
+
+    /// Resolves a service name, reporting unknown names with a suggestion.
+    fn service_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<ServiceId>> {
+        if let Some(&(id, _)) = self.services.get(&name.value) {
+            return id.map(|id| Spanned::new(id, name.span));
+        }
+        let mut known: Vec<&str> = self.services.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        self.sink.push(
+            Diagnostic::new(Code::UnknownService, format!("no service named `{}`", name.value))
+                .at(name.span, "unknown service")
+                .help_opt(suggestion(&name.value, known.iter().copied()).or(Some("declare it with `service \"name\" { ... }`".into()))),
+        );
+        None
+    }
+
+    /// Registers a schema file referenced from the file `span` lies in.
+    fn schema_ref(&mut self, path: &Spanned<String>, kind: ApiKind) -> SchemaId {
+        let dir = self.sources.get(path.span.file).path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let resolved = normalize(&dir.join(&path.value));
+        let next = SchemaId(self.model.schemas.len() as u32);
+        let id = *self.schemas.entry((resolved.clone(), kind)).or_insert(next);
+        if id == next {
+            self.model.schemas.push(SchemaRef { path: resolved, kind, span: path.span });
+        }
+        id
+    }
+}
+
+fn duplicate(sink: &mut Sink, what: &str, name: &str, span: Span, first: Span) {
+    sink.push(
+        Diagnostic::new(Code::DuplicateName, format!("{what} `{name}` is declared twice"))
+            .at(span, "declared again here")
+            .with_label(first, "first declared here")
+            .help(format!("rename one of them; {what} names are unique in a mesh")),
+    );
+}
+
+/// Removes `.` and `..` components without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}

@@ -1,0 +1,115 @@
+//! `service` nodes: owner, address, APIs and calls.
+
+use std::collections::HashMap;
+
+use super::read::{self, Once};
+use super::{duplicate, Lower};
+use crate::base::{Span, Spanned};
+use crate::diag::{Code, Diagnostic};
+use crate::model::values::{check_name, ApiKind, Duration, Host, Operation, Port};
+use crate::model::{Api, Call, Endpoint, Service};
+use crate::syntax::Node;
+
+const CHILDREN: &[&str] = &["owner", "address", "api", "calls"];
+
+impl Lower<'_> {
+    /// A service without its calls (those need every service's id; see `calls`).
+    pub(super) fn service(&mut self, node: &Node, name: Spanned<String>) -> Option<Service> {
+        read::check_entries(node, 1, &[], self.sink);
+        let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
+        let mut once = Once::default();
+        let mut owner = None;
+        let mut address = None;
+        let mut apis = Vec::new();
+        let mut api_names: HashMap<String, Span> = HashMap::new();
+        for child in node.children() {
+            match child.name.as_str() {
+                "owner" if once.first(child, self.sink) => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    owner = read::string_arg(child, 0, "a team name", "owner \"team-orders\"", self.sink);
+                }
+                "address" if once.first(child, self.sink) => {
+                    address = self.address(child);
+                }
+                "api" => {
+                    if let Some(api) = self.api(child) {
+                        if let Some(&first) = api_names.get(&api.name.value) {
+                            duplicate(self.sink, "api", &api.name.value, api.name.span, first);
+                        } else {
+                            api_names.insert(api.name.value.clone(), api.name.span);
+                            apis.push(api);
+                        }
+                    }
+                }
+                "calls" | "owner" | "address" => {}
+                _ => read::unknown_child(child, "service", CHILDREN, self.sink),
+            }
+        }
+        if !node.children().iter().any(|c| c.name == "address") {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, format!("service `{}` has no `address`", name.value))
+                    .at(name.span, "declared without an address")
+                    .help("add where its instances listen: address \"orders.shop.svc.cluster.local\" port=8080"),
+            );
+        }
+        let address = address?;
+        name_ok.then_some(Service { name, owner, address, apis, calls: Vec::new(), span: node.span })
+    }
+
+    fn address(&mut self, node: &Node) -> Option<Spanned<Endpoint>> {
+        read::check_entries(node, 1, &["port"], self.sink);
+        read::no_children(node, self.sink);
+        let host = read::string_arg(node, 0, "a hostname", "address \"orders.svc\" port=8080", self.sink);
+        let port = read::int_prop(node, "port", Some("address \"orders.svc\" port=8080"), self.sink);
+        let host = host.and_then(|h| read::parse(&h, |h| Host::parse(h), self.sink));
+        let port = port.and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
+        Some(Spanned::new(Endpoint { host: host?, port: port? }, node.span))
+    }
+
+    fn api(&mut self, node: &Node) -> Option<Api> {
+        read::check_entries(node, 1, &["kind", "schema"], self.sink);
+        read::no_children(node, self.sink);
+        let example = "api \"orders-http\" kind=\"rest\" schema=\"apis/orders.yaml\"";
+        let name = read::string_arg(node, 0, "a name", example, self.sink);
+        let kind = read::string_prop(node, "kind", Some(example), self.sink);
+        let schema = read::string_prop(node, "schema", Some(example), self.sink);
+        let kind = kind.and_then(|k| read::parse(&k, |k| ApiKind::parse(k), self.sink));
+        let (name, kind, schema) = (name?, kind?, schema?);
+        let schema = self.schema_ref(&schema, kind);
+        Some(Api { name, kind, schema })
+    }
+
+    /// The `calls` children of a service node; unresolved ones are left out.
+    pub(super) fn calls(&mut self, node: &Node) -> Vec<Call> {
+        node.children().iter().filter(|c| c.name == "calls").filter_map(|c| self.call(c)).collect()
+    }
+
+    fn call(&mut self, node: &Node) -> Option<Call> {
+        read::check_entries(node, 1, &["operation", "timeout"], self.sink);
+        read::no_children(node, self.sink);
+        let target = read::string_arg(node, 0, "a target service", "calls \"payments\" operation=\"pay.v1.Payments/Charge\"", self.sink)?;
+        let operation = self.operation_prop(node);
+        let timeout = self.duration_prop(node, "timeout");
+        let target = self.service_ref(&target)?;
+        Some(Call { target, operation: operation?, timeout: timeout?, span: node.span })
+    }
+
+    /// An optional `operation=` property. `Some(None)` when absent, `None` when invalid.
+    pub(super) fn operation_prop(&mut self, node: &Node) -> Option<Option<Spanned<Operation>>> {
+        match read::string_prop(node, "operation", None, self.sink) {
+            None if node.property("operation").is_some() => None,
+            None => Some(None),
+            Some(text) => read::parse(&text, |t| Operation::parse(t), self.sink).map(|op| Some(Spanned::new(op, text.span))),
+        }
+    }
+
+    /// An optional duration property. `Some(None)` when absent, `None` when invalid.
+    pub(super) fn duration_prop(&mut self, node: &Node, key: &str) -> Option<Option<Duration>> {
+        match read::string_prop(node, key, None, self.sink) {
+            None if node.property(key).is_some() => None,
+            None => Some(None),
+            Some(text) => read::parse(&text, |t| Duration::parse(t), self.sink).map(Some),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The typed, name-resolved model: the hub every check and backend reads.
+//!
+//! **Invariant:** nothing in here refers to KDL. References are ids
+//! ([`ServiceId`], [`SchemaId`]) that always point at an existing entry: a
+//! declaration that failed to resolve is reported and left out, so
+//! downstream code never meets a dangling name. Model types are not
+//! `Serialize`; backends define their own output shapes.
+
+mod lower;
+pub mod values;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use crate::base::{Span, Spanned};
+pub use lower::lower;
+use values::{ApiKind, Duration, ErrorBodyFormat, Host, HttpMethod, Operation, Port};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SchemaId(pub u32);
+
+#[derive(Debug, Default)]
+pub struct Model {
+    /// From the root file's `mesh` node; defaults to the root directory's name.
+    pub name: String,
+    pub services: Vec<Service>,
+    pub gateways: Vec<Gateway>,
+    /// Every schema file referenced, once per (path, kind).
+    pub schemas: Vec<SchemaRef>,
+}
+
+impl Model {
+    pub fn service(&self, id: ServiceId) -> &Service {
+        &self.services[id.0 as usize]
+    }
+
+    pub fn schema(&self, id: SchemaId) -> &SchemaRef {
+        &self.schemas[id.0 as usize]
+    }
+}
+
+/// A protocol schema file as the spec refers to it; the schema layer loads it.
+#[derive(Debug)]
+pub struct SchemaRef {
+    pub path: PathBuf,
+    pub kind: ApiKind,
+    /// The first `schema=` entry naming it.
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Service {
+    pub name: Spanned<String>,
+    pub owner: Option<Spanned<String>>,
+    pub address: Spanned<Endpoint>,
+    pub apis: Vec<Api>,
+    pub calls: Vec<Call>,
+    pub span: Span,
+}
+
+/// Where a service's instances listen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: Host,
+    pub port: Port,
+}
+
+#[derive(Debug)]
+pub struct Api {
+    pub name: Spanned<String>,
+    pub kind: ApiKind,
+    pub schema: SchemaId,
+}
+
+/// A synchronous call one service makes to another.
+#[derive(Debug)]
+pub struct Call {
+    pub target: Spanned<ServiceId>,
+    pub operation: Option<Spanned<Operation>>,
+    pub timeout: Option<Duration>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Gateway {
+    pub name: Spanned<String>,
+    pub listeners: Vec<Listener>,
+    pub routes: Vec<Route>,
+    /// Bodies for responses the gateway itself produces (no route, upstream down).
+    pub errors: ErrorFormat,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Listener {
+    pub name: Spanned<String>,
+    pub address: IpAddr,
+    pub port: Port,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub name: Spanned<String>,
+    pub matcher: RouteMatch,
+    pub target: Spanned<ServiceId>,
+    pub operation: Option<Spanned<Operation>>,
+    pub timeout: Option<Duration>,
+    /// Overrides the gateway's error bodies for requests this route took.
+    pub errors: Option<ErrorFormat>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteMatch {
+    pub path: PathMatch,
+    pub method: Option<HttpMethod>,
+    pub headers: Vec<HeaderMatch>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderMatch {
+    /// Lower-cased, as HTTP/2 and Envoy treat header names.
+    pub name: String,
+    pub rule: HeaderRule,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderRule {
+    Exact(String),
+    Prefix(String),
+    Present,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorFormat {
+    pub format: ErrorBodyFormat,
+    /// Status codes with their messages, sorted by status.
+    pub statuses: Vec<ErrorStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorStatus {
+    pub status: u16,
+    pub message: String,
+}
+
+impl ErrorFormat {
+    /// Used when a gateway declares no `error-format`.
+    pub fn default_json() -> ErrorFormat {
+        ErrorFormat {
+            format: ErrorBodyFormat::Json,
+            statuses: vec![
+                ErrorStatus { status: 404, message: "no route matches this request".into() },
+                ErrorStatus { status: 503, message: "the upstream service is unavailable".into() },
+            ],
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Typed values parsed at lowering time. Each parser returns a message for
+//! the diagnostic on failure; holding one of these types means it is valid.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// A non-zero duration, kept to the millisecond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(std::time::Duration);
+
+impl Duration {
+    /// Parses `150ms`, `2s`, `1m30s`, `1h` (humantime syntax).
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let d = humantime::parse_duration(text.trim())
+            .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `250ms`, `2s` or `1m30s`"))?;
+        if d.is_zero() {
+            return Err(format!("`{text}` is zero; a duration must be positive"));
+        }
+        if d.subsec_nanos() % 1_000_000 != 0 {
+            return Err(format!("`{text}` is finer than a millisecond, which proxies do not honour"));
+        }
+        if d.as_secs() > 315_576_000_000 {
+            return Err(format!("`{text}` is longer than proxies accept"));
+        }
+        Ok(Duration(d))
+    }
+
+    pub fn from_millis(ms: u64) -> Duration {
+        Duration(std::time::Duration::from_millis(ms.max(1)))
+    }
+
+    pub fn as_millis(self) -> u128 {
+        self.0.as_millis()
+    }
+
+    /// Protobuf JSON form, as Envoy reads it: `2s`, `0.250s`.
+    pub fn to_proto_json(self) -> String {
+        let ms = self.0.subsec_millis();
+        if ms == 0 {
+            format!("{}s", self.0.as_secs())
+        } else {
+            format!("{}.{:03}s", self.0.as_secs(), ms)
+        }
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+/// A TCP port, 1..=65535.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Port(u16);
+
+impl Port {
+    pub fn new(value: i128) -> Result<Port, String> {
+        match u16::try_from(value) {
+            Ok(p) if p != 0 => Ok(Port(p)),
+            _ => Err(format!("port {value} is out of range; ports are 1 to 65535")),
+        }
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A DNS name (RFC 1123 labels) or an IP address.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Host(String);
+
+impl Host {
+    pub fn parse(text: &str) -> Result<Host, String> {
+        if text.parse::<IpAddr>().is_ok() {
+            return Ok(Host(text.to_string()));
+        }
+        let name = text.strip_suffix('.').unwrap_or(text);
+        if name.is_empty() || name.len() > 253 {
+            return Err(format!("`{text}` is not a hostname: it must be 1 to 253 characters"));
+        }
+        for label in name.split('.') {
+            let ok = !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-');
+            if !ok {
+                return Err(format!(
+                    "`{text}` is not a hostname: label `{label}` must be 1-63 letters, digits or inner hyphens"
+                ));
+            }
+        }
+        Ok(Host(name.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! keyword_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub const ALL: &'static [&'static str] = &[$($text),*];
+
+            pub fn parse(text: &str) -> Result<$name, String> {
+                match text {
+                    $($text => Ok($name::$variant),)*
+                    _ => Err(format!("`{text}` is not one of {}", Self::ALL.join(", "))),
+                }
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+keyword_enum!(
+    /// The protocol family of an API a service serves.
+    ApiKind { Rest = "rest", Grpc = "grpc", Graphql = "graphql" }
+);
+
+keyword_enum!(
+    HttpMethod {
+        Get = "GET", Head = "HEAD", Post = "POST", Put = "PUT", Delete = "DELETE",
+        Options = "OPTIONS", Patch = "PATCH", Trace = "TRACE", Connect = "CONNECT",
+    }
+);
+
+keyword_enum!(
+    /// How a gateway renders the bodies of its own error responses.
+    ErrorBodyFormat { Json = "json", Text = "text" }
+);
+
+keyword_enum!(GraphqlRoot { Query = "Query", Mutation = "Mutation", Subscription = "Subscription" });
+
+/// An operation of an API, written in the spec as:
+/// - gRPC: `package.Service/Method`
+/// - REST: `METHOD /path/{param}`
+/// - GraphQL: `Query.field`, `Mutation.field`, `Subscription.field`
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Operation {
+    Grpc { service: String, method: String },
+    Rest { method: HttpMethod, path: String },
+    Graphql { root: GraphqlRoot, field: String },
+}
+
+impl Operation {
+    pub fn parse(text: &str) -> Result<Operation, String> {
+        let text = text.trim();
+        let hint = "write `package.Service/Method` (gRPC), `GET /path/{id}` (REST) or `Query.field` (GraphQL)";
+        if let Some((method, path)) = text.split_once(' ') {
+            let method = HttpMethod::parse(method).map_err(|e| format!("{e}; {hint}"))?;
+            let path = path.trim();
+            if !path.starts_with('/') || path.contains(char::is_whitespace) {
+                return Err(format!("REST path `{path}` must start with `/` and contain no spaces"));
+            }
+            return Ok(Operation::Rest { method, path: path.to_string() });
+        }
+        if let Some((service, method)) = text.split_once('/') {
+            let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !s.starts_with(|c: char| c.is_ascii_digit());
+            if service.split('.').all(ident) && ident(method) {
+                return Ok(Operation::Grpc { service: service.to_string(), method: method.to_string() });
+            }
+            return Err(format!("`{text}` is not a gRPC method name; {hint}"));
+        }
+        if let Some((root, field)) = text.split_once('.') {
+            if let Ok(root) = GraphqlRoot::parse(root) {
+                if !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Ok(Operation::Graphql { root, field: field.to_string() });
+                }
+            }
+        }
+        Err(format!("`{text}` is not an operation; {hint}"))
+    }
+
+    pub fn kind(&self) -> ApiKind {
+        match self {
+            Operation::Grpc { .. } => ApiKind::Grpc,
+            Operation::Rest { .. } => ApiKind::Rest,
+            Operation::Graphql { .. } => ApiKind::Graphql,
+        }
+    }
+
+    /// Whether two operations name the same thing; REST path parameters
+    /// match whatever their names (`/orders/{id}` = `/orders/{orderId}`).
+    pub fn same_as(&self, other: &Operation) -> bool {
+        match (self, other) {
+            (Operation::Rest { method: m1, path: p1 }, Operation::Rest { method: m2, path: p2 }) => {
+                m1 == m2 && path_shape(p1) == path_shape(p2)
+            }
+            _ => self == other,
+        }
+    }
+}
+
+/// A REST path with every `{param}` segment made anonymous.
+fn path_shape(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') && seg.ends_with('}') { "{}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operation::Grpc { service, method } => write!(f, "{service}/{method}"),
+            Operation::Rest { method, path } => write!(f, "{method} {path}"),
+            Operation::Graphql { root, field } => write!(f, "{root}.{field}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_render_for_envoy() {
+        assert_eq!(Duration::parse("250ms").unwrap().to_proto_json(), "0.250s");
+        assert_eq!(Duration::parse("1m30s").unwrap().to_proto_json(), "90s");
+        assert!(Duration::parse("0s").is_err());
+        assert!(Duration::parse("2 parsecs").is_err());
+    }
+
+    #[test]
+    fn ports_reject_zero_and_overflow() {
+        assert!(Port::new(0).is_err());
+        assert!(Port::new(65536).is_err());
+        assert_eq!(Port::new(8080).unwrap().get(), 8080);
+    }
+
+    #[test]
+    fn hosts_accept_names_and_ips_only() {
+        assert!(Host::parse("orders.shop.svc.cluster.local").is_ok());
+        assert!(Host::parse("10.0.0.1").is_ok());
+        assert!(Host::parse("bad_name.local").is_err());
+        assert!(Host::parse("-x.local").is_err());
+    }
+
+    #[test]
+    fn operations_parse_by_shape() {
+        assert_eq!(Operation::parse("hipstershop.CartService/GetCart").unwrap().kind(), ApiKind::Grpc);
+        assert_eq!(Operation::parse("GET /orders/{id}").unwrap().kind(), ApiKind::Rest);
+        assert_eq!(Operation::parse("Query.orders").unwrap().kind(), ApiKind::Graphql);
+        assert!(Operation::parse("FETCH /x").is_err());
+        assert!(Operation::parse("orders").is_err());
+    }
+
+    #[test]
+    fn rest_operations_match_whatever_the_parameter_names() {
+        let a = Operation::parse("GET /orders/{id}").unwrap();
+        let b = Operation::parse("GET /orders/{orderId}").unwrap();
+        assert!(a.same_as(&b));
+        assert!(!a.same_as(&Operation::parse("POST /orders/{id}").unwrap()));
+    }
+}
+
+/// Checks a service or gateway name: it becomes a DNS label, a file name and
+/// an Envoy cluster name, so RFC 1123 label rules apply.
+pub fn check_name(text: &str) -> Result<(), String> {
+    let ok = !text.is_empty()
+        && text.len() <= 63
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{text}` is not a valid name: use 1-63 lowercase letters, digits and inner hyphens (it becomes a DNS label)"))
+    }
+}

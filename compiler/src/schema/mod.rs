@@ -1,0 +1,112 @@
+//! Protocol schema loaders: one module per format, all feeding one
+//! [`SchemaIndex`] that checks query. Each file is read and parsed once,
+//! however many APIs reference it; files load in parallel.
+
+mod openapi;
+mod proto;
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::base::{FileId, Sources, Span};
+use crate::diag::{Code, Diagnostic, Sink};
+use crate::model::values::{ApiKind, Operation};
+use crate::model::{Model, SchemaId};
+
+/// What a schema file defines, as far as checks need it today.
+#[derive(Debug)]
+pub struct Schema {
+    pub file: FileId,
+    pub operations: Vec<OperationDef>,
+}
+
+#[derive(Debug)]
+pub struct OperationDef {
+    pub operation: Operation,
+    /// Where the schema file defines it, when the format tells.
+    pub span: Option<Span>,
+}
+
+/// Loaded schemas by [`SchemaId`]; `None` for a file that failed to load
+/// (its diagnostic is already reported) or a kind without a loader yet.
+#[derive(Debug, Default)]
+pub struct SchemaIndex {
+    schemas: Vec<Option<Schema>>,
+}
+
+impl SchemaIndex {
+    pub fn get(&self, id: SchemaId) -> Option<&Schema> {
+        self.schemas.get(id.0 as usize).and_then(Option::as_ref)
+    }
+}
+
+/// A loader's result: operations with byte ranges, or an error with one.
+type Parsed = Result<Vec<(Operation, Option<Range<usize>>)>, (String, Option<Range<usize>>)>;
+
+/// Reads and parses every schema the model references.
+pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaIndex {
+    let results: Vec<(std::io::Result<String>, Option<Parsed>)> = model
+        .schemas
+        .par_iter()
+        .map(|r| match std::fs::read_to_string(&r.path) {
+            Ok(text) => {
+                let parsed = match r.kind {
+                    ApiKind::Rest => Some(openapi::operations(&text)),
+                    ApiKind::Grpc => Some(proto::operations(&r.path, &text)),
+                    // GraphQL SDL is read (the file must exist); its fields are indexed by a later loader.
+                    ApiKind::Graphql => None,
+                };
+                (Ok(text), parsed)
+            }
+            Err(e) => (Err(e), None),
+        })
+        .collect();
+    let mut index = SchemaIndex::default();
+    for (schema_ref, (text, parsed)) in model.schemas.iter().zip(results) {
+        let text = match text {
+            Ok(text) => text,
+            Err(e) => {
+                sink.push(
+                    Diagnostic::new(Code::UnreadableFile, format!("cannot read schema `{}`: {e}", schema_ref.path.display()))
+                        .at(schema_ref.span, "referenced here")
+                        .help("schema paths are relative to the spec file that names them"),
+                );
+                index.schemas.push(None);
+                continue;
+            }
+        };
+        let file = sources.find(&schema_ref.path).unwrap_or_else(|| sources.add(schema_ref.path.clone(), Arc::from(text)));
+        let span = |r: Range<usize>| Span::new(file, r);
+        index.schemas.push(match parsed {
+            None => None,
+            Some(Ok(ops)) => Some(Schema {
+                file,
+                operations: ops.into_iter().map(|(operation, r)| OperationDef { operation, span: r.map(span) }).collect(),
+            }),
+            Some(Err((message, range))) => {
+                let kind = match schema_ref.kind {
+                    ApiKind::Rest => "OpenAPI document",
+                    ApiKind::Grpc => "protobuf file",
+                    ApiKind::Graphql => "GraphQL schema",
+                };
+                let mut d = Diagnostic::new(Code::InvalidSchema, format!("invalid {kind}: {message}"))
+                    .help(format!("fix the {kind}; meshc reads it to check the operations routes and calls name"));
+                d = match range {
+                    Some(r) => d.at(span(r), "error here").with_label(schema_ref.span, "referenced here"),
+                    None => d.at(schema_ref.span, "this schema does not load"),
+                };
+                sink.push(d);
+                None
+            }
+        });
+    }
+    index
+}
+
+/// Byte offset of a 0-based line and column, clamped to the text.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+    (line_start + column).min(text.len())
+}

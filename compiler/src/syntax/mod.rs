@@ -1,0 +1,148 @@
+//! KDL text → AST with a span on every node and entry.
+//!
+//! **Invariant:** parsing never fails and does no IO: it returns the nodes it
+//! could read plus diagnostics. The fast streaming `just-kdl` reader is used
+//! on this path (see docs/architecture.md for the measurement).
+
+mod ast;
+
+pub use ast::{Document, Entry, Node, Value};
+
+use just_kdl::dom::number::Description;
+use just_kdl::dom::{Event, Number};
+use just_kdl::reader::Reader;
+
+use crate::base::{FileId, Span};
+use crate::diag::{Code, Diagnostic};
+
+/// Parses one file. On a syntax error, nodes completed before it are kept.
+pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
+    let mut builder = Builder { stack: Vec::new(), top: Vec::new() };
+    let mut diagnostics = Vec::new();
+    for item in Reader::new(text.as_bytes()) {
+        match item {
+            Ok((event, range)) => builder.push(event, Span::new(file, range)),
+            Err((error, range)) => {
+                let span = Span::new(file, clamp(range, text.len()));
+                diagnostics.push(
+                    Diagnostic::new(Code::KdlSyntax, format!("invalid KDL: {error}"))
+                        .at(span, "the parser stopped here")
+                        .help("the spec language is KDL v2; see docs/language.md for the syntax"),
+                );
+                break;
+            }
+        }
+    }
+    (Document { file, nodes: builder.top }, diagnostics)
+}
+
+fn clamp(range: std::ops::Range<usize>, len: usize) -> std::ops::Range<usize> {
+    let start = range.start.min(len);
+    start..range.end.clamp(start, len)
+}
+
+/// Assembles the reader's event stream into nodes; unfinished nodes are
+/// dropped when the stream ends early.
+struct Builder {
+    /// Open nodes, innermost last.
+    stack: Vec<Node>,
+    top: Vec<Node>,
+}
+
+impl Builder {
+    fn push(&mut self, event: Event, span: Span) {
+        match event {
+            Event::Node { r#type, name } => self.stack.push(Node {
+                name: name.to_string(),
+                name_span: span,
+                type_annotation: r#type.map(|t| t.to_string()),
+                entries: Vec::new(),
+                children: None,
+                span,
+            }),
+            Event::Entry(entry) => {
+                if let Some(node) = self.stack.last_mut() {
+                    node.entries.push(Entry {
+                        name: entry.name.map(|n| n.to_string()),
+                        type_annotation: entry.r#type.map(|t| t.to_string()),
+                        value: value(entry.value),
+                        span,
+                    });
+                }
+            }
+            Event::Children => {
+                if let Some(node) = self.stack.last_mut() {
+                    node.children.get_or_insert_with(Vec::new);
+                }
+            }
+            Event::End => {
+                if let Some(mut node) = self.stack.pop() {
+                    node.span = node.span.to(span);
+                    match self.stack.last_mut() {
+                        Some(parent) => parent.children.get_or_insert_with(Vec::new).push(node),
+                        None => self.top.push(node),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn value(value: just_kdl::dom::Value) -> Value {
+    match value {
+        just_kdl::dom::Value::String(s) => Value::String(s.to_string()),
+        just_kdl::dom::Value::Number(n) => number(&n),
+        just_kdl::dom::Value::Bool(b) => Value::Bool(b),
+        just_kdl::dom::Value::Null => Value::Null,
+    }
+}
+
+fn number(n: &Number) -> Value {
+    match n.describe() {
+        Description::Integer { base, text } => match i128::from_str_radix(text, base.as_radix()) {
+            Ok(i) => Value::Integer(i),
+            Err(_) => Value::Float(n.coerce_to_f64()),
+        },
+        Description::Float { .. } | Description::Special { .. } => Value::Float(n.coerce_to_f64()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Document {
+        let (doc, diags) = parse(FileId(0), text);
+        assert!(diags.is_empty(), "{diags:?}");
+        doc
+    }
+
+    #[test]
+    fn nodes_entries_and_children_keep_spans() {
+        let text = "service \"orders\" {\n  address \"o.svc\" port=8080\n}\n";
+        let doc = parse_ok(text);
+        let service = &doc.nodes[0];
+        assert_eq!(service.name, "service");
+        assert_eq!(&text[service.name_span.range()], "service");
+        let address = &service.children.as_ref().unwrap()[0];
+        assert_eq!(address.entries[1].name.as_deref(), Some("port"));
+        assert_eq!(address.entries[1].value, Value::Integer(8080));
+        assert_eq!(&text[address.entries[1].span.range()], "port=8080");
+        assert!(text[service.span.range()].ends_with('}'));
+    }
+
+    #[test]
+    fn syntax_error_is_a_diagnostic_and_completed_nodes_survive() {
+        let (doc, diags) = parse(FileId(0), "mesh \"a\"\nservice \"x\" {\n  owner \"t\n");
+        assert_eq!(doc.nodes.len(), 1);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].code, Code::KdlSyntax);
+    }
+
+    #[test]
+    fn numbers_in_other_bases_are_integers() {
+        let doc = parse_ok("n 0x10 0o10 0b10 1.5");
+        let values: Vec<_> = doc.nodes[0].entries.iter().map(|e| e.value.clone()).collect();
+        assert_eq!(values, vec![Value::Integer(16), Value::Integer(8), Value::Integer(2), Value::Float(1.5)]);
+    }
+}
