@@ -17,12 +17,20 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: FileId, range: std::ops::Range<usize>) -> Span {
-        Span { file, start: range.start as u32, end: range.end.max(range.start) as u32 }
+        Span {
+            file,
+            start: range.start as u32,
+            end: range.end.max(range.start) as u32,
+        }
     }
 
     /// The smallest span covering both; `other` must be in the same file.
     pub fn to(self, other: Span) -> Span {
-        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     pub fn range(self) -> std::ops::Range<usize> {
@@ -61,7 +69,10 @@ pub struct Sources {
 
 impl Sources {
     pub fn new(root: &Path) -> Sources {
-        Sources { files: Vec::new(), root: root.to_path_buf() }
+        Sources {
+            files: Vec::new(),
+            root: root.to_path_buf(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -70,7 +81,11 @@ impl Sources {
 
     pub fn add(&mut self, path: PathBuf, text: Arc<str>) -> FileId {
         let display = display_path(&self.root, &path);
-        self.files.push(SourceFile { path, display, text });
+        self.files.push(SourceFile {
+            path,
+            display,
+            text,
+        });
         FileId(self.files.len() as u32 - 1)
     }
 
@@ -79,18 +94,27 @@ impl Sources {
     }
 
     pub fn find(&self, path: &Path) -> Option<FileId> {
-        self.files.iter().position(|f| f.path == path).map(|i| FileId(i as u32))
+        self.files
+            .iter()
+            .position(|f| f.path == path)
+            .map(|i| FileId(i as u32))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
-        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(i as u32), f))
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, file: FileId, offset: u32) -> (usize, usize) {
         let text = &self.get(file).text;
         let offset = (offset as usize).min(text.len());
-        let offset = (0..=offset).rev().find(|&o| text.is_char_boundary(o)).unwrap_or(0);
+        let offset = (0..=offset)
+            .rev()
+            .find(|&o| text.is_char_boundary(o))
+            .unwrap_or(0);
         let before = &text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);

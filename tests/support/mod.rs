@@ -109,7 +109,10 @@ pub fn envoy_validate(config: &Path) -> Result<(), String> {
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     if text.trim().is_empty() {
-        text = format!("envoy --mode validate exited with {} and printed nothing", out.status);
+        text = format!(
+            "envoy --mode validate exited with {} and printed nothing",
+            out.status
+        );
     }
     Err(text)
 }
@@ -144,14 +147,22 @@ impl EnvoyProcess {
         let child = Command::new(&bin)
             .arg("-c")
             .arg(config)
-            .args(["--disable-hot-restart", "--concurrency", "1", "-l", "warning"])
+            .args([
+                "--disable-hot-restart",
+                "--concurrency",
+                "1",
+                "-l",
+                "warning",
+            ])
             .args(extra_args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
             .spawn()
-            .unwrap_or_else(|e| panic!("{}", loud(&format!("cannot start {}: {e}", bin.display()))));
+            .unwrap_or_else(|e| {
+                panic!("{}", loud(&format!("cannot start {}: {e}", bin.display())))
+            });
         EnvoyProcess {
             child: Mutex::new(child),
             config: config.to_path_buf(),
@@ -181,7 +192,9 @@ impl EnvoyProcess {
 
     /// `Some(exit status)` once the process has exited.
     pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
-        lock(&self.child).try_wait().expect("polling the Envoy process")
+        lock(&self.child)
+            .try_wait()
+            .expect("polling the Envoy process")
     }
 
     pub fn is_running(&self) -> bool {
@@ -342,7 +355,11 @@ impl Upstream {
             .name(format!("upstream-{name}-accept"))
             .spawn(move || accept_loop(listener, st))
             .expect("spawning the upstream accept thread");
-        Upstream { port, state, accept: Some(accept) }
+        Upstream {
+            port,
+            state,
+            accept: Some(accept),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -426,7 +443,9 @@ impl ConnReader<'_> {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
                     ) =>
                 {
                     continue
@@ -484,9 +503,15 @@ fn serve_connection(stream: TcpStream, st: &UpstreamState) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
-    let mut reader = ConnReader { stream: &stream, buf: Vec::new(), stop: &st.stop };
+    let mut reader = ConnReader {
+        stream: &stream,
+        buf: Vec::new(),
+        stop: &st.stop,
+    };
     loop {
-        let Some(head) = reader.take_through(b"\r\n\r\n") else { break };
+        let Some(head) = reader.take_through(b"\r\n\r\n") else {
+            break;
+        };
         let head = String::from_utf8_lossy(&head).into_owned();
         let mut lines = head.split("\r\n");
         let request_line = lines.next().unwrap_or("");
@@ -513,13 +538,20 @@ fn serve_connection(stream: TcpStream, st: &UpstreamState) {
             }
         };
 
-        let connection = find_header(&headers, "connection").unwrap_or("").to_ascii_lowercase();
+        let connection = find_header(&headers, "connection")
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let close = connection.contains("close")
             || (version == "HTTP/1.0" && !connection.contains("keep-alive"));
         let is_head = method.eq_ignore_ascii_case("HEAD");
         let response_body = format!("{} {} {}", st.name, method, path);
 
-        lock(&st.requests).push(UpstreamRequest { method, path, headers, body });
+        lock(&st.requests).push(UpstreamRequest {
+            method,
+            path,
+            headers,
+            body,
+        });
         st.hits.fetch_add(1, Ordering::SeqCst);
 
         let mut response = format!(
@@ -536,7 +568,11 @@ fn serve_connection(stream: TcpStream, st: &UpstreamState) {
         if !is_head {
             response.push_str(&response_body);
         }
-        if (&stream).write_all(response.as_bytes()).and_then(|_| (&stream).flush()).is_err() {
+        if (&stream)
+            .write_all(response.as_bytes())
+            .and_then(|_| (&stream).flush())
+            .is_err()
+        {
             break;
         }
         if close {
@@ -583,7 +619,11 @@ impl HttpResponse {
     /// Every value of header `name` (case-insensitive), in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().filter(|(k, _)| *k == name).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -632,7 +672,9 @@ pub fn try_http_request(
         request.push_str("connection: close\r\n");
     }
     let wants_length = !body.is_empty()
-        || ["POST", "PUT", "PATCH"].iter().any(|m| method.eq_ignore_ascii_case(m));
+        || ["POST", "PUT", "PATCH"]
+            .iter()
+            .any(|m| method.eq_ignore_ascii_case(m));
     if wants_length && !has("content-length") && !has("transfer-encoding") {
         request.push_str(&format!("content-length: {}\r\n", body.len()));
     }

@@ -19,17 +19,26 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
         for (port, members) in groups {
             for (n, &i) in members.iter().enumerate().skip(1) {
                 let listener = &gateway.listeners[i];
-                let Some(&j) = members[..n].iter().find(|&&j| overlaps(gateway.listeners[j].address, listener.address)) else {
+                let Some(&j) = members[..n]
+                    .iter()
+                    .find(|&&j| overlaps(gateway.listeners[j].address, listener.address))
+                else {
                     continue;
                 };
                 let first = &gateway.listeners[j];
                 sink.push(
                     Diagnostic::new(
                         Code::ListenerPortConflict,
-                        format!("listeners `{}` and `{}` of gateway `{}` both bind port {port}", first.name.value, listener.name.value, gateway.name.value),
+                        format!(
+                            "listeners `{}` and `{}` of gateway `{}` both bind port {port}",
+                            first.name.value, listener.name.value, gateway.name.value
+                        ),
                     )
                     .at(listener.span, format!("binds {}:{port}", listener.address))
-                    .with_label(first.span, format!("already bound here ({}:{port})", first.address))
+                    .with_label(
+                        first.span,
+                        format!("already bound here ({}:{port})", first.address),
+                    )
                     .help("give one of the listeners another port"),
                 );
             }

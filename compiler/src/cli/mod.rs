@@ -14,7 +14,11 @@ use crate::diag::{Code, CODES};
 use crate::driver::{compile, Compilation};
 
 #[derive(Parser)]
-#[command(name = "meshc", version, about = "Compile and check service-mesh specs written in KDL")]
+#[command(
+    name = "meshc",
+    version,
+    about = "Compile and check service-mesh specs written in KDL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -103,7 +107,9 @@ pub fn main() -> ExitCode {
             None => {
                 let ids: Vec<&str> = CODES.iter().map(|c| c.id).collect();
                 eprintln!("error: no diagnostic code `{code}`");
-                if let Some(help) = crate::diag::suggestion(&code.to_ascii_uppercase(), ids.iter().copied()) {
+                if let Some(help) =
+                    crate::diag::suggestion(&code.to_ascii_uppercase(), ids.iter().copied())
+                {
                     eprintln!("help: {help}");
                 }
                 eprintln!("run `meshc explain` to list every code");
@@ -113,7 +119,14 @@ pub fn main() -> ExitCode {
         Command::Explain { code: None } => {
             let mut out = String::new();
             for c in CODES {
-                out.push_str(&format!("{}  {:<8} {:<9} {:<24} {}\n", c.id, c.severity.as_str(), c.category.as_str(), c.name, c.summary));
+                out.push_str(&format!(
+                    "{}  {:<8} {:<9} {:<24} {}\n",
+                    c.id,
+                    c.severity.as_str(),
+                    c.category.as_str(),
+                    c.name,
+                    c.summary
+                ));
             }
             print!("{out}");
             ExitCode::SUCCESS

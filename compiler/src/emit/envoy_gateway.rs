@@ -18,13 +18,17 @@ use crate::schema::SchemaIndex;
 const ROUTE_HEADER: &str = "x-meshc-route";
 const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
-const HTTP_OPTIONS: &str = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const HTTP_OPTIONS: &str =
+    "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 pub fn emit(model: &Model, _: &SchemaIndex) -> Vec<Artifact> {
     model
         .gateways
         .iter()
-        .map(|g| Artifact { path: format!("envoy/gateway-{}.yaml", g.name.value), contents: yaml(model, &bootstrap(model, g)) })
+        .map(|g| Artifact {
+            path: format!("envoy/gateway-{}.yaml", g.name.value),
+            contents: yaml(model, &bootstrap(model, g)),
+        })
         .collect()
 }
 
@@ -84,7 +88,9 @@ fn bootstrap(model: &Model, gateway: &Gateway) -> Value {
     for r in &gateway.routes {
         let proto = protocol(r);
         let name = cluster_name(model, r.target.value, proto);
-        clusters.entry(name.clone()).or_insert_with(|| cluster(model, r.target.value, &name, proto));
+        clusters
+            .entry(name.clone())
+            .or_insert_with(|| cluster(model, r.target.value, &name, proto));
     }
     json!({
         "node": { "id": format!("gateway-{}", gateway.name.value), "cluster": model.name },
@@ -161,12 +167,26 @@ fn local_reply_mappers(gateway: &Gateway) -> Vec<Value> {
                     status_filter(s.status),
                     { "header_filter": { "header": { "name": ROUTE_HEADER, "string_match": { "exact": route.name.value } } } }
                 ]}});
-                mappers.push(mapper(filter, errors, s.status, &s.message, &gateway.name.value, Some(&route.name.value)));
+                mappers.push(mapper(
+                    filter,
+                    errors,
+                    s.status,
+                    &s.message,
+                    &gateway.name.value,
+                    Some(&route.name.value),
+                ));
             }
         }
     }
     for s in &gateway.errors.statuses {
-        mappers.push(mapper(status_filter(s.status), &gateway.errors, s.status, &s.message, &gateway.name.value, None));
+        mappers.push(mapper(
+            status_filter(s.status),
+            &gateway.errors,
+            s.status,
+            &s.message,
+            &gateway.name.value,
+            None,
+        ));
     }
     mappers
 }
@@ -178,7 +198,14 @@ fn status_filter(status: u16) -> Value {
     }}})
 }
 
-fn mapper(filter: Value, errors: &ErrorFormat, status: u16, message: &str, gateway: &str, route: Option<&str>) -> Value {
+fn mapper(
+    filter: Value,
+    errors: &ErrorFormat,
+    status: u16,
+    message: &str,
+    gateway: &str,
+    route: Option<&str>,
+) -> Value {
     // Envoy format strings treat `%` as a command prefix.
     let literal = |s: &str| s.replace('%', "%%");
     let body = match errors.format {

@@ -28,7 +28,11 @@ pub struct Workspace {
 
 /// Loads the workspace at `path` (a directory holding `mesh.kdl`, or a root file).
 pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Workspace> {
-    let root_path = if path.is_dir() { path.join(ROOT_FILE) } else { path.to_path_buf() };
+    let root_path = if path.is_dir() {
+        path.join(ROOT_FILE)
+    } else {
+        path.to_path_buf()
+    };
     let root_path = match root_path.canonicalize() {
         Ok(p) => p,
         Err(e) => {
@@ -39,9 +43,22 @@ pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Works
             return None;
         }
     };
-    let root_dir = root_path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut loader = Loader { sources, sink, root_dir: root_dir.clone(), ids: HashMap::new(), documents: Vec::new(), edges: Vec::new() };
-    let mut level = vec![Pending { path: root_path, importer: None }];
+    let root_dir = root_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut loader = Loader {
+        sources,
+        sink,
+        root_dir: root_dir.clone(),
+        ids: HashMap::new(),
+        documents: Vec::new(),
+        edges: Vec::new(),
+    };
+    let mut level = vec![Pending {
+        path: root_path,
+        importer: None,
+    }];
     while !level.is_empty() {
         let parsed = loader.read_and_parse(level);
         level = loader.imports_of(parsed);
@@ -51,7 +68,11 @@ pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Works
     if documents.is_empty() {
         return None;
     }
-    Some(Workspace { root_dir, root_file: FileId(documents[0].file.0), documents })
+    Some(Workspace {
+        root_dir,
+        root_file: FileId(documents[0].file.0),
+        documents,
+    })
 }
 
 /// A file to read, and the import that asked for it (none for the root).
@@ -73,8 +94,13 @@ struct Loader<'a> {
 impl Loader<'_> {
     /// Reads and parses one level of new files; returns their indices in `documents`.
     fn read_and_parse(&mut self, level: Vec<Pending>) -> std::ops::Range<usize> {
-        let texts: Vec<(Pending, std::io::Result<String>)> =
-            level.into_par_iter().map(|p| { let text = std::fs::read_to_string(&p.path); (p, text) }).collect();
+        let texts: Vec<(Pending, std::io::Result<String>)> = level
+            .into_par_iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(&p.path);
+                (p, text)
+            })
+            .collect();
         let mut to_parse = Vec::new();
         for (pending, text) in texts {
             match text {
@@ -85,16 +111,23 @@ impl Loader<'_> {
                     to_parse.push((id, text));
                 }
                 Err(e) => {
-                    let mut d = Diagnostic::new(Code::UnreadableFile, format!("cannot read `{}`: {e}", pending.path.display()));
+                    let mut d = Diagnostic::new(
+                        Code::UnreadableFile,
+                        format!("cannot read `{}`: {e}", pending.path.display()),
+                    );
                     if let Some(span) = pending.importer {
-                        d = d.at(span, "imported here").help("check the path; imports are relative to the importing file");
+                        d = d
+                            .at(span, "imported here")
+                            .help("check the path; imports are relative to the importing file");
                     }
                     self.sink.push(d);
                 }
             }
         }
-        let parsed: Vec<(Document, Vec<Diagnostic>)> =
-            to_parse.par_iter().map(|(id, text)| syntax::parse(*id, text)).collect();
+        let parsed: Vec<(Document, Vec<Diagnostic>)> = to_parse
+            .par_iter()
+            .map(|(id, text)| syntax::parse(*id, text))
+            .collect();
         let start = self.documents.len();
         for (doc, diags) in parsed {
             self.sink.extend(diags);
@@ -108,9 +141,19 @@ impl Loader<'_> {
         let mut next: Vec<Pending> = Vec::new();
         for index in docs {
             let file = self.documents[index].file;
-            let dir = self.sources.get(file).path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let imports: Vec<(String, Span)> =
-                self.documents[index].nodes.iter().filter(|n| n.name == "import").filter_map(|n| import_pattern(n, self.sink)).collect();
+            let dir = self
+                .sources
+                .get(file)
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let imports: Vec<(String, Span)> = self.documents[index]
+                .nodes
+                .iter()
+                .filter(|n| n.name == "import")
+                .filter_map(|n| import_pattern(n, self.sink))
+                .collect();
             for (pattern, span) in imports {
                 for path in self.expand(&dir, &pattern, span) {
                     if !path.starts_with(&self.root_dir) {
@@ -122,7 +165,10 @@ impl Loader<'_> {
                         continue;
                     }
                     if !self.ids.contains_key(&path) && !next.iter().any(|p| p.path == path) {
-                        next.push(Pending { path: path.clone(), importer: Some(span) });
+                        next.push(Pending {
+                            path: path.clone(),
+                            importer: Some(span),
+                        });
                     }
                     self.edges.push((file, path, span));
                 }
@@ -141,20 +187,29 @@ impl Loader<'_> {
                     self.sink.push(
                         Diagnostic::new(Code::UnreadableFile, format!("cannot read `{pattern}`: {e}"))
                             .at(span, "imported here")
-                            .help_opt(self.similar_file(&joined).map(|f| format!("did you mean `{f}`?")))
-                            .note(format!("the path is relative to the importing file's directory `{}`", dir.display())),
+                            .help(match self.similar_file(&joined) {
+                                Some(f) => format!("did you mean `{f}`?"),
+                                None => "check the path; imports are relative to the importing file's directory".into(),
+                            }),
                     );
                     Vec::new()
                 }
             };
         }
         let mut matches: Vec<PathBuf> = match glob::glob(&joined.to_string_lossy()) {
-            Ok(paths) => paths.filter_map(Result::ok).filter(|p| p.is_file()).filter_map(|p| p.canonicalize().ok()).collect(),
+            Ok(paths) => paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .filter_map(|p| p.canonicalize().ok())
+                .collect(),
             Err(e) => {
                 self.sink.push(
-                    Diagnostic::new(Code::InvalidValue, format!("invalid import glob `{pattern}`: {}", e.msg))
-                        .at(span, "malformed pattern")
-                        .help("globs support `*`, `**`, `?` and `[...]`"),
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        format!("invalid import glob `{pattern}`: {}", e.msg),
+                    )
+                    .at(span, "malformed pattern")
+                    .help("globs support `*`, `**`, `?` and `[...]`"),
                 );
                 return Vec::new();
             }
@@ -162,9 +217,12 @@ impl Loader<'_> {
         matches.sort();
         if matches.is_empty() {
             self.sink.push(
-                Diagnostic::new(Code::EmptyImport, format!("import glob `{pattern}` matches no file"))
-                    .at(span, "matches nothing")
-                    .help("check the pattern, or remove the import"),
+                Diagnostic::new(
+                    Code::EmptyImport,
+                    format!("import glob `{pattern}` matches no file"),
+                )
+                .at(span, "matches nothing")
+                .help("check the pattern, or remove the import"),
             );
         }
         matches
@@ -183,7 +241,11 @@ impl Loader<'_> {
     /// One diagnostic per import cycle (strongly connected component).
     fn report_cycles(&mut self) {
         let mut graph: DiGraph<FileId, Span> = DiGraph::new();
-        let nodes: Vec<_> = self.documents.iter().map(|d| graph.add_node(d.file)).collect();
+        let nodes: Vec<_> = self
+            .documents
+            .iter()
+            .map(|d| graph.add_node(d.file))
+            .collect();
         let index_of = |id: FileId| nodes[id.0 as usize - self.documents[0].file.0 as usize];
         let mut edges = Vec::new();
         for (from, path, span) in &self.edges {
@@ -200,8 +262,14 @@ impl Loader<'_> {
                 continue;
             }
             let (path, spans) = shortest_cycle(files[0], &files, &edges);
-            let Some((closing, others)) = spans.split_last() else { continue };
-            let chain = path.iter().map(|f| self.sources.get(*f).display.clone()).collect::<Vec<_>>().join(" → ");
+            let Some((closing, others)) = spans.split_last() else {
+                continue;
+            };
+            let chain = path
+                .iter()
+                .map(|f| self.sources.get(*f).display.clone())
+                .collect::<Vec<_>>()
+                .join(" → ");
             let mut d = Diagnostic::new(Code::ImportCycle, format!("import cycle: {chain}"))
                 .at(*closing, "this import closes the cycle")
                 .help("imports must form a tree or a DAG; move shared declarations into a file both can import");
@@ -215,11 +283,18 @@ impl Loader<'_> {
 
 /// The shortest cycle through `start` within `members` (breadth-first), as
 /// the files along it (ending at `start` again) and the import spans taken.
-fn shortest_cycle(start: FileId, members: &[FileId], edges: &[(FileId, FileId, Span)]) -> (Vec<FileId>, Vec<Span>) {
+fn shortest_cycle(
+    start: FileId,
+    members: &[FileId],
+    edges: &[(FileId, FileId, Span)],
+) -> (Vec<FileId>, Vec<Span>) {
     let mut parent: HashMap<FileId, (FileId, Span)> = HashMap::new();
     let mut queue = std::collections::VecDeque::from([start]);
     while let Some(at) = queue.pop_front() {
-        for &(from, to, span) in edges.iter().filter(|(from, to, _)| *from == at && members.contains(to)) {
+        for &(from, to, span) in edges
+            .iter()
+            .filter(|(from, to, _)| *from == at && members.contains(to))
+        {
             if to == start {
                 let mut files = vec![start];
                 let mut spans = vec![span];
@@ -252,9 +327,15 @@ fn import_pattern(node: &Node, sink: &mut Sink) -> Option<(String, Span)> {
             Value::String(s) => Some((s.clone(), e.span)),
             other => {
                 sink.push(
-                    Diagnostic::new(Code::InvalidValue, format!("`import` expects a path string, found {}", other.type_name()))
-                        .at(e.span, "not a string")
-                        .help("write the path in quotes: import \"services/*.kdl\""),
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        format!(
+                            "`import` expects a path string, found {}",
+                            other.type_name()
+                        ),
+                    )
+                    .at(e.span, "not a string")
+                    .help("write the path in quotes: import \"services/*.kdl\""),
                 );
                 None
             }

@@ -69,21 +69,32 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
             Ok(text) => text,
             Err(e) => {
                 sink.push(
-                    Diagnostic::new(Code::UnreadableFile, format!("cannot read schema `{}`: {e}", schema_ref.path.display()))
-                        .at(schema_ref.span, "referenced here")
-                        .help("schema paths are relative to the spec file that names them"),
+                    Diagnostic::new(
+                        Code::UnreadableFile,
+                        format!("cannot read schema `{}`: {e}", schema_ref.path.display()),
+                    )
+                    .at(schema_ref.span, "referenced here")
+                    .help("schema paths are relative to the spec file that names them"),
                 );
                 index.schemas.push(None);
                 continue;
             }
         };
-        let file = sources.find(&schema_ref.path).unwrap_or_else(|| sources.add(schema_ref.path.clone(), Arc::from(text)));
+        let file = sources
+            .find(&schema_ref.path)
+            .unwrap_or_else(|| sources.add(schema_ref.path.clone(), Arc::from(text)));
         let span = |r: Range<usize>| Span::new(file, r);
         index.schemas.push(match parsed {
             None => None,
             Some(Ok(ops)) => Some(Schema {
                 file,
-                operations: ops.into_iter().map(|(operation, r)| OperationDef { operation, span: r.map(span) }).collect(),
+                operations: ops
+                    .into_iter()
+                    .map(|(operation, r)| OperationDef {
+                        operation,
+                        span: r.map(span),
+                    })
+                    .collect(),
             }),
             Some(Err((message, range))) => {
                 let kind = match schema_ref.kind {
@@ -91,10 +102,17 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
                     ApiKind::Grpc => "protobuf file",
                     ApiKind::Graphql => "GraphQL schema",
                 };
-                let mut d = Diagnostic::new(Code::InvalidSchema, format!("invalid {kind}: {message}"))
-                    .help(format!("fix the {kind}; meshc reads it to check the operations routes and calls name"));
+                let mut d = Diagnostic::new(
+                    Code::InvalidSchema,
+                    format!("invalid {kind}: {message}"),
+                )
+                .help(format!(
+                    "fix the {kind}; meshc reads it to check the operations routes and calls name"
+                ));
                 d = match range {
-                    Some(r) => d.at(span(r), "error here").with_label(schema_ref.span, "referenced here"),
+                    Some(r) => d
+                        .at(span(r), "error here")
+                        .with_label(schema_ref.span, "referenced here"),
                     None => d.at(schema_ref.span, "this schema does not load"),
                 };
                 sink.push(d);

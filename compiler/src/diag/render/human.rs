@@ -8,15 +8,24 @@ use crate::base::{FileId, Sources};
 use crate::diag::{Diagnostic, Label, Severity};
 
 pub(super) fn render(diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> String {
-    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
     let mut out = String::new();
     for diagnostic in diagnostics {
         let report = Report::new(diagnostic, sources);
         // Rendering into a String cannot fail except through a fmt bug in miette.
         let _ = handler.render_report(&mut out, &report);
     }
-    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     let warnings = diagnostics.len() - errors;
     if !diagnostics.is_empty() {
         out.push_str(&format!("{errors} error(s), {warnings} warning(s)\n"));
@@ -51,7 +60,15 @@ impl Report {
             });
         }
         let Some(primary) = &d.primary else {
-            return Report { message: d.message.clone(), code: d.code.id(), severity, help, source: None, labels: vec![], related: vec![] };
+            return Report {
+                message: d.message.clone(),
+                code: d.code.id(),
+                severity,
+                help,
+                source: None,
+                labels: vec![],
+                related: vec![],
+            };
         };
         let file = primary.span.file;
         let mut labels = vec![labeled(primary, true)];
@@ -71,7 +88,15 @@ impl Report {
                 });
             }
         }
-        Report { message: d.message.clone(), code: d.code.id(), severity, help, source: Some(named_source(sources, file)), labels, related }
+        Report {
+            message: d.message.clone(),
+            code: d.code.id(),
+            severity,
+            help,
+            source: Some(named_source(sources, file)),
+            labels,
+            related,
+        }
     }
 }
 
@@ -113,11 +138,9 @@ impl miette::Diagnostic for Report {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
-    }
-
-    fn url<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(format!("meshc explain {}", self.code)))
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -136,7 +159,9 @@ impl miette::Diagnostic for Report {
         if self.related.is_empty() {
             None
         } else {
-            Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
         }
     }
 }

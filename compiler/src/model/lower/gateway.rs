@@ -8,7 +8,10 @@ use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::values::{check_name, ErrorBodyFormat, HttpMethod, Port};
-use crate::model::{ErrorFormat, ErrorStatus, Gateway, HeaderMatch, HeaderRule, Listener, PathMatch, Route, RouteMatch};
+use crate::model::{
+    ErrorFormat, ErrorStatus, Gateway, HeaderMatch, HeaderRule, Listener, PathMatch, Route,
+    RouteMatch,
+};
 use crate::syntax::Node;
 
 const CHILDREN: &[&str] = &["listener", "error-format", "route"];
@@ -58,12 +61,21 @@ impl Lower<'_> {
         }
         if !node.children().iter().any(|c| c.name == "listener") {
             self.sink.push(
-                Diagnostic::new(Code::MissingRequired, format!("gateway `{}` has no listener", name.value))
-                    .at(name.span, "nothing to accept traffic on")
-                    .help("add one: listener \"http\" port=8080"),
+                Diagnostic::new(
+                    Code::MissingRequired,
+                    format!("gateway `{}` has no listener", name.value),
+                )
+                .at(name.span, "nothing to accept traffic on")
+                .help("add one: listener \"http\" port=8080"),
             );
         }
-        name_ok.then_some(Gateway { name, listeners, routes, errors, span: node.span })
+        name_ok.then_some(Gateway {
+            name,
+            listeners,
+            routes,
+            errors,
+            span: node.span,
+        })
     }
 
     fn listener(&mut self, node: &Node) -> Option<Listener> {
@@ -71,13 +83,25 @@ impl Lower<'_> {
         read::no_children(node, self.sink);
         let example = "listener \"http\" port=8080";
         let name = read::string_arg(node, 0, "a name", example, self.sink);
-        let port = read::int_prop(node, "port", Some(example), self.sink).and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
+        let port = read::int_prop(node, "port", Some(example), self.sink)
+            .and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
         let address = match read::string_prop(node, "address", None, self.sink) {
-            Some(a) => read::parse(&a, |a| a.parse::<IpAddr>().map_err(|_| format!("`{a}` is not an IP address; listeners bind an address such as 0.0.0.0 or 127.0.0.1")), self.sink),
+            Some(a) => read::parse(
+                &a,
+                |a| {
+                    a.parse::<IpAddr>().map_err(|_| format!("`{a}` is not an IP address; listeners bind an address such as 0.0.0.0 or 127.0.0.1"))
+                },
+                self.sink,
+            ),
             None if node.property("address").is_some() => None,
             None => Some(IpAddr::from([0, 0, 0, 0])),
         };
-        Some(Listener { name: name?, address: address?, port: port?, span: node.span })
+        Some(Listener {
+            name: name?,
+            address: address?,
+            port: port?,
+            span: node.span,
+        })
     }
 
     /// `error-format "json" { status 404 message="..." }`.
@@ -100,20 +124,37 @@ impl Lower<'_> {
             read::check_entries(child, 1, &["message"], self.sink);
             read::no_children(child, self.sink);
             let example = "status 503 message=\"orders are unavailable\"";
-            let status = read::int_arg(child, 0, "an HTTP status", example, self.sink).and_then(|s| {
-                read::parse(&s, |s| match u16::try_from(*s) {
-                    Ok(s) if (400..=599).contains(&s) => Ok(s),
-                    _ => Err(format!("status {s} is not an error status; use 400 to 599")),
-                }, self.sink).map(|v| Spanned::new(v, s.span))
-            });
+            let status =
+                read::int_arg(child, 0, "an HTTP status", example, self.sink).and_then(|s| {
+                    read::parse(
+                        &s,
+                        |s| match u16::try_from(*s) {
+                            Ok(s) if (400..=599).contains(&s) => Ok(s),
+                            _ => Err(format!("status {s} is not an error status; use 400 to 599")),
+                        },
+                        self.sink,
+                    )
+                    .map(|v| Spanned::new(v, s.span))
+                });
             let message = read::string_prop(child, "message", Some(example), self.sink);
-            let (Some(status), Some(message)) = (status, message) else { continue };
+            let (Some(status), Some(message)) = (status, message) else {
+                continue;
+            };
             if let Some(&first) = seen.get(&status.value) {
-                duplicate(self.sink, "status", &status.value.to_string(), status.span, first);
+                duplicate(
+                    self.sink,
+                    "status",
+                    &status.value.to_string(),
+                    status.span,
+                    first,
+                );
                 continue;
             }
             seen.insert(status.value, status.span);
-            statuses.push(ErrorStatus { status: status.value, message: message.value });
+            statuses.push(ErrorStatus {
+                status: status.value,
+                message: message.value,
+            });
         }
         statuses.sort_by_key(|s| s.status);
         Some(ErrorFormat { format, statuses })
@@ -138,7 +179,13 @@ impl Lower<'_> {
                 "to" => {
                     read::check_entries(child, 1, &["operation"], self.sink);
                     read::no_children(child, self.sink);
-                    let service = read::string_arg(child, 0, "a service", "to \"orders\" operation=\"GET /orders\"", self.sink);
+                    let service = read::string_arg(
+                        child,
+                        0,
+                        "a service",
+                        "to \"orders\" operation=\"GET /orders\"",
+                        self.sink,
+                    );
                     target = service.and_then(|s| self.service_ref(&s));
                     match self.operation_prop(child) {
                         Some(op) => operation = op,
@@ -148,8 +195,11 @@ impl Lower<'_> {
                 "timeout" => {
                     read::check_entries(child, 1, &[], self.sink);
                     read::no_children(child, self.sink);
-                    let text = read::string_arg(child, 0, "a duration", "timeout \"2s\"", self.sink);
-                    match text.and_then(|t| read::parse(&t, |t| crate::model::values::Duration::parse(t), self.sink)) {
+                    let text =
+                        read::string_arg(child, 0, "a duration", "timeout \"2s\"", self.sink);
+                    match text.and_then(|t| {
+                        read::parse(&t, |t| crate::model::values::Duration::parse(t), self.sink)
+                    }) {
                         Some(t) => timeout = Some(t),
                         None => failed = true,
                     }
@@ -163,18 +213,33 @@ impl Lower<'_> {
         }
         for required in ["match", "to"] {
             if !node.children().iter().any(|c| c.name == required) {
-                let example = if required == "match" { "match path-prefix=\"/orders\"" } else { "to \"orders\"" };
+                let example = if required == "match" {
+                    "match path-prefix=\"/orders\""
+                } else {
+                    "to \"orders\""
+                };
                 self.sink.push(
-                    Diagnostic::new(Code::MissingRequired, format!("route `{}` has no `{required}`", name.value))
-                        .at(name.span, format!("`{required}` missing"))
-                        .help(format!("add it: {example}")),
+                    Diagnostic::new(
+                        Code::MissingRequired,
+                        format!("route `{}` has no `{required}`", name.value),
+                    )
+                    .at(name.span, format!("`{required}` missing"))
+                    .help(format!("add it: {example}")),
                 );
             }
         }
         if failed {
             return None;
         }
-        Some(Route { name, matcher: matcher?, target: target?, operation, timeout, errors, span: node.span })
+        Some(Route {
+            name,
+            matcher: matcher?,
+            target: target?,
+            operation,
+            timeout,
+            errors,
+            span: node.span,
+        })
     }
 
     fn route_match(&mut self, node: &Node) -> Option<RouteMatch> {
@@ -182,22 +247,36 @@ impl Lower<'_> {
         let path = read::string_prop(node, "path", None, self.sink);
         let prefix = read::string_prop(node, "path-prefix", None, self.sink);
         let path = match (path, prefix) {
-            (Some(p), None) => read::parse(&p, |p| check_path(p).map(|_| PathMatch::Exact(p.clone())), self.sink),
-            (None, Some(p)) => read::parse(&p, |p| check_path(p).map(|_| PathMatch::Prefix(p.clone())), self.sink),
+            (Some(p), None) => read::parse(
+                &p,
+                |p| check_path(p).map(|_| PathMatch::Exact(p.clone())),
+                self.sink,
+            ),
+            (None, Some(p)) => read::parse(
+                &p,
+                |p| check_path(p).map(|_| PathMatch::Prefix(p.clone())),
+                self.sink,
+            ),
             (Some(_), Some(p)) => {
                 self.sink.push(
-                    Diagnostic::new(Code::InvalidValue, "`match` takes either `path` or `path-prefix`, not both")
-                        .at(p.span, "second path matcher")
-                        .help("use `path` for an exact path, `path-prefix` for a subtree"),
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        "`match` takes either `path` or `path-prefix`, not both",
+                    )
+                    .at(p.span, "second path matcher")
+                    .help("use `path` for an exact path, `path-prefix` for a subtree"),
                 );
                 None
             }
             (None, None) => {
                 if node.property("path").is_none() && node.property("path-prefix").is_none() {
                     self.sink.push(
-                        Diagnostic::new(Code::MissingRequired, "`match` needs `path` or `path-prefix`")
-                            .at(node.name_span, "no path matcher")
-                            .help("for example: match path-prefix=\"/orders\""),
+                        Diagnostic::new(
+                            Code::MissingRequired,
+                            "`match` needs `path` or `path-prefix`",
+                        )
+                        .at(node.name_span, "no path matcher")
+                        .help("for example: match path-prefix=\"/orders\""),
                     );
                 }
                 None
@@ -217,20 +296,38 @@ impl Lower<'_> {
                 headers.push(h);
             }
         }
-        Some(RouteMatch { path: path?, method, headers, span: node.span })
+        Some(RouteMatch {
+            path: path?,
+            method,
+            headers,
+            span: node.span,
+        })
     }
 
     fn header_match(&mut self, node: &Node) -> Option<HeaderMatch> {
         read::check_entries(node, 1, &["exact", "prefix", "present"], self.sink);
         read::no_children(node, self.sink);
-        let name = read::string_arg(node, 0, "a header name", "header \"x-api-version\" exact=\"2\"", self.sink)?;
-        let name_value = read::parse(&name, |n| {
-            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b)) {
-                Ok(n.to_ascii_lowercase())
-            } else {
-                Err(format!("`{n}` is not a valid HTTP header name"))
-            }
-        }, self.sink)?;
+        let name = read::string_arg(
+            node,
+            0,
+            "a header name",
+            "header \"x-api-version\" exact=\"2\"",
+            self.sink,
+        )?;
+        let name_value = read::parse(
+            &name,
+            |n| {
+                if !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b))
+                {
+                    Ok(n.to_ascii_lowercase())
+                } else {
+                    Err(format!("`{n}` is not a valid HTTP header name"))
+                }
+            },
+            self.sink,
+        )?;
         let exact = read::string_prop(node, "exact", None, self.sink);
         let prefix = read::string_prop(node, "prefix", None, self.sink);
         let present = read::bool_prop(node, "present", self.sink);
@@ -240,22 +337,31 @@ impl Lower<'_> {
             (None, None, Some(p)) if p.value => HeaderRule::Present,
             (None, None, None) => {
                 self.sink.push(
-                    Diagnostic::new(Code::MissingRequired, format!("header match `{}` says nothing to match", name.value))
-                        .at(node.name_span, "no rule")
-                        .help("add exact=\"...\", prefix=\"...\" or present=#true"),
+                    Diagnostic::new(
+                        Code::MissingRequired,
+                        format!("header match `{}` says nothing to match", name.value),
+                    )
+                    .at(node.name_span, "no rule")
+                    .help("add exact=\"...\", prefix=\"...\" or present=#true"),
                 );
                 return None;
             }
             _ => {
                 self.sink.push(
-                    Diagnostic::new(Code::InvalidValue, format!("header match `{}` needs exactly one rule", name.value))
-                        .at(node.span, "conflicting rules")
-                        .help("use one of exact=\"...\", prefix=\"...\" or present=#true"),
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        format!("header match `{}` needs exactly one rule", name.value),
+                    )
+                    .at(node.span, "conflicting rules")
+                    .help("use one of exact=\"...\", prefix=\"...\" or present=#true"),
                 );
                 return None;
             }
         };
-        Some(HeaderMatch { name: name_value, rule })
+        Some(HeaderMatch {
+            name: name_value,
+            rule,
+        })
     }
 }
 
@@ -268,13 +374,19 @@ fn merge(defaults: ErrorFormat, declared: ErrorFormat) -> ErrorFormat {
         }
     }
     statuses.sort_by_key(|s| s.status);
-    ErrorFormat { format: declared.format, statuses }
+    ErrorFormat {
+        format: declared.format,
+        statuses,
+    }
 }
 
 fn check_path(path: &str) -> Result<(), String> {
-    if path.starts_with('/') && !path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
+    if path.starts_with('/') && !path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#')
+    {
         Ok(())
     } else {
-        Err(format!("`{path}` is not a request path: it must start with `/` and hold no spaces, `?` or `#`"))
+        Err(format!(
+            "`{path}` is not a request path: it must start with `/` and hold no spaces, `?` or `#`"
+        ))
     }
 }
