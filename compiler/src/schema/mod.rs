@@ -102,11 +102,9 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
                     ApiKind::Grpc => "protobuf file",
                     ApiKind::Graphql => "GraphQL schema",
                 };
-                let mut d = Diagnostic::new(
-                    Code::InvalidSchema,
-                    format!("invalid {kind}: {message}"),
-                )
-                .help(format!(
+                let mut d =
+                    Diagnostic::new(Code::InvalidSchema, format!("invalid {kind}: {message}"))
+                        .help(format!(
                     "fix the {kind}; meshc reads it to check the operations routes and calls name"
                 ));
                 d = match range {
