@@ -1,1 +1,230 @@
-//! CLI tests: see below.
+//! The `meshc` command line: exit codes, output formats, `explain`, and the
+//! guarantees of `build` (atomic output, byte-for-byte determinism).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/cli").join(name)
+}
+
+fn shop() -> PathBuf {
+    repo().join("examples/shop")
+}
+
+fn meshc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshc")).args(args).env("NO_COLOR", "1").output().expect("meshc runs")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+#[test]
+fn check_of_the_shop_is_clean_and_exits_zero() {
+    let out = meshc(&["check", path(&shop())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "unexpected output: {}", stderr(&out));
+}
+
+#[test]
+fn check_defaults_to_the_current_directory() {
+    let out = Command::new(env!("CARGO_BIN_EXE_meshc")).arg("check").current_dir(shop()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn check_reports_every_error_across_files_and_exits_one() {
+    let out = meshc(&["check", path(&fixture("broken")), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    let mut codes: Vec<&str> = report["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    codes.sort();
+    // unknown node `adress` (services.kdl), missing address, unknown service,
+    // invalid duration, listener port conflict (mesh.kdl).
+    assert_eq!(codes, ["MESH0002", "MESH0004", "MESH0005", "MESH0007", "MESH0012"]);
+    let files: Vec<&str> = report["diagnostics"].as_array().unwrap().iter().map(|d| d["location"]["file"].as_str().unwrap()).collect();
+    assert!(files.contains(&"services.kdl") && files.contains(&"mesh.kdl"), "{files:?}");
+    assert_eq!(report["errors"], 5);
+}
+
+#[test]
+fn json_diagnostics_carry_span_label_and_did_you_mean() {
+    let report = json(&meshc(&["check", path(&fixture("broken")), "--format", "json"]));
+    let unknown = report["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "MESH0007").unwrap();
+    assert_eq!(unknown["location"]["file"], "mesh.kdl");
+    assert_eq!(unknown["location"]["start_line"], 10);
+    assert_eq!(unknown["location"]["start_column"], 12);
+    assert_eq!(unknown["location"]["label"], "unknown service");
+    assert_eq!(unknown["help"], "did you mean `orders`?");
+    let typo = report["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "MESH0002").unwrap();
+    assert_eq!(typo["location"]["file"], "services.kdl");
+    assert_eq!(typo["help"], "did you mean `address`?");
+}
+
+#[test]
+fn human_output_shows_code_snippet_label_and_help() {
+    let out = meshc(&["check", path(&fixture("broken"))]);
+    let text = stderr(&out);
+    assert!(text.contains("MESH0007"), "{text}");
+    assert!(text.contains("no service named `ordrs`"), "{text}");
+    assert!(text.contains("╭─[mesh.kdl:10:12]"), "{text}");
+    assert!(text.contains("did you mean `orders`?"), "{text}");
+    assert!(text.contains("5 error(s), 0 warning(s)"), "{text}");
+}
+
+#[test]
+fn sarif_output_is_a_sarif_2_1_0_log_with_rules_and_located_results() {
+    let out = meshc(&["check", path(&fixture("broken")), "--format", "sarif"]);
+    assert_eq!(out.status.code(), Some(1));
+    let log = json(&out);
+    assert_eq!(log["version"], "2.1.0");
+    assert!(log["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "meshc");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), meshc::diag::CODES.len());
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    for result in results {
+        let rule_index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[rule_index]["id"], result["ruleId"], "ruleIndex points at the rule");
+        assert!(result["message"]["text"].as_str().unwrap().len() > 10);
+        assert_eq!(result["level"], "error");
+        let location = &result["locations"][0]["physicalLocation"];
+        assert!(location["artifactLocation"]["uri"].as_str().unwrap().ends_with(".kdl"));
+        assert!(location["region"]["startLine"].as_u64().unwrap() >= 1);
+        assert!(location["region"]["startColumn"].as_u64().unwrap() >= 1);
+    }
+}
+
+#[test]
+fn warnings_pass_unless_denied() {
+    let out = meshc(&["check", path(&fixture("unowned"))]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("MESH0016"), "{}", stderr(&out));
+    let denied = meshc(&["check", path(&fixture("unowned")), "--deny", "warnings"]);
+    assert_eq!(denied.status.code(), Some(1));
+}
+
+#[test]
+fn missing_workspace_is_a_diagnostic_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = meshc(&["check", path(dir.path()), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["diagnostics"][0]["code"], "MESH0009");
+}
+
+#[test]
+fn explain_prints_the_code_page_by_id_or_name() {
+    let out = meshc(&["explain", "MESH0007"]);
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with("# MESH0007: unknown-service"), "{page}");
+    let by_name = meshc(&["explain", "unknown-service"]);
+    assert_eq!(String::from_utf8(by_name.stdout).unwrap(), page);
+}
+
+#[test]
+fn explain_of_an_unknown_code_suggests_the_nearest() {
+    let out = meshc(&["explain", "MESH0070"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("did you mean `MESH0007`?"), "{}", stderr(&out));
+}
+
+#[test]
+fn explain_without_a_code_lists_every_code() {
+    let out = meshc(&["explain"]);
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(list.lines().count(), meshc::diag::CODES.len());
+    assert!(list.contains("MESH0010  error    workspace import-cycle"), "{list}");
+}
+
+#[test]
+fn build_writes_one_envoy_bootstrap_per_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = meshc(&["build", path(&shop()), "-o", path(&out_dir)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = read_tree(&out_dir);
+    assert_eq!(written.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), ["envoy/gateway-public.yaml"]);
+}
+
+#[test]
+fn failed_build_leaves_the_previous_output_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    assert!(meshc(&["build", path(&shop()), "-o", path(&out_dir)]).status.success());
+    std::fs::write(out_dir.join("marker"), "from the last good build").unwrap();
+    let before = read_tree(&out_dir);
+
+    let failed = meshc(&["build", path(&fixture("broken")), "-o", path(&out_dir)]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(stderr(&failed).contains("left unchanged"), "{}", stderr(&failed));
+    assert_eq!(read_tree(&out_dir), before);
+    // No staging directories are left beside the output.
+    let siblings: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(siblings, ["out"]);
+}
+
+#[test]
+fn successful_build_replaces_the_whole_output_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(out_dir.join("stale")).unwrap();
+    std::fs::write(out_dir.join("stale/file"), "old").unwrap();
+    assert!(meshc(&["build", path(&shop()), "-o", path(&out_dir)]).status.success());
+    assert!(!out_dir.join("stale").exists());
+    assert!(out_dir.join("envoy/gateway-public.yaml").exists());
+}
+
+#[test]
+fn build_output_is_identical_across_runs_and_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut trees = Vec::new();
+    for (i, threads) in ["1", "2", "1", "2"].iter().enumerate() {
+        let out_dir = dir.path().join(format!("out{i}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_meshc"))
+            .args(["build", path(&shop()), "-o", path(&out_dir)])
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        trees.push(read_tree(&out_dir));
+    }
+    assert!(!trees[0].is_empty());
+    for tree in &trees[1..] {
+        assert_eq!(tree, &trees[0]);
+    }
+}
+
+/// Every file under `dir` as (relative path, bytes), sorted.
+fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                files.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}

@@ -86,7 +86,13 @@ impl Builder {
             }
             Event::End => {
                 if let Some(mut node) = self.stack.pop() {
-                    node.span = node.span.to(span);
+                    // A block ends at its `}`; otherwise the node ends at its last
+                    // entry, not at the newline or `;` that terminates it.
+                    node.span = match (&node.children, node.entries.last()) {
+                        (Some(_), _) => node.span.to(span),
+                        (None, Some(last)) => node.span.to(last.span),
+                        (None, None) => node.span,
+                    };
                     match self.stack.last_mut() {
                         Some(parent) => parent.children.get_or_insert_with(Vec::new).push(node),
                         None => self.top.push(node),
