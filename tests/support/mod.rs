@@ -508,10 +508,7 @@ fn serve_connection(stream: TcpStream, st: &UpstreamState) {
         buf: Vec::new(),
         stop: &st.stop,
     };
-    loop {
-        let Some(head) = reader.take_through(b"\r\n\r\n") else {
-            break;
-        };
+    while let Some(head) = reader.take_through(b"\r\n\r\n") {
         let head = String::from_utf8_lossy(&head).into_owned();
         let mut lines = head.split("\r\n");
         let request_line = lines.next().unwrap_or("");
