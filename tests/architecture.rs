@@ -52,7 +52,8 @@ fn production(text: &str) -> &str {
 #[test]
 fn every_module_of_the_crate_is_a_listed_layer() {
     let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
-    let modules: BTreeSet<&str> = lib.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|m| m.trim_end_matches(';')).collect();
+    let modules: BTreeSet<&str> =
+        lib.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|m| m.trim_end_matches(';')).collect();
     let layers: BTreeSet<&str> = LAYERS.iter().map(|(l, _)| *l).collect();
     assert_eq!(modules, layers);
 }
@@ -89,7 +90,11 @@ fn checks_and_backends_do_no_io_and_see_no_syntax() {
 #[test]
 fn model_types_are_not_serializable() {
     for (path, text) in layer_files("model") {
-        assert!(!text.contains("serde"), "{} uses serde; model types are not serializable, backends define their own output shapes", path.display());
+        assert!(
+            !text.contains("serde"),
+            "{} uses serde; model types are not serializable, backends define their own output shapes",
+            path.display()
+        );
     }
 }
 

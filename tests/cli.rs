@@ -29,7 +29,8 @@ fn stderr(o: &Output) -> String {
 }
 
 fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 #[test]
@@ -50,12 +51,14 @@ fn check_reports_every_error_across_files_and_exits_one() {
     let out = meshc(&["check", path(&fixture("broken")), "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let report = json(&out);
-    let mut codes: Vec<&str> = report["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    let mut codes: Vec<&str> =
+        report["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
     codes.sort();
     // unknown node `adress` (services.kdl), missing address, unknown service,
     // invalid duration, listener port conflict (mesh.kdl).
     assert_eq!(codes, ["MESH0002", "MESH0004", "MESH0005", "MESH0007", "MESH0012"]);
-    let files: Vec<&str> = report["diagnostics"].as_array().unwrap().iter().map(|d| d["location"]["file"].as_str().unwrap()).collect();
+    let files: Vec<&str> =
+        report["diagnostics"].as_array().unwrap().iter().map(|d| d["location"]["file"].as_str().unwrap()).collect();
     assert!(files.contains(&"services.kdl") && files.contains(&"mesh.kdl"), "{files:?}");
     assert_eq!(report["errors"], 5);
 }

@@ -53,12 +53,7 @@ fn generated_md_path() -> PathBuf {
 // ---------------------------------------------------------------------------
 
 /// The sections every page has, in this order.
-const SECTIONS: [&str; 4] = [
-    "What it means",
-    "Why it matters",
-    "Failing example",
-    "Fixed example",
-];
+const SECTIONS: [&str; 4] = ["What it means", "Why it matters", "Failing example", "Fixed example"];
 
 #[derive(Debug)]
 struct Page {
@@ -75,11 +70,7 @@ struct Page {
 fn parse_page(text: &str) -> Page {
     let mut lines = text.lines();
     let title = lines.next().unwrap_or_default().to_string();
-    let facts = lines
-        .by_ref()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default()
-        .to_string();
+    let facts = lines.by_ref().find(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
     let mut sections: Vec<(String, String)> = Vec::new();
     let mut blocks = Vec::new();
     let mut fence: Option<(String, String)> = None;
@@ -105,12 +96,7 @@ fn parse_page(text: &str) -> Page {
         }
     }
     assert!(fence.is_none(), "a code block is never closed");
-    Page {
-        title,
-        facts,
-        sections,
-        blocks,
-    }
+    Page { title, facts, sections, blocks }
 }
 
 fn expected_title(info: &CodeInfo) -> String {
@@ -122,17 +108,12 @@ fn expected_facts(info: &CodeInfo) -> String {
         Status::Stable { since } => format!("**Since:** {since}"),
         Status::Removed { since } => format!("**Removed in:** {since}"),
     };
-    format!(
-        "**Severity:** {} · **Category:** {} · {status}",
-        info.severity.as_str(),
-        info.category.as_str()
-    )
+    format!("**Severity:** {} · **Category:** {} · {status}", info.severity.as_str(), info.category.as_str())
 }
 
 fn read_page(info: &CodeInfo) -> Result<String, String> {
     let path = page_path(info);
-    fs::read_to_string(&path)
-        .map_err(|e| format!("{}: cannot read {}: {e}", info.id, path.display()))
+    fs::read_to_string(&path).map_err(|e| format!("{}: cannot read {}: {e}", info.id, path.display()))
 }
 
 /// Everything wrong with one page's layout; empty when it is well formed.
@@ -140,11 +121,7 @@ fn layout_problems(info: &CodeInfo, text: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let page = parse_page(text);
     if page.title != expected_title(info) {
-        problems.push(format!(
-            "first line is `{}`, expected `{}`",
-            page.title,
-            expected_title(info)
-        ));
+        problems.push(format!("first line is `{}`, expected `{}`", page.title, expected_title(info)));
     }
     if page.facts.trim() != expected_facts(info) {
         problems.push(format!(
@@ -155,46 +132,32 @@ fn layout_problems(info: &CodeInfo, text: &str) -> Vec<String> {
     }
     let headings: Vec<&str> = page.sections.iter().map(|s| s.0.as_str()).collect();
     if headings != SECTIONS {
-        problems.push(format!(
-            "sections are {headings:?}, expected exactly {SECTIONS:?} in that order"
-        ));
+        problems.push(format!("sections are {headings:?}, expected exactly {SECTIONS:?} in that order"));
     }
     for (heading, body) in &page.sections {
-        let prose: String = body
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let prose: String = body.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" ");
         if prose.trim().is_empty() {
             problems.push(format!("section `{heading}` is empty"));
         }
     }
     for (kind, section) in [("failing", "Failing example"), ("fixed", "Fixed example")] {
         let info_string = format!("kdl {kind}");
-        let found: Vec<&(String, String, String)> =
-            page.blocks.iter().filter(|b| b.0 == info_string).collect();
+        let found: Vec<&(String, String, String)> = page.blocks.iter().filter(|b| b.0 == info_string).collect();
         match found.as_slice() {
             [(_, body, in_section)] => {
                 if in_section != section {
-                    problems.push(format!(
-                        "the `{info_string}` block is under `## {in_section}`, expected `## {section}`"
-                    ));
+                    problems
+                        .push(format!("the `{info_string}` block is under `## {in_section}`, expected `## {section}`"));
                 }
                 if body.trim().is_empty() {
                     problems.push(format!("the `{info_string}` block is empty"));
                 }
             }
-            blocks => problems.push(format!(
-                "{} `{info_string}` blocks, expected exactly one",
-                blocks.len()
-            )),
+            blocks => problems.push(format!("{} `{info_string}` blocks, expected exactly one", blocks.len())),
         }
     }
     if text != info.doc {
-        problems.push(
-            "the page on disk differs from CodeInfo::doc (codes.rs must include_str! this file)"
-                .into(),
-        );
+        problems.push("the page on disk differs from CodeInfo::doc (codes.rs must include_str! this file)".into());
     }
     problems
 }
@@ -223,9 +186,7 @@ fn fixture_files(block: &str) -> Result<Vec<(String, String)>, String> {
             text.push_str(line);
             text.push('\n');
         } else if !line.trim().is_empty() {
-            return Err(format!(
-                "`{line}` comes before the first `//- path` line of a multi-file example"
-            ));
+            return Err(format!("`{line}` comes before the first `//- path` line of a multi-file example"));
         }
     }
     for (_, text) in &mut files {
@@ -262,26 +223,16 @@ fn compile_example(block: &str) -> Result<(BTreeSet<&'static str>, String, usize
     let ws = tmp.path().join("ws");
     fs::create_dir_all(&ws).map_err(|e| format!("cannot create {}: {e}", ws.display()))?;
     for (rel, text) in &files {
-        let path = resolve_within(&ws, rel, tmp.path())
-            .ok_or_else(|| format!("`//- {rel}` leaves the example's temp dir"))?;
+        let path =
+            resolve_within(&ws, rel, tmp.path()).ok_or_else(|| format!("`//- {rel}` leaves the example's temp dir"))?;
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+            fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
         }
         fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     let compilation = meshc::driver::compile(&ws);
-    let codes = compilation
-        .diagnostics
-        .iter()
-        .map(|d| d.code.id())
-        .collect();
-    let rendered = render(
-        Format::Human,
-        &compilation.diagnostics,
-        &compilation.sources,
-        false,
-    );
+    let codes = compilation.diagnostics.iter().map(|d| d.code.id()).collect();
+    let rendered = render(Format::Human, &compilation.diagnostics, &compilation.sources, false);
     Ok((codes, rendered, compilation.diagnostics.len()))
 }
 
@@ -289,26 +240,15 @@ fn compile_example(block: &str) -> Result<(BTreeSet<&'static str>, String, usize
 fn example(info: &CodeInfo, kind: &str) -> Result<String, String> {
     let text = read_page(info)?;
     let wanted = format!("kdl {kind}");
-    let blocks: Vec<String> = parse_page(&text)
-        .blocks
-        .into_iter()
-        .filter(|b| b.0 == wanted)
-        .map(|b| b.1)
-        .collect();
+    let blocks: Vec<String> = parse_page(&text).blocks.into_iter().filter(|b| b.0 == wanted).map(|b| b.1).collect();
     match <[String; 1]>::try_from(blocks) {
         Ok([block]) => Ok(block),
-        Err(blocks) => Err(format!(
-            "{}: {} `{wanted}` blocks, expected exactly one",
-            info.id,
-            blocks.len()
-        )),
+        Err(blocks) => Err(format!("{}: {} `{wanted}` blocks, expected exactly one", info.id, blocks.len())),
     }
 }
 
 fn stable_codes() -> impl Iterator<Item = &'static CodeInfo> {
-    CODES
-        .iter()
-        .filter(|c| matches!(c.status, Status::Stable { .. }))
+    CODES.iter().filter(|c| matches!(c.status, Status::Stable { .. }))
 }
 
 fn fail_with(what: &str, failures: Vec<String>) {
@@ -330,11 +270,7 @@ fn every_code_has_a_page_whose_header_facts_and_sections_match_the_table() {
             Ok(text) => {
                 let problems = layout_problems(info, &text);
                 if !problems.is_empty() {
-                    failures.push(format!(
-                        "{}:\n  - {}",
-                        page_path(info).display(),
-                        problems.join("\n  - ")
-                    ));
+                    failures.push(format!("{}:\n  - {}", page_path(info).display(), problems.join("\n  - ")));
                 }
             }
         }
@@ -349,9 +285,7 @@ fn every_page_in_docs_diagnostics_documents_a_code_in_the_table() {
     for entry in fs::read_dir(pages_dir()).expect("docs/diagnostics exists") {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if !ids.contains(&name) {
-            strays.push(format!(
-                "docs/diagnostics/{name}: no such code in compiler/src/diag/codes.rs"
-            ));
+            strays.push(format!("docs/diagnostics/{name}: no such code in compiler/src/diag/codes.rs"));
         }
     }
     fail_with("file(s) document no code", strays);
@@ -404,12 +338,8 @@ fn every_fixed_example_emits_no_diagnostic() {
 
 #[test]
 fn fixture_format_splits_files_and_defaults_to_mesh_kdl() {
-    assert_eq!(
-        fixture_files("mesh \"shop\"\n").unwrap(),
-        [("mesh.kdl".to_string(), "mesh \"shop\"\n".to_string())]
-    );
-    let files =
-        fixture_files("//- mesh.kdl\nimport \"../x.kdl\"\n\n//- ../x.kdl\nmesh \"x\"\n\n").unwrap();
+    assert_eq!(fixture_files("mesh \"shop\"\n").unwrap(), [("mesh.kdl".to_string(), "mesh \"shop\"\n".to_string())]);
+    let files = fixture_files("//- mesh.kdl\nimport \"../x.kdl\"\n\n//- ../x.kdl\nmesh \"x\"\n\n").unwrap();
     assert_eq!(
         files,
         [
@@ -419,10 +349,7 @@ fn fixture_format_splits_files_and_defaults_to_mesh_kdl() {
     );
     assert!(fixture_files("stray\n//- mesh.kdl\n").is_err());
     let base = Path::new("/t/ws");
-    assert_eq!(
-        resolve_within(base, "../x.kdl", Path::new("/t")),
-        Some(PathBuf::from("/t/x.kdl"))
-    );
+    assert_eq!(resolve_within(base, "../x.kdl", Path::new("/t")), Some(PathBuf::from("/t/x.kdl")));
     assert_eq!(resolve_within(base, "../../x.kdl", Path::new("/t")), None);
 }
 
@@ -445,14 +372,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn mentions_variant(text: &str, variant: &str) -> bool {
     let needle = format!("Code::{variant}");
     text.match_indices(&needle).any(|(i, _)| {
-        let before_ok = text[..i]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        let after_ok = text[i + needle.len()..]
-            .chars()
-            .next()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let before_ok = text[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let after_ok = text[i + needle.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
         before_ok && after_ok
     })
 }
@@ -463,16 +384,8 @@ fn every_code_in_the_table_is_used_by_the_compiler_outside_codes_rs() {
     let table = src.join("diag/codes.rs");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
-    let texts: Vec<String> = files
-        .iter()
-        .filter(|p| **p != table)
-        .map(|p| fs::read_to_string(p).unwrap())
-        .collect();
-    assert!(
-        texts.len() > 10,
-        "found too few sources under {}",
-        src.display()
-    );
+    let texts: Vec<String> = files.iter().filter(|p| **p != table).map(|p| fs::read_to_string(p).unwrap()).collect();
+    assert!(texts.len() > 10, "found too few sources under {}", src.display());
     let mut unused = Vec::new();
     for info in stable_codes() {
         let variant = format!("{:?}", info.code);
@@ -483,10 +396,7 @@ fn every_code_in_the_table_is_used_by_the_compiler_outside_codes_rs() {
             ));
         }
     }
-    fail_with(
-        "code(s) are never emitted; emit them or mark them Removed",
-        unused,
-    );
+    fail_with("code(s) are never emitted; emit them or mark them Removed", unused);
 }
 
 // ---------------------------------------------------------------------------
@@ -600,8 +510,5 @@ fn diagnostics_md_is_fresh() {
 #[test]
 fn demoting_headings_leaves_code_blocks_alone() {
     let page = "# T\n\n## S\n\n```kdl failing\n//- apis/a.yaml\n# a YAML comment\n```\n";
-    assert_eq!(
-        demote_headings(page),
-        "## T\n\n### S\n\n```kdl failing\n//- apis/a.yaml\n# a YAML comment\n```\n"
-    );
+    assert_eq!(demote_headings(page), "## T\n\n### S\n\n```kdl failing\n//- apis/a.yaml\n# a YAML comment\n```\n");
 }

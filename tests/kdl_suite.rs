@@ -123,12 +123,7 @@ fn official_kdl_test_suite() {
         .filter(|p| p.extension().is_some_and(|e| e == "kdl"))
         .collect();
     inputs.sort();
-    assert!(
-        inputs.len() > 300,
-        "expected the full suite (336 inputs), found {} in {}",
-        inputs.len(),
-        dir.display()
-    );
+    assert!(inputs.len() > 300, "expected the full suite (336 inputs), found {} in {}", inputs.len(), dir.display());
 
     let mut accepted = 0;
     let mut rejected = 0;

@@ -69,18 +69,13 @@ impl Rng {
 }
 
 fn base_seed() -> u64 {
-    std::env::var("MESHC_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x6D65_7368_6321) // "meshc!"
+    std::env::var("MESHC_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x6D65_7368_6321)
+    // "meshc!"
 }
 
 /// Scales a variant count by `MESHC_FUZZ_SCALE` (default 1).
 fn scaled(n: usize) -> usize {
-    let scale: f64 = std::env::var("MESHC_FUZZ_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
+    let scale: f64 = std::env::var("MESHC_FUZZ_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
     ((n as f64) * scale).max(1.0) as usize
 }
 
@@ -88,44 +83,255 @@ fn scaled(n: usize) -> usize {
 
 /// Tokens that mean something to KDL (v2, and some v1 leftovers).
 const KDL_TOKENS: &[&str] = &[
-    "{", "}", "{\n", "\n}\n", "\"", "\"\"\"", "\"\"\"\n", "\n\"\"\"", "#\"", "\"#", "##\"", "r#\"",
-    "/-", "/- ", "//", "/*", "*/", "/* /* */", "#", "=", " = ", "(t)", "(", ")", "()", "(\"\")",
-    "\\", "\\ \n", " \\\n", "\\u{", "\\u{10FFFF}", "\\u{D800}", "\\s", "\\\n  ", ";", "\n", "\r\n",
-    "\r", "\u{85}", "\u{2028}", "\u{FEFF}", "\t", " ", "0x", "0x_", "0b2", "0o8", "1e999",
-    "-1e999", "1e-999", "-0", "+0", "0.0", ".5", "1.", "1_000", "#inf", "#-inf", "#nan", "#true",
-    "#false", "#null", "true", "null", "\u{0}", "\u{7F}", "\u{FFFD}", "é", "日本", "🦀", "\u{200D}",
-    "\u{202E}", "import \"*.kdl\"\n", "import \"mesh.kdl\"\n", "service", "gateway", "route",
-    "calls", "api", "owner", "address", "listener", "match", "to", "timeout", "error-format",
-    "status", "header", "mesh", "operation=", "port=", "schema=", "kind=", "path=",
-    "path-prefix=", "method=", "message=", "prefix=", "exact=", "present=", "address=",
+    "{",
+    "}",
+    "{\n",
+    "\n}\n",
+    "\"",
+    "\"\"\"",
+    "\"\"\"\n",
+    "\n\"\"\"",
+    "#\"",
+    "\"#",
+    "##\"",
+    "r#\"",
+    "/-",
+    "/- ",
+    "//",
+    "/*",
+    "*/",
+    "/* /* */",
+    "#",
+    "=",
+    " = ",
+    "(t)",
+    "(",
+    ")",
+    "()",
+    "(\"\")",
+    "\\",
+    "\\ \n",
+    " \\\n",
+    "\\u{",
+    "\\u{10FFFF}",
+    "\\u{D800}",
+    "\\s",
+    "\\\n  ",
+    ";",
+    "\n",
+    "\r\n",
+    "\r",
+    "\u{85}",
+    "\u{2028}",
+    "\u{FEFF}",
+    "\t",
+    " ",
+    "0x",
+    "0x_",
+    "0b2",
+    "0o8",
+    "1e999",
+    "-1e999",
+    "1e-999",
+    "-0",
+    "+0",
+    "0.0",
+    ".5",
+    "1.",
+    "1_000",
+    "#inf",
+    "#-inf",
+    "#nan",
+    "#true",
+    "#false",
+    "#null",
+    "true",
+    "null",
+    "\u{0}",
+    "\u{7F}",
+    "\u{FFFD}",
+    "é",
+    "日本",
+    "🦀",
+    "\u{200D}",
+    "\u{202E}",
+    "import \"*.kdl\"\n",
+    "import \"mesh.kdl\"\n",
+    "service",
+    "gateway",
+    "route",
+    "calls",
+    "api",
+    "owner",
+    "address",
+    "listener",
+    "match",
+    "to",
+    "timeout",
+    "error-format",
+    "status",
+    "header",
+    "mesh",
+    "operation=",
+    "port=",
+    "schema=",
+    "kind=",
+    "path=",
+    "path-prefix=",
+    "method=",
+    "message=",
+    "prefix=",
+    "exact=",
+    "present=",
+    "address=",
 ];
 
 /// Values of every type, and strings that stress the value parsers.
 const VALUES: &[&str] = &[
-    "0", "1", "-1", "-0", "+0", "0x", "0xFFFF", "65535", "65536", "-65536", "8080", "99999",
-    "0x7fffffffffffffffffffffffffffffff", "-0x80000000000000000000000000000000",
-    "340282366920938463463374607431768211456", "1e999", "-1e999", "1e-999", "1.5", "0.0",
-    "#inf", "#-inf", "#nan", "#true", "#false", "#null", "(u8)1", "(string)\"x\"",
-    "\"\"", "\" \"", "\"x\"", "\"-\"", "\"a-\"", "\"-a\"", "\"A\"", "\"é\"", "\"🦀\"",
-    "\"\\u{0}\"", "\"\\u{10FFFF}\"", "\"a\\nb\"", "\"\\t\"", "\"%\"", "\"%%\"", "\"%REQ(x)%\"",
-    "\"0\"", "\"0s\"", "\"0ms\"", "\"1ns\"", "\"1.5ms\"", "\"1us\"", "\"999999999999999999999y\"",
-    "\"10000000000y\"", "\"1y\"", "\"-1s\"", "\"1 s\"", "\" 2s \"", "\"2 parsecs\"",
-    "\"ms\"", "\"1\"", "\"GET /\"", "\"GET  /x\"", "\"GET\"", "\"GET \"", "\"get /x\"",
-    "\"FETCH /x\"", "\"GET /a b\"", "\"GET /{}\"", "\"GET /{\"", "\"GET /}{\"", "\"GET //\"",
-    "\"/\"", "\"//\"", "\"/a/\"", "\"a/b\"", "\"/b\"", "\"a/\"", "\".a/b\"", "\"a./b\"",
-    "\"a..b/c\"", "\"1a/b\"", "\"a.B_c/D_e\"", "\"Query.\"", "\"Query.x\"", "\".x\"",
-    "\"Mutation.é\"", "\"Subscription.a.b\"", "\"query.x\"", "\"*\"", "\"**\"", "\"**/*.kdl\"",
-    "\"[\"", "\"[!]\"", "\"?\"", "\"services/*.kdl\"", "\"services/*.yaml\"", "\"gateway.kdl\"",
-    "\"mesh.kdl\"", "\"./mesh.kdl\"", "\"../mesh.kdl\"", "\"..\"", "\".\"", "\"../\"",
-    "\"services\"", "\"../apis/orders.yaml\"", "\"../protos/payments.proto\"",
-    "\"apis/orders.yaml\"", "\"protos/inventory.proto\"", "\"../services/orders.kdl\"",
-    "\"rest\"", "\"grpc\"", "\"graphql\"", "\"json\"", "\"text\"", "\"xml\"", "\"REST\"",
-    "\"0.0.0.0\"", "\"::\"", "\"::1\"", "\"[::1]\"", "\"127.0.0.1\"", "\"256.0.0.1\"",
-    "\"1.2.3\"", "\"localhost\"", "\"a..b\"", "\"a.\"", "\".\"", "\"xn--p1ai\"",
+    "0",
+    "1",
+    "-1",
+    "-0",
+    "+0",
+    "0x",
+    "0xFFFF",
+    "65535",
+    "65536",
+    "-65536",
+    "8080",
+    "99999",
+    "0x7fffffffffffffffffffffffffffffff",
+    "-0x80000000000000000000000000000000",
+    "340282366920938463463374607431768211456",
+    "1e999",
+    "-1e999",
+    "1e-999",
+    "1.5",
+    "0.0",
+    "#inf",
+    "#-inf",
+    "#nan",
+    "#true",
+    "#false",
+    "#null",
+    "(u8)1",
+    "(string)\"x\"",
+    "\"\"",
+    "\" \"",
+    "\"x\"",
+    "\"-\"",
+    "\"a-\"",
+    "\"-a\"",
+    "\"A\"",
+    "\"é\"",
+    "\"🦀\"",
+    "\"\\u{0}\"",
+    "\"\\u{10FFFF}\"",
+    "\"a\\nb\"",
+    "\"\\t\"",
+    "\"%\"",
+    "\"%%\"",
+    "\"%REQ(x)%\"",
+    "\"0\"",
+    "\"0s\"",
+    "\"0ms\"",
+    "\"1ns\"",
+    "\"1.5ms\"",
+    "\"1us\"",
+    "\"999999999999999999999y\"",
+    "\"10000000000y\"",
+    "\"1y\"",
+    "\"-1s\"",
+    "\"1 s\"",
+    "\" 2s \"",
+    "\"2 parsecs\"",
+    "\"ms\"",
+    "\"1\"",
+    "\"GET /\"",
+    "\"GET  /x\"",
+    "\"GET\"",
+    "\"GET \"",
+    "\"get /x\"",
+    "\"FETCH /x\"",
+    "\"GET /a b\"",
+    "\"GET /{}\"",
+    "\"GET /{\"",
+    "\"GET /}{\"",
+    "\"GET //\"",
+    "\"/\"",
+    "\"//\"",
+    "\"/a/\"",
+    "\"a/b\"",
+    "\"/b\"",
+    "\"a/\"",
+    "\".a/b\"",
+    "\"a./b\"",
+    "\"a..b/c\"",
+    "\"1a/b\"",
+    "\"a.B_c/D_e\"",
+    "\"Query.\"",
+    "\"Query.x\"",
+    "\".x\"",
+    "\"Mutation.é\"",
+    "\"Subscription.a.b\"",
+    "\"query.x\"",
+    "\"*\"",
+    "\"**\"",
+    "\"**/*.kdl\"",
+    "\"[\"",
+    "\"[!]\"",
+    "\"?\"",
+    "\"services/*.kdl\"",
+    "\"services/*.yaml\"",
+    "\"gateway.kdl\"",
+    "\"mesh.kdl\"",
+    "\"./mesh.kdl\"",
+    "\"../mesh.kdl\"",
+    "\"..\"",
+    "\".\"",
+    "\"../\"",
+    "\"services\"",
+    "\"../apis/orders.yaml\"",
+    "\"../protos/payments.proto\"",
+    "\"apis/orders.yaml\"",
+    "\"protos/inventory.proto\"",
+    "\"../services/orders.kdl\"",
+    "\"rest\"",
+    "\"grpc\"",
+    "\"graphql\"",
+    "\"json\"",
+    "\"text\"",
+    "\"xml\"",
+    "\"REST\"",
+    "\"0.0.0.0\"",
+    "\"::\"",
+    "\"::1\"",
+    "\"[::1]\"",
+    "\"127.0.0.1\"",
+    "\"256.0.0.1\"",
+    "\"1.2.3\"",
+    "\"localhost\"",
+    "\"a..b\"",
+    "\"a.\"",
+    "\".\"",
+    "\"xn--p1ai\"",
     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
-    "\"content-type\"", "\"Content-Type\"", "\":method\"", "\"x y\"", "\"x\\ny\"",
-    "\"orders\"", "\"catalog\"", "\"payments\"", "\"inventory\"", "\"public\"", "\"http\"",
-    "#\"raw \"quoted\" string\"#", "\"\"\"\n  multi\n  line\n  \"\"\"", "bare", "-", "a=1",
+    "\"content-type\"",
+    "\"Content-Type\"",
+    "\":method\"",
+    "\"x y\"",
+    "\"x\\ny\"",
+    "\"orders\"",
+    "\"catalog\"",
+    "\"payments\"",
+    "\"inventory\"",
+    "\"public\"",
+    "\"http\"",
+    "#\"raw \"quoted\" string\"#",
+    "\"\"\"\n  multi\n  line\n  \"\"\"",
+    "bare",
+    "-",
+    "a=1",
 ];
 
 /// Splices other texts may contribute (set per corpus).
@@ -276,9 +482,7 @@ fn value_spans(b: &[u8]) -> Vec<std::ops::Range<usize>> {
                 spans.push(start..i + 1);
             }
             i += 1;
-        } else if (c.is_ascii_digit() || c == b'#')
-            && (i == 0 || matches!(b[i - 1], b' ' | b'=' | b'\t'))
-        {
+        } else if (c.is_ascii_digit() || c == b'#') && (i == 0 || matches!(b[i - 1], b' ' | b'=' | b'\t')) {
             let start = i;
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b"._+-#".contains(&b[i])) {
                 i += 1;
@@ -310,10 +514,7 @@ impl Watchdog {
                 std::thread::sleep(Duration::from_millis(500));
                 let guard = c.lock().unwrap_or_else(|e| e.into_inner());
                 if guard.0.elapsed() > Duration::from_secs(60) {
-                    eprintln!(
-                        "{name}: one variant has run for over 60 s; it hangs on:\n{}",
-                        guard.1
-                    );
+                    eprintln!("{name}: one variant has run for over 60 s; it hangs on:\n{}", guard.1);
                     std::process::abort();
                 }
             }
@@ -340,23 +541,28 @@ fn quiet_panics() {
     HOOK.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let location = info
-                .location()
-                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
-                .unwrap_or_default();
+            let location =
+                info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())).unwrap_or_default();
             let message = info
                 .payload()
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) =
-                format!("{message} at {location}");
-            if std::env::var_os("MESHC_FUZZ_VERBOSE").is_some() {
+            *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = format!("{message} at {location}");
+            // Loud outside variant runs (the test's own assertions), except on
+            // unnamed threads (rayon workers running a variant).
+            let in_run = IN_RUN.with(|r| r.get());
+            let worker = std::thread::current().name().is_none();
+            if std::env::var_os("MESHC_FUZZ_VERBOSE").is_some() || !(in_run || worker) {
                 default(info);
             }
         }));
     });
+}
+
+thread_local! {
+    static IN_RUN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// The last panic's message and location (also from rayon worker threads).
@@ -370,7 +576,10 @@ impl Failures {
     /// Runs `f`; on a panic records the seed, label, panic message and input.
     fn run(&mut self, seed: u64, label: &str, input: &str, f: impl FnOnce()) {
         LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        IN_RUN.with(|r| r.set(true));
+        let result = catch_unwind(AssertUnwindSafe(f));
+        IN_RUN.with(|r| r.set(false));
+        if result.is_err() {
             // The hook ran on the panicking thread (maybe a rayon worker).
             let message = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).clone();
             self.0.push(format!(
@@ -435,11 +644,7 @@ fn workspaces() -> Vec<PathBuf> {
         .map(|r| r.flatten().map(|e| e.path()).filter(|p| p.join("mesh.kdl").is_file()).collect())
         .unwrap_or_default();
     out.sort();
-    assert!(
-        out.iter().any(|p| p.ends_with("shop")),
-        "examples/shop is missing from {}",
-        examples.display()
-    );
+    assert!(out.iter().any(|p| p.ends_with("shop")), "examples/shop is missing from {}", examples.display());
     out
 }
 
@@ -534,11 +739,7 @@ fn kdl_seeds() -> Vec<Seed> {
         .chain(FIXTURES.iter().map(|s| s.to_string()));
     for text in extra {
         // Written over the shop's root file, so imports and schemas resolve.
-        seeds.push(Seed {
-            rel: "mesh.kdl".into(),
-            workspace: shop.clone(),
-            text,
-        });
+        seeds.push(Seed { rel: "mesh.kdl".into(), workspace: shop.clone(), text });
     }
     seeds
 }
@@ -568,12 +769,23 @@ impl TempWorkspace {
         let original = std::fs::read(&file).ok();
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, text).unwrap();
-        let result = f(self.path());
-        match original {
-            Some(bytes) => std::fs::write(&file, bytes).unwrap(),
-            None => std::fs::remove_file(&file).unwrap(),
-        }
-        result
+        // Restored even when `f` panics, so one failure does not leak into the next run.
+        let _restore = Restore { file, original };
+        f(self.path())
+    }
+}
+
+struct Restore {
+    file: PathBuf,
+    original: Option<Vec<u8>>,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = match &self.original {
+            Some(bytes) => std::fs::write(&self.file, bytes),
+            None => std::fs::remove_file(&self.file),
+        };
     }
 }
 
@@ -601,10 +813,7 @@ fn parse_never_panics() {
             .filter_map(|f| std::fs::read(f).ok())
             .map(|b| String::from_utf8_lossy(&b).into_owned()),
     );
-    let mutator = Mutator {
-        corpus: &texts,
-        tokens: KDL_TOKENS,
-    };
+    let mutator = Mutator { corpus: &texts, tokens: KDL_TOKENS };
     let mut failures = Failures::default();
     let variants = scaled(6000);
     let mut runs = 0;
@@ -612,11 +821,7 @@ fn parse_never_panics() {
         let seed = base_seed() ^ (i << 20) ^ 0x1;
         let mut rng = Rng::new(seed);
         // Mostly example specs; some suite files for syntax coverage.
-        let original = if rng.chance(70) {
-            &seeds[rng.below(seeds.len())].text
-        } else {
-            rng.pick(&texts)
-        };
+        let original = if rng.chance(70) { &seeds[rng.below(seeds.len())].text } else { rng.pick(&texts) };
         let input = mutator.variant(original, &mut rng);
         watchdog.enter(|| input.clone());
         runs += 1;
@@ -667,10 +872,7 @@ fn compile_never_panics() {
     let watchdog = Watchdog::start("compile_never_panics");
     let seeds = kdl_seeds();
     let texts: Vec<String> = seeds.iter().map(|s| s.text.clone()).collect();
-    let mutator = Mutator {
-        corpus: &texts,
-        tokens: KDL_TOKENS,
-    };
+    let mutator = Mutator { corpus: &texts, tokens: KDL_TOKENS };
     let mut temps: Vec<(PathBuf, TempWorkspace)> = Vec::new();
     let mut failures = Failures::default();
     let (mut runs, mut clean, mut emitted) = (0, 0, 0);
@@ -706,18 +908,83 @@ fn compile_never_panics() {
 
 /// Tokens of YAML and protobuf syntax.
 const SCHEMA_TOKENS: &[&str] = &[
-    ":", ": ", "-", "- ", "{", "}", "[", "]", ",", "'", "\"", "&a ", "*a", "<<: *a", "!!binary ",
-    "!!map", "? ", "|", ">", "#", "\n", "\n  ", "\t", "~", "null", ".inf", "0x", "1e999",
-    "$ref: '#/x'", "$ref: \"#/components/schemas/Nope\"", "\"/x\":", "/{id}:", "get:",
-    "operationId: x", "openapi: 3.1.0", "swagger: '2.0'", "paths:", "paths: {}", "---\n",
-    "...\n", "%YAML 1.2\n", ";", "syntax = \"proto2\";", "syntax = \"proto4\";", "package ",
-    "package a.b;", "import \"payments.proto\";", "import \"inventory.proto\";",
-    "import \"google/protobuf/empty.proto\";", "import \"nope.proto\";",
-    "import public \"payments.proto\";", "service S {}", "rpc X(A) returns (B);",
-    "rpc X(stream A) returns (stream B) {}", "message A {}", "option ", "option (x) = 1;",
-    "= 1", "= 536870912", "= 0", "= -1", "oneof o {}", "map<string, A> m = 9;", "enum E { A = 0; }",
-    "extend A { int32 x = 100; }", "reserved 1 to max;", "repeated ", "optional ", "group ",
-    "/*", "*/", "//", "é", "🦀", "\u{0}", "\u{FEFF}", "\r\n",
+    ":",
+    ": ",
+    "-",
+    "- ",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "'",
+    "\"",
+    "&a ",
+    "*a",
+    "<<: *a",
+    "!!binary ",
+    "!!map",
+    "? ",
+    "|",
+    ">",
+    "#",
+    "\n",
+    "\n  ",
+    "\t",
+    "~",
+    "null",
+    ".inf",
+    "0x",
+    "1e999",
+    "$ref: '#/x'",
+    "$ref: \"#/components/schemas/Nope\"",
+    "\"/x\":",
+    "/{id}:",
+    "get:",
+    "operationId: x",
+    "openapi: 3.1.0",
+    "swagger: '2.0'",
+    "paths:",
+    "paths: {}",
+    "---\n",
+    "...\n",
+    "%YAML 1.2\n",
+    ";",
+    "syntax = \"proto2\";",
+    "syntax = \"proto4\";",
+    "package ",
+    "package a.b;",
+    "import \"payments.proto\";",
+    "import \"inventory.proto\";",
+    "import \"google/protobuf/empty.proto\";",
+    "import \"nope.proto\";",
+    "import public \"payments.proto\";",
+    "service S {}",
+    "rpc X(A) returns (B);",
+    "rpc X(stream A) returns (stream B) {}",
+    "message A {}",
+    "option ",
+    "option (x) = 1;",
+    "= 1",
+    "= 536870912",
+    "= 0",
+    "= -1",
+    "oneof o {}",
+    "map<string, A> m = 9;",
+    "enum E { A = 0; }",
+    "extend A { int32 x = 100; }",
+    "reserved 1 to max;",
+    "repeated ",
+    "optional ",
+    "group ",
+    "/*",
+    "*/",
+    "//",
+    "é",
+    "🦀",
+    "\u{0}",
+    "\u{FEFF}",
+    "\r\n",
 ];
 
 #[test]
@@ -736,10 +1003,7 @@ fn schema_loaders_never_panic() {
     }
     assert!(seeds.len() >= 4, "the shop's schemas are missing");
     let texts: Vec<String> = seeds.iter().map(|s| s.text.clone()).collect();
-    let mutator = Mutator {
-        corpus: &texts,
-        tokens: SCHEMA_TOKENS,
-    };
+    let mutator = Mutator { corpus: &texts, tokens: SCHEMA_TOKENS };
     let mut temps: Vec<(PathBuf, TempWorkspace)> = Vec::new();
     let mut failures = Failures::default();
     let (mut runs, mut clean) = (0, 0);

@@ -91,16 +91,10 @@ fn write_config(dir: &Path, yaml: &str) -> PathBuf {
 fn envoy_binary_is_found_and_is_1_40() {
     let bin = envoy_bin();
     assert!(bin.is_file(), "{}", bin.display());
-    let out = std::process::Command::new(&bin)
-        .arg("--version")
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(&bin).arg("--version").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("/1.40.0/"),
-        "unexpected envoy --version: {text}"
-    );
+    assert!(text.contains("/1.40.0/"), "unexpected envoy --version: {text}");
 }
 
 #[test]
@@ -109,10 +103,7 @@ fn envoy_proxies_to_upstream_and_maps_503_to_json() {
     let upstream = Upstream::start("alpha");
     let dead = dead_port();
     let listen = free_port();
-    let config = write_config(
-        dir.path(),
-        &bootstrap(listen, &[("/dead", dead), ("/", upstream.port())]),
-    );
+    let config = write_config(dir.path(), &bootstrap(listen, &[("/dead", dead), ("/", upstream.port())]));
     envoy_validate(&config).unwrap_or_else(|e| panic!("hand-written bootstrap is invalid:\n{e}"));
 
     let envoy = EnvoyProcess::start(&config);
@@ -122,11 +113,7 @@ fn envoy_proxies_to_upstream_and_maps_503_to_json() {
     let resp = http_request(listen, "GET", "/hello?x=1", &[("x-test", "one")]);
     assert_eq!(resp.status, 200, "{resp:?}\n{}", envoy.log());
     assert_eq!(resp.header("x-upstream"), Some("alpha"));
-    assert_eq!(
-        resp.header("X-Upstream"),
-        Some("alpha"),
-        "header() is case-insensitive"
-    );
+    assert_eq!(resp.header("X-Upstream"), Some("alpha"), "header() is case-insensitive");
     assert_eq!(resp.body, "alpha GET /hello?x=1");
     assert_eq!(upstream.hits(), 1);
     let seen = upstream.requests();
@@ -134,11 +121,7 @@ fn envoy_proxies_to_upstream_and_maps_503_to_json() {
     assert_eq!(seen[0].method, "GET");
     assert_eq!(seen[0].path, "/hello?x=1");
     assert_eq!(seen[0].header("x-test"), Some("one"));
-    assert!(
-        seen[0].header("x-request-id").is_some(),
-        "Envoy adds x-request-id: {:?}",
-        seen[0]
-    );
+    assert!(seen[0].header("x-request-id").is_some(), "Envoy adds x-request-id: {:?}", seen[0]);
 
     // A body goes through and is read by the upstream; Envoy reuses its
     // keep-alive connection to the upstream.
@@ -158,28 +141,18 @@ fn envoy_proxies_to_upstream_and_maps_503_to_json() {
     // A route to a port where nothing listens: 503, rewritten to JSON.
     let resp = http_request(listen, "GET", "/dead/x", &[]);
     assert_eq!(resp.status, 503, "{resp:?}");
-    assert_eq!(
-        resp.header("content-type"),
-        Some("application/json"),
-        "{resp:?}"
-    );
-    let json: serde_json::Value = serde_json::from_str(&resp.body)
-        .unwrap_or_else(|e| panic!("local reply is not JSON ({e}): {:?}", resp.body));
+    assert_eq!(resp.header("content-type"), Some("application/json"), "{resp:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&resp.body).unwrap_or_else(|e| panic!("local reply is not JSON ({e}): {:?}", resp.body));
     assert_eq!(json["error"], "upstream_unavailable", "{json}");
     // Envoy 1.40 keeps the type of a lone command operator: a number.
     assert_eq!(json["code"], serde_json::json!(503), "{json}");
     assert_eq!(json["flags"], "UF", "{json}");
     assert!(
-        json["details"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("upstream_reset_before_response_started")),
+        json["details"].as_str().is_some_and(|d| d.starts_with("upstream_reset_before_response_started")),
         "{json}"
     );
-    assert_eq!(
-        upstream.hits(),
-        7,
-        "the dead route must not reach the upstream"
-    );
+    assert_eq!(upstream.hits(), 7, "the dead route must not reach the upstream");
     assert!(envoy.is_running(), "{}", envoy.log());
 }
 
@@ -187,10 +160,7 @@ fn envoy_proxies_to_upstream_and_maps_503_to_json() {
 fn envoy_validate_reports_errors() {
     let dir = tempfile::tempdir().unwrap();
     let mut yaml = bootstrap(free_port(), &[("/", dead_port())]);
-    yaml = yaml.replace(
-        "connect_timeout: 1s",
-        "connect_timeout: 1s\n    no_such_field: 1",
-    );
+    yaml = yaml.replace("connect_timeout: 1s", "connect_timeout: 1s\n    no_such_field: 1");
     let config = write_config(dir.path(), &yaml);
     let err = envoy_validate(&config).expect_err("config with an unknown field must be rejected");
     assert!(err.contains("no_such_field"), "{err}");
@@ -219,26 +189,14 @@ fn dropping_envoy_kills_it_and_two_can_run_at_once() {
     let envoy_b = EnvoyProcess::start(&config_b);
     envoy_a.wait_ready(port_a);
     envoy_b.wait_ready(port_b);
-    assert_eq!(
-        http_request(port_a, "GET", "/", &[]).header("x-upstream"),
-        Some("a")
-    );
-    assert_eq!(
-        http_request(port_b, "GET", "/", &[]).header("x-upstream"),
-        Some("b")
-    );
+    assert_eq!(http_request(port_a, "GET", "/", &[]).header("x-upstream"), Some("a"));
+    assert_eq!(http_request(port_b, "GET", "/", &[]).header("x-upstream"), Some("b"));
 
     let pid = envoy_a.pid();
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     drop(envoy_a);
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "Envoy {pid} still exists after drop"
-    );
-    assert!(
-        TcpStream::connect(("127.0.0.1", port_a)).is_err(),
-        "listener of a dropped Envoy"
-    );
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "Envoy {pid} still exists after drop");
+    assert!(TcpStream::connect(("127.0.0.1", port_a)).is_err(), "listener of a dropped Envoy");
     assert_eq!(http_request(port_b, "GET", "/", &[]).status, 200);
 }
 
@@ -261,16 +219,10 @@ fn upstream_keep_alive_bodies_and_close() {
     assert!(raw.contains("x-upstream: u\r\n"), "{raw}");
     assert!(raw.contains("\r\n\r\nu POST /a"), "{raw}");
     assert!(raw.contains("\r\n\r\nu PUT /b"), "{raw}");
-    assert!(
-        raw.ends_with("connection: close\r\n\r\n"),
-        "HEAD has no body: {raw}"
-    );
+    assert!(raw.ends_with("connection: close\r\n\r\n"), "HEAD has no body: {raw}");
     assert_eq!(up.hits(), 3);
     let reqs = up.requests();
-    assert_eq!(
-        (reqs[0].method.as_str(), reqs[0].path.as_str()),
-        ("POST", "/a")
-    );
+    assert_eq!((reqs[0].method.as_str(), reqs[0].path.as_str()), ("POST", "/a"));
     assert_eq!(reqs[0].body, b"hello");
     assert_eq!(reqs[0].header("x-one"), Some("1"));
     assert_eq!(reqs[1].body, b"abcde");
@@ -293,10 +245,7 @@ fn upstream_with_status_and_drop_stops_it() {
     // An idle keep-alive connection must not keep the upstream alive.
     let _idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
     drop(up);
-    assert!(
-        TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "upstream still listening"
-    );
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "upstream still listening");
 }
 
 #[test]
@@ -340,21 +289,14 @@ fn client_decodes_chunked_content_length_and_interim_responses() {
     assert!(head.starts_with("GET /c HTTP/1.1\r\n"), "{head}");
     assert!(head.contains("connection: close\r\n"), "{head}");
     assert!(head.contains("X-Req: 1\r\n"), "{head}");
-    assert!(
-        head.contains(&format!("host: 127.0.0.1:{port}\r\n")),
-        "{head}"
-    );
+    assert!(head.contains(&format!("host: 127.0.0.1:{port}\r\n")), "{head}");
     assert_eq!(resp.status, 201);
     assert_eq!(resp.body, "Wikipedia in \r\n\r\nchunks.");
     assert_eq!(resp.header("x-mixed-case"), Some("Yes"));
-    assert!(resp
-        .headers
-        .iter()
-        .all(|(k, _)| *k == k.to_ascii_lowercase()));
+    assert!(resp.headers.iter().all(|(k, _)| *k == k.to_ascii_lowercase()));
     assert_eq!(resp.header_all("set-cookie"), vec!["a=1", "b=2"]);
 
-    let (port, server) =
-        one_shot(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabcTRAILING-GARBAGE");
+    let (port, server) = one_shot(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabcTRAILING-GARBAGE");
     let resp = http_request(port, "GET", "/", &[]);
     server.join().unwrap();
     assert_eq!((resp.status, resp.body.as_str()), (404, "abc"));
@@ -369,12 +311,6 @@ fn client_decodes_chunked_content_length_and_interim_responses() {
 fn write_files_creates_parent_dirs() {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[("a/b/c.kdl", "x 1\n"), ("top.txt", "t")]);
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("a/b/c.kdl")).unwrap(),
-        "x 1\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("top.txt")).unwrap(),
-        "t"
-    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("a/b/c.kdl")).unwrap(), "x 1\n");
+    assert_eq!(std::fs::read_to_string(dir.path().join("top.txt")).unwrap(), "t");
 }

@@ -1,5 +1,6 @@
 //! Files and spans: the vocabulary every other layer uses to point at input.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,20 +18,12 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: FileId, range: std::ops::Range<usize>) -> Span {
-        Span {
-            file,
-            start: range.start as u32,
-            end: range.end.max(range.start) as u32,
-        }
+        Span { file, start: range.start as u32, end: range.end.max(range.start) as u32 }
     }
 
     /// The smallest span covering both; `other` must be in the same file.
     pub fn to(self, other: Span) -> Span {
-        Span {
-            file: self.file,
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 
     pub fn range(self) -> std::ops::Range<usize> {
@@ -63,16 +56,14 @@ pub struct SourceFile {
 #[derive(Debug, Default)]
 pub struct Sources {
     files: Vec<SourceFile>,
+    by_path: HashMap<PathBuf, FileId>,
     /// Paths under this root are shown relative to it.
     root: PathBuf,
 }
 
 impl Sources {
     pub fn new(root: &Path) -> Sources {
-        Sources {
-            files: Vec::new(),
-            root: root.to_path_buf(),
-        }
+        Sources { files: Vec::new(), by_path: HashMap::new(), root: root.to_path_buf() }
     }
 
     pub fn root(&self) -> &Path {
@@ -81,12 +72,10 @@ impl Sources {
 
     pub fn add(&mut self, path: PathBuf, text: Arc<str>) -> FileId {
         let display = display_path(&self.root, &path);
-        self.files.push(SourceFile {
-            path,
-            display,
-            text,
-        });
-        FileId(self.files.len() as u32 - 1)
+        let id = FileId(self.files.len() as u32);
+        self.by_path.insert(path.clone(), id);
+        self.files.push(SourceFile { path, display, text });
+        id
     }
 
     pub fn get(&self, id: FileId) -> &SourceFile {
@@ -94,27 +83,18 @@ impl Sources {
     }
 
     pub fn find(&self, path: &Path) -> Option<FileId> {
-        self.files
-            .iter()
-            .position(|f| f.path == path)
-            .map(|i| FileId(i as u32))
+        self.by_path.get(path).copied()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
-        self.files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (FileId(i as u32), f))
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, file: FileId, offset: u32) -> (usize, usize) {
         let text = &self.get(file).text;
         let offset = (offset as usize).min(text.len());
-        let offset = (0..=offset)
-            .rev()
-            .find(|&o| text.is_char_boundary(o))
-            .unwrap_or(0);
+        let offset = (0..=offset).rev().find(|&o| text.is_char_boundary(o)).unwrap_or(0);
         let before = &text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);

@@ -21,17 +21,11 @@ pub struct Compilation {
 
 impl Compilation {
     pub fn errors(&self) -> usize {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count()
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
     }
 
     pub fn warnings(&self) -> usize {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
-            .count()
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count()
     }
 
     /// The artifacts, when the spec has no errors.
@@ -45,29 +39,15 @@ impl Compilation {
 
 /// Loads and checks the workspace at `path` (a directory or a root file).
 pub fn compile(path: &Path) -> Compilation {
-    let root = if path.is_dir() {
-        path
-    } else {
-        path.parent().unwrap_or(Path::new("."))
-    };
+    let root = if path.is_dir() { path } else { path.parent().unwrap_or(Path::new(".")) };
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut sources = Sources::new(&root);
     let mut sink = Sink::new();
     let Some(workspace) = crate::load::load(path, &mut sources, &mut sink) else {
-        return Compilation {
-            sources,
-            model: None,
-            schemas: SchemaIndex::default(),
-            diagnostics: sink.into_sorted(),
-        };
+        return Compilation { sources, model: None, schemas: SchemaIndex::default(), diagnostics: sink.into_sorted() };
     };
     let model = model::lower(&workspace, &sources, &mut sink);
     let schemas = schema::load(&model, &mut sources, &mut sink);
     crate::check::run_all(&model, &schemas, &mut sink);
-    Compilation {
-        sources,
-        model: Some(model),
-        schemas,
-        diagnostics: sink.into_sorted(),
-    }
+    Compilation { sources, model: Some(model), schemas, diagnostics: sink.into_sorted() }
 }

@@ -39,8 +39,7 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
     for (rel, contents) in files {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
+            fs::create_dir_all(parent).unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
         }
         fs::write(&path, contents).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
@@ -73,13 +72,7 @@ pub fn envoy_bin() -> PathBuf {
             path = repo_root().join(path);
         }
         if !path.is_file() {
-            panic!(
-                "{}",
-                loud(&format!(
-                    "{ENVOY_NOT_FOUND} (MESHC_ENVOY={} is not a file)",
-                    path.display()
-                ))
-            );
+            panic!("{}", loud(&format!("{ENVOY_NOT_FOUND} (MESHC_ENVOY={} is not a file)", path.display())));
         }
         return path;
     }
@@ -109,10 +102,7 @@ pub fn envoy_validate(config: &Path) -> Result<(), String> {
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     if text.trim().is_empty() {
-        text = format!(
-            "envoy --mode validate exited with {} and printed nothing",
-            out.status
-        );
+        text = format!("envoy --mode validate exited with {} and printed nothing", out.status);
     }
     Err(text)
 }
@@ -147,28 +137,15 @@ impl EnvoyProcess {
         let child = Command::new(&bin)
             .arg("-c")
             .arg(config)
-            .args([
-                "--disable-hot-restart",
-                "--concurrency",
-                "1",
-                "-l",
-                "warning",
-            ])
+            .args(["--disable-hot-restart", "--concurrency", "1", "-l", "warning"])
             .args(extra_args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!("{}", loud(&format!("cannot start {}: {e}", bin.display())))
-            });
-        EnvoyProcess {
-            child: Mutex::new(child),
-            config: config.to_path_buf(),
-            log_path,
-            _dir: dir,
-        }
+            .unwrap_or_else(|e| panic!("{}", loud(&format!("cannot start {}: {e}", bin.display()))));
+        EnvoyProcess { child: Mutex::new(child), config: config.to_path_buf(), log_path, _dir: dir }
     }
 
     pub fn pid(&self) -> u32 {
@@ -192,9 +169,7 @@ impl EnvoyProcess {
 
     /// `Some(exit status)` once the process has exited.
     pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
-        lock(&self.child)
-            .try_wait()
-            .expect("polling the Envoy process")
+        lock(&self.child).try_wait().expect("polling the Envoy process")
     }
 
     pub fn is_running(&self) -> bool {
@@ -219,9 +194,7 @@ impl EnvoyProcess {
             if let Some(status) = self.exit_status() {
                 panic!(
                     "{}{}",
-                    loud(&format!(
-                        "Envoy exited ({status}) before 127.0.0.1:{port} accepted connections"
-                    )),
+                    loud(&format!("Envoy exited ({status}) before 127.0.0.1:{port} accepted connections")),
                     self.describe()
                 );
             }
@@ -231,9 +204,7 @@ impl EnvoyProcess {
             if Instant::now() >= deadline {
                 panic!(
                     "{}{}",
-                    loud(&format!(
-                        "Envoy did not accept connections on 127.0.0.1:{port} within 20 s"
-                    )),
+                    loud(&format!("Envoy did not accept connections on 127.0.0.1:{port} within 20 s")),
                     self.describe()
                 );
             }
@@ -355,11 +326,7 @@ impl Upstream {
             .name(format!("upstream-{name}-accept"))
             .spawn(move || accept_loop(listener, st))
             .expect("spawning the upstream accept thread");
-        Upstream {
-            port,
-            state,
-            accept: Some(accept),
-        }
+        Upstream { port, state, accept: Some(accept) }
     }
 
     pub fn name(&self) -> &str {
@@ -385,10 +352,7 @@ impl Drop for Upstream {
     fn drop(&mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
         // Unblock the accept() call.
-        let _ = TcpStream::connect_timeout(
-            &SocketAddr::from(([127, 0, 0, 1], self.port)),
-            Duration::from_secs(1),
-        );
+        let _ = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], self.port)), Duration::from_secs(1));
         if let Some(handle) = self.accept.take() {
             let _ = handle.join();
         }
@@ -443,9 +407,7 @@ impl ConnReader<'_> {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
                     ) =>
                 {
                     continue
@@ -503,11 +465,7 @@ fn serve_connection(stream: TcpStream, st: &UpstreamState) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
-    let mut reader = ConnReader {
-        stream: &stream,
-        buf: Vec::new(),
-        stop: &st.stop,
-    };
+    let mut reader = ConnReader { stream: &stream, buf: Vec::new(), stop: &st.stop };
     while let Some(head) = reader.take_through(b"\r\n\r\n") {
         let head = String::from_utf8_lossy(&head).into_owned();
         let mut lines = head.split("\r\n");
@@ -518,37 +476,27 @@ fn serve_connection(stream: TcpStream, st: &UpstreamState) {
         let version = parts.next().unwrap_or("HTTP/1.1").to_string();
         let headers = parse_header_lines(lines);
 
-        let chunked = find_header(&headers, "transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let chunked =
+            find_header(&headers, "transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         let body = if chunked {
             match reader.take_chunked() {
                 Some(b) => b,
                 None => break,
             }
         } else {
-            let len = find_header(&headers, "content-length")
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
+            let len = find_header(&headers, "content-length").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
             match reader.take_exact(len) {
                 Some(b) => b,
                 None => break,
             }
         };
 
-        let connection = find_header(&headers, "connection")
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let close = connection.contains("close")
-            || (version == "HTTP/1.0" && !connection.contains("keep-alive"));
+        let connection = find_header(&headers, "connection").unwrap_or("").to_ascii_lowercase();
+        let close = connection.contains("close") || (version == "HTTP/1.0" && !connection.contains("keep-alive"));
         let is_head = method.eq_ignore_ascii_case("HEAD");
         let response_body = format!("{} {} {}", st.name, method, path);
 
-        lock(&st.requests).push(UpstreamRequest {
-            method,
-            path,
-            headers,
-            body,
-        });
+        lock(&st.requests).push(UpstreamRequest { method, path, headers, body });
         st.hits.fetch_add(1, Ordering::SeqCst);
 
         let mut response = format!(
@@ -565,11 +513,7 @@ fn serve_connection(stream: TcpStream, st: &UpstreamState) {
         if !is_head {
             response.push_str(&response_body);
         }
-        if (&stream)
-            .write_all(response.as_bytes())
-            .and_then(|_| (&stream).flush())
-            .is_err()
-        {
+        if (&stream).write_all(response.as_bytes()).and_then(|_| (&stream).flush()).is_err() {
             break;
         }
         if close {
@@ -616,11 +560,7 @@ impl HttpResponse {
     /// Every value of header `name` (case-insensitive), in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .filter(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.headers.iter().filter(|(k, _)| *k == name).map(|(_, v)| v.as_str()).collect()
     }
 }
 
@@ -668,10 +608,7 @@ pub fn try_http_request(
     if !has("connection") {
         request.push_str("connection: close\r\n");
     }
-    let wants_length = !body.is_empty()
-        || ["POST", "PUT", "PATCH"]
-            .iter()
-            .any(|m| method.eq_ignore_ascii_case(m));
+    let wants_length = !body.is_empty() || ["POST", "PUT", "PATCH"].iter().any(|m| method.eq_ignore_ascii_case(m));
     if wants_length && !has("content-length") && !has("transfer-encoding") {
         request.push_str(&format!("content-length: {}\r\n", body.len()));
     }
@@ -709,12 +646,8 @@ fn protocol_error(msg: String) -> io::Error {
 fn parse_response(raw: &[u8], head_request: bool) -> io::Result<HttpResponse> {
     let mut rest = raw;
     loop {
-        let end = find(rest, b"\r\n\r\n").ok_or_else(|| {
-            protocol_error(format!(
-                "incomplete response head: {:?}",
-                String::from_utf8_lossy(raw)
-            ))
-        })?;
+        let end = find(rest, b"\r\n\r\n")
+            .ok_or_else(|| protocol_error(format!("incomplete response head: {:?}", String::from_utf8_lossy(raw))))?;
         let head = String::from_utf8_lossy(&rest[..end]).into_owned();
         rest = &rest[end + 4..];
         let mut lines = head.split("\r\n");
@@ -730,15 +663,11 @@ fn parse_response(raw: &[u8], head_request: bool) -> io::Result<HttpResponse> {
         }
         let body: Vec<u8> = if head_request || status == 204 || status == 304 {
             Vec::new()
-        } else if find_header(&headers, "transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+        } else if find_header(&headers, "transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
         {
             decode_chunked(rest)?
         } else if let Some(len) = find_header(&headers, "content-length") {
-            let len: usize = len
-                .trim()
-                .parse()
-                .map_err(|_| protocol_error(format!("bad content-length {len:?}")))?;
+            let len: usize = len.trim().parse().map_err(|_| protocol_error(format!("bad content-length {len:?}")))?;
             if rest.len() < len {
                 return Err(protocol_error(format!(
                     "body shorter than content-length {len}: {:?}",
@@ -749,19 +678,14 @@ fn parse_response(raw: &[u8], head_request: bool) -> io::Result<HttpResponse> {
         } else {
             rest.to_vec()
         };
-        return Ok(HttpResponse {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
+        return Ok(HttpResponse { status, headers, body: String::from_utf8_lossy(&body).into_owned() });
     }
 }
 
 fn decode_chunked(mut rest: &[u8]) -> io::Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
-        let eol = find(rest, b"\r\n")
-            .ok_or_else(|| protocol_error("truncated chunked body".to_string()))?;
+        let eol = find(rest, b"\r\n").ok_or_else(|| protocol_error("truncated chunked body".to_string()))?;
         let line = String::from_utf8_lossy(&rest[..eol]).into_owned();
         rest = &rest[eol + 2..];
         let size_text = line.split(';').next().unwrap_or("").trim();
@@ -797,8 +721,5 @@ fn parse_header_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(String, 
 }
 
 fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }

@@ -19,9 +19,7 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
         for (port, members) in groups {
             for (n, &i) in members.iter().enumerate().skip(1) {
                 let listener = &gateway.listeners[i];
-                let Some(&j) = members[..n]
-                    .iter()
-                    .find(|&&j| overlaps(gateway.listeners[j].address, listener.address))
+                let Some(&j) = members[..n].iter().find(|&&j| overlaps(gateway.listeners[j].address, listener.address))
                 else {
                     continue;
                 };
@@ -35,10 +33,7 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
                         ),
                     )
                     .at(listener.span, format!("binds {}:{port}", listener.address))
-                    .with_label(
-                        first.span,
-                        format!("already bound here ({}:{port})", first.address),
-                    )
+                    .with_label(first.span, format!("already bound here ({}:{port})", first.address))
                     .help("give one of the listeners another port"),
                 );
             }

@@ -23,21 +23,9 @@ pub struct Pass {
 }
 
 pub static PASSES: &[Pass] = &[
-    Pass {
-        name: "listener-port-conflict",
-        codes: &[Code::ListenerPortConflict],
-        run: listener_port_conflict::run,
-    },
-    Pass {
-        name: "missing-owner",
-        codes: &[Code::MissingOwner],
-        run: missing_owner::run,
-    },
-    Pass {
-        name: "shadowed-route",
-        codes: &[Code::ShadowedRoute],
-        run: shadowed_route::run,
-    },
+    Pass { name: "listener-port-conflict", codes: &[Code::ListenerPortConflict], run: listener_port_conflict::run },
+    Pass { name: "missing-owner", codes: &[Code::MissingOwner], run: missing_owner::run },
+    Pass { name: "shadowed-route", codes: &[Code::ShadowedRoute], run: shadowed_route::run },
     Pass {
         name: "unknown-operation",
         codes: &[Code::UnknownOperation, Code::OperationKindMismatch],

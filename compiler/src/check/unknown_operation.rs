@@ -24,22 +24,12 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     }
 }
 
-fn check(
-    model: &Model,
-    schemas: &SchemaIndex,
-    target: ServiceId,
-    op: &Spanned<Operation>,
-    sink: &mut Sink,
-) {
+fn check(model: &Model, schemas: &SchemaIndex, target: ServiceId, op: &Spanned<Operation>, sink: &mut Sink) {
     let service = model.service(target);
     let kind = op.value.kind();
     let apis: Vec<_> = service.apis.iter().filter(|a| a.kind == kind).collect();
     if apis.is_empty() {
-        let served: Vec<String> = service
-            .apis
-            .iter()
-            .map(|a| format!("`{}` ({})", a.name.value, a.kind))
-            .collect();
+        let served: Vec<String> = service.apis.iter().map(|a| format!("`{}` ({})", a.name.value, a.kind)).collect();
         sink.push(
             Diagnostic::new(
                 Code::OperationKindMismatch,
@@ -55,19 +45,16 @@ fn check(
     if loaded.is_empty() {
         return; // no index for these schemas: their own diagnostics explain why
     }
-    let defs = loaded.iter().flat_map(|s| s.operations.iter());
-    if defs.clone().any(|d| d.operation.same_as(&op.value)) {
+    if loaded.iter().any(|s| s.find(&op.value).is_some()) {
         return;
     }
+    let defs = loaded.iter().flat_map(|s| s.operations.iter());
     let names: Vec<String> = defs.clone().map(|d| d.operation.to_string()).collect();
     let wanted = op.value.to_string();
     let best = did_you_mean(&wanted, names.iter().map(String::as_str));
     let mut d = Diagnostic::new(
         Code::UnknownOperation,
-        format!(
-            "service `{}` has no operation `{wanted}`",
-            service.name.value
-        ),
+        format!("service `{}` has no operation `{wanted}`", service.name.value),
     )
     .at(op.span, "unknown operation")
     .help(match best {
@@ -80,21 +67,11 @@ fn check(
     let pointer: Option<Span> = best
         .and_then(|b| defs.clone().find(|d| d.operation.to_string() == b))
         .and_then(|d| d.span)
-        .or_else(|| {
-            loaded.first().map(|s| Span {
-                file: s.file,
-                start: 0,
-                end: 0,
-            })
-        });
+        .or_else(|| loaded.first().map(|s| Span { file: s.file, start: 0, end: 0 }));
     if let Some(span) = pointer {
         d = d.with_label(
             span,
-            if best.is_some() {
-                "the closest operation is defined here"
-            } else {
-                "the schema searched"
-            },
+            if best.is_some() { "the closest operation is defined here" } else { "the schema searched" },
         );
     }
     sink.push(d);

@@ -14,11 +14,7 @@ use crate::diag::{Code, CODES};
 use crate::driver::{compile, Compilation};
 
 #[derive(Parser)]
-#[command(
-    name = "meshc",
-    version,
-    about = "Compile and check service-mesh specs written in KDL"
-)]
+#[command(name = "meshc", version, about = "Compile and check service-mesh specs written in KDL")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -107,9 +103,7 @@ pub fn main() -> ExitCode {
             None => {
                 let ids: Vec<&str> = CODES.iter().map(|c| c.id).collect();
                 eprintln!("error: no diagnostic code `{code}`");
-                if let Some(help) =
-                    crate::diag::suggestion(&code.to_ascii_uppercase(), ids.iter().copied())
-                {
+                if let Some(help) = crate::diag::suggestion(&code.to_ascii_uppercase(), ids.iter().copied()) {
                     eprintln!("help: {help}");
                 }
                 eprintln!("run `meshc explain` to list every code");

@@ -9,12 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::emit::Artifact;
 
 pub fn write_atomically(out: &Path, artifacts: &[Artifact]) -> io::Result<()> {
-    let name = out.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "output path has no final component",
-        )
-    })?;
+    let name = out
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "output path has no final component"))?;
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -23,14 +20,10 @@ pub fn write_atomically(out: &Path, artifacts: &[Artifact]) -> io::Result<()> {
     let tag = format!(
         "{}-{}",
         std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
     );
     let staging = parent.join(format!(".{}.meshc-new-{tag}", name.to_string_lossy()));
-    let result = write_all(&staging, artifacts)
-        .and_then(|()| swap_into_place(&staging, out, &parent, name, &tag));
+    let result = write_all(&staging, artifacts).and_then(|()| swap_into_place(&staging, out, &parent, name, &tag));
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
@@ -49,21 +42,12 @@ fn write_all(dir: &Path, artifacts: &[Artifact]) -> io::Result<()> {
     Ok(())
 }
 
-fn swap_into_place(
-    staging: &Path,
-    out: &Path,
-    parent: &Path,
-    name: &std::ffi::OsStr,
-    tag: &str,
-) -> io::Result<()> {
+fn swap_into_place(staging: &Path, out: &Path, parent: &Path, name: &std::ffi::OsStr, tag: &str) -> io::Result<()> {
     if !out.exists() {
         return fs::rename(staging, out);
     }
     if !out.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "output path exists and is not a directory",
-        ));
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, "output path exists and is not a directory"));
     }
     let old = parent.join(format!(".{}.meshc-old-{tag}", name.to_string_lossy()));
     fs::rename(out, &old)?;

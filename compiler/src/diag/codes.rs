@@ -100,10 +100,7 @@ impl Code {
 
     /// Looks a code up by id (`MESH0001`, case-insensitive) or kebab name.
     pub fn parse(text: &str) -> Option<Code> {
-        CODES
-            .iter()
-            .find(|c| c.id.eq_ignore_ascii_case(text) || c.name == text)
-            .map(|c| c.code)
+        CODES.iter().find(|c| c.id.eq_ignore_ascii_case(text) || c.name == text).map(|c| c.code)
     }
 }
 

@@ -59,18 +59,12 @@ impl Diagnostic {
     }
 
     pub fn at(mut self, span: Span, label: impl Into<String>) -> Self {
-        self.primary = Some(Label {
-            span,
-            message: label.into(),
-        });
+        self.primary = Some(Label { span, message: label.into() });
         self
     }
 
     pub fn with_label(mut self, span: Span, label: impl Into<String>) -> Self {
-        self.secondary.push(Label {
-            span,
-            message: label.into(),
-        });
+        self.secondary.push(Label { span, message: label.into() });
         self
     }
 
@@ -90,11 +84,7 @@ impl Diagnostic {
     }
 
     fn sort_key(&self) -> (Option<Span>, Code, &str) {
-        (
-            self.primary.as_ref().map(|l| l.span),
-            self.code,
-            &self.message,
-        )
+        (self.primary.as_ref().map(|l| l.span), self.code, &self.message)
     }
 }
 
@@ -118,32 +108,23 @@ impl Sink {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error)
+        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
 
     pub fn count(&self, severity: Severity) -> usize {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == severity)
-            .count()
+        self.diagnostics.iter().filter(|d| d.severity == severity).count()
     }
 
     /// The diagnostics in a stable order: by file, position, then code.
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
-        self.diagnostics
-            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        self.diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         self.diagnostics.dedup();
         self.diagnostics
     }
 }
 
 /// The candidate closest to `name`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -155,10 +136,7 @@ pub fn did_you_mean<'a>(
 }
 
 /// A help line suggesting the closest candidate, or listing what is allowed.
-pub fn suggestion<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str> + Clone,
-) -> Option<String> {
+pub fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> Option<String> {
     match did_you_mean(name, candidates.clone()) {
         Some(best) => Some(format!("did you mean `{best}`?")),
         None => {
@@ -167,10 +145,7 @@ pub fn suggestion<'a>(
                 0 => None,
                 1..=12 => Some(format!(
                     "expected one of: {}",
-                    all.iter()
-                        .map(|c| format!("`{c}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    all.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
                 )),
                 _ => None,
             }

@@ -16,10 +16,10 @@ use crate::schema::SchemaIndex;
 /// Request header the gateway sets on routed requests so error mappers can
 /// tell which route's error format applies.
 const ROUTE_HEADER: &str = "x-meshc-route";
-const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const HCM: &str =
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
-const HTTP_OPTIONS: &str =
-    "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const HTTP_OPTIONS: &str = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 pub fn emit(model: &Model, _: &SchemaIndex) -> Vec<Artifact> {
     model
@@ -88,9 +88,7 @@ fn bootstrap(model: &Model, gateway: &Gateway) -> Value {
     for r in &gateway.routes {
         let proto = protocol(r);
         let name = cluster_name(model, r.target.value, proto);
-        clusters
-            .entry(name.clone())
-            .or_insert_with(|| cluster(model, r.target.value, &name, proto));
+        clusters.entry(name.clone()).or_insert_with(|| cluster(model, r.target.value, &name, proto));
     }
     json!({
         "node": { "id": format!("gateway-{}", gateway.name.value), "cluster": model.name },
@@ -179,14 +177,7 @@ fn local_reply_mappers(gateway: &Gateway) -> Vec<Value> {
         }
     }
     for s in &gateway.errors.statuses {
-        mappers.push(mapper(
-            status_filter(s.status),
-            &gateway.errors,
-            s.status,
-            &s.message,
-            &gateway.name.value,
-            None,
-        ));
+        mappers.push(mapper(status_filter(s.status), &gateway.errors, s.status, &s.message, &gateway.name.value, None));
     }
     mappers
 }

@@ -28,25 +28,21 @@ pub struct Workspace {
 
 /// Loads the workspace at `path` (a directory holding `mesh.kdl`, or a root file).
 pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Workspace> {
-    let root_path = if path.is_dir() {
-        path.join(ROOT_FILE)
-    } else {
-        path.to_path_buf()
-    };
+    let root_path = if path.is_dir() { path.join(ROOT_FILE) } else { path.to_path_buf() };
     let root_path = match root_path.canonicalize() {
         Ok(p) => p,
         Err(e) => {
             sink.push(
-                Diagnostic::new(Code::UnreadableFile, format!("cannot read the root spec `{}`: {e}", root_path.display()))
-                    .help(format!("a workspace is a directory with a `{ROOT_FILE}` file, or the path of a root .kdl file")),
+                Diagnostic::new(
+                    Code::UnreadableFile,
+                    format!("cannot read the root spec `{}`: {e}", root_path.display()),
+                )
+                .help(format!("a workspace is a directory with a `{ROOT_FILE}` file, or the path of a root .kdl file")),
             );
             return None;
         }
     };
-    let root_dir = root_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let root_dir = root_path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut loader = Loader {
         sources,
         sink,
@@ -55,10 +51,7 @@ pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Works
         documents: Vec::new(),
         edges: Vec::new(),
     };
-    let mut level = vec![Pending {
-        path: root_path,
-        importer: None,
-    }];
+    let mut level = vec![Pending { path: root_path, importer: None }];
     while !level.is_empty() {
         let parsed = loader.read_and_parse(level);
         level = loader.imports_of(parsed);
@@ -68,11 +61,7 @@ pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Works
     if documents.is_empty() {
         return None;
     }
-    Some(Workspace {
-        root_dir,
-        root_file: FileId(documents[0].file.0),
-        documents,
-    })
+    Some(Workspace { root_dir, root_file: FileId(documents[0].file.0), documents })
 }
 
 /// A file to read, and the import that asked for it (none for the root).
@@ -111,10 +100,8 @@ impl Loader<'_> {
                     to_parse.push((id, text));
                 }
                 Err(e) => {
-                    let mut d = Diagnostic::new(
-                        Code::UnreadableFile,
-                        format!("cannot read `{}`: {e}", pending.path.display()),
-                    );
+                    let mut d =
+                        Diagnostic::new(Code::UnreadableFile, format!("cannot read `{}`: {e}", pending.path.display()));
                     if let Some(span) = pending.importer {
                         d = d
                             .at(span, "imported here")
@@ -124,10 +111,8 @@ impl Loader<'_> {
                 }
             }
         }
-        let parsed: Vec<(Document, Vec<Diagnostic>)> = to_parse
-            .par_iter()
-            .map(|(id, text)| syntax::parse(*id, text))
-            .collect();
+        let parsed: Vec<(Document, Vec<Diagnostic>)> =
+            to_parse.par_iter().map(|(id, text)| syntax::parse(*id, text)).collect();
         let start = self.documents.len();
         for (doc, diags) in parsed {
             self.sink.extend(diags);
@@ -141,13 +126,7 @@ impl Loader<'_> {
         let mut next: Vec<Pending> = Vec::new();
         for index in docs {
             let file = self.documents[index].file;
-            let dir = self
-                .sources
-                .get(file)
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
+            let dir = self.sources.get(file).path.parent().map(Path::to_path_buf).unwrap_or_default();
             let imports: Vec<(String, Span)> = self.documents[index]
                 .nodes
                 .iter()
@@ -158,17 +137,20 @@ impl Loader<'_> {
                 for path in self.expand(&dir, &pattern, span) {
                     if !path.starts_with(&self.root_dir) {
                         self.sink.push(
-                            Diagnostic::new(Code::ImportOutsideRoot, format!("import `{pattern}` leaves the workspace root"))
-                                .at(span, format!("resolves to `{}`", path.display()))
-                                .help(format!("move the file under `{}` or make that directory's parent the workspace root", self.root_dir.display())),
+                            Diagnostic::new(
+                                Code::ImportOutsideRoot,
+                                format!("import `{pattern}` leaves the workspace root"),
+                            )
+                            .at(span, format!("resolves to `{}`", path.display()))
+                            .help(format!(
+                                "move the file under `{}` or make that directory's parent the workspace root",
+                                self.root_dir.display()
+                            )),
                         );
                         continue;
                     }
                     if !self.ids.contains_key(&path) && !next.iter().any(|p| p.path == path) {
-                        next.push(Pending {
-                            path: path.clone(),
-                            importer: Some(span),
-                        });
+                        next.push(Pending { path: path.clone(), importer: Some(span) });
                     }
                     self.edges.push((file, path, span));
                 }
@@ -197,19 +179,14 @@ impl Loader<'_> {
             };
         }
         let mut matches: Vec<PathBuf> = match glob::glob(&joined.to_string_lossy()) {
-            Ok(paths) => paths
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .filter_map(|p| p.canonicalize().ok())
-                .collect(),
+            Ok(paths) => {
+                paths.filter_map(Result::ok).filter(|p| p.is_file()).filter_map(|p| p.canonicalize().ok()).collect()
+            }
             Err(e) => {
                 self.sink.push(
-                    Diagnostic::new(
-                        Code::InvalidValue,
-                        format!("invalid import glob `{pattern}`: {}", e.msg),
-                    )
-                    .at(span, "malformed pattern")
-                    .help("globs support `*`, `**`, `?` and `[...]`"),
+                    Diagnostic::new(Code::InvalidValue, format!("invalid import glob `{pattern}`: {}", e.msg))
+                        .at(span, "malformed pattern")
+                        .help("globs support `*`, `**`, `?` and `[...]`"),
                 );
                 return Vec::new();
             }
@@ -217,12 +194,9 @@ impl Loader<'_> {
         matches.sort();
         if matches.is_empty() {
             self.sink.push(
-                Diagnostic::new(
-                    Code::EmptyImport,
-                    format!("import glob `{pattern}` matches no file"),
-                )
-                .at(span, "matches nothing")
-                .help("check the pattern, or remove the import"),
+                Diagnostic::new(Code::EmptyImport, format!("import glob `{pattern}` matches no file"))
+                    .at(span, "matches nothing")
+                    .help("check the pattern, or remove the import"),
             );
         }
         matches
@@ -231,21 +205,15 @@ impl Loader<'_> {
     /// A sibling file whose name is close to the missing one.
     fn similar_file(&self, missing: &Path) -> Option<String> {
         let name = missing.file_name()?.to_str()?;
-        let siblings: Vec<String> = std::fs::read_dir(missing.parent()?)
-            .ok()?
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .collect();
+        let siblings: Vec<String> =
+            std::fs::read_dir(missing.parent()?).ok()?.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
         crate::diag::did_you_mean(name, siblings.iter().map(String::as_str)).map(str::to_string)
     }
 
     /// One diagnostic per import cycle (strongly connected component).
     fn report_cycles(&mut self) {
         let mut graph: DiGraph<FileId, Span> = DiGraph::new();
-        let nodes: Vec<_> = self
-            .documents
-            .iter()
-            .map(|d| graph.add_node(d.file))
-            .collect();
+        let nodes: Vec<_> = self.documents.iter().map(|d| graph.add_node(d.file)).collect();
         let index_of = |id: FileId| nodes[id.0 as usize - self.documents[0].file.0 as usize];
         let mut edges = Vec::new();
         for (from, path, span) in &self.edges {
@@ -265,11 +233,7 @@ impl Loader<'_> {
             let Some((closing, others)) = spans.split_last() else {
                 continue;
             };
-            let chain = path
-                .iter()
-                .map(|f| self.sources.get(*f).display.clone())
-                .collect::<Vec<_>>()
-                .join(" → ");
+            let chain = path.iter().map(|f| self.sources.get(*f).display.clone()).collect::<Vec<_>>().join(" → ");
             let mut d = Diagnostic::new(Code::ImportCycle, format!("import cycle: {chain}"))
                 .at(*closing, "this import closes the cycle")
                 .help("imports must form a tree or a DAG; move shared declarations into a file both can import");
@@ -283,18 +247,11 @@ impl Loader<'_> {
 
 /// The shortest cycle through `start` within `members` (breadth-first), as
 /// the files along it (ending at `start` again) and the import spans taken.
-fn shortest_cycle(
-    start: FileId,
-    members: &[FileId],
-    edges: &[(FileId, FileId, Span)],
-) -> (Vec<FileId>, Vec<Span>) {
+fn shortest_cycle(start: FileId, members: &[FileId], edges: &[(FileId, FileId, Span)]) -> (Vec<FileId>, Vec<Span>) {
     let mut parent: HashMap<FileId, (FileId, Span)> = HashMap::new();
     let mut queue = std::collections::VecDeque::from([start]);
     while let Some(at) = queue.pop_front() {
-        for &(from, to, span) in edges
-            .iter()
-            .filter(|(from, to, _)| *from == at && members.contains(to))
-        {
+        for &(from, to, span) in edges.iter().filter(|(from, to, _)| *from == at && members.contains(to)) {
             if to == start {
                 let mut files = vec![start];
                 let mut spans = vec![span];
@@ -329,10 +286,7 @@ fn import_pattern(node: &Node, sink: &mut Sink) -> Option<(String, Span)> {
                 sink.push(
                     Diagnostic::new(
                         Code::InvalidValue,
-                        format!(
-                            "`import` expects a path string, found {}",
-                            other.type_name()
-                        ),
+                        format!("`import` expects a path string, found {}", other.type_name()),
                     )
                     .at(e.span, "not a string")
                     .help("write the path in quotes: import \"services/*.kdl\""),

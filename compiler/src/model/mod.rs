@@ -161,14 +161,8 @@ impl ErrorFormat {
         ErrorFormat {
             format: ErrorBodyFormat::Json,
             statuses: vec![
-                ErrorStatus {
-                    status: 404,
-                    message: "no route matches this request".into(),
-                },
-                ErrorStatus {
-                    status: 503,
-                    message: "the upstream service is unavailable".into(),
-                },
+                ErrorStatus { status: 404, message: "no route matches this request".into() },
+                ErrorStatus { status: 503, message: "the upstream service is unavailable".into() },
             ],
         }
     }

@@ -11,15 +11,16 @@ pub struct Duration(std::time::Duration);
 impl Duration {
     /// Parses `150ms`, `2s`, `1m30s`, `1h` (humantime syntax).
     pub fn parse(text: &str) -> Result<Duration, String> {
-        let d = humantime::parse_duration(text.trim())
-            .map_err(|_| format!("`{text}` is not a duration; write a number and a unit (ms, s, m, h), e.g. `250ms`, `2s` or `1m30s`"))?;
+        let d = humantime::parse_duration(text.trim()).map_err(|_| {
+            format!(
+                "`{text}` is not a duration; write a number and a unit (ms, s, m, h), e.g. `250ms`, `2s` or `1m30s`"
+            )
+        })?;
         if d.is_zero() {
             return Err(format!("`{text}` is zero; a duration must be positive"));
         }
         if d.subsec_nanos() % 1_000_000 != 0 {
-            return Err(format!(
-                "`{text}` is finer than a millisecond, which proxies do not honour"
-            ));
+            return Err(format!("`{text}` is finer than a millisecond, which proxies do not honour"));
         }
         if d.as_secs() > 315_576_000_000 {
             return Err(format!("`{text}` is longer than proxies accept"));
@@ -60,9 +61,7 @@ impl Port {
     pub fn new(value: i128) -> Result<Port, String> {
         match u16::try_from(value) {
             Ok(p) if p != 0 => Ok(Port(p)),
-            _ => Err(format!(
-                "port {value} is out of range; ports are 1 to 65535"
-            )),
+            _ => Err(format!("port {value} is out of range; ports are 1 to 65535")),
         }
     }
 
@@ -88,16 +87,12 @@ impl Host {
         }
         let name = text.strip_suffix('.').unwrap_or(text);
         if name.is_empty() || name.len() > 253 {
-            return Err(format!(
-                "`{text}` is not a hostname: it must be 1 to 253 characters"
-            ));
+            return Err(format!("`{text}` is not a hostname: it must be 1 to 253 characters"));
         }
         for label in name.split('.') {
             let ok = !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-');
             if !ok {
@@ -187,14 +182,9 @@ impl Operation {
             let method = HttpMethod::parse(method).map_err(|e| format!("{e}; {hint}"))?;
             let path = path.trim();
             if !path.starts_with('/') || path.contains(char::is_whitespace) {
-                return Err(format!(
-                    "REST path `{path}` must start with `/` and contain no spaces"
-                ));
+                return Err(format!("REST path `{path}` must start with `/` and contain no spaces"));
             }
-            return Ok(Operation::Rest {
-                method,
-                path: path.to_string(),
-            });
+            return Ok(Operation::Rest { method, path: path.to_string() });
         }
         if let Some((service, method)) = text.split_once('/') {
             let ident = |s: &str| {
@@ -203,21 +193,14 @@ impl Operation {
                     && !s.starts_with(|c: char| c.is_ascii_digit())
             };
             if service.split('.').all(ident) && ident(method) {
-                return Ok(Operation::Grpc {
-                    service: service.to_string(),
-                    method: method.to_string(),
-                });
+                return Ok(Operation::Grpc { service: service.to_string(), method: method.to_string() });
             }
             return Err(format!("`{text}` is not a gRPC method name; {hint}"));
         }
         if let Some((root, field)) = text.split_once('.') {
             if let Ok(root) = GraphqlRoot::parse(root) {
-                if !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
-                    return Ok(Operation::Graphql {
-                        root,
-                        field: field.to_string(),
-                    });
+                if !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Ok(Operation::Graphql { root, field: field.to_string() });
                 }
             }
         }
@@ -232,21 +215,12 @@ impl Operation {
         }
     }
 
-    /// Whether two operations name the same thing; REST path parameters
-    /// match whatever their names (`/orders/{id}` = `/orders/{orderId}`).
-    pub fn same_as(&self, other: &Operation) -> bool {
-        match (self, other) {
-            (
-                Operation::Rest {
-                    method: m1,
-                    path: p1,
-                },
-                Operation::Rest {
-                    method: m2,
-                    path: p2,
-                },
-            ) => m1 == m2 && path_shape(p1) == path_shape(p2),
-            _ => self == other,
+    /// The identity of an operation for lookups: REST path parameters are
+    /// anonymous, so `GET /orders/{id}` and `GET /orders/{orderId}` share a key.
+    pub fn key(&self) -> String {
+        match self {
+            Operation::Rest { method, path } => format!("{method} {}", path_shape(path)),
+            other => other.to_string(),
         }
     }
 }
@@ -254,13 +228,7 @@ impl Operation {
 /// A REST path with every `{param}` segment made anonymous.
 fn path_shape(path: &str) -> String {
     path.split('/')
-        .map(|seg| {
-            if seg.starts_with('{') && seg.ends_with('}') {
-                "{}"
-            } else {
-                seg
-            }
-        })
+        .map(|seg| if seg.starts_with('{') && seg.ends_with('}') { "{}" } else { seg })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -304,20 +272,9 @@ mod tests {
 
     #[test]
     fn operations_parse_by_shape() {
-        assert_eq!(
-            Operation::parse("hipstershop.CartService/GetCart")
-                .unwrap()
-                .kind(),
-            ApiKind::Grpc
-        );
-        assert_eq!(
-            Operation::parse("GET /orders/{id}").unwrap().kind(),
-            ApiKind::Rest
-        );
-        assert_eq!(
-            Operation::parse("Query.orders").unwrap().kind(),
-            ApiKind::Graphql
-        );
+        assert_eq!(Operation::parse("hipstershop.CartService/GetCart").unwrap().kind(), ApiKind::Grpc);
+        assert_eq!(Operation::parse("GET /orders/{id}").unwrap().kind(), ApiKind::Rest);
+        assert_eq!(Operation::parse("Query.orders").unwrap().kind(), ApiKind::Graphql);
         assert!(Operation::parse("FETCH /x").is_err());
         assert!(Operation::parse("orders").is_err());
     }
@@ -326,8 +283,8 @@ mod tests {
     fn rest_operations_match_whatever_the_parameter_names() {
         let a = Operation::parse("GET /orders/{id}").unwrap();
         let b = Operation::parse("GET /orders/{orderId}").unwrap();
-        assert!(a.same_as(&b));
-        assert!(!a.same_as(&Operation::parse("POST /orders/{id}").unwrap()));
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), Operation::parse("POST /orders/{id}").unwrap().key());
     }
 }
 
@@ -336,9 +293,7 @@ mod tests {
 pub fn check_name(text: &str) -> Result<(), String> {
     let ok = !text.is_empty()
         && text.len() <= 63
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !text.starts_with('-')
         && !text.ends_with('-');
     if ok {

@@ -5,6 +5,7 @@
 mod openapi;
 mod proto;
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -20,6 +21,23 @@ use crate::model::{Model, SchemaId};
 pub struct Schema {
     pub file: FileId,
     pub operations: Vec<OperationDef>,
+    /// `Operation::key` → index in `operations`.
+    by_key: HashMap<String, usize>,
+}
+
+impl Schema {
+    fn new(file: FileId, operations: Vec<OperationDef>) -> Schema {
+        let mut by_key = HashMap::with_capacity(operations.len());
+        for (i, def) in operations.iter().enumerate() {
+            by_key.entry(def.operation.key()).or_insert(i);
+        }
+        Schema { file, operations, by_key }
+    }
+
+    /// The definition of `operation`, matching REST paths by shape.
+    pub fn find(&self, operation: &Operation) -> Option<&OperationDef> {
+        self.by_key.get(&operation.key()).map(|&i| &self.operations[i])
+    }
 }
 
 #[derive(Debug)]
@@ -80,37 +98,25 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
                 continue;
             }
         };
-        let file = sources
-            .find(&schema_ref.path)
-            .unwrap_or_else(|| sources.add(schema_ref.path.clone(), Arc::from(text)));
+        let file =
+            sources.find(&schema_ref.path).unwrap_or_else(|| sources.add(schema_ref.path.clone(), Arc::from(text)));
         let span = |r: Range<usize>| Span::new(file, r);
         index.schemas.push(match parsed {
             None => None,
-            Some(Ok(ops)) => Some(Schema {
+            Some(Ok(ops)) => Some(Schema::new(
                 file,
-                operations: ops
-                    .into_iter()
-                    .map(|(operation, r)| OperationDef {
-                        operation,
-                        span: r.map(span),
-                    })
-                    .collect(),
-            }),
+                ops.into_iter().map(|(operation, r)| OperationDef { operation, span: r.map(span) }).collect(),
+            )),
             Some(Err((message, range))) => {
                 let kind = match schema_ref.kind {
                     ApiKind::Rest => "OpenAPI document",
                     ApiKind::Grpc => "protobuf file",
                     ApiKind::Graphql => "GraphQL schema",
                 };
-                let mut d =
-                    Diagnostic::new(Code::InvalidSchema, format!("invalid {kind}: {message}"))
-                        .help(format!(
-                    "fix the {kind}; meshc reads it to check the operations routes and calls name"
-                ));
+                let mut d = Diagnostic::new(Code::InvalidSchema, format!("invalid {kind}: {message}"))
+                    .help(format!("fix the {kind}; meshc reads it to check the operations routes and calls name"));
                 d = match range {
-                    Some(r) => d
-                        .at(span(r), "error here")
-                        .with_label(schema_ref.span, "referenced here"),
+                    Some(r) => d.at(span(r), "error here").with_label(schema_ref.span, "referenced here"),
                     None => d.at(schema_ref.span, "this schema does not load"),
                 };
                 sink.push(d);

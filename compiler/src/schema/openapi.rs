@@ -18,13 +18,7 @@ pub(super) fn operations(text: &str) -> Parsed {
         let range = find_key(text, path);
         for (method, _) in item.iter() {
             if let Ok(method) = HttpMethod::parse(&method.to_ascii_uppercase()) {
-                ops.push((
-                    Operation::Rest {
-                        method,
-                        path: path.clone(),
-                    },
-                    range.clone(),
-                ));
+                ops.push((Operation::Rest { method, path: path.clone() }, range.clone()));
             }
         }
     }
@@ -45,11 +39,7 @@ mod tests {
     #[test]
     fn lists_every_method_of_every_path() {
         let text = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /orders:\n    get: {responses: {'200': {description: ok}}}\n    post: {responses: {'201': {description: ok}}}\n";
-        let ops: Vec<String> = operations(text)
-            .unwrap()
-            .into_iter()
-            .map(|(o, _)| o.to_string())
-            .collect();
+        let ops: Vec<String> = operations(text).unwrap().into_iter().map(|(o, _)| o.to_string()).collect();
         assert_eq!(ops, ["GET /orders", "POST /orders"]);
     }
 

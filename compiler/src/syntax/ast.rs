@@ -34,10 +34,7 @@ impl Node {
 
     /// The right-most property with this name (KDL: later properties win).
     pub fn property(&self, name: &str) -> Option<&Entry> {
-        self.entries
-            .iter()
-            .rev()
-            .find(|e| e.name.as_deref() == Some(name))
+        self.entries.iter().rev().find(|e| e.name.as_deref() == Some(name))
     }
 }
 

@@ -17,10 +17,7 @@ use crate::diag::{Code, Diagnostic};
 
 /// Parses one file. On a syntax error, nodes completed before it are kept.
 pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
-    let mut builder = Builder {
-        stack: Vec::new(),
-        top: Vec::new(),
-    };
+    let mut builder = Builder { stack: Vec::new(), top: Vec::new() };
     let mut diagnostics = Vec::new();
     for item in Reader::new(text.as_bytes()) {
         match item {
@@ -36,13 +33,7 @@ pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
             }
         }
     }
-    (
-        Document {
-            file,
-            nodes: builder.top,
-        },
-        diagnostics,
-    )
+    (Document { file, nodes: builder.top }, diagnostics)
 }
 
 fn clamp(range: std::ops::Range<usize>, len: usize) -> std::ops::Range<usize> {
@@ -157,19 +148,7 @@ mod tests {
     #[test]
     fn numbers_in_other_bases_are_integers() {
         let doc = parse_ok("n 0x10 0o10 0b10 1.5");
-        let values: Vec<_> = doc.nodes[0]
-            .entries
-            .iter()
-            .map(|e| e.value.clone())
-            .collect();
-        assert_eq!(
-            values,
-            vec![
-                Value::Integer(16),
-                Value::Integer(8),
-                Value::Integer(2),
-                Value::Float(1.5)
-            ]
-        );
+        let values: Vec<_> = doc.nodes[0].entries.iter().map(|e| e.value.clone()).collect();
+        assert_eq!(values, vec![Value::Integer(16), Value::Integer(8), Value::Integer(2), Value::Float(1.5)]);
     }
 }

@@ -35,10 +35,7 @@ struct JsonLabel {
 }
 
 pub(super) fn render(diagnostics: &[Diagnostic], sources: &Sources) -> String {
-    let label = |l: &crate::diag::Label| JsonLabel {
-        region: region(sources, l.span),
-        label: l.message.clone(),
-    };
+    let label = |l: &crate::diag::Label| JsonLabel { region: region(sources, l.span), label: l.message.clone() };
     let list: Vec<JsonDiagnostic> = diagnostics
         .iter()
         .map(|d| JsonDiagnostic {
@@ -52,15 +49,8 @@ pub(super) fn render(diagnostics: &[Diagnostic], sources: &Sources) -> String {
             notes: d.notes.clone(),
         })
         .collect();
-    let errors = diagnostics
-        .iter()
-        .filter(|d| d.severity == crate::diag::Severity::Error)
-        .count();
-    let output = Output {
-        warnings: list.len() - errors,
-        errors,
-        diagnostics: list,
-    };
+    let errors = diagnostics.iter().filter(|d| d.severity == crate::diag::Severity::Error).count();
+    let output = Output { warnings: list.len() - errors, errors, diagnostics: list };
     let mut text = serde_json::to_string_pretty(&output).expect("diagnostics serialize to JSON");
     text.push('\n');
     text

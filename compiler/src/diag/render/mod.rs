@@ -18,12 +18,7 @@ pub enum Format {
 }
 
 /// Renders `diagnostics` in `format`. `color` applies to human output only.
-pub fn render(
-    format: Format,
-    diagnostics: &[Diagnostic],
-    sources: &Sources,
-    color: bool,
-) -> String {
+pub fn render(format: Format, diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> String {
     match format {
         Format::Human => human::render(diagnostics, sources, color),
         Format::Json => json::render(diagnostics, sources),
@@ -44,11 +39,5 @@ struct Region {
 fn region(sources: &Sources, span: crate::base::Span) -> Region {
     let (start_line, start_column) = sources.line_col(span.file, span.start);
     let (end_line, end_column) = sources.line_col(span.file, span.end);
-    Region {
-        file: sources.get(span.file).display.clone(),
-        start_line,
-        start_column,
-        end_line,
-        end_column,
-    }
+    Region { file: sources.get(span.file).display.clone(), start_line, start_column, end_line, end_column }
 }

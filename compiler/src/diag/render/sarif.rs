@@ -61,12 +61,7 @@ fn result(d: &Diagnostic, sources: &Sources) -> Value {
         result["locations"] = json!([location(sources, primary, None)]);
     }
     if !d.secondary.is_empty() {
-        let related: Vec<Value> = d
-            .secondary
-            .iter()
-            .enumerate()
-            .map(|(i, l)| location(sources, l, Some(i)))
-            .collect();
+        let related: Vec<Value> = d.secondary.iter().enumerate().map(|(i, l)| location(sources, l, Some(i))).collect();
         result["relatedLocations"] = Value::Array(related);
     }
     result
@@ -103,9 +98,7 @@ fn kebab_to_pascal(name: &str) -> String {
     name.split('-')
         .map(|w| {
             let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
         })
         .collect()
 }

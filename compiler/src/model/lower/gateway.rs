@@ -9,8 +9,7 @@ use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::values::{check_name, ErrorBodyFormat, HttpMethod, Port};
 use crate::model::{
-    ErrorFormat, ErrorStatus, Gateway, HeaderMatch, HeaderRule, Listener, PathMatch, Route,
-    RouteMatch,
+    ErrorFormat, ErrorStatus, Gateway, HeaderMatch, HeaderRule, Listener, PathMatch, Route, RouteMatch,
 };
 use crate::syntax::Node;
 
@@ -61,21 +60,12 @@ impl Lower<'_> {
         }
         if !node.children().iter().any(|c| c.name == "listener") {
             self.sink.push(
-                Diagnostic::new(
-                    Code::MissingRequired,
-                    format!("gateway `{}` has no listener", name.value),
-                )
-                .at(name.span, "nothing to accept traffic on")
-                .help("add one: listener \"http\" port=8080"),
+                Diagnostic::new(Code::MissingRequired, format!("gateway `{}` has no listener", name.value))
+                    .at(name.span, "nothing to accept traffic on")
+                    .help("add one: listener \"http\" port=8080"),
             );
         }
-        name_ok.then_some(Gateway {
-            name,
-            listeners,
-            routes,
-            errors,
-            span: node.span,
-        })
+        name_ok.then_some(Gateway { name, listeners, routes, errors, span: node.span })
     }
 
     fn listener(&mut self, node: &Node) -> Option<Listener> {
@@ -89,19 +79,16 @@ impl Lower<'_> {
             Some(a) => read::parse(
                 &a,
                 |a| {
-                    a.parse::<IpAddr>().map_err(|_| format!("`{a}` is not an IP address; listeners bind an address such as 0.0.0.0 or 127.0.0.1"))
+                    a.parse::<IpAddr>().map_err(|_| {
+                        format!("`{a}` is not an IP address; listeners bind an address such as 0.0.0.0 or 127.0.0.1")
+                    })
                 },
                 self.sink,
             ),
             None if node.property("address").is_some() => None,
             None => Some(IpAddr::from([0, 0, 0, 0])),
         };
-        Some(Listener {
-            name: name?,
-            address: address?,
-            port: port?,
-            span: node.span,
-        })
+        Some(Listener { name: name?, address: address?, port: port?, span: node.span })
     }
 
     /// `error-format "json" { status 404 message="..." }`.
@@ -124,37 +111,27 @@ impl Lower<'_> {
             read::check_entries(child, 1, &["message"], self.sink);
             read::no_children(child, self.sink);
             let example = "status 503 message=\"orders are unavailable\"";
-            let status =
-                read::int_arg(child, 0, "an HTTP status", example, self.sink).and_then(|s| {
-                    read::parse(
-                        &s,
-                        |s| match u16::try_from(*s) {
-                            Ok(s) if (400..=599).contains(&s) => Ok(s),
-                            _ => Err(format!("status {s} is not an error status; use 400 to 599")),
-                        },
-                        self.sink,
-                    )
-                    .map(|v| Spanned::new(v, s.span))
-                });
+            let status = read::int_arg(child, 0, "an HTTP status", example, self.sink).and_then(|s| {
+                read::parse(
+                    &s,
+                    |s| match u16::try_from(*s) {
+                        Ok(s) if (400..=599).contains(&s) => Ok(s),
+                        _ => Err(format!("status {s} is not an error status; use 400 to 599")),
+                    },
+                    self.sink,
+                )
+                .map(|v| Spanned::new(v, s.span))
+            });
             let message = read::string_prop(child, "message", Some(example), self.sink);
             let (Some(status), Some(message)) = (status, message) else {
                 continue;
             };
             if let Some(&first) = seen.get(&status.value) {
-                duplicate(
-                    self.sink,
-                    "status",
-                    &status.value.to_string(),
-                    status.span,
-                    first,
-                );
+                duplicate(self.sink, "status", &status.value.to_string(), status.span, first);
                 continue;
             }
             seen.insert(status.value, status.span);
-            statuses.push(ErrorStatus {
-                status: status.value,
-                message: message.value,
-            });
+            statuses.push(ErrorStatus { status: status.value, message: message.value });
         }
         statuses.sort_by_key(|s| s.status);
         Some(ErrorFormat { format, statuses })
@@ -179,13 +156,8 @@ impl Lower<'_> {
                 "to" => {
                     read::check_entries(child, 1, &["operation"], self.sink);
                     read::no_children(child, self.sink);
-                    let service = read::string_arg(
-                        child,
-                        0,
-                        "a service",
-                        "to \"orders\" operation=\"GET /orders\"",
-                        self.sink,
-                    );
+                    let service =
+                        read::string_arg(child, 0, "a service", "to \"orders\" operation=\"GET /orders\"", self.sink);
                     target = service.and_then(|s| self.service_ref(&s));
                     match self.operation_prop(child) {
                         Some(op) => operation = op,
@@ -195,11 +167,8 @@ impl Lower<'_> {
                 "timeout" => {
                     read::check_entries(child, 1, &[], self.sink);
                     read::no_children(child, self.sink);
-                    let text =
-                        read::string_arg(child, 0, "a duration", "timeout \"2s\"", self.sink);
-                    match text.and_then(|t| {
-                        read::parse(&t, |t| crate::model::values::Duration::parse(t), self.sink)
-                    }) {
+                    let text = read::string_arg(child, 0, "a duration", "timeout \"2s\"", self.sink);
+                    match text.and_then(|t| read::parse(&t, |t| crate::model::values::Duration::parse(t), self.sink)) {
                         Some(t) => timeout = Some(t),
                         None => failed = true,
                     }
@@ -213,33 +182,18 @@ impl Lower<'_> {
         }
         for required in ["match", "to"] {
             if !node.children().iter().any(|c| c.name == required) {
-                let example = if required == "match" {
-                    "match path-prefix=\"/orders\""
-                } else {
-                    "to \"orders\""
-                };
+                let example = if required == "match" { "match path-prefix=\"/orders\"" } else { "to \"orders\"" };
                 self.sink.push(
-                    Diagnostic::new(
-                        Code::MissingRequired,
-                        format!("route `{}` has no `{required}`", name.value),
-                    )
-                    .at(name.span, format!("`{required}` missing"))
-                    .help(format!("add it: {example}")),
+                    Diagnostic::new(Code::MissingRequired, format!("route `{}` has no `{required}`", name.value))
+                        .at(name.span, format!("`{required}` missing"))
+                        .help(format!("add it: {example}")),
                 );
             }
         }
         if failed {
             return None;
         }
-        Some(Route {
-            name,
-            matcher: matcher?,
-            target: target?,
-            operation,
-            timeout,
-            errors,
-            span: node.span,
-        })
+        Some(Route { name, matcher: matcher?, target: target?, operation, timeout, errors, span: node.span })
     }
 
     fn route_match(&mut self, node: &Node) -> Option<RouteMatch> {
@@ -247,36 +201,22 @@ impl Lower<'_> {
         let path = read::string_prop(node, "path", None, self.sink);
         let prefix = read::string_prop(node, "path-prefix", None, self.sink);
         let path = match (path, prefix) {
-            (Some(p), None) => read::parse(
-                &p,
-                |p| check_path(p).map(|_| PathMatch::Exact(p.clone())),
-                self.sink,
-            ),
-            (None, Some(p)) => read::parse(
-                &p,
-                |p| check_path(p).map(|_| PathMatch::Prefix(p.clone())),
-                self.sink,
-            ),
+            (Some(p), None) => read::parse(&p, |p| check_path(p).map(|_| PathMatch::Exact(p.clone())), self.sink),
+            (None, Some(p)) => read::parse(&p, |p| check_path(p).map(|_| PathMatch::Prefix(p.clone())), self.sink),
             (Some(_), Some(p)) => {
                 self.sink.push(
-                    Diagnostic::new(
-                        Code::InvalidValue,
-                        "`match` takes either `path` or `path-prefix`, not both",
-                    )
-                    .at(p.span, "second path matcher")
-                    .help("use `path` for an exact path, `path-prefix` for a subtree"),
+                    Diagnostic::new(Code::InvalidValue, "`match` takes either `path` or `path-prefix`, not both")
+                        .at(p.span, "second path matcher")
+                        .help("use `path` for an exact path, `path-prefix` for a subtree"),
                 );
                 None
             }
             (None, None) => {
                 if node.property("path").is_none() && node.property("path-prefix").is_none() {
                     self.sink.push(
-                        Diagnostic::new(
-                            Code::MissingRequired,
-                            "`match` needs `path` or `path-prefix`",
-                        )
-                        .at(node.name_span, "no path matcher")
-                        .help("for example: match path-prefix=\"/orders\""),
+                        Diagnostic::new(Code::MissingRequired, "`match` needs `path` or `path-prefix`")
+                            .at(node.name_span, "no path matcher")
+                            .help("for example: match path-prefix=\"/orders\""),
                     );
                 }
                 None
@@ -296,31 +236,17 @@ impl Lower<'_> {
                 headers.push(h);
             }
         }
-        Some(RouteMatch {
-            path: path?,
-            method,
-            headers,
-            span: node.span,
-        })
+        Some(RouteMatch { path: path?, method, headers, span: node.span })
     }
 
     fn header_match(&mut self, node: &Node) -> Option<HeaderMatch> {
         read::check_entries(node, 1, &["exact", "prefix", "present"], self.sink);
         read::no_children(node, self.sink);
-        let name = read::string_arg(
-            node,
-            0,
-            "a header name",
-            "header \"x-api-version\" exact=\"2\"",
-            self.sink,
-        )?;
+        let name = read::string_arg(node, 0, "a header name", "header \"x-api-version\" exact=\"2\"", self.sink)?;
         let name_value = read::parse(
             &name,
             |n| {
-                if !n.is_empty()
-                    && n.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b))
-                {
+                if !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b)) {
                     Ok(n.to_ascii_lowercase())
                 } else {
                     Err(format!("`{n}` is not a valid HTTP header name"))
@@ -358,10 +284,7 @@ impl Lower<'_> {
                 return None;
             }
         };
-        Some(HeaderMatch {
-            name: name_value,
-            rule,
-        })
+        Some(HeaderMatch { name: name_value, rule })
     }
 }
 
@@ -374,19 +297,13 @@ fn merge(defaults: ErrorFormat, declared: ErrorFormat) -> ErrorFormat {
         }
     }
     statuses.sort_by_key(|s| s.status);
-    ErrorFormat {
-        format: declared.format,
-        statuses,
-    }
+    ErrorFormat { format: declared.format, statuses }
 }
 
 fn check_path(path: &str) -> Result<(), String> {
-    if path.starts_with('/') && !path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#')
-    {
+    if path.starts_with('/') && !path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
         Ok(())
     } else {
-        Err(format!(
-            "`{path}` is not a request path: it must start with `/` and hold no spaces, `?` or `#`"
-        ))
+        Err(format!("`{path}` is not a request path: it must start with `/` and hold no spaces, `?` or `#`"))
     }
 }

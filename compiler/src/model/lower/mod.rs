@@ -21,18 +21,9 @@ const TOP_LEVEL: &[&str] = &["mesh", "import", "service", "gateway"];
 
 /// Builds the model from every loaded document.
 pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model {
-    let mut cx = Lower {
-        sources,
-        sink,
-        services: HashMap::new(),
-        schemas: HashMap::new(),
-        model: Model::default(),
-    };
-    cx.model.name = workspace
-        .root_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "mesh".into());
+    let mut cx = Lower { sources, sink, services: HashMap::new(), schemas: HashMap::new(), model: Model::default() };
+    cx.model.name =
+        workspace.root_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "mesh".into());
 
     // Pass 1: declarations, so that references can point forward and across files.
     let mut service_nodes = Vec::new();
@@ -46,12 +37,9 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 "mesh" => {
                     if doc.file != workspace.root_file {
                         cx.sink.push(
-                            Diagnostic::new(
-                                Code::UnknownNode,
-                                "`mesh` may only appear in the root file",
-                            )
-                            .at(node.name_span, "not the root file")
-                            .help("move this node into the workspace's mesh.kdl"),
+                            Diagnostic::new(Code::UnknownNode, "`mesh` may only appear in the root file")
+                                .at(node.name_span, "not the root file")
+                                .help("move this node into the workspace's mesh.kdl"),
                         );
                     } else if let Some(first) = mesh_seen {
                         duplicate(cx.sink, "mesh", "mesh", node.name_span, first);
@@ -61,13 +49,9 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                     }
                 }
                 "service" => {
-                    if let Some(name) =
-                        read::string_arg(node, 0, "a name", "service \"orders\" { ... }", cx.sink)
-                    {
+                    if let Some(name) = read::string_arg(node, 0, "a name", "service \"orders\" { ... }", cx.sink) {
                         match cx.services.get(&name.value) {
-                            Some(&(_, first)) => {
-                                duplicate(cx.sink, "service", &name.value, name.span, first)
-                            }
+                            Some(&(_, first)) => duplicate(cx.sink, "service", &name.value, name.span, first),
                             None => {
                                 cx.services.insert(name.value.clone(), (None, name.span));
                                 service_nodes.push((node, name));
@@ -76,13 +60,9 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                     }
                 }
                 "gateway" => {
-                    if let Some(name) =
-                        read::string_arg(node, 0, "a name", "gateway \"public\" { ... }", cx.sink)
-                    {
+                    if let Some(name) = read::string_arg(node, 0, "a name", "gateway \"public\" { ... }", cx.sink) {
                         match gateway_names.get(&name.value) {
-                            Some(&first) => {
-                                duplicate(cx.sink, "gateway", &name.value, name.span, first)
-                            }
+                            Some(&first) => duplicate(cx.sink, "gateway", &name.value, name.span, first),
                             None => {
                                 gateway_names.insert(name.value.clone(), name.span);
                                 gateway_nodes.push((node, name));
@@ -91,12 +71,9 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                     }
                 }
                 other => cx.sink.push(
-                    Diagnostic::new(
-                        Code::UnknownNode,
-                        format!("unknown top-level node `{other}`"),
-                    )
-                    .at(node.name_span, "unknown node")
-                    .help_opt(suggestion(other, TOP_LEVEL.iter().copied())),
+                    Diagnostic::new(Code::UnknownNode, format!("unknown top-level node `{other}`"))
+                        .at(node.name_span, "unknown node")
+                        .help_opt(suggestion(other, TOP_LEVEL.iter().copied())),
                 ),
             }
         }
@@ -156,37 +133,24 @@ impl Lower<'_> {
         let mut known: Vec<&str> = self.services.keys().map(String::as_str).collect();
         known.sort_unstable();
         self.sink.push(
-            Diagnostic::new(
-                Code::UnknownService,
-                format!("no service named `{}`", name.value),
-            )
-            .at(name.span, "unknown service")
-            .help_opt(
-                suggestion(&name.value, known.iter().copied())
-                    .or(Some("declare it with `service \"name\" { ... }`".into())),
-            ),
+            Diagnostic::new(Code::UnknownService, format!("no service named `{}`", name.value))
+                .at(name.span, "unknown service")
+                .help_opt(
+                    suggestion(&name.value, known.iter().copied())
+                        .or(Some("declare it with `service \"name\" { ... }`".into())),
+                ),
         );
         None
     }
 
     /// Registers a schema file referenced from the file `span` lies in.
     fn schema_ref(&mut self, path: &Spanned<String>, kind: ApiKind) -> SchemaId {
-        let dir = self
-            .sources
-            .get(path.span.file)
-            .path
-            .parent()
-            .unwrap_or(Path::new(""))
-            .to_path_buf();
+        let dir = self.sources.get(path.span.file).path.parent().unwrap_or(Path::new("")).to_path_buf();
         let resolved = normalize(&dir.join(&path.value));
         let next = SchemaId(self.model.schemas.len() as u32);
         let id = *self.schemas.entry((resolved.clone(), kind)).or_insert(next);
         if id == next {
-            self.model.schemas.push(SchemaRef {
-                path: resolved,
-                kind,
-                span: path.span,
-            });
+            self.model.schemas.push(SchemaRef { path: resolved, kind, span: path.span });
         }
         id
     }
@@ -194,15 +158,10 @@ impl Lower<'_> {
 
 fn duplicate(sink: &mut Sink, what: &str, name: &str, span: Span, first: Span) {
     sink.push(
-        Diagnostic::new(
-            Code::DuplicateName,
-            format!("{what} `{name}` is declared twice"),
-        )
-        .at(span, "declared again here")
-        .with_label(first, "first declared here")
-        .help(format!(
-            "rename one of them; {what} names are unique in a mesh"
-        )),
+        Diagnostic::new(Code::DuplicateName, format!("{what} `{name}` is declared twice"))
+            .at(span, "declared again here")
+            .with_label(first, "first declared here")
+            .help(format!("rename one of them; {what} names are unique in a mesh")),
     );
 }
 

@@ -17,35 +17,25 @@ pub fn check_entries(node: &Node, max_args: usize, props: &[&str], sink: &mut Si
             n => format!("{n} arguments"),
         };
         sink.push(
-            Diagnostic::new(
-                Code::UnknownProperty,
-                format!("`{}` takes {takes}", node.name),
-            )
-            .at(extra.span, "unexpected argument")
-            .help_opt(if props.is_empty() {
-                None
-            } else {
-                Some(format!(
-                    "properties of `{}`: {}",
-                    node.name,
-                    props.join(", ")
-                ))
-            }),
+            Diagnostic::new(Code::UnknownProperty, format!("`{}` takes {takes}", node.name))
+                .at(extra.span, "unexpected argument")
+                .help_opt(if props.is_empty() {
+                    None
+                } else {
+                    Some(format!("properties of `{}`: {}", node.name, props.join(", ")))
+                }),
         );
     }
     for entry in node.entries.iter().filter(|e| e.name.is_some()) {
         let key = entry.name.as_deref().unwrap_or_default();
         if !props.contains(&key) {
             sink.push(
-                Diagnostic::new(
-                    Code::UnknownProperty,
-                    format!("`{}` has no property `{key}`", node.name),
-                )
-                .at(entry.span, "unknown property")
-                .help_opt(
-                    suggestion(key, props.iter().copied())
-                        .or_else(|| Some(format!("`{}` takes no properties", node.name))),
-                ),
+                Diagnostic::new(Code::UnknownProperty, format!("`{}` has no property `{key}`", node.name))
+                    .at(entry.span, "unknown property")
+                    .help_opt(
+                        suggestion(key, props.iter().copied())
+                            .or_else(|| Some(format!("`{}` takes no properties", node.name))),
+                    ),
             );
         }
     }
@@ -55,15 +45,9 @@ pub fn check_entries(node: &Node, max_args: usize, props: &[&str], sink: &mut Si
 pub fn no_children(node: &Node, sink: &mut Sink) {
     if let Some(first) = node.children().first() {
         sink.push(
-            Diagnostic::new(
-                Code::UnknownNode,
-                format!("`{}` takes no child nodes", node.name),
-            )
-            .at(first.name_span, "unexpected child")
-            .help(format!(
-                "write the settings as properties of `{}`, see docs/language.md",
-                node.name
-            )),
+            Diagnostic::new(Code::UnknownNode, format!("`{}` takes no child nodes", node.name))
+                .at(first.name_span, "unexpected child")
+                .help(format!("write the settings as properties of `{}`, see docs/language.md", node.name)),
         );
     }
 }
@@ -71,12 +55,9 @@ pub fn no_children(node: &Node, sink: &mut Sink) {
 /// Reports a child node that `parent` does not define.
 pub fn unknown_child(child: &Node, parent: &str, known: &[&str], sink: &mut Sink) {
     sink.push(
-        Diagnostic::new(
-            Code::UnknownNode,
-            format!("`{parent}` has no child node `{}`", child.name),
-        )
-        .at(child.name_span, "unknown node")
-        .help_opt(suggestion(&child.name, known.iter().copied())),
+        Diagnostic::new(Code::UnknownNode, format!("`{parent}` has no child node `{}`", child.name))
+            .at(child.name_span, "unknown node")
+            .help_opt(suggestion(&child.name, known.iter().copied())),
     );
 }
 
@@ -90,13 +71,10 @@ impl Once {
         match self.0.get(&node.name) {
             Some(&first) => {
                 sink.push(
-                    Diagnostic::new(
-                        Code::DuplicateName,
-                        format!("`{}` is given more than once", node.name),
-                    )
-                    .at(node.name_span, "repeated here")
-                    .with_label(first, "first given here")
-                    .help("remove one of them"),
+                    Diagnostic::new(Code::DuplicateName, format!("`{}` is given more than once", node.name))
+                        .at(node.name_span, "repeated here")
+                        .with_label(first, "first given here")
+                        .help("remove one of them"),
                 );
                 false
             }
@@ -109,34 +87,19 @@ impl Once {
 }
 
 fn type_error(entry: &Entry, what: &str, expected: &str, example: &str) -> Diagnostic {
-    Diagnostic::new(
-        Code::InvalidValue,
-        format!(
-            "{what} must be {expected}, found {}",
-            entry.value.type_name()
-        ),
-    )
-    .at(entry.span, format!("expected {expected}"))
-    .help(format!("for example: {example}"))
+    Diagnostic::new(Code::InvalidValue, format!("{what} must be {expected}, found {}", entry.value.type_name()))
+        .at(entry.span, format!("expected {expected}"))
+        .help(format!("for example: {example}"))
 }
 
 fn missing(node: &Node, what: &str, example: &str) -> Diagnostic {
-    Diagnostic::new(
-        Code::MissingRequired,
-        format!("`{}` needs {what}", node.name),
-    )
-    .at(node.name_span, format!("{what} missing"))
-    .help(format!("for example: {example}"))
+    Diagnostic::new(Code::MissingRequired, format!("`{}` needs {what}", node.name))
+        .at(node.name_span, format!("{what} missing"))
+        .help(format!("for example: {example}"))
 }
 
 /// The `index`-th argument as a string; reports absence and wrong types.
-pub fn string_arg(
-    node: &Node,
-    index: usize,
-    what: &str,
-    example: &str,
-    sink: &mut Sink,
-) -> Option<Spanned<String>> {
+pub fn string_arg(node: &Node, index: usize, what: &str, example: &str, sink: &mut Sink) -> Option<Spanned<String>> {
     let Some(entry) = node.arguments().nth(index) else {
         sink.push(missing(node, what, example));
         return None;
@@ -145,12 +108,7 @@ pub fn string_arg(
 }
 
 /// A string property; `example` is given when the property is required.
-pub fn string_prop(
-    node: &Node,
-    key: &str,
-    required: Option<&str>,
-    sink: &mut Sink,
-) -> Option<Spanned<String>> {
+pub fn string_prop(node: &Node, key: &str, required: Option<&str>, sink: &mut Sink) -> Option<Spanned<String>> {
     let what = format!("property `{key}`");
     match (node.property(key), required) {
         (Some(entry), _) => string_of(entry, &what, &format!("{key}=\"...\""), sink),
@@ -173,19 +131,9 @@ fn string_of(entry: &Entry, what: &str, example: &str, sink: &mut Sink) -> Optio
 }
 
 /// An integer property; `example` is given when the property is required.
-pub fn int_prop(
-    node: &Node,
-    key: &str,
-    required: Option<&str>,
-    sink: &mut Sink,
-) -> Option<Spanned<i128>> {
+pub fn int_prop(node: &Node, key: &str, required: Option<&str>, sink: &mut Sink) -> Option<Spanned<i128>> {
     match (node.property(key), required) {
-        (Some(entry), _) => int_of(
-            entry,
-            &format!("property `{key}`"),
-            &format!("{key}=8080"),
-            sink,
-        ),
+        (Some(entry), _) => int_of(entry, &format!("property `{key}`"), &format!("{key}=8080"), sink),
         (None, Some(example)) => {
             sink.push(missing(node, &format!("property `{key}`"), example));
             None
@@ -195,13 +143,7 @@ pub fn int_prop(
 }
 
 /// The `index`-th argument as an integer.
-pub fn int_arg(
-    node: &Node,
-    index: usize,
-    what: &str,
-    example: &str,
-    sink: &mut Sink,
-) -> Option<Spanned<i128>> {
+pub fn int_arg(node: &Node, index: usize, what: &str, example: &str, sink: &mut Sink) -> Option<Spanned<i128>> {
     let Some(entry) = node.arguments().nth(index) else {
         sink.push(missing(node, what, example));
         return None;
@@ -225,23 +167,14 @@ pub fn bool_prop(node: &Node, key: &str, sink: &mut Sink) -> Option<Spanned<bool
     match &entry.value {
         Value::Bool(b) => Some(Spanned::new(*b, entry.span)),
         _ => {
-            sink.push(type_error(
-                entry,
-                &format!("property `{key}`"),
-                "#true or #false",
-                &format!("{key}=#true"),
-            ));
+            sink.push(type_error(entry, &format!("property `{key}`"), "#true or #false", &format!("{key}=#true")));
             None
         }
     }
 }
 
 /// Parses a spanned value into a typed one, reporting the parser's message.
-pub fn parse<T, V>(
-    value: &Spanned<V>,
-    parse: impl FnOnce(&V) -> Result<T, String>,
-    sink: &mut Sink,
-) -> Option<T> {
+pub fn parse<T, V>(value: &Spanned<V>, parse: impl FnOnce(&V) -> Result<T, String>, sink: &mut Sink) -> Option<T> {
     match parse(&value.value) {
         Ok(t) => Some(t),
         Err(message) => {

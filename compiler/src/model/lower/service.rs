@@ -27,13 +27,7 @@ impl Lower<'_> {
                 "owner" if once.first(child, self.sink) => {
                     read::check_entries(child, 1, &[], self.sink);
                     read::no_children(child, self.sink);
-                    owner = read::string_arg(
-                        child,
-                        0,
-                        "a team name",
-                        "owner \"team-orders\"",
-                        self.sink,
-                    );
+                    owner = read::string_arg(child, 0, "a team name", "owner \"team-orders\"", self.sink);
                 }
                 "address" if once.first(child, self.sink) => {
                     address = self.address(child);
@@ -60,41 +54,17 @@ impl Lower<'_> {
             );
         }
         let address = address?;
-        name_ok.then_some(Service {
-            name,
-            owner,
-            address,
-            apis,
-            calls: Vec::new(),
-            span: node.span,
-        })
+        name_ok.then_some(Service { name, owner, address, apis, calls: Vec::new(), span: node.span })
     }
 
     fn address(&mut self, node: &Node) -> Option<Spanned<Endpoint>> {
         read::check_entries(node, 1, &["port"], self.sink);
         read::no_children(node, self.sink);
-        let host = read::string_arg(
-            node,
-            0,
-            "a hostname",
-            "address \"orders.svc\" port=8080",
-            self.sink,
-        );
-        let port = read::int_prop(
-            node,
-            "port",
-            Some("address \"orders.svc\" port=8080"),
-            self.sink,
-        );
+        let host = read::string_arg(node, 0, "a hostname", "address \"orders.svc\" port=8080", self.sink);
+        let port = read::int_prop(node, "port", Some("address \"orders.svc\" port=8080"), self.sink);
         let host = host.and_then(|h| read::parse(&h, |h| Host::parse(h), self.sink));
         let port = port.and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
-        Some(Spanned::new(
-            Endpoint {
-                host: host?,
-                port: port?,
-            },
-            node.span,
-        ))
+        Some(Spanned::new(Endpoint { host: host?, port: port? }, node.span))
     }
 
     fn api(&mut self, node: &Node) -> Option<Api> {
@@ -112,11 +82,7 @@ impl Lower<'_> {
 
     /// The `calls` children of a service node; unresolved ones are left out.
     pub(super) fn calls(&mut self, node: &Node) -> Vec<Call> {
-        node.children()
-            .iter()
-            .filter(|c| c.name == "calls")
-            .filter_map(|c| self.call(c))
-            .collect()
+        node.children().iter().filter(|c| c.name == "calls").filter_map(|c| self.call(c)).collect()
     }
 
     fn call(&mut self, node: &Node) -> Option<Call> {
@@ -132,12 +98,7 @@ impl Lower<'_> {
         let operation = self.operation_prop(node);
         let timeout = self.duration_prop(node, "timeout");
         let target = self.service_ref(&target)?;
-        Some(Call {
-            target,
-            operation: operation?,
-            timeout: timeout?,
-            span: node.span,
-        })
+        Some(Call { target, operation: operation?, timeout: timeout?, span: node.span })
     }
 
     /// An optional `operation=` property. `Some(None)` when absent, `None` when invalid.
@@ -145,8 +106,9 @@ impl Lower<'_> {
         match read::string_prop(node, "operation", None, self.sink) {
             None if node.property("operation").is_some() => None,
             None => Some(None),
-            Some(text) => read::parse(&text, |t| Operation::parse(t), self.sink)
-                .map(|op| Some(Spanned::new(op, text.span))),
+            Some(text) => {
+                read::parse(&text, |t| Operation::parse(t), self.sink).map(|op| Some(Spanned::new(op, text.span)))
+            }
         }
     }
 
