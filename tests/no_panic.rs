@@ -575,12 +575,12 @@ struct Failures(Vec<String>);
 impl Failures {
     /// Runs `f`; on a panic records the seed, label, panic message and input.
     fn run(&mut self, seed: u64, label: &str, input: &str, f: impl FnOnce()) {
-        LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).clear();
         IN_RUN.with(|r| r.set(true));
         let result = catch_unwind(AssertUnwindSafe(f));
         IN_RUN.with(|r| r.set(false));
         if result.is_err() {
-            // The hook ran on the panicking thread (maybe a rayon worker).
+            // The hook ran on the panicking thread (maybe a rayon worker). Not
+            // cleared between runs: tests run in parallel and panics are rare.
             let message = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).clone();
             self.0.push(format!(
                 "PANIC in {label} (variant seed {seed:#x}): {message}\n--- input ({} bytes, Rust-escaped):\n{input:?}\n--- input (raw):\n{input}\n---",

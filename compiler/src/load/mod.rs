@@ -133,8 +133,11 @@ impl Loader<'_> {
                 .filter(|n| n.name == "import")
                 .filter_map(|n| import_pattern(n, self.sink))
                 .collect();
+            let importer = self.sources.get(file).path.clone();
             for (pattern, span) in imports {
-                for path in self.expand(&dir, &pattern, span) {
+                let glob = is_glob(&pattern);
+                // A glob in a file's own directory matches the file itself; that is not a self-import.
+                for path in self.expand(&dir, &pattern, span).into_iter().filter(|p| !(glob && *p == importer)) {
                     if !path.starts_with(&self.root_dir) {
                         self.sink.push(
                             Diagnostic::new(
@@ -143,7 +146,7 @@ impl Loader<'_> {
                             )
                             .at(span, format!("resolves to `{}`", path.display()))
                             .help(format!(
-                                "move the file under `{}` or make that directory's parent the workspace root",
+                                "imports stay under the workspace root `{}`; move the file there, or check the workspace from a directory that contains both",
                                 self.root_dir.display()
                             )),
                         );
@@ -162,7 +165,7 @@ impl Loader<'_> {
     /// The canonical files a pattern names: one path, or a glob's sorted matches.
     fn expand(&mut self, dir: &Path, pattern: &str, span: Span) -> Vec<PathBuf> {
         let joined = dir.join(pattern);
-        if !pattern.contains(['*', '?', '[']) {
+        if !is_glob(pattern) {
             return match joined.canonicalize() {
                 Ok(p) => vec![p],
                 Err(e) => {
@@ -278,6 +281,13 @@ fn shortest_cycle(start: FileId, members: &[FileId], edges: &[(FileId, FileId, S
 
 /// The import's path pattern, or a diagnostic when the node is malformed.
 fn import_pattern(node: &Node, sink: &mut Sink) -> Option<(String, Span)> {
+    if let Some(child) = node.children().first() {
+        sink.push(
+            Diagnostic::new(Code::UnknownNode, "`import` takes no child nodes")
+                .at(child.name_span, "unexpected child")
+                .help("write one `import` per path or glob; there are no import options"),
+        );
+    }
     let mut args = node.arguments();
     let pattern = match args.next() {
         Some(e) => match &e.value {
@@ -311,4 +321,8 @@ fn import_pattern(node: &Node, sink: &mut Sink) -> Option<(String, Span)> {
         );
     }
     pattern
+}
+
+fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
 }

@@ -127,7 +127,10 @@ macro_rules! keyword_enum {
             pub fn parse(text: &str) -> Result<$name, String> {
                 match text {
                     $($text => Ok($name::$variant),)*
-                    _ => Err(format!("`{text}` is not one of {}", Self::ALL.join(", "))),
+                    _ => Err(match crate::diag::did_you_mean(text, Self::ALL.iter().copied()) {
+                        Some(best) => format!("`{text}` is not one of {}; did you mean `{best}`?", Self::ALL.join(", ")),
+                        None => format!("`{text}` is not one of {}", Self::ALL.join(", ")),
+                    }),
                 }
             }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::base::{FileId, Sources, Span};
+use crate::base::{display_path, FileId, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::values::{ApiKind, Operation};
 use crate::model::{Model, SchemaId};
@@ -71,8 +71,8 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         .map(|r| match std::fs::read_to_string(&r.path) {
             Ok(text) => {
                 let parsed = match r.kind {
-                    ApiKind::Rest => Some(openapi::operations(&text)),
-                    ApiKind::Grpc => Some(proto::operations(&r.path, &text)),
+                    ApiKind::Rest => Some(contained(|| openapi::operations(&text))),
+                    ApiKind::Grpc => Some(contained(|| proto::operations(&r.path, &text))),
                     // GraphQL SDL is read (the file must exist); its fields are indexed by a later loader.
                     ApiKind::Graphql => None,
                 };
@@ -89,7 +89,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
                 sink.push(
                     Diagnostic::new(
                         Code::UnreadableFile,
-                        format!("cannot read schema `{}`: {e}", schema_ref.path.display()),
+                        format!("cannot read schema `{}`: {e}", display_path(sources.root(), &schema_ref.path)),
                     )
                     .at(schema_ref.span, "referenced here")
                     .help("schema paths are relative to the spec file that names them"),
@@ -125,6 +125,13 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         });
     }
     index
+}
+
+/// Runs a third-party parser so that a bug in it becomes a diagnostic on
+/// the file instead of a crash (openapiv3 panics on some malformed inputs).
+fn contained(parse: impl FnOnce() -> Parsed) -> Parsed {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse))
+        .unwrap_or_else(|_| Err(("the parser failed on this file (a bug in the parser library)".to_string(), None)))
 }
 
 /// Byte offset of a 0-based line and column, clamped to the text.

@@ -6,10 +6,11 @@ use super::Parsed;
 use crate::model::values::{HttpMethod, Operation};
 
 pub(super) fn operations(text: &str) -> Parsed {
-    let doc: OpenAPI = serde_yaml_ng::from_str(text).map_err(|e| {
-        let range = e.location().map(|l| l.index()..l.index() + 1);
-        (e.to_string(), range)
-    })?;
+    let position = |e: &serde_yaml_ng::Error| e.location().map(|l| l.index()..l.index() + 1);
+    // A generic parse first rejects duplicate keys (on which openapiv3 can
+    // panic); the typed parse then reports schema errors with their position.
+    serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).map_err(|e| (e.to_string(), position(&e)))?;
+    let doc: OpenAPI = serde_yaml_ng::from_str(text).map_err(|e| (e.to_string(), position(&e)))?;
     let mut ops = Vec::new();
     for (path, item) in doc.paths.paths.iter() {
         let ReferenceOr::Item(item) = item else {

@@ -25,7 +25,7 @@ pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
             Err((error, range)) => {
                 let span = Span::new(file, clamp(range, text.len()));
                 diagnostics.push(
-                    Diagnostic::new(Code::KdlSyntax, format!("invalid KDL: {error}"))
+                    Diagnostic::new(Code::KdlSyntax, format!("invalid KDL: {}", without_offset(&error.to_string())))
                         .at(span, "the parser stopped here")
                         .help("the spec language is KDL v2; see docs/language.md for the syntax"),
                 );
@@ -34,6 +34,14 @@ pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
         }
     }
     (Document { file, nodes: builder.top }, diagnostics)
+}
+
+/// The reader's messages end in a byte offset (`... at 142`); the span already says where.
+fn without_offset(message: &str) -> &str {
+    match message.rsplit_once(" at ") {
+        Some((head, tail)) if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => message,
+    }
 }
 
 fn clamp(range: std::ops::Range<usize>, len: usize) -> std::ops::Range<usize> {
