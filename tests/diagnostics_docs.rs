@@ -16,6 +16,9 @@
 //! is written to `<tempdir>/ws/`, so a path such as `//- ../outside.kdl`
 //! lands in the temp dir, outside the workspace root but still sandboxed.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
@@ -29,15 +32,8 @@ use meshc::diag::CODES;
 // Paths
 // ---------------------------------------------------------------------------
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the meshc package lives one level below the workspace root")
-        .to_path_buf()
-}
-
 fn pages_dir() -> PathBuf {
-    repo_root().join("docs/diagnostics")
+    support::repo_root().join("docs/diagnostics")
 }
 
 fn page_path(info: &CodeInfo) -> PathBuf {
@@ -45,7 +41,7 @@ fn page_path(info: &CodeInfo) -> PathBuf {
 }
 
 fn generated_md_path() -> PathBuf {
-    repo_root().join("docs/diagnostics.md")
+    support::repo_root().join("docs/diagnostics.md")
 }
 
 // ---------------------------------------------------------------------------
@@ -166,38 +162,6 @@ fn layout_problems(info: &CodeInfo, text: &str) -> Vec<String> {
 // Example fixtures
 // ---------------------------------------------------------------------------
 
-/// The files of an example block: `(relative path, contents)`.
-fn fixture_files(block: &str) -> Result<Vec<(String, String)>, String> {
-    if !block.lines().any(|l| l.starts_with("//- ")) {
-        return Ok(vec![("mesh.kdl".into(), block.to_string())]);
-    }
-    let mut files: Vec<(String, String)> = Vec::new();
-    for line in block.lines() {
-        if let Some(path) = line.strip_prefix("//- ") {
-            let path = path.trim().to_string();
-            if path.is_empty() || Path::new(&path).is_absolute() {
-                return Err(format!("`{line}`: expected a relative path"));
-            }
-            if files.iter().any(|(p, _)| *p == path) {
-                return Err(format!("`{path}` is given twice"));
-            }
-            files.push((path, String::new()));
-        } else if let Some((_, text)) = files.last_mut() {
-            text.push_str(line);
-            text.push('\n');
-        } else if !line.trim().is_empty() {
-            return Err(format!("`{line}` comes before the first `//- path` line of a multi-file example"));
-        }
-    }
-    for (_, text) in &mut files {
-        // Blank lines that separate files belong to neither.
-        let trimmed = text.trim_end_matches('\n').len();
-        text.truncate(trimmed);
-        text.push('\n');
-    }
-    Ok(files)
-}
-
 /// Lexically resolves `rel` against `base`; `None` if it climbs above `limit`.
 fn resolve_within(base: &Path, rel: &str, limit: &Path) -> Option<PathBuf> {
     let mut out = base.to_path_buf();
@@ -218,7 +182,7 @@ fn resolve_within(base: &Path, rel: &str, limit: &Path) -> Option<PathBuf> {
 
 /// Writes an example into a fresh temp dir and compiles its `ws/` workspace.
 fn compile_example(block: &str) -> Result<(BTreeSet<&'static str>, String, usize), String> {
-    let files = fixture_files(block)?;
+    let files = support::fixture_files(block)?;
     let tmp = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
     let ws = tmp.path().join("ws");
     fs::create_dir_all(&ws).map_err(|e| format!("cannot create {}: {e}", ws.display()))?;
@@ -338,8 +302,8 @@ fn every_fixed_example_emits_no_diagnostic() {
 
 #[test]
 fn fixture_format_splits_files_and_defaults_to_mesh_kdl() {
-    assert_eq!(fixture_files("mesh \"shop\"\n").unwrap(), [("mesh.kdl".to_string(), "mesh \"shop\"\n".to_string())]);
-    let files = fixture_files("//- mesh.kdl\nimport \"../x.kdl\"\n\n//- ../x.kdl\nmesh \"x\"\n\n").unwrap();
+    assert_eq!(support::fixture_files("mesh \"shop\"\n").unwrap(), [("mesh.kdl".to_string(), "mesh \"shop\"\n".to_string())]);
+    let files = support::fixture_files("//- mesh.kdl\nimport \"../x.kdl\"\n\n//- ../x.kdl\nmesh \"x\"\n\n").unwrap();
     assert_eq!(
         files,
         [
@@ -347,7 +311,7 @@ fn fixture_format_splits_files_and_defaults_to_mesh_kdl() {
             ("../x.kdl".to_string(), "mesh \"x\"\n".to_string()),
         ]
     );
-    assert!(fixture_files("stray\n//- mesh.kdl\n").is_err());
+    assert!(support::fixture_files("stray\n//- mesh.kdl\n").is_err());
     let base = Path::new("/t/ws");
     assert_eq!(resolve_within(base, "../x.kdl", Path::new("/t")), Some(PathBuf::from("/t/x.kdl")));
     assert_eq!(resolve_within(base, "../../x.kdl", Path::new("/t")), None);
@@ -380,7 +344,7 @@ fn mentions_variant(text: &str, variant: &str) -> bool {
 
 #[test]
 fn every_code_in_the_table_is_used_by_the_compiler_outside_codes_rs() {
-    let src = repo_root().join("compiler/src");
+    let src = support::repo_root().join("compiler/src");
     let table = src.join("diag/codes.rs");
     let mut files = Vec::new();
     rust_files(&src, &mut files);

@@ -1,14 +1,11 @@
 //! Every `kdl` block in the language reference parses; blocks marked
 //! `workspace` (files separated by `//- path` lines) check clean.
 
-use std::path::{Path, PathBuf};
+#[path = "support/mod.rs"]
+mod support;
 
 use meshc::base::FileId;
 use meshc::diag::render::{render, Format};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
 
 /// (info string, body) of every fenced block whose info string starts with `kdl`.
 fn kdl_blocks(markdown: &str) -> Vec<(String, String)> {
@@ -28,28 +25,19 @@ fn kdl_blocks(markdown: &str) -> Vec<(String, String)> {
     blocks
 }
 
-/// Splits a `//- path` fixture into files.
-fn files(body: &str) -> Vec<(String, String)> {
-    let mut files: Vec<(String, String)> = Vec::new();
-    for line in body.lines() {
-        if let Some(path) = line.strip_prefix("//- ") {
-            files.push((path.trim().to_string(), String::new()));
-        } else if let Some((_, text)) = files.last_mut() {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    files
-}
-
 #[test]
 fn every_kdl_block_in_the_language_reference_parses() {
-    let doc = std::fs::read_to_string(repo().join("docs/language.md")).unwrap();
+    let doc = std::fs::read_to_string(support::repo_root().join("docs/language.md")).unwrap();
     let blocks = kdl_blocks(&doc);
     assert!(blocks.len() >= 5, "found only {} kdl blocks", blocks.len());
     for (info, body) in &blocks {
         let sources: Vec<String> = if info.contains("workspace") {
-            files(body).into_iter().filter(|(p, _)| p.ends_with(".kdl")).map(|(_, t)| t).collect()
+            support::fixture_files(body)
+                .unwrap()
+                .into_iter()
+                .filter(|(p, _)| p.ends_with(".kdl"))
+                .map(|(_, t)| t)
+                .collect()
         } else {
             vec![body.clone()]
         };
@@ -62,12 +50,12 @@ fn every_kdl_block_in_the_language_reference_parses() {
 
 #[test]
 fn workspace_blocks_in_the_language_reference_check_clean() {
-    let doc = std::fs::read_to_string(repo().join("docs/language.md")).unwrap();
+    let doc = std::fs::read_to_string(support::repo_root().join("docs/language.md")).unwrap();
     let workspaces: Vec<_> = kdl_blocks(&doc).into_iter().filter(|(info, _)| info.contains("workspace")).collect();
     assert!(!workspaces.is_empty());
     for (_, body) in workspaces {
         let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files(&body) {
+        for (path, text) in support::fixture_files(&body).unwrap() {
             let p = dir.path().join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
