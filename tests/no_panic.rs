@@ -568,9 +568,9 @@ thread_local! {
 /// The last panic's message and location (also from rayon worker threads).
 static LAST_PANIC: Mutex<String> = Mutex::new(String::new());
 
-/// Collected failures of one test.
+/// Collected failures of one test: (panic message, report).
 #[derive(Default)]
-struct Failures(Vec<String>);
+struct Failures(Vec<(String, String)>);
 
 impl Failures {
     /// Runs `f`; on a panic records the seed, label, panic message and input.
@@ -582,21 +582,42 @@ impl Failures {
             // The hook ran on the panicking thread (maybe a rayon worker). Not
             // cleared between runs: tests run in parallel and panics are rare.
             let message = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            self.0.push(format!(
-                "PANIC in {label} (variant seed {seed:#x}): {message}\n--- input ({} bytes, Rust-escaped):\n{input:?}\n--- input (raw):\n{input}\n---",
+            let report = format!(
+                "PANIC in {label} (variant seed {seed:#x}): {message}\n--- input ({} bytes, Rust-escaped):\n{input:?}\n---",
                 input.len()
-            ));
+            );
+            self.0.push((message, report));
         }
     }
 
+    /// Fails with one reproducer (the shortest input) per distinct panic.
     fn assert_none(self, what: &str, runs: usize) {
         println!("{what}: {runs} runs, {} panic(s)", self.0.len());
-        assert!(
-            self.0.is_empty(),
-            "{} of {runs} {what} runs panicked (base seed {:#x}); first ones:\n\n{}",
+        if self.0.is_empty() {
+            return;
+        }
+        let mut distinct: Vec<(String, usize, String)> = Vec::new();
+        for (message, report) in self.0.iter() {
+            match distinct.iter_mut().find(|(m, _, _)| m == message) {
+                Some((_, n, shortest)) => {
+                    *n += 1;
+                    if report.len() < shortest.len() {
+                        *shortest = report.clone();
+                    }
+                }
+                None => distinct.push((message.clone(), 1, report.clone())),
+            }
+        }
+        let reports: Vec<String> = distinct
+            .iter()
+            .map(|(_, n, r)| format!("[{n} variant(s)] {r}"))
+            .collect();
+        panic!(
+            "{} of {runs} {what} runs panicked (base seed {:#x}), {} distinct panic(s); shortest input of each:\n\n{}",
             self.0.len(),
             base_seed(),
-            self.0.iter().take(5).cloned().collect::<Vec<_>>().join("\n\n")
+            distinct.len(),
+            reports.join("\n\n")
         );
     }
 }

@@ -666,6 +666,20 @@ fn a_grpc_operation_routed_to_the_http_frontend_is_a_kind_mismatch() {
 }
 
 #[test]
+fn the_datastore_takes_no_operations() {
+    // redis-cart declares no API, so any operation on a call to it is a kind mismatch.
+    let v = Variant::new();
+    v.edit("services/cartservice.kdl", "calls \"redis-cart\"\n", "calls \"redis-cart\" operation=\"GET /cart\"\n");
+    let c = v.compile();
+    let d = only(&c);
+    assert_at(&c, d, Code::OperationKindMismatch, "services/cartservice.kdl", "operation=\"GET /cart\"");
+    let label = &d.secondary[0];
+    assert_eq!(file(&c, label.span), "services/redis-cart.kdl");
+    assert_eq!(text(&c, label.span), "\"redis-cart\"");
+    assert_eq!(label.message, "declares no API");
+}
+
+#[test]
 fn routes_are_checked_against_the_frontend_openapi() {
     // The frontend's OpenAPI file is a real schema: naming one of its
     // operations checks clean, a near miss gets the right one suggested.
