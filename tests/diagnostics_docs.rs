@@ -302,7 +302,10 @@ fn every_fixed_example_emits_no_diagnostic() {
 
 #[test]
 fn fixture_format_splits_files_and_defaults_to_mesh_kdl() {
-    assert_eq!(support::fixture_files("mesh \"shop\"\n").unwrap(), [("mesh.kdl".to_string(), "mesh \"shop\"\n".to_string())]);
+    assert_eq!(
+        support::fixture_files("mesh \"shop\"\n").unwrap(),
+        [("mesh.kdl".to_string(), "mesh \"shop\"\n".to_string())]
+    );
     let files = support::fixture_files("//- mesh.kdl\nimport \"../x.kdl\"\n\n//- ../x.kdl\nmesh \"x\"\n\n").unwrap();
     assert_eq!(
         files,

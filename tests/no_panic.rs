@@ -608,10 +608,7 @@ impl Failures {
                 None => distinct.push((message.clone(), 1, report.clone())),
             }
         }
-        let reports: Vec<String> = distinct
-            .iter()
-            .map(|(_, n, r)| format!("[{n} variant(s)] {r}"))
-            .collect();
+        let reports: Vec<String> = distinct.iter().map(|(_, n, r)| format!("[{n} variant(s)] {r}")).collect();
         panic!(
             "{} of {runs} {what} runs panicked (base seed {:#x}), {} distinct panic(s); shortest input of each:\n\n{}",
             self.0.len(),

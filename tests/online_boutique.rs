@@ -265,13 +265,16 @@ fn each_proto_service_is_served_by_exactly_one_service() {
                     _ => None,
                 })
                 .collect();
+            let grpc_service = api.grpc_service.as_ref().map(|g| g.value.as_str()).unwrap_or_else(|| {
+                panic!("{}: API `{}` does not say which proto service it serves", s.name.value, api.name.value)
+            });
             assert!(
-                defined.contains(api.name.value.as_str()),
-                "{}: API `{}` is not a service of demo.proto ({defined:?})",
+                defined.contains(grpc_service),
+                "{}: API `{}` serves `{grpc_service}`, not a service of demo.proto ({defined:?})",
                 s.name.value,
                 api.name.value
             );
-            served.entry(api.name.value.clone()).or_default().push(&s.name.value);
+            served.entry(grpc_service.to_string()).or_default().push(&s.name.value);
         }
     }
     assert_eq!(served.keys().cloned().collect::<BTreeSet<_>>(), in_proto);
@@ -288,10 +291,6 @@ fn each_proto_service_is_served_by_exactly_one_service() {
 
 #[test]
 fn every_grpc_call_names_an_rpc_of_the_service_it_calls() {
-    // meshc checks an operation against the target's schema *files*, and
-    // demo.proto holds all 9 services, so `calls "cartservice"
-    // operation="hipstershop.PaymentService/Charge"` would pass its check.
-    // Hold the example to the stricter rule here.
     let c = clean();
     let model = c.model.as_ref().unwrap();
     let mut calls = 0;
@@ -304,7 +303,7 @@ fn every_grpc_call_names_an_rpc_of_the_service_it_calls() {
                         panic!("{} calls {} with a non-gRPC operation", s.name.value, target.name.value);
                     };
                     assert!(
-                        target.apis.iter().any(|a| &a.name.value == service),
+                        target.apis.iter().any(|a| a.grpc_service.as_ref().is_some_and(|g| &g.value == service)),
                         "{} calls {} with `{}`, which it does not serve",
                         s.name.value,
                         target.name.value,
@@ -549,6 +548,42 @@ fn a_renamed_rpc_in_the_proto_breaks_its_callers() {
 }
 
 #[test]
+fn an_rpc_of_another_service_in_the_same_proto_is_unknown_to_the_callee() {
+    // demo.proto defines all nine services; `grpc-service` scopes each API to one.
+    let v = Variant::new();
+    v.edit(
+        "services/frontend.kdl",
+        "operation=\"hipstershop.CartService/GetCart\"",
+        "operation=\"hipstershop.PaymentService/Charge\"",
+    );
+    let c = v.compile();
+    let d = only(&c);
+    assert_at(
+        &c,
+        d,
+        Code::UnknownOperation,
+        "services/frontend.kdl",
+        "operation=\"hipstershop.PaymentService/Charge\"",
+    );
+}
+
+#[test]
+fn a_misspelled_grpc_service_is_reported_with_the_defined_name() {
+    let v = Variant::new();
+    v.edit(
+        "services/cartservice.kdl",
+        "grpc-service=\"hipstershop.CartService\"",
+        "grpc-service=\"hipstershop.CartServce\"",
+    );
+    let c = v.compile();
+    let d =
+        c.diagnostics.iter().find(|d| d.code == Code::UnknownGrpcService).unwrap_or_else(|| panic!("{}", summary(&c)));
+    assert_at(&c, d, Code::UnknownGrpcService, "services/cartservice.kdl", "grpc-service=\"hipstershop.CartServce\"");
+    assert_eq!(d.help.as_deref(), Some("did you mean `hipstershop.CartService`?"));
+    assert_eq!(c.sources.get(d.secondary[0].span.file).path, demo_proto());
+}
+
+#[test]
 fn a_wrong_package_gets_the_right_name_suggested() {
     let v = Variant::new();
     v.edit(
@@ -696,7 +731,7 @@ fn routes_are_checked_against_the_frontend_openapi() {
     assert_eq!(d.help.as_deref(), Some("did you mean `GET /product/{id}`?"));
     let label = &d.secondary[0];
     assert_eq!(file(&c, label.span), "apis/frontend.yaml");
-    assert_eq!(text(&c, label.span), "/product/{id}:");
+    assert_eq!(text(&c, label.span), "/product/{id}");
 }
 
 #[test]

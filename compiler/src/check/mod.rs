@@ -5,6 +5,7 @@
 mod listener_port_conflict;
 mod missing_owner;
 mod shadowed_route;
+mod unknown_grpc_service;
 mod unknown_operation;
 
 use rayon::prelude::*;
@@ -26,6 +27,7 @@ pub static PASSES: &[Pass] = &[
     Pass { name: "listener-port-conflict", codes: &[Code::ListenerPortConflict], run: listener_port_conflict::run },
     Pass { name: "missing-owner", codes: &[Code::MissingOwner], run: missing_owner::run },
     Pass { name: "shadowed-route", codes: &[Code::ShadowedRoute], run: shadowed_route::run },
+    Pass { name: "unknown-grpc-service", codes: &[Code::UnknownGrpcService], run: unknown_grpc_service::run },
     Pass {
         name: "unknown-operation",
         codes: &[Code::UnknownOperation, Code::OperationKindMismatch],

@@ -28,6 +28,7 @@ fn check(model: &Model, schemas: &SchemaIndex, target: ServiceId, op: &Spanned<O
     let service = model.service(target);
     let kind = op.value.kind();
     let apis: Vec<_> = service.apis.iter().filter(|a| a.kind == kind).collect();
+    let in_scope = |def: &&crate::schema::OperationDef| apis.iter().any(|a| a.serves(&def.operation));
     if apis.is_empty() {
         let served: Vec<String> = service.apis.iter().map(|a| format!("`{}` ({})", a.name.value, a.kind)).collect();
         sink.push(
@@ -45,10 +46,10 @@ fn check(model: &Model, schemas: &SchemaIndex, target: ServiceId, op: &Spanned<O
     if loaded.is_empty() {
         return; // no index for these schemas: their own diagnostics explain why
     }
-    if loaded.iter().any(|s| s.find(&op.value).is_some()) {
+    if loaded.iter().filter_map(|s| s.find(&op.value)).any(|def| in_scope(&def)) {
         return;
     }
-    let defs = loaded.iter().flat_map(|s| s.operations.iter());
+    let defs = loaded.iter().flat_map(|s| s.operations.iter()).filter(in_scope);
     let names: Vec<String> = defs.clone().map(|d| d.operation.to_string()).collect();
     let wanted = op.value.to_string();
     let best = did_you_mean(&wanted, names.iter().map(String::as_str));

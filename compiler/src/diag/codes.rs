@@ -87,6 +87,7 @@ codes! {
     InvalidSchema = "MESH0015", "invalid-schema", Schema, Error, "0.1.0", "A referenced protocol schema file (OpenAPI, .proto) does not parse.";
     MissingOwner = "MESH0016", "missing-owner", Hygiene, Warning, "0.1.0", "A service declares no owning team.";
     ShadowedRoute = "MESH0017", "shadowed-route", Gateway, Warning, "0.1.0", "A route can never match because an earlier route matches all its requests.";
+    UnknownGrpcService = "MESH0018", "unknown-grpc-service", Reference, Error, "0.1.0", "An API's `grpc-service` names a service its .proto file does not define.";
 }
 
 impl Code {

@@ -73,6 +73,19 @@ pub struct Api {
     pub name: Spanned<String>,
     pub kind: ApiKind,
     pub schema: SchemaId,
+    /// For gRPC APIs: the one `.proto` service (fully qualified) this API
+    /// serves, when the file defines several. `None` serves all of them.
+    pub grpc_service: Option<Spanned<String>>,
+}
+
+impl Api {
+    /// Whether an operation of the API's kind belongs to this API.
+    pub fn serves(&self, operation: &values::Operation) -> bool {
+        match (&self.grpc_service, operation) {
+            (Some(only), values::Operation::Grpc { service, .. }) => *service == only.value,
+            _ => operation.kind() == self.kind,
+        }
+    }
 }
 
 /// A synchronous call one service makes to another.

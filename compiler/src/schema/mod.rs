@@ -21,17 +21,23 @@ use crate::model::{Model, SchemaId};
 pub struct Schema {
     pub file: FileId,
     pub operations: Vec<OperationDef>,
+    /// Fully qualified gRPC services a `.proto` defines, with their spans.
+    pub grpc_services: Vec<(String, Option<Span>)>,
     /// `Operation::key` → index in `operations`.
     by_key: HashMap<String, usize>,
 }
 
 impl Schema {
-    fn new(file: FileId, operations: Vec<OperationDef>) -> Schema {
+    fn new(file: FileId, loaded: Loaded) -> Schema {
+        let span = |r: Option<Range<usize>>| r.map(|r| Span::new(file, r));
+        let operations: Vec<OperationDef> =
+            loaded.operations.into_iter().map(|(operation, r)| OperationDef { operation, span: span(r) }).collect();
+        let grpc_services = loaded.grpc_services.into_iter().map(|(name, r)| (name, span(r))).collect();
         let mut by_key = HashMap::with_capacity(operations.len());
         for (i, def) in operations.iter().enumerate() {
             by_key.entry(def.operation.key()).or_insert(i);
         }
-        Schema { file, operations, by_key }
+        Schema { file, operations, grpc_services, by_key }
     }
 
     /// The definition of `operation`, matching REST paths by shape.
@@ -60,8 +66,15 @@ impl SchemaIndex {
     }
 }
 
-/// A loader's result: operations with byte ranges, or an error with one.
-type Parsed = Result<Vec<(Operation, Option<Range<usize>>)>, (String, Option<Range<usize>>)>;
+/// What a loader found, with byte ranges into the file.
+#[derive(Default)]
+struct Loaded {
+    operations: Vec<(Operation, Option<Range<usize>>)>,
+    grpc_services: Vec<(String, Option<Range<usize>>)>,
+}
+
+/// A loader's result, or its error message with the range it points at.
+type Parsed = Result<Loaded, (String, Option<Range<usize>>)>;
 
 /// Reads and parses every schema the model references.
 pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaIndex {
@@ -71,8 +84,8 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         .map(|r| match std::fs::read_to_string(&r.path) {
             Ok(text) => {
                 let parsed = match r.kind {
-                    ApiKind::Rest => Some(contained(|| openapi::operations(&text))),
-                    ApiKind::Grpc => Some(contained(|| proto::operations(&r.path, &text))),
+                    ApiKind::Rest => Some(contained(|| openapi::load(&text))),
+                    ApiKind::Grpc => Some(contained(|| proto::load(&r.path, &text))),
                     // GraphQL SDL is read (the file must exist); its fields are indexed by a later loader.
                     ApiKind::Graphql => None,
                 };
@@ -103,10 +116,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         let span = |r: Range<usize>| Span::new(file, r);
         index.schemas.push(match parsed {
             None => None,
-            Some(Ok(ops)) => Some(Schema::new(
-                file,
-                ops.into_iter().map(|(operation, r)| OperationDef { operation, span: r.map(span) }).collect(),
-            )),
+            Some(Ok(loaded)) => Some(Schema::new(file, loaded)),
             Some(Err((message, range))) => {
                 let kind = match schema_ref.kind {
                     ApiKind::Rest => "OpenAPI document",
@@ -134,8 +144,21 @@ fn contained(parse: impl FnOnce() -> Parsed) -> Parsed {
         .unwrap_or_else(|_| Err(("the parser failed on this file (a bug in the parser library)".to_string(), None)))
 }
 
-/// Byte offset of a 0-based line and column, clamped to the text.
-fn offset_of(text: &str, line: usize, column: usize) -> usize {
-    let line_start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
-    (line_start + column).min(text.len())
+/// Byte offsets of line starts, for formats that report lines and columns.
+struct LineIndex {
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        LineIndex { starts, len: text.len() }
+    }
+
+    /// Byte offset of a 0-based line and column, clamped to the text.
+    fn offset(&self, line: i32, column: i32) -> usize {
+        let start = self.starts.get(line.max(0) as usize).copied().unwrap_or(self.len);
+        (start + column.max(0) as usize).min(self.len)
+    }
 }

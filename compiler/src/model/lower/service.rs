@@ -68,16 +68,33 @@ impl Lower<'_> {
     }
 
     fn api(&mut self, node: &Node) -> Option<Api> {
-        read::check_entries(node, 1, &["kind", "schema"], self.sink);
+        read::check_entries(node, 1, &["kind", "schema", "grpc-service"], self.sink);
         read::no_children(node, self.sink);
         let example = "api \"orders-http\" kind=\"rest\" schema=\"apis/orders.yaml\"";
         let name = read::string_arg(node, 0, "a name", example, self.sink);
         let kind = read::string_prop(node, "kind", Some(example), self.sink);
         let schema = read::string_prop(node, "schema", Some(example), self.sink);
         let kind = kind.and_then(|k| read::parse(&k, |k| ApiKind::parse(k), self.sink));
+        let grpc_service = match read::string_prop(node, "grpc-service", None, self.sink) {
+            Some(s) => {
+                let checked = read::parse(
+                    &s,
+                    |text| match kind {
+                        Some(ApiKind::Grpc) | None => check_grpc_service(text),
+                        Some(other) => {
+                            Err(format!("`grpc-service` applies to kind=\"grpc\" APIs; this API is {other}"))
+                        }
+                    },
+                    self.sink,
+                );
+                Some(checked.map(|()| s)?)
+            }
+            None if node.property("grpc-service").is_some() => return None,
+            None => None,
+        };
         let (name, kind, schema) = (name?, kind?, schema?);
         let schema = self.schema_ref(&schema, kind);
-        Some(Api { name, kind, schema })
+        Some(Api { name, kind, schema, grpc_service })
     }
 
     /// The `calls` children of a service node; unresolved ones are left out.
@@ -119,5 +136,21 @@ impl Lower<'_> {
             None => Some(None),
             Some(text) => read::parse(&text, |t| Duration::parse(t), self.sink).map(Some),
         }
+    }
+}
+
+/// A fully qualified protobuf service name: `package.Service`.
+fn check_grpc_service(text: &str) -> Result<(), String> {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if text.split('.').all(ident) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{text}` is not a protobuf service name; write it fully qualified, e.g. `shop.payments.v1.Payments`"
+        ))
     }
 }
