@@ -15,7 +15,13 @@
 //! each under `catch_unwind`. A failure names the variant's seed and prints
 //! the input that panicked. `MESHC_FUZZ_SEED=<n>` changes the base seed and
 //! `MESHC_FUZZ_SCALE=<x>` multiplies the number of variants (e.g. 10 for a
-//! longer soak); a watchdog aborts with the input if one variant hangs.
+//! longer soak), `MESHC_FUZZ_VERBOSE=1` prints every panic as it happens; a
+//! watchdog aborts with the input if one variant runs over 60 s. Inputs that
+//! once panicked are kept, minimised, in [`REGRESSIONS`] and run every time.
+//!
+//! This runs in the dev profile. Optimised builds can differ (just-kdl 0.3.0
+//! only works with debug assertions on), so a soak is also worth running as
+//! `cargo test --release -p meshc --test no_panic`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -82,256 +88,46 @@ fn scaled(n: usize) -> usize {
 // ------------------------------------------------------------ mutation ----
 
 /// Tokens that mean something to KDL (v2, and some v1 leftovers).
+#[rustfmt::skip]
 const KDL_TOKENS: &[&str] = &[
-    "{",
-    "}",
-    "{\n",
-    "\n}\n",
-    "\"",
-    "\"\"\"",
-    "\"\"\"\n",
-    "\n\"\"\"",
-    "#\"",
-    "\"#",
-    "##\"",
-    "r#\"",
-    "/-",
-    "/- ",
-    "//",
-    "/*",
-    "*/",
-    "/* /* */",
-    "#",
-    "=",
-    " = ",
-    "(t)",
-    "(",
-    ")",
-    "()",
-    "(\"\")",
-    "\\",
-    "\\ \n",
-    " \\\n",
-    "\\u{",
-    "\\u{10FFFF}",
-    "\\u{D800}",
-    "\\s",
-    "\\\n  ",
-    ";",
-    "\n",
-    "\r\n",
-    "\r",
-    "\u{85}",
-    "\u{2028}",
-    "\u{FEFF}",
-    "\t",
-    " ",
-    "0x",
-    "0x_",
-    "0b2",
-    "0o8",
-    "1e999",
-    "-1e999",
-    "1e-999",
-    "-0",
-    "+0",
-    "0.0",
-    ".5",
-    "1.",
-    "1_000",
-    "#inf",
-    "#-inf",
-    "#nan",
-    "#true",
-    "#false",
-    "#null",
-    "true",
-    "null",
-    "\u{0}",
-    "\u{7F}",
-    "\u{FFFD}",
-    "é",
-    "日本",
-    "🦀",
-    "\u{200D}",
-    "\u{202E}",
-    "import \"*.kdl\"\n",
-    "import \"mesh.kdl\"\n",
-    "service",
-    "gateway",
-    "route",
-    "calls",
-    "api",
-    "owner",
-    "address",
-    "listener",
-    "match",
-    "to",
-    "timeout",
-    "error-format",
-    "status",
-    "header",
-    "mesh",
-    "operation=",
-    "port=",
-    "schema=",
-    "kind=",
-    "path=",
-    "path-prefix=",
-    "method=",
-    "message=",
-    "prefix=",
-    "exact=",
-    "present=",
-    "address=",
+    "{", "}", "{\n", "\n}\n", "\"", "\"\"\"", "\"\"\"\n", "\n\"\"\"", "#\"", "\"#", "##\"", "r#\"", "/-", "/- ",
+    "//", "/*", "*/", "/* /* */", "#", "=", " = ", "(t)", "(", ")", "()", "(\"\")", "\\", "\\ \n", " \\\n",
+    "\\u{", "\\u{10FFFF}", "\\u{D800}", "\\s", "\\\n  ", ";", "\n", "\r\n", "\r", "\u{85}", "\u{2028}",
+    "\u{FEFF}", "\t", " ", "\u{A0}", "\u{1680}", "\u{2000}", "\u{2009}", "\u{205F}", "\u{3000}",
+    "\u{A0}\u{205F}", "\n \u{A0}", "\n\u{3000}", "0x", "0x_", "0b2", "0o8", "1e999", "-1e999", "1e-999", "-0",
+    "+0", "0.0", ".5", "1.", "1_000", "#inf", "#-inf", "#nan", "#true", "#false", "#null", "true", "null",
+    "\u{0}", "\u{7F}", "\u{FFFD}", "é", "日本", "🦀", "\u{200D}", "\u{202E}", "import \"*.kdl\"\n",
+    "import \"mesh.kdl\"\n", "service", "gateway", "route", "calls", "api", "owner", "address", "listener",
+    "match", "to", "timeout", "error-format", "status", "header", "mesh", "operation=", "port=", "schema=",
+    "kind=", "path=", "path-prefix=", "method=", "message=", "prefix=", "exact=", "present=", "address=",
+    "grpc-service=",
 ];
 
 /// Values of every type, and strings that stress the value parsers.
+#[rustfmt::skip]
 const VALUES: &[&str] = &[
-    "0",
-    "1",
-    "-1",
-    "-0",
-    "+0",
-    "0x",
-    "0xFFFF",
-    "65535",
-    "65536",
-    "-65536",
-    "8080",
-    "99999",
-    "0x7fffffffffffffffffffffffffffffff",
-    "-0x80000000000000000000000000000000",
-    "340282366920938463463374607431768211456",
-    "1e999",
-    "-1e999",
-    "1e-999",
-    "1.5",
-    "0.0",
-    "#inf",
-    "#-inf",
-    "#nan",
-    "#true",
-    "#false",
-    "#null",
-    "(u8)1",
-    "(string)\"x\"",
-    "\"\"",
-    "\" \"",
-    "\"x\"",
-    "\"-\"",
-    "\"a-\"",
-    "\"-a\"",
-    "\"A\"",
-    "\"é\"",
-    "\"🦀\"",
-    "\"\\u{0}\"",
-    "\"\\u{10FFFF}\"",
-    "\"a\\nb\"",
-    "\"\\t\"",
-    "\"%\"",
-    "\"%%\"",
-    "\"%REQ(x)%\"",
-    "\"0\"",
-    "\"0s\"",
-    "\"0ms\"",
-    "\"1ns\"",
-    "\"1.5ms\"",
-    "\"1us\"",
-    "\"999999999999999999999y\"",
-    "\"10000000000y\"",
-    "\"1y\"",
-    "\"-1s\"",
-    "\"1 s\"",
-    "\" 2s \"",
-    "\"2 parsecs\"",
-    "\"ms\"",
-    "\"1\"",
-    "\"GET /\"",
-    "\"GET  /x\"",
-    "\"GET\"",
-    "\"GET \"",
-    "\"get /x\"",
-    "\"FETCH /x\"",
-    "\"GET /a b\"",
-    "\"GET /{}\"",
-    "\"GET /{\"",
-    "\"GET /}{\"",
-    "\"GET //\"",
-    "\"/\"",
-    "\"//\"",
-    "\"/a/\"",
-    "\"a/b\"",
-    "\"/b\"",
-    "\"a/\"",
-    "\".a/b\"",
-    "\"a./b\"",
-    "\"a..b/c\"",
-    "\"1a/b\"",
-    "\"a.B_c/D_e\"",
-    "\"Query.\"",
-    "\"Query.x\"",
-    "\".x\"",
-    "\"Mutation.é\"",
-    "\"Subscription.a.b\"",
-    "\"query.x\"",
-    "\"*\"",
-    "\"**\"",
-    "\"**/*.kdl\"",
-    "\"[\"",
-    "\"[!]\"",
-    "\"?\"",
-    "\"services/*.kdl\"",
-    "\"services/*.yaml\"",
-    "\"gateway.kdl\"",
-    "\"mesh.kdl\"",
-    "\"./mesh.kdl\"",
-    "\"../mesh.kdl\"",
-    "\"..\"",
-    "\".\"",
-    "\"../\"",
-    "\"services\"",
-    "\"../apis/orders.yaml\"",
-    "\"../protos/payments.proto\"",
-    "\"apis/orders.yaml\"",
-    "\"protos/inventory.proto\"",
-    "\"../services/orders.kdl\"",
-    "\"rest\"",
-    "\"grpc\"",
-    "\"graphql\"",
-    "\"json\"",
-    "\"text\"",
-    "\"xml\"",
-    "\"REST\"",
-    "\"0.0.0.0\"",
-    "\"::\"",
-    "\"::1\"",
-    "\"[::1]\"",
-    "\"127.0.0.1\"",
-    "\"256.0.0.1\"",
-    "\"1.2.3\"",
-    "\"localhost\"",
-    "\"a..b\"",
-    "\"a.\"",
-    "\".\"",
-    "\"xn--p1ai\"",
-    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
-    "\"content-type\"",
-    "\"Content-Type\"",
-    "\":method\"",
-    "\"x y\"",
-    "\"x\\ny\"",
-    "\"orders\"",
-    "\"catalog\"",
-    "\"payments\"",
-    "\"inventory\"",
-    "\"public\"",
-    "\"http\"",
-    "#\"raw \"quoted\" string\"#",
-    "\"\"\"\n  multi\n  line\n  \"\"\"",
-    "bare",
-    "-",
-    "a=1",
+    "0", "1", "-1", "-0", "+0", "0x", "0xFFFF", "65535", "65536", "-65536", "8080", "99999",
+    "0x7fffffffffffffffffffffffffffffff", "-0x80000000000000000000000000000000",
+    "340282366920938463463374607431768211456", "1e999", "-1e999", "1e-999", "1.5", "0.0", "#inf", "#-inf",
+    "#nan", "#true", "#false", "#null", "(u8)1", "(string)\"x\"", "\"\"", "\" \"", "\"x\"", "\"-\"", "\"a-\"",
+    "\"-a\"", "\"A\"", "\"é\"", "\"🦀\"", "\"\\u{0}\"", "\"\\u{10FFFF}\"", "\"a\\nb\"", "\"\\t\"", "\"%\"",
+    "\"%%\"", "\"%REQ(x)%\"", "\"0\"", "\"0s\"", "\"0ms\"", "\"1ns\"", "\"1.5ms\"", "\"1us\"",
+    "\"999999999999999999999y\"", "\"10000000000y\"", "\"1y\"", "\"-1s\"", "\"1 s\"", "\" 2s \"",
+    "\"2 parsecs\"", "\"ms\"", "\"1\"", "\"GET /\"", "\"GET  /x\"", "\"GET\"", "\"GET \"", "\"get /x\"",
+    "\"FETCH /x\"", "\"GET /a b\"", "\"GET /{}\"", "\"GET /{\"", "\"GET /}{\"", "\"GET //\"", "\"/\"", "\"//\"",
+    "\"/a/\"", "\"a/b\"", "\"/b\"", "\"a/\"", "\".a/b\"", "\"a./b\"", "\"a..b/c\"", "\"1a/b\"", "\"a.B_c/D_e\"",
+    "\"Query.\"", "\"Query.x\"", "\".x\"", "\"Mutation.é\"", "\"Subscription.a.b\"", "\"query.x\"", "\"*\"",
+    "\"**\"", "\"**/*.kdl\"", "\"[\"", "\"[!]\"", "\"?\"", "\"services/*.kdl\"", "\"services/*.yaml\"",
+    "\"gateway.kdl\"", "\"mesh.kdl\"", "\"./mesh.kdl\"", "\"../mesh.kdl\"", "\"..\"", "\".\"", "\"../\"",
+    "\"services\"", "\"../apis/orders.yaml\"", "\"../protos/payments.proto\"", "\"apis/orders.yaml\"",
+    "\"protos/inventory.proto\"", "\"../services/orders.kdl\"",
+    "\"shop.payments.v1.Payments\"", "\"Payments\"", "\"shop.payments.v1\"", "\"rest\"", "\"grpc\"", "\"graphql\"",
+    "\"json\"", "\"text\"", "\"xml\"", "\"REST\"", "\"0.0.0.0\"", "\"::\"", "\"::1\"", "\"[::1]\"",
+    "\"127.0.0.1\"", "\"256.0.0.1\"", "\"1.2.3\"", "\"localhost\"", "\"a..b\"", "\"a.\"", "\".\"",
+    "\"xn--p1ai\"", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+    "\"content-type\"", "\"Content-Type\"", "\":method\"", "\"x y\"", "\"x\\ny\"", "\"orders\"", "\"catalog\"",
+    "\"payments\"", "\"inventory\"", "\"public\"", "\"http\"", "#\"raw \"quoted\" string\"#",
+    "\"\"\"\n  multi\n  line\n  \"\"\"", "bare", "-", "a=1",
 ];
 
 /// Splices other texts may contribute (set per corpus).
@@ -348,6 +144,27 @@ impl Mutator<'_> {
             self.mutate(&mut bytes, rng);
         }
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// A variant likely to stay valid KDL, to reach lowering, checks and emit:
+    /// one value replaced by another, or one line deleted, duplicated or moved.
+    fn gentle_variant(&self, text: &str, rng: &mut Rng) -> String {
+        let mut b = text.as_bytes().to_vec();
+        match rng.below(5) {
+            0..=2 => {
+                let spans = value_spans(&b);
+                if !spans.is_empty() {
+                    let r = rng.pick(&spans).clone();
+                    b.splice(r, rng.pick(VALUES).bytes());
+                }
+            }
+            3 => line_op(&mut b, rng, LineOp::Duplicate),
+            _ => {
+                let op = if rng.chance(50) { LineOp::Delete } else { LineOp::Swap };
+                line_op(&mut b, rng, op)
+            }
+        }
+        String::from_utf8_lossy(&b).into_owned()
     }
 
     fn mutate(&self, b: &mut Vec<u8>, rng: &mut Rng) {
@@ -598,7 +415,9 @@ impl Failures {
         }
         let mut distinct: Vec<(String, usize, String)> = Vec::new();
         for (message, report) in self.0.iter() {
-            match distinct.iter_mut().find(|(m, _, _)| m == message) {
+            // Same panic site = same bug, whatever the message's details.
+            let site = |m: &str| m.rsplit_once(" at ").map_or(m.to_string(), |(_, at)| at.to_string());
+            match distinct.iter_mut().find(|(m, _, _)| site(m) == site(message)) {
                 Some((_, n, shortest)) => {
                     *n += 1;
                     if report.len() < shortest.len() {
@@ -673,7 +492,8 @@ service "alpha" {
     owner "team-a"
     address "alpha.svc" port=8080
     api "alpha-http" kind="rest" schema="apis/orders.yaml"
-    api "alpha-grpc" kind="grpc" schema="protos/payments.proto"
+    api "alpha-grpc" kind="grpc" schema="protos/payments.proto" grpc-service="shop.payments.v1.Payments"
+    api "alpha-inv" kind="grpc" schema="protos/inventory.proto" grpc-service="Inventory"
     api "alpha-gql" kind="graphql" schema="schema.graphql"
     calls "beta" operation="GET /products/{id}" timeout="250ms"
     calls "alpha" operation="shop.payments.v1.Payments/Refund"
@@ -730,6 +550,41 @@ gateway "second" {
     "\u{FEFF}mesh \"bom\"\n",
     "import \"services/*.kdl\"\nimport \"gateway.kdl\"\nimport \"services/*.kdl\"\nimport \"mesh.kdl\"\n",
 ];
+
+/// Inputs that once panicked (minimised), run by every test run whatever the seed.
+const REGRESSIONS: &[(&str, &str)] = &[
+    // just-kdl 0.3.0 lexer.rs:903 slices a multi-line string's line by the
+    // closing line's indent length in bytes: a line starting with multi-byte
+    // whitespace (U+00A0) and a shorter closing indent panics
+    // ("byte index 1 is not a char boundary").
+    ("mesh.kdl", "n \"\"\"\n\u{A0}x\n \"\"\"\n"),
+    ("mesh.kdl", "service \"a\" {\n    owner \"\"\"\n\u{205F}\"\n \"\"\"\n}\n"),
+    // openapiv3 2.2 ReferenceOr::deserialize expects a second parse to fail
+    // and panics when a duplicate key made only the first one fail.
+    (
+        "apis/catalog.yaml",
+        "openapi: 3.0.3\ninfo: {title: t, version: \"1\"}\npaths:\n  /x:\n    get:\n      responses:\n        \"200\":\n          description: a\n          description: b\n",
+    ),
+];
+
+#[test]
+fn regressions_do_not_panic() {
+    quiet_panics();
+    let shop = TempWorkspace::copy_of(&repo().join("examples/shop"));
+    let mut failures = Failures::default();
+    for (i, (rel, input)) in REGRESSIONS.iter().enumerate() {
+        if rel.ends_with(".kdl") {
+            failures.run(i as u64, "syntax::parse", input, || {
+                let _ = meshc::syntax::parse(FileId(0), input);
+            });
+        }
+        failures.run(i as u64, &format!("driver::compile, as {rel}"), input, || {
+            shop.with_variant(Path::new(rel), input, compile_everything);
+        });
+    }
+    let runs = REGRESSIONS.iter().map(|(rel, _)| if rel.ends_with(".kdl") { 2 } else { 1 }).sum();
+    failures.assert_none("regression", runs);
+}
 
 struct Seed {
     /// Path relative to the workspace (where the variant is written).
@@ -833,7 +688,7 @@ fn parse_never_panics() {
     );
     let mutator = Mutator { corpus: &texts, tokens: KDL_TOKENS };
     let mut failures = Failures::default();
-    let variants = scaled(6000);
+    let variants = scaled(20_000);
     let mut runs = 0;
     for i in 0..variants as u64 {
         let seed = base_seed() ^ (i << 20) ^ 0x1;
@@ -895,7 +750,7 @@ fn compile_never_panics() {
     let mut failures = Failures::default();
     let (mut runs, mut clean, mut emitted) = (0, 0, 0);
     // Unmutated seeds first: each must get through the pipeline too.
-    let variants = seeds.len() + scaled(500);
+    let variants = seeds.len() + scaled(3000);
     for i in 0..variants as u64 {
         let seed = base_seed() ^ (i << 20) ^ 0x2;
         let mut rng = Rng::new(seed);
@@ -904,7 +759,13 @@ fn compile_never_panics() {
             (s, s.text.clone())
         } else {
             let s = &seeds[rng.below(seeds.len())];
-            (s, mutator.variant(&s.text, &mut rng))
+            // Half gentle (deep into the model), half arbitrary (error paths).
+            let input = if rng.chance(50) {
+                mutator.gentle_variant(&s.text, &mut rng)
+            } else {
+                mutator.variant(&s.text, &mut rng)
+            };
+            (s, input)
         };
         if !temps.iter().any(|(w, _)| w == &s.workspace) {
             temps.push((s.workspace.clone(), TempWorkspace::copy_of(&s.workspace)));
@@ -925,83 +786,18 @@ fn compile_never_panics() {
 }
 
 /// Tokens of YAML and protobuf syntax.
+#[rustfmt::skip]
 const SCHEMA_TOKENS: &[&str] = &[
-    ":",
-    ": ",
-    "-",
-    "- ",
-    "{",
-    "}",
-    "[",
-    "]",
-    ",",
-    "'",
-    "\"",
-    "&a ",
-    "*a",
-    "<<: *a",
-    "!!binary ",
-    "!!map",
-    "? ",
-    "|",
-    ">",
-    "#",
-    "\n",
-    "\n  ",
-    "\t",
-    "~",
-    "null",
-    ".inf",
-    "0x",
-    "1e999",
-    "$ref: '#/x'",
-    "$ref: \"#/components/schemas/Nope\"",
-    "\"/x\":",
-    "/{id}:",
-    "get:",
-    "operationId: x",
-    "openapi: 3.1.0",
-    "swagger: '2.0'",
-    "paths:",
-    "paths: {}",
-    "---\n",
-    "...\n",
-    "%YAML 1.2\n",
-    ";",
-    "syntax = \"proto2\";",
-    "syntax = \"proto4\";",
-    "package ",
-    "package a.b;",
-    "import \"payments.proto\";",
-    "import \"inventory.proto\";",
-    "import \"google/protobuf/empty.proto\";",
-    "import \"nope.proto\";",
-    "import public \"payments.proto\";",
-    "service S {}",
-    "rpc X(A) returns (B);",
-    "rpc X(stream A) returns (stream B) {}",
-    "message A {}",
-    "option ",
-    "option (x) = 1;",
-    "= 1",
-    "= 536870912",
-    "= 0",
-    "= -1",
-    "oneof o {}",
-    "map<string, A> m = 9;",
-    "enum E { A = 0; }",
-    "extend A { int32 x = 100; }",
-    "reserved 1 to max;",
-    "repeated ",
-    "optional ",
-    "group ",
-    "/*",
-    "*/",
-    "//",
-    "é",
-    "🦀",
-    "\u{0}",
-    "\u{FEFF}",
+    ":", ": ", "-", "- ", "{", "}", "[", "]", ",", "'", "\"", "&a ", "*a", "<<: *a", "!!binary ", "!!map", "? ",
+    "|", ">", "#", "\n", "\n  ", "\t", "~", "null", ".inf", "0x", "1e999", "$ref: '#/x'",
+    "$ref: \"#/components/schemas/Nope\"", "\"/x\":", "/{id}:", "get:", "operationId: x", "openapi: 3.1.0",
+    "swagger: '2.0'", "paths:", "paths: {}", "---\n", "...\n", "%YAML 1.2\n", ";", "syntax = \"proto2\";",
+    "syntax = \"proto4\";", "package ", "package a.b;", "import \"payments.proto\";",
+    "import \"inventory.proto\";", "import \"google/protobuf/empty.proto\";", "import \"nope.proto\";",
+    "import public \"payments.proto\";", "service S {}", "rpc X(A) returns (B);",
+    "rpc X(stream A) returns (stream B) {}", "message A {}", "option ", "option (x) = 1;", "= 1", "= 536870912",
+    "= 0", "= -1", "oneof o {}", "map<string, A> m = 9;", "enum E { A = 0; }", "extend A { int32 x = 100; }",
+    "reserved 1 to max;", "repeated ", "optional ", "group ", "/*", "*/", "//", "é", "🦀", "\u{0}", "\u{FEFF}",
     "\r\n",
 ];
 
@@ -1025,7 +821,7 @@ fn schema_loaders_never_panic() {
     let mut temps: Vec<(PathBuf, TempWorkspace)> = Vec::new();
     let mut failures = Failures::default();
     let (mut runs, mut clean) = (0, 0);
-    let variants = scaled(300);
+    let variants = scaled(1500);
     for i in 0..variants as u64 {
         let seed = base_seed() ^ (i << 20) ^ 0x3;
         let mut rng = Rng::new(seed);

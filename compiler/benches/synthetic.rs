@@ -21,7 +21,8 @@
 //! The parent also times `meshc build` end to end with the bench-profile CLI
 //! binary (process start, compile, emit, atomic write of the output tree).
 //!
-//! Environment: `MESHC_BENCH_SIZES=1000,10000` (default), `MESHC_BENCH_REPEAT=3`.
+//! Environment: `MESHC_BENCH_SIZES=1000,10000` (default), `MESHC_BENCH_REPEAT=3`,
+//! `MESHC_BENCH_KEEP=<dir>` to keep the generated workspaces in `<dir>/<n>`.
 //! Without `--bench` (as under `cargo test --benches`) it runs a quick smoke
 //! pass at N=200.
 
@@ -299,12 +300,26 @@ fn child(dir: &Path, repeat: usize) {
             *b = (*b).min(p);
         }
     }
+    // Each check pass alone (run_all runs them in parallel), best of `repeat`.
+    let c = meshc::driver::compile(dir);
+    let model = c.model.as_ref().unwrap();
+    let passes: Vec<String> = meshc::check::PASSES
+        .iter()
+        .map(|pass| {
+            let (d, _) = best(repeat, || {
+                let mut sink = Sink::new();
+                (pass.run)(model, &c.schemas, &mut sink);
+                assert!(!sink.has_errors(), "pass {} reports errors", pass.name);
+            });
+            format!("pass:{}={}", pass.name, d.as_micros())
+        })
+        .collect();
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     let us = |d: Duration| d.as_micros();
     println!(
         "RESULT services={services} calls={calls} gateways={gateways} routes={routes} out_bytes={out_bytes} \
          hwm_kib={hwm} threads={threads} compile_us={} emit_us={} write_us={} load_us={} lower_us={} \
-         schemas_us={} checks_us={} emit_phase_us={}",
+         schemas_us={} checks_us={} emit_phase_us={} {}",
         us(compile),
         us(emit),
         us(write),
@@ -313,6 +328,7 @@ fn child(dir: &Path, repeat: usize) {
         us(phase_best[2]),
         us(phase_best[3]),
         us(phase_best[4]),
+        passes.join(" "),
     );
 }
 
@@ -371,12 +387,34 @@ struct Row {
     cli: Option<Duration>,
 }
 
+/// Fails early, with the reason, when the parser is broken in this profile.
+fn preflight() {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let parsed = std::panic::catch_unwind(|| meshc::syntax::parse(meshc::base::FileId(0), "n 8080 1.5\n"));
+    std::panic::set_hook(hook);
+    let ok = matches!(&parsed, Ok((doc, d)) if d.is_empty()
+        && doc.nodes[0].entries.iter().map(|e| e.value.clone()).collect::<Vec<_>>()
+            == [meshc::syntax::Value::Integer(8080), meshc::syntax::Value::Float(1.5)]);
+    if !ok {
+        eprintln!(
+            "meshc::syntax::parse fails on `n 8080 1.5` in this (optimised) build: just-kdl 0.3.0 writes \
+             characters inside a debug_assert! (src/ssb2.rs, SmolStrBuilder2::push), so without debug \
+             assertions number literals are corrupted and coerce_to_f64 panics. Enable them for that crate: \
+             [profile.release.package.just-kdl] debug-assertions = true in the workspace Cargo.toml, or \
+             run: cargo bench --config 'profile.release.package.just-kdl.debug-assertions=true' -p meshc --bench synthetic"
+        );
+        std::process::exit(2);
+    }
+}
+
 fn main() {
     if let Ok(dir) = std::env::var("MESHC_BENCH_CHILD") {
         let repeat = std::env::var("MESHC_BENCH_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
         child(Path::new(&dir), repeat);
         return;
     }
+    preflight();
     let full = std::env::args().any(|a| a == "--bench");
     let sizes: Vec<usize> = match std::env::var("MESHC_BENCH_SIZES") {
         Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
@@ -390,8 +428,10 @@ fn main() {
 
     let mut rows = Vec::new();
     for &n in &sizes {
+        // MESHC_BENCH_KEEP=<dir> keeps the generated workspaces (as <dir>/<n>) for inspection.
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path();
+        let kept = std::env::var_os("MESHC_BENCH_KEEP").map(|d| PathBuf::from(d).join(n.to_string()));
+        let dir = kept.as_deref().unwrap_or(tmp.path());
         let generated = generate(dir, n);
         let result = run_child(dir, repeat, None);
         assert_eq!(result["services"].parse::<usize>().unwrap(), n);
@@ -470,6 +510,17 @@ fn main() {
                 let ratio = ms(&large.result, key) / ms(&small.result, key);
                 let flag = if ratio > factor * 1.2 { "  <-- superlinear" } else { "" };
                 println!("  {label:<11} {ratio:>6.1}x{flag}");
+            }
+        }
+        if large.n > small.n {
+            println!("  check passes, each alone ({} → {} services):", small.n, large.n);
+            for (key, value) in large.result.iter().filter(|(k, _)| k.starts_with("pass:")) {
+                let (a, b) = (ms(&small.result, key), value.parse::<f64>().unwrap_or(f64::NAN) / 1000.0);
+                if a < 0.05 {
+                    println!("    {:<24} {a:>7.2} ms → {b:>7.2} ms  (too small to compare)", &key[5..]);
+                } else {
+                    println!("    {:<24} {a:>7.2} ms → {b:>7.2} ms  ({:.1}x)", &key[5..], b / a);
+                }
             }
         }
         let target = rows.iter().find(|r| r.n == 10_000);
