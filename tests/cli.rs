@@ -231,3 +231,24 @@ fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
 }
+
+#[test]
+fn an_import_glob_rooted_outside_the_workspace_is_refused_before_it_is_walked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mesh.kdl"), "import \"/**/*.kdl\"\n").unwrap();
+    let out = meshc(&["check", path(dir.path()), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_eq!(report["diagnostics"][0]["code"], "MESH0011");
+    assert_eq!(report["errors"], 1);
+}
+
+#[test]
+fn a_schema_that_is_not_a_regular_file_is_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "service \"s\" {\n    owner \"t\"\n    address \"s.local\" port=80\n    api \"a\" kind=\"rest\" schema=\"/dev/zero\"\n}\n";
+    std::fs::write(dir.path().join("mesh.kdl"), spec).unwrap();
+    let report = json(&meshc(&["check", path(dir.path()), "--format", "json"]));
+    assert_eq!(report["diagnostics"][0]["code"], "MESH0009");
+    assert!(report["diagnostics"][0]["message"].as_str().unwrap().contains("not a regular file"), "{report}");
+}

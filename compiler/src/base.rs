@@ -124,3 +124,50 @@ fn pathdiff(path: &Path, root: &Path) -> Option<PathBuf> {
     }
     None
 }
+
+/// Largest input file meshc reads (spec or schema); larger files are refused.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`] as UTF-8 text. Devices,
+/// pipes and directories are refused rather than read (`/dev/zero` never ends).
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("larger than the {} MiB limit", MAX_FILE_BYTES >> 20)));
+    }
+    std::fs::read_to_string(path)
+}
+
+thread_local! {
+    /// Depth of `catch_panic` calls on this thread; panics inside are not printed.
+    static QUIET_PANICS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs a third-party parser so that a bug in it (a panic on some malformed
+/// input) becomes an `Err` the caller reports as a diagnostic, instead of a
+/// crash. The panic message is not printed; it is returned.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET_PANICS.with(|q| q.get()) == 0 {
+                previous(info);
+            }
+        }));
+    });
+    QUIET_PANICS.with(|q| q.set(q.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET_PANICS.with(|q| q.set(q.get() - 1));
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into())
+    })
+}

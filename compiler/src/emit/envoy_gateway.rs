@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::{yaml, Artifact};
@@ -24,7 +25,7 @@ const HTTP_OPTIONS: &str = "type.googleapis.com/envoy.extensions.upstreams.http.
 pub fn emit(model: &Model, _: &SchemaIndex) -> Vec<Artifact> {
     model
         .gateways
-        .iter()
+        .par_iter()
         .map(|g| Artifact {
             path: format!("envoy/gateway-{}.yaml", g.name.value),
             contents: yaml(model, &bootstrap(model, g)),

@@ -86,7 +86,7 @@ impl Loader<'_> {
         let texts: Vec<(Pending, std::io::Result<String>)> = level
             .into_par_iter()
             .map(|p| {
-                let text = std::fs::read_to_string(&p.path);
+                let text = crate::base::read_text(&p.path);
                 (p, text)
             })
             .collect();
@@ -180,6 +180,19 @@ impl Loader<'_> {
                     Vec::new()
                 }
             };
+        }
+        // Walk only inside the workspace: a glob whose literal part already
+        // leaves the root (`/**/*.kdl`) would otherwise scan the whole disk.
+        let literal: PathBuf = joined.components().take_while(|c| !is_glob(&c.as_os_str().to_string_lossy())).collect();
+        if let Ok(base) = literal.canonicalize() {
+            if !base.starts_with(&self.root_dir) {
+                self.sink.push(
+                    Diagnostic::new(Code::ImportOutsideRoot, format!("import `{pattern}` leaves the workspace root"))
+                        .at(span, format!("searches `{}`", base.display()))
+                        .help(format!("imports stay under the workspace root `{}`", self.root_dir.display())),
+                );
+                return Vec::new();
+            }
         }
         let mut matches: Vec<PathBuf> = match glob::glob(&joined.to_string_lossy()) {
             Ok(paths) => {

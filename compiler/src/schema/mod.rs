@@ -81,7 +81,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
     let results: Vec<(std::io::Result<String>, Option<Parsed>)> = model
         .schemas
         .par_iter()
-        .map(|r| match std::fs::read_to_string(&r.path) {
+        .map(|r| match crate::base::read_text(&r.path) {
             Ok(text) => {
                 let parsed = match r.kind {
                     ApiKind::Rest => Some(contained(|| openapi::load(&text))),
@@ -140,7 +140,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
 /// Runs a third-party parser so that a bug in it becomes a diagnostic on
 /// the file instead of a crash (openapiv3 panics on some malformed inputs).
 fn contained(parse: impl FnOnce() -> Parsed) -> Parsed {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse))
+    crate::base::catch_panic(parse)
         .unwrap_or_else(|_| Err(("the parser failed on this file (a bug in the parser library)".to_string(), None)))
 }
 

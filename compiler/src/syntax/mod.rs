@@ -19,19 +19,38 @@ use crate::diag::{Code, Diagnostic};
 pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
     let mut builder = Builder { stack: Vec::new(), top: Vec::new() };
     let mut diagnostics = Vec::new();
-    for item in Reader::new(text.as_bytes()) {
-        match item {
-            Ok((event, range)) => builder.push(event, Span::new(file, range)),
-            Err((error, range)) => {
-                let span = Span::new(file, clamp(range, text.len()));
-                diagnostics.push(
-                    Diagnostic::new(Code::KdlSyntax, format!("invalid KDL: {}", without_offset(&error.to_string())))
+    let mut read_up_to = 0;
+    let outcome = crate::base::catch_panic(|| {
+        for item in Reader::new(text.as_bytes()) {
+            match item {
+                Ok((event, range)) => {
+                    read_up_to = range.end;
+                    builder.push(event, Span::new(file, range));
+                }
+                Err((error, range)) => {
+                    let span = Span::new(file, clamp(range, text.len()));
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::KdlSyntax,
+                            format!("invalid KDL: {}", without_offset(&error.to_string())),
+                        )
                         .at(span, "the parser stopped here")
                         .help("the spec language is KDL v2; see docs/language.md for the syntax"),
-                );
-                break;
+                    );
+                    break;
+                }
             }
         }
+    });
+    // just-kdl 0.3 panics on some malformed multi-line strings; report it
+    // like any other syntax error, after the last event it did read.
+    if outcome.is_err() {
+        let span = Span::new(file, clamp(read_up_to..read_up_to + 1, text.len()));
+        diagnostics.push(
+            Diagnostic::new(Code::KdlSyntax, "invalid KDL: the parser could not read past this point")
+                .at(span, "the parser stopped after this")
+                .help("check the string or block that follows, e.g. the indentation of a multi-line string's closing `\"\"\"`"),
+        );
     }
     (Document { file, nodes: builder.top }, diagnostics)
 }
