@@ -218,3 +218,83 @@ fn live_gateway_with_text_error_format_answers_in_plain_text() {
     assert!(down.header("content-type").is_some_and(|c| c.starts_with("text/plain")), "{:?}", down.headers);
     assert_eq!(down.body, "503 the upstream service is unavailable\n");
 }
+
+/// A gateway with a cached route and a route that rewrites response headers.
+fn transform_spec(listener: u16, catalog: u16) -> String {
+    format!(
+        r#"
+service "catalog" {{
+    owner "team-catalog"
+    address "127.0.0.1" port={catalog}
+}}
+gateway "edge" {{
+    listener "http" address="127.0.0.1" port={listener}
+    route "cached" {{
+        match path-prefix="/cached/" method="GET"
+        to "catalog"
+        cache ttl="60s"
+    }}
+    route "rewritten" {{
+        match path-prefix="/rewritten/"
+        to "catalog"
+        response {{
+            remove-header "server"
+            rename-header "x-upstream" to="x-backend"
+            set-header "x-served-by" "edge 100%"
+        }}
+    }}
+    route "plain" {{
+        match path-prefix="/plain/"
+        to "catalog"
+    }}
+}}
+"#
+    )
+}
+
+fn start_transform_mesh() -> (tempfile::TempDir, Upstream, u16, EnvoyProcess) {
+    // An origin that sends no `date`: the gateway must still cache by the spec's TTL.
+    let catalog = Upstream::start_without_date("catalog");
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("mesh.kdl", &transform_spec(port, catalog.port()))]);
+    let configs = build(dir.path(), &dir.path().join("out"));
+    envoy_validate(&configs[0]).unwrap();
+    let envoy = EnvoyProcess::start(&configs[0]);
+    envoy.wait_ready(port);
+    (dir, catalog, port, envoy)
+}
+
+#[test]
+fn live_gateway_serves_the_second_request_of_a_cached_route_from_its_cache() {
+    let (_dir, catalog, port, _envoy) = start_transform_mesh();
+    let first = http_request(port, "GET", "/cached/item", &[]);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("cache-control"), Some("public, max-age=60"), "{:?}", first.headers);
+    let second = http_request(port, "GET", "/cached/item", &[]);
+    assert_eq!(second.status, 200);
+    assert_eq!(second.body, first.body);
+    assert_eq!(catalog.hits(), 1, "the second request must not reach the upstream");
+    assert!(second.header("age").is_some(), "a cache hit carries an age header: {:?}", second.headers);
+
+    // Routes without `cache` are never cached.
+    http_request(port, "GET", "/plain/item", &[]);
+    http_request(port, "GET", "/plain/item", &[]);
+    assert_eq!(catalog.hits(), 3);
+}
+
+#[test]
+fn live_gateway_applies_response_header_transforms_in_order() {
+    let (_dir, catalog, port, _envoy) = start_transform_mesh();
+    let rewritten = http_request(port, "GET", "/rewritten/x", &[]);
+    assert_eq!(rewritten.status, 200);
+    assert_eq!(rewritten.header("x-backend"), Some("catalog"), "renamed: {:?}", rewritten.headers);
+    assert_eq!(rewritten.header("x-upstream"), None);
+    assert_eq!(rewritten.header("x-served-by"), Some("edge 100%"));
+    assert_eq!(rewritten.header("server"), None, "{:?}", rewritten.headers);
+
+    let plain = http_request(port, "GET", "/plain/x", &[]);
+    assert_eq!(plain.header("x-upstream"), Some("catalog"));
+    assert_eq!(plain.header("x-served-by"), None);
+    assert_eq!(catalog.hits(), 2);
+}

@@ -319,6 +319,8 @@ impl UpstreamRequest {
 }
 
 struct UpstreamState {
+    /// Whether responses carry a `date` header (RFC 9110 origin servers should).
+    send_date: bool,
     name: String,
     status: u16,
     stop: AtomicBool,
@@ -345,11 +347,21 @@ impl Upstream {
     /// Like [`Upstream::start`], but answers every request with `status`
     /// (same header and body).
     pub fn start_with_status(name: &str, status: u16) -> Upstream {
+        Self::spawn(name, status, true)
+    }
+
+    /// Like [`Upstream::start`], but without a `date` header, as some origins answer.
+    pub fn start_without_date(name: &str) -> Upstream {
+        Self::spawn(name, 200, false)
+    }
+
+    fn spawn(name: &str, status: u16, send_date: bool) -> Upstream {
         let listener = bind_fresh();
         let port = listener.local_addr().expect("local_addr").port();
         let state = Arc::new(UpstreamState {
             name: name.to_string(),
             status,
+            send_date,
             stop: AtomicBool::new(false),
             hits: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
@@ -534,12 +546,16 @@ fn serve_connection(stream: TcpStream, st: &UpstreamState) {
         st.hits.fetch_add(1, Ordering::SeqCst);
 
         let mut response = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-upstream: {}\r\n",
+            "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-upstream: {}\r\nserver: upstream-{}\r\n",
             st.status,
             reason_phrase(st.status),
             response_body.len(),
-            st.name
+            st.name,
+            st.name,
         );
+        if st.send_date {
+            response.push_str(&format!("date: {}\r\n", http_date(std::time::SystemTime::now())));
+        }
         if close {
             response.push_str("connection: close\r\n");
         }
@@ -756,4 +772,24 @@ fn parse_header_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(String, 
 
 fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), as origin servers send in `date`.
+pub fn http_date(time: std::time::SystemTime) -> String {
+    let secs = time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let month_name =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(month - 1) as usize];
+    format!("{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} GMT", rem / 3600, rem % 3600 / 60, rem % 60)
 }

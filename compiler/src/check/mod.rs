@@ -2,6 +2,7 @@
 //! point, `run`, registered in [`PASSES`]; a new pass is a new file plus one
 //! line here. Passes read the model and the schema index and do no IO.
 
+mod ineffective_cache;
 mod listener_port_conflict;
 mod missing_owner;
 mod shadowed_route;
@@ -24,6 +25,7 @@ pub struct Pass {
 }
 
 pub static PASSES: &[Pass] = &[
+    Pass { name: "ineffective-cache", codes: &[Code::IneffectiveCache], run: ineffective_cache::run },
     Pass { name: "listener-port-conflict", codes: &[Code::ListenerPortConflict], run: listener_port_conflict::run },
     Pass { name: "missing-owner", codes: &[Code::MissingOwner], run: missing_owner::run },
     Pass { name: "shadowed-route", codes: &[Code::ShadowedRoute], run: shadowed_route::run },

@@ -88,6 +88,7 @@ codes! {
     MissingOwner = "MESH0016", "missing-owner", Hygiene, Warning, "0.1.0", "A service declares no owning team.";
     ShadowedRoute = "MESH0017", "shadowed-route", Gateway, Warning, "0.1.0", "A route can never match because an earlier route matches all its requests.";
     UnknownGrpcService = "MESH0018", "unknown-grpc-service", Reference, Error, "0.1.0", "An API's `grpc-service` names a service its .proto file does not define.";
+    IneffectiveCache = "MESH0019", "ineffective-cache", Gateway, Warning, "0.1.0", "A route caches responses to requests the gateway never caches (only GET is cached).";
 }
 
 impl Code {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{yaml, Artifact};
 use crate::model::values::{ApiKind, ErrorBodyFormat};
-use crate::model::{ErrorFormat, Gateway, HeaderRule, Model, PathMatch, Route, ServiceId};
+use crate::model::{ErrorFormat, Gateway, HeaderRule, HeaderTransform, Model, PathMatch, Route, ServiceId};
 use crate::schema::SchemaIndex;
 
 /// Request header the gateway sets on routed requests so error mappers can
@@ -21,6 +21,15 @@ const HCM: &str =
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 const HTTP_OPTIONS: &str = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const CACHE_FILTER: &str = "envoy.filters.http.cache";
+const CACHE_CONFIG: &str = "type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig";
+const SIMPLE_CACHE: &str = "type.googleapis.com/envoy.extensions.http.cache.simple_http_cache.v3.SimpleHttpCacheConfig";
+const HEADER_MUTATION_FILTER: &str = "envoy.filters.http.header_mutation";
+const HEADER_MUTATION: &str = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
+const HEADER_MUTATION_PER_ROUTE: &str =
+    "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute";
+const UPSTREAM_CODEC: &str = "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec";
+const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
 pub fn emit(model: &Model, _: &SchemaIndex) -> Vec<Artifact> {
     model
@@ -40,24 +49,53 @@ enum Protocol {
     Grpc,
 }
 
-fn protocol(route: &Route) -> Protocol {
-    match route.operation.as_ref().map(|o| o.value.kind()) {
-        Some(ApiKind::Grpc) => Protocol::Grpc,
-        _ => Protocol::Http,
+/// What distinguishes the clusters of one gateway: the service, the
+/// protocol, and for cached routes the TTL, which the cluster's upstream
+/// filters stamp on responses (the cache filter fetches misses through the
+/// upstream filter chain only, so that is where the TTL must be set).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ClusterKey {
+    service: ServiceId,
+    protocol: Protocol,
+    cache_seconds: Option<u128>,
+}
+
+impl ClusterKey {
+    fn of(route: &Route) -> ClusterKey {
+        let protocol = match route.operation.as_ref().map(|o| o.value.kind()) {
+            Some(ApiKind::Grpc) => Protocol::Grpc,
+            _ => Protocol::Http,
+        };
+        let cache_seconds = route.cache.as_ref().map(|ttl| ttl.value.as_millis().div_ceil(1000));
+        ClusterKey { service: route.target.value, protocol, cache_seconds }
+    }
+
+    /// `SERVICE.PROTOCOL[.ttl-Ns]`; service names hold no dots, so names never collide.
+    fn name(self, model: &Model) -> String {
+        let protocol = match self.protocol {
+            Protocol::Http => "http",
+            Protocol::Grpc => "grpc",
+        };
+        let service = &model.service(self.service).name.value;
+        match self.cache_seconds {
+            Some(ttl) => format!("{service}.{protocol}.ttl-{ttl}s"),
+            None => format!("{service}.{protocol}"),
+        }
     }
 }
 
-fn cluster_name(model: &Model, id: ServiceId, protocol: Protocol) -> String {
-    let suffix = match protocol {
-        Protocol::Http => "http",
-        Protocol::Grpc => "grpc",
-    };
-    format!("{}.{suffix}", model.service(id).name.value)
-}
-
 fn bootstrap(model: &Model, gateway: &Gateway) -> Value {
-    let routes: Vec<Value> = gateway.routes.iter().map(|r| route(model, r)).collect();
+    let caches = gateway.routes.iter().any(|r| r.cache.is_some());
+    let routes: Vec<Value> = gateway.routes.iter().map(|r| route(model, r, caches)).collect();
     let mappers = local_reply_mappers(gateway);
+    let filters = http_filters(gateway);
+    // Envoy stamps `server: envoy` after all filters; a route that removes or
+    // renames `server` needs it to pass the upstream's header through instead.
+    let touches_server = gateway.routes.iter().flat_map(|r| &r.response).any(|t| match t {
+        HeaderTransform::Remove { name } | HeaderTransform::Rename { from: name, .. } => name.as_str() == "server",
+        HeaderTransform::Set { .. } => false,
+    });
+    let server_header = if touches_server { "PASS_THROUGH" } else { "OVERWRITE" };
     let listeners: Vec<Value> = gateway
         .listeners
         .iter()
@@ -76,8 +114,9 @@ fn bootstrap(model: &Model, gateway: &Gateway) -> Value {
                                 "name": gateway.name.value,
                                 "virtual_hosts": [{ "name": gateway.name.value, "domains": ["*"], "routes": routes }]
                             },
-                            "http_filters": [{ "name": "envoy.filters.http.router", "typed_config": { "@type": ROUTER } }],
-                            "local_reply_config": { "mappers": mappers }
+                            "http_filters": filters,
+                            "local_reply_config": { "mappers": mappers },
+                            "server_header_transformation": server_header
                         }
                     }]
                 }]
@@ -87,9 +126,8 @@ fn bootstrap(model: &Model, gateway: &Gateway) -> Value {
     // One cluster per (service, protocol) in name order.
     let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
     for r in &gateway.routes {
-        let proto = protocol(r);
-        let name = cluster_name(model, r.target.value, proto);
-        clusters.entry(name.clone()).or_insert_with(|| cluster(model, r.target.value, &name, proto));
+        let key = ClusterKey::of(r);
+        clusters.entry(key.name(model)).or_insert_with(|| cluster(model, key));
     }
     json!({
         "node": { "id": format!("gateway-{}", gateway.name.value), "cluster": model.name },
@@ -97,7 +135,8 @@ fn bootstrap(model: &Model, gateway: &Gateway) -> Value {
     })
 }
 
-fn route(model: &Model, route: &Route) -> Value {
+/// `gateway_caches`: the gateway has the cache filter, which routes without `cache` switch off.
+fn route(model: &Model, route: &Route, gateway_caches: bool) -> Value {
     let mut matcher = match &route.matcher.path {
         PathMatch::Exact(p) => json!({ "path": p }),
         PathMatch::Prefix(p) => json!({ "prefix": p }),
@@ -108,30 +147,94 @@ fn route(model: &Model, route: &Route) -> Value {
     }
     for h in &route.matcher.headers {
         headers.push(match &h.rule {
-            HeaderRule::Exact(v) => json!({ "name": h.name, "string_match": { "exact": v } }),
-            HeaderRule::Prefix(v) => json!({ "name": h.name, "string_match": { "prefix": v } }),
-            HeaderRule::Present => json!({ "name": h.name, "present_match": true }),
+            HeaderRule::Exact(v) => json!({ "name": h.name.as_str(), "string_match": { "exact": v } }),
+            HeaderRule::Prefix(v) => json!({ "name": h.name.as_str(), "string_match": { "prefix": v } }),
+            HeaderRule::Present => json!({ "name": h.name.as_str(), "present_match": true }),
         });
     }
     if !headers.is_empty() {
         matcher["headers"] = Value::Array(headers);
     }
-    let mut action = json!({ "cluster": cluster_name(model, route.target.value, protocol(route)) });
+    let mut action = json!({ "cluster": ClusterKey::of(route).name(model) });
     if let Some(timeout) = route.timeout {
         action["timeout"] = json!(timeout.to_proto_json());
     }
     let mut out = json!({ "name": route.name.value, "match": matcher, "route": action });
     if route.errors.is_some() {
         out["request_headers_to_add"] = json!([{
-            "header": { "key": ROUTE_HEADER, "value": route.name.value },
+            "header": { "key": ROUTE_HEADER, "value": literal(&route.name.value) },
             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"
         }]);
+    }
+    let mut per_filter = serde_json::Map::new();
+    let mutations = response_mutations(route);
+    if !mutations.is_empty() {
+        per_filter.insert(
+            HEADER_MUTATION_FILTER.into(),
+            json!({
+                "@type": HEADER_MUTATION_PER_ROUTE,
+                "mutations": { "response_mutations": mutations }
+            }),
+        );
+    }
+    if gateway_caches && route.cache.is_none() {
+        per_filter.insert(CACHE_FILTER.into(), json!({ "@type": FILTER_CONFIG, "disabled": true }));
+    }
+    if !per_filter.is_empty() {
+        out["typed_per_filter_config"] = Value::Object(per_filter);
     }
     out
 }
 
-fn cluster(model: &Model, id: ServiceId, name: &str, protocol: Protocol) -> Value {
-    let endpoint = &model.service(id).address.value;
+/// Header mutation, then the cache, then the router: the cache fetches
+/// misses through the upstream filter chain only, so nothing but the router
+/// may sit after it, and transforms before it apply to hits and misses alike.
+/// Filters are listed only when some route uses them.
+fn http_filters(gateway: &Gateway) -> Vec<Value> {
+    let mut filters = Vec::new();
+    if gateway.routes.iter().any(|r| !r.response.is_empty()) {
+        filters.push(
+            json!({ "name": HEADER_MUTATION_FILTER, "typed_config": { "@type": HEADER_MUTATION, "mutations": {} } }),
+        );
+    }
+    if gateway.routes.iter().any(|r| r.cache.is_some()) {
+        filters.push(json!({ "name": CACHE_FILTER, "typed_config": {
+            "@type": CACHE_CONFIG,
+            "typed_config": { "@type": SIMPLE_CACHE }
+        }}));
+    }
+    filters.push(json!({ "name": "envoy.filters.http.router", "typed_config": { "@type": ROUTER } }));
+    filters
+}
+
+/// The route's response header transforms in the spec's order; a rename
+/// copies, then removes.
+fn response_mutations(route: &Route) -> Vec<Value> {
+    route
+        .response
+        .iter()
+        .flat_map(|transform| match transform {
+            HeaderTransform::Set { name, value } => vec![set_header(name.as_str(), literal(value))],
+            HeaderTransform::Remove { name } => vec![json!({ "remove": name.as_str() })],
+            HeaderTransform::Rename { from, to } => {
+                vec![set_header(to.as_str(), format!("%RESP({from})%")), json!({ "remove": from.as_str() })]
+            }
+        })
+        .collect()
+}
+
+fn set_header(name: &str, value: String) -> Value {
+    json!({ "append": { "header": { "key": name, "value": value }, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD" } })
+}
+
+/// Envoy header values and bodies are format strings: `%` starts a command.
+fn literal(text: &str) -> String {
+    text.replace('%', "%%")
+}
+
+fn cluster(model: &Model, key: ClusterKey) -> Value {
+    let name = key.name(model);
+    let endpoint = &model.service(key.service).address.value;
     let mut cluster = json!({
         "name": name,
         "type": "STRICT_DNS",
@@ -145,13 +248,30 @@ fn cluster(model: &Model, id: ServiceId, name: &str, protocol: Protocol) -> Valu
             }}}}]}]
         }
     });
-    if protocol == Protocol::Grpc {
-        cluster["typed_extension_protocol_options"] = json!({
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": HTTP_OPTIONS,
-                "explicit_http_config": { "http2_protocol_options": {} }
-            }
-        });
+    let mut options = serde_json::Map::new();
+    if key.protocol == Protocol::Grpc {
+        options.insert("explicit_http_config".into(), json!({ "http2_protocol_options": {} }));
+    } else if key.cache_seconds.is_some() {
+        // The options message requires a protocol once it is present.
+        options.insert("explicit_http_config".into(), json!({ "http_protocol_options": {} }));
+    }
+    if let Some(ttl) = key.cache_seconds {
+        options.insert("http_filters".into(), json!([
+            { "name": HEADER_MUTATION_FILTER, "typed_config": { "@type": HEADER_MUTATION, "mutations": { "response_mutations": [
+                set_header("cache-control", format!("public, max-age={ttl}")),
+                // The cache computes freshness from `date`; supply it for origins that omit it.
+                { "append": {
+                    "header": { "key": "date", "value": "%START_TIME(%a, %d %b %Y %H:%M:%S GMT)%" },
+                    "append_action": "ADD_IF_ABSENT"
+                }}
+            ]}}},
+            { "name": "envoy.filters.http.upstream_codec", "typed_config": { "@type": UPSTREAM_CODEC } }
+        ]));
+    }
+    if !options.is_empty() {
+        options.insert("@type".into(), json!(HTTP_OPTIONS));
+        cluster["typed_extension_protocol_options"] =
+            json!({ "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": options });
     }
     cluster
 }
@@ -198,8 +318,6 @@ fn mapper(
     gateway: &str,
     route: Option<&str>,
 ) -> Value {
-    // Envoy format strings treat `%` as a command prefix.
-    let literal = |s: &str| s.replace('%', "%%");
     let body = match errors.format {
         ErrorBodyFormat::Json => {
             let mut fields = json!({

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use crate::base::{Span, Spanned};
 pub use lower::lower;
-use values::{ApiKind, Duration, ErrorBodyFormat, Host, HttpMethod, Operation, Port};
+use values::{ApiKind, Duration, ErrorBodyFormat, HeaderName, Host, HttpMethod, Operation, Port};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceId(pub u32);
@@ -124,7 +124,28 @@ pub struct Route {
     pub timeout: Option<Duration>,
     /// Overrides the gateway's error bodies for requests this route took.
     pub errors: Option<ErrorFormat>,
+    /// Changes to the response's headers, applied in order.
+    pub response: Vec<HeaderTransform>,
+    /// Responses are cached at the gateway for this long.
+    pub cache: Option<Spanned<Duration>>,
     pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderTransform {
+    /// Sets the header, replacing any value the upstream sent.
+    Set {
+        name: HeaderName,
+        value: String,
+    },
+    Remove {
+        name: HeaderName,
+    },
+    /// Moves the upstream's value to a new name.
+    Rename {
+        from: HeaderName,
+        to: HeaderName,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,8 +164,7 @@ pub enum PathMatch {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeaderMatch {
-    /// Lower-cased, as HTTP/2 and Envoy treat header names.
-    pub name: String,
+    pub name: HeaderName,
     pub rule: HeaderRule,
 }
 

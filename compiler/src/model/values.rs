@@ -291,6 +291,30 @@ mod tests {
     }
 }
 
+/// An HTTP header name (RFC 9110 token), lower-cased as HTTP/2 and Envoy use it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HeaderName(String);
+
+impl HeaderName {
+    pub fn parse(text: &str) -> Result<HeaderName, String> {
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b)) {
+            Ok(HeaderName(text.to_ascii_lowercase()))
+        } else {
+            Err(format!("`{text}` is not a valid HTTP header name"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Checks a service or gateway name: it becomes a DNS label, a file name and
 /// an Envoy cluster name, so RFC 1123 label rules apply.
 pub fn check_name(text: &str) -> Result<(), String> {

@@ -7,14 +7,11 @@ use super::read::{self, Once};
 use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
-use crate::model::values::{check_name, ErrorBodyFormat, HttpMethod, Port};
-use crate::model::{
-    ErrorFormat, ErrorStatus, Gateway, HeaderMatch, HeaderRule, Listener, PathMatch, Route, RouteMatch,
-};
+use crate::model::values::{check_name, ErrorBodyFormat, Port};
+use crate::model::{ErrorFormat, ErrorStatus, Gateway, Listener, Route};
 use crate::syntax::Node;
 
 const CHILDREN: &[&str] = &["listener", "error-format", "route"];
-const ROUTE_CHILDREN: &[&str] = &["match", "to", "timeout", "error-format"];
 
 impl Lower<'_> {
     pub(super) fn gateway(&mut self, node: &Node, name: Spanned<String>) -> Option<Gateway> {
@@ -92,7 +89,7 @@ impl Lower<'_> {
     }
 
     /// `error-format "json" { status 404 message="..." }`.
-    fn error_format(&mut self, node: &Node, default: ErrorBodyFormat) -> Option<ErrorFormat> {
+    pub(super) fn error_format(&mut self, node: &Node, default: ErrorBodyFormat) -> Option<ErrorFormat> {
         read::check_entries(node, 1, &[], self.sink);
         let format = match node.arguments().next() {
             Some(_) => {
@@ -136,156 +133,6 @@ impl Lower<'_> {
         statuses.sort_by_key(|s| s.status);
         Some(ErrorFormat { format, statuses })
     }
-
-    fn route(&mut self, node: &Node, gateway_format: ErrorBodyFormat) -> Option<Route> {
-        read::check_entries(node, 1, &[], self.sink);
-        let name = read::string_arg(node, 0, "a name", "route \"orders\" { ... }", self.sink)?;
-        let mut once = Once::default();
-        let mut matcher = None;
-        let mut target = None;
-        let mut operation = None;
-        let mut timeout = None;
-        let mut errors = None;
-        let mut failed = false;
-        for child in node.children() {
-            if ROUTE_CHILDREN.contains(&child.name.as_str()) && !once.first(child, self.sink) {
-                continue;
-            }
-            match child.name.as_str() {
-                "match" => matcher = self.route_match(child),
-                "to" => {
-                    read::check_entries(child, 1, &["operation"], self.sink);
-                    read::no_children(child, self.sink);
-                    let service =
-                        read::string_arg(child, 0, "a service", "to \"orders\" operation=\"GET /orders\"", self.sink);
-                    target = service.and_then(|s| self.service_ref(&s));
-                    match self.operation_prop(child) {
-                        Some(op) => operation = op,
-                        None => failed = true,
-                    }
-                }
-                "timeout" => {
-                    read::check_entries(child, 1, &[], self.sink);
-                    read::no_children(child, self.sink);
-                    let text = read::string_arg(child, 0, "a duration", "timeout \"2s\"", self.sink);
-                    match text.and_then(|t| read::parse(&t, |t| crate::model::values::Duration::parse(t), self.sink)) {
-                        Some(t) => timeout = Some(t),
-                        None => failed = true,
-                    }
-                }
-                "error-format" => match self.error_format(child, gateway_format) {
-                    Some(e) => errors = Some(e),
-                    None => failed = true,
-                },
-                _ => read::unknown_child(child, "route", ROUTE_CHILDREN, self.sink),
-            }
-        }
-        for required in ["match", "to"] {
-            if !node.children().iter().any(|c| c.name == required) {
-                let example = if required == "match" { "match path-prefix=\"/orders\"" } else { "to \"orders\"" };
-                self.sink.push(
-                    Diagnostic::new(Code::MissingRequired, format!("route `{}` has no `{required}`", name.value))
-                        .at(name.span, format!("`{required}` missing"))
-                        .help(format!("add it: {example}")),
-                );
-            }
-        }
-        if failed {
-            return None;
-        }
-        Some(Route { name, matcher: matcher?, target: target?, operation, timeout, errors, span: node.span })
-    }
-
-    fn route_match(&mut self, node: &Node) -> Option<RouteMatch> {
-        read::check_entries(node, 0, &["path", "path-prefix", "method"], self.sink);
-        let path = read::string_prop(node, "path", None, self.sink);
-        let prefix = read::string_prop(node, "path-prefix", None, self.sink);
-        let path = match (path, prefix) {
-            (Some(p), None) => read::parse(&p, |p| check_path(p).map(|_| PathMatch::Exact(p.clone())), self.sink),
-            (None, Some(p)) => read::parse(&p, |p| check_path(p).map(|_| PathMatch::Prefix(p.clone())), self.sink),
-            (Some(_), Some(p)) => {
-                self.sink.push(
-                    Diagnostic::new(Code::InvalidValue, "`match` takes either `path` or `path-prefix`, not both")
-                        .at(p.span, "second path matcher")
-                        .help("use `path` for an exact path, `path-prefix` for a subtree"),
-                );
-                None
-            }
-            (None, None) => {
-                if node.property("path").is_none() && node.property("path-prefix").is_none() {
-                    self.sink.push(
-                        Diagnostic::new(Code::MissingRequired, "`match` needs `path` or `path-prefix`")
-                            .at(node.name_span, "no path matcher")
-                            .help("for example: match path-prefix=\"/orders\""),
-                    );
-                }
-                None
-            }
-        };
-        let method = match read::string_prop(node, "method", None, self.sink) {
-            Some(m) => Some(read::parse(&m, |m| HttpMethod::parse(m), self.sink)?),
-            None => None,
-        };
-        let mut headers = Vec::new();
-        for child in node.children() {
-            if child.name != "header" {
-                read::unknown_child(child, "match", &["header"], self.sink);
-                continue;
-            }
-            if let Some(h) = self.header_match(child) {
-                headers.push(h);
-            }
-        }
-        Some(RouteMatch { path: path?, method, headers, span: node.span })
-    }
-
-    fn header_match(&mut self, node: &Node) -> Option<HeaderMatch> {
-        read::check_entries(node, 1, &["exact", "prefix", "present"], self.sink);
-        read::no_children(node, self.sink);
-        let name = read::string_arg(node, 0, "a header name", "header \"x-api-version\" exact=\"2\"", self.sink)?;
-        let name_value = read::parse(
-            &name,
-            |n| {
-                if !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b)) {
-                    Ok(n.to_ascii_lowercase())
-                } else {
-                    Err(format!("`{n}` is not a valid HTTP header name"))
-                }
-            },
-            self.sink,
-        )?;
-        let exact = read::string_prop(node, "exact", None, self.sink);
-        let prefix = read::string_prop(node, "prefix", None, self.sink);
-        let present = read::bool_prop(node, "present", self.sink);
-        let rule = match (exact, prefix, present) {
-            (Some(e), None, None) => HeaderRule::Exact(e.value),
-            (None, Some(p), None) => HeaderRule::Prefix(p.value),
-            (None, None, Some(p)) if p.value => HeaderRule::Present,
-            (None, None, None) => {
-                self.sink.push(
-                    Diagnostic::new(
-                        Code::MissingRequired,
-                        format!("header match `{}` says nothing to match", name.value),
-                    )
-                    .at(node.name_span, "no rule")
-                    .help("add exact=\"...\", prefix=\"...\" or present=#true"),
-                );
-                return None;
-            }
-            _ => {
-                self.sink.push(
-                    Diagnostic::new(
-                        Code::InvalidValue,
-                        format!("header match `{}` needs exactly one rule", name.value),
-                    )
-                    .at(node.span, "conflicting rules")
-                    .help("use one of exact=\"...\", prefix=\"...\" or present=#true"),
-                );
-                return None;
-            }
-        };
-        Some(HeaderMatch { name: name_value, rule })
-    }
 }
 
 /// Declared statuses replace the defaults with the same status.
@@ -298,12 +145,4 @@ fn merge(defaults: ErrorFormat, declared: ErrorFormat) -> ErrorFormat {
     }
     statuses.sort_by_key(|s| s.status);
     ErrorFormat { format: declared.format, statuses }
-}
-
-fn check_path(path: &str) -> Result<(), String> {
-    if path.starts_with('/') && !path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
-        Ok(())
-    } else {
-        Err(format!("`{path}` is not a request path: it must start with `/` and hold no spaces, `?` or `#`"))
-    }
 }

@@ -4,6 +4,7 @@
 
 mod gateway;
 mod read;
+mod route;
 mod service;
 
 use std::collections::HashMap;

@@ -1,0 +1,36 @@
+//! Runtime pieces that meshc's tests run next to real engines.
+//!
+//! The first one is [`GrpcMock`], a dynamic gRPC server: it serves every
+//! unary method of a protobuf descriptor set (no generated code, no protoc)
+//! and answers from JSON templates, so Envoy's gRPC-JSON transcoder, gRPC
+//! routes and filters can be tested against a real gRPC upstream.
+//! [`call_unary`] is a small blocking gRPC client (HTTP/2 with prior
+//! knowledge, JSON in and out) for checking such an upstream directly.
+//!
+//! ```no_run
+//! use meshc_runtime::GrpcMock;
+//! # fn pool() -> prost_reflect::DescriptorPool { unimplemented!() }
+//! let mock = GrpcMock::new(pool())
+//!     .respond("/hipstershop.CurrencyService/Convert", serde_json::json!({
+//!         "currencyCode": "{{toCode}}", "units": 42, "nanos": 0
+//!     }))
+//!     .spawn("127.0.0.1:0".parse().unwrap())
+//!     .unwrap();
+//! println!("gRPC upstream on 127.0.0.1:{}", mock.port());
+//! // ... drive traffic, then inspect mock.calls(); dropping `mock` stops it.
+//! ```
+//!
+//! Everything listens on loopback addresses only.
+
+mod client;
+mod codec;
+mod grpc_mock;
+mod template;
+
+pub use client::{call_unary, call_unary_with_metadata};
+pub use codec::DynamicCodec;
+pub use grpc_mock::{GrpcMock, MockError, MockHandle};
+
+/// Re-exported so users name the same versions the mock is built with.
+pub use prost_reflect;
+pub use tonic::{Code, Status};

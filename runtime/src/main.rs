@@ -1,0 +1,82 @@
+//! `meshc-runtime`: the runtime pieces as a command.
+//!
+//! `meshc-runtime grpc-mock --descriptor FILE.pb --listen 127.0.0.1:PORT --responses FILE.json`
+//! serves a descriptor set's methods from JSON templates until killed. It
+//! prints `listening on ADDR` first, then one JSON line per request:
+//! `{"method": "/pkg.Service/Method", "request": {...}}`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use meshc_runtime::GrpcMock;
+
+#[derive(Parser)]
+#[command(name = "meshc-runtime", version, about = "Runtime helpers for testing meshc artifacts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every unary method of a descriptor set, answering from JSON templates.
+    GrpcMock {
+        /// A serialized FileDescriptorSet (e.g. `protoc --include_imports --descriptor_set_out`).
+        #[arg(long, value_name = "FILE.pb")]
+        descriptor: PathBuf,
+        /// Loopback address to listen on; port 0 picks a free port.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// A JSON object mapping `/pkg.Service/Method` to its response template.
+        #[arg(long, value_name = "FILE.json")]
+        responses: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meshc-runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let Command::GrpcMock { descriptor, listen, responses } = cli.command;
+    let bytes = std::fs::read(&descriptor).map_err(|e| format!("{}: {e}", descriptor.display()))?;
+    let mut mock = GrpcMock::from_descriptor_set(&bytes).map_err(|e| format!("{}: {e}", descriptor.display()))?;
+    if let Some(path) = responses {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+        let serde_json::Value::Object(templates) = json else {
+            return Err(format!("{}: expected an object of `/pkg.Service/Method`: template", path.display()));
+        };
+        for (method, template) in templates {
+            mock = mock.try_respond(&method, template).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let handle = mock.spawn(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "listening on {}", handle.addr());
+    let _ = out.flush();
+    let mut seen = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let calls = handle.calls();
+        for (method, request) in &calls[seen..] {
+            let line = serde_json::json!({ "method": method, "request": request });
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                // stdout closed: nobody is watching any more.
+                return Ok(());
+            }
+        }
+        seen = calls.len();
+    }
+}
