@@ -54,6 +54,8 @@ pub(crate) fn request_field(input: &MessageDescriptor, name: &str) -> Option<Fie
 #[derive(Clone)]
 enum Target {
     Message(MessageDescriptor),
+    /// A repeated field: a list of the inner target.
+    List(Box<Target>),
     /// The values of a map field.
     MapValues(Kind),
     Scalar(Kind),
@@ -72,6 +74,7 @@ fn kind_target(kind: Kind) -> Target {
 fn field_target(field: &FieldDescriptor) -> Target {
     match field.kind() {
         Kind::Message(entry) if field.is_map() => Target::MapValues(entry.map_entry_value_field().kind()),
+        kind if field.is_list() => Target::List(Box::new(kind_target(kind))),
         kind => kind_target(kind),
     }
 }
@@ -97,14 +100,20 @@ pub(crate) fn render(template: &Value, output: &MessageDescriptor, request: &Req
 fn render_value(value: &Value, target: &Target, request: &Request<'_>) -> Value {
     match value {
         Value::String(s) => render_string(s, target, request),
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_value(v, target, request)).collect()),
+        Value::Array(items) => {
+            let element = match target {
+                Target::List(element) => element,
+                other => other,
+            };
+            Value::Array(items.iter().map(|v| render_value(v, element, request)).collect())
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(key, v)| {
                     let child = match target {
                         Target::Message(m) => request_field(m, key).map(|f| field_target(&f)).unwrap_or(Target::Any),
                         Target::MapValues(kind) => kind_target(kind.clone()),
-                        Target::Scalar(_) | Target::Any => Target::Any,
+                        Target::List(_) | Target::Scalar(_) | Target::Any => Target::Any,
                     };
                     (key.clone(), render_value(v, &child, request))
                 })

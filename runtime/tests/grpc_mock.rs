@@ -92,6 +92,16 @@ fn unknown_methods_and_methods_without_template_are_unimplemented() {
     assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
     assert!(err.message().contains(CONVERT), "{err:?}");
 
+    // Bytes that do not decode as the input type: field 1 (`from`, a
+    // message) sent as a varint.
+    let mismatched = protox_pool(
+        "fake.proto",
+        "syntax = \"proto3\"; package hipstershop; service CurrencyService { rpc Convert(R) returns (R); } \
+         message R { int32 from = 1; }",
+    );
+    let err = call_unary(&mismatched, mock.addr(), CONVERT, &json!({ "from": 7 })).unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+
     // Only the request the mock could decode is recorded.
     assert_eq!(mock.calls(), vec![(CONVERT.to_string(), json!({ "toCode": "EUR" }))]);
 }

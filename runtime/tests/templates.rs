@@ -44,6 +44,7 @@ message SayReply {
   repeated Inner inners = 10;
   google.protobuf.Timestamp at = 11;
   bool flag_from_text = 12;
+  repeated string more_tags = 13;
 }
 "#;
 
@@ -78,14 +79,15 @@ fn placeholders_take_the_type_of_the_response_field() {
         "mood": "{{moodName}}",
         "inners": [{ "name": "{{text}}", "size": "{{count}}" }],
         "at": "{{at}}",
-        "flagFromText": "{{loud}}"
+        "flagFromText": "{{loud}}",
+        "moreTags": "{{tags}}"
     });
     let request = json!({
         "text": "hi",
         "count": 3,
         "loud": true,
         "inner": { "name": "n", "size": 7 },
-        "tags": ["a"],
+        "tags": ["a", "b"],
         "big": "9007199254740993",
         "moodName": "HAPPY",
         "at": "2024-01-02T03:04:05Z"
@@ -106,7 +108,8 @@ fn placeholders_take_the_type_of_the_response_field() {
             "mood": "HAPPY",
             "inners": [{ "name": "hi", "size": 3 }],
             "at": "2024-01-02T03:04:05Z",
-            "flagFromText": true
+            "flagFromText": true,
+            "moreTags": ["a", "b"]
         })
     );
 

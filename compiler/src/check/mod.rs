@@ -2,6 +2,7 @@
 //! point, `run`, registered in [`PASSES`]; a new pass is a new file plus one
 //! line here. Passes read the model and the schema index and do no IO.
 
+mod grpc_transcoding;
 mod ineffective_cache;
 mod listener_port_conflict;
 mod missing_owner;
@@ -25,6 +26,16 @@ pub struct Pass {
 }
 
 pub static PASSES: &[Pass] = &[
+    Pass {
+        name: "grpc-transcoding",
+        codes: &[
+            Code::GrpcRouteWithoutTranscoding,
+            Code::MissingHttpRule,
+            Code::HttpRuleUnknownField,
+            Code::TranscodeRouteMismatch,
+        ],
+        run: grpc_transcoding::run,
+    },
     Pass { name: "ineffective-cache", codes: &[Code::IneffectiveCache], run: ineffective_cache::run },
     Pass { name: "listener-port-conflict", codes: &[Code::ListenerPortConflict], run: listener_port_conflict::run },
     Pass { name: "missing-owner", codes: &[Code::MissingOwner], run: missing_owner::run },
@@ -36,6 +47,21 @@ pub static PASSES: &[Pass] = &[
         run: unknown_operation::run,
     },
 ];
+
+/// The loaded schema that defines `operation` for the target service: one of
+/// its APIs of the operation's kind that serves it. `None` when no loaded
+/// schema does (the unknown-operation pass reports that).
+pub(crate) fn defining_schema<'a>(
+    model: &Model,
+    schemas: &'a SchemaIndex,
+    target: crate::model::ServiceId,
+    operation: &crate::model::values::Operation,
+) -> Option<&'a crate::schema::Schema> {
+    model.service(target).apis.iter().filter(|api| api.serves(operation)).find_map(|api| {
+        let schema = schemas.get(api.schema)?;
+        schema.find(operation).map(|_| schema)
+    })
+}
 
 /// Runs every pass in parallel; results are merged in list order.
 pub fn run_all(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {

@@ -89,6 +89,10 @@ codes! {
     ShadowedRoute = "MESH0017", "shadowed-route", Gateway, Warning, "0.1.0", "A route can never match because an earlier route matches all its requests.";
     UnknownGrpcService = "MESH0018", "unknown-grpc-service", Reference, Error, "0.1.0", "An API's `grpc-service` names a service its .proto file does not define.";
     IneffectiveCache = "MESH0019", "ineffective-cache", Gateway, Warning, "0.1.0", "A route caches responses to requests the gateway never caches (only GET is cached).";
+    GrpcRouteWithoutTranscoding = "MESH0020", "grpc-route-without-transcoding", Gateway, Error, "0.1.0", "A route sends plain HTTP requests to a gRPC operation without transcoding them.";
+    MissingHttpRule = "MESH0021", "missing-http-rule", Schema, Error, "0.1.0", "A route transcodes to a gRPC method that has no google.api.http binding.";
+    HttpRuleUnknownField = "MESH0022", "http-rule-unknown-field", Schema, Error, "0.1.0", "A google.api.http binding names a field its request message does not have.";
+    TranscodeRouteMismatch = "MESH0023", "transcode-route-mismatch", Gateway, Error, "0.1.0", "A transcoding route's match admits none of the method's HTTP bindings.";
 }
 
 impl Code {

@@ -30,6 +30,8 @@ pub struct Model {
     pub gateways: Vec<Gateway>,
     /// Every schema file referenced, once per (path, kind).
     pub schemas: Vec<SchemaRef>,
+    /// Directories `.proto` imports resolve against, after each file's own.
+    pub proto_includes: Vec<Spanned<PathBuf>>,
 }
 
 impl Model {
@@ -128,6 +130,9 @@ pub struct Route {
     pub response: Vec<HeaderTransform>,
     /// Responses are cached at the gateway for this long.
     pub cache: Option<Spanned<Duration>>,
+    /// REST requests are transcoded to the gRPC operation by its
+    /// `google.api.http` bindings; the span of the `transcode` node.
+    pub transcode: Option<Span>,
     pub span: Span,
 }
 

@@ -5,6 +5,8 @@
 mod openapi;
 mod proto;
 
+pub use proto::HttpRule;
+
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -25,6 +27,28 @@ pub struct Schema {
     pub grpc_services: Vec<(String, Option<Span>)>,
     /// `Operation::key` → index in `operations`.
     by_key: HashMap<String, usize>,
+    /// `.proto` only: descriptors and HTTP bindings.
+    proto: Option<ProtoIndex>,
+}
+
+/// The descriptors of a `.proto` file (with its imports) and its methods'
+/// `google.api.http` bindings.
+#[derive(Debug)]
+struct ProtoIndex {
+    pool: prost_reflect::DescriptorPool,
+    /// Operation key → its HTTP bindings with the option's span.
+    rules: HashMap<String, Vec<(HttpRule, Option<Span>)>>,
+}
+
+/// Why a field path does not resolve in a message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MissingField {
+    /// The message searched at the failing step.
+    pub message: String,
+    /// The segment that is not a field of it.
+    pub segment: String,
+    /// That message's fields, for a did-you-mean.
+    pub fields: Vec<String>,
 }
 
 impl Schema {
@@ -37,7 +61,53 @@ impl Schema {
         for (i, def) in operations.iter().enumerate() {
             by_key.entry(def.operation.key()).or_insert(i);
         }
-        Schema { file, operations, grpc_services, by_key }
+        let proto = loaded.proto.map(|p| {
+            let mut rules: HashMap<String, Vec<(HttpRule, Option<Span>)>> = HashMap::new();
+            for (key, rule, r) in p.rules {
+                rules.entry(key).or_default().push((rule, span(r)));
+            }
+            ProtoIndex { pool: p.pool, rules }
+        });
+        Schema { file, operations, grpc_services, by_key, proto }
+    }
+
+    /// The `google.api.http` bindings of a gRPC operation (empty if none).
+    pub fn http_rules(&self, operation: &Operation) -> &[(HttpRule, Option<Span>)] {
+        self.proto.as_ref().and_then(|p| p.rules.get(&operation.key())).map_or(&[], Vec::as_slice)
+    }
+
+    /// Resolves a dotted field path (`order.id`) in a gRPC operation's input message.
+    pub fn input_field(&self, operation: &Operation, path: &str) -> Result<(), MissingField> {
+        let Operation::Grpc { service, method } = operation else { return Ok(()) };
+        let Some(proto) = &self.proto else { return Ok(()) };
+        let Some(method) =
+            proto.pool.get_service_by_name(service).and_then(|s| s.methods().find(|m| m.name() == method))
+        else {
+            return Ok(());
+        };
+        let mut message = method.input();
+        let segments: Vec<&str> = path.split('.').collect();
+        for (i, segment) in segments.iter().enumerate() {
+            let Some(field) = message.get_field_by_name(segment) else {
+                return Err(MissingField {
+                    message: message.full_name().to_string(),
+                    segment: segment.to_string(),
+                    fields: message.fields().map(|f| f.name().to_string()).collect(),
+                });
+            };
+            match field.kind() {
+                prost_reflect::Kind::Message(inner) if i + 1 < segments.len() => message = inner,
+                _ if i + 1 < segments.len() => {
+                    return Err(MissingField {
+                        message: message.full_name().to_string(),
+                        segment: segments[i + 1].to_string(),
+                        fields: Vec::new(),
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// The definition of `operation`, matching REST paths by shape.
@@ -64,6 +134,40 @@ impl SchemaIndex {
     pub fn get(&self, id: SchemaId) -> Option<&Schema> {
         self.schemas.get(id.0 as usize).and_then(Option::as_ref)
     }
+
+    /// One serialized `FileDescriptorSet` holding every file (with imports)
+    /// of the given `.proto` schemas, in a stable order: what Envoy's
+    /// gRPC-JSON transcoder loads.
+    pub fn descriptor_set(&self, ids: &[SchemaId]) -> Vec<u8> {
+        let mut files = std::collections::BTreeMap::new();
+        for proto in ids.iter().filter_map(|id| self.get(*id)).filter_map(|s| s.proto.as_ref()) {
+            for file in proto.pool.file_descriptor_protos() {
+                files.entry(file.name().to_string()).or_insert_with(|| file.clone());
+            }
+        }
+        // Dependencies first, as descriptor loaders expect.
+        let mut ordered = Vec::with_capacity(files.len());
+        let mut done = std::collections::HashSet::new();
+        fn visit(
+            name: &str,
+            files: &std::collections::BTreeMap<String, prost_types::FileDescriptorProto>,
+            done: &mut std::collections::HashSet<String>,
+            ordered: &mut Vec<prost_types::FileDescriptorProto>,
+        ) {
+            if !done.insert(name.to_string()) {
+                return;
+            }
+            let Some(file) = files.get(name) else { return };
+            for dep in &file.dependency {
+                visit(dep, files, done, ordered);
+            }
+            ordered.push(file.clone());
+        }
+        for name in files.keys() {
+            visit(name, &files, &mut done, &mut ordered);
+        }
+        prost::Message::encode_to_vec(&prost_types::FileDescriptorSet { file: ordered })
+    }
 }
 
 /// What a loader found, with byte ranges into the file.
@@ -71,6 +175,7 @@ impl SchemaIndex {
 struct Loaded {
     operations: Vec<(Operation, Option<Range<usize>>)>,
     grpc_services: Vec<(String, Option<Range<usize>>)>,
+    proto: Option<proto::LoadedProto>,
 }
 
 /// A loader's result, or its error message with the range it points at.
@@ -78,6 +183,21 @@ type Parsed = Result<Loaded, (String, Option<Range<usize>>)>;
 
 /// Reads and parses every schema the model references.
 pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaIndex {
+    let mut includes = Vec::new();
+    for dir in &model.proto_includes {
+        if dir.value.is_dir() {
+            includes.push(dir.value.clone());
+        } else {
+            sink.push(
+                Diagnostic::new(
+                    Code::UnreadableFile,
+                    format!("`{}` is not a directory", display_path(sources.root(), &dir.value)),
+                )
+                .at(dir.span, "proto include path")
+                .help("proto-include paths are directories, relative to the spec file that names them"),
+            );
+        }
+    }
     let results: Vec<(std::io::Result<String>, Option<Parsed>)> = model
         .schemas
         .par_iter()
@@ -85,7 +205,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
             Ok(text) => {
                 let parsed = match r.kind {
                     ApiKind::Rest => Some(contained(|| openapi::load(&text))),
-                    ApiKind::Grpc => Some(contained(|| proto::load(&r.path, &text))),
+                    ApiKind::Grpc => Some(contained(|| proto::load(&r.path, &text, &includes))),
                     // GraphQL SDL is read (the file must exist); its fields are indexed by a later loader.
                     ApiKind::Graphql => None,
                 };

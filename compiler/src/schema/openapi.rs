@@ -27,7 +27,7 @@ pub(super) fn load(text: &str) -> Parsed {
             }
         }
     }
-    Ok(Loaded { operations: ops, grpc_services: Vec::new() })
+    Ok(Loaded { operations: ops, ..Loaded::default() })
 }
 
 /// Where each path key (`  /orders:`, `"/orders":`) is written, found in

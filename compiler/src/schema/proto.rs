@@ -1,17 +1,23 @@
 //! `.proto` files compiled in-process with `protox` (no protoc needed);
-//! imports resolve against the file's own directory.
+//! imports resolve against the file's own directory, then the spec's
+//! `proto-include` directories. Besides operations, the loader keeps the
+//! descriptor pool (message fields, and the descriptor set backends embed)
+//! and each method's `google.api.http` rules.
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
 use super::{LineIndex, Loaded, Parsed};
 use crate::model::values::Operation;
 
-pub(super) fn load(path: &Path, text: &str) -> Parsed {
+pub(super) fn load(path: &Path, text: &str, includes: &[PathBuf]) -> Parsed {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut compiler = protox::Compiler::new([dir]).map_err(|e| (e.to_string(), None))?;
+    let search = std::iter::once(dir.to_path_buf()).chain(includes.iter().cloned());
+    let mut compiler = protox::Compiler::new(search).map_err(|e| (e.to_string(), None))?;
     compiler.include_source_info(true);
     compiler.open_file(&name).map_err(|e| {
         let range = if e.file() == Some(name.as_str()) || e.file().is_none() {
@@ -34,7 +40,7 @@ pub(super) fn load(path: &Path, text: &str) -> Parsed {
         .map(|info| info.location.as_slice())
         .unwrap_or_default()
         .iter()
-        .filter(|l| l.path.first() == Some(&6) && matches!(l.path.len(), 2 | 4))
+        .filter(|l| l.path.first() == Some(&6) && matches!(l.path.len(), 2 | 4 | 6))
         .filter_map(|l| {
             let range = match l.span.as_slice() {
                 [line, col, end_col] => lines.offset(*line, *col)..lines.offset(*line, *end_col),
@@ -45,14 +51,101 @@ pub(super) fn load(path: &Path, text: &str) -> Parsed {
         })
         .collect();
     let mut loaded = Loaded::default();
+    let http = pool.get_extension_by_name("google.api.http");
+    let mut rules = Vec::new();
     for (si, service) in file.services().enumerate() {
         let si = si as i32;
         loaded.grpc_services.push((service.full_name().to_string(), spans.get(&[6, si][..]).cloned()));
         for (mi, method) in service.methods().enumerate() {
+            let mi = mi as i32;
             let operation =
                 Operation::Grpc { service: service.full_name().to_string(), method: method.name().to_string() };
-            loaded.operations.push((operation, spans.get(&[6, si, 2, mi as i32][..]).cloned()));
+            // The option's span: [6, s, 2, m, 3 = options, 72295728 = google.api.http].
+            let rule_span = spans.get(&[6, si, 2, mi, 3, HTTP_EXTENSION][..]).cloned();
+            if let Some(http) = &http {
+                for rule in http_rules(&method, http) {
+                    rules.push((operation.key(), rule, rule_span.clone()));
+                }
+            }
+            loaded.operations.push((operation, spans.get(&[6, si, 2, mi][..]).cloned()));
         }
     }
+    loaded.proto = Some(LoadedProto { pool: pool.clone(), rules });
     Ok(loaded)
+}
+
+/// Field number of the `google.api.http` extension of `MethodOptions`.
+const HTTP_EXTENSION: i32 = 72_295_728;
+
+/// What the proto loader keeps beyond operations.
+pub(super) struct LoadedProto {
+    pub pool: DescriptorPool,
+    /// (operation key, rule, span of the option) for every binding.
+    pub rules: Vec<(String, HttpRule, Option<Range<usize>>)>,
+}
+
+/// One HTTP binding of a gRPC method (`google.api.http`), as Envoy's
+/// gRPC-JSON transcoder applies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRule {
+    /// `GET`, `POST`, ... or a custom verb.
+    pub method: String,
+    /// The path template, e.g. `/v1/orders/{order_id}`.
+    pub path: String,
+    /// `*`, a field name, or `None` for no body.
+    pub body: Option<String>,
+}
+
+impl HttpRule {
+    /// The field paths bound by `{variables}` in the path template.
+    pub fn variables(&self) -> Vec<&str> {
+        self.path
+            .split('{')
+            .skip(1)
+            .filter_map(|part| part.split_once('}').map(|(var, _)| var.split('=').next().unwrap_or(var).trim()))
+            .collect()
+    }
+
+    /// The template's path up to its first variable or wildcard.
+    pub fn literal_prefix(&self) -> &str {
+        let end = self.path.find(['{', '*']).unwrap_or(self.path.len());
+        &self.path[..end]
+    }
+}
+
+/// The method's `google.api.http` rule and its `additional_bindings`.
+fn http_rules(method: &MethodDescriptor, http: &prost_reflect::ExtensionDescriptor) -> Vec<HttpRule> {
+    let options = method.options();
+    if !options.has_extension(http) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if let Value::Message(rule) = options.get_extension(http).as_ref() {
+        collect_rule(rule, &mut out);
+    }
+    out
+}
+
+fn collect_rule(rule: &DynamicMessage, out: &mut Vec<HttpRule>) {
+    let text = |m: &DynamicMessage, name: &str| match m.get_field_by_name(name).as_deref() {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    let pattern = ["get", "put", "post", "delete", "patch"]
+        .iter()
+        .find_map(|verb| text(rule, verb).map(|path| (verb.to_ascii_uppercase(), path)))
+        .or_else(|| match rule.get_field_by_name("custom").as_deref() {
+            Some(Value::Message(custom)) => Some((text(custom, "kind")?, text(custom, "path")?)),
+            _ => None,
+        });
+    if let Some((method, path)) = pattern {
+        out.push(HttpRule { method, path, body: text(rule, "body") });
+    }
+    if let Some(Value::List(more)) = rule.get_field_by_name("additional_bindings").as_deref() {
+        for binding in more {
+            if let Value::Message(binding) = binding {
+                collect_rule(binding, out);
+            }
+        }
+    }
 }

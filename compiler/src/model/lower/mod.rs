@@ -18,7 +18,7 @@ use crate::load::Workspace;
 use crate::syntax::Node;
 
 /// Top-level nodes of a spec file.
-const TOP_LEVEL: &[&str] = &["mesh", "import", "service", "gateway"];
+const TOP_LEVEL: &[&str] = &["mesh", "import", "proto-include", "service", "gateway"];
 
 /// Builds the model from every loaded document.
 pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model {
@@ -58,6 +58,14 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                                 service_nodes.push((node, name));
                             }
                         }
+                    }
+                }
+                "proto-include" => {
+                    read::check_entries(node, 1, &[], cx.sink);
+                    read::no_children(node, cx.sink);
+                    if let Some(dir) = read::string_arg(node, 0, "a directory", "proto-include \"protos\"", cx.sink) {
+                        let path = cx.relative_to_file(&dir);
+                        cx.model.proto_includes.push(Spanned::new(path, dir.span));
                     }
                 }
                 "gateway" => {
@@ -144,10 +152,15 @@ impl Lower<'_> {
         None
     }
 
+    /// A path written in a spec file, resolved against that file's directory.
+    fn relative_to_file(&self, path: &Spanned<String>) -> PathBuf {
+        let dir = self.sources.get(path.span.file).path.parent().unwrap_or(Path::new(""));
+        normalize(&dir.join(&path.value))
+    }
+
     /// Registers a schema file referenced from the file `span` lies in.
     fn schema_ref(&mut self, path: &Spanned<String>, kind: ApiKind) -> SchemaId {
-        let dir = self.sources.get(path.span.file).path.parent().unwrap_or(Path::new("")).to_path_buf();
-        let resolved = normalize(&dir.join(&path.value));
+        let resolved = self.relative_to_file(path);
         let next = SchemaId(self.model.schemas.len() as u32);
         let id = *self.schemas.entry((resolved.clone(), kind)).or_insert(next);
         if id == next {

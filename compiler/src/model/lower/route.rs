@@ -9,7 +9,7 @@ use crate::model::values::{Duration, ErrorBodyFormat, HeaderName, HttpMethod};
 use crate::model::{HeaderMatch, HeaderRule, HeaderTransform, PathMatch, Route, RouteMatch};
 use crate::syntax::Node;
 
-const ROUTE_CHILDREN: &[&str] = &["match", "to", "timeout", "error-format", "response", "cache"];
+const ROUTE_CHILDREN: &[&str] = &["match", "to", "timeout", "error-format", "response", "cache", "transcode"];
 const RESPONSE_CHILDREN: &[&str] = &["set-header", "remove-header", "rename-header"];
 
 impl Lower<'_> {
@@ -24,6 +24,7 @@ impl Lower<'_> {
         let mut errors = None;
         let mut response = Vec::new();
         let mut cache = None;
+        let mut transcode = None;
         let mut failed = false;
         for child in node.children() {
             if ROUTE_CHILDREN.contains(&child.name.as_str()) && !once.first(child, self.sink) {
@@ -55,6 +56,11 @@ impl Lower<'_> {
                     Some(e) => errors = Some(e),
                     None => failed = true,
                 },
+                "transcode" => {
+                    read::check_entries(child, 0, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    transcode = Some(child.span);
+                }
                 "response" => match self.response(child) {
                     Some(r) => response = r,
                     None => failed = true,
@@ -95,6 +101,7 @@ impl Lower<'_> {
             errors,
             response,
             cache,
+            transcode,
             span: node.span,
         })
     }
