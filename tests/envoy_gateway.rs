@@ -298,3 +298,104 @@ fn live_gateway_applies_response_header_transforms_in_order() {
     assert_eq!(plain.header("x-served-by"), None);
     assert_eq!(catalog.hits(), 2);
 }
+
+const PAYMENTS_PROTO: &str = r#"syntax = "proto3";
+package shop.payments.v1;
+import "google/api/annotations.proto";
+service Payments {
+  rpc Charge(ChargeRequest) returns (ChargeResponse) {
+    option (google.api.http) = { post: "/v1/charges" body: "*" };
+  }
+  rpc GetCharge(GetChargeRequest) returns (ChargeResponse) {
+    option (google.api.http) = { get: "/v1/charges/{transaction_id}" };
+  }
+}
+message ChargeRequest { string order_id = 1; int64 amount_cents = 2; }
+message GetChargeRequest { string transaction_id = 1; }
+message ChargeResponse { string transaction_id = 1; int64 amount_cents = 2; string status = 3; }
+"#;
+
+#[test]
+fn live_gateway_transcodes_rest_json_to_a_real_grpc_server() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    // The spec points at the real google/api protos of the corpora.
+    let google_apis = repo_root().join("../shared/corpora/protos");
+    assert!(google_apis.join("google/api/annotations.proto").exists(), "missing {}", google_apis.display());
+    let spec = |grpc_port: u16| {
+        format!(
+            r#"
+proto-include "{includes}"
+service "payments" {{
+    owner "team-payments"
+    address "127.0.0.1" port={grpc_port}
+    api "payments-grpc" kind="grpc" schema="payments.proto"
+}}
+gateway "edge" {{
+    listener "http" address="127.0.0.1" port={port}
+    route "charge" {{
+        match path="/v1/charges" method="POST"
+        to "payments" operation="shop.payments.v1.Payments/Charge"
+        transcode
+        timeout "5s"
+    }}
+    route "get-charge" {{
+        match path-prefix="/v1/charges/" method="GET"
+        to "payments" operation="shop.payments.v1.Payments/GetCharge"
+        transcode
+    }}
+}}
+"#,
+            includes = google_apis.display()
+        )
+    };
+    // Compile once for the descriptors, start the gRPC server, then build for its port.
+    write_files(dir.path(), &[("mesh.kdl", &spec(1)), ("payments.proto", PAYMENTS_PROTO)]);
+    let compilation = meshc::driver::compile(dir.path());
+    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
+    let descriptors = compilation.schemas.descriptor_set(&[meshc::model::SchemaId(0)]);
+    let grpc = meshc_runtime::GrpcMock::from_descriptor_set(&descriptors)
+        .unwrap()
+        .respond(
+            "/shop.payments.v1.Payments/Charge",
+            serde_json::json!({ "transactionId": "tx-{{orderId}}", "amountCents": "{{amountCents}}", "status": "charged" }),
+        )
+        .respond(
+            "/shop.payments.v1.Payments/GetCharge",
+            serde_json::json!({ "transactionId": "{{transactionId}}", "status": "settled" }),
+        )
+        .spawn("127.0.0.1:0".parse().unwrap())
+        .unwrap();
+    write_files(dir.path(), &[("mesh.kdl", &spec(grpc.port()))]);
+    let configs = build(dir.path(), &dir.path().join("out"));
+    envoy_validate(&configs[0]).unwrap();
+    let envoy = EnvoyProcess::start(&configs[0]);
+    envoy.wait_ready(port);
+
+    let body = r#"{"order_id": "o-17", "amount_cents": 2599}"#;
+    let charged = support::http_request_with_body(
+        port,
+        "POST",
+        "/v1/charges",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(charged.status, 200, "{}", charged.body);
+    assert!(charged.header("content-type").is_some_and(|c| c.starts_with("application/json")), "{:?}", charged.headers);
+    let json = json_body(&charged.body);
+    assert_eq!(json["transaction_id"], "tx-o-17");
+    assert_eq!(json["status"], "charged");
+    assert_eq!(json["amount_cents"], "2599", "int64 is a JSON string in the protobuf mapping");
+
+    // A path variable binds a request field.
+    let fetched = http_request(port, "GET", "/v1/charges/tx-9", &[]);
+    assert_eq!(fetched.status, 200, "{}", fetched.body);
+    assert_eq!(json_body(&fetched.body)["transaction_id"], "tx-9");
+
+    let calls = grpc.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].0, "/shop.payments.v1.Payments/Charge");
+    assert_eq!(calls[0].1["orderId"], "o-17");
+    assert_eq!(calls[1].0, "/shop.payments.v1.Payments/GetCharge");
+    assert_eq!(calls[1].1["transactionId"], "tx-9");
+}

@@ -6,11 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::{yaml, Artifact};
-use crate::model::values::{ApiKind, ErrorBodyFormat};
+use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
 use crate::model::{ErrorFormat, Gateway, HeaderRule, HeaderTransform, Model, PathMatch, Route, ServiceId};
 use crate::schema::SchemaIndex;
 
@@ -29,15 +30,17 @@ const HEADER_MUTATION: &str = "type.googleapis.com/envoy.extensions.filters.http
 const HEADER_MUTATION_PER_ROUTE: &str =
     "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute";
 const UPSTREAM_CODEC: &str = "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec";
+const TRANSCODER_FILTER: &str = "envoy.filters.http.grpc_json_transcoder";
+const TRANSCODER: &str = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder";
 const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
-pub fn emit(model: &Model, _: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
     model
         .gateways
         .par_iter()
         .map(|g| Artifact {
             path: format!("envoy/gateway-{}.yaml", g.name.value),
-            contents: yaml(model, &bootstrap(model, g)),
+            contents: yaml(model, &bootstrap(model, schemas, g)),
         })
         .collect()
 }
@@ -84,11 +87,14 @@ impl ClusterKey {
     }
 }
 
-fn bootstrap(model: &Model, gateway: &Gateway) -> Value {
-    let caches = gateway.routes.iter().any(|r| r.cache.is_some());
-    let routes: Vec<Value> = gateway.routes.iter().map(|r| route(model, r, caches)).collect();
+fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
+    let optional = OptionalFilters {
+        cache: gateway.routes.iter().any(|r| r.cache.is_some()),
+        transcoder: gateway.routes.iter().any(|r| r.transcode.is_some()),
+    };
+    let routes: Vec<Value> = gateway.routes.iter().map(|r| route(model, r, optional)).collect();
     let mappers = local_reply_mappers(gateway);
-    let filters = http_filters(gateway);
+    let filters = http_filters(model, schemas, gateway);
     // Envoy stamps `server: envoy` after all filters; a route that removes or
     // renames `server` needs it to pass the upstream's header through instead.
     let touches_server = gateway.routes.iter().flat_map(|r| &r.response).any(|t| match t {
@@ -135,8 +141,14 @@ fn bootstrap(model: &Model, gateway: &Gateway) -> Value {
     })
 }
 
-/// `gateway_caches`: the gateway has the cache filter, which routes without `cache` switch off.
-fn route(model: &Model, route: &Route, gateway_caches: bool) -> Value {
+/// Filters of a gateway's chain that routes not using them switch off.
+#[derive(Clone, Copy)]
+struct OptionalFilters {
+    cache: bool,
+    transcoder: bool,
+}
+
+fn route(model: &Model, route: &Route, optional: OptionalFilters) -> Value {
     let mut matcher = match &route.matcher.path {
         PathMatch::Exact(p) => json!({ "path": p }),
         PathMatch::Prefix(p) => json!({ "prefix": p }),
@@ -177,8 +189,11 @@ fn route(model: &Model, route: &Route, gateway_caches: bool) -> Value {
             }),
         );
     }
-    if gateway_caches && route.cache.is_none() {
+    if optional.cache && route.cache.is_none() {
         per_filter.insert(CACHE_FILTER.into(), json!({ "@type": FILTER_CONFIG, "disabled": true }));
+    }
+    if optional.transcoder && route.transcode.is_none() {
+        per_filter.insert(TRANSCODER_FILTER.into(), json!({ "@type": FILTER_CONFIG, "disabled": true }));
     }
     if !per_filter.is_empty() {
         out["typed_per_filter_config"] = Value::Object(per_filter);
@@ -186,16 +201,20 @@ fn route(model: &Model, route: &Route, gateway_caches: bool) -> Value {
     out
 }
 
-/// Header mutation, then the cache, then the router: the cache fetches
-/// misses through the upstream filter chain only, so nothing but the router
-/// may sit after it, and transforms before it apply to hits and misses alike.
-/// Filters are listed only when some route uses them.
-fn http_filters(gateway: &Gateway) -> Vec<Value> {
+/// Header mutation, the gRPC-JSON transcoder, the cache, then the router.
+/// The cache fetches misses through the upstream filter chain only, so
+/// nothing but the router may sit after it; transforms before it apply to
+/// hits and misses alike; transcoded requests reach it as gRPC POSTs and are
+/// never cached. Filters are listed only when some route uses them.
+fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<Value> {
     let mut filters = Vec::new();
     if gateway.routes.iter().any(|r| !r.response.is_empty()) {
         filters.push(
             json!({ "name": HEADER_MUTATION_FILTER, "typed_config": { "@type": HEADER_MUTATION, "mutations": {} } }),
         );
+    }
+    if let Some(transcoder) = transcoder(model, schemas, gateway) {
+        filters.push(transcoder);
     }
     if gateway.routes.iter().any(|r| r.cache.is_some()) {
         filters.push(json!({ "name": CACHE_FILTER, "typed_config": {
@@ -205,6 +224,39 @@ fn http_filters(gateway: &Gateway) -> Vec<Value> {
     }
     filters.push(json!({ "name": "envoy.filters.http.router", "typed_config": { "@type": ROUTER } }));
     filters
+}
+
+/// Envoy's gRPC-JSON transcoder for the gateway's `transcode` routes, with
+/// the descriptors of their schemas embedded (`proto_descriptor_bin`), so
+/// the bootstrap needs no file beside it. Routes are matched on the
+/// incoming REST path, so the spec's routes decide the upstream.
+fn transcoder(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Option<Value> {
+    let mut services = std::collections::BTreeSet::new();
+    let mut schema_ids = std::collections::BTreeSet::new();
+    for route in gateway.routes.iter().filter(|r| r.transcode.is_some()) {
+        let Some(op) = &route.operation else { continue };
+        let Operation::Grpc { service, .. } = &op.value else { continue };
+        services.insert(service.clone());
+        for api in model.service(route.target.value).apis.iter().filter(|a| a.serves(&op.value)) {
+            schema_ids.insert(api.schema);
+        }
+    }
+    if services.is_empty() {
+        return None;
+    }
+    let descriptors = schemas.descriptor_set(&schema_ids.into_iter().collect::<Vec<_>>());
+    Some(json!({ "name": TRANSCODER_FILTER, "typed_config": {
+        "@type": TRANSCODER,
+        "proto_descriptor_bin": base64::engine::general_purpose::STANDARD.encode(descriptors),
+        "services": services.into_iter().collect::<Vec<_>>(),
+        "match_incoming_request_route": true,
+        "convert_grpc_status": true,
+        "print_options": {
+            "add_whitespace": false,
+            "always_print_primitive_fields": true,
+            "preserve_proto_field_names": true
+        }
+    }}))
 }
 
 /// The route's response header transforms in the spec's order; a rename

@@ -2,9 +2,11 @@
 //! [`SchemaIndex`] that checks query. Each file is read and parsed once,
 //! however many APIs reference it; files load in parallel.
 
+mod graphql;
 mod openapi;
 mod proto;
 
+pub use graphql::{ArgumentSignature, FieldSignature};
 pub use proto::HttpRule;
 
 use std::collections::HashMap;
@@ -27,6 +29,8 @@ pub struct Schema {
     pub grpc_services: Vec<(String, Option<Span>)>,
     /// `Operation::key` → index in `operations`.
     by_key: HashMap<String, usize>,
+    /// GraphQL only: each root field's argument and result types, by `Operation::key`.
+    graphql: HashMap<String, FieldSignature>,
     /// `.proto` only: descriptors and HTTP bindings.
     proto: Option<ProtoIndex>,
 }
@@ -68,7 +72,7 @@ impl Schema {
             }
             ProtoIndex { pool: p.pool, rules }
         });
-        Schema { file, operations, grpc_services, by_key, proto }
+        Schema { file, operations, grpc_services, by_key, graphql: loaded.graphql, proto }
     }
 
     /// The `google.api.http` bindings of a gRPC operation (empty if none).
@@ -114,6 +118,11 @@ impl Schema {
     pub fn find(&self, operation: &Operation) -> Option<&OperationDef> {
         self.by_key.get(&operation.key()).map(|&i| &self.operations[i])
     }
+
+    /// The argument and result types of a GraphQL root field.
+    pub fn graphql_signature(&self, operation: &Operation) -> Option<&FieldSignature> {
+        self.graphql.get(&operation.key())
+    }
 }
 
 #[derive(Debug)]
@@ -136,37 +145,26 @@ impl SchemaIndex {
     }
 
     /// One serialized `FileDescriptorSet` holding every file (with imports)
-    /// of the given `.proto` schemas, in a stable order: what Envoy's
-    /// gRPC-JSON transcoder loads.
+    /// of the given `.proto` schemas, dependencies first, with their
+    /// extension options (`google.api.http`) intact: what Envoy's gRPC-JSON
+    /// transcoder loads.
     pub fn descriptor_set(&self, ids: &[SchemaId]) -> Vec<u8> {
-        let mut files = std::collections::BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
         for proto in ids.iter().filter_map(|id| self.get(*id)).filter_map(|s| s.proto.as_ref()) {
-            for file in proto.pool.file_descriptor_protos() {
-                files.entry(file.name().to_string()).or_insert_with(|| file.clone());
+            // Each pool lists its files in dependency order; first-seen order keeps that.
+            for file in proto.pool.files() {
+                if seen.insert(file.name().to_string()) {
+                    // FileDescriptorSet.file = 1, length-delimited. prost's own
+                    // FileDescriptorProto would drop the extension options.
+                    let bytes = file.encode_to_vec();
+                    prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut out);
+                    prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+                    out.extend_from_slice(&bytes);
+                }
             }
         }
-        // Dependencies first, as descriptor loaders expect.
-        let mut ordered = Vec::with_capacity(files.len());
-        let mut done = std::collections::HashSet::new();
-        fn visit(
-            name: &str,
-            files: &std::collections::BTreeMap<String, prost_types::FileDescriptorProto>,
-            done: &mut std::collections::HashSet<String>,
-            ordered: &mut Vec<prost_types::FileDescriptorProto>,
-        ) {
-            if !done.insert(name.to_string()) {
-                return;
-            }
-            let Some(file) = files.get(name) else { return };
-            for dep in &file.dependency {
-                visit(dep, files, done, ordered);
-            }
-            ordered.push(file.clone());
-        }
-        for name in files.keys() {
-            visit(name, &files, &mut done, &mut ordered);
-        }
-        prost::Message::encode_to_vec(&prost_types::FileDescriptorSet { file: ordered })
+        out
     }
 }
 
@@ -175,6 +173,7 @@ impl SchemaIndex {
 struct Loaded {
     operations: Vec<(Operation, Option<Range<usize>>)>,
     grpc_services: Vec<(String, Option<Range<usize>>)>,
+    graphql: HashMap<String, FieldSignature>,
     proto: Option<proto::LoadedProto>,
 }
 
@@ -206,8 +205,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
                 let parsed = match r.kind {
                     ApiKind::Rest => Some(contained(|| openapi::load(&text))),
                     ApiKind::Grpc => Some(contained(|| proto::load(&r.path, &text, &includes))),
-                    // GraphQL SDL is read (the file must exist); its fields are indexed by a later loader.
-                    ApiKind::Graphql => None,
+                    ApiKind::Graphql => Some(contained(|| graphql::load(&text))),
                 };
                 (Ok(text), parsed)
             }

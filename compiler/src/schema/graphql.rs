@@ -1,0 +1,272 @@
+//! GraphQL SDL files via `apollo-compiler`: the file is parsed and validated
+//! as a schema; every field of a root operation type becomes an operation
+//! (`Query.orders`), with its argument and result types kept as written.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use apollo_compiler::ast::{Definition, Document, FieldDefinition, OperationType};
+use apollo_compiler::diagnostic::ToCliReport;
+use apollo_compiler::parser::{FileId, SourceSpan};
+use apollo_compiler::validation::{DiagnosticData, DiagnosticList};
+use apollo_compiler::Node;
+
+use super::{Loaded, Parsed};
+use crate::model::values::{GraphqlRoot, Operation};
+
+/// The types of a root field, as the SDL writes them, for checks of the
+/// arguments a call passes and the type it expects back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldSignature {
+    pub arguments: Vec<ArgumentSignature>,
+    /// The result type, e.g. `[Review!]!`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArgumentSignature {
+    pub name: String,
+    /// E.g. `ID!`, `[String!]`.
+    pub ty: String,
+    /// The default value as written in GraphQL syntax, e.g. `10`.
+    pub default: Option<String>,
+}
+
+impl ArgumentSignature {
+    /// A non-null argument without a default must be passed.
+    pub fn required(&self) -> bool {
+        self.ty.ends_with('!') && self.default.is_none()
+    }
+}
+
+pub(super) fn load(text: &str) -> Parsed {
+    // The path only names the file in apollo's own messages, which are not shown.
+    let mut document = Document::parse(text, "schema.graphql").map_err(|e| first_error(&e.errors))?;
+    drop_repeated_fields(&mut document);
+    let schema = document.to_schema_validate().map_err(|e| first_error(&e.errors))?;
+    let mut loaded = Loaded::default();
+    for (kind, root) in [
+        (OperationType::Query, GraphqlRoot::Query),
+        (OperationType::Mutation, GraphqlRoot::Mutation),
+        (OperationType::Subscription, GraphqlRoot::Subscription),
+    ] {
+        // Without a `schema` definition, apollo-compiler makes the types
+        // named Query, Mutation and Subscription the roots.
+        let Some(object) = schema.root_operation(kind).and_then(|name| schema.get_object(name)) else {
+            continue;
+        };
+        for field in object.fields.values() {
+            let operation = Operation::Graphql { root, field: field.name.to_string() };
+            let signature = FieldSignature {
+                arguments: field
+                    .arguments
+                    .iter()
+                    .map(|a| ArgumentSignature {
+                        name: a.name.to_string(),
+                        ty: a.ty.to_string(),
+                        default: a.default_value.as_ref().map(|v| v.to_string()),
+                    })
+                    .collect(),
+                result: field.ty.to_string(),
+            };
+            loaded.graphql.insert(operation.key(), signature);
+            loaded.operations.push((operation, definition_range(field.name.location(), field.location())));
+        }
+    }
+    Ok(loaded)
+}
+
+/// The first error inside the file, with the number of others; apollo
+/// sorts errors by file and offset, those without a location first.
+fn first_error(errors: &DiagnosticList) -> (String, Option<Range<usize>>) {
+    let located = |d: &DiagnosticData| d.location().filter(|l| l.file_id() != FileId::BUILT_IN);
+    let all: Vec<&DiagnosticData> = errors.iter().map(|d| d.error).collect();
+    let Some(first) = all.iter().find(|d| located(d).is_some()).or(all.first()) else {
+        return ("the schema does not validate".to_string(), None);
+    };
+    let mut message = readable(&first.to_string());
+    if all.len() > 1 {
+        let more = all.len() - 1;
+        message.push_str(&format!(" (and {more} more error{})", if more == 1 { "" } else { "s" }));
+    }
+    (message, located(first).map(|l| l.offset()..l.end_offset()))
+}
+
+/// apollo-parser names punctuation by token kind (`expected R_BRACK, got }`).
+fn readable(message: &str) -> String {
+    const TOKENS: [(&str, &str); 12] = [
+        ("L_BRACK", "`[`"),
+        ("R_BRACK", "`]`"),
+        ("L_CURLY", "`{`"),
+        ("R_CURLY", "`}`"),
+        ("L_PAREN", "`(`"),
+        ("R_PAREN", "`)`"),
+        ("COLON", "`:`"),
+        ("EQ", "`=`"),
+        ("BANG", "`!`"),
+        ("PIPE", "`|`"),
+        ("AT", "`@`"),
+        ("AMP", "`&`"),
+    ];
+    message
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_end_matches(',');
+            match TOKENS.iter().find(|(kind, _)| *kind == bare) {
+                Some((_, text)) => word.replacen(bare, text, 1),
+                None => word.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Drops a field defined a second time in the same type with the same
+/// arguments and type (descriptions aside): the schema means the same either
+/// way, and GitHub's published schema has such repeats
+/// (`EnterpriseOwnerInfo.repositoryDeployKeySetting`). Repeats that disagree
+/// are left for validation to report.
+fn drop_repeated_fields(document: &mut Document) {
+    for definition in &mut document.definitions {
+        let fields = match definition {
+            Definition::ObjectTypeDefinition(d) => &mut d.make_mut().fields,
+            Definition::ObjectTypeExtension(d) => &mut d.make_mut().fields,
+            Definition::InterfaceTypeDefinition(d) => &mut d.make_mut().fields,
+            Definition::InterfaceTypeExtension(d) => &mut d.make_mut().fields,
+            _ => continue,
+        };
+        let mut names = HashSet::with_capacity(fields.len());
+        if fields.iter().all(|f| names.insert(&f.name)) {
+            continue;
+        }
+        let mut kept: Vec<Node<FieldDefinition>> = Vec::with_capacity(fields.len());
+        for field in fields.drain(..) {
+            let same = |k: &Node<FieldDefinition>| k.name == field.name && undescribed(k) == undescribed(&field);
+            if !kept.iter().any(same) {
+                kept.push(field);
+            }
+        }
+        *fields = kept;
+    }
+}
+
+/// A field definition without its own or its arguments' descriptions.
+fn undescribed(field: &FieldDefinition) -> FieldDefinition {
+    let mut field = field.clone();
+    field.description = None;
+    for argument in &mut field.arguments {
+        argument.make_mut().description = None;
+    }
+    field
+}
+
+/// A field definition from its name to its end: the description before
+/// the name is left out, so a pointer at the field shows its signature.
+fn definition_range(name: Option<SourceSpan>, field: Option<SourceSpan>) -> Option<Range<usize>> {
+    let field = field?;
+    let start = name.map_or(field.offset(), |n| n.offset());
+    Some(start..field.end_offset())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operations(text: &str) -> Vec<(String, String)> {
+        let loaded = load(text).unwrap_or_else(|e| panic!("{e:?}"));
+        loaded.operations.into_iter().map(|(o, r)| (o.to_string(), text[r.expect("a range")].to_string())).collect()
+    }
+
+    #[test]
+    fn root_types_default_to_query_mutation_and_subscription() {
+        let text = "type Query {\n  \"\"\"All reviews.\"\"\"\n  reviews(first: Int = 10, product: ID!): [Review!]!\n  review(id: ID!): Review\n}\n\
+                    type Mutation { addReview(text: String!): Review! }\n\
+                    type Subscription { reviewAdded: Review! }\n\
+                    type Review { id: ID! text: String }\n";
+        assert_eq!(
+            operations(text),
+            [
+                ("Query.reviews".to_string(), "reviews(first: Int = 10, product: ID!): [Review!]!".to_string()),
+                ("Query.review".to_string(), "review(id: ID!): Review".to_string()),
+                ("Mutation.addReview".to_string(), "addReview(text: String!): Review!".to_string()),
+                ("Subscription.reviewAdded".to_string(), "reviewAdded: Review!".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_schema_definition_names_the_root_types() {
+        let text = "schema { query: Root mutation: Changes }\n\
+                    type Root { ping: String }\n\
+                    type Changes { bump(by: Int!): Int }\n\
+                    type Query { notRoot: String }\n";
+        let ops: Vec<String> = operations(text).into_iter().map(|(o, _)| o).collect();
+        assert_eq!(ops, ["Query.ping", "Mutation.bump"]);
+    }
+
+    #[test]
+    fn signatures_keep_argument_and_result_types_as_written() {
+        let text = "type Query { reviews(first: Int = 10, product: ID!, tags: [String!]): [Review!]! }\ntype Review { id: ID! }\n";
+        let loaded = load(text).unwrap();
+        let sig = &loaded.graphql["Query.reviews"];
+        assert_eq!(sig.result, "[Review!]!");
+        let args: Vec<(&str, &str, Option<&str>, bool)> =
+            sig.arguments.iter().map(|a| (&*a.name, &*a.ty, a.default.as_deref(), a.required())).collect();
+        assert_eq!(
+            args,
+            [("first", "Int", Some("10"), false), ("product", "ID!", None, true), ("tags", "[String!]", None, false)]
+        );
+    }
+
+    #[test]
+    fn extensions_add_root_fields() {
+        let text = "type Query { a: Int }\nextend type Query { b: Int }\n";
+        let ops: Vec<String> = operations(text).into_iter().map(|(o, _)| o).collect();
+        assert_eq!(ops, ["Query.a", "Query.b"]);
+    }
+
+    #[test]
+    fn syntax_errors_point_into_the_file() {
+        let text = "type Query {\n  reviews: [Review!\n}\ntype Review { id: ID! }\n";
+        let Err((message, Some(range))) = load(text) else { panic!("parsed") };
+        assert_eq!(message, "syntax error: expected `]`, got }");
+        assert!(range.start >= text.find("reviews").unwrap() && range.end <= text.len(), "{range:?}");
+    }
+
+    #[test]
+    fn validation_errors_point_at_the_first_one() {
+        let text = "type Query {\n  reviews: [Review!]!\n  author: Author\n}\n";
+        let Err((message, Some(range))) = load(text) else { panic!("validated") };
+        assert!(message.contains("Review"), "{message}");
+        assert!(message.contains("1 more error"), "{message}");
+        assert_eq!(&text[range], "Review");
+    }
+
+    #[test]
+    fn a_schema_without_a_query_type_is_invalid() {
+        // GraphQL requires a query root; apollo-compiler reports its absence without a location.
+        let result = load("type Mutation { a: Int }\n");
+        assert!(result.is_err(), "{:?}", result.map(|l| l.operations));
+    }
+
+    #[test]
+    fn an_empty_file_is_invalid() {
+        assert!(load("").is_err());
+    }
+
+    #[test]
+    fn a_field_repeated_alike_is_indexed_once() {
+        let text = "type Query {\n  \"\"\"One.\"\"\"\n  a(x: Int): Int\n  \"\"\"Two.\"\"\"\n  a(\"\"\"X.\"\"\" x: Int): Int\n  b: Int\n}\n";
+        let ops = operations(text);
+        assert_eq!(ops.iter().map(|(o, _)| o.as_str()).collect::<Vec<_>>(), ["Query.a", "Query.b"]);
+        assert_eq!(ops[0].1, "a(x: Int): Int", "the first definition is kept");
+    }
+
+    #[test]
+    fn a_field_repeated_differently_is_an_error() {
+        let text = "type Query {\n  a: Int\n  a: String\n}\n";
+        let Err((message, Some(range))) = load(text) else { panic!("validated") };
+        assert!(message.contains("duplicate definitions for the `a` field"), "{message}");
+        assert_eq!(&text[range], "a: String");
+    }
+}
