@@ -156,13 +156,16 @@ fn explain_without_a_code_lists_every_code() {
 }
 
 #[test]
-fn build_writes_one_envoy_bootstrap_per_gateway() {
+fn build_writes_an_envoy_bootstrap_and_validator_rules_per_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let out = meshc(&["build", path(&shop()), "-o", path(&out_dir)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let written = read_tree(&out_dir);
-    assert_eq!(written.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), ["envoy/gateway-public.yaml"]);
+    assert_eq!(
+        written.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        ["envoy/gateway-public.yaml", "validation/gateway-public.json"]
+    );
 }
 
 #[test]

@@ -20,16 +20,22 @@
 //! // ... drive traffic, then inspect mock.calls(); dropping `mock` stops it.
 //! ```
 //!
+//! [`Validator`] is the request validator: an HTTP service for Envoy's
+//! `ext_authz` filter that rejects requests violating their route's OpenAPI
+//! operation with 400 and the gateway's error body ([`serve_validator`]).
+//!
 //! Everything listens on loopback addresses only.
 
 mod client;
 mod codec;
 mod grpc_mock;
 mod template;
+pub mod validator;
 
 pub use client::{call_unary, call_unary_with_metadata};
 pub use codec::DynamicCodec;
 pub use grpc_mock::{GrpcMock, MockError, MockHandle};
+pub use validator::{serve_validator, CheckedRequest, Decision, Validator, ValidatorHandle, Verdict};
 
 /// Re-exported so users name the same versions the mock is built with.
 pub use prost_reflect;

@@ -4,6 +4,11 @@
 //! serves a descriptor set's methods from JSON templates until killed. It
 //! prints `listening on ADDR` first, then one JSON line per request:
 //! `{"method": "/pkg.Service/Method", "request": {...}}`.
+//!
+//! `meshc-runtime validator --rules FILE.json --listen 127.0.0.1:PORT` serves
+//! a gateway's request rules as an Envoy ext_authz HTTP service until
+//! killed. It prints `listening on ADDR` first, then one JSON line per
+//! checked request: `{"method", "path", "route", "verdict", "detail"}`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -12,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use meshc_runtime::GrpcMock;
+use meshc_runtime::{serve_validator, GrpcMock, Validator, Verdict};
 
 #[derive(Parser)]
 #[command(name = "meshc-runtime", version, about = "Runtime helpers for testing meshc artifacts")]
@@ -35,6 +40,15 @@ enum Command {
         #[arg(long, value_name = "FILE.json")]
         responses: Option<PathBuf>,
     },
+    /// Serve a gateway's request rules as an Envoy ext_authz HTTP service.
+    Validator {
+        /// The rules file meshc writes (`validation/gateway-NAME.json`).
+        #[arg(long, value_name = "FILE.json")]
+        rules: PathBuf,
+        /// Loopback address to listen on; port 0 picks a free port.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,7 +62,37 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let Command::GrpcMock { descriptor, listen, responses } = cli.command;
+    match cli.command {
+        Command::GrpcMock { descriptor, listen, responses } => grpc_mock(descriptor, listen, responses),
+        Command::Validator { rules, listen } => validator(rules, listen),
+    }
+}
+
+fn validator(rules: PathBuf, listen: SocketAddr) -> Result<(), String> {
+    let text = std::fs::read_to_string(&rules).map_err(|e| format!("{}: {e}", rules.display()))?;
+    let validator = Validator::from_json(&text).map_err(|e| format!("{}: {e}", rules.display()))?;
+    let handle = serve_validator(validator, listen).map_err(|e| format!("listening on {listen}: {e}"))?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "listening on {}", handle.addr());
+    let _ = out.flush();
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        for request in handle.take_requests() {
+            let line = serde_json::json!({
+                "method": request.method,
+                "path": request.path_and_query,
+                "route": request.route,
+                "verdict": if matches!(request.verdict, Verdict::Allow) { "allow" } else { "reject" },
+                "detail": request.detail,
+            });
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn grpc_mock(descriptor: PathBuf, listen: SocketAddr, responses: Option<PathBuf>) -> Result<(), String> {
     let bytes = std::fs::read(&descriptor).map_err(|e| format!("{}: {e}", descriptor.display()))?;
     let mut mock = GrpcMock::from_descriptor_set(&bytes).map_err(|e| format!("{}: {e}", descriptor.display()))?;
     if let Some(path) = responses {

@@ -6,6 +6,7 @@ mod grpc_transcoding;
 mod ineffective_cache;
 mod listener_port_conflict;
 mod missing_owner;
+mod request_validation;
 mod shadowed_route;
 mod unknown_grpc_service;
 mod unknown_operation;
@@ -39,6 +40,11 @@ pub static PASSES: &[Pass] = &[
     Pass { name: "ineffective-cache", codes: &[Code::IneffectiveCache], run: ineffective_cache::run },
     Pass { name: "listener-port-conflict", codes: &[Code::ListenerPortConflict], run: listener_port_conflict::run },
     Pass { name: "missing-owner", codes: &[Code::MissingOwner], run: missing_owner::run },
+    Pass {
+        name: "request-validation",
+        codes: &[Code::UnvalidatableRoute, Code::MissingValidator],
+        run: request_validation::run,
+    },
     Pass { name: "shadowed-route", codes: &[Code::ShadowedRoute], run: shadowed_route::run },
     Pass { name: "unknown-grpc-service", codes: &[Code::UnknownGrpcService], run: unknown_grpc_service::run },
     Pass {

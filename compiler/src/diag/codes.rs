@@ -84,7 +84,7 @@ codes! {
     ListenerPortConflict = "MESH0012", "listener-port-conflict", Gateway, Error, "0.1.0", "Two listeners of one gateway bind the same address and port.";
     EmptyImport = "MESH0013", "empty-import", Workspace, Warning, "0.1.0", "An import glob matches no file.";
     OperationKindMismatch = "MESH0014", "operation-kind-mismatch", Reference, Error, "0.1.0", "An operation is written for an API kind the target service does not serve.";
-    InvalidSchema = "MESH0015", "invalid-schema", Schema, Error, "0.1.0", "A referenced protocol schema file (OpenAPI, .proto) does not parse.";
+    InvalidSchema = "MESH0015", "invalid-schema", Schema, Error, "0.1.0", "A referenced protocol schema file (OpenAPI, .proto, GraphQL SDL) does not parse or validate.";
     MissingOwner = "MESH0016", "missing-owner", Hygiene, Warning, "0.1.0", "A service declares no owning team.";
     ShadowedRoute = "MESH0017", "shadowed-route", Gateway, Warning, "0.1.0", "A route can never match because an earlier route matches all its requests.";
     UnknownGrpcService = "MESH0018", "unknown-grpc-service", Reference, Error, "0.1.0", "An API's `grpc-service` names a service its .proto file does not define.";
@@ -93,6 +93,8 @@ codes! {
     MissingHttpRule = "MESH0021", "missing-http-rule", Schema, Error, "0.1.0", "A route transcodes to a gRPC method that has no google.api.http binding.";
     HttpRuleUnknownField = "MESH0022", "http-rule-unknown-field", Schema, Error, "0.1.0", "A google.api.http binding names a field its request message does not have.";
     TranscodeRouteMismatch = "MESH0023", "transcode-route-mismatch", Gateway, Error, "0.1.0", "A transcoding route's match admits none of the method's HTTP bindings.";
+    UnvalidatableRoute = "MESH0024", "unvalidatable-route", Gateway, Error, "0.1.0", "A route validates requests but names no REST operation its OpenAPI document defines.";
+    MissingValidator = "MESH0025", "missing-validator", Gateway, Error, "0.1.0", "A gateway has validating routes but declares no request validator endpoint.";
 }
 
 impl Code {

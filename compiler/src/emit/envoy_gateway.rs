@@ -32,6 +32,11 @@ const HEADER_MUTATION_PER_ROUTE: &str =
 const UPSTREAM_CODEC: &str = "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec";
 const TRANSCODER_FILTER: &str = "envoy.filters.http.grpc_json_transcoder";
 const TRANSCODER: &str = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder";
+const EXT_AUTHZ_FILTER: &str = "envoy.filters.http.ext_authz";
+const EXT_AUTHZ: &str = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
+const EXT_AUTHZ_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
+/// The request validator's cluster; service names hold no dots, so it cannot clash.
+const VALIDATOR_CLUSTER: &str = "meshc.validator";
 const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
 pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
@@ -91,6 +96,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
     let optional = OptionalFilters {
         cache: gateway.routes.iter().any(|r| r.cache.is_some()),
         transcoder: gateway.routes.iter().any(|r| r.transcode.is_some()),
+        validator: validating(gateway),
     };
     let routes: Vec<Value> = gateway.routes.iter().map(|r| route(model, r, optional)).collect();
     let mappers = local_reply_mappers(gateway);
@@ -135,6 +141,23 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
         let key = ClusterKey::of(r);
         clusters.entry(key.name(model)).or_insert_with(|| cluster(model, key));
     }
+    if let (Some(validator), true) = (&gateway.validator, validating(gateway)) {
+        clusters.insert(
+            VALIDATOR_CLUSTER.to_string(),
+            json!({
+                "name": VALIDATOR_CLUSTER,
+                "type": "STRICT_DNS",
+                "connect_timeout": "1s",
+                "load_assignment": {
+                    "cluster_name": VALIDATOR_CLUSTER,
+                    "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": {
+                        "address": validator.value.host.as_str(),
+                        "port_value": validator.value.port.get()
+                    }}}}]}]
+                }
+            }),
+        );
+    }
     json!({
         "node": { "id": format!("gateway-{}", gateway.name.value), "cluster": model.name },
         "static_resources": { "listeners": listeners, "clusters": clusters.into_values().collect::<Vec<_>>() }
@@ -146,6 +169,12 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
 struct OptionalFilters {
     cache: bool,
     transcoder: bool,
+    validator: bool,
+}
+
+/// Whether the gateway asks a request validator (some route validates and the validator is declared).
+fn validating(gateway: &Gateway) -> bool {
+    gateway.validator.is_some() && gateway.routes.iter().any(|r| r.validate.is_some())
 }
 
 fn route(model: &Model, route: &Route, optional: OptionalFilters) -> Value {
@@ -192,6 +221,9 @@ fn route(model: &Model, route: &Route, optional: OptionalFilters) -> Value {
     if optional.cache && route.cache.is_none() {
         per_filter.insert(CACHE_FILTER.into(), json!({ "@type": FILTER_CONFIG, "disabled": true }));
     }
+    if optional.validator && route.validate.is_none() {
+        per_filter.insert(EXT_AUTHZ_FILTER.into(), json!({ "@type": EXT_AUTHZ_PER_ROUTE, "disabled": true }));
+    }
     if optional.transcoder && route.transcode.is_none() {
         per_filter.insert(TRANSCODER_FILTER.into(), json!({ "@type": FILTER_CONFIG, "disabled": true }));
     }
@@ -201,13 +233,28 @@ fn route(model: &Model, route: &Route, optional: OptionalFilters) -> Value {
     out
 }
 
-/// Header mutation, the gRPC-JSON transcoder, the cache, then the router.
+/// Request validation (ext_authz), header mutation, the gRPC-JSON
+/// transcoder, the cache, then the router.
 /// The cache fetches misses through the upstream filter chain only, so
 /// nothing but the router may sit after it; transforms before it apply to
 /// hits and misses alike; transcoded requests reach it as gRPC POSTs and are
 /// never cached. Filters are listed only when some route uses them.
 fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<Value> {
     let mut filters = Vec::new();
+    // Validation first: it judges the request as the client sent it.
+    if validating(gateway) {
+        filters.push(json!({ "name": EXT_AUTHZ_FILTER, "typed_config": {
+            "@type": EXT_AUTHZ,
+            "transport_api_version": "V3",
+            "failure_mode_allow": false,
+            "with_request_body": { "max_request_bytes": 1_048_576, "allow_partial_message": false, "pack_as_bytes": true },
+            "http_service": {
+                "server_uri": { "uri": format!("http://{VALIDATOR_CLUSTER}"), "cluster": VALIDATOR_CLUSTER, "timeout": "1s" }
+            },
+            // Every request header reaches the validator (header parameters, content-type).
+            "allowed_headers": { "patterns": [{ "safe_regex": { "regex": ".*" } }] }
+        }}));
+    }
     if gateway.routes.iter().any(|r| !r.response.is_empty()) {
         filters.push(
             json!({ "name": HEADER_MUTATION_FILTER, "typed_config": { "@type": HEADER_MUTATION, "mutations": {} } }),

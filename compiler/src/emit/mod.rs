@@ -5,6 +5,7 @@
 //! no IO; the CLI writes their artifacts, atomically.
 
 mod envoy_gateway;
+mod request_validator;
 
 use rayon::prelude::*;
 
@@ -25,11 +26,18 @@ pub struct Backend {
     pub emit: fn(&Model, &SchemaIndex) -> Vec<Artifact>,
 }
 
-pub static BACKENDS: &[Backend] = &[Backend {
-    name: "envoy-gateway",
-    description: "An Envoy v3 bootstrap per gateway: listeners, routes, clusters, local replies.",
-    emit: envoy_gateway::emit,
-}];
+pub static BACKENDS: &[Backend] = &[
+    Backend {
+        name: "envoy-gateway",
+        description: "An Envoy v3 bootstrap per gateway: listeners, routes, clusters, filters, local replies.",
+        emit: envoy_gateway::emit,
+    },
+    Backend {
+        name: "request-validator",
+        description: "Rules for `meshc-runtime validator`: validating routes with their OpenAPI request shapes.",
+        emit: request_validator::emit,
+    },
+];
 
 /// Every backend's artifacts, sorted by path.
 pub fn emit_all(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {

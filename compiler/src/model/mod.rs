@@ -106,6 +106,8 @@ pub struct Gateway {
     pub routes: Vec<Route>,
     /// Bodies for responses the gateway itself produces (no route, upstream down).
     pub errors: ErrorFormat,
+    /// Where the request validator (`meshc-runtime validator`) listens.
+    pub validator: Option<Spanned<Endpoint>>,
     pub span: Span,
 }
 
@@ -133,6 +135,9 @@ pub struct Route {
     /// REST requests are transcoded to the gRPC operation by its
     /// `google.api.http` bindings; the span of the `transcode` node.
     pub transcode: Option<Span>,
+    /// Requests are validated against the route's OpenAPI operation before
+    /// they reach the service; the span of the `validate` node.
+    pub validate: Option<Span>,
     pub span: Span,
 }
 

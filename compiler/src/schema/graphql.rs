@@ -269,4 +269,24 @@ mod tests {
         assert!(message.contains("duplicate definitions for the `a` field"), "{message}");
         assert_eq!(&text[range], "a: String");
     }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // Schemas load on rayon's worker threads, which have 2 MiB stacks.
+        let n = 20_000;
+        let inputs = [
+            format!("type Query {{ a: {}Int{} }}\n", "[".repeat(n), "]".repeat(n)),
+            format!("type Query {{ a(x: [Int] = {}1{}): Int }}\n", "[".repeat(n), "]".repeat(n)),
+            format!("type Query {{ a(x: In = {}): Int }}\ninput In {{ b: Int }}\n", "{b: ".repeat(n) + &"}".repeat(n)),
+        ];
+        for text in inputs {
+            let result = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || load(&text).map(|_| ()).map_err(|(m, _)| m))
+                .unwrap()
+                .join()
+                .expect("no stack overflow");
+            assert!(result.is_err(), "{result:?}");
+        }
+    }
 }

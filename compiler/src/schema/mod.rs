@@ -7,6 +7,7 @@ mod openapi;
 mod proto;
 
 pub use graphql::{ArgumentSignature, FieldSignature};
+pub use openapi::RestDetail;
 pub use proto::HttpRule;
 
 use std::collections::HashMap;
@@ -33,6 +34,9 @@ pub struct Schema {
     graphql: HashMap<String, FieldSignature>,
     /// `.proto` only: descriptors and HTTP bindings.
     proto: Option<ProtoIndex>,
+    /// OpenAPI only: request shapes by operation key, and component schemas.
+    rest: HashMap<String, RestDetail>,
+    components: Option<serde_json::Value>,
 }
 
 /// The descriptors of a `.proto` file (with its imports) and its methods'
@@ -72,7 +76,22 @@ impl Schema {
             }
             ProtoIndex { pool: p.pool, rules }
         });
-        Schema { file, operations, grpc_services, by_key, graphql: loaded.graphql, proto }
+        let (rest, components) = match loaded.openapi {
+            Some(o) => (o.details.into_iter().collect(), Some(o.components)),
+            None => (HashMap::new(), None),
+        };
+        Schema { file, operations, grpc_services, by_key, graphql: loaded.graphql, proto, rest, components }
+    }
+
+    /// The request shape of a REST operation (parameters and body).
+    pub fn rest_detail(&self, operation: &Operation) -> Option<&RestDetail> {
+        self.rest.get(&operation.key())
+    }
+
+    /// An OpenAPI document's `components` (its `schemas`), which request
+    /// schemas' `$ref`s point into.
+    pub fn openapi_components(&self) -> Option<&serde_json::Value> {
+        self.components.as_ref()
     }
 
     /// The `google.api.http` bindings of a gRPC operation (empty if none).
@@ -175,6 +194,7 @@ struct Loaded {
     grpc_services: Vec<(String, Option<Range<usize>>)>,
     graphql: HashMap<String, FieldSignature>,
     proto: Option<proto::LoadedProto>,
+    openapi: Option<openapi::LoadedOpenApi>,
 }
 
 /// A loader's result, or its error message with the range it points at.

@@ -16,18 +16,98 @@ pub(super) fn load(text: &str) -> Parsed {
     let doc: OpenAPI = serde_yaml_ng::from_str(text).map_err(|e| (e.to_string(), position(&e)))?;
     let keys = path_keys(text);
     let mut ops = Vec::new();
+    let mut details = Vec::new();
     for (path, item) in doc.paths.paths.iter() {
         let ReferenceOr::Item(item) = item else {
             continue;
         };
         let range = keys.get(path.as_str()).cloned();
-        for (method, _) in item.iter() {
+        for (method, op) in item.iter() {
             if let Ok(method) = HttpMethod::parse(&method.to_ascii_uppercase()) {
-                ops.push((Operation::Rest { method, path: path.clone() }, range.clone()));
+                let operation = Operation::Rest { method, path: path.clone() };
+                details.push((operation.key(), rest_detail(&doc, path, &item.parameters, op)));
+                ops.push((operation, range.clone()));
             }
         }
     }
-    Ok(Loaded { operations: ops, ..Loaded::default() })
+    let components = doc
+        .components
+        .as_ref()
+        .map(|c| serde_json::json!({ "schemas": serde_json::to_value(&c.schemas).unwrap_or_default() }))
+        .unwrap_or_else(|| serde_json::json!({ "schemas": {} }));
+    Ok(Loaded { operations: ops, openapi: Some(LoadedOpenApi { details, components }), ..Loaded::default() })
+}
+
+/// What the OpenAPI loader keeps beyond operations: each operation's
+/// request shape, and the document's component schemas its `$ref`s point into.
+pub(super) struct LoadedOpenApi {
+    pub details: Vec<(String, RestDetail)>,
+    pub components: serde_json::Value,
+}
+
+/// A REST operation's request: parameters and body, as JSON Schema-ready
+/// values (`$ref`s to `#/components/schemas/...` kept; parameter and body
+/// references resolved).
+#[derive(Clone, Debug)]
+pub struct RestDetail {
+    /// The OpenAPI path, e.g. `/orders/{orderId}`.
+    pub path_template: String,
+    /// `{ "name", "in", "required", "schema" }` each, path-item parameters first.
+    pub parameters: Vec<serde_json::Value>,
+    /// `{ "required", "content": { TYPE: { "schema" } } }`, if the operation takes a body.
+    pub body: Option<serde_json::Value>,
+}
+
+fn rest_detail(
+    doc: &OpenAPI,
+    path: &str,
+    shared: &[ReferenceOr<openapiv3::Parameter>],
+    op: &openapiv3::Operation,
+) -> RestDetail {
+    let components = doc.components.as_ref();
+    let mut parameters: Vec<serde_json::Value> = Vec::new();
+    for p in shared.iter().chain(&op.parameters) {
+        let parameter = match p {
+            ReferenceOr::Item(p) => Some(p),
+            ReferenceOr::Reference { reference } => components
+                .and_then(|c| c.parameters.get(reference.trim_start_matches("#/components/parameters/")))
+                .and_then(|p| p.as_item()),
+        };
+        let Some(parameter) = parameter else { continue };
+        let (location, data) = match parameter {
+            openapiv3::Parameter::Path { parameter_data, .. } => ("path", parameter_data),
+            openapiv3::Parameter::Query { parameter_data, .. } => ("query", parameter_data),
+            openapiv3::Parameter::Header { parameter_data, .. } => ("header", parameter_data),
+            openapiv3::Parameter::Cookie { parameter_data, .. } => ("cookie", parameter_data),
+        };
+        let schema = match &data.format {
+            openapiv3::ParameterSchemaOrContent::Schema(schema) => serde_json::to_value(schema).unwrap_or_default(),
+            openapiv3::ParameterSchemaOrContent::Content(_) => serde_json::json!({}),
+        };
+        // An operation parameter overrides a path-item one of the same name and place.
+        parameters.retain(|p| !(p["name"] == data.name.as_str() && p["in"] == location));
+        parameters.push(serde_json::json!({
+            "name": data.name, "in": location, "required": data.required || location == "path", "schema": schema
+        }));
+    }
+    let body = op.request_body.as_ref().and_then(|b| match b {
+        ReferenceOr::Item(b) => Some(b),
+        ReferenceOr::Reference { reference } => components
+            .and_then(|c| c.request_bodies.get(reference.trim_start_matches("#/components/requestBodies/")))
+            .and_then(|b| b.as_item()),
+    });
+    let body = body.map(|b| {
+        let content: serde_json::Map<String, serde_json::Value> = b
+            .content
+            .iter()
+            .map(|(media, m)| {
+                let schema = m.schema.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or_default();
+                (media.clone(), serde_json::json!({ "schema": schema }))
+            })
+            .collect();
+        serde_json::json!({ "required": b.required, "content": content })
+    });
+    RestDetail { path_template: path.to_string(), parameters, body }
 }
 
 /// Where each path key (`  /orders:`, `"/orders":`) is written, found in

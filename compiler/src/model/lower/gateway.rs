@@ -7,11 +7,11 @@ use super::read::{self, Once};
 use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
-use crate::model::values::{check_name, ErrorBodyFormat, Port};
-use crate::model::{ErrorFormat, ErrorStatus, Gateway, Listener, Route};
+use crate::model::values::{check_name, ErrorBodyFormat, Host, Port};
+use crate::model::{Endpoint, ErrorFormat, ErrorStatus, Gateway, Listener, Route};
 use crate::syntax::Node;
 
-const CHILDREN: &[&str] = &["listener", "error-format", "route"];
+const CHILDREN: &[&str] = &["listener", "error-format", "validator", "route"];
 
 impl Lower<'_> {
     pub(super) fn gateway(&mut self, node: &Node, name: Spanned<String>) -> Option<Gateway> {
@@ -23,6 +23,7 @@ impl Lower<'_> {
         let mut routes: Vec<Route> = Vec::new();
         let mut route_names: HashMap<String, Span> = HashMap::new();
         let mut errors = ErrorFormat::default_json();
+        let mut validator = None;
         // Gateway-wide settings first: routes inherit the gateway's body format.
         for child in node.children() {
             match child.name.as_str() {
@@ -41,7 +42,22 @@ impl Lower<'_> {
                         errors = merge(errors, declared);
                     }
                 }
-                "route" | "error-format" => {}
+                "validator" if once.first(child, self.sink) => {
+                    read::check_entries(child, 0, &["address", "port"], self.sink);
+                    read::no_children(child, self.sink);
+                    let example = "validator address=\"127.0.0.1\" port=9191";
+                    let port = read::int_prop(child, "port", Some(example), self.sink)
+                        .and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
+                    let host = match read::string_prop(child, "address", None, self.sink) {
+                        Some(a) => read::parse(&a, |a| Host::parse(a), self.sink),
+                        None if child.property("address").is_some() => None,
+                        None => Host::parse("127.0.0.1").ok(),
+                    };
+                    if let (Some(host), Some(port)) = (host, port) {
+                        validator = Some(Spanned::new(Endpoint { host, port }, child.span));
+                    }
+                }
+                "route" | "error-format" | "validator" => {}
                 _ => read::unknown_child(child, "gateway", CHILDREN, self.sink),
             }
         }
@@ -62,7 +78,7 @@ impl Lower<'_> {
                     .help("add one: listener \"http\" port=8080"),
             );
         }
-        name_ok.then_some(Gateway { name, listeners, routes, errors, span: node.span })
+        name_ok.then_some(Gateway { name, listeners, routes, errors, validator, span: node.span })
     }
 
     fn listener(&mut self, node: &Node) -> Option<Listener> {

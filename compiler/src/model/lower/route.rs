@@ -9,7 +9,8 @@ use crate::model::values::{Duration, ErrorBodyFormat, HeaderName, HttpMethod};
 use crate::model::{HeaderMatch, HeaderRule, HeaderTransform, PathMatch, Route, RouteMatch};
 use crate::syntax::Node;
 
-const ROUTE_CHILDREN: &[&str] = &["match", "to", "timeout", "error-format", "response", "cache", "transcode"];
+const ROUTE_CHILDREN: &[&str] =
+    &["match", "to", "timeout", "error-format", "response", "cache", "transcode", "validate"];
 const RESPONSE_CHILDREN: &[&str] = &["set-header", "remove-header", "rename-header"];
 
 impl Lower<'_> {
@@ -25,6 +26,7 @@ impl Lower<'_> {
         let mut response = Vec::new();
         let mut cache = None;
         let mut transcode = None;
+        let mut validate = None;
         let mut failed = false;
         for child in node.children() {
             if ROUTE_CHILDREN.contains(&child.name.as_str()) && !once.first(child, self.sink) {
@@ -56,10 +58,10 @@ impl Lower<'_> {
                     Some(e) => errors = Some(e),
                     None => failed = true,
                 },
-                "transcode" => {
+                "transcode" | "validate" => {
                     read::check_entries(child, 0, &[], self.sink);
                     read::no_children(child, self.sink);
-                    transcode = Some(child.span);
+                    *(if child.name == "validate" { &mut validate } else { &mut transcode }) = Some(child.span);
                 }
                 "response" => match self.response(child) {
                     Some(r) => response = r,
@@ -102,6 +104,7 @@ impl Lower<'_> {
             response,
             cache,
             transcode,
+            validate,
             span: node.span,
         })
     }
