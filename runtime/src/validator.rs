@@ -110,27 +110,28 @@ impl Validator {
             Ok(()) => Decision { route: Some(route.name.clone()), detail: None, verdict: Verdict::Allow },
             Err(detail) => {
                 let detail = load::abbreviate(&detail, MAX_DETAIL_CHARS);
-                let verdict = self.reject(&route.name, &detail);
+                let verdict = self.reject(route, &detail);
                 Decision { route: Some(route.name.clone()), detail: Some(detail), verdict }
             }
         }
     }
 
-    fn reject(&self, route: &str, detail: &str) -> Verdict {
+    fn reject(&self, route: &Route, detail: &str) -> Verdict {
         let rules = &self.rules;
-        let (content_type, body) = match rules.format {
+        let (format, message) = route.error.as_ref().map_or((rules.format, &rules.message), |(f, m)| (*f, m));
+        let (content_type, body) = match format {
             ErrorFormat::Json => {
                 let s = |text: &str| Value::String(text.to_string()).to_string();
                 let body = format!(
                     "{{\"status\":400,\"error\":{},\"detail\":{},\"gateway\":{},\"route\":{}}}",
-                    s(&rules.message),
+                    s(message),
                     s(detail),
                     s(&rules.gateway),
-                    s(route)
+                    s(&route.name)
                 );
                 ("application/json", body)
             }
-            ErrorFormat::Text => ("text/plain; charset=utf-8", format!("400 {}: {detail}\n", rules.message)),
+            ErrorFormat::Text => ("text/plain; charset=utf-8", format!("400 {message}: {detail}\n")),
         };
         Verdict::Reject { status: 400, content_type: content_type.to_string(), body }
     }

@@ -206,6 +206,21 @@ fn query_parameters_are_coerced_and_validated() {
 }
 
 #[test]
+fn known_formats_are_checked_unknown_ones_ignored() {
+    let rules = json!({
+        "gateway": "g",
+        "routes": [ { "route": "r", "match": { "path": "/" }, "method": "GET", "path_template": "/", "parameters": [
+            { "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+            { "name": "n", "in": "query", "schema": { "type": "integer", "format": "int32" } }
+        ] } ]
+    });
+    let v = Validator::from_json(&rules.to_string()).unwrap();
+    assert_eq!(v.check("GET", "/?since=2024-05-01T10:00:00Z&n=5000000000", &[], b""), Verdict::Allow);
+    assert!(detail(v.check("GET", "/?since=yesterday", &[], b""))
+        .starts_with(r#"query parameter `since`: "yesterday" is not a "date-time""#));
+}
+
+#[test]
 fn repeated_query_keys_make_arrays() {
     let v = validator();
     assert_eq!(get(&v, "/orders?ids=1&ids=2&ids=3", &[]), Verdict::Allow);
@@ -374,6 +389,12 @@ fn text_error_format() {
             body: "400 bad request: query parameter `limit`: 0 is less than the minimum of 1\n".into(),
         }
     );
+    // A route's own `error` wins over the gateway's.
+    rules["routes"][1]["error"] = json!({ "format": "json", "message": "listing needs a valid limit" });
+    let v = Validator::from_json(&rules.to_string()).unwrap();
+    assert_eq!(rejected(get(&v, "/orders?limit=0", &[]))["error"], "listing needs a valid limit");
+    let Verdict::Reject { content_type, .. } = v.check("GET", "/orders/0", &[], b"") else { panic!() };
+    assert_eq!(content_type, "text/plain; charset=utf-8");
 }
 
 #[test]
@@ -831,6 +852,13 @@ fn envoy_ext_authz_calls_the_validator() {
     assert_eq!(seen.len(), 1);
     assert!(seen[0].body == blob, "the validator got {} bytes, not the 70000 sent", seen[0].body.len());
     assert_eq!(upstream.hits().last().unwrap().2, blob);
+
+    // failure_mode_allow: false — with the validator gone, Envoy refuses
+    // (403, its default status_on_error) and the upstream is not hit.
+    drop(validator);
+    let down = http(port, "GET", "/orders?limit=5", &[key], b"");
+    assert_eq!(down.status, 403, "{}", down.text());
+    assert_eq!(upstream.hits().len(), 5);
 
     drop(envoy);
 }

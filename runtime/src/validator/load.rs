@@ -34,6 +34,8 @@ pub(crate) struct Route {
     pub template: Vec<Vec<Piece>>,
     pub params: Vec<Param>,
     pub body: Option<Body>,
+    /// The route's own `error` (format, message), over the gateway's.
+    pub error: Option<(ErrorFormat, String)>,
 }
 
 pub(crate) enum PathMatch {
@@ -145,19 +147,8 @@ pub(crate) fn parse(text: &str) -> Result<Rules, String> {
     let root: Value = serde_json::from_str(text).map_err(|e| format!("rules are not JSON: {e}"))?;
     let root = root.as_object().ok_or("rules: expected a JSON object")?;
     let gateway = opt_str(root, "gateway", "rules")?.unwrap_or_default().to_string();
-    let (format, message) = match root.get("error") {
-        None | Some(Value::Null) => (ErrorFormat::Json, "the request does not match the API".to_string()),
-        Some(Value::Object(error)) => {
-            let format = match opt_str(error, "format", "rules: `error`")? {
-                None | Some("json") => ErrorFormat::Json,
-                Some("text") => ErrorFormat::Text,
-                Some(other) => return Err(format!("rules: `error.format` is `{other}`; expected `json` or `text`")),
-            };
-            let message = opt_str(error, "message", "rules: `error`")?.unwrap_or("the request does not match the API");
-            (format, message.to_string())
-        }
-        Some(_) => return Err("rules: `error` must be an object".into()),
-    };
+    let (format, message) = error_from(root.get("error"), "rules")?
+        .unwrap_or((ErrorFormat::Json, "the request does not match the API".to_string()));
     let mut components = match root.get("components") {
         None | Some(Value::Null) => json!({}),
         Some(c @ Value::Object(_)) => c.clone(),
@@ -177,6 +168,22 @@ pub(crate) fn parse(text: &str) -> Result<Rules, String> {
         Some(_) => return Err("rules: `routes` must be an array".into()),
     };
     Ok(Rules { gateway, format, message, routes })
+}
+
+/// An `error` object: `{"format": "json"|"text", "message": "..."}`.
+fn error_from(value: Option<&Value>, at: &str) -> Result<Option<(ErrorFormat, String)>, String> {
+    let error = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(error)) => error,
+        Some(_) => return Err(format!("{at}: `error` must be an object")),
+    };
+    let format = match opt_str(error, "format", at)? {
+        None | Some("json") => ErrorFormat::Json,
+        Some("text") => ErrorFormat::Text,
+        Some(other) => return Err(format!("{at}: `error.format` is `{other}`; expected `json` or `text`")),
+    };
+    let message = opt_str(error, "message", at)?.unwrap_or("the request does not match the API");
+    Ok(Some((format, message.to_string())))
 }
 
 fn opt_str<'v>(map: &'v Map<String, Value>, key: &str, at: &str) -> Result<Option<&'v str>, String> {
@@ -250,7 +257,9 @@ fn route_from(index: usize, value: &Value, compiler: &mut Compiler) -> Result<Ro
         Some(_) => return Err(format!("{at}: `body` must be an object or null")),
     };
 
-    Ok(Route { name, path, method, headers, template, params, body })
+    let error = error_from(route.get("error"), &at)?;
+
+    Ok(Route { name, path, method, headers, template, params, body, error })
 }
 
 /// `/orders/{orderId}/items` → `["", "orders", "{orderId}", "items"]` with
