@@ -399,3 +399,104 @@ gateway "edge" {{
     assert_eq!(calls[1].0, "/shop.payments.v1.Payments/GetCharge");
     assert_eq!(calls[1].1["transactionId"], "tx-9");
 }
+
+const ORDERS_OPENAPI: &str = r##"openapi: 3.0.3
+info: { title: Orders, version: "1" }
+paths:
+  /orders:
+    post:
+      parameters:
+        - { name: dry-run, in: query, required: false, schema: { type: boolean } }
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/NewOrder" }
+      responses:
+        "201": { description: Placed. }
+components:
+  schemas:
+    NewOrder:
+      type: object
+      required: [items]
+      properties:
+        items:
+          type: array
+          minItems: 1
+          items:
+            type: object
+            required: [product_id, quantity]
+            properties:
+              product_id: { type: string }
+              quantity: { type: integer, minimum: 1 }
+"##;
+
+#[test]
+fn live_gateway_rejects_requests_that_violate_the_openapi_operation() {
+    let orders = Upstream::start("orders");
+    let (port, validator_port) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"
+service "orders" {{
+    owner "team-orders"
+    address "127.0.0.1" port={orders}
+    api "orders-http" kind="rest" schema="orders.yaml"
+}}
+gateway "edge" {{
+    listener "http" address="127.0.0.1" port={port}
+    validator address="127.0.0.1" port={validator_port}
+    error-format "json" {{
+        status 400 message="the order is malformed"
+    }}
+    route "place-order" {{
+        match path="/orders" method="POST"
+        to "orders" operation="POST /orders"
+        validate
+    }}
+    route "unchecked" {{
+        match path-prefix="/raw/"
+        to "orders"
+    }}
+}}
+"#,
+        orders = orders.port()
+    );
+    write_files(dir.path(), &[("mesh.kdl", &spec), ("orders.yaml", ORDERS_OPENAPI)]);
+    let artifacts = build(dir.path(), &dir.path().join("out"));
+    let config = artifacts.iter().find(|p| p.ends_with("gateway-edge.yaml")).unwrap();
+    let rules = artifacts.iter().find(|p| p.ends_with("validation/gateway-edge.json")).unwrap();
+    let validator = meshc_runtime::Validator::from_json(&std::fs::read_to_string(rules).unwrap()).unwrap();
+    let _validator =
+        meshc_runtime::serve_validator(validator, format!("127.0.0.1:{validator_port}").parse().unwrap()).unwrap();
+    envoy_validate(config).unwrap();
+    let envoy = EnvoyProcess::start(config);
+    envoy.wait_ready(port);
+    let post = |path: &str, body: &str| {
+        support::http_request_with_body(port, "POST", path, &[("content-type", "application/json")], body.as_bytes())
+    };
+
+    let valid = post("/orders?dry-run=true", r#"{"items": [{"product_id": "p1", "quantity": 2}]}"#);
+    assert_eq!(valid.status, 200, "{}", valid.body);
+    assert_eq!(orders.hits(), 1);
+
+    for (path, body, detail) in [
+        ("/orders", r#"{"items": [{"product_id": "p1", "quantity": 0}]}"#, "quantity"),
+        ("/orders", r#"{"items": []}"#, "items"),
+        ("/orders", r#"{"items": [{"product_id": "p1""#, "JSON"),
+        ("/orders?dry-run=maybe", r#"{"items": [{"product_id": "p1", "quantity": 1}]}"#, "dry-run"),
+    ] {
+        let rejected = post(path, body);
+        assert_eq!(rejected.status, 400, "{path} {body}: {}", rejected.body);
+        let json = json_body(&rejected.body);
+        assert_eq!(json["error"], "the order is malformed");
+        assert_eq!(json["route"], "place-order");
+        assert!(json["detail"].as_str().is_some_and(|d| d.contains(detail)), "{path} {body}: {json}");
+    }
+    assert_eq!(orders.hits(), 1, "rejected requests never reach the service");
+
+    // Routes without `validate` are not checked.
+    let raw = post("/raw/anything", "not json at all");
+    assert_eq!(raw.status, 200);
+    assert_eq!(orders.hits(), 2);
+}

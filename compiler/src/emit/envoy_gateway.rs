@@ -378,6 +378,12 @@ fn cluster(model: &Model, key: ClusterKey) -> Value {
 /// Route-specific mappers first (they also match the route header), then the gateway's.
 fn local_reply_mappers(gateway: &Gateway) -> Vec<Value> {
     let mut mappers = Vec::new();
+    // Envoy sends the validator's rejections as local replies (flag UAEX); they
+    // already carry the spec's error body with the violation's detail, so the
+    // first mapper matches them and changes nothing.
+    if validating(gateway) {
+        mappers.push(json!({ "filter": { "response_flag_filter": { "flags": ["UAEX"] } } }));
+    }
     for route in &gateway.routes {
         if let Some(errors) = &route.errors {
             for s in &errors.statuses {
