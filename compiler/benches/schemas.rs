@@ -18,12 +18,14 @@
 //! - `once/`: one service per schema file of `mesh/`, so every file is
 //!   referenced exactly once (the parse-once check compares it with `mesh/`);
 //!   `protos/`: one service per `.proto` of `mesh/` (what buf is compared
-//!   with); `noimport/`: the same group protos without the `google.api`
-//!   import and bindings (the cost of the import).
+//!   with); `nobind/` and `noimport/`: the same group protos without the
+//!   `google.api.http` bindings, then without the import either (what the
+//!   bindings and the import cost).
 //! - `corpora-*/`: one service per real schema file in `../shared/corpora`
 //!   (read in place, by absolute path): all of them, then each format alone.
-//! - `scale-*/`: one generated file per format at two sizes (10x apart), to
-//!   see whether a loader is linear in its input.
+//! - `scale-*/`: one generated file per format at sizes 10x apart (200,
+//!   2,000 and 20,000 services, paths or types), to see whether a loader is
+//!   linear in its input.
 //!
 //! Each workspace is measured in a fresh child process (the benchmark
 //! re-executes itself with `MESHC_BENCH_CHILD` set), so peak RSS (VmHWM)
@@ -208,11 +210,12 @@ fn operation(j: usize, k: usize) -> String {
     }
 }
 
-/// A group's `.proto`: one gRPC service per member; with `http`, it imports
-/// `google/api/annotations.proto` and binds `Get` and `Put` to HTTP.
-fn group_proto(g: usize, members: std::ops::Range<usize>, http: bool) -> String {
+/// A group's `.proto`: one gRPC service per member; with `import`, it
+/// imports `google/api/annotations.proto`, with `http` it also binds `Get`
+/// and `Put` to HTTP (`google.api.http`).
+fn group_proto(g: usize, members: std::ops::Range<usize>, import: bool, http: bool) -> String {
     let mut proto = format!("syntax = \"proto3\";\n\npackage {};\n\n", proto_package(g));
-    if http {
+    if import || http {
         proto.push_str("import \"google/api/annotations.proto\";\n\n");
     }
     proto.push_str(
@@ -313,7 +316,7 @@ fn graphql_sdl(n: usize) -> String {
 
 /// A `.proto` with `n` services of four methods (no imports).
 fn scale_proto(n: usize) -> String {
-    group_proto(0, 0..n, false)
+    group_proto(0, 0..n, false, false)
 }
 
 struct Mesh {
@@ -343,7 +346,7 @@ fn generate_mesh(dir: &Path, n: usize, corpora: &Corpora) -> Mesh {
     for g in 0..groups {
         let members = (g * GROUP)..((g + 1) * GROUP).min(n);
         let proto = s.join(format!("group-{g:03}.proto"));
-        schema_bytes += write(&proto, &group_proto(g, members.clone(), true));
+        schema_bytes += write(&proto, &group_proto(g, members.clone(), true, true));
         schemas.push(proto.clone());
         protos.push(proto);
 
@@ -441,7 +444,9 @@ fn child_schemas(dir: &Path, repeat: usize) {
     let (mut sources, mut sink, workspace, mut model) = front(dir);
     filter(&mut model, kind);
     let rss_before = proc_status_kib("VmRSS:");
+    let t = Instant::now();
     let index = meshc::schema::load(&model, &mut sources, &mut sink);
+    let first = t.elapsed();
     let hwm = proc_status_kib("VmHWM:");
     let diagnostics = sink.into_sorted();
     let errors = diagnostics.iter().filter(|d| d.severity == meshc::diag::Severity::Error).count();
@@ -497,12 +502,15 @@ fn child_schemas(dir: &Path, repeat: usize) {
     // Each file alone, in a model holding only its reference.
     if per_file {
         let (_sources, _sink, _workspace, model) = front(dir);
+        let root = dir.canonicalize().unwrap();
         for s in &model.schemas {
+            let one = Model {
+                proto_includes: model.proto_includes.clone(),
+                schemas: vec![SchemaRef { path: s.path.clone(), kind: s.kind, span: s.span }],
+                ..Model::default()
+            };
             let (d, _) = best(repeat, || {
-                let mut one = Model::default();
-                one.proto_includes = model.proto_includes.clone();
-                one.schemas.push(SchemaRef { path: s.path.clone(), kind: s.kind, span: s.span });
-                let mut sources = Sources::new(&dir.canonicalize().unwrap());
+                let mut sources = Sources::new(&root);
                 let mut sink = Sink::new();
                 let index = meshc::schema::load(&one, &mut sources, &mut sink);
                 assert!(!sink.has_errors());
@@ -516,8 +524,9 @@ fn child_schemas(dir: &Path, repeat: usize) {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     println!(
         "RESULT refs={refs} files={files} bytes={bytes} operations={operations} warnings={} threads={threads} \
-         rss_before_kib={rss_before} hwm_kib={hwm} schemas_us={}{verified}",
+         rss_before_kib={rss_before} hwm_kib={hwm} first_us={} schemas_us={}{verified}",
         diagnostics.len() - errors,
+        first.as_micros(),
         schemas_best.as_micros()
     );
 }
@@ -622,6 +631,30 @@ fn time_process(what: &str, repeat: usize, mut make: impl FnMut() -> Command) ->
     };
     run(&mut make());
     (0..repeat.max(1)).map(|_| run(&mut make())).min().unwrap()
+}
+
+/// Peak RSS (MB) of one more run of `cmd`, by GNU time's `%M`; `None`
+/// without /usr/bin/time.
+fn peak_rss_mb(cmd: &Command) -> Option<f64> {
+    let time = Path::new("/usr/bin/time");
+    if !time.is_file() {
+        return None;
+    }
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut wrapped = Command::new(time);
+    wrapped.arg("-f").arg("%M").arg("-o").arg(out.path()).arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    let ok = wrapped.output().ok()?.status.success();
+    let kib: f64 = std::fs::read_to_string(out.path()).ok()?.trim().lines().last()?.parse().ok()?;
+    ok.then_some(kib / 1024.0)
 }
 
 // ------------------------------------------------------------------ buf ----
@@ -764,7 +797,7 @@ fn main() {
     });
     let repeat =
         if full { std::env::var("MESHC_BENCH_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(3) } else { 1 };
-    let scale: [usize; 2] = if full { [200, 2000] } else { [20, 200] };
+    let scale: &[usize] = if full { &[200, 2_000, 20_000] } else { &[20, 200] };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("meshc schema-loading benchmark: {cores} core(s), best of {repeat}, {n} services");
     let buf = if full {
@@ -792,13 +825,19 @@ fn main() {
     flat_workspace(&once_dir, "once", &[&corpora.google], &mesh.schemas);
     let protos_dir = base.join("protos");
     flat_workspace(&protos_dir, "protos", &[&corpora.google], &mesh.protos);
-    let noimport_dir = base.join("noimport");
-    let mut noimport = vec![write_abs(&noimport_dir.join("schemas/health.proto"), HEALTH_PROTO)];
-    for g in 0..n.div_ceil(GROUP) {
-        let path = noimport_dir.join(format!("schemas/group-{g:03}.proto"));
-        noimport.push(write_abs(&path, &group_proto(g, (g * GROUP)..((g + 1) * GROUP).min(n), false)));
-    }
-    flat_workspace(&noimport_dir, "noimport", &[], &noimport);
+    // The same protos without the bindings, then without the import either.
+    let variant = |name: &str, import: bool| {
+        let dir = base.join(name);
+        let mut files = vec![write_abs(&dir.join("schemas/health.proto"), HEALTH_PROTO)];
+        for g in 0..n.div_ceil(GROUP) {
+            let path = dir.join(format!("schemas/group-{g:03}.proto"));
+            files.push(write_abs(&path, &group_proto(g, (g * GROUP)..((g + 1) * GROUP).min(n), import, false)));
+        }
+        flat_workspace(&dir, name, &[&corpora.google], &files);
+        dir
+    };
+    let nobind_dir = variant("nobind", true);
+    let noimport_dir = variant("noimport", false);
 
     let mut corpus_all: Vec<PathBuf> = corpora.protos.clone();
     corpus_all.extend(corpora.openapi.iter().cloned());
@@ -814,7 +853,7 @@ fn main() {
     }
     let mut scale_dirs = Vec::new();
     for (fmt, ext) in [("proto", "proto"), ("openapi", "yaml"), ("graphql", "graphql")] {
-        for &s in &scale {
+        for &s in scale {
             let dir = base.join(format!("scale-{fmt}-{s}"));
             let text = match fmt {
                 "proto" => scale_proto(s),
@@ -840,8 +879,10 @@ fn main() {
     rows.push(Row { label: "once (1 API per mesh file)".into(), what: "all".into(), child: once });
     let protos = run_child(&protos_dir, "schemas", "all", &[], repeat);
     rows.push(Row { label: "mesh protos (1 API per file)".into(), what: "grpc".into(), child: protos });
+    let nobind = run_child(&nobind_dir, "schemas", "all", &[], repeat);
+    rows.push(Row { label: "mesh protos, import but no bindings".into(), what: "grpc".into(), child: nobind });
     let noimp = run_child(&noimport_dir, "schemas", "all", &[], repeat);
-    rows.push(Row { label: "mesh protos, no google.api import".into(), what: "grpc".into(), child: noimp });
+    rows.push(Row { label: "mesh protos, no import, no bindings".into(), what: "grpc".into(), child: noimp });
     for (name, kind, _) in &corpus_sets {
         let env: &[(&str, &str)] = if *kind == "all" { &[("MESHC_BENCH_PER_FILE", "1")] } else { &[] };
         let c = run_child(&base.join(name), "schemas", "all", env, repeat);
@@ -852,13 +893,14 @@ fn main() {
 
     // Processes: meshc check vs buf build on the same protos.
     let meshc_exe = PathBuf::from(env!("CARGO_BIN_EXE_meshc"));
-    let meshc_check = |dir: &Path| -> Option<Duration> {
+    let meshc_check = |dir: &Path| -> Option<(Duration, Option<f64>)> {
         meshc_exe.is_file().then(|| {
-            time_process("meshc check", repeat, || {
+            let make = || {
                 let mut c = Command::new(&meshc_exe);
                 c.arg("check").arg(dir);
                 c
-            })
+            };
+            (time_process("meshc check", repeat, make), peak_rss_mb(&make()))
         })
     };
     let corpora_grpc_dir = base.join("corpora-grpc");
@@ -868,8 +910,9 @@ fn main() {
         label: &'static str,
         files: usize,
         buf: Duration,
+        buf_rss: Option<f64>,
         meshc: f64,
-        check: Option<Duration>,
+        check: Option<(Duration, Option<f64>)>,
     }
     let mut buf_rows = Vec::new();
     let mut buf_start = None;
@@ -886,9 +929,18 @@ fn main() {
                 corpora.protos.len()
             ));
         }
-        let d = time_process("buf build (corpora)", repeat, || buf_command(buf, &a, &["build", "-o", "/dev/null"]));
+        let make = || buf_command(buf, &a, &["build", "-o", "/dev/null"]);
+        let d = time_process("buf build (corpora)", repeat, make);
+        let buf_rss = peak_rss_mb(&make());
         let meshc = rows.iter().find(|r| r.label == "corpora" && r.what == "grpc").unwrap().child.ms("schemas_us");
-        buf_rows.push(BufRow { label: "corpora protos", files: listed.len(), buf: d, meshc, check: check_corpora });
+        buf_rows.push(BufRow {
+            label: "corpora protos",
+            files: listed.len(),
+            buf: d,
+            buf_rss,
+            meshc,
+            check: check_corpora,
+        });
         // (b) the mesh's protos; google/api is a second module for the
         // imports, and the input `mesh` limits the build to that module's
         // files (+ their imports), as meshc loads them.
@@ -898,10 +950,18 @@ fn main() {
         if listed.len() != mesh.protos.len() {
             die(format!("buf sees {} mesh protos, meshc loads {}", listed.len(), mesh.protos.len()));
         }
-        let d =
-            time_process("buf build (mesh)", repeat, || buf_command(buf, &b, &["build", "mesh", "-o", "/dev/null"]));
+        let make = || buf_command(buf, &b, &["build", "mesh", "-o", "/dev/null"]);
+        let d = time_process("buf build (mesh)", repeat, make);
+        let buf_rss = peak_rss_mb(&make());
         let meshc = rows.iter().find(|r| r.label.starts_with("mesh protos (")).unwrap().child.ms("schemas_us");
-        buf_rows.push(BufRow { label: "synthetic mesh protos", files: listed.len(), buf: d, meshc, check: check_mesh });
+        buf_rows.push(BufRow {
+            label: "synthetic mesh protos",
+            files: listed.len(),
+            buf: d,
+            buf_rss,
+            meshc,
+            check: check_mesh,
+        });
         buf_start = Some(time_process("buf --version", repeat, || buf_command(buf, &a, &["--version"])));
     }
 
@@ -917,14 +977,17 @@ fn main() {
         GRAPHQL_TYPES * 3
     );
     println!();
-    println!("`meshc::schema::load`, best of {repeat} (peak RSS: the child's VmHWM; in brackets its RSS before schema::load):");
+    println!(
+        "`meshc::schema::load`, best of {repeat}; first run: the child's first call (fresh heap); peak RSS: the \
+         child's VmHWM after it, in brackets its RSS before schema::load:"
+    );
     println!();
-    println!("| workspace | schemas | API refs | files | bytes | operations | schema::load | peak RSS |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("| workspace | schemas | API refs | files | bytes | operations | schema::load | first run | peak RSS |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         let c = &r.child;
         println!(
-            "| {} | {} | {} | {} | {} | {} | {:.1} ms | {:.0} MB ({:.0} MB) |",
+            "| {} | {} | {} | {} | {} | {} | {:.1} ms | {:.1} ms | {:.0} MB ({:.0} MB) |",
             r.label,
             r.what,
             c.num("refs"),
@@ -932,12 +995,13 @@ fn main() {
             mb(c.num("bytes")),
             c.num("operations"),
             c.ms("schemas_us"),
+            c.ms("first_us"),
             c.num("hwm_kib") as f64 / 1024.0,
             c.num("rss_before_kib") as f64 / 1024.0,
         );
     }
     println!(
-        "| mesh ({n} services) | `meshc::driver::compile` | {} | {} | {} | | {:.1} ms | {:.0} MB |",
+        "| mesh ({n} services) | `meshc::driver::compile` | {} | {} | {} | | {:.1} ms | | {:.0} MB |",
         compile.num("refs"),
         compile.num("files"),
         mb(mesh.schema_bytes as u64),
@@ -963,10 +1027,10 @@ fn main() {
     );
 
     println!();
-    println!("Loader scaling: one generated file per format, {}x the size:", scale[1] / scale[0]);
+    println!("Loader scaling: one generated file per format, sizes {scale:?}:");
     println!();
-    println!("| format | size | bytes | operations | schema::load | µs/operation |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| format | size | bytes | operations | schema::load | µs/operation | MB/s | peak RSS |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (fmt, s, c) in &scale_results {
         let unit = match *fmt {
             "proto" => "services",
@@ -974,22 +1038,29 @@ fn main() {
             _ => "types",
         };
         println!(
-            "| {fmt} | {s} {unit} | {} | {} | {:.2} ms | {:.2} |",
+            "| {fmt} | {s} {unit} | {} | {} | {:.2} ms | {:.2} | {:.0} | {:.0} MB |",
             mb(c.num("bytes")),
             c.num("operations"),
             c.ms("schemas_us"),
-            c.ms("schemas_us") * 1000.0 / c.num("operations").max(1) as f64
+            c.ms("schemas_us") * 1000.0 / c.num("operations").max(1) as f64,
+            c.num("bytes") as f64 / 1e6 / (c.ms("schemas_us") / 1000.0),
+            c.num("hwm_kib") as f64 / 1024.0
         );
     }
-    let factor = (scale[1] / scale[0]) as f64;
-    for pair in scale_results.chunks(2) {
-        let ratio = pair[1].2.ms("schemas_us") / pair[0].2.ms("schemas_us");
-        let flag = match () {
-            _ if !full => "  (smoke mode: too small and noisy to judge)",
-            _ if ratio > factor * 1.3 => "  <-- SUPERLINEAR",
-            _ => "",
-        };
-        println!("  {:<8} {:>5.1}x the time for {factor:.0}x the input{flag}", pair[0].0, ratio);
+    for per_format in scale_results.chunks(scale.len()) {
+        for pair in per_format.windows(2) {
+            let factor = pair[1].1 as f64 / pair[0].1 as f64;
+            let ratio = pair[1].2.ms("schemas_us") / pair[0].2.ms("schemas_us");
+            let flag = match () {
+                _ if !full => "  (smoke mode: too small and noisy to judge)",
+                _ if ratio > factor * 1.3 => "  <-- SUPERLINEAR",
+                _ => "",
+            };
+            println!(
+                "  {:<8} {:>6} → {:<6} {ratio:>5.1}x the time for {factor:.0}x the input{flag}",
+                pair[0].0, pair[0].1, pair[1].1
+            );
+        }
     }
 
     // Item: each file parsed once however many services reference it.
@@ -1026,17 +1097,25 @@ fn main() {
         println!();
         println!("buf {version} (`buf build -o /dev/null`, best of {repeat} after a warm-up) vs meshc on the same .proto files:");
         println!();
-        println!("| protos | files | `buf build` | meshc `schema::load` | buf / meshc | `meshc check` (process) |");
-        println!("|---|---:|---:|---:|---:|---:|");
+        println!(
+            "| protos | files | `buf build` | meshc `schema::load` | buf / meshc | `meshc check` (process) | \
+             buf / `meshc check` | peak RSS: buf, `meshc check` |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        let rss = |m: Option<f64>| m.map_or("n/a".to_string(), |m| format!("{m:.0} MB"));
         for r in &buf_rows {
-            let check = r.check.map_or("n/a".into(), |d| format!("{:.1} ms", ms(d)));
+            let (check, ratio, check_rss) = match r.check {
+                Some((d, m)) => (format!("{:.1} ms", ms(d)), format!("{:.1}x", ms(r.buf) / ms(d)), rss(m)),
+                None => ("n/a".into(), "n/a".into(), "n/a".into()),
+            };
             println!(
-                "| {} | {} | {:.1} ms | {:.1} ms | {:.1}x | {check} |",
+                "| {} | {} | {:.1} ms | {:.1} ms | {:.1}x | {check} | {ratio} | {}, {check_rss} |",
                 r.label,
                 r.files,
                 ms(r.buf),
                 r.meshc,
-                ms(r.buf) / r.meshc
+                ms(r.buf) / r.meshc,
+                rss(r.buf_rss),
             );
         }
         println!("\n  (`buf --version`, process start alone: {:.1} ms)", ms(start));
