@@ -55,6 +55,10 @@ use meshc::diag::Sink;
 use meshc::model::values::ApiKind;
 use meshc::model::{Model, SchemaId, SchemaRef};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::*;
+
 const GROUP: usize = 100;
 const CALLS: usize = 5;
 /// Object types in the mesh's shared GraphQL SDL (3 root fields each).
@@ -169,31 +173,6 @@ fn flat_workspace(dir: &Path, name: &str, includes: &[&Path], files: &[PathBuf])
     }
     write(&dir.join("mesh.kdl"), &kdl);
 }
-
-fn service_name(i: usize) -> String {
-    format!("svc-{i:05}")
-}
-
-fn proto_service(i: usize) -> String {
-    format!("Svc{i:05}")
-}
-
-fn proto_package(group: usize) -> String {
-    format!("synth.g{group:03}.v1")
-}
-
-const REST_OPS: &[(&str, &str)] = &[
-    ("GET", "/items"),
-    ("GET", "/items/{itemId}"),
-    ("POST", "/items"),
-    ("PUT", "/items/{itemId}"),
-    ("DELETE", "/items/{itemId}"),
-    ("GET", "/orders/{orderId}/lines"),
-    ("POST", "/orders"),
-    ("GET", "/health"),
-];
-
-const GRPC_METHODS: &[&str] = &["Get", "List", "Put", "Delete"];
 
 /// One operation of service `j` (`k` picks which kind), as the spec writes it.
 fn operation(j: usize, k: usize) -> String {
@@ -386,18 +365,6 @@ fn proc_status_kib(key: &str) -> u64 {
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut last = None;
-    for _ in 0..repeat.max(1) {
-        let start = Instant::now();
-        let out = f();
-        best = best.min(start.elapsed());
-        last = Some(out);
-    }
-    (best, last.unwrap())
 }
 
 /// Load + lower, as `meshc::driver::compile` chains them (the workspace is

@@ -35,6 +35,10 @@ use std::time::{Duration, Instant};
 use meshc::base::Sources;
 use meshc::diag::Sink;
 
+#[path = "common/mod.rs"]
+mod common;
+use common::*;
+
 const GROUP: usize = 100;
 const CALLS: usize = 5;
 
@@ -46,31 +50,6 @@ struct Generated {
     schema_bytes: usize,
     schema_files: usize,
 }
-
-fn service_name(i: usize) -> String {
-    format!("svc-{i:05}")
-}
-
-fn proto_service(i: usize) -> String {
-    format!("Svc{i:05}")
-}
-
-fn proto_package(group: usize) -> String {
-    format!("synth.g{group:03}.v1")
-}
-
-const REST_OPS: &[(&str, &str)] = &[
-    ("GET", "/items"),
-    ("GET", "/items/{itemId}"),
-    ("POST", "/items"),
-    ("PUT", "/items/{itemId}"),
-    ("DELETE", "/items/{itemId}"),
-    ("GET", "/orders/{orderId}/lines"),
-    ("POST", "/orders"),
-    ("GET", "/health"),
-];
-
-const GRPC_METHODS: &[&str] = &["Get", "List", "Put", "Delete"];
 
 /// One operation of service `j` (`k` picks which), as the spec writes it.
 fn operation(j: usize, k: usize) -> String {
@@ -213,18 +192,6 @@ fn vm_hwm_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut last = None;
-    for _ in 0..repeat.max(1) {
-        let start = Instant::now();
-        let out = f();
-        best = best.min(start.elapsed());
-        last = Some(out);
-    }
-    (best, last.unwrap())
 }
 
 /// Times the layers one by one, chained as `meshc::driver::compile` does.
