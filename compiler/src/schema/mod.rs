@@ -217,6 +217,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
             );
         }
     }
+    let parsed_protos = Arc::new(proto::ParsedFiles::default());
     let results: Vec<(std::io::Result<String>, Option<Parsed>)> = model
         .schemas
         .par_iter()
@@ -224,7 +225,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
             Ok(text) => {
                 let parsed = match r.kind {
                     ApiKind::Rest => Some(contained(|| openapi::load(&text))),
-                    ApiKind::Grpc => Some(contained(|| proto::load(&r.path, &text, &includes))),
+                    ApiKind::Grpc => Some(contained(|| proto::load(&r.path, &text, &includes, &parsed_protos))),
                     ApiKind::Graphql => Some(contained(|| graphql::load(&text))),
                 };
                 (Ok(text), parsed)

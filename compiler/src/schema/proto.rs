@@ -7,26 +7,69 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use protox::file::{FileResolver, GoogleFileResolver};
 
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
 use super::{LineIndex, Loaded, Parsed};
 use crate::model::values::Operation;
 
-pub(super) fn load(path: &Path, text: &str, includes: &[PathBuf]) -> Parsed {
+/// Parsed `.proto` files by (resolved path, import name), shared by every
+/// file of one load, so an import many files share (google/api/http.proto)
+/// is parsed once, however many files import it.
+#[derive(Default)]
+pub(super) struct ParsedFiles(Mutex<HashMap<(PathBuf, String), protox::file::File>>);
+
+/// protox's include-path lookup (the file's own directory, then the spec's
+/// `proto-include` directories, then protobuf's well-known types), with
+/// parses shared through [`ParsedFiles`].
+struct Resolver {
+    search: Vec<PathBuf>,
+    parsed: Arc<ParsedFiles>,
+}
+
+impl FileResolver for Resolver {
+    fn resolve_path(&self, path: &Path) -> Option<String> {
+        self.search.iter().find_map(|dir| {
+            let relative = path.strip_prefix(dir).ok()?;
+            Some(relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
+        })
+    }
+
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        let Some(path) = self.search.iter().map(|dir| dir.join(name)).find(|p| p.is_file()) else {
+            return GoogleFileResolver::new().open_file(name);
+        };
+        let key = (path, name.to_string());
+        if let Some(file) = self.parsed.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(file.clone());
+        }
+        let file = protox::file::File::open(name, &key.0)?;
+        self.parsed.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, file.clone());
+        Ok(file)
+    }
+}
+
+pub(super) fn load(path: &Path, text: &str, includes: &[PathBuf], parsed: &Arc<ParsedFiles>) -> Parsed {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let search = std::iter::once(dir.to_path_buf()).chain(includes.iter().cloned());
-    let mut compiler = protox::Compiler::new(search).map_err(|e| (e.to_string(), None))?;
-    compiler.include_source_info(true);
-    compiler.open_file(&name).map_err(|e| {
+    let search = std::iter::once(dir.to_path_buf()).chain(includes.iter().cloned()).collect();
+    let located = |e: protox::Error| {
         let range = if e.file() == Some(name.as_str()) || e.file().is_none() {
             miette::Diagnostic::labels(&e).and_then(|mut l| l.next()).map(|l| l.offset()..l.offset() + l.len())
         } else {
             None
         };
         (e.to_string(), range)
-    })?;
+    };
+    // The text is already read (it is in the source map): parse it from there.
+    let own = protox::file::File::from_source(&name, text).map_err(located)?;
+    parsed.0.lock().unwrap_or_else(|e| e.into_inner()).insert((path.to_path_buf(), name.clone()), own);
+    let mut compiler = protox::Compiler::with_file_resolver(Resolver { search, parsed: Arc::clone(parsed) });
+    compiler.include_source_info(true);
+    compiler.open_file(&name).map_err(located)?;
     let pool = compiler.descriptor_pool();
     let Some(file) = pool.get_file_by_name(&name) else {
         return Ok(Loaded::default());
@@ -147,5 +190,36 @@ fn collect_rule(rule: &DynamicMessage, out: &mut Vec<HttpRule>) {
                 collect_rule(binding, out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_shared_by_many_files_is_parsed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let common = "syntax = \"proto3\";\npackage common;\nmessage Money { int64 cents = 1; }\n";
+        std::fs::write(dir.path().join("common.proto"), common).unwrap();
+        let parsed = Arc::new(ParsedFiles::default());
+        for name in ["a", "b", "c"] {
+            let text = format!(
+                "syntax = \"proto3\";\npackage {name};\nimport \"common.proto\";\nservice S {{ rpc M(common.Money) returns (common.Money); }}\n"
+            );
+            let path = dir.path().join(format!("{name}.proto"));
+            std::fs::write(&path, &text).unwrap();
+            let loaded = load(&path, &text, &[], &parsed).unwrap_or_else(|(e, _)| panic!("{e}"));
+            assert_eq!(loaded.operations.len(), 1);
+        }
+        // Three own files and one shared import, each parsed once.
+        assert_eq!(parsed.0.lock().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn http_rule_variables_and_literal_prefix() {
+        let rule = HttpRule { method: "GET".into(), path: "/v1/{parent=shelves/*}/books/{book.id}".into(), body: None };
+        assert_eq!(rule.variables(), ["parent", "book.id"]);
+        assert_eq!(rule.literal_prefix(), "/v1/");
     }
 }
