@@ -28,6 +28,8 @@ pub(super) struct ParsedFiles(Mutex<HashMap<(PathBuf, String), protox::file::Fil
 struct Resolver {
     search: Vec<PathBuf>,
     parsed: Arc<ParsedFiles>,
+    /// The file being compiled, already parsed; imports go through the cache.
+    own: (PathBuf, protox::file::File),
 }
 
 impl FileResolver for Resolver {
@@ -42,6 +44,9 @@ impl FileResolver for Resolver {
         let Some(path) = self.search.iter().map(|dir| dir.join(name)).find(|p| p.is_file()) else {
             return GoogleFileResolver::new().open_file(name);
         };
+        if path == self.own.0 && name == self.own.1.name() {
+            return Ok(self.own.1.clone());
+        }
         let key = (path, name.to_string());
         if let Some(file) = self.parsed.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(file.clone());
@@ -65,9 +70,8 @@ pub(super) fn load(path: &Path, text: &str, includes: &[PathBuf], parsed: &Arc<P
         (e.to_string(), range)
     };
     // The text is already read (it is in the source map): parse it from there.
-    let own = protox::file::File::from_source(&name, text).map_err(located)?;
-    parsed.0.lock().unwrap_or_else(|e| e.into_inner()).insert((path.to_path_buf(), name.clone()), own);
-    let mut compiler = protox::Compiler::with_file_resolver(Resolver { search, parsed: Arc::clone(parsed) });
+    let own = (path.to_path_buf(), protox::file::File::from_source(&name, text).map_err(located)?);
+    let mut compiler = protox::Compiler::with_file_resolver(Resolver { search, parsed: Arc::clone(parsed), own });
     compiler.include_source_info(true);
     compiler.open_file(&name).map_err(located)?;
     let pool = compiler.descriptor_pool();
@@ -212,8 +216,8 @@ mod tests {
             let loaded = load(&path, &text, &[], &parsed).unwrap_or_else(|(e, _)| panic!("{e}"));
             assert_eq!(loaded.operations.len(), 1);
         }
-        // Three own files and one shared import, each parsed once.
-        assert_eq!(parsed.0.lock().unwrap().len(), 4);
+        // The shared import is parsed once and cached; each own file is parsed from its text.
+        assert_eq!(parsed.0.lock().unwrap().len(), 1);
     }
 
     #[test]
