@@ -111,10 +111,6 @@ impl Sink {
         self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
 
-    pub fn count(&self, severity: Severity) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == severity).count()
-    }
-
     /// The diagnostics in a stable order: by file, position, then code.
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
         self.diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

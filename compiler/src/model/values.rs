@@ -28,10 +28,6 @@ impl Duration {
         Ok(Duration(d))
     }
 
-    pub fn from_millis(ms: u64) -> Duration {
-        Duration(std::time::Duration::from_millis(ms.max(1)))
-    }
-
     pub fn as_millis(self) -> u128 {
         self.0.as_millis()
     }
