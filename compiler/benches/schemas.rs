@@ -340,10 +340,7 @@ fn generate_mesh(dir: &Path, n: usize, corpora: &Corpora) -> Mesh {
             writeln!(kdl, "    api \"health\" kind=\"grpc\" schema=\"../schemas/health.proto\"").unwrap();
             writeln!(kdl, "    api \"graph\" kind=\"graphql\" schema=\"../schemas/graph.graphql\"").unwrap();
             for k in 0..CALLS {
-                let mut j = (i + 1 + k * 7919 + (i * 31) % 97) % n;
-                if j == i {
-                    j = (j + 1) % n;
-                }
+                let j = callee(i, k, n);
                 let timeout = if k % 2 == 0 { format!(" timeout=\"{}ms\"", 100 + 50 * k) } else { String::new() };
                 writeln!(kdl, "    calls \"{}\" operation=\"{}\"{timeout}", service_name(j), operation(j, k)).unwrap();
             }

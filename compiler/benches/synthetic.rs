@@ -131,11 +131,7 @@ fn generate(dir: &Path, n: usize) -> Generated {
             writeln!(kdl, "    api \"grpc\" kind=\"grpc\" schema=\"../schemas/group-{g:03}.proto\"").unwrap();
             writeln!(kdl, "    api \"health\" kind=\"grpc\" schema=\"../schemas/health.proto\"").unwrap();
             for k in 0..CALLS {
-                // Spread over the whole mesh, never the caller itself.
-                let mut j = (i + 1 + k * 7919 + (i * 31) % 97) % n;
-                if j == i {
-                    j = (j + 1) % n;
-                }
+                let j = callee(i, k, n);
                 let timeout = if k % 2 == 0 { format!(" timeout=\"{}ms\"", 100 + 50 * k) } else { String::new() };
                 writeln!(kdl, "    calls \"{}\" operation=\"{}\"{timeout}", service_name(j), operation(j, k)).unwrap();
             }

@@ -39,3 +39,14 @@ pub fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     }
     (best, last.unwrap())
 }
+
+/// The service that service `i`'s `k`-th call targets in a mesh of `n`:
+/// spread over the whole mesh, never the caller itself.
+pub fn callee(i: usize, k: usize, n: usize) -> usize {
+    let j = (i + 1 + k * 7919 + (i * 31) % 97) % n;
+    if j == i {
+        (j + 1) % n
+    } else {
+        j
+    }
+}

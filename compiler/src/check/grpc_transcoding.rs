@@ -6,7 +6,6 @@
 //! reachable through the route's match.
 
 use crate::base::Span;
-use crate::check::defining_schema;
 use crate::diag::{did_you_mean, Code, Diagnostic, Sink};
 use crate::model::values::Operation;
 use crate::model::{Model, PathMatch, Route};
@@ -19,7 +18,7 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
             match (&op.value, route.transcode) {
                 (Operation::Grpc { .. }, None) => carries_grpc(route, &op.value, sink),
                 (Operation::Grpc { .. }, Some(transcode)) => {
-                    let Some(schema) = defining_schema(model, schemas, route.target.value, &op.value) else { continue };
+                    let Some(schema) = schemas.defining(model, route.target.value, &op.value) else { continue };
                     check_bindings(route, &op.value, transcode, schema, sink);
                 }
                 (_, Some(transcode)) => sink.push(

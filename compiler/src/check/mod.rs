@@ -54,21 +54,6 @@ pub static PASSES: &[Pass] = &[
     },
 ];
 
-/// The loaded schema that defines `operation` for the target service: one of
-/// its APIs of the operation's kind that serves it. `None` when no loaded
-/// schema does (the unknown-operation pass reports that).
-pub(crate) fn defining_schema<'a>(
-    model: &Model,
-    schemas: &'a SchemaIndex,
-    target: crate::model::ServiceId,
-    operation: &crate::model::values::Operation,
-) -> Option<&'a crate::schema::Schema> {
-    model.service(target).apis.iter().filter(|api| api.serves(operation)).find_map(|api| {
-        let schema = schemas.get(api.schema)?;
-        schema.find(operation).map(|_| schema)
-    })
-}
-
 /// Runs every pass in parallel; results are merged in list order.
 pub fn run_all(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     let results: Vec<Sink> = PASSES

@@ -36,12 +36,7 @@ fn rules(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
         .filter(|r| r.validate.is_some())
         .filter_map(|route| {
             let op = &route.operation.as_ref()?.value;
-            let schema = model
-                .service(route.target.value)
-                .apis
-                .iter()
-                .filter(|api| api.serves(op))
-                .find_map(|api| schemas.get(api.schema).filter(|s| s.rest_detail(op).is_some()))?;
+            let schema = schemas.defining(model, route.target.value, op)?;
             let detail = schema.rest_detail(op)?;
             // Component schemas of every document involved; the first document wins a name clash.
             if let Some(Value::Object(found)) = schema.openapi_components().and_then(|c| c.get("schemas")) {

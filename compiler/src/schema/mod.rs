@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use crate::base::{display_path, FileId, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::values::{ApiKind, Operation};
-use crate::model::{Model, SchemaId};
+use crate::model::{Model, SchemaId, ServiceId};
 
 /// What a schema file defines, as far as checks need it today.
 #[derive(Debug)]
@@ -161,6 +161,16 @@ pub struct SchemaIndex {
 impl SchemaIndex {
     pub fn get(&self, id: SchemaId) -> Option<&Schema> {
         self.schemas.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// The loaded schema that defines `operation` for the `target` service:
+    /// one of its APIs that serves the operation. `None` when no loaded
+    /// schema does (the unknown-operation pass reports that).
+    pub fn defining(&self, model: &Model, target: ServiceId, operation: &Operation) -> Option<&Schema> {
+        model.service(target).apis.iter().filter(|api| api.serves(operation)).find_map(|api| {
+            let schema = self.get(api.schema)?;
+            schema.find(operation).map(|_| schema)
+        })
     }
 
     /// One serialized `FileDescriptorSet` holding every file (with imports)
