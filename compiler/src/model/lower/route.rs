@@ -58,11 +58,8 @@ impl Lower<'_> {
                     Some(e) => errors = Some(e),
                     None => failed = true,
                 },
-                "transcode" | "validate" => {
-                    read::check_entries(child, 0, &[], self.sink);
-                    read::no_children(child, self.sink);
-                    *(if child.name == "validate" { &mut validate } else { &mut transcode }) = Some(child.span);
-                }
+                "transcode" => transcode = Some(flag(child, self.sink)),
+                "validate" => validate = Some(flag(child, self.sink)),
                 "response" => match self.response(child) {
                     Some(r) => response = r,
                     None => failed = true,
@@ -248,4 +245,11 @@ fn check_path(path: &str) -> Result<(), String> {
     } else {
         Err(format!("`{path}` is not a request path: it must start with `/` and hold no spaces, `?` or `#`"))
     }
+}
+
+/// A node that is only present or absent (`transcode`, `validate`): its span.
+fn flag(node: &Node, sink: &mut crate::diag::Sink) -> crate::base::Span {
+    read::check_entries(node, 0, &[], sink);
+    read::no_children(node, sink);
+    node.span
 }
