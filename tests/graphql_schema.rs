@@ -124,12 +124,15 @@ fn the_github_schema_is_indexed() {
 
     // Types are kept as the SDL writes them.
     let signature = schema.graphql_signature(&repository).expect("a signature");
-    assert_eq!(signature.result, "Repository");
+    assert_eq!(signature.result.to_string(), "Repository");
     let owner = signature.arguments.iter().find(|a| a.name == "owner").expect("argument `owner`");
-    assert_eq!(owner.ty, "String!");
+    assert_eq!(owner.ty.to_string(), "String!");
     assert!(owner.required());
     let follow = signature.arguments.iter().find(|a| a.name == "followRenames").expect("argument `followRenames`");
-    assert_eq!((follow.ty.as_str(), follow.default.as_deref(), follow.required()), ("Boolean", Some("true"), false));
+    assert_eq!(
+        (follow.ty.to_string(), follow.default.as_deref(), follow.required()),
+        ("Boolean".into(), Some("true"), false)
+    );
 }
 
 #[test]

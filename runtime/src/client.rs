@@ -44,6 +44,7 @@ pub fn call_unary_with_metadata(
     let message = DynamicMessage::deserialize_with_options(method.input(), request.clone(), &DeserializeOptions::new())
         .map_err(|e| Status::invalid_argument(format!("request is not a valid {}: {e}", method.input().full_name())))?;
     let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+    let target = addr.to_string();
     let response = std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -51,8 +52,13 @@ pub fn call_unary_with_metadata(
                     .enable_all()
                     .build()
                     .map_err(|e| Status::internal(format!("tokio runtime: {e}")))?;
+                // Dropping the runtime afterwards closes the connection.
                 runtime.block_on(async {
-                    tokio::time::timeout(CALL_TIMEOUT, exchange(addr, &path, message.encode_to_vec(), metadata))
+                    let call = async {
+                        let connection = connect(&target).await?;
+                        unary(connection, &target, &path, message.encode_to_vec(), metadata).await?
+                    };
+                    tokio::time::timeout(CALL_TIMEOUT, call)
                         .await
                         .unwrap_or_else(|_| Err(Status::deadline_exceeded(format!("{path} on {addr}: no answer"))))
                 })
@@ -73,20 +79,39 @@ fn find_method(pool: &DescriptorPool, full_method: &str) -> Result<MethodDescrip
         .ok_or_else(|| Status::invalid_argument(format!("no method {full_method} in the descriptor pool")))
 }
 
-/// One gRPC exchange on a fresh connection; returns the response message.
-async fn exchange(addr: SocketAddr, path: &str, message: Vec<u8>, metadata: &[(&str, &str)]) -> Result<Bytes, Status> {
-    let unavailable = |what: &str, e: &dyn std::fmt::Display| Status::unavailable(format!("{what} {addr}: {e}"));
-    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| unavailable("connecting to", &e))?;
+/// Opens a plain-text HTTP/2 connection (prior knowledge) to `target`
+/// (`host:port`; a host name is resolved now) and drives it in a task on
+/// the current tokio runtime. The connection can carry many calls at once
+/// ([`unary`]); it closes when every handle is dropped or the runtime ends.
+pub(crate) async fn connect(target: &str) -> Result<h2::client::SendRequest<Bytes>, Status> {
+    let unavailable = |what: &str, e: &dyn std::fmt::Display| Status::unavailable(format!("{what} {target}: {e}"));
+    let tcp = tokio::net::TcpStream::connect(target).await.map_err(|e| unavailable("connecting to", &e))?;
     let _ = tcp.set_nodelay(true);
     let (client, connection) =
         h2::client::handshake(tcp).await.map_err(|e| unavailable("HTTP/2 handshake with", &e))?;
-    let connection = tokio::spawn(async move {
+    tokio::spawn(async move {
         let _ = connection.await;
     });
+    Ok(client)
+}
 
+/// One unary gRPC exchange on `client` (a connection to `target`, see
+/// [`connect`]): sends `message` (encoded protobuf) to `path`
+/// (`/pkg.Service/Method`) and returns the response message, or the
+/// server's non-OK status as the inner `Err`. The outer `Err` is a failure
+/// below gRPC, made here: `UNAVAILABLE` (transport) or `INTERNAL` (a
+/// non-200 or malformed response).
+pub(crate) async fn unary(
+    client: h2::client::SendRequest<Bytes>,
+    target: &str,
+    path: &str,
+    message: Vec<u8>,
+    metadata: &[(&str, &str)],
+) -> Result<Result<Bytes, Status>, Status> {
+    let unavailable = |what: &str, e: &dyn std::fmt::Display| Status::unavailable(format!("{what} {target}: {e}"));
     let mut builder = http::Request::builder()
         .method("POST")
-        .uri(format!("http://{addr}{path}"))
+        .uri(format!("http://{target}{path}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers");
     for (name, value) in metadata {
@@ -104,7 +129,7 @@ async fn exchange(addr: SocketAddr, path: &str, message: Vec<u8>, metadata: &[(&
     let response = response.await.map_err(|e| unavailable("response from", &e))?;
     let (head, mut body) = response.into_parts();
     if head.status != http::StatusCode::OK {
-        return Err(Status::internal(format!("{path} on {addr}: HTTP status {}", head.status)));
+        return Err(Status::internal(format!("{path} on {target}: HTTP status {}", head.status)));
     }
     let mut data = BytesMut::new();
     while let Some(chunk) = body.data().await {
@@ -113,27 +138,26 @@ async fn exchange(addr: SocketAddr, path: &str, message: Vec<u8>, metadata: &[(&
         data.extend_from_slice(&chunk);
     }
     let trailers = body.trailers().await.map_err(|e| unavailable("response trailers from", &e))?;
-    connection.abort();
 
     // A trailers-only response carries the status in its headers.
     let status = trailers
         .as_ref()
         .and_then(Status::from_header_map)
         .or_else(|| Status::from_header_map(&head.headers))
-        .ok_or_else(|| Status::internal(format!("{path} on {addr}: response without grpc-status")))?;
+        .ok_or_else(|| Status::internal(format!("{path} on {target}: response without grpc-status")))?;
     if status.code() != Code::Ok {
-        return Err(status);
+        return Ok(Err(status));
     }
     if data.len() < 5 {
-        return Err(Status::internal(format!("{path} on {addr}: OK without a response message")));
+        return Err(Status::internal(format!("{path} on {target}: OK without a response message")));
     }
     let compressed = data.get_u8();
     let len = data.get_u32() as usize;
     if compressed != 0 || data.len() != len {
         return Err(Status::internal(format!(
-            "{path} on {addr}: expected one uncompressed message of {len} bytes, got flag {compressed} and {} bytes",
+            "{path} on {target}: expected one uncompressed message of {len} bytes, got flag {compressed} and {} bytes",
             data.len()
         )));
     }
-    Ok(data.freeze())
+    Ok(Ok(data.freeze()))
 }

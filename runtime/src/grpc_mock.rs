@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::fmt;
-use std::future::{ready, Future, Ready};
+use std::future::{ready, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -36,6 +36,8 @@ pub struct GrpcMock {
     pool: DescriptorPool,
     /// `/pkg.Service/Method` → template.
     templates: BTreeMap<String, Value>,
+    /// How long every answer waits after the request is recorded.
+    delay: Duration,
 }
 
 impl fmt::Debug for GrpcMock {
@@ -59,7 +61,7 @@ impl std::error::Error for MockError {}
 impl GrpcMock {
     /// A mock serving every service of `pool`, with no templates yet.
     pub fn new(pool: DescriptorPool) -> Self {
-        GrpcMock { pool, templates: BTreeMap::new() }
+        GrpcMock { pool, templates: BTreeMap::new(), delay: Duration::ZERO }
     }
 
     /// A mock for a serialized `google.protobuf.FileDescriptorSet` (for
@@ -120,6 +122,14 @@ impl GrpcMock {
         }
         self.templates.insert(path, json_template);
         Ok(self)
+    }
+
+    /// Answers every request `delay` after it arrived (it is recorded at
+    /// once), like a slow upstream; for timeouts and concurrency tests.
+    /// Requests are still served concurrently.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     /// Starts serving on `addr` (a loopback address; port 0 picks a free
@@ -261,6 +271,7 @@ struct Shared {
     /// Every method of the pool by path.
     routes: HashMap<String, Route>,
     calls: Mutex<Vec<(String, Value)>>,
+    delay: Duration,
 }
 
 struct Route {
@@ -281,7 +292,7 @@ impl Shared {
                 (path, Route { method, template })
             })
             .collect();
-        Shared { routes, calls: Mutex::new(Vec::new()) }
+        Shared { routes, calls: Mutex::new(Vec::new()), delay: mock.delay }
     }
 
     /// Records `request` and answers it from the method's template.
@@ -347,9 +358,17 @@ struct Unary {
 
 impl UnaryService<DynamicMessage> for Unary {
     type Response = DynamicMessage;
-    type Future = Ready<Result<tonic::Response<DynamicMessage>, Status>>;
+    type Future = Pin<Box<dyn Future<Output = Result<tonic::Response<DynamicMessage>, Status>> + Send>>;
 
     fn call(&mut self, request: tonic::Request<DynamicMessage>) -> Self::Future {
-        ready(self.shared.answer(&self.path, request.into_inner()).map(tonic::Response::new))
+        let answer = self.shared.answer(&self.path, request.into_inner()).map(tonic::Response::new);
+        let delay = self.shared.delay;
+        if delay.is_zero() {
+            return Box::pin(ready(answer));
+        }
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            answer
+        })
     }
 }

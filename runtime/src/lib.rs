@@ -24,16 +24,22 @@
 //! `ext_authz` filter that rejects requests violating their route's OpenAPI
 //! operation with 400 and the gateway's error body ([`serve_validator`]).
 //!
+//! [`GraphqlGateway`] serves a composed GraphQL API whose root fields are
+//! resolved by REST and gRPC upstreams ([`serve_graphql`]; see the
+//! [`graphql`] module).
+//!
 //! Everything listens on loopback addresses only.
 
 mod client;
 mod codec;
+pub mod graphql;
 mod grpc_mock;
 mod template;
 pub mod validator;
 
 pub use client::{call_unary, call_unary_with_metadata};
 pub use codec::DynamicCodec;
+pub use graphql::{serve_graphql, GraphqlGateway, GraphqlHandle, ServedRequest, UpstreamCall};
 pub use grpc_mock::{GrpcMock, MockError, MockHandle};
 pub use validator::{serve_validator, CheckedRequest, Decision, Validator, ValidatorHandle, Verdict};
 

@@ -9,6 +9,11 @@
 //! a gateway's request rules as an Envoy ext_authz HTTP service until
 //! killed. It prints `listening on ADDR` first, then one JSON line per
 //! checked request: `{"method", "path", "route", "verdict", "detail"}`.
+//!
+//! `meshc-runtime graphql --config FILE.json --listen 127.0.0.1:PORT` serves
+//! a GraphQL API's config until killed. It prints `listening on ADDR` first,
+//! then one JSON line per `/graphql` request: `{"method", "status",
+//! "operation", "operationName", "fields", "calls", "errors", "ms"}`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -17,7 +22,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use meshc_runtime::{serve_validator, GrpcMock, Validator, Verdict};
+use meshc_runtime::{serve_graphql, serve_validator, GraphqlGateway, GrpcMock, ServedRequest, Validator, Verdict};
 
 #[derive(Parser)]
 #[command(name = "meshc-runtime", version, about = "Runtime helpers for testing meshc artifacts")]
@@ -49,6 +54,15 @@ enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Serve a GraphQL API whose root fields are resolved by REST and gRPC upstreams.
+    Graphql {
+        /// The config meshc writes (`graphql/SERVICE-API.json`).
+        #[arg(long, value_name = "FILE.json")]
+        config: PathBuf,
+        /// Loopback address to listen on; port 0 picks a free port.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,7 +79,55 @@ fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::GrpcMock { descriptor, listen, responses } => grpc_mock(descriptor, listen, responses),
         Command::Validator { rules, listen } => validator(rules, listen),
+        Command::Graphql { config, listen } => graphql(config, listen),
     }
+}
+
+fn graphql(config: PathBuf, listen: SocketAddr) -> Result<(), String> {
+    let text = std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let gateway = GraphqlGateway::from_json(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+    let handle = serve_graphql(gateway, listen).map_err(|e| format!("listening on {listen}: {e}"))?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "listening on {}", handle.addr());
+    let _ = out.flush();
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        for request in handle.take_requests() {
+            if writeln!(out, "{}", served_line(&request)).and_then(|()| out.flush()).is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn served_line(request: &ServedRequest) -> serde_json::Value {
+    let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
+    let calls: Vec<_> = request
+        .calls
+        .iter()
+        .map(|call| {
+            serde_json::json!({
+                "field": call.field,
+                "upstream": call.upstream,
+                "method": call.method,
+                "path": call.path,
+                "status": call.status,
+                "error": call.error,
+                "startMs": ms(call.started),
+                "ms": ms(call.duration),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "method": request.method,
+        "status": request.status,
+        "operation": request.operation,
+        "operationName": request.operation_name,
+        "fields": request.root_fields,
+        "calls": calls,
+        "errors": request.errors,
+        "ms": ms(request.duration),
+    })
 }
 
 fn validator(rules: PathBuf, listen: SocketAddr) -> Result<(), String> {

@@ -318,9 +318,14 @@ impl UpstreamRequest {
     }
 }
 
+/// Answers a request with (status, content type, body).
+pub type Responder = Box<dyn Fn(&UpstreamRequest) -> (u16, &'static str, String) + Send + Sync>;
+
 struct UpstreamState {
     /// Whether responses carry a `date` header (RFC 9110 origin servers should).
     send_date: bool,
+    /// Overrides the default status and `<name> <METHOD> <path>` body.
+    responder: Option<Responder>,
     name: String,
     status: u16,
     stop: AtomicBool,
@@ -347,21 +352,31 @@ impl Upstream {
     /// Like [`Upstream::start`], but answers every request with `status`
     /// (same header and body).
     pub fn start_with_status(name: &str, status: u16) -> Upstream {
-        Self::spawn(name, status, true)
+        Self::spawn(name, status, true, None)
     }
 
     /// Like [`Upstream::start`], but without a `date` header, as some origins answer.
     pub fn start_without_date(name: &str) -> Upstream {
-        Self::spawn(name, 200, false)
+        Self::spawn(name, 200, false, None)
     }
 
-    fn spawn(name: &str, status: u16, send_date: bool) -> Upstream {
+    /// Like [`Upstream::start`], but `respond` decides each response's
+    /// status, content type and body (a JSON API, say).
+    pub fn start_responding(
+        name: &str,
+        respond: impl Fn(&UpstreamRequest) -> (u16, &'static str, String) + Send + Sync + 'static,
+    ) -> Upstream {
+        Self::spawn(name, 200, true, Some(Box::new(respond)))
+    }
+
+    fn spawn(name: &str, status: u16, send_date: bool, responder: Option<Responder>) -> Upstream {
         let listener = bind_fresh();
         let port = listener.local_addr().expect("local_addr").port();
         let state = Arc::new(UpstreamState {
             name: name.to_string(),
             status,
             send_date,
+            responder,
             stop: AtomicBool::new(false),
             hits: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
@@ -540,15 +555,18 @@ fn serve_connection(stream: TcpStream, st: &UpstreamState) {
         let connection = find_header(&headers, "connection").unwrap_or("").to_ascii_lowercase();
         let close = connection.contains("close") || (version == "HTTP/1.0" && !connection.contains("keep-alive"));
         let is_head = method.eq_ignore_ascii_case("HEAD");
-        let response_body = format!("{} {} {}", st.name, method, path);
-
-        lock(&st.requests).push(UpstreamRequest { method, path, headers, body });
+        let request = UpstreamRequest { method, path, headers, body };
+        let (status, content_type, response_body) = match &st.responder {
+            Some(respond) => respond(&request),
+            None => (st.status, "text/plain", format!("{} {} {}", st.name, request.method, request.path)),
+        };
+        lock(&st.requests).push(request);
         st.hits.fetch_add(1, Ordering::SeqCst);
 
         let mut response = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-upstream: {}\r\nserver: upstream-{}\r\n",
-            st.status,
-            reason_phrase(st.status),
+            "HTTP/1.1 {} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nx-upstream: {}\r\nserver: upstream-{}\r\n",
+            status,
+            reason_phrase(status),
             response_body.len(),
             st.name,
             st.name,

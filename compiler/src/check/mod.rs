@@ -2,6 +2,7 @@
 //! point, `run`, registered in [`PASSES`]; a new pass is a new file plus one
 //! line here. Passes read the model and the schema index and do no IO.
 
+mod graphql_resolvers;
 mod grpc_transcoding;
 mod ineffective_cache;
 mod listener_port_conflict;
@@ -27,6 +28,17 @@ pub struct Pass {
 }
 
 pub static PASSES: &[Pass] = &[
+    Pass {
+        name: "graphql-resolvers",
+        codes: &[
+            Code::UnresolvedGraphqlField,
+            Code::ResolverArgumentMismatch,
+            Code::ResolverResultMismatch,
+            Code::UnsafeQueryResolver,
+            Code::UnknownOperation,
+        ],
+        run: graphql_resolvers::run,
+    },
     Pass {
         name: "grpc-transcoding",
         codes: &[

@@ -1,5 +1,6 @@
-//! Every call and route that names an operation must name one the target
-//! service's schemas define, through an API of the operation's kind.
+//! Every call, route and GraphQL resolver that names an operation must name
+//! one the target service's schemas define, through an API of the
+//! operation's kind.
 
 use crate::base::{Span, Spanned};
 use crate::diag::{did_you_mean, Code, Diagnostic, Sink};
@@ -13,6 +14,9 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
             if let Some(op) = &call.operation {
                 check(model, schemas, call.target.value, op, sink);
             }
+        }
+        for resolver in service.apis.iter().flat_map(|a| &a.resolvers) {
+            check(model, schemas, resolver.target.value, &resolver.operation, sink);
         }
     }
     for gateway in &model.gateways {

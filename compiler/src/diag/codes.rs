@@ -95,6 +95,10 @@ codes! {
     TranscodeRouteMismatch = "MESH0023", "transcode-route-mismatch", Gateway, Error, "0.1.0", "A transcoding route's match admits none of the method's HTTP bindings.";
     UnvalidatableRoute = "MESH0024", "unvalidatable-route", Gateway, Error, "0.1.0", "A route validates requests but names no REST operation its OpenAPI document defines.";
     MissingValidator = "MESH0025", "missing-validator", Gateway, Error, "0.1.0", "A gateway has validating routes but declares no request validator endpoint.";
+    UnresolvedGraphqlField = "MESH0026", "unresolved-graphql-field", Reference, Error, "0.1.0", "A composed GraphQL API leaves a Query or Mutation field without a resolver.";
+    ResolverArgumentMismatch = "MESH0027", "resolver-argument-mismatch", Schema, Error, "0.1.0", "A GraphQL field's arguments do not fill its resolver operation's request.";
+    ResolverResultMismatch = "MESH0028", "resolver-result-mismatch", Schema, Error, "0.1.0", "A resolver operation's response does not fit the GraphQL field's type.";
+    UnsafeQueryResolver = "MESH0029", "unsafe-query-resolver", Hygiene, Warning, "0.1.0", "A GraphQL Query field is resolved by a REST operation that changes state.";
 }
 
 impl Code {

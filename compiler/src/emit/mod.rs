@@ -5,6 +5,7 @@
 //! no IO; the CLI writes their artifacts, atomically.
 
 mod envoy_gateway;
+mod graphql_gateway;
 mod request_validator;
 
 use rayon::prelude::*;
@@ -31,6 +32,11 @@ pub static BACKENDS: &[Backend] = &[
         name: "envoy-gateway",
         description: "An Envoy v3 bootstrap per gateway: listeners, routes, clusters, filters, local replies.",
         emit: envoy_gateway::emit,
+    },
+    Backend {
+        name: "graphql-gateway",
+        description: "Configs for `meshc-runtime graphql`: composed GraphQL APIs with each root field's upstream call.",
+        emit: graphql_gateway::emit,
     },
     Backend {
         name: "request-validator",

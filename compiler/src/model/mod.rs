@@ -78,6 +78,10 @@ pub struct Api {
     /// For gRPC APIs: the one `.proto` service (fully qualified) this API
     /// serves, when the file defines several. `None` serves all of them.
     pub grpc_service: Option<Spanned<String>>,
+    /// For GraphQL APIs the mesh composes (`meshc-runtime graphql` serves
+    /// them): how each root field is fetched. Empty for APIs the service
+    /// implements itself.
+    pub resolvers: Vec<Resolver>,
 }
 
 impl Api {
@@ -88,6 +92,20 @@ impl Api {
             _ => operation.kind() == self.kind,
         }
     }
+}
+
+/// A GraphQL root field answered by one operation of another service.
+#[derive(Debug)]
+pub struct Resolver {
+    /// The field (`Query.product`); always a Query or Mutation field.
+    pub field: Spanned<Operation>,
+    pub target: Spanned<ServiceId>,
+    /// A REST or gRPC operation of the target.
+    pub operation: Spanned<Operation>,
+    /// REST only: the argument sent as the JSON request body.
+    pub body: Option<Spanned<String>>,
+    pub timeout: Option<Duration>,
+    pub span: Span,
 }
 
 /// A synchronous call one service makes to another.

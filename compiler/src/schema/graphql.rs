@@ -1,33 +1,83 @@
 //! GraphQL SDL files via `apollo-compiler`: the file is parsed and validated
 //! as a schema; every field of a root operation type becomes an operation
-//! (`Query.orders`), with its argument and result types kept as written.
+//! (`Query.orders`), with its argument and result types. The validated
+//! schema is kept, so checks can unfold the types a field returns
+//! ([`GraphqlType`]) and backends can ship the SDL.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::ops::Range;
 
-use apollo_compiler::ast::{Definition, Document, FieldDefinition, OperationType};
+use apollo_compiler::ast::{Definition, Document, FieldDefinition, OperationType, Type};
 use apollo_compiler::diagnostic::ToCliReport;
 use apollo_compiler::parser::{FileId, SourceSpan};
-use apollo_compiler::validation::{DiagnosticData, DiagnosticList};
+use apollo_compiler::schema::ExtendedType;
+use apollo_compiler::validation::{DiagnosticData, DiagnosticList, Valid};
 use apollo_compiler::Node;
 
 use super::{Loaded, Parsed};
 use crate::model::values::{GraphqlRoot, Operation};
 
-/// The types of a root field, as the SDL writes them, for checks of the
-/// arguments a call passes and the type it expects back.
+/// A GraphQL type reference: `Review`, `[Review!]!`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldSignature {
-    pub arguments: Vec<ArgumentSignature>,
-    /// The result type, e.g. `[Review!]!`.
-    pub result: String,
+pub struct TypeRef {
+    pub non_null: bool,
+    pub of: TypeOf,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypeOf {
+    Named(String),
+    List(Box<TypeRef>),
+}
+
+impl TypeRef {
+    fn from_ast(ty: &Type) -> TypeRef {
+        match ty {
+            Type::Named(n) => TypeRef { non_null: false, of: TypeOf::Named(n.to_string()) },
+            Type::NonNullNamed(n) => TypeRef { non_null: true, of: TypeOf::Named(n.to_string()) },
+            Type::List(inner) => TypeRef { non_null: false, of: TypeOf::List(Box::new(TypeRef::from_ast(inner))) },
+            Type::NonNullList(inner) => {
+                TypeRef { non_null: true, of: TypeOf::List(Box::new(TypeRef::from_ast(inner))) }
+            }
+        }
+    }
+
+    /// The named type at the bottom of any lists.
+    pub fn innermost(&self) -> &str {
+        match &self.of {
+            TypeOf::Named(name) => name,
+            TypeOf::List(inner) => inner.innermost(),
+        }
+    }
+}
+
+impl fmt::Display for TypeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.of {
+            TypeOf::Named(name) => f.write_str(name)?,
+            TypeOf::List(inner) => write!(f, "[{inner}]")?,
+        }
+        if self.non_null {
+            f.write_str("!")?;
+        }
+        Ok(())
+    }
+}
+
+/// The types of a root field, for checks of the arguments a call passes
+/// and the type it expects back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldSignature {
+    pub arguments: Vec<ArgumentSignature>,
+    pub result: TypeRef,
+}
+
+/// An argument of a field, or a field of an input object.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArgumentSignature {
     pub name: String,
-    /// E.g. `ID!`, `[String!]`.
-    pub ty: String,
+    pub ty: TypeRef,
     /// The default value as written in GraphQL syntax, e.g. `10`.
     pub default: Option<String>,
 }
@@ -35,7 +85,77 @@ pub struct ArgumentSignature {
 impl ArgumentSignature {
     /// A non-null argument without a default must be passed.
     pub fn required(&self) -> bool {
-        self.ty.ends_with('!') && self.default.is_none()
+        self.ty.non_null && self.default.is_none()
+    }
+}
+
+/// A named type of the schema, as far as checks unfold it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GraphqlType {
+    /// A built-in (`String`, `Int`, `Float`, `Boolean`, `ID`) or custom scalar.
+    Scalar {
+        builtin: bool,
+    },
+    Enum {
+        values: Vec<String>,
+    },
+    Object {
+        fields: Vec<OutputField>,
+    },
+    InputObject {
+        fields: Vec<ArgumentSignature>,
+    },
+    /// An interface or union: the concrete type is known only per value.
+    Abstract,
+}
+
+/// A field of an object type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputField {
+    pub name: String,
+    pub ty: TypeRef,
+    /// Where the SDL defines it (byte range in the file).
+    pub range: Option<Range<usize>>,
+}
+
+/// What the GraphQL loader keeps beyond operations.
+pub(super) struct LoadedGraphql {
+    pub schema: Valid<apollo_compiler::Schema>,
+    pub signatures: HashMap<String, FieldSignature>,
+}
+
+impl fmt::Debug for LoadedGraphql {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedGraphql").field("signatures", &self.signatures).finish_non_exhaustive()
+    }
+}
+
+impl LoadedGraphql {
+    pub fn named_type(&self, name: &str) -> Option<GraphqlType> {
+        let argument = |a: &apollo_compiler::ast::InputValueDefinition| ArgumentSignature {
+            name: a.name.to_string(),
+            ty: TypeRef::from_ast(&a.ty),
+            default: a.default_value.as_ref().map(|v| v.to_string()),
+        };
+        Some(match self.schema.types.get(name)? {
+            ExtendedType::Scalar(s) => GraphqlType::Scalar { builtin: s.is_built_in() },
+            ExtendedType::Enum(e) => GraphqlType::Enum { values: e.values.keys().map(|v| v.to_string()).collect() },
+            ExtendedType::Object(o) => GraphqlType::Object {
+                fields: o
+                    .fields
+                    .values()
+                    .map(|f| OutputField {
+                        name: f.name.to_string(),
+                        ty: TypeRef::from_ast(&f.ty),
+                        range: definition_range(f.name.location(), f.location()),
+                    })
+                    .collect(),
+            },
+            ExtendedType::InputObject(i) => {
+                GraphqlType::InputObject { fields: i.fields.values().map(|f| argument(f)).collect() }
+            }
+            ExtendedType::Interface(_) | ExtendedType::Union(_) => GraphqlType::Abstract,
+        })
     }
 }
 
@@ -45,6 +165,7 @@ pub(super) fn load(text: &str) -> Parsed {
     drop_repeated_fields(&mut document);
     let schema = document.to_schema_validate().map_err(|e| first_error(&e.errors))?;
     let mut loaded = Loaded::default();
+    let mut signatures = HashMap::new();
     for (kind, root) in [
         (OperationType::Query, GraphqlRoot::Query),
         (OperationType::Mutation, GraphqlRoot::Mutation),
@@ -63,16 +184,17 @@ pub(super) fn load(text: &str) -> Parsed {
                     .iter()
                     .map(|a| ArgumentSignature {
                         name: a.name.to_string(),
-                        ty: a.ty.to_string(),
+                        ty: TypeRef::from_ast(&a.ty),
                         default: a.default_value.as_ref().map(|v| v.to_string()),
                     })
                     .collect(),
-                result: field.ty.to_string(),
+                result: TypeRef::from_ast(&field.ty),
             };
-            loaded.graphql.insert(operation.key(), signature);
+            signatures.insert(operation.key(), signature);
             loaded.operations.push((operation, definition_range(field.name.location(), field.location())));
         }
     }
+    loaded.graphql = Some(LoadedGraphql { schema, signatures });
     Ok(loaded)
 }
 
@@ -208,14 +330,36 @@ mod tests {
     fn signatures_keep_argument_and_result_types_as_written() {
         let text = "type Query { reviews(first: Int = 10, product: ID!, tags: [String!]): [Review!]! }\ntype Review { id: ID! }\n";
         let loaded = load(text).unwrap();
-        let sig = &loaded.graphql["Query.reviews"];
-        assert_eq!(sig.result, "[Review!]!");
-        let args: Vec<(&str, &str, Option<&str>, bool)> =
-            sig.arguments.iter().map(|a| (&*a.name, &*a.ty, a.default.as_deref(), a.required())).collect();
+        let sig = &loaded.graphql.as_ref().unwrap().signatures["Query.reviews"];
+        assert_eq!(sig.result.to_string(), "[Review!]!");
+        let args: Vec<(&str, String, Option<&str>, bool)> =
+            sig.arguments.iter().map(|a| (&*a.name, a.ty.to_string(), a.default.as_deref(), a.required())).collect();
         assert_eq!(
             args,
-            [("first", "Int", Some("10"), false), ("product", "ID!", None, true), ("tags", "[String!]", None, false)]
+            [
+                ("first", "Int".to_string(), Some("10"), false),
+                ("product", "ID!".to_string(), None, true),
+                ("tags", "[String!]".to_string(), None, false)
+            ]
         );
+    }
+
+    #[test]
+    fn named_types_unfold_objects_inputs_and_enums() {
+        let text = "type Query { a(in: In): Out }\ntype Out { id: ID! tags: [String!] kind: Kind next: Out }\n\
+                    input In { x: Int = 1 y: [Kind!]! }\nenum Kind { A B }\nunion U = Out\nscalar Date\n";
+        let loaded = load(text).unwrap();
+        let graphql = loaded.graphql.as_ref().unwrap();
+        let Some(GraphqlType::Object { fields }) = graphql.named_type("Out") else { panic!() };
+        let fields: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.name, f.ty)).collect();
+        assert_eq!(fields, ["id: ID!", "tags: [String!]", "kind: Kind", "next: Out"]);
+        let Some(GraphqlType::InputObject { fields }) = graphql.named_type("In") else { panic!() };
+        assert_eq!((fields[0].required(), fields[1].required()), (false, true));
+        assert_eq!(graphql.named_type("Kind"), Some(GraphqlType::Enum { values: vec!["A".into(), "B".into()] }));
+        assert_eq!(graphql.named_type("U"), Some(GraphqlType::Abstract));
+        assert_eq!(graphql.named_type("Date"), Some(GraphqlType::Scalar { builtin: false }));
+        assert_eq!(graphql.named_type("Int"), Some(GraphqlType::Scalar { builtin: true }));
+        assert_eq!(graphql.named_type("Nope"), None);
     }
 
     #[test]

@@ -5,8 +5,9 @@
 mod graphql;
 mod openapi;
 mod proto;
+pub mod shape;
 
-pub use graphql::{ArgumentSignature, FieldSignature};
+pub use graphql::{ArgumentSignature, FieldSignature, GraphqlType, OutputField, TypeOf, TypeRef};
 pub use openapi::RestDetail;
 pub use proto::HttpRule;
 
@@ -30,8 +31,9 @@ pub struct Schema {
     pub grpc_services: Vec<(String, Option<Span>)>,
     /// `Operation::key` → index in `operations`.
     by_key: HashMap<String, usize>,
-    /// GraphQL only: each root field's argument and result types, by `Operation::key`.
-    graphql: HashMap<String, FieldSignature>,
+    /// GraphQL only: the validated schema, root field signatures by
+    /// `Operation::key`, and the SDL text backends ship.
+    graphql: Option<(graphql::LoadedGraphql, Arc<str>)>,
     /// `.proto` only: descriptors and HTTP bindings.
     proto: Option<ProtoIndex>,
     /// OpenAPI only: request shapes by operation key, and component schemas.
@@ -60,7 +62,7 @@ pub struct MissingField {
 }
 
 impl Schema {
-    fn new(file: FileId, loaded: Loaded) -> Schema {
+    fn new(file: FileId, text: &Arc<str>, loaded: Loaded) -> Schema {
         let span = |r: Option<Range<usize>>| r.map(|r| Span::new(file, r));
         let operations: Vec<OperationDef> =
             loaded.operations.into_iter().map(|(operation, r)| OperationDef { operation, span: span(r) }).collect();
@@ -80,7 +82,8 @@ impl Schema {
             Some(o) => (o.details.into_iter().collect(), Some(o.components)),
             None => (HashMap::new(), None),
         };
-        Schema { file, operations, grpc_services, by_key, graphql: loaded.graphql, proto, rest, components }
+        let graphql = loaded.graphql.map(|g| (g, Arc::clone(text)));
+        Schema { file, operations, grpc_services, by_key, graphql, proto, rest, components }
     }
 
     /// The request shape of a REST operation (parameters and body).
@@ -101,13 +104,7 @@ impl Schema {
 
     /// Resolves a dotted field path (`order.id`) in a gRPC operation's input message.
     pub fn input_field(&self, operation: &Operation, path: &str) -> Result<(), MissingField> {
-        let Operation::Grpc { service, method } = operation else { return Ok(()) };
-        let Some(proto) = &self.proto else { return Ok(()) };
-        let Some(method) =
-            proto.pool.get_service_by_name(service).and_then(|s| s.methods().find(|m| m.name() == method))
-        else {
-            return Ok(());
-        };
+        let Some(method) = self.grpc_method(operation) else { return Ok(()) };
         let mut message = method.input();
         let segments: Vec<&str> = path.split('.').collect();
         for (i, segment) in segments.iter().enumerate() {
@@ -140,8 +137,82 @@ impl Schema {
 
     /// The argument and result types of a GraphQL root field.
     pub fn graphql_signature(&self, operation: &Operation) -> Option<&FieldSignature> {
-        self.graphql.get(&operation.key())
+        self.graphql.as_ref()?.0.signatures.get(&operation.key())
     }
+
+    /// A named type of a GraphQL schema, unfolded one level.
+    pub fn graphql_type(&self, name: &str) -> Option<GraphqlType> {
+        self.graphql.as_ref()?.0.named_type(name)
+    }
+
+    /// A GraphQL schema's SDL, as written.
+    pub fn graphql_sdl(&self) -> Option<&str> {
+        self.graphql.as_ref().map(|(_, text)| &**text)
+    }
+
+    /// The span of a byte range of this schema's file.
+    pub fn span(&self, range: Range<usize>) -> Span {
+        Span::new(self.file, range)
+    }
+
+    /// A gRPC operation's request and response messages.
+    pub fn grpc_messages(&self, operation: &Operation) -> Option<(shape::Shape<'_>, shape::Shape<'_>)> {
+        let method = self.grpc_method(operation)?;
+        Some((shape::message(method.input()), shape::message(method.output())))
+    }
+
+    fn grpc_method(&self, operation: &Operation) -> Option<prost_reflect::MethodDescriptor> {
+        let Operation::Grpc { service, method } = operation else { return None };
+        self.proto.as_ref()?.pool.get_service_by_name(service)?.methods().find(|m| m.name() == method)
+    }
+
+    /// A REST operation's parameters, JSON body and JSON success response as shapes.
+    pub fn rest_shapes(&self, operation: &Operation) -> Option<RestShapes<'_>> {
+        let detail = self.rest_detail(operation)?;
+        let components = self.components.as_ref()?;
+        let parameters = detail
+            .parameters
+            .iter()
+            .map(|p| RestParameter {
+                name: p["name"].as_str().unwrap_or_default().to_string(),
+                location: p["in"].as_str().unwrap_or_default().to_string(),
+                required: p["required"].as_bool().unwrap_or(false),
+                slot: shape::json(&p["schema"], components),
+            })
+            .collect();
+        let body = detail.body.as_ref().map(|b| {
+            let content = b["content"].as_object();
+            let schema = content
+                .and_then(|c| c.iter().find(|(media, _)| *media == "application/json" || media.ends_with("+json")))
+                .map(|(_, m)| &m["schema"]);
+            let slot = match schema {
+                Some(schema) => shape::json(schema, components),
+                None => shape::Slot { shape: shape::Shape::Any, optional: true },
+            };
+            (b["required"].as_bool().unwrap_or(false), slot)
+        });
+        let response = detail.response.as_ref().map(|r| shape::json(r, components));
+        Some(RestShapes { parameters, body, response })
+    }
+}
+
+/// A REST operation's request and response, as shapes.
+#[derive(Debug)]
+pub struct RestShapes<'s> {
+    pub parameters: Vec<RestParameter<'s>>,
+    /// Whether the body is required, and its JSON shape (open if not JSON).
+    pub body: Option<(bool, shape::Slot<'s>)>,
+    /// The first 2xx response's JSON body; `None` if none is declared.
+    pub response: Option<shape::Slot<'s>>,
+}
+
+#[derive(Debug)]
+pub struct RestParameter<'s> {
+    pub name: String,
+    /// `path`, `query`, `header` or `cookie`.
+    pub location: String,
+    pub required: bool,
+    pub slot: shape::Slot<'s>,
 }
 
 #[derive(Debug)]
@@ -202,7 +273,7 @@ impl SchemaIndex {
 struct Loaded {
     operations: Vec<(Operation, Option<Range<usize>>)>,
     grpc_services: Vec<(String, Option<Range<usize>>)>,
-    graphql: HashMap<String, FieldSignature>,
+    graphql: Option<graphql::LoadedGraphql>,
     proto: Option<proto::LoadedProto>,
     openapi: Option<openapi::LoadedOpenApi>,
 }
@@ -262,10 +333,11 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         };
         let file =
             sources.find(&schema_ref.path).unwrap_or_else(|| sources.add(schema_ref.path.clone(), Arc::from(text)));
+        let text = Arc::clone(&sources.get(file).text);
         let span = |r: Range<usize>| Span::new(file, r);
         index.schemas.push(match parsed {
             None => None,
-            Some(Ok(loaded)) => Some(Schema::new(file, loaded)),
+            Some(Ok(loaded)) => Some(Schema::new(file, &text, loaded)),
             Some(Err((message, range))) => {
                 let kind = match schema_ref.kind {
                     ApiKind::Rest => "OpenAPI document",

@@ -56,6 +56,8 @@ pub struct RestDetail {
     pub parameters: Vec<serde_json::Value>,
     /// `{ "required", "content": { TYPE: { "schema" } } }`, if the operation takes a body.
     pub body: Option<serde_json::Value>,
+    /// The JSON schema of the first success (2xx) response's JSON body, if it declares one.
+    pub response: Option<serde_json::Value>,
 }
 
 fn rest_detail(
@@ -107,7 +109,33 @@ fn rest_detail(
             .collect();
         serde_json::json!({ "required": b.required, "content": content })
     });
-    RestDetail { path_template: path.to_string(), parameters, body }
+    RestDetail { path_template: path.to_string(), parameters, body, response: success_body(doc, &op.responses) }
+}
+
+fn success_body(doc: &OpenAPI, responses: &openapiv3::Responses) -> Option<serde_json::Value> {
+    use openapiv3::StatusCode;
+    let mut success: Vec<(u16, &ReferenceOr<openapiv3::Response>)> = responses
+        .responses
+        .iter()
+        .filter_map(|(status, r)| match status {
+            StatusCode::Code(code @ 200..=299) => Some((*code, r)),
+            StatusCode::Range(2) => Some((299, r)),
+            _ => None,
+        })
+        .collect();
+    success.sort_by_key(|(code, _)| *code);
+    let response = match success.first()?.1 {
+        ReferenceOr::Item(r) => r,
+        ReferenceOr::Reference { reference } => doc
+            .components
+            .as_ref()?
+            .responses
+            .get(reference.trim_start_matches("#/components/responses/"))?
+            .as_item()?,
+    };
+    let json = |media: &str| media == "application/json" || media.ends_with("+json");
+    let media = response.content.iter().find(|(media, _)| json(media))?.1;
+    Some(media.schema.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or_default())
 }
 
 /// Where each path key (`  /orders:`, `"/orders":`) is written, found in

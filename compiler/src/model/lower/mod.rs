@@ -101,11 +101,18 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         });
         lowered.push((node, id));
     }
-    // Calls of a service that failed are still lowered, for their diagnostics.
+    // Calls and resolvers of a service that failed are still lowered, for their diagnostics.
     for (node, id) in lowered {
         let calls = cx.calls(node);
+        let resolvers = cx.resolvers(node);
         if let Some(id) = id {
-            cx.model.services[id.0 as usize].calls = calls;
+            let service = &mut cx.model.services[id.0 as usize];
+            service.calls = calls;
+            for (api_name, resolvers) in resolvers {
+                if let Some(api) = service.apis.iter_mut().find(|a| a.name.value == api_name) {
+                    api.resolvers = resolvers;
+                }
+            }
         }
     }
     for (node, name) in gateway_nodes {

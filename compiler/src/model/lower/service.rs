@@ -6,9 +6,9 @@ use super::read::{self, Once};
 use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
-use crate::model::values::{check_name, ApiKind, Duration, Host, Operation, Port};
-use crate::model::{Api, Call, Endpoint, Service};
-use crate::syntax::Node;
+use crate::model::values::{check_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port};
+use crate::model::{Api, Call, Endpoint, Resolver, Service};
+use crate::syntax::{Node, Value};
 
 const CHILDREN: &[&str] = &["owner", "address", "api", "calls"];
 
@@ -69,7 +69,6 @@ impl Lower<'_> {
 
     fn api(&mut self, node: &Node) -> Option<Api> {
         read::check_entries(node, 1, &["kind", "schema", "grpc-service"], self.sink);
-        read::no_children(node, self.sink);
         let example = "api \"orders-http\" kind=\"rest\" schema=\"apis/orders.yaml\"";
         let name = read::string_arg(node, 0, "a name", example, self.sink);
         let kind = read::string_prop(node, "kind", Some(example), self.sink);
@@ -92,9 +91,105 @@ impl Lower<'_> {
             None if node.property("grpc-service").is_some() => return None,
             None => None,
         };
+        match kind {
+            // `resolve` children are lowered with the calls, once every service has its id.
+            Some(ApiKind::Graphql) => {
+                for child in node.children().iter().filter(|c| c.name != "resolve") {
+                    read::unknown_child(child, "api", &["resolve"], self.sink);
+                }
+            }
+            Some(other) => {
+                if let Some(first) = node.children().first() {
+                    self.sink.push(
+                        Diagnostic::new(Code::UnknownNode, format!("a {other} API takes no child nodes"))
+                            .at(first.name_span, "unexpected child")
+                            .help("`resolve` composes GraphQL APIs only (kind=\"graphql\"), see docs/language.md"),
+                    );
+                }
+            }
+            None => {}
+        }
         let (name, kind, schema) = (name?, kind?, schema?);
         let schema = self.schema_ref(&schema, kind);
-        Some(Api { name, kind, schema, grpc_service })
+        Some(Api { name, kind, schema, grpc_service, resolvers: Vec::new() })
+    }
+
+    /// The `resolve` children of each GraphQL `api` of a service node, by API
+    /// name; unresolved ones are left out.
+    pub(super) fn resolvers(&mut self, node: &Node) -> Vec<(String, Vec<Resolver>)> {
+        let graphql_apis = node.children().iter().filter(|c| {
+            c.name == "api" && matches!(c.property("kind").map(|e| &e.value), Some(Value::String(k)) if k == "graphql")
+        });
+        let mut out = Vec::new();
+        for api in graphql_apis {
+            let Some(Value::String(api_name)) = api.arguments().next().map(|e| &e.value) else { continue };
+            let mut fields: HashMap<String, Span> = HashMap::new();
+            let mut resolvers = Vec::new();
+            for child in api.children().iter().filter(|c| c.name == "resolve") {
+                let Some(resolver) = self.resolver(child) else { continue };
+                let key = resolver.field.value.to_string();
+                if let Some(&first) = fields.get(&key) {
+                    duplicate(self.sink, "resolver for", &key, resolver.field.span, first);
+                } else {
+                    fields.insert(key, resolver.field.span);
+                    resolvers.push(resolver);
+                }
+            }
+            out.push((api_name.clone(), resolvers));
+        }
+        out
+    }
+
+    fn resolver(&mut self, node: &Node) -> Option<Resolver> {
+        read::check_entries(node, 1, &["service", "operation", "body", "timeout"], self.sink);
+        read::no_children(node, self.sink);
+        let example = "resolve \"Query.product\" service=\"catalog\" operation=\"GET /products/{id}\"";
+        let field = read::string_arg(node, 0, "a GraphQL root field", example, self.sink);
+        let field = field.and_then(|f| {
+            let parsed = read::parse(
+                &f,
+                |text| match Operation::parse(text)? {
+                    op @ Operation::Graphql { root: GraphqlRoot::Query | GraphqlRoot::Mutation, .. } => Ok(op),
+                    Operation::Graphql { .. } => Err(format!(
+                        "`{text}`: subscriptions cannot be resolved by a request/response operation; resolve Query and Mutation fields"
+                    )),
+                    other => Err(format!(
+                        "`{text}` is a {} operation; `resolve` names a field of this GraphQL API, e.g. `Query.product`",
+                        other.kind()
+                    )),
+                },
+                self.sink,
+            );
+            parsed.map(|op| Spanned::new(op, f.span))
+        });
+        let target = read::string_prop(node, "service", Some(example), self.sink);
+        let operation = read::string_prop(node, "operation", Some(example), self.sink).and_then(|text| {
+            let parsed = read::parse(
+                &text,
+                |t| match Operation::parse(t)? {
+                    Operation::Graphql { .. } => {
+                        Err(format!("`{t}` is a GraphQL operation; a resolver fetches from a REST or gRPC operation"))
+                    }
+                    op => Ok(op),
+                },
+                self.sink,
+            );
+            parsed.map(|op| Spanned::new(op, text.span))
+        });
+        let body = read::string_prop(node, "body", None, self.sink);
+        if let (Some(body), Some(op)) = (&body, &operation) {
+            if op.value.kind() != ApiKind::Rest {
+                self.sink.push(
+                    Diagnostic::new(Code::InvalidValue, "`body` applies to REST operations")
+                        .at(body.span, "not a REST operation")
+                        .help("a gRPC operation takes all the field's arguments as its request message; remove `body`"),
+                );
+                return None;
+            }
+        }
+        let timeout = self.duration_prop(node, "timeout");
+        let target = self.service_ref(&target?)?;
+        Some(Resolver { field: field?, target, operation: operation?, body, timeout: timeout?, span: node.span })
     }
 
     /// The `calls` children of a service node; unresolved ones are left out.

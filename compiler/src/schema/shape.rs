@@ -1,0 +1,315 @@
+//! A format-neutral view of the values an operation takes and returns, so
+//! checks can compare a GraphQL type with a protobuf message or an OpenAPI
+//! JSON Schema without knowing either format. Shapes unfold one level at a
+//! time ([`ObjectShape::fields`]): schemas may be recursive.
+
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::Value;
+
+/// A value's type, as the backend's schema declares it.
+#[derive(Clone, Debug)]
+pub enum Shape<'s> {
+    Scalar(Scalar),
+    /// A closed set of string values.
+    Enum {
+        name: String,
+        values: Vec<String>,
+    },
+    Object(ObjectShape<'s>),
+    List(Box<Slot<'s>>),
+    /// Any JSON value: maps, `google.protobuf.Struct`, schemas that leave the type open.
+    Any,
+}
+
+/// How a scalar travels as JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scalar {
+    String,
+    Bool,
+    /// A JSON number that fits 32 signed bits (proto `int32`, OpenAPI `format: int32`).
+    Int32,
+    /// A JSON number that fits 32 unsigned bits (proto `uint32`, `fixed32`).
+    UInt32,
+    /// A 64-bit integer, a JSON *string* in protobuf's JSON mapping.
+    Int64,
+    /// A JSON number of unstated width (OpenAPI `integer`).
+    Integer,
+    Float,
+    /// Base64 text (proto `bytes`, OpenAPI `format: byte`).
+    Bytes,
+}
+
+impl Scalar {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Scalar::String => "string",
+            Scalar::Bool => "boolean",
+            Scalar::Int32 => "32-bit integer",
+            Scalar::UInt32 => "unsigned 32-bit integer",
+            Scalar::Int64 => "64-bit integer (a JSON string)",
+            Scalar::Integer => "integer",
+            Scalar::Float => "number",
+            Scalar::Bytes => "bytes (base64 text)",
+        }
+    }
+}
+
+/// A shape with whether the value may be null or absent.
+#[derive(Clone, Debug)]
+pub struct Slot<'s> {
+    pub shape: Shape<'s>,
+    /// In a response: may be null or left out. In a request: may be left out.
+    pub optional: bool,
+}
+
+/// One named member of an object shape.
+#[derive(Clone, Debug)]
+pub struct FieldShape<'s> {
+    /// The name on the wire (a proto field's JSON name).
+    pub name: String,
+    /// Another name the backend accepts in requests (a proto field's own name).
+    pub alias: Option<String>,
+    pub slot: Slot<'s>,
+    /// A request must carry it (JSON Schema `required`; protobuf has none).
+    pub required: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct ObjectShape<'s>(ObjectRepr<'s>);
+
+#[derive(Clone, Debug)]
+enum ObjectRepr<'s> {
+    Message(MessageDescriptor),
+    Json { schema: &'s Value, components: &'s Value, name: Option<String> },
+}
+
+impl<'s> ObjectShape<'s> {
+    /// A readable name: the message's full name or the schema's component name.
+    pub fn name(&self) -> String {
+        match &self.0 {
+            ObjectRepr::Message(m) => m.full_name().to_string(),
+            ObjectRepr::Json { name, .. } => name.clone().unwrap_or_else(|| "object".to_string()),
+        }
+    }
+
+    /// Identifies the object for cycle detection while comparing recursive types.
+    pub fn key(&self) -> String {
+        match &self.0 {
+            ObjectRepr::Message(m) => m.full_name().to_string(),
+            ObjectRepr::Json { schema, .. } => format!("json@{:p}", *schema),
+        }
+    }
+
+    pub fn fields(&self) -> Vec<FieldShape<'s>> {
+        match &self.0 {
+            ObjectRepr::Message(m) => m.fields().map(|f| proto_field(&f)).collect(),
+            ObjectRepr::Json { schema, components, .. } => json_fields(schema, components),
+        }
+    }
+}
+
+// ---- protobuf ----------------------------------------------------------
+
+/// A message as an object shape.
+pub fn message<'s>(message: MessageDescriptor) -> Shape<'s> {
+    Shape::Object(ObjectShape(ObjectRepr::Message(message)))
+}
+
+fn proto_field<'s>(field: &FieldDescriptor) -> FieldShape<'s> {
+    let alias = (field.name() != field.json_name()).then(|| field.name().to_string());
+    let slot = if field.is_map() {
+        Slot { shape: Shape::Any, optional: false }
+    } else if field.is_list() {
+        let item = Slot { shape: proto_kind(&field.kind()).0, optional: false };
+        Slot { shape: Shape::List(Box::new(item)), optional: false }
+    } else {
+        let (shape, wrapper) = proto_kind(&field.kind());
+        // Serialized with defaults, a plain scalar is always present; messages,
+        // `optional` fields and oneof members only when set.
+        let optional = wrapper || matches!(field.kind(), Kind::Message(_)) || field.supports_presence();
+        Slot { shape, optional }
+    };
+    FieldShape { name: field.json_name().to_string(), alias, slot, required: false }
+}
+
+/// The shape of a proto type; `true` for wrapper messages (`StringValue`),
+/// which map to a nullable scalar.
+fn proto_kind<'s>(kind: &Kind) -> (Shape<'s>, bool) {
+    let scalar = |s| (Shape::Scalar(s), false);
+    match kind {
+        Kind::Double | Kind::Float => scalar(Scalar::Float),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => scalar(Scalar::Int32),
+        Kind::Uint32 | Kind::Fixed32 => scalar(Scalar::UInt32),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => scalar(Scalar::Int64),
+        Kind::Bool => scalar(Scalar::Bool),
+        Kind::String => scalar(Scalar::String),
+        Kind::Bytes => scalar(Scalar::Bytes),
+        Kind::Enum(e) => (
+            Shape::Enum { name: e.full_name().to_string(), values: e.values().map(|v| v.name().to_string()).collect() },
+            false,
+        ),
+        Kind::Message(m) => match m.full_name() {
+            // Well-known types have their own JSON forms.
+            "google.protobuf.Timestamp" | "google.protobuf.Duration" | "google.protobuf.FieldMask" => {
+                scalar(Scalar::String)
+            }
+            "google.protobuf.StringValue" => (Shape::Scalar(Scalar::String), true),
+            "google.protobuf.BytesValue" => (Shape::Scalar(Scalar::Bytes), true),
+            "google.protobuf.BoolValue" => (Shape::Scalar(Scalar::Bool), true),
+            "google.protobuf.Int32Value" => (Shape::Scalar(Scalar::Int32), true),
+            "google.protobuf.UInt32Value" => (Shape::Scalar(Scalar::UInt32), true),
+            "google.protobuf.Int64Value" | "google.protobuf.UInt64Value" => (Shape::Scalar(Scalar::Int64), true),
+            "google.protobuf.FloatValue" | "google.protobuf.DoubleValue" => (Shape::Scalar(Scalar::Float), true),
+            "google.protobuf.Struct"
+            | "google.protobuf.Value"
+            | "google.protobuf.ListValue"
+            | "google.protobuf.Any"
+            | "google.protobuf.Empty" => (Shape::Any, false),
+            _ => (message(m.clone()), false),
+        },
+    }
+}
+
+// ---- JSON Schema (OpenAPI 3.0 dialect) ------------------------------------
+
+/// A JSON Schema as a shape; `$ref`s resolve into `components`
+/// (`{"schemas": {...}}`).
+pub fn json<'s>(schema: &'s Value, components: &'s Value) -> Slot<'s> {
+    json_slot(schema, components, 0)
+}
+
+/// `$ref` chains longer than this are treated as open (a loop of bare refs).
+const MAX_REF_HOPS: usize = 32;
+
+fn resolve<'s>(mut schema: &'s Value, components: &'s Value) -> (&'s Value, Option<String>) {
+    let mut name = None;
+    for _ in 0..MAX_REF_HOPS {
+        let Some(reference) = schema.get("$ref").and_then(Value::as_str) else { break };
+        let Some(component) = reference.strip_prefix("#/components/schemas/") else { return (&Value::Null, None) };
+        match components.get("schemas").and_then(|s| s.get(component)) {
+            Some(next) => {
+                name = Some(component.to_string());
+                schema = next;
+            }
+            None => return (&Value::Null, None),
+        }
+    }
+    (schema, name)
+}
+
+fn json_slot<'s>(schema: &'s Value, components: &'s Value, depth: usize) -> Slot<'s> {
+    let (schema, name) = resolve(schema, components);
+    let optional = schema.get("nullable").and_then(Value::as_bool).unwrap_or(false);
+    let shape = if depth > MAX_REF_HOPS {
+        Shape::Any
+    } else if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        match values.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>() {
+            Some(values) => Shape::Enum { name: name.clone().unwrap_or_else(|| "enum".into()), values },
+            None => Shape::Any,
+        }
+    } else {
+        let format = schema.get("format").and_then(Value::as_str);
+        match schema.get("type").and_then(Value::as_str) {
+            Some("string") if format == Some("byte") => Shape::Scalar(Scalar::Bytes),
+            Some("string") => Shape::Scalar(Scalar::String),
+            Some("boolean") => Shape::Scalar(Scalar::Bool),
+            Some("integer") if format == Some("int32") => Shape::Scalar(Scalar::Int32),
+            Some("integer") => Shape::Scalar(Scalar::Integer),
+            Some("number") => Shape::Scalar(Scalar::Float),
+            Some("array") => match schema.get("items") {
+                Some(items) => Shape::List(Box::new(json_slot(items, components, depth + 1))),
+                None => Shape::List(Box::new(Slot { shape: Shape::Any, optional: true })),
+            },
+            Some("object") | None if schema.get("properties").is_some() || schema.get("allOf").is_some() => {
+                Shape::Object(ObjectShape(ObjectRepr::Json { schema, components, name }))
+            }
+            _ => Shape::Any,
+        }
+    };
+    Slot { shape, optional }
+}
+
+fn json_fields<'s>(schema: &'s Value, components: &'s Value) -> Vec<FieldShape<'s>> {
+    let mut fields: Vec<FieldShape<'s>> = Vec::new();
+    collect_json_fields(schema, components, &[], &mut fields, 0);
+    fields
+}
+
+/// Properties of a schema and of every `allOf` member, first definition
+/// winning; `required` may sit beside `allOf` and name members' properties.
+fn collect_json_fields<'s>(
+    schema: &'s Value,
+    components: &'s Value,
+    required_outside: &[&str],
+    out: &mut Vec<FieldShape<'s>>,
+    depth: usize,
+) {
+    let (schema, _) = resolve(schema, components);
+    if depth > MAX_REF_HOPS {
+        return;
+    }
+    let mut required: Vec<&str> = required_outside.to_vec();
+    required.extend(schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str));
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        for (name, property) in properties {
+            if out.iter().any(|f| &f.name == name) {
+                continue;
+            }
+            let required = required.contains(&name.as_str());
+            let mut slot = json_slot(property, components, depth + 1);
+            slot.optional |= !required;
+            out.push(FieldShape { name: name.clone(), alias: None, slot, required });
+        }
+    }
+    for member in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        collect_json_fields(member, components, &required, out, depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn describe(slot: &Slot) -> String {
+        let shape = match &slot.shape {
+            Shape::Scalar(s) => s.describe().to_string(),
+            Shape::Enum { values, .. } => format!("enum {}", values.join("|")),
+            Shape::Object(o) => format!("object {}", o.name()),
+            Shape::List(item) => format!("list of {}", describe(item)),
+            Shape::Any => "any".to_string(),
+        };
+        if slot.optional {
+            format!("{shape}?")
+        } else {
+            shape
+        }
+    }
+
+    #[test]
+    fn json_schemas_resolve_refs_required_and_all_of() {
+        let components = json!({ "schemas": {
+            "Money": { "type": "object", "required": ["cents"], "properties": {
+                "cents": { "type": "integer", "format": "int64" }, "currency": { "type": "string", "enum": ["EUR", "USD"] } } },
+            "Priced": { "allOf": [ { "$ref": "#/components/schemas/Money" },
+                { "type": "object", "properties": { "tags": { "type": "array", "items": { "type": "string" } } } } ],
+                "required": ["tags"] }
+        }});
+        let schema = json!({ "$ref": "#/components/schemas/Priced" });
+        let slot = json(&schema, &components);
+        assert_eq!(describe(&slot), "object Priced");
+        let Shape::Object(object) = &slot.shape else { unreachable!() };
+        let fields: Vec<String> =
+            object.fields().iter().map(|f| format!("{}: {}", f.name, describe(&f.slot))).collect();
+        assert_eq!(fields, ["cents: integer", "currency: enum EUR|USD?", "tags: list of string"]);
+    }
+
+    #[test]
+    fn self_referencing_refs_do_not_loop() {
+        let components = json!({ "schemas": { "A": { "$ref": "#/components/schemas/A" } } });
+        let schema = json!({ "$ref": "#/components/schemas/A" });
+        assert_eq!(describe(&json(&schema, &components)), "any");
+        let missing = json!({ "$ref": "#/components/schemas/Nope" });
+        assert_eq!(describe(&json(&missing, &components)), "any");
+    }
+}
