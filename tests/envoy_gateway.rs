@@ -500,3 +500,181 @@ gateway "edge" {{
     assert_eq!(raw.status, 200);
     assert_eq!(orders.hits(), 2);
 }
+
+/// A gateway over the shop's inventory service (its .proto has no
+/// google.api.http bindings) whose routes declare them.
+fn declared_bindings_spec(port: u16, grpc_port: u16, stock_binding: &str) -> String {
+    format!(
+        r#"
+service "inventory" {{
+    owner "team-catalog"
+    address "127.0.0.1" port={grpc_port}
+    api "inventory-grpc" kind="grpc" schema="inventory.proto"
+}}
+gateway "edge" {{
+    listener "http" address="127.0.0.1" port={port}
+    route "stock" {{
+        match path-prefix="/v1/stock/" method="GET"
+        to "inventory" operation="shop.inventory.v1.Inventory/GetStock"
+        transcode "{stock_binding}"
+    }}
+    route "reserve" {{
+        match path="/v1/reservations" method="POST"
+        to "inventory" operation="shop.inventory.v1.Inventory/Reserve"
+        transcode "POST /v1/reservations" body="*"
+    }}
+}}
+"#
+    )
+}
+
+fn inventory_proto() -> String {
+    std::fs::read_to_string(repo_root().join("examples/shop/protos/inventory.proto")).unwrap()
+}
+
+#[test]
+fn declared_bindings_are_checked_against_the_request_message_and_the_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("GET /v1/stock/{product_id}", None),
+        ("GET /v1/stock/{productid}", Some(meshc::diag::Code::HttpRuleUnknownField)),
+        ("GET /v2/stock/{product_id}", Some(meshc::diag::Code::TranscodeRouteMismatch)),
+    ];
+    for (binding, expected) in cases {
+        write_files(
+            dir.path(),
+            &[("mesh.kdl", &declared_bindings_spec(1, 2, binding)), ("inventory.proto", &inventory_proto())],
+        );
+        let c = meshc::driver::compile(dir.path());
+        let codes: Vec<_> = c.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, expected.into_iter().collect::<Vec<_>>(), "{binding}: {:?}", c.diagnostics);
+        if expected == Some(meshc::diag::Code::HttpRuleUnknownField) {
+            let d = &c.diagnostics[0];
+            assert_eq!(d.help.as_deref(), Some("did you mean `product_id`?"));
+            let span = d.primary.as_ref().unwrap().span;
+            let file = c.sources.get(span.file);
+            assert!(file.path.ends_with("mesh.kdl"), "the declared binding is in the spec");
+            assert!(file.text[span.start as usize..span.end as usize]
+                .starts_with("transcode \"GET /v1/stock/{productid}\""));
+        }
+    }
+    // Without a declared binding, a method without google.api.http cannot be transcoded.
+    let spec = declared_bindings_spec(1, 2, "GET /v1/stock/{product_id}")
+        .replace("transcode \"GET /v1/stock/{product_id}\"", "transcode");
+    write_files(dir.path(), &[("mesh.kdl", &spec)]);
+    let c = meshc::driver::compile(dir.path());
+    assert_eq!(c.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), [meshc::diag::Code::MissingHttpRule]);
+    assert!(c.diagnostics[0].help.as_deref().unwrap().starts_with("declare the binding on the route"));
+}
+
+#[test]
+fn live_gateway_transcodes_by_bindings_the_spec_declares_for_a_proto_without_them() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("mesh.kdl", &declared_bindings_spec(port, 1, "GET /v1/stock/{product_id}")),
+            ("inventory.proto", &inventory_proto()),
+        ],
+    );
+    let compilation = meshc::driver::compile(dir.path());
+    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
+    let grpc =
+        meshc_runtime::GrpcMock::from_descriptor_set(&compilation.schemas.descriptor_set(&[meshc::model::SchemaId(0)]))
+            .unwrap()
+            .respond(
+                "/shop.inventory.v1.Inventory/GetStock",
+                serde_json::json!({ "productId": "{{productId}}", "available": 5 }),
+            )
+            .respond("/shop.inventory.v1.Inventory/Reserve", serde_json::json!({ "reservationId": "r-{{orderId}}" }))
+            .spawn("127.0.0.1:0".parse().unwrap())
+            .unwrap();
+    write_files(dir.path(), &[("mesh.kdl", &declared_bindings_spec(port, grpc.port(), "GET /v1/stock/{product_id}"))]);
+    let configs = build(dir.path(), &dir.path().join("out"));
+    envoy_validate(&configs[0]).unwrap();
+    let envoy = EnvoyProcess::start(&configs[0]);
+    envoy.wait_ready(port);
+
+    let stock = http_request(port, "GET", "/v1/stock/p-9", &[]);
+    assert_eq!(stock.status, 200, "{}\n{}", stock.body, envoy.log());
+    assert_eq!(json_body(&stock.body), serde_json::json!({ "product_id": "p-9", "available": 5 }));
+    let reserved = support::http_request_with_body(
+        port,
+        "POST",
+        "/v1/reservations",
+        &[("content-type", "application/json")],
+        br#"{"order_id": "o-1", "product_id": "p-9", "quantity": 2}"#,
+    );
+    assert_eq!(reserved.status, 200, "{}", reserved.body);
+    assert_eq!(json_body(&reserved.body)["reservation_id"], "r-o-1");
+    let calls = grpc.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        (calls[0].0.as_str(), &calls[0].1["productId"]),
+        ("/shop.inventory.v1.Inventory/GetStock", &serde_json::json!("p-9"))
+    );
+    assert_eq!(calls[1].1["quantity"], 2);
+}
+
+#[test]
+fn a_declared_binding_adds_to_the_methods_own_bindings() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let google_apis = repo_root().join("../shared/corpora/protos");
+    let spec = |grpc_port: u16| {
+        format!(
+            r#"
+proto-include "{includes}"
+service "payments" {{
+    owner "team-payments"
+    address "127.0.0.1" port={grpc_port}
+    api "payments-grpc" kind="grpc" schema="payments.proto"
+}}
+gateway "edge" {{
+    listener "http" address="127.0.0.1" port={port}
+    route "charge-v1" {{
+        match path="/v1/charges" method="POST"
+        to "payments" operation="shop.payments.v1.Payments/Charge"
+        transcode
+    }}
+    route "charge-v2" {{
+        match path="/v2/payments" method="POST"
+        to "payments" operation="shop.payments.v1.Payments/Charge"
+        transcode "POST /v2/payments" body="*"
+    }}
+}}
+"#,
+            includes = google_apis.display()
+        )
+    };
+    write_files(dir.path(), &[("mesh.kdl", &spec(1)), ("payments.proto", PAYMENTS_PROTO)]);
+    let compilation = meshc::driver::compile(dir.path());
+    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
+    let grpc =
+        meshc_runtime::GrpcMock::from_descriptor_set(&compilation.schemas.descriptor_set(&[meshc::model::SchemaId(0)]))
+            .unwrap()
+            .respond(
+                "/shop.payments.v1.Payments/Charge",
+                serde_json::json!({ "transactionId": "tx-{{orderId}}", "status": "charged" }),
+            )
+            .spawn("127.0.0.1:0".parse().unwrap())
+            .unwrap();
+    write_files(dir.path(), &[("mesh.kdl", &spec(grpc.port()))]);
+    let configs = build(dir.path(), &dir.path().join("out"));
+    let envoy = EnvoyProcess::start(&configs[0]);
+    envoy.wait_ready(port);
+    for (path, order) in [("/v1/charges", "a"), ("/v2/payments", "b")] {
+        let body = format!(r#"{{"order_id": "{order}", "amount_cents": 1}}"#);
+        let charged = support::http_request_with_body(
+            port,
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(charged.status, 200, "{path}: {}", charged.body);
+        assert_eq!(json_body(&charged.body)["transaction_id"], format!("tx-{order}"), "{path}");
+    }
+    assert_eq!(grpc.calls().len(), 2);
+}

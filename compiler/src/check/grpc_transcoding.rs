@@ -1,21 +1,22 @@
 //! REST routes to gRPC operations. A route that targets a gRPC operation
 //! either carries gRPC (its match admits `/package.Service/Method`) or says
 //! `transcode`, in which case the gateway maps REST requests to the method by
-//! its `google.api.http` bindings (Envoy's gRPC-JSON transcoder). This pass
-//! checks that the bindings exist, name real request fields, and are
+//! its `google.api.http` bindings (Envoy's gRPC-JSON transcoder), or by the
+//! binding the route declares (`transcode "POST /v1/x" body="*"`). This pass
+//! checks that a binding exists, names real request fields, and is
 //! reachable through the route's match.
 
 use crate::base::Span;
 use crate::diag::{did_you_mean, Code, Diagnostic, Sink};
 use crate::model::values::Operation;
-use crate::model::{Model, PathMatch, Route};
+use crate::model::{Model, PathMatch, Route, Transcode};
 use crate::schema::{HttpRule, SchemaIndex};
 
 pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     for gateway in &model.gateways {
         for route in &gateway.routes {
             let Some(op) = &route.operation else { continue };
-            match (&op.value, route.transcode) {
+            match (&op.value, &route.transcode) {
                 (Operation::Grpc { .. }, None) => carries_grpc(route, &op.value, sink),
                 (Operation::Grpc { .. }, Some(transcode)) => {
                     let Some(schema) = schemas.defining(model, route.target.value, &op.value) else { continue };
@@ -26,7 +27,7 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
                         Code::MissingHttpRule,
                         format!("route `{}` transcodes, but `{}` is not a gRPC operation", route.name.value, op.value),
                     )
-                    .at(transcode, "transcoding needs a gRPC target")
+                    .at(transcode.span, "transcoding needs a gRPC target")
                     .with_label(op.span, "not a gRPC operation")
                     .help("remove `transcode`; REST and GraphQL operations are proxied as they are"),
                 ),
@@ -57,8 +58,18 @@ fn carries_grpc(route: &Route, op: &Operation, sink: &mut Sink) {
     }
 }
 
-fn check_bindings(route: &Route, op: &Operation, transcode: Span, schema: &crate::schema::Schema, sink: &mut Sink) {
-    let bindings = schema.http_rules(op);
+fn check_bindings(
+    route: &Route,
+    op: &Operation,
+    transcode: &Transcode,
+    schema: &crate::schema::Schema,
+    sink: &mut Sink,
+) {
+    // A declared binding is added to the method's own ones; the route must reach it.
+    let declared: Vec<(HttpRule, Option<Span>)> =
+        transcode.rule.iter().map(|r| (r.value.clone(), Some(r.span))).collect();
+    let bindings = if declared.is_empty() { schema.http_rules(op) } else { &declared };
+    let transcode = transcode.span;
     if bindings.is_empty() {
         let method = schema.find(op).and_then(|d| d.span);
         let mut d = Diagnostic::new(
@@ -66,7 +77,9 @@ fn check_bindings(route: &Route, op: &Operation, transcode: Span, schema: &crate
             format!("route `{}` transcodes to `{op}`, which has no google.api.http binding", route.name.value),
         )
         .at(transcode, "no HTTP binding to transcode by")
-        .help("annotate the rpc: option (google.api.http) = { post: \"/v1/...\" body: \"*\" };");
+        .help(
+            "declare the binding on the route: transcode \"POST /v1/...\" body=\"*\", or annotate the rpc: option (google.api.http) = { post: \"/v1/...\" body: \"*\" };",
+        );
         if let Some(span) = method {
             d = d.with_label(span, "this rpc has no google.api.http option");
         }
@@ -90,10 +103,11 @@ fn check_bindings(route: &Route, op: &Operation, transcode: Span, schema: &crate
                     rule.method, rule.path, missing.message
                 );
                 let d = match span {
-                    Some(span) => Diagnostic::new(Code::HttpRuleUnknownField, message)
+                    Some(span) if *span != transcode => Diagnostic::new(Code::HttpRuleUnknownField, message)
                         .at(*span, format!("`{}` is not a field", missing.segment))
                         .with_label(transcode, "transcoded here"),
-                    None => Diagnostic::new(Code::HttpRuleUnknownField, message).at(transcode, "transcoded here"),
+                    _ => Diagnostic::new(Code::HttpRuleUnknownField, message)
+                        .at(transcode, format!("`{}` is not a field", missing.segment)),
                 };
                 sink.push(d.help(help));
             }
@@ -107,7 +121,7 @@ fn check_bindings(route: &Route, op: &Operation, transcode: Span, schema: &crate
         )
         .at(route.matcher.span, "matches none of the bindings")
         .help(format!("match one of: {}", list.join(", ")));
-        if let Some(span) = bindings[0].1 {
+        if let Some(span) = bindings[0].1.filter(|s| *s != transcode) {
             d = d.with_label(span, "the bindings are declared here");
         }
         sink.push(d);

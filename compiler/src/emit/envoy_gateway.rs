@@ -280,18 +280,22 @@ fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<
 fn transcoder(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Option<Value> {
     let mut services = std::collections::BTreeSet::new();
     let mut schema_ids = std::collections::BTreeSet::new();
-    for route in gateway.routes.iter().filter(|r| r.transcode.is_some()) {
-        let Some(op) = &route.operation else { continue };
+    let mut declared = Vec::new();
+    for route in &gateway.routes {
+        let (Some(op), Some(transcode)) = (&route.operation, &route.transcode) else { continue };
         let Operation::Grpc { service, .. } = &op.value else { continue };
         services.insert(service.clone());
         for api in model.service(route.target.value).apis.iter().filter(|a| a.serves(&op.value)) {
             schema_ids.insert(api.schema);
         }
+        if let Some(rule) = &transcode.rule {
+            declared.push((op.value.clone(), rule.value.clone()));
+        }
     }
     if services.is_empty() {
         return None;
     }
-    let descriptors = schemas.descriptor_set(&schema_ids.into_iter().collect::<Vec<_>>());
+    let descriptors = schemas.descriptor_set_with_bindings(&schema_ids.into_iter().collect::<Vec<_>>(), &declared);
     Some(json!({ "name": TRANSCODER_FILTER, "typed_config": {
         "@type": TRANSCODER,
         "proto_descriptor_bin": base64::engine::general_purpose::STANDARD.encode(descriptors),

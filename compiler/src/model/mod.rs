@@ -150,12 +150,20 @@ pub struct Route {
     pub response: Vec<HeaderTransform>,
     /// Responses are cached at the gateway for this long.
     pub cache: Option<Spanned<Duration>>,
-    /// REST requests are transcoded to the gRPC operation by its
-    /// `google.api.http` bindings; the span of the `transcode` node.
-    pub transcode: Option<Span>,
+    /// REST requests are transcoded to the gRPC operation.
+    pub transcode: Option<Transcode>,
     /// Requests are validated against the route's OpenAPI operation before
     /// they reach the service; the span of the `validate` node.
     pub validate: Option<Span>,
+    pub span: Span,
+}
+
+/// A route's `transcode`: by the method's own `google.api.http` bindings,
+/// or by a binding the spec declares for a `.proto` without them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transcode {
+    pub rule: Option<Spanned<values::HttpRule>>,
+    /// The `transcode` node.
     pub span: Span,
 }
 

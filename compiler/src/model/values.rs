@@ -285,6 +285,28 @@ mod tests {
         assert_eq!(a.key(), b.key());
         assert_ne!(a.key(), Operation::parse("POST /orders/{id}").unwrap().key());
     }
+
+    #[test]
+    fn http_rule_variables_and_literal_prefix() {
+        let rule = HttpRule { method: "GET".into(), path: "/v1/{parent=shelves/*}/books/{book.id}".into(), body: None };
+        assert_eq!(rule.variables(), ["parent", "book.id"]);
+        assert_eq!(rule.literal_prefix(), "/v1/");
+    }
+
+    #[test]
+    fn http_rules_parse_from_the_spec_form() {
+        let rule = HttpRule::parse("POST /v1/orders/{order.id}/items", Some("item")).unwrap();
+        assert_eq!(
+            (rule.method.as_str(), rule.path.as_str(), rule.body.as_deref()),
+            ("POST", "/v1/orders/{order.id}/items", Some("item"))
+        );
+        assert_eq!(rule.variables(), ["order.id"]);
+        for bad in ["/v1/orders", "FETCH /x", "HEAD /x", "POST v1/x", "POST /x/{id", "POST /x/{1id}"] {
+            assert!(HttpRule::parse(bad, None).is_err(), "{bad}");
+        }
+        assert!(HttpRule::parse("GET /x", Some("*")).is_err(), "GET takes no body");
+        assert!(HttpRule::parse("POST /x", Some("a-b")).is_err());
+    }
 }
 
 /// An HTTP header name (RFC 9110 token), lower-cased as HTTP/2 and Envoy use it.
@@ -324,4 +346,77 @@ pub fn check_name(text: &str) -> Result<(), String> {
     } else {
         Err(format!("`{text}` is not a valid name: use 1-63 lowercase letters, digits and inner hyphens (it becomes a DNS label)"))
     }
+}
+
+/// One HTTP binding of a gRPC method (`google.api.http`), as Envoy's
+/// gRPC-JSON transcoder applies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRule {
+    /// `GET`, `POST`, ... or a custom verb.
+    pub method: String,
+    /// The path template, e.g. `/v1/orders/{order_id}`.
+    pub path: String,
+    /// `*`, a field name, or `None` for no body.
+    pub body: Option<String>,
+}
+
+impl HttpRule {
+    /// A binding as a spec writes it: `"POST /v1/charges/{order_id}"`, with
+    /// `body` `*`, a field name or absent.
+    pub fn parse(text: &str, body: Option<&str>) -> Result<HttpRule, String> {
+        let form = "write it as `METHOD /path`, e.g. `POST /v1/charges/{order_id}`";
+        let (method, path) = text.split_once(' ').ok_or_else(|| format!("`{text}` is not an HTTP binding: {form}"))?;
+        let method = HttpMethod::parse(method).map_err(|_| format!("`{method}` is not an HTTP method: {form}"))?;
+        if !matches!(
+            method,
+            HttpMethod::Get | HttpMethod::Put | HttpMethod::Post | HttpMethod::Delete | HttpMethod::Patch
+        ) {
+            return Err(format!("google.api.http binds GET, PUT, POST, DELETE and PATCH, not {method}"));
+        }
+        let path = path.trim();
+        if !path.starts_with('/') || path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
+            return Err(format!("`{path}` is not a path template: it starts with `/` and holds no spaces, `?` or `#`"));
+        }
+        if path.matches('{').count() != path.matches('}').count() {
+            return Err(format!(
+                "`{path}` has unbalanced braces; variables are written `{{field}}` or `{{field=pattern}}`"
+            ));
+        }
+        let rule =
+            HttpRule { method: method.as_str().to_string(), path: path.to_string(), body: body.map(str::to_string) };
+        if let Some(bad) = rule.variables().into_iter().find(|v| !is_field_path(v)) {
+            return Err(format!("`{bad}` is not a field path; variables name request fields, e.g. `{{order_id}}`"));
+        }
+        if let Some(bad) = body.filter(|b| *b != "*" && !is_field_path(b)) {
+            return Err(format!("body `{bad}` is neither `*` nor a request field name"));
+        }
+        if method == HttpMethod::Get && body.is_some() {
+            return Err("a GET binding takes no body; remove `body`".to_string());
+        }
+        Ok(rule)
+    }
+
+    /// The field paths bound by `{variables}` in the path template.
+    pub fn variables(&self) -> Vec<&str> {
+        self.path
+            .split('{')
+            .skip(1)
+            .filter_map(|part| part.split_once('}').map(|(var, _)| var.split('=').next().unwrap_or(var).trim()))
+            .collect()
+    }
+
+    /// The template's path up to its first variable or wildcard.
+    pub fn literal_prefix(&self) -> &str {
+        let end = self.path.find(['{', '*']).unwrap_or(self.path.len());
+        &self.path[..end]
+    }
+}
+
+/// `field` or `field.sub`: protobuf identifiers joined by dots.
+fn is_field_path(text: &str) -> bool {
+    text.split('.').all(|s| {
+        !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }

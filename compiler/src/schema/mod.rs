@@ -7,9 +7,9 @@ mod openapi;
 mod proto;
 pub mod shape;
 
+pub use crate::model::values::HttpRule;
 pub use graphql::{ArgumentSignature, FieldSignature, GraphqlType, OutputField, TypeOf, TypeRef};
 pub use openapi::RestDetail;
-pub use proto::HttpRule;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -249,15 +249,23 @@ impl SchemaIndex {
     /// extension options (`google.api.http`) intact: what Envoy's gRPC-JSON
     /// transcoder loads.
     pub fn descriptor_set(&self, ids: &[SchemaId]) -> Vec<u8> {
+        self.descriptor_set_with_bindings(ids, &[])
+    }
+
+    /// [`descriptor_set`](Self::descriptor_set) with HTTP bindings the spec
+    /// declares added to their methods' `google.api.http` option: as the
+    /// option for a method without one, else as `additional_bindings`.
+    pub fn descriptor_set_with_bindings(&self, ids: &[SchemaId], declared: &[(Operation, HttpRule)]) -> Vec<u8> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        for proto in ids.iter().filter_map(|id| self.get(*id)).filter_map(|s| s.proto.as_ref()) {
+        for schema in ids.iter().filter_map(|id| self.get(*id)) {
+            let Some(proto) = &schema.proto else { continue };
             // Each pool lists its files in dependency order; first-seen order keeps that.
             for file in proto.pool.files() {
                 if seen.insert(file.name().to_string()) {
                     // FileDescriptorSet.file = 1, length-delimited. prost's own
                     // FileDescriptorProto would drop the extension options.
-                    let bytes = file.encode_to_vec();
+                    let bytes = proto::with_bindings(&file, declared, |op| !schema.http_rules(op).is_empty());
                     prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut out);
                     prost::encoding::encode_varint(bytes.len() as u64, &mut out);
                     out.extend_from_slice(&bytes);

@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use protox::file::{FileResolver, GoogleFileResolver};
 
+use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
 use super::{LineIndex, Loaded, Parsed};
-use crate::model::values::Operation;
+use crate::model::values::{HttpRule, Operation};
 
 /// Parsed `.proto` files by (resolved path, import name), shared by every
 /// file of one load, so an import many files share (google/api/http.proto)
@@ -131,33 +132,101 @@ pub(super) struct LoadedProto {
     pub rules: Vec<(String, HttpRule, Option<Range<usize>>)>,
 }
 
-/// One HTTP binding of a gRPC method (`google.api.http`), as Envoy's
-/// gRPC-JSON transcoder applies it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpRule {
-    /// `GET`, `POST`, ... or a custom verb.
-    pub method: String,
-    /// The path template, e.g. `/v1/orders/{order_id}`.
-    pub path: String,
-    /// `*`, a field name, or `None` for no body.
-    pub body: Option<String>,
+/// A file's serialized `FileDescriptorProto`, with the `declared` bindings
+/// of its methods added to their `google.api.http` option. `annotated`
+/// tells whether a method already has the option: then the bindings go
+/// into a second occurrence holding only `additional_bindings`, which
+/// protobuf merges into the first (repeated fields concatenate).
+pub(super) fn with_bindings(
+    file: &prost_reflect::FileDescriptor,
+    declared: &[(Operation, HttpRule)],
+    annotated: impl Fn(&Operation) -> bool,
+) -> Vec<u8> {
+    let bytes = file.encode_to_vec();
+    let ours: Vec<&(Operation, HttpRule)> = declared
+        .iter()
+        .filter(|(op, _)| matches!(op, Operation::Grpc { service, .. } if file.services().any(|s| s.full_name() == service)))
+        .collect();
+    if ours.is_empty() {
+        return bytes;
+    }
+    // The well-known types pool has descriptor.proto; a file's own pool may not.
+    let pool = DescriptorPool::global();
+    let (Some(file_type), Some(options_type)) = (
+        pool.get_message_by_name("google.protobuf.FileDescriptorProto"),
+        pool.get_message_by_name("google.protobuf.MethodOptions"),
+    ) else {
+        return bytes;
+    };
+    let Ok(mut proto) = DynamicMessage::decode(file_type, bytes.as_slice()) else { return bytes };
+    let package = file.package_name().to_string();
+    let name_of = |m: &DynamicMessage| match m.get_field_by_name("name").as_deref() {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let Some(Value::List(services)) = proto.get_field_by_name_mut("service") else { return bytes };
+    for service in services {
+        let Value::Message(service) = service else { continue };
+        let service_name = name_of(service);
+        let full = if package.is_empty() { service_name } else { format!("{package}.{service_name}") };
+        let Some(Value::List(methods)) = service.get_field_by_name_mut("method") else { continue };
+        for method in methods {
+            let Value::Message(method) = method else { continue };
+            let operation = Operation::Grpc { service: full.clone(), method: name_of(method) };
+            let rules: Vec<&HttpRule> = ours.iter().filter(|(op, _)| *op == operation).map(|(_, r)| r).collect();
+            if rules.is_empty() {
+                continue;
+            }
+            let mut options = match method.get_field_by_name("options").as_deref() {
+                Some(Value::Message(m)) => m.encode_to_vec(),
+                _ => Vec::new(),
+            };
+            let option = if annotated(&operation) {
+                additional_bindings(&rules)
+            } else {
+                let mut first = encode_rule(rules[0]);
+                first.extend(additional_bindings(&rules[1..]));
+                first
+            };
+            encode_message(HTTP_EXTENSION as u32, &option, &mut options);
+            if let Ok(options) = DynamicMessage::decode(options_type.clone(), options.as_slice()) {
+                method.set_field_by_name("options", Value::Message(options));
+            }
+        }
+    }
+    proto.encode_to_vec()
 }
 
-impl HttpRule {
-    /// The field paths bound by `{variables}` in the path template.
-    pub fn variables(&self) -> Vec<&str> {
-        self.path
-            .split('{')
-            .skip(1)
-            .filter_map(|part| part.split_once('}').map(|(var, _)| var.split('=').next().unwrap_or(var).trim()))
-            .collect()
+/// `google.api.HttpRule` fields: the pattern by method, `body`.
+fn encode_rule(rule: &HttpRule) -> Vec<u8> {
+    let pattern = match rule.method.as_str() {
+        "GET" => 2,
+        "PUT" => 3,
+        "POST" => 4,
+        "DELETE" => 5,
+        _ => 6, // PATCH; HttpRule::parse admits no other method
+    };
+    let mut out = Vec::new();
+    prost::encoding::string::encode(pattern, &rule.path, &mut out);
+    if let Some(body) = &rule.body {
+        prost::encoding::string::encode(7, body, &mut out);
     }
+    out
+}
 
-    /// The template's path up to its first variable or wildcard.
-    pub fn literal_prefix(&self) -> &str {
-        let end = self.path.find(['{', '*']).unwrap_or(self.path.len());
-        &self.path[..end]
+/// `HttpRule.additional_bindings` (field 11), one occurrence per rule.
+fn additional_bindings(rules: &[&HttpRule]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for rule in rules {
+        encode_message(11, &encode_rule(rule), &mut out);
     }
+    out
+}
+
+fn encode_message(tag: u32, message: &[u8], out: &mut Vec<u8>) {
+    prost::encoding::encode_key(tag, prost::encoding::WireType::LengthDelimited, out);
+    prost::encoding::encode_varint(message.len() as u64, out);
+    out.extend_from_slice(message);
 }
 
 /// The method's `google.api.http` rule and its `additional_bindings`.
@@ -218,12 +287,5 @@ mod tests {
         }
         // The shared import is parsed once and cached; each own file is parsed from its text.
         assert_eq!(parsed.0.lock().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn http_rule_variables_and_literal_prefix() {
-        let rule = HttpRule { method: "GET".into(), path: "/v1/{parent=shelves/*}/books/{book.id}".into(), body: None };
-        assert_eq!(rule.variables(), ["parent", "book.id"]);
-        assert_eq!(rule.literal_prefix(), "/v1/");
     }
 }

@@ -5,8 +5,8 @@ use super::read::{self, Once};
 use super::Lower;
 use crate::base::Spanned;
 use crate::diag::{Code, Diagnostic};
-use crate::model::values::{Duration, ErrorBodyFormat, HeaderName, HttpMethod};
-use crate::model::{HeaderMatch, HeaderRule, HeaderTransform, PathMatch, Route, RouteMatch};
+use crate::model::values::{Duration, ErrorBodyFormat, HeaderName, HttpMethod, HttpRule};
+use crate::model::{HeaderMatch, HeaderRule, HeaderTransform, PathMatch, Route, RouteMatch, Transcode};
 use crate::syntax::Node;
 
 const ROUTE_CHILDREN: &[&str] =
@@ -58,7 +58,10 @@ impl Lower<'_> {
                     Some(e) => errors = Some(e),
                     None => failed = true,
                 },
-                "transcode" => transcode = Some(flag(child, self.sink)),
+                "transcode" => match transcode_node(child, self.sink) {
+                    Some(t) => transcode = Some(t),
+                    None => failed = true,
+                },
                 "validate" => validate = Some(flag(child, self.sink)),
                 "response" => match self.response(child) {
                     Some(r) => response = r,
@@ -247,7 +250,36 @@ fn check_path(path: &str) -> Result<(), String> {
     }
 }
 
-/// A node that is only present or absent (`transcode`, `validate`): its span.
+/// `transcode`, or `transcode "POST /v1/x/{id}" body="*"` declaring the binding.
+fn transcode_node(node: &Node, sink: &mut crate::diag::Sink) -> Option<Transcode> {
+    read::check_entries(node, 1, &["body"], sink);
+    read::no_children(node, sink);
+    let body = read::string_prop(node, "body", None, sink);
+    if node.property("body").is_some() && body.is_none() {
+        return None;
+    }
+    let rule = match node.arguments().next() {
+        None => {
+            if let Some(body) = &body {
+                sink.push(
+                    Diagnostic::new(Code::UnknownProperty, "`body` belongs to a declared binding")
+                        .at(body.span, "no binding declared")
+                        .help("declare the binding too: transcode \"POST /v1/charges\" body=\"*\""),
+                );
+                return None;
+            }
+            None
+        }
+        Some(_) => {
+            let text = read::string_arg(node, 0, "an HTTP binding", "transcode \"POST /v1/charges\" body=\"*\"", sink)?;
+            let rule = read::parse(&text, |t| HttpRule::parse(t, body.as_ref().map(|b| b.value.as_str())), sink)?;
+            Some(Spanned::new(rule, node.span))
+        }
+    };
+    Some(Transcode { rule, span: node.span })
+}
+
+/// A node that is only present or absent (`validate`): its span.
 fn flag(node: &Node, sink: &mut crate::diag::Sink) -> crate::base::Span {
     read::check_entries(node, 0, &[], sink);
     read::no_children(node, sink);
