@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, MethodDescriptor, SerializeOptions};
@@ -21,6 +20,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::Status;
 
 use crate::codec::DynamicCodec;
+use crate::http_server::{self, Background};
 use crate::template::{self, Request};
 
 /// How long a dropped mock waits for open requests before it cuts them off.
@@ -139,23 +139,12 @@ impl GrpcMock {
     /// The socket is bound before this returns, so the handle's port accepts
     /// connections at once. Dropping the handle stops the server.
     pub fn spawn(self, addr: SocketAddr) -> io::Result<MockHandle> {
-        if !addr.ip().is_loopback() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("the gRPC mock listens on loopback addresses only, not {addr}"),
-            ));
-        }
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let shared = Arc::new(Shared::new(self));
         let router = Router { shared: Arc::clone(&shared) };
-        let (stop, stopped) = watch::channel(false);
-        let thread = std::thread::Builder::new()
-            .name(format!("grpc-mock-{}", addr.port()))
-            .spawn(move || serve(runtime, listener, router, stopped))?;
-        Ok(MockHandle { addr, shared, stop, thread: Some(thread) })
+        let server = http_server::spawn("the gRPC mock", "grpc-mock", addr, move |listener, stopped| {
+            serve(listener, router, stopped)
+        })?;
+        Ok(MockHandle { server, shared })
     }
 }
 
@@ -190,27 +179,25 @@ fn to_message(method: &MethodDescriptor, json: Value) -> Result<DynamicMessage, 
 
 /// A running [`GrpcMock`]. Dropping it stops the server and closes its port.
 pub struct MockHandle {
-    addr: SocketAddr,
+    server: Background,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl fmt::Debug for MockHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MockHandle").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("MockHandle").field("addr", &self.addr()).finish_non_exhaustive()
     }
 }
 
 impl MockHandle {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.addr().port()
     }
 
     /// Every request to a method of the pool so far, in arrival order, as
@@ -223,47 +210,27 @@ impl MockHandle {
     }
 }
 
-impl Drop for MockHandle {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 /// Runs the server until `stopped` turns true: then it stops accepting,
 /// closes the listening socket, and gives open requests [`SHUTDOWN_GRACE`].
-fn serve(
-    runtime: tokio::runtime::Runtime,
-    listener: std::net::TcpListener,
-    router: Router,
-    stopped: watch::Receiver<bool>,
-) {
-    runtime.block_on(async move {
-        let addr = listener.local_addr().ok();
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(listener) => listener,
-            Err(e) => return eprintln!("grpc-mock on {addr:?}: {e}"),
-        };
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let mut graceful_signal = stopped.clone();
-        let graceful = async move {
-            let _ = graceful_signal.wait_for(|stop| *stop).await;
-        };
-        let mut forced_signal = stopped;
-        let forced = async move {
-            let _ = forced_signal.wait_for(|stop| *stop).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        let server = tonic::transport::Server::builder().serve_with_incoming_shutdown(router, incoming, graceful);
-        tokio::select! {
-            result = server => if let Err(e) = result { eprintln!("grpc-mock on {addr:?}: {e}") },
-            () = forced => {}
-        }
-    });
-    // Dropping the runtime cancels connection tasks still open.
-    drop(runtime);
+/// Connection tasks still open after that are cancelled when the serving
+/// thread drops its runtime.
+async fn serve(listener: tokio::net::TcpListener, router: Router, stopped: watch::Receiver<bool>) {
+    let addr = listener.local_addr().ok();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let mut graceful_signal = stopped.clone();
+    let graceful = async move {
+        let _ = graceful_signal.wait_for(|stop| *stop).await;
+    };
+    let mut forced_signal = stopped;
+    let forced = async move {
+        let _ = forced_signal.wait_for(|stop| *stop).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let server = tonic::transport::Server::builder().serve_with_incoming_shutdown(router, incoming, graceful);
+    tokio::select! {
+        result = server => if let Err(e) = result { eprintln!("grpc-mock on {addr:?}: {e}") },
+        () = forced => {}
+    }
 }
 
 /// What the server threads share with the handle.

@@ -34,6 +34,7 @@ mod client;
 mod codec;
 pub mod graphql;
 mod grpc_mock;
+mod http_server;
 mod template;
 pub mod validator;
 

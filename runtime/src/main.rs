@@ -87,17 +87,7 @@ fn graphql(config: PathBuf, listen: SocketAddr) -> Result<(), String> {
     let text = std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
     let gateway = GraphqlGateway::from_json(&text).map_err(|e| format!("{}: {e}", config.display()))?;
     let handle = serve_graphql(gateway, listen).map_err(|e| format!("listening on {listen}: {e}"))?;
-    let mut out = std::io::stdout();
-    let _ = writeln!(out, "listening on {}", handle.addr());
-    let _ = out.flush();
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        for request in handle.take_requests() {
-            if writeln!(out, "{}", served_line(&request)).and_then(|()| out.flush()).is_err() {
-                return Ok(());
-            }
-        }
-    }
+    print_requests(handle.addr(), || handle.take_requests(), served_line)
 }
 
 fn served_line(request: &ServedRequest) -> serde_json::Value {
@@ -134,24 +124,19 @@ fn validator(rules: PathBuf, listen: SocketAddr) -> Result<(), String> {
     let text = std::fs::read_to_string(&rules).map_err(|e| format!("{}: {e}", rules.display()))?;
     let validator = Validator::from_json(&text).map_err(|e| format!("{}: {e}", rules.display()))?;
     let handle = serve_validator(validator, listen).map_err(|e| format!("listening on {listen}: {e}"))?;
-    let mut out = std::io::stdout();
-    let _ = writeln!(out, "listening on {}", handle.addr());
-    let _ = out.flush();
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        for request in handle.take_requests() {
-            let line = serde_json::json!({
+    print_requests(
+        handle.addr(),
+        || handle.take_requests(),
+        |request| {
+            serde_json::json!({
                 "method": request.method,
                 "path": request.path_and_query,
                 "route": request.route,
                 "verdict": if matches!(request.verdict, Verdict::Allow) { "allow" } else { "reject" },
                 "detail": request.detail,
-            });
-            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                return Ok(());
-            }
-        }
-    }
+            })
+        },
+    )
 }
 
 fn grpc_mock(descriptor: PathBuf, listen: SocketAddr, responses: Option<PathBuf>) -> Result<(), String> {
@@ -169,20 +154,36 @@ fn grpc_mock(descriptor: PathBuf, listen: SocketAddr, responses: Option<PathBuf>
         }
     }
     let handle = mock.spawn(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
-    let mut out = std::io::stdout();
-    let _ = writeln!(out, "listening on {}", handle.addr());
-    let _ = out.flush();
     let mut seen = 0;
+    let new_calls = || {
+        let new = handle.calls().split_off(seen);
+        seen += new.len();
+        new
+    };
+    print_requests(
+        handle.addr(),
+        new_calls,
+        |(method, request)| serde_json::json!({ "method": method, "request": request }),
+    )
+}
+
+/// Prints `listening on ADDR`, then every 50 ms one JSON line (`line`) per
+/// request that `take` returns, until stdout is closed.
+fn print_requests<T>(
+    addr: SocketAddr,
+    mut take: impl FnMut() -> Vec<T>,
+    line: impl Fn(&T) -> serde_json::Value,
+) -> Result<(), String> {
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "listening on {addr}");
+    let _ = out.flush();
     loop {
         std::thread::sleep(Duration::from_millis(50));
-        let calls = handle.calls();
-        for (method, request) in &calls[seen..] {
-            let line = serde_json::json!({ "method": method, "request": request });
-            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        for request in take() {
+            if writeln!(out, "{}", line(&request)).and_then(|()| out.flush()).is_err() {
                 // stdout closed: nobody is watching any more.
                 return Ok(());
             }
         }
-        seen = calls.len();
     }
 }

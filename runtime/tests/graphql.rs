@@ -3,10 +3,9 @@
 //! descriptor set compiled here by protox), and the gateway between them
 //! and a plain HTTP/1.1 client.
 
+mod support;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use meshc_runtime::prost_reflect::DescriptorPool;
 use meshc_runtime::{serve_graphql, GraphqlGateway, GraphqlHandle, GrpcMock, MockHandle};
 use serde_json::{json, Value};
+use support::{cluster, compile_proto, free_port, http, localhost, meshc_runtime, Envoy, Reply, Serving};
 use tokio::sync::watch;
 
 const GET_STOCK: &str = "/shop.inventory.v1.Inventory/GetStock";
@@ -237,11 +237,7 @@ fn catalogue(hit: &Hit) -> (u16, String, Duration) {
 // The gRPC upstream and the gateway config.
 
 fn descriptor_set() -> (Vec<u8>, DescriptorPool) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("inventory.proto"), PROTO).unwrap();
-    let mut compiler = protox::Compiler::new([dir.path()]).unwrap();
-    compiler.include_imports(true);
-    compiler.open_file("inventory.proto").unwrap();
+    let compiler = compile_proto("inventory.proto", PROTO);
     (compiler.encode_file_descriptor_set(), compiler.descriptor_pool())
 }
 
@@ -250,7 +246,7 @@ fn grpc_mock(delay: Duration) -> MockHandle {
     GrpcMock::new(pool)
         .respond(GET_STOCK, json!({ "sku": "{{sku}}", "quantity": 7, "reservedUnits": "9000000000" }))
         .delay(delay)
-        .spawn("127.0.0.1:0".parse().unwrap())
+        .spawn(localhost())
         .unwrap()
 }
 
@@ -290,68 +286,11 @@ fn config(rest_upstream: &str, grpc_upstream: &str) -> Value {
 
 fn gateway(config: &Value) -> GraphqlHandle {
     let gateway = GraphqlGateway::from_json(&config.to_string()).unwrap();
-    serve_graphql(gateway, "127.0.0.1:0".parse().unwrap()).unwrap()
+    serve_graphql(gateway, localhost()).unwrap()
 }
 
 // ---------------------------------------------------------------------------
-// A plain HTTP/1.1 client.
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
-fn http(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut request = format!("{method} {target} HTTP/1.1\r\nhost: gateway\r\nconnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")) {
-        body = dechunk(&body);
-    }
-    Reply { status, headers, body }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return body;
-        }
-        body.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
-        raw = &raw[line_end + 2 + size + 2..];
-    }
-}
+// Requests.
 
 fn post(port: u16, request: Value) -> Reply {
     http(port, "POST", "/graphql", &[("content-type", "application/json")], request.to_string().as_bytes())
@@ -624,7 +563,7 @@ fn field_errors_propagate_to_the_nearest_nullable_field() {
     let rest = RestUpstream::start(catalogue);
     // No template for GetStock: the mock answers UNIMPLEMENTED.
     let (_, pool) = descriptor_set();
-    let mock = GrpcMock::new(pool).spawn("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mock = GrpcMock::new(pool).spawn(localhost()).unwrap();
     let gateway = gateway(&config(&rest.upstream(), &mock.addr().to_string()));
 
     // `stock: Stock!` fails: null propagates to `data`.
@@ -903,16 +842,6 @@ fn config_errors_say_what_is_wrong() {
 // ---------------------------------------------------------------------------
 // The command.
 
-/// Kills the server when the test ends, passing or not.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_command_serves_a_config_file() {
     let rest = RestUpstream::start(catalogue);
@@ -921,21 +850,12 @@ fn the_command_serves_a_config_file() {
     let path = dir.path().join("storefront-storefront-graphql.json");
     std::fs::write(&path, config(&rest.upstream(), &mock.addr().to_string()).to_string()).unwrap();
 
-    let child = Command::new(env!("CARGO_BIN_EXE_meshc-runtime"))
-        .args(["graphql", "--config"])
-        .arg(&path)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Server(child);
-    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr: SocketAddr = first.strip_prefix("listening on ").expect(&first).parse().unwrap();
+    let mut server =
+        Serving::start(meshc_runtime().args(["graphql", "--config"]).arg(&path).args(["--listen", "127.0.0.1:0"]));
 
-    let reply = query(addr.port(), r#"{ product(productId: "p1") { name } stock(sku: "s") { quantity } }"#);
+    let reply = query(server.addr.port(), r#"{ product(productId: "p1") { name } stock(sku: "s") { quantity } }"#);
     assert_eq!(reply.json(), json!({ "data": { "product": { "name": "Teapot" }, "stock": { "quantity": 7 } } }));
-    let logged: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let logged = server.next_json();
     assert_eq!(logged["method"], "POST");
     assert_eq!(logged["status"], 200);
     assert_eq!(logged["operation"], "query");
@@ -954,8 +874,7 @@ fn the_command_serves_a_config_file() {
     let mut bad = config(&rest.upstream(), &mock.addr().to_string());
     bad["resolvers"].as_object_mut().unwrap().remove("Query.search");
     std::fs::write(&path, bad.to_string()).unwrap();
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_meshc-runtime")).args(["graphql", "--config"]).arg(&path).output().unwrap();
+    let out = meshc_runtime().args(["graphql", "--config"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Query.search") && stderr.contains(&*path.to_string_lossy()), "{stderr}");
@@ -963,73 +882,6 @@ fn the_command_serves_a_config_file() {
 
 // ---------------------------------------------------------------------------
 // Behind the real Envoy.
-
-/// `$MESHC_ENVOY`, else the copy `./scripts/test` installs. Never skipped.
-fn envoy_bin() -> std::path::PathBuf {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let path = match std::env::var_os("MESHC_ENVOY").filter(|v| !v.is_empty()) {
-        Some(value) => root.join(value),
-        None => root.join(".tools/envoy/envoy/_bin/envoy"),
-    };
-    assert!(
-        path.is_file(),
-        "\n{bar}\n!! Envoy not found at {}: run ./scripts/test (installs it into .tools/) or set MESHC_ENVOY\n{bar}\n",
-        path.display(),
-        bar = "!".repeat(78)
-    );
-    path
-}
-
-/// A running Envoy; killed on drop (its log is printed when a test fails).
-struct Envoy {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Envoy {
-    fn start(config: &str, port: u16) -> Envoy {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("envoy.yaml");
-        std::fs::write(&path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("envoy.log")).unwrap();
-        let child = Command::new(envoy_bin())
-            .arg("-c")
-            .arg(&path)
-            .args(["--disable-hot-restart", "--concurrency", "1", "-l", "warning"])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", envoy_bin().display()));
-        let mut envoy = Envoy { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = envoy.child.try_wait().unwrap() {
-                panic!("Envoy exited ({status}) before listening:\n{}", envoy.log());
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return envoy;
-            }
-            assert!(Instant::now() < deadline, "Envoy did not listen on {port} within 30 s:\n{}", envoy.log());
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("envoy.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Envoy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("----- envoy log -----\n{}\n----- end of envoy log -----", self.log());
-        }
-    }
-}
 
 /// listener → router → the gateway (HTTP/1.1), `/graphql` only.
 fn bootstrap(listen: u16, gateway: u16) -> String {
@@ -1055,16 +907,9 @@ fn bootstrap(listen: u16, gateway: u16) -> String {
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: graphql
-    type: STATIC
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: graphql
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {gateway} }} }} }}
-"#
+  clusters:{}
+"#,
+        cluster("graphql", gateway)
     )
 }
 
@@ -1073,7 +918,7 @@ fn envoy_routes_graphql_requests_to_the_gateway() {
     let rest = RestUpstream::start(catalogue);
     let mock = grpc_mock(Duration::ZERO);
     let gateway = gateway(&config(&rest.upstream(), &mock.addr().to_string()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let envoy = Envoy::start(&bootstrap(port, gateway.port()), port);
 
     let reply = query(port, r#"{ product(productId: "p1") { name } stock(sku: "s") { sku quantity } }"#);

@@ -1,30 +1,21 @@
 //! The gRPC mock over real HTTP/2 on 127.0.0.1, with the Online Boutique
 //! protos (read in place from shared/corpora).
 
+mod support;
+
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use meshc_runtime::prost_reflect::DescriptorPool;
 use meshc_runtime::{call_unary, call_unary_with_metadata, Code, GrpcMock};
 use serde_json::json;
+use support::{compile_proto, localhost};
 
 const CONVERT: &str = "/hipstershop.CurrencyService/Convert";
 
-fn protos_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/online-boutique/protos")
-}
-
 fn boutique() -> DescriptorPool {
-    let mut compiler = protox::Compiler::new([protos_dir()]).expect("protos dir");
-    compiler.include_imports(true);
-    compiler.open_file("demo.proto").expect("demo.proto compiles");
-    compiler.descriptor_pool()
-}
-
-fn localhost() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
+    support::boutique().descriptor_pool()
 }
 
 #[test]
@@ -79,10 +70,11 @@ fn unknown_methods_and_methods_without_template_are_unimplemented() {
     let mock = GrpcMock::new(pool.clone()).spawn(localhost()).unwrap();
 
     // Not in the descriptor set: answered by path, without decoding.
-    let other = protox_pool(
+    let other = compile_proto(
         "other.proto",
         "syntax = \"proto3\"; package other; service Nope { rpc Call(M) returns (M); } message M { string s = 1; }",
-    );
+    )
+    .descriptor_pool();
     let err = call_unary(&other, mock.addr(), "/other.Nope/Call", &json!({ "s": "x" })).unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
     assert!(err.message().contains("/other.Nope/Call"), "{err:?}");
@@ -94,11 +86,12 @@ fn unknown_methods_and_methods_without_template_are_unimplemented() {
 
     // Bytes that do not decode as the input type: field 1 (`from`, a
     // message) sent as a varint.
-    let mismatched = protox_pool(
+    let mismatched = compile_proto(
         "fake.proto",
         "syntax = \"proto3\"; package hipstershop; service CurrencyService { rpc Convert(R) returns (R); } \
          message R { int32 from = 1; }",
-    );
+    )
+    .descriptor_pool();
     let err = call_unary(&mismatched, mock.addr(), CONVERT, &json!({ "from": 7 })).unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
 
@@ -165,12 +158,4 @@ fn serves_plain_text_http2_with_prior_knowledge() {
 fn spawn_refuses_non_loopback_addresses() {
     let err = GrpcMock::new(boutique()).spawn("0.0.0.0:0".parse().unwrap()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
-}
-
-fn protox_pool(name: &str, source: &str) -> DescriptorPool {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(name), source).unwrap();
-    let mut compiler = protox::Compiler::new([dir.path()]).unwrap();
-    compiler.open_file(name).unwrap();
-    compiler.descriptor_pool()
 }

@@ -1,11 +1,12 @@
 //! Response templates: placeholders, typing, and the errors `respond`
 //! reports, on a small .proto written by the test.
 
-use std::net::SocketAddr;
+mod support;
 
 use meshc_runtime::prost_reflect::DescriptorPool;
 use meshc_runtime::{call_unary, Code, GrpcMock};
 use serde_json::json;
+use support::{compile_proto, localhost};
 
 const PROTO: &str = r#"
 syntax = "proto3";
@@ -51,16 +52,7 @@ message SayReply {
 const SAY: &str = "/t.v1.Echo/Say";
 
 fn pool() -> DescriptorPool {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("echo.proto"), PROTO).unwrap();
-    let mut compiler = protox::Compiler::new([dir.path()]).unwrap();
-    compiler.include_imports(true);
-    compiler.open_file("echo.proto").unwrap();
-    compiler.descriptor_pool()
-}
-
-fn localhost() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
+    compile_proto("echo.proto", PROTO).descriptor_pool()
 }
 
 #[test]

@@ -2,17 +2,18 @@
 //! service, the `validator` command, and the real Envoy calling it through
 //! `envoy.filters.http.ext_authz` (HTTP service mode).
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meshc_runtime::{serve_validator, Validator, Verdict};
 use serde_json::{json, Value};
+use support::{cluster, free_port, http, localhost, meshc_runtime, Envoy, Serving};
 
 // ---------------------------------------------------------------------------
 // The rules
@@ -421,67 +422,9 @@ fn bad_rules_fail_at_load_time() {
 // The HTTP service and the command
 // ---------------------------------------------------------------------------
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// One HTTP/1.1 request with `Connection: close`; the whole reply.
-fn http(port: u16, method: &str, target: &str, extra: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut head = format!("{method} {target} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n");
-    for (k, v) in extra {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    parse_reply(&raw)
-}
-
-fn parse_reply(raw: &[u8]) -> Reply {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("{raw:?}"));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..line_end]).trim(), 16).unwrap();
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
-            rest = &rest[line_end + 2 + size + 2..];
-        }
-        body = out;
-    }
-    Reply { status, headers, body }
-}
-
 #[test]
 fn the_service_answers_over_http() {
-    let handle = serve_validator(validator(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let handle = serve_validator(validator(), localhost()).unwrap();
     let port = handle.port();
     let ok = http(port, "GET", "/orders?limit=3", &[KEY], b"");
     assert_eq!((ok.status, ok.body.len()), (200, 0));
@@ -508,44 +451,23 @@ fn the_service_answers_over_http() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
 
-/// Kills a child process when the test ends, passing or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_command_serves_a_rules_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway-public.json");
     std::fs::write(&path, rules().to_string()).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_meshc-runtime"))
-        .args(["validator", "--rules"])
-        .arg(&path)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Killed(child);
-    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr: SocketAddr = first.strip_prefix("listening on ").expect(&first).parse().unwrap();
-    let reply = http(addr.port(), "GET", "/orders?limit=0", &[KEY], b"");
+    let mut server =
+        Serving::start(meshc_runtime().args(["validator", "--rules"]).arg(&path).args(["--listen", "127.0.0.1:0"]));
+    let reply = http(server.addr.port(), "GET", "/orders?limit=0", &[KEY], b"");
     assert_eq!(reply.status, 400);
-    let logged: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(
-        logged,
+        server.next_json(),
         json!({ "method": "GET", "path": "/orders?limit=0", "route": "list-orders", "verdict": "reject",
                 "detail": "query parameter `limit`: 0 is less than the minimum of 1" })
     );
 
     std::fs::write(&path, r#"{"routes": 3}"#).unwrap();
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_meshc-runtime")).args(["validator", "--rules"]).arg(&path).output().unwrap();
+    let out = meshc_runtime().args(["validator", "--rules"]).arg(&path).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`routes` must be an array"));
 }
@@ -553,26 +475,6 @@ fn the_command_serves_a_rules_file() {
 // ---------------------------------------------------------------------------
 // The real Envoy
 // ---------------------------------------------------------------------------
-
-/// `$MESHC_ENVOY`, else the copy `./scripts/test` installs. Never skipped.
-fn envoy_bin() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let path = match std::env::var_os("MESHC_ENVOY").filter(|v| !v.is_empty()) {
-        Some(value) => root.join(value),
-        None => root.join(".tools/envoy/envoy/_bin/envoy"),
-    };
-    assert!(
-        path.is_file(),
-        "\n{bar}\n!! Envoy not found at {}: run ./scripts/test (installs it into .tools/) or set MESHC_ENVOY\n{bar}\n",
-        path.display(),
-        bar = "!".repeat(78)
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// (method, target, body) of each request an upstream received.
 type Hits = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
@@ -673,42 +575,6 @@ fn serve_upstream(stream: TcpStream, hits: &Mutex<Vec<(String, String, Vec<u8>)>
     }
 }
 
-/// A running Envoy; killed on drop (its log is printed when a test fails).
-struct Envoy {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Envoy {
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("envoy.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Envoy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if thread::panicking() {
-            eprintln!("----- envoy log -----\n{}\n----- end of envoy log -----", self.log());
-        }
-    }
-}
-
-fn cluster(name: &str, port: u16) -> String {
-    format!(
-        r#"
-  - name: {name}
-    type: STATIC
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: {name}
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }}"#
-    )
-}
-
 /// A minimal bootstrap: listener → ext_authz (HTTP service: the validator)
 /// → router → upstream.
 fn bootstrap(listen: u16, validator: u16, upstream: u16) -> String {
@@ -753,41 +619,12 @@ fn bootstrap(listen: u16, validator: u16, upstream: u16) -> String {
     )
 }
 
-fn start_envoy(config: &str, port: u16) -> Envoy {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("envoy.yaml");
-    std::fs::write(&path, config).unwrap();
-    let log = std::fs::File::create(dir.path().join("envoy.log")).unwrap();
-    let child = Command::new(envoy_bin())
-        .arg("-c")
-        .arg(&path)
-        .args(["--disable-hot-restart", "--concurrency", "1", "-l", "warning"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", envoy_bin().display()));
-    let mut envoy = Envoy { child, dir };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = envoy.child.try_wait().unwrap() {
-            panic!("Envoy exited ({status}) before listening:\n{}", envoy.log());
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return envoy;
-        }
-        assert!(Instant::now() < deadline, "Envoy did not listen on {port} within 30 s:\n{}", envoy.log());
-        thread::sleep(Duration::from_millis(25));
-    }
-}
-
 #[test]
 fn envoy_ext_authz_calls_the_validator() {
     let upstream = Upstream::start();
-    let validator = serve_validator(validator(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let validator = serve_validator(validator(), localhost()).unwrap();
     let port = free_port();
-    let envoy = start_envoy(&bootstrap(port, validator.port(), upstream.port), port);
+    let envoy = Envoy::start(&bootstrap(port, validator.port(), upstream.port), port);
 
     // A valid POST reaches the upstream; its body arrives at the validator
     // (and the upstream) byte for byte.

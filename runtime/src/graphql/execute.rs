@@ -2,12 +2,12 @@
 //! their upstream calls.
 //!
 //! apollo resolves fields one after another. For a query the upstream
-//! calls still run concurrently: a first pass with a [`Collector`] root
-//! only records which root fields are selected with which arguments (and
-//! skips them), then every distinct (field, arguments) is fetched at once,
-//! and a second pass answers from the results ([`Prefetched`]). A mutation's
-//! root fields call their upstreams in order, one after the other
-//! ([`Serial`]), as GraphQL's serial execution requires.
+//! calls still run concurrently: a first pass ([`Pass::Collect`]) only
+//! records which root fields are selected with which arguments (and skips
+//! them), then every distinct (field, arguments) is fetched at once, and a
+//! second pass answers from the results ([`Pass::Prefetched`]). A
+//! mutation's root fields call their upstreams in order, one after the
+//! other ([`Pass::Serial`]), as GraphQL's serial execution requires.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -52,9 +52,9 @@ pub(crate) async fn execute(
     let type_name = operation.object_type().as_str();
     match root {
         Root::Query => {
-            let collector = Collector { type_name, selected: Mutex::new(Vec::new()) };
-            execution.execute_async(&collector).await?;
-            let selected = collector.selected.into_inner().unwrap_or_else(|e| e.into_inner());
+            let selected = Mutex::new(Vec::new());
+            execution.execute_async(&RootObject { type_name, pass: Pass::Collect(&selected) }).await?;
+            let selected = selected.into_inner().unwrap_or_else(|e| e.into_inner());
             let root_fields: Vec<String> = selected.iter().map(|(name, _)| name.clone()).collect();
 
             let mut distinct: Vec<(String, String, JsonMap)> = Vec::new();
@@ -80,20 +80,13 @@ pub(crate) async fn execute(
                 calls.extend(call);
                 results.insert((name, key), result);
             }
-            let prefetched = Prefetched { type_name, results };
-            let response = execution.execute_async(&prefetched).await?;
+            let response = execution.execute_async(&RootObject { type_name, pass: Pass::Prefetched(&results) }).await?;
             Ok(Executed { response, root_fields, calls })
         }
         Root::Mutation => {
-            let serial = Serial {
-                config,
-                upstreams,
-                since,
-                type_name,
-                calls: Mutex::new(Vec::new()),
-                fields: Mutex::new(Vec::new()),
-            };
-            let response = execution.execute_async(&serial).await?;
+            let serial =
+                Serial { config, upstreams, since, calls: Mutex::new(Vec::new()), fields: Mutex::new(Vec::new()) };
+            let response = execution.execute_async(&RootObject { type_name, pass: Pass::Serial(&serial) }).await?;
             Ok(Executed {
                 response,
                 root_fields: serial.fields.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -109,65 +102,35 @@ fn arguments_key(arguments: &JsonMap) -> String {
     serde_json::to_string(arguments).unwrap_or_default()
 }
 
-/// The first pass of a query: records each selected root field with its
-/// arguments and leaves it out of the response.
-struct Collector<'c> {
-    type_name: &'c str,
-    selected: Mutex<Vec<(String, JsonMap)>>,
+/// apollo's root object for one pass over the operation.
+struct RootObject<'p> {
+    type_name: &'p str,
+    pass: Pass<'p>,
 }
 
-impl AsyncObjectValue for Collector<'_> {
-    fn type_name(&self) -> &str {
-        self.type_name
-    }
-
-    fn resolve_field<'a>(
-        &'a self,
-        info: &'a ResolveInfo<'a>,
-    ) -> BoxFuture<'a, Result<AsyncResolvedValue<'a>, FieldError>> {
-        let entry = (info.field_name().to_string(), info.arguments().clone());
-        self.selected.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
-        Box::pin(std::future::ready(Ok(AsyncResolvedValue::SkipForPartialExecution)))
-    }
+/// How a pass resolves the root fields.
+#[derive(Clone, Copy)]
+enum Pass<'p> {
+    /// The first pass of a query: records each selected root field with
+    /// its arguments and leaves it out of the response.
+    Collect(&'p Mutex<Vec<(String, JsonMap)>>),
+    /// The second pass of a query: root fields answered from the fetched
+    /// results, keyed by (field name, arguments).
+    Prefetched(&'p HashMap<(String, String), Result<JsonValue, String>>),
+    /// A mutation: each field calls its upstream when apollo gets to it.
+    Serial(&'p Serial<'p>),
 }
 
-/// The second pass of a query: root fields answered from the fetched
-/// results, keyed by (field name, arguments).
-struct Prefetched<'c> {
-    type_name: &'c str,
-    results: HashMap<(String, String), Result<JsonValue, String>>,
-}
-
-impl AsyncObjectValue for Prefetched<'_> {
-    fn type_name(&self) -> &str {
-        self.type_name
-    }
-
-    fn resolve_field<'a>(
-        &'a self,
-        info: &'a ResolveInfo<'a>,
-    ) -> BoxFuture<'a, Result<AsyncResolvedValue<'a>, FieldError>> {
-        let key = (info.field_name().to_string(), arguments_key(info.arguments()));
-        let resolved = match self.results.get(&key) {
-            Some(Ok(json)) => value::resolve(info.schema(), &info.field_definition().ty, json.clone()),
-            Some(Err(message)) => Err(FieldError { message: message.clone() }),
-            None => Err(FieldError { message: format!("`{}` was not fetched", info.field_name()) }),
-        };
-        Box::pin(std::future::ready(resolved))
-    }
-}
-
-/// A mutation's root: each field calls its upstream when apollo gets to it.
+/// A mutation's calls and fields, as they are made.
 struct Serial<'c> {
     config: &'c Config,
     upstreams: &'c Upstreams,
     since: Instant,
-    type_name: &'c str,
     calls: Mutex<Vec<UpstreamCall>>,
     fields: Mutex<Vec<String>>,
 }
 
-impl AsyncObjectValue for Serial<'_> {
+impl AsyncObjectValue for RootObject<'_> {
     fn type_name(&self) -> &str {
         self.type_name
     }
@@ -176,18 +139,34 @@ impl AsyncObjectValue for Serial<'_> {
         &'a self,
         info: &'a ResolveInfo<'a>,
     ) -> BoxFuture<'a, Result<AsyncResolvedValue<'a>, FieldError>> {
-        Box::pin(async move {
-            let name = info.field_name();
-            self.fields.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_string());
-            let Some(resolver) = self.config.resolvers.get(&(Root::Mutation, name.to_string())) else {
-                return Err(FieldError { message: format!("no resolver for Mutation.{name}") });
-            };
-            let (result, call) = self.upstreams.call(resolver, info.arguments(), self.since).await;
-            self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(call);
-            match result {
-                Ok(json) => value::resolve(info.schema(), &info.field_definition().ty, json),
-                Err(message) => Err(FieldError { message }),
+        match self.pass {
+            Pass::Collect(selected) => {
+                let entry = (info.field_name().to_string(), info.arguments().clone());
+                selected.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+                Box::pin(std::future::ready(Ok(AsyncResolvedValue::SkipForPartialExecution)))
             }
-        })
+            Pass::Prefetched(results) => {
+                let key = (info.field_name().to_string(), arguments_key(info.arguments()));
+                let resolved = match results.get(&key) {
+                    Some(Ok(json)) => value::resolve(info.schema(), &info.field_definition().ty, json.clone()),
+                    Some(Err(message)) => Err(FieldError { message: message.clone() }),
+                    None => Err(FieldError { message: format!("`{}` was not fetched", info.field_name()) }),
+                };
+                Box::pin(std::future::ready(resolved))
+            }
+            Pass::Serial(serial) => Box::pin(async move {
+                let name = info.field_name();
+                serial.fields.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_string());
+                let Some(resolver) = serial.config.resolvers.get(&(Root::Mutation, name.to_string())) else {
+                    return Err(FieldError { message: format!("no resolver for Mutation.{name}") });
+                };
+                let (result, call) = serial.upstreams.call(resolver, info.arguments(), serial.since).await;
+                serial.calls.lock().unwrap_or_else(|e| e.into_inner()).push(call);
+                match result {
+                    Ok(json) => value::resolve(info.schema(), &info.field_definition().ty, json),
+                    Err(message) => Err(FieldError { message }),
+                }
+            }),
+        }
     }
 }

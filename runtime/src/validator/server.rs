@@ -1,23 +1,17 @@
 //! The validator as an HTTP/1.1 service (hyper), in a background thread.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::rc::Rc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::sync::watch;
 
 use super::{Validator, Verdict};
+use crate::http_server::{self, HttpService};
 
 /// Bodies above this are refused with 413 without being checked. Envoy
 /// buffers at most `with_request_body.max_request_bytes` (meshc: 1 MiB).
@@ -42,54 +36,37 @@ pub struct CheckedRequest {
 /// A running validator service. Dropping it stops the server and closes
 /// its port.
 pub struct ValidatorHandle {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
+    service: HttpService<CheckedRequest>,
 }
 
 impl fmt::Debug for ValidatorHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ValidatorHandle").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("ValidatorHandle").field("addr", &self.addr()).finish_non_exhaustive()
     }
 }
 
 impl ValidatorHandle {
     /// The address the service listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.service.addr()
     }
 
     /// The port the service listens on.
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.addr().port()
     }
 
     /// Every request checked so far (and not taken by
     /// [`ValidatorHandle::take_requests`]), in arrival order. A request is
     /// recorded before its answer is sent.
     pub fn requests(&self) -> Vec<CheckedRequest> {
-        self.shared.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.service.requests()
     }
 
     /// Like [`ValidatorHandle::requests`], emptying the record.
     pub fn take_requests(&self) -> Vec<CheckedRequest> {
-        std::mem::take(&mut *self.shared.log.lock().unwrap_or_else(|e| e.into_inner()))
+        self.service.take_requests()
     }
-}
-
-impl Drop for ValidatorHandle {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-struct Shared {
-    validator: Validator,
-    log: Mutex<Vec<CheckedRequest>>,
 }
 
 /// Serves `validator` as an ext_authz HTTP service on `addr` (a loopback
@@ -97,75 +74,24 @@ struct Shared {
 /// Binds before returning, then serves in a background thread with its own
 /// current-thread tokio runtime until the handle is dropped.
 pub fn serve_validator(validator: Validator, addr: SocketAddr) -> io::Result<ValidatorHandle> {
-    if !addr.ip().is_loopback() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("the validator listens on loopback addresses only, not {addr}"),
-        ));
-    }
-    let listener = std::net::TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let shared = Arc::new(Shared { validator, log: Mutex::new(Vec::new()) });
-    let (stop, stopped) = watch::channel(false);
-    let serving = Arc::clone(&shared);
-    let thread = std::thread::Builder::new()
-        .name(format!("validator-{}", addr.port()))
-        .spawn(move || serve(runtime, listener, serving, stopped))?;
-    Ok(ValidatorHandle { addr, shared, stop, thread: Some(thread) })
+    let service = http_server::serve_http1("the validator", "validator", addr, move || {
+        let validator = Rc::new(validator);
+        move |request| answer(Rc::clone(&validator), request)
+    })?;
+    Ok(ValidatorHandle { service })
 }
 
-/// Accepts connections until `stopped` turns true, then drops the runtime,
-/// which closes the listener and cancels open connections.
-fn serve(
-    runtime: tokio::runtime::Runtime,
-    listener: std::net::TcpListener,
-    shared: Arc<Shared>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    runtime.block_on(async move {
-        let addr = listener.local_addr().ok();
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(listener) => listener,
-            Err(e) => return eprintln!("validator on {addr:?}: {e}"),
-        };
-        loop {
-            tokio::select! {
-                _ = stopped.wait_for(|stop| *stop) => break,
-                accepted = listener.accept() => {
-                    let stream = match accepted {
-                        Ok((stream, _)) => stream,
-                        Err(_) => {
-                            // Out of file descriptors and the like: back off.
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let shared = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        let service = service_fn(move |request| answer(Arc::clone(&shared), request));
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                    });
-                }
-            }
-        }
-    });
-    drop(runtime);
-}
-
-async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// Checks one request; the answer and what to record (bodies that cannot be
+/// read are refused unrecorded).
+async fn answer(
+    validator: Rc<Validator>,
+    request: Request<Incoming>,
+) -> (Response<Full<Bytes>>, Option<CheckedRequest>) {
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let status = if e.is::<http_body_util::LengthLimitError>() {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return Ok(plain(status, format!("validator: reading the request body: {e}\n")));
+    let body = match http_server::read_body(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err((status, e)) => {
+            return (http_server::plain_text(status, format!("validator: reading the request body: {e}\n")), None);
         }
     };
     let method = parts.method.as_str().to_string();
@@ -175,7 +101,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         .iter()
         .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect();
-    let decision = shared.validator.decide(&method, &path_and_query, &headers, &body);
+    let decision = validator.decide(&method, &path_and_query, &headers, &body);
     let response = match &decision.verdict {
         Verdict::Allow => Response::new(Full::new(Bytes::new())),
         Verdict::Reject { status, content_type, body } => {
@@ -187,7 +113,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             response
         }
     };
-    shared.log.lock().unwrap_or_else(|e| e.into_inner()).push(CheckedRequest {
+    let checked = CheckedRequest {
         method,
         path_and_query,
         headers,
@@ -195,13 +121,6 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         route: decision.route,
         detail: decision.detail,
         verdict: decision.verdict,
-    });
-    Ok(response)
-}
-
-fn plain(status: StatusCode, text: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(text)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
-    response
+    };
+    (response, Some(checked))
 }
