@@ -156,7 +156,7 @@ fn explain_without_a_code_lists_every_code() {
 }
 
 #[test]
-fn build_writes_an_envoy_bootstrap_validator_rules_and_graphql_configs() {
+fn build_writes_envoy_bootstraps_validator_rules_and_graphql_configs() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let out = meshc(&["build", path(&shop()), "-o", path(&out_dir)]);
@@ -164,7 +164,17 @@ fn build_writes_an_envoy_bootstrap_validator_rules_and_graphql_configs() {
     let written = read_tree(&out_dir);
     assert_eq!(
         written.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
-        ["envoy/gateway-public.yaml", "graphql/storefront-storefront-graphql.json", "validation/gateway-public.json"]
+        [
+            "envoy/gateway-public.yaml",
+            "envoy/sidecar-catalog.yaml",
+            "envoy/sidecar-inventory.yaml",
+            "envoy/sidecar-orders.yaml",
+            "envoy/sidecar-payments.yaml",
+            "envoy/sidecar-reviews.yaml",
+            "envoy/sidecar-storefront.yaml",
+            "graphql/storefront-storefront-graphql.json",
+            "validation/gateway-public.json"
+        ]
     );
 }
 

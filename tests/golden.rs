@@ -31,3 +31,23 @@ fn broken_fixture_json_diagnostics() {
     let text = render(Format::Json, &compilation.diagnostics, &compilation.sources, false);
     insta::assert_snapshot!("broken_json", text);
 }
+
+#[test]
+fn shop_orders_envoy_sidecar_bootstrap() {
+    let compilation = meshc::driver::compile(&repo().join("examples/shop"));
+    let artifacts = compilation.emit().expect("the shop builds");
+    let sidecar = artifacts.iter().find(|a| a.path == "envoy/sidecar-orders.yaml").unwrap();
+    insta::assert_snapshot!("shop_sidecar_orders", sidecar.contents);
+}
+
+#[test]
+fn shop_storefront_graphql_config() {
+    let compilation = meshc::driver::compile(&repo().join("examples/shop"));
+    let artifacts = compilation.emit().expect("the shop builds");
+    let config = artifacts.iter().find(|a| a.path.starts_with("graphql/")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&config.contents).unwrap();
+    // The SDL is the example's file and the descriptors are binary; both are checked elsewhere.
+    config["sdl"] = serde_json::json!(format!("<{} bytes>", config["sdl"].as_str().unwrap().len()));
+    config["descriptor_set"] = serde_json::json!("<descriptors>");
+    insta::assert_snapshot!("shop_graphql_storefront", serde_json::to_string_pretty(&config).unwrap());
+}

@@ -47,6 +47,7 @@ service "github" {{
     owner "team-github"
     address "api.github.example" port=443
     api "github-graphql" kind="graphql" schema="{}"
+    traffic {{ outlier-detection consecutive-5xx=5 }}
 }}
 
 service "client" {{
@@ -175,6 +176,7 @@ service "orders" {
     owner "team-orders"
     address "orders.svc" port=8080
     api "orders-http" kind="rest" schema="apis/orders.yaml"
+    traffic { outlier-detection consecutive-5xx=5 }
 }
 service "client" {
     owner "team-client"
@@ -198,6 +200,7 @@ service "reviews" {{
     owner "team-reviews"
     address "reviews.svc" port=8080
     api "reviews-graphql" kind="graphql" schema="apis/reviews.graphql"
+    traffic {{ outlier-detection consecutive-5xx=5 }}
 }}
 service "client" {{
     owner "team-client"

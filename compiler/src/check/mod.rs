@@ -5,10 +5,16 @@
 mod graphql_resolvers;
 mod grpc_transcoding;
 mod ineffective_cache;
+mod ineffective_per_try_timeout;
 mod listener_port_conflict;
 mod missing_owner;
+mod no_health_policy;
 mod request_validation;
+mod retry_amplification;
+mod retry_non_idempotent;
 mod shadowed_route;
+mod sync_call_cycle;
+mod timeout_budget;
 mod unknown_grpc_service;
 mod unknown_operation;
 
@@ -50,14 +56,24 @@ pub static PASSES: &[Pass] = &[
         run: grpc_transcoding::run,
     },
     Pass { name: "ineffective-cache", codes: &[Code::IneffectiveCache], run: ineffective_cache::run },
+    Pass {
+        name: "ineffective-per-try-timeout",
+        codes: &[Code::IneffectivePerTryTimeout],
+        run: ineffective_per_try_timeout::run,
+    },
     Pass { name: "listener-port-conflict", codes: &[Code::ListenerPortConflict], run: listener_port_conflict::run },
     Pass { name: "missing-owner", codes: &[Code::MissingOwner], run: missing_owner::run },
+    Pass { name: "no-health-policy", codes: &[Code::NoHealthPolicy], run: no_health_policy::run },
     Pass {
         name: "request-validation",
         codes: &[Code::UnvalidatableRoute, Code::MissingValidator],
         run: request_validation::run,
     },
+    Pass { name: "retry-amplification", codes: &[Code::RetryAmplification], run: retry_amplification::run },
+    Pass { name: "retry-non-idempotent", codes: &[Code::RetryNonIdempotent], run: retry_non_idempotent::run },
     Pass { name: "shadowed-route", codes: &[Code::ShadowedRoute], run: shadowed_route::run },
+    Pass { name: "sync-call-cycle", codes: &[Code::SyncCallCycle], run: sync_call_cycle::run },
+    Pass { name: "timeout-budget", codes: &[Code::TimeoutBudget], run: timeout_budget::run },
     Pass { name: "unknown-grpc-service", codes: &[Code::UnknownGrpcService], run: unknown_grpc_service::run },
     Pass {
         name: "unknown-operation",

@@ -9,10 +9,14 @@ use crate::model::{Model, ServiceId};
 use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
-    for service in &model.services {
+    for (id, service) in model.service_ids().zip(&model.services) {
         for call in &service.calls {
             if let Some(op) = &call.operation {
                 check(model, schemas, call.target.value, op, sink);
+            }
+            // `for=` names an operation of the caller itself.
+            if let Some(op) = &call.serving {
+                check(model, schemas, id, op, sink);
             }
         }
         for resolver in service.apis.iter().flat_map(|a| &a.resolvers) {

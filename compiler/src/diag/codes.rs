@@ -11,6 +11,7 @@ pub enum Category {
     Schema,
     Reference,
     Gateway,
+    Traffic,
     Hygiene,
 }
 
@@ -22,6 +23,7 @@ impl Category {
             Category::Schema => "schema",
             Category::Reference => "reference",
             Category::Gateway => "gateway",
+            Category::Traffic => "traffic",
             Category::Hygiene => "hygiene",
         }
     }
@@ -99,6 +101,12 @@ codes! {
     ResolverArgumentMismatch = "MESH0027", "resolver-argument-mismatch", Schema, Error, "0.1.0", "A GraphQL field's arguments do not fill its resolver operation's request.";
     ResolverResultMismatch = "MESH0028", "resolver-result-mismatch", Schema, Error, "0.1.0", "A resolver operation's response does not fit the GraphQL field's type.";
     UnsafeQueryResolver = "MESH0029", "unsafe-query-resolver", Hygiene, Warning, "0.1.0", "A GraphQL Query field is resolved by a REST operation that changes state.";
+    SyncCallCycle = "MESH0030", "sync-call-cycle", Traffic, Error, "0.1.0", "Services call each other synchronously in a cycle.";
+    RetryAmplification = "MESH0031", "retry-amplification", Traffic, Error, "0.1.0", "Retries along a call path multiply beyond the mesh's limit.";
+    TimeoutBudget = "MESH0032", "timeout-budget", Traffic, Error, "0.1.0", "A caller's timeout is shorter than what its callee may spend on its own calls.";
+    IneffectivePerTryTimeout = "MESH0033", "ineffective-per-try-timeout", Traffic, Error, "0.1.0", "A per-try timeout is not shorter than the call's timeout, so no retry ever happens.";
+    RetryNonIdempotent = "MESH0034", "retry-non-idempotent", Traffic, Error, "0.1.0", "A call retries an operation that is not safe to repeat.";
+    NoHealthPolicy = "MESH0035", "no-health-policy", Traffic, Warning, "0.1.0", "Calls go to a service whose unhealthy instances nothing takes out of rotation.";
 }
 
 impl Code {

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
+use super::envoy_common::{apply_traffic, hash_policy, retry_policy};
 use super::{yaml, Artifact};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
 use crate::model::{ErrorFormat, Gateway, HeaderRule, HeaderTransform, Model, PathMatch, Route, ServiceId};
@@ -200,6 +201,12 @@ fn route(model: &Model, route: &Route, optional: OptionalFilters) -> Value {
     if let Some(timeout) = route.timeout {
         action["timeout"] = json!(timeout.to_proto_json());
     }
+    if let Some(policy) = &route.retries {
+        action["retry_policy"] = retry_policy(policy);
+    }
+    if let Some(hash) = hash_policy(&model.service(route.target.value).traffic) {
+        action["hash_policy"] = hash;
+    }
     let mut out = json!({ "name": route.name.value, "match": matcher, "route": action });
     if route.errors.is_some() {
         out["request_headers_to_add"] = json!([{
@@ -351,6 +358,7 @@ fn cluster(model: &Model, key: ClusterKey) -> Value {
             }}}}]}]
         }
     });
+    apply_traffic(&mut cluster, &model.service(key.service).traffic);
     let mut options = serde_json::Map::new();
     if key.protocol == Protocol::Grpc {
         options.insert("explicit_http_config".into(), json!({ "http2_protocol_options": {} }));

@@ -4,7 +4,9 @@
 //! **Invariant:** backends read only the model and the schema index, and do
 //! no IO; the CLI writes their artifacts, atomically.
 
+mod envoy_common;
 mod envoy_gateway;
+mod envoy_sidecar;
 mod graphql_gateway;
 mod request_validator;
 
@@ -32,6 +34,11 @@ pub static BACKENDS: &[Backend] = &[
         name: "envoy-gateway",
         description: "An Envoy v3 bootstrap per gateway: listeners, routes, clusters, filters, local replies.",
         emit: envoy_gateway::emit,
+    },
+    Backend {
+        name: "envoy-sidecar",
+        description: "An Envoy v3 bootstrap per service: inbound listener to the app, outbound routes with timeouts and retries, clusters with the callees' traffic policies.",
+        emit: envoy_sidecar::emit,
     },
     Backend {
         name: "graphql-gateway",

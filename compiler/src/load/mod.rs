@@ -10,6 +10,8 @@ use std::sync::Arc;
 use petgraph::graph::DiGraph;
 use rayon::prelude::*;
 
+pub mod stdlib;
+
 use crate::base::{FileId, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::syntax::{self, Document, Node, Value};
@@ -86,7 +88,10 @@ impl Loader<'_> {
         let texts: Vec<(Pending, std::io::Result<String>)> = level
             .into_par_iter()
             .map(|p| {
-                let text = crate::base::read_text(&p.path);
+                let text = match stdlib::text(&p.path) {
+                    Some(text) => Ok(text.to_string()),
+                    None => crate::base::read_text(&p.path),
+                };
                 (p, text)
             })
             .collect();
@@ -135,6 +140,21 @@ impl Loader<'_> {
                 .collect();
             let importer = self.sources.get(file).path.clone();
             for (pattern, span) in imports {
+                if let Some(name) = pattern.strip_prefix(stdlib::SCHEME) {
+                    let Some(path) = stdlib::path(name) else {
+                        self.sink.push(
+                            Diagnostic::new(Code::UnreadableFile, format!("the standard library has no `{name}`"))
+                                .at(span, "unknown stdlib file")
+                                .help_opt(crate::diag::suggestion(name, stdlib::names())),
+                        );
+                        continue;
+                    };
+                    if !self.ids.contains_key(&path) && !next.iter().any(|p| p.path == path) {
+                        next.push(Pending { path: path.clone(), importer: Some(span) });
+                    }
+                    self.edges.push((file, path, span));
+                    continue;
+                }
                 let glob = is_glob(&pattern);
                 // A glob in a file's own directory matches the file itself; that is not a self-import.
                 for path in self.expand(&dir, &pattern, span).into_iter().filter(|p| !(glob && *p == importer)) {

@@ -7,6 +7,7 @@
 //! `Serialize`; backends define their own output shapes.
 
 mod lower;
+pub mod traffic;
 pub mod values;
 
 use std::net::IpAddr;
@@ -32,6 +33,7 @@ pub struct Model {
     pub schemas: Vec<SchemaRef>,
     /// Directories `.proto` imports resolve against, after each file's own.
     pub proto_includes: Vec<Spanned<PathBuf>>,
+    pub limits: traffic::Limits,
 }
 
 impl Model {
@@ -41,6 +43,35 @@ impl Model {
 
     pub fn schema(&self, id: SchemaId) -> &SchemaRef {
         &self.schemas[id.0 as usize]
+    }
+
+    pub fn service_ids(&self) -> impl Iterator<Item = ServiceId> {
+        (0..self.services.len() as u32).map(ServiceId)
+    }
+
+    /// The synchronous call graph's strongly connected components, callers
+    /// before callees (a topological order of the condensation). A
+    /// component of several services, or of one that calls itself, is a
+    /// call cycle. Linear in services and calls (Tarjan).
+    pub fn call_graph_components(&self) -> Vec<Vec<ServiceId>> {
+        let mut graph = petgraph::graph::DiGraph::<ServiceId, ()>::with_capacity(self.services.len(), 0);
+        let nodes: Vec<_> = self.service_ids().map(|id| graph.add_node(id)).collect();
+        for (from, service) in self.services.iter().enumerate() {
+            for call in &service.calls {
+                graph.add_edge(nodes[from], nodes[call.target.value.0 as usize], ());
+            }
+        }
+        // Tarjan yields components in reverse topological order.
+        let mut components: Vec<Vec<ServiceId>> = petgraph::algo::tarjan_scc(&graph)
+            .into_iter()
+            .map(|c| {
+                let mut ids: Vec<ServiceId> = c.into_iter().map(|n| graph[n]).collect();
+                ids.sort();
+                ids
+            })
+            .collect();
+        components.reverse();
+        components
     }
 }
 
@@ -60,7 +91,24 @@ pub struct Service {
     pub address: Spanned<Endpoint>,
     pub apis: Vec<Api>,
     pub calls: Vec<Call>,
+    /// Timeouts and retries of this service's calls that set none.
+    pub call_defaults: traffic::CallDefaults,
+    /// How callers reach this service's instances.
+    pub traffic: traffic::TrafficPolicy,
+    pub sidecar: traffic::SidecarPorts,
     pub span: Span,
+}
+
+impl Service {
+    /// A call's timeout: its own, else the service's default.
+    pub fn call_timeout<'a>(&'a self, call: &'a Call) -> Option<&'a Spanned<Duration>> {
+        call.timeout.as_ref().or(self.call_defaults.timeout.as_ref())
+    }
+
+    /// A call's retries: its own, else the service's default.
+    pub fn call_retries<'a>(&'a self, call: &'a Call) -> Option<&'a traffic::RetryPolicy> {
+        call.retries.as_ref().or(self.call_defaults.retries.as_ref())
+    }
 }
 
 /// Where a service's instances listen.
@@ -113,7 +161,14 @@ pub struct Resolver {
 pub struct Call {
     pub target: Spanned<ServiceId>,
     pub operation: Option<Spanned<Operation>>,
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Spanned<Duration>>,
+    pub retries: Option<traffic::RetryPolicy>,
+    /// The caller's own operation this call is made for (`for="POST /orders"`);
+    /// `None`: any of them may make it.
+    pub serving: Option<Spanned<Operation>>,
+    /// The caller declares the operation safe to repeat (`idempotent=#true`),
+    /// e.g. because it sends an idempotency key.
+    pub idempotent: bool,
     pub span: Span,
 }
 
@@ -144,6 +199,7 @@ pub struct Route {
     pub target: Spanned<ServiceId>,
     pub operation: Option<Spanned<Operation>>,
     pub timeout: Option<Duration>,
+    pub retries: Option<traffic::RetryPolicy>,
     /// Overrides the gateway's error bodies for requests this route took.
     pub errors: Option<ErrorFormat>,
     /// Changes to the response's headers, applied in order.

@@ -32,6 +32,11 @@ impl Duration {
         self.0.as_millis()
     }
 
+    /// For built-in defaults; `ms` must be positive.
+    pub const fn from_millis(ms: u64) -> Duration {
+        Duration(std::time::Duration::from_millis(ms))
+    }
+
     /// Protobuf JSON form, as Envoy reads it: `2s`, `0.250s`.
     pub fn to_proto_json(self) -> String {
         let ms = self.0.subsec_millis();
@@ -161,6 +166,40 @@ keyword_enum!(
 );
 
 keyword_enum!(GraphqlRoot { Query = "Query", Mutation = "Mutation", Subscription = "Subscription" });
+
+keyword_enum!(
+    /// A condition that makes a proxy retry a request.
+    RetryOn {
+    ServerError = "5xx",
+    GatewayError = "gateway-error",
+    Reset = "reset",
+    ConnectFailure = "connect-failure",
+    RefusedStream = "refused-stream",
+    Retriable4xx = "retriable-4xx",
+    Unavailable = "unavailable",
+    Cancelled = "cancelled",
+    DeadlineExceeded = "deadline-exceeded",
+    ResourceExhausted = "resource-exhausted",
+    Internal = "internal",
+}
+);
+
+impl RetryOn {
+    pub const DEFAULT: &'static [RetryOn] =
+        &[RetryOn::ServerError, RetryOn::Reset, RetryOn::ConnectFailure, RetryOn::RefusedStream];
+
+    /// Whether the condition is a gRPC status (Envoy's `retry_on` needs the gRPC names separately).
+    pub fn is_grpc(self) -> bool {
+        matches!(
+            self,
+            RetryOn::Unavailable
+                | RetryOn::Cancelled
+                | RetryOn::DeadlineExceeded
+                | RetryOn::ResourceExhausted
+                | RetryOn::Internal
+        )
+    }
+}
 
 /// An operation of an API, written in the spec as:
 /// - gRPC: `package.Service/Method`

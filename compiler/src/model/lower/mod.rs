@@ -6,6 +6,7 @@ mod gateway;
 mod read;
 mod route;
 mod service;
+mod traffic;
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -18,11 +19,18 @@ use crate::load::Workspace;
 use crate::syntax::Node;
 
 /// Top-level nodes of a spec file.
-const TOP_LEVEL: &[&str] = &["mesh", "import", "proto-include", "service", "gateway"];
+const TOP_LEVEL: &[&str] = &["mesh", "import", "proto-include", "service", "gateway", "limits", "retry-policy"];
 
 /// Builds the model from every loaded document.
 pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model {
-    let mut cx = Lower { sources, sink, services: HashMap::new(), schemas: HashMap::new(), model: Model::default() };
+    let mut cx = Lower {
+        sources,
+        sink,
+        services: HashMap::new(),
+        schemas: HashMap::new(),
+        retry_policies: HashMap::new(),
+        model: Model::default(),
+    };
     cx.model.name =
         workspace.root_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "mesh".into());
 
@@ -31,6 +39,8 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     let mut gateway_nodes = Vec::new();
     let mut gateway_names: HashMap<String, Span> = HashMap::new();
     let mut mesh_seen: Option<Span> = None;
+    let mut limits_seen: Option<Span> = None;
+    let mut retry_policy_names: HashMap<String, Span> = HashMap::new();
     for doc in &workspace.documents {
         for node in &doc.nodes {
             match node.name.as_str() {
@@ -60,6 +70,21 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                         }
                     }
                 }
+                // The stdlib's limits apply unless the workspace sets its own.
+                "limits" if crate::load::stdlib::contains(&cx.sources.get(doc.file).path) => {
+                    if limits_seen.is_none() {
+                        cx.model.limits = cx.limits(node);
+                    }
+                }
+                "limits" => match limits_seen {
+                    Some(first) => duplicate(cx.sink, "limits", "limits", node.name_span, first),
+                    None => {
+                        limits_seen = Some(node.name_span);
+                        cx.model.limits = cx.limits(node);
+                    }
+                },
+                // Named policies hold no references: lowered here, before the services that use them.
+                "retry-policy" => cx.retry_policy_decl(node, &mut retry_policy_names),
                 "proto-include" => {
                     read::check_entries(node, 1, &[], cx.sink);
                     read::no_children(node, cx.sink);
@@ -129,6 +154,7 @@ struct Lower<'a> {
     /// Declared service names; the id is set once the service lowered cleanly.
     services: HashMap<String, (Option<ServiceId>, Span)>,
     schemas: HashMap<(PathBuf, ApiKind), SchemaId>,
+    retry_policies: HashMap<String, super::traffic::RetryPolicy>,
     model: Model,
 }
 

@@ -10,7 +10,7 @@ use crate::model::{HeaderMatch, HeaderRule, HeaderTransform, PathMatch, Route, R
 use crate::syntax::Node;
 
 const ROUTE_CHILDREN: &[&str] =
-    &["match", "to", "timeout", "error-format", "response", "cache", "transcode", "validate"];
+    &["match", "to", "timeout", "retries", "error-format", "response", "cache", "transcode", "validate"];
 const RESPONSE_CHILDREN: &[&str] = &["set-header", "remove-header", "rename-header"];
 
 impl Lower<'_> {
@@ -22,6 +22,7 @@ impl Lower<'_> {
         let mut target = None;
         let mut operation = None;
         let mut timeout = None;
+        let mut retries = None;
         let mut errors = None;
         let mut response = Vec::new();
         let mut cache = None;
@@ -54,6 +55,10 @@ impl Lower<'_> {
                         None => failed = true,
                     }
                 }
+                "retries" => match self.retries(child) {
+                    Some(r) => retries = Some(r),
+                    None => failed = true,
+                },
                 "error-format" => match self.error_format(child, gateway_format) {
                     Some(e) => errors = Some(e),
                     None => failed = true,
@@ -100,6 +105,7 @@ impl Lower<'_> {
             target: target?,
             operation,
             timeout,
+            retries,
             errors,
             response,
             cache,

@@ -10,7 +10,7 @@ use crate::model::values::{check_name, ApiKind, Duration, GraphqlRoot, Host, Ope
 use crate::model::{Api, Call, Endpoint, Resolver, Service};
 use crate::syntax::{Node, Value};
 
-const CHILDREN: &[&str] = &["owner", "address", "api", "calls"];
+const CHILDREN: &[&str] = &["owner", "address", "api", "calls", "call-defaults", "traffic", "sidecar"];
 
 impl Lower<'_> {
     /// A service without its calls (those need every service's id; see `calls`).
@@ -22,6 +22,9 @@ impl Lower<'_> {
         let mut address = None;
         let mut apis = Vec::new();
         let mut api_names: HashMap<String, Span> = HashMap::new();
+        let mut call_defaults = Some(Default::default());
+        let mut traffic = Some(Default::default());
+        let mut sidecar = Some(Default::default());
         for child in node.children() {
             match child.name.as_str() {
                 "owner" if once.first(child, self.sink) => {
@@ -42,7 +45,10 @@ impl Lower<'_> {
                         }
                     }
                 }
-                "calls" | "owner" | "address" => {}
+                "call-defaults" if once.first(child, self.sink) => call_defaults = self.call_defaults(child),
+                "traffic" if once.first(child, self.sink) => traffic = self.traffic(child),
+                "sidecar" if once.first(child, self.sink) => sidecar = self.sidecar(child),
+                "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" => {}
                 _ => read::unknown_child(child, "service", CHILDREN, self.sink),
             }
         }
@@ -53,8 +59,18 @@ impl Lower<'_> {
                     .help("add where its instances listen: address \"orders.shop.svc.cluster.local\" port=8080"),
             );
         }
-        let address = address?;
-        name_ok.then_some(Service { name, owner, address, apis, calls: Vec::new(), span: node.span })
+        let (address, call_defaults, traffic, sidecar) = (address?, call_defaults?, traffic?, sidecar?);
+        name_ok.then_some(Service {
+            name,
+            owner,
+            address,
+            apis,
+            calls: Vec::new(),
+            call_defaults,
+            traffic,
+            sidecar,
+            span: node.span,
+        })
     }
 
     fn address(&mut self, node: &Node) -> Option<Spanned<Endpoint>> {
@@ -198,8 +214,17 @@ impl Lower<'_> {
     }
 
     fn call(&mut self, node: &Node) -> Option<Call> {
-        read::check_entries(node, 1, &["operation", "timeout"], self.sink);
-        read::no_children(node, self.sink);
+        read::check_entries(node, 1, &["operation", "timeout", "idempotent", "for"], self.sink);
+        let mut retries = Some(None);
+        let mut once = Once::default();
+        for child in node.children() {
+            match child.name.as_str() {
+                "retries" if once.first(child, self.sink) => retries = self.retries(child).map(Some),
+                "retries" => {}
+                _ => read::unknown_child(child, "calls", &["retries"], self.sink),
+            }
+        }
+        let idempotent = read::bool_prop(node, "idempotent", self.sink);
         let target = read::string_arg(
             node,
             0,
@@ -208,9 +233,27 @@ impl Lower<'_> {
             self.sink,
         )?;
         let operation = self.operation_prop(node);
-        let timeout = self.duration_prop(node, "timeout");
+        let serving = match read::string_prop(node, "for", None, self.sink) {
+            None if node.property("for").is_some() => None,
+            None => Some(None),
+            Some(text) => {
+                read::parse(&text, |t| Operation::parse(t), self.sink).map(|op| Some(Spanned::new(op, text.span)))
+            }
+        };
+        let timeout = self.spanned_duration(node, "timeout");
         let target = self.service_ref(&target)?;
-        Some(Call { target, operation: operation?, timeout: timeout?, span: node.span })
+        if node.property("idempotent").is_some() && idempotent.is_none() {
+            return None;
+        }
+        Some(Call {
+            target,
+            operation: operation?,
+            timeout: timeout?,
+            retries: retries?,
+            serving: serving?,
+            idempotent: idempotent.is_some_and(|b| b.value),
+            span: node.span,
+        })
     }
 
     /// An optional `operation=` property. `Some(None)` when absent, `None` when invalid.

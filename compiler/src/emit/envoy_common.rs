@@ -1,0 +1,106 @@
+//! Envoy config pieces both Envoy backends (gateway, sidecar) emit the same
+//! way: retry policies, a callee's traffic policy on its cluster, and the
+//! route hash policy ring-hash balancing needs. Not a backend itself.
+
+use serde_json::{json, Value};
+
+use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryOn, RetryPolicy, TrafficPolicy};
+
+/// A route's `retry_policy`.
+pub fn retry_policy(policy: &RetryPolicy) -> Value {
+    let conditions: Vec<&str> = policy.conditions().iter().map(|c| retry_on(*c)).collect();
+    let mut out = json!({ "retry_on": conditions.join(","), "num_retries": policy.retries });
+    if let Some(per_try) = &policy.per_try_timeout {
+        out["per_try_timeout"] = json!(per_try.value.to_proto_json());
+    }
+    if let Some(backoff) = policy.backoff {
+        out["retry_back_off"] =
+            json!({ "base_interval": backoff.base.to_proto_json(), "max_interval": backoff.max.to_proto_json() });
+    }
+    out
+}
+
+/// Envoy's names for the conditions (`x-envoy-retry-on` and `x-envoy-retry-grpc-on` values).
+fn retry_on(condition: RetryOn) -> &'static str {
+    match condition {
+        RetryOn::ServerError => "5xx",
+        RetryOn::GatewayError => "gateway-error",
+        RetryOn::Reset => "reset",
+        RetryOn::ConnectFailure => "connect-failure",
+        RetryOn::RefusedStream => "refused-stream",
+        RetryOn::Retriable4xx => "retriable-4xx",
+        RetryOn::Unavailable => "unavailable",
+        RetryOn::Cancelled => "cancelled",
+        RetryOn::DeadlineExceeded => "deadline-exceeded",
+        RetryOn::ResourceExhausted => "resource-exhausted",
+        RetryOn::Internal => "internal",
+    }
+}
+
+/// Sets a cluster's load balancing, circuit breakers, outlier detection and
+/// health checks from the callee's `traffic` block.
+pub fn apply_traffic(cluster: &mut Value, traffic: &TrafficPolicy) {
+    if let Some(lb) = &traffic.load_balancing {
+        cluster["lb_policy"] = json!(match lb.value {
+            LoadBalancing::RoundRobin => "ROUND_ROBIN",
+            LoadBalancing::LeastRequest => "LEAST_REQUEST",
+            LoadBalancing::Random => "RANDOM",
+            LoadBalancing::RingHash { .. } => "RING_HASH",
+        });
+    }
+    if let Some(cb) = &traffic.circuit_breaker {
+        let mut thresholds = json!({ "priority": "DEFAULT" });
+        for (key, value) in [
+            ("max_connections", cb.value.max_connections),
+            ("max_pending_requests", cb.value.max_pending),
+            ("max_requests", cb.value.max_requests),
+            ("max_retries", cb.value.max_retries),
+        ] {
+            if let Some(v) = value {
+                thresholds[key] = json!(v);
+            }
+        }
+        cluster["circuit_breakers"] = json!({ "thresholds": [thresholds] });
+    }
+    if let Some(od) = &traffic.outlier_detection {
+        cluster["outlier_detection"] = json!({
+            "consecutive_5xx": od.value.consecutive_5xx,
+            "interval": od.value.interval.to_proto_json(),
+            "base_ejection_time": od.value.base_ejection.to_proto_json(),
+            "max_ejection_percent": od.value.max_ejection_percent,
+        });
+    }
+    if let Some(hc) = &traffic.health_check {
+        cluster["health_checks"] = json!([health_check(&hc.value)]);
+    }
+}
+
+fn health_check(hc: &HealthCheck) -> Value {
+    let mut out = json!({
+        "timeout": hc.timeout.to_proto_json(),
+        "interval": hc.interval.to_proto_json(),
+        // Probe at the same pace before the first request as after it (Envoy waits 60 s by default).
+        "no_traffic_interval": hc.interval.to_proto_json(),
+        "healthy_threshold": hc.healthy_threshold,
+        "unhealthy_threshold": hc.unhealthy_threshold,
+    });
+    match &hc.probe {
+        Probe::Http { path } => out["http_health_check"] = json!({ "path": path }),
+        Probe::Grpc { service } => {
+            out["grpc_health_check"] = match service {
+                Some(name) => json!({ "service_name": name }),
+                None => json!({}),
+            }
+        }
+        Probe::Tcp => out["tcp_health_check"] = json!({}),
+    }
+    out
+}
+
+/// The route `hash_policy` a ring-hash callee needs, if it balances by ring hash.
+pub fn hash_policy(traffic: &TrafficPolicy) -> Option<Value> {
+    match &traffic.load_balancing.as_ref()?.value {
+        LoadBalancing::RingHash { header } => Some(json!([{ "header": { "header_name": header.as_str() } }])),
+        _ => None,
+    }
+}

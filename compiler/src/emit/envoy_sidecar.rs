@@ -1,0 +1,238 @@
+//! Envoy v3 bootstrap per service: the sidecar proxy beside each instance.
+//!
+//! - Inbound: a listener on the sidecar's inbound port (all interfaces)
+//!   forwarding to the app on 127.0.0.1 at the service's port.
+//! - Outbound: a listener on 127.0.0.1 at the outbound port. The app sends
+//!   each call there with the callee's name (or address) as `host`; a
+//!   virtual host per callee routes its calls, each with the call's timeout
+//!   and retries (its own or the service's `call-defaults`): a route per
+//!   call that names an operation (REST: method and path template; gRPC:
+//!   the method's path), then one for the rest.
+//! - A cluster per callee with the callee's `traffic` policy: load
+//!   balancing, circuit breakers, outlier detection, health checks; HTTP/2
+//!   towards services that serve only gRPC.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use super::envoy_common::{apply_traffic, hash_policy, retry_policy};
+use super::{yaml, Artifact};
+use crate::model::values::{ApiKind, Operation};
+use crate::model::{Call, Model, Service, ServiceId};
+use crate::schema::SchemaIndex;
+
+const HCM: &str =
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+const HTTP_OPTIONS: &str = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
+    model
+        .services
+        .par_iter()
+        .map(|s| Artifact {
+            path: format!("envoy/sidecar-{}.yaml", s.name.value),
+            contents: yaml(model, &bootstrap(model, s)),
+        })
+        .collect()
+}
+
+fn bootstrap(model: &Model, service: &Service) -> Value {
+    let name = &service.name.value;
+    let inbound_cluster = format!("inbound.{name}");
+    let mut listeners = vec![listener(
+        "inbound",
+        "0.0.0.0",
+        service.sidecar.inbound.get(),
+        &format!("inbound_{name}"),
+        json!([{ "name": "inbound", "domains": ["*"], "routes": [{
+            "match": { "prefix": "/" },
+            // The caller's proxy owns timeouts and retries; the inbound side only forwards.
+            "route": { "cluster": inbound_cluster, "timeout": "0s" }
+        }]}]),
+    )];
+    let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
+    clusters.insert(
+        inbound_cluster.clone(),
+        static_cluster(&inbound_cluster, "127.0.0.1", service.address.value.port.get(), grpc_only(service)),
+    );
+
+    // Calls grouped by callee, in the spec's order within each.
+    let mut by_target: BTreeMap<String, (ServiceId, Vec<&Call>)> = BTreeMap::new();
+    for call in &service.calls {
+        let target = model.service(call.target.value);
+        by_target.entry(target.name.value.clone()).or_insert((call.target.value, Vec::new())).1.push(call);
+    }
+    if !by_target.is_empty() {
+        let hosts: Vec<Value> = by_target
+            .iter()
+            .map(|(target_name, (target, calls))| {
+                let callee = model.service(*target);
+                let cluster = format!("outbound.{target_name}");
+                clusters.insert(cluster.clone(), outbound_cluster(&cluster, callee));
+                let endpoint = &callee.address.value;
+                let mut routes: Vec<Value> = calls
+                    .iter()
+                    .filter(|c| c.operation.is_some())
+                    .map(|c| route(service, callee, c, &cluster))
+                    .collect();
+                // The rest of the callee's traffic: a call without an operation, else the defaults.
+                let rest = calls.iter().find(|c| c.operation.is_none());
+                routes.push(catch_all(service, callee, rest.copied(), &cluster));
+                json!({
+                    "name": target_name,
+                    "domains": [
+                        target_name.clone(),
+                        format!("{target_name}:{}", endpoint.port),
+                        endpoint.host.as_str().to_string(),
+                        format!("{}:{}", endpoint.host, endpoint.port),
+                    ],
+                    "routes": routes,
+                })
+            })
+            .collect();
+        listeners.push(listener(
+            "outbound",
+            "127.0.0.1",
+            service.sidecar.outbound.get(),
+            &format!("outbound_{name}"),
+            Value::Array(hosts),
+        ));
+    }
+    json!({
+        "node": { "id": format!("sidecar-{name}"), "cluster": name },
+        "static_resources": { "listeners": listeners, "clusters": clusters.into_values().collect::<Vec<_>>() }
+    })
+}
+
+fn listener(name: &str, address: &str, port: u16, stat_prefix: &str, virtual_hosts: Value) -> Value {
+    json!({
+        "name": name,
+        "address": { "socket_address": { "address": address, "port_value": port } },
+        "filter_chains": [{ "filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": HCM,
+                "stat_prefix": stat_prefix,
+                "codec_type": "AUTO",
+                "route_config": { "name": name, "virtual_hosts": virtual_hosts },
+                "http_filters": [{ "name": "envoy.filters.http.router", "typed_config": { "@type": ROUTER } }]
+            }
+        }]}]
+    })
+}
+
+/// A route for one call that names an operation.
+fn route(caller: &Service, callee: &Service, call: &Call, cluster: &str) -> Value {
+    let operation = &call.operation.as_ref().expect("routes are built for calls with an operation").value;
+    let matcher = match operation {
+        Operation::Grpc { service, method } => json!({ "path": format!("/{service}/{method}") }),
+        Operation::Rest { method, path } => json!({
+            "safe_regex": { "regex": path_regex(path) },
+            "headers": [{ "name": ":method", "string_match": { "exact": method.as_str() } }]
+        }),
+        // GraphQL operations share one endpoint; the catch-all carries them.
+        Operation::Graphql { .. } => json!({ "prefix": "/" }),
+    };
+    json!({ "name": operation.to_string(), "match": matcher, "route": action(caller, callee, Some(call), cluster) })
+}
+
+fn catch_all(caller: &Service, callee: &Service, call: Option<&Call>, cluster: &str) -> Value {
+    json!({ "name": "default", "match": { "prefix": "/" }, "route": action(caller, callee, call, cluster) })
+}
+
+/// Timeout and retries: the call's own, else the caller's `call-defaults`.
+fn action(caller: &Service, callee: &Service, call: Option<&Call>, cluster: &str) -> Value {
+    let timeout = call.and_then(|c| caller.call_timeout(c)).or(caller.call_defaults.timeout.as_ref());
+    let retries = call.and_then(|c| caller.call_retries(c)).or(caller.call_defaults.retries.as_ref());
+    let mut action = json!({ "cluster": cluster });
+    if let Some(t) = timeout {
+        action["timeout"] = json!(t.value.to_proto_json());
+    }
+    if let Some(policy) = retries {
+        action["retry_policy"] = retry_policy(policy);
+    }
+    if let Some(hash) = hash_policy(&callee.traffic) {
+        action["hash_policy"] = hash;
+    }
+    action
+}
+
+/// An OpenAPI path template as an anchored RE2 regex: `{param}` is one segment.
+fn path_regex(template: &str) -> String {
+    let mut regex = String::from("^");
+    for (i, part) in template.split('{').enumerate() {
+        let literal = if i == 0 {
+            part
+        } else {
+            regex.push_str("[^/]+");
+            part.split_once('}').map_or("", |(_, rest)| rest)
+        };
+        for c in literal.chars() {
+            if "\\.+*?()|[]{}^$".contains(c) {
+                regex.push('\\');
+            }
+            regex.push(c);
+        }
+    }
+    regex.push('$');
+    regex
+}
+
+fn grpc_only(service: &Service) -> bool {
+    !service.apis.is_empty() && service.apis.iter().all(|a| a.kind == ApiKind::Grpc)
+}
+
+fn outbound_cluster(name: &str, callee: &Service) -> Value {
+    let endpoint = &callee.address.value;
+    let mut cluster = json!({
+        "name": name,
+        "type": "STRICT_DNS",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": { "cluster_name": name, "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
+            "socket_address": { "address": endpoint.host.as_str(), "port_value": endpoint.port.get() }
+        }}}]}]}
+    });
+    if grpc_only(callee) {
+        cluster["typed_extension_protocol_options"] = http2_options();
+    }
+    apply_traffic(&mut cluster, &callee.traffic);
+    cluster
+}
+
+fn static_cluster(name: &str, address: &str, port: u16, http2: bool) -> Value {
+    let mut cluster = json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": { "cluster_name": name, "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
+            "socket_address": { "address": address, "port_value": port }
+        }}}]}]}
+    });
+    if http2 {
+        cluster["typed_extension_protocol_options"] = http2_options();
+    }
+    cluster
+}
+
+fn http2_options() -> Value {
+    json!({ "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": HTTP_OPTIONS,
+        "explicit_http_config": { "http2_protocol_options": {} }
+    }})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_templates_become_anchored_segment_regexes() {
+        assert_eq!(path_regex("/orders/{orderId}"), "^/orders/[^/]+$");
+        assert_eq!(path_regex("/v1/a.b/{x}/items/{y}"), r"^/v1/a\.b/[^/]+/items/[^/]+$");
+        assert_eq!(path_regex("/orders"), "^/orders$");
+    }
+}

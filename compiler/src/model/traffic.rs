@@ -1,0 +1,157 @@
+//! Traffic and resilience: how callers time out and retry, and how they
+//! treat a service's instances (load balancing, circuit breaking, outlier
+//! detection, health checks). Callers own retries and timeouts (per call,
+//! with per-service defaults); the callee's `traffic` block owns the rest,
+//! as Istio's DestinationRule does.
+
+use crate::base::{Span, Spanned};
+
+pub use super::values::RetryOn;
+use super::values::{Duration, HeaderName, Port};
+
+/// Retries of a call or route, with the attempts' limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts after the first; `0` disables retries.
+    pub retries: u32,
+    /// Deadline of each attempt; the call's timeout bounds them all.
+    pub per_try_timeout: Option<Spanned<Duration>>,
+    /// Conditions that trigger a retry; empty means the engine's default
+    /// (`5xx`, `reset`, `connect-failure`, `refused-stream` for meshc).
+    pub retry_on: Vec<RetryOn>,
+    /// Exponential back-off between attempts.
+    pub backoff: Option<Backoff>,
+    /// Where the policy is written (the `retries` node, or the named policy).
+    pub span: Span,
+}
+
+impl RetryPolicy {
+    /// Requests one logical call can make: the first attempt and its retries.
+    pub fn attempts(&self) -> u64 {
+        1 + u64::from(self.retries)
+    }
+
+    /// The retry conditions in force: the declared ones or meshc's default.
+    pub fn conditions(&self) -> &[RetryOn] {
+        if self.retry_on.is_empty() {
+            RetryOn::DEFAULT
+        } else {
+            &self.retry_on
+        }
+    }
+
+    /// The longest total pause between attempts: each retry waits at most
+    /// `min(base × 2^k, max)` (Envoy's fully jittered exponential back-off).
+    pub fn worst_backoff_ms(&self) -> u128 {
+        let backoff = self.backoff.unwrap_or(Backoff::ENVOY_DEFAULT);
+        (0..self.retries).map(|k| (backoff.base.as_millis() << k.min(32)).min(backoff.max.as_millis())).sum()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// Envoy's default: 25 ms base, ten times that as the cap.
+    pub const ENVOY_DEFAULT: Backoff = Backoff { base: Duration::from_millis(25), max: Duration::from_millis(250) };
+}
+
+/// Where a service's sidecar proxy listens: callers' traffic arrives on the
+/// inbound port and goes to the app on its own port on 127.0.0.1; the app
+/// sends its calls to the outbound port on 127.0.0.1, naming the callee in
+/// the `host` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SidecarPorts {
+    pub inbound: Port,
+    pub outbound: Port,
+}
+
+impl Default for SidecarPorts {
+    /// Istio's inbound and outbound capture ports.
+    fn default() -> SidecarPorts {
+        SidecarPorts { inbound: Port::new(15006).expect("a port"), outbound: Port::new(15001).expect("a port") }
+    }
+}
+
+/// A callee's `traffic` block: how callers reach its instances.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrafficPolicy {
+    pub load_balancing: Option<Spanned<LoadBalancing>>,
+    pub circuit_breaker: Option<Spanned<CircuitBreaker>>,
+    pub outlier_detection: Option<Spanned<OutlierDetection>>,
+    pub health_check: Option<Spanned<HealthCheck>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadBalancing {
+    RoundRobin,
+    LeastRequest,
+    Random,
+    /// Consistent hashing on a request header: requests with the same value
+    /// go to the same instance while it is healthy.
+    RingHash {
+        header: HeaderName,
+    },
+}
+
+/// Limits on what one caller's proxy sends to the service at once; beyond
+/// them requests fail fast (`503`, Envoy flag `UO`) instead of queueing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    pub max_connections: Option<u32>,
+    pub max_pending: Option<u32>,
+    pub max_requests: Option<u32>,
+    pub max_retries: Option<u32>,
+}
+
+/// Passive health: instances that keep failing are ejected for a while.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutlierDetection {
+    pub consecutive_5xx: u32,
+    pub interval: Duration,
+    pub base_ejection: Duration,
+    pub max_ejection_percent: u8,
+}
+
+/// Active health: the proxy probes each instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    Http { path: String },
+    Grpc { service: Option<String> },
+    Tcp,
+}
+
+/// Mesh-wide limits the analyses enforce (`limits` in the spec; the
+/// defaults equal those `std:resilience` declares).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most requests one gateway request may cause at any service.
+    pub max_retry_amplification: u64,
+    /// Where the spec sets the limits, if it does.
+    pub span: Option<Span>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_retry_amplification: 10, span: None }
+    }
+}
+
+/// A service's `call-defaults`: what its calls use unless they say otherwise.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallDefaults {
+    pub timeout: Option<Spanned<Duration>>,
+    pub retries: Option<RetryPolicy>,
+}

@@ -1,0 +1,167 @@
+//! The Envoy sidecar backend against the real Envoy: a caller's sidecar,
+//! built from the spec, retries exactly as many times as the spec allows
+//! and cuts slow calls at the declared timeouts.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{envoy_validate, free_port, http_request, write_files, EnvoyProcess, Upstream};
+
+/// A caller `web` whose sidecar listens on `outbound`, calling `orders` at
+/// `orders_port` with `call` as the body of its `calls` node.
+fn spec(outbound: u16, orders_port: u16, call: &str) -> String {
+    format!(
+        r#"
+service "web" {{
+    owner "team-web"
+    address "127.0.0.1" port={web}
+    sidecar inbound-port={inbound} outbound-port={outbound}
+    calls "orders" {call}
+}}
+service "orders" {{
+    owner "team-orders"
+    address "127.0.0.1" port={orders_port}
+    traffic {{ outlier-detection consecutive-5xx=100 }}
+}}
+"#,
+        web = free_port(),
+        inbound = free_port(),
+    )
+}
+
+/// Builds the spec in `dir` and starts web's sidecar, ready on `outbound`.
+fn start_sidecar(dir: &Path, mesh: &str, outbound: u16) -> EnvoyProcess {
+    write_files(dir, &[("mesh.kdl", mesh)]);
+    let compilation = meshc::driver::compile(dir);
+    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
+    let artifacts = compilation.emit().unwrap();
+    let sidecar = artifacts.iter().find(|a| a.path == "envoy/sidecar-web.yaml").expect("web's sidecar");
+    let path = dir.join("sidecar-web.yaml");
+    std::fs::write(&path, &sidecar.contents).unwrap();
+    envoy_validate(&path).unwrap();
+    let envoy = EnvoyProcess::start(&path);
+    envoy.wait_ready(outbound);
+    envoy
+}
+
+/// An upstream that answers 503 to its first `failures` requests, then 200.
+fn failing_first(failures: usize) -> Upstream {
+    let seen = Arc::new(AtomicUsize::new(0));
+    Upstream::start_responding("orders", move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst) < failures {
+            (503, "text/plain", "busy".into())
+        } else {
+            (200, "text/plain", "ok".into())
+        }
+    })
+}
+
+#[test]
+fn the_sidecar_retries_exactly_the_declared_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let orders = failing_first(2);
+    let call = r#"timeout="5s" {
+        retries 2 on="5xx" backoff="10ms" max-backoff="20ms"
+    }"#;
+    let _envoy = start_sidecar(dir.path(), &spec(outbound, orders.port(), call), outbound);
+    let response = http_request(outbound, "GET", "/orders/17", &[("host", "orders")]);
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(orders.hits(), 3, "two failures, then the third attempt succeeds");
+
+    // Failing for good: 1 + 2 attempts, then the last 503 reaches the app.
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let orders = failing_first(usize::MAX);
+    let _envoy = start_sidecar(dir.path(), &spec(outbound, orders.port(), call), outbound);
+    let response = http_request(outbound, "GET", "/orders/17", &[("host", "orders")]);
+    assert_eq!(response.status, 503, "{}", response.body);
+    assert_eq!(orders.hits(), 3, "exactly the attempts the spec allows");
+}
+
+#[test]
+fn a_call_without_retries_is_attempted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let orders = failing_first(1);
+    let _envoy = start_sidecar(dir.path(), &spec(outbound, orders.port(), r#"timeout="5s""#), outbound);
+    let response = http_request(outbound, "GET", "/orders/17", &[("host", "orders")]);
+    assert_eq!(response.status, 503);
+    assert_eq!(orders.hits(), 1);
+}
+
+#[test]
+fn retries_are_per_operation_and_follow_the_services_defaults() {
+    // Defaults retry; the POST call turns retries off for its operation only.
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let orders = failing_first(usize::MAX);
+    let mesh = spec(outbound, orders.port(), r#"timeout="5s""#).replace(
+        "    calls \"orders\" timeout=\"5s\"\n",
+        r#"    call-defaults {
+        timeout "5s"
+        retries 1 on="5xx" backoff="10ms"
+    }
+    calls "orders" operation="POST /orders" {
+        retries 0
+    }
+    calls "orders"
+"#,
+    );
+    let orders_api = "openapi: 3.0.3\ninfo: {title: Orders, version: '1'}\npaths:\n  /orders:\n    post: {responses: {'201': {description: ok}}}\n";
+    let mesh = mesh.replace(
+        "    traffic { outlier-detection consecutive-5xx=100 }",
+        "    api \"orders-http\" kind=\"rest\" schema=\"orders.yaml\"\n    traffic { outlier-detection consecutive-5xx=100 }",
+    );
+    write_files(dir.path(), &[("orders.yaml", orders_api)]);
+    let _envoy = start_sidecar(dir.path(), &mesh, outbound);
+
+    let post = support::http_request_with_body(outbound, "POST", "/orders", &[("host", "orders")], b"{}");
+    assert_eq!(post.status, 503);
+    assert_eq!(orders.hits(), 1, "POST /orders is not retried");
+    let get = http_request(outbound, "GET", "/orders/17", &[("host", "orders")]);
+    assert_eq!(get.status, 503);
+    assert_eq!(orders.hits(), 3, "other requests use the defaults: 1 + 1 attempts");
+}
+
+#[test]
+fn a_slow_upstream_is_cut_at_the_declared_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let slow = Upstream::start_responding("orders", |_| {
+        std::thread::sleep(Duration::from_secs(3));
+        (200, "text/plain", "late".into())
+    });
+    let _envoy = start_sidecar(dir.path(), &spec(outbound, slow.port(), r#"timeout="200ms""#), outbound);
+    let response = http_request(outbound, "GET", "/orders/17", &[("host", "orders")]);
+    assert_eq!(response.status, 504, "{}", response.body);
+    assert_eq!(response.body, "upstream request timeout");
+}
+
+#[test]
+fn a_per_try_timeout_retries_a_slow_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let arrived = Arc::clone(&seen);
+    let first_slow = Upstream::start_responding("orders", move |_| {
+        if arrived.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        (200, "text/plain", "ok".into())
+    });
+    let call = r#"timeout="2s" {
+        retries 1 per-try-timeout="200ms" on="5xx" backoff="10ms"
+    }"#;
+    let _envoy = start_sidecar(dir.path(), &spec(outbound, first_slow.port(), call), outbound);
+    let response = http_request(outbound, "GET", "/orders/17", &[("host", "orders")]);
+    assert_eq!(response.status, 200, "{}", response.body);
+    // Counted on arrival: the abandoned first attempt is still sleeping.
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "the slow first attempt is abandoned and retried");
+    drop(first_slow);
+}
