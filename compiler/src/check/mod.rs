@@ -8,6 +8,7 @@ mod listener_port_conflict;
 mod missing_owner;
 mod request_validation;
 mod shadowed_route;
+mod topic_without_producer;
 mod unknown_grpc_service;
 mod unknown_operation;
 
@@ -46,6 +47,7 @@ pub static PASSES: &[Pass] = &[
         run: request_validation::run,
     },
     Pass { name: "shadowed-route", codes: &[Code::ShadowedRoute], run: shadowed_route::run },
+    Pass { name: "topic-without-producer", codes: &[Code::TopicWithoutProducer], run: topic_without_producer::run },
     Pass { name: "unknown-grpc-service", codes: &[Code::UnknownGrpcService], run: unknown_grpc_service::run },
     Pass {
         name: "unknown-operation",

@@ -1,4 +1,5 @@
-//! `service` nodes: owner, address, APIs and calls.
+//! `service` nodes: owner, address, APIs, calls, and the topics it
+//! publishes and subscribes to.
 
 use std::collections::HashMap;
 
@@ -7,10 +8,10 @@ use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::values::{check_name, ApiKind, Duration, Host, Operation, Port};
-use crate::model::{Api, Call, Endpoint, Service};
+use crate::model::{Api, Call, Endpoint, Service, TopicId};
 use crate::syntax::Node;
 
-const CHILDREN: &[&str] = &["owner", "address", "api", "calls"];
+const CHILDREN: &[&str] = &["owner", "address", "api", "calls", "publishes", "subscribes"];
 
 impl Lower<'_> {
     /// A service without its calls (those need every service's id; see `calls`).
@@ -22,6 +23,8 @@ impl Lower<'_> {
         let mut address = None;
         let mut apis = Vec::new();
         let mut api_names: HashMap<String, Span> = HashMap::new();
+        let (mut publishes, mut subscribes) = (Vec::new(), Vec::new());
+        let mut topic_links: HashMap<(&str, TopicId), Span> = HashMap::new();
         for child in node.children() {
             match child.name.as_str() {
                 "owner" if once.first(child, self.sink) => {
@@ -42,6 +45,32 @@ impl Lower<'_> {
                         }
                     }
                 }
+                "publishes" | "subscribes" => {
+                    let Some(topic) = self.topic_link(child) else { continue };
+                    let verb = child.name.as_str();
+                    if let Some(&first) = topic_links.get(&(verb, topic.value)) {
+                        self.sink.push(
+                            Diagnostic::new(
+                                Code::DuplicateName,
+                                format!(
+                                    "service `{}` {verb} `{}` twice",
+                                    name.value,
+                                    self.model.topic(topic.value).name.value
+                                ),
+                            )
+                            .at(topic.span, "repeated here")
+                            .with_label(first, "first given here")
+                            .help("remove one of them"),
+                        );
+                        continue;
+                    }
+                    topic_links.insert((verb, topic.value), topic.span);
+                    if verb == "publishes" {
+                        publishes.push(topic)
+                    } else {
+                        subscribes.push(topic)
+                    }
+                }
                 "calls" | "owner" | "address" => {}
                 _ => read::unknown_child(child, "service", CHILDREN, self.sink),
             }
@@ -54,7 +83,16 @@ impl Lower<'_> {
             );
         }
         let address = address?;
-        name_ok.then_some(Service { name, owner, address, apis, calls: Vec::new(), span: node.span })
+        name_ok.then_some(Service {
+            name,
+            owner,
+            address,
+            apis,
+            calls: Vec::new(),
+            publishes,
+            subscribes,
+            span: node.span,
+        })
     }
 
     fn address(&mut self, node: &Node) -> Option<Spanned<Endpoint>> {
@@ -93,7 +131,7 @@ impl Lower<'_> {
             None => None,
         };
         let (name, kind, schema) = (name?, kind?, schema?);
-        let schema = self.schema_ref(&schema, kind);
+        let schema = self.schema_ref(&schema, kind.schema_format());
         Some(Api { name, kind, schema, grpc_service })
     }
 
