@@ -265,3 +265,159 @@ fn a_schema_that_is_not_a_regular_file_is_refused_not_read() {
     assert_eq!(report["diagnostics"][0]["code"], "MESH0009");
     assert!(report["diagnostics"][0]["message"].as_str().unwrap().contains("not a regular file"), "{report}");
 }
+
+/// A temporary workspace holding `files` (relative path, text).
+fn workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in files {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+const EVENTS_SPEC: &str = r#"topic "orders-placed" {
+    schema "schemas/order-placed.avsc"
+}
+service "orders" {
+    owner "team-orders"
+    address "orders.local" port=8080
+    publishes "orders-placed"
+}
+service "payments" {
+    owner "team-payments"
+    address "payments.local" port=8080
+    subscribes "order-placed"
+}
+"#;
+
+#[test]
+fn a_broken_avro_schema_is_invalid_schema_pointing_into_the_avsc() {
+    let avsc = "{\n  \"type\": \"record\",\n  \"name\": \"OrderPlaced\",\n  \"fields\": [\n    {\"name\": \"items\", \"type\": {\"type\": \"array\", \"items\": \"LineItem\"}}\n  ]\n}\n";
+    let spec = EVENTS_SPEC.replace("order-placed\"\n}\n", "orders-placed\"\n}\n");
+    let dir = workspace(&[("mesh.kdl", &spec), ("schemas/order-placed.avsc", avsc)]);
+    let out = meshc(&["check", path(dir.path()), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_eq!(report["errors"], 1, "{report}");
+    let d = &report["diagnostics"][0];
+    assert_eq!(d["code"], "MESH0015");
+    assert_eq!(
+        d["message"],
+        "invalid Avro schema: unknown type `LineItem`: not a primitive type, nor a named type defined before this use"
+    );
+    assert_eq!(d["location"]["file"], "schemas/order-placed.avsc");
+    assert_eq!(d["location"]["start_line"], 5);
+    assert_eq!(d["location"]["start_column"], 58, "at `\"LineItem\"`: {d}");
+    assert_eq!(d["related"][0]["file"], "mesh.kdl");
+    assert_eq!(d["related"][0]["label"], "referenced here");
+    // The human output shows the schema file's line.
+    let text = stderr(&meshc(&["check", path(dir.path())]));
+    assert!(text.contains("╭─[schemas/order-placed.avsc:5:58]"), "{text}");
+}
+
+#[test]
+fn an_unknown_topic_is_reported_with_the_closest_name() {
+    let avsc = r#"{"type": "record", "name": "OrderPlaced", "fields": [{"name": "orderId", "type": "string"}]}"#;
+    let dir = workspace(&[("mesh.kdl", EVENTS_SPEC), ("schemas/order-placed.avsc", avsc)]);
+    let out = meshc(&["check", path(dir.path()), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_eq!(report["errors"], 1, "{report}");
+    let d = &report["diagnostics"][0];
+    assert_eq!(d["code"], "MESH0036");
+    assert_eq!(d["message"], "no topic named `order-placed`");
+    assert_eq!(d["location"]["start_line"], 12);
+    assert_eq!(d["location"]["start_column"], 16);
+    assert_eq!(d["help"], "did you mean `orders-placed`?");
+}
+
+#[test]
+fn the_shop_topics_index_their_event_schemas() {
+    let compilation = meshc::driver::compile(&shop());
+    assert_eq!(compilation.diagnostics.len(), 0);
+    let model = compilation.model.as_ref().unwrap();
+    let shape = |topic: &str| {
+        let topic = model.topics.iter().find(|t| t.name.value == topic).unwrap();
+        compilation.schemas.get(topic.schema).and_then(|s| s.event_shape()).expect("the schema loaded").clone()
+    };
+    let order = shape("orders-placed");
+    assert_eq!(order.name.as_deref(), Some("shop.orders.v1.OrderPlaced"));
+    assert_eq!(order.types, ["shop.orders.v1.OrderPlaced", "shop.orders.v1.LineItem"]);
+    let fields: Vec<String> = order.fields.iter().map(|f| format!("{}: {}", f.name, f.ty)).collect();
+    assert_eq!(
+        fields,
+        [
+            "orderId: uuid",
+            "customerId: string",
+            "items: array<shop.orders.v1.LineItem>",
+            "totalCents: long",
+            "currency: string",
+            "couponCode: union { null, string }",
+            "placedAt: timestamp-millis",
+        ]
+    );
+    let review = shape("reviews-posted");
+    assert_eq!((review.name.as_deref(), review.kind.as_str()), (Some("ReviewPosted"), "object"));
+    let required: Vec<&str> = review.fields.iter().filter(|f| f.required).map(|f| f.name.as_str()).collect();
+    assert_eq!(required, ["reviewId", "productId", "author", "rating", "postedAt"]);
+    let orders = model.services.iter().find(|s| s.name.value == "orders").unwrap();
+    assert_eq!(
+        orders.publishes.iter().map(|t| &model.topic(t.value).name.value).collect::<Vec<_>>(),
+        ["orders-placed"]
+    );
+}
+
+#[test]
+fn topic_declarations_report_each_mistake() {
+    let spec = r#"topic "orders-placed" {
+    schema "order-placed.avsc"
+}
+topic "orders-placed" {
+    schema "order-placed.avsc"
+}
+topic "no-format" {
+    schema "order-placed.schema"
+}
+topic "bad-format" {
+    schema "order-placed.avsc" format="avr"
+}
+topic "no-schema" {
+    shema "order-placed.avsc"
+}
+topic "unused" {
+    schema "order-placed.avsc"
+}
+service "orders" {
+    owner "team-orders"
+    address "orders.local" port=8080
+    publishes "orders-placed"
+    publishes "orders-placed"
+    subscribes "orders-placed"
+}
+"#;
+    let avsc = r#"{"type": "record", "name": "OrderPlaced", "fields": []}"#;
+    let dir = workspace(&[("mesh.kdl", spec), ("order-placed.avsc", avsc)]);
+    let report = json(&meshc(&["check", path(dir.path()), "--format", "json"]));
+    let found: Vec<(String, String)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap().to_string(), d["message"].as_str().unwrap().to_string()))
+        .collect();
+    let expected = [
+        ("MESH0006", "topic `orders-placed` is declared twice"),
+        ("MESH0005", "the format of `order-placed.schema` is not known from its name"),
+        ("MESH0004", "`avr` is not an event schema format (avro, json-schema); did you mean `avro`?"),
+        ("MESH0005", "topic `no-schema` has no `schema`"),
+        ("MESH0002", "`topic` has no child node `shema`"),
+        ("MESH0037", "no service publishes or subscribes to topic `unused`"),
+        ("MESH0006", "service `orders` publishes `orders-placed` twice"),
+    ];
+    let expected: Vec<(String, String)> = expected.iter().map(|(c, m)| (c.to_string(), m.to_string())).collect();
+    assert_eq!(found, expected, "{report}");
+    // One schema file, loaded once for the two topics that name it.
+    let compilation = meshc::driver::compile(dir.path());
+    assert_eq!(compilation.model.as_ref().unwrap().schemas.len(), 1);
+}

@@ -2,7 +2,7 @@
 //!
 //! A fixed-seed mutator (xorshift, no external crates) derives many variants
 //! from the example workspaces' spec files, a few inline fixtures, and the
-//! shop's OpenAPI and protobuf schemas: truncations (also inside multi-byte
+//! shop's schemas (OpenAPI, protobuf, Avro, JSON Schema): truncations (also inside multi-byte
 //! UTF-8), deleted / duplicated / swapped byte ranges and lines, random bytes,
 //! KDL-significant tokens, values replaced by values of other types, and
 //! splices from other files. Each variant goes through
@@ -100,7 +100,7 @@ const KDL_TOKENS: &[&str] = &[
     "import \"mesh.kdl\"\n", "service", "gateway", "route", "calls", "api", "owner", "address", "listener",
     "match", "to", "timeout", "error-format", "status", "header", "mesh", "operation=", "port=", "schema=",
     "kind=", "path=", "path-prefix=", "method=", "message=", "prefix=", "exact=", "present=", "address=",
-    "grpc-service=",
+    "grpc-service=", "topic", "publishes", "subscribes", "schema", "format=",
 ];
 
 /// Values of every type, and strings that stress the value parsers.
@@ -126,7 +126,9 @@ const VALUES: &[&str] = &[
     "\"127.0.0.1\"", "\"256.0.0.1\"", "\"1.2.3\"", "\"localhost\"", "\"a..b\"", "\"a.\"", "\".\"",
     "\"xn--p1ai\"", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
     "\"content-type\"", "\"Content-Type\"", "\":method\"", "\"x y\"", "\"x\\ny\"", "\"orders\"", "\"catalog\"",
-    "\"payments\"", "\"inventory\"", "\"public\"", "\"http\"", "#\"raw \"quoted\" string\"#",
+    "\"payments\"", "\"inventory\"", "\"public\"", "\"avro\"", "\"json-schema\"", "\"openapi\"",
+    "\"orders-placed\"", "\"reviews-posted\"", "\"../schemas/order-placed.avsc\"",
+    "\"../schemas/review-posted.json\"", "\"../apis/catalog.yaml\"", "\"x.avsc\"", "\"http\"", "#\"raw \"quoted\" string\"#",
     "\"\"\"\n  multi\n  line\n  \"\"\"", "bare", "-", "a=1",
 ];
 
@@ -785,7 +787,7 @@ fn compile_never_panics() {
     failures.assert_none("compile", runs);
 }
 
-/// Tokens of YAML and protobuf syntax.
+/// Tokens of YAML, protobuf, Avro and JSON Schema syntax.
 #[rustfmt::skip]
 const SCHEMA_TOKENS: &[&str] = &[
     ":", ": ", "-", "- ", "{", "}", "[", "]", ",", "'", "\"", "&a ", "*a", "<<: *a", "!!binary ", "!!map", "? ",
@@ -798,7 +800,18 @@ const SCHEMA_TOKENS: &[&str] = &[
     "rpc X(stream A) returns (stream B) {}", "message A {}", "option ", "option (x) = 1;", "= 1", "= 536870912",
     "= 0", "= -1", "oneof o {}", "map<string, A> m = 9;", "enum E { A = 0; }", "extend A { int32 x = 100; }",
     "reserved 1 to max;", "repeated ", "optional ", "group ", "/*", "*/", "//", "é", "🦀", "\u{0}", "\u{FEFF}",
-    "\r\n",
+    "\r\n", "\"\\u0000\"", "\"\\ud800\"", "true", "false", "-0", "1.5e308",
+    "\"type\": \"record\", ", "\"type\": \"enum\", \"symbols\": [\"A\", \"A\"], ",
+    "\"type\": \"fixed\", \"size\": -1, ", "\"type\": \"array\", ", "\"type\": \"map\", \"values\": \"x\", ",
+    "\"type\": [\"null\", \"null\"], ", "\"type\": [], ", "\"name\": \"1x\", ", "\"name\": \"a.b.\", ",
+    "\"namespace\": \"\", ", "\"namespace\": \"9\", ", "\"fields\": [], ", "\"fields\": {}, ",
+    "\"default\": null, ", "\"default\": \"x\", ", "\"default\": {}, ", "\"default\": [1], ",
+    "\"logicalType\": \"decimal\", \"precision\": 0, \"scale\": 9, ", "\"logicalType\": \"timestamp-millis\", ",
+    "\"logicalType\": \"uuid\", ", "\"aliases\": [\"\"], ", "\"items\": \"Node\", ",
+    "\"$schema\": \"http://json-schema.org/draft-04/schema#\", ", "\"$schema\": \"https://example.com/x\", ",
+    "\"$schema\": 5, ", "\"$ref\": \"#/$defs/nope\", ", "\"$ref\": \"http://example.com/x.json\", ",
+    "\"$defs\": {\"a\": 5}, ", "\"properties\": [], ", "\"required\": [1], ", "\"pattern\": \"(\", ",
+    "\"format\": \"date-time\", ", "\"type\": \"integr\", ", "\"minimum\": \"1\", ", "{\"a~1b\": {}}, ",
 ];
 
 #[test]
@@ -807,7 +820,7 @@ fn schema_loaders_never_panic() {
     let watchdog = Watchdog::start("schema_loaders_never_panic");
     let mut seeds: Vec<Seed> = Vec::new();
     for ws in workspaces() {
-        for f in files_under(&ws, &[".yaml", ".yml", ".json", ".proto"]) {
+        for f in files_under(&ws, &[".yaml", ".yml", ".json", ".proto", ".avsc"]) {
             seeds.push(Seed {
                 rel: f.strip_prefix(&ws).unwrap().to_path_buf(),
                 workspace: ws.clone(),
@@ -816,6 +829,9 @@ fn schema_loaders_never_panic() {
         }
     }
     assert!(seeds.len() >= 4, "the shop's schemas are missing");
+    for ext in [".avsc", ".json"] {
+        assert!(seeds.iter().any(|s| s.rel.to_string_lossy().ends_with(ext)), "no {ext} schema to mutate");
+    }
     let texts: Vec<String> = seeds.iter().map(|s| s.text.clone()).collect();
     let mutator = Mutator { corpus: &texts, tokens: SCHEMA_TOKENS };
     let mut temps: Vec<(PathBuf, TempWorkspace)> = Vec::new();

@@ -395,7 +395,7 @@ fn parse_kind(kind: &str) -> Option<ApiKind> {
 /// then dangle, which `schema::load` never looks at (it walks `schemas`).
 fn filter(model: &mut Model, kind: Option<ApiKind>) {
     if let Some(kind) = kind {
-        model.schemas.retain(|s| s.kind == kind);
+        model.schemas.retain(|s| s.format == kind.schema_format());
     }
 }
 
@@ -470,7 +470,7 @@ fn child_schemas(dir: &Path, repeat: usize) {
         for s in &model.schemas {
             let one = Model {
                 proto_includes: model.proto_includes.clone(),
-                schemas: vec![SchemaRef { path: s.path.clone(), kind: s.kind, span: s.span }],
+                schemas: vec![SchemaRef { path: s.path.clone(), format: s.format, span: s.span }],
                 ..Model::default()
             };
             let (d, _) = best(repeat, || {

@@ -12,6 +12,7 @@ pub enum Category {
     Reference,
     Gateway,
     Traffic,
+    Events,
     Hygiene,
 }
 
@@ -24,6 +25,7 @@ impl Category {
             Category::Reference => "reference",
             Category::Gateway => "gateway",
             Category::Traffic => "traffic",
+            Category::Events => "events",
             Category::Hygiene => "hygiene",
         }
     }
@@ -86,7 +88,7 @@ codes! {
     ListenerPortConflict = "MESH0012", "listener-port-conflict", Gateway, Error, "0.1.0", "Two listeners of one gateway bind the same address and port.";
     EmptyImport = "MESH0013", "empty-import", Workspace, Warning, "0.1.0", "An import glob matches no file.";
     OperationKindMismatch = "MESH0014", "operation-kind-mismatch", Reference, Error, "0.1.0", "An operation is written for an API kind the target service does not serve.";
-    InvalidSchema = "MESH0015", "invalid-schema", Schema, Error, "0.1.0", "A referenced protocol schema file (OpenAPI, .proto, GraphQL SDL) does not parse or validate.";
+    InvalidSchema = "MESH0015", "invalid-schema", Schema, Error, "0.1.0", "A referenced schema file (OpenAPI, .proto, GraphQL SDL, Avro, JSON Schema) does not parse or validate.";
     MissingOwner = "MESH0016", "missing-owner", Hygiene, Warning, "0.1.0", "A service declares no owning team.";
     ShadowedRoute = "MESH0017", "shadowed-route", Gateway, Warning, "0.1.0", "A route can never match because an earlier route matches all its requests.";
     UnknownGrpcService = "MESH0018", "unknown-grpc-service", Reference, Error, "0.1.0", "An API's `grpc-service` names a service its .proto file does not define.";
@@ -107,6 +109,8 @@ codes! {
     IneffectivePerTryTimeout = "MESH0033", "ineffective-per-try-timeout", Traffic, Error, "0.1.0", "A per-try timeout is not shorter than the call's timeout, so no retry ever happens.";
     RetryNonIdempotent = "MESH0034", "retry-non-idempotent", Traffic, Error, "0.1.0", "A call retries an operation that is not safe to repeat.";
     NoHealthPolicy = "MESH0035", "no-health-policy", Traffic, Warning, "0.1.0", "Calls go to a service whose unhealthy instances nothing takes out of rotation.";
+    UnknownTopic = "MESH0036", "unknown-topic", Reference, Error, "0.1.0", "A `publishes` or `subscribes` names a topic that is not declared.";
+    TopicWithoutProducer = "MESH0037", "topic-without-producer", Events, Warning, "0.1.0", "A topic that no service publishes to, so nothing produces its events.";
 }
 
 impl Code {
@@ -128,6 +132,7 @@ impl Code {
 mod tests {
     use super::*;
 
+    /// Ids are consecutive from MESH0001 and `Code::info` indexes the table by variant.
     #[test]
     fn table_is_in_id_order_and_indexed_by_variant() {
         for (i, info) in CODES.iter().enumerate() {

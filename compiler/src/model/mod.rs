@@ -1,7 +1,7 @@
 //! The typed, name-resolved model: the hub every check and backend reads.
 //!
 //! **Invariant:** nothing in here refers to KDL. References are ids
-//! ([`ServiceId`], [`SchemaId`]) that always point at an existing entry: a
+//! ([`ServiceId`], [`SchemaId`], [`TopicId`]) that always point at an existing entry: a
 //! declaration that failed to resolve is reported and left out, so
 //! downstream code never meets a dangling name. Model types are not
 //! `Serialize`; backends define their own output shapes.
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use crate::base::{Span, Spanned};
 pub use lower::lower;
-use values::{ApiKind, Duration, ErrorBodyFormat, HeaderName, Host, HttpMethod, Operation, Port};
+use values::{ApiKind, Duration, ErrorBodyFormat, HeaderName, Host, HttpMethod, Operation, Port, SchemaFormat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceId(pub u32);
@@ -23,13 +23,17 @@ pub struct ServiceId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SchemaId(pub u32);
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicId(pub u32);
+
 #[derive(Debug, Default)]
 pub struct Model {
     /// From the root file's `mesh` node; defaults to the root directory's name.
     pub name: String,
     pub services: Vec<Service>,
     pub gateways: Vec<Gateway>,
-    /// Every schema file referenced, once per (path, kind).
+    pub topics: Vec<Topic>,
+    /// Every schema file referenced, once per (path, format).
     pub schemas: Vec<SchemaRef>,
     /// Directories `.proto` imports resolve against, after each file's own.
     pub proto_includes: Vec<Spanned<PathBuf>>,
@@ -43,6 +47,10 @@ impl Model {
 
     pub fn schema(&self, id: SchemaId) -> &SchemaRef {
         &self.schemas[id.0 as usize]
+    }
+
+    pub fn topic(&self, id: TopicId) -> &Topic {
+        &self.topics[id.0 as usize]
     }
 
     pub fn service_ids(&self) -> impl Iterator<Item = ServiceId> {
@@ -79,8 +87,9 @@ impl Model {
 #[derive(Debug)]
 pub struct SchemaRef {
     pub path: PathBuf,
-    pub kind: ApiKind,
-    /// The first `schema=` entry naming it.
+    /// Decides the loader: an API's kind, or a topic's event schema format.
+    pub format: SchemaFormat,
+    /// The first `schema` entry naming it.
     pub span: Span,
 }
 
@@ -96,6 +105,21 @@ pub struct Service {
     /// How callers reach this service's instances.
     pub traffic: traffic::TrafficPolicy,
     pub sidecar: traffic::SidecarPorts,
+    /// Topics the service publishes events to, each with its `publishes` node's argument.
+    pub publishes: Vec<Spanned<TopicId>>,
+    /// Topics the service consumes events from.
+    pub subscribes: Vec<Spanned<TopicId>>,
+    pub span: Span,
+}
+
+/// A named stream of events of one schema, which services publish to and
+/// subscribe to. Brokers and delivery settings come later; a topic is its
+/// name and the schema its events follow.
+#[derive(Debug)]
+pub struct Topic {
+    pub name: Spanned<String>,
+    /// An Avro or JSON Schema file (`SchemaRef::format` tells which).
+    pub schema: SchemaId,
     pub span: Span,
 }
 

@@ -153,6 +153,64 @@ keyword_enum!(
     ApiKind { Rest = "rest", Grpc = "grpc", Graphql = "graphql" }
 );
 
+impl ApiKind {
+    /// The format of the schema files an API of this kind names.
+    pub fn schema_format(self) -> SchemaFormat {
+        match self {
+            ApiKind::Rest => SchemaFormat::OpenApi,
+            ApiKind::Grpc => SchemaFormat::Proto,
+            ApiKind::Graphql => SchemaFormat::Graphql,
+        }
+    }
+}
+
+keyword_enum!(
+    /// The format of a schema file, which decides the loader that reads it.
+    SchemaFormat {
+        OpenApi = "openapi", Proto = "proto", Graphql = "graphql", Avro = "avro", JsonSchema = "json-schema",
+    }
+);
+
+impl SchemaFormat {
+    /// The formats a topic's schema may have, as `format=` spells them.
+    pub const EVENT: &'static [&'static str] = &["avro", "json-schema"];
+
+    /// Parses a topic's `format=`: one of [`SchemaFormat::EVENT`].
+    pub fn parse_event(text: &str) -> Result<SchemaFormat, String> {
+        match text {
+            "avro" => Ok(SchemaFormat::Avro),
+            "json-schema" => Ok(SchemaFormat::JsonSchema),
+            _ => Err(match crate::diag::did_you_mean(text, Self::EVENT.iter().copied()) {
+                Some(best) => {
+                    format!("`{text}` is not an event schema format (avro, json-schema); did you mean `{best}`?")
+                }
+                None => format!("`{text}` is not an event schema format; write `avro` or `json-schema`"),
+            }),
+        }
+    }
+
+    /// An event schema's format from its file name: `.avsc` is Avro, `.json` JSON Schema.
+    pub fn of_event_file(path: &str) -> Option<SchemaFormat> {
+        let extension = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
+        match extension.as_str() {
+            "avsc" => Some(SchemaFormat::Avro),
+            "json" => Some(SchemaFormat::JsonSchema),
+            _ => None,
+        }
+    }
+
+    /// What a file of this format is called in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SchemaFormat::OpenApi => "OpenAPI document",
+            SchemaFormat::Proto => "protobuf file",
+            SchemaFormat::Graphql => "GraphQL schema",
+            SchemaFormat::Avro => "Avro schema",
+            SchemaFormat::JsonSchema => "JSON Schema",
+        }
+    }
+}
+
 keyword_enum!(
     HttpMethod {
         Get = "GET", Head = "HEAD", Post = "POST", Put = "PUT", Delete = "DELETE",
@@ -315,6 +373,17 @@ mod tests {
         assert_eq!(Operation::parse("Query.orders").unwrap().kind(), ApiKind::Graphql);
         assert!(Operation::parse("FETCH /x").is_err());
         assert!(Operation::parse("orders").is_err());
+    }
+
+    #[test]
+    fn event_schema_formats_come_from_the_extension_or_format() {
+        assert_eq!(SchemaFormat::of_event_file("../schemas/order-placed.avsc"), Some(SchemaFormat::Avro));
+        assert_eq!(SchemaFormat::of_event_file("review.JSON"), Some(SchemaFormat::JsonSchema));
+        assert_eq!(SchemaFormat::of_event_file("schemas/order.yaml"), None);
+        assert_eq!(SchemaFormat::of_event_file("avsc"), None);
+        assert_eq!(SchemaFormat::parse_event("json-schema"), Ok(SchemaFormat::JsonSchema));
+        assert!(SchemaFormat::parse_event("avr").unwrap_err().contains("did you mean `avro`?"));
+        assert!(SchemaFormat::parse_event("openapi").is_err(), "APIs' formats are not event formats");
     }
 
     #[test]

@@ -1,8 +1,13 @@
-//! Protocol schema loaders: one module per format, all feeding one
-//! [`SchemaIndex`] that checks query. Each file is read and parsed once,
-//! however many APIs reference it; files load in parallel.
+//! Schema loaders: one module per format, all feeding one [`SchemaIndex`]
+//! that checks query. APIs' protocol schemas (OpenAPI, `.proto`, GraphQL)
+//! and topics' event schemas (Avro, JSON Schema). Each file is read and
+//! parsed once, however many APIs or topics reference it; files load in
+//! parallel.
 
+mod avro;
 mod graphql;
+mod json_schema;
+mod json_spans;
 mod openapi;
 mod proto;
 pub mod shape;
@@ -19,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::base::{display_path, FileId, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
-use crate::model::values::{ApiKind, Operation};
+use crate::model::values::{Operation, SchemaFormat};
 use crate::model::{Model, SchemaId, ServiceId};
 
 /// What a schema file defines, as far as checks need it today.
@@ -39,6 +44,48 @@ pub struct Schema {
     /// OpenAPI only: request shapes by operation key, and component schemas.
     rest: HashMap<String, RestDetail>,
     components: Option<serde_json::Value>,
+    /// Avro and JSON Schema only: what the topic's events look like.
+    event: Option<EventShape>,
+}
+
+/// What an event schema (a topic's Avro or JSON Schema file) says its
+/// events are: a neutral view, the same for both formats.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventShape {
+    /// Avro: the top-level named type's full name (`shop.orders.OrderPlaced`);
+    /// JSON Schema: the top-level `title`. `None` when the file names none.
+    pub name: Option<String>,
+    /// Where `name` is written.
+    pub name_span: Option<Span>,
+    /// Avro: `record`, `enum`, `fixed`, or the top-level type (`string`);
+    /// JSON Schema: the top-level `type` (`object`; `string|null` for
+    /// several), empty when absent.
+    pub kind: String,
+    /// Avro: a record's fields; JSON Schema: the top-level `properties`. In
+    /// file order.
+    pub fields: Vec<EventField>,
+    /// The named types the file defines, in file order: Avro records, enums
+    /// and fixed types by full name (the top-level one first); JSON Schema
+    /// the names in `$defs` and `definitions`.
+    pub types: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventField {
+    pub name: String,
+    /// Avro: the type as Avro IDL writes it (`long`, `array<shop.Item>`,
+    /// `union { null, string }`, `timestamp-millis`); JSON Schema: the
+    /// `type` (`integer`, `string|null`), else the `$ref`, else empty.
+    pub ty: String,
+    /// Whether every event has the field: always for Avro (a record value
+    /// has all its fields); JSON Schema: it is listed in `required`.
+    pub required: bool,
+    /// Whether the schema gives a default: Avro's `default`, which lets a
+    /// reader fill the field in for events written without it; JSON
+    /// Schema's `default` annotation.
+    pub default: bool,
+    /// The field's name in the schema file.
+    pub span: Option<Span>,
 }
 
 /// The descriptors of a `.proto` file (with its imports) and its methods'
@@ -83,7 +130,21 @@ impl Schema {
             None => (HashMap::new(), None),
         };
         let graphql = loaded.graphql.map(|g| (g, Arc::clone(text)));
-        Schema { file, operations, grpc_services, by_key, graphql, proto, rest, components }
+        let event = loaded.event.map(|e| {
+            let mut shape = e.shape;
+            shape.name_span = span(e.name_range);
+            for (field, range) in shape.fields.iter_mut().zip(e.field_ranges) {
+                field.span = span(range);
+            }
+            shape
+        });
+        Schema { file, operations, grpc_services, by_key, graphql, proto, rest, components, event }
+    }
+
+    /// What the events of an Avro or JSON Schema file look like; `None` for
+    /// APIs' schemas.
+    pub fn event_shape(&self) -> Option<&EventShape> {
+        self.event.as_ref()
     }
 
     /// The request shape of a REST operation (parameters and body).
@@ -223,7 +284,7 @@ pub struct OperationDef {
 }
 
 /// Loaded schemas by [`SchemaId`]; `None` for a file that failed to load
-/// (its diagnostic is already reported) or a kind without a loader yet.
+/// (its diagnostic is already reported).
 #[derive(Debug, Default)]
 pub struct SchemaIndex {
     schemas: Vec<Option<Schema>>,
@@ -284,6 +345,16 @@ struct Loaded {
     graphql: Option<graphql::LoadedGraphql>,
     proto: Option<proto::LoadedProto>,
     openapi: Option<openapi::LoadedOpenApi>,
+    event: Option<LoadedEvent>,
+}
+
+/// An event schema's shape with byte ranges (names, fields) into the file.
+#[derive(Default)]
+struct LoadedEvent {
+    shape: EventShape,
+    name_range: Option<Range<usize>>,
+    /// One per `shape.fields` entry.
+    field_ranges: Vec<Option<Range<usize>>>,
 }
 
 /// A loader's result, or its error message with the range it points at.
@@ -312,10 +383,12 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         .par_iter()
         .map(|r| match crate::base::read_text(&r.path) {
             Ok(text) => {
-                let parsed = match r.kind {
-                    ApiKind::Rest => Some(contained(|| openapi::load(&text))),
-                    ApiKind::Grpc => Some(contained(|| proto::load(&r.path, &text, &includes, &parsed_protos))),
-                    ApiKind::Graphql => Some(contained(|| graphql::load(&text))),
+                let parsed = match r.format {
+                    SchemaFormat::OpenApi => Some(contained(|| openapi::load(&text))),
+                    SchemaFormat::Proto => Some(contained(|| proto::load(&r.path, &text, &includes, &parsed_protos))),
+                    SchemaFormat::Graphql => Some(contained(|| graphql::load(&text))),
+                    SchemaFormat::Avro => Some(contained(|| avro::load(&text))),
+                    SchemaFormat::JsonSchema => Some(contained(|| json_schema::load(&text))),
                 };
                 (Ok(text), parsed)
             }
@@ -347,13 +420,13 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
             None => None,
             Some(Ok(loaded)) => Some(Schema::new(file, &text, loaded)),
             Some(Err((message, range))) => {
-                let kind = match schema_ref.kind {
-                    ApiKind::Rest => "OpenAPI document",
-                    ApiKind::Grpc => "protobuf file",
-                    ApiKind::Graphql => "GraphQL schema",
+                let kind = schema_ref.format.describe();
+                let reads = match schema_ref.format {
+                    SchemaFormat::Avro | SchemaFormat::JsonSchema => "to know the events of the topics that name it",
+                    _ => "to check the operations routes and calls name",
                 };
                 let mut d = Diagnostic::new(Code::InvalidSchema, format!("invalid {kind}: {message}"))
-                    .help(format!("fix the {kind}; meshc reads it to check the operations routes and calls name"));
+                    .help(format!("fix the {kind}; meshc reads it {reads}"));
                 d = match range {
                     Some(r) => d.at(span(r), "error here").with_label(schema_ref.span, "referenced here"),
                     None => d.at(schema_ref.span, "this schema does not load"),

@@ -6,20 +6,22 @@ mod gateway;
 mod read;
 mod route;
 mod service;
+mod topic;
 mod traffic;
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
-use super::values::ApiKind;
-use super::{Model, SchemaId, SchemaRef, ServiceId};
+use super::values::SchemaFormat;
+use super::{Model, SchemaId, SchemaRef, ServiceId, TopicId};
 use crate::base::{Sources, Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic, Sink};
 use crate::load::Workspace;
 use crate::syntax::Node;
 
 /// Top-level nodes of a spec file.
-const TOP_LEVEL: &[&str] = &["mesh", "import", "proto-include", "service", "gateway", "limits", "retry-policy"];
+const TOP_LEVEL: &[&str] =
+    &["mesh", "import", "proto-include", "service", "gateway", "topic", "limits", "retry-policy"];
 
 /// Builds the model from every loaded document.
 pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model {
@@ -27,6 +29,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         sources,
         sink,
         services: HashMap::new(),
+        topics: HashMap::new(),
         schemas: HashMap::new(),
         retry_policies: HashMap::new(),
         model: Model::default(),
@@ -37,6 +40,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     // Pass 1: declarations, so that references can point forward and across files.
     let mut service_nodes = Vec::new();
     let mut gateway_nodes = Vec::new();
+    let mut topic_nodes = Vec::new();
     let mut gateway_names: HashMap<String, Span> = HashMap::new();
     let mut mesh_seen: Option<Span> = None;
     let mut limits_seen: Option<Span> = None;
@@ -104,6 +108,18 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                         }
                     }
                 }
+                "topic" => {
+                    let example = "topic \"orders-placed\" { schema \"schemas/order-placed.avsc\" }";
+                    if let Some(name) = read::string_arg(node, 0, "a name", example, cx.sink) {
+                        match cx.topics.get(&name.value) {
+                            Some(&(_, first)) => duplicate(cx.sink, "topic", &name.value, name.span, first),
+                            None => {
+                                cx.topics.insert(name.value.clone(), (None, name.span));
+                                topic_nodes.push((node, name));
+                            }
+                        }
+                    }
+                }
                 other => cx.sink.push(
                     Diagnostic::new(Code::UnknownNode, format!("unknown top-level node `{other}`"))
                         .at(node.name_span, "unknown node")
@@ -113,8 +129,17 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         }
     }
 
-    // Pass 2: bodies. Services get ids once their own settings are valid; a
-    // reference to one that failed is dropped quietly (its error is reported).
+    // Pass 2: bodies. Topics and services get ids once their own settings
+    // are valid; a reference to one that failed is dropped quietly (its error
+    // is reported). Topics first: services name them.
+    for (node, name) in topic_nodes {
+        let key = name.value.clone();
+        if let Some(topic) = cx.topic(node, name) {
+            let id = TopicId(cx.model.topics.len() as u32);
+            cx.model.topics.push(topic);
+            cx.topics.insert(key, (Some(id), node.name_span));
+        }
+    }
     let mut lowered = Vec::new();
     for (node, name) in service_nodes {
         let key = name.value.clone();
@@ -153,7 +178,9 @@ struct Lower<'a> {
     sink: &'a mut Sink,
     /// Declared service names; the id is set once the service lowered cleanly.
     services: HashMap<String, (Option<ServiceId>, Span)>,
-    schemas: HashMap<(PathBuf, ApiKind), SchemaId>,
+    /// Declared topic names, likewise.
+    topics: HashMap<String, (Option<TopicId>, Span)>,
+    schemas: HashMap<(PathBuf, SchemaFormat), SchemaId>,
     retry_policies: HashMap<String, super::traffic::RetryPolicy>,
     model: Model,
 }
@@ -192,12 +219,12 @@ impl Lower<'_> {
     }
 
     /// Registers a schema file referenced from the file `span` lies in.
-    fn schema_ref(&mut self, path: &Spanned<String>, kind: ApiKind) -> SchemaId {
+    fn schema_ref(&mut self, path: &Spanned<String>, format: SchemaFormat) -> SchemaId {
         let resolved = self.relative_to_file(path);
         let next = SchemaId(self.model.schemas.len() as u32);
-        let id = *self.schemas.entry((resolved.clone(), kind)).or_insert(next);
+        let id = *self.schemas.entry((resolved.clone(), format)).or_insert(next);
         if id == next {
-            self.model.schemas.push(SchemaRef { path: resolved, kind, span: path.span });
+            self.model.schemas.push(SchemaRef { path: resolved, format, span: path.span });
         }
         id
     }

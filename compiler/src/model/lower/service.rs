@@ -1,4 +1,5 @@
-//! `service` nodes: owner, address, APIs and calls.
+//! `service` nodes: owner, address, APIs, calls, and the topics it
+//! publishes and subscribes to.
 
 use std::collections::HashMap;
 
@@ -7,10 +8,11 @@ use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::values::{check_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port};
-use crate::model::{Api, Call, Endpoint, Resolver, Service};
+use crate::model::{Api, Call, Endpoint, Resolver, Service, TopicId};
 use crate::syntax::{Node, Value};
 
-const CHILDREN: &[&str] = &["owner", "address", "api", "calls", "call-defaults", "traffic", "sidecar"];
+const CHILDREN: &[&str] =
+    &["owner", "address", "api", "calls", "call-defaults", "traffic", "sidecar", "publishes", "subscribes"];
 
 impl Lower<'_> {
     /// A service without its calls (those need every service's id; see `calls`).
@@ -25,6 +27,8 @@ impl Lower<'_> {
         let mut call_defaults = Some(Default::default());
         let mut traffic = Some(Default::default());
         let mut sidecar = Some(Default::default());
+        let (mut publishes, mut subscribes) = (Vec::new(), Vec::new());
+        let mut topic_links: HashMap<(&str, TopicId), Span> = HashMap::new();
         for child in node.children() {
             match child.name.as_str() {
                 "owner" if once.first(child, self.sink) => {
@@ -48,6 +52,32 @@ impl Lower<'_> {
                 "call-defaults" if once.first(child, self.sink) => call_defaults = self.call_defaults(child),
                 "traffic" if once.first(child, self.sink) => traffic = self.traffic(child),
                 "sidecar" if once.first(child, self.sink) => sidecar = self.sidecar(child),
+                "publishes" | "subscribes" => {
+                    let Some(topic) = self.topic_link(child) else { continue };
+                    let verb = child.name.as_str();
+                    if let Some(&first) = topic_links.get(&(verb, topic.value)) {
+                        self.sink.push(
+                            Diagnostic::new(
+                                Code::DuplicateName,
+                                format!(
+                                    "service `{}` {verb} `{}` twice",
+                                    name.value,
+                                    self.model.topic(topic.value).name.value
+                                ),
+                            )
+                            .at(topic.span, "repeated here")
+                            .with_label(first, "first given here")
+                            .help("remove one of them"),
+                        );
+                        continue;
+                    }
+                    topic_links.insert((verb, topic.value), topic.span);
+                    if verb == "publishes" {
+                        publishes.push(topic)
+                    } else {
+                        subscribes.push(topic)
+                    }
+                }
                 "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" => {}
                 _ => read::unknown_child(child, "service", CHILDREN, self.sink),
             }
@@ -69,6 +99,8 @@ impl Lower<'_> {
             call_defaults,
             traffic,
             sidecar,
+            publishes,
+            subscribes,
             span: node.span,
         })
     }
@@ -126,7 +158,7 @@ impl Lower<'_> {
             None => {}
         }
         let (name, kind, schema) = (name?, kind?, schema?);
-        let schema = self.schema_ref(&schema, kind);
+        let schema = self.schema_ref(&schema, kind.schema_format());
         Some(Api { name, kind, schema, grpc_service, resolvers: Vec::new() })
     }
 

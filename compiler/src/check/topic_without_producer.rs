@@ -1,0 +1,44 @@
+//! A topic no service publishes: its events come from nowhere, and any
+//! subscriber waits for events that never arrive.
+
+use crate::base::Span;
+use crate::diag::{Code, Diagnostic, Sink};
+use crate::model::Model;
+use crate::schema::SchemaIndex;
+
+pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
+    let mut published = vec![false; model.topics.len()];
+    // Per topic: (subscribing service, the `subscribes` argument).
+    let mut subscribers: Vec<Vec<(&str, Span)>> = vec![Vec::new(); model.topics.len()];
+    for service in &model.services {
+        for topic in &service.publishes {
+            published[topic.value.0 as usize] = true;
+        }
+        for topic in &service.subscribes {
+            subscribers[topic.value.0 as usize].push((&service.name.value, topic.span));
+        }
+    }
+    for ((topic, published), subscribers) in model.topics.iter().zip(published).zip(subscribers) {
+        if published {
+            continue;
+        }
+        let name = &topic.name.value;
+        let (message, label) = match subscribers.as_slice() {
+            [] => (format!("no service publishes or subscribes to topic `{name}`"), "declared, never used"),
+            [(one, _)] => {
+                (format!("service `{one}` subscribes to topic `{name}`, which no service publishes"), "no producer")
+            }
+            many => (
+                format!("{} services subscribe to topic `{name}`, which no service publishes", many.len()),
+                "no producer",
+            ),
+        };
+        let mut d = Diagnostic::new(Code::TopicWithoutProducer, message)
+            .at(topic.name.span, label)
+            .help(format!("add `publishes \"{name}\"` to the service that produces these events, or remove the topic"));
+        for (service, span) in subscribers {
+            d = d.with_label(span, format!("`{service}` subscribes here"));
+        }
+        sink.push(d);
+    }
+}
