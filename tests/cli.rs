@@ -166,6 +166,7 @@ fn build_writes_envoy_bootstraps_validator_rules_and_graphql_configs() {
         written.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
         [
             "envoy/gateway-public.yaml",
+            "envoy/sidecar-bank.yaml",
             "envoy/sidecar-catalog.yaml",
             "envoy/sidecar-inventory.yaml",
             "envoy/sidecar-orders.yaml",

@@ -165,3 +165,115 @@ fn a_per_try_timeout_retries_a_slow_attempt() {
     assert_eq!(seen.load(Ordering::SeqCst), 2, "the slow first attempt is abandoned and retried");
     drop(first_slow);
 }
+
+/// `web` calling `orders`, whose instances are the given upstreams, with
+/// `traffic` as orders' traffic block and `extra` for each endpoint.
+fn instances_spec(outbound: u16, instances: &[(u16, &str)], traffic: &str) -> String {
+    let endpoints: String =
+        instances.iter().map(|(port, extra)| format!("        endpoint \"127.0.0.1\" port={port} {extra}\n")).collect();
+    format!(
+        r#"
+service "web" {{
+    owner "team-web"
+    address "127.0.0.1" port={web}
+    sidecar inbound-port={inbound} outbound-port={outbound}
+    calls "orders" timeout="2s"
+}}
+service "orders" {{
+    owner "team-orders"
+    address "orders.internal" port=8080
+    endpoints {{
+{endpoints}    }}
+    traffic {{
+        {traffic}
+    }}
+}}
+"#,
+        web = free_port(),
+        inbound = free_port(),
+    )
+}
+
+fn get_orders(outbound: u16) -> support::HttpResponse {
+    http_request(outbound, "GET", "/orders/1", &[("host", "orders")])
+}
+
+#[test]
+fn round_robin_spreads_requests_evenly_over_the_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let instances = [Upstream::start("one"), Upstream::start("two"), Upstream::start("three")];
+    let list: Vec<(u16, &str)> = instances.iter().map(|u| (u.port(), "")).collect();
+    let traffic = "load-balancing \"round-robin\"\n        outlier-detection consecutive-5xx=100";
+    let _envoy = start_sidecar(dir.path(), &instances_spec(outbound, &list, traffic), outbound);
+    for _ in 0..30 {
+        assert_eq!(get_orders(outbound).status, 200);
+    }
+    let hits: Vec<usize> = instances.iter().map(Upstream::hits).collect();
+    assert_eq!(hits, [10, 10, 10], "one Envoy worker: strict rotation");
+}
+
+#[test]
+fn ring_hash_keeps_a_key_on_one_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let instances = [Upstream::start("one"), Upstream::start("two"), Upstream::start("three")];
+    let list: Vec<(u16, &str)> = instances.iter().map(|u| (u.port(), "")).collect();
+    let traffic = "load-balancing \"ring-hash\" hash-header=\"x-user\"\n        outlier-detection consecutive-5xx=100";
+    let _envoy = start_sidecar(dir.path(), &instances_spec(outbound, &list, traffic), outbound);
+    let mut owners = std::collections::BTreeSet::new();
+    for user in 0..40 {
+        let key = format!("user-{user}");
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..3 {
+            let response = http_request(outbound, "GET", "/orders/1", &[("host", "orders"), ("x-user", &key)]);
+            seen.insert(response.header("x-upstream").unwrap().to_string());
+        }
+        assert_eq!(seen.len(), 1, "{key} went to {seen:?}");
+        owners.extend(seen);
+    }
+    assert!(owners.len() > 1, "40 keys all hashed to {owners:?}");
+}
+
+#[test]
+fn outlier_detection_ejects_a_failing_instance_and_traffic_goes_to_the_healthy_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let good = Upstream::start("good");
+    let bad = Upstream::start_with_status("bad", 500);
+    let traffic = "outlier-detection consecutive-5xx=3 interval=\"10s\" base-ejection=\"60s\" max-ejection-percent=50";
+    let spec = instances_spec(outbound, &[(good.port(), ""), (bad.port(), "")], traffic);
+    let _envoy = start_sidecar(dir.path(), &spec, outbound);
+    let statuses: Vec<u16> = (0..20).map(|_| get_orders(outbound).status).collect();
+    assert_eq!(bad.hits(), 3, "ejected after its third consecutive 5xx: {statuses:?}");
+    assert_eq!(good.hits(), 17);
+    assert!(statuses[10..].iter().all(|s| *s == 200), "{statuses:?}");
+}
+
+#[test]
+fn traffic_fails_over_to_the_next_priority_when_the_first_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let secondary = Upstream::start("secondary");
+    let down = support::dead_port();
+    let traffic = "health-check \"tcp\" interval=\"100ms\" timeout=\"100ms\" healthy=1 unhealthy=1";
+    let spec = instances_spec(
+        outbound,
+        &[(down, "zone=\"zone-a\" priority=0"), (secondary.port(), "zone=\"zone-b\" priority=1")],
+        traffic,
+    );
+    let _envoy = start_sidecar(dir.path(), &spec, outbound);
+    // The health checker marks the primary down within a few intervals.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get_orders(outbound).status != 200 {
+        assert!(std::time::Instant::now() < deadline, "never failed over");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = secondary.hits();
+    for _ in 0..10 {
+        let response = get_orders(outbound);
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("x-upstream"), Some("secondary"));
+    }
+    assert_eq!(secondary.hits(), before + 10);
+}

@@ -4,7 +4,55 @@
 
 use serde_json::{json, Value};
 
+use std::collections::BTreeMap;
+
 use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryOn, RetryPolicy, TrafficPolicy};
+use crate::model::Service;
+
+/// A cluster named `name` reaching `service`'s instances: its declared
+/// `endpoints`, grouped by priority and zone (Envoy fails over to the next
+/// priority when a lower one's hosts are unhealthy), or its `address`
+/// resolved by DNS. `STATIC` when every host is an IP address.
+pub fn upstream_cluster(name: &str, service: &Service) -> Value {
+    let address = &service.address.value;
+    let socket = |host: &str, port: u16| {
+        json!({ "endpoint": { "address": { "socket_address": {
+            "address": host, "port_value": port
+        }}}})
+    };
+    let (endpoints, all_ips) = if service.endpoints.is_empty() {
+        let ip = address.host.as_str().parse::<std::net::IpAddr>().is_ok();
+        (vec![json!({ "lb_endpoints": [socket(address.host.as_str(), address.port.get())] })], ip)
+    } else {
+        let mut groups: BTreeMap<(u32, Option<&str>), Vec<Value>> = BTreeMap::new();
+        for instance in &service.endpoints {
+            let mut endpoint = socket(instance.host.as_str(), instance.port.get());
+            if let Some(weight) = instance.weight {
+                endpoint["load_balancing_weight"] = json!(weight);
+            }
+            groups.entry((instance.priority, instance.zone.as_deref())).or_default().push(endpoint);
+        }
+        let groups = groups
+            .into_iter()
+            .map(|((priority, zone), lb_endpoints)| {
+                let mut group = json!({ "priority": priority, "lb_endpoints": lb_endpoints });
+                if let Some(zone) = zone {
+                    group["locality"] = json!({ "zone": zone });
+                }
+                group
+            })
+            .collect();
+        let ips = service.endpoints.iter().all(|i| i.host.as_str().parse::<std::net::IpAddr>().is_ok());
+        (groups, ips)
+    };
+    json!({
+        "name": name,
+        "type": if all_ips { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": { "cluster_name": name, "endpoints": endpoints }
+    })
+}
 
 /// A route's `retry_policy`.
 pub fn retry_policy(policy: &RetryPolicy) -> Value {

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::envoy_common::{apply_traffic, hash_policy, retry_policy};
+use super::envoy_common::{apply_traffic, hash_policy, retry_policy, upstream_cluster};
 use super::{yaml, Artifact};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
 use crate::model::{ErrorFormat, Gateway, HeaderRule, HeaderTransform, Model, PathMatch, Route, ServiceId};
@@ -344,20 +344,7 @@ fn literal(text: &str) -> String {
 
 fn cluster(model: &Model, key: ClusterKey) -> Value {
     let name = key.name(model);
-    let endpoint = &model.service(key.service).address.value;
-    let mut cluster = json!({
-        "name": name,
-        "type": "STRICT_DNS",
-        "connect_timeout": "1s",
-        "lb_policy": "ROUND_ROBIN",
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": {
-                "address": endpoint.host.as_str(),
-                "port_value": endpoint.port.get()
-            }}}}]}]
-        }
-    });
+    let mut cluster = upstream_cluster(&name, model.service(key.service));
     apply_traffic(&mut cluster, &model.service(key.service).traffic);
     let mut options = serde_json::Map::new();
     if key.protocol == Protocol::Grpc {

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::envoy_common::{apply_traffic, hash_policy, retry_policy};
+use super::envoy_common::{apply_traffic, hash_policy, retry_policy, upstream_cluster};
 use super::{yaml, Artifact};
 use crate::model::values::{ApiKind, Operation};
 use crate::model::{Call, Model, Service, ServiceId};
@@ -186,16 +186,7 @@ fn grpc_only(service: &Service) -> bool {
 }
 
 fn outbound_cluster(name: &str, callee: &Service) -> Value {
-    let endpoint = &callee.address.value;
-    let mut cluster = json!({
-        "name": name,
-        "type": "STRICT_DNS",
-        "connect_timeout": "1s",
-        "lb_policy": "ROUND_ROBIN",
-        "load_assignment": { "cluster_name": name, "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
-            "socket_address": { "address": endpoint.host.as_str(), "port_value": endpoint.port.get() }
-        }}}]}]}
-    });
+    let mut cluster = upstream_cluster(name, callee);
     if grpc_only(callee) {
         cluster["typed_extension_protocol_options"] = http2_options();
     }

@@ -8,6 +8,8 @@ mod envoy_common;
 mod envoy_gateway;
 mod envoy_sidecar;
 mod graphql_gateway;
+mod istio;
+mod kubernetes;
 mod request_validator;
 
 use rayon::prelude::*;
@@ -44,6 +46,16 @@ pub static BACKENDS: &[Backend] = &[
         name: "graphql-gateway",
         description: "Configs for `meshc-runtime graphql`: composed GraphQL APIs with each root field's upstream call.",
         emit: graphql_gateway::emit,
+    },
+    Backend {
+        name: "istio",
+        description: "Istio resources per service and gateway: ServiceEntry, DestinationRule (traffic policy), VirtualService (callers' timeouts and retries), Gateway.",
+        emit: istio::emit,
+    },
+    Backend {
+        name: "kubernetes",
+        description: "A Kubernetes Service per service with a cluster DNS address, targeting its sidecar's inbound port.",
+        emit: kubernetes::emit,
     },
     Backend {
         name: "request-validator",

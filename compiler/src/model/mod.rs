@@ -105,6 +105,8 @@ pub struct Service {
     /// How callers reach this service's instances.
     pub traffic: traffic::TrafficPolicy,
     pub sidecar: traffic::SidecarPorts,
+    /// Its instances, when declared (`endpoints`); else callers resolve `address` by DNS.
+    pub endpoints: Vec<traffic::Instance>,
     /// Topics the service publishes events to, each with its `publishes` node's argument.
     pub publishes: Vec<Spanned<TopicId>>,
     /// Topics the service consumes events from.

@@ -7,7 +7,7 @@
 use crate::base::{Span, Spanned};
 
 pub use super::values::RetryOn;
-use super::values::{Duration, HeaderName, Port};
+use super::values::{Duration, HeaderName, Host, Port};
 
 /// Retries of a call or route, with the attempts' limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +74,19 @@ impl Default for SidecarPorts {
     fn default() -> SidecarPorts {
         SidecarPorts { inbound: Port::new(15006).expect("a port"), outbound: Port::new(15001).expect("a port") }
     }
+}
+
+/// One instance of a service, declared with `endpoints` (static discovery).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instance {
+    pub host: Host,
+    pub port: Port,
+    /// The locality (zone) it runs in; proxies prefer their own.
+    pub zone: Option<String>,
+    /// 0 is used first; higher priorities take traffic when lower ones are unhealthy.
+    pub priority: u32,
+    pub weight: Option<u32>,
+    pub span: Span,
 }
 
 /// A callee's `traffic` block: how callers reach its instances.

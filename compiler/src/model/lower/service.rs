@@ -11,8 +11,18 @@ use crate::model::values::{check_name, ApiKind, Duration, GraphqlRoot, Host, Ope
 use crate::model::{Api, Call, Endpoint, Resolver, Service, TopicId};
 use crate::syntax::{Node, Value};
 
-const CHILDREN: &[&str] =
-    &["owner", "address", "api", "calls", "call-defaults", "traffic", "sidecar", "publishes", "subscribes"];
+const CHILDREN: &[&str] = &[
+    "owner",
+    "address",
+    "endpoints",
+    "api",
+    "calls",
+    "call-defaults",
+    "traffic",
+    "sidecar",
+    "publishes",
+    "subscribes",
+];
 
 impl Lower<'_> {
     /// A service without its calls (those need every service's id; see `calls`).
@@ -27,6 +37,7 @@ impl Lower<'_> {
         let mut call_defaults = Some(Default::default());
         let mut traffic = Some(Default::default());
         let mut sidecar = Some(Default::default());
+        let mut endpoints_node = None;
         let (mut publishes, mut subscribes) = (Vec::new(), Vec::new());
         let mut topic_links: HashMap<(&str, TopicId), Span> = HashMap::new();
         for child in node.children() {
@@ -52,6 +63,7 @@ impl Lower<'_> {
                 "call-defaults" if once.first(child, self.sink) => call_defaults = self.call_defaults(child),
                 "traffic" if once.first(child, self.sink) => traffic = self.traffic(child),
                 "sidecar" if once.first(child, self.sink) => sidecar = self.sidecar(child),
+                "endpoints" if once.first(child, self.sink) => endpoints_node = Some(child),
                 "publishes" | "subscribes" => {
                     let Some(topic) = self.topic_link(child) else { continue };
                     let verb = child.name.as_str();
@@ -78,7 +90,7 @@ impl Lower<'_> {
                         subscribes.push(topic)
                     }
                 }
-                "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" => {}
+                "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" | "endpoints" => {}
                 _ => read::unknown_child(child, "service", CHILDREN, self.sink),
             }
         }
@@ -89,7 +101,12 @@ impl Lower<'_> {
                     .help("add where its instances listen: address \"orders.shop.svc.cluster.local\" port=8080"),
             );
         }
-        let (address, call_defaults, traffic, sidecar) = (address?, call_defaults?, traffic?, sidecar?);
+        let endpoints = match endpoints_node {
+            Some(node) => self.endpoints(node, address.as_ref().map(|a| a.value.port)),
+            None => Some(Vec::new()),
+        };
+        let (address, call_defaults, traffic, sidecar, endpoints) =
+            (address?, call_defaults?, traffic?, sidecar?, endpoints?);
         name_ok.then_some(Service {
             name,
             owner,
@@ -99,6 +116,7 @@ impl Lower<'_> {
             call_defaults,
             traffic,
             sidecar,
+            endpoints,
             publishes,
             subscribes,
             span: node.span,

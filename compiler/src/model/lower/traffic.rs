@@ -9,10 +9,10 @@ use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic};
 use crate::model::traffic::{
-    Backoff, CallDefaults, CircuitBreaker, HealthCheck, Limits, LoadBalancing, OutlierDetection, Probe, RetryOn,
-    RetryPolicy, SidecarPorts, TrafficPolicy,
+    Backoff, CallDefaults, CircuitBreaker, HealthCheck, Instance, Limits, LoadBalancing, OutlierDetection, Probe,
+    RetryOn, RetryPolicy, SidecarPorts, TrafficPolicy,
 };
-use crate::model::values::{Duration, HeaderName, Port};
+use crate::model::values::{Duration, HeaderName, Host, Port};
 use crate::syntax::Node;
 
 const RETRY_PROPS: &[&str] = &["policy", "per-try-timeout", "on", "backoff", "max-backoff"];
@@ -349,6 +349,56 @@ impl Lower<'_> {
             },
             node.span,
         ))
+    }
+
+    /// A service's `endpoints { endpoint HOST port=P zone=Z priority=N weight=W }`.
+    /// Endpoints without `port=` listen on `default_port` (the address's).
+    pub(super) fn endpoints(&mut self, node: &Node, default_port: Option<Port>) -> Option<Vec<Instance>> {
+        read::check_entries(node, 0, &[], self.sink);
+        let mut out = Vec::new();
+        let mut failed = false;
+        for child in node.children() {
+            if child.name != "endpoint" {
+                read::unknown_child(child, "endpoints", &["endpoint"], self.sink);
+                continue;
+            }
+            match self.endpoint(child, default_port) {
+                Some(instance) => out.push(instance),
+                None => failed = true,
+            }
+        }
+        if out.is_empty() && !failed {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, "`endpoints` lists no endpoint")
+                    .at(node.name_span, "empty")
+                    .help("list the instances: endpoint \"10.0.0.1\" port=8080 zone=\"eu-west1-a\"; or remove the block to resolve `address` by DNS"),
+            );
+            return None;
+        }
+        (!failed).then_some(out)
+    }
+
+    fn endpoint(&mut self, node: &Node, default_port: Option<Port>) -> Option<Instance> {
+        read::check_entries(node, 1, &["port", "zone", "priority", "weight"], self.sink);
+        read::no_children(node, self.sink);
+        let host = read::string_arg(node, 0, "a host", "endpoint \"10.0.0.1\" port=8080", self.sink)
+            .and_then(|h| read::parse(&h, |h| Host::parse(h), self.sink));
+        let port = match read::int_prop(node, "port", None, self.sink) {
+            Some(p) => read::parse(&p, |p| Port::new(*p), self.sink),
+            None if node.property("port").is_some() => None,
+            None => default_port,
+        };
+        let zone = read::string_prop(node, "zone", None, self.sink);
+        let priority = self.count_prop(node, "priority", 0, 10)?;
+        let weight = self.count_prop(node, "weight", 1, 128)?;
+        Some(Instance {
+            host: host?,
+            port: port?,
+            zone: zone.map(|z| z.value),
+            priority: priority.unwrap_or(0),
+            weight,
+            span: node.span,
+        })
     }
 
     /// A service's `sidecar inbound-port=P outbound-port=P`.

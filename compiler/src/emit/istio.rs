@@ -1,0 +1,455 @@
+//! Istio networking resources (`networking.istio.io/v1`), built as JSON
+//! values and validated in tests against Istio's CRD schemas.
+//!
+//! `istio/service-SERVICE.yaml`, for each service with something to say,
+//! holds in this order:
+//! - a `ServiceEntry` when the address is not a name Istio learns from
+//!   Kubernetes (`*.svc.cluster.local` or a bare Service name): `DNS`
+//!   resolution, or `STATIC` with the IP as endpoint;
+//! - a `DestinationRule` for the address's host with the service's
+//!   `traffic` block (load balancing, circuit breaker as connection pool,
+//!   outlier detection; Istio has no active health checks);
+//! - a `VirtualService` for the host carrying its callers' timeouts and
+//!   retries. Istio applies a VirtualService to every caller, so each caller
+//!   gets its own routes, matched by `sourceLabels` `app: CALLER` (and
+//!   `sourceNamespace` when the caller's address names one): a route per
+//!   call that names an operation (REST: method and path regex; gRPC: the
+//!   method's path), then the caller's catch-all with the operation-less
+//!   call or the caller's `call-defaults`, as in the Envoy sidecar. A last
+//!   route without match serves callers the spec does not declare, with
+//!   Istio's defaults.
+//!
+//! `istio/gateway-GATEWAY.yaml` holds an Istio `Gateway` (a server per
+//! listener) and a `VirtualService` bound to it with the routes. Routes
+//! whose meaning Istio cannot keep (`transcode`, `validate`) are left out;
+//! features that do not change what reaches the service (`cache`, error
+//! bodies, `rename-header`) are dropped from the route. Both are listed in
+//! the VirtualService's `meshc/not-in-istio` annotation.
+//!
+//! Routes the spec gives no retries get `attempts: 0` (Istio would retry
+//! twice by default) and routes without a timeout get Envoy's default of
+//! 15 s, which meshc's Envoy backends rely on (Istio's default is none), so
+//! the retry and timeout analyses hold for the Istio output too.
+
+use std::net::IpAddr;
+
+use serde_json::{json, Map, Value};
+
+use super::kubernetes::{cluster_service, port_protocol};
+use super::{yaml, Artifact};
+use crate::model::traffic::{LoadBalancing, RetryOn, RetryPolicy};
+use crate::model::values::{Duration, Operation};
+use crate::model::{Call, Gateway, HeaderRule, HeaderTransform, Model, PathMatch, Route, Service};
+use crate::schema::SchemaIndex;
+
+const API_VERSION: &str = "networking.istio.io/v1";
+/// Envoy's route timeout when a route sets none.
+const DEFAULT_TIMEOUT: &str = "15s";
+/// The annotation listing what of a gateway Istio does not serve.
+const NOT_IN_ISTIO: &str = "meshc/not-in-istio";
+
+pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
+    // Each service's incoming calls, callers in model order, calls in spec order.
+    let mut incoming: Vec<Vec<(&Service, &Call)>> = model.services.iter().map(|_| Vec::new()).collect();
+    for caller in &model.services {
+        for call in &caller.calls {
+            incoming[call.target.value.0 as usize].push((caller, call));
+        }
+    }
+    let mut artifacts = Vec::new();
+    for (service, calls) in model.services.iter().zip(&incoming) {
+        let docs: Vec<Value> = [service_entry(service), destination_rule(service), virtual_service(service, calls)]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !docs.is_empty() {
+            artifacts.push(Artifact {
+                path: format!("istio/service-{}.yaml", service.name.value),
+                contents: documents(model, &docs),
+            });
+        }
+    }
+    for gateway in &model.gateways {
+        artifacts.push(Artifact {
+            path: format!("istio/gateway-{}.yaml", gateway.name.value),
+            contents: documents(model, &gateway_resources(model, gateway)),
+        });
+    }
+    artifacts
+}
+
+/// A multi-document YAML file: the header once, documents joined by `---`.
+fn documents(model: &Model, docs: &[Value]) -> String {
+    let mut out = String::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if i == 0 {
+            out.push_str(&yaml(model, doc));
+        } else {
+            out.push_str("---\n");
+            out.push_str(&serde_yaml_ng::to_string(doc).expect("JSON values serialize to YAML"));
+        }
+    }
+    out
+}
+
+fn resource(kind: &str, metadata: Value, spec: Value) -> Value {
+    json!({ "apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": spec })
+}
+
+/// A service's resources are named after it, in its address's namespace if it names one.
+fn metadata(service: &Service) -> Value {
+    let mut metadata = json!({ "name": service.name.value });
+    if let Some((_, namespace)) = cluster_service(service.address.value.host.as_str()) {
+        metadata["namespace"] = json!(namespace);
+    }
+    metadata
+}
+
+/// Whether Istio learns the host from Kubernetes: `*.svc.cluster.local`, or
+/// a bare Service name (resolved in the resource's namespace).
+fn in_cluster(host: &str) -> bool {
+    host.ends_with(".svc.cluster.local") || (!host.contains('.') && host.parse::<IpAddr>().is_err())
+}
+
+fn service_entry(service: &Service) -> Option<Value> {
+    let endpoint = &service.address.value;
+    let host = endpoint.host.as_str();
+    if in_cluster(host) {
+        return None;
+    }
+    let (name, _) = port_protocol(service);
+    let protocol = match name {
+        "grpc" => "GRPC",
+        "http" => "HTTP",
+        "http2" => "HTTP2",
+        _ => "TCP",
+    };
+    let mut spec = json!({
+        "hosts": [host],
+        "location": "MESH_EXTERNAL",
+        "ports": [{ "name": name, "number": endpoint.port.get(), "protocol": protocol }],
+        "resolution": "DNS",
+    });
+    if host.parse::<IpAddr>().is_ok() {
+        spec["addresses"] = json!([host]);
+        spec["endpoints"] = json!([{ "address": host }]);
+        spec["resolution"] = json!("STATIC");
+    }
+    Some(resource("ServiceEntry", metadata(service), spec))
+}
+
+/// The `traffic` block as a `trafficPolicy`; `None` when it sets nothing
+/// Istio can express (an active health check alone).
+fn destination_rule(service: &Service) -> Option<Value> {
+    let traffic = &service.traffic;
+    let mut policy = Map::new();
+    if let Some(lb) = &traffic.load_balancing {
+        let lb = match &lb.value {
+            LoadBalancing::RoundRobin => json!({ "simple": "ROUND_ROBIN" }),
+            LoadBalancing::LeastRequest => json!({ "simple": "LEAST_REQUEST" }),
+            LoadBalancing::Random => json!({ "simple": "RANDOM" }),
+            LoadBalancing::RingHash { header } => json!({ "consistentHash": { "httpHeaderName": header.as_str() } }),
+        };
+        policy.insert("loadBalancer".into(), lb);
+    }
+    if let Some(cb) = &traffic.circuit_breaker {
+        let cb = cb.value;
+        let mut pool = Map::new();
+        if let Some(max) = cb.max_connections {
+            pool.insert("tcp".into(), json!({ "maxConnections": max }));
+        }
+        let mut http = Map::new();
+        for (key, value) in [
+            ("http1MaxPendingRequests", cb.max_pending),
+            ("http2MaxRequests", cb.max_requests),
+            ("maxRetries", cb.max_retries),
+        ] {
+            if let Some(v) = value {
+                http.insert(key.into(), json!(v));
+            }
+        }
+        if !http.is_empty() {
+            pool.insert("http".into(), Value::Object(http));
+        }
+        policy.insert("connectionPool".into(), Value::Object(pool));
+    }
+    if let Some(od) = &traffic.outlier_detection {
+        let od = od.value;
+        policy.insert(
+            "outlierDetection".into(),
+            json!({
+                "baseEjectionTime": duration(od.base_ejection),
+                "consecutive5xxErrors": od.consecutive_5xx,
+                "interval": duration(od.interval),
+                "maxEjectionPercent": od.max_ejection_percent,
+            }),
+        );
+    }
+    if policy.is_empty() {
+        return None;
+    }
+    let host = service.address.value.host.as_str();
+    Some(resource("DestinationRule", metadata(service), json!({ "host": host, "trafficPolicy": policy })))
+}
+
+/// The callers' routes to `callee`; `None` when nobody calls it or it
+/// serves no HTTP API (Istio's timeouts and retries are HTTP's).
+fn virtual_service(callee: &Service, calls: &[(&Service, &Call)]) -> Option<Value> {
+    if callee.apis.is_empty() || calls.is_empty() {
+        return None;
+    }
+    let to = destination(callee);
+    let mut http = Vec::new();
+    for group in calls.chunk_by(|a, b| std::ptr::eq(a.0, b.0)) {
+        let caller = group[0].0;
+        let source = source_match(caller);
+        for (_, call) in group {
+            let Some(operation) = &call.operation else { continue };
+            let mut matcher = source.clone();
+            match &operation.value {
+                Operation::Grpc { service, method } => {
+                    matcher["uri"] = json!({ "exact": format!("/{service}/{method}") });
+                }
+                Operation::Rest { method, path } => {
+                    matcher["uri"] = json!({ "regex": path_regex(path) });
+                    matcher["method"] = json!({ "exact": method.as_str() });
+                }
+                // GraphQL operations share one endpoint: the caller's traffic to it.
+                Operation::Graphql { .. } => {}
+            }
+            let name = format!("{}: {}", caller.name.value, operation.value);
+            http.push(call_route(name, matcher, caller, Some(call), &to));
+        }
+        // The caller's other traffic: its operation-less call, else its defaults.
+        let rest = group.iter().map(|(_, c)| *c).find(|c| c.operation.is_none());
+        http.push(call_route(format!("{}: default", caller.name.value), source, caller, rest, &to));
+    }
+    http.push(json!({ "name": "default", "route": to }));
+    let host = callee.address.value.host.as_str();
+    Some(resource("VirtualService", metadata(callee), json!({ "hosts": [host], "http": http })))
+}
+
+/// Requests from `caller`'s pods.
+fn source_match(caller: &Service) -> Value {
+    let mut matcher = json!({ "sourceLabels": { "app": caller.name.value } });
+    if let Some((_, namespace)) = cluster_service(caller.address.value.host.as_str()) {
+        matcher["sourceNamespace"] = json!(namespace);
+    }
+    matcher
+}
+
+/// A route with a call's timeout and retries: its own, else the caller's `call-defaults`.
+fn call_route(name: String, matcher: Value, caller: &Service, call: Option<&Call>, to: &Value) -> Value {
+    let timeout = call.and_then(|c| caller.call_timeout(c)).or(caller.call_defaults.timeout.as_ref());
+    let retries = call.and_then(|c| caller.call_retries(c)).or(caller.call_defaults.retries.as_ref());
+    json!({
+        "match": [matcher],
+        "name": name,
+        "retries": retry_policy(retries),
+        "route": to,
+        "timeout": timeout.map_or(DEFAULT_TIMEOUT.to_string(), |t| duration(t.value)),
+    })
+}
+
+fn destination(service: &Service) -> Value {
+    let endpoint = &service.address.value;
+    json!([{ "destination": { "host": endpoint.host.as_str(), "port": { "number": endpoint.port.get() } } }])
+}
+
+/// Istio's `HTTPRetry`. `attempts` counts retries after the first attempt,
+/// as meshc's `retries` does; none declared is `attempts: 0`, since Istio
+/// would otherwise retry twice. Istio's `backoff` is Envoy's base interval;
+/// the cap stays Envoy's default, ten times the base.
+fn retry_policy(policy: Option<&RetryPolicy>) -> Value {
+    let Some(policy) = policy.filter(|p| p.retries > 0) else {
+        return json!({ "attempts": 0 });
+    };
+    let conditions: Vec<&str> = policy.conditions().iter().map(|c| retry_on(*c)).collect();
+    let mut out = json!({ "attempts": policy.retries, "retryOn": conditions.join(",") });
+    if let Some(per_try) = &policy.per_try_timeout {
+        out["perTryTimeout"] = json!(duration(per_try.value));
+    }
+    if let Some(backoff) = policy.backoff {
+        out["backoff"] = json!(duration(backoff.base));
+    }
+    out
+}
+
+/// Istio's `retryOn` names (Envoy's `x-envoy-retry-on` and gRPC status names).
+fn retry_on(condition: RetryOn) -> &'static str {
+    match condition {
+        RetryOn::ServerError => "5xx",
+        RetryOn::GatewayError => "gateway-error",
+        RetryOn::Reset => "reset",
+        RetryOn::ConnectFailure => "connect-failure",
+        RetryOn::RefusedStream => "refused-stream",
+        RetryOn::Retriable4xx => "retriable-4xx",
+        RetryOn::Unavailable => "unavailable",
+        RetryOn::Cancelled => "cancelled",
+        RetryOn::DeadlineExceeded => "deadline-exceeded",
+        RetryOn::ResourceExhausted => "resource-exhausted",
+        RetryOn::Internal => "internal",
+    }
+}
+
+/// Protobuf JSON durations (`2s`, `0.250s`), which Istio and its CRDs' CEL rules read.
+fn duration(d: Duration) -> String {
+    d.to_proto_json()
+}
+
+/// An OpenAPI path template as an anchored RE2 regex: `{param}` is one segment.
+fn path_regex(template: &str) -> String {
+    let mut regex = String::from("^");
+    for (i, part) in template.split('{').enumerate() {
+        let literal = if i == 0 {
+            part
+        } else {
+            regex.push_str("[^/]+");
+            part.split_once('}').map_or("", |(_, rest)| rest)
+        };
+        for c in literal.chars() {
+            if "\\.+*?()|[]{}^$".contains(c) {
+                regex.push('\\');
+            }
+            regex.push(c);
+        }
+    }
+    regex.push('$');
+    regex
+}
+
+/// The Istio `Gateway` and, when any route can be served, its `VirtualService`.
+fn gateway_resources(model: &Model, gateway: &Gateway) -> Vec<Value> {
+    let name = &gateway.name.value;
+    let servers: Vec<Value> = gateway
+        .listeners
+        .iter()
+        .map(|listener| {
+            let mut server = json!({
+                "hosts": ["*"],
+                "port": { "name": listener.name.value, "number": listener.port.get(), "protocol": "HTTP" },
+            });
+            if !listener.address.is_unspecified() {
+                server["bind"] = json!(listener.address.to_string());
+            }
+            server
+        })
+        .collect();
+    let mut out = vec![resource(
+        "Gateway",
+        json!({ "name": name }),
+        json!({ "selector": { "istio": "ingressgateway" }, "servers": servers }),
+    )];
+    let mut http = Vec::new();
+    let mut not_in_istio = Vec::new();
+    http.extend(gateway.routes.iter().filter_map(|route| gateway_route(model, route, &mut not_in_istio)));
+    if !http.is_empty() {
+        let mut metadata = json!({ "name": format!("gateway-{name}") });
+        if !not_in_istio.is_empty() {
+            metadata["annotations"] = json!({ NOT_IN_ISTIO: not_in_istio.join("; ") });
+        }
+        out.push(resource("VirtualService", metadata, json!({ "gateways": [name], "hosts": ["*"], "http": http })));
+    }
+    out
+}
+
+/// A gateway route as an Istio `HTTPRoute`; `None` (noted) when Istio would
+/// change what reaches the service.
+fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Option<Value> {
+    let name = &route.name.value;
+    if route.transcode.is_some() {
+        notes.push(format!("{name}: left out (transcode)"));
+        return None;
+    }
+    if route.validate.is_some() {
+        notes.push(format!("{name}: left out (validate)"));
+        return None;
+    }
+    let mut dropped = Vec::new();
+    if route.cache.is_some() {
+        dropped.push("cache");
+    }
+    if route.errors.is_some() {
+        dropped.push("error-format");
+    }
+    let matcher = &route.matcher;
+    let mut m = json!({ "uri": match &matcher.path {
+        PathMatch::Exact(path) => json!({ "exact": path }),
+        PathMatch::Prefix(path) => json!({ "prefix": path }),
+    }});
+    if let Some(method) = matcher.method {
+        m["method"] = json!({ "exact": method.as_str() });
+    }
+    if !matcher.headers.is_empty() {
+        let headers: Map<String, Value> = matcher
+            .headers
+            .iter()
+            .map(|h| {
+                let rule = match &h.rule {
+                    HeaderRule::Exact(v) => json!({ "exact": v }),
+                    HeaderRule::Prefix(v) => json!({ "prefix": v }),
+                    // An empty match checks that the header is present.
+                    HeaderRule::Present => json!({}),
+                };
+                (h.name.as_str().to_string(), rule)
+            })
+            .collect();
+        m["headers"] = Value::Object(headers);
+    }
+    let mut out = json!({
+        "match": [m],
+        "name": name,
+        "retries": retry_policy(route.retries.as_ref()),
+        "route": destination(model.service(route.target.value)),
+        "timeout": route.timeout.map_or(DEFAULT_TIMEOUT.to_string(), duration),
+    });
+    let (mut set, mut remove) = (Map::new(), Vec::new());
+    for transform in &route.response {
+        match transform {
+            HeaderTransform::Set { name, value } => {
+                set.insert(name.as_str().to_string(), json!(value));
+            }
+            HeaderTransform::Remove { name } => remove.push(name.as_str().to_string()),
+            HeaderTransform::Rename { .. } => {
+                if !dropped.contains(&"rename-header") {
+                    dropped.push("rename-header");
+                }
+            }
+        }
+    }
+    if !set.is_empty() || !remove.is_empty() {
+        let mut response = Map::new();
+        if !set.is_empty() {
+            response.insert("set".into(), Value::Object(set));
+        }
+        if !remove.is_empty() {
+            response.insert("remove".into(), json!(remove));
+        }
+        out["headers"] = json!({ "response": response });
+    }
+    if !dropped.is_empty() {
+        notes.push(format!("{name}: without {}", dropped.join(", ")));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_names_need_no_service_entry() {
+        assert!(in_cluster("orders.shop.svc.cluster.local"));
+        assert!(in_cluster("orders"));
+        assert!(!in_cluster("orders.svc"));
+        assert!(!in_cluster("api.example.com"));
+        assert!(!in_cluster("10.0.0.1"));
+        assert!(!in_cluster("::1"));
+    }
+
+    #[test]
+    fn path_templates_become_anchored_segment_regexes() {
+        assert_eq!(path_regex("/orders/{orderId}"), "^/orders/[^/]+$");
+        assert_eq!(path_regex("/v1/a.b/{x}/items"), r"^/v1/a\.b/[^/]+/items$");
+    }
+}
