@@ -339,11 +339,11 @@ fn generate_mesh(dir: &Path, n: usize, corpora: &Corpora) -> Mesh {
             writeln!(kdl, "    api \"grpc\" kind=\"grpc\" schema=\"../schemas/group-{g:03}.proto\"").unwrap();
             writeln!(kdl, "    api \"health\" kind=\"grpc\" schema=\"../schemas/health.proto\"").unwrap();
             writeln!(kdl, "    api \"graph\" kind=\"graphql\" schema=\"../schemas/graph.graphql\"").unwrap();
-            for k in 0..CALLS {
-                let j = callee(i, k, n);
-                let timeout = if k % 2 == 0 { format!(" timeout=\"{}ms\"", 100 + 50 * k) } else { String::new() };
-                writeln!(kdl, "    calls \"{}\" operation=\"{}\"{timeout}", service_name(j), operation(j, k)).unwrap();
+            for (k, j) in (0..CALLS).filter_map(|k| Some((k, callee(i, k, n)?))) {
+                let settings = call_settings(i, j, k, n);
+                writeln!(kdl, "    calls \"{}\" operation=\"{}\"{settings}", service_name(j), operation(j, k)).unwrap();
             }
+            kdl.push_str(TRAFFIC);
             kdl.push_str("}\n");
         }
         spec_bytes += write(&dir.join(format!("services/group-{g:03}.kdl")), &kdl);

@@ -41,12 +41,28 @@ pub fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 }
 
 /// The service that service `i`'s `k`-th call targets in a mesh of `n`:
-/// spread over the whole mesh, never the caller itself.
-pub fn callee(i: usize, k: usize, n: usize) -> usize {
-    let j = (i + 1 + k * 7919 + (i * 31) % 97) % n;
-    if j == i {
-        (j + 1) % n
+/// spread over the services numbered above it, so the call graph is a DAG
+/// as in a layered architecture (a cycle would be MESH0030); the last
+/// service calls none.
+pub fn callee(i: usize, k: usize, n: usize) -> Option<usize> {
+    let above = n - i - 1;
+    (above > 0).then(|| i + 1 + (k * 7919 + (i * 31) % 97) % above)
+}
+
+/// The entries and block of a call from `i` to `j` (its `k`-th): timeouts
+/// shrink towards the leaves so every budget holds (MESH0032), and calls
+/// into the last twentieth of the mesh retry once, so each path retries at
+/// most once and the analyses have retries to multiply without crossing
+/// the amplification limit.
+pub fn call_settings(i: usize, j: usize, k: usize, n: usize) -> String {
+    let timeout = 100 + 10 * (n - i);
+    let leaves = n - n / 20;
+    if k == 0 && i < leaves && j >= leaves {
+        format!(" timeout=\"{timeout}ms\" {{ retries 1 per-try-timeout=\"{}ms\" }}", timeout / 3)
     } else {
-        j
+        format!(" timeout=\"{timeout}ms\"")
     }
 }
+
+/// Every service's traffic policy: outlier detection, so no call warns (MESH0035).
+pub const TRAFFIC: &str = "    traffic { outlier-detection consecutive-5xx=5 }\n";
