@@ -30,6 +30,36 @@ fn build(workspace: &Path, out: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Writes `files` and the spec `spec(grpc_port)` into `dir`, compiles once
+/// for the descriptors of the first schema, serves them from a gRPC mock
+/// answering `responses`, then builds the spec for the mock's port and
+/// starts Envoy with the validated gateway bootstrap, ready on `port`.
+fn start_grpc_behind_gateway(
+    dir: &Path,
+    port: u16,
+    spec: impl Fn(u16) -> String,
+    files: &[(&str, &str)],
+    responses: &[(&str, serde_json::Value)],
+) -> (meshc_runtime::MockHandle, EnvoyProcess) {
+    write_files(dir, files);
+    write_files(dir, &[("mesh.kdl", &spec(1))]);
+    let compilation = meshc::driver::compile(dir);
+    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
+    let mut mock =
+        meshc_runtime::GrpcMock::from_descriptor_set(&compilation.schemas.descriptor_set(&[meshc::model::SchemaId(0)]))
+            .unwrap();
+    for (method, template) in responses {
+        mock = mock.respond(method, template.clone());
+    }
+    let grpc = mock.spawn("127.0.0.1:0".parse().unwrap()).unwrap();
+    write_files(dir, &[("mesh.kdl", &spec(grpc.port()))]);
+    let configs = build(dir, &dir.join("out"));
+    envoy_validate(&configs[0]).unwrap();
+    let envoy = EnvoyProcess::start(&configs[0]);
+    envoy.wait_ready(port);
+    (grpc, envoy)
+}
+
 #[test]
 fn every_example_gateway_passes_envoy_validate() {
     let out = tempfile::tempdir().unwrap();
@@ -349,28 +379,22 @@ gateway "edge" {{
             includes = google_apis.display()
         )
     };
-    // Compile once for the descriptors, start the gRPC server, then build for its port.
-    write_files(dir.path(), &[("mesh.kdl", &spec(1)), ("payments.proto", PAYMENTS_PROTO)]);
-    let compilation = meshc::driver::compile(dir.path());
-    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
-    let descriptors = compilation.schemas.descriptor_set(&[meshc::model::SchemaId(0)]);
-    let grpc = meshc_runtime::GrpcMock::from_descriptor_set(&descriptors)
-        .unwrap()
-        .respond(
-            "/shop.payments.v1.Payments/Charge",
-            serde_json::json!({ "transactionId": "tx-{{orderId}}", "amountCents": "{{amountCents}}", "status": "charged" }),
-        )
-        .respond(
-            "/shop.payments.v1.Payments/GetCharge",
-            serde_json::json!({ "transactionId": "{{transactionId}}", "status": "settled" }),
-        )
-        .spawn("127.0.0.1:0".parse().unwrap())
-        .unwrap();
-    write_files(dir.path(), &[("mesh.kdl", &spec(grpc.port()))]);
-    let configs = build(dir.path(), &dir.path().join("out"));
-    envoy_validate(&configs[0]).unwrap();
-    let envoy = EnvoyProcess::start(&configs[0]);
-    envoy.wait_ready(port);
+    let (grpc, _envoy) = start_grpc_behind_gateway(
+        dir.path(),
+        port,
+        spec,
+        &[("payments.proto", PAYMENTS_PROTO)],
+        &[
+            (
+                "/shop.payments.v1.Payments/Charge",
+                serde_json::json!({ "transactionId": "tx-{{orderId}}", "amountCents": "{{amountCents}}", "status": "charged" }),
+            ),
+            (
+                "/shop.payments.v1.Payments/GetCharge",
+                serde_json::json!({ "transactionId": "{{transactionId}}", "status": "settled" }),
+            ),
+        ],
+    );
 
     let body = r#"{"order_id": "o-17", "amount_cents": 2599}"#;
     let charged = support::http_request_with_body(
@@ -571,30 +595,19 @@ fn declared_bindings_are_checked_against_the_request_message_and_the_route() {
 fn live_gateway_transcodes_by_bindings_the_spec_declares_for_a_proto_without_them() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    write_files(
+    let (grpc, envoy) = start_grpc_behind_gateway(
         dir.path(),
+        port,
+        |grpc_port| declared_bindings_spec(port, grpc_port, "GET /v1/stock/{product_id}"),
+        &[("inventory.proto", &inventory_proto())],
         &[
-            ("mesh.kdl", &declared_bindings_spec(port, 1, "GET /v1/stock/{product_id}")),
-            ("inventory.proto", &inventory_proto()),
-        ],
-    );
-    let compilation = meshc::driver::compile(dir.path());
-    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
-    let grpc =
-        meshc_runtime::GrpcMock::from_descriptor_set(&compilation.schemas.descriptor_set(&[meshc::model::SchemaId(0)]))
-            .unwrap()
-            .respond(
+            (
                 "/shop.inventory.v1.Inventory/GetStock",
                 serde_json::json!({ "productId": "{{productId}}", "available": 5 }),
-            )
-            .respond("/shop.inventory.v1.Inventory/Reserve", serde_json::json!({ "reservationId": "r-{{orderId}}" }))
-            .spawn("127.0.0.1:0".parse().unwrap())
-            .unwrap();
-    write_files(dir.path(), &[("mesh.kdl", &declared_bindings_spec(port, grpc.port(), "GET /v1/stock/{product_id}"))]);
-    let configs = build(dir.path(), &dir.path().join("out"));
-    envoy_validate(&configs[0]).unwrap();
-    let envoy = EnvoyProcess::start(&configs[0]);
-    envoy.wait_ready(port);
+            ),
+            ("/shop.inventory.v1.Inventory/Reserve", serde_json::json!({ "reservationId": "r-{{orderId}}" })),
+        ],
+    );
 
     let stock = http_request(port, "GET", "/v1/stock/p-9", &[]);
     assert_eq!(stock.status, 200, "{}\n{}", stock.body, envoy.log());
@@ -648,22 +661,16 @@ gateway "edge" {{
             includes = google_apis.display()
         )
     };
-    write_files(dir.path(), &[("mesh.kdl", &spec(1)), ("payments.proto", PAYMENTS_PROTO)]);
-    let compilation = meshc::driver::compile(dir.path());
-    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
-    let grpc =
-        meshc_runtime::GrpcMock::from_descriptor_set(&compilation.schemas.descriptor_set(&[meshc::model::SchemaId(0)]))
-            .unwrap()
-            .respond(
-                "/shop.payments.v1.Payments/Charge",
-                serde_json::json!({ "transactionId": "tx-{{orderId}}", "status": "charged" }),
-            )
-            .spawn("127.0.0.1:0".parse().unwrap())
-            .unwrap();
-    write_files(dir.path(), &[("mesh.kdl", &spec(grpc.port()))]);
-    let configs = build(dir.path(), &dir.path().join("out"));
-    let envoy = EnvoyProcess::start(&configs[0]);
-    envoy.wait_ready(port);
+    let (grpc, _envoy) = start_grpc_behind_gateway(
+        dir.path(),
+        port,
+        spec,
+        &[("payments.proto", PAYMENTS_PROTO)],
+        &[(
+            "/shop.payments.v1.Payments/Charge",
+            serde_json::json!({ "transactionId": "tx-{{orderId}}", "status": "charged" }),
+        )],
+    );
     for (path, order) in [("/v1/charges", "a"), ("/v2/payments", "b")] {
         let body = format!(r#"{{"order_id": "{order}", "amount_cents": 1}}"#);
         let charged = support::http_request_with_body(

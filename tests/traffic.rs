@@ -311,3 +311,33 @@ fn the_shop_and_the_boutique_declare_their_traffic_policies_and_check_clean() {
         }
     }
 }
+
+#[test]
+fn a_circuit_breaker_below_the_declared_load_is_reported_with_the_sum() {
+    let mesh = |limit: u32| {
+        format!(
+            r#"
+service "a" {{ owner "t"; address "a.svc" port=80
+    calls "b" timeout="1s" {{ load rps=100 latency="50ms" }}
+    calls "b" timeout="1s" {{ load rps=200 latency="30ms" }}
+}}
+service "b" {{ owner "t"; address "b.svc" port=80
+    traffic {{ circuit-breaker max-requests={limit}; outlier-detection; }}
+}}
+"#
+        )
+    };
+    // 100 × 0.05 + 200 × 0.03 = 11 in flight.
+    let (_dir, c) = compile(&mesh(10));
+    let d = only(&c);
+    assert_eq!(d.code, Code::CircuitBreakerBelowLoad, "{}", human(&c));
+    assert_eq!(
+        d.message,
+        "`a` expects 11 requests in flight to `b` (100 rps × 50ms + 200 rps × 30ms), above its circuit breaker's max-requests=10"
+    );
+    assert_eq!(
+        d.help.as_deref(),
+        Some("raise max-requests to at least 11 (with headroom for slow periods), or lower the expected load")
+    );
+    assert!(compile(&mesh(11)).1.diagnostics.is_empty());
+}

@@ -2,6 +2,7 @@
 //! point, `run`, registered in [`PASSES`]; a new pass is a new file plus one
 //! line here. Passes read the model and the schema index and do no IO.
 
+mod circuit_breaker_load;
 mod graphql_resolvers;
 mod grpc_transcoding;
 mod ineffective_cache;
@@ -35,6 +36,7 @@ pub struct Pass {
 }
 
 pub static PASSES: &[Pass] = &[
+    Pass { name: "circuit-breaker-load", codes: &[Code::CircuitBreakerBelowLoad], run: circuit_breaker_load::run },
     Pass {
         name: "graphql-resolvers",
         codes: &[

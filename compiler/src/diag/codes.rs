@@ -111,6 +111,7 @@ codes! {
     NoHealthPolicy = "MESH0035", "no-health-policy", Traffic, Warning, "0.1.0", "Calls go to a service whose unhealthy instances nothing takes out of rotation.";
     UnknownTopic = "MESH0036", "unknown-topic", Reference, Error, "0.1.0", "A `publishes` or `subscribes` names a topic that is not declared.";
     TopicWithoutProducer = "MESH0037", "topic-without-producer", Events, Warning, "0.1.0", "A topic that no service publishes to, so nothing produces its events.";
+    CircuitBreakerBelowLoad = "MESH0038", "circuit-breaker-below-load", Traffic, Error, "0.1.0", "A callee's circuit breaker admits fewer requests in flight than a caller's declared load needs.";
 }
 
 impl Code {

@@ -189,6 +189,8 @@ pub struct Call {
     pub operation: Option<Spanned<Operation>>,
     pub timeout: Option<Spanned<Duration>>,
     pub retries: Option<traffic::RetryPolicy>,
+    /// The traffic expected on the call (`load rps=N latency=D`).
+    pub load: Option<Spanned<traffic::Load>>,
     /// The caller's own operation this call is made for (`for="POST /orders"`);
     /// `None`: any of them may make it.
     pub serving: Option<Spanned<Operation>>,

@@ -76,6 +76,22 @@ impl Default for SidecarPorts {
     }
 }
 
+/// The traffic a caller expects to send on a call in normal operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Load {
+    /// Requests per second, from all of the caller's instances together.
+    pub rps: u32,
+    /// The callee's usual response time.
+    pub latency: Duration,
+}
+
+impl Load {
+    /// Requests in flight at once (Little's law: arrival rate × time in system).
+    pub fn concurrency(&self) -> f64 {
+        f64::from(self.rps) * self.latency.as_millis() as f64 / 1000.0
+    }
+}
+
 /// One instance of a service, declared with `endpoints` (static discovery).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Instance {

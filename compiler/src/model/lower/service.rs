@@ -266,12 +266,14 @@ impl Lower<'_> {
     fn call(&mut self, node: &Node) -> Option<Call> {
         read::check_entries(node, 1, &["operation", "timeout", "idempotent", "for"], self.sink);
         let mut retries = Some(None);
+        let mut load = Some(None);
         let mut once = Once::default();
         for child in node.children() {
             match child.name.as_str() {
                 "retries" if once.first(child, self.sink) => retries = self.retries(child).map(Some),
-                "retries" => {}
-                _ => read::unknown_child(child, "calls", &["retries"], self.sink),
+                "load" if once.first(child, self.sink) => load = self.load(child).map(Some),
+                "retries" | "load" => {}
+                _ => read::unknown_child(child, "calls", &["retries", "load"], self.sink),
             }
         }
         let idempotent = read::bool_prop(node, "idempotent", self.sink);
@@ -300,6 +302,7 @@ impl Lower<'_> {
             operation: operation?,
             timeout: timeout?,
             retries: retries?,
+            load: load?,
             serving: serving?,
             idempotent: idempotent.is_some_and(|b| b.value),
             span: node.span,

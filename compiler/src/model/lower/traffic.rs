@@ -9,7 +9,7 @@ use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic};
 use crate::model::traffic::{
-    Backoff, CallDefaults, CircuitBreaker, HealthCheck, Instance, Limits, LoadBalancing, OutlierDetection, Probe,
+    Backoff, CallDefaults, CircuitBreaker, HealthCheck, Instance, Limits, Load, LoadBalancing, OutlierDetection, Probe,
     RetryOn, RetryPolicy, SidecarPorts, TrafficPolicy,
 };
 use crate::model::values::{Duration, HeaderName, Host, Port};
@@ -399,6 +399,18 @@ impl Lower<'_> {
             weight,
             span: node.span,
         })
+    }
+
+    /// A call's `load rps=N latency=D`.
+    pub(super) fn load(&mut self, node: &Node) -> Option<Spanned<Load>> {
+        read::check_entries(node, 0, &["rps", "latency"], self.sink);
+        read::no_children(node, self.sink);
+        let example = "load rps=200 latency=\"50ms\"";
+        let rps = read::int_prop(node, "rps", Some(example), self.sink)
+            .and_then(|n| read::parse(&n, |n| bounded(*n, 1, 10_000_000, "rps"), self.sink));
+        let latency = read::string_prop(node, "latency", Some(example), self.sink)
+            .and_then(|t| read::parse(&t, |t| Duration::parse(t), self.sink));
+        Some(Spanned::new(Load { rps: rps?, latency: latency? }, node.span))
     }
 
     /// A service's `sidecar inbound-port=P outbound-port=P`.
