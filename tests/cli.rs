@@ -156,7 +156,7 @@ fn explain_without_a_code_lists_every_code() {
 }
 
 #[test]
-fn build_writes_envoy_bootstraps_validator_rules_and_graphql_configs() {
+fn build_writes_every_backends_artifacts_for_the_shop() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let out = meshc(&["build", path(&shop()), "-o", path(&out_dir)]);
@@ -174,6 +174,19 @@ fn build_writes_envoy_bootstraps_validator_rules_and_graphql_configs() {
             "envoy/sidecar-reviews.yaml",
             "envoy/sidecar-storefront.yaml",
             "graphql/storefront-storefront-graphql.json",
+            "istio/gateway-public.yaml",
+            "istio/service-bank.yaml",
+            "istio/service-catalog.yaml",
+            "istio/service-inventory.yaml",
+            "istio/service-orders.yaml",
+            "istio/service-payments.yaml",
+            "istio/service-reviews.yaml",
+            "kubernetes/catalog.yaml",
+            "kubernetes/inventory.yaml",
+            "kubernetes/orders.yaml",
+            "kubernetes/payments.yaml",
+            "kubernetes/reviews.yaml",
+            "kubernetes/storefront.yaml",
             "validation/gateway-public.json"
         ]
     );

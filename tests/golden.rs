@@ -51,3 +51,15 @@ fn shop_storefront_graphql_config() {
     config["descriptor_set"] = serde_json::json!("<descriptors>");
     insta::assert_snapshot!("shop_graphql_storefront", serde_json::to_string_pretty(&config).unwrap());
 }
+
+#[test]
+fn shop_istio_and_kubernetes_resources_for_orders() {
+    let compilation = meshc::driver::compile(&repo().join("examples/shop"));
+    let artifacts = compilation.emit().expect("the shop builds");
+    for (path, name) in
+        [("istio/service-orders.yaml", "shop_istio_orders"), ("kubernetes/orders.yaml", "shop_kubernetes_orders")]
+    {
+        let artifact = artifacts.iter().find(|a| a.path == path).unwrap();
+        insta::assert_snapshot!(name, artifact.contents);
+    }
+}

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use std::collections::BTreeMap;
 
-use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryOn, RetryPolicy, TrafficPolicy};
+use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryPolicy, TrafficPolicy};
 use crate::model::Service;
 
 /// A cluster named `name` reaching `service`'s instances: its declared
@@ -56,7 +56,8 @@ pub fn upstream_cluster(name: &str, service: &Service) -> Value {
 
 /// A route's `retry_policy`.
 pub fn retry_policy(policy: &RetryPolicy) -> Value {
-    let conditions: Vec<&str> = policy.conditions().iter().map(|c| retry_on(*c)).collect();
+    // The spec's condition names are Envoy's (`x-envoy-retry-on`, `x-envoy-retry-grpc-on`).
+    let conditions: Vec<&str> = policy.conditions().iter().map(|c| c.as_str()).collect();
     let mut out = json!({ "retry_on": conditions.join(","), "num_retries": policy.retries });
     if let Some(per_try) = &policy.per_try_timeout {
         out["per_try_timeout"] = json!(per_try.value.to_proto_json());
@@ -66,23 +67,6 @@ pub fn retry_policy(policy: &RetryPolicy) -> Value {
             json!({ "base_interval": backoff.base.to_proto_json(), "max_interval": backoff.max.to_proto_json() });
     }
     out
-}
-
-/// Envoy's names for the conditions (`x-envoy-retry-on` and `x-envoy-retry-grpc-on` values).
-fn retry_on(condition: RetryOn) -> &'static str {
-    match condition {
-        RetryOn::ServerError => "5xx",
-        RetryOn::GatewayError => "gateway-error",
-        RetryOn::Reset => "reset",
-        RetryOn::ConnectFailure => "connect-failure",
-        RetryOn::RefusedStream => "refused-stream",
-        RetryOn::Retriable4xx => "retriable-4xx",
-        RetryOn::Unavailable => "unavailable",
-        RetryOn::Cancelled => "cancelled",
-        RetryOn::DeadlineExceeded => "deadline-exceeded",
-        RetryOn::ResourceExhausted => "resource-exhausted",
-        RetryOn::Internal => "internal",
-    }
 }
 
 /// Sets a cluster's load balancing, circuit breakers, outlier detection and

@@ -130,7 +130,7 @@ fn route(caller: &Service, callee: &Service, call: &Call, cluster: &str) -> Valu
     let matcher = match operation {
         Operation::Grpc { service, method } => json!({ "path": format!("/{service}/{method}") }),
         Operation::Rest { method, path } => json!({
-            "safe_regex": { "regex": path_regex(path) },
+            "safe_regex": { "regex": super::path_template_regex(path) },
             "headers": [{ "name": ":method", "string_match": { "exact": method.as_str() } }]
         }),
         // GraphQL operations share one endpoint; the catch-all carries them.
@@ -158,27 +158,6 @@ fn action(caller: &Service, callee: &Service, call: Option<&Call>, cluster: &str
         action["hash_policy"] = hash;
     }
     action
-}
-
-/// An OpenAPI path template as an anchored RE2 regex: `{param}` is one segment.
-fn path_regex(template: &str) -> String {
-    let mut regex = String::from("^");
-    for (i, part) in template.split('{').enumerate() {
-        let literal = if i == 0 {
-            part
-        } else {
-            regex.push_str("[^/]+");
-            part.split_once('}').map_or("", |(_, rest)| rest)
-        };
-        for c in literal.chars() {
-            if "\\.+*?()|[]{}^$".contains(c) {
-                regex.push('\\');
-            }
-            regex.push(c);
-        }
-    }
-    regex.push('$');
-    regex
 }
 
 fn grpc_only(service: &Service) -> bool {
@@ -214,16 +193,4 @@ fn http2_options() -> Value {
         "@type": HTTP_OPTIONS,
         "explicit_http_config": { "http2_protocol_options": {} }
     }})
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_templates_become_anchored_segment_regexes() {
-        assert_eq!(path_regex("/orders/{orderId}"), "^/orders/[^/]+$");
-        assert_eq!(path_regex("/v1/a.b/{x}/items/{y}"), r"^/v1/a\.b/[^/]+/items/[^/]+$");
-        assert_eq!(path_regex("/orders"), "^/orders$");
-    }
 }

@@ -4,8 +4,9 @@
 //! `istio/service-SERVICE.yaml`, for each service with something to say,
 //! holds in this order:
 //! - a `ServiceEntry` when the address is not a name Istio learns from
-//!   Kubernetes (`*.svc.cluster.local` or a bare Service name): `DNS`
-//!   resolution, or `STATIC` with the IP as endpoint;
+//!   Kubernetes (`*.svc.cluster.local` or a bare Service name), with the
+//!   declared `endpoints` (zone as locality, weight) or the address itself;
+//!   `STATIC` resolution when every host is an IP, else `DNS`;
 //! - a `DestinationRule` for the address's host with the service's
 //!   `traffic` block (load balancing, circuit breaker as connection pool,
 //!   outlier detection; Istio has no active health checks);
@@ -19,12 +20,17 @@
 //!   route without match serves callers the spec does not declare, with
 //!   Istio's defaults.
 //!
+//! What a service's resources cannot carry (endpoint priorities; timeouts
+//! and retries towards a service with no HTTP API, which Istio sees as TCP)
+//! is listed in the first resource's `meshc/not-in-istio` annotation.
+//!
 //! `istio/gateway-GATEWAY.yaml` holds an Istio `Gateway` (a server per
 //! listener) and a `VirtualService` bound to it with the routes. Routes
 //! whose meaning Istio cannot keep (`transcode`, `validate`) are left out;
 //! features that do not change what reaches the service (`cache`, error
 //! bodies, `rename-header`) are dropped from the route. Both are listed in
-//! the VirtualService's `meshc/not-in-istio` annotation.
+//! the VirtualService's `meshc/not-in-istio` annotation (the Gateway's when
+//! no route is left).
 //!
 //! Routes the spec gives no retries get `attempts: 0` (Istio would retry
 //! twice by default) and routes without a timeout get Envoy's default of
@@ -36,8 +42,8 @@ use std::net::IpAddr;
 use serde_json::{json, Map, Value};
 
 use super::kubernetes::{cluster_service, port_protocol};
-use super::{yaml, Artifact};
-use crate::model::traffic::{LoadBalancing, RetryOn, RetryPolicy};
+use super::{path_template_regex, yaml, Artifact};
+use crate::model::traffic::{LoadBalancing, RetryPolicy};
 use crate::model::values::{Duration, Operation};
 use crate::model::{Call, Gateway, HeaderRule, HeaderTransform, Model, PathMatch, Route, Service};
 use crate::schema::SchemaIndex;
@@ -45,7 +51,7 @@ use crate::schema::SchemaIndex;
 const API_VERSION: &str = "networking.istio.io/v1";
 /// Envoy's route timeout when a route sets none.
 const DEFAULT_TIMEOUT: &str = "15s";
-/// The annotation listing what of a gateway Istio does not serve.
+/// The annotation listing what of a service or gateway its Istio resources cannot carry.
 const NOT_IN_ISTIO: &str = "meshc/not-in-istio";
 
 pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
@@ -58,10 +64,14 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
     }
     let mut artifacts = Vec::new();
     for (service, calls) in model.services.iter().zip(&incoming) {
-        let docs: Vec<Value> = [service_entry(service), destination_rule(service), virtual_service(service, calls)]
+        let mut docs: Vec<Value> = [service_entry(service), destination_rule(service), virtual_service(service, calls)]
             .into_iter()
             .flatten()
             .collect();
+        let notes = service_notes(service, calls);
+        if let (Some(first), false) = (docs.first_mut(), notes.is_empty()) {
+            first["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: notes.join("; ") });
+        }
         if !docs.is_empty() {
             artifacts.push(Artifact {
                 path: format!("istio/service-{}.yaml", service.name.value),
@@ -124,18 +134,68 @@ fn service_entry(service: &Service) -> Option<Value> {
         "http2" => "HTTP2",
         _ => "TCP",
     };
+    let is_ip = |h: &str| h.parse::<IpAddr>().is_ok();
     let mut spec = json!({
         "hosts": [host],
         "location": "MESH_EXTERNAL",
         "ports": [{ "name": name, "number": endpoint.port.get(), "protocol": protocol }],
-        "resolution": "DNS",
     });
-    if host.parse::<IpAddr>().is_ok() {
+    if is_ip(host) {
         spec["addresses"] = json!([host]);
-        spec["endpoints"] = json!([{ "address": host }]);
-        spec["resolution"] = json!("STATIC");
     }
+    let all_ips = if service.endpoints.is_empty() {
+        if is_ip(host) {
+            spec["endpoints"] = json!([{ "address": host }]);
+        }
+        is_ip(host)
+    } else {
+        let endpoints: Vec<Value> = service
+            .endpoints
+            .iter()
+            .map(|instance| {
+                let mut out = json!({ "address": instance.host.as_str() });
+                if instance.port != endpoint.port {
+                    out["ports"] = json!({ name: instance.port.get() });
+                }
+                if let Some(zone) = &instance.zone {
+                    out["locality"] = json!(zone);
+                }
+                if let Some(weight) = instance.weight {
+                    out["weight"] = json!(weight);
+                }
+                out
+            })
+            .collect();
+        spec["endpoints"] = json!(endpoints);
+        service.endpoints.iter().all(|i| is_ip(i.host.as_str()))
+    };
+    spec["resolution"] = json!(if all_ips { "STATIC" } else { "DNS" });
     Some(resource("ServiceEntry", metadata(service), spec))
+}
+
+/// What of a service's spec its Istio resources cannot carry.
+fn service_notes(service: &Service, calls: &[(&Service, &Call)]) -> Vec<String> {
+    let mut notes = Vec::new();
+    if in_cluster(service.address.value.host.as_str()) && !service.endpoints.is_empty() {
+        notes.push("declared endpoints (Kubernetes serves the cluster name's own)".to_string());
+    } else if service.endpoints.iter().any(|i| i.priority > 0) {
+        notes.push("endpoint priorities (Istio orders endpoints by the caller's locality)".to_string());
+    }
+    if service.apis.is_empty() {
+        let mut callers: Vec<&str> = calls
+            .iter()
+            .filter(|(caller, call)| caller.call_timeout(call).is_some() || caller.call_retries(call).is_some())
+            .map(|(caller, _)| caller.name.value.as_str())
+            .collect();
+        callers.dedup();
+        if !callers.is_empty() {
+            notes.push(format!(
+                "timeouts and retries of the calls from {} (no HTTP API: Istio routes it as TCP)",
+                callers.join(", ")
+            ));
+        }
+    }
+    notes
 }
 
 /// The `traffic` block as a `trafficPolicy`; `None` when it sets nothing
@@ -211,7 +271,7 @@ fn virtual_service(callee: &Service, calls: &[(&Service, &Call)]) -> Option<Valu
                     matcher["uri"] = json!({ "exact": format!("/{service}/{method}") });
                 }
                 Operation::Rest { method, path } => {
-                    matcher["uri"] = json!({ "regex": path_regex(path) });
+                    matcher["uri"] = json!({ "regex": path_template_regex(path) });
                     matcher["method"] = json!({ "exact": method.as_str() });
                 }
                 // GraphQL operations share one endpoint: the caller's traffic to it.
@@ -264,7 +324,8 @@ fn retry_policy(policy: Option<&RetryPolicy>) -> Value {
     let Some(policy) = policy.filter(|p| p.retries > 0) else {
         return json!({ "attempts": 0 });
     };
-    let conditions: Vec<&str> = policy.conditions().iter().map(|c| retry_on(*c)).collect();
+    // The spec's condition names are Istio's `retryOn` names (Envoy's).
+    let conditions: Vec<&str> = policy.conditions().iter().map(|c| c.as_str()).collect();
     let mut out = json!({ "attempts": policy.retries, "retryOn": conditions.join(",") });
     if let Some(per_try) = &policy.per_try_timeout {
         out["perTryTimeout"] = json!(duration(per_try.value));
@@ -275,47 +336,9 @@ fn retry_policy(policy: Option<&RetryPolicy>) -> Value {
     out
 }
 
-/// Istio's `retryOn` names (Envoy's `x-envoy-retry-on` and gRPC status names).
-fn retry_on(condition: RetryOn) -> &'static str {
-    match condition {
-        RetryOn::ServerError => "5xx",
-        RetryOn::GatewayError => "gateway-error",
-        RetryOn::Reset => "reset",
-        RetryOn::ConnectFailure => "connect-failure",
-        RetryOn::RefusedStream => "refused-stream",
-        RetryOn::Retriable4xx => "retriable-4xx",
-        RetryOn::Unavailable => "unavailable",
-        RetryOn::Cancelled => "cancelled",
-        RetryOn::DeadlineExceeded => "deadline-exceeded",
-        RetryOn::ResourceExhausted => "resource-exhausted",
-        RetryOn::Internal => "internal",
-    }
-}
-
 /// Protobuf JSON durations (`2s`, `0.250s`), which Istio and its CRDs' CEL rules read.
 fn duration(d: Duration) -> String {
     d.to_proto_json()
-}
-
-/// An OpenAPI path template as an anchored RE2 regex: `{param}` is one segment.
-fn path_regex(template: &str) -> String {
-    let mut regex = String::from("^");
-    for (i, part) in template.split('{').enumerate() {
-        let literal = if i == 0 {
-            part
-        } else {
-            regex.push_str("[^/]+");
-            part.split_once('}').map_or("", |(_, rest)| rest)
-        };
-        for c in literal.chars() {
-            if "\\.+*?()|[]{}^$".contains(c) {
-                regex.push('\\');
-            }
-            regex.push(c);
-        }
-    }
-    regex.push('$');
-    regex
 }
 
 /// The Istio `Gateway` and, when any route can be served, its `VirtualService`.
@@ -344,11 +367,13 @@ fn gateway_resources(model: &Model, gateway: &Gateway) -> Vec<Value> {
     let mut not_in_istio = Vec::new();
     http.extend(gateway.routes.iter().filter_map(|route| gateway_route(model, route, &mut not_in_istio)));
     if !http.is_empty() {
-        let mut metadata = json!({ "name": format!("gateway-{name}") });
-        if !not_in_istio.is_empty() {
-            metadata["annotations"] = json!({ NOT_IN_ISTIO: not_in_istio.join("; ") });
-        }
+        let metadata = json!({ "name": format!("gateway-{name}") });
         out.push(resource("VirtualService", metadata, json!({ "gateways": [name], "hosts": ["*"], "http": http })));
+    }
+    // On the routes' VirtualService, or on the Gateway when no route is served.
+    if !not_in_istio.is_empty() {
+        let last = out.last_mut().expect("the Gateway is always there");
+        last["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: not_in_istio.join("; ") });
     }
     out
 }
@@ -445,11 +470,5 @@ mod tests {
         assert!(!in_cluster("api.example.com"));
         assert!(!in_cluster("10.0.0.1"));
         assert!(!in_cluster("::1"));
-    }
-
-    #[test]
-    fn path_templates_become_anchored_segment_regexes() {
-        assert_eq!(path_regex("/orders/{orderId}"), "^/orders/[^/]+$");
-        assert_eq!(path_regex("/v1/a.b/{x}/items"), r"^/v1/a\.b/[^/]+/items$");
     }
 }

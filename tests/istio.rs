@@ -1,0 +1,652 @@
+//! The `istio` and `kubernetes` backends.
+//!
+//! Every Istio resource the examples compile to is validated against
+//! Istio's own CRD schemas (`shared/corpora/istio-crds`, read in place): the
+//! resource's `spec` against the `openAPIV3Schema` of a served version of
+//! its kind, with unknown fields rejected as Kubernetes' strict field
+//! validation (`kubectl apply`'s default) rejects them. The Kubernetes
+//! Services are read back with `k8s-openapi`'s `Service` type and compared
+//! with the Online Boutique's own manifests.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use k8s_openapi::api::core::v1::Service as KubeService;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use support::repo_root;
+
+// ---------------------------------------------------------------------------
+// Istio's CRD schemas as a validator
+// ---------------------------------------------------------------------------
+
+/// Compiled `spec` schemas by (group, version, kind), served versions only.
+struct Crds {
+    specs: HashMap<(String, String, String), jsonschema::Validator>,
+}
+
+fn crds() -> &'static Crds {
+    static CRDS: OnceLock<Crds> = OnceLock::new();
+    CRDS.get_or_init(|| {
+        let path = repo_root().join("../shared/corpora/istio-crds/customresourcedefinitions.gen.yaml");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let mut specs = HashMap::new();
+        for crd in yaml_documents(&text) {
+            let group = crd["spec"]["group"].as_str().expect("a CRD has a group").to_string();
+            let kind = crd["spec"]["names"]["kind"].as_str().expect("a CRD has a kind").to_string();
+            // Only the kinds meshc emits: compiling all of them is slow in debug builds.
+            if group != "networking.istio.io" {
+                continue;
+            }
+            for version in crd["spec"]["versions"].as_array().expect("a CRD has versions") {
+                if version["served"] != json!(true) {
+                    continue;
+                }
+                let name = version["name"].as_str().expect("a version has a name").to_string();
+                let mut spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"].clone();
+                assert!(spec.is_object(), "{kind} {name} has no spec schema");
+                reject_unknown_fields(&mut spec);
+                let validator = jsonschema::draft4::options()
+                    .build(&spec)
+                    .unwrap_or_else(|e| panic!("the {kind} {name} spec schema does not compile: {e}"));
+                specs.insert((group.clone(), name, kind.clone()), validator);
+            }
+        }
+        assert!(specs.len() >= 4, "the CRD file holds the networking kinds");
+        Crds { specs }
+    })
+}
+
+/// Kubernetes rejects fields a structural schema does not declare (strict
+/// field validation) unless the schema preserves unknown fields; JSON
+/// Schema allows them unless told. Says so on every object schema that
+/// lists its properties.
+fn reject_unknown_fields(schema: &mut Value) {
+    let Some(object) = schema.as_object_mut() else { return };
+    let preserves = object.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
+    if object.contains_key("properties") && !object.contains_key("additionalProperties") && !preserves {
+        object.insert("additionalProperties".into(), json!(false));
+    }
+    if let Some(Value::Object(properties)) = object.get_mut("properties") {
+        properties.values_mut().for_each(reject_unknown_fields);
+    }
+    for key in ["items", "additionalProperties", "not"] {
+        if let Some(sub) = object.get_mut(key) {
+            reject_unknown_fields(sub);
+        }
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(Value::Array(subs)) = object.get_mut(key) {
+            subs.iter_mut().for_each(reject_unknown_fields);
+        }
+    }
+}
+
+/// Validates one Istio resource: apiVersion and kind name a served CRD
+/// version, metadata names it, and `spec` follows the version's schema.
+fn validate(resource: &Value) -> Result<(), Vec<String>> {
+    let mut errors = Vec::new();
+    let object = resource.as_object().ok_or_else(|| vec!["not an object".to_string()])?;
+    for key in object.keys() {
+        if !["apiVersion", "kind", "metadata", "spec"].contains(&key.as_str()) {
+            errors.push(format!("unexpected top-level field `{key}`"));
+        }
+    }
+    let api_version = resource["apiVersion"].as_str().unwrap_or_default();
+    let kind = resource["kind"].as_str().unwrap_or_default().to_string();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let name = resource["metadata"]["name"].as_str().unwrap_or_default();
+    if !is_dns_subdomain(name) {
+        errors.push(format!("metadata.name `{name}` is not a DNS subdomain"));
+    }
+    if let Some(namespace) = resource["metadata"].get("namespace") {
+        if !namespace.as_str().is_some_and(is_dns_label) {
+            errors.push(format!("metadata.namespace {namespace} is not a DNS label"));
+        }
+    }
+    match crds().specs.get(&(group.to_string(), version.to_string(), kind.clone())) {
+        None => errors.push(format!("no served CRD version for {api_version} {kind}")),
+        Some(validator) => {
+            for error in validator.iter_errors(&resource["spec"]) {
+                errors.push(format!("spec{}: {error}", error.instance_path()));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+fn is_dns_label(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 63
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
+fn is_dns_subdomain(text: &str) -> bool {
+    text.len() <= 253 && text.split('.').all(is_dns_label)
+}
+
+// ---------------------------------------------------------------------------
+// Building the examples
+// ---------------------------------------------------------------------------
+
+fn yaml_documents(text: &str) -> Vec<Value> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|doc| Value::deserialize(doc).expect("the file is YAML"))
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+/// The example's artifacts, by path.
+fn build(example: &str) -> BTreeMap<String, String> {
+    let compilation = meshc::driver::compile(&repo_root().join("examples").join(example));
+    assert_eq!(compilation.errors(), 0, "{example} compiles");
+    let artifacts = compilation.emit().expect("the example builds");
+    artifacts.into_iter().map(|a| (a.path, a.contents)).collect()
+}
+
+/// Every Istio resource of a build, in artifact and document order.
+fn istio_resources(artifacts: &BTreeMap<String, String>) -> Vec<(String, Value)> {
+    artifacts
+        .iter()
+        .filter(|(path, _)| path.starts_with("istio/"))
+        .flat_map(|(path, text)| yaml_documents(text).into_iter().map(move |doc| (path.clone(), doc)))
+        .collect()
+}
+
+fn resource<'a>(resources: &'a [(String, Value)], kind: &str, name: &str) -> &'a Value {
+    resources
+        .iter()
+        .map(|(_, r)| r)
+        .find(|r| r["kind"] == kind && r["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// A VirtualService's HTTP route by name.
+fn route<'a>(virtual_service: &'a Value, name: &str) -> &'a Value {
+    virtual_service["spec"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no route `{name}` in {}", virtual_service["metadata"]["name"]))
+}
+
+fn validate_all(example: &str) -> Vec<(String, Value)> {
+    let resources = istio_resources(&build(example));
+    let failures: Vec<String> = resources
+        .iter()
+        .filter_map(|(path, r)| {
+            validate(r).err().map(|e| format!("{path}: {} {}: {}", r["kind"], r["metadata"]["name"], e.join("; ")))
+        })
+        .collect();
+    assert!(failures.is_empty(), "resources that fail Istio's CRD schemas:\n{}", failures.join("\n"));
+    resources
+}
+
+fn kinds(resources: &[(String, Value)]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (_, r) in resources {
+        *out.entry(r["kind"].as_str().unwrap().to_string()).or_insert(0) += 1;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Istio
+// ---------------------------------------------------------------------------
+
+#[test]
+fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
+    let resources = validate_all("shop");
+    // Counted, so the test cannot pass on an empty output: a ServiceEntry for
+    // the external bank, a DestinationRule per service with a traffic block,
+    // a VirtualService per called HTTP service plus the gateway's, one Gateway.
+    assert_eq!(
+        kinds(&resources),
+        BTreeMap::from([
+            ("DestinationRule".to_string(), 6),
+            ("Gateway".to_string(), 1),
+            ("ServiceEntry".to_string(), 1),
+            ("VirtualService".to_string(), 5),
+        ])
+    );
+    for (_, r) in &resources {
+        assert_eq!(r["apiVersion"], "networking.istio.io/v1");
+    }
+}
+
+#[test]
+fn every_istio_resource_of_the_online_boutique_validates_against_istios_crds() {
+    let resources = validate_all("online-boutique");
+    assert_eq!(
+        kinds(&resources),
+        BTreeMap::from([
+            ("DestinationRule".to_string(), 10),
+            ("Gateway".to_string(), 1),
+            // Nine called gRPC services (not redis-cart) and the gateway's.
+            ("VirtualService".to_string(), 10),
+        ])
+    );
+}
+
+#[test]
+fn the_validator_rejects_misspelled_fields_wrong_types_and_unknown_versions() {
+    let resources = validate_all("shop");
+    let rule = resource(&resources, "DestinationRule", "inventory").clone();
+    assert_eq!(validate(&rule), Ok(()));
+
+    let mut misspelled = rule.clone();
+    let outlier = misspelled["spec"]["trafficPolicy"]["outlierDetection"].as_object_mut().unwrap();
+    let value = outlier.remove("consecutive5xxErrors").unwrap();
+    outlier.insert("consecutive5xxError".into(), value);
+    let errors = validate(&misspelled).unwrap_err();
+    assert!(errors.iter().any(|e| e.contains("consecutive5xxError")), "{errors:?}");
+
+    let mut mistyped = rule.clone();
+    mistyped["spec"]["trafficPolicy"]["connectionPool"]["tcp"]["maxConnections"] = json!("512");
+    let errors = validate(&mistyped).unwrap_err();
+    assert!(errors.iter().any(|e| e.contains("maxConnections")), "{errors:?}");
+
+    let mut bad_enum = rule.clone();
+    bad_enum["spec"]["trafficPolicy"]["loadBalancer"] = json!({ "simple": "FASTEST" });
+    assert!(validate(&bad_enum).is_err());
+
+    let mut two_hashes = rule.clone();
+    two_hashes["spec"]["trafficPolicy"]["loadBalancer"]["consistentHash"]["useSourceIp"] = json!(true);
+    assert!(validate(&two_hashes).is_err(), "consistentHash takes one key (oneOf)");
+
+    let mut unserved = rule.clone();
+    unserved["apiVersion"] = json!("networking.istio.io/v2");
+    assert!(validate(&unserved).is_err());
+
+    let routes = resource(&resources, "VirtualService", "catalog");
+    let mut retries = routes.clone();
+    retries["spec"]["http"][0]["retries"]["attempts"] = json!("two");
+    assert!(validate(&retries).is_err());
+    let mut stray = routes.clone();
+    stray["spec"]["http"][0]["retry"] = json!({ "attempts": 1 });
+    assert!(validate(&stray).is_err());
+}
+
+#[test]
+fn the_shop_traffic_policies_become_destination_rules() {
+    let resources = validate_all("shop");
+    let inventory = resource(&resources, "DestinationRule", "inventory");
+    assert_eq!(inventory["metadata"]["namespace"], "shop");
+    let spec = &inventory["spec"];
+    assert_eq!(spec["host"], "inventory.shop.svc.cluster.local");
+    let policy = &spec["trafficPolicy"];
+    assert_eq!(policy["loadBalancer"], json!({ "consistentHash": { "httpHeaderName": "x-product-id" } }));
+    assert_eq!(
+        policy["connectionPool"],
+        json!({
+            "tcp": { "maxConnections": 512 },
+            "http": { "http1MaxPendingRequests": 128, "http2MaxRequests": 1024, "maxRetries": 16 }
+        })
+    );
+    assert_eq!(
+        policy["outlierDetection"],
+        json!({ "consecutive5xxErrors": 3, "interval": "5s", "baseEjectionTime": "15s", "maxEjectionPercent": 10 })
+    );
+    // Active health checks have no DestinationRule field: none is invented.
+    assert!(policy.get("healthCheck").is_none() && policy.as_object().unwrap().len() == 3);
+
+    let catalog = &resource(&resources, "DestinationRule", "catalog")["spec"]["trafficPolicy"];
+    assert_eq!(catalog["loadBalancer"], json!({ "simple": "LEAST_REQUEST" }));
+    let payments = &resource(&resources, "DestinationRule", "payments")["spec"]["trafficPolicy"];
+    assert_eq!(
+        payments["connectionPool"],
+        json!({ "http": { "http1MaxPendingRequests": 50, "http2MaxRequests": 200 } })
+    );
+    // The storefront sets no traffic policy and nobody in the mesh calls it: no resources.
+    assert!(!build("shop").contains_key("istio/service-storefront.yaml"));
+}
+
+#[test]
+fn callers_timeouts_and_retries_become_per_caller_virtual_service_routes() {
+    let resources = validate_all("shop");
+    let catalog = resource(&resources, "VirtualService", "catalog");
+    assert_eq!(catalog["spec"]["hosts"], json!(["catalog.shop.svc.cluster.local"]));
+    let http = catalog["spec"]["http"].as_array().unwrap();
+    let names: Vec<&str> = http.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["orders: GET /products/{productId}", "orders: default", "default"]);
+
+    let get_product = route(catalog, "orders: GET /products/{productId}");
+    assert_eq!(
+        get_product["match"],
+        json!([{
+            "sourceLabels": { "app": "orders" },
+            "sourceNamespace": "shop",
+            "uri": { "regex": "^/products/[^/]+$" },
+            "method": { "exact": "GET" }
+        }])
+    );
+    assert_eq!(get_product["timeout"], "0.500s");
+    assert_eq!(
+        get_product["retries"],
+        json!({ "attempts": 1, "perTryTimeout": "0.200s", "retryOn": "5xx,reset,connect-failure" })
+    );
+    assert_eq!(
+        get_product["route"],
+        json!([{ "destination": { "host": "catalog.shop.svc.cluster.local", "port": { "number": 8080 } } }])
+    );
+    // The rest of orders' traffic: no retries (Istio's default would retry
+    // twice) and Envoy's 15 s default timeout, as orders' sidecar has.
+    let rest = route(catalog, "orders: default");
+    assert_eq!(rest["retries"], json!({ "attempts": 0 }));
+    assert_eq!(rest["timeout"], "15s");
+    // Callers the spec does not declare: Istio's defaults.
+    assert_eq!(http.last().unwrap().as_object().unwrap().keys().collect::<Vec<_>>(), ["name", "route"]);
+
+    // A charge must not happen twice: only unsent requests are retried.
+    let payments = resource(&resources, "VirtualService", "payments");
+    let charge = route(payments, "orders: shop.payments.v1.Payments/Charge");
+    assert_eq!(charge["match"][0]["uri"], json!({ "exact": "/shop.payments.v1.Payments/Charge" }));
+    assert_eq!(charge["timeout"], "2s");
+    assert_eq!(
+        charge["retries"],
+        json!({ "attempts": 1, "retryOn": "connect-failure,refused-stream", "backoff": "0.025s" })
+    );
+
+    // Two callers of inventory, each with its own settings.
+    let inventory = resource(&resources, "VirtualService", "inventory");
+    let stock = route(inventory, "catalog: shop.inventory.v1.Inventory/GetStock");
+    assert_eq!(stock["timeout"], "0.300s", "catalog's call-defaults timeout");
+    assert_eq!(
+        stock["retries"],
+        json!({ "attempts": 2, "perTryTimeout": "0.080s", "retryOn": "unavailable,reset,connect-failure" })
+    );
+    let catalog_rest = route(inventory, "catalog: default");
+    assert_eq!(catalog_rest["retries"]["retryOn"], "5xx,reset,connect-failure,refused-stream", "std-idempotent");
+    let reserve = route(inventory, "orders: shop.inventory.v1.Inventory/Reserve");
+    assert_eq!((&reserve["timeout"], &reserve["retries"]), (&json!("0.400s"), &json!({ "attempts": 0 })));
+}
+
+#[test]
+fn the_external_bank_gets_a_service_entry_with_its_endpoints() {
+    let resources = validate_all("shop");
+    let bank = resource(&resources, "ServiceEntry", "bank");
+    assert!(bank["metadata"].get("namespace").is_none(), "not a cluster name: the namespace kubectl applies to");
+    assert_eq!(
+        bank["spec"],
+        json!({
+            "hosts": ["api.acquirer.example"],
+            "location": "MESH_EXTERNAL",
+            "ports": [{ "name": "tcp", "number": 443, "protocol": "TCP" }],
+            "resolution": "DNS",
+            "endpoints": [
+                { "address": "eu.api.acquirer.example", "locality": "eu-west1" },
+                { "address": "us.api.acquirer.example", "locality": "us-east1" }
+            ]
+        })
+    );
+    // What Istio cannot carry is said on the resource.
+    let note = bank["metadata"]["annotations"]["meshc/not-in-istio"].as_str().unwrap();
+    assert!(note.contains("endpoint priorities"), "{note}");
+    assert!(note.contains("calls from payments"), "{note}");
+    // No HTTP API, so no VirtualService: Istio has no timeouts or retries for TCP.
+    assert!(!resources.iter().any(|(_, r)| r["kind"] == "VirtualService" && r["metadata"]["name"] == "bank"));
+}
+
+#[test]
+fn the_shop_gateway_becomes_an_istio_gateway_and_its_routes() {
+    let resources = validate_all("shop");
+    let gateway = resource(&resources, "Gateway", "public");
+    assert_eq!(
+        gateway["spec"],
+        json!({
+            "selector": { "istio": "ingressgateway" },
+            "servers": [
+                { "hosts": ["*"], "port": { "name": "http", "number": 8080, "protocol": "HTTP" } },
+                { "hosts": ["*"], "port": { "name": "admin-lan", "number": 8081, "protocol": "HTTP" }, "bind": "127.0.0.1" }
+            ]
+        })
+    );
+    let routes = resource(&resources, "VirtualService", "gateway-public");
+    assert_eq!(routes["spec"]["gateways"], json!(["public"]));
+    assert_eq!(routes["spec"]["hosts"], json!(["*"]));
+    let names: Vec<&str> =
+        routes["spec"]["http"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    // place-order (validate), charge-rest and stock (transcode) are Envoy-only.
+    assert_eq!(names, ["get-product", "list-products", "get-order", "graphql", "charge"]);
+    let note = routes["metadata"]["annotations"]["meshc/not-in-istio"].as_str().unwrap();
+    for expected in [
+        "get-product: without cache",
+        "list-products: without cache, rename-header",
+        "place-order: left out (validate)",
+        "charge-rest: left out (transcode)",
+        "stock: left out (transcode)",
+    ] {
+        assert!(note.contains(expected), "{note}");
+    }
+
+    let get_product = route(routes, "get-product");
+    assert_eq!(get_product["match"], json!([{ "uri": { "prefix": "/products/" }, "method": { "exact": "GET" } }]));
+    assert_eq!(get_product["timeout"], "1s");
+    assert_eq!(
+        get_product["retries"],
+        json!({ "attempts": 1, "perTryTimeout": "0.450s", "retryOn": "5xx,reset,connect-failure" })
+    );
+    let list = route(routes, "list-products");
+    assert_eq!(
+        list["headers"],
+        json!({ "response": { "set": { "x-served-by": "shop-gateway" }, "remove": ["server"] } })
+    );
+    let charge = route(routes, "charge");
+    assert_eq!(
+        charge["match"],
+        json!([{
+            "uri": { "prefix": "/shop.payments.v1.Payments/" },
+            "headers": { "content-type": { "prefix": "application/grpc" } }
+        }])
+    );
+    assert_eq!(
+        charge["route"],
+        json!([{ "destination": { "host": "payments.shop.svc.cluster.local", "port": { "number": 50051 } } }])
+    );
+    assert_eq!(route(routes, "graphql")["timeout"], "10s");
+}
+
+#[test]
+fn the_boutique_gateway_matches_its_own_istio_manifest() {
+    let resources = validate_all("online-boutique");
+    let upstream_path = repo_root().join("../shared/corpora/online-boutique/istio/frontend-gateway.yaml");
+    let upstream = yaml_documents(&std::fs::read_to_string(upstream_path).unwrap());
+    let ours = resource(&resources, "Gateway", "frontend-gateway");
+    assert_eq!(ours["spec"], upstream[0]["spec"], "same selector and server");
+    let routes = resource(&resources, "VirtualService", "gateway-frontend-gateway");
+    assert_eq!(routes["spec"]["gateways"], upstream[1]["spec"]["gateways"]);
+    assert_eq!(routes["spec"]["hosts"], upstream[1]["spec"]["hosts"]);
+    let ours = &routes["spec"]["http"][0]["route"][0]["destination"];
+    let theirs = &upstream[1]["spec"]["http"][0]["route"][0]["destination"];
+    assert_eq!(ours["port"], theirs["port"]);
+    // Upstream names the Service by its short name, meshc by its full one.
+    assert_eq!(ours["host"], "frontend.default.svc.cluster.local");
+    assert_eq!(theirs["host"], "frontend");
+}
+
+#[test]
+fn the_boutique_frontend_calls_reach_each_callee_with_its_timeout() {
+    let resources = validate_all("online-boutique");
+    let ads = resource(&resources, "VirtualService", "adservice");
+    let get_ads = route(ads, "frontend: hipstershop.AdService/GetAds");
+    assert_eq!(get_ads["timeout"], "0.100s");
+    assert_eq!(get_ads["match"][0]["sourceLabels"], json!({ "app": "frontend" }));
+    assert_eq!(get_ads["match"][0]["sourceNamespace"], "default");
+    let cart = resource(&resources, "VirtualService", "cartservice");
+    let callers: BTreeSet<&str> = cart["spec"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["match"][0]["sourceLabels"]["app"].as_str())
+        .collect();
+    assert_eq!(callers, BTreeSet::from(["checkoutservice", "frontend"]));
+    // redis-cart speaks RESP, not HTTP: no VirtualService, and its only
+    // traffic setting (a TCP health check) has no DestinationRule field.
+    assert!(!build("online-boutique").contains_key("istio/service-redis-cart.yaml"));
+}
+
+#[test]
+fn an_ip_addressed_service_and_a_gateway_istio_cannot_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(
+        dir.path(),
+        &[
+            (
+                "mesh.kdl",
+                r#"
+service "web" {
+    owner "team"
+    address "web.apps.svc.cluster.local" port=8080
+    calls "ledger" timeout="1s"
+}
+service "ledger" {
+    owner "team"
+    address "10.1.2.3" port=8443
+    api "ledger-http" kind="rest" schema="ledger.yaml"
+    traffic {
+        outlier-detection consecutive-5xx=2
+    }
+}
+gateway "edge" {
+    listener "http" port=80
+    validator port=9191
+    route "post-entry" {
+        match path="/entries" method="POST"
+        to "ledger" operation="POST /entries"
+        validate
+    }
+}
+"#,
+            ),
+            (
+                "ledger.yaml",
+                "openapi: 3.0.3\ninfo: {title: ledger, version: '1'}\npaths:\n  /entries:\n    post:\n      \
+                 responses:\n        '201': {description: created}\n",
+            ),
+        ],
+    );
+    let compilation = meshc::driver::compile(dir.path());
+    assert_eq!(compilation.errors(), 0);
+    let artifacts: BTreeMap<String, String> =
+        compilation.emit().unwrap().into_iter().map(|a| (a.path, a.contents)).collect();
+    let resources = istio_resources(&artifacts);
+    for (path, r) in &resources {
+        assert_eq!(validate(r), Ok(()), "{path}: {r}");
+    }
+    let entry = resource(&resources, "ServiceEntry", "ledger");
+    assert_eq!(entry["spec"]["resolution"], "STATIC");
+    assert_eq!(entry["spec"]["addresses"], json!(["10.1.2.3"]));
+    assert_eq!(entry["spec"]["endpoints"], json!([{ "address": "10.1.2.3" }]));
+    assert_eq!(entry["spec"]["ports"], json!([{ "name": "http", "number": 8443, "protocol": "HTTP" }]));
+    let routes = resource(&resources, "VirtualService", "ledger");
+    assert_eq!(route(routes, "web: default")["match"][0]["sourceNamespace"], "apps");
+    assert_eq!(route(routes, "web: default")["timeout"], "1s");
+    // Its only route needs validation: no VirtualService, and the Gateway says why.
+    let gateway = resource(&resources, "Gateway", "edge");
+    assert_eq!(gateway["metadata"]["annotations"]["meshc/not-in-istio"], "post-entry: left out (validate)");
+    assert!(!resources.iter().any(|(_, r)| r["metadata"]["name"] == "gateway-edge"));
+    // Only web's address is a cluster name: the IP gets no Kubernetes Service.
+    assert_eq!(kube_services(&artifacts).keys().collect::<Vec<_>>(), ["web"]);
+}
+
+// ---------------------------------------------------------------------------
+// Kubernetes
+// ---------------------------------------------------------------------------
+
+fn kube_services(artifacts: &BTreeMap<String, String>) -> BTreeMap<String, KubeService> {
+    artifacts
+        .iter()
+        .filter(|(path, _)| path.starts_with("kubernetes/"))
+        .map(|(path, text)| {
+            let service: KubeService = serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(path, &format!("kubernetes/{}.yaml", service.metadata.name.as_deref().unwrap()));
+            (service.metadata.name.clone().unwrap(), service)
+        })
+        .collect()
+}
+
+/// (name, port, targetPort, appProtocol) of a Service's ports.
+fn ports(service: &KubeService) -> Vec<(String, i32, Option<IntOrString>, Option<String>)> {
+    let spec = service.spec.as_ref().expect("a spec");
+    spec.ports
+        .iter()
+        .flatten()
+        .map(|p| (p.name.clone().unwrap_or_default(), p.port, p.target_port.clone(), p.app_protocol.clone()))
+        .collect()
+}
+
+#[test]
+fn shop_services_become_kubernetes_services_reached_through_the_sidecar() {
+    let artifacts = build("shop");
+    let services = kube_services(&artifacts);
+    // The bank's address is outside cluster DNS: it gets no Service.
+    assert_eq!(
+        services.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["catalog", "inventory", "orders", "payments", "reviews", "storefront"]
+    );
+    let catalog = &services["catalog"];
+    assert_eq!(catalog.metadata.namespace.as_deref(), Some("shop"));
+    assert_eq!(catalog.metadata.labels, Some(BTreeMap::from([("app".to_string(), "catalog".to_string())])));
+    let spec = catalog.spec.as_ref().unwrap();
+    assert_eq!(spec.selector, Some(BTreeMap::from([("app".to_string(), "catalog".to_string())])));
+    assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+    // Callers dial the address's port; the sidecar's inbound port (Istio's
+    // 15006 by default) takes it and hands it to the app.
+    assert_eq!(ports(catalog), [("http".into(), 8080, Some(IntOrString::Int(15006)), Some("http".into()))]);
+    assert_eq!(
+        ports(&services["inventory"]),
+        [("grpc".into(), 50051, Some(IntOrString::Int(15006)), Some("grpc".into()))]
+    );
+    assert_eq!(ports(&services["reviews"])[0].0, "http", "GraphQL is HTTP");
+}
+
+#[test]
+fn boutique_services_match_the_online_boutiques_own_manifests() {
+    let ours = kube_services(&build("online-boutique"));
+    let dir = repo_root().join("../shared/corpora/online-boutique/kubernetes");
+    let mut theirs: BTreeMap<String, KubeService> = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for doc in yaml_documents(&text).into_iter().filter(|d| d["kind"] == "Service") {
+            let service: KubeService = serde_json::from_value(doc).unwrap_or_else(|e| panic!("{}: {e}", name(&path)));
+            // frontend-external is the LoadBalancer way in, which the gateway models.
+            if service.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer") {
+                continue;
+            }
+            theirs.insert(service.metadata.name.clone().unwrap(), service);
+        }
+    }
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>(), "the same Services");
+    assert_eq!(ours.len(), 11);
+    for (name, theirs) in &theirs {
+        let ours = &ours[name];
+        assert_eq!(ours.metadata.namespace.as_deref(), Some("default"), "{name}");
+        assert_eq!(ours.spec.as_ref().unwrap().selector, theirs.spec.as_ref().unwrap().selector, "{name}");
+        let (ours, theirs) = (ports(ours), ports(theirs));
+        assert_eq!(ours.len(), theirs.len(), "{name}");
+        for (ours, theirs) in ours.iter().zip(&theirs) {
+            assert_eq!(ours.1, theirs.1, "{name}: the port callers dial");
+            // Istio reads the protocol from the name's prefix (`tcp-redis` is TCP).
+            assert_eq!(ours.0, theirs.0.split('-').next().unwrap(), "{name}: port name");
+            // Upstream targets the app's container port; meshc the sidecar's.
+            assert_eq!(ours.2, Some(IntOrString::Int(15006)), "{name}");
+        }
+    }
+}
+
+fn name(path: &Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
