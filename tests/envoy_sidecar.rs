@@ -277,3 +277,35 @@ fn traffic_fails_over_to_the_next_priority_when_the_first_is_down() {
     }
     assert_eq!(secondary.hits(), before + 10);
 }
+
+#[test]
+fn the_circuit_breaker_fails_requests_beyond_its_limits_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    // Slow enough to overlap, fast enough that the queued request meets the 2 s call timeout.
+    let slow = Upstream::start_responding("orders", |_| {
+        std::thread::sleep(Duration::from_millis(700));
+        (200, "text/plain", "ok".into())
+    });
+    // One request in flight and one waiting; a third concurrent request is refused.
+    let traffic =
+        "circuit-breaker max-connections=1 max-pending=1 max-requests=1\n        outlier-detection consecutive-5xx=100";
+    let spec = instances_spec(outbound, &[(slow.port(), "")], traffic);
+    let _envoy = start_sidecar(dir.path(), &spec, outbound);
+    let responses: Vec<support::HttpResponse> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                scope.spawn(move || {
+                    std::thread::sleep(Duration::from_millis(100 * i));
+                    get_orders(outbound)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "{statuses:?}");
+    let refused = responses.iter().find(|r| r.status == 503).expect("one request refused");
+    assert_eq!(refused.header("x-envoy-overloaded"), Some("true"), "{:?}", refused.headers);
+    assert_eq!(slow.hits(), 2, "the refused request never reached the upstream");
+}
