@@ -9,6 +9,11 @@ use std::collections::BTreeMap;
 use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryPolicy, TrafficPolicy};
 use crate::model::Service;
 
+pub const HCM: &str =
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+pub const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+pub const HTTP_OPTIONS: &str = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
 /// A cluster named `name` reaching `service`'s instances: its declared
 /// `endpoints`, grouped by priority and zone (Envoy fails over to the next
 /// priority when a lower one's hosts are unhealthy), or its `address`

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::envoy_common::{apply_traffic, hash_policy, retry_policy, upstream_cluster};
+use super::envoy_common::{apply_traffic, hash_policy, retry_policy, upstream_cluster, HCM, HTTP_OPTIONS, ROUTER};
 use super::{yaml, Artifact};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
 use crate::model::{ErrorFormat, Gateway, HeaderRule, HeaderTransform, Model, PathMatch, Route, ServiceId};
@@ -19,10 +19,6 @@ use crate::schema::SchemaIndex;
 /// Request header the gateway sets on routed requests so error mappers can
 /// tell which route's error format applies.
 const ROUTE_HEADER: &str = "x-meshc-route";
-const HCM: &str =
-    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
-const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
-const HTTP_OPTIONS: &str = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const CACHE_FILTER: &str = "envoy.filters.http.cache";
 const CACHE_CONFIG: &str = "type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig";
 const SIMPLE_CACHE: &str = "type.googleapis.com/envoy.extensions.http.cache.simple_http_cache.v3.SimpleHttpCacheConfig";

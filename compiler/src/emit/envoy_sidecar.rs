@@ -17,16 +17,11 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::envoy_common::{apply_traffic, hash_policy, retry_policy, upstream_cluster};
+use super::envoy_common::{apply_traffic, hash_policy, retry_policy, upstream_cluster, HCM, HTTP_OPTIONS, ROUTER};
 use super::{yaml, Artifact};
 use crate::model::values::{ApiKind, Operation};
 use crate::model::{Call, Model, Service, ServiceId};
 use crate::schema::SchemaIndex;
-
-const HCM: &str =
-    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
-const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
-const HTTP_OPTIONS: &str = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
     model

@@ -196,20 +196,8 @@ impl Lower<'_> {
 
     /// Resolves a service name, reporting unknown names with a suggestion.
     fn service_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<ServiceId>> {
-        if let Some(&(id, _)) = self.services.get(&name.value) {
-            return id.map(|id| Spanned::new(id, name.span));
-        }
-        let mut known: Vec<&str> = self.services.keys().map(String::as_str).collect();
-        known.sort_unstable();
-        self.sink.push(
-            Diagnostic::new(Code::UnknownService, format!("no service named `{}`", name.value))
-                .at(name.span, "unknown service")
-                .help_opt(
-                    suggestion(&name.value, known.iter().copied())
-                        .or(Some("declare it with `service \"name\" { ... }`".into())),
-                ),
-        );
-        None
+        let declare = "declare it with `service \"name\" { ... }`".to_string();
+        resolve(self.sink, &self.services, name, Code::UnknownService, "service", declare)
     }
 
     /// A path written in a spec file, resolved against that file's directory.
@@ -228,6 +216,30 @@ impl Lower<'_> {
         }
         id
     }
+}
+
+/// Looks a name up among the declared ones of a kind: its id, or `None`
+/// when it is unknown (reported with a did-you-mean, else `declare` as help)
+/// or declared but failed to lower (already reported).
+fn resolve<Id: Copy>(
+    sink: &mut Sink,
+    declared: &HashMap<String, (Option<Id>, Span)>,
+    name: &Spanned<String>,
+    code: Code,
+    what: &str,
+    declare: String,
+) -> Option<Spanned<Id>> {
+    if let Some(&(id, _)) = declared.get(&name.value) {
+        return id.map(|id| Spanned::new(id, name.span));
+    }
+    let mut known: Vec<&str> = declared.keys().map(String::as_str).collect();
+    known.sort_unstable();
+    sink.push(
+        Diagnostic::new(code, format!("no {what} named `{}`", name.value))
+            .at(name.span, format!("unknown {what}"))
+            .help_opt(suggestion(&name.value, known.iter().copied()).or(Some(declare))),
+    );
+    None
 }
 
 fn duplicate(sink: &mut Sink, what: &str, name: &str, span: Span, first: Span) {

@@ -4,7 +4,7 @@
 use super::read::{self, Once};
 use super::Lower;
 use crate::base::Spanned;
-use crate::diag::{suggestion, Code, Diagnostic};
+use crate::diag::{Code, Diagnostic};
 use crate::model::values::{check_name, SchemaFormat};
 use crate::model::{SchemaId, Topic, TopicId};
 use crate::syntax::Node;
@@ -76,19 +76,7 @@ impl Lower<'_> {
 
     /// Resolves a topic name, reporting unknown names with a suggestion.
     fn topic_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<TopicId>> {
-        if let Some(&(id, _)) = self.topics.get(&name.value) {
-            return id.map(|id| Spanned::new(id, name.span));
-        }
-        let mut known: Vec<&str> = self.topics.keys().map(String::as_str).collect();
-        known.sort_unstable();
-        self.sink.push(
-            Diagnostic::new(Code::UnknownTopic, format!("no topic named `{}`", name.value))
-                .at(name.span, "unknown topic")
-                .help_opt(
-                    suggestion(&name.value, known.iter().copied())
-                        .or(Some(format!("declare it with `topic \"{}\" {{ {SCHEMA_EXAMPLE} }}`", name.value))),
-                ),
-        );
-        None
+        let declare = format!("declare it with `topic \"{}\" {{ {SCHEMA_EXAMPLE} }}`", name.value);
+        super::resolve(self.sink, &self.topics, name, Code::UnknownTopic, "topic", declare)
     }
 }
