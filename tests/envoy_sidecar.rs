@@ -309,3 +309,109 @@ fn the_circuit_breaker_fails_requests_beyond_its_limits_fast() {
     assert_eq!(refused.header("x-envoy-overloaded"), Some("true"), "{:?}", refused.headers);
     assert_eq!(slow.hits(), 2, "the refused request never reached the upstream");
 }
+
+// ---------------------------------------------------------------------------
+// Traffic rules between versions, and retry budgets
+// ---------------------------------------------------------------------------
+
+/// web calling `orders`, whose versions run on the given upstreams (one
+/// static endpoint each), with `rules` as the rest of orders' `traffic` block.
+fn versioned_spec(outbound: u16, versions: &[(&str, &Upstream)], rules: &str) -> String {
+    let declared: String = versions.iter().map(|(name, _)| format!("        version \"{name}\"\n")).collect();
+    let marks: Vec<String> = versions.iter().map(|(name, _)| format!("version=\"{name}\"")).collect();
+    let instances: Vec<(u16, &str)> =
+        versions.iter().zip(&marks).map(|((_, up), mark)| (up.port(), mark.as_str())).collect();
+    let traffic = format!("outlier-detection consecutive-5xx=100\n{rules}");
+    instances_spec(outbound, &instances, &traffic)
+        .replace("    endpoints {", &format!("    versions {{\n{declared}    }}\n    endpoints {{"))
+}
+
+#[test]
+fn header_rules_pick_a_version_and_the_rest_is_split_by_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let (v1, v2) = (Upstream::start("orders-v1"), Upstream::start("orders-v2"));
+    let rules = r#"
+        match-header "x-canary" exact="always" to="v2"
+        split {
+            to "v1" weight=80
+            to "v2" weight=20
+        }"#;
+    let mesh = versioned_spec(outbound, &[("v1", &v1), ("v2", &v2)], rules);
+    let _envoy = start_sidecar(dir.path(), &mesh, outbound);
+
+    // Opted in by the header: every request reaches the canary.
+    for _ in 0..20 {
+        let response = http_request(outbound, "GET", "/orders/1", &[("host", "orders"), ("x-canary", "always")]);
+        assert_eq!(response.status, 200, "{}", response.body);
+    }
+    assert_eq!((v1.hits(), v2.hits()), (0, 20));
+    // A different value does not match: the request is split like the rest.
+    let total = 400;
+    for _ in 0..total {
+        let response = http_request(outbound, "GET", "/orders/1", &[("host", "orders"), ("x-canary", "never")]);
+        assert_eq!(response.status, 200, "{}", response.body);
+    }
+    let canary = v2.hits() - 20;
+    assert_eq!(v1.hits() + canary, total, "every request reached one version");
+    // 20 % of 400 is 80 (standard deviation 8): 40..=120 is five deviations either side.
+    assert!((40..=120).contains(&canary), "the canary took {canary} of {total}, expected about 80");
+}
+
+#[test]
+fn mirrored_requests_reach_the_mirror_version_while_the_caller_gets_the_primarys_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let v1 = Upstream::start_responding("orders-v1", |_| (200, "text/plain", "from v1".into()));
+    let v2 = Upstream::start_responding("orders-v2", |_| (500, "text/plain", "from v2".into()));
+    let rules = r#"
+        split {
+            to "v1" weight=100
+        }
+        mirror "v2" percent=100"#;
+    let mesh = versioned_spec(outbound, &[("v1", &v1), ("v2", &v2)], rules);
+    let _envoy = start_sidecar(dir.path(), &mesh, outbound);
+
+    for _ in 0..10 {
+        let response = http_request(outbound, "GET", "/orders/1", &[("host", "orders")]);
+        // The mirror's 500 never reaches the caller.
+        assert_eq!((response.status, response.body.as_str()), (200, "from v1"));
+    }
+    assert_eq!(v1.hits(), 10);
+    // Mirrored requests are sent without waiting for them: give them a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while v2.hits() < 10 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(v2.hits(), 10, "a copy of every request");
+    // Envoy marks the copies: the host gets a `-shadow` suffix.
+    let host = v2.requests()[0].header("host").map(str::to_string);
+    assert_eq!(host.as_deref(), Some("orders-shadow"));
+}
+
+#[test]
+fn an_exhausted_retry_budget_stops_retries() {
+    // A budget of 0 % with no floor allows no retry at all, whatever the count says.
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let orders = failing_first(usize::MAX);
+    let call = r#"timeout="5s" {
+        retries 3 on="5xx" backoff="10ms" budget="0%" min-retry-concurrency=0
+    }"#;
+    let _envoy = start_sidecar(dir.path(), &spec(outbound, orders.port(), call), outbound);
+    let response = http_request(outbound, "GET", "/orders/17", &[("host", "orders")]);
+    assert_eq!(response.status, 503);
+    assert_eq!(orders.hits(), 1, "the budget refused every retry");
+
+    // The same call with the floor Envoy defaults to: retries run (1 + 3 attempts).
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = free_port();
+    let orders = failing_first(usize::MAX);
+    let call = r#"timeout="5s" {
+        retries 3 on="5xx" backoff="10ms" budget="0%"
+    }"#;
+    let _envoy = start_sidecar(dir.path(), &spec(outbound, orders.port(), call), outbound);
+    let response = http_request(outbound, "GET", "/orders/17", &[("host", "orders")]);
+    assert_eq!(response.status, 503);
+    assert_eq!(orders.hits(), 4, "min-retry-concurrency 3 lets one request's retries run");
+}

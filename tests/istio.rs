@@ -314,13 +314,60 @@ fn the_shop_traffic_policies_become_destination_rules() {
 }
 
 #[test]
+fn versions_become_subsets_and_traffic_rules_route_between_them() {
+    let resources = validate_all("shop");
+    let subsets = &resource(&resources, "DestinationRule", "catalog")["spec"]["subsets"];
+    assert_eq!(
+        subsets,
+        &json!([
+            { "name": "v1", "labels": { "version": "v1" } },
+            { "name": "v2", "labels": { "version": "v2" } },
+            { "name": "v3", "labels": { "version": "v3" } }
+        ])
+    );
+    let catalog = resource(&resources, "VirtualService", "catalog");
+    let subset = |n: &str| json!({ "host": "catalog.shop.svc.cluster.local", "port": { "number": 8080 }, "subset": n });
+    // The header rule's copy keeps the call's match and settings, adds the header, goes to v2 only.
+    let canary = route(catalog, "orders: GET /products/{productId}|v2");
+    let plain = route(catalog, "orders: GET /products/{productId}");
+    assert_eq!(canary["match"][0]["headers"], json!({ "x-catalog-canary": { "exact": "always" } }));
+    assert_eq!(canary["match"][0]["uri"], plain["match"][0]["uri"]);
+    assert_eq!(canary["timeout"], plain["timeout"]);
+    assert_eq!(canary["route"], json!([{ "destination": subset("v2") }]));
+    assert!(canary.get("mirror").is_none());
+    // The rest: 95/5 over v1 and v2, a copy of 10 % to v3.
+    assert_eq!(
+        plain["route"],
+        json!([{ "destination": subset("v1"), "weight": 95 }, { "destination": subset("v2"), "weight": 5 }])
+    );
+    assert_eq!(plain["mirror"], subset("v3"));
+    assert_eq!(plain["mirrorPercentage"], json!({ "value": 10.0 }));
+    // The orders → catalog retry budget has no Istio field: it is noted.
+    let first =
+        &resources.iter().find(|(path, _)| path == "istio/service-catalog.yaml").expect("catalog's resources").1;
+    let note = first["metadata"]["annotations"]["meshc/not-in-istio"].as_str().expect("a note");
+    assert!(note.contains("retry budgets of the calls from orders"), "{note}");
+}
+
+#[test]
 fn callers_timeouts_and_retries_become_per_caller_virtual_service_routes() {
     let resources = validate_all("shop");
     let catalog = resource(&resources, "VirtualService", "catalog");
     assert_eq!(catalog["spec"]["hosts"], json!(["catalog.shop.svc.cluster.local"]));
     let http = catalog["spec"]["http"].as_array().unwrap();
     let names: Vec<&str> = http.iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["orders: GET /products/{productId}", "orders: default", "default"]);
+    // Each route is preceded by its copy for catalog's header rule (to v2).
+    assert_eq!(
+        names,
+        [
+            "orders: GET /products/{productId}|v2",
+            "orders: GET /products/{productId}",
+            "orders: default|v2",
+            "orders: default",
+            "default|v2",
+            "default"
+        ]
+    );
 
     let get_product = route(catalog, "orders: GET /products/{productId}");
     assert_eq!(
@@ -337,17 +384,17 @@ fn callers_timeouts_and_retries_become_per_caller_virtual_service_routes() {
         get_product["retries"],
         json!({ "attempts": 1, "perTryTimeout": "0.200s", "retryOn": "5xx,reset,connect-failure" })
     );
-    assert_eq!(
-        get_product["route"],
-        json!([{ "destination": { "host": "catalog.shop.svc.cluster.local", "port": { "number": 8080 } } }])
-    );
+    // (Where the requests go, catalog's versions, is asserted in versions_become_subsets_...)
     // The rest of orders' traffic: no retries (Istio's default would retry
     // twice) and Envoy's 15 s default timeout, as orders' sidecar has.
     let rest = route(catalog, "orders: default");
     assert_eq!(rest["retries"], json!({ "attempts": 0 }));
     assert_eq!(rest["timeout"], "15s");
-    // Callers the spec does not declare: Istio's defaults.
-    assert_eq!(http.last().unwrap().as_object().unwrap().keys().collect::<Vec<_>>(), ["name", "route"]);
+    // Callers the spec does not declare: Istio's defaults (with catalog's split and mirror).
+    assert_eq!(
+        http.last().unwrap().as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["mirror", "mirrorPercentage", "name", "route"]
+    );
 
     // A charge must not happen twice: only unsent requests are retried.
     let payments = resource(&resources, "VirtualService", "payments");
@@ -419,7 +466,10 @@ fn the_shop_gateway_becomes_an_istio_gateway_and_its_routes() {
     let names: Vec<&str> =
         routes["spec"]["http"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     // place-order (validate), charge-rest and stock (transcode) are Envoy-only.
-    assert_eq!(names, ["get-product", "list-products", "get-order", "graphql", "charge"]);
+    assert_eq!(
+        names,
+        ["get-product|v2", "get-product", "list-products|v2", "list-products", "get-order", "graphql", "charge"]
+    );
     let note = routes["metadata"]["annotations"]["meshc/not-in-istio"].as_str().unwrap();
     for expected in [
         "get-product: without cache",
@@ -594,8 +644,26 @@ fn shop_services_become_kubernetes_services_reached_through_the_sidecar() {
     // The bank's address is outside cluster DNS: it gets no Service.
     assert_eq!(
         services.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["catalog", "inventory", "orders", "payments", "reviews", "storefront"]
+        [
+            "catalog",
+            "catalog-v1",
+            "catalog-v2",
+            "catalog-v3",
+            "inventory",
+            "orders",
+            "payments",
+            "reviews",
+            "storefront"
+        ]
     );
+    // A version's own Service selects only its pods, on the service's port.
+    let canary = &services["catalog-v2"];
+    let spec = canary.spec.as_ref().expect("a spec");
+    assert_eq!(
+        spec.selector.as_ref().expect("a selector"),
+        &BTreeMap::from([("app".to_string(), "catalog".to_string()), ("version".to_string(), "v2".to_string())])
+    );
+    assert_eq!(ports(canary), ports(&services["catalog"]));
     let catalog = &services["catalog"];
     assert_eq!(catalog.metadata.namespace.as_deref(), Some("shop"));
     assert_eq!(catalog.metadata.labels, Some(BTreeMap::from([("app".to_string(), "catalog".to_string())])));

@@ -117,7 +117,7 @@ fn named_policies_resolve_with_a_did_you_mean_and_point_at_the_reference() {
 
     let (_dir, c) = compile(&mesh("std-idempotnt"));
     let d = only(&c);
-    assert_eq!(d.code, Code::UnknownService);
+    assert_eq!(d.code, Code::UnknownRetryPolicy);
     assert_eq!(d.help.as_deref(), Some("did you mean `std-idempotent`?"));
 
     let (_dir, c) = compile("import \"std:resilence\"\n");
@@ -286,11 +286,71 @@ fn traffic_settings_reject_what_cannot_work() {
         ("call-defaults { retries 1 on=\"5xx teapot\" }", Code::InvalidValue),
         ("call-defaults { retries 1 backoff=\"1s\" max-backoff=\"100ms\" }", Code::InvalidValue),
         ("sidecar inbound-port=15001 outbound-port=15001", Code::InvalidValue),
+        ("call-defaults { retries 1 budget=\"120%\" }", Code::InvalidValue),
+        ("call-defaults { retries 1 budget=\"20\" }", Code::InvalidValue),
+        ("call-defaults { retries 1 min-retry-concurrency=2 }", Code::MissingRequired),
+        // Versions: reachable, named once, each with instances; rules name them.
+        ("versions { version \"v2\" }", Code::MissingRequired),
+        ("versions { version \"v2\" address=\"a-v2.svc\"; version \"v2\" address=\"b.svc\" }", Code::DuplicateName),
+        ("versions { version \"V2\" address=\"a-v2.svc\" }", Code::InvalidValue),
+        ("versions { version \"v1\" }\n endpoints { endpoint \"10.0.0.1\" }", Code::MissingRequired),
+        ("versions { version \"v1\" address=\"a1.svc\" }\n endpoints { endpoint \"10.0.0.1\" version=\"v1\" }", Code::UnknownProperty),
+        ("endpoints { endpoint \"10.0.0.1\" version=\"v1\" }", Code::UnknownVersion),
+        ("traffic { mirror \"v1\" }", Code::UnknownVersion),
+        ("versions { version \"v1\" address=\"a1.svc\" }\n traffic { match-header \"x\" exact=\"1\" to=\"v2\" }", Code::UnknownVersion),
+        ("versions { version \"v1\" address=\"a1.svc\" }\n traffic { match-header \"x\" to=\"v1\" }", Code::MissingRequired),
+        ("versions { version \"v1\" address=\"a1.svc\" }\n traffic { mirror \"v1\" percent=0 }", Code::InvalidValue),
+        ("versions { version \"v1\" address=\"a1.svc\" }\n traffic { split { to \"v1\" weight=60; to \"v1\" weight=40 } }", Code::InvalidSplit),
+        ("versions { version \"v1\" address=\"a1.svc\" }\n traffic { split { to \"v1\" weight=60 } }", Code::InvalidSplit),
+        ("versions { version \"v1\" address=\"a1.svc\" }\n traffic { split { to \"v1\" weight=100 }; split { to \"v1\" weight=100 } }", Code::DuplicateName),
     ];
     for (body, code) in cases {
         let (_dir, c) = compile(&service(body));
         assert_eq!(codes(&c), [code], "{body}: {}", human(&c));
     }
+}
+
+#[test]
+fn versions_on_cluster_dns_are_reached_by_their_own_service_and_rules_resolve() {
+    let mesh = r#"
+service "reviews" {
+    owner "t"
+    address "reviews.shop.svc.cluster.local" port=80
+    versions {
+        version "v1"
+        version "v2" address="reviews-canary.example.com"
+    }
+    traffic {
+        outlier-detection consecutive-5xx=5
+        match-header "x-canary" present=#true to="v2"
+        split { to "v1" weight=90; to "v2" weight=10 }
+        mirror "v2" percent=5
+    }
+}
+"#;
+    let (_dir, c) = compile(mesh);
+    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    let reviews = &c.model.as_ref().unwrap().services[0];
+    let hosts: Vec<&str> = reviews.versions.iter().map(|v| v.host.as_ref().unwrap().as_str()).collect();
+    assert_eq!(hosts, ["reviews-v1.shop.svc.cluster.local", "reviews-canary.example.com"]);
+    let rules = &reviews.traffic.rules;
+    let names = |ids: Vec<_>| ids.into_iter().map(|v| reviews.version(v).name.value.clone()).collect::<Vec<_>>();
+    assert_eq!(names(rules.split.iter().map(|w| w.version).collect()), ["v1", "v2"]);
+    assert_eq!(rules.split.iter().map(|w| w.weight).collect::<Vec<_>>(), [90, 10]);
+    assert_eq!(names(vec![rules.header_routes[0].to, rules.mirror.as_ref().unwrap().to]), ["v2", "v2"]);
+    assert_eq!(rules.mirror.as_ref().unwrap().percent, 5);
+
+    // A misspelt version gets a did-you-mean.
+    let (_dir, c) = compile(&mesh.replace("to=\"v2\"", "to=\"v3\""));
+    let d = only(&c);
+    assert_eq!((d.code, d.help.as_deref()), (Code::UnknownVersion, Some("did you mean `v1`?")));
+    assert_eq!(primary_text(&c, d), "to=\"v3\"");
+    // Weights are percentages: the label shows the sum.
+    let (_dir, c) = compile(&mesh.replace("weight=10", "weight=20"));
+    let d = only(&c);
+    assert_eq!(d.code, Code::InvalidSplit);
+    assert_eq!(d.message, "the split's weights total 110%, not 100%");
+    assert_eq!(d.primary.as_ref().unwrap().message, "90 + 20 = 110");
 }
 
 #[test]

@@ -112,6 +112,9 @@ codes! {
     UnknownTopic = "MESH0036", "unknown-topic", Reference, Error, "0.1.0", "A `publishes` or `subscribes` names a topic that is not declared.";
     TopicWithoutProducer = "MESH0037", "topic-without-producer", Events, Warning, "0.1.0", "A topic that no service publishes to, so nothing produces its events.";
     CircuitBreakerBelowLoad = "MESH0038", "circuit-breaker-below-load", Traffic, Error, "0.1.0", "A callee's circuit breaker admits fewer requests in flight than a caller's declared load needs.";
+    UnknownRetryPolicy = "MESH0039", "unknown-retry-policy", Reference, Error, "0.1.0", "`retries policy=NAME` names a retry policy that is not declared.";
+    UnknownVersion = "MESH0040", "unknown-version", Reference, Error, "0.1.0", "A traffic rule or endpoint names a version its service does not declare.";
+    InvalidSplit = "MESH0041", "invalid-split", Traffic, Error, "0.1.0", "A traffic split's weights do not total 100%, or name a version twice.";
 }
 
 impl Code {

@@ -6,31 +6,38 @@ use serde_json::{json, Value};
 
 use std::collections::BTreeMap;
 
-use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryPolicy, TrafficPolicy};
-use crate::model::Service;
+use crate::model::traffic::{HealthCheck, Instance, LoadBalancing, Probe, RetryPolicy, TrafficPolicy, VersionId};
+use crate::model::{HeaderMatch, HeaderRule, Service};
 
 pub const HCM: &str =
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 pub const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 pub const HTTP_OPTIONS: &str = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
-/// A cluster named `name` reaching `service`'s instances: its declared
-/// `endpoints`, grouped by priority and zone (Envoy fails over to the next
-/// priority when a lower one's hosts are unhealthy), or its `address`
-/// resolved by DNS. `STATIC` when every host is an IP address.
-pub fn upstream_cluster(name: &str, service: &Service) -> Value {
+/// A cluster named `name` reaching `service`'s instances (of one version,
+/// or all): its declared `endpoints`, grouped by priority and zone (Envoy
+/// fails over to the next priority when a lower one's hosts are unhealthy),
+/// or its `address` (the version's) resolved by DNS. `STATIC` when every
+/// host is an IP address. The callee's `traffic` policy applies to it.
+pub fn upstream_cluster(name: &str, service: &Service, version: Option<VersionId>) -> Value {
     let address = &service.address.value;
     let socket = |host: &str, port: u16| {
         json!({ "endpoint": { "address": { "socket_address": {
             "address": host, "port_value": port
         }}}})
     };
-    let (endpoints, all_ips) = if service.endpoints.is_empty() {
-        let ip = address.host.as_str().parse::<std::net::IpAddr>().is_ok();
-        (vec![json!({ "lb_endpoints": [socket(address.host.as_str(), address.port.get())] })], ip)
+    let instances: Vec<&Instance> =
+        service.endpoints.iter().filter(|i| version.is_none() || i.version == version).collect();
+    let (endpoints, all_ips) = if instances.is_empty() {
+        let host = match version.and_then(|v| service.version(v).host.as_ref()) {
+            Some(host) => host,
+            None => &address.host,
+        };
+        let ip = host.as_str().parse::<std::net::IpAddr>().is_ok();
+        (vec![json!({ "lb_endpoints": [socket(host.as_str(), address.port.get())] })], ip)
     } else {
         let mut groups: BTreeMap<(u32, Option<&str>), Vec<Value>> = BTreeMap::new();
-        for instance in &service.endpoints {
+        for instance in &instances {
             let mut endpoint = socket(instance.host.as_str(), instance.port.get());
             if let Some(weight) = instance.weight {
                 endpoint["load_balancing_weight"] = json!(weight);
@@ -47,16 +54,107 @@ pub fn upstream_cluster(name: &str, service: &Service) -> Value {
                 group
             })
             .collect();
-        let ips = service.endpoints.iter().all(|i| i.host.as_str().parse::<std::net::IpAddr>().is_ok());
+        let ips = instances.iter().all(|i| i.host.as_str().parse::<std::net::IpAddr>().is_ok());
         (groups, ips)
     };
-    json!({
+    let mut cluster = json!({
         "name": name,
         "type": if all_ips { "STATIC" } else { "STRICT_DNS" },
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
         "load_assignment": { "cluster_name": name, "endpoints": endpoints }
-    })
+    });
+    apply_traffic(&mut cluster, &service.traffic);
+    cluster
+}
+
+/// Caps a cluster's concurrent retries with the tightest of the retry
+/// budgets its routes declare (Envoy keeps one per cluster and priority).
+/// A budget overrides the circuit breaker's `max_retries`.
+pub fn apply_retry_budget<'a>(cluster: &mut Value, budgets: impl IntoIterator<Item = &'a RetryPolicy>) {
+    let Some(budget) = budgets.into_iter().filter_map(|p| p.budget).min_by_key(|b| (b.percent, b.min_concurrency))
+    else {
+        return;
+    };
+    let thresholds = &mut cluster["circuit_breakers"]["thresholds"];
+    if !thresholds.is_array() {
+        *thresholds = json!([{ "priority": "DEFAULT" }]);
+    }
+    thresholds[0]["retry_budget"] = json!({
+        "budget_percent": { "value": f64::from(budget.percent) },
+        "min_retry_concurrency": budget.min_concurrency
+    });
+}
+
+/// The clusters a caller needs to reach `callee` under its traffic rules,
+/// as `(version, name)`: the whole service unless a split spreads all of
+/// its requests over versions, and each version the rules send to.
+/// A version's cluster is named `BASE|VERSION`.
+pub fn callee_clusters(base: &str, callee: &Service) -> Vec<(Option<VersionId>, String)> {
+    let rules = &callee.traffic.rules;
+    let whole = rules.split.is_empty().then(|| (None, base.to_string()));
+    whole.into_iter().chain(rules.versions().into_iter().map(|v| (Some(v), version_cluster(base, callee, v)))).collect()
+}
+
+fn version_cluster(base: &str, callee: &Service, version: VersionId) -> String {
+    format!("{base}|{}", callee.version(version).name.value)
+}
+
+/// The routes that carry one route's requests to `callee`, whose action
+/// names the whole service's cluster: first a copy per header rule, sending
+/// the requests it matches to that version; then the route itself, its
+/// requests split over versions and mirrored as the callee's rules say.
+pub fn versioned_routes(route: Value, callee: &Service) -> Vec<Value> {
+    let rules = &callee.traffic.rules;
+    if rules.is_empty() {
+        return vec![route];
+    }
+    let base = route["route"]["cluster"].as_str().expect("the route's action names a cluster").to_string();
+    let mut out = Vec::with_capacity(rules.header_routes.len() + 1);
+    for rule in &rules.header_routes {
+        let mut variant = route.clone();
+        let version = &callee.version(rule.to).name.value;
+        variant["name"] = json!(format!("{}|{version}", route["name"].as_str().unwrap_or_default()));
+        let headers = &mut variant["match"]["headers"];
+        if !headers.is_array() {
+            *headers = json!([]);
+        }
+        headers.as_array_mut().expect("an array").push(header_matcher(&rule.header));
+        variant["route"]["cluster"] = json!(version_cluster(&base, callee, rule.to));
+        out.push(variant);
+    }
+    let mut route = route;
+    let action = route["route"].as_object_mut().expect("a route action");
+    if !rules.split.is_empty() {
+        action.remove("cluster");
+        let clusters: Vec<Value> = rules
+            .split
+            .iter()
+            .map(|w| json!({ "name": version_cluster(&base, callee, w.version), "weight": w.weight }))
+            .collect();
+        action.insert("weighted_clusters".into(), json!({ "clusters": clusters }));
+    }
+    if let Some(mirror) = &rules.mirror {
+        action.insert(
+            "request_mirror_policies".into(),
+            json!([{
+                "cluster": version_cluster(&base, callee, mirror.to),
+                "runtime_fraction": { "default_value": { "numerator": mirror.percent, "denominator": "HUNDRED" } }
+            }]),
+        );
+    }
+    out.push(route);
+    out
+}
+
+/// An Envoy route `HeaderMatcher`.
+pub fn header_matcher(header: &HeaderMatch) -> Value {
+    let name = header.name.as_str();
+    match &header.rule {
+        HeaderRule::Exact(v) => json!({ "name": name, "string_match": { "exact": v } }),
+        HeaderRule::Prefix(v) => json!({ "name": name, "string_match": { "prefix": v } }),
+        HeaderRule::Present => json!({ "name": name, "present_match": true }),
+    }
 }
 
 /// A route's `retry_policy`.
@@ -76,7 +174,7 @@ pub fn retry_policy(policy: &RetryPolicy) -> Value {
 
 /// Sets a cluster's load balancing, circuit breakers, outlier detection and
 /// health checks from the callee's `traffic` block.
-pub fn apply_traffic(cluster: &mut Value, traffic: &TrafficPolicy) {
+fn apply_traffic(cluster: &mut Value, traffic: &TrafficPolicy) {
     if let Some(lb) = &traffic.load_balancing {
         cluster["lb_policy"] = json!(match lb.value {
             LoadBalancing::RoundRobin => "ROUND_ROBIN",

@@ -10,10 +10,14 @@ use base64::Engine as _;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::envoy_common::{apply_traffic, hash_policy, retry_policy, upstream_cluster, HCM, HTTP_OPTIONS, ROUTER};
+use super::envoy_common::{
+    apply_retry_budget, callee_clusters, hash_policy, header_matcher, retry_policy, upstream_cluster, versioned_routes,
+    HCM, HTTP_OPTIONS, ROUTER,
+};
 use super::{yaml, Artifact};
+use crate::model::traffic::{RetryPolicy, VersionId};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
-use crate::model::{ErrorFormat, Gateway, HeaderRule, HeaderTransform, Model, PathMatch, Route, ServiceId};
+use crate::model::{ErrorFormat, Gateway, HeaderTransform, Model, PathMatch, Route, ServiceId};
 use crate::schema::SchemaIndex;
 
 /// Request header the gateway sets on routed requests so error mappers can
@@ -95,7 +99,11 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
         transcoder: gateway.routes.iter().any(|r| r.transcode.is_some()),
         validator: validating(gateway),
     };
-    let routes: Vec<Value> = gateway.routes.iter().map(|r| route(model, r, optional)).collect();
+    let routes: Vec<Value> = gateway
+        .routes
+        .iter()
+        .flat_map(|r| versioned_routes(route(model, r, optional), model.service(r.target.value)))
+        .collect();
     let mappers = local_reply_mappers(gateway);
     let filters = http_filters(model, schemas, gateway);
     // Envoy stamps `server: envoy` after all filters; a route that removes or
@@ -132,11 +140,19 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
             })
         })
         .collect();
-    // One cluster per (service, protocol) in name order.
-    let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
+    // One cluster per (service, protocol, cache TTL) and version in name order.
+    // The routes' retry policies by cluster key: their budgets share the clusters.
+    let mut retries: BTreeMap<ClusterKey, Vec<&RetryPolicy>> = BTreeMap::new();
     for r in &gateway.routes {
-        let key = ClusterKey::of(r);
-        clusters.entry(key.name(model)).or_insert_with(|| cluster(model, key));
+        retries.entry(ClusterKey::of(r)).or_default().extend(&r.retries);
+    }
+    let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
+    for (key, policies) in &retries {
+        for (version, name) in callee_clusters(&key.name(model), model.service(key.service)) {
+            let mut cluster = cluster(model, *key, version, &name);
+            apply_retry_budget(&mut cluster, policies.iter().copied());
+            clusters.insert(name, cluster);
+        }
     }
     if let (Some(validator), true) = (&gateway.validator, validating(gateway)) {
         clusters.insert(
@@ -183,13 +199,7 @@ fn route(model: &Model, route: &Route, optional: OptionalFilters) -> Value {
     if let Some(method) = route.matcher.method {
         headers.push(json!({ "name": ":method", "string_match": { "exact": method.as_str() } }));
     }
-    for h in &route.matcher.headers {
-        headers.push(match &h.rule {
-            HeaderRule::Exact(v) => json!({ "name": h.name.as_str(), "string_match": { "exact": v } }),
-            HeaderRule::Prefix(v) => json!({ "name": h.name.as_str(), "string_match": { "prefix": v } }),
-            HeaderRule::Present => json!({ "name": h.name.as_str(), "present_match": true }),
-        });
-    }
+    headers.extend(route.matcher.headers.iter().map(header_matcher));
     if !headers.is_empty() {
         matcher["headers"] = Value::Array(headers);
     }
@@ -338,10 +348,8 @@ fn literal(text: &str) -> String {
     text.replace('%', "%%")
 }
 
-fn cluster(model: &Model, key: ClusterKey) -> Value {
-    let name = key.name(model);
-    let mut cluster = upstream_cluster(&name, model.service(key.service));
-    apply_traffic(&mut cluster, &model.service(key.service).traffic);
+fn cluster(model: &Model, key: ClusterKey, version: Option<VersionId>, name: &str) -> Value {
+    let mut cluster = upstream_cluster(name, model.service(key.service), version);
     let mut options = serde_json::Map::new();
     if key.protocol == Protocol::Grpc {
         options.insert("explicit_http_config".into(), json!({ "http2_protocol_options": {} }));

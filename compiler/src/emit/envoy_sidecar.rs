@@ -17,8 +17,12 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::envoy_common::{apply_traffic, hash_policy, retry_policy, upstream_cluster, HCM, HTTP_OPTIONS, ROUTER};
+use super::envoy_common::{
+    apply_retry_budget, callee_clusters, hash_policy, retry_policy, upstream_cluster, versioned_routes, HCM,
+    HTTP_OPTIONS, ROUTER,
+};
 use super::{yaml, Artifact};
+use crate::model::traffic::VersionId;
 use crate::model::values::{ApiKind, Operation};
 use crate::model::{Call, Model, Service, ServiceId};
 use crate::schema::SchemaIndex;
@@ -66,16 +70,22 @@ fn bootstrap(model: &Model, service: &Service) -> Value {
             .map(|(target_name, (target, calls))| {
                 let callee = model.service(*target);
                 let cluster = format!("outbound.{target_name}");
-                clusters.insert(cluster.clone(), outbound_cluster(&cluster, callee));
+                let retries =
+                    calls.iter().filter_map(|c| service.call_retries(c)).chain(&service.call_defaults.retries);
+                for (version, name) in callee_clusters(&cluster, callee) {
+                    let mut outbound = outbound_cluster(&name, callee, version);
+                    apply_retry_budget(&mut outbound, retries.clone());
+                    clusters.insert(name, outbound);
+                }
                 let endpoint = &callee.address.value;
                 let mut routes: Vec<Value> = calls
                     .iter()
                     .filter(|c| c.operation.is_some())
-                    .map(|c| route(service, callee, c, &cluster))
+                    .flat_map(|c| versioned_routes(route(service, callee, c, &cluster), callee))
                     .collect();
                 // The rest of the callee's traffic: a call without an operation, else the defaults.
                 let rest = calls.iter().find(|c| c.operation.is_none());
-                routes.push(catch_all(service, callee, rest.copied(), &cluster));
+                routes.extend(versioned_routes(catch_all(service, callee, rest.copied(), &cluster), callee));
                 json!({
                     "name": target_name,
                     "domains": [
@@ -159,12 +169,11 @@ fn grpc_only(service: &Service) -> bool {
     !service.apis.is_empty() && service.apis.iter().all(|a| a.kind == ApiKind::Grpc)
 }
 
-fn outbound_cluster(name: &str, callee: &Service) -> Value {
-    let mut cluster = upstream_cluster(name, callee);
+fn outbound_cluster(name: &str, callee: &Service, version: Option<VersionId>) -> Value {
+    let mut cluster = upstream_cluster(name, callee, version);
     if grpc_only(callee) {
         cluster["typed_extension_protocol_options"] = http2_options();
     }
-    apply_traffic(&mut cluster, &callee.traffic);
     cluster
 }
 

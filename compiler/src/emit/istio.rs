@@ -41,11 +41,11 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
-use super::kubernetes::{cluster_service, port_protocol};
+use super::kubernetes::port_protocol;
 use super::{path_template_regex, yaml, Artifact};
-use crate::model::traffic::{LoadBalancing, RetryPolicy};
+use crate::model::traffic::{LoadBalancing, RetryPolicy, VersionId};
 use crate::model::values::{Duration, Operation};
-use crate::model::{Call, Gateway, HeaderRule, HeaderTransform, Model, PathMatch, Route, Service};
+use crate::model::{Call, Gateway, HeaderMatch, HeaderRule, HeaderTransform, Model, PathMatch, Route, Service};
 use crate::schema::SchemaIndex;
 
 const API_VERSION: &str = "networking.istio.io/v1";
@@ -53,6 +53,8 @@ const API_VERSION: &str = "networking.istio.io/v1";
 const DEFAULT_TIMEOUT: &str = "15s";
 /// The annotation listing what of a service or gateway its Istio resources cannot carry.
 const NOT_IN_ISTIO: &str = "meshc/not-in-istio";
+/// The pod label that tells a service's versions apart (Istio's convention).
+pub(super) const VERSION_LABEL: &str = "version";
 
 pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
     // Each service's incoming calls, callers in model order, calls in spec order.
@@ -109,7 +111,7 @@ fn resource(kind: &str, metadata: Value, spec: Value) -> Value {
 /// A service's resources are named after it, in its address's namespace if it names one.
 fn metadata(service: &Service) -> Value {
     let mut metadata = json!({ "name": service.name.value });
-    if let Some((_, namespace)) = cluster_service(service.address.value.host.as_str()) {
+    if let Some((_, namespace)) = service.address.value.host.kubernetes_service() {
         metadata["namespace"] = json!(namespace);
     }
     metadata
@@ -163,6 +165,9 @@ fn service_entry(service: &Service) -> Option<Value> {
                 if let Some(weight) = instance.weight {
                     out["weight"] = json!(weight);
                 }
+                if let Some(version) = instance.version {
+                    out["labels"] = json!({ VERSION_LABEL: service.version(version).name.value });
+                }
                 out
             })
             .collect();
@@ -180,6 +185,21 @@ fn service_notes(service: &Service, calls: &[(&Service, &Call)]) -> Vec<String> 
         notes.push("declared endpoints (Kubernetes serves the cluster name's own)".to_string());
     } else if service.endpoints.iter().any(|i| i.priority > 0) {
         notes.push("endpoint priorities (Istio orders endpoints by the caller's locality)".to_string());
+    }
+    if !in_cluster(service.address.value.host.as_str()) && service.endpoints.is_empty() && !service.versions.is_empty()
+    {
+        notes.push(format!(
+            "the versions' own addresses (Istio picks a subset by its endpoints' `{VERSION_LABEL}` label)"
+        ));
+    }
+    let mut budgeted: Vec<&str> = calls
+        .iter()
+        .filter(|(caller, call)| caller.call_retries(call).is_some_and(|r| r.budget.is_some()))
+        .map(|(caller, _)| caller.name.value.as_str())
+        .collect();
+    budgeted.dedup();
+    if !budgeted.is_empty() {
+        notes.push(format!("retry budgets of the calls from {} (Istio has none)", budgeted.join(", ")));
     }
     if service.apis.is_empty() {
         let mut callers: Vec<&str> = calls
@@ -245,11 +265,81 @@ fn destination_rule(service: &Service) -> Option<Value> {
             }),
         );
     }
-    if policy.is_empty() {
+    if policy.is_empty() && service.versions.is_empty() {
         return None;
     }
-    let host = service.address.value.host.as_str();
-    Some(resource("DestinationRule", metadata(service), json!({ "host": host, "trafficPolicy": policy })))
+    let mut spec = json!({ "host": service.address.value.host.as_str() });
+    if !policy.is_empty() {
+        spec["trafficPolicy"] = Value::Object(policy);
+    }
+    if !service.versions.is_empty() {
+        let subsets: Vec<Value> = service
+            .versions
+            .iter()
+            .map(|v| json!({ "name": v.name.value, "labels": { VERSION_LABEL: v.name.value } }))
+            .collect();
+        spec["subsets"] = json!(subsets);
+    }
+    Some(resource("DestinationRule", metadata(service), spec))
+}
+
+/// One route's requests to `callee` under its traffic rules, as the Envoy
+/// backends route them: a copy of the route per header rule, to that
+/// version's subset, then the route split over subsets and mirrored.
+fn versioned_http(route: Value, callee: &Service) -> Vec<Value> {
+    let rules = &callee.traffic.rules;
+    if rules.is_empty() {
+        return vec![route];
+    }
+    let mut out = Vec::with_capacity(rules.header_routes.len() + 1);
+    for rule in &rules.header_routes {
+        let mut variant = route.clone();
+        let version = callee.version(rule.to);
+        variant["name"] = json!(format!("{}|{}", route["name"].as_str().unwrap_or_default(), version.name.value));
+        let header = headers(std::slice::from_ref(&rule.header));
+        let matches = variant["match"].as_array().cloned().unwrap_or_else(|| vec![json!({})]);
+        variant["match"] = matches
+            .into_iter()
+            .map(|mut m| {
+                let merged = m["headers"].as_object().cloned().unwrap_or_default().into_iter().chain(header.clone());
+                m["headers"] = Value::Object(merged.collect());
+                m
+            })
+            .collect();
+        variant["route"] = json!([{ "destination": subset_destination(callee, Some(rule.to)) }]);
+        out.push(variant);
+    }
+    let mut route = route;
+    if !rules.split.is_empty() {
+        let split: Vec<Value> = rules
+            .split
+            .iter()
+            .map(|w| json!({ "destination": subset_destination(callee, Some(w.version)), "weight": w.weight }))
+            .collect();
+        route["route"] = json!(split);
+    }
+    if let Some(mirror) = &rules.mirror {
+        route["mirror"] = subset_destination(callee, Some(mirror.to));
+        route["mirrorPercentage"] = json!({ "value": f64::from(mirror.percent) });
+    }
+    out.push(route);
+    out
+}
+
+/// Istio's `HTTPMatchRequest.headers`.
+fn headers(matches: &[HeaderMatch]) -> Map<String, Value> {
+    matches
+        .iter()
+        .map(|h| {
+            let rule = match &h.rule {
+                HeaderRule::Exact(v) => json!({ "exact": v }),
+                HeaderRule::Prefix(v) => json!({ "prefix": v }),
+                // An empty match checks that the header is present.
+                HeaderRule::Present => json!({}),
+            };
+            (h.name.as_str().to_string(), rule)
+        })
+        .collect()
 }
 
 /// The callers' routes to `callee`; `None` when nobody calls it or it
@@ -278,13 +368,14 @@ fn virtual_service(callee: &Service, calls: &[(&Service, &Call)]) -> Option<Valu
                 Operation::Graphql { .. } => {}
             }
             let name = format!("{}: {}", caller.name.value, operation.value);
-            http.push(call_route(name, matcher, caller, Some(call), &to));
+            http.extend(versioned_http(call_route(name, matcher, caller, Some(call), &to), callee));
         }
         // The caller's other traffic: its operation-less call, else its defaults.
         let rest = group.iter().map(|(_, c)| *c).find(|c| c.operation.is_none());
-        http.push(call_route(format!("{}: default", caller.name.value), source, caller, rest, &to));
+        let route = call_route(format!("{}: default", caller.name.value), source, caller, rest, &to);
+        http.extend(versioned_http(route, callee));
     }
-    http.push(json!({ "name": "default", "route": to }));
+    http.extend(versioned_http(json!({ "name": "default", "route": to }), callee));
     let host = callee.address.value.host.as_str();
     Some(resource("VirtualService", metadata(callee), json!({ "hosts": [host], "http": http })))
 }
@@ -292,7 +383,7 @@ fn virtual_service(callee: &Service, calls: &[(&Service, &Call)]) -> Option<Valu
 /// Requests from `caller`'s pods.
 fn source_match(caller: &Service) -> Value {
     let mut matcher = json!({ "sourceLabels": { "app": caller.name.value } });
-    if let Some((_, namespace)) = cluster_service(caller.address.value.host.as_str()) {
+    if let Some((_, namespace)) = caller.address.value.host.kubernetes_service() {
         matcher["sourceNamespace"] = json!(namespace);
     }
     matcher
@@ -312,8 +403,17 @@ fn call_route(name: String, matcher: Value, caller: &Service, call: Option<&Call
 }
 
 fn destination(service: &Service) -> Value {
+    json!([{ "destination": subset_destination(service, None) }])
+}
+
+/// A `Destination`: the service, or one version's subset of it.
+fn subset_destination(service: &Service, version: Option<VersionId>) -> Value {
     let endpoint = &service.address.value;
-    json!([{ "destination": { "host": endpoint.host.as_str(), "port": { "number": endpoint.port.get() } } }])
+    let mut out = json!({ "host": endpoint.host.as_str(), "port": { "number": endpoint.port.get() } });
+    if let Some(v) = version {
+        out["subset"] = json!(service.version(v).name.value);
+    }
+    out
 }
 
 /// Istio's `HTTPRetry`. `attempts` counts retries after the first attempt,
@@ -365,7 +465,11 @@ fn gateway_resources(model: &Model, gateway: &Gateway) -> Vec<Value> {
     )];
     let mut http = Vec::new();
     let mut not_in_istio = Vec::new();
-    http.extend(gateway.routes.iter().filter_map(|route| gateway_route(model, route, &mut not_in_istio)));
+    for route in &gateway.routes {
+        if let Some(http_route) = gateway_route(model, route, &mut not_in_istio) {
+            http.extend(versioned_http(http_route, model.service(route.target.value)));
+        }
+    }
     if !http.is_empty() {
         let metadata = json!({ "name": format!("gateway-{name}") });
         out.push(resource("VirtualService", metadata, json!({ "gateways": [name], "hosts": ["*"], "http": http })));
@@ -397,6 +501,9 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
     if route.errors.is_some() {
         dropped.push("error-format");
     }
+    if route.retries.as_ref().is_some_and(|r| r.budget.is_some()) {
+        dropped.push("retry budget");
+    }
     let matcher = &route.matcher;
     let mut m = json!({ "uri": match &matcher.path {
         PathMatch::Exact(path) => json!({ "exact": path }),
@@ -406,20 +513,7 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
         m["method"] = json!({ "exact": method.as_str() });
     }
     if !matcher.headers.is_empty() {
-        let headers: Map<String, Value> = matcher
-            .headers
-            .iter()
-            .map(|h| {
-                let rule = match &h.rule {
-                    HeaderRule::Exact(v) => json!({ "exact": v }),
-                    HeaderRule::Prefix(v) => json!({ "prefix": v }),
-                    // An empty match checks that the header is present.
-                    HeaderRule::Present => json!({}),
-                };
-                (h.name.as_str().to_string(), rule)
-            })
-            .collect();
-        m["headers"] = Value::Object(headers);
+        m["headers"] = Value::Object(headers(&matcher.headers));
     }
     let mut out = json!({
         "match": [m],

@@ -5,6 +5,10 @@
 //!   name callers dial is the one Kubernetes serves.
 //! - The pods are selected by `app: SERVICE` (the meshc service's name, the
 //!   label the Istio backend's `sourceLabels` use too).
+//! - Each of the service's `versions` reached by a cluster DNS name gets its
+//!   own Service too, `kubernetes/SERVICE-VERSION.yaml`, selecting
+//!   `app: SERVICE, version: VERSION`: the sidecars' version clusters
+//!   resolve it (Istio selects the same pods by the DestinationRule's subsets).
 //! - One port: the address's port, named and typed by the service's API
 //!   kinds (`grpc`, `http`, `http2` for both on one port, `tcp` for none),
 //!   targeting the service's sidecar inbound port: callers' traffic enters
@@ -19,30 +23,34 @@ use k8s_openapi::api::core::v1::{Service as KubeService, ServicePort, ServiceSpe
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::istio::VERSION_LABEL;
 use super::{yaml, Artifact};
-use crate::model::values::ApiKind;
+use crate::model::values::{ApiKind, Host};
 use crate::model::{Model, Service};
 use crate::schema::SchemaIndex;
 
 pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
-    model
-        .services
-        .iter()
-        .filter_map(|service| {
-            let kube = kube_service(service)?;
-            let value = serde_json::to_value(&kube).expect("k8s-openapi types serialize to JSON");
-            Some(Artifact { path: format!("kubernetes/{}.yaml", service.name.value), contents: yaml(model, &value) })
-        })
-        .collect()
-}
-
-/// `(name, namespace)` of a cluster DNS name `NAME.NAMESPACE.svc.cluster.local`.
-pub(super) fn cluster_service(host: &str) -> Option<(&str, &str)> {
-    let rest = host.strip_suffix(".svc.cluster.local")?;
-    let (name, namespace) = rest.split_once('.')?;
-    // A Service's name is a DNS-1035 label: it starts with a letter.
-    let named = name.starts_with(|c: char| c.is_ascii_lowercase());
-    (named && !namespace.is_empty() && !namespace.contains('.')).then_some((name, namespace))
+    let artifact = |path: String, kube: KubeService| {
+        let value = serde_json::to_value(&kube).expect("k8s-openapi types serialize to JSON");
+        Artifact { path, contents: yaml(model, &value) }
+    };
+    let mut out = Vec::new();
+    for service in &model.services {
+        let app = BTreeMap::from([("app".to_string(), service.name.value.clone())]);
+        if let Some(kube) = kube_service(service, &service.address.value.host, app.clone()) {
+            out.push(artifact(format!("kubernetes/{}.yaml", service.name.value), kube));
+        }
+        // Each version's own Service, for proxies that reach a version by DNS.
+        for version in &service.versions {
+            let Some(host) = &version.host else { continue };
+            let mut labels = app.clone();
+            labels.insert(VERSION_LABEL.to_string(), version.name.value.clone());
+            if let Some(kube) = kube_service(service, host, labels) {
+                out.push(artifact(format!("kubernetes/{}-{}.yaml", service.name.value, version.name.value), kube));
+            }
+        }
+    }
+    out
 }
 
 /// The protocol of the one port a service listens on, from its APIs' kinds:
@@ -60,10 +68,11 @@ pub(super) fn port_protocol(service: &Service) -> (&'static str, &'static str) {
     }
 }
 
-fn kube_service(service: &Service) -> Option<KubeService> {
+/// A Service named after `host`, selecting the pods with `labels`, on the
+/// service's port.
+fn kube_service(service: &Service, host: &Host, labels: BTreeMap<String, String>) -> Option<KubeService> {
     let address = &service.address.value;
-    let (name, namespace) = cluster_service(address.host.as_str())?;
-    let labels = BTreeMap::from([("app".to_string(), service.name.value.clone())]);
+    let (name, namespace) = host.kubernetes_service()?;
     let (port_name, app_protocol) = port_protocol(service);
     Some(KubeService {
         metadata: ObjectMeta {
@@ -91,16 +100,31 @@ fn kube_service(service: &Service) -> Option<KubeService> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::Host;
+
+    fn service_of(host: &str) -> Option<(String, String)> {
+        let host = Host::parse(host).expect("a host");
+        host.kubernetes_service().map(|(n, ns)| (n.to_string(), ns.to_string()))
+    }
 
     #[test]
     fn only_cluster_dns_names_name_a_kubernetes_service() {
-        assert_eq!(cluster_service("orders.shop.svc.cluster.local"), Some(("orders", "shop")));
-        assert_eq!(cluster_service("orders.svc.cluster.local"), None);
-        assert_eq!(cluster_service("a.b.c.svc.cluster.local"), None);
-        assert_eq!(cluster_service("orders"), None);
-        assert_eq!(cluster_service("1orders.shop.svc.cluster.local"), None);
-        assert_eq!(cluster_service("api.example.com"), None);
-        assert_eq!(cluster_service("10.0.0.1"), None);
+        assert_eq!(service_of("orders.shop.svc.cluster.local"), Some(("orders".into(), "shop".into())));
+        assert_eq!(service_of("orders.svc.cluster.local"), None);
+        assert_eq!(service_of("a.b.c.svc.cluster.local"), None);
+        assert_eq!(service_of("orders"), None);
+        assert_eq!(service_of("1orders.shop.svc.cluster.local"), None);
+        assert_eq!(service_of("api.example.com"), None);
+        assert_eq!(service_of("10.0.0.1"), None);
+    }
+
+    #[test]
+    fn a_version_has_its_own_service_beside_the_services() {
+        let host = Host::parse("reviews.shop.svc.cluster.local").expect("a host");
+        assert_eq!(
+            host.kubernetes_version("v2").expect("a version host").as_str(),
+            "reviews-v2.shop.svc.cluster.local"
+        );
+        assert!(Host::parse("reviews.example.com").expect("a host").kubernetes_version("v2").is_none());
     }
 }

@@ -107,6 +107,8 @@ pub struct Service {
     pub sidecar: traffic::SidecarPorts,
     /// Its instances, when declared (`endpoints`); else callers resolve `address` by DNS.
     pub endpoints: Vec<traffic::Instance>,
+    /// Versions running side by side, for `traffic` rules to route between.
+    pub versions: Vec<traffic::Version>,
     /// Topics the service publishes events to, each with its `publishes` node's argument.
     pub publishes: Vec<Spanned<TopicId>>,
     /// Topics the service consumes events from.
@@ -129,6 +131,10 @@ impl Service {
     /// A call's timeout: its own, else the service's default.
     pub fn call_timeout<'a>(&'a self, call: &'a Call) -> Option<&'a Spanned<Duration>> {
         call.timeout.as_ref().or(self.call_defaults.timeout.as_ref())
+    }
+
+    pub fn version(&self, id: traffic::VersionId) -> &traffic::Version {
+        &self.versions[id.0 as usize]
     }
 
     /// A call's retries: its own, else the service's default.

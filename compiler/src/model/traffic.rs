@@ -8,6 +8,7 @@ use crate::base::{Span, Spanned};
 
 pub use super::values::RetryOn;
 use super::values::{Duration, HeaderName, Host, Port};
+use super::HeaderMatch;
 
 /// Retries of a call or route, with the attempts' limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub struct RetryPolicy {
     pub retry_on: Vec<RetryOn>,
     /// Exponential back-off between attempts.
     pub backoff: Option<Backoff>,
+    /// A cap on the retries in flight towards the callee, as a share of its
+    /// active requests: under load, retries stop before they pile up.
+    pub budget: Option<RetryBudget>,
     /// Where the policy is written (the `retries` node, or the named policy).
     pub span: Span,
 }
@@ -46,6 +50,14 @@ impl RetryPolicy {
         let backoff = self.backoff.unwrap_or(Backoff::ENVOY_DEFAULT);
         (0..self.retries).map(|k| (backoff.base.as_millis() << k.min(32)).min(backoff.max.as_millis())).sum()
     }
+}
+
+/// Envoy's retry budget: at most `percent` of the active requests to a
+/// callee may be retries, but never fewer than `min_concurrency` retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryBudget {
+    pub percent: u32,
+    pub min_concurrency: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +114,75 @@ pub struct Instance {
     /// 0 is used first; higher priorities take traffic when lower ones are unhealthy.
     pub priority: u32,
     pub weight: Option<u32>,
+    /// The version it runs (`version=`), one of its service's `versions`.
+    pub version: Option<VersionId>,
+    pub span: Span,
+}
+
+/// A version's index in its service's `versions`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VersionId(pub u32);
+
+/// A version of a service running beside the others (a canary, one half of
+/// a blue/green pair): a subset of its instances that traffic rules send
+/// requests to by name. Its pods carry the label `version: NAME`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub name: Spanned<String>,
+    /// The DNS name proxies resolve to reach only this version; `None` when
+    /// the service lists `endpoints` (those with `version=NAME` are its instances).
+    pub host: Option<Host>,
+    pub span: Span,
+}
+
+/// How a callee's requests are spread over its versions; empty: over all of
+/// its instances alike.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrafficRules {
+    /// Requests with a matching header go to a version, first match wins.
+    pub header_routes: Vec<HeaderRoute>,
+    /// The rest, split by weight (the weights total 100); empty: every instance.
+    pub split: Vec<WeightedVersion>,
+    /// A copy of some requests goes to a version too; its responses are dropped.
+    pub mirror: Option<Mirror>,
+}
+
+impl TrafficRules {
+    pub fn is_empty(&self) -> bool {
+        self.header_routes.is_empty() && self.split.is_empty() && self.mirror.is_none()
+    }
+
+    /// The versions the rules send requests to, each once, in id order.
+    pub fn versions(&self) -> Vec<VersionId> {
+        let mut ids: Vec<VersionId> = (self.header_routes.iter().map(|r| r.to))
+            .chain(self.split.iter().map(|w| w.version))
+            .chain(self.mirror.iter().map(|m| m.to))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderRoute {
+    pub header: HeaderMatch,
+    pub to: VersionId,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightedVersion {
+    pub version: VersionId,
+    /// Percent of the requests no header route took.
+    pub weight: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirror {
+    pub to: VersionId,
+    /// Percent of the split's requests copied, 1 to 100.
+    pub percent: u32,
     pub span: Span,
 }
 
@@ -112,6 +193,7 @@ pub struct TrafficPolicy {
     pub circuit_breaker: Option<Spanned<CircuitBreaker>>,
     pub outlier_detection: Option<Spanned<OutlierDetection>>,
     pub health_check: Option<Spanned<HealthCheck>>,
+    pub rules: TrafficRules,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

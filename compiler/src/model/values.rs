@@ -108,6 +108,22 @@ impl Host {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `(name, namespace)` of a cluster DNS name `NAME.NAMESPACE.svc.cluster.local`.
+    pub fn kubernetes_service(&self) -> Option<(&str, &str)> {
+        let rest = self.0.strip_suffix(".svc.cluster.local")?;
+        let (name, namespace) = rest.split_once('.')?;
+        // A Service's name is a DNS-1035 label: it starts with a letter.
+        let named = name.starts_with(|c: char| c.is_ascii_lowercase());
+        (named && !namespace.is_empty() && !namespace.contains('.')).then_some((name, namespace))
+    }
+
+    /// The cluster DNS name of one version's own Kubernetes Service:
+    /// `NAME-VERSION.NAMESPACE.svc.cluster.local` beside `NAME.NAMESPACE...`.
+    pub fn kubernetes_version(&self, version: &str) -> Option<Host> {
+        let (name, namespace) = self.kubernetes_service()?;
+        Host::parse(&format!("{name}-{version}.{namespace}.svc.cluster.local")).ok()
+    }
 }
 
 impl fmt::Display for Host {

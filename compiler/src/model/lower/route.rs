@@ -151,15 +151,17 @@ impl Lower<'_> {
                 read::unknown_child(child, "match", &["header"], self.sink);
                 continue;
             }
-            if let Some(h) = self.header_match(child) {
+            if let Some(h) = self.header_match(child, &[]) {
                 headers.push(h);
             }
         }
         Some(RouteMatch { path: path?, method, headers, span: node.span })
     }
 
-    fn header_match(&mut self, node: &Node) -> Option<HeaderMatch> {
-        read::check_entries(node, 1, &["exact", "prefix", "present"], self.sink);
+    /// `NAME exact="v" | prefix="v" | present=#true`, with the node's `extra` properties read elsewhere.
+    pub(super) fn header_match(&mut self, node: &Node, extra: &[&str]) -> Option<HeaderMatch> {
+        let keys: Vec<&str> = ["exact", "prefix", "present"].iter().chain(extra).copied().collect();
+        read::check_entries(node, 1, &keys, self.sink);
         read::no_children(node, self.sink);
         let name = read::string_arg(node, 0, "a header name", "header \"x-api-version\" exact=\"2\"", self.sink)?;
         let name_value = read::parse(&name, |n| HeaderName::parse(n), self.sink)?;

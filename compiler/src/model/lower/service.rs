@@ -20,6 +20,7 @@ const CHILDREN: &[&str] = &[
     "call-defaults",
     "traffic",
     "sidecar",
+    "versions",
     "publishes",
     "subscribes",
 ];
@@ -35,9 +36,10 @@ impl Lower<'_> {
         let mut apis = Vec::new();
         let mut api_names: HashMap<String, Span> = HashMap::new();
         let mut call_defaults = Some(Default::default());
-        let mut traffic = Some(Default::default());
+        let mut traffic_node = None;
         let mut sidecar = Some(Default::default());
         let mut endpoints_node = None;
+        let mut versions_node = None;
         let (mut publishes, mut subscribes) = (Vec::new(), Vec::new());
         let mut topic_links: HashMap<(&str, TopicId), Span> = HashMap::new();
         for child in node.children() {
@@ -61,7 +63,8 @@ impl Lower<'_> {
                     }
                 }
                 "call-defaults" if once.first(child, self.sink) => call_defaults = self.call_defaults(child),
-                "traffic" if once.first(child, self.sink) => traffic = self.traffic(child),
+                "traffic" if once.first(child, self.sink) => traffic_node = Some(child),
+                "versions" if once.first(child, self.sink) => versions_node = Some(child),
                 "sidecar" if once.first(child, self.sink) => sidecar = self.sidecar(child),
                 "endpoints" if once.first(child, self.sink) => endpoints_node = Some(child),
                 "publishes" | "subscribes" => {
@@ -90,7 +93,7 @@ impl Lower<'_> {
                         subscribes.push(topic)
                     }
                 }
-                "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" | "endpoints" => {}
+                "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" | "endpoints" | "versions" => {}
                 _ => read::unknown_child(child, "service", CHILDREN, self.sink),
             }
         }
@@ -101,9 +104,20 @@ impl Lower<'_> {
                     .help("add where its instances listen: address \"orders.shop.svc.cluster.local\" port=8080"),
             );
         }
-        let endpoints = match endpoints_node {
-            Some(node) => self.endpoints(node, address.as_ref().map(|a| a.value.port)),
+        // Versions first: endpoints and traffic rules refer to them.
+        let versions = match versions_node {
+            Some(node) => self.versions(node, address.as_ref().map(|a| &a.value.host), endpoints_node.is_some()),
             None => Some(Vec::new()),
+        };
+        // Without them, rules naming a version would only repeat the error.
+        let versions = versions?;
+        let endpoints = match endpoints_node {
+            Some(node) => self.endpoints(node, address.as_ref().map(|a| a.value.port), &versions),
+            None => Some(Vec::new()),
+        };
+        let traffic = match traffic_node {
+            Some(node) => self.traffic(node, &versions),
+            None => Some(Default::default()),
         };
         let (address, call_defaults, traffic, sidecar, endpoints) =
             (address?, call_defaults?, traffic?, sidecar?, endpoints?);
@@ -117,6 +131,7 @@ impl Lower<'_> {
             traffic,
             sidecar,
             endpoints,
+            versions,
             publishes,
             subscribes,
             span: node.span,

@@ -9,14 +9,20 @@ use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic};
 use crate::model::traffic::{
-    Backoff, CallDefaults, CircuitBreaker, HealthCheck, Instance, Limits, Load, LoadBalancing, OutlierDetection, Probe,
-    RetryOn, RetryPolicy, SidecarPorts, TrafficPolicy,
+    Backoff, CallDefaults, CircuitBreaker, HeaderRoute, HealthCheck, Instance, Limits, Load, LoadBalancing, Mirror,
+    OutlierDetection, Probe, RetryBudget, RetryOn, RetryPolicy, SidecarPorts, TrafficPolicy, Version, VersionId,
+    WeightedVersion,
 };
-use crate::model::values::{Duration, HeaderName, Host, Port};
+use crate::model::values::{check_name, Duration, HeaderName, Host, Port};
 use crate::syntax::Node;
 
-const RETRY_PROPS: &[&str] = &["policy", "per-try-timeout", "on", "backoff", "max-backoff"];
-const TRAFFIC_CHILDREN: &[&str] = &["load-balancing", "circuit-breaker", "outlier-detection", "health-check"];
+const RETRY_PROPS: &[&str] =
+    &["policy", "per-try-timeout", "on", "backoff", "max-backoff", "budget", "min-retry-concurrency"];
+const TRAFFIC_CHILDREN: &[&str] =
+    &["load-balancing", "circuit-breaker", "outlier-detection", "health-check", "match-header", "split", "mirror"];
+/// Children that may appear once in a `traffic` block.
+const TRAFFIC_ONCE: &[&str] =
+    &["load-balancing", "circuit-breaker", "outlier-detection", "health-check", "split", "mirror"];
 const RETRY_EXAMPLE: &str = "retries 2 per-try-timeout=\"300ms\" on=\"5xx reset\"";
 
 impl Lower<'_> {
@@ -83,7 +89,7 @@ impl Lower<'_> {
                     let mut known: Vec<&str> = self.retry_policies.keys().map(String::as_str).collect();
                     known.sort_unstable();
                     self.sink.push(
-                        Diagnostic::new(Code::UnknownService, format!("no retry-policy named `{}`", name.value))
+                        Diagnostic::new(Code::UnknownRetryPolicy, format!("no retry-policy named `{}`", name.value))
                             .at(name.span, "unknown retry policy")
                             .help_opt(suggestion(&name.value, known.iter().copied()).or(Some(
                                 "declare it with retry-policy \"name\" { retries ... }, or `import \"std:resilience\"` for the standard ones".into(),
@@ -128,13 +134,38 @@ impl Lower<'_> {
             }
             (Some(base), Some(max)) => Some(Backoff { base: base.value, max: max.value }),
         };
+        let budget = self.retry_budget(node)?;
         Some(RetryPolicy {
             retries: count?,
             per_try_timeout: per_try_timeout?,
             retry_on: retry_on?,
             backoff,
+            budget,
             span: node.span,
         })
+    }
+
+    /// `budget="20%" min-retry-concurrency=N` of a `retries` node.
+    /// `Some(None)` when absent, `None` when invalid.
+    fn retry_budget(&mut self, node: &Node) -> Option<Option<RetryBudget>> {
+        let min = self.count_prop(node, "min-retry-concurrency", 0, 1_000_000)?;
+        let Some(text) = read::string_prop(node, "budget", None, self.sink) else {
+            if node.property("budget").is_some() {
+                return None;
+            }
+            if let Some(entry) = node.property("min-retry-concurrency") {
+                self.sink.push(
+                    Diagnostic::new(Code::MissingRequired, "`min-retry-concurrency` qualifies a retry budget")
+                        .at(entry.span, "no budget")
+                        .help("add the budget: retries 2 budget=\"20%\" min-retry-concurrency=3"),
+                );
+                return None;
+            }
+            return Some(None);
+        };
+        let percent = read::parse(&text, |t| parse_percent(t), self.sink)?;
+        // Envoy's default floor: three retries may always run.
+        Some(Some(RetryBudget { percent, min_concurrency: min.unwrap_or(3) }))
     }
 
     /// A service's `call-defaults { timeout "1s"; retries ... }`.
@@ -169,14 +200,14 @@ impl Lower<'_> {
         (!failed).then_some(defaults)
     }
 
-    /// A service's `traffic { ... }` block.
-    pub(super) fn traffic(&mut self, node: &Node) -> Option<TrafficPolicy> {
+    /// A service's `traffic { ... }` block; its rules name `versions`.
+    pub(super) fn traffic(&mut self, node: &Node, versions: &[Version]) -> Option<TrafficPolicy> {
         read::check_entries(node, 0, &[], self.sink);
         let mut once = Once::default();
         let mut policy = TrafficPolicy::default();
         let mut failed = false;
         for child in node.children() {
-            if TRAFFIC_CHILDREN.contains(&child.name.as_str()) && !once.first(child, self.sink) {
+            if TRAFFIC_ONCE.contains(&child.name.as_str()) && !once.first(child, self.sink) {
                 continue;
             }
             let ok = match child.name.as_str() {
@@ -184,6 +215,9 @@ impl Lower<'_> {
                 "circuit-breaker" => self.circuit_breaker(child).map(|cb| policy.circuit_breaker = Some(cb)),
                 "outlier-detection" => self.outlier_detection(child).map(|o| policy.outlier_detection = Some(o)),
                 "health-check" => self.health_check(child).map(|h| policy.health_check = Some(h)),
+                "match-header" => self.header_route(child, versions).map(|r| policy.rules.header_routes.push(r)),
+                "split" => self.split(child, versions).map(|s| policy.rules.split = s),
+                "mirror" => self.mirror(child, versions).map(|m| policy.rules.mirror = Some(m)),
                 _ => {
                     read::unknown_child(child, "traffic", TRAFFIC_CHILDREN, self.sink);
                     Some(())
@@ -192,6 +226,176 @@ impl Lower<'_> {
             failed |= ok.is_none();
         }
         (!failed).then_some(policy)
+    }
+
+    /// `match-header "x-canary" exact="true" to="v2"`.
+    fn header_route(&mut self, node: &Node, versions: &[Version]) -> Option<HeaderRoute> {
+        let header = self.header_match(node, &["to"]);
+        let example = "match-header \"x-canary\" exact=\"true\" to=\"v2\"";
+        let to = read::string_prop(node, "to", Some(example), self.sink);
+        let to = self.version_ref(&to?, versions);
+        Some(HeaderRoute { header: header?, to: to?, span: node.span })
+    }
+
+    /// `split { to "v1" weight=90; to "v2" weight=10 }`: the weights total 100.
+    fn split(&mut self, node: &Node, versions: &[Version]) -> Option<Vec<WeightedVersion>> {
+        read::check_entries(node, 0, &[], self.sink);
+        let example = "to \"v2\" weight=10";
+        let mut split = Vec::new();
+        let mut seen: HashMap<VersionId, Span> = HashMap::new();
+        let mut failed = false;
+        for child in node.children() {
+            if child.name != "to" {
+                read::unknown_child(child, "split", &["to"], self.sink);
+                continue;
+            }
+            read::check_entries(child, 1, &["weight"], self.sink);
+            read::no_children(child, self.sink);
+            let name = read::string_arg(child, 0, "a version", example, self.sink);
+            let weight = read::int_prop(child, "weight", Some(example), self.sink)
+                .and_then(|w| read::parse(&w, |w| bounded(*w, 0, 100, "a weight"), self.sink));
+            let version = name.and_then(|n| self.version_ref(&n, versions).map(|v| (v, n.span)));
+            let (Some((version, span)), Some(weight)) = (version, weight) else {
+                failed = true;
+                continue;
+            };
+            if let Some(&first) = seen.get(&version) {
+                self.sink.push(
+                    Diagnostic::new(
+                        Code::InvalidSplit,
+                        format!("the split names version `{}` twice", versions[version.0 as usize].name.value),
+                    )
+                    .at(span, "named again")
+                    .with_label(first, "first named here")
+                    .help("give each version one `to` with its whole weight"),
+                );
+                failed = true;
+                continue;
+            }
+            seen.insert(version, span);
+            split.push(WeightedVersion { version, weight });
+        }
+        if failed {
+            return None;
+        }
+        let total: u32 = split.iter().map(|w| w.weight).sum();
+        if total != 100 {
+            let parts: Vec<String> = split.iter().map(|w| w.weight.to_string()).collect();
+            let shown =
+                if parts.is_empty() { "nothing".to_string() } else { format!("{} = {total}", parts.join(" + ")) };
+            self.sink.push(
+                Diagnostic::new(Code::InvalidSplit, format!("the split's weights total {total}%, not 100%"))
+                    .at(node.span, shown)
+                    .help("weights are percentages of the requests: make them add up to 100 (Istio requires it)"),
+            );
+            return None;
+        }
+        Some(split)
+    }
+
+    /// `mirror "v2" percent=10`.
+    fn mirror(&mut self, node: &Node, versions: &[Version]) -> Option<Mirror> {
+        read::check_entries(node, 1, &["percent"], self.sink);
+        read::no_children(node, self.sink);
+        let name = read::string_arg(node, 0, "a version", "mirror \"v2\" percent=10", self.sink);
+        let percent = self.count_prop(node, "percent", 1, 100)?;
+        let to = self.version_ref(&name?, versions)?;
+        Some(Mirror { to, percent: percent.unwrap_or(100), span: node.span })
+    }
+
+    /// A version of the service by name, with did-you-mean when there is none.
+    fn version_ref(&mut self, name: &Spanned<String>, versions: &[Version]) -> Option<VersionId> {
+        if let Some(i) = versions.iter().position(|v| v.name.value == name.value) {
+            return Some(VersionId(i as u32));
+        }
+        let help = if versions.is_empty() {
+            Some(format!("declare the service's versions first: versions {{ version \"{}\" }}", name.value))
+        } else {
+            suggestion(&name.value, versions.iter().map(|v| v.name.value.as_str()))
+        };
+        self.sink.push(
+            Diagnostic::new(Code::UnknownVersion, format!("the service has no version `{}`", name.value))
+                .at(name.span, "unknown version")
+                .help_opt(help),
+        );
+        None
+    }
+
+    /// A service's `versions { version "v1"; version "v2" address="..." }`.
+    /// Without `endpoints`, each version is reached by DNS: its `address=`,
+    /// else the cluster DNS name of its own Kubernetes Service.
+    pub(super) fn versions(
+        &mut self,
+        node: &Node,
+        address: Option<&Host>,
+        has_endpoints: bool,
+    ) -> Option<Vec<Version>> {
+        read::check_entries(node, 0, &[], self.sink);
+        let mut out: Vec<Version> = Vec::new();
+        let mut failed = false;
+        for child in node.children() {
+            if child.name != "version" {
+                read::unknown_child(child, "versions", &["version"], self.sink);
+                continue;
+            }
+            read::check_entries(child, 1, &["address"], self.sink);
+            read::no_children(child, self.sink);
+            let Some(name) = read::string_arg(child, 0, "a version name", "version \"v2\"", self.sink) else {
+                failed = true;
+                continue;
+            };
+            if read::parse(&name, |n| check_name(n), self.sink).is_none() {
+                failed = true;
+                continue;
+            }
+            if let Some(first) = out.iter().find(|v| v.name.value == name.value) {
+                duplicate(self.sink, "version", &name.value, name.span, first.name.span);
+                failed = true;
+                continue;
+            }
+            let explicit = read::string_prop(child, "address", None, self.sink);
+            let host = match (explicit, has_endpoints) {
+                (Some(text), false) => read::parse(&text, |h| Host::parse(h), self.sink),
+                (Some(text), true) => {
+                    self.sink.push(
+                        Diagnostic::new(Code::UnknownProperty, "a version's instances are the endpoints that name it")
+                            .at(text.span, "the service lists endpoints")
+                            .help(format!(
+                                "remove `address` and mark its endpoints: endpoint \"10.0.0.7\" version=\"{}\"",
+                                name.value
+                            )),
+                    );
+                    None
+                }
+                (None, true) => None,
+                (None, false) if child.property("address").is_some() => None,
+                (None, false) => match address.and_then(|a| a.kubernetes_version(&name.value)) {
+                    Some(host) => Some(host),
+                    None => {
+                        self.sink.push(
+                            Diagnostic::new(Code::MissingRequired, format!("version `{}` cannot be reached", name.value))
+                                .at(name.span, "no address")
+                                .help(format!("give it a DNS name (version \"{}\" address=\"...\"), or list the service's endpoints with version=\"{}\"", name.value, name.value)),
+                        );
+                        None
+                    }
+                },
+            };
+            if host.is_none() && !has_endpoints {
+                failed = true;
+                continue;
+            }
+            out.push(Version { name, host, span: child.span });
+        }
+        if out.is_empty() && !failed {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, "`versions` lists no version")
+                    .at(node.name_span, "empty")
+                    .help("list them: versions { version \"v1\"; version \"v2\" }; or remove the block"),
+            );
+            return None;
+        }
+        (!failed).then_some(out)
     }
 
     fn load_balancing(&mut self, node: &Node) -> Option<Spanned<LoadBalancing>> {
@@ -353,7 +557,12 @@ impl Lower<'_> {
 
     /// A service's `endpoints { endpoint HOST port=P zone=Z priority=N weight=W }`.
     /// Endpoints without `port=` listen on `default_port` (the address's).
-    pub(super) fn endpoints(&mut self, node: &Node, default_port: Option<Port>) -> Option<Vec<Instance>> {
+    pub(super) fn endpoints(
+        &mut self,
+        node: &Node,
+        default_port: Option<Port>,
+        versions: &[Version],
+    ) -> Option<Vec<Instance>> {
         read::check_entries(node, 0, &[], self.sink);
         let mut out = Vec::new();
         let mut failed = false;
@@ -362,7 +571,7 @@ impl Lower<'_> {
                 read::unknown_child(child, "endpoints", &["endpoint"], self.sink);
                 continue;
             }
-            match self.endpoint(child, default_port) {
+            match self.endpoint(child, default_port, versions) {
                 Some(instance) => out.push(instance),
                 None => failed = true,
             }
@@ -375,11 +584,29 @@ impl Lower<'_> {
             );
             return None;
         }
+        if failed {
+            return None;
+        }
+        // Every version needs instances, or the rules sending to it fail every request.
+        for (i, version) in versions.iter().enumerate() {
+            if !out.iter().any(|e| e.version == Some(VersionId(i as u32))) {
+                self.sink.push(
+                    Diagnostic::new(
+                        Code::MissingRequired,
+                        format!("no endpoint runs version `{}`", version.name.value),
+                    )
+                    .at(version.name.span, "no instances")
+                    .with_label(node.name_span, "the service's endpoints")
+                    .help(format!("mark its endpoints: endpoint \"10.0.0.7\" version=\"{}\"", version.name.value)),
+                );
+                failed = true;
+            }
+        }
         (!failed).then_some(out)
     }
 
-    fn endpoint(&mut self, node: &Node, default_port: Option<Port>) -> Option<Instance> {
-        read::check_entries(node, 1, &["port", "zone", "priority", "weight"], self.sink);
+    fn endpoint(&mut self, node: &Node, default_port: Option<Port>, versions: &[Version]) -> Option<Instance> {
+        read::check_entries(node, 1, &["port", "zone", "priority", "weight", "version"], self.sink);
         read::no_children(node, self.sink);
         let host = read::string_arg(node, 0, "a host", "endpoint \"10.0.0.1\" port=8080", self.sink)
             .and_then(|h| read::parse(&h, |h| Host::parse(h), self.sink));
@@ -391,12 +618,18 @@ impl Lower<'_> {
         let zone = read::string_prop(node, "zone", None, self.sink);
         let priority = self.count_prop(node, "priority", 0, 10)?;
         let weight = self.count_prop(node, "weight", 1, 128)?;
+        let version = match read::string_prop(node, "version", None, self.sink) {
+            Some(name) => Some(self.version_ref(&name, versions)?),
+            None if node.property("version").is_some() => return None,
+            None => None,
+        };
         Some(Instance {
             host: host?,
             port: port?,
             zone: zone.map(|z| z.value),
             priority: priority.unwrap_or(0),
             weight,
+            version,
             span: node.span,
         })
     }
@@ -487,6 +720,16 @@ fn bounded(n: i128, min: u32, max: u32, what: &str) -> Result<u32, String> {
         Ok(n as u32)
     } else {
         Err(format!("{what} must be between {min} and {max}, found {n}"))
+    }
+}
+
+/// `"20%"`: a whole percentage from 0 to 100.
+fn parse_percent(text: &str) -> Result<u32, String> {
+    let digits =
+        text.strip_suffix('%').ok_or_else(|| format!("`{text}` is not a percentage; write it like \"20%\""))?;
+    match digits.parse::<u32>() {
+        Ok(n) if n <= 100 => Ok(n),
+        _ => Err(format!("`{text}` is not a percentage from 0% to 100%")),
     }
 }
 
