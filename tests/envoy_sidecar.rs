@@ -244,10 +244,18 @@ fn outlier_detection_ejects_a_failing_instance_and_traffic_goes_to_the_healthy_o
     let traffic = "outlier-detection consecutive-5xx=3 interval=\"10s\" base-ejection=\"60s\" max-ejection-percent=50";
     let spec = instances_spec(outbound, &[(good.port(), ""), (bad.port(), "")], traffic);
     let _envoy = start_sidecar(dir.path(), &spec, outbound);
-    let statuses: Vec<u16> = (0..20).map(|_| get_orders(outbound).status).collect();
-    assert_eq!(bad.hits(), 3, "ejected after its third consecutive 5xx: {statuses:?}");
-    assert_eq!(good.hits(), 17);
-    assert!(statuses[10..].iter().all(|s| *s == 200), "{statuses:?}");
+    // Round robin alternates until the bad instance has failed three times in a row.
+    let mut statuses = Vec::new();
+    while bad.hits() < 3 {
+        assert!(statuses.len() < 20, "the bad instance was not reached: {statuses:?}");
+        statuses.push(get_orders(outbound).status);
+    }
+    // Envoy's main thread ejects it on the workers' report; give it a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    let failed = bad.hits();
+    let after: Vec<u16> = (0..20).map(|_| get_orders(outbound).status).collect();
+    assert!(after.iter().all(|s| *s == 200), "ejected after its third consecutive 5xx: {statuses:?} then {after:?}");
+    assert_eq!(bad.hits(), failed, "no request reaches the ejected instance");
 }
 
 #[test]

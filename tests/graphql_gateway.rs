@@ -30,16 +30,19 @@ service "catalog" {{
     owner "team-catalog"
     address "127.0.0.1" port={catalog}
     api "catalog-http" kind="rest" schema="catalog.yaml"
+    traffic {{ outlier-detection consecutive-5xx=5 }}
 }}
 service "inventory" {{
     owner "team-catalog"
     address "127.0.0.1" port={inventory}
     api "inventory-grpc" kind="grpc" schema="inventory.proto"
+    traffic {{ outlier-detection consecutive-5xx=5 }}
 }}
 service "orders" {{
     owner "team-orders"
     address "127.0.0.1" port={orders}
     api "orders-http" kind="rest" schema="orders.yaml"
+    traffic {{ outlier-detection consecutive-5xx=5 }}
 }}
 service "storefront" {{
     owner "team-web"
@@ -263,7 +266,7 @@ components:
         parent: { $ref: "#/components/schemas/Node" }
 "##;
     let mesh = r#"
-service "tree" { owner "t"; address "127.0.0.1" port=1; api "tree-http" kind="rest" schema="tree.yaml"; }
+service "tree" { owner "t"; address "127.0.0.1" port=1; api "tree-http" kind="rest" schema="tree.yaml"; traffic { outlier-detection; }; }
 service "web" { owner "t"; address "127.0.0.1" port=2
     api "web" kind="graphql" schema="web.graphql" { resolve "Query.node" service="tree" operation="GET /nodes/{id}"; }
 }
@@ -364,7 +367,8 @@ gateway "edge" {{
     route "graphql" {{
         match path="/graphql" method="POST"
         to "storefront"
-        timeout "5s"
+        // Above the resolvers' longest wait (the runtime's 10 s default), or MESH0032.
+        timeout "12s"
     }}
 }}
 "#

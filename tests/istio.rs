@@ -218,7 +218,7 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
             ("DestinationRule".to_string(), 6),
             ("Gateway".to_string(), 1),
             ("ServiceEntry".to_string(), 1),
-            ("VirtualService".to_string(), 5),
+            ("VirtualService".to_string(), 6),
         ])
     );
     for (_, r) in &resources {
@@ -364,10 +364,20 @@ fn callers_timeouts_and_retries_become_per_caller_virtual_service_routes() {
             "orders: GET /products/{productId}",
             "orders: default|v2",
             "orders: default",
+            // The storefront's GraphQL resolvers call catalog too.
+            "storefront: GET /products|v2",
+            "storefront: GET /products",
+            "storefront: GET /products/{productId}|v2",
+            "storefront: GET /products/{productId}",
+            "storefront: default|v2",
+            "storefront: default",
             "default|v2",
             "default"
         ]
     );
+    // A resolver's call: its timeout, one attempt (the runtime does not retry).
+    let resolver = route(catalog, "storefront: GET /products/{productId}");
+    assert_eq!((&resolver["timeout"], &resolver["retries"]), (&json!("1s"), &json!({ "attempts": 0 })));
 
     let get_product = route(catalog, "orders: GET /products/{productId}");
     assert_eq!(

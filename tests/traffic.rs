@@ -401,3 +401,52 @@ service "b" {{ owner "t"; address "b.svc" port=80
     );
     assert!(compile(&mesh(11)).1.diagnostics.is_empty());
 }
+
+#[test]
+fn graphql_resolvers_are_calls_for_the_analyses() {
+    let sdl = "type Query { ping: String }\n";
+    let openapi = "openapi: 3.0.3\ninfo: {title: B, version: '1'}\npaths:\n  /ping:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {type: string}\n";
+    let mesh = |back_call: &str, route_timeout: &str| {
+        format!(
+            r#"
+service "web" {{
+    owner "t"
+    address "web.svc" port=80
+    api "web-graphql" kind="graphql" schema="web.graphql" {{
+        resolve "Query.ping" service="b" operation="GET /ping" timeout="3s"
+    }}
+    {HEALTHY}
+}}
+service "b" {{
+    owner "t"
+    address "b.svc" port=80
+    api "b-http" kind="rest" schema="b.yaml"
+    {back_call}
+    {HEALTHY}
+}}
+gateway "edge" {{
+    listener "http" port=8080
+    route "graphql" {{ match path="/graphql"; to "web"; timeout "{route_timeout}" }}
+}}
+"#
+        )
+    };
+    let compile_with = |mesh: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        write_files(dir.path(), &[("mesh.kdl", mesh), ("web.graphql", sdl), ("b.yaml", openapi)]);
+        let c = meshc::driver::compile(dir.path());
+        (dir, c)
+    };
+    let (_dir, c) = compile_with(&mesh("", "5s"));
+    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+
+    // The route gives web 1 s, but web's resolver may wait 3 s for b.
+    let (_dir, c) = compile_with(&mesh("", "1s"));
+    let d = only(&c);
+    assert_eq!(d.code, Code::TimeoutBudget, "{}", human(&c));
+    assert!(d.message.contains("3s"), "{}", d.message);
+
+    // b calling back into web closes a cycle through the resolver.
+    let (_dir, c) = compile_with(&mesh("calls \"web\" timeout=\"1s\"", "5s"));
+    assert_eq!(codes(&c), [Code::SyncCallCycle], "{}", human(&c));
+}

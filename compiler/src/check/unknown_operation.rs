@@ -5,12 +5,13 @@
 use crate::base::{Span, Spanned};
 use crate::diag::{did_you_mean, Code, Diagnostic, Sink};
 use crate::model::values::Operation;
-use crate::model::{Model, ServiceId};
+use crate::model::{CallOrigin, Model, ServiceId};
 use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     for (id, service) in model.service_ids().zip(&model.services) {
-        for call in &service.calls {
+        // A resolver's call repeats the resolver, checked below (its field by graphql-resolvers).
+        for call in service.calls.iter().filter(|c| c.origin == CallOrigin::Declared) {
             if let Some(op) = &call.operation {
                 check(model, schemas, call.target.value, op, sink);
             }

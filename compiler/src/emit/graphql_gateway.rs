@@ -54,9 +54,7 @@ fn config(model: &Model, schemas: &SchemaIndex, service: &Service, api: &Api) ->
             Operation::Graphql { .. } => continue, // ruled out when the spec is read
         };
         let mut entry = call.as_object().cloned().unwrap_or_default();
-        if let Some(timeout) = resolver.timeout {
-            entry.insert("timeout_ms".into(), json!(timeout.as_millis() as u64));
-        }
+        entry.insert("timeout_ms".into(), json!(resolver.effective_timeout().as_millis() as u64));
         resolvers.insert(resolver.field.value.to_string(), Value::Object(entry));
     }
     let mut config = json!({

@@ -188,7 +188,40 @@ pub struct Resolver {
     pub span: Span,
 }
 
-/// A synchronous call one service makes to another.
+impl Resolver {
+    /// How long `meshc-runtime graphql` waits for a resolver that sets no timeout.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
+
+    pub fn effective_timeout(&self) -> Duration {
+        self.timeout.unwrap_or(Resolver::DEFAULT_TIMEOUT)
+    }
+
+    /// The call the composed API makes for this field: its timeout, no
+    /// retries (the runtime makes one attempt), made for the field.
+    pub fn as_call(&self) -> Call {
+        Call {
+            target: self.target.clone(),
+            operation: Some(self.operation.clone()),
+            timeout: Some(Spanned::new(self.effective_timeout(), self.span)),
+            retries: Some(traffic::RetryPolicy {
+                retries: 0,
+                per_try_timeout: None,
+                retry_on: Vec::new(),
+                backoff: None,
+                budget: None,
+                span: self.span,
+            }),
+            load: None,
+            serving: Some(self.field.clone()),
+            idempotent: false,
+            origin: CallOrigin::Resolver,
+            span: self.span,
+        }
+    }
+}
+
+/// A synchronous call one service makes to another (including those a
+/// composed GraphQL API makes for its resolvers).
 #[derive(Debug)]
 pub struct Call {
     pub target: Spanned<ServiceId>,
@@ -203,7 +236,17 @@ pub struct Call {
     /// The caller declares the operation safe to repeat (`idempotent=#true`),
     /// e.g. because it sends an idempotency key.
     pub idempotent: bool,
+    pub origin: CallOrigin,
     pub span: Span,
+}
+
+/// Where a call comes from; the call-graph analyses treat both alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallOrigin {
+    /// A `calls` node.
+    Declared,
+    /// A GraphQL `resolve` (checked by the graphql-resolvers pass).
+    Resolver,
 }
 
 #[derive(Debug)]

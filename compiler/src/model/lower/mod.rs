@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::values::SchemaFormat;
-use super::{Model, SchemaId, SchemaRef, ServiceId, TopicId};
+use super::{Model, Resolver, SchemaId, SchemaRef, ServiceId, TopicId};
 use crate::base::{Sources, Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic, Sink};
 use crate::load::Workspace;
@@ -160,6 +160,8 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
             service.calls = calls;
             for (api_name, resolvers) in resolvers {
                 if let Some(api) = service.apis.iter_mut().find(|a| a.name.value == api_name) {
+                    // Each resolver is a call the composed API makes: the analyses see it.
+                    service.calls.extend(resolvers.iter().map(Resolver::as_call));
                     api.resolvers = resolvers;
                 }
             }

@@ -8,7 +8,7 @@ use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::values::{check_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port};
-use crate::model::{Api, Call, Endpoint, Resolver, Service, TopicId};
+use crate::model::{Api, Call, CallOrigin, Endpoint, Resolver, Service, TopicId};
 use crate::syntax::{Node, Value};
 
 const CHILDREN: &[&str] = &[
@@ -320,6 +320,7 @@ impl Lower<'_> {
             load: load?,
             serving: serving?,
             idempotent: idempotent.is_some_and(|b| b.value),
+            origin: CallOrigin::Declared,
             span: node.span,
         })
     }
