@@ -2,6 +2,7 @@
 //! point, `run`, registered in [`PASSES`]; a new pass is a new file plus one
 //! line here. Passes read the model and the schema index and do no IO.
 
+mod authorization_policy;
 mod circuit_breaker_load;
 mod graphql_resolvers;
 mod grpc_transcoding;
@@ -9,6 +10,7 @@ mod ineffective_cache;
 mod ineffective_per_try_timeout;
 mod listener_port_conflict;
 mod missing_owner;
+mod mtls_mismatch;
 mod no_health_policy;
 mod request_validation;
 mod retry_amplification;
@@ -36,6 +38,11 @@ pub struct Pass {
 }
 
 pub static PASSES: &[Pass] = &[
+    Pass {
+        name: "authorization-policy",
+        codes: &[Code::CallDeniedByPolicy, Code::UnusedAllowRule, Code::OverBroadAllowRule],
+        run: authorization_policy::run,
+    },
     Pass { name: "circuit-breaker-load", codes: &[Code::CircuitBreakerBelowLoad], run: circuit_breaker_load::run },
     Pass {
         name: "graphql-resolvers",
@@ -66,6 +73,7 @@ pub static PASSES: &[Pass] = &[
     },
     Pass { name: "listener-port-conflict", codes: &[Code::ListenerPortConflict], run: listener_port_conflict::run },
     Pass { name: "missing-owner", codes: &[Code::MissingOwner], run: missing_owner::run },
+    Pass { name: "mtls-mismatch", codes: &[Code::MtlsMismatch], run: mtls_mismatch::run },
     Pass { name: "no-health-policy", codes: &[Code::NoHealthPolicy], run: no_health_policy::run },
     Pass {
         name: "request-validation",

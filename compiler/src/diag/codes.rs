@@ -13,6 +13,7 @@ pub enum Category {
     Gateway,
     Traffic,
     Events,
+    Security,
     Hygiene,
 }
 
@@ -26,6 +27,7 @@ impl Category {
             Category::Gateway => "gateway",
             Category::Traffic => "traffic",
             Category::Events => "events",
+            Category::Security => "security",
             Category::Hygiene => "hygiene",
         }
     }
@@ -115,6 +117,11 @@ codes! {
     UnknownRetryPolicy = "MESH0039", "unknown-retry-policy", Reference, Error, "0.1.0", "`retries policy=NAME` names a retry policy that is not declared.";
     UnknownVersion = "MESH0040", "unknown-version", Reference, Error, "0.1.0", "A traffic rule or endpoint names a version its service does not declare.";
     InvalidSplit = "MESH0041", "invalid-split", Traffic, Error, "0.1.0", "A traffic split's weights do not total 100%, or name a version twice.";
+    UnknownGateway = "MESH0042", "unknown-gateway", Reference, Error, "0.1.0", "An authorization rule names a gateway that is not declared.";
+    CallDeniedByPolicy = "MESH0043", "call-denied-by-policy", Security, Error, "0.1.0", "A declared call or gateway route is refused by the callee's authorization rules.";
+    UnusedAllowRule = "MESH0044", "unused-allow-rule", Security, Warning, "0.1.0", "An allow rule admits no declared call or route.";
+    OverBroadAllowRule = "MESH0045", "over-broad-allow-rule", Security, Warning, "0.1.0", "An allow rule admits every operation of a caller that calls only some.";
+    MtlsMismatch = "MESH0046", "mtls-mismatch", Security, Error, "0.1.0", "A caller sends plaintext to a service that accepts only mutual TLS.";
 }
 
 impl Code {

@@ -21,11 +21,15 @@ use super::envoy_common::{
     apply_retry_budget, callee_clusters, hash_policy, retry_policy, upstream_cluster, versioned_routes, HCM,
     HTTP_OPTIONS, ROUTER,
 };
+use super::envoy_security::{downstream_tls, rbac_filters, upstream_tls};
 use super::{yaml, Artifact};
+use crate::model::identity::MtlsMode;
 use crate::model::traffic::VersionId;
 use crate::model::values::{ApiKind, Operation};
 use crate::model::{Call, Model, Service, ServiceId};
 use crate::schema::SchemaIndex;
+
+const TLS_INSPECTOR: &str = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
 
 pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
     model
@@ -40,18 +44,31 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
 
 fn bootstrap(model: &Model, service: &Service) -> Value {
     let name = &service.name.value;
+    let mode = model.mtls_mode(service);
     let inbound_cluster = format!("inbound.{name}");
-    let mut listeners = vec![listener(
+    let rbac = service.authorization.as_ref().map_or(Vec::new(), |a| rbac_filters(model, model.mtls.as_ref(), a));
+    let inbound_manager = connection_manager(
         "inbound",
-        "0.0.0.0",
-        service.sidecar.inbound.get(),
         &format!("inbound_{name}"),
         json!([{ "name": "inbound", "domains": ["*"], "routes": [{
             "match": { "prefix": "/" },
             // The caller's proxy owns timeouts and retries; the inbound side only forwards.
             "route": { "cluster": inbound_cluster, "timeout": "0s" }
         }]}]),
-    )];
+        rbac,
+    );
+    let inbound_tls = model.mtls.as_ref().filter(|_| mode.accepts_tls()).map(|m| downstream_tls(m, name));
+    let mut inbound = listener("inbound", "0.0.0.0", service.sidecar.inbound.get(), inbound_manager.clone(), inbound_tls);
+    if mode == MtlsMode::Permissive {
+        // Callers without mTLS are served too, by a plaintext chain the TLS inspector picks.
+        inbound["filter_chains"][0]["filter_chain_match"] = json!({ "transport_protocol": "tls" });
+        inbound["filter_chains"].as_array_mut().expect("chains").push(json!({ "filters": [inbound_manager] }));
+        inbound["listener_filters"] = json!([{
+            "name": "envoy.filters.listener.tls_inspector",
+            "typed_config": { "@type": TLS_INSPECTOR }
+        }]);
+    }
+    let mut listeners = vec![inbound];
     let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
     clusters.insert(
         inbound_cluster.clone(),
@@ -72,10 +89,18 @@ fn bootstrap(model: &Model, service: &Service) -> Value {
                 let cluster = format!("outbound.{target_name}");
                 let retries =
                     calls.iter().filter_map(|c| service.call_retries(c)).chain(&service.call_defaults.retries);
-                for (version, name) in callee_clusters(&cluster, callee) {
-                    let mut outbound = outbound_cluster(&name, callee, version);
+                let tls = model
+                    .mtls
+                    .as_ref()
+                    .filter(|_| mode != MtlsMode::Disabled && model.mtls_mode(callee).accepts_tls())
+                    .map(|m| upstream_tls(m, name, &callee.identity, callee.address.value.host.as_str()));
+                for (version, cluster_name) in callee_clusters(&cluster, callee) {
+                    let mut outbound = outbound_cluster(&cluster_name, callee, version);
                     apply_retry_budget(&mut outbound, retries.clone());
-                    clusters.insert(name, outbound);
+                    if let Some(tls) = &tls {
+                        outbound["transport_socket"] = tls.clone();
+                    }
+                    clusters.insert(cluster_name, outbound);
                 }
                 let endpoint = &callee.address.value;
                 let mut routes: Vec<Value> = calls
@@ -98,13 +123,8 @@ fn bootstrap(model: &Model, service: &Service) -> Value {
                 })
             })
             .collect();
-        listeners.push(listener(
-            "outbound",
-            "127.0.0.1",
-            service.sidecar.outbound.get(),
-            &format!("outbound_{name}"),
-            Value::Array(hosts),
-        ));
+        let manager = connection_manager("outbound", &format!("outbound_{name}"), Value::Array(hosts), Vec::new());
+        listeners.push(listener("outbound", "127.0.0.1", service.sidecar.outbound.get(), manager, None));
     }
     json!({
         "node": { "id": format!("sidecar-{name}"), "cluster": name },
@@ -112,20 +132,31 @@ fn bootstrap(model: &Model, service: &Service) -> Value {
     })
 }
 
-fn listener(name: &str, address: &str, port: u16, stat_prefix: &str, virtual_hosts: Value) -> Value {
+/// A listener with one filter chain: `manager`, behind `tls` when given.
+fn listener(name: &str, address: &str, port: u16, manager: Value, tls: Option<Value>) -> Value {
+    let mut chain = json!({ "filters": [manager] });
+    if let Some(tls) = tls {
+        chain["transport_socket"] = tls;
+    }
     json!({
         "name": name,
         "address": { "socket_address": { "address": address, "port_value": port } },
-        "filter_chains": [{ "filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": HCM,
-                "stat_prefix": stat_prefix,
-                "codec_type": "AUTO",
-                "route_config": { "name": name, "virtual_hosts": virtual_hosts },
-                "http_filters": [{ "name": "envoy.filters.http.router", "typed_config": { "@type": ROUTER } }]
-            }
-        }]}]
+        "filter_chains": [chain]
+    })
+}
+
+/// The HTTP connection manager: `filters` (authorization), then the router.
+fn connection_manager(name: &str, stat_prefix: &str, virtual_hosts: Value, mut filters: Vec<Value>) -> Value {
+    filters.push(json!({ "name": "envoy.filters.http.router", "typed_config": { "@type": ROUTER } }));
+    json!({
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": HCM,
+            "stat_prefix": stat_prefix,
+            "codec_type": "AUTO",
+            "route_config": { "name": name, "virtual_hosts": virtual_hosts },
+            "http_filters": filters
+        }
     })
 }
 

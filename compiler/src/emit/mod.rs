@@ -5,6 +5,7 @@
 //! no IO; the CLI writes their artifacts, atomically.
 
 mod envoy_common;
+mod envoy_security;
 mod envoy_gateway;
 mod envoy_sidecar;
 mod graphql_gateway;

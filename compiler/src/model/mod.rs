@@ -6,6 +6,7 @@
 //! downstream code never meets a dangling name. Model types are not
 //! `Serialize`; backends define their own output shapes.
 
+pub mod identity;
 mod lower;
 pub mod traffic;
 pub mod values;
@@ -38,6 +39,8 @@ pub struct Model {
     /// Directories `.proto` imports resolve against, after each file's own.
     pub proto_includes: Vec<Spanned<PathBuf>>,
     pub limits: traffic::Limits,
+    /// The `mtls` block; `None`: the mesh is plaintext.
+    pub mtls: Option<identity::Mtls>,
 }
 
 impl Model {
@@ -51,6 +54,17 @@ impl Model {
 
     pub fn topic(&self, id: TopicId) -> &Topic {
         &self.topics[id.0 as usize]
+    }
+
+    /// Whether `service`'s proxy requires, accepts or refuses mutual TLS:
+    /// its own `mtls`, else its namespace's, else the mesh's.
+    pub fn mtls_mode(&self, service: &Service) -> identity::MtlsMode {
+        let Some(mtls) = &self.mtls else { return identity::MtlsMode::Disabled };
+        if let Some(own) = &service.mtls {
+            return own.value;
+        }
+        let namespace = mtls.namespaces.iter().find(|(ns, _)| *ns == service.identity.namespace);
+        namespace.map_or(mtls.mode.value, |(_, mode)| mode.value)
     }
 
     pub fn service_ids(&self) -> impl Iterator<Item = ServiceId> {
@@ -109,6 +123,12 @@ pub struct Service {
     pub endpoints: Vec<traffic::Instance>,
     /// Versions running side by side, for `traffic` rules to route between.
     pub versions: Vec<traffic::Version>,
+    /// Who its proxy is (the certificate it presents).
+    pub identity: identity::Identity,
+    /// Its own `mtls` mode, over its namespace's and the mesh's.
+    pub mtls: Option<Spanned<identity::MtlsMode>>,
+    /// Who may call which operations; `None`: anyone.
+    pub authorization: Option<identity::Authorization>,
     /// Topics the service publishes events to, each with its `publishes` node's argument.
     pub publishes: Vec<Spanned<TopicId>>,
     /// Topics the service consumes events from.
@@ -258,6 +278,8 @@ pub struct Gateway {
     pub errors: ErrorFormat,
     /// Where the request validator (`meshc-runtime validator`) listens.
     pub validator: Option<Spanned<Endpoint>>,
+    /// Who the gateway's proxy is towards the services (Istio's ingress gateway by default).
+    pub identity: identity::Identity,
     pub span: Span,
 }
 

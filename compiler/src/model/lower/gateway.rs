@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::model::identity::Identity;
 use super::read::{self, Once};
 use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
@@ -11,7 +12,7 @@ use crate::model::values::{check_name, ErrorBodyFormat, Host, Port};
 use crate::model::{Endpoint, ErrorFormat, ErrorStatus, Gateway, Listener, Route};
 use crate::syntax::Node;
 
-const CHILDREN: &[&str] = &["listener", "error-format", "validator", "route"];
+const CHILDREN: &[&str] = &["listener", "error-format", "validator", "route", "identity"];
 
 impl Lower<'_> {
     pub(super) fn gateway(&mut self, node: &Node, name: Spanned<String>) -> Option<Gateway> {
@@ -24,6 +25,7 @@ impl Lower<'_> {
         let mut route_names: HashMap<String, Span> = HashMap::new();
         let mut errors = ErrorFormat::default_json();
         let mut validator = None;
+        let mut identity_node = None;
         // Gateway-wide settings first: routes inherit the gateway's body format.
         for child in node.children() {
             match child.name.as_str() {
@@ -57,7 +59,8 @@ impl Lower<'_> {
                         validator = Some(Spanned::new(Endpoint { host, port }, child.span));
                     }
                 }
-                "route" | "error-format" | "validator" => {}
+                "identity" if once.first(child, self.sink) => identity_node = Some(child),
+                "route" | "error-format" | "validator" | "identity" => {}
                 _ => read::unknown_child(child, "gateway", CHILDREN, self.sink),
             }
         }
@@ -78,7 +81,8 @@ impl Lower<'_> {
                     .help("add one: listener \"http\" port=8080"),
             );
         }
-        name_ok.then_some(Gateway { name, listeners, routes, errors, validator, span: node.span })
+        let identity = self.identity(identity_node, Identity::ingress_gateway())?;
+        name_ok.then_some(Gateway { name, listeners, routes, errors, validator, identity, span: node.span })
     }
 
     fn listener(&mut self, node: &Node) -> Option<Listener> {

@@ -3,6 +3,7 @@
 //! typed forms here and nowhere else.
 
 mod gateway;
+mod identity;
 mod read;
 mod route;
 mod service;
@@ -21,7 +22,7 @@ use crate::syntax::Node;
 
 /// Top-level nodes of a spec file.
 const TOP_LEVEL: &[&str] =
-    &["mesh", "import", "proto-include", "service", "gateway", "topic", "limits", "retry-policy"];
+    &["mesh", "import", "proto-include", "service", "gateway", "topic", "limits", "retry-policy", "mtls"];
 
 /// Builds the model from every loaded document.
 pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model {
@@ -32,6 +33,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         topics: HashMap::new(),
         schemas: HashMap::new(),
         retry_policies: HashMap::new(),
+        gateways: HashMap::new(),
         model: Model::default(),
     };
     cx.model.name =
@@ -44,6 +46,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     let mut gateway_names: HashMap<String, Span> = HashMap::new();
     let mut mesh_seen: Option<Span> = None;
     let mut limits_seen: Option<Span> = None;
+    let mut mtls_seen: Option<Span> = None;
     let mut retry_policy_names: HashMap<String, Span> = HashMap::new();
     for doc in &workspace.documents {
         for node in &doc.nodes {
@@ -87,6 +90,13 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                         cx.model.limits = cx.limits(node);
                     }
                 },
+                "mtls" => match mtls_seen {
+                    Some(first) => duplicate(cx.sink, "mtls", "mtls", node.name_span, first),
+                    None => {
+                        mtls_seen = Some(node.name_span);
+                        cx.model.mtls = cx.mtls(node);
+                    }
+                },
                 // Named policies hold no references: lowered here, before the services that use them.
                 "retry-policy" => cx.retry_policy_decl(node, &mut retry_policy_names),
                 "proto-include" => {
@@ -103,6 +113,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                             Some(&first) => duplicate(cx.sink, "gateway", &name.value, name.span, first),
                             None => {
                                 gateway_names.insert(name.value.clone(), name.span);
+                                cx.gateways.insert(name.value.clone(), (Some(()), name.span));
                                 gateway_nodes.push((node, name));
                             }
                         }
@@ -155,9 +166,11 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     for (node, id) in lowered {
         let calls = cx.calls(node);
         let resolvers = cx.resolvers(node);
+        let authorization = node.children().iter().find(|c| c.name == "authorization").map(|c| cx.authorization(c));
         if let Some(id) = id {
             let service = &mut cx.model.services[id.0 as usize];
             service.calls = calls;
+            service.authorization = authorization.flatten();
             for (api_name, resolvers) in resolvers {
                 if let Some(api) = service.apis.iter_mut().find(|a| a.name.value == api_name) {
                     // Each resolver is a call the composed API makes: the analyses see it.
@@ -184,6 +197,8 @@ struct Lower<'a> {
     topics: HashMap<String, (Option<TopicId>, Span)>,
     schemas: HashMap<(PathBuf, SchemaFormat), SchemaId>,
     retry_policies: HashMap<String, super::traffic::RetryPolicy>,
+    /// Declared gateway names (principals of authorization rules).
+    gateways: HashMap<String, (Option<()>, Span)>,
     model: Model,
 }
 

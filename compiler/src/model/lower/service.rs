@@ -8,6 +8,7 @@ use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::values::{check_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port};
+use crate::model::identity::Identity;
 use crate::model::{Api, Call, CallOrigin, Endpoint, Resolver, Service, TopicId};
 use crate::syntax::{Node, Value};
 
@@ -21,6 +22,9 @@ const CHILDREN: &[&str] = &[
     "traffic",
     "sidecar",
     "versions",
+    "identity",
+    "mtls",
+    "authorization",
     "publishes",
     "subscribes",
 ];
@@ -40,6 +44,8 @@ impl Lower<'_> {
         let mut sidecar = Some(Default::default());
         let mut endpoints_node = None;
         let mut versions_node = None;
+        let mut identity_node = None;
+        let mut mtls = Some(None);
         let (mut publishes, mut subscribes) = (Vec::new(), Vec::new());
         let mut topic_links: HashMap<(&str, TopicId), Span> = HashMap::new();
         for child in node.children() {
@@ -65,6 +71,10 @@ impl Lower<'_> {
                 "call-defaults" if once.first(child, self.sink) => call_defaults = self.call_defaults(child),
                 "traffic" if once.first(child, self.sink) => traffic_node = Some(child),
                 "versions" if once.first(child, self.sink) => versions_node = Some(child),
+                "identity" if once.first(child, self.sink) => identity_node = Some(child),
+                "mtls" if once.first(child, self.sink) => mtls = self.mode_node(child).map(Some),
+                // Lowered with the calls: it names other services.
+                "authorization" if once.first(child, self.sink) => {}
                 "sidecar" if once.first(child, self.sink) => sidecar = self.sidecar(child),
                 "endpoints" if once.first(child, self.sink) => endpoints_node = Some(child),
                 "publishes" | "subscribes" => {
@@ -119,8 +129,15 @@ impl Lower<'_> {
             Some(node) => self.traffic(node, &versions),
             None => Some(Default::default()),
         };
-        let (address, call_defaults, traffic, sidecar, endpoints) =
-            (address?, call_defaults?, traffic?, sidecar?, endpoints?);
+        // The namespace of a cluster DNS address, the service's name as its account.
+        let namespace = address.as_ref().and_then(|a| a.value.host.kubernetes_service()).map(|(_, ns)| ns);
+        let default_identity = Identity {
+            namespace: namespace.unwrap_or("default").to_string(),
+            service_account: name.value.clone(),
+        };
+        let identity = self.identity(identity_node, default_identity);
+        let (address, call_defaults, traffic, sidecar, endpoints, identity, mtls) =
+            (address?, call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?);
         name_ok.then_some(Service {
             name,
             owner,
@@ -132,6 +149,9 @@ impl Lower<'_> {
             sidecar,
             endpoints,
             versions,
+            identity,
+            mtls,
+            authorization: None,
             publishes,
             subscribes,
             span: node.span,

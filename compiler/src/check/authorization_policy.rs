@@ -1,0 +1,155 @@
+//! A service's `authorization` rules against the call graph: every declared
+//! call and gateway route must get through (a refused one is an error naming
+//! the rule, or the missing allow), and every allow rule should be needed
+//! (a caller allowed but never calling, or allowed every operation while it
+//! calls only some, is a warning: the rule opens a path nobody declared).
+//!
+//! A request carries its caller's identity only over mutual TLS; a
+//! plaintext caller is anonymous, so allow rules never admit it.
+
+use std::collections::BTreeMap;
+
+use crate::base::Span;
+use crate::diag::{Code, Diagnostic, Sink};
+use crate::model::identity::{Principal, RuleAction, Verdict};
+use crate::model::values::Operation;
+use crate::model::{Model, Service, ServiceId};
+use crate::schema::SchemaIndex;
+
+/// A request a callee receives: who sends it, what it asks for, where it is declared.
+struct Incoming<'a> {
+    from: Principal,
+    /// Whether it arrives over mutual TLS, so that the identity is known.
+    authenticated: bool,
+    operation: Option<&'a Operation>,
+    span: Span,
+    /// "call from `orders`" / "route `x` of gateway `public`".
+    what: String,
+}
+
+pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
+    let mut incoming: BTreeMap<ServiceId, Vec<Incoming>> = BTreeMap::new();
+    for (id, caller) in model.service_ids().zip(&model.services) {
+        for call in &caller.calls {
+            let callee = model.service(call.target.value);
+            if callee.authorization.is_none() {
+                continue;
+            }
+            incoming.entry(call.target.value).or_default().push(Incoming {
+                from: Principal::Service(id),
+                authenticated: model.mtls_mode(caller).accepts_tls() && model.mtls_mode(callee).accepts_tls(),
+                operation: call.operation.as_ref().map(|o| &o.value),
+                span: call.span,
+                what: format!("call from `{}`", caller.name.value),
+            });
+        }
+    }
+    for gateway in &model.gateways {
+        for route in &gateway.routes {
+            let callee = model.service(route.target.value);
+            if callee.authorization.is_none() {
+                continue;
+            }
+            incoming.entry(route.target.value).or_default().push(Incoming {
+                from: Principal::Gateway(gateway.name.value.clone()),
+                authenticated: model.mtls.is_some() && model.mtls_mode(callee).accepts_tls(),
+                operation: route.operation.as_ref().map(|o| &o.value),
+                span: route.span,
+                what: format!("route `{}` of gateway `{}`", route.name.value, gateway.name.value),
+            });
+        }
+    }
+    for (target, requests) in &incoming {
+        let callee = model.service(*target);
+        refused(model, callee, requests, sink);
+        unneeded(model, callee, requests, sink);
+    }
+}
+
+fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Sink) {
+    let Some(authorization) = &callee.authorization else { return };
+    for request in requests {
+        let from = request.authenticated.then_some(&request.from);
+        let op = request.operation.map_or(String::new(), |o| format!(" `{o}`"));
+        let message = format!("the {}{op} is refused by `{}`'s authorization", request.what, callee.name.value);
+        let diagnostic = match authorization.decide(from, request.operation) {
+            Verdict::Allowed => continue,
+            Verdict::DeniedBy(rule) => Diagnostic::new(Code::CallDeniedByPolicy, message)
+                .at(request.span, "refused")
+                .with_label(rule.span, "denied by this rule")
+                .help("remove the caller from the deny rule, or remove the call if it must not happen"),
+            Verdict::NotAllowed if !request.authenticated => Diagnostic::new(Code::CallDeniedByPolicy, message)
+                .at(request.span, "sent in plaintext: the caller has no identity")
+                .with_label(authorization.span, "admits only identified callers")
+                .help(format!(
+                    "allow rules match mTLS identities: enable mutual TLS between them (`mtls` is {} for `{}`)",
+                    model.mtls_mode(callee).as_str(),
+                    callee.name.value
+                )),
+            Verdict::NotAllowed => Diagnostic::new(Code::CallDeniedByPolicy, message)
+                .at(request.span, "refused")
+                .with_label(authorization.span, "no allow rule admits it")
+                .help(format!(
+                    "allow it: allow {}{}",
+                    principal_syntax(model, &request.from),
+                    request.operation.map_or(String::new(), |o| format!(" {{ operation \"{o}\" }}"))
+                )),
+        };
+        sink.push(diagnostic);
+    }
+}
+
+fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Sink) {
+    let Some(authorization) = &callee.authorization else { return };
+    for rule in authorization.rules.iter().filter(|r| r.action == RuleAction::Allow) {
+        for principal in &rule.principals {
+            let from: Vec<&Incoming> = requests.iter().filter(|r| r.from == principal.value).collect();
+            let name = principal_name(model, &principal.value);
+            if !from.iter().any(|r| rule.covers(&r.from, r.operation)) {
+                let declares = if from.is_empty() { "declares no call to it" } else { "makes no call this rule admits" };
+                sink.push(
+                    Diagnostic::new(
+                        Code::UnusedAllowRule,
+                        format!("{name} may call `{}`, but {declares}", callee.name.value),
+                    )
+                    .at(principal.span, "allowed without a declared call")
+                    .help("remove it from the rule, or declare the call it is meant for"),
+                );
+                continue;
+            }
+            let mut called: Vec<String> = Vec::new();
+            if rule.operations.is_empty() && from.iter().all(|r| r.operation.is_some()) {
+                for op in from.iter().filter_map(|r| r.operation) {
+                    let op = op.to_string();
+                    if !called.contains(&op) {
+                        called.push(op);
+                    }
+                }
+                let operations: Vec<String> = called.iter().map(|o| format!("operation \"{o}\"")).collect();
+                sink.push(
+                    Diagnostic::new(
+                        Code::OverBroadAllowRule,
+                        format!("{name} may call every operation of `{}`, but calls only {}", callee.name.value, called.len()),
+                    )
+                    .at(principal.span, "allowed every operation")
+                    .with_label(rule.span, "no `operation` in this rule")
+                    .help(format!("allow only what it calls: {{ {} }}", operations.join("; "))),
+                );
+            }
+        }
+    }
+}
+
+fn principal_name(model: &Model, principal: &Principal) -> String {
+    match principal {
+        Principal::Service(id) => format!("`{}`", model.service(*id).name.value),
+        Principal::Gateway(name) => format!("gateway `{name}`"),
+    }
+}
+
+fn principal_syntax(model: &Model, principal: &Principal) -> String {
+    match principal {
+        Principal::Service(id) => format!("\"{}\"", model.service(*id).name.value),
+        Principal::Gateway(name) => format!("gateway=\"{name}\""),
+    }
+}

@@ -1,0 +1,248 @@
+//! The mesh's `mtls` block, and a service's or gateway's `identity`, `mtls`
+//! and `authorization`.
+
+use std::collections::HashMap;
+
+use super::read::{self, Once};
+use super::{duplicate, resolve, Lower};
+use crate::base::{Span, Spanned};
+use crate::diag::{Code, Diagnostic};
+use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, MtlsMode, Principal, RuleAction};
+use crate::model::values::{check_name, Duration, Host, Operation};
+use crate::syntax::{Node, Value};
+
+const MTLS_CHILDREN: &[&str] = &["mode", "trust-domain", "namespace", "certificates", "cert-dir"];
+
+impl Lower<'_> {
+    /// The top-level `mtls { mode; trust-domain; namespace NAME mode=; certificates lifetime= renew-before=; cert-dir }`.
+    pub(super) fn mtls(&mut self, node: &Node) -> Option<Mtls> {
+        read::check_entries(node, 0, &[], self.sink);
+        let mut once = Once::default();
+        let mut mode = None;
+        let mut trust_domain = Mtls::DEFAULT_TRUST_DOMAIN.to_string();
+        let mut namespaces: Vec<(String, Spanned<MtlsMode>)> = Vec::new();
+        let mut lifetime = Duration::from_millis(24 * 3600 * 1000);
+        let mut renew_before = Duration::from_millis(8 * 3600 * 1000);
+        let mut certificates_span = None;
+        let mut cert_dir = Mtls::DEFAULT_CERT_DIR.to_string();
+        let mut failed = false;
+        for child in node.children() {
+            let name = child.name.as_str();
+            if name != "namespace" && MTLS_CHILDREN.contains(&name) && !once.first(child, self.sink) {
+                continue;
+            }
+            match name {
+                "mode" => match self.mode_node(child) {
+                    Some(m) => mode = Some(m),
+                    None => failed = true,
+                },
+                "trust-domain" => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    let text = read::string_arg(child, 0, "a trust domain", "trust-domain \"shop.example\"", self.sink);
+                    // A trust domain is a DNS-like name (SPIFFE), lowercase.
+                    match text.and_then(|t| read::parse(&t, |t| Host::parse(t), self.sink)) {
+                        Some(host) => trust_domain = host.as_str().to_string(),
+                        None => failed = true,
+                    }
+                }
+                "namespace" => {
+                    read::check_entries(child, 1, &["mode"], self.sink);
+                    read::no_children(child, self.sink);
+                    let example = "namespace \"legacy\" mode=\"permissive\"";
+                    let ns = read::string_arg(child, 0, "a namespace", example, self.sink)
+                        .filter(|ns| read::parse(ns, |n| check_name(n), self.sink).is_some());
+                    let ns_mode = read::string_prop(child, "mode", Some(example), self.sink)
+                        .and_then(|m| read::parse(&m, |t| MtlsMode::parse(t), self.sink).map(|v| Spanned::new(v, m.span)));
+                    let (Some(ns), Some(ns_mode)) = (ns, ns_mode) else {
+                        failed = true;
+                        continue;
+                    };
+                    if let Some((_, first)) = namespaces.iter().find(|(n, _)| *n == ns.value) {
+                        duplicate(self.sink, "namespace", &ns.value, ns.span, first.span);
+                        failed = true;
+                        continue;
+                    }
+                    namespaces.push((ns.value, ns_mode));
+                }
+                "certificates" => {
+                    read::check_entries(child, 0, &["lifetime", "renew-before"], self.sink);
+                    read::no_children(child, self.sink);
+                    let l = self.spanned_duration(child, "lifetime");
+                    let r = self.spanned_duration(child, "renew-before");
+                    let (Some(l), Some(r)) = (l, r) else {
+                        failed = true;
+                        continue;
+                    };
+                    lifetime = l.map_or(lifetime, |d| d.value);
+                    renew_before = r.map_or(renew_before, |d| d.value);
+                    certificates_span = Some(child.span);
+                }
+                "cert-dir" => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    let dir = read::string_arg(child, 0, "a directory", "cert-dir \"/etc/meshc/certs\"", self.sink);
+                    match dir {
+                        Some(d) if d.value.starts_with('/') => cert_dir = d.value.trim_end_matches('/').to_string(),
+                        Some(d) => {
+                            self.sink.push(
+                                Diagnostic::new(Code::InvalidValue, format!("`{}` is not an absolute path", d.value))
+                                    .at(d.span, "relative path")
+                                    .help("proxies read certificates where they run: give the absolute directory, e.g. cert-dir \"/etc/meshc/certs\""),
+                            );
+                            failed = true;
+                        }
+                        None => failed = true,
+                    }
+                }
+                _ => read::unknown_child(child, "mtls", MTLS_CHILDREN, self.sink),
+            }
+        }
+        if renew_before >= lifetime {
+            self.sink.push(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("certificates are renewed {renew_before} before expiry, but live only {lifetime}"),
+                )
+                .at(certificates_span.unwrap_or(node.name_span), "renewal window not shorter than the lifetime")
+                .help("renew well within the lifetime, e.g. certificates lifetime=\"24h\" renew-before=\"8h\""),
+            );
+            failed = true;
+        }
+        if failed {
+            return None;
+        }
+        let mode = mode.unwrap_or(Spanned::new(MtlsMode::Strict, node.name_span));
+        Some(Mtls {
+            mode,
+            trust_domain,
+            namespaces,
+            certificate_lifetime: lifetime,
+            renew_before,
+            cert_dir,
+            span: node.span,
+        })
+    }
+
+    /// `mode "strict"` (in `mtls`) or a service's `mtls "permissive"`.
+    pub(super) fn mode_node(&mut self, node: &Node) -> Option<Spanned<MtlsMode>> {
+        read::check_entries(node, 1, &[], self.sink);
+        read::no_children(node, self.sink);
+        let example = format!("{} \"strict\"", node.name);
+        let text = read::string_arg(node, 0, "an mTLS mode", &example, self.sink)?;
+        read::parse(&text, |t| MtlsMode::parse(t), self.sink).map(|m| Spanned::new(m, text.span))
+    }
+
+    /// `identity namespace="shop" service-account="orders"`; each defaults to
+    /// `default` (the address's namespace, the workload's name).
+    pub(super) fn identity(&mut self, node: Option<&Node>, default: Identity) -> Option<Identity> {
+        let Some(node) = node else { return Some(default) };
+        read::check_entries(node, 0, &["namespace", "service-account"], self.sink);
+        read::no_children(node, self.sink);
+        let mut field = |key: &str, fallback: String| match read::string_prop(node, key, None, self.sink) {
+            Some(v) => read::parse(&v, |t| check_name(t), self.sink).map(|()| v.value),
+            None if node.property(key).is_some() => None,
+            None => Some(fallback),
+        };
+        let namespace = field("namespace", default.namespace);
+        let service_account = field("service-account", default.service_account);
+        Some(Identity { namespace: namespace?, service_account: service_account? })
+    }
+
+    /// A service's `authorization { allow "orders" gateway="public" { operation "..." }; deny ... }`.
+    pub(super) fn authorization(&mut self, node: &Node) -> Option<Authorization> {
+        read::check_entries(node, 0, &[], self.sink);
+        let mut rules = Vec::new();
+        let mut failed = false;
+        for child in node.children() {
+            let action = match child.name.as_str() {
+                "allow" => RuleAction::Allow,
+                "deny" => RuleAction::Deny,
+                _ => {
+                    read::unknown_child(child, "authorization", &["allow", "deny"], self.sink);
+                    continue;
+                }
+            };
+            match self.authorization_rule(child, action) {
+                Some(rule) => rules.push(rule),
+                None => failed = true,
+            }
+        }
+        if rules.is_empty() && !failed {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, "`authorization` has no rule")
+                    .at(node.name_span, "empty")
+                    .help("say who may call: allow \"orders\" { operation \"GET /products\" }"),
+            );
+            return None;
+        }
+        (!failed).then_some(Authorization { rules, span: node.span })
+    }
+
+    fn authorization_rule(&mut self, node: &Node, action: RuleAction) -> Option<AuthorizationRule> {
+        read::check_entries(node, usize::MAX, &["gateway"], self.sink);
+        let verb = action.as_str();
+        let mut principals = Vec::new();
+        let mut failed = false;
+        for entry in node.arguments() {
+            let Value::String(name) = &entry.value else {
+                self.sink.push(
+                    Diagnostic::new(Code::InvalidValue, format!("`{verb}` takes service names"))
+                        .at(entry.span, "not a string")
+                        .help(format!("write {verb} \"orders\"")),
+                );
+                failed = true;
+                continue;
+            };
+            match self.service_ref(&Spanned::new(name.clone(), entry.span)) {
+                Some(id) => principals.push(Spanned::new(Principal::Service(id.value), id.span)),
+                None => failed = true,
+            }
+        }
+        if let Some(name) = read::string_prop(node, "gateway", None, self.sink) {
+            let declare = "declare it with `gateway \"name\" { ... }`".to_string();
+            match resolve(self.sink, &self.gateways, &name, Code::UnknownGateway, "gateway", declare) {
+                Some(g) => principals.push(Spanned::new(Principal::Gateway(name.value), g.span)),
+                None => failed = true,
+            }
+        }
+        let mut operations: Vec<Spanned<Operation>> = Vec::new();
+        for child in node.children() {
+            if child.name != "operation" {
+                read::unknown_child(child, verb, &["operation"], self.sink);
+                continue;
+            }
+            read::check_entries(child, 1, &[], self.sink);
+            read::no_children(child, self.sink);
+            let text = read::string_arg(child, 0, "an operation", "operation \"GET /products/{id}\"", self.sink);
+            match text.and_then(|t| read::parse(&t, |t| Operation::parse(t), self.sink).map(|op| Spanned::new(op, t.span))) {
+                Some(op) => operations.push(op),
+                None => failed = true,
+            }
+        }
+        if principals.is_empty() && !failed {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, format!("`{verb}` names no caller"))
+                    .at(node.name_span, "no caller")
+                    .help(format!("name the calling services or a gateway: {verb} \"orders\" gateway=\"public\"")),
+            );
+            return None;
+        }
+        let mut seen: HashMap<&Principal, Span> = HashMap::new();
+        for p in &principals {
+            if let Some(&first) = seen.get(&p.value) {
+                duplicate(self.sink, "caller", &principal_name(self, &p.value), p.span, first);
+                failed = true;
+            }
+            seen.insert(&p.value, p.span);
+        }
+        (!failed).then_some(AuthorizationRule { action, principals, operations, span: node.span })
+    }
+}
+
+fn principal_name(cx: &Lower<'_>, p: &Principal) -> String {
+    match p {
+        Principal::Service(id) => cx.model.service(*id).name.value.clone(),
+        Principal::Gateway(name) => format!("gateway {name}"),
+    }
+}
