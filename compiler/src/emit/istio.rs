@@ -41,6 +41,7 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
+use super::istio_security;
 use super::kubernetes::{cluster_service, port_protocol};
 use super::{path_template_regex, yaml, Artifact};
 use crate::model::traffic::{LoadBalancing, RetryPolicy};
@@ -54,7 +55,7 @@ const DEFAULT_TIMEOUT: &str = "15s";
 /// The annotation listing what of a service or gateway its Istio resources cannot carry.
 const NOT_IN_ISTIO: &str = "meshc/not-in-istio";
 
-pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
     // Each service's incoming calls, callers in model order, calls in spec order.
     let mut incoming: Vec<Vec<(&Service, &Call)>> = model.services.iter().map(|_| Vec::new()).collect();
     for caller in &model.services {
@@ -82,7 +83,7 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
     for gateway in &model.gateways {
         artifacts.push(Artifact {
             path: format!("istio/gateway-{}.yaml", gateway.name.value),
-            contents: documents(model, &gateway_resources(model, gateway)),
+            contents: documents(model, &gateway_resources(model, schemas, gateway)),
         });
     }
     artifacts
@@ -342,7 +343,7 @@ fn duration(d: Duration) -> String {
 }
 
 /// The Istio `Gateway` and, when any route can be served, its `VirtualService`.
-fn gateway_resources(model: &Model, gateway: &Gateway) -> Vec<Value> {
+fn gateway_resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<Value> {
     let name = &gateway.name.value;
     let servers: Vec<Value> = gateway
         .listeners
@@ -366,6 +367,7 @@ fn gateway_resources(model: &Model, gateway: &Gateway) -> Vec<Value> {
     let mut http = Vec::new();
     let mut not_in_istio = Vec::new();
     http.extend(gateway.routes.iter().filter_map(|route| gateway_route(model, route, &mut not_in_istio)));
+    let security = istio_security::resources(model, schemas, gateway, &mut not_in_istio);
     if !http.is_empty() {
         let metadata = json!({ "name": format!("gateway-{name}") });
         out.push(resource("VirtualService", metadata, json!({ "gateways": [name], "hosts": ["*"], "http": http })));
@@ -375,6 +377,7 @@ fn gateway_resources(model: &Model, gateway: &Gateway) -> Vec<Value> {
         let last = out.last_mut().expect("the Gateway is always there");
         last["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: not_in_istio.join("; ") });
     }
+    out.extend(security);
     out
 }
 
@@ -390,7 +393,11 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
         notes.push(format!("{name}: left out (validate)"));
         return None;
     }
-    let mut dropped = Vec::new();
+    if let Some(reason) = istio_security::left_out(model, route) {
+        notes.push(format!("{name}: left out ({reason})"));
+        return None;
+    }
+    let mut dropped: Vec<&str> = istio_security::dropped(route).into_iter().collect();
     if route.cache.is_some() {
         dropped.push("cache");
     }

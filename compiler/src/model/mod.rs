@@ -7,6 +7,7 @@
 //! `Serialize`; backends define their own output shapes.
 
 mod lower;
+pub mod security;
 pub mod traffic;
 pub mod values;
 
@@ -38,6 +39,11 @@ pub struct Model {
     /// Directories `.proto` imports resolve against, after each file's own.
     pub proto_includes: Vec<Spanned<PathBuf>>,
     pub limits: traffic::Limits,
+    /// JWT issuers, by [`security::IssuerId`].
+    pub issuers: Vec<security::JwtIssuer>,
+    /// End-user roles, by [`security::RoleId`].
+    pub roles: Vec<security::Role>,
+    pub security: security::SecurityPolicy,
 }
 
 impl Model {
@@ -51,6 +57,14 @@ impl Model {
 
     pub fn topic(&self, id: TopicId) -> &Topic {
         &self.topics[id.0 as usize]
+    }
+
+    pub fn issuer(&self, id: security::IssuerId) -> &security::JwtIssuer {
+        &self.issuers[id.0 as usize]
+    }
+
+    pub fn role(&self, id: security::RoleId) -> &security::Role {
+        &self.roles[id.0 as usize]
     }
 
     pub fn service_ids(&self) -> impl Iterator<Item = ServiceId> {
@@ -209,6 +223,10 @@ pub struct Gateway {
     pub errors: ErrorFormat,
     /// Where the request validator (`meshc-runtime validator`) listens.
     pub validator: Option<Spanned<Endpoint>>,
+    /// Where the global rate limit service listens.
+    pub rate_limit_service: Option<security::RateLimitService>,
+    /// Where audit records go (stdout unless set).
+    pub audit_log: security::AuditSink,
     pub span: Span,
 }
 
@@ -239,6 +257,13 @@ pub struct Route {
     /// Requests are validated against the route's OpenAPI operation before
     /// they reach the service; the span of the `validate` node.
     pub validate: Option<Span>,
+    /// Requests need a token of an issuer (and maybe roles and claims).
+    pub auth: Option<security::RouteAuth>,
+    /// At most one local and one global limit.
+    pub rate_limits: Vec<security::RateLimit>,
+    pub audit: Option<security::Audit>,
+    /// Declared public on purpose (the public-exposure analysis accepts it).
+    pub public: Option<security::Public>,
     pub span: Span,
 }
 

@@ -7,11 +7,12 @@ use super::read::{self, Once};
 use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
+use crate::model::security::{AuditSink, RateLimitService};
 use crate::model::values::{check_name, ErrorBodyFormat, Host, Port};
 use crate::model::{Endpoint, ErrorFormat, ErrorStatus, Gateway, Listener, Route};
 use crate::syntax::Node;
 
-const CHILDREN: &[&str] = &["listener", "error-format", "validator", "route"];
+const CHILDREN: &[&str] = &["listener", "error-format", "validator", "rate-limit-service", "audit-log", "route"];
 
 impl Lower<'_> {
     pub(super) fn gateway(&mut self, node: &Node, name: Spanned<String>) -> Option<Gateway> {
@@ -24,6 +25,8 @@ impl Lower<'_> {
         let mut route_names: HashMap<String, Span> = HashMap::new();
         let mut errors = ErrorFormat::default_json();
         let mut validator = None;
+        let mut rate_limit_service = None;
+        let mut audit_log = AuditSink::Stdout;
         // Gateway-wide settings first: routes inherit the gateway's body format.
         for child in node.children() {
             match child.name.as_str() {
@@ -57,7 +60,33 @@ impl Lower<'_> {
                         validator = Some(Spanned::new(Endpoint { host, port }, child.span));
                     }
                 }
-                "route" | "error-format" | "validator" => {}
+                "rate-limit-service" if once.first(child, self.sink) => {
+                    read::check_entries(child, 0, &["address", "port"], self.sink);
+                    read::no_children(child, self.sink);
+                    let example = "rate-limit-service address=\"ratelimit.infra.svc.cluster.local\" port=8081";
+                    let port = read::int_prop(child, "port", Some(example), self.sink)
+                        .and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
+                    let host = read::string_prop(child, "address", Some(example), self.sink)
+                        .and_then(|a| read::parse(&a, |a| Host::parse(a), self.sink));
+                    if let (Some(host), Some(port)) = (host, port) {
+                        rate_limit_service = Some(RateLimitService { host, port, span: child.span });
+                    }
+                }
+                "audit-log" if once.first(child, self.sink) => {
+                    read::check_entries(child, 0, &["path"], self.sink);
+                    read::no_children(child, self.sink);
+                    if let Some(path) = read::string_prop(child, "path", None, self.sink) {
+                        match path.value.starts_with('/') && !path.value.contains('%') {
+                            true => audit_log = AuditSink::File(path.value),
+                            false => self.sink.push(
+                                Diagnostic::new(Code::InvalidValue, format!("`{}` is not an absolute file path", path.value))
+                                    .at(path.span, "not an absolute path")
+                                    .help("give the file the gateway appends audit records to, e.g. path=\"/var/log/meshc/audit.log\"; without `path` they go to stdout"),
+                            ),
+                        }
+                    }
+                }
+                "route" | "error-format" | "validator" | "rate-limit-service" | "audit-log" => {}
                 _ => read::unknown_child(child, "gateway", CHILDREN, self.sink),
             }
         }
@@ -78,7 +107,26 @@ impl Lower<'_> {
                     .help("add one: listener \"http\" port=8080"),
             );
         }
-        name_ok.then_some(Gateway { name, listeners, routes, errors, validator, span: node.span })
+        // The statuses the gateway's own security answers get bodies too.
+        let mut defaults = Vec::new();
+        if routes.iter().any(|r| r.auth.is_some()) {
+            defaults.push(ErrorStatus { status: 401, message: "a valid access token is required".into() });
+            defaults.push(ErrorStatus { status: 403, message: "the access token does not allow this request".into() });
+        }
+        if routes.iter().any(|r| !r.rate_limits.is_empty()) {
+            defaults.push(ErrorStatus { status: 429, message: "too many requests; slow down and retry later".into() });
+        }
+        let errors = merge(ErrorFormat { format: errors.format, statuses: defaults }, errors);
+        name_ok.then_some(Gateway {
+            name,
+            listeners,
+            routes,
+            errors,
+            validator,
+            rate_limit_service,
+            audit_log,
+            span: node.span,
+        })
     }
 
     fn listener(&mut self, node: &Node) -> Option<Listener> {
