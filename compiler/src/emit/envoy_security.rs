@@ -43,6 +43,8 @@ const CEL_FILTER: &str = "type.googleapis.com/envoy.extensions.access_loggers.fi
 const TLS: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 /// The global rate limit service's cluster; service names hold no dots.
 pub const RATELIMIT_CLUSTER: &str = "meshc.ratelimit";
+/// The system's CA bundle on Debian, Ubuntu (Envoy's images) and Alpine.
+const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Distinct keys a keyed local limit tracks at once (least recently used beyond).
 const MAX_KEYS: u32 = 10_000;
 
@@ -344,7 +346,7 @@ pub fn clusters(model: &Model, gateway: &Gateway) -> Vec<(String, Value)> {
                 "@type": TLS,
                 "sni": uri.value.host.as_str(),
                 "common_tls_context": { "validation_context": {
-                    "system_root_certs": {},
+                    "trusted_ca": { "filename": SYSTEM_CAS },
                     "match_typed_subject_alt_names": [{ "san_type": "DNS", "matcher": { "exact": uri.value.host.as_str() } }]
                 }}
             }});

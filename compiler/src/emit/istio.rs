@@ -367,7 +367,8 @@ fn gateway_resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) ->
     let mut http = Vec::new();
     let mut not_in_istio = Vec::new();
     http.extend(gateway.routes.iter().filter_map(|route| gateway_route(model, route, &mut not_in_istio)));
-    let security = istio_security::resources(model, schemas, gateway, &mut not_in_istio);
+    let served: Vec<&str> = http.iter().filter_map(|r| r["name"].as_str()).collect();
+    let security = istio_security::resources(model, schemas, gateway, &served, &mut not_in_istio);
     if !http.is_empty() {
         let metadata = json!({ "name": format!("gateway-{name}") });
         out.push(resource("VirtualService", metadata, json!({ "gateways": [name], "hosts": ["*"], "http": http })));
@@ -397,7 +398,7 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
         notes.push(format!("{name}: left out ({reason})"));
         return None;
     }
-    let mut dropped: Vec<&str> = istio_security::dropped(route).into_iter().collect();
+    let mut dropped = Vec::new();
     if route.cache.is_some() {
         dropped.push("cache");
     }
@@ -459,6 +460,7 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
         }
         out["headers"] = json!({ "response": response });
     }
+    dropped.extend(istio_security::dropped(route));
     if !dropped.is_empty() {
         notes.push(format!("{name}: without {}", dropped.join(", ")));
     }

@@ -32,24 +32,37 @@ const MAX_ROLE_RULES: usize = 64;
 
 /// Why Istio cannot serve a route as the spec says, if it cannot.
 pub fn left_out(model: &Model, route: &Route) -> Option<&'static str> {
-    if !route.rate_limits.is_empty() {
-        // Istio has no rate limit resource; served without it, the route would take unlimited traffic.
-        return Some("rate-limit");
-    }
     let auth = route.auth.as_ref()?;
     (role_rules(model, auth.roles.iter().map(|r| r.value)).len() > MAX_ROLE_RULES)
         .then_some("too many role combinations for DENY rules")
 }
 
-/// What of a served route Istio's resources drop.
-pub fn dropped(route: &Route) -> Option<&'static str> {
-    route.audit.is_some().then_some("audit")
+/// What of a served route Istio's resources drop: rate limits (Istio has
+/// no rate limit resource; an `EnvoyFilter` or a mesh-wide rate limit
+/// service carries them) and audit records (Istio's access logs are per
+/// workload, set by a `Telemetry` resource).
+pub fn dropped(route: &Route) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if !route.rate_limits.is_empty() {
+        out.push("rate-limit");
+    }
+    if route.audit.is_some() {
+        out.push("audit");
+    }
+    out
 }
 
-/// The gateway's RequestAuthentication and AuthorizationPolicy, for the routes Istio serves.
-pub fn resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway, notes: &mut Vec<String>) -> Vec<Value> {
+/// The gateway's RequestAuthentication and AuthorizationPolicy, for the
+/// routes Istio serves (named in `served`).
+pub fn resources(
+    model: &Model,
+    schemas: &SchemaIndex,
+    gateway: &Gateway,
+    served: &[&str],
+    notes: &mut Vec<String>,
+) -> Vec<Value> {
     let routes: Vec<&Route> =
-        gateway.routes.iter().filter(|r| r.auth.is_some() && left_out(model, r).is_none()).collect();
+        gateway.routes.iter().filter(|r| r.auth.is_some() && served.contains(&r.name.value.as_str())).collect();
     if routes.is_empty() {
         return Vec::new();
     }
