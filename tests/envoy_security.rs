@@ -330,3 +330,130 @@ fn every_emitted_gateway_of_the_shop_passes_envoy_validate() {
     assert_eq!(config["domain"], "gateway-public");
     assert!(!config["descriptors"].as_array().unwrap().is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// The language and the analyses: codes, places and help
+// ---------------------------------------------------------------------------
+
+const ISSUER: &str = r#"
+jwt-issuer "users" {
+    issuer "https://auth.test"
+    jwks-uri "https://auth.test/jwks.json"
+    claim "roles" type="string-list"
+    claim "tier" type="string"
+}
+role "admin" {
+    require-claim "role" contains="admin"
+}
+service "api" {
+    owner "team"
+    address "api.svc" port=8080
+}
+"#;
+
+/// Compiles `ISSUER` plus a gateway with one route whose body is `route`,
+/// after `top` at the top level; also writes `files`.
+fn diagnose(top: &str, route: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, meshc::driver::Compilation) {
+    let dir = tempfile::tempdir().unwrap();
+    let mesh = format!(
+        "{top}\n{ISSUER}\ngateway \"edge\" {{\n    listener \"http\" port=8080\n    route \"r\" {{\n        match path-prefix=\"/\"\n        to \"api\"\n        {route}\n    }}\n}}\n"
+    );
+    write_files(dir.path(), &[("mesh.kdl", &mesh)]);
+    write_files(dir.path(), files);
+    let c = meshc::driver::compile(dir.path());
+    (dir, c)
+}
+
+/// (code, severity, the text the primary label points at, help) of each diagnostic.
+fn findings(c: &meshc::driver::Compilation) -> Vec<(String, &'static str, String, String)> {
+    c.diagnostics
+        .iter()
+        .map(|d| {
+            let span = d.primary.as_ref().unwrap().span;
+            let text = c.sources.get(span.file).text[span.start as usize..span.end as usize].to_string();
+            (d.code.id().to_string(), d.severity.as_str(), text, d.help.clone().unwrap_or_default())
+        })
+        .collect()
+}
+
+#[test]
+fn unknown_issuers_roles_and_claims_are_reported_where_written_with_suggestions() {
+    let (_d, c) = diagnose("", "auth \"user\"", &[]);
+    let f = findings(&c);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].0.as_str(), f[0].2.as_str(), f[0].3.as_str()), ("MESH0039", "\"user\"", "did you mean `users`?"));
+
+    let (_d, c) = diagnose("", "auth \"users\" { require-role \"admn\" }", &[]);
+    let f = findings(&c);
+    assert_eq!((f[0].0.as_str(), f[0].3.as_str()), ("MESH0040", "did you mean `admin`?"), "{f:?}");
+
+    // The role's misspelt claim is reported in the role, once however many routes use it.
+    let (_d, c) = diagnose("", "auth \"users\" { require-role \"admin\" }", &[]);
+    let f = findings(&c);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].0.as_str(), f[0].2.as_str(), f[0].3.as_str()), ("MESH0041", "\"role\"", "did you mean `roles`?"));
+
+    // A claim on a route that verifies no token.
+    let (_d, c) = diagnose("", "rate-limit 5 per=\"minute\" key=\"claim:sub\"", &[]);
+    let f = findings(&c);
+    assert_eq!((f[0].0.as_str(), f[0].2.as_str()), ("MESH0041", "key=\"claim:sub\""), "{f:?}");
+
+    // Types: a list claim as a rate limit key and in a header; equals on a list.
+    let (_d, c) = diagnose(
+        "",
+        "auth \"users\" { require-claim \"roles\" equals=\"x\"; claim-to-header \"roles\" \"x-roles\" }\n        rate-limit 5 per=\"minute\" key=\"claim:tier\"",
+        &[],
+    );
+    let codes: Vec<String> = findings(&c).into_iter().map(|f| f.0).collect();
+    assert_eq!(codes, ["MESH0042", "MESH0042"], "{:?}", findings(&c));
+}
+
+#[test]
+fn public_exposure_follows_the_selected_compliance_level() {
+    let require_auth = "security { public-routes \"require-auth\" }";
+    let (_d, c) = diagnose(require_auth, "", &[]);
+    let f = findings(&c);
+    assert_eq!((f[0].0.as_str(), f[0].1, f[0].2.as_str()), ("MESH0043", "error", "\"r\""), "{f:?}");
+    assert!(f[0].3.contains("auth \"users\""), "{f:?}");
+    let (_d, c) = diagnose(require_auth, "public reason=\"open data\"", &[]);
+    let f = findings(&c);
+    assert_eq!((f[0].0.as_str(), f[0].1), ("MESH0044", "warning"), "{f:?}");
+    let (_d, c) = diagnose(
+        require_auth,
+        "public reason=\"open data\"\n        rate-limit 9 per=\"second\" key=\"client-ip\"",
+        &[],
+    );
+    assert!(c.diagnostics.is_empty(), "{:?}", findings(&c));
+
+    let require_limit = "security { public-routes \"require-rate-limit\" }";
+    let (_d, c) = diagnose(require_limit, "", &[]);
+    let f = findings(&c);
+    assert_eq!((f.len(), f[0].0.as_str(), f[0].1), (1, "MESH0044", "error"), "{f:?}");
+    let (_d, c) = diagnose(require_limit, "auth \"users\"", &[]);
+    assert!(c.diagnostics.is_empty(), "{:?}", findings(&c));
+    // The stdlib baseline is require-auth.
+    let (_d, c) = diagnose("import \"std:security\"", "", &[]);
+    assert_eq!(findings(&c)[0].0, "MESH0043");
+    // No level selected: anything goes.
+    let (_d, c) = diagnose("", "", &[]);
+    assert!(c.diagnostics.is_empty(), "{:?}", findings(&c));
+}
+
+#[test]
+fn contradictions_and_bad_key_files_are_errors() {
+    let (_d, c) = diagnose("", "auth \"users\"\n        public reason=\"x\"", &[]);
+    assert_eq!(findings(&c)[0].0, "MESH0004", "{:?}", findings(&c));
+    let (_d, c) = diagnose("", "rate-limit 5 per=\"minute\"\n        rate-limit 9 per=\"hour\" key=\"client-ip\"", &[]);
+    assert_eq!(findings(&c)[0].0, "MESH0006", "{:?}", findings(&c));
+    let (_d, c) = diagnose("", "rate-limit 5 per=\"week\"", &[]);
+    assert_eq!((findings(&c)[0].0.as_str(), findings(&c)[0].2.as_str()), ("MESH0004", "per=\"week\""));
+
+    // A JWKS file holding a private key: pointed at in the file.
+    let issuer = "jwt-issuer \"staff\" {\n    issuer \"https://sso.test\"\n    jwks \"staff.json\"\n}";
+    let private = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"BB","d":"CC"}]}"#;
+    let (_d, c) = diagnose(issuer, "auth \"staff\"", &[("staff.json", private)]);
+    let f = findings(&c);
+    assert_eq!((f[0].0.as_str(), f[0].2.as_str()), ("MESH0015", "\"CC\""), "{f:?}");
+    let (_d, c) = diagnose(issuer, "auth \"staff\"", &[]);
+    assert_eq!(findings(&c)[0].0, "MESH0009", "{:?}", findings(&c));
+}

@@ -144,6 +144,18 @@ impl Lower<'_> {
                 );
             }
         }
+        if let (Some(auth), Some(public)) = (&auth, &public) {
+            self.sink.push(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("route `{}` is declared public but requires a token", name.value),
+                )
+                .at(public.span, "declared public")
+                .with_label(auth.span, "requires a token")
+                .help("remove `public` (the route is authenticated) or `auth` (anyone may call it)"),
+            );
+            failed = true;
+        }
         if failed {
             return None;
         }
