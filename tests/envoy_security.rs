@@ -381,22 +381,22 @@ fn unknown_issuers_roles_and_claims_are_reported_where_written_with_suggestions(
     let (_d, c) = diagnose("", "auth \"user\"", &[]);
     let f = findings(&c);
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!((f[0].0.as_str(), f[0].2.as_str(), f[0].3.as_str()), ("MESH0039", "\"user\"", "did you mean `users`?"));
+    assert_eq!((f[0].0.as_str(), f[0].2.as_str(), f[0].3.as_str()), ("MESH0047", "\"user\"", "did you mean `users`?"));
 
     let (_d, c) = diagnose("", "auth \"users\" { require-role \"admn\" }", &[]);
     let f = findings(&c);
-    assert_eq!((f[0].0.as_str(), f[0].3.as_str()), ("MESH0040", "did you mean `admin`?"), "{f:?}");
+    assert_eq!((f[0].0.as_str(), f[0].3.as_str()), ("MESH0048", "did you mean `admin`?"), "{f:?}");
 
     // The role's misspelt claim is reported in the role, once however many routes use it.
     let (_d, c) = diagnose("", "auth \"users\" { require-role \"admin\" }", &[]);
     let f = findings(&c);
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!((f[0].0.as_str(), f[0].2.as_str(), f[0].3.as_str()), ("MESH0041", "\"role\"", "did you mean `roles`?"));
+    assert_eq!((f[0].0.as_str(), f[0].2.as_str(), f[0].3.as_str()), ("MESH0049", "\"role\"", "did you mean `roles`?"));
 
     // A claim on a route that verifies no token.
     let (_d, c) = diagnose("", "rate-limit 5 per=\"minute\" key=\"claim:sub\"", &[]);
     let f = findings(&c);
-    assert_eq!((f[0].0.as_str(), f[0].2.as_str()), ("MESH0041", "key=\"claim:sub\""), "{f:?}");
+    assert_eq!((f[0].0.as_str(), f[0].2.as_str()), ("MESH0049", "key=\"claim:sub\""), "{f:?}");
 
     // Types: a list claim as a rate limit key and in a header; equals on a list.
     let (_d, c) = diagnose(
@@ -405,7 +405,7 @@ fn unknown_issuers_roles_and_claims_are_reported_where_written_with_suggestions(
         &[],
     );
     let codes: Vec<String> = findings(&c).into_iter().map(|f| f.0).collect();
-    assert_eq!(codes, ["MESH0042", "MESH0042"], "{:?}", findings(&c));
+    assert_eq!(codes, ["MESH0050", "MESH0050"], "{:?}", findings(&c));
 }
 
 #[test]
@@ -413,11 +413,11 @@ fn public_exposure_follows_the_selected_compliance_level() {
     let require_auth = "security { public-routes \"require-auth\" }";
     let (_d, c) = diagnose(require_auth, "", &[]);
     let f = findings(&c);
-    assert_eq!((f[0].0.as_str(), f[0].1, f[0].2.as_str()), ("MESH0043", "error", "\"r\""), "{f:?}");
+    assert_eq!((f[0].0.as_str(), f[0].1, f[0].2.as_str()), ("MESH0051", "error", "\"r\""), "{f:?}");
     assert!(f[0].3.contains("auth \"users\""), "{f:?}");
     let (_d, c) = diagnose(require_auth, "public reason=\"open data\"", &[]);
     let f = findings(&c);
-    assert_eq!((f[0].0.as_str(), f[0].1), ("MESH0044", "warning"), "{f:?}");
+    assert_eq!((f[0].0.as_str(), f[0].1), ("MESH0052", "warning"), "{f:?}");
     let (_d, c) = diagnose(
         require_auth,
         "public reason=\"open data\"\n        rate-limit 9 per=\"second\" key=\"client-ip\"",
@@ -428,12 +428,12 @@ fn public_exposure_follows_the_selected_compliance_level() {
     let require_limit = "security { public-routes \"require-rate-limit\" }";
     let (_d, c) = diagnose(require_limit, "", &[]);
     let f = findings(&c);
-    assert_eq!((f.len(), f[0].0.as_str(), f[0].1), (1, "MESH0044", "error"), "{f:?}");
+    assert_eq!((f.len(), f[0].0.as_str(), f[0].1), (1, "MESH0052", "error"), "{f:?}");
     let (_d, c) = diagnose(require_limit, "auth \"users\"", &[]);
     assert!(c.diagnostics.is_empty(), "{:?}", findings(&c));
     // The stdlib baseline is require-auth.
     let (_d, c) = diagnose("import \"std:security\"", "", &[]);
-    assert_eq!(findings(&c)[0].0, "MESH0043");
+    assert_eq!(findings(&c)[0].0, "MESH0051");
     // No level selected: anything goes.
     let (_d, c) = diagnose("", "", &[]);
     assert!(c.diagnostics.is_empty(), "{:?}", findings(&c));

@@ -2,10 +2,10 @@
 //! is the spec's compliance level (`security { public-routes ... }`):
 //!
 //! - `require-auth`: every route verifies a token (`auth`) unless it is
-//!   declared `public reason="..."` (MESH0043); a public route without a
-//!   rate limit is a warning (MESH0044);
+//!   declared `public reason="..."` (MESH0051); a public route without a
+//!   rate limit is a warning (MESH0052);
 //! - `require-rate-limit`: every route without `auth` has a rate limit
-//!   (MESH0044, an error; a warning for routes declared public);
+//!   (MESH0052, an error; a warning for routes declared public);
 //! - `allow` (the default): nothing.
 
 use crate::diag::{Code, Diagnostic, Severity, Sink};

@@ -114,13 +114,13 @@ codes! {
     UnknownTopic = "MESH0036", "unknown-topic", Reference, Error, "0.1.0", "A `publishes` or `subscribes` names a topic that is not declared.";
     TopicWithoutProducer = "MESH0037", "topic-without-producer", Events, Warning, "0.1.0", "A topic that no service publishes to, so nothing produces its events.";
     CircuitBreakerBelowLoad = "MESH0038", "circuit-breaker-below-load", Traffic, Error, "0.1.0", "A callee's circuit breaker admits fewer requests in flight than a caller's declared load needs.";
-    UnknownIssuer = "MESH0039", "unknown-issuer", Reference, Error, "0.1.0", "A route's `auth` names a JWT issuer that is not declared.";
-    UnknownRole = "MESH0040", "unknown-role", Reference, Error, "0.1.0", "A route's `require-role` names a role that is not declared.";
-    UndeclaredClaim = "MESH0041", "undeclared-claim", Security, Error, "0.1.0", "A claim is used that the route's JWT issuer does not declare, or the route verifies no token.";
-    ClaimTypeMismatch = "MESH0042", "claim-type-mismatch", Security, Error, "0.1.0", "A claim is tested or used in a way its declared type does not allow.";
-    UnauthenticatedRoute = "MESH0043", "unauthenticated-route", Security, Error, "0.1.0", "A gateway route is reachable without a token although the spec requires authentication.";
-    UnlimitedPublicRoute = "MESH0044", "unlimited-public-route", Security, Warning, "0.1.0", "A gateway route reachable without a token has no rate limit.";
-    MissingRateLimitService = "MESH0045", "missing-rate-limit-service", Gateway, Error, "0.1.0", "A gateway has global rate limits but declares no rate limit service.";
+    UnknownIssuer = "MESH0047", "unknown-issuer", Reference, Error, "0.1.0", "A route's `auth` names a JWT issuer that is not declared.";
+    UnknownRole = "MESH0048", "unknown-role", Reference, Error, "0.1.0", "A route's `require-role` names a role that is not declared.";
+    UndeclaredClaim = "MESH0049", "undeclared-claim", Security, Error, "0.1.0", "A claim is used that the route's JWT issuer does not declare, or the route verifies no token.";
+    ClaimTypeMismatch = "MESH0050", "claim-type-mismatch", Security, Error, "0.1.0", "A claim is tested or used in a way its declared type does not allow.";
+    UnauthenticatedRoute = "MESH0051", "unauthenticated-route", Security, Error, "0.1.0", "A gateway route is reachable without a token although the spec requires authentication.";
+    UnlimitedPublicRoute = "MESH0052", "unlimited-public-route", Security, Warning, "0.1.0", "A gateway route reachable without a token has no rate limit.";
+    MissingRateLimitService = "MESH0053", "missing-rate-limit-service", Gateway, Error, "0.1.0", "A gateway has global rate limits but declares no rate limit service.";
 }
 
 impl Code {
