@@ -190,6 +190,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "kubernetes/payments.yaml",
             "kubernetes/reviews.yaml",
             "kubernetes/storefront.yaml",
+            "ratelimit/gateway-public.yaml",
             "validation/gateway-public.json"
         ]
     );

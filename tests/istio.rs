@@ -40,7 +40,7 @@ fn crds() -> &'static Crds {
             let group = crd["spec"]["group"].as_str().expect("a CRD has a group").to_string();
             let kind = crd["spec"]["names"]["kind"].as_str().expect("a CRD has a kind").to_string();
             // Only the kinds meshc emits: compiling all of them is slow in debug builds.
-            if group != "networking.istio.io" {
+            if group != "networking.istio.io" && group != "security.istio.io" {
                 continue;
             }
             for version in crd["spec"]["versions"].as_array().expect("a CRD has versions") {
@@ -211,18 +211,22 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
     let resources = validate_all("shop");
     // Counted, so the test cannot pass on an empty output: a ServiceEntry for
     // the external bank, a DestinationRule per service with a traffic block,
-    // a VirtualService per called HTTP service plus the gateway's, one Gateway.
+    // a VirtualService per called HTTP service plus the gateway's, one Gateway,
+    // and the gateway's JWT validation and policy.
     assert_eq!(
         kinds(&resources),
         BTreeMap::from([
+            ("AuthorizationPolicy".to_string(), 1),
             ("DestinationRule".to_string(), 6),
             ("Gateway".to_string(), 1),
+            ("RequestAuthentication".to_string(), 1),
             ("ServiceEntry".to_string(), 1),
             ("VirtualService".to_string(), 6),
         ])
     );
     for (_, r) in &resources {
-        assert_eq!(r["apiVersion"], "networking.istio.io/v1");
+        let security = ["RequestAuthentication", "AuthorizationPolicy"].contains(&r["kind"].as_str().unwrap());
+        assert_eq!(r["apiVersion"], if security { "security.istio.io/v1" } else { "networking.istio.io/v1" });
     }
 }
 
@@ -478,7 +482,17 @@ fn the_shop_gateway_becomes_an_istio_gateway_and_its_routes() {
     // place-order (validate), charge-rest and stock (transcode) are Envoy-only.
     assert_eq!(
         names,
-        ["get-product|v2", "get-product", "list-products|v2", "list-products", "get-order", "graphql", "charge"]
+        [
+            "get-product|v2",
+            "get-product",
+            "list-products|v2",
+            "list-products",
+            "get-order",
+            "admin-orders",
+            "graphql",
+            "charge",
+            "health"
+        ]
     );
     let note = routes["metadata"]["annotations"]["meshc/not-in-istio"].as_str().unwrap();
     for expected in [
@@ -619,6 +633,117 @@ gateway "edge" {
     assert!(!resources.iter().any(|(_, r)| r["metadata"]["name"] == "gateway-edge"));
     // Only web's address is a cluster name: the IP gets no Kubernetes Service.
     assert_eq!(kube_services(&artifacts).keys().collect::<Vec<_>>(), ["web"]);
+}
+
+#[test]
+fn the_shop_gateway_security_becomes_request_authentication_and_a_deny_policy() {
+    let resources = validate_all("shop");
+    let authn = resource(&resources, "RequestAuthentication", "gateway-public");
+    assert_eq!(
+        authn["spec"],
+        json!({
+            "selector": { "matchLabels": { "istio": "ingressgateway" } },
+            "jwtRules": [{
+                "issuer": "https://auth.shop.example",
+                "audiences": ["shop-api"],
+                "jwksUri": "https://auth.shop.example/.well-known/jwks.json",
+                "forwardOriginalToken": true,
+                "outputClaimToHeaders": [{ "header": "x-customer-id", "claim": "sub" }],
+                "spaceDelimitedClaims": ["scope"]
+            }]
+        })
+    );
+    let policy = resource(&resources, "AuthorizationPolicy", "gateway-public-jwt");
+    assert_eq!(policy["spec"]["action"], "DENY");
+    let rules = policy["spec"]["rules"].as_array().unwrap();
+    // Per served route with auth (get-order, admin-orders, charge): no token, then each failing requirement.
+    assert_eq!(rules.len(), 6, "{rules:#?}");
+    let admin: Vec<&Value> =
+        rules.iter().filter(|r| r["to"][0]["operation"]["paths"] == json!(["/admin/orders/*"])).collect();
+    assert_eq!(admin[0]["from"], json!([{ "source": { "notRequestPrincipals": ["https://auth.shop.example/*"] } }]));
+    assert_eq!(admin[1]["when"], json!([{ "key": "request.auth.claims[roles]", "notValues": ["admin"] }]));
+    // place-order is left out of Istio (validate): no rule guards a route Istio does not serve.
+    assert!(!rules.iter().any(|r| r["to"][0]["operation"]["paths"] == json!(["/orders"])));
+    let note = resource(&resources, "VirtualService", "gateway-public")["metadata"]["annotations"]
+        ["meshc/not-in-istio"]
+        .as_str()
+        .unwrap();
+    for expected in ["health: without rate-limit", "admin-orders: without audit", "get-order: the token is forwarded"] {
+        assert!(note.contains(expected), "{note}");
+    }
+}
+
+#[test]
+fn inline_keys_and_alternative_roles_become_valid_istio_security_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k1"}]}"#;
+    support::write_files(
+        dir.path(),
+        &[
+            (
+                "mesh.kdl",
+                r#"
+jwt-issuer "staff" {
+    issuer "https://sso.example"
+    jwks "staff.jwks.json"
+    claim "groups" type="string-list"
+    claim "dept" type="string"
+}
+role "auditor" {
+    require-claim "groups" contains="audit"
+    require-claim "dept" equals="finance"
+}
+role "admin" {
+    require-claim "groups" contains="admin"
+}
+service "ledger" {
+    owner "team"
+    address "ledger.apps.svc.cluster.local" port=8080
+}
+gateway "edge" {
+    listener "http" port=80
+    route "entries" {
+        match path-prefix="/entries/" method="GET" {
+            header "x-tenant" present=#true
+        }
+        to "ledger"
+        auth "staff" {
+            require-role "auditor" "admin"
+        }
+    }
+}
+"#,
+            ),
+            ("staff.jwks.json", jwks),
+        ],
+    );
+    let compilation = meshc::driver::compile(dir.path());
+    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
+    let artifacts: BTreeMap<String, String> =
+        compilation.emit().unwrap().into_iter().map(|a| (a.path, a.contents)).collect();
+    let resources = istio_resources(&artifacts);
+    for (path, r) in &resources {
+        assert_eq!(validate(r), Ok(()), "{path}: {r}");
+    }
+    let authn = resource(&resources, "RequestAuthentication", "gateway-edge");
+    let inlined: Value = serde_json::from_str(authn["spec"]["jwtRules"][0]["jwks"].as_str().unwrap()).unwrap();
+    assert_eq!(inlined["keys"][0]["kid"], "k1");
+    let rules =
+        resource(&resources, "AuthorizationPolicy", "gateway-edge-jwt")["spec"]["rules"].as_array().unwrap().clone();
+    // No token; then holding neither role: (auditor's groups or dept fails) and admin's groups fails.
+    assert_eq!(rules.len(), 3, "{rules:#?}");
+    let tenant = json!({ "key": "request.headers[x-tenant]", "values": ["*"] });
+    assert_eq!(rules[0]["when"], json!([tenant]));
+    assert_eq!(
+        rules[1]["when"],
+        json!([tenant, { "key": "request.auth.claims[groups]", "notValues": ["audit"] },
+               { "key": "request.auth.claims[groups]", "notValues": ["admin"] }])
+    );
+    assert_eq!(
+        rules[2]["when"],
+        json!([tenant, { "key": "request.auth.claims[dept]", "notValues": ["finance"] },
+               { "key": "request.auth.claims[groups]", "notValues": ["admin"] }])
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -8,10 +8,13 @@ mod graphql_resolvers;
 mod grpc_transcoding;
 mod ineffective_cache;
 mod ineffective_per_try_timeout;
+mod jwt_consistency;
 mod listener_port_conflict;
 mod missing_owner;
+mod missing_rate_limit_service;
 mod mtls_mismatch;
 mod no_health_policy;
+mod public_exposure;
 mod request_validation;
 mod retry_amplification;
 mod retry_non_idempotent;
@@ -71,10 +74,25 @@ pub static PASSES: &[Pass] = &[
         codes: &[Code::IneffectivePerTryTimeout],
         run: ineffective_per_try_timeout::run,
     },
+    Pass {
+        name: "jwt-consistency",
+        codes: &[Code::UndeclaredClaim, Code::ClaimTypeMismatch],
+        run: jwt_consistency::run,
+    },
     Pass { name: "listener-port-conflict", codes: &[Code::ListenerPortConflict], run: listener_port_conflict::run },
     Pass { name: "missing-owner", codes: &[Code::MissingOwner], run: missing_owner::run },
     Pass { name: "mtls-mismatch", codes: &[Code::MtlsMismatch], run: mtls_mismatch::run },
+    Pass {
+        name: "missing-rate-limit-service",
+        codes: &[Code::MissingRateLimitService],
+        run: missing_rate_limit_service::run,
+    },
     Pass { name: "no-health-policy", codes: &[Code::NoHealthPolicy], run: no_health_policy::run },
+    Pass {
+        name: "public-exposure",
+        codes: &[Code::UnauthenticatedRoute, Code::UnlimitedPublicRoute],
+        run: public_exposure::run,
+    },
     Pass {
         name: "request-validation",
         codes: &[Code::UnvalidatableRoute, Code::MissingValidator],

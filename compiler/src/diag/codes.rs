@@ -122,6 +122,13 @@ codes! {
     UnusedAllowRule = "MESH0044", "unused-allow-rule", Security, Warning, "0.1.0", "An allow rule admits no declared call or route.";
     OverBroadAllowRule = "MESH0045", "over-broad-allow-rule", Security, Warning, "0.1.0", "An allow rule admits every operation of a caller that calls only some.";
     MtlsMismatch = "MESH0046", "mtls-mismatch", Security, Error, "0.1.0", "A caller sends plaintext to a service that accepts only mutual TLS.";
+    UnknownIssuer = "MESH0047", "unknown-issuer", Reference, Error, "0.1.0", "A route's `auth` names a JWT issuer that is not declared.";
+    UnknownRole = "MESH0048", "unknown-role", Reference, Error, "0.1.0", "A route's `require-role` names a role that is not declared.";
+    UndeclaredClaim = "MESH0049", "undeclared-claim", Security, Error, "0.1.0", "A claim is used that the route's JWT issuer does not declare, or the route verifies no token.";
+    ClaimTypeMismatch = "MESH0050", "claim-type-mismatch", Security, Error, "0.1.0", "A claim is tested or used in a way its declared type does not allow.";
+    UnauthenticatedRoute = "MESH0051", "unauthenticated-route", Security, Error, "0.1.0", "A gateway route is reachable without a token although the spec requires authentication.";
+    UnlimitedPublicRoute = "MESH0052", "unlimited-public-route", Security, Warning, "0.1.0", "A gateway route reachable without a token has no rate limit.";
+    MissingRateLimitService = "MESH0053", "missing-rate-limit-service", Gateway, Error, "0.1.0", "A gateway has global rate limits but declares no rate limit service.";
 }
 
 impl Code {

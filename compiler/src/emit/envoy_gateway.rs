@@ -14,6 +14,7 @@ use super::envoy_common::{
     apply_retry_budget, callee_clusters, hash_policy, header_matcher, retry_policy, upstream_cluster, versioned_routes,
     HCM, HTTP_OPTIONS, ROUTER,
 };
+use super::envoy_security;
 use super::{yaml, Artifact};
 use crate::model::traffic::{RetryPolicy, VersionId};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
@@ -102,7 +103,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
     let routes: Vec<Value> = gateway
         .routes
         .iter()
-        .flat_map(|r| versioned_routes(route(model, r, optional), model.service(r.target.value)))
+        .flat_map(|r| versioned_routes(route(model, gateway, r, optional), model.service(r.target.value)))
         .collect();
     let mappers = local_reply_mappers(gateway);
     let filters = http_filters(model, schemas, gateway);
@@ -113,11 +114,12 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
         HeaderTransform::Set { .. } => false,
     });
     let server_header = if touches_server { "PASS_THROUGH" } else { "OVERWRITE" };
+    let access_logs = envoy_security::access_logs(model, gateway);
     let listeners: Vec<Value> = gateway
         .listeners
         .iter()
         .map(|l| {
-            json!({
+            let mut listener = json!({
                 "name": l.name.value,
                 "address": { "socket_address": { "address": l.address.to_string(), "port_value": l.port.get() } },
                 "filter_chains": [{
@@ -137,7 +139,15 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
                         }
                     }]
                 }]
-            })
+            });
+            let hcm = &mut listener["filter_chains"][0]["filters"][0]["typed_config"];
+            if !access_logs.is_empty() {
+                hcm["access_log"] = json!(access_logs);
+            }
+            if envoy_security::keys_by_client_address(gateway) {
+                hcm["use_remote_address"] = json!(true);
+            }
+            listener
         })
         .collect();
     // One cluster per (service, protocol, cache TTL) and version in name order.
@@ -154,6 +164,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
             clusters.insert(name, cluster);
         }
     }
+    clusters.extend(envoy_security::clusters(model, gateway));
     if let (Some(validator), true) = (&gateway.validator, validating(gateway)) {
         clusters.insert(
             VALIDATOR_CLUSTER.to_string(),
@@ -190,7 +201,7 @@ fn validating(gateway: &Gateway) -> bool {
     gateway.validator.is_some() && gateway.routes.iter().any(|r| r.validate.is_some())
 }
 
-fn route(model: &Model, route: &Route, optional: OptionalFilters) -> Value {
+fn route(model: &Model, gateway: &Gateway, route: &Route, optional: OptionalFilters) -> Value {
     let mut matcher = match &route.matcher.path {
         PathMatch::Exact(p) => json!({ "path": p }),
         PathMatch::Prefix(p) => json!({ "prefix": p }),
@@ -213,6 +224,8 @@ fn route(model: &Model, route: &Route, optional: OptionalFilters) -> Value {
     if let Some(hash) = hash_policy(&model.service(route.target.value).traffic) {
         action["hash_policy"] = hash;
     }
+    let mut per_filter = serde_json::Map::new();
+    envoy_security::route(model, gateway, route, &mut action, &mut per_filter);
     let mut out = json!({ "name": route.name.value, "match": matcher, "route": action });
     if route.errors.is_some() {
         out["request_headers_to_add"] = json!([{
@@ -220,7 +233,6 @@ fn route(model: &Model, route: &Route, optional: OptionalFilters) -> Value {
             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"
         }]);
     }
-    let mut per_filter = serde_json::Map::new();
     let mutations = response_mutations(route);
     if !mutations.is_empty() {
         per_filter.insert(
@@ -246,14 +258,16 @@ fn route(model: &Model, route: &Route, optional: OptionalFilters) -> Value {
     out
 }
 
-/// Request validation (ext_authz), header mutation, the gRPC-JSON
+/// Authentication, authorization and rate limits (envoy_security), request
+/// validation (ext_authz), header mutation, the gRPC-JSON
 /// transcoder, the cache, then the router.
 /// The cache fetches misses through the upstream filter chain only, so
 /// nothing but the router may sit after it; transforms before it apply to
 /// hits and misses alike; transcoded requests reach it as gRPC POSTs and are
 /// never cached. Filters are listed only when some route uses them.
 fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<Value> {
-    let mut filters = Vec::new();
+    // Who the client is, what it may do and how often, before anything else looks at the request.
+    let mut filters = envoy_security::http_filters(model, schemas, gateway);
     // Validation first: it judges the request as the client sent it.
     if validating(gateway) {
         filters.push(json!({ "name": EXT_AUTHZ_FILTER, "typed_config": {
@@ -386,6 +400,13 @@ fn local_reply_mappers(gateway: &Gateway) -> Vec<Value> {
     // first mapper matches them and changes nothing.
     if validating(gateway) {
         mappers.push(json!({ "filter": { "response_flag_filter": { "flags": ["UAEX"] } } }));
+    }
+    // jwt_authn answers a token of another audience with 403; it is an invalid token (RFC 6750): 401.
+    if let Some(filter) = envoy_security::rejected_token_filter(gateway) {
+        let message = gateway.errors.statuses.iter().find(|s| s.status == 401).map_or("", |s| s.message.as_str());
+        let mut mapper = mapper(filter, &gateway.errors, 401, message, &gateway.name.value, None);
+        mapper["status_code"] = json!(401);
+        mappers.push(mapper);
     }
     for route in &gateway.routes {
         if let Some(errors) = &route.errors {

@@ -1,145 +1,448 @@
-//! Envoy config pieces for mutual TLS and service-to-service authorization,
-//! shared by the sidecar and gateway backends. Not a backend itself.
+//! The gateway's end-user security in Envoy, used by the `envoy-gateway`
+//! backend; not a backend itself.
 //!
-//! Certificates reach Envoy through file-based SDS: for each workload,
-//! `meshc certs` writes `WORKLOAD-cert.yaml` (its certificate and key) and
-//! `ca.yaml` (the trust bundle) into the mesh's `cert-dir`, which Envoy
-//! watches; replacing the files by a rename rotates them without a restart.
+//! - `jwt_authn`: one provider per issuer (per issuer, forwarding and
+//!   claim-to-header set, as those are provider settings), the payload put
+//!   in dynamic metadata under the issuer's name; one requirement per
+//!   authenticated route, selected per route; other routes switch it off.
+//! - `rbac`: per route, an ALLOW policy whose principal tests the payload
+//!   in dynamic metadata (required claims, and any of the required roles);
+//!   routes without one fall back to the filter's empty config, which
+//!   enforces nothing.
+//! - `local_ratelimit`: per route, a token bucket of N per period; keyed
+//!   limits add a descriptor with an empty value, so each distinct key
+//!   (a claim, a header, the client address) gets its own bucket.
+//! - `ratelimit`: global limits as descriptors (`route`, then the key) the
+//!   rate limit service counts (its config is the `envoy-ratelimit` backend).
+//! - audit: one JSON access log per distinct record shape, restricted to
+//!   its routes by a CEL filter on the route name, so refused requests
+//!   (401, 403, 429) of audited routes are recorded too.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, Principal, RuleAction};
-use crate::model::values::Operation;
-use crate::model::Model;
+use super::envoy_common::HTTP_OPTIONS;
+use crate::model::security::{
+    AuditField, AuditSink, ClaimCondition, ClaimTest, ClaimType, Jwks, RateKey, RateLimit, RouteAuth,
+};
+use crate::model::{Gateway, Model, Route};
+use crate::schema::SchemaIndex;
 
-const DOWNSTREAM_TLS: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
-const UPSTREAM_TLS: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+pub const JWT_FILTER: &str = "envoy.filters.http.jwt_authn";
+const JWT_AUTHN: &str = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
+const JWT_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig";
+const RBAC_FILTER: &str = "envoy.filters.http.rbac";
 const RBAC: &str = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
-/// The name of the trust bundle's SDS secret and file (`ca.yaml`).
-pub const CA_SECRET: &str = "ca";
+const RBAC_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
+const LOCAL_RL_FILTER: &str = "envoy.filters.http.local_ratelimit";
+const LOCAL_RL: &str = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+const RL_FILTER: &str = "envoy.filters.http.ratelimit";
+const RL: &str = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit";
+const FILE_LOG: &str = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
+const STDOUT_LOG: &str = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
+const CEL_FILTER: &str = "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter";
+const TLS: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+/// The global rate limit service's cluster; service names hold no dots.
+pub const RATELIMIT_CLUSTER: &str = "meshc.ratelimit";
+/// The system's CA bundle on Debian, Ubuntu (Envoy's images) and Alpine.
+const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// Distinct keys a keyed local limit tracks at once (least recently used beyond).
+const MAX_KEYS: u32 = 10_000;
 
-/// The SDS file of a workload's certificate, relative to the cert dir.
-pub fn certificate_file(workload: &str) -> String {
-    format!("{workload}-cert.yaml")
+/// Whether the gateway verifies tokens on some route.
+fn authenticating(gateway: &Gateway) -> bool {
+    gateway.routes.iter().any(|r| r.auth.is_some())
 }
 
-/// The certificate file name a gateway's proxy uses.
-pub fn gateway_workload(gateway: &str) -> String {
-    format!("gateway-{gateway}")
+fn jwks_cluster(issuer: &str) -> String {
+    format!("meshc.jwks.{issuer}")
 }
 
-fn sds(mtls: &Mtls, secret: &str, file: &str) -> Value {
-    json!({
-        "name": secret,
-        "sds_config": {
-            "path_config_source": {
-                "path": format!("{}/{file}", mtls.cert_dir),
-                // A rename into the directory (how `meshc certs` replaces files) reloads the secret.
-                "watched_directory": { "path": mtls.cert_dir }
-            },
-            "resource_api_version": "V3"
-        }
-    })
+/// A jwt_authn provider: an issuer with one forwarding and claim-header setting.
+struct Provider<'a> {
+    name: String,
+    auth: &'a RouteAuth,
 }
 
-fn common_tls_context(mtls: &Mtls, workload: &str, peer_san: Value) -> Value {
-    json!({
-        "tls_certificate_sds_secret_configs": [sds(mtls, workload, &certificate_file(workload))],
-        "combined_validation_context": {
-            "default_validation_context": { "match_typed_subject_alt_names": [{ "san_type": "URI", "matcher": peer_san }] },
-            "validation_context_sds_secret_config": sds(mtls, CA_SECRET, "ca.yaml")
-        }
-    })
+fn same_provider(a: &RouteAuth, b: &RouteAuth) -> bool {
+    a.issuer.value == b.issuer.value
+        && a.forward == b.forward
+        && a.claim_headers.len() == b.claim_headers.len()
+        && a.claim_headers
+            .iter()
+            .zip(&b.claim_headers)
+            .all(|(x, y)| x.claim.value == y.claim.value && x.header == y.header)
 }
 
-/// The inbound side: this workload's certificate, and a client certificate
-/// of the mesh's trust domain required from every caller.
-pub fn downstream_tls(mtls: &Mtls, workload: &str) -> Value {
-    let trust_domain = json!({ "prefix": format!("spiffe://{}/", mtls.trust_domain) });
-    json!({
-        "name": "envoy.transport_sockets.tls",
-        "typed_config": {
-            "@type": DOWNSTREAM_TLS,
-            "require_client_certificate": true,
-            "common_tls_context": common_tls_context(mtls, workload, trust_domain)
-        }
-    })
-}
-
-/// The outbound side towards `peer`: this workload's certificate as the
-/// client's, and the callee's SPIFFE ID required in its certificate.
-pub fn upstream_tls(mtls: &Mtls, workload: &str, peer: &Identity, sni: &str) -> Value {
-    let peer_id = json!({ "exact": peer.spiffe_id(&mtls.trust_domain) });
-    json!({
-        "name": "envoy.transport_sockets.tls",
-        "typed_config": {
-            "@type": UPSTREAM_TLS,
-            "sni": sni,
-            "common_tls_context": common_tls_context(mtls, workload, peer_id)
-        }
-    })
-}
-
-/// The inbound RBAC filters of a service's `authorization`: deny rules
-/// first, then, when there are allow rules, only what they admit.
-pub fn rbac_filters(model: &Model, mtls: Option<&Mtls>, authorization: &Authorization) -> Vec<Value> {
-    let trust_domain = mtls.map_or(Mtls::DEFAULT_TRUST_DOMAIN, |m| m.trust_domain.as_str());
-    [RuleAction::Deny, RuleAction::Allow]
-        .into_iter()
-        .filter_map(|action| {
-            let rules: Vec<&AuthorizationRule> = authorization.rules.iter().filter(|r| r.action == action).collect();
-            if rules.is_empty() {
-                return None;
+/// Providers in route order, and each authenticated route's provider name.
+fn providers<'a>(model: &Model, gateway: &'a Gateway) -> (Vec<Provider<'a>>, Vec<(&'a Route, String)>) {
+    let mut providers: Vec<Provider> = Vec::new();
+    let mut routes = Vec::new();
+    for route in &gateway.routes {
+        let Some(auth) = &route.auth else { continue };
+        let name = match providers.iter().find(|p| same_provider(p.auth, auth)) {
+            Some(p) => p.name.clone(),
+            None => {
+                let issuer = &model.issuer(auth.issuer.value).name.value;
+                // The plain setting is named after the issuer; others after their first route.
+                let name = if !auth.forward && auth.claim_headers.is_empty() {
+                    issuer.clone()
+                } else {
+                    format!("{issuer}.{}", route.name.value)
+                };
+                providers.push(Provider { name: name.clone(), auth });
+                name
             }
-            let policies: serde_json::Map<String, Value> = rules
+        };
+        routes.push((route, name));
+    }
+    (providers, routes)
+}
+
+/// The security filters, in chain order: authentication, authorization,
+/// local then global rate limits. Listed only when some route uses them.
+pub fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<Value> {
+    let mut filters = Vec::new();
+    if authenticating(gateway) {
+        filters.push(jwt_authn(model, schemas, gateway));
+        filters.push(json!({ "name": RBAC_FILTER, "typed_config": { "@type": RBAC } }));
+    }
+    if limits(gateway, false) {
+        filters.push(json!({ "name": LOCAL_RL_FILTER, "typed_config": {
+            "@type": LOCAL_RL,
+            "stat_prefix": "local_rate_limit"
+        }}));
+    }
+    if limits(gateway, true) {
+        filters.push(json!({ "name": RL_FILTER, "typed_config": {
+            "@type": RL,
+            "domain": domain(gateway),
+            "failure_mode_deny": false,
+            "enable_x_ratelimit_headers": "DRAFT_VERSION_03",
+            "rate_limit_service": {
+                "grpc_service": { "envoy_grpc": { "cluster_name": RATELIMIT_CLUSTER }, "timeout": "1s" },
+                "transport_api_version": "V3"
+            }
+        }}));
+    }
+    filters
+}
+
+/// A local-reply filter matching every token jwt_authn refused, if the gateway verifies tokens.
+pub fn rejected_token_filter(gateway: &Gateway) -> Option<Value> {
+    authenticating(gateway).then(|| {
+        json!({ "extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": { "@type": CEL_FILTER, "expression": "response.code_details.startsWith('jwt_authn_access_denied')" }
+        }})
+    })
+}
+
+/// The rate limit service's domain for a gateway's descriptors.
+pub fn domain(gateway: &Gateway) -> String {
+    format!("gateway-{}", gateway.name.value)
+}
+
+fn limits(gateway: &Gateway, global: bool) -> bool {
+    gateway.routes.iter().flat_map(|r| &r.rate_limits).any(|l| l.global == global)
+}
+
+fn jwt_authn(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
+    let (providers, routes) = providers(model, gateway);
+    let mut configs = Map::new();
+    for p in &providers {
+        let issuer = model.issuer(p.auth.issuer.value);
+        let mut config = json!({
+            "issuer": issuer.issuer.value,
+            "forward": p.auth.forward,
+            "payload_in_metadata": issuer.name.value,
+        });
+        if !issuer.audiences.is_empty() {
+            config["audiences"] = json!(issuer.audiences);
+        }
+        match &issuer.jwks {
+            Jwks::Remote { uri, cache } => {
+                config["remote_jwks"] = json!({
+                    "http_uri": { "uri": uri.value.text, "cluster": jwks_cluster(&issuer.name.value), "timeout": "5s" },
+                    "cache_duration": cache.to_proto_json(),
+                    // Fetched at startup, so the first request does not wait for the keys.
+                    "async_fetch": {}
+                });
+            }
+            Jwks::File(schema) => {
+                let keys = schemas.get(*schema).and_then(|s| s.jwks()).unwrap_or("{\"keys\":[]}");
+                config["local_jwks"] = json!({ "inline_string": keys });
+            }
+        }
+        if !p.auth.claim_headers.is_empty() {
+            config["claim_to_headers"] = p
+                .auth
+                .claim_headers
                 .iter()
-                .enumerate()
-                .map(|(i, rule)| (format!("{}-{i}", action.as_str()), policy(model, trust_domain, rule)))
+                .map(|h| json!({ "header_name": h.header.as_str(), "claim_name": h.claim.value }))
                 .collect();
-            let envoy_action = match action {
-                RuleAction::Allow => "ALLOW",
-                RuleAction::Deny => "DENY",
+        }
+        let spaced: Vec<&str> =
+            issuer.claims.iter().filter(|c| c.ty == ClaimType::SpaceDelimited).map(|c| c.name.value.as_str()).collect();
+        if !spaced.is_empty() {
+            // Space-delimited claims (OAuth `scope`) become lists, so RBAC can test membership.
+            config["normalize_payload_in_metadata"] = json!({ "space_delimited_claims": spaced });
+        }
+        configs.insert(p.name.clone(), config);
+    }
+    let requirements: Map<String, Value> = routes
+        .into_iter()
+        .map(|(route, provider)| (route.name.value.clone(), json!({ "provider_name": provider })))
+        .collect();
+    json!({ "name": JWT_FILTER, "typed_config": {
+        "@type": JWT_AUTHN,
+        "providers": configs,
+        "requirement_map": requirements
+    }})
+}
+
+/// A route's per-filter configs for the security filters, and the route
+/// action's `rate_limits` for global limits.
+pub fn route(model: &Model, gateway: &Gateway, route: &Route, action: &mut Value, per_filter: &mut Map<String, Value>) {
+    if authenticating(gateway) {
+        let config = match &route.auth {
+            Some(_) => json!({ "@type": JWT_PER_ROUTE, "requirement_name": route.name.value }),
+            None => json!({ "@type": JWT_PER_ROUTE, "disabled": true }),
+        };
+        per_filter.insert(JWT_FILTER.into(), config);
+        if let Some(policy) = route.auth.as_ref().and_then(|a| rbac_policy(model, a)) {
+            per_filter.insert(
+                RBAC_FILTER.into(),
+                json!({ "@type": RBAC_PER_ROUTE, "rbac": { "rules": {
+                    "action": "ALLOW",
+                    "policies": { route.name.value.clone(): { "permissions": [{ "any": true }], "principals": [policy] } }
+                }}}),
+            );
+        }
+    }
+    let issuer = route.auth.as_ref().map(|a| model.issuer(a.issuer.value).name.value.as_str());
+    for limit in &route.rate_limits {
+        if limit.global {
+            let mut actions =
+                vec![json!({ "generic_key": { "descriptor_key": "route", "descriptor_value": route.name.value } })];
+            actions.extend(key_action(&limit.key.value, issuer));
+            action["rate_limits"] = json!([{ "actions": actions }]);
+        } else {
+            per_filter.insert(LOCAL_RL_FILTER.into(), local_limit(route, limit, issuer));
+        }
+    }
+}
+
+/// The principal a route's token must be: all its claims, and one of its roles.
+fn rbac_policy(model: &Model, auth: &RouteAuth) -> Option<Value> {
+    let issuer = &model.issuer(auth.issuer.value).name.value;
+    let mut ids: Vec<Value> = auth.claims.iter().map(|c| claim_principal(issuer, c)).collect();
+    if !auth.roles.is_empty() {
+        let roles: Vec<Value> = auth
+            .roles
+            .iter()
+            .map(|r| {
+                let conditions = model.role(r.value).conditions.iter().map(|c| claim_principal(issuer, c)).collect();
+                all(conditions)
+            })
+            .collect();
+        ids.push(if roles.len() == 1 { roles.into_iter().next()? } else { json!({ "or_ids": { "ids": roles } }) });
+    }
+    (!ids.is_empty()).then(|| all(ids))
+}
+
+fn all(mut ids: Vec<Value>) -> Value {
+    if ids.len() == 1 {
+        ids.pop().unwrap_or_default()
+    } else {
+        json!({ "and_ids": { "ids": ids } })
+    }
+}
+
+/// A test on the verified payload jwt_authn put in dynamic metadata.
+fn claim_principal(issuer: &str, condition: &ClaimCondition) -> Value {
+    let value = match &condition.test {
+        ClaimTest::Equals(v) => json!({ "string_match": { "exact": v } }),
+        ClaimTest::Contains(v) => json!({ "list_match": { "one_of": { "string_match": { "exact": v } } } }),
+        ClaimTest::Present => json!({ "present_match": true }),
+    };
+    json!({ "sourced_metadata": { "metadata_matcher": {
+        "filter": JWT_FILTER,
+        "path": [{ "key": issuer }, { "key": condition.claim.value }],
+        "value": value
+    }}})
+}
+
+/// The descriptor entry that keys a limit, after the route's.
+fn key_action(key: &RateKey, issuer: Option<&str>) -> Option<Value> {
+    match key {
+        RateKey::Route => None,
+        RateKey::ClientIp => Some(json!({ "remote_address": {} })),
+        RateKey::Header(h) => {
+            Some(json!({ "request_headers": { "header_name": h.as_str(), "descriptor_key": descriptor_key(key) } }))
+        }
+        RateKey::Claim(c) => Some(json!({ "metadata": {
+            "descriptor_key": descriptor_key(key),
+            "metadata_key": { "key": JWT_FILTER, "path": [{ "key": issuer.unwrap_or_default() }, { "key": c }] },
+            "source": "DYNAMIC"
+        }})),
+    }
+}
+
+/// The descriptor key of a limit's key, as the rate limit service's config names it.
+pub fn descriptor_key(key: &RateKey) -> String {
+    match key {
+        RateKey::ClientIp => "remote_address".into(),
+        other => other.to_string(),
+    }
+}
+
+fn local_limit(route: &Route, limit: &RateLimit, issuer: Option<&str>) -> Value {
+    let bucket = json!({
+        "max_tokens": limit.requests,
+        "tokens_per_fill": limit.requests,
+        "fill_interval": format!("{}s", limit.per.seconds())
+    });
+    let all = json!({ "default_value": { "numerator": 100, "denominator": "HUNDRED" } });
+    let mut config = json!({
+        "@type": LOCAL_RL,
+        "stat_prefix": format!("route_{}", route.name.value),
+        "token_bucket": bucket,
+        "filter_enabled": all,
+        "filter_enforced": all,
+        "enable_x_ratelimit_headers": "DRAFT_VERSION_03"
+    });
+    if let Some(action) = key_action(&limit.key.value, issuer) {
+        // An empty value: one bucket per distinct key. Requests without the key share the route's bucket.
+        config["descriptors"] =
+            json!([{ "entries": [{ "key": descriptor_key(&limit.key.value), "value": "" }], "token_bucket": bucket }]);
+        config["rate_limits"] = json!([{ "actions": [action] }]);
+        config["always_consume_default_token_bucket"] = json!(false);
+        config["max_dynamic_descriptors"] = json!(MAX_KEYS);
+    }
+    config
+}
+
+/// Whether the gateway must take the client's address from the connection
+/// (not from `x-forwarded-for`, which a client can forge): some limit is
+/// keyed by it.
+pub fn keys_by_client_address(gateway: &Gateway) -> bool {
+    gateway.routes.iter().flat_map(|r| &r.rate_limits).any(|l| l.key.value == RateKey::ClientIp)
+}
+
+/// Clusters the security filters call: each remote JWKS host, the rate limit service.
+pub fn clusters(model: &Model, gateway: &Gateway) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut issuers: Vec<_> = gateway.routes.iter().filter_map(|r| r.auth.as_ref()).map(|a| a.issuer.value).collect();
+    issuers.sort();
+    issuers.dedup();
+    for id in issuers {
+        let issuer = model.issuer(id);
+        let Jwks::Remote { uri, .. } = &issuer.jwks else { continue };
+        let name = jwks_cluster(&issuer.name.value);
+        let mut cluster = socket_cluster(&name, uri.value.host.as_str(), uri.value.port.get());
+        if uri.value.tls {
+            // Keys fetched over TLS must come from the issuer: verify its certificate and name.
+            cluster["transport_socket"] = json!({ "name": "envoy.transport_sockets.tls", "typed_config": {
+                "@type": TLS,
+                "sni": uri.value.host.as_str(),
+                "common_tls_context": { "validation_context": {
+                    "trusted_ca": { "filename": SYSTEM_CAS },
+                    "match_typed_subject_alt_names": [{ "san_type": "DNS", "matcher": { "exact": uri.value.host.as_str() } }]
+                }}
+            }});
+        }
+        out.push((name, cluster));
+    }
+    if let (Some(service), true) = (&gateway.rate_limit_service, limits(gateway, true)) {
+        let mut cluster = socket_cluster(RATELIMIT_CLUSTER, service.host.as_str(), service.port.get());
+        cluster["typed_extension_protocol_options"] = json!({ "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": HTTP_OPTIONS,
+            "explicit_http_config": { "http2_protocol_options": {} }
+        }});
+        out.push((RATELIMIT_CLUSTER.to_string(), cluster));
+    }
+    out
+}
+
+fn socket_cluster(name: &str, host: &str, port: u16) -> Value {
+    json!({
+        "name": name,
+        "type": if host.parse::<std::net::IpAddr>().is_ok() { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": {
+                "address": host, "port_value": port
+            }}}}]}]
+        }
+    })
+}
+
+/// The audit access logs: one per distinct record shape, each restricted
+/// to the routes that write it.
+pub fn access_logs(model: &Model, gateway: &Gateway) -> Vec<Value> {
+    let mut groups: Vec<(Value, Vec<&str>)> = Vec::new();
+    for route in &gateway.routes {
+        let Some(audit) = &route.audit else { continue };
+        let issuer = route.auth.as_ref().map(|a| model.issuer(a.issuer.value).name.value.as_str());
+        let record = record(&audit.fields, issuer);
+        match groups.iter_mut().find(|(r, _)| *r == record) {
+            Some((_, routes)) => routes.push(&route.name.value),
+            None => groups.push((record, vec![&route.name.value])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(record, routes)| {
+            let names: Vec<String> = routes.iter().map(|r| format!("'{}'", cel_escape(r))).collect();
+            let log_format = json!({ "json_format": record });
+            let (name, config) = match &gateway.audit_log {
+                AuditSink::Stdout => ("envoy.access_loggers.stdout", json!({ "@type": STDOUT_LOG, "log_format": log_format })),
+                AuditSink::File(path) => {
+                    ("envoy.access_loggers.file", json!({ "@type": FILE_LOG, "path": path, "log_format": log_format }))
+                }
             };
-            Some(json!({
-                "name": format!("envoy.filters.http.rbac.{}", action.as_str()),
-                "typed_config": { "@type": RBAC, "rules": { "action": envoy_action, "policies": policies } }
-            }))
+            json!({
+                "name": name,
+                "filter": { "extension_filter": {
+                    "name": "envoy.access_loggers.extension_filters.cel",
+                    "typed_config": { "@type": CEL_FILTER, "expression": format!("xds.route_name in [{}]", names.join(", ")) }
+                }},
+                "typed_config": config
+            })
         })
         .collect()
 }
 
-fn policy(model: &Model, trust_domain: &str, rule: &AuthorizationRule) -> Value {
-    let principals: Vec<Value> = rule
-        .principals
-        .iter()
-        .map(|p| {
-            let identity = match &p.value {
-                Principal::Service(id) => &model.service(*id).identity,
-                Principal::Gateway(name) => {
-                    &model.gateways.iter().find(|g| g.name.value == *name).expect("resolved gateway").identity
-                }
-            };
-            json!({ "authenticated": { "principal_name": { "exact": identity.spiffe_id(trust_domain) } } })
-        })
-        .collect();
-    let permissions: Vec<Value> = if rule.operations.is_empty() {
-        vec![json!({ "any": true })]
-    } else {
-        rule.operations.iter().map(|op| permission(&op.value)).collect()
-    };
-    json!({ "permissions": permissions, "principals": principals })
+/// One audit record: the fields in the spec's order, under the spec's names.
+fn record(fields: &[crate::base::Spanned<AuditField>], issuer: Option<&str>) -> Value {
+    let claim = |name: &str| issuer.map(|i| format!("%DYNAMIC_METADATA({JWT_FILTER}:{i}:{name})%"));
+    let mut out = Map::new();
+    for field in fields {
+        let value = match &field.value {
+            AuditField::Time => Some("%START_TIME%".to_string()),
+            AuditField::Method => Some("%REQ(:METHOD)%".into()),
+            AuditField::Path => Some("%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%".into()),
+            AuditField::Status => Some("%RESPONSE_CODE%".into()),
+            AuditField::Duration => Some("%DURATION%".into()),
+            AuditField::Route => Some("%ROUTE_NAME%".into()),
+            AuditField::ClientIp => Some("%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%".into()),
+            AuditField::RequestId => Some("%REQ(X-REQUEST-ID)%".into()),
+            AuditField::UserAgent => Some("%REQ(USER-AGENT)%".into()),
+            AuditField::Flags => Some("%RESPONSE_FLAGS%".into()),
+            // Without a token there is no principal: the field is left out.
+            AuditField::Principal => claim("sub"),
+            AuditField::Claim(c) => claim(c),
+            AuditField::Header(h) => Some(format!("%REQ({})%", h.as_str())),
+        };
+        if let Some(value) = value {
+            out.insert(field.value.key(), json!(value));
+        }
+    }
+    Value::Object(out)
 }
 
-fn permission(operation: &Operation) -> Value {
-    match operation {
-        Operation::Grpc { service, method } => {
-            json!({ "url_path": { "path": { "exact": format!("/{service}/{method}") } } })
-        }
-        Operation::Rest { method, path } => json!({ "and_rules": { "rules": [
-            { "header": { "name": ":method", "string_match": { "exact": method.as_str() } } },
-            { "url_path": { "path": { "safe_regex": { "regex": super::path_template_regex(path) } } } }
-        ]}}),
-        // Ruled out when the spec is read: GraphQL operations share one path.
-        Operation::Graphql { .. } => json!({ "any": true }),
-    }
+/// A CEL single-quoted string's contents.
+fn cel_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\'', "\\'")
 }

@@ -21,7 +21,7 @@ use super::envoy_common::{
     apply_retry_budget, callee_clusters, hash_policy, retry_policy, upstream_cluster, versioned_routes, HCM,
     HTTP_OPTIONS, ROUTER,
 };
-use super::envoy_security::{downstream_tls, rbac_filters, upstream_tls};
+use super::envoy_mtls::{downstream_tls, rbac_filters, upstream_tls};
 use super::{yaml, Artifact};
 use crate::model::identity::MtlsMode;
 use crate::model::traffic::VersionId;

@@ -41,6 +41,7 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
+use super::istio_security;
 use super::kubernetes::port_protocol;
 use super::{path_template_regex, yaml, Artifact};
 use crate::model::traffic::{LoadBalancing, RetryPolicy, VersionId};
@@ -56,7 +57,7 @@ const NOT_IN_ISTIO: &str = "meshc/not-in-istio";
 /// The pod label that tells a service's versions apart (Istio's convention).
 pub(super) const VERSION_LABEL: &str = "version";
 
-pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
     // Each service's incoming calls, callers in model order, calls in spec order.
     let mut incoming: Vec<Vec<(&Service, &Call)>> = model.services.iter().map(|_| Vec::new()).collect();
     for caller in &model.services {
@@ -84,7 +85,7 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
     for gateway in &model.gateways {
         artifacts.push(Artifact {
             path: format!("istio/gateway-{}.yaml", gateway.name.value),
-            contents: documents(model, &gateway_resources(model, gateway)),
+            contents: documents(model, &gateway_resources(model, schemas, gateway)),
         });
     }
     artifacts
@@ -442,7 +443,7 @@ fn duration(d: Duration) -> String {
 }
 
 /// The Istio `Gateway` and, when any route can be served, its `VirtualService`.
-fn gateway_resources(model: &Model, gateway: &Gateway) -> Vec<Value> {
+fn gateway_resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<Value> {
     let name = &gateway.name.value;
     let servers: Vec<Value> = gateway
         .listeners
@@ -470,6 +471,8 @@ fn gateway_resources(model: &Model, gateway: &Gateway) -> Vec<Value> {
             http.extend(versioned_http(http_route, model.service(route.target.value)));
         }
     }
+    let served: Vec<&str> = http.iter().filter_map(|r| r["name"].as_str()).collect();
+    let security = istio_security::resources(model, schemas, gateway, &served, &mut not_in_istio);
     if !http.is_empty() {
         let metadata = json!({ "name": format!("gateway-{name}") });
         out.push(resource("VirtualService", metadata, json!({ "gateways": [name], "hosts": ["*"], "http": http })));
@@ -479,6 +482,7 @@ fn gateway_resources(model: &Model, gateway: &Gateway) -> Vec<Value> {
         let last = out.last_mut().expect("the Gateway is always there");
         last["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: not_in_istio.join("; ") });
     }
+    out.extend(security);
     out
 }
 
@@ -492,6 +496,10 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
     }
     if route.validate.is_some() {
         notes.push(format!("{name}: left out (validate)"));
+        return None;
+    }
+    if let Some(reason) = istio_security::left_out(model, route) {
+        notes.push(format!("{name}: left out ({reason})"));
         return None;
     }
     let mut dropped = Vec::new();
@@ -546,6 +554,7 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
         }
         out["headers"] = json!({ "response": response });
     }
+    dropped.extend(istio_security::dropped(route));
     if !dropped.is_empty() {
         notes.push(format!("{name}: without {}", dropped.join(", ")));
     }

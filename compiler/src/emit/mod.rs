@@ -5,11 +5,14 @@
 //! no IO; the CLI writes their artifacts, atomically.
 
 mod envoy_common;
-mod envoy_security;
 mod envoy_gateway;
+mod envoy_ratelimit;
+mod envoy_mtls;
+mod envoy_security;
 mod envoy_sidecar;
 mod graphql_gateway;
 mod istio;
+mod istio_security;
 mod kubernetes;
 mod request_validator;
 
@@ -37,6 +40,11 @@ pub static BACKENDS: &[Backend] = &[
         name: "envoy-gateway",
         description: "An Envoy v3 bootstrap per gateway: listeners, routes, clusters, filters, local replies.",
         emit: envoy_gateway::emit,
+    },
+    Backend {
+        name: "envoy-ratelimit",
+        description: "A config per gateway with global rate limits for the reference rate limit service (envoyproxy/ratelimit): its domain and descriptors.",
+        emit: envoy_ratelimit::emit,
     },
     Backend {
         name: "envoy-sidecar",

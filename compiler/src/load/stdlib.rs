@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 /// Every stdlib file: its import name and text.
-const FILES: &[(&str, &str)] = &[("resilience", include_str!("../../../stdlib/resilience.kdl"))];
+const FILES: &[(&str, &str)] = &[
+    ("resilience", include_str!("../../../stdlib/resilience.kdl")),
+    ("security", include_str!("../../../stdlib/security.kdl")),
+];
 
 /// The import scheme: `import "std:resilience"`.
 pub const SCHEME: &str = "std:";

@@ -8,6 +8,7 @@
 
 pub mod identity;
 mod lower;
+pub mod security;
 pub mod traffic;
 pub mod values;
 
@@ -41,6 +42,11 @@ pub struct Model {
     pub limits: traffic::Limits,
     /// The `mtls` block; `None`: the mesh is plaintext.
     pub mtls: Option<identity::Mtls>,
+    /// JWT issuers, by [`security::IssuerId`].
+    pub issuers: Vec<security::JwtIssuer>,
+    /// End-user roles, by [`security::RoleId`].
+    pub roles: Vec<security::Role>,
+    pub security: security::SecurityPolicy,
 }
 
 impl Model {
@@ -65,6 +71,14 @@ impl Model {
         }
         let namespace = mtls.namespaces.iter().find(|(ns, _)| *ns == service.identity.namespace);
         namespace.map_or(mtls.mode.value, |(_, mode)| mode.value)
+    }
+
+    pub fn issuer(&self, id: security::IssuerId) -> &security::JwtIssuer {
+        &self.issuers[id.0 as usize]
+    }
+
+    pub fn role(&self, id: security::RoleId) -> &security::Role {
+        &self.roles[id.0 as usize]
     }
 
     pub fn service_ids(&self) -> impl Iterator<Item = ServiceId> {
@@ -280,6 +294,10 @@ pub struct Gateway {
     pub validator: Option<Spanned<Endpoint>>,
     /// Who the gateway's proxy is towards the services (Istio's ingress gateway by default).
     pub identity: identity::Identity,
+    /// Where the global rate limit service listens.
+    pub rate_limit_service: Option<security::RateLimitService>,
+    /// Where audit records go (stdout unless set).
+    pub audit_log: security::AuditSink,
     pub span: Span,
 }
 
@@ -310,6 +328,13 @@ pub struct Route {
     /// Requests are validated against the route's OpenAPI operation before
     /// they reach the service; the span of the `validate` node.
     pub validate: Option<Span>,
+    /// Requests need a token of an issuer (and maybe roles and claims).
+    pub auth: Option<security::RouteAuth>,
+    /// At most one local and one global limit.
+    pub rate_limits: Vec<security::RateLimit>,
+    pub audit: Option<security::Audit>,
+    /// Declared public on purpose (the public-exposure analysis accepts it).
+    pub public: Option<security::Public>,
     pub span: Span,
 }
 

@@ -164,6 +164,8 @@ macro_rules! keyword_enum {
     };
 }
 
+pub(crate) use keyword_enum;
+
 keyword_enum!(
     /// The protocol family of an API a service serves.
     ApiKind { Rest = "rest", Grpc = "grpc", Graphql = "graphql" }
@@ -184,6 +186,7 @@ keyword_enum!(
     /// The format of a schema file, which decides the loader that reads it.
     SchemaFormat {
         OpenApi = "openapi", Proto = "proto", Graphql = "graphql", Avro = "avro", JsonSchema = "json-schema",
+        Jwks = "jwks",
     }
 );
 
@@ -223,6 +226,7 @@ impl SchemaFormat {
             SchemaFormat::Graphql => "GraphQL schema",
             SchemaFormat::Avro => "Avro schema",
             SchemaFormat::JsonSchema => "JSON Schema",
+            SchemaFormat::Jwks => "JWKS file",
         }
     }
 }

@@ -8,6 +8,7 @@ mod avro;
 mod graphql;
 mod json_schema;
 mod json_spans;
+mod jwks;
 mod openapi;
 mod proto;
 pub mod shape;
@@ -46,6 +47,8 @@ pub struct Schema {
     components: Option<serde_json::Value>,
     /// Avro and JSON Schema only: what the topic's events look like.
     event: Option<EventShape>,
+    /// JWKS files only: the keys as compact JSON.
+    jwks: Option<String>,
 }
 
 /// What an event schema (a topic's Avro or JSON Schema file) says its
@@ -138,7 +141,12 @@ impl Schema {
             }
             shape
         });
-        Schema { file, operations, grpc_services, by_key, graphql, proto, rest, components, event }
+        Schema { file, operations, grpc_services, by_key, graphql, proto, rest, components, event, jwks: loaded.jwks }
+    }
+
+    /// A JWKS file's keys as compact JSON; `None` for other schemas.
+    pub fn jwks(&self) -> Option<&str> {
+        self.jwks.as_deref()
     }
 
     /// What the events of an Avro or JSON Schema file look like; `None` for
@@ -346,6 +354,7 @@ struct Loaded {
     proto: Option<proto::LoadedProto>,
     openapi: Option<openapi::LoadedOpenApi>,
     event: Option<LoadedEvent>,
+    jwks: Option<String>,
 }
 
 /// An event schema's shape with byte ranges (names, fields) into the file.
@@ -389,6 +398,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
                     SchemaFormat::Graphql => Some(contained(|| graphql::load(&text))),
                     SchemaFormat::Avro => Some(contained(|| avro::load(&text))),
                     SchemaFormat::JsonSchema => Some(contained(|| json_schema::load(&text))),
+                    SchemaFormat::Jwks => Some(contained(|| jwks::load(&text))),
                 };
                 (Ok(text), parsed)
             }
@@ -423,6 +433,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
                 let kind = schema_ref.format.describe();
                 let reads = match schema_ref.format {
                     SchemaFormat::Avro | SchemaFormat::JsonSchema => "to know the events of the topics that name it",
+                    SchemaFormat::Jwks => "to inline the issuer's keys into the gateway's config",
                     _ => "to check the operations routes and calls name",
                 };
                 let mut d = Diagnostic::new(Code::InvalidSchema, format!("invalid {kind}: {message}"))

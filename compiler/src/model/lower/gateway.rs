@@ -8,11 +8,13 @@ use super::read::{self, Once};
 use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
+use crate::model::security::{AuditSink, RateLimitService};
 use crate::model::values::{check_name, ErrorBodyFormat, Host, Port};
 use crate::model::{Endpoint, ErrorFormat, ErrorStatus, Gateway, Listener, Route};
 use crate::syntax::Node;
 
-const CHILDREN: &[&str] = &["listener", "error-format", "validator", "route", "identity"];
+const CHILDREN: &[&str] =
+    &["listener", "error-format", "validator", "rate-limit-service", "audit-log", "route", "identity"];
 
 impl Lower<'_> {
     pub(super) fn gateway(&mut self, node: &Node, name: Spanned<String>) -> Option<Gateway> {
@@ -26,6 +28,8 @@ impl Lower<'_> {
         let mut errors = ErrorFormat::default_json();
         let mut validator = None;
         let mut identity_node = None;
+        let mut rate_limit_service = None;
+        let mut audit_log = AuditSink::Stdout;
         // Gateway-wide settings first: routes inherit the gateway's body format.
         for child in node.children() {
             match child.name.as_str() {
@@ -60,7 +64,33 @@ impl Lower<'_> {
                     }
                 }
                 "identity" if once.first(child, self.sink) => identity_node = Some(child),
-                "route" | "error-format" | "validator" | "identity" => {}
+                "rate-limit-service" if once.first(child, self.sink) => {
+                    read::check_entries(child, 0, &["address", "port"], self.sink);
+                    read::no_children(child, self.sink);
+                    let example = "rate-limit-service address=\"ratelimit.infra.svc.cluster.local\" port=8081";
+                    let port = read::int_prop(child, "port", Some(example), self.sink)
+                        .and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
+                    let host = read::string_prop(child, "address", Some(example), self.sink)
+                        .and_then(|a| read::parse(&a, |a| Host::parse(a), self.sink));
+                    if let (Some(host), Some(port)) = (host, port) {
+                        rate_limit_service = Some(RateLimitService { host, port, span: child.span });
+                    }
+                }
+                "audit-log" if once.first(child, self.sink) => {
+                    read::check_entries(child, 0, &["path"], self.sink);
+                    read::no_children(child, self.sink);
+                    if let Some(path) = read::string_prop(child, "path", None, self.sink) {
+                        match path.value.starts_with('/') && !path.value.contains('%') {
+                            true => audit_log = AuditSink::File(path.value),
+                            false => self.sink.push(
+                                Diagnostic::new(Code::InvalidValue, format!("`{}` is not an absolute file path", path.value))
+                                    .at(path.span, "not an absolute path")
+                                    .help("give the file the gateway appends audit records to, e.g. path=\"/var/log/meshc/audit.log\"; without `path` they go to stdout"),
+                            ),
+                        }
+                    }
+                }
+                "route" | "error-format" | "validator" | "rate-limit-service" | "audit-log" | "identity" => {}
                 _ => read::unknown_child(child, "gateway", CHILDREN, self.sink),
             }
         }
@@ -81,8 +111,28 @@ impl Lower<'_> {
                     .help("add one: listener \"http\" port=8080"),
             );
         }
+        // The statuses the gateway's own security answers get bodies too.
+        let mut defaults = Vec::new();
+        if routes.iter().any(|r| r.auth.is_some()) {
+            defaults.push(ErrorStatus { status: 401, message: "a valid access token is required".into() });
+            defaults.push(ErrorStatus { status: 403, message: "the access token does not allow this request".into() });
+        }
+        if routes.iter().any(|r| !r.rate_limits.is_empty()) {
+            defaults.push(ErrorStatus { status: 429, message: "too many requests; slow down and retry later".into() });
+        }
+        let errors = merge(ErrorFormat { format: errors.format, statuses: defaults }, errors);
         let identity = self.identity(identity_node, Identity::ingress_gateway())?;
-        name_ok.then_some(Gateway { name, listeners, routes, errors, validator, identity, span: node.span })
+        name_ok.then_some(Gateway {
+            name,
+            listeners,
+            routes,
+            errors,
+            validator,
+            rate_limit_service,
+            audit_log,
+            identity,
+            span: node.span,
+        })
     }
 
     fn listener(&mut self, node: &Node) -> Option<Listener> {

@@ -6,6 +6,7 @@ mod gateway;
 mod identity;
 mod read;
 mod route;
+mod security;
 mod service;
 mod topic;
 mod traffic;
@@ -21,8 +22,20 @@ use crate::load::Workspace;
 use crate::syntax::Node;
 
 /// Top-level nodes of a spec file.
-const TOP_LEVEL: &[&str] =
-    &["mesh", "import", "proto-include", "service", "gateway", "topic", "limits", "retry-policy", "mtls"];
+const TOP_LEVEL: &[&str] = &[
+    "mesh",
+    "import",
+    "proto-include",
+    "service",
+    "gateway",
+    "topic",
+    "limits",
+    "retry-policy",
+    "jwt-issuer",
+    "role",
+    "security",
+    "mtls",
+];
 
 /// Builds the model from every loaded document.
 pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model {
@@ -34,6 +47,8 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         schemas: HashMap::new(),
         retry_policies: HashMap::new(),
         gateways: HashMap::new(),
+        issuers: HashMap::new(),
+        roles: HashMap::new(),
         model: Model::default(),
     };
     cx.model.name =
@@ -47,6 +62,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     let mut mesh_seen: Option<Span> = None;
     let mut limits_seen: Option<Span> = None;
     let mut mtls_seen: Option<Span> = None;
+    let mut security_seen: Option<Span> = None;
     let mut retry_policy_names: HashMap<String, Span> = HashMap::new();
     for doc in &workspace.documents {
         for node in &doc.nodes {
@@ -97,6 +113,22 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                         cx.model.mtls = cx.mtls(node);
                     }
                 },
+                // The stdlib's security baseline applies unless the workspace sets its own.
+                "security" if crate::load::stdlib::contains(&cx.sources.get(doc.file).path) => {
+                    if security_seen.is_none() {
+                        cx.model.security = cx.security(node);
+                    }
+                }
+                "security" => match security_seen {
+                    Some(first) => duplicate(cx.sink, "security", "security", node.name_span, first),
+                    None => {
+                        security_seen = Some(node.name_span);
+                        cx.model.security = cx.security(node);
+                    }
+                },
+                // Issuers and roles hold no references: lowered here, before the routes that use them.
+                "jwt-issuer" => cx.jwt_issuer(node),
+                "role" => cx.role(node),
                 // Named policies hold no references: lowered here, before the services that use them.
                 "retry-policy" => cx.retry_policy_decl(node, &mut retry_policy_names),
                 "proto-include" => {
@@ -199,6 +231,9 @@ struct Lower<'a> {
     retry_policies: HashMap<String, super::traffic::RetryPolicy>,
     /// Declared gateway names (principals of authorization rules).
     gateways: HashMap<String, (Option<()>, Span)>,
+    /// Declared issuer and role names; the id is set once one lowered cleanly.
+    issuers: HashMap<String, (Option<super::security::IssuerId>, Span)>,
+    roles: HashMap<String, (Option<super::security::RoleId>, Span)>,
     model: Model,
 }
 

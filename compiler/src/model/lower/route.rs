@@ -9,8 +9,21 @@ use crate::model::values::{Duration, ErrorBodyFormat, HeaderName, HttpMethod, Ht
 use crate::model::{HeaderMatch, HeaderRule, HeaderTransform, PathMatch, Route, RouteMatch, Transcode};
 use crate::syntax::Node;
 
-const ROUTE_CHILDREN: &[&str] =
-    &["match", "to", "timeout", "retries", "error-format", "response", "cache", "transcode", "validate"];
+const ROUTE_CHILDREN: &[&str] = &[
+    "match",
+    "to",
+    "timeout",
+    "retries",
+    "error-format",
+    "response",
+    "cache",
+    "transcode",
+    "validate",
+    "auth",
+    "rate-limit",
+    "audit",
+    "public",
+];
 const RESPONSE_CHILDREN: &[&str] = &["set-header", "remove-header", "rename-header"];
 
 impl Lower<'_> {
@@ -28,9 +41,15 @@ impl Lower<'_> {
         let mut cache = None;
         let mut transcode = None;
         let mut validate = None;
+        let mut auth = None;
+        let mut rate_limits: Vec<crate::model::security::RateLimit> = Vec::new();
+        let mut audit = None;
+        let mut public = None;
         let mut failed = false;
         for child in node.children() {
-            if ROUTE_CHILDREN.contains(&child.name.as_str()) && !once.first(child, self.sink) {
+            // A route may have one local and one global rate limit.
+            let repeatable = child.name == "rate-limit";
+            if ROUTE_CHILDREN.contains(&child.name.as_str()) && !repeatable && !once.first(child, self.sink) {
                 continue;
             }
             match child.name.as_str() {
@@ -68,6 +87,35 @@ impl Lower<'_> {
                     None => failed = true,
                 },
                 "validate" => validate = Some(flag(child, self.sink)),
+                "auth" => match self.route_auth(child) {
+                    Some(a) => auth = Some(a),
+                    None => failed = true,
+                },
+                "rate-limit" => match self.rate_limit(child) {
+                    Some(limit) => {
+                        if let Some(first) = rate_limits.iter().find(|l| l.global == limit.global) {
+                            let scope = if limit.global { "global" } else { "local" };
+                            self.sink.push(
+                                Diagnostic::new(Code::DuplicateName, format!("route `{}` has two {scope} rate limits", name.value))
+                                    .at(limit.span, "second limit")
+                                    .with_label(first.span, "first limit")
+                                    .help("a route takes one local limit and one global limit (`global=#true`); keep the stricter"),
+                            );
+                            failed = true;
+                        } else {
+                            rate_limits.push(limit);
+                        }
+                    }
+                    None => failed = true,
+                },
+                "audit" => match self.audit(child) {
+                    Some(a) => audit = Some(a),
+                    None => failed = true,
+                },
+                "public" => match self.public(child) {
+                    Some(p) => public = Some(p),
+                    None => failed = true,
+                },
                 "response" => match self.response(child) {
                     Some(r) => response = r,
                     None => failed = true,
@@ -96,6 +144,18 @@ impl Lower<'_> {
                 );
             }
         }
+        if let (Some(auth), Some(public)) = (&auth, &public) {
+            self.sink.push(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("route `{}` is declared public but requires a token", name.value),
+                )
+                .at(public.span, "declared public")
+                .with_label(auth.span, "requires a token")
+                .help("remove `public` (the route is authenticated) or `auth` (anyone may call it)"),
+            );
+            failed = true;
+        }
         if failed {
             return None;
         }
@@ -111,6 +171,10 @@ impl Lower<'_> {
             cache,
             transcode,
             validate,
+            auth,
+            rate_limits,
+            audit,
+            public,
             span: node.span,
         })
     }

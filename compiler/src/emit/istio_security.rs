@@ -1,0 +1,221 @@
+//! A gateway's end-user security as Istio security resources
+//! (`security.istio.io/v1`) for the ingress gateway workload, used by the
+//! `istio` backend; not a backend itself.
+//!
+//! - `RequestAuthentication` `gateway-NAME`: a `jwtRules` entry per issuer
+//!   the routes name (issuer, audiences, `jwksUri` or the inlined `jwks`,
+//!   forwarding, claim-to-header outputs, space-delimited claims). It
+//!   rejects invalid tokens (401) but lets requests without one through.
+//! - `AuthorizationPolicy` `gateway-NAME-jwt`, action `DENY`, per
+//!   authenticated route (its path, method and header matches as the
+//!   operation and `when` conditions): a rule denying requests without a
+//!   token of the route's issuer (`notRequestPrincipals: ["ISS/*"]`), and
+//!   rules denying tokens that fail a required claim or hold none of the
+//!   required roles (`notValues` on `request.auth.claims[...]`). DENY
+//!   rather than ALLOW keeps every other route of the gateway open, as the
+//!   spec has it.
+//!
+//! Istio applies the jwtRules to every request of the workload, so
+//! per-route forwarding and claim headers become per-issuer (noted when
+//! routes of one issuer differ). A request without a token is refused with
+//! 403 by the policy, where the Envoy gateway answers 401.
+
+use serde_json::{json, Value};
+
+use crate::model::security::{ClaimCondition, ClaimTest, ClaimType, IssuerId, Jwks, RoleId, RouteAuth};
+use crate::model::{Gateway, HeaderRule, Model, PathMatch, Route};
+use crate::schema::SchemaIndex;
+
+const API_VERSION: &str = "security.istio.io/v1";
+/// More DENY rules than this for one route's roles is not worth emitting.
+const MAX_ROLE_RULES: usize = 64;
+
+/// Why Istio cannot serve a route as the spec says, if it cannot.
+pub fn left_out(model: &Model, route: &Route) -> Option<&'static str> {
+    let auth = route.auth.as_ref()?;
+    (role_rules(model, auth.roles.iter().map(|r| r.value)).len() > MAX_ROLE_RULES)
+        .then_some("too many role combinations for DENY rules")
+}
+
+/// What of a served route Istio's resources drop: rate limits (Istio has
+/// no rate limit resource; an `EnvoyFilter` or a mesh-wide rate limit
+/// service carries them) and audit records (Istio's access logs are per
+/// workload, set by a `Telemetry` resource).
+pub fn dropped(route: &Route) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if !route.rate_limits.is_empty() {
+        out.push("rate-limit");
+    }
+    if route.audit.is_some() {
+        out.push("audit");
+    }
+    out
+}
+
+/// The gateway's RequestAuthentication and AuthorizationPolicy, for the
+/// routes Istio serves (named in `served`).
+pub fn resources(
+    model: &Model,
+    schemas: &SchemaIndex,
+    gateway: &Gateway,
+    served: &[&str],
+    notes: &mut Vec<String>,
+) -> Vec<Value> {
+    let routes: Vec<&Route> =
+        gateway.routes.iter().filter(|r| r.auth.is_some() && served.contains(&r.name.value.as_str())).collect();
+    if routes.is_empty() {
+        return Vec::new();
+    }
+    let name = &gateway.name.value;
+    let selector = json!({ "matchLabels": { "istio": "ingressgateway" } });
+    let mut issuers: Vec<IssuerId> = routes.iter().filter_map(|r| r.auth.as_ref()).map(|a| a.issuer.value).collect();
+    issuers.sort();
+    issuers.dedup();
+    let rules: Vec<Value> = issuers.iter().map(|&id| jwt_rule(model, schemas, &routes, id, notes)).collect();
+    let mut deny = Vec::new();
+    for route in &routes {
+        let Some(auth) = &route.auth else { continue };
+        let issuer = model.issuer(auth.issuer.value);
+        let (operation, headers) = operation(route);
+        let to = json!([{ "operation": operation }]);
+        let mut no_token = json!({
+            "from": [{ "source": { "notRequestPrincipals": [format!("{}/*", issuer.issuer.value)] } }],
+            "to": to
+        });
+        if !headers.is_empty() {
+            no_token["when"] = json!(headers);
+        }
+        deny.push(no_token);
+        let claims = auth.claims.iter().map(|c| vec![c]);
+        let roles = role_rules(model, auth.roles.iter().map(|r| r.value));
+        for failing in claims.chain(roles) {
+            let mut when = headers.clone();
+            when.extend(failing.iter().map(|c| not_holding(c)));
+            deny.push(json!({ "to": to, "when": when }));
+        }
+    }
+    vec![
+        json!({
+            "apiVersion": API_VERSION,
+            "kind": "RequestAuthentication",
+            "metadata": { "name": format!("gateway-{name}") },
+            "spec": { "selector": selector, "jwtRules": rules }
+        }),
+        json!({
+            "apiVersion": API_VERSION,
+            "kind": "AuthorizationPolicy",
+            "metadata": { "name": format!("gateway-{name}-jwt") },
+            "spec": { "selector": selector, "action": "DENY", "rules": deny }
+        }),
+    ]
+}
+
+fn jwt_rule(model: &Model, schemas: &SchemaIndex, routes: &[&Route], id: IssuerId, notes: &mut Vec<String>) -> Value {
+    let issuer = model.issuer(id);
+    let auths: Vec<(&str, &RouteAuth)> = routes
+        .iter()
+        .filter_map(|r| r.auth.as_ref().map(|a| (r.name.value.as_str(), a)))
+        .filter(|(_, a)| a.issuer.value == id)
+        .collect();
+    let mut rule = json!({ "issuer": issuer.issuer.value });
+    if !issuer.audiences.is_empty() {
+        rule["audiences"] = json!(issuer.audiences);
+    }
+    match &issuer.jwks {
+        Jwks::Remote { uri, .. } => rule["jwksUri"] = json!(uri.value.text),
+        Jwks::File(schema) => rule["jwks"] = json!(schemas.get(*schema).and_then(|s| s.jwks()).unwrap_or_default()),
+    }
+    let forward = auths.iter().any(|(_, a)| a.forward);
+    if forward {
+        rule["forwardOriginalToken"] = json!(true);
+        for (route, _) in auths.iter().filter(|(_, a)| !a.forward) {
+            notes.push(format!("{route}: the token is forwarded (Istio forwards per issuer)"));
+        }
+    }
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for (_, auth) in &auths {
+        for h in &auth.claim_headers {
+            let pair = (h.header.as_str().to_string(), h.claim.value.clone());
+            if !outputs.contains(&pair) {
+                outputs.push(pair);
+            }
+        }
+    }
+    for (route, auth) in &auths {
+        if auth.claim_headers.len() != outputs.len() {
+            notes.push(format!("{route}: receives the claim headers of every route of issuer {}", issuer.name.value));
+        }
+    }
+    if !outputs.is_empty() {
+        rule["outputClaimToHeaders"] =
+            outputs.into_iter().map(|(header, claim)| json!({ "header": header, "claim": claim })).collect();
+    }
+    let spaced: Vec<&str> =
+        issuer.claims.iter().filter(|c| c.ty == ClaimType::SpaceDelimited).map(|c| c.name.value.as_str()).collect();
+    if !spaced.is_empty() {
+        rule["spaceDelimitedClaims"] = json!(spaced);
+    }
+    rule
+}
+
+/// The route's match as an Istio operation, and its header matches as `when` conditions.
+fn operation(route: &Route) -> (Value, Vec<Value>) {
+    let path = match &route.matcher.path {
+        PathMatch::Exact(p) => p.clone(),
+        PathMatch::Prefix(p) => format!("{p}*"),
+    };
+    let mut operation = json!({ "paths": [path] });
+    if let Some(method) = route.matcher.method {
+        operation["methods"] = json!([method.as_str()]);
+    }
+    let headers = route
+        .matcher
+        .headers
+        .iter()
+        .map(|h| {
+            let value = match &h.rule {
+                HeaderRule::Exact(v) => v.clone(),
+                HeaderRule::Prefix(v) => format!("{v}*"),
+                HeaderRule::Present => "*".into(),
+            };
+            json!({ "key": format!("request.headers[{}]", h.name.as_str()), "values": [value] })
+        })
+        .collect();
+    (operation, headers)
+}
+
+/// A `when` condition that holds when the token fails `condition`.
+fn not_holding(condition: &ClaimCondition) -> Value {
+    let value = match &condition.test {
+        ClaimTest::Equals(v) | ClaimTest::Contains(v) => v.clone(),
+        ClaimTest::Present => "*".into(),
+    };
+    json!({ "key": format!("request.auth.claims[{}]", condition.claim.value), "notValues": [value] })
+}
+
+/// The DENY rules for "holds none of the roles": a token lacks every role
+/// when, for each role, one of its conditions fails; one rule per choice of
+/// failing condition. No roles: no rules.
+fn role_rules(model: &Model, roles: impl Iterator<Item = RoleId>) -> Vec<Vec<&ClaimCondition>> {
+    let mut combinations: Vec<Vec<&ClaimCondition>> = Vec::new();
+    for (i, role) in roles.enumerate() {
+        let conditions = &model.role(role).conditions;
+        if i == 0 {
+            combinations = conditions.iter().map(|c| vec![c]).collect();
+            continue;
+        }
+        let mut next = Vec::new();
+        for combination in &combinations {
+            for c in conditions {
+                let mut extended = combination.clone();
+                extended.push(c);
+                next.push(extended);
+            }
+            if next.len() > MAX_ROLE_RULES {
+                return next;
+            }
+        }
+        combinations = next;
+    }
+    combinations
+}
