@@ -11,23 +11,7 @@ use support::{dead_port, envoy_validate, free_port, http_request, repo_root, wri
 
 /// Builds `workspace` in memory and writes its artifacts under `out`.
 fn build(workspace: &Path, out: &Path) -> Vec<PathBuf> {
-    let compilation = meshc::driver::compile(workspace);
-    let text = meshc::diag::render::render(
-        meshc::diag::render::Format::Human,
-        &compilation.diagnostics,
-        &compilation.sources,
-        false,
-    );
-    let artifacts = compilation.emit().unwrap_or_else(|| panic!("{} does not build:\n{text}", workspace.display()));
-    artifacts
-        .iter()
-        .map(|a| {
-            let path = out.join(&a.path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &a.contents).unwrap();
-            path
-        })
-        .collect()
+    support::build_workspace(workspace, out)
 }
 
 /// Writes `files` and the spec `spec(grpc_port)` into `dir`, compiles once

@@ -65,23 +65,8 @@ fn now() -> u64 {
 /// Builds `workspace` and writes its artifacts under `out`.
 fn build(workspace: &Path, out: &Path) -> Vec<PathBuf> {
     let compilation = meshc::driver::compile(workspace);
-    let text = meshc::diag::render::render(
-        meshc::diag::render::Format::Human,
-        &compilation.diagnostics,
-        &compilation.sources,
-        false,
-    );
-    assert!(compilation.diagnostics.is_empty(), "{text}");
-    let artifacts = compilation.emit().unwrap_or_else(|| panic!("{} does not build:\n{text}", workspace.display()));
-    artifacts
-        .iter()
-        .map(|a| {
-            let path = out.join(&a.path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &a.contents).unwrap();
-            path
-        })
-        .collect()
+    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
+    support::build_workspace(workspace, out)
 }
 
 fn spec(listener: u16, upstream: u16, jwks_port: u16, audit: &Path) -> String {

@@ -25,6 +25,45 @@ use std::time::{Duration, Instant};
 // Paths and files
 // ---------------------------------------------------------------------------
 
+/// Compiles `workspace` and writes its artifacts under `out`, returning
+/// their paths (panics when it does not build). A mesh with mTLS gets its
+/// certificates issued into `out/certs`, where its Envoy configs then look
+/// for them (the spec's `cert-dir` is where they live in production).
+pub fn build_workspace(workspace: &Path, out: &Path) -> Vec<PathBuf> {
+    let mut compilation = meshc::driver::compile(workspace);
+    let text = meshc::diag::render::render(
+        meshc::diag::render::Format::Human,
+        &compilation.diagnostics,
+        &compilation.sources,
+        false,
+    );
+    if let Some(mtls) = compilation.model.as_mut().and_then(|m| m.mtls.as_mut()) {
+        let certs = out.join("certs");
+        fs::create_dir_all(&certs).unwrap();
+        mtls.cert_dir = certs.canonicalize().unwrap().to_string_lossy().into_owned();
+        let model = compilation.model.as_ref().unwrap();
+        let files = meshc::emit::certificates::issue(model, None, time_now()).expect("certificates");
+        for file in files {
+            fs::write(certs.join(&file.artifact.path), &file.artifact.contents).unwrap();
+        }
+    }
+    let artifacts = compilation.emit().unwrap_or_else(|| panic!("{} does not build:\n{text}", workspace.display()));
+    artifacts
+        .iter()
+        .map(|a| {
+            let path = out.join(&a.path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, &a.contents).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// Now, as the certificate issuer takes it.
+pub fn time_now() -> meshc::emit::certificates::Now {
+    meshc::emit::certificates::Now::now_utc()
+}
+
 /// The workspace root (the parent of the `meshc` package directory).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

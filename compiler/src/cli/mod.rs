@@ -1,4 +1,4 @@
-//! The command line: `check`, `build`, `explain`. The only layer that
+//! The command line: `check`, `build`, `certs`, `explain`. The only layer that
 //! prints, reads arguments, or writes output files.
 
 mod output;
@@ -35,6 +35,19 @@ enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Output directory; replaced as a whole only when the build succeeds.
+        #[arg(short, long)]
+        out: PathBuf,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Issue workload certificates (mTLS) into CERT_DIR: a CA unless CERT_DIR
+    /// holds one (`ca.pem`, `ca-key.pem`), then a key and certificate per
+    /// service and gateway, with the SDS files the Envoy configs read.
+    /// Files are replaced by rename, so running proxies pick them up.
+    Certs {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write; keys are made readable by their owner only.
         #[arg(short, long)]
         out: PathBuf,
         #[command(flatten)]
@@ -92,6 +105,24 @@ pub fn main() -> ExitCode {
                         eprintln!("build failed; {} left unchanged", out.display());
                     }
                     ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Certs { dir, out, report } => {
+            let compilation = compile(&dir);
+            print_diagnostics(&compilation, &report);
+            let (Some(model), ExitCode::SUCCESS) = (&compilation.model, exit_code(&compilation, &report)) else {
+                eprintln!("the spec has errors; no certificates issued");
+                return ExitCode::FAILURE;
+            };
+            match output::issue_certificates(model, &out) {
+                Ok(count) => {
+                    eprintln!("wrote {count} file(s) to {}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
                 }
             }
         }

@@ -57,3 +57,39 @@ fn swap_into_place(staging: &Path, out: &Path, parent: &Path, name: &std::ffi::O
     }
     fs::remove_dir_all(&old)
 }
+
+/// Issues certificates for `model` into `dir` (reusing the CA found there),
+/// each file written beside its destination and renamed over it: keys and
+/// certificates first, the SDS files last, so a proxy watching the directory
+/// never reads a certificate without its key. Returns the number of files.
+pub fn issue_certificates(model: &crate::model::Model, dir: &Path) -> Result<usize, String> {
+    use crate::emit::certificates::{issue, Authority};
+    use std::os::unix::fs::PermissionsExt;
+
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let read = |name: &str| fs::read_to_string(dir.join(name)).ok();
+    let existing = match (read("ca.pem"), read("ca-key.pem")) {
+        (Some(certificate), Some(key)) => Some(Authority { certificate, key }),
+        _ => None,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let mut files = issue(model, existing.as_ref(), now)?;
+    files.sort_by_key(|f| f.artifact.path.ends_with(".yaml"));
+    for file in &files {
+        let target = dir.join(&file.artifact.path);
+        let staging = dir.join(format!(".{}.tmp", file.artifact.path));
+        let mode = if file.secret { 0o600 } else { 0o644 };
+        let write = || -> io::Result<()> {
+            let mut options = fs::OpenOptions::new();
+            std::os::unix::fs::OpenOptionsExt::mode(options.write(true).create(true).truncate(true), mode);
+            let mut handle = options.open(&staging)?;
+            io::Write::write_all(&mut handle, file.artifact.contents.as_bytes())?;
+            handle.sync_all()?;
+            // `mode` applies to new files only; a leftover staging file keeps its own.
+            fs::set_permissions(&staging, fs::Permissions::from_mode(mode))?;
+            fs::rename(&staging, &target)
+        };
+        write().map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+    }
+    Ok(files.len())
+}

@@ -14,6 +14,7 @@ use super::envoy_common::{
     apply_retry_budget, callee_clusters, hash_policy, header_matcher, retry_policy, upstream_cluster, versioned_routes,
     HCM, HTTP_OPTIONS, ROUTER,
 };
+use super::envoy_mtls::{gateway_workload, upstream_tls};
 use super::envoy_security;
 use super::{yaml, Artifact};
 use crate::model::traffic::{RetryPolicy, VersionId};
@@ -160,6 +161,13 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
     for (key, policies) in &retries {
         for (version, name) in callee_clusters(&key.name(model), model.service(key.service)) {
             let mut cluster = cluster(model, *key, version, &name);
+            // Services that accept mutual TLS get it, with the gateway's certificate.
+            let callee = model.service(key.service);
+            if let Some(mtls) = model.mtls.as_ref().filter(|_| model.mtls_mode(callee).accepts_tls()) {
+                let workload = gateway_workload(&gateway.name.value);
+                cluster["transport_socket"] =
+                    upstream_tls(mtls, &workload, &callee.identity, callee.address.value.host.as_str());
+            }
             apply_retry_budget(&mut cluster, policies.iter().copied());
             clusters.insert(name, cluster);
         }

@@ -47,7 +47,7 @@ fn bootstrap(model: &Model, service: &Service) -> Value {
     let mode = model.mtls_mode(service);
     let inbound_cluster = format!("inbound.{name}");
     let rbac = service.authorization.as_ref().map_or(Vec::new(), |a| rbac_filters(model, model.mtls.as_ref(), a));
-    let inbound_manager = connection_manager(
+    let mut inbound_manager = connection_manager(
         "inbound",
         &format!("inbound_{name}"),
         json!([{ "name": "inbound", "domains": ["*"], "routes": [{
@@ -58,6 +58,12 @@ fn bootstrap(model: &Model, service: &Service) -> Value {
         rbac,
     );
     let inbound_tls = model.mtls.as_ref().filter(|_| mode.accepts_tls()).map(|m| downstream_tls(m, name));
+    if inbound_tls.is_some() {
+        // The app learns who called: the caller's SPIFFE ID in `x-forwarded-client-cert`.
+        let manager = &mut inbound_manager["typed_config"];
+        manager["forward_client_cert_details"] = json!("SANITIZE_SET");
+        manager["set_current_client_cert_details"] = json!({ "uri": true });
+    }
     let mut inbound = listener("inbound", "0.0.0.0", service.sidecar.inbound.get(), inbound_manager.clone(), inbound_tls);
     if mode == MtlsMode::Permissive {
         // Callers without mTLS are served too, by a plaintext chain the TLS inspector picks.

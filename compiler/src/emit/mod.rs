@@ -4,6 +4,7 @@
 //! **Invariant:** backends read only the model and the schema index, and do
 //! no IO; the CLI writes their artifacts, atomically.
 
+pub mod certificates;
 mod envoy_common;
 mod envoy_gateway;
 mod envoy_ratelimit;

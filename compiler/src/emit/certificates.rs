@@ -1,0 +1,136 @@
+//! Workload certificates for local runs and tests (`meshc certs`): a CA and,
+//! per service and gateway, an ECDSA P-256 key and a certificate whose URI
+//! SAN is its SPIFFE ID, plus the file-based SDS resources the Envoy
+//! backends point at (see `envoy_mtls`). Not a registered backend: keys are
+//! random and secret, so `meshc build` never writes them; in clusters,
+//! cert-manager issues them (the `cert-manager` backend).
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use serde_json::json;
+pub use time::OffsetDateTime as Now;
+use time::OffsetDateTime;
+
+use super::envoy_mtls::{certificate_file, gateway_workload, CA_SECRET};
+use super::Artifact;
+use crate::model::identity::{Identity, Mtls};
+use crate::model::Model;
+
+const SECRET: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+/// The CA outlives the workload certificates it signs: a year.
+const CA_LIFETIME_SECONDS: i64 = 365 * 24 * 3600;
+
+/// A certificate authority: its certificate (PEM) and private key (PEM).
+pub struct Authority {
+    pub certificate: String,
+    pub key: String,
+}
+
+/// Files to write into the cert dir; `secret` ones (keys) must be readable by their owner only.
+pub struct CertificateFile {
+    pub artifact: Artifact,
+    pub secret: bool,
+}
+
+/// Issues a certificate for every service and gateway of a mesh with mTLS,
+/// signed by `existing` (rotation: the trust bundle stays) or a new CA.
+pub fn issue(model: &Model, existing: Option<&Authority>, now: OffsetDateTime) -> Result<Vec<CertificateFile>, String> {
+    let mtls = model.mtls.as_ref().ok_or("the mesh declares no `mtls` block: there is nothing to issue")?;
+    let (ca_key, ca_pem, new_ca) = match existing {
+        Some(ca) => (KeyPair::from_pem(&ca.key).map_err(|e| format!("the CA key: {e}"))?, ca.certificate.clone(), false),
+        None => {
+            let key = KeyPair::generate().map_err(|e| e.to_string())?;
+            let cert = ca_params(mtls, now).self_signed(&key).map_err(|e| e.to_string())?;
+            (key, cert.pem(), true)
+        }
+    };
+    // The issuer's name and key identifier are those of the CA certificate,
+    // rebuilt from the same parameters and key.
+    let issuer = Issuer::new(ca_params(mtls, now), &ca_key);
+    let mut files = vec![
+        file(format!("{CA_SECRET}.pem"), ca_pem, false),
+        file(format!("{CA_SECRET}.yaml"), sds_validation(mtls), false),
+    ];
+    if new_ca {
+        files.push(file(format!("{CA_SECRET}-key.pem"), ca_key.serialize_pem(), true));
+    }
+    let workloads = model
+        .services
+        .iter()
+        .map(|s| (s.name.value.clone(), &s.identity, Some(s.address.value.host.as_str())))
+        .chain(model.gateways.iter().map(|g| (gateway_workload(&g.name.value), &g.identity, None)));
+    for (workload, identity, host) in workloads {
+        let key = KeyPair::generate().map_err(|e| e.to_string())?;
+        let cert = leaf_params(mtls, identity, host, now)?.signed_by(&key, &issuer).map_err(|e| e.to_string())?;
+        files.push(file(format!("{workload}.pem"), cert.pem(), false));
+        files.push(file(format!("{workload}-key.pem"), key.serialize_pem(), true));
+        files.push(file(certificate_file(&workload), sds_certificate(mtls, &workload), false));
+    }
+    Ok(files)
+}
+
+fn file(path: String, contents: String, secret: bool) -> CertificateFile {
+    CertificateFile { artifact: Artifact { path, contents }, secret }
+}
+
+fn ca_params(mtls: &Mtls, now: OffsetDateTime) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, "meshc");
+    name.push(DnType::CommonName, format!("meshc CA for {}", mtls.trust_domain));
+    params.distinguished_name = name;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + time::Duration::seconds(CA_LIFETIME_SECONDS);
+    params
+}
+
+fn leaf_params(mtls: &Mtls, identity: &Identity, host: Option<&str>, now: OffsetDateTime) -> Result<CertificateParams, String> {
+    let mut params = CertificateParams::default();
+    let spiffe = identity.spiffe_id(&mtls.trust_domain);
+    let mut sans = vec![SanType::URI(spiffe.clone().try_into().map_err(|e| format!("{spiffe}: {e}"))?)];
+    if let Some(host) = host.filter(|h| h.parse::<std::net::IpAddr>().is_err()) {
+        sans.push(SanType::DnsName(host.to_string().try_into().map_err(|e| format!("{host}: {e}"))?));
+    }
+    params.subject_alt_names = sans;
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, spiffe);
+    params.distinguished_name = name;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    // A little slack for clocks that are behind.
+    params.not_before = now - time::Duration::minutes(5);
+    let lifetime = i64::try_from(mtls.certificate_lifetime.as_millis() / 1000).unwrap_or(i64::MAX / 2);
+    params.not_after = now + time::Duration::seconds(lifetime);
+    params.use_authority_key_identifier_extension = true;
+    Ok(params)
+}
+
+/// The SDS resource of a workload's certificate and key files.
+fn sds_certificate(mtls: &Mtls, workload: &str) -> String {
+    let dir = &mtls.cert_dir;
+    sds(json!({
+        "@type": SECRET,
+        "name": workload,
+        "tls_certificate": {
+            "certificate_chain": { "filename": format!("{dir}/{workload}.pem") },
+            "private_key": { "filename": format!("{dir}/{workload}-key.pem") }
+        }
+    }))
+}
+
+/// The SDS resource of the trust bundle.
+fn sds_validation(mtls: &Mtls) -> String {
+    sds(json!({
+        "@type": SECRET,
+        "name": CA_SECRET,
+        "validation_context": { "trusted_ca": { "filename": format!("{}/{CA_SECRET}.pem", mtls.cert_dir) } }
+    }))
+}
+
+fn sds(secret: serde_json::Value) -> String {
+    serde_yaml_ng::to_string(&json!({ "resources": [secret] })).expect("JSON values serialize to YAML")
+}
