@@ -165,6 +165,15 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
     assert_eq!(
         written.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
         [
+            "cert-manager/bank.yaml",
+            "cert-manager/catalog.yaml",
+            "cert-manager/gateway-public.yaml",
+            "cert-manager/inventory.yaml",
+            "cert-manager/issuer.yaml",
+            "cert-manager/orders.yaml",
+            "cert-manager/payments.yaml",
+            "cert-manager/reviews.yaml",
+            "cert-manager/storefront.yaml",
             "envoy/gateway-public.yaml",
             "envoy/sidecar-bank.yaml",
             "envoy/sidecar-catalog.yaml",
@@ -175,6 +184,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "envoy/sidecar-storefront.yaml",
             "graphql/storefront-storefront-graphql.json",
             "istio/gateway-public.yaml",
+            "istio/mesh-mtls.yaml",
             "istio/service-bank.yaml",
             "istio/service-catalog.yaml",
             "istio/service-inventory.yaml",

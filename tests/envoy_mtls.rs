@@ -85,7 +85,16 @@ fn start(dir: &Path) -> (EnvoyProcess, EnvoyProcess) {
 /// `identity`'s certificate (or none): the status, or curl's error.
 fn curl_orders(certs: &Path, port: u16, identity: Option<&str>) -> Result<u16, String> {
     let mut command = Command::new("curl");
-    command.args(["--silent", "--show-error", "--max-time", "5", "--output", "/dev/null", "--write-out", "%{http_code}"]);
+    command.args([
+        "--silent",
+        "--show-error",
+        "--max-time",
+        "5",
+        "--output",
+        "/dev/null",
+        "--write-out",
+        "%{http_code}",
+    ]);
     command.arg("--cacert").arg(certs.join("ca.pem"));
     if let Some(name) = identity {
         command.arg("--cert").arg(certs.join(format!("{name}.pem")));
@@ -203,4 +212,48 @@ fn reissued_certificates_are_picked_up_without_dropping_traffic() {
     for _ in 0..5 {
         assert_eq!(call_orders(ports.web_outbound).status, 200, "calls succeed with the new certificates");
     }
+}
+
+#[test]
+fn meshc_certs_and_cert_manager_name_the_same_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let app = Upstream::start("orders-app");
+    let ports = Ports { web_outbound: free_port(), orders_inbound: free_port() };
+    std::fs::create_dir_all(&certs).unwrap();
+    write_files(dir.path(), &[("mesh.kdl", &spec(&certs.canonicalize().unwrap(), app.port(), &ports))]);
+    meshc(&["certs", dir.path().to_str().unwrap(), "-o", certs.to_str().unwrap()]);
+    let out = dir.path().join("out");
+    meshc(&["build", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    for workload in ["web", "orders", "intruder"] {
+        let text = std::fs::read_to_string(out.join(format!("cert-manager/{workload}.yaml"))).unwrap();
+        let certificate: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+        let uri = certificate["spec"]["uris"][0].as_str().unwrap().to_string();
+        assert_eq!(uri, format!("spiffe://test.local/ns/default/sa/{workload}"));
+        let san = Command::new("openssl")
+            .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+            .arg(certs.join(format!("{workload}.pem")))
+            .output()
+            .unwrap();
+        let san = String::from_utf8_lossy(&san.stdout);
+        assert!(san.contains(&format!("URI:{uri}")), "{workload}: {san}");
+    }
+    // No build output holds a private key.
+    for entry in walk(&out) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(!text.contains("PRIVATE KEY"), "{} holds a key", entry.display());
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -212,11 +212,13 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
     // Counted, so the test cannot pass on an empty output: a ServiceEntry for
     // the external bank, a DestinationRule per service with a traffic block,
     // a VirtualService per called HTTP service plus the gateway's, one Gateway,
-    // and the gateway's JWT validation and policy.
+    // the gateway's JWT validation and policy, payments' allow policy, and
+    // the mesh's and the bank's mTLS modes.
     assert_eq!(
         kinds(&resources),
         BTreeMap::from([
-            ("AuthorizationPolicy".to_string(), 1),
+            ("AuthorizationPolicy".to_string(), 2),
+            ("PeerAuthentication".to_string(), 2),
             ("DestinationRule".to_string(), 6),
             ("Gateway".to_string(), 1),
             ("RequestAuthentication".to_string(), 1),
@@ -225,7 +227,8 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
         ])
     );
     for (_, r) in &resources {
-        let security = ["RequestAuthentication", "AuthorizationPolicy"].contains(&r["kind"].as_str().unwrap());
+        let security = ["RequestAuthentication", "AuthorizationPolicy", "PeerAuthentication"]
+            .contains(&r["kind"].as_str().unwrap());
         assert_eq!(r["apiVersion"], if security { "security.istio.io/v1" } else { "networking.istio.io/v1" });
     }
 }
@@ -315,6 +318,32 @@ fn the_shop_traffic_policies_become_destination_rules() {
     );
     // The storefront sets no traffic policy and nobody in the mesh calls it: no resources.
     assert!(!build("shop").contains_key("istio/service-storefront.yaml"));
+}
+
+#[test]
+fn service_identities_become_peer_authentications_and_authorization_policies() {
+    let resources = validate_all("shop");
+    let mesh = resources.iter().find(|(path, _)| path == "istio/mesh-mtls.yaml").expect("the mesh's mode").1.clone();
+    assert_eq!(mesh["metadata"], json!({ "name": "default", "namespace": "istio-system" }));
+    assert_eq!(mesh["spec"], json!({ "mtls": { "mode": "STRICT" } }));
+    // The bank sets its own mode: a PeerAuthentication selecting its pods.
+    let bank = resource(&resources, "PeerAuthentication", "bank");
+    assert_eq!(
+        bank["spec"],
+        json!({ "selector": { "matchLabels": { "app": "bank" } }, "mtls": { "mode": "DISABLE" } })
+    );
+    // payments admits orders and the ingress gateway, for Charge only.
+    let policy = resource(&resources, "AuthorizationPolicy", "payments-allow");
+    assert_eq!(policy["metadata"]["namespace"], "shop");
+    assert_eq!(policy["spec"]["action"], "ALLOW");
+    let charge = json!([{ "operation": { "paths": ["/shop.payments.v1.Payments/Charge"] } }]);
+    assert_eq!(
+        policy["spec"]["rules"],
+        json!([
+            { "from": [{ "source": { "principals": ["shop.example/ns/shop/sa/orders"] } }], "to": charge },
+            { "from": [{ "source": { "principals": ["shop.example/ns/istio-system/sa/istio-ingressgateway-service-account"] } }], "to": charge }
+        ])
+    );
 }
 
 #[test]
@@ -491,6 +520,7 @@ fn the_shop_gateway_becomes_an_istio_gateway_and_its_routes() {
             "admin-orders",
             "graphql",
             "charge",
+            "health|v2",
             "health"
         ]
     );

@@ -106,7 +106,8 @@ fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut S
             let from: Vec<&Incoming> = requests.iter().filter(|r| r.from == principal.value).collect();
             let name = principal_name(model, &principal.value);
             if !from.iter().any(|r| rule.covers(&r.from, r.operation)) {
-                let declares = if from.is_empty() { "declares no call to it" } else { "makes no call this rule admits" };
+                let declares =
+                    if from.is_empty() { "declares no call to it" } else { "makes no call this rule admits" };
                 sink.push(
                     Diagnostic::new(
                         Code::UnusedAllowRule,
@@ -129,7 +130,11 @@ fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut S
                 sink.push(
                     Diagnostic::new(
                         Code::OverBroadAllowRule,
-                        format!("{name} may call every operation of `{}`, but calls only {}", callee.name.value, called.len()),
+                        format!(
+                            "{name} may call every operation of `{}`, but calls only {}",
+                            callee.name.value,
+                            called.len()
+                        ),
                     )
                     .at(principal.span, "allowed every operation")
                     .with_label(rule.span, "no `operation` in this rule")

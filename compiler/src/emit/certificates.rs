@@ -39,7 +39,9 @@ pub struct CertificateFile {
 pub fn issue(model: &Model, existing: Option<&Authority>, now: OffsetDateTime) -> Result<Vec<CertificateFile>, String> {
     let mtls = model.mtls.as_ref().ok_or("the mesh declares no `mtls` block: there is nothing to issue")?;
     let (ca_key, ca_pem, new_ca) = match existing {
-        Some(ca) => (KeyPair::from_pem(&ca.key).map_err(|e| format!("the CA key: {e}"))?, ca.certificate.clone(), false),
+        Some(ca) => {
+            (KeyPair::from_pem(&ca.key).map_err(|e| format!("the CA key: {e}"))?, ca.certificate.clone(), false)
+        }
         None => {
             let key = KeyPair::generate().map_err(|e| e.to_string())?;
             let cert = ca_params(mtls, now).self_signed(&key).map_err(|e| e.to_string())?;
@@ -88,7 +90,12 @@ fn ca_params(mtls: &Mtls, now: OffsetDateTime) -> CertificateParams {
     params
 }
 
-fn leaf_params(mtls: &Mtls, identity: &Identity, host: Option<&str>, now: OffsetDateTime) -> Result<CertificateParams, String> {
+fn leaf_params(
+    mtls: &Mtls,
+    identity: &Identity,
+    host: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<CertificateParams, String> {
     let mut params = CertificateParams::default();
     let spiffe = identity.spiffe_id(&mtls.trust_domain);
     let mut sans = vec![SanType::URI(spiffe.clone().try_into().map_err(|e| format!("{spiffe}: {e}"))?)];

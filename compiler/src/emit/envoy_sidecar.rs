@@ -64,7 +64,8 @@ fn bootstrap(model: &Model, service: &Service) -> Value {
         manager["forward_client_cert_details"] = json!("SANITIZE_SET");
         manager["set_current_client_cert_details"] = json!({ "uri": true });
     }
-    let mut inbound = listener("inbound", "0.0.0.0", service.sidecar.inbound.get(), inbound_manager.clone(), inbound_tls);
+    let mut inbound =
+        listener("inbound", "0.0.0.0", service.sidecar.inbound.get(), inbound_manager.clone(), inbound_tls);
     if mode == MtlsMode::Permissive {
         // Callers without mTLS are served too, by a plaintext chain the TLS inspector picks.
         inbound["filter_chains"][0]["filter_chain_match"] = json!({ "transport_protocol": "tls" });

@@ -41,6 +41,7 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
+use super::istio_identity;
 use super::istio_security;
 use super::kubernetes::port_protocol;
 use super::{path_template_regex, yaml, Artifact};
@@ -70,6 +71,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
         let mut docs: Vec<Value> = [service_entry(service), destination_rule(service), virtual_service(service, calls)]
             .into_iter()
             .flatten()
+            .chain(istio_identity::service_resources(model, service))
             .collect();
         let notes = service_notes(service, calls);
         if let (Some(first), false) = (docs.first_mut(), notes.is_empty()) {
@@ -81,6 +83,12 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
                 contents: documents(model, &docs),
             });
         }
+    }
+    if let Some(mtls) = &model.mtls {
+        artifacts.push(Artifact {
+            path: "istio/mesh-mtls.yaml".to_string(),
+            contents: documents(model, &istio_identity::mesh_peer_authentications(mtls)),
+        });
     }
     for gateway in &model.gateways {
         artifacts.push(Artifact {

@@ -4,15 +4,17 @@
 //! **Invariant:** backends read only the model and the schema index, and do
 //! no IO; the CLI writes their artifacts, atomically.
 
+mod cert_manager;
 pub mod certificates;
 mod envoy_common;
 mod envoy_gateway;
-mod envoy_ratelimit;
 mod envoy_mtls;
+mod envoy_ratelimit;
 mod envoy_security;
 mod envoy_sidecar;
 mod graphql_gateway;
 mod istio;
+mod istio_identity;
 mod istio_security;
 mod kubernetes;
 mod request_validator;
@@ -38,6 +40,11 @@ pub struct Backend {
 
 pub static BACKENDS: &[Backend] = &[
     Backend {
+        name: "cert-manager",
+        description: "cert-manager resources issuing each workload's SPIFFE certificate: a ClusterIssuer and a Certificate per service and gateway (meshes with mtls).",
+        emit: cert_manager::emit,
+    },
+    Backend {
         name: "envoy-gateway",
         description: "An Envoy v3 bootstrap per gateway: listeners, routes, clusters, filters, local replies.",
         emit: envoy_gateway::emit,
@@ -49,7 +56,7 @@ pub static BACKENDS: &[Backend] = &[
     },
     Backend {
         name: "envoy-sidecar",
-        description: "An Envoy v3 bootstrap per service: inbound listener to the app, outbound routes with timeouts and retries, clusters with the callees' traffic policies.",
+        description: "An Envoy v3 bootstrap per service: inbound listener to the app (mTLS, authorization), outbound routes with timeouts, retries and traffic rules, clusters with the callees' traffic policies.",
         emit: envoy_sidecar::emit,
     },
     Backend {
@@ -59,7 +66,7 @@ pub static BACKENDS: &[Backend] = &[
     },
     Backend {
         name: "istio",
-        description: "Istio resources per service and gateway: ServiceEntry, DestinationRule (traffic policy), VirtualService (callers' timeouts and retries), Gateway.",
+        description: "Istio resources per service and gateway: ServiceEntry, DestinationRule (traffic policy, subsets), VirtualService (callers' timeouts, retries, traffic rules), Gateway, PeerAuthentication and AuthorizationPolicy (mTLS, authorization, JWT).",
         emit: istio::emit,
     },
     Backend {

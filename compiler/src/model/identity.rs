@@ -136,7 +136,8 @@ impl AuthorizationRule {
     /// a call that names no operation, which only an all-operations rule covers).
     pub fn covers(&self, from: &Principal, operation: Option<&Operation>) -> bool {
         self.principals.iter().any(|p| p.value == *from)
-            && (self.operations.is_empty() || operation.is_some_and(|op| self.operations.iter().any(|o| o.value == *op)))
+            && (self.operations.is_empty()
+                || operation.is_some_and(|op| self.operations.iter().any(|o| o.value == *op)))
     }
 }
 

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::model::identity::Identity;
 use super::read::{self, Once};
 use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
+use crate::model::identity::Identity;
 use crate::model::security::{AuditSink, RateLimitService};
 use crate::model::values::{check_name, ErrorBodyFormat, Host, Port};
 use crate::model::{Endpoint, ErrorFormat, ErrorStatus, Gateway, Listener, Route};

@@ -52,8 +52,9 @@ impl Lower<'_> {
                     let example = "namespace \"legacy\" mode=\"permissive\"";
                     let ns = read::string_arg(child, 0, "a namespace", example, self.sink)
                         .filter(|ns| read::parse(ns, |n| check_name(n), self.sink).is_some());
-                    let ns_mode = read::string_prop(child, "mode", Some(example), self.sink)
-                        .and_then(|m| read::parse(&m, |t| MtlsMode::parse(t), self.sink).map(|v| Spanned::new(v, m.span)));
+                    let ns_mode = read::string_prop(child, "mode", Some(example), self.sink).and_then(|m| {
+                        read::parse(&m, |t| MtlsMode::parse(t), self.sink).map(|v| Spanned::new(v, m.span))
+                    });
                     let (Some(ns), Some(ns_mode)) = (ns, ns_mode) else {
                         failed = true;
                         continue;
@@ -215,7 +216,16 @@ impl Lower<'_> {
             read::check_entries(child, 1, &[], self.sink);
             read::no_children(child, self.sink);
             let text = read::string_arg(child, 0, "an operation", "operation \"GET /products/{id}\"", self.sink);
-            match text.and_then(|t| read::parse(&t, |t| Operation::parse(t), self.sink).map(|op| Spanned::new(op, t.span))) {
+            let parse = |t: &String| {
+                match Operation::parse(t)? {
+                // The proxy sees one path for all of them; it cannot tell them apart.
+                Operation::Graphql { .. } => Err(format!(
+                    "`{t}` is a GraphQL field; the proxy cannot tell a GraphQL API's operations apart: name its REST or gRPC operations, or leave `operation` out"
+                )),
+                op => Ok(op),
+            }
+            };
+            match text.and_then(|t| read::parse(&t, parse, self.sink).map(|op| Spanned::new(op, t.span))) {
                 Some(op) => operations.push(op),
                 None => failed = true,
             }

@@ -7,8 +7,8 @@ use super::read::{self, Once};
 use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
-use crate::model::values::{check_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port};
 use crate::model::identity::Identity;
+use crate::model::values::{check_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port};
 use crate::model::{Api, Call, CallOrigin, Endpoint, Resolver, Service, TopicId};
 use crate::syntax::{Node, Value};
 
@@ -131,10 +131,8 @@ impl Lower<'_> {
         };
         // The namespace of a cluster DNS address, the service's name as its account.
         let namespace = address.as_ref().and_then(|a| a.value.host.kubernetes_service()).map(|(_, ns)| ns);
-        let default_identity = Identity {
-            namespace: namespace.unwrap_or("default").to_string(),
-            service_account: name.value.clone(),
-        };
+        let default_identity =
+            Identity { namespace: namespace.unwrap_or("default").to_string(), service_account: name.value.clone() };
         let identity = self.identity(identity_node, default_identity);
         let (address, call_defaults, traffic, sidecar, endpoints, identity, mtls) =
             (address?, call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?);

@@ -1,0 +1,66 @@
+//! cert-manager resources (`cert-manager.io/v1`) that issue and rotate the
+//! workload certificates in a cluster, as `meshc certs` does locally:
+//!
+//! - `cert-manager/issuer.yaml`: a `ClusterIssuer` `meshc-ca` signing with
+//!   the CA in the Secret `meshc-ca` (in cert-manager's namespace);
+//! - `cert-manager/WORKLOAD.yaml`: a `Certificate` per service and gateway,
+//!   in its namespace, whose URI SAN is its SPIFFE ID and whose lifetime and
+//!   renewal window are the `mtls` block's; the key (ECDSA P-256) is
+//!   replaced at each renewal. The Secret `WORKLOAD-mtls` holds the result;
+//!   mount it at the `cert-dir` as `WORKLOAD.pem`, `WORKLOAD-key.pem` and
+//!   `ca.pem` (the SDS files come from `meshc certs`).
+//!
+//! Nothing is emitted for a mesh without `mtls`.
+
+use serde_json::{json, Value};
+
+use super::envoy_mtls::gateway_workload;
+use super::{yaml, Artifact};
+use crate::model::identity::{Identity, Mtls};
+use crate::model::Model;
+use crate::schema::SchemaIndex;
+
+const API_VERSION: &str = "cert-manager.io/v1";
+pub const ISSUER: &str = "meshc-ca";
+
+pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
+    let Some(mtls) = &model.mtls else { return Vec::new() };
+    let issuer = json!({
+        "apiVersion": API_VERSION,
+        "kind": "ClusterIssuer",
+        "metadata": { "name": ISSUER },
+        "spec": { "ca": { "secretName": ISSUER } }
+    });
+    let mut out = vec![Artifact { path: "cert-manager/issuer.yaml".into(), contents: yaml(model, &issuer) }];
+    let services =
+        model.services.iter().map(|s| (s.name.value.clone(), &s.identity, Some(s.address.value.host.as_str())));
+    let gateways = model.gateways.iter().map(|g| (gateway_workload(&g.name.value), &g.identity, None));
+    for (workload, identity, host) in services.chain(gateways) {
+        let certificate = certificate(mtls, &workload, identity, host);
+        out.push(Artifact { path: format!("cert-manager/{workload}.yaml"), contents: yaml(model, &certificate) });
+    }
+    out
+}
+
+fn certificate(mtls: &Mtls, workload: &str, identity: &Identity, host: Option<&str>) -> Value {
+    let secret = format!("{workload}-mtls");
+    let mut spec = json!({
+        "secretName": secret,
+        // Go durations, as cert-manager reads them.
+        "duration": mtls.certificate_lifetime.to_proto_json(),
+        "renewBefore": mtls.renew_before.to_proto_json(),
+        "uris": [identity.spiffe_id(&mtls.trust_domain)],
+        "privateKey": { "algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always" },
+        "usages": ["digital signature", "key encipherment", "server auth", "client auth"],
+        "issuerRef": { "name": ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io" }
+    });
+    if let Some(host) = host.filter(|h| h.parse::<std::net::IpAddr>().is_err()) {
+        spec["dnsNames"] = json!([host]);
+    }
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "Certificate",
+        "metadata": { "name": secret, "namespace": identity.namespace },
+        "spec": spec
+    })
+}

@@ -1,0 +1,225 @@
+//! Service identities, mTLS modes and service-to-service authorization: the
+//! language and the analyses (MESH0042-0046), each asserting the code, the
+//! place and the explanation.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use meshc::diag::render::{render, Format};
+use meshc::diag::{Code, Diagnostic};
+use meshc::driver::Compilation;
+use meshc::model::identity::MtlsMode;
+use support::write_files;
+
+const HEALTHY: &str = "traffic { outlier-detection consecutive-5xx=5 }";
+
+fn compile(mesh: &str) -> (tempfile::TempDir, Compilation) {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("mesh.kdl", mesh)]);
+    let c = meshc::driver::compile(dir.path());
+    (dir, c)
+}
+
+fn human(c: &Compilation) -> String {
+    render(Format::Human, &c.diagnostics, &c.sources, false)
+}
+
+fn codes(c: &Compilation) -> Vec<Code> {
+    c.diagnostics.iter().map(|d| d.code).collect()
+}
+
+fn only(c: &Compilation) -> &Diagnostic {
+    assert_eq!(c.diagnostics.len(), 1, "{}", human(c));
+    &c.diagnostics[0]
+}
+
+fn text(c: &Compilation, span: meshc::base::Span) -> String {
+    c.sources.get(span.file).text[span.start as usize..span.end as usize].to_string()
+}
+
+/// `orders` calls `payments` (with `call`), whose block is `payments`; `mtls` is the mesh's block.
+fn mesh(mtls: &str, call: &str, payments: &str) -> String {
+    format!(
+        r#"{mtls}
+service "orders" {{
+    owner "t"
+    address "orders.shop.svc.cluster.local" port=8080
+    calls "payments" timeout="2s" {call}
+}}
+service "billing" {{
+    owner "t"
+    address "billing.shop.svc.cluster.local" port=8080
+}}
+service "payments" {{
+    owner "t"
+    address "payments.shop.svc.cluster.local" port=8080
+    {HEALTHY}
+    {payments}
+}}
+gateway "public" {{
+    listener "http" port=8080
+    route "pay" {{ match path-prefix="/pay"; to "payments" }}
+}}
+"#
+    )
+}
+
+const STRICT: &str = "mtls { mode \"strict\"; trust-domain \"shop.example\" }";
+
+#[test]
+fn identities_and_modes_come_from_the_address_the_namespace_and_the_service() {
+    let spec = r#"
+mtls {
+    mode "strict"
+    trust-domain "shop.example"
+    namespace "legacy" mode="permissive"
+    certificates lifetime="12h" renew-before="4h"
+}
+service "a" { owner "t"; address "a.shop.svc.cluster.local" port=80; }
+service "b" { owner "t"; address "b.legacy.svc.cluster.local" port=80; }
+service "c" { owner "t"; address "c.example.com" port=80; mtls "disabled"; identity service-account="c-runner" namespace="ops"; }
+"#;
+    let (_dir, c) = compile(spec);
+    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    let model = c.model.as_ref().unwrap();
+    let modes: Vec<MtlsMode> = model.services.iter().map(|s| model.mtls_mode(s)).collect();
+    assert_eq!(modes, [MtlsMode::Strict, MtlsMode::Permissive, MtlsMode::Disabled]);
+    let ids: Vec<String> = model.services.iter().map(|s| s.identity.spiffe_id("shop.example")).collect();
+    assert_eq!(
+        ids,
+        [
+            "spiffe://shop.example/ns/shop/sa/a",
+            "spiffe://shop.example/ns/legacy/sa/b",
+            "spiffe://shop.example/ns/ops/sa/c-runner"
+        ]
+    );
+    assert_eq!(model.mtls.as_ref().unwrap().certificate_lifetime.as_millis(), 12 * 3600 * 1000);
+}
+
+#[test]
+fn mtls_settings_reject_what_cannot_work() {
+    let cases = [
+        ("mtls { mode \"strictly\" }", Code::InvalidValue),
+        ("mtls { certificates lifetime=\"1h\" renew-before=\"2h\" }", Code::InvalidValue),
+        ("mtls { cert-dir \"certs\" }", Code::InvalidValue),
+        ("mtls { trust-domain \"not a domain\" }", Code::InvalidValue),
+        ("mtls { namespace \"x\" mode=\"strict\"; namespace \"x\" mode=\"disabled\" }", Code::DuplicateName),
+        ("mtls { mode \"strict\" }\nmtls { mode \"strict\" }", Code::DuplicateName),
+        ("mtls { mode \"strict\"; modes \"x\" }", Code::UnknownNode),
+    ];
+    for (spec, code) in cases {
+        let (_dir, c) = compile(spec);
+        assert_eq!(codes(&c), [code], "{spec}: {}", human(&c));
+    }
+}
+
+#[test]
+fn authorization_rules_resolve_their_callers_and_operations() {
+    let cases = [
+        ("authorization { allow \"ordrs\" }", Code::UnknownService),
+        ("authorization { allow gateway=\"pubic\" }", Code::UnknownGateway),
+        ("authorization { allow }", Code::MissingRequired),
+        ("authorization { }", Code::MissingRequired),
+        ("authorization { allow \"orders\" \"orders\" }", Code::DuplicateName),
+        ("authorization { permit \"orders\" }", Code::UnknownNode),
+        ("authorization { allow \"orders\" { operation \"Query.orders\" } }", Code::InvalidValue),
+    ];
+    for (block, code) in cases {
+        let (_dir, c) = compile(&mesh(STRICT, "", block));
+        assert!(codes(&c).contains(&code), "{block}: {}", human(&c));
+    }
+    let (_dir, c) = compile(&mesh(STRICT, "", "authorization { allow gateway=\"pubic\" }"));
+    let d = c.diagnostics.iter().find(|d| d.code == Code::UnknownGateway).unwrap();
+    assert_eq!(d.help.as_deref(), Some("did you mean `public`?"));
+}
+
+#[test]
+fn a_deny_rule_refusing_a_declared_call_is_named() {
+    let (_dir, c) = compile(&mesh(STRICT, "", "authorization { deny \"orders\"; allow gateway=\"public\" }"));
+    let d = only(&c);
+    assert_eq!(d.code, Code::CallDeniedByPolicy, "{}", human(&c));
+    assert_eq!(d.message, "the call from `orders` is refused by `payments`'s authorization");
+    assert_eq!(text(&c, d.primary.as_ref().unwrap().span), "calls \"payments\" timeout=\"2s\"");
+    assert_eq!(d.secondary[0].message, "denied by this rule");
+    assert_eq!(text(&c, d.secondary[0].span), "deny \"orders\"");
+}
+
+#[test]
+fn a_call_no_allow_rule_admits_gets_the_rule_to_add() {
+    let (_dir, c) = compile(&mesh(STRICT, "", "authorization { allow gateway=\"public\" }"));
+    let d = only(&c);
+    assert_eq!(d.code, Code::CallDeniedByPolicy);
+    assert_eq!(d.help.as_deref(), Some("allow it: allow \"orders\""));
+    // A gateway route is a caller too.
+    let (_dir, c) = compile(&mesh(STRICT, "", "authorization { allow \"orders\" }"));
+    let d = only(&c);
+    assert_eq!(d.message, "the route `pay` of gateway `public` is refused by `payments`'s authorization");
+    assert_eq!(d.help.as_deref(), Some("allow it: allow gateway=\"public\""));
+}
+
+#[test]
+fn a_plaintext_caller_has_no_identity_to_allow() {
+    let permissive = "mtls \"permissive\"\n    authorization { allow \"orders\"; allow gateway=\"public\" }";
+    let spec = mesh(STRICT, "", permissive).replace(
+        "address \"orders.shop.svc.cluster.local\" port=8080",
+        "address \"orders.shop.svc.cluster.local\" port=8080\n    mtls \"disabled\"",
+    );
+    let (_dir, c) = compile(&spec);
+    let d = only(&c);
+    assert_eq!(d.code, Code::CallDeniedByPolicy, "{}", human(&c));
+    assert_eq!(d.primary.as_ref().unwrap().message, "sent in plaintext: the caller has no identity");
+    // Without mTLS at all, nobody is identified.
+    let (_dir, c) = compile(&mesh("", "", "authorization { allow \"orders\"; allow gateway=\"public\" }"));
+    assert_eq!(codes(&c), [Code::CallDeniedByPolicy, Code::CallDeniedByPolicy], "{}", human(&c));
+}
+
+#[test]
+fn allow_rules_nobody_needs_and_wider_than_the_calls_are_warned() {
+    let (_dir, c) =
+        compile(&mesh(STRICT, "", "authorization { allow \"orders\" \"billing\"; allow gateway=\"public\" }"));
+    let d = only(&c);
+    assert_eq!(d.code, Code::UnusedAllowRule);
+    assert_eq!(d.message, "`billing` may call `payments`, but declares no call to it");
+    assert_eq!(text(&c, d.primary.as_ref().unwrap().span), "\"billing\"");
+
+    let proto = "syntax = \"proto3\";\npackage p.v1;\nservice P { rpc Charge(R) returns (R); rpc Refund(R) returns (R); }\nmessage R { string id = 1; }\n";
+    let spec = mesh(
+        STRICT,
+        "",
+        "api \"p\" kind=\"grpc\" schema=\"p.proto\"\n    authorization { allow \"orders\"; allow gateway=\"public\" }",
+    )
+    .replace("calls \"payments\" timeout=\"2s\"", "calls \"payments\" operation=\"p.v1.P/Charge\" timeout=\"2s\"");
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("mesh.kdl", &spec), ("p.proto", proto)]);
+    let c = meshc::driver::compile(dir.path());
+    let d = only(&c);
+    assert_eq!(d.code, Code::OverBroadAllowRule, "{}", human(&c));
+    assert_eq!(d.message, "`orders` may call every operation of `payments`, but calls only 1");
+    assert_eq!(d.help.as_deref(), Some("allow only what it calls: { operation \"p.v1.P/Charge\" }"));
+}
+
+#[test]
+fn a_plaintext_caller_of_a_strict_service_is_a_mismatch_naming_where_its_mode_comes_from() {
+    let spec = mesh(STRICT, "", "").replace(
+        "address \"orders.shop.svc.cluster.local\" port=8080",
+        "address \"orders.shop.svc.cluster.local\" port=8080\n    mtls \"disabled\"",
+    );
+    let (_dir, c) = compile(&spec);
+    let d = only(&c);
+    assert_eq!(d.code, Code::MtlsMismatch, "{}", human(&c));
+    assert_eq!(d.message, "`orders` calls `payments` in plaintext, but `payments` accepts only mutual TLS");
+    assert_eq!(d.secondary[0].message, "`orders` turns mTLS off");
+    // A permissive callee accepts it.
+    let (_dir, c) = compile(&spec.replace(HEALTHY, &format!("{HEALTHY}\n    mtls \"permissive\"")));
+    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+}
+
+#[test]
+fn the_shop_checks_clean_with_its_identities() {
+    let c = meshc::driver::compile(&support::repo_root().join("examples/shop"));
+    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    let model = c.model.as_ref().unwrap();
+    let payments = model.services.iter().find(|s| s.name.value == "payments").unwrap();
+    assert_eq!(payments.authorization.as_ref().unwrap().rules.len(), 2);
+    assert_eq!(model.mtls.as_ref().unwrap().trust_domain, "shop.example");
+}
