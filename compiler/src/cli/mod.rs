@@ -111,11 +111,11 @@ pub fn main() -> ExitCode {
         Command::Certs { dir, out, report } => {
             let compilation = compile(&dir);
             print_diagnostics(&compilation, &report);
-            let (Some(model), ExitCode::SUCCESS) = (&compilation.model, exit_code(&compilation, &report)) else {
+            if exit_code(&compilation, &report) != ExitCode::SUCCESS {
                 eprintln!("the spec has errors; no certificates issued");
                 return ExitCode::FAILURE;
-            };
-            match output::issue_certificates(model, &out) {
+            }
+            match output::issue_certificates(&compilation, &out) {
                 Ok(count) => {
                     eprintln!("wrote {count} file(s) to {}", out.display());
                     ExitCode::SUCCESS

@@ -58,11 +58,12 @@ fn swap_into_place(staging: &Path, out: &Path, parent: &Path, name: &std::ffi::O
     fs::remove_dir_all(&old)
 }
 
-/// Issues certificates for `model` into `dir` (reusing the CA found there),
+/// Issues certificates for the compiled mesh into `dir` (reusing the CA found there),
 /// each file written beside its destination and renamed over it: keys and
 /// certificates first, the SDS files last, so a proxy watching the directory
 /// never reads a certificate without its key. Returns the number of files.
-pub fn issue_certificates(model: &crate::model::Model, dir: &Path) -> Result<usize, String> {
+pub fn issue_certificates(compilation: &crate::driver::Compilation, dir: &Path) -> Result<usize, String> {
+    let model = compilation.model.as_ref().ok_or("the spec did not load")?;
     use crate::emit::certificates::{issue, Authority};
     use std::os::unix::fs::PermissionsExt;
 

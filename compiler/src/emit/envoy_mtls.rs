@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, Principal, RuleAction};
+use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, RuleAction};
 use crate::model::values::Operation;
 use crate::model::Model;
 
@@ -112,15 +112,8 @@ fn policy(model: &Model, trust_domain: &str, rule: &AuthorizationRule) -> Value 
     let principals: Vec<Value> = rule
         .principals
         .iter()
-        .map(|p| {
-            let identity = match &p.value {
-                Principal::Service(id) => &model.service(*id).identity,
-                Principal::Gateway(name) => {
-                    &model.gateways.iter().find(|g| g.name.value == *name).expect("resolved gateway").identity
-                }
-            };
-            json!({ "authenticated": { "principal_name": { "exact": identity.spiffe_id(trust_domain) } } })
-        })
+        .filter_map(|p| model.principal_identity(&p.value))
+        .map(|identity| json!({ "authenticated": { "principal_name": { "exact": identity.spiffe_id(trust_domain) } } }))
         .collect();
     let permissions: Vec<Value> = if rule.operations.is_empty() {
         vec![json!({ "any": true })]

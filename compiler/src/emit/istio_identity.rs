@@ -12,7 +12,7 @@
 
 use serde_json::{json, Value};
 
-use crate::model::identity::{AuthorizationRule, Identity, Mtls, MtlsMode, Principal, RuleAction};
+use crate::model::identity::{AuthorizationRule, Mtls, MtlsMode, RuleAction};
 use crate::model::values::Operation;
 use crate::model::{Model, Service};
 
@@ -81,23 +81,18 @@ pub fn service_resources(model: &Model, service: &Service) -> Vec<Value> {
 }
 
 fn rule(model: &Model, trust_domain: &str, rule: &AuthorizationRule) -> Value {
-    let principals: Vec<String> =
-        rule.principals.iter().map(|p| principal_identity(model, &p.value).istio_principal(trust_domain)).collect();
+    let principals: Vec<String> = rule
+        .principals
+        .iter()
+        .filter_map(|p| model.principal_identity(&p.value))
+        .map(|i| i.istio_principal(trust_domain))
+        .collect();
     let mut out = json!({ "from": [{ "source": { "principals": principals } }] });
     if !rule.operations.is_empty() {
         let to: Vec<Value> = rule.operations.iter().map(|op| json!({ "operation": operation(&op.value) })).collect();
         out["to"] = json!(to);
     }
     out
-}
-
-fn principal_identity<'a>(model: &'a Model, principal: &Principal) -> &'a Identity {
-    match principal {
-        Principal::Service(id) => &model.service(*id).identity,
-        Principal::Gateway(name) => {
-            &model.gateways.iter().find(|g| g.name.value == *name).expect("a resolved gateway").identity
-        }
-    }
 }
 
 fn operation(op: &Operation) -> Value {

@@ -73,6 +73,17 @@ impl Model {
         namespace.map_or(mtls.mode.value, |(_, mode)| mode.value)
     }
 
+    /// The identity an authorization rule's caller stands for (`None`: a
+    /// gateway that did not lower, already reported).
+    pub fn principal_identity(&self, principal: &identity::Principal) -> Option<&identity::Identity> {
+        match principal {
+            identity::Principal::Service(id) => Some(&self.service(*id).identity),
+            identity::Principal::Gateway(name) => {
+                self.gateways.iter().find(|g| g.name.value == *name).map(|g| &g.identity)
+            }
+        }
+    }
+
     pub fn issuer(&self, id: security::IssuerId) -> &security::JwtIssuer {
         &self.issuers[id.0 as usize]
     }
