@@ -442,3 +442,73 @@ fn contradictions_and_bad_key_files_are_errors() {
     let (_d, c) = diagnose(issuer, "auth \"staff\"", &[]);
     assert_eq!(findings(&c)[0].0, "MESH0009", "{:?}", findings(&c));
 }
+
+/// `web` calls `orders`, which requires a `shop-users` token; `web` holds
+/// one too and passes it on. Both sidecars run; the test is web's app.
+#[test]
+fn a_service_requiring_the_token_verifies_it_and_callers_pass_it_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Signer::new("shop-1");
+    let app = Upstream::start("orders-app");
+    let (web_outbound, orders_inbound) = (free_port(), free_port());
+    let mesh = format!(
+        r#"
+jwt-issuer "shop-users" {{
+    issuer "https://auth.shop.test"
+    audiences "shop-api"
+    jwks "keys/shop-users.jwks.json"
+}}
+service "web" {{
+    owner "t"
+    address "127.0.0.1" port={web_app}
+    sidecar inbound-port={web_inbound} outbound-port={web_outbound}
+    require-token "shop-users"
+    calls "orders" timeout="2s" forward-token=#true
+}}
+service "orders" {{
+    owner "t"
+    address "orders.internal" port={app}
+    endpoints {{
+        endpoint "127.0.0.1" port={orders_inbound}
+    }}
+    sidecar inbound-port={orders_inbound} outbound-port={orders_outbound}
+    require-token "shop-users"
+    traffic {{ outlier-detection consecutive-5xx=100 }}
+}}
+"#,
+        web_app = free_port(),
+        web_inbound = free_port(),
+        app = app.port(),
+        orders_outbound = free_port(),
+    );
+    write_files(dir.path(), &[("mesh.kdl", &mesh), ("keys/shop-users.jwks.json", &shop.jwks())]);
+    let configs = build(dir.path(), &dir.path().join("out"));
+    let start = |name: &str, port: u16| {
+        let path = configs.iter().find(|p| p.ends_with(format!("envoy/sidecar-{name}.yaml"))).unwrap();
+        envoy_validate(path).unwrap_or_else(|e| panic!("rejected by Envoy:\n{e}"));
+        let envoy = EnvoyProcess::start(path);
+        envoy.wait_ready(port);
+        envoy
+    };
+    let _orders = start("orders", orders_inbound);
+    let _web = start("web", web_outbound);
+    let token = shop.token(json!({ "iss": "https://auth.shop.test", "aud": "shop-api", "sub": "alice" }));
+    let other = Signer::new("other").token(json!({ "iss": "https://auth.shop.test", "aud": "shop-api", "sub": "eve" }));
+
+    let call = |authorization: Option<&str>| {
+        let auth = authorization.map(bearer);
+        let mut headers = vec![("host", "orders")];
+        if let Some(value) = &auth {
+            headers.push(("authorization", value.as_str()));
+        }
+        http_request(web_outbound, "GET", "/orders/1", &headers)
+    };
+    // Without the token, or with one signed by another key: 401 at orders' sidecar.
+    assert_eq!(call(None).status, 401);
+    assert_eq!(call(Some(&other)).status, 401);
+    assert_eq!(app.hits(), 0);
+    // The token web passed on: verified, and still on the request for orders' app.
+    let response = call(Some(&token));
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(app.requests()[0].header("authorization"), Some(bearer(&token).as_str()));
+}

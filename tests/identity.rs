@@ -223,3 +223,72 @@ fn the_shop_checks_clean_with_its_identities() {
     assert_eq!(payments.authorization.as_ref().unwrap().rules.len(), 2);
     assert_eq!(model.mtls.as_ref().unwrap().trust_domain, "shop.example");
 }
+
+/// `accounts` (behind `route`) calls `loyalty` with `call`; both blocks are given.
+fn token_mesh(route_auth: &str, accounts: &str, call: &str) -> String {
+    format!(
+        r#"
+jwt-issuer "customers" {{ issuer "https://a.example"; jwks-uri "https://a.example/jwks.json"; }}
+jwt-issuer "partners" {{ issuer "https://p.example"; jwks-uri "https://p.example/jwks.json"; }}
+service "accounts" {{
+    owner "t"
+    address "accounts.svc" port=80
+    {accounts}
+    calls "loyalty" timeout="1s" {call}
+    {HEALTHY}
+}}
+service "loyalty" {{
+    owner "t"
+    address "loyalty.svc" port=80
+    require-token "customers"
+    {HEALTHY}
+}}
+gateway "public" {{
+    listener "http" port=8080
+    route "account" {{ match path="/account"; to "accounts"; {route_auth} }}
+}}
+"#
+    )
+}
+
+#[test]
+fn a_required_token_must_reach_the_service_on_every_path() {
+    let good = token_mesh("auth \"customers\" forward=#true", "require-token \"customers\"", "forward-token=#true");
+    let (_dir, c) = compile(&good);
+    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+
+    let cases = [
+        // The call does not pass the token on.
+        (
+            token_mesh("auth \"customers\" forward=#true", "require-token \"customers\"", ""),
+            "`accounts` calls `loyalty`, which requires a `customers` token, but the call does not pass it on",
+        ),
+        // accounts never receives one (so its route is fine, but it has nothing to forward).
+        (
+            token_mesh("auth \"customers\" forward=#true", "", "forward-token=#true"),
+            "`accounts` calls `loyalty`, which requires a `customers` token, but `accounts` receives no such token to pass on",
+        ),
+    ];
+    for (spec, message) in cases {
+        let (_dir, c) = compile(&spec);
+        let d = only(&c);
+        assert_eq!((d.code, d.message.as_str()), (Code::TokenNotPropagated, message), "{}", human(&c));
+        assert_eq!(d.secondary[0].message, "required here");
+    }
+    // The gateway route must verify and forward a token of the issuer.
+    for (auth, problem) in [
+        ("", "verifies no token"),
+        ("auth \"partners\" forward=#true", "verifies a `partners` token instead"),
+        ("auth \"customers\"", "verifies the token but does not forward it"),
+    ] {
+        let (_dir, c) = compile(&token_mesh(auth, "require-token \"customers\"", "forward-token=#true"));
+        let d = only(&c);
+        assert_eq!(d.code, Code::TokenNotPropagated, "{}", human(&c));
+        assert!(d.message.ends_with(problem), "{}", d.message);
+    }
+    // An unknown issuer gets a did-you-mean.
+    let (_dir, c) =
+        compile(&good.replace("require-token \"customers\"\n    calls", "require-token \"custmers\"\n    calls"));
+    let d = c.diagnostics.iter().find(|d| d.code == Code::UnknownIssuer).expect("unknown issuer");
+    assert_eq!(d.help.as_deref(), Some("did you mean `customers`?"));
+}

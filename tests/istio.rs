@@ -212,18 +212,20 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
     // Counted, so the test cannot pass on an empty output: a ServiceEntry for
     // the external bank, a DestinationRule per service with a traffic block,
     // a VirtualService per called HTTP service plus the gateway's, one Gateway,
-    // the gateway's JWT validation and policy, payments' allow policy, and
-    // the mesh's and the bank's mTLS modes.
+    // the gateway's JWT validation and policy, payments' and loyalty's allow
+    // policies, accounts' and loyalty's token requirements (a
+    // RequestAuthentication and a DENY policy each), and the mesh's and the
+    // bank's mTLS modes.
     assert_eq!(
         kinds(&resources),
         BTreeMap::from([
-            ("AuthorizationPolicy".to_string(), 2),
+            ("AuthorizationPolicy".to_string(), 5),
             ("PeerAuthentication".to_string(), 2),
-            ("DestinationRule".to_string(), 6),
+            ("DestinationRule".to_string(), 8),
             ("Gateway".to_string(), 1),
-            ("RequestAuthentication".to_string(), 1),
+            ("RequestAuthentication".to_string(), 3),
             ("ServiceEntry".to_string(), 1),
-            ("VirtualService".to_string(), 6),
+            ("VirtualService".to_string(), 7),
         ])
     );
     for (_, r) in &resources {
@@ -344,6 +346,20 @@ fn service_identities_become_peer_authentications_and_authorization_policies() {
             { "from": [{ "source": { "principals": ["shop.example/ns/istio-system/sa/istio-ingressgateway-service-account"] } }], "to": charge }
         ])
     );
+}
+
+#[test]
+fn a_service_requiring_the_token_gets_request_authentication_and_a_deny_policy() {
+    let resources = validate_all("shop");
+    let authn = resource(&resources, "RequestAuthentication", "loyalty");
+    assert_eq!(authn["metadata"]["namespace"], "shop");
+    assert_eq!(authn["spec"]["selector"], json!({ "matchLabels": { "app": "loyalty" } }));
+    let rule = &authn["spec"]["jwtRules"][0];
+    assert_eq!(rule["issuer"], "https://auth.shop.example");
+    assert_eq!(rule["forwardOriginalToken"], true);
+    let deny = resource(&resources, "AuthorizationPolicy", "loyalty-require-token");
+    assert_eq!(deny["spec"]["action"], "DENY");
+    assert_eq!(deny["spec"]["rules"], json!([{ "from": [{ "source": { "notRequestPrincipals": ["*"] } }] }]));
 }
 
 #[test]
@@ -517,6 +533,7 @@ fn the_shop_gateway_becomes_an_istio_gateway_and_its_routes() {
             "list-products|v2",
             "list-products",
             "get-order",
+            "account",
             "admin-orders",
             "graphql",
             "charge",
@@ -686,8 +703,8 @@ fn the_shop_gateway_security_becomes_request_authentication_and_a_deny_policy() 
     let policy = resource(&resources, "AuthorizationPolicy", "gateway-public-jwt");
     assert_eq!(policy["spec"]["action"], "DENY");
     let rules = policy["spec"]["rules"].as_array().unwrap();
-    // Per served route with auth (get-order, admin-orders, charge): no token, then each failing requirement.
-    assert_eq!(rules.len(), 6, "{rules:#?}");
+    // Per served route with auth (get-order, account, admin-orders, charge): no token, then each failing requirement.
+    assert_eq!(rules.len(), 7, "{rules:#?}");
     let admin: Vec<&Value> =
         rules.iter().filter(|r| r["to"][0]["operation"]["paths"] == json!(["/admin/orders/*"])).collect();
     assert_eq!(admin[0]["from"], json!([{ "source": { "notRequestPrincipals": ["https://auth.shop.example/*"] } }]));
@@ -810,11 +827,13 @@ fn shop_services_become_kubernetes_services_reached_through_the_sidecar() {
     assert_eq!(
         services.keys().map(String::as_str).collect::<Vec<_>>(),
         [
+            "accounts",
             "catalog",
             "catalog-v1",
             "catalog-v2",
             "catalog-v3",
             "inventory",
+            "loyalty",
             "orders",
             "payments",
             "reviews",

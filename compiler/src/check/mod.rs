@@ -21,6 +21,7 @@ mod retry_non_idempotent;
 mod shadowed_route;
 mod sync_call_cycle;
 mod timeout_budget;
+mod token_propagation;
 mod topic_without_producer;
 mod unknown_grpc_service;
 mod unknown_operation;
@@ -103,6 +104,7 @@ pub static PASSES: &[Pass] = &[
     Pass { name: "shadowed-route", codes: &[Code::ShadowedRoute], run: shadowed_route::run },
     Pass { name: "sync-call-cycle", codes: &[Code::SyncCallCycle], run: sync_call_cycle::run },
     Pass { name: "timeout-budget", codes: &[Code::TimeoutBudget], run: timeout_budget::run },
+    Pass { name: "token-propagation", codes: &[Code::TokenNotPropagated], run: token_propagation::run },
     Pass { name: "topic-without-producer", codes: &[Code::TopicWithoutProducer], run: topic_without_producer::run },
     Pass { name: "unknown-grpc-service", codes: &[Code::UnknownGrpcService], run: unknown_grpc_service::run },
     Pass {

@@ -129,6 +129,7 @@ codes! {
     UnauthenticatedRoute = "MESH0051", "unauthenticated-route", Security, Error, "0.1.0", "A gateway route is reachable without a token although the spec requires authentication.";
     UnlimitedPublicRoute = "MESH0052", "unlimited-public-route", Security, Warning, "0.1.0", "A gateway route reachable without a token has no rate limit.";
     MissingRateLimitService = "MESH0053", "missing-rate-limit-service", Gateway, Error, "0.1.0", "A gateway has global rate limits but declares no rate limit service.";
+    TokenNotPropagated = "MESH0054", "token-not-propagated", Security, Error, "0.1.0", "A service requires the end user's token, but a route or call to it does not pass one on.";
 }
 
 impl Code {

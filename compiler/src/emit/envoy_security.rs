@@ -22,7 +22,8 @@ use serde_json::{json, Map, Value};
 
 use super::envoy_common::HTTP_OPTIONS;
 use crate::model::security::{
-    AuditField, AuditSink, ClaimCondition, ClaimTest, ClaimType, Jwks, RateKey, RateLimit, RouteAuth,
+    AuditField, AuditSink, ClaimCondition, ClaimHeader, ClaimTest, ClaimType, IssuerId, Jwks, JwtIssuer, RateKey,
+    RateLimit, RouteAuth,
 };
 use crate::model::{Gateway, Model, Route};
 use crate::schema::SchemaIndex;
@@ -151,43 +152,7 @@ fn jwt_authn(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
     let mut configs = Map::new();
     for p in &providers {
         let issuer = model.issuer(p.auth.issuer.value);
-        let mut config = json!({
-            "issuer": issuer.issuer.value,
-            "forward": p.auth.forward,
-            "payload_in_metadata": issuer.name.value,
-        });
-        if !issuer.audiences.is_empty() {
-            config["audiences"] = json!(issuer.audiences);
-        }
-        match &issuer.jwks {
-            Jwks::Remote { uri, cache } => {
-                config["remote_jwks"] = json!({
-                    "http_uri": { "uri": uri.value.text, "cluster": jwks_cluster(&issuer.name.value), "timeout": "5s" },
-                    "cache_duration": cache.to_proto_json(),
-                    // Fetched at startup, so the first request does not wait for the keys.
-                    "async_fetch": {}
-                });
-            }
-            Jwks::File(schema) => {
-                let keys = schemas.get(*schema).and_then(|s| s.jwks()).unwrap_or("{\"keys\":[]}");
-                config["local_jwks"] = json!({ "inline_string": keys });
-            }
-        }
-        if !p.auth.claim_headers.is_empty() {
-            config["claim_to_headers"] = p
-                .auth
-                .claim_headers
-                .iter()
-                .map(|h| json!({ "header_name": h.header.as_str(), "claim_name": h.claim.value }))
-                .collect();
-        }
-        let spaced: Vec<&str> =
-            issuer.claims.iter().filter(|c| c.ty == ClaimType::SpaceDelimited).map(|c| c.name.value.as_str()).collect();
-        if !spaced.is_empty() {
-            // Space-delimited claims (OAuth `scope`) become lists, so RBAC can test membership.
-            config["normalize_payload_in_metadata"] = json!({ "space_delimited_claims": spaced });
-        }
-        configs.insert(p.name.clone(), config);
+        configs.insert(p.name.clone(), provider(schemas, issuer, p.auth.forward, &p.auth.claim_headers));
     }
     let requirements: Map<String, Value> = routes
         .into_iter()
@@ -197,6 +162,59 @@ fn jwt_authn(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
         "@type": JWT_AUTHN,
         "providers": configs,
         "requirement_map": requirements
+    }})
+}
+
+/// An issuer's jwt_authn provider: verified tokens' payload in dynamic
+/// metadata under the issuer's name, `forward` keeping the token on the request.
+fn provider(schemas: &SchemaIndex, issuer: &JwtIssuer, forward: bool, claim_headers: &[ClaimHeader]) -> Value {
+    let mut config = json!({
+        "issuer": issuer.issuer.value,
+        "forward": forward,
+        "payload_in_metadata": issuer.name.value,
+    });
+    if !issuer.audiences.is_empty() {
+        config["audiences"] = json!(issuer.audiences);
+    }
+    match &issuer.jwks {
+        Jwks::Remote { uri, cache } => {
+            config["remote_jwks"] = json!({
+                "http_uri": { "uri": uri.value.text, "cluster": jwks_cluster(&issuer.name.value), "timeout": "5s" },
+                "cache_duration": cache.to_proto_json(),
+                // Fetched at startup, so the first request does not wait for the keys.
+                "async_fetch": {}
+            });
+        }
+        Jwks::File(schema) => {
+            let keys = schemas.get(*schema).and_then(|s| s.jwks()).unwrap_or("{\"keys\":[]}");
+            config["local_jwks"] = json!({ "inline_string": keys });
+        }
+    }
+    if !claim_headers.is_empty() {
+        config["claim_to_headers"] = claim_headers
+            .iter()
+            .map(|h| json!({ "header_name": h.header.as_str(), "claim_name": h.claim.value }))
+            .collect();
+    }
+    let spaced: Vec<&str> =
+        issuer.claims.iter().filter(|c| c.ty == ClaimType::SpaceDelimited).map(|c| c.name.value.as_str()).collect();
+    if !spaced.is_empty() {
+        // Space-delimited claims (OAuth `scope`) become lists, so RBAC can test membership.
+        config["normalize_payload_in_metadata"] = json!({ "space_delimited_claims": spaced });
+    }
+    config
+}
+
+/// The inbound jwt_authn filter of a service that requires a token: every
+/// request needs a valid token of the issuer, which stays on the request so
+/// that the app can pass it on.
+pub fn service_token_filter(model: &Model, schemas: &SchemaIndex, id: IssuerId) -> Value {
+    let issuer = model.issuer(id);
+    let name = &issuer.name.value;
+    json!({ "name": JWT_FILTER, "typed_config": {
+        "@type": JWT_AUTHN,
+        "providers": { name.clone(): provider(schemas, issuer, true, &[]) },
+        "rules": [{ "match": { "prefix": "/" }, "requires": { "provider_name": name } }]
     }})
 }
 
@@ -335,24 +353,7 @@ pub fn clusters(model: &Model, gateway: &Gateway) -> Vec<(String, Value)> {
     let mut issuers: Vec<_> = gateway.routes.iter().filter_map(|r| r.auth.as_ref()).map(|a| a.issuer.value).collect();
     issuers.sort();
     issuers.dedup();
-    for id in issuers {
-        let issuer = model.issuer(id);
-        let Jwks::Remote { uri, .. } = &issuer.jwks else { continue };
-        let name = jwks_cluster(&issuer.name.value);
-        let mut cluster = socket_cluster(&name, uri.value.host.as_str(), uri.value.port.get());
-        if uri.value.tls {
-            // Keys fetched over TLS must come from the issuer: verify its certificate and name.
-            cluster["transport_socket"] = json!({ "name": "envoy.transport_sockets.tls", "typed_config": {
-                "@type": TLS,
-                "sni": uri.value.host.as_str(),
-                "common_tls_context": { "validation_context": {
-                    "trusted_ca": { "filename": SYSTEM_CAS },
-                    "match_typed_subject_alt_names": [{ "san_type": "DNS", "matcher": { "exact": uri.value.host.as_str() } }]
-                }}
-            }});
-        }
-        out.push((name, cluster));
-    }
+    out.extend(issuers.into_iter().filter_map(|id| jwks_cluster_of(model.issuer(id))));
     if let (Some(service), true) = (&gateway.rate_limit_service, limits(gateway, true)) {
         let mut cluster = socket_cluster(RATELIMIT_CLUSTER, service.host.as_str(), service.port.get());
         cluster["typed_extension_protocol_options"] = json!({ "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -362,6 +363,25 @@ pub fn clusters(model: &Model, gateway: &Gateway) -> Vec<(String, Value)> {
         out.push((RATELIMIT_CLUSTER.to_string(), cluster));
     }
     out
+}
+
+/// The cluster an issuer's remote JWKS is fetched through, if it has one.
+pub fn jwks_cluster_of(issuer: &JwtIssuer) -> Option<(String, Value)> {
+    let Jwks::Remote { uri, .. } = &issuer.jwks else { return None };
+    let name = jwks_cluster(&issuer.name.value);
+    let mut cluster = socket_cluster(&name, uri.value.host.as_str(), uri.value.port.get());
+    if uri.value.tls {
+        // Keys fetched over TLS must come from the issuer: verify its certificate and name.
+        cluster["transport_socket"] = json!({ "name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": TLS,
+            "sni": uri.value.host.as_str(),
+            "common_tls_context": { "validation_context": {
+                "trusted_ca": { "filename": SYSTEM_CAS },
+                "match_typed_subject_alt_names": [{ "san_type": "DNS", "matcher": { "exact": uri.value.host.as_str() } }]
+            }}
+        }});
+    }
+    Some((name, cluster))
 }
 
 fn socket_cluster(name: &str, host: &str, port: u16) -> Value {

@@ -22,6 +22,7 @@ use super::envoy_common::{
     HTTP_OPTIONS, ROUTER,
 };
 use super::envoy_mtls::{downstream_tls, rbac_filters, upstream_tls};
+use super::envoy_security::{jwks_cluster_of, service_token_filter};
 use super::{yaml, Artifact};
 use crate::model::identity::MtlsMode;
 use crate::model::traffic::VersionId;
@@ -31,22 +32,25 @@ use crate::schema::SchemaIndex;
 
 const TLS_INSPECTOR: &str = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
 
-pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
     model
         .services
         .par_iter()
         .map(|s| Artifact {
             path: format!("envoy/sidecar-{}.yaml", s.name.value),
-            contents: yaml(model, &bootstrap(model, s)),
+            contents: yaml(model, &bootstrap(model, schemas, s)),
         })
         .collect()
 }
 
-fn bootstrap(model: &Model, service: &Service) -> Value {
+fn bootstrap(model: &Model, schemas: &SchemaIndex, service: &Service) -> Value {
     let name = &service.name.value;
     let mode = model.mtls_mode(service);
     let inbound_cluster = format!("inbound.{name}");
+    // Authentication (the end user's token), then authorization (the caller's identity).
+    let token = service.require_token.as_ref().map(|t| service_token_filter(model, schemas, t.value));
     let rbac = service.authorization.as_ref().map_or(Vec::new(), |a| rbac_filters(model, model.mtls.as_ref(), a));
+    let inbound_filters: Vec<Value> = token.into_iter().chain(rbac).collect();
     let mut inbound_manager = connection_manager(
         "inbound",
         &format!("inbound_{name}"),
@@ -55,7 +59,7 @@ fn bootstrap(model: &Model, service: &Service) -> Value {
             // The caller's proxy owns timeouts and retries; the inbound side only forwards.
             "route": { "cluster": inbound_cluster, "timeout": "0s" }
         }]}]),
-        rbac,
+        inbound_filters,
     );
     let inbound_tls = model.mtls.as_ref().filter(|_| mode.accepts_tls()).map(|m| downstream_tls(m, name));
     if inbound_tls.is_some() {
@@ -77,6 +81,9 @@ fn bootstrap(model: &Model, service: &Service) -> Value {
     }
     let mut listeners = vec![inbound];
     let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
+    if let Some((name, cluster)) = service.require_token.as_ref().and_then(|t| jwks_cluster_of(model.issuer(t.value))) {
+        clusters.insert(name, cluster);
+    }
     clusters.insert(
         inbound_cluster.clone(),
         static_cluster(&inbound_cluster, "127.0.0.1", service.address.value.port.get(), grpc_only(service)),

@@ -71,7 +71,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
         let mut docs: Vec<Value> = [service_entry(service), destination_rule(service), virtual_service(service, calls)]
             .into_iter()
             .flatten()
-            .chain(istio_identity::service_resources(model, service))
+            .chain(istio_identity::service_resources(model, schemas, service))
             .collect();
         let notes = service_notes(service, calls);
         if let (Some(first), false) = (docs.first_mut(), notes.is_empty()) {

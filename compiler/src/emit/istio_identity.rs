@@ -9,12 +9,16 @@
 //!   (SPIFFE IDs without `spiffe://`) and its operations as `to.operation`
 //!   (REST: method and the path template with `{*}` per parameter, which
 //!   Istio matches as an Envoy URI template; gRPC: the method's path).
+//! - `require-token`: a `RequestAuthentication` for the issuer and a `DENY`
+//!   policy for requests without a valid token (`notRequestPrincipals: *`).
 
 use serde_json::{json, Value};
 
+use super::istio_security::issuer_rule;
 use crate::model::identity::{AuthorizationRule, Mtls, MtlsMode, RuleAction};
 use crate::model::values::Operation;
 use crate::model::{Model, Service};
+use crate::schema::SchemaIndex;
 
 const API_VERSION: &str = "security.istio.io/v1";
 /// Istio's root namespace, where a mesh-wide policy lives.
@@ -44,8 +48,9 @@ pub fn mesh_peer_authentications(mtls: &Mtls) -> Vec<Value> {
 }
 
 /// A service's own resources: its `PeerAuthentication` when it sets its own
-/// mode, and its `AuthorizationPolicy`s.
-pub fn service_resources(model: &Model, service: &Service) -> Vec<Value> {
+/// mode, its `AuthorizationPolicy`s, and for `require-token` a
+/// `RequestAuthentication` with a `DENY` policy for requests without a token.
+pub fn service_resources(model: &Model, schemas: &SchemaIndex, service: &Service) -> Vec<Value> {
     let name = &service.name.value;
     let namespace = &service.identity.namespace;
     let selector = json!({ "matchLabels": { "app": name } });
@@ -56,6 +61,24 @@ pub fn service_resources(model: &Model, service: &Service) -> Vec<Value> {
             name,
             namespace,
             json!({ "selector": selector, "mtls": { "mode": mode(own.value) } }),
+        ));
+    }
+    if let Some(required) = &service.require_token {
+        let mut rule = issuer_rule(schemas, model.issuer(required.value));
+        // The app passes the token on to the services it calls.
+        rule["forwardOriginalToken"] = json!(true);
+        out.push(resource(
+            "RequestAuthentication",
+            name,
+            namespace,
+            json!({ "selector": selector, "jwtRules": [rule] }),
+        ));
+        // A RequestAuthentication alone lets requests without a token through.
+        out.push(resource(
+            "AuthorizationPolicy",
+            &format!("{name}-require-token"),
+            namespace,
+            json!({ "selector": selector, "action": "DENY", "rules": [{ "from": [{ "source": { "notRequestPrincipals": ["*"] } }] }] }),
         ));
     }
     let Some(authorization) = &service.authorization else { return out };

@@ -22,7 +22,7 @@
 
 use serde_json::{json, Value};
 
-use crate::model::security::{ClaimCondition, ClaimTest, ClaimType, IssuerId, Jwks, RoleId, RouteAuth};
+use crate::model::security::{ClaimCondition, ClaimTest, ClaimType, IssuerId, Jwks, JwtIssuer, RoleId, RouteAuth};
 use crate::model::{Gateway, HeaderRule, Model, PathMatch, Route};
 use crate::schema::SchemaIndex;
 
@@ -117,14 +117,7 @@ fn jwt_rule(model: &Model, schemas: &SchemaIndex, routes: &[&Route], id: IssuerI
         .filter_map(|r| r.auth.as_ref().map(|a| (r.name.value.as_str(), a)))
         .filter(|(_, a)| a.issuer.value == id)
         .collect();
-    let mut rule = json!({ "issuer": issuer.issuer.value });
-    if !issuer.audiences.is_empty() {
-        rule["audiences"] = json!(issuer.audiences);
-    }
-    match &issuer.jwks {
-        Jwks::Remote { uri, .. } => rule["jwksUri"] = json!(uri.value.text),
-        Jwks::File(schema) => rule["jwks"] = json!(schemas.get(*schema).and_then(|s| s.jwks()).unwrap_or_default()),
-    }
+    let mut rule = issuer_rule(schemas, issuer);
     let forward = auths.iter().any(|(_, a)| a.forward);
     if forward {
         rule["forwardOriginalToken"] = json!(true);
@@ -149,6 +142,19 @@ fn jwt_rule(model: &Model, schemas: &SchemaIndex, routes: &[&Route], id: IssuerI
     if !outputs.is_empty() {
         rule["outputClaimToHeaders"] =
             outputs.into_iter().map(|(header, claim)| json!({ "header": header, "claim": claim })).collect();
+    }
+    rule
+}
+
+/// A `jwtRules` entry for an issuer: its `iss`, audiences, keys and space-delimited claims.
+pub fn issuer_rule(schemas: &SchemaIndex, issuer: &JwtIssuer) -> Value {
+    let mut rule = json!({ "issuer": issuer.issuer.value });
+    if !issuer.audiences.is_empty() {
+        rule["audiences"] = json!(issuer.audiences);
+    }
+    match &issuer.jwks {
+        Jwks::Remote { uri, .. } => rule["jwksUri"] = json!(uri.value.text),
+        Jwks::File(schema) => rule["jwks"] = json!(schemas.get(*schema).and_then(|s| s.jwks()).unwrap_or_default()),
     }
     let spaced: Vec<&str> =
         issuer.claims.iter().filter(|c| c.ty == ClaimType::SpaceDelimited).map(|c| c.name.value.as_str()).collect();

@@ -154,6 +154,9 @@ pub struct Service {
     pub mtls: Option<Spanned<identity::MtlsMode>>,
     /// Who may call which operations; `None`: anyone.
     pub authorization: Option<identity::Authorization>,
+    /// Requests must carry a valid end-user token of this issuer, which
+    /// its proxy verifies (`require-token`).
+    pub require_token: Option<Spanned<security::IssuerId>>,
     /// Topics the service publishes events to, each with its `publishes` node's argument.
     pub publishes: Vec<Spanned<TopicId>>,
     /// Topics the service consumes events from.
@@ -259,6 +262,8 @@ impl Resolver {
             load: None,
             serving: Some(self.field.clone()),
             idempotent: false,
+            // meshc-runtime sends no end-user token upstream.
+            forward_token: false,
             origin: CallOrigin::Resolver,
             span: self.span,
         }
@@ -281,6 +286,8 @@ pub struct Call {
     /// The caller declares the operation safe to repeat (`idempotent=#true`),
     /// e.g. because it sends an idempotency key.
     pub idempotent: bool,
+    /// The caller passes on the end-user token it received (`forward-token=#true`).
+    pub forward_token: bool,
     pub origin: CallOrigin,
     pub span: Span,
 }

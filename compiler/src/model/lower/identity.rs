@@ -8,6 +8,7 @@ use super::{duplicate, resolve, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, MtlsMode, Principal, RuleAction};
+use crate::model::security::IssuerId;
 use crate::model::values::{check_name, Duration, Host, Operation};
 use crate::syntax::{Node, Value};
 
@@ -148,6 +149,15 @@ impl Lower<'_> {
         let namespace = field("namespace", default.namespace);
         let service_account = field("service-account", default.service_account);
         Some(Identity { namespace: namespace?, service_account: service_account? })
+    }
+
+    /// A service's `require-token "ISSUER"`.
+    pub(super) fn require_token(&mut self, node: &Node) -> Option<Spanned<IssuerId>> {
+        read::check_entries(node, 1, &[], self.sink);
+        read::no_children(node, self.sink);
+        let name = read::string_arg(node, 0, "a JWT issuer", "require-token \"shop-customers\"", self.sink)?;
+        let declare = "declare it with `jwt-issuer \"name\" { issuer \"...\"; jwks-uri \"...\" }`".to_string();
+        resolve(self.sink, &self.issuers, &name, Code::UnknownIssuer, "jwt-issuer", declare)
     }
 
     /// A service's `authorization { allow "orders" gateway="public" { operation "..." }; deny ... }`.

@@ -25,6 +25,7 @@ const CHILDREN: &[&str] = &[
     "identity",
     "mtls",
     "authorization",
+    "require-token",
     "publishes",
     "subscribes",
 ];
@@ -46,6 +47,7 @@ impl Lower<'_> {
         let mut versions_node = None;
         let mut identity_node = None;
         let mut mtls = Some(None);
+        let mut require_token = Some(None);
         let (mut publishes, mut subscribes) = (Vec::new(), Vec::new());
         let mut topic_links: HashMap<(&str, TopicId), Span> = HashMap::new();
         for child in node.children() {
@@ -73,6 +75,7 @@ impl Lower<'_> {
                 "versions" if once.first(child, self.sink) => versions_node = Some(child),
                 "identity" if once.first(child, self.sink) => identity_node = Some(child),
                 "mtls" if once.first(child, self.sink) => mtls = self.mode_node(child).map(Some),
+                "require-token" if once.first(child, self.sink) => require_token = self.require_token(child).map(Some),
                 // Lowered with the calls: it names other services.
                 "authorization" if once.first(child, self.sink) => {}
                 "sidecar" if once.first(child, self.sink) => sidecar = self.sidecar(child),
@@ -134,8 +137,8 @@ impl Lower<'_> {
         let default_identity =
             Identity { namespace: namespace.unwrap_or("default").to_string(), service_account: name.value.clone() };
         let identity = self.identity(identity_node, default_identity);
-        let (address, call_defaults, traffic, sidecar, endpoints, identity, mtls) =
-            (address?, call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?);
+        let (address, call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token) =
+            (address?, call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?);
         name_ok.then_some(Service {
             name,
             owner,
@@ -150,6 +153,7 @@ impl Lower<'_> {
             identity,
             mtls,
             authorization: None,
+            require_token,
             publishes,
             subscribes,
             span: node.span,
@@ -297,7 +301,7 @@ impl Lower<'_> {
     }
 
     fn call(&mut self, node: &Node) -> Option<Call> {
-        read::check_entries(node, 1, &["operation", "timeout", "idempotent", "for"], self.sink);
+        read::check_entries(node, 1, &["operation", "timeout", "idempotent", "for", "forward-token"], self.sink);
         let mut retries = Some(None);
         let mut load = Some(None);
         let mut once = Once::default();
@@ -310,6 +314,7 @@ impl Lower<'_> {
             }
         }
         let idempotent = read::bool_prop(node, "idempotent", self.sink);
+        let forward_token = read::bool_prop(node, "forward-token", self.sink);
         let target = read::string_arg(
             node,
             0,
@@ -327,7 +332,8 @@ impl Lower<'_> {
         };
         let timeout = self.spanned_duration(node, "timeout");
         let target = self.service_ref(&target)?;
-        if node.property("idempotent").is_some() && idempotent.is_none() {
+        let invalid = |key: &str, value: &Option<Spanned<bool>>| node.property(key).is_some() && value.is_none();
+        if invalid("idempotent", &idempotent) || invalid("forward-token", &forward_token) {
             return None;
         }
         Some(Call {
@@ -338,6 +344,7 @@ impl Lower<'_> {
             load: load?,
             serving: serving?,
             idempotent: idempotent.is_some_and(|b| b.value),
+            forward_token: forward_token.is_some_and(|b| b.value),
             origin: CallOrigin::Declared,
             span: node.span,
         })
