@@ -220,7 +220,7 @@ fn the_shop_checks_clean_with_its_identities() {
     assert!(c.diagnostics.is_empty(), "{}", human(&c));
     let model = c.model.as_ref().unwrap();
     let payments = model.services.iter().find(|s| s.name.value == "payments").unwrap();
-    assert_eq!(payments.authorization.as_ref().unwrap().rules.len(), 2);
+    assert_eq!(payments.authorization.as_ref().unwrap().rules().len(), 2);
     assert_eq!(model.mtls.as_ref().unwrap().trust_domain, "shop.example");
 }
 

@@ -7,13 +7,13 @@
 //! A request carries its caller's identity only over mutual TLS; a
 //! plaintext caller is anonymous, so allow rules never admit it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::identity::{Principal, RuleAction, Verdict};
 use crate::model::values::Operation;
-use crate::model::{Model, Service, ServiceId};
+use crate::model::{Gateway, Model, Route, Service, ServiceId};
 use crate::schema::SchemaIndex;
 
 /// A request a callee receives: who sends it, what it asks for, where it is declared.
@@ -23,8 +23,24 @@ struct Incoming<'a> {
     authenticated: bool,
     operation: Option<&'a Operation>,
     span: Span,
+    declared_by: Declaration<'a>,
+}
+
+enum Declaration<'a> {
+    Call { caller: &'a Service },
+    Route { gateway: &'a Gateway, route: &'a Route },
+}
+
+impl Declaration<'_> {
     /// "call from `orders`" / "route `x` of gateway `public`".
-    what: String,
+    fn describe(&self) -> String {
+        match self {
+            Declaration::Call { caller } => format!("call from `{}`", caller.name.value),
+            Declaration::Route { gateway, route } => {
+                format!("route `{}` of gateway `{}`", route.name.value, gateway.name.value)
+            }
+        }
+    }
 }
 
 pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
@@ -40,7 +56,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
                 authenticated: model.mtls_mode(caller).accepts_tls() && model.mtls_mode(callee).accepts_tls(),
                 operation: call.operation.as_ref().map(|o| &o.value),
                 span: call.span,
-                what: format!("call from `{}`", caller.name.value),
+                declared_by: Declaration::Call { caller },
             });
         }
     }
@@ -55,7 +71,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
                 authenticated: model.mtls.is_some() && model.mtls_mode(callee).accepts_tls(),
                 operation: route.operation.as_ref().map(|o| &o.value),
                 span: route.span,
-                what: format!("route `{}` of gateway `{}`", route.name.value, gateway.name.value),
+                declared_by: Declaration::Route { gateway, route },
             });
         }
     }
@@ -71,7 +87,8 @@ fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Si
     for request in requests {
         let from = request.authenticated.then_some(&request.from);
         let op = request.operation.map_or(String::new(), |o| format!(" `{o}`"));
-        let message = format!("the {}{op} is refused by `{}`'s authorization", request.what, callee.name.value);
+        let message =
+            format!("the {}{op} is refused by `{}`'s authorization", request.declared_by.describe(), callee.name.value);
         let diagnostic = match authorization.decide(from, request.operation) {
             Verdict::Allowed => continue,
             Verdict::DeniedBy(rule) => Diagnostic::new(Code::CallDeniedByPolicy, message)
@@ -101,9 +118,14 @@ fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Si
 
 fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Sink) {
     let Some(authorization) = &callee.authorization else { return };
-    for rule in authorization.rules.iter().filter(|r| r.action == RuleAction::Allow) {
+    // Indexed by caller, so each rule looks at its own callers' requests only.
+    let mut by_caller: HashMap<&Principal, Vec<&Incoming>> = HashMap::new();
+    for request in requests {
+        by_caller.entry(&request.from).or_default().push(request);
+    }
+    for rule in authorization.rules().iter().filter(|r| r.action == RuleAction::Allow) {
         for principal in &rule.principals {
-            let from: Vec<&Incoming> = requests.iter().filter(|r| r.from == principal.value).collect();
+            let from: &[&Incoming] = by_caller.get(&principal.value).map_or(&[], Vec::as_slice);
             let name = principal_name(model, &principal.value);
             if !from.iter().any(|r| rule.covers(&r.from, r.operation)) {
                 let declares =

@@ -87,7 +87,7 @@ pub fn rbac_filters(model: &Model, mtls: Option<&Mtls>, authorization: &Authoriz
     [RuleAction::Deny, RuleAction::Allow]
         .into_iter()
         .filter_map(|action| {
-            let rules: Vec<&AuthorizationRule> = authorization.rules.iter().filter(|r| r.action == action).collect();
+            let rules: Vec<&AuthorizationRule> = authorization.rules().iter().filter(|r| r.action == action).collect();
             if rules.is_empty() {
                 return None;
             }

@@ -85,7 +85,7 @@ pub fn service_resources(model: &Model, schemas: &SchemaIndex, service: &Service
     let trust_domain = model.mtls.as_ref().map_or(Mtls::DEFAULT_TRUST_DOMAIN, |m| m.trust_domain.as_str());
     for action in [RuleAction::Deny, RuleAction::Allow] {
         let rules: Vec<Value> =
-            authorization.rules.iter().filter(|r| r.action == action).map(|r| rule(model, trust_domain, r)).collect();
+            authorization.rules().iter().filter(|r| r.action == action).map(|r| rule(model, trust_domain, r)).collect();
         if rules.is_empty() {
             continue;
         }

@@ -7,6 +7,8 @@
 //! `authorization` block says which identities may call which of its
 //! operations, as Istio's AuthorizationPolicy does.
 
+use std::collections::HashMap;
+
 use crate::base::{Span, Spanned};
 
 use super::values::{Duration, Operation};
@@ -145,7 +147,10 @@ impl AuthorizationRule {
 /// are allow rules, only what one of them allows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authorization {
-    pub rules: Vec<AuthorizationRule>,
+    rules: Vec<AuthorizationRule>,
+    /// The rules naming each caller, in order: a decision looks at those only.
+    by_principal: HashMap<Principal, Vec<usize>>,
+    has_allow: bool,
     pub span: Span,
 }
 
@@ -159,19 +164,89 @@ pub enum Verdict<'a> {
 }
 
 impl Authorization {
+    pub fn new(rules: Vec<AuthorizationRule>, span: Span) -> Authorization {
+        let mut by_principal: HashMap<Principal, Vec<usize>> = HashMap::new();
+        for (i, rule) in rules.iter().enumerate() {
+            for p in &rule.principals {
+                by_principal.entry(p.value.clone()).or_default().push(i);
+            }
+        }
+        let has_allow = rules.iter().any(|r| r.action == RuleAction::Allow);
+        Authorization { rules, by_principal, has_allow, span }
+    }
+
+    pub fn rules(&self) -> &[AuthorizationRule] {
+        &self.rules
+    }
+
     /// What the service's proxy decides for a request from `from` (`None`:
-    /// an unauthenticated, plaintext caller) for `operation`.
+    /// an unauthenticated, plaintext caller) for `operation`. Looks only at
+    /// the rules naming the caller.
     pub fn decide(&self, from: Option<&Principal>, operation: Option<&Operation>) -> Verdict<'_> {
+        let naming: Vec<&AuthorizationRule> = from
+            .and_then(|p| self.by_principal.get(p))
+            .map_or(Vec::new(), |ids| ids.iter().map(|&i| &self.rules[i]).collect());
         let covering = |action: RuleAction| {
-            self.rules.iter().filter(move |r| r.action == action).find(|r| from.is_some_and(|p| r.covers(p, operation)))
+            naming.iter().copied().filter(|r| r.action == action).find(|r| from.is_some_and(|p| r.covers(p, operation)))
         };
         if let Some(rule) = covering(RuleAction::Deny) {
             return Verdict::DeniedBy(rule);
         }
-        let has_allow = self.rules.iter().any(|r| r.action == RuleAction::Allow);
-        if has_allow && covering(RuleAction::Allow).is_none() {
+        if self.has_allow && covering(RuleAction::Allow).is_none() {
             return Verdict::NotAllowed;
         }
         Verdict::Allowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::FileId;
+
+    fn span() -> Span {
+        Span { file: FileId(0), start: 0, end: 0 }
+    }
+
+    fn rule(action: RuleAction, from: &[u32], operations: &[&str]) -> AuthorizationRule {
+        AuthorizationRule {
+            action,
+            principals: from.iter().map(|&i| Spanned::new(Principal::Service(ServiceId(i)), span())).collect(),
+            operations: operations.iter().map(|o| Spanned::new(Operation::parse(o).unwrap(), span())).collect(),
+            span: span(),
+        }
+    }
+
+    #[test]
+    fn deny_rules_win_and_allow_rules_admit_only_what_they_cover() {
+        let charge = Operation::parse("p.v1.P/Charge").unwrap();
+        let refund = Operation::parse("p.v1.P/Refund").unwrap();
+        let (a, b, c) =
+            (Principal::Service(ServiceId(1)), Principal::Service(ServiceId(2)), Principal::Service(ServiceId(3)));
+        let authz = Authorization::new(
+            vec![rule(RuleAction::Allow, &[1, 2], &["p.v1.P/Charge"]), rule(RuleAction::Deny, &[2], &[])],
+            span(),
+        );
+        assert_eq!(authz.decide(Some(&a), Some(&charge)), Verdict::Allowed);
+        assert_eq!(authz.decide(Some(&a), Some(&refund)), Verdict::NotAllowed);
+        // An operation-less call is covered only by an all-operations rule.
+        assert_eq!(authz.decide(Some(&a), None), Verdict::NotAllowed);
+        assert_eq!(authz.decide(Some(&b), Some(&charge)), Verdict::DeniedBy(&authz.rules()[1]));
+        assert_eq!(authz.decide(Some(&c), Some(&charge)), Verdict::NotAllowed);
+        // A plaintext caller has no identity: no allow rule admits it.
+        assert_eq!(authz.decide(None, Some(&charge)), Verdict::NotAllowed);
+        // Deny rules alone let everyone else through.
+        let only_deny = Authorization::new(vec![rule(RuleAction::Deny, &[2], &[])], span());
+        assert_eq!(only_deny.decide(Some(&a), None), Verdict::Allowed);
+        assert_eq!(only_deny.decide(None, None), Verdict::Allowed);
+    }
+
+    #[test]
+    fn identities_are_spiffe_ids_and_istio_principals() {
+        let id = Identity { namespace: "shop".into(), service_account: "orders".into() };
+        assert_eq!(id.spiffe_id("shop.example"), "spiffe://shop.example/ns/shop/sa/orders");
+        assert_eq!(id.istio_principal("cluster.local"), "cluster.local/ns/shop/sa/orders");
+        assert_eq!(MtlsMode::parse("strict"), Ok(MtlsMode::Strict));
+        assert!(MtlsMode::parse("STRICT").is_err());
     }
 }

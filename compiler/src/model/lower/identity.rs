@@ -156,8 +156,7 @@ impl Lower<'_> {
         read::check_entries(node, 1, &[], self.sink);
         read::no_children(node, self.sink);
         let name = read::string_arg(node, 0, "a JWT issuer", "require-token \"shop-customers\"", self.sink)?;
-        let declare = "declare it with `jwt-issuer \"name\" { issuer \"...\"; jwks-uri \"...\" }`".to_string();
-        resolve(self.sink, &self.issuers, &name, Code::UnknownIssuer, "jwt-issuer", declare)
+        self.issuer_ref(&name)
     }
 
     /// A service's `authorization { allow "orders" gateway="public" { operation "..." }; deny ... }`.
@@ -187,7 +186,7 @@ impl Lower<'_> {
             );
             return None;
         }
-        (!failed).then_some(Authorization { rules, span: node.span })
+        (!failed).then(|| Authorization::new(rules, node.span))
     }
 
     fn authorization_rule(&mut self, node: &Node, action: RuleAction) -> Option<AuthorizationRule> {

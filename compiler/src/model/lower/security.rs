@@ -250,13 +250,18 @@ impl Lower<'_> {
         Some(ClaimCondition { claim, test, span: node.span })
     }
 
+    /// A declared JWT issuer by name, with did-you-mean when there is none.
+    pub(super) fn issuer_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<IssuerId>> {
+        let declare = "declare it with `jwt-issuer \"name\" { issuer \"...\"; jwks-uri \"...\" }`".to_string();
+        resolve(self.sink, &self.issuers, name, Code::UnknownIssuer, "jwt-issuer", declare)
+    }
+
     /// A route's `auth "ISSUER" forward=#true { require-claim; require-role; claim-to-header }`.
     pub(super) fn route_auth(&mut self, node: &Node) -> Option<RouteAuth> {
         read::check_entries(node, 1, &["forward"], self.sink);
         let example = "auth \"shop-users\" { require-role \"customer\" }";
         let name = read::string_arg(node, 0, "an issuer", example, self.sink)?;
-        let declare = "declare it with `jwt-issuer \"name\" { issuer \"...\"; jwks-uri \"...\" }`".to_string();
-        let issuer = resolve(self.sink, &self.issuers, &name, Code::UnknownIssuer, "jwt-issuer", declare);
+        let issuer = self.issuer_ref(&name);
         let forward = read::bool_prop(node, "forward", self.sink);
         let mut failed = issuer.is_none() || (node.property("forward").is_some() && forward.is_none());
         let mut claims = Vec::new();
