@@ -7,13 +7,13 @@
 //! A request carries its caller's identity only over mutual TLS; a
 //! plaintext caller is anonymous, so allow rules never admit it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::identity::{Principal, RuleAction, Verdict};
 use crate::model::values::Operation;
-use crate::model::{Gateway, Model, Route, Service, ServiceId};
+use crate::model::{Gateway, Model, Route, Service};
 use crate::schema::SchemaIndex;
 
 /// A request a callee receives: who sends it, what it asks for, where it is declared.
@@ -44,16 +44,17 @@ impl Declaration<'_> {
 }
 
 pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
-    let mut incoming: BTreeMap<ServiceId, Vec<Incoming>> = BTreeMap::new();
+    // Each callee's requests, by service id.
+    let mut incoming: Vec<Vec<Incoming>> = model.services.iter().map(|_| Vec::new()).collect();
     for (id, caller) in model.service_ids().zip(&model.services) {
         for call in &caller.calls {
             let callee = model.service(call.target.value);
             if callee.authorization.is_none() {
                 continue;
             }
-            incoming.entry(call.target.value).or_default().push(Incoming {
+            incoming[call.target.value.0 as usize].push(Incoming {
                 from: Principal::Service(id),
-                authenticated: model.mtls_mode(caller).accepts_tls() && model.mtls_mode(callee).accepts_tls(),
+                authenticated: model.mtls_between(Some(caller), callee),
                 operation: call.operation.as_ref().map(|o| &o.value),
                 span: call.span,
                 declared_by: Declaration::Call { caller },
@@ -66,17 +67,16 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
             if callee.authorization.is_none() {
                 continue;
             }
-            incoming.entry(route.target.value).or_default().push(Incoming {
+            incoming[route.target.value.0 as usize].push(Incoming {
                 from: Principal::Gateway(gateway.name.value.clone()),
-                authenticated: model.mtls.is_some() && model.mtls_mode(callee).accepts_tls(),
+                authenticated: model.mtls_between(None, callee),
                 operation: route.operation.as_ref().map(|o| &o.value),
                 span: route.span,
                 declared_by: Declaration::Route { gateway, route },
             });
         }
     }
-    for (target, requests) in &incoming {
-        let callee = model.service(*target);
+    for (callee, requests) in model.services.iter().zip(&incoming) {
         refused(model, callee, requests, sink);
         unneeded(model, callee, requests, sink);
     }

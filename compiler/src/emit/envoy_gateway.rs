@@ -163,7 +163,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
             let mut cluster = cluster(model, *key, version, &name);
             // Services that accept mutual TLS get it, with the gateway's certificate.
             let callee = model.service(key.service);
-            if let Some(mtls) = model.mtls.as_ref().filter(|_| model.mtls_mode(callee).accepts_tls()) {
+            if let Some(mtls) = model.mtls.as_ref().filter(|_| model.mtls_between(None, callee)) {
                 let workload = gateway_workload(&gateway.name.value);
                 cluster["transport_socket"] =
                     upstream_tls(mtls, &workload, &callee.identity, callee.address.value.host.as_str());

@@ -1,16 +1,20 @@
 //! Envoy v3 bootstrap per service: the sidecar proxy beside each instance.
 //!
 //! - Inbound: a listener on the sidecar's inbound port (all interfaces)
-//!   forwarding to the app on 127.0.0.1 at the service's port.
+//!   forwarding to the app on 127.0.0.1 at the service's port; with mTLS it
+//!   requires callers' certificates (both plaintext and TLS when
+//!   permissive), verifies the end user's token (`require-token`) and runs
+//!   the service's `authorization` as RBAC filters (`envoy_mtls`).
 //! - Outbound: a listener on 127.0.0.1 at the outbound port. The app sends
 //!   each call there with the callee's name (or address) as `host`; a
 //!   virtual host per callee routes its calls, each with the call's timeout
 //!   and retries (its own or the service's `call-defaults`): a route per
 //!   call that names an operation (REST: method and path template; gRPC:
 //!   the method's path), then one for the rest.
-//! - A cluster per callee with the callee's `traffic` policy: load
-//!   balancing, circuit breakers, outlier detection, health checks; HTTP/2
-//!   towards services that serve only gRPC.
+//! - A cluster per callee (and per version its traffic rules name) with the
+//!   callee's `traffic` policy: load balancing, circuit breakers, outlier
+//!   detection, health checks, retry budgets; HTTP/2 towards services that
+//!   serve only gRPC; mTLS towards callees that accept it.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +48,24 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
 }
 
 fn bootstrap(model: &Model, schemas: &SchemaIndex, service: &Service) -> Value {
+    let name = &service.name.value;
+    let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
+    let mut listeners = vec![inbound_listener(model, schemas, service, &mut clusters)];
+    listeners.extend(outbound_listener(model, service, &mut clusters));
+    json!({
+        "node": { "id": format!("sidecar-{name}"), "cluster": name },
+        "static_resources": { "listeners": listeners, "clusters": clusters.into_values().collect::<Vec<_>>() }
+    })
+}
+
+/// Callers' traffic: mutual TLS per the service's mode, the end user's
+/// token and the callers' authorization checked, then on to the app.
+fn inbound_listener(
+    model: &Model,
+    schemas: &SchemaIndex,
+    service: &Service,
+    clusters: &mut BTreeMap<String, Value>,
+) -> Value {
     let name = &service.name.value;
     let mode = model.mtls_mode(service);
     let inbound_cluster = format!("inbound.{name}");
@@ -79,8 +101,6 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, service: &Service) -> Value {
             "typed_config": { "@type": TLS_INSPECTOR }
         }]);
     }
-    let mut listeners = vec![inbound];
-    let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
     if let Some((name, cluster)) = service.require_token.as_ref().and_then(|t| jwks_cluster_of(model.issuer(t.value))) {
         clusters.insert(name, cluster);
     }
@@ -88,62 +108,64 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, service: &Service) -> Value {
         inbound_cluster.clone(),
         static_cluster(&inbound_cluster, "127.0.0.1", service.address.value.port.get(), grpc_only(service)),
     );
+    inbound
+}
 
+/// The app's calls: a virtual host per callee with the calls' routes, and
+/// the callees' clusters. `None` for a service that calls nobody.
+fn outbound_listener(model: &Model, service: &Service, clusters: &mut BTreeMap<String, Value>) -> Option<Value> {
+    let name = &service.name.value;
     // Calls grouped by callee, in the spec's order within each.
     let mut by_target: BTreeMap<String, (ServiceId, Vec<&Call>)> = BTreeMap::new();
     for call in &service.calls {
         let target = model.service(call.target.value);
         by_target.entry(target.name.value.clone()).or_insert((call.target.value, Vec::new())).1.push(call);
     }
-    if !by_target.is_empty() {
-        let hosts: Vec<Value> = by_target
-            .iter()
-            .map(|(target_name, (target, calls))| {
-                let callee = model.service(*target);
-                let cluster = format!("outbound.{target_name}");
-                let retries =
-                    calls.iter().filter_map(|c| service.call_retries(c)).chain(&service.call_defaults.retries);
-                let tls = model
-                    .mtls
-                    .as_ref()
-                    .filter(|_| mode != MtlsMode::Disabled && model.mtls_mode(callee).accepts_tls())
-                    .map(|m| upstream_tls(m, name, &callee.identity, callee.address.value.host.as_str()));
-                for (version, cluster_name) in callee_clusters(&cluster, callee) {
-                    let mut outbound = outbound_cluster(&cluster_name, callee, version);
-                    apply_retry_budget(&mut outbound, retries.clone());
-                    if let Some(tls) = &tls {
-                        outbound["transport_socket"] = tls.clone();
-                    }
-                    clusters.insert(cluster_name, outbound);
-                }
-                let endpoint = &callee.address.value;
-                let mut routes: Vec<Value> = calls
-                    .iter()
-                    .filter(|c| c.operation.is_some())
-                    .flat_map(|c| versioned_routes(route(service, callee, c, &cluster), callee))
-                    .collect();
-                // The rest of the callee's traffic: a call without an operation, else the defaults.
-                let rest = calls.iter().find(|c| c.operation.is_none());
-                routes.extend(versioned_routes(catch_all(service, callee, rest.copied(), &cluster), callee));
-                json!({
-                    "name": target_name,
-                    "domains": [
-                        target_name.clone(),
-                        format!("{target_name}:{}", endpoint.port),
-                        endpoint.host.as_str().to_string(),
-                        format!("{}:{}", endpoint.host, endpoint.port),
-                    ],
-                    "routes": routes,
-                })
-            })
-            .collect();
-        let manager = connection_manager("outbound", &format!("outbound_{name}"), Value::Array(hosts), Vec::new());
-        listeners.push(listener("outbound", "127.0.0.1", service.sidecar.outbound.get(), manager, None));
+    if by_target.is_empty() {
+        return None;
     }
-    json!({
-        "node": { "id": format!("sidecar-{name}"), "cluster": name },
-        "static_resources": { "listeners": listeners, "clusters": clusters.into_values().collect::<Vec<_>>() }
-    })
+    let hosts: Vec<Value> = by_target
+        .iter()
+        .map(|(target_name, (target, calls))| {
+            let callee = model.service(*target);
+            let cluster = format!("outbound.{target_name}");
+            let retries = calls.iter().filter_map(|c| service.call_retries(c)).chain(&service.call_defaults.retries);
+            let tls = model
+                .mtls
+                .as_ref()
+                .filter(|_| model.mtls_between(Some(service), callee))
+                .map(|m| upstream_tls(m, name, &callee.identity, callee.address.value.host.as_str()));
+            for (version, cluster_name) in callee_clusters(&cluster, callee) {
+                let mut outbound = outbound_cluster(&cluster_name, callee, version);
+                apply_retry_budget(&mut outbound, retries.clone());
+                if let Some(tls) = &tls {
+                    outbound["transport_socket"] = tls.clone();
+                }
+                clusters.insert(cluster_name, outbound);
+            }
+            let endpoint = &callee.address.value;
+            let mut routes: Vec<Value> = calls
+                .iter()
+                .filter(|c| c.operation.is_some())
+                .flat_map(|c| versioned_routes(route(service, callee, c, &cluster), callee))
+                .collect();
+            // The rest of the callee's traffic: a call without an operation, else the defaults.
+            let rest = calls.iter().find(|c| c.operation.is_none());
+            routes.extend(versioned_routes(catch_all(service, callee, rest.copied(), &cluster), callee));
+            json!({
+                "name": target_name,
+                "domains": [
+                    target_name.clone(),
+                    format!("{target_name}:{}", endpoint.port),
+                    endpoint.host.as_str().to_string(),
+                    format!("{}:{}", endpoint.host, endpoint.port),
+                ],
+                "routes": routes,
+            })
+        })
+        .collect();
+    let manager = connection_manager("outbound", &format!("outbound_{name}"), Value::Array(hosts), Vec::new());
+    Some(listener("outbound", "127.0.0.1", service.sidecar.outbound.get(), manager, None))
 }
 
 /// A listener with one filter chain: `manager`, behind `tls` when given.

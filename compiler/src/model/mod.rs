@@ -73,6 +73,15 @@ impl Model {
         namespace.map_or(mtls.mode.value, |(_, mode)| mode.value)
     }
 
+    /// Whether requests from `caller` (`None`: a gateway) to `callee` travel
+    /// over mutual TLS: the mesh has mTLS, the caller's proxy originates it
+    /// (gateways always do), and the callee's accepts it.
+    pub fn mtls_between(&self, caller: Option<&Service>, callee: &Service) -> bool {
+        self.mtls.is_some()
+            && caller.is_none_or(|c| self.mtls_mode(c) != identity::MtlsMode::Disabled)
+            && self.mtls_mode(callee).accepts_tls()
+    }
+
     /// The identity an authorization rule's caller stands for (`None`: a
     /// gateway that did not lower, already reported).
     pub fn principal_identity(&self, principal: &identity::Principal) -> Option<&identity::Identity> {
