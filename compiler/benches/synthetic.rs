@@ -70,7 +70,7 @@ fn operation(j: usize, k: usize) -> String {
 
 /// The operation of service `i`'s gateway route (gateway of group `g`).
 fn route_operation(i: usize, g: usize) -> String {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let (m, p) = REST_OPS[i % REST_OPS.len()];
         format!("{m} {p}")
     } else {
@@ -184,7 +184,7 @@ fn generate(dir: &Path, n: usize) -> Generated {
         gw.push_str("    error-format \"json\" {\n        status 404 message=\"no such endpoint\"\n        status 503 message=\"temporarily unavailable\"\n    }\n");
         for i in members {
             let name = service_name(i);
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 let (m, _) = REST_OPS[i % REST_OPS.len()];
                 // Above the service's own call timeouts (common::call_settings), so budgets hold.
                 let timeout = 200 + 10 * (n - i);
