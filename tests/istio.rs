@@ -854,13 +854,11 @@ fn shop_services_become_kubernetes_services_reached_through_the_sidecar() {
     let spec = catalog.spec.as_ref().unwrap();
     assert_eq!(spec.selector, Some(BTreeMap::from([("app".to_string(), "catalog".to_string())])));
     assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
-    // Callers dial the address's port; the sidecar's inbound port (Istio's
-    // 15006 by default) takes it and hands it to the app.
-    assert_eq!(ports(catalog), [("http".into(), 8080, Some(IntOrString::Int(15006)), Some("http".into()))]);
-    assert_eq!(
-        ports(&services["inventory"]),
-        [("grpc".into(), 50051, Some(IntOrString::Int(15006)), Some("grpc".into()))]
-    );
+    // Callers dial the address's port; the pod's port named `mesh-inbound`
+    // takes it (meshc's sidecar inbound port, or the app's under Istio).
+    let inbound = Some(IntOrString::String("mesh-inbound".into()));
+    assert_eq!(ports(catalog), [("http".into(), 8080, inbound.clone(), Some("http".into()))]);
+    assert_eq!(ports(&services["inventory"]), [("grpc".into(), 50051, inbound, Some("grpc".into()))]);
     assert_eq!(ports(&services["reviews"])[0].0, "http", "GraphQL is HTTP");
 }
 
@@ -893,8 +891,10 @@ fn boutique_services_match_the_online_boutiques_own_manifests() {
             assert_eq!(ours.1, theirs.1, "{name}: the port callers dial");
             // Istio reads the protocol from the name's prefix (`tcp-redis` is TCP).
             assert_eq!(ours.0, theirs.0.split('-').next().unwrap(), "{name}: port name");
-            // Upstream targets the app's container port; meshc the sidecar's.
-            assert_eq!(ours.2, Some(IntOrString::Int(15006)), "{name}");
+            // Upstream targets the app's container port by number; meshc the
+            // port the pod names `mesh-inbound` (its sidecar's, or the app's under Istio).
+            assert!(matches!(theirs.2, Some(IntOrString::Int(_))), "{name}");
+            assert_eq!(ours.2, Some(IntOrString::String("mesh-inbound".into())), "{name}");
         }
     }
 }

@@ -11,8 +11,11 @@
 //!   resolve it (Istio selects the same pods by the DestinationRule's subsets).
 //! - One port: the address's port, named and typed by the service's API
 //!   kinds (`grpc`, `http`, `http2` for both on one port, `tcp` for none),
-//!   targeting the service's sidecar inbound port: callers' traffic enters
-//!   the pod through meshc's Envoy sidecar, which hands it to the app.
+//!   targeting the pod's container port named `mesh-inbound`: with meshc's
+//!   Envoy sidecar that is the sidecar's inbound port (callers' traffic
+//!   enters the pod through it), under Istio the app's own port (Istio's
+//!   sidecar captures traffic and refuses its own inbound port). The pods
+//!   say which, so one Service serves both data planes.
 //!
 //! Built from the typed structs of the `k8s-openapi` crate, so every field
 //! name and type is the Kubernetes API's own.
@@ -28,6 +31,10 @@ use super::{yaml, Artifact};
 use crate::model::values::{ApiKind, Host};
 use crate::model::{Model, Service};
 use crate::schema::SchemaIndex;
+
+/// The container port a Service targets: the pod names the port that takes
+/// callers' traffic (an IANA service name: at most 15 characters).
+pub const INBOUND_PORT_NAME: &str = "mesh-inbound";
 
 pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
     let artifact = |path: String, kube: KubeService| {
@@ -89,7 +96,7 @@ fn kube_service(service: &Service, host: &Host, labels: BTreeMap<String, String>
                 app_protocol: Some(app_protocol.to_string()),
                 protocol: Some("TCP".to_string()),
                 port: i32::from(address.port.get()),
-                target_port: Some(IntOrString::Int(i32::from(service.sidecar.inbound.get()))),
+                target_port: Some(IntOrString::String(INBOUND_PORT_NAME.to_string())),
                 ..ServicePort::default()
             }]),
             ..ServiceSpec::default()
