@@ -166,7 +166,6 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
         written.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
         [
             "cert-manager/accounts.yaml",
-            "cert-manager/bank.yaml",
             "cert-manager/catalog.yaml",
             "cert-manager/gateway-public.yaml",
             "cert-manager/inventory.yaml",
@@ -178,7 +177,6 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "cert-manager/storefront.yaml",
             "envoy/gateway-public.yaml",
             "envoy/sidecar-accounts.yaml",
-            "envoy/sidecar-bank.yaml",
             "envoy/sidecar-catalog.yaml",
             "envoy/sidecar-inventory.yaml",
             "envoy/sidecar-loyalty.yaml",

@@ -292,3 +292,32 @@ fn a_required_token_must_reach_the_service_on_every_path() {
     let d = c.diagnostics.iter().find(|d| d.code == Code::UnknownIssuer).expect("unknown issuer");
     assert_eq!(d.help.as_deref(), Some("did you mean `customers`?"));
 }
+
+#[test]
+fn an_external_service_runs_no_proxy_of_ours() {
+    let spec = |extra: &str| {
+        format!(
+            "{STRICT}\nservice \"bank\" {{ owner \"t\"; address \"api.bank.example\" port=443; external; {extra} }}\n"
+        )
+    };
+    let (_dir, c) = compile(&spec(""));
+    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    let model = c.model.as_ref().unwrap();
+    assert_eq!(model.mtls_mode(&model.services[0]), MtlsMode::Disabled, "callers reach it without mTLS");
+    let artifacts = c.emit().unwrap();
+    assert!(
+        !artifacts.iter().any(|a| a.path.contains("bank") && !a.path.starts_with("istio/")),
+        "no sidecar, certificate or Service"
+    );
+    for setting in [
+        "mtls \"strict\"",
+        "identity service-account=\"b\"",
+        "sidecar inbound-port=1 outbound-port=2",
+        "authorization { deny \"bank\" }",
+    ] {
+        let (_dir, c) = compile(&spec(setting));
+        let d = only(&c);
+        assert_eq!(d.code, Code::UnknownNode, "{setting}: {}", human(&c));
+        assert_eq!(d.secondary[0].message, "declared external here");
+    }
+}

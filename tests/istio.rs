@@ -214,13 +214,12 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
     // a VirtualService per called HTTP service plus the gateway's, one Gateway,
     // the gateway's JWT validation and policy, payments' and loyalty's allow
     // policies, accounts' and loyalty's token requirements (a
-    // RequestAuthentication and a DENY policy each), and the mesh's and the
-    // bank's mTLS modes.
+    // RequestAuthentication and a DENY policy each), and the mesh's mTLS mode.
     assert_eq!(
         kinds(&resources),
         BTreeMap::from([
             ("AuthorizationPolicy".to_string(), 5),
-            ("PeerAuthentication".to_string(), 2),
+            ("PeerAuthentication".to_string(), 1),
             ("DestinationRule".to_string(), 8),
             ("Gateway".to_string(), 1),
             ("RequestAuthentication".to_string(), 3),

@@ -32,8 +32,11 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
         "spec": { "ca": { "secretName": ISSUER } }
     });
     let mut out = vec![Artifact { path: "cert-manager/issuer.yaml".into(), contents: yaml(model, &issuer) }];
-    let services =
-        model.services.iter().map(|s| (s.name.value.clone(), &s.identity, Some(s.address.value.host.as_str())));
+    let services = model
+        .services
+        .iter()
+        .filter(|s| s.external.is_none())
+        .map(|s| (s.name.value.clone(), &s.identity, Some(s.address.value.host.as_str())));
     let gateways = model.gateways.iter().map(|g| (gateway_workload(&g.name.value), &g.identity, None));
     for (workload, identity, host) in services.chain(gateways) {
         let certificate = certificate(mtls, &workload, identity, host);

@@ -61,6 +61,7 @@ pub fn issue(model: &Model, existing: Option<&Authority>, now: OffsetDateTime) -
     let workloads = model
         .services
         .iter()
+        .filter(|s| s.external.is_none())
         .map(|s| (s.name.value.clone(), &s.identity, Some(s.address.value.host.as_str())))
         .chain(model.gateways.iter().map(|g| (gateway_workload(&g.name.value), &g.identity, None)));
     for (workload, identity, host) in workloads {

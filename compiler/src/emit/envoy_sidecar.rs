@@ -40,6 +40,8 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
     model
         .services
         .par_iter()
+        // External services run no proxy of ours.
+        .filter(|s| s.external.is_none())
         .map(|s| Artifact {
             path: format!("envoy/sidecar-{}.yaml", s.name.value),
             contents: yaml(model, &bootstrap(model, schemas, s)),

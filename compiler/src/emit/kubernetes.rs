@@ -42,7 +42,7 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
         Artifact { path, contents: yaml(model, &value) }
     };
     let mut out = Vec::new();
-    for service in &model.services {
+    for service in model.services.iter().filter(|s| s.external.is_none()) {
         let app = BTreeMap::from([("app".to_string(), service.name.value.clone())]);
         if let Some(kube) = kube_service(service, &service.address.value.host, app.clone()) {
             out.push(artifact(format!("kubernetes/{}.yaml", service.name.value), kube));

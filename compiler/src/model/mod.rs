@@ -65,7 +65,9 @@ impl Model {
     /// Whether `service`'s proxy requires, accepts or refuses mutual TLS:
     /// its own `mtls`, else its namespace's, else the mesh's.
     pub fn mtls_mode(&self, service: &Service) -> identity::MtlsMode {
-        let Some(mtls) = &self.mtls else { return identity::MtlsMode::Disabled };
+        let Some(mtls) = self.mtls.as_ref().filter(|_| service.external.is_none()) else {
+            return identity::MtlsMode::Disabled;
+        };
         if let Some(own) = &service.mtls {
             return own.value;
         }
@@ -157,6 +159,9 @@ pub struct Service {
     pub endpoints: Vec<traffic::Instance>,
     /// Versions running side by side, for `traffic` rules to route between.
     pub versions: Vec<traffic::Version>,
+    /// Runs outside the mesh (a partner's API, a managed database): no
+    /// proxy of ours beside it, so no sidecar, certificate or mTLS (`external`).
+    pub external: Option<Span>,
     /// Who its proxy is (the certificate it presents).
     pub identity: identity::Identity,
     /// Its own `mtls` mode, over its namespace's and the mesh's.

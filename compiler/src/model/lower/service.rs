@@ -26,6 +26,7 @@ const CHILDREN: &[&str] = &[
     "mtls",
     "authorization",
     "require-token",
+    "external",
     "publishes",
     "subscribes",
 ];
@@ -48,6 +49,7 @@ impl Lower<'_> {
         let mut identity_node = None;
         let mut mtls = Some(None);
         let mut require_token = Some(None);
+        let mut external = None;
         let (mut publishes, mut subscribes) = (Vec::new(), Vec::new());
         let mut topic_links: HashMap<(&str, TopicId), Span> = HashMap::new();
         for child in node.children() {
@@ -76,6 +78,11 @@ impl Lower<'_> {
                 "identity" if once.first(child, self.sink) => identity_node = Some(child),
                 "mtls" if once.first(child, self.sink) => mtls = self.mode_node(child).map(Some),
                 "require-token" if once.first(child, self.sink) => require_token = self.require_token(child).map(Some),
+                "external" if once.first(child, self.sink) => {
+                    read::check_entries(child, 0, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    external = Some(child.span);
+                }
                 // Lowered with the calls: it names other services.
                 "authorization" if once.first(child, self.sink) => {}
                 "sidecar" if once.first(child, self.sink) => sidecar = self.sidecar(child),
@@ -132,6 +139,22 @@ impl Lower<'_> {
             Some(node) => self.traffic(node, &versions),
             None => Some(Default::default()),
         };
+        if let Some(external) = external {
+            // Settings of our proxy make no sense where we run none.
+            let proxied = ["sidecar", "identity", "mtls", "authorization", "require-token"];
+            if let Some(child) = node.children().iter().find(|c| proxied.contains(&c.name.as_str())) {
+                self.sink.push(
+                    Diagnostic::new(
+                        Code::UnknownNode,
+                        format!("`{}` configures the service's proxy, but an external service runs none", child.name),
+                    )
+                    .at(child.name_span, "no proxy to configure")
+                    .with_label(external, "declared external here")
+                    .help("remove it, or remove `external` if the service runs in the mesh"),
+                );
+                return None;
+            }
+        }
         // The namespace of a cluster DNS address, the service's name as its account.
         let namespace = address.as_ref().and_then(|a| a.value.host.kubernetes_service()).map(|(_, ns)| ns);
         let default_identity =
@@ -154,6 +177,7 @@ impl Lower<'_> {
             mtls,
             authorization: None,
             require_token,
+            external,
             publishes,
             subscribes,
             span: node.span,
