@@ -46,7 +46,9 @@ service "orders" {{
     sidecar inbound-port={orders_inbound} outbound-port={orders_outbound}
     traffic {{ outlier-detection consecutive-5xx=100 }}
     authorization {{
-        allow "web"
+        allow "web" {{
+            header "x-tenant" exact="acme"
+        }}
     }}
 }}
 service "intruder" {{
@@ -102,6 +104,7 @@ fn curl_orders(certs: &Path, port: u16, identity: Option<&str>) -> Result<u16, S
     }
     // The certificate names orders.internal; resolve it to the local sidecar.
     command.args(["--resolve", &format!("orders.internal:{port}:127.0.0.1")]);
+    command.args(["--header", "x-tenant: acme"]);
     command.arg(format!("https://orders.internal:{port}/orders/1"));
     let output = command.output().expect("curl runs (Debian package curl)");
     if output.status.success() {
@@ -139,8 +142,9 @@ fn served_serial(certs: &Path, port: u16) -> String {
     String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).trim().to_string()
 }
 
+/// A call from web's app, for tenant `acme` (orders admits web's calls with that header).
 fn call_orders(port: u16) -> support::HttpResponse {
-    http_request(port, "GET", "/orders/1", &[("host", "orders")])
+    http_request(port, "GET", "/orders/1", &[("host", "orders"), ("x-tenant", "acme")])
 }
 
 #[test]
@@ -163,6 +167,10 @@ fn calls_travel_over_mtls_and_strangers_are_refused() {
 
     let response = call_orders(ports.web_outbound);
     assert_eq!(response.status, 200, "{}", response.body);
+    // The rule's condition: without the tenant header, web is refused too.
+    let other_tenant =
+        http_request(ports.web_outbound, "GET", "/orders/1", &[("host", "orders"), ("x-tenant", "evil")]);
+    assert_eq!(other_tenant.status, 403);
     let seen = &app.requests()[0];
     let client = seen.header("x-forwarded-client-cert").expect("orders' sidecar names the caller");
     assert!(client.contains("URI=spiffe://test.local/ns/default/sa/web"), "{client}");
@@ -173,7 +181,7 @@ fn calls_travel_over_mtls_and_strangers_are_refused() {
     assert!(!refused.is_empty());
     // A certificate of the mesh, but an identity orders does not admit: 403 from its RBAC.
     assert_eq!(curl_orders(&certs, ports.orders_inbound, Some("intruder")), Ok(403));
-    // The admitted identity itself gets through.
+    // The admitted identity itself gets through (with the tenant header).
     assert_eq!(curl_orders(&certs, ports.orders_inbound, Some("web")), Ok(200));
     assert_eq!(app.hits(), hits + 1, "only the admitted request reached the app");
 }

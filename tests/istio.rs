@@ -356,6 +356,12 @@ fn a_service_requiring_the_token_gets_request_authentication_and_a_deny_policy()
     let rule = &authn["spec"]["jwtRules"][0];
     assert_eq!(rule["issuer"], "https://auth.shop.example");
     assert_eq!(rule["forwardOriginalToken"], true);
+    // loyalty's allow rule has a header condition: Istio's `when`.
+    let allow = resource(&resources, "AuthorizationPolicy", "loyalty-allow");
+    assert_eq!(
+        allow["spec"]["rules"][0]["when"],
+        json!([{ "key": "request.headers[x-customer-id]", "values": ["*"] }])
+    );
     let deny = resource(&resources, "AuthorizationPolicy", "loyalty-require-token");
     assert_eq!(deny["spec"]["action"], "DENY");
     assert_eq!(deny["spec"]["rules"], json!([{ "from": [{ "source": { "notRequestPrincipals": ["*"] } }] }]));

@@ -8,6 +8,7 @@
 
 use serde_json::{json, Value};
 
+use super::envoy_common::header_matcher;
 use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, RuleAction};
 use crate::model::values::Operation;
 use crate::model::Model;
@@ -115,11 +116,19 @@ fn policy(model: &Model, trust_domain: &str, rule: &AuthorizationRule) -> Value 
         .filter_map(|p| model.principal_identity(&p.value))
         .map(|identity| json!({ "authenticated": { "principal_name": { "exact": identity.spiffe_id(trust_domain) } } }))
         .collect();
-    let permissions: Vec<Value> = if rule.operations.is_empty() {
+    let mut permissions: Vec<Value> = if rule.operations.is_empty() {
         vec![json!({ "any": true })]
     } else {
         rule.operations.iter().map(|op| permission(&op.value)).collect()
     };
+    if !rule.conditions.is_empty() {
+        // Each operation, and every header condition.
+        let headers: Vec<Value> = rule.conditions.iter().map(|h| json!({ "header": header_matcher(h) })).collect();
+        for permission in &mut permissions {
+            let rules: Vec<Value> = std::iter::once(permission.take()).chain(headers.iter().cloned()).collect();
+            *permission = json!({ "and_rules": { "rules": rules } });
+        }
+    }
     json!({ "permissions": permissions, "principals": principals })
 }
 

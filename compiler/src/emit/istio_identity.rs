@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::istio_security::issuer_rule;
 use crate::model::identity::{AuthorizationRule, Mtls, MtlsMode, RuleAction};
 use crate::model::values::Operation;
-use crate::model::{Model, Service};
+use crate::model::{HeaderRule, Model, Service};
 use crate::schema::SchemaIndex;
 
 const API_VERSION: &str = "security.istio.io/v1";
@@ -114,6 +114,21 @@ fn rule(model: &Model, trust_domain: &str, rule: &AuthorizationRule) -> Value {
     if !rule.operations.is_empty() {
         let to: Vec<Value> = rule.operations.iter().map(|op| json!({ "operation": operation(&op.value) })).collect();
         out["to"] = json!(to);
+    }
+    if !rule.conditions.is_empty() {
+        let when: Vec<Value> = rule
+            .conditions
+            .iter()
+            .map(|h| {
+                let value = match &h.rule {
+                    HeaderRule::Exact(v) => v.clone(),
+                    HeaderRule::Prefix(v) => format!("{v}*"),
+                    HeaderRule::Present => "*".to_string(),
+                };
+                json!({ "key": format!("request.headers[{}]", h.name.as_str()), "values": [value] })
+            })
+            .collect();
+        out["when"] = json!(when);
     }
     out
 }

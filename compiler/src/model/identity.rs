@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use crate::base::{Span, Spanned};
 
 use super::values::{Duration, Operation};
-use super::ServiceId;
+use super::{HeaderMatch, ServiceId};
 
 /// Whether a workload's proxy speaks mutual TLS to its callers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,6 +130,9 @@ pub struct AuthorizationRule {
     pub principals: Vec<Spanned<Principal>>,
     /// The operations it covers; empty: all of them.
     pub operations: Vec<Spanned<Operation>>,
+    /// Request headers that must match too (all of them): conditions the
+    /// proxy checks per request, which the spec's calls do not describe.
+    pub conditions: Vec<HeaderMatch>,
     pub span: Span,
 }
 
@@ -181,18 +184,20 @@ impl Authorization {
 
     /// What the service's proxy decides for a request from `from` (`None`:
     /// an unauthenticated, plaintext caller) for `operation`. Looks only at
-    /// the rules naming the caller.
+    /// the rules naming the caller. A rule with header conditions may or may
+    /// not apply to a given request: it is taken to admit (an allow rule)
+    /// and not taken to refuse (a deny rule), so only certain refusals count.
     pub fn decide(&self, from: Option<&Principal>, operation: Option<&Operation>) -> Verdict<'_> {
         let naming: Vec<&AuthorizationRule> = from
             .and_then(|p| self.by_principal.get(p))
             .map_or(Vec::new(), |ids| ids.iter().map(|&i| &self.rules[i]).collect());
-        let covering = |action: RuleAction| {
-            naming.iter().copied().filter(|r| r.action == action).find(|r| from.is_some_and(|p| r.covers(p, operation)))
-        };
-        if let Some(rule) = covering(RuleAction::Deny) {
+        let covers = |r: &AuthorizationRule| from.is_some_and(|p| r.covers(p, operation));
+        let certain_deny =
+            naming.iter().copied().find(|r| r.action == RuleAction::Deny && r.conditions.is_empty() && covers(r));
+        if let Some(rule) = certain_deny {
             return Verdict::DeniedBy(rule);
         }
-        if self.has_allow && covering(RuleAction::Allow).is_none() {
+        if self.has_allow && !naming.iter().any(|r| r.action == RuleAction::Allow && covers(r)) {
             return Verdict::NotAllowed;
         }
         Verdict::Allowed
@@ -213,6 +218,7 @@ mod tests {
             action,
             principals: from.iter().map(|&i| Spanned::new(Principal::Service(ServiceId(i)), span())).collect(),
             operations: operations.iter().map(|o| Spanned::new(Operation::parse(o).unwrap(), span())).collect(),
+            conditions: Vec::new(),
             span: span(),
         }
     }
@@ -239,6 +245,22 @@ mod tests {
         let only_deny = Authorization::new(vec![rule(RuleAction::Deny, &[2], &[])], span());
         assert_eq!(only_deny.decide(Some(&a), None), Verdict::Allowed);
         assert_eq!(only_deny.decide(None, None), Verdict::Allowed);
+    }
+
+    #[test]
+    fn rules_with_header_conditions_admit_but_never_certainly_refuse() {
+        let a = Principal::Service(ServiceId(1));
+        let condition = HeaderMatch {
+            name: crate::model::values::HeaderName::parse("x-tenant").unwrap(),
+            rule: crate::model::HeaderRule::Exact("acme".into()),
+        };
+        let mut deny = rule(RuleAction::Deny, &[1], &[]);
+        deny.conditions.push(condition.clone());
+        let mut allow = rule(RuleAction::Allow, &[1], &[]);
+        allow.conditions.push(condition);
+        let authz = Authorization::new(vec![deny, allow], span());
+        // The deny may not apply to a given request; the allow may: the call can succeed.
+        assert_eq!(authz.decide(Some(&a), None), Verdict::Allowed);
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl Lower<'_> {
         self.issuer_ref(&name)
     }
 
-    /// A service's `authorization { allow "orders" gateway="public" { operation "..." }; deny ... }`.
+    /// A service's `authorization { allow "orders" gateway="public" { operation "..."; header "x" exact="v" }; deny ... }`.
     pub(super) fn authorization(&mut self, node: &Node) -> Option<Authorization> {
         read::check_entries(node, 0, &[], self.sink);
         let mut rules = Vec::new();
@@ -217,9 +217,17 @@ impl Lower<'_> {
             }
         }
         let mut operations: Vec<Spanned<Operation>> = Vec::new();
+        let mut conditions = Vec::new();
         for child in node.children() {
+            if child.name == "header" {
+                match self.header_match(child, &[]) {
+                    Some(h) => conditions.push(h),
+                    None => failed = true,
+                }
+                continue;
+            }
             if child.name != "operation" {
-                read::unknown_child(child, verb, &["operation"], self.sink);
+                read::unknown_child(child, verb, &["operation", "header"], self.sink);
                 continue;
             }
             read::check_entries(child, 1, &[], self.sink);
@@ -255,7 +263,7 @@ impl Lower<'_> {
             }
             seen.insert(&p.value, p.span);
         }
-        (!failed).then_some(AuthorizationRule { action, principals, operations, span: node.span })
+        (!failed).then_some(AuthorizationRule { action, principals, operations, conditions, span: node.span })
     }
 }
 
