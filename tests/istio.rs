@@ -214,12 +214,13 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
     // a VirtualService per called HTTP service plus the gateway's, one Gateway,
     // the gateway's JWT validation and policy, payments' and loyalty's allow
     // policies, accounts' and loyalty's token requirements (a
-    // RequestAuthentication and a DENY policy each), and the mesh's mTLS mode.
+    // RequestAuthentication and a DENY policy each), and the mesh's and
+    // reviews' mTLS modes.
     assert_eq!(
         kinds(&resources),
         BTreeMap::from([
             ("AuthorizationPolicy".to_string(), 5),
-            ("PeerAuthentication".to_string(), 1),
+            ("PeerAuthentication".to_string(), 2),
             ("DestinationRule".to_string(), 8),
             ("Gateway".to_string(), 1),
             ("RequestAuthentication".to_string(), 3),
@@ -327,12 +328,15 @@ fn service_identities_become_peer_authentications_and_authorization_policies() {
     let mesh = resources.iter().find(|(path, _)| path == "istio/mesh-mtls.yaml").expect("the mesh's mode").1.clone();
     assert_eq!(mesh["metadata"], json!({ "name": "default", "namespace": "istio-system" }));
     assert_eq!(mesh["spec"], json!({ "mtls": { "mode": "STRICT" } }));
-    // The bank sets its own mode: a PeerAuthentication selecting its pods.
-    let bank = resource(&resources, "PeerAuthentication", "bank");
+    // reviews sets its own mode: a PeerAuthentication selecting its pods.
+    let reviews = resource(&resources, "PeerAuthentication", "reviews");
+    assert_eq!(reviews["metadata"]["namespace"], "shop");
     assert_eq!(
-        bank["spec"],
-        json!({ "selector": { "matchLabels": { "app": "bank" } }, "mtls": { "mode": "DISABLE" } })
+        reviews["spec"],
+        json!({ "selector": { "matchLabels": { "app": "reviews" } }, "mtls": { "mode": "PERMISSIVE" } })
     );
+    // The external bank runs no sidecar: no mode of its own.
+    assert!(!resources.iter().any(|(_, r)| r["kind"] == "PeerAuthentication" && r["metadata"]["name"] == "bank"));
     // payments admits orders and the ingress gateway, for Charge only.
     let policy = resource(&resources, "AuthorizationPolicy", "payments-allow");
     assert_eq!(policy["metadata"]["namespace"], "shop");

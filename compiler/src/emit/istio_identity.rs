@@ -14,10 +14,10 @@
 
 use serde_json::{json, Value};
 
-use super::istio_security::issuer_rule;
+use super::istio_security::{header_condition, issuer_rule};
 use crate::model::identity::{AuthorizationRule, Mtls, MtlsMode, RuleAction};
 use crate::model::values::Operation;
-use crate::model::{HeaderRule, Model, Service};
+use crate::model::{Model, Service};
 use crate::schema::SchemaIndex;
 
 const API_VERSION: &str = "security.istio.io/v1";
@@ -116,19 +116,7 @@ fn rule(model: &Model, trust_domain: &str, rule: &AuthorizationRule) -> Value {
         out["to"] = json!(to);
     }
     if !rule.conditions.is_empty() {
-        let when: Vec<Value> = rule
-            .conditions
-            .iter()
-            .map(|h| {
-                let value = match &h.rule {
-                    HeaderRule::Exact(v) => v.clone(),
-                    HeaderRule::Prefix(v) => format!("{v}*"),
-                    HeaderRule::Present => "*".to_string(),
-                };
-                json!({ "key": format!("request.headers[{}]", h.name.as_str()), "values": [value] })
-            })
-            .collect();
-        out["when"] = json!(when);
+        out["when"] = rule.conditions.iter().map(header_condition).collect();
     }
     out
 }

@@ -23,7 +23,7 @@
 use serde_json::{json, Value};
 
 use crate::model::security::{ClaimCondition, ClaimTest, ClaimType, IssuerId, Jwks, JwtIssuer, RoleId, RouteAuth};
-use crate::model::{Gateway, HeaderRule, Model, PathMatch, Route};
+use crate::model::{Gateway, HeaderMatch, HeaderRule, Model, PathMatch, Route};
 use crate::schema::SchemaIndex;
 
 const API_VERSION: &str = "security.istio.io/v1";
@@ -174,20 +174,18 @@ fn operation(route: &Route) -> (Value, Vec<Value>) {
     if let Some(method) = route.matcher.method {
         operation["methods"] = json!([method.as_str()]);
     }
-    let headers = route
-        .matcher
-        .headers
-        .iter()
-        .map(|h| {
-            let value = match &h.rule {
-                HeaderRule::Exact(v) => v.clone(),
-                HeaderRule::Prefix(v) => format!("{v}*"),
-                HeaderRule::Present => "*".into(),
-            };
-            json!({ "key": format!("request.headers[{}]", h.name.as_str()), "values": [value] })
-        })
-        .collect();
+    let headers = route.matcher.headers.iter().map(header_condition).collect();
     (operation, headers)
+}
+
+/// A `when` condition requiring a request header to match.
+pub fn header_condition(header: &HeaderMatch) -> Value {
+    let value = match &header.rule {
+        HeaderRule::Exact(v) => v.clone(),
+        HeaderRule::Prefix(v) => format!("{v}*"),
+        HeaderRule::Present => "*".into(),
+    };
+    json!({ "key": format!("request.headers[{}]", header.name.as_str()), "values": [value] })
 }
 
 /// A `when` condition that holds when the token fails `condition`.
