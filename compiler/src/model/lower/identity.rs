@@ -233,16 +233,7 @@ impl Lower<'_> {
             read::check_entries(child, 1, &[], self.sink);
             read::no_children(child, self.sink);
             let text = read::string_arg(child, 0, "an operation", "operation \"GET /products/{id}\"", self.sink);
-            let parse = |t: &String| {
-                match Operation::parse(t)? {
-                // The proxy sees one path for all of them; it cannot tell them apart.
-                Operation::Graphql { .. } => Err(format!(
-                    "`{t}` is a GraphQL field; the proxy cannot tell a GraphQL API's operations apart: name its REST or gRPC operations, or leave `operation` out"
-                )),
-                op => Ok(op),
-            }
-            };
-            match text.and_then(|t| read::parse(&t, parse, self.sink).map(|op| Spanned::new(op, t.span))) {
+            match text.and_then(|t| read::parse(&t, proxy_operation, self.sink).map(|op| Spanned::new(op, t.span))) {
                 Some(op) => operations.push(op),
                 None => failed = true,
             }
@@ -264,6 +255,17 @@ impl Lower<'_> {
             seen.insert(&p.value, p.span);
         }
         (!failed).then_some(AuthorizationRule { action, principals, operations, conditions, span: node.span })
+    }
+}
+
+/// An operation a proxy can tell apart: REST or gRPC. GraphQL operations
+/// share one path, so a rule cannot name one.
+fn proxy_operation(text: &String) -> Result<Operation, String> {
+    match Operation::parse(text)? {
+        Operation::Graphql { .. } => Err(format!(
+            "`{text}` is a GraphQL field; the proxy cannot tell a GraphQL API's operations apart: name its REST or gRPC operations, or leave `operation` out"
+        )),
+        op => Ok(op),
     }
 }
 
