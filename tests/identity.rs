@@ -321,3 +321,71 @@ fn an_external_service_runs_no_proxy_of_ours() {
         assert_eq!(d.secondary[0].message, "declared external here");
     }
 }
+
+#[test]
+fn an_exchanged_token_must_come_from_the_callees_issuer_and_a_held_token() {
+    let spec = |accounts: &str, call: &str, sts: &str| {
+        format!(
+            r#"
+jwt-issuer "customers" {{ issuer "https://a.example"; jwks-uri "https://a.example/jwks.json"; }}
+jwt-issuer "internal" {{ issuer "https://sts.example"; jwks-uri "http://sts.svc/jwks.json"; }}
+token-exchange "sts" {{ sts "{sts}"; issues "internal"; }}
+service "accounts" {{ owner "t"; address "accounts.svc" port=80; {accounts}
+    calls "loyalty" timeout="1s" {call}
+    {HEALTHY}
+}}
+service "loyalty" {{ owner "t"; address "loyalty.svc" port=80; require-token "internal"; {HEALTHY} }}
+"#
+        )
+    };
+    let good =
+        spec("require-token \"customers\"", "exchange-token=\"sts\" audience=\"loyalty\"", "http://sts.svc/token");
+    let (_dir, c) = compile(&good);
+    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    let call = &c.model.as_ref().unwrap().services[0].calls[0];
+    assert_eq!(call.exchange_token.as_ref().unwrap().audience, "loyalty");
+
+    // No token to exchange.
+    let (_dir, c) = compile(&spec("", "exchange-token=\"sts\" audience=\"loyalty\"", "http://sts.svc/token"));
+    let d = only(&c);
+    assert_eq!(d.code, Code::TokenNotPropagated);
+    assert!(d.message.ends_with("but `accounts` receives no token to exchange"), "{}", d.message);
+    // The STS issues another issuer's tokens than the callee requires.
+    let (_dir, c) =
+        compile(&good.replace("require-token \"internal\"; traffic", "require-token \"customers\"; traffic"));
+    let d = only(&c);
+    assert!(d.message.ends_with("but `sts` hands out `internal` tokens"), "{}", d.message);
+
+    let cases = [
+        (
+            spec("require-token \"customers\"", "exchange-token=\"stss\" audience=\"loyalty\"", "http://sts.svc/token"),
+            Code::UnknownTokenExchange,
+        ),
+        (spec("require-token \"customers\"", "exchange-token=\"sts\"", "http://sts.svc/token"), Code::MissingRequired),
+        (spec("require-token \"customers\"", "audience=\"loyalty\"", "http://sts.svc/token"), Code::UnknownProperty),
+        (
+            spec("require-token \"customers\"", "exchange-token=\"sts\" audience=\"a/b\"", "http://sts.svc/token"),
+            Code::InvalidValue,
+        ),
+        (
+            spec(
+                "require-token \"customers\"",
+                "exchange-token=\"sts\" audience=\"loyalty\" forward-token=#true",
+                "http://sts.svc/token",
+            ),
+            Code::InvalidValue,
+        ),
+        (
+            spec(
+                "require-token \"customers\"",
+                "exchange-token=\"sts\" audience=\"loyalty\"",
+                "https://sts.example/token",
+            ),
+            Code::InvalidValue,
+        ),
+    ];
+    for (mesh, code) in cases {
+        let (_dir, c) = compile(&mesh);
+        assert!(codes(&c).contains(&code), "{mesh}: {}", human(&c));
+    }
+}

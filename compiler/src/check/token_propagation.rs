@@ -2,7 +2,8 @@
 //! only if every path to it carries it: a gateway route must verify a token
 //! of that issuer and forward it (`auth "ISSUER" forward=#true`), and a
 //! calling service must itself require the token (so it has one) and pass it
-//! on (`forward-token=#true`). A caller that drops the token makes every
+//! on (`forward-token=#true`), or exchange the token it holds at a token
+//! exchange that issues the callee's (`exchange-token=`). A caller that drops the token makes every
 //! request of the call fail with 401 at the callee's proxy.
 
 use crate::diag::{Code, Diagnostic, Sink};
@@ -49,7 +50,25 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
             let Some(required) = &callee.require_token else { continue };
             let issuer = &model.issuer(required.value).name.value;
             let holds = caller.require_token.as_ref().is_some_and(|t| t.value == required.value);
-            let (problem, help) = if call.origin == CallOrigin::Resolver {
+            let (problem, help) = if let Some(exchange) = &call.exchange_token {
+                let sts = model.token_exchange(exchange.exchange);
+                if caller.require_token.is_none() {
+                    (
+                        format!("`{}` receives no token to exchange", caller.name.value),
+                        format!("require the user's token at `{}` (require-token \"ISSUER\")", caller.name.value),
+                    )
+                } else if sts.issues != required.value {
+                    (
+                        format!("`{}` hands out `{}` tokens", sts.name.value, model.issuer(sts.issues).name.value),
+                        format!(
+                            "exchange at a token exchange that issues `{issuer}` tokens, or require those at `{}`",
+                            callee.name.value
+                        ),
+                    )
+                } else {
+                    continue;
+                }
+            } else if call.origin == CallOrigin::Resolver {
                 (
                     "a GraphQL resolver sends no end-user token".to_string(),
                     format!("resolve the field through a service that requires and forwards the `{issuer}` token"),

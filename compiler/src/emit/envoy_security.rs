@@ -21,6 +21,7 @@
 use serde_json::{json, Map, Value};
 
 use super::envoy_common::HTTP_OPTIONS;
+use crate::model::identity::TokenExchange;
 use crate::model::security::{
     AuditField, AuditSink, ClaimCondition, ClaimHeader, ClaimTest, ClaimType, IssuerId, Jwks, JwtIssuer, RateKey,
     RateLimit, RouteAuth,
@@ -465,4 +466,54 @@ fn record(fields: &[crate::base::Spanned<AuditField>], issuer: Option<&str>) -> 
 /// A CEL single-quoted string's contents.
 fn cel_escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+const EXT_AUTHZ: &str = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
+const EXT_AUTHZ_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
+
+/// The outbound filter that trades the user's token for one scoped to
+/// `audience`: ext_authz to `meshc-runtime token-exchange` beside the
+/// sidecar, which answers with the new `authorization` header. Off unless a
+/// route turns it on ([`token_exchange_route`]).
+pub fn token_exchange_filter(exchange: &TokenExchange, audience: &str) -> Value {
+    json!({
+        "name": token_exchange_filter_name(exchange, audience),
+        "disabled": true,
+        "typed_config": {
+            "@type": EXT_AUTHZ,
+            "transport_api_version": "V3",
+            // No exchanged token, no call: the callee would refuse the user's anyway.
+            "failure_mode_allow": false,
+            "http_service": {
+                "server_uri": {
+                    "uri": format!("http://127.0.0.1:{}", exchange.exchanger_port),
+                    "cluster": token_exchange_cluster_name(exchange),
+                    "timeout": "3s"
+                },
+                "path_prefix": format!("/exchange/{audience}"),
+                "authorization_response": { "allowed_upstream_headers": { "patterns": [{ "exact": "authorization" }] } }
+            },
+            "allowed_headers": { "patterns": [{ "exact": "authorization" }] }
+        }
+    })
+}
+
+/// A route's per-filter config turning its call's exchange filter on.
+pub fn token_exchange_route(exchange: &TokenExchange, audience: &str) -> (String, Value) {
+    (token_exchange_filter_name(exchange, audience), json!({ "@type": EXT_AUTHZ_PER_ROUTE, "check_settings": {} }))
+}
+
+/// The cluster of the exchanger (`meshc-runtime token-exchange`) on 127.0.0.1.
+pub fn token_exchange_cluster(exchange: &TokenExchange) -> (String, Value) {
+    let name = token_exchange_cluster_name(exchange);
+    let cluster = socket_cluster(&name, "127.0.0.1", exchange.exchanger_port.get());
+    (name, cluster)
+}
+
+fn token_exchange_filter_name(exchange: &TokenExchange, audience: &str) -> String {
+    format!("envoy.filters.http.ext_authz.token_exchange.{}.{audience}", exchange.name.value)
+}
+
+fn token_exchange_cluster_name(exchange: &TokenExchange) -> String {
+    format!("meshc.token-exchange.{}", exchange.name.value)
 }

@@ -26,7 +26,9 @@ use super::envoy_common::{
     HTTP_OPTIONS, ROUTER,
 };
 use super::envoy_mtls::{downstream_tls, rbac_filters, upstream_tls};
-use super::envoy_security::{jwks_cluster_of, service_token_filter};
+use super::envoy_security::{
+    jwks_cluster_of, service_token_filter, token_exchange_cluster, token_exchange_filter, token_exchange_route,
+};
 use super::{yaml, Artifact};
 use crate::model::identity::MtlsMode;
 use crate::model::traffic::VersionId;
@@ -149,11 +151,11 @@ fn outbound_listener(model: &Model, service: &Service, clusters: &mut BTreeMap<S
             let mut routes: Vec<Value> = calls
                 .iter()
                 .filter(|c| c.operation.is_some())
-                .flat_map(|c| versioned_routes(route(service, callee, c, &cluster), callee))
+                .flat_map(|c| versioned_routes(route(model, service, callee, c, &cluster), callee))
                 .collect();
             // The rest of the callee's traffic: a call without an operation, else the defaults.
             let rest = calls.iter().find(|c| c.operation.is_none());
-            routes.extend(versioned_routes(catch_all(service, callee, rest.copied(), &cluster), callee));
+            routes.extend(versioned_routes(catch_all(model, service, callee, rest.copied(), &cluster), callee));
             json!({
                 "name": target_name,
                 "domains": [
@@ -166,7 +168,17 @@ fn outbound_listener(model: &Model, service: &Service, clusters: &mut BTreeMap<S
             })
         })
         .collect();
-    let manager = connection_manager("outbound", &format!("outbound_{name}"), Value::Array(hosts), Vec::new());
+    // One token exchange filter per (exchange, audience) the calls use, each off but on its calls' routes.
+    let mut exchanges: BTreeMap<String, Value> = BTreeMap::new();
+    for exchange in service.calls.iter().filter_map(|c| c.exchange_token.as_ref()) {
+        let sts = model.token_exchange(exchange.exchange);
+        let filter = token_exchange_filter(sts, &exchange.audience);
+        exchanges.insert(filter["name"].as_str().unwrap_or_default().to_string(), filter);
+        let (name, cluster) = token_exchange_cluster(sts);
+        clusters.insert(name, cluster);
+    }
+    let filters = exchanges.into_values().collect();
+    let manager = connection_manager("outbound", &format!("outbound_{name}"), Value::Array(hosts), filters);
     Some(listener("outbound", "127.0.0.1", service.sidecar.outbound.get(), manager, None))
 }
 
@@ -199,7 +211,7 @@ fn connection_manager(name: &str, stat_prefix: &str, virtual_hosts: Value, mut f
 }
 
 /// A route for one call that names an operation.
-fn route(caller: &Service, callee: &Service, call: &Call, cluster: &str) -> Value {
+fn route(model: &Model, caller: &Service, callee: &Service, call: &Call, cluster: &str) -> Value {
     let operation = &call.operation.as_ref().expect("routes are built for calls with an operation").value;
     let matcher = match operation {
         Operation::Grpc { service, method } => json!({ "path": format!("/{service}/{method}") }),
@@ -210,11 +222,23 @@ fn route(caller: &Service, callee: &Service, call: &Call, cluster: &str) -> Valu
         // GraphQL operations share one endpoint; the catch-all carries them.
         Operation::Graphql { .. } => json!({ "prefix": "/" }),
     };
-    json!({ "name": operation.to_string(), "match": matcher, "route": action(caller, callee, Some(call), cluster) })
+    let route = json!({ "name": operation.to_string(), "match": matcher, "route": action(caller, callee, Some(call), cluster) });
+    with_exchange(model, Some(call), route)
 }
 
-fn catch_all(caller: &Service, callee: &Service, call: Option<&Call>, cluster: &str) -> Value {
-    json!({ "name": "default", "match": { "prefix": "/" }, "route": action(caller, callee, call, cluster) })
+fn catch_all(model: &Model, caller: &Service, callee: &Service, call: Option<&Call>, cluster: &str) -> Value {
+    let route =
+        json!({ "name": "default", "match": { "prefix": "/" }, "route": action(caller, callee, call, cluster) });
+    with_exchange(model, call, route)
+}
+
+/// Turns the call's token exchange filter on for its route.
+fn with_exchange(model: &Model, call: Option<&Call>, mut route: Value) -> Value {
+    if let Some(exchange) = call.and_then(|c| c.exchange_token.as_ref()) {
+        let (filter, config) = token_exchange_route(model.token_exchange(exchange.exchange), &exchange.audience);
+        route["typed_per_filter_config"] = json!({ filter: config });
+    }
+    route
 }
 
 /// Timeout and retries: the call's own, else the caller's `call-defaults`.

@@ -210,6 +210,18 @@ fn service_notes(service: &Service, calls: &[(&Service, &Call)]) -> Vec<String> 
     if !budgeted.is_empty() {
         notes.push(format!("retry budgets of the calls from {} (Istio has none)", budgeted.join(", ")));
     }
+    let mut exchanging: Vec<&str> = calls
+        .iter()
+        .filter(|(_, call)| call.exchange_token.is_some())
+        .map(|(caller, _)| caller.name.value.as_str())
+        .collect();
+    exchanging.dedup();
+    if !exchanging.is_empty() {
+        notes.push(format!(
+            "token exchange on the calls from {} (Istio has none: run meshc-runtime token-exchange and send its token from the app)",
+            exchanging.join(", ")
+        ));
+    }
     if service.apis.is_empty() {
         let mut callers: Vec<&str> = calls
             .iter()

@@ -18,6 +18,7 @@ mod istio_identity;
 mod istio_security;
 mod kubernetes;
 mod request_validator;
+mod token_exchange;
 
 use rayon::prelude::*;
 
@@ -78,6 +79,11 @@ pub static BACKENDS: &[Backend] = &[
         name: "request-validator",
         description: "Rules for `meshc-runtime validator`: validating routes with their OpenAPI request shapes.",
         emit: request_validator::emit,
+    },
+    Backend {
+        name: "token-exchange",
+        description: "Configs for `meshc-runtime token-exchange`: per service and token exchange, the STS and the audiences its calls exchange the user's token for.",
+        emit: token_exchange::emit,
     },
 ];
 

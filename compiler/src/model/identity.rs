@@ -272,3 +272,29 @@ mod tests {
         assert!(MtlsMode::parse("STRICT").is_err());
     }
 }
+
+/// A token exchange service (OAuth 2.0 Token Exchange, RFC 8693): callers
+/// trade the end user's token for one the callee accepts, scoped to it
+/// (`token-exchange`; `calls ... exchange-token= audience=`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenExchange {
+    pub name: Spanned<String>,
+    /// The STS's token endpoint (plain HTTP: `meshc-runtime token-exchange` speaks no TLS).
+    pub sts: super::security::HttpUri,
+    /// The issuer of the tokens the STS hands out, which callees require.
+    pub issues: super::security::IssuerId,
+    /// Where `meshc-runtime token-exchange` listens beside each caller's sidecar (127.0.0.1).
+    pub exchanger_port: super::values::Port,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TokenExchangeId(pub u32);
+
+/// A call's `exchange-token="STS" audience="AUD"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallExchange {
+    pub exchange: TokenExchangeId,
+    pub audience: String,
+    pub span: Span,
+}

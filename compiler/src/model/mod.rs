@@ -42,6 +42,8 @@ pub struct Model {
     pub limits: traffic::Limits,
     /// The `mtls` block; `None`: the mesh is plaintext.
     pub mtls: Option<identity::Mtls>,
+    /// Token exchange services, by [`identity::TokenExchangeId`].
+    pub token_exchanges: Vec<identity::TokenExchange>,
     /// JWT issuers, by [`security::IssuerId`].
     pub issuers: Vec<security::JwtIssuer>,
     /// End-user roles, by [`security::RoleId`].
@@ -93,6 +95,10 @@ impl Model {
                 self.gateways.iter().find(|g| g.name.value == *name).map(|g| &g.identity)
             }
         }
+    }
+
+    pub fn token_exchange(&self, id: identity::TokenExchangeId) -> &identity::TokenExchange {
+        &self.token_exchanges[id.0 as usize]
     }
 
     pub fn issuer(&self, id: security::IssuerId) -> &security::JwtIssuer {
@@ -278,6 +284,7 @@ impl Resolver {
             idempotent: false,
             // meshc-runtime sends no end-user token upstream.
             forward_token: false,
+            exchange_token: None,
             origin: CallOrigin::Resolver,
             span: self.span,
         }
@@ -302,6 +309,8 @@ pub struct Call {
     pub idempotent: bool,
     /// The caller passes on the end-user token it received (`forward-token=#true`).
     pub forward_token: bool,
+    /// The caller's sidecar trades that token for one scoped to the callee.
+    pub exchange_token: Option<identity::CallExchange>,
     pub origin: CallOrigin,
     pub span: Span,
 }

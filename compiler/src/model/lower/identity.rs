@@ -7,9 +7,13 @@ use super::read::{self, Once};
 use super::{duplicate, resolve, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
-use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, MtlsMode, Principal, RuleAction};
+use crate::model::identity::{
+    Authorization, AuthorizationRule, CallExchange, Identity, Mtls, MtlsMode, Principal, RuleAction, TokenExchange,
+    TokenExchangeId,
+};
+use crate::model::security::HttpUri;
 use crate::model::security::IssuerId;
-use crate::model::values::{check_name, Duration, Host, Operation};
+use crate::model::values::{check_name, Duration, Host, Operation, Port};
 use crate::syntax::{Node, Value};
 
 const MTLS_CHILDREN: &[&str] = &["mode", "trust-domain", "namespace", "certificates", "cert-dir"];
@@ -149,6 +153,147 @@ impl Lower<'_> {
         let namespace = field("namespace", default.namespace);
         let service_account = field("service-account", default.service_account);
         Some(Identity { namespace: namespace?, service_account: service_account? })
+    }
+
+    /// A top-level `token-exchange "NAME" { sts "http://..."; issues "ISSUER"; exchanger-port 9292 }`.
+    pub(super) fn token_exchange(&mut self, node: &Node) {
+        read::check_entries(node, 1, &[], self.sink);
+        let example = "token-exchange \"corp-sts\" { sts \"http://sts.internal:8080/token\"; issues \"internal\" }";
+        let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
+        if let Some(&(_, first)) = self.token_exchanges.get(&name.value) {
+            duplicate(self.sink, "token-exchange", &name.value, name.span, first);
+            return;
+        }
+        self.token_exchanges.insert(name.value.clone(), (None, name.span));
+        let mut once = Once::default();
+        let (mut sts, mut issues, mut port) = (None, None, Port::new(9292).ok());
+        let mut failed = false;
+        for child in node.children() {
+            if !once.first(child, self.sink) {
+                continue;
+            }
+            match child.name.as_str() {
+                "sts" => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    let text = read::string_arg(
+                        child,
+                        0,
+                        "the STS token endpoint",
+                        "sts \"http://sts.internal:8080/token\"",
+                        self.sink,
+                    );
+                    let parsed = text.and_then(|t| {
+                        read::parse(
+                            &t,
+                            |u| match HttpUri::parse(u)? {
+                                uri if uri.tls => Err(format!("`{u}`: the exchanger (meshc-runtime) reaches the STS over plain HTTP only; use an http:// endpoint inside the cluster")),
+                                uri => Ok(uri),
+                            },
+                            self.sink,
+                        )
+                    });
+                    failed |= parsed.is_none();
+                    sts = parsed;
+                }
+                "issues" => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    let issuer = read::string_arg(child, 0, "a JWT issuer", "issues \"internal\"", self.sink)
+                        .and_then(|n| self.issuer_ref(&n));
+                    failed |= issuer.is_none();
+                    issues = issuer;
+                }
+                "exchanger-port" => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    let p = read::int_arg(child, 0, "a port", "exchanger-port 9292", self.sink)
+                        .and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
+                    failed |= p.is_none();
+                    if p.is_some() {
+                        port = p;
+                    }
+                }
+                _ => read::unknown_child(child, "token-exchange", &["sts", "issues", "exchanger-port"], self.sink),
+            }
+        }
+        for (field, missing) in [("sts", sts.is_none()), ("issues", issues.is_none())] {
+            if missing && !failed {
+                self.sink.push(
+                    Diagnostic::new(Code::MissingRequired, format!("token-exchange `{}` has no `{field}`", name.value))
+                        .at(name.span, format!("`{field}` missing"))
+                        .help(format!("add it: {example}")),
+                );
+                failed = true;
+            }
+        }
+        let (Some(sts), Some(issues), Some(exchanger_port), false) = (sts, issues, port, failed) else { return };
+        let id = TokenExchangeId(self.model.token_exchanges.len() as u32);
+        self.token_exchanges.insert(name.value.clone(), (Some(id), name.span));
+        self.model.token_exchanges.push(TokenExchange {
+            name,
+            sts,
+            issues: issues.value,
+            exchanger_port,
+            span: node.span,
+        });
+    }
+
+    /// A call's `exchange-token="STS" audience="AUD"`. `Some(None)` when absent, `None` when invalid.
+    pub(super) fn call_exchange(&mut self, node: &Node) -> Option<Option<CallExchange>> {
+        let exchange = read::string_prop(node, "exchange-token", None, self.sink);
+        let audience = read::string_prop(node, "audience", None, self.sink);
+        let (exchange, audience) = match (exchange, audience) {
+            (None, None) if node.property("exchange-token").is_none() && node.property("audience").is_none() => {
+                return Some(None)
+            }
+            (Some(e), Some(a)) => (e, a),
+            (Some(e), None) => {
+                self.sink.push(
+                    Diagnostic::new(Code::MissingRequired, "`exchange-token` needs the audience to ask the STS for")
+                        .at(e.span, "no audience")
+                        .help("add it: exchange-token=\"corp-sts\" audience=\"payments\""),
+                );
+                return None;
+            }
+            (None, Some(a)) => {
+                self.sink.push(
+                    Diagnostic::new(Code::UnknownProperty, "`audience` applies to `exchange-token`")
+                        .at(a.span, "nothing is exchanged")
+                        .help("add exchange-token=\"NAME\", or remove `audience`"),
+                );
+                return None;
+            }
+            _ => return None,
+        };
+        if let Some(forward) = node.property("forward-token") {
+            self.sink.push(
+                Diagnostic::new(Code::InvalidValue, "a call either forwards the user's token or exchanges it")
+                    .at(forward.span, "forwards")
+                    .with_label(exchange.span, "exchanges")
+                    .help("keep one: exchange-token sends a token scoped to the callee instead of the user's"),
+            );
+            return None;
+        }
+        let audience_ok = !audience.value.is_empty() && !audience.value.contains(['/', ' ', '?', '#', '%']);
+        if !audience_ok {
+            self.sink.push(
+                Diagnostic::new(Code::InvalidValue, format!("`{}` is not an audience", audience.value))
+                    .at(audience.span, "not an audience name")
+                    .help("name the callee's API as the STS knows it, e.g. audience=\"payments\" (no `/`, spaces, `?`, `#` or `%`)"),
+            );
+            return None;
+        }
+        let declare = "declare it with `token-exchange \"name\" { sts \"http://...\"; issues \"ISSUER\" }`".to_string();
+        let id = resolve(
+            self.sink,
+            &self.token_exchanges,
+            &exchange,
+            Code::UnknownTokenExchange,
+            "token-exchange",
+            declare,
+        )?;
+        Some(Some(CallExchange { exchange: id.value, audience: audience.value, span: exchange.span }))
     }
 
     /// A service's `require-token "ISSUER"`.

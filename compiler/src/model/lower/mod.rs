@@ -35,6 +35,7 @@ const TOP_LEVEL: &[&str] = &[
     "role",
     "security",
     "mtls",
+    "token-exchange",
 ];
 
 /// Builds the model from every loaded document.
@@ -48,6 +49,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         retry_policies: HashMap::new(),
         gateways: HashMap::new(),
         issuers: HashMap::new(),
+        token_exchanges: HashMap::new(),
         roles: HashMap::new(),
         model: Model::default(),
     };
@@ -58,6 +60,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     let mut service_nodes = Vec::new();
     let mut gateway_nodes = Vec::new();
     let mut topic_nodes = Vec::new();
+    let mut exchange_nodes = Vec::new();
     let mut gateway_names: HashMap<String, Span> = HashMap::new();
     let mut mesh_seen: Option<Span> = None;
     let mut limits_seen: Option<Span> = None;
@@ -128,6 +131,8 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 },
                 // Issuers and roles hold no references: lowered here, before the routes that use them.
                 "jwt-issuer" => cx.jwt_issuer(node),
+                // Lowered once every issuer is known: they name one.
+                "token-exchange" => exchange_nodes.push(node),
                 "role" => cx.role(node),
                 // Named policies hold no references: lowered here, before the services that use them.
                 "retry-policy" => cx.retry_policy_decl(node, &mut retry_policy_names),
@@ -170,6 +175,10 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 ),
             }
         }
+    }
+
+    for node in exchange_nodes {
+        cx.token_exchange(node);
     }
 
     // Pass 2: bodies. Topics and services get ids once their own settings
@@ -233,6 +242,7 @@ struct Lower<'a> {
     gateways: HashMap<String, (Option<()>, Span)>,
     /// Declared issuer and role names; the id is set once one lowered cleanly.
     issuers: HashMap<String, (Option<super::security::IssuerId>, Span)>,
+    token_exchanges: HashMap<String, (Option<super::identity::TokenExchangeId>, Span)>,
     roles: HashMap<String, (Option<super::security::RoleId>, Span)>,
     model: Model,
 }

@@ -325,7 +325,12 @@ impl Lower<'_> {
     }
 
     fn call(&mut self, node: &Node) -> Option<Call> {
-        read::check_entries(node, 1, &["operation", "timeout", "idempotent", "for", "forward-token"], self.sink);
+        read::check_entries(
+            node,
+            1,
+            &["operation", "timeout", "idempotent", "for", "forward-token", "exchange-token", "audience"],
+            self.sink,
+        );
         let mut retries = Some(None);
         let mut load = Some(None);
         let mut once = Once::default();
@@ -339,6 +344,7 @@ impl Lower<'_> {
         }
         let idempotent = read::bool_prop(node, "idempotent", self.sink);
         let forward_token = read::bool_prop(node, "forward-token", self.sink);
+        let exchange_token = self.call_exchange(node);
         let target = read::string_arg(
             node,
             0,
@@ -369,6 +375,7 @@ impl Lower<'_> {
             serving: serving?,
             idempotent: idempotent.is_some_and(|b| b.value),
             forward_token: forward_token.is_some_and(|b| b.value),
+            exchange_token: exchange_token?,
             origin: CallOrigin::Declared,
             span: node.span,
         })
