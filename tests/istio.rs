@@ -357,9 +357,13 @@ fn a_service_requiring_the_token_gets_request_authentication_and_a_deny_policy()
     let authn = resource(&resources, "RequestAuthentication", "loyalty");
     assert_eq!(authn["metadata"]["namespace"], "shop");
     assert_eq!(authn["spec"]["selector"], json!({ "matchLabels": { "app": "loyalty" } }));
+    // loyalty requires the STS's tokens (accounts exchanges the customer's for one).
     let rule = &authn["spec"]["jwtRules"][0];
-    assert_eq!(rule["issuer"], "https://auth.shop.example");
+    assert_eq!(rule["issuer"], "https://sts.shop.example");
     assert_eq!(rule["forwardOriginalToken"], true);
+    let first = &resources.iter().find(|(path, _)| path == "istio/service-loyalty.yaml").expect("loyalty's resources").1;
+    let note = first["metadata"]["annotations"]["meshc/not-in-istio"].as_str().expect("a note");
+    assert!(note.contains("token exchange on the calls from accounts"), "{note}");
     // loyalty's allow rule has a header condition: Istio's `when`.
     let allow = resource(&resources, "AuthorizationPolicy", "loyalty-allow");
     assert_eq!(
