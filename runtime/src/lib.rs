@@ -28,6 +28,10 @@
 //! resolved by REST and gRPC upstreams ([`serve_graphql`]; see the
 //! [`graphql`] module).
 //!
+//! [`TokenExchange`] is an `ext_authz` HTTP service that trades the caller's
+//! bearer token for one scoped to an audience by OAuth 2.0 Token Exchange
+//! (RFC 8693) with a security token service ([`serve_token_exchange`]).
+//!
 //! Everything listens on loopback addresses only.
 
 mod client;
@@ -36,12 +40,14 @@ pub mod graphql;
 mod grpc_mock;
 mod http_server;
 mod template;
+pub mod token_exchange;
 pub mod validator;
 
 pub use client::{call_unary, call_unary_with_metadata};
 pub use codec::DynamicCodec;
 pub use graphql::{serve_graphql, GraphqlGateway, GraphqlHandle, ServedRequest, UpstreamCall};
 pub use grpc_mock::{GrpcMock, MockError, MockHandle};
+pub use token_exchange::{serve_token_exchange, Exchange, Outcome, TokenExchange, TokenExchangeHandle};
 pub use validator::{serve_validator, CheckedRequest, Decision, Validator, ValidatorHandle, Verdict};
 
 /// Re-exported so users name the same versions the mock is built with.

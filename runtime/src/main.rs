@@ -14,6 +14,12 @@
 //! a GraphQL API's config until killed. It prints `listening on ADDR` first,
 //! then one JSON line per `/graphql` request: `{"method", "status",
 //! "operation", "operationName", "fields", "calls", "errors", "ms"}`.
+//!
+//! `meshc-runtime token-exchange --config FILE.json [--listen 127.0.0.1:PORT]`
+//! serves an RFC 8693 token exchanger as an Envoy ext_authz HTTP service
+//! until killed. It prints `listening on ADDR` first, then one JSON line per
+//! decision (never a token): `{"path", "audience", "outcome", "status",
+//! "sts_status", "detail", "ms"}`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -22,7 +28,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use meshc_runtime::{serve_graphql, serve_validator, GraphqlGateway, GrpcMock, ServedRequest, Validator, Verdict};
+use meshc_runtime::{
+    serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock, ServedRequest, TokenExchange,
+    Validator, Verdict,
+};
 
 #[derive(Parser)]
 #[command(name = "meshc-runtime", version, about = "Runtime helpers for testing meshc artifacts")]
@@ -63,6 +72,15 @@ enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Exchange bearer tokens for audience-scoped ones (RFC 8693) as an Envoy ext_authz HTTP service.
+    TokenExchange {
+        /// `{"listen", "sts": {"url"}, "audiences", "timeout_ms"}`.
+        #[arg(long, value_name = "FILE.json")]
+        config: PathBuf,
+        /// Overrides the config's `listen` (loopback; port 0 picks a free port).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -80,7 +98,30 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::GrpcMock { descriptor, listen, responses } => grpc_mock(descriptor, listen, responses),
         Command::Validator { rules, listen } => validator(rules, listen),
         Command::Graphql { config, listen } => graphql(config, listen),
+        Command::TokenExchange { config, listen } => token_exchange(config, listen),
     }
+}
+
+fn token_exchange(config: PathBuf, listen: Option<SocketAddr>) -> Result<(), String> {
+    let text = std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let exchanger = TokenExchange::from_json(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+    let listen = listen.unwrap_or(exchanger.listen());
+    let handle = serve_token_exchange(exchanger, listen).map_err(|e| format!("listening on {listen}: {e}"))?;
+    print_requests(
+        handle.addr(),
+        || handle.take_requests(),
+        |exchange| {
+            serde_json::json!({
+                "path": exchange.path,
+                "audience": exchange.audience,
+                "outcome": exchange.outcome.as_str(),
+                "status": exchange.status,
+                "sts_status": exchange.sts_status,
+                "detail": exchange.detail,
+                "ms": (exchange.duration.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+            })
+        },
+    )
 }
 
 fn graphql(config: PathBuf, listen: SocketAddr) -> Result<(), String> {
