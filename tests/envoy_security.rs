@@ -443,6 +443,25 @@ fn contradictions_and_bad_key_files_are_errors() {
     assert_eq!(findings(&c)[0].0, "MESH0009", "{:?}", findings(&c));
 }
 
+/// Validates and starts the built sidecar of `name`, ready on `port`.
+fn start_sidecar(configs: &[PathBuf], name: &str, port: u16) -> EnvoyProcess {
+    let path = configs.iter().find(|p| p.ends_with(format!("envoy/sidecar-{name}.yaml"))).unwrap();
+    envoy_validate(path).unwrap_or_else(|e| panic!("rejected by Envoy:\n{e}"));
+    let envoy = EnvoyProcess::start(path);
+    envoy.wait_ready(port);
+    envoy
+}
+
+/// A call to `orders` through web's outbound port, as web's app, with the token if any.
+fn call_orders(web_outbound: u16, token: Option<&str>) -> support::HttpResponse {
+    let auth = token.map(bearer);
+    let mut headers = vec![("host", "orders")];
+    if let Some(value) = &auth {
+        headers.push(("authorization", value.as_str()));
+    }
+    http_request(web_outbound, "GET", "/orders/1", &headers)
+}
+
 /// `web` calls `orders`, which requires a `shop-users` token; `web` holds
 /// one too and passes it on. Both sidecars run; the test is web's app.
 #[test]
@@ -483,26 +502,12 @@ service "orders" {{
     );
     write_files(dir.path(), &[("mesh.kdl", &mesh), ("keys/shop-users.jwks.json", &shop.jwks())]);
     let configs = build(dir.path(), &dir.path().join("out"));
-    let start = |name: &str, port: u16| {
-        let path = configs.iter().find(|p| p.ends_with(format!("envoy/sidecar-{name}.yaml"))).unwrap();
-        envoy_validate(path).unwrap_or_else(|e| panic!("rejected by Envoy:\n{e}"));
-        let envoy = EnvoyProcess::start(path);
-        envoy.wait_ready(port);
-        envoy
-    };
-    let _orders = start("orders", orders_inbound);
-    let _web = start("web", web_outbound);
+    let _orders = start_sidecar(&configs, "orders", orders_inbound);
+    let _web = start_sidecar(&configs, "web", web_outbound);
     let token = shop.token(json!({ "iss": "https://auth.shop.test", "aud": "shop-api", "sub": "alice" }));
     let other = Signer::new("other").token(json!({ "iss": "https://auth.shop.test", "aud": "shop-api", "sub": "eve" }));
 
-    let call = |authorization: Option<&str>| {
-        let auth = authorization.map(bearer);
-        let mut headers = vec![("host", "orders")];
-        if let Some(value) = &auth {
-            headers.push(("authorization", value.as_str()));
-        }
-        http_request(web_outbound, "GET", "/orders/1", &headers)
-    };
+    let call = |token: Option<&str>| call_orders(web_outbound, token);
     // Without the token, or with one signed by another key: 401 at orders' sidecar.
     assert_eq!(call(None).status, 401);
     assert_eq!(call(Some(&other)).status, 401);
@@ -511,4 +516,88 @@ service "orders" {{
     let response = call(Some(&token));
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(app.requests()[0].header("authorization"), Some(bearer(&token).as_str()));
+}
+
+/// `web` trades the customer's token at a token exchange for one scoped to
+/// `orders`, which requires the exchange's tokens: web's sidecar asks
+/// `meshc-runtime token-exchange`, which asks the STS (a test double that
+/// signs real tokens), and orders' sidecar verifies what arrives.
+#[test]
+fn a_call_exchanges_the_users_token_for_one_the_callee_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let customers = Signer::new("customers-1");
+    let internal = Signer::new("internal-1");
+    let app = Upstream::start("orders-app");
+    let scoped = internal.token(json!({ "iss": "https://sts.test", "aud": "orders", "sub": "alice" }));
+    let handed_out = scoped.clone();
+    let sts = Upstream::start_responding("sts", move |_| {
+        (200, "application/json", json!({ "access_token": handed_out, "token_type": "Bearer" }).to_string())
+    });
+    let (web_outbound, orders_inbound, exchanger) = (free_port(), free_port(), free_port());
+    let mesh = format!(
+        r#"
+jwt-issuer "customers" {{
+    issuer "https://auth.test"
+    jwks "keys/customers.json"
+}}
+jwt-issuer "internal" {{
+    issuer "https://sts.test"
+    audiences "orders"
+    jwks "keys/internal.json"
+}}
+token-exchange "sts" {{
+    sts "http://127.0.0.1:{sts}/token"
+    issues "internal"
+    exchanger-port {exchanger}
+}}
+service "web" {{
+    owner "t"
+    address "127.0.0.1" port={web_app}
+    sidecar inbound-port={web_inbound} outbound-port={web_outbound}
+    require-token "customers"
+    calls "orders" timeout="2s" exchange-token="sts" audience="orders"
+}}
+service "orders" {{
+    owner "t"
+    address "orders.internal" port={app}
+    endpoints {{
+        endpoint "127.0.0.1" port={orders_inbound}
+    }}
+    sidecar inbound-port={orders_inbound} outbound-port={orders_outbound}
+    require-token "internal"
+    traffic {{ outlier-detection consecutive-5xx=100 }}
+}}
+"#,
+        sts = sts.port(),
+        web_app = free_port(),
+        web_inbound = free_port(),
+        app = app.port(),
+        orders_outbound = free_port(),
+    );
+    write_files(
+        dir.path(),
+        &[("mesh.kdl", &mesh), ("keys/customers.json", &customers.jwks()), ("keys/internal.json", &internal.jwks())],
+    );
+    let configs = build(dir.path(), &dir.path().join("out"));
+    let config = configs.iter().find(|p| p.ends_with("token-exchange/web-sts.json")).expect("web's exchanger config");
+    let exchange = meshc_runtime::TokenExchange::from_json(&std::fs::read_to_string(config).unwrap()).unwrap();
+    let _exchanger = meshc_runtime::serve_token_exchange(exchange, format!("127.0.0.1:{exchanger}").parse().unwrap())
+        .expect("the exchanger starts");
+    let _orders = start_sidecar(&configs, "orders", orders_inbound);
+    let _web = start_sidecar(&configs, "web", web_outbound);
+
+    let customer = customers.token(json!({ "iss": "https://auth.test", "sub": "alice" }));
+    let call = |token: Option<&str>| call_orders(web_outbound, token);
+    // Without a token there is nothing to exchange: the exchanger's 401 reaches web's app.
+    assert_eq!(call(None).status, 401);
+    assert_eq!((sts.hits(), app.hits()), (0, 0));
+
+    let response = call(Some(&customer));
+    assert_eq!(response.status, 200, "{}", response.body);
+    // orders' app got the scoped token, verified by its sidecar, not the customer's.
+    assert_eq!(app.requests()[0].header("authorization"), Some(bearer(&scoped).as_str()));
+    let form = String::from_utf8(sts.requests()[0].body.clone()).unwrap();
+    assert!(form.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange"), "{form}");
+    assert!(form.contains(&format!("subject_token={customer}")), "{form}");
+    assert!(form.contains("audience=orders"), "{form}");
 }

@@ -361,7 +361,8 @@ fn a_service_requiring_the_token_gets_request_authentication_and_a_deny_policy()
     let rule = &authn["spec"]["jwtRules"][0];
     assert_eq!(rule["issuer"], "https://sts.shop.example");
     assert_eq!(rule["forwardOriginalToken"], true);
-    let first = &resources.iter().find(|(path, _)| path == "istio/service-loyalty.yaml").expect("loyalty's resources").1;
+    let first =
+        &resources.iter().find(|(path, _)| path == "istio/service-loyalty.yaml").expect("loyalty's resources").1;
     let note = first["metadata"]["annotations"]["meshc/not-in-istio"].as_str().expect("a note");
     assert!(note.contains("token exchange on the calls from accounts"), "{note}");
     // loyalty's allow rule has a header condition: Istio's `when`.
