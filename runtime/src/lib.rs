@@ -38,6 +38,7 @@ mod client;
 mod codec;
 pub mod graphql;
 mod grpc_mock;
+mod http_client;
 mod http_server;
 mod template;
 pub mod token_exchange;

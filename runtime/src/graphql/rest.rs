@@ -6,12 +6,10 @@ use std::time::Duration;
 use apollo_compiler::response::{JsonMap, JsonValue};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::config::{Piece, Rest};
+use crate::http_client::{error_chain, HttpClient};
 
 /// Upstream response bodies above this are a field error.
 const MAX_RESPONSE_BYTES: usize = 16 << 20;
@@ -42,18 +40,6 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// A query string key or value: everything but unreserved characters.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// The pooled HTTP/1.1 client all REST resolvers share (keep-alive per
-/// upstream; host names resolved per connection).
-pub(crate) struct HttpClient(Client<HttpConnector, Full<Bytes>>);
-
-impl HttpClient {
-    pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        HttpClient(Client::builder(TokioExecutor::new()).build(connector))
-    }
-}
-
 /// What one REST call did.
 pub(crate) struct Outcome {
     /// The request target sent (or that would have been sent).
@@ -80,7 +66,7 @@ pub(crate) async fn call(client: &HttpClient, rest: &Rest, arguments: &JsonMap, 
         Err(e) => return Outcome { status: None, result: Err(fail(e)), path_and_query },
     };
     let exchange = async {
-        let response = client.0.request(request).await.map_err(|e| (None, error_chain(&e)))?;
+        let response = client.request(request).await.map_err(|e| (None, error_chain(&e)))?;
         let status = response.status();
         let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
@@ -178,18 +164,6 @@ fn text(value: &JsonValue) -> String {
         JsonValue::String(text) => text.as_str().to_string(),
         other => other.to_string(),
     }
-}
-
-/// An error with its causes (hyper's top-level messages are terse).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The start of a body, on one line.

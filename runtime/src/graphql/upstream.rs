@@ -6,6 +6,7 @@ use apollo_compiler::response::{JsonMap, JsonValue};
 
 use super::config::{Resolver, Target};
 use super::{grpc, rest};
+use crate::http_client::{self, HttpClient};
 
 /// One call the gateway made to an upstream for a root field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +33,14 @@ pub struct UpstreamCall {
 /// The clients every resolver shares: pooled HTTP/1.1 connections for
 /// REST, one HTTP/2 connection per gRPC upstream.
 pub(crate) struct Upstreams {
-    http: rest::HttpClient,
+    http: HttpClient,
     grpc: grpc::Channels,
 }
 
 impl Upstreams {
     /// Must be called inside the tokio runtime that makes the calls.
     pub fn new() -> Self {
-        Upstreams { http: rest::HttpClient::new(), grpc: grpc::Channels::new() }
+        Upstreams { http: http_client::pooled(), grpc: grpc::Channels::new() }
     }
 
     /// Resolves a root field with its coerced `arguments`; `since` is the

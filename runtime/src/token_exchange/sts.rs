@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
+
+use crate::http_client::{self, error_chain, HttpClient};
 
 /// STS answers above this are malformed.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -74,16 +74,13 @@ pub(crate) enum Answer {
     Unavailable { status: Option<u16>, detail: String },
 }
 
-/// The pooled HTTP/1.1 client for the STS (keep-alive; the host name is
-/// resolved per connection).
-pub(crate) struct StsClient(Client<HttpConnector, Full<Bytes>>);
+/// The client the exchanger calls the STS with.
+pub(crate) struct StsClient(HttpClient);
 
 impl StsClient {
     /// Must be called inside the tokio runtime that makes the calls.
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        StsClient(Client::builder(TokioExecutor::new()).build(connector))
+        StsClient(http_client::pooled())
     }
 
     /// Exchanges `subject_token` for a token for `audience`, the whole call
@@ -104,7 +101,8 @@ impl StsClient {
             Err(e) => return Answer::Unavailable { status: None, detail: format!("building the STS request: {e}") },
         };
         let call = async {
-            let response = self.0.request(request).await.map_err(|e| (None, error_chain(&e)))?;
+            let response =
+                self.0.request(request).await.map_err(|e| (None, format!("calling the STS: {}", error_chain(&e))))?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
                 .collect()
@@ -180,40 +178,13 @@ fn read_token(body: &[u8]) -> Result<Answer, String> {
 /// alphanumerics as they are, space as `+`, other bytes of the UTF-8 as
 /// `%XX`).
 pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        encode(name, &mut out);
-        out.push('=');
-        encode(value, &mut out);
-    }
-    out
+    // `%20` is the one byte the form serializer writes otherwise: as `+`.
+    let encode = |text: &str| utf8_percent_encode(text, FORM).to_string().replace("%20", "+");
+    pairs.iter().map(|(name, value)| format!("{}={}", encode(name), encode(value))).collect::<Vec<_>>().join("&")
 }
 
-fn encode(text: &str, out: &mut String) {
-    for byte in text.bytes() {
-        match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(byte as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-}
-
-/// A hyper client error with its causes: "client error (Connect): tcp
-/// connect error: Connection refused (os error 111)".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = format!("calling the STS: {error}");
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+/// What the form serializer percent-encodes: all but alphanumerics and `*-._`.
+const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'*').remove(b'-').remove(b'.').remove(b'_');
 
 /// At most [`MAX_DESCRIPTION_CHARS`] of `bytes`, lossily decoded.
 fn excerpt(bytes: &[u8]) -> String {
