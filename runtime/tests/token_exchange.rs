@@ -5,19 +5,11 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use meshc_runtime::{serve_token_exchange, Outcome, TokenExchange, TokenExchangeHandle};
 use serde_json::{json, Value};
-use support::{free_port, http, localhost, meshc_runtime, Reply, Serving};
-use tokio::sync::watch;
+use support::{free_port, http, localhost, meshc_runtime, Hit, JsonUpstream, Reply, Serving};
 
 /// One request as it reached the STS.
 #[derive(Debug, Clone)]
@@ -29,83 +21,27 @@ struct StsHit {
     form: HashMap<String, String>,
 }
 
-/// What the STS answers to a form: status, body, delay.
-type Answer = dyn Fn(&HashMap<String, String>) -> (u16, String, Duration) + Send + Sync;
-
-/// A fake STS on 127.0.0.1 answering through a handler and recording each
-/// request.
-struct FakeSts {
-    port: u16,
-    hits: Arc<Mutex<Vec<StsHit>>>,
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// A fake STS on 127.0.0.1 answering each decoded form through a handler
+/// (status, body, delay) and recording each request.
+struct FakeSts(JsonUpstream);
 
 impl FakeSts {
     fn start(answer: impl Fn(&HashMap<String, String>) -> (u16, String, Duration) + Send + Sync + 'static) -> FakeSts {
-        let answer: Arc<Answer> = Arc::new(answer);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let hits = Arc::new(Mutex::new(Vec::new()));
-        let (stop, mut stopped) = watch::channel(false);
-        let recorded = Arc::clone(&hits);
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = stopped.wait_for(|stop| *stop) => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let (answer, recorded) = (Arc::clone(&answer), Arc::clone(&recorded));
-                            tokio::spawn(async move {
-                                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                                    let (answer, recorded) = (Arc::clone(&answer), Arc::clone(&recorded));
-                                    async move {
-                                        let (parts, body) = request.into_parts();
-                                        let body = body.collect().await.unwrap().to_bytes();
-                                        let form = decode_form(std::str::from_utf8(&body).unwrap());
-                                        let (status, text, delay) = answer(&form);
-                                        recorded.lock().unwrap().push(StsHit {
-                                            method: parts.method.to_string(),
-                                            target: parts.uri.to_string(),
-                                            content_type: parts.headers.get("content-type").map_or(String::new(), |v| v.to_str().unwrap().to_string()),
-                                            form,
-                                        });
-                                        tokio::time::sleep(delay).await;
-                                        let mut response = hyper::Response::new(Full::new(Bytes::from(text)));
-                                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                                        response.headers_mut().insert("content-type", "application/json".parse().unwrap());
-                                        Ok::<_, std::convert::Infallible>(response)
-                                    }
-                                });
-                                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                            });
-                        }
-                    }
-                }
-            });
-        });
-        FakeSts { port, hits, stop, thread: Some(thread) }
+        FakeSts(JsonUpstream::start(move |hit| answer(&decode_form(&hit.body))))
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/oauth2/token", self.port)
+        format!("http://127.0.0.1:{}/oauth2/token", self.0.port)
     }
 
     fn hits(&self) -> Vec<StsHit> {
-        self.hits.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeSts {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        let hit = |h: Hit| StsHit {
+            method: h.method,
+            target: h.target,
+            content_type: h.headers.get("content-type").cloned().unwrap_or_default(),
+            form: decode_form(&h.body),
+        };
+        self.0.hits().into_iter().map(hit).collect()
     }
 }
 

@@ -11,7 +11,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use tokio::sync::watch;
 
 // ---------------------------------------------------------------------------
 // Protos and addresses.
@@ -248,4 +258,114 @@ pub fn cluster(name: &str, port: u16) -> String {
       - lb_endpoints:
         - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }}"#
     )
+}
+
+// ---------------------------------------------------------------------------
+// A JSON upstream.
+
+/// One request as it reached a [`JsonUpstream`].
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub method: String,
+    pub target: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+    pub arrived: Instant,
+    pub answered: Option<Instant>,
+}
+
+/// What a [`JsonUpstream`] answers: status, JSON body text, delay.
+pub type Handler = dyn Fn(&Hit) -> (u16, String, Duration) + Send + Sync;
+
+/// A tiny HTTP/1.1 upstream (hyper) on 127.0.0.1 answering JSON through a
+/// handler and recording every request with its arrival and answer times:
+/// the GraphQL gateway's REST backends, the token exchanger's STS.
+pub struct JsonUpstream {
+    pub port: u16,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl JsonUpstream {
+    pub fn start(handler: impl Fn(&Hit) -> (u16, String, Duration) + Send + Sync + 'static) -> JsonUpstream {
+        let handler: Arc<Handler> = Arc::new(handler);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let (stop, mut stopped) = watch::channel(false);
+        let recorded = Arc::clone(&hits);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    tokio::select! {
+                        _ = stopped.wait_for(|stop| *stop) => break,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            let handler = Arc::clone(&handler);
+                            let recorded = Arc::clone(&recorded);
+                            tokio::spawn(async move {
+                                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                                    let handler = Arc::clone(&handler);
+                                    let recorded = Arc::clone(&recorded);
+                                    async move {
+                                        let arrived = Instant::now();
+                                        let (parts, body) = request.into_parts();
+                                        let body = body.collect().await.unwrap().to_bytes();
+                                        let hit = Hit {
+                                            method: parts.method.to_string(),
+                                            target: parts.uri.to_string(),
+                                            headers: parts
+                                                .headers
+                                                .iter()
+                                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+                                                .collect(),
+                                            body: String::from_utf8(body.to_vec()).unwrap(),
+                                            arrived,
+                                            answered: None,
+                                        };
+                                        let (status, text, delay) = handler(&hit);
+                                        let index = {
+                                            let mut hits = recorded.lock().unwrap();
+                                            hits.push(hit);
+                                            hits.len() - 1
+                                        };
+                                        tokio::time::sleep(delay).await;
+                                        recorded.lock().unwrap()[index].answered = Some(Instant::now());
+                                        let mut response = hyper::Response::new(Full::new(Bytes::from(text)));
+                                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                                        response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+                                        Ok::<_, std::convert::Infallible>(response)
+                                    }
+                                });
+                                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        JsonUpstream { port, hits, stop, thread: Some(thread) }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn upstream(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+}
+
+impl Drop for JsonUpstream {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
