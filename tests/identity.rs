@@ -5,37 +5,11 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use meshc::diag::render::{render, Format};
-use meshc::diag::{Code, Diagnostic};
-use meshc::driver::Compilation;
+use meshc::diag::Code;
 use meshc::model::identity::MtlsMode;
-use support::write_files;
+use support::{codes, compile_mesh as compile, human, only, span_text as text, write_files};
 
 const HEALTHY: &str = "traffic { outlier-detection consecutive-5xx=5 }";
-
-fn compile(mesh: &str) -> (tempfile::TempDir, Compilation) {
-    let dir = tempfile::tempdir().unwrap();
-    write_files(dir.path(), &[("mesh.kdl", mesh)]);
-    let c = meshc::driver::compile(dir.path());
-    (dir, c)
-}
-
-fn human(c: &Compilation) -> String {
-    render(Format::Human, &c.diagnostics, &c.sources, false)
-}
-
-fn codes(c: &Compilation) -> Vec<Code> {
-    c.diagnostics.iter().map(|d| d.code).collect()
-}
-
-fn only(c: &Compilation) -> &Diagnostic {
-    assert_eq!(c.diagnostics.len(), 1, "{}", human(c));
-    &c.diagnostics[0]
-}
-
-fn text(c: &Compilation, span: meshc::base::Span) -> String {
-    c.sources.get(span.file).text[span.start as usize..span.end as usize].to_string()
-}
 
 /// `orders` calls `payments` (with `call`), whose block is `payments`; `mtls` is the mesh's block.
 fn mesh(mtls: &str, call: &str, payments: &str) -> String {

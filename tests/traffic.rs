@@ -5,37 +5,15 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use meshc::diag::render::{render, Format};
 use meshc::diag::{Code, Diagnostic};
 use meshc::driver::Compilation;
-use support::write_files;
+use support::{codes, compile_mesh as compile, human, only, span_text, write_files};
 
 /// Appended to every callee so the health-policy warning stays out of the way.
 const HEALTHY: &str = "traffic { outlier-detection consecutive-5xx=5 }";
 
-fn compile(mesh: &str) -> (tempfile::TempDir, Compilation) {
-    let dir = tempfile::tempdir().unwrap();
-    write_files(dir.path(), &[("mesh.kdl", mesh)]);
-    let c = meshc::driver::compile(dir.path());
-    (dir, c)
-}
-
-fn human(c: &Compilation) -> String {
-    render(Format::Human, &c.diagnostics, &c.sources, false)
-}
-
-fn codes(c: &Compilation) -> Vec<Code> {
-    c.diagnostics.iter().map(|d| d.code).collect()
-}
-
-fn only(c: &Compilation) -> &Diagnostic {
-    assert_eq!(c.diagnostics.len(), 1, "{}", human(c));
-    &c.diagnostics[0]
-}
-
 fn primary_text(c: &Compilation, d: &Diagnostic) -> String {
-    let span = d.primary.as_ref().unwrap().span;
-    c.sources.get(span.file).text[span.start as usize..span.end as usize].to_string()
+    span_text(c, d.primary.as_ref().unwrap().span)
 }
 
 /// A chain `edge → a → b → c` with the given retries on each hop's call

@@ -59,6 +59,35 @@ pub fn build_workspace(workspace: &Path, out: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Compiles a workspace of one file, `mesh.kdl` = `mesh`; the directory
+/// lives as long as the returned handle.
+pub fn compile_mesh(mesh: &str) -> (tempfile::TempDir, meshc::driver::Compilation) {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("mesh.kdl", mesh)]);
+    let compilation = meshc::driver::compile(dir.path());
+    (dir, compilation)
+}
+
+/// The diagnostics as a person reads them (for assertion messages).
+pub fn human(c: &meshc::driver::Compilation) -> String {
+    meshc::diag::render::render(meshc::diag::render::Format::Human, &c.diagnostics, &c.sources, false)
+}
+
+pub fn codes(c: &meshc::driver::Compilation) -> Vec<meshc::diag::Code> {
+    c.diagnostics.iter().map(|d| d.code).collect()
+}
+
+/// The one diagnostic (panics, showing them, when there are others).
+pub fn only(c: &meshc::driver::Compilation) -> &meshc::diag::Diagnostic {
+    assert_eq!(c.diagnostics.len(), 1, "{}", human(c));
+    &c.diagnostics[0]
+}
+
+/// The spec text a span covers.
+pub fn span_text(c: &meshc::driver::Compilation, span: meshc::base::Span) -> String {
+    c.sources.get(span.file).text[span.start as usize..span.end as usize].to_string()
+}
+
 /// Now, as the certificate issuer takes it.
 pub fn time_now() -> meshc::emit::certificates::Now {
     meshc::emit::certificates::Now::now_utc()
