@@ -9,7 +9,7 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,23 @@ service "intruder" {{
 fn meshc(args: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_meshc")).args(args).output().expect("meshc runs");
     assert!(output.status.success(), "meshc {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A temporary workspace with the spec, its (empty) certificate directory,
+/// orders' app and the sidecars' ports.
+fn workspace() -> (tempfile::TempDir, PathBuf, Upstream, Ports) {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let app = Upstream::start("orders-app");
+    let ports = Ports { web_outbound: free_port(), orders_inbound: free_port() };
+    std::fs::create_dir_all(&certs).unwrap();
+    write_files(dir.path(), &[("mesh.kdl", &spec(&certs.canonicalize().unwrap(), app.port(), &ports))]);
+    (dir, certs, app, ports)
+}
+
+/// `meshc certs DIR -o CERTS`.
+fn issue(dir: &Path, certs: &Path) {
+    meshc(&["certs", dir.to_str().unwrap(), "-o", certs.to_str().unwrap()]);
 }
 
 /// Builds the spec and starts both sidecars.
@@ -149,13 +166,8 @@ fn call_orders(port: u16) -> support::HttpResponse {
 
 #[test]
 fn calls_travel_over_mtls_and_strangers_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    let app = Upstream::start("orders-app");
-    let ports = Ports { web_outbound: free_port(), orders_inbound: free_port() };
-    std::fs::create_dir_all(&certs).unwrap();
-    write_files(dir.path(), &[("mesh.kdl", &spec(&certs.canonicalize().unwrap(), app.port(), &ports))]);
-    meshc(&["certs", dir.path().to_str().unwrap(), "-o", certs.to_str().unwrap()]);
+    let (dir, certs, app, ports) = workspace();
+    issue(dir.path(), &certs);
     // Keys are the owner's alone.
     for key in ["ca-key.pem", "web-key.pem", "orders-key.pem"] {
         let mode = std::fs::metadata(certs.join(key)).unwrap().permissions().mode() & 0o777;
@@ -188,14 +200,8 @@ fn calls_travel_over_mtls_and_strangers_are_refused() {
 
 #[test]
 fn reissued_certificates_are_picked_up_without_dropping_traffic() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    let app = Upstream::start("orders-app");
-    let ports = Ports { web_outbound: free_port(), orders_inbound: free_port() };
-    std::fs::create_dir_all(&certs).unwrap();
-    write_files(dir.path(), &[("mesh.kdl", &spec(&certs.canonicalize().unwrap(), app.port(), &ports))]);
-    let issue = || meshc(&["certs", dir.path().to_str().unwrap(), "-o", certs.to_str().unwrap()]);
-    issue();
+    let (dir, certs, _app, ports) = workspace();
+    issue(dir.path(), &certs);
     let ca = std::fs::read_to_string(certs.join("ca.pem")).unwrap();
     let (orders, web) = start(dir.path());
     orders.wait_ready(ports.orders_inbound);
@@ -205,7 +211,7 @@ fn reissued_certificates_are_picked_up_without_dropping_traffic() {
     assert!(before.starts_with("serial="), "{before}");
 
     // Rotation: new keys and certificates from the same CA, renamed into place.
-    issue();
+    issue(dir.path(), &certs);
     assert_eq!(std::fs::read_to_string(certs.join("ca.pem")).unwrap(), ca, "the trust bundle is kept");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -224,13 +230,8 @@ fn reissued_certificates_are_picked_up_without_dropping_traffic() {
 
 #[test]
 fn meshc_certs_and_cert_manager_name_the_same_identities() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    let app = Upstream::start("orders-app");
-    let ports = Ports { web_outbound: free_port(), orders_inbound: free_port() };
-    std::fs::create_dir_all(&certs).unwrap();
-    write_files(dir.path(), &[("mesh.kdl", &spec(&certs.canonicalize().unwrap(), app.port(), &ports))]);
-    meshc(&["certs", dir.path().to_str().unwrap(), "-o", certs.to_str().unwrap()]);
+    let (dir, certs, _app, _) = workspace();
+    issue(dir.path(), &certs);
     let out = dir.path().join("out");
     meshc(&["build", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()]);
     for workload in ["web", "orders", "intruder"] {
