@@ -462,27 +462,25 @@ fn call_orders(web_outbound: u16, token: Option<&str>) -> support::HttpResponse 
     http_request(web_outbound, "GET", "/orders/1", &headers)
 }
 
-/// `web` calls `orders`, which requires a `shop-users` token; `web` holds
-/// one too and passes it on. Both sidecars run; the test is web's app.
-#[test]
-fn a_service_requiring_the_token_verifies_it_and_callers_pass_it_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let shop = Signer::new("shop-1");
-    let app = Upstream::start("orders-app");
-    let (web_outbound, orders_inbound) = (free_port(), free_port());
-    let mesh = format!(
+/// `web` (holding a `web_token` token) calls `orders` (requiring an
+/// `orders_token` token) with `call` settings; both sidecars' listeners on
+/// the given ports, orders' app on `app`.
+fn web_calls_orders(
+    web_outbound: u16,
+    orders_inbound: u16,
+    app: u16,
+    web_token: &str,
+    call: &str,
+    orders_token: &str,
+) -> String {
+    format!(
         r#"
-jwt-issuer "shop-users" {{
-    issuer "https://auth.shop.test"
-    audiences "shop-api"
-    jwks "keys/shop-users.jwks.json"
-}}
 service "web" {{
     owner "t"
     address "127.0.0.1" port={web_app}
     sidecar inbound-port={web_inbound} outbound-port={web_outbound}
-    require-token "shop-users"
-    calls "orders" timeout="2s" forward-token=#true
+    require-token "{web_token}"
+    calls "orders" timeout="2s" {call}
 }}
 service "orders" {{
     owner "t"
@@ -491,15 +489,33 @@ service "orders" {{
         endpoint "127.0.0.1" port={orders_inbound}
     }}
     sidecar inbound-port={orders_inbound} outbound-port={orders_outbound}
-    require-token "shop-users"
+    require-token "{orders_token}"
     traffic {{ outlier-detection consecutive-5xx=100 }}
 }}
 "#,
         web_app = free_port(),
         web_inbound = free_port(),
-        app = app.port(),
         orders_outbound = free_port(),
-    );
+    )
+}
+
+/// `web` calls `orders`, which requires a `shop-users` token; `web` holds
+/// one too and passes it on. Both sidecars run; the test is web's app.
+#[test]
+fn a_service_requiring_the_token_verifies_it_and_callers_pass_it_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Signer::new("shop-1");
+    let app = Upstream::start("orders-app");
+    let (web_outbound, orders_inbound) = (free_port(), free_port());
+    let issuer = r#"
+jwt-issuer "shop-users" {
+    issuer "https://auth.shop.test"
+    audiences "shop-api"
+    jwks "keys/shop-users.jwks.json"
+}"#;
+    let services =
+        web_calls_orders(web_outbound, orders_inbound, app.port(), "shop-users", "forward-token=#true", "shop-users");
+    let mesh = format!("{issuer}\n{services}");
     write_files(dir.path(), &[("mesh.kdl", &mesh), ("keys/shop-users.jwks.json", &shop.jwks())]);
     let configs = build(dir.path(), &dir.path().join("out"));
     let _orders = start_sidecar(&configs, "orders", orders_inbound);
@@ -550,29 +566,15 @@ token-exchange "sts" {{
     issues "internal"
     exchanger-port {exchanger}
 }}
-service "web" {{
-    owner "t"
-    address "127.0.0.1" port={web_app}
-    sidecar inbound-port={web_inbound} outbound-port={web_outbound}
-    require-token "customers"
-    calls "orders" timeout="2s" exchange-token="sts" audience="orders"
-}}
-service "orders" {{
-    owner "t"
-    address "orders.internal" port={app}
-    endpoints {{
-        endpoint "127.0.0.1" port={orders_inbound}
-    }}
-    sidecar inbound-port={orders_inbound} outbound-port={orders_outbound}
-    require-token "internal"
-    traffic {{ outlier-detection consecutive-5xx=100 }}
-}}
 "#,
         sts = sts.port(),
-        web_app = free_port(),
-        web_inbound = free_port(),
-        app = app.port(),
-        orders_outbound = free_port(),
+    ) + &web_calls_orders(
+        web_outbound,
+        orders_inbound,
+        app.port(),
+        "customers",
+        "exchange-token=\"sts\" audience=\"orders\"",
+        "internal",
     );
     write_files(
         dir.path(),
