@@ -126,8 +126,8 @@ fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut S
     for rule in authorization.rules().iter().filter(|r| r.action == RuleAction::Allow) {
         for principal in &rule.principals {
             let from: &[&Incoming] = by_caller.get(&principal.value).map_or(&[], Vec::as_slice);
-            let name = principal_name(model, &principal.value);
             if !from.iter().any(|r| rule.covers(&r.from, r.operation)) {
+                let name = principal_name(model, &principal.value);
                 let declares =
                     if from.is_empty() { "declares no call to it" } else { "makes no call this rule admits" };
                 sink.push(
@@ -142,6 +142,7 @@ fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut S
             }
             let mut called: Vec<String> = Vec::new();
             if rule.operations.is_empty() && from.iter().all(|r| r.operation.is_some()) {
+                let name = principal_name(model, &principal.value);
                 for op in from.iter().filter_map(|r| r.operation) {
                     let op = op.to_string();
                     if !called.contains(&op) {

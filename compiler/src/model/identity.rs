@@ -188,16 +188,14 @@ impl Authorization {
     /// not apply to a given request: it is taken to admit (an allow rule)
     /// and not taken to refuse (a deny rule), so only certain refusals count.
     pub fn decide(&self, from: Option<&Principal>, operation: Option<&Operation>) -> Verdict<'_> {
-        let naming: Vec<&AuthorizationRule> = from
-            .and_then(|p| self.by_principal.get(p))
-            .map_or(Vec::new(), |ids| ids.iter().map(|&i| &self.rules[i]).collect());
+        let ids: &[usize] = from.and_then(|p| self.by_principal.get(p)).map_or(&[], Vec::as_slice);
+        let naming = || ids.iter().map(|&i| &self.rules[i]);
         let covers = |r: &AuthorizationRule| from.is_some_and(|p| r.covers(p, operation));
-        let certain_deny =
-            naming.iter().copied().find(|r| r.action == RuleAction::Deny && r.conditions.is_empty() && covers(r));
+        let certain_deny = naming().find(|r| r.action == RuleAction::Deny && r.conditions.is_empty() && covers(r));
         if let Some(rule) = certain_deny {
             return Verdict::DeniedBy(rule);
         }
-        if self.has_allow && !naming.iter().any(|r| r.action == RuleAction::Allow && covers(r)) {
+        if self.has_allow && !naming().any(|r| r.action == RuleAction::Allow && covers(r)) {
             return Verdict::NotAllowed;
         }
         Verdict::Allowed
