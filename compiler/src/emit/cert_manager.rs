@@ -14,9 +14,9 @@
 
 use serde_json::{json, Value};
 
-use super::envoy_mtls::gateway_workload;
+use super::envoy_mtls::{workloads, Workload};
 use super::{yaml, Artifact};
-use crate::model::identity::{Identity, Mtls};
+use crate::model::identity::Mtls;
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
@@ -32,21 +32,18 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
         "spec": { "ca": { "secretName": ISSUER } }
     });
     let mut out = vec![Artifact { path: "cert-manager/issuer.yaml".into(), contents: yaml(model, &issuer) }];
-    let services = model
-        .services
-        .iter()
-        .filter(|s| s.external.is_none())
-        .map(|s| (s.name.value.clone(), &s.identity, Some(s.address.value.host.as_str())));
-    let gateways = model.gateways.iter().map(|g| (gateway_workload(&g.name.value), &g.identity, None));
-    for (workload, identity, host) in services.chain(gateways) {
-        let certificate = certificate(mtls, &workload, identity, host);
-        out.push(Artifact { path: format!("cert-manager/{workload}.yaml"), contents: yaml(model, &certificate) });
+    for workload in workloads(model) {
+        let certificate = certificate(mtls, &workload);
+        out.push(Artifact {
+            path: format!("cert-manager/{}.yaml", workload.name),
+            contents: yaml(model, &certificate),
+        });
     }
     out
 }
 
-fn certificate(mtls: &Mtls, workload: &str, identity: &Identity, host: Option<&str>) -> Value {
-    let secret = format!("{workload}-mtls");
+fn certificate(mtls: &Mtls, workload: &Workload) -> Value {
+    let (identity, secret) = (workload.identity, format!("{}-mtls", workload.name));
     let mut spec = json!({
         "secretName": secret,
         // Go durations, as cert-manager reads them.
@@ -57,7 +54,7 @@ fn certificate(mtls: &Mtls, workload: &str, identity: &Identity, host: Option<&s
         "usages": ["digital signature", "key encipherment", "server auth", "client auth"],
         "issuerRef": { "name": ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io" }
     });
-    if let Some(host) = host.filter(|h| h.parse::<std::net::IpAddr>().is_err()) {
+    if let Some(host) = workload.dns_name {
         spec["dnsNames"] = json!([host]);
     }
     json!({

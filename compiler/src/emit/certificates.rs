@@ -13,7 +13,7 @@ use serde_json::json;
 pub use time::OffsetDateTime as Now;
 use time::OffsetDateTime;
 
-use super::envoy_mtls::{certificate_file, gateway_workload, CA_SECRET};
+use super::envoy_mtls::{certificate_file, workloads, CA_SECRET};
 use super::Artifact;
 use crate::model::identity::{Identity, Mtls};
 use crate::model::Model;
@@ -58,15 +58,11 @@ pub fn issue(model: &Model, existing: Option<&Authority>, now: OffsetDateTime) -
     if new_ca {
         files.push(file(format!("{CA_SECRET}-key.pem"), ca_key.serialize_pem(), true));
     }
-    let workloads = model
-        .services
-        .iter()
-        .filter(|s| s.external.is_none())
-        .map(|s| (s.name.value.clone(), &s.identity, Some(s.address.value.host.as_str())))
-        .chain(model.gateways.iter().map(|g| (gateway_workload(&g.name.value), &g.identity, None)));
-    for (workload, identity, host) in workloads {
+    for workload in workloads(model) {
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
-        let cert = leaf_params(mtls, identity, host, now)?.signed_by(&key, &issuer).map_err(|e| e.to_string())?;
+        let params = leaf_params(mtls, workload.identity, workload.dns_name, now)?;
+        let cert = params.signed_by(&key, &issuer).map_err(|e| e.to_string())?;
+        let workload = workload.name;
         files.push(file(format!("{workload}.pem"), cert.pem(), false));
         files.push(file(format!("{workload}-key.pem"), key.serialize_pem(), true));
         files.push(file(certificate_file(&workload), sds_certificate(mtls, &workload), false));
@@ -94,13 +90,13 @@ fn ca_params(mtls: &Mtls, now: OffsetDateTime) -> CertificateParams {
 fn leaf_params(
     mtls: &Mtls,
     identity: &Identity,
-    host: Option<&str>,
+    dns_name: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<CertificateParams, String> {
     let mut params = CertificateParams::default();
     let spiffe = identity.spiffe_id(&mtls.trust_domain);
     let mut sans = vec![SanType::URI(spiffe.clone().try_into().map_err(|e| format!("{spiffe}: {e}"))?)];
-    if let Some(host) = host.filter(|h| h.parse::<std::net::IpAddr>().is_err()) {
+    if let Some(host) = dns_name {
         sans.push(SanType::DnsName(host.to_string().try_into().map_err(|e| format!("{host}: {e}"))?));
     }
     params.subject_alt_names = sans;

@@ -29,6 +29,35 @@ pub fn gateway_workload(gateway: &str) -> String {
     format!("gateway-{gateway}")
 }
 
+/// A proxy of the mesh that needs a certificate: a service's sidecar or a gateway.
+pub struct Workload<'a> {
+    /// Its certificate's file name (a service's name, `gateway-NAME`).
+    pub name: String,
+    pub identity: &'a Identity,
+    /// The DNS name callers dial, for the certificate's DNS SAN (none for
+    /// gateways and IP addresses).
+    pub dns_name: Option<&'a str>,
+}
+
+/// Every workload that gets a certificate: services other than `external`
+/// ones, then gateways.
+pub fn workloads(model: &Model) -> impl Iterator<Item = Workload<'_>> {
+    let services = model.services.iter().filter(|s| s.external.is_none()).map(|s| {
+        let host = s.address.value.host.as_str();
+        Workload {
+            name: s.name.value.clone(),
+            identity: &s.identity,
+            dns_name: host.parse::<std::net::IpAddr>().is_err().then_some(host),
+        }
+    });
+    let gateways = model.gateways.iter().map(|g| Workload {
+        name: gateway_workload(&g.name.value),
+        identity: &g.identity,
+        dns_name: None,
+    });
+    services.chain(gateways)
+}
+
 fn sds(mtls: &Mtls, secret: &str, file: &str) -> Value {
     json!({
         "name": secret,
