@@ -50,6 +50,57 @@ pub struct SourceFile {
     pub path: PathBuf,
     pub display: String,
     pub text: Arc<str>,
+    /// Byte offset of each line's start, so a position's line is a binary
+    /// search rather than a scan from the top (diagnostics stay linear).
+    line_starts: Vec<u32>,
+}
+
+impl SourceFile {
+    fn new(path: PathBuf, display: String, text: Arc<str>) -> SourceFile {
+        let line_starts = std::iter::once(0).chain(newline_offsets(&text).map(|i| i as u32 + 1)).collect::<Vec<u32>>();
+        SourceFile { path, display, text, line_starts }
+    }
+
+    /// 0-based line of a byte offset (offsets past the end are on the last line).
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start as usize <= offset).saturating_sub(1)
+    }
+
+    /// Number of lines (a final line without a newline counts).
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// Byte range of a 0-based line, without its line break.
+    pub fn line_range(&self, line: usize) -> std::ops::Range<usize> {
+        let start = self.line_starts.get(line).map_or(self.text.len(), |&s| s as usize);
+        let next = self.line_starts.get(line + 1).map_or(self.text.len(), |&s| s as usize);
+        let text = self.text.as_bytes();
+        let mut end = next;
+        if end > start && text[end - 1] == b'\n' {
+            end -= 1;
+            if end > start && text[end - 1] == b'\r' {
+                end -= 1;
+            }
+        }
+        start..end
+    }
+
+    /// The largest char boundary at or before `offset`, clamped to the text.
+    pub fn floor_boundary(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        (0..=offset).rev().find(|&o| self.text.is_char_boundary(o)).unwrap_or(0)
+    }
+
+    /// The smallest char boundary at or after `offset`, clamped to the text.
+    pub fn ceil_boundary(&self, offset: usize) -> usize {
+        let len = self.text.len();
+        (offset.min(len)..=len).find(|&o| self.text.is_char_boundary(o)).unwrap_or(len)
+    }
+}
+
+fn newline_offsets(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i)
 }
 
 /// Every file read in a run (specs and schemas), addressed by [`FileId`].
@@ -74,7 +125,7 @@ impl Sources {
         let display = display_path(&self.root, &path);
         let id = FileId(self.files.len() as u32);
         self.by_path.insert(path.clone(), id);
-        self.files.push(SourceFile { path, display, text });
+        self.files.push(SourceFile::new(path, display, text));
         id
     }
 
@@ -92,13 +143,11 @@ impl Sources {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, file: FileId, offset: u32) -> (usize, usize) {
-        let text = &self.get(file).text;
-        let offset = (offset as usize).min(text.len());
-        let offset = (0..=offset).rev().find(|&o| text.is_char_boundary(o)).unwrap_or(0);
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (line, before[line_start..].chars().count() + 1)
+        let file = self.get(file);
+        let offset = file.floor_boundary(offset as usize);
+        let line = file.line_of(offset);
+        let line_start = file.line_range(line).start;
+        (line + 1, file.text[line_start..offset].chars().count() + 1)
     }
 }
 

@@ -54,9 +54,15 @@ pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Works
         edges: Vec::new(),
     };
     let mut level = vec![Pending { path: root_path, importer: None }];
+    let mut depth = 0;
     while !level.is_empty() {
+        if depth > MAX_IMPORT_DEPTH {
+            level.iter().filter_map(|p| p.importer).for_each(|span| loader.sink.push(too_deep(span)));
+            break;
+        }
         let parsed = loader.read_and_parse(level);
         level = loader.imports_of(parsed);
+        depth += 1;
     }
     loader.report_cycles();
     let documents = loader.documents;
@@ -64,6 +70,20 @@ pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Works
         return None;
     }
     Some(Workspace { root_dir, root_file: FileId(documents[0].file.0), documents })
+}
+
+/// Files more imports away from the root than this are not read: real
+/// workspaces are a few levels deep, and the bound keeps the import graph's
+/// analyses (cycles) well inside the stack.
+pub const MAX_IMPORT_DEPTH: usize = 32;
+
+fn too_deep(import: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::ImportChainTooDeep,
+        format!("this import is more than {MAX_IMPORT_DEPTH} imports away from the root spec"),
+    )
+    .at(import, "not followed")
+    .help("import the files from a common parent (`import \"services/*.kdl\"`) instead of from each other")
 }
 
 /// A file to read, and the import that asked for it (none for the root).

@@ -5,6 +5,7 @@
 //! parallel.
 
 mod avro;
+mod depth;
 mod graphql;
 mod json_schema;
 mod json_spans;
@@ -369,6 +370,14 @@ struct LoadedEvent {
 /// A loader's result, or its error message with the range it points at.
 type Parsed = Result<Loaded, (String, Option<Range<usize>>)>;
 
+/// Why a schema file did not load.
+enum ParseError {
+    /// Its parser's message, with where in the file if it says.
+    Invalid(String, Option<Range<usize>>),
+    /// It nests past [`depth::MAX_SCHEMA_DEPTH`] at this offset; no parser ran.
+    TooDeep(usize),
+}
+
 /// Reads and parses every schema the model references.
 pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaIndex {
     let mut includes = Vec::new();
@@ -387,28 +396,29 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         }
     }
     let parsed_protos = Arc::new(proto::ParsedFiles::default());
-    let results: Vec<(std::io::Result<String>, Option<Parsed>)> = model
+    let results: Vec<std::io::Result<(String, Result<Loaded, ParseError>)>> = model
         .schemas
         .par_iter()
-        .map(|r| match crate::base::read_text(&r.path) {
-            Ok(text) => {
-                let parsed = match r.format {
-                    SchemaFormat::OpenApi => Some(contained(|| openapi::load(&text))),
-                    SchemaFormat::Proto => Some(contained(|| proto::load(&r.path, &text, &includes, &parsed_protos))),
-                    SchemaFormat::Graphql => Some(contained(|| graphql::load(&text))),
-                    SchemaFormat::Avro => Some(contained(|| avro::load(&text))),
-                    SchemaFormat::JsonSchema => Some(contained(|| json_schema::load(&text))),
-                    SchemaFormat::Jwks => Some(contained(|| jwks::load(&text))),
-                };
-                (Ok(text), parsed)
+        .map(|r| {
+            let text = crate::base::read_text(&r.path)?;
+            if let Some(at) = depth::too_deep(&text, r.format) {
+                return Ok((text, Err(ParseError::TooDeep(at))));
             }
-            Err(e) => (Err(e), None),
+            let parsed = match r.format {
+                SchemaFormat::OpenApi => contained(|| openapi::load(&text)),
+                SchemaFormat::Proto => contained(|| proto::load(&r.path, &text, &includes, &parsed_protos)),
+                SchemaFormat::Graphql => contained(|| graphql::load(&text)),
+                SchemaFormat::Avro => contained(|| avro::load(&text)),
+                SchemaFormat::JsonSchema => contained(|| json_schema::load(&text)),
+                SchemaFormat::Jwks => contained(|| jwks::load(&text)),
+            };
+            Ok((text, parsed.map_err(|(message, range)| ParseError::Invalid(message, range))))
         })
         .collect();
     let mut index = SchemaIndex::default();
-    for (schema_ref, (text, parsed)) in model.schemas.iter().zip(results) {
-        let text = match text {
-            Ok(text) => text,
+    for (schema_ref, result) in model.schemas.iter().zip(results) {
+        let (text, parsed) = match result {
+            Ok(read) => read,
             Err(e) => {
                 sink.push(
                     Diagnostic::new(
@@ -427,9 +437,21 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         let text = Arc::clone(&sources.get(file).text);
         let span = |r: Range<usize>| Span::new(file, r);
         index.schemas.push(match parsed {
-            None => None,
-            Some(Ok(loaded)) => Some(Schema::new(file, &text, loaded)),
-            Some(Err((message, range))) => {
+            Ok(loaded) => Some(Schema::new(file, &text, loaded)),
+            Err(ParseError::TooDeep(at)) => {
+                let kind = schema_ref.format.describe();
+                sink.push(
+                    Diagnostic::new(
+                        Code::NestingTooDeep,
+                        format!("the {kind} nests deeper than {} levels", depth::MAX_SCHEMA_DEPTH),
+                    )
+                    .at(span(at..at + 1), format!("level {} starts here", depth::MAX_SCHEMA_DEPTH + 1))
+                    .with_label(schema_ref.span, "referenced here")
+                    .help("meshc does not read schemas nested this deep; flatten them with `$ref`s or named types"),
+                );
+                None
+            }
+            Err(ParseError::Invalid(message, range)) => {
                 let kind = schema_ref.format.describe();
                 let reads = match schema_ref.format {
                     SchemaFormat::Avro | SchemaFormat::JsonSchema => "to know the events of the topics that name it",

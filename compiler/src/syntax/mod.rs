@@ -17,7 +17,7 @@ use crate::diag::{Code, Diagnostic};
 
 /// Parses one file. On a syntax error, nodes completed before it are kept.
 pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
-    let mut builder = Builder { stack: Vec::new(), top: Vec::new() };
+    let mut builder = Builder { stack: Vec::new(), top: Vec::new(), too_deep: None };
     let mut diagnostics = Vec::new();
     let mut read_up_to = 0;
     let outcome = crate::base::catch_panic(|| {
@@ -26,6 +26,10 @@ pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
                 Ok((event, range)) => {
                     read_up_to = range.end;
                     builder.push(event, Span::new(file, range));
+                    if let Some(span) = builder.too_deep {
+                        diagnostics.push(too_deep(span));
+                        break;
+                    }
                 }
                 Err((error, range)) => {
                     let span = Span::new(file, clamp(range, text.len()));
@@ -55,6 +59,17 @@ pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
     (Document { file, nodes: builder.top }, diagnostics)
 }
 
+/// Blocks nested deeper than this end the parse: the spec language nests a
+/// handful of levels, and a bound keeps every later recursion (lowering,
+/// dropping the tree) far from the stack's limit.
+pub const MAX_NESTING: usize = 32;
+
+fn too_deep(span: Span) -> Diagnostic {
+    Diagnostic::new(Code::NestingTooDeep, format!("blocks nest deeper than {MAX_NESTING} levels"))
+        .at(span, format!("level {} starts here", MAX_NESTING + 1))
+        .help("the spec language nests a few levels (service → traffic → circuit-breaker); flatten the file, or look for unbalanced `{`")
+}
+
 /// The reader's messages end in a byte offset (`... at 142`); the span already says where.
 fn without_offset(message: &str) -> &str {
     match message.rsplit_once(" at ") {
@@ -74,11 +89,14 @@ struct Builder {
     /// Open nodes, innermost last.
     stack: Vec<Node>,
     top: Vec<Node>,
+    /// The node that opened a level past [`MAX_NESTING`]; nothing is read after it.
+    too_deep: Option<Span>,
 }
 
 impl Builder {
     fn push(&mut self, event: Event, span: Span) {
         match event {
+            Event::Node { .. } if self.stack.len() >= MAX_NESTING => self.too_deep = Some(span),
             Event::Node { r#type, name } => self.stack.push(Node {
                 name: name.to_string(),
                 name_span: span,
@@ -170,6 +188,19 @@ mod tests {
         assert_eq!(doc.nodes.len(), 1);
         assert_eq!(diags.len(), 1);
         assert_eq!(diags[0].code, Code::KdlSyntax);
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_a_diagnostic_not_a_stack_overflow() {
+        let text = format!("{}{}", "a {".repeat(200_000), "}".repeat(200_000));
+        // 200,000 levels overflowed the stack before the limit.
+        let (doc, diags) = parse(FileId(0), &text);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].code, Code::NestingTooDeep);
+        assert_eq!(diags[0].primary.as_ref().unwrap().span.start as usize, 3 * MAX_NESTING);
+        assert!(doc.nodes.is_empty(), "unfinished nodes are dropped");
+        let (_, ok) = parse(FileId(0), &format!("{}{}", "a {".repeat(MAX_NESTING), "}".repeat(MAX_NESTING)));
+        assert!(ok.is_empty(), "{ok:?}");
     }
 
     #[test]
