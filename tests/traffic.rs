@@ -428,3 +428,18 @@ gateway "edge" {{
     let (_dir, c) = compile_with(&mesh("calls \"web\" timeout=\"1s\"", "5s"));
     assert_eq!(codes(&c), [Code::SyncCallCycle], "{}", human(&c));
 }
+
+#[test]
+fn an_unknown_child_without_a_close_match_lists_every_valid_child() {
+    let (_dir, c) = compile(
+        "service \"a\" { owner \"t\"; address \"a.svc\" port=80 }\n\
+         gateway \"edge\" { listener \"http\" port=8080\n route \"r\" { match path-prefix=\"/\"; to \"a\"; websocket #true } }\n",
+    );
+    let d = only(&c);
+    assert_eq!(d.code, Code::UnknownNode);
+    let help = d.help.as_deref().unwrap();
+    assert!(help.starts_with("`route` takes: "), "{help}");
+    for child in ["match", "to", "timeout", "retries", "rate-limit", "auth"] {
+        assert!(help.contains(&format!("`{child}`")), "{child} missing from: {help}");
+    }
+}

@@ -52,12 +52,21 @@ pub fn no_children(node: &Node, sink: &mut Sink) {
     }
 }
 
-/// Reports a child node that `parent` does not define.
+/// Reports a child node that `parent` does not define, with the closest
+/// valid one, else every valid one (however many: that list is the answer).
 pub fn unknown_child(child: &Node, parent: &str, known: &[&str], sink: &mut Sink) {
+    let help = match crate::diag::did_you_mean(&child.name, known.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => {
+            let mut valid = known.to_vec();
+            valid.sort_unstable();
+            format!("`{parent}` takes: {}", valid.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+        }
+    };
     sink.push(
         Diagnostic::new(Code::UnknownNode, format!("`{parent}` has no child node `{}`", child.name))
             .at(child.name_span, "unknown node")
-            .help_opt(suggestion(&child.name, known.iter().copied())),
+            .help(help),
     );
 }
 
