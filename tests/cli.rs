@@ -456,3 +456,12 @@ service "orders" {
     let compilation = meshc::driver::compile(dir.path());
     assert_eq!(compilation.model.as_ref().unwrap().schemas.len(), 1);
 }
+
+#[test]
+fn an_unknown_command_lists_the_commands() {
+    let out = meshc(&["fmt"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stderr(&out);
+    assert!(text.contains("unrecognized subcommand 'fmt'"), "{text}");
+    assert!(text.contains("meshc's commands: check, build, certs, explain"), "{text}");
+}

@@ -76,7 +76,16 @@ enum Deny {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            // clap names no command here; a user who guessed `meshc fmt` wants the list.
+            let _ = e.print();
+            eprintln!("\nmeshc's commands: {}", command_names().join(", "));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Check { dir, report } => {
             let compilation = compile(&dir);
@@ -157,6 +166,11 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn command_names() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command().get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect()
 }
 
 fn print_diagnostics(compilation: &Compilation, report: &ReportArgs) {
