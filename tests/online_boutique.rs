@@ -776,3 +776,21 @@ fn independent_errors_in_different_files_are_all_reported() {
     assert_eq!(c.errors(), 6);
     assert!(c.emit().is_none(), "a spec with errors emits nothing");
 }
+
+#[test]
+fn a_method_guessed_by_meaning_gets_the_methods_sharing_its_words() {
+    let v = Variant::new();
+    v.edit(
+        "services/checkoutservice.kdl",
+        "operation=\"hipstershop.CartService/EmptyCart\"",
+        "operation=\"hipstershop.CartService/ClearCart\"",
+    );
+    let c = v.compile();
+    let d = only(&c);
+    assert_eq!(d.code, Code::UnknownOperation);
+    // GetCart is closest by edits, EmptyCart shares a word; AddItem is neither.
+    assert_eq!(
+        d.help.as_deref(),
+        Some("did you mean `hipstershop.CartService/GetCart` or `hipstershop.CartService/EmptyCart`?")
+    );
+}

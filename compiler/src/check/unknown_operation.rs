@@ -3,7 +3,7 @@
 //! operation's kind.
 
 use crate::base::{Span, Spanned};
-use crate::diag::{did_you_mean, Code, Diagnostic, Sink};
+use crate::diag::{close_matches, did_you_mean_text, Code, Diagnostic, Sink};
 use crate::model::values::Operation;
 use crate::model::{CallOrigin, Model, ServiceId};
 use crate::schema::SchemaIndex;
@@ -61,21 +61,22 @@ fn check(model: &Model, schemas: &SchemaIndex, target: ServiceId, op: &Spanned<O
     let defs = loaded.iter().flat_map(|s| s.operations.iter()).filter(in_scope);
     let names: Vec<String> = defs.clone().map(|d| d.operation.to_string()).collect();
     let wanted = op.value.to_string();
-    let best = did_you_mean(&wanted, names.iter().map(String::as_str));
+    let close = closest_operations(&op.value, &names);
     let mut d = Diagnostic::new(
         Code::UnknownOperation,
         format!("service `{}` has no operation `{wanted}`", service.name.value),
     )
     .at(op.span, "unknown operation")
-    .help(match best {
-        Some(b) => format!("did you mean `{b}`?"),
+    .help(match close.first() {
+        Some(_) => did_you_mean_text(&close),
         None if names.len() <= 8 && !names.is_empty() => {
             format!("its {kind} operations: {}", names.join(", "))
         }
         None => format!("see the operations its {kind} schema defines"),
     });
+    let best = close.first();
     let pointer: Option<Span> = best
-        .and_then(|b| defs.clone().find(|d| d.operation.to_string() == b))
+        .and_then(|b| defs.clone().find(|d| d.operation.to_string() == *b))
         .and_then(|d| d.span)
         .or_else(|| loaded.first().map(|s| Span { file: s.file, start: 0, end: 0 }));
     if let Some(span) = pointer {
@@ -85,4 +86,21 @@ fn check(model: &Model, schemas: &SchemaIndex, target: ServiceId, op: &Spanned<O
         );
     }
     sink.push(d);
+}
+
+/// The operations closest to a missing one. A gRPC method is compared with
+/// the methods of its own service by name alone (`ClearCart` with
+/// `EmptyCart`, not with every `hipstershop.CartService/...` string, whose
+/// shared prefix would make them all look alike); otherwise whole names.
+fn closest_operations<'a>(wanted: &Operation, names: &'a [String]) -> Vec<&'a str> {
+    if let Operation::Grpc { service, method } = wanted {
+        let prefix = format!("{service}/");
+        let siblings: Vec<&str> = names.iter().filter_map(|n| n.strip_prefix(&prefix)).collect();
+        let close = close_matches(method, siblings.iter().copied());
+        if !close.is_empty() {
+            let full = |m: &str| names.iter().find(|n| n.strip_prefix(&prefix) == Some(m)).map(String::as_str);
+            return close.into_iter().filter_map(full).collect();
+        }
+    }
+    close_matches(&wanted.to_string(), names.iter().map(String::as_str))
 }

@@ -193,35 +193,133 @@ fn summarize_repeats(diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
 
 /// The candidate closest to `name`, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let length = name.chars().count();
-    let limit = (length / 3).max(1);
-    candidates
-        .into_iter()
-        .filter(|c| *c != name)
-        // Lengths further apart than the limit cannot be within it: skips the
-        // quadratic distance for a huge name against short candidates.
-        .filter(|c| c.chars().count().abs_diff(length) <= limit)
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|(d, c)| *d <= limit || (c.eq_ignore_ascii_case(name)))
-        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))
-        .map(|(_, c)| c)
+    close_matches(name, candidates).into_iter().next()
 }
 
-/// A help line suggesting the closest candidate, or listing what is allowed.
-pub fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> Option<String> {
-    match did_you_mean(name, candidates.clone()) {
-        Some(best) => Some(format!("did you mean `{best}`?")),
-        None => {
-            let all: Vec<&str> = candidates.into_iter().collect();
-            match all.len() {
-                0 => None,
-                1..=12 => Some(format!(
-                    "expected one of: {}",
-                    all.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
-                )),
-                _ => None,
+/// The candidates close to `name`, closest first: the one obvious match, or
+/// up to three when the best is a guess. Ranked as rustc ranks suggestions: the same name in another case; then an edit
+/// distance within a third of the name's length that counts a substring
+/// (`Charge` in `shop.Payments/ChargeRenamed`) as close; then the same words
+/// in another order (`cart-clear` for `clear-cart`), or all of one's words
+/// among the other's (`ChargeRenamed` for `Charge`); then names sharing a
+/// word with a name of several words (`EmptyCart` for `ClearCart`).
+pub fn close_matches<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    let words = words(name);
+    let mut ranked: Vec<((u8, usize, usize), &'a str)> = candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .filter_map(|c| closeness(name, &words, c, limit).map(|rank| (rank, c)))
+        .collect();
+    ranked.sort_unstable();
+    ranked.dedup_by_key(|(_, c)| *c);
+    // One edit, a case change or a reordering is the answer; a looser best
+    // match is a guess, so its runners-up are named too.
+    let obvious = ranked.first().is_some_and(|&((tier, score, _), _)| match tier {
+        0 => true,
+        1 => score <= 1,
+        2 => score == 0,
+        _ => false,
+    });
+    ranked.into_iter().take(if obvious { 1 } else { 3 }).map(|(_, c)| c).collect()
+}
+
+/// Names longer than this are not typos of a declared name; their distance
+/// (quadratic in the lengths) is not computed.
+const MAX_TYPO_CHARS: usize = 128;
+
+/// (tier, score, edit distance) of a close candidate, lower is closer;
+/// `None` when it is not close. The distance breaks ties of the score
+/// (`std-idempotnt` is one edit from `std-idempotent`, six from
+/// `std-grpc-idempotent`, which contains it).
+fn closeness(name: &str, name_words: &[String], candidate: &str, limit: usize) -> Option<(u8, usize, usize)> {
+    if candidate.eq_ignore_ascii_case(name) {
+        return Some((0, 0, 0));
+    }
+    let (n, m) = (name.chars().count(), candidate.chars().count());
+    let comparable = n <= MAX_TYPO_CHARS && m <= MAX_TYPO_CHARS;
+    if comparable {
+        let distance = strsim::damerau_levenshtein(name, candidate);
+        if let Some(score) = substring_score(distance, n, m, limit) {
+            return Some((1, score, distance));
+        }
+    }
+    let words = words(candidate);
+    let mut sorted = (name_words.to_vec(), words.clone());
+    sorted.0.sort_unstable();
+    sorted.1.sort_unstable();
+    if !words.is_empty() && sorted.0 == sorted.1 {
+        return Some((2, 0, n.abs_diff(m)));
+    }
+    let contains = |outer: &[String], inner: &[String]| !inner.is_empty() && inner.iter().all(|w| outer.contains(w));
+    if contains(&words, name_words) || contains(name_words, &words) {
+        return Some((2, 1, n.abs_diff(m)));
+    }
+    let shares_a_word = name_words.len() > 1 && words.iter().any(|w| w.len() >= 3 && name_words.contains(w));
+    (comparable && shares_a_word).then(|| (3, 0, strsim::damerau_levenshtein(name, candidate)))
+}
+
+/// rustc's `edit_distance_with_substrings`: the distance less the length
+/// difference, so a name contained in the other scores low unless their
+/// lengths differ by more than half.
+fn substring_score(distance: usize, n: usize, m: usize, limit: usize) -> Option<usize> {
+    let len_diff = n.abs_diff(m);
+    let big_len_diff = n * 2 < m || m * 2 < n;
+    let score = distance.saturating_sub(len_diff);
+    let score = match (score, big_len_diff) {
+        (0, false) if len_diff > 0 => 1,
+        (_, false) => score + len_diff.div_ceil(2),
+        (_, true) => score + len_diff,
+    };
+    (score <= limit).then_some(score)
+}
+
+/// Lower-case words of a name: split at `-`, `_`, `.`, `/`, spaces and
+/// lower-to-upper case changes (`ClearCart` → `clear`, `cart`).
+fn words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() || (c.is_uppercase() && previous_lower) {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
             }
         }
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+        }
+        previous_lower = c.is_lowercase() || c.is_ascii_digit();
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// A help line suggesting the closest candidates, or listing what is allowed.
+pub fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> Option<String> {
+    let close = close_matches(name, candidates.clone());
+    if !close.is_empty() {
+        return Some(did_you_mean_text(&close));
+    }
+    let all: Vec<&str> = candidates.into_iter().collect();
+    match all.len() {
+        0 => None,
+        1..=12 => {
+            Some(format!("expected one of: {}", all.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")))
+        }
+        _ => None,
+    }
+}
+
+/// `did you mean `a`?`, `did you mean `a` or `b`?`, `did you mean `a`, `b` or `c`?`
+pub fn did_you_mean_text(close: &[&str]) -> String {
+    let quoted: Vec<String> = close.iter().map(|c| format!("`{c}`")).collect();
+    match quoted.split_last() {
+        Some((last, [])) => format!("did you mean {last}?"),
+        Some((last, rest)) => format!("did you mean {} or {last}?", rest.join(", ")),
+        None => String::new(),
     }
 }
 
@@ -235,6 +333,22 @@ mod tests {
         assert_eq!(did_you_mean("order", names), Some("orders"));
         assert_eq!(did_you_mean("paymnets", names), Some("payments"));
         assert_eq!(did_you_mean("shipping", names), None);
+    }
+
+    #[test]
+    fn close_matches_rank_substrings_and_shared_words_like_rustc() {
+        // A renamed rpc: the old name is a prefix of the new one.
+        assert_eq!(close_matches("Charge", ["Refund", "ChargeRenamed"]), ["ChargeRenamed"]);
+        assert_eq!(close_matches("std-idempotnt", ["std-grpc-idempotent", "std-idempotent"]), ["std-idempotent"]);
+        // Same words, another case or order.
+        assert_eq!(close_matches("ORDERS", ["orders", "order"]), ["orders"]);
+        assert_eq!(close_matches("clear-cart", ["cart-clear", "clean"]), ["cart-clear"]);
+        // A name of several words also finds names sharing one of them.
+        assert_eq!(close_matches("ClearCart", ["GetCart", "EmptyCart", "AddItem"]), ["GetCart", "EmptyCart"]);
+        assert_eq!(did_you_mean_text(&["a", "b", "c"]), "did you mean `a`, `b` or `c`?");
+        // A huge name is compared by words only, not by distance.
+        let huge = "n".repeat(1 << 20);
+        assert!(close_matches(&huge, ["n", "nn"]).is_empty());
     }
 
     #[test]
