@@ -423,3 +423,19 @@ fn an_exhausted_retry_budget_stops_retries() {
     assert_eq!(response.status, 503);
     assert_eq!(orders.hits(), 4, "min-retry-concurrency 3 lets one request's retries run");
 }
+
+#[test]
+fn a_callee_addressed_by_its_bare_name_gets_a_virtual_host_envoy_accepts() {
+    // docker-compose style: service `orders` at `address "orders"`, so the
+    // virtual host's name and host domains coincide.
+    let mesh = spec(free_port(), 8080, r#"timeout="1s""#)
+        .replace(r#"address "127.0.0.1" port=8080"#, r#"address "orders" port=8080"#);
+    assert!(mesh.contains(r#"address "orders" port=8080"#));
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("mesh.kdl", &mesh)]);
+    let artifacts = meshc::driver::compile(dir.path()).emit().expect("no errors");
+    let sidecar = artifacts.iter().find(|a| a.path == "envoy/sidecar-web.yaml").unwrap();
+    let path = dir.path().join("sidecar-web.yaml");
+    std::fs::write(&path, &sidecar.contents).unwrap();
+    envoy_validate(&path).unwrap();
+}

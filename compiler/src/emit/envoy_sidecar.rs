@@ -156,16 +156,17 @@ fn outbound_listener(model: &Model, service: &Service, clusters: &mut BTreeMap<S
             // The rest of the callee's traffic: a call without an operation, else the defaults.
             let rest = calls.iter().find(|c| c.operation.is_none());
             routes.extend(versioned_routes(catch_all(model, service, callee, rest.copied(), &cluster), callee));
-            json!({
-                "name": target_name,
-                "domains": [
-                    target_name.clone(),
-                    format!("{target_name}:{}", endpoint.port),
-                    endpoint.host.as_str().to_string(),
-                    format!("{}:{}", endpoint.host, endpoint.port),
-                ],
-                "routes": routes,
-            })
+            let mut domains = vec![
+                target_name.clone(),
+                format!("{target_name}:{}", endpoint.port),
+                endpoint.host.as_str().to_string(),
+                format!("{}:{}", endpoint.host, endpoint.port),
+            ];
+            // `address "cart" port=7070` for service `cart` names the same host
+            // twice; Envoy refuses a virtual host listing a domain twice.
+            let mut seen = std::collections::HashSet::new();
+            domains.retain(|d| seen.insert(d.clone()));
+            json!({ "name": target_name, "domains": domains, "routes": routes })
         })
         .collect();
     // One token exchange filter per (exchange, audience) the calls use, each off but on its calls' routes.
