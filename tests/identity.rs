@@ -363,3 +363,21 @@ service "loyalty" {{ owner "t"; address "loyalty.svc" port=80; require-token "in
         assert!(codes(&c).contains(&code), "{mesh}: {}", human(&c));
     }
 }
+
+#[test]
+fn a_deny_rule_for_a_plaintext_caller_is_reported_as_ineffective() {
+    let mesh = |mtls: &str| {
+        format!(
+            "{mtls}\nservice \"web\" {{ owner \"t\"; address \"web.svc\" port=80; calls \"orders\" timeout=\"1s\" }}\n\
+             service \"orders\" {{ owner \"t\"; address \"orders.svc\" port=80\n traffic {{ outlier-detection consecutive-5xx=5 }}\n authorization {{ deny \"web\" }}\n}}\n"
+        )
+    };
+    let (_dir, c) = compile(&mesh(""));
+    let d = only(&c);
+    assert_eq!(d.code, Code::IneffectiveDenyRule);
+    assert_eq!(text(&c, d.primary.as_ref().unwrap().span), "deny \"web\"");
+    assert!(d.help.as_deref().unwrap().contains("`mtls` is disabled for `orders`"), "{:?}", d.help);
+    // Over mutual TLS the same rule refuses the call: an error, not this warning.
+    let (_dir, c) = compile(&mesh("mtls { mode \"strict\" }"));
+    assert_eq!(only(&c).code, Code::CallDeniedByPolicy);
+}

@@ -5,7 +5,8 @@
 //! calls only some, is a warning: the rule opens a path nobody declared).
 //!
 //! A request carries its caller's identity only over mutual TLS; a
-//! plaintext caller is anonymous, so allow rules never admit it.
+//! plaintext caller is anonymous, so allow rules never admit it and deny
+//! rules never refuse it (a warning: the rule does not do what it says).
 
 use std::collections::HashMap;
 
@@ -90,6 +91,12 @@ fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Si
         let message =
             format!("the {}{op} is refused by `{}`'s authorization", request.declared_by.describe(), callee.name.value);
         let diagnostic = match authorization.decide(from, request.operation) {
+            Verdict::Allowed if !request.authenticated => {
+                match authorization.decide(Some(&request.from), request.operation) {
+                    Verdict::DeniedBy(rule) => ineffective_deny(model, callee, request, rule.span),
+                    _ => continue,
+                }
+            }
             Verdict::Allowed => continue,
             Verdict::DeniedBy(rule) => Diagnostic::new(Code::CallDeniedByPolicy, message)
                 .at(request.span, "refused")
@@ -114,6 +121,26 @@ fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Si
         };
         sink.push(diagnostic);
     }
+}
+
+/// A deny rule that would refuse the request over mTLS, but the request
+/// comes in plaintext: the proxy matches no identity, so it goes through.
+fn ineffective_deny(model: &Model, callee: &Service, request: &Incoming, rule: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::IneffectiveDenyRule,
+        format!(
+            "the {} gets through `{}`'s deny rule: it is sent in plaintext, without the identity the rule matches",
+            request.declared_by.describe(),
+            callee.name.value
+        ),
+    )
+    .at(rule, "never applies to this caller")
+    .with_label(request.span, "sent in plaintext")
+    .help(format!(
+        "deny rules match mTLS identities: enable mutual TLS between them (`mtls` is {} for `{}`), or remove the call",
+        model.mtls_mode(callee).as_str(),
+        callee.name.value
+    ))
 }
 
 fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Sink) {

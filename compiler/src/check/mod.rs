@@ -44,7 +44,7 @@ pub struct Pass {
 pub static PASSES: &[Pass] = &[
     Pass {
         name: "authorization-policy",
-        codes: &[Code::CallDeniedByPolicy, Code::UnusedAllowRule, Code::OverBroadAllowRule],
+        codes: &[Code::CallDeniedByPolicy, Code::UnusedAllowRule, Code::OverBroadAllowRule, Code::IneffectiveDenyRule],
         run: authorization_policy::run,
     },
     Pass { name: "circuit-breaker-load", codes: &[Code::CircuitBreakerBelowLoad], run: circuit_breaker_load::run },

@@ -133,6 +133,7 @@ codes! {
     UnknownTokenExchange = "MESH0055", "unknown-token-exchange", Reference, Error, "0.1.0", "A call's `exchange-token` names a token exchange that is not declared.";
     NestingTooDeep = "MESH0056", "nesting-too-deep", Syntax, Error, "0.1.0", "A spec or schema file nests blocks deeper than meshc reads.";
     ImportChainTooDeep = "MESH0057", "import-chain-too-deep", Workspace, Error, "0.1.0", "Spec files import each other in a chain longer than meshc follows.";
+    IneffectiveDenyRule = "MESH0058", "ineffective-deny-rule", Security, Warning, "0.1.0", "A deny rule names a caller that calls in plaintext, whose identity the proxy never sees.";
 }
 
 impl Code {
