@@ -214,6 +214,25 @@ fn retrying_a_post_needs_an_idempotency_declaration_or_unsent_only_conditions() 
 }
 
 #[test]
+fn retrying_a_grpc_method_needs_its_protos_idempotency_level() {
+    let proto = "syntax = \"proto3\";\npackage p;\nmessage M {}\nservice S {\n  rpc Charge(M) returns (M);\n  rpc Get(M) returns (M) { option idempotency_level = NO_SIDE_EFFECTS; }\n  rpc Put(M) returns (M) { option idempotency_level = IDEMPOTENT; }\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    for (method, expected) in [("Charge", vec![Code::RetryNonIdempotent]), ("Get", vec![]), ("Put", vec![])] {
+        let mesh = format!(
+            "service \"a\" {{ owner \"t\"; address \"a.svc\" port=80\n calls \"b\" operation=\"p.S/{method}\" {{ retries 2 on=\"unavailable\" }}\n}}\n\
+             service \"b\" {{ owner \"t\"; address \"b.svc\" port=80; api \"b-grpc\" kind=\"grpc\" schema=\"b.proto\"; {HEALTHY} }}\n"
+        );
+        write_files(dir.path(), &[("mesh.kdl", &mesh), ("b.proto", proto)]);
+        let c = meshc::driver::compile(dir.path());
+        assert_eq!(codes(&c), expected, "{method}: {}", human(&c));
+        if let Some(d) = c.diagnostics.first() {
+            assert_eq!(d.primary.as_ref().unwrap().message, "a gRPC method without `option idempotency_level`");
+            assert!(d.help.as_deref().unwrap().starts_with("if the method is safe to repeat, say so in its .proto"));
+        }
+    }
+}
+
+#[test]
 fn a_call_cycle_is_reported_once_with_its_path() {
     let mesh = format!(
         "service \"a\" {{ owner \"t\"; address \"a.svc\" port=80; calls \"b\" timeout=\"1s\"; {HEALTHY} }}\n\

@@ -231,6 +231,15 @@ impl Schema {
         Some((shape::message(method.input()), shape::message(method.output())))
     }
 
+    /// Whether a gRPC method declares itself safe to repeat
+    /// (`option idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS`).
+    pub fn grpc_idempotent(&self, operation: &Operation) -> Option<bool> {
+        let options = self.grpc_method(operation)?.options();
+        // descriptor.proto: IDEMPOTENCY_UNKNOWN = 0, NO_SIDE_EFFECTS = 1, IDEMPOTENT = 2.
+        let level = options.get_field_by_name("idempotency_level").and_then(|v| v.as_enum_number());
+        Some(matches!(level, Some(1 | 2)))
+    }
+
     fn grpc_method(&self, operation: &Operation) -> Option<prost_reflect::MethodDescriptor> {
         let Operation::Grpc { service, method } = operation else { return None };
         self.proto.as_ref()?.pool.get_service_by_name(service)?.methods().find(|m| m.name() == method)
