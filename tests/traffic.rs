@@ -462,3 +462,37 @@ fn an_unknown_child_without_a_close_match_lists_every_valid_child() {
         assert!(help.contains(&format!("`{child}`")), "{child} missing from: {help}");
     }
 }
+
+#[test]
+fn background_calls_are_on_no_request_path() {
+    // `c` warms `a`'s cache on its own schedule: a cycle a → b → c → a only
+    // through that call, and a 10 ms timeout on it against a's 1 s waits.
+    let mesh = |background: &str| {
+        format!(
+            "service \"a\" {{ owner \"t\"; address \"a.svc\" port=80; calls \"b\" timeout=\"1s\"; {HEALTHY} }}\n\
+             service \"b\" {{ owner \"t\"; address \"b.svc\" port=80; calls \"c\" timeout=\"1s\"; {HEALTHY} }}\n\
+             service \"c\" {{ owner \"t\"; address \"c.svc\" port=80; calls \"a\" timeout=\"10ms\" {background} {{ retries 3 }}; {HEALTHY} }}\n"
+        )
+    };
+    let (_dir, c) = compile(&mesh("background=#true"));
+    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    // Still a call: the sidecar proxies it.
+    let artifacts = c.emit().unwrap();
+    let sidecar = artifacts.iter().find(|a| a.path == "envoy/sidecar-c.yaml").unwrap();
+    assert!(sidecar.contents.contains("a.svc"), "c's sidecar routes to a");
+    let (_dir, c) = compile(&mesh(""));
+    assert_eq!(codes(&c), [Code::SyncCallCycle], "{}", human(&c));
+
+    // Outside a cycle: a background scrape may time out before its callee's own waits.
+    let scrape = |background: &str| {
+        format!(
+            "service \"a\" {{ owner \"t\"; address \"a.svc\" port=80; calls \"b\" timeout=\"1s\"; {HEALTHY} }}\n\
+             service \"b\" {{ owner \"t\"; address \"b.svc\" port=80; {HEALTHY} }}\n\
+             service \"d\" {{ owner \"t\"; address \"d.svc\" port=80; calls \"a\" timeout=\"10ms\" {background} }}\n"
+        )
+    };
+    let (_dir, c) = compile(&scrape("background=#true"));
+    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    let (_dir, c) = compile(&scrape(""));
+    assert_eq!(codes(&c), [Code::TimeoutBudget], "{}", human(&c));
+}

@@ -33,7 +33,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
         for caller in component {
             let Some((amplification, _)) = worst[caller.0 as usize] else { continue };
             let service = model.service(caller);
-            for (i, call) in service.calls.iter().enumerate() {
+            for (i, call) in service.calls.iter().enumerate().filter(|(_, c)| c.on_request_path()) {
                 let attempts = service.call_retries(call).map_or(1, |p| p.attempts());
                 raise(
                     &mut worst,

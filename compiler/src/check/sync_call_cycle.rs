@@ -11,7 +11,7 @@ use crate::schema::SchemaIndex;
 pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     for component in model.call_graph_components() {
         let members: HashSet<ServiceId> = component.iter().copied().collect();
-        let inside = |call: &&Call| members.contains(&call.target.value);
+        let inside = |call: &&Call| call.on_request_path() && members.contains(&call.target.value);
         let start = component[0];
         let Some(first) = model.service(start).calls.iter().find(inside) else { continue };
         // Walk calls inside the component from its first service back to it.

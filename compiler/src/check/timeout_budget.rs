@@ -53,7 +53,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
         }
     }
     for (id, service) in model.service_ids().zip(&model.services) {
-        for call in &service.calls {
+        for call in service.calls.iter().filter(|c| c.on_request_path()) {
             if component[id.0 as usize] == component[call.target.value.0 as usize] {
                 continue;
             }
@@ -78,7 +78,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
 
 fn critical(model: &Model, service: &Service) -> Critical {
     let mut out = Critical::default();
-    for call in &service.calls {
+    for call in service.calls.iter().filter(|c| c.on_request_path()) {
         let Some(w) = wait(model, service, call) else { continue };
         let slot = match &call.serving {
             Some(op) => {

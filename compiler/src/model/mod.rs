@@ -113,7 +113,8 @@ impl Model {
         (0..self.services.len() as u32).map(ServiceId)
     }
 
-    /// The synchronous call graph's strongly connected components, callers
+    /// The synchronous call graph's strongly connected components (calls on
+    /// a request path only, see [`Call::on_request_path`]), callers
     /// before callees (a topological order of the condensation). A
     /// component of several services, or of one that calls itself, is a
     /// call cycle. Linear in services and calls (Tarjan).
@@ -121,7 +122,7 @@ impl Model {
         let mut graph = petgraph::graph::DiGraph::<ServiceId, ()>::with_capacity(self.services.len(), 0);
         let nodes: Vec<_> = self.service_ids().map(|id| graph.add_node(id)).collect();
         for (from, service) in self.services.iter().enumerate() {
-            for call in &service.calls {
+            for call in service.calls.iter().filter(|c| c.on_request_path()) {
                 graph.add_edge(nodes[from], nodes[call.target.value.0 as usize], ());
             }
         }
@@ -285,6 +286,7 @@ impl Resolver {
             // meshc-runtime sends no end-user token upstream.
             forward_token: false,
             exchange_token: None,
+            background: false,
             origin: CallOrigin::Resolver,
             span: self.span,
         }
@@ -311,8 +313,21 @@ pub struct Call {
     pub forward_token: bool,
     /// The caller's sidecar trades that token for one scoped to the callee.
     pub exchange_token: Option<identity::CallExchange>,
+    /// Made on the caller's own schedule (a scrape, a cache warm-up, a
+    /// telemetry export), not while it serves a request
+    /// (`background=#true`): still proxied and authorized, but on no
+    /// request path, so the cycle, amplification and timeout-budget
+    /// analyses leave it out.
+    pub background: bool,
     pub origin: CallOrigin,
     pub span: Span,
+}
+
+impl Call {
+    /// Whether a request the caller serves can wait on this call.
+    pub fn on_request_path(&self) -> bool {
+        !self.background
+    }
 }
 
 /// Where a call comes from; the call-graph analyses treat both alike.

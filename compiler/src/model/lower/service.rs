@@ -328,7 +328,7 @@ impl Lower<'_> {
         read::check_entries(
             node,
             1,
-            &["operation", "timeout", "idempotent", "for", "forward-token", "exchange-token", "audience"],
+            &["operation", "timeout", "idempotent", "for", "forward-token", "exchange-token", "audience", "background"],
             self.sink,
         );
         let mut retries = Some(None);
@@ -344,6 +344,7 @@ impl Lower<'_> {
         }
         let idempotent = read::bool_prop(node, "idempotent", self.sink);
         let forward_token = read::bool_prop(node, "forward-token", self.sink);
+        let background = read::bool_prop(node, "background", self.sink);
         let exchange_token = self.call_exchange(node);
         let target = read::string_arg(
             node,
@@ -363,7 +364,10 @@ impl Lower<'_> {
         let timeout = self.spanned_duration(node, "timeout");
         let target = self.service_ref(&target)?;
         let invalid = |key: &str, value: &Option<Spanned<bool>>| node.property(key).is_some() && value.is_none();
-        if invalid("idempotent", &idempotent) || invalid("forward-token", &forward_token) {
+        if invalid("idempotent", &idempotent)
+            || invalid("forward-token", &forward_token)
+            || invalid("background", &background)
+        {
             return None;
         }
         Some(Call {
@@ -376,6 +380,7 @@ impl Lower<'_> {
             idempotent: idempotent.is_some_and(|b| b.value),
             forward_token: forward_token.is_some_and(|b| b.value),
             exchange_token: exchange_token?,
+            background: background.is_some_and(|b| b.value),
             origin: CallOrigin::Declared,
             span: node.span,
         })
