@@ -428,6 +428,10 @@ fn callers_timeouts_and_retries_become_per_caller_virtual_service_routes() {
             "orders: default|v2",
             "orders: default",
             // The storefront's GraphQL resolvers call catalog too.
+            "reviews: GET /products|v2",
+            "reviews: GET /products",
+            "reviews: default|v2",
+            "reviews: default",
             "storefront: GET /products|v2",
             "storefront: GET /products",
             "storefront: GET /products/{productId}|v2",
