@@ -496,3 +496,28 @@ fn background_calls_are_on_no_request_path() {
     let (_dir, c) = compile(&scrape(""));
     assert_eq!(codes(&c), [Code::TimeoutBudget], "{}", human(&c));
 }
+
+#[test]
+fn retries_and_per_try_timeouts_on_streaming_methods_are_errors() {
+    let proto = "syntax = \"proto3\";\npackage p;\nmessage M {}\nservice S {\n  rpc Get(M) returns (M) { option idempotency_level = NO_SIDE_EFFECTS; }\n  rpc Watch(M) returns (stream M) { option idempotency_level = NO_SIDE_EFFECTS; }\n  rpc Upload(stream M) returns (M) { option idempotency_level = IDEMPOTENT; }\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("Watch", "{ retries 2 on=\"unavailable\" }", "", vec![Code::RetriesOnStream], "retried here"),
+        ("Upload", "{ retries 0 per-try-timeout=\"1s\" }", "", vec![Code::RetriesOnStream], "retried here"),
+        ("Watch", "", "call-defaults { retries 1 }", vec![Code::RetriesOnStream], "retries from call-defaults"),
+        ("Watch", "{ retries 0 }", "call-defaults { retries 1 }", vec![], ""),
+        ("Get", "{ retries 2 on=\"unavailable\" }", "", vec![], ""),
+    ];
+    for (method, retries, defaults, expected, label) in cases {
+        let mesh = format!(
+            "service \"a\" {{ owner \"t\"; address \"a.svc\" port=80\n {defaults}\n calls \"b\" operation=\"p.S/{method}\" timeout=\"5s\" {retries}\n}}\n\
+             service \"b\" {{ owner \"t\"; address \"b.svc\" port=80; api \"b-grpc\" kind=\"grpc\" schema=\"b.proto\"; {HEALTHY} }}\n"
+        );
+        write_files(dir.path(), &[("mesh.kdl", &mesh), ("b.proto", proto)]);
+        let c = meshc::driver::compile(dir.path());
+        assert_eq!(codes(&c), expected, "{method} {retries} {defaults}: {}", human(&c));
+        if let Some(d) = c.diagnostics.first() {
+            assert_eq!(d.secondary[0].message, label);
+        }
+    }
+}

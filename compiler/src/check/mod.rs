@@ -16,6 +16,7 @@ mod mtls_mismatch;
 mod no_health_policy;
 mod public_exposure;
 mod request_validation;
+mod retries_on_stream;
 mod retry_amplification;
 mod retry_non_idempotent;
 mod shadowed_route;
@@ -99,6 +100,7 @@ pub static PASSES: &[Pass] = &[
         codes: &[Code::UnvalidatableRoute, Code::MissingValidator],
         run: request_validation::run,
     },
+    Pass { name: "retries-on-stream", codes: &[Code::RetriesOnStream], run: retries_on_stream::run },
     Pass { name: "retry-amplification", codes: &[Code::RetryAmplification], run: retry_amplification::run },
     Pass { name: "retry-non-idempotent", codes: &[Code::RetryNonIdempotent], run: retry_non_idempotent::run },
     Pass { name: "shadowed-route", codes: &[Code::ShadowedRoute], run: shadowed_route::run },

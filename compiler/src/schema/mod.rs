@@ -240,6 +240,12 @@ impl Schema {
         Some(matches!(level, Some(1 | 2)))
     }
 
+    /// Whether a gRPC method streams its requests or its responses.
+    pub fn grpc_streaming(&self, operation: &Operation) -> Option<bool> {
+        let method = self.grpc_method(operation)?;
+        Some(method.is_client_streaming() || method.is_server_streaming())
+    }
+
     fn grpc_method(&self, operation: &Operation) -> Option<prost_reflect::MethodDescriptor> {
         let Operation::Grpc { service, method } = operation else { return None };
         self.proto.as_ref()?.pool.get_service_by_name(service)?.methods().find(|m| m.name() == method)
