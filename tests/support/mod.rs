@@ -10,6 +10,8 @@
 //! optional: when it cannot be found the tests panic, they do not skip.
 #![allow(dead_code)]
 
+pub mod istio_crds;
+
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Write};
