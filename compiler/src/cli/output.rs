@@ -302,7 +302,8 @@ fn clean_stale_staging(parent: &Path, name: &str, out: &Path) -> io::Result<()> 
             _ => continue,
         };
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if process_alive(pid) || entry.file_type()?.is_symlink() {
+        // Only directories meshc could have made; a live build's are its own.
+        if process_alive(pid) || !entry.file_type()?.is_dir() {
             continue;
         }
         if is_old && fs::symlink_metadata(out).is_err() {
