@@ -369,7 +369,7 @@ fn a_build_killed_at_any_moment_leaves_the_old_or_the_new_output() {
     let dir = tempfile::tempdir().unwrap();
     let (small, large) = (dir.path().join("small"), dir.path().join("large"));
     support::write_files(&small, &[("mesh.kdl", &large_mesh(3))]);
-    support::write_files(&large, &[("mesh.kdl", &large_mesh(120))]);
+    support::write_files(&large, &[("mesh.kdl", &large_mesh(80))]);
     let out = dir.path().join("out");
     // The two possible outputs, built once each elsewhere.
     let (old_ref, new_ref) = (dir.path().join("old-ref"), dir.path().join("new-ref"));
@@ -401,8 +401,8 @@ fn a_build_killed_at_any_moment_leaves_the_old_or_the_new_output() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Up to twice a full build: some kills land before the swap, some after the end.
-        std::thread::sleep(std::time::Duration::from_micros(next() % (2 * full + 1)));
+        // Up to 1.5 full builds: some kills land before the swap, some after the end.
+        std::thread::sleep(std::time::Duration::from_micros(next() % (full * 3 / 2 + 1)));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let now = snapshot(&out);

@@ -42,7 +42,6 @@ impl Refusal {
 pub fn write_build(out: &Path, workspace: &Path, artifacts: &[Artifact]) -> Result<(), Refusal> {
     check_artifact_paths(artifacts)?;
     refuse_workspace_overlap(out, workspace, "the build output", false)?;
-    refuse_symlink(out)?;
     let (parent, name) = parent_and_name(out)?;
     fs::create_dir_all(&parent).map_err(|e| Refusal::io("create", &parent, e))?;
     let lock_path = parent.join(format!(".{name}.meshc-lock"));
