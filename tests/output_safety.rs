@@ -219,7 +219,7 @@ fn a_colliding_build_writes_nothing() {
     let before = snapshot(dir.path());
     let output = build(&ws, &dir.path().join("out"));
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("MESH0056"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("MESH0060"), "{}", stderr(&output));
     assert_eq!(snapshot(dir.path()), before);
 }
 
