@@ -165,6 +165,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
     assert_eq!(
         written.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
         [
+            ".meshc-output",
             "cert-manager/accounts.yaml",
             "cert-manager/catalog.yaml",
             "cert-manager/gateway-public.yaml",
@@ -234,6 +235,7 @@ fn failed_build_leaves_the_previous_output_untouched() {
 fn successful_build_replaces_the_whole_output_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
+    assert!(meshc(&["build", path(&shop()), "-o", path(&out_dir)]).status.success());
     std::fs::create_dir_all(out_dir.join("stale")).unwrap();
     std::fs::write(out_dir.join("stale/file"), "old").unwrap();
     assert!(meshc(&["build", path(&shop()), "-o", path(&out_dir)]).status.success());

@@ -195,9 +195,12 @@ fn compile_example(block: &str) -> Result<(BTreeSet<&'static str>, String, usize
         fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     let compilation = meshc::driver::compile(&ws);
-    let codes = compilation.diagnostics.iter().map(|d| d.code.id()).collect();
-    let rendered = render(Format::Human, &compilation.diagnostics, &compilation.sources, false);
-    Ok((codes, rendered, compilation.diagnostics.len()))
+    // As `meshc build` sees it: emitting adds its own diagnostics (path collisions).
+    let mut diagnostics = compilation.diagnostics.clone();
+    diagnostics.extend(compilation.emit().err().unwrap_or_default());
+    let codes = diagnostics.iter().map(|d| d.code.id()).collect();
+    let rendered = render(Format::Human, &diagnostics, &compilation.sources, false);
+    Ok((codes, rendered, diagnostics.len()))
 }
 
 /// The body of the page's only `kdl {kind}` block.

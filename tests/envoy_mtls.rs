@@ -79,7 +79,7 @@ fn workspace() -> (tempfile::TempDir, PathBuf, Upstream, Ports) {
     let app = Upstream::start("orders-app");
     let ports = Ports { web_outbound: free_port(), orders_inbound: free_port() };
     std::fs::create_dir_all(&certs).unwrap();
-    write_files(dir.path(), &[("mesh.kdl", &spec(&certs.canonicalize().unwrap(), app.port(), &ports))]);
+    write_files(&dir.path().join("ws"), &[("mesh.kdl", &spec(&certs.canonicalize().unwrap(), app.port(), &ports))]);
     (dir, certs, app, ports)
 }
 
@@ -91,7 +91,7 @@ fn issue(dir: &Path, certs: &Path) {
 /// Builds the spec and starts both sidecars.
 fn start(dir: &Path) -> (EnvoyProcess, EnvoyProcess) {
     let out = dir.join("out");
-    meshc(&["build", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    meshc(&["build", dir.join("ws").to_str().unwrap(), "-o", out.to_str().unwrap()]);
     let start = |name: &str| {
         let path = out.join(format!("envoy/sidecar-{name}.yaml"));
         envoy_validate(&path).unwrap();
@@ -167,7 +167,7 @@ fn call_orders(port: u16) -> support::HttpResponse {
 #[test]
 fn calls_travel_over_mtls_and_strangers_are_refused() {
     let (dir, certs, app, ports) = workspace();
-    issue(dir.path(), &certs);
+    issue(&dir.path().join("ws"), &certs);
     // Keys are the owner's alone.
     for key in ["ca-key.pem", "web-key.pem", "orders-key.pem"] {
         let mode = std::fs::metadata(certs.join(key)).unwrap().permissions().mode() & 0o777;
@@ -201,7 +201,7 @@ fn calls_travel_over_mtls_and_strangers_are_refused() {
 #[test]
 fn reissued_certificates_are_picked_up_without_dropping_traffic() {
     let (dir, certs, _app, ports) = workspace();
-    issue(dir.path(), &certs);
+    issue(&dir.path().join("ws"), &certs);
     let ca = std::fs::read_to_string(certs.join("ca.pem")).unwrap();
     let (orders, web) = start(dir.path());
     orders.wait_ready(ports.orders_inbound);
@@ -211,7 +211,7 @@ fn reissued_certificates_are_picked_up_without_dropping_traffic() {
     assert!(before.starts_with("serial="), "{before}");
 
     // Rotation: new keys and certificates from the same CA, renamed into place.
-    issue(dir.path(), &certs);
+    issue(&dir.path().join("ws"), &certs);
     assert_eq!(std::fs::read_to_string(certs.join("ca.pem")).unwrap(), ca, "the trust bundle is kept");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -231,9 +231,9 @@ fn reissued_certificates_are_picked_up_without_dropping_traffic() {
 #[test]
 fn meshc_certs_and_cert_manager_name_the_same_identities() {
     let (dir, certs, _app, _) = workspace();
-    issue(dir.path(), &certs);
+    issue(&dir.path().join("ws"), &certs);
     let out = dir.path().join("out");
-    meshc(&["build", dir.path().to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    meshc(&["build", dir.path().join("ws").to_str().unwrap(), "-o", out.to_str().unwrap()]);
     for workload in ["web", "orders", "intruder"] {
         let text = std::fs::read_to_string(out.join(format!("cert-manager/{workload}.yaml"))).unwrap();
         let certificate: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();

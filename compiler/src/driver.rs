@@ -1,10 +1,11 @@
 //! The pipeline, start to end: load → lower → schemas → checks (→ emit).
 //! Front ends (the CLI, tests, benchmarks) call this and nothing deeper.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
 
 use crate::base::Sources;
-use crate::diag::{Diagnostic, Severity, Sink};
+use crate::diag::{Code, Diagnostic, Severity, Sink};
 use crate::emit::{self, Artifact};
 use crate::model::{self, Model};
 use crate::schema::{self, SchemaIndex};
@@ -28,13 +29,52 @@ impl Compilation {
         self.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count()
     }
 
-    /// The artifacts, when the spec has no errors.
-    pub fn emit(&self) -> Option<Vec<Artifact>> {
+    /// The artifacts, when the spec has no errors and no two artifacts
+    /// claim one path. `Err` holds the diagnostics emitting found (path
+    /// collisions); it is empty when the spec already had errors.
+    pub fn emit(&self) -> Result<Vec<Artifact>, Vec<Diagnostic>> {
         match &self.model {
-            Some(model) if self.errors() == 0 => Some(emit::emit_all(model, &self.schemas)),
-            _ => None,
+            Some(model) if self.errors() == 0 => {
+                let artifacts = emit::emit_all(model, &self.schemas);
+                let collisions = path_collisions(&artifacts);
+                if collisions.is_empty() {
+                    Ok(artifacts)
+                } else {
+                    Err(collisions)
+                }
+            }
+            _ => Err(Vec::new()),
         }
     }
+}
+
+/// Artifacts whose paths are equal, or equal but for letter case (one file on
+/// case-insensitive file systems such as macOS's and Windows'): one
+/// diagnostic per later claimant, labelling both declarations.
+pub fn path_collisions(artifacts: &[Artifact]) -> Vec<Diagnostic> {
+    let mut first_by_path: HashMap<String, &Artifact> = HashMap::with_capacity(artifacts.len());
+    let mut out = Vec::new();
+    for artifact in artifacts {
+        match first_by_path.entry(artifact.path.to_lowercase()) {
+            Entry::Vacant(slot) => {
+                slot.insert(artifact);
+            }
+            Entry::Occupied(first) => {
+                let first = *first.get();
+                let case = if first.path == artifact.path { "" } else { " (they differ only in letter case)" };
+                out.push(
+                    Diagnostic::new(
+                        Code::ArtifactPathCollision,
+                        format!("two artifacts would be written to `{}`{case}", artifact.path),
+                    )
+                    .at(artifact.origin, format!("this declaration's artifact is `{}`", artifact.path))
+                    .with_label(first.origin, format!("and this one's is `{}`", first.path))
+                    .help("rename one of the declarations; generated file names join names with `-`"),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Loads and checks the workspace at `path` (a directory or a root file).

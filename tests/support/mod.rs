@@ -49,7 +49,8 @@ pub fn build_workspace(workspace: &Path, out: &Path) -> Vec<PathBuf> {
             fs::write(certs.join(&file.artifact.path), &file.artifact.contents).unwrap();
         }
     }
-    let artifacts = compilation.emit().unwrap_or_else(|| panic!("{} does not build:\n{text}", workspace.display()));
+    let artifacts =
+        compilation.emit().unwrap_or_else(|e| panic!("{} does not build:\n{text}{e:?}", workspace.display()));
     artifacts
         .iter()
         .map(|a| {

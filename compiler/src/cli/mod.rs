@@ -89,50 +89,53 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { dir, report } => {
             let compilation = compile(&dir);
-            print_diagnostics(&compilation, &report);
+            print_diagnostics(&compilation, &compilation.diagnostics, &report);
             exit_code(&compilation, &report)
         }
         Command::Build { dir, out, report } => {
             let compilation = compile(&dir);
-            print_diagnostics(&compilation, &report);
             let failed = exit_code(&compilation, &report) != ExitCode::SUCCESS;
-            match compilation.emit() {
-                Some(artifacts) if !failed => match output::write_atomically(&out, &artifacts) {
-                    Ok(()) => {
-                        if report.format == Format::Human {
-                            eprintln!("wrote {} artifact(s) to {}", artifacts.len(), out.display());
-                        }
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: cannot write {}: {e}", out.display());
-                        ExitCode::from(2)
-                    }
-                },
-                _ => {
-                    if report.format == Format::Human {
-                        eprintln!("build failed; {} left unchanged", out.display());
-                    }
-                    ExitCode::FAILURE
+            let emitted = if failed { Err(Vec::new()) } else { compilation.emit() };
+            let mut diagnostics = compilation.diagnostics.clone();
+            diagnostics.extend(emitted.as_ref().err().into_iter().flatten().cloned());
+            print_diagnostics(&compilation, &diagnostics, &report);
+            let Ok(artifacts) = emitted else {
+                if report.format == Format::Human {
+                    eprintln!("build failed; {} left unchanged", out.display());
                 }
+                return ExitCode::FAILURE;
+            };
+            match output::write_build(&out, compilation.sources.root(), &artifacts) {
+                Ok(()) => {
+                    if report.format == Format::Human {
+                        eprintln!("wrote {} artifact(s) to {}", artifacts.len(), out.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(refusal) => print_refusal(&refusal),
             }
         }
         Command::Certs { dir, out, report } => {
             let compilation = compile(&dir);
-            print_diagnostics(&compilation, &report);
+            print_diagnostics(&compilation, &compilation.diagnostics, &report);
             if exit_code(&compilation, &report) != ExitCode::SUCCESS {
                 eprintln!("the spec has errors; no certificates issued");
                 return ExitCode::FAILURE;
             }
             match output::issue_certificates(&compilation, &out) {
-                Ok(count) => {
-                    eprintln!("wrote {count} file(s) to {}", out.display());
+                Ok(Err(collisions)) => {
+                    print_diagnostics(&compilation, &collisions, &report);
+                    eprintln!("no certificates issued");
+                    ExitCode::FAILURE
+                }
+                Ok(Ok(issued)) => {
+                    for warning in &issued.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    eprintln!("wrote {} file(s) to {}", issued.files, out.display());
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
+                Err(refusal) => print_refusal(&refusal),
             }
         }
         Command::Explain { code: Some(code) } => match Code::parse(&code) {
@@ -173,8 +176,17 @@ fn command_names() -> Vec<String> {
     Cli::command().get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect()
 }
 
-fn print_diagnostics(compilation: &Compilation, report: &ReportArgs) {
-    let mut diagnostics = compilation.diagnostics.clone();
+/// Prints why meshc did not write, the way it prints IO errors; exit 2.
+fn print_refusal(refusal: &output::Refusal) -> ExitCode {
+    eprintln!("error: {}", refusal.message);
+    if let Some(help) = &refusal.help {
+        eprintln!("help: {help}");
+    }
+    ExitCode::from(2)
+}
+
+fn print_diagnostics(compilation: &Compilation, diagnostics: &[crate::diag::Diagnostic], report: &ReportArgs) {
+    let mut diagnostics = diagnostics.to_vec();
     if matches!(report.deny, Some(Deny::Warnings)) {
         for d in &mut diagnostics {
             d.severity = crate::diag::Severity::Error;

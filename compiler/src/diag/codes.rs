@@ -135,6 +135,7 @@ codes! {
     ImportChainTooDeep = "MESH0057", "import-chain-too-deep", Workspace, Error, "0.1.0", "Spec files import each other in a chain longer than meshc follows.";
     IneffectiveDenyRule = "MESH0058", "ineffective-deny-rule", Security, Warning, "0.1.0", "A deny rule names a caller that calls in plaintext, whose identity the proxy never sees.";
     RetriesOnStream = "MESH0059", "retries-on-stream", Traffic, Error, "0.1.0", "Retries or a per-try timeout on a streaming gRPC method, which the proxy cannot replay.";
+    ArtifactPathCollision = "MESH0060", "artifact-path-collision", Workspace, Error, "0.1.0", "Two declarations would produce artifacts with the same file path.";
 }
 
 impl Code {

@@ -31,12 +31,14 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
         "metadata": { "name": ISSUER },
         "spec": { "ca": { "secretName": ISSUER } }
     });
-    let mut out = vec![Artifact { path: "cert-manager/issuer.yaml".into(), contents: yaml(model, &issuer) }];
+    let mut out =
+        vec![Artifact { path: "cert-manager/issuer.yaml".into(), contents: yaml(model, &issuer), origin: mtls.span }];
     for workload in workloads(model) {
         let certificate = certificate(mtls, &workload);
         out.push(Artifact {
             path: format!("cert-manager/{}.yaml", workload.name),
             contents: yaml(model, &certificate),
+            origin: workload.span,
         });
     }
     out

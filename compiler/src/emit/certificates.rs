@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::envoy_mtls::{certificate_file, workloads, CA_SECRET};
 use super::Artifact;
+use crate::base::Span;
 use crate::model::identity::{Identity, Mtls};
 use crate::model::Model;
 
@@ -38,40 +39,59 @@ pub struct CertificateFile {
 /// signed by `existing` (rotation: the trust bundle stays) or a new CA.
 pub fn issue(model: &Model, existing: Option<&Authority>, now: OffsetDateTime) -> Result<Vec<CertificateFile>, String> {
     let mtls = model.mtls.as_ref().ok_or("the mesh declares no `mtls` block: there is nothing to issue")?;
-    let (ca_key, ca_pem, new_ca) = match existing {
-        Some(ca) => {
-            (KeyPair::from_pem(&ca.key).map_err(|e| format!("the CA key: {e}"))?, ca.certificate.clone(), false)
-        }
+    let (ca_key, ca_pem) = match existing {
+        Some(ca) => (reused_key(ca)?, ca.certificate.clone()),
         None => {
             let key = KeyPair::generate().map_err(|e| e.to_string())?;
             let cert = ca_params(mtls, now).self_signed(&key).map_err(|e| e.to_string())?;
-            (key, cert.pem(), true)
+            (key, cert.pem())
         }
     };
-    // The issuer's name and key identifier are those of the CA certificate,
-    // rebuilt from the same parameters and key.
-    let issuer = Issuer::new(ca_params(mtls, now), &ca_key);
+    // The issuer's name and key identifier are read from the CA certificate
+    // itself, so a reused CA signs as the CA it is (whatever the spec says now).
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key).map_err(|e| format!("ca.pem: {e}"))?;
+    let ca_file = |path: String, contents: String, secret: bool| file(path, contents, secret, mtls.span);
     let mut files = vec![
-        file(format!("{CA_SECRET}.pem"), ca_pem, false),
-        file(format!("{CA_SECRET}.yaml"), sds_validation(mtls), false),
+        ca_file(format!("{CA_SECRET}.pem"), ca_pem.clone(), false),
+        ca_file(format!("{CA_SECRET}.yaml"), sds_validation(mtls), false),
     ];
-    if new_ca {
-        files.push(file(format!("{CA_SECRET}-key.pem"), ca_key.serialize_pem(), true));
+    if existing.is_none() {
+        files.push(ca_file(format!("{CA_SECRET}-key.pem"), ca_key.serialize_pem(), true));
     }
     for workload in workloads(model) {
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
         let params = leaf_params(mtls, workload.identity, workload.dns_name, now)?;
         let cert = params.signed_by(&key, &issuer).map_err(|e| e.to_string())?;
-        let workload = workload.name;
-        files.push(file(format!("{workload}.pem"), cert.pem(), false));
-        files.push(file(format!("{workload}-key.pem"), key.serialize_pem(), true));
-        files.push(file(certificate_file(&workload), sds_certificate(mtls, &workload), false));
+        let (name, span) = (workload.name, workload.span);
+        files.push(file(format!("{name}.pem"), cert.pem(), false, span));
+        files.push(file(format!("{name}-key.pem"), key.serialize_pem(), true, span));
+        files.push(file(certificate_file(&name), sds_certificate(mtls, &name), false, span));
     }
     Ok(files)
 }
 
-fn file(path: String, contents: String, secret: bool) -> CertificateFile {
-    CertificateFile { artifact: Artifact { path, contents }, secret }
+/// The key of a reused CA, refused unless it is the key of the CA's
+/// certificate: certificates signed by another key would not verify against
+/// the trust bundle. Messages never quote the files.
+fn reused_key(ca: &Authority) -> Result<KeyPair, String> {
+    let key = KeyPair::from_pem(&ca.key).map_err(|e| format!("ca-key.pem is not a usable private key ({e})"))?;
+    let certificate_key = certificate_public_key(&ca.certificate)?;
+    if certificate_key != key.public_key_raw() {
+        return Err("ca-key.pem is not the private key of ca.pem (their public keys differ); restore the matching pair, or remove both to create a new CA".into());
+    }
+    Ok(key)
+}
+
+/// The raw subject public key of a PEM certificate.
+fn certificate_public_key(pem: &str) -> Result<Vec<u8>, String> {
+    let not_a_certificate = || "ca.pem is not a PEM certificate".to_string();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|_| not_a_certificate())?;
+    let certificate = pem.parse_x509().map_err(|_| not_a_certificate())?;
+    Ok(certificate.public_key().subject_public_key.data.to_vec())
+}
+
+fn file(path: String, contents: String, secret: bool, origin: Span) -> CertificateFile {
+    CertificateFile { artifact: Artifact { path, contents, origin }, secret }
 }
 
 fn ca_params(mtls: &Mtls, now: OffsetDateTime) -> CertificateParams {

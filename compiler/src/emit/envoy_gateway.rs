@@ -49,6 +49,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
         .map(|g| Artifact {
             path: format!("envoy/gateway-{}.yaml", g.name.value),
             contents: yaml(model, &bootstrap(model, schemas, g)),
+            origin: g.name.span,
         })
         .collect()
 }

@@ -9,6 +9,7 @@
 use serde_json::{json, Value};
 
 use super::envoy_common::header_matcher;
+use crate::base::Span;
 use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, RuleAction};
 use crate::model::values::Operation;
 use crate::model::Model;
@@ -33,6 +34,8 @@ pub fn gateway_workload(gateway: &str) -> String {
 pub struct Workload<'a> {
     /// Its certificate's file name (a service's name, `gateway-NAME`).
     pub name: String,
+    /// The service's or gateway's name where it is declared.
+    pub span: Span,
     pub identity: &'a Identity,
     /// The DNS name callers dial, for the certificate's DNS SAN (none for
     /// gateways and IP addresses).
@@ -46,12 +49,14 @@ pub fn workloads(model: &Model) -> impl Iterator<Item = Workload<'_>> {
         let host = s.address.value.host.as_str();
         Workload {
             name: s.name.value.clone(),
+            span: s.name.span,
             identity: &s.identity,
             dns_name: host.parse::<std::net::IpAddr>().is_err().then_some(host),
         }
     });
     let gateways = model.gateways.iter().map(|g| Workload {
         name: gateway_workload(&g.name.value),
+        span: g.name.span,
         identity: &g.identity,
         dns_name: None,
     });

@@ -40,6 +40,7 @@ pub fn emit(model: &Model, _: &SchemaIndex) -> Vec<Artifact> {
             (!descriptors.is_empty()).then(|| Artifact {
                 path: format!("ratelimit/gateway-{}.yaml", gateway.name.value),
                 contents: yaml(model, &json!({ "domain": domain(gateway), "descriptors": descriptors })),
+                origin: gateway.name.span,
             })
         })
         .collect()

@@ -47,6 +47,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
         .map(|s| Artifact {
             path: format!("envoy/sidecar-{}.yaml", s.name.value),
             contents: yaml(model, &bootstrap(model, schemas, s)),
+            origin: s.name.span,
         })
         .collect()
 }

@@ -24,6 +24,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
             artifacts.push(Artifact {
                 path: format!("graphql/{}-{}.json", service.name.value, api.name.value),
                 contents: text,
+                origin: api.name.span,
             });
         }
     }

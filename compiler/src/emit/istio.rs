@@ -81,6 +81,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
             artifacts.push(Artifact {
                 path: format!("istio/service-{}.yaml", service.name.value),
                 contents: documents(model, &docs),
+                origin: service.name.span,
             });
         }
     }
@@ -88,12 +89,14 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
         artifacts.push(Artifact {
             path: "istio/mesh-mtls.yaml".to_string(),
             contents: documents(model, &istio_identity::mesh_peer_authentications(mtls)),
+            origin: mtls.span,
         });
     }
     for gateway in &model.gateways {
         artifacts.push(Artifact {
             path: format!("istio/gateway-{}.yaml", gateway.name.value),
             contents: documents(model, &gateway_resources(model, schemas, gateway)),
+            origin: gateway.name.span,
         });
     }
     artifacts

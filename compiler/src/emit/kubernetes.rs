@@ -28,6 +28,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::istio::VERSION_LABEL;
 use super::{yaml, Artifact};
+use crate::base::Span;
 use crate::model::values::{ApiKind, Host};
 use crate::model::{Model, Service};
 use crate::schema::SchemaIndex;
@@ -37,15 +38,15 @@ use crate::schema::SchemaIndex;
 pub const INBOUND_PORT_NAME: &str = "mesh-inbound";
 
 pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
-    let artifact = |path: String, kube: KubeService| {
+    let artifact = |path: String, kube: KubeService, origin: Span| {
         let value = serde_json::to_value(&kube).expect("k8s-openapi types serialize to JSON");
-        Artifact { path, contents: yaml(model, &value) }
+        Artifact { path, contents: yaml(model, &value), origin }
     };
     let mut out = Vec::new();
     for service in model.services.iter().filter(|s| s.external.is_none()) {
         let app = BTreeMap::from([("app".to_string(), service.name.value.clone())]);
         if let Some(kube) = kube_service(service, &service.address.value.host, app.clone()) {
-            out.push(artifact(format!("kubernetes/{}.yaml", service.name.value), kube));
+            out.push(artifact(format!("kubernetes/{}.yaml", service.name.value), kube, service.name.span));
         }
         // Each version's own Service, for proxies that reach a version by DNS.
         for version in &service.versions {
@@ -53,7 +54,8 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
             let mut labels = app.clone();
             labels.insert(VERSION_LABEL.to_string(), version.name.value.clone());
             if let Some(kube) = kube_service(service, host, labels) {
-                out.push(artifact(format!("kubernetes/{}-{}.yaml", service.name.value, version.name.value), kube));
+                let path = format!("kubernetes/{}-{}.yaml", service.name.value, version.name.value);
+                out.push(artifact(path, kube, version.name.span));
             }
         }
     }

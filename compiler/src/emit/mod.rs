@@ -22,6 +22,7 @@ mod token_exchange;
 
 use rayon::prelude::*;
 
+use crate::base::Span;
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
@@ -31,6 +32,9 @@ pub struct Artifact {
     /// `/`-separated relative path.
     pub path: String,
     pub contents: String,
+    /// The declaration the file is named after (a service's, gateway's, ...
+    /// name), so two files claiming one path can be traced to both.
+    pub origin: Span,
 }
 
 pub struct Backend {

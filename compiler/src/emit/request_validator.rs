@@ -23,7 +23,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
         .map(|g| {
             let mut text = serde_json::to_string_pretty(&rules(model, schemas, g)).expect("rules serialize");
             text.push('\n');
-            Artifact { path: format!("validation/gateway-{}.json", g.name.value), contents: text }
+            Artifact { path: format!("validation/gateway-{}.json", g.name.value), contents: text, origin: g.name.span }
         })
         .collect()
 }

@@ -31,6 +31,7 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
             out.push(Artifact {
                 path: format!("token-exchange/{}-{}.json", service.name.value, exchange.name.value),
                 contents: serde_json::to_string_pretty(&config).expect("JSON values serialize") + "\n",
+                origin: exchange.name.span,
             });
         }
     }

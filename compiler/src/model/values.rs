@@ -364,6 +364,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn api_names_allow_proto_service_names_but_no_path_syntax() {
+        for ok in ["orders-http", "hipstershop.CartService", "v1_api"] {
+            assert!(check_api_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "../x", "a/b", ".hidden", "a\\b", "-x", &"a".repeat(254)] {
+            assert!(check_api_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn durations_parse_and_render_for_envoy() {
         assert_eq!(Duration::parse("250ms").unwrap().to_proto_json(), "0.250s");
         assert_eq!(Duration::parse("1m30s").unwrap().to_proto_json(), "90s");
@@ -473,6 +483,21 @@ pub fn check_name(text: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("`{text}` is not a valid name: use 1-63 lowercase letters, digits and inner hyphens (it becomes a DNS label)"))
+    }
+}
+
+/// Checks an API name. It becomes part of a file name (a composed GraphQL
+/// API's config), but gRPC APIs are often named after their proto service
+/// (`hipstershop.CartService`), so dots, underscores and capitals are
+/// allowed; path separators and leading dots are not.
+pub fn check_api_name(text: &str) -> Result<(), String> {
+    let ok = text.len() <= 253
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{text}` is not a valid API name: use up to 253 letters, digits, `-`, `_` and `.`, starting with a letter or digit (it becomes part of a file name)"))
     }
 }
 

@@ -160,6 +160,8 @@ impl Lower<'_> {
         read::check_entries(node, 1, &[], self.sink);
         let example = "token-exchange \"corp-sts\" { sts \"http://sts.internal:8080/token\"; issues \"internal\" }";
         let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
+        // Declared even when invalid, so calls naming it get no second error.
+        let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
         if let Some(&(_, first)) = self.token_exchanges.get(&name.value) {
             duplicate(self.sink, "token-exchange", &name.value, name.span, first);
             return;
@@ -167,7 +169,7 @@ impl Lower<'_> {
         self.token_exchanges.insert(name.value.clone(), (None, name.span));
         let mut once = Once::default();
         let (mut sts, mut issues, mut port) = (None, None, Port::new(9292).ok());
-        let mut failed = false;
+        let mut failed = !name_ok;
         for child in node.children() {
             if !once.first(child, self.sink) {
                 continue;

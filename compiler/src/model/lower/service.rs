@@ -8,7 +8,7 @@ use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::Identity;
-use crate::model::values::{check_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port};
+use crate::model::values::{check_api_name, check_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port};
 use crate::model::{Api, Call, CallOrigin, Endpoint, Resolver, Service, TopicId};
 use crate::syntax::{Node, Value};
 
@@ -197,7 +197,8 @@ impl Lower<'_> {
     fn api(&mut self, node: &Node) -> Option<Api> {
         read::check_entries(node, 1, &["kind", "schema", "grpc-service"], self.sink);
         let example = "api \"orders-http\" kind=\"rest\" schema=\"apis/orders.yaml\"";
-        let name = read::string_arg(node, 0, "a name", example, self.sink);
+        let name = read::string_arg(node, 0, "a name", example, self.sink)
+            .filter(|name| read::parse(name, |n| check_api_name(n), self.sink).is_some());
         let kind = read::string_prop(node, "kind", Some(example), self.sink);
         let schema = read::string_prop(node, "schema", Some(example), self.sink);
         let kind = kind.and_then(|k| read::parse(&k, |k| ApiKind::parse(k), self.sink));
