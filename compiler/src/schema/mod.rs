@@ -19,14 +19,15 @@ pub use openapi::RestDetail;
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::base::{display_path, FileId, Sources, Span};
+use crate::base::{display_path, FileId, Refusal, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::values::{Operation, SchemaFormat};
-use crate::model::{Model, SchemaId, ServiceId};
+use crate::model::{Model, SchemaId, SchemaRef, ServiceId};
 
 /// What a schema file defines, as far as checks need it today.
 #[derive(Debug)]
@@ -387,10 +388,13 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         }
     }
     let parsed_protos = Arc::new(proto::ParsedFiles::default());
+    let allowed = readable_roots(model, sources.root());
+    let refused: Vec<bool> = model.schemas.iter().map(|r| refuse_location(r, &allowed, sources.root(), sink)).collect();
     let results: Vec<(std::io::Result<String>, Option<Parsed>)> = model
         .schemas
         .par_iter()
-        .map(|r| match crate::base::read_text(&r.path) {
+        .zip(&refused)
+        .map(|(r, &refused)| match read_unless(refused, &r.path) {
             Ok(text) => {
                 let parsed = match r.format {
                     SchemaFormat::OpenApi => Some(contained(|| openapi::load(&text))),
@@ -406,9 +410,13 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         })
         .collect();
     let mut index = SchemaIndex::default();
-    for (schema_ref, (text, parsed)) in model.schemas.iter().zip(results) {
+    for ((schema_ref, (text, parsed)), refused) in model.schemas.iter().zip(results).zip(refused) {
         let text = match text {
             Ok(text) => text,
+            Err(_) if refused => {
+                index.schemas.push(None);
+                continue;
+            }
             Err(e) => {
                 sink.push(
                     Diagnostic::new(
@@ -448,6 +456,45 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         });
     }
     index
+}
+
+/// The directories schema files may come from: the workspace root, the
+/// spec's `schema-root`s and its `proto-include`s.
+fn readable_roots(model: &Model, root: &Path) -> Vec<PathBuf> {
+    let declared = model.schema_roots.iter().chain(&model.proto_includes).map(|dir| dir.value.clone());
+    std::iter::once(root.to_path_buf()).chain(declared).collect()
+}
+
+/// Reports a schema file meshc will not read (outside the allowed
+/// directories, or under /proc, /sys, /dev); `true` when refused. Its text
+/// is never read, so no diagnostic can quote it.
+fn refuse_location(schema_ref: &SchemaRef, allowed: &[PathBuf], root: &Path, sink: &mut Sink) -> bool {
+    let shown = display_path(root, &schema_ref.path);
+    let diagnostic = match crate::base::check_location(&schema_ref.path, allowed) {
+        Ok(()) => return false,
+        Err(Refusal::System) => Diagnostic::new(
+            Code::FileOutsideWorkspace,
+            format!("schema `{shown}` is under /proc, /sys or /dev; meshc never reads there"),
+        )
+        .at(schema_ref.span, "a system file, not a schema")
+        .help("point at a schema file in the workspace; such files hold process state and secrets"),
+        Err(Refusal::Outside) => Diagnostic::new(
+            Code::FileOutsideWorkspace,
+            format!("schema `{shown}` is outside the workspace"),
+        )
+        .at(schema_ref.span, "outside the workspace root")
+        .help("move the file into the workspace, or allow its directory in the root file: schema-root \"../shared\""),
+    };
+    sink.push(diagnostic);
+    true
+}
+
+/// The file's text, unless it was refused (then it is not opened).
+fn read_unless(refused: bool, path: &Path) -> std::io::Result<String> {
+    if refused {
+        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "refused"));
+    }
+    crate::base::read_text(path)
 }
 
 /// Runs a third-party parser so that a bug in it becomes a diagnostic on
