@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use meshc::diag::Code;
-use support::{codes, human, span_text, write_files};
+use support::{codes, compile_mesh as compile, human, span_text, write_files};
 
 /// A service whose one REST API reads its schema from `schema`.
 fn api_with_schema(schema: &str) -> String {
@@ -105,4 +105,29 @@ fn an_import_under_proc_leaves_the_workspace_and_is_refused_unread() {
     let out = check_output(dir.path(), "json");
     assert!(out.contains("MESH0011"), "{out}");
     assert!(!out.contains("hunter2-do-not-print"), "{out}");
+}
+
+#[test]
+fn durations_in_undocumented_units_are_invalid_values_naming_the_units() {
+    let spec = |timeout: &str| {
+        format!(
+            r#"mesh "shop"
+service "orders" {{
+    owner "team-orders"
+    address "orders.shop.svc.cluster.local" port=8080
+    calls "payments" timeout="{timeout}"
+}}
+service "payments" {{
+    owner "team-payments"
+    address "payments.shop.svc.cluster.local" port=8080
+}}
+"#
+        )
+    };
+    for (timeout, says) in [("1M", "did you mean `1m` (minute)?"), ("1d", "the units are ms, s, m and h")] {
+        let (_d, c) = compile(&spec(timeout));
+        let d = c.diagnostics.iter().find(|d| d.code == Code::InvalidValue).unwrap_or_else(|| panic!("{}", human(&c)));
+        assert!(d.message.contains(says), "{}", human(&c));
+        assert_eq!(span_text(&c, d.primary.as_ref().unwrap().span), format!("timeout=\"{timeout}\""));
+    }
 }

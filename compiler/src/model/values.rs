@@ -4,28 +4,69 @@
 use std::fmt;
 use std::net::IpAddr;
 
+/// The longest duration: 10,000 years, as protobuf's `Duration` (Envoy's) allows.
+const MAX_DURATION_MILLIS: u128 = 315_576_000_000 * 1000;
+
+/// What the spec's duration units are worth in milliseconds.
+const DURATION_UNITS: &[(&str, u128)] = &[("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)];
+
+/// The milliseconds a duration's text adds up to (possibly 0 or too large:
+/// the caller says why); an error naming the accepted units otherwise.
+fn duration_millis(text: &str) -> Result<u128, String> {
+    let usage = "write a number and a unit (ms, s, m, h), e.g. `250ms`, `2s` or `1m30s`";
+    let mut rest = text;
+    let mut total: u128 = 0;
+    if rest.is_empty() {
+        return Err(format!("`{text}` is not a duration; {usage}"));
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest[digits..].find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len() - digits);
+        let (number, unit) = (&rest[..digits], &rest[digits..digits + unit_len]);
+        if number.is_empty() || unit.is_empty() {
+            return Err(format!("`{text}` is not a duration; {usage}"));
+        }
+        let Some(&(_, factor)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit) else {
+            return Err(unknown_duration_unit(text, number, unit));
+        };
+        // More than 39 digits cannot be a u128; anything that large is over the limit anyway.
+        let value: u128 = number.parse().unwrap_or(u128::MAX);
+        total = total.saturating_add(value.saturating_mul(factor));
+        rest = rest[digits + unit_len..].trim_start();
+    }
+    Ok(total)
+}
+
+fn unknown_duration_unit(text: &str, number: &str, unit: &str) -> String {
+    let hint = match unit {
+        "M" => format!("; did you mean `{number}m` (minute)?"),
+        "d" | "w" | "y" | "mo" | "day" | "days" | "week" | "weeks" | "year" | "years" | "months" => {
+            "; write days and longer as hours, e.g. `24h` for a day".to_string()
+        }
+        _ => String::new(),
+    };
+    format!("`{text}`: `{unit}` is not a duration unit; the units are ms, s, m and h{hint}")
+}
+
 /// A non-zero duration, kept to the millisecond.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration(std::time::Duration);
 
 impl Duration {
-    /// Parses `150ms`, `2s`, `1m30s`, `1h` (humantime syntax).
+    /// Parses `150ms`, `2s`, `1m30s`, `1h`: numbers each followed by one of
+    /// the documented units (ms, s, m, h), largest first or not.
     pub fn parse(text: &str) -> Result<Duration, String> {
-        let d = humantime::parse_duration(text.trim()).map_err(|_| {
-            format!(
-                "`{text}` is not a duration; write a number and a unit (ms, s, m, h), e.g. `250ms`, `2s` or `1m30s`"
-            )
-        })?;
-        if d.is_zero() {
+        let millis = duration_millis(text.trim())?;
+        if millis == 0 {
             return Err(format!("`{text}` is zero; a duration must be positive"));
         }
-        if d.subsec_nanos() % 1_000_000 != 0 {
-            return Err(format!("`{text}` is finer than a millisecond, which proxies do not honour"));
+        if millis > MAX_DURATION_MILLIS {
+            return Err(format!(
+                "`{text}` is larger than {}h, the longest duration proxies accept",
+                MAX_DURATION_MILLIS / 3_600_000
+            ));
         }
-        if d.as_secs() > 315_576_000_000 {
-            return Err(format!("`{text}` is longer than proxies accept"));
-        }
-        Ok(Duration(d))
+        Ok(Duration(std::time::Duration::from_millis(millis as u64)))
     }
 
     pub fn as_millis(self) -> u128 {
@@ -50,7 +91,16 @@ impl Duration {
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        // In the spec's own units (humantime would write `1day` for 24h).
+        let mut rest = self.0.as_millis();
+        let mut parts = Vec::new();
+        for &(unit, factor) in DURATION_UNITS.iter().rev() {
+            if rest >= factor {
+                parts.push(format!("{}{unit}", rest / factor));
+                rest %= factor;
+            }
+        }
+        f.write_str(&parts.join(" "))
     }
 }
 
@@ -369,6 +419,29 @@ mod tests {
         assert_eq!(Duration::parse("1m30s").unwrap().to_proto_json(), "90s");
         assert!(Duration::parse("0s").is_err());
         assert!(Duration::parse("2 parsecs").is_err());
+        assert_eq!(Duration::parse("1h 30m").unwrap().to_proto_json(), "5400s");
+        assert_eq!(Duration::parse("48h1500ms").unwrap().to_string(), "48h 1s 500ms");
+    }
+
+    #[test]
+    fn durations_take_only_the_documented_units() {
+        for text in ["1y", "1d", "1w"] {
+            let e = Duration::parse(text).unwrap_err();
+            assert!(e.contains("is not a duration unit; the units are ms, s, m and h"), "{e}");
+        }
+        assert!(Duration::parse("1M").unwrap_err().ends_with("did you mean `1m` (minute)?"));
+        assert!(Duration::parse("1us").is_err());
+        assert!(Duration::parse("ms").unwrap_err().contains("is not a duration"));
+        assert!(Duration::parse("10").unwrap_err().contains("is not a duration"));
+        assert!(Duration::parse("-1s").is_err());
+    }
+
+    #[test]
+    fn overflowing_durations_say_how_large_they_may_be() {
+        let e = Duration::parse("99999999999999999999999999999999999999999999h").unwrap_err();
+        assert!(e.contains("is larger than 87660000h"), "{e}");
+        assert!(Duration::parse("87660000h").is_ok());
+        assert!(Duration::parse("87660001h").unwrap_err().contains("larger than"));
     }
 
     #[test]
