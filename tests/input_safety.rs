@@ -131,3 +131,92 @@ service "payments" {{
         assert_eq!(span_text(&c, d.primary.as_ref().unwrap().span), format!("timeout=\"{timeout}\""));
     }
 }
+
+/// A spec whose gateway verifies tokens of an issuer with `jwks` (a line).
+fn issuer_with(jwks: &str) -> String {
+    format!(
+        r#"mesh "shop"
+jwt-issuer "shop-users" {{
+    issuer "https://auth.shop.example"
+    audiences "shop-api"
+    {jwks}
+}}
+service "orders" {{
+    owner "team-orders"
+    address "orders.svc" port=8080
+}}
+gateway "public" {{
+    listener "http" port=8080
+    route "orders" {{
+        match path-prefix="/orders/"
+        to "orders"
+        auth "shop-users"
+    }}
+}}
+"#
+    )
+}
+
+#[test]
+fn literal_secrets_in_a_spec_are_refused_by_kind_without_their_value() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcHMifQ.c2VjcmV0LXNpZ25hdHVyZQ";
+    let pem = "-----BEGIN PRIVATE KEY-----\nTUlHSEFnRUFNQk1HQnlxR1NNNDk=\n-----END PRIVATE KEY-----";
+    let cases = [
+        (
+            "jwks-uri \"https://ops:pa55word@auth.shop.example/jwks.json\"".to_string(),
+            "pa55word",
+            "a password in a URL",
+        ),
+        (
+            format!("jwks-uri \"https://auth.shop.example/jwks.json\"\n    claim \"{jwt}\" type=\"string\""),
+            "c2VjcmV0LXNpZ25hdHVyZQ",
+            "a JWT",
+        ),
+        (
+            format!(
+                "jwks-uri \"https://auth.shop.example/jwks.json\"\n    claim \"\"\"\n{pem}\n\"\"\" type=\"string\""
+            ),
+            "TUlHSEFn",
+            "a PEM private key",
+        ),
+    ];
+    for (line, secret, kind) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write_files(dir.path(), &[("mesh.kdl", &issuer_with(&line))]);
+        let c = meshc::driver::compile(dir.path());
+        let d = c.diagnostics.iter().find(|d| d.code == Code::LiteralSecret).unwrap_or_else(|| panic!("{}", human(&c)));
+        assert!(d.message.contains(kind), "{}", d.message);
+        for format in ["human", "json", "sarif"] {
+            let out = check_output(dir.path(), format);
+            assert!(out.contains("MESH0063"), "{format}: {out}");
+            assert!(!out.contains(secret), "{format} prints the secret: {out}");
+        }
+    }
+}
+
+#[test]
+fn a_jwks_file_with_a_private_or_symmetric_key_is_refused_without_quoting_it() {
+    let private = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"BBBB","d":"PRIVATE-D-VALUE"}]}"#;
+    let symmetric = r#"{"keys":[{"kty":"oct","k":"SYMMETRIC-K-VALUE"}]}"#;
+    for (jwks, secret, pointer) in
+        [(private, "PRIVATE-D-VALUE", "/keys/0/d"), (symmetric, "SYMMETRIC-K-VALUE", "/keys/0/k")]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        write_files(dir.path(), &[("mesh.kdl", &issuer_with("jwks \"keys.jwks.json\"")), ("keys.jwks.json", jwks)]);
+        let c = meshc::driver::compile(dir.path());
+        assert_eq!(codes(&c), [Code::LiteralSecret], "{}", human(&c));
+        assert!(c.diagnostics[0].message.contains(pointer), "{}", human(&c));
+        for format in ["human", "json", "sarif"] {
+            let out = check_output(dir.path(), format);
+            assert!(!out.contains(secret), "{format} prints the key: {out}");
+        }
+    }
+}
+
+#[test]
+fn the_examples_hold_no_literal_secrets() {
+    for example in ["shop", "online-boutique"] {
+        let c = meshc::driver::compile(&support::repo_root().join("examples").join(example));
+        assert!(!codes(&c).contains(&Code::LiteralSecret), "{}", human(&c));
+    }
+}

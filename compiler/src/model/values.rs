@@ -621,3 +621,127 @@ fn is_field_path(text: &str) -> bool {
             && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     })
 }
+
+/// A kind of secret a spec must not hold literally: whatever a string of
+/// the spec says ends up in generated configs, docs and CI logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    PemPrivateKey,
+    Jwt,
+    /// A JWK with `kty` `oct`: the key itself is the secret.
+    SymmetricJwk,
+    /// A JWK with a private member (`d`, `p`, `q`, `k`).
+    PrivateJwk,
+    /// `scheme://user:password@host`.
+    UrlPassword,
+}
+
+impl SecretKind {
+    /// What the secret is, for a message that never shows it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SecretKind::PemPrivateKey => "a PEM private key",
+            SecretKind::Jwt => "a JWT (a bearer token)",
+            SecretKind::SymmetricJwk => "a symmetric JWK (`kty` `oct`, whose `k` is the key)",
+            SecretKind::PrivateJwk => "a private JWK (it has a private member such as `d`)",
+            SecretKind::UrlPassword => "a password in a URL (`user:password@`)",
+        }
+    }
+}
+
+/// The kind of secret a spec string holds, if it holds one.
+pub fn literal_secret(text: &str) -> Option<SecretKind> {
+    if text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----") {
+        return Some(SecretKind::PemPrivateKey);
+    }
+    if text.contains("\"kty\"") {
+        if json_member(text, "kty").is_some_and(|v| v.starts_with("\"oct\"")) {
+            return Some(SecretKind::SymmetricJwk);
+        }
+        if ["d", "p", "q", "k"].iter().any(|m| json_member(text, m).is_some()) {
+            return Some(SecretKind::PrivateJwk);
+        }
+    }
+    if text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'').any(is_jwt) {
+        return Some(SecretKind::Jwt);
+    }
+    if has_url_password(text) {
+        return Some(SecretKind::UrlPassword);
+    }
+    None
+}
+
+/// What follows `"name":` (spaces allowed around the colon) in JSON text.
+fn json_member<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    let key = format!("\"{name}\"");
+    text.match_indices(&key).find_map(|(i, _)| {
+        let rest = text[i + key.len()..].trim_start().strip_prefix(':')?;
+        Some(rest.trim_start())
+    })
+}
+
+/// Three base64url segments whose first decodes to a JSON header with `alg`.
+fn is_jwt(word: &str) -> bool {
+    use base64::Engine as _;
+    let base64url = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let segments: Vec<&str> = word.split('.').collect();
+    // The signature may be empty (`alg` `none`); header and payload may not.
+    if segments.len() != 3 || segments[..2].iter().any(|s| s.is_empty()) || !segments.iter().all(|s| base64url(s)) {
+        return false;
+    }
+    let Ok(header) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segments[0]) else {
+        return false;
+    };
+    let header = String::from_utf8_lossy(&header);
+    header.trim_start().starts_with('{') && header.contains("\"alg\"")
+}
+
+/// Whether a URL in the text carries a password: `scheme://user:pass@host`.
+fn has_url_password(text: &str) -> bool {
+    text.match_indices("://").any(|(i, _)| {
+        let authority = text[i + 3..].split(['/', '?', '#', ' ', '"']).next().unwrap_or_default();
+        authority
+            .rsplit_once('@')
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .is_some_and(|(_, password)| !password.is_empty())
+    })
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_recognised_by_kind() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----";
+        assert_eq!(literal_secret(pem), Some(SecretKind::PemPrivateKey));
+        assert_eq!(literal_secret("-----BEGIN EC PRIVATE KEY-----"), Some(SecretKind::PemPrivateKey));
+        // {"alg":"HS256","typ":"JWT"} . {"sub":"1"} . signature
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        assert_eq!(literal_secret(jwt), Some(SecretKind::Jwt));
+        assert_eq!(literal_secret(&format!("Bearer {jwt}")), Some(SecretKind::Jwt));
+        assert_eq!(literal_secret(r#"{"kty":"oct","k":"c2VjcmV0"}"#), Some(SecretKind::SymmetricJwk));
+        assert_eq!(
+            literal_secret(r#"{"kty": "EC", "crv":"P-256","x":"A","y":"B", "d" : "C"}"#),
+            Some(SecretKind::PrivateJwk)
+        );
+        assert_eq!(literal_secret("postgres://orders:s3cret@db.shop:5432/orders"), Some(SecretKind::UrlPassword));
+    }
+
+    #[test]
+    fn ordinary_values_are_not_secrets() {
+        for text in [
+            "https://auth.shop.example/.well-known/jwks.json",
+            "https://user@host.example/path",
+            "http://127.0.0.1:9292/token",
+            "orders.shop.svc.cluster.local",
+            "a.b.c",
+            "shop.orders.v1.Orders",
+            "spiffe://cluster.local/ns/shop/sa/orders",
+            r#"{"kty":"EC","crv":"P-256","x":"A","y":"B"}"#,
+            "-----BEGIN CERTIFICATE-----",
+        ] {
+            assert_eq!(literal_secret(text), None, "{text}");
+        }
+    }
+}

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 
 use crate::base::{display_path, FileId, Refusal, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
-use crate::model::values::{Operation, SchemaFormat};
+use crate::model::values::{Operation, SchemaFormat, SecretKind};
 use crate::model::{Model, SchemaId, SchemaRef, ServiceId};
 
 /// What a schema file defines, as far as checks need it today.
@@ -356,6 +356,8 @@ struct Loaded {
     openapi: Option<openapi::LoadedOpenApi>,
     event: Option<LoadedEvent>,
     jwks: Option<String>,
+    /// JWKS files only: a secret found instead (its kind and JSON pointer).
+    secret: Option<(SecretKind, String)>,
 }
 
 /// An event schema's shape with byte ranges (names, fields) into the file.
@@ -436,6 +438,15 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         let span = |r: Range<usize>| Span::new(file, r);
         index.schemas.push(match parsed {
             None => None,
+            Some(Ok(Loaded { secret: Some((kind, pointer)), .. })) => {
+                let shown = display_path(sources.root(), &schema_ref.path);
+                sink.push(
+                    Diagnostic::new(Code::LiteralSecret, format!("`{shown}` holds {} at `{pointer}`", kind.describe()))
+                        .at(schema_ref.span, "its value is not shown")
+                        .help("a JWKS file ships in generated configs: keep only public keys (RSA, EC or OKP without private members)"),
+                );
+                None
+            }
             Some(Ok(loaded)) => Some(Schema::new(file, &text, loaded)),
             Some(Err((message, range))) => {
                 let kind = schema_ref.format.describe();

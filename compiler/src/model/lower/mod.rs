@@ -6,6 +6,7 @@ mod gateway;
 mod identity;
 mod read;
 mod route;
+mod secrets;
 mod security;
 mod service;
 mod topic;
@@ -56,6 +57,8 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     };
     cx.model.name =
         workspace.root_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "mesh".into());
+
+    cx.refuse_literal_secrets(workspace);
 
     // Pass 1: declarations, so that references can point forward and across files.
     let mut service_nodes = Vec::new();
