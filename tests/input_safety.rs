@@ -132,15 +132,12 @@ service "payments" {{
     }
 }
 
-/// A spec whose gateway verifies tokens of an issuer with `jwks` (a line).
-fn issuer_with(jwks: &str) -> String {
+/// A spec with `top` (top-level nodes), a service `orders` and a gateway
+/// whose one route to it holds `route` besides `to "orders"`.
+fn orders_gateway(top: &str, route: &str) -> String {
     format!(
         r#"mesh "shop"
-jwt-issuer "shop-users" {{
-    issuer "https://auth.shop.example"
-    audiences "shop-api"
-    {jwks}
-}}
+{top}
 service "orders" {{
     owner "team-orders"
     address "orders.svc" port=8080
@@ -148,13 +145,20 @@ service "orders" {{
 gateway "public" {{
     listener "http" port=8080
     route "orders" {{
-        match path-prefix="/orders/"
         to "orders"
-        auth "shop-users"
+        {route}
     }}
 }}
 "#
     )
+}
+
+/// A spec whose gateway verifies tokens of an issuer with `jwks` (a line).
+fn issuer_with(jwks: &str) -> String {
+    let issuer = format!(
+        "jwt-issuer \"shop-users\" {{\n    issuer \"https://auth.shop.example\"\n    audiences \"shop-api\"\n    {jwks}\n}}"
+    );
+    orders_gateway(&issuer, "match path-prefix=\"/orders/\"\n        auth \"shop-users\"")
 }
 
 #[test]
@@ -218,5 +222,40 @@ fn the_examples_hold_no_literal_secrets() {
     for example in ["shop", "online-boutique"] {
         let c = meshc::driver::compile(&support::repo_root().join("examples").join(example));
         assert!(!codes(&c).contains(&Code::LiteralSecret), "{}", human(&c));
+    }
+}
+
+#[test]
+fn header_values_with_control_characters_are_refused_where_they_are_declared() {
+    let spec = |header: &str, set: &str| {
+        orders_gateway(
+            "",
+            &format!("match path-prefix=\"/orders/\" {{ header {header}; }}\n        response {{ set-header {set}; }}"),
+        )
+    };
+    let (_d, clean) = compile(&spec(r#""x-api-version" exact="2""#, r#""cache-status" "gateway""#));
+    assert!(!codes(&clean).contains(&Code::InvalidValue), "{}", human(&clean));
+    let cases = [
+        (
+            r#""x-api-version" exact="2\r\nx-admin: 1""#,
+            r#""cache-status" "gateway""#,
+            "exact=",
+            "carriage return (CR) at byte 1",
+        ),
+        (r#""x-api-version" prefix=" 2""#, r#""cache-status" "gateway""#, "prefix=", "starts or ends with whitespace"),
+        (
+            r#""x-api-version" exact="2""#,
+            r#""cache-status" "a\nset-cookie: x=1""#,
+            "\"a\\n",
+            "line feed (LF) at byte 1",
+        ),
+        (r#""x-api\nversion" exact="2""#, r#""cache-status" "gateway""#, "\"x-api", "not a valid HTTP header name"),
+    ];
+    for (header, set, at, says) in cases {
+        let (_d, c) = compile(&spec(header, set));
+        let invalid: Vec<_> = c.diagnostics.iter().filter(|d| d.code == Code::InvalidValue).collect();
+        assert_eq!(invalid.len(), 1, "{}", human(&c));
+        assert!(invalid[0].message.contains(says), "{}", human(&c));
+        assert!(span_text(&c, invalid[0].primary.as_ref().unwrap().span).starts_with(at), "{}", human(&c));
     }
 }

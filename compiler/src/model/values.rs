@@ -519,7 +519,10 @@ impl HeaderName {
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b)) {
             Ok(HeaderName(text.to_ascii_lowercase()))
         } else {
-            Err(format!("`{text}` is not a valid HTTP header name"))
+            Err(format!(
+                "`{}` is not a valid HTTP header name: names are tokens (letters, digits and !#$%&'*+-.^_`|~)",
+                text.escape_debug()
+            ))
         }
     }
 
@@ -532,6 +535,31 @@ impl fmt::Display for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Checks a header value (or, with `prefix`, the start of one) as RFC 9110
+/// field values go: no control characters but HTAB (a CR or LF would split
+/// the header and forge others), no leading or trailing whitespace (proxies
+/// strip it, so it could never match). A prefix may end in a space
+/// (`Bearer `). The value is not echoed: it may be anything.
+pub fn check_header_value(text: &str, prefix: bool) -> Result<(), String> {
+    let rule = "header values hold no control characters (CR, LF, NUL, ...) but tabs (RFC 9110)";
+    if let Some((at, c)) = text.char_indices().find(|&(_, c)| c.is_ascii_control() && c != '\t') {
+        let name = match c {
+            '\r' => "a carriage return (CR)".to_string(),
+            '\n' => "a line feed (LF)".to_string(),
+            '\0' => "a NUL byte".to_string(),
+            c => format!("the control character U+{:04X}", c as u32),
+        };
+        return Err(format!("the header value has {name} at byte {at}; {rule}"));
+    }
+    let blank = |c: char| c == ' ' || c == '\t';
+    if text.starts_with(blank) || (!prefix && text.ends_with(blank)) {
+        return Err(
+            "the header value starts or ends with whitespace, which proxies strip from header values; remove it".into(),
+        );
+    }
+    Ok(())
 }
 
 /// Checks a service or gateway name: it becomes a DNS label, a file name and
@@ -705,6 +733,36 @@ fn has_url_password(text: &str) -> bool {
             .and_then(|(userinfo, _)| userinfo.split_once(':'))
             .is_some_and(|(_, password)| !password.is_empty())
     })
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn header_values_refuse_control_characters_and_outer_whitespace() {
+        assert!(check_header_value("v2", false).is_ok());
+        assert!(check_header_value("a\tb", false).is_ok());
+        assert!(check_header_value("Bearer ", true).is_ok());
+        assert!(check_header_value("", false).is_ok());
+        assert_eq!(
+            check_header_value("x\r\nset-cookie: a=b", false).unwrap_err(),
+            "the header value has a carriage return (CR) at byte 1; header values hold no control characters (CR, LF, NUL, ...) but tabs (RFC 9110)"
+        );
+        assert!(check_header_value("a\nb", false).unwrap_err().contains("line feed (LF) at byte 1"));
+        assert!(check_header_value("a\0", true).unwrap_err().contains("NUL byte"));
+        assert!(check_header_value("a\u{7f}", true).unwrap_err().contains("U+007F"));
+        assert!(check_header_value(" v", true).unwrap_err().contains("whitespace"));
+        assert!(check_header_value("v ", false).unwrap_err().contains("whitespace"));
+    }
+
+    #[test]
+    fn header_names_are_tokens() {
+        assert_eq!(HeaderName::parse("X-Api-Version").unwrap().as_str(), "x-api-version");
+        for bad in ["", "x y", "x\r\ny", "x:y", "ü"] {
+            assert!(HeaderName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }
 
 #[cfg(test)]
