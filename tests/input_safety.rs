@@ -259,3 +259,13 @@ fn header_values_with_control_characters_are_refused_where_they_are_declared() {
         assert!(span_text(&c, invalid[0].primary.as_ref().unwrap().span).starts_with(at), "{}", human(&c));
     }
 }
+
+#[test]
+fn an_openapi_document_over_16_mib_is_refused_before_it_is_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let padding = "#".repeat((16 << 20) + 1);
+    write_files(dir.path(), &[("mesh.kdl", &api_with_schema("api.yaml")), ("api.yaml", &padding)]);
+    let c = meshc::driver::compile(dir.path());
+    assert_eq!(codes(&c), [Code::UnreadableFile], "{}", human(&c));
+    assert!(c.diagnostics[0].message.contains("larger than the 16 MiB limit"), "{}", human(&c));
+}

@@ -191,7 +191,7 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
 /// (`/proc/self/pagemap`), and a file may grow while it is read.
 pub fn read_text_capped(path: &Path, max_bytes: u64) -> std::io::Result<String> {
     use std::io::{Error, ErrorKind, Read};
-    let too_large = || Error::new(ErrorKind::InvalidInput, format!("larger than the {} limit", byte_size(max_bytes)));
+    let too_large = || Error::new(ErrorKind::FileTooLarge, format!("larger than the {} limit", byte_size(max_bytes)));
     let file = open_without_blocking(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
