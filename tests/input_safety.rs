@@ -269,3 +269,32 @@ fn an_openapi_document_over_16_mib_is_refused_before_it_is_parsed() {
     assert_eq!(codes(&c), [Code::UnreadableFile], "{}", human(&c));
     assert!(c.diagnostics[0].message.contains("larger than the 16 MiB limit"), "{}", human(&c));
 }
+
+#[test]
+fn glob_imports_report_dangling_symlinks_loops_and_fifos_they_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = "service \"orders\" {\n    owner \"t\"\n    address \"orders.svc\" port=80\n}\n";
+    write_files(
+        dir.path(),
+        &[("mesh.kdl", "mesh \"shop\"\nimport \"services/*.kdl\"\n"), ("services/orders.kdl", service)],
+    );
+    let services = dir.path().join("services");
+    std::os::unix::fs::symlink(services.join("gone.kdl"), services.join("dangling.kdl")).unwrap();
+    std::os::unix::fs::symlink(services.join("loop-b.kdl"), services.join("loop-a.kdl")).unwrap();
+    std::os::unix::fs::symlink(services.join("loop-a.kdl"), services.join("loop-b.kdl")).unwrap();
+    assert!(Command::new("mkfifo").arg(services.join("pipe.kdl")).status().unwrap().success());
+    let c = meshc::driver::compile(dir.path());
+    let messages: Vec<&str> =
+        c.diagnostics.iter().filter(|d| d.code == Code::UnreadableFile).map(|d| d.message.as_str()).collect();
+    assert_eq!(messages.len(), 4, "{}", human(&c));
+    let all = messages.join("\n");
+    for says in [
+        "`services/dangling.kdl`, a dangling symlink",
+        "`services/loop-a.kdl`, a symlink loop",
+        "`services/pipe.kdl`, which is not a regular file",
+    ] {
+        assert!(all.contains(says), "{says}: {}", human(&c));
+    }
+    let d = c.diagnostics.iter().find(|d| d.code == Code::UnreadableFile).unwrap();
+    assert_eq!(span_text(&c, d.primary.as_ref().unwrap().span), "\"services/*.kdl\"");
+}

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 pub mod stdlib;
 
-use crate::base::{FileId, Sources, Span};
+use crate::base::{display_path, FileId, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::syntax::{self, Document, Node, Value};
 
@@ -216,7 +216,25 @@ impl Loader<'_> {
         }
         let mut matches: Vec<PathBuf> = match glob::glob(&joined.to_string_lossy()) {
             Ok(paths) => {
-                paths.filter_map(Result::ok).filter(|p| p.is_file()).filter_map(|p| p.canonicalize().ok()).collect()
+                let mut files = Vec::new();
+                for path in paths.filter_map(Result::ok) {
+                    match unimportable(&path) {
+                        None if path.is_file() => files.extend(path.canonicalize().ok()),
+                        None => {} // a directory the pattern also matches
+                        Some(why) => self.sink.push(
+                            Diagnostic::new(
+                                Code::UnreadableFile,
+                                format!(
+                                    "import glob `{pattern}` matches `{}`, {why}",
+                                    display_path(&self.root_dir, &path)
+                                ),
+                            )
+                            .at(span, "matches it")
+                            .help("remove or fix that entry, or narrow the pattern"),
+                        ),
+                    }
+                }
+                files
             }
             Err(e) => {
                 self.sink.push(
@@ -358,4 +376,16 @@ fn import_pattern(node: &Node, sink: &mut Sink) -> Option<(String, Span)> {
 
 fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
+}
+
+/// Why a path a glob matched is neither a file nor a directory to skip: a
+/// dangling symlink, a symlink loop, a FIFO, socket or device.
+fn unimportable(path: &Path) -> Option<&'static str> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() || meta.is_dir() => None,
+        Ok(_) => Some("which is not a regular file (a FIFO, socket or device)"),
+        Err(e) if e.raw_os_error() == Some(40) => Some("a symlink loop"), // ELOOP on Linux
+        Err(_) if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) => Some("a dangling symlink"),
+        Err(_) => Some("which cannot be read"),
+    }
 }
