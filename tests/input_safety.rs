@@ -298,3 +298,21 @@ fn glob_imports_report_dangling_symlinks_loops_and_fifos_they_match() {
     let d = c.diagnostics.iter().find(|d| d.code == Code::UnreadableFile).unwrap();
     assert_eq!(span_text(&c, d.primary.as_ref().unwrap().span), "\"services/*.kdl\"");
 }
+
+#[test]
+fn invalid_utf8_in_a_spec_is_reported_at_its_byte_offset_even_in_the_root_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mesh.kdl"), b"mesh \"shop\"\n// caf\xe9\n").unwrap();
+    let c = meshc::driver::compile(dir.path());
+    assert_eq!(codes(&c), [Code::UnreadableFile], "{}", human(&c));
+    let d = &c.diagnostics[0];
+    assert!(d.message.contains("invalid byte at offset 18"), "{}", human(&c));
+    let span = d.primary.as_ref().unwrap().span;
+    assert_eq!((span.start, c.sources.line_col(span.file, span.start)), (18, (2, 7)), "{}", human(&c));
+
+    // A schema's bad byte is named by offset too.
+    write_files(dir.path(), &[("mesh.kdl", &api_with_schema("api.yaml"))]);
+    std::fs::write(dir.path().join("api.yaml"), b"openapi: 3.0.3\n\xff").unwrap();
+    let c = meshc::driver::compile(dir.path());
+    assert!(human(&c).contains("invalid byte at offset 15"), "{}", human(&c));
+}

@@ -190,6 +190,14 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
 /// not the size `stat` reports: files under /proc report 0 and can be huge
 /// (`/proc/self/pagemap`), and a file may grow while it is read.
 pub fn read_text_capped(path: &Path, max_bytes: u64) -> std::io::Result<String> {
+    String::from_utf8(read_bytes_capped(path, max_bytes)?).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not valid UTF-8 (invalid byte at offset {at})"))
+    })
+}
+
+/// The bytes of a regular file of at most `max_bytes` (see [`read_text_capped`]).
+pub fn read_bytes_capped(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Error, ErrorKind, Read};
     let too_large = || Error::new(ErrorKind::FileTooLarge, format!("larger than the {} limit", byte_size(max_bytes)));
     let file = open_without_blocking(path)?;
@@ -205,10 +213,7 @@ pub fn read_text_capped(path: &Path, max_bytes: u64) -> std::io::Result<String> 
     if bytes.len() as u64 > max_bytes {
         return Err(too_large());
     }
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        Error::new(ErrorKind::InvalidData, format!("not valid UTF-8 (invalid byte at offset {at})"))
-    })
+    Ok(bytes)
 }
 
 /// Opens for reading without waiting for a writer: opening a FIFO blocks

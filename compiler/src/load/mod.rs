@@ -85,18 +85,26 @@ struct Loader<'a> {
 impl Loader<'_> {
     /// Reads and parses one level of new files; returns their indices in `documents`.
     fn read_and_parse(&mut self, level: Vec<Pending>) -> std::ops::Range<usize> {
-        let texts: Vec<(Pending, std::io::Result<String>)> = level
+        let texts: Vec<(Pending, std::io::Result<Vec<u8>>)> = level
             .into_par_iter()
             .map(|p| {
                 let text = match stdlib::text(&p.path) {
-                    Some(text) => Ok(text.to_string()),
-                    None => crate::base::read_text(&p.path),
+                    Some(text) => Ok(text.as_bytes().to_vec()),
+                    None => crate::base::read_bytes_capped(&p.path, crate::base::MAX_FILE_BYTES),
                 };
                 (p, text)
             })
             .collect();
         let mut to_parse = Vec::new();
-        for (pending, text) in texts {
+        for (pending, bytes) in texts {
+            let text = match bytes.map(String::from_utf8) {
+                Ok(Err(not_utf8)) => {
+                    self.report_not_utf8(pending, not_utf8);
+                    continue;
+                }
+                Ok(Ok(text)) => Ok(text),
+                Err(e) => Err(e),
+            };
             match text {
                 Ok(text) => {
                     let text: Arc<str> = text.into();
@@ -124,6 +132,27 @@ impl Loader<'_> {
             self.documents.push(doc);
         }
         start..self.documents.len()
+    }
+
+    /// Reports a spec file that is not UTF-8 at its first bad byte: the file
+    /// joins the sources with bad bytes replaced (U+FFFD), so the span renders;
+    /// it is not parsed.
+    fn report_not_utf8(&mut self, pending: Pending, e: std::string::FromUtf8Error) {
+        let at = e.utf8_error().valid_up_to();
+        let text: Arc<str> = String::from_utf8_lossy(e.as_bytes()).into();
+        let id = self.sources.add(pending.path.clone(), text);
+        self.ids.insert(pending.path, id);
+        let bad = Span::new(id, at..at + char::REPLACEMENT_CHARACTER.len_utf8());
+        let mut d = Diagnostic::new(
+            Code::UnreadableFile,
+            format!("`{}` is not valid UTF-8: invalid byte at offset {at}", self.sources.get(id).display),
+        )
+        .at(bad, "not UTF-8")
+        .help("spec files are UTF-8 text; save the file as UTF-8");
+        if let Some(span) = pending.importer {
+            d = d.with_label(span, "imported here");
+        }
+        self.sink.push(d);
     }
 
     /// Resolves the imports of the given documents; returns files not yet loaded.
