@@ -316,3 +316,14 @@ fn invalid_utf8_in_a_spec_is_reported_at_its_byte_offset_even_in_the_root_file()
     let c = meshc::driver::compile(dir.path());
     assert!(human(&c).contains("invalid byte at offset 15"), "{}", human(&c));
 }
+
+#[test]
+fn a_proto_without_services_named_by_an_api_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = api_with_schema("messages.proto").replace("kind=\"rest\"", "kind=\"grpc\"");
+    let proto = "syntax = \"proto3\";\npackage shop.v1;\nmessage Item { string id = 1; }\n";
+    write_files(dir.path(), &[("mesh.kdl", &spec), ("messages.proto", proto)]);
+    let c = meshc::driver::compile(dir.path());
+    assert_eq!(codes(&c), [Code::EmptySchema], "{}", human(&c));
+    assert_eq!(span_text(&c, c.diagnostics[0].primary.as_ref().unwrap().span), "schema=\"messages.proto\"");
+}

@@ -451,7 +451,19 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
                 );
                 None
             }
-            Some(Ok(loaded)) => Some(Schema::new(file, &text, loaded)),
+            Some(Ok(loaded)) => {
+                if schema_ref.format == SchemaFormat::Proto && loaded.grpc_services.is_empty() {
+                    sink.push(
+                        Diagnostic::new(
+                            Code::EmptySchema,
+                            format!("`{}` defines no gRPC service", display_path(sources.root(), &schema_ref.path)),
+                        )
+                        .at(schema_ref.span, "this API serves no operation")
+                        .help("name the .proto file that declares the API's `service`, or add the service to this one"),
+                    );
+                }
+                Some(Schema::new(file, &text, loaded))
+            }
             Some(Err((message, range))) => {
                 let kind = schema_ref.format.describe();
                 let reads = match schema_ref.format {
