@@ -327,3 +327,15 @@ fn a_proto_without_services_named_by_an_api_is_a_warning() {
     assert_eq!(codes(&c), [Code::EmptySchema], "{}", human(&c));
     assert_eq!(span_text(&c, c.diagnostics[0].primary.as_ref().unwrap().span), "schema=\"messages.proto\"");
 }
+
+#[test]
+fn a_dangling_ref_in_an_openapi_document_is_an_invalid_schema_at_the_ref() {
+    let dir = tempfile::tempdir().unwrap();
+    let openapi = "openapi: 3.0.3\ninfo: {title: C, version: '1'}\npaths:\n  /items:\n    post:\n      operationId: addItem\n      requestBody:\n        content:\n          application/json:\n            schema:\n              $ref: '#/components/schemas/Item'\n      responses:\n        '200': {description: ok}\ncomponents:\n  schemas: {}\n";
+    write_files(dir.path(), &[("mesh.kdl", &api_with_schema("api.yaml")), ("api.yaml", openapi)]);
+    let c = meshc::driver::compile(dir.path());
+    assert_eq!(codes(&c), [Code::InvalidSchema], "{}", human(&c));
+    assert!(c.diagnostics[0].message.contains("`#/components/schemas/Item`"), "{}", human(&c));
+    assert!(c.diagnostics[0].message.contains("points at nothing"), "{}", human(&c));
+    assert_eq!(span_text(&c, c.diagnostics[0].primary.as_ref().unwrap().span), "#/components/schemas/Item");
+}

@@ -11,6 +11,7 @@ mod json_spans;
 mod jwks;
 mod openapi;
 mod proto;
+mod refs;
 pub mod shape;
 
 pub use crate::model::values::HttpRule;
