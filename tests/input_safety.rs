@@ -45,7 +45,7 @@ fn a_schema_under_proc_is_refused_unread_in_every_output_format() {
     write_files(dir.path(), &[("mesh.kdl", &api_with_schema("/proc/self/environ"))]);
     for format in ["human", "json", "sarif"] {
         let out = check_output(dir.path(), format);
-        assert!(out.contains("MESH0062"), "{format}: {out}");
+        assert!(out.contains("MESH0061"), "{format}: {out}");
         assert!(!out.contains("hunter2-do-not-print"), "{format} echoes the environment: {out}");
         assert!(!out.contains("SECRET_FOR_TEST"), "{format} echoes the environment: {out}");
     }
@@ -59,7 +59,7 @@ fn a_schema_outside_the_workspace_is_refused_unread_even_when_its_directory_is_a
     write_files(dir.path(), &[("mesh.kdl", &api_with_schema("/etc/passwd"))]);
     for format in ["human", "json", "sarif"] {
         let out = check_output(dir.path(), format);
-        assert!(out.contains("MESH0062") && out.contains("outside the workspace"), "{format}: {out}");
+        assert!(out.contains("MESH0061") && out.contains("outside the workspace"), "{format}: {out}");
         assert!(!out.contains(first_line), "{format} echoes /etc/passwd: {out}");
     }
     // An allowed directory does not open /proc: a symlink into it is still refused.
@@ -192,7 +192,7 @@ fn literal_secrets_in_a_spec_are_refused_by_kind_without_their_value() {
         assert!(d.message.contains(kind), "{}", d.message);
         for format in ["human", "json", "sarif"] {
             let out = check_output(dir.path(), format);
-            assert!(out.contains("MESH0063"), "{format}: {out}");
+            assert!(out.contains("MESH0062"), "{format}: {out}");
             assert!(!out.contains(secret), "{format} prints the secret: {out}");
         }
     }

@@ -131,9 +131,9 @@ codes! {
     MissingRateLimitService = "MESH0053", "missing-rate-limit-service", Gateway, Error, "0.1.0", "A gateway has global rate limits but declares no rate limit service.";
     TokenNotPropagated = "MESH0054", "token-not-propagated", Security, Error, "0.1.0", "A service requires the end user's token, but a route or call to it does not pass one on.";
     UnknownTokenExchange = "MESH0055", "unknown-token-exchange", Reference, Error, "0.1.0", "A call's `exchange-token` names a token exchange that is not declared.";
-    FileOutsideWorkspace = "MESH0062", "file-outside-workspace", Workspace, Error, "0.1.0", "A file the spec names lies outside the workspace and the directories it allows, or under /proc, /sys or /dev; meshc does not read it.";
-    LiteralSecret = "MESH0063", "literal-secret", Security, Error, "0.1.0", "A spec string or a JWKS file holds a secret (private key, JWT, symmetric key, password in a URL); its value is never printed.";
-    EmptySchema = "MESH0064", "empty-schema", Schema, Warning, "0.1.0", "A `.proto` file an API names defines no service, so the API serves no operation.";
+    FileOutsideWorkspace = "MESH0061", "file-outside-workspace", Workspace, Error, "0.1.0", "A file the spec names lies outside the workspace and the directories it allows, or under /proc, /sys or /dev; meshc does not read it.";
+    LiteralSecret = "MESH0062", "literal-secret", Security, Error, "0.1.0", "A spec string or a JWKS file holds a secret (private key, JWT, symmetric key, password in a URL); its value is never printed.";
+    EmptySchema = "MESH0063", "empty-schema", Schema, Warning, "0.1.0", "A `.proto` file an API names defines no service, so the API serves no operation.";
 }
 
 impl Code {
