@@ -38,10 +38,12 @@ fn workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 /// A mesh where `client` calls `github` (whose GraphQL API is GitHub's
-/// schema, by absolute path) with `operation`.
+/// schema, by absolute path, its directory allowed) with `operation`.
 fn github_mesh(operation: &str) -> String {
     format!(
         r#"mesh "gh"
+
+schema-root "{root}"
 
 service "github" {{
     owner "team-github"
@@ -56,7 +58,8 @@ service "client" {{
     calls "github" operation="{operation}" timeout="2s"
 }}
 "#,
-        github_schema().display().to_string().replace('\\', "\\\\")
+        github_schema().display().to_string().replace('\\', "\\\\"),
+        root = github_schema().parent().unwrap().display().to_string().replace('\\', "\\\\"),
     )
 }
 

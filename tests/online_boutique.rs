@@ -22,6 +22,8 @@ use serde_yaml_ng::Value;
 
 /// The schema path the example's service files use (relative to `services/`).
 const PROTO_REL: &str = "../../../../shared/corpora/online-boutique/protos/demo.proto";
+/// How mesh.kdl allows schemas from the corpus (`schema-root`).
+const SCHEMA_ROOT: &str = "schema-root \"../../../shared/corpora/online-boutique\"";
 
 /// The ten gRPC-or-HTTP services and the datastore the issue calls "its 11 services".
 const SERVICES: [&str; 11] = [
@@ -466,7 +468,11 @@ impl Variant {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().canonicalize().unwrap();
         let root = dir.join("online-boutique");
-        copy_tree(&example_dir(), &root, &|text: String| text.replace(PROTO_REL, &proto));
+        // The copy allows the corpus and its temporary directory (for `proto_with`).
+        let allowed = format!("schema-root \"{}\"\nschema-root \"{}\"", corpora().display(), dir.display());
+        copy_tree(&example_dir(), &root, &|text: String| {
+            text.replace(PROTO_REL, &proto).replace(SCHEMA_ROOT, &allowed)
+        });
         Variant { _tmp: tmp, dir, root }
     }
 

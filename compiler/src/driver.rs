@@ -87,6 +87,9 @@ pub fn compile(path: &Path) -> Compilation {
         return Compilation { sources, model: None, schemas: SchemaIndex::default(), diagnostics: sink.into_sorted() };
     };
     let model = model::lower(&workspace, &sources, &mut sink);
+    for span in &model.secret_spans {
+        sources.redact(*span);
+    }
     let schemas = schema::load(&model, &mut sources, &mut sink);
     crate::check::run_all(&model, &schemas, &mut sink);
     Compilation { sources, model: Some(model), schemas, diagnostics: sink.into_sorted() }

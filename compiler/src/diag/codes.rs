@@ -136,6 +136,9 @@ codes! {
     IneffectiveDenyRule = "MESH0058", "ineffective-deny-rule", Security, Warning, "0.1.0", "A deny rule names a caller that calls in plaintext, whose identity the proxy never sees.";
     RetriesOnStream = "MESH0059", "retries-on-stream", Traffic, Error, "0.1.0", "Retries or a per-try timeout on a streaming gRPC method, which the proxy cannot replay.";
     ArtifactPathCollision = "MESH0060", "artifact-path-collision", Workspace, Error, "0.1.0", "Two declarations would produce artifacts with the same file path.";
+    FileOutsideWorkspace = "MESH0061", "file-outside-workspace", Workspace, Error, "0.1.0", "A file the spec names lies outside the workspace and the directories it allows, or under /proc, /sys or /dev; meshc does not read it.";
+    LiteralSecret = "MESH0062", "literal-secret", Security, Error, "0.1.0", "A spec string or a JWKS file holds a secret (private key, JWT, symmetric key, password in a URL); its value is never printed.";
+    EmptySchema = "MESH0063", "empty-schema", Schema, Warning, "0.1.0", "A `.proto` file an API names defines no service, so the API serves no operation.";
 }
 
 impl Code {

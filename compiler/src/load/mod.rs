@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 pub mod stdlib;
 
-use crate::base::{FileId, Sources, Span};
+use crate::base::{display_path, FileId, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::syntax::{self, Document, Node, Value};
 
@@ -105,18 +105,26 @@ struct Loader<'a> {
 impl Loader<'_> {
     /// Reads and parses one level of new files; returns their indices in `documents`.
     fn read_and_parse(&mut self, level: Vec<Pending>) -> std::ops::Range<usize> {
-        let texts: Vec<(Pending, std::io::Result<String>)> = level
+        let texts: Vec<(Pending, std::io::Result<Vec<u8>>)> = level
             .into_par_iter()
             .map(|p| {
                 let text = match stdlib::text(&p.path) {
-                    Some(text) => Ok(text.to_string()),
-                    None => crate::base::read_text(&p.path),
+                    Some(text) => Ok(text.as_bytes().to_vec()),
+                    None => crate::base::read_bytes_capped(&p.path, crate::base::MAX_FILE_BYTES),
                 };
                 (p, text)
             })
             .collect();
         let mut to_parse = Vec::new();
-        for (pending, text) in texts {
+        for (pending, bytes) in texts {
+            let text = match bytes.map(String::from_utf8) {
+                Ok(Err(not_utf8)) => {
+                    self.report_not_utf8(pending, not_utf8);
+                    continue;
+                }
+                Ok(Ok(text)) => Ok(text),
+                Err(e) => Err(e),
+            };
             match text {
                 Ok(text) => {
                     let text: Arc<str> = text.into();
@@ -144,6 +152,27 @@ impl Loader<'_> {
             self.documents.push(doc);
         }
         start..self.documents.len()
+    }
+
+    /// Reports a spec file that is not UTF-8 at its first bad byte: the file
+    /// joins the sources with bad bytes replaced (U+FFFD), so the span renders;
+    /// it is not parsed.
+    fn report_not_utf8(&mut self, pending: Pending, e: std::string::FromUtf8Error) {
+        let at = e.utf8_error().valid_up_to();
+        let text: Arc<str> = String::from_utf8_lossy(e.as_bytes()).into();
+        let id = self.sources.add(pending.path.clone(), text);
+        self.ids.insert(pending.path, id);
+        let bad = Span::new(id, at..at + char::REPLACEMENT_CHARACTER.len_utf8());
+        let mut d = Diagnostic::new(
+            Code::UnreadableFile,
+            format!("`{}` is not valid UTF-8: invalid byte at offset {at}", self.sources.get(id).display),
+        )
+        .at(bad, "not UTF-8")
+        .help("spec files are UTF-8 text; save the file as UTF-8");
+        if let Some(span) = pending.importer {
+            d = d.with_label(span, "imported here");
+        }
+        self.sink.push(d);
     }
 
     /// Resolves the imports of the given documents; returns files not yet loaded.
@@ -236,7 +265,25 @@ impl Loader<'_> {
         }
         let mut matches: Vec<PathBuf> = match glob::glob(&joined.to_string_lossy()) {
             Ok(paths) => {
-                paths.filter_map(Result::ok).filter(|p| p.is_file()).filter_map(|p| p.canonicalize().ok()).collect()
+                let mut files = Vec::new();
+                for path in paths.filter_map(Result::ok) {
+                    match unimportable(&path) {
+                        None if path.is_file() => files.extend(path.canonicalize().ok()),
+                        None => {} // a directory the pattern also matches
+                        Some(why) => self.sink.push(
+                            Diagnostic::new(
+                                Code::UnreadableFile,
+                                format!(
+                                    "import glob `{pattern}` matches `{}`, {why}",
+                                    display_path(&self.root_dir, &path)
+                                ),
+                            )
+                            .at(span, "matches it")
+                            .help("remove or fix that entry, or narrow the pattern"),
+                        ),
+                    }
+                }
+                files
             }
             Err(e) => {
                 self.sink.push(
@@ -378,4 +425,16 @@ fn import_pattern(node: &Node, sink: &mut Sink) -> Option<(String, Span)> {
 
 fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
+}
+
+/// Why a path a glob matched is neither a file nor a directory to skip: a
+/// dangling symlink, a symlink loop, a FIFO, socket or device.
+fn unimportable(path: &Path) -> Option<&'static str> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() || meta.is_dir() => None,
+        Ok(_) => Some("which is not a regular file (a FIFO, socket or device)"),
+        Err(e) if e.raw_os_error() == Some(40) => Some("a symlink loop"), // ELOOP on Linux
+        Err(_) if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) => Some("a dangling symlink"),
+        Err(_) => Some("which cannot be read"),
+    }
 }

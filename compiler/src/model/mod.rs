@@ -39,6 +39,12 @@ pub struct Model {
     pub schemas: Vec<SchemaRef>,
     /// Directories `.proto` imports resolve against, after each file's own.
     pub proto_includes: Vec<Spanned<PathBuf>>,
+    /// Directories outside the workspace root that schema files may come
+    /// from (`schema-root`); proto includes count too.
+    pub schema_roots: Vec<Spanned<PathBuf>>,
+    /// Where the spec writes secrets literally (reported): masked in the
+    /// sources before any diagnostic quotes them.
+    pub secret_spans: Vec<Span>,
     pub limits: traffic::Limits,
     /// The `mtls` block; `None`: the mesh is plaintext.
     pub mtls: Option<identity::Mtls>,

@@ -64,6 +64,10 @@ impl HttpUri {
             return Err(format!("`{text}` is not an http:// or https:// URI"));
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            // Not echoed: the user information may hold a password.
+            return Err("the URI has user information (`user@` or `user:password@`); the gateway's config would carry it, so give the host only".into());
+        }
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
                 let port = port.parse::<i128>().map_err(|_| format!("`{port}` in `{text}` is not a port"))?;

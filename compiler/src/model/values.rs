@@ -4,28 +4,69 @@
 use std::fmt;
 use std::net::IpAddr;
 
+/// The longest duration: 10,000 years, as protobuf's `Duration` (Envoy's) allows.
+const MAX_DURATION_MILLIS: u128 = 315_576_000_000 * 1000;
+
+/// What the spec's duration units are worth in milliseconds.
+const DURATION_UNITS: &[(&str, u128)] = &[("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)];
+
+/// The milliseconds a duration's text adds up to (possibly 0 or too large:
+/// the caller says why); an error naming the accepted units otherwise.
+fn duration_millis(text: &str) -> Result<u128, String> {
+    let usage = "write a number and a unit (ms, s, m, h), e.g. `250ms`, `2s` or `1m30s`";
+    let mut rest = text;
+    let mut total: u128 = 0;
+    if rest.is_empty() {
+        return Err(format!("`{text}` is not a duration; {usage}"));
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest[digits..].find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len() - digits);
+        let (number, unit) = (&rest[..digits], &rest[digits..digits + unit_len]);
+        if number.is_empty() || unit.is_empty() {
+            return Err(format!("`{text}` is not a duration; {usage}"));
+        }
+        let Some(&(_, factor)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit) else {
+            return Err(unknown_duration_unit(text, number, unit));
+        };
+        // More than 39 digits cannot be a u128; anything that large is over the limit anyway.
+        let value: u128 = number.parse().unwrap_or(u128::MAX);
+        total = total.saturating_add(value.saturating_mul(factor));
+        rest = rest[digits + unit_len..].trim_start();
+    }
+    Ok(total)
+}
+
+fn unknown_duration_unit(text: &str, number: &str, unit: &str) -> String {
+    let hint = match unit {
+        "M" => format!("; did you mean `{number}m` (minute)?"),
+        "d" | "w" | "y" | "mo" | "day" | "days" | "week" | "weeks" | "year" | "years" | "months" => {
+            "; write days and longer as hours, e.g. `24h` for a day".to_string()
+        }
+        _ => String::new(),
+    };
+    format!("`{text}`: `{unit}` is not a duration unit; the units are ms, s, m and h{hint}")
+}
+
 /// A non-zero duration, kept to the millisecond.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration(std::time::Duration);
 
 impl Duration {
-    /// Parses `150ms`, `2s`, `1m30s`, `1h` (humantime syntax).
+    /// Parses `150ms`, `2s`, `1m30s`, `1h`: numbers each followed by one of
+    /// the documented units (ms, s, m, h), largest first or not.
     pub fn parse(text: &str) -> Result<Duration, String> {
-        let d = humantime::parse_duration(text.trim()).map_err(|_| {
-            format!(
-                "`{text}` is not a duration; write a number and a unit (ms, s, m, h), e.g. `250ms`, `2s` or `1m30s`"
-            )
-        })?;
-        if d.is_zero() {
+        let millis = duration_millis(text.trim())?;
+        if millis == 0 {
             return Err(format!("`{text}` is zero; a duration must be positive"));
         }
-        if d.subsec_nanos() % 1_000_000 != 0 {
-            return Err(format!("`{text}` is finer than a millisecond, which proxies do not honour"));
+        if millis > MAX_DURATION_MILLIS {
+            return Err(format!(
+                "`{text}` is larger than {}h, the longest duration proxies accept",
+                MAX_DURATION_MILLIS / 3_600_000
+            ));
         }
-        if d.as_secs() > 315_576_000_000 {
-            return Err(format!("`{text}` is longer than proxies accept"));
-        }
-        Ok(Duration(d))
+        Ok(Duration(std::time::Duration::from_millis(millis as u64)))
     }
 
     pub fn as_millis(self) -> u128 {
@@ -50,7 +91,16 @@ impl Duration {
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        // In the spec's own units (humantime would write `1day` for 24h).
+        let mut rest = self.0.as_millis();
+        let mut parts = Vec::new();
+        for &(unit, factor) in DURATION_UNITS.iter().rev() {
+            if rest >= factor {
+                parts.push(format!("{}{unit}", rest / factor));
+                rest %= factor;
+            }
+        }
+        f.write_str(&parts.join(" "))
     }
 }
 
@@ -379,6 +429,29 @@ mod tests {
         assert_eq!(Duration::parse("1m30s").unwrap().to_proto_json(), "90s");
         assert!(Duration::parse("0s").is_err());
         assert!(Duration::parse("2 parsecs").is_err());
+        assert_eq!(Duration::parse("1h 30m").unwrap().to_proto_json(), "5400s");
+        assert_eq!(Duration::parse("48h1500ms").unwrap().to_string(), "48h 1s 500ms");
+    }
+
+    #[test]
+    fn durations_take_only_the_documented_units() {
+        for text in ["1y", "1d", "1w"] {
+            let e = Duration::parse(text).unwrap_err();
+            assert!(e.contains("is not a duration unit; the units are ms, s, m and h"), "{e}");
+        }
+        assert!(Duration::parse("1M").unwrap_err().ends_with("did you mean `1m` (minute)?"));
+        assert!(Duration::parse("1us").is_err());
+        assert!(Duration::parse("ms").unwrap_err().contains("is not a duration"));
+        assert!(Duration::parse("10").unwrap_err().contains("is not a duration"));
+        assert!(Duration::parse("-1s").is_err());
+    }
+
+    #[test]
+    fn overflowing_durations_say_how_large_they_may_be() {
+        let e = Duration::parse("99999999999999999999999999999999999999999999h").unwrap_err();
+        assert!(e.contains("is larger than 87660000h"), "{e}");
+        assert!(Duration::parse("87660000h").is_ok());
+        assert!(Duration::parse("87660001h").unwrap_err().contains("larger than"));
     }
 
     #[test]
@@ -456,7 +529,10 @@ impl HeaderName {
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b)) {
             Ok(HeaderName(text.to_ascii_lowercase()))
         } else {
-            Err(format!("`{text}` is not a valid HTTP header name"))
+            Err(format!(
+                "`{}` is not a valid HTTP header name: names are tokens (letters, digits and !#$%&'*+-.^_`|~)",
+                text.escape_debug()
+            ))
         }
     }
 
@@ -469,6 +545,31 @@ impl fmt::Display for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Checks a header value (or, with `prefix`, the start of one) as RFC 9110
+/// field values go: no control characters but HTAB (a CR or LF would split
+/// the header and forge others), no leading or trailing whitespace (proxies
+/// strip it, so it could never match). A prefix may end in a space
+/// (`Bearer `). The value is not echoed: it may be anything.
+pub fn check_header_value(text: &str, prefix: bool) -> Result<(), String> {
+    let rule = "header values hold no control characters (CR, LF, NUL, ...) but tabs (RFC 9110)";
+    if let Some((at, c)) = text.char_indices().find(|&(_, c)| c.is_ascii_control() && c != '\t') {
+        let name = match c {
+            '\r' => "a carriage return (CR)".to_string(),
+            '\n' => "a line feed (LF)".to_string(),
+            '\0' => "a NUL byte".to_string(),
+            c => format!("the control character U+{:04X}", c as u32),
+        };
+        return Err(format!("the header value has {name} at byte {at}; {rule}"));
+    }
+    let blank = |c: char| c == ' ' || c == '\t';
+    if text.starts_with(blank) || (!prefix && text.ends_with(blank)) {
+        return Err(
+            "the header value starts or ends with whitespace, which proxies strip from header values; remove it".into(),
+        );
+    }
+    Ok(())
 }
 
 /// Checks a service or gateway name: it becomes a DNS label, a file name and
@@ -572,4 +673,158 @@ fn is_field_path(text: &str) -> bool {
             && !s.starts_with(|c: char| c.is_ascii_digit())
             && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     })
+}
+
+/// A kind of secret a spec must not hold literally: whatever a string of
+/// the spec says ends up in generated configs, docs and CI logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    PemPrivateKey,
+    Jwt,
+    /// A JWK with `kty` `oct`: the key itself is the secret.
+    SymmetricJwk,
+    /// A JWK with a private member (`d`, `p`, `q`, `k`).
+    PrivateJwk,
+    /// `scheme://user:password@host`.
+    UrlPassword,
+}
+
+impl SecretKind {
+    /// What the secret is, for a message that never shows it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SecretKind::PemPrivateKey => "a PEM private key",
+            SecretKind::Jwt => "a JWT (a bearer token)",
+            SecretKind::SymmetricJwk => "a symmetric JWK (`kty` `oct`, whose `k` is the key)",
+            SecretKind::PrivateJwk => "a private JWK (it has a private member such as `d`)",
+            SecretKind::UrlPassword => "a password in a URL (`user:password@`)",
+        }
+    }
+}
+
+/// The kind of secret a spec string holds, if it holds one.
+pub fn literal_secret(text: &str) -> Option<SecretKind> {
+    if text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----") {
+        return Some(SecretKind::PemPrivateKey);
+    }
+    if text.contains("\"kty\"") {
+        if json_member(text, "kty").is_some_and(|v| v.starts_with("\"oct\"")) {
+            return Some(SecretKind::SymmetricJwk);
+        }
+        if ["d", "p", "q", "k"].iter().any(|m| json_member(text, m).is_some()) {
+            return Some(SecretKind::PrivateJwk);
+        }
+    }
+    if text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'').any(is_jwt) {
+        return Some(SecretKind::Jwt);
+    }
+    if has_url_password(text) {
+        return Some(SecretKind::UrlPassword);
+    }
+    None
+}
+
+/// What follows `"name":` (spaces allowed around the colon) in JSON text.
+fn json_member<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    let key = format!("\"{name}\"");
+    text.match_indices(&key).find_map(|(i, _)| {
+        let rest = text[i + key.len()..].trim_start().strip_prefix(':')?;
+        Some(rest.trim_start())
+    })
+}
+
+/// Three base64url segments whose first decodes to a JSON header with `alg`.
+fn is_jwt(word: &str) -> bool {
+    use base64::Engine as _;
+    let base64url = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let segments: Vec<&str> = word.split('.').collect();
+    // The signature may be empty (`alg` `none`); header and payload may not.
+    if segments.len() != 3 || segments[..2].iter().any(|s| s.is_empty()) || !segments.iter().all(|s| base64url(s)) {
+        return false;
+    }
+    let Ok(header) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segments[0]) else {
+        return false;
+    };
+    let header = String::from_utf8_lossy(&header);
+    header.trim_start().starts_with('{') && header.contains("\"alg\"")
+}
+
+/// Whether a URL in the text carries a password: `scheme://user:pass@host`.
+fn has_url_password(text: &str) -> bool {
+    text.match_indices("://").any(|(i, _)| {
+        let authority = text[i + 3..].split(['/', '?', '#', ' ', '"']).next().unwrap_or_default();
+        authority
+            .rsplit_once('@')
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .is_some_and(|(_, password)| !password.is_empty())
+    })
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn header_values_refuse_control_characters_and_outer_whitespace() {
+        assert!(check_header_value("v2", false).is_ok());
+        assert!(check_header_value("a\tb", false).is_ok());
+        assert!(check_header_value("Bearer ", true).is_ok());
+        assert!(check_header_value("", false).is_ok());
+        assert_eq!(
+            check_header_value("x\r\nset-cookie: a=b", false).unwrap_err(),
+            "the header value has a carriage return (CR) at byte 1; header values hold no control characters (CR, LF, NUL, ...) but tabs (RFC 9110)"
+        );
+        assert!(check_header_value("a\nb", false).unwrap_err().contains("line feed (LF) at byte 1"));
+        assert!(check_header_value("a\0", true).unwrap_err().contains("NUL byte"));
+        assert!(check_header_value("a\u{7f}", true).unwrap_err().contains("U+007F"));
+        assert!(check_header_value(" v", true).unwrap_err().contains("whitespace"));
+        assert!(check_header_value("v ", false).unwrap_err().contains("whitespace"));
+    }
+
+    #[test]
+    fn header_names_are_tokens() {
+        assert_eq!(HeaderName::parse("X-Api-Version").unwrap().as_str(), "x-api-version");
+        for bad in ["", "x y", "x\r\ny", "x:y", "ü"] {
+            assert!(HeaderName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_recognised_by_kind() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----";
+        assert_eq!(literal_secret(pem), Some(SecretKind::PemPrivateKey));
+        assert_eq!(literal_secret("-----BEGIN EC PRIVATE KEY-----"), Some(SecretKind::PemPrivateKey));
+        // {"alg":"HS256","typ":"JWT"} . {"sub":"1"} . signature
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        assert_eq!(literal_secret(jwt), Some(SecretKind::Jwt));
+        assert_eq!(literal_secret(&format!("Bearer {jwt}")), Some(SecretKind::Jwt));
+        assert_eq!(literal_secret(r#"{"kty":"oct","k":"c2VjcmV0"}"#), Some(SecretKind::SymmetricJwk));
+        assert_eq!(
+            literal_secret(r#"{"kty": "EC", "crv":"P-256","x":"A","y":"B", "d" : "C"}"#),
+            Some(SecretKind::PrivateJwk)
+        );
+        assert_eq!(literal_secret("postgres://orders:s3cret@db.shop:5432/orders"), Some(SecretKind::UrlPassword));
+    }
+
+    #[test]
+    fn ordinary_values_are_not_secrets() {
+        for text in [
+            "https://auth.shop.example/.well-known/jwks.json",
+            "https://user@host.example/path",
+            "http://127.0.0.1:9292/token",
+            "orders.shop.svc.cluster.local",
+            "a.b.c",
+            "shop.orders.v1.Orders",
+            "spiffe://cluster.local/ns/shop/sa/orders",
+            r#"{"kty":"EC","crv":"P-256","x":"A","y":"B"}"#,
+            "-----BEGIN CERTIFICATE-----",
+        ] {
+            assert_eq!(literal_secret(text), None, "{text}");
+        }
+    }
 }

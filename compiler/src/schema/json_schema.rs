@@ -25,6 +25,7 @@ pub(super) fn load(text: &str) -> Parsed {
         let at = if pointer.is_empty() { String::new() } else { format!(" at `{pointer}`") };
         return Err((format!("not a valid JSON Schema{at}: {error}"), range));
     }
+    super::refs::check(&value, text)?;
     let mut event = LoadedEvent {
         shape: EventShape {
             name: value.get("title").and_then(Value::as_str).map(str::to_string),

@@ -2,18 +2,20 @@
 //! inlined into the gateway's config at build time. Checked for what Envoy
 //! and Istio need: a JSON object whose `keys` is a non-empty array of keys,
 //! each with a `kty` Envoy verifies (`RSA`, `EC`, `oct`, `OKP`) and that
-//! type's public parameters. Private parameters are refused: a JWKS is
-//! shipped in configs and docs.
+//! type's public parameters. Private parameters and symmetric (`oct`) keys
+//! are secrets, refused without quoting them: a JWKS is shipped in configs
+//! and docs.
 
 use serde_json::Value;
 
 use super::json_spans::{self, JsonSpans};
 use super::Parsed;
+use crate::model::values::SecretKind;
 
 /// Public parameters each key type needs.
 const KEY_TYPES: &[(&str, &[&str])] =
     &[("RSA", &["n", "e"]), ("EC", &["crv", "x", "y"]), ("OKP", &["crv", "x"]), ("oct", &["k"])];
-/// Private parameters of RSA, EC and OKP keys.
+/// Private parameters of RSA, EC and OKP keys (`k` is oct's, refused with the type).
 const PRIVATE: &[&str] = &["d", "p", "q", "dp", "dq", "qi"];
 
 pub(super) fn load(text: &str) -> Parsed {
@@ -40,16 +42,21 @@ pub(super) fn load(text: &str) -> Parsed {
         if let Some(missing) = needs.iter().find(|p| key.get(**p).and_then(Value::as_str).is_none()) {
             return Err((format!("key {i} ({kty}) has no `{missing}`"), at(&pointer)));
         }
-        if kty != "oct" {
-            if let Some(private) = PRIVATE.iter().find(|p| key.get(**p).is_some()) {
-                return Err((
-                    format!("key {i} holds the private parameter `{private}`; a JWKS must hold public keys only"),
-                    at(&format!("{pointer}/{private}")),
-                ));
-            }
+        // A secret is reported at the spec's `jwks` (the caller's span), never
+        // at its place in the file: that would quote the key.
+        if kty == "oct" {
+            return Ok(secret(SecretKind::SymmetricJwk, format!("{pointer}/k")));
+        }
+        if let Some(private) = PRIVATE.iter().find(|p| key.get(**p).is_some()) {
+            return Ok(secret(SecretKind::PrivateJwk, format!("{pointer}/{private}")));
         }
     }
     Ok(super::Loaded { jwks: Some(value.to_string()), ..super::Loaded::default() })
+}
+
+/// A JWKS that holds a secret: not loaded, the secret's kind and JSON pointer kept.
+fn secret(kind: SecretKind, pointer: String) -> super::Loaded {
+    super::Loaded { secret: Some((kind, pointer)), ..super::Loaded::default() }
 }
 
 #[cfg(test)]
@@ -69,7 +76,11 @@ mod tests {
         assert!(error(r#"{"keys":[{"crv":"P-256"}]}"#).contains("no `kty`"));
         assert!(error(r#"{"keys":[{"kty":"DSA"}]}"#).contains("RSA, EC, OKP or oct"));
         assert!(error(r#"{"keys":[{"kty":"RSA","n":"AQ"}]}"#).contains("no `e`"));
-        assert!(error(r#"{"keys":[{"kty":"EC","crv":"P-256","x":"A","y":"B","d":"C"}]}"#).contains("private"));
+        let private = load(r#"{"keys":[{"kty":"EC","crv":"P-256","x":"A","y":"B","d":"C"}]}"#).ok().unwrap();
+        assert_eq!(private.secret, Some((SecretKind::PrivateJwk, "/keys/0/d".to_string())));
+        assert!(private.jwks.is_none());
+        let oct = load(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).ok().unwrap();
+        assert_eq!(oct.secret, Some((SecretKind::SymmetricJwk, "/keys/0/k".to_string())));
         assert!(load("{").is_err());
     }
 }

@@ -12,6 +12,7 @@ mod json_spans;
 mod jwks;
 mod openapi;
 mod proto;
+mod refs;
 pub mod shape;
 
 pub use crate::model::values::HttpRule;
@@ -20,14 +21,15 @@ pub use openapi::RestDetail;
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::base::{display_path, FileId, Sources, Span};
+use crate::base::{display_path, FileId, Refusal, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
-use crate::model::values::{Operation, SchemaFormat};
-use crate::model::{Model, SchemaId, ServiceId};
+use crate::model::values::{Operation, SchemaFormat, SecretKind};
+use crate::model::{Model, SchemaId, SchemaRef, ServiceId};
 
 /// What a schema file defines, as far as checks need it today.
 #[derive(Debug)]
@@ -371,6 +373,8 @@ struct Loaded {
     openapi: Option<openapi::LoadedOpenApi>,
     event: Option<LoadedEvent>,
     jwks: Option<String>,
+    /// JWKS files only: a secret found instead (its kind and JSON pointer).
+    secret: Option<(SecretKind, String)>,
 }
 
 /// An event schema's shape with byte ranges (names, fields) into the file.
@@ -411,11 +415,14 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         }
     }
     let parsed_protos = Arc::new(proto::ParsedFiles::default());
+    let allowed = readable_roots(model, sources.root());
+    let refused: Vec<bool> = model.schemas.iter().map(|r| refuse_location(r, &allowed, sources.root(), sink)).collect();
     let results: Vec<std::io::Result<(String, Result<Loaded, ParseError>)>> = model
         .schemas
         .par_iter()
-        .map(|r| {
-            let text = crate::base::read_text(&r.path)?;
+        .zip(&refused)
+        .map(|(r, &refused)| {
+            let text = read_unless(refused, &r.path, r.format)?;
             if let Some(at) = depth::too_deep(&text, r.format) {
                 return Ok((text, Err(ParseError::TooDeep(at))));
             }
@@ -431,9 +438,13 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         })
         .collect();
     let mut index = SchemaIndex::default();
-    for (schema_ref, result) in model.schemas.iter().zip(results) {
+    for ((schema_ref, result), refused) in model.schemas.iter().zip(results).zip(refused) {
         let (text, parsed) = match result {
             Ok(read) => read,
+            Err(_) if refused => {
+                index.schemas.push(None);
+                continue;
+            }
             Err(e) => {
                 sink.push(
                     Diagnostic::new(
@@ -441,7 +452,11 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
                         format!("cannot read schema `{}`: {e}", display_path(sources.root(), &schema_ref.path)),
                     )
                     .at(schema_ref.span, "referenced here")
-                    .help("schema paths are relative to the spec file that names them"),
+                    .help(if e.kind() == std::io::ErrorKind::FileTooLarge {
+                        "meshc holds each schema file in memory, parsed; trim the document to what the mesh uses"
+                    } else {
+                        "schema paths are relative to the spec file that names them"
+                    }),
                 );
                 index.schemas.push(None);
                 continue;
@@ -452,7 +467,28 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         let text = Arc::clone(&sources.get(file).text);
         let span = |r: Range<usize>| Span::new(file, r);
         index.schemas.push(match parsed {
-            Ok(loaded) => Some(Schema::new(file, &text, loaded)),
+            Ok(Loaded { secret: Some((kind, pointer)), .. }) => {
+                let shown = display_path(sources.root(), &schema_ref.path);
+                sink.push(
+                    Diagnostic::new(Code::LiteralSecret, format!("`{shown}` holds {} at `{pointer}`", kind.describe()))
+                        .at(schema_ref.span, "its value is not shown")
+                        .help("a JWKS file ships in generated configs: keep only public keys (RSA, EC or OKP without private members)"),
+                );
+                None
+            }
+            Ok(loaded) => {
+                if schema_ref.format == SchemaFormat::Proto && loaded.grpc_services.is_empty() {
+                    sink.push(
+                        Diagnostic::new(
+                            Code::EmptySchema,
+                            format!("`{}` defines no gRPC service", display_path(sources.root(), &schema_ref.path)),
+                        )
+                        .at(schema_ref.span, "this API serves no operation")
+                        .help("name the .proto file that declares the API's `service`, or add the service to this one"),
+                    );
+                }
+                Some(Schema::new(file, &text, loaded))
+            }
             Err(ParseError::TooDeep(at)) => {
                 let kind = schema_ref.format.describe();
                 sink.push(
@@ -485,6 +521,59 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
         });
     }
     index
+}
+
+/// The directories schema files may come from: the workspace root, the
+/// spec's `schema-root`s and its `proto-include`s.
+fn readable_roots(model: &Model, root: &Path) -> Vec<PathBuf> {
+    let declared = model.schema_roots.iter().chain(&model.proto_includes).map(|dir| dir.value.clone());
+    std::iter::once(root.to_path_buf()).chain(declared).collect()
+}
+
+/// Reports a schema file meshc will not read (outside the allowed
+/// directories, or under /proc, /sys, /dev); `true` when refused. Its text
+/// is never read, so no diagnostic can quote it.
+fn refuse_location(schema_ref: &SchemaRef, allowed: &[PathBuf], root: &Path, sink: &mut Sink) -> bool {
+    let shown = display_path(root, &schema_ref.path);
+    let diagnostic = match crate::base::check_location(&schema_ref.path, allowed) {
+        Ok(()) => return false,
+        Err(Refusal::System) => Diagnostic::new(
+            Code::FileOutsideWorkspace,
+            format!("schema `{shown}` is under /proc, /sys or /dev; meshc never reads there"),
+        )
+        .at(schema_ref.span, "a system file, not a schema")
+        .help("point at a schema file in the workspace; such files hold process state and secrets"),
+        Err(Refusal::Outside) => Diagnostic::new(
+            Code::FileOutsideWorkspace,
+            format!("schema `{shown}` is outside the workspace"),
+        )
+        .at(schema_ref.span, "outside the workspace root")
+        .help("move the file into the workspace, or allow its directory in the root file: schema-root \"../shared\""),
+    };
+    sink.push(diagnostic);
+    true
+}
+
+/// The file's text, unless it was refused (then it is not opened).
+fn read_unless(refused: bool, path: &Path, format: SchemaFormat) -> std::io::Result<String> {
+    if refused {
+        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "refused"));
+    }
+    crate::base::read_text_capped(path, max_bytes(format))
+}
+
+/// The largest schema file of a format meshc reads. OpenAPI (YAML or JSON)
+/// parses into value trees some 50 times the file's size: 16 MiB took
+/// 0.8 GB and 6 s, 50 MiB 2.5 GB and 24 s (issue 11); 16 MiB keeps a check
+/// under 1 GB per file. Event schemas parse into the same trees; a JWKS
+/// holds a few keys. `.proto` and GraphQL SDL parse into compact
+/// descriptors: the general limit.
+fn max_bytes(format: SchemaFormat) -> u64 {
+    match format {
+        SchemaFormat::OpenApi | SchemaFormat::Avro | SchemaFormat::JsonSchema => 16 << 20,
+        SchemaFormat::Jwks => 1 << 20,
+        SchemaFormat::Proto | SchemaFormat::Graphql => crate::base::MAX_FILE_BYTES,
+    }
 }
 
 /// Runs a third-party parser so that a bug in it becomes a diagnostic on

@@ -12,7 +12,12 @@ pub(super) fn load(text: &str) -> Parsed {
     let position = |e: &serde_yaml_ng::Error| e.location().map(|l| l.index()..l.index() + 1);
     // A generic parse first rejects duplicate keys (on which openapiv3 can
     // panic); the typed parse then reports schema errors with their position.
-    serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).map_err(|e| (e.to_string(), position(&e)))?;
+    let generic = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).map_err(|e| (e.to_string(), position(&e)))?;
+    // Mappings with keys other than strings do not convert; openapiv3 rejects those anyway.
+    if let Ok(generic) = serde_json::to_value(&generic) {
+        super::refs::check(&generic, text)?;
+    }
+    drop(generic);
     let doc: OpenAPI = serde_yaml_ng::from_str(text).map_err(|e| (e.to_string(), position(&e)))?;
     let keys = path_keys(text);
     let mut ops = Vec::new();

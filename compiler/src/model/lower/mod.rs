@@ -6,6 +6,7 @@ mod gateway;
 mod identity;
 mod read;
 mod route;
+mod secrets;
 mod security;
 mod service;
 mod topic;
@@ -26,6 +27,7 @@ const TOP_LEVEL: &[&str] = &[
     "mesh",
     "import",
     "proto-include",
+    "schema-root",
     "service",
     "gateway",
     "topic",
@@ -55,6 +57,8 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     };
     cx.model.name =
         workspace.root_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "mesh".into());
+
+    cx.refuse_literal_secrets(workspace);
 
     // Pass 1: declarations, so that references can point forward and across files.
     let mut service_nodes = Vec::new();
@@ -137,11 +141,13 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 // Named policies hold no references: lowered here, before the services that use them.
                 "retry-policy" => cx.retry_policy_decl(node, &mut retry_policy_names),
                 "proto-include" => {
-                    read::check_entries(node, 1, &[], cx.sink);
-                    read::no_children(node, cx.sink);
-                    if let Some(dir) = read::string_arg(node, 0, "a directory", "proto-include \"protos\"", cx.sink) {
-                        let path = cx.relative_to_file(&dir);
-                        cx.model.proto_includes.push(Spanned::new(path, dir.span));
+                    if let Some(dir) = cx.directory(node, "proto-include \"protos\"") {
+                        cx.model.proto_includes.push(dir);
+                    }
+                }
+                "schema-root" => {
+                    if let Some(dir) = cx.directory(node, "schema-root \"../shared\"") {
+                        cx.model.schema_roots.push(dir);
                     }
                 }
                 "gateway" => {
@@ -266,6 +272,15 @@ impl Lower<'_> {
     fn relative_to_file(&self, path: &Spanned<String>) -> PathBuf {
         let dir = self.sources.get(path.span.file).path.parent().unwrap_or(Path::new(""));
         normalize(&dir.join(&path.value))
+    }
+
+    /// A top-level node naming one directory (`proto-include`, `schema-root`),
+    /// resolved against the file that names it.
+    fn directory(&mut self, node: &Node, example: &str) -> Option<Spanned<PathBuf>> {
+        read::check_entries(node, 1, &[], self.sink);
+        read::no_children(node, self.sink);
+        let dir = read::string_arg(node, 0, "a directory", example, self.sink)?;
+        Some(Spanned::new(self.relative_to_file(&dir), dir.span))
     }
 
     /// Registers a schema file referenced from the file `span` lies in.

@@ -5,7 +5,7 @@ use super::read::{self, Once};
 use super::Lower;
 use crate::base::Spanned;
 use crate::diag::{Code, Diagnostic};
-use crate::model::values::{Duration, ErrorBodyFormat, HeaderName, HttpMethod, HttpRule};
+use crate::model::values::{check_header_value, Duration, ErrorBodyFormat, HeaderName, HttpMethod, HttpRule};
 use crate::model::{HeaderMatch, HeaderRule, HeaderTransform, PathMatch, Route, RouteMatch, Transcode};
 use crate::syntax::Node;
 
@@ -231,6 +231,12 @@ impl Lower<'_> {
         let name_value = read::parse(&name, |n| HeaderName::parse(n), self.sink)?;
         let exact = read::string_prop(node, "exact", None, self.sink);
         let prefix = read::string_prop(node, "prefix", None, self.sink);
+        let valid = |cx: &mut Self, value: &Option<Spanned<String>>, prefix: bool| {
+            value.as_ref().is_none_or(|v| read::parse(v, |t| check_header_value(t, prefix), cx.sink).is_some())
+        };
+        if !(valid(self, &exact, false) & valid(self, &prefix, true)) {
+            return None;
+        }
         let present = read::bool_prop(node, "present", self.sink);
         let rule = match (exact, prefix, present) {
             (Some(e), None, None) => HeaderRule::Exact(e.value),
@@ -277,7 +283,8 @@ impl Lower<'_> {
                     read::check_entries(child, 2, &[], self.sink);
                     let example = "set-header \"cache-status\" \"gateway\"";
                     let name = header(self, 0, "a header name", example);
-                    let value = read::string_arg(child, 1, "a value", example, self.sink);
+                    let value = read::string_arg(child, 1, "a value", example, self.sink)
+                        .filter(|v| read::parse(v, |t| check_header_value(t, false), self.sink).is_some());
                     match (name, value) {
                         (Some(name), Some(value)) => Some(HeaderTransform::Set { name, value: value.value }),
                         _ => None,
