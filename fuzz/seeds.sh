@@ -78,6 +78,19 @@ JSON
     rm -rf "$tmp"
 }
 
+# The front-end workspace holds the shop's schema directories at its root
+# (fuzz/src/harness.rs): the shop's nested spec files, with their `../`
+# schema paths made root-relative, name real schemas from there.
+shop_specs_at_the_root() {
+    local tmp file
+    tmp="$(mktemp -d)"
+    for file in examples/shop/*/*.kdl; do
+        sed 's#"\.\./#"#g' "$file" >"$tmp/$(basename "$file")"
+    done
+    seed front_end "$tmp"/*.kdl
+    rm -rf "$tmp"
+}
+
 # GitHub's 1.2 MB schema is cut to the targets' max_len: its pieces, cut at
 # blank lines, are seeds too.
 graphql_parts() {
@@ -97,6 +110,7 @@ for target in "${targets[@]}"; do
     front_end)
         seed front_end $(files examples tests/fixtures stdlib "$CORPORA/kdl/test_cases/input" -- '*.kdl')
         doc_examples
+        shop_specs_at_the_root
         ;;
     proto)
         seed proto $(files examples tests/fixtures "$CORPORA/online-boutique/protos" "$CORPORA/protos/google/api" -- '*.proto')

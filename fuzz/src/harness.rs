@@ -36,8 +36,11 @@ pub fn run(target: &str, dir: &Path, data: &[u8]) -> bool {
 
 /// A spec (any bytes) as `mesh.kdl` of a workspace in `dir`: loading,
 /// lowering, schemas, every check pass, every backend when there are no
-/// errors, and every diagnostic renderer.
+/// errors, and every diagnostic renderer. The workspace holds the shop
+/// example's schemas (`apis/`, `protos/`, `schemas/`), so specs naming them
+/// reach the checks and backends that read schemas.
 pub fn front_end(dir: &Path, data: &[u8]) {
+    provide_shop_schemas(dir);
     let root = dir.join("mesh.kdl");
     std::fs::write(&root, data).expect("the fuzz scratch directory is writable");
     let compilation = meshc::driver::compile(&root);
@@ -45,6 +48,35 @@ pub fn front_end(dir: &Path, data: &[u8]) {
         std::hint::black_box(artifacts);
     }
     render_all(&compilation.diagnostics, &compilation.sources);
+}
+
+/// The example whose schema directories every front-end workspace holds.
+fn shop() -> PathBuf {
+    // The fuzz crate and the compiler crate both sit one level below the root.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
+}
+
+/// Copies the shop's schema directories into `dir` once (copies, not links:
+/// a link would lead out of the workspace).
+fn provide_shop_schemas(dir: &Path) {
+    for name in ["apis", "protos", "schemas"] {
+        if !dir.join(name).exists() {
+            copy_tree(&shop().join(name), &dir.join(name));
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("the fuzz scratch directory is writable");
+    let Ok(entries) = std::fs::read_dir(from) else { return };
+    for entry in entries.flatten() {
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if source.is_dir() {
+            copy_tree(&source, &target);
+        } else {
+            std::fs::copy(&source, &target).expect("the fuzz scratch directory is writable");
+        }
+    }
 }
 
 /// A schema file (UTF-8 text; other bytes are refused before any loader
