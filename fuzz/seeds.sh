@@ -87,7 +87,13 @@ shop_specs_at_the_root() {
     for file in examples/shop/*/*.kdl; do
         sed 's#"\.\./#"#g' "$file" >"$tmp/$(basename "$file")"
     done
-    seed front_end "$tmp"/*.kdl
+    # The whole shop in one file: compiles clean, so its mutations reach every backend.
+    mkdir "$tmp/whole"
+    {
+        grep -vE '^import "(services|topics)/|^import "[a-z]+\.kdl"' examples/shop/mesh.kdl
+        cat "$tmp"/*.kdl examples/shop/gateway.kdl examples/shop/security.kdl
+    } >"$tmp/whole/shop.kdl"
+    seed front_end "$tmp"/*.kdl "$tmp/whole/shop.kdl"
     rm -rf "$tmp"
 }
 
