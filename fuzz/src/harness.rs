@@ -84,7 +84,11 @@ fn copy_tree(from: &Path, to: &Path) {
 /// every renderer over the loader's diagnostic.
 pub fn schema(format: SchemaFormat, dir: &Path, data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    // The `.proto` loader opens its file through the include path, so the file is on disk too.
+    // The `.proto` loader opens its file through the include path, so the
+    // file is on disk too, beside the shop's google/api (which protos import).
+    if format == SchemaFormat::Proto && !dir.join("google").exists() {
+        copy_tree(&shop().join("protos/google"), &dir.join("google"));
+    }
     let path = schema_path(format, dir);
     std::fs::write(&path, text).expect("the fuzz scratch directory is writable");
     let (sources, loaded) = meshc::schema::fuzzing::load_text(format, &path, text);

@@ -18,19 +18,8 @@ pub fn scratch() -> &'static PathBuf {
         };
         let dir = base.join(format!("meshc-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("cannot create the fuzz scratch directory");
-        link_google_apis(&dir);
         dir
     })
-}
-
-/// `.proto` inputs import `google/api/annotations.proto` (as the seeds do):
-/// it resolves beside the file, so link the shared corpora's copy there.
-fn link_google_apis(dir: &Path) {
-    let Some(corpora) = std::env::var_os("MESHC_CORPORA") else { return };
-    let google = Path::new(&corpora).join("protos/google");
-    if google.is_dir() {
-        let _ = std::os::unix::fs::symlink(google, dir.join("google"));
-    }
 }
 
 /// Runs one input of `target` (a name in [`harness::TARGETS`]).
