@@ -426,14 +426,7 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
             if let Some(at) = depth::too_deep(&text, r.format) {
                 return Ok((text, Err(ParseError::TooDeep(at))));
             }
-            let parsed = match r.format {
-                SchemaFormat::OpenApi => contained(|| openapi::load(&text)),
-                SchemaFormat::Proto => contained(|| proto::load(&r.path, &text, &includes, &parsed_protos)),
-                SchemaFormat::Graphql => contained(|| graphql::load(&text)),
-                SchemaFormat::Avro => contained(|| avro::load(&text)),
-                SchemaFormat::JsonSchema => contained(|| json_schema::load(&text)),
-                SchemaFormat::Jwks => contained(|| jwks::load(&text)),
-            };
+            let parsed = parse(r.format, &r.path, &text, &includes, &parsed_protos);
             Ok((text, parsed.map_err(|(message, range)| ParseError::Invalid(message, range))))
         })
         .collect();
@@ -576,6 +569,24 @@ fn max_bytes(format: SchemaFormat) -> u64 {
     }
 }
 
+/// Parses one schema file's text with its format's loader.
+fn parse(
+    format: SchemaFormat,
+    path: &Path,
+    text: &str,
+    includes: &[PathBuf],
+    protos: &Arc<proto::ParsedFiles>,
+) -> Parsed {
+    match format {
+        SchemaFormat::OpenApi => contained(|| openapi::load(text)),
+        SchemaFormat::Proto => contained(|| proto::load(path, text, includes, protos)),
+        SchemaFormat::Graphql => contained(|| graphql::load(text)),
+        SchemaFormat::Avro => contained(|| avro::load(text)),
+        SchemaFormat::JsonSchema => contained(|| json_schema::load(text)),
+        SchemaFormat::Jwks => contained(|| jwks::load(text)),
+    }
+}
+
 /// Runs a third-party parser so that a bug in it becomes a diagnostic on
 /// the file instead of a crash (openapiv3 panics on some malformed inputs).
 fn contained(parse: impl FnOnce() -> Parsed) -> Parsed {
@@ -599,5 +610,33 @@ impl LineIndex {
     fn offset(&self, line: i32, column: i32) -> usize {
         let start = self.starts.get(line.max(0) as usize).copied().unwrap_or(self.len);
         (start + column.max(0) as usize).min(self.len)
+    }
+}
+
+/// The fuzz targets' entry (`fuzz/`): one schema file through its loader,
+/// as [`load`] runs it. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Loads `text` as a `format` file at `path` (a `.proto`'s imports
+    /// resolve beside it; no `proto-include` directories): the source map
+    /// holding it, and the schema or the loader's diagnostic.
+    pub fn load_text(format: SchemaFormat, path: &Path, text: &str) -> (Sources, Result<Schema, Diagnostic>) {
+        let mut sources = Sources::new(path.parent().unwrap_or(Path::new(".")));
+        let file = sources.add(path.to_path_buf(), Arc::from(text));
+        let text = Arc::clone(&sources.get(file).text);
+        if let Some(at) = depth::too_deep(&text, format) {
+            let too_deep =
+                Diagnostic::new(Code::NestingTooDeep, "nested too deep").at(Span::new(file, at..at + 1), "here");
+            return (sources, Err(too_deep));
+        }
+        let schema =
+            match parse(format, path, &text, &[], &Arc::default()) {
+                Ok(loaded) => Ok(Schema::new(file, &text, loaded)),
+                Err((message, range)) => Err(Diagnostic::new(Code::InvalidSchema, message)
+                    .at(Span::new(file, range.unwrap_or(0..0)), "error here")),
+            };
+        (sources, schema)
     }
 }

@@ -1,0 +1,28 @@
+//! The fuzz targets' shared harness; each target is one file in `fuzz_targets/`.
+
+pub mod harness;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// This process's scratch directory: under `$MESHC_FUZZ_SCRATCH` (which
+/// `scripts/fuzz` creates in /dev/shm and removes), else under /dev/shm, so
+/// writing each input costs no disk IO. libFuzzer runs inputs one at a time.
+pub fn scratch() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let base = match std::env::var_os("MESHC_FUZZ_SCRATCH") {
+            Some(dir) => PathBuf::from(dir),
+            None if Path::new("/dev/shm").is_dir() => PathBuf::from("/dev/shm"),
+            None => std::env::temp_dir(),
+        };
+        let dir = base.join(format!("meshc-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("cannot create the fuzz scratch directory");
+        dir
+    })
+}
+
+/// Runs one input of `target` (a name in [`harness::TARGETS`]).
+pub fn run(target: &str, data: &[u8]) {
+    assert!(harness::run(target, scratch(), data), "unknown fuzz target {target}");
+}
