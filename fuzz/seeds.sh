@@ -109,8 +109,22 @@ graphql_parts() {
     rm -rf "$tmp"
 }
 
+# Artifact path lists for the writer: what the shop builds (from a previous
+# `meshc build examples/shop -o out`, when there is one), and hostile lists.
+writer_seeds() {
+    local tmp
+    tmp="$(mktemp -d)"
+    [ -f out/.meshc-output ] && tail -n +2 out/.meshc-output >"$tmp/shop"
+    printf '%s\n' envoy/sidecar-a.yaml kubernetes/a.yaml docs/index.html >"$tmp/plain"
+    printf '%s\n' ../victim.json /etc/passwd a/../../b ./a '' a//b 'a\b' >"$tmp/escapes"
+    printf '%s\n' a a/b A .meshc-output >"$tmp/collisions"
+    printf '%s\n' "$(printf 'x%.0s' $(seq 300))" "d/$(printf 'y%.0s' $(seq 300))/z" >"$tmp/long"
+    seed writer "$tmp"/*
+    rm -rf "$tmp"
+}
+
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(front_end proto openapi graphql avro json_schema jwks)
+[ "${#targets[@]}" -gt 0 ] || targets=(front_end proto openapi graphql avro json_schema jwks writer)
 for target in "${targets[@]}"; do
     case "$target" in
     front_end)
@@ -139,6 +153,9 @@ for target in "${targets[@]}"; do
     jwks)
         jwks_seeds
         seed jwks $(files examples tests/fixtures -- '*.json')
+        ;;
+    writer)
+        writer_seeds
         ;;
     *)
         echo "fuzz/seeds.sh: unknown target $target" >&2

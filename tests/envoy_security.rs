@@ -433,12 +433,13 @@ fn contradictions_and_bad_key_files_are_errors() {
     let (_d, c) = diagnose("", "rate-limit 5 per=\"week\"", &[]);
     assert_eq!((findings(&c)[0].0.as_str(), findings(&c)[0].2.as_str()), ("MESH0004", "per=\"week\""));
 
-    // A JWKS file holding a private key: pointed at in the file.
+    // A JWKS file holding a private key: refused at the reference, never quoted.
     let issuer = "jwt-issuer \"staff\" {\n    issuer \"https://sso.test\"\n    jwks \"staff.json\"\n}";
     let private = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"BB","d":"CC"}]}"#;
     let (_d, c) = diagnose(issuer, "auth \"staff\"", &[("staff.json", private)]);
     let f = findings(&c);
-    assert_eq!((f[0].0.as_str(), f[0].2.as_str()), ("MESH0015", "\"CC\""), "{f:?}");
+    assert_eq!((f[0].0.as_str(), f[0].2.as_str()), ("MESH0062", "\"staff.json\""), "{f:?}");
+    assert!(!f[0].3.contains("CC"), "{f:?}");
     let (_d, c) = diagnose(issuer, "auth \"staff\"", &[]);
     assert_eq!(findings(&c)[0].0, "MESH0009", "{:?}", findings(&c));
 }

@@ -6,13 +6,17 @@
 use std::path::{Path, PathBuf};
 
 use meshc::diag::render::{render, Format};
+use meshc::cli::output::{check_artifact_paths, write_build, MANIFEST};
+use meshc::base::{FileId, Span};
 use meshc::diag::Diagnostic;
+use meshc::emit::Artifact;
 use meshc::model::values::SchemaFormat;
 use meshc::schema::shape::Shape;
 use meshc::schema::Schema;
 
-/// The fuzz targets, by name: the spec front end and one per schema loader.
-pub const TARGETS: &[&str] = &["front_end", "proto", "openapi", "graphql", "avro", "json_schema", "jwks"];
+/// The fuzz targets, by name: the spec front end, one per schema loader, and
+/// the output writer.
+pub const TARGETS: &[&str] = &["front_end", "proto", "openapi", "graphql", "avro", "json_schema", "jwks", "writer"];
 
 /// Runs the input of `target` in the scratch directory `dir`; `false` for
 /// an unknown target.
@@ -20,6 +24,10 @@ pub fn run(target: &str, dir: &Path, data: &[u8]) -> bool {
     let format = match target {
         "front_end" => {
             front_end(dir, data);
+            return true;
+        }
+        "writer" => {
+            writer(dir, data);
             return true;
         }
         "proto" => SchemaFormat::Proto,
@@ -48,6 +56,82 @@ pub fn front_end(dir: &Path, data: &[u8]) {
         std::hint::black_box(artifacts);
     }
     render_all(&compilation.diagnostics, &compilation.sources);
+}
+
+/// Artifact paths (any bytes, one a line, at most [`WRITER_PATHS`]) through
+/// the writer's path check and `meshc build`'s writer, into `OUT` beside a
+/// workspace and a bystander file. Whatever the paths, nothing outside OUT
+/// changes (only the lock beside it may appear), a path the check refuses is
+/// never written, and a failed write leaves the previous OUT as it was.
+pub fn writer(dir: &Path, data: &[u8]) {
+    let sandbox = dir.join("writer");
+    let (workspace, out, bystander) = (sandbox.join("ws"), sandbox.join("out"), sandbox.join("bystander"));
+    std::fs::create_dir_all(&workspace).expect("the fuzz scratch directory is writable");
+    std::fs::write(workspace.join("mesh.kdl"), "service \"a\"").expect("the fuzz scratch directory is writable");
+    std::fs::write(&bystander, "not meshc's").expect("the fuzz scratch directory is writable");
+    let artifacts: Vec<Artifact> = String::from_utf8_lossy(data)
+        .lines()
+        .take(WRITER_PATHS)
+        .enumerate()
+        .map(|(i, path)| Artifact { path: path.to_string(), contents: i.to_string(), origin: Span::new(FileId(0), 0..0) })
+        .collect();
+    let outside_before = snapshot_outside(&sandbox, &out);
+    let out_before = snapshot(&out);
+    let accepted = check_artifact_paths(&artifacts).is_ok();
+    let written = write_build(&out, &workspace, &artifacts).is_ok();
+    assert!(!written || accepted, "the writer wrote paths its check refuses: {:?}", paths(&artifacts));
+    assert_eq!(snapshot_outside(&sandbox, &out), outside_before, "a file outside OUT changed");
+    if written {
+        let mut expected: Vec<(String, String)> =
+            artifacts.iter().map(|a| (a.path.clone(), a.contents.clone())).collect();
+        expected.push((MANIFEST.to_string(), String::new()));
+        expected.sort();
+        let mut got = snapshot(&out);
+        // The manifest's text is the writer's; only its presence is checked here.
+        got.iter_mut().filter(|(p, _)| p == MANIFEST).for_each(|(_, c)| c.clear());
+        assert_eq!(got, expected, "OUT holds other than the artifacts");
+    } else {
+        assert_eq!(snapshot(&out), out_before, "a failed write changed OUT");
+    }
+}
+
+/// Paths a writer input names at most (what one build writes is bounded too).
+const WRITER_PATHS: usize = 64;
+
+fn paths(artifacts: &[Artifact]) -> Vec<&str> {
+    artifacts.iter().map(|a| a.path.as_str()).collect()
+}
+
+/// Every file under `root` except under `out` and the lock beside it, as
+/// (relative path, contents), sorted.
+fn snapshot_outside(root: &Path, out: &Path) -> Vec<(String, String)> {
+    let lock = format!(".{}.meshc-lock", out.file_name().unwrap().to_string_lossy());
+    let out_name = out.file_name().unwrap().to_string_lossy().into_owned();
+    snapshot(root).into_iter().filter(|(p, _)| p != &lock && p != &out_name && !p.starts_with(&format!("{out_name}/"))).collect()
+}
+
+/// Every entry under `root` (files with their contents, other entries as
+/// their kind), sorted; empty when `root` is missing.
+fn snapshot(root: &Path) -> Vec<(String, String)> {
+    fn visit(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let kind = entry.file_type().expect("the fuzz scratch directory is readable");
+            if kind.is_dir() {
+                visit(root, &path, out);
+            } else if kind.is_file() {
+                out.push((relative, std::fs::read_to_string(&path).unwrap_or_default()));
+            } else {
+                out.push((relative, format!("{kind:?}")));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    visit(root, root, &mut out);
+    out.sort();
+    out
 }
 
 /// The example whose schema directories every front-end workspace holds.
