@@ -1,7 +1,9 @@
 //! The command line: `check`, `build`, `certs`, `explain`. The only layer that
 //! prints, reads arguments, or writes output files.
 
-mod output;
+// Public (hidden) only for the `writer` fuzz target: not a stable API.
+#[doc(hidden)]
+pub mod output;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
