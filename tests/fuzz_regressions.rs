@@ -126,6 +126,8 @@ fn every_target_runs_on_the_shop_example() {
         ("avro", "schemas/order-placed.avsc"),
         ("json_schema", "schemas/review-posted.json"),
         ("jwks", "schemas/review-posted.json"),
+        // Lines of a spec as artifact paths: spaces, quotes, braces.
+        ("writer", "mesh.kdl"),
     ];
     assert_eq!(samples.len(), harness::TARGETS.len());
     for (target, file) in samples {

@@ -1,6 +1,7 @@
 //! Never again an invalid config: meshes generated from a fixed seed (names
 //! bare, dotted, fully qualified and IP addresses; ports 80, 443 and others;
-//! REST and gRPC services; with and without mutual TLS, versions and
+//! REST, gRPC and plain-TCP services, services with a gRPC and a TCP port,
+//! a worker that listens nowhere; with and without mutual TLS, versions and
 //! traffic splits, retries, a gateway) are built, and **every** Envoy config
 //! goes through `envoy --mode validate` and every Istio resource through
 //! Istio's CRD schemas. A rejection names the seed and prints the spec;
@@ -50,6 +51,10 @@ impl Rng {
 enum Kind {
     Rest,
     Grpc,
+    /// A datastore: one plain-TCP port.
+    Tcp,
+    /// A gRPC API on port `grpc` and a plain-TCP port `admin`.
+    GrpcAndTcp,
 }
 
 /// One generated mesh, as the files of its workspace.
@@ -61,7 +66,14 @@ fn generate(seed: u64) -> Vec<(String, String)> {
     if mtls {
         mesh.push_str("mtls { mode \"strict\" }\n");
     }
-    let kinds: Vec<Kind> = (0..services).map(|_| if rng.chance(50) { Kind::Rest } else { Kind::Grpc }).collect();
+    let kinds: Vec<Kind> = (0..services)
+        .map(|_| match rng.below(100) {
+            0..35 => Kind::Rest,
+            35..70 => Kind::Grpc,
+            70..85 => Kind::Tcp,
+            _ => Kind::GrpcAndTcp,
+        })
+        .collect();
     let mut cluster_hosts = Vec::new();
     for (i, kind) in kinds.iter().enumerate() {
         let name = format!("s{i}");
@@ -78,27 +90,21 @@ fn generate(seed: u64) -> Vec<(String, String)> {
             2 => 50051,
             _ => 8000 + i as u64,
         };
-        let api = match kind {
-            Kind::Rest => "api \"http\" kind=\"rest\" schema=\"items.yaml\"",
-            Kind::Grpc => "api \"grpc\" kind=\"grpc\" schema=\"items.proto\"",
+        let listen = match kind {
+            Kind::Rest => format!("address \"{host}\" port={port}\n    api \"http\" kind=\"rest\" schema=\"items.yaml\""),
+            Kind::Grpc => format!("address \"{host}\" port={port}\n    api \"grpc\" kind=\"grpc\" schema=\"items.proto\""),
+            Kind::Tcp => format!("address \"{host}\" port={port} protocol=\"redis\""),
+            Kind::GrpcAndTcp => format!(
+                "address \"{host}\"\n    port \"grpc\" {port}\n    port \"admin\" {} protocol=\"tcp\"\n    api \"grpc\" kind=\"grpc\" schema=\"items.proto\" port=\"grpc\"",
+                port + 1
+            ),
         };
-        let _ =
-            writeln!(mesh, "service \"{name}\" {{\n    owner \"team\"\n    address \"{host}\" port={port}\n    {api}");
-        // Calls go to later services only: the call graph stays acyclic, and
-        // each caller's timeout outlasts everything behind it.
-        for (j, callee_kind) in kinds.iter().enumerate().skip(i + 1) {
-            if !rng.chance(60) {
-                continue;
-            }
-            let operation = match (callee_kind, rng.chance(50)) {
-                (Kind::Rest, true) => "GET /items",
-                (Kind::Rest, false) => "POST /items",
-                (Kind::Grpc, true) => "gen.v1.Items/Get",
-                (Kind::Grpc, false) => "gen.v1.Items/Put",
-            };
-            let timeout = (services - i) * 1000;
-            let retries = if rng.chance(50) { " { retries 1 on=\"connect-failure\" }" } else { "" };
-            let _ = writeln!(mesh, "    calls \"s{j}\" operation=\"{operation}\" timeout=\"{timeout}ms\"{retries}");
+        let _ = writeln!(mesh, "service \"{name}\" {{\n    owner \"team\"\n    {listen}");
+        calls(&mut rng, &mut mesh, i, &kinds);
+        if matches!(kind, Kind::Tcp | Kind::GrpcAndTcp) {
+            // Outlier detection counts connection failures on TCP; a TCP health check probes it.
+            mesh.push_str("    traffic { health-check \"tcp\" }\n}\n");
+            continue;
         }
         if in_cluster && rng.chance(60) {
             mesh.push_str("    versions {\n        version \"v1\"\n        version \"v2\"\n    }\n");
@@ -106,6 +112,12 @@ fn generate(seed: u64) -> Vec<(String, String)> {
         } else {
             mesh.push_str("    traffic { outlier-detection consecutive-5xx=5 }\n");
         }
+        mesh.push_str("}\n");
+    }
+    // A worker that listens nowhere and calls the others.
+    if rng.chance(50) {
+        mesh.push_str("service \"worker\" {\n    owner \"team\"\n");
+        calls(&mut rng, &mut mesh, usize::MAX, &kinds);
         mesh.push_str("}\n");
     }
     let routes: String = kinds
@@ -123,6 +135,33 @@ fn generate(seed: u64) -> Vec<(String, String)> {
         ("items.yaml".to_string(), OPENAPI.to_string()),
         ("items.proto".to_string(), PROTO.to_string()),
     ]
+}
+
+/// The calls of service `caller` (`usize::MAX`: the worker, which calls
+/// any) to later services only: the call graph stays acyclic, and each
+/// caller's timeout outlasts everything behind it. TCP calls take a local
+/// port of their own.
+fn calls(rng: &mut Rng, mesh: &mut String, caller: usize, kinds: &[Kind]) {
+    let first = caller.wrapping_add(1);
+    for (j, callee_kind) in kinds.iter().enumerate().skip(first) {
+        if !rng.chance(60) {
+            continue;
+        }
+        let local = 20000 + first.min(64) * 64 + j;
+        let timeout = (kinds.len() + 1 - first.min(kinds.len())) * 1000;
+        let retries = if rng.chance(50) { " { retries 1 on=\"connect-failure\" }" } else { "" };
+        let call = match (callee_kind, rng.chance(50)) {
+            (Kind::Rest, true) => format!("operation=\"GET /items\" timeout=\"{timeout}ms\"{retries}"),
+            (Kind::Rest, false) => format!("operation=\"POST /items\" timeout=\"{timeout}ms\"{retries}"),
+            (Kind::Grpc | Kind::GrpcAndTcp, true) => {
+                format!("operation=\"gen.v1.Items/Get\" timeout=\"{timeout}ms\"{retries}")
+            }
+            (Kind::Grpc, false) => format!("operation=\"gen.v1.Items/Put\" timeout=\"{timeout}ms\"{retries}"),
+            (Kind::GrpcAndTcp, false) => format!("port=\"admin\" local-port={local} idle-timeout=\"30s\""),
+            (Kind::Tcp, _) => format!("local-port={local} idle-timeout=\"{timeout}ms\""),
+        };
+        let _ = writeln!(mesh, "    calls \"s{j}\" {call}");
+    }
 }
 
 /// Everything an engine refuses in one mesh's build.

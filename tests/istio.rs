@@ -88,21 +88,21 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
     let resources = validate_all("shop");
     // Counted, so the test cannot pass on an empty output: a ServiceEntry for
     // the external bank, a DestinationRule per service with a traffic block,
-    // a VirtualService per called HTTP service plus the gateway's, one Gateway,
-    // the gateway's JWT validation and policy, payments' and loyalty's allow
+    // a VirtualService per called HTTP service (the bank's API is HTTP) plus the gateway's, one Gateway,
+    // the gateway's JWT validation and policy, payments', loyalty's and the cache's allow
     // policies, accounts' and loyalty's token requirements (a
     // RequestAuthentication and a DENY policy each), and the mesh's and
     // reviews' mTLS modes.
     assert_eq!(
         kinds(&resources),
         BTreeMap::from([
-            ("AuthorizationPolicy".to_string(), 5),
+            ("AuthorizationPolicy".to_string(), 6),
             ("PeerAuthentication".to_string(), 2),
             ("DestinationRule".to_string(), 8),
             ("Gateway".to_string(), 1),
             ("RequestAuthentication".to_string(), 3),
             ("ServiceEntry".to_string(), 1),
-            ("VirtualService".to_string(), 7),
+            ("VirtualService".to_string(), 8),
         ])
     );
     for (_, r) in &resources {
@@ -384,7 +384,7 @@ fn the_external_bank_gets_a_service_entry_with_its_endpoints() {
         json!({
             "hosts": ["api.acquirer.example"],
             "location": "MESH_EXTERNAL",
-            "ports": [{ "name": "tcp", "number": 443, "protocol": "TCP" }],
+            "ports": [{ "name": "http", "number": 443, "protocol": "HTTP" }],
             "resolution": "DNS",
             "endpoints": [
                 { "address": "eu.api.acquirer.example", "locality": "eu-west1" },
@@ -395,9 +395,8 @@ fn the_external_bank_gets_a_service_entry_with_its_endpoints() {
     // What Istio cannot carry is said on the resource.
     let note = bank["metadata"]["annotations"]["meshc/not-in-istio"].as_str().unwrap();
     assert!(note.contains("endpoint priorities"), "{note}");
-    assert!(note.contains("calls from payments"), "{note}");
-    // No HTTP API, so no VirtualService: Istio has no timeouts or retries for TCP.
-    assert!(!resources.iter().any(|(_, r)| r["kind"] == "VirtualService" && r["metadata"]["name"] == "bank"));
+    // Its port carries HTTP (it declares no `protocol`): payments' timeout and retries are routes.
+    assert!(resources.iter().any(|(_, r)| r["kind"] == "VirtualService" && r["metadata"]["name"] == "bank"));
 }
 
 #[test]
@@ -718,11 +717,13 @@ fn ports(service: &KubeService) -> Vec<(String, i32, Option<IntOrString>, Option
 fn shop_services_become_kubernetes_services_reached_through_the_sidecar() {
     let artifacts = build("shop");
     let services = kube_services(&artifacts);
-    // The bank's address is outside cluster DNS: it gets no Service.
+    // The bank's address is outside cluster DNS, and the mailer listens nowhere: no Service.
     assert_eq!(
         services.keys().map(String::as_str).collect::<Vec<_>>(),
         [
             "accounts",
+            "broker",
+            "cache",
             "catalog",
             "catalog-v1",
             "catalog-v2",
@@ -785,7 +786,8 @@ fn boutique_services_match_the_online_boutiques_own_manifests() {
         for (ours, theirs) in ours.iter().zip(&theirs) {
             assert_eq!(ours.1, theirs.1, "{name}: the port callers dial");
             // Istio reads the protocol from the name's prefix (`tcp-redis` is TCP).
-            assert_eq!(ours.0, theirs.0.split('-').next().unwrap(), "{name}: port name");
+            let prefix = |n: &str| n.split('-').next().unwrap().to_string();
+            assert_eq!(prefix(&ours.0), prefix(&theirs.0), "{name}: port name");
             // Upstream targets the app's container port by number; meshc the
             // port the pod names `mesh-inbound` (its sidecar's, or the app's under Istio).
             assert!(matches!(theirs.2, Some(IntOrString::Int(_))), "{name}");

@@ -351,10 +351,10 @@ fn addresses_are_the_kubernetes_services() {
             .iter()
             .find(|s| s.name.value == name(doc))
             .unwrap_or_else(|| panic!("{manifest}: Service `{}` is not declared", name(doc)));
-        let address = &service.address.value;
+        let address = &service.address.as_ref().expect("every boutique service listens").value;
         assert_eq!(address.host.as_str(), cluster_dns(doc), "{manifest}");
         assert_eq!(
-            u64::from(address.port.get()),
+            u64::from(address.ports[0].number.get()),
             ports[0]["port"].as_u64().unwrap(),
             "{manifest}: {} must use the Service port",
             name(doc)
@@ -374,7 +374,13 @@ fn every_addr_variable_is_a_declared_call_and_back() {
     let declared = service_names(model);
     let k8s_services: BTreeSet<&str> =
         docs.iter().filter(|(_, d)| kind(d) == "Service").map(|(_, d)| name(d)).collect();
-    let port_of = |n: &str| model.services.iter().find(|s| s.name.value == n).map(|s| s.address.value.port.get());
+    let port_of = |n: &str| {
+        model
+            .services
+            .iter()
+            .find(|s| s.name.value == n)
+            .map(|s| s.address.as_ref().expect("every boutique service listens").value.ports[0].number.get())
+    };
 
     let mut from_manifests = BTreeSet::new();
     for v in &vars {
@@ -429,7 +435,7 @@ fn the_gateway_follows_the_istio_manifest_and_builds() {
     assert_eq!(gateway.routes.len(), 1);
     let target = model.service(gateway.routes[0].target.value);
     assert_eq!(target.name.value, dest["host"].as_str().unwrap());
-    assert_eq!(u64::from(target.address.value.port.get()), dest["port"]["number"].as_u64().unwrap());
+    assert_eq!(u64::from(target.port(meshc::model::PortId(0)).number.get()), dest["port"]["number"].as_u64().unwrap());
 
     let artifacts = c.emit().expect("a clean spec emits");
     let paths: Vec<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
@@ -718,16 +724,16 @@ fn a_grpc_operation_routed_to_the_http_frontend_is_a_kind_mismatch() {
 
 #[test]
 fn the_datastore_takes_no_operations() {
-    // redis-cart declares no API, so any operation on a call to it is a kind mismatch.
+    // redis-cart's port carries plain TCP, so a call to it names no operation.
     let v = Variant::new();
     v.edit("services/cartservice.kdl", "calls \"redis-cart\"\n", "calls \"redis-cart\" operation=\"GET /cart\"\n");
     let c = v.compile();
     let d = only(&c);
-    assert_at(&c, d, Code::OperationKindMismatch, "services/cartservice.kdl", "operation=\"GET /cart\"");
+    assert_at(&c, d, Code::HttpSettingOnTcp, "services/cartservice.kdl", "operation=\"GET /cart\"");
     let label = &d.secondary[0];
     assert_eq!(file(&c, label.span), "services/redis-cart.kdl");
-    assert_eq!(text(&c, label.span), "\"redis-cart\"");
-    assert_eq!(label.message, "declares no API");
+    assert_eq!(text(&c, label.span), "protocol=\"redis\"");
+    assert_eq!(label.message, "a plain-TCP port");
 }
 
 #[test]

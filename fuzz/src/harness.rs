@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use meshc::diag::render::{render, Format};
-use meshc::cli::output::{check_artifact_paths, write_build, MANIFEST};
 use meshc::base::{FileId, Span};
+use meshc::cli::output::{check_artifact_paths, write_build, MANIFEST};
+use meshc::diag::render::{render, Format};
 use meshc::diag::Diagnostic;
 use meshc::emit::Artifact;
 use meshc::model::values::SchemaFormat;
@@ -73,7 +73,11 @@ pub fn writer(dir: &Path, data: &[u8]) {
         .lines()
         .take(WRITER_PATHS)
         .enumerate()
-        .map(|(i, path)| Artifact { path: path.to_string(), contents: i.to_string(), origin: Span::new(FileId(0), 0..0) })
+        .map(|(i, path)| Artifact {
+            path: path.to_string(),
+            contents: i.to_string(),
+            origin: Span::new(FileId(0), 0..0),
+        })
         .collect();
     let outside_before = snapshot_outside(&sandbox, &out);
     let out_before = snapshot(&out);
@@ -107,7 +111,10 @@ fn paths(artifacts: &[Artifact]) -> Vec<&str> {
 fn snapshot_outside(root: &Path, out: &Path) -> Vec<(String, String)> {
     let lock = format!(".{}.meshc-lock", out.file_name().unwrap().to_string_lossy());
     let out_name = out.file_name().unwrap().to_string_lossy().into_owned();
-    snapshot(root).into_iter().filter(|(p, _)| p != &lock && p != &out_name && !p.starts_with(&format!("{out_name}/"))).collect()
+    snapshot(root)
+        .into_iter()
+        .filter(|(p, _)| p != &lock && p != &out_name && !p.starts_with(&format!("{out_name}/")))
+        .collect()
 }
 
 /// Every entry under `root` (files with their contents, other entries as

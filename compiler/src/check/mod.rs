@@ -6,6 +6,7 @@ mod authorization_policy;
 mod circuit_breaker_load;
 mod graphql_resolvers;
 mod grpc_transcoding;
+mod http_on_tcp;
 mod ineffective_cache;
 mod ineffective_per_try_timeout;
 mod jwt_consistency;
@@ -14,6 +15,7 @@ mod missing_owner;
 mod missing_rate_limit_service;
 mod mtls_mismatch;
 mod no_health_policy;
+mod pod_port_conflict;
 mod public_exposure;
 mod request_validation;
 mod retries_on_stream;
@@ -70,6 +72,7 @@ pub static PASSES: &[Pass] = &[
         ],
         run: grpc_transcoding::run,
     },
+    Pass { name: "http-on-tcp", codes: &[Code::HttpSettingOnTcp, Code::TargetListensNowhere], run: http_on_tcp::run },
     Pass { name: "ineffective-cache", codes: &[Code::IneffectiveCache], run: ineffective_cache::run },
     Pass {
         name: "ineffective-per-try-timeout",
@@ -90,6 +93,7 @@ pub static PASSES: &[Pass] = &[
         run: missing_rate_limit_service::run,
     },
     Pass { name: "no-health-policy", codes: &[Code::NoHealthPolicy], run: no_health_policy::run },
+    Pass { name: "pod-port-conflict", codes: &[Code::PodPortConflict], run: pod_port_conflict::run },
     Pass {
         name: "public-exposure",
         codes: &[Code::UnauthenticatedRoute, Code::UnlimitedPublicRoute],

@@ -45,7 +45,8 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
         }
     }
     for caller in &model.services {
-        for call in &caller.calls {
+        // A TCP call carries no token; its port is not covered by `require-token`.
+        for call in caller.calls.iter().filter(|c| !c.tcp) {
             let callee = model.service(call.target.value);
             let Some(required) = &callee.require_token else { continue };
             let issuer = &model.issuer(required.value).name.value;

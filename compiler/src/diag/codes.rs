@@ -139,6 +139,10 @@ codes! {
     FileOutsideWorkspace = "MESH0061", "file-outside-workspace", Workspace, Error, "0.1.0", "A file the spec names lies outside the workspace and the directories it allows, or under /proc, /sys or /dev; meshc does not read it.";
     LiteralSecret = "MESH0062", "literal-secret", Security, Error, "0.1.0", "A spec string or a JWKS file holds a secret (private key, JWT, symmetric key, password in a URL); its value is never printed.";
     EmptySchema = "MESH0063", "empty-schema", Schema, Warning, "0.1.0", "A `.proto` file an API names defines no service, so the API serves no operation.";
+    HttpSettingOnTcp = "MESH0064", "http-setting-on-tcp", Traffic, Error, "0.1.0", "A call, route or service sets what only HTTP and gRPC have (an operation, a request timeout, retries, a token, an operation rule) on a port that carries plain TCP.";
+    TargetListensNowhere = "MESH0065", "target-listens-nowhere", Reference, Error, "0.1.0", "A call, route or resolver targets a service that declares no address: a workload that listens nowhere.";
+    PodPortConflict = "MESH0066", "pod-port-conflict", Traffic, Error, "0.1.0", "Two listeners in one service's pod (its own ports, its sidecar's inbound and outbound ports, the local ports of its TCP calls) bind the same port.";
+    UnknownPort = "MESH0067", "unknown-port", Reference, Error, "0.1.0", "An API or a call names a port its service does not declare.";
 }
 
 impl Code {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 use crate::model::traffic::{HealthCheck, Instance, LoadBalancing, Probe, RetryPolicy, TrafficPolicy, VersionId};
-use crate::model::{HeaderMatch, HeaderRule, Service};
+use crate::model::{HeaderMatch, HeaderRule, PortId, Service};
 
 pub const HCM: &str =
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -19,8 +19,8 @@ pub const HTTP_OPTIONS: &str = "type.googleapis.com/envoy.extensions.upstreams.h
 /// fails over to the next priority when a lower one's hosts are unhealthy),
 /// or its `address` (the version's) resolved by DNS. `STATIC` when every
 /// host is an IP address. The callee's `traffic` policy applies to it.
-pub fn upstream_cluster(name: &str, service: &Service, version: Option<VersionId>) -> Value {
-    let address = &service.address.value;
+pub fn upstream_cluster(name: &str, service: &Service, port: PortId, version: Option<VersionId>) -> Value {
+    let port = service.port(port).number;
     let socket = |host: &str, port: u16| {
         json!({ "endpoint": { "address": { "socket_address": {
             "address": host, "port_value": port
@@ -31,14 +31,14 @@ pub fn upstream_cluster(name: &str, service: &Service, version: Option<VersionId
     let (endpoints, all_ips) = if instances.is_empty() {
         let host = match version.and_then(|v| service.version(v).host.as_ref()) {
             Some(host) => host,
-            None => &address.host,
+            None => service.host().expect("a service with a port has an address"),
         };
         let ip = host.as_str().parse::<std::net::IpAddr>().is_ok();
-        (vec![json!({ "lb_endpoints": [socket(host.as_str(), address.port.get())] })], ip)
+        (vec![json!({ "lb_endpoints": [socket(host.as_str(), port.get())] })], ip)
     } else {
         let mut groups: BTreeMap<(u32, Option<&str>), Vec<Value>> = BTreeMap::new();
         for instance in &instances {
-            let mut endpoint = socket(instance.host.as_str(), instance.port.get());
+            let mut endpoint = socket(instance.host.as_str(), instance.port.unwrap_or(port).get());
             if let Some(weight) = instance.weight {
                 endpoint["load_balancing_weight"] = json!(weight);
             }
@@ -96,7 +96,7 @@ pub fn callee_clusters(base: &str, callee: &Service) -> Vec<(Option<VersionId>, 
     whole.into_iter().chain(rules.versions().into_iter().map(|v| (Some(v), version_cluster(base, callee, v)))).collect()
 }
 
-fn version_cluster(base: &str, callee: &Service, version: VersionId) -> String {
+pub fn version_cluster(base: &str, callee: &Service, version: VersionId) -> String {
     format!("{base}|{}", callee.version(version).name.value)
 }
 

@@ -19,7 +19,7 @@ use super::envoy_security;
 use super::{yaml, Artifact};
 use crate::model::traffic::{RetryPolicy, VersionId};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
-use crate::model::{ErrorFormat, Gateway, HeaderTransform, Model, PathMatch, Route, ServiceId};
+use crate::model::{ErrorFormat, Gateway, HeaderTransform, Model, PathMatch, PortId, Route, ServiceId};
 use crate::schema::SchemaIndex;
 
 /// Request header the gateway sets on routed requests so error mappers can
@@ -68,27 +68,36 @@ enum Protocol {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct ClusterKey {
     service: ServiceId,
+    port: PortId,
     protocol: Protocol,
     cache_seconds: Option<u128>,
 }
 
 impl ClusterKey {
-    fn of(route: &Route) -> ClusterKey {
+    fn of(model: &Model, route: &Route) -> ClusterKey {
         let protocol = match route.operation.as_ref().map(|o| o.value.kind()) {
             Some(ApiKind::Grpc) => Protocol::Grpc,
             _ => Protocol::Http,
         };
         let cache_seconds = route.cache.as_ref().map(|ttl| ttl.value.as_millis().div_ceil(1000));
-        ClusterKey { service: route.target.value, protocol, cache_seconds }
+        let target = model.service(route.target.value);
+        // Routes to a service without an HTTP port are refused by the checks.
+        let port = target.request_port(route.operation.as_ref().map(|o| &o.value)).unwrap_or(PortId(0));
+        ClusterKey { service: route.target.value, port, protocol, cache_seconds }
     }
 
-    /// `SERVICE.PROTOCOL[.ttl-Ns]`; service names hold no dots, so names never collide.
+    /// `SERVICE[.PORT].PROTOCOL[.ttl-Ns]` (the port for services with
+    /// several); service and port names hold no dots, so names never collide.
     fn name(self, model: &Model) -> String {
         let protocol = match self.protocol {
             Protocol::Http => "http",
             Protocol::Grpc => "grpc",
         };
-        let service = &model.service(self.service).name.value;
+        let target = model.service(self.service);
+        let service = match target.address.as_ref().is_some_and(|a| a.value.ports.len() > 1) {
+            true => format!("{}.{}", target.name.value, target.port(self.port).label()),
+            false => target.name.value.clone(),
+        };
         match self.cache_seconds {
             Some(ttl) => format!("{service}.{protocol}.ttl-{ttl}s"),
             None => format!("{service}.{protocol}"),
@@ -156,7 +165,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
     // The routes' retry policies by cluster key: their budgets share the clusters.
     let mut retries: BTreeMap<ClusterKey, Vec<&RetryPolicy>> = BTreeMap::new();
     for r in &gateway.routes {
-        retries.entry(ClusterKey::of(r)).or_default().extend(&r.retries);
+        retries.entry(ClusterKey::of(model, r)).or_default().extend(&r.retries);
     }
     let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
     for (key, policies) in &retries {
@@ -167,7 +176,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
             if let Some(mtls) = model.mtls.as_ref().filter(|_| model.mtls_between(None, callee)) {
                 let workload = gateway_workload(&gateway.name.value);
                 cluster["transport_socket"] =
-                    upstream_tls(mtls, &workload, &callee.identity, callee.address.value.host.as_str());
+                    upstream_tls(mtls, &workload, &callee.identity, callee.host().map_or("", |h| h.as_str()));
             }
             apply_retry_budget(&mut cluster, policies.iter().copied());
             clusters.insert(name, cluster);
@@ -223,7 +232,7 @@ fn route(model: &Model, gateway: &Gateway, route: &Route, optional: OptionalFilt
     if !headers.is_empty() {
         matcher["headers"] = Value::Array(headers);
     }
-    let mut action = json!({ "cluster": ClusterKey::of(route).name(model) });
+    let mut action = json!({ "cluster": ClusterKey::of(model, route).name(model) });
     if let Some(timeout) = route.timeout {
         action["timeout"] = json!(timeout.to_proto_json());
     }
@@ -372,7 +381,7 @@ fn literal(text: &str) -> String {
 }
 
 fn cluster(model: &Model, key: ClusterKey, version: Option<VersionId>, name: &str) -> Value {
-    let mut cluster = upstream_cluster(name, model.service(key.service), version);
+    let mut cluster = upstream_cluster(name, model.service(key.service), key.port, version);
     let mut options = serde_json::Map::new();
     if key.protocol == Protocol::Grpc {
         options.insert("explicit_http_config".into(), json!({ "http2_protocol_options": {} }));

@@ -17,6 +17,7 @@ use crate::model::Model;
 const DOWNSTREAM_TLS: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
 const UPSTREAM_TLS: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 const RBAC: &str = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
+const NETWORK_RBAC: &str = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC";
 /// The name of the trust bundle's SDS secret and file (`ca.yaml`).
 pub const CA_SECRET: &str = "ca";
 
@@ -46,12 +47,12 @@ pub struct Workload<'a> {
 /// ones, then gateways.
 pub fn workloads(model: &Model) -> impl Iterator<Item = Workload<'_>> {
     let services = model.services.iter().filter(|s| s.external.is_none()).map(|s| {
-        let host = s.address.value.host.as_str();
+        let host = s.host().map(|h| h.as_str());
         Workload {
             name: s.name.value.clone(),
             span: s.name.span,
             identity: &s.identity,
-            dns_name: host.parse::<std::net::IpAddr>().is_err().then_some(host),
+            dns_name: host.filter(|h| h.parse::<std::net::IpAddr>().is_err()),
         }
     });
     let gateways = model.gateways.iter().map(|g| Workload {
@@ -139,6 +140,44 @@ pub fn rbac_filters(model: &Model, mtls: Option<&Mtls>, authorization: &Authoriz
                 "name": format!("envoy.filters.http.rbac.{}", action.as_str()),
                 "typed_config": { "@type": RBAC, "rules": { "action": envoy_action, "policies": policies } }
             }))
+        })
+        .collect()
+}
+
+/// The RBAC network filters of a service's `authorization` for a TCP port:
+/// only rules that name no operation and no header apply (the others are
+/// about HTTP requests); allow rules that all name some admit nobody.
+pub fn network_rbac_filters(
+    model: &Model,
+    mtls: Option<&Mtls>,
+    authorization: &Authorization,
+    stat_prefix: &str,
+) -> Vec<Value> {
+    let trust_domain = mtls.map_or(Mtls::DEFAULT_TRUST_DOMAIN, |m| m.trust_domain.as_str());
+    [RuleAction::Deny, RuleAction::Allow]
+        .into_iter()
+        .filter(|action| authorization.rules().iter().any(|r| r.action == *action))
+        .map(|action| {
+            let policies: serde_json::Map<String, Value> = authorization
+                .rules()
+                .iter()
+                .filter(|r| r.action == action)
+                .enumerate()
+                .filter(|(_, r)| r.operations.is_empty() && r.conditions.is_empty())
+                .map(|(i, rule)| (format!("{}-{i}", action.as_str()), policy(model, trust_domain, rule)))
+                .collect();
+            let envoy_action = match action {
+                RuleAction::Allow => "ALLOW",
+                RuleAction::Deny => "DENY",
+            };
+            json!({
+                "name": format!("envoy.filters.network.rbac.{}", action.as_str()),
+                "typed_config": {
+                    "@type": NETWORK_RBAC,
+                    "stat_prefix": format!("{stat_prefix}_{}", action.as_str()),
+                    "rules": { "action": envoy_action, "policies": policies }
+                }
+            })
         })
         .collect()
 }

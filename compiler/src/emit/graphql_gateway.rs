@@ -37,7 +37,9 @@ fn config(model: &Model, schemas: &SchemaIndex, service: &Service, api: &Api) ->
     let mut protos: BTreeSet<SchemaId> = BTreeSet::new();
     for resolver in &api.resolvers {
         let target = model.service(resolver.target.value);
-        let (host, port) = (target.address.value.host.as_str(), target.address.value.port);
+        // Resolvers to a service that listens nowhere are refused when the spec is read.
+        let Some(host) = target.host().map(|h| h.as_str()) else { continue };
+        let port = target.port(resolver.port).number;
         // `host:port` as a URL authority: IPv6 literals in brackets.
         let upstream = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let call = match &resolver.operation.value {

@@ -43,11 +43,12 @@ use serde_json::{json, Map, Value};
 
 use super::istio_identity;
 use super::istio_security;
-use super::kubernetes::port_protocol;
 use super::{path_template_regex, yaml, Artifact};
 use crate::model::traffic::{LoadBalancing, RetryPolicy, VersionId};
 use crate::model::values::{Duration, Operation};
-use crate::model::{Call, Gateway, HeaderMatch, HeaderRule, HeaderTransform, Model, PathMatch, Route, Service};
+use crate::model::{
+    Call, Gateway, HeaderMatch, HeaderRule, HeaderTransform, Model, PathMatch, PortId, PortProtocol, Route, Service,
+};
 use crate::schema::SchemaIndex;
 
 const API_VERSION: &str = "networking.istio.io/v1";
@@ -123,7 +124,7 @@ fn resource(kind: &str, metadata: Value, spec: Value) -> Value {
 /// A service's resources are named after it, in its address's namespace if it names one.
 fn metadata(service: &Service) -> Value {
     let mut metadata = json!({ "name": service.name.value });
-    if let Some((_, namespace)) = service.address.value.host.kubernetes_service() {
+    if let Some((_, namespace)) = service.host().and_then(|h| h.kubernetes_service()) {
         metadata["namespace"] = json!(namespace);
     }
     metadata
@@ -136,24 +137,24 @@ fn in_cluster(host: &str) -> bool {
 }
 
 fn service_entry(service: &Service) -> Option<Value> {
-    let endpoint = &service.address.value;
-    let host = endpoint.host.as_str();
+    let host = service.host()?.as_str();
     if in_cluster(host) {
         return None;
     }
-    let (name, _) = port_protocol(service);
-    let protocol = match name {
-        "grpc" => "GRPC",
-        "http" => "HTTP",
-        "http2" => "HTTP2",
-        _ => "TCP",
-    };
+    let ports: Vec<Value> = service
+        .ports()
+        .map(|(_, port)| {
+            let protocol = match port.protocol {
+                PortProtocol::Grpc => "GRPC",
+                PortProtocol::Http => "HTTP",
+                PortProtocol::Http2 => "HTTP2",
+                PortProtocol::Tcp(_) => "TCP",
+            };
+            json!({ "name": port.label(), "number": port.number.get(), "protocol": protocol })
+        })
+        .collect();
     let is_ip = |h: &str| h.parse::<IpAddr>().is_ok();
-    let mut spec = json!({
-        "hosts": [host],
-        "location": "MESH_EXTERNAL",
-        "ports": [{ "name": name, "number": endpoint.port.get(), "protocol": protocol }],
-    });
+    let mut spec = json!({ "hosts": [host], "location": "MESH_EXTERNAL", "ports": ports });
     if is_ip(host) {
         spec["addresses"] = json!([host]);
     }
@@ -168,8 +169,8 @@ fn service_entry(service: &Service) -> Option<Value> {
             .iter()
             .map(|instance| {
                 let mut out = json!({ "address": instance.host.as_str() });
-                if instance.port != endpoint.port {
-                    out["ports"] = json!({ name: instance.port.get() });
+                if let Some(port) = instance.port.filter(|p| *p != service.port(PortId(0)).number) {
+                    out["ports"] = json!({ service.port(PortId(0)).label(): port.get() });
                 }
                 if let Some(zone) = &instance.zone {
                     out["locality"] = json!(zone);
@@ -193,13 +194,13 @@ fn service_entry(service: &Service) -> Option<Value> {
 /// What of a service's spec its Istio resources cannot carry.
 fn service_notes(service: &Service, calls: &[(&Service, &Call)]) -> Vec<String> {
     let mut notes = Vec::new();
-    if in_cluster(service.address.value.host.as_str()) && !service.endpoints.is_empty() {
+    let Some(host) = service.host().map(|h| h.as_str()) else { return notes };
+    if in_cluster(host) && !service.endpoints.is_empty() {
         notes.push("declared endpoints (Kubernetes serves the cluster name's own)".to_string());
     } else if service.endpoints.iter().any(|i| i.priority > 0) {
         notes.push("endpoint priorities (Istio orders endpoints by the caller's locality)".to_string());
     }
-    if !in_cluster(service.address.value.host.as_str()) && service.endpoints.is_empty() && !service.versions.is_empty()
-    {
+    if !in_cluster(host) && service.endpoints.is_empty() && !service.versions.is_empty() {
         notes.push(format!(
             "the versions' own addresses (Istio picks a subset by its endpoints' `{VERSION_LABEL}` label)"
         ));
@@ -225,19 +226,17 @@ fn service_notes(service: &Service, calls: &[(&Service, &Call)]) -> Vec<String> 
             exchanging.join(", ")
         ));
     }
-    if service.apis.is_empty() {
-        let mut callers: Vec<&str> = calls
-            .iter()
-            .filter(|(caller, call)| caller.call_timeout(call).is_some() || caller.call_retries(call).is_some())
-            .map(|(caller, _)| caller.name.value.as_str())
-            .collect();
-        callers.dedup();
-        if !callers.is_empty() {
-            notes.push(format!(
-                "timeouts and retries of the calls from {} (no HTTP API: Istio routes it as TCP)",
-                callers.join(", ")
-            ));
-        }
+    let mut idle: Vec<&str> = calls
+        .iter()
+        .filter(|(_, call)| call.idle_timeout.is_some() && !service.port(call.port).protocol.is_http())
+        .map(|(caller, _)| caller.name.value.as_str())
+        .collect();
+    idle.dedup();
+    if !idle.is_empty() {
+        notes.push(format!(
+            "idle timeouts of the TCP calls from {} (Istio sets one per destination, not per caller)",
+            idle.join(", ")
+        ));
     }
     notes
 }
@@ -292,7 +291,7 @@ fn destination_rule(service: &Service) -> Option<Value> {
     if policy.is_empty() && service.versions.is_empty() {
         return None;
     }
-    let mut spec = json!({ "host": service.address.value.host.as_str() });
+    let mut spec = json!({ "host": service.host()?.as_str() });
     if !policy.is_empty() {
         spec["trafficPolicy"] = Value::Object(policy);
     }
@@ -310,7 +309,7 @@ fn destination_rule(service: &Service) -> Option<Value> {
 /// One route's requests to `callee` under its traffic rules, as the Envoy
 /// backends route them: a copy of the route per header rule, to that
 /// version's subset, then the route split over subsets and mirrored.
-fn versioned_http(route: Value, callee: &Service) -> Vec<Value> {
+fn versioned_http(route: Value, callee: &Service, port: PortId) -> Vec<Value> {
     let rules = &callee.traffic.rules;
     if rules.is_empty() {
         return vec![route];
@@ -330,7 +329,7 @@ fn versioned_http(route: Value, callee: &Service) -> Vec<Value> {
                 m
             })
             .collect();
-        variant["route"] = json!([{ "destination": subset_destination(callee, Some(rule.to)) }]);
+        variant["route"] = json!([{ "destination": subset_destination(callee, port, Some(rule.to)) }]);
         out.push(variant);
     }
     let mut route = route;
@@ -338,12 +337,12 @@ fn versioned_http(route: Value, callee: &Service) -> Vec<Value> {
         let split: Vec<Value> = rules
             .split
             .iter()
-            .map(|w| json!({ "destination": subset_destination(callee, Some(w.version)), "weight": w.weight }))
+            .map(|w| json!({ "destination": subset_destination(callee, port, Some(w.version)), "weight": w.weight }))
             .collect();
         route["route"] = json!(split);
     }
     if let Some(mirror) = &rules.mirror {
-        route["mirror"] = subset_destination(callee, Some(mirror.to));
+        route["mirror"] = subset_destination(callee, port, Some(mirror.to));
         route["mirrorPercentage"] = json!({ "value": f64::from(mirror.percent) });
     }
     out.push(route);
@@ -366,48 +365,67 @@ fn headers(matches: &[HeaderMatch]) -> Map<String, Value> {
         .collect()
 }
 
-/// The callers' routes to `callee`; `None` when nobody calls it or it
-/// serves no HTTP API (Istio's timeouts and retries are HTTP's).
+/// The callers' routes to `callee`; `None` when nobody calls its HTTP or
+/// gRPC ports (Istio's timeouts and retries are HTTP's). Routes to a
+/// service with several ports match the port they are for.
 fn virtual_service(callee: &Service, calls: &[(&Service, &Call)]) -> Option<Value> {
-    if callee.apis.is_empty() || calls.is_empty() {
+    let calls: Vec<(&Service, &Call)> =
+        calls.iter().filter(|(_, c)| callee.port(c.port).protocol.is_http()).copied().collect();
+    let mut ports: Vec<PortId> = calls.iter().map(|(_, c)| c.port).collect();
+    ports.sort();
+    ports.dedup();
+    let several = callee.address.as_ref().is_some_and(|a| a.value.ports.len() > 1);
+    let mut http = Vec::new();
+    for port in ports {
+        let to = destination(callee, port);
+        let number = callee.port(port).number.get();
+        let on_port: Vec<(&Service, &Call)> = calls.iter().filter(|(_, c)| c.port == port).copied().collect();
+        for group in on_port.chunk_by(|a, b| std::ptr::eq(a.0, b.0)) {
+            let caller = group[0].0;
+            let mut source = source_match(caller);
+            if several {
+                source["port"] = json!(number);
+            }
+            for (_, call) in group {
+                let Some(operation) = &call.operation else { continue };
+                let mut matcher = source.clone();
+                match &operation.value {
+                    Operation::Grpc { service, method } => {
+                        matcher["uri"] = json!({ "exact": format!("/{service}/{method}") });
+                    }
+                    Operation::Rest { method, path } => {
+                        matcher["uri"] = json!({ "regex": path_template_regex(path) });
+                        matcher["method"] = json!({ "exact": method.as_str() });
+                    }
+                    // GraphQL operations share one endpoint: the caller's traffic to it.
+                    Operation::Graphql { .. } => {}
+                }
+                let name = format!("{}: {}", caller.name.value, operation.value);
+                http.extend(versioned_http(call_route(name, matcher, caller, Some(call), &to), callee, port));
+            }
+            // The caller's other traffic: its operation-less call, else its defaults.
+            let rest = group.iter().map(|(_, c)| *c).find(|c| c.operation.is_none());
+            let route = call_route(format!("{}: default", caller.name.value), source, caller, rest, &to);
+            http.extend(versioned_http(route, callee, port));
+        }
+        let mut default = json!({ "name": "default", "route": to });
+        if several {
+            default["name"] = json!(format!("default: {}", callee.port(port).label()));
+            default["match"] = json!([{ "port": number }]);
+        }
+        http.extend(versioned_http(default, callee, port));
+    }
+    if http.is_empty() {
         return None;
     }
-    let to = destination(callee);
-    let mut http = Vec::new();
-    for group in calls.chunk_by(|a, b| std::ptr::eq(a.0, b.0)) {
-        let caller = group[0].0;
-        let source = source_match(caller);
-        for (_, call) in group {
-            let Some(operation) = &call.operation else { continue };
-            let mut matcher = source.clone();
-            match &operation.value {
-                Operation::Grpc { service, method } => {
-                    matcher["uri"] = json!({ "exact": format!("/{service}/{method}") });
-                }
-                Operation::Rest { method, path } => {
-                    matcher["uri"] = json!({ "regex": path_template_regex(path) });
-                    matcher["method"] = json!({ "exact": method.as_str() });
-                }
-                // GraphQL operations share one endpoint: the caller's traffic to it.
-                Operation::Graphql { .. } => {}
-            }
-            let name = format!("{}: {}", caller.name.value, operation.value);
-            http.extend(versioned_http(call_route(name, matcher, caller, Some(call), &to), callee));
-        }
-        // The caller's other traffic: its operation-less call, else its defaults.
-        let rest = group.iter().map(|(_, c)| *c).find(|c| c.operation.is_none());
-        let route = call_route(format!("{}: default", caller.name.value), source, caller, rest, &to);
-        http.extend(versioned_http(route, callee));
-    }
-    http.extend(versioned_http(json!({ "name": "default", "route": to }), callee));
-    let host = callee.address.value.host.as_str();
+    let host = callee.host()?.as_str();
     Some(resource("VirtualService", metadata(callee), json!({ "hosts": [host], "http": http })))
 }
 
 /// Requests from `caller`'s pods.
 fn source_match(caller: &Service) -> Value {
     let mut matcher = json!({ "sourceLabels": { "app": caller.name.value } });
-    if let Some((_, namespace)) = caller.address.value.host.kubernetes_service() {
+    if let Some((_, namespace)) = caller.host().and_then(|h| h.kubernetes_service()) {
         matcher["sourceNamespace"] = json!(namespace);
     }
     matcher
@@ -426,14 +444,14 @@ fn call_route(name: String, matcher: Value, caller: &Service, call: Option<&Call
     })
 }
 
-fn destination(service: &Service) -> Value {
-    json!([{ "destination": subset_destination(service, None) }])
+fn destination(service: &Service, port: PortId) -> Value {
+    json!([{ "destination": subset_destination(service, port, None) }])
 }
 
-/// A `Destination`: the service, or one version's subset of it.
-fn subset_destination(service: &Service, version: Option<VersionId>) -> Value {
-    let endpoint = &service.address.value;
-    let mut out = json!({ "host": endpoint.host.as_str(), "port": { "number": endpoint.port.get() } });
+/// A `Destination`: one port of the service, or of one version's subset of it.
+fn subset_destination(service: &Service, port: PortId, version: Option<VersionId>) -> Value {
+    let host = service.host().map_or("", |h| h.as_str());
+    let mut out = json!({ "host": host, "port": { "number": service.port(port).number.get() } });
     if let Some(v) = version {
         out["subset"] = json!(service.version(v).name.value);
     }
@@ -491,7 +509,8 @@ fn gateway_resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) ->
     let mut not_in_istio = Vec::new();
     for route in &gateway.routes {
         if let Some(http_route) = gateway_route(model, route, &mut not_in_istio) {
-            http.extend(versioned_http(http_route, model.service(route.target.value)));
+            let target = model.service(route.target.value);
+            http.extend(versioned_http(http_route, target, route_port(target, route)));
         }
     }
     let served: Vec<&str> = http.iter().filter_map(|r| r["name"].as_str()).collect();
@@ -509,10 +528,17 @@ fn gateway_resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) ->
     out
 }
 
+/// The target's port a gateway route sends to (routes to a service without
+/// an HTTP port are refused by the checks).
+fn route_port(target: &Service, route: &Route) -> PortId {
+    target.request_port(route.operation.as_ref().map(|o| &o.value)).unwrap_or(PortId(0))
+}
+
 /// A gateway route as an Istio `HTTPRoute`; `None` (noted) when Istio would
 /// change what reaches the service.
 fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Option<Value> {
     let name = &route.name.value;
+    let target = model.service(route.target.value);
     if route.transcode.is_some() {
         notes.push(format!("{name}: left out (transcode)"));
         return None;
@@ -550,7 +576,7 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
         "match": [m],
         "name": name,
         "retries": retry_policy(route.retries.as_ref()),
-        "route": destination(model.service(route.target.value)),
+        "route": destination(target, route_port(target, route)),
         "timeout": route.timeout.map_or(DEFAULT_TIMEOUT.to_string(), duration),
     });
     let (mut set, mut remove) = (Map::new(), Vec::new());

@@ -9,13 +9,16 @@
 //!   own Service too, `kubernetes/SERVICE-VERSION.yaml`, selecting
 //!   `app: SERVICE, version: VERSION`: the sidecars' version clusters
 //!   resolve it (Istio selects the same pods by the DestinationRule's subsets).
-//! - One port: the address's port, named and typed by the service's API
-//!   kinds (`grpc`, `http`, `http2` for both on one port, `tcp` for none),
-//!   targeting the pod's container port named `mesh-inbound`: with meshc's
-//!   Envoy sidecar that is the sidecar's inbound port (callers' traffic
+//! - A port per service port: named after it (the address's single port
+//!   after its protocol: `grpc`, `http`, `http2` for both on one port, the
+//!   TCP protocol's name or `tcp`), `appProtocol` its protocol (`tcp` for
+//!   every TCP port), targeting the pod's container port named
+//!   `mesh-inbound` (the first) or `mesh-inbound-N`: with meshc's Envoy
+//!   sidecar that is the sidecar's inbound port for it (callers' traffic
 //!   enters the pod through it), under Istio the app's own port (Istio's
 //!   sidecar captures traffic and refuses its own inbound port). The pods
-//!   say which, so one Service serves both data planes.
+//!   say which, so one Service serves both data planes. Workloads that
+//!   listen nowhere get no Service.
 //!
 //! Built from the typed structs of the `k8s-openapi` crate, so every field
 //! name and type is the Kubernetes API's own.
@@ -29,8 +32,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::istio::VERSION_LABEL;
 use super::{yaml, Artifact};
 use crate::base::Span;
-use crate::model::values::{ApiKind, Host};
-use crate::model::{Model, Service};
+use crate::model::values::Host;
+use crate::model::{Model, PortId, PortProtocol, Service};
 use crate::schema::SchemaIndex;
 
 /// The container port a Service targets: the pod names the port that takes
@@ -45,7 +48,9 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
     let mut out = Vec::new();
     for service in model.services.iter().filter(|s| s.external.is_none()) {
         let app = BTreeMap::from([("app".to_string(), service.name.value.clone())]);
-        if let Some(kube) = kube_service(service, &service.address.value.host, app.clone()) {
+        // A workload that listens nowhere needs no Service.
+        let Some(host) = service.host() else { continue };
+        if let Some(kube) = kube_service(service, host, app.clone()) {
             out.push(artifact(format!("kubernetes/{}.yaml", service.name.value), kube, service.name.span));
         }
         // Each version's own Service, for proxies that reach a version by DNS.
@@ -62,27 +67,41 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
     out
 }
 
-/// The protocol of the one port a service listens on, from its APIs' kinds:
-/// `(port name, appProtocol)`. Istio reads both to pick the protocol.
-pub(super) fn port_protocol(service: &Service) -> (&'static str, &'static str) {
-    let grpc = service.apis.iter().any(|a| a.kind == ApiKind::Grpc);
-    let http = service.apis.iter().any(|a| a.kind != ApiKind::Grpc);
-    match (grpc, http) {
-        (true, false) => ("grpc", "grpc"),
-        (false, true) => ("http", "http"),
-        // gRPC and HTTP/1.1 APIs on one port: the server speaks HTTP/2 (h2c).
-        (true, true) => ("http2", "http2"),
-        // No API meshc knows (a datastore): plain TCP.
-        (false, false) => ("tcp", "tcp"),
+/// The container port a Service port targets: [`INBOUND_PORT_NAME`] for
+/// the first, `mesh-inbound-N` for the others (at most 15 characters).
+pub fn inbound_port_name(port: PortId) -> String {
+    match port.0 {
+        0 => INBOUND_PORT_NAME.to_string(),
+        n => format!("{INBOUND_PORT_NAME}-{n}"),
+    }
+}
+
+/// Kubernetes' `appProtocol` of a port, which Istio reads first.
+fn app_protocol(protocol: &PortProtocol) -> &'static str {
+    match protocol {
+        PortProtocol::Http => "http",
+        PortProtocol::Grpc => "grpc",
+        PortProtocol::Http2 => "http2",
+        // Istio proxies named protocols (redis, mysql, ...) as TCP unless told otherwise.
+        PortProtocol::Tcp(_) => "tcp",
     }
 }
 
 /// A Service named after `host`, selecting the pods with `labels`, on the
-/// service's port.
+/// service's ports.
 fn kube_service(service: &Service, host: &Host, labels: BTreeMap<String, String>) -> Option<KubeService> {
-    let address = &service.address.value;
     let (name, namespace) = host.kubernetes_service()?;
-    let (port_name, app_protocol) = port_protocol(service);
+    let ports = service
+        .ports()
+        .map(|(id, port)| ServicePort {
+            name: Some(port.label()),
+            app_protocol: Some(app_protocol(&port.protocol).to_string()),
+            protocol: Some("TCP".to_string()),
+            port: i32::from(port.number.get()),
+            target_port: Some(IntOrString::String(inbound_port_name(id))),
+            ..ServicePort::default()
+        })
+        .collect();
     Some(KubeService {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
@@ -93,14 +112,7 @@ fn kube_service(service: &Service, host: &Host, labels: BTreeMap<String, String>
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_string()),
             selector: Some(labels),
-            ports: Some(vec![ServicePort {
-                name: Some(port_name.to_string()),
-                app_protocol: Some(app_protocol.to_string()),
-                protocol: Some("TCP".to_string()),
-                port: i32::from(address.port.get()),
-                target_port: Some(IntOrString::String(INBOUND_PORT_NAME.to_string())),
-                ..ServicePort::default()
-            }]),
+            ports: Some(ports),
             ..ServiceSpec::default()
         }),
         status: None,

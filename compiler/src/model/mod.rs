@@ -160,7 +160,10 @@ pub struct SchemaRef {
 pub struct Service {
     pub name: Spanned<String>,
     pub owner: Option<Spanned<String>>,
-    pub address: Spanned<Endpoint>,
+    /// Where its instances listen; `None`: a workload that listens nowhere
+    /// (a queue consumer, a batch job, a load generator), which may call,
+    /// publish and subscribe but which nothing calls.
+    pub address: Option<Spanned<Address>>,
     pub apis: Vec<Api>,
     pub calls: Vec<Call>,
     /// Timeouts and retries of this service's calls that set none.
@@ -203,26 +206,112 @@ pub struct Topic {
 }
 
 impl Service {
-    /// A call's timeout: its own, else the service's default.
+    /// Its host; `None` for a workload that listens nowhere.
+    pub fn host(&self) -> Option<&Host> {
+        self.address.as_ref().map(|a| &a.value.host)
+    }
+
+    /// The port `id` of its address (ids come from its own APIs and calls to it).
+    pub fn port(&self, id: PortId) -> &ServicePort {
+        let address = self.address.as_ref().expect("only a service with an address has ports");
+        &address.value.ports[id.0 as usize]
+    }
+
+    /// Its ports with their ids; none for a workload that listens nowhere.
+    pub fn ports(&self) -> impl Iterator<Item = (PortId, &ServicePort)> {
+        self.address.iter().flat_map(|a| a.value.ports.iter().enumerate().map(|(i, p)| (PortId(i as u32), p)))
+    }
+
+    /// The port a request for `operation` goes to: its API's, else the
+    /// first port serving HTTP or gRPC; `None` when it serves neither.
+    pub fn request_port(&self, operation: Option<&Operation>) -> Option<PortId> {
+        let by_api = operation.and_then(|op| self.apis.iter().find(|a| a.serves(op))).map(|a| a.port);
+        by_api.or_else(|| self.ports().find(|(_, p)| p.protocol.is_http()).map(|(id, _)| id))
+    }
+
+    /// Its APIs served on port `id`.
+    pub fn apis_on(&self, id: PortId) -> impl Iterator<Item = &Api> {
+        self.apis.iter().filter(move |a| a.port == id)
+    }
+
+    /// A call's timeout: its own, else the service's default; none for a
+    /// TCP call (a connection has no request to time out).
     pub fn call_timeout<'a>(&'a self, call: &'a Call) -> Option<&'a Spanned<Duration>> {
-        call.timeout.as_ref().or(self.call_defaults.timeout.as_ref())
+        call.timeout.as_ref().or(self.call_defaults.timeout.as_ref()).filter(|_| !call.tcp)
     }
 
     pub fn version(&self, id: traffic::VersionId) -> &traffic::Version {
         &self.versions[id.0 as usize]
     }
 
-    /// A call's retries: its own, else the service's default.
+    /// A call's retries: its own, else the service's default; none for a TCP call.
     pub fn call_retries<'a>(&'a self, call: &'a Call) -> Option<&'a traffic::RetryPolicy> {
-        call.retries.as_ref().or(self.call_defaults.retries.as_ref())
+        call.retries.as_ref().or(self.call_defaults.retries.as_ref()).filter(|_| !call.tcp)
     }
 }
 
-/// Where a service's instances listen.
+/// A host and port (a gateway's validator, a rate limit service).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     pub host: Host,
     pub port: Port,
+}
+
+/// Where a service's instances listen: a host and at least one port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Address {
+    pub host: Host,
+    pub ports: Vec<ServicePort>,
+}
+
+/// A port's index in its service's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortId(pub u32);
+
+/// A port a service listens on: the address's `port=`, or a `port` node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicePort {
+    /// `port "NAME" N`; `None` for the address's own `port=`.
+    pub name: Option<Spanned<String>>,
+    pub number: Port,
+    /// What travels on it, from the APIs served on it.
+    pub protocol: PortProtocol,
+    pub span: Span,
+}
+
+impl ServicePort {
+    /// Its name for configs (Envoy clusters and listeners, Kubernetes and
+    /// Istio ports): its own, else after its protocol as Istio names ports
+    /// (`http`, `grpc`, `http2`, `tcp`, `tcp-redis`).
+    pub fn label(&self) -> String {
+        match (&self.name, &self.protocol) {
+            (Some(name), _) => name.value.clone(),
+            (None, PortProtocol::Http) => "http".to_string(),
+            (None, PortProtocol::Grpc) => "grpc".to_string(),
+            (None, PortProtocol::Http2) => "http2".to_string(),
+            (None, PortProtocol::Tcp(p)) if p.value == "tcp" => "tcp".to_string(),
+            (None, PortProtocol::Tcp(p)) => format!("tcp-{}", p.value),
+        }
+    }
+}
+
+/// What travels on a port: HTTP (its REST and GraphQL APIs, or HTTP the
+/// spec does not type), gRPC, both (HTTP/2), or plain TCP under the
+/// protocol name the spec gives (`tcp`, `redis`, `postgres`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortProtocol {
+    Http,
+    Grpc,
+    /// gRPC and HTTP/1.1 APIs on one port: the server speaks HTTP/2 (h2c).
+    Http2,
+    Tcp(Spanned<String>),
+}
+
+impl PortProtocol {
+    /// Requests, routes and their settings exist on it (HTTP, gRPC).
+    pub fn is_http(&self) -> bool {
+        !matches!(self, PortProtocol::Tcp(_))
+    }
 }
 
 #[derive(Debug)]
@@ -230,6 +319,8 @@ pub struct Api {
     pub name: Spanned<String>,
     pub kind: ApiKind,
     pub schema: SchemaId,
+    /// The port it is served on.
+    pub port: PortId,
     /// For gRPC APIs: the one `.proto` service (fully qualified) this API
     /// serves, when the file defines several. `None` serves all of them.
     pub grpc_service: Option<Spanned<String>>,
@@ -257,6 +348,8 @@ pub struct Resolver {
     pub target: Spanned<ServiceId>,
     /// A REST or gRPC operation of the target.
     pub operation: Spanned<Operation>,
+    /// The target's port serving the operation.
+    pub port: PortId,
     /// REST only: the argument sent as the JSON request body.
     pub body: Option<Spanned<String>>,
     pub timeout: Option<Duration>,
@@ -276,8 +369,12 @@ impl Resolver {
     pub fn as_call(&self) -> Call {
         Call {
             target: self.target.clone(),
+            port: self.port,
+            tcp: false,
             operation: Some(self.operation.clone()),
             timeout: Some(Spanned::new(self.effective_timeout(), self.span)),
+            idle_timeout: None,
+            local_port: None,
             retries: Some(traffic::RetryPolicy {
                 retries: 0,
                 per_try_timeout: None,
@@ -304,8 +401,20 @@ impl Resolver {
 #[derive(Debug)]
 pub struct Call {
     pub target: Spanned<ServiceId>,
+    /// The target's port the call goes to (`port=`, else its operation's
+    /// API's, else the target's only port).
+    pub port: PortId,
+    /// That port carries plain TCP: the call has no operation, timeout,
+    /// retries or token, and the caller's `call-defaults` do not apply.
+    pub tcp: bool,
     pub operation: Option<Spanned<Operation>>,
     pub timeout: Option<Spanned<Duration>>,
+    /// How long the connection or stream may stay silent before the
+    /// caller's proxy closes it (`idle-timeout=`): TCP calls and streams.
+    pub idle_timeout: Option<Spanned<Duration>>,
+    /// TCP calls: the port on 127.0.0.1 where the caller's sidecar takes
+    /// the connection (`local-port=`); `None`: the target's port number.
+    pub local_port: Option<Spanned<Port>>,
     pub retries: Option<traffic::RetryPolicy>,
     /// The traffic expected on the call (`load rps=N latency=D`).
     pub load: Option<Spanned<traffic::Load>>,

@@ -81,6 +81,14 @@ pub struct SidecarPorts {
     pub outbound: Port,
 }
 
+impl SidecarPorts {
+    /// The inbound port of each of a service's `count` ports, in order:
+    /// `inbound`, then the next ones; `None` when they run past 65535.
+    pub fn inbound_ports(&self, count: usize) -> Option<Vec<Port>> {
+        (0..count).map(|i| Port::new(i128::from(self.inbound.get()) + i as i128).ok()).collect()
+    }
+}
+
 impl Default for SidecarPorts {
     /// Istio's inbound and outbound capture ports.
     fn default() -> SidecarPorts {
@@ -108,7 +116,8 @@ impl Load {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Instance {
     pub host: Host,
-    pub port: Port,
+    /// Its own port (`port=`, services with one port only); `None`: the service's ports.
+    pub port: Option<Port>,
     /// The locality (zone) it runs in; proxies prefer their own.
     pub zone: Option<String>,
     /// 0 is used first; higher priorities take traffic when lower ones are unhealthy.
@@ -265,4 +274,21 @@ impl Default for Limits {
 pub struct CallDefaults {
     pub timeout: Option<Spanned<Duration>>,
     pub retries: Option<RetryPolicy>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Port, SidecarPorts};
+
+    #[test]
+    fn each_service_port_takes_the_next_inbound_port_up_to_65535() {
+        let ports = |inbound: i128, count: usize| {
+            let sidecar = SidecarPorts { inbound: Port::new(inbound).unwrap(), ..SidecarPorts::default() };
+            sidecar.inbound_ports(count).map(|p| p.iter().map(|p| p.get()).collect::<Vec<_>>())
+        };
+        assert_eq!(ports(15006, 3), Some(vec![15006, 15007, 15008]));
+        assert_eq!(ports(65534, 2), Some(vec![65534, 65535]));
+        assert_eq!(ports(65535, 2), None);
+        assert_eq!(ports(15006, 0), Some(vec![]));
+    }
 }

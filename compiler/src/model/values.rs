@@ -587,6 +587,24 @@ pub fn check_name(text: &str) -> Result<(), String> {
     }
 }
 
+/// Checks a port's name or a TCP protocol's name: a Kubernetes port name
+/// (an IANA service name: at most 15 lowercase letters, digits and inner
+/// hyphens, with a letter).
+pub fn check_port_name(text: &str) -> Result<(), String> {
+    let ok = !text.is_empty()
+        && text.len() <= 15
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && text.bytes().any(|b| b.is_ascii_lowercase())
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+        && !text.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{text}` is not a valid port or protocol name: use 1-15 lowercase letters, digits and inner hyphens, with a letter (a Kubernetes port name)"))
+    }
+}
+
 /// Checks an API name. It becomes part of a file name (a composed GraphQL
 /// API's config), but gRPC APIs are often named after their proto service
 /// (`hipstershop.CartService`), so dots, underscores and capitals are
@@ -825,6 +843,21 @@ mod secret_tests {
             "-----BEGIN CERTIFICATE-----",
         ] {
             assert_eq!(literal_secret(text), None, "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod port_name_tests {
+    use super::check_port_name;
+
+    #[test]
+    fn port_and_protocol_names_are_kubernetes_port_names() {
+        for ok in ["amqp", "http-admin", "tcp", "redis6", "a"] {
+            assert!(check_port_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1234", "-amqp", "amqp-", "a--b", "Amqp", "amqp_1", "sixteen-chars-xx"] {
+            assert!(check_port_name(bad).is_err(), "{bad}");
         }
     }
 }

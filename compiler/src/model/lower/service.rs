@@ -6,15 +6,21 @@ use std::collections::HashMap;
 use super::read::{self, Once};
 use super::{duplicate, Lower};
 use crate::base::{Span, Spanned};
+use crate::diag::suggestion;
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::Identity;
-use crate::model::values::{check_api_name, check_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port};
-use crate::model::{Api, Call, CallOrigin, Endpoint, Resolver, Service, TopicId};
+use crate::model::values::{
+    check_api_name, check_name, check_port_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port,
+};
+use crate::model::{
+    Address, Api, Call, CallOrigin, PortId, PortProtocol, Resolver, Service, ServiceId, ServicePort, TopicId,
+};
 use crate::syntax::{Node, Value};
 
 const CHILDREN: &[&str] = &[
     "owner",
     "address",
+    "port",
     "endpoints",
     "api",
     "calls",
@@ -39,7 +45,10 @@ impl Lower<'_> {
         let mut once = Once::default();
         let mut owner = None;
         let mut address = None;
+        let mut ports: Vec<ServicePort> = Vec::new();
         let mut apis = Vec::new();
+        // Each API's `port=`, resolved once the address's ports are known.
+        let mut api_ports = Vec::new();
         let mut api_names: HashMap<String, Span> = HashMap::new();
         let mut call_defaults = Some(Default::default());
         let mut traffic_node = None;
@@ -62,13 +71,26 @@ impl Lower<'_> {
                 "address" if once.first(child, self.sink) => {
                     address = self.address(child);
                 }
+                "port" => {
+                    if let Some(port) = self.named_port(child) {
+                        match ports.iter().find(|p: &&ServicePort| p.name == port.name) {
+                            Some(first) => {
+                                let name = port.name.as_ref().expect("`port` nodes name their port");
+                                let first = first.name.as_ref().expect("`port` nodes name their port").span;
+                                duplicate(self.sink, "port", &name.value, name.span, first);
+                            }
+                            None => ports.push(port),
+                        }
+                    }
+                }
                 "api" => {
-                    if let Some(api) = self.api(child) {
+                    if let Some((api, port)) = self.api(child) {
                         if let Some(&first) = api_names.get(&api.name.value) {
                             duplicate(self.sink, "api", &api.name.value, api.name.span, first);
                         } else {
                             api_names.insert(api.name.value.clone(), api.name.span);
                             apis.push(api);
+                            api_ports.push(port);
                         }
                     }
                 }
@@ -117,13 +139,27 @@ impl Lower<'_> {
                 _ => read::unknown_child(child, "service", CHILDREN, self.sink),
             }
         }
-        if !node.children().iter().any(|c| c.name == "address") {
-            self.sink.push(
-                Diagnostic::new(Code::MissingRequired, format!("service `{}` has no `address`", name.value))
-                    .at(name.span, "declared without an address")
-                    .help("add where its instances listen: address \"orders.shop.svc.cluster.local\" port=8080"),
-            );
+        let has_address = node.children().iter().any(|c| c.name == "address");
+        if !has_address {
+            // A workload that listens nowhere: only what concerns its own calls applies.
+            let inbound =
+                ["port", "api", "endpoints", "versions", "traffic", "authorization", "require-token", "external"];
+            if let Some(child) = node.children().iter().find(|c| inbound.contains(&c.name.as_str())) {
+                self.sink.push(
+                    Diagnostic::new(Code::MissingRequired, format!("service `{}` has no `address`", name.value))
+                        .at(name.span, "declared without an address")
+                        .with_label(child.name_span, format!("`{}` needs it to listen somewhere", child.name))
+                        .help("add where its instances listen: address \"orders.shop.svc.cluster.local\" port=8080; a workload that listens nowhere (a consumer, a job) declares none of these"),
+                );
+                return None;
+            }
         }
+        let address = match address {
+            Some(address) => Some(self.with_ports(address, ports, &mut apis, &api_ports)?),
+            None if has_address => return None,
+            None => None,
+        };
+        let single_port = address.as_ref().filter(|a| a.value.ports.len() == 1).map(|a| a.value.ports[0].number);
         // Versions first: endpoints and traffic rules refer to them.
         let versions = match versions_node {
             Some(node) => self.versions(node, address.as_ref().map(|a| &a.value.host), endpoints_node.is_some()),
@@ -132,7 +168,7 @@ impl Lower<'_> {
         // Without them, rules naming a version would only repeat the error.
         let versions = versions?;
         let endpoints = match endpoints_node {
-            Some(node) => self.endpoints(node, address.as_ref().map(|a| a.value.port), &versions),
+            Some(node) => self.endpoints(node, single_port, &versions),
             None => Some(Vec::new()),
         };
         let traffic = match traffic_node {
@@ -156,12 +192,22 @@ impl Lower<'_> {
             }
         }
         // The namespace of a cluster DNS address, the service's name as its account.
-        let namespace = address.as_ref().and_then(|a| a.value.host.kubernetes_service()).map(|(_, ns)| ns);
+        let namespace =
+            address.as_ref().and_then(|a: &Spanned<Address>| a.value.host.kubernetes_service()).map(|(_, ns)| ns);
         let default_identity =
             Identity { namespace: namespace.unwrap_or("default").to_string(), service_account: name.value.clone() };
         let identity = self.identity(identity_node, default_identity);
-        let (address, call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token) =
-            (address?, call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?);
+        let (call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token) =
+            (call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?);
+        let port_count = address.as_ref().map_or(0, |a| a.value.ports.len());
+        if sidecar.inbound_ports(port_count).is_none() {
+            self.sink.push(
+                Diagnostic::new(Code::InvalidValue, "the sidecar's inbound ports run past 65535")
+                    .at(name.span, format!("{port_count} ports from inbound port {}", sidecar.inbound))
+                    .help("each port of the service takes the next inbound port: choose a lower inbound-port"),
+            );
+            return None;
+        }
         name_ok.then_some(Service {
             name,
             owner,
@@ -184,18 +230,166 @@ impl Lower<'_> {
         })
     }
 
-    fn address(&mut self, node: &Node) -> Option<Spanned<Endpoint>> {
-        read::check_entries(node, 1, &["port"], self.sink);
+    /// `address HOST port=N protocol=P`: the host, and its one port when
+    /// `port=` is given (else the service's `port` nodes list them).
+    /// `None` inside when invalid.
+    fn address(&mut self, node: &Node) -> Option<Option<(Spanned<Host>, Option<ServicePort>)>> {
+        read::check_entries(node, 1, &["port", "protocol"], self.sink);
         read::no_children(node, self.sink);
         let host = read::string_arg(node, 0, "a hostname", "address \"orders.svc\" port=8080", self.sink);
-        let port = read::int_prop(node, "port", Some("address \"orders.svc\" port=8080"), self.sink);
-        let host = host.and_then(|h| read::parse(&h, |h| Host::parse(h), self.sink));
-        let port = port.and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
-        Some(Spanned::new(Endpoint { host: host?, port: port? }, node.span))
+        let host = host.and_then(|h| read::parse(&h, |t| Host::parse(t), self.sink).map(|v| Spanned::new(v, h.span)));
+        let port = match read::int_prop(node, "port", None, self.sink) {
+            Some(p) => Some(read::parse(&p, |p| Port::new(*p), self.sink)),
+            None if node.property("port").is_some() => Some(None),
+            None => None,
+        };
+        let protocol = self.tcp_protocol(node);
+        if port.is_none() && node.property("protocol").is_some() {
+            self.sink.push(
+                Diagnostic::new(Code::UnknownProperty, "`protocol` names the protocol of the address's `port`")
+                    .at(node.span, "no `port=` here")
+                    .help("give it on the `port` node it describes: port \"cache\" 6379 protocol=\"redis\""),
+            );
+            return Some(None);
+        }
+        let port = match port {
+            Some(number) => Some(ServicePort { name: None, number: number?, protocol: protocol?, span: node.span }),
+            None => None,
+        };
+        Some(Some((host?, port)))
     }
 
-    fn api(&mut self, node: &Node) -> Option<Api> {
-        read::check_entries(node, 1, &["kind", "schema", "grpc-service"], self.sink);
+    /// `port NAME N protocol=P` in a service: one of several ports.
+    fn named_port(&mut self, node: &Node) -> Option<ServicePort> {
+        read::check_entries(node, 2, &["protocol"], self.sink);
+        read::no_children(node, self.sink);
+        let example = "port \"grpc\" 9000";
+        let name = read::string_arg(node, 0, "a port name", example, self.sink)
+            .filter(|n| read::parse(n, |t| check_port_name(t), self.sink).is_some());
+        let number = read::int_arg(node, 1, "a port number", example, self.sink)
+            .and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
+        let protocol = self.tcp_protocol(node);
+        Some(ServicePort { name: Some(name?), number: number?, protocol: protocol?, span: node.span })
+    }
+
+    /// A port's protocol before its APIs are known: plain TCP under the
+    /// name `protocol=` gives, else HTTP.
+    fn tcp_protocol(&mut self, node: &Node) -> Option<PortProtocol> {
+        match read::string_prop(node, "protocol", None, self.sink) {
+            Some(p) => read::parse(&p, |t| check_port_name(t), self.sink).map(|()| PortProtocol::Tcp(p)),
+            None if node.property("protocol").is_some() => None,
+            None => Some(PortProtocol::Http),
+        }
+    }
+
+    /// The address with its ports (`port=`, or the `port` nodes), each
+    /// API on its port, and each port's protocol from the APIs on it.
+    fn with_ports(
+        &mut self,
+        address: Option<(Spanned<Host>, Option<ServicePort>)>,
+        named: Vec<ServicePort>,
+        apis: &mut [Api],
+        api_ports: &[Option<Spanned<String>>],
+    ) -> Option<Spanned<Address>> {
+        let (host, own) = address?;
+        let ports = match (own, named.is_empty()) {
+            (Some(port), true) => vec![port],
+            (None, false) => named,
+            (Some(port), false) => {
+                self.sink.push(
+                    Diagnostic::new(Code::InvalidValue, "the service gives its ports twice")
+                        .at(port.span, "`port=` here")
+                        .with_label(named[0].span, "and `port` nodes")
+                        .help("remove `port=` from the address, or the `port` nodes"),
+                );
+                return None;
+            }
+            (None, true) => {
+                self.sink.push(
+                    Diagnostic::new(Code::MissingRequired, "the service's address has no port")
+                        .at(host.span, "no port")
+                        .help("add it: address \"orders.svc\" port=8080; or list named ports: port \"grpc\" 9000"),
+                );
+                return None;
+            }
+        };
+        let mut failed = false;
+        let mut kinds: Vec<Vec<ApiKind>> = vec![Vec::new(); ports.len()];
+        for (api, port) in apis.iter_mut().zip(api_ports) {
+            match self.api_port(api, port.as_ref(), &ports) {
+                Some(id) => {
+                    api.port = id;
+                    kinds[id.0 as usize].push(api.kind);
+                }
+                None => failed = true,
+            }
+        }
+        let mut ports = ports;
+        for (port, kinds) in ports.iter_mut().zip(kinds) {
+            if kinds.is_empty() {
+                continue;
+            }
+            if let PortProtocol::Tcp(protocol) = &port.protocol {
+                self.sink.push(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        "`protocol` marks a plain-TCP port, but an API is served on it",
+                    )
+                    .at(protocol.span, "this port serves an API")
+                    .help("remove `protocol`: the port carries its APIs' HTTP or gRPC"),
+                );
+                failed = true;
+            }
+            let grpc = kinds.contains(&ApiKind::Grpc);
+            let http = kinds.iter().any(|k| *k != ApiKind::Grpc);
+            port.protocol = match (grpc, http) {
+                (true, true) => PortProtocol::Http2,
+                (true, false) => PortProtocol::Grpc,
+                _ => PortProtocol::Http,
+            };
+        }
+        let span = host.span;
+        (!failed).then(|| Spanned::new(Address { host: host.value, ports }, span))
+    }
+
+    /// The port an API is served on: its `port=`, else the only one.
+    fn api_port(&mut self, api: &Api, wanted: Option<&Spanned<String>>, ports: &[ServicePort]) -> Option<PortId> {
+        match wanted {
+            Some(wanted) => self.port_ref(wanted, ports),
+            None if ports.len() == 1 => Some(PortId(0)),
+            None => {
+                self.sink.push(
+                    Diagnostic::new(Code::MissingRequired, format!("API `{}` does not say its port", api.name.value))
+                        .at(api.name.span, "the service listens on several ports")
+                        .help(format!("add port=\"{}\"", ports[0].label())),
+                );
+                None
+            }
+        }
+    }
+
+    /// Resolves a port name among a service's ports.
+    fn port_ref(&mut self, wanted: &Spanned<String>, ports: &[ServicePort]) -> Option<PortId> {
+        if let Some(i) = ports.iter().position(|p| p.name.as_ref().is_some_and(|n| n.value == wanted.value)) {
+            return Some(PortId(i as u32));
+        }
+        let names: Vec<String> = ports.iter().filter_map(|p| p.name.as_ref().map(|n| n.value.clone())).collect();
+        let help = if names.is_empty() {
+            Some("its only port is the address's `port=`; remove `port`, or name ports with `port` nodes".to_string())
+        } else {
+            suggestion(&wanted.value, names.iter().map(String::as_str))
+        };
+        self.sink.push(
+            Diagnostic::new(Code::UnknownPort, format!("no port named `{}`", wanted.value))
+                .at(wanted.span, "unknown port")
+                .help_opt(help),
+        );
+        None
+    }
+
+    /// An `api` node, and its `port=` (resolved with the address).
+    fn api(&mut self, node: &Node) -> Option<(Api, Option<Spanned<String>>)> {
+        read::check_entries(node, 1, &["kind", "schema", "grpc-service", "port"], self.sink);
         let example = "api \"orders-http\" kind=\"rest\" schema=\"apis/orders.yaml\"";
         let name = read::string_arg(node, 0, "a name", example, self.sink)
             .filter(|name| read::parse(name, |n| check_api_name(n), self.sink).is_some());
@@ -237,9 +431,15 @@ impl Lower<'_> {
             }
             None => {}
         }
+        let port_name = match read::string_prop(node, "port", None, self.sink) {
+            Some(p) => Some(p),
+            None if node.property("port").is_some() => return None,
+            None => None,
+        };
         let (name, kind, schema) = (name?, kind?, schema?);
         let schema = self.schema_ref(&schema, kind.schema_format());
-        Some(Api { name, kind, schema, grpc_service, resolvers: Vec::new() })
+        // The port is set with the service's address (`with_ports`).
+        Some((Api { name, kind, schema, port: PortId(0), grpc_service, resolvers: Vec::new() }, port_name))
     }
 
     /// The `resolve` children of each GraphQL `api` of a service node, by API
@@ -317,7 +517,9 @@ impl Lower<'_> {
         }
         let timeout = self.duration_prop(node, "timeout");
         let target = self.service_ref(&target?)?;
-        Some(Resolver { field: field?, target, operation: operation?, body, timeout: timeout?, span: node.span })
+        let operation = operation?;
+        let port = self.call_port(node, target.value, None, Some(&operation))?;
+        Some(Resolver { field: field?, target, operation, port, body, timeout: timeout?, span: node.span })
     }
 
     /// The `calls` children of a service node; unresolved ones are left out.
@@ -329,7 +531,19 @@ impl Lower<'_> {
         read::check_entries(
             node,
             1,
-            &["operation", "timeout", "idempotent", "for", "forward-token", "exchange-token", "audience", "background"],
+            &[
+                "operation",
+                "port",
+                "timeout",
+                "idle-timeout",
+                "local-port",
+                "idempotent",
+                "for",
+                "forward-token",
+                "exchange-token",
+                "audience",
+                "background",
+            ],
             self.sink,
         );
         let mut retries = Some(None);
@@ -363,6 +577,17 @@ impl Lower<'_> {
             }
         };
         let timeout = self.spanned_duration(node, "timeout");
+        let idle_timeout = self.spanned_duration(node, "idle-timeout");
+        let local_port = match read::int_prop(node, "local-port", None, self.sink) {
+            Some(p) => read::parse(&p, |n| Port::new(*n), self.sink).map(|port| Some(Spanned::new(port, p.span))),
+            None if node.property("local-port").is_some() => None,
+            None => Some(None),
+        };
+        let port_name = match read::string_prop(node, "port", None, self.sink) {
+            Some(p) => Some(Some(p)),
+            None if node.property("port").is_some() => None,
+            None => Some(None),
+        };
         let target = self.service_ref(&target)?;
         let invalid = |key: &str, value: &Option<Spanned<bool>>| node.property(key).is_some() && value.is_none();
         if invalid("idempotent", &idempotent)
@@ -371,10 +596,56 @@ impl Lower<'_> {
         {
             return None;
         }
+        let operation = operation?;
+        let port = self.call_port(node, target.value, port_name?.as_ref(), operation.as_ref())?;
+        let callee = self.model.service(target.value);
+        let tcp = !callee.port(port).protocol.is_http();
+        if tcp {
+            let http_only = [
+                ("operation", operation.is_some()),
+                ("timeout", node.property("timeout").is_some()),
+                ("forward-token", forward_token.as_ref().is_some_and(|b| b.value)),
+                ("exchange-token", node.property("exchange-token").is_some()),
+            ];
+            let found = http_only.iter().find(|(_, set)| *set).map(|(key, _)| node.property(key).map(|e| e.span));
+            let retries_node = node.children().iter().find(|c| c.name == "retries").map(|c| c.span);
+            if let Some(span) = found.flatten().or(retries_node) {
+                let tcp_port = callee.port(port);
+                let protocol_span = match &tcp_port.protocol {
+                    PortProtocol::Tcp(protocol) => protocol.span,
+                    _ => tcp_port.span,
+                };
+                self.sink.push(
+                    Diagnostic::new(
+                        Code::HttpSettingOnTcp,
+                        format!(
+                            "`{}` takes plain TCP on port `{}`: this setting is HTTP's",
+                            callee.name.value,
+                            tcp_port.label()
+                        ),
+                    )
+                    .at(span, "HTTP and gRPC only")
+                    .with_label(protocol_span, "a plain-TCP port")
+                    .help("remove it: the sidecars proxy a TCP connection byte for byte; `idle-timeout` closes a silent one"),
+                );
+                return None;
+            }
+        } else if let Some(local) = local_port.as_ref().and_then(|p| p.as_ref()) {
+            self.sink.push(
+                Diagnostic::new(Code::UnknownProperty, "`local-port` applies to TCP calls")
+                    .at(local.span, "this call is HTTP")
+                    .help("remove it: the app sends HTTP and gRPC calls to the sidecar's outbound port with the callee's name as host"),
+            );
+            return None;
+        }
         Some(Call {
             target,
-            operation: operation?,
+            port,
+            tcp,
+            operation,
             timeout: timeout?,
+            idle_timeout: idle_timeout?,
+            local_port: local_port?,
             retries: retries?,
             load: load?,
             serving: serving?,
@@ -385,6 +656,55 @@ impl Lower<'_> {
             origin: CallOrigin::Declared,
             span: node.span,
         })
+    }
+
+    /// The target's port a call goes to: its `port=`, else its
+    /// operation's API's, else the target's only one; the target must listen.
+    fn call_port(
+        &mut self,
+        node: &Node,
+        target: ServiceId,
+        wanted: Option<&Spanned<String>>,
+        operation: Option<&Spanned<Operation>>,
+    ) -> Option<PortId> {
+        let callee = self.model.service(target);
+        let Some(address) = &callee.address else {
+            let name = callee.name.clone();
+            self.sink.push(
+                Diagnostic::new(Code::TargetListensNowhere, format!("service `{}` listens nowhere", name.value))
+                    .at(node.span, "calls it")
+                    .with_label(name.span, "declared without an address")
+                    .help("give it an address (address \"mailer.shop.svc.cluster.local\" port=8080), or call another service"),
+            );
+            return None;
+        };
+        let ports = address.value.ports.clone();
+        if let Some(wanted) = wanted {
+            return self.port_ref(wanted, &ports);
+        }
+        let by_operation = operation.and_then(|op| callee.apis.iter().find(|a| a.serves(&op.value))).map(|a| a.port);
+        match by_operation {
+            Some(port) => Some(port),
+            None if ports.len() == 1 => Some(PortId(0)),
+            // An operation no API serves is reported by the checks; any port will do until then.
+            None if operation.is_some() => callee.apis.first().map(|a| a.port).or(Some(PortId(0))),
+            None => {
+                let names: Vec<String> = ports.iter().map(|p| format!("`{}`", p.label())).collect();
+                self.sink.push(
+                    Diagnostic::new(
+                        Code::MissingRequired,
+                        format!("`{}` listens on several ports: which one does the call go to?", callee.name.value),
+                    )
+                    .at(node.span, "no port or operation")
+                    .help(format!(
+                        "add port=\"{}\" (its ports: {})",
+                        ports[0].label(),
+                        names.join(", ")
+                    )),
+                );
+                None
+            }
+        }
     }
 
     /// An optional `operation=` property. `Some(None)` when absent, `None` when invalid.

@@ -556,11 +556,12 @@ impl Lower<'_> {
     }
 
     /// A service's `endpoints { endpoint HOST port=P zone=Z priority=N weight=W }`.
-    /// Endpoints without `port=` listen on `default_port` (the address's).
+    /// Endpoints without `port=` listen on the service's ports; `port=`
+    /// is for services with one (`single_port`).
     pub(super) fn endpoints(
         &mut self,
         node: &Node,
-        default_port: Option<Port>,
+        single_port: Option<Port>,
         versions: &[Version],
     ) -> Option<Vec<Instance>> {
         read::check_entries(node, 0, &[], self.sink);
@@ -571,7 +572,7 @@ impl Lower<'_> {
                 read::unknown_child(child, "endpoints", &["endpoint"], self.sink);
                 continue;
             }
-            match self.endpoint(child, default_port, versions) {
+            match self.endpoint(child, single_port, versions) {
                 Some(instance) => out.push(instance),
                 None => failed = true,
             }
@@ -605,15 +606,26 @@ impl Lower<'_> {
         (!failed).then_some(out)
     }
 
-    fn endpoint(&mut self, node: &Node, default_port: Option<Port>, versions: &[Version]) -> Option<Instance> {
+    fn endpoint(&mut self, node: &Node, single_port: Option<Port>, versions: &[Version]) -> Option<Instance> {
         read::check_entries(node, 1, &["port", "zone", "priority", "weight", "version"], self.sink);
         read::no_children(node, self.sink);
         let host = read::string_arg(node, 0, "a host", "endpoint \"10.0.0.1\" port=8080", self.sink)
             .and_then(|h| read::parse(&h, |h| Host::parse(h), self.sink));
         let port = match read::int_prop(node, "port", None, self.sink) {
-            Some(p) => read::parse(&p, |p| Port::new(*p), self.sink),
+            Some(p) if single_port.is_none() => {
+                self.sink.push(
+                    Diagnostic::new(
+                        Code::UnknownProperty,
+                        "an endpoint of a service with several ports listens on all of them",
+                    )
+                    .at(p.span, "which port?")
+                    .help("remove `port`: each instance serves the service's ports"),
+                );
+                None
+            }
+            Some(p) => read::parse(&p, |p| Port::new(*p), self.sink).map(Some),
             None if node.property("port").is_some() => None,
-            None => default_port,
+            None => Some(None),
         };
         let zone = read::string_prop(node, "zone", None, self.sink);
         let priority = self.count_prop(node, "priority", 0, 10)?;
