@@ -213,17 +213,18 @@ mod tests {
 
     #[test]
     fn a_cert_dir_override_is_absolute_and_wins_over_the_spec() {
+        use crate::base::{FileId, Spanned};
+        use crate::model::identity::MtlsMode;
+        use crate::model::values::Duration;
+        let span = Span::new(FileId(0), 0..0);
         let mtls = Mtls {
-            mode: crate::base::Spanned::new(
-                crate::model::identity::MtlsMode::Strict,
-                Span::new(crate::base::FileId(0), 0..0),
-            ),
+            mode: Spanned::new(MtlsMode::Strict, span),
             trust_domain: Mtls::DEFAULT_TRUST_DOMAIN.into(),
             namespaces: Vec::new(),
-            certificate_lifetime: crate::model::values::Duration::from_millis(1),
-            renew_before: crate::model::values::Duration::from_millis(1),
+            certificate_lifetime: Duration::from_millis(1),
+            renew_before: Duration::from_millis(1),
             cert_dir: Mtls::DEFAULT_CERT_DIR.into(),
-            span: Span::new(crate::base::FileId(0), 0..0),
+            span,
         };
         assert_eq!(Options::default().cert_dir(&mtls), "/etc/meshc/certs");
         assert_eq!(Options::default().with_cert_dir("/tmp/certs/").unwrap().cert_dir(&mtls), "/tmp/certs");
