@@ -123,6 +123,22 @@ fn warnings_pass_unless_denied() {
     assert_eq!(denied.status.code(), Some(1));
 }
 
+/// Settings a backend cannot express (the shop's health checks under
+/// Istio) are build warnings: reported, and fatal only when denied.
+#[test]
+fn backend_warnings_of_a_build_pass_unless_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let built = meshc(&["build", path(&shop()), "-o", path(&out_dir)]);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    assert!(stderr(&built).contains("MESH0076"), "{}", stderr(&built));
+    assert!(meshc(&["check", path(&shop())]).stderr.is_empty(), "check emits nothing, so it does not warn");
+    let denied_dir = dir.path().join("denied");
+    let denied = meshc(&["build", path(&shop()), "-o", path(&denied_dir), "--deny", "warnings"]);
+    assert_eq!(denied.status.code(), Some(1), "{}", stderr(&denied));
+    assert!(stderr(&denied).contains("left unchanged") && !denied_dir.exists());
+}
+
 #[test]
 fn missing_workspace_is_a_diagnostic_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();

@@ -195,9 +195,13 @@ fn compile_example(block: &str) -> Result<(BTreeSet<&'static str>, String, usize
         fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     let compilation = meshc::driver::compile(&ws);
-    // As `meshc build` sees it: emitting adds its own diagnostics (path collisions).
+    // As `meshc build` sees it: emitting adds its own diagnostics (path
+    // collisions, settings a backend cannot express).
     let mut diagnostics = compilation.diagnostics.clone();
-    diagnostics.extend(compilation.emit().err().unwrap_or_default());
+    diagnostics.extend(match compilation.build(&meshc::emit::Options::default()) {
+        Ok(built) => built.warnings,
+        Err(found) => found,
+    });
     let codes = diagnostics.iter().map(|d| d.code.id()).collect();
     let rendered = render(Format::Human, &diagnostics, &compilation.sources, false);
     Ok((codes, rendered, diagnostics.len()))

@@ -576,6 +576,108 @@ gateway "edge" {
     assert_eq!(kube_services(&artifacts).keys().collect::<Vec<_>>(), ["web"]);
 }
 
+/// Health checks, a `max-backoff` other than ten times the base and a
+/// gateway's `error-format` have no Istio field: `meshc build` warns
+/// (MESH0076) at each, and the resources' annotation lists them; `meshc
+/// check`, which emits nothing, does not.
+#[test]
+fn settings_istio_cannot_express_are_warned_about_and_annotated() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(
+        dir.path(),
+        &[
+            (
+                "mesh.kdl",
+                r#"
+service "web" {
+    owner "team"
+    address "web.apps.svc.cluster.local" port=8080
+    calls "ledger" timeout="2s" {
+        retries 2 backoff="50ms" max-backoff="200ms"
+    }
+}
+service "ledger" {
+    owner "team"
+    address "ledger.apps.svc.cluster.local" port=8080
+    api "ledger-http" kind="rest" schema="ledger.yaml"
+    traffic {
+        outlier-detection consecutive-5xx=2
+        health-check "http" path="/healthz" interval="1500ms" healthy=2
+    }
+}
+service "bank" {
+    owner "team"
+    address "bank.example" port=443
+    external
+    traffic { health-check "tcp" }
+}
+gateway "edge" {
+    listener "http" port=80
+    error-format "json" {
+        status 404 message="nothing here"
+    }
+    route "entries" {
+        match path="/entries" method="POST"
+        to "ledger" operation="POST /entries"
+        timeout "2s"
+        retries 1 backoff="10ms" max-backoff="100ms"
+    }
+}
+"#,
+            ),
+            (
+                "ledger.yaml",
+                "openapi: 3.0.3\ninfo: {title: ledger, version: '1'}\npaths:\n  /entries:\n    post:\n      \
+                 responses:\n        '201': {description: created}\n",
+            ),
+        ],
+    );
+    let compilation = meshc::driver::compile(dir.path());
+    assert!(compilation.diagnostics.is_empty(), "{}", support::human(&compilation));
+    let built = compilation.build(&meshc::emit::Options::default()).expect("it builds");
+    let warnings: Vec<(String, String, String)> = built
+        .warnings
+        .iter()
+        .map(|d| {
+            let label = d.primary.as_ref().expect("a label");
+            (d.code.id().to_string(), support::span_text(&compilation, label.span), d.message.clone())
+        })
+        .collect();
+    let at = |text: &str| warnings.iter().find(|w| w.1.starts_with(text)).unwrap_or_else(|| panic!("{warnings:#?}"));
+    assert_eq!(warnings.len(), 4, "{warnings:#?}");
+    assert!(warnings.iter().all(|w| w.0 == "MESH0076"));
+    assert_eq!(at("health-check \"http\"").2, "the istio backend cannot express this health check");
+    assert_eq!(at("health-check \"tcp\"").2, "the istio backend cannot express this health check");
+    assert_eq!(at("retries 2").2, "the istio backend cannot express this `max-backoff`");
+    assert_eq!(at("error-format").2, "the istio backend cannot express this `error-format`");
+    // The gateway route's retries cap at ten times the base already: nothing to say.
+    assert!(!warnings.iter().any(|w| w.1.starts_with("retries 1")));
+    let probe = built
+        .warnings
+        .iter()
+        .find(|d| d.message.contains("health check") && d.help.as_deref().is_some_and(|h| h.contains("httpGet")));
+    let help = probe.and_then(|d| d.help.as_deref()).expect("the probe to use");
+    assert!(
+        help.contains("httpGet path /healthz")
+            && help.contains("periodSeconds 2")
+            && help.contains("successThreshold 2"),
+        "{help}"
+    );
+
+    let artifacts: BTreeMap<String, String> = built.artifacts.into_iter().map(|a| (a.path, a.contents)).collect();
+    let resources = istio_resources(&artifacts);
+    let note = |kind: &str, name: &str| {
+        resource(&resources, kind, name)["metadata"]["annotations"]["meshc/not-in-istio"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(note("DestinationRule", "ledger").contains("the health check"), "{}", note("DestinationRule", "ledger"));
+    assert!(note("DestinationRule", "ledger").contains("max-backoff of the calls from web"));
+    assert!(note("ServiceEntry", "bank").contains("the health check"));
+    assert!(note("VirtualService", "gateway-edge").contains("the gateway's error-format"));
+}
+
 #[test]
 fn the_shop_gateway_security_becomes_request_authentication_and_a_deny_policy() {
     let resources = validate_all("shop");

@@ -252,7 +252,7 @@ fn phases(dir: &Path) -> [Duration; 5] {
     meshc::check::run_all(&model, &schemas, &mut sink);
     let checks = t.elapsed();
     let t = Instant::now();
-    let artifacts = meshc::emit::emit_all(&model, &schemas);
+    let artifacts = meshc::emit::emit_all(&model, &schemas, &meshc::emit::Options::default()).artifacts;
     let emit = t.elapsed();
     assert!(!sink.has_errors(), "the layers report errors the driver did not");
     let gateways = artifacts.iter().filter(|a| a.path.starts_with("envoy/gateway-")).count();

@@ -31,21 +31,43 @@ impl Compilation {
 
     /// The artifacts, when the spec has no errors and no two artifacts
     /// claim one path. `Err` holds the diagnostics emitting found (path
-    /// collisions); it is empty when the spec already had errors.
+    /// collisions); it is empty when the spec already had errors. Warnings
+    /// about settings a backend cannot express are dropped: see [`Self::build`].
     pub fn emit(&self) -> Result<Vec<Artifact>, Vec<Diagnostic>> {
-        match &self.model {
-            Some(model) if self.errors() == 0 => {
-                let artifacts = emit::emit_all(model, &self.schemas);
-                let collisions = path_collisions(&artifacts);
-                if collisions.is_empty() {
-                    Ok(artifacts)
-                } else {
-                    Err(collisions)
-                }
-            }
-            _ => Err(Vec::new()),
+        self.build(&emit::Options::default()).map(|built| built.artifacts)
+    }
+
+    /// What `meshc build` writes, with `options`: the artifacts and the
+    /// warnings about settings a backend cannot express (MESH0076), when the
+    /// spec has no errors and no two artifacts claim one path. `Err` holds
+    /// every diagnostic emitting found; it is empty when the spec already had errors.
+    pub fn build(&self, options: &emit::Options) -> Result<Built, Vec<Diagnostic>> {
+        let Some(model) = self.model.as_ref().filter(|_| self.errors() == 0) else { return Err(Vec::new()) };
+        let emitted = emit::emit_all(model, &self.schemas, options);
+        let mut sink = Sink::new();
+        sink.extend(emitted.unexpressed.iter().map(unexpressed));
+        let collisions = path_collisions(&emitted.artifacts);
+        if collisions.is_empty() {
+            Ok(Built { artifacts: emitted.artifacts, warnings: sink.into_sorted() })
+        } else {
+            sink.extend(collisions);
+            Err(sink.into_sorted())
         }
     }
+}
+
+/// A build's output (`Compilation::build`).
+pub struct Built {
+    /// Sorted by path.
+    pub artifacts: Vec<Artifact>,
+    /// Settings backends cannot express, sorted like all diagnostics.
+    pub warnings: Vec<Diagnostic>,
+}
+
+fn unexpressed(u: &emit::Unexpressed) -> Diagnostic {
+    Diagnostic::new(Code::BackendCannotExpress, format!("the {} backend cannot express {}", u.backend, u.setting))
+        .at(u.span, u.label.clone())
+        .help(u.help.clone())
 }
 
 /// Artifacts whose paths are equal, or equal but for letter case (one file on

@@ -29,28 +29,31 @@ use std::time::{Duration, Instant};
 
 /// Compiles `workspace` and writes its artifacts under `out`, returning
 /// their paths (panics when it does not build). A mesh with mTLS gets its
-/// certificates issued into `out/certs`, where its Envoy configs then look
-/// for them (the spec's `cert-dir` is where they live in production).
+/// certificates issued into `out/certs`, and its Envoy configs look for
+/// them there (`meshc build --cert-dir`; the spec's `cert-dir` is where
+/// they live in production).
 pub fn build_workspace(workspace: &Path, out: &Path) -> Vec<PathBuf> {
-    let mut compilation = meshc::driver::compile(workspace);
+    let compilation = meshc::driver::compile(workspace);
     let text = meshc::diag::render::render(
         meshc::diag::render::Format::Human,
         &compilation.diagnostics,
         &compilation.sources,
         false,
     );
-    if let Some(mtls) = compilation.model.as_mut().and_then(|m| m.mtls.as_mut()) {
+    let mut options = meshc::emit::Options::default();
+    if let Some(model) = compilation.model.as_ref().filter(|m| m.mtls.is_some()) {
         let certs = out.join("certs");
         fs::create_dir_all(&certs).unwrap();
-        mtls.cert_dir = certs.canonicalize().unwrap().to_string_lossy().into_owned();
-        let model = compilation.model.as_ref().unwrap();
-        let files = meshc::emit::certificates::issue(model, None, time_now()).expect("certificates");
+        options = options.with_cert_dir(certs.canonicalize().unwrap().to_str().unwrap()).unwrap();
+        let files = meshc::emit::certificates::issue(model, &options, None, time_now()).expect("certificates");
         for file in files {
             fs::write(certs.join(&file.artifact.path), &file.artifact.contents).unwrap();
         }
     }
-    let artifacts =
-        compilation.emit().unwrap_or_else(|e| panic!("{} does not build:\n{text}{e:?}", workspace.display()));
+    let artifacts = compilation
+        .build(&options)
+        .unwrap_or_else(|e| panic!("{} does not build:\n{text}{e:?}", workspace.display()))
+        .artifacts;
     artifacts
         .iter()
         .map(|a| {

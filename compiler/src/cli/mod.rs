@@ -39,19 +39,30 @@ enum Command {
         /// Output directory; replaced as a whole only when the build succeeds.
         #[arg(short, long)]
         out: PathBuf,
+        /// The proxies read their certificates from DIR (made absolute)
+        /// instead of the spec's `mtls { cert-dir }`: for local runs, with
+        /// `meshc certs --cert-dir DIR`.
+        #[arg(long, value_name = "DIR")]
+        cert_dir: Option<PathBuf>,
         #[command(flatten)]
         report: ReportArgs,
     },
-    /// Issue workload certificates (mTLS) into CERT_DIR: a CA unless CERT_DIR
+    /// Issue workload certificates (mTLS) into a directory: a CA unless it
     /// holds one (`ca.pem`, `ca-key.pem`), then a key and certificate per
     /// service and gateway, with the SDS files the Envoy configs read.
     /// Files are replaced by rename, so running proxies pick them up.
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["out", "cert_dir"])))]
     Certs {
         #[arg(default_value = ".")]
         dir: PathBuf,
-        /// Where to write; keys are made readable by their owner only.
+        /// Where to write, for proxies that read the spec's `mtls { cert-dir }`
+        /// (copy the files there). Keys are made readable by their owner only.
         #[arg(short, long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
+        /// Write into DIR, for proxies that read DIR (`meshc build --cert-dir DIR`):
+        /// the SDS files name DIR, made absolute, instead of the spec's cert-dir.
+        #[arg(long, value_name = "DIR")]
+        cert_dir: Option<PathBuf>,
         #[command(flatten)]
         report: ReportArgs,
     },
@@ -94,14 +105,24 @@ pub fn main() -> ExitCode {
             print_diagnostics(&compilation, &compilation.diagnostics, &report);
             exit_code(&compilation, &report)
         }
-        Command::Build { dir, out, report } => {
+        Command::Build { dir, out, cert_dir, report } => {
+            let options = match output::emit_options(cert_dir.as_deref()) {
+                Ok(options) => options,
+                Err(refusal) => return print_refusal(&refusal),
+            };
             let compilation = compile(&dir);
+            warn_unused_cert_dir(&compilation, cert_dir.as_deref());
             let failed = exit_code(&compilation, &report) != ExitCode::SUCCESS;
-            let emitted = if failed { Err(Vec::new()) } else { compilation.emit() };
+            let built = if failed { Err(Vec::new()) } else { compilation.build(&options) };
             let mut diagnostics = compilation.diagnostics.clone();
-            diagnostics.extend(emitted.as_ref().err().into_iter().flatten().cloned());
+            diagnostics.extend(match &built {
+                Ok(built) => built.warnings.iter().cloned(),
+                Err(found) => found.iter().cloned(),
+            });
             print_diagnostics(&compilation, &diagnostics, &report);
-            let Ok(artifacts) = emitted else {
+            let denied =
+                |b: &crate::driver::Built| matches!(report.deny, Some(Deny::Warnings)) && !b.warnings.is_empty();
+            let Some(artifacts) = built.ok().filter(|b| !denied(b)).map(|b| b.artifacts) else {
                 if report.format == Format::Human {
                     eprintln!("build failed; {} left unchanged", out.display());
                 }
@@ -117,14 +138,20 @@ pub fn main() -> ExitCode {
                 Err(refusal) => print_refusal(&refusal),
             }
         }
-        Command::Certs { dir, out, report } => {
+        Command::Certs { dir, out, cert_dir, report } => {
+            let options = match output::emit_options(cert_dir.as_deref()) {
+                Ok(options) => options,
+                Err(refusal) => return print_refusal(&refusal),
+            };
+            // The group makes clap require one of them.
+            let Some(out) = out.or(cert_dir) else { return ExitCode::from(2) };
             let compilation = compile(&dir);
             print_diagnostics(&compilation, &compilation.diagnostics, &report);
             if exit_code(&compilation, &report) != ExitCode::SUCCESS {
                 eprintln!("the spec has errors; no certificates issued");
                 return ExitCode::FAILURE;
             }
-            match output::issue_certificates(&compilation, &out) {
+            match output::issue_certificates(&compilation, &out, &options) {
                 Ok(Err(collisions)) => {
                     print_diagnostics(&compilation, &collisions, &report);
                     eprintln!("no certificates issued");
@@ -176,6 +203,14 @@ pub fn main() -> ExitCode {
 fn command_names() -> Vec<String> {
     use clap::CommandFactory;
     Cli::command().get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect()
+}
+
+/// `--cert-dir` changes nothing in a mesh without mTLS: say so rather than ignore it.
+fn warn_unused_cert_dir(compilation: &Compilation, cert_dir: Option<&std::path::Path>) {
+    let plaintext = compilation.model.as_ref().is_some_and(|m| m.mtls.is_none());
+    if let (Some(dir), true) = (cert_dir, plaintext) {
+        eprintln!("warning: --cert-dir {} has no effect: the mesh declares no `mtls` block", dir.display());
+    }
 }
 
 /// Prints why meshc did not write, the way it prints IO errors; exit 2.

@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::emit::Artifact;
+use crate::emit::{Artifact, Options};
 
 /// The manifest in every output directory: [`MANIFEST_FORMAT`], then the
 /// artifact paths, one a line, sorted (deterministic: builds stay byte-identical).
@@ -379,6 +379,22 @@ fn flock(file: &fs::File, operation: libc::c_int) -> io::Result<bool> {
     }
 }
 
+/// The emit options of `--cert-dir DIR`: DIR as the absolute path the
+/// configs name, resolved the way the write targets are (symlinks of its
+/// existing part resolved, `..` applied), so `build` and `certs` given the
+/// same DIR agree, whichever runs first.
+pub fn emit_options(cert_dir: Option<&Path>) -> Result<Options, Refusal> {
+    let Some(dir) = cert_dir else { return Ok(Options::default()) };
+    let resolved = resolve_lenient(dir).map_err(|e| Refusal::io("resolve", dir, e))?;
+    let text = resolved.to_str().ok_or_else(|| {
+        Refusal::new(
+            format!("the cert dir {} is not valid UTF-8", resolved.display()),
+            "name a directory whose path is UTF-8",
+        )
+    })?;
+    Options::default().with_cert_dir(text).map_err(|message| Refusal { message, help: None })
+}
+
 /// What `meshc certs` wrote: the number of files, and warnings to print.
 pub struct Issued {
     pub files: usize,
@@ -391,10 +407,12 @@ pub struct Issued {
 /// staging name beside its destination, with its final mode, and renamed
 /// over it: keys and certificates first, the SDS files last, so a proxy
 /// watching the directory never reads a certificate without its key.
+/// The SDS files name the files in `options`' cert dir (`--cert-dir`, or the spec's).
 /// `Ok(Err(..))`: two workloads' files would share a name; nothing written.
 pub fn issue_certificates(
     compilation: &crate::driver::Compilation,
     dir: &Path,
+    options: &Options,
 ) -> Result<Result<Issued, Vec<crate::diag::Diagnostic>>, Refusal> {
     use crate::emit::certificates::issue;
     let model =
@@ -406,7 +424,7 @@ pub fn issue_certificates(
     let mut warnings = Vec::new();
     let existing = existing_authority(dir, &mut warnings)?;
     let now = time::OffsetDateTime::now_utc();
-    let mut files = issue(model, existing.as_ref(), now).map_err(|message| Refusal { message, help: None })?;
+    let mut files = issue(model, options, existing.as_ref(), now).map_err(|message| Refusal { message, help: None })?;
     let artifacts: Vec<Artifact> = files.iter().map(|f| f.artifact.clone()).collect();
     let collisions = crate::driver::path_collisions(&artifacts);
     if !collisions.is_empty() {

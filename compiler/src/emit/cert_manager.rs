@@ -15,7 +15,7 @@
 use serde_json::{json, Value};
 
 use super::envoy_mtls::{workloads, Workload};
-use super::{yaml, Artifact};
+use super::{yaml, Artifact, Options, Unexpressed};
 use crate::model::identity::Mtls;
 use crate::model::Model;
 use crate::schema::SchemaIndex;
@@ -23,7 +23,7 @@ use crate::schema::SchemaIndex;
 const API_VERSION: &str = "cert-manager.io/v1";
 pub const ISSUER: &str = "meshc-ca";
 
-pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, _schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let Some(mtls) = &model.mtls else { return Vec::new() };
     let issuer = json!({
         "apiVersion": API_VERSION,

@@ -14,7 +14,7 @@ pub use time::OffsetDateTime as Now;
 use time::OffsetDateTime;
 
 use super::envoy_mtls::{certificate_file, workloads, CA_SECRET};
-use super::Artifact;
+use super::{Artifact, Options};
 use crate::base::Span;
 use crate::model::identity::{Identity, Mtls};
 use crate::model::Model;
@@ -36,9 +36,16 @@ pub struct CertificateFile {
 }
 
 /// Issues a certificate for every service and gateway of a mesh with mTLS,
-/// signed by `existing` (rotation: the trust bundle stays) or a new CA.
-pub fn issue(model: &Model, existing: Option<&Authority>, now: OffsetDateTime) -> Result<Vec<CertificateFile>, String> {
+/// signed by `existing` (rotation: the trust bundle stays) or a new CA. The
+/// SDS files name the files in `options`' cert dir, where they are to live.
+pub fn issue(
+    model: &Model,
+    options: &Options,
+    existing: Option<&Authority>,
+    now: OffsetDateTime,
+) -> Result<Vec<CertificateFile>, String> {
     let mtls = model.mtls.as_ref().ok_or("the mesh declares no `mtls` block: there is nothing to issue")?;
+    let cert_dir = options.cert_dir(mtls);
     let (ca_key, ca_pem) = match existing {
         Some(ca) => (reused_key(ca)?, ca.certificate.clone()),
         None => {
@@ -53,7 +60,7 @@ pub fn issue(model: &Model, existing: Option<&Authority>, now: OffsetDateTime) -
     let ca_file = |path: String, contents: String, secret: bool| file(path, contents, secret, mtls.span);
     let mut files = vec![
         ca_file(format!("{CA_SECRET}.pem"), ca_pem.clone(), false),
-        ca_file(format!("{CA_SECRET}.yaml"), sds_validation(mtls), false),
+        ca_file(format!("{CA_SECRET}.yaml"), sds_validation(cert_dir), false),
     ];
     if existing.is_none() {
         files.push(ca_file(format!("{CA_SECRET}-key.pem"), ca_key.serialize_pem(), true));
@@ -65,7 +72,7 @@ pub fn issue(model: &Model, existing: Option<&Authority>, now: OffsetDateTime) -
         let (name, span) = (workload.name, workload.span);
         files.push(file(format!("{name}.pem"), cert.pem(), false, span));
         files.push(file(format!("{name}-key.pem"), key.serialize_pem(), true, span));
-        files.push(file(certificate_file(&name), sds_certificate(mtls, &name), false, span));
+        files.push(file(certificate_file(&name), sds_certificate(cert_dir, &name), false, span));
     }
     Ok(files)
 }
@@ -133,9 +140,8 @@ fn leaf_params(
     Ok(params)
 }
 
-/// The SDS resource of a workload's certificate and key files.
-fn sds_certificate(mtls: &Mtls, workload: &str) -> String {
-    let dir = &mtls.cert_dir;
+/// The SDS resource of a workload's certificate and key files in `dir`.
+fn sds_certificate(dir: &str, workload: &str) -> String {
     sds(json!({
         "@type": SECRET,
         "name": workload,
@@ -146,12 +152,12 @@ fn sds_certificate(mtls: &Mtls, workload: &str) -> String {
     }))
 }
 
-/// The SDS resource of the trust bundle.
-fn sds_validation(mtls: &Mtls) -> String {
+/// The SDS resource of the trust bundle in `dir`.
+fn sds_validation(dir: &str) -> String {
     sds(json!({
         "@type": SECRET,
         "name": CA_SECRET,
-        "validation_context": { "trusted_ca": { "filename": format!("{}/{CA_SECRET}.pem", mtls.cert_dir) } }
+        "validation_context": { "trusted_ca": { "filename": format!("{dir}/{CA_SECRET}.pem") } }
     }))
 }
 

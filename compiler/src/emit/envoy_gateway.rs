@@ -16,7 +16,7 @@ use super::envoy_common::{
 };
 use super::envoy_mtls::{gateway_workload, upstream_tls};
 use super::envoy_security;
-use super::{yaml, Artifact};
+use super::{yaml, Artifact, Options, Unexpressed};
 use crate::model::traffic::{RetryPolicy, VersionId};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
 use crate::model::{ErrorFormat, Gateway, HeaderTransform, Model, PathMatch, PortId, Route, ServiceId};
@@ -42,13 +42,13 @@ const EXT_AUTHZ_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.
 const VALIDATOR_CLUSTER: &str = "meshc.validator";
 const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
-pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     model
         .gateways
         .par_iter()
         .map(|g| Artifact {
             path: format!("envoy/gateway-{}.yaml", g.name.value),
-            contents: yaml(model, &bootstrap(model, schemas, g)),
+            contents: yaml(model, &bootstrap(model, schemas, options, g)),
             origin: g.name.span,
         })
         .collect()
@@ -105,7 +105,7 @@ impl ClusterKey {
     }
 }
 
-fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
+fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &Gateway) -> Value {
     let optional = OptionalFilters {
         cache: gateway.routes.iter().any(|r| r.cache.is_some()),
         transcoder: gateway.routes.iter().any(|r| r.transcode.is_some()),
@@ -175,8 +175,9 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
             let callee = model.service(key.service);
             if let Some(mtls) = model.mtls.as_ref().filter(|_| model.mtls_between(None, callee)) {
                 let workload = gateway_workload(&gateway.name.value);
+                let host = callee.host().map_or("", |h| h.as_str());
                 cluster["transport_socket"] =
-                    upstream_tls(mtls, &workload, &callee.identity, callee.host().map_or("", |h| h.as_str()));
+                    upstream_tls(mtls, options.cert_dir(mtls), &workload, &callee.identity, host);
             }
             apply_retry_budget(&mut cluster, policies.iter().copied());
             clusters.insert(name, cluster);

@@ -3,7 +3,8 @@
 //!
 //! Certificates reach Envoy through file-based SDS: for each workload,
 //! `meshc certs` writes `WORKLOAD-cert.yaml` (its certificate and key) and
-//! `ca.yaml` (the trust bundle) into the mesh's `cert-dir`, which Envoy
+//! `ca.yaml` (the trust bundle) into the cert dir (the mesh's `cert-dir`,
+//! or the build's `--cert-dir`: [`super::Options::cert_dir`]), which Envoy
 //! watches; replacing the files by a rename rotates them without a restart.
 
 use serde_json::{json, Value};
@@ -64,54 +65,55 @@ pub fn workloads(model: &Model) -> impl Iterator<Item = Workload<'_>> {
     services.chain(gateways)
 }
 
-fn sds(mtls: &Mtls, secret: &str, file: &str) -> Value {
+fn sds(cert_dir: &str, secret: &str, file: &str) -> Value {
     json!({
         "name": secret,
         "sds_config": {
             "path_config_source": {
-                "path": format!("{}/{file}", mtls.cert_dir),
+                "path": format!("{cert_dir}/{file}"),
                 // A rename into the directory (how `meshc certs` replaces files) reloads the secret.
-                "watched_directory": { "path": mtls.cert_dir }
+                "watched_directory": { "path": cert_dir }
             },
             "resource_api_version": "V3"
         }
     })
 }
 
-fn common_tls_context(mtls: &Mtls, workload: &str, peer_san: Value) -> Value {
+fn common_tls_context(cert_dir: &str, workload: &str, peer_san: Value) -> Value {
     json!({
-        "tls_certificate_sds_secret_configs": [sds(mtls, workload, &certificate_file(workload))],
+        "tls_certificate_sds_secret_configs": [sds(cert_dir, workload, &certificate_file(workload))],
         "combined_validation_context": {
             "default_validation_context": { "match_typed_subject_alt_names": [{ "san_type": "URI", "matcher": peer_san }] },
-            "validation_context_sds_secret_config": sds(mtls, CA_SECRET, "ca.yaml")
+            "validation_context_sds_secret_config": sds(cert_dir, CA_SECRET, &format!("{CA_SECRET}.yaml"))
         }
     })
 }
 
 /// The inbound side: this workload's certificate, and a client certificate
-/// of the mesh's trust domain required from every caller.
-pub fn downstream_tls(mtls: &Mtls, workload: &str) -> Value {
+/// of the mesh's trust domain required from every caller. The files are in `cert_dir`.
+pub fn downstream_tls(mtls: &Mtls, cert_dir: &str, workload: &str) -> Value {
     let trust_domain = json!({ "prefix": format!("spiffe://{}/", mtls.trust_domain) });
     json!({
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
             "@type": DOWNSTREAM_TLS,
             "require_client_certificate": true,
-            "common_tls_context": common_tls_context(mtls, workload, trust_domain)
+            "common_tls_context": common_tls_context(cert_dir, workload, trust_domain)
         }
     })
 }
 
 /// The outbound side towards `peer`: this workload's certificate as the
-/// client's, and the callee's SPIFFE ID required in its certificate.
-pub fn upstream_tls(mtls: &Mtls, workload: &str, peer: &Identity, sni: &str) -> Value {
+/// client's, and the callee's SPIFFE ID required in its certificate. The
+/// files are in `cert_dir`.
+pub fn upstream_tls(mtls: &Mtls, cert_dir: &str, workload: &str, peer: &Identity, sni: &str) -> Value {
     let peer_id = json!({ "exact": peer.spiffe_id(&mtls.trust_domain) });
     json!({
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
             "@type": UPSTREAM_TLS,
             "sni": sni,
-            "common_tls_context": common_tls_context(mtls, workload, peer_id)
+            "common_tls_context": common_tls_context(cert_dir, workload, peer_id)
         }
     })
 }

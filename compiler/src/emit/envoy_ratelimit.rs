@@ -10,12 +10,12 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::envoy_security::{descriptor_key, domain};
-use super::{yaml, Artifact};
+use super::{yaml, Artifact, Options, Unexpressed};
 use crate::model::security::RateKey;
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
-pub fn emit(model: &Model, _: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     model
         .gateways
         .par_iter()

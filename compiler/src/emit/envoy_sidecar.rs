@@ -29,7 +29,7 @@ use super::envoy_mtls::{downstream_tls, network_rbac_filters, rbac_filters, upst
 use super::envoy_security::{
     jwks_cluster_of, service_token_filter, token_exchange_cluster, token_exchange_filter, token_exchange_route,
 };
-use super::{yaml, Artifact};
+use super::{yaml, Artifact, Options, Unexpressed};
 use crate::model::identity::MtlsMode;
 use crate::model::values::{Duration, Operation};
 use crate::model::{Call, Model, PortId, PortProtocol, Service, ServiceId};
@@ -38,14 +38,14 @@ use crate::schema::SchemaIndex;
 const TLS_INSPECTOR: &str = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
 const TCP_PROXY: &str = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 
-pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     model
         .services
         .par_iter()
         // External services run no proxy of ours.
         .filter(|s| s.external.is_none())
         .filter_map(|s| {
-            let bootstrap = bootstrap(model, schemas, s)?;
+            let bootstrap = bootstrap(model, schemas, options, s)?;
             Some(Artifact {
                 path: format!("envoy/sidecar-{}.yaml", s.name.value),
                 contents: yaml(model, &bootstrap),
@@ -56,13 +56,15 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
 }
 
 /// `None` for a workload that listens nowhere and calls nobody: nothing to proxy.
-fn bootstrap(model: &Model, schemas: &SchemaIndex, service: &Service) -> Option<Value> {
+fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, service: &Service) -> Option<Value> {
     let name = &service.name.value;
     let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
-    let mut listeners: Vec<Value> =
-        service.ports().map(|(port, _)| inbound_listener(model, schemas, service, port, &mut clusters)).collect();
-    listeners.extend(outbound_listener(model, service, &mut clusters));
-    listeners.extend(tcp_outbound_listeners(model, service, &mut clusters));
+    let mut listeners: Vec<Value> = service
+        .ports()
+        .map(|(port, _)| inbound_listener(model, schemas, options, service, port, &mut clusters))
+        .collect();
+    listeners.extend(outbound_listener(model, options, service, &mut clusters));
+    listeners.extend(tcp_outbound_listeners(model, options, service, &mut clusters));
     if listeners.is_empty() {
         return None;
     }
@@ -87,6 +89,7 @@ fn per_port(base: &str, service: &Service, port: PortId) -> String {
 fn inbound_listener(
     model: &Model,
     schemas: &SchemaIndex,
+    options: &Options,
     service: &Service,
     port: PortId,
     clusters: &mut BTreeMap<String, Value>,
@@ -96,7 +99,8 @@ fn inbound_listener(
     let mode = model.mtls_mode(service);
     let inbound_cluster = per_port(&format!("inbound.{name}"), service, port);
     let stat_prefix = per_port(&format!("inbound_{name}"), service, port).replace('.', "_");
-    let inbound_tls = model.mtls.as_ref().filter(|_| mode.accepts_tls()).map(|m| downstream_tls(m, name));
+    let inbound_tls =
+        model.mtls.as_ref().filter(|_| mode.accepts_tls()).map(|m| downstream_tls(m, options.cert_dir(m), name));
     let filter = if service_port.protocol.is_http() {
         // Authentication (the end user's token), then authorization (the caller's identity).
         let token = service.require_token.as_ref().map(|t| service_token_filter(model, schemas, t.value));
@@ -165,7 +169,12 @@ fn tcp_proxy(stat_prefix: &str, cluster: &str, idle: Option<Duration>) -> Value 
 /// The app's TCP calls: a listener on 127.0.0.1 per callee port (the
 /// call's `local-port`, else the callee's port number), proxied to the
 /// callee's cluster, with mTLS towards callees that accept it.
-fn tcp_outbound_listeners(model: &Model, service: &Service, clusters: &mut BTreeMap<String, Value>) -> Vec<Value> {
+fn tcp_outbound_listeners(
+    model: &Model,
+    options: &Options,
+    service: &Service,
+    clusters: &mut BTreeMap<String, Value>,
+) -> Vec<Value> {
     let mut by_local: BTreeMap<u16, &Call> = BTreeMap::new();
     for call in &service.calls {
         let callee = model.service(call.target.value);
@@ -181,7 +190,7 @@ fn tcp_outbound_listeners(model: &Model, service: &Service, clusters: &mut BTree
         .map(|(local, call)| {
             let callee = model.service(call.target.value);
             let cluster = per_port(&format!("outbound.{}", callee.name.value), callee, call.port);
-            add_callee_clusters(model, service, callee, call.port, &cluster, std::iter::empty(), clusters);
+            add_callee_clusters(model, options, service, callee, call.port, &cluster, std::iter::empty(), clusters);
             let stat_prefix = format!("{}_{local}", cluster.replace('.', "_"));
             let mut proxy = tcp_proxy(&stat_prefix, &cluster, call.idle_timeout.as_ref().map(|t| t.value));
             if !callee.traffic.rules.split.is_empty() {
@@ -205,8 +214,10 @@ fn tcp_outbound_listeners(model: &Model, service: &Service, clusters: &mut BTree
 /// The clusters reaching one port of `callee` (the whole service and the
 /// versions its rules name), with mTLS when both ends take it and the
 /// tightest retry budget of `retries`.
+#[allow(clippy::too_many_arguments)]
 fn add_callee_clusters<'a>(
     model: &Model,
+    options: &Options,
     caller: &Service,
     callee: &Service,
     port: PortId,
@@ -214,11 +225,10 @@ fn add_callee_clusters<'a>(
     retries: impl Iterator<Item = &'a crate::model::traffic::RetryPolicy> + Clone,
     clusters: &mut BTreeMap<String, Value>,
 ) {
-    let tls = model
-        .mtls
-        .as_ref()
-        .filter(|_| model.mtls_between(Some(caller), callee))
-        .map(|m| upstream_tls(m, &caller.name.value, &callee.identity, callee.host().map_or("", |h| h.as_str())));
+    let tls = model.mtls.as_ref().filter(|_| model.mtls_between(Some(caller), callee)).map(|m| {
+        let host = callee.host().map_or("", |h| h.as_str());
+        upstream_tls(m, options.cert_dir(m), &caller.name.value, &callee.identity, host)
+    });
     for (version, cluster_name) in callee_clusters(cluster, callee) {
         let mut outbound = upstream_cluster(&cluster_name, callee, port, version);
         if callee.port(port).protocol == PortProtocol::Grpc {
@@ -234,7 +244,12 @@ fn add_callee_clusters<'a>(
 
 /// The app's calls: a virtual host per callee with the calls' routes, and
 /// the callees' clusters. `None` for a service that calls nobody.
-fn outbound_listener(model: &Model, service: &Service, clusters: &mut BTreeMap<String, Value>) -> Option<Value> {
+fn outbound_listener(
+    model: &Model,
+    options: &Options,
+    service: &Service,
+    clusters: &mut BTreeMap<String, Value>,
+) -> Option<Value> {
     let name = &service.name.value;
     // HTTP and gRPC calls grouped by callee and port, in the spec's order within each.
     let mut by_target: BTreeMap<(&str, PortId), (ServiceId, Vec<&Call>)> = BTreeMap::new();
@@ -255,7 +270,7 @@ fn outbound_listener(model: &Model, service: &Service, clusters: &mut BTreeMap<S
             let callee = model.service(*target);
             let cluster = per_port(&format!("outbound.{target_name}"), callee, port);
             let retries = calls.iter().filter_map(|c| service.call_retries(c)).chain(&service.call_defaults.retries);
-            add_callee_clusters(model, service, callee, port, &cluster, retries, clusters);
+            add_callee_clusters(model, options, service, callee, port, &cluster, retries, clusters);
             let host = callee.host().map_or("", |h| h.as_str());
             let number = callee.port(port).number;
             let mut routes: Vec<Value> = calls

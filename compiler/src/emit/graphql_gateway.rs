@@ -9,12 +9,12 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-use super::Artifact;
+use super::{Artifact, Options, Unexpressed};
 use crate::model::values::Operation;
 use crate::model::{Api, Model, Resolver, SchemaId, Service};
 use crate::schema::SchemaIndex;
 
-pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let mut artifacts = Vec::new();
     for service in &model.services {
         for api in service.apis.iter().filter(|a| !a.resolvers.is_empty()) {

@@ -20,9 +20,12 @@
 //!   route without match serves callers the spec does not declare, with
 //!   Istio's defaults.
 //!
-//! What a service's resources cannot carry (endpoint priorities; timeouts
-//! and retries towards a service with no HTTP API, which Istio sees as TCP)
-//! is listed in the first resource's `meshc/not-in-istio` annotation.
+//! What a service's resources cannot carry (active health checks, endpoint
+//! priorities, a `max-backoff` other than ten times the base; timeouts and
+//! retries towards a service with no HTTP API, which Istio sees as TCP) is
+//! listed in the first resource's `meshc/not-in-istio` annotation. Settings
+//! nothing else reports (health checks, `max-backoff`, a gateway's
+//! `error-format`) are also reported as [`Unexpressed`] (warning MESH0076).
 //!
 //! `istio/gateway-GATEWAY.yaml` holds an Istio `Gateway` (a server per
 //! listener) and a `VirtualService` bound to it with the routes. Routes
@@ -43,8 +46,8 @@ use serde_json::{json, Map, Value};
 
 use super::istio_identity;
 use super::istio_security;
-use super::{path_template_regex, yaml, Artifact};
-use crate::model::traffic::{LoadBalancing, RetryPolicy, VersionId};
+use super::{path_template_regex, yaml, Artifact, Options, Unexpressed};
+use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryPolicy, VersionId};
 use crate::model::values::{Duration, Operation};
 use crate::model::{
     Call, Gateway, HeaderMatch, HeaderRule, HeaderTransform, Model, PathMatch, PortId, PortProtocol, Route, Service,
@@ -59,7 +62,7 @@ const NOT_IN_ISTIO: &str = "meshc/not-in-istio";
 /// The pod label that tells a service's versions apart (Istio's convention).
 pub(super) const VERSION_LABEL: &str = "version";
 
-pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     // Each service's incoming calls, callers in model order, calls in spec order.
     let mut incoming: Vec<Vec<(&Service, &Call)>> = model.services.iter().map(|_| Vec::new()).collect();
     for caller in &model.services {
@@ -74,16 +77,18 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
             .flatten()
             .chain(istio_identity::service_resources(model, schemas, service))
             .collect();
-        let notes = service_notes(service, calls);
+        let path = format!("istio/service-{}.yaml", service.name.value);
+        let without = if docs.is_empty() {
+            "the service gets no Istio resource".to_string()
+        } else {
+            format!("`{path}` is built without it")
+        };
+        let notes = service_notes(service, calls, &without, unexpressed);
         if let (Some(first), false) = (docs.first_mut(), notes.is_empty()) {
             first["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: notes.join("; ") });
         }
         if !docs.is_empty() {
-            artifacts.push(Artifact {
-                path: format!("istio/service-{}.yaml", service.name.value),
-                contents: documents(model, &docs),
-                origin: service.name.span,
-            });
+            artifacts.push(Artifact { path, contents: documents(model, &docs), origin: service.name.span });
         }
     }
     if let Some(mtls) = &model.mtls {
@@ -96,7 +101,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
     for gateway in &model.gateways {
         artifacts.push(Artifact {
             path: format!("istio/gateway-{}.yaml", gateway.name.value),
-            contents: documents(model, &gateway_resources(model, schemas, gateway)),
+            contents: documents(model, &gateway_resources(model, schemas, gateway, unexpressed)),
             origin: gateway.name.span,
         });
     }
@@ -191,10 +196,25 @@ fn service_entry(service: &Service) -> Option<Value> {
     Some(resource("ServiceEntry", metadata(service), spec))
 }
 
-/// What of a service's spec its Istio resources cannot carry.
-fn service_notes(service: &Service, calls: &[(&Service, &Call)]) -> Vec<String> {
+/// What of a service's spec its Istio resources cannot carry; what nothing
+/// else reports also goes to `unexpressed`, labelled `without`.
+fn service_notes(
+    service: &Service,
+    calls: &[(&Service, &Call)],
+    without: &str,
+    unexpressed: &mut Vec<Unexpressed>,
+) -> Vec<String> {
     let mut notes = Vec::new();
     let Some(host) = service.host().map(|h| h.as_str()) else { return notes };
+    if let Some(check) = &service.traffic.health_check {
+        notes.push("the health check (Istio has no active health checks)".to_string());
+        unexpressed.push(Unexpressed::new(
+            check.span,
+            "this health check",
+            without,
+            health_check_help(service, &check.value),
+        ));
+    }
     if in_cluster(host) && !service.endpoints.is_empty() {
         notes.push("declared endpoints (Kubernetes serves the cluster name's own)".to_string());
     } else if service.endpoints.iter().any(|i| i.priority > 0) {
@@ -238,7 +258,66 @@ fn service_notes(service: &Service, calls: &[(&Service, &Call)]) -> Vec<String> 
             idle.join(", ")
         ));
     }
+    // Calls to TCP ports have no retries (`call_retries`), nor the caller's defaults.
+    let mut capped: Vec<&str> = Vec::new();
+    for group in calls.chunk_by(|a, b| std::ptr::eq(a.0, b.0)) {
+        let caller = group[0].0;
+        // The caller's routes: one per call, and the catch-all with `call-defaults` unless a call names no operation.
+        let defaults = group.iter().all(|(_, c)| c.operation.is_some()).then_some(&caller.call_defaults.retries);
+        let policies = group.iter().filter_map(|(_, c)| caller.call_retries(c)).chain(defaults.into_iter().flatten());
+        for policy in policies {
+            if let Some(help) = max_backoff_help(policy) {
+                unexpressed.push(Unexpressed::new(policy.span, "this `max-backoff`", without, help));
+                capped.push(caller.name.value.as_str());
+            }
+        }
+    }
+    capped.dedup();
+    if !capped.is_empty() {
+        notes.push(format!(
+            "max-backoff of the calls from {} (Istio caps backoff at ten times the base)",
+            capped.join(", ")
+        ));
+    }
     notes
+}
+
+/// What to do instead of an active health check, which Istio lacks: a
+/// Kubernetes readiness probe of the same kind on our pods (Istio sends
+/// traffic only to ready pods); outlier detection for an external service.
+fn health_check_help(service: &Service, check: &HealthCheck) -> String {
+    if service.external.is_some() {
+        return "Istio has no active health checks; its callers can still eject failing instances of an external service with `outlier-detection`, which Istio expresses".to_string();
+    }
+    // Kubernetes counts whole seconds, at least one.
+    let seconds = |d: Duration| d.as_millis().div_ceil(1000).max(1);
+    let probe = match &check.probe {
+        Probe::Http { path } => format!("httpGet path {path}"),
+        Probe::Grpc { service: Some(name) } => format!("grpc service {name}"),
+        Probe::Grpc { service: None } => "grpc".to_string(),
+        Probe::Tcp => "tcpSocket".to_string(),
+    };
+    format!(
+        "Istio has no active health checks: give the pods a readinessProbe ({probe} on the app's port, periodSeconds {}, timeoutSeconds {}, successThreshold {}, failureThreshold {}); Istio sends traffic only to ready pods",
+        seconds(check.interval),
+        seconds(check.timeout),
+        check.healthy_threshold,
+        check.unhealthy_threshold
+    )
+}
+
+/// Why a retry policy's `max-backoff` does not reach Istio, which sets only
+/// the base interval (the cap stays ten times the base); `None` when the
+/// cap is that already.
+fn max_backoff_help(policy: &RetryPolicy) -> Option<String> {
+    let backoff = policy.backoff.filter(|_| policy.retries > 0)?;
+    let cap = backoff.base.as_millis() * 10;
+    (backoff.max.as_millis() != cap).then(|| {
+        format!(
+            "Istio sets only the base interval; the proxy caps backoff at ten times it ({cap}ms), not {}: write `max-backoff=\"{cap}ms\"` (or leave it out) so the spec says what Istio does",
+            backoff.max
+        )
+    })
 }
 
 /// The `traffic` block as a `trafficPolicy`; `None` when it sets nothing
@@ -484,8 +563,14 @@ fn duration(d: Duration) -> String {
 }
 
 /// The Istio `Gateway` and, when any route can be served, its `VirtualService`.
-fn gateway_resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<Value> {
+fn gateway_resources(
+    model: &Model,
+    schemas: &SchemaIndex,
+    gateway: &Gateway,
+    unexpressed: &mut Vec<Unexpressed>,
+) -> Vec<Value> {
     let name = &gateway.name.value;
+    let without = format!("`istio/gateway-{name}.yaml` is built without it");
     let servers: Vec<Value> = gateway
         .listeners
         .iter()
@@ -507,8 +592,13 @@ fn gateway_resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) ->
     )];
     let mut http = Vec::new();
     let mut not_in_istio = Vec::new();
+    if let Some(span) = gateway.errors_declared {
+        not_in_istio.push("the gateway's error-format (Istio answers with its own bodies)".to_string());
+        let help = format!("Istio's gateway answers with its own local-reply bodies; the Envoy gateway (`envoy/gateway-{name}.yaml`) serves the declared ones");
+        unexpressed.push(Unexpressed::new(span, "this `error-format`", without.as_str(), help));
+    }
     for route in &gateway.routes {
-        if let Some(http_route) = gateway_route(model, route, &mut not_in_istio) {
+        if let Some(http_route) = gateway_route(model, route, &mut not_in_istio, &without, unexpressed) {
             let target = model.service(route.target.value);
             http.extend(versioned_http(http_route, target, route_port(target, route)));
         }
@@ -536,7 +626,13 @@ fn route_port(target: &Service, route: &Route) -> PortId {
 
 /// A gateway route as an Istio `HTTPRoute`; `None` (noted) when Istio would
 /// change what reaches the service.
-fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Option<Value> {
+fn gateway_route(
+    model: &Model,
+    route: &Route,
+    notes: &mut Vec<String>,
+    without: &str,
+    unexpressed: &mut Vec<Unexpressed>,
+) -> Option<Value> {
     let name = &route.name.value;
     let target = model.service(route.target.value);
     if route.transcode.is_some() {
@@ -560,6 +656,10 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
     }
     if route.retries.as_ref().is_some_and(|r| r.budget.is_some()) {
         dropped.push("retry budget");
+    }
+    if let Some((policy, help)) = route.retries.as_ref().and_then(|r| Some((r, max_backoff_help(r)?))) {
+        dropped.push("max-backoff");
+        unexpressed.push(Unexpressed::new(policy.span, "this `max-backoff`", without, help));
     }
     let matcher = &route.matcher;
     let mut m = json!({ "uri": match &matcher.path {

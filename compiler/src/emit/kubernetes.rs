@@ -30,7 +30,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::istio::VERSION_LABEL;
-use super::{yaml, Artifact};
+use super::{yaml, Artifact, Options, Unexpressed};
 use crate::base::Span;
 use crate::model::values::Host;
 use crate::model::{Model, PortId, PortProtocol, Service};
@@ -40,7 +40,7 @@ use crate::schema::SchemaIndex;
 /// callers' traffic (an IANA service name: at most 15 characters).
 pub const INBOUND_PORT_NAME: &str = "mesh-inbound";
 
-pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, _schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let artifact = |path: String, kube: KubeService, origin: Span| {
         let value = serde_json::to_value(&kube).expect("k8s-openapi types serialize to JSON");
         Artifact { path, contents: yaml(model, &value), origin }

@@ -1,8 +1,11 @@
 //! Backends: each turns the model into artifacts in memory. One module per
 //! backend with one entry point, `emit`, registered in [`BACKENDS`].
 //!
-//! **Invariant:** backends read only the model and the schema index, and do
-//! no IO; the CLI writes their artifacts, atomically.
+//! **Invariant:** backends read only the model, the schema index and the
+//! build's [`Options`], and do no IO; the CLI writes their artifacts,
+//! atomically. A spec setting a backend cannot express is never dropped
+//! silently: the backend reports it as [`Unexpressed`], which the driver
+//! turns into a warning (MESH0076).
 
 mod cert_manager;
 pub mod certificates;
@@ -23,6 +26,7 @@ mod token_exchange;
 use rayon::prelude::*;
 
 use crate::base::Span;
+use crate::model::identity::Mtls;
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
@@ -37,10 +41,65 @@ pub struct Artifact {
     pub origin: Span,
 }
 
+/// What a build sets beside the spec (`meshc build` flags); the default
+/// emits what the spec says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    cert_dir: Option<String>,
+}
+
+impl Options {
+    /// Proxies read their certificates from `dir` instead of the spec's
+    /// `mtls { cert-dir }` (`--cert-dir`, for local runs). `dir` must be
+    /// absolute, as the configs need it; a trailing `/` is dropped, as in
+    /// the spec.
+    pub fn with_cert_dir(mut self, dir: &str) -> Result<Options, String> {
+        if !dir.starts_with('/') {
+            return Err(format!("the cert dir `{dir}` is not an absolute path"));
+        }
+        let trimmed = dir.trim_end_matches('/');
+        self.cert_dir = Some(if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() });
+        Ok(self)
+    }
+
+    /// Where proxies read their certificates and keys: the override, else the spec's.
+    pub fn cert_dir<'a>(&'a self, mtls: &'a Mtls) -> &'a str {
+        self.cert_dir.as_deref().unwrap_or(&mtls.cert_dir)
+    }
+}
+
+/// A setting of the spec that a backend's artifacts are built without,
+/// because the engine has no way to express it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unexpressed {
+    /// The backend's name, filled in by [`emit_all`].
+    pub backend: &'static str,
+    /// The setting in the spec.
+    pub span: Span,
+    /// What it is: "this health check".
+    pub setting: String,
+    /// Which artifacts are built without it.
+    pub label: String,
+    /// Why, and what to do instead.
+    pub help: String,
+}
+
+impl Unexpressed {
+    pub(crate) fn new(
+        span: Span,
+        setting: impl Into<String>,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Self {
+        Unexpressed { backend: "", span, setting: setting.into(), label: label.into(), help: help.into() }
+    }
+}
+
 pub struct Backend {
     pub name: &'static str,
     pub description: &'static str,
-    pub emit: fn(&Model, &SchemaIndex) -> Vec<Artifact>,
+    /// The artifacts; settings it cannot express go to the `Vec`.
+    pub emit: fn(&Model, &SchemaIndex, &Options, &mut Vec<Unexpressed>) -> Vec<Artifact>,
 }
 
 pub static BACKENDS: &[Backend] = &[
@@ -91,11 +150,33 @@ pub static BACKENDS: &[Backend] = &[
     },
 ];
 
-/// Every backend's artifacts, sorted by path.
-pub fn emit_all(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
-    let mut artifacts: Vec<Artifact> = BACKENDS.par_iter().flat_map_iter(|b| (b.emit)(model, schemas)).collect();
-    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-    artifacts
+/// Every backend's output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Emitted {
+    /// Sorted by path.
+    pub artifacts: Vec<Artifact>,
+    /// In [`BACKENDS`] order, then each backend's.
+    pub unexpressed: Vec<Unexpressed>,
+}
+
+/// Every backend's artifacts and what they could not express.
+pub fn emit_all(model: &Model, schemas: &SchemaIndex, options: &Options) -> Emitted {
+    let outputs: Vec<(Vec<Artifact>, Vec<Unexpressed>)> = BACKENDS
+        .par_iter()
+        .map(|b| {
+            let mut unexpressed = Vec::new();
+            let artifacts = (b.emit)(model, schemas, options, &mut unexpressed);
+            unexpressed.iter_mut().for_each(|u| u.backend = b.name);
+            (artifacts, unexpressed)
+        })
+        .collect();
+    let mut emitted = Emitted::default();
+    for (artifacts, unexpressed) in outputs {
+        emitted.artifacts.extend(artifacts);
+        emitted.unexpressed.extend(unexpressed);
+    }
+    emitted.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    emitted
 }
 
 /// A YAML document with a do-not-edit header.
@@ -129,6 +210,27 @@ pub(crate) fn path_template_regex(template: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cert_dir_override_is_absolute_and_wins_over_the_spec() {
+        use crate::base::{FileId, Spanned};
+        use crate::model::identity::MtlsMode;
+        use crate::model::values::Duration;
+        let span = Span::new(FileId(0), 0..0);
+        let mtls = Mtls {
+            mode: Spanned::new(MtlsMode::Strict, span),
+            trust_domain: Mtls::DEFAULT_TRUST_DOMAIN.into(),
+            namespaces: Vec::new(),
+            certificate_lifetime: Duration::from_millis(1),
+            renew_before: Duration::from_millis(1),
+            cert_dir: Mtls::DEFAULT_CERT_DIR.into(),
+            span,
+        };
+        assert_eq!(Options::default().cert_dir(&mtls), "/etc/meshc/certs");
+        assert_eq!(Options::default().with_cert_dir("/tmp/certs/").unwrap().cert_dir(&mtls), "/tmp/certs");
+        assert_eq!(Options::default().with_cert_dir("/").unwrap().cert_dir(&mtls), "/");
+        assert!(Options::default().with_cert_dir("certs").is_err());
+    }
 
     #[test]
     fn path_templates_become_anchored_segment_regexes() {

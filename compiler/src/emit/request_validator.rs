@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::Artifact;
+use super::{Artifact, Options, Unexpressed};
 use crate::model::values::ErrorBodyFormat;
 use crate::model::{Gateway, HeaderRule, Model, PathMatch, Route};
 use crate::schema::SchemaIndex;
@@ -15,7 +15,7 @@ use crate::schema::SchemaIndex;
 /// The message of a 400 when neither the route nor the gateway declares one.
 const DEFAULT_MESSAGE: &str = "the request does not match the API";
 
-pub fn emit(model: &Model, schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     model
         .gateways
         .iter()

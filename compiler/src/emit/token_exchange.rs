@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-use super::Artifact;
+use super::{Artifact, Options, Unexpressed};
 use crate::model::identity::TokenExchangeId;
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
-pub fn emit(model: &Model, _schemas: &SchemaIndex) -> Vec<Artifact> {
+pub fn emit(model: &Model, _schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let mut out = Vec::new();
     for service in &model.services {
         let mut audiences: BTreeMap<TokenExchangeId, BTreeSet<&str>> = BTreeMap::new();

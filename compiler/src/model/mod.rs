@@ -461,6 +461,8 @@ pub struct Gateway {
     pub routes: Vec<Route>,
     /// Bodies for responses the gateway itself produces (no route, upstream down).
     pub errors: ErrorFormat,
+    /// The gateway's `error-format` node, when it declares one.
+    pub errors_declared: Option<Span>,
     /// Where the request validator (`meshc-runtime validator`) listens.
     pub validator: Option<Spanned<Endpoint>>,
     /// Who the gateway's proxy is towards the services (Istio's ingress gateway by default).

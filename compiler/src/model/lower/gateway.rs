@@ -26,6 +26,7 @@ impl Lower<'_> {
         let mut routes: Vec<Route> = Vec::new();
         let mut route_names: HashMap<String, Span> = HashMap::new();
         let mut errors = ErrorFormat::default_json();
+        let mut errors_declared = None;
         let mut validator = None;
         let mut identity_node = None;
         let mut rate_limit_service = None;
@@ -46,6 +47,7 @@ impl Lower<'_> {
                 "error-format" if once.first(child, self.sink) => {
                     if let Some(declared) = self.error_format(child, ErrorBodyFormat::Json) {
                         errors = merge(errors, declared);
+                        errors_declared = Some(child.span);
                     }
                 }
                 "validator" if once.first(child, self.sink) => {
@@ -127,6 +129,7 @@ impl Lower<'_> {
             listeners,
             routes,
             errors,
+            errors_declared,
             validator,
             rate_limit_service,
             audit_log,
