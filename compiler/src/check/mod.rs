@@ -4,9 +4,11 @@
 
 mod authorization_policy;
 mod circuit_breaker_load;
+mod duplicate_route_host;
 mod graphql_resolvers;
 mod grpc_transcoding;
 mod ineffective_cache;
+mod ineffective_idle_timeout;
 mod ineffective_per_try_timeout;
 mod jwt_consistency;
 mod listener_port_conflict;
@@ -49,6 +51,7 @@ pub static PASSES: &[Pass] = &[
         run: authorization_policy::run,
     },
     Pass { name: "circuit-breaker-load", codes: &[Code::CircuitBreakerBelowLoad], run: circuit_breaker_load::run },
+    Pass { name: "duplicate-route-host", codes: &[Code::DuplicateRouteHost], run: duplicate_route_host::run },
     Pass {
         name: "graphql-resolvers",
         codes: &[
@@ -71,6 +74,11 @@ pub static PASSES: &[Pass] = &[
         run: grpc_transcoding::run,
     },
     Pass { name: "ineffective-cache", codes: &[Code::IneffectiveCache], run: ineffective_cache::run },
+    Pass {
+        name: "ineffective-idle-timeout",
+        codes: &[Code::IneffectiveIdleTimeout],
+        run: ineffective_idle_timeout::run,
+    },
     Pass {
         name: "ineffective-per-try-timeout",
         codes: &[Code::IneffectivePerTryTimeout],

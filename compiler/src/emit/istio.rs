@@ -47,7 +47,10 @@ use super::kubernetes::port_protocol;
 use super::{path_template_regex, yaml, Artifact};
 use crate::model::traffic::{LoadBalancing, RetryPolicy, VersionId};
 use crate::model::values::{Duration, Operation};
-use crate::model::{Call, Gateway, HeaderMatch, HeaderRule, HeaderTransform, Model, PathMatch, Route, Service};
+use crate::model::{
+    Call, Gateway, HeaderMatch, HeaderRule, HeaderTransform, Model, PathMatch, PathRewrite, Redirect, RedirectPath,
+    Rewrite, Route, RouteAction, RouteTimeout, Service, VirtualHostId,
+};
 use crate::schema::SchemaIndex;
 
 const API_VERSION: &str = "networking.istio.io/v1";
@@ -487,20 +490,42 @@ fn gateway_resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) ->
         json!({ "name": name }),
         json!({ "selector": { "istio": "ingressgateway" }, "servers": servers }),
     )];
-    let mut http = Vec::new();
     let mut not_in_istio = Vec::new();
-    for route in &gateway.routes {
-        if let Some(http_route) = gateway_route(model, route, &mut not_in_istio) {
-            http.extend(versioned_http(http_route, model.service(route.target.value)));
+    // Each route's HTTP routes; empty when it is left out.
+    let emitted: Vec<Vec<Value>> = gateway
+        .routes
+        .iter()
+        .map(|route| match (gateway_route(model, route, &mut not_in_istio), route.forward()) {
+            (Some(http), Some(forward)) => versioned_http(http, model.service(forward.target.value)),
+            (Some(http), None) => vec![http],
+            (None, _) => Vec::new(),
+        })
+        .collect();
+    let served: Vec<&str> = emitted.iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+    let security = istio_security::resources(model, schemas, gateway, &served, &mut not_in_istio);
+    // A VirtualService per `host` block with its hosts, its routes and those
+    // outside any block (Istio picks the most specific host's), then `*`.
+    let http_of = |id: Option<VirtualHostId>| -> Vec<Value> {
+        gateway
+            .routes
+            .iter()
+            .zip(&emitted)
+            .filter(|(r, _)| r.virtual_host.is_none() || r.virtual_host == id)
+            .flat_map(|(_, http)| http.iter().cloned())
+            .collect()
+    };
+    let blocks = gateway.virtual_hosts.iter().enumerate().map(|(i, vhost)| {
+        let hosts: Vec<String> = vhost.domains.iter().map(|d| d.value.to_string()).collect();
+        (format!("gateway-{name}-host-{}", i + 1), json!(hosts), http_of(Some(VirtualHostId(i as u32))))
+    });
+    let catch_all = (format!("gateway-{name}"), json!(["*"]), http_of(None));
+    for (resource_name, hosts, http) in blocks.chain([catch_all]) {
+        if !http.is_empty() {
+            let spec = json!({ "gateways": [name], "hosts": hosts, "http": http });
+            out.push(resource("VirtualService", json!({ "name": resource_name }), spec));
         }
     }
-    let served: Vec<&str> = http.iter().filter_map(|r| r["name"].as_str()).collect();
-    let security = istio_security::resources(model, schemas, gateway, &served, &mut not_in_istio);
-    if !http.is_empty() {
-        let metadata = json!({ "name": format!("gateway-{name}") });
-        out.push(resource("VirtualService", metadata, json!({ "gateways": [name], "hosts": ["*"], "http": http })));
-    }
-    // On the routes' VirtualService, or on the Gateway when no route is served.
+    // On the last VirtualService (`gateway-NAME` when it exists), or on the Gateway when no route is served.
     if !not_in_istio.is_empty() {
         let last = out.last_mut().expect("the Gateway is always there");
         last["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: not_in_istio.join("; ") });
@@ -513,11 +538,12 @@ fn gateway_resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) ->
 /// change what reaches the service.
 fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Option<Value> {
     let name = &route.name.value;
-    if route.transcode.is_some() {
+    let forward = route.forward();
+    if forward.is_some_and(|f| f.transcode.is_some()) {
         notes.push(format!("{name}: left out (transcode)"));
         return None;
     }
-    if route.validate.is_some() {
+    if forward.is_some_and(|f| f.validate.is_some()) {
         notes.push(format!("{name}: left out (validate)"));
         return None;
     }
@@ -526,14 +552,17 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
         return None;
     }
     let mut dropped = Vec::new();
-    if route.cache.is_some() {
+    if forward.is_some_and(|f| f.cache.is_some()) {
         dropped.push("cache");
     }
     if route.errors.is_some() {
         dropped.push("error-format");
     }
-    if route.retries.as_ref().is_some_and(|r| r.budget.is_some()) {
+    if forward.and_then(|f| f.retries.as_ref()).is_some_and(|r| r.budget.is_some()) {
         dropped.push("retry budget");
+    }
+    if forward.is_some_and(|f| f.idle_timeout.is_some()) {
+        dropped.push("idle-timeout");
     }
     let matcher = &route.matcher;
     let mut m = json!({ "uri": match &matcher.path {
@@ -546,13 +575,28 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
     if !matcher.headers.is_empty() {
         m["headers"] = Value::Object(headers(&matcher.headers));
     }
-    let mut out = json!({
-        "match": [m],
-        "name": name,
-        "retries": retry_policy(route.retries.as_ref()),
-        "route": destination(model.service(route.target.value)),
-        "timeout": route.timeout.map_or(DEFAULT_TIMEOUT.to_string(), duration),
-    });
+    let mut out = json!({ "match": [m], "name": name });
+    match &route.action {
+        RouteAction::Forward(forward) => {
+            out["retries"] = retry_policy(forward.retries.as_ref());
+            out["route"] = destination(model.service(forward.target.value));
+            match forward.timeout {
+                Some(RouteTimeout::After(t)) => out["timeout"] = json!(duration(t)),
+                // Istio's default is no timeout (and its CRD refuses `0s`).
+                Some(RouteTimeout::Never) => {}
+                None => out["timeout"] = json!(DEFAULT_TIMEOUT),
+            }
+            if let Some(rewrite) = istio_rewrite(&forward.rewrite) {
+                out["rewrite"] = rewrite;
+            }
+        }
+        RouteAction::Redirect(redirect) => {
+            out["redirect"] = istio_redirect(redirect);
+            if redirect.strip_query {
+                dropped.push("strip-query");
+            }
+        }
+    }
     let (mut set, mut remove) = (Map::new(), Vec::new());
     for transform in &route.response {
         match transform {
@@ -582,6 +626,45 @@ fn gateway_route(model: &Model, route: &Route, notes: &mut Vec<String>) -> Optio
         notes.push(format!("{name}: without {}", dropped.join(", ")));
     }
     Some(out)
+}
+
+/// Istio's `HTTPRewrite`: `uri` replaces the matched prefix (meshc allows a
+/// prefix rewrite on prefix matches only), `uriRegexRewrite` is RE2 as Envoy's.
+fn istio_rewrite(rewrite: &Rewrite) -> Option<Value> {
+    let mut out = Map::new();
+    match rewrite.path.as_ref().map(|p| &p.value) {
+        Some(PathRewrite::Prefix(prefix)) => {
+            out.insert("uri".into(), json!(prefix));
+        }
+        Some(PathRewrite::Regex(regex)) => {
+            out.insert("uriRegexRewrite".into(), json!({ "match": regex.pattern(), "rewrite": regex.substitution() }));
+        }
+        None => {}
+    }
+    if let Some(host) = &rewrite.host {
+        out.insert("authority".into(), json!(host.value.as_str()));
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// Istio's `HTTPRedirect`.
+fn istio_redirect(redirect: &Redirect) -> Value {
+    let mut out = json!({ "redirectCode": redirect.code.status() });
+    match redirect.path.as_ref().map(|p| &p.value) {
+        Some(RedirectPath::Exact(path)) => out["uri"] = json!(path),
+        Some(RedirectPath::Prefix(prefix)) => out["prefixRewrite"] = json!(prefix),
+        None => {}
+    }
+    if let Some(host) = &redirect.host {
+        out["authority"] = json!(host.as_str());
+    }
+    if let Some(scheme) = redirect.scheme {
+        out["scheme"] = json!(scheme.as_str());
+    }
+    if let Some(port) = redirect.port {
+        out["port"] = json!(port.get());
+    }
+    out
 }
 
 #[cfg(test)]
