@@ -105,7 +105,12 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
         transcoder: forwards(gateway).any(|f| f.transcode.is_some()),
         validator: validating(gateway),
     };
-    let route_config = json!({ "name": gateway.name.value, "virtual_hosts": virtual_hosts(model, gateway, optional) });
+    let mut route_config =
+        json!({ "name": gateway.name.value, "virtual_hosts": virtual_hosts(model, gateway, optional) });
+    // Hosts match whatever port the client wrote (`Host: api.example.com:8080`); the header keeps it.
+    if !gateway.virtual_hosts.is_empty() {
+        route_config["ignore_port_in_host_matching"] = json!(true);
+    }
     let mappers = local_reply_mappers(gateway);
     let filters = http_filters(model, schemas, gateway);
     // Envoy stamps `server: envoy` after all filters; a route that removes or
@@ -144,10 +149,6 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
             }
             if envoy_security::keys_by_client_address(gateway) {
                 hcm["use_remote_address"] = json!(true);
-            }
-            // Hosts are matched whatever the port the client wrote (`Host: api.example.com:8080`).
-            if !gateway.virtual_hosts.is_empty() {
-                hcm["strip_any_host_port"] = json!(true);
             }
             listener
         })

@@ -1016,3 +1016,54 @@ fn check_substitution(substitution: &str, groups: usize) -> Result<(), RegexErro
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod route_value_tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_hosts_or_subdomain_wildcards() {
+        assert_eq!(Domain::parse("API.Example.com").unwrap().to_string(), "api.example.com");
+        assert_eq!(Domain::parse("*.example.com").unwrap().to_string(), "*.example.com");
+        assert_eq!(Domain::parse("10.0.0.1").unwrap(), Domain::Exact(Host::parse("10.0.0.1").unwrap()));
+        for bad in ["*", "*.*.example.com", "api.*.com", "foo*.example.com", "api.example.com:8080", "", "a b"] {
+            assert!(Domain::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn refused(pattern: &str) -> (String, std::ops::Range<usize>) {
+        let (in_pattern, e) = RegexRewrite::parse(pattern, "").unwrap_err();
+        assert!(in_pattern);
+        (e.message, e.at.unwrap())
+    }
+
+    #[test]
+    fn rewrite_patterns_are_re2() {
+        let ok = RegexRewrite::parse(r"^/shop/([a-z]+)/(\d+)$", r"/\1/items/\2\\").unwrap();
+        assert_eq!((ok.pattern(), ok.substitution()), (r"^/shop/([a-z]+)/(\d+)$", r"/\1/items/\2\\"));
+        for good in [r"(?i)^/a(?P<n>b)", r"[^/]+", r"\bword\b", r"(?s:.)", r"\pL+"] {
+            assert!(RegexRewrite::parse(good, "").is_ok(), "{good}");
+        }
+        let (message, at) = refused("^/a(?=b)");
+        assert!(message.contains("look-around"), "{message}");
+        assert_eq!(&"^/a(?=b)"[at], "(?=");
+        assert!(refused(r"(a)\1").0.contains("backreferences"));
+        assert_eq!(&"[a[b]]"[refused("[a[b]]").1], "[b]");
+        assert!(refused("[a&&b]").0.contains("class set"));
+        assert!(refused(r"\<word").0.contains("word-boundary"));
+        assert!(refused("(?R)a").0.contains("flag `R`"));
+        assert!(!refused("(unclosed").0.is_empty());
+    }
+
+    #[test]
+    fn substitutions_name_existing_groups() {
+        let (in_pattern, e) = RegexRewrite::parse("^/(a)$", r"/\1/\2").unwrap_err();
+        assert!(!in_pattern);
+        assert_eq!(e.at, Some(4..6));
+        assert!(e.message.contains("1 group"), "{}", e.message);
+        assert!(RegexRewrite::parse("^/a$", r"/\0").is_ok());
+        let (_, e) = RegexRewrite::parse("^/a$", r"/\x").unwrap_err();
+        assert_eq!(e.at, Some(1..3));
+        assert!(RegexRewrite::parse("^/a$", "/trailing\\").is_err());
+    }
+}
