@@ -216,26 +216,21 @@ fn forwards(gateway: &Gateway) -> impl Iterator<Item = &Forward> {
     gateway.routes.iter().filter_map(Route::forward)
 }
 
-/// One virtual host per `host` block, with the block's routes and those
-/// outside any block in spec order, then the catch-all `*` with the latter
-/// (the only one when the gateway has no `host` block). A domain is in one
-/// block only (checked), so Envoy's domains stay unique.
+/// One virtual host per `host` block with its routes, then the catch-all
+/// `*` with the routes outside any block (the only one when the gateway has
+/// no `host` block). Envoy picks the virtual host by the request's host
+/// first, then the route in order. A domain is in one block only
+/// (checked), so Envoy's domains stay unique.
 fn virtual_hosts(model: &Model, gateway: &Gateway, optional: OptionalFilters) -> Vec<Value> {
-    let routes: Vec<Vec<Value>> = gateway
-        .routes
-        .iter()
-        .map(|r| match r.forward() {
-            Some(f) => versioned_routes(route(model, gateway, r, optional), model.service(f.target.value)),
-            None => vec![route(model, gateway, r, optional)],
-        })
-        .collect();
     let routes_of = |id: Option<VirtualHostId>| -> Vec<Value> {
         gateway
             .routes
             .iter()
-            .zip(&routes)
-            .filter(|(r, _)| r.virtual_host.is_none() || r.virtual_host == id)
-            .flat_map(|(_, emitted)| emitted.iter().cloned())
+            .filter(|r| r.virtual_host == id)
+            .flat_map(|r| match r.forward() {
+                Some(f) => versioned_routes(route(model, gateway, r, optional), model.service(f.target.value)),
+                None => vec![route(model, gateway, r, optional)],
+            })
             .collect()
     };
     let mut out: Vec<Value> = gateway

@@ -503,14 +503,14 @@ fn gateway_resources(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) ->
         .collect();
     let served: Vec<&str> = emitted.iter().flatten().filter_map(|r| r["name"].as_str()).collect();
     let security = istio_security::resources(model, schemas, gateway, &served, &mut not_in_istio);
-    // A VirtualService per `host` block with its hosts, its routes and those
-    // outside any block (Istio picks the most specific host's), then `*`.
+    // A VirtualService per `host` block with its hosts and routes, then `*`
+    // with the rest; Istio picks the most specific host's, as Envoy does.
     let http_of = |id: Option<VirtualHostId>| -> Vec<Value> {
         gateway
             .routes
             .iter()
             .zip(&emitted)
-            .filter(|(r, _)| r.virtual_host.is_none() || r.virtual_host == id)
+            .filter(|(r, _)| r.virtual_host == id)
             .flat_map(|(_, http)| http.iter().cloned())
             .collect()
     };

@@ -378,7 +378,8 @@ pub struct Listener {
 pub struct Route {
     pub name: Spanned<String>,
     pub matcher: RouteMatch,
-    /// The `host` block the route is declared in; `None`: it serves every host.
+    /// The `host` block the route is declared in; `None`: it serves the
+    /// hosts no block names.
     pub virtual_host: Option<VirtualHostId>,
     /// Forward to a service, or answer with a redirect.
     pub action: RouteAction,
@@ -601,13 +602,6 @@ pub struct ErrorStatus {
 impl Gateway {
     pub fn virtual_host(&self, id: VirtualHostId) -> &VirtualHost {
         &self.virtual_hosts[id.0 as usize]
-    }
-
-    /// The routes a request for virtual host `id` (`None`: a host no block
-    /// names) is matched against, in order: the block's own routes and the
-    /// routes outside any block, as declared.
-    pub fn routes_of(&self, id: Option<VirtualHostId>) -> impl Iterator<Item = &Route> {
-        self.routes.iter().filter(move |r| r.virtual_host.is_none() || r.virtual_host == id)
     }
 }
 
