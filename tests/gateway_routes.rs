@@ -524,3 +524,29 @@ fn websocket_round_trip(port: u16, path: &str, text: &str) -> (String, String) {
     let echoed = read_frame(&mut stream).map(|p| String::from_utf8_lossy(&p).into_owned()).unwrap_or_default();
     (status, echoed)
 }
+
+/// Once upgraded, a WebSocket outlives the route's request timeout (which is
+/// why `ineffective-idle-timeout` exempts WebSocket routes).
+#[test]
+fn live_websocket_outlives_the_route_timeout() {
+    let ws = WebSocketEcho::start();
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "service \"ws\" {{\n    owner \"t\"\n    address \"127.0.0.1\" port={}\n    api \"http\" kind=\"rest\" schema=\"api.yaml\"\n}}\n\
+         gateway \"edge\" {{\n    listener \"http\" address=\"127.0.0.1\" port={port}\n    route \"live\" {{\n        \
+         match path=\"/live\"\n        to \"ws\"\n        websocket\n        timeout \"1s\"\n    }}\n}}\n",
+        ws.port
+    );
+    write_files(dir.path(), &[("mesh.kdl", &spec), ("api.yaml", OPENAPI)]);
+    let configs = build_workspace(dir.path(), &dir.path().join("out"));
+    let config = configs.iter().find(|p| p.ends_with("envoy/gateway-edge.yaml")).unwrap();
+    let envoy = EnvoyProcess::start(config);
+    envoy.wait_ready(port);
+    let (status, mut stream) = websocket_handshake(port, "/live");
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+    thread::sleep(Duration::from_secs(3));
+    stream.write_all(&frame(b"still here", Some([1, 2, 3, 4]))).unwrap();
+    assert_eq!(read_frame(&mut stream).unwrap(), b"still here");
+    drop(envoy);
+}

@@ -25,12 +25,13 @@
 //! is listed in the first resource's `meshc/not-in-istio` annotation.
 //!
 //! `istio/gateway-GATEWAY.yaml` holds an Istio `Gateway` (a server per
-//! listener) and a `VirtualService` bound to it with the routes. Routes
+//! listener) and the `VirtualService`s bound to it with the routes: one per
+//! `host` block with its hosts, then `gateway-GATEWAY` for the rest. Routes
 //! whose meaning Istio cannot keep (`transcode`, `validate`) are left out;
 //! features that do not change what reaches the service (`cache`, error
 //! bodies, `rename-header`) are dropped from the route. Both are listed in
-//! the VirtualService's `meshc/not-in-istio` annotation (the Gateway's when
-//! no route is left).
+//! the last VirtualService's `meshc/not-in-istio` annotation (the Gateway's
+//! when no route is left).
 //!
 //! Routes the spec gives no retries get `attempts: 0` (Istio would retry
 //! twice by default) and routes without a timeout get Envoy's default of

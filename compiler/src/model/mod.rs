@@ -412,7 +412,8 @@ impl Route {
 /// caching, transcoding, validation, rewrites) exist only on [`Forward`].
 #[derive(Debug)]
 pub enum RouteAction {
-    Forward(Forward),
+    /// Boxed: a redirect is a fraction of its size.
+    Forward(Box<Forward>),
     Redirect(Redirect),
 }
 

@@ -243,7 +243,7 @@ impl Lower<'_> {
         }
         let action = match redirect {
             Some(redirect) => RouteAction::Redirect(redirect),
-            None => RouteAction::Forward(Forward {
+            None => RouteAction::Forward(Box::new(Forward {
                 target: target?,
                 operation,
                 timeout,
@@ -254,7 +254,7 @@ impl Lower<'_> {
                 validate,
                 rewrite,
                 websocket,
-            }),
+            })),
         };
         Some(Route {
             name,
