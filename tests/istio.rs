@@ -844,3 +844,60 @@ fn boutique_services_match_the_online_boutiques_own_manifests() {
 fn name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
+
+#[test]
+fn authenticated_routes_of_a_host_block_are_guarded_on_its_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(
+        dir.path(),
+        &[(
+            "mesh.kdl",
+            r#"
+jwt-issuer "staff" {
+    issuer "https://sso.example"
+    jwks-uri "https://sso.example/jwks.json"
+}
+service "ledger" {
+    owner "team"
+    address "ledger.apps.svc.cluster.local" port=8080
+}
+gateway "edge" {
+    listener "http" port=80
+    host "ledger.example" "books.example" {
+        route "entries" {
+            match path-prefix="/entries/"
+            to "ledger"
+            auth "staff"
+        }
+    }
+    route "old" {
+        match path="/ledger"
+        redirect host="ledger.example" path="/entries/" code=308 strip-query=#true
+    }
+}
+"#,
+        )],
+    );
+    let compilation = meshc::driver::compile(dir.path());
+    assert_eq!(compilation.errors(), 0);
+    let artifacts: BTreeMap<String, String> =
+        compilation.emit().unwrap().into_iter().map(|a| (a.path, a.contents)).collect();
+    let resources = istio_resources(&artifacts);
+    for (path, r) in &resources {
+        assert_eq!(validate(r), Ok(()), "{path}: {r}");
+    }
+    let policy = resource(&resources, "AuthorizationPolicy", "gateway-edge-jwt");
+    assert_eq!(
+        policy["spec"]["rules"][0]["to"][0]["operation"]["hosts"],
+        json!(["ledger.example", "ledger.example:*", "books.example", "books.example:*"])
+    );
+    let block = resource(&resources, "VirtualService", "gateway-edge-host-1");
+    assert_eq!(block["spec"]["hosts"], json!(["ledger.example", "books.example"]));
+    let rest = resource(&resources, "VirtualService", "gateway-edge");
+    assert_eq!(
+        route(rest, "old")["redirect"],
+        json!({ "authority": "ledger.example", "uri": "/entries/", "redirectCode": 308 })
+    );
+    let note = rest["metadata"]["annotations"]["meshc/not-in-istio"].as_str().unwrap();
+    assert!(note.contains("old: without strip-query"), "{note}");
+}

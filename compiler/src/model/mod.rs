@@ -484,8 +484,6 @@ pub struct Redirect {
     pub code: RedirectCode,
     /// The query string is dropped from the new location.
     pub strip_query: bool,
-    /// The `redirect` node.
-    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

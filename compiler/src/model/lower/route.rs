@@ -223,16 +223,16 @@ impl Lower<'_> {
             _ => None,
         };
         if let (Some((node_name, span)), PathMatch::Exact(path)) = (prefix_replaced, &matcher.path) {
-            let (fix, label) = match node_name {
-                "rewrite" => ("`rewrite regex=` to write the new path out", "replaces the matched prefix"),
-                _ => ("`redirect path=` to send the new path in full", "replaces the matched prefix"),
+            let fix = match node_name {
+                "rewrite" => "`rewrite regex=` to write the new path out",
+                _ => "`redirect path=` to send the new path in full",
             };
             self.sink.push(
                 Diagnostic::new(
                     Code::PrefixRewriteWithoutPrefixMatch,
                     format!("route `{}` replaces a matched prefix, but matches the exact path `{path}`", name.value),
                 )
-                .at(span, label)
+                .at(span, "replaces the matched prefix")
                 .with_label(matcher.span, "an exact match: there is no prefix to replace")
                 .help(format!("match `path-prefix=\"{path}\"`, or use {fix}")),
             );
@@ -370,80 +370,7 @@ impl Lower<'_> {
             }
         }
     }
-}
 
-/// `timeout "2s"`, or `timeout "none"` for requests that may take as long as they last.
-fn timeout_node(node: &Node, sink: &mut crate::diag::Sink) -> Option<RouteTimeout> {
-    read::check_entries(node, 1, &[], sink);
-    read::no_children(node, sink);
-    let text = read::string_arg(node, 0, "a duration or \"none\"", "timeout \"2s\"", sink)?;
-    if text.value == "none" {
-        return Some(RouteTimeout::Never);
-    }
-    read::parse(
-        &text,
-        |t| Duration::parse(t).map_err(|e| format!("{e}; or `none` for no timeout (streams, long polls)")),
-        sink,
-    )
-    .map(RouteTimeout::After)
-}
-
-/// `redirect path=|prefix= host= scheme= port= code= strip-query=`.
-fn redirect_node(node: &Node, sink: &mut crate::diag::Sink) -> Option<Redirect> {
-    read::check_entries(node, 0, &["path", "prefix", "host", "scheme", "port", "code", "strip-query"], sink);
-    read::no_children(node, sink);
-    // Each property is absent, valid, or reported (then `ok` turns false).
-    let mut ok = true;
-    fn checked<T>(ok: &mut bool, node: &Node, key: &str, value: Option<T>) -> Option<T> {
-        *ok &= value.is_some() || node.property(key).is_none();
-        value
-    }
-    let path = checked(&mut ok, node, "path", read::string_prop(node, "path", None, sink));
-    let prefix = checked(&mut ok, node, "prefix", read::string_prop(node, "prefix", None, sink));
-    let new_path = |p: Spanned<String>, exact: bool, sink: &mut crate::diag::Sink| {
-        let value = if exact { RedirectPath::Exact(p.value.clone()) } else { RedirectPath::Prefix(p.value.clone()) };
-        read::parse(&p, |t| check_path(t), sink).map(|()| Spanned::new(value, p.span))
-    };
-    let path = match (path, prefix) {
-        (Some(p), None) => checked(&mut ok, node, "path", new_path(p, true, sink)),
-        (None, Some(p)) => checked(&mut ok, node, "prefix", new_path(p, false, sink)),
-        (Some(_), Some(p)) => {
-            sink.push(
-                Diagnostic::new(Code::InvalidValue, "`redirect` takes either `path` or `prefix`, not both")
-                    .at(p.span, "second new path")
-                    .help("`path` replaces the whole path, `prefix` only the matched prefix"),
-            );
-            checked(&mut ok, node, "prefix", None)
-        }
-        (None, None) => None,
-    };
-    let host = read::string_prop(node, "host", None, sink).and_then(|h| read::parse(&h, |t| Host::parse(t), sink));
-    let host = checked(&mut ok, node, "host", host);
-    let scheme =
-        read::string_prop(node, "scheme", None, sink).and_then(|s| read::parse(&s, |t| Scheme::parse(t), sink));
-    let scheme = checked(&mut ok, node, "scheme", scheme);
-    let port = read::int_prop(node, "port", None, sink).and_then(|p| read::parse(&p, |p| Port::new(*p), sink));
-    let port = checked(&mut ok, node, "port", port);
-    let code =
-        read::int_prop(node, "code", None, sink).and_then(|c| read::parse(&c, |c| RedirectCode::parse(*c), sink));
-    let code = checked(&mut ok, node, "code", code).unwrap_or(RedirectCode::MovedPermanently);
-    let strip_query =
-        checked(&mut ok, node, "strip-query", read::bool_prop(node, "strip-query", sink)).is_some_and(|s| s.value);
-    if !ok {
-        return None;
-    }
-    if path.is_none() && host.is_none() && scheme.is_none() && port.is_none() {
-        sink.push(
-            Diagnostic::new(Code::MissingRequired, "`redirect` would send the client to the URL it asked for")
-                .at(node.name_span, "nothing changes")
-                .help("say what changes: path=, prefix=, host=, scheme= or port="),
-        );
-        return None;
-    }
-    Some(Redirect { path, host, scheme, port, code, strip_query, span: node.span })
-}
-
-impl Lower<'_> {
     fn route_match(&mut self, node: &Node) -> Option<RouteMatch> {
         read::check_entries(node, 0, &["path", "path-prefix", "method"], self.sink);
         let path = read::string_prop(node, "path", None, self.sink);
@@ -628,4 +555,75 @@ fn flag(node: &Node, sink: &mut crate::diag::Sink) -> crate::base::Span {
     read::check_entries(node, 0, &[], sink);
     read::no_children(node, sink);
     node.span
+}
+
+/// `timeout "2s"`, or `timeout "none"` for requests that may take as long as they last.
+fn timeout_node(node: &Node, sink: &mut crate::diag::Sink) -> Option<RouteTimeout> {
+    read::check_entries(node, 1, &[], sink);
+    read::no_children(node, sink);
+    let text = read::string_arg(node, 0, "a duration or \"none\"", "timeout \"2s\"", sink)?;
+    if text.value == "none" {
+        return Some(RouteTimeout::Never);
+    }
+    read::parse(
+        &text,
+        |t| Duration::parse(t).map_err(|e| format!("{e}; or `none` for no timeout (streams, long polls)")),
+        sink,
+    )
+    .map(RouteTimeout::After)
+}
+
+/// `redirect path=|prefix= host= scheme= port= code= strip-query=`.
+fn redirect_node(node: &Node, sink: &mut crate::diag::Sink) -> Option<Redirect> {
+    read::check_entries(node, 0, &["path", "prefix", "host", "scheme", "port", "code", "strip-query"], sink);
+    read::no_children(node, sink);
+    // Each property is absent, valid, or reported (then `ok` turns false).
+    let mut ok = true;
+    fn checked<T>(ok: &mut bool, node: &Node, key: &str, value: Option<T>) -> Option<T> {
+        *ok &= value.is_some() || node.property(key).is_none();
+        value
+    }
+    let path = checked(&mut ok, node, "path", read::string_prop(node, "path", None, sink));
+    let prefix = checked(&mut ok, node, "prefix", read::string_prop(node, "prefix", None, sink));
+    let new_path = |p: Spanned<String>, exact: bool, sink: &mut crate::diag::Sink| {
+        let value = if exact { RedirectPath::Exact(p.value.clone()) } else { RedirectPath::Prefix(p.value.clone()) };
+        read::parse(&p, |t| check_path(t), sink).map(|()| Spanned::new(value, p.span))
+    };
+    let path = match (path, prefix) {
+        (Some(p), None) => checked(&mut ok, node, "path", new_path(p, true, sink)),
+        (None, Some(p)) => checked(&mut ok, node, "prefix", new_path(p, false, sink)),
+        (Some(_), Some(p)) => {
+            sink.push(
+                Diagnostic::new(Code::InvalidValue, "`redirect` takes either `path` or `prefix`, not both")
+                    .at(p.span, "second new path")
+                    .help("`path` replaces the whole path, `prefix` only the matched prefix"),
+            );
+            checked(&mut ok, node, "prefix", None)
+        }
+        (None, None) => None,
+    };
+    let host = read::string_prop(node, "host", None, sink).and_then(|h| read::parse(&h, |t| Host::parse(t), sink));
+    let host = checked(&mut ok, node, "host", host);
+    let scheme =
+        read::string_prop(node, "scheme", None, sink).and_then(|s| read::parse(&s, |t| Scheme::parse(t), sink));
+    let scheme = checked(&mut ok, node, "scheme", scheme);
+    let port = read::int_prop(node, "port", None, sink).and_then(|p| read::parse(&p, |p| Port::new(*p), sink));
+    let port = checked(&mut ok, node, "port", port);
+    let code =
+        read::int_prop(node, "code", None, sink).and_then(|c| read::parse(&c, |c| RedirectCode::parse(*c), sink));
+    let code = checked(&mut ok, node, "code", code).unwrap_or(RedirectCode::MovedPermanently);
+    let strip_query =
+        checked(&mut ok, node, "strip-query", read::bool_prop(node, "strip-query", sink)).is_some_and(|s| s.value);
+    if !ok {
+        return None;
+    }
+    if path.is_none() && host.is_none() && scheme.is_none() && port.is_none() {
+        sink.push(
+            Diagnostic::new(Code::MissingRequired, "`redirect` would send the client to the URL it asked for")
+                .at(node.name_span, "nothing changes")
+                .help("say what changes: path=, prefix=, host=, scheme= or port="),
+        );
+        return None;
+    }
+    Some(Redirect { path, host, scheme, port, code, strip_query })
 }
