@@ -159,7 +159,7 @@ fn explain_prints_the_code_page_by_id_or_name() {
 
 #[test]
 fn explain_of_an_unknown_code_suggests_the_nearest() {
-    let out = meshc(&["explain", "MESH0070"]);
+    let out = meshc(&["explain", "MESH00007"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("did you mean `MESH0007`?"), "{}", stderr(&out));
 }

@@ -2,9 +2,11 @@
 //! bare, dotted, fully qualified and IP addresses; ports 80, 443 and others;
 //! REST, gRPC and plain-TCP services, services with a gRPC and a TCP port,
 //! a worker that listens nowhere; with and without mutual TLS, versions and
-//! traffic splits, retries, a gateway) are built, and **every** Envoy config
-//! goes through `envoy --mode validate` and every Istio resource through
-//! Istio's CRD schemas. A rejection names the seed and prints the spec;
+//! traffic splits, retries, a gateway whose routes rewrite paths and hosts,
+//! redirect, upgrade to WebSocket, serve `host` blocks or wait without a
+//! timeout) are built, and **every** Envoy config goes through
+//! `envoy --mode validate` and every Istio resource through Istio's CRD
+//! schemas. A rejection names the seed and prints the spec;
 //! fixed, it stays here as a regression case (`REGRESSIONS`).
 //!
 //! `MESHC_GEN_MESHES=N` builds N meshes instead of the default.
@@ -120,12 +122,38 @@ fn generate(seed: u64) -> Vec<(String, String)> {
         calls(&mut rng, &mut mesh, usize::MAX, &kinds);
         mesh.push_str("}\n");
     }
-    let routes: String = kinds
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| **k == Kind::Rest)
-        .map(|(i, _)| format!("    route \"r{i}\" {{\n        match path-prefix=\"/s{i}\"\n        to \"s{i}\"\n        timeout \"{}ms\"\n    }}\n", (services + 1) * 1000))
-        .collect();
+    let mut routes = String::new();
+    for (i, _) in kinds.iter().enumerate().filter(|(_, k)| **k == Kind::Rest) {
+        let timeout = match rng.below(4) {
+            0 => "none".to_string(),
+            _ => format!("{}ms", (services + 1) * 1000),
+        };
+        let mut settings = format!("        to \"s{i}\"\n        timeout \"{timeout}\"\n");
+        match rng.below(4) {
+            0 => settings.push_str("        rewrite prefix=\"/items/\" host=\"items.gen\"\n"),
+            1 => settings.push_str("        rewrite regex=#\"^/s[0-9]+/([a-z]+)/(.*)$\"# with=#\"/\\2/\\1\"#\n"),
+            2 => settings.push_str("        websocket\n        idle-timeout \"1s\"\n"),
+            _ => {}
+        }
+        let route = format!("    route \"r{i}\" {{\n        match path-prefix=\"/s{i}\"\n{settings}    }}\n");
+        // Some routes serve only some hosts, a block per route.
+        if rng.chance(30) {
+            let _ = write!(routes, "    host \"s{i}.gen.example\" \"*.s{i}.gen.example\" {{\n{route}    }}\n");
+        } else {
+            routes.push_str(&route);
+        }
+        if rng.chance(40) {
+            let redirect = match rng.below(3) {
+                0 => format!("redirect prefix=\"/s{i}/\" code=301"),
+                1 => "redirect scheme=\"https\" port=443 code=308 strip-query=#true".to_string(),
+                _ => format!("redirect path=\"/s{i}\" host=\"www.gen.example\" code=302"),
+            };
+            let _ = write!(
+                routes,
+                "    route \"old{i}\" {{\n        match path-prefix=\"/old{i}/\"\n        {redirect}\n    }}\n"
+            );
+        }
+    }
     if !routes.is_empty() {
         let _ =
             write!(mesh, "gateway \"edge\" {{\n    listener \"http\" port={}\n{routes}}}\n", 18000 + rng.below(1000));
@@ -247,6 +275,14 @@ fn the_generator_covers_every_name_form_port_and_feature() {
         "split {",
         "retries 1",
         "gateway \"edge\"",
+        "timeout \"none\"",
+        "rewrite prefix=",
+        "rewrite regex=",
+        "websocket",
+        "host \"s",
+        "redirect prefix=",
+        "redirect scheme=",
+        "redirect path=",
     ] {
         assert!(all.contains(needle), "no generated mesh has {needle:?}");
     }

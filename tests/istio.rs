@@ -88,7 +88,8 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
     let resources = validate_all("shop");
     // Counted, so the test cannot pass on an empty output: a ServiceEntry for
     // the external bank, a DestinationRule per service with a traffic block,
-    // a VirtualService per called HTTP service (the bank's API is HTTP) plus the gateway's, one Gateway,
+    // a VirtualService per called HTTP service (the bank's API is HTTP) plus the gateway's (one per
+    // `host` block and one for the other hosts), one Gateway,
     // the gateway's JWT validation and policy, payments', loyalty's and the cache's allow
     // policies, accounts' and loyalty's token requirements (a
     // RequestAuthentication and a DENY policy each), and the mesh's and
@@ -102,7 +103,7 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
             ("Gateway".to_string(), 1),
             ("RequestAuthentication".to_string(), 3),
             ("ServiceEntry".to_string(), 1),
-            ("VirtualService".to_string(), 8),
+            ("VirtualService".to_string(), 10),
         ])
     );
     for (_, r) in &resources {
@@ -426,6 +427,12 @@ fn the_shop_gateway_becomes_an_istio_gateway_and_its_routes() {
             "get-product",
             "list-products|v2",
             "list-products",
+            "old-catalog-links",
+            "products-v1|v2",
+            "products-v1",
+            "short-product-links|v2",
+            "short-product-links",
+            "order-updates",
             "get-order",
             "account",
             "admin-orders",
@@ -445,6 +452,40 @@ fn the_shop_gateway_becomes_an_istio_gateway_and_its_routes() {
     ] {
         assert!(note.contains(expected), "{note}");
     }
+
+    // Rewrites and redirects; WebSocket upgrades need nothing in Istio.
+    assert_eq!(
+        route(routes, "products-v1")["rewrite"],
+        json!({ "uri": "/products", "authority": "catalog.shop.svc.cluster.local" })
+    );
+    assert_eq!(
+        route(routes, "short-product-links")["rewrite"],
+        json!({ "uriRegexRewrite": { "match": "^/p/([A-Za-z0-9-]+)$", "rewrite": "/products/\\1" } })
+    );
+    let old = route(routes, "old-catalog-links");
+    assert_eq!(old["redirect"], json!({ "prefixRewrite": "/products/", "redirectCode": 301 }));
+    assert!(old.get("route").is_none() && old.get("timeout").is_none() && old.get("retries").is_none());
+    // `timeout "none"`: Istio's default is no timeout (its CRD refuses `0s`).
+    let updates = route(routes, "order-updates");
+    assert!(updates.get("timeout").is_none(), "{updates}");
+    assert!(note.contains("order-updates: without idle-timeout"), "{note}");
+    // A VirtualService per `host` block, with its hosts and only its routes.
+    let www = resource(&resources, "VirtualService", "gateway-public-host-1");
+    assert_eq!(www["spec"]["hosts"], json!(["shop.example"]));
+    assert_eq!(
+        www["spec"]["http"],
+        json!([{
+            "match": [{ "uri": { "prefix": "/" } }],
+            "name": "to-www",
+            "redirect": { "authority": "www.shop.example", "scheme": "https", "redirectCode": 301 }
+        }])
+    );
+    let partners = resource(&resources, "VirtualService", "gateway-public-host-2");
+    assert_eq!(partners["spec"]["hosts"], json!(["partners.shop.example", "*.partners.shop.example"]));
+    assert_eq!(partners["spec"]["gateways"], json!(["public"]));
+    let names: Vec<&str> =
+        partners["spec"]["http"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["partner-order-export"]);
 
     let get_product = route(routes, "get-product");
     assert_eq!(get_product["match"], json!([{ "uri": { "prefix": "/products/" }, "method": { "exact": "GET" } }]));
@@ -699,8 +740,14 @@ fn the_shop_gateway_security_becomes_request_authentication_and_a_deny_policy() 
     let policy = resource(&resources, "AuthorizationPolicy", "gateway-public-jwt");
     assert_eq!(policy["spec"]["action"], "DENY");
     let rules = policy["spec"]["rules"].as_array().unwrap();
-    // Per served route with auth (get-order, account, admin-orders, charge): no token, then each failing requirement.
-    assert_eq!(rules.len(), 7, "{rules:#?}");
+    // Per served route with auth (partner-order-export, order-updates, get-order,
+    // account, admin-orders, charge): no token, then each failing requirement.
+    assert_eq!(rules.len(), 11, "{rules:#?}");
+    // A route of a `host` block of exact names is guarded on those hosts only;
+    // with a wildcard among them, on every host (failing closed).
+    let export: Vec<&Value> =
+        rules.iter().filter(|r| r["to"][0]["operation"]["paths"] == json!(["/orders/export"])).collect();
+    assert!(export.iter().all(|r| r["to"][0]["operation"].get("hosts").is_none()), "{export:#?}");
     let admin: Vec<&Value> =
         rules.iter().filter(|r| r["to"][0]["operation"]["paths"] == json!(["/admin/orders/*"])).collect();
     assert_eq!(admin[0]["from"], json!([{ "source": { "notRequestPrincipals": ["https://auth.shop.example/*"] } }]));
@@ -900,4 +947,61 @@ fn boutique_services_match_the_online_boutiques_own_manifests() {
 
 fn name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn authenticated_routes_of_a_host_block_are_guarded_on_its_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(
+        dir.path(),
+        &[(
+            "mesh.kdl",
+            r#"
+jwt-issuer "staff" {
+    issuer "https://sso.example"
+    jwks-uri "https://sso.example/jwks.json"
+}
+service "ledger" {
+    owner "team"
+    address "ledger.apps.svc.cluster.local" port=8080
+}
+gateway "edge" {
+    listener "http" port=80
+    host "ledger.example" "books.example" {
+        route "entries" {
+            match path-prefix="/entries/"
+            to "ledger"
+            auth "staff"
+        }
+    }
+    route "old" {
+        match path="/ledger"
+        redirect host="ledger.example" path="/entries/" code=308 strip-query=#true
+    }
+}
+"#,
+        )],
+    );
+    let compilation = meshc::driver::compile(dir.path());
+    assert_eq!(compilation.errors(), 0);
+    let artifacts: BTreeMap<String, String> =
+        compilation.emit().unwrap().into_iter().map(|a| (a.path, a.contents)).collect();
+    let resources = istio_resources(&artifacts);
+    for (path, r) in &resources {
+        assert_eq!(validate(r), Ok(()), "{path}: {r}");
+    }
+    let policy = resource(&resources, "AuthorizationPolicy", "gateway-edge-jwt");
+    assert_eq!(
+        policy["spec"]["rules"][0]["to"][0]["operation"]["hosts"],
+        json!(["ledger.example", "ledger.example:*", "books.example", "books.example:*"])
+    );
+    let block = resource(&resources, "VirtualService", "gateway-edge-host-1");
+    assert_eq!(block["spec"]["hosts"], json!(["ledger.example", "books.example"]));
+    let rest = resource(&resources, "VirtualService", "gateway-edge");
+    assert_eq!(
+        route(rest, "old")["redirect"],
+        json!({ "authority": "ledger.example", "uri": "/entries/", "redirectCode": 308 })
+    );
+    let note = rest["metadata"]["annotations"]["meshc/not-in-istio"].as_str().unwrap();
+    assert!(note.contains("old: without strip-query"), "{note}");
 }

@@ -433,7 +433,7 @@ fn the_gateway_follows_the_istio_manifest_and_builds() {
     let ports: Vec<u64> = gateway.listeners.iter().map(|l| l.port.get().into()).collect();
     assert_eq!(ports, [server_port]);
     assert_eq!(gateway.routes.len(), 1);
-    let target = model.service(gateway.routes[0].target.value);
+    let target = model.service(gateway.routes[0].forward().expect("a forwarding route").target.value);
     assert_eq!(target.name.value, dest["host"].as_str().unwrap());
     assert_eq!(u64::from(target.port(meshc::model::PortId(0)).number.get()), dest["port"]["number"].as_u64().unwrap());
 

@@ -452,7 +452,7 @@ gateway "edge" {{
 fn an_unknown_child_without_a_close_match_lists_every_valid_child() {
     let (_dir, c) = compile(
         "service \"a\" { owner \"t\"; address \"a.svc\" port=80 }\n\
-         gateway \"edge\" { listener \"http\" port=8080\n route \"r\" { match path-prefix=\"/\"; to \"a\"; websocket #true } }\n",
+         gateway \"edge\" { listener \"http\" port=8080\n route \"r\" { match path-prefix=\"/\"; to \"a\"; grpc-web #true } }\n",
     );
     let d = only(&c);
     assert_eq!(d.code, Code::UnknownNode);

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::repo_root;
+use super::corpora;
 
 /// Compiled `spec` schemas by (group, version, kind), served versions only.
 struct Crds {
@@ -20,7 +20,7 @@ struct Crds {
 fn crds() -> &'static Crds {
     static CRDS: OnceLock<Crds> = OnceLock::new();
     CRDS.get_or_init(|| {
-        let path = repo_root().join("../shared/corpora/istio-crds/customresourcedefinitions.gen.yaml");
+        let path = corpora().join("istio-crds/customresourcedefinitions.gen.yaml");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
         let mut specs = HashMap::new();
         for crd in yaml_documents(&text) {

@@ -107,6 +107,16 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The shared corpora: `$MESHC_CORPORA` when set (as `fuzz/seeds.sh`
+/// reads it; for checkouts elsewhere, such as git worktrees), else
+/// `shared/corpora` beside the repository.
+pub fn corpora() -> PathBuf {
+    match std::env::var_os("MESHC_CORPORA").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => repo_root().join("../shared/corpora"),
+    }
+}
+
 /// Writes each `(relative path, contents)` below `dir`, creating parent
 /// directories as needed.
 pub fn write_files(dir: &Path, files: &[(&str, &str)]) {

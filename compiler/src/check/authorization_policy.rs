@@ -64,14 +64,15 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     }
     for gateway in &model.gateways {
         for route in &gateway.routes {
-            let callee = model.service(route.target.value);
+            let Some(forward) = route.forward() else { continue };
+            let callee = model.service(forward.target.value);
             if callee.authorization.is_none() {
                 continue;
             }
-            incoming[route.target.value.0 as usize].push(Incoming {
+            incoming[forward.target.value.0 as usize].push(Incoming {
                 from: Principal::Gateway(gateway.name.value.clone()),
                 authenticated: model.mtls_between(None, callee),
-                operation: route.operation.as_ref().map(|o| &o.value),
+                operation: forward.operation.as_ref().map(|o| &o.value),
                 span: route.span,
                 declared_by: Declaration::Route { gateway, route },
             });

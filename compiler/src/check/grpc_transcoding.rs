@@ -15,11 +15,12 @@ use crate::schema::{HttpRule, SchemaIndex};
 pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     for gateway in &model.gateways {
         for route in &gateway.routes {
-            let Some(op) = &route.operation else { continue };
-            match (&op.value, &route.transcode) {
+            let Some(forward) = route.forward() else { continue };
+            let Some(op) = &forward.operation else { continue };
+            match (&op.value, &forward.transcode) {
                 (Operation::Grpc { .. }, None) => carries_grpc(route, &op.value, sink),
                 (Operation::Grpc { .. }, Some(transcode)) => {
-                    let Some(schema) = schemas.defining(model, route.target.value, &op.value) else { continue };
+                    let Some(schema) = schemas.defining(model, forward.target.value, &op.value) else { continue };
                     check_bindings(route, &op.value, transcode, schema, sink);
                 }
                 (_, Some(transcode)) => sink.push(

@@ -13,15 +13,16 @@ use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     for gateway in &model.gateways {
-        for route in &gateway.routes {
-            let target = model.service(route.target.value);
+        // Redirects send nothing on.
+        for forward in gateway.routes.iter().filter_map(|r| r.forward()) {
+            let target = model.service(forward.target.value);
             if target.address.is_none() {
                 sink.push(
                     Diagnostic::new(
                         Code::TargetListensNowhere,
                         format!("service `{}` listens nowhere", target.name.value),
                     )
-                    .at(route.target.span, "the route sends requests to it")
+                    .at(forward.target.span, "the route sends requests to it")
                     .with_label(target.name.span, "declared without an address")
                     .help("give it an address, or route to another service"),
                 );
@@ -31,7 +32,7 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
                         Code::HttpSettingOnTcp,
                         format!("service `{}` takes plain TCP only: a gateway route carries HTTP", target.name.value),
                     )
-                    .at(route.target.span, "the route sends HTTP requests to it")
+                    .at(forward.target.span, "the route sends HTTP requests to it")
                     .with_label(target.name.span, "no port of it serves an API")
                     .help("route to a service with an HTTP or gRPC API; the gateway does not proxy raw TCP"),
                 );

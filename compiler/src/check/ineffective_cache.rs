@@ -10,7 +10,8 @@ use crate::schema::SchemaIndex;
 pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     for gateway in &model.gateways {
         for route in &gateway.routes {
-            let (Some(ttl), Some(method)) = (&route.cache, route.matcher.method) else { continue };
+            let Some(forward) = route.forward() else { continue };
+            let (Some(ttl), Some(method)) = (&forward.cache, route.matcher.method) else { continue };
             if method == HttpMethod::Get {
                 continue;
             }

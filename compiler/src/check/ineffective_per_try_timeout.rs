@@ -18,7 +18,8 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
         }
     }
     for route in model.gateways.iter().flat_map(|g| &g.routes) {
-        if let (Some(timeout), Some(policy)) = (route.timeout, &route.retries) {
+        let Some(forward) = route.forward() else { continue };
+        if let (Some(timeout), Some(policy)) = (forward.timeout.and_then(|t| t.duration()), &forward.retries) {
             check(sink, policy, timeout, route.span);
         }
     }

@@ -4,10 +4,12 @@
 
 mod authorization_policy;
 mod circuit_breaker_load;
+mod duplicate_route_host;
 mod graphql_resolvers;
 mod grpc_transcoding;
 mod http_on_tcp;
 mod ineffective_cache;
+mod ineffective_idle_timeout;
 mod ineffective_per_try_timeout;
 mod jwt_consistency;
 mod listener_port_conflict;
@@ -51,6 +53,7 @@ pub static PASSES: &[Pass] = &[
         run: authorization_policy::run,
     },
     Pass { name: "circuit-breaker-load", codes: &[Code::CircuitBreakerBelowLoad], run: circuit_breaker_load::run },
+    Pass { name: "duplicate-route-host", codes: &[Code::DuplicateRouteHost], run: duplicate_route_host::run },
     Pass {
         name: "graphql-resolvers",
         codes: &[
@@ -74,6 +77,11 @@ pub static PASSES: &[Pass] = &[
     },
     Pass { name: "http-on-tcp", codes: &[Code::HttpSettingOnTcp, Code::TargetListensNowhere], run: http_on_tcp::run },
     Pass { name: "ineffective-cache", codes: &[Code::IneffectiveCache], run: ineffective_cache::run },
+    Pass {
+        name: "ineffective-idle-timeout",
+        codes: &[Code::IneffectiveIdleTimeout],
+        run: ineffective_idle_timeout::run,
+    },
     Pass {
         name: "ineffective-per-try-timeout",
         codes: &[Code::IneffectivePerTryTimeout],

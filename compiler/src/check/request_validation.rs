@@ -12,9 +12,10 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     for gateway in &model.gateways {
         let mut first_validating = None;
         for route in &gateway.routes {
-            let Some(validate) = route.validate else { continue };
+            let Some(forward) = route.forward() else { continue };
+            let Some(validate) = forward.validate else { continue };
             first_validating.get_or_insert(validate);
-            if route.operation.as_ref().is_none_or(|op| op.value.kind() != ApiKind::Rest) {
+            if forward.operation.as_ref().is_none_or(|op| op.value.kind() != ApiKind::Rest) {
                 sink.push(
                     Diagnostic::new(
                         Code::UnvalidatableRoute,

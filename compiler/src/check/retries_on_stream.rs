@@ -26,8 +26,9 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
         }
     }
     for route in model.gateways.iter().flat_map(|g| &g.routes) {
-        let (Some(op), Some(policy)) = (&route.operation, &route.retries) else { continue };
-        if replays(policy) && streaming(route.target.value, &op.value) {
+        let Some(forward) = route.forward() else { continue };
+        let (Some(op), Some(policy)) = (&forward.operation, &forward.retries) else { continue };
+        if replays(policy) && streaming(forward.target.value, &op.value) {
             sink.push(diagnostic(op, policy, false));
         }
     }

@@ -24,8 +24,9 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     let mut worst: Vec<Option<(u64, Via)>> = vec![None; model.services.len()];
     for (g, gateway) in model.gateways.iter().enumerate() {
         for (r, route) in gateway.routes.iter().enumerate() {
-            let attempts = route.retries.as_ref().map_or(1, |p| p.attempts());
-            raise(&mut worst, route.target.value, attempts, Via::Route { gateway: g, route: r });
+            let Some(forward) = route.forward() else { continue };
+            let attempts = forward.retries.as_ref().map_or(1, |p| p.attempts());
+            raise(&mut worst, forward.target.value, attempts, Via::Route { gateway: g, route: r });
         }
     }
     // Callers before callees; inside a cycle (reported by sync-call-cycle) one pass is enough.
@@ -92,8 +93,9 @@ fn explain(model: &Model, worst: &[Option<(u64, Via)>], id: ServiceId) -> (Strin
         match via {
             Via::Route { gateway, route } => {
                 let route = &model.gateways[gateway].routes[route];
-                let attempts = route.retries.as_ref().map_or(1, |p| p.attempts());
-                if let Some(p) = &route.retries {
+                let retries = route.forward().and_then(|f| f.retries.as_ref());
+                let attempts = retries.map_or(1, |p| p.attempts());
+                if let Some(p) = retries {
                     spans.push(p.span);
                 }
                 steps.push(format!(

@@ -39,8 +39,10 @@ fn prefixes(path: &str) -> impl Iterator<Item = &str> {
     (1..=path.len()).filter(move |&i| path.is_char_boundary(i)).map(move |i| &path[..i])
 }
 
-/// Whether `a` matches every request `b` matches.
+/// Whether `a` matches every request `b` matches (routes of different
+/// `host` blocks, or of a block and none, never see the same request).
 fn covers(a: &Route, b: &Route) -> bool {
+    let host = a.virtual_host == b.virtual_host;
     let path = match (&a.matcher.path, &b.matcher.path) {
         (PathMatch::Prefix(pa), PathMatch::Prefix(pb) | PathMatch::Exact(pb)) => pb.starts_with(pa.as_str()),
         (PathMatch::Exact(pa), PathMatch::Exact(pb)) => pa == pb,
@@ -48,5 +50,5 @@ fn covers(a: &Route, b: &Route) -> bool {
     };
     let method = a.matcher.method.is_none() || a.matcher.method == b.matcher.method;
     let headers = a.matcher.headers.iter().all(|h: &HeaderMatch| b.matcher.headers.contains(h));
-    path && method && headers
+    host && path && method && headers
 }

@@ -66,9 +66,10 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     }
     for gateway in &model.gateways {
         for route in &gateway.routes {
-            let Some(timeout) = route.timeout else { continue };
-            let callee = model.service(route.target.value);
-            if let Some(need) = critical[route.target.value.0 as usize].serving(route.operation.as_ref()) {
+            let Some(forward) = route.forward() else { continue };
+            let Some(timeout) = forward.timeout.and_then(|t| t.duration()) else { continue };
+            let callee = model.service(forward.target.value);
+            if let Some(need) = critical[forward.target.value.0 as usize].serving(forward.operation.as_ref()) {
                 let who = format!("route `{}` of gateway `{}`", route.name.value, gateway.name.value);
                 check(sink, &who, timeout, route.span, &callee.name.value, need);
             }

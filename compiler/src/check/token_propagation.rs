@@ -13,7 +13,8 @@ use crate::schema::SchemaIndex;
 pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     for gateway in &model.gateways {
         for route in &gateway.routes {
-            let callee = model.service(route.target.value);
+            let Some(forward) = route.forward() else { continue };
+            let callee = model.service(forward.target.value);
             let Some(required) = &callee.require_token else { continue };
             let issuer = &model.issuer(required.value).name.value;
             let (problem, help) = match &route.auth {

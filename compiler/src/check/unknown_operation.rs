@@ -26,8 +26,9 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     }
     for gateway in &model.gateways {
         for route in &gateway.routes {
-            if let Some(op) = &route.operation {
-                check(model, schemas, route.target.value, op, sink);
+            if let Some(forward) = route.forward() {
+                let Some(op) = &forward.operation else { continue };
+                check(model, schemas, forward.target.value, op, sink);
             }
         }
     }

@@ -143,6 +143,11 @@ codes! {
     TargetListensNowhere = "MESH0065", "target-listens-nowhere", Reference, Error, "0.1.0", "A call, route or resolver targets a service that declares no address: a workload that listens nowhere.";
     PodPortConflict = "MESH0066", "pod-port-conflict", Traffic, Error, "0.1.0", "Two listeners in one service's pod (its own ports, its sidecar's inbound and outbound ports, the local ports of its TCP calls) bind the same port.";
     UnknownPort = "MESH0067", "unknown-port", Reference, Error, "0.1.0", "An API or a call names a port its service does not declare.";
+    PrefixRewriteWithoutPrefixMatch = "MESH0070", "prefix-rewrite-without-prefix-match", Gateway, Error, "0.1.0", "A route replaces the matched prefix of the path (rewrite or redirect) but matches an exact path.";
+    InvalidRewriteRegex = "MESH0071", "invalid-rewrite-regex", Gateway, Error, "0.1.0", "A route's rewrite pattern is not an RE2 regular expression, or its substitution names a group the pattern lacks.";
+    RedirectWithForwarding = "MESH0072", "redirect-with-forwarding", Gateway, Error, "0.1.0", "A redirect route also sets what only forwarded requests have: a target, timeouts, retries, caching, rewrites, validation.";
+    DuplicateRouteHost = "MESH0073", "duplicate-route-host", Gateway, Error, "0.1.0", "Two `host` blocks of one gateway name the same host, which Envoy refuses.";
+    IneffectiveIdleTimeout = "MESH0074", "ineffective-idle-timeout", Gateway, Warning, "0.1.0", "A route's idle timeout is not shorter than its request timeout, so it never fires.";
     BackendCannotExpress = "MESH0076", "backend-cannot-express", Hygiene, Warning, "0.1.0", "A spec setting one backend's engine cannot express; that backend's artifacts are built without it.";
 }
 

@@ -19,7 +19,10 @@ use super::envoy_security;
 use super::{yaml, Artifact, Options, Unexpressed};
 use crate::model::traffic::{RetryPolicy, VersionId};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
-use crate::model::{ErrorFormat, Gateway, HeaderTransform, Model, PathMatch, PortId, Route, ServiceId};
+use crate::model::{
+    ErrorFormat, Forward, Gateway, HeaderTransform, Model, PathMatch, PathRewrite, PortId, Redirect, RedirectCode,
+    RedirectPath, Route, RouteAction, RouteTimeout, ServiceId, VirtualHostId,
+};
 use crate::schema::SchemaIndex;
 
 /// Request header the gateway sets on routed requests so error mappers can
@@ -74,16 +77,16 @@ struct ClusterKey {
 }
 
 impl ClusterKey {
-    fn of(model: &Model, route: &Route) -> ClusterKey {
-        let protocol = match route.operation.as_ref().map(|o| o.value.kind()) {
+    fn of(model: &Model, forward: &Forward) -> ClusterKey {
+        let protocol = match forward.operation.as_ref().map(|o| o.value.kind()) {
             Some(ApiKind::Grpc) => Protocol::Grpc,
             _ => Protocol::Http,
         };
-        let cache_seconds = route.cache.as_ref().map(|ttl| ttl.value.as_millis().div_ceil(1000));
-        let target = model.service(route.target.value);
+        let cache_seconds = forward.cache.as_ref().map(|ttl| ttl.value.as_millis().div_ceil(1000));
+        let target = model.service(forward.target.value);
         // Routes to a service without an HTTP port are refused by the checks.
-        let port = target.request_port(route.operation.as_ref().map(|o| &o.value)).unwrap_or(PortId(0));
-        ClusterKey { service: route.target.value, port, protocol, cache_seconds }
+        let port = target.request_port(forward.operation.as_ref().map(|o| &o.value)).unwrap_or(PortId(0));
+        ClusterKey { service: forward.target.value, port, protocol, cache_seconds }
     }
 
     /// `SERVICE[.PORT].PROTOCOL[.ttl-Ns]` (the port for services with
@@ -107,15 +110,16 @@ impl ClusterKey {
 
 fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &Gateway) -> Value {
     let optional = OptionalFilters {
-        cache: gateway.routes.iter().any(|r| r.cache.is_some()),
-        transcoder: gateway.routes.iter().any(|r| r.transcode.is_some()),
+        cache: forwards(gateway).any(|f| f.cache.is_some()),
+        transcoder: forwards(gateway).any(|f| f.transcode.is_some()),
         validator: validating(gateway),
     };
-    let routes: Vec<Value> = gateway
-        .routes
-        .iter()
-        .flat_map(|r| versioned_routes(route(model, gateway, r, optional), model.service(r.target.value)))
-        .collect();
+    let mut route_config =
+        json!({ "name": gateway.name.value, "virtual_hosts": virtual_hosts(model, gateway, optional) });
+    // Hosts match whatever port the client wrote (`Host: api.example.com:8080`); the header keeps it.
+    if !gateway.virtual_hosts.is_empty() {
+        route_config["ignore_port_in_host_matching"] = json!(true);
+    }
     let mappers = local_reply_mappers(gateway);
     let filters = http_filters(model, schemas, gateway);
     // Envoy stamps `server: envoy` after all filters; a route that removes or
@@ -140,10 +144,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
                             "@type": HCM,
                             "stat_prefix": format!("{}_{}", gateway.name.value, l.name.value),
                             "codec_type": "AUTO",
-                            "route_config": {
-                                "name": gateway.name.value,
-                                "virtual_hosts": [{ "name": gateway.name.value, "domains": ["*"], "routes": routes }]
-                            },
+                            "route_config": route_config,
                             "http_filters": filters,
                             "local_reply_config": { "mappers": mappers },
                             "server_header_transformation": server_header
@@ -164,8 +165,8 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
     // One cluster per (service, protocol, cache TTL) and version in name order.
     // The routes' retry policies by cluster key: their budgets share the clusters.
     let mut retries: BTreeMap<ClusterKey, Vec<&RetryPolicy>> = BTreeMap::new();
-    for r in &gateway.routes {
-        retries.entry(ClusterKey::of(model, r)).or_default().extend(&r.retries);
+    for forward in forwards(gateway) {
+        retries.entry(ClusterKey::of(model, forward)).or_default().extend(&forward.retries);
     }
     let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
     for (key, policies) in &retries {
@@ -217,7 +218,46 @@ struct OptionalFilters {
 
 /// Whether the gateway asks a request validator (some route validates and the validator is declared).
 fn validating(gateway: &Gateway) -> bool {
-    gateway.validator.is_some() && gateway.routes.iter().any(|r| r.validate.is_some())
+    gateway.validator.is_some() && forwards(gateway).any(|f| f.validate.is_some())
+}
+
+/// The forwarding settings of the gateway's routes that forward.
+fn forwards(gateway: &Gateway) -> impl Iterator<Item = &Forward> {
+    gateway.routes.iter().filter_map(Route::forward)
+}
+
+/// One virtual host per `host` block with its routes, then the catch-all
+/// `*` with the routes outside any block (the only one when the gateway has
+/// no `host` block). Envoy picks the virtual host by the request's host
+/// first, then the route in order. A domain is in one block only
+/// (checked), so Envoy's domains stay unique.
+fn virtual_hosts(model: &Model, gateway: &Gateway, optional: OptionalFilters) -> Vec<Value> {
+    let routes_of = |id: Option<VirtualHostId>| -> Vec<Value> {
+        gateway
+            .routes
+            .iter()
+            .filter(|r| r.virtual_host == id)
+            .flat_map(|r| match r.forward() {
+                Some(f) => versioned_routes(route(model, gateway, r, optional), model.service(f.target.value)),
+                None => vec![route(model, gateway, r, optional)],
+            })
+            .collect()
+    };
+    let mut out: Vec<Value> = gateway
+        .virtual_hosts
+        .iter()
+        .enumerate()
+        .map(|(i, vhost)| {
+            let domains: Vec<String> = vhost.domains.iter().map(|d| d.value.to_string()).collect();
+            json!({
+                "name": format!("{}:{}", gateway.name.value, domains.first().map_or("", String::as_str)),
+                "domains": domains,
+                "routes": routes_of(Some(VirtualHostId(i as u32))),
+            })
+        })
+        .collect();
+    out.push(json!({ "name": gateway.name.value, "domains": ["*"], "routes": routes_of(None) }));
+    out
 }
 
 fn route(model: &Model, gateway: &Gateway, route: &Route, optional: OptionalFilters) -> Value {
@@ -233,19 +273,19 @@ fn route(model: &Model, gateway: &Gateway, route: &Route, optional: OptionalFilt
     if !headers.is_empty() {
         matcher["headers"] = Value::Array(headers);
     }
-    let mut action = json!({ "cluster": ClusterKey::of(model, route).name(model) });
-    if let Some(timeout) = route.timeout {
-        action["timeout"] = json!(timeout.to_proto_json());
-    }
-    if let Some(policy) = &route.retries {
-        action["retry_policy"] = retry_policy(policy);
-    }
-    if let Some(hash) = hash_policy(&model.service(route.target.value).traffic) {
-        action["hash_policy"] = hash;
-    }
     let mut per_filter = serde_json::Map::new();
-    envoy_security::route(model, gateway, route, &mut action, &mut per_filter);
-    let mut out = json!({ "name": route.name.value, "match": matcher, "route": action });
+    let mut out = json!({ "name": route.name.value, "match": matcher });
+    match &route.action {
+        RouteAction::Forward(forward) => {
+            let mut action = forward_action(model, forward);
+            envoy_security::route(model, gateway, route, Some(&mut action), &mut per_filter);
+            out["route"] = action;
+        }
+        RouteAction::Redirect(redirect) => {
+            envoy_security::route(model, gateway, route, None, &mut per_filter);
+            out["redirect"] = redirect_action(redirect);
+        }
+    }
     if route.errors.is_some() {
         out["request_headers_to_add"] = json!([{
             "header": { "key": ROUTE_HEADER, "value": literal(&route.name.value) },
@@ -262,19 +302,84 @@ fn route(model: &Model, gateway: &Gateway, route: &Route, optional: OptionalFilt
             }),
         );
     }
-    if optional.cache && route.cache.is_none() {
+    let forward = route.forward();
+    if optional.cache && forward.is_none_or(|f| f.cache.is_none()) {
         per_filter.insert(CACHE_FILTER.into(), json!({ "@type": FILTER_CONFIG, "disabled": true }));
     }
-    if optional.validator && route.validate.is_none() {
+    if optional.validator && forward.is_none_or(|f| f.validate.is_none()) {
         per_filter.insert(EXT_AUTHZ_FILTER.into(), json!({ "@type": EXT_AUTHZ_PER_ROUTE, "disabled": true }));
     }
-    if optional.transcoder && route.transcode.is_none() {
+    if optional.transcoder && forward.is_none_or(|f| f.transcode.is_none()) {
         per_filter.insert(TRANSCODER_FILTER.into(), json!({ "@type": FILTER_CONFIG, "disabled": true }));
     }
     if !per_filter.is_empty() {
         out["typed_per_filter_config"] = Value::Object(per_filter);
     }
     out
+}
+
+/// A forwarding route's `RouteAction`: cluster, timeouts, retries, rewrites, upgrades.
+fn forward_action(model: &Model, forward: &Forward) -> Value {
+    let mut action = json!({ "cluster": ClusterKey::of(model, forward).name(model) });
+    match forward.timeout {
+        Some(RouteTimeout::After(timeout)) => action["timeout"] = json!(timeout.to_proto_json()),
+        // Zero turns the route's timeout off.
+        Some(RouteTimeout::Never) => action["timeout"] = json!("0s"),
+        None => {}
+    }
+    if let Some(idle) = &forward.idle_timeout {
+        action["idle_timeout"] = json!(idle.value.to_proto_json());
+    }
+    if let Some(policy) = &forward.retries {
+        action["retry_policy"] = retry_policy(policy);
+    }
+    if let Some(hash) = hash_policy(&model.service(forward.target.value).traffic) {
+        action["hash_policy"] = hash;
+    }
+    match forward.rewrite.path.as_ref().map(|p| &p.value) {
+        Some(PathRewrite::Prefix(prefix)) => action["prefix_rewrite"] = json!(prefix),
+        Some(PathRewrite::Regex(regex)) => {
+            action["regex_rewrite"] =
+                json!({ "pattern": { "regex": regex.pattern() }, "substitution": regex.substitution() });
+        }
+        None => {}
+    }
+    if let Some(host) = &forward.rewrite.host {
+        action["host_rewrite_literal"] = json!(host.value.as_str());
+    }
+    if forward.websocket.is_some() {
+        action["upgrade_configs"] = json!([{ "upgrade_type": "websocket" }]);
+    }
+    action
+}
+
+/// A redirecting route's `RedirectAction`.
+fn redirect_action(redirect: &Redirect) -> Value {
+    let mut action = json!({ "response_code": match redirect.code {
+        RedirectCode::MovedPermanently => "MOVED_PERMANENTLY",
+        RedirectCode::Found => "FOUND",
+        RedirectCode::SeeOther => "SEE_OTHER",
+        RedirectCode::TemporaryRedirect => "TEMPORARY_REDIRECT",
+        RedirectCode::PermanentRedirect => "PERMANENT_REDIRECT",
+    }});
+    match redirect.path.as_ref().map(|p| &p.value) {
+        Some(RedirectPath::Exact(path)) => action["path_redirect"] = json!(path),
+        Some(RedirectPath::Prefix(prefix)) => action["prefix_rewrite"] = json!(prefix),
+        None => {}
+    }
+    if let Some(host) = &redirect.host {
+        action["host_redirect"] = json!(host.as_str());
+    }
+    if let Some(scheme) = redirect.scheme {
+        action["scheme_redirect"] = json!(scheme.as_str());
+    }
+    if let Some(port) = redirect.port {
+        action["port_redirect"] = json!(port.get());
+    }
+    if redirect.strip_query {
+        action["strip_query"] = json!(true);
+    }
+    action
 }
 
 /// Authentication, authorization and rate limits (envoy_security), request
@@ -309,7 +414,7 @@ fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<
     if let Some(transcoder) = transcoder(model, schemas, gateway) {
         filters.push(transcoder);
     }
-    if gateway.routes.iter().any(|r| r.cache.is_some()) {
+    if forwards(gateway).any(|f| f.cache.is_some()) {
         filters.push(json!({ "name": CACHE_FILTER, "typed_config": {
             "@type": CACHE_CONFIG,
             "typed_config": { "@type": SIMPLE_CACHE }
@@ -327,11 +432,11 @@ fn transcoder(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Option
     let mut services = std::collections::BTreeSet::new();
     let mut schema_ids = std::collections::BTreeSet::new();
     let mut declared = Vec::new();
-    for route in &gateway.routes {
-        let (Some(op), Some(transcode)) = (&route.operation, &route.transcode) else { continue };
+    for forward in forwards(gateway) {
+        let (Some(op), Some(transcode)) = (&forward.operation, &forward.transcode) else { continue };
         let Operation::Grpc { service, .. } = &op.value else { continue };
         services.insert(service.clone());
-        for api in model.service(route.target.value).apis.iter().filter(|a| a.serves(&op.value)) {
+        for api in model.service(forward.target.value).apis.iter().filter(|a| a.serves(&op.value)) {
             schema_ids.insert(api.schema);
         }
         if let Some(rule) = &transcode.rule {

@@ -39,6 +39,7 @@ const LOCAL_RL_FILTER: &str = "envoy.filters.http.local_ratelimit";
 const LOCAL_RL: &str = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 const RL_FILTER: &str = "envoy.filters.http.ratelimit";
 const RL: &str = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit";
+const RL_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute";
 const FILE_LOG: &str = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 const STDOUT_LOG: &str = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
 const CEL_FILTER: &str = "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter";
@@ -221,7 +222,15 @@ pub fn service_token_filter(model: &Model, schemas: &SchemaIndex, id: IssuerId) 
 
 /// A route's per-filter configs for the security filters, and the route
 /// action's `rate_limits` for global limits.
-pub fn route(model: &Model, gateway: &Gateway, route: &Route, action: &mut Value, per_filter: &mut Map<String, Value>) {
+/// A redirect has no `RouteAction` (`action` is `None`): its global limits
+/// go in the rate limit filter's per-route config instead.
+pub fn route(
+    model: &Model,
+    gateway: &Gateway,
+    route: &Route,
+    mut action: Option<&mut Value>,
+    per_filter: &mut Map<String, Value>,
+) {
     if authenticating(gateway) {
         let config = match &route.auth {
             Some(_) => json!({ "@type": JWT_PER_ROUTE, "requirement_name": route.name.value }),
@@ -244,7 +253,15 @@ pub fn route(model: &Model, gateway: &Gateway, route: &Route, action: &mut Value
             let mut actions =
                 vec![json!({ "generic_key": { "descriptor_key": "route", "descriptor_value": route.name.value } })];
             actions.extend(key_action(&limit.key.value, issuer));
-            action["rate_limits"] = json!([{ "actions": actions }]);
+            match action.as_deref_mut() {
+                Some(action) => action["rate_limits"] = json!([{ "actions": actions }]),
+                None => {
+                    per_filter.insert(
+                        RL_FILTER.into(),
+                        json!({ "@type": RL_PER_ROUTE, "rate_limits": [{ "actions": actions }] }),
+                    );
+                }
+            }
         } else {
             per_filter.insert(LOCAL_RL_FILTER.into(), local_limit(route, limit, issuer));
         }

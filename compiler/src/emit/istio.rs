@@ -28,12 +28,13 @@
 //! `error-format`) are also reported as [`Unexpressed`] (warning MESH0076).
 //!
 //! `istio/gateway-GATEWAY.yaml` holds an Istio `Gateway` (a server per
-//! listener) and a `VirtualService` bound to it with the routes. Routes
+//! listener) and the `VirtualService`s bound to it with the routes: one per
+//! `host` block with its hosts, then `gateway-GATEWAY` for the rest. Routes
 //! whose meaning Istio cannot keep (`transcode`, `validate`) are left out;
 //! features that do not change what reaches the service (`cache`, error
 //! bodies, `rename-header`) are dropped from the route. Both are listed in
-//! the VirtualService's `meshc/not-in-istio` annotation (the Gateway's when
-//! no route is left).
+//! the last VirtualService's `meshc/not-in-istio` annotation (the Gateway's
+//! when no route is left).
 //!
 //! Routes the spec gives no retries get `attempts: 0` (Istio would retry
 //! twice by default) and routes without a timeout get Envoy's default of
@@ -50,7 +51,8 @@ use super::{path_template_regex, yaml, Artifact, Options, Unexpressed};
 use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryPolicy, VersionId};
 use crate::model::values::{Duration, Operation};
 use crate::model::{
-    Call, Gateway, HeaderMatch, HeaderRule, HeaderTransform, Model, PathMatch, PortId, PortProtocol, Route, Service,
+    Call, Forward, Gateway, HeaderMatch, HeaderRule, HeaderTransform, Model, PathMatch, PathRewrite, PortId,
+    PortProtocol, Redirect, RedirectPath, Rewrite, Route, RouteAction, RouteTimeout, Service, VirtualHostId,
 };
 use crate::schema::SchemaIndex;
 
@@ -590,26 +592,50 @@ fn gateway_resources(
         json!({ "name": name }),
         json!({ "selector": { "istio": "ingressgateway" }, "servers": servers }),
     )];
-    let mut http = Vec::new();
     let mut not_in_istio = Vec::new();
     if let Some(span) = gateway.errors_declared {
         not_in_istio.push("the gateway's error-format (Istio answers with its own bodies)".to_string());
         let help = format!("Istio's gateway answers with its own local-reply bodies; the Envoy gateway (`envoy/gateway-{name}.yaml`) serves the declared ones");
         unexpressed.push(Unexpressed::new(span, "this `error-format`", without.as_str(), help));
     }
-    for route in &gateway.routes {
-        if let Some(http_route) = gateway_route(model, route, &mut not_in_istio, &without, unexpressed) {
-            let target = model.service(route.target.value);
-            http.extend(versioned_http(http_route, target, route_port(target, route)));
+    // Each route's HTTP routes; empty when it is left out.
+    let emitted: Vec<Vec<Value>> = gateway
+        .routes
+        .iter()
+        .map(|route| match (gateway_route(model, route, &mut not_in_istio, &without, unexpressed), route.forward()) {
+            (Some(http), Some(forward)) => {
+                let target = model.service(forward.target.value);
+                versioned_http(http, target, route_port(target, forward))
+            }
+            (Some(http), None) => vec![http],
+            (None, _) => Vec::new(),
+        })
+        .collect();
+    let served: Vec<&str> = emitted.iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+    let security = istio_security::resources(model, schemas, gateway, &served, &mut not_in_istio);
+    // A VirtualService per `host` block with its hosts and routes, then `*`
+    // with the rest; Istio picks the most specific host's, as Envoy does.
+    let http_of = |id: Option<VirtualHostId>| -> Vec<Value> {
+        gateway
+            .routes
+            .iter()
+            .zip(&emitted)
+            .filter(|(r, _)| r.virtual_host == id)
+            .flat_map(|(_, http)| http.iter().cloned())
+            .collect()
+    };
+    let blocks = gateway.virtual_hosts.iter().enumerate().map(|(i, vhost)| {
+        let hosts: Vec<String> = vhost.domains.iter().map(|d| d.value.to_string()).collect();
+        (format!("gateway-{name}-host-{}", i + 1), json!(hosts), http_of(Some(VirtualHostId(i as u32))))
+    });
+    let catch_all = (format!("gateway-{name}"), json!(["*"]), http_of(None));
+    for (resource_name, hosts, http) in blocks.chain([catch_all]) {
+        if !http.is_empty() {
+            let spec = json!({ "gateways": [name], "hosts": hosts, "http": http });
+            out.push(resource("VirtualService", json!({ "name": resource_name }), spec));
         }
     }
-    let served: Vec<&str> = http.iter().filter_map(|r| r["name"].as_str()).collect();
-    let security = istio_security::resources(model, schemas, gateway, &served, &mut not_in_istio);
-    if !http.is_empty() {
-        let metadata = json!({ "name": format!("gateway-{name}") });
-        out.push(resource("VirtualService", metadata, json!({ "gateways": [name], "hosts": ["*"], "http": http })));
-    }
-    // On the routes' VirtualService, or on the Gateway when no route is served.
+    // On the last VirtualService (`gateway-NAME` when it exists), or on the Gateway when no route is served.
     if !not_in_istio.is_empty() {
         let last = out.last_mut().expect("the Gateway is always there");
         last["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: not_in_istio.join("; ") });
@@ -620,8 +646,8 @@ fn gateway_resources(
 
 /// The target's port a gateway route sends to (routes to a service without
 /// an HTTP port are refused by the checks).
-fn route_port(target: &Service, route: &Route) -> PortId {
-    target.request_port(route.operation.as_ref().map(|o| &o.value)).unwrap_or(PortId(0))
+fn route_port(target: &Service, forward: &Forward) -> PortId {
+    target.request_port(forward.operation.as_ref().map(|o| &o.value)).unwrap_or(PortId(0))
 }
 
 /// A gateway route as an Istio `HTTPRoute`; `None` (noted) when Istio would
@@ -634,12 +660,12 @@ fn gateway_route(
     unexpressed: &mut Vec<Unexpressed>,
 ) -> Option<Value> {
     let name = &route.name.value;
-    let target = model.service(route.target.value);
-    if route.transcode.is_some() {
+    let forward = route.forward();
+    if forward.is_some_and(|f| f.transcode.is_some()) {
         notes.push(format!("{name}: left out (transcode)"));
         return None;
     }
-    if route.validate.is_some() {
+    if forward.is_some_and(|f| f.validate.is_some()) {
         notes.push(format!("{name}: left out (validate)"));
         return None;
     }
@@ -648,18 +674,22 @@ fn gateway_route(
         return None;
     }
     let mut dropped = Vec::new();
-    if route.cache.is_some() {
+    if forward.is_some_and(|f| f.cache.is_some()) {
         dropped.push("cache");
     }
     if route.errors.is_some() {
         dropped.push("error-format");
     }
-    if route.retries.as_ref().is_some_and(|r| r.budget.is_some()) {
+    if forward.and_then(|f| f.retries.as_ref()).is_some_and(|r| r.budget.is_some()) {
         dropped.push("retry budget");
     }
-    if let Some((policy, help)) = route.retries.as_ref().and_then(|r| Some((r, max_backoff_help(r)?))) {
+    if let Some((policy, help)) = forward.and_then(|f| f.retries.as_ref()).and_then(|r| Some((r, max_backoff_help(r)?)))
+    {
         dropped.push("max-backoff");
         unexpressed.push(Unexpressed::new(policy.span, "this `max-backoff`", without, help));
+    }
+    if forward.is_some_and(|f| f.idle_timeout.is_some()) {
+        dropped.push("idle-timeout");
     }
     let matcher = &route.matcher;
     let mut m = json!({ "uri": match &matcher.path {
@@ -672,13 +702,29 @@ fn gateway_route(
     if !matcher.headers.is_empty() {
         m["headers"] = Value::Object(headers(&matcher.headers));
     }
-    let mut out = json!({
-        "match": [m],
-        "name": name,
-        "retries": retry_policy(route.retries.as_ref()),
-        "route": destination(target, route_port(target, route)),
-        "timeout": route.timeout.map_or(DEFAULT_TIMEOUT.to_string(), duration),
-    });
+    let mut out = json!({ "match": [m], "name": name });
+    match &route.action {
+        RouteAction::Forward(forward) => {
+            out["retries"] = retry_policy(forward.retries.as_ref());
+            let target = model.service(forward.target.value);
+            out["route"] = destination(target, route_port(target, forward));
+            match forward.timeout {
+                Some(RouteTimeout::After(t)) => out["timeout"] = json!(duration(t)),
+                // Istio's default is no timeout (and its CRD refuses `0s`).
+                Some(RouteTimeout::Never) => {}
+                None => out["timeout"] = json!(DEFAULT_TIMEOUT),
+            }
+            if let Some(rewrite) = istio_rewrite(&forward.rewrite) {
+                out["rewrite"] = rewrite;
+            }
+        }
+        RouteAction::Redirect(redirect) => {
+            out["redirect"] = istio_redirect(redirect);
+            if redirect.strip_query {
+                dropped.push("strip-query");
+            }
+        }
+    }
     let (mut set, mut remove) = (Map::new(), Vec::new());
     for transform in &route.response {
         match transform {
@@ -708,6 +754,45 @@ fn gateway_route(
         notes.push(format!("{name}: without {}", dropped.join(", ")));
     }
     Some(out)
+}
+
+/// Istio's `HTTPRewrite`: `uri` replaces the matched prefix (meshc allows a
+/// prefix rewrite on prefix matches only), `uriRegexRewrite` is RE2 as Envoy's.
+fn istio_rewrite(rewrite: &Rewrite) -> Option<Value> {
+    let mut out = Map::new();
+    match rewrite.path.as_ref().map(|p| &p.value) {
+        Some(PathRewrite::Prefix(prefix)) => {
+            out.insert("uri".into(), json!(prefix));
+        }
+        Some(PathRewrite::Regex(regex)) => {
+            out.insert("uriRegexRewrite".into(), json!({ "match": regex.pattern(), "rewrite": regex.substitution() }));
+        }
+        None => {}
+    }
+    if let Some(host) = &rewrite.host {
+        out.insert("authority".into(), json!(host.value.as_str()));
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// Istio's `HTTPRedirect`.
+fn istio_redirect(redirect: &Redirect) -> Value {
+    let mut out = json!({ "redirectCode": redirect.code.status() });
+    match redirect.path.as_ref().map(|p| &p.value) {
+        Some(RedirectPath::Exact(path)) => out["uri"] = json!(path),
+        Some(RedirectPath::Prefix(prefix)) => out["prefixRewrite"] = json!(prefix),
+        None => {}
+    }
+    if let Some(host) = &redirect.host {
+        out["authority"] = json!(host.as_str());
+    }
+    if let Some(scheme) = redirect.scheme {
+        out["scheme"] = json!(scheme.as_str());
+    }
+    if let Some(port) = redirect.port {
+        out["port"] = json!(port.get());
+    }
+    out
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 use serde_json::{json, Value};
 
 use crate::model::security::{ClaimCondition, ClaimTest, ClaimType, IssuerId, Jwks, JwtIssuer, RoleId, RouteAuth};
+use crate::model::values::Domain;
 use crate::model::{Gateway, HeaderMatch, HeaderRule, Model, PathMatch, Route};
 use crate::schema::SchemaIndex;
 
@@ -76,7 +77,7 @@ pub fn resources(
     for route in &routes {
         let Some(auth) = &route.auth else { continue };
         let issuer = model.issuer(auth.issuer.value);
-        let (operation, headers) = operation(route);
+        let (operation, headers) = operation(gateway, route);
         let to = json!([{ "operation": operation }]);
         let mut no_token = json!({
             "from": [{ "source": { "notRequestPrincipals": [format!("{}/*", issuer.issuer.value)] } }],
@@ -165,7 +166,10 @@ pub fn issuer_rule(schemas: &SchemaIndex, issuer: &JwtIssuer) -> Value {
 }
 
 /// The route's match as an Istio operation, and its header matches as `when` conditions.
-fn operation(route: &Route) -> (Value, Vec<Value>) {
+/// A route of a `host` block of exact names matches only them (with any
+/// port); with a wildcard the rule applies on every host, failing closed,
+/// since Istio's host patterns take one `*` and clients may add a port.
+fn operation(gateway: &Gateway, route: &Route) -> (Value, Vec<Value>) {
     let path = match &route.matcher.path {
         PathMatch::Exact(p) => p.clone(),
         PathMatch::Prefix(p) => format!("{p}*"),
@@ -173,6 +177,18 @@ fn operation(route: &Route) -> (Value, Vec<Value>) {
     let mut operation = json!({ "paths": [path] });
     if let Some(method) = route.matcher.method {
         operation["methods"] = json!([method.as_str()]);
+    }
+    let domains = route.virtual_host.map(|id| &gateway.virtual_host(id).domains[..]).unwrap_or_default();
+    let exact: Option<Vec<String>> = domains
+        .iter()
+        .map(|d| match &d.value {
+            Domain::Exact(host) => Some([host.to_string(), format!("{host}:*")]),
+            Domain::Wildcard(_) => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(|pairs| pairs.concat());
+    if let Some(hosts) = exact.filter(|h| !h.is_empty()) {
+        operation["hosts"] = json!(hosts);
     }
     let headers = route.matcher.headers.iter().map(header_condition).collect();
     (operation, headers)

@@ -19,7 +19,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     model
         .gateways
         .iter()
-        .filter(|g| g.routes.iter().any(|r| r.validate.is_some()))
+        .filter(|g| g.routes.iter().any(validates))
         .map(|g| {
             let mut text = serde_json::to_string_pretty(&rules(model, schemas, g)).expect("rules serialize");
             text.push('\n');
@@ -33,10 +33,11 @@ fn rules(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
     let routes: Vec<Value> = gateway
         .routes
         .iter()
-        .filter(|r| r.validate.is_some())
+        .filter(|r| validates(r))
         .filter_map(|route| {
-            let op = &route.operation.as_ref()?.value;
-            let schema = schemas.defining(model, route.target.value, op)?;
+            let forward = route.forward()?;
+            let op = &forward.operation.as_ref()?.value;
+            let schema = schemas.defining(model, forward.target.value, op)?;
             let detail = schema.rest_detail(op)?;
             // Component schemas of every document involved; the first document wins a name clash.
             if let Some(Value::Object(found)) = schema.openapi_components().and_then(|c| c.get("schemas")) {
@@ -67,6 +68,10 @@ fn rules(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
         "routes": routes,
         "components": { "schemas": components },
     })
+}
+
+fn validates(route: &Route) -> bool {
+    route.forward().is_some_and(|f| f.validate.is_some())
 }
 
 fn path_match(route: &Route) -> Value {

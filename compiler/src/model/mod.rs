@@ -458,7 +458,10 @@ pub enum CallOrigin {
 pub struct Gateway {
     pub name: Spanned<String>,
     pub listeners: Vec<Listener>,
+    /// Every route in spec order, those of `host` blocks included.
     pub routes: Vec<Route>,
+    /// The `host` blocks, by [`VirtualHostId`].
+    pub virtual_hosts: Vec<VirtualHost>,
     /// Bodies for responses the gateway itself produces (no route, upstream down).
     pub errors: ErrorFormat,
     /// The gateway's `error-format` node, when it declares one.
@@ -486,21 +489,15 @@ pub struct Listener {
 pub struct Route {
     pub name: Spanned<String>,
     pub matcher: RouteMatch,
-    pub target: Spanned<ServiceId>,
-    pub operation: Option<Spanned<Operation>>,
-    pub timeout: Option<Duration>,
-    pub retries: Option<traffic::RetryPolicy>,
+    /// The `host` block the route is declared in; `None`: it serves the
+    /// hosts no block names.
+    pub virtual_host: Option<VirtualHostId>,
+    /// Forward to a service, or answer with a redirect.
+    pub action: RouteAction,
     /// Overrides the gateway's error bodies for requests this route took.
     pub errors: Option<ErrorFormat>,
     /// Changes to the response's headers, applied in order.
     pub response: Vec<HeaderTransform>,
-    /// Responses are cached at the gateway for this long.
-    pub cache: Option<Spanned<Duration>>,
-    /// REST requests are transcoded to the gRPC operation.
-    pub transcode: Option<Transcode>,
-    /// Requests are validated against the route's OpenAPI operation before
-    /// they reach the service; the span of the `validate` node.
-    pub validate: Option<Span>,
     /// Requests need a token of an issuer (and maybe roles and claims).
     pub auth: Option<security::RouteAuth>,
     /// At most one local and one global limit.
@@ -510,6 +507,141 @@ pub struct Route {
     pub public: Option<security::Public>,
     pub span: Span,
 }
+
+impl Route {
+    /// The route's forwarding settings; `None` for a redirect.
+    pub fn forward(&self) -> Option<&Forward> {
+        match &self.action {
+            RouteAction::Forward(forward) => Some(forward),
+            RouteAction::Redirect(_) => None,
+        }
+    }
+}
+
+/// What a route does with the requests it takes. A redirect has no
+/// upstream, so the settings of a forwarded request (timeouts, retries,
+/// caching, transcoding, validation, rewrites) exist only on [`Forward`].
+#[derive(Debug)]
+pub enum RouteAction {
+    /// Boxed: a redirect is a fraction of its size.
+    Forward(Box<Forward>),
+    Redirect(Redirect),
+}
+
+/// A route that proxies requests to a service (`to`).
+#[derive(Debug)]
+pub struct Forward {
+    pub target: Spanned<ServiceId>,
+    pub operation: Option<Spanned<Operation>>,
+    /// `None`: Envoy's default (15 s).
+    pub timeout: Option<RouteTimeout>,
+    /// The stream is reset after this long without bytes either way.
+    pub idle_timeout: Option<Spanned<Duration>>,
+    pub retries: Option<traffic::RetryPolicy>,
+    /// Responses are cached at the gateway for this long.
+    pub cache: Option<Spanned<Duration>>,
+    /// REST requests are transcoded to the gRPC operation.
+    pub transcode: Option<Transcode>,
+    /// Requests are validated against the route's OpenAPI operation before
+    /// they reach the service; the span of the `validate` node.
+    pub validate: Option<Span>,
+    /// How the request's path and host are changed before it is sent on.
+    pub rewrite: Rewrite,
+    /// WebSocket upgrades pass through (the span of the `websocket` node).
+    pub websocket: Option<Span>,
+}
+
+/// A route's `timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteTimeout {
+    After(Duration),
+    /// `timeout "none"`: streams and long polls run as long as they last.
+    Never,
+}
+
+impl RouteTimeout {
+    /// The deadline, if there is one.
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            RouteTimeout::After(d) => Some(d),
+            RouteTimeout::Never => None,
+        }
+    }
+}
+
+/// A forwarded request's rewrites (`rewrite`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rewrite {
+    pub path: Option<Spanned<PathRewrite>>,
+    /// The `Host`/`:authority` the service sees.
+    pub host: Option<Spanned<Host>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathRewrite {
+    /// Replaces the matched prefix (prefix matches only).
+    Prefix(String),
+    /// Replaces what an RE2 pattern matches with a substitution (`\1` for groups).
+    Regex(values::RegexRewrite),
+}
+
+/// A route that answers with a redirect instead of forwarding (`redirect`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    pub path: Option<Spanned<RedirectPath>>,
+    pub host: Option<Host>,
+    pub scheme: Option<values::Scheme>,
+    pub port: Option<Port>,
+    pub code: RedirectCode,
+    /// The query string is dropped from the new location.
+    pub strip_query: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedirectPath {
+    /// The whole path is replaced.
+    Exact(String),
+    /// The matched prefix is replaced (prefix matches only).
+    Prefix(String),
+}
+
+/// The status of a redirect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectCode {
+    MovedPermanently = 301,
+    Found = 302,
+    SeeOther = 303,
+    TemporaryRedirect = 307,
+    PermanentRedirect = 308,
+}
+
+impl RedirectCode {
+    pub fn parse(code: i128) -> Result<RedirectCode, String> {
+        Ok(match code {
+            301 => RedirectCode::MovedPermanently,
+            302 => RedirectCode::Found,
+            303 => RedirectCode::SeeOther,
+            307 => RedirectCode::TemporaryRedirect,
+            308 => RedirectCode::PermanentRedirect,
+            _ => return Err(format!("{code} is not a redirect status; use 301, 302, 303, 307 or 308")),
+        })
+    }
+
+    pub fn status(self) -> u16 {
+        self as u16
+    }
+}
+
+/// A `host` block of a gateway: the `Host`/`:authority` values its routes serve.
+#[derive(Debug)]
+pub struct VirtualHost {
+    /// Lower case, in spec order; unique across a gateway's blocks (checked).
+    pub domains: Vec<Spanned<values::Domain>>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VirtualHostId(pub u32);
 
 /// A route's `transcode`: by the method's own `google.api.http` bindings,
 /// or by a binding the spec declares for a `.proto` without them.
@@ -575,6 +707,12 @@ pub struct ErrorFormat {
 pub struct ErrorStatus {
     pub status: u16,
     pub message: String,
+}
+
+impl Gateway {
+    pub fn virtual_host(&self, id: VirtualHostId) -> &VirtualHost {
+        &self.virtual_hosts[id.0 as usize]
+    }
 }
 
 impl ErrorFormat {

@@ -847,6 +847,245 @@ mod secret_tests {
     }
 }
 
+keyword_enum!(
+    /// The scheme a redirect sends the client to.
+    Scheme { Http = "http", Https = "https" }
+);
+
+/// A `Host`/`:authority` value a gateway's `host` block serves: a hostname
+/// (or IP address), or `*.SUFFIX` for every name ending in `.SUFFIX`, as
+/// Envoy's virtual host domains and Istio's hosts read them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Domain {
+    Exact(Host),
+    /// `*.example.com`: the suffix is `example.com`.
+    Wildcard(Host),
+}
+
+impl Domain {
+    pub fn parse(text: &str) -> Result<Domain, String> {
+        let usage = "write a hostname (`api.example.com`) or a wildcard for its subdomains (`*.example.com`); \
+                     routes outside any `host` block serve every host";
+        if text == "*" {
+            return Err(format!("`*` is every host; {usage}"));
+        }
+        if text.contains(':') && text.parse::<IpAddr>().is_err() {
+            return Err(format!("`{text}` has a port; the gateway matches hosts whatever the port, so {usage}"));
+        }
+        match text.strip_prefix("*.") {
+            Some(suffix) if !suffix.contains('*') => {
+                Host::parse(suffix).map(Domain::Wildcard).map_err(|e| format!("{e}; {usage}"))
+            }
+            _ if text.contains('*') => Err(format!("`{text}` is not a host pattern; {usage}")),
+            _ => Host::parse(text).map(Domain::Exact).map_err(|e| format!("{e}; {usage}")),
+        }
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Domain::Exact(host) => write!(f, "{host}"),
+            Domain::Wildcard(suffix) => write!(f, "*.{suffix}"),
+        }
+    }
+}
+
+/// A path rewrite by regular expression: an RE2 pattern (checked with
+/// regex-syntax, refusing what RE2 lacks) and its substitution, whose
+/// `\N` references name groups the pattern has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegexRewrite {
+    pattern: String,
+    substitution: String,
+}
+
+/// Why a pattern or substitution was refused: the message and, when known,
+/// the byte range of the offending part within the text.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RegexError {
+    pub message: String,
+    pub at: Option<std::ops::Range<usize>>,
+}
+
+impl RegexRewrite {
+    /// Checks `pattern` as RE2 reads it, then `substitution` against its groups.
+    pub fn parse(pattern: &str, substitution: &str) -> Result<RegexRewrite, (bool, RegexError)> {
+        let groups = re2_groups(pattern).map_err(|e| (true, e))?;
+        check_substitution(substitution, groups).map_err(|e| (false, e))?;
+        Ok(RegexRewrite { pattern: pattern.to_string(), substitution: substitution.to_string() })
+    }
+
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    pub fn substitution(&self) -> &str {
+        &self.substitution
+    }
+}
+
+/// The number of capture groups of an RE2 pattern, or why RE2 (Envoy's
+/// and Istio's engine) would refuse it. regex-syntax reads a near superset
+/// of RE2; what it reads that RE2 does not is refused here.
+fn re2_groups(pattern: &str) -> Result<usize, RegexError> {
+    use regex_syntax::ast::{self, Visitor};
+    let span = |s: &ast::Span| Some(s.start.offset..s.end.offset);
+    let parsed = ast::parse::ParserBuilder::new().nest_limit(64).build().parse(pattern).map_err(|e| {
+        let message = match e.kind() {
+            ast::ErrorKind::UnsupportedLookAround => "look-around (`(?=`, `(?!`, `(?<=`, `(?<!`) is not RE2".into(),
+            ast::ErrorKind::UnsupportedBackreference => "backreferences (`\\1`) are not RE2".into(),
+            kind => kind.to_string(),
+        };
+        RegexError { message, at: span(e.span()) }
+    })?;
+    struct Re2Only(Option<RegexError>);
+    impl Visitor for Re2Only {
+        type Output = Option<RegexError>;
+        type Err = ();
+        fn finish(self) -> Result<Self::Output, ()> {
+            Ok(self.0)
+        }
+        fn visit_pre(&mut self, ast: &ast::Ast) -> Result<(), ()> {
+            let refused = match ast {
+                ast::Ast::Assertion(a) => match a.kind {
+                    ast::AssertionKind::StartLine
+                    | ast::AssertionKind::EndLine
+                    | ast::AssertionKind::StartText
+                    | ast::AssertionKind::EndText
+                    | ast::AssertionKind::WordBoundary
+                    | ast::AssertionKind::NotWordBoundary => None,
+                    _ => Some(("this word-boundary assertion is not RE2; use `\\b`", &a.span)),
+                },
+                ast::Ast::Flags(f) if crlf(&f.flags) => Some(("flag `R` is not RE2", &f.span)),
+                ast::Ast::Group(g) => match &g.kind {
+                    ast::GroupKind::NonCapturing(flags) if crlf(flags) => Some(("flag `R` is not RE2", &g.span)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let (Some((message, at)), None) = (refused, &self.0) {
+                self.0 = Some(RegexError { message: message.into(), at: Some(at.start.offset..at.end.offset) });
+            }
+            Ok(())
+        }
+        fn visit_class_set_item_pre(&mut self, item: &ast::ClassSetItem) -> Result<(), ()> {
+            if let (ast::ClassSetItem::Bracketed(b), None) = (item, &self.0) {
+                let at = Some(b.span.start.offset..b.span.end.offset);
+                self.0 = Some(RegexError { message: "nested character classes are not RE2".into(), at });
+            }
+            Ok(())
+        }
+        fn visit_class_set_binary_op_pre(&mut self, op: &ast::ClassSetBinaryOp) -> Result<(), ()> {
+            if self.0.is_none() {
+                let at = Some(op.span.start.offset..op.span.end.offset);
+                let message = "class set operations (`&&`, `--`, `~~`) are not RE2".into();
+                self.0 = Some(RegexError { message, at });
+            }
+            Ok(())
+        }
+    }
+    fn crlf(flags: &ast::Flags) -> bool {
+        flags.items.iter().any(|i| i.kind == ast::FlagsItemKind::Flag(ast::Flag::CRLF))
+    }
+    if let Ok(Some(error)) = ast::visit(&parsed, Re2Only(None)) {
+        return Err(error);
+    }
+    let hir = regex_syntax::hir::translate::Translator::new().translate(pattern, &parsed).map_err(|e| RegexError {
+        message: e.kind().to_string(),
+        at: Some(e.span().start.offset..e.span().end.offset),
+    })?;
+    Ok(hir.properties().explicit_captures_len())
+}
+
+/// RE2's rewrite strings: `\0` to `\9` name the match and its groups,
+/// `\\` is a backslash; any other backslash is an error.
+fn check_substitution(substitution: &str, groups: usize) -> Result<(), RegexError> {
+    let mut chars = substitution.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if c != '\\' {
+            continue;
+        }
+        match chars.next() {
+            Some((_, '\\')) => {}
+            Some((end, d)) if d.is_ascii_digit() => {
+                let group = d as usize - '0' as usize;
+                if group > groups {
+                    let has = match groups {
+                        0 => "the pattern has no groups".to_string(),
+                        1 => "the pattern has 1 group".to_string(),
+                        n => format!("the pattern has {n} groups"),
+                    };
+                    return Err(RegexError {
+                        message: format!("`\\{group}` names no group: {has}"),
+                        at: Some(at..end + 1),
+                    });
+                }
+            }
+            next => {
+                let end = next.map_or(substitution.len(), |(i, c)| i + c.len_utf8());
+                return Err(RegexError {
+                    message: "a backslash in a substitution starts `\\0`-`\\9` (a group) or `\\\\` (a backslash)"
+                        .into(),
+                    at: Some(at..end),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod route_value_tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_hosts_or_subdomain_wildcards() {
+        assert_eq!(Domain::parse("API.Example.com").unwrap().to_string(), "api.example.com");
+        assert_eq!(Domain::parse("*.example.com").unwrap().to_string(), "*.example.com");
+        assert_eq!(Domain::parse("10.0.0.1").unwrap(), Domain::Exact(Host::parse("10.0.0.1").unwrap()));
+        for bad in ["*", "*.*.example.com", "api.*.com", "foo*.example.com", "api.example.com:8080", "", "a b"] {
+            assert!(Domain::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn refused(pattern: &str) -> (String, std::ops::Range<usize>) {
+        let (in_pattern, e) = RegexRewrite::parse(pattern, "").unwrap_err();
+        assert!(in_pattern);
+        (e.message, e.at.unwrap())
+    }
+
+    #[test]
+    fn rewrite_patterns_are_re2() {
+        let ok = RegexRewrite::parse(r"^/shop/([a-z]+)/(\d+)$", r"/\1/items/\2\\").unwrap();
+        assert_eq!((ok.pattern(), ok.substitution()), (r"^/shop/([a-z]+)/(\d+)$", r"/\1/items/\2\\"));
+        for good in [r"(?i)^/a(?P<n>b)", r"[^/]+", r"\bword\b", r"(?s:.)", r"\pL+"] {
+            assert!(RegexRewrite::parse(good, "").is_ok(), "{good}");
+        }
+        let (message, at) = refused("^/a(?=b)");
+        assert!(message.contains("look-around"), "{message}");
+        assert_eq!(&"^/a(?=b)"[at], "(?=");
+        assert!(refused(r"(a)\1").0.contains("backreferences"));
+        assert_eq!(&"[a[b]]"[refused("[a[b]]").1], "[b]");
+        assert!(refused("[a&&b]").0.contains("class set"));
+        assert!(refused(r"\<word").0.contains("word-boundary"));
+        assert!(refused("(?R)a").0.contains("flag `R`"));
+        assert!(!refused("(unclosed").0.is_empty());
+    }
+
+    #[test]
+    fn substitutions_name_existing_groups() {
+        let (in_pattern, e) = RegexRewrite::parse("^/(a)$", r"/\1/\2").unwrap_err();
+        assert!(!in_pattern);
+        assert_eq!(e.at, Some(4..6));
+        assert!(e.message.contains("1 group"), "{}", e.message);
+        assert!(RegexRewrite::parse("^/a$", r"/\0").is_ok());
+        let (_, e) = RegexRewrite::parse("^/a$", r"/\x").unwrap_err();
+        assert_eq!(e.at, Some(1..3));
+        assert!(RegexRewrite::parse("^/a$", "/trailing\\").is_err());
+    }
+}
+
 #[cfg(test)]
 mod port_name_tests {
     use super::check_port_name;

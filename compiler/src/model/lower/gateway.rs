@@ -1,4 +1,4 @@
-//! `gateway` nodes: listeners, error formats and routes.
+//! `gateway` nodes: listeners, error formats, `host` blocks and routes.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,12 +9,12 @@ use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::Identity;
 use crate::model::security::{AuditSink, RateLimitService};
-use crate::model::values::{check_name, ErrorBodyFormat, Host, Port};
-use crate::model::{Endpoint, ErrorFormat, ErrorStatus, Gateway, Listener, Route};
+use crate::model::values::{check_name, Domain, ErrorBodyFormat, Host, Port};
+use crate::model::{Endpoint, ErrorFormat, ErrorStatus, Gateway, Listener, Route, VirtualHost, VirtualHostId};
 use crate::syntax::Node;
 
 const CHILDREN: &[&str] =
-    &["listener", "error-format", "validator", "rate-limit-service", "audit-log", "route", "identity"];
+    &["listener", "error-format", "validator", "rate-limit-service", "audit-log", "route", "host", "identity"];
 
 impl Lower<'_> {
     pub(super) fn gateway(&mut self, node: &Node, name: Spanned<String>) -> Option<Gateway> {
@@ -92,12 +92,28 @@ impl Lower<'_> {
                         }
                     }
                 }
-                "route" | "error-format" | "validator" | "rate-limit-service" | "audit-log" | "identity" => {}
+                "route" | "host" | "error-format" | "validator" | "rate-limit-service" | "audit-log" | "identity" => {}
                 _ => read::unknown_child(child, "gateway", CHILDREN, self.sink),
             }
         }
-        for child in node.children().iter().filter(|c| c.name == "route") {
-            if let Some(r) = self.route(child, errors.format) {
+        // Routes in spec order, those of `host` blocks where the block stands.
+        let mut virtual_hosts = Vec::new();
+        for child in node.children() {
+            let (route_nodes, virtual_host) = match child.name.as_str() {
+                "route" => (std::slice::from_ref(child), None),
+                "host" => {
+                    let id = VirtualHostId(virtual_hosts.len() as u32);
+                    virtual_hosts.push(self.virtual_host(child));
+                    (child.children(), Some(id))
+                }
+                _ => continue,
+            };
+            for route_node in route_nodes {
+                if route_node.name != "route" {
+                    read::unknown_child(route_node, "host", &["route"], self.sink);
+                    continue;
+                }
+                let Some(r) = self.route(route_node, errors.format, virtual_host) else { continue };
                 if let Some(&first) = route_names.get(&r.name.value) {
                     duplicate(self.sink, "route", &r.name.value, r.name.span, first);
                 } else {
@@ -128,6 +144,7 @@ impl Lower<'_> {
             name,
             listeners,
             routes,
+            virtual_hosts,
             errors,
             errors_declared,
             validator,
@@ -136,6 +153,29 @@ impl Lower<'_> {
             identity,
             span: node.span,
         })
+    }
+
+    /// `host "api.example.com" "*.example.com" { route ... }`: the block's
+    /// hosts (its routes are read by the caller). Invalid hosts are reported
+    /// and left out.
+    fn virtual_host(&mut self, node: &Node) -> VirtualHost {
+        read::check_entries(node, usize::MAX, &[], self.sink);
+        let mut domains = Vec::new();
+        for (i, _) in node.arguments().enumerate() {
+            let example = "host \"api.shop.example\" \"*.api.shop.example\" { route ... }";
+            let Some(text) = read::string_arg(node, i, "a host", example, self.sink) else { continue };
+            if let Some(domain) = read::parse(&text, |t| Domain::parse(t), self.sink) {
+                domains.push(Spanned::new(domain, text.span));
+            }
+        }
+        if node.arguments().next().is_none() {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, "`host` names no host")
+                    .at(node.name_span, "no host")
+                    .help("name the hosts its routes serve: host \"api.shop.example\" { route ... }; routes outside a `host` block serve every host"),
+            );
+        }
+        VirtualHost { domains, span: node.span }
     }
 
     fn listener(&mut self, node: &Node) -> Option<Listener> {

@@ -268,6 +268,17 @@ impl Lower<'_> {
         resolve(self.sink, &self.services, name, Code::UnknownService, "service", declare)
     }
 
+    /// The span of bytes `at` of a string value, when the source writes the
+    /// value verbatim after the entry's first quote (no escapes); else `None`.
+    fn span_within(&self, value: &Spanned<String>, at: std::ops::Range<usize>) -> Option<Span> {
+        let entry = self.sources.get(value.span.file).text.get(value.span.range())?;
+        let start = entry.find('"')? + 1;
+        let written = entry.get(start..start + value.value.len())?;
+        let verbatim = written == value.value && entry[start + written.len()..].starts_with('"');
+        let base = value.span.start as usize + start;
+        (verbatim && at.end <= written.len()).then(|| Span::new(value.span.file, base + at.start..base + at.end))
+    }
+
     /// A path written in a spec file, resolved against that file's directory.
     fn relative_to_file(&self, path: &Spanned<String>) -> PathBuf {
         let dir = self.sources.get(path.span.file).path.parent().unwrap_or(Path::new(""));
