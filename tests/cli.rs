@@ -131,7 +131,7 @@ fn backend_warnings_of_a_build_pass_unless_denied() {
     let out_dir = dir.path().join("out");
     let built = meshc(&["build", path(&shop()), "-o", path(&out_dir)]);
     assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
-    assert!(stderr(&built).contains("MESH0076"), "{}", stderr(&built));
+    assert!(stderr(&built).contains("MESH0073"), "{}", stderr(&built));
     assert!(meshc(&["check", path(&shop())]).stderr.is_empty(), "check emits nothing, so it does not warn");
     let denied_dir = dir.path().join("denied");
     let denied = meshc(&["build", path(&shop()), "-o", path(&denied_dir), "--deny", "warnings"]);

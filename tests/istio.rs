@@ -619,7 +619,7 @@ gateway "edge" {
 
 /// Health checks, a `max-backoff` other than ten times the base and a
 /// gateway's `error-format` have no Istio field: `meshc build` warns
-/// (MESH0076) at each, and the resources' annotation lists them; `meshc
+/// (MESH0073) at each, and the resources' annotation lists them; `meshc
 /// check`, which emits nothing, does not.
 #[test]
 fn settings_istio_cannot_express_are_warned_about_and_annotated() {
@@ -686,7 +686,7 @@ gateway "edge" {
         .collect();
     let at = |text: &str| warnings.iter().find(|w| w.1.starts_with(text)).unwrap_or_else(|| panic!("{warnings:#?}"));
     assert_eq!(warnings.len(), 4, "{warnings:#?}");
-    assert!(warnings.iter().all(|w| w.0 == "MESH0076"));
+    assert!(warnings.iter().all(|w| w.0 == "MESH0073"));
     assert_eq!(at("health-check \"http\"").2, "the istio backend cannot express this health check");
     assert_eq!(at("health-check \"tcp\"").2, "the istio backend cannot express this health check");
     assert_eq!(at("retries 2").2, "the istio backend cannot express this `max-backoff`");

@@ -38,7 +38,7 @@ impl Compilation {
     }
 
     /// What `meshc build` writes, with `options`: the artifacts and the
-    /// warnings about settings a backend cannot express (MESH0076), when the
+    /// warnings about settings a backend cannot express (MESH0073), when the
     /// spec has no errors and no two artifacts claim one path. `Err` holds
     /// every diagnostic emitting found; it is empty when the spec already had errors.
     pub fn build(&self, options: &emit::Options) -> Result<Built, Vec<Diagnostic>> {

@@ -25,7 +25,7 @@
 //! retries towards a service with no HTTP API, which Istio sees as TCP) is
 //! listed in the first resource's `meshc/not-in-istio` annotation. Settings
 //! nothing else reports (health checks, `max-backoff`, a gateway's
-//! `error-format`) are also reported as [`Unexpressed`] (warning MESH0076).
+//! `error-format`) are also reported as [`Unexpressed`] (warning MESH0073).
 //!
 //! `istio/gateway-GATEWAY.yaml` holds an Istio `Gateway` (a server per
 //! listener) and the `VirtualService`s bound to it with the routes: one per

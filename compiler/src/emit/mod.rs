@@ -5,7 +5,7 @@
 //! build's [`Options`], and do no IO; the CLI writes their artifacts,
 //! atomically. A spec setting a backend cannot express is never dropped
 //! silently: the backend reports it as [`Unexpressed`], which the driver
-//! turns into a warning (MESH0076).
+//! turns into a warning (MESH0073).
 
 mod cert_manager;
 pub mod certificates;
