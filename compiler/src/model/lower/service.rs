@@ -68,9 +68,8 @@ impl Lower<'_> {
                     read::no_children(child, self.sink);
                     owner = read::string_arg(child, 0, "a team name", "owner \"team-orders\"", self.sink);
                 }
-                "address" if once.first(child, self.sink) => {
-                    address = self.address(child);
-                }
+                // `Some(None)`: present but invalid (reported).
+                "address" if once.first(child, self.sink) => address = Some(self.address(child)),
                 "port" => {
                     if let Some(port) = self.named_port(child) {
                         match ports.iter().find(|p: &&ServicePort| p.name == port.name) {
@@ -231,9 +230,9 @@ impl Lower<'_> {
     }
 
     /// `address HOST port=N protocol=P`: the host, and its one port when
-    /// `port=` is given (else the service's `port` nodes list them).
-    /// `None` inside when invalid.
-    fn address(&mut self, node: &Node) -> Option<Option<(Spanned<Host>, Option<ServicePort>)>> {
+    /// `port=` is given (else the service's `port` nodes list them);
+    /// `None` when invalid.
+    fn address(&mut self, node: &Node) -> Option<(Spanned<Host>, Option<ServicePort>)> {
         read::check_entries(node, 1, &["port", "protocol"], self.sink);
         read::no_children(node, self.sink);
         let host = read::string_arg(node, 0, "a hostname", "address \"orders.svc\" port=8080", self.sink);
@@ -250,13 +249,13 @@ impl Lower<'_> {
                     .at(node.span, "no `port=` here")
                     .help("give it on the `port` node it describes: port \"cache\" 6379 protocol=\"redis\""),
             );
-            return Some(None);
+            return None;
         }
         let port = match port {
             Some(number) => Some(ServicePort { name: None, number: number?, protocol: protocol?, span: node.span }),
             None => None,
         };
-        Some(Some((host?, port)))
+        Some((host?, port))
     }
 
     /// `port NAME N protocol=P` in a service: one of several ports.
