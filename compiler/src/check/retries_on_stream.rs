@@ -46,6 +46,6 @@ fn diagnostic(op: &Spanned<Operation>, policy: &RetryPolicy, from_defaults: bool
         .at(op.span, "streams requests or responses")
         .with_label(policy.span, if from_defaults { "retries from call-defaults" } else { "retried here" })
         .help(format!(
-            "the proxy cannot replay a stream that has started, and a per-try timeout cuts one that lasts: {fix}, and let the client resume the stream"
+            "the proxy cannot replay a stream that has started, and a per-try timeout cuts one that lasts: {fix}, let the client resume the stream, and set `idle-timeout` on the call to close streams that go silent"
         ))
 }
