@@ -58,18 +58,103 @@ fn every_module_of_the_crate_is_a_listed_layer() {
     assert_eq!(modules, layers);
 }
 
+/// The top-level modules a text names after `crate::`, including each of a
+/// brace list (`use crate::{base, diag::Sink}`).
+fn crate_modules(text: &str) -> Vec<String> {
+    let ident = |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices("crate::") {
+        let rest = &text[i + "crate::".len()..];
+        match rest.strip_prefix('{') {
+            Some(list) => {
+                let list = &list[..list.find('}').unwrap_or(list.len())];
+                // Nested braces close early; their first names are all that matter here.
+                out.extend(list.split(',').map(|item| ident(item.trim())).filter(|m| !m.is_empty()));
+            }
+            None => out.push(ident(rest)),
+        }
+    }
+    out
+}
+
 #[test]
 fn layers_use_only_the_layers_below_them() {
     for (layer, allowed) in LAYERS {
         for (path, text) in layer_files(layer) {
-            for (i, _) in production(&text).match_indices("crate::") {
-                let rest = &text[i + "crate::".len()..];
-                let used: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            for used in crate_modules(production(&text)) {
                 assert!(
                     used == *layer || allowed.contains(&used.as_str()),
                     "{} (layer `{layer}`) uses `crate::{used}`; allowed: {allowed:?}",
                     path.display()
                 );
+            }
+            assert!(!production(&text).contains("super::super::"), "{}: use `crate::` paths", path.display());
+        }
+    }
+}
+
+#[test]
+fn the_layer_check_sees_brace_imports() {
+    assert_eq!(crate_modules("use crate::{base::Span, emit};"), ["base", "emit"]);
+    assert_eq!(crate_modules("crate::model::Model"), ["model"]);
+}
+
+#[test]
+fn every_module_of_the_crate_is_public() {
+    let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
+    for line in lib.lines() {
+        assert!(
+            !line.starts_with("mod ") && !line.starts_with("pub(crate) mod "),
+            "lib.rs: `{line}`: layers are `pub mod`"
+        );
+    }
+}
+
+/// Test modules come last in a file: after the first `#[cfg(test)]`, only
+/// `#[cfg(test)]` modules, so [`production`] sees all the rest.
+#[test]
+fn test_modules_come_last() {
+    for (layer, _) in LAYERS {
+        for (path, text) in layer_files(layer) {
+            let Some((_, tests)) = text.split_once("#[cfg(test)]") else { continue };
+            let mut cfg_test = true;
+            for line in tests.lines().filter(|l| !l.starts_with([' ', '\t', '}', '/']) && !l.is_empty()) {
+                if line == "#[cfg(test)]" {
+                    cfg_test = true;
+                    continue;
+                }
+                assert!(
+                    cfg_test && line.trim_start_matches("pub ").starts_with("mod "),
+                    "{}: `{line}` after a test module; move the test modules to the end",
+                    path.display()
+                );
+                cfg_test = false;
+            }
+        }
+    }
+}
+
+/// Backends live at the path their name gives (`emit/ENGINE/PART.rs`) and
+/// export `emit`; engine folders do not use each other.
+#[test]
+fn backends_live_in_their_engines_folders_which_do_not_use_each_other() {
+    let emit = src().join("emit");
+    let engines: BTreeSet<&str> = meshc::emit::BACKENDS.iter().map(|b| b.engine).collect();
+    for backend in meshc::emit::BACKENDS {
+        let path = emit.join(backend.module_path());
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("backend `{}`: no {}", backend.name, path.display()));
+        assert!(text.contains("pub fn emit("), "{} does not export `emit`", path.display());
+    }
+    for engine in &engines {
+        for (path, text) in layer_files(&format!("emit/{engine}")) {
+            let code = production(&text);
+            for other in engines.iter().filter(|e| *e != engine) {
+                for reference in
+                    [format!("crate::emit::{other}"), format!("emit::{{{other}"), format!("super::{other}::")]
+                {
+                    assert!(!code.contains(&reference), "{} (engine `{engine}`) uses `{reference}`", path.display());
+                }
             }
         }
     }
@@ -80,7 +165,16 @@ fn checks_and_backends_do_no_io_and_see_no_syntax() {
     for layer in ["check", "emit"] {
         for (path, text) in layer_files(layer) {
             let code = production(&text);
-            for forbidden in ["std::fs", "File::", "std::io", "crate::syntax", "crate::load", "std::process"] {
+            for forbidden in [
+                "std::fs",
+                "File::",
+                "std::io",
+                "crate::syntax",
+                "crate::load",
+                "std::process",
+                "read_text",
+                "env::var",
+            ] {
                 assert!(!code.contains(forbidden), "{} uses `{forbidden}`", path.display());
             }
         }
@@ -103,7 +197,7 @@ fn only_the_cli_prints() {
     for (layer, _) in LAYERS.iter().filter(|(l, _)| *l != "cli") {
         for (path, text) in layer_files(layer) {
             let code = production(&text);
-            for forbidden in ["println!", "eprintln!", "print!(", "std::io::stdout", "std::io::stderr"] {
+            for forbidden in ["println!", "eprintln!", "print!(", "dbg!", "io::stdout", "io::stderr"] {
                 assert!(!code.contains(forbidden), "{} uses `{forbidden}`", path.display());
             }
         }

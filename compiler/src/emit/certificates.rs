@@ -13,7 +13,7 @@ use serde_json::json;
 pub use time::OffsetDateTime as Now;
 use time::OffsetDateTime;
 
-use super::envoy_mtls::{certificate_file, workloads, CA_SECRET};
+use super::envoy::tls::{certificate_file, CA_SECRET};
 use super::{Artifact, Options};
 use crate::base::Span;
 use crate::model::identity::{Identity, Mtls};
@@ -65,7 +65,7 @@ pub fn issue(
     if existing.is_none() {
         files.push(ca_file(format!("{CA_SECRET}-key.pem"), ca_key.serialize_pem(), true));
     }
-    for workload in workloads(model) {
+    for workload in model.workloads() {
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
         let params = leaf_params(mtls, workload.identity, workload.dns_name, now)?;
         let cert = params.signed_by(&key, &issuer).map_err(|e| e.to_string())?;

@@ -1,5 +1,9 @@
-//! Backends: each turns the model into artifacts in memory. One module per
-//! backend with one entry point, `emit`, registered in [`BACKENDS`].
+//! Backends: each turns the model into artifacts in memory. Backends are
+//! grouped by the engine that runs their output, a folder per engine
+//! (`envoy/`, `istio/`, `kubernetes/`, `runtime/`); one module per backend
+//! with one entry point, `emit`, registered in [`BACKENDS`], at the path its
+//! name gives ([`Backend::module_path`]). Engines do not use each other:
+//! what several need lives in the model or here.
 //!
 //! **Invariant:** backends read only the model, the schema index and the
 //! build's [`Options`], and do no IO; the CLI writes their artifacts,
@@ -7,21 +11,11 @@
 //! silently: the backend reports it as [`Unexpressed`], which the driver
 //! turns into a warning (MESH0073).
 
-mod cert_manager;
 pub mod certificates;
-mod envoy_common;
-mod envoy_gateway;
-mod envoy_mtls;
-mod envoy_ratelimit;
-mod envoy_security;
-mod envoy_sidecar;
-mod graphql_gateway;
+mod envoy;
 mod istio;
-mod istio_identity;
-mod istio_security;
 mod kubernetes;
-mod request_validator;
-mod token_exchange;
+mod runtime;
 
 use rayon::prelude::*;
 
@@ -96,57 +90,81 @@ impl Unexpressed {
 }
 
 pub struct Backend {
+    /// `ENGINE` or `ENGINE-PART`.
     pub name: &'static str,
+    /// The folder under `emit/` of the engine that runs its output.
+    pub engine: &'static str,
     pub description: &'static str,
     /// The artifacts; settings it cannot express go to the `Vec`.
     pub emit: fn(&Model, &SchemaIndex, &Options, &mut Vec<Unexpressed>) -> Vec<Artifact>,
 }
 
+impl Backend {
+    /// Its module, relative to `emit/`: `ENGINE/mod.rs` for the backend
+    /// named after its engine, else `ENGINE/PART.rs` (`-` as `_`).
+    pub fn module_path(&self) -> String {
+        let part = self.name.strip_prefix(self.engine).map_or(self.name, |rest| rest.trim_start_matches('-'));
+        match part {
+            "" => format!("{}/mod.rs", self.engine),
+            part => format!("{}/{}.rs", self.engine, part.replace('-', "_")),
+        }
+    }
+}
+
 pub static BACKENDS: &[Backend] = &[
     Backend {
         name: "cert-manager",
+        engine: "kubernetes",
         description: "cert-manager resources issuing each workload's SPIFFE certificate: a ClusterIssuer and a Certificate per service and gateway (meshes with mtls).",
-        emit: cert_manager::emit,
+        emit: kubernetes::cert_manager::emit,
     },
     Backend {
         name: "envoy-gateway",
+        engine: "envoy",
         description: "An Envoy v3 bootstrap per gateway: listeners, routes, clusters, filters, local replies.",
-        emit: envoy_gateway::emit,
+        emit: envoy::gateway::emit,
     },
     Backend {
         name: "envoy-ratelimit",
+        engine: "envoy",
         description: "A config per gateway with global rate limits for the reference rate limit service (envoyproxy/ratelimit): its domain and descriptors.",
-        emit: envoy_ratelimit::emit,
+        emit: envoy::ratelimit::emit,
     },
     Backend {
         name: "envoy-sidecar",
+        engine: "envoy",
         description: "An Envoy v3 bootstrap per service: inbound listener to the app (mTLS, authorization), outbound routes with timeouts, retries and traffic rules, clusters with the callees' traffic policies.",
-        emit: envoy_sidecar::emit,
+        emit: envoy::sidecar::emit,
     },
     Backend {
         name: "graphql-gateway",
+        engine: "runtime",
         description: "Configs for `meshc-runtime graphql`: composed GraphQL APIs with each root field's upstream call.",
-        emit: graphql_gateway::emit,
+        emit: runtime::graphql_gateway::emit,
     },
     Backend {
         name: "istio",
+        engine: "istio",
         description: "Istio resources per service and gateway: ServiceEntry, DestinationRule (traffic policy, subsets), VirtualService (callers' timeouts, retries, traffic rules), Gateway, PeerAuthentication and AuthorizationPolicy (mTLS, authorization, JWT).",
         emit: istio::emit,
     },
     Backend {
         name: "kubernetes",
+        engine: "kubernetes",
         description: "A Kubernetes Service per service with a cluster DNS address, targeting its sidecar's inbound port.",
         emit: kubernetes::emit,
     },
     Backend {
         name: "request-validator",
+        engine: "runtime",
         description: "Rules for `meshc-runtime validator`: validating routes with their OpenAPI request shapes.",
-        emit: request_validator::emit,
+        emit: runtime::request_validator::emit,
     },
     Backend {
         name: "token-exchange",
+        engine: "runtime",
         description: "Configs for `meshc-runtime token-exchange`: per service and token exchange, the STS and the audiences its calls exchange the user's token for.",
-        emit: token_exchange::emit,
+        emit: runtime::token_exchange::emit,
     },
 ];
 
@@ -178,6 +196,10 @@ pub fn emit_all(model: &Model, schemas: &SchemaIndex, options: &Options) -> Emit
     emitted.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     emitted
 }
+
+/// The pod label that tells a service's versions apart (Istio's convention,
+/// which the Kubernetes Services of versions select by too).
+pub(crate) const VERSION_LABEL: &str = "version";
 
 /// A YAML document with a do-not-edit header.
 pub(crate) fn yaml(model: &Model, value: &serde_json::Value) -> String {

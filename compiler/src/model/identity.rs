@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use crate::base::{Span, Spanned};
 
 use super::values::{Duration, Operation};
-use super::{HeaderMatch, ServiceId};
+use super::{HeaderMatch, Model, ServiceId};
 
 /// Whether a workload's proxy speaks mutual TLS to its callers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -202,6 +202,72 @@ impl Authorization {
     }
 }
 
+/// A token exchange service (OAuth 2.0 Token Exchange, RFC 8693): callers
+/// trade the end user's token for one the callee accepts, scoped to it
+/// (`token-exchange`; `calls ... exchange-token= audience=`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenExchange {
+    pub name: Spanned<String>,
+    /// The STS's token endpoint (plain HTTP: `meshc-runtime token-exchange` speaks no TLS).
+    pub sts: super::security::HttpUri,
+    /// The issuer of the tokens the STS hands out, which callees require.
+    pub issues: super::security::IssuerId,
+    /// Where `meshc-runtime token-exchange` listens beside each caller's sidecar (127.0.0.1).
+    pub exchanger_port: super::values::Port,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TokenExchangeId(pub u32);
+
+/// A call's `exchange-token="STS" audience="AUD"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallExchange {
+    pub exchange: TokenExchangeId,
+    pub audience: String,
+    pub span: Span,
+}
+
+/// The certificate file name a gateway's proxy uses.
+pub fn gateway_workload(gateway: &str) -> String {
+    format!("gateway-{gateway}")
+}
+
+/// A proxy of the mesh that needs a certificate: a service's sidecar or a gateway.
+pub struct Workload<'a> {
+    /// Its certificate's file name (a service's name, `gateway-NAME`).
+    pub name: String,
+    /// The service's or gateway's name where it is declared.
+    pub span: Span,
+    pub identity: &'a Identity,
+    /// The DNS name callers dial, for the certificate's DNS SAN (none for
+    /// gateways and IP addresses).
+    pub dns_name: Option<&'a str>,
+}
+
+impl Model {
+    /// Every workload that gets a certificate: services other than `external`
+    /// ones, then gateways.
+    pub fn workloads(&self) -> impl Iterator<Item = Workload<'_>> {
+        let services = self.services.iter().filter(|s| s.external.is_none()).map(|s| {
+            let host = s.host().map(|h| h.as_str());
+            Workload {
+                name: s.name.value.clone(),
+                span: s.name.span,
+                identity: &s.identity,
+                dns_name: host.filter(|h| h.parse::<std::net::IpAddr>().is_err()),
+            }
+        });
+        let gateways = self.gateways.iter().map(|g| Workload {
+            name: gateway_workload(&g.name.value),
+            span: g.name.span,
+            identity: &g.identity,
+            dns_name: None,
+        });
+        services.chain(gateways)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,30 +335,4 @@ mod tests {
         assert_eq!(MtlsMode::parse("strict"), Ok(MtlsMode::Strict));
         assert!(MtlsMode::parse("STRICT").is_err());
     }
-}
-
-/// A token exchange service (OAuth 2.0 Token Exchange, RFC 8693): callers
-/// trade the end user's token for one the callee accepts, scoped to it
-/// (`token-exchange`; `calls ... exchange-token= audience=`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenExchange {
-    pub name: Spanned<String>,
-    /// The STS's token endpoint (plain HTTP: `meshc-runtime token-exchange` speaks no TLS).
-    pub sts: super::security::HttpUri,
-    /// The issuer of the tokens the STS hands out, which callees require.
-    pub issues: super::security::IssuerId,
-    /// Where `meshc-runtime token-exchange` listens beside each caller's sidecar (127.0.0.1).
-    pub exchanger_port: super::values::Port,
-    pub span: Span,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TokenExchangeId(pub u32);
-
-/// A call's `exchange-token="STS" audience="AUD"`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallExchange {
-    pub exchange: TokenExchangeId,
-    pub audience: String,
-    pub span: Span,
 }

@@ -409,117 +409,6 @@ impl fmt::Display for Operation {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_names_allow_proto_service_names_but_no_path_syntax() {
-        for ok in ["orders-http", "hipstershop.CartService", "v1_api"] {
-            assert!(check_api_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "../x", "a/b", ".hidden", "a\\b", "-x", &"a".repeat(254)] {
-            assert!(check_api_name(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn durations_parse_and_render_for_envoy() {
-        assert_eq!(Duration::parse("250ms").unwrap().to_proto_json(), "0.250s");
-        assert_eq!(Duration::parse("1m30s").unwrap().to_proto_json(), "90s");
-        assert!(Duration::parse("0s").is_err());
-        assert!(Duration::parse("2 parsecs").is_err());
-        assert_eq!(Duration::parse("1h 30m").unwrap().to_proto_json(), "5400s");
-        assert_eq!(Duration::parse("48h1500ms").unwrap().to_string(), "48h 1s 500ms");
-    }
-
-    #[test]
-    fn durations_take_only_the_documented_units() {
-        for text in ["1y", "1d", "1w"] {
-            let e = Duration::parse(text).unwrap_err();
-            assert!(e.contains("is not a duration unit; the units are ms, s, m and h"), "{e}");
-        }
-        assert!(Duration::parse("1M").unwrap_err().ends_with("did you mean `1m` (minute)?"));
-        assert!(Duration::parse("1us").is_err());
-        assert!(Duration::parse("ms").unwrap_err().contains("is not a duration"));
-        assert!(Duration::parse("10").unwrap_err().contains("is not a duration"));
-        assert!(Duration::parse("-1s").is_err());
-    }
-
-    #[test]
-    fn overflowing_durations_say_how_large_they_may_be() {
-        let e = Duration::parse("99999999999999999999999999999999999999999999h").unwrap_err();
-        assert!(e.contains("is larger than 87660000h"), "{e}");
-        assert!(Duration::parse("87660000h").is_ok());
-        assert!(Duration::parse("87660001h").unwrap_err().contains("larger than"));
-    }
-
-    #[test]
-    fn ports_reject_zero_and_overflow() {
-        assert!(Port::new(0).is_err());
-        assert!(Port::new(65536).is_err());
-        assert_eq!(Port::new(8080).unwrap().get(), 8080);
-    }
-
-    #[test]
-    fn hosts_accept_names_and_ips_only() {
-        assert!(Host::parse("orders.shop.svc.cluster.local").is_ok());
-        assert!(Host::parse("10.0.0.1").is_ok());
-        assert!(Host::parse("bad_name.local").is_err());
-        assert!(Host::parse("-x.local").is_err());
-    }
-
-    #[test]
-    fn operations_parse_by_shape() {
-        assert_eq!(Operation::parse("hipstershop.CartService/GetCart").unwrap().kind(), ApiKind::Grpc);
-        assert_eq!(Operation::parse("GET /orders/{id}").unwrap().kind(), ApiKind::Rest);
-        assert_eq!(Operation::parse("Query.orders").unwrap().kind(), ApiKind::Graphql);
-        assert!(Operation::parse("FETCH /x").is_err());
-        assert!(Operation::parse("orders").is_err());
-    }
-
-    #[test]
-    fn event_schema_formats_come_from_the_extension_or_format() {
-        assert_eq!(SchemaFormat::of_event_file("../schemas/order-placed.avsc"), Some(SchemaFormat::Avro));
-        assert_eq!(SchemaFormat::of_event_file("review.JSON"), Some(SchemaFormat::JsonSchema));
-        assert_eq!(SchemaFormat::of_event_file("schemas/order.yaml"), None);
-        assert_eq!(SchemaFormat::of_event_file("avsc"), None);
-        assert_eq!(SchemaFormat::parse_event("json-schema"), Ok(SchemaFormat::JsonSchema));
-        assert!(SchemaFormat::parse_event("avr").unwrap_err().contains("did you mean `avro`?"));
-        assert!(SchemaFormat::parse_event("openapi").is_err(), "APIs' formats are not event formats");
-    }
-
-    #[test]
-    fn rest_operations_match_whatever_the_parameter_names() {
-        let a = Operation::parse("GET /orders/{id}").unwrap();
-        let b = Operation::parse("GET /orders/{orderId}").unwrap();
-        assert_eq!(a.key(), b.key());
-        assert_ne!(a.key(), Operation::parse("POST /orders/{id}").unwrap().key());
-    }
-
-    #[test]
-    fn http_rule_variables_and_literal_prefix() {
-        let rule = HttpRule { method: "GET".into(), path: "/v1/{parent=shelves/*}/books/{book.id}".into(), body: None };
-        assert_eq!(rule.variables(), ["parent", "book.id"]);
-        assert_eq!(rule.literal_prefix(), "/v1/");
-    }
-
-    #[test]
-    fn http_rules_parse_from_the_spec_form() {
-        let rule = HttpRule::parse("POST /v1/orders/{order.id}/items", Some("item")).unwrap();
-        assert_eq!(
-            (rule.method.as_str(), rule.path.as_str(), rule.body.as_deref()),
-            ("POST", "/v1/orders/{order.id}/items", Some("item"))
-        );
-        assert_eq!(rule.variables(), ["order.id"]);
-        for bad in ["/v1/orders", "FETCH /x", "HEAD /x", "POST v1/x", "POST /x/{id", "POST /x/{1id}"] {
-            assert!(HttpRule::parse(bad, None).is_err(), "{bad}");
-        }
-        assert!(HttpRule::parse("GET /x", Some("*")).is_err(), "GET takes no body");
-        assert!(HttpRule::parse("POST /x", Some("a-b")).is_err());
-    }
-}
-
 /// An HTTP header name (RFC 9110 token), lower-cased as HTTP/2 and Envoy use it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HeaderName(String);
@@ -778,75 +667,6 @@ fn has_url_password(text: &str) -> bool {
     })
 }
 
-#[cfg(test)]
-mod header_tests {
-    use super::*;
-
-    #[test]
-    fn header_values_refuse_control_characters_and_outer_whitespace() {
-        assert!(check_header_value("v2", false).is_ok());
-        assert!(check_header_value("a\tb", false).is_ok());
-        assert!(check_header_value("Bearer ", true).is_ok());
-        assert!(check_header_value("", false).is_ok());
-        assert_eq!(
-            check_header_value("x\r\nset-cookie: a=b", false).unwrap_err(),
-            "the header value has a carriage return (CR) at byte 1; header values hold no control characters (CR, LF, NUL, ...) but tabs (RFC 9110)"
-        );
-        assert!(check_header_value("a\nb", false).unwrap_err().contains("line feed (LF) at byte 1"));
-        assert!(check_header_value("a\0", true).unwrap_err().contains("NUL byte"));
-        assert!(check_header_value("a\u{7f}", true).unwrap_err().contains("U+007F"));
-        assert!(check_header_value(" v", true).unwrap_err().contains("whitespace"));
-        assert!(check_header_value("v ", false).unwrap_err().contains("whitespace"));
-    }
-
-    #[test]
-    fn header_names_are_tokens() {
-        assert_eq!(HeaderName::parse("X-Api-Version").unwrap().as_str(), "x-api-version");
-        for bad in ["", "x y", "x\r\ny", "x:y", "ü"] {
-            assert!(HeaderName::parse(bad).is_err(), "{bad:?}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod secret_tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_recognised_by_kind() {
-        let pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----";
-        assert_eq!(literal_secret(pem), Some(SecretKind::PemPrivateKey));
-        assert_eq!(literal_secret("-----BEGIN EC PRIVATE KEY-----"), Some(SecretKind::PemPrivateKey));
-        // {"alg":"HS256","typ":"JWT"} . {"sub":"1"} . signature
-        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
-        assert_eq!(literal_secret(jwt), Some(SecretKind::Jwt));
-        assert_eq!(literal_secret(&format!("Bearer {jwt}")), Some(SecretKind::Jwt));
-        assert_eq!(literal_secret(r#"{"kty":"oct","k":"c2VjcmV0"}"#), Some(SecretKind::SymmetricJwk));
-        assert_eq!(
-            literal_secret(r#"{"kty": "EC", "crv":"P-256","x":"A","y":"B", "d" : "C"}"#),
-            Some(SecretKind::PrivateJwk)
-        );
-        assert_eq!(literal_secret("postgres://orders:s3cret@db.shop:5432/orders"), Some(SecretKind::UrlPassword));
-    }
-
-    #[test]
-    fn ordinary_values_are_not_secrets() {
-        for text in [
-            "https://auth.shop.example/.well-known/jwks.json",
-            "https://user@host.example/path",
-            "http://127.0.0.1:9292/token",
-            "orders.shop.svc.cluster.local",
-            "a.b.c",
-            "shop.orders.v1.Orders",
-            "spiffe://cluster.local/ns/shop/sa/orders",
-            r#"{"kty":"EC","crv":"P-256","x":"A","y":"B"}"#,
-            "-----BEGIN CERTIFICATE-----",
-        ] {
-            assert_eq!(literal_secret(text), None, "{text}");
-        }
-    }
-}
-
 keyword_enum!(
     /// The scheme a redirect sends the client to.
     Scheme { Http = "http", Https = "https" }
@@ -1033,6 +853,186 @@ fn check_substitution(substitution: &str, groups: usize) -> Result<(), RegexErro
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_names_allow_proto_service_names_but_no_path_syntax() {
+        for ok in ["orders-http", "hipstershop.CartService", "v1_api"] {
+            assert!(check_api_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "../x", "a/b", ".hidden", "a\\b", "-x", &"a".repeat(254)] {
+            assert!(check_api_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_parse_and_render_for_envoy() {
+        assert_eq!(Duration::parse("250ms").unwrap().to_proto_json(), "0.250s");
+        assert_eq!(Duration::parse("1m30s").unwrap().to_proto_json(), "90s");
+        assert!(Duration::parse("0s").is_err());
+        assert!(Duration::parse("2 parsecs").is_err());
+        assert_eq!(Duration::parse("1h 30m").unwrap().to_proto_json(), "5400s");
+        assert_eq!(Duration::parse("48h1500ms").unwrap().to_string(), "48h 1s 500ms");
+    }
+
+    #[test]
+    fn durations_take_only_the_documented_units() {
+        for text in ["1y", "1d", "1w"] {
+            let e = Duration::parse(text).unwrap_err();
+            assert!(e.contains("is not a duration unit; the units are ms, s, m and h"), "{e}");
+        }
+        assert!(Duration::parse("1M").unwrap_err().ends_with("did you mean `1m` (minute)?"));
+        assert!(Duration::parse("1us").is_err());
+        assert!(Duration::parse("ms").unwrap_err().contains("is not a duration"));
+        assert!(Duration::parse("10").unwrap_err().contains("is not a duration"));
+        assert!(Duration::parse("-1s").is_err());
+    }
+
+    #[test]
+    fn overflowing_durations_say_how_large_they_may_be() {
+        let e = Duration::parse("99999999999999999999999999999999999999999999h").unwrap_err();
+        assert!(e.contains("is larger than 87660000h"), "{e}");
+        assert!(Duration::parse("87660000h").is_ok());
+        assert!(Duration::parse("87660001h").unwrap_err().contains("larger than"));
+    }
+
+    #[test]
+    fn ports_reject_zero_and_overflow() {
+        assert!(Port::new(0).is_err());
+        assert!(Port::new(65536).is_err());
+        assert_eq!(Port::new(8080).unwrap().get(), 8080);
+    }
+
+    #[test]
+    fn hosts_accept_names_and_ips_only() {
+        assert!(Host::parse("orders.shop.svc.cluster.local").is_ok());
+        assert!(Host::parse("10.0.0.1").is_ok());
+        assert!(Host::parse("bad_name.local").is_err());
+        assert!(Host::parse("-x.local").is_err());
+    }
+
+    #[test]
+    fn operations_parse_by_shape() {
+        assert_eq!(Operation::parse("hipstershop.CartService/GetCart").unwrap().kind(), ApiKind::Grpc);
+        assert_eq!(Operation::parse("GET /orders/{id}").unwrap().kind(), ApiKind::Rest);
+        assert_eq!(Operation::parse("Query.orders").unwrap().kind(), ApiKind::Graphql);
+        assert!(Operation::parse("FETCH /x").is_err());
+        assert!(Operation::parse("orders").is_err());
+    }
+
+    #[test]
+    fn event_schema_formats_come_from_the_extension_or_format() {
+        assert_eq!(SchemaFormat::of_event_file("../schemas/order-placed.avsc"), Some(SchemaFormat::Avro));
+        assert_eq!(SchemaFormat::of_event_file("review.JSON"), Some(SchemaFormat::JsonSchema));
+        assert_eq!(SchemaFormat::of_event_file("schemas/order.yaml"), None);
+        assert_eq!(SchemaFormat::of_event_file("avsc"), None);
+        assert_eq!(SchemaFormat::parse_event("json-schema"), Ok(SchemaFormat::JsonSchema));
+        assert!(SchemaFormat::parse_event("avr").unwrap_err().contains("did you mean `avro`?"));
+        assert!(SchemaFormat::parse_event("openapi").is_err(), "APIs' formats are not event formats");
+    }
+
+    #[test]
+    fn rest_operations_match_whatever_the_parameter_names() {
+        let a = Operation::parse("GET /orders/{id}").unwrap();
+        let b = Operation::parse("GET /orders/{orderId}").unwrap();
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), Operation::parse("POST /orders/{id}").unwrap().key());
+    }
+
+    #[test]
+    fn http_rule_variables_and_literal_prefix() {
+        let rule = HttpRule { method: "GET".into(), path: "/v1/{parent=shelves/*}/books/{book.id}".into(), body: None };
+        assert_eq!(rule.variables(), ["parent", "book.id"]);
+        assert_eq!(rule.literal_prefix(), "/v1/");
+    }
+
+    #[test]
+    fn http_rules_parse_from_the_spec_form() {
+        let rule = HttpRule::parse("POST /v1/orders/{order.id}/items", Some("item")).unwrap();
+        assert_eq!(
+            (rule.method.as_str(), rule.path.as_str(), rule.body.as_deref()),
+            ("POST", "/v1/orders/{order.id}/items", Some("item"))
+        );
+        assert_eq!(rule.variables(), ["order.id"]);
+        for bad in ["/v1/orders", "FETCH /x", "HEAD /x", "POST v1/x", "POST /x/{id", "POST /x/{1id}"] {
+            assert!(HttpRule::parse(bad, None).is_err(), "{bad}");
+        }
+        assert!(HttpRule::parse("GET /x", Some("*")).is_err(), "GET takes no body");
+        assert!(HttpRule::parse("POST /x", Some("a-b")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn header_values_refuse_control_characters_and_outer_whitespace() {
+        assert!(check_header_value("v2", false).is_ok());
+        assert!(check_header_value("a\tb", false).is_ok());
+        assert!(check_header_value("Bearer ", true).is_ok());
+        assert!(check_header_value("", false).is_ok());
+        assert_eq!(
+            check_header_value("x\r\nset-cookie: a=b", false).unwrap_err(),
+            "the header value has a carriage return (CR) at byte 1; header values hold no control characters (CR, LF, NUL, ...) but tabs (RFC 9110)"
+        );
+        assert!(check_header_value("a\nb", false).unwrap_err().contains("line feed (LF) at byte 1"));
+        assert!(check_header_value("a\0", true).unwrap_err().contains("NUL byte"));
+        assert!(check_header_value("a\u{7f}", true).unwrap_err().contains("U+007F"));
+        assert!(check_header_value(" v", true).unwrap_err().contains("whitespace"));
+        assert!(check_header_value("v ", false).unwrap_err().contains("whitespace"));
+    }
+
+    #[test]
+    fn header_names_are_tokens() {
+        assert_eq!(HeaderName::parse("X-Api-Version").unwrap().as_str(), "x-api-version");
+        for bad in ["", "x y", "x\r\ny", "x:y", "ü"] {
+            assert!(HeaderName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_recognised_by_kind() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----";
+        assert_eq!(literal_secret(pem), Some(SecretKind::PemPrivateKey));
+        assert_eq!(literal_secret("-----BEGIN EC PRIVATE KEY-----"), Some(SecretKind::PemPrivateKey));
+        // {"alg":"HS256","typ":"JWT"} . {"sub":"1"} . signature
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        assert_eq!(literal_secret(jwt), Some(SecretKind::Jwt));
+        assert_eq!(literal_secret(&format!("Bearer {jwt}")), Some(SecretKind::Jwt));
+        assert_eq!(literal_secret(r#"{"kty":"oct","k":"c2VjcmV0"}"#), Some(SecretKind::SymmetricJwk));
+        assert_eq!(
+            literal_secret(r#"{"kty": "EC", "crv":"P-256","x":"A","y":"B", "d" : "C"}"#),
+            Some(SecretKind::PrivateJwk)
+        );
+        assert_eq!(literal_secret("postgres://orders:s3cret@db.shop:5432/orders"), Some(SecretKind::UrlPassword));
+    }
+
+    #[test]
+    fn ordinary_values_are_not_secrets() {
+        for text in [
+            "https://auth.shop.example/.well-known/jwks.json",
+            "https://user@host.example/path",
+            "http://127.0.0.1:9292/token",
+            "orders.shop.svc.cluster.local",
+            "a.b.c",
+            "shop.orders.v1.Orders",
+            "spiffe://cluster.local/ns/shop/sa/orders",
+            r#"{"kty":"EC","crv":"P-256","x":"A","y":"B"}"#,
+            "-----BEGIN CERTIFICATE-----",
+        ] {
+            assert_eq!(literal_secret(text), None, "{text}");
+        }
+    }
 }
 
 #[cfg(test)]

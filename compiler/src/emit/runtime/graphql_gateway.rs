@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-use super::{Artifact, Options, Unexpressed};
+use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::values::Operation;
 use crate::model::{Api, Model, Resolver, SchemaId, Service};
 use crate::schema::SchemaIndex;

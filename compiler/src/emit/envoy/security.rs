@@ -20,7 +20,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::envoy_common::HTTP_OPTIONS;
+use super::HTTP_OPTIONS;
 use crate::model::identity::TokenExchange;
 use crate::model::security::{
     AuditField, AuditSink, ClaimCondition, ClaimHeader, ClaimTest, ClaimType, IssuerId, Jwks, JwtIssuer, RateKey,

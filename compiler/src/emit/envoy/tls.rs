@@ -4,13 +4,12 @@
 //! Certificates reach Envoy through file-based SDS: for each workload,
 //! `meshc certs` writes `WORKLOAD-cert.yaml` (its certificate and key) and
 //! `ca.yaml` (the trust bundle) into the cert dir (the mesh's `cert-dir`,
-//! or the build's `--cert-dir`: [`super::Options::cert_dir`]), which Envoy
+//! or the build's `--cert-dir`: [`crate::emit::Options::cert_dir`]), which Envoy
 //! watches; replacing the files by a rename rotates them without a restart.
 
 use serde_json::{json, Value};
 
-use super::envoy_common::header_matcher;
-use crate::base::Span;
+use super::header_matcher;
 use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, RuleAction};
 use crate::model::values::Operation;
 use crate::model::Model;
@@ -25,44 +24,6 @@ pub const CA_SECRET: &str = "ca";
 /// The SDS file of a workload's certificate, relative to the cert dir.
 pub fn certificate_file(workload: &str) -> String {
     format!("{workload}-cert.yaml")
-}
-
-/// The certificate file name a gateway's proxy uses.
-pub fn gateway_workload(gateway: &str) -> String {
-    format!("gateway-{gateway}")
-}
-
-/// A proxy of the mesh that needs a certificate: a service's sidecar or a gateway.
-pub struct Workload<'a> {
-    /// Its certificate's file name (a service's name, `gateway-NAME`).
-    pub name: String,
-    /// The service's or gateway's name where it is declared.
-    pub span: Span,
-    pub identity: &'a Identity,
-    /// The DNS name callers dial, for the certificate's DNS SAN (none for
-    /// gateways and IP addresses).
-    pub dns_name: Option<&'a str>,
-}
-
-/// Every workload that gets a certificate: services other than `external`
-/// ones, then gateways.
-pub fn workloads(model: &Model) -> impl Iterator<Item = Workload<'_>> {
-    let services = model.services.iter().filter(|s| s.external.is_none()).map(|s| {
-        let host = s.host().map(|h| h.as_str());
-        Workload {
-            name: s.name.value.clone(),
-            span: s.name.span,
-            identity: &s.identity,
-            dns_name: host.filter(|h| h.parse::<std::net::IpAddr>().is_err()),
-        }
-    });
-    let gateways = model.gateways.iter().map(|g| Workload {
-        name: gateway_workload(&g.name.value),
-        span: g.name.span,
-        identity: &g.identity,
-        dns_name: None,
-    });
-    services.chain(gateways)
 }
 
 fn sds(cert_dir: &str, secret: &str, file: &str) -> Value {
@@ -214,7 +175,7 @@ fn permission(operation: &Operation) -> Value {
         }
         Operation::Rest { method, path } => json!({ "and_rules": { "rules": [
             { "header": { "name": ":method", "string_match": { "exact": method.as_str() } } },
-            { "url_path": { "path": { "safe_regex": { "regex": super::path_template_regex(path) } } } }
+            { "url_path": { "path": { "safe_regex": { "regex": crate::emit::path_template_regex(path) } } } }
         ]}}),
         // Ruled out when the spec is read: GraphQL operations share one path.
         Operation::Graphql { .. } => json!({ "any": true }),

@@ -45,9 +45,10 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
-use super::istio_identity;
-use super::istio_security;
-use super::{path_template_regex, yaml, Artifact, Options, Unexpressed};
+mod identity;
+mod security;
+
+use crate::emit::{path_template_regex, yaml, Artifact, Options, Unexpressed, VERSION_LABEL};
 use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryPolicy, VersionId};
 use crate::model::values::{Duration, Operation};
 use crate::model::{
@@ -55,14 +56,14 @@ use crate::model::{
     PortProtocol, Redirect, RedirectPath, Rewrite, Route, RouteAction, RouteTimeout, Service, VirtualHostId,
 };
 use crate::schema::SchemaIndex;
+use identity as istio_identity;
+use security as istio_security;
 
 const API_VERSION: &str = "networking.istio.io/v1";
 /// Envoy's route timeout when a route sets none.
 const DEFAULT_TIMEOUT: &str = "15s";
 /// The annotation listing what of a service or gateway its Istio resources cannot carry.
 const NOT_IN_ISTIO: &str = "meshc/not-in-istio";
-/// The pod label that tells a service's versions apart (Istio's convention).
-pub(super) const VERSION_LABEL: &str = "version";
 
 pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     // Each service's incoming calls, callers in model order, calls in spec order.

@@ -29,9 +29,10 @@ use k8s_openapi::api::core::v1::{Service as KubeService, ServicePort, ServiceSpe
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::istio::VERSION_LABEL;
-use super::{yaml, Artifact, Options, Unexpressed};
+pub mod cert_manager;
+
 use crate::base::Span;
+use crate::emit::{yaml, Artifact, Options, Unexpressed, VERSION_LABEL};
 use crate::model::values::Host;
 use crate::model::{Model, PortId, PortProtocol, Service};
 use crate::schema::SchemaIndex;

@@ -14,9 +14,9 @@
 
 use serde_json::{json, Value};
 
-use super::envoy_mtls::{workloads, Workload};
-use super::{yaml, Artifact, Options, Unexpressed};
+use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::identity::Mtls;
+use crate::model::identity::Workload;
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
@@ -33,7 +33,7 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unex
     });
     let mut out =
         vec![Artifact { path: "cert-manager/issuer.yaml".into(), contents: yaml(model, &issuer), origin: mtls.span }];
-    for workload in workloads(model) {
+    for workload in model.workloads() {
         let certificate = certificate(mtls, &workload);
         out.push(Artifact {
             path: format!("cert-manager/{}.yaml", workload.name),

@@ -14,7 +14,7 @@
 
 use serde_json::{json, Value};
 
-use super::istio_security::{header_condition, issuer_rule};
+use super::security::{header_condition, issuer_rule};
 use crate::model::identity::{AuthorizationRule, Mtls, MtlsMode, RuleAction};
 use crate::model::values::Operation;
 use crate::model::{Model, Service};

@@ -10,13 +10,14 @@ use base64::Engine as _;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::envoy_common::{
+use super::security as envoy_security;
+use super::tls::upstream_tls;
+use super::{
     apply_retry_budget, callee_clusters, hash_policy, header_matcher, retry_policy, upstream_cluster, versioned_routes,
     HCM, HTTP_OPTIONS, ROUTER,
 };
-use super::envoy_mtls::{gateway_workload, upstream_tls};
-use super::envoy_security;
-use super::{yaml, Artifact, Options, Unexpressed};
+use crate::emit::{yaml, Artifact, Options, Unexpressed};
+use crate::model::identity::gateway_workload;
 use crate::model::traffic::{RetryPolicy, VersionId};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
 use crate::model::{

@@ -21,15 +21,15 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::envoy_common::{
+use super::security::{
+    jwks_cluster_of, service_token_filter, token_exchange_cluster, token_exchange_filter, token_exchange_route,
+};
+use super::tls::{downstream_tls, network_rbac_filters, rbac_filters, upstream_tls};
+use super::{
     apply_retry_budget, callee_clusters, hash_policy, retry_policy, upstream_cluster, version_cluster,
     versioned_routes, HCM, HTTP_OPTIONS, ROUTER,
 };
-use super::envoy_mtls::{downstream_tls, network_rbac_filters, rbac_filters, upstream_tls};
-use super::envoy_security::{
-    jwks_cluster_of, service_token_filter, token_exchange_cluster, token_exchange_filter, token_exchange_route,
-};
-use super::{yaml, Artifact, Options, Unexpressed};
+use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::identity::MtlsMode;
 use crate::model::values::{Duration, Operation};
 use crate::model::{Call, Model, PortId, PortProtocol, Service, ServiceId};
@@ -347,7 +347,7 @@ fn route(model: &Model, caller: &Service, callee: &Service, call: &Call, cluster
     let matcher = match operation {
         Operation::Grpc { service, method } => json!({ "path": format!("/{service}/{method}") }),
         Operation::Rest { method, path } => json!({
-            "safe_regex": { "regex": super::path_template_regex(path) },
+            "safe_regex": { "regex": crate::emit::path_template_regex(path) },
             "headers": [{ "name": ":method", "string_match": { "exact": method.as_str() } }]
         }),
         // GraphQL operations share one endpoint; the catch-all carries them.

@@ -1,6 +1,14 @@
-//! Envoy config pieces both Envoy backends (gateway, sidecar) emit the same
-//! way: retry policies, a callee's traffic policy on its cluster, and the
-//! route hash policy ring-hash balancing needs. Not a backend itself.
+//! The Envoy engine: its backends (`gateway`, `sidecar`, `ratelimit`), the
+//! pieces they share for mutual TLS and authorization (`tls`) and for end
+//! users' tokens and rate limits (`security`), and, here, what both proxy
+//! backends emit the same way: retry policies, a callee's traffic policy on
+//! its cluster, and the route hash policy ring-hash balancing needs.
+
+pub mod gateway;
+pub mod ratelimit;
+mod security;
+pub mod sidecar;
+pub mod tls;
 
 use serde_json::{json, Value};
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-use super::{Artifact, Options, Unexpressed};
+use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::identity::TokenExchangeId;
 use crate::model::Model;
 use crate::schema::SchemaIndex;

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Artifact, Options, Unexpressed};
+use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::values::ErrorBodyFormat;
 use crate::model::{Gateway, HeaderRule, Model, PathMatch, Route};
 use crate::schema::SchemaIndex;

@@ -9,8 +9,8 @@
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::envoy_security::{descriptor_key, domain};
-use super::{yaml, Artifact, Options, Unexpressed};
+use super::security::{descriptor_key, domain};
+use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::security::RateKey;
 use crate::model::Model;
 use crate::schema::SchemaIndex;

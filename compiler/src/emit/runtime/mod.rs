@@ -1,0 +1,6 @@
+//! The meshc runtime engine: configs for `meshc-runtime`'s GraphQL gateway,
+//! request validator and token exchanger.
+
+pub mod graphql_gateway;
+pub mod request_validator;
+pub mod token_exchange;
