@@ -1,6 +1,7 @@
 //! The `meshc` command line: exit codes, output formats, `explain`, and the
 //! guarantees of `build` (atomic output, byte-for-byte determinism).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -493,5 +494,27 @@ fn an_unknown_command_lists_the_commands() {
     assert_eq!(out.status.code(), Some(2));
     let text = stderr(&out);
     assert!(text.contains("unrecognized subcommand 'fmt'"), "{text}");
-    assert!(text.contains("meshc's commands: check, build, certs, explain"), "{text}");
+    assert!(text.contains("meshc's commands: check, build, certs, backends, explain"), "{text}");
+}
+
+#[test]
+fn backends_lists_every_backend_and_build_runs_only_those_selected() {
+    let listed = meshc(&["backends"]);
+    assert_eq!(listed.status.code(), Some(0));
+    let text = String::from_utf8(listed.stdout).unwrap();
+    assert_eq!(text.lines().count(), meshc::emit::BACKENDS.len());
+    assert!(text.lines().any(|l| l.starts_with("envoy-sidecar") && l.contains("envoy")), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let built = meshc(&["build", path(&shop()), "-o", path(&out_dir), "--backend", "kubernetes,cert-manager"]);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    let dirs: BTreeSet<String> =
+        read_tree(&out_dir).into_iter().filter_map(|(p, _)| p.split_once('/').map(|(d, _)| d.to_string())).collect();
+    assert_eq!(dirs, BTreeSet::from(["kubernetes".to_string(), "cert-manager".to_string()]));
+
+    let unknown = meshc(&["build", path(&shop()), "-o", path(&out_dir), "--backend", "istoi"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("no backend named `istoi`"), "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("did you mean `istio`?"), "{}", stderr(&unknown));
 }

@@ -63,3 +63,59 @@ fn shop_istio_and_kubernetes_resources_for_orders() {
         insta::assert_snapshot!(name, artifact.contents);
     }
 }
+
+/// Each backend alone on the shop: it writes something (the shop shows
+/// every backend), its first artifact is a snapshot `backend_NAME`, and its
+/// docs page exists. A new backend fails here until it has all three.
+#[test]
+fn every_backend_has_a_snapshot_and_a_docs_page() {
+    let compilation = meshc::driver::compile(&repo().join("examples/shop"));
+    for backend in meshc::emit::BACKENDS {
+        let options = meshc::emit::Options::default().with_backends([backend.name]).unwrap();
+        let built = compilation.build(&options).unwrap_or_else(|e| panic!("{}: {e:?}", backend.name));
+        let first =
+            built.artifacts.first().unwrap_or_else(|| panic!("backend `{}` writes nothing for the shop", backend.name));
+        insta::assert_snapshot!(format!("backend_{}", backend.name), format!("# {}\n{}", first.path, first.contents));
+        let page = backend.page.split('#').next().unwrap();
+        assert!(
+            repo().join("docs/backends").join(page).is_file(),
+            "backend `{}`: no docs/backends/{page}",
+            backend.name
+        );
+    }
+}
+
+/// The text of docs/backends/README.md, from `emit::BACKENDS`.
+fn backends_index() -> String {
+    let mut out = String::from(
+        "# Backends\n\n<!-- Generated from `emit::BACKENDS` by tests/golden.rs; regenerate with \
+         `UPDATE_DOCS=1 cargo test --test golden`. -->\n\n`meshc build` runs every backend unless `--backend NAME[,NAME]` \
+         selects some; `meshc backends` prints this list.\n\n| backend | engine | writes | docs |\n| --- | --- | --- | --- |\n",
+    );
+    for b in meshc::emit::BACKENDS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | [{}]({}) |\n",
+            b.name,
+            b.engine,
+            b.description.replace('|', "\\|"),
+            b.page,
+            b.page
+        ));
+    }
+    out
+}
+
+#[test]
+fn the_backends_index_is_generated_from_the_backend_table() {
+    let path = repo().join("docs/backends/README.md");
+    let generated = backends_index();
+    if std::env::var_os("UPDATE_DOCS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == generated,
+        "docs/backends/README.md is stale: regenerate with UPDATE_DOCS=1 cargo test --test golden"
+    );
+}

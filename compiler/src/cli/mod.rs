@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::diag::render::{render, Format};
 use crate::diag::{Code, CODES};
 use crate::driver::{compile, Compilation};
+use crate::emit;
 
 #[derive(Parser)]
 #[command(name = "meshc", version, about = "Compile and check service-mesh specs written in KDL")]
@@ -44,6 +45,10 @@ enum Command {
         /// `meshc certs --cert-dir DIR`.
         #[arg(long, value_name = "DIR")]
         cert_dir: Option<PathBuf>,
+        /// Run only these backends (`meshc backends` lists them); repeat
+        /// the flag or separate names with commas. Default: all.
+        #[arg(long = "backend", value_name = "NAME", value_delimiter = ',')]
+        backends: Vec<String>,
         #[command(flatten)]
         report: ReportArgs,
     },
@@ -66,6 +71,8 @@ enum Command {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// List the backends `meshc build` runs: name, engine, what it writes.
+    Backends,
     /// Print the documentation of a diagnostic code (or list all codes).
     Explain {
         /// A code such as MESH0007, or its name (unknown-service).
@@ -105,8 +112,8 @@ pub fn main() -> ExitCode {
             print_diagnostics(&compilation, &compilation.diagnostics, &report);
             exit_code(&compilation, &report)
         }
-        Command::Build { dir, out, cert_dir, report } => {
-            let options = match output::emit_options(cert_dir.as_deref()) {
+        Command::Build { dir, out, cert_dir, backends, report } => {
+            let options = match output::emit_options(cert_dir.as_deref()).and_then(|o| select_backends(o, &backends)) {
                 Ok(options) => options,
                 Err(refusal) => return print_refusal(&refusal),
             };
@@ -182,6 +189,10 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Backends => {
+            print!("{}", backends_table());
+            ExitCode::SUCCESS
+        }
         Command::Explain { code: None } => {
             let mut out = String::new();
             for c in CODES {
@@ -249,4 +260,24 @@ fn exit_code(compilation: &Compilation, report: &ReportArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The build's options with only the backends named (all when none is).
+fn select_backends(options: emit::Options, names: &[String]) -> Result<emit::Options, output::Refusal> {
+    if names.is_empty() {
+        return Ok(options);
+    }
+    options.with_backends(names.iter().map(String::as_str)).map_err(|unknown| {
+        let known = emit::BACKENDS.iter().map(|b| b.name);
+        output::Refusal {
+            message: format!("no backend named `{unknown}`"),
+            help: crate::diag::suggestion(&unknown, known).or(Some("run `meshc backends` to list them".into())),
+        }
+    })
+}
+
+/// `meshc backends`: a line per backend, name, engine and what it writes.
+fn backends_table() -> String {
+    let width = emit::BACKENDS.iter().map(|b| b.name.len()).max().unwrap_or(0);
+    emit::BACKENDS.iter().map(|b| format!("{:<width$}  {:<10}  {}\n", b.name, b.engine, b.description)).collect()
 }

@@ -40,9 +40,28 @@ pub struct Artifact {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     cert_dir: Option<String>,
+    /// The backends to run (`--backend`); `None`: all of them.
+    backends: Option<Vec<&'static str>>,
 }
 
 impl Options {
+    /// Runs only the backends named (`meshc build --backend NAME,...`).
+    /// `Err` names the first that is not one of [`BACKENDS`].
+    pub fn with_backends<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Result<Options, String> {
+        let mut selected = Vec::new();
+        for name in names {
+            let backend = BACKENDS.iter().find(|b| b.name == name).ok_or_else(|| name.to_string())?;
+            selected.push(backend.name);
+        }
+        self.backends = Some(selected);
+        Ok(self)
+    }
+
+    /// Whether the build runs `backend`.
+    pub fn runs(&self, backend: &Backend) -> bool {
+        self.backends.as_ref().is_none_or(|names| names.contains(&backend.name))
+    }
+
     /// Proxies read their certificates from `dir` instead of the spec's
     /// `mtls { cert-dir }` (`--cert-dir`, for local runs). `dir` must be
     /// absolute, as the configs need it; a trailing `/` is dropped, as in
@@ -95,6 +114,8 @@ pub struct Backend {
     /// The folder under `emit/` of the engine that runs its output.
     pub engine: &'static str,
     pub description: &'static str,
+    /// Its documentation, relative to `docs/backends/`.
+    pub page: &'static str,
     /// The artifacts; settings it cannot express go to the `Vec`.
     pub emit: fn(&Model, &SchemaIndex, &Options, &mut Vec<Unexpressed>) -> Vec<Artifact>,
 }
@@ -116,54 +137,63 @@ pub static BACKENDS: &[Backend] = &[
         name: "cert-manager",
         engine: "kubernetes",
         description: "cert-manager resources issuing each workload's SPIFFE certificate: a ClusterIssuer and a Certificate per service and gateway (meshes with mtls).",
+        page: "cert-manager.md",
         emit: kubernetes::cert_manager::emit,
     },
     Backend {
         name: "envoy-gateway",
         engine: "envoy",
         description: "An Envoy v3 bootstrap per gateway: listeners, routes, clusters, filters, local replies.",
+        page: "envoy.md",
         emit: envoy::gateway::emit,
     },
     Backend {
         name: "envoy-ratelimit",
         engine: "envoy",
         description: "A config per gateway with global rate limits for the reference rate limit service (envoyproxy/ratelimit): its domain and descriptors.",
+        page: "envoy.md#end-user-security",
         emit: envoy::ratelimit::emit,
     },
     Backend {
         name: "envoy-sidecar",
         engine: "envoy",
-        description: "An Envoy v3 bootstrap per service: inbound listener to the app (mTLS, authorization), outbound routes with timeouts, retries and traffic rules, clusters with the callees' traffic policies.",
+        description: "An Envoy v3 bootstrap per service: an inbound listener per port to the app (HTTP or TCP; mTLS, authorization), outbound routes with timeouts, retries and traffic rules, a local listener per TCP callee, clusters with the callees' traffic policies.",
+        page: "envoy.md#sidecars",
         emit: envoy::sidecar::emit,
     },
     Backend {
         name: "graphql-gateway",
         engine: "runtime",
         description: "Configs for `meshc-runtime graphql`: composed GraphQL APIs with each root field's upstream call.",
+        page: "graphql-gateway.md",
         emit: runtime::graphql_gateway::emit,
     },
     Backend {
         name: "istio",
         engine: "istio",
         description: "Istio resources per service and gateway: ServiceEntry, DestinationRule (traffic policy, subsets), VirtualService (callers' timeouts, retries, traffic rules), Gateway, PeerAuthentication and AuthorizationPolicy (mTLS, authorization, JWT).",
+        page: "istio.md",
         emit: istio::emit,
     },
     Backend {
         name: "kubernetes",
         engine: "kubernetes",
-        description: "A Kubernetes Service per service with a cluster DNS address, targeting its sidecar's inbound port.",
+        description: "A Kubernetes Service per service with a cluster DNS address, a port per service port, each targeting its sidecar's inbound port for it.",
+        page: "kubernetes.md",
         emit: kubernetes::emit,
     },
     Backend {
         name: "request-validator",
         engine: "runtime",
         description: "Rules for `meshc-runtime validator`: validating routes with their OpenAPI request shapes.",
+        page: "request-validator.md",
         emit: runtime::request_validator::emit,
     },
     Backend {
         name: "token-exchange",
         engine: "runtime",
         description: "Configs for `meshc-runtime token-exchange`: per service and token exchange, the STS and the audiences its calls exchange the user's token for.",
+        page: "../runtime.md#token-exchange",
         emit: runtime::token_exchange::emit,
     },
 ];
@@ -181,6 +211,7 @@ pub struct Emitted {
 pub fn emit_all(model: &Model, schemas: &SchemaIndex, options: &Options) -> Emitted {
     let outputs: Vec<(Vec<Artifact>, Vec<Unexpressed>)> = BACKENDS
         .par_iter()
+        .filter(|b| options.runs(b))
         .map(|b| {
             let mut unexpressed = Vec::new();
             let artifacts = (b.emit)(model, schemas, options, &mut unexpressed);
