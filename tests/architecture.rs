@@ -19,7 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("check", &["base", "diag", "model", "schema"]),
     ("emit", &["base", "model", "schema"]),
     ("driver", &["base", "diag", "load", "model", "schema", "check", "emit"]),
-    ("cli", &["diag", "driver", "emit"]),
+    ("cli", &["diag", "check", "driver", "emit"]),
 ];
 
 /// Every .rs file of a layer (a `name.rs` file or a `name/` directory), with its text.
@@ -201,5 +201,23 @@ fn only_the_cli_prints() {
                 assert!(!code.contains(forbidden), "{} uses `{forbidden}`", path.display());
             }
         }
+    }
+}
+
+/// A pass emits the codes it registers, no others, and lives in its
+/// category's folder: `meshc rules` and the docs read the registry.
+#[test]
+fn each_pass_emits_exactly_its_registered_codes_from_its_categorys_folder() {
+    for pass in meshc::check::PASSES {
+        let path = src().join("check").join(pass.category.as_str()).join(format!("{}.rs", pass.name.replace('-', "_")));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("pass `{}`: no {}", pass.name, path.display()));
+        let code = production(&text);
+        let used: BTreeSet<String> = code
+            .match_indices("Code::")
+            .map(|(i, _)| code[i + 6..].chars().take_while(|c| c.is_alphanumeric()).collect())
+            .collect();
+        let registered: BTreeSet<String> = pass.codes.iter().map(|c| format!("{c:?}")).collect();
+        assert_eq!(used, registered, "pass `{}`: the codes {} uses vs its registration", pass.name, path.display());
     }
 }

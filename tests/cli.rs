@@ -494,7 +494,7 @@ fn an_unknown_command_lists_the_commands() {
     assert_eq!(out.status.code(), Some(2));
     let text = stderr(&out);
     assert!(text.contains("unrecognized subcommand 'fmt'"), "{text}");
-    assert!(text.contains("meshc's commands: check, build, certs, backends, explain"), "{text}");
+    assert!(text.contains("meshc's commands: check, build, certs, backends, rules, explain"), "{text}");
 }
 
 #[test]
@@ -517,4 +517,19 @@ fn backends_lists_every_backend_and_build_runs_only_those_selected() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("no backend named `istoi`"), "{}", stderr(&unknown));
     assert!(stderr(&unknown).contains("did you mean `istio`?"), "{}", stderr(&unknown));
+}
+
+#[test]
+fn rules_lists_every_pass_with_its_category_and_codes() {
+    let table = String::from_utf8(meshc(&["rules"]).stdout).unwrap();
+    assert_eq!(table.lines().count(), meshc::check::PASSES.len());
+    let cycle = table.lines().find(|l| l.starts_with("sync-call-cycle")).expect("a row per pass");
+    assert!(cycle.contains("traffic") && cycle.contains("MESH0030"), "{cycle}");
+    let json: serde_json::Value = serde_json::from_slice(&meshc(&["rules", "--json"]).stdout).unwrap();
+    let rules = json.as_array().unwrap();
+    assert_eq!(rules.len(), meshc::check::PASSES.len());
+    let http = rules.iter().find(|r| r["name"] == "http-on-tcp").unwrap();
+    assert_eq!(http["category"], "traffic");
+    assert_eq!(http["codes"], serde_json::json!(["MESH0064", "MESH0065"]));
+    assert!(http["purpose"].as_str().unwrap().len() > 20);
 }

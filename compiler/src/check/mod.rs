@@ -1,39 +1,55 @@
 //! Check passes over the model. Each pass is one module with one entry
-//! point, `run`, registered in [`PASSES`]; a new pass is a new file plus one
-//! line here. Passes read the model and the schema index and do no IO.
+//! point, `run`, registered in [`PASSES`], in the folder of its category
+//! (`check/traffic/`, `check/security/`, ...); a new pass is a new file,
+//! its `mod` line below and its entry in [`PASSES`]. Passes read the model
+//! and the schema index and do no IO.
 
-mod authorization_policy;
-mod circuit_breaker_load;
-mod duplicate_route_host;
-mod graphql_resolvers;
-mod grpc_transcoding;
-mod http_on_tcp;
-mod ineffective_cache;
-mod ineffective_idle_timeout;
-mod ineffective_per_try_timeout;
-mod jwt_consistency;
-mod listener_port_conflict;
-mod missing_owner;
-mod missing_rate_limit_service;
-mod mtls_mismatch;
-mod no_health_policy;
-mod pod_port_conflict;
-mod public_exposure;
-mod request_validation;
-mod retries_on_stream;
-mod retry_amplification;
-mod retry_non_idempotent;
-mod shadowed_route;
-mod sync_call_cycle;
-mod timeout_budget;
-mod token_propagation;
-mod topic_without_producer;
-mod unknown_grpc_service;
-mod unknown_operation;
+mod events {
+    pub mod topic_without_producer;
+}
+mod gateway {
+    pub mod duplicate_route_host;
+    pub mod grpc_transcoding;
+    pub mod ineffective_cache;
+    pub mod ineffective_idle_timeout;
+    pub mod listener_port_conflict;
+    pub mod missing_rate_limit_service;
+    pub mod request_validation;
+    pub mod shadowed_route;
+}
+mod hygiene {
+    pub mod missing_owner;
+}
+mod reference {
+    pub mod unknown_grpc_service;
+    pub mod unknown_operation;
+}
+mod schema {
+    pub mod graphql_resolvers;
+}
+mod security {
+    pub mod authorization_policy;
+    pub mod jwt_consistency;
+    pub mod mtls_mismatch;
+    pub mod public_exposure;
+    pub mod token_propagation;
+}
+mod traffic {
+    pub mod circuit_breaker_load;
+    pub mod http_on_tcp;
+    pub mod ineffective_per_try_timeout;
+    pub mod no_health_policy;
+    pub mod pod_port_conflict;
+    pub mod retries_on_stream;
+    pub mod retry_amplification;
+    pub mod retry_non_idempotent;
+    pub mod sync_call_cycle;
+    pub mod timeout_budget;
+}
 
 use rayon::prelude::*;
 
-use crate::diag::{Code, Sink};
+use crate::diag::{Category, Code, Sink};
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
@@ -41,6 +57,10 @@ use crate::schema::SchemaIndex;
 pub struct Pass {
     /// kebab-case, after the defect it finds; the module is the snake_case form.
     pub name: &'static str,
+    /// What kind of defect it finds; its module lives in `check/CATEGORY/`.
+    pub category: Category,
+    /// One line: what it checks.
+    pub purpose: &'static str,
     /// The codes the pass may emit.
     pub codes: &'static [Code],
     pub run: fn(&Model, &SchemaIndex, &mut Sink),
@@ -49,82 +69,199 @@ pub struct Pass {
 pub static PASSES: &[Pass] = &[
     Pass {
         name: "authorization-policy",
+        category: Category::Security,
+        purpose: "A service's `authorization` rules against the call graph.",
         codes: &[Code::CallDeniedByPolicy, Code::UnusedAllowRule, Code::OverBroadAllowRule, Code::IneffectiveDenyRule],
-        run: authorization_policy::run,
+        run: security::authorization_policy::run,
     },
-    Pass { name: "circuit-breaker-load", codes: &[Code::CircuitBreakerBelowLoad], run: circuit_breaker_load::run },
-    Pass { name: "duplicate-route-host", codes: &[Code::DuplicateRouteHost], run: duplicate_route_host::run },
+    Pass {
+        name: "circuit-breaker-load",
+        category: Category::Traffic,
+        purpose: "A callee's circuit breaker must admit the traffic its callers expect.",
+        codes: &[Code::CircuitBreakerBelowLoad],
+        run: traffic::circuit_breaker_load::run,
+    },
+    Pass {
+        name: "duplicate-route-host",
+        category: Category::Gateway,
+        purpose: "A host named twice among a gateway's `host` blocks.",
+        codes: &[Code::DuplicateRouteHost],
+        run: gateway::duplicate_route_host::run,
+    },
     Pass {
         name: "graphql-resolvers",
-        codes: &[
-            Code::UnresolvedGraphqlField,
-            Code::ResolverArgumentMismatch,
-            Code::ResolverResultMismatch,
-            Code::UnsafeQueryResolver,
-            Code::UnknownOperation,
-        ],
-        run: graphql_resolvers::run,
+        category: Category::Schema,
+        purpose: "A GraphQL API the mesh composes (an `api` with `resolve` children) must resolve every Query and Mutation field, and each resolver's operation must fit its field.",
+        codes: &[Code::UnresolvedGraphqlField, Code::ResolverArgumentMismatch, Code::ResolverResultMismatch, Code::UnsafeQueryResolver, Code::UnknownOperation],
+        run: schema::graphql_resolvers::run,
     },
     Pass {
         name: "grpc-transcoding",
-        codes: &[
-            Code::GrpcRouteWithoutTranscoding,
-            Code::MissingHttpRule,
-            Code::HttpRuleUnknownField,
-            Code::TranscodeRouteMismatch,
-        ],
-        run: grpc_transcoding::run,
+        category: Category::Gateway,
+        purpose: "REST routes to gRPC operations must transcode, by bindings that exist and fit the route.",
+        codes: &[Code::GrpcRouteWithoutTranscoding, Code::MissingHttpRule, Code::HttpRuleUnknownField, Code::TranscodeRouteMismatch],
+        run: gateway::grpc_transcoding::run,
     },
-    Pass { name: "http-on-tcp", codes: &[Code::HttpSettingOnTcp, Code::TargetListensNowhere], run: http_on_tcp::run },
-    Pass { name: "ineffective-cache", codes: &[Code::IneffectiveCache], run: ineffective_cache::run },
+    Pass {
+        name: "http-on-tcp",
+        category: Category::Traffic,
+        purpose: "What only HTTP and gRPC have, set where only plain TCP flows.",
+        codes: &[Code::HttpSettingOnTcp, Code::TargetListensNowhere],
+        run: traffic::http_on_tcp::run,
+    },
+    Pass {
+        name: "ineffective-cache",
+        category: Category::Gateway,
+        purpose: "`cache` on a route whose requests are never cached.",
+        codes: &[Code::IneffectiveCache],
+        run: gateway::ineffective_cache::run,
+    },
     Pass {
         name: "ineffective-idle-timeout",
+        category: Category::Gateway,
+        purpose: "An idle timeout that can never fire.",
         codes: &[Code::IneffectiveIdleTimeout],
-        run: ineffective_idle_timeout::run,
+        run: gateway::ineffective_idle_timeout::run,
     },
     Pass {
         name: "ineffective-per-try-timeout",
+        category: Category::Traffic,
+        purpose: "A per-try timeout at or above the call's timeout means the first attempt uses up the whole budget.",
         codes: &[Code::IneffectivePerTryTimeout],
-        run: ineffective_per_try_timeout::run,
+        run: traffic::ineffective_per_try_timeout::run,
     },
     Pass {
         name: "jwt-consistency",
+        category: Category::Security,
+        purpose: "Routes' tokens, claims and roles must agree with the JWT issuers that declare them.",
         codes: &[Code::UndeclaredClaim, Code::ClaimTypeMismatch],
-        run: jwt_consistency::run,
+        run: security::jwt_consistency::run,
     },
-    Pass { name: "listener-port-conflict", codes: &[Code::ListenerPortConflict], run: listener_port_conflict::run },
-    Pass { name: "missing-owner", codes: &[Code::MissingOwner], run: missing_owner::run },
-    Pass { name: "mtls-mismatch", codes: &[Code::MtlsMismatch], run: mtls_mismatch::run },
+    Pass {
+        name: "listener-port-conflict",
+        category: Category::Gateway,
+        purpose: "Two listeners of one gateway that bind the same port on overlapping addresses.",
+        codes: &[Code::ListenerPortConflict],
+        run: gateway::listener_port_conflict::run,
+    },
+    Pass {
+        name: "missing-owner",
+        category: Category::Hygiene,
+        purpose: "A service nobody owns.",
+        codes: &[Code::MissingOwner],
+        run: hygiene::missing_owner::run,
+    },
+    Pass {
+        name: "mtls-mismatch",
+        category: Category::Security,
+        purpose: "Mutual TLS between a caller and its callee must agree.",
+        codes: &[Code::MtlsMismatch],
+        run: security::mtls_mismatch::run,
+    },
     Pass {
         name: "missing-rate-limit-service",
+        category: Category::Gateway,
+        purpose: "A gateway with global rate limits must declare the rate limit service that counts them.",
         codes: &[Code::MissingRateLimitService],
-        run: missing_rate_limit_service::run,
+        run: gateway::missing_rate_limit_service::run,
     },
-    Pass { name: "no-health-policy", codes: &[Code::NoHealthPolicy], run: no_health_policy::run },
-    Pass { name: "pod-port-conflict", codes: &[Code::PodPortConflict], run: pod_port_conflict::run },
+    Pass {
+        name: "no-health-policy",
+        category: Category::Traffic,
+        purpose: "A called service should have a way to take failing instances out of rotation.",
+        codes: &[Code::NoHealthPolicy],
+        run: traffic::no_health_policy::run,
+    },
+    Pass {
+        name: "pod-port-conflict",
+        category: Category::Traffic,
+        purpose: "Two listeners in one service's pod on the same port.",
+        codes: &[Code::PodPortConflict],
+        run: traffic::pod_port_conflict::run,
+    },
     Pass {
         name: "public-exposure",
+        category: Category::Security,
+        purpose: "Gateway routes reachable without a token must be allowed by the security level, and rate limited.",
         codes: &[Code::UnauthenticatedRoute, Code::UnlimitedPublicRoute],
-        run: public_exposure::run,
+        run: security::public_exposure::run,
     },
     Pass {
         name: "request-validation",
+        category: Category::Gateway,
+        purpose: "Routes that validate requests must name a REST operation, and their gateway a validator.",
         codes: &[Code::UnvalidatableRoute, Code::MissingValidator],
-        run: request_validation::run,
+        run: gateway::request_validation::run,
     },
-    Pass { name: "retries-on-stream", codes: &[Code::RetriesOnStream], run: retries_on_stream::run },
-    Pass { name: "retry-amplification", codes: &[Code::RetryAmplification], run: retry_amplification::run },
-    Pass { name: "retry-non-idempotent", codes: &[Code::RetryNonIdempotent], run: retry_non_idempotent::run },
-    Pass { name: "shadowed-route", codes: &[Code::ShadowedRoute], run: shadowed_route::run },
-    Pass { name: "sync-call-cycle", codes: &[Code::SyncCallCycle], run: sync_call_cycle::run },
-    Pass { name: "timeout-budget", codes: &[Code::TimeoutBudget], run: timeout_budget::run },
-    Pass { name: "token-propagation", codes: &[Code::TokenNotPropagated], run: token_propagation::run },
-    Pass { name: "topic-without-producer", codes: &[Code::TopicWithoutProducer], run: topic_without_producer::run },
-    Pass { name: "unknown-grpc-service", codes: &[Code::UnknownGrpcService], run: unknown_grpc_service::run },
+    Pass {
+        name: "retries-on-stream",
+        category: Category::Traffic,
+        purpose: "Retries and per-try timeouts on streaming gRPC methods, which the proxy cannot replay.",
+        codes: &[Code::RetriesOnStream],
+        run: traffic::retries_on_stream::run,
+    },
+    Pass {
+        name: "retry-amplification",
+        category: Category::Traffic,
+        purpose: "Retries multiply along a call path.",
+        codes: &[Code::RetryAmplification],
+        run: traffic::retry_amplification::run,
+    },
+    Pass {
+        name: "retry-non-idempotent",
+        category: Category::Traffic,
+        purpose: "Retries of operations that are not safe to repeat.",
+        codes: &[Code::RetryNonIdempotent],
+        run: traffic::retry_non_idempotent::run,
+    },
+    Pass {
+        name: "shadowed-route",
+        category: Category::Gateway,
+        purpose: "A route that an earlier route of the same gateway always wins over.",
+        codes: &[Code::ShadowedRoute],
+        run: gateway::shadowed_route::run,
+    },
+    Pass {
+        name: "sync-call-cycle",
+        category: Category::Traffic,
+        purpose: "Synchronous calls must not form a cycle.",
+        codes: &[Code::SyncCallCycle],
+        run: traffic::sync_call_cycle::run,
+    },
+    Pass {
+        name: "timeout-budget",
+        category: Category::Traffic,
+        purpose: "A caller's timeout must leave its callee time for the callee's own calls.",
+        codes: &[Code::TimeoutBudget],
+        run: traffic::timeout_budget::run,
+    },
+    Pass {
+        name: "token-propagation",
+        category: Category::Security,
+        purpose: "A service that requires the end user's token (`require-token`) gets one only if every path to it carries it.",
+        codes: &[Code::TokenNotPropagated],
+        run: security::token_propagation::run,
+    },
+    Pass {
+        name: "topic-without-producer",
+        category: Category::Events,
+        purpose: "A topic no service publishes.",
+        codes: &[Code::TopicWithoutProducer],
+        run: events::topic_without_producer::run,
+    },
+    Pass {
+        name: "unknown-grpc-service",
+        category: Category::Reference,
+        purpose: "An API that claims one `.proto` service (`grpc-service=`) must name a service its schema file defines; otherwise none of its operations exist.",
+        codes: &[Code::UnknownGrpcService],
+        run: reference::unknown_grpc_service::run,
+    },
     Pass {
         name: "unknown-operation",
+        category: Category::Reference,
+        purpose: "Every call, route and GraphQL resolver that names an operation must name one the target service's schemas define, through an API of the operation's kind.",
         codes: &[Code::UnknownOperation, Code::OperationKindMismatch],
-        run: unknown_operation::run,
+        run: reference::unknown_operation::run,
     },
 ];
 
@@ -148,17 +285,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_pass_file_is_registered_and_named_after_it() {
+    fn every_pass_file_is_registered_in_its_category_and_named_after_it() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/check");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n != "mod.rs")
-            .map(|n| n.trim_end_matches(".rs").replace('_', "-"))
-            .collect();
+        let mut files = Vec::new();
+        for category in std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().is_dir()) {
+            let category_name = category.file_name().into_string().unwrap();
+            for file in std::fs::read_dir(category.path()).unwrap().filter_map(|e| e.ok()) {
+                let name = file.file_name().into_string().unwrap();
+                files.push((category_name.clone(), name.trim_end_matches(".rs").replace('_', "-")));
+            }
+        }
         files.sort();
-        let mut names: Vec<String> = PASSES.iter().map(|p| p.name.to_string()).collect();
-        names.sort();
-        assert_eq!(files, names);
+        let mut passes: Vec<(String, String)> =
+            PASSES.iter().map(|p| (p.category.as_str().to_string(), p.name.to_string())).collect();
+        passes.sort();
+        assert_eq!(files, passes);
     }
 }

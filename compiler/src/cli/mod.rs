@@ -73,6 +73,12 @@ enum Command {
     },
     /// List the backends `meshc build` runs: name, engine, what it writes.
     Backends,
+    /// List the check passes: name, category, codes, what each checks.
+    Rules {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the documentation of a diagnostic code (or list all codes).
     Explain {
         /// A code such as MESH0007, or its name (unknown-service).
@@ -189,6 +195,10 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Rules { json } => {
+            print!("{}", rules(json));
+            ExitCode::SUCCESS
+        }
         Command::Backends => {
             print!("{}", backends_table());
             ExitCode::SUCCESS
@@ -280,4 +290,29 @@ fn select_backends(options: emit::Options, names: &[String]) -> Result<emit::Opt
 fn backends_table() -> String {
     let width = emit::BACKENDS.iter().map(|b| b.name.len()).max().unwrap_or(0);
     emit::BACKENDS.iter().map(|b| format!("{:<width$}  {:<10}  {}\n", b.name, b.engine, b.description)).collect()
+}
+
+/// `meshc rules`: every check pass with its category, codes and purpose.
+fn rules(json: bool) -> String {
+    let passes = crate::check::PASSES.iter();
+    if json {
+        let rules: Vec<serde_json::Value> = passes
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "category": p.category.as_str(),
+                    "codes": p.codes.iter().map(|c| c.id()).collect::<Vec<_>>(),
+                    "purpose": p.purpose,
+                })
+            })
+            .collect();
+        return format!("{}\n", serde_json::to_string_pretty(&rules).expect("JSON values serialize"));
+    }
+    let width = crate::check::PASSES.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    passes
+        .map(|p| {
+            let codes: Vec<&str> = p.codes.iter().map(|c| c.id()).collect();
+            format!("{:<width$}  {:<9}  {:<28}  {}\n", p.name, p.category.as_str(), codes.join(","), p.purpose)
+        })
+        .collect()
 }

@@ -8,7 +8,7 @@ pub mod codes;
 pub mod render;
 
 use crate::base::Span;
-pub use codes::{Code, CODES};
+pub use codes::{Category, Code, CODES};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
