@@ -317,7 +317,7 @@ service "loyalty" {{ owner "t"; address "loyalty.svc" port=80; require-token "in
     let (_dir, c) = compile(&good);
     assert!(c.diagnostics.is_empty(), "{}", human(&c));
     let call = &c.model.as_ref().unwrap().services[0].calls[0];
-    assert_eq!(call.exchange_token.as_ref().unwrap().audience, "loyalty");
+    assert_eq!(call.token.exchange().unwrap().audience, "loyalty");
 
     // No token to exchange.
     let (_dir, c) = compile(&spec("", "exchange-token=\"sts\" audience=\"loyalty\"", "http://sts.svc/token"));

@@ -387,8 +387,7 @@ impl Resolver {
             serving: Some(self.field.clone()),
             idempotent: false,
             // meshc-runtime sends no end-user token upstream.
-            forward_token: false,
-            exchange_token: None,
+            token: TokenPassing::None,
             background: false,
             origin: CallOrigin::Resolver,
             span: self.span,
@@ -424,10 +423,8 @@ pub struct Call {
     /// The caller declares the operation safe to repeat (`idempotent=#true`),
     /// e.g. because it sends an idempotency key.
     pub idempotent: bool,
-    /// The caller passes on the end-user token it received (`forward-token=#true`).
-    pub forward_token: bool,
-    /// The caller's sidecar trades that token for one scoped to the callee.
-    pub exchange_token: Option<identity::CallExchange>,
+    /// What becomes of the end user's token the caller received.
+    pub token: TokenPassing,
     /// Made on the caller's own schedule (a scrape, a cache warm-up, a
     /// telemetry export), not while it serves a request
     /// (`background=#true`): still proxied and authorized, but on no
@@ -442,6 +439,28 @@ impl Call {
     /// Whether a request the caller serves can wait on this call.
     pub fn on_request_path(&self) -> bool {
         !self.background
+    }
+}
+
+/// How a call passes on the end user's token: one way at most.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenPassing {
+    /// The call carries no token of the user's.
+    None,
+    /// The caller's app passes on the token it received (`forward-token=#true`).
+    Forward,
+    /// The caller's sidecar trades it for one scoped to the callee
+    /// (`exchange-token=STS audience=AUD`).
+    Exchange(identity::CallExchange),
+}
+
+impl TokenPassing {
+    /// The exchange, when the token is exchanged.
+    pub fn exchange(&self) -> Option<&identity::CallExchange> {
+        match self {
+            TokenPassing::Exchange(exchange) => Some(exchange),
+            _ => None,
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! request of the call fail with 401 at the callee's proxy.
 
 use crate::diag::{Code, Diagnostic, Sink};
-use crate::model::{CallOrigin, Model};
+use crate::model::{CallOrigin, Model, TokenPassing};
 use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
@@ -52,7 +52,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
             let Some(required) = &callee.require_token else { continue };
             let issuer = &model.issuer(required.value).name.value;
             let holds = caller.require_token.as_ref().is_some_and(|t| t.value == required.value);
-            let (problem, help) = if let Some(exchange) = &call.exchange_token {
+            let (problem, help) = if let Some(exchange) = call.token.exchange() {
                 let sts = model.token_exchange(exchange.exchange);
                 if caller.require_token.is_none() {
                     (
@@ -83,7 +83,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
                         caller.name.value
                     ),
                 )
-            } else if !call.forward_token {
+            } else if call.token != TokenPassing::Forward {
                 (
                     "the call does not pass it on".to_string(),
                     "forward it: forward-token=#true (the app copies the `authorization` header it received)"

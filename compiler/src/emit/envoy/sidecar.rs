@@ -301,7 +301,7 @@ fn outbound_listener(
         .collect();
     // One token exchange filter per (exchange, audience) the calls use, each off but on its calls' routes.
     let mut exchanges: BTreeMap<String, Value> = BTreeMap::new();
-    for exchange in service.calls.iter().filter_map(|c| c.exchange_token.as_ref()) {
+    for exchange in service.calls.iter().filter_map(|c| c.token.exchange()) {
         let sts = model.token_exchange(exchange.exchange);
         let filter = token_exchange_filter(sts, &exchange.audience);
         exchanges.insert(filter["name"].as_str().unwrap_or_default().to_string(), filter);
@@ -365,7 +365,7 @@ fn catch_all(model: &Model, caller: &Service, callee: &Service, call: Option<&Ca
 
 /// Turns the call's token exchange filter on for its route.
 fn with_exchange(model: &Model, call: Option<&Call>, mut route: Value) -> Value {
-    if let Some(exchange) = call.and_then(|c| c.exchange_token.as_ref()) {
+    if let Some(exchange) = call.and_then(|c| c.token.exchange()) {
         let (filter, config) = token_exchange_route(model.token_exchange(exchange.exchange), &exchange.audience);
         route["typed_per_filter_config"] = json!({ filter: config });
     }

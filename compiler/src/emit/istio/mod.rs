@@ -239,7 +239,7 @@ fn service_notes(
     }
     let mut exchanging: Vec<&str> = calls
         .iter()
-        .filter(|(_, call)| call.exchange_token.is_some())
+        .filter(|(_, call)| call.token.exchange().is_some())
         .map(|(caller, _)| caller.name.value.as_str())
         .collect();
     exchanging.dedup();

@@ -18,7 +18,7 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unex
     let mut out = Vec::new();
     for service in &model.services {
         let mut audiences: BTreeMap<TokenExchangeId, BTreeSet<&str>> = BTreeMap::new();
-        for exchange in service.calls.iter().filter_map(|c| c.exchange_token.as_ref()) {
+        for exchange in service.calls.iter().filter_map(|c| c.token.exchange()) {
             audiences.entry(exchange.exchange).or_default().insert(&exchange.audience);
         }
         for (id, audiences) in audiences {

@@ -13,7 +13,8 @@ use crate::model::values::{
     check_api_name, check_name, check_port_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port,
 };
 use crate::model::{
-    Address, Api, Call, CallOrigin, PortId, PortProtocol, Resolver, Service, ServiceId, ServicePort, TopicId,
+    Address, Api, Call, CallOrigin, PortId, PortProtocol, Resolver, Service, ServiceId, ServicePort, TokenPassing,
+    TopicId,
 };
 use crate::syntax::{Node, Value};
 
@@ -649,8 +650,11 @@ impl Lower<'_> {
             load: load?,
             serving: serving?,
             idempotent: idempotent.is_some_and(|b| b.value),
-            forward_token: forward_token.is_some_and(|b| b.value),
-            exchange_token: exchange_token?,
+            token: match (exchange_token?, forward_token.is_some_and(|b| b.value)) {
+                (Some(exchange), _) => TokenPassing::Exchange(exchange),
+                (None, true) => TokenPassing::Forward,
+                (None, false) => TokenPassing::None,
+            },
             background: background.is_some_and(|b| b.value),
             origin: CallOrigin::Declared,
             span: node.span,
