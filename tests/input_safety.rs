@@ -219,7 +219,7 @@ fn a_jwks_file_with_a_private_or_symmetric_key_is_refused_without_quoting_it() {
 
 #[test]
 fn the_examples_hold_no_literal_secrets() {
-    for example in ["shop", "online-boutique"] {
+    for example in ["shop", "online-boutique", "sock-shop"] {
         let c = meshc::driver::compile(&support::repo_root().join("examples").join(example));
         assert!(!codes(&c).contains(&Code::LiteralSecret), "{}", human(&c));
     }

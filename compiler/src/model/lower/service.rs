@@ -677,7 +677,10 @@ impl Lower<'_> {
                 Diagnostic::new(Code::TargetListensNowhere, format!("service `{}` listens nowhere", name.value))
                     .at(node.span, "calls it")
                     .with_label(name.span, "declared without an address")
-                    .help("give it an address (address \"mailer.shop.svc.cluster.local\" port=8080), or call another service"),
+                    .help(format!(
+                        "give it an address (address \"{}.NAMESPACE.svc.cluster.local\" port=PORT), or call another service",
+                        name.value
+                    )),
             );
             return None;
         };
