@@ -168,10 +168,10 @@ fn the_call_edges_are_the_ones_the_sources_make() {
 fn it_builds_and_envoy_accepts_every_config() {
     let c = clean();
     // Building warns once per health check, which Istio cannot express
-    // (MESH0076; the kubelet's readiness probes do that job there).
+    // (MESH0073; the kubelet's readiness probes do that job there).
     let build = c.build(&meshc::emit::Options::default()).expect("the example builds");
     let codes: BTreeSet<&str> = build.warnings.iter().map(|d| d.code.id()).collect();
-    assert_eq!(codes, BTreeSet::from(["MESH0076"]), "{:#?}", build.warnings);
+    assert_eq!(codes, BTreeSet::from(["MESH0073"]), "{:#?}", build.warnings);
     assert_eq!(build.warnings.len(), 10, "one per health-check");
 
     let out = tempfile::tempdir().unwrap();
@@ -237,7 +237,7 @@ fn every_istio_resource_validates_against_istios_crds() {
     // A DestinationRule and a VirtualService per called HTTP service (catalogue,
     // carts, orders, user, payment, shipping) and the front-end (the gateway's
     // target), and the gateway. The datastores' only policy is a TCP health
-    // check, which Istio has no field for (MESH0076).
+    // check, which Istio has no field for (MESH0073).
     assert_eq!(kinds, BTreeMap::from([("DestinationRule", 7), ("Gateway", 1), ("VirtualService", 7)]));
 }
 
