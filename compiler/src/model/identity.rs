@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use crate::base::{Span, Spanned};
 
 use super::values::{Duration, Operation};
-use super::{HeaderMatch, Model, ServiceId};
+use super::{GatewayId, HeaderMatch, Model, ServiceId};
 
 /// Whether a workload's proxy speaks mutual TLS to its callers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,8 +104,7 @@ impl Identity {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Principal {
     Service(ServiceId),
-    /// A gateway, by name.
-    Gateway(String),
+    Gateway(GatewayId),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -28,6 +28,9 @@ pub struct SchemaId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopicId(pub u32);
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GatewayId(pub u32);
+
 #[derive(Debug, Default)]
 pub struct Model {
     /// From the root file's `mesh` node; defaults to the root directory's name.
@@ -66,6 +69,14 @@ impl Model {
         &self.schemas[id.0 as usize]
     }
 
+    pub fn gateway(&self, id: GatewayId) -> &Gateway {
+        &self.gateways[id.0 as usize]
+    }
+
+    pub fn gateway_ids(&self) -> impl Iterator<Item = GatewayId> {
+        (0..self.gateways.len() as u32).map(GatewayId)
+    }
+
     pub fn topic(&self, id: TopicId) -> &Topic {
         &self.topics[id.0 as usize]
     }
@@ -92,14 +103,11 @@ impl Model {
             && self.mtls_mode(callee).accepts_tls()
     }
 
-    /// The identity an authorization rule's caller stands for (`None`: a
-    /// gateway that did not lower, already reported).
-    pub fn principal_identity(&self, principal: &identity::Principal) -> Option<&identity::Identity> {
+    /// The identity an authorization rule's caller stands for.
+    pub fn principal_identity(&self, principal: &identity::Principal) -> &identity::Identity {
         match principal {
-            identity::Principal::Service(id) => Some(&self.service(*id).identity),
-            identity::Principal::Gateway(name) => {
-                self.gateways.iter().find(|g| g.name.value == *name).map(|g| &g.identity)
-            }
+            identity::Principal::Service(id) => &self.service(*id).identity,
+            identity::Principal::Gateway(id) => &self.gateway(*id).identity,
         }
     }
 

@@ -62,7 +62,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
             });
         }
     }
-    for gateway in &model.gateways {
+    for (id, gateway) in model.gateway_ids().zip(&model.gateways) {
         for route in &gateway.routes {
             let Some(forward) = route.forward() else { continue };
             let callee = model.service(forward.target.value);
@@ -70,7 +70,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
                 continue;
             }
             incoming[forward.target.value.0 as usize].push(Incoming {
-                from: Principal::Gateway(gateway.name.value.clone()),
+                from: Principal::Gateway(id),
                 authenticated: model.mtls_between(None, callee),
                 operation: forward.operation.as_ref().map(|o| &o.value),
                 span: route.span,
@@ -199,13 +199,13 @@ fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut S
 fn principal_name(model: &Model, principal: &Principal) -> String {
     match principal {
         Principal::Service(id) => format!("`{}`", model.service(*id).name.value),
-        Principal::Gateway(name) => format!("gateway `{name}`"),
+        Principal::Gateway(id) => format!("gateway `{}`", model.gateway(*id).name.value),
     }
 }
 
 fn principal_syntax(model: &Model, principal: &Principal) -> String {
     match principal {
         Principal::Service(id) => format!("\"{}\"", model.service(*id).name.value),
-        Principal::Gateway(name) => format!("gateway=\"{name}\""),
+        Principal::Gateway(id) => format!("gateway=\"{}\"", model.gateway(*id).name.value),
     }
 }

@@ -149,7 +149,7 @@ fn policy(model: &Model, trust_domain: &str, rule: &AuthorizationRule) -> Value 
     let principals: Vec<Value> = rule
         .principals
         .iter()
-        .filter_map(|p| model.principal_identity(&p.value))
+        .map(|p| model.principal_identity(&p.value))
         .map(|identity| json!({ "authenticated": { "principal_name": { "exact": identity.spiffe_id(trust_domain) } } }))
         .collect();
     let mut permissions: Vec<Value> = if rule.operations.is_empty() {

@@ -107,7 +107,7 @@ fn rule(model: &Model, trust_domain: &str, rule: &AuthorizationRule) -> Value {
     let principals: Vec<String> = rule
         .principals
         .iter()
-        .filter_map(|p| model.principal_identity(&p.value))
+        .map(|p| model.principal_identity(&p.value))
         .map(|i| i.istio_principal(trust_domain))
         .collect();
     let mut out = json!({ "from": [{ "source": { "principals": principals } }] });

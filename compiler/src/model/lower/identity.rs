@@ -359,7 +359,7 @@ impl Lower<'_> {
         if let Some(name) = read::string_prop(node, "gateway", None, self.sink) {
             let declare = "declare it with `gateway \"name\" { ... }`".to_string();
             match resolve(self.sink, &self.gateways, &name, Code::UnknownGateway, "gateway", declare) {
-                Some(g) => principals.push(Spanned::new(Principal::Gateway(name.value), g.span)),
+                Some(g) => principals.push(Spanned::new(Principal::Gateway(g.value), g.span)),
                 None => failed = true,
             }
         }
@@ -419,6 +419,6 @@ fn proxy_operation(text: &String) -> Result<Operation, String> {
 fn principal_name(cx: &Lower<'_>, p: &Principal) -> String {
     match p {
         Principal::Service(id) => cx.model.service(*id).name.value.clone(),
-        Principal::Gateway(name) => format!("gateway {name}"),
+        Principal::Gateway(id) => format!("gateway {}", cx.model.gateway(*id).name.value),
     }
 }

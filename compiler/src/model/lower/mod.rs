@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::values::SchemaFormat;
-use super::{Model, Resolver, SchemaId, SchemaRef, ServiceId, TopicId};
+use super::{GatewayId, Model, Resolver, SchemaId, SchemaRef, ServiceId, TopicId};
 use crate::base::{Sources, Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic, Sink};
 use crate::load::Workspace;
@@ -156,7 +156,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                             Some(&first) => duplicate(cx.sink, "gateway", &name.value, name.span, first),
                             None => {
                                 gateway_names.insert(name.value.clone(), name.span);
-                                cx.gateways.insert(name.value.clone(), (Some(()), name.span));
+                                cx.gateways.insert(name.value.clone(), (None, name.span));
                                 gateway_nodes.push((node, name));
                             }
                         }
@@ -210,14 +210,12 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         lowered.push((node, id));
     }
     // Calls and resolvers of a service that failed are still lowered, for their diagnostics.
-    for (node, id) in lowered {
+    for &(node, id) in &lowered {
         let calls = cx.calls(node);
         let resolvers = cx.resolvers(node);
-        let authorization = node.children().iter().find(|c| c.name == "authorization").map(|c| cx.authorization(c));
         if let Some(id) = id {
             let service = &mut cx.model.services[id.0 as usize];
             service.calls = calls;
-            service.authorization = authorization.flatten();
             for (api_name, resolvers) in resolvers {
                 if let Some(api) = service.apis.iter_mut().find(|a| a.name.value == api_name) {
                     // Each resolver is a call the composed API makes: the analyses see it.
@@ -228,8 +226,18 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         }
     }
     for (node, name) in gateway_nodes {
+        let key = name.value.clone();
         if let Some(gateway) = cx.gateway(node, name) {
+            let id = GatewayId(cx.model.gateways.len() as u32);
             cx.model.gateways.push(gateway);
+            cx.gateways.insert(key, (Some(id), node.name_span));
+        }
+    }
+    // Authorization last: its rules name gateways as well as services.
+    for (node, id) in lowered {
+        let authorization = node.children().iter().find(|c| c.name == "authorization").map(|c| cx.authorization(c));
+        if let Some(id) = id {
+            cx.model.services[id.0 as usize].authorization = authorization.flatten();
         }
     }
     cx.model
@@ -244,8 +252,9 @@ struct Lower<'a> {
     topics: HashMap<String, (Option<TopicId>, Span)>,
     schemas: HashMap<(PathBuf, SchemaFormat), SchemaId>,
     retry_policies: HashMap<String, super::traffic::RetryPolicy>,
-    /// Declared gateway names (principals of authorization rules).
-    gateways: HashMap<String, (Option<()>, Span)>,
+    /// Declared gateway names (principals of authorization rules); the id is
+    /// set once the gateway lowered cleanly.
+    gateways: HashMap<String, (Option<GatewayId>, Span)>,
     /// Declared issuer and role names; the id is set once one lowered cleanly.
     issuers: HashMap<String, (Option<super::security::IssuerId>, Span)>,
     token_exchanges: HashMap<String, (Option<super::identity::TokenExchangeId>, Span)>,
