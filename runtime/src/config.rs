@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 
 /// Deserialises `text` into `T`. `Err` is `not JSON: ...` for syntax
 /// errors, else serde's message prefixed by the path of the value that is
-/// wrong: `` `routes[0].match`: unknown field `regex`, expected `path` or
-/// `prefix` at line 1 column 52``.
+/// wrong (for an unknown field, the field itself): `` `routes[0].match.regex`:
+/// unknown field `regex`, expected `path` or `prefix` at line 1 column 51``.
 pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
