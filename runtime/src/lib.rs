@@ -36,6 +36,7 @@
 
 mod client;
 mod codec;
+mod config;
 pub mod graphql;
 mod grpc_mock;
 mod http_client;

@@ -28,7 +28,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Deserialize;
 
 pub use server::{serve_token_exchange, Exchange, Outcome, TokenExchangeHandle};
 
@@ -51,74 +51,37 @@ pub struct TokenExchange {
 impl TokenExchange {
     /// Loads a config's JSON, exactly `{"listen", "sts": {"url"},
     /// "audiences", "timeout_ms"?}`. `Err` says which key is wrong and why:
-    /// unknown keys, a non-loopback `listen`, an STS URL that is not
-    /// `http://HOST[:PORT]/PATH` (https is refused: there is no TLS client),
-    /// an empty, duplicated or non-segment audience, a zero or huge timeout.
+    /// unknown, missing or mistyped keys, a non-loopback `listen`, an STS URL
+    /// that is not `http://HOST[:PORT]/PATH` (https is refused: there is no
+    /// TLS client), an empty, duplicated or non-segment audience, a zero or
+    /// huge timeout.
     pub fn from_json(text: &str) -> Result<TokenExchange, String> {
-        let json: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let Value::Object(config) = json else {
-            return Err("expected an object with `listen`, `sts`, `audiences` and optionally `timeout_ms`".into());
-        };
-        known_keys(&config, "", &["listen", "sts", "audiences", "timeout_ms"])?;
-
-        let listen = match config.get("listen") {
-            None => return Err("`listen` is missing (e.g. \"127.0.0.1:9292\")".into()),
-            Some(Value::String(text)) => text
-                .parse::<SocketAddr>()
-                .map_err(|_| format!("`listen`: {text:?} is not an IP address and port (e.g. \"127.0.0.1:9292\")"))?,
-            Some(other) => return Err(format!("`listen`: expected a string like \"127.0.0.1:9292\", not {other}")),
-        };
+        let file: ConfigFile = crate::config::from_json(text)?;
+        let listen = file.listen.parse::<SocketAddr>().map_err(|_| {
+            format!("`listen`: {:?} is not an IP address and port (e.g. \"127.0.0.1:9292\")", file.listen)
+        })?;
         if !listen.ip().is_loopback() {
             return Err(format!(
                 "`listen`: {listen} is not a loopback address (the exchanger serves its pod's Envoy only)"
             ));
         }
-
-        let sts = match config.get("sts") {
-            None => return Err("`sts` is missing (e.g. {\"url\": \"http://sts.internal:8080/token\"})".into()),
-            Some(Value::Object(sts)) => {
-                known_keys(sts, "sts.", &["url"])?;
-                match sts.get("url") {
-                    None => return Err("`sts.url` is missing".into()),
-                    Some(Value::String(url)) => sts::StsUrl::parse(url).map_err(|e| format!("`sts.url`: {e}"))?,
-                    Some(other) => return Err(format!("`sts.url`: expected a string, not {other}")),
-                }
+        let sts = sts::StsUrl::parse(&file.sts.url).map_err(|e| format!("`sts.url`: {e}"))?;
+        if file.audiences.is_empty() {
+            return Err("`audiences` is empty: name at least one audience".into());
+        }
+        let mut seen = HashSet::new();
+        for (i, audience) in file.audiences.iter().enumerate() {
+            check_audience(audience).map_err(|e| format!("`audiences[{i}]` ({audience:?}): {e}"))?;
+            if !seen.insert(audience.as_str()) {
+                return Err(format!("`audiences[{i}]`: {audience:?} is listed twice"));
             }
-            Some(other) => return Err(format!("`sts`: expected an object with `url`, not {other}")),
-        };
-
-        let audiences = match config.get("audiences") {
-            None => return Err("`audiences` is missing (e.g. [\"payments\"])".into()),
-            Some(Value::Array(items)) if items.is_empty() => {
-                return Err("`audiences` is empty: name at least one audience".into())
-            }
-            Some(Value::Array(items)) => {
-                let mut audiences = Vec::new();
-                let mut seen = HashSet::new();
-                for (i, item) in items.iter().enumerate() {
-                    let Value::String(audience) = item else {
-                        return Err(format!("`audiences[{i}]`: expected a string, not {item}"));
-                    };
-                    check_audience(audience).map_err(|e| format!("`audiences[{i}]` ({audience:?}): {e}"))?;
-                    if !seen.insert(audience.as_str()) {
-                        return Err(format!("`audiences[{i}]`: {audience:?} is listed twice"));
-                    }
-                    audiences.push(audience.clone());
-                }
-                audiences
-            }
-            Some(other) => return Err(format!("`audiences`: expected an array of strings, not {other}")),
-        };
-
-        let timeout_ms = match config.get("timeout_ms") {
+        }
+        let timeout_ms = match file.timeout_ms {
             None => DEFAULT_TIMEOUT_MS,
-            Some(value) => match value.as_u64() {
-                Some(ms @ 1..=MAX_TIMEOUT_MS) => ms,
-                _ => return Err(format!("`timeout_ms`: expected an integer from 1 to {MAX_TIMEOUT_MS}, not {value}")),
-            },
+            Some(ms @ 1..=MAX_TIMEOUT_MS) => ms,
+            Some(ms) => return Err(format!("`timeout_ms`: expected an integer from 1 to {MAX_TIMEOUT_MS}, not {ms}")),
         };
-
-        Ok(TokenExchange { listen, sts, audiences, timeout: Duration::from_millis(timeout_ms) })
+        Ok(TokenExchange { listen, sts, audiences: file.audiences, timeout: Duration::from_millis(timeout_ms) })
     }
 
     /// The config's `listen` address.
@@ -142,15 +105,20 @@ impl TokenExchange {
     }
 }
 
-/// `Err` naming the first key of `object` not in `known`.
-fn known_keys(object: &serde_json::Map<String, Value>, prefix: &str, known: &[&str]) -> Result<(), String> {
-    match object.keys().find(|key| !known.contains(&key.as_str())) {
-        None => Ok(()),
-        Some(key) => {
-            let expected: Vec<String> = known.iter().map(|k| format!("`{prefix}{k}`")).collect();
-            Err(format!("unknown key `{prefix}{key}` (expected {})", expected.join(", ")))
-        }
-    }
+/// The config file as written; [`TokenExchange::from_json`] checks the values.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `listen`, `sts`, `audiences` and optionally `timeout_ms`")]
+struct ConfigFile {
+    listen: String,
+    sts: StsFile,
+    audiences: Vec<String>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `url`")]
+struct StsFile {
+    url: String,
 }
 
 /// An audience is one path segment of `/exchange/AUDIENCE/...`: unreserved
@@ -169,6 +137,7 @@ fn check_audience(audience: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn load(json: Value) -> Result<TokenExchange, String> {
         TokenExchange::from_json(&json.to_string())
@@ -207,15 +176,16 @@ mod tests {
 
     #[test]
     fn unknown_and_missing_keys_are_named() {
-        assert!(error(with("timeout", 5.into())).contains("unknown key `timeout`"));
+        let e = error(with("timeout", 5.into()));
+        assert!(e.contains("unknown field `timeout`") && e.contains("`timeout_ms`"), "{e}");
         let e = error(with("sts", serde_json::json!({"url": "http://sts/token", "client_id": "x"})));
-        assert!(e.contains("unknown key `sts.client_id`") && e.contains("`sts.url`"), "{e}");
+        assert!(e.starts_with("`sts.client_id`: unknown field `client_id`, expected `url`"), "{e}");
         for key in ["listen", "sts", "audiences"] {
             let mut config = config();
             config.as_object_mut().unwrap().remove(key);
-            assert!(error(config).contains(&format!("`{key}` is missing")), "{key}");
+            assert!(error(config).contains(&format!("missing field `{key}`")), "{key}");
         }
-        assert!(error(with("sts", serde_json::json!({}))).contains("`sts.url` is missing"));
+        assert!(error(with("sts", serde_json::json!({}))).starts_with("`sts`: missing field `url`"));
         assert!(error(serde_json::json!([])).contains("expected an object"));
         assert!(TokenExchange::from_json("{").unwrap_err().contains("not JSON"));
     }
@@ -240,9 +210,10 @@ mod tests {
     #[test]
     fn audiences_listen_and_timeout_are_checked() {
         assert!(error(with("audiences", serde_json::json!([]))).contains("`audiences` is empty"));
-        assert!(error(with("audiences", "payments".into())).contains("expected an array"));
+        assert!(error(with("audiences", "payments".into())).starts_with("`audiences`: invalid type: string"));
         assert!(error(with("audiences", serde_json::json!([""]))).contains("`audiences[0]`"));
-        assert!(error(with("audiences", serde_json::json!(["a", 1]))).contains("`audiences[1]`: expected a string"));
+        let e = error(with("audiences", serde_json::json!(["a", 1])));
+        assert!(e.starts_with("`audiences[1]`: invalid type: integer `1`, expected a string"), "{e}");
         assert!(error(with("audiences", serde_json::json!(["pay/ments"]))).contains("'/' is not allowed"));
         assert!(error(with("audiences", serde_json::json!([".."]))).contains("not a path segment"));
         assert!(error(with("audiences", serde_json::json!(["a", "a"]))).contains("listed twice"));

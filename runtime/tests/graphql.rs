@@ -717,7 +717,16 @@ fn config_errors_say_what_is_wrong() {
         &["exactly one of `rest` and `grpc`"],
     );
     has(error(&|c| c["resolvers"]["Subscription.ticks"] = json!({})), &["subscriptions are not served"]);
-    has(error(&|c| c["introspecton"] = json!(false)), &["unknown key `introspecton`"]);
+    has(error(&|c| c["introspecton"] = json!(false)), &["unknown field `introspecton`", "`introspection`"]);
+    has(
+        error(&|c| c["resolvers"]["Query.product"]["rest"]["timeout"] = json!(5)),
+        &["`resolvers.Query.product.rest.timeout`: unknown field `timeout`"],
+    );
+    has(
+        error(&|c| c["resolvers"]["Query.stock"]["grpc"]["method"] = json!(7)),
+        &["`resolvers.Query.stock.grpc.method`"],
+    );
+    has(error(&|c| c["resolvers"]["Query.stock"] = json!([])), &["expected an object with `rest` or `grpc`"]);
     has(
         error(&|c| {
             c["sdl"] =

@@ -288,5 +288,5 @@ fn the_command_rejects_a_bad_config() {
     std::fs::write(&path, config.to_string()).unwrap();
     let out = meshc_runtime().args(["token-exchange", "--config"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `audience`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `audience`"));
 }

@@ -415,7 +415,19 @@ fn bad_rules_fail_at_load_time() {
     let e = err(json!({ "routes": [ { "route": "r", "match": {}, "method": null } ] }));
     assert!(e.contains("exactly one of `path` and `prefix`"), "{e}");
     let e = err(json!({ "error": { "format": "yaml" }, "routes": [] }));
-    assert!(e.contains("`error.format`"), "{e}");
+    assert!(e.starts_with("`error.format`: unknown variant `yaml`, expected `json` or `text`"), "{e}");
+    // Unknown and mistyped keys are errors naming their path.
+    let e = err(json!({ "routes": [ { "route": "r", "match": { "regex": "/x" } } ] }));
+    assert!(e.starts_with("`routes[0].match.regex`: unknown field `regex`, expected `path` or `prefix`"), "{e}");
+    let e = err(route(json!({ "name": "a", "in": "query", "style": "form" })));
+    assert!(e.starts_with("`routes[0].parameters[0].style`: unknown field `style`"), "{e}");
+    let e = err(route(json!({ "name": "a", "in": "body" })));
+    assert!(e.starts_with("`routes[0].parameters[0].in`: unknown variant `body`"), "{e}");
+    let e = err(json!({ "gateway": "g", "component": {} }));
+    assert!(e.starts_with("`component`: unknown field `component`, expected one of"), "{e}");
+    let e =
+        err(json!({ "routes": [ { "match": { "path": "/" }, "headers": [ { "name": "x", "present": "yes" } ] } ] }));
+    assert!(e.starts_with("`routes[0].headers[0].present`: invalid type: string \"yes\", expected a boolean"), "{e}");
 }
 
 // ---------------------------------------------------------------------------
@@ -469,7 +481,8 @@ fn the_command_serves_a_rules_file() {
     std::fs::write(&path, r#"{"routes": 3}"#).unwrap();
     let out = meshc_runtime().args(["validator", "--rules"]).arg(&path).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`routes` must be an array"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`routes`: invalid type: integer `3`, expected a sequence"), "{stderr}");
 }
 
 // ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use apollo_compiler::validation::{DiagnosticList, Valid};
 use apollo_compiler::Schema;
 use base64::Engine as _;
 use prost_reflect::{DescriptorPool, MethodDescriptor};
-use serde_json::{Map, Value};
+use serde::Deserialize;
 
 /// A resolver's timeout when the config names none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,39 +98,57 @@ impl Resolver {
     }
 }
 
-const TOP_KEYS: &[&str] = &["service", "api", "sdl", "descriptor_set", "introspection", "resolvers"];
-const RESOLVER_KEYS: &[&str] = &["timeout_ms", "rest", "grpc"];
-const REST_KEYS: &[&str] = &["upstream", "method", "path", "path_params", "query_params", "header_params", "body"];
-const GRPC_KEYS: &[&str] = &["upstream", "method"];
+/// The config file as written; [`load`] checks it against the schema and
+/// the descriptor set.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object with `sdl` and `resolvers`")]
+struct ConfigFile {
+    service: String,
+    api: String,
+    sdl: String,
+    descriptor_set: Option<String>,
+    introspection: Option<bool>,
+    /// `Query.field` / `Mutation.field` → resolver.
+    resolvers: BTreeMap<String, ResolverFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `rest` or `grpc`")]
+struct ResolverFile {
+    timeout_ms: Option<u64>,
+    rest: Option<RestFile>,
+    grpc: Option<GrpcFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `upstream`, `method`, `path`, ...")]
+struct RestFile {
+    upstream: String,
+    method: String,
+    path: String,
+    path_params: Option<Vec<String>>,
+    query_params: Option<Vec<String>>,
+    header_params: Option<Vec<String>>,
+    /// The argument sent as the JSON body.
+    body: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `upstream` and `method`")]
+struct GrpcFile {
+    upstream: String,
+    method: String,
+}
 
 pub(crate) fn load(text: &str) -> Result<Config, String> {
-    let json: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(top) = json else {
-        return Err("expected a JSON object with `sdl` and `resolvers`".to_string());
-    };
-    known_keys(&top, TOP_KEYS, "the config")?;
-    let service = string(&top, "service", "the config")?;
-    let api = string(&top, "api", "the config")?;
-    let sdl = string(&top, "sdl", "the config")?;
-    let schema = Schema::parse_and_validate(sdl.as_str(), "sdl.graphql")
+    let file: ConfigFile = crate::config::from_json(text)?;
+    let schema = Schema::parse_and_validate(file.sdl, "sdl.graphql")
         .map_err(|with_errors| format!("`sdl` is not a valid GraphQL schema:\n{}", diagnostics(&with_errors.errors)))?;
-    let introspection = match top.get("introspection") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(on)) => *on,
-        Some(other) => return Err(format!("`introspection` must be true or false, not {other}")),
-    };
-    let pool = match top.get("descriptor_set") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(encoded)) => Some(descriptor_pool(encoded)?),
-        Some(other) => return Err(format!("`descriptor_set` must be a base64 string, not {}", kind(other))),
-    };
-    let Some(Value::Object(entries)) = top.get("resolvers") else {
-        return Err("`resolvers` must be an object of `Query.field` / `Mutation.field`: resolver".to_string());
-    };
+    let pool = file.descriptor_set.as_deref().map(descriptor_pool).transpose()?;
 
     let mut resolvers = BTreeMap::new();
-    for (key, entry) in entries {
-        let resolver = resolver(&schema, pool.as_ref(), key, entry).map_err(|e| format!("resolver `{key}`: {e}"))?;
+    for (key, entry) in file.resolvers {
+        let resolver = resolver(&schema, pool.as_ref(), &key, entry).map_err(|e| format!("resolver `{key}`: {e}"))?;
         resolvers.insert(resolver.0, resolver.1);
     }
 
@@ -147,7 +165,13 @@ pub(crate) fn load(text: &str) -> Result<Config, String> {
     if !missing.is_empty() {
         return Err(format!("no resolver for the root field(s) {}", missing.join(", ")));
     }
-    Ok(Config { service, api, schema, introspection, resolvers })
+    Ok(Config {
+        service: file.service,
+        api: file.api,
+        schema,
+        introspection: file.introspection.unwrap_or(true),
+        resolvers,
+    })
 }
 
 fn diagnostics(errors: &DiagnosticList) -> String {
@@ -176,7 +200,7 @@ fn resolver(
     schema: &Valid<Schema>,
     pool: Option<&DescriptorPool>,
     key: &str,
-    entry: &Value,
+    entry: ResolverFile,
 ) -> Result<((Root, String), Resolver), String> {
     let (root, field_name) = match key.split_once('.') {
         Some(("Query", field)) => (Root::Query, field),
@@ -198,18 +222,12 @@ fn resolver(
             if fields.is_empty() { "none".to_string() } else { fields.join(", ") }
         ));
     };
-    let Value::Object(entry) = entry else {
-        return Err("expected an object with `rest` or `grpc`".to_string());
+    let timeout = match entry.timeout_ms {
+        None => DEFAULT_TIMEOUT,
+        Some(0) => return Err("`timeout_ms` must be a positive integer, not 0".to_string()),
+        Some(ms) => Duration::from_millis(ms),
     };
-    known_keys(entry, RESOLVER_KEYS, "the resolver")?;
-    let timeout = match entry.get("timeout_ms") {
-        None | Some(Value::Null) => DEFAULT_TIMEOUT,
-        Some(value) => match value.as_u64() {
-            Some(ms) if ms > 0 => Duration::from_millis(ms),
-            _ => return Err(format!("`timeout_ms` must be a positive integer, not {value}")),
-        },
-    };
-    let target = match (entry.get("rest"), entry.get("grpc")) {
+    let target = match (entry.rest, entry.grpc) {
         (Some(rest), None) => Target::Rest(self::rest(field, rest).map_err(|e| format!("rest: {e}"))?),
         (None, Some(grpc)) => Target::Grpc(self::grpc(field, pool, grpc).map_err(|e| format!("grpc: {e}"))?),
         _ => return Err("expected exactly one of `rest` and `grpc`".to_string()),
@@ -218,32 +236,24 @@ fn resolver(
     Ok(((root, field_name.to_string()), Resolver { key, timeout, target }))
 }
 
-fn rest(field: &FieldDefinition, json: &Value) -> Result<Rest, String> {
-    let Value::Object(json) = json else {
-        return Err("expected an object".to_string());
-    };
-    known_keys(json, REST_KEYS, "`rest`")?;
-    let upstream = upstream(json)?;
-    let method_text = string(json, "method", "`rest`")?;
+fn rest(field: &FieldDefinition, file: RestFile) -> Result<Rest, String> {
+    let upstream = upstream(file.upstream)?;
+    let method_text = file.method;
     let method = http::Method::from_bytes(method_text.as_bytes())
         .ok()
         .filter(|m| {
             method_text.bytes().all(|b| b.is_ascii_uppercase()) && !method_text.is_empty() && m != http::Method::CONNECT
         })
         .ok_or_else(|| format!("`method` {method_text:?} is not an HTTP method like GET or POST"))?;
-    let path = string(json, "path", "`rest`")?;
+    let path = file.path;
     if !path.starts_with('/') {
         return Err(format!("`path` {path:?} must start with `/`"));
     }
     let pieces = pieces(&path)?;
-    let path_params = names(json, "path_params")?;
-    let query_params = names(json, "query_params")?;
-    let header_params = names(json, "header_params")?;
-    let body = match json.get("body") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(name)) => Some(name.clone()),
-        Some(other) => return Err(format!("`body` must be an argument name or null, not {}", kind(other))),
-    };
+    let path_params = names("path_params", file.path_params)?;
+    let query_params = names("query_params", file.query_params)?;
+    let header_params = names("header_params", file.header_params)?;
+    let body = file.body;
 
     let arguments: Vec<&str> = field.arguments.iter().map(|a| a.name.as_str()).collect();
     let is_argument = |what: &str, name: &str| {
@@ -331,13 +341,9 @@ pub(crate) fn pieces(path: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
-fn grpc(field: &FieldDefinition, pool: Option<&DescriptorPool>, json: &Value) -> Result<Grpc, String> {
-    let Value::Object(json) = json else {
-        return Err("expected an object".to_string());
-    };
-    known_keys(json, GRPC_KEYS, "`grpc`")?;
-    let upstream = upstream(json)?;
-    let full_method = string(json, "method", "`grpc`")?;
+fn grpc(field: &FieldDefinition, pool: Option<&DescriptorPool>, file: GrpcFile) -> Result<Grpc, String> {
+    let upstream = upstream(file.upstream)?;
+    let full_method = file.method;
     let Some(pool) = pool else {
         return Err("a gRPC resolver needs the config's `descriptor_set`, which is absent".to_string());
     };
@@ -376,8 +382,7 @@ fn grpc(field: &FieldDefinition, pool: Option<&DescriptorPool>, json: &Value) ->
 
 /// `upstream`: `host:port`, with a host name, an IPv4 address or a
 /// bracketed IPv6 address.
-fn upstream(json: &Map<String, Value>) -> Result<String, String> {
-    let upstream = string(json, "upstream", "the resolver")?;
+fn upstream(upstream: String) -> Result<String, String> {
     let valid = upstream.rsplit_once(':').is_some_and(|(host, port)| {
         let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
             inner.parse::<std::net::Ipv6Addr>().is_ok()
@@ -393,47 +398,13 @@ fn upstream(json: &Map<String, Value>) -> Result<String, String> {
     }
 }
 
-fn string(json: &Map<String, Value>, key: &str, what: &str) -> Result<String, String> {
-    match json.get(key) {
-        Some(Value::String(text)) => Ok(text.clone()),
-        None => Err(format!("{what} has no `{key}`")),
-        Some(other) => Err(format!("`{key}` must be a string, not {}", kind(other))),
-    }
-}
-
-/// An optional array of argument names, each once.
-fn names(json: &Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
-    let items = match json.get(key) {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(other) => return Err(format!("`{key}` must be an array of argument names, not {}", kind(other))),
-    };
+/// An optional list of argument names, each once.
+fn names(key: &str, names: Option<Vec<String>>) -> Result<Vec<String>, String> {
+    let names = names.unwrap_or_default();
     let mut seen = HashSet::new();
-    items
-        .iter()
-        .map(|item| match item {
-            Value::String(name) if seen.insert(name.clone()) => Ok(name.clone()),
-            Value::String(name) => Err(format!("`{key}` names `{name}` twice")),
-            other => Err(format!("`{key}` must hold argument names, not {}", kind(other))),
-        })
-        .collect()
-}
-
-fn known_keys(json: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), String> {
-    match json.keys().find(|key| !known.contains(&key.as_str())) {
-        Some(key) => Err(format!("{what} has an unknown key `{key}` (known: {})", known.join(", "))),
-        None => Ok(()),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+    match names.iter().find(|name| !seen.insert(name.as_str())) {
+        Some(name) => Err(format!("`{key}` names `{name}` twice")),
+        None => Ok(names),
     }
 }
 

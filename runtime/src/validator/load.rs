@@ -2,15 +2,20 @@
 //! compiled schemas. Every JSON schema is compiled here, once; checking a
 //! request compiles nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::xml::XmlShape;
 
+/// The 400 message when neither the route nor the gateway names one.
+const DEFAULT_MESSAGE: &str = "the request does not match the API";
+
 /// How a rejected request is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase", expecting = "`json` or `text`")]
 pub(crate) enum ErrorFormat {
     Json,
     Text,
@@ -62,7 +67,8 @@ pub(crate) enum Piece {
     Param(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase", expecting = "`path`, `query`, `header` or `cookie`")]
 pub(crate) enum In {
     Path,
     Query,
@@ -143,123 +149,152 @@ fn is_range(media: &str) -> bool {
     media.ends_with("/*")
 }
 
+/// The rules file as written; [`parse`] compiles its schemas into [`Rules`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object with `gateway`, `error`, `routes` and `components`")]
+struct RulesFile {
+    gateway: Option<String>,
+    error: Option<ErrorFile>,
+    routes: Option<Vec<RouteFile>>,
+    components: Option<ComponentsFile>,
+}
+
+/// `{"format": "json"|"text", "message": "..."}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `format` and `message`")]
+struct ErrorFile {
+    format: Option<ErrorFormat>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `schemas`")]
+struct ComponentsFile {
+    /// Name → schema, the targets of `#/components/schemas/NAME`.
+    schemas: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a route: an object with `route`, `match`, `method`, ...")]
+struct RouteFile {
+    route: Option<String>,
+    #[serde(rename = "match")]
+    matcher: MatchFile,
+    method: Option<String>,
+    headers: Option<Vec<HeaderRuleFile>>,
+    /// `METHOD /path`, for people reading the file; not checked.
+    #[serde(rename = "operation")]
+    _operation: Option<String>,
+    path_template: Option<String>,
+    parameters: Option<Vec<ParamFile>>,
+    body: Option<BodyFile>,
+    error: Option<ErrorFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `path` or `prefix`")]
+struct MatchFile {
+    path: Option<String>,
+    prefix: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `name` and `exact`, `prefix` or `present`")]
+struct HeaderRuleFile {
+    name: String,
+    exact: Option<String>,
+    prefix: Option<String>,
+    present: Option<bool>,
+}
+
+/// An OpenAPI parameter: `schema`, or `content` with a JSON media type.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a parameter: an object with `name`, `in`, `required`, `schema`, ...")]
+struct ParamFile {
+    name: String,
+    #[serde(rename = "in")]
+    location: In,
+    required: Option<bool>,
+    explode: Option<bool>,
+    schema: Option<Value>,
+    content: Option<BTreeMap<String, MediaFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `required` and `content`")]
+struct BodyFile {
+    required: Option<bool>,
+    content: Option<BTreeMap<String, MediaFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `schema`")]
+struct MediaFile {
+    schema: Option<Value>,
+}
+
 pub(crate) fn parse(text: &str) -> Result<Rules, String> {
-    let root: Value = serde_json::from_str(text).map_err(|e| format!("rules are not JSON: {e}"))?;
-    let root = root.as_object().ok_or("rules: expected a JSON object")?;
-    let gateway = opt_str(root, "gateway", "rules")?.unwrap_or_default().to_string();
-    let (format, message) = error_from(root.get("error"), "rules")?
-        .unwrap_or((ErrorFormat::Json, "the request does not match the API".to_string()));
-    let mut components = match root.get("components") {
-        None | Some(Value::Null) => json!({}),
-        Some(c @ Value::Object(_)) => c.clone(),
-        Some(_) => return Err("rules: `components` must be an object".into()),
-    };
-    if let Some(Value::Object(schemas)) = components.get_mut("schemas") {
-        for schema in schemas.values_mut() {
-            normalize(schema);
-        }
-    }
-    let mut compiler = Compiler { components, cache: HashMap::new() };
-    let routes = match root.get("routes") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(routes)) => {
-            routes.iter().enumerate().map(|(i, route)| route_from(i, route, &mut compiler)).collect::<Result<_, _>>()?
-        }
-        Some(_) => return Err("rules: `routes` must be an array".into()),
-    };
-    Ok(Rules { gateway, format, message, routes })
+    let file: RulesFile = crate::config::from_json(text)?;
+    let (format, message) = error_from(file.error).unwrap_or((ErrorFormat::Json, DEFAULT_MESSAGE.to_string()));
+    let mut schemas = file.components.and_then(|c| c.schemas).unwrap_or_default();
+    schemas.values_mut().for_each(normalize);
+    let mut compiler = Compiler { components: json!({ "schemas": schemas }), cache: HashMap::new() };
+    let routes = file.routes.unwrap_or_default();
+    let routes = routes
+        .into_iter()
+        .enumerate()
+        .map(|(i, route)| route_from(i, route, &mut compiler))
+        .collect::<Result<_, _>>()?;
+    Ok(Rules { gateway: file.gateway.unwrap_or_default(), format, message, routes })
 }
 
-/// An `error` object: `{"format": "json"|"text", "message": "..."}`.
-fn error_from(value: Option<&Value>, at: &str) -> Result<Option<(ErrorFormat, String)>, String> {
-    let error = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(error)) => error,
-        Some(_) => return Err(format!("{at}: `error` must be an object")),
-    };
-    let format = match opt_str(error, "format", at)? {
-        None | Some("json") => ErrorFormat::Json,
-        Some("text") => ErrorFormat::Text,
-        Some(other) => return Err(format!("{at}: `error.format` is `{other}`; expected `json` or `text`")),
-    };
-    let message = opt_str(error, "message", at)?.unwrap_or("the request does not match the API");
-    Ok(Some((format, message.to_string())))
+fn error_from(error: Option<ErrorFile>) -> Option<(ErrorFormat, String)> {
+    let error = error?;
+    Some((error.format.unwrap_or(ErrorFormat::Json), error.message.unwrap_or_else(|| DEFAULT_MESSAGE.to_string())))
 }
 
-fn opt_str<'v>(map: &'v Map<String, Value>, key: &str, at: &str) -> Result<Option<&'v str>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(format!("{at}: `{key}` must be a string")),
-    }
-}
-
-fn route_from(index: usize, value: &Value, compiler: &mut Compiler) -> Result<Route, String> {
-    let route = value.as_object().ok_or_else(|| format!("routes[{index}]: expected an object"))?;
-    let name = opt_str(route, "route", &format!("routes[{index}]"))?.unwrap_or_default().to_string();
+fn route_from(index: usize, route: RouteFile, compiler: &mut Compiler) -> Result<Route, String> {
+    let name = route.route.unwrap_or_default();
     let at = if name.is_empty() { format!("routes[{index}]") } else { format!("routes[{index}] (`{name}`)") };
 
-    let matcher =
-        route.get("match").and_then(Value::as_object).ok_or_else(|| format!("{at}: `match` must be an object"))?;
-    let path = match (opt_str(matcher, "path", &at)?, opt_str(matcher, "prefix", &at)?) {
-        (Some(path), None) => PathMatch::Exact(path.to_string()),
-        (None, Some(prefix)) => PathMatch::Prefix(prefix.to_string()),
+    let path = match (route.matcher.path, route.matcher.prefix) {
+        (Some(path), None) => PathMatch::Exact(path),
+        (None, Some(prefix)) => PathMatch::Prefix(prefix),
         _ => return Err(format!("{at}: `match` needs exactly one of `path` and `prefix`")),
     };
-    let method = opt_str(route, "method", &at)?.map(str::to_string);
 
     let mut headers = Vec::new();
-    match route.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(rules)) => {
-            for rule in rules {
-                let rule = rule.as_object().ok_or_else(|| format!("{at}: each of `headers` must be an object"))?;
-                let header_at = format!("{at}: header rule");
-                let name = opt_str(rule, "name", &header_at)?
-                    .ok_or_else(|| format!("{header_at} without `name`"))?
-                    .to_ascii_lowercase();
-                let test = if let Some(exact) = opt_str(rule, "exact", &header_at)? {
-                    HeaderTest::Exact(exact.to_string())
-                } else if let Some(prefix) = opt_str(rule, "prefix", &header_at)? {
-                    HeaderTest::Prefix(prefix.to_string())
-                } else if let Some(present) = rule.get("present").and_then(Value::as_bool) {
-                    HeaderTest::Present(present)
-                } else {
-                    return Err(format!("{header_at} `{name}` needs `exact`, `prefix` or `present`"));
-                };
-                headers.push(HeaderRule { name, test });
-            }
-        }
-        Some(_) => return Err(format!("{at}: `headers` must be an array")),
+    for rule in route.headers.unwrap_or_default() {
+        let name = rule.name.to_ascii_lowercase();
+        let test = if let Some(exact) = rule.exact {
+            HeaderTest::Exact(exact)
+        } else if let Some(prefix) = rule.prefix {
+            HeaderTest::Prefix(prefix)
+        } else if let Some(present) = rule.present {
+            HeaderTest::Present(present)
+        } else {
+            return Err(format!("{at}: header rule `{name}` needs `exact`, `prefix` or `present`"));
+        };
+        headers.push(HeaderRule { name, test });
     }
 
-    let template = opt_str(route, "path_template", &at)?.map(parse_template).transpose()?.unwrap_or_default();
+    let template = route.path_template.as_deref().map(parse_template).transpose()?.unwrap_or_default();
 
-    let mut params = Vec::new();
-    match route.get("parameters") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(list)) => {
-            for param in list {
-                params.push(param_from(param, &at, compiler)?);
-            }
-        }
-        Some(_) => return Err(format!("{at}: `parameters` must be an array")),
-    }
+    let params = route
+        .parameters
+        .unwrap_or_default()
+        .into_iter()
+        .map(|param| param_from(param, &at, compiler))
+        .collect::<Result<Vec<_>, _>>()?;
     for param in &params {
         if param.location == In::Path && !template.iter().flatten().any(|p| *p == Piece::Param(param.name.clone())) {
             return Err(format!("{at}: path parameter `{}` is not in `path_template`", param.name));
         }
     }
 
-    let body = match route.get("body") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(body)) => Some(body_from(body, &at, compiler)?),
-        Some(_) => return Err(format!("{at}: `body` must be an object or null")),
-    };
+    let body = route.body.map(|body| body_from(body, &at, compiler)).transpose()?;
 
-    let error = error_from(route.get("error"), &at)?;
-
-    Ok(Route { name, path, method, headers, template, params, body, error })
+    Ok(Route { name, path, method: route.method, headers, template, params, body, error: error_from(route.error) })
 }
 
 /// `/orders/{orderId}/items` → `["", "orders", "{orderId}", "items"]` with
@@ -296,31 +331,21 @@ fn parse_template(template: &str) -> Result<Vec<Vec<Piece>>, String> {
         .collect()
 }
 
-fn param_from(value: &Value, route_at: &str, compiler: &mut Compiler) -> Result<Param, String> {
-    let param = value.as_object().ok_or_else(|| format!("{route_at}: each of `parameters` must be an object"))?;
-    let name = opt_str(param, "name", route_at)?.ok_or_else(|| format!("{route_at}: a parameter without `name`"))?;
-    let at = format!("{route_at}: parameter `{name}`");
-    let location = match opt_str(param, "in", &at)? {
-        Some("path") => In::Path,
-        Some("query") => In::Query,
-        Some("header") => In::Header,
-        Some("cookie") => In::Cookie,
-        other => return Err(format!("{at}: `in` is {other:?}; expected path, query, header or cookie")),
-    };
-    let name = if location == In::Header { name.to_ascii_lowercase() } else { name.to_string() };
-    let required = location == In::Path || param.get("required").and_then(Value::as_bool).unwrap_or(false);
-    let explode = param.get("explode").and_then(Value::as_bool).unwrap_or(location == In::Query);
-    let value = if let Some(schema) = param.get("schema").filter(|s| !s.is_null()) {
-        let mut schema = schema.clone();
+fn param_from(param: ParamFile, route_at: &str, compiler: &mut Compiler) -> Result<Param, String> {
+    let at = format!("{route_at}: parameter `{}`", param.name);
+    let location = param.location;
+    let name = if location == In::Header { param.name.to_ascii_lowercase() } else { param.name };
+    let required = location == In::Path || param.required.unwrap_or(false);
+    let explode = param.explode.unwrap_or(location == In::Query);
+    let value = if let Some(mut schema) = param.schema {
         normalize(&mut schema);
         let shape = compiler.shape(&schema, 0);
         ParamValue::Schema { shape, schema: compiler.compile(&schema).map_err(|e| format!("{at}: {e}"))? }
-    } else if let Some(Value::Object(content)) = param.get("content") {
-        match content.iter().find(|(media, _)| is_json(&essence(media))) {
+    } else if let Some(content) = param.content {
+        match content.into_iter().find(|(media, _)| is_json(&essence(media))) {
             Some((_, entry)) => {
-                let schema = match entry.get("schema").filter(|s| !s.is_null()) {
-                    Some(schema) => {
-                        let mut schema = schema.clone();
+                let schema = match entry.schema {
+                    Some(mut schema) => {
                         normalize(&mut schema);
                         Some(compiler.compile(&schema).map_err(|e| format!("{at}: {e}"))?)
                     }
@@ -336,39 +361,28 @@ fn param_from(value: &Value, route_at: &str, compiler: &mut Compiler) -> Result<
     Ok(Param { name, location, required, explode, value })
 }
 
-fn body_from(body: &Map<String, Value>, route_at: &str, compiler: &mut Compiler) -> Result<Body, String> {
-    let required = body.get("required").and_then(Value::as_bool).unwrap_or(false);
+fn body_from(body: BodyFile, route_at: &str, compiler: &mut Compiler) -> Result<Body, String> {
     let mut content = Vec::new();
-    match body.get("content") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(entries)) => {
-            for (media, entry) in entries {
-                let at = format!("{route_at}: body `{media}`");
-                let media = essence(media);
-                let schema = match entry.get("schema").filter(|s| !s.is_null()) {
-                    Some(schema) => {
-                        let mut schema = schema.clone();
-                        normalize(&mut schema);
-                        Some(schema)
-                    }
-                    None => None,
-                };
-                let compiled = match &schema {
-                    Some(schema) if is_json(&media) || is_range(&media) => {
-                        Some(compiler.compile(schema).map_err(|e| format!("{at}: {e}"))?)
-                    }
-                    _ => None,
-                };
-                let xml = match &schema {
-                    Some(schema) if is_xml(&media) || is_range(&media) => XmlShape::of(schema, &compiler.components),
-                    _ => XmlShape::default(),
-                };
-                content.push(Content { media, schema: compiled, xml });
+    for (media, entry) in body.content.unwrap_or_default() {
+        let at = format!("{route_at}: body `{media}`");
+        let media = essence(&media);
+        let schema = entry.schema.map(|mut schema| {
+            normalize(&mut schema);
+            schema
+        });
+        let compiled = match &schema {
+            Some(schema) if is_json(&media) || is_range(&media) => {
+                Some(compiler.compile(schema).map_err(|e| format!("{at}: {e}"))?)
             }
-        }
-        Some(_) => return Err(format!("{route_at}: `body.content` must be an object")),
+            _ => None,
+        };
+        let xml = match &schema {
+            Some(schema) if is_xml(&media) || is_range(&media) => XmlShape::of(schema, &compiler.components),
+            _ => XmlShape::default(),
+        };
+        content.push(Content { media, schema: compiled, xml });
     }
-    Ok(Body { required, content })
+    Ok(Body { required: body.required.unwrap_or(false), content })
 }
 
 /// Compiles schemas against the rules' components, once per distinct schema.

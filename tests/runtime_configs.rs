@@ -1,0 +1,60 @@
+//! Every config the compiler writes for `meshc-runtime` (request validator
+//! rules, GraphQL gateway configs, token exchanger configs) loads with the
+//! runtime's own loader, the function its command calls at start-up. The
+//! runtime denies unknown fields, so a backend that emits a key the runtime
+//! does not know fails here.
+
+use std::path::Path;
+
+use meshc::diag::render::{render, Format};
+use meshc_runtime::{GraphqlGateway, TokenExchange, Validator};
+
+/// A runtime start-up loader, its value dropped.
+type Loader = fn(&str) -> Result<(), String>;
+
+/// The runtime's start-up loaders by artifact folder.
+const LOADERS: &[(&str, Loader)] = &[
+    ("validation/", |text| Validator::from_json(text).map(drop)),
+    ("graphql/", |text| GraphqlGateway::from_json(text).map(drop)),
+    ("token-exchange/", |text| TokenExchange::from_json(text).map(drop)),
+];
+
+/// Loads every runtime config of an example; returns how many each loader took.
+fn load_runtime_configs(example: &str) -> Vec<usize> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("examples").join(example);
+    let compilation = meshc::driver::compile(&root);
+    let artifacts = compilation.emit().unwrap_or_else(|collisions| {
+        let diagnostics = if collisions.is_empty() { &compilation.diagnostics } else { &collisions };
+        panic!("{example} does not build:\n{}", render(Format::Human, diagnostics, &compilation.sources, false))
+    });
+    let mut failures = Vec::new();
+    let counts = LOADERS
+        .iter()
+        .map(|(folder, load)| {
+            let configs: Vec<_> =
+                artifacts.iter().filter(|a| a.path.starts_with(folder) && a.path.ends_with(".json")).collect();
+            for config in &configs {
+                if let Err(e) = load(&config.contents) {
+                    failures.push(format!("{example}: {}: {e}", config.path));
+                }
+            }
+            configs.len()
+        })
+        .collect();
+    assert!(failures.is_empty(), "the runtime refuses configs meshc wrote:\n{}", failures.join("\n"));
+    counts
+}
+
+#[test]
+fn the_shops_runtime_configs_load() {
+    let [validation, graphql, token_exchange] = load_runtime_configs("shop")[..] else { unreachable!() };
+    // The shop uses all three, so none of the checks above is vacuous.
+    assert!(validation > 0 && graphql > 0 && token_exchange > 0, "{validation} {graphql} {token_exchange}");
+}
+
+/// The boutique has no validating routes, GraphQL resolvers or token
+/// exchanges today; this keeps whatever it gains covered.
+#[test]
+fn the_online_boutiques_runtime_configs_load() {
+    load_runtime_configs("online-boutique");
+}
