@@ -1,7 +1,7 @@
 //! Workload certificates for local runs and tests (`meshc certs`): a CA and,
 //! per service and gateway, an ECDSA P-256 key and a certificate whose URI
 //! SAN is its SPIFFE ID, plus the file-based SDS resources the Envoy
-//! backends point at (see `envoy_mtls`). Not a registered backend: keys are
+//! backends point at (see `envoy::tls`). Not a registered backend: keys are
 //! random and secret, so `meshc build` never writes them; in clusters,
 //! cert-manager issues them (the `cert-manager` backend).
 

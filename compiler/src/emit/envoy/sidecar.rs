@@ -1,20 +1,25 @@
 //! Envoy v3 bootstrap per service: the sidecar proxy beside each instance.
 //!
-//! - Inbound: a listener on the sidecar's inbound port (all interfaces)
-//!   forwarding to the app on 127.0.0.1 at the service's port; with mTLS it
-//!   requires callers' certificates (both plaintext and TLS when
-//!   permissive), verifies the end user's token (`require-token`) and runs
-//!   the service's `authorization` as RBAC filters (`envoy_mtls`).
-//! - Outbound: a listener on 127.0.0.1 at the outbound port. The app sends
-//!   each call there with the callee's name (or address) as `host`; a
-//!   virtual host per callee routes its calls, each with the call's timeout
-//!   and retries (its own or the service's `call-defaults`): a route per
-//!   call that names an operation (REST: method and path template; gRPC:
-//!   the method's path), then one for the rest.
-//! - A cluster per callee (and per version its traffic rules name) with the
-//!   callee's `traffic` policy: load balancing, circuit breakers, outlier
-//!   detection, health checks, retry budgets; HTTP/2 towards services that
-//!   serve only gRPC; mTLS towards callees that accept it.
+//! - Inbound: a listener per service port, on the sidecar's inbound port
+//!   and the following ones (all interfaces), forwarding to the app on
+//!   127.0.0.1 at that port; with mTLS it requires callers' certificates
+//!   (both plaintext and TLS when permissive). HTTP ports verify the end
+//!   user's token (`require-token`) and run the service's `authorization`
+//!   as RBAC filters; TCP ports proxy connections (`tcp_proxy`) behind the
+//!   caller-only rules as network RBAC (`envoy::tls`). A workload that
+//!   listens nowhere has none.
+//! - Outbound: a listener on 127.0.0.1 at the outbound port for the HTTP and
+//!   gRPC calls. The app sends each call there with the callee's name (or
+//!   address) as `host`; a virtual host per callee port routes its calls,
+//!   each with the call's timeout, idle timeout and retries (its own or the
+//!   service's `call-defaults`): a route per call that names an operation
+//!   (REST: method and path template; gRPC: the method's path), then one
+//!   for the rest. TCP calls get a listener each on 127.0.0.1 at the
+//!   call's `local-port` or the callee's port.
+//! - A cluster per callee port (and per version its traffic rules name)
+//!   with the callee's `traffic` policy: load balancing, circuit breakers,
+//!   outlier detection, health checks, retry budgets; HTTP/2 towards ports
+//!   that serve only gRPC; mTLS towards callees that accept it.
 
 use std::collections::BTreeMap;
 
