@@ -4,7 +4,9 @@
 
 mod gateway;
 mod identity;
+mod instances;
 mod read;
+mod retries;
 mod route;
 mod secrets;
 mod security;

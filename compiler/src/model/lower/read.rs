@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic, Sink};
+use crate::model::values::{Duration, Operation};
 use crate::syntax::{Entry, Node, Value};
 
 /// Reports positional arguments past `max_args` and properties not in `props`.
@@ -193,6 +194,62 @@ pub fn parse<T, V>(value: &Spanned<V>, parse: impl FnOnce(&V) -> Result<T, Strin
                     .help("see docs/language.md for the accepted forms"),
             );
             None
+        }
+    }
+}
+
+pub(super) fn bounded(n: i128, min: u32, max: u32, what: &str) -> Result<u32, String> {
+    if (i128::from(min)..=i128::from(max)).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(format!("{what} must be between {min} and {max}, found {n}"))
+    }
+}
+
+/// `"20%"`: a whole percentage from 0 to 100.
+pub(super) fn parse_percent(text: &str) -> Result<u32, String> {
+    let digits =
+        text.strip_suffix('%').ok_or_else(|| format!("`{text}` is not a percentage; write it like \"20%\""))?;
+    match digits.parse::<u32>() {
+        Ok(n) if n <= 100 => Ok(n),
+        _ => Err(format!("`{text}` is not a percentage from 0% to 100%")),
+    }
+}
+
+impl super::Lower<'_> {
+    /// An optional duration property with its span. `Some(None)` when absent, `None` when invalid.
+    pub(super) fn spanned_duration(&mut self, node: &Node, key: &str) -> Option<Option<Spanned<Duration>>> {
+        match string_prop(node, key, None, self.sink) {
+            None if node.property(key).is_some() => None,
+            None => Some(None),
+            Some(text) => parse(&text, |t| Duration::parse(t), self.sink).map(|d| Some(Spanned::new(d, text.span))),
+        }
+    }
+
+    /// An optional integer property in `min..=max`. `Some(None)` when absent, `None` when invalid.
+    pub(super) fn count_prop(&mut self, node: &Node, key: &str, min: u32, max: u32) -> Option<Option<u32>> {
+        match int_prop(node, key, None, self.sink) {
+            None if node.property(key).is_some() => None,
+            None => Some(None),
+            Some(n) => parse(&n, |n| bounded(*n, min, max, key), self.sink).map(Some),
+        }
+    }
+
+    /// An optional `operation=` property. `Some(None)` when absent, `None` when invalid.
+    pub(super) fn operation_prop(&mut self, node: &Node) -> Option<Option<Spanned<Operation>>> {
+        match string_prop(node, "operation", None, self.sink) {
+            None if node.property("operation").is_some() => None,
+            None => Some(None),
+            Some(text) => parse(&text, |t| Operation::parse(t), self.sink).map(|op| Some(Spanned::new(op, text.span))),
+        }
+    }
+
+    /// An optional duration property. `Some(None)` when absent, `None` when invalid.
+    pub(super) fn duration_prop(&mut self, node: &Node, key: &str) -> Option<Option<Duration>> {
+        match string_prop(node, key, None, self.sink) {
+            None if node.property(key).is_some() => None,
+            None => Some(None),
+            Some(text) => parse(&text, |t| Duration::parse(t), self.sink).map(Some),
         }
     }
 }

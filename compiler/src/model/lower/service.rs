@@ -9,9 +9,7 @@ use crate::base::{Span, Spanned};
 use crate::diag::suggestion;
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::Identity;
-use crate::model::values::{
-    check_api_name, check_name, check_port_name, ApiKind, Duration, GraphqlRoot, Host, Operation, Port,
-};
+use crate::model::values::{check_api_name, check_name, check_port_name, ApiKind, GraphqlRoot, Host, Operation, Port};
 use crate::model::{
     Address, Api, Call, CallOrigin, PortId, PortProtocol, Resolver, Service, ServiceId, ServicePort, TokenPassing,
     TopicId,
@@ -710,26 +708,6 @@ impl Lower<'_> {
                 );
                 None
             }
-        }
-    }
-
-    /// An optional `operation=` property. `Some(None)` when absent, `None` when invalid.
-    pub(super) fn operation_prop(&mut self, node: &Node) -> Option<Option<Spanned<Operation>>> {
-        match read::string_prop(node, "operation", None, self.sink) {
-            None if node.property("operation").is_some() => None,
-            None => Some(None),
-            Some(text) => {
-                read::parse(&text, |t| Operation::parse(t), self.sink).map(|op| Some(Spanned::new(op, text.span)))
-            }
-        }
-    }
-
-    /// An optional duration property. `Some(None)` when absent, `None` when invalid.
-    pub(super) fn duration_prop(&mut self, node: &Node, key: &str) -> Option<Option<Duration>> {
-        match read::string_prop(node, key, None, self.sink) {
-            None if node.property(key).is_some() => None,
-            None => Some(None),
-            Some(text) => read::parse(&text, |t| Duration::parse(t), self.sink).map(Some),
         }
     }
 }
