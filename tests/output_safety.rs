@@ -30,21 +30,8 @@ fn stderr(o: &Output) -> String {
 fn shop_in_temp() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
-    copy_tree(&support::repo_root().join("examples/shop"), &ws);
+    support::copy_tree(&support::repo_root().join("examples/shop"), &ws);
     (dir, ws)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Every entry under `dir`: files with their bytes and mode, symlinks with

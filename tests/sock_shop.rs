@@ -338,7 +338,7 @@ impl Variant {
     fn new() -> Variant {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("sock-shop");
-        copy_tree(&example_dir(), &root);
+        support::copy_tree(&example_dir(), &root);
         Variant { _tmp: tmp, root }
     }
 
@@ -353,19 +353,6 @@ impl Variant {
 
     fn compile(&self) -> Compilation {
         compile(&self.root)
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
     }
 }
 

@@ -65,6 +65,20 @@ pub fn build_workspace(workspace: &Path, out: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Copies the directory tree `from` to `to` (files and directories only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// Compiles a workspace of one file, `mesh.kdl` = `mesh`; the directory
 /// lives as long as the returned handle.
 pub fn compile_mesh(mesh: &str) -> (tempfile::TempDir, meshc::driver::Compilation) {
