@@ -102,7 +102,7 @@ impl Lower<'_> {
             let (route_nodes, virtual_host) = match child.name.as_str() {
                 "route" => (std::slice::from_ref(child), None),
                 "host" => {
-                    let id = VirtualHostId(virtual_hosts.len() as u32);
+                    let id = VirtualHostId::new(virtual_hosts.len());
                     virtual_hosts.push(self.virtual_host(child));
                     (child.children(), Some(id))
                 }

@@ -230,7 +230,7 @@ impl Lower<'_> {
             }
         }
         let (Some(sts), Some(issues), Some(exchanger_port), false) = (sts, issues, port, failed) else { return };
-        let id = TokenExchangeId(self.model.token_exchanges.len() as u32);
+        let id = TokenExchangeId::new(self.model.token_exchanges.len());
         self.token_exchanges.insert(name.value.clone(), (Some(id), name.span));
         self.model.token_exchanges.push(TokenExchange {
             name,

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::values::SchemaFormat;
-use super::{GatewayId, Model, Resolver, SchemaId, SchemaRef, ServiceId, TopicId};
+use super::{GatewayId, Model, Placement, Resolver, SchemaId, SchemaRef, ServiceId, TopicId};
 use crate::base::{Sources, Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic, Sink};
 use crate::load::Workspace;
@@ -195,7 +195,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     for (node, name) in topic_nodes {
         let key = name.value.clone();
         if let Some(topic) = cx.topic(node, name) {
-            let id = TopicId(cx.model.topics.len() as u32);
+            let id = TopicId::new(cx.model.topics.len());
             cx.model.topics.push(topic);
             cx.topics.insert(key, (Some(id), node.name_span));
         }
@@ -204,7 +204,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     for (node, name) in service_nodes {
         let key = name.value.clone();
         let id = cx.service(node, name).map(|service| {
-            let id = ServiceId(cx.model.services.len() as u32);
+            let id = ServiceId::new(cx.model.services.len());
             cx.model.services.push(service);
             cx.services.insert(key, (Some(id), node.name_span));
             id
@@ -216,7 +216,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         let calls = cx.calls(node);
         let resolvers = cx.resolvers(node);
         if let Some(id) = id {
-            let service = &mut cx.model.services[id.0 as usize];
+            let service = &mut cx.model.services[id.index()];
             service.calls = calls;
             for (api_name, resolvers) in resolvers {
                 if let Some(api) = service.apis.iter_mut().find(|a| a.name.value == api_name) {
@@ -230,7 +230,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     for (node, name) in gateway_nodes {
         let key = name.value.clone();
         if let Some(gateway) = cx.gateway(node, name) {
-            let id = GatewayId(cx.model.gateways.len() as u32);
+            let id = GatewayId::new(cx.model.gateways.len());
             cx.model.gateways.push(gateway);
             cx.gateways.insert(key, (Some(id), node.name_span));
         }
@@ -239,7 +239,9 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     for (node, id) in lowered {
         let authorization = node.children().iter().find(|c| c.name == "authorization").map(|c| cx.authorization(c));
         if let Some(id) = id {
-            cx.model.services[id.0 as usize].authorization = authorization.flatten();
+            if let Placement::Mesh(member) = &mut cx.model.services[id.index()].placement {
+                member.authorization = authorization.flatten();
+            }
         }
     }
     cx.model
@@ -308,7 +310,7 @@ impl Lower<'_> {
     /// Registers a schema file referenced from the file `span` lies in.
     fn schema_ref(&mut self, path: &Spanned<String>, format: SchemaFormat) -> SchemaId {
         let resolved = self.relative_to_file(path);
-        let next = SchemaId(self.model.schemas.len() as u32);
+        let next = SchemaId::new(self.model.schemas.len());
         let id = *self.schemas.entry((resolved.clone(), format)).or_insert(next);
         if id == next {
             self.model.schemas.push(SchemaRef { path: resolved, format, span: path.span });

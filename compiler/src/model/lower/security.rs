@@ -9,7 +9,7 @@ use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::security::{
     Audit, AuditField, ClaimCondition, ClaimDecl, ClaimHeader, ClaimTest, ClaimType, HttpUri, IssuerId, Jwks,
-    JwtIssuer, Period, Public, PublicRoutes, RateKey, RateLimit, Role, RoleId, RouteAuth, SecurityPolicy,
+    JwtIssuer, Period, Public, PublicRoutes, RateKey, RateLimit, RateScope, Role, RoleId, RouteAuth, SecurityPolicy,
 };
 use crate::model::values::{check_name, Duration, HeaderName, SchemaFormat};
 use crate::syntax::Node;
@@ -144,7 +144,7 @@ impl Lower<'_> {
             }
         }
         let (Some(issuer), Some(jwks), false) = (issuer, jwks, failed) else { return };
-        let id = IssuerId(self.model.issuers.len() as u32);
+        let id = IssuerId::new(self.model.issuers.len());
         self.issuers.insert(name.value.clone(), (Some(id), name.span));
         self.model.issuers.push(JwtIssuer { name, issuer, audiences, jwks, claims, span: node.span });
     }
@@ -182,7 +182,7 @@ impl Lower<'_> {
         if failed {
             return;
         }
-        let id = RoleId(self.model.roles.len() as u32);
+        let id = RoleId::new(self.model.roles.len());
         self.roles.insert(name.value.clone(), (Some(id), name.span));
         self.model.roles.push(Role { name, conditions, span: node.span });
     }
@@ -328,7 +328,7 @@ impl Lower<'_> {
     }
 
     /// `rate-limit 100 per="minute" key="claim:sub" global=#true`.
-    pub(super) fn rate_limit(&mut self, node: &Node) -> Option<RateLimit> {
+    pub(super) fn rate_limit(&mut self, node: &Node) -> Option<(RateScope, RateLimit)> {
         read::check_entries(node, 1, &["per", "key", "global"], self.sink);
         read::no_children(node, self.sink);
         let example = "rate-limit 100 per=\"minute\" key=\"claim:sub\"";
@@ -349,12 +349,13 @@ impl Lower<'_> {
             None if node.property("key").is_some() => None,
             None => Some(Spanned::new(RateKey::Route, node.name_span)),
         };
-        let global = match read::bool_prop(node, "global", self.sink) {
-            Some(g) => Some(g.value),
+        let scope = match read::bool_prop(node, "global", self.sink) {
+            Some(g) if g.value => Some(RateScope::Global),
+            Some(_) => Some(RateScope::Local),
             None if node.property("global").is_some() => None,
-            None => Some(false),
+            None => Some(RateScope::Local),
         };
-        Some(RateLimit { requests: requests?, per: per?, key: key?, global: global?, span: node.span })
+        Some((scope?, RateLimit { requests: requests?, per: per?, key: key?, span: node.span }))
     }
 
     /// `audit fields="method path status principal claim:sub"`.

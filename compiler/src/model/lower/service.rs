@@ -11,8 +11,8 @@ use crate::diag::{Code, Diagnostic};
 use crate::model::identity::Identity;
 use crate::model::values::{check_api_name, check_name, check_port_name, ApiKind, GraphqlRoot, Host, Operation, Port};
 use crate::model::{
-    Address, Api, Call, CallOrigin, PortId, PortProtocol, Resolver, Service, ServiceId, ServicePort, TokenPassing,
-    TopicId,
+    Address, Api, Call, CallOrigin, MeshMember, Placement, PortId, PortProtocol, Resolver, Service, ServiceId,
+    ServicePort, TokenPassing, TopicId,
 };
 use crate::syntax::{Node, Value};
 
@@ -189,12 +189,8 @@ impl Lower<'_> {
                 return None;
             }
         }
-        // The namespace of a cluster DNS address, the service's name as its account.
-        let namespace =
-            address.as_ref().and_then(|a: &Spanned<Address>| a.value.host.kubernetes_service()).map(|(_, ns)| ns);
-        let default_identity =
-            Identity { namespace: namespace.unwrap_or("default").to_string(), service_account: name.value.clone() };
-        let identity = self.identity(identity_node, default_identity);
+        let host = address.as_ref().map(|a: &Spanned<Address>| &a.value.host);
+        let identity = self.identity(identity_node, Identity::default_for(&name.value, host));
         let (call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token) =
             (call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?);
         let port_count = address.as_ref().map_or(0, |a| a.value.ports.len());
@@ -214,14 +210,13 @@ impl Lower<'_> {
             calls: Vec::new(),
             call_defaults,
             traffic,
-            sidecar,
             endpoints,
             versions,
-            identity,
-            mtls,
-            authorization: None,
-            require_token,
-            external,
+            placement: match external {
+                Some(span) => Placement::External { span },
+                // Authorization is lowered last, with the gateways its rules name.
+                None => Placement::Mesh(MeshMember { sidecar, identity, mtls, authorization: None, require_token }),
+            },
             publishes,
             subscribes,
             span: node.span,
@@ -317,7 +312,7 @@ impl Lower<'_> {
             match self.api_port(api, port.as_ref(), &ports) {
                 Some(id) => {
                     api.port = id;
-                    kinds[id.0 as usize].push(api.kind);
+                    kinds[id.index()].push(api.kind);
                 }
                 None => failed = true,
             }
@@ -354,7 +349,7 @@ impl Lower<'_> {
     fn api_port(&mut self, api: &Api, wanted: Option<&Spanned<String>>, ports: &[ServicePort]) -> Option<PortId> {
         match wanted {
             Some(wanted) => self.port_ref(wanted, ports),
-            None if ports.len() == 1 => Some(PortId(0)),
+            None if ports.len() == 1 => Some(PortId::new(0)),
             None => {
                 self.sink.push(
                     Diagnostic::new(Code::MissingRequired, format!("API `{}` does not say its port", api.name.value))
@@ -369,7 +364,7 @@ impl Lower<'_> {
     /// Resolves a port name among a service's ports.
     fn port_ref(&mut self, wanted: &Spanned<String>, ports: &[ServicePort]) -> Option<PortId> {
         if let Some(i) = ports.iter().position(|p| p.name.as_ref().is_some_and(|n| n.value == wanted.value)) {
-            return Some(PortId(i as u32));
+            return Some(PortId::new(i));
         }
         let names: Vec<String> = ports.iter().filter_map(|p| p.name.as_ref().map(|n| n.value.clone())).collect();
         let help = if names.is_empty() {
@@ -437,7 +432,7 @@ impl Lower<'_> {
         let (name, kind, schema) = (name?, kind?, schema?);
         let schema = self.schema_ref(&schema, kind.schema_format());
         // The port is set with the service's address (`with_ports`).
-        Some((Api { name, kind, schema, port: PortId(0), grpc_service, resolvers: Vec::new() }, port_name))
+        Some((Api { name, kind, schema, port: PortId::new(0), grpc_service, resolvers: Vec::new() }, port_name))
     }
 
     /// The `resolve` children of each GraphQL `api` of a service node, by API
@@ -689,9 +684,9 @@ impl Lower<'_> {
         let by_operation = operation.and_then(|op| callee.apis.iter().find(|a| a.serves(&op.value))).map(|a| a.port);
         match by_operation {
             Some(port) => Some(port),
-            None if ports.len() == 1 => Some(PortId(0)),
+            None if ports.len() == 1 => Some(PortId::new(0)),
             // An operation no API serves is reported by the checks; any port will do until then.
-            None if operation.is_some() => callee.apis.first().map(|a| a.port).or(Some(PortId(0))),
+            None if operation.is_some() => callee.apis.first().map(|a| a.port).or(Some(PortId::new(0))),
             None => {
                 let names: Vec<String> = ports.iter().map(|p| format!("`{}`", p.label())).collect();
                 self.sink.push(
