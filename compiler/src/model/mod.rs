@@ -39,6 +39,7 @@ macro_rules! model_id {
     };
 }
 
+pub mod events;
 pub mod identity;
 mod lower;
 pub mod security;
@@ -96,6 +97,8 @@ pub struct Model {
     /// End-user roles, by [`security::RoleId`].
     pub roles: Vec<security::Role>,
     pub security: security::SecurityPolicy,
+    /// Brokers, streams and consumers; empty until the event-bus language lowers into it.
+    pub events: events::Events,
 }
 
 impl Model {

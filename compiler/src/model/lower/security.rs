@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::read::{self, Once};
-use super::{duplicate, resolve, Lower};
+use super::{declare_once, resolve, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::security::{
@@ -25,11 +25,10 @@ impl Lower<'_> {
     pub(super) fn jwt_issuer(&mut self, node: &Node) {
         read::check_entries(node, 1, &[], self.sink);
         let Some(name) = read::string_arg(node, 0, "a name", ISSUER_EXAMPLE, self.sink) else { return };
-        if let Some(&(_, first)) = self.issuers.get(&name.value) {
-            duplicate(self.sink, "jwt-issuer", &name.value, name.span, first);
+        let entry = (None, name.span);
+        if !declare_once(&mut self.issuers, name.value.clone(), entry, ("jwt-issuer", &name.value), self.sink) {
             return;
         }
-        self.issuers.insert(name.value.clone(), (None, name.span));
         let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
         let mut once = Once::default();
         let mut issuer = None;
@@ -118,11 +117,15 @@ impl Lower<'_> {
                         failed = true;
                         continue;
                     };
-                    if let Some(&first) = claim_names.get(&claim.value) {
-                        duplicate(self.sink, "claim", &claim.value, claim.span, first);
+                    if !declare_once(
+                        &mut claim_names,
+                        claim.value.clone(),
+                        claim.span,
+                        ("claim", &claim.value),
+                        self.sink,
+                    ) {
                         continue;
                     }
-                    claim_names.insert(claim.value.clone(), claim.span);
                     claims.push(ClaimDecl { name: claim, ty });
                 }
                 _ => read::unknown_child(child, "jwt-issuer", ISSUER_CHILDREN, self.sink),
@@ -154,11 +157,9 @@ impl Lower<'_> {
         read::check_entries(node, 1, &[], self.sink);
         let example = "role \"admin\" { require-claim \"roles\" contains=\"admin\" }";
         let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
-        if let Some(&(_, first)) = self.roles.get(&name.value) {
-            duplicate(self.sink, "role", &name.value, name.span, first);
+        if !declare_once(&mut self.roles, name.value.clone(), (None, name.span), ("role", &name.value), self.sink) {
             return;
         }
-        self.roles.insert(name.value.clone(), (None, name.span));
         let mut conditions = Vec::new();
         let mut failed = read::parse(&name, |n| check_name(n), self.sink).is_none();
         for child in node.children() {
@@ -303,12 +304,11 @@ impl Lower<'_> {
                         failed = true;
                         continue;
                     };
-                    if let Some(&first) = headers.get(header.value.as_str()) {
-                        duplicate(self.sink, "claim-to-header header", header.value.as_str(), header.span, first);
+                    let what = ("claim-to-header header", header.value.as_str());
+                    if !declare_once(&mut headers, header.value.as_str().to_string(), header.span, what, self.sink) {
                         failed = true;
                         continue;
                     }
-                    headers.insert(header.value.as_str().to_string(), header.span);
                     claim_headers.push(ClaimHeader { claim, header: header.value });
                 }
                 _ => read::unknown_child(child, "auth", AUTH_CHILDREN, self.sink),

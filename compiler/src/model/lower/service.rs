@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::read::{self, Once};
-use super::{duplicate, Lower};
+use super::{declare_once, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::suggestion;
 use crate::diag::{Code, Diagnostic};
@@ -45,6 +45,7 @@ impl Lower<'_> {
         let mut owner = None;
         let mut address = None;
         let mut ports: Vec<ServicePort> = Vec::new();
+        let mut port_names: HashMap<String, Span> = HashMap::new();
         let mut apis = Vec::new();
         // Each API's `port=`, resolved once the address's ports are known.
         let mut api_ports = Vec::new();
@@ -71,22 +72,17 @@ impl Lower<'_> {
                 "address" if once.first(child, self.sink) => address = Some(self.address(child)),
                 "port" => {
                     if let Some(port) = self.named_port(child) {
-                        match ports.iter().find(|p: &&ServicePort| p.name == port.name) {
-                            Some(first) => {
-                                let name = port.name.as_ref().expect("`port` nodes name their port");
-                                let first = first.name.as_ref().expect("`port` nodes name their port").span;
-                                duplicate(self.sink, "port", &name.value, name.span, first);
-                            }
-                            None => ports.push(port),
+                        let name = port.name.as_ref().expect("`port` nodes name their port");
+                        let what = ("port", name.value.as_str());
+                        if declare_once(&mut port_names, name.value.clone(), name.span, what, self.sink) {
+                            ports.push(port);
                         }
                     }
                 }
                 "api" => {
                     if let Some((api, port)) = self.api(child) {
-                        if let Some(&first) = api_names.get(&api.name.value) {
-                            duplicate(self.sink, "api", &api.name.value, api.name.span, first);
-                        } else {
-                            api_names.insert(api.name.value.clone(), api.name.span);
+                        let what = ("api", api.name.value.as_str());
+                        if declare_once(&mut api_names, api.name.value.clone(), api.name.span, what, self.sink) {
                             apis.push(api);
                             api_ports.push(port);
                         }
@@ -449,10 +445,7 @@ impl Lower<'_> {
             for child in api.children().iter().filter(|c| c.name == "resolve") {
                 let Some(resolver) = self.resolver(child) else { continue };
                 let key = resolver.field.value.to_string();
-                if let Some(&first) = fields.get(&key) {
-                    duplicate(self.sink, "resolver for", &key, resolver.field.span, first);
-                } else {
-                    fields.insert(key, resolver.field.span);
+                if declare_once(&mut fields, key.clone(), resolver.field.span, ("resolver for", &key), self.sink) {
                     resolvers.push(resolver);
                 }
             }
