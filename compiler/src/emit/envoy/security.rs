@@ -228,7 +228,7 @@ pub fn route(
     model: &Model,
     gateway: &Gateway,
     route: &Route,
-    mut action: Option<&mut Value>,
+    action: Option<&mut Value>,
     per_filter: &mut Map<String, Value>,
 ) {
     if authenticating(gateway) {
@@ -255,7 +255,7 @@ pub fn route(
         let mut actions =
             vec![json!({ "generic_key": { "descriptor_key": "route", "descriptor_value": route.name.value } })];
         actions.extend(key_action(&limit.key.value, issuer));
-        match action.as_deref_mut() {
+        match action {
             Some(action) => action["rate_limits"] = json!([{ "actions": actions }]),
             None => {
                 per_filter.insert(

@@ -399,33 +399,33 @@ mod tests {
     fn a_name_declared_twice_is_reported_at_the_repeat_against_the_first() {
         let dir = tempfile::tempdir().unwrap();
         let spec = r#"
-limits { max-retry-amplification 8; }
-limits { max-retry-amplification 9; }
-mtls { mode "strict"; }
-mtls { mode "permissive"; }
-retry-policy "standard" { retries 2; }
-retry-policy "standard" { retries 3; }
-topic "placed" { schema "placed.json"; }
-topic "placed" { schema "placed.json"; }
-service "orders" {
-    owner "t"
-    address "orders"
-    port "http" 8080
-    port "admin" 9000
-    port "admin" 9001
-}
-service "orders" { owner "t"; address "orders2" port=8080; }
-gateway "public" {
-    listener "http" port=8080
-    route "r" { match path-prefix="/a/"; to "orders"; }
-    route "r" { match path-prefix="/b/"; to "orders"; }
-}
-gateway "public" { listener "http" port=9090; }
-gateway "edge" {
-    listener "http" port=8081
-    listener "http" port=8082
-}
-"#;
+            limits { max-retry-amplification 8; }
+            limits { max-retry-amplification 9; }
+            mtls { mode "strict"; }
+            mtls { mode "permissive"; }
+            retry-policy "standard" { retries 2; }
+            retry-policy "standard" { retries 3; }
+            topic "placed" { schema "placed.json"; }
+            topic "placed" { schema "placed.json"; }
+            service "orders" {
+                owner "t"
+                address "orders"
+                port "http" 8080
+                port "admin" 9000
+                port "admin" 9001
+            }
+            service "orders" { owner "t"; address "orders2" port=8080; }
+            gateway "public" {
+                listener "http" port=8080
+                route "r" { match path-prefix="/a/"; to "orders"; }
+                route "r" { match path-prefix="/b/"; to "orders"; }
+            }
+            gateway "public" { listener "http" port=9090; }
+            gateway "edge" {
+                listener "http" port=8081
+                listener "http" port=8082
+            }
+        "#;
         std::fs::write(dir.path().join("mesh.kdl"), spec).unwrap();
         std::fs::write(dir.path().join("placed.json"), "{}").unwrap();
         let mut sources = Sources::new(dir.path());
