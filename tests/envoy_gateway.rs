@@ -29,9 +29,10 @@ fn start_grpc_behind_gateway(
     write_files(dir, &[("mesh.kdl", &spec(1))]);
     let compilation = meshc::driver::compile(dir);
     assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
+    let model = compilation.model.as_ref().expect("the spec loads");
+    let schema = model.schema_ids().next().expect("the spec names a schema");
     let mut mock =
-        meshc_runtime::GrpcMock::from_descriptor_set(&compilation.schemas.descriptor_set(&[meshc::model::SchemaId(0)]))
-            .unwrap();
+        meshc_runtime::GrpcMock::from_descriptor_set(&compilation.schemas.descriptor_set(&[schema])).unwrap();
     for (method, template) in responses {
         mock = mock.respond(method, template.clone());
     }

@@ -333,10 +333,7 @@ fn live_graphql_query_through_envoy_fans_out_to_a_rest_and_a_grpc_backend() {
     let c = compile_storefront(dir.path(), &spec([1, 2, 3, 4], SHOP_RESOLVERS), None);
     assert!(c.diagnostics.is_empty(), "{}", human(&c));
     let model = c.model.as_ref().unwrap();
-    let inventory_schema = (0..model.schemas.len() as u32)
-        .map(meshc::model::SchemaId)
-        .find(|id| model.schema(*id).path.ends_with("inventory.proto"))
-        .unwrap();
+    let inventory_schema = model.schema_ids().find(|id| model.schema(*id).path.ends_with("inventory.proto")).unwrap();
     let inventory = meshc_runtime::GrpcMock::from_descriptor_set(&c.schemas.descriptor_set(&[inventory_schema]))
         .unwrap()
         .respond(

@@ -58,7 +58,7 @@ service "c" { owner "t"; address "c.example.com" port=80; mtls "disabled"; ident
     let model = c.model.as_ref().unwrap();
     let modes: Vec<MtlsMode> = model.services.iter().map(|s| model.mtls_mode(s)).collect();
     assert_eq!(modes, [MtlsMode::Strict, MtlsMode::Permissive, MtlsMode::Disabled]);
-    let ids: Vec<String> = model.services.iter().map(|s| s.identity.spiffe_id("shop.example")).collect();
+    let ids: Vec<String> = model.services.iter().map(|s| s.identity().spiffe_id("shop.example")).collect();
     assert_eq!(
         ids,
         [
@@ -194,7 +194,7 @@ fn the_shop_checks_clean_with_its_identities() {
     assert!(c.diagnostics.is_empty(), "{}", human(&c));
     let model = c.model.as_ref().unwrap();
     let payments = model.services.iter().find(|s| s.name.value == "payments").unwrap();
-    assert_eq!(payments.authorization.as_ref().unwrap().rules().len(), 2);
+    assert_eq!(payments.authorization().unwrap().rules().len(), 2);
     assert_eq!(model.mtls.as_ref().unwrap().trust_domain, "shop.example");
 }
 

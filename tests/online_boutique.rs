@@ -435,7 +435,7 @@ fn the_gateway_follows_the_istio_manifest_and_builds() {
     assert_eq!(gateway.routes.len(), 1);
     let target = model.service(gateway.routes[0].forward().expect("a forwarding route").target.value);
     assert_eq!(target.name.value, dest["host"].as_str().unwrap());
-    assert_eq!(u64::from(target.port(meshc::model::PortId(0)).number.get()), dest["port"]["number"].as_u64().unwrap());
+    assert_eq!(u64::from(target.first_port().number.get()), dest["port"]["number"].as_u64().unwrap());
 
     let artifacts = c.emit().expect("a clean spec emits");
     let paths: Vec<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();

@@ -419,9 +419,9 @@ fn child_schemas(dir: &Path, repeat: usize) {
     }
     let files = model.schemas.len();
     let bytes: u64 = model.schemas.iter().map(|s| std::fs::metadata(&s.path).map_or(0, |m| m.len())).sum();
-    let loaded = (0..files).filter(|&i| index.get(SchemaId(i as u32)).is_some()).count();
+    let loaded = model.schema_ids().filter(|&id| index.get(id).is_some()).count();
     assert_eq!(loaded, files, "every schema file loads into the index");
-    let operations: usize = (0..files).filter_map(|i| index.get(SchemaId(i as u32))).map(|s| s.operations.len()).sum();
+    let operations: usize = model.schema_ids().filter_map(|id| index.get(id)).map(|s| s.operations.len()).sum();
     let refs: usize = model.services.iter().map(|s| s.apis.len()).sum();
 
     // Parse-once check, through the index: how many API references, how
@@ -436,7 +436,7 @@ fn child_schemas(dir: &Path, repeat: usize) {
         let paths: HashSet<&Path> = model.schemas.iter().map(|s| s.path.as_path()).collect();
         assert_eq!(paths.len(), files, "one SchemaRef per file");
         assert_eq!(per_schema.len(), files, "every SchemaRef is referenced");
-        let file_ids: HashSet<_> = (0..files).map(|i| index.get(SchemaId(i as u32)).unwrap().file).collect();
+        let file_ids: HashSet<_> = model.schema_ids().map(|id| index.get(id).unwrap().file).collect();
         assert_eq!(file_ids.len(), files, "one Schema (one FileId) per file");
         for s in &model.schemas {
             let copies = sources.iter().filter(|(_, f)| f.path == s.path).count();

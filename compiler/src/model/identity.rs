@@ -85,6 +85,13 @@ impl Identity {
         Identity { namespace: "istio-system".into(), service_account: "istio-ingressgateway-service-account".into() }
     }
 
+    /// A service's identity unless it declares one: the namespace of its
+    /// cluster DNS address (else `default`), its name as the account.
+    pub fn default_for(service: &str, host: Option<&super::values::Host>) -> Identity {
+        let namespace = host.and_then(|h| h.kubernetes_service()).map_or("default", |(_, ns)| ns);
+        Identity { namespace: namespace.to_string(), service_account: service.to_string() }
+    }
+
     /// The SPIFFE ID in its certificate's URI SAN.
     pub fn spiffe_id(&self, trust_domain: &str) -> String {
         format!("spiffe://{trust_domain}/{}", self.principal_path())
@@ -216,8 +223,10 @@ pub struct TokenExchange {
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TokenExchangeId(pub u32);
+model_id!(
+    /// A token exchange service's index in [`super::Model::token_exchanges`].
+    TokenExchangeId
+);
 
 /// A call's `exchange-token="STS" audience="AUD"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,12 +257,12 @@ impl Model {
     /// Every workload that gets a certificate: services other than `external`
     /// ones, then gateways.
     pub fn workloads(&self) -> impl Iterator<Item = Workload<'_>> {
-        let services = self.services.iter().filter(|s| s.external.is_none()).map(|s| {
+        let services = self.services.iter().filter_map(|s| Some((s, s.mesh()?))).map(|(s, member)| {
             let host = s.host().map(|h| h.as_str());
             Workload {
                 name: s.name.value.clone(),
                 span: s.name.span,
-                identity: &s.identity,
+                identity: &member.identity,
                 dns_name: host.filter(|h| h.parse::<std::net::IpAddr>().is_err()),
             }
         });
@@ -276,10 +285,10 @@ mod tests {
         Span { file: FileId(0), start: 0, end: 0 }
     }
 
-    fn rule(action: RuleAction, from: &[u32], operations: &[&str]) -> AuthorizationRule {
+    fn rule(action: RuleAction, from: &[usize], operations: &[&str]) -> AuthorizationRule {
         AuthorizationRule {
             action,
-            principals: from.iter().map(|&i| Spanned::new(Principal::Service(ServiceId(i)), span())).collect(),
+            principals: from.iter().map(|&i| Spanned::new(Principal::Service(ServiceId::new(i)), span())).collect(),
             operations: operations.iter().map(|o| Spanned::new(Operation::parse(o).unwrap(), span())).collect(),
             conditions: Vec::new(),
             span: span(),
@@ -290,8 +299,11 @@ mod tests {
     fn deny_rules_win_and_allow_rules_admit_only_what_they_cover() {
         let charge = Operation::parse("p.v1.P/Charge").unwrap();
         let refund = Operation::parse("p.v1.P/Refund").unwrap();
-        let (a, b, c) =
-            (Principal::Service(ServiceId(1)), Principal::Service(ServiceId(2)), Principal::Service(ServiceId(3)));
+        let (a, b, c) = (
+            Principal::Service(ServiceId::new(1)),
+            Principal::Service(ServiceId::new(2)),
+            Principal::Service(ServiceId::new(3)),
+        );
         let authz = Authorization::new(
             vec![rule(RuleAction::Allow, &[1, 2], &["p.v1.P/Charge"]), rule(RuleAction::Deny, &[2], &[])],
             span(),
@@ -312,7 +324,7 @@ mod tests {
 
     #[test]
     fn rules_with_header_conditions_admit_but_never_certainly_refuse() {
-        let a = Principal::Service(ServiceId(1));
+        let a = Principal::Service(ServiceId::new(1));
         let condition = HeaderMatch {
             name: crate::model::values::HeaderName::parse("x-tenant").unwrap(),
             rule: crate::model::HeaderRule::Exact("acme".into()),

@@ -6,6 +6,40 @@
 //! downstream code never meets a dangling name. Model types are not
 //! `Serialize`; backends define their own output shapes.
 
+/// Declares an index type into one of the model's lists. Its field is
+/// private and its constructor visible only inside `model`, so an id can
+/// only come from lowering (or the model's own iterators): code outside
+/// the model cannot make up an id that points nowhere.
+///
+/// ```compile_fail
+/// let _ = meshc::model::ServiceId(0);
+/// ```
+///
+/// ```compile_fail
+/// let _ = meshc::model::ServiceId::new(0);
+/// ```
+macro_rules! model_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(u32);
+
+        impl $name {
+            /// The id of the entry at `index` of its list; lowering and the
+            /// model's iterators make ids, nothing else.
+            pub(in crate::model) fn new(index: usize) -> $name {
+                $name(u32::try_from(index).unwrap_or(u32::MAX))
+            }
+
+            /// Its position in its list.
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+
+pub mod events;
 pub mod identity;
 mod lower;
 pub mod security;
@@ -19,17 +53,22 @@ use crate::base::{Span, Spanned};
 pub use lower::lower;
 use values::{ApiKind, Duration, ErrorBodyFormat, HeaderName, Host, HttpMethod, Operation, Port, SchemaFormat};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServiceId(pub u32);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SchemaId(pub u32);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicId(pub u32);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GatewayId(pub u32);
+model_id!(
+    /// A service's index in [`Model::services`].
+    ServiceId
+);
+model_id!(
+    /// A schema file's index in [`Model::schemas`].
+    SchemaId
+);
+model_id!(
+    /// A topic's index in [`Model::topics`].
+    TopicId
+);
+model_id!(
+    /// A gateway's index in [`Model::gateways`].
+    GatewayId
+);
 
 #[derive(Debug, Default)]
 pub struct Model {
@@ -58,39 +97,45 @@ pub struct Model {
     /// End-user roles, by [`security::RoleId`].
     pub roles: Vec<security::Role>,
     pub security: security::SecurityPolicy,
+    /// Brokers, streams and consumers; empty until the event-bus language lowers into it.
+    pub events: events::Events,
 }
 
 impl Model {
     pub fn service(&self, id: ServiceId) -> &Service {
-        &self.services[id.0 as usize]
+        &self.services[id.index()]
     }
 
     pub fn schema(&self, id: SchemaId) -> &SchemaRef {
-        &self.schemas[id.0 as usize]
+        &self.schemas[id.index()]
     }
 
     pub fn gateway(&self, id: GatewayId) -> &Gateway {
-        &self.gateways[id.0 as usize]
+        &self.gateways[id.index()]
     }
 
     pub fn gateway_ids(&self) -> impl Iterator<Item = GatewayId> {
-        (0..self.gateways.len() as u32).map(GatewayId)
+        (0..self.gateways.len()).map(GatewayId::new)
+    }
+
+    pub fn schema_ids(&self) -> impl Iterator<Item = SchemaId> {
+        (0..self.schemas.len()).map(SchemaId::new)
     }
 
     pub fn topic(&self, id: TopicId) -> &Topic {
-        &self.topics[id.0 as usize]
+        &self.topics[id.index()]
     }
 
     /// Whether `service`'s proxy requires, accepts or refuses mutual TLS:
     /// its own `mtls`, else its namespace's, else the mesh's.
     pub fn mtls_mode(&self, service: &Service) -> identity::MtlsMode {
-        let Some(mtls) = self.mtls.as_ref().filter(|_| service.external.is_none()) else {
+        let (Some(mtls), Some(member)) = (&self.mtls, service.mesh()) else {
             return identity::MtlsMode::Disabled;
         };
-        if let Some(own) = &service.mtls {
+        if let Some(own) = &member.mtls {
             return own.value;
         }
-        let namespace = mtls.namespaces.iter().find(|(ns, _)| *ns == service.identity.namespace);
+        let namespace = mtls.namespaces.iter().find(|(ns, _)| *ns == member.identity.namespace);
         namespace.map_or(mtls.mode.value, |(_, mode)| mode.value)
     }
 
@@ -104,27 +149,27 @@ impl Model {
     }
 
     /// The identity an authorization rule's caller stands for.
-    pub fn principal_identity(&self, principal: &identity::Principal) -> &identity::Identity {
+    pub fn principal_identity(&self, principal: &identity::Principal) -> std::borrow::Cow<'_, identity::Identity> {
         match principal {
-            identity::Principal::Service(id) => &self.service(*id).identity,
-            identity::Principal::Gateway(id) => &self.gateway(*id).identity,
+            identity::Principal::Service(id) => self.service(*id).identity(),
+            identity::Principal::Gateway(id) => std::borrow::Cow::Borrowed(&self.gateway(*id).identity),
         }
     }
 
     pub fn token_exchange(&self, id: identity::TokenExchangeId) -> &identity::TokenExchange {
-        &self.token_exchanges[id.0 as usize]
+        &self.token_exchanges[id.index()]
     }
 
     pub fn issuer(&self, id: security::IssuerId) -> &security::JwtIssuer {
-        &self.issuers[id.0 as usize]
+        &self.issuers[id.index()]
     }
 
     pub fn role(&self, id: security::RoleId) -> &security::Role {
-        &self.roles[id.0 as usize]
+        &self.roles[id.index()]
     }
 
     pub fn service_ids(&self) -> impl Iterator<Item = ServiceId> {
-        (0..self.services.len() as u32).map(ServiceId)
+        (0..self.services.len()).map(ServiceId::new)
     }
 
     /// The synchronous call graph's strongly connected components (calls on
@@ -137,7 +182,7 @@ impl Model {
         let nodes: Vec<_> = self.service_ids().map(|id| graph.add_node(id)).collect();
         for (from, service) in self.services.iter().enumerate() {
             for call in service.calls.iter().filter(|c| c.on_request_path()) {
-                graph.add_edge(nodes[from], nodes[call.target.value.0 as usize], ());
+                graph.add_edge(nodes[from], nodes[call.target.value.index()], ());
             }
         }
         // Tarjan yields components in reverse topological order.
@@ -178,14 +223,36 @@ pub struct Service {
     pub call_defaults: traffic::CallDefaults,
     /// How callers reach this service's instances.
     pub traffic: traffic::TrafficPolicy,
-    pub sidecar: traffic::SidecarPorts,
     /// Its instances, when declared (`endpoints`); else callers resolve `address` by DNS.
     pub endpoints: Vec<traffic::Instance>,
     /// Versions running side by side, for `traffic` rules to route between.
     pub versions: Vec<traffic::Version>,
-    /// Runs outside the mesh (a partner's API, a managed database): no
-    /// proxy of ours beside it, so no sidecar, certificate or mTLS (`external`).
-    pub external: Option<Span>,
+    /// In the mesh beside a proxy of ours, or outside it (`external`).
+    pub placement: Placement,
+    /// Topics the service publishes events to, each with its `publishes` node's argument.
+    pub publishes: Vec<Spanned<TopicId>>,
+    /// Topics the service consumes events from.
+    pub subscribes: Vec<Spanned<TopicId>>,
+    pub span: Span,
+}
+
+/// Where a service runs. Only a service in the mesh has a proxy of ours,
+/// so only it has the proxy's settings: an external one cannot carry a
+/// sidecar, identity, mTLS mode, authorization or required token.
+#[derive(Debug)]
+pub enum Placement {
+    /// Runs outside the mesh (a partner's API, a managed database); the
+    /// span of its `external` node.
+    External {
+        span: Span,
+    },
+    Mesh(MeshMember),
+}
+
+/// The settings of an in-mesh service's proxy.
+#[derive(Debug)]
+pub struct MeshMember {
+    pub sidecar: traffic::SidecarPorts,
     /// Who its proxy is (the certificate it presents).
     pub identity: identity::Identity,
     /// Its own `mtls` mode, over its namespace's and the mesh's.
@@ -195,11 +262,6 @@ pub struct Service {
     /// Requests must carry a valid end-user token of this issuer, which
     /// its proxy verifies (`require-token`).
     pub require_token: Option<Spanned<security::IssuerId>>,
-    /// Topics the service publishes events to, each with its `publishes` node's argument.
-    pub publishes: Vec<Spanned<TopicId>>,
-    /// Topics the service consumes events from.
-    pub subscribes: Vec<Spanned<TopicId>>,
-    pub span: Span,
 }
 
 /// A named stream of events of one schema, which services publish to and
@@ -214,6 +276,54 @@ pub struct Topic {
 }
 
 impl Service {
+    /// Its proxy's settings; `None` for an external service.
+    pub fn mesh(&self) -> Option<&MeshMember> {
+        match &self.placement {
+            Placement::Mesh(member) => Some(member),
+            Placement::External { .. } => None,
+        }
+    }
+
+    /// The span of its `external` node; `None` for a service in the mesh.
+    pub fn external(&self) -> Option<Span> {
+        match &self.placement {
+            Placement::External { span } => Some(*span),
+            Placement::Mesh(_) => None,
+        }
+    }
+
+    /// Its sidecar's ports; `None` for an external service.
+    pub fn sidecar(&self) -> Option<&traffic::SidecarPorts> {
+        self.mesh().map(|m| &m.sidecar)
+    }
+
+    /// Its own `mtls` mode; `None` when it sets none or runs outside the mesh.
+    pub fn own_mtls(&self) -> Option<&Spanned<identity::MtlsMode>> {
+        self.mesh().and_then(|m| m.mtls.as_ref())
+    }
+
+    /// Who may call which operations; `None`: anyone (always for an external service).
+    pub fn authorization(&self) -> Option<&identity::Authorization> {
+        self.mesh().and_then(|m| m.authorization.as_ref())
+    }
+
+    /// The issuer whose end-user token its proxy requires.
+    pub fn require_token(&self) -> Option<&Spanned<security::IssuerId>> {
+        self.mesh().and_then(|m| m.require_token.as_ref())
+    }
+
+    /// Who it is: its proxy's identity; for an external service, which
+    /// presents no certificate, the default identity a service of its name
+    /// and address would have in the mesh (what a rule naming it matches).
+    pub fn identity(&self) -> std::borrow::Cow<'_, identity::Identity> {
+        match &self.placement {
+            Placement::Mesh(member) => std::borrow::Cow::Borrowed(&member.identity),
+            Placement::External { .. } => {
+                std::borrow::Cow::Owned(identity::Identity::default_for(&self.name.value, self.host()))
+            }
+        }
+    }
+
     /// Its host; `None` for a workload that listens nowhere.
     pub fn host(&self) -> Option<&Host> {
         self.address.as_ref().map(|a| &a.value.host)
@@ -222,12 +332,24 @@ impl Service {
     /// The port `id` of its address (ids come from its own APIs and calls to it).
     pub fn port(&self, id: PortId) -> &ServicePort {
         let address = self.address.as_ref().expect("only a service with an address has ports");
-        &address.value.ports[id.0 as usize]
+        &address.value.ports[id.index()]
+    }
+
+    /// The address's first port (its `port=`, else its first `port` node).
+    pub fn first_port(&self) -> &ServicePort {
+        self.port(PortId(0))
+    }
+
+    /// The port a gateway route's request for `operation` goes to: the
+    /// [`Service::request_port`], else the first (the checks refuse routes
+    /// to a service that serves no HTTP).
+    pub fn route_port(&self, operation: Option<&Operation>) -> PortId {
+        self.request_port(operation).unwrap_or(PortId(0))
     }
 
     /// Its ports with their ids; none for a workload that listens nowhere.
     pub fn ports(&self) -> impl Iterator<Item = (PortId, &ServicePort)> {
-        self.address.iter().flat_map(|a| a.value.ports.iter().enumerate().map(|(i, p)| (PortId(i as u32), p)))
+        self.address.iter().flat_map(|a| a.value.ports.iter().enumerate().map(|(i, p)| (PortId::new(i), p)))
     }
 
     /// The port a request for `operation` goes to: its API's, else the
@@ -249,7 +371,7 @@ impl Service {
     }
 
     pub fn version(&self, id: traffic::VersionId) -> &traffic::Version {
-        &self.versions[id.0 as usize]
+        &self.versions[id.index()]
     }
 
     /// A call's retries: its own, else the service's default; none for a TCP call.
@@ -272,9 +394,10 @@ pub struct Address {
     pub ports: Vec<ServicePort>,
 }
 
-/// A port's index in its service's address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PortId(pub u32);
+model_id!(
+    /// A port's index in its service's address.
+    PortId
+);
 
 /// A port a service listens on: the address's `port=`, or a `port` node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -527,8 +650,7 @@ pub struct Route {
     pub response: Vec<HeaderTransform>,
     /// Requests need a token of an issuer (and maybe roles and claims).
     pub auth: Option<security::RouteAuth>,
-    /// At most one local and one global limit.
-    pub rate_limits: Vec<security::RateLimit>,
+    pub rate_limits: security::RouteRateLimits,
     pub audit: Option<security::Audit>,
     /// Declared public on purpose (the public-exposure analysis accepts it).
     pub public: Option<security::Public>,
@@ -667,8 +789,10 @@ pub struct VirtualHost {
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct VirtualHostId(pub u32);
+model_id!(
+    /// A `host` block's index in [`Gateway::virtual_hosts`].
+    VirtualHostId
+);
 
 /// A route's `transcode`: by the method's own `google.api.http` bindings,
 /// or by a binding the spec declares for a `.proto` without them.
@@ -738,7 +862,12 @@ pub struct ErrorStatus {
 
 impl Gateway {
     pub fn virtual_host(&self, id: VirtualHostId) -> &VirtualHost {
-        &self.virtual_hosts[id.0 as usize]
+        &self.virtual_hosts[id.index()]
+    }
+
+    /// Its `host` blocks with their ids, in spec order.
+    pub fn virtual_hosts_with_ids(&self) -> impl Iterator<Item = (VirtualHostId, &VirtualHost)> {
+        self.virtual_hosts.iter().enumerate().map(|(i, v)| (VirtualHostId::new(i), v))
     }
 }
 

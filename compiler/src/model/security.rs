@@ -11,11 +11,14 @@ use super::values::{Duration, HeaderName, Host, Port};
 use super::SchemaId;
 use crate::base::{Span, Spanned};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct IssuerId(pub u32);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RoleId(pub u32);
+model_id!(
+    /// A JWT issuer's index in [`super::Model::issuers`].
+    IssuerId
+);
+model_id!(
+    /// An end-user role's index in [`super::Model::roles`].
+    RoleId
+);
 
 /// A `jwt-issuer`: who signs the tokens the gateway accepts.
 #[derive(Debug)]
@@ -178,15 +181,60 @@ impl Period {
     }
 }
 
-/// A route's `rate-limit`.
+/// A route's rate limits: a slot per scope, so a route has at most one of
+/// each by construction (lowering reports a second one, `MESH0006`).
+#[derive(Debug, Default)]
+pub struct RouteRateLimits {
+    /// Counted by each gateway replica on its own (Envoy's local rate limit).
+    pub local: Option<RateLimit>,
+    /// Counted by the shared rate limit service: a quota across replicas
+    /// (`global=#true`).
+    pub global: Option<RateLimit>,
+}
+
+impl RouteRateLimits {
+    pub fn is_empty(&self) -> bool {
+        self.local.is_none() && self.global.is_none()
+    }
+
+    /// The limits the route has, local first.
+    pub fn iter(&self) -> impl Iterator<Item = &RateLimit> {
+        self.local.iter().chain(&self.global)
+    }
+
+    /// The slot of a scope.
+    pub fn slot_mut(&mut self, scope: RateScope) -> &mut Option<RateLimit> {
+        match scope {
+            RateScope::Local => &mut self.local,
+            RateScope::Global => &mut self.global,
+        }
+    }
+}
+
+/// Who counts a rate limit's requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateScope {
+    /// Each gateway replica, on its own.
+    Local,
+    /// The shared rate limit service (`global=#true`).
+    Global,
+}
+
+impl RateScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateScope::Local => "local",
+            RateScope::Global => "global",
+        }
+    }
+}
+
+/// A route's `rate-limit` (its scope is the [`RouteRateLimits`] slot it is in).
 #[derive(Debug)]
 pub struct RateLimit {
     pub requests: u32,
     pub per: Period,
     pub key: Spanned<RateKey>,
-    /// Enforced by the shared rate limit service (a quota across gateway
-    /// replicas) rather than by each Envoy on its own.
-    pub global: bool,
     pub span: Span,
 }
 

@@ -128,9 +128,10 @@ pub struct Instance {
     pub span: Span,
 }
 
-/// A version's index in its service's `versions`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct VersionId(pub u32);
+model_id!(
+    /// A version's index in its service's `versions`.
+    VersionId
+);
 
 /// A version of a service running beside the others (a canary, one half of
 /// a blue/green pair): a subset of its instances that traffic rules send

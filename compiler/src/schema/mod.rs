@@ -318,7 +318,7 @@ pub struct SchemaIndex {
 
 impl SchemaIndex {
     pub fn get(&self, id: SchemaId) -> Option<&Schema> {
-        self.schemas.get(id.0 as usize).and_then(Option::as_ref)
+        self.schemas.get(id.index()).and_then(Option::as_ref)
     }
 
     /// The loaded schema that defines `operation` for the `target` service:

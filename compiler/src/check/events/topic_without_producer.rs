@@ -12,10 +12,10 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     let mut subscribers: Vec<Vec<(&str, Span)>> = vec![Vec::new(); model.topics.len()];
     for service in &model.services {
         for topic in &service.publishes {
-            published[topic.value.0 as usize] = true;
+            published[topic.value.index()] = true;
         }
         for topic in &service.subscribes {
-            subscribers[topic.value.0 as usize].push((&service.name.value, topic.span));
+            subscribers[topic.value.index()].push((&service.name.value, topic.span));
         }
     }
     for ((topic, published), subscribers) in model.topics.iter().zip(published).zip(subscribers) {

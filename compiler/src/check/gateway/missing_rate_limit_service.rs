@@ -8,7 +8,7 @@ use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     for gateway in model.gateways.iter().filter(|g| g.rate_limit_service.is_none()) {
-        let global = gateway.routes.iter().flat_map(|r| &r.rate_limits).find(|l| l.global);
+        let global = gateway.routes.iter().find_map(|r| r.rate_limits.global.as_ref());
         if let Some(limit) = global {
             sink.push(
                 Diagnostic::new(

@@ -50,10 +50,10 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     for (id, caller) in model.service_ids().zip(&model.services) {
         for call in &caller.calls {
             let callee = model.service(call.target.value);
-            if callee.authorization.is_none() {
+            if callee.authorization().is_none() {
                 continue;
             }
-            incoming[call.target.value.0 as usize].push(Incoming {
+            incoming[call.target.value.index()].push(Incoming {
                 from: Principal::Service(id),
                 authenticated: model.mtls_between(Some(caller), callee),
                 operation: call.operation.as_ref().map(|o| &o.value),
@@ -66,10 +66,10 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
         for route in &gateway.routes {
             let Some(forward) = route.forward() else { continue };
             let callee = model.service(forward.target.value);
-            if callee.authorization.is_none() {
+            if callee.authorization().is_none() {
                 continue;
             }
-            incoming[forward.target.value.0 as usize].push(Incoming {
+            incoming[forward.target.value.index()].push(Incoming {
                 from: Principal::Gateway(id),
                 authenticated: model.mtls_between(None, callee),
                 operation: forward.operation.as_ref().map(|o| &o.value),
@@ -85,7 +85,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
 }
 
 fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Sink) {
-    let Some(authorization) = &callee.authorization else { return };
+    let Some(authorization) = callee.authorization() else { return };
     for request in requests {
         let from = request.authenticated.then_some(&request.from);
         let op = request.operation.map_or(String::new(), |o| format!(" `{o}`"));
@@ -145,7 +145,7 @@ fn ineffective_deny(model: &Model, callee: &Service, request: &Incoming, rule: S
 }
 
 fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Sink) {
-    let Some(authorization) = &callee.authorization else { return };
+    let Some(authorization) = callee.authorization() else { return };
     // Indexed by caller, so each rule looks at its own callers' requests only.
     let mut by_caller: HashMap<&Principal, Vec<&Incoming>> = HashMap::new();
     for request in requests {

@@ -51,7 +51,7 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
                     }
                 }
             }
-            for limit in &route.rate_limits {
+            for limit in route.rate_limits.iter() {
                 if let RateKey::Claim(claim) = &limit.key.value {
                     check(claim, limit.key.span, Use::RateKey, sink);
                 }

@@ -19,9 +19,9 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
             if model.mtls_mode(callee) != MtlsMode::Strict {
                 continue;
             }
-            let (mode_span, whose) = match &caller.mtls {
+            let (mode_span, whose) = match caller.own_mtls() {
                 Some(own) => (own.span, format!("`{}` turns mTLS off", caller.name.value)),
-                None => match mtls.namespaces.iter().find(|(ns, _)| *ns == caller.identity.namespace) {
+                None => match mtls.namespaces.iter().find(|(ns, _)| *ns == caller.identity().namespace) {
                     Some((ns, mode)) => (mode.span, format!("namespace `{ns}` turns mTLS off")),
                     None => (mtls.mode.span, "the mesh turns mTLS off".to_string()),
                 },

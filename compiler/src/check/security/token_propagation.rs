@@ -15,7 +15,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
         for route in &gateway.routes {
             let Some(forward) = route.forward() else { continue };
             let callee = model.service(forward.target.value);
-            let Some(required) = &callee.require_token else { continue };
+            let Some(required) = callee.require_token() else { continue };
             let issuer = &model.issuer(required.value).name.value;
             let (problem, help) = match &route.auth {
                 None => {
@@ -49,12 +49,12 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
         // A TCP call carries no token; its port is not covered by `require-token`.
         for call in caller.calls.iter().filter(|c| !c.tcp) {
             let callee = model.service(call.target.value);
-            let Some(required) = &callee.require_token else { continue };
+            let Some(required) = callee.require_token() else { continue };
             let issuer = &model.issuer(required.value).name.value;
-            let holds = caller.require_token.as_ref().is_some_and(|t| t.value == required.value);
+            let holds = caller.require_token().is_some_and(|t| t.value == required.value);
             let (problem, help) = if let Some(exchange) = call.token.exchange() {
                 let sts = model.token_exchange(exchange.exchange);
-                if caller.require_token.is_none() {
+                if caller.require_token().is_none() {
                     (
                         format!("`{}` receives no token to exchange", caller.name.value),
                         format!("require the user's token at `{}` (require-token \"ISSUER\")", caller.name.value),

@@ -61,10 +61,10 @@ fn tcp_only(service: &Service) -> bool {
 
 /// The first setting of `service` that needs requests, with what it is.
 fn http_setting(service: &Service) -> Option<(Span, &'static str)> {
-    if let Some(token) = &service.require_token {
+    if let Some(token) = service.require_token() {
         return Some((token.span, "`require-token`"));
     }
-    let rules = service.authorization.as_ref().map_or(&[][..], |a| a.rules());
+    let rules = service.authorization().map_or(&[][..], |a| a.rules());
     if let Some(rule) = rules.iter().find(|r| !r.operations.is_empty() || !r.conditions.is_empty()) {
         let span = rule.operations.first().map_or(rule.span, |o| o.span);
         return Some((span, "an authorization rule on operations or headers"));

@@ -7,13 +7,15 @@ use std::collections::HashMap;
 
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};
+use crate::model::traffic::SidecarPorts;
 use crate::model::{Model, Service};
 use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
-    for service in model.services.iter().filter(|s| s.external.is_none()) {
+    // An external service's pod is not ours.
+    for (service, sidecar) in model.services.iter().filter_map(|s| Some((s, s.sidecar()?))) {
         let mut bound: HashMap<u16, (String, Span)> = HashMap::new();
-        for (port, what, span) in listeners(model, service) {
+        for (port, what, span) in listeners(model, service, sidecar) {
             match bound.get(&port) {
                 // Two TCP calls to one callee port share its listener.
                 Some((first, _)) if *first == what => {}
@@ -35,13 +37,13 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
 }
 
 /// Every (port, what binds it, where it is declared) in the service's pod.
-fn listeners(model: &Model, service: &Service) -> Vec<(u16, String, Span)> {
+fn listeners(model: &Model, service: &Service, sidecar: &SidecarPorts) -> Vec<(u16, String, Span)> {
     let mut out = Vec::new();
-    let inbound = service.sidecar.inbound_ports(service.ports().count()).unwrap_or_default();
-    for ((_, port), sidecar) in service.ports().zip(inbound) {
+    let inbound = sidecar.inbound_ports(service.ports().count()).unwrap_or_default();
+    for ((_, port), inbound) in service.ports().zip(inbound) {
         out.push((port.number.get(), format!("the app's port `{}`", port.label()), port.span));
         let what = format!("the sidecar's inbound port for `{}`", port.label());
-        out.push((sidecar.get(), what, service.name.span));
+        out.push((inbound.get(), what, service.name.span));
     }
     let mut http_calls = false;
     for call in &service.calls {
@@ -56,7 +58,7 @@ fn listeners(model: &Model, service: &Service) -> Vec<(u16, String, Span)> {
         out.push((local.get(), format!("the local port of the TCP call to `{}`", callee.name.value), span));
     }
     if http_calls {
-        out.push((service.sidecar.outbound.get(), "the sidecar's outbound port".to_string(), service.name.span));
+        out.push((sidecar.outbound.get(), "the sidecar's outbound port".to_string(), service.name.span));
     }
     out
 }

@@ -32,7 +32,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     // Callers before callees; inside a cycle (reported by sync-call-cycle) one pass is enough.
     for component in model.call_graph_components() {
         for caller in component {
-            let Some((amplification, _)) = worst[caller.0 as usize] else { continue };
+            let Some((amplification, _)) = worst[caller.index()] else { continue };
             let service = model.service(caller);
             for (i, call) in service.calls.iter().enumerate().filter(|(_, c)| c.on_request_path()) {
                 let attempts = service.call_retries(call).map_or(1, |p| p.attempts());
@@ -46,9 +46,9 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
         }
     }
     for id in model.service_ids() {
-        let Some((amplification, Via::Call { caller, call })) = worst[id.0 as usize] else { continue };
+        let Some((amplification, Via::Call { caller, call })) = worst[id.index()] else { continue };
         // Report where the limit is first crossed, not at every service behind it.
-        let caller_over = worst[caller.0 as usize].is_some_and(|(a, _)| a > limit);
+        let caller_over = worst[caller.index()].is_some_and(|(a, _)| a > limit);
         if amplification <= limit || caller_over {
             continue;
         }
@@ -75,7 +75,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
 }
 
 fn raise(worst: &mut [Option<(u64, Via)>], target: ServiceId, amplification: u64, via: Via) {
-    let slot = &mut worst[target.0 as usize];
+    let slot = &mut worst[target.index()];
     if slot.is_none_or(|(a, _)| amplification > a) {
         *slot = Some((amplification, via));
     }
@@ -89,7 +89,7 @@ fn explain(model: &Model, worst: &[Option<(u64, Via)>], id: ServiceId) -> (Strin
     let mut current = id;
     // At most one step per service: the chain of `Via::Call`s follows strictly larger products.
     for _ in 0..=model.services.len() {
-        let Some((_, via)) = worst[current.0 as usize] else { break };
+        let Some((_, via)) = worst[current.index()] else { break };
         match via {
             Via::Route { gateway, route } => {
                 let route = &model.gateways[gateway].routes[route];

@@ -49,17 +49,17 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     let mut component = vec![0; model.services.len()];
     for (i, members) in model.call_graph_components().into_iter().enumerate() {
         for id in members {
-            component[id.0 as usize] = i;
+            component[id.index()] = i;
         }
     }
     for (id, service) in model.service_ids().zip(&model.services) {
         for call in service.calls.iter().filter(|c| c.on_request_path()) {
-            if component[id.0 as usize] == component[call.target.value.0 as usize] {
+            if component[id.index()] == component[call.target.value.index()] {
                 continue;
             }
             let Some(timeout) = service.call_timeout(call) else { continue };
             let callee = model.service(call.target.value);
-            if let Some(need) = critical[call.target.value.0 as usize].serving(call.operation.as_ref()) {
+            if let Some(need) = critical[call.target.value.index()].serving(call.operation.as_ref()) {
                 check(sink, &service.name.value, timeout.value, timeout.span, &callee.name.value, need);
             }
         }
@@ -69,7 +69,7 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
             let Some(forward) = route.forward() else { continue };
             let Some(timeout) = forward.timeout.and_then(|t| t.duration()) else { continue };
             let callee = model.service(forward.target.value);
-            if let Some(need) = critical[forward.target.value.0 as usize].serving(forward.operation.as_ref()) {
+            if let Some(need) = critical[forward.target.value.index()].serving(forward.operation.as_ref()) {
                 let who = format!("route `{}` of gateway `{}`", route.name.value, gateway.name.value);
                 check(sink, &who, timeout, route.span, &callee.name.value, need);
             }

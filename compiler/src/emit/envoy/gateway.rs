@@ -86,7 +86,7 @@ impl ClusterKey {
         let cache_seconds = forward.cache.as_ref().map(|ttl| ttl.value.as_millis().div_ceil(1000));
         let target = model.service(forward.target.value);
         // Routes to a service without an HTTP port are refused by the checks.
-        let port = target.request_port(forward.operation.as_ref().map(|o| &o.value)).unwrap_or(PortId(0));
+        let port = target.route_port(forward.operation.as_ref().map(|o| &o.value));
         ClusterKey { service: forward.target.value, port, protocol, cache_seconds }
     }
 
@@ -179,7 +179,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
                 let workload = gateway_workload(&gateway.name.value);
                 let host = callee.host().map_or("", |h| h.as_str());
                 cluster["transport_socket"] =
-                    upstream_tls(mtls, options.cert_dir(mtls), &workload, &callee.identity, host);
+                    upstream_tls(mtls, options.cert_dir(mtls), &workload, &callee.identity(), host);
             }
             apply_retry_budget(&mut cluster, policies.iter().copied());
             clusters.insert(name, cluster);
@@ -245,15 +245,13 @@ fn virtual_hosts(model: &Model, gateway: &Gateway, optional: OptionalFilters) ->
             .collect()
     };
     let mut out: Vec<Value> = gateway
-        .virtual_hosts
-        .iter()
-        .enumerate()
-        .map(|(i, vhost)| {
+        .virtual_hosts_with_ids()
+        .map(|(id, vhost)| {
             let domains: Vec<String> = vhost.domains.iter().map(|d| d.value.to_string()).collect();
             json!({
                 "name": format!("{}:{}", gateway.name.value, domains.first().map_or("", String::as_str)),
                 "domains": domains,
-                "routes": routes_of(Some(VirtualHostId(i as u32))),
+                "routes": routes_of(Some(id)),
             })
         })
         .collect();

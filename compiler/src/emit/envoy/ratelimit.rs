@@ -23,7 +23,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed
             let descriptors: Vec<Value> = gateway
                 .routes
                 .iter()
-                .flat_map(|route| route.rate_limits.iter().filter(|l| l.global).map(move |l| (route, l)))
+                .filter_map(|route| route.rate_limits.global.as_ref().map(|l| (route, l)))
                 .map(|(route, limit)| {
                     let rate_limit = json!({ "unit": limit.per.as_str(), "requests_per_unit": limit.requests });
                     let mut descriptor = json!({ "key": "route", "value": route.name.value });

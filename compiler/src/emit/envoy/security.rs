@@ -146,7 +146,7 @@ pub fn domain(gateway: &Gateway) -> String {
 }
 
 fn limits(gateway: &Gateway, global: bool) -> bool {
-    gateway.routes.iter().flat_map(|r| &r.rate_limits).any(|l| l.global == global)
+    gateway.routes.iter().any(|r| if global { r.rate_limits.global.is_some() } else { r.rate_limits.local.is_some() })
 }
 
 fn jwt_authn(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
@@ -228,7 +228,7 @@ pub fn route(
     model: &Model,
     gateway: &Gateway,
     route: &Route,
-    mut action: Option<&mut Value>,
+    action: Option<&mut Value>,
     per_filter: &mut Map<String, Value>,
 ) {
     if authenticating(gateway) {
@@ -248,22 +248,21 @@ pub fn route(
         }
     }
     let issuer = route.auth.as_ref().map(|a| model.issuer(a.issuer.value).name.value.as_str());
-    for limit in &route.rate_limits {
-        if limit.global {
-            let mut actions =
-                vec![json!({ "generic_key": { "descriptor_key": "route", "descriptor_value": route.name.value } })];
-            actions.extend(key_action(&limit.key.value, issuer));
-            match action.as_deref_mut() {
-                Some(action) => action["rate_limits"] = json!([{ "actions": actions }]),
-                None => {
-                    per_filter.insert(
-                        RL_FILTER.into(),
-                        json!({ "@type": RL_PER_ROUTE, "rate_limits": [{ "actions": actions }] }),
-                    );
-                }
+    if let Some(limit) = &route.rate_limits.local {
+        per_filter.insert(LOCAL_RL_FILTER.into(), local_limit(route, limit, issuer));
+    }
+    if let Some(limit) = &route.rate_limits.global {
+        let mut actions =
+            vec![json!({ "generic_key": { "descriptor_key": "route", "descriptor_value": route.name.value } })];
+        actions.extend(key_action(&limit.key.value, issuer));
+        match action {
+            Some(action) => action["rate_limits"] = json!([{ "actions": actions }]),
+            None => {
+                per_filter.insert(
+                    RL_FILTER.into(),
+                    json!({ "@type": RL_PER_ROUTE, "rate_limits": [{ "actions": actions }] }),
+                );
             }
-        } else {
-            per_filter.insert(LOCAL_RL_FILTER.into(), local_limit(route, limit, issuer));
         }
     }
 }
@@ -362,7 +361,7 @@ fn local_limit(route: &Route, limit: &RateLimit, issuer: Option<&str>) -> Value 
 /// (not from `x-forwarded-for`, which a client can forge): some limit is
 /// keyed by it.
 pub fn keys_by_client_address(gateway: &Gateway) -> bool {
-    gateway.routes.iter().flat_map(|r| &r.rate_limits).any(|l| l.key.value == RateKey::ClientIp)
+    gateway.routes.iter().flat_map(|r| r.rate_limits.iter()).any(|l| l.key.value == RateKey::ClientIp)
 }
 
 /// Clusters the security filters call: each remote JWKS host, the rate limit service.

@@ -48,7 +48,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, options: &Options, _: &mut Vec
         .services
         .par_iter()
         // External services run no proxy of ours.
-        .filter(|s| s.external.is_none())
+        .filter(|s| s.mesh().is_some())
         .filter_map(|s| {
             let bootstrap = bootstrap(model, schemas, options, s)?;
             Some(Artifact {
@@ -108,8 +108,8 @@ fn inbound_listener(
         model.mtls.as_ref().filter(|_| mode.accepts_tls()).map(|m| downstream_tls(m, options.cert_dir(m), name));
     let filter = if service_port.protocol.is_http() {
         // Authentication (the end user's token), then authorization (the caller's identity).
-        let token = service.require_token.as_ref().map(|t| service_token_filter(model, schemas, t.value));
-        let rbac = service.authorization.as_ref().map_or(Vec::new(), |a| rbac_filters(model, model.mtls.as_ref(), a));
+        let token = service.require_token().map(|t| service_token_filter(model, schemas, t.value));
+        let rbac = service.authorization().map_or(Vec::new(), |a| rbac_filters(model, model.mtls.as_ref(), a));
         let mut manager = connection_manager(
             "inbound",
             &stat_prefix,
@@ -129,13 +129,13 @@ fn inbound_listener(
         vec![manager]
     } else {
         let rbac = service
-            .authorization
-            .as_ref()
+            .authorization()
             .map_or(Vec::new(), |a| network_rbac_filters(model, model.mtls.as_ref(), a, &stat_prefix));
         rbac.into_iter().chain([tcp_proxy(&stat_prefix, &inbound_cluster, None)]).collect()
     };
     let listener_name = per_port("inbound", service, port);
-    let inbound_port = service.sidecar.inbound_ports(port.0 as usize + 1).and_then(|p| p.last().copied());
+    let inbound_port =
+        service.sidecar().and_then(|s| s.inbound_ports(port.index() + 1)).and_then(|p| p.last().copied());
     let inbound_port = inbound_port.map_or(0, |p| p.get()); // past 65535 is refused when the spec is read
     let mut inbound = listener(&listener_name, "0.0.0.0", inbound_port, filter.clone(), inbound_tls);
     if mode == MtlsMode::Permissive {
@@ -148,7 +148,7 @@ fn inbound_listener(
         }]);
     }
     if service_port.protocol.is_http() {
-        let issuer = service.require_token.as_ref().and_then(|t| jwks_cluster_of(model.issuer(t.value)));
+        let issuer = service.require_token().and_then(|t| jwks_cluster_of(model.issuer(t.value)));
         if let Some((name, cluster)) = issuer {
             clusters.insert(name, cluster);
         }
@@ -232,7 +232,7 @@ fn add_callee_clusters<'a>(
 ) {
     let tls = model.mtls.as_ref().filter(|_| model.mtls_between(Some(caller), callee)).map(|m| {
         let host = callee.host().map_or("", |h| h.as_str());
-        upstream_tls(m, options.cert_dir(m), &caller.name.value, &callee.identity, host)
+        upstream_tls(m, options.cert_dir(m), &caller.name.value, &callee.identity(), host)
     });
     for (version, cluster_name) in callee_clusters(cluster, callee) {
         let mut outbound = upstream_cluster(&cluster_name, callee, port, version);
@@ -315,7 +315,7 @@ fn outbound_listener(
     }
     let filters = exchanges.into_values().collect();
     let manager = connection_manager("outbound", &format!("outbound_{name}"), Value::Array(hosts), filters);
-    Some(listener("outbound", "127.0.0.1", service.sidecar.outbound.get(), vec![manager], None))
+    Some(listener("outbound", "127.0.0.1", service.sidecar()?.outbound.get(), vec![manager], None))
 }
 
 /// A listener with one filter chain: `filters`, behind `tls` when given.

@@ -52,10 +52,10 @@ pub fn mesh_peer_authentications(mtls: &Mtls) -> Vec<Value> {
 /// `RequestAuthentication` with a `DENY` policy for requests without a token.
 pub fn service_resources(model: &Model, schemas: &SchemaIndex, service: &Service) -> Vec<Value> {
     let name = &service.name.value;
-    let namespace = &service.identity.namespace;
+    let namespace = &service.identity().namespace;
     let selector = json!({ "matchLabels": { "app": name } });
     let mut out = Vec::new();
-    if let (Some(own), true) = (&service.mtls, model.mtls.is_some()) {
+    if let (Some(own), true) = (service.own_mtls(), model.mtls.is_some()) {
         out.push(resource(
             "PeerAuthentication",
             name,
@@ -63,7 +63,7 @@ pub fn service_resources(model: &Model, schemas: &SchemaIndex, service: &Service
             json!({ "selector": selector, "mtls": { "mode": mode(own.value) } }),
         ));
     }
-    if let Some(required) = &service.require_token {
+    if let Some(required) = service.require_token() {
         let mut rule = issuer_rule(schemas, model.issuer(required.value));
         // The app passes the token on to the services it calls.
         rule["forwardOriginalToken"] = json!(true);
@@ -81,7 +81,7 @@ pub fn service_resources(model: &Model, schemas: &SchemaIndex, service: &Service
             json!({ "selector": selector, "action": "DENY", "rules": [{ "from": [{ "source": { "notRequestPrincipals": ["*"] } }] }] }),
         ));
     }
-    let Some(authorization) = &service.authorization else { return out };
+    let Some(authorization) = service.authorization() else { return out };
     let trust_domain = model.mtls.as_ref().map_or(Mtls::DEFAULT_TRUST_DOMAIN, |m| m.trust_domain.as_str());
     for action in [RuleAction::Deny, RuleAction::Allow] {
         let rules: Vec<Value> =

@@ -70,7 +70,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
     let mut incoming: Vec<Vec<(&Service, &Call)>> = model.services.iter().map(|_| Vec::new()).collect();
     for caller in &model.services {
         for call in &caller.calls {
-            incoming[call.target.value.0 as usize].push((caller, call));
+            incoming[call.target.value.index()].push((caller, call));
         }
     }
     let mut artifacts = Vec::new();
@@ -177,8 +177,8 @@ fn service_entry(service: &Service) -> Option<Value> {
             .iter()
             .map(|instance| {
                 let mut out = json!({ "address": instance.host.as_str() });
-                if let Some(port) = instance.port.filter(|p| *p != service.port(PortId(0)).number) {
-                    out["ports"] = json!({ service.port(PortId(0)).label(): port.get() });
+                if let Some(port) = instance.port.filter(|p| *p != service.first_port().number) {
+                    out["ports"] = json!({ service.first_port().label(): port.get() });
                 }
                 if let Some(zone) = &instance.zone {
                     out["locality"] = json!(zone);
@@ -289,7 +289,7 @@ fn service_notes(
 /// Kubernetes readiness probe of the same kind on our pods (Istio sends
 /// traffic only to ready pods); outlier detection for an external service.
 fn health_check_help(service: &Service, check: &HealthCheck) -> String {
-    if service.external.is_some() {
+    if service.external().is_some() {
         return "Istio has no active health checks; its callers can still eject failing instances of an external service with `outlier-detection`, which Istio expresses".to_string();
     }
     // Kubernetes counts whole seconds, at least one.
@@ -625,9 +625,9 @@ fn gateway_resources(
             .flat_map(|(_, http)| http.iter().cloned())
             .collect()
     };
-    let blocks = gateway.virtual_hosts.iter().enumerate().map(|(i, vhost)| {
+    let blocks = gateway.virtual_hosts_with_ids().map(|(id, vhost)| {
         let hosts: Vec<String> = vhost.domains.iter().map(|d| d.value.to_string()).collect();
-        (format!("gateway-{name}-host-{}", i + 1), json!(hosts), http_of(Some(VirtualHostId(i as u32))))
+        (format!("gateway-{name}-host-{}", id.index() + 1), json!(hosts), http_of(Some(id)))
     });
     let catch_all = (format!("gateway-{name}"), json!(["*"]), http_of(None));
     for (resource_name, hosts, http) in blocks.chain([catch_all]) {
@@ -648,7 +648,7 @@ fn gateway_resources(
 /// The target's port a gateway route sends to (routes to a service without
 /// an HTTP port are refused by the checks).
 fn route_port(target: &Service, forward: &Forward) -> PortId {
-    target.request_port(forward.operation.as_ref().map(|o| &o.value)).unwrap_or(PortId(0))
+    target.route_port(forward.operation.as_ref().map(|o| &o.value))
 }
 
 /// A gateway route as an Istio `HTTPRoute`; `None` (noted) when Istio would

@@ -47,7 +47,7 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unex
         Artifact { path, contents: yaml(model, &value), origin }
     };
     let mut out = Vec::new();
-    for service in model.services.iter().filter(|s| s.external.is_none()) {
+    for service in model.services.iter().filter(|s| s.mesh().is_some()) {
         let app = BTreeMap::from([("app".to_string(), service.name.value.clone())]);
         // A workload that listens nowhere needs no Service.
         let Some(host) = service.host() else { continue };
@@ -71,7 +71,7 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unex
 /// The container port a Service port targets: [`INBOUND_PORT_NAME`] for
 /// the first, `mesh-inbound-N` for the others (at most 15 characters).
 pub fn inbound_port_name(port: PortId) -> String {
-    match port.0 {
+    match port.index() {
         0 => INBOUND_PORT_NAME.to_string(),
         n => format!("{INBOUND_PORT_NAME}-{n}"),
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::read::{self, Once};
-use super::{duplicate, Lower};
+use super::{declare_once, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::Identity;
@@ -36,10 +36,8 @@ impl Lower<'_> {
             match child.name.as_str() {
                 "listener" => {
                     if let Some(l) = self.listener(child) {
-                        if let Some(&first) = listener_names.get(&l.name.value) {
-                            duplicate(self.sink, "listener", &l.name.value, l.name.span, first);
-                        } else {
-                            listener_names.insert(l.name.value.clone(), l.name.span);
+                        let what = ("listener", l.name.value.as_str());
+                        if declare_once(&mut listener_names, l.name.value.clone(), l.name.span, what, self.sink) {
                             listeners.push(l);
                         }
                     }
@@ -102,7 +100,7 @@ impl Lower<'_> {
             let (route_nodes, virtual_host) = match child.name.as_str() {
                 "route" => (std::slice::from_ref(child), None),
                 "host" => {
-                    let id = VirtualHostId(virtual_hosts.len() as u32);
+                    let id = VirtualHostId::new(virtual_hosts.len());
                     virtual_hosts.push(self.virtual_host(child));
                     (child.children(), Some(id))
                 }
@@ -114,10 +112,13 @@ impl Lower<'_> {
                     continue;
                 }
                 let Some(r) = self.route(route_node, errors.format, virtual_host) else { continue };
-                if let Some(&first) = route_names.get(&r.name.value) {
-                    duplicate(self.sink, "route", &r.name.value, r.name.span, first);
-                } else {
-                    route_names.insert(r.name.value.clone(), r.name.span);
+                if declare_once(
+                    &mut route_names,
+                    r.name.value.clone(),
+                    r.name.span,
+                    ("route", &r.name.value),
+                    self.sink,
+                ) {
                     routes.push(r);
                 }
             }
@@ -236,11 +237,9 @@ impl Lower<'_> {
             let (Some(status), Some(message)) = (status, message) else {
                 continue;
             };
-            if let Some(&first) = seen.get(&status.value) {
-                duplicate(self.sink, "status", &status.value.to_string(), status.span, first);
+            if !declare_once(&mut seen, status.value, status.span, ("status", &status.value.to_string()), self.sink) {
                 continue;
             }
-            seen.insert(status.value, status.span);
             statuses.push(ErrorStatus { status: status.value, message: message.value });
         }
         statuses.sort_by_key(|s| s.status);

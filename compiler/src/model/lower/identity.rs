@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::read::{self, Once};
-use super::{duplicate, resolve, Lower};
+use super::{declare_once, duplicate, resolve, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::{
@@ -162,11 +162,10 @@ impl Lower<'_> {
         let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
         // Declared even when invalid, so calls naming it get no second error.
         let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
-        if let Some(&(_, first)) = self.token_exchanges.get(&name.value) {
-            duplicate(self.sink, "token-exchange", &name.value, name.span, first);
+        let (entry, what) = ((None, name.span), ("token-exchange", name.value.as_str()));
+        if !declare_once(&mut self.token_exchanges, name.value.clone(), entry, what, self.sink) {
             return;
         }
-        self.token_exchanges.insert(name.value.clone(), (None, name.span));
         let mut once = Once::default();
         let (mut sts, mut issues, mut port) = (None, None, Port::new(9292).ok());
         let mut failed = !name_ok;
@@ -230,7 +229,7 @@ impl Lower<'_> {
             }
         }
         let (Some(sts), Some(issues), Some(exchanger_port), false) = (sts, issues, port, failed) else { return };
-        let id = TokenExchangeId(self.model.token_exchanges.len() as u32);
+        let id = TokenExchangeId::new(self.model.token_exchanges.len());
         self.token_exchanges.insert(name.value.clone(), (Some(id), name.span));
         self.model.token_exchanges.push(TokenExchange {
             name,
@@ -395,11 +394,9 @@ impl Lower<'_> {
         }
         let mut seen: HashMap<&Principal, Span> = HashMap::new();
         for p in &principals {
-            if let Some(&first) = seen.get(&p.value) {
-                duplicate(self.sink, "caller", &principal_name(self, &p.value), p.span, first);
+            if !declare_once(&mut seen, &p.value, p.span, ("caller", &principal_name(self, &p.value)), self.sink) {
                 failed = true;
             }
-            seen.insert(&p.value, p.span);
         }
         (!failed).then_some(AuthorizationRule { action, principals, operations, conditions, span: node.span })
     }

@@ -121,7 +121,7 @@ impl Lower<'_> {
         }
         // Every version needs instances, or the rules sending to it fail every request.
         for (i, version) in versions.iter().enumerate() {
-            if !out.iter().any(|e| e.version == Some(VersionId(i as u32))) {
+            if !out.iter().any(|e| e.version == Some(VersionId::new(i))) {
                 self.sink.push(
                     Diagnostic::new(
                         Code::MissingRequired,

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::values::SchemaFormat;
-use super::{GatewayId, Model, Resolver, SchemaId, SchemaRef, ServiceId, TopicId};
+use super::{GatewayId, Model, Placement, Resolver, SchemaId, SchemaRef, ServiceId, TopicId};
 use crate::base::{Sources, Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic, Sink};
 use crate::load::Workspace;
@@ -67,11 +67,8 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     let mut gateway_nodes = Vec::new();
     let mut topic_nodes = Vec::new();
     let mut exchange_nodes = Vec::new();
-    let mut gateway_names: HashMap<String, Span> = HashMap::new();
-    let mut mesh_seen: Option<Span> = None;
-    let mut limits_seen: Option<Span> = None;
-    let mut mtls_seen: Option<Span> = None;
-    let mut security_seen: Option<Span> = None;
+    // `mesh`, `limits`, `mtls`, `security`: one each.
+    let mut singletons: HashMap<&str, Span> = HashMap::new();
     let mut retry_policy_names: HashMap<String, Span> = HashMap::new();
     for doc in &workspace.documents {
         for node in &doc.nodes {
@@ -84,57 +81,46 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                                 .at(node.name_span, "not the root file")
                                 .help("move this node into the workspace's mesh.kdl"),
                         );
-                    } else if let Some(first) = mesh_seen {
-                        duplicate(cx.sink, "mesh", "mesh", node.name_span, first);
-                    } else {
-                        mesh_seen = Some(node.name_span);
+                    } else if declare_once(&mut singletons, "mesh", node.name_span, ("mesh", "mesh"), cx.sink) {
                         cx.mesh(node);
                     }
                 }
                 "service" => {
                     if let Some(name) = read::string_arg(node, 0, "a name", "service \"orders\" { ... }", cx.sink) {
-                        match cx.services.get(&name.value) {
-                            Some(&(_, first)) => duplicate(cx.sink, "service", &name.value, name.span, first),
-                            None => {
-                                cx.services.insert(name.value.clone(), (None, name.span));
-                                service_nodes.push((node, name));
-                            }
+                        let entry = (None, name.span);
+                        if declare_once(&mut cx.services, name.value.clone(), entry, ("service", &name.value), cx.sink)
+                        {
+                            service_nodes.push((node, name));
                         }
                     }
                 }
                 // The stdlib's limits apply unless the workspace sets its own.
                 "limits" if crate::load::stdlib::contains(&cx.sources.get(doc.file).path) => {
-                    if limits_seen.is_none() {
+                    if !singletons.contains_key("limits") {
                         cx.model.limits = cx.limits(node);
                     }
                 }
-                "limits" => match limits_seen {
-                    Some(first) => duplicate(cx.sink, "limits", "limits", node.name_span, first),
-                    None => {
-                        limits_seen = Some(node.name_span);
+                "limits" => {
+                    if declare_once(&mut singletons, "limits", node.name_span, ("limits", "limits"), cx.sink) {
                         cx.model.limits = cx.limits(node);
                     }
-                },
-                "mtls" => match mtls_seen {
-                    Some(first) => duplicate(cx.sink, "mtls", "mtls", node.name_span, first),
-                    None => {
-                        mtls_seen = Some(node.name_span);
+                }
+                "mtls" => {
+                    if declare_once(&mut singletons, "mtls", node.name_span, ("mtls", "mtls"), cx.sink) {
                         cx.model.mtls = cx.mtls(node);
                     }
-                },
+                }
                 // The stdlib's security baseline applies unless the workspace sets its own.
                 "security" if crate::load::stdlib::contains(&cx.sources.get(doc.file).path) => {
-                    if security_seen.is_none() {
+                    if !singletons.contains_key("security") {
                         cx.model.security = cx.security(node);
                     }
                 }
-                "security" => match security_seen {
-                    Some(first) => duplicate(cx.sink, "security", "security", node.name_span, first),
-                    None => {
-                        security_seen = Some(node.name_span);
+                "security" => {
+                    if declare_once(&mut singletons, "security", node.name_span, ("security", "security"), cx.sink) {
                         cx.model.security = cx.security(node);
                     }
-                },
+                }
                 // Issuers and roles hold no references: lowered here, before the routes that use them.
                 "jwt-issuer" => cx.jwt_issuer(node),
                 // Lowered once every issuer is known: they name one.
@@ -154,25 +140,19 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 }
                 "gateway" => {
                     if let Some(name) = read::string_arg(node, 0, "a name", "gateway \"public\" { ... }", cx.sink) {
-                        match gateway_names.get(&name.value) {
-                            Some(&first) => duplicate(cx.sink, "gateway", &name.value, name.span, first),
-                            None => {
-                                gateway_names.insert(name.value.clone(), name.span);
-                                cx.gateways.insert(name.value.clone(), (None, name.span));
-                                gateway_nodes.push((node, name));
-                            }
+                        let entry = (None, name.span);
+                        if declare_once(&mut cx.gateways, name.value.clone(), entry, ("gateway", &name.value), cx.sink)
+                        {
+                            gateway_nodes.push((node, name));
                         }
                     }
                 }
                 "topic" => {
                     let example = "topic \"orders-placed\" { schema \"schemas/order-placed.avsc\" }";
                     if let Some(name) = read::string_arg(node, 0, "a name", example, cx.sink) {
-                        match cx.topics.get(&name.value) {
-                            Some(&(_, first)) => duplicate(cx.sink, "topic", &name.value, name.span, first),
-                            None => {
-                                cx.topics.insert(name.value.clone(), (None, name.span));
-                                topic_nodes.push((node, name));
-                            }
+                        let entry = (None, name.span);
+                        if declare_once(&mut cx.topics, name.value.clone(), entry, ("topic", &name.value), cx.sink) {
+                            topic_nodes.push((node, name));
                         }
                     }
                 }
@@ -195,7 +175,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     for (node, name) in topic_nodes {
         let key = name.value.clone();
         if let Some(topic) = cx.topic(node, name) {
-            let id = TopicId(cx.model.topics.len() as u32);
+            let id = TopicId::new(cx.model.topics.len());
             cx.model.topics.push(topic);
             cx.topics.insert(key, (Some(id), node.name_span));
         }
@@ -204,7 +184,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     for (node, name) in service_nodes {
         let key = name.value.clone();
         let id = cx.service(node, name).map(|service| {
-            let id = ServiceId(cx.model.services.len() as u32);
+            let id = ServiceId::new(cx.model.services.len());
             cx.model.services.push(service);
             cx.services.insert(key, (Some(id), node.name_span));
             id
@@ -216,7 +196,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         let calls = cx.calls(node);
         let resolvers = cx.resolvers(node);
         if let Some(id) = id {
-            let service = &mut cx.model.services[id.0 as usize];
+            let service = &mut cx.model.services[id.index()];
             service.calls = calls;
             for (api_name, resolvers) in resolvers {
                 if let Some(api) = service.apis.iter_mut().find(|a| a.name.value == api_name) {
@@ -230,7 +210,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     for (node, name) in gateway_nodes {
         let key = name.value.clone();
         if let Some(gateway) = cx.gateway(node, name) {
-            let id = GatewayId(cx.model.gateways.len() as u32);
+            let id = GatewayId::new(cx.model.gateways.len());
             cx.model.gateways.push(gateway);
             cx.gateways.insert(key, (Some(id), node.name_span));
         }
@@ -239,7 +219,9 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     for (node, id) in lowered {
         let authorization = node.children().iter().find(|c| c.name == "authorization").map(|c| cx.authorization(c));
         if let Some(id) = id {
-            cx.model.services[id.0 as usize].authorization = authorization.flatten();
+            if let Placement::Mesh(member) = &mut cx.model.services[id.index()].placement {
+                member.authorization = authorization.flatten();
+            }
         }
     }
     cx.model
@@ -308,7 +290,7 @@ impl Lower<'_> {
     /// Registers a schema file referenced from the file `span` lies in.
     fn schema_ref(&mut self, path: &Spanned<String>, format: SchemaFormat) -> SchemaId {
         let resolved = self.relative_to_file(path);
-        let next = SchemaId(self.model.schemas.len() as u32);
+        let next = SchemaId::new(self.model.schemas.len());
         let id = *self.schemas.entry((resolved.clone(), format)).or_insert(next);
         if id == next {
             self.model.schemas.push(SchemaRef { path: resolved, format, span: path.span });
@@ -341,6 +323,48 @@ fn resolve<Id: Copy>(
     None
 }
 
+/// What a scope's map keeps of a declaration: at least where it is.
+trait Declaration {
+    fn span(&self) -> Span;
+}
+
+impl Declaration for Span {
+    fn span(&self) -> Span {
+        *self
+    }
+}
+
+/// A declaration registered before it is lowered: its id once it lowers.
+impl<T> Declaration for (Option<T>, Span) {
+    fn span(&self) -> Span {
+        self.1
+    }
+}
+
+/// Declares `key` in `scope` (a mesh's services, a gateway's routes, an
+/// issuer's claims, the top-level singletons, ...): true the first time,
+/// when `entry` is kept; a repeat is reported at `entry`'s span as
+/// "WHAT `NAME` is declared twice" (`MESH0006`) against the first
+/// declaration, and the scope keeps the first. The one place that rule is.
+fn declare_once<K: Eq + std::hash::Hash, V: Declaration>(
+    scope: &mut HashMap<K, V>,
+    key: K,
+    entry: V,
+    (what, name): (&str, &str),
+    sink: &mut Sink,
+) -> bool {
+    match scope.get(&key) {
+        Some(first) => {
+            duplicate(sink, what, name, entry.span(), first.span());
+            false
+        }
+        None => {
+            scope.insert(key, entry);
+            true
+        }
+    }
+}
+
 fn duplicate(sink: &mut Sink, what: &str, name: &str, span: Span, first: Span) {
     sink.push(
         Diagnostic::new(Code::DuplicateName, format!("{what} `{name}` is declared twice"))
@@ -363,4 +387,75 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every "declared twice" goes through `declare_once`: the same text,
+    /// the repeat's span, the first declaration's span.
+    #[test]
+    fn a_name_declared_twice_is_reported_at_the_repeat_against_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = r#"
+            limits { max-retry-amplification 8; }
+            limits { max-retry-amplification 9; }
+            mtls { mode "strict"; }
+            mtls { mode "permissive"; }
+            retry-policy "standard" { retries 2; }
+            retry-policy "standard" { retries 3; }
+            topic "placed" { schema "placed.json"; }
+            topic "placed" { schema "placed.json"; }
+            service "orders" {
+                owner "t"
+                address "orders"
+                port "http" 8080
+                port "admin" 9000
+                port "admin" 9001
+            }
+            service "orders" { owner "t"; address "orders2" port=8080; }
+            gateway "public" {
+                listener "http" port=8080
+                route "r" { match path-prefix="/a/"; to "orders"; }
+                route "r" { match path-prefix="/b/"; to "orders"; }
+            }
+            gateway "public" { listener "http" port=9090; }
+            gateway "edge" {
+                listener "http" port=8081
+                listener "http" port=8082
+            }
+        "#;
+        std::fs::write(dir.path().join("mesh.kdl"), spec).unwrap();
+        std::fs::write(dir.path().join("placed.json"), "{}").unwrap();
+        let mut sources = Sources::new(dir.path());
+        let mut sink = Sink::new();
+        let workspace = crate::load::load(dir.path(), &mut sources, &mut sink).unwrap();
+        lower(&workspace, &sources, &mut sink);
+        let text = |span: Span| sources.get(span.file).text[span.start as usize..span.end as usize].to_string();
+        let repeats: Vec<(String, String, String)> = sink
+            .into_sorted()
+            .into_iter()
+            .filter(|d| d.code == Code::DuplicateName)
+            .map(|d| {
+                assert_eq!(d.primary.as_ref().unwrap().message, "declared again here");
+                assert_eq!(d.secondary[0].message, "first declared here");
+                (d.message, text(d.primary.unwrap().span), text(d.secondary[0].span))
+            })
+            .collect();
+        let expected = [
+            ("limits `limits` is declared twice", "limits", "limits"),
+            ("mtls `mtls` is declared twice", "mtls", "mtls"),
+            ("retry-policy `standard` is declared twice", "\"standard\"", "\"standard\""),
+            ("topic `placed` is declared twice", "\"placed\"", "\"placed\""),
+            ("port `admin` is declared twice", "\"admin\"", "\"admin\""),
+            ("service `orders` is declared twice", "\"orders\"", "\"orders\""),
+            ("route `r` is declared twice", "\"r\"", "\"r\""),
+            ("gateway `public` is declared twice", "\"public\"", "\"public\""),
+            ("listener `http` is declared twice", "\"http\"", "\"http\""),
+        ];
+        let expected: Vec<(String, String, String)> =
+            expected.iter().map(|(m, a, b)| (m.to_string(), a.to_string(), b.to_string())).collect();
+        assert_eq!(repeats, expected);
+    }
 }

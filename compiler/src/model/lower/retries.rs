@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::read::{self, bounded, parse_percent, Once};
-use super::{duplicate, Lower};
+use super::{declare_once, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic};
 use crate::model::traffic::{Backoff, CallDefaults, Limits, RetryBudget, RetryOn, RetryPolicy};
@@ -22,11 +22,9 @@ impl Lower<'_> {
         read::check_entries(node, 1, &[], self.sink);
         let example = "retry-policy \"standard\" { retries 2 per-try-timeout=\"500ms\" }";
         let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
-        if let Some(&first) = seen.get(&name.value) {
-            duplicate(self.sink, "retry-policy", &name.value, name.span, first);
+        if !declare_once(seen, name.value.clone(), name.span, ("retry-policy", &name.value), self.sink) {
             return;
         }
-        seen.insert(name.value.clone(), name.span);
         let mut policy = None;
         let mut once = Once::default();
         for child in node.children() {

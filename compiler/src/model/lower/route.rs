@@ -63,7 +63,7 @@ impl Lower<'_> {
         let mut transcode = None;
         let mut validate = None;
         let mut auth = None;
-        let mut rate_limits: Vec<crate::model::security::RateLimit> = Vec::new();
+        let mut rate_limits = crate::model::security::RouteRateLimits::default();
         let mut audit = None;
         let mut public = None;
         let mut failed = false;
@@ -128,20 +128,21 @@ impl Lower<'_> {
                     None => failed = true,
                 },
                 "rate-limit" => match self.rate_limit(child) {
-                    Some(limit) => {
-                        if let Some(first) = rate_limits.iter().find(|l| l.global == limit.global) {
-                            let scope = if limit.global { "global" } else { "local" };
+                    Some((scope, limit)) => match rate_limits.slot_mut(scope) {
+                        Some(first) => {
                             self.sink.push(
-                                Diagnostic::new(Code::DuplicateName, format!("route `{}` has two {scope} rate limits", name.value))
-                                    .at(limit.span, "second limit")
-                                    .with_label(first.span, "first limit")
-                                    .help("a route takes one local limit and one global limit (`global=#true`); keep the stricter"),
+                                Diagnostic::new(
+                                    Code::DuplicateName,
+                                    format!("route `{}` has two {} rate limits", name.value, scope.as_str()),
+                                )
+                                .at(limit.span, "second limit")
+                                .with_label(first.span, "first limit")
+                                .help("a route takes one local limit and one global limit (`global=#true`); keep the stricter"),
                             );
                             failed = true;
-                        } else {
-                            rate_limits.push(limit);
                         }
-                    }
+                        slot => *slot = Some(limit),
+                    },
                     None => failed = true,
                 },
                 "audit" => match self.audit(child) {

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use super::read::{self, Once};
-use super::{duplicate, resolve, Lower};
+use super::{declare_once, resolve, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::security::{
     Audit, AuditField, ClaimCondition, ClaimDecl, ClaimHeader, ClaimTest, ClaimType, HttpUri, IssuerId, Jwks,
-    JwtIssuer, Period, Public, PublicRoutes, RateKey, RateLimit, Role, RoleId, RouteAuth, SecurityPolicy,
+    JwtIssuer, Period, Public, PublicRoutes, RateKey, RateLimit, RateScope, Role, RoleId, RouteAuth, SecurityPolicy,
 };
 use crate::model::values::{check_name, Duration, HeaderName, SchemaFormat};
 use crate::syntax::Node;
@@ -25,11 +25,10 @@ impl Lower<'_> {
     pub(super) fn jwt_issuer(&mut self, node: &Node) {
         read::check_entries(node, 1, &[], self.sink);
         let Some(name) = read::string_arg(node, 0, "a name", ISSUER_EXAMPLE, self.sink) else { return };
-        if let Some(&(_, first)) = self.issuers.get(&name.value) {
-            duplicate(self.sink, "jwt-issuer", &name.value, name.span, first);
+        let entry = (None, name.span);
+        if !declare_once(&mut self.issuers, name.value.clone(), entry, ("jwt-issuer", &name.value), self.sink) {
             return;
         }
-        self.issuers.insert(name.value.clone(), (None, name.span));
         let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
         let mut once = Once::default();
         let mut issuer = None;
@@ -118,11 +117,15 @@ impl Lower<'_> {
                         failed = true;
                         continue;
                     };
-                    if let Some(&first) = claim_names.get(&claim.value) {
-                        duplicate(self.sink, "claim", &claim.value, claim.span, first);
+                    if !declare_once(
+                        &mut claim_names,
+                        claim.value.clone(),
+                        claim.span,
+                        ("claim", &claim.value),
+                        self.sink,
+                    ) {
                         continue;
                     }
-                    claim_names.insert(claim.value.clone(), claim.span);
                     claims.push(ClaimDecl { name: claim, ty });
                 }
                 _ => read::unknown_child(child, "jwt-issuer", ISSUER_CHILDREN, self.sink),
@@ -144,7 +147,7 @@ impl Lower<'_> {
             }
         }
         let (Some(issuer), Some(jwks), false) = (issuer, jwks, failed) else { return };
-        let id = IssuerId(self.model.issuers.len() as u32);
+        let id = IssuerId::new(self.model.issuers.len());
         self.issuers.insert(name.value.clone(), (Some(id), name.span));
         self.model.issuers.push(JwtIssuer { name, issuer, audiences, jwks, claims, span: node.span });
     }
@@ -154,11 +157,9 @@ impl Lower<'_> {
         read::check_entries(node, 1, &[], self.sink);
         let example = "role \"admin\" { require-claim \"roles\" contains=\"admin\" }";
         let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
-        if let Some(&(_, first)) = self.roles.get(&name.value) {
-            duplicate(self.sink, "role", &name.value, name.span, first);
+        if !declare_once(&mut self.roles, name.value.clone(), (None, name.span), ("role", &name.value), self.sink) {
             return;
         }
-        self.roles.insert(name.value.clone(), (None, name.span));
         let mut conditions = Vec::new();
         let mut failed = read::parse(&name, |n| check_name(n), self.sink).is_none();
         for child in node.children() {
@@ -182,7 +183,7 @@ impl Lower<'_> {
         if failed {
             return;
         }
-        let id = RoleId(self.model.roles.len() as u32);
+        let id = RoleId::new(self.model.roles.len());
         self.roles.insert(name.value.clone(), (Some(id), name.span));
         self.model.roles.push(Role { name, conditions, span: node.span });
     }
@@ -303,12 +304,11 @@ impl Lower<'_> {
                         failed = true;
                         continue;
                     };
-                    if let Some(&first) = headers.get(header.value.as_str()) {
-                        duplicate(self.sink, "claim-to-header header", header.value.as_str(), header.span, first);
+                    let what = ("claim-to-header header", header.value.as_str());
+                    if !declare_once(&mut headers, header.value.as_str().to_string(), header.span, what, self.sink) {
                         failed = true;
                         continue;
                     }
-                    headers.insert(header.value.as_str().to_string(), header.span);
                     claim_headers.push(ClaimHeader { claim, header: header.value });
                 }
                 _ => read::unknown_child(child, "auth", AUTH_CHILDREN, self.sink),
@@ -328,7 +328,7 @@ impl Lower<'_> {
     }
 
     /// `rate-limit 100 per="minute" key="claim:sub" global=#true`.
-    pub(super) fn rate_limit(&mut self, node: &Node) -> Option<RateLimit> {
+    pub(super) fn rate_limit(&mut self, node: &Node) -> Option<(RateScope, RateLimit)> {
         read::check_entries(node, 1, &["per", "key", "global"], self.sink);
         read::no_children(node, self.sink);
         let example = "rate-limit 100 per=\"minute\" key=\"claim:sub\"";
@@ -349,12 +349,13 @@ impl Lower<'_> {
             None if node.property("key").is_some() => None,
             None => Some(Spanned::new(RateKey::Route, node.name_span)),
         };
-        let global = match read::bool_prop(node, "global", self.sink) {
-            Some(g) => Some(g.value),
+        let scope = match read::bool_prop(node, "global", self.sink) {
+            Some(g) if g.value => Some(RateScope::Global),
+            Some(_) => Some(RateScope::Local),
             None if node.property("global").is_some() => None,
-            None => Some(false),
+            None => Some(RateScope::Local),
         };
-        Some(RateLimit { requests: requests?, per: per?, key: key?, global: global?, span: node.span })
+        Some((scope?, RateLimit { requests: requests?, per: per?, key: key?, span: node.span }))
     }
 
     /// `audit fields="method path status principal claim:sub"`.

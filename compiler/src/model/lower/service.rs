@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 
 use super::read::{self, Once};
-use super::{duplicate, Lower};
+use super::{declare_once, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::suggestion;
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::Identity;
 use crate::model::values::{check_api_name, check_name, check_port_name, ApiKind, GraphqlRoot, Host, Operation, Port};
 use crate::model::{
-    Address, Api, Call, CallOrigin, PortId, PortProtocol, Resolver, Service, ServiceId, ServicePort, TokenPassing,
-    TopicId,
+    Address, Api, Call, CallOrigin, MeshMember, Placement, PortId, PortProtocol, Resolver, Service, ServiceId,
+    ServicePort, TokenPassing, TopicId,
 };
 use crate::syntax::{Node, Value};
 
@@ -45,6 +45,7 @@ impl Lower<'_> {
         let mut owner = None;
         let mut address = None;
         let mut ports: Vec<ServicePort> = Vec::new();
+        let mut port_names: HashMap<String, Span> = HashMap::new();
         let mut apis = Vec::new();
         // Each API's `port=`, resolved once the address's ports are known.
         let mut api_ports = Vec::new();
@@ -71,22 +72,17 @@ impl Lower<'_> {
                 "address" if once.first(child, self.sink) => address = Some(self.address(child)),
                 "port" => {
                     if let Some(port) = self.named_port(child) {
-                        match ports.iter().find(|p: &&ServicePort| p.name == port.name) {
-                            Some(first) => {
-                                let name = port.name.as_ref().expect("`port` nodes name their port");
-                                let first = first.name.as_ref().expect("`port` nodes name their port").span;
-                                duplicate(self.sink, "port", &name.value, name.span, first);
-                            }
-                            None => ports.push(port),
+                        let name = port.name.as_ref().expect("`port` nodes name their port");
+                        let what = ("port", name.value.as_str());
+                        if declare_once(&mut port_names, name.value.clone(), name.span, what, self.sink) {
+                            ports.push(port);
                         }
                     }
                 }
                 "api" => {
                     if let Some((api, port)) = self.api(child) {
-                        if let Some(&first) = api_names.get(&api.name.value) {
-                            duplicate(self.sink, "api", &api.name.value, api.name.span, first);
-                        } else {
-                            api_names.insert(api.name.value.clone(), api.name.span);
+                        let what = ("api", api.name.value.as_str());
+                        if declare_once(&mut api_names, api.name.value.clone(), api.name.span, what, self.sink) {
                             apis.push(api);
                             api_ports.push(port);
                         }
@@ -189,12 +185,8 @@ impl Lower<'_> {
                 return None;
             }
         }
-        // The namespace of a cluster DNS address, the service's name as its account.
-        let namespace =
-            address.as_ref().and_then(|a: &Spanned<Address>| a.value.host.kubernetes_service()).map(|(_, ns)| ns);
-        let default_identity =
-            Identity { namespace: namespace.unwrap_or("default").to_string(), service_account: name.value.clone() };
-        let identity = self.identity(identity_node, default_identity);
+        let host = address.as_ref().map(|a: &Spanned<Address>| &a.value.host);
+        let identity = self.identity(identity_node, Identity::default_for(&name.value, host));
         let (call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token) =
             (call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?);
         let port_count = address.as_ref().map_or(0, |a| a.value.ports.len());
@@ -214,14 +206,13 @@ impl Lower<'_> {
             calls: Vec::new(),
             call_defaults,
             traffic,
-            sidecar,
             endpoints,
             versions,
-            identity,
-            mtls,
-            authorization: None,
-            require_token,
-            external,
+            placement: match external {
+                Some(span) => Placement::External { span },
+                // Authorization is lowered last, with the gateways its rules name.
+                None => Placement::Mesh(MeshMember { sidecar, identity, mtls, authorization: None, require_token }),
+            },
             publishes,
             subscribes,
             span: node.span,
@@ -317,7 +308,7 @@ impl Lower<'_> {
             match self.api_port(api, port.as_ref(), &ports) {
                 Some(id) => {
                     api.port = id;
-                    kinds[id.0 as usize].push(api.kind);
+                    kinds[id.index()].push(api.kind);
                 }
                 None => failed = true,
             }
@@ -354,7 +345,7 @@ impl Lower<'_> {
     fn api_port(&mut self, api: &Api, wanted: Option<&Spanned<String>>, ports: &[ServicePort]) -> Option<PortId> {
         match wanted {
             Some(wanted) => self.port_ref(wanted, ports),
-            None if ports.len() == 1 => Some(PortId(0)),
+            None if ports.len() == 1 => Some(PortId::new(0)),
             None => {
                 self.sink.push(
                     Diagnostic::new(Code::MissingRequired, format!("API `{}` does not say its port", api.name.value))
@@ -369,7 +360,7 @@ impl Lower<'_> {
     /// Resolves a port name among a service's ports.
     fn port_ref(&mut self, wanted: &Spanned<String>, ports: &[ServicePort]) -> Option<PortId> {
         if let Some(i) = ports.iter().position(|p| p.name.as_ref().is_some_and(|n| n.value == wanted.value)) {
-            return Some(PortId(i as u32));
+            return Some(PortId::new(i));
         }
         let names: Vec<String> = ports.iter().filter_map(|p| p.name.as_ref().map(|n| n.value.clone())).collect();
         let help = if names.is_empty() {
@@ -437,7 +428,7 @@ impl Lower<'_> {
         let (name, kind, schema) = (name?, kind?, schema?);
         let schema = self.schema_ref(&schema, kind.schema_format());
         // The port is set with the service's address (`with_ports`).
-        Some((Api { name, kind, schema, port: PortId(0), grpc_service, resolvers: Vec::new() }, port_name))
+        Some((Api { name, kind, schema, port: PortId::new(0), grpc_service, resolvers: Vec::new() }, port_name))
     }
 
     /// The `resolve` children of each GraphQL `api` of a service node, by API
@@ -454,10 +445,7 @@ impl Lower<'_> {
             for child in api.children().iter().filter(|c| c.name == "resolve") {
                 let Some(resolver) = self.resolver(child) else { continue };
                 let key = resolver.field.value.to_string();
-                if let Some(&first) = fields.get(&key) {
-                    duplicate(self.sink, "resolver for", &key, resolver.field.span, first);
-                } else {
-                    fields.insert(key, resolver.field.span);
+                if declare_once(&mut fields, key.clone(), resolver.field.span, ("resolver for", &key), self.sink) {
                     resolvers.push(resolver);
                 }
             }
@@ -689,9 +677,9 @@ impl Lower<'_> {
         let by_operation = operation.and_then(|op| callee.apis.iter().find(|a| a.serves(&op.value))).map(|a| a.port);
         match by_operation {
             Some(port) => Some(port),
-            None if ports.len() == 1 => Some(PortId(0)),
+            None if ports.len() == 1 => Some(PortId::new(0)),
             // An operation no API serves is reported by the checks; any port will do until then.
-            None if operation.is_some() => callee.apis.first().map(|a| a.port).or(Some(PortId(0))),
+            None if operation.is_some() => callee.apis.first().map(|a| a.port).or(Some(PortId::new(0))),
             None => {
                 let names: Vec<String> = ports.iter().map(|p| format!("`{}`", p.label())).collect();
                 self.sink.push(

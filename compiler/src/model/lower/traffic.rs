@@ -85,7 +85,7 @@ impl Lower<'_> {
                 self.sink.push(
                     Diagnostic::new(
                         Code::InvalidSplit,
-                        format!("the split names version `{}` twice", versions[version.0 as usize].name.value),
+                        format!("the split names version `{}` twice", versions[version.index()].name.value),
                     )
                     .at(span, "named again")
                     .with_label(first, "first named here")
@@ -128,7 +128,7 @@ impl Lower<'_> {
     /// A version of the service by name, with did-you-mean when there is none.
     pub(super) fn version_ref(&mut self, name: &Spanned<String>, versions: &[Version]) -> Option<VersionId> {
         if let Some(i) = versions.iter().position(|v| v.name.value == name.value) {
-            return Some(VersionId(i as u32));
+            return Some(VersionId::new(i));
         }
         let help = if versions.is_empty() {
             Some(format!("declare the service's versions first: versions {{ version \"{}\" }}", name.value))
