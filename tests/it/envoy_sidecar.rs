@@ -2,8 +2,7 @@
 //! built from the spec, retries exactly as many times as the spec allows
 //! and cuts slow calls at the declared timeouts.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

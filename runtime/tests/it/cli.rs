@@ -1,7 +1,7 @@
 //! `meshc-runtime grpc-mock` as a process: descriptor set and responses
 //! from files, a request line per call on stdout.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

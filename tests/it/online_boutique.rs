@@ -440,7 +440,7 @@ fn the_gateway_follows_the_istio_manifest_and_builds() {
     let artifacts = c.emit().expect("a clean spec emits");
     let paths: Vec<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
     assert_eq!(paths[0], "envoy/gateway-frontend-gateway.yaml");
-    // Then a sidecar per service (Istio and Kubernetes resources follow; tests/istio.rs checks them).
+    // Then a sidecar per service (Istio and Kubernetes resources follow; tests/it/istio.rs checks them).
     let sidecars = paths.iter().filter(|p| p.starts_with("envoy/sidecar-")).count();
     assert_eq!(sidecars, model.services.len(), "{paths:?}");
     let envoy: Value = serde_yaml_ng::from_str(&artifacts[0].contents).unwrap();

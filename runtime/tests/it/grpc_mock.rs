@@ -1,7 +1,7 @@
 //! The gRPC mock over real HTTP/2 on 127.0.0.1, with the Online Boutique
 //! protos (read in place from shared/corpora).
 
-mod support;
+use crate::support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

@@ -5,8 +5,7 @@
 //! identity the authorization does not admit, is refused; reissuing the
 //! certificates rotates them in the running proxies without dropping traffic.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,7 @@
 //! passes `envoy --mode validate`, and live Envoys built from a spec route
 //! requests to the right upstreams and answer with the spec's error bodies.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -327,7 +327,7 @@ fn a_schema_that_is_not_a_regular_file_is_refused_not_read() {
     std::fs::write(dir.path().join("mesh.kdl"), spec).unwrap();
     let report = json(&meshc(&["check", path(dir.path()), "--format", "json"]));
     // Refused for where it is (under /dev) before its kind is looked at; a
-    // FIFO inside the workspace is tests/input_safety.rs's case.
+    // FIFO inside the workspace is tests/it/input_safety.rs's case.
     assert_eq!(report["diagnostics"][0]["code"], "MESH0061");
     assert!(report["diagnostics"][0]["message"].as_str().unwrap().contains("/proc, /sys or /dev"), "{report}");
 }

@@ -1,10 +1,9 @@
-//! Self-test of the test harness in `tests/support/mod.rs`, against the REAL
+//! Self-test of the test harness in `tests/it/support/mod.rs`, against the REAL
 //! Envoy: hand-written bootstrap configs prove that validation, starting,
 //! proxying, local replies and clean-up work before the compiler's emitter
 //! exists.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

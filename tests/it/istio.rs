@@ -8,8 +8,7 @@
 //! Services are read back with `k8s-openapi`'s `Service` type and compared
 //! with the Online Boutique's own manifests.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

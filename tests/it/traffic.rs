@@ -2,8 +2,7 @@
 //! limits, named policies, the stdlib) and the call-graph analyses, each
 //! asserting the code, the place and the numbers it explains.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use meshc::diag::{Code, Diagnostic};
 use meshc::driver::Compilation;

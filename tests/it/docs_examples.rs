@@ -1,8 +1,7 @@
 //! Every `kdl` block in the language reference parses; blocks marked
 //! `workspace` (files separated by `//- path` lines) check clean.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use meshc::base::FileId;
 use meshc::diag::render::{render, Format};

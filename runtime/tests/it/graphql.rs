@@ -3,7 +3,7 @@
 //! descriptor set compiled here by protox), and the gateway between them
 //! and a plain HTTP/1.1 client.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

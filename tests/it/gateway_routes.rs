@@ -3,8 +3,7 @@
 //! and routes without a timeout. Their diagnostics, and a live Envoy built
 //! from a spec that uses them all, in front of tiny test upstreams.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -3,8 +3,7 @@
 //! writes there under its usual rules, and the real Envoy accepts every
 //! config of the shop built and issued that way.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -2,7 +2,7 @@
 //! that records every form it gets), the exchanger, and a plain HTTP/1.1
 //! client standing in for Envoy's ext_authz filter.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::Duration;

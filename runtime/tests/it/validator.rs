@@ -2,7 +2,7 @@
 //! service, the `validator` command, and the real Envoy calling it through
 //! `envoy.filters.http.ext_authz` (HTTP service mode).
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

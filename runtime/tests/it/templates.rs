@@ -1,7 +1,7 @@
 //! Response templates: placeholders, typing, and the errors `respond`
 //! reports, on a small .proto written by the test.
 
-mod support;
+use crate::support;
 
 use meshc_runtime::prost_reflect::DescriptorPool;
 use meshc_runtime::{call_unary, Code, GrpcMock};

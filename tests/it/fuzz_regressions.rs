@@ -4,7 +4,7 @@
 //! `tests/fuzz-regressions/<target>/<file>` must run without a panic and in
 //! bounded time.
 
-#[path = "../fuzz/src/harness.rs"]
+#[path = "../../fuzz/src/harness.rs"]
 #[allow(dead_code)]
 mod harness;
 

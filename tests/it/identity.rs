@@ -2,8 +2,7 @@
 //! language and the analyses (MESH0042-0046), each asserting the code, the
 //! place and the explanation.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use meshc::diag::Code;
 use meshc::model::identity::MtlsMode;

@@ -3,8 +3,7 @@
 //! local rate limits per route, per claim and per client address, and the
 //! audit log. The test mints its own ES256 tokens with its own keys.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

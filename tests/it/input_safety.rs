@@ -3,8 +3,7 @@
 //! are refused without printing them; header fields, durations, globs and
 //! schema references that would be accepted silently are reported.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

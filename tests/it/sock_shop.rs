@@ -10,8 +10,7 @@
 //! `--mode validate`, Istio's CRD schemas), and broken variants, each written
 //! into a temporary directory and pinned to its code, file and exact span.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

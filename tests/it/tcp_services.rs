@@ -4,8 +4,7 @@
 //! to the machine's Redis (127.0.0.1:6379) — through the caller's and the
 //! callee's Envoy sidecars, in plaintext and over mutual TLS.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -4,8 +4,7 @@
 //! `meshc-runtime graphql` behind a real Envoy, answers a query by fanning
 //! out to a REST and a gRPC backend.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -11,8 +11,7 @@
 //!
 //! `MESHC_GEN_MESHES=N` builds N meshes instead of the default.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! (issue 11, items 1-6). Each test runs the real binary in a temp dir and
 //! asserts the refusal or diagnostic AND that nothing outside the output changed.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,9 +1,22 @@
 //! Golden snapshots (insta) of what meshc emits and prints for fixed inputs.
-//! Re-bless with `INSTA_UPDATE=always cargo test --test golden` and review the diff.
+//! Re-bless with `INSTA_UPDATE=always cargo test --test it golden::` and review the diff.
 
 use std::path::{Path, PathBuf};
 
 use meshc::diag::render::{render, Format};
+
+/// `insta::assert_snapshot!` into `tests/snapshots/golden__NAME.snap`: insta
+/// would name it after the module path (`it__golden__NAME`, beside this
+/// file); the snapshots keep the names they had when this file was a test
+/// binary of its own.
+macro_rules! assert_golden {
+    ($name:expr, $value:expr) => {{
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("../snapshots");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.bind(|| insta::assert_snapshot!(format!("golden__{}", $name), $value));
+    }};
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -15,21 +28,21 @@ fn shop_envoy_gateway_bootstrap() {
     assert!(compilation.diagnostics.is_empty());
     let artifacts = compilation.emit().expect("the shop builds");
     let gateway = artifacts.iter().find(|a| a.path == "envoy/gateway-public.yaml").unwrap();
-    insta::assert_snapshot!("shop_gateway_public", gateway.contents);
+    assert_golden!("shop_gateway_public", gateway.contents);
 }
 
 #[test]
 fn broken_fixture_human_diagnostics() {
     let compilation = meshc::driver::compile(&repo().join("tests/fixtures/cli/broken"));
     let text = render(Format::Human, &compilation.diagnostics, &compilation.sources, false);
-    insta::assert_snapshot!("broken_human", text);
+    assert_golden!("broken_human", text);
 }
 
 #[test]
 fn broken_fixture_json_diagnostics() {
     let compilation = meshc::driver::compile(&repo().join("tests/fixtures/cli/broken"));
     let text = render(Format::Json, &compilation.diagnostics, &compilation.sources, false);
-    insta::assert_snapshot!("broken_json", text);
+    assert_golden!("broken_json", text);
 }
 
 #[test]
@@ -37,7 +50,7 @@ fn shop_orders_envoy_sidecar_bootstrap() {
     let compilation = meshc::driver::compile(&repo().join("examples/shop"));
     let artifacts = compilation.emit().expect("the shop builds");
     let sidecar = artifacts.iter().find(|a| a.path == "envoy/sidecar-orders.yaml").unwrap();
-    insta::assert_snapshot!("shop_sidecar_orders", sidecar.contents);
+    assert_golden!("shop_sidecar_orders", sidecar.contents);
 }
 
 #[test]
@@ -49,7 +62,7 @@ fn shop_storefront_graphql_config() {
     // The SDL is the example's file and the descriptors are binary; both are checked elsewhere.
     config["sdl"] = serde_json::json!(format!("<{} bytes>", config["sdl"].as_str().unwrap().len()));
     config["descriptor_set"] = serde_json::json!("<descriptors>");
-    insta::assert_snapshot!("shop_graphql_storefront", serde_json::to_string_pretty(&config).unwrap());
+    assert_golden!("shop_graphql_storefront", serde_json::to_string_pretty(&config).unwrap());
 }
 
 #[test]
@@ -60,7 +73,7 @@ fn shop_istio_and_kubernetes_resources_for_orders() {
         [("istio/service-orders.yaml", "shop_istio_orders"), ("kubernetes/orders.yaml", "shop_kubernetes_orders")]
     {
         let artifact = artifacts.iter().find(|a| a.path == path).unwrap();
-        insta::assert_snapshot!(name, artifact.contents);
+        assert_golden!(name, artifact.contents);
     }
 }
 
@@ -75,7 +88,7 @@ fn every_backend_has_a_snapshot_and_a_docs_page() {
         let built = compilation.build(&options).unwrap_or_else(|e| panic!("{}: {e:?}", backend.name));
         let first =
             built.artifacts.first().unwrap_or_else(|| panic!("backend `{}` writes nothing for the shop", backend.name));
-        insta::assert_snapshot!(format!("backend_{}", backend.name), format!("# {}\n{}", first.path, first.contents));
+        assert_golden!(format!("backend_{}", backend.name), format!("# {}\n{}", first.path, first.contents));
         let page = backend.page.split('#').next().unwrap();
         assert!(
             repo().join("docs/backends").join(page).is_file(),
@@ -88,8 +101,8 @@ fn every_backend_has_a_snapshot_and_a_docs_page() {
 /// The text of docs/backends/README.md, from `emit::BACKENDS`.
 fn backends_index() -> String {
     let mut out = String::from(
-        "# Backends\n\n<!-- Generated from `emit::BACKENDS` by tests/golden.rs; regenerate with \
-         `UPDATE_DOCS=1 cargo test --test golden`. -->\n\n`meshc build` runs every backend unless `--backend NAME[,NAME]` \
+        "# Backends\n\n<!-- Generated from `emit::BACKENDS` by tests/it/golden.rs; regenerate with \
+         `UPDATE_DOCS=1 cargo test --test it golden::`. -->\n\n`meshc build` runs every backend unless `--backend NAME[,NAME]` \
          selects some; `meshc backends` prints this list.\n\n| backend | engine | writes | docs |\n| --- | --- | --- | --- |\n",
     );
     for b in meshc::emit::BACKENDS {
@@ -116,6 +129,6 @@ fn the_backends_index_is_generated_from_the_backend_table() {
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         current == generated,
-        "docs/backends/README.md is stale: regenerate with UPDATE_DOCS=1 cargo test --test golden"
+        "docs/backends/README.md is stale: regenerate with UPDATE_DOCS=1 cargo test --test it golden::"
     );
 }
