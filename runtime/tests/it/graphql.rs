@@ -11,9 +11,11 @@ use base64::Engine as _;
 use meshc_runtime::prost_reflect::DescriptorPool;
 use meshc_runtime::{serve_graphql, GraphqlGateway, GraphqlHandle, GrpcMock, MockHandle};
 use serde_json::{json, Value};
-use support::{cluster, compile_proto, free_port, http, localhost, meshc_runtime, Envoy, Hit, Reply, Serving};
+use support::{
+    compile_proto, free_port, http_request_with_body as http, localhost, meshc_runtime, static_cluster, EnvoyProcess,
+    HttpResponse, Serving, Upstream, UpstreamRequest,
+};
 // The gateway's REST backends.
-use support::JsonUpstream as RestUpstream;
 
 const GET_STOCK: &str = "/shop.inventory.v1.Inventory/GetStock";
 
@@ -103,8 +105,8 @@ type Order {
 // The REST upstream.
 
 /// The catalogue's answers: more fields than the schema asks for.
-fn catalogue(hit: &Hit) -> (u16, String, Duration) {
-    let path = hit.target.split('?').next().unwrap();
+fn catalogue(hit: &UpstreamRequest) -> (u16, String, Duration) {
+    let path = hit.path.split('?').next().unwrap();
     let reply = match path {
         "/products/p1" => json!({ "id": "p1", "name": "Teapot", "price": 12, "tags": ["kitchen"], "internal": "x" }),
         "/products/nameless" => json!({ "id": "nameless", "price": 1.5 }),
@@ -180,11 +182,11 @@ fn gateway(config: &Value) -> GraphqlHandle {
 // ---------------------------------------------------------------------------
 // Requests.
 
-fn post(port: u16, request: Value) -> Reply {
+fn post(port: u16, request: Value) -> HttpResponse {
     http(port, "POST", "/graphql", &[("content-type", "application/json")], request.to_string().as_bytes())
 }
 
-fn query(port: u16, query: &str) -> Reply {
+fn query(port: u16, query: &str) -> HttpResponse {
     post(port, json!({ "query": query }))
 }
 
@@ -198,9 +200,9 @@ fn encode(text: &str) -> String {
 
 #[test]
 fn a_query_joins_rest_and_grpc_data_in_the_selected_shape() {
-    let rest = RestUpstream::start(catalogue);
+    let rest = Upstream::start_json("rest", catalogue);
     let mock = grpc_mock(Duration::ZERO);
-    let gateway = gateway(&config(&rest.upstream(), &mock.addr().to_string()));
+    let gateway = gateway(&config(&rest.address(), &mock.addr().to_string()));
 
     let reply = query(
         gateway.port(),
@@ -226,11 +228,11 @@ fn a_query_joins_rest_and_grpc_data_in_the_selected_shape() {
         } })
     );
 
-    let hits = rest.hits();
+    let hits = rest.requests();
     assert_eq!(hits.len(), 1);
-    assert_eq!((hits[0].method.as_str(), hits[0].target.as_str()), ("GET", "/products/p1?currency=EUR"));
-    assert_eq!(hits[0].headers.get("accept").map(String::as_str), Some("application/json"));
-    assert_eq!(hits[0].body, "");
+    assert_eq!((hits[0].method.as_str(), hits[0].path.as_str()), ("GET", "/products/p1?currency=EUR"));
+    assert_eq!(hits[0].header("accept"), Some("application/json"));
+    assert_eq!(hits[0].text(), "");
     assert_eq!(mock.calls(), vec![(GET_STOCK.to_string(), json!({ "sku": "tea-1" }))]);
 
     let served = gateway.take_requests();
@@ -254,8 +256,8 @@ fn a_query_joins_rest_and_grpc_data_in_the_selected_shape() {
 
 #[test]
 fn arguments_reach_the_rest_upstream_exactly() {
-    let rest = RestUpstream::start(catalogue);
-    let gateway = gateway(&config(&rest.upstream(), "127.0.0.1:1"));
+    let rest = Upstream::start_json("rest", catalogue);
+    let gateway = gateway(&config(&rest.address(), "127.0.0.1:1"));
 
     let reply = query(
         gateway.port(),
@@ -270,8 +272,11 @@ fn arguments_reach_the_rest_upstream_exactly() {
     // The product path is unknown upstream: a 404 field error.
     assert_eq!(body["data"]["a"], Value::Null);
 
-    let mut targets: Vec<_> =
-        rest.hits().into_iter().map(|h| (h.method, h.target, h.headers.get("traceid").cloned())).collect();
+    let mut targets: Vec<_> = rest
+        .requests()
+        .into_iter()
+        .map(|h| (h.method.clone(), h.path.clone(), h.header("traceid").map(str::to_string)))
+        .collect();
     targets.sort();
     assert_eq!(
         targets,
@@ -292,23 +297,23 @@ fn arguments_reach_the_rest_upstream_exactly() {
         }),
     );
     assert_eq!(reply.json(), json!({ "data": { "createOrder": { "id": "o1", "status": "placed" } } }));
-    let hit = rest.hits().pop().unwrap();
-    assert_eq!((hit.method.as_str(), hit.target.as_str()), ("POST", "/orders"));
-    assert_eq!(serde_json::from_str::<Value>(&hit.body).unwrap(), json!({ "sku": "tea-1", "quantity": 3 }));
-    assert_eq!(hit.body, r#"{"sku":"tea-1","quantity":3}"#);
-    assert_eq!(hit.headers.get("content-type").map(String::as_str), Some("application/json"));
-    assert_eq!(hit.headers.get("requestid").map(String::as_str), Some("r-9"));
-    assert_eq!(hit.headers.get("host"), Some(&rest.upstream()));
-    assert_eq!(hit.headers.get("accept").map(String::as_str), Some("application/json"));
+    let hit = rest.requests().pop().unwrap();
+    assert_eq!((hit.method.as_str(), hit.path.as_str()), ("POST", "/orders"));
+    assert_eq!(serde_json::from_slice::<Value>(&hit.body).unwrap(), json!({ "sku": "tea-1", "quantity": 3 }));
+    assert_eq!(hit.text(), r#"{"sku":"tea-1","quantity":3}"#);
+    assert_eq!(hit.header("content-type"), Some("application/json"));
+    assert_eq!(hit.header("requestid"), Some("r-9"));
+    assert_eq!(hit.header("host"), Some(rest.address().as_str()));
+    assert_eq!(hit.header("accept"), Some("application/json"));
 }
 
 #[test]
 fn empty_answers_are_null_and_non_json_answers_are_errors() {
-    let rest = RestUpstream::start(|hit| match hit.target.as_str() {
+    let rest = Upstream::start_json("rest", |hit| match hit.path.as_str() {
         "/orders" => (204, String::new(), Duration::ZERO),
         _ => (200, "<html>ok</html>".to_string(), Duration::ZERO),
     });
-    let gateway = gateway(&config(&rest.upstream(), "127.0.0.1:1"));
+    let gateway = gateway(&config(&rest.address(), "127.0.0.1:1"));
     let body = post(
         gateway.port(),
         json!({ "query": r#"mutation {
@@ -331,24 +336,24 @@ fn empty_answers_are_null_and_non_json_answers_are_errors() {
 
 #[test]
 fn host_names_are_resolved_when_called() {
-    let rest = RestUpstream::start(catalogue);
+    let rest = Upstream::start_json("rest", catalogue);
     let mock = grpc_mock(Duration::ZERO);
-    let config = config(&format!("localhost:{}", rest.port), &format!("localhost:{}", mock.port()));
+    let config = config(&format!("localhost:{}", rest.port()), &format!("localhost:{}", mock.port()));
     let gateway = gateway(&config);
     let reply = query(gateway.port(), r#"{ product(productId: "p1") { name } stock(sku: "s") { sku } }"#);
     assert_eq!(reply.json(), json!({ "data": { "product": { "name": "Teapot" }, "stock": { "sku": "s" } } }));
-    assert_eq!(rest.hits()[0].headers.get("host").map(String::as_str), Some(&*format!("localhost:{}", rest.port)));
+    assert_eq!(rest.requests()[0].header("host"), Some(&*format!("localhost:{}", rest.port())));
 }
 
 #[test]
 fn a_query_calls_its_upstreams_concurrently() {
     const DELAY: Duration = Duration::from_millis(300);
-    let rest = RestUpstream::start(|hit| {
+    let rest = Upstream::start_json("rest", |hit| {
         let (status, body, _) = catalogue(hit);
         (status, body, DELAY)
     });
     let mock = grpc_mock(DELAY);
-    let gateway = gateway(&config(&rest.upstream(), &mock.addr().to_string()));
+    let gateway = gateway(&config(&rest.address(), &mock.addr().to_string()));
 
     // The mock records a call when it arrives; note when that happens.
     let grpc_arrived = std::thread::scope(|scope| {
@@ -366,7 +371,7 @@ fn a_query_calls_its_upstreams_concurrently() {
         assert_eq!(reply.json(), json!({ "data": { "product": { "name": "Teapot" }, "stock": { "sku": "s" } } }));
         watcher.join().unwrap().expect("the gRPC call arrived")
     });
-    let hit = rest.hits().pop().unwrap();
+    let hit = rest.requests().pop().unwrap();
     let rest_answered = hit.answered.unwrap();
     // Both arrived before either answered: each upstream answers DELAY after
     // its request arrived (the watcher notes the gRPC arrival late by at
@@ -386,13 +391,13 @@ fn a_query_calls_its_upstreams_concurrently() {
 
 #[test]
 fn a_mutation_calls_its_upstreams_in_order() {
-    let rest = RestUpstream::start(|hit| {
+    let rest = Upstream::start_json("rest", |hit| {
         let (status, body, _) = catalogue(hit);
         // The first field is slow: the second must still wait for it.
-        let delay = if hit.target == "/orders" { Duration::from_millis(200) } else { Duration::ZERO };
+        let delay = if hit.path == "/orders" { Duration::from_millis(200) } else { Duration::ZERO };
         (status, body, delay)
     });
-    let gateway = gateway(&config(&rest.upstream(), "127.0.0.1:1"));
+    let gateway = gateway(&config(&rest.address(), "127.0.0.1:1"));
     let reply = post(
         gateway.port(),
         json!({ "query": r#"mutation Place {
@@ -407,10 +412,10 @@ fn a_mutation_calls_its_upstreams_in_order() {
             "addNote": { "status": "noted", "note": "ring twice" }
         } })
     );
-    let hits = rest.hits();
-    assert_eq!(hits.iter().map(|h| h.target.as_str()).collect::<Vec<_>>(), ["/orders", "/orders/o1/notes"]);
+    let hits = rest.requests();
+    assert_eq!(hits.iter().map(|h| h.path.as_str()).collect::<Vec<_>>(), ["/orders", "/orders/o1/notes"]);
     assert!(hits[1].arrived >= hits[0].answered.unwrap(), "addNote was called before createOrder was answered");
-    assert_eq!(hits[1].body, r#""ring twice""#);
+    assert_eq!(hits[1].text(), r#""ring twice""#);
 
     let served = gateway.take_requests();
     assert_eq!(served[0].operation.as_deref(), Some("mutation"));
@@ -420,15 +425,15 @@ fn a_mutation_calls_its_upstreams_in_order() {
 
 #[test]
 fn an_upstream_error_is_a_field_error_and_other_fields_stay() {
-    let rest = RestUpstream::start(|hit| {
-        if hit.target.starts_with("/products/p1") {
+    let rest = Upstream::start_json("rest", |hit| {
+        if hit.path.starts_with("/products/p1") {
             (500, r#"{"error": "database on fire"}"#.to_string(), Duration::ZERO)
         } else {
             catalogue(hit)
         }
     });
     let mock = grpc_mock(Duration::ZERO);
-    let gateway = gateway(&config(&rest.upstream(), &mock.addr().to_string()));
+    let gateway = gateway(&config(&rest.address(), &mock.addr().to_string()));
     let reply = query(gateway.port(), r#"{ product(productId: "p1") { name } stock(sku: "s") { sku } }"#);
     assert_eq!(reply.status, 200);
     let body = reply.json();
@@ -438,7 +443,7 @@ fn an_upstream_error_is_a_field_error_and_other_fields_stay() {
     assert_eq!(errors[0]["path"], json!(["product"]));
     assert_eq!(errors[0]["locations"], json!([{ "line": 1, "column": 3 }]));
     let message = errors[0]["message"].as_str().unwrap();
-    for part in [rest.upstream().as_str(), "GET", "/products/p1", "500", "database on fire"] {
+    for part in [rest.address().as_str(), "GET", "/products/p1", "500", "database on fire"] {
         assert!(message.contains(part), "{message:?} lacks {part:?}");
     }
     let served = gateway.take_requests();
@@ -448,11 +453,11 @@ fn an_upstream_error_is_a_field_error_and_other_fields_stay() {
 
 #[test]
 fn field_errors_propagate_to_the_nearest_nullable_field() {
-    let rest = RestUpstream::start(catalogue);
+    let rest = Upstream::start_json("rest", catalogue);
     // No template for GetStock: the mock answers UNIMPLEMENTED.
     let (_, pool) = descriptor_set();
     let mock = GrpcMock::new(pool).spawn(localhost()).unwrap();
-    let gateway = gateway(&config(&rest.upstream(), &mock.addr().to_string()));
+    let gateway = gateway(&config(&rest.address(), &mock.addr().to_string()));
 
     // `stock: Stock!` fails: null propagates to `data`.
     let body = query(gateway.port(), r#"{ product(productId: "p1") { name } stock(sku: "s") { sku } }"#).json();
@@ -469,14 +474,14 @@ fn field_errors_propagate_to_the_nearest_nullable_field() {
 
 #[test]
 fn interfaces_and_unions_take_their_type_from_typename() {
-    let rest = RestUpstream::start(|hit| {
-        if hit.target.starts_with("/search?q=untyped") {
-            catalogue(&Hit { target: "/search-untyped".into(), ..hit.clone() })
+    let rest = Upstream::start_json("rest", |hit| {
+        if hit.path.starts_with("/search?q=untyped") {
+            catalogue(&UpstreamRequest { path: "/search-untyped".into(), ..hit.clone() })
         } else {
             catalogue(hit)
         }
     });
-    let gateway = gateway(&config(&rest.upstream(), "127.0.0.1:1"));
+    let gateway = gateway(&config(&rest.address(), "127.0.0.1:1"));
     let body =
         query(gateway.port(), r#"{ search(q: "tea") { __typename ... on Product { id } ... on Brand { name } } }"#)
             .json();
@@ -494,8 +499,8 @@ fn interfaces_and_unions_take_their_type_from_typename() {
 
 #[test]
 fn a_field_selected_twice_with_the_same_arguments_calls_once() {
-    let rest = RestUpstream::start(catalogue);
-    let gateway = gateway(&config(&rest.upstream(), "127.0.0.1:1"));
+    let rest = Upstream::start_json("rest", catalogue);
+    let gateway = gateway(&config(&rest.address(), "127.0.0.1:1"));
     let body = query(
         gateway.port(),
         r#"{
@@ -506,7 +511,7 @@ fn a_field_selected_twice_with_the_same_arguments_calls_once() {
     )
     .json();
     assert_eq!(body, json!({ "data": { "a": { "name": "Teapot" }, "b": { "price": 12.0 }, "c": { "id": "p1" } } }));
-    let mut targets: Vec<_> = rest.hits().into_iter().map(|h| h.target).collect();
+    let mut targets: Vec<_> = rest.requests().into_iter().map(|h| h.path).collect();
     targets.sort();
     assert_eq!(targets, ["/products/p1", "/products/p1?currency=EUR"]);
     assert_eq!(gateway.take_requests()[0].root_fields, ["product", "product", "product"]);
@@ -514,8 +519,8 @@ fn a_field_selected_twice_with_the_same_arguments_calls_once() {
 
 #[test]
 fn variables_in_post_and_get() {
-    let rest = RestUpstream::start(catalogue);
-    let gateway = gateway(&config(&rest.upstream(), "127.0.0.1:1"));
+    let rest = Upstream::start_json("rest", catalogue);
+    let gateway = gateway(&config(&rest.address(), "127.0.0.1:1"));
     let document = "query Find($id: ID!, $withPrice: Boolean = false) { product(productId: $id) { name price @include(if: $withPrice) } }";
 
     let reply = post(gateway.port(), json!({ "query": document, "variables": { "id": "p1", "withPrice": true } }));
@@ -537,8 +542,8 @@ fn variables_in_post_and_get() {
 
 #[test]
 fn bad_requests_are_answered_with_graphql_errors() {
-    let rest = RestUpstream::start(catalogue);
-    let gateway = gateway(&config(&rest.upstream(), "127.0.0.1:1"));
+    let rest = Upstream::start_json("rest", catalogue);
+    let gateway = gateway(&config(&rest.address(), "127.0.0.1:1"));
     let port = gateway.port();
 
     // Validation: an unknown field, with its location.
@@ -582,11 +587,11 @@ fn bad_requests_are_answered_with_graphql_errors() {
     // Other methods and paths.
     assert_eq!(http(port, "PUT", "/graphql", &[], b"").status, 405);
     let reply = http(port, "GET", "/healthz", &[], b"");
-    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"ok\n"[..]));
+    assert_eq!((reply.status, reply.body.as_str()), (200, "ok\n"));
     assert_eq!(http(port, "GET", "/graphiql", &[], b"").status, 404);
 
     // Nothing reached the upstream.
-    assert!(rest.hits().is_empty());
+    assert!(rest.requests().is_empty());
     let statuses: Vec<u16> = gateway.take_requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [400, 400, 400, 400, 405, 400, 400, 415, 413, 405]);
 }
@@ -623,12 +628,12 @@ fn introspection_is_on_unless_configured_off() {
 
 #[test]
 fn timeouts_and_unreachable_upstreams_are_field_errors() {
-    let rest = RestUpstream::start(|hit| {
+    let rest = Upstream::start_json("rest", |hit| {
         let (status, body, _) = catalogue(hit);
         (status, body, Duration::from_millis(1500))
     });
     let mock = grpc_mock(Duration::from_millis(1500));
-    let mut config = config(&rest.upstream(), &mock.addr().to_string());
+    let mut config = config(&rest.address(), &mock.addr().to_string());
     config["resolvers"]["Query.product"]["timeout_ms"] = json!(100);
     config["resolvers"]["Query.stock"]["timeout_ms"] = json!(100);
     config["resolvers"]["Query.search"]["rest"]["upstream"] = json!("127.0.0.1:1");
@@ -741,11 +746,11 @@ fn config_errors_say_what_is_wrong() {
 
 #[test]
 fn the_command_serves_a_config_file() {
-    let rest = RestUpstream::start(catalogue);
+    let rest = Upstream::start_json("rest", catalogue);
     let mock = grpc_mock(Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("storefront-storefront-graphql.json");
-    std::fs::write(&path, config(&rest.upstream(), &mock.addr().to_string()).to_string()).unwrap();
+    std::fs::write(&path, config(&rest.address(), &mock.addr().to_string()).to_string()).unwrap();
 
     let mut server =
         Serving::start(meshc_runtime().args(["graphql", "--config"]).arg(&path).args(["--listen", "127.0.0.1:0"]));
@@ -768,7 +773,7 @@ fn the_command_serves_a_config_file() {
     drop(server);
 
     // A bad config exits 1 with the reason.
-    let mut bad = config(&rest.upstream(), &mock.addr().to_string());
+    let mut bad = config(&rest.address(), &mock.addr().to_string());
     bad["resolvers"].as_object_mut().unwrap().remove("Query.search");
     std::fs::write(&path, bad.to_string()).unwrap();
     let out = meshc_runtime().args(["graphql", "--config"]).arg(&path).output().unwrap();
@@ -806,17 +811,17 @@ fn bootstrap(listen: u16, gateway: u16) -> String {
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   clusters:{}
 "#,
-        cluster("graphql", gateway)
+        static_cluster("graphql", gateway)
     )
 }
 
 #[test]
 fn envoy_routes_graphql_requests_to_the_gateway() {
-    let rest = RestUpstream::start(catalogue);
+    let rest = Upstream::start_json("rest", catalogue);
     let mock = grpc_mock(Duration::ZERO);
-    let gateway = gateway(&config(&rest.upstream(), &mock.addr().to_string()));
+    let gateway = gateway(&config(&rest.address(), &mock.addr().to_string()));
     let port = free_port();
-    let envoy = Envoy::start(&bootstrap(port, gateway.port()), port);
+    let envoy = EnvoyProcess::serve(&bootstrap(port, gateway.port()), port);
 
     let reply = query(port, r#"{ product(productId: "p1") { name } stock(sku: "s") { sku quantity } }"#);
     assert_eq!(reply.status, 200, "{}", envoy.log());

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use meshc_runtime::{serve_token_exchange, Outcome, TokenExchange, TokenExchangeHandle};
 use serde_json::{json, Value};
-use support::{free_port, http, localhost, meshc_runtime, Hit, JsonUpstream, Reply, Serving};
+use support::{
+    free_port, http_request_with_body as http, localhost, meshc_runtime, HttpResponse, Serving, Upstream,
+    UpstreamRequest,
+};
 
 /// One request as it reached the STS.
 #[derive(Debug, Clone)]
@@ -23,25 +26,26 @@ struct StsHit {
 
 /// A fake STS on 127.0.0.1 answering each decoded form through a handler
 /// (status, body, delay) and recording each request.
-struct FakeSts(JsonUpstream);
+struct FakeSts(Upstream);
 
 impl FakeSts {
     fn start(answer: impl Fn(&HashMap<String, String>) -> (u16, String, Duration) + Send + Sync + 'static) -> FakeSts {
-        FakeSts(JsonUpstream::start(move |hit| answer(&decode_form(&hit.body))))
+        FakeSts(Upstream::start_json("sts", move |hit| answer(&decode_form(&hit.text()))))
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/oauth2/token", self.0.port)
+        format!("http://127.0.0.1:{}/oauth2/token", self.0.port())
     }
 
     fn hits(&self) -> Vec<StsHit> {
-        let hit = |h: Hit| StsHit {
+        let hit = |h: UpstreamRequest| StsHit {
+            // Borrowed first: `method` and `target` move out of `h`.
+            content_type: h.header("content-type").unwrap_or_default().to_string(),
+            form: decode_form(&h.text()),
             method: h.method,
-            target: h.target,
-            content_type: h.headers.get("content-type").cloned().unwrap_or_default(),
-            form: decode_form(&h.body),
+            target: h.path,
         };
-        self.0.hits().into_iter().map(hit).collect()
+        self.0.requests().into_iter().map(hit).collect()
     }
 }
 
@@ -82,7 +86,7 @@ fn exchanger(sts_url: &str, timeout_ms: u64) -> TokenExchangeHandle {
 
 /// What Envoy's ext_authz filter sends: the prefix, the original path, the
 /// original `authorization`.
-fn check(port: u16, path: &str, authorization: Option<&str>) -> Reply {
+fn check(port: u16, path: &str, authorization: Option<&str>) -> HttpResponse {
     let headers: Vec<(&str, &str)> = authorization.map(|a| ("authorization", a)).into_iter().collect();
     http(port, "GET", path, &headers, b"")
 }
@@ -93,7 +97,7 @@ fn a_bearer_token_is_exchanged_for_the_audience_of_the_path() {
     let exchange = exchanger(&sts.url(), 2000);
     let token = "eyJhbGciOi.a+b/c=d&e";
     let reply = check(exchange.port(), "/exchange/payments/orders/17?x=1", Some(&format!("Bearer {token}")));
-    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("authorization"), Some(format!("Bearer x-{token}@payments").as_str()));
     assert!(reply.body.is_empty());
 
@@ -242,7 +246,7 @@ fn an_unreachable_sts_is_503() {
     let exchange = exchanger(&format!("http://127.0.0.1:{port}/token"), 2000);
     let reply = check(exchange.port(), "/exchange/payments/x", Some("Bearer T"));
     assert_eq!(reply.status, 503);
-    assert!(reply.json()["error"].as_str().unwrap().contains("calling the STS"), "{}", reply.text());
+    assert!(reply.json()["error"].as_str().unwrap().contains("calling the STS"), "{}", reply.body);
 }
 
 #[test]

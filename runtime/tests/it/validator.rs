@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use meshc_runtime::{serve_validator, Validator, Verdict};
 use serde_json::{json, Value};
-use support::{cluster, free_port, http, localhost, meshc_runtime, Envoy, Serving};
+use support::{
+    free_port, http_request_with_body as http, localhost, meshc_runtime, static_cluster, EnvoyProcess, Serving,
+};
 
 // ---------------------------------------------------------------------------
 // The rules
@@ -443,7 +445,7 @@ fn the_service_answers_over_http() {
     let bad = http(port, "POST", "/orders?x=1", &[("content-type", "application/json")], br#"{"sku":"","quantity":1}"#);
     assert_eq!(bad.status, 400);
     assert_eq!(bad.header("content-type"), Some("application/json"));
-    let body: Value = serde_json::from_slice(&bad.body).unwrap();
+    let body: Value = serde_json::from_str(&bad.body).unwrap();
     assert_eq!(body["route"], "place-order");
     assert_eq!(body["detail"], "request body at `/sku`: \"\" is shorter than 1 character");
 
@@ -627,8 +629,8 @@ fn bootstrap(listen: u16, validator: u16, upstream: u16) -> String {
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   clusters:{}{}
 "#,
-        cluster("upstream", upstream),
-        cluster("validator", validator)
+        static_cluster("upstream", upstream),
+        static_cluster("validator", validator)
     )
 }
 
@@ -637,7 +639,7 @@ fn envoy_ext_authz_calls_the_validator() {
     let upstream = Upstream::start();
     let validator = serve_validator(validator(), localhost()).unwrap();
     let port = free_port();
-    let envoy = Envoy::start(&bootstrap(port, validator.port(), upstream.port), port);
+    let envoy = EnvoyProcess::serve(&bootstrap(port, validator.port(), upstream.port), port);
 
     // A valid POST reaches the upstream; its body arrives at the validator
     // (and the upstream) byte for byte.
@@ -645,7 +647,7 @@ fn envoy_ext_authz_calls_the_validator() {
     let json_ct = ("content-type", "application/json; charset=utf-8");
     let ok =
         http(port, "POST", "/orders?src=test&x=%20a", &[json_ct, ("x-multi", "a"), ("x-multi", "b")], order.as_bytes());
-    assert_eq!((ok.status, ok.text().as_str()), (200, "upstream ok"), "{}", envoy.log());
+    assert_eq!((ok.status, ok.body.as_str()), (200, "upstream ok"), "{}", envoy.log());
     assert_eq!(upstream.hits(), vec![("POST".into(), "/orders?src=test&x=%20a".into(), order.as_bytes().to_vec())]);
     let seen = validator.take_requests();
     assert_eq!(seen.len(), 1);
@@ -664,9 +666,9 @@ fn envoy_ext_authz_calls_the_validator() {
     // An invalid one gets the validator's 400 and error body; the upstream
     // is not hit.
     let bad = http(port, "POST", "/orders", &[json_ct], br#"{"sku":"a","quantity":0}"#);
-    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(bad.status, 400, "{}", bad.body);
     assert_eq!(bad.header("content-type"), Some("application/json"));
-    let body: Value = serde_json::from_slice(&bad.body).unwrap_or_else(|e| panic!("{}: {e}", bad.text()));
+    let body: Value = serde_json::from_str(&bad.body).unwrap_or_else(|e| panic!("{}: {e}", bad.body));
     assert_eq!(
         body,
         json!({ "status": 400, "error": "the request does not match the API",
@@ -674,14 +676,14 @@ fn envoy_ext_authz_calls_the_validator() {
                 "gateway": "public", "route": "place-order" })
     );
     let malformed = http(port, "POST", "/orders", &[json_ct], br#"{"sku":"#);
-    assert_eq!(malformed.status, 400, "{}", malformed.text());
+    assert_eq!(malformed.status, 400, "{}", malformed.body);
     assert_eq!(upstream.hits().len(), 1);
 
     // GET with a bad query parameter: rejected; with a good one: through.
     let key = ("X-Api-Key", "k-123");
     let bad_query = http(port, "GET", "/orders?limit=0", &[key], b"");
     assert_eq!(bad_query.status, 400);
-    let body: Value = serde_json::from_slice(&bad_query.body).unwrap();
+    let body: Value = serde_json::from_str(&bad_query.body).unwrap();
     assert_eq!(body["detail"], "query parameter `limit`: 0 is less than the minimum of 1");
     assert_eq!(upstream.hits().len(), 1);
     assert_eq!(http(port, "GET", "/orders?limit=5&ids=1&ids=2", &[key], b"").status, 200);
@@ -697,7 +699,7 @@ fn envoy_ext_authz_calls_the_validator() {
     let blob: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     let put =
         http(port, "PUT", "/blobs/raw.bin", &[("x-blob", "1"), ("content-type", "application/octet-stream")], &blob);
-    assert_eq!(put.status, 200, "{}", put.text());
+    assert_eq!(put.status, 200, "{}", put.body);
     let seen = validator.take_requests();
     assert_eq!(seen.len(), 1);
     assert!(seen[0].body == blob, "the validator got {} bytes, not the 70000 sent", seen[0].body.len());
@@ -707,7 +709,7 @@ fn envoy_ext_authz_calls_the_validator() {
     // (403, its default status_on_error) and the upstream is not hit.
     drop(validator);
     let down = http(port, "GET", "/orders?limit=5", &[key], b"");
-    assert_eq!(down.status, 403, "{}", down.text());
+    assert_eq!(down.status, 403, "{}", down.body);
     assert_eq!(upstream.hits().len(), 5);
 
     drop(envoy);
