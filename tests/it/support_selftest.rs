@@ -1,4 +1,4 @@
-//! Self-test of the test harness in `tests/it/support/mod.rs`, against the REAL
+//! Self-test of the test harness (the `meshc-test-support` crate), against the REAL
 //! Envoy: hand-written bootstrap configs prove that validation, starting,
 //! proxying, local replies and clean-up work before the compiler's emitter
 //! exists.
