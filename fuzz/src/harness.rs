@@ -1,6 +1,6 @@
 //! What one fuzz input goes through: the same for the fuzz targets
 //! (`fuzz/fuzz_targets/`) and the regression test that replays what they
-//! found (`tests/fuzz_regressions.rs`, which includes this file). Public
+//! found (`tests/it/fuzz_regressions.rs`, which includes this file). Public
 //! meshc API only.
 
 use std::path::{Path, PathBuf};

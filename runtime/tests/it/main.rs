@@ -1,0 +1,11 @@
+//! The runtime's integration tests, one module per component, linked into
+//! one test binary (`cargo test -p meshc-runtime --test it validator::`).
+
+mod support;
+
+mod cli;
+mod graphql;
+mod grpc_mock;
+mod templates;
+mod token_exchange;
+mod validator;

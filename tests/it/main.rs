@@ -1,0 +1,39 @@
+//! The compiler's integration tests, one module per concern, linked into one
+//! test binary (`cargo test -p meshc --test it`; one module:
+//! `cargo test -p meshc --test it traffic::`): one link instead of one per
+//! file is most of the suite's build time on a 2-core machine.
+//!
+//! `tests/no_panic.rs` is a binary of its own: it installs a process-wide
+//! panic hook (quiet on rayon workers, recording the last panic) and a
+//! watchdog that aborts the process on a hang, neither of which other tests
+//! should share.
+
+mod support;
+
+mod architecture;
+mod cert_dir;
+mod cli;
+mod diagnostics_docs;
+mod docs_examples;
+mod envoy_gateway;
+mod envoy_mtls;
+mod envoy_security;
+mod envoy_sidecar;
+mod fuzz_regressions;
+mod gateway_routes;
+mod generated_meshes;
+mod golden;
+mod graphql_gateway;
+mod graphql_schema;
+mod identity;
+mod input_safety;
+mod istio;
+mod kdl_suite;
+mod limits;
+mod online_boutique;
+mod output_safety;
+mod runtime_configs;
+mod sock_shop;
+mod support_selftest;
+mod tcp_services;
+mod traffic;
