@@ -10,6 +10,7 @@
 //! optional: when it cannot be found the tests panic, they do not skip.
 #![allow(dead_code)]
 
+pub mod fixture;
 pub mod istio_crds;
 
 use std::collections::HashSet;
