@@ -548,4 +548,3 @@ fn retries_and_per_try_timeouts_on_streaming_methods_are_errors() {
     let labels: Vec<&str> = c.diagnostics.iter().map(|d| d.secondary[0].message.as_str()).collect();
     assert_eq!(labels, ["retried here", "retried here", "retries from call-defaults"]);
 }
-
