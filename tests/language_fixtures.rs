@@ -311,7 +311,7 @@ fn the_matcher_compares_only_what_an_annotation_says() {
         label: Some("not declared".into()),
         ..annotation(0, 6..9, "MESH0007")
     };
-    assert_eq!(compare(&[file], &[got.clone()]), Ok(()));
+    assert_eq!(compare(&[file], std::slice::from_ref(&got)), Ok(()));
     let labelled = extract_annotations("mesh.kdl", "calls \"b\"\n//    ^^^ MESH0007 error: not declared\n");
     assert_eq!(compare(&[labelled.unwrap()], &[got]), Ok(()));
 }
