@@ -140,9 +140,10 @@ pub struct FixtureFile {
 /// Splits a fixture, several files in one string as rust-analyzer's tests
 /// write them, into its files: each starts at a `//- path` line (a path
 /// relative to the workspace root, `..` allowed); a fixture without one is
-/// a single `mesh.kdl` (from its first non-blank line). The fixture's common indentation is removed first
-/// (so it can be indented in a raw string), and each file's trailing blank
-/// lines: every file ends with one newline.
+/// a single `mesh.kdl` (from its first non-blank line). The fixture's
+/// common indentation is removed first (so it can be indented in a raw
+/// string), and each file's trailing blank lines: every file ends with one
+/// newline.
 pub fn parse_fixture(fixture: &str) -> Result<Vec<FixtureFile>, String> {
     let text = dedent(fixture);
     if !text.lines().any(is_header) {
