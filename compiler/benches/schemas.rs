@@ -50,6 +50,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use meshc::base::fs::DiskFs;
 use meshc::base::Sources;
 use meshc::diag::Sink;
 use meshc::model::values::ApiKind;
@@ -370,7 +371,7 @@ fn front(dir: &Path) -> (Sources, Sink, meshc::load::Workspace, Model) {
     let root = dir.canonicalize().unwrap();
     let mut sources = Sources::new(&root);
     let mut sink = Sink::new();
-    let workspace = meshc::load::load(dir, &mut sources, &mut sink).expect("the workspace loads");
+    let workspace = meshc::load::load(&DiskFs, dir, &mut sources, &mut sink).expect("the workspace loads");
     let model = meshc::model::lower(&workspace, &sources, &mut sink);
     (sources, sink, workspace, model)
 }
@@ -409,7 +410,7 @@ fn child_schemas(dir: &Path, repeat: usize) {
     filter(&mut model, kind);
     let rss_before = proc_status_kib("VmRSS:");
     let t = Instant::now();
-    let index = meshc::schema::load(&model, &mut sources, &mut sink);
+    let index = meshc::schema::load(&model, &DiskFs, &mut sources, &mut sink);
     let first = t.elapsed();
     let hwm = proc_status_kib("VmHWM:");
     let diagnostics = sink.into_sorted();
@@ -457,7 +458,7 @@ fn child_schemas(dir: &Path, repeat: usize) {
         let (mut sources, mut sink, _workspace, mut model) = front(dir);
         filter(&mut model, kind);
         let t = Instant::now();
-        let index = meshc::schema::load(&model, &mut sources, &mut sink);
+        let index = meshc::schema::load(&model, &DiskFs, &mut sources, &mut sink);
         schemas_best = schemas_best.min(t.elapsed());
         assert!(!sink.has_errors());
         drop(index);
@@ -476,7 +477,7 @@ fn child_schemas(dir: &Path, repeat: usize) {
             let (d, _) = best(repeat, || {
                 let mut sources = Sources::new(&root);
                 let mut sink = Sink::new();
-                let index = meshc::schema::load(&one, &mut sources, &mut sink);
+                let index = meshc::schema::load(&one, &DiskFs, &mut sources, &mut sink);
                 assert!(!sink.has_errors());
                 index
             });

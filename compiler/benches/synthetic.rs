@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use meshc::base::fs::DiskFs;
 use meshc::base::Sources;
 use meshc::diag::Sink;
 
@@ -240,13 +241,13 @@ fn phases(dir: &Path) -> [Duration; 5] {
     let mut sources = Sources::new(&root);
     let mut sink = Sink::new();
     let t = Instant::now();
-    let workspace = meshc::load::load(dir, &mut sources, &mut sink).expect("the workspace loads");
+    let workspace = meshc::load::load(&DiskFs, dir, &mut sources, &mut sink).expect("the workspace loads");
     let load = t.elapsed();
     let t = Instant::now();
     let model = meshc::model::lower(&workspace, &sources, &mut sink);
     let lower = t.elapsed();
     let t = Instant::now();
-    let schemas = meshc::schema::load(&model, &mut sources, &mut sink);
+    let schemas = meshc::schema::load(&model, &DiskFs, &mut sources, &mut sink);
     let schema = t.elapsed();
     let t = Instant::now();
     meshc::check::run_all(&model, &schemas, &mut sink);

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod fs;
+
 /// Index of a file in [`Sources`]. Ids are assigned in a deterministic order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileId(pub u32);
@@ -188,97 +190,6 @@ fn pathdiff(path: &Path, root: &Path) -> Option<PathBuf> {
     None
 }
 
-/// Where meshc never reads, whatever a spec allows: process state
-/// (`/proc/self/environ` holds CI secrets), kernel knobs and devices.
-const SYSTEM_DIRS: &[&str] = &["/proc", "/sys", "/dev"];
-
-/// Why a file a spec names is not read.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// It is (or a symlink leads) under /proc, /sys or /dev.
-    System,
-    /// It lies outside every directory meshc may read from.
-    Outside,
-}
-
-/// Checks where a file a spec names really is, symlinks resolved, before it
-/// is read: never under [`SYSTEM_DIRS`], and inside one of `roots` (the
-/// workspace root and the directories the spec allows). A path that does
-/// not resolve passes: reading it reports the missing file.
-pub fn check_location(path: &Path, roots: &[PathBuf]) -> Result<(), Refusal> {
-    let Ok(real) = path.canonicalize() else {
-        return if is_system_path(path) { Err(Refusal::System) } else { Ok(()) };
-    };
-    if is_system_path(&real) {
-        return Err(Refusal::System);
-    }
-    let inside = roots.iter().any(|root| root.canonicalize().is_ok_and(|root| real.starts_with(root)));
-    if inside {
-        Ok(())
-    } else {
-        Err(Refusal::Outside)
-    }
-}
-
-/// Whether a path lies under /proc, /sys or /dev (as written or resolved).
-pub fn is_system_path(path: &Path) -> bool {
-    SYSTEM_DIRS.iter().any(|dir| path.starts_with(dir))
-        || path.canonicalize().is_ok_and(|real| SYSTEM_DIRS.iter().any(|dir| real.starts_with(dir)))
-}
-
-/// Largest input file meshc reads (spec or schema); larger files are refused.
-pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
-
-/// Reads a regular file of at most [`MAX_FILE_BYTES`] as UTF-8 text. Devices,
-/// pipes and directories are refused rather than read (`/dev/zero` never ends).
-pub fn read_text(path: &Path) -> std::io::Result<String> {
-    read_text_capped(path, MAX_FILE_BYTES)
-}
-
-/// [`read_text`] with a given cap. The cap bounds the bytes actually read,
-/// not the size `stat` reports: files under /proc report 0 and can be huge
-/// (`/proc/self/pagemap`), and a file may grow while it is read.
-pub fn read_text_capped(path: &Path, max_bytes: u64) -> std::io::Result<String> {
-    String::from_utf8(read_bytes_capped(path, max_bytes)?).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not valid UTF-8 (invalid byte at offset {at})"))
-    })
-}
-
-/// The bytes of a regular file of at most `max_bytes` (see [`read_text_capped`]).
-pub fn read_bytes_capped(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Error, ErrorKind, Read};
-    let too_large = || Error::new(ErrorKind::FileTooLarge, format!("larger than the {} limit", byte_size(max_bytes)));
-    let file = open_without_blocking(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
-    }
-    if meta.len() > max_bytes {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(too_large());
-    }
-    Ok(bytes)
-}
-
-/// Opens for reading without waiting for a writer: opening a FIFO blocks
-/// until one comes, before `fstat` could tell that it is no regular file.
-fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        const O_NONBLOCK: i32 = 0o4000; // Linux's value on every architecture Rust supports but alpha/parisc/sparc/mips
-        options.custom_flags(O_NONBLOCK);
-    }
-    options.open(path)
-}
-
 /// `16 MiB`, `1 KiB`, `12 bytes`: a limit as people read it.
 pub fn byte_size(bytes: u64) -> String {
     match bytes {
@@ -321,57 +232,6 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 #[cfg(test)]
 mod read_tests {
     use super::*;
-
-    #[test]
-    fn proc_files_that_report_size_zero_are_capped_by_bytes_read() {
-        // /proc files report 0 bytes whatever they hold; /proc/self/maps holds more than 64.
-        let e = read_text_capped(Path::new("/proc/self/maps"), 64).unwrap_err();
-        assert!(e.to_string().contains("larger than the 64 bytes limit"), "{e}");
-        // /proc/self/pagemap is gigabytes long (or refuses unaligned reads): never read whole.
-        assert!(read_text(Path::new("/proc/self/pagemap")).is_err());
-    }
-
-    #[test]
-    fn fifos_and_devices_are_refused_without_blocking() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-        assert_eq!(read_text(&fifo).unwrap_err().to_string(), "not a regular file");
-        assert_eq!(read_text(Path::new("/dev/zero")).unwrap_err().to_string(), "not a regular file");
-    }
-
-    #[test]
-    fn invalid_utf8_names_the_byte_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("bad.kdl");
-        std::fs::write(&file, b"mesh \"x\"\n\xff").unwrap();
-        assert_eq!(read_text(&file).unwrap_err().to_string(), "not valid UTF-8 (invalid byte at offset 9)");
-    }
-
-    #[test]
-    fn system_files_are_refused_even_through_symlinks() {
-        let dir = tempfile::tempdir().unwrap();
-        let roots = [dir.path().to_path_buf(), PathBuf::from("/")];
-        assert_eq!(check_location(Path::new("/proc/self/environ"), &roots), Err(Refusal::System));
-        assert_eq!(check_location(Path::new("/dev/null"), &roots), Err(Refusal::System));
-        let link = dir.path().join("api.yaml");
-        std::os::unix::fs::symlink("/proc/self/environ", &link).unwrap();
-        assert_eq!(check_location(&link, &roots), Err(Refusal::System));
-    }
-
-    #[test]
-    fn files_outside_the_roots_are_refused_and_missing_ones_left_to_the_reader() {
-        let dir = tempfile::tempdir().unwrap();
-        let inside = dir.path().join("api.yaml");
-        std::fs::write(&inside, "openapi: 3.0.0").unwrap();
-        let roots = [dir.path().to_path_buf()];
-        assert_eq!(check_location(&inside, &roots), Ok(()));
-        assert_eq!(check_location(Path::new("/etc/passwd"), &roots), Err(Refusal::Outside));
-        assert_eq!(check_location(&dir.path().join("missing.yaml"), &roots), Ok(()));
-        let escape = dir.path().join("up");
-        std::os::unix::fs::symlink("/etc/passwd", &escape).unwrap();
-        assert_eq!(check_location(&escape, &roots), Err(Refusal::Outside));
-    }
 
     #[test]
     fn redacting_masks_a_span_and_keeps_lines_and_offsets() {

@@ -4,6 +4,7 @@
 use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
 
+use crate::base::fs::{DiskFs, FileSystem};
 use crate::base::Sources;
 use crate::diag::{Code, Diagnostic, Severity, Sink};
 use crate::emit::{self, Artifact};
@@ -99,20 +100,27 @@ pub fn path_collisions(artifacts: &[Artifact]) -> Vec<Diagnostic> {
     out
 }
 
-/// Loads and checks the workspace at `path` (a directory or a root file).
+/// Loads and checks the workspace at `path` on disk (a directory or a root file).
 pub fn compile(path: &Path) -> Compilation {
-    let root = if path.is_dir() { path } else { path.parent().unwrap_or(Path::new(".")) };
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    compile_in(&DiskFs, path)
+}
+
+/// Loads and checks the workspace at `path` in `fs` (a directory or a root
+/// file): every spec and schema file is read through `fs`, so a workspace
+/// in memory (`MemoryFs`) compiles exactly as one on disk.
+pub fn compile_in(fs: &dyn FileSystem, path: &Path) -> Compilation {
+    let root = if fs.is_dir(path) { path } else { path.parent().unwrap_or(Path::new(".")) };
+    let root = fs.canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let mut sources = Sources::new(&root);
     let mut sink = Sink::new();
-    let Some(workspace) = crate::load::load(path, &mut sources, &mut sink) else {
+    let Some(workspace) = crate::load::load(fs, path, &mut sources, &mut sink) else {
         return Compilation { sources, model: None, schemas: SchemaIndex::default(), diagnostics: sink.into_sorted() };
     };
     let model = model::lower(&workspace, &sources, &mut sink);
     for span in &model.secret_spans {
         sources.redact(*span);
     }
-    let schemas = schema::load(&model, &mut sources, &mut sink);
+    let schemas = schema::load(&model, fs, &mut sources, &mut sink);
     crate::check::run_all(&model, &schemas, &mut sink);
     Compilation { sources, model: Some(model), schemas, diagnostics: sink.into_sorted() }
 }

@@ -181,6 +181,44 @@ fn checks_and_backends_do_no_io_and_see_no_syntax() {
     }
 }
 
+/// The files that may touch the disk: the file-system trait's disk
+/// implementation (every input) and the CLI's output writer.
+const DISK_FILES: &[&str] = &["base/fs/disk.rs", "cli/output.rs"];
+
+/// What touches the disk, by `std::fs` or by `Path`'s methods that read it.
+const DISK_ACCESS: &[&str] = &[
+    "std::fs",
+    "fs::read",
+    "File::open",
+    "OpenOptions",
+    ".canonicalize()",
+    ".is_dir()",
+    ".is_file()",
+    ".exists()",
+    ".metadata()",
+    "symlink_metadata",
+    ".read_dir()",
+    "glob::glob(",
+];
+
+#[test]
+fn all_input_is_read_through_the_file_system_trait() {
+    let layers = LAYERS.iter().map(|(layer, _)| layer_files(layer));
+    let top = ["lib.rs", "main.rs"].map(|f| (src().join(f), std::fs::read_to_string(src().join(f)).unwrap()));
+    for (path, text) in layers.flatten().chain(top) {
+        let relative = path.strip_prefix(src()).unwrap().to_string_lossy().replace('\\', "/");
+        if DISK_FILES.contains(&relative.as_str()) {
+            continue;
+        }
+        for access in DISK_ACCESS {
+            assert!(
+                !production(&text).contains(access),
+                "{relative} uses `{access}`: read input through `base::fs::FileSystem` (the disk is `DiskFs`'s)"
+            );
+        }
+    }
+}
+
 #[test]
 fn model_types_are_not_serializable() {
     for (path, text) in layer_files("model") {

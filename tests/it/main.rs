@@ -29,6 +29,7 @@ mod identity;
 mod input_safety;
 mod istio;
 mod kdl_suite;
+mod language_fixtures;
 mod limits;
 mod online_boutique;
 mod output_safety;

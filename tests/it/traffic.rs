@@ -6,6 +6,7 @@ use crate::support;
 
 use meshc::diag::{Code, Diagnostic};
 use meshc::driver::Compilation;
+use support::fixture::check;
 use support::{codes, compile_mesh as compile, human, only, span_text, write_files};
 
 /// Appended to every callee so the health-policy warning stays out of the way.
@@ -171,15 +172,17 @@ service "c" {{ owner "t"; address "c.svc" port=80; {HEALTHY} }}
 
 #[test]
 fn a_per_try_timeout_not_shorter_than_the_timeout_is_reported_with_a_suggestion() {
-    let mesh = format!(
-        "service \"a\" {{ owner \"t\"; address \"a.svc\" port=80\n calls \"b\" timeout=\"900ms\" {{ retries 2 per-try-timeout=\"900ms\" }}\n}}\nservice \"b\" {{ owner \"t\"; address \"b.svc\" port=80; {HEALTHY} }}\n"
+    let c = check(
+        r#"
+        service "a" { owner "t"; address "a.svc" port=80
+         calls "b" timeout="900ms" { retries 2 per-try-timeout="900ms" }
+        //                                     ^^^^^^^^^^^^^^^^^^^^^^^ MESH0033 error: per-try timeout
+        }
+        service "b" { owner "t"; address "b.svc" port=80; traffic { outlier-detection; }; }
+        "#,
     );
-    let (_dir, c) = compile(&mesh);
-    let d = only(&c);
-    assert_eq!(d.code, Code::IneffectivePerTryTimeout, "{}", human(&c));
-    assert_eq!(primary_text(&c, d), "per-try-timeout=\"900ms\"");
     assert_eq!(
-        d.help.as_deref(),
+        c.diagnostics[0].help.as_deref(),
         Some("make the per-try timeout a fraction of the timeout (at most 300ms for 3 attempts), or drop it")
     );
 }
@@ -214,56 +217,66 @@ fn retrying_a_post_needs_an_idempotency_declaration_or_unsent_only_conditions() 
 
 #[test]
 fn retrying_a_grpc_method_needs_its_protos_idempotency_level() {
-    let proto = "syntax = \"proto3\";\npackage p;\nmessage M {}\nservice S {\n  rpc Charge(M) returns (M);\n  rpc Get(M) returns (M) { option idempotency_level = NO_SIDE_EFFECTS; }\n  rpc Put(M) returns (M) { option idempotency_level = IDEMPOTENT; }\n}\n";
-    let dir = tempfile::tempdir().unwrap();
-    for (method, expected) in [("Charge", vec![Code::RetryNonIdempotent]), ("Get", vec![]), ("Put", vec![])] {
-        let mesh = format!(
-            "service \"a\" {{ owner \"t\"; address \"a.svc\" port=80\n calls \"b\" operation=\"p.S/{method}\" {{ retries 2 on=\"unavailable\" }}\n}}\n\
-             service \"b\" {{ owner \"t\"; address \"b.svc\" port=80; api \"b-grpc\" kind=\"grpc\" schema=\"b.proto\"; {HEALTHY} }}\n"
-        );
-        write_files(dir.path(), &[("mesh.kdl", &mesh), ("b.proto", proto)]);
-        let c = meshc::driver::compile(dir.path());
-        assert_eq!(codes(&c), expected, "{method}: {}", human(&c));
-        if let Some(d) = c.diagnostics.first() {
-            assert_eq!(d.primary.as_ref().unwrap().message, "a gRPC method without `option idempotency_level`");
-            assert!(d.help.as_deref().unwrap().starts_with("if the method is safe to repeat, say so in its .proto"));
+    let c = check(
+        r#"
+        //- mesh.kdl
+        service "a" { owner "t"; address "a.svc" port=80
+         calls "b" operation="p.S/Charge" { retries 2 on="unavailable" }
+        //         ^^^^^^^^^^^^^^^^^^^^^^ MESH0034 error: a gRPC method without `option idempotency_level`
+         calls "b" operation="p.S/Get" { retries 2 on="unavailable" }
+         calls "b" operation="p.S/Put" { retries 2 on="unavailable" }
         }
-    }
+        service "b" { owner "t"; address "b.svc" port=80; api "b-grpc" kind="grpc" schema="b.proto"; traffic { outlier-detection; }; }
+
+        //- b.proto
+        syntax = "proto3";
+        package p;
+        message M {}
+        service S {
+          rpc Charge(M) returns (M);
+          rpc Get(M) returns (M) { option idempotency_level = NO_SIDE_EFFECTS; }
+          rpc Put(M) returns (M) { option idempotency_level = IDEMPOTENT; }
+        }
+        "#,
+    );
+    let help = c.diagnostics[0].help.as_deref().unwrap();
+    assert!(help.starts_with("if the method is safe to repeat, say so in its .proto"), "{help}");
+    assert_eq!(c.diagnostics[0].secondary[0].message, "retried here");
 }
 
 #[test]
 fn a_call_cycle_is_reported_once_with_its_path() {
-    let mesh = format!(
-        "service \"a\" {{ owner \"t\"; address \"a.svc\" port=80; calls \"b\" timeout=\"1s\"; {HEALTHY} }}\n\
-         service \"b\" {{ owner \"t\"; address \"b.svc\" port=80; calls \"c\" timeout=\"1s\"; {HEALTHY} }}\n\
-         service \"c\" {{ owner \"t\"; address \"c.svc\" port=80; calls \"a\" timeout=\"1s\"; {HEALTHY} }}\n"
+    let c = check(
+        r#"
+        service "a" { owner "t"; address "a.svc" port=80; calls "b" timeout="1s"; traffic { outlier-detection; }; }
+        service "b" { owner "t"; address "b.svc" port=80; calls "c" timeout="1s"; traffic { outlier-detection; }; }
+        service "c" { owner "t"; address "c.svc" port=80; calls "a" timeout="1s"; traffic { outlier-detection; }; }
+        //                                                ^^^^^^^^^^^^^^^^^^^^^^ MESH0030 error
+        "#,
     );
-    let (_dir, c) = compile(&mesh);
-    let d = only(&c);
-    assert_eq!(d.code, Code::SyncCallCycle, "{}", human(&c));
-    assert_eq!(d.message, "synchronous call cycle: a → b → c → a");
-    assert_eq!(primary_text(&c, d), "calls \"a\" timeout=\"1s\"");
-    assert_eq!(d.secondary.len(), 2);
+    assert_eq!(c.diagnostics[0].message, "synchronous call cycle: a → b → c → a");
+    assert_eq!(c.diagnostics[0].secondary.len(), 2);
     // A service calling itself is a cycle too.
-    let (_dir, c) =
-        compile(&format!("service \"a\" {{ owner \"t\"; address \"a.svc\" port=80; calls \"a\"; {HEALTHY} }}\n"));
-    assert_eq!(codes(&c), [Code::SyncCallCycle]);
+    check(
+        r#"
+        service "a" { owner "t"; address "a.svc" port=80; calls "a"; traffic { outlier-detection; }; }
+        //                                                ^^^^^^^^^ MESH0030
+        "#,
+    );
 }
 
 #[test]
 fn a_called_service_without_health_policy_is_warned_once() {
-    let mesh = "service \"a\" { owner \"t\"; address \"a.svc\" port=80; calls \"c\"; }\n\
-                service \"b\" { owner \"t\"; address \"b.svc\" port=80; calls \"c\"; }\n\
-                service \"c\" { owner \"t\"; address \"c.svc\" port=80; }\n";
-    let (_dir, c) = compile(mesh);
-    let d = only(&c);
-    assert_eq!(d.code, Code::NoHealthPolicy);
-    assert_eq!(primary_text(&c, d), "\"c\"");
-    for policy in ["traffic { health-check \"tcp\" }", "traffic { outlier-detection }"] {
-        let (_dir, c) =
-            compile(&mesh.replace("address \"c.svc\" port=80;", &format!("address \"c.svc\" port=80; {policy}")));
-        assert!(c.diagnostics.is_empty(), "{policy}: {}", human(&c));
-    }
+    check(
+        r#"
+        service "a" { owner "t"; address "a.svc" port=80; calls "c"; calls "d"; calls "e"; }
+        service "b" { owner "t"; address "b.svc" port=80; calls "c"; }
+        service "c" { owner "t"; address "c.svc" port=80; }
+        //      ^^^ MESH0035 warning
+        service "d" { owner "t"; address "d.svc" port=80; traffic { health-check "tcp"; }; }
+        service "e" { owner "t"; address "e.svc" port=80; traffic { outlier-detection; }; }
+        "#,
+    );
 }
 
 #[test]
@@ -498,25 +511,39 @@ fn background_calls_are_on_no_request_path() {
 
 #[test]
 fn retries_and_per_try_timeouts_on_streaming_methods_are_errors() {
-    let proto = "syntax = \"proto3\";\npackage p;\nmessage M {}\nservice S {\n  rpc Get(M) returns (M) { option idempotency_level = NO_SIDE_EFFECTS; }\n  rpc Watch(M) returns (stream M) { option idempotency_level = NO_SIDE_EFFECTS; }\n  rpc Upload(stream M) returns (M) { option idempotency_level = IDEMPOTENT; }\n}\n";
-    let dir = tempfile::tempdir().unwrap();
-    let cases = [
-        ("Watch", "{ retries 2 on=\"unavailable\" }", "", vec![Code::RetriesOnStream], "retried here"),
-        ("Upload", "{ retries 0 per-try-timeout=\"1s\" }", "", vec![Code::RetriesOnStream], "retried here"),
-        ("Watch", "", "call-defaults { retries 1 }", vec![Code::RetriesOnStream], "retries from call-defaults"),
-        ("Watch", "{ retries 0 }", "call-defaults { retries 1 }", vec![], ""),
-        ("Get", "{ retries 2 on=\"unavailable\" }", "", vec![], ""),
-    ];
-    for (method, retries, defaults, expected, label) in cases {
-        let mesh = format!(
-            "service \"a\" {{ owner \"t\"; address \"a.svc\" port=80\n {defaults}\n calls \"b\" operation=\"p.S/{method}\" timeout=\"5s\" {retries}\n}}\n\
-             service \"b\" {{ owner \"t\"; address \"b.svc\" port=80; api \"b-grpc\" kind=\"grpc\" schema=\"b.proto\"; {HEALTHY} }}\n"
-        );
-        write_files(dir.path(), &[("mesh.kdl", &mesh), ("b.proto", proto)]);
-        let c = meshc::driver::compile(dir.path());
-        assert_eq!(codes(&c), expected, "{method} {retries} {defaults}: {}", human(&c));
-        if let Some(d) = c.diagnostics.first() {
-            assert_eq!(d.secondary[0].message, label);
+    let c = check(
+        r#"
+        //- mesh.kdl
+        service "a" { owner "t"; address "a.svc" port=80
+         calls "b" operation="p.S/Watch" timeout="5s" { retries 2 on="unavailable"; }
+        //         ^^^^^^^^^^^^^^^^^^^^^ MESH0059 error: streams requests or responses
+         calls "b" operation="p.S/Upload" timeout="5s" { retries 0 per-try-timeout="1s"; }
+        //         ^^^^^^^^^^^^^^^^^^^^^^ MESH0059
+         calls "b" operation="p.S/Get" timeout="5s" { retries 2 on="unavailable"; }
         }
-    }
+        service "c" { owner "t"; address "c.svc" port=80
+         call-defaults { retries 1; }
+         calls "b" operation="p.S/Watch" timeout="5s"
+        //         ^^^^^^^^^^^^^^^^^^^^^ MESH0059
+        }
+        service "d" { owner "t"; address "d.svc" port=80
+         call-defaults { retries 1; }
+         calls "b" operation="p.S/Watch" timeout="5s" { retries 0; }
+        }
+        service "b" { owner "t"; address "b.svc" port=80; api "b-grpc" kind="grpc" schema="b.proto"; traffic { outlier-detection; }; }
+
+        //- b.proto
+        syntax = "proto3";
+        package p;
+        message M {}
+        service S {
+          rpc Get(M) returns (M) { option idempotency_level = NO_SIDE_EFFECTS; }
+          rpc Watch(M) returns (stream M) { option idempotency_level = NO_SIDE_EFFECTS; }
+          rpc Upload(stream M) returns (M) { option idempotency_level = IDEMPOTENT; }
+        }
+        "#,
+    );
+    // Where the retries come from: the call's own block, or its service's call-defaults.
+    let labels: Vec<&str> = c.diagnostics.iter().map(|d| d.secondary[0].message.as_str()).collect();
+    assert_eq!(labels, ["retried here", "retried here", "retries from call-defaults"]);
 }

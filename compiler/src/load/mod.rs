@@ -1,4 +1,5 @@
-//! The workspace loader: the front end's only IO. Reads the root spec file,
+//! The workspace loader: the front end's IO for spec files, through a
+//! [`FileSystem`] (the disk, or files in memory). Reads the root spec file,
 //! follows `import` nodes (relative paths and globs) level by level, parses
 //! each level's files in parallel, and reports missing files, imports that
 //! leave the workspace root, and import cycles.
@@ -12,6 +13,7 @@ use rayon::prelude::*;
 
 pub mod stdlib;
 
+use crate::base::fs::{FileKind, FileSystem, MAX_FILE_BYTES};
 use crate::base::{display_path, FileId, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::syntax::{self, Document, Node, Value};
@@ -28,10 +30,10 @@ pub struct Workspace {
     pub documents: Vec<Document>,
 }
 
-/// Loads the workspace at `path` (a directory holding `mesh.kdl`, or a root file).
-pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Workspace> {
-    let root_path = if path.is_dir() { path.join(ROOT_FILE) } else { path.to_path_buf() };
-    let root_path = match root_path.canonicalize() {
+/// Loads the workspace at `path` in `fs` (a directory holding `mesh.kdl`, or a root file).
+pub fn load(fs: &dyn FileSystem, path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Workspace> {
+    let root_path = if fs.is_dir(path) { path.join(ROOT_FILE) } else { path.to_path_buf() };
+    let root_path = match fs.canonicalize(&root_path) {
         Ok(p) => p,
         Err(e) => {
             sink.push(
@@ -46,6 +48,7 @@ pub fn load(path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Works
     };
     let root_dir = root_path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut loader = Loader {
+        fs,
         sources,
         sink,
         root_dir: root_dir.clone(),
@@ -93,6 +96,7 @@ struct Pending {
 }
 
 struct Loader<'a> {
+    fs: &'a dyn FileSystem,
     sources: &'a mut Sources,
     sink: &'a mut Sink,
     root_dir: PathBuf,
@@ -105,12 +109,14 @@ struct Loader<'a> {
 impl Loader<'_> {
     /// Reads and parses one level of new files; returns their indices in `documents`.
     fn read_and_parse(&mut self, level: Vec<Pending>) -> std::ops::Range<usize> {
+        let fs = self.fs;
         let texts: Vec<(Pending, std::io::Result<Vec<u8>>)> = level
             .into_par_iter()
             .map(|p| {
+                // The stdlib is built in: its virtual `<std>/` paths are never looked for in `fs`.
                 let text = match stdlib::text(&p.path) {
                     Some(text) => Ok(text.as_bytes().to_vec()),
-                    None => crate::base::read_bytes_capped(&p.path, crate::base::MAX_FILE_BYTES),
+                    None => fs.read(&p.path, MAX_FILE_BYTES),
                 };
                 (p, text)
             })
@@ -235,7 +241,7 @@ impl Loader<'_> {
     fn expand(&mut self, dir: &Path, pattern: &str, span: Span) -> Vec<PathBuf> {
         let joined = dir.join(pattern);
         if !is_glob(pattern) {
-            return match joined.canonicalize() {
+            return match self.fs.canonicalize(&joined) {
                 Ok(p) => vec![p],
                 Err(e) => {
                     self.sink.push(
@@ -253,7 +259,7 @@ impl Loader<'_> {
         // Walk only inside the workspace: a glob whose literal part already
         // leaves the root (`/**/*.kdl`) would otherwise scan the whole disk.
         let literal: PathBuf = joined.components().take_while(|c| !is_glob(&c.as_os_str().to_string_lossy())).collect();
-        if let Ok(base) = literal.canonicalize() {
+        if let Ok(base) = self.fs.canonicalize(&literal) {
             if !base.starts_with(&self.root_dir) {
                 self.sink.push(
                     Diagnostic::new(Code::ImportOutsideRoot, format!("import `{pattern}` leaves the workspace root"))
@@ -263,12 +269,12 @@ impl Loader<'_> {
                 return Vec::new();
             }
         }
-        let mut matches: Vec<PathBuf> = match glob::glob(&joined.to_string_lossy()) {
+        let mut matches: Vec<PathBuf> = match self.fs.glob(&joined.to_string_lossy()) {
             Ok(paths) => {
                 let mut files = Vec::new();
-                for path in paths.filter_map(Result::ok) {
-                    match unimportable(&path) {
-                        None if path.is_file() => files.extend(path.canonicalize().ok()),
+                for path in paths {
+                    match unimportable(self.fs, &path) {
+                        None if self.fs.is_file(&path) => files.extend(self.fs.canonicalize(&path).ok()),
                         None => {} // a directory the pattern also matches
                         Some(why) => self.sink.push(
                             Diagnostic::new(
@@ -308,8 +314,7 @@ impl Loader<'_> {
     /// A sibling file whose name is close to the missing one.
     fn similar_file(&self, missing: &Path) -> Option<String> {
         let name = missing.file_name()?.to_str()?;
-        let siblings: Vec<String> =
-            std::fs::read_dir(missing.parent()?).ok()?.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+        let siblings = self.fs.read_dir(missing.parent()?).ok()?;
         crate::diag::did_you_mean(name, siblings.iter().map(String::as_str)).map(str::to_string)
     }
 
@@ -429,12 +434,12 @@ fn is_glob(pattern: &str) -> bool {
 
 /// Why a path a glob matched is neither a file nor a directory to skip: a
 /// dangling symlink, a symlink loop, a FIFO, socket or device.
-fn unimportable(path: &Path) -> Option<&'static str> {
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() || meta.is_dir() => None,
-        Ok(_) => Some("which is not a regular file (a FIFO, socket or device)"),
+fn unimportable(fs: &dyn FileSystem, path: &Path) -> Option<&'static str> {
+    match fs.kind(path) {
+        Ok(FileKind::File | FileKind::Dir) => None,
+        Ok(FileKind::Other) => Some("which is not a regular file (a FIFO, socket or device)"),
         Err(e) if e.raw_os_error() == Some(40) => Some("a symlink loop"), // ELOOP on Linux
-        Err(_) if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) => Some("a dangling symlink"),
+        Err(_) if fs.is_symlink(path) => Some("a dangling symlink"),
         Err(_) => Some("which cannot be read"),
     }
 }

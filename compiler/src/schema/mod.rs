@@ -26,7 +26,8 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::base::{display_path, FileId, Refusal, Sources, Span};
+use crate::base::fs::{check_location, read_text, DiskFs, FileSystem, Refusal, MAX_FILE_BYTES};
+use crate::base::{display_path, FileId, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::values::{Operation, SchemaFormat, SecretKind};
 use crate::model::{Model, SchemaId, SchemaRef, ServiceId};
@@ -397,11 +398,11 @@ enum ParseError {
     TooDeep(usize),
 }
 
-/// Reads and parses every schema the model references.
-pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaIndex {
+/// Reads (through `fs`) and parses every schema the model references.
+pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mut Sink) -> SchemaIndex {
     let mut includes = Vec::new();
     for dir in &model.proto_includes {
-        if dir.value.is_dir() {
+        if fs.is_dir(&dir.value) {
             includes.push(dir.value.clone());
         } else {
             sink.push(
@@ -416,17 +417,18 @@ pub fn load(model: &Model, sources: &mut Sources, sink: &mut Sink) -> SchemaInde
     }
     let parsed_protos = Arc::new(proto::ParsedFiles::default());
     let allowed = readable_roots(model, sources.root());
-    let refused: Vec<bool> = model.schemas.iter().map(|r| refuse_location(r, &allowed, sources.root(), sink)).collect();
+    let refused: Vec<bool> =
+        model.schemas.iter().map(|r| refuse_location(fs, r, &allowed, sources.root(), sink)).collect();
     let results: Vec<std::io::Result<(String, Result<Loaded, ParseError>)>> = model
         .schemas
         .par_iter()
         .zip(&refused)
         .map(|(r, &refused)| {
-            let text = read_unless(refused, &r.path, r.format)?;
+            let text = read_unless(fs, refused, &r.path, r.format)?;
             if let Some(at) = depth::too_deep(&text, r.format) {
                 return Ok((text, Err(ParseError::TooDeep(at))));
             }
-            let parsed = parse(r.format, &r.path, &text, &includes, &parsed_protos);
+            let parsed = parse(fs, r.format, &r.path, &text, &includes, &parsed_protos);
             Ok((text, parsed.map_err(|(message, range)| ParseError::Invalid(message, range))))
         })
         .collect();
@@ -526,9 +528,15 @@ fn readable_roots(model: &Model, root: &Path) -> Vec<PathBuf> {
 /// Reports a schema file meshc will not read (outside the allowed
 /// directories, or under /proc, /sys, /dev); `true` when refused. Its text
 /// is never read, so no diagnostic can quote it.
-fn refuse_location(schema_ref: &SchemaRef, allowed: &[PathBuf], root: &Path, sink: &mut Sink) -> bool {
+fn refuse_location(
+    fs: &dyn FileSystem,
+    schema_ref: &SchemaRef,
+    allowed: &[PathBuf],
+    root: &Path,
+    sink: &mut Sink,
+) -> bool {
     let shown = display_path(root, &schema_ref.path);
-    let diagnostic = match crate::base::check_location(&schema_ref.path, allowed) {
+    let diagnostic = match check_location(fs, &schema_ref.path, allowed) {
         Ok(()) => return false,
         Err(Refusal::System) => Diagnostic::new(
             Code::FileOutsideWorkspace,
@@ -548,11 +556,11 @@ fn refuse_location(schema_ref: &SchemaRef, allowed: &[PathBuf], root: &Path, sin
 }
 
 /// The file's text, unless it was refused (then it is not opened).
-fn read_unless(refused: bool, path: &Path, format: SchemaFormat) -> std::io::Result<String> {
+fn read_unless(fs: &dyn FileSystem, refused: bool, path: &Path, format: SchemaFormat) -> std::io::Result<String> {
     if refused {
         return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "refused"));
     }
-    crate::base::read_text_capped(path, max_bytes(format))
+    read_text(fs, path, max_bytes(format))
 }
 
 /// The largest schema file of a format meshc reads. OpenAPI (YAML or JSON)
@@ -565,12 +573,14 @@ fn max_bytes(format: SchemaFormat) -> u64 {
     match format {
         SchemaFormat::OpenApi | SchemaFormat::Avro | SchemaFormat::JsonSchema => 16 << 20,
         SchemaFormat::Jwks => 1 << 20,
-        SchemaFormat::Proto | SchemaFormat::Graphql => crate::base::MAX_FILE_BYTES,
+        SchemaFormat::Proto | SchemaFormat::Graphql => MAX_FILE_BYTES,
     }
 }
 
-/// Parses one schema file's text with its format's loader.
+/// Parses one schema file's text with its format's loader (a `.proto`'s
+/// imports are read through `fs`).
 fn parse(
+    fs: &dyn FileSystem,
     format: SchemaFormat,
     path: &Path,
     text: &str,
@@ -579,7 +589,7 @@ fn parse(
 ) -> Parsed {
     match format {
         SchemaFormat::OpenApi => contained(|| openapi::load(text)),
-        SchemaFormat::Proto => contained(|| proto::load(path, text, includes, protos)),
+        SchemaFormat::Proto => contained(|| proto::load(fs, path, text, includes, protos)),
         SchemaFormat::Graphql => contained(|| graphql::load(text)),
         SchemaFormat::Avro => contained(|| avro::load(text)),
         SchemaFormat::JsonSchema => contained(|| json_schema::load(text)),
@@ -620,7 +630,7 @@ pub mod fuzzing {
     use super::*;
 
     /// Loads `text` as a `format` file at `path` (a `.proto`'s imports
-    /// resolve beside it; no `proto-include` directories): the source map
+    /// resolve beside it on disk; no `proto-include` directories): the source map
     /// holding it, and the schema or the loader's diagnostic.
     pub fn load_text(format: SchemaFormat, path: &Path, text: &str) -> (Sources, Result<Schema, Diagnostic>) {
         let mut sources = Sources::new(path.parent().unwrap_or(Path::new(".")));
@@ -632,7 +642,7 @@ pub mod fuzzing {
             return (sources, Err(too_deep));
         }
         let schema =
-            match parse(format, path, &text, &[], &Arc::default()) {
+            match parse(&DiskFs, format, path, &text, &[], &Arc::default()) {
                 Ok(loaded) => Ok(Schema::new(file, &text, loaded)),
                 Err((message, range)) => Err(Diagnostic::new(Code::InvalidSchema, message)
                     .at(Span::new(file, range.unwrap_or(0..0)), "error here")),

@@ -1,10 +1,11 @@
 //! `.proto` files compiled in-process with `protox` (no protoc needed);
 //! imports resolve against the file's own directory, then the spec's
-//! `proto-include` directories. Besides operations, the loader keeps the
+//! `proto-include` directories, and are read through the run's
+//! [`FileSystem`]. Besides operations, the loader keeps the
 //! descriptor pool (message fields, and the descriptor set backends embed)
 //! and each method's `google.api.http` rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
 use super::{LineIndex, Loaded, Parsed};
+use crate::base::fs::{read_text, FileSystem, MAX_FILE_BYTES};
 use crate::model::values::{HttpRule, Operation};
 
 /// Parsed `.proto` files by (resolved path, import name), shared by every
@@ -24,13 +26,17 @@ use crate::model::values::{HttpRule, Operation};
 pub(super) struct ParsedFiles(Mutex<HashMap<(PathBuf, String), protox::file::File>>);
 
 /// protox's include-path lookup (the file's own directory, then the spec's
-/// `proto-include` directories, then protobuf's well-known types), with
-/// parses shared through [`ParsedFiles`].
+/// `proto-include` directories, then protobuf's well-known types) over the
+/// files [`read_imports`] read: protox keeps its resolver for `'static`, so
+/// the resolver cannot borrow the run's [`FileSystem`].
 struct Resolver {
     search: Vec<PathBuf>,
-    parsed: Arc<ParsedFiles>,
-    /// The file being compiled, already parsed; imports go through the cache.
-    own: (PathBuf, protox::file::File),
+    /// Import name → the parsed file, or why it did not read or parse
+    /// (taken out when protox asks, which it does once per name).
+    imports: Mutex<HashMap<String, Result<protox::file::File, protox::Error>>>,
+    /// The file being compiled, already parsed, when its name resolves to
+    /// it (imports go through `imports`).
+    own: Option<protox::file::File>,
 }
 
 impl FileResolver for Resolver {
@@ -42,26 +48,83 @@ impl FileResolver for Resolver {
     }
 
     fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
-        let Some(path) = self.search.iter().map(|dir| dir.join(name)).find(|p| p.is_file()) else {
-            return GoogleFileResolver::new().open_file(name);
-        };
-        if path == self.own.0 && name == self.own.1.name() {
-            return Ok(self.own.1.clone());
+        if let Some(own) = self.own.as_ref().filter(|own| own.name() == name) {
+            return Ok(own.clone());
         }
-        let key = (path, name.to_string());
-        if let Some(file) = self.parsed.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(file.clone());
+        let mut imports = self.imports.lock().unwrap_or_else(|e| e.into_inner());
+        match imports.get(name) {
+            Some(Ok(file)) => Ok(file.clone()),
+            Some(Err(_)) => {
+                imports.remove(name).and_then(Result::err).map_or_else(|| Err(protox::Error::file_not_found(name)), Err)
+            }
+            None => GoogleFileResolver::new().open_file(name),
         }
-        let file = protox::file::File::open(name, &key.0)?;
-        self.parsed.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, file.clone());
-        Ok(file)
     }
 }
 
-pub(super) fn load(path: &Path, text: &str, includes: &[PathBuf], parsed: &Arc<ParsedFiles>) -> Parsed {
+/// Every file `own` imports, directly or through other imports, that is in
+/// one of the `search` directories (the first that has it), read through
+/// `fs` and parsed (once per load, through `parsed`). Names found in none
+/// are left out: protox then looks among the well-known types, and reports
+/// the import missing.
+fn read_imports(
+    fs: &dyn FileSystem,
+    search: &[PathBuf],
+    own: &(PathBuf, protox::file::File),
+    parsed: &ParsedFiles,
+) -> HashMap<String, Result<protox::file::File, protox::Error>> {
+    let mut imports = HashMap::new();
+    let mut queue: VecDeque<String> = own.1.file_descriptor_proto().dependency.iter().cloned().collect();
+    while let Some(name) = queue.pop_front() {
+        if imports.contains_key(&name) {
+            continue;
+        }
+        let Some(path) = find(fs, search, &name) else { continue };
+        if path == own.0 && name == own.1.name() {
+            continue; // protox reports the cycle
+        }
+        let file = open(fs, &name, path, parsed);
+        if let Ok(file) = &file {
+            queue.extend(file.file_descriptor_proto().dependency.iter().cloned());
+        }
+        imports.insert(name, file);
+    }
+    imports
+}
+
+/// The first of the `search` directories' files named `name`.
+fn find(fs: &dyn FileSystem, search: &[PathBuf], name: &str) -> Option<PathBuf> {
+    search.iter().map(|dir| dir.join(name)).find(|p| fs.is_file(p))
+}
+
+/// The imported file `name` at `path`, parsed, from the cache or `fs`.
+fn open(
+    fs: &dyn FileSystem,
+    name: &str,
+    path: PathBuf,
+    parsed: &ParsedFiles,
+) -> Result<protox::file::File, protox::Error> {
+    let key = (path, name.to_string());
+    if let Some(file) = parsed.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(file.clone());
+    }
+    let text = read_text(fs, &key.0, MAX_FILE_BYTES)
+        .map_err(|e| protox::Error::new(format!("cannot read `{}`: {e}", key.0.display())))?;
+    let file = protox::file::File::from_source(name, &text)?;
+    parsed.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, file.clone());
+    Ok(file)
+}
+
+pub(super) fn load(
+    fs: &dyn FileSystem,
+    path: &Path,
+    text: &str,
+    includes: &[PathBuf],
+    parsed: &Arc<ParsedFiles>,
+) -> Parsed {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let search = std::iter::once(dir.to_path_buf()).chain(includes.iter().cloned()).collect();
+    let search: Vec<PathBuf> = std::iter::once(dir.to_path_buf()).chain(includes.iter().cloned()).collect();
     let located = |e: protox::Error| {
         let range = if e.file() == Some(name.as_str()) || e.file().is_none() {
             miette::Diagnostic::labels(&e).and_then(|mut l| l.next()).map(|l| l.offset()..l.offset() + l.len())
@@ -72,7 +135,9 @@ pub(super) fn load(path: &Path, text: &str, includes: &[PathBuf], parsed: &Arc<P
     };
     // The text is already read (it is in the source map): parse it from there.
     let own = (path.to_path_buf(), protox::file::File::from_source(&name, text).map_err(located)?);
-    let mut compiler = protox::Compiler::with_file_resolver(Resolver { search, parsed: Arc::clone(parsed), own });
+    let imports = Mutex::new(read_imports(fs, &search, &own, parsed));
+    let own = (find(fs, &search, &name) == Some(own.0)).then_some(own.1);
+    let mut compiler = protox::Compiler::with_file_resolver(Resolver { search, imports, own });
     compiler.include_source_info(true);
     compiler.open_file(&name).map_err(located)?;
     let pool = compiler.descriptor_pool();
@@ -272,17 +337,17 @@ mod tests {
 
     #[test]
     fn an_import_shared_by_many_files_is_parsed_once() {
-        let dir = tempfile::tempdir().unwrap();
+        let mut fs = crate::base::fs::MemoryFs::new();
         let common = "syntax = \"proto3\";\npackage common;\nmessage Money { int64 cents = 1; }\n";
-        std::fs::write(dir.path().join("common.proto"), common).unwrap();
+        fs.insert("/protos/common.proto", common);
         let parsed = Arc::new(ParsedFiles::default());
         for name in ["a", "b", "c"] {
             let text = format!(
                 "syntax = \"proto3\";\npackage {name};\nimport \"common.proto\";\nservice S {{ rpc M(common.Money) returns (common.Money); }}\n"
             );
-            let path = dir.path().join(format!("{name}.proto"));
-            std::fs::write(&path, &text).unwrap();
-            let loaded = load(&path, &text, &[], &parsed).unwrap_or_else(|(e, _)| panic!("{e}"));
+            let path = PathBuf::from(format!("/protos/{name}.proto"));
+            fs.insert(&path, text.clone());
+            let loaded = load(&fs, &path, &text, &[], &parsed).unwrap_or_else(|(e, _)| panic!("{e}"));
             assert_eq!(loaded.operations.len(), 1);
         }
         // The shared import is parsed once and cached; each own file is parsed from its text.

@@ -1,0 +1,124 @@
+//! The file system the front end reads through: spec files, imports, globs
+//! and schemas (with `.proto` imports) all come through a [`FileSystem`], so
+//! a compilation runs on disk ([`DiskFs`], what the CLI uses) or in memory
+//! ([`MemoryFs`], what language tests, fuzzers and benchmarks use) alike.
+//!
+//! The safety rules that do not depend on where bytes come from live here,
+//! over the trait, so both implementations apply them: what a spec may name
+//! ([`check_location`]: never under /proc, /sys or /dev, inside the allowed
+//! roots, symlinks resolved) and bounded, UTF-8 reads ([`read_text`]).
+//! The rules about the medium itself (FIFOs and devices refused without
+//! blocking, reads capped by bytes actually read) are [`DiskFs`]'s.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+mod disk;
+mod memory;
+
+pub use disk::DiskFs;
+pub use memory::{parse_fixture, FixtureFile, MemoryFs, FIXTURE_ROOT};
+
+/// What a path names, symlinks followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    File,
+    Dir,
+    /// A FIFO, socket or device: never read.
+    Other,
+}
+
+/// Where input files come from. Errors are `std::io::Error`s with the
+/// operating system's kinds and messages (a missing file is `NotFound`,
+/// "No such file or directory"), so diagnostics read the same whichever
+/// implementation served them.
+pub trait FileSystem: Send + Sync {
+    /// The path made absolute, `.` and `..` resolved, symlinks followed; an
+    /// error when it does not exist.
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf>;
+
+    /// What is at `path`, symlinks followed.
+    fn kind(&self, path: &Path) -> io::Result<FileKind>;
+
+    /// Whether `path` itself is a symlink (not followed).
+    fn is_symlink(&self, path: &Path) -> bool;
+
+    /// The bytes of the regular file at `path`, refused when it holds more
+    /// than `max_bytes` (`FileTooLarge`) or is no regular file (`InvalidInput`).
+    fn read(&self, path: &Path, max_bytes: u64) -> io::Result<Vec<u8>>;
+
+    /// The names of a directory's entries, in no given order.
+    fn read_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+
+    /// The existing paths (files and directories) a glob pattern matches, in
+    /// no given order; `*` and `?` stay within one path component, `**`
+    /// crosses any number.
+    fn glob(&self, pattern: &str) -> Result<Vec<PathBuf>, glob::PatternError>;
+
+    fn is_file(&self, path: &Path) -> bool {
+        matches!(self.kind(path), Ok(FileKind::File))
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        matches!(self.kind(path), Ok(FileKind::Dir))
+    }
+}
+
+/// Largest input file meshc reads (spec or schema); larger files are refused.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads a file of at most `max_bytes` as UTF-8 text (see [`FileSystem::read`]).
+pub fn read_text(fs: &dyn FileSystem, path: &Path, max_bytes: u64) -> io::Result<String> {
+    String::from_utf8(fs.read(path, max_bytes)?).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        io::Error::new(io::ErrorKind::InvalidData, format!("not valid UTF-8 (invalid byte at offset {at})"))
+    })
+}
+
+/// The error a read of more than `max_bytes` fails with.
+fn too_large(max_bytes: u64) -> io::Error {
+    io::Error::new(io::ErrorKind::FileTooLarge, format!("larger than the {} limit", super::byte_size(max_bytes)))
+}
+
+/// The error a read of a directory, FIFO or device fails with.
+fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
+}
+
+/// Where meshc never reads, whatever a spec allows: process state
+/// (`/proc/self/environ` holds CI secrets), kernel knobs and devices.
+const SYSTEM_DIRS: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// Why a file a spec names is not read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// It is (or a symlink leads) under /proc, /sys or /dev.
+    System,
+    /// It lies outside every directory meshc may read from.
+    Outside,
+}
+
+/// Checks where a file a spec names really is, symlinks resolved, before it
+/// is read: never under [`SYSTEM_DIRS`], and inside one of `roots` (the
+/// workspace root and the directories the spec allows). A path that does
+/// not resolve passes: reading it reports the missing file.
+pub fn check_location(fs: &dyn FileSystem, path: &Path, roots: &[PathBuf]) -> Result<(), Refusal> {
+    let Ok(real) = fs.canonicalize(path) else {
+        return if is_system_path(fs, path) { Err(Refusal::System) } else { Ok(()) };
+    };
+    if is_system_path(fs, &real) {
+        return Err(Refusal::System);
+    }
+    let inside = roots.iter().any(|root| fs.canonicalize(root).is_ok_and(|root| real.starts_with(root)));
+    if inside {
+        Ok(())
+    } else {
+        Err(Refusal::Outside)
+    }
+}
+
+/// Whether a path lies under /proc, /sys or /dev (as written or resolved).
+pub fn is_system_path(fs: &dyn FileSystem, path: &Path) -> bool {
+    SYSTEM_DIRS.iter().any(|dir| path.starts_with(dir))
+        || fs.canonicalize(path).is_ok_and(|real| SYSTEM_DIRS.iter().any(|dir| real.starts_with(dir)))
+}
