@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod istio_crds;
+pub mod kube;
 
 use std::collections::HashSet;
 use std::fs;
