@@ -19,7 +19,8 @@
 //! size alone. A child compiles once (asserting zero errors and warnings, so
 //! the benchmark measures real work) and emits, reads VmHWM, then times the
 //! pipeline best-of-R and each layer separately (load+parse, lower, schemas,
-//! checks, emit — as `meshc::driver` chains them), and prints a `RESULT` line.
+//! checks, emit — as `meshc::driver` chains them) and each backend alone
+//! (with the bytes it writes), and prints a `RESULT` line.
 //! The parent also times `meshc build` end to end with the bench-profile CLI
 //! binary (process start, compile, emit, atomic write of the output tree).
 //!
@@ -324,12 +325,22 @@ fn child(dir: &Path, repeat: usize) {
             format!("pass:{}={}", pass.name, d.as_micros())
         })
         .collect();
+    // Each backend alone (`emit_all` runs them in parallel), best of `repeat`, and the bytes it writes.
+    let backends: Vec<String> = meshc::emit::BACKENDS
+        .iter()
+        .map(|backend| {
+            let options = meshc::emit::Options::default().with_backends([backend.name]).expect("a backend");
+            let (d, emitted) = best(repeat, || meshc::emit::emit_all(model, &c.schemas, &options));
+            let bytes: usize = emitted.artifacts.iter().map(|a| a.contents.len()).sum();
+            format!("backend:{}={} bytes:{}={bytes}", backend.name, d.as_micros(), backend.name)
+        })
+        .collect();
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     let us = |d: Duration| d.as_micros();
     println!(
         "RESULT services={services} calls={calls} gateways={gateways} routes={routes} out_bytes={out_bytes} \
          hwm_kib={hwm} threads={threads} compile_us={} emit_us={} write_us={} load_us={} lower_us={} \
-         schemas_us={} checks_us={} emit_phase_us={} {}",
+         schemas_us={} checks_us={} emit_phase_us={} {} {}",
         us(compile),
         us(emit),
         us(write),
@@ -339,6 +350,7 @@ fn child(dir: &Path, repeat: usize) {
         us(phase_best[3]),
         us(phase_best[4]),
         passes.join(" "),
+        backends.join(" "),
     );
 }
 
@@ -503,6 +515,16 @@ fn main() {
             r.generated.schema_bytes as f64 / 1e6,
             r.result["out_bytes"].parse::<f64>().unwrap() / 1e6
         );
+    }
+
+    for r in &rows {
+        println!("\nN={}: each backend alone (emit, bytes written):", r.n);
+        for (key, value) in r.result.iter().filter(|(k, _)| k.starts_with("backend:")) {
+            let name = &key["backend:".len()..];
+            let bytes = r.result.get(&format!("bytes:{name}")).and_then(|b| b.parse::<f64>().ok()).unwrap_or(0.0);
+            let ms = value.parse::<f64>().unwrap_or(f64::NAN) / 1000.0;
+            println!("  {name:<18} {ms:>9.1} ms  {:>8.1} MB", bytes / 1e6);
+        }
     }
 
     // Scaling sanity: 10x the services should cost about 10x the time.

@@ -13,10 +13,9 @@ use crate::support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use k8s_openapi::api::core::v1::Service as KubeService;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Value};
 use support::istio_crds::{validate, yaml_documents};
+use support::kube::{parse_service, IntOrString, KubeService};
 use support::repo_root;
 
 // ---------------------------------------------------------------------------
@@ -844,7 +843,7 @@ fn kube_services(artifacts: &BTreeMap<String, String>) -> BTreeMap<String, KubeS
         .iter()
         .filter(|(path, _)| path.starts_with("kubernetes/"))
         .map(|(path, text)| {
-            let service: KubeService = serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let service = parse_service(path, text);
             assert_eq!(path, &format!("kubernetes/{}.yaml", service.metadata.name.as_deref().unwrap()));
             (service.metadata.name.clone().unwrap(), service)
         })
@@ -915,7 +914,7 @@ fn boutique_services_match_the_online_boutiques_own_manifests() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         for doc in yaml_documents(&text).into_iter().filter(|d| d["kind"] == "Service") {
-            let service: KubeService = serde_json::from_value(doc).unwrap_or_else(|e| panic!("{}: {e}", name(&path)));
+            let service = parse_service(&name(&path), &serde_json::to_string(&doc).unwrap());
             // frontend-external is the LoadBalancer way in, which the gateway models.
             if service.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer") {
                 continue;

@@ -3,8 +3,8 @@
 //! diagnostics it must produce annotated under the lines they point at.
 //! The second half tests the fixture helper itself.
 
-use expect_test::expect;
 use crate::support::fixture::{check, check_rendered, compare, extract_annotations, reported, Annotation};
+use expect_test::expect;
 
 #[test]
 fn a_workspace_with_a_proto_and_an_openapi_file_compiles_clean() {

@@ -16,13 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::Service as KubeService;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use meshc::base::Span;
 use meshc::diag::{Code, Diagnostic};
 use meshc::driver::{compile, Compilation};
 use serde_json::Value;
 use support::istio_crds::{validate, yaml_documents};
+use support::kube::{parse_service, IntOrString, KubeService};
 use support::{envoy_validate, repo_root};
 
 // ---------------------------------------------------------------------------
@@ -247,7 +246,7 @@ fn kubernetes_services_match_the_manifest() {
         .iter()
         .filter(|a| a.path.starts_with("kubernetes/"))
         .map(|a| {
-            let s: KubeService = serde_yaml_ng::from_str(&a.contents).unwrap_or_else(|e| panic!("{}: {e}", a.path));
+            let s = parse_service(&a.path, &a.contents);
             (s.metadata.name.clone().unwrap(), s)
         })
         .collect();

@@ -58,7 +58,8 @@ pub fn call_settings(i: usize, j: usize, k: usize, n: usize) -> String {
     let timeout = 100 + 10 * (n - i);
     let leaves = n - n / 20;
     if k == 0 && i < leaves && j >= leaves {
-        format!(" timeout=\"{timeout}ms\" {{ retries 1 per-try-timeout=\"{}ms\" }}", timeout / 3)
+        // Idempotent (an idempotency key), so retrying a `Put` or `POST` is safe (MESH0034).
+        format!(" timeout=\"{timeout}ms\" idempotent=#true {{ retries 1 per-try-timeout=\"{}ms\" }}", timeout / 3)
     } else {
         format!(" timeout=\"{timeout}ms\"")
     }

@@ -8,6 +8,7 @@
 
 pub mod fixture;
 pub mod istio_crds;
+pub mod kube;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -10,19 +10,23 @@ use base64::Engine as _;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
+use super::api::{
+    self, Any, Cluster, ExplicitHttpConfig, Filter, HeaderMatcher, HttpProtocolOptions, ProtocolOptions, Regex,
+    RegexRewrite, RouteAction, RouteConfiguration, RouteMatch, StringMatcher, UpgradeConfig, VirtualHost,
+};
 use super::security as envoy_security;
 use super::tls::upstream_tls;
 use super::{
     apply_retry_budget, callee_clusters, hash_policy, header_matcher, retry_policy, upstream_cluster, versioned_routes,
-    HCM, HTTP_OPTIONS, ROUTER,
+    HCM, ROUTER,
 };
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::identity::gateway_workload;
 use crate::model::traffic::{RetryPolicy, VersionId};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
 use crate::model::{
-    ErrorFormat, Forward, Gateway, HeaderTransform, Model, PathMatch, PathRewrite, PortId, Redirect, RedirectCode,
-    RedirectPath, Route, RouteAction, RouteTimeout, ServiceId, VirtualHostId,
+    self, ErrorFormat, Forward, Gateway, HeaderTransform, Model, PathMatch, PathRewrite, PortId, Redirect,
+    RedirectCode, RedirectPath, Route, RouteTimeout, ServiceId, VirtualHostId,
 };
 use crate::schema::SchemaIndex;
 
@@ -115,12 +119,14 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
         transcoder: forwards(gateway).any(|f| f.transcode.is_some()),
         validator: validating(gateway),
     };
-    let mut route_config =
-        json!({ "name": gateway.name.value, "virtual_hosts": virtual_hosts(model, gateway, optional) });
-    // Hosts match whatever port the client wrote (`Host: api.example.com:8080`); the header keeps it.
-    if !gateway.virtual_hosts.is_empty() {
-        route_config["ignore_port_in_host_matching"] = json!(true);
-    }
+    let route_config = RouteConfiguration {
+        // Hosts match whatever port the client wrote (`Host: api.example.com:8080`); the header keeps it.
+        ignore_port_in_host_matching: !gateway.virtual_hosts.is_empty(),
+        name: gateway.name.value.as_str().into(),
+        virtual_hosts: virtual_hosts(model, gateway, optional),
+    };
+    // The gateway's connection manager is not typed yet: its route config joins it as a JSON value.
+    let route_config = serde_json::to_value(&route_config).expect("a route config serializes");
     let mappers = local_reply_mappers(gateway);
     let filters = http_filters(model, schemas, gateway);
     // Envoy stamps `server: envoy` after all filters; a route that removes or
@@ -169,7 +175,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
     for forward in forwards(gateway) {
         retries.entry(ClusterKey::of(model, forward)).or_default().extend(&forward.retries);
     }
-    let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
+    let mut clusters: BTreeMap<String, Cluster> = BTreeMap::new();
     for (key, policies) in &retries {
         for (version, name) in callee_clusters(&key.name(model), model.service(key.service)) {
             let mut cluster = cluster(model, *key, version, &name);
@@ -178,8 +184,8 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
             if let Some(mtls) = model.mtls.as_ref().filter(|_| model.mtls_between(None, callee)) {
                 let workload = gateway_workload(&gateway.name.value);
                 let host = callee.host().map_or("", |h| h.as_str());
-                cluster["transport_socket"] =
-                    upstream_tls(mtls, options.cert_dir(mtls), &workload, &callee.identity(), host);
+                let tls = upstream_tls(mtls, options.cert_dir(mtls), workload, &callee.identity(), host);
+                cluster.transport_socket = Some(tls);
             }
             apply_retry_budget(&mut cluster, policies.iter().copied());
             clusters.insert(name, cluster);
@@ -187,21 +193,11 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
     }
     clusters.extend(envoy_security::clusters(model, gateway));
     if let (Some(validator), true) = (&gateway.validator, validating(gateway)) {
-        clusters.insert(
-            VALIDATOR_CLUSTER.to_string(),
-            json!({
-                "name": VALIDATOR_CLUSTER,
-                "type": "STRICT_DNS",
-                "connect_timeout": "1s",
-                "load_assignment": {
-                    "cluster_name": VALIDATOR_CLUSTER,
-                    "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": {
-                        "address": validator.value.host.as_str(),
-                        "port_value": validator.value.port.get()
-                    }}}}]}]
-                }
-            }),
-        );
+        let mut cluster =
+            Cluster::single_host(VALIDATOR_CLUSTER, validator.value.host.as_str(), validator.value.port.get());
+        // Resolved by DNS even at an IP address (Envoy accepts both).
+        cluster.discovery = "STRICT_DNS";
+        clusters.insert(VALIDATOR_CLUSTER.to_string(), cluster);
     }
     json!({
         "node": { "id": format!("gateway-{}", gateway.name.value), "cluster": model.name },
@@ -232,8 +228,8 @@ fn forwards(gateway: &Gateway) -> impl Iterator<Item = &Forward> {
 /// no `host` block). Envoy picks the virtual host by the request's host
 /// first, then the route in order. A domain is in one block only
 /// (checked), so Envoy's domains stay unique.
-fn virtual_hosts(model: &Model, gateway: &Gateway, optional: OptionalFilters) -> Vec<Value> {
-    let routes_of = |id: Option<VirtualHostId>| -> Vec<Value> {
+fn virtual_hosts<'a>(model: &'a Model, gateway: &'a Gateway, optional: OptionalFilters) -> Vec<VirtualHost<'a>> {
+    let routes_of = |id: Option<VirtualHostId>| -> Vec<api::Route> {
         gateway
             .routes
             .iter()
@@ -244,52 +240,52 @@ fn virtual_hosts(model: &Model, gateway: &Gateway, optional: OptionalFilters) ->
             })
             .collect()
     };
-    let mut out: Vec<Value> = gateway
+    let mut out: Vec<VirtualHost> = gateway
         .virtual_hosts_with_ids()
         .map(|(id, vhost)| {
-            let domains: Vec<String> = vhost.domains.iter().map(|d| d.value.to_string()).collect();
-            json!({
-                "name": format!("{}:{}", gateway.name.value, domains.first().map_or("", String::as_str)),
-                "domains": domains,
-                "routes": routes_of(Some(id)),
-            })
+            let domains: Vec<api::Str> = vhost.domains.iter().map(|d| d.value.to_string().into()).collect();
+            VirtualHost {
+                name: format!("{}:{}", gateway.name.value, domains.first().map_or("", |d| d.as_ref())).into(),
+                domains,
+                routes: routes_of(Some(id)),
+            }
         })
         .collect();
-    out.push(json!({ "name": gateway.name.value, "domains": ["*"], "routes": routes_of(None) }));
+    out.push(VirtualHost {
+        domains: vec!["*".into()],
+        name: gateway.name.value.as_str().into(),
+        routes: routes_of(None),
+    });
     out
 }
 
-fn route(model: &Model, gateway: &Gateway, route: &Route, optional: OptionalFilters) -> Value {
+fn route<'a>(model: &'a Model, gateway: &Gateway, route: &'a Route, optional: OptionalFilters) -> api::Route<'a> {
     let mut matcher = match &route.matcher.path {
-        PathMatch::Exact(p) => json!({ "path": p }),
-        PathMatch::Prefix(p) => json!({ "prefix": p }),
+        PathMatch::Exact(p) => RouteMatch::path(p.as_str()),
+        PathMatch::Prefix(p) => RouteMatch::prefix(p.as_str()),
     };
-    let mut headers = Vec::new();
     if let Some(method) = route.matcher.method {
-        headers.push(json!({ "name": ":method", "string_match": { "exact": method.as_str() } }));
+        matcher.headers.push(HeaderMatcher::string(":method", StringMatcher::exact(method.as_str())));
     }
-    headers.extend(route.matcher.headers.iter().map(header_matcher));
-    if !headers.is_empty() {
-        matcher["headers"] = Value::Array(headers);
-    }
+    matcher.headers.extend(route.matcher.headers.iter().map(header_matcher));
     let mut per_filter = serde_json::Map::new();
-    let mut out = json!({ "name": route.name.value, "match": matcher });
+    let mut out = api::Route::new(route.name.value.as_str(), matcher);
     match &route.action {
-        RouteAction::Forward(forward) => {
+        model::RouteAction::Forward(forward) => {
             let mut action = forward_action(model, forward);
             envoy_security::route(model, gateway, route, Some(&mut action), &mut per_filter);
-            out["route"] = action;
+            out.route = Some(action);
         }
-        RouteAction::Redirect(redirect) => {
+        model::RouteAction::Redirect(redirect) => {
             envoy_security::route(model, gateway, route, None, &mut per_filter);
-            out["redirect"] = redirect_action(redirect);
+            out.redirect = Some(redirect_action(redirect));
         }
     }
     if route.errors.is_some() {
-        out["request_headers_to_add"] = json!([{
+        out.request_headers_to_add = Some(json!([{
             "header": { "key": ROUTE_HEADER, "value": literal(&route.name.value) },
             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"
-        }]);
+        }]));
     }
     let mutations = response_mutations(route);
     if !mutations.is_empty() {
@@ -311,43 +307,40 @@ fn route(model: &Model, gateway: &Gateway, route: &Route, optional: OptionalFilt
     if optional.transcoder && forward.is_none_or(|f| f.transcode.is_none()) {
         per_filter.insert(TRANSCODER_FILTER.into(), json!({ "@type": FILTER_CONFIG, "disabled": true }));
     }
-    if !per_filter.is_empty() {
-        out["typed_per_filter_config"] = Value::Object(per_filter);
-    }
+    // The gateway's per-route configs are not typed yet.
+    out.typed_per_filter_config =
+        per_filter.into_iter().map(|(name, config)| (name.into(), Any::Json(config))).collect();
     out
 }
 
 /// A forwarding route's `RouteAction`: cluster, timeouts, retries, rewrites, upgrades.
-fn forward_action(model: &Model, forward: &Forward) -> Value {
-    let mut action = json!({ "cluster": ClusterKey::of(model, forward).name(model) });
-    match forward.timeout {
-        Some(RouteTimeout::After(timeout)) => action["timeout"] = json!(timeout.to_proto_json()),
-        // Zero turns the route's timeout off.
-        Some(RouteTimeout::Never) => action["timeout"] = json!("0s"),
-        None => {}
-    }
-    if let Some(idle) = &forward.idle_timeout {
-        action["idle_timeout"] = json!(idle.value.to_proto_json());
-    }
-    if let Some(policy) = &forward.retries {
-        action["retry_policy"] = retry_policy(policy);
-    }
-    if let Some(hash) = hash_policy(&model.service(forward.target.value).traffic) {
-        action["hash_policy"] = hash;
-    }
+fn forward_action<'a>(model: &'a Model, forward: &'a Forward) -> RouteAction<'a> {
+    let mut action = RouteAction {
+        cluster: Some(ClusterKey::of(model, forward).name(model).into()),
+        timeout: match forward.timeout {
+            Some(RouteTimeout::After(timeout)) => Some(timeout.to_proto_json().into()),
+            // Zero turns the route's timeout off.
+            Some(RouteTimeout::Never) => Some("0s".into()),
+            None => None,
+        },
+        idle_timeout: forward.idle_timeout.as_ref().map(|idle| idle.value.to_proto_json()),
+        retry_policy: forward.retries.as_ref().map(retry_policy),
+        hash_policy: hash_policy(&model.service(forward.target.value).traffic),
+        host_rewrite_literal: forward.rewrite.host.as_ref().map(|host| host.value.as_str().into()),
+        ..RouteAction::default()
+    };
     match forward.rewrite.path.as_ref().map(|p| &p.value) {
-        Some(PathRewrite::Prefix(prefix)) => action["prefix_rewrite"] = json!(prefix),
+        Some(PathRewrite::Prefix(prefix)) => action.prefix_rewrite = Some(prefix.as_str().into()),
         Some(PathRewrite::Regex(regex)) => {
-            action["regex_rewrite"] =
-                json!({ "pattern": { "regex": regex.pattern() }, "substitution": regex.substitution() });
+            action.regex_rewrite = Some(RegexRewrite {
+                pattern: Regex { regex: regex.pattern().to_string() },
+                substitution: regex.substitution().to_string().into(),
+            });
         }
         None => {}
     }
-    if let Some(host) = &forward.rewrite.host {
-        action["host_rewrite_literal"] = json!(host.value.as_str());
-    }
     if forward.websocket.is_some() {
-        action["upgrade_configs"] = json!([{ "upgrade_type": "websocket" }]);
+        action.upgrade_configs = vec![UpgradeConfig { upgrade_type: "websocket" }];
     }
     action
 }
@@ -485,32 +478,31 @@ fn literal(text: &str) -> String {
     text.replace('%', "%%")
 }
 
-fn cluster(model: &Model, key: ClusterKey, version: Option<VersionId>, name: &str) -> Value {
+fn cluster<'a>(model: &'a Model, key: ClusterKey, version: Option<VersionId>, name: &str) -> Cluster<'a> {
     let mut cluster = upstream_cluster(name, model.service(key.service), key.port, version);
-    let mut options = serde_json::Map::new();
-    if key.protocol == Protocol::Grpc {
-        options.insert("explicit_http_config".into(), json!({ "http2_protocol_options": {} }));
-    } else if key.cache_seconds.is_some() {
+    let explicit_http_config = if key.protocol == Protocol::Grpc {
+        Some(ExplicitHttpConfig::http2())
+    } else {
         // The options message requires a protocol once it is present.
-        options.insert("explicit_http_config".into(), json!({ "http_protocol_options": {} }));
-    }
-    if let Some(ttl) = key.cache_seconds {
-        options.insert("http_filters".into(), json!([
-            { "name": HEADER_MUTATION_FILTER, "typed_config": { "@type": HEADER_MUTATION, "mutations": { "response_mutations": [
-                set_header("cache-control", format!("public, max-age={ttl}")),
-                // The cache computes freshness from `date`; supply it for origins that omit it.
-                { "append": {
-                    "header": { "key": "date", "value": "%START_TIME(%a, %d %b %Y %H:%M:%S GMT)%" },
-                    "append_action": "ADD_IF_ABSENT"
-                }}
-            ]}}},
-            { "name": "envoy.filters.http.upstream_codec", "typed_config": { "@type": UPSTREAM_CODEC } }
-        ]));
-    }
-    if !options.is_empty() {
-        options.insert("@type".into(), json!(HTTP_OPTIONS));
-        cluster["typed_extension_protocol_options"] =
-            json!({ "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": options });
+        key.cache_seconds.map(|_| ExplicitHttpConfig::http1())
+    };
+    let http_filters = key.cache_seconds.map_or(Vec::new(), |ttl| {
+        let mutation = json!({ "@type": HEADER_MUTATION, "mutations": { "response_mutations": [
+            set_header("cache-control", format!("public, max-age={ttl}")),
+            // The cache computes freshness from `date`; supply it for origins that omit it.
+            { "append": {
+                "header": { "key": "date", "value": "%START_TIME(%a, %d %b %Y %H:%M:%S GMT)%" },
+                "append_action": "ADD_IF_ABSENT"
+            }}
+        ]}});
+        vec![
+            Filter::new(HEADER_MUTATION_FILTER, Any::Json(mutation)),
+            Filter::new("envoy.filters.http.upstream_codec", Any::Json(json!({ "@type": UPSTREAM_CODEC }))),
+        ]
+    });
+    if explicit_http_config.is_some() || !http_filters.is_empty() {
+        let options = HttpProtocolOptions { explicit_http_config, http_filters };
+        cluster.typed_extension_protocol_options = Some(ProtocolOptions::http(options));
     }
     cluster
 }

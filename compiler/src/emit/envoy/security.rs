@@ -20,7 +20,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::HTTP_OPTIONS;
+use super::api::{
+    Any, Cluster, CommonTlsContext, DataSource, Filter, ProtocolOptions, RouteAction, SanMatcher, StringMatcher,
+    TransportSocket, UpstreamTlsContext, ValidationContext,
+};
 use crate::model::identity::TokenExchange;
 use crate::model::security::{
     AuditField, AuditSink, ClaimCondition, ClaimHeader, ClaimTest, ClaimType, IssuerId, Jwks, JwtIssuer, RateKey,
@@ -43,7 +46,6 @@ const RL_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.http.ra
 const FILE_LOG: &str = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 const STDOUT_LOG: &str = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
 const CEL_FILTER: &str = "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter";
-const TLS: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 /// The global rate limit service's cluster; service names hold no dots.
 pub const RATELIMIT_CLUSTER: &str = "meshc.ratelimit";
 /// The system's CA bundle on Debian, Ubuntu (Envoy's images) and Alpine.
@@ -210,14 +212,15 @@ fn provider(schemas: &SchemaIndex, issuer: &JwtIssuer, forward: bool, claim_head
 /// The inbound jwt_authn filter of a service that requires a token: every
 /// request needs a valid token of the issuer, which stays on the request so
 /// that the app can pass it on.
-pub fn service_token_filter(model: &Model, schemas: &SchemaIndex, id: IssuerId) -> Value {
+pub fn service_token_filter<'a>(model: &Model, schemas: &SchemaIndex, id: IssuerId) -> Filter<'a> {
     let issuer = model.issuer(id);
     let name = &issuer.name.value;
-    json!({ "name": JWT_FILTER, "typed_config": {
+    let config = json!({
         "@type": JWT_AUTHN,
         "providers": { name.clone(): provider(schemas, issuer, true, &[]) },
         "rules": [{ "match": { "prefix": "/" }, "requires": { "provider_name": name } }]
-    }})
+    });
+    Filter::new(JWT_FILTER, Any::Json(config))
 }
 
 /// A route's per-filter configs for the security filters, and the route
@@ -228,7 +231,7 @@ pub fn route(
     model: &Model,
     gateway: &Gateway,
     route: &Route,
-    action: Option<&mut Value>,
+    action: Option<&mut RouteAction>,
     per_filter: &mut Map<String, Value>,
 ) {
     if authenticating(gateway) {
@@ -256,7 +259,7 @@ pub fn route(
             vec![json!({ "generic_key": { "descriptor_key": "route", "descriptor_value": route.name.value } })];
         actions.extend(key_action(&limit.key.value, issuer));
         match action {
-            Some(action) => action["rate_limits"] = json!([{ "actions": actions }]),
+            Some(action) => action.rate_limits = Some(json!([{ "actions": actions }])),
             None => {
                 per_filter.insert(
                     RL_FILTER.into(),
@@ -365,54 +368,42 @@ pub fn keys_by_client_address(gateway: &Gateway) -> bool {
 }
 
 /// Clusters the security filters call: each remote JWKS host, the rate limit service.
-pub fn clusters(model: &Model, gateway: &Gateway) -> Vec<(String, Value)> {
+pub fn clusters<'a>(model: &'a Model, gateway: &'a Gateway) -> Vec<(String, Cluster<'a>)> {
     let mut out = Vec::new();
     let mut issuers: Vec<_> = gateway.routes.iter().filter_map(|r| r.auth.as_ref()).map(|a| a.issuer.value).collect();
     issuers.sort();
     issuers.dedup();
     out.extend(issuers.into_iter().filter_map(|id| jwks_cluster_of(model.issuer(id))));
     if let (Some(service), true) = (&gateway.rate_limit_service, limits(gateway, true)) {
-        let mut cluster = socket_cluster(RATELIMIT_CLUSTER, service.host.as_str(), service.port.get());
-        cluster["typed_extension_protocol_options"] = json!({ "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-            "@type": HTTP_OPTIONS,
-            "explicit_http_config": { "http2_protocol_options": {} }
-        }});
+        let mut cluster = Cluster::single_host(RATELIMIT_CLUSTER, service.host.as_str(), service.port.get());
+        cluster.typed_extension_protocol_options = Some(ProtocolOptions::http2());
         out.push((RATELIMIT_CLUSTER.to_string(), cluster));
     }
     out
 }
 
 /// The cluster an issuer's remote JWKS is fetched through, if it has one.
-pub fn jwks_cluster_of(issuer: &JwtIssuer) -> Option<(String, Value)> {
+pub fn jwks_cluster_of(issuer: &JwtIssuer) -> Option<(String, Cluster<'_>)> {
     let Jwks::Remote { uri, .. } = &issuer.jwks else { return None };
     let name = jwks_cluster(&issuer.name.value);
-    let mut cluster = socket_cluster(&name, uri.value.host.as_str(), uri.value.port.get());
+    let host = uri.value.host.as_str();
+    let mut cluster = Cluster::single_host(name.clone(), host, uri.value.port.get());
     if uri.value.tls {
         // Keys fetched over TLS must come from the issuer: verify its certificate and name.
-        cluster["transport_socket"] = json!({ "name": "envoy.transport_sockets.tls", "typed_config": {
-            "@type": TLS,
-            "sni": uri.value.host.as_str(),
-            "common_tls_context": { "validation_context": {
-                "trusted_ca": { "filename": SYSTEM_CAS },
-                "match_typed_subject_alt_names": [{ "san_type": "DNS", "matcher": { "exact": uri.value.host.as_str() } }]
-            }}
-        }});
+        let validation_context = ValidationContext {
+            match_typed_subject_alt_names: vec![SanMatcher { matcher: StringMatcher::exact(host), san_type: "DNS" }],
+            trusted_ca: Some(DataSource { filename: SYSTEM_CAS }),
+        };
+        let context = UpstreamTlsContext {
+            common_tls_context: CommonTlsContext { validation_context: Some(validation_context), ..Default::default() },
+            sni: host.into(),
+        };
+        cluster.transport_socket = Some(TransportSocket {
+            name: "envoy.transport_sockets.tls",
+            typed_config: Any::UpstreamTlsContext(context),
+        });
     }
     Some((name, cluster))
-}
-
-fn socket_cluster(name: &str, host: &str, port: u16) -> Value {
-    json!({
-        "name": name,
-        "type": if host.parse::<std::net::IpAddr>().is_ok() { "STATIC" } else { "STRICT_DNS" },
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": {
-                "address": host, "port_value": port
-            }}}}]}]
-        }
-    })
 }
 
 /// The audit access logs: one per distinct record shape, each restricted
@@ -491,11 +482,8 @@ const EXT_AUTHZ_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.
 /// `audience`: ext_authz to `meshc-runtime token-exchange` beside the
 /// sidecar, which answers with the new `authorization` header. Off unless a
 /// route turns it on ([`token_exchange_route`]).
-pub fn token_exchange_filter(exchange: &TokenExchange, audience: &str) -> Value {
-    json!({
-        "name": token_exchange_filter_name(exchange, audience),
-        "disabled": true,
-        "typed_config": {
+pub fn token_exchange_filter<'a>(exchange: &TokenExchange, audience: &str) -> Filter<'a> {
+    let config = json!({
             "@type": EXT_AUTHZ,
             "transport_api_version": "V3",
             // No exchanged token, no call: the callee would refuse the user's anyway.
@@ -510,19 +498,20 @@ pub fn token_exchange_filter(exchange: &TokenExchange, audience: &str) -> Value 
                 "authorization_response": { "allowed_upstream_headers": { "patterns": [{ "exact": "authorization" }] } }
             },
             "allowed_headers": { "patterns": [{ "exact": "authorization" }] }
-        }
-    })
+    });
+    Filter { disabled: true, ..Filter::new(token_exchange_filter_name(exchange, audience), Any::Json(config)) }
 }
 
 /// A route's per-filter config turning its call's exchange filter on.
-pub fn token_exchange_route(exchange: &TokenExchange, audience: &str) -> (String, Value) {
-    (token_exchange_filter_name(exchange, audience), json!({ "@type": EXT_AUTHZ_PER_ROUTE, "check_settings": {} }))
+pub fn token_exchange_route<'a>(exchange: &TokenExchange, audience: &str) -> (String, Any<'a>) {
+    let config = json!({ "@type": EXT_AUTHZ_PER_ROUTE, "check_settings": {} });
+    (token_exchange_filter_name(exchange, audience), Any::Json(config))
 }
 
 /// The cluster of the exchanger (`meshc-runtime token-exchange`) on 127.0.0.1.
-pub fn token_exchange_cluster(exchange: &TokenExchange) -> (String, Value) {
+pub fn token_exchange_cluster<'a>(exchange: &TokenExchange) -> (String, Cluster<'a>) {
     let name = token_exchange_cluster_name(exchange);
-    let cluster = socket_cluster(&name, "127.0.0.1", exchange.exchanger_port.get());
+    let cluster = Cluster::single_host(name.clone(), "127.0.0.1", exchange.exchanger_port.get());
     (name, cluster)
 }
 

@@ -24,24 +24,25 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use serde_json::{json, Value};
 
+use super::api::{
+    Address, Any, Bootstrap, ClientCertDetails, Cluster, Empty, Filter, FilterChain, FilterChainMatch, HeaderMatcher,
+    HttpConnectionManager, LbEndpoint, Listener, LocalityLbEndpoints, Node, ProtocolOptions, Regex, Route, RouteAction,
+    RouteConfiguration, RouteMatch, StaticResources, StringMatcher, TcpProxy, TransportSocket, VirtualHost,
+};
 use super::security::{
     jwks_cluster_of, service_token_filter, token_exchange_cluster, token_exchange_filter, token_exchange_route,
 };
 use super::tls::{downstream_tls, network_rbac_filters, rbac_filters, upstream_tls};
 use super::{
-    apply_retry_budget, callee_clusters, hash_policy, retry_policy, upstream_cluster, version_cluster,
-    versioned_routes, HCM, HTTP_OPTIONS, ROUTER,
+    apply_retry_budget, callee_clusters, hash_policy, retry_policy, upstream_cluster, versioned_routes,
+    weighted_versions,
 };
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::identity::MtlsMode;
-use crate::model::values::{Duration, Operation};
+use crate::model::values::Operation;
 use crate::model::{Call, Model, PortId, PortProtocol, Service, ServiceId};
 use crate::schema::SchemaIndex;
-
-const TLS_INSPECTOR: &str = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
-const TCP_PROXY: &str = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 
 pub fn emit(model: &Model, schemas: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     model
@@ -60,11 +61,19 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, options: &Options, _: &mut Vec
         .collect()
 }
 
+/// The clusters of one bootstrap by name (listed in name order).
+type Clusters<'a> = BTreeMap<String, Cluster<'a>>;
+
 /// `None` for a workload that listens nowhere and calls nobody: nothing to proxy.
-fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, service: &Service) -> Option<Value> {
+fn bootstrap<'a>(
+    model: &'a Model,
+    schemas: &SchemaIndex,
+    options: &'a Options,
+    service: &'a Service,
+) -> Option<Bootstrap<'a>> {
     let name = &service.name.value;
-    let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
-    let mut listeners: Vec<Value> = service
+    let mut clusters = Clusters::new();
+    let mut listeners: Vec<Listener> = service
         .ports()
         .map(|(port, _)| inbound_listener(model, schemas, options, service, port, &mut clusters))
         .collect();
@@ -73,10 +82,10 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, service: &
     if listeners.is_empty() {
         return None;
     }
-    Some(json!({
-        "node": { "id": format!("sidecar-{name}"), "cluster": name },
-        "static_resources": { "listeners": listeners, "clusters": clusters.into_values().collect::<Vec<_>>() }
-    }))
+    Some(Bootstrap {
+        node: Node { cluster: name.into(), id: format!("sidecar-{name}") },
+        static_resources: StaticResources { clusters: clusters.into_values().collect(), listeners },
+    })
 }
 
 /// `BASE` for a service with one port, `BASE.PORT` for one with several.
@@ -91,61 +100,75 @@ fn per_port(base: &str, service: &Service, port: PortId) -> String {
 /// port: mutual TLS per the service's mode; on HTTP ports the end user's
 /// token and the callers' authorization checked, on TCP ports the
 /// callers' identities; then on to the app.
-fn inbound_listener(
-    model: &Model,
+fn inbound_listener<'a>(
+    model: &'a Model,
     schemas: &SchemaIndex,
-    options: &Options,
-    service: &Service,
+    options: &'a Options,
+    service: &'a Service,
     port: PortId,
-    clusters: &mut BTreeMap<String, Value>,
-) -> Value {
+    clusters: &mut Clusters<'a>,
+) -> Listener<'a> {
     let name = &service.name.value;
     let service_port = service.port(port);
     let mode = model.mtls_mode(service);
     let inbound_cluster = per_port(&format!("inbound.{name}"), service, port);
     let stat_prefix = per_port(&format!("inbound_{name}"), service, port).replace('.', "_");
-    let inbound_tls =
-        model.mtls.as_ref().filter(|_| mode.accepts_tls()).map(|m| downstream_tls(m, options.cert_dir(m), name));
-    let filter = if service_port.protocol.is_http() {
+    let inbound_tls = model
+        .mtls
+        .as_ref()
+        .filter(|_| mode.accepts_tls())
+        .map(|m| downstream_tls(m, options.cert_dir(m), name.as_str()));
+    let filters = if service_port.protocol.is_http() {
         // Authentication (the end user's token), then authorization (the caller's identity).
         let token = service.require_token().map(|t| service_token_filter(model, schemas, t.value));
         let rbac = service.authorization().map_or(Vec::new(), |a| rbac_filters(model, model.mtls.as_ref(), a));
-        let mut manager = connection_manager(
-            "inbound",
-            &stat_prefix,
-            json!([{ "name": "inbound", "domains": ["*"], "routes": [{
-                "match": { "prefix": "/" },
-                // The caller's proxy owns timeouts and retries; the inbound side only forwards.
-                "route": { "cluster": inbound_cluster, "timeout": "0s" }
-            }]}]),
-            token.into_iter().chain(rbac).collect(),
-        );
+        let mut route = Route::new("", RouteMatch::prefix("/"));
+        // The caller's proxy owns timeouts and retries; the inbound side only forwards.
+        route.route = Some(RouteAction {
+            cluster: Some(inbound_cluster.clone().into()),
+            timeout: Some("0s".into()),
+            ..Default::default()
+        });
+        let host = VirtualHost { domains: vec!["*".into()], name: "inbound".into(), routes: vec![route] };
+        let mut manager =
+            connection_manager("inbound", stat_prefix, vec![host], token.into_iter().chain(rbac).collect());
         if inbound_tls.is_some() {
             // The app learns who called: the caller's SPIFFE ID in `x-forwarded-client-cert`.
-            let manager = &mut manager["typed_config"];
-            manager["forward_client_cert_details"] = json!("SANITIZE_SET");
-            manager["set_current_client_cert_details"] = json!({ "uri": true });
+            manager.forward_client_cert_details = Some("SANITIZE_SET");
+            manager.set_current_client_cert_details = Some(ClientCertDetails { uri: true });
         }
-        vec![manager]
+        vec![Filter::new(
+            "envoy.filters.network.http_connection_manager",
+            Any::HttpConnectionManager(Box::new(manager)),
+        )]
     } else {
         let rbac = service
             .authorization()
             .map_or(Vec::new(), |a| network_rbac_filters(model, model.mtls.as_ref(), a, &stat_prefix));
-        rbac.into_iter().chain([tcp_proxy(&stat_prefix, &inbound_cluster, None)]).collect()
+        let proxy = TcpProxy {
+            cluster: Some(inbound_cluster.clone().into()),
+            idle_timeout: None,
+            stat_prefix: stat_prefix.into(),
+            weighted_clusters: None,
+        };
+        rbac.into_iter().chain([tcp_proxy(proxy)]).collect()
     };
     let listener_name = per_port("inbound", service, port);
     let inbound_port =
         service.sidecar().and_then(|s| s.inbound_ports(port.index() + 1)).and_then(|p| p.last().copied());
     let inbound_port = inbound_port.map_or(0, |p| p.get()); // past 65535 is refused when the spec is read
-    let mut inbound = listener(&listener_name, "0.0.0.0", inbound_port, filter.clone(), inbound_tls);
-    if mode == MtlsMode::Permissive {
+    let mut inbound = if mode == MtlsMode::Permissive {
         // Callers without mTLS are served too, by a plaintext chain the TLS inspector picks.
-        inbound["filter_chains"][0]["filter_chain_match"] = json!({ "transport_protocol": "tls" });
-        inbound["filter_chains"].as_array_mut().expect("chains").push(json!({ "filters": filter }));
-        inbound["listener_filters"] = json!([{
-            "name": "envoy.filters.listener.tls_inspector",
-            "typed_config": { "@type": TLS_INSPECTOR }
-        }]);
+        let mut inbound = listener(listener_name, "0.0.0.0", inbound_port, filters.clone(), inbound_tls);
+        inbound.filter_chains[0].filter_chain_match = Some(FilterChainMatch { transport_protocol: "tls" });
+        inbound.filter_chains.push(FilterChain { filter_chain_match: None, filters, transport_socket: None });
+        inbound
+    } else {
+        listener(listener_name, "0.0.0.0", inbound_port, filters, inbound_tls)
+    };
+    if mode == MtlsMode::Permissive {
+        inbound.listener_filters =
+            vec![Filter::new("envoy.filters.listener.tls_inspector", Any::TlsInspector(Empty {}))];
     }
     if service_port.protocol.is_http() {
         let issuer = service.require_token().and_then(|t| jwks_cluster_of(model.issuer(t.value)));
@@ -154,32 +177,26 @@ fn inbound_listener(
         }
     }
     let http2 = service_port.protocol == PortProtocol::Grpc;
-    clusters.insert(
-        inbound_cluster.clone(),
-        static_cluster(&inbound_cluster, "127.0.0.1", service_port.number.get(), http2),
-    );
+    let app = static_cluster(inbound_cluster.clone(), "127.0.0.1", service_port.number.get(), http2);
+    clusters.insert(inbound_cluster, app);
     inbound
 }
 
-/// Envoy's TCP proxy to `cluster`, closing connections silent for `idle`
-/// (Envoy's default: an hour).
-fn tcp_proxy(stat_prefix: &str, cluster: &str, idle: Option<Duration>) -> Value {
-    let mut config = json!({ "@type": TCP_PROXY, "stat_prefix": stat_prefix, "cluster": cluster });
-    if let Some(idle) = idle {
-        config["idle_timeout"] = json!(idle.to_proto_json());
-    }
-    json!({ "name": "envoy.filters.network.tcp_proxy", "typed_config": config })
+/// Envoy's TCP proxy filter.
+fn tcp_proxy(config: TcpProxy) -> Filter {
+    Filter::new("envoy.filters.network.tcp_proxy", Any::TcpProxy(config))
 }
 
 /// The app's TCP calls: a listener on 127.0.0.1 per callee port (the
 /// call's `local-port`, else the callee's port number), proxied to the
-/// callee's cluster, with mTLS towards callees that accept it.
-fn tcp_outbound_listeners(
-    model: &Model,
-    options: &Options,
-    service: &Service,
-    clusters: &mut BTreeMap<String, Value>,
-) -> Vec<Value> {
+/// callee's cluster, with mTLS towards callees that accept it. Connections
+/// silent for the call's idle timeout are closed (Envoy's default: an hour).
+fn tcp_outbound_listeners<'a>(
+    model: &'a Model,
+    options: &'a Options,
+    service: &'a Service,
+    clusters: &mut Clusters<'a>,
+) -> Vec<Listener<'a>> {
     let mut by_local: BTreeMap<u16, &Call> = BTreeMap::new();
     for call in &service.calls {
         let callee = model.service(call.target.value);
@@ -197,21 +214,14 @@ fn tcp_outbound_listeners(
             let cluster = per_port(&format!("outbound.{}", callee.name.value), callee, call.port);
             add_callee_clusters(model, options, service, callee, call.port, &cluster, std::iter::empty(), clusters);
             let stat_prefix = format!("{}_{local}", cluster.replace('.', "_"));
-            let mut proxy = tcp_proxy(&stat_prefix, &cluster, call.idle_timeout.as_ref().map(|t| t.value));
-            if !callee.traffic.rules.split.is_empty() {
-                let split: Vec<Value> = callee
-                    .traffic
-                    .rules
-                    .split
-                    .iter()
-                    .map(|w| json!({ "name": version_cluster(&cluster, callee, w.version), "weight": w.weight }))
-                    .collect();
-                let config = &mut proxy["typed_config"];
-                config.as_object_mut().expect("an object").remove("cluster");
-                config["weighted_clusters"] = json!({ "clusters": split });
-            }
-            let name = format!("{cluster}:{local}");
-            listener(&name, "127.0.0.1", local, vec![proxy], None)
+            let split = !callee.traffic.rules.split.is_empty();
+            let proxy = TcpProxy {
+                weighted_clusters: split.then(|| weighted_versions(&cluster, callee)),
+                cluster: (!split).then(|| cluster.clone().into()),
+                idle_timeout: call.idle_timeout.as_ref().map(|t| t.value.to_proto_json()),
+                stat_prefix: stat_prefix.into(),
+            };
+            listener(format!("{cluster}:{local}"), "127.0.0.1", local, vec![tcp_proxy(proxy)], None)
         })
         .collect()
 }
@@ -220,41 +230,40 @@ fn tcp_outbound_listeners(
 /// versions its rules name), with mTLS when both ends take it and the
 /// tightest retry budget of `retries`.
 #[allow(clippy::too_many_arguments)]
-fn add_callee_clusters<'a>(
-    model: &Model,
-    options: &Options,
-    caller: &Service,
-    callee: &Service,
+fn add_callee_clusters<'a, 'r>(
+    model: &'a Model,
+    options: &'a Options,
+    caller: &'a Service,
+    callee: &'a Service,
     port: PortId,
     cluster: &str,
-    retries: impl Iterator<Item = &'a crate::model::traffic::RetryPolicy> + Clone,
-    clusters: &mut BTreeMap<String, Value>,
+    retries: impl Iterator<Item = &'r crate::model::traffic::RetryPolicy> + Clone,
+    clusters: &mut Clusters<'a>,
 ) {
-    let tls = model.mtls.as_ref().filter(|_| model.mtls_between(Some(caller), callee)).map(|m| {
-        let host = callee.host().map_or("", |h| h.as_str());
-        upstream_tls(m, options.cert_dir(m), &caller.name.value, &callee.identity(), host)
-    });
+    let tls: Option<TransportSocket> =
+        model.mtls.as_ref().filter(|_| model.mtls_between(Some(caller), callee)).map(|m| {
+            let host = callee.host().map_or("", |h| h.as_str());
+            upstream_tls(m, options.cert_dir(m), caller.name.value.as_str(), &callee.identity(), host)
+        });
     for (version, cluster_name) in callee_clusters(cluster, callee) {
         let mut outbound = upstream_cluster(&cluster_name, callee, port, version);
         if callee.port(port).protocol == PortProtocol::Grpc {
-            outbound["typed_extension_protocol_options"] = http2_options();
+            outbound.typed_extension_protocol_options = Some(ProtocolOptions::http2());
         }
         apply_retry_budget(&mut outbound, retries.clone());
-        if let Some(tls) = &tls {
-            outbound["transport_socket"] = tls.clone();
-        }
+        outbound.transport_socket = tls.clone();
         clusters.insert(cluster_name, outbound);
     }
 }
 
 /// The app's calls: a virtual host per callee with the calls' routes, and
 /// the callees' clusters. `None` for a service that calls nobody.
-fn outbound_listener(
-    model: &Model,
-    options: &Options,
-    service: &Service,
-    clusters: &mut BTreeMap<String, Value>,
-) -> Option<Value> {
+fn outbound_listener<'a>(
+    model: &'a Model,
+    options: &'a Options,
+    service: &'a Service,
+    clusters: &mut Clusters<'a>,
+) -> Option<Listener<'a>> {
     let name = &service.name.value;
     // HTTP and gRPC calls grouped by callee and port, in the spec's order within each.
     let mut by_target: BTreeMap<(&str, PortId), (ServiceId, Vec<&Call>)> = BTreeMap::new();
@@ -269,7 +278,7 @@ fn outbound_listener(
         return None;
     }
     let mut named = std::collections::HashSet::new();
-    let hosts: Vec<Value> = by_target
+    let hosts: Vec<VirtualHost> = by_target
         .iter()
         .map(|(&(target_name, port), (target, calls))| {
             let callee = model.service(*target);
@@ -278,7 +287,7 @@ fn outbound_listener(
             add_callee_clusters(model, options, service, callee, port, &cluster, retries, clusters);
             let host = callee.host().map_or("", |h| h.as_str());
             let number = callee.port(port).number;
-            let mut routes: Vec<Value> = calls
+            let mut routes: Vec<Route> = calls
                 .iter()
                 .filter(|c| c.operation.is_some())
                 .flat_map(|c| versioned_routes(route(model, service, callee, c, &cluster), callee))
@@ -301,120 +310,118 @@ fn outbound_listener(
             // twice; Envoy refuses a virtual host listing a domain twice.
             let mut seen = std::collections::HashSet::new();
             domains.retain(|d| seen.insert(d.clone()));
-            json!({ "name": per_port(target_name, callee, port), "domains": domains, "routes": routes })
+            let domains = domains.into_iter().map(Into::into).collect();
+            VirtualHost { domains, name: per_port(target_name, callee, port).into(), routes }
         })
         .collect();
     // One token exchange filter per (exchange, audience) the calls use, each off but on its calls' routes.
-    let mut exchanges: BTreeMap<String, Value> = BTreeMap::new();
+    let mut exchanges: BTreeMap<String, Filter> = BTreeMap::new();
     for exchange in service.calls.iter().filter_map(|c| c.token.exchange()) {
         let sts = model.token_exchange(exchange.exchange);
         let filter = token_exchange_filter(sts, &exchange.audience);
-        exchanges.insert(filter["name"].as_str().unwrap_or_default().to_string(), filter);
+        exchanges.insert(filter.name.to_string(), filter);
         let (name, cluster) = token_exchange_cluster(sts);
         clusters.insert(name, cluster);
     }
     let filters = exchanges.into_values().collect();
-    let manager = connection_manager("outbound", &format!("outbound_{name}"), Value::Array(hosts), filters);
+    let manager = connection_manager("outbound", format!("outbound_{name}"), hosts, filters);
+    let manager =
+        Filter::new("envoy.filters.network.http_connection_manager", Any::HttpConnectionManager(Box::new(manager)));
     Some(listener("outbound", "127.0.0.1", service.sidecar()?.outbound.get(), vec![manager], None))
 }
 
 /// A listener with one filter chain: `filters`, behind `tls` when given.
-fn listener(name: &str, address: &str, port: u16, filters: Vec<Value>, tls: Option<Value>) -> Value {
-    let mut chain = json!({ "filters": filters });
-    if let Some(tls) = tls {
-        chain["transport_socket"] = tls;
+fn listener<'a>(
+    name: impl Into<super::api::Str<'a>>,
+    address: &'static str,
+    port: u16,
+    filters: Vec<Filter<'a>>,
+    tls: Option<TransportSocket<'a>>,
+) -> Listener<'a> {
+    Listener {
+        address: Address::socket(address, port),
+        filter_chains: vec![FilterChain { filter_chain_match: None, filters, transport_socket: tls }],
+        listener_filters: Vec::new(),
+        name: name.into(),
     }
-    json!({
-        "name": name,
-        "address": { "socket_address": { "address": address, "port_value": port } },
-        "filter_chains": [chain]
-    })
 }
 
 /// The HTTP connection manager: `filters` (authorization), then the router.
-fn connection_manager(name: &str, stat_prefix: &str, virtual_hosts: Value, mut filters: Vec<Value>) -> Value {
-    filters.push(json!({ "name": "envoy.filters.http.router", "typed_config": { "@type": ROUTER } }));
-    json!({
-        "name": "envoy.filters.network.http_connection_manager",
-        "typed_config": {
-            "@type": HCM,
-            "stat_prefix": stat_prefix,
-            "codec_type": "AUTO",
-            "route_config": { "name": name, "virtual_hosts": virtual_hosts },
-            "http_filters": filters
-        }
-    })
+fn connection_manager<'a>(
+    name: &'static str,
+    stat_prefix: String,
+    virtual_hosts: Vec<VirtualHost<'a>>,
+    mut filters: Vec<Filter<'a>>,
+) -> HttpConnectionManager<'a> {
+    filters.push(Filter::new("envoy.filters.http.router", Any::Router(Empty {})));
+    HttpConnectionManager {
+        codec_type: "AUTO",
+        forward_client_cert_details: None,
+        http_filters: filters,
+        route_config: RouteConfiguration { ignore_port_in_host_matching: false, name: name.into(), virtual_hosts },
+        set_current_client_cert_details: None,
+        stat_prefix: stat_prefix.into(),
+    }
 }
 
 /// A route for one call that names an operation.
-fn route(model: &Model, caller: &Service, callee: &Service, call: &Call, cluster: &str) -> Value {
+fn route<'a>(model: &'a Model, caller: &'a Service, callee: &'a Service, call: &'a Call, cluster: &str) -> Route<'a> {
     let operation = &call.operation.as_ref().expect("routes are built for calls with an operation").value;
     let matcher = match operation {
-        Operation::Grpc { service, method } => json!({ "path": format!("/{service}/{method}") }),
-        Operation::Rest { method, path } => json!({
-            "safe_regex": { "regex": crate::emit::path_template_regex(path) },
-            "headers": [{ "name": ":method", "string_match": { "exact": method.as_str() } }]
-        }),
+        Operation::Grpc { service, method } => RouteMatch::path(format!("/{service}/{method}")),
+        Operation::Rest { method, path } => RouteMatch {
+            headers: vec![HeaderMatcher::string(":method", StringMatcher::exact(method.as_str()))],
+            safe_regex: Some(Regex { regex: crate::emit::path_template_regex(path) }),
+            ..RouteMatch::default()
+        },
         // GraphQL operations share one endpoint; the catch-all carries them.
-        Operation::Graphql { .. } => json!({ "prefix": "/" }),
+        Operation::Graphql { .. } => RouteMatch::prefix("/"),
     };
-    let route = json!({ "name": operation.to_string(), "match": matcher, "route": action(caller, callee, Some(call), cluster) });
+    let mut route = Route::new(operation.to_string(), matcher);
+    route.route = Some(action(caller, callee, Some(call), cluster));
     with_exchange(model, Some(call), route)
 }
 
-fn catch_all(model: &Model, caller: &Service, callee: &Service, call: Option<&Call>, cluster: &str) -> Value {
-    let route =
-        json!({ "name": "default", "match": { "prefix": "/" }, "route": action(caller, callee, call, cluster) });
+fn catch_all<'a>(
+    model: &'a Model,
+    caller: &'a Service,
+    callee: &'a Service,
+    call: Option<&'a Call>,
+    cluster: &str,
+) -> Route<'a> {
+    let mut route = Route::new("default", RouteMatch::prefix("/"));
+    route.route = Some(action(caller, callee, call, cluster));
     with_exchange(model, call, route)
 }
 
 /// Turns the call's token exchange filter on for its route.
-fn with_exchange(model: &Model, call: Option<&Call>, mut route: Value) -> Value {
+fn with_exchange<'a>(model: &Model, call: Option<&Call>, mut route: Route<'a>) -> Route<'a> {
     if let Some(exchange) = call.and_then(|c| c.token.exchange()) {
         let (filter, config) = token_exchange_route(model.token_exchange(exchange.exchange), &exchange.audience);
-        route["typed_per_filter_config"] = json!({ filter: config });
+        route.typed_per_filter_config.insert(filter.into(), config);
     }
     route
 }
 
 /// Timeout and retries: the call's own, else the caller's `call-defaults`.
-fn action(caller: &Service, callee: &Service, call: Option<&Call>, cluster: &str) -> Value {
+fn action<'a>(caller: &'a Service, callee: &'a Service, call: Option<&'a Call>, cluster: &str) -> RouteAction<'a> {
     let timeout = call.and_then(|c| caller.call_timeout(c)).or(caller.call_defaults.timeout.as_ref());
     let retries = call.and_then(|c| caller.call_retries(c)).or(caller.call_defaults.retries.as_ref());
-    let mut action = json!({ "cluster": cluster });
-    if let Some(t) = timeout {
-        action["timeout"] = json!(t.value.to_proto_json());
+    RouteAction {
+        cluster: Some(cluster.to_string().into()),
+        timeout: timeout.map(|t| t.value.to_proto_json().into()),
+        idle_timeout: call.and_then(|c| c.idle_timeout.as_ref()).map(|idle| idle.value.to_proto_json()),
+        retry_policy: retries.map(retry_policy),
+        hash_policy: hash_policy(&callee.traffic),
+        ..RouteAction::default()
     }
-    if let Some(idle) = call.and_then(|c| c.idle_timeout.as_ref()) {
-        action["idle_timeout"] = json!(idle.value.to_proto_json());
-    }
-    if let Some(policy) = retries {
-        action["retry_policy"] = retry_policy(policy);
-    }
-    if let Some(hash) = hash_policy(&callee.traffic) {
-        action["hash_policy"] = hash;
-    }
-    action
 }
 
-fn static_cluster(name: &str, address: &str, port: u16, http2: bool) -> Value {
-    let mut cluster = json!({
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": { "cluster_name": name, "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
-            "socket_address": { "address": address, "port_value": port }
-        }}}]}]}
-    });
+fn static_cluster<'a>(name: String, address: &'static str, port: u16, http2: bool) -> Cluster<'a> {
+    let endpoints = vec![LocalityLbEndpoints::of(vec![LbEndpoint::at(address, port)])];
+    let mut cluster = Cluster::new(name.into(), "STATIC", endpoints);
     if http2 {
-        cluster["typed_extension_protocol_options"] = http2_options();
+        cluster.typed_extension_protocol_options = Some(ProtocolOptions::http2());
     }
     cluster
-}
-
-fn http2_options() -> Value {
-    json!({ "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-        "@type": HTTP_OPTIONS,
-        "explicit_http_config": { "http2_protocol_options": {} }
-    }})
 }

@@ -20,14 +20,14 @@
 //!   say which, so one Service serves both data planes. Workloads that
 //!   listen nowhere get no Service.
 //!
-//! Built from the typed structs of the `k8s-openapi` crate, so every field
-//! name and type is the Kubernetes API's own.
+//! Built from typed structs of the fields it sets (the Kubernetes API's
+//! names, keys in sorted order), serialized straight to YAML; the tests
+//! read the output back with a strict deserializer of their own
+//! (`tests/support/kube.rs`).
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Service as KubeService, ServicePort, ServiceSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
 
 pub mod cert_manager;
 
@@ -42,13 +42,11 @@ use crate::schema::SchemaIndex;
 pub const INBOUND_PORT_NAME: &str = "mesh-inbound";
 
 pub fn emit(model: &Model, _schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
-    let artifact = |path: String, kube: KubeService, origin: Span| {
-        let value = serde_json::to_value(&kube).expect("k8s-openapi types serialize to JSON");
-        Artifact { path, contents: yaml(model, &value), origin }
-    };
+    let artifact =
+        |path: String, kube: KubeService, origin: Span| Artifact { path, contents: yaml(model, &kube), origin };
     let mut out = Vec::new();
     for service in model.services.iter().filter(|s| s.mesh().is_some()) {
-        let app = BTreeMap::from([("app".to_string(), service.name.value.clone())]);
+        let app = BTreeMap::from([("app", service.name.value.as_str())]);
         // A workload that listens nowhere needs no Service.
         let Some(host) = service.host() else { continue };
         if let Some(kube) = kube_service(service, host, app.clone()) {
@@ -58,7 +56,7 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unex
         for version in &service.versions {
             let Some(host) = &version.host else { continue };
             let mut labels = app.clone();
-            labels.insert(VERSION_LABEL.to_string(), version.name.value.clone());
+            labels.insert(VERSION_LABEL, version.name.value.as_str());
             if let Some(kube) = kube_service(service, host, labels) {
                 let path = format!("kubernetes/{}-{}.yaml", service.name.value, version.name.value);
                 out.push(artifact(path, kube, version.name.span));
@@ -88,35 +86,63 @@ fn app_protocol(protocol: &PortProtocol) -> &'static str {
     }
 }
 
+/// A `v1` `Service`: the fields this backend sets, in key order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KubeService<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ObjectMeta<'a>,
+    spec: ServiceSpec<'a>,
+}
+
+type Labels<'a> = BTreeMap<&'static str, &'a str>;
+
+#[derive(Serialize)]
+struct ObjectMeta<'a> {
+    labels: Labels<'a>,
+    name: &'a str,
+    namespace: &'a str,
+}
+
+#[derive(Serialize)]
+struct ServiceSpec<'a> {
+    ports: Vec<ServicePort>,
+    selector: Labels<'a>,
+    #[serde(rename = "type")]
+    type_: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServicePort {
+    app_protocol: &'static str,
+    name: String,
+    port: u16,
+    protocol: &'static str,
+    /// The pod's container port, by name.
+    target_port: String,
+}
+
 /// A Service named after `host`, selecting the pods with `labels`, on the
 /// service's ports.
-fn kube_service(service: &Service, host: &Host, labels: BTreeMap<String, String>) -> Option<KubeService> {
+fn kube_service<'a>(service: &Service, host: &'a Host, labels: Labels<'a>) -> Option<KubeService<'a>> {
     let (name, namespace) = host.kubernetes_service()?;
     let ports = service
         .ports()
         .map(|(id, port)| ServicePort {
-            name: Some(port.label()),
-            app_protocol: Some(app_protocol(&port.protocol).to_string()),
-            protocol: Some("TCP".to_string()),
-            port: i32::from(port.number.get()),
-            target_port: Some(IntOrString::String(inbound_port_name(id))),
-            ..ServicePort::default()
+            app_protocol: app_protocol(&port.protocol),
+            name: port.label(),
+            port: port.number.get(),
+            protocol: "TCP",
+            target_port: inbound_port_name(id),
         })
         .collect();
     Some(KubeService {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels.clone()),
-            ..ObjectMeta::default()
-        },
-        spec: Some(ServiceSpec {
-            type_: Some("ClusterIP".to_string()),
-            selector: Some(labels),
-            ports: Some(ports),
-            ..ServiceSpec::default()
-        }),
-        status: None,
+        api_version: "v1",
+        kind: "Service",
+        metadata: ObjectMeta { labels: labels.clone(), name, namespace },
+        spec: ServiceSpec { ports, selector: labels, type_: "ClusterIP" },
     })
 }
 

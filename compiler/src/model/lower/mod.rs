@@ -397,7 +397,6 @@ mod tests {
     /// the repeat's span, the first declaration's span.
     #[test]
     fn a_name_declared_twice_is_reported_at_the_repeat_against_the_first() {
-        let dir = tempfile::tempdir().unwrap();
         let spec = r#"
             limits { max-retry-amplification 8; }
             limits { max-retry-amplification 9; }
@@ -426,11 +425,13 @@ mod tests {
                 listener "http" port=8082
             }
         "#;
-        std::fs::write(dir.path().join("mesh.kdl"), spec).unwrap();
-        std::fs::write(dir.path().join("placed.json"), "{}").unwrap();
-        let mut sources = Sources::new(dir.path());
+        let root = std::path::Path::new("/workspace");
+        let mut fs = crate::base::fs::MemoryFs::new();
+        fs.insert(root.join("mesh.kdl"), spec);
+        fs.insert(root.join("placed.json"), "{}");
+        let mut sources = Sources::new(root);
         let mut sink = Sink::new();
-        let workspace = crate::load::load(dir.path(), &mut sources, &mut sink).unwrap();
+        let workspace = crate::load::load(&fs, &root.join("mesh.kdl"), &mut sources, &mut sink).unwrap();
         lower(&workspace, &sources, &mut sink);
         let text = |span: Span| sources.get(span.file).text[span.start as usize..span.end as usize].to_string();
         let repeats: Vec<(String, String, String)> = sink

@@ -1,0 +1,730 @@
+//! The Envoy v3 messages meshc writes, as typed structs that serialize
+//! straight into the artifact (no `serde_json::Value` tree in between):
+//! a document is built once, borrowing the model's strings where it can
+//! ([`Str`]), and written by serde in one pass.
+//!
+//! **Field order is the key order.** serde writes a struct's fields in
+//! declaration order, and the artifacts list keys sorted (as the
+//! `serde_json::Value` maps they were first built from did, and the golden
+//! snapshots pin), so every struct declares its fields in byte order of
+//! their names (`@type` first). Optional fields are left out when unset
+//! (`skip_serializing_if`), as Envoy's JSON mapping does.
+//!
+//! A typed extension config (`typed_config`, a `google.protobuf.Any`) is
+//! [`Any`]: one variant per message, tagged with its `@type` URL. A message
+//! not typed here yet (the gateway's end-user security) is carried as
+//! [`Any::Json`], a `serde_json::Value` written as it is.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// A string of the document: borrowed from the model, or built for it.
+pub type Str<'a> = Cow<'a, str>;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_empty(s: &Str) -> bool {
+    s.is_empty()
+}
+
+/// An empty message (`{}`): a flag that a protocol or check is on.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Empty {}
+
+/// `envoy.config.bootstrap.v3.Bootstrap`: static listeners and clusters.
+#[derive(Serialize)]
+pub struct Bootstrap<'a> {
+    pub node: Node<'a>,
+    pub static_resources: StaticResources<'a>,
+}
+
+#[derive(Serialize)]
+pub struct Node<'a> {
+    pub cluster: Str<'a>,
+    pub id: String,
+}
+
+#[derive(Serialize)]
+pub struct StaticResources<'a> {
+    pub clusters: Vec<Cluster<'a>>,
+    pub listeners: Vec<Listener<'a>>,
+}
+
+// ------------------------------------------------------------ listeners ----
+
+#[derive(Clone, Serialize)]
+pub struct Listener<'a> {
+    pub address: Address<'a>,
+    pub filter_chains: Vec<FilterChain<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listener_filters: Vec<Filter<'a>>,
+    pub name: Str<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct Address<'a> {
+    pub socket_address: SocketAddress<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct SocketAddress<'a> {
+    pub address: Str<'a>,
+    pub port_value: u16,
+}
+
+impl<'a> Address<'a> {
+    pub fn socket(address: impl Into<Str<'a>>, port: u16) -> Self {
+        Address { socket_address: SocketAddress { address: address.into(), port_value: port } }
+    }
+}
+
+#[derive(Clone, Serialize)]
+pub struct FilterChain<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_chain_match: Option<FilterChainMatch>,
+    pub filters: Vec<Filter<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport_socket: Option<TransportSocket<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct FilterChainMatch {
+    pub transport_protocol: &'static str,
+}
+
+/// A listener, network or HTTP filter: its name and config.
+#[derive(Clone, Serialize)]
+pub struct Filter<'a> {
+    #[serde(skip_serializing_if = "is_false")]
+    pub disabled: bool,
+    pub name: Str<'a>,
+    pub typed_config: Any<'a>,
+}
+
+impl<'a> Filter<'a> {
+    pub fn new(name: impl Into<Str<'a>>, typed_config: Any<'a>) -> Self {
+        Filter { disabled: false, name: name.into(), typed_config }
+    }
+}
+
+#[derive(Clone, Serialize)]
+pub struct TransportSocket<'a> {
+    pub name: &'static str,
+    pub typed_config: Any<'a>,
+}
+
+/// A `google.protobuf.Any` extension config, tagged with its type URL.
+#[derive(Clone, Serialize)]
+#[serde(tag = "@type")]
+pub enum Any<'a> {
+    #[serde(
+        rename = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+    )]
+    HttpConnectionManager(Box<HttpConnectionManager<'a>>),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router")]
+    Router(Empty),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy")]
+    TcpProxy(TcpProxy<'a>),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector")]
+    TlsInspector(Empty),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC")]
+    HttpRbac(Rbac<'a>),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC")]
+    NetworkRbac(NetworkRbac<'a>),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext")]
+    DownstreamTlsContext(DownstreamTlsContext<'a>),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext")]
+    UpstreamTlsContext(UpstreamTlsContext<'a>),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions")]
+    HttpProtocolOptions(HttpProtocolOptions<'a>),
+    /// A message not typed here yet, with its `@type`.
+    #[serde(untagged)]
+    Json(serde_json::Value),
+}
+
+// ------------------------------------------------------- HTTP and TCP ----
+
+#[derive(Clone, Serialize)]
+pub struct HttpConnectionManager<'a> {
+    pub codec_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_client_cert_details: Option<&'static str>,
+    pub http_filters: Vec<Filter<'a>>,
+    pub route_config: RouteConfiguration<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_current_client_cert_details: Option<ClientCertDetails>,
+    pub stat_prefix: Str<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct ClientCertDetails {
+    pub uri: bool,
+}
+
+#[derive(Clone, Serialize)]
+pub struct TcpProxy<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<String>,
+    pub stat_prefix: Str<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weighted_clusters: Option<WeightedClusters>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct RouteConfiguration<'a> {
+    #[serde(skip_serializing_if = "is_false")]
+    pub ignore_port_in_host_matching: bool,
+    pub name: Str<'a>,
+    pub virtual_hosts: Vec<VirtualHost<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct VirtualHost<'a> {
+    pub domains: Vec<Str<'a>>,
+    pub name: Str<'a>,
+    pub routes: Vec<Route<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct Route<'a> {
+    #[serde(rename = "match")]
+    pub matcher: RouteMatch<'a>,
+    /// Empty: unnamed.
+    #[serde(skip_serializing_if = "is_empty")]
+    pub name: Str<'a>,
+    /// The gateway's redirects (not typed here yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<serde_json::Value>,
+    /// The gateway's route header (not typed here yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_headers_to_add: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteAction<'a>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub typed_per_filter_config: BTreeMap<Str<'a>, Any<'a>>,
+}
+
+impl<'a> Route<'a> {
+    /// A route named `name` matching `matcher`, without an action yet.
+    pub fn new(name: impl Into<Str<'a>>, matcher: RouteMatch<'a>) -> Self {
+        Route {
+            matcher,
+            name: name.into(),
+            redirect: None,
+            request_headers_to_add: None,
+            route: None,
+            typed_per_filter_config: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Default, Serialize)]
+pub struct RouteMatch<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderMatcher<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safe_regex: Option<Regex>,
+}
+
+impl<'a> RouteMatch<'a> {
+    pub fn prefix(prefix: impl Into<Str<'a>>) -> Self {
+        RouteMatch { prefix: Some(prefix.into()), ..RouteMatch::default() }
+    }
+
+    pub fn path(path: impl Into<Str<'a>>) -> Self {
+        RouteMatch { path: Some(path.into()), ..RouteMatch::default() }
+    }
+}
+
+#[derive(Clone, Serialize)]
+pub struct HeaderMatcher<'a> {
+    pub name: Str<'a>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub present_match: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub string_match: Option<StringMatcher<'a>>,
+}
+
+impl<'a> HeaderMatcher<'a> {
+    pub fn string(name: impl Into<Str<'a>>, matcher: StringMatcher<'a>) -> Self {
+        HeaderMatcher { name: name.into(), present_match: false, string_match: Some(matcher) }
+    }
+}
+
+#[derive(Clone, Default, Serialize)]
+pub struct StringMatcher<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safe_regex: Option<Regex>,
+}
+
+impl<'a> StringMatcher<'a> {
+    pub fn exact(text: impl Into<Str<'a>>) -> Self {
+        StringMatcher { exact: Some(text.into()), ..StringMatcher::default() }
+    }
+
+    pub fn prefix(text: impl Into<Str<'a>>) -> Self {
+        StringMatcher { prefix: Some(text.into()), ..StringMatcher::default() }
+    }
+
+    pub fn regex(regex: String) -> Self {
+        StringMatcher { safe_regex: Some(Regex { regex }), ..StringMatcher::default() }
+    }
+}
+
+#[derive(Clone, Serialize)]
+pub struct Regex {
+    pub regex: String,
+}
+
+#[derive(Clone, Default, Serialize)]
+pub struct RouteAction<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hash_policy: Vec<HashPolicy<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_rewrite_literal: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_rewrite: Option<Str<'a>>,
+    /// The gateway's global rate limit descriptors (not typed here yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex_rewrite: Option<RegexRewrite<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_mirror_policies: Vec<MirrorPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upgrade_configs: Vec<UpgradeConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weighted_clusters: Option<WeightedClusters>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct HashPolicy<'a> {
+    pub header: HashHeader<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct HashHeader<'a> {
+    pub header_name: Str<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct RegexRewrite<'a> {
+    pub pattern: Regex,
+    pub substitution: Str<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct UpgradeConfig {
+    pub upgrade_type: &'static str,
+}
+
+#[derive(Clone, Serialize)]
+pub struct WeightedClusters {
+    pub clusters: Vec<ClusterWeight>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct ClusterWeight {
+    pub name: String,
+    pub weight: u32,
+}
+
+#[derive(Clone, Serialize)]
+pub struct MirrorPolicy {
+    pub cluster: String,
+    pub runtime_fraction: RuntimeFraction,
+}
+
+#[derive(Clone, Serialize)]
+pub struct RuntimeFraction {
+    pub default_value: FractionalPercent,
+}
+
+#[derive(Clone, Serialize)]
+pub struct FractionalPercent {
+    pub denominator: &'static str,
+    pub numerator: u32,
+}
+
+#[derive(Clone, Serialize)]
+pub struct RetryPolicy {
+    pub num_retries: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_back_off: Option<BackOff>,
+    pub retry_on: String,
+}
+
+#[derive(Clone, Serialize)]
+pub struct BackOff {
+    pub base_interval: String,
+    pub max_interval: String,
+}
+
+// ------------------------------------------------------------- clusters ----
+
+#[derive(Clone, Serialize)]
+pub struct Cluster<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit_breakers: Option<CircuitBreakers>,
+    pub connect_timeout: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<HealthCheck<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb_policy: Option<&'static str>,
+    pub load_assignment: LoadAssignment<'a>,
+    pub name: Str<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierDetection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport_socket: Option<TransportSocket<'a>>,
+    #[serde(rename = "type")]
+    pub discovery: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub typed_extension_protocol_options: Option<ProtocolOptions<'a>>,
+}
+
+impl<'a> Cluster<'a> {
+    /// A cluster of one host (`STATIC` for an IP address, else
+    /// `STRICT_DNS`), connecting within a second.
+    pub fn single_host(name: impl Into<Str<'a>>, host: impl Into<Str<'a>>, port: u16) -> Self {
+        let host = host.into();
+        let discovery = if host.parse::<std::net::IpAddr>().is_ok() { "STATIC" } else { "STRICT_DNS" };
+        Cluster::new(name.into(), discovery, vec![LocalityLbEndpoints::of(vec![LbEndpoint::at(host, port)])])
+    }
+
+    /// A cluster of `endpoints`, connecting within a second.
+    pub fn new(name: Str<'a>, discovery: &'static str, endpoints: Vec<LocalityLbEndpoints<'a>>) -> Self {
+        Cluster {
+            circuit_breakers: None,
+            connect_timeout: "1s",
+            health_checks: Vec::new(),
+            lb_policy: None,
+            load_assignment: LoadAssignment { cluster_name: name.clone(), endpoints },
+            name,
+            outlier_detection: None,
+            transport_socket: None,
+            discovery,
+            typed_extension_protocol_options: None,
+        }
+    }
+}
+
+#[derive(Clone, Serialize)]
+pub struct LoadAssignment<'a> {
+    pub cluster_name: Str<'a>,
+    pub endpoints: Vec<LocalityLbEndpoints<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct LocalityLbEndpoints<'a> {
+    pub lb_endpoints: Vec<LbEndpoint<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locality: Option<Locality<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+}
+
+impl<'a> LocalityLbEndpoints<'a> {
+    pub fn of(lb_endpoints: Vec<LbEndpoint<'a>>) -> Self {
+        LocalityLbEndpoints { lb_endpoints, locality: None, priority: None }
+    }
+}
+
+#[derive(Clone, Serialize)]
+pub struct Locality<'a> {
+    pub zone: Str<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct LbEndpoint<'a> {
+    pub endpoint: Endpoint<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_balancing_weight: Option<u32>,
+}
+
+impl<'a> LbEndpoint<'a> {
+    pub fn at(host: impl Into<Str<'a>>, port: u16) -> Self {
+        LbEndpoint { endpoint: Endpoint { address: Address::socket(host, port) }, load_balancing_weight: None }
+    }
+}
+
+#[derive(Clone, Serialize)]
+pub struct Endpoint<'a> {
+    pub address: Address<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct CircuitBreakers {
+    pub thresholds: Vec<Thresholds>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct Thresholds {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pending_requests: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    pub priority: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_budget: Option<RetryBudget>,
+}
+
+impl Thresholds {
+    /// The thresholds of the default priority, none set yet.
+    pub fn default_priority() -> Self {
+        Thresholds {
+            max_connections: None,
+            max_pending_requests: None,
+            max_requests: None,
+            max_retries: None,
+            priority: "DEFAULT",
+            retry_budget: None,
+        }
+    }
+}
+
+#[derive(Clone, Serialize)]
+pub struct RetryBudget {
+    pub budget_percent: Percent,
+    pub min_retry_concurrency: u32,
+}
+
+#[derive(Clone, Serialize)]
+pub struct Percent {
+    pub value: f64,
+}
+
+#[derive(Clone, Serialize)]
+pub struct OutlierDetection {
+    pub base_ejection_time: String,
+    pub consecutive_5xx: u32,
+    pub interval: String,
+    pub max_ejection_percent: u8,
+}
+
+#[derive(Clone, Serialize)]
+pub struct HealthCheck<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_health_check: Option<GrpcHealthCheck<'a>>,
+    pub healthy_threshold: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_health_check: Option<HttpHealthCheck<'a>>,
+    pub interval: String,
+    pub no_traffic_interval: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_health_check: Option<Empty>,
+    pub timeout: String,
+    pub unhealthy_threshold: u32,
+}
+
+#[derive(Clone, Serialize)]
+pub struct GrpcHealthCheck<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<Str<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct HttpHealthCheck<'a> {
+    pub path: Str<'a>,
+}
+
+/// A cluster's `typed_extension_protocol_options`: its HTTP options.
+#[derive(Clone, Serialize)]
+pub struct ProtocolOptions<'a> {
+    #[serde(rename = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions")]
+    pub http: Any<'a>,
+}
+
+impl<'a> ProtocolOptions<'a> {
+    /// HTTP/2 towards the upstream (gRPC needs it).
+    pub fn http2() -> Self {
+        ProtocolOptions::http(HttpProtocolOptions {
+            explicit_http_config: Some(ExplicitHttpConfig::http2()),
+            http_filters: Vec::new(),
+        })
+    }
+
+    pub fn http(options: HttpProtocolOptions<'a>) -> Self {
+        ProtocolOptions { http: Any::HttpProtocolOptions(options) }
+    }
+}
+
+#[derive(Clone, Serialize)]
+pub struct HttpProtocolOptions<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explicit_http_config: Option<ExplicitHttpConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http_filters: Vec<Filter<'a>>,
+}
+
+#[derive(Clone, Default, Serialize)]
+pub struct ExplicitHttpConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http2_protocol_options: Option<Empty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_protocol_options: Option<Empty>,
+}
+
+impl ExplicitHttpConfig {
+    pub fn http2() -> Self {
+        ExplicitHttpConfig { http2_protocol_options: Some(Empty {}), http_protocol_options: None }
+    }
+
+    pub fn http1() -> Self {
+        ExplicitHttpConfig { http2_protocol_options: None, http_protocol_options: Some(Empty {}) }
+    }
+}
+
+// ------------------------------------------------------------------ TLS ----
+
+#[derive(Clone, Serialize)]
+pub struct DownstreamTlsContext<'a> {
+    pub common_tls_context: CommonTlsContext<'a>,
+    pub require_client_certificate: bool,
+}
+
+#[derive(Clone, Serialize)]
+pub struct UpstreamTlsContext<'a> {
+    pub common_tls_context: CommonTlsContext<'a>,
+    pub sni: Str<'a>,
+}
+
+#[derive(Clone, Default, Serialize)]
+pub struct CommonTlsContext<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub combined_validation_context: Option<CombinedValidationContext<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tls_certificate_sds_secret_configs: Vec<SdsSecretConfig<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_context: Option<ValidationContext<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct CombinedValidationContext<'a> {
+    pub default_validation_context: ValidationContext<'a>,
+    pub validation_context_sds_secret_config: SdsSecretConfig<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct ValidationContext<'a> {
+    pub match_typed_subject_alt_names: Vec<SanMatcher<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_ca: Option<DataSource>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct SanMatcher<'a> {
+    pub matcher: StringMatcher<'a>,
+    pub san_type: &'static str,
+}
+
+#[derive(Clone, Serialize)]
+pub struct DataSource {
+    pub filename: &'static str,
+}
+
+#[derive(Clone, Serialize)]
+pub struct SdsSecretConfig<'a> {
+    pub name: Str<'a>,
+    pub sds_config: SdsConfig<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct SdsConfig<'a> {
+    pub path_config_source: PathConfigSource<'a>,
+    pub resource_api_version: &'static str,
+}
+
+#[derive(Clone, Serialize)]
+pub struct PathConfigSource<'a> {
+    pub path: String,
+    pub watched_directory: WatchedDirectory<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct WatchedDirectory<'a> {
+    pub path: Str<'a>,
+}
+
+// ----------------------------------------------------------------- RBAC ----
+
+#[derive(Clone, Serialize)]
+pub struct Rbac<'a> {
+    pub rules: RbacRules<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct NetworkRbac<'a> {
+    pub rules: RbacRules<'a>,
+    pub stat_prefix: String,
+}
+
+#[derive(Clone, Serialize)]
+pub struct RbacRules<'a> {
+    pub action: &'static str,
+    pub policies: BTreeMap<String, Policy<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct Policy<'a> {
+    pub permissions: Vec<Permission<'a>>,
+    pub principals: Vec<Principal<'a>>,
+}
+
+/// One of a permission's rules (each a single key).
+#[derive(Clone, Serialize)]
+#[serde(untagged)]
+pub enum Permission<'a> {
+    AndRules { and_rules: PermissionRules<'a> },
+    Any { any: bool },
+    Header { header: HeaderMatcher<'a> },
+    UrlPath { url_path: PathMatcher<'a> },
+}
+
+#[derive(Clone, Serialize)]
+pub struct PermissionRules<'a> {
+    pub rules: Vec<Permission<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct PathMatcher<'a> {
+    pub path: StringMatcher<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct Principal<'a> {
+    pub authenticated: Authenticated<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct Authenticated<'a> {
+    pub principal_name: StringMatcher<'a>,
+}
