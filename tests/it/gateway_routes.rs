@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use meshc::diag::Code;
+use support::fixture::check;
 use support::{
     build_workspace, codes, compile_mesh, envoy_validate, free_port, http_request, human, span_text, write_files,
     EnvoyProcess, Upstream,
@@ -53,59 +54,69 @@ fn spans_of(c: &meshc::driver::Compilation, code: Code) -> Vec<String> {
 
 #[test]
 fn every_new_route_setting_checks_clean() {
-    let c = diagnose(
+    check(
         r##"
-    route "v1" {
-        match path-prefix="/v1/orders/"
-        to "orders"
-        rewrite prefix="/orders/" host="orders.internal"
-    }
-    route "shop" {
-        match path-prefix="/shop/"
-        to "orders"
-        rewrite regex=#"^/shop/([a-z]+)/(\d+)$"# with=#"/\1/items/\2"#
-    }
-    route "old" {
-        match path-prefix="/old/"
-        redirect prefix="/orders/" code=308 strip-query=#true
-    }
-    route "tls" {
-        match path="/login"
-        redirect scheme="https" host="shop.example" port=8443
-    }
-    route "live" {
-        match path="/live"
-        to "events"
-        websocket
-        timeout "none"
-        idle-timeout "10m"
-    }
-    host "api.shop.example" "*.api.shop.example" {
-        route "api" {
-            match path-prefix="/"
-            to "orders"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        service "events" { owner "team-events"; address "events.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            route "v1" {
+                match path-prefix="/v1/orders/"
+                to "orders"
+                rewrite prefix="/orders/" host="orders.internal"
+            }
+            route "shop" {
+                match path-prefix="/shop/"
+                to "orders"
+                rewrite regex=#"^/shop/([a-z]+)/(\d+)$"# with=#"/\1/items/\2"#
+            }
+            route "old" {
+                match path-prefix="/old/"
+                redirect prefix="/orders/" code=308 strip-query=#true
+            }
+            route "tls" {
+                match path="/login"
+                redirect scheme="https" host="shop.example" port=8443
+            }
+            route "live" {
+                match path="/live"
+                to "events"
+                websocket
+                timeout "none"
+                idle-timeout "10m"
+            }
+            host "api.shop.example" "*.api.shop.example" {
+                route "api" {
+                    match path-prefix="/"
+                    to "orders"
+                }
+            }
         }
-    }"##,
+        "##,
     );
-    assert!(c.diagnostics.is_empty(), "{}", human(&c));
 }
 
 #[test]
 fn a_prefix_rewrite_needs_a_prefix_match() {
-    let c = diagnose(
+    let c = check(
         r#"
-    route "r" {
-        match path="/v1/orders"
-        to "orders"
-        rewrite prefix="/orders"
-    }
-    route "old" {
-        match path="/old"
-        redirect prefix="/new"
-    }"#,
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            route "r" {
+                match path="/v1/orders"
+                to "orders"
+                rewrite prefix="/orders"
+        //              ^^^^^^^^^^^^^^^^ MESH0068 error
+            }
+            route "old" {
+                match path="/old"
+                redirect prefix="/new"
+        //               ^^^^^^^^^^^^^ MESH0068 error
+            }
+        }
+        "#,
     );
-    assert_eq!(codes(&c), [Code::PrefixRewriteWithoutPrefixMatch; 2], "{}", human(&c));
-    assert_eq!(spans_of(&c, Code::PrefixRewriteWithoutPrefixMatch), [r#"prefix="/orders""#, r#"prefix="/new""#]);
     assert!(human(&c).contains(r#"path-prefix="/v1/orders""#), "{}", human(&c));
 }
 
@@ -133,54 +144,160 @@ fn rewrite_patterns_are_checked_as_re2_at_the_offending_part() {
 
 #[test]
 fn a_redirect_route_takes_no_forwarding_setting() {
-    let c = diagnose(
+    check(
         r#"
-    route "old" {
-        match path-prefix="/old/"
-        redirect path="/new"
-        to "orders"
-        timeout "2s"
-        retries 2
-        cache ttl="5s"
-        websocket
-    }"#,
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            route "old" {
+                match path-prefix="/old/"
+                redirect path="/new"
+                to "orders"
+        //      ^^ MESH0070 error
+                timeout "2s"
+        //      ^^^^^^^ MESH0070 error
+                retries 2
+        //      ^^^^^^^ MESH0070 error
+                cache ttl="5s"
+        //      ^^^^^ MESH0070 error
+                websocket
+        //      ^^^^^^^^^ MESH0070 error
+            }
+        }
+        "#,
     );
-    assert_eq!(codes(&c), [Code::RedirectWithForwarding; 5], "{}", human(&c));
-    assert_eq!(spans_of(&c, Code::RedirectWithForwarding), ["to", "timeout", "retries", "cache", "websocket"]);
 }
 
 #[test]
 fn a_route_forwards_or_redirects_and_says_how() {
-    let c = diagnose("    route \"r\" {\n        match path-prefix=\"/\"\n    }");
-    assert_eq!(codes(&c), [Code::MissingRequired]);
+    let c = check(
+        r#"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            route "r" {
+        //        ^^^ MESH0005 error: `to` missing
+                match path-prefix="/"
+            }
+        }
+        "#,
+    );
     assert!(human(&c).contains("redirect path="), "{}", human(&c));
-    let c = diagnose("    route \"r\" {\n        match path-prefix=\"/\"\n        redirect code=301\n    }");
-    assert_eq!(codes(&c), [Code::MissingRequired], "{}", human(&c));
-    let c =
-        diagnose("    route \"r\" {\n        match path-prefix=\"/\"\n        redirect path=\"/x\" code=304\n    }");
-    assert_eq!(spans_of(&c, Code::InvalidValue), ["code=304"]);
-    let c = diagnose("    route \"r\" {\n        match path-prefix=\"/\"\n        redirect scheme=\"htps\"\n    }");
+    check(
+        r#"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            route "r" {
+                match path-prefix="/"
+                redirect code=301
+        //      ^^^^^^^^ MESH0005 error: nothing changes
+            }
+        }
+        "#,
+    );
+    check(
+        r#"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            route "r" {
+                match path-prefix="/"
+                redirect path="/x" code=304
+        //                         ^^^^^^^^ MESH0004 error
+            }
+        }
+        "#,
+    );
+    let c = check(
+        r#"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            route "r" {
+                match path-prefix="/"
+                redirect scheme="htps"
+        //               ^^^^^^^^^^^^^ MESH0004 error
+            }
+        }
+        "#,
+    );
     assert!(human(&c).contains("did you mean `https`"), "{}", human(&c));
-    let c = diagnose(
-        "    route \"r\" {\n        match path-prefix=\"/\"\n        to \"orders\"\n        timeout \"nope\"\n    }",
+    let c = check(
+        r#"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            route "r" {
+                match path-prefix="/"
+                to "orders"
+                timeout "nope"
+        //              ^^^^^^ MESH0004 error
+            }
+        }
+        "#,
     );
     assert!(human(&c).contains("`none` for no timeout"), "{}", human(&c));
 }
 
 #[test]
 fn new_nodes_are_listed_where_an_unknown_one_is_reported() {
-    let c = diagnose("    route \"r\" {\n        match path-prefix=\"/\"\n        to \"orders\"\n        zzz\n    }");
+    let c = check(
+        r#"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            route "r" {
+                match path-prefix="/"
+                to "orders"
+                zzz
+        //      ^^^ MESH0002 error
+            }
+        }
+        "#,
+    );
     let text = human(&c);
     for node in ["`redirect`", "`rewrite`", "`websocket`", "`idle-timeout`"] {
         assert!(text.contains(node), "{node} missing from: {text}");
     }
-    let c = diagnose("    host \"a.example\" {\n        listener \"x\" port=1\n    }");
-    assert_eq!(codes(&c), [Code::UnknownNode]);
+    let c = check(
+        r#"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            host "a.example" {
+                listener "x" port=1
+        //      ^^^^^^^^ MESH0002 error
+            }
+        }
+        "#,
+    );
     assert!(human(&c).contains("`host` takes: `route`"), "{}", human(&c));
-    let c = diagnose("    hots \"a.example\" {\n    }");
+    let c = check(
+        r#"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            hots "a.example" {
+        //  ^^^^ MESH0002 error
+            }
+        }
+        "#,
+    );
     assert!(human(&c).contains("did you mean `host`?"), "{}", human(&c));
-    let c = diagnose(
-        "    route \"r\" {\n        match path-prefix=\"/\"\n        to \"orders\"\n        redirekt path=\"/\"\n    }",
+    let c = check(
+        r#"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            route "r" {
+                match path-prefix="/"
+                to "orders"
+                redirekt path="/"
+        //      ^^^^^^^^ MESH0002 error
+            }
+        }
+        "#,
     );
     assert!(human(&c).contains("did you mean `redirect`?"), "{}", human(&c));
 }
@@ -201,41 +318,52 @@ fn hosts_are_unique_across_blocks_and_well_formed() {
 
 #[test]
 fn routes_shadow_only_routes_of_the_same_hosts() {
-    let c = diagnose(
-        r#"
-    host "api.example.com" {
-        route "api" {
-            match path-prefix="/"
-            to "orders"
-        }
-    }
-    route "rest" {
-        match path-prefix="/"
-        to "events"
-    }
-    host "www.example.com" {
-        route "www" {
-            match path-prefix="/www/"
-            to "orders"
-        }
-    }"#,
-    );
     // Each route sees the requests of other hosts than the others.
-    assert!(c.diagnostics.is_empty(), "{}", human(&c));
-    let c = diagnose(
+    check(
         r#"
-    host "api.example.com" {
-        route "all" {
-            match path-prefix="/"
-            to "orders"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        service "events" { owner "team-events"; address "events.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            host "api.example.com" {
+                route "api" {
+                    match path-prefix="/"
+                    to "orders"
+                }
+            }
+            route "rest" {
+                match path-prefix="/"
+                to "events"
+            }
+            host "www.example.com" {
+                route "www" {
+                    match path-prefix="/www/"
+                    to "orders"
+                }
+            }
         }
-        route "v2" {
-            match path-prefix="/v2/"
-            to "events"
-        }
-    }"#,
+        "#,
     );
-    assert_eq!(codes(&c), [Code::ShadowedRoute], "{}", human(&c));
+    check(
+        r#"
+        service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=8080; }
+        service "events" { owner "team-events"; address "events.shop.svc.cluster.local" port=8080; }
+        gateway "edge" {
+            listener "http" port=8080
+            host "api.example.com" {
+                route "all" {
+                    match path-prefix="/"
+                    to "orders"
+                }
+                route "v2" {
+                    match path-prefix="/v2/"
+        //          ^^^^^^^^^^^^^^^^^^^^^^^^ MESH0017 warning: every request this matches…
+                    to "events"
+                }
+            }
+        }
+        "#,
+    );
 }
 
 #[test]

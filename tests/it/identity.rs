@@ -6,7 +6,8 @@ use crate::support;
 
 use meshc::diag::Code;
 use meshc::model::identity::MtlsMode;
-use support::{codes, compile_mesh as compile, human, only, span_text as text, write_files};
+use support::fixture::check;
+use support::{codes, compile_mesh as compile, human, only, span_text as text};
 
 const HEALTHY: &str = "traffic { outlier-detection consecutive-5xx=5 }";
 
@@ -41,19 +42,19 @@ const STRICT: &str = "mtls { mode \"strict\"; trust-domain \"shop.example\" }";
 
 #[test]
 fn identities_and_modes_come_from_the_address_the_namespace_and_the_service() {
-    let spec = r#"
-mtls {
-    mode "strict"
-    trust-domain "shop.example"
-    namespace "legacy" mode="permissive"
-    certificates lifetime="12h" renew-before="4h"
-}
-service "a" { owner "t"; address "a.shop.svc.cluster.local" port=80; }
-service "b" { owner "t"; address "b.legacy.svc.cluster.local" port=80; }
-service "c" { owner "t"; address "c.example.com" port=80; mtls "disabled"; identity service-account="c-runner" namespace="ops"; }
-"#;
-    let (_dir, c) = compile(spec);
-    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    let c = check(
+        r#"
+        mtls {
+            mode "strict"
+            trust-domain "shop.example"
+            namespace "legacy" mode="permissive"
+            certificates lifetime="12h" renew-before="4h"
+        }
+        service "a" { owner "t"; address "a.shop.svc.cluster.local" port=80; }
+        service "b" { owner "t"; address "b.legacy.svc.cluster.local" port=80; }
+        service "c" { owner "t"; address "c.example.com" port=80; mtls "disabled"; identity service-account="c-runner" namespace="ops"; }
+        "#,
+    );
     let model = c.model.as_ref().unwrap();
     let modes: Vec<MtlsMode> = model.services.iter().map(|s| model.mtls_mode(s)).collect();
     assert_eq!(modes, [MtlsMode::Strict, MtlsMode::Permissive, MtlsMode::Disabled]);
@@ -108,83 +109,242 @@ fn authorization_rules_resolve_their_callers_and_operations() {
 
 #[test]
 fn a_deny_rule_refusing_a_declared_call_is_named() {
-    let (_dir, c) = compile(&mesh(STRICT, "", "authorization { deny \"orders\"; allow gateway=\"public\" }"));
-    let d = only(&c);
-    assert_eq!(d.code, Code::CallDeniedByPolicy, "{}", human(&c));
+    let c = check(
+        r#"
+        mtls { mode "strict"; trust-domain "shop.example"; }
+        service "orders" {
+            owner "t"
+            address "orders.shop.svc.cluster.local" port=8080
+            calls "payments" timeout="2s"
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0043 error
+        }
+        service "payments" {
+            owner "t"
+            address "payments.shop.svc.cluster.local" port=8080
+            traffic { outlier-detection consecutive-5xx=5; }
+            authorization { deny "orders"; allow gateway="public"; }
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "pay" { match path-prefix="/pay"; to "payments"; }
+        }
+        "#,
+    );
+    let d = &c.diagnostics[0];
     assert_eq!(d.message, "the call from `orders` is refused by `payments`'s authorization");
-    assert_eq!(text(&c, d.primary.as_ref().unwrap().span), "calls \"payments\" timeout=\"2s\"");
     assert_eq!(d.secondary[0].message, "denied by this rule");
     assert_eq!(text(&c, d.secondary[0].span), "deny \"orders\"");
 }
 
 #[test]
 fn a_call_no_allow_rule_admits_gets_the_rule_to_add() {
-    let (_dir, c) = compile(&mesh(STRICT, "", "authorization { allow gateway=\"public\" }"));
-    let d = only(&c);
-    assert_eq!(d.code, Code::CallDeniedByPolicy);
-    assert_eq!(d.help.as_deref(), Some("allow it: allow \"orders\""));
+    let c = check(
+        r#"
+        mtls { mode "strict"; trust-domain "shop.example"; }
+        service "orders" {
+            owner "t"
+            address "orders.shop.svc.cluster.local" port=8080
+            calls "payments" timeout="2s"
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0043 error
+        }
+        service "payments" {
+            owner "t"
+            address "payments.shop.svc.cluster.local" port=8080
+            traffic { outlier-detection consecutive-5xx=5; }
+            authorization { allow gateway="public"; }
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "pay" { match path-prefix="/pay"; to "payments"; }
+        }
+        "#,
+    );
+    assert_eq!(c.diagnostics[0].help.as_deref(), Some("allow it: allow \"orders\""));
     // A gateway route is a caller too.
-    let (_dir, c) = compile(&mesh(STRICT, "", "authorization { allow \"orders\" }"));
-    let d = only(&c);
+    let c = check(
+        r#"
+        mtls { mode "strict"; trust-domain "shop.example"; }
+        service "orders" {
+            owner "t"
+            address "orders.shop.svc.cluster.local" port=8080
+            calls "payments" timeout="2s"
+        }
+        service "payments" {
+            owner "t"
+            address "payments.shop.svc.cluster.local" port=8080
+            traffic { outlier-detection consecutive-5xx=5; }
+            authorization { allow "orders"; }
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "pay" { match path-prefix="/pay"; to "payments"; }
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0043 error: refused
+        }
+        "#,
+    );
+    let d = &c.diagnostics[0];
     assert_eq!(d.message, "the route `pay` of gateway `public` is refused by `payments`'s authorization");
     assert_eq!(d.help.as_deref(), Some("allow it: allow gateway=\"public\""));
 }
 
 #[test]
 fn a_plaintext_caller_has_no_identity_to_allow() {
-    let permissive = "mtls \"permissive\"\n    authorization { allow \"orders\"; allow gateway=\"public\" }";
-    let spec = mesh(STRICT, "", permissive).replace(
-        "address \"orders.shop.svc.cluster.local\" port=8080",
-        "address \"orders.shop.svc.cluster.local\" port=8080\n    mtls \"disabled\"",
+    check(
+        r#"
+        mtls { mode "strict"; trust-domain "shop.example"; }
+        service "orders" {
+            owner "t"
+            address "orders.shop.svc.cluster.local" port=8080
+            mtls "disabled"
+            calls "payments" timeout="2s"
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0043 error: sent in plaintext: the caller has no identity
+        }
+        service "payments" {
+            owner "t"
+            address "payments.shop.svc.cluster.local" port=8080
+            traffic { outlier-detection consecutive-5xx=5; }
+            mtls "permissive"
+            authorization { allow "orders"; allow gateway="public"; }
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "pay" { match path-prefix="/pay"; to "payments"; }
+        }
+        "#,
     );
-    let (_dir, c) = compile(&spec);
-    let d = only(&c);
-    assert_eq!(d.code, Code::CallDeniedByPolicy, "{}", human(&c));
-    assert_eq!(d.primary.as_ref().unwrap().message, "sent in plaintext: the caller has no identity");
     // Without mTLS at all, nobody is identified.
-    let (_dir, c) = compile(&mesh("", "", "authorization { allow \"orders\"; allow gateway=\"public\" }"));
-    assert_eq!(codes(&c), [Code::CallDeniedByPolicy, Code::CallDeniedByPolicy], "{}", human(&c));
+    check(
+        r#"
+        service "orders" {
+            owner "t"
+            address "orders.shop.svc.cluster.local" port=8080
+            calls "payments" timeout="2s"
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0043 error
+        }
+        service "payments" {
+            owner "t"
+            address "payments.shop.svc.cluster.local" port=8080
+            traffic { outlier-detection consecutive-5xx=5; }
+            authorization { allow "orders"; allow gateway="public"; }
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "pay" { match path-prefix="/pay"; to "payments"; }
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0043 error: sent in plaintext: the caller has no identity
+        }
+        "#,
+    );
 }
 
 #[test]
 fn allow_rules_nobody_needs_and_wider_than_the_calls_are_warned() {
-    let (_dir, c) =
-        compile(&mesh(STRICT, "", "authorization { allow \"orders\" \"billing\"; allow gateway=\"public\" }"));
-    let d = only(&c);
-    assert_eq!(d.code, Code::UnusedAllowRule);
-    assert_eq!(d.message, "`billing` may call `payments`, but declares no call to it");
-    assert_eq!(text(&c, d.primary.as_ref().unwrap().span), "\"billing\"");
+    let c = check(
+        r#"
+        mtls { mode "strict"; trust-domain "shop.example"; }
+        service "orders" {
+            owner "t"
+            address "orders.shop.svc.cluster.local" port=8080
+            calls "payments" timeout="2s"
+        }
+        service "billing" { owner "t"; address "billing.shop.svc.cluster.local" port=8080; }
+        service "payments" {
+            owner "t"
+            address "payments.shop.svc.cluster.local" port=8080
+            traffic { outlier-detection consecutive-5xx=5; }
+            authorization { allow "orders" "billing"; allow gateway="public"; }
+        //                                 ^^^^^^^^^ MESH0044 warning
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "pay" { match path-prefix="/pay"; to "payments"; }
+        }
+        "#,
+    );
+    assert_eq!(c.diagnostics[0].message, "`billing` may call `payments`, but declares no call to it");
 
-    let proto = "syntax = \"proto3\";\npackage p.v1;\nservice P { rpc Charge(R) returns (R); rpc Refund(R) returns (R); }\nmessage R { string id = 1; }\n";
-    let spec = mesh(
-        STRICT,
-        "",
-        "api \"p\" kind=\"grpc\" schema=\"p.proto\"\n    authorization { allow \"orders\"; allow gateway=\"public\" }",
-    )
-    .replace("calls \"payments\" timeout=\"2s\"", "calls \"payments\" operation=\"p.v1.P/Charge\" timeout=\"2s\"");
-    let dir = tempfile::tempdir().unwrap();
-    write_files(dir.path(), &[("mesh.kdl", &spec), ("p.proto", proto)]);
-    let c = meshc::driver::compile(dir.path());
-    let d = only(&c);
-    assert_eq!(d.code, Code::OverBroadAllowRule, "{}", human(&c));
+    let c = check(
+        r#"
+        //- mesh.kdl
+        mtls { mode "strict"; trust-domain "shop.example"; }
+        service "orders" {
+            owner "t"
+            address "orders.shop.svc.cluster.local" port=8080
+            calls "payments" operation="p.v1.P/Charge" timeout="2s"
+        }
+        service "billing" { owner "t"; address "billing.shop.svc.cluster.local" port=8080; }
+        service "payments" {
+            owner "t"
+            address "payments.shop.svc.cluster.local" port=8080
+            traffic { outlier-detection consecutive-5xx=5; }
+            api "p" kind="grpc" schema="p.proto"
+            authorization { allow "orders"; allow gateway="public"; }
+        //                        ^^^^^^^^ MESH0045 warning: allowed every operation
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "pay" { match path-prefix="/pay"; to "payments"; }
+        }
+
+        //- p.proto
+        syntax = "proto3";
+        package p.v1;
+        service P { rpc Charge(R) returns (R); rpc Refund(R) returns (R); }
+        message R { string id = 1; }
+        "#,
+    );
+    let d = &c.diagnostics[0];
     assert_eq!(d.message, "`orders` may call every operation of `payments`, but calls only 1");
     assert_eq!(d.help.as_deref(), Some("allow only what it calls: { operation \"p.v1.P/Charge\" }"));
 }
 
 #[test]
 fn a_plaintext_caller_of_a_strict_service_is_a_mismatch_naming_where_its_mode_comes_from() {
-    let spec = mesh(STRICT, "", "").replace(
-        "address \"orders.shop.svc.cluster.local\" port=8080",
-        "address \"orders.shop.svc.cluster.local\" port=8080\n    mtls \"disabled\"",
+    let c = check(
+        r#"
+        mtls { mode "strict"; trust-domain "shop.example"; }
+        service "orders" {
+            owner "t"
+            address "orders.shop.svc.cluster.local" port=8080
+            mtls "disabled"
+            calls "payments" timeout="2s"
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0046 error
+        }
+        service "payments" {
+            owner "t"
+            address "payments.shop.svc.cluster.local" port=8080
+            traffic { outlier-detection consecutive-5xx=5; }
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "pay" { match path-prefix="/pay"; to "payments"; }
+        }
+        "#,
     );
-    let (_dir, c) = compile(&spec);
-    let d = only(&c);
-    assert_eq!(d.code, Code::MtlsMismatch, "{}", human(&c));
+    let d = &c.diagnostics[0];
     assert_eq!(d.message, "`orders` calls `payments` in plaintext, but `payments` accepts only mutual TLS");
     assert_eq!(d.secondary[0].message, "`orders` turns mTLS off");
     // A permissive callee accepts it.
-    let (_dir, c) = compile(&spec.replace(HEALTHY, &format!("{HEALTHY}\n    mtls \"permissive\"")));
-    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    check(
+        r#"
+        mtls { mode "strict"; trust-domain "shop.example"; }
+        service "orders" {
+            owner "t"
+            address "orders.shop.svc.cluster.local" port=8080
+            mtls "disabled"
+            calls "payments" timeout="2s"
+        }
+        service "payments" {
+            owner "t"
+            address "payments.shop.svc.cluster.local" port=8080
+            traffic { outlier-detection consecutive-5xx=5; }
+            mtls "permissive"
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "pay" { match path-prefix="/pay"; to "payments"; }
+        }
+        "#,
+    );
 }
 
 #[test]
@@ -365,18 +525,28 @@ service "loyalty" {{ owner "t"; address "loyalty.svc" port=80; require-token "in
 
 #[test]
 fn a_deny_rule_for_a_plaintext_caller_is_reported_as_ineffective() {
-    let mesh = |mtls: &str| {
-        format!(
-            "{mtls}\nservice \"web\" {{ owner \"t\"; address \"web.svc\" port=80; calls \"orders\" timeout=\"1s\" }}\n\
-             service \"orders\" {{ owner \"t\"; address \"orders.svc\" port=80\n traffic {{ outlier-detection consecutive-5xx=5 }}\n authorization {{ deny \"web\" }}\n}}\n"
-        )
-    };
-    let (_dir, c) = compile(&mesh(""));
-    let d = only(&c);
-    assert_eq!(d.code, Code::IneffectiveDenyRule);
-    assert_eq!(text(&c, d.primary.as_ref().unwrap().span), "deny \"web\"");
-    assert!(d.help.as_deref().unwrap().contains("`mtls` is disabled for `orders`"), "{:?}", d.help);
+    let c = check(
+        r#"
+        service "web" { owner "t"; address "web.svc" port=80; calls "orders" timeout="1s"; }
+        service "orders" { owner "t"; address "orders.svc" port=80
+            traffic { outlier-detection consecutive-5xx=5; }
+            authorization { deny "web"; }
+        //                  ^^^^^^^^^^ MESH0058 warning
+        }
+        "#,
+    );
+    let help = c.diagnostics[0].help.as_deref().unwrap();
+    assert!(help.contains("`mtls` is disabled for `orders`"), "{help}");
     // Over mutual TLS the same rule refuses the call: an error, not this warning.
-    let (_dir, c) = compile(&mesh("mtls { mode \"strict\" }"));
-    assert_eq!(only(&c).code, Code::CallDeniedByPolicy);
+    check(
+        r#"
+        mtls { mode "strict"; }
+        service "web" { owner "t"; address "web.svc" port=80; calls "orders" timeout="1s"; }
+        //                                                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0043 error: refused
+        service "orders" { owner "t"; address "orders.svc" port=80
+            traffic { outlier-detection consecutive-5xx=5; }
+            authorization { deny "web"; }
+        }
+        "#,
+    );
 }

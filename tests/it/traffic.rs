@@ -4,17 +4,12 @@
 
 use crate::support;
 
-use meshc::diag::{Code, Diagnostic};
-use meshc::driver::Compilation;
+use meshc::diag::Code;
 use support::fixture::check;
 use support::{codes, compile_mesh as compile, human, only, span_text, write_files};
 
 /// Appended to every callee so the health-policy warning stays out of the way.
 const HEALTHY: &str = "traffic { outlier-detection consecutive-5xx=5 }";
-
-fn primary_text(c: &Compilation, d: &Diagnostic) -> String {
-    span_text(c, d.primary.as_ref().unwrap().span)
-}
 
 /// A chain `edge → a → b → c` with the given retries on each hop's call
 /// (`None`: no retries) and a gateway route with `route_retries`.
@@ -41,17 +36,54 @@ fn chain(route_retries: Option<u32>, hops: [Option<u32>; 3], limits: &str) -> St
 #[test]
 fn retry_amplification_is_reported_where_the_product_first_crosses_the_limit() {
     // 2 (route) × 3 (a→b) × 3 (b→c) = 18 at c, over 10; b gets 6, under it.
-    let (_dir, c) = compile(&chain(Some(1), [Some(2), Some(2), None], ""));
-    let d = only(&c);
-    assert_eq!(d.code, Code::RetryAmplification, "{}", human(&c));
+    // `d`, behind the crossing, gets 18 too and is not reported again.
+    let c = check(
+        r#"
+        service "a" { owner "t"; address "a.svc" port=80
+            calls "b" timeout="10s" { retries 2; }
+            traffic { outlier-detection; }
+        }
+        service "b" { owner "t"; address "b.svc" port=80
+            calls "c" timeout="10s" { retries 2; }
+        //                            ^^^^^^^^^ MESH0031 error
+            traffic { outlier-detection; }
+        }
+        service "c" { owner "t"; address "c.svc" port=80
+            calls "d" timeout="10s"
+            traffic { outlier-detection; }
+        }
+        service "d" { owner "t"; address "d.svc" port=80; traffic { outlier-detection; }; }
+        gateway "edge" { listener "http" port=8080
+            route "r" { match path-prefix="/"; to "a"; retries 1; }
+        }
+        "#,
+    );
     assert_eq!(
-        d.message,
+        c.diagnostics[0].message,
         "one gateway request can cause 18 requests to `c` (limit 10): gateway `edge` route `r` (×2) → `a` (×3) → `b` (×3) → `c`"
     );
-    assert_eq!(primary_text(&c, d), "retries 2", "the call whose retries cross the limit");
-    // Services behind the crossing are not reported again.
-    let (_dir, c) = compile(&chain(Some(1), [Some(2), Some(2), Some(2)], ""));
-    assert_eq!(codes(&c), [Code::RetryAmplification], "{}", human(&c));
+    // Nor when they retry as well.
+    check(
+        r#"
+        service "a" { owner "t"; address "a.svc" port=80
+            calls "b" timeout="10s" { retries 2; }
+            traffic { outlier-detection; }
+        }
+        service "b" { owner "t"; address "b.svc" port=80
+            calls "c" timeout="10s" { retries 2; }
+        //                            ^^^^^^^^^ MESH0031 error
+            traffic { outlier-detection; }
+        }
+        service "c" { owner "t"; address "c.svc" port=80
+            calls "d" timeout="10s" { retries 2; }
+            traffic { outlier-detection; }
+        }
+        service "d" { owner "t"; address "d.svc" port=80; traffic { outlier-detection; }; }
+        gateway "edge" { listener "http" port=8080
+            route "r" { match path-prefix="/"; to "a"; retries 1; }
+        }
+        "#,
+    );
 }
 
 #[test]
@@ -72,8 +104,7 @@ fn the_limit_comes_from_the_workspace_then_the_stdlib() {
 
 #[test]
 fn the_built_in_limit_is_the_stdlibs() {
-    let (_dir, c) = compile("import \"std:resilience\"\n");
-    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    let c = check(r#"import "std:resilience""#);
     let model = c.model.as_ref().unwrap();
     assert_eq!(model.limits.max_retry_amplification, meshc::model::traffic::Limits::default().max_retry_amplification);
     assert!(model.limits.span.is_some(), "read from the stdlib file");
@@ -81,61 +112,82 @@ fn the_built_in_limit_is_the_stdlibs() {
 
 #[test]
 fn named_policies_resolve_with_a_did_you_mean_and_point_at_the_reference() {
-    let mesh = |policy: &str| {
-        format!(
-            "import \"std:resilience\"\nservice \"a\" {{ owner \"t\"; address \"a.svc\" port=80\n calls \"b\" timeout=\"1s\" {{ retries policy=\"{policy}\" }}\n}}\nservice \"b\" {{ owner \"t\"; address \"b.svc\" port=80; {HEALTHY} }}\n"
-        )
-    };
-    let (_dir, c) = compile(&mesh("std-idempotent"));
-    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    let c = check(
+        r#"
+        import "std:resilience"
+        service "a" { owner "t"; address "a.svc" port=80
+            calls "b" timeout="1s" { retries policy="std-idempotent"; }
+        }
+        service "b" { owner "t"; address "b.svc" port=80; traffic { outlier-detection; }; }
+        "#,
+    );
     let model = c.model.as_ref().unwrap();
     let policy = model.services[0].calls[0].retries.as_ref().unwrap();
     assert_eq!(policy.retries, 2);
     assert!(c.sources.get(policy.span.file).path.ends_with("mesh.kdl"), "the span is the reference");
 
-    let (_dir, c) = compile(&mesh("std-idempotnt"));
-    let d = only(&c);
-    assert_eq!(d.code, Code::UnknownRetryPolicy);
-    assert_eq!(d.help.as_deref(), Some("did you mean `std-idempotent`?"));
+    let c = check(
+        r#"
+        import "std:resilience"
+        service "a" { owner "t"; address "a.svc" port=80
+            calls "b" timeout="1s" { retries policy="std-idempotnt"; }
+        //                                   ^^^^^^^^^^^^^^^^^^^^^^ MESH0039 error
+        }
+        service "b" { owner "t"; address "b.svc" port=80; traffic { outlier-detection; }; }
+        "#,
+    );
+    assert_eq!(c.diagnostics[0].help.as_deref(), Some("did you mean `std-idempotent`?"));
 
-    let (_dir, c) = compile("import \"std:resilence\"\n");
-    let d = only(&c);
-    assert_eq!(d.code, Code::UnreadableFile);
-    assert_eq!(d.help.as_deref(), Some("did you mean `resilience`?"));
+    let c = check(
+        r#"
+        import "std:resilence"
+        //     ^^^^^^^^^^^^^^^ MESH0009 error
+        "#,
+    );
+    assert_eq!(c.diagnostics[0].help.as_deref(), Some("did you mean `resilience`?"));
 }
 
 #[test]
 fn timeout_budgets_compare_the_callers_timeout_with_the_callees_longest_wait() {
     // b waits up to 3 × 400ms + (25 + 50)ms = 1275ms on c; a gives b 1s.
-    let mesh = format!(
+    let c = check(
         r#"
-service "a" {{ owner "t"; address "a.svc" port=80
-    calls "b" timeout="1s"
-    {HEALTHY}
-}}
-service "b" {{ owner "t"; address "b.svc" port=80
-    calls "c" timeout="5s" {{ retries 2 per-try-timeout="400ms" backoff="25ms" max-backoff="250ms" }}
-    {HEALTHY}
-}}
-service "c" {{ owner "t"; address "c.svc" port=80; {HEALTHY} }}
-"#
+        service "a" { owner "t"; address "a.svc" port=80
+            calls "b" timeout="1s"
+        //            ^^^^^^^^^^^^ MESH0032 error
+            traffic { outlier-detection; }
+        }
+        service "b" { owner "t"; address "b.svc" port=80
+            calls "c" timeout="5s" { retries 2 per-try-timeout="400ms" backoff="25ms" max-backoff="250ms"; }
+            traffic { outlier-detection; }
+        }
+        service "c" { owner "t"; address "c.svc" port=80; traffic { outlier-detection; }; }
+        "#,
     );
-    let (_dir, c) = compile(&mesh);
-    let d = only(&c);
-    assert_eq!(d.code, Code::TimeoutBudget, "{}", human(&c));
+    let d = &c.diagnostics[0];
     assert_eq!(
         d.message,
         "a gives `b` 1s, but `b` may wait 1s 275ms on its own call (to `c`: 3 attempts × 400ms + 75ms back-off)"
     );
-    assert_eq!(primary_text(&c, d), "timeout=\"1s\"");
     assert_eq!(
-        primary_text(&c, &Diagnostic { primary: Some(d.secondary[0].clone()), ..d.clone() }),
+        span_text(&c, d.secondary[0].span),
         "retries 2 per-try-timeout=\"400ms\" backoff=\"25ms\" max-backoff=\"250ms\""
     );
 
     // The overall timeout bounds the wait: with timeout 900ms, b waits at most 900ms.
-    let (_dir, c) = compile(&mesh.replace("calls \"c\" timeout=\"5s\"", "calls \"c\" timeout=\"900ms\""));
-    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    check(
+        r#"
+        service "a" { owner "t"; address "a.svc" port=80
+            calls "b" timeout="1s"
+            traffic { outlier-detection; }
+        }
+        service "b" { owner "t"; address "b.svc" port=80
+            calls "c" timeout="900ms" { retries 2 per-try-timeout="400ms" backoff="25ms" max-backoff="250ms"; }
+            traffic { outlier-detection; }
+        }
+        service "c" { owner "t"; address "c.svc" port=80; traffic { outlier-detection; }; }
+        "#,
+    );
 }
 
 #[test]
@@ -321,24 +373,24 @@ fn traffic_settings_reject_what_cannot_work() {
 
 #[test]
 fn versions_on_cluster_dns_are_reached_by_their_own_service_and_rules_resolve() {
-    let mesh = r#"
-service "reviews" {
-    owner "t"
-    address "reviews.shop.svc.cluster.local" port=80
-    versions {
-        version "v1"
-        version "v2" address="reviews-canary.example.com"
-    }
-    traffic {
-        outlier-detection consecutive-5xx=5
-        match-header "x-canary" present=#true to="v2"
-        split { to "v1" weight=90; to "v2" weight=10 }
-        mirror "v2" percent=5
-    }
-}
-"#;
-    let (_dir, c) = compile(mesh);
-    assert!(c.diagnostics.is_empty(), "{}", human(&c));
+    let c = check(
+        r#"
+        service "reviews" {
+            owner "t"
+            address "reviews.shop.svc.cluster.local" port=80
+            versions {
+                version "v1"
+                version "v2" address="reviews-canary.example.com"
+            }
+            traffic {
+                outlier-detection consecutive-5xx=5
+                match-header "x-canary" present=#true to="v2"
+                split { to "v1" weight=90; to "v2" weight=10; }
+                mirror "v2" percent=5
+            }
+        }
+        "#,
+    );
     let reviews = &c.model.as_ref().unwrap().services[0];
     let hosts: Vec<&str> = reviews.versions.iter().map(|v| v.host.as_ref().unwrap().as_str()).collect();
     assert_eq!(hosts, ["reviews-v1.shop.svc.cluster.local", "reviews-canary.example.com"]);
@@ -350,16 +402,47 @@ service "reviews" {
     assert_eq!(rules.mirror.as_ref().unwrap().percent, 5);
 
     // A misspelt version gets a did-you-mean.
-    let (_dir, c) = compile(&mesh.replace("to=\"v2\"", "to=\"v3\""));
-    let d = only(&c);
-    assert_eq!((d.code, d.help.as_deref()), (Code::UnknownVersion, Some("did you mean `v1`?")));
-    assert_eq!(primary_text(&c, d), "to=\"v3\"");
+    let c = check(
+        r#"
+        service "reviews" {
+            owner "t"
+            address "reviews.shop.svc.cluster.local" port=80
+            versions {
+                version "v1"
+                version "v2" address="reviews-canary.example.com"
+            }
+            traffic {
+                outlier-detection consecutive-5xx=5
+                match-header "x-canary" present=#true to="v3"
+        //                                            ^^^^^^^ MESH0040 error
+                split { to "v1" weight=90; to "v2" weight=10; }
+                mirror "v2" percent=5
+            }
+        }
+        "#,
+    );
+    assert_eq!(c.diagnostics[0].help.as_deref(), Some("did you mean `v1`?"));
     // Weights are percentages: the label shows the sum.
-    let (_dir, c) = compile(&mesh.replace("weight=10", "weight=20"));
-    let d = only(&c);
-    assert_eq!(d.code, Code::InvalidSplit);
-    assert_eq!(d.message, "the split's weights total 110%, not 100%");
-    assert_eq!(d.primary.as_ref().unwrap().message, "90 + 20 = 110");
+    let c = check(
+        r#"
+        service "reviews" {
+            owner "t"
+            address "reviews.shop.svc.cluster.local" port=80
+            versions {
+                version "v1"
+                version "v2" address="reviews-canary.example.com"
+            }
+            traffic {
+                outlier-detection consecutive-5xx=5
+                match-header "x-canary" present=#true to="v2"
+                split { to "v1" weight=90; to "v2" weight=20; }
+        //      ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0041 error: 90 + 20 = 110
+                mirror "v2" percent=5
+            }
+        }
+        "#,
+    );
+    assert_eq!(c.diagnostics[0].message, "the split's weights total 110%, not 100%");
 }
 
 #[test]
@@ -383,23 +466,20 @@ fn the_shop_and_the_boutique_declare_their_traffic_policies_and_check_clean() {
 
 #[test]
 fn a_circuit_breaker_below_the_declared_load_is_reported_with_the_sum() {
-    let mesh = |limit: u32| {
-        format!(
-            r#"
-service "a" {{ owner "t"; address "a.svc" port=80
-    calls "b" timeout="1s" {{ load rps=100 latency="50ms" }}
-    calls "b" timeout="1s" {{ load rps=200 latency="30ms" }}
-}}
-service "b" {{ owner "t"; address "b.svc" port=80
-    traffic {{ circuit-breaker max-requests={limit}; outlier-detection; }}
-}}
-"#
-        )
-    };
     // 100 × 0.05 + 200 × 0.03 = 11 in flight.
-    let (_dir, c) = compile(&mesh(10));
-    let d = only(&c);
-    assert_eq!(d.code, Code::CircuitBreakerBelowLoad, "{}", human(&c));
+    let c = check(
+        r#"
+        service "a" { owner "t"; address "a.svc" port=80
+            calls "b" timeout="1s" { load rps=100 latency="50ms"; }
+        //                           ^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0038 error: expected load
+            calls "b" timeout="1s" { load rps=200 latency="30ms"; }
+        }
+        service "b" { owner "t"; address "b.svc" port=80
+            traffic { circuit-breaker max-requests=10; outlier-detection; }
+        }
+        "#,
+    );
+    let d = &c.diagnostics[0];
     assert_eq!(
         d.message,
         "`a` expects 11 requests in flight to `b` (100 rps × 50ms + 200 rps × 30ms), above its circuit breaker's max-requests=10"
@@ -408,7 +488,17 @@ service "b" {{ owner "t"; address "b.svc" port=80
         d.help.as_deref(),
         Some("raise max-requests to at least 11 (with headroom for slow periods), or lower the expected load")
     );
-    assert!(compile(&mesh(11)).1.diagnostics.is_empty());
+    check(
+        r#"
+        service "a" { owner "t"; address "a.svc" port=80
+            calls "b" timeout="1s" { load rps=100 latency="50ms"; }
+            calls "b" timeout="1s" { load rps=200 latency="30ms"; }
+        }
+        service "b" { owner "t"; address "b.svc" port=80
+            traffic { circuit-breaker max-requests=11; outlier-detection; }
+        }
+        "#,
+    );
 }
 
 #[test]
@@ -462,13 +552,16 @@ gateway "edge" {{
 
 #[test]
 fn an_unknown_child_without_a_close_match_lists_every_valid_child() {
-    let (_dir, c) = compile(
-        "service \"a\" { owner \"t\"; address \"a.svc\" port=80 }\n\
-         gateway \"edge\" { listener \"http\" port=8080\n route \"r\" { match path-prefix=\"/\"; to \"a\"; grpc-web #true } }\n",
+    let c = check(
+        r#"
+        service "a" { owner "t"; address "a.svc" port=80; }
+        gateway "edge" { listener "http" port=8080
+            route "r" { match path-prefix="/"; to "a"; grpc-web #true; }
+        //                                             ^^^^^^^^ MESH0002 error
+        }
+        "#,
     );
-    let d = only(&c);
-    assert_eq!(d.code, Code::UnknownNode);
-    let help = d.help.as_deref().unwrap();
+    let help = c.diagnostics[0].help.as_deref().unwrap();
     assert!(help.starts_with("`route` takes: "), "{help}");
     for child in ["match", "to", "timeout", "retries", "rate-limit", "auth"] {
         assert!(help.contains(&format!("`{child}`")), "{child} missing from: {help}");
