@@ -48,37 +48,3 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
-
-/// Splits a multi-file fixture (docs examples, test specs) into
-/// `(relative path, contents)`: each file starts at a `//- path` line; a
-/// block without one is a single `mesh.kdl`.
-pub fn fixture_files(block: &str) -> Result<Vec<(String, String)>, String> {
-    if !block.lines().any(|l| l.starts_with("//- ")) {
-        return Ok(vec![("mesh.kdl".into(), block.to_string())]);
-    }
-    let mut files: Vec<(String, String)> = Vec::new();
-    for line in block.lines() {
-        if let Some(path) = line.strip_prefix("//- ") {
-            let path = path.trim().to_string();
-            if path.is_empty() || Path::new(&path).is_absolute() {
-                return Err(format!("`{line}`: expected a relative path"));
-            }
-            if files.iter().any(|(p, _)| *p == path) {
-                return Err(format!("`{path}` is given twice"));
-            }
-            files.push((path, String::new()));
-        } else if let Some((_, text)) = files.last_mut() {
-            text.push_str(line);
-            text.push('\n');
-        } else if !line.trim().is_empty() {
-            return Err(format!("`{line}` comes before the first `//- path` line of a multi-file example"));
-        }
-    }
-    for (_, text) in &mut files {
-        // Blank lines that separate files belong to neither.
-        let trimmed = text.trim_end_matches('\n').len();
-        text.truncate(trimmed);
-        text.push('\n');
-    }
-    Ok(files)
-}

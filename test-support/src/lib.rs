@@ -17,7 +17,7 @@ pub mod ports;
 pub mod upstream;
 
 pub use envoy::{envoy_bin, envoy_validate, static_cluster, EnvoyProcess};
-pub use files::{copy_tree, corpora, fixture_files, repo_root, write_files};
+pub use files::{copy_tree, corpora, repo_root, write_files};
 pub use http::{http_date, http_request, http_request_with_body, try_http_request, HttpResponse};
 pub use ports::{dead_port, free_port, localhost};
 pub use upstream::{Answer, Upstream, UpstreamRequest};

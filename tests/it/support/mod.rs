@@ -15,6 +15,12 @@ use std::path::{Path, PathBuf};
 
 pub use meshc_test_support::*;
 
+/// A multi-file fixture (docs examples, test specs) as `(relative path,
+/// contents)` pairs, split by the compiler's own `parse_fixture`.
+pub fn fixture_files(block: &str) -> Result<Vec<(String, String)>, String> {
+    Ok(meshc::base::fs::parse_fixture(block)?.into_iter().map(|f| (f.path, f.text)).collect())
+}
+
 /// Compiles `workspace` and writes its artifacts under `out`, returning
 /// their paths (panics when it does not build). A mesh with mTLS gets its
 /// certificates issued into `out/certs`, and its Envoy configs look for
