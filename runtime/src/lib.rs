@@ -32,11 +32,17 @@
 //! bearer token for one scoped to an audience by OAuth 2.0 Token Exchange
 //! (RFC 8693) with a security token service ([`serve_token_exchange`]).
 //!
+//! [`event_bus::EventBus`] publishes and consumes a service's events on NATS
+//! JetStream and RabbitMQ, as the compiled `event-bus.json` describes them:
+//! schema-validated publishes, handlers with retries, backoff and dead
+//! letters, tracking headers.
+//!
 //! Everything listens on loopback addresses only.
 
 mod client;
 mod codec;
 mod config;
+pub mod event_bus;
 pub mod graphql;
 mod grpc_mock;
 mod http_client;
