@@ -102,6 +102,8 @@ impl std::error::Error for ConnectError {}
 pub enum PublishError {
     /// The service has no `publishes` for this topic.
     NotAProducer(String),
+    /// A caller's header is malformed or one the runtime sets; nothing was sent.
+    Header(String),
     /// The event does not match the producer's schema version; nothing was sent.
     Invalid { topic: String, version: u32, message: String },
     /// The broker did not acknowledge the event before the deadline (it may
@@ -115,7 +117,10 @@ pub enum PublishError {
 impl fmt::Display for PublishError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PublishError::NotAProducer(m) | PublishError::Broker(m) | PublishError::Unroutable(m) => f.write_str(m),
+            PublishError::NotAProducer(m)
+            | PublishError::Header(m)
+            | PublishError::Broker(m)
+            | PublishError::Unroutable(m) => f.write_str(m),
             PublishError::Invalid { topic, version, message } => {
                 write!(f, "the event does not match topic {topic:?}'s schema version {version}: {message}")
             }
@@ -323,13 +328,26 @@ impl EventBus {
     /// with backoff for up to 30 s, with the same event id, which JetStream's
     /// duplicate window deduplicates.
     pub async fn publish(&self, topic: &str, event: &Value) -> Result<EventId, PublishError> {
-        self.publish_tracked(topic, event, Tracking::root()).await
+        self.publish_tracked(topic, event, &Headers::new(), Tracking::root()).await
+    }
+
+    /// [`EventBus::publish`] with headers of the caller's beside the
+    /// tracking headers (which they cannot replace): what consumers' header
+    /// filters match. Names are lower-case letters, digits, `-`, `_` and `.`.
+    pub async fn publish_with_headers(
+        &self,
+        topic: &str,
+        event: &Value,
+        headers: &Headers,
+    ) -> Result<EventId, PublishError> {
+        self.publish_tracked(topic, event, headers, Tracking::root()).await
     }
 
     pub(crate) async fn publish_tracked(
         &self,
         topic: &str,
         event: &Value,
+        extra: &Headers,
         tracking: Tracking,
     ) -> Result<EventId, PublishError> {
         let config = &self.inner.config;
@@ -358,7 +376,20 @@ impl EventBus {
             message,
         })?;
         let payload = serde_json::to_vec(event).expect("a serde_json::Value always serialises");
-        let headers = tracking.headers(topic, producer.version);
+        let mut headers = tracking.headers(topic, producer.version);
+        for (name, value) in extra {
+            let valid_name = !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
+            if !valid_name || value.chars().any(char::is_control) {
+                return Err(PublishError::Header(format!(
+                    "header {name:?}: names are lower-case letters, digits, `-`, `_` and `.`; values have no control characters"
+                )));
+            }
+            if headers.contains_key(name) || name == "nats-msg-id" {
+                return Err(PublishError::Header(format!("header {name:?} is set by the runtime")));
+            }
+            headers.insert(name.clone(), value.clone());
+        }
         let outgoing = Outgoing { topic: topic_config, subject: &producer.subject, headers: &headers, payload: &payload };
         self.send(&outgoing, PUBLISH_DEADLINE).await?;
         Ok(EventId(tracking.event_id))
@@ -519,7 +550,7 @@ impl Event {
     /// Publishes an event caused by this one: same `correlation-id` and
     /// trace, `causation-id` this event's id.
     pub async fn publish(&self, topic: &str, event: &Value) -> Result<EventId, PublishError> {
-        self.bus.publish_tracked(topic, event, Tracking::caused_by(&self.headers)).await
+        self.bus.publish_tracked(topic, event, &Headers::new(), Tracking::caused_by(&self.headers)).await
     }
 }
 

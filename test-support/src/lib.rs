@@ -1,21 +1,23 @@
 //! What the compiler's and the runtime's integration tests share, a module
 //! per concern: free ports ([`ports`]), a minimal HTTP/1.1 client
 //! ([`http`]), tiny HTTP/1.1 upstream servers ([`upstream`]), the real Envoy
-//! in validate and run modes ([`envoy`]), and workspace paths and files
-//! ([`files`]). Each test binary's `support` module re-exports it beside the
-//! helpers only one side needs (compiling a mesh with `meshc`, protos for
-//! the runtime).
+//! in validate and run modes ([`envoy`]), message brokers for event-bus
+//! tests ([`brokers`]), and workspace paths and files ([`files`]). Each test
+//! binary's `support` module re-exports it beside the helpers only one side
+//! needs (compiling a mesh with `meshc`, protos for the runtime).
 //!
 //! Everything listens on 127.0.0.1 only, and everything that is started is
 //! stopped again by a `Drop` guard, also when a test panics. Envoy is never
 //! optional: when it cannot be found the tests panic, they do not skip.
 
+pub mod brokers;
 pub mod envoy;
 pub mod files;
 pub mod http;
 pub mod ports;
 pub mod upstream;
 
+pub use brokers::{rabbitmq_addr, unique_name, wait_for_port, NatsServer, Relay};
 pub use envoy::{envoy_bin, envoy_validate, static_cluster, EnvoyProcess};
 pub use files::{copy_tree, corpora, repo_root, write_files};
 pub use http::{http_date, http_request, http_request_with_body, try_http_request, HttpResponse};

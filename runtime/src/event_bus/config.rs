@@ -199,7 +199,6 @@ pub(crate) enum ExchangeType {
 pub(crate) enum QueueType {
     Classic,
     Quorum,
-    Stream,
 }
 
 pub(crate) struct TopicConfig {

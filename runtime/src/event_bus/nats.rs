@@ -105,7 +105,7 @@ impl NatsBroker {
         for (name, value) in event.headers {
             headers.insert(name.as_str(), value.as_str());
         }
-        let mut publish = jetstream::context::Publish::build()
+        let mut publish = jetstream::message::PublishMessage::build()
             .payload(event.payload.to_vec().into())
             .headers(headers);
         if let Some(id) = event.headers.get(tracking::EVENT_ID) {

@@ -258,7 +258,7 @@ impl RabbitBroker {
             let mut arguments = FieldTable::default();
             let kind = match queue_type {
                 QueueType::Quorum => "quorum",
-                QueueType::Classic | QueueType::Stream => "classic",
+                QueueType::Classic => "classic",
             };
             arguments.insert("x-queue-type".into(), AMQPValue::LongString(kind.into()));
             channel

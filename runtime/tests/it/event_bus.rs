@@ -1,0 +1,618 @@
+//! The event bus against real brokers: an own `nats-server -js` per test
+//! (restartable, same store) and the shared RabbitMQ (unique names, deleted
+//! afterwards; its connections cut by an in-test TCP relay).
+//!
+//! What is asserted: a poison event ends in the dead-letter topic after
+//! exactly the declared deliveries, with the declared backoff between them;
+//! thousands of events published across a broker restart or a connection
+//! cut are all consumed at least once, with duplicates counted and bounded;
+//! an event the producer's schema rejects never reaches the broker; the
+//! tracking headers are set and propagated; filters and reader versions
+//! apply.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use meshc_runtime::event_bus::{tracking, Event, EventBus, EventBusConfig, PublishError};
+use serde_json::{json, Value};
+
+use crate::support::{rabbitmq_addr, unique_name, NatsServer, Relay};
+
+const ORDER_V1: &str = r#"{"type": "record", "name": "OrderPlaced", "fields": [
+    {"name": "orderId", "type": "string"},
+    {"name": "seq", "type": "long"},
+    {"name": "quantity", "type": "int"},
+    {"name": "region", "type": ["null", "string"], "default": null}]}"#;
+
+/// Version 2 adds a field with a default; a v1 reader drops it.
+const ORDER_V2: &str = r#"{"type": "record", "name": "OrderPlaced", "fields": [
+    {"name": "orderId", "type": "string"},
+    {"name": "seq", "type": "long"},
+    {"name": "quantity", "type": "int"},
+    {"name": "region", "type": ["null", "string"], "default": null},
+    {"name": "currency", "type": "string", "default": "EUR"}]}"#;
+
+/// A bus of one topic (with a dead-letter topic and a follow-up topic) on
+/// one broker, named uniquely: `orders` publishes, `payments` consumes (max
+/// deliveries, fixed backoff, dead letters), `auditor` reads the dead letters
+/// and the follow-ups.
+struct Bus {
+    topic: String,
+    dlq: String,
+    follow_up: String,
+    config: Value,
+}
+
+impl Bus {
+    fn new(kind: &str, address: &str) -> Bus {
+        let topic = unique_name("orders");
+        let dlq = format!("{topic}-dlq");
+        let follow_up = format!("{topic}-paid");
+        // Three subject roots, so no topic's subjects overlap another's.
+        let root = topic.replace('-', ".");
+        let subject = |name: &str| match name.strip_prefix(topic.as_str()) {
+            Some("-dlq") => format!("dlq.{root}"),
+            Some("-paid") => format!("paid.{root}"),
+            _ => root.clone(),
+        };
+        let config = json!({
+            "brokers": [{"name": "bus", "kind": kind, "addresses": [address]}],
+            "topics": [
+                {"name": topic, "broker": "bus", "subjects": [format!("{}.>", subject(&topic))],
+                 "versions": [{"version": 1, "format": "avro", "schema": ORDER_V1},
+                              {"version": 2, "format": "avro", "schema": ORDER_V2}]},
+                {"name": dlq, "broker": "bus", "subjects": [subject(&dlq)],
+                 "versions": [{"version": 1, "format": "json-schema", "schema": "{}"}]},
+                {"name": follow_up, "broker": "bus", "subjects": [subject(&follow_up)],
+                 "versions": [{"version": 1, "format": "json-schema",
+                               "schema": r#"{"type": "object", "required": ["orderId"]}"#}]}
+            ],
+            "producers": [
+                {"service": "orders", "topic": topic, "version": 2, "subject": format!("{}.eu", subject(&topic))},
+                {"service": "payments", "topic": follow_up, "version": 1, "subject": subject(&follow_up)}
+            ],
+            "consumers": [
+                {"service": "payments", "topic": topic, "version": 1, "group": "payments",
+                 "delivery": "at-least-once", "ack_wait_ms": 5000, "max_deliveries": 3,
+                 "backoff": {"fixed_ms": 150}, "max_in_flight": 64,
+                 "dead_letter": {"topic": dlq, "subject": subject(&dlq)}},
+                {"service": "auditor", "topic": dlq, "version": 1, "group": "auditor", "delivery": "at-least-once"},
+                {"service": "auditor", "topic": follow_up, "version": 1, "group": "auditor", "delivery": "at-least-once"}
+            ]
+        });
+        Bus { topic, dlq, follow_up, config }
+    }
+
+    fn load(&self) -> Arc<EventBusConfig> {
+        Arc::new(EventBusConfig::from_json(&self.config.to_string()).unwrap())
+    }
+
+    fn topics(&self) -> [&str; 3] {
+        [&self.topic, &self.dlq, &self.follow_up]
+    }
+}
+
+fn order(id: &str, seq: u64) -> Value {
+    json!({"orderId": id, "seq": seq, "quantity": 1, "currency": "USD"})
+}
+
+/// Polls `done` every 20 ms until it holds; panics with `what` after `timeout`.
+async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Everything a handler saw: the events, with the instant each arrived.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<(Instant, Event)>>>);
+
+impl Seen {
+    fn push(&self, event: Event) {
+        self.0.lock().unwrap().push((Instant::now(), event));
+    }
+
+    fn events(&self) -> Vec<(Instant, Event)> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Poison events.
+
+/// Publishes a poison event between good ones; `payments` fails on it every
+/// time. Asserts exactly 3 handler calls (deliveries 1, 2, 3) at least the
+/// backoff apart, then one dead letter with the original id and payload and
+/// the reason, attempts and origin headers; the good events handled once.
+async fn poison_is_dead_lettered_after_exactly_the_declared_attempts(bus: &Bus, config: &Arc<EventBusConfig>) {
+    let payments = EventBus::connect(config, "payments").await.unwrap();
+    let auditor = EventBus::connect(config, "auditor").await.unwrap();
+    let orders = EventBus::connect(config, "orders").await.unwrap();
+    let handled = Seen::default();
+    let dead = Seen::default();
+    let seen = handled.clone();
+    let _payments = payments
+        .subscribe(&bus.topic, move |event: Event| {
+            let poison = event.payload["orderId"] == "poison";
+            seen.push(event);
+            async move {
+                if poison {
+                    Err("cannot charge a poison order")
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await
+        .unwrap();
+    let seen = dead.clone();
+    let _auditor = auditor
+        .subscribe(&bus.dlq, move |event: Event| {
+            seen.push(event);
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+    orders.publish(&bus.topic, &order("good-1", 1)).await.unwrap();
+    let poison_id = orders.publish(&bus.topic, &order("poison", 2)).await.unwrap();
+    orders.publish(&bus.topic, &order("good-2", 3)).await.unwrap();
+
+    wait_until("the dead letter", Duration::from_secs(20), || dead.len() == 1).await;
+    // Long enough for a fourth delivery, if there were one (backoff 150 ms).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let poison: Vec<(Instant, Event)> =
+        handled.events().into_iter().filter(|(_, e)| e.payload["orderId"] == "poison").collect();
+    let attempts: Vec<u32> = poison.iter().map(|(_, e)| e.attempt).collect();
+    assert_eq!(attempts, [1, 2, 3], "the poison event's deliveries");
+    for pair in poison.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap >= Duration::from_millis(140), "redelivered after {gap:?}, before the 150 ms backoff");
+    }
+    for good in ["good-1", "good-2"] {
+        let count = handled.events().iter().filter(|(_, e)| e.payload["orderId"] == good).count();
+        assert_eq!(count, 1, "{good} handled {count} times");
+    }
+    // Read with reader version 1: v2's `currency` is not there.
+    assert_eq!(poison[0].1.payload, json!({"orderId": "poison", "seq": 2, "quantity": 1, "region": null}));
+    assert_eq!(poison[0].1.version, 1);
+
+    let (_, letter) = &dead.events()[0];
+    assert_eq!(letter.id, poison_id.to_string());
+    assert_eq!(letter.payload, order("poison", 2), "the dead letter is the event as published");
+    assert_eq!(letter.headers[tracking::ATTEMPTS], "3");
+    assert_eq!(letter.headers[tracking::DEAD_LETTER_TOPIC], bus.topic);
+    assert_eq!(letter.headers[tracking::DEAD_LETTER_GROUP], "payments");
+    assert_eq!(
+        letter.headers[tracking::DEAD_LETTER_REASON],
+        "the handler failed on delivery 3 of 3: cannot charge a poison order"
+    );
+    assert_eq!(letter.headers[tracking::SCHEMA_VERSION], "2");
+    assert_eq!(letter.headers[tracking::EVENT_TYPE], bus.topic);
+    assert_eq!(letter.headers[tracking::CORRELATION_ID], poison_id.to_string());
+    let stats = _payments.stats();
+    assert_eq!((stats.dead_lettered, stats.acknowledged, stats.failed), (1, 2, 3), "{stats:?}");
+}
+
+#[tokio::test]
+async fn nats_poison_event_is_dead_lettered_after_exactly_the_declared_attempts() {
+    let server = NatsServer::start();
+    let bus = Bus::new("nats", &server.addr().to_string());
+    poison_is_dead_lettered_after_exactly_the_declared_attempts(&bus, &bus.load()).await;
+}
+
+#[tokio::test]
+async fn rabbitmq_poison_event_is_dead_lettered_after_exactly_the_declared_attempts() {
+    let bus = Bus::new("rabbitmq", &rabbitmq_addr());
+    let _cleanup = RabbitCleanup::new(&bus);
+    poison_is_dead_lettered_after_exactly_the_declared_attempts(&bus, &bus.load()).await;
+}
+
+// ---------------------------------------------------------------------------
+// A broker restart or a cut connection in the middle of a run.
+
+/// How many events the runs publish, how many at a time.
+const RUN_EVENTS: u64 = 3000;
+const RUN_PUBLISHERS: u64 = 16;
+
+/// What a run counted.
+#[derive(Debug)]
+struct RunReport {
+    acknowledged: usize,
+    publish_errors: usize,
+    handled: usize,
+    distinct: usize,
+    duplicates: usize,
+    /// Handler calls before the disruption.
+    handled_before: usize,
+}
+
+/// Publishes [`RUN_EVENTS`] events from [`RUN_PUBLISHERS`] concurrent
+/// publishers while `payments` consumes them, calls `disrupt` once a third
+/// are acknowledged, and waits until every acknowledged event was handled.
+async fn run_across_a_disruption(
+    bus: &Bus,
+    config: &Arc<EventBusConfig>,
+    disrupt: impl FnOnce() + Send + 'static,
+) -> RunReport {
+    let payments = EventBus::connect(config, "payments").await.unwrap();
+    let orders = EventBus::connect(config, "orders").await.unwrap();
+    let handled: Arc<Mutex<HashMap<u64, usize>>> = Arc::default();
+    let counts = Arc::clone(&handled);
+    let subscription = payments
+        .subscribe(&bus.topic, move |event: Event| {
+            let seq = event.payload["seq"].as_u64().unwrap();
+            *counts.lock().unwrap().entry(seq).or_insert(0) += 1;
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+
+    let acknowledged: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    let errors: Arc<Mutex<Vec<PublishError>>> = Arc::default();
+    let mut publishers = tokio::task::JoinSet::new();
+    for publisher in 0..RUN_PUBLISHERS {
+        let (orders, acknowledged, errors, topic) =
+            (orders.clone(), Arc::clone(&acknowledged), Arc::clone(&errors), bus.topic.clone());
+        publishers.spawn(async move {
+            for seq in (publisher..RUN_EVENTS).step_by(RUN_PUBLISHERS as usize) {
+                match orders.publish(&topic, &order(&format!("o-{seq}"), seq)).await {
+                    Ok(_) => {
+                        acknowledged.lock().unwrap().insert(seq);
+                    }
+                    Err(e) => errors.lock().unwrap().push(e),
+                }
+            }
+        });
+    }
+    let third = RUN_EVENTS as usize / 3;
+    wait_until("a third of the events acknowledged", Duration::from_secs(60), || {
+        acknowledged.lock().unwrap().len() >= third
+    })
+    .await;
+    let handled_before: usize = handled.lock().unwrap().values().sum();
+    tokio::task::spawn_blocking(disrupt).await.unwrap();
+    while publishers.join_next().await.is_some() {}
+
+    let expected: HashSet<u64> = acknowledged.lock().unwrap().clone();
+    wait_until("every acknowledged event handled", Duration::from_secs(90), || {
+        let handled = handled.lock().unwrap();
+        expected.iter().all(|seq| handled.contains_key(seq))
+    })
+    .await;
+    // Late redeliveries (ack wait 5 s) count as duplicates too.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let handled = handled.lock().unwrap();
+    let total: usize = handled.values().sum();
+    let report = RunReport {
+        acknowledged: expected.len(),
+        publish_errors: errors.lock().unwrap().len(),
+        handled: total,
+        distinct: handled.len(),
+        duplicates: total - handled.len(),
+        handled_before,
+    };
+    eprintln!("{report:?}, subscription {:?}", subscription.stats());
+    assert_eq!(report.publish_errors, 0, "publishes failed: {:?}", errors.lock().unwrap());
+    assert_eq!(report.handled, report.distinct + report.duplicates);
+    assert_eq!(report.acknowledged as u64, RUN_EVENTS);
+    assert!(subscription.stats().reconnects >= 1, "the consumer never noticed the disruption");
+    report
+}
+
+#[tokio::test]
+async fn nats_restart_mid_run_loses_no_acknowledged_event() {
+    let server = Arc::new(Mutex::new(NatsServer::start()));
+    let bus = Bus::new("nats", &server.lock().unwrap().addr().to_string());
+    let config = bus.load();
+    let restarting = Arc::clone(&server);
+    let report = run_across_a_disruption(&bus, &config, move || {
+        restarting.lock().unwrap().restart(Duration::from_millis(500));
+    })
+    .await;
+    // Every event handled was published (no strays), and duplicates stay
+    // within what was in flight at the restart: retried publishes (the
+    // stream's duplicate window drops most) and unacknowledged deliveries.
+    assert_eq!(report.distinct as u64, RUN_EVENTS);
+    assert!(report.duplicates <= (RUN_PUBLISHERS + 64) as usize, "{report:?}");
+}
+
+#[tokio::test]
+async fn nats_crash_mid_run_loses_no_acknowledged_event() {
+    let server = Arc::new(Mutex::new(NatsServer::start()));
+    let bus = Bus::new("nats", &server.lock().unwrap().addr().to_string());
+    let config = bus.load();
+    let crashing = Arc::clone(&server);
+    let report = run_across_a_disruption(&bus, &config, move || {
+        crashing.lock().unwrap().crash_and_restart(Duration::from_millis(500));
+    })
+    .await;
+    assert_eq!(report.distinct as u64, RUN_EVENTS);
+    // JetStream writes a consumer's acknowledgements to its store in the
+    // background: a killed server forgets the ones since the last write (at
+    // worst all before the crash), and those events come again, beside the
+    // ones in flight.
+    let bound = report.handled_before + (RUN_PUBLISHERS + 64) as usize;
+    assert!(report.duplicates <= bound, "{report:?}");
+}
+
+#[tokio::test]
+async fn rabbitmq_connection_cut_mid_run_loses_no_acknowledged_event() {
+    let relay = Relay::start(rabbitmq_addr().parse().unwrap());
+    let bus = Bus::new("rabbitmq", &relay.addr().to_string());
+    let _cleanup = RabbitCleanup::new(&bus);
+    let config = bus.load();
+    let relay = Arc::new(relay);
+    let cutting = Arc::clone(&relay);
+    let report = run_across_a_disruption(&bus, &config, move || {
+        let cut = cutting.cut(Duration::from_millis(500));
+        assert!(cut >= 2, "only {cut} connections were relayed");
+    })
+    .await;
+    // RabbitMQ has no duplicate window: a publish whose confirm was lost is
+    // sent again, and unacknowledged deliveries are requeued.
+    assert_eq!(report.distinct as u64, RUN_EVENTS);
+    assert!(report.duplicates <= (RUN_PUBLISHERS + 64) as usize, "{report:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Invalid events.
+
+#[tokio::test]
+async fn nats_an_invalid_event_never_reaches_the_broker() {
+    let server = NatsServer::start();
+    let bus = Bus::new("nats", &server.addr().to_string());
+    let orders = EventBus::connect(&bus.load(), "orders").await.unwrap();
+    let client = async_nats::connect(server.addr().to_string()).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    let mut stream = jetstream.get_stream(&bus.topic).await.unwrap();
+    let count = |info: &async_nats::jetstream::stream::Info| info.state.messages;
+
+    let error = orders.publish(&bus.topic, &json!({"orderId": "o-1", "seq": 1, "quantity": "two"})).await.unwrap_err();
+    assert_invalid(&error, &bus.topic);
+    assert_eq!(count(stream.info().await.unwrap()), 0, "the invalid event reached the stream");
+    // The count is live: a valid event shows up in it.
+    orders.publish(&bus.topic, &order("o-1", 1)).await.unwrap();
+    assert_eq!(count(stream.info().await.unwrap()), 1);
+}
+
+#[tokio::test]
+async fn rabbitmq_an_invalid_event_never_reaches_the_broker() {
+    let bus = Bus::new("rabbitmq", &rabbitmq_addr());
+    let cleanup = RabbitCleanup::new(&bus);
+    let orders = EventBus::connect(&bus.load(), "orders").await.unwrap();
+    // A queue of the test's own, bound to everything the exchange gets.
+    let queue = format!("{}.probe", bus.topic);
+    let (_connection, channel) = cleanup.channel().await;
+    channel
+        .queue_declare(queue.as_str().into(), lapin::options::QueueDeclareOptions::default(), Default::default())
+        .await
+        .unwrap();
+    channel
+        .queue_bind(queue.as_str().into(), bus.topic.as_str().into(), "#".into(), Default::default(), Default::default())
+        .await
+        .unwrap();
+    let count = || async {
+        let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+        channel.queue_declare(queue.as_str().into(), passive, Default::default()).await.unwrap().message_count()
+    };
+
+    let error = orders.publish(&bus.topic, &json!({"orderId": "o-1", "seq": 1, "quantity": "two"})).await.unwrap_err();
+    assert_invalid(&error, &bus.topic);
+    assert_eq!(count().await, 0, "the invalid event reached the queue");
+    orders.publish(&bus.topic, &order("o-1", 1)).await.unwrap();
+    wait_for_count(&count, 1).await;
+}
+
+async fn wait_for_count<F, Fut>(count: &F, expected: u32)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = u32>,
+{
+    let start = Instant::now();
+    while count().await != expected {
+        assert!(start.elapsed() < Duration::from_secs(5), "the queue never held {expected} events");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn assert_invalid(error: &PublishError, topic: &str) {
+    let PublishError::Invalid { topic: t, version, message } = error else { panic!("not Invalid: {error:?}") };
+    assert_eq!((t.as_str(), *version), (topic, 2));
+    assert_eq!(message, "at `/quantity`: expected int, found \"two\"");
+    assert_eq!(
+        error.to_string(),
+        format!("the event does not match topic {topic:?}'s schema version 2: at `/quantity`: expected int, found \"two\"")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Tracking headers, filters, errors.
+
+#[tokio::test]
+async fn tracking_headers_are_set_and_propagated_to_events_published_while_handling() {
+    let server = NatsServer::start();
+    let bus = Bus::new("nats", &server.addr().to_string());
+    let config = bus.load();
+    let payments = EventBus::connect(&config, "payments").await.unwrap();
+    let auditor = EventBus::connect(&config, "auditor").await.unwrap();
+    let orders = EventBus::connect(&config, "orders").await.unwrap();
+    let consumed = Seen::default();
+    let seen = consumed.clone();
+    let follow_up = bus.follow_up.clone();
+    let _payments = payments
+        .subscribe(&bus.topic, move |event: Event| {
+            seen.push(event.clone());
+            let follow_up = follow_up.clone();
+            async move {
+                event.publish(&follow_up, &json!({"orderId": event.payload["orderId"]})).await?;
+                Ok::<(), PublishError>(())
+            }
+        })
+        .await
+        .unwrap();
+    let paid = Seen::default();
+    let seen = paid.clone();
+    let _auditor = auditor
+        .subscribe(&bus.follow_up, move |event: Event| {
+            seen.push(event);
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+    let id = orders.publish(&bus.topic, &order("o-7", 7)).await.unwrap();
+    wait_until("the follow-up event", Duration::from_secs(10), || paid.len() == 1).await;
+
+    let (_, first) = &consumed.events()[0];
+    let (_, second) = &paid.events()[0];
+    let h1: &BTreeMap<String, String> = &first.headers;
+    let h2 = &second.headers;
+    assert_eq!(h1[tracking::EVENT_ID], id.to_string());
+    assert_eq!(uuid::Uuid::parse_str(&h1[tracking::EVENT_ID]).unwrap().get_version_num(), 4);
+    assert_eq!(h1[tracking::CORRELATION_ID], id.to_string());
+    assert!(!h1.contains_key(tracking::CAUSATION_ID));
+    assert_eq!(h1["nats-msg-id"], id.to_string(), "the JetStream dedup id is the event id");
+    assert_eq!((h1[tracking::EVENT_TYPE].as_str(), h1[tracking::SCHEMA_VERSION].as_str()), (bus.topic.as_str(), "2"));
+    assert_eq!(h1[tracking::CONTENT_TYPE], "application/json");
+
+    assert_ne!(h2[tracking::EVENT_ID], id.to_string());
+    assert_eq!(h2[tracking::CAUSATION_ID], id.to_string());
+    assert_eq!(h2[tracking::CORRELATION_ID], id.to_string());
+    assert_eq!((h2[tracking::EVENT_TYPE].as_str(), h2[tracking::SCHEMA_VERSION].as_str()), (bus.follow_up.as_str(), "1"));
+    let trace = |h: &BTreeMap<String, String>| h[tracking::TRACEPARENT].split('-').nth(1).unwrap().to_string();
+    let span = |h: &BTreeMap<String, String>| h[tracking::TRACEPARENT].split('-').nth(2).unwrap().to_string();
+    assert_eq!(trace(h2), trace(h1), "the follow-up is in the same trace");
+    assert_ne!(span(h2), span(h1), "with a span of its own");
+    assert_eq!(second.payload, json!({"orderId": "o-7"}));
+}
+
+#[tokio::test]
+async fn header_and_subject_filters_skip_events_unhandled() {
+    let server = NatsServer::start();
+    let mut bus = Bus::new("nats", &server.addr().to_string());
+    let subject = format!("{}.eu", bus.topic.replace('-', "."));
+    bus.config["consumers"][0]["filters"] = json!([{"subject": subject}, {"header": "x-region", "equals": "eu"}]);
+    let config = bus.load();
+    let payments = EventBus::connect(&config, "payments").await.unwrap();
+    let orders = EventBus::connect(&config, "orders").await.unwrap();
+    let handled = Seen::default();
+    let seen = handled.clone();
+    let subscription = payments
+        .subscribe(&bus.topic, move |event: Event| {
+            seen.push(event);
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+    let eu: tracking::Headers = [("x-region".to_string(), "eu".to_string())].into();
+    let us: tracking::Headers = [("x-region".to_string(), "us".to_string())].into();
+    orders.publish(&bus.topic, &order("o-us", 1)).await.unwrap();
+    orders.publish_with_headers(&bus.topic, &order("o-us", 2), &us).await.unwrap();
+    orders.publish_with_headers(&bus.topic, &order("o-eu", 3), &eu).await.unwrap();
+    wait_until("three events", Duration::from_secs(10), || subscription.stats().delivered == 3).await;
+    let handled: Vec<Value> = handled.events().into_iter().map(|(_, e)| e.payload["seq"].clone()).collect();
+    assert_eq!(handled, [json!(3)]);
+    assert_eq!((subscription.stats().filtered, subscription.stats().acknowledged), (2, 1));
+    // The runtime's own headers are not the caller's to set.
+    let forged: tracking::Headers = [("event-id".to_string(), "x".to_string())].into();
+    let error = orders.publish_with_headers(&bus.topic, &order("o", 4), &forged).await.unwrap_err();
+    assert_eq!(error.to_string(), "header \"event-id\" is set by the runtime");
+}
+
+#[tokio::test]
+async fn unknown_services_and_topics_get_a_did_you_mean() {
+    let server = NatsServer::start();
+    let bus = Bus::new("nats", &server.addr().to_string());
+    let config = bus.load();
+    let error = EventBus::connect(&config, "order").await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "service \"order\" publishes and subscribes to nothing in this config (did you mean \"orders\"?)"
+    );
+    let orders = EventBus::connect(&config, "orders").await.unwrap();
+    let misspelt = format!("{}x", bus.topic);
+    let error = orders.publish(&misspelt, &order("o", 1)).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("service \"orders\" does not publish topic {misspelt:?} (did you mean {:?}?)", bus.topic)
+    );
+    let error = orders.subscribe(&bus.topic, |_| async { Ok::<(), String>(()) }).await.unwrap_err();
+    assert!(error.to_string().starts_with("service \"orders\" does not subscribe to topic"), "{error}");
+}
+
+#[tokio::test]
+async fn credentials_are_read_at_connect_time_and_never_shown() {
+    let server = NatsServer::start();
+    let mut bus = Bus::new("nats", &server.addr().to_string());
+    let var = unique_name("MESHC_TEST_CREDS").replace('-', "_").to_uppercase();
+    bus.config["brokers"][0]["credentials"] = json!({"env": var});
+    let config = bus.load();
+    let error = EventBus::connect(&config, "orders").await.unwrap_err();
+    assert_eq!(error.to_string(), format!("broker \"bus\": the credentials variable {var} is not set (or not UTF-8)"));
+    bus.config["brokers"][0]["credentials"] = json!({"file": "/nonexistent/creds"});
+    let error = EventBus::connect(&bus.load(), "orders").await.unwrap_err();
+    assert_eq!(error.to_string(), "broker \"bus\": the credentials file /nonexistent/creds cannot be read: entity not found");
+}
+
+// ---------------------------------------------------------------------------
+// RabbitMQ clean-up.
+
+/// Deletes a test's exchanges and queues from the shared RabbitMQ when dropped.
+struct RabbitCleanup {
+    exchanges: Vec<String>,
+    queues: Vec<String>,
+}
+
+impl RabbitCleanup {
+    fn new(bus: &Bus) -> RabbitCleanup {
+        let exchanges: Vec<String> = bus.topics().iter().map(|t| t.to_string()).collect();
+        let queues = vec![
+            format!("{}.payments", bus.topic),
+            format!("{}.auditor", bus.dlq),
+            format!("{}.auditor", bus.follow_up),
+            format!("{}.probe", bus.topic),
+        ];
+        RabbitCleanup { exchanges, queues }
+    }
+
+    /// A connection of the test's own to the shared RabbitMQ, and a channel on it.
+    async fn channel(&self) -> (lapin::Connection, lapin::Channel) {
+        let uri = format!("amqp://guest:guest@{}/%2f", rabbitmq_addr());
+        let connection = lapin::Connection::connect(&uri, Default::default()).await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        (connection, channel)
+    }
+}
+
+impl Drop for RabbitCleanup {
+    fn drop(&mut self) {
+        let (exchanges, queues) = (self.exchanges.clone(), self.queues.clone());
+        // Its own thread and runtime: this may run while a test's runtime unwinds.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let uri = format!("amqp://guest:guest@{}/%2f", rabbitmq_addr());
+                let Ok(connection) = lapin::Connection::connect(&uri, Default::default()).await else { return };
+                for queue in queues {
+                    if let Ok(channel) = connection.create_channel().await {
+                        let _ = channel.queue_delete(queue.as_str().into(), Default::default()).await;
+                    }
+                }
+                for exchange in exchanges {
+                    if let Ok(channel) = connection.create_channel().await {
+                        let _ = channel.exchange_delete(exchange.as_str().into(), Default::default()).await;
+                    }
+                }
+                let _ = connection.close(200, "done".into()).await;
+            });
+        })
+        .join();
+    }
+}
