@@ -154,7 +154,9 @@ impl std::error::Error for SubscribeError {}
 pub(crate) fn read_credentials(credentials: &config::Credentials, broker: &str) -> Result<String, ConnectError> {
     let secret = match credentials {
         config::Credentials::Env(var) => std::env::var(var).map_err(|_| {
-            ConnectError::Credentials(format!("broker {broker:?}: the credentials variable {var} is not set (or not UTF-8)"))
+            ConnectError::Credentials(format!(
+                "broker {broker:?}: the credentials variable {var} is not set (or not UTF-8)"
+            ))
         })?,
         config::Credentials::File(path) => std::fs::read_to_string(path).map_err(|e| {
             ConnectError::Credentials(format!(
@@ -290,7 +292,11 @@ impl EventBus {
         Self::connect_topics(config, "", &indices).await
     }
 
-    async fn connect_topics(config: &Arc<EventBusConfig>, service: &str, topics: &[usize]) -> Result<EventBus, ConnectError> {
+    async fn connect_topics(
+        config: &Arc<EventBusConfig>,
+        service: &str,
+        topics: &[usize],
+    ) -> Result<EventBus, ConnectError> {
         let mut brokers: Vec<Option<Arc<Broker>>> = (0..config.brokers.len()).map(|_| None).collect();
         for &topic in topics {
             let index = config.topics[topic].broker;
@@ -379,7 +385,9 @@ impl EventBus {
         let mut headers = tracking.headers(topic, producer.version);
         for (name, value) in extra {
             let valid_name = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
             if !valid_name || value.chars().any(char::is_control) {
                 return Err(PublishError::Header(format!(
                     "header {name:?}: names are lower-case letters, digits, `-`, `_` and `.`; values have no control characters"
@@ -390,7 +398,8 @@ impl EventBus {
             }
             headers.insert(name.clone(), value.clone());
         }
-        let outgoing = Outgoing { topic: topic_config, subject: &producer.subject, headers: &headers, payload: &payload };
+        let outgoing =
+            Outgoing { topic: topic_config, subject: &producer.subject, headers: &headers, payload: &payload };
         self.send(&outgoing, PUBLISH_DEADLINE).await?;
         Ok(EventId(tracking.event_id))
     }

@@ -15,6 +15,14 @@
 //! then one JSON line per `/graphql` request: `{"method", "status",
 //! "operation", "operationName", "fields", "calls", "errors", "ms"}`.
 //!
+//! `meshc-runtime events publish --config event-bus.json --service S --topic T --json EVENT [--header NAME=VALUE]...`
+//! publishes one event as service S's producer of topic T (validated, with
+//! tracking headers) and prints `{"event_id": ...}` once the broker
+//! acknowledged it. `meshc-runtime events tail --config event-bus.json
+//! --topic T [--from-start] [--count N]` prints one JSON line per event of
+//! T as sent (`{"topic", "subject", "attempt", "headers", "payload"}`)
+//! until killed, stdout is closed or N were printed.
+//!
 //! `meshc-runtime token-exchange --config FILE.json [--listen 127.0.0.1:PORT]`
 //! serves an RFC 8693 token exchanger as an Envoy ext_authz HTTP service
 //! until killed. It prints `listening on ADDR` first, then one JSON line per
@@ -29,8 +37,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use meshc_runtime::{
-    serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock, ServedRequest, TokenExchange,
-    Validator, Verdict,
+    event_bus, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock, ServedRequest,
+    TokenExchange, Validator, Verdict,
 };
 
 #[derive(Parser)]
@@ -72,6 +80,11 @@ enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Publish events or read topics on the event bus (`event-bus.json`).
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Exchange bearer tokens for audience-scoped ones (RFC 8693) as an Envoy ext_authz HTTP service.
     TokenExchange {
         /// `{"listen", "sts": {"url"}, "audiences", "timeout_ms"}`.
@@ -80,6 +93,41 @@ enum Command {
         /// Overrides the config's `listen` (loopback; port 0 picks a free port).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Publish one event as a service's producer of a topic.
+    Publish {
+        /// The event bus config meshc writes (`runtime/event-bus.json`).
+        #[arg(long, value_name = "FILE.json")]
+        config: PathBuf,
+        /// The publishing service (its `publishes` entry decides version and subject).
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        topic: String,
+        /// The event, as JSON.
+        #[arg(long, value_name = "EVENT")]
+        json: String,
+        /// Extra headers (`NAME=VALUE`), e.g. for consumers' header filters.
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
+    },
+    /// Print a topic's events as JSON lines, as sent, without taking part in any group.
+    Tail {
+        /// The event bus config meshc writes (`runtime/event-bus.json`).
+        #[arg(long, value_name = "FILE.json")]
+        config: PathBuf,
+        #[arg(long)]
+        topic: String,
+        /// From the stream's first event (NATS; RabbitMQ keeps no history).
+        #[arg(long)]
+        from_start: bool,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
     },
 }
 
@@ -99,7 +147,73 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Validator { rules, listen } => validator(rules, listen),
         Command::Graphql { config, listen } => graphql(config, listen),
         Command::TokenExchange { config, listen } => token_exchange(config, listen),
+        Command::Events { command } => events(command),
     }
+}
+
+fn events(command: EventsCommand) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    runtime.block_on(async {
+        match command {
+            EventsCommand::Publish { config, service, topic, json, headers } => {
+                let config = load_event_bus(&config)?;
+                let event: serde_json::Value =
+                    serde_json::from_str(&json).map_err(|e| format!("--json: not JSON: {e}"))?;
+                let mut extra = event_bus::Headers::new();
+                for header in headers {
+                    let (name, value) =
+                        header.split_once('=').ok_or_else(|| format!("--header {header:?}: expected NAME=VALUE"))?;
+                    extra.insert(name.to_string(), value.to_string());
+                }
+                let bus = event_bus::EventBus::connect(&config, &service).await.map_err(|e| e.to_string())?;
+                let id = bus.publish_with_headers(&topic, &event, &extra).await.map_err(|e| e.to_string())?;
+                println!("{}", serde_json::json!({ "event_id": id.to_string() }));
+                Ok(())
+            }
+            EventsCommand::Tail { config, topic, from_start, count } => {
+                let config = load_event_bus(&config)?;
+                let bus = event_bus::EventBus::connect_for_topics(&config, &[topic.as_str()])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+                let _subscription = bus
+                    .tail(&topic, from_start, move |event| {
+                        let _ = sender.send(event);
+                        async {}
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut out = std::io::stdout();
+                let mut printed = 0;
+                while let Some(event) = events.recv().await {
+                    let line = serde_json::json!({
+                        "topic": event.topic,
+                        "subject": event.subject,
+                        "attempt": event.attempt,
+                        "headers": event.headers,
+                        "payload": event.payload,
+                    });
+                    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                        return Ok(());
+                    }
+                    printed += 1;
+                    if count.is_some_and(|n| printed >= n) {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+fn load_event_bus(path: &PathBuf) -> Result<std::sync::Arc<event_bus::EventBusConfig>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config = event_bus::EventBusConfig::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(std::sync::Arc::new(config))
 }
 
 fn token_exchange(config: PathBuf, listen: Option<SocketAddr>) -> Result<(), String> {

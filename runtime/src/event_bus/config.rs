@@ -257,7 +257,10 @@ pub(crate) enum Backoff {
     None,
     Fixed(Duration),
     /// Doubling from `initial`, capped at `max`.
-    Exponential { initial: Duration, max: Duration },
+    Exponential {
+        initial: Duration,
+        max: Duration,
+    },
 }
 
 impl Backoff {
@@ -388,14 +391,7 @@ fn check_broker(broker: &BrokerFile) -> Result<BrokerConfig, String> {
         (Some(_), BrokerKind::Rabbitmq) => return Err("`vhost` is empty".into()),
         (Some(_), BrokerKind::Nats) => return Err("`vhost` is a RabbitMQ setting; a nats broker has none".into()),
     };
-    Ok(BrokerConfig {
-        name: broker.name.clone(),
-        kind,
-        addresses: broker.addresses.clone(),
-        credentials,
-        tls,
-        vhost,
-    })
+    Ok(BrokerConfig { name: broker.name.clone(), kind, addresses: broker.addresses.clone(), credentials, tls, vhost })
 }
 
 /// `host:port` with a port from 1 to 65535 and a host without spaces.
@@ -429,9 +425,9 @@ fn check_topic(
     brokers: &[BrokerConfig],
 ) -> Result<TopicConfig, String> {
     check_name(&topic.name)?;
-    let broker = *broker_index
-        .get(&topic.broker)
-        .ok_or_else(|| format!("`broker`: no broker is named {:?}{}", topic.broker, did_you_mean(&topic.broker, broker_index.keys())))?;
+    let broker = *broker_index.get(&topic.broker).ok_or_else(|| {
+        format!("`broker`: no broker is named {:?}{}", topic.broker, did_you_mean(&topic.broker, broker_index.keys()))
+    })?;
     let kind = brokers[broker].kind;
     let stream = topic.stream.unwrap_or_else(|| topic.name.clone());
     check_name(&stream).map_err(|e| format!("`stream`: {e}"))?;
@@ -620,7 +616,9 @@ fn check_redelivery(
     let dead_letter = match (&consumer.dead_letter, max_deliveries) {
         (None, None) => None,
         (Some(_), None) => {
-            return Err("`dead_letter` needs `max_deliveries`: without it an event is redelivered until acknowledged".into())
+            return Err(
+                "`dead_letter` needs `max_deliveries`: without it an event is redelivered until acknowledged".into()
+            )
         }
         (None, Some(_)) => {
             return Err("`max_deliveries` needs `dead_letter` (a topic, or `drop: true`)".into());
@@ -630,7 +628,9 @@ fn check_redelivery(
             let topic = resolve_topic(name, topic_index).map_err(|e| format!("`dead_letter.{}", &e[1..]))?;
             let own = resolve_topic(&consumer.topic, topic_index)?;
             if topic == own {
-                return Err("`dead_letter.topic` is the consumed topic itself; dead letters would be consumed again".into());
+                return Err(
+                    "`dead_letter.topic` is the consumed topic itself; dead letters would be consumed again".into()
+                );
             }
             if topics[topic].broker != topics[own].broker {
                 return Err(format!(
@@ -737,21 +737,42 @@ mod tests {
             (with("/brokers/0/vhost", json!("/")), "`vhost` is a RabbitMQ setting"),
             (with("/topics/0/broker", json!("buss")), "no broker is named \"buss\" (did you mean \"bus\"?)"),
             (with("/topics/0/name", json!("orders.placed")), "'.' is not allowed in a name"),
-            (with("/topics/0/versions/0/format", json!("protobuf")), "`versions[0]` (version 1): `format`: \"protobuf\": the runtime reads avro and json-schema"),
-            (with("/topics/0/versions/0/schema", json!("{\"type\": \"recrd\"}")), "`versions[0]` (version 1): the Avro schema does not parse"),
-            (with("/producers/0/subject", json!("shop.orders.placed.*")), "`subject` (\"shop.orders.placed.*\"): a subject to publish to has no wildcards"),
-            (with("/producers/0/subject", json!("shop.orders.paid")), "matches none of topic \"orders-placed\"'s subjects"),
+            (
+                with("/topics/0/versions/0/format", json!("protobuf")),
+                "`versions[0]` (version 1): `format`: \"protobuf\": the runtime reads avro and json-schema",
+            ),
+            (
+                with("/topics/0/versions/0/schema", json!("{\"type\": \"recrd\"}")),
+                "`versions[0]` (version 1): the Avro schema does not parse",
+            ),
+            (
+                with("/producers/0/subject", json!("shop.orders.placed.*")),
+                "`subject` (\"shop.orders.placed.*\"): a subject to publish to has no wildcards",
+            ),
+            (
+                with("/producers/0/subject", json!("shop.orders.paid")),
+                "matches none of topic \"orders-placed\"'s subjects",
+            ),
             (with("/producers/0/version", json!(2)), "topic \"orders-placed\" has no version 2 (it has 1)"),
             (with("/producers/0/topic", json!("orders-placd")), "(did you mean \"orders-placed\"?)"),
             (with("/consumers/0/delivery", json!("at-most-once")), "remove `max_deliveries`, `backoff`, `dead_letter`"),
             (with("/consumers/0/max_deliveries", json!(0)), "give at least 1"),
-            (with("/consumers/0/dead_letter", json!({"drop": true, "topic": "orders-dlq"})), "give `topic` and `subject`, or `drop: true`"),
+            (
+                with("/consumers/0/dead_letter", json!({"drop": true, "topic": "orders-dlq"})),
+                "give `topic` and `subject`, or `drop: true`",
+            ),
             (with("/consumers/0/dead_letter/topic", json!("orders-placed")), "the consumed topic itself"),
-            (with("/consumers/0/backoff", json!({"initial_ms": 2000, "max_ms": 1000})), "`initial_ms` is longer than `max_ms`"),
+            (
+                with("/consumers/0/backoff", json!({"initial_ms": 2000, "max_ms": 1000})),
+                "`initial_ms` is longer than `max_ms`",
+            ),
             (with("/consumers/0/backoff/max_ms", json!(0)), "`backoff.max_ms`: expected 1 to"),
             (with("/consumers/0/group", json!("a b")), "`group`: ' ' is not allowed"),
             (with("/consumers/0/max_in_flight", json!(0)), "`max_in_flight`: expected 1 to 10000, not 0"),
-            (with("/consumers/0/filters", json!([{"subject": "a.>.b"}])), "`filters[0]` (\"a.>.b\"): `>` must be the last token"),
+            (
+                with("/consumers/0/filters", json!([{"subject": "a.>.b"}])),
+                "`filters[0]` (\"a.>.b\"): `>` must be the last token",
+            ),
             (with("/consumers/0/retries", json!(3)), "unknown field `retries`"),
         ];
         for (config, expected) in cases {

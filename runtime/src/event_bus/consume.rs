@@ -192,12 +192,12 @@ impl Pipeline {
                 (payload, written.unwrap_or(self.consumer.version))
             }
             Reading::Reader => {
-                let payload: Value = serde_json::from_slice(&received.payload)
-                    .map_err(|e| format!("the event is not JSON: {e}"))?;
+                let payload: Value =
+                    serde_json::from_slice(&received.payload).map_err(|e| format!("the event is not JSON: {e}"))?;
                 let reader = &topic.versions[&self.consumer.version];
-                let payload = reader
-                    .read(payload)
-                    .map_err(|e| format!("the event cannot be read with schema version {}: {e}", self.consumer.version))?;
+                let payload = reader.read(payload).map_err(|e| {
+                    format!("the event cannot be read with schema version {}: {e}", self.consumer.version)
+                })?;
                 (payload, self.consumer.version)
             }
         };

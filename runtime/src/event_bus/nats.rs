@@ -48,12 +48,10 @@ impl NatsBroker {
                 Some((user, password)) if !secret.contains('\n') => {
                     options.user_and_password(user.to_string(), password.to_string())
                 }
-                _ if secret.contains("BEGIN NATS USER JWT") => {
-                    return Err(ConnectError::Credentials(format!(
-                        "broker {:?}: NATS JWT credentials (.creds) are not supported yet; give `user:password` or a token",
-                        config.name
-                    )))
-                }
+                _ if secret.contains("BEGIN NATS USER JWT") => return Err(ConnectError::Credentials(format!(
+                    "broker {:?}: NATS JWT credentials (.creds) are not supported yet; give `user:password` or a token",
+                    config.name
+                ))),
                 _ => options.token(secret.trim().to_string()),
             };
         }
@@ -71,7 +69,11 @@ impl NatsBroker {
             .collect::<Result<_, _>>()
             .map_err(|e| ConnectError::Broker(format!("broker {:?}: {e}", config.name)))?;
         let client = options.connect(servers).await.map_err(|e| {
-            ConnectError::Broker(format!("broker {:?} ({}): cannot connect: {e}", config.name, config.addresses.join(", ")))
+            ConnectError::Broker(format!(
+                "broker {:?} ({}): cannot connect: {e}",
+                config.name,
+                config.addresses.join(", ")
+            ))
         })?;
         Ok(NatsBroker { name: config.name.clone(), jetstream: jetstream::new(client) })
     }
@@ -90,7 +92,10 @@ impl NatsBroker {
                     ..Default::default()
                 };
                 self.jetstream.get_or_create_stream(config).await.map(drop).map_err(|e| {
-                    BrokerError::permanent(format!("broker {:?}: cannot create stream {:?}: {e}", self.name, topic.stream))
+                    BrokerError::permanent(format!(
+                        "broker {:?}: cannot create stream {:?}: {e}",
+                        self.name, topic.stream
+                    ))
                 })
             }
             Err(e) => Err(BrokerError::permanent(format!(
@@ -105,9 +110,8 @@ impl NatsBroker {
         for (name, value) in event.headers {
             headers.insert(name.as_str(), value.as_str());
         }
-        let mut publish = jetstream::message::PublishMessage::build()
-            .payload(event.payload.to_vec().into())
-            .headers(headers);
+        let mut publish =
+            jetstream::message::PublishMessage::build().payload(event.payload.to_vec().into()).headers(headers);
         if let Some(id) = event.headers.get(tracking::EVENT_ID) {
             publish = publish.message_id(id);
         }
@@ -140,20 +144,18 @@ impl NatsBroker {
 
     async fn consumer(&self, pipeline: &Pipeline) -> Result<consumer::PullConsumer, BrokerError> {
         let topic = pipeline.topic();
-        let stream = self.jetstream.get_stream(&topic.stream).await.map_err(|e| {
-            BrokerError::transient(format!("broker {:?}: stream {:?}: {e}", self.name, topic.stream))
-        })?;
+        let stream =
+            self.jetstream.get_stream(&topic.stream).await.map_err(|e| {
+                BrokerError::transient(format!("broker {:?}: stream {:?}: {e}", self.name, topic.stream))
+            })?;
         // One subject filter is the server's; several are applied here.
         let filter_subject = match &pipeline.consumer.subject_filters[..] {
             [one] => one.clone(),
             _ => String::new(),
         };
         let max_in_flight = i64::from(pipeline.consumer.max_in_flight);
-        let mut config = consumer::pull::Config {
-            filter_subject,
-            max_ack_pending: max_in_flight,
-            ..Default::default()
-        };
+        let mut config =
+            consumer::pull::Config { filter_subject, max_ack_pending: max_in_flight, ..Default::default() };
         match &pipeline.consumer.delivery {
             Delivery::AtMostOnce => config.ack_policy = consumer::AckPolicy::None,
             Delivery::AtLeastOnce(redelivery) => {

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
@@ -77,8 +77,13 @@ impl RabbitBroker {
             })
             .collect();
         let _ = service;
-        let broker =
-            RabbitBroker { name: config.name.clone(), uris, ca, connection: Mutex::new(None), publisher: Mutex::new(None) };
+        let broker = RabbitBroker {
+            name: config.name.clone(),
+            uris,
+            ca,
+            connection: Mutex::new(None),
+            publisher: Mutex::new(None),
+        };
         broker.connection().await.map_err(|e| ConnectError::Broker(e.message))?;
         Ok(broker)
     }
@@ -127,9 +132,11 @@ impl RabbitBroker {
             ExchangeType::Headers => ExchangeKind::Headers,
         };
         let options = ExchangeDeclareOptions { durable: true, ..Default::default() };
-        let declared = channel.exchange_declare(topic.stream.as_str().into(), kind, options, FieldTable::default()).await;
+        let declared =
+            channel.exchange_declare(topic.stream.as_str().into(), kind, options, FieldTable::default()).await;
         let _ = channel.close(200, "done".into()).await;
-        declared.map_err(|e| BrokerError::permanent(format!("broker {:?}: exchange {:?}: {e}", self.name, topic.stream)))
+        declared
+            .map_err(|e| BrokerError::permanent(format!("broker {:?}: exchange {:?}: {e}", self.name, topic.stream)))
     }
 
     async fn publisher(&self) -> Result<Channel, BrokerError> {

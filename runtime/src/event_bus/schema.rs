@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 /// One schema version of a topic, compiled.
 pub(crate) enum EventSchema {
     Avro(AvroSchema),
-    JsonSchema(Box<jsonschema::Validator>),
+    JsonSchema(jsonschema::Validator),
 }
 
 /// An Avro schema with its named types (records, enums, fixed) by full name.
@@ -44,7 +44,8 @@ impl EventSchema {
                 let root = Schema::parse_str(text).map_err(|e| format!("the Avro schema does not parse: {e}"))?;
                 let resolved = apache_avro::schema::ResolvedSchema::try_from(&root)
                     .map_err(|e| format!("the Avro schema does not resolve: {e}"))?;
-                let named = resolved.get_names().iter().map(|(name, schema)| (name.clone(), (*schema).clone())).collect();
+                let named =
+                    resolved.get_names().iter().map(|(name, schema)| (name.clone(), (*schema).clone())).collect();
                 Ok(EventSchema::Avro(AvroSchema { root, named }))
             }
             "json-schema" => {
@@ -52,7 +53,7 @@ impl EventSchema {
                     serde_json::from_str(text).map_err(|e| format!("the JSON Schema is not JSON: {e}"))?;
                 let validator =
                     jsonschema::validator_for(&schema).map_err(|e| format!("the JSON Schema does not compile: {e}"))?;
-                Ok(EventSchema::JsonSchema(Box::new(validator)))
+                Ok(EventSchema::JsonSchema(validator))
             }
             other => Err(format!("`format`: {other:?}: the runtime reads avro and json-schema events")),
         }
@@ -319,9 +320,9 @@ impl AvroSchema {
         };
         let mut read = Map::new();
         for field in &record.fields {
-            let given = fields.remove(&field.name).or_else(|| {
-                field.aliases.iter().flatten().find_map(|alias| fields.remove(alias))
-            });
+            let given = fields
+                .remove(&field.name)
+                .or_else(|| field.aliases.iter().flatten().find_map(|alias| fields.remove(alias)));
             let item = match (given, &field.default) {
                 (Some(item), _) => item,
                 (None, Some(default)) => default.clone(),
@@ -404,7 +405,10 @@ mod tests {
         assert_eq!(schema.validate(&value).unwrap_err(), "at `/`: missing field `orderId` (string, no default)");
         value = event();
         value.as_object_mut().unwrap().insert("extra".into(), json!(1));
-        assert!(schema.validate(&value).unwrap_err().starts_with("at `/`: unknown field `extra` (record OrderPlaced has"));
+        assert!(schema
+            .validate(&value)
+            .unwrap_err()
+            .starts_with("at `/`: unknown field `extra` (record OrderPlaced has"));
         assert_eq!(schema.validate(&json!([1])).unwrap_err(), "at `/`: expected record OrderPlaced, found [1]");
     }
 
@@ -415,7 +419,8 @@ mod tests {
         // `note` and `lines` dropped, `currency` defaulted, the unknown symbol defaulted.
         assert_eq!(read, json!({"orderId": "o-1", "quantity": 2, "status": "NEW", "currency": "EUR"}));
         let old_reader = avro(V1);
-        let error = old_reader.read(json!({"orderId": "o", "quantity": 1, "status": "NEW", "currency": "EUR"})).unwrap_err();
+        let error =
+            old_reader.read(json!({"orderId": "o", "quantity": 1, "status": "NEW", "currency": "EUR"})).unwrap_err();
         assert!(error.contains("no field `lines`"), "{error}");
     }
 
@@ -443,7 +448,8 @@ mod tests {
                 {"name": "hash", "type": {"type": "fixed", "name": "H", "size": 2}},
                 {"name": "tags", "type": {"type": "map", "values": "bytes"}}]}"#,
         );
-        let good = json!({"id": "67e55044-10b1-426f-9247-bb680e5fe0c8", "at": 1, "hash": "\u{00ff}a", "tags": {"a/b": ""}});
+        let good =
+            json!({"id": "67e55044-10b1-426f-9247-bb680e5fe0c8", "at": 1, "hash": "\u{00ff}a", "tags": {"a/b": ""}});
         schema.validate(&good).unwrap();
         let mut bad = good.clone();
         bad["hash"] = json!("abc");

@@ -96,7 +96,8 @@ fn span_id() -> String {
 fn parse_traceparent(text: &str) -> Option<(&str, &str)> {
     let mut parts = text.split('-');
     let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let valid = parts.next().is_none()
         && version == "00"
         && hex(trace, 32)

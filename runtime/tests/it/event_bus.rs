@@ -396,7 +396,13 @@ async fn rabbitmq_an_invalid_event_never_reaches_the_broker() {
         .await
         .unwrap();
     channel
-        .queue_bind(queue.as_str().into(), bus.topic.as_str().into(), "#".into(), Default::default(), Default::default())
+        .queue_bind(
+            queue.as_str().into(),
+            bus.topic.as_str().into(),
+            "#".into(),
+            Default::default(),
+            Default::default(),
+        )
         .await
         .unwrap();
     let count = || async {
@@ -429,7 +435,9 @@ fn assert_invalid(error: &PublishError, topic: &str) {
     assert_eq!(message, "at `/quantity`: expected int, found \"two\"");
     assert_eq!(
         error.to_string(),
-        format!("the event does not match topic {topic:?}'s schema version 2: at `/quantity`: expected int, found \"two\"")
+        format!(
+            "the event does not match topic {topic:?}'s schema version 2: at `/quantity`: expected int, found \"two\""
+        )
     );
 }
 
@@ -485,7 +493,10 @@ async fn tracking_headers_are_set_and_propagated_to_events_published_while_handl
     assert_ne!(h2[tracking::EVENT_ID], id.to_string());
     assert_eq!(h2[tracking::CAUSATION_ID], id.to_string());
     assert_eq!(h2[tracking::CORRELATION_ID], id.to_string());
-    assert_eq!((h2[tracking::EVENT_TYPE].as_str(), h2[tracking::SCHEMA_VERSION].as_str()), (bus.follow_up.as_str(), "1"));
+    assert_eq!(
+        (h2[tracking::EVENT_TYPE].as_str(), h2[tracking::SCHEMA_VERSION].as_str()),
+        (bus.follow_up.as_str(), "1")
+    );
     let trace = |h: &BTreeMap<String, String>| h[tracking::TRACEPARENT].split('-').nth(1).unwrap().to_string();
     let span = |h: &BTreeMap<String, String>| h[tracking::TRACEPARENT].split('-').nth(2).unwrap().to_string();
     assert_eq!(trace(h2), trace(h1), "the follow-up is in the same trace");
@@ -558,7 +569,59 @@ async fn credentials_are_read_at_connect_time_and_never_shown() {
     assert_eq!(error.to_string(), format!("broker \"bus\": the credentials variable {var} is not set (or not UTF-8)"));
     bus.config["brokers"][0]["credentials"] = json!({"file": "/nonexistent/creds"});
     let error = EventBus::connect(&bus.load(), "orders").await.unwrap_err();
-    assert_eq!(error.to_string(), "broker \"bus\": the credentials file /nonexistent/creds cannot be read: entity not found");
+    assert_eq!(
+        error.to_string(),
+        "broker \"bus\": the credentials file /nonexistent/creds cannot be read: entity not found"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The command.
+
+/// `events publish` publishes (validated) and prints the id; `events tail
+/// --from-start --count N` prints the topic's events as JSON lines.
+#[test]
+fn the_events_command_publishes_and_tails() {
+    let server = NatsServer::start();
+    let bus = Bus::new("nats", &server.addr().to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("event-bus.json");
+    std::fs::write(&config, bus.config.to_string()).unwrap();
+    let publish = |event: &Value, header: &str| {
+        crate::support::meshc_runtime()
+            .args(["events", "publish", "--config"])
+            .arg(&config)
+            .args(["--service", "orders", "--topic", &bus.topic, "--json", &event.to_string(), "--header", header])
+            .output()
+            .unwrap()
+    };
+    let published = publish(&order("o-1", 1), "x-region=eu");
+    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    let printed: Value = serde_json::from_slice(&published.stdout).unwrap();
+    let id = printed["event_id"].as_str().unwrap().to_string();
+
+    let refused = publish(&json!({"orderId": 1}), "x-region=eu");
+    assert!(!refused.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim_end(),
+        format!(
+            "meshc-runtime: the event does not match topic {:?}'s schema version 2: at `/orderId`: expected string, found 1",
+            bus.topic
+        )
+    );
+
+    let tailed = crate::support::meshc_runtime()
+        .args(["events", "tail", "--config"])
+        .arg(&config)
+        .args(["--topic", &bus.topic, "--from-start", "--count", "1"])
+        .output()
+        .unwrap();
+    assert!(tailed.status.success(), "{}", String::from_utf8_lossy(&tailed.stderr));
+    let line: Value = serde_json::from_slice(&tailed.stdout).unwrap();
+    assert_eq!(line["payload"], order("o-1", 1));
+    assert_eq!(line["headers"]["event-id"], id);
+    assert_eq!(line["headers"]["x-region"], "eu");
+    assert_eq!(line["topic"], bus.topic);
 }
 
 // ---------------------------------------------------------------------------
