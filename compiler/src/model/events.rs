@@ -432,13 +432,13 @@ pub enum DeliveryGuarantee {
 }
 
 impl Delivery {
-    /// The topic failed events go to, when there is one.
-    pub fn dead_letter_topic(&self) -> Option<TopicId> {
+    /// The topic failed events go to (with where the consumer names it), when there is one.
+    pub fn dead_letter_topic(&self) -> Option<&Spanned<TopicId>> {
         match self {
             Delivery::AtLeastOnce(Redelivery {
                 attempts: MaxDeliveries::AtMost { then: DeadLetter::Topic(topic), .. },
                 ..
-            }) => Some(*topic),
+            }) => Some(topic),
             _ => None,
         }
     }
@@ -503,8 +503,9 @@ impl MaxDeliveries {
 /// Where an event goes that was delivered the most times allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeadLetter {
-    /// Published to another topic, for inspection and replay.
-    Topic(TopicId),
+    /// Published to another topic, for inspection and replay; the span of
+    /// the `dead-letter` argument naming it.
+    Topic(Spanned<TopicId>),
     /// Dropped (and counted); the span of the `dead-letter drop=#true`
     /// that says so, `None` when the spec bounds deliveries and names no
     /// dead letter.

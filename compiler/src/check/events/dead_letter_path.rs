@@ -14,10 +14,10 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     // Each dead-letter topic's unread report once, at its first consumer.
     let mut reported = vec![false; model.topics.len()];
     for consumer in &model.events.consumers {
-        let Some(dlq) = consumer.delivery.dead_letter_topic() else { continue };
+        let Some(named) = consumer.delivery.dead_letter_topic() else { continue };
+        let (dlq, span) = (named.value, named.span);
         let topic = model.topic(consumer.topic.value);
         let dead = model.topic(dlq);
-        let span = consumer.span;
         let broker_of = |t: &crate::model::Topic| t.stream.map(|s| model.events.stream(s).broker);
         if let Some(broker) = broker_of(topic) {
             if broker_of(dead) != Some(broker) {

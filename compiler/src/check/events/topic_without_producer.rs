@@ -17,7 +17,7 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     // A dead-letter topic is published by the dead-lettering of its consumers.
     for consumer in &model.events.consumers {
         if let Some(dead) = consumer.delivery.dead_letter_topic() {
-            published[dead.index()] = true;
+            published[dead.value.index()] = true;
         }
     }
     for consumer in &model.events.consumers {

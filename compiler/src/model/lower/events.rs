@@ -629,7 +629,7 @@ impl Lower<'_> {
                     );
                     return None;
                 }
-                Some(DeadLetter::Topic(dlq.value))
+                Some(DeadLetter::Topic(dlq))
             }
             _ => {
                 self.sink.push(
