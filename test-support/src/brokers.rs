@@ -1,6 +1,6 @@
 //! Message brokers for event-bus tests: an own NATS server with JetStream
 //! (`/usr/sbin/nats-server`, or `$NATS_SERVER`) on a free port and a store
-//! directory that survives [`NatsServer::restart`], the shared RabbitMQ on
+//! directory that survives [`NatsProcess::restart`], the shared RabbitMQ on
 //! 127.0.0.1:5672 (or `$RABBITMQ_ADDR`), and a TCP [`Relay`] in front of a
 //! broker whose connections a test cuts mid-run.
 
@@ -41,16 +41,16 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
 
 /// A `nats-server -js` of this test, killed on drop. Its JetStream store is
 /// a temporary directory kept across restarts.
-pub struct NatsServer {
+pub struct NatsProcess {
     port: u16,
     store: tempfile::TempDir,
     child: Option<Child>,
 }
 
-impl NatsServer {
+impl NatsProcess {
     /// Starts a server on a free loopback port and waits until it listens.
-    pub fn start() -> NatsServer {
-        let mut server = NatsServer { port: free_port(), store: tempfile::tempdir().expect("tempdir"), child: None };
+    pub fn start() -> NatsProcess {
+        let mut server = NatsProcess { port: free_port(), store: tempfile::tempdir().expect("tempdir"), child: None };
         server.spawn();
         server
     }
@@ -112,7 +112,7 @@ impl NatsServer {
     }
 }
 
-impl Drop for NatsServer {
+impl Drop for NatsProcess {
     fn drop(&mut self) {
         self.kill();
     }

@@ -17,7 +17,6 @@ pub mod http;
 pub mod ports;
 pub mod upstream;
 
-pub use brokers::{rabbitmq_addr, unique_name, wait_for_port, NatsServer, Relay};
 pub use envoy::{envoy_bin, envoy_validate, static_cluster, EnvoyProcess};
 pub use files::{copy_tree, corpora, repo_root, write_files};
 pub use http::{http_date, http_request, http_request_with_body, try_http_request, HttpResponse};

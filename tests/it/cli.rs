@@ -235,6 +235,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "kubernetes/reviews.yaml",
             "kubernetes/storefront.yaml",
             "ratelimit/gateway-public.yaml",
+            "runtime/event-bus.json",
             "token-exchange/accounts-shop-sts.json",
             "validation/gateway-public.json"
         ]

@@ -1,12 +1,13 @@
 //! Every config the compiler writes for `meshc-runtime` (request validator
-//! rules, GraphQL gateway configs, token exchanger configs) loads with the
-//! runtime's own loader, the function its command calls at start-up. The
-//! runtime denies unknown fields, so a backend that emits a key the runtime
-//! does not know fails here.
+//! rules, GraphQL gateway configs, token exchanger configs, the event bus)
+//! loads with the runtime's own loader, the function its command calls at
+//! start-up. The runtime denies unknown fields, so a backend that emits a
+//! key the runtime does not know fails here.
 
 use std::path::Path;
 
 use meshc::diag::render::{render, Format};
+use meshc_runtime::event_bus::EventBusConfig;
 use meshc_runtime::{GraphqlGateway, TokenExchange, Validator};
 
 /// A runtime start-up loader, its value dropped.
@@ -17,6 +18,7 @@ const LOADERS: &[(&str, Loader)] = &[
     ("validation/", |text| Validator::from_json(text).map(drop)),
     ("graphql/", |text| GraphqlGateway::from_json(text).map(drop)),
     ("token-exchange/", |text| TokenExchange::from_json(text).map(drop)),
+    ("runtime/", |text| EventBusConfig::from_json(text).map(drop)),
 ];
 
 /// Loads every runtime config of an example; returns how many each loader took.
@@ -47,9 +49,12 @@ fn load_runtime_configs(example: &str) -> Vec<usize> {
 
 #[test]
 fn the_shops_runtime_configs_load() {
-    let [validation, graphql, token_exchange] = load_runtime_configs("shop")[..] else { unreachable!() };
-    // The shop uses all three, so none of the checks above is vacuous.
-    assert!(validation > 0 && graphql > 0 && token_exchange > 0, "{validation} {graphql} {token_exchange}");
+    let [validation, graphql, token_exchange, event_bus] = load_runtime_configs("shop")[..] else { unreachable!() };
+    // The shop uses all four, so none of the checks above is vacuous.
+    assert!(
+        validation > 0 && graphql > 0 && token_exchange > 0 && event_bus == 1,
+        "{validation} {graphql} {token_exchange} {event_bus}"
+    );
 }
 
 /// The boutique has no validating routes, GraphQL resolvers or token

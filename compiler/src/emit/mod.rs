@@ -162,6 +162,13 @@ pub static BACKENDS: &[Backend] = &[
         emit: envoy::sidecar::emit,
     },
     Backend {
+        name: "event-bus",
+        engine: "runtime",
+        description: "The config of the runtime's EventBus (`runtime/event-bus.json`): NATS and RabbitMQ brokers, topics with their schema versions' text, each service's producers and consumers (filters, delivery, retries, dead letters).",
+        page: "../runtime.md#event-bus",
+        emit: runtime::event_bus::emit,
+    },
+    Backend {
         name: "graphql-gateway",
         engine: "runtime",
         description: "Configs for `meshc-runtime graphql`: composed GraphQL APIs with each root field's upstream call.",

@@ -126,6 +126,10 @@ impl Model {
         &self.topics[id.index()]
     }
 
+    pub fn topic_ids(&self) -> impl Iterator<Item = TopicId> {
+        (0..self.topics.len()).map(TopicId::new)
+    }
+
     /// Whether `service`'s proxy requires, accepts or refuses mutual TLS:
     /// its own `mtls`, else its namespace's, else the mesh's.
     pub fn mtls_mode(&self, service: &Service) -> identity::MtlsMode {

@@ -75,6 +75,9 @@ pub struct EventShape {
     /// and fixed types by full name (the top-level one first); JSON Schema
     /// the names in `$defs` and `definitions`.
     pub types: Vec<String>,
+    /// The file's text, for backends that ship the schema itself (the
+    /// runtime's event bus config).
+    pub text: Arc<str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +142,7 @@ impl Schema {
         let graphql = loaded.graphql.map(|g| (g, Arc::clone(text)));
         let event = loaded.event.map(|e| {
             let mut shape = e.shape;
+            shape.text = Arc::clone(text);
             shape.name_span = span(e.name_range);
             for (field, range) in shape.fields.iter_mut().zip(e.field_ranges) {
                 field.span = span(range);

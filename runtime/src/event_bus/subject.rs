@@ -1,7 +1,7 @@
 //! Subjects and subject patterns, in NATS syntax: dot-separated non-empty
 //! tokens, `*` for exactly one token, `>` (last) for one or more. RabbitMQ
 //! routing keys are the same dotted words; its `#` (zero or more words) is
-//! accepted in patterns too, and `>` becomes `#` in a RabbitMQ binding.
+//! accepted in patterns too, and `>` becomes `*.#` in a RabbitMQ binding.
 
 /// The longest subject or pattern accepted, in bytes.
 const MAX_LEN: usize = 255;
@@ -75,9 +75,10 @@ pub(crate) fn matches(pattern: &str, subject: &str) -> bool {
     pattern[p..].iter().all(|t| *t == "#")
 }
 
-/// A pattern as a RabbitMQ topic-exchange binding key.
+/// A pattern as a RabbitMQ topic-exchange binding key: `>` (one or more
+/// tokens) is `*.#`.
 pub(crate) fn amqp_binding(pattern: &str) -> String {
-    pattern.split('.').map(|t| if t == ">" { "#" } else { t }).collect::<Vec<_>>().join(".")
+    pattern.split('.').map(|t| if t == ">" { "*.#" } else { t }).collect::<Vec<_>>().join(".")
 }
 
 #[cfg(test)]
@@ -118,6 +119,6 @@ mod tests {
         assert!(check_pattern("shop.>.x").unwrap_err().contains("last token"));
         assert!(check_pattern("shop.a*").unwrap_err().contains("whole token"));
         assert!(check_pattern(&"a".repeat(300)).is_err());
-        assert_eq!(amqp_binding("shop.*.>"), "shop.*.#");
+        assert_eq!(amqp_binding("shop.*.>"), "shop.*.*.#");
     }
 }

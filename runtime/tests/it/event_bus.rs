@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use meshc_runtime::event_bus::{tracking, Event, EventBus, EventBusConfig, PublishError};
 use serde_json::{json, Value};
 
-use crate::support::{rabbitmq_addr, unique_name, NatsServer, Relay};
+use crate::support::brokers::{rabbitmq_addr, unique_name, NatsProcess, Relay};
 
 const ORDER_V1: &str = r#"{"type": "record", "name": "OrderPlaced", "fields": [
     {"name": "orderId", "type": "string"},
@@ -203,7 +203,7 @@ async fn poison_is_dead_lettered_after_exactly_the_declared_attempts(bus: &Bus, 
 
 #[tokio::test]
 async fn nats_poison_event_is_dead_lettered_after_exactly_the_declared_attempts() {
-    let server = NatsServer::start();
+    let server = NatsProcess::start();
     let bus = Bus::new("nats", &server.addr().to_string());
     poison_is_dead_lettered_after_exactly_the_declared_attempts(&bus, &bus.load()).await;
 }
@@ -309,7 +309,7 @@ async fn run_across_a_disruption(
 
 #[tokio::test]
 async fn nats_restart_mid_run_loses_no_acknowledged_event() {
-    let server = Arc::new(Mutex::new(NatsServer::start()));
+    let server = Arc::new(Mutex::new(NatsProcess::start()));
     let bus = Bus::new("nats", &server.lock().unwrap().addr().to_string());
     let config = bus.load();
     let restarting = Arc::clone(&server);
@@ -326,7 +326,7 @@ async fn nats_restart_mid_run_loses_no_acknowledged_event() {
 
 #[tokio::test]
 async fn nats_crash_mid_run_loses_no_acknowledged_event() {
-    let server = Arc::new(Mutex::new(NatsServer::start()));
+    let server = Arc::new(Mutex::new(NatsProcess::start()));
     let bus = Bus::new("nats", &server.lock().unwrap().addr().to_string());
     let config = bus.load();
     let crashing = Arc::clone(&server);
@@ -367,7 +367,7 @@ async fn rabbitmq_connection_cut_mid_run_loses_no_acknowledged_event() {
 
 #[tokio::test]
 async fn nats_an_invalid_event_never_reaches_the_broker() {
-    let server = NatsServer::start();
+    let server = NatsProcess::start();
     let bus = Bus::new("nats", &server.addr().to_string());
     let orders = EventBus::connect(&bus.load(), "orders").await.unwrap();
     let client = async_nats::connect(server.addr().to_string()).await.unwrap();
@@ -446,7 +446,7 @@ fn assert_invalid(error: &PublishError, topic: &str) {
 
 #[tokio::test]
 async fn tracking_headers_are_set_and_propagated_to_events_published_while_handling() {
-    let server = NatsServer::start();
+    let server = NatsProcess::start();
     let bus = Bus::new("nats", &server.addr().to_string());
     let config = bus.load();
     let payments = EventBus::connect(&config, "payments").await.unwrap();
@@ -506,7 +506,7 @@ async fn tracking_headers_are_set_and_propagated_to_events_published_while_handl
 
 #[tokio::test]
 async fn header_and_subject_filters_skip_events_unhandled() {
-    let server = NatsServer::start();
+    let server = NatsProcess::start();
     let mut bus = Bus::new("nats", &server.addr().to_string());
     let subject = format!("{}.eu", bus.topic.replace('-', "."));
     bus.config["consumers"][0]["filters"] = json!([{"subject": subject}, {"header": "x-region", "equals": "eu"}]);
@@ -539,7 +539,7 @@ async fn header_and_subject_filters_skip_events_unhandled() {
 
 #[tokio::test]
 async fn unknown_services_and_topics_get_a_did_you_mean() {
-    let server = NatsServer::start();
+    let server = NatsProcess::start();
     let bus = Bus::new("nats", &server.addr().to_string());
     let config = bus.load();
     let error = EventBus::connect(&config, "order").await.unwrap_err();
@@ -560,7 +560,7 @@ async fn unknown_services_and_topics_get_a_did_you_mean() {
 
 #[tokio::test]
 async fn credentials_are_read_at_connect_time_and_never_shown() {
-    let server = NatsServer::start();
+    let server = NatsProcess::start();
     let mut bus = Bus::new("nats", &server.addr().to_string());
     let var = unique_name("MESHC_TEST_CREDS").replace('-', "_").to_uppercase();
     bus.config["brokers"][0]["credentials"] = json!({"env": var});
@@ -582,7 +582,7 @@ async fn credentials_are_read_at_connect_time_and_never_shown() {
 /// --from-start --count N` prints the topic's events as JSON lines.
 #[test]
 fn the_events_command_publishes_and_tails() {
-    let server = NatsServer::start();
+    let server = NatsProcess::start();
     let bus = Bus::new("nats", &server.addr().to_string());
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("event-bus.json");

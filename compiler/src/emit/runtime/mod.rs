@@ -1,6 +1,7 @@
-//! The meshc runtime engine: configs for `meshc-runtime`'s GraphQL gateway,
-//! request validator and token exchanger.
+//! The meshc runtime engine: configs for `meshc-runtime`'s event bus,
+//! GraphQL gateway, request validator and token exchanger.
 
+pub mod event_bus;
 pub mod graphql_gateway;
 pub mod request_validator;
 pub mod token_exchange;
