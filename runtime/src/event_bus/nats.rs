@@ -48,10 +48,12 @@ impl NatsBroker {
                 Some((user, password)) if !secret.contains('\n') => {
                     options.user_and_password(user.to_string(), password.to_string())
                 }
-                _ if secret.contains("BEGIN NATS USER JWT") => return Err(ConnectError::Credentials(format!(
+                _ if secret.contains("BEGIN NATS USER JWT") => {
+                    return Err(ConnectError::Credentials(format!(
                     "broker {:?}: NATS JWT credentials (.creds) are not supported yet; give `user:password` or a token",
                     config.name
-                ))),
+                )))
+                }
                 _ => options.token(secret.trim().to_string()),
             };
         }

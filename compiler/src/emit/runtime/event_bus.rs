@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::events::{
-    AckPolicy, Backoff, Broker, BrokerKind, Consumer, Credentials, DeadLetter, Delivery, Filter,
-    MaxDeliveries, QueueType, StreamSettings,
+    AckPolicy, Backoff, Broker, BrokerKind, Consumer, Credentials, DeadLetter, Delivery, Filter, MaxDeliveries,
+    QueueType, StreamSettings,
 };
 use crate::model::values::SchemaFormat;
 use crate::model::{Model, TopicId};
@@ -184,9 +184,10 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
         }
         let (exchange_type, queue_type) = match &stream.settings {
             // Consumers of stream queues are left out below.
-            StreamSettings::Rabbitmq { exchange_type, queue_type } => {
-                (Some(exchange_type.as_str()), Some(*queue_type).filter(|q| *q != QueueType::Stream).map(QueueType::as_str))
-            }
+            StreamSettings::Rabbitmq { exchange_type, queue_type } => (
+                Some(exchange_type.as_str()),
+                Some(*queue_type).filter(|q| *q != QueueType::Stream).map(QueueType::as_str),
+            ),
             _ => (None, None),
         };
         kept.insert(topic_id);
@@ -280,11 +281,7 @@ fn broker_entry(broker: &Broker) -> BrokerEntry<'_> {
 /// producers publish and its dead letters go unless they say otherwise.
 fn first_literal_subject(model: &Model, topic: TopicId) -> Option<&str> {
     let stream = model.events.stream(model.topic(topic).stream?);
-    stream
-        .subjects
-        .iter()
-        .map(|s| s.value.as_str())
-        .find(|s| !s.split('.').any(|t| matches!(t, "*" | ">" | "#")))
+    stream.subjects.iter().map(|s| s.value.as_str()).find(|s| !s.split('.').any(|t| matches!(t, "*" | ">" | "#")))
 }
 
 fn millis(duration: crate::model::values::Duration) -> u64 {
@@ -355,7 +352,9 @@ fn consumer_entry<'a>(
             DeadLetter::Topic(dlq) => {
                 let subject = first_literal_subject(model, dlq.value);
                 match (kept.contains(&dlq.value), subject) {
-                    (true, Some(subject)) => DeadLetterEntry::Topic { subject, topic: &model.topic(dlq.value).name.value },
+                    (true, Some(subject)) => {
+                        DeadLetterEntry::Topic { subject, topic: &model.topic(dlq.value).name.value }
+                    }
                     _ => {
                         left_out(
                             format!("the dead letter of `subscribes \"{}\"`", topic.name.value),
