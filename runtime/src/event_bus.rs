@@ -304,9 +304,7 @@ impl EventBus {
                 let broker_config = &config.brokers[index];
                 let broker = match broker_config.kind {
                     BrokerKind::Nats => Broker::Nats(nats::NatsBroker::connect(broker_config, service).await?),
-                    BrokerKind::Rabbitmq => {
-                        Broker::Rabbitmq(rabbitmq::RabbitBroker::connect(broker_config, service).await?)
-                    }
+                    BrokerKind::Rabbitmq => Broker::Rabbitmq(rabbitmq::RabbitBroker::connect(broker_config).await?),
                 };
                 brokers[index] = Some(Arc::new(broker));
             }

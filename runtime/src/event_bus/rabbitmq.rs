@@ -39,12 +39,15 @@ pub(crate) struct RabbitBroker {
     uris: Vec<String>,
     /// The CA's PEM when the broker's TLS names one.
     ca: Option<String>,
+    /// The password (as it is and percent-encoded), cut from error texts.
+    secrets: Vec<String>,
     connection: Mutex<Option<Arc<Connection>>>,
     publisher: Mutex<Option<Channel>>,
 }
 
 impl RabbitBroker {
-    pub async fn connect(config: &BrokerConfig, service: &str) -> Result<RabbitBroker, ConnectError> {
+    pub async fn connect(config: &BrokerConfig) -> Result<RabbitBroker, ConnectError> {
+        let mut secrets = Vec::new();
         let userinfo = match &config.credentials {
             None => String::new(),
             Some(credentials) => {
@@ -55,6 +58,10 @@ impl RabbitBroker {
                         config.name
                     ))
                 })?;
+                if !password.is_empty() {
+                    secrets.push(password.to_string());
+                    secrets.push(encode(password));
+                }
                 format!("{}:{}@", encode(user), encode(password))
             }
         };
@@ -76,11 +83,11 @@ impl RabbitBroker {
                 )
             })
             .collect();
-        let _ = service;
         let broker = RabbitBroker {
             name: config.name.clone(),
             uris,
             ca,
+            secrets,
             connection: Mutex::new(None),
             publisher: Mutex::new(None),
         };
@@ -106,8 +113,7 @@ impl RabbitBroker {
                     *slot = Some(Arc::clone(&connection));
                     return Ok(connection);
                 }
-                // lapin's errors name the host, not the URI's credentials.
-                Err(e) => last = e.to_string(),
+                Err(e) => last = self.redact(e.to_string()),
             }
         }
         Err(BrokerError::transient(format!("broker {:?}: cannot connect: {last}", self.name)))
@@ -119,7 +125,15 @@ impl RabbitBroker {
     }
 
     fn error(&self, what: &str, error: &lapin::Error) -> BrokerError {
-        BrokerError::transient(format!("broker {:?}: {what}: {error}", self.name))
+        BrokerError::transient(self.redact(format!("broker {:?}: {what}: {error}", self.name)))
+    }
+
+    /// `text` with the password cut out, should a client error quote the URI.
+    fn redact(&self, mut text: String) -> String {
+        for secret in &self.secrets {
+            text = text.replace(secret.as_str(), "***");
+        }
+        text
     }
 
     /// Declares the topic's exchange (durable): a no-op when it exists alike.
@@ -135,8 +149,9 @@ impl RabbitBroker {
         let declared =
             channel.exchange_declare(topic.stream.as_str().into(), kind, options, FieldTable::default()).await;
         let _ = channel.close(200, "done".into()).await;
-        declared
-            .map_err(|e| BrokerError::permanent(format!("broker {:?}: exchange {:?}: {e}", self.name, topic.stream)))
+        declared.map_err(|e| {
+            BrokerError::permanent(self.redact(format!("broker {:?}: exchange {:?}: {e}", self.name, topic.stream)))
+        })
     }
 
     async fn publisher(&self) -> Result<Channel, BrokerError> {

@@ -575,6 +575,22 @@ async fn credentials_are_read_at_connect_time_and_never_shown() {
     );
 }
 
+#[tokio::test]
+async fn rabbitmq_credentials_from_a_file_connect_and_a_wrong_password_is_not_shown() {
+    let mut bus = Bus::new("rabbitmq", &rabbitmq_addr());
+    let _cleanup = RabbitCleanup::new(&bus);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("amqp");
+    std::fs::write(&file, "guest:guest\n").unwrap();
+    bus.config["brokers"][0]["credentials"] = json!({"file": file});
+    EventBus::connect(&bus.load(), "orders").await.unwrap();
+    let password = "s3cret-!@#-password";
+    std::fs::write(&file, format!("guest:{password}")).unwrap();
+    let error = EventBus::connect(&bus.load(), "orders").await.unwrap_err().to_string();
+    assert!(error.starts_with("broker \"bus\": cannot connect: "), "{error}");
+    assert!(!error.contains(password) && !error.contains("s3cret"), "{error}");
+}
+
 // ---------------------------------------------------------------------------
 // The command.
 
