@@ -1,8 +1,8 @@
 //! Message brokers for event-bus tests: an own NATS server with JetStream
-//! (`/usr/sbin/nats-server`, or `$NATS_SERVER`) on a free port and a store
-//! directory that survives [`NatsProcess::restart`], the shared RabbitMQ on
-//! 127.0.0.1:5672 (or `$RABBITMQ_ADDR`), and a TCP [`Relay`] in front of a
-//! broker whose connections a test cuts mid-run.
+//! (`$MESHC_NATS_SERVER`, else `/usr/sbin/nats-server`) on a free port and
+//! a store directory that survives [`NatsProcess::restart`], the shared
+//! RabbitMQ on 127.0.0.1:5672 (or `$RABBITMQ_ADDR`), and a TCP [`Relay`] in
+//! front of a broker whose connections a test cuts mid-run.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -56,7 +56,7 @@ impl NatsProcess {
     }
 
     fn binary() -> PathBuf {
-        std::env::var_os("NATS_SERVER").map_or_else(|| PathBuf::from("/usr/sbin/nats-server"), PathBuf::from)
+        std::env::var_os("MESHC_NATS_SERVER").map_or_else(|| PathBuf::from("/usr/sbin/nats-server"), PathBuf::from)
     }
 
     fn spawn(&mut self) {
