@@ -2,8 +2,9 @@
 //! per concern: free ports ([`ports`]), a minimal HTTP/1.1 client
 //! ([`http`]), tiny HTTP/1.1 upstream servers ([`upstream`]), the real Envoy
 //! in validate and run modes ([`envoy`]), workspace paths and files
-//! ([`files`]), and the message brokers: NATS JetStream ([`nats`]) and
-//! RabbitMQ ([`rabbitmq`]). Each test binary's `support` module re-exports it beside the
+//! ([`files`]), and the message brokers: NATS JetStream ([`nats`]),
+//! RabbitMQ ([`rabbitmq`]) and a Kafka-protocol broker with a real Kafka
+//! client ([`kafka`]). Each test binary's `support` module re-exports it beside the
 //! helpers only one side needs (compiling a mesh with `meshc`, protos for
 //! the runtime).
 //!
@@ -14,6 +15,7 @@
 pub mod envoy;
 pub mod files;
 pub mod http;
+pub mod kafka;
 pub mod nats;
 pub mod ports;
 pub mod rabbitmq;
@@ -22,6 +24,7 @@ pub mod upstream;
 pub use envoy::{envoy_bin, envoy_validate, static_cluster, EnvoyProcess};
 pub use files::{copy_tree, corpora, repo_root, write_files};
 pub use http::{http_date, http_request, http_request_with_body, try_http_request, HttpResponse};
+pub use kafka::{kafka_admin, tansu_bin, KafkaBroker};
 pub use nats::{shared_nats, JetStream, JsError, NatsServer, StreamsGuard};
 pub use ports::{dead_port, free_port, localhost};
 pub use rabbitmq::{shared_rabbitmq, Rabbit, RabbitVhost};

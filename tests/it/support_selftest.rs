@@ -390,3 +390,29 @@ fn rabbitmq_definitions_are_imported_read_back_and_removed() {
     let vhosts = rabbit.run(&["list_vhosts", "-q"]).unwrap();
     assert!(!vhosts.lines().any(|l| l.trim() == name), "vhost {name} is still there");
 }
+
+/// Tansu and kafka-python: a topic is created with its configs, read back
+/// (partitions, replication factor, configs) and deleted; ACL bindings go
+/// through kafka-python's types, which refuse an unknown operation.
+#[test]
+fn a_kafka_broker_of_our_own_creates_describes_and_deletes_topics() {
+    let broker = KafkaBroker::start();
+    let topic = serde_json::json!({ "name": "selftest", "num_partitions": 3, "replication_factor": 1,
+        "configs": { "retention.ms": "60000", "cleanup.policy": "delete" } });
+    let created = broker.admin(serde_json::json!({ "op": "create_topics", "topics": [topic] })).unwrap();
+    assert_eq!(created["created"], serde_json::json!(["selftest"]));
+    let described = broker.admin(serde_json::json!({ "op": "describe_topics", "names": ["selftest"] })).unwrap();
+    let selftest = &described["topics"]["selftest"];
+    assert_eq!(selftest["num_partitions"], 3);
+    assert_eq!(selftest["replication_factor"], 1);
+    assert_eq!(selftest["configs"]["retention.ms"], "60000");
+    broker.admin(serde_json::json!({ "op": "delete_topics", "names": ["selftest"] })).unwrap();
+    let listed = broker.admin(serde_json::json!({ "op": "list_topics" })).unwrap();
+    assert!(!listed["topics"].as_array().unwrap().contains(&serde_json::json!("selftest")), "{listed}");
+    let acl = |operation: &str| {
+        serde_json::json!({ "op": "acls", "acls": [{ "principal": "User:orders", "host": "*", "operation": operation,
+            "permission_type": "ALLOW", "resource_type": "TOPIC", "resource_name": "t", "pattern_type": "LITERAL" }] })
+    };
+    assert_eq!(kafka_admin(&acl("WRITE")).unwrap()["acls"][0]["operation"], "WRITE");
+    assert!(kafka_admin(&acl("SCRIBBLE")).is_err());
+}
