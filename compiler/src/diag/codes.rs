@@ -160,6 +160,7 @@ codes! {
     RetriesWithoutDeadLetter = "MESH0082", "retries-without-dead-letter", Events, Warning, "0.1.0", "A consumer bounds its deliveries but names no dead letter: an event that fails them all is dropped without a trace.";
     UnboundedRedelivery = "MESH0083", "unbounded-redelivery", Events, Warning, "0.1.0", "An at-least-once consumer of a stream redelivers a failing event for ever: one poison event blocks or loops.";
     UnknownEventMessage = "MESH0084", "unknown-event-message", Schema, Error, "0.1.0", "A topic's protobuf schema names a message its `.proto` file does not define.";
+    OutputRefused = "MESH0085", "output-refused", Workspace, Error, "0.1.0", "meshc refused to write its build output or certificates there (the workspace or around it, a directory it did not build, a symbolic link, half a CA), or writing failed; nothing was changed.";
 }
 
 impl Code {
