@@ -92,3 +92,10 @@ pub fn span_text(c: &meshc::driver::Compilation, span: meshc::base::Span) -> Str
 pub fn time_now() -> meshc::emit::certificates::Now {
     meshc::emit::certificates::Now::now_utc()
 }
+
+/// Human output with miette's line wrapping undone: words joined by single
+/// spaces, the `│` gutter of wrapped messages dropped, so that a test can
+/// look for a phrase wherever the terminal width broke it.
+pub fn unwrapped(text: &str) -> String {
+    text.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ")
+}
