@@ -109,8 +109,12 @@ impl KafkaBroker {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap_or_else(|e| panic!("{}", loud(&format!("cannot start {} ({e}): {NOT_INSTALLED}", bin.display()))));
-        let broker =
-            KafkaBroker { child: Mutex::new(child), addr: SocketAddr::from(([127, 0, 0, 1], port)), log_path, _dir: dir };
+        let broker = KafkaBroker {
+            child: Mutex::new(child),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            log_path,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = lock(&broker.child).try_wait().expect("polling Tansu") {
@@ -133,7 +137,8 @@ impl KafkaBroker {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
+        std::fs::read_to_string(&self.log_path)
+            .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
     }
 }
 
