@@ -181,3 +181,27 @@ fn generated_topics_are_what_a_kafka_client_reads_back() {
         apply(&broker, &spec);
     }
 }
+
+/// The shop's Kafka topics (examples/shop) through the broker: created as
+/// written, read back the same.
+#[test]
+fn the_shops_topics_are_what_a_kafka_client_reads_back() {
+    let broker = KafkaBroker::start();
+    let compilation = meshc::driver::compile(&support::repo_root().join("examples/shop"));
+    let options = meshc::emit::Options::default().with_backends(["kafka"]).unwrap();
+    let built = compilation.build(&options).expect("the shop builds");
+    let file = built.artifacts.iter().find(|a| a.path.ends_with("/topics.json")).expect("topics.json");
+    let topics: Value = serde_json::from_str(&file.contents).unwrap();
+    broker.admin(json!({ "op": "create_topics", "topics": topics["topics"] })).unwrap();
+    for topic in topics["topics"].as_array().unwrap() {
+        let name = topic["name"].as_str().unwrap();
+        let described = broker.admin(json!({ "op": "describe_topics", "names": [name] })).unwrap();
+        let kept = &described["topics"][name];
+        assert_eq!(kept["num_partitions"], topic["num_partitions"], "{name}");
+        assert_eq!(kept["replication_factor"], topic["replication_factor"], "{name}");
+        assert_eq!(kept["configs"], topic["configs"], "{name}");
+    }
+    let acls = built.artifacts.iter().find(|a| a.path.ends_with("/acls.json")).expect("acls.json");
+    let acls: Value = serde_json::from_str(&acls.contents).unwrap();
+    kafka_admin(&json!({ "op": "acls", "acls": acls["acls"] })).unwrap();
+}

@@ -321,3 +321,28 @@ fn jetstream_refuses_what_the_event_checks_report() {
     ));
     assert!(text.contains("not unique"), "{text}");
 }
+
+/// The shop's streams and consumers (examples/shop), created on a server
+/// of the test's own: JetStream takes every file and keeps what it says.
+#[test]
+fn the_shops_streams_and_consumers_are_what_jetstream_keeps() {
+    let server = NatsServer::start();
+    let mut js = server.connect();
+    let compilation = meshc::driver::compile(&support::repo_root().join("examples/shop"));
+    let options = meshc::emit::Options::default().with_backends(["nats"]).unwrap();
+    let artifacts = compilation.build(&options).expect("the shop builds").artifacts;
+    let (streams, consumers): (Vec<_>, Vec<_>) = artifacts.iter().partition(|a| a.path.contains("/streams/"));
+    assert!(!streams.is_empty() && !consumers.is_empty());
+    for artifact in streams {
+        let config: Value = serde_json::from_str(&artifact.contents).unwrap();
+        let info = js.stream_create(&config).unwrap_or_else(|e| panic!("{}: {e}", artifact.path));
+        assert_kept(&config, &info["config"], &artifact.path, "examples/shop");
+    }
+    for artifact in consumers {
+        // nats/BROKER/consumers/TOPIC/GROUP.json
+        let stream = artifact.path.split('/').nth(3).unwrap();
+        let config: Value = serde_json::from_str(&artifact.contents).unwrap();
+        let info = js.consumer_create(stream, &config).unwrap_or_else(|e| panic!("{}: {e}", artifact.path));
+        assert_kept(&config, &info["config"], &artifact.path, "examples/shop");
+    }
+}

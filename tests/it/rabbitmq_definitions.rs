@@ -279,3 +279,38 @@ fn generated_specs_import_into_rabbitmq_as_they_say() {
         apply(&rabbit, &spec);
     }
 }
+
+/// The shop's definitions (examples/shop), imported into a vhost of this
+/// run (the file's `/shop` renamed): every queue, exchange, binding and
+/// policy is there as written, and each policy applies to its queue.
+#[test]
+fn the_shops_definitions_import_as_written() {
+    let rabbit = shared_rabbitmq();
+    let compilation = meshc::driver::compile(&support::repo_root().join("examples/shop"));
+    let options = meshc::emit::Options::default().with_backends(["rabbitmq"]).unwrap();
+    let artifacts = compilation.build(&options).expect("the shop builds").artifacts;
+    let [definitions] = artifacts.as_slice() else { panic!("one definitions file: {artifacts:?}") };
+    let mut document: Value = serde_json::from_str(&definitions.contents).unwrap();
+    let vhost = unique_name("shop");
+    let _guard = rabbit.adopt_vhost(&vhost);
+    for part in ["vhosts", "exchanges", "queues", "bindings", "policies"] {
+        for item in document[part].as_array_mut().unwrap() {
+            let key = if part == "vhosts" { "name" } else { "vhost" };
+            assert_eq!(item[key], "/shop");
+            item[key] = json!(vhost);
+        }
+    }
+    rabbit.import_definitions_text(&document.to_string()).unwrap();
+    let written = document["queues"].as_array().unwrap();
+    let state = rabbit.read_vhost(&vhost, written.len()).unwrap();
+    assert_eq!(state.queues.len(), written.len());
+    for queue in written {
+        let name = queue["name"].as_str().unwrap();
+        let kept = state.queue(name).unwrap_or_else(|| panic!("no queue {name}"));
+        assert_eq!(kept["arguments"], queue["arguments"], "{name}");
+        let policy = document["policies"].as_array().unwrap().iter().find(|p| p["name"] == name);
+        assert_eq!(kept["effective_policy_definition"], policy.map_or(Value::Null, |p| p["definition"].clone()), "{name}");
+    }
+    assert_eq!(state.exchanges.len(), document["exchanges"].as_array().unwrap().len());
+    assert_eq!(state.bindings.len(), document["bindings"].as_array().unwrap().len());
+}
