@@ -38,6 +38,7 @@ mod online_boutique;
 mod output_safety;
 mod rabbitmq_definitions;
 mod runtime_configs;
+mod schema_registry_subjects;
 mod sock_shop;
 mod support_selftest;
 mod tcp_services;
