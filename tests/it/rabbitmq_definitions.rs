@@ -309,7 +309,11 @@ fn the_shops_definitions_import_as_written() {
         let kept = state.queue(name).unwrap_or_else(|| panic!("no queue {name}"));
         assert_eq!(kept["arguments"], queue["arguments"], "{name}");
         let policy = document["policies"].as_array().unwrap().iter().find(|p| p["name"] == name);
-        assert_eq!(kept["effective_policy_definition"], policy.map_or(Value::Null, |p| p["definition"].clone()), "{name}");
+        assert_eq!(
+            kept["effective_policy_definition"],
+            policy.map_or(Value::Null, |p| p["definition"].clone()),
+            "{name}"
+        );
     }
     assert_eq!(state.exchanges.len(), document["exchanges"].as_array().unwrap().len());
     assert_eq!(state.bindings.len(), document["bindings"].as_array().unwrap().len());

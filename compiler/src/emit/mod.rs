@@ -262,6 +262,26 @@ pub fn emit_all(model: &Model, schemas: &SchemaIndex, options: &Options) -> Emit
     emitted
 }
 
+/// Each topic's consumers (by [`crate::model::TopicId`] index), in
+/// declaration order: what the broker backends read per stream, gathered
+/// once instead of scanning every consumer per stream.
+pub(crate) fn consumers_by_topic(model: &Model) -> Vec<Vec<&crate::model::events::Consumer>> {
+    let mut by_topic = vec![Vec::new(); model.topics.len()];
+    for consumer in &model.events.consumers {
+        by_topic[consumer.topic.value.index()].push(consumer);
+    }
+    by_topic
+}
+
+/// Each topic's producers (by [`crate::model::TopicId`] index), in declaration order.
+pub(crate) fn producers_by_topic(model: &Model) -> Vec<Vec<&crate::model::events::Producer>> {
+    let mut by_topic = vec![Vec::new(); model.topics.len()];
+    for producer in &model.events.producers {
+        by_topic[producer.topic.value.index()].push(producer);
+    }
+    by_topic
+}
+
 /// The pod label that tells a service's versions apart (Istio's convention,
 /// which the Kubernetes Services of versions select by too).
 pub(crate) const VERSION_LABEL: &str = "version";

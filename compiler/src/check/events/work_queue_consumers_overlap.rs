@@ -4,6 +4,8 @@
 //! ("filtered consumer not unique on workqueue stream"). Instances sharing
 //! a group are one consumer; each ephemeral consumer is its own.
 
+use std::collections::HashSet;
+
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::events::{BrokerKind, Filter, Retention, StreamSettings};
@@ -13,6 +15,11 @@ use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     let events = &model.events;
+    // Each topic's consumers, with their index, gathered once.
+    let mut consumers_of = vec![Vec::new(); model.topics.len()];
+    for (index, consumer) in events.consumers.iter().enumerate() {
+        consumers_of[consumer.topic.value.index()].push((index, consumer));
+    }
     for stream_id in events.stream_ids() {
         let stream = events.stream(stream_id);
         let StreamSettings::Nats { retention: Retention::WorkQueue, .. } = stream.settings else { continue };
@@ -21,15 +28,12 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
         }
         // (consumer index, who: service and group, pattern, span) of the earlier consumers.
         let mut earlier: SubjectTrie<(usize, String, String, Span)> = SubjectTrie::default();
-        let mut groups_seen: Vec<&str> = Vec::new();
-        let consumers =
-            events.consumers.iter().enumerate().filter(|(_, c)| model.topic(c.topic.value).stream == Some(stream_id));
-        for (index, consumer) in consumers {
+        let mut groups_seen: HashSet<&str> = HashSet::new();
+        for &(index, consumer) in &consumers_of[stream.topic.index()] {
             let service = &model.service(consumer.service).name.value;
             let who = match consumer.group() {
-                Some(group) if groups_seen.contains(&group.value.as_str()) => continue,
+                Some(group) if !groups_seen.insert(group.value.as_str()) => continue,
                 Some(group) => {
-                    groups_seen.push(&group.value);
                     format!("group `{}` of `{service}`", group.value)
                 }
                 None => format!("`{service}`'s ephemeral consumer"),

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::emit::{Artifact, Options, Unexpressed};
+use crate::emit::{consumers_by_topic, producers_by_topic, Artifact, Options, Unexpressed};
 use crate::model::events::{
     Backoff, BrokerKind, CleanupPolicy, Consumer, DeadLetter, Delivery, Discard, Filter, MaxDeliveries, Stream,
     StreamSettings,
@@ -71,6 +71,8 @@ pub struct AclBinding<'a> {
 
 pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let events = &model.events;
+    let consumers_of = consumers_by_topic(model);
+    let producers_of = producers_by_topic(model);
     let mut out = Vec::new();
     for broker_id in events.broker_ids() {
         let broker = events.broker(broker_id);
@@ -79,20 +81,20 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<U
         }
         let mut topics = Vec::new();
         let mut acls = BTreeSet::new();
-        let mut on_broker = BTreeSet::new();
+        let mut on_broker = Vec::new();
         for (_, stream) in events.streams_on(broker_id) {
             topics.push(new_topic(stream, unexpressed));
-            on_broker.insert(stream.topic);
+            on_broker.push(stream.topic);
         }
         let topic_name = |id: TopicId| Cow::Borrowed(model.topics[id.index()].name.value.as_str());
         let principal =
             |service: crate::model::ServiceId| format!("User:{}", model.services[service.index()].name.value);
-        for producer in events.producers.iter().filter(|p| on_broker.contains(&p.topic.value)) {
+        for producer in on_broker.iter().flat_map(|t| &producers_of[t.index()]) {
             for operation in ["WRITE", "DESCRIBE"] {
                 acls.insert(acl(operation, principal(producer.service), "TOPIC", topic_name(producer.topic.value)));
             }
         }
-        for consumer in events.consumers.iter().filter(|c| on_broker.contains(&c.topic.value)) {
+        for &consumer in on_broker.iter().flat_map(|t| &consumers_of[t.index()]) {
             let who = principal(consumer.service);
             for operation in ["READ", "DESCRIBE"] {
                 acls.insert(acl(operation, who.clone(), "TOPIC", topic_name(consumer.topic.value)));

@@ -28,11 +28,12 @@
 //!   (`filter_subjects`); one is written as `filter_subject`.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use serde::Serialize;
 
 use crate::base::Span;
-use crate::emit::{Artifact, Options, Unexpressed};
+use crate::emit::{consumers_by_topic, Artifact, Options, Unexpressed};
 use crate::model::events::{
     AckPolicy, Backoff, BrokerKind, Consumer, Delivery, Discard, Filter, MaxDeliveries, Retention, Storage, Stream,
     StreamSettings,
@@ -83,6 +84,7 @@ pub struct ConsumerConfig<'a> {
 
 pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let events = &model.events;
+    let consumers_of = consumers_by_topic(model);
     let mut out = Vec::new();
     for broker_id in events.broker_ids() {
         let broker = events.broker(broker_id);
@@ -98,9 +100,18 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<U
                 origin: stream.span,
             });
             let topic = &model.topics[stream.topic.index()];
-            let consumers = events.consumers.iter().filter(|c| c.topic.value == stream.topic);
-            for consumer in consumers {
+            let mut groups = HashSet::new();
+            for consumer in &consumers_of[stream.topic.index()] {
                 let Some(group) = consumer.group() else { continue };
+                if !groups.insert(group.value.as_str()) {
+                    unexpressed.push(Unexpressed::new(
+                        consumer.span,
+                        "this consumer's filters and redelivery",
+                        format!("consumer `{}` of stream `{}` is built from the group's first consumer", group.value, topic.name.value),
+                        "one durable consumer serves a group: give the other service a group of its own, or the same settings",
+                    ));
+                    continue;
+                }
                 let config = consumer_config(consumer, &group.value, unexpressed);
                 out.push(Artifact {
                     path: format!("{dir}/consumers/{}/{}.json", topic.name.value, group.value),

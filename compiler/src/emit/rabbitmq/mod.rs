@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::emit::{Artifact, Options, Unexpressed};
+use crate::emit::{consumers_by_topic, Artifact, Options, Unexpressed};
 use crate::model::events::{
     Broker, BrokerId, BrokerKind, Consumer, DeadLetter, Delivery, Discard, ExchangeType, Filter, MaxDeliveries,
     QueueType, Stream, StreamSettings, Subject,
@@ -114,13 +114,14 @@ pub enum Arg<'a> {
 
 pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let events = &model.events;
+    let consumers_of = consumers_by_topic(model);
     let mut out = Vec::new();
     for broker_id in events.broker_ids() {
         let broker = events.broker(broker_id);
         if broker.kind != BrokerKind::Rabbitmq {
             continue;
         }
-        let definitions = definitions(model, broker_id, broker, unexpressed);
+        let definitions = definitions(model, &consumers_of, broker_id, broker, unexpressed);
         out.push(Artifact {
             path: format!("rabbitmq/{}/definitions.json", broker.name.value),
             contents: serde_json::to_string_pretty(&definitions).expect("definitions serialize") + "\n",
@@ -132,6 +133,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<U
 
 fn definitions<'a>(
     model: &'a Model,
+    consumers_of: &[Vec<&'a Consumer>],
     broker_id: BrokerId,
     broker: &'a Broker,
     unexpressed: &mut Vec<Unexpressed>,
@@ -160,7 +162,7 @@ fn definitions<'a>(
         });
         check_stream(stream, queue_type, unexpressed);
         let mut queues = BTreeSet::new();
-        for consumer in events.consumers.iter().filter(|c| c.topic.value == stream.topic) {
+        for &consumer in &consumers_of[stream.topic.index()] {
             let Some(group) = consumer.group() else { continue };
             let queue = format!("{}.{}", stream.name.value, group.value);
             if !queues.insert(queue.clone()) {
