@@ -64,9 +64,10 @@ pub fn kafka_admin(request: &Value) -> Result<Value, String> {
         .spawn()
         .unwrap_or_else(|e| panic!("{}", loud(&format!("cannot run python3 for kafka-python: {e}"))));
     let mut stdin = child.stdin.take().expect("a piped stdin");
-    stdin.write_all(request.to_string().as_bytes()).map_err(|e| e.to_string())?;
+    let written = stdin.write_all(request.to_string().as_bytes());
     drop(stdin);
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    written.map_err(|e| format!("writing the request to kafka_admin.py: {e}"))?;
     let answer: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
         format!(
             "kafka_admin.py answered no JSON ({e}), exit {}:\n{}{}",
