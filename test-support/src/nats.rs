@@ -343,16 +343,24 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts it and waits until it answers a `PING` (30 s at most).
     pub fn start() -> NatsServer {
+        let server = NatsServer::spawn(crate::free_port(), &[]);
+        server.wait_until(|js| js.is_ok(), "answer");
+        server
+    }
+
+    /// Starts `nats-server -js` on `port` with `extra` arguments and a store
+    /// of its own; does not wait.
+    fn spawn(port: u16, extra: &[String]) -> NatsServer {
         let bin = nats_server_bin();
         let dir = tempfile::Builder::new().prefix("meshc-nats-").tempdir().expect("a temporary directory");
         let log_path = dir.path().join("nats.log");
-        let port = crate::free_port();
         let store = dir.path().join("store");
         let child = Command::new(&bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(&store)
             .arg("-l")
             .arg(&log_path)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -366,28 +374,24 @@ impl NatsServer {
                     ))
                 )
             });
-        let server = NatsServer {
-            child: Mutex::new(child),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            log_path,
-            _dir: dir,
-        };
+        NatsServer { child: Mutex::new(child), addr: SocketAddr::from(([127, 0, 0, 1], port)), log_path, _dir: dir }
+    }
+
+    /// Polls (30 s at most) until a connection passes `ready`; panics with
+    /// the log when the server exits or the time is up.
+    fn wait_until(&self, ready: impl Fn(io::Result<JetStream>) -> bool, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = lock(&server.child).try_wait().expect("polling nats-server") {
-                panic!("{}{}", loud(&format!("nats-server exited ({status}) before it answered")), server.log());
+            if let Some(status) = lock(&self.child).try_wait().expect("polling nats-server") {
+                panic!("{}{}", loud(&format!("nats-server exited ({status}) before it would {what}")), self.log());
             }
-            if JetStream::connect(server.addr).is_ok() {
-                return server;
+            if ready(JetStream::connect(self.addr)) {
+                return;
             }
             if Instant::now() > deadline {
-                panic!(
-                    "{}{}",
-                    loud(&format!("nats-server did not answer on {} within 30 s", server.addr)),
-                    server.log()
-                );
+                panic!("{}{}", loud(&format!("nats-server on {} did not {what} within 30 s", self.addr)), self.log());
             }
-            thread::sleep(Duration::from_millis(25));
+            thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -409,5 +413,53 @@ impl Drop for NatsServer {
         if thread::panicking() {
             eprintln!("----- nats-server log -----\n{}\n----- end -----", self.log());
         }
+    }
+}
+
+/// A JetStream cluster of `nats-server`s this test started, routed to each
+/// other on free ports, for streams with more than one replica (a single
+/// server refuses them); every server is killed when dropped.
+pub struct NatsCluster {
+    pub servers: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `size` servers and waits until JetStream answers API requests
+    /// (the cluster has elected its metadata leader).
+    pub fn start(size: usize) -> NatsCluster {
+        let cluster_ports: Vec<u16> = (0..size).map(|_| crate::free_port()).collect();
+        let routes = cluster_ports.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+        let name = crate::unique_name("meshc");
+        let servers: Vec<NatsServer> = cluster_ports
+            .iter()
+            .enumerate()
+            .map(|(i, cluster_port)| {
+                let args = [
+                    "--cluster".to_string(),
+                    format!("nats://127.0.0.1:{cluster_port}"),
+                    "--routes".to_string(),
+                    routes.clone(),
+                    "--cluster_name".to_string(),
+                    name.clone(),
+                    "-n".to_string(),
+                    format!("s{i}"),
+                ];
+                NatsServer::spawn(crate::free_port(), &args)
+            })
+            .collect();
+        for server in &servers {
+            server.wait_until(
+                |js| {
+                    js.and_then(|mut js| js.request("$JS.API.INFO", b""))
+                        .is_ok_and(|r| !r.windows(7).any(|w| w == b"\"error\""))
+                },
+                "answer JetStream requests",
+            );
+        }
+        NatsCluster { servers }
+    }
+
+    pub fn connect(&self) -> JetStream {
+        self.servers[0].connect()
     }
 }

@@ -12,7 +12,7 @@ use crate::support;
 
 use serde_json::Value;
 use support::events::{build, generate, GenBackoff, GenConsumer, GenOptions, GenSpec, GenStream, Kind, AVRO};
-use support::{shared_nats, unique_name, JetStream, JsError, NatsServer, StreamsGuard};
+use support::{shared_nats, unique_name, JetStream, JsError, NatsCluster, NatsServer, StreamsGuard};
 
 const SECOND: i64 = 1_000_000_000;
 
@@ -263,16 +263,17 @@ pub fn generated_count() -> u64 {
 }
 
 /// Generated specs (names, subjects, limits, retention, storage, discard,
-/// duplicate windows; consumers with every delivery, ack, backoff, bound,
-/// dead letter and filter) through a JetStream server of the test's own.
+/// replicas, duplicate windows; consumers with every delivery, ack,
+/// backoff, bound, dead letter and filter) through a JetStream cluster of
+/// three servers of the test's own.
 #[test]
 fn generated_specs_are_what_jetstream_keeps() {
-    let server = NatsServer::start();
-    let mut js = server.connect();
+    let cluster = NatsCluster::start(3);
+    let mut js = cluster.connect();
     // NATS before 2.10 ignores `filter_subjects`: one filter at most there.
     let version: Vec<u32> = js.server_version().split('.').filter_map(|p| p.parse().ok()).collect();
     let filters = if version.as_slice() >= [2, 10].as_slice() { 3 } else { 1 };
-    let options = GenOptions { nats_replicas: 1, nats_filters: filters };
+    let options = GenOptions { nats_replicas: 3, nats_filters: filters };
     for seed in 0..generated_count() {
         let spec = generate(Kind::Nats, seed, &format!("n{seed}"), options);
         apply(&mut js, &spec, None);
