@@ -280,7 +280,7 @@ fn generated_specs_are_what_jetstream_keeps() {
     }
 }
 
-/// What the event checks (MESH0095-MESH0098) keep out of specs is what
+/// What the event checks (MESH0088-MESH0091) keep out of specs is what
 /// JetStream refuses: shown here on the server itself.
 #[test]
 fn jetstream_refuses_what_the_event_checks_report() {
@@ -291,10 +291,10 @@ fn jetstream_refuses_what_the_event_checks_report() {
         other => panic!("JetStream accepted it: {other:?}"),
     };
     js.stream_create(&serde_json::json!({ "name": "a", "subjects": ["shop.orders.>"] })).unwrap();
-    // MESH0095
+    // MESH0088
     let text = refused(js.stream_create(&serde_json::json!({ "name": "b", "subjects": ["shop.*.eu"] })));
     assert!(text.contains("overlap"), "{text}");
-    // MESH0096
+    // MESH0089
     let text = refused(js.stream_create(
         &serde_json::json!({ "name": "c", "subjects": ["c"], "max_age": 60 * SECOND, "duplicate_window": 120 * SECOND }),
     ));
@@ -307,10 +307,10 @@ fn jetstream_refuses_what_the_event_checks_report() {
     );
     assert!(text.contains("100ms"), "{text}");
     js.stream_create(&serde_json::json!({ "name": "w", "subjects": ["w.>"], "retention": "workqueue" })).unwrap();
-    // MESH0098
+    // MESH0091
     let text = refused(js.consumer_create("w", &serde_json::json!({ "durable_name": "all", "ack_policy": "all" })));
     assert!(text.contains("explicit ack"), "{text}");
-    // MESH0097
+    // MESH0090
     js.consumer_create(
         "w",
         &serde_json::json!({ "durable_name": "x", "ack_policy": "explicit", "filter_subject": "w.*" }),
