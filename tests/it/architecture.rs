@@ -19,7 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("check", &["base", "diag", "model", "schema"]),
     ("emit", &["base", "model", "schema"]),
     ("driver", &["base", "diag", "load", "model", "schema", "check", "emit"]),
-    ("cli", &["diag", "check", "driver", "emit"]),
+    ("cli", &["base", "diag", "check", "driver", "emit"]),
 ];
 
 /// Every .rs file of a layer (a `name.rs` file or a `name/` directory), with its text.

@@ -193,6 +193,9 @@ fn compile_example(block: &str) -> Result<(BTreeSet<&'static str>, String, usize
         }
         fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
+    if let Some((_, args)) = files.iter().find(|(rel, _)| rel == COMMAND_FILE) {
+        return run_example_command(tmp.path(), args);
+    }
     let compilation = meshc::driver::compile(&ws);
     // As `meshc build` sees it: emitting adds its own diagnostics (path
     // collisions, settings a backend cannot express).
@@ -204,6 +207,33 @@ fn compile_example(block: &str) -> Result<(BTreeSet<&'static str>, String, usize
     let codes = diagnostics.iter().map(|d| d.code.id()).collect();
     let rendered = render(Format::Human, &diagnostics, &compilation.sources, false);
     Ok((codes, rendered, diagnostics.len()))
+}
+
+/// An example file holding the `meshc` command line to run (in the
+/// example's temp dir, with `--format json`) instead of compiling `ws/`:
+/// for codes the command itself reports, such as a refused output directory.
+const COMMAND_FILE: &str = "meshc-command";
+
+/// Runs the meshc command an example gives and reads the codes it reports.
+fn run_example_command(dir: &Path, args: &str) -> Result<(BTreeSet<&'static str>, String, usize), String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_meshc"))
+        .args(args.split_whitespace())
+        .args(["--format", "json"])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run meshc {args}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report: serde_json::Value = match stdout.trim() {
+        "" => serde_json::json!({ "diagnostics": [] }),
+        text => serde_json::from_str(text).map_err(|e| format!("meshc {args}: not JSON ({e}): {text}"))?,
+    };
+    let diagnostics = report["diagnostics"].as_array().cloned().unwrap_or_default();
+    let codes = diagnostics
+        .iter()
+        .filter_map(|d| d["code"].as_str())
+        .map(|id| CODES.iter().find(|c| c.id == id).map_or("unknown code", |c| c.id))
+        .collect();
+    Ok((codes, stdout, diagnostics.len()))
 }
 
 /// The body of the page's only `kdl {kind}` block.

@@ -43,7 +43,7 @@ fn a_clean_event_bus_lowers_into_brokers_streams_producers_and_consumers() {
             subject-naming "topic-record"
             stream broker="bus" {
                 subjects "shop.placed.>" "shop.legacy"
-                retention "work-queue"
+                retention "interest"
                 max-age "24h"
                 max-bytes "1GiB"
                 max-messages 5000
@@ -105,7 +105,7 @@ fn a_clean_event_bus_lowers_into_brokers_streams_producers_and_consumers() {
     assert_eq!(stream.limits.max_messages.map(|n| n.get()), Some(5000));
     assert_eq!(stream.replicas.get(), 3);
     let StreamSettings::Nats { retention, duplicate_window, .. } = &stream.settings else { panic!("a NATS stream") };
-    assert_eq!((*retention, duplicate_window.map(|d| d.as_millis())), (Retention::WorkQueue, Some(120_000)));
+    assert_eq!((*retention, duplicate_window.map(|d| d.as_millis())), (Retention::Interest, Some(120_000)));
     let rated = events.stream(model.topics[2].stream.unwrap());
     assert_eq!(rated.subjects[0].value, "rated", "a stream without subjects keeps its topic's name");
     assert!(matches!(rated.settings, StreamSettings::Rabbitmq { queue_type: QueueType::Classic, .. }));

@@ -132,3 +132,22 @@ fn the_backends_index_is_generated_from_the_backend_table() {
         "docs/backends/README.md is stale: regenerate with UPDATE_DOCS=1 cargo test --test it golden::"
     );
 }
+
+/// Every artifact of the broker backends on their fixture
+/// (tests/fixtures/emit/brokers: a NATS, a RabbitMQ and a Kafka broker).
+#[test]
+fn brokers_fixture_artifacts() {
+    let compilation = meshc::driver::compile(&repo().join("tests/fixtures/emit/brokers"));
+    let options =
+        meshc::emit::Options::default().with_backends(["nats", "rabbitmq", "kafka", "schema-registry"]).unwrap();
+    let built = compilation.build(&options).expect("the fixture builds");
+    // What it cannot express, first: the Kafka consumer's client-side settings.
+    let mut text = String::new();
+    for warning in &built.warnings {
+        text.push_str(&format!("# {}: {}\n", warning.code.id(), warning.message));
+    }
+    for artifact in &built.artifacts {
+        text.push_str(&format!("# {}\n{}\n", artifact.path, artifact.contents));
+    }
+    assert_golden!("brokers_fixture", text);
+}

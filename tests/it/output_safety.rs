@@ -62,11 +62,11 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
     out
 }
 
-/// Asserts exit status 2 with an `error:` naming `what` and the help line.
+/// Asserts exit status 2 with MESH0085 naming `what` and a help line.
 fn assert_refused(output: &Output, what: &str) {
-    let text = stderr(output);
+    let text = crate::support::unwrapped(&stderr(output));
     assert_eq!(output.status.code(), Some(2), "{text}");
-    assert!(text.contains("error: ") && text.contains(what), "expected `{what}` in:\n{text}");
+    assert!(text.contains("MESH0085") && text.contains(what), "expected MESH0085 and `{what}` in:\n{text}");
     assert!(text.contains("help: "), "{text}");
 }
 
@@ -85,6 +85,23 @@ fn build_refuses_the_workspace_its_ancestors_and_its_inside() {
         assert_refused(&build(&ws, &out), why);
         assert_eq!(snapshot(dir.path()), before, "-o {} changed something", out.display());
     }
+}
+
+#[test]
+fn a_refusal_is_one_report_with_mesh0085_in_json_and_sarif() {
+    let (dir, ws) = shop_in_temp();
+    for (format, codes_at) in [("json", "/diagnostics"), ("sarif", "/runs/0/results")] {
+        let args = [Path::new("build"), &ws, Path::new("-o"), &ws, Path::new("--format"), Path::new(format)];
+        let output = meshc(&args);
+        assert_eq!(output.status.code(), Some(2));
+        // One document on stdout: the spec's diagnostics (none) and the refusal.
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+        let entries = report.pointer(codes_at).and_then(|v| v.as_array()).expect(codes_at).clone();
+        let refusals: Vec<String> = entries.iter().map(|e| e.to_string()).filter(|t| t.contains("MESH0085")).collect();
+        assert_eq!(refusals.len(), 1, "{entries:?}");
+        assert!(refusals[0].contains("is the workspace itself"), "{}", refusals[0]);
+    }
+    assert!(ws.join("mesh.kdl").exists() && dir.path().read_dir().unwrap().count() == 1);
 }
 
 #[test]

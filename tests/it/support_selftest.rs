@@ -313,3 +313,106 @@ fn write_files_creates_parent_dirs() {
     assert_eq!(std::fs::read_to_string(dir.path().join("a/b/c.kdl")).unwrap(), "x 1\n");
     assert_eq!(std::fs::read_to_string(dir.path().join("top.txt")).unwrap(), "t");
 }
+
+// ------------------------------------------------------------- brokers ----
+
+/// The JetStream client against the shared server: a stream and a durable
+/// consumer are created, read back and deleted; a config the server
+/// refuses is an API error, not a panic or a hang.
+#[test]
+fn jetstream_client_creates_reads_and_deletes_streams_on_the_shared_server() {
+    let addr = shared_nats();
+    let mut js = JetStream::connect(addr).unwrap();
+    let name = unique_name("selftest");
+    let guard = StreamsGuard::new(addr);
+    guard.track(&name);
+    let config = serde_json::json!({ "name": name, "subjects": [format!("{name}.>")], "max_msgs": 10 });
+    let created = js.stream_create(&config).unwrap();
+    assert_eq!(created["config"]["max_msgs"], 10);
+    assert_eq!(js.stream_info(&name).unwrap()["config"]["subjects"][0], format!("{name}.>"));
+    assert!(js.stream_names().unwrap().contains(&name));
+    let consumer = serde_json::json!({ "durable_name": "g", "ack_policy": "explicit", "max_deliver": 3 });
+    js.consumer_create(&name, &consumer).unwrap();
+    assert_eq!(js.consumer_info(&name, "g").unwrap()["config"]["max_deliver"], 3);
+    let refused = js.stream_create(&serde_json::json!({ "name": unique_name("selftest"), "retention": "sometimes" }));
+    assert!(matches!(refused, Err(JsError::Api { .. })), "{refused:?}");
+    js.stream_delete(&name).unwrap();
+    assert!(matches!(js.stream_info(&name), Err(JsError::Api { err_code: 10059, .. })));
+}
+
+/// A server of the test's own: JetStream on a free port with its own
+/// store, gone when dropped.
+#[test]
+fn an_own_nats_server_runs_jetstream_and_stops_when_dropped() {
+    let server = NatsServer::start();
+    let addr = server.addr;
+    let mut js = server.connect();
+    assert!(!js.server_version().is_empty());
+    js.stream_create(&serde_json::json!({ "name": "own", "subjects": ["own.>"], "storage": "memory" })).unwrap();
+    assert_eq!(js.stream_names().unwrap(), ["own"]);
+    drop(server);
+    assert!(JetStream::connect(addr).is_err(), "the server still answers after it was dropped");
+}
+
+/// rabbitmqctl: definitions imported into a vhost of the test's own are
+/// read back (queue arguments, bindings, policies as applied), a refused
+/// import is an error, and the vhost is gone once the guard is dropped.
+#[test]
+fn rabbitmq_definitions_are_imported_read_back_and_removed() {
+    let rabbit = shared_rabbitmq();
+    let vhost = rabbit.vhost("selftest");
+    let definitions = serde_json::json!({
+        "vhosts": [{ "name": vhost.name }],
+        "exchanges": [{ "name": "ex", "vhost": vhost.name, "type": "topic", "durable": true,
+                        "auto_delete": false, "internal": false, "arguments": {} }],
+        "queues": [{ "name": "ex.g", "vhost": vhost.name, "durable": true, "auto_delete": false,
+                     "arguments": { "x-queue-type": "quorum" } }],
+        "bindings": [{ "source": "ex", "vhost": vhost.name, "destination": "ex.g", "destination_type": "queue",
+                       "routing_key": "a.*.#", "arguments": {} }],
+        "policies": [{ "vhost": vhost.name, "name": "ex.g", "pattern": "^ex\\.g$", "apply-to": "queues",
+                       "definition": { "delivery-limit": 4 }, "priority": 0 }],
+    });
+    rabbit.import_definitions_text(&definitions.to_string()).unwrap();
+    let state = rabbit.read_vhost(&vhost.name, 1).unwrap();
+    let queue = state.queue("ex.g").expect("the queue");
+    assert_eq!(queue["type"], "quorum");
+    assert_eq!(queue["arguments"]["x-queue-type"], "quorum");
+    assert_eq!(queue["policy"], "ex.g");
+    assert_eq!(queue["effective_policy_definition"]["delivery-limit"], 4);
+    assert_eq!(state.exchange("ex").expect("the exchange")["type"], "topic");
+    assert_eq!(state.bindings.len(), 1, "{:?}", state.bindings);
+    assert_eq!(state.bindings[0]["routing_key"], "a.*.#");
+    let bad = serde_json::json!({ "queues": [{ "name": "q", "vhost": vhost.name, "durable": true,
+        "auto_delete": false, "arguments": { "x-queue-type": "sometimes" } }] });
+    assert!(rabbit.import_definitions_text(&bad.to_string()).is_err());
+    let name = vhost.name.clone();
+    drop(vhost);
+    let vhosts = rabbit.run(&["list_vhosts", "-q"]).unwrap();
+    assert!(!vhosts.lines().any(|l| l.trim() == name), "vhost {name} is still there");
+}
+
+/// Tansu and kafka-python: a topic is created with its configs, read back
+/// (partitions, replication factor, configs) and deleted; ACL bindings go
+/// through kafka-python's types, which refuse an unknown operation.
+#[test]
+fn a_kafka_broker_of_our_own_creates_describes_and_deletes_topics() {
+    let broker = KafkaBroker::start();
+    let topic = serde_json::json!({ "name": "selftest", "num_partitions": 3, "replication_factor": 1,
+        "configs": { "retention.ms": "60000", "cleanup.policy": "delete" } });
+    let created = broker.admin(serde_json::json!({ "op": "create_topics", "topics": [topic] })).unwrap();
+    assert_eq!(created["created"], serde_json::json!(["selftest"]));
+    let described = broker.admin(serde_json::json!({ "op": "describe_topics", "names": ["selftest"] })).unwrap();
+    let selftest = &described["topics"]["selftest"];
+    assert_eq!(selftest["num_partitions"], 3);
+    assert_eq!(selftest["replication_factor"], 1);
+    assert_eq!(selftest["configs"]["retention.ms"], "60000");
+    broker.admin(serde_json::json!({ "op": "delete_topics", "names": ["selftest"] })).unwrap();
+    let listed = broker.admin(serde_json::json!({ "op": "list_topics" })).unwrap();
+    assert!(!listed["topics"].as_array().unwrap().contains(&serde_json::json!("selftest")), "{listed}");
+    let acl = |operation: &str| {
+        serde_json::json!({ "op": "acls", "acls": [{ "principal": "User:orders", "host": "*", "operation": operation,
+            "permission_type": "ALLOW", "resource_type": "TOPIC", "resource_name": "t", "pattern_type": "LITERAL" }] })
+    };
+    assert_eq!(kafka_admin(&acl("WRITE")).unwrap()["acls"][0]["operation"], "WRITE");
+    assert!(kafka_admin(&acl("SCRIBBLE")).is_err());
+}

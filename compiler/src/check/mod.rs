@@ -8,8 +8,13 @@ mod events {
     pub mod consumer_redelivery;
     pub mod dead_letter_path;
     pub mod filter_never_matches;
+    pub mod jetstream_duration_limits;
+    pub mod min_insync_above_replicas;
+    pub mod stream_subjects_overlap;
     pub mod subject_outside_stream;
     pub mod topic_without_producer;
+    pub mod work_queue_ack_all;
+    pub mod work_queue_consumers_overlap;
 }
 mod gateway {
     pub mod duplicate_route_host;
@@ -157,6 +162,13 @@ pub static PASSES: &[Pass] = &[
         run: traffic::ineffective_per_try_timeout::run,
     },
     Pass {
+        name: "jetstream-duration-limits",
+        category: Category::Events,
+        purpose: "A NATS stream's max-age and duplicate window must be ones JetStream accepts.",
+        codes: &[Code::JetstreamDurationLimits],
+        run: events::jetstream_duration_limits::run,
+    },
+    Pass {
         name: "jwt-consistency",
         category: Category::Security,
         purpose: "Routes' tokens, claims and roles must agree with the JWT issuers that declare them.",
@@ -169,6 +181,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "Two listeners of one gateway that bind the same port on overlapping addresses.",
         codes: &[Code::ListenerPortConflict],
         run: gateway::listener_port_conflict::run,
+    },
+    Pass {
+        name: "min-insync-above-replicas",
+        category: Category::Events,
+        purpose: "A Kafka stream must not need more in-sync replicas than it has.",
+        codes: &[Code::MinInsyncAboveReplicas],
+        run: events::min_insync_above_replicas::run,
     },
     Pass {
         name: "missing-owner",
@@ -248,6 +267,13 @@ pub static PASSES: &[Pass] = &[
         run: gateway::shadowed_route::run,
     },
     Pass {
+        name: "stream-subjects-overlap",
+        category: Category::Events,
+        purpose: "Streams on one NATS broker must not share subjects.",
+        codes: &[Code::StreamSubjectsOverlap],
+        run: events::stream_subjects_overlap::run,
+    },
+    Pass {
         name: "subject-outside-stream",
         category: Category::Events,
         purpose: "A producer's subject must be one its stream keeps.",
@@ -302,6 +328,20 @@ pub static PASSES: &[Pass] = &[
         purpose: "Every call, route and GraphQL resolver that names an operation must name one the target service's schemas define, through an API of the operation's kind.",
         codes: &[Code::UnknownOperation, Code::OperationKindMismatch],
         run: reference::unknown_operation::run,
+    },
+    Pass {
+        name: "work-queue-ack-all",
+        category: Category::Events,
+        purpose: "Consumers of a NATS work-queue stream must acknowledge each event.",
+        codes: &[Code::WorkQueueAckAll],
+        run: events::work_queue_ack_all::run,
+    },
+    Pass {
+        name: "work-queue-consumers-overlap",
+        category: Category::Events,
+        purpose: "Consumers of a NATS work-queue stream must read disjoint subjects.",
+        codes: &[Code::WorkQueueConsumersOverlap],
+        run: events::work_queue_consumers_overlap::run,
     },
 ];
 

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::base::Sources;
 use crate::diag::render::{render, Format};
 use crate::diag::{Code, CODES};
 use crate::driver::{compile, Compilation};
@@ -121,7 +122,7 @@ pub fn main() -> ExitCode {
         Command::Build { dir, out, cert_dir, backends, report } => {
             let options = match output::emit_options(cert_dir.as_deref()).and_then(|o| select_backends(o, &backends)) {
                 Ok(options) => options,
-                Err(refusal) => return print_refusal(&refusal),
+                Err(refusal) => return print_refusal(&refusal, &Sources::new(&dir), &report),
             };
             let compilation = compile(&dir);
             warn_unused_cert_dir(&compilation, cert_dir.as_deref());
@@ -132,52 +133,65 @@ pub fn main() -> ExitCode {
                 Ok(built) => built.warnings.iter().cloned(),
                 Err(found) => found.iter().cloned(),
             });
-            print_diagnostics(&compilation, &diagnostics, &report);
             let denied =
                 |b: &crate::driver::Built| matches!(report.deny, Some(Deny::Warnings)) && !b.warnings.is_empty();
             let Some(artifacts) = built.ok().filter(|b| !denied(b)).map(|b| b.artifacts) else {
+                print_diagnostics(&compilation, &diagnostics, &report);
                 if report.format == Format::Human {
                     eprintln!("build failed; {} left unchanged", out.display());
                 }
                 return ExitCode::FAILURE;
             };
+            // One report per run: a refusal to write joins the spec's warnings.
             match output::write_build(&out, compilation.sources.root(), &artifacts) {
                 Ok(()) => {
+                    print_diagnostics(&compilation, &diagnostics, &report);
                     if report.format == Format::Human {
                         eprintln!("wrote {} artifact(s) to {}", artifacts.len(), out.display());
                     }
                     ExitCode::SUCCESS
                 }
-                Err(refusal) => print_refusal(&refusal),
+                Err(refusal) => {
+                    diagnostics.push(refusal.diagnostic());
+                    print_diagnostics(&compilation, &diagnostics, &report);
+                    ExitCode::from(2)
+                }
             }
         }
         Command::Certs { dir, out, cert_dir, report } => {
             let options = match output::emit_options(cert_dir.as_deref()) {
                 Ok(options) => options,
-                Err(refusal) => return print_refusal(&refusal),
+                Err(refusal) => return print_refusal(&refusal, &Sources::new(&dir), &report),
             };
             // The group makes clap require one of them.
             let Some(out) = out.or(cert_dir) else { return ExitCode::from(2) };
             let compilation = compile(&dir);
-            print_diagnostics(&compilation, &compilation.diagnostics, &report);
+            let mut diagnostics = compilation.diagnostics.clone();
             if exit_code(&compilation, &report) != ExitCode::SUCCESS {
+                print_diagnostics(&compilation, &diagnostics, &report);
                 eprintln!("the spec has errors; no certificates issued");
                 return ExitCode::FAILURE;
             }
             match output::issue_certificates(&compilation, &out, &options) {
                 Ok(Err(collisions)) => {
-                    print_diagnostics(&compilation, &collisions, &report);
+                    diagnostics.extend(collisions);
+                    print_diagnostics(&compilation, &diagnostics, &report);
                     eprintln!("no certificates issued");
                     ExitCode::FAILURE
                 }
                 Ok(Ok(issued)) => {
+                    print_diagnostics(&compilation, &diagnostics, &report);
                     for warning in &issued.warnings {
                         eprintln!("warning: {warning}");
                     }
                     eprintln!("wrote {} file(s) to {}", issued.files, out.display());
                     ExitCode::SUCCESS
                 }
-                Err(refusal) => print_refusal(&refusal),
+                Err(refusal) => {
+                    diagnostics.push(refusal.diagnostic());
+                    print_diagnostics(&compilation, &diagnostics, &report);
+                    ExitCode::from(2)
+                }
             }
         }
         Command::Explain { code: Some(code) } => match Code::parse(&code) {
@@ -234,16 +248,18 @@ fn warn_unused_cert_dir(compilation: &Compilation, cert_dir: Option<&std::path::
     }
 }
 
-/// Prints why meshc did not write, the way it prints IO errors; exit 2.
-fn print_refusal(refusal: &output::Refusal) -> ExitCode {
-    eprintln!("error: {}", refusal.message);
-    if let Some(help) = &refusal.help {
-        eprintln!("help: {help}");
-    }
+/// Reports why meshc did not write as a diagnostic (`MESH0085`), in the
+/// report's format like every other; exit 2.
+fn print_refusal(refusal: &output::Refusal, sources: &Sources, report: &ReportArgs) -> ExitCode {
+    print_report(&[refusal.diagnostic()], sources, report);
     ExitCode::from(2)
 }
 
 fn print_diagnostics(compilation: &Compilation, diagnostics: &[crate::diag::Diagnostic], report: &ReportArgs) {
+    print_report(diagnostics, &compilation.sources, report);
+}
+
+fn print_report(diagnostics: &[crate::diag::Diagnostic], sources: &Sources, report: &ReportArgs) {
     let mut diagnostics = diagnostics.to_vec();
     if matches!(report.deny, Some(Deny::Warnings)) {
         for d in &mut diagnostics {
@@ -253,11 +269,11 @@ fn print_diagnostics(compilation: &Compilation, diagnostics: &[crate::diag::Diag
     match report.format {
         Format::Human => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let text = render(Format::Human, &diagnostics, &compilation.sources, color);
+            let text = render(Format::Human, &diagnostics, sources, color);
             let _ = std::io::stderr().write_all(text.as_bytes());
         }
         format => {
-            let text = render(format, &diagnostics, &compilation.sources, false);
+            let text = render(format, &diagnostics, sources, false);
             let _ = std::io::stdout().write_all(text.as_bytes());
         }
     }

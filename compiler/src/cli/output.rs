@@ -21,7 +21,7 @@ pub const MANIFEST: &str = ".meshc-output";
 const MANIFEST_FORMAT: &str = "meshc-output 1";
 const FIX_OUT: &str = "choose an empty or new directory, or one meshc built";
 
-/// Why meshc did not write: printed as `error:` and `help:` lines (exit 2).
+/// Why meshc did not write: reported as `MESH0085` (exit 2).
 #[derive(Debug)]
 pub struct Refusal {
     pub message: String,
@@ -35,6 +35,11 @@ impl Refusal {
 
     fn io(what: &str, path: &Path, e: io::Error) -> Refusal {
         Refusal { message: format!("cannot {what} {}: {e}", path.display()), help: None }
+    }
+
+    /// The refusal as the diagnostic the CLI reports.
+    pub fn diagnostic(&self) -> crate::diag::Diagnostic {
+        crate::diag::Diagnostic::new(crate::diag::Code::OutputRefused, self.message.clone()).help_opt(self.help.clone())
     }
 }
 

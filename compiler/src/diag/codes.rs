@@ -160,6 +160,12 @@ codes! {
     RetriesWithoutDeadLetter = "MESH0082", "retries-without-dead-letter", Events, Warning, "0.1.0", "A consumer bounds its deliveries but names no dead letter: an event that fails them all is dropped without a trace.";
     UnboundedRedelivery = "MESH0083", "unbounded-redelivery", Events, Warning, "0.1.0", "An at-least-once consumer of a stream redelivers a failing event for ever: one poison event blocks or loops.";
     UnknownEventMessage = "MESH0084", "unknown-event-message", Schema, Error, "0.1.0", "A topic's protobuf schema names a message its `.proto` file does not define.";
+    OutputRefused = "MESH0085", "output-refused", Workspace, Error, "0.1.0", "meshc refused to write its build output or certificates there (the workspace or around it, a directory it did not build, a symbolic link, half a CA), or writing failed; nothing was changed.";
+    StreamSubjectsOverlap = "MESH0088", "stream-subjects-overlap", Events, Error, "0.1.0", "Two streams on one NATS broker share subjects: JetStream refuses to create the second.";
+    JetstreamDurationLimits = "MESH0089", "jetstream-duration-limits", Events, Error, "0.1.0", "A NATS stream's max-age or duplicate window is one JetStream refuses: under 100ms, or a window longer than the max-age.";
+    WorkQueueConsumersOverlap = "MESH0090", "work-queue-consumers-overlap", Events, Error, "0.1.0", "Two consumers of a NATS work-queue stream read overlapping subjects, which JetStream refuses.";
+    WorkQueueAckAll = "MESH0091", "work-queue-ack-all", Events, Error, "0.1.0", "A consumer of a NATS work-queue stream acknowledges cumulatively (`ack=\"all\"`), which JetStream refuses.";
+    MinInsyncAboveReplicas = "MESH0092", "min-insync-above-replicas", Events, Error, "0.1.0", "A Kafka stream needs more in-sync replicas than it has replicas: every `acks=all` write fails.";
 }
 
 impl Code {

@@ -14,8 +14,12 @@
 pub mod certificates;
 mod envoy;
 mod istio;
+mod kafka;
 mod kubernetes;
+mod nats;
+mod rabbitmq;
 mod runtime;
+mod schema_registry;
 
 use rayon::prelude::*;
 
@@ -124,10 +128,12 @@ impl Backend {
     /// Its module, relative to `emit/`: `ENGINE/mod.rs` for the backend
     /// named after its engine, else `ENGINE/PART.rs` (`-` as `_`).
     pub fn module_path(&self) -> String {
-        let part = self.name.strip_prefix(self.engine).map_or(self.name, |rest| rest.trim_start_matches('-'));
+        // Compared as module names: `schema-registry` is `schema_registry/mod.rs`.
+        let name = self.name.replace('-', "_");
+        let part = name.strip_prefix(self.engine).map_or(name.as_str(), |rest| rest.trim_start_matches('_'));
         match part {
             "" => format!("{}/mod.rs", self.engine),
-            part => format!("{}/{}.rs", self.engine, part.replace('-', "_")),
+            part => format!("{}/{part}.rs", self.engine),
         }
     }
 }
@@ -183,6 +189,13 @@ pub static BACKENDS: &[Backend] = &[
         emit: istio::emit,
     },
     Backend {
+        name: "kafka",
+        engine: "kafka",
+        description: "Per Kafka broker: the topics to create (CreateTopics: partitions, replication factor, retention, cleanup policy, min in-sync replicas) and the ACLs producers and consumers need.",
+        page: "kafka.md",
+        emit: kafka::emit,
+    },
+    Backend {
         name: "kubernetes",
         engine: "kubernetes",
         description: "A Kubernetes Service per service with a cluster DNS address, a port per service port, each targeting its sidecar's inbound port for it.",
@@ -190,11 +203,32 @@ pub static BACKENDS: &[Backend] = &[
         emit: kubernetes::emit,
     },
     Backend {
+        name: "nats",
+        engine: "nats",
+        description: "Per NATS broker: a JetStream StreamConfig per stream (subjects, retention, limits, storage, replicas, duplicate window) and a ConsumerConfig per consumer group (acks, ack wait, backoff, delivery bound, filters).",
+        page: "nats.md",
+        emit: nats::emit,
+    },
+    Backend {
+        name: "rabbitmq",
+        engine: "rabbitmq",
+        description: "Per RabbitMQ broker: a definitions file for `rabbitmqctl import_definitions`: an exchange per stream, a queue per consumer group with its bindings, a policy per queue (limits, delivery limit, dead-letter exchange).",
+        page: "rabbitmq.md",
+        emit: rabbitmq::emit,
+    },
+    Backend {
         name: "request-validator",
         engine: "runtime",
         description: "Rules for `meshc-runtime validator`: validating routes with their OpenAPI request shapes.",
         page: "request-validator.md",
         emit: runtime::request_validator::emit,
+    },
+    Backend {
+        name: "schema-registry",
+        engine: "schema_registry",
+        description: "Per topic: its schema-registry subject (Confluent REST payloads): the compatibility level and every schema version, under the topic's subject naming.",
+        page: "schema-registry.md",
+        emit: schema_registry::emit,
     },
     Backend {
         name: "token-exchange",
@@ -233,6 +267,26 @@ pub fn emit_all(model: &Model, schemas: &SchemaIndex, options: &Options) -> Emit
     }
     emitted.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     emitted
+}
+
+/// Each topic's consumers (by [`crate::model::TopicId`] index), in
+/// declaration order: what the broker backends read per stream, gathered
+/// once instead of scanning every consumer per stream.
+pub(crate) fn consumers_by_topic(model: &Model) -> Vec<Vec<&crate::model::events::Consumer>> {
+    let mut by_topic = vec![Vec::new(); model.topics.len()];
+    for consumer in &model.events.consumers {
+        by_topic[consumer.topic.value.index()].push(consumer);
+    }
+    by_topic
+}
+
+/// Each topic's producers (by [`crate::model::TopicId`] index), in declaration order.
+pub(crate) fn producers_by_topic(model: &Model) -> Vec<Vec<&crate::model::events::Producer>> {
+    let mut by_topic = vec![Vec::new(); model.topics.len()];
+    for producer in &model.events.producers {
+        by_topic[producer.topic.value.index()].push(producer);
+    }
+    by_topic
 }
 
 /// The pod label that tells a service's versions apart (Istio's convention,

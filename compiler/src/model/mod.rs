@@ -43,6 +43,7 @@ pub mod events;
 pub mod identity;
 mod lower;
 pub mod security;
+pub mod subject_trie;
 pub mod traffic;
 pub mod values;
 

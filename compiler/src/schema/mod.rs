@@ -51,6 +51,9 @@ pub struct Schema {
     components: Option<serde_json::Value>,
     /// Avro and JSON Schema only: what the topic's events look like.
     event: Option<EventShape>,
+    /// Event schemas and `.proto` files: the file's text, which backends
+    /// ship (schema registries, the runtime).
+    text: Option<Arc<str>>,
     /// JWKS files only: the keys as compact JSON.
     jwks: Option<String>,
 }
@@ -75,9 +78,6 @@ pub struct EventShape {
     /// and fixed types by full name (the top-level one first); JSON Schema
     /// the names in `$defs` and `definitions`.
     pub types: Vec<String>,
-    /// The file's text, for backends that ship the schema itself (the
-    /// runtime's event bus config).
-    pub text: Arc<str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +103,8 @@ pub struct EventField {
 #[derive(Debug)]
 struct ProtoIndex {
     pool: prost_reflect::DescriptorPool,
+    /// The file's own imports.
+    imports: Vec<String>,
     /// Operation key → its HTTP bindings with the option's span.
     rules: HashMap<String, Vec<(HttpRule, Option<Span>)>>,
 }
@@ -133,7 +135,7 @@ impl Schema {
             for (key, rule, r) in p.rules {
                 rules.entry(key).or_default().push((rule, span(r)));
             }
-            ProtoIndex { pool: p.pool, rules }
+            ProtoIndex { pool: p.pool, imports: p.imports, rules }
         });
         let (rest, components) = match loaded.openapi {
             Some(o) => (o.details.into_iter().collect(), Some(o.components)),
@@ -142,14 +144,26 @@ impl Schema {
         let graphql = loaded.graphql.map(|g| (g, Arc::clone(text)));
         let event = loaded.event.map(|e| {
             let mut shape = e.shape;
-            shape.text = Arc::clone(text);
             shape.name_span = span(e.name_range);
             for (field, range) in shape.fields.iter_mut().zip(e.field_ranges) {
                 field.span = span(range);
             }
             shape
         });
-        Schema { file, operations, grpc_services, by_key, graphql, proto, rest, components, event, jwks: loaded.jwks }
+        let text = (event.is_some() || proto.is_some()).then(|| Arc::clone(text));
+        Schema {
+            file,
+            operations,
+            grpc_services,
+            by_key,
+            graphql,
+            proto,
+            rest,
+            components,
+            event,
+            text,
+            jwks: loaded.jwks,
+        }
     }
 
     /// A JWKS file's keys as compact JSON; `None` for other schemas.
@@ -161,6 +175,20 @@ impl Schema {
     /// APIs' schemas.
     pub fn event_shape(&self) -> Option<&EventShape> {
         self.event.as_ref()
+    }
+
+    /// The text of an event schema (Avro, JSON Schema) or a `.proto` file;
+    /// `None` for other schemas.
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+
+    /// The files a `.proto` file imports (as its `import` lines name them),
+    /// without the well-known types (`google/protobuf/...`), which schema
+    /// registries know; empty for other schemas.
+    pub fn proto_imports(&self) -> Vec<&str> {
+        let Some(proto) = &self.proto else { return Vec::new() };
+        proto.imports.iter().map(String::as_str).filter(|i| !i.starts_with("google/protobuf/")).collect()
     }
 
     /// A `.proto` file's messages (with its imports') by full name, sorted;

@@ -183,7 +183,8 @@ pub(super) fn load(
             loaded.operations.push((operation, spans.get(&[6, si, 2, mi][..]).cloned()));
         }
     }
-    loaded.proto = Some(LoadedProto { pool: pool.clone(), rules });
+    let imports = file.dependencies().map(|d| d.name().to_string()).collect();
+    loaded.proto = Some(LoadedProto { pool: pool.clone(), imports, rules });
     Ok(loaded)
 }
 
@@ -193,6 +194,8 @@ const HTTP_EXTENSION: i32 = 72_295_728;
 /// What the proto loader keeps beyond operations.
 pub(super) struct LoadedProto {
     pub pool: DescriptorPool,
+    /// The files it imports, as its `import` lines name them.
+    pub imports: Vec<String>,
     /// (operation key, rule, span of the option) for every binding.
     pub rules: Vec<(String, HttpRule, Option<Range<usize>>)>,
 }

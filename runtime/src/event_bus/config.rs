@@ -68,6 +68,8 @@ struct TopicFile {
     subjects: Vec<String>,
     exchange_type: Option<String>,
     queue_type: Option<String>,
+    /// RabbitMQ quorum queues' initial group size.
+    replicas: Option<u8>,
     versions: Vec<VersionFile>,
 }
 
@@ -210,6 +212,8 @@ pub(crate) struct TopicConfig {
     pub subjects: Vec<String>,
     pub exchange_type: ExchangeType,
     pub queue_type: QueueType,
+    /// The quorum group size of the queues the runtime declares; `None`: the broker's default.
+    pub replicas: Option<u8>,
     /// Schema versions by number, ascending.
     pub versions: BTreeMap<u32, EventSchema>,
 }
@@ -457,6 +461,12 @@ fn check_topic(
         }
         (Some(other), _) => return Err(format!("`queue_type`: {other:?} is not one of classic, quorum, stream")),
     };
+    let replicas = match (topic.replicas, kind) {
+        (None, _) => None,
+        (Some(_), BrokerKind::Nats) => return Err(rabbit_only("replicas")),
+        (Some(n @ 1..=5), BrokerKind::Rabbitmq) => Some(n),
+        (Some(n), BrokerKind::Rabbitmq) => return Err(format!("`replicas`: expected 1 to 5, not {n}")),
+    };
     if topic.versions.is_empty() {
         return Err("`versions` is empty: give at least one schema version".into());
     }
@@ -471,7 +481,16 @@ fn check_topic(
             return Err(format!("{at}: this version is listed twice"));
         }
     }
-    Ok(TopicConfig { name: topic.name, broker, stream, subjects: topic.subjects, exchange_type, queue_type, versions })
+    Ok(TopicConfig {
+        name: topic.name,
+        broker,
+        stream,
+        subjects: topic.subjects,
+        exchange_type,
+        queue_type,
+        replicas,
+        versions,
+    })
 }
 
 fn resolve_topic(name: &str, topic_index: &HashMap<String, usize>) -> Result<usize, String> {

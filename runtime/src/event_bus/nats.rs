@@ -159,7 +159,13 @@ impl NatsBroker {
         let mut config =
             consumer::pull::Config { filter_subject, max_ack_pending: max_in_flight, ..Default::default() };
         match &pipeline.consumer.delivery {
-            Delivery::AtMostOnce => config.ack_policy = consumer::AckPolicy::None,
+            // JetStream refuses durable pull consumers that acknowledge
+            // nothing (the nats backend writes the same): each event is
+            // delivered once and acknowledged on receipt.
+            Delivery::AtMostOnce => {
+                config.ack_policy = consumer::AckPolicy::Explicit;
+                config.max_deliver = 1;
+            }
             Delivery::AtLeastOnce(redelivery) => {
                 config.ack_policy = consumer::AckPolicy::Explicit;
                 // The runtime counts deliveries and dead-letters; the server
@@ -262,10 +268,12 @@ async fn handle(pipeline: &Pipeline, message: jetstream::Message) {
         payload: message.payload.to_vec(),
         attempt: u32::try_from(attempt.max(1)).unwrap_or(u32::MAX),
     };
-    let verdict = pipeline.process(received).await;
     if pipeline.at_most_once() {
+        let _ = message.ack().await;
+        pipeline.process(received).await;
         return;
     }
+    let verdict = pipeline.process(received).await;
     // A lost acknowledgement means a redelivery: at least once.
     let _ = match verdict {
         Verdict::Ack => message.double_ack().await,

@@ -231,7 +231,7 @@ impl RabbitBroker {
         let queue = match pipeline.group() {
             Some(group) => {
                 let name = format!("{}.{group}", topic.name);
-                self.ensure_queue(&channel, &name, topic.queue_type).await?
+                self.ensure_queue(&channel, &name, topic).await?
             }
             None => {
                 let options = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
@@ -244,11 +244,19 @@ impl RabbitBroker {
         };
         // Several consumers may share a queue; reconnects re-bind it: a
         // binding made twice is one binding.
+        // The bindings the rabbitmq backend's definitions give the queue.
         let keys: Vec<String> = match topic.exchange_type {
             ExchangeType::Fanout | ExchangeType::Headers => vec![String::new()],
             ExchangeType::Topic => pipeline.patterns().iter().map(|p| super::subject::amqp_binding(p)).collect(),
             ExchangeType::Direct => pipeline.patterns().to_vec(),
         };
+        let mut arguments = FieldTable::default();
+        if topic.exchange_type == ExchangeType::Headers {
+            for (name, value) in &pipeline.consumer.header_filters {
+                arguments.insert(name.as_str().into(), AMQPValue::LongString(value.as_str().into()));
+            }
+            arguments.insert("x-match".into(), AMQPValue::LongString("all".into()));
+        }
         for key in keys {
             channel
                 .queue_bind(
@@ -256,7 +264,7 @@ impl RabbitBroker {
                     topic.stream.as_str().into(),
                     key.as_str().into(),
                     QueueBindOptions::default(),
-                    FieldTable::default(),
+                    arguments.clone(),
                 )
                 .await
                 .map_err(|e| self.error("cannot bind the queue", &e))?;
@@ -270,19 +278,23 @@ impl RabbitBroker {
 
     /// Uses a durable queue as it is (declared by the broker's definitions,
     /// whatever their arguments), or declares it when missing.
-    async fn ensure_queue(&self, channel: &Channel, name: &str, queue_type: QueueType) -> Result<String, BrokerError> {
+    async fn ensure_queue(&self, channel: &Channel, name: &str, topic: &TopicConfig) -> Result<String, BrokerError> {
         // A passive declare of a missing queue closes its channel: use a spare one.
         let probe = self.channel().await?;
         let passive = QueueDeclareOptions { passive: true, ..Default::default() };
         let exists = probe.queue_declare(name.into(), passive, FieldTable::default()).await.is_ok();
         let _ = probe.close(200, "done".into()).await;
         if !exists {
+            // The arguments the rabbitmq backend's definitions give it.
             let mut arguments = FieldTable::default();
-            let kind = match queue_type {
+            let kind = match topic.queue_type {
                 QueueType::Quorum => "quorum",
                 QueueType::Classic => "classic",
             };
             arguments.insert("x-queue-type".into(), AMQPValue::LongString(kind.into()));
+            if let (QueueType::Quorum, Some(replicas)) = (topic.queue_type, topic.replicas) {
+                arguments.insert("x-quorum-initial-group-size".into(), AMQPValue::LongLongInt(replicas.into()));
+            }
             channel
                 .queue_declare(name.into(), QueueDeclareOptions { durable: true, ..Default::default() }, arguments)
                 .await

@@ -442,6 +442,49 @@ fn assert_invalid(error: &PublishError, topic: &str) {
 }
 
 // ---------------------------------------------------------------------------
+// At-most-once delivery.
+
+/// A group consuming at most once: a failing handler's event is not
+/// redelivered, and later events keep coming.
+async fn at_most_once_delivers_each_event_once(mut bus: Bus) {
+    bus.config["consumers"][0] = json!({"service": "payments", "topic": bus.topic, "version": 2,
+                                        "group": "payments", "delivery": "at-most-once"});
+    let config = bus.load();
+    let payments = EventBus::connect(&config, "payments").await.unwrap();
+    let orders = EventBus::connect(&config, "orders").await.unwrap();
+    let handled = Seen::default();
+    let seen = handled.clone();
+    let subscription = payments
+        .subscribe(&bus.topic, move |event: Event| {
+            seen.push(event);
+            async { Err::<(), _>("fails every time") }
+        })
+        .await
+        .unwrap();
+    for seq in 0..3 {
+        orders.publish(&bus.topic, &order("o", seq)).await.unwrap();
+    }
+    wait_until("three events", Duration::from_secs(10), || handled.len() == 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(handled.len(), 3, "an at-most-once event was redelivered");
+    let stats = subscription.stats();
+    assert_eq!((stats.delivered, stats.failed, stats.acknowledged), (3, 3, 0), "{stats:?}");
+}
+
+#[tokio::test]
+async fn nats_at_most_once_delivers_each_event_once() {
+    let server = NatsProcess::start();
+    at_most_once_delivers_each_event_once(Bus::new("nats", &server.addr().to_string())).await;
+}
+
+#[tokio::test]
+async fn rabbitmq_at_most_once_delivers_each_event_once() {
+    let bus = Bus::new("rabbitmq", &rabbitmq_addr());
+    let _cleanup = RabbitCleanup::new(&bus);
+    at_most_once_delivers_each_event_once(bus).await;
+}
+
+// ---------------------------------------------------------------------------
 // Tracking headers, filters, errors.
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 // Each test module uses only some of these.
 #![allow(dead_code)]
 
+pub mod events;
 pub mod fixture;
 pub mod istio_crds;
 pub mod kube;
@@ -91,4 +92,11 @@ pub fn span_text(c: &meshc::driver::Compilation, span: meshc::base::Span) -> Str
 /// Now, as the certificate issuer takes it.
 pub fn time_now() -> meshc::emit::certificates::Now {
     meshc::emit::certificates::Now::now_utc()
+}
+
+/// Human output with miette's line wrapping undone: words joined by single
+/// spaces, the `│` gutter of wrapped messages dropped, so that a test can
+/// look for a phrase wherever the terminal width broke it.
+pub fn unwrapped(text: &str) -> String {
+    text.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ")
 }
