@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use meshc_runtime::event_bus::{Event, EventBus, EventBusConfig};
 use meshc_test_support::brokers::{rabbitmq_addr, unique_name, NatsProcess};
+use meshc_test_support::{shared_rabbitmq, JetStream};
 use serde_json::json;
 
 use crate::support::fixture::check;
@@ -171,6 +172,123 @@ fn cleanup_rabbitmq(runtime: &tokio::runtime::Runtime, exchange: &str) {
 
 async fn lapin_connect(uri: &str) -> lapin::Connection {
     lapin::Connection::connect(uri, Default::default()).await.unwrap()
+}
+
+/// The deployment the docs describe: the broker artifacts applied first
+/// (the nats backend's stream and consumer files through the JetStream API,
+/// the rabbitmq backend's definitions imported into a vhost of the test's
+/// own), then the services on the runtime, which use what exists. A poison
+/// event is dead-lettered after exactly `max-deliveries` on both brokers,
+/// once: by the runtime, not also by RabbitMQ's delivery limit.
+#[test]
+fn the_runtime_runs_on_the_broker_artifacts_applied_first() {
+    let nats = NatsProcess::start();
+    let rabbit = shared_rabbitmq();
+    let vhost = unique_name("eventbus");
+    let topic = unique_name("paid");
+    let (nats_host, nats_port) = (nats.addr().ip().to_string(), nats.addr().port());
+    let rabbit_addr = rabbitmq_addr();
+    let (rabbit_host, rabbit_port) = rabbit_addr.rsplit_once(':').unwrap();
+    let mut fixture = String::from("//- mesh.kdl\nmesh \"deployed\"\n");
+    fixture.push_str(&format!(
+        "broker \"bus\" kind=\"nats\" {{\n    address \"{nats_host}\" port={nats_port}\n}}\n\
+         broker \"events\" kind=\"rabbitmq\" {{\n    address \"{rabbit_host}\" port={rabbit_port}\n    vhost \"{vhost}\"\n}}\n"
+    ));
+    for (broker, root) in [("bus", "n"), ("events", "r")] {
+        for suffix in ["", "-dlq"] {
+            let dot = if suffix.is_empty() { "" } else { ".dead" };
+            fixture.push_str(&format!(
+                "topic \"{root}-{topic}{suffix}\" {{\n    schema \"t.avsc\"\n    stream broker=\"{broker}\" {{\n        subjects \"{root}.{topic}{dot}\"\n    }}\n}}\n"
+            ));
+        }
+    }
+    fixture.push_str("service \"shop\" {\n    owner \"t\"\n    address \"shop.svc\" port=80\n");
+    for root in ["n", "r"] {
+        fixture.push_str(&format!("    publishes \"{root}-{topic}\"\n"));
+    }
+    fixture.push_str("}\nservice \"billing\" {\n    owner \"t\"\n    address \"billing.svc\" port=80\n");
+    for root in ["n", "r"] {
+        fixture.push_str(&format!(
+            "    subscribes \"{root}-{topic}\" group=\"billing\" {{\n        delivery \"at-least-once\" ack-wait=\"5s\"\n        \
+             retry max-deliveries=3 backoff=\"fixed\" delay=\"100ms\"\n        dead-letter \"{root}-{topic}-dlq\"\n    }}\n\
+             subscribes \"{root}-{topic}-dlq\" group=\"audit\" {{\n        retry max-deliveries=3 backoff=\"fixed\" delay=\"1s\"\n        \
+             dead-letter drop=#true\n    }}\n"
+        ));
+    }
+    fixture.push_str("}\n//- t.avsc\n{\"type\": \"record\", \"name\": \"T\", \"fields\": [{\"name\": \"id\", \"type\": \"string\"}]}\n");
+    let built = check(&fixture).build(&meshc::emit::Options::default()).unwrap();
+    let artifact = |path: &str| built.artifacts.iter().find(|a| a.path == path).unwrap_or_else(|| panic!("no {path}"));
+
+    // The broker artifacts, applied first.
+    let mut jetstream = JetStream::connect(nats.addr()).unwrap();
+    for a in built.artifacts.iter().filter(|a| a.path.starts_with("nats/bus/streams/")) {
+        jetstream.stream_create(&serde_json::from_str(&a.contents).unwrap()).unwrap();
+    }
+    for a in built.artifacts.iter().filter(|a| a.path.starts_with("nats/bus/consumers/")) {
+        let stream = a.path.split('/').nth(3).unwrap();
+        jetstream.consumer_create(stream, &serde_json::from_str(&a.contents).unwrap()).unwrap();
+    }
+    let _vhost = rabbit.adopt_vhost(&vhost);
+    rabbit.import_definitions_text(&artifact("rabbitmq/events/definitions.json").contents).unwrap();
+    rabbit.run(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]).unwrap();
+
+    let config = Arc::new(EventBusConfig::from_json(&artifact("runtime/event-bus.json").contents).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let shop = EventBus::connect(&config, "shop").await.unwrap();
+        let billing = EventBus::connect(&config, "billing").await.unwrap();
+        let calls: Arc<Mutex<Vec<(String, String, u32)>>> = Arc::default();
+        let letters: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let mut subscriptions = Vec::new();
+        for root in ["n", "r"] {
+            let seen = Arc::clone(&calls);
+            subscriptions.push(
+                billing
+                    .subscribe(&format!("{root}-{topic}"), move |event: Event| {
+                        let id = event.payload["id"].as_str().unwrap().to_string();
+                        seen.lock().unwrap().push((event.topic.clone(), id.clone(), event.attempt));
+                        async move {
+                            if id == "poison" {
+                                Err("refused")
+                            } else {
+                                Ok(())
+                            }
+                        }
+                    })
+                    .await
+                    .unwrap(),
+            );
+            let dead = Arc::clone(&letters);
+            subscriptions.push(
+                billing
+                    .subscribe(&format!("{root}-{topic}-dlq"), move |event: Event| {
+                        dead.lock().unwrap().push(event);
+                        async { Ok::<(), String>(()) }
+                    })
+                    .await
+                    .unwrap(),
+            );
+            shop.publish(&format!("{root}-{topic}"), &json!({"id": "good"})).await.unwrap();
+            shop.publish(&format!("{root}-{topic}"), &json!({"id": "poison"})).await.unwrap();
+        }
+        wait_until("two dead letters", || letters.lock().unwrap().len() == 2).await;
+        // Time for a fourth delivery or a second dead letter, were there one.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        for root in ["n", "r"] {
+            let name = format!("{root}-{topic}");
+            let mut poison: Vec<u32> =
+                calls.lock().unwrap().iter().filter(|(t, id, _)| *t == name && id == "poison").map(|c| c.2).collect();
+            poison.sort_unstable();
+            assert_eq!(poison, [1, 2, 3], "{name}: the poison event's deliveries");
+            let good = calls.lock().unwrap().iter().filter(|(t, id, _)| *t == name && id == "good").count();
+            assert_eq!(good, 1, "{name}");
+            let dead: Vec<Event> =
+                letters.lock().unwrap().iter().filter(|e| e.topic == format!("{name}-dlq")).cloned().collect();
+            assert_eq!(dead.len(), 1, "{name}: dead letters");
+            assert_eq!(dead[0].headers["attempts"], "3");
+            assert_eq!(dead[0].headers["dead-letter-topic"], name);
+        }
+    });
 }
 
 /// The runtime does not drive Kafka: its brokers and topics are the kafka
