@@ -18,6 +18,9 @@
 //!   `backoff[0]` as the ack wait), up to the first delay at the cap, which
 //!   JetStream repeats. A list is never longer than the deliveries allowed
 //!   less one (JetStream refuses that), so it is at most 64 entries.
+//! - Bounded deliveries are `max_deliver` one above the spec's: the extra
+//!   delivery reaches the runtime only for an event whose handler hung on
+//!   its last one, which it dead-letters without handling.
 //! - At-most-once delivery is `max_deliver: 1` with explicit
 //!   acknowledgements, which the runtime sends on receipt: JetStream refuses
 //!   durable pull consumers that acknowledge nothing.
@@ -207,7 +210,10 @@ fn consumer_config<'a>(
         MaxDeliveries::Unbounded => None,
         MaxDeliveries::AtMost { deliveries, .. } => Some(deliveries.get()),
     };
-    config.max_deliver = Some(deliveries.map_or(-1, i64::from));
+    // One delivery more than the spec allows: an event whose handler hung
+    // on its last delivery comes back once more, and the runtime then
+    // dead-letters it unhandled (JetStream alone would stop delivering it).
+    config.max_deliver = Some(deliveries.map_or(-1, |d| i64::from(d) + 1));
     // JetStream refuses as many backoff entries as deliveries, or more.
     let room = deliveries.map_or(MAX_BACKOFF_STEPS, |d| d.saturating_sub(1).min(MAX_BACKOFF_STEPS));
     let ack_wait = redelivery.ack_wait.as_millis();
