@@ -1,33 +1,22 @@
-//! Message brokers for event-bus tests: an own NATS server with JetStream
-//! (`$MESHC_NATS_SERVER`, else `/usr/sbin/nats-server`) on a free port and
-//! a store directory that survives [`NatsProcess::restart`], the shared
-//! RabbitMQ on 127.0.0.1:5672 (or `$RABBITMQ_ADDR`), and a TCP [`Relay`] in
-//! front of a broker whose connections a test cuts mid-run.
+//! Message brokers for event-bus tests: the shared RabbitMQ on
+//! 127.0.0.1:5672 (or `$RABBITMQ_ADDR`), and a TCP [`Relay`] in front of a
+//! broker whose connections a test cuts mid-run. A NATS server of the
+//! test's own, which restarts and crashes on demand, is
+//! [`crate::nats::NatsServer`].
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::lock;
-use crate::ports::{bind_fresh, free_port};
+use crate::ports::bind_fresh;
 
 /// The shared RabbitMQ's AMQP address: `$RABBITMQ_ADDR` or 127.0.0.1:5672.
 pub fn rabbitmq_addr() -> String {
     std::env::var("RABBITMQ_ADDR").unwrap_or_else(|_| "127.0.0.1:5672".to_string())
-}
-
-/// A name no other test run uses: `prefix-` and 12 hex digits.
-pub fn unique_name(prefix: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    hasher.write_u32(std::process::id());
-    format!("{prefix}-{:012x}", hasher.finish() & 0xffff_ffff_ffff)
 }
 
 /// Waits until `addr` accepts TCP connections; panics after `timeout`.
@@ -36,85 +25,6 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         assert!(start.elapsed() < timeout, "nothing listens on {addr} after {timeout:?}");
         thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A `nats-server -js` of this test, killed on drop. Its JetStream store is
-/// a temporary directory kept across restarts.
-pub struct NatsProcess {
-    port: u16,
-    store: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl NatsProcess {
-    /// Starts a server on a free loopback port and waits until it listens.
-    pub fn start() -> NatsProcess {
-        let mut server = NatsProcess { port: free_port(), store: tempfile::tempdir().expect("tempdir"), child: None };
-        server.spawn();
-        server
-    }
-
-    fn binary() -> PathBuf {
-        std::env::var_os("MESHC_NATS_SERVER").map_or_else(|| PathBuf::from("/usr/sbin/nats-server"), PathBuf::from)
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new(Self::binary())
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
-            .arg(self.store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", Self::binary().display()));
-        self.child = Some(child);
-        wait_for_port(self.addr(), Duration::from_secs(10));
-    }
-
-    /// `127.0.0.1:PORT`.
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    /// Stops the server as a rolling restart does (SIGTERM: it closes its
-    /// connections and writes its state), waits `down`, and starts it again
-    /// on the same port with the same store.
-    pub fn restart(&mut self, down: Duration) {
-        if let Some(mut child) = self.child.take() {
-            let terminated = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            let start = Instant::now();
-            while terminated.as_ref().is_ok_and(|s| s.success()) && start.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        thread::sleep(down);
-        self.spawn();
-    }
-
-    /// Kills the server (SIGKILL: a crash, no state written), waits `down`,
-    /// and starts it again on the same port with the same store.
-    pub fn crash_and_restart(&mut self, down: Duration) {
-        self.kill();
-        thread::sleep(down);
-        self.spawn();
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for NatsProcess {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

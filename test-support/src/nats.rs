@@ -9,7 +9,7 @@
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::thread;
@@ -330,14 +330,38 @@ pub fn nats_server_bin() -> PathBuf {
     on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
 }
 
+/// Runs `nats-server -js` on `port`, storing under `dir/store`, logging
+/// (appending) to `log_path`.
+fn launch(port: u16, dir: &Path, log_path: &Path, extra: &[String]) -> Child {
+    let bin = nats_server_bin();
+    Command::new(&bin)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.join("store"))
+        .arg("-l")
+        .arg(log_path)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}",
+                loud(&format!("cannot start {} ({e}): install nats-server or set MESHC_NATS_SERVER", bin.display()))
+            )
+        })
+}
+
 /// A `nats-server` with JetStream that this test started, on a free port
 /// of 127.0.0.1, storing in a temporary directory; killed when dropped.
 pub struct NatsServer {
     child: Mutex<Child>,
     pub addr: SocketAddr,
     log_path: PathBuf,
+    /// The arguments it was started with beyond port and store, for restarts.
+    extra: Vec<String>,
     // Last: removed after the process is gone.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl NatsServer {
@@ -351,30 +375,41 @@ impl NatsServer {
     /// Starts `nats-server -js` on `port` with `extra` arguments and a store
     /// of its own; does not wait.
     fn spawn(port: u16, extra: &[String]) -> NatsServer {
-        let bin = nats_server_bin();
         let dir = tempfile::Builder::new().prefix("meshc-nats-").tempdir().expect("a temporary directory");
         let log_path = dir.path().join("nats.log");
-        let store = dir.path().join("store");
-        let child = Command::new(&bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(&store)
-            .arg("-l")
-            .arg(&log_path)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{}",
-                    loud(&format!(
-                        "cannot start {} ({e}): install nats-server or set MESHC_NATS_SERVER",
-                        bin.display()
-                    ))
-                )
-            });
-        NatsServer { child: Mutex::new(child), addr: SocketAddr::from(([127, 0, 0, 1], port)), log_path, _dir: dir }
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Mutex::new(launch(port, dir.path(), &log_path, extra));
+        NatsServer { child, addr, log_path, extra: extra.to_vec(), dir }
+    }
+
+    /// Stops it as a rolling restart does (SIGTERM: it closes its
+    /// connections and writes its state), waits `down`, and starts it again
+    /// on the same port with the same store.
+    pub fn restart(&mut self, down: Duration) {
+        {
+            let child = self.child.get_mut().unwrap_or_else(|p| p.into_inner());
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.relaunch(down);
+    }
+
+    /// Kills it (SIGKILL: a crash, no state written), waits `down`, and
+    /// starts it again on the same port with the same store.
+    pub fn crash_and_restart(&mut self, down: Duration) {
+        self.relaunch(down);
+    }
+
+    fn relaunch(&mut self, down: Duration) {
+        let child = self.child.get_mut().unwrap_or_else(|p| p.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
+        thread::sleep(down);
+        *child = launch(self.addr.port(), self.dir.path(), &self.log_path, &self.extra);
+        self.wait_until(|js| js.is_ok(), "answer after a restart");
     }
 
     /// Polls (30 s at most) until a connection passes `ready`; panics with

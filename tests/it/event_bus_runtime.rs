@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use meshc_runtime::event_bus::{Event, EventBus, EventBusConfig};
-use meshc_test_support::brokers::{rabbitmq_addr, unique_name, NatsProcess};
+use meshc_test_support::brokers::rabbitmq_addr;
+use meshc_test_support::nats::NatsServer;
+use meshc_test_support::unique_name;
 use meshc_test_support::{shared_rabbitmq, JetStream};
 use serde_json::json;
 
@@ -91,9 +93,9 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) {
 
 #[test]
 fn a_compiled_spec_runs_on_the_runtime_event_bus() {
-    let nats = NatsProcess::start();
+    let nats = NatsServer::start();
     let topic = unique_name("placed");
-    let compilation = check(&spec(&nats.addr().to_string(), &rabbitmq_addr(), &topic));
+    let compilation = check(&spec(&nats.addr.to_string(), &rabbitmq_addr(), &topic));
     let built = compilation.build(&meshc::emit::Options::default()).unwrap();
     let artifact = built.artifacts.iter().find(|a| a.path == "runtime/event-bus.json").expect("runtime/event-bus.json");
     let config = Arc::new(EventBusConfig::from_json(&artifact.contents).unwrap());
@@ -182,11 +184,11 @@ async fn lapin_connect(uri: &str) -> lapin::Connection {
 /// once: by the runtime, not also by RabbitMQ's delivery limit.
 #[test]
 fn the_runtime_runs_on_the_broker_artifacts_applied_first() {
-    let nats = NatsProcess::start();
+    let nats = NatsServer::start();
     let rabbit = shared_rabbitmq();
     let vhost = unique_name("eventbus");
     let topic = unique_name("paid");
-    let (nats_host, nats_port) = (nats.addr().ip().to_string(), nats.addr().port());
+    let (nats_host, nats_port) = (nats.addr.ip().to_string(), nats.addr.port());
     let rabbit_addr = rabbitmq_addr();
     let (rabbit_host, rabbit_port) = rabbit_addr.rsplit_once(':').unwrap();
     let mut fixture = String::from("//- mesh.kdl\nmesh \"deployed\"\n");
@@ -220,7 +222,7 @@ fn the_runtime_runs_on_the_broker_artifacts_applied_first() {
     let artifact = |path: &str| built.artifacts.iter().find(|a| a.path == path).unwrap_or_else(|| panic!("no {path}"));
 
     // The broker artifacts, applied first.
-    let mut jetstream = JetStream::connect(nats.addr()).unwrap();
+    let mut jetstream = JetStream::connect(nats.addr).unwrap();
     for a in built.artifacts.iter().filter(|a| a.path.starts_with("nats/bus/streams/")) {
         jetstream.stream_create(&serde_json::from_str(&a.contents).unwrap()).unwrap();
     }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use meshc_runtime::event_bus::{tracking, Event, EventBus, EventBusConfig, PublishError};
 use serde_json::{json, Value};
 
-use crate::support::brokers::{rabbitmq_addr, unique_name, NatsProcess, Relay};
+use crate::support::brokers::{rabbitmq_addr, Relay};
+use crate::support::nats::NatsServer;
+use crate::support::unique_name;
 
 const ORDER_V1: &str = r#"{"type": "record", "name": "OrderPlaced", "fields": [
     {"name": "orderId", "type": "string"},
@@ -203,8 +205,8 @@ async fn poison_is_dead_lettered_after_exactly_the_declared_attempts(bus: &Bus, 
 
 #[tokio::test]
 async fn nats_poison_event_is_dead_lettered_after_exactly_the_declared_attempts() {
-    let server = NatsProcess::start();
-    let bus = Bus::new("nats", &server.addr().to_string());
+    let server = NatsServer::start();
+    let bus = Bus::new("nats", &server.addr.to_string());
     poison_is_dead_lettered_after_exactly_the_declared_attempts(&bus, &bus.load()).await;
 }
 
@@ -309,8 +311,8 @@ async fn run_across_a_disruption(
 
 #[tokio::test]
 async fn nats_restart_mid_run_loses_no_acknowledged_event() {
-    let server = Arc::new(Mutex::new(NatsProcess::start()));
-    let bus = Bus::new("nats", &server.lock().unwrap().addr().to_string());
+    let server = Arc::new(Mutex::new(NatsServer::start()));
+    let bus = Bus::new("nats", &server.lock().unwrap().addr.to_string());
     let config = bus.load();
     let restarting = Arc::clone(&server);
     let report = run_across_a_disruption(&bus, &config, move || {
@@ -326,8 +328,8 @@ async fn nats_restart_mid_run_loses_no_acknowledged_event() {
 
 #[tokio::test]
 async fn nats_crash_mid_run_loses_no_acknowledged_event() {
-    let server = Arc::new(Mutex::new(NatsProcess::start()));
-    let bus = Bus::new("nats", &server.lock().unwrap().addr().to_string());
+    let server = Arc::new(Mutex::new(NatsServer::start()));
+    let bus = Bus::new("nats", &server.lock().unwrap().addr.to_string());
     let config = bus.load();
     let crashing = Arc::clone(&server);
     let report = run_across_a_disruption(&bus, &config, move || {
@@ -367,10 +369,10 @@ async fn rabbitmq_connection_cut_mid_run_loses_no_acknowledged_event() {
 
 #[tokio::test]
 async fn nats_an_invalid_event_never_reaches_the_broker() {
-    let server = NatsProcess::start();
-    let bus = Bus::new("nats", &server.addr().to_string());
+    let server = NatsServer::start();
+    let bus = Bus::new("nats", &server.addr.to_string());
     let orders = EventBus::connect(&bus.load(), "orders").await.unwrap();
-    let client = async_nats::connect(server.addr().to_string()).await.unwrap();
+    let client = async_nats::connect(server.addr.to_string()).await.unwrap();
     let jetstream = async_nats::jetstream::new(client);
     let mut stream = jetstream.get_stream(&bus.topic).await.unwrap();
     let count = |info: &async_nats::jetstream::stream::Info| info.state.messages;
@@ -473,8 +475,8 @@ async fn at_most_once_delivers_each_event_once(mut bus: Bus) {
 
 #[tokio::test]
 async fn nats_at_most_once_delivers_each_event_once() {
-    let server = NatsProcess::start();
-    at_most_once_delivers_each_event_once(Bus::new("nats", &server.addr().to_string())).await;
+    let server = NatsServer::start();
+    at_most_once_delivers_each_event_once(Bus::new("nats", &server.addr.to_string())).await;
 }
 
 #[tokio::test]
@@ -489,8 +491,8 @@ async fn rabbitmq_at_most_once_delivers_each_event_once() {
 
 #[tokio::test]
 async fn tracking_headers_are_set_and_propagated_to_events_published_while_handling() {
-    let server = NatsProcess::start();
-    let bus = Bus::new("nats", &server.addr().to_string());
+    let server = NatsServer::start();
+    let bus = Bus::new("nats", &server.addr.to_string());
     let config = bus.load();
     let payments = EventBus::connect(&config, "payments").await.unwrap();
     let auditor = EventBus::connect(&config, "auditor").await.unwrap();
@@ -549,8 +551,8 @@ async fn tracking_headers_are_set_and_propagated_to_events_published_while_handl
 
 #[tokio::test]
 async fn header_and_subject_filters_skip_events_unhandled() {
-    let server = NatsProcess::start();
-    let mut bus = Bus::new("nats", &server.addr().to_string());
+    let server = NatsServer::start();
+    let mut bus = Bus::new("nats", &server.addr.to_string());
     let subject = format!("{}.eu", bus.topic.replace('-', "."));
     bus.config["consumers"][0]["filters"] = json!([{"subject": subject}, {"header": "x-region", "equals": "eu"}]);
     let config = bus.load();
@@ -582,8 +584,8 @@ async fn header_and_subject_filters_skip_events_unhandled() {
 
 #[tokio::test]
 async fn unknown_services_and_topics_get_a_did_you_mean() {
-    let server = NatsProcess::start();
-    let bus = Bus::new("nats", &server.addr().to_string());
+    let server = NatsServer::start();
+    let bus = Bus::new("nats", &server.addr.to_string());
     let config = bus.load();
     let error = EventBus::connect(&config, "order").await.unwrap_err();
     assert_eq!(
@@ -603,8 +605,8 @@ async fn unknown_services_and_topics_get_a_did_you_mean() {
 
 #[tokio::test]
 async fn credentials_are_read_at_connect_time_and_never_shown() {
-    let server = NatsProcess::start();
-    let mut bus = Bus::new("nats", &server.addr().to_string());
+    let server = NatsServer::start();
+    let mut bus = Bus::new("nats", &server.addr.to_string());
     let var = unique_name("MESHC_TEST_CREDS").replace('-', "_").to_uppercase();
     bus.config["brokers"][0]["credentials"] = json!({"env": var});
     let config = bus.load();
@@ -641,8 +643,8 @@ async fn rabbitmq_credentials_from_a_file_connect_and_a_wrong_password_is_not_sh
 /// --from-start --count N` prints the topic's events as JSON lines.
 #[test]
 fn the_events_command_publishes_and_tails() {
-    let server = NatsProcess::start();
-    let bus = Bus::new("nats", &server.addr().to_string());
+    let server = NatsServer::start();
+    let bus = Bus::new("nats", &server.addr.to_string());
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("event-bus.json");
     std::fs::write(&config, bus.config.to_string()).unwrap();
