@@ -11,6 +11,7 @@
 mod support;
 
 mod architecture;
+mod avro_reference;
 mod cert_dir;
 mod cli;
 mod diagnostics_docs;

@@ -183,7 +183,7 @@ pub(super) fn load(
             loaded.operations.push((operation, spans.get(&[6, si, 2, mi][..]).cloned()));
         }
     }
-    loaded.proto = Some(LoadedProto { pool: pool.clone(), rules });
+    loaded.proto = Some(LoadedProto { pool: pool.clone(), root: name, rules });
     Ok(loaded)
 }
 
@@ -193,6 +193,8 @@ const HTTP_EXTENSION: i32 = 72_295_728;
 /// What the proto loader keeps beyond operations.
 pub(super) struct LoadedProto {
     pub pool: DescriptorPool,
+    /// The loaded file's name in the pool.
+    pub root: String,
     /// (operation key, rule, span of the option) for every binding.
     pub rules: Vec<(String, HttpRule, Option<Range<usize>>)>,
 }
