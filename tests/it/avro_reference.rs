@@ -18,7 +18,10 @@ use meshc::model::values::SchemaFormat;
 use meshc::schema::compat;
 use serde_json::{json, Value};
 
-use crate::support::repo_root;
+/// This checkout's root (the `meshc` crate is `compiler/` in it).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("compiler/ has a parent").to_path_buf()
+}
 
 fn loud(msg: &str) -> String {
     let bar = "!".repeat(78);
