@@ -308,12 +308,18 @@ fn pairs() -> Vec<Pair> {
     // A reader field of an enum type with an enum default, missing in the writer.
     let kind = json!({"type": "enum", "name": "K", "symbols": ["A", "B"], "default": "A"});
     add("enum default fields", record("R", vec![]), record("R", vec![field("k", kind.clone())]));
-    add("enum default fields", record("R", vec![]), record("R", vec![with(field("k", kind.clone()), "default", json!("B"))]));
+    add(
+        "enum default fields",
+        record("R", vec![]),
+        record("R", vec![with(field("k", kind.clone()), "default", json!("B"))]),
+    );
     add("enum default fields", record("R", vec![field("k", kind.clone())]), record("R", vec![field("k", kind)]));
 
     // Names inherited from the enclosing namespace.
-    let outer = |ns: &str, inner: Value, by: &str| json!({"type": "record", "name": "Outer", "namespace": ns, "fields": [
-        {"name": "i", "type": inner}, {"name": "j", "type": by}]});
+    let outer = |ns: &str, inner: Value, by: &str| {
+        json!({"type": "record", "name": "Outer", "namespace": ns, "fields": [
+        {"name": "i", "type": inner}, {"name": "j", "type": by}]})
+    };
     let inner_record = |name: &str, aliases: Option<&[&str]>| {
         let r = record(name, vec![field("x", json!("int"))]);
         match aliases {
@@ -387,7 +393,11 @@ fn avro_verdicts_agree_with_apache_avros_python_checker() {
         .output()
         .unwrap_or_else(|e| panic!("{}", loud(&format!("cannot run python3: {e}"))));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", loud(&format!("the reference script failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr))));
+    assert!(
+        output.status.success(),
+        "{}",
+        loud(&format!("the reference script failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr)))
+    );
     let mut verdicts: BTreeMap<String, String> = BTreeMap::new();
     let mut version = String::new();
     for line in stdout.lines() {
@@ -412,10 +422,7 @@ fn avro_verdicts_agree_with_apache_avros_python_checker() {
         let ours = meshc_verdict(&pair.writer, &pair.reader);
         let entry = families.entry(pair.family).or_default();
         entry.0 += 1;
-        let agree = match (&ours, reference) {
-            (Ok(true), "compatible") | (Ok(false), "incompatible") => true,
-            _ => false,
-        };
+        let agree = matches!((&ours, reference), (Ok(true), "compatible") | (Ok(false), "incompatible"));
         if reference == "compatible" {
             entry.2 += 1;
         }
@@ -442,7 +449,10 @@ fn avro_verdicts_agree_with_apache_avros_python_checker() {
     );
     // Every family has pairs of both verdicts, so none passes by agreeing on one.
     for (family, (n, _, compatible)) in &families {
-        assert!(*compatible > 0 && compatible < n, "family `{family}` has only one verdict: {compatible}/{n} compatible");
+        assert!(
+            *compatible > 0 && compatible < n,
+            "family `{family}` has only one verdict: {compatible}/{n} compatible"
+        );
     }
     assert!(pairs.len() >= 500, "{} pairs", pairs.len());
 

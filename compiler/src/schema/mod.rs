@@ -137,12 +137,8 @@ impl Schema {
             for (key, rule, r) in p.rules {
                 rules.entry(key).or_default().push((rule, span(r)));
             }
-            let source = compat::protobuf::ProtoSource {
-                file,
-                name: p.root,
-                text: Arc::clone(text),
-                ranges: OnceLock::new(),
-            };
+            let source =
+                compat::protobuf::ProtoSource { file, name: p.root, text: Arc::clone(text), ranges: OnceLock::new() };
             ProtoIndex { pool: p.pool, source, rules }
         });
         let (rest, components) = match loaded.openapi {

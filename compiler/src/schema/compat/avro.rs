@@ -540,11 +540,7 @@ impl Checker<'_> {
         outcome.add(self.brk(
             r,
             w,
-            format!(
-                "the writer writes {} where the reader expects {}: {why}",
-                self.w.describe(w),
-                self.r.describe(r)
-            ),
+            format!("the writer writes {} where the reader expects {}: {why}", self.w.describe(w), self.r.describe(r)),
         ));
         outcome
     }
@@ -833,9 +829,8 @@ mod tests {
 
     #[test]
     fn enums_need_every_writer_symbol_or_a_reader_default() {
-        let e = |symbols: &str, extra: &str| {
-            format!(r#"{{"type": "enum", "name": "E", "symbols": [{symbols}]{extra}}}"#)
-        };
+        let e =
+            |symbols: &str, extra: &str| format!(r#"{{"type": "enum", "name": "E", "symbols": [{symbols}]{extra}}}"#);
         ok(&e(r#""A""#, ""), &e(r#""A", "B""#, ""));
         breaks(&e(r#""A", "C""#, ""), &e(r#""A", "B""#, ""), "", "`C`");
         ok(&e(r#""A", "C""#, ""), &e(r#""A", "B""#, r#", "default": "B""#));

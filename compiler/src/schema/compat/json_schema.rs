@@ -245,7 +245,8 @@ fn accepts_all(value: &Value) -> bool {
 /// Shallow merge for a writer's `allOf` and split combinators: `base`'s
 /// keywords, then `extra`'s (which win), `required` and `properties` united.
 fn merged(base: &Map<String, Value>, extra: &Value, drop: &[&str]) -> Value {
-    let mut out: Map<String, Value> = base.iter().filter(|(k, _)| !drop.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut out: Map<String, Value> =
+        base.iter().filter(|(k, _)| !drop.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     let Some(extra) = extra.as_object() else {
         return match extra {
             Value::Bool(false) => Value::Bool(false),
@@ -295,7 +296,9 @@ fn numeric_bound(node: &Node, lower: bool) -> Option<Bound> {
             let ex = Bound { value: n.as_f64().unwrap_or_default(), exclusive: true };
             match plain {
                 // Both given: the stricter applies.
-                Some(p) if (lower && p > ex.value) || (!lower && p < ex.value) => Some(Bound { value: p, exclusive: false }),
+                Some(p) if (lower && p > ex.value) || (!lower && p < ex.value) => {
+                    Some(Bound { value: p, exclusive: false })
+                }
                 _ => Some(ex),
             }
         }
@@ -352,7 +355,11 @@ impl<'a> Checker<'a> {
         }
         if self.depth >= MAX_DEPTH {
             let mut outcome = Outcome::default();
-            outcome.add(self.brk(w, r, format!("the schemas nest more than {MAX_DEPTH} levels deep here; meshc compares no deeper")));
+            outcome.add(self.brk(
+                w,
+                r,
+                format!("the schemas nest more than {MAX_DEPTH} levels deep here; meshc compares no deeper"),
+            ));
             return Arc::new(outcome);
         }
         self.memo.insert(key.clone(), Memo::InProgress);
@@ -380,9 +387,12 @@ impl<'a> Checker<'a> {
         let robj = r.value.as_object().unwrap_or(&empty);
         // The writer's allOf, merged into one schema.
         if let Some(Value::Array(branches)) = wobj.get("allOf") {
-            let mut value = Value::Object(wobj.iter().filter(|(k, _)| *k != "allOf").map(|(k, v)| (k.clone(), v.clone())).collect());
+            let mut value = Value::Object(
+                wobj.iter().filter(|(k, _)| *k != "allOf").map(|(k, v)| (k.clone(), v.clone())).collect(),
+            );
             for (i, branch) in branches.iter().enumerate() {
-                let branch = self.resolve(&wt.doc, Node { value: Cow::Borrowed(branch), key: format!("{}/allOf/{i}", w.key) });
+                let branch =
+                    self.resolve(&wt.doc, Node { value: Cow::Borrowed(branch), key: format!("{}/allOf/{i}", w.key) });
                 value = merged(value.as_object().unwrap_or(&empty), &branch.value, &[]);
             }
             let node = Node { value: Cow::Owned(value), key: format!("{}/(allOf)", w.key) };
@@ -409,7 +419,9 @@ impl<'a> Checker<'a> {
                 let inner = self.compare(&w, &node);
                 out.merge("", &inner);
             }
-            let rest = Value::Object(robj.iter().filter(|(k, _)| *k != "allOf").map(|(k, v)| (k.clone(), v.clone())).collect());
+            let rest = Value::Object(
+                robj.iter().filter(|(k, _)| *k != "allOf").map(|(k, v)| (k.clone(), v.clone())).collect(),
+            );
             let inner = self.compare(&w, &Node { value: Cow::Owned(rest), key: format!("{}/(without allOf)", r.key) });
             out.merge("", &inner);
             return out;
@@ -429,7 +441,11 @@ impl<'a> Checker<'a> {
                     }
                     first.get_or_insert(inner);
                 }
-                out.add(self.brk(&w, &r, format!("no branch of the reader's `{combinator}` accepts every value the writer allows")));
+                out.add(self.brk(
+                    &w,
+                    &r,
+                    format!("no branch of the reader's `{combinator}` accepts every value the writer allows"),
+                ));
                 if let Some(first) = first {
                     out.merge("", &first);
                 }
@@ -492,13 +508,27 @@ impl<'a> Checker<'a> {
                 None => out.add(self.brk(
                     w,
                     r,
-                    format!("the reader allows only {} listed value(s), the writer any value of its type", rvalues.len()),
+                    format!(
+                        "the reader allows only {} listed value(s), the writer any value of its type",
+                        rvalues.len()
+                    ),
                 )),
                 Some(wvalues) => {
-                    let missing: Vec<String> =
-                        wvalues.iter().filter(|v| !rvalues.iter().any(|r| same(v, r))).take(8).map(|v| shown(v)).collect();
+                    let missing: Vec<String> = wvalues
+                        .iter()
+                        .filter(|v| !rvalues.iter().any(|r| same(v, r)))
+                        .take(8)
+                        .map(|v| shown(v))
+                        .collect();
                     if !missing.is_empty() {
-                        out.add(self.brk(w, r, format!("the writer allows {}, which the reader's `enum`/`const` lacks", missing.join(", "))));
+                        out.add(self.brk(
+                            w,
+                            r,
+                            format!(
+                                "the writer allows {}, which the reader's `enum`/`const` lacks",
+                                missing.join(", ")
+                            ),
+                        ));
                     }
                 }
             }
@@ -542,7 +572,11 @@ impl<'a> Checker<'a> {
         if let Some(x) = value.as_f64() {
             for lower in [true, false] {
                 if let Some(b) = numeric_bound(r, lower) {
-                    let ok = if lower { x > b.value || (x == b.value && !b.exclusive) } else { x < b.value || (x == b.value && !b.exclusive) };
+                    let ok = if lower {
+                        x > b.value || (x == b.value && !b.exclusive)
+                    } else {
+                        x < b.value || (x == b.value && !b.exclusive)
+                    };
                     if !ok {
                         return Some(format!("outside the reader's bound {}", describe_bound(lower, b)));
                     }
@@ -586,12 +620,20 @@ impl<'a> Checker<'a> {
     fn counts(&self, w: &Node, r: &Node, min: &str, max: &str, unit: &str, out: &mut Outcome) {
         if let Some(rmin) = number(r.get(min)) {
             if number(w.get(min)).is_none_or(|wmin| wmin < rmin) {
-                out.add(self.brk(w, r, format!("the reader requires at least {rmin} {unit} (`{min}`); the writer allows fewer")));
+                out.add(self.brk(
+                    w,
+                    r,
+                    format!("the reader requires at least {rmin} {unit} (`{min}`); the writer allows fewer"),
+                ));
             }
         }
         if let Some(rmax) = number(r.get(max)) {
             if number(w.get(max)).is_none_or(|wmax| wmax > rmax) {
-                out.add(self.brk(w, r, format!("the reader allows at most {rmax} {unit} (`{max}`); the writer allows more")));
+                out.add(self.brk(
+                    w,
+                    r,
+                    format!("the reader allows at most {rmax} {unit} (`{max}`); the writer allows more"),
+                ));
             }
         }
     }
@@ -613,9 +655,8 @@ impl<'a> Checker<'a> {
     }
 
     fn arrays(&mut self, w: &Node, r: &Node, out: &mut Outcome) {
-        let tuple_len = |n: &Node| {
-            n.get("prefixItems").or_else(|| n.get("items")).and_then(Value::as_array).map_or(0, Vec::len)
-        };
+        let tuple_len =
+            |n: &Node| n.get("prefixItems").or_else(|| n.get("items")).and_then(Value::as_array).map_or(0, Vec::len);
         let positions = tuple_len(w).max(tuple_len(r));
         for i in (0..positions).map(Some).chain([None]) {
             let (wv, wk) = Self::item(w, i);
@@ -629,7 +670,11 @@ impl<'a> Checker<'a> {
         }
         self.counts(w, r, "minItems", "maxItems", "items", out);
         if r.get("uniqueItems") == Some(&Value::Bool(true)) && w.get("uniqueItems") != Some(&Value::Bool(true)) {
-            out.add(self.brk(w, r, "the reader requires unique items (`uniqueItems`); the writer allows repeats".into()));
+            out.add(self.brk(
+                w,
+                r,
+                "the reader requires unique items (`uniqueItems`); the writer allows repeats".into(),
+            ));
         }
     }
 
@@ -830,7 +875,8 @@ mod tests {
             "$defs": {"Item": {"type": "object", "properties": {"quantity": {"type": "integer"}}}}}"##;
         breaks(w, r, "items[].quantity", "`number`");
         ok(r, w);
-        let tuple = |t: &str| format!(r#"{{"type": "array", "prefixItems": [{{"type": "string"}}, {{"type": "{t}"}}]}}"#);
+        let tuple =
+            |t: &str| format!(r#"{{"type": "array", "prefixItems": [{{"type": "string"}}, {{"type": "{t}"}}]}}"#);
         breaks(&tuple("number"), &tuple("integer"), "[1]", "`number`");
     }
 

@@ -197,11 +197,7 @@ fn json_break(writer: &Kind, reader: &Kind) -> Option<String> {
             "`bytes` are base64 in JSON and `string`s text: the reader misreads them".to_string()
         }
         (Json::Enum, _) => "the writer writes the enum's names, which the reader's type does not parse".to_string(),
-        _ => format!(
-            "a `{}` and a `{}` are written differently in JSON",
-            kind_name(writer),
-            kind_name(reader)
-        ),
+        _ => format!("a `{}` and a `{}` are written differently in JSON", kind_name(writer), kind_name(reader)),
     })
 }
 
@@ -209,13 +205,13 @@ fn json_break(writer: &Kind, reader: &Kind) -> Option<String> {
 /// as the reader's `reader` kind (same wire group assumed).
 fn wire_break(writer: &Kind, reader: &Kind) -> Option<String> {
     match (writer, reader) {
-        (Kind::Message(_), Kind::String) | (Kind::String, Kind::Message(_)) | (Kind::Bytes, Kind::Message(_)) => Some(
-            format!(
+        (Kind::Message(_), Kind::String) | (Kind::String, Kind::Message(_)) | (Kind::Bytes, Kind::Message(_)) => {
+            Some(format!(
                 "a `{}` and a `{}` share the length-delimited wire type but not their contents",
                 kind_name(writer),
                 kind_name(reader)
-            ),
-        ),
+            ))
+        }
         _ => None,
     }
 }
@@ -303,7 +299,8 @@ impl Checker<'_> {
         }
         for rf in r.fields() {
             if w.get_field(rf.number()).is_none() && rf.cardinality() == Cardinality::Required {
-                let why = format!("the writer's `{}` has no field {}, which the reader requires", w.full_name(), rf.number());
+                let why =
+                    format!("the writer's `{}` has no field {}, which the reader requires", w.full_name(), rf.number());
                 self.field_break(
                     &join_path(path, rf.name()),
                     None,
@@ -319,7 +316,9 @@ impl Checker<'_> {
     }
 
     fn fields(&mut self, wf: &FieldDescriptor, rf: &FieldDescriptor, path: &str) {
-        let what = |detail: &str| format!("field {} is {} in the writer, {} in the reader{detail}", wf.number(), describe(wf), describe(rf));
+        let what = |detail: &str| {
+            format!("field {} is {} in the writer, {} in the reader{detail}", wf.number(), describe(wf), describe(rf))
+        };
         // Names: JSON matches by JSON name or proto name.
         if wf.json_name() != rf.json_name() && wf.json_name() != rf.name() {
             self.field_break(
@@ -332,14 +331,29 @@ impl Checker<'_> {
             );
         }
         if rf.cardinality() == Cardinality::Required && wf.cardinality() != Cardinality::Required {
-            let why = "the writer may leave it unset; a proto2 reader rejects a message without a required field".to_string();
-            self.field_break(path, Some(wf), Some(rf), format!("the reader requires field {}", rf.number()), Some(why.clone()), Some(why));
+            let why =
+                "the writer may leave it unset; a proto2 reader rejects a message without a required field".to_string();
+            self.field_break(
+                path,
+                Some(wf),
+                Some(rf),
+                format!("the reader requires field {}", rf.number()),
+                Some(why.clone()),
+                Some(why),
+            );
         }
         let (wk, rk) = (wf.kind(), rf.kind());
         // Maps against repeated fields or singular ones.
         if wf.is_map() != rf.is_map() {
             let wire = (!rf.is_list()).then(|| "the reader keeps only the last entry".to_string());
-            self.field_break(path, Some(wf), Some(rf), what(""), wire, Some("a map is an object in JSON, a repeated field an array".into()));
+            self.field_break(
+                path,
+                Some(wf),
+                Some(rf),
+                what(""),
+                wire,
+                Some("a map is an object in JSON, a repeated field an array".into()),
+            );
             return;
         }
         if wf.is_list() != rf.is_list() {
@@ -354,7 +368,14 @@ impl Checker<'_> {
             } else {
                 None
             };
-            self.field_break(path, Some(wf), Some(rf), what(""), wire, Some("JSON writes a repeated field as an array, a singular one as a value".into()));
+            self.field_break(
+                path,
+                Some(wf),
+                Some(rf),
+                what(""),
+                wire,
+                Some("JSON writes a repeated field as an array, a singular one as a value".into()),
+            );
             return;
         }
         if wire(wf) != wire(rf) {
@@ -367,7 +388,9 @@ impl Checker<'_> {
             if a != b {
                 json_why = Some(format!("`{a}` and `{b}` have their own JSON forms"));
             }
-        } else if well_known(&wk).is_some() != well_known(&rk).is_some() && matches!((&wk, &rk), (Kind::Message(_), Kind::Message(_))) {
+        } else if well_known(&wk).is_some() != well_known(&rk).is_some()
+            && matches!((&wk, &rk), (Kind::Message(_), Kind::Message(_)))
+        {
             json_why = Some("a well-known type (`google.protobuf.*`) has its own JSON form".into());
         }
         if wire_why.is_some() || json_why.is_some() {
@@ -407,7 +430,12 @@ impl Checker<'_> {
                         path,
                         Some(wf),
                         Some(rf),
-                        format!("the writer's enum `{}` has {} that the reader's `{}` lacks", we.full_name(), missing.join(", "), re.full_name()),
+                        format!(
+                            "the writer's enum `{}` has {} that the reader's `{}` lacks",
+                            we.full_name(),
+                            missing.join(", "),
+                            re.full_name()
+                        ),
                         wire,
                         Some("JSON writes enum values by name; the reader rejects names it does not define".into()),
                     );
@@ -427,14 +455,25 @@ impl Checker<'_> {
                 let group = wf.containing_oneof().filter(|o| !o.is_synthetic()).map(|o| o.full_name().to_string());
                 seen.push((group, wf));
             }
-            let together = seen.len() >= 2
-                && (seen.iter().any(|(g, _)| g.is_none()) || seen.iter().any(|(g, _)| g != &seen[0].0));
+            let together =
+                seen.len() >= 2 && (seen.iter().any(|(g, _)| g.is_none()) || seen.iter().any(|(g, _)| g != &seen[0].0));
             if together {
                 let names: Vec<String> = seen.iter().map(|(_, f)| format!("`{}`", f.name())).collect();
-                let why = format!("the writer may set {} together; the reader's oneof `{}` keeps one of them", names.join(", "), oneof.name());
+                let why = format!(
+                    "the writer may set {} together; the reader's oneof `{}` keeps one of them",
+                    names.join(", "),
+                    oneof.name()
+                );
                 let wf = seen[0].1.clone();
                 let rf = r.get_field(wf.number());
-                self.field_break(path, Some(&wf), rf.as_ref(), format!("fields moved into the oneof `{}`", oneof.name()), Some(why.clone()), Some(why));
+                self.field_break(
+                    path,
+                    Some(&wf),
+                    rf.as_ref(),
+                    format!("fields moved into the oneof `{}`", oneof.name()),
+                    Some(why.clone()),
+                    Some(why),
+                );
             }
         }
     }
@@ -451,7 +490,8 @@ mod tests {
         compiler.open_file("event.proto").unwrap_or_else(|e| panic!("{e}"));
         let pool = compiler.descriptor_pool();
         let message = pool.get_message_by_name(name).unwrap_or_else(|| panic!("no {name}"));
-        let source = ProtoSource { file: FileId(0), name: "event.proto".into(), text: Arc::from(text), ranges: OnceLock::new() };
+        let source =
+            ProtoSource { file: FileId(0), name: "event.proto".into(), text: Arc::from(text), ranges: OnceLock::new() };
         (message, source)
     }
 
@@ -556,7 +596,8 @@ mod tests {
     fn breaks_point_at_field_names() {
         let (wm, ws) = message(&proto("string a = 1;"), "e.M");
         let (rm, rs) = message(&proto("bytes a = 1;"), "e.M");
-        let found = reader_can_read(&ProtoMessage { message: wm, source: &ws }, &ProtoMessage { message: rm, source: &rs });
+        let found =
+            reader_can_read(&ProtoMessage { message: wm, source: &ws }, &ProtoMessage { message: rm, source: &rs });
         let reader = found[0].reader.expect("a span");
         assert_eq!(&rs.text[reader.start as usize..reader.end as usize], "a");
     }
