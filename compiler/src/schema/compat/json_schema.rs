@@ -51,6 +51,9 @@ use crate::base::{FileId, Span};
 
 /// Schema pairs compared inside one another at most.
 const MAX_DEPTH: usize = 200;
+/// Marks a memo key as derived from the schema at the pointer before it
+/// (merged, split, or an absent keyword's default): no JSON Pointer holds it.
+const DERIVED: char = '\u{0}';
 /// `$ref`s followed in a row at most.
 const MAX_HOPS: usize = 64;
 
@@ -104,7 +107,8 @@ pub fn reader_can_read(writer: &JsonSchemaType, reader: &JsonSchemaType) -> Vec<
 }
 
 /// A schema: the value (merged ones are owned) and its JSON Pointer in the
-/// document (merged or split ones get a suffix, so the memo keys differ).
+/// document (merged or split ones get a [`DERIVED`] suffix, so the memo
+/// keys differ).
 #[derive(Clone, Debug)]
 struct Node<'a> {
     value: Cow<'a, Value>,
@@ -114,7 +118,7 @@ struct Node<'a> {
 impl Node<'_> {
     /// The pointer to show: the key without derived suffixes.
     fn at(&self) -> String {
-        self.key.split('(').next().unwrap_or_default().trim_end_matches('/').to_string()
+        self.key.split(DERIVED).next().unwrap_or_default().to_string()
     }
 
     fn get(&self, keyword: &str) -> Option<&Value> {
@@ -395,7 +399,7 @@ impl<'a> Checker<'a> {
                     self.resolve(&wt.doc, Node { value: Cow::Borrowed(branch), key: format!("{}/allOf/{i}", w.key) });
                 value = merged(value.as_object().unwrap_or(&empty), &branch.value, &[]);
             }
-            let node = Node { value: Cow::Owned(value), key: format!("{}/(allOf)", w.key) };
+            let node = Node { value: Cow::Owned(value), key: format!("{}{DERIVED}allOf", w.key) };
             return self.outcome_of(&node, &r);
         }
         // A writer's anyOf/oneOf: each branch (with the keywords beside it) must be readable.
@@ -405,7 +409,7 @@ impl<'a> Checker<'a> {
                     let key = format!("{}/{combinator}/{i}", w.key);
                     let branch = self.resolve(&wt.doc, Node { value: Cow::Borrowed(branch), key: key.clone() });
                     let value = merged(wobj, &branch.value, &["anyOf", "oneOf"]);
-                    let node = Node { value: Cow::Owned(value), key: format!("{key}/(with siblings)") };
+                    let node = Node { value: Cow::Owned(value), key: format!("{key}{DERIVED}with siblings") };
                     let inner = self.compare(&node, &r);
                     out.merge("", &inner);
                 }
@@ -422,7 +426,8 @@ impl<'a> Checker<'a> {
             let rest = Value::Object(
                 robj.iter().filter(|(k, _)| *k != "allOf").map(|(k, v)| (k.clone(), v.clone())).collect(),
             );
-            let inner = self.compare(&w, &Node { value: Cow::Owned(rest), key: format!("{}/(without allOf)", r.key) });
+            let inner =
+                self.compare(&w, &Node { value: Cow::Owned(rest), key: format!("{}{DERIVED}without allOf", r.key) });
             out.merge("", &inner);
             return out;
         }
@@ -434,7 +439,7 @@ impl<'a> Checker<'a> {
                     let key = format!("{}/{combinator}/{i}", r.key);
                     let branch = self.resolve(&rt.doc, Node { value: Cow::Borrowed(branch), key: key.clone() });
                     let value = merged(robj, &branch.value, &["anyOf", "oneOf"]);
-                    let node = Node { value: Cow::Owned(value), key: format!("{key}/(with siblings)") };
+                    let node = Node { value: Cow::Owned(value), key: format!("{key}{DERIVED}with siblings") };
                     let inner = self.compare(&w, &node);
                     if inner.ok() {
                         return Outcome::default();
@@ -650,7 +655,7 @@ impl<'a> Checker<'a> {
         let rest_key = if tuple.is_some() && tuple_key == "items" { "additionalItems" } else { "items" };
         match node.get(rest_key).filter(|v| !v.is_array()) {
             Some(schema) => (Cow::Borrowed(schema), format!("{}/{rest_key}", node.key)),
-            None => (Cow::Owned(Value::Bool(true)), format!("{}/({rest_key})", node.key)),
+            None => (Cow::Owned(Value::Bool(true)), format!("{}{DERIVED}{rest_key}", node.key)),
         }
     }
 
@@ -686,7 +691,7 @@ impl<'a> Checker<'a> {
                 return (Cow::Borrowed(schema), format!("{}/{keyword}", node.key));
             }
         }
-        (Cow::Owned(Value::Bool(true)), format!("{}/(additionalProperties)", node.key))
+        (Cow::Owned(Value::Bool(true)), format!("{}{DERIVED}additionalProperties", node.key))
     }
 
     fn objects(&mut self, w: &Node, r: &Node, out: &mut Outcome) {
