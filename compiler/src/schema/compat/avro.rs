@@ -438,9 +438,14 @@ fn strings(value: Option<&Value>) -> impl Iterator<Item = &str> {
 
 /// Whether `reader` can read every event written with `writer`.
 pub fn reader_can_read(writer: &AvroType, reader: &AvroType) -> Vec<Break> {
+    check(writer, reader).0
+}
+
+/// The breaks, and how many pairs of types were compared.
+fn check(writer: &AvroType, reader: &AvroType) -> (Vec<Break>, usize) {
     let mut checker = Checker { w: writer, r: reader, memo: HashMap::new(), depth: 0 };
     let outcome = checker.compat(reader.root, writer.root);
-    outcome.breaks.clone()
+    (outcome.breaks.clone(), checker.memo.len())
 }
 
 /// The outcome of comparing two types; break paths relative to them.
@@ -898,6 +903,34 @@ mod tests {
         ok(&list(""), &list(""));
         ok(&list(r#", {"name": "v", "type": "int"}"#), &list(r#", {"name": "v", "type": "long"}"#));
         breaks(&list(""), &list(r#", {"name": "v", "type": "int"}"#), "v", "no `default`");
+    }
+
+    /// Wide unions and records cost a comparison per branch and field, not
+    /// per pair of them.
+    #[test]
+    fn wide_schemas_compare_in_linear_work() {
+        let n = 2000;
+        let branches: Vec<String> = (0..n)
+            .map(|i| {
+                record(
+                    &format!("R{i}"),
+                    &format!(r#"{{"name": "a", "type": "int"}}, {{"name": "b{i}", "type": "string"}}"#),
+                )
+            })
+            .collect();
+        let union = format!("[{}]", branches.join(", "));
+        let (breaks, pairs) = super::check(&parse(&union), &parse(&union));
+        assert!(breaks.is_empty(), "{breaks:?}");
+        assert!(pairs <= 5 * n, "{pairs} pairs compared for {n} branches");
+        let fields: Vec<String> = (0..n).map(|i| format!(r#"{{"name": "f{i}", "type": "long"}}"#)).collect();
+        let wide = record("W", &fields.join(", "));
+        let (breaks, pairs) = super::check(&parse(&wide), &parse(&wide));
+        assert!(breaks.is_empty());
+        assert!(pairs <= 2 * n, "{pairs} pairs compared for {n} fields");
+        // Breaks are capped; the verdict is not.
+        let narrow = record("W", &fields.join(", ").replace("long", "int"));
+        let (breaks, _) = super::check(&parse(&wide), &parse(&narrow));
+        assert_eq!(breaks.len(), MAX_BREAKS);
     }
 
     #[test]

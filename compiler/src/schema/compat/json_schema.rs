@@ -90,10 +90,7 @@ impl JsonSchemaType {
 
 /// Whether `reader` accepts every instance `writer` allows.
 pub fn reader_can_read(writer: &JsonSchemaType, reader: &JsonSchemaType) -> Vec<Break> {
-    let mut checker = Checker { w: writer, r: reader, memo: HashMap::new(), depth: 0 };
-    let w = Node { value: Cow::Borrowed(&writer.doc), key: String::new() };
-    let r = Node { value: Cow::Borrowed(&reader.doc), key: String::new() };
-    let outcome = checker.compare(&w, &r);
+    let (outcome, _) = check(writer, reader);
     outcome
         .breaks
         .iter()
@@ -104,6 +101,15 @@ pub fn reader_can_read(writer: &JsonSchemaType, reader: &JsonSchemaType) -> Vec<
             reader: reader.span(&b.reader),
         })
         .collect()
+}
+
+/// The outcome, and how many pairs of schemas were compared.
+fn check(writer: &JsonSchemaType, reader: &JsonSchemaType) -> (Arc<Outcome>, usize) {
+    let mut checker = Checker { w: writer, r: reader, memo: HashMap::new(), depth: 0 };
+    let w = Node { value: Cow::Borrowed(&writer.doc), key: String::new() };
+    let r = Node { value: Cow::Borrowed(&reader.doc), key: String::new() };
+    let outcome = checker.compare(&w, &r);
+    (outcome, checker.memo.len())
 }
 
 /// A schema: the value (merged ones are owned) and its JSON Pointer in the
@@ -895,6 +901,20 @@ mod tests {
         let all = r#"{"allOf": [{"type": "object", "properties": {"a": {"type": "string"}}}, {"required": ["a"]}]}"#;
         ok(all, r#"{"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}}"#);
         breaks(r#"{"type": "object", "properties": {"a": {"type": "string"}}}"#, all, "a", "does not require it");
+    }
+
+    #[test]
+    fn wide_schemas_compare_in_linear_work() {
+        let n = 2000;
+        let props: Vec<String> = (0..n).map(|i| format!(r#""p{i}": {{"type": "integer"}}"#)).collect();
+        let doc = format!(r#"{{"type": "object", "properties": {{{}}}}}"#, props.join(", "));
+        let (outcome, pairs) = super::check(&schema(&doc), &schema(&doc));
+        assert!(outcome.ok(), "{:?}", outcome.breaks);
+        assert!(pairs <= 2 * n, "{pairs} pairs compared for {n} properties");
+        let values: Vec<String> = (0..n).map(|i| format!("\"v{i}\"")).collect();
+        let listed = format!(r#"{{"enum": [{}]}}"#, values.join(", "));
+        let (outcome, _) = super::check(&schema(&listed), &schema(&listed));
+        assert!(outcome.ok());
     }
 
     #[test]
