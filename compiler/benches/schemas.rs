@@ -471,7 +471,12 @@ fn child_schemas(dir: &Path, repeat: usize) {
         for s in &model.schemas {
             let one = Model {
                 proto_includes: model.proto_includes.clone(),
-                schemas: vec![SchemaRef { path: s.path.clone(), format: s.format, span: s.span }],
+                schemas: vec![SchemaRef {
+                    path: s.path.clone(),
+                    format: s.format,
+                    span: s.span,
+                    named_by_api: s.named_by_api,
+                }],
                 ..Model::default()
             };
             let (d, _) = best(repeat, || {

@@ -406,7 +406,12 @@ fn the_shop_topics_index_their_event_schemas() {
     let model = compilation.model.as_ref().unwrap();
     let shape = |topic: &str| {
         let topic = model.topics.iter().find(|t| t.name.value == topic).unwrap();
-        compilation.schemas.get(topic.schema).and_then(|s| s.event_shape()).expect("the schema loaded").clone()
+        compilation
+            .schemas
+            .get(topic.current().schema)
+            .and_then(|s| s.event_shape())
+            .expect("the schema loaded")
+            .clone()
     };
     let order = shape("orders-placed");
     assert_eq!(order.name.as_deref(), Some("shop.orders.v1.OrderPlaced"));
@@ -428,11 +433,15 @@ fn the_shop_topics_index_their_event_schemas() {
     assert_eq!((review.name.as_deref(), review.kind.as_str()), (Some("ReviewPosted"), "object"));
     let required: Vec<&str> = review.fields.iter().filter(|f| f.required).map(|f| f.name.as_str()).collect();
     assert_eq!(required, ["reviewId", "productId", "author", "rating", "postedAt"]);
-    let orders = model.services.iter().find(|s| s.name.value == "orders").unwrap();
-    assert_eq!(
-        orders.publishes.iter().map(|t| &model.topic(t.value).name.value).collect::<Vec<_>>(),
-        ["orders-placed"]
-    );
+    let orders = model.services.iter().position(|s| s.name.value == "orders").unwrap();
+    let published: Vec<&str> = model
+        .events
+        .producers
+        .iter()
+        .filter(|p| p.service.index() == orders)
+        .map(|p| model.topic(p.topic.value).name.value.as_str())
+        .collect();
+    assert_eq!(published, ["orders-placed"]);
 }
 
 #[test]
@@ -475,7 +484,7 @@ service "orders" {
     let expected = [
         ("MESH0006", "topic `orders-placed` is declared twice"),
         ("MESH0005", "the format of `order-placed.schema` is not known from its name"),
-        ("MESH0004", "`avr` is not an event schema format (avro, json-schema); did you mean `avro`?"),
+        ("MESH0004", "`avr` is not an event schema format (avro, json-schema, protobuf); did you mean `avro`?"),
         ("MESH0005", "topic `no-schema` has no `schema`"),
         ("MESH0002", "`topic` has no child node `shema`"),
         ("MESH0037", "no service publishes or subscribes to topic `unused`"),

@@ -1,5 +1,6 @@
-//! Every `kdl` block in the language reference parses; blocks marked
-//! `workspace` (files separated by `//- path` lines) check clean.
+//! Every `kdl` block in the language reference (and the pages that teach
+//! the language) parses; blocks marked `workspace` (files separated by
+//! `//- path` lines) check clean.
 
 use crate::support;
 
@@ -24,10 +25,19 @@ fn kdl_blocks(markdown: &str) -> Vec<(String, String)> {
     blocks
 }
 
+/// The pages whose examples are checked.
+const PAGES: &[&str] = &["docs/language.md", "docs/events.md"];
+
+fn blocks_of_pages() -> Vec<(String, String)> {
+    PAGES
+        .iter()
+        .flat_map(|page| kdl_blocks(&std::fs::read_to_string(support::repo_root().join(page)).unwrap()))
+        .collect()
+}
+
 #[test]
 fn every_kdl_block_in_the_language_reference_parses() {
-    let doc = std::fs::read_to_string(support::repo_root().join("docs/language.md")).unwrap();
-    let blocks = kdl_blocks(&doc);
+    let blocks = blocks_of_pages();
     assert!(blocks.len() >= 5, "found only {} kdl blocks", blocks.len());
     for (info, body) in &blocks {
         let sources: Vec<String> = if info.contains("workspace") {
@@ -49,8 +59,7 @@ fn every_kdl_block_in_the_language_reference_parses() {
 
 #[test]
 fn workspace_blocks_in_the_language_reference_check_clean() {
-    let doc = std::fs::read_to_string(support::repo_root().join("docs/language.md")).unwrap();
-    let workspaces: Vec<_> = kdl_blocks(&doc).into_iter().filter(|(info, _)| info.contains("workspace")).collect();
+    let workspaces: Vec<_> = blocks_of_pages().into_iter().filter(|(info, _)| info.contains("workspace")).collect();
     assert!(!workspaces.is_empty());
     for (_, body) in workspaces {
         let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,10 @@
 //! and the schema index and do no IO.
 
 mod events {
+    pub mod consumer_redelivery;
+    pub mod dead_letter_path;
+    pub mod filter_never_matches;
+    pub mod subject_outside_stream;
     pub mod topic_without_producer;
 }
 mod gateway {
@@ -21,6 +25,7 @@ mod hygiene {
     pub mod missing_owner;
 }
 mod reference {
+    pub mod unknown_event_message;
     pub mod unknown_grpc_service;
     pub mod unknown_operation;
 }
@@ -82,11 +87,32 @@ pub static PASSES: &[Pass] = &[
         run: traffic::circuit_breaker_load::run,
     },
     Pass {
+        name: "consumer-redelivery",
+        category: Category::Events,
+        purpose: "An at-least-once consumer's failures must end: ack wait above the processing time, bounded deliveries, and a dead letter for what fails them all.",
+        codes: &[Code::AckWaitBelowProcessingTime, Code::UnboundedRedelivery, Code::RetriesWithoutDeadLetter],
+        run: events::consumer_redelivery::run,
+    },
+    Pass {
+        name: "dead-letter-path",
+        category: Category::Events,
+        purpose: "A dead-letter topic must be kept on the broker of the topic it catches for, and some service must read it.",
+        codes: &[Code::DeadLetterElsewhere, Code::DeadLetterUnread],
+        run: events::dead_letter_path::run,
+    },
+    Pass {
         name: "duplicate-route-host",
         category: Category::Gateway,
         purpose: "A host named twice among a gateway's `host` blocks.",
         codes: &[Code::DuplicateRouteHost],
         run: gateway::duplicate_route_host::run,
+    },
+    Pass {
+        name: "filter-never-matches",
+        category: Category::Events,
+        purpose: "A consumer's subject filter must match some subject its topic's producers publish under.",
+        codes: &[Code::FilterNeverMatches],
+        run: events::filter_never_matches::run,
     },
     Pass {
         name: "graphql-resolvers",
@@ -222,6 +248,13 @@ pub static PASSES: &[Pass] = &[
         run: gateway::shadowed_route::run,
     },
     Pass {
+        name: "subject-outside-stream",
+        category: Category::Events,
+        purpose: "A producer's subject must be one its stream keeps.",
+        codes: &[Code::SubjectOutsideStream],
+        run: events::subject_outside_stream::run,
+    },
+    Pass {
         name: "sync-call-cycle",
         category: Category::Traffic,
         purpose: "Synchronous calls must not form a cycle.",
@@ -248,6 +281,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A topic no service publishes.",
         codes: &[Code::TopicWithoutProducer],
         run: events::topic_without_producer::run,
+    },
+    Pass {
+        name: "unknown-event-message",
+        category: Category::Reference,
+        purpose: "A protobuf event schema must name a message its `.proto` file defines.",
+        codes: &[Code::UnknownEventMessage],
+        run: reference::unknown_event_message::run,
     },
     Pass {
         name: "unknown-grpc-service",

@@ -149,6 +149,17 @@ codes! {
     DuplicateRouteHost = "MESH0071", "duplicate-route-host", Gateway, Error, "0.1.0", "Two `host` blocks of one gateway name the same host, which Envoy refuses.";
     IneffectiveIdleTimeout = "MESH0072", "ineffective-idle-timeout", Gateway, Warning, "0.1.0", "A route's idle timeout is not shorter than its request timeout, so it never fires.";
     BackendCannotExpress = "MESH0073", "backend-cannot-express", Hygiene, Warning, "0.1.0", "A spec setting one backend's engine cannot express; that backend's artifacts are built without it.";
+    UnknownBroker = "MESH0074", "unknown-broker", Reference, Error, "0.1.0", "A topic's `stream` names a broker that is not declared.";
+    BrokerSettingMismatch = "MESH0075", "broker-setting-mismatch", Events, Error, "0.1.0", "A stream, producer or consumer sets what only another kind of broker has (Kafka partitions on NATS, a subject on Kafka).";
+    UnknownSchemaVersion = "MESH0076", "unknown-schema-version", Reference, Error, "0.1.0", "A `publishes` or `subscribes` names a schema version its topic does not declare.";
+    SubjectOutsideStream = "MESH0077", "subject-outside-stream", Events, Error, "0.1.0", "A producer publishes under a subject that none of its stream's subjects matches: the broker would refuse or drop its events.";
+    FilterNeverMatches = "MESH0078", "filter-never-matches", Events, Warning, "0.1.0", "A consumer's subject filter matches nothing any producer of its topic publishes, so it never receives an event.";
+    DeadLetterElsewhere = "MESH0079", "dead-letter-elsewhere", Events, Error, "0.1.0", "A consumer's dead-letter topic is not kept on the broker of the topic it reads.";
+    DeadLetterUnread = "MESH0080", "dead-letter-unread", Events, Warning, "0.1.0", "No service consumes a dead-letter topic: failed events pile up unseen.";
+    AckWaitBelowProcessingTime = "MESH0081", "ack-wait-below-processing-time", Events, Error, "0.1.0", "A consumer's ack wait is shorter than its declared processing time: the broker redelivers events still being handled.";
+    RetriesWithoutDeadLetter = "MESH0082", "retries-without-dead-letter", Events, Warning, "0.1.0", "A consumer bounds its deliveries but names no dead letter: an event that fails them all is dropped without a trace.";
+    UnboundedRedelivery = "MESH0083", "unbounded-redelivery", Events, Warning, "0.1.0", "An at-least-once consumer of a stream redelivers a failing event for ever: one poison event blocks or loops.";
+    UnknownEventMessage = "MESH0084", "unknown-event-message", Schema, Error, "0.1.0", "A topic's protobuf schema names a message its `.proto` file does not define.";
 }
 
 impl Code {

@@ -1,13 +1,14 @@
-//! The events model the event-bus issue (14) lowers into: brokers, the
-//! streams they keep and the consumers that read them, in terms every
-//! broker shares (NATS JetStream, RabbitMQ, Kafka). No language, lowering
-//! or backend uses it yet; what it fixes now is the shape: settings that
-//! exclude each other are enum variants, values with a range have
-//! validated constructors, so the backends written later cannot meet a
-//! stream with two retentions or a dead letter on unbounded redelivery.
+//! The events model: brokers, the streams they keep, and the services that
+//! produce and consume a topic's events, in terms every broker shares (NATS
+//! JetStream, RabbitMQ, Kafka). Settings that exclude each other are enum
+//! variants and a broker's own settings live in its variant of
+//! [`StreamSettings`], so a backend cannot meet a stream with two
+//! retentions, a Kafka partition count on a NATS stream, or a dead letter
+//! on unbounded redelivery. Values with a range have validated constructors.
 
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64};
+use std::path::PathBuf;
 
 use super::values::{keyword_enum, Duration, HeaderName};
 use super::{Endpoint, ServiceId, TopicId};
@@ -22,12 +23,14 @@ model_id!(
     StreamId
 );
 
-/// Every broker, stream and consumer of the mesh; empty until the language
-/// declares them.
+/// Every broker, stream, producer and consumer of the mesh.
 #[derive(Debug, Default)]
 pub struct Events {
     pub brokers: Vec<Broker>,
     pub streams: Vec<Stream>,
+    /// In the order of their services, then of their `publishes` nodes.
+    pub producers: Vec<Producer>,
+    /// In the order of their services, then of their `subscribes` nodes.
     pub consumers: Vec<Consumer>,
 }
 
@@ -52,6 +55,16 @@ impl Events {
     pub fn streams_on(&self, broker: BrokerId) -> impl Iterator<Item = (StreamId, &Stream)> {
         self.stream_ids().map(|id| (id, self.stream(id))).filter(move |(_, s)| s.broker == broker)
     }
+
+    /// What `service` publishes, in its declaration order.
+    pub fn producers_of(&self, service: ServiceId) -> impl Iterator<Item = &Producer> {
+        self.producers.iter().filter(move |p| p.service == service)
+    }
+
+    /// What `service` consumes, in its declaration order.
+    pub fn consumers_of(&self, service: ServiceId) -> impl Iterator<Item = &Consumer> {
+        self.consumers.iter().filter(move |c| c.service == service)
+    }
 }
 
 keyword_enum!(
@@ -66,43 +79,157 @@ pub struct Broker {
     pub kind: BrokerKind,
     /// Its seed addresses, at least one.
     pub addresses: Vec<Spanned<Endpoint>>,
+    /// Where clients find their credentials; never the secret itself.
+    pub credentials: Option<Credentials>,
+    /// TLS to the broker; `None`: plaintext.
+    pub tls: Option<BrokerTls>,
+    /// RabbitMQ's virtual host (lowering refuses it on other kinds); `/` when unset.
+    pub vhost: Option<Spanned<String>>,
+    pub span: Span,
+}
+
+impl Broker {
+    /// The RabbitMQ virtual host its exchanges and queues live in.
+    pub fn vhost(&self) -> &str {
+        self.vhost.as_ref().map_or("/", |v| v.value.as_str())
+    }
+}
+
+/// A reference to a secret clients read at connect time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// An environment variable's name.
+    Env(Spanned<String>),
+    /// A file's path (a NATS `.creds` file, a SASL/JAAS or user:password file).
+    File(Spanned<PathBuf>),
+}
+
+/// TLS towards a broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerTls {
+    /// The CA bundle that verifies the broker; `None`: the system's roots.
+    pub ca: Option<Spanned<PathBuf>>,
     pub span: Span,
 }
 
 /// Where a topic's events are kept on a broker: a JetStream stream, a
-/// RabbitMQ queue, a Kafka topic.
+/// RabbitMQ exchange with a queue per consumer group, a Kafka topic.
 #[derive(Debug)]
 pub struct Stream {
+    /// The topic's name: streams, exchanges and Kafka topics are named after it.
     pub name: Spanned<String>,
     pub broker: BrokerId,
     /// The topic (and so the event schema) whose events it keeps.
     pub topic: TopicId,
-    pub retention: Retention,
+    /// NATS subjects or RabbitMQ routing keys its events are published
+    /// under (wildcards allowed); never empty for NATS and RabbitMQ, empty
+    /// for Kafka.
+    pub subjects: Vec<Spanned<String>>,
     pub limits: StreamLimits,
     /// What happens to a publish once a limit is reached.
     pub discard: Discard,
-    pub storage: Storage,
     pub replicas: Replicas,
-    pub partitions: Partitions,
-    /// Which events go to the same partition (kept in order).
-    pub partition_key: PartitionKey,
-    /// Publishes with an event id seen within this window are dropped as
-    /// duplicates; `None`: no deduplication.
-    pub duplicate_window: Option<Duration>,
+    /// What only its broker's kind has.
+    pub settings: StreamSettings,
     pub span: Span,
 }
 
-/// When a stream lets an event go: one rule per stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Retention {
-    /// Kept until a [`StreamLimits`] limit removes it, however often read.
-    Limits,
-    /// Kept while some consumer has yet to acknowledge it.
-    Interest,
-    /// Removed once one consumer acknowledged it: a work queue, whose
-    /// events each go to one consumer.
-    WorkQueue,
+/// The settings of one broker kind; the variant always matches the broker's kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamSettings {
+    Nats {
+        retention: Retention,
+        storage: Storage,
+        /// Publishes with an event id seen within this window are dropped as
+        /// duplicates; `None`: the server's default (2 minutes).
+        duplicate_window: Option<Duration>,
+    },
+    Rabbitmq {
+        exchange_type: ExchangeType,
+        queue_type: QueueType,
+    },
+    Kafka {
+        partitions: Partitions,
+        /// Which events go to the same partition (kept in order).
+        partition_key: PartitionKey,
+        /// Writes need this many in-sync replicas; `None`: the broker's default.
+        min_insync_replicas: Option<Replicas>,
+        cleanup: CleanupPolicy,
+    },
 }
+
+keyword_enum!(
+    /// Which earlier versions of a topic's schema a new version must stay
+    /// compatible with, as schema registries name the levels. `backward`:
+    /// the new version reads events written with the previous one;
+    /// `forward`: the previous version reads the new version's events;
+    /// `full`: both; `-transitive`: against every earlier version, not just
+    /// the previous one; `none`: no rule.
+    Compatibility {
+        None = "none", Backward = "backward", BackwardTransitive = "backward-transitive", Forward = "forward",
+        ForwardTransitive = "forward-transitive", Full = "full", FullTransitive = "full-transitive",
+    }
+);
+
+impl Compatibility {
+    /// The level as the Confluent schema registry's REST API spells it.
+    pub fn registry_name(self) -> &'static str {
+        match self {
+            Compatibility::None => "NONE",
+            Compatibility::Backward => "BACKWARD",
+            Compatibility::BackwardTransitive => "BACKWARD_TRANSITIVE",
+            Compatibility::Forward => "FORWARD",
+            Compatibility::ForwardTransitive => "FORWARD_TRANSITIVE",
+            Compatibility::Full => "FULL",
+            Compatibility::FullTransitive => "FULL_TRANSITIVE",
+        }
+    }
+
+    /// Whether a new version must read what earlier versions wrote.
+    pub fn backward(self) -> bool {
+        matches!(self, Self::Backward | Self::BackwardTransitive | Self::Full | Self::FullTransitive)
+    }
+
+    /// Whether earlier versions must read what a new version writes.
+    pub fn forward(self) -> bool {
+        matches!(self, Self::Forward | Self::ForwardTransitive | Self::Full | Self::FullTransitive)
+    }
+
+    /// Whether the rule holds against every earlier version, not just the previous one.
+    pub fn transitive(self) -> bool {
+        matches!(self, Self::BackwardTransitive | Self::ForwardTransitive | Self::FullTransitive)
+    }
+}
+
+keyword_enum!(
+    /// How a topic's schema-registry subject is named (Confluent's subject
+    /// name strategies): `topic`: `<topic>-value`; `record`: the record's
+    /// full name; `topic-record`: `<topic>-<record full name>`.
+    SubjectNaming { Topic = "topic", Record = "record", TopicRecord = "topic-record" }
+);
+
+keyword_enum!(
+    /// How a RabbitMQ exchange routes: by routing-key pattern, exact key, to all, or by headers.
+    ExchangeType { Topic = "topic", Direct = "direct", Fanout = "fanout", Headers = "headers" }
+);
+
+keyword_enum!(
+    /// The kind of the RabbitMQ queues consumer groups read from.
+    QueueType { Classic = "classic", Quorum = "quorum", Stream = "stream" }
+);
+
+keyword_enum!(
+    /// What Kafka does with old records: delete them, keep the last per key, or both.
+    CleanupPolicy { Delete = "delete", Compact = "compact", CompactDelete = "compact,delete" }
+);
+
+keyword_enum!(
+    /// When a stream lets an event go: one rule per stream. `limits`: kept
+    /// until a [`StreamLimits`] limit removes it, however often read;
+    /// `interest`: kept while some consumer has yet to acknowledge it;
+    /// `work-queue`: removed once one consumer acknowledged it.
+    Retention { Limits = "limits", Interest = "interest", WorkQueue = "work-queue" }
+);
 
 /// How much a stream keeps; `None` on each: unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -119,19 +246,15 @@ impl StreamLimits {
     }
 }
 
-/// A full stream's choice: drop its oldest events or refuse new ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Discard {
-    Old,
-    New,
-}
+keyword_enum!(
+    /// A full stream's choice: drop its oldest events or refuse new ones.
+    Discard { Old = "old", New = "new" }
+);
 
-/// Where a broker keeps a stream's events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Storage {
-    File,
-    Memory,
-}
+keyword_enum!(
+    /// Where a broker keeps a stream's events.
+    Storage { File = "file", Memory = "memory" }
+);
 
 /// How many brokers of a cluster hold a copy of a stream: 1 to
 /// [`Replicas::MAX`].
@@ -227,16 +350,57 @@ impl ByteSize {
     }
 }
 
-/// A service reading a stream.
+/// A service publishing a topic's events.
+#[derive(Debug)]
+pub struct Producer {
+    pub service: ServiceId,
+    /// The `publishes` node's argument.
+    pub topic: Spanned<TopicId>,
+    /// The schema version it writes (a [`super::SchemaVersion::number`] of the topic).
+    pub version: u32,
+    /// The NATS subject or RabbitMQ routing key it publishes under; `None`:
+    /// the stream's first subject (or no stream).
+    pub subject: Option<Spanned<String>>,
+    pub span: Span,
+}
+
+/// A service reading a topic's events.
 #[derive(Debug)]
 pub struct Consumer {
-    pub service: Spanned<ServiceId>,
-    pub stream: StreamId,
+    pub service: ServiceId,
+    /// The `subscribes` node's argument.
+    pub topic: Spanned<TopicId>,
+    /// The schema version it reads with (its reader schema).
+    pub version: u32,
     pub durability: Durability,
     pub delivery: Delivery,
-    /// Only events whose subject or routing key matches (`None`: all).
-    pub filter: Option<Spanned<String>>,
+    /// It receives only the events that match every filter (none: all).
+    pub filters: Vec<Filter>,
+    /// How many unacknowledged events it holds at once; `None`: the broker's default.
+    pub max_in_flight: Option<NonZeroU32>,
+    /// How long handling one event may take, as the service declares it.
+    pub processing_time: Option<Spanned<Duration>>,
     pub span: Span,
+}
+
+impl Consumer {
+    /// Its consumer group's name, when durable.
+    pub fn group(&self) -> Option<&Spanned<String>> {
+        match &self.durability {
+            Durability::Durable(name) => Some(name),
+            Durability::Ephemeral => None,
+        }
+    }
+}
+
+/// What a consumer's events must match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// A NATS subject or RabbitMQ routing-key pattern (`*` one token; `>`
+    /// in NATS, `#` in RabbitMQ: the rest).
+    Subject(Spanned<String>),
+    /// A header with exactly this value.
+    Header { name: HeaderName, equals: String, span: Span },
 }
 
 /// Whether the broker remembers a consumer's position while it is away.
@@ -268,6 +432,17 @@ pub enum DeliveryGuarantee {
 }
 
 impl Delivery {
+    /// The topic failed events go to (with where the consumer names it), when there is one.
+    pub fn dead_letter_topic(&self) -> Option<&Spanned<TopicId>> {
+        match self {
+            Delivery::AtLeastOnce(Redelivery {
+                attempts: MaxDeliveries::AtMost { then: DeadLetter::Topic(topic), .. },
+                ..
+            }) => Some(topic),
+            _ => None,
+        }
+    }
+
     pub fn guarantee(&self) -> DeliveryGuarantee {
         match self {
             Delivery::AtMostOnce => DeliveryGuarantee::AtMostOnce,
@@ -328,10 +503,80 @@ impl MaxDeliveries {
 /// Where an event goes that was delivered the most times allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeadLetter {
-    /// Kept on another stream, for inspection and replay.
-    Stream(StreamId),
-    /// Dropped (and counted).
-    Drop,
+    /// Published to another topic, for inspection and replay; the span of
+    /// the `dead-letter` argument naming it.
+    Topic(Spanned<TopicId>),
+    /// Dropped (and counted); the span of the `dead-letter drop=#true`
+    /// that says so, `None` when the spec bounds deliveries and names no
+    /// dead letter.
+    Drop { declared: Option<Span> },
+}
+
+/// Subjects and their patterns, one syntax for NATS subjects and RabbitMQ
+/// routing keys: tokens separated by `.`; in a pattern `*` stands for one
+/// token and a last `>` for one or more (RabbitMQ's backend writes `*.#`).
+pub struct Subject;
+
+impl Subject {
+    /// Longest subject: RabbitMQ's routing-key limit.
+    pub const MAX_LEN: usize = 255;
+
+    /// Checks a subject pattern (wildcards allowed).
+    pub fn parse_pattern(text: &str) -> Result<&str, String> {
+        if text.is_empty() || text.len() > Subject::MAX_LEN {
+            return Err(format!("a subject has 1 to {} characters", Subject::MAX_LEN));
+        }
+        let tokens: Vec<&str> = text.split('.').collect();
+        for (i, token) in tokens.iter().enumerate() {
+            let bad = |c: char| c.is_ascii_whitespace() || c.is_ascii_control() || !c.is_ascii() || "*>#".contains(c);
+            match *token {
+                "" => {
+                    return Err(format!(
+                        "`{}` has an empty token: tokens are separated by single dots",
+                        text.escape_debug()
+                    ))
+                }
+                "*" => {}
+                ">" if i + 1 == tokens.len() => {}
+                ">" => return Err(format!("`{text}`: `>` (the rest) may only be the last token")),
+                t if t.contains(bad) => {
+                    return Err(format!(
+                        "`{}` is not a subject: tokens are printable ASCII without spaces, and `*`, `>` stand alone",
+                        text.escape_debug()
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(text)
+    }
+
+    /// Refuses a pattern: what a producer publishes under is one subject.
+    pub fn literal(text: &str) -> Result<&str, String> {
+        if text.split('.').any(|t| t == "*" || t == ">") {
+            return Err(format!("`{text}` has a wildcard; a producer publishes under one subject"));
+        }
+        Ok(text)
+    }
+
+    /// Whether the subject `subject` matches `pattern`.
+    pub fn matches(pattern: &str, subject: &str) -> bool {
+        Subject::overlap(pattern, subject)
+    }
+
+    /// Whether some subject matches both patterns.
+    pub fn overlap(a: &str, b: &str) -> bool {
+        let (mut a, mut b) = (a.split('.'), b.split('.'));
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                // `>` takes one or more tokens: the other needs one here.
+                (Some(">"), Some(_)) | (Some(_), Some(">")) => return true,
+                (Some(x), Some(y)) if x == y || x == "*" || y == "*" => {}
+                _ => return false,
+            }
+        }
+    }
 }
 
 /// How long to wait before redelivering.
@@ -408,9 +653,10 @@ mod tests {
     #[test]
     fn only_bounded_redelivery_has_a_dead_letter() {
         assert_eq!(MaxDeliveries::Unbounded.dead_letter(), None);
-        let bounded = MaxDeliveries::at_most(5, DeadLetter::Drop).unwrap();
-        assert_eq!(bounded.dead_letter(), Some(&DeadLetter::Drop));
-        assert!(MaxDeliveries::at_most(0, DeadLetter::Drop).is_err());
+        let drop = DeadLetter::Drop { declared: None };
+        let bounded = MaxDeliveries::at_most(5, drop.clone()).unwrap();
+        assert_eq!(bounded.dead_letter(), Some(&drop));
+        assert!(MaxDeliveries::at_most(0, drop).is_err());
     }
 
     #[test]
@@ -432,6 +678,48 @@ mod tests {
         let delays: Vec<u128> = (1..=6).map(|n| backoff.delay(n).as_millis()).collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(backoff.delay(200).as_millis(), 1000);
+    }
+
+    #[test]
+    fn subjects_are_tokens_with_whole_token_wildcards() {
+        for ok in ["orders", "shop.orders.placed", "shop.*.placed", "shop.>", "a_b-c.D1"] {
+            assert_eq!(Subject::parse_pattern(ok), Ok(ok));
+        }
+        for bad in ["", "shop..orders", ".shop", "shop.", "shop.>.x", "sh op", "shop.or*", "a.#", "é"] {
+            assert!(Subject::parse_pattern(bad).is_err(), "{bad}");
+        }
+        assert!(Subject::literal("shop.*").is_err());
+        assert!(Subject::literal("shop.eu").is_ok());
+    }
+
+    #[test]
+    fn patterns_overlap_when_some_subject_matches_both() {
+        let cases = [
+            ("shop.orders", "shop.orders", true),
+            ("shop.*", "shop.orders", true),
+            ("shop.>", "shop.orders.eu", true),
+            ("shop.>", "shop", false),
+            ("shop.*", "shop.orders.eu", false),
+            ("shop.*.eu", "shop.orders.*", true),
+            ("shop.*.eu", "shop.orders.us", false),
+            ("*.>", "a.b.c", true),
+            (">", "a", true),
+            ("a.b", "a.b.c", false),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(Subject::overlap(a, b), expected, "{a} vs {b}");
+            assert_eq!(Subject::overlap(b, a), expected, "{b} vs {a}");
+        }
+        assert!(Subject::matches("shop.orders.>", "shop.orders.eu.de"));
+    }
+
+    #[test]
+    fn compatibility_levels_say_which_directions_and_how_far() {
+        assert!(Compatibility::FullTransitive.backward() && Compatibility::FullTransitive.forward());
+        assert!(Compatibility::Backward.backward() && !Compatibility::Backward.forward());
+        assert!(!Compatibility::Forward.transitive() && Compatibility::ForwardTransitive.transitive());
+        assert!(!Compatibility::None.backward() && !Compatibility::None.forward());
+        assert_eq!(Compatibility::parse("backward-transitive").unwrap().registry_name(), "BACKWARD_TRANSITIVE");
     }
 
     #[test]

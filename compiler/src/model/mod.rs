@@ -207,6 +207,8 @@ pub struct SchemaRef {
     pub format: SchemaFormat,
     /// The first `schema` entry naming it.
     pub span: Span,
+    /// Whether some API names it (not only topics or issuers).
+    pub named_by_api: bool,
 }
 
 #[derive(Debug)]
@@ -229,10 +231,6 @@ pub struct Service {
     pub versions: Vec<traffic::Version>,
     /// In the mesh beside a proxy of ours, or outside it (`external`).
     pub placement: Placement,
-    /// Topics the service publishes events to, each with its `publishes` node's argument.
-    pub publishes: Vec<Spanned<TopicId>>,
-    /// Topics the service consumes events from.
-    pub subscribes: Vec<Spanned<TopicId>>,
     pub span: Span,
 }
 
@@ -264,14 +262,43 @@ pub struct MeshMember {
     pub require_token: Option<Spanned<security::IssuerId>>,
 }
 
-/// A named stream of events of one schema, which services publish to and
-/// subscribe to. Brokers and delivery settings come later; a topic is its
-/// name and the schema its events follow.
+/// A named stream of events, which services publish to and subscribe to:
+/// the versions of the schema its events follow, how those versions may
+/// evolve, and where a broker keeps them.
 #[derive(Debug)]
 pub struct Topic {
     pub name: Spanned<String>,
-    /// An Avro or JSON Schema file (`SchemaRef::format` tells which).
+    /// Ascending by number, at least one; the last is the current version.
+    pub versions: Vec<SchemaVersion>,
+    /// What a new version must stay compatible with; the span of its
+    /// `compatibility` node, or of the topic's name when it sets none.
+    pub compatibility: Spanned<events::Compatibility>,
+    pub subject_naming: events::SubjectNaming,
+    /// Where a broker keeps its events; `None`: no broker is described.
+    pub stream: Option<events::StreamId>,
+    pub span: Span,
+}
+
+impl Topic {
+    /// The newest version: what producers write unless they name one.
+    pub fn current(&self) -> &SchemaVersion {
+        self.versions.last().expect("a topic has at least one version")
+    }
+
+    pub fn version(&self, number: u32) -> Option<&SchemaVersion> {
+        self.versions.iter().find(|v| v.number == number)
+    }
+}
+
+/// One version of a topic's event schema.
+#[derive(Debug)]
+pub struct SchemaVersion {
+    pub number: u32,
+    /// An Avro, JSON Schema or `.proto` file (`SchemaRef::format` tells which).
     pub schema: SchemaId,
+    /// Protobuf only: the message the events are (`shop.orders.v1.OrderPlaced`).
+    pub message: Option<Spanned<String>>,
+    /// Its `schema` node.
     pub span: Span,
 }
 

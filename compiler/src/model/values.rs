@@ -242,28 +242,31 @@ keyword_enum!(
 
 impl SchemaFormat {
     /// The formats a topic's schema may have, as `format=` spells them.
-    pub const EVENT: &'static [&'static str] = &["avro", "json-schema"];
+    pub const EVENT: &'static [&'static str] = &["avro", "json-schema", "protobuf"];
 
     /// Parses a topic's `format=`: one of [`SchemaFormat::EVENT`].
     pub fn parse_event(text: &str) -> Result<SchemaFormat, String> {
         match text {
             "avro" => Ok(SchemaFormat::Avro),
             "json-schema" => Ok(SchemaFormat::JsonSchema),
+            "protobuf" => Ok(SchemaFormat::Proto),
             _ => Err(match crate::diag::did_you_mean(text, Self::EVENT.iter().copied()) {
-                Some(best) => {
-                    format!("`{text}` is not an event schema format (avro, json-schema); did you mean `{best}`?")
-                }
-                None => format!("`{text}` is not an event schema format; write `avro` or `json-schema`"),
+                Some(best) => format!(
+                    "`{text}` is not an event schema format (avro, json-schema, protobuf); did you mean `{best}`?"
+                ),
+                None => format!("`{text}` is not an event schema format; write `avro`, `json-schema` or `protobuf`"),
             }),
         }
     }
 
-    /// An event schema's format from its file name: `.avsc` is Avro, `.json` JSON Schema.
+    /// An event schema's format from its file name: `.avsc` is Avro, `.json`
+    /// JSON Schema, `.proto` protobuf.
     pub fn of_event_file(path: &str) -> Option<SchemaFormat> {
         let extension = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
         match extension.as_str() {
             "avsc" => Some(SchemaFormat::Avro),
             "json" => Some(SchemaFormat::JsonSchema),
+            "proto" => Some(SchemaFormat::Proto),
             _ => None,
         }
     }

@@ -202,6 +202,15 @@ impl Schema {
         self.event.as_ref()
     }
 
+    /// A `.proto` file's messages (with its imports') by full name, sorted;
+    /// `None` for other schemas.
+    pub fn proto_messages(&self) -> Option<Vec<String>> {
+        let mut names: Vec<String> =
+            self.proto.as_ref()?.pool.all_messages().map(|m| m.full_name().to_string()).collect();
+        names.sort_unstable();
+        Some(names)
+    }
+
     /// The request shape of a REST operation (parameters and body).
     pub fn rest_detail(&self, operation: &Operation) -> Option<&RestDetail> {
         self.rest.get(&operation.key())
@@ -517,7 +526,7 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
                 None
             }
             Ok(loaded) => {
-                if schema_ref.format == SchemaFormat::Proto && loaded.grpc_services.is_empty() {
+                if schema_ref.format == SchemaFormat::Proto && schema_ref.named_by_api && loaded.grpc_services.is_empty() {
                     sink.push(
                         Diagnostic::new(
                             Code::EmptySchema,

@@ -1,5 +1,6 @@
 //! A topic no service publishes: its events come from nowhere, and any
-//! subscriber waits for events that never arrive.
+//! subscriber waits for events that never arrive. A consumer's dead-letter
+//! topic counts as published: failed events arrive there.
 
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};
@@ -10,13 +11,18 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     let mut published = vec![false; model.topics.len()];
     // Per topic: (subscribing service, the `subscribes` argument).
     let mut subscribers: Vec<Vec<(&str, Span)>> = vec![Vec::new(); model.topics.len()];
-    for service in &model.services {
-        for topic in &service.publishes {
-            published[topic.value.index()] = true;
+    for producer in &model.events.producers {
+        published[producer.topic.value.index()] = true;
+    }
+    // A dead-letter topic is published by the dead-lettering of its consumers.
+    for consumer in &model.events.consumers {
+        if let Some(dead) = consumer.delivery.dead_letter_topic() {
+            published[dead.value.index()] = true;
         }
-        for topic in &service.subscribes {
-            subscribers[topic.value.index()].push((&service.name.value, topic.span));
-        }
+    }
+    for consumer in &model.events.consumers {
+        subscribers[consumer.topic.value.index()]
+            .push((&model.service(consumer.service).name.value, consumer.topic.span));
     }
     for ((topic, published), subscribers) in model.topics.iter().zip(published).zip(subscribers) {
         if published {

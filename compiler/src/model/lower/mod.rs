@@ -2,6 +2,7 @@
 //! references resolve regardless of file order; values are parsed into their
 //! typed forms here and nowhere else.
 
+mod events;
 mod gateway;
 mod identity;
 mod instances;
@@ -17,6 +18,7 @@ mod traffic;
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
+use super::events::StreamId;
 use super::values::SchemaFormat;
 use super::{GatewayId, Model, Placement, Resolver, SchemaId, SchemaRef, ServiceId, TopicId};
 use crate::base::{Sources, Span, Spanned};
@@ -33,6 +35,7 @@ const TOP_LEVEL: &[&str] = &[
     "service",
     "gateway",
     "topic",
+    "broker",
     "limits",
     "retry-policy",
     "jwt-issuer",
@@ -49,6 +52,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         sink,
         services: HashMap::new(),
         topics: HashMap::new(),
+        brokers: HashMap::new(),
         schemas: HashMap::new(),
         retry_policies: HashMap::new(),
         gateways: HashMap::new(),
@@ -126,6 +130,8 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 // Lowered once every issuer is known: they name one.
                 "token-exchange" => exchange_nodes.push(node),
                 "role" => cx.role(node),
+                // Brokers hold no references: lowered here, before the topics kept on them.
+                "broker" => cx.broker(node),
                 // Named policies hold no references: lowered here, before the services that use them.
                 "retry-policy" => cx.retry_policy_decl(node, &mut retry_policy_names),
                 "proto-include" => {
@@ -174,8 +180,12 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     // is reported). Topics first: services name them.
     for (node, name) in topic_nodes {
         let key = name.value.clone();
-        if let Some(topic) = cx.topic(node, name) {
-            let id = TopicId::new(cx.model.topics.len());
+        let id = TopicId::new(cx.model.topics.len());
+        if let Some((mut topic, stream)) = cx.topic(node, name, id) {
+            if let Some(stream) = stream {
+                topic.stream = Some(StreamId::new(cx.model.events.streams.len()));
+                cx.model.events.streams.push(stream);
+            }
             cx.model.topics.push(topic);
             cx.topics.insert(key, (Some(id), node.name_span));
         }
@@ -191,8 +201,9 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         });
         lowered.push((node, id));
     }
-    // Calls and resolvers of a service that failed are still lowered, for their diagnostics.
+    // Calls, resolvers and event links of a service that failed are still lowered, for their diagnostics.
     for &(node, id) in &lowered {
+        cx.event_links(node, id);
         let calls = cx.calls(node);
         let resolvers = cx.resolvers(node);
         if let Some(id) = id {
@@ -234,6 +245,8 @@ struct Lower<'a> {
     services: HashMap<String, (Option<ServiceId>, Span)>,
     /// Declared topic names, likewise.
     topics: HashMap<String, (Option<TopicId>, Span)>,
+    /// Declared broker names, likewise.
+    brokers: HashMap<String, (Option<super::events::BrokerId>, Span)>,
     schemas: HashMap<(PathBuf, SchemaFormat), SchemaId>,
     retry_policies: HashMap<String, super::traffic::RetryPolicy>,
     /// Declared gateway names (principals of authorization rules); the id is
@@ -293,7 +306,7 @@ impl Lower<'_> {
         let next = SchemaId::new(self.model.schemas.len());
         let id = *self.schemas.entry((resolved.clone(), format)).or_insert(next);
         if id == next {
-            self.model.schemas.push(SchemaRef { path: resolved, format, span: path.span });
+            self.model.schemas.push(SchemaRef { path: resolved, format, span: path.span, named_by_api: false });
         }
         id
     }

@@ -12,7 +12,7 @@ use crate::model::identity::Identity;
 use crate::model::values::{check_api_name, check_name, check_port_name, ApiKind, GraphqlRoot, Host, Operation, Port};
 use crate::model::{
     Address, Api, Call, CallOrigin, MeshMember, Placement, PortId, PortProtocol, Resolver, Service, ServiceId,
-    ServicePort, TokenPassing, TopicId,
+    ServicePort, TokenPassing,
 };
 use crate::syntax::{Node, Value};
 
@@ -59,8 +59,6 @@ impl Lower<'_> {
         let mut mtls = Some(None);
         let mut require_token = Some(None);
         let mut external = None;
-        let (mut publishes, mut subscribes) = (Vec::new(), Vec::new());
-        let mut topic_links: HashMap<(&str, TopicId), Span> = HashMap::new();
         for child in node.children() {
             match child.name.as_str() {
                 "owner" if once.first(child, self.sink) => {
@@ -103,32 +101,8 @@ impl Lower<'_> {
                 "authorization" if once.first(child, self.sink) => {}
                 "sidecar" if once.first(child, self.sink) => sidecar = self.sidecar(child),
                 "endpoints" if once.first(child, self.sink) => endpoints_node = Some(child),
-                "publishes" | "subscribes" => {
-                    let Some(topic) = self.topic_link(child) else { continue };
-                    let verb = child.name.as_str();
-                    if let Some(&first) = topic_links.get(&(verb, topic.value)) {
-                        self.sink.push(
-                            Diagnostic::new(
-                                Code::DuplicateName,
-                                format!(
-                                    "service `{}` {verb} `{}` twice",
-                                    name.value,
-                                    self.model.topic(topic.value).name.value
-                                ),
-                            )
-                            .at(topic.span, "repeated here")
-                            .with_label(first, "first given here")
-                            .help("remove one of them"),
-                        );
-                        continue;
-                    }
-                    topic_links.insert((verb, topic.value), topic.span);
-                    if verb == "publishes" {
-                        publishes.push(topic)
-                    } else {
-                        subscribes.push(topic)
-                    }
-                }
+                // Lowered once every service has its id (`event_links`).
+                "publishes" | "subscribes" => {}
                 "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" | "endpoints" | "versions" => {}
                 _ => read::unknown_child(child, "service", CHILDREN, self.sink),
             }
@@ -213,8 +187,6 @@ impl Lower<'_> {
                 // Authorization is lowered last, with the gateways its rules name.
                 None => Placement::Mesh(MeshMember { sidecar, identity, mtls, authorization: None, require_token }),
             },
-            publishes,
-            subscribes,
             span: node.span,
         })
     }
@@ -427,6 +399,7 @@ impl Lower<'_> {
         };
         let (name, kind, schema) = (name?, kind?, schema?);
         let schema = self.schema_ref(&schema, kind.schema_format());
+        self.model.schemas[schema.index()].named_by_api = true;
         // The port is set with the service's address (`with_ports`).
         Some((Api { name, kind, schema, port: PortId::new(0), grpc_service, resolvers: Vec::new() }, port_name))
     }
