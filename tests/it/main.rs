@@ -20,6 +20,7 @@ mod envoy_gateway;
 mod envoy_mtls;
 mod envoy_security;
 mod envoy_sidecar;
+mod events_compatibility;
 mod events_language;
 mod fuzz_regressions;
 mod gateway_routes;

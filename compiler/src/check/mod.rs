@@ -5,9 +5,11 @@
 //! and the schema index and do no IO.
 
 mod events {
+    pub mod consumer_compatibility;
     pub mod consumer_redelivery;
     pub mod dead_letter_path;
     pub mod filter_never_matches;
+    pub mod subject_compatibility;
     pub mod subject_outside_stream;
     pub mod topic_without_producer;
 }
@@ -85,6 +87,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A callee's circuit breaker must admit the traffic its callers expect.",
         codes: &[Code::CircuitBreakerBelowLoad],
         run: traffic::circuit_breaker_load::run,
+    },
+    Pass {
+        name: "consumer-compatibility",
+        category: Category::Events,
+        purpose: "Every consumer's reader schema version must read what every producer of its topic writes with its version.",
+        codes: &[Code::ConsumerIncompatibleSchema],
+        run: events::consumer_compatibility::run,
     },
     Pass {
         name: "consumer-redelivery",
@@ -246,6 +255,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A route that an earlier route of the same gateway always wins over.",
         codes: &[Code::ShadowedRoute],
         run: gateway::shadowed_route::run,
+    },
+    Pass {
+        name: "subject-compatibility",
+        category: Category::Events,
+        purpose: "A topic's schema versions, oldest first, must keep its compatibility mode (backward, forward, full, transitive or none).",
+        codes: &[Code::IncompatibleSchemaVersion],
+        run: events::subject_compatibility::run,
     },
     Pass {
         name: "subject-outside-stream",

@@ -160,6 +160,8 @@ codes! {
     RetriesWithoutDeadLetter = "MESH0082", "retries-without-dead-letter", Events, Warning, "0.1.0", "A consumer bounds its deliveries but names no dead letter: an event that fails them all is dropped without a trace.";
     UnboundedRedelivery = "MESH0083", "unbounded-redelivery", Events, Warning, "0.1.0", "An at-least-once consumer of a stream redelivers a failing event for ever: one poison event blocks or loops.";
     UnknownEventMessage = "MESH0084", "unknown-event-message", Schema, Error, "0.1.0", "A topic's protobuf schema names a message its `.proto` file does not define.";
+    ConsumerIncompatibleSchema = "MESH0085", "consumer-incompatible-schema", Events, Error, "0.1.0", "A consumer's reader schema version cannot read the events a producer of its topic writes with its version.";
+    IncompatibleSchemaVersion = "MESH0086", "incompatible-schema-version", Events, Error, "0.1.0", "A topic's schema version breaks the topic's compatibility mode with an earlier version.";
 }
 
 impl Code {

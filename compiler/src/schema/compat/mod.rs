@@ -11,8 +11,8 @@
 //! - [`protobuf`]: the binary wire format and the JSON mapping, each
 //!   judged and reported on its own.
 //!
-//! [`check_mode`] applies a compatibility mode (`BACKWARD`, `FORWARD`,
-//! `FULL`, their transitive forms, `NONE`) across a topic's declared
+//! [`check_mode`] applies a compatibility mode (`backward`, `forward`,
+//! `full`, their transitive forms, `none`) across a topic's declared
 //! version history. The rules and what is approximated are in
 //! `docs/events.md`, "Compatibility rules".
 
@@ -21,6 +21,7 @@ pub mod json_schema;
 pub mod protobuf;
 
 use crate::base::Span;
+use crate::model::events::Compatibility;
 
 /// One reason a reader cannot read what a writer writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,49 +107,6 @@ pub fn reader_can_read(writer: &EventType, reader: &EventType) -> Vec<Break> {
     }
 }
 
-/// A subject's compatibility mode, as schema registries name them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mode {
-    None,
-    Backward,
-    BackwardTransitive,
-    Forward,
-    ForwardTransitive,
-    Full,
-    FullTransitive,
-}
-
-impl Mode {
-    /// Whether each version must let consumers of it read events of the
-    /// versions before it.
-    fn backward(self) -> bool {
-        matches!(self, Mode::Backward | Mode::BackwardTransitive | Mode::Full | Mode::FullTransitive)
-    }
-
-    /// Whether consumers of earlier versions must read each version's events.
-    fn forward(self) -> bool {
-        matches!(self, Mode::Forward | Mode::ForwardTransitive | Mode::Full | Mode::FullTransitive)
-    }
-
-    /// Whether a version is held against all earlier ones, not only the last.
-    fn transitive(self) -> bool {
-        matches!(self, Mode::BackwardTransitive | Mode::ForwardTransitive | Mode::FullTransitive)
-    }
-
-    /// The registry's name: `BACKWARD_TRANSITIVE`.
-    pub fn registry_name(self) -> &'static str {
-        match self {
-            Mode::None => "NONE",
-            Mode::Backward => "BACKWARD",
-            Mode::BackwardTransitive => "BACKWARD_TRANSITIVE",
-            Mode::Forward => "FORWARD",
-            Mode::ForwardTransitive => "FORWARD_TRANSITIVE",
-            Mode::Full => "FULL",
-            Mode::FullTransitive => "FULL_TRANSITIVE",
-        }
-    }
-}
-
 /// A break between two versions of a history, by their positions in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VersionBreak {
@@ -165,11 +123,8 @@ pub struct VersionBreak {
 /// before it); `BACKWARD` makes the new version the reader of the old one's
 /// events, `FORWARD` the writer of events the old one reads, `FULL` both.
 /// Ordered by the newer version, then the older, backward before forward.
-pub fn check_mode<T>(mode: Mode, history: &[T], can_read: impl Fn(&T, &T) -> Vec<Break>) -> Vec<VersionBreak> {
+pub fn check_mode<T>(mode: Compatibility, history: &[T], can_read: impl Fn(&T, &T) -> Vec<Break>) -> Vec<VersionBreak> {
     let mut out = Vec::new();
-    if mode == Mode::None {
-        return out;
-    }
     for new in 1..history.len() {
         let earlier = if mode.transitive() { 0..new } else { new - 1..new };
         for old in earlier.rev() {
@@ -201,7 +156,7 @@ mod tests {
             .collect()
     }
 
-    fn pairs(mode: Mode, history: &[&[char]]) -> Vec<(usize, usize, String)> {
+    fn pairs(mode: Compatibility, history: &[&[char]]) -> Vec<(usize, usize, String)> {
         check_mode(mode, history, needs).into_iter().map(|b| (b.writer, b.reader, b.why.path)).collect()
     }
 
@@ -209,18 +164,18 @@ mod tests {
     fn modes_pick_the_pairs_a_registry_checks() {
         // v0 {a}; v1 {a, b} needs b, which v0's events lack; v2 {b} drops a.
         let history: &[&[char]] = &[&['a'], &['a', 'b'], &['b']];
-        assert_eq!(pairs(Mode::None, history), []);
-        assert_eq!(pairs(Mode::Backward, history), [(0, 1, "b".to_string())]);
+        assert_eq!(pairs(Compatibility::None, history), []);
+        assert_eq!(pairs(Compatibility::Backward, history), [(0, 1, "b".to_string())]);
         // Transitive: v2 also reads v0's events, which lack b.
-        assert_eq!(pairs(Mode::BackwardTransitive, history), [(0, 1, "b".into()), (0, 2, "b".into())]);
-        assert_eq!(pairs(Mode::Forward, history), [(2, 1, "a".to_string())]);
-        assert_eq!(pairs(Mode::ForwardTransitive, history), [(2, 1, "a".into()), (2, 0, "a".into())]);
-        assert_eq!(pairs(Mode::Full, history), [(0, 1, "b".into()), (2, 1, "a".into())]);
+        assert_eq!(pairs(Compatibility::BackwardTransitive, history), [(0, 1, "b".into()), (0, 2, "b".into())]);
+        assert_eq!(pairs(Compatibility::Forward, history), [(2, 1, "a".to_string())]);
+        assert_eq!(pairs(Compatibility::ForwardTransitive, history), [(2, 1, "a".into()), (2, 0, "a".into())]);
+        assert_eq!(pairs(Compatibility::Full, history), [(0, 1, "b".into()), (2, 1, "a".into())]);
         assert_eq!(
-            pairs(Mode::FullTransitive, history),
+            pairs(Compatibility::FullTransitive, history),
             [(0, 1, "b".into()), (2, 1, "a".into()), (0, 2, "b".into()), (2, 0, "a".into())]
         );
-        assert_eq!(pairs(Mode::FullTransitive, &history[..1]), []);
+        assert_eq!(pairs(Compatibility::FullTransitive, &history[..1]), []);
     }
 
     #[test]
