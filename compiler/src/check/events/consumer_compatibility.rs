@@ -57,8 +57,8 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
             let mut d = Diagnostic::new(
                 Code::ConsumerIncompatibleSchema,
                 format!(
-                    "`{reader_name}` reads topic `{name}` with version {rv}, which cannot read the version {wv} events `{writer_name}` publishes: at `{}`, {}",
-                    first.shown_path(),
+                    "`{reader_name}` reads topic `{name}` with version {rv}, which cannot read the version {wv} events `{writer_name}` publishes: {}, {}",
+                    first.location(),
                     first.reason
                 ),
             )
@@ -71,7 +71,7 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
                 d = d.with_label(span, format!("version {rv}, which `{reader_name}` reads with"));
             }
             for more in breaks.iter().skip(1).take(MORE) {
-                d = d.note(format!("also at `{}`: {}", more.shown_path(), more.reason));
+                d = d.note(format!("also {}: {}", more.location(), more.reason));
             }
             if breaks.len() > MORE + 1 {
                 d = d.note(format!("and {} more", breaks.len() - MORE - 1));

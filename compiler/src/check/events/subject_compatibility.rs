@@ -60,11 +60,11 @@ fn diagnostic(topic: &Topic, pair: &[VersionBreak]) -> Diagnostic {
     let mut d = Diagnostic::new(
         Code::IncompatibleSchemaVersion,
         format!(
-            "version {} of topic `{}` breaks its `{}` compatibility: {direction}: at `{}`, {}",
+            "version {} of topic `{}` breaks its `{}` compatibility: {direction}: {}, {}",
             new.number,
             topic.name.value,
             mode.as_str(),
-            first.why.shown_path(),
+            first.why.location(),
             first.why.reason
         ),
     )
@@ -77,7 +77,7 @@ fn diagnostic(topic: &Topic, pair: &[VersionBreak]) -> Diagnostic {
         d = d.with_label(span, format!("version {}, the reader", reader.number));
     }
     for more in pair.iter().skip(1).take(MORE) {
-        d = d.note(format!("also at `{}`: {}", more.why.shown_path(), more.why.reason));
+        d = d.note(format!("also {}: {}", more.why.location(), more.why.reason));
     }
     if pair.len() > MORE + 1 {
         d = d.note(format!("and {} more", pair.len() - MORE - 1));

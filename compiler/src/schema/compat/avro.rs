@@ -124,8 +124,23 @@ impl Kind {
 struct Node {
     kind: Kind,
     /// Where the type is written (for a named type, its `name`).
-    at: Option<Range<usize>>,
+    at: Loc,
     detail: Detail,
+}
+
+/// A byte range of the file, compact (`u32::MAX` start: none).
+#[derive(Clone, Copy, Debug)]
+struct Loc(u32, u32);
+
+impl Loc {
+    const NONE: Loc = Loc(u32::MAX, 0);
+
+    fn new(range: Option<Range<usize>>) -> Loc {
+        match range {
+            Some(r) if r.start < u32::MAX as usize => Loc(r.start as u32, r.end.min(u32::MAX as usize) as u32),
+            _ => Loc::NONE,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -133,10 +148,10 @@ enum Detail {
     None,
     /// An array's items or a map's values.
     Inner(u32),
-    Union(Union),
-    Record(Named, Record),
-    Enum(Named, Enum),
-    Fixed(Named, u64),
+    Union(Box<Union>),
+    Record(Box<Named>, Box<Record>),
+    Enum(Box<Named>, Box<Enum>),
+    Fixed(Box<Named>, u64),
     /// The name that did not resolve.
     Unresolved(String),
 }
@@ -146,6 +161,15 @@ struct Named {
     full: String,
     /// Aliases as full names.
     aliases: Vec<String>,
+}
+
+impl Record {
+    /// The field named `name`.
+    fn field(&self, name: &str) -> Option<&Field> {
+        let at = self.by_name.partition_point(|i| self.fields[*i as usize].name.as_str() < name);
+        let i = *self.by_name.get(at)? as usize;
+        (self.fields[i].name == name).then(|| &self.fields[i])
+    }
 }
 
 impl Named {
@@ -167,8 +191,8 @@ struct Union {
 #[derive(Debug)]
 struct Record {
     fields: Vec<Field>,
-    /// Field name → index in `fields`.
-    by_name: HashMap<String, usize>,
+    /// Indices into `fields`, sorted by name (the first of repeats first).
+    by_name: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -178,14 +202,14 @@ struct Field {
     ty: u32,
     has_default: bool,
     /// The field's `name`.
-    at: Option<Range<usize>>,
+    at: Loc,
 }
 
 #[derive(Debug)]
 struct Enum {
     symbols: Vec<String>,
-    /// `symbols`, sorted, for lookups.
-    sorted: Vec<String>,
+    /// Indices into `symbols`, sorted by symbol, for lookups.
+    sorted: Vec<u32>,
     default: Option<String>,
 }
 
@@ -203,8 +227,8 @@ impl AvroType {
         self.file = file;
     }
 
-    fn span(&self, range: &Option<Range<usize>>) -> Option<Span> {
-        range.clone().map(|r| Span::new(self.file, r))
+    fn span(&self, loc: &Loc) -> Option<Span> {
+        (loc.0 != u32::MAX).then(|| Span::new(self.file, loc.0 as usize..loc.1 as usize))
     }
 
     fn node(&self, id: u32) -> &Node {
@@ -271,7 +295,7 @@ fn namespace_of(full: &str) -> Option<&str> {
 
 impl Builder<'_> {
     fn push(&mut self, kind: Kind, at: Option<Range<usize>>, detail: Detail) -> u32 {
-        self.nodes.push(Node { kind, at, detail });
+        self.nodes.push(Node { kind, at: Loc::new(at), detail });
         (self.nodes.len() - 1) as u32
     }
 
@@ -295,7 +319,7 @@ impl Builder<'_> {
                     .map(|(i, b)| self.build(b, &join(pointer, &i.to_string()), namespace, depth + 1))
                     .collect();
                 let union = self.union(ids);
-                self.push(Kind::Union, at, Detail::Union(union))
+                self.push(Kind::Union, at, Detail::Union(Box::new(union)))
             }
             Value::Object(object) => self.object(object, pointer, namespace, depth, at),
             other => self.unresolved(other.to_string(), at),
@@ -365,23 +389,27 @@ impl Builder<'_> {
         match ty {
             "enum" => {
                 let symbols: Vec<String> = strings(object.get("symbols")).map(str::to_string).collect();
-                let mut sorted = symbols.clone();
-                sorted.sort();
+                let mut sorted: Vec<u32> = (0..symbols.len() as u32).collect();
+                sorted.sort_by(|a, b| symbols[*a as usize].cmp(&symbols[*b as usize]));
                 let default = object.get("default").and_then(Value::as_str).map(str::to_string);
-                let id = self.push(Kind::Enum, at, Detail::Enum(named, Enum { symbols, sorted, default }));
+                let id = self.push(
+                    Kind::Enum,
+                    at,
+                    Detail::Enum(Box::new(named), Box::new(Enum { symbols, sorted, default })),
+                );
                 self.names.insert(full, id);
                 id
             }
             "fixed" => {
                 let size = object.get("size").and_then(Value::as_u64).unwrap_or(0);
-                let id = self.push(Kind::Fixed, at, Detail::Fixed(named, size));
+                let id = self.push(Kind::Fixed, at, Detail::Fixed(Box::new(named), size));
                 self.names.insert(full, id);
                 id
             }
             _ => {
                 // Registered before its fields, which may refer to it.
-                let empty = Record { fields: Vec::new(), by_name: HashMap::new() };
-                let id = self.push(Kind::Record, at, Detail::Record(named, empty));
+                let empty = Record { fields: Vec::new(), by_name: Vec::new() };
+                let id = self.push(Kind::Record, at, Detail::Record(Box::new(named), Box::new(empty)));
                 self.names.insert(full, id);
                 let mut fields = Vec::new();
                 let written = object.get("fields").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
@@ -397,15 +425,14 @@ impl Builder<'_> {
                         aliases: strings(field.get("aliases")).map(str::to_string).collect(),
                         ty,
                         has_default: field.contains_key("default"),
-                        at: (self.locate)(&join(&field_pointer, "name")),
+                        at: Loc::new((self.locate)(&join(&field_pointer, "name"))),
                     });
                 }
-                let mut by_name = HashMap::with_capacity(fields.len());
-                for (i, field) in fields.iter().enumerate() {
-                    by_name.entry(field.name.clone()).or_insert(i);
-                }
+                let mut by_name: Vec<u32> = (0..fields.len() as u32).collect();
+                // Stable: of repeated names the first stays first.
+                by_name.sort_by(|a, b| fields[*a as usize].name.cmp(&fields[*b as usize].name));
                 if let Detail::Record(_, record) = &mut self.nodes[id as usize].detail {
-                    *record = Record { fields, by_name };
+                    **record = Record { fields, by_name };
                 }
                 id
             }
@@ -677,7 +704,7 @@ impl Checker<'_> {
     }
 
     fn symbols(&self, r: u32, w: u32, rname: &Named, re: &Enum, we: &Enum, outcome: &mut Outcome) {
-        let found = |s: &String| re.sorted.binary_search(s).is_ok();
+        let found = |s: &String| re.sorted.binary_search_by(|i| re.symbols[*i as usize].cmp(s)).is_ok();
         let missing: Vec<&str> = we.symbols.iter().filter(|s| !found(s)).map(String::as_str).collect();
         if missing.is_empty() || re.default.as_ref().is_some_and(found) {
             return;
@@ -697,11 +724,7 @@ impl Checker<'_> {
 
     fn fields(&mut self, r: u32, w: u32, wname: &Named, rr: &Record, wr: &Record, out: &mut Outcome) {
         for field in &rr.fields {
-            let found = wr
-                .by_name
-                .get(&field.name)
-                .or_else(|| field.aliases.iter().find_map(|a| wr.by_name.get(a)))
-                .map(|&i| &wr.fields[i]);
+            let found = wr.field(&field.name).or_else(|| field.aliases.iter().find_map(|a| wr.field(a)));
             match found {
                 Some(written) => {
                     let inner = self.compat(field.ty, written.ty);

@@ -39,12 +39,12 @@ pub struct Break {
 }
 
 impl Break {
-    /// The path for messages: `items[].quantity`, or `the event` for the root.
-    pub fn shown_path(&self) -> &str {
+    /// Where, for messages: "at `items[].quantity`", or "at the top level".
+    pub fn location(&self) -> String {
         if self.path.is_empty() {
-            "(the event itself)"
+            "at the top level".to_string()
         } else {
-            &self.path
+            format!("at `{}`", self.path)
         }
     }
 }
