@@ -233,7 +233,20 @@ fn query(schema: &Schema) {
         }
     }
     std::hint::black_box((schema.event_shape(), schema.jwks(), schema.graphql_sdl(), schema.openapi_components()));
+    // Compatibility checks: the event schema (a `.proto`'s first messages)
+    // as writer and reader of itself and of each other.
+    let messages = schema.proto_messages().unwrap_or_default();
+    let names = std::iter::once(None).chain(messages.iter().take(COMPAT_MESSAGES).map(|m| Some(m.as_str())));
+    let events: Vec<_> = names.filter_map(|m| schema.event_type(m)).collect();
+    for writer in &events {
+        for reader in &events {
+            std::hint::black_box(meshc::schema::compat::reader_can_read(writer, reader));
+        }
+    }
 }
+
+/// A `.proto`'s messages compared pairwise at most.
+const COMPAT_MESSAGES: usize = 4;
 
 /// Shapes unfold lazily and may be recursive: visit at most this many.
 const SHAPE_BUDGET: usize = 2_000;

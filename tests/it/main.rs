@@ -11,6 +11,7 @@
 mod support;
 
 mod architecture;
+mod avro_reference;
 mod cert_dir;
 mod cli;
 mod diagnostics_docs;
@@ -20,6 +21,7 @@ mod envoy_mtls;
 mod envoy_security;
 mod envoy_sidecar;
 mod event_bus_runtime;
+mod events_compatibility;
 mod events_language;
 mod fuzz_regressions;
 mod gateway_routes;

@@ -5,12 +5,14 @@
 //! and the schema index and do no IO.
 
 mod events {
+    pub mod consumer_compatibility;
     pub mod consumer_redelivery;
     pub mod dead_letter_path;
     pub mod filter_never_matches;
     pub mod jetstream_duration_limits;
     pub mod min_insync_above_replicas;
     pub mod stream_subjects_overlap;
+    pub mod subject_compatibility;
     pub mod subject_outside_stream;
     pub mod topic_without_producer;
     pub mod work_queue_ack_all;
@@ -90,6 +92,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A callee's circuit breaker must admit the traffic its callers expect.",
         codes: &[Code::CircuitBreakerBelowLoad],
         run: traffic::circuit_breaker_load::run,
+    },
+    Pass {
+        name: "consumer-compatibility",
+        category: Category::Events,
+        purpose: "Every consumer's reader schema version must read what every producer of its topic writes with its version.",
+        codes: &[Code::ConsumerIncompatibleSchema],
+        run: events::consumer_compatibility::run,
     },
     Pass {
         name: "consumer-redelivery",
@@ -272,6 +281,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "Streams on one NATS broker must not share subjects.",
         codes: &[Code::StreamSubjectsOverlap],
         run: events::stream_subjects_overlap::run,
+    },
+    Pass {
+        name: "subject-compatibility",
+        category: Category::Events,
+        purpose: "A topic's schema versions, oldest first, must keep its compatibility mode (backward, forward, full, transitive or none).",
+        codes: &[Code::IncompatibleSchemaVersion],
+        run: events::subject_compatibility::run,
     },
     Pass {
         name: "subject-outside-stream",

@@ -161,6 +161,8 @@ codes! {
     UnboundedRedelivery = "MESH0083", "unbounded-redelivery", Events, Warning, "0.1.0", "An at-least-once consumer of a stream redelivers a failing event for ever: one poison event blocks or loops.";
     UnknownEventMessage = "MESH0084", "unknown-event-message", Schema, Error, "0.1.0", "A topic's protobuf schema names a message its `.proto` file does not define.";
     OutputRefused = "MESH0085", "output-refused", Workspace, Error, "0.1.0", "meshc refused to write its build output or certificates there (the workspace or around it, a directory it did not build, a symbolic link, half a CA), or writing failed; nothing was changed.";
+    ConsumerIncompatibleSchema = "MESH0086", "consumer-incompatible-schema", Events, Error, "0.1.0", "A consumer's reader schema version cannot read the events a producer of its topic writes with its version.";
+    IncompatibleSchemaVersion = "MESH0087", "incompatible-schema-version", Events, Error, "0.1.0", "A topic's schema version breaks the topic's compatibility mode with an earlier version.";
     StreamSubjectsOverlap = "MESH0088", "stream-subjects-overlap", Events, Error, "0.1.0", "Two streams on one NATS broker share subjects: JetStream refuses to create the second.";
     JetstreamDurationLimits = "MESH0089", "jetstream-duration-limits", Events, Error, "0.1.0", "A NATS stream's max-age or duplicate window is one JetStream refuses: under 100ms, or a window longer than the max-age.";
     WorkQueueConsumersOverlap = "MESH0090", "work-queue-consumers-overlap", Events, Error, "0.1.0", "Two consumers of a NATS work-queue stream read overlapping subjects, which JetStream refuses.";

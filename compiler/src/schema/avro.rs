@@ -55,7 +55,9 @@ pub(super) fn load(text: &str) -> Parsed {
         let range = spans.as_ref().and_then(|s| defined_name(s, again)).or_else(|| start(text));
         return Err((format!("the name `{again}` is defined twice; a schema defines each name once"), range));
     }
-    Ok(super::Loaded { event: Some(event), ..super::Loaded::default() })
+    let locate = |pointer: &str| spans.as_ref().and_then(|s| s.locate(pointer));
+    let avro = super::compat::avro::AvroType::build(&value, &locate);
+    Ok(super::Loaded { event: Some(event), avro: Some(avro), ..super::Loaded::default() })
 }
 
 /// Checks the names of records, enums and fixed types before apache-avro

@@ -56,7 +56,7 @@ pub(super) fn load(text: &str) -> Parsed {
             event.shape.types.extend(members(defs, spans.as_ref(), &pointer).into_iter().map(|(name, _)| name));
         }
     }
-    Ok(super::Loaded { event: Some(event), ..super::Loaded::default() })
+    Ok(super::Loaded { event: Some(event), json_schema: Some(value), ..super::Loaded::default() })
 }
 
 /// An object's member names in file order (serde_json's map is sorted), with

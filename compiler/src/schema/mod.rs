@@ -5,6 +5,7 @@
 //! parallel.
 
 mod avro;
+pub mod compat;
 mod depth;
 mod graphql;
 mod json_schema;
@@ -22,7 +23,7 @@ pub use openapi::RestDetail;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
@@ -54,6 +55,10 @@ pub struct Schema {
     /// Event schemas and `.proto` files: the file's text, which backends
     /// ship (schema registries, the runtime).
     text: Option<Arc<str>>,
+    /// Avro only: the types, resolved, for compatibility checks.
+    avro: Option<compat::avro::AvroType>,
+    /// JSON Schema only: the document, for compatibility checks.
+    json_schema: Option<compat::json_schema::JsonSchemaType>,
     /// JWKS files only: the keys as compact JSON.
     jwks: Option<String>,
 }
@@ -105,6 +110,8 @@ struct ProtoIndex {
     pool: prost_reflect::DescriptorPool,
     /// The file's own imports.
     imports: Vec<String>,
+    /// The file itself, for spans of compatibility breaks.
+    source: compat::protobuf::ProtoSource,
     /// Operation key → its HTTP bindings with the option's span.
     rules: HashMap<String, Vec<(HttpRule, Option<Span>)>>,
 }
@@ -135,7 +142,9 @@ impl Schema {
             for (key, rule, r) in p.rules {
                 rules.entry(key).or_default().push((rule, span(r)));
             }
-            ProtoIndex { pool: p.pool, imports: p.imports, rules }
+            let source =
+                compat::protobuf::ProtoSource { file, name: p.root, text: Arc::clone(text), ranges: OnceLock::new() };
+            ProtoIndex { pool: p.pool, imports: p.imports, source, rules }
         });
         let (rest, components) = match loaded.openapi {
             Some(o) => (o.details.into_iter().collect(), Some(o.components)),
@@ -150,7 +159,13 @@ impl Schema {
             }
             shape
         });
-        let text = (event.is_some() || proto.is_some()).then(|| Arc::clone(text));
+        let shipped = (event.is_some() || proto.is_some()).then(|| Arc::clone(text));
+        let avro = loaded.avro.map(|mut avro| {
+            avro.set_file(file);
+            avro
+        });
+        let json_schema =
+            loaded.json_schema.map(|doc| compat::json_schema::JsonSchemaType::new(doc, file, Arc::clone(text)));
         Schema {
             file,
             operations,
@@ -161,9 +176,26 @@ impl Schema {
             rest,
             components,
             event,
-            text,
+            text: shipped,
+            avro,
+            json_schema,
             jwks: loaded.jwks,
         }
+    }
+
+    /// The event type compatibility checks compare: an Avro schema's or a
+    /// JSON Schema's document, or the message `message` (a full name) of a
+    /// `.proto` file. `None` for other schemas and unknown messages.
+    pub fn event_type(&self, message: Option<&str>) -> Option<compat::EventType<'_>> {
+        if let Some(avro) = &self.avro {
+            return Some(compat::EventType::Avro(avro));
+        }
+        if let Some(json) = &self.json_schema {
+            return Some(compat::EventType::JsonSchema(json));
+        }
+        let proto = self.proto.as_ref()?;
+        let message = proto.pool.get_message_by_name(message?)?;
+        Some(compat::EventType::Protobuf(compat::protobuf::ProtoMessage { message, source: &proto.source }))
     }
 
     /// A JWKS file's keys as compact JSON; `None` for other schemas.
@@ -414,6 +446,8 @@ struct Loaded {
     proto: Option<proto::LoadedProto>,
     openapi: Option<openapi::LoadedOpenApi>,
     event: Option<LoadedEvent>,
+    avro: Option<compat::avro::AvroType>,
+    json_schema: Option<serde_json::Value>,
     jwks: Option<String>,
     /// JWKS files only: a secret found instead (its kind and JSON pointer).
     secret: Option<(SecretKind, String)>,

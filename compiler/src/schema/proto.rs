@@ -184,7 +184,7 @@ pub(super) fn load(
         }
     }
     let imports = file.dependencies().map(|d| d.name().to_string()).collect();
-    loaded.proto = Some(LoadedProto { pool: pool.clone(), imports, rules });
+    loaded.proto = Some(LoadedProto { pool: pool.clone(), imports, root: name, rules });
     Ok(loaded)
 }
 
@@ -196,6 +196,8 @@ pub(super) struct LoadedProto {
     pub pool: DescriptorPool,
     /// The files it imports, as its `import` lines name them.
     pub imports: Vec<String>,
+    /// The loaded file's name in the pool.
+    pub root: String,
     /// (operation key, rule, span of the option) for every binding.
     pub rules: Vec<(String, HttpRule, Option<Range<usize>>)>,
 }
