@@ -19,14 +19,15 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use meshc_runtime::event_bus::{EventBus, EventBusConfig};
-//! let config = EventBusConfig::from_json(&std::fs::read_to_string("out/runtime/event-bus.json")?)?;
+//! let config = std::sync::Arc::new(EventBusConfig::from_json(&std::fs::read_to_string("out/runtime/event-bus.json")?)?);
 //! let orders = EventBus::connect(&config, "orders").await?;
 //! orders.publish("orders-placed", &serde_json::json!({"orderId": "o-1", "quantity": 2})).await?;
 //!
 //! let payments = EventBus::connect(&config, "payments").await?;
 //! let subscription = payments
 //!     .subscribe("orders-placed", |event| async move {
-//!         event.publish("payments-requested", &serde_json::json!({"orderId": event.payload["orderId"]})).await?;
+//!         let request = serde_json::json!({"orderId": event.payload["orderId"]});
+//!         event.publish("payments-requested", &request).await.map_err(|e| e.to_string())?;
 //!         Ok::<(), String>(())
 //!     })
 //!     .await?;

@@ -51,6 +51,11 @@ impl Events {
         (0..self.streams.len()).map(StreamId::new)
     }
 
+    /// The brokers of one kind (a backend's), in declaration order.
+    pub fn brokers_of(&self, kind: BrokerKind) -> impl Iterator<Item = (BrokerId, &Broker)> {
+        self.broker_ids().map(|id| (id, self.broker(id))).filter(move |(_, b)| b.kind == kind)
+    }
+
     /// The streams kept on `broker`, in declaration order.
     pub fn streams_on(&self, broker: BrokerId) -> impl Iterator<Item = (StreamId, &Stream)> {
         self.stream_ids().map(|id| (id, self.stream(id))).filter(move |(_, s)| s.broker == broker)

@@ -305,7 +305,11 @@ async fn run_across_a_disruption(
     assert_eq!(report.publish_errors, 0, "publishes failed: {:?}", errors.lock().unwrap());
     assert_eq!(report.handled, report.distinct + report.duplicates);
     assert_eq!(report.acknowledged as u64, RUN_EVENTS);
-    assert!(subscription.stats().reconnects >= 1, "the consumer never noticed the disruption");
+    // The consumer met the disruption: a pull failed, or the broker
+    // redelivered what it had delivered before (a pull may also just expire
+    // across a short outage, so neither alone is certain).
+    let noticed = subscription.stats().reconnects >= 1 || report.duplicates > 0;
+    assert!(noticed, "the consumer never noticed the disruption: {report:?}");
     report
 }
 

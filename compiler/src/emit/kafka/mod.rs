@@ -74,11 +74,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<U
     let consumers_of = consumers_by_topic(model);
     let producers_of = producers_by_topic(model);
     let mut out = Vec::new();
-    for broker_id in events.broker_ids() {
-        let broker = events.broker(broker_id);
-        if broker.kind != BrokerKind::Kafka {
-            continue;
-        }
+    for (broker_id, broker) in events.brokers_of(BrokerKind::Kafka) {
         let mut topics = Vec::new();
         let mut acls = BTreeSet::new();
         let mut on_broker = Vec::new();

@@ -89,11 +89,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<U
     let events = &model.events;
     let consumers_of = consumers_by_topic(model);
     let mut out = Vec::new();
-    for broker_id in events.broker_ids() {
-        let broker = events.broker(broker_id);
-        if broker.kind != BrokerKind::Nats {
-            continue;
-        }
+    for (broker_id, broker) in events.brokers_of(BrokerKind::Nats) {
         let dir = format!("nats/{}", broker.name.value);
         for (_, stream) in events.streams_on(broker_id) {
             let config = stream_config(stream, unexpressed);

@@ -116,11 +116,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<U
     let events = &model.events;
     let consumers_of = consumers_by_topic(model);
     let mut out = Vec::new();
-    for broker_id in events.broker_ids() {
-        let broker = events.broker(broker_id);
-        if broker.kind != BrokerKind::Rabbitmq {
-            continue;
-        }
+    for (broker_id, broker) in events.brokers_of(BrokerKind::Rabbitmq) {
         let definitions = definitions(model, &consumers_of, broker_id, broker, unexpressed);
         out.push(Artifact {
             path: format!("rabbitmq/{}/definitions.json", broker.name.value),
