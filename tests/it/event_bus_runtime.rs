@@ -330,3 +330,103 @@ service "b" {
     assert!(built.artifacts.is_empty(), "{:?}", built.artifacts);
     assert!(built.warnings.is_empty(), "{:?}", built.warnings);
 }
+
+/// A protobuf topic on NATS: the compiled config carries each version's
+/// message and descriptor set; the runtime refuses an event its producer's
+/// message does not accept (nothing reaches the stream) and hands a
+/// consumer of the older version the event as its message reads it.
+#[test]
+fn protobuf_events_are_validated_and_read_with_the_readers_message() {
+    let nats = NatsServer::start();
+    let topic = unique_name("proto");
+    let (host, port) = (nats.addr.ip().to_string(), nats.addr.port());
+    let fixture = format!(
+        r#"
+//- mesh.kdl
+mesh "p"
+broker "bus" kind="nats" {{
+    address "{host}" port={port}
+}}
+topic "{topic}" {{
+    schema "placed.v1.proto" message="e2e.Placed" version=1
+    schema "placed.proto" message="e2e.Placed" version=2
+    stream broker="bus" {{
+        subjects "e2e.{topic}"
+    }}
+}}
+service "orders" {{
+    owner "t"
+    address "orders.svc" port=80
+    publishes "{topic}"
+}}
+service "billing" {{
+    owner "t"
+    address "billing.svc" port=80
+    subscribes "{topic}" version=1 group="billing" {{
+        retry max-deliveries=3 backoff="none"
+        dead-letter drop=#true
+    }}
+}}
+//- placed.v1.proto
+syntax = "proto3";
+package e2e;
+// Version 2's fields reserved, as JSON readers must be told to skip them (MESH0086).
+message Placed {{ string order_id = 1; reserved 2, 3; reserved "quantity", "placed_at"; }}
+//- placed.proto
+syntax = "proto3";
+package e2e;
+import "google/protobuf/timestamp.proto";
+message Placed {{ string order_id = 1; int32 quantity = 2; google.protobuf.Timestamp placed_at = 3; }}
+"#
+    );
+    let options = meshc::emit::Options::default().with_backends(["event-bus"]).unwrap();
+    let built = check(&fixture).build(&options).unwrap();
+    assert!(built.warnings.is_empty(), "{:?}", built.warnings);
+    let artifact = built.artifacts.iter().find(|a| a.path == "runtime/event-bus.json").expect("runtime/event-bus.json");
+    let file: serde_json::Value = serde_json::from_str(&artifact.contents).unwrap();
+    let versions = &file["topics"][0]["versions"];
+    assert_eq!((&versions[0]["format"], &versions[1]["message"]), (&json!("protobuf"), &json!("e2e.Placed")));
+    assert!(versions[1]["schema"].is_null() && versions[1]["descriptor_set"].is_string(), "{versions}");
+    let config = Arc::new(EventBusConfig::from_json(&artifact.contents).unwrap());
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (refused, received) = runtime.block_on(async {
+        let orders = EventBus::connect(&config, "orders").await.unwrap();
+        let billing = EventBus::connect(&config, "billing").await.unwrap();
+        let received: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let seen = Arc::clone(&received);
+        let _billing = billing
+            .subscribe(&topic, move |event: Event| {
+                seen.lock().unwrap().push(event);
+                async { Ok::<(), String>(()) }
+            })
+            .await
+            .unwrap();
+        let mut refused = Vec::new();
+        for bad in [
+            json!({"orderId": "o-0", "quantity": "two"}),
+            json!({"orderId": "o-0", "colour": "red"}),
+            json!({"orderId": "o-0", "placedAt": "yesterday"}),
+        ] {
+            refused.push(orders.publish(&topic, &bad).await.unwrap_err().to_string());
+        }
+        orders
+            .publish(&topic, &json!({"orderId": "o-1", "quantity": 2, "placedAt": "2026-12-04T18:00:00Z"}))
+            .await
+            .unwrap();
+        wait_until("the event", || !received.lock().unwrap().is_empty()).await;
+        // Time for a refused event to arrive, were one sent.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let received = received.lock().unwrap().clone();
+        (refused, received)
+    });
+    assert!(refused[0].contains("at `/quantity`: "), "{}", refused[0]);
+    assert!(refused[1].contains("at `/`: unrecognized field name 'colour' (message e2e.Placed)"), "{}", refused[1]);
+    assert!(refused[2].contains("at `/placedAt`: "), "{}", refused[2]);
+    assert_eq!(received.len(), 1, "{received:?}");
+    // Version 1's message reads the version 2 event: the fields it lacks are dropped.
+    assert_eq!(received[0].payload, json!({"orderId": "o-1"}));
+    assert_eq!((received[0].version, received[0].headers["schema-version"].as_str()), (1, "2"));
+    let info = JetStream::connect(nats.addr).unwrap().stream_info(&topic).unwrap();
+    assert_eq!(info["state"]["messages"], 1, "only the valid event reaches the stream: {info}");
+}

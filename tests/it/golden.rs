@@ -134,12 +134,14 @@ fn the_backends_index_is_generated_from_the_backend_table() {
 }
 
 /// Every artifact of the broker backends on their fixture
-/// (tests/fixtures/emit/brokers: a NATS, a RabbitMQ and a Kafka broker).
+/// (tests/fixtures/emit/brokers: a NATS, a RabbitMQ and a Kafka broker),
+/// and the runtime's event-bus.json for them.
 #[test]
 fn brokers_fixture_artifacts() {
     let compilation = meshc::driver::compile(&repo().join("tests/fixtures/emit/brokers"));
-    let options =
-        meshc::emit::Options::default().with_backends(["nats", "rabbitmq", "kafka", "schema-registry"]).unwrap();
+    let options = meshc::emit::Options::default()
+        .with_backends(["nats", "rabbitmq", "kafka", "schema-registry", "event-bus"])
+        .unwrap();
     let built = compilation.build(&options).expect("the fixture builds");
     // What it cannot express, first: the Kafka consumer's client-side settings.
     let mut text = String::new();

@@ -23,7 +23,13 @@ const LOADERS: &[(&str, Loader)] = &[
 
 /// Loads every runtime config of an example; returns how many each loader took.
 fn load_runtime_configs(example: &str) -> Vec<usize> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("examples").join(example);
+    load_runtime_configs_of(&format!("examples/{example}"))
+}
+
+/// [`load_runtime_configs`] for the workspace at `folder` (from the repository's root).
+fn load_runtime_configs_of(folder: &str) -> Vec<usize> {
+    let example = folder;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join(folder);
     let compilation = meshc::driver::compile(&root);
     let artifacts = compilation.emit().unwrap_or_else(|collisions| {
         let diagnostics = if collisions.is_empty() { &compilation.diagnostics } else { &collisions };
@@ -62,4 +68,21 @@ fn the_shops_runtime_configs_load() {
 #[test]
 fn the_online_boutiques_runtime_configs_load() {
     load_runtime_configs("online-boutique");
+}
+
+/// The brokers fixture's event-bus.json has a protobuf topic on NATS (the
+/// shop's protobuf topic is on Kafka, which the runtime does not drive):
+/// its message and descriptor set load.
+#[test]
+fn the_brokers_fixtures_protobuf_topic_loads() {
+    let [.., event_bus] = load_runtime_configs_of("tests/fixtures/emit/brokers")[..] else { unreachable!() };
+    assert_eq!(event_bus, 1);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("tests/fixtures/emit/brokers");
+    let options = meshc::emit::Options::default().with_backends(["event-bus"]).unwrap();
+    let built = meshc::driver::compile(&root).build(&options).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&built.artifacts[0].contents).unwrap();
+    let topics = file["topics"].as_array().unwrap();
+    let stock = topics.iter().find(|t| t["name"] == "stock-changed").expect("the protobuf topic is in the config");
+    assert_eq!(stock["versions"][0]["format"], "protobuf");
+    assert_eq!(stock["versions"][0]["message"], "shop.stock.StockChanged");
 }

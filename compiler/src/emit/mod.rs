@@ -170,7 +170,7 @@ pub static BACKENDS: &[Backend] = &[
     Backend {
         name: "event-bus",
         engine: "runtime",
-        description: "The config of the runtime's EventBus (`runtime/event-bus.json`): NATS and RabbitMQ brokers, topics with their schema versions' text, each service's producers and consumers (filters, delivery, retries, dead letters).",
+        description: "The config of the runtime's EventBus (`runtime/event-bus.json`): NATS and RabbitMQ brokers, topics with their schema versions (Avro and JSON Schema texts, protobuf messages with their descriptor sets), each service's producers and consumers (filters, delivery, retries, dead letters).",
         page: "../runtime.md#event-bus",
         emit: runtime::event_bus::emit,
     },

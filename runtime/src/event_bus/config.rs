@@ -78,7 +78,12 @@ struct TopicFile {
 struct VersionFile {
     version: u32,
     format: String,
-    schema: String,
+    /// The Avro or JSON Schema text.
+    schema: Option<String>,
+    /// Protobuf: the message's full name.
+    message: Option<String>,
+    /// Protobuf: a base64 `FileDescriptorSet` holding the message's file and its imports.
+    descriptor_set: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -476,7 +481,7 @@ fn check_topic(
         if version.version == 0 {
             return Err(format!("{at}: versions start at 1"));
         }
-        let schema = EventSchema::compile(&version.format, &version.schema).map_err(|e| format!("{at}: {e}"))?;
+        let schema = compile_version(&version).map_err(|e| format!("{at}: {e}"))?;
         if versions.insert(version.version, schema).is_some() {
             return Err(format!("{at}: this version is listed twice"));
         }
@@ -693,6 +698,23 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// A version's schema: a text (Avro, JSON Schema) or a protobuf message
+/// in its descriptor set, decoded here, once.
+fn compile_version(version: &VersionFile) -> Result<EventSchema, String> {
+    match (version.format.as_str(), &version.schema, &version.message, &version.descriptor_set) {
+        ("protobuf", None, Some(message), Some(set)) => EventSchema::protobuf(set, message),
+        ("protobuf", Some(_), _, _) => Err("`schema`: a protobuf version has `message` and `descriptor_set`".into()),
+        ("protobuf", None, None, _) => Err("`message`: a protobuf version names its message".into()),
+        ("protobuf", None, Some(_), None) => {
+            Err("`descriptor_set`: a protobuf version needs its descriptor set".into())
+        }
+        (_, _, Some(_), _) => Err("`message` is a protobuf setting".into()),
+        (_, _, _, Some(_)) => Err("`descriptor_set` is a protobuf setting".into()),
+        (format, Some(text), None, None) => EventSchema::compile(format, text),
+        (format, None, None, None) => Err(format!("`schema`: a {format} version needs its schema's text")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,7 +780,11 @@ mod tests {
             (with("/topics/0/name", json!("orders.placed")), "'.' is not allowed in a name"),
             (
                 with("/topics/0/versions/0/format", json!("protobuf")),
-                "`versions[0]` (version 1): `format`: \"protobuf\": the runtime reads avro and json-schema",
+                "`versions[0]` (version 1): `schema`: a protobuf version has `message` and `descriptor_set`",
+            ),
+            (
+                with("/topics/0/versions/0/format", json!("xml")),
+                "`versions[0]` (version 1): `format`: \"xml\": the runtime reads avro, json-schema and protobuf",
             ),
             (
                 with("/topics/0/versions/0/schema", json!("{\"type\": \"recrd\"}")),
@@ -793,6 +819,26 @@ mod tests {
                 "`filters[0]` (\"a.>.b\"): `>` must be the last token",
             ),
             (with("/consumers/0/retries", json!(3)), "unknown field `retries`"),
+            (with("/topics/0/versions/0/message", json!("shop.Placed")), "`versions[0]` (version 1): `message` is a protobuf"),
+            (
+                with("/topics/0/versions/0", json!({"version": 1, "format": "protobuf", "message": "shop.Placed"})),
+                "`topics[0]` (\"orders-placed\"): `versions[0]` (version 1): `descriptor_set`: a protobuf version needs",
+            ),
+            (
+                with(
+                    "/topics/0/versions/0",
+                    json!({"version": 1, "format": "protobuf", "message": "shop.Placed", "descriptor_set": "@@"}),
+                ),
+                "`topics[0]` (\"orders-placed\"): `versions[0]` (version 1): `descriptor_set` is not base64",
+            ),
+            (
+                // An empty FileDescriptorSet decodes, and has no such message.
+                with(
+                    "/topics/0/versions/0",
+                    json!({"version": 1, "format": "protobuf", "message": "shop.Placed", "descriptor_set": ""}),
+                ),
+                "`topics[0]` (\"orders-placed\"): `versions[0]` (version 1): `message`: no message \"shop.Placed\"",
+            ),
         ];
         for (config, expected) in cases {
             let error = load(config).unwrap_err();

@@ -1,6 +1,6 @@
 //! Event schemas: events travel as JSON (`content-type: application/json`)
-//! and are checked against their topic's schema version, Avro or JSON
-//! Schema.
+//! and are checked against their topic's schema version, Avro, JSON Schema
+//! or a protobuf message (in the protobuf JSON mapping).
 //!
 //! Avro schemas are applied to JSON by the plain mapping (not Avro's own
 //! JSON encoding, which wraps union values): `null`, `boolean`, `string`
@@ -18,16 +18,27 @@
 //! which for Avro is Avro's schema resolution on the JSON: fields the reader
 //! does not know are dropped, fields it adds take their defaults (or an
 //! alias's value), enum symbols it lacks take its enum default.
+//!
+//! Protobuf events are the message's JSON mapping: a producer's event must
+//! deserialize into a `DynamicMessage` of its version's message, strictly
+//! (unknown fields are refused); a consumer decodes it with its reader
+//! version's message, ignoring fields that message does not know, as
+//! protobuf JSON readers do, and receives the reader's canonical JSON
+//! (lowerCamelCase names, 64-bit integers as strings, default values left
+//! out).
 
 use std::collections::HashMap;
 
 use apache_avro::schema::{Name, RecordSchema, Schema};
+use base64::Engine as _;
+use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
 use serde_json::{Map, Value};
 
 /// One schema version of a topic, compiled.
 pub(crate) enum EventSchema {
     Avro(AvroSchema),
     JsonSchema(jsonschema::Validator),
+    Protobuf(MessageDescriptor),
 }
 
 /// An Avro schema with its named types (records, enums, fixed) by full name.
@@ -55,7 +66,27 @@ impl EventSchema {
                     jsonschema::validator_for(&schema).map_err(|e| format!("the JSON Schema does not compile: {e}"))?;
                 Ok(EventSchema::JsonSchema(validator))
             }
-            other => Err(format!("`format`: {other:?}: the runtime reads avro and json-schema events")),
+            "protobuf" => Err("`format`: \"protobuf\" takes `message` and `descriptor_set`, not `schema`".into()),
+            other => Err(format!("`format`: {other:?}: the runtime reads avro, json-schema and protobuf events")),
+        }
+    }
+
+    /// A protobuf message, `message` (its full name) in the base64
+    /// `FileDescriptorSet` `descriptor_set` (its file and the file's imports).
+    pub fn protobuf(descriptor_set: &str, message: &str) -> Result<EventSchema, String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(descriptor_set)
+            .map_err(|e| format!("`descriptor_set` is not base64: {e}"))?;
+        let pool = DescriptorPool::decode(bytes.as_slice())
+            .map_err(|e| format!("`descriptor_set` is not a usable FileDescriptorSet: {e}"))?;
+        match pool.get_message_by_name(message) {
+            Some(descriptor) => Ok(EventSchema::Protobuf(descriptor)),
+            None => {
+                let mut known: Vec<String> = pool.all_messages().map(|m| m.full_name().to_string()).collect();
+                known.sort();
+                let suggestion = crate::event_bus::config::did_you_mean(message, known.iter());
+                Err(format!("`message`: no message {message:?} in the descriptor set{suggestion}"))
+            }
         }
     }
 
@@ -68,6 +99,9 @@ impl EventSchema {
                 let at = error.instance_path().as_str();
                 format!("at `{}`: {error}", if at.is_empty() { "/" } else { at })
             }),
+            EventSchema::Protobuf(message) => {
+                decode(message, value, &DeserializeOptions::new().deny_unknown_fields(true)).map(|_| ())
+            }
         }
     }
 
@@ -77,8 +111,32 @@ impl EventSchema {
         match self {
             EventSchema::Avro(avro) => avro.read(&avro.root, value, &mut String::new()),
             EventSchema::JsonSchema(_) => self.validate(&value).map(|()| value),
+            EventSchema::Protobuf(message) => {
+                let read = decode(message, &value, &DeserializeOptions::new().deny_unknown_fields(false))?;
+                read.serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+                    .map_err(|e| format!("at `/`: the event does not encode as JSON: {e}"))
+            }
         }
     }
+}
+
+/// The event as a message of `message`, or where and why it is not one
+/// (a JSON Pointer to the value serde stopped at).
+fn decode(message: &MessageDescriptor, value: &Value, options: &DeserializeOptions) -> Result<DynamicMessage, String> {
+    let mut track = serde_path_to_error::Track::new();
+    let deserializer = serde_path_to_error::Deserializer::new(value, &mut track);
+    DynamicMessage::deserialize_with_options(message.clone(), deserializer, options).map_err(|error| {
+        let mut path = String::new();
+        for segment in track.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => path.push_str(&format!("/{index}")),
+                serde_path_to_error::Segment::Map { key } => push_key(&mut path, key),
+                serde_path_to_error::Segment::Enum { variant } => push_key(&mut path, variant),
+                serde_path_to_error::Segment::Unknown => path.push_str("/?"),
+            }
+        }
+        format!("{}: {error} (message {})", at(&path), message.full_name())
+    })
 }
 
 /// `at `/a/0/b``, the root as `/`.
@@ -460,5 +518,99 @@ mod tests {
         bad = good;
         bad["id"] = json!("not-a-uuid");
         assert!(schema.validate(&bad).unwrap_err().starts_with("at `/id`: expected uuid"));
+    }
+
+    const ORDERS_V2: &str = r#"
+        syntax = "proto3";
+        package shop.orders;
+        import "google/protobuf/timestamp.proto";
+        message Line { string sku = 1; int32 quantity = 2; }
+        enum Status { STATUS_UNSPECIFIED = 0; NEW = 1; PAID = 2; }
+        message OrderPlaced {
+            string order_id = 1;
+            repeated Line lines = 2;
+            Status status = 3;
+            int64 total_cents = 4;
+            google.protobuf.Timestamp placed_at = 5;
+            string currency = 6;
+        }
+        message OrderPlacedV1 { string order_id = 1; repeated Line lines = 2; }
+    "#;
+
+    /// The base64 descriptor set of `source` (as `orders.proto`) and its imports.
+    fn descriptor_set(source: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("orders.proto"), source).unwrap();
+        let mut compiler = protox::Compiler::new([dir.path()]).unwrap();
+        compiler.include_imports(true);
+        compiler.open_file("orders.proto").unwrap();
+        base64::engine::general_purpose::STANDARD.encode(compiler.encode_file_descriptor_set())
+    }
+
+    fn proto_event() -> Value {
+        json!({"orderId": "o-1", "lines": [{"sku": "a", "quantity": 2}], "status": "PAID",
+               "totalCents": "1250", "placedAt": "2026-12-04T18:00:00Z", "currency": "EUR"})
+    }
+
+    #[test]
+    fn protobuf_events_are_validated_strictly_with_the_path() {
+        let set = descriptor_set(ORDERS_V2);
+        let schema = EventSchema::protobuf(&set, "shop.orders.OrderPlaced").unwrap();
+        schema.validate(&proto_event()).unwrap();
+        // The proto field names are accepted too, as the JSON mapping says.
+        schema.validate(&json!({"order_id": "o-2", "total_cents": 3})).unwrap();
+
+        let mut wrong = proto_event();
+        wrong["lines"][0]["quantity"] = json!("two");
+        let error = schema.validate(&wrong).unwrap_err();
+        assert_eq!(error, "at `/lines/0/quantity`: invalid digit found in string (message shop.orders.OrderPlaced)");
+        assert!(error.ends_with("(message shop.orders.OrderPlaced)"), "{error}");
+
+        wrong = proto_event();
+        wrong["status"] = json!("LOST");
+        assert!(schema.validate(&wrong).unwrap_err().starts_with("at `/status`: "));
+
+        wrong = proto_event();
+        wrong["placedAt"] = json!("yesterday");
+        assert!(schema.validate(&wrong).unwrap_err().starts_with("at `/placedAt`: "));
+
+        let mut unknown = proto_event();
+        unknown["lines"][0]["colour"] = json!("red");
+        let error = schema.validate(&unknown).unwrap_err();
+        assert!(error.starts_with("at `/lines/0"), "{error}");
+        assert!(error.contains("colour"), "{error}");
+
+        assert!(schema.validate(&json!([1])).unwrap_err().starts_with("at `/`: "));
+    }
+
+    #[test]
+    fn a_protobuf_reader_with_an_older_message_reads_a_newer_event() {
+        let set = descriptor_set(ORDERS_V2);
+        let reader = EventSchema::protobuf(&set, "shop.orders.OrderPlacedV1").unwrap();
+        // The writer's fields the reader lacks are ignored; the reader sees its canonical JSON.
+        let read = reader.read(proto_event()).unwrap();
+        assert_eq!(read, json!({"orderId": "o-1", "lines": [{"sku": "a", "quantity": 2}]}));
+        // Its own strict validation would refuse the same event.
+        let error = reader.validate(&proto_event()).unwrap_err();
+        assert!(error == "at `/`: unrecognized field name 'currency' (message shop.orders.OrderPlacedV1)", "{error}");
+        // A field of the wrong type is still an error for the reader.
+        let error = reader.read(json!({"orderId": 7})).unwrap_err();
+        assert!(error.starts_with("at `/orderId`: "), "{error}");
+    }
+
+    #[test]
+    fn a_bad_descriptor_set_or_message_is_refused() {
+        let refused = |set: &str, message: &str| match EventSchema::protobuf(set, message) {
+            Ok(_) => panic!("{message} compiled"),
+            Err(error) => error,
+        };
+        let set = descriptor_set(ORDERS_V2);
+        let error = refused(&set, "shop.orders.OrderPlace");
+        assert!(error.starts_with("`message`: no message \"shop.orders.OrderPlace\" in the descriptor set"), "{error}");
+        assert!(error.contains("did you mean \"shop.orders.OrderPlaced\""), "{error}");
+        assert!(refused("not base64!", "shop.orders.OrderPlaced").starts_with("`descriptor_set` is not base64"));
+        let garbage = base64::engine::general_purpose::STANDARD.encode([0xff, 0xff, 0xff]);
+        assert!(refused(&garbage, "shop.orders.OrderPlaced")
+            .starts_with("`descriptor_set` is not a usable FileDescriptorSet"));
     }
 }

@@ -389,6 +389,66 @@ async fn nats_an_invalid_event_never_reaches_the_broker() {
     assert_eq!(count(stream.info().await.unwrap()), 1);
 }
 
+/// A protobuf topic: version 2's message validates the producer's events
+/// strictly (a wrong type or an unknown field never reaches the stream);
+/// a consumer of version 1 reads the valid event with its older message,
+/// the fields it lacks ignored, as the reader's canonical JSON.
+#[tokio::test]
+async fn nats_protobuf_events_are_validated_and_read_with_the_readers_message() {
+    use base64::Engine as _;
+    let set = |source: &str| {
+        let set = crate::support::compile_proto("placed.proto", source).encode_file_descriptor_set();
+        base64::engine::general_purpose::STANDARD.encode(set)
+    };
+    let v1 = set("syntax = \"proto3\"; package shop; message Placed { string order_id = 1; }");
+    let v2 = set("syntax = \"proto3\"; package shop; import \"google/protobuf/timestamp.proto\";
+        message Placed { string order_id = 1; int64 total_cents = 2; google.protobuf.Timestamp at = 3; }");
+    let server = NatsServer::start();
+    let topic = unique_name("proto");
+    let subject = topic.replace('-', ".");
+    let config = json!({
+        "brokers": [{"name": "bus", "kind": "nats", "addresses": [server.addr.to_string()]}],
+        "topics": [{"name": topic, "broker": "bus", "subjects": [subject],
+                    "versions": [{"version": 1, "format": "protobuf", "message": "shop.Placed", "descriptor_set": v1},
+                                 {"version": 2, "format": "protobuf", "message": "shop.Placed", "descriptor_set": v2}]}],
+        "producers": [{"service": "orders", "topic": topic, "version": 2, "subject": subject}],
+        "consumers": [{"service": "billing", "topic": topic, "version": 1, "group": "billing",
+                       "delivery": "at-most-once"}]
+    });
+    let config = Arc::new(EventBusConfig::from_json(&config.to_string()).unwrap());
+    let orders = EventBus::connect(&config, "orders").await.unwrap();
+    let billing = EventBus::connect(&config, "billing").await.unwrap();
+    let client = async_nats::connect(server.addr.to_string()).await.unwrap();
+    let mut stream = async_nats::jetstream::new(client).get_stream(&topic).await.unwrap();
+    let seen = Seen::default();
+    let handler_seen = seen.clone();
+    let _billing = billing
+        .subscribe(&topic, move |event: Event| {
+            handler_seen.push(event);
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+
+    for (bad, expected) in [
+        (json!({"orderId": "o-1", "totalCents": true}), "at `/totalCents`: "),
+        (json!({"orderId": "o-1", "colour": "red"}), "at `/`: unrecognized field name 'colour' (message shop.Placed)"),
+        (json!({"orderId": "o-1", "at": "noon"}), "at `/at`: "),
+    ] {
+        let error = orders.publish(&topic, &bad).await.unwrap_err();
+        let PublishError::Invalid { version: 2, message, .. } = &error else { panic!("not Invalid: {error:?}") };
+        assert!(message.starts_with(expected), "{message:?} should start with {expected:?}");
+    }
+    assert_eq!(stream.info().await.unwrap().state.messages, 0, "an invalid event reached the stream");
+
+    orders.publish(&topic, &json!({"orderId": "o-1", "totalCents": 1250, "at": "2026-12-04T18:00:00Z"})).await.unwrap();
+    wait_until("the event", Duration::from_secs(10), || seen.len() == 1).await;
+    let (_, event) = &seen.events()[0];
+    assert_eq!((event.version, event.headers["schema-version"].as_str()), (1, "2"));
+    assert_eq!(event.payload, json!({"orderId": "o-1"}));
+    assert_eq!(stream.info().await.unwrap().state.messages, 1);
+}
+
 #[tokio::test]
 async fn rabbitmq_an_invalid_event_never_reaches_the_broker() {
     let bus = Bus::new("rabbitmq", &rabbitmq_addr());

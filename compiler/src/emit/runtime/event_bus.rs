@@ -6,14 +6,18 @@
 //!
 //! Left out: Kafka brokers and their topics (the runtime drives NATS and
 //! RabbitMQ; the kafka backend configures Kafka). Left out with a warning:
-//! topics with a protobuf schema version
-//! (the runtime validates Avro and JSON Schema), consumers of RabbitMQ
-//! stream queues, `ack="all"`, and whatever names what was left out.
+//! consumers of RabbitMQ stream queues, `ack="all"`, and whatever names what
+//! was left out.
+//!
+//! A version is its schema's text (Avro, JSON Schema), or for protobuf its
+//! message's full name and the base64 `FileDescriptorSet` of its `.proto`
+//! file with the file's imports, which the runtime decodes at load.
 //! Topics without a stream are kept nowhere, so they have no entry.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+use base64::Engine as _;
 use serde::Serialize;
 
 use crate::emit::{Artifact, Options, Unexpressed};
@@ -80,8 +84,16 @@ struct TopicEntry<'a> {
 
 #[derive(Serialize)]
 struct VersionEntry<'a> {
+    /// Protobuf: base64 of the message's file and its imports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    descriptor_set: Option<String>,
     format: &'static str,
-    schema: &'a str,
+    /// Protobuf: the message's full name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    /// Avro and JSON Schema: the schema's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema: Option<&'a str>,
     version: u32,
 }
 
@@ -159,23 +171,42 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
         }
         let mut versions = Vec::new();
         for version in &topic.versions {
-            let format = match model.schema(version.schema).format {
-                SchemaFormat::Avro => "avro",
-                SchemaFormat::JsonSchema => "json-schema",
-                _ => {
+            let entry = match (model.schema(version.schema).format, &version.message) {
+                (SchemaFormat::Proto, Some(message)) => VersionEntry {
+                    descriptor_set: Some(
+                        base64::engine::general_purpose::STANDARD.encode(schemas.descriptor_set(&[version.schema])),
+                    ),
+                    format: "protobuf",
+                    message: Some(message.value.trim_start_matches('.')),
+                    schema: None,
+                    version: version.number,
+                },
+                (SchemaFormat::Avro | SchemaFormat::JsonSchema, _) => VersionEntry {
+                    descriptor_set: None,
+                    format: if model.schema(version.schema).format == SchemaFormat::Avro {
+                        "avro"
+                    } else {
+                        "json-schema"
+                    },
+                    message: None,
+                    // A schema that did not load has been reported; its text is then empty.
+                    schema: Some(schemas.get(version.schema).and_then(|s| s.text()).unwrap_or("")),
+                    version: version.number,
+                },
+                // Lowering reports a protobuf version without `message=` and
+                // any other format as errors, so no build gets here; stay total.
+                (format, _) => {
                     unexpressed.push(Unexpressed::new(
                         version.span,
-                        format!("topic `{}`'s version {} (protobuf)", topic.name.value, version.number),
+                        format!("topic `{}`'s version {} ({})", topic.name.value, version.number, format.describe()),
                         "the topic is left out of runtime/event-bus.json, with its producers and consumers",
-                        "the runtime's EventBus validates Avro and JSON Schema events; protobuf events are not supported yet",
+                        "the runtime's EventBus reads Avro, JSON Schema and protobuf messages (`message=`)",
                     ));
                     versions.clear();
                     break;
                 }
             };
-            // A schema that did not load has been reported; its text is then empty.
-            let text = schemas.get(version.schema).and_then(|s| s.text()).unwrap_or("");
-            versions.push(VersionEntry { format, schema: text, version: version.number });
+            versions.push(entry);
         }
         if versions.is_empty() {
             continue;
