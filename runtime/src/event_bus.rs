@@ -1,11 +1,12 @@
-//! The event bus: a service's publishers and subscribers on NATS JetStream
-//! and RabbitMQ, driven by the `event-bus.json` meshc compiles from the
+//! The event bus: a service's publishers and subscribers on NATS JetStream,
+//! RabbitMQ and Kafka, driven by the `event-bus.json` meshc compiles from the
 //! spec's brokers, topics, `publishes` and `subscribes`.
 //!
 //! - [`EventBus::publish`] validates the event against the producer's schema
 //!   version (an invalid event is refused with the schema's error and
 //!   nothing is sent), sets the tracking headers and returns once the
-//!   broker acknowledged it (JetStream PubAck, RabbitMQ publisher confirm),
+//!   broker acknowledged it (JetStream PubAck, RabbitMQ publisher confirm,
+//!   Kafka `acks=all`),
 //!   retrying transient broker errors with backoff.
 //! - [`EventBus::subscribe`] registers a handler for the service's consumer
 //!   of a topic: events are filtered, read with the consumer's reader
@@ -39,6 +40,7 @@
 
 mod config;
 mod consume;
+mod kafka;
 mod nats;
 mod rabbitmq;
 mod schema;
@@ -207,6 +209,7 @@ impl BrokerError {
 pub(crate) enum Broker {
     Nats(nats::NatsBroker),
     Rabbitmq(rabbitmq::RabbitBroker),
+    Kafka(kafka::KafkaBroker),
 }
 
 /// An event ready to be sent: its topic, subject, headers and JSON bytes.
@@ -222,6 +225,7 @@ impl Broker {
         match self {
             Broker::Nats(b) => b.send_once(event).await,
             Broker::Rabbitmq(b) => b.send_once(event).await,
+            Broker::Kafka(b) => b.send_once(event).await,
         }
     }
 }
@@ -306,6 +310,7 @@ impl EventBus {
                 let broker = match broker_config.kind {
                     BrokerKind::Nats => Broker::Nats(nats::NatsBroker::connect(broker_config, service).await?),
                     BrokerKind::Rabbitmq => Broker::Rabbitmq(rabbitmq::RabbitBroker::connect(broker_config).await?),
+                    BrokerKind::Kafka => Broker::Kafka(kafka::KafkaBroker::connect(broker_config).await?),
                 };
                 brokers[index] = Some(Arc::new(broker));
             }
@@ -314,6 +319,7 @@ impl EventBus {
             match &**broker {
                 Broker::Nats(b) => b.ensure_stream(topic).await,
                 Broker::Rabbitmq(b) => b.ensure_exchange(topic).await,
+                Broker::Kafka(b) => b.ensure_topic(topic).await.map(drop),
             }
             .map_err(|e| ConnectError::Broker(format!("topic {:?}: {}", topic.name, e.message)))?;
         }
@@ -469,7 +475,7 @@ impl EventBus {
     /// Reads `topic` as an ephemeral at-most-once consumer that takes part
     /// in no group and validates nothing: each event as it was sent (the
     /// payload parsed as JSON, or a string when it is not JSON). From the
-    /// stream's first event when `from_start` (JetStream; RabbitMQ queues
+    /// stream's first event when `from_start` (JetStream, Kafka; RabbitMQ queues
     /// keep no history, so only new events), else from now.
     pub async fn tail<F, Fut>(&self, topic: &str, from_start: bool, handler: F) -> Result<Subscription, SubscribeError>
     where
@@ -517,6 +523,7 @@ impl EventBus {
         let task = match &*broker {
             Broker::Nats(b) => b.consume(Arc::clone(&pipeline)).await?,
             Broker::Rabbitmq(b) => b.consume(Arc::clone(&pipeline)).await?,
+            Broker::Kafka(b) => b.consume(Arc::clone(&pipeline)).await?,
         };
         Ok(Subscription { task, stats })
     }

@@ -70,6 +70,8 @@ struct TopicFile {
     queue_type: Option<String>,
     /// RabbitMQ quorum queues' initial group size.
     replicas: Option<u8>,
+    /// Kafka: the event field whose value is the record key.
+    partition_key: Option<String>,
     versions: Vec<VersionFile>,
 }
 
@@ -165,6 +167,7 @@ impl std::fmt::Debug for EventBusConfig {
 pub enum BrokerKind {
     Nats,
     Rabbitmq,
+    Kafka,
 }
 
 #[derive(Clone, Debug)]
@@ -211,7 +214,7 @@ pub(crate) enum QueueType {
 pub(crate) struct TopicConfig {
     pub name: String,
     pub broker: usize,
-    /// The JetStream stream's or RabbitMQ exchange's name.
+    /// The JetStream stream's, RabbitMQ exchange's or Kafka topic's name.
     pub stream: String,
     /// Subject patterns (NATS syntax; for RabbitMQ `>` is read as `#`).
     pub subjects: Vec<String>,
@@ -219,6 +222,8 @@ pub(crate) struct TopicConfig {
     pub queue_type: QueueType,
     /// The quorum group size of the queues the runtime declares; `None`: the broker's default.
     pub replicas: Option<u8>,
+    /// Kafka: the event field whose value is the record key.
+    pub partition_key: Option<String>,
     /// Schema versions by number, ascending.
     pub versions: BTreeMap<u32, EventSchema>,
 }
@@ -372,8 +377,8 @@ fn check_broker(broker: &BrokerFile) -> Result<BrokerConfig, String> {
     let kind = match broker.kind.as_str() {
         "nats" => BrokerKind::Nats,
         "rabbitmq" => BrokerKind::Rabbitmq,
-        "kafka" => return Err("`kind`: kafka brokers are not driven by the runtime yet (nats and rabbitmq are)".into()),
-        other => return Err(format!("`kind`: {other:?} is not a broker kind (nats, rabbitmq)")),
+        "kafka" => BrokerKind::Kafka,
+        other => return Err(format!("`kind`: {other:?} is not a broker kind (nats, rabbitmq, kafka)")),
     };
     if broker.addresses.is_empty() {
         return Err("`addresses` is empty: give at least one `host:port`".into());
@@ -389,6 +394,9 @@ fn check_broker(broker: &BrokerFile) -> Result<BrokerConfig, String> {
         }
         Some(_) => return Err("`credentials`: give exactly one of `env` (a variable name) and `file` (a path)".into()),
     };
+    if kind == BrokerKind::Kafka && (credentials.is_some() || broker.tls.is_some()) {
+        return Err("`credentials` and `tls`: the runtime's Kafka adapter speaks plain TCP without SASL yet".into());
+    }
     let tls = match &broker.tls {
         None => None,
         Some(TlsFile { ca: Some(path) }) if path.as_os_str().is_empty() => return Err("`tls.ca` is empty".into()),
@@ -398,7 +406,7 @@ fn check_broker(broker: &BrokerFile) -> Result<BrokerConfig, String> {
         (None, _) => "/".to_string(),
         (Some(vhost), BrokerKind::Rabbitmq) if !vhost.is_empty() => vhost.clone(),
         (Some(_), BrokerKind::Rabbitmq) => return Err("`vhost` is empty".into()),
-        (Some(_), BrokerKind::Nats) => return Err("`vhost` is a RabbitMQ setting; a nats broker has none".into()),
+        (Some(_), _) => return Err("`vhost` is a RabbitMQ setting; only a rabbitmq broker has one".into()),
     };
     Ok(BrokerConfig { name: broker.name.clone(), kind, addresses: broker.addresses.clone(), credentials, tls, vhost })
 }
@@ -446,10 +454,10 @@ fn check_topic(
     for (i, pattern) in topic.subjects.iter().enumerate() {
         subject::check_pattern(pattern).map_err(|e| format!("`subjects[{i}]` ({pattern:?}): {e}"))?;
     }
-    let rabbit_only = |key: &str| format!("`{key}` is a RabbitMQ setting; a nats topic has none");
+    let rabbit_only = |key: &str| format!("`{key}` is a RabbitMQ setting; only a rabbitmq topic has one");
     let exchange_type = match (topic.exchange_type.as_deref(), kind) {
         (None, _) | (Some("topic"), BrokerKind::Rabbitmq) => ExchangeType::Topic,
-        (Some(_), BrokerKind::Nats) => return Err(rabbit_only("exchange_type")),
+        (Some(_), BrokerKind::Nats | BrokerKind::Kafka) => return Err(rabbit_only("exchange_type")),
         (Some("direct"), _) => ExchangeType::Direct,
         (Some("fanout"), _) => ExchangeType::Fanout,
         (Some("headers"), _) => ExchangeType::Headers,
@@ -459,7 +467,7 @@ fn check_topic(
     };
     let queue_type = match (topic.queue_type.as_deref(), kind) {
         (None, _) | (Some("quorum"), BrokerKind::Rabbitmq) => QueueType::Quorum,
-        (Some(_), BrokerKind::Nats) => return Err(rabbit_only("queue_type")),
+        (Some(_), BrokerKind::Nats | BrokerKind::Kafka) => return Err(rabbit_only("queue_type")),
         (Some("classic"), _) => QueueType::Classic,
         (Some("stream"), _) => {
             return Err("`queue_type`: stream queues are not consumed by the runtime (use quorum or classic)".into())
@@ -468,9 +476,15 @@ fn check_topic(
     };
     let replicas = match (topic.replicas, kind) {
         (None, _) => None,
-        (Some(_), BrokerKind::Nats) => return Err(rabbit_only("replicas")),
+        (Some(_), BrokerKind::Nats | BrokerKind::Kafka) => return Err(rabbit_only("replicas")),
         (Some(n @ 1..=5), BrokerKind::Rabbitmq) => Some(n),
         (Some(n), BrokerKind::Rabbitmq) => return Err(format!("`replicas`: expected 1 to 5, not {n}")),
+    };
+    let partition_key = match (topic.partition_key, kind) {
+        (None, _) => None,
+        (Some(key), BrokerKind::Kafka) if !key.is_empty() => Some(key),
+        (Some(_), BrokerKind::Kafka) => return Err("`partition_key` is empty".into()),
+        (Some(_), _) => return Err("`partition_key` is a Kafka setting; only a kafka topic has one".into()),
     };
     if topic.versions.is_empty() {
         return Err("`versions` is empty: give at least one schema version".into());
@@ -494,6 +508,7 @@ fn check_topic(
         exchange_type,
         queue_type,
         replicas,
+        partition_key,
         versions,
     })
 }
@@ -772,7 +787,8 @@ mod tests {
     #[test]
     fn errors_name_the_entry_and_the_key() {
         let cases = [
-            (with("/brokers/0/kind", json!("kafka")), "`brokers[0]` (\"bus\"): `kind`: kafka brokers are not driven"),
+            (with("/brokers/0/kind", json!("kafka")), "`credentials` and `tls`: the runtime's Kafka adapter speaks plain TCP"),
+            (with("/topics/0/partition_key", json!("id")), "`partition_key` is a Kafka setting"),
             (with("/brokers/0/addresses/0", json!("nats:0")), "`addresses[0]` (\"nats:0\"): \"0\" is not a port"),
             (with("/brokers/0/credentials", json!({"env": "A", "file": "/b"})), "give exactly one of `env`"),
             (with("/brokers/0/vhost", json!("/")), "`vhost` is a RabbitMQ setting"),

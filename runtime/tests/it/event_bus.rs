@@ -18,6 +18,7 @@ use meshc_runtime::event_bus::{tracking, Event, EventBus, EventBusConfig, Publis
 use serde_json::{json, Value};
 
 use crate::support::brokers::{rabbitmq_addr, Relay};
+use crate::support::kafka::KafkaBroker;
 use crate::support::nats::NatsServer;
 use crate::support::unique_name;
 
@@ -208,6 +209,84 @@ async fn nats_poison_event_is_dead_lettered_after_exactly_the_declared_attempts(
     let server = NatsServer::start();
     let bus = Bus::new("nats", &server.addr.to_string());
     poison_is_dead_lettered_after_exactly_the_declared_attempts(&bus, &bus.load()).await;
+}
+
+#[tokio::test]
+async fn kafka_poison_event_is_dead_lettered_after_exactly_the_declared_attempts() {
+    let broker = KafkaBroker::start();
+    let bus = Bus::new("kafka", &broker.addr.to_string());
+    poison_is_dead_lettered_after_exactly_the_declared_attempts(&bus, &bus.load()).await;
+}
+
+/// Kafka: an event published is consumed with its subject, payload and
+/// every tracking header (record headers); a group that subscribes again
+/// starts from its committed offset (nothing handled twice, nothing lost).
+#[tokio::test]
+async fn kafka_round_trip_carries_the_headers_and_commits_the_groups_offset() {
+    let broker = KafkaBroker::start();
+    let mut bus = Bus::new("kafka", &broker.addr.to_string());
+    bus.config["topics"][0]["partition_key"] = json!("orderId");
+    let config = bus.load();
+    let orders = EventBus::connect(&config, "orders").await.unwrap();
+    let payments = EventBus::connect(&config, "payments").await.unwrap();
+    let seen = Seen::default();
+    let handler = |seen: Seen| {
+        move |event: Event| {
+            seen.push(event);
+            async { Ok::<(), String>(()) }
+        }
+    };
+    let subscription = payments.subscribe(&bus.topic, handler(seen.clone())).await.unwrap();
+    let id = orders.publish(&bus.topic, &order("o-1", 1)).await.unwrap();
+    wait_until("the event", Duration::from_secs(20), || seen.len() == 1).await;
+    let (_, event) = &seen.events()[0];
+    assert_eq!(event.id, id.to_string());
+    assert_eq!(event.subject, format!("{}.eu", bus.topic.replace('-', ".")));
+    assert_eq!(event.attempt, 1);
+    assert_eq!(event.payload, json!({"orderId": "o-1", "seq": 1, "quantity": 1, "region": null}));
+    assert_eq!(event.headers[tracking::EVENT_ID], id.to_string());
+    assert_eq!(event.headers[tracking::CORRELATION_ID], id.to_string());
+    assert_eq!(event.headers[tracking::EVENT_TYPE], bus.topic);
+    assert_eq!(event.headers[tracking::SCHEMA_VERSION], "2");
+    assert_eq!(event.headers[tracking::CONTENT_TYPE], tracking::JSON);
+    assert!(event.headers[tracking::TRACEPARENT].starts_with("00-"), "{:?}", event.headers);
+    assert!(!event.headers.contains_key("event-subject"), "the subject header is the subject, not a header");
+
+    // The group's offset is committed: a new subscription of the same group
+    // gets only what was published after the first one was dropped.
+    drop(subscription);
+    orders.publish(&bus.topic, &order("o-2", 2)).await.unwrap();
+    let again = Seen::default();
+    let _subscription = payments.subscribe(&bus.topic, handler(again.clone())).await.unwrap();
+    wait_until("the second event", Duration::from_secs(20), || again.len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ids: Vec<Value> = again.events().iter().map(|(_, e)| e.payload["orderId"].clone()).collect();
+    assert_eq!(ids, [json!("o-2")], "the resumed group's events");
+}
+
+#[tokio::test]
+async fn kafka_an_invalid_event_never_reaches_the_topic() {
+    let broker = KafkaBroker::start();
+    let bus = Bus::new("kafka", &broker.addr.to_string());
+    let config = bus.load();
+    let orders = EventBus::connect(&config, "orders").await.unwrap();
+    let error = orders.publish(&bus.topic, &json!({"orderId": "o-1", "seq": 1, "quantity": "two"})).await.unwrap_err();
+    assert_invalid(&error, &bus.topic);
+    orders.publish(&bus.topic, &order("o-1", 1)).await.unwrap();
+    // Everything the topic holds, from its first record.
+    let seen = Seen::default();
+    let probe = seen.clone();
+    let _tail = orders
+        .tail(&bus.topic, true, move |event: Event| {
+            probe.push(event);
+            async {}
+        })
+        .await
+        .unwrap();
+    wait_until("the valid event", Duration::from_secs(20), || seen.len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ids: Vec<Value> = seen.events().iter().map(|(_, e)| e.payload["orderId"].clone()).collect();
+    assert_eq!(ids, [json!("o-1")], "the topic holds only the valid event");
 }
 
 #[tokio::test]
