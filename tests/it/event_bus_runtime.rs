@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use meshc_runtime::event_bus::{Event, EventBus, EventBusConfig};
 use meshc_test_support::brokers::rabbitmq_addr;
+use meshc_test_support::kafka::KafkaBroker;
 use meshc_test_support::nats::NatsServer;
 use meshc_test_support::unique_name;
 use meshc_test_support::{shared_rabbitmq, JetStream};
@@ -293,42 +294,114 @@ fn the_runtime_runs_on_the_broker_artifacts_applied_first() {
     });
 }
 
-/// The runtime does not drive Kafka: its brokers and topics are the kafka
-/// backend's alone, with no runtime config and no warning on every such spec.
+/// A compiled Kafka spec runs on the runtime against Tansu: the producer's
+/// subject is the topic's name, the partition key goes along, a poison
+/// event is dead-lettered after exactly `max-deliveries` handler calls,
+/// with no MESH0073 warning. A Kafka broker with credentials is left out
+/// with a warning (the adapter speaks plain TCP).
 #[test]
-fn a_kafka_broker_is_not_in_the_runtime_config() {
-    let compilation = check(
+fn a_kafka_spec_runs_on_the_runtime_event_bus() {
+    let kafka = KafkaBroker::start();
+    let topic = unique_name("k");
+    let (host, port) = (kafka.addr.ip().to_string(), kafka.addr.port());
+    let compilation = check(&format!(
         r#"
 //- mesh.kdl
 mesh "k"
-broker "log" kind="kafka" {
-    address "kafka.svc" port=9092
-}
-topic "t" {
+broker "log" kind="kafka" {{
+    address "{host}" port={port}
+}}
+broker "secured" kind="kafka" {{
+    address "kafka.svc" port=9093
+    credentials env="KAFKA_CREDS"
+}}
+topic "{topic}" {{
+    schema "t.avsc"
+    stream broker="log" {{
+        partition-key field="id"
+    }}
+}}
+topic "{topic}-dlq" {{
     schema "t.avsc"
     stream broker="log"
-}
-service "a" {
+}}
+topic "other" {{
+    schema "t.avsc"
+    stream broker="secured"
+}}
+service "a" {{
     owner "t"
     address "a.svc" port=80
-    publishes "t"
-}
-service "b" {
+    publishes "{topic}"
+    publishes "other"
+}}
+service "b" {{
     owner "t"
     address "b.svc" port=80
-    subscribes "t" group="b" {
+    subscribes "{topic}" group="b" {{
+        retry max-deliveries=3 backoff="fixed" delay="100ms"
+        dead-letter "{topic}-dlq"
+    }}
+    subscribes "{topic}-dlq" group="b-dlq" {{
         retry max-deliveries=3 backoff="none"
         dead-letter drop=#true
-    }
-}
+    }}
+}}
 //- t.avsc
-{"type": "record", "name": "T", "fields": [{"name": "id", "type": "string"}]}
-"#,
-    );
-    let options = meshc::emit::Options::default().with_backends(["event-bus"]).unwrap();
+{{"type": "record", "name": "T", "fields": [{{"name": "id", "type": "string"}}]}}
+"#
+    ));
+    let options = meshc::emit::Options::default().with_backends(["event-bus", "kafka"]).unwrap();
     let built = compilation.build(&options).unwrap();
-    assert!(built.artifacts.is_empty(), "{:?}", built.artifacts);
-    assert!(built.warnings.is_empty(), "{:?}", built.warnings);
+    let warnings: Vec<String> = built.warnings.iter().map(|w| w.message.clone()).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("Kafka broker `secured`'s credentials or TLS"), "{warnings:?}");
+    let artifact = built.artifacts.iter().find(|a| a.path == "runtime/event-bus.json").expect("the runtime config");
+    let file: serde_json::Value = serde_json::from_str(&artifact.contents).unwrap();
+    assert_eq!(file["brokers"].as_array().unwrap().len(), 1, "{file:#}");
+    assert_eq!(file["topics"][0]["partition_key"], "id");
+    assert_eq!(file["producers"][0]["subject"], topic.as_str());
+    let config = Arc::new(EventBusConfig::from_json(&artifact.contents).unwrap());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let a = EventBus::connect(&config, "a").await.unwrap();
+        let b = EventBus::connect(&config, "b").await.unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let letters = Arc::new(Mutex::new(Vec::<Event>::new()));
+        let seen = Arc::clone(&calls);
+        let _b = b
+            .subscribe(&topic, move |event: Event| {
+                seen.lock().unwrap().push((event.payload["id"].clone(), event.attempt));
+                let poison = event.payload["id"] == "poison";
+                async move {
+                    if poison {
+                        Err("poison")
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        let dead = Arc::clone(&letters);
+        let _dlq = b
+            .subscribe(&format!("{topic}-dlq"), move |event: Event| {
+                dead.lock().unwrap().push(event);
+                async { Ok::<(), String>(()) }
+            })
+            .await
+            .unwrap();
+        a.publish(&topic, &json!({"id": "good"})).await.unwrap();
+        let poison = a.publish(&topic, &json!({"id": "poison"})).await.unwrap();
+        wait_until("the dead letter", || letters.lock().unwrap().len() == 1).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(calls, [(json!("good"), 1), (json!("poison"), 1), (json!("poison"), 2), (json!("poison"), 3)]);
+        let letter = letters.lock().unwrap()[0].clone();
+        assert_eq!((letter.id, letter.headers["attempts"].as_str()), (poison.to_string(), "3"));
+        assert_eq!(letter.subject, format!("{topic}-dlq"));
+    });
 }
 
 /// A protobuf topic on NATS: the compiled config carries each version's

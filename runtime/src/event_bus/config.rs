@@ -216,7 +216,8 @@ pub(crate) struct TopicConfig {
     pub broker: usize,
     /// The JetStream stream's, RabbitMQ exchange's or Kafka topic's name.
     pub stream: String,
-    /// Subject patterns (NATS syntax; for RabbitMQ `>` is read as `#`).
+    /// Subject patterns (NATS syntax; for RabbitMQ `>` is read as `#`);
+    /// empty only for a Kafka topic: then any subject is its.
     pub subjects: Vec<String>,
     pub exchange_type: ExchangeType,
     pub queue_type: QueueType,
@@ -448,7 +449,7 @@ fn check_topic(
     let kind = brokers[broker].kind;
     let stream = topic.stream.unwrap_or_else(|| topic.name.clone());
     check_name(&stream).map_err(|e| format!("`stream`: {e}"))?;
-    if topic.subjects.is_empty() {
+    if topic.subjects.is_empty() && kind != BrokerKind::Kafka {
         return Err("`subjects` is empty: give at least one subject pattern".into());
     }
     for (i, pattern) in topic.subjects.iter().enumerate() {
@@ -539,7 +540,8 @@ fn check_producer(
     let topic = resolve_topic(&producer.topic, topic_index)?;
     check_version(producer.version, &topics[topic])?;
     subject::check_subject(&producer.subject).map_err(|e| format!("`subject` ({:?}): {e}", producer.subject))?;
-    if !topics[topic].subjects.iter().any(|p| subject::matches(p, &producer.subject)) {
+    let subjects = &topics[topic].subjects;
+    if !subjects.is_empty() && !subjects.iter().any(|p| subject::matches(p, &producer.subject)) {
         return Err(format!(
             "`subject`: {:?} matches none of topic {:?}'s subjects ({})",
             producer.subject,
@@ -677,7 +679,8 @@ fn check_redelivery(
                 ));
             }
             subject::check_subject(subject).map_err(|e| format!("`dead_letter.subject` ({subject:?}): {e}"))?;
-            if !topics[topic].subjects.iter().any(|p| subject::matches(p, subject)) {
+            let subjects = &topics[topic].subjects;
+            if !subjects.is_empty() && !subjects.iter().any(|p| subject::matches(p, subject)) {
                 return Err(format!("`dead_letter.subject`: {subject:?} matches none of topic {name:?}'s subjects"));
             }
             Some(DeadLetter::Topic { topic, subject: subject.clone() })

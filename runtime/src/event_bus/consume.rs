@@ -123,7 +123,8 @@ impl Pipeline {
     }
 
     async fn decide(&self, subject_name: String, received: &Received) -> Verdict {
-        let filtered_out = !self.patterns().iter().any(|p| subject::matches(p, &subject_name))
+        let patterns = self.patterns();
+        let filtered_out = (!patterns.is_empty() && !patterns.iter().any(|p| subject::matches(p, &subject_name)))
             || self.consumer.header_filters.iter().any(|(name, value)| received.headers.get(name) != Some(value));
         if filtered_out {
             Stats::add(&self.stats.filtered);

@@ -299,11 +299,13 @@ impl Reader {
     }
 }
 
-/// The event's `field` (a top-level JSON member) as key bytes: a string as
-/// it is, any other value as its JSON text; `None` when absent or null.
+/// The event's `field` (a dotted path of JSON members) as key bytes: a
+/// string as it is, any other value as its JSON text; `None` when absent
+/// or null.
 fn key_of(payload: &[u8], field: &str) -> Option<Vec<u8>> {
     let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    match value.get(field)? {
+    let found = field.split('.').try_fold(&value, |value, member| value.get(member))?;
+    match found {
         serde_json::Value::Null => None,
         serde_json::Value::String(s) => Some(s.clone().into_bytes()),
         other => Some(other.to_string().into_bytes()),
@@ -566,6 +568,7 @@ mod tests {
         assert_eq!(key_of(br#"{"id":"a-1","n":2}"#, "id"), Some(b"a-1".to_vec()));
         assert_eq!(key_of(br#"{"id":"a-1","n":2}"#, "n"), Some(b"2".to_vec()));
         assert_eq!(key_of(br#"{"id":null}"#, "id"), None);
+        assert_eq!(key_of(br#"{"a":{"b":"x"}}"#, "a.b"), Some(b"x".to_vec()));
         assert_eq!(key_of(br#"{"id":1}"#, "other"), None);
         assert_eq!(key_of(b"not json", "id"), None);
     }

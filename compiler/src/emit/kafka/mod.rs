@@ -18,8 +18,8 @@
 //! Kafka keeps no message count and never refuses a write when full, so
 //! max-messages and `discard "new"` are reported (MESH0073), as are
 //! age and size limits on a compact-only topic. Redelivery, backoff, dead
-//! letters and header filters happen in Kafka clients, not the broker:
-//! they are reported too while the meshc runtime does not drive Kafka.
+//! letters and header filters happen in Kafka clients, not the broker: the
+//! meshc runtime's Kafka adapter does them (runtime/event-bus.json).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,10 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::emit::{consumers_by_topic, producers_by_topic, Artifact, Options, Unexpressed};
-use crate::model::events::{
-    Backoff, BrokerKind, CleanupPolicy, Consumer, DeadLetter, Delivery, Discard, Filter, MaxDeliveries, Stream,
-    StreamSettings,
-};
+use crate::model::events::{BrokerKind, CleanupPolicy, DeadLetter, Delivery, Discard, Stream, StreamSettings};
 use crate::model::{Model, TopicId};
 use crate::schema::SchemaIndex;
 
@@ -105,7 +102,6 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<U
                     }
                 }
             }
-            client_side(consumer, unexpressed);
         }
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         let dir = format!("kafka/{}", broker.name.value);
@@ -189,33 +185,4 @@ fn new_topic<'a>(stream: &'a Stream, unexpressed: &mut Vec<Unexpressed>) -> NewT
         num_partitions: partitions.get(),
         replication_factor: stream.replicas.get(),
     }
-}
-
-/// Reports what a Kafka consumer asks of the broker that Kafka leaves to
-/// its clients.
-fn client_side(consumer: &Consumer, unexpressed: &mut Vec<Unexpressed>) {
-    let mut settings = Vec::new();
-    if let Delivery::AtLeastOnce(redelivery) = &consumer.delivery {
-        if let MaxDeliveries::AtMost { then, .. } = &redelivery.attempts {
-            settings.push("delivery bound");
-            if matches!(then, DeadLetter::Topic(_)) {
-                settings.push("dead letter");
-            }
-        }
-        if redelivery.backoff != Backoff::None {
-            settings.push("backoff");
-        }
-    }
-    if consumer.filters.iter().any(|f| matches!(f, Filter::Header { .. })) {
-        settings.push("header filters");
-    }
-    if settings.is_empty() {
-        return;
-    }
-    unexpressed.push(Unexpressed::new(
-        consumer.span,
-        format!("this consumer's {}", settings.join(", ")),
-        "Kafka brokers do not redeliver, dead-letter or filter: its clients do",
-        "the meshc runtime does not drive Kafka consumers yet: implement them in the service's Kafka client",
-    ));
 }

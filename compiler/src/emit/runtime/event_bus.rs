@@ -4,10 +4,12 @@
 //! each schema version, and every service's producers and consumers of
 //! those topics. One file for the mesh; each service connects as itself.
 //!
-//! Left out: Kafka brokers and their topics (the runtime drives NATS and
-//! RabbitMQ; the kafka backend configures Kafka). Left out with a warning:
-//! consumers of RabbitMQ stream queues, `ack="all"`, and whatever names what
-//! was left out.
+//! Kafka topics have no subjects: their producers and dead letters take the
+//! topic's Kafka name as subject, and the partition key field goes along.
+//! Left out with a warning: Kafka brokers with credentials or TLS (the
+//! runtime's Kafka adapter speaks plain TCP) with their topics, a header
+//! partition key, consumers of RabbitMQ stream queues, `ack="all"`, and
+//! whatever names what was left out.
 //!
 //! A version is its schema's text (Avro, JSON Schema), or for protobuf its
 //! message's full name and the base64 `FileDescriptorSet` of its `.proto`
@@ -23,7 +25,7 @@ use serde::Serialize;
 use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::events::{
     AckPolicy, Backoff, Broker, BrokerKind, Consumer, Credentials, DeadLetter, Delivery, Filter, MaxDeliveries,
-    QueueType, StreamSettings,
+    PartitionKey, QueueType, StreamSettings,
 };
 use crate::model::values::SchemaFormat;
 use crate::model::{Model, TopicId};
@@ -73,6 +75,8 @@ struct TopicEntry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     exchange_type: Option<&'static str>,
     name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partition_key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     queue_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,10 +155,16 @@ enum FilterEntry<'a> {
 pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let events = &model.events;
     let mut brokers = Vec::new();
-    // Kafka brokers are the kafka backend's alone: the runtime does not
-    // drive them (yet), and says so in docs/runtime.md rather than in a
-    // warning on every spec with one.
-    for broker in events.brokers.iter().filter(|b| b.kind != BrokerKind::Kafka) {
+    for broker in events.brokers.iter() {
+        if unsupported_kafka(broker) {
+            unexpressed.push(Unexpressed::new(
+                broker.name.span,
+                format!("Kafka broker `{}`'s credentials or TLS", broker.name.value),
+                "the broker and its topics are left out of runtime/event-bus.json, with their producers and consumers",
+                "the runtime's Kafka adapter speaks plain TCP without SASL: drive this broker's clients in the service",
+            ));
+            continue;
+        }
         brokers.push(broker_entry(broker));
     }
 
@@ -166,7 +176,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
         let Some(stream_id) = topic.stream else { continue };
         let stream = events.stream(stream_id);
         let broker = events.broker(stream.broker);
-        if broker.kind == BrokerKind::Kafka {
+        if unsupported_kafka(broker) {
             continue;
         }
         let mut versions = Vec::new();
@@ -219,11 +229,25 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
             ),
             _ => (None, None),
         };
+        let partition_key = match &stream.settings {
+            StreamSettings::Kafka { partition_key: PartitionKey::Field(field), .. } => Some(field.as_str()),
+            StreamSettings::Kafka { partition_key: PartitionKey::Header(header), .. } => {
+                unexpressed.push(Unexpressed::new(
+                    stream.span,
+                    format!("topic `{}`'s partition key header `{}`", topic.name.value, header.as_str()),
+                    "its events are produced without a key",
+                    "the runtime keys Kafka records by an event field: give `partition-key` a field",
+                ));
+                None
+            }
+            _ => None,
+        };
         kept.insert(topic_id);
         topics.push(TopicEntry {
             broker: &broker.name.value,
             exchange_type,
             name: &topic.name.value,
+            partition_key,
             queue_type,
             replicas: match &stream.settings {
                 StreamSettings::Rabbitmq { queue_type: QueueType::Quorum, .. } => Some(stream.replicas.get()),
@@ -303,7 +327,7 @@ fn broker_entry(broker: &Broker) -> BrokerEntry<'_> {
     BrokerEntry {
         addresses,
         credentials,
-        kind: if broker.kind == BrokerKind::Nats { "nats" } else { "rabbitmq" },
+        kind: broker.kind.as_str(),
         name: &broker.name.value,
         tls,
         vhost: broker.vhost.as_ref().map(|v| v.value.as_str()),
@@ -314,7 +338,15 @@ fn broker_entry(broker: &Broker) -> BrokerEntry<'_> {
 /// producers publish and its dead letters go unless they say otherwise.
 fn first_literal_subject(model: &Model, topic: TopicId) -> Option<&str> {
     let stream = model.events.stream(model.topic(topic).stream?);
+    if stream.subjects.is_empty() && model.events.broker(stream.broker).kind == BrokerKind::Kafka {
+        return Some(&stream.name.value);
+    }
     stream.subjects.iter().map(|s| s.value.as_str()).find(|s| !s.split('.').any(|t| matches!(t, "*" | ">" | "#")))
+}
+
+/// A Kafka broker the runtime cannot connect to: it has credentials or TLS.
+fn unsupported_kafka(broker: &Broker) -> bool {
+    broker.kind == BrokerKind::Kafka && (broker.credentials.is_some() || broker.tls.is_some())
 }
 
 fn millis(duration: crate::model::values::Duration) -> u64 {
