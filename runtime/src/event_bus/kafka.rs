@@ -157,10 +157,7 @@ impl KafkaBroker {
     pub async fn consume(&self, pipeline: Arc<Pipeline>) -> Result<JoinHandle<()>, SubscribeError> {
         let topic = pipeline.topic().stream.clone();
         let partitions = self.ensure_topic(pipeline.topic()).await.map_err(|e| SubscribeError::Broker(e.message))?;
-        let offsets = match pipeline.group() {
-            Some(group) => Some(Arc::new(Offsets::new(self.addresses.clone(), group.to_string()))),
-            None => None,
-        };
+        let offsets = pipeline.group().map(|group| Arc::new(Offsets::new(self.addresses.clone(), group.to_string())));
         let from_start = matches!(pipeline.reading, super::consume::Reading::Raw { from_start: true });
         let mut readers = Vec::new();
         for partition in partitions {
