@@ -109,6 +109,22 @@ fn compare_consumer(consumer: &GenConsumer, kept: &Value, spec: &str) {
     }
 }
 
+/// The answer of a lookup right after a create: a JetStream cluster may
+/// answer from a server that has not yet applied it ("not found"), so a
+/// 404 is asked again for up to 10 s; any other error fails at once.
+fn settled(mut lookup: impl FnMut() -> Result<Value, JsError>) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match lookup() {
+            Ok(info) => return info,
+            Err(JsError::Api { code: 404, .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            Err(e) => panic!("JetStream lookup failed: {e}"),
+        }
+    }
+}
+
 /// Creates every stream and consumer of `spec` through `js` and compares
 /// what the server keeps; `guard` deletes the streams afterwards.
 fn apply(js: &mut JetStream, spec: &GenSpec, guard: Option<&StreamsGuard>) {
@@ -123,7 +139,7 @@ fn apply(js: &mut JetStream, spec: &GenSpec, guard: Option<&StreamsGuard>) {
         let info =
             js.stream_create(&config).unwrap_or_else(|e| panic!("JetStream refused {path}: {e}\n{config:#}\n{text}"));
         assert_kept(&config, &info["config"], &path, &text);
-        let info = js.stream_info(&stream.topic).unwrap();
+        let info = settled(|| js.stream_info(&stream.topic));
         compare_stream(stream, &info["config"], &text);
     }
     let mut groups = Vec::new();
@@ -137,7 +153,7 @@ fn apply(js: &mut JetStream, spec: &GenSpec, guard: Option<&StreamsGuard>) {
         let config = built.json(&path);
         js.consumer_create(&consumer.topic, &config)
             .unwrap_or_else(|e| panic!("JetStream refused {path}: {e}\n{config:#}\n{text}"));
-        let info = js.consumer_info(&consumer.topic, group).unwrap();
+        let info = settled(|| js.consumer_info(&consumer.topic, group));
         assert_kept(&config, &info["config"], &path, &text);
         compare_consumer(consumer, &info["config"], &text);
     }
