@@ -389,6 +389,14 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Its subject filters (patterns), in declaration order.
+    pub fn subject_filters(&self) -> impl Iterator<Item = &Spanned<String>> {
+        self.filters.iter().filter_map(|f| match f {
+            Filter::Subject(s) => Some(s),
+            Filter::Header { .. } => None,
+        })
+    }
+
     /// Its consumer group's name, when durable.
     pub fn group(&self) -> Option<&Spanned<String>> {
         match &self.durability {

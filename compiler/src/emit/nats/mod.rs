@@ -38,7 +38,7 @@ use serde::Serialize;
 use crate::base::Span;
 use crate::emit::{consumers_by_topic, Artifact, Options, Unexpressed};
 use crate::model::events::{
-    AckPolicy, Backoff, BrokerKind, Consumer, Delivery, Discard, Filter, MaxDeliveries, Retention, Storage, Stream,
+    AckPolicy, Backoff, BrokerKind, Consumer, Delivery, Discard, MaxDeliveries, Retention, Storage, Stream,
     StreamSettings,
 };
 use crate::model::Model;
@@ -166,14 +166,7 @@ fn consumer_config<'a>(
     group: &'a str,
     unexpressed: &mut Vec<Unexpressed>,
 ) -> ConsumerConfig<'a> {
-    let subjects: Vec<&'a str> = consumer
-        .filters
-        .iter()
-        .filter_map(|f| match f {
-            Filter::Subject(s) => Some(s.value.as_str()),
-            Filter::Header { .. } => None,
-        })
-        .collect();
+    let subjects: Vec<&'a str> = consumer.subject_filters().map(|s| s.value.as_str()).collect();
     let (filter_subject, filter_subjects) = match subjects.as_slice() {
         [] => (None, Vec::new()),
         [one] => (Some(Cow::Borrowed(*one)), Vec::new()),

@@ -352,16 +352,8 @@ fn bindings<'a>(
     consumer: &'a Consumer,
     unexpressed: &mut Vec<Unexpressed>,
 ) -> Vec<(String, BTreeMap<Str<'a>, Arg<'a>>)> {
-    let subject_filters: Vec<&'a str> = consumer
-        .filters
-        .iter()
-        .filter_map(|f| match f {
-            Filter::Subject(s) => Some(s.value.as_str()),
-            Filter::Header { .. } => None,
-        })
-        .collect();
-    let subject_filter_span =
-        consumer.filters.iter().find_map(|f| if let Filter::Subject(s) = f { Some(s.span) } else { None });
+    let subject_filters: Vec<&'a str> = consumer.subject_filters().map(|s| s.value.as_str()).collect();
+    let subject_filter_span = consumer.subject_filters().next().map(|s| s.span);
     match exchange_type {
         ExchangeType::Topic | ExchangeType::Direct => {
             let patterns: Vec<&str> = if subject_filters.is_empty() {
