@@ -223,6 +223,12 @@ impl Schema {
         proto.imports.iter().map(String::as_str).filter(|i| !i.starts_with("google/protobuf/")).collect()
     }
 
+    /// Whether a `.proto` file (with its imports) defines the message
+    /// `full_name`; `None` for other schemas.
+    pub fn defines_proto_message(&self, full_name: &str) -> Option<bool> {
+        Some(self.proto.as_ref()?.pool.get_message_by_name(full_name).is_some())
+    }
+
     /// A `.proto` file's messages (with its imports') by full name, sorted;
     /// `None` for other schemas.
     pub fn proto_messages(&self) -> Option<Vec<String>> {

@@ -9,10 +9,11 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     for topic in &model.topics {
         for version in &topic.versions {
             let (Some(message), Some(schema)) = (&version.message, schemas.get(version.schema)) else { continue };
-            let Some(known) = schema.proto_messages() else { continue };
-            if known.contains(&message.value) {
+            // The full list (for the did-you-mean) only when the lookup fails.
+            if schema.defines_proto_message(&message.value) != Some(false) {
                 continue;
             }
+            let known = schema.proto_messages().unwrap_or_default();
             let path = &model.schema(version.schema).path;
             sink.push(
                 Diagnostic::new(
