@@ -60,16 +60,6 @@ impl Events {
     pub fn streams_on(&self, broker: BrokerId) -> impl Iterator<Item = (StreamId, &Stream)> {
         self.stream_ids().map(|id| (id, self.stream(id))).filter(move |(_, s)| s.broker == broker)
     }
-
-    /// What `service` publishes, in its declaration order.
-    pub fn producers_of(&self, service: ServiceId) -> impl Iterator<Item = &Producer> {
-        self.producers.iter().filter(move |p| p.service == service)
-    }
-
-    /// What `service` consumes, in its declaration order.
-    pub fn consumers_of(&self, service: ServiceId) -> impl Iterator<Item = &Consumer> {
-        self.consumers.iter().filter(move |c| c.service == service)
-    }
 }
 
 keyword_enum!(
