@@ -393,24 +393,23 @@ fn union_default(spans: &JsonSpans) -> Option<Range<usize>> {
     spans.locate(&json_spans::join(field, "default"))
 }
 
-/// The `.avsc` files of Avro's own shared test schemas
-/// (`../shared/corpora/avro`), sorted: what the loader's and the
-/// compatibility checker's tests read.
 #[cfg(test)]
-pub(super) fn corpus_files() -> Vec<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/avro");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "avsc"))
-        .collect();
-    files.sort();
-    files
-}
-
-#[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
+
+    /// The `.avsc` files of Avro's own shared test schemas
+    /// (`../shared/corpora/avro`), sorted: what the loader's and the
+    /// compatibility checker's tests read.
+    pub(in crate::schema) fn corpus_files() -> Vec<std::path::PathBuf> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/avro");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "avsc"))
+            .collect();
+        files.sort();
+        files
+    }
 
     fn loaded(text: &str) -> (EventShape, Vec<String>) {
         let loaded = load(text).unwrap_or_else(|e| panic!("{e:?}"));

@@ -932,7 +932,7 @@ mod tests {
     /// and any pair compares without a panic.
     #[test]
     fn the_avro_corpus_reads_itself() {
-        let files = crate::schema::avro::corpus_files();
+        let files = crate::schema::avro::tests::corpus_files();
         let texts: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
         assert!(texts.len() >= 5, "the corpus has {} schemas", texts.len());
         for (file, text) in files.iter().zip(&texts) {
