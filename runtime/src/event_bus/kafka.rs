@@ -16,6 +16,10 @@
 //! the handler runs. There is no group membership: every instance of a
 //! group reads every partition (run one consumer instance per group).
 
+mod group;
+mod transport;
+mod wire;
+
 use std::collections::BTreeMap;
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -23,13 +27,13 @@ use std::time::Duration;
 
 use rskafka::client::error::{Error as KafkaError, ProtocolError};
 use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
+use rskafka::client::Client;
 use rskafka::record::Record;
-use rskafka::BackoffConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio::task::{JoinHandle, JoinSet};
+
+use group::Offsets;
+use transport::Connector;
 
 use super::config::{BrokerConfig, TopicConfig};
 use super::consume::{Pipeline, Received, Verdict};
@@ -54,7 +58,7 @@ const CLIENT_ID: &str = "meshc-runtime";
 
 pub(crate) struct KafkaBroker {
     name: String,
-    addresses: Vec<String>,
+    connector: Arc<Connector>,
     client: Client,
     /// Partition clients by (topic, partition).
     partitions: Mutex<BTreeMap<(String, i32), Arc<PartitionClient>>>,
@@ -62,15 +66,12 @@ pub(crate) struct KafkaBroker {
 
 impl KafkaBroker {
     pub async fn connect(config: &BrokerConfig) -> Result<KafkaBroker, ConnectError> {
-        let client = build_client(&config.addresses)
+        let connector = Arc::new(Connector::new(config));
+        let client = connector
+            .client()
             .await
             .map_err(|e| ConnectError::Broker(format!("broker {:?}: cannot connect: {e}", config.name)))?;
-        Ok(KafkaBroker {
-            name: config.name.clone(),
-            addresses: config.addresses.clone(),
-            client,
-            partitions: Mutex::new(BTreeMap::new()),
-        })
+        Ok(KafkaBroker { name: config.name.clone(), connector, client, partitions: Mutex::new(BTreeMap::new()) })
     }
 
     fn error(&self, what: &str, error: &KafkaError) -> BrokerError {
@@ -157,7 +158,8 @@ impl KafkaBroker {
     pub async fn consume(&self, pipeline: Arc<Pipeline>) -> Result<JoinHandle<()>, SubscribeError> {
         let topic = pipeline.topic().stream.clone();
         let partitions = self.ensure_topic(pipeline.topic()).await.map_err(|e| SubscribeError::Broker(e.message))?;
-        let offsets = pipeline.group().map(|group| Arc::new(Offsets::new(self.addresses.clone(), group.to_string())));
+        let offsets =
+            pipeline.group().map(|group| Arc::new(Offsets::new(Arc::clone(&self.connector), group.to_string())));
         let from_start = matches!(pipeline.reading, super::consume::Reading::Raw { from_start: true });
         let mut readers = Vec::new();
         for partition in partitions {
@@ -195,16 +197,6 @@ impl KafkaBroker {
             while tasks.join_next().await.is_some() {}
         }))
     }
-}
-
-async fn build_client(addresses: &[String]) -> Result<Client, KafkaError> {
-    let backoff = BackoffConfig {
-        init_backoff: Duration::from_millis(100),
-        max_backoff: Duration::from_secs(2),
-        base: 2.,
-        deadline: Some(CLIENT_DEADLINE),
-    };
-    ClientBuilder::new(addresses.to_vec()).client_id(CLIENT_ID).backoff_config(backoff).build().await
 }
 
 /// One partition's reader.
@@ -329,233 +321,6 @@ fn stable_hash(key: &[u8]) -> u64 {
     hasher.finish()
 }
 
-// ---------------------------------------------------------------------------
-// Group offsets: FindCoordinator v0, OffsetFetch v1 and OffsetCommit v2 on
-// the Kafka wire protocol (a group without members: generation -1).
-
-const API_OFFSET_COMMIT: i16 = 8;
-const API_OFFSET_FETCH: i16 = 9;
-const API_FIND_COORDINATOR: i16 = 10;
-/// The largest answer read (these answers are small).
-const MAX_ANSWER: usize = 1 << 20;
-
-/// A consumer group's committed offsets, over one connection to the
-/// group's coordinator (made again after any error).
-pub(crate) struct Offsets {
-    bootstrap: Vec<String>,
-    group: String,
-    connection: Mutex<Option<(TcpStream, i32)>>,
-}
-
-impl Offsets {
-    pub fn new(bootstrap: Vec<String>, group: String) -> Offsets {
-        Offsets { bootstrap, group, connection: Mutex::new(None) }
-    }
-
-    /// The committed offset of `topic`'s `partition`, `None` when none is.
-    pub async fn fetch(&self, topic: &str, partition: i32) -> Result<Option<i64>, String> {
-        let mut body = Vec::new();
-        put_str(&mut body, &self.group);
-        put_i32(&mut body, 1);
-        put_str(&mut body, topic);
-        put_i32(&mut body, 1);
-        put_i32(&mut body, partition);
-        let answer = self.request(API_OFFSET_FETCH, 1, &body).await?;
-        let mut r = Wire::new(&answer);
-        for _ in 0..r.count()? {
-            let _name = r.string()?;
-            for _ in 0..r.count()? {
-                let at = r.i32()?;
-                let offset = r.i64()?;
-                let _metadata = r.string()?;
-                let code = r.i16()?;
-                if at == partition {
-                    if code != 0 {
-                        return Err(format!("OffsetFetch answered error code {code}"));
-                    }
-                    return Ok((offset >= 0).then_some(offset));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Commits `offset` (the next to read) for `topic`'s `partition`.
-    pub async fn commit(&self, topic: &str, partition: i32, offset: i64) -> Result<(), String> {
-        let mut body = Vec::new();
-        put_str(&mut body, &self.group);
-        put_i32(&mut body, -1); // generation: no membership
-        put_str(&mut body, ""); // member id
-        put_i64(&mut body, -1); // retention: the broker's
-        put_i32(&mut body, 1);
-        put_str(&mut body, topic);
-        put_i32(&mut body, 1);
-        put_i32(&mut body, partition);
-        put_i64(&mut body, offset);
-        put_i16(&mut body, -1); // metadata: null
-        let answer = self.request(API_OFFSET_COMMIT, 2, &body).await?;
-        let mut r = Wire::new(&answer);
-        for _ in 0..r.count()? {
-            let _name = r.string()?;
-            for _ in 0..r.count()? {
-                let _at = r.i32()?;
-                let code = r.i16()?;
-                if code != 0 {
-                    return Err(format!("OffsetCommit answered error code {code}"));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends one request to the coordinator: the answer's body.
-    async fn request(&self, api: i16, version: i16, body: &[u8]) -> Result<Vec<u8>, String> {
-        let mut slot = self.connection.lock().await;
-        if slot.is_none() {
-            *slot = Some((self.coordinator().await?, 0));
-        }
-        let (stream, correlation) = slot.as_mut().expect("connected above");
-        *correlation = correlation.wrapping_add(1);
-        let answer = tokio::time::timeout(REQUEST_TIMEOUT, exchange(stream, api, version, *correlation, body)).await;
-        match answer {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(e)) => {
-                *slot = None;
-                Err(e)
-            }
-            Err(_) => {
-                *slot = None;
-                Err("the group coordinator did not answer".into())
-            }
-        }
-    }
-
-    /// A connection to the group's coordinator, found through any address.
-    async fn coordinator(&self) -> Result<TcpStream, String> {
-        let mut last = String::from("no address");
-        for address in &self.bootstrap {
-            let found = tokio::time::timeout(REQUEST_TIMEOUT, async {
-                let mut stream = TcpStream::connect(address).await.map_err(|e| e.to_string())?;
-                let mut body = Vec::new();
-                put_str(&mut body, &self.group);
-                let answer = exchange(&mut stream, API_FIND_COORDINATOR, 0, 0, &body).await?;
-                let mut r = Wire::new(&answer);
-                let code = r.i16()?;
-                let _node = r.i32()?;
-                let host = r.string()?;
-                let port = r.i32()?;
-                if code != 0 {
-                    return Err(format!("FindCoordinator answered error code {code}"));
-                }
-                TcpStream::connect((host.as_str(), u16::try_from(port).map_err(|_| format!("bad port {port}"))?))
-                    .await
-                    .map_err(|e| format!("coordinator {host}:{port}: {e}"))
-            })
-            .await;
-            match found {
-                Ok(Ok(stream)) => return Ok(stream),
-                Ok(Err(e)) => last = format!("{address}: {e}"),
-                Err(_) => last = format!("{address}: no answer"),
-            }
-        }
-        Err(last)
-    }
-}
-
-/// Writes one request (header v1) and reads its answer (header v0).
-async fn exchange(
-    stream: &mut TcpStream,
-    api: i16,
-    version: i16,
-    correlation: i32,
-    body: &[u8],
-) -> Result<Vec<u8>, String> {
-    let mut frame = Vec::with_capacity(body.len() + 32);
-    put_i16(&mut frame, api);
-    put_i16(&mut frame, version);
-    put_i32(&mut frame, correlation);
-    put_str(&mut frame, CLIENT_ID);
-    frame.extend_from_slice(body);
-    let size = i32::try_from(frame.len()).map_err(|_| "request too large".to_string())?;
-    let mut out = size.to_be_bytes().to_vec();
-    out.extend_from_slice(&frame);
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
-    let size = stream.read_i32().await.map_err(|e| e.to_string())?;
-    let size = usize::try_from(size).ok().filter(|&s| (4..=MAX_ANSWER).contains(&s)).ok_or("bad answer size")?;
-    let mut answer = vec![0; size];
-    stream.read_exact(&mut answer).await.map_err(|e| e.to_string())?;
-    let got = i32::from_be_bytes([answer[0], answer[1], answer[2], answer[3]]);
-    if got != correlation {
-        return Err(format!("answer {got} to request {correlation}"));
-    }
-    answer.drain(..4);
-    Ok(answer)
-}
-
-fn put_i16(out: &mut Vec<u8>, v: i16) {
-    out.extend_from_slice(&v.to_be_bytes());
-}
-fn put_i32(out: &mut Vec<u8>, v: i32) {
-    out.extend_from_slice(&v.to_be_bytes());
-}
-fn put_i64(out: &mut Vec<u8>, v: i64) {
-    out.extend_from_slice(&v.to_be_bytes());
-}
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    // Names are checked (at most 200 bytes) before they get here.
-    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
-    put_i16(out, len);
-    out.extend_from_slice(&s.as_bytes()[..len as usize]);
-}
-
-/// A reader of an answer body that fails, never panics, when it is short.
-struct Wire<'a> {
-    data: &'a [u8],
-}
-
-impl<'a> Wire<'a> {
-    fn new(data: &'a [u8]) -> Wire<'a> {
-        Wire { data }
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.data.len() < n {
-            return Err("the answer is cut short".into());
-        }
-        let (head, rest) = self.data.split_at(n);
-        self.data = rest;
-        Ok(head)
-    }
-    fn i16(&mut self) -> Result<i16, String> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-    fn i32(&mut self) -> Result<i32, String> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn i64(&mut self) -> Result<i64, String> {
-        let b = self.take(8)?;
-        let mut a = [0; 8];
-        a.copy_from_slice(b);
-        Ok(i64::from_be_bytes(a))
-    }
-    /// An array's length (`-1`, null, is empty); bounded by what is left.
-    fn count(&mut self) -> Result<usize, String> {
-        let n = self.i32()?;
-        let n = usize::try_from(n).unwrap_or(0);
-        if n > self.data.len() {
-            return Err("the answer is cut short".into());
-        }
-        Ok(n)
-    }
-    /// A (nullable) string; null reads as empty.
-    fn string(&mut self) -> Result<String, String> {
-        let n = self.i16()?;
-        let n = usize::try_from(n).unwrap_or(0);
-        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,13 +340,5 @@ mod tests {
         // Known FNV-1a 64 values: a changed hash would move keys between partitions.
         assert_eq!(stable_hash(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
-    }
-
-    #[test]
-    fn a_short_answer_is_an_error_not_a_panic() {
-        let mut wire = Wire::new(&[0, 0, 0, 9, 0]);
-        assert!(wire.count().is_err());
-        let mut wire = Wire::new(&[0, 5, b'a']);
-        assert!(wire.string().is_err());
     }
 }
