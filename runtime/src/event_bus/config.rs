@@ -11,6 +11,8 @@ use serde::Deserialize;
 use super::schema::EventSchema;
 use super::subject;
 
+/// The most partitions a Kafka topic may declare (the compiler's limit).
+pub(crate) const MAX_PARTITIONS: u32 = 10_000;
 /// The longest `ack_wait_ms`, backoff delay or similar accepted: one day.
 const MAX_DELAY_MS: u64 = 86_400_000;
 /// `ack_wait_ms` when a consumer names none (the language's default).
@@ -68,10 +70,12 @@ struct TopicFile {
     subjects: Vec<String>,
     exchange_type: Option<String>,
     queue_type: Option<String>,
-    /// RabbitMQ quorum queues' initial group size.
+    /// RabbitMQ quorum queues' initial group size; Kafka: the replication factor.
     replicas: Option<u8>,
     /// Kafka: the event field whose value is the record key.
     partition_key: Option<String>,
+    /// Kafka: the partitions of a topic the runtime creates.
+    partitions: Option<u32>,
     versions: Vec<VersionFile>,
 }
 
@@ -221,10 +225,14 @@ pub(crate) struct TopicConfig {
     pub subjects: Vec<String>,
     pub exchange_type: ExchangeType,
     pub queue_type: QueueType,
-    /// The quorum group size of the queues the runtime declares; `None`: the broker's default.
+    /// The quorum group size of the queues the runtime declares (RabbitMQ)
+    /// or the replication factor of the topic it creates (Kafka); `None`:
+    /// the broker's default (RabbitMQ), 1 (Kafka).
     pub replicas: Option<u8>,
     /// Kafka: the event field whose value is the record key.
     pub partition_key: Option<String>,
+    /// Kafka: the partitions of the topic the runtime creates (1 to [`MAX_PARTITIONS`]); 1 elsewhere.
+    pub partitions: u32,
     /// Schema versions by number, ascending.
     pub versions: BTreeMap<u32, EventSchema>,
 }
@@ -477,9 +485,17 @@ fn check_topic(
     };
     let replicas = match (topic.replicas, kind) {
         (None, _) => None,
-        (Some(_), BrokerKind::Nats | BrokerKind::Kafka) => return Err(rabbit_only("replicas")),
-        (Some(n @ 1..=5), BrokerKind::Rabbitmq) => Some(n),
-        (Some(n), BrokerKind::Rabbitmq) => return Err(format!("`replicas`: expected 1 to 5, not {n}")),
+        (Some(_), BrokerKind::Nats) => {
+            return Err("`replicas` is a RabbitMQ or Kafka setting; a nats topic has none".into())
+        }
+        (Some(n @ 1..=5), _) => Some(n),
+        (Some(n), _) => return Err(format!("`replicas`: expected 1 to 5, not {n}")),
+    };
+    let partitions = match (topic.partitions, kind) {
+        (None, _) => 1,
+        (Some(n @ 1..=MAX_PARTITIONS), BrokerKind::Kafka) => n,
+        (Some(n), BrokerKind::Kafka) => return Err(format!("`partitions`: expected 1 to {MAX_PARTITIONS}, not {n}")),
+        (Some(_), _) => return Err("`partitions` is a Kafka setting; only a kafka topic has one".into()),
     };
     let partition_key = match (topic.partition_key, kind) {
         (None, _) => None,
@@ -510,6 +526,7 @@ fn check_topic(
         queue_type,
         replicas,
         partition_key,
+        partitions,
         versions,
     })
 }
@@ -785,6 +802,43 @@ mod tests {
         assert_eq!(redelivery.ack_wait, Duration::from_secs(30));
         assert_eq!(consumer.max_in_flight, 100);
         assert_eq!(config.topics[0].stream, "orders-placed");
+    }
+
+    /// The config on a Kafka broker (no credentials: the adapter has none yet).
+    fn kafka_config() -> Value {
+        let mut config = config();
+        config["brokers"][0] = json!({"name": "bus", "kind": "kafka", "addresses": ["127.0.0.1:9092"]});
+        config
+    }
+
+    #[test]
+    fn a_kafka_topic_declares_its_partitions_and_replication_factor() {
+        let mut value = kafka_config();
+        value["topics"][0]["partitions"] = json!(12);
+        value["topics"][0]["replicas"] = json!(3);
+        let config = load(value).unwrap();
+        assert_eq!((config.topics[0].partitions, config.topics[0].replicas), (12, Some(3)));
+        // Undeclared: one partition, the adapter's replication factor.
+        assert_eq!((config.topics[1].partitions, config.topics[1].replicas), (1, None));
+
+        let cases = [
+            ("partitions", json!(0), "`partitions`: expected 1 to 10000, not 0"),
+            ("partitions", json!(10_001), "`partitions`: expected 1 to 10000, not 10001"),
+            ("partitions", json!(-1), "invalid value: integer `-1`"),
+            ("partitions", json!("4"), "invalid type: string \"4\""),
+            ("replicas", json!(0), "`replicas`: expected 1 to 5, not 0"),
+            ("replicas", json!(6), "`replicas`: expected 1 to 5, not 6"),
+        ];
+        for (key, bad, expected) in cases {
+            let mut value = kafka_config();
+            value["topics"][0][key] = bad.clone();
+            let error = load(value).err().unwrap_or_else(|| panic!("{key}: {bad} loaded"));
+            assert!(error.contains(expected), "{key}: {bad}: {error}");
+        }
+        let error = load(with("/topics/0/partitions", json!(4))).err().expect("partitions on a nats topic");
+        assert!(error.contains("`partitions` is a Kafka setting"), "{error}");
+        let error = load(with("/topics/0/replicas", json!(3))).err().expect("replicas on a nats topic");
+        assert!(error.contains("`replicas` is a RabbitMQ or Kafka setting"), "{error}");
     }
 
     #[test]

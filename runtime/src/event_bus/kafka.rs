@@ -21,7 +21,6 @@ mod transport;
 mod wire;
 
 use std::collections::BTreeMap;
-use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,7 +77,8 @@ impl KafkaBroker {
         BrokerError::transient(format!("broker {:?}: {what}: {error}", self.name))
     }
 
-    /// The topic's partitions, creating the topic (one partition) when missing.
+    /// The topic's partitions, creating the topic with its declared
+    /// partitions and replication factor when missing.
     pub async fn ensure_topic(&self, topic: &TopicConfig) -> Result<Vec<i32>, BrokerError> {
         for round in 0..2 {
             let topics = self.client.list_topics().await.map_err(|e| self.error("cannot list topics", &e))?;
@@ -89,7 +89,10 @@ impl KafkaBroker {
             }
             if round == 0 {
                 let controller = self.client.controller_client().map_err(|e| self.error("no controller", &e))?;
-                match controller.create_topic(topic.stream.as_str(), 1, 1, 5_000).await {
+                // Both fit: at most 10 000 partitions and 5 replicas (config.rs).
+                let partitions = i32::try_from(topic.partitions).unwrap_or(i32::MAX);
+                let replication = i16::from(topic.replicas.unwrap_or(1));
+                match controller.create_topic(topic.stream.as_str(), partitions, replication, 5_000).await {
                     Ok(()) => {}
                     Err(KafkaError::ServerError { protocol_error: ProtocolError::TopicAlreadyExists, .. }) => {}
                     Err(e) => {
@@ -124,7 +127,7 @@ impl KafkaBroker {
         let key = topic.partition_key.as_deref().and_then(|field| key_of(event.payload, field));
         let partitions = self.ensure_topic(topic).await?;
         let partition = match &key {
-            Some(key) => partitions[(stable_hash(key) % partitions.len() as u64) as usize],
+            Some(key) => partitions[partition_of(key, partitions.len())],
             None => partitions[0],
         };
         let mut headers: BTreeMap<String, Vec<u8>> =
@@ -301,24 +304,37 @@ fn key_of(payload: &[u8], field: &str) -> Option<Vec<u8>> {
     }
 }
 
-/// FNV-1a: the same key always reaches the same partition (for a given
-/// partition count), across processes and versions.
-fn stable_hash(key: &[u8]) -> u64 {
-    struct Fnv(u64);
-    impl Hasher for Fnv {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for &b in bytes {
-                self.0 ^= u64::from(b);
-                self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
+/// The partition of a keyed record, as Kafka's Java client's default
+/// partitioner picks it (`toPositive(murmur2(key)) % partitions`), so a key
+/// lands on the same partition whichever client produced it.
+fn partition_of(key: &[u8], partitions: usize) -> usize {
+    let positive = murmur2(key) & 0x7fff_ffff;
+    positive as usize % partitions.max(1)
+}
+
+/// MurmurHash2 (32 bit, seed `0x9747b28c`) as `org.apache.kafka.common.utils.Utils.murmur2`.
+fn murmur2(data: &[u8]) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    const SEED: u32 = 0x9747_b28c;
+    let mut h = SEED ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
     }
-    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
-    hasher.write(key);
-    hasher.finish()
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        for (i, &b) in tail.iter().enumerate() {
+            h ^= u32::from(b) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^ (h >> 15)
 }
 
 #[cfg(test)]
@@ -336,9 +352,30 @@ mod tests {
     }
 
     #[test]
-    fn the_hash_is_fnv1a() {
-        // Known FNV-1a 64 values: a changed hash would move keys between partitions.
-        assert_eq!(stable_hash(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+    fn murmur2_matches_the_java_clients() {
+        // Kafka's UtilsTest vectors (signed, as Java prints them), checked
+        // against kafka-python's `kafka.partitioner.default.murmur2`.
+        let vectors: [(&[u8], i32); 5] = [
+            (b"21", -973932308),
+            (b"foobar", -790332482),
+            (b"a-little-bit-long-string", -985981536),
+            (b"a-little-bit-longer-string", -1486304829),
+            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+        ];
+        for (key, java) in vectors {
+            assert_eq!(murmur2(key) as i32, java, "murmur2({:?})", String::from_utf8_lossy(key));
+        }
+        // Tail lengths 0 to 3, from kafka-python.
+        assert_eq!(murmur2(b""), 275646681);
+        assert_eq!(murmur2(b"abc"), 479470107);
+    }
+
+    #[test]
+    fn a_key_goes_where_the_java_partitioner_puts_it() {
+        // toPositive(-973932308) = 1173551340; 1173551340 % 4 = 0, % 7 = 5.
+        assert_eq!(partition_of(b"21", 4), 0);
+        assert_eq!(partition_of(b"21", 7), 1173551340 % 7);
+        assert_eq!(partition_of(b"foobar", 1), 0);
+        assert_eq!(partition_of(b"foobar", 12), 1357151166 % 12);
     }
 }

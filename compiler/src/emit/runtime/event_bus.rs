@@ -5,7 +5,8 @@
 //! those topics. One file for the mesh; each service connects as itself.
 //!
 //! Kafka topics have no subjects: their producers and dead letters take the
-//! topic's Kafka name as subject, and the partition key field goes along.
+//! topic's Kafka name as subject; the partition key field, the partitions
+//! and the replication factor (`replicas`) go along.
 //! Left out with a warning: Kafka brokers with credentials or TLS (the
 //! runtime's Kafka adapter speaks plain TCP) with their topics, a header
 //! partition key, consumers of RabbitMQ stream queues, `ack="all"`, and
@@ -77,6 +78,9 @@ struct TopicEntry<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     partition_key: Option<&'a str>,
+    /// Kafka: the partitions a topic the runtime creates gets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partitions: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     queue_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -249,8 +253,15 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
             name: &topic.name.value,
             partition_key,
             queue_type,
+            partitions: match &stream.settings {
+                StreamSettings::Kafka { partitions, .. } => Some(partitions.get()),
+                _ => None,
+            },
+            // RabbitMQ: the quorum group size; Kafka: the replication factor.
             replicas: match &stream.settings {
-                StreamSettings::Rabbitmq { queue_type: QueueType::Quorum, .. } => Some(stream.replicas.get()),
+                StreamSettings::Rabbitmq { queue_type: QueueType::Quorum, .. } | StreamSettings::Kafka { .. } => {
+                    Some(stream.replicas.get())
+                }
                 _ => None,
             },
             stream: &stream.name.value,
