@@ -496,6 +496,7 @@ impl EventBus {
             header_filters: Vec::new(),
             delivery: Delivery::AtMostOnce,
             max_in_flight: 1,
+            session_timeout: config::DEFAULT_SESSION_TIMEOUT,
         };
         let handler = Arc::new(move |event: Event| {
             let done = handler(event);

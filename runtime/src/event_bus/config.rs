@@ -21,6 +21,11 @@ const DEFAULT_ACK_WAIT_MS: u64 = 30_000;
 const DEFAULT_MAX_IN_FLIGHT: u32 = 100;
 /// The largest `max_in_flight` accepted.
 const MAX_IN_FLIGHT: u32 = 10_000;
+/// Kafka: a group member's session timeout when a consumer names none.
+pub(crate) const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Kafka: the session timeouts accepted (brokers have their own bounds,
+/// by default 6 s to 30 min).
+const SESSION_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 1_000..=1_800_000;
 
 // ---------------------------------------------------------------------------
 // The file as written.
@@ -116,6 +121,8 @@ struct ConsumerFile {
     backoff: Option<BackoffFile>,
     dead_letter: Option<DeadLetterFile>,
     max_in_flight: Option<u32>,
+    /// Kafka groups: how long the coordinator waits for a member's heartbeat.
+    session_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -256,6 +263,8 @@ pub(crate) struct ConsumerConfig {
     pub header_filters: Vec<(String, String)>,
     pub delivery: Delivery,
     pub max_in_flight: u32,
+    /// Kafka groups: the member's session timeout (heartbeats every third of it).
+    pub session_timeout: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -349,7 +358,8 @@ impl EventBusConfig {
         let mut seen = HashSet::new();
         for (i, consumer) in file.consumers.into_iter().enumerate() {
             let at = format!("`consumers[{i}]` ({} ← {})", consumer.service, consumer.topic);
-            let checked = check_consumer(consumer, &topic_index, &topics).map_err(|e| format!("{at}: {e}"))?;
+            let checked =
+                check_consumer(consumer, &topic_index, &topics, &brokers).map_err(|e| format!("{at}: {e}"))?;
             if !seen.insert((checked.service.clone(), checked.topic)) {
                 return Err(format!("{at}: this service already subscribes to this topic"));
             }
@@ -573,6 +583,7 @@ fn check_consumer(
     consumer: ConsumerFile,
     topic_index: &HashMap<String, usize>,
     topics: &[TopicConfig],
+    brokers: &[BrokerConfig],
 ) -> Result<ConsumerConfig, String> {
     if consumer.service.is_empty() {
         return Err("`service` is empty".into());
@@ -605,6 +616,23 @@ fn check_consumer(
         Some(n @ 1..=MAX_IN_FLIGHT) => n,
         Some(n) => return Err(format!("`max_in_flight`: expected 1 to {MAX_IN_FLIGHT}, not {n}")),
     };
+    let session_timeout = match consumer.session_timeout_ms {
+        None => DEFAULT_SESSION_TIMEOUT,
+        Some(_) if brokers[topics[topic].broker].kind != BrokerKind::Kafka || consumer.group.is_none() => {
+            return Err(
+                "`session_timeout_ms` is a Kafka consumer group setting; only a kafka consumer with a `group` has one"
+                    .into(),
+            )
+        }
+        Some(ms) if SESSION_TIMEOUT_MS.contains(&ms) => Duration::from_millis(ms),
+        Some(ms) => {
+            return Err(format!(
+                "`session_timeout_ms`: expected {} to {} ms, not {ms}",
+                SESSION_TIMEOUT_MS.start(),
+                SESSION_TIMEOUT_MS.end()
+            ))
+        }
+    };
     let delivery = match consumer.delivery.as_str() {
         "at-most-once" => {
             let set: Vec<&str> = [
@@ -636,6 +664,7 @@ fn check_consumer(
         header_filters,
         delivery,
         max_in_flight,
+        session_timeout,
     })
 }
 
@@ -835,6 +864,21 @@ mod tests {
             let error = load(value).err().unwrap_or_else(|| panic!("{key}: {bad} loaded"));
             assert!(error.contains(expected), "{key}: {bad}: {error}");
         }
+        let mut value = kafka_config();
+        value["consumers"][0]["session_timeout_ms"] = json!(6000);
+        assert_eq!(load(value).unwrap().consumers[0].session_timeout, Duration::from_secs(6));
+        assert_eq!(load(kafka_config()).unwrap().consumers[0].session_timeout, DEFAULT_SESSION_TIMEOUT);
+        for (bad, expected) in [
+            (json!(999), "`session_timeout_ms`: expected 1000 to 1800000 ms, not 999"),
+            (json!(1_800_001), "not 1800001"),
+        ] {
+            let mut value = kafka_config();
+            value["consumers"][0]["session_timeout_ms"] = bad;
+            let error = load(value).err().expect("a bad session timeout");
+            assert!(error.contains(expected), "{error}");
+        }
+        let error = load(with("/consumers/0/session_timeout_ms", json!(6000))).err().expect("on a nats consumer");
+        assert!(error.contains("`session_timeout_ms` is a Kafka consumer group setting"), "{error}");
         let error = load(with("/topics/0/partitions", json!(4))).err().expect("partitions on a nats topic");
         assert!(error.contains("`partitions` is a Kafka setting"), "{error}");
         let error = load(with("/topics/0/replicas", json!(3))).err().expect("replicas on a nats topic");

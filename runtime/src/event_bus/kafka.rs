@@ -17,6 +17,7 @@
 //! group reads every partition (run one consumer instance per group).
 
 mod group;
+mod member;
 mod transport;
 mod wire;
 
@@ -28,14 +29,14 @@ use rskafka::client::error::{Error as KafkaError, ProtocolError};
 use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::Client;
 use rskafka::record::Record;
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 use tokio::task::{JoinHandle, JoinSet};
 
-use group::Offsets;
+use group::{Generation, Group, GroupError};
 use transport::Connector;
 
 use super::config::{BrokerConfig, TopicConfig};
-use super::consume::{Pipeline, Received, Verdict};
+use super::consume::{Pipeline, Reading, Received, Verdict};
 use super::tracking::Headers;
 use super::{BrokerError, ConnectError, Outgoing, Stats, SubscribeError};
 
@@ -56,6 +57,11 @@ const CLIENT_DEADLINE: Duration = Duration::from_secs(10);
 const CLIENT_ID: &str = "meshc-runtime";
 
 pub(crate) struct KafkaBroker {
+    cluster: Arc<Cluster>,
+}
+
+/// A broker's clients, shared with the tasks that consume from it.
+pub(crate) struct Cluster {
     name: String,
     connector: Arc<Connector>,
     client: Client,
@@ -70,16 +76,53 @@ impl KafkaBroker {
             .client()
             .await
             .map_err(|e| ConnectError::Broker(format!("broker {:?}: cannot connect: {e}", config.name)))?;
-        Ok(KafkaBroker { name: config.name.clone(), connector, client, partitions: Mutex::new(BTreeMap::new()) })
-    }
-
-    fn error(&self, what: &str, error: &KafkaError) -> BrokerError {
-        BrokerError::transient(format!("broker {:?}: {what}: {error}", self.name))
+        let cluster = Cluster { name: config.name.clone(), connector, client, partitions: Mutex::new(BTreeMap::new()) };
+        Ok(KafkaBroker { cluster: Arc::new(cluster) })
     }
 
     /// The topic's partitions, creating the topic with its declared
     /// partitions and replication factor when missing.
     pub async fn ensure_topic(&self, topic: &TopicConfig) -> Result<Vec<i32>, BrokerError> {
+        self.cluster.ensure_topic(topic).await
+    }
+
+    pub async fn send_once(&self, event: &Outgoing<'_>) -> Result<(), BrokerError> {
+        self.cluster.send_once(event).await
+    }
+
+    /// Starts consuming for `pipeline`: the partitions it reads (all of
+    /// them, or for a group those assigned to this member) and their start
+    /// offsets are fixed before this returns, so events published
+    /// afterwards reach it.
+    pub async fn consume(&self, pipeline: Arc<Pipeline>) -> Result<JoinHandle<()>, SubscribeError> {
+        if let Some(group) = pipeline.group() {
+            let group = Group::new(Arc::clone(&self.cluster.connector), group.to_string());
+            return member::start(Arc::clone(&self.cluster), pipeline, group).await;
+        }
+        let cluster = &self.cluster;
+        let topic = pipeline.topic().stream.clone();
+        let partitions = cluster.ensure_topic(pipeline.topic()).await.map_err(|e| SubscribeError::Broker(e.message))?;
+        let mut readers = Vec::new();
+        for partition in partitions {
+            readers
+                .push(cluster.reader(&pipeline, &topic, partition, None, None).await.map_err(SubscribeError::Broker)?);
+        }
+        Ok(tokio::spawn(async move {
+            let mut tasks = JoinSet::new();
+            for reader in readers {
+                tasks.spawn(reader.run(Arc::clone(&pipeline)));
+            }
+            while tasks.join_next().await.is_some() {}
+        }))
+    }
+}
+
+impl Cluster {
+    fn error(&self, what: &str, error: &KafkaError) -> BrokerError {
+        BrokerError::transient(format!("broker {:?}: {what}: {error}", self.name))
+    }
+
+    async fn ensure_topic(&self, topic: &TopicConfig) -> Result<Vec<i32>, BrokerError> {
         for round in 0..2 {
             let topics = self.client.list_topics().await.map_err(|e| self.error("cannot list topics", &e))?;
             if let Some(found) = topics.into_iter().find(|t| t.name == topic.stream) {
@@ -107,6 +150,12 @@ impl KafkaBroker {
         Err(BrokerError::permanent(format!("broker {:?}: topic {:?} has no partitions", self.name, topic.stream)))
     }
 
+    /// Every topic's partition ids (for a group leader's assignment).
+    async fn topic_partitions(&self) -> Result<BTreeMap<String, Vec<i32>>, String> {
+        let topics = self.client.list_topics().await.map_err(|e| self.error("cannot list topics", &e).message)?;
+        Ok(topics.into_iter().map(|t| (t.name, t.partitions.into_iter().collect())).collect())
+    }
+
     async fn partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionClient>, BrokerError> {
         let key = (topic.to_string(), partition);
         if let Some(client) = self.partitions.lock().await.get(&key) {
@@ -122,7 +171,7 @@ impl KafkaBroker {
         Ok(client)
     }
 
-    pub async fn send_once(&self, event: &Outgoing<'_>) -> Result<(), BrokerError> {
+    async fn send_once(&self, event: &Outgoing<'_>) -> Result<(), BrokerError> {
         let topic = event.topic;
         let key = topic.partition_key.as_deref().and_then(|field| key_of(event.payload, field));
         let partitions = self.ensure_topic(topic).await?;
@@ -156,49 +205,38 @@ impl KafkaBroker {
         }
     }
 
-    /// Starts consuming for `pipeline`: every partition's start offset is
-    /// fixed before this returns, so events published afterwards reach it.
-    pub async fn consume(&self, pipeline: Arc<Pipeline>) -> Result<JoinHandle<()>, SubscribeError> {
-        let topic = pipeline.topic().stream.clone();
-        let partitions = self.ensure_topic(pipeline.topic()).await.map_err(|e| SubscribeError::Broker(e.message))?;
-        let offsets =
-            pipeline.group().map(|group| Arc::new(Offsets::new(Arc::clone(&self.connector), group.to_string())));
-        let from_start = matches!(pipeline.reading, super::consume::Reading::Raw { from_start: true });
-        let mut readers = Vec::new();
-        for partition in partitions {
-            let client = self.partition(&topic, partition).await.map_err(|e| SubscribeError::Broker(e.message))?;
-            let committed = match &offsets {
-                Some(offsets) => offsets
-                    .fetch(&topic, partition)
-                    .await
-                    .map_err(|e| SubscribeError::Broker(format!("broker {:?}: group offsets: {e}", self.name)))?,
-                None => None,
-            };
-            let start = match committed {
-                Some(offset) => offset,
-                None => {
-                    let at = if from_start { OffsetAt::Earliest } else { OffsetAt::Latest };
-                    let offset = client
-                        .get_offset(at)
-                        .await
-                        .map_err(|e| SubscribeError::Broker(self.error("cannot read an offset", &e).message))?;
-                    if let Some(offsets) = &offsets {
-                        offsets.commit(&topic, partition, offset).await.map_err(|e| {
-                            SubscribeError::Broker(format!("broker {:?}: group offsets: {e}", self.name))
-                        })?;
-                    }
-                    offset
+    /// A reader of `topic`'s `partition` for `pipeline`, starting at the
+    /// group's committed offset; without one (a new group, an ephemeral
+    /// reader) at the end of the partition (its start for `tail` from the
+    /// start), which a group commits at once so a restart resumes there.
+    async fn reader(
+        &self,
+        pipeline: &Pipeline,
+        topic: &str,
+        partition: i32,
+        commits: Option<(Arc<Group>, Generation)>,
+        stop: Option<watch::Receiver<bool>>,
+    ) -> Result<Reader, String> {
+        let client = self.partition(topic, partition).await.map_err(|e| e.message)?;
+        let group_error = |e: GroupError| format!("broker {:?}: group offsets: {e}", self.name);
+        let committed = match &commits {
+            Some((group, _)) => group.fetch(topic, partition).await.map_err(group_error)?,
+            None => None,
+        };
+        let offset = match committed {
+            Some(offset) => offset,
+            None => {
+                let from_start = matches!(pipeline.reading, Reading::Raw { from_start: true });
+                let at = if from_start { OffsetAt::Earliest } else { OffsetAt::Latest };
+                let offset =
+                    client.get_offset(at).await.map_err(|e| self.error("cannot read an offset", &e).message)?;
+                if let Some((group, generation)) = &commits {
+                    group.commit(topic, partition, offset, generation).await.map_err(group_error)?;
                 }
-            };
-            readers.push(Reader { client, partition, offset: start, offsets: offsets.clone(), topic: topic.clone() });
-        }
-        Ok(tokio::spawn(async move {
-            let mut tasks = JoinSet::new();
-            for reader in readers {
-                tasks.spawn(reader.run(Arc::clone(&pipeline)));
+                offset
             }
-            while tasks.join_next().await.is_some() {}
-        }))
+        };
+        Ok(Reader { client, topic: topic.to_string(), partition, offset, commits, stop })
     }
 }
 
@@ -209,14 +247,23 @@ struct Reader {
     partition: i32,
     /// The next offset to read.
     offset: i64,
-    offsets: Option<Arc<Offsets>>,
+    /// Where handled offsets are committed, as which member; `None` for
+    /// ephemeral readers.
+    commits: Option<(Arc<Group>, Generation)>,
+    /// Turns true when the reader is to stop (a group rebalances) after
+    /// the event in hand; `None`: it reads until dropped.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 impl Reader {
     async fn run(mut self, pipeline: Arc<Pipeline>) {
         let mut pause = RESUME_FIRST;
         loop {
-            let fetched = self.client.fetch_records(self.offset, 1..FETCH_MAX_BYTES, FETCH_WAIT_MS).await;
+            let fetch = self.client.fetch_records(self.offset, 1..FETCH_MAX_BYTES, FETCH_WAIT_MS);
+            let fetched = tokio::select! {
+                fetched = fetch => fetched,
+                () = stop_requested(&mut self.stop) => return,
+            };
             let records = match fetched {
                 Ok((records, _high_watermark)) => records,
                 Err(KafkaError::ServerError { protocol_error: ProtocolError::OffsetOutOfRange, .. }) => {
@@ -239,6 +286,9 @@ impl Reader {
                 // A fetch returns whole batches: skip what was read already.
                 if record.offset < self.offset {
                     continue;
+                }
+                if self.stopping() {
+                    return;
                 }
                 let next = record.offset.saturating_add(1);
                 if pipeline.at_most_once() {
@@ -268,7 +318,12 @@ impl Reader {
                         Verdict::Ack => break,
                         Verdict::Retry(_) if pipeline.at_most_once() => break,
                         Verdict::Retry(delay) => {
-                            tokio::time::sleep(delay).await;
+                            // Stopping: the event stays uncommitted, and
+                            // the partition's next reader handles it.
+                            tokio::select! {
+                                () = tokio::time::sleep(delay) => {}
+                                () = stop_requested(&mut self.stop) => return,
+                            }
                             attempt = attempt.saturating_add(1);
                         }
                     }
@@ -281,13 +336,27 @@ impl Reader {
         }
     }
 
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+    }
+
     /// Commits `offset` for the group (ephemeral readers keep none). A
     /// commit that fails is retried with the next one; until then a restart
-    /// redelivers: at least once.
+    /// or the partition's next owner redelivers: at least once.
     async fn commit(&self, offset: i64) {
-        if let Some(offsets) = &self.offsets {
-            let _ = offsets.commit(&self.topic, self.partition, offset).await;
+        if let Some((group, generation)) = &self.commits {
+            let _ = group.commit(&self.topic, self.partition, offset, generation).await;
         }
+    }
+}
+
+/// Resolves once `stop` turns true or its sender is gone; never without one.
+async fn stop_requested(stop: &mut Option<watch::Receiver<bool>>) {
+    match stop {
+        Some(stop) => {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod event_bus;
 mod graphql;
 mod grpc_mock;
+mod kafka_groups;
 mod templates;
 mod token_exchange;
 mod validator;

@@ -55,6 +55,18 @@ pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&s.as_bytes()[..len as usize]);
 }
 
+/// Bytes (`None`: null).
+pub(super) fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        // What is put here is small: assignments and subscriptions.
+        Some(b) => {
+            put_i32(out, i32::try_from(b.len()).unwrap_or(i32::MAX));
+            out.extend_from_slice(b);
+        }
+        None => put_i32(out, -1),
+    }
+}
+
 /// A reader of an answer body that fails, never panics, when it is short.
 pub(super) struct Wire<'a> {
     data: &'a [u8],
@@ -95,6 +107,12 @@ impl<'a> Wire<'a> {
         }
         Ok(n)
     }
+    /// (Nullable) bytes; null reads as empty.
+    pub(super) fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let n = self.i32()?;
+        let n = usize::try_from(n).unwrap_or(0);
+        self.take(n)
+    }
     /// A (nullable) string; null reads as empty.
     pub(super) fn string(&mut self) -> Result<String, String> {
         let n = self.i16()?;
@@ -113,5 +131,7 @@ mod tests {
         assert!(wire.count().is_err());
         let mut wire = Wire::new(&[0, 5, b'a']);
         assert!(wire.string().is_err());
+        let mut wire = Wire::new(&[0x7f, 0xff, 0xff, 0xff, 1]);
+        assert!(wire.bytes().is_err());
     }
 }
