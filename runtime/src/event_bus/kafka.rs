@@ -1,20 +1,21 @@
 //! The Kafka adapter (rskafka, pure Rust): a topic is a Kafka topic (its
-//! `stream` name), created with one partition when missing. Publishes are
-//! produced with `acks=all`; the record key is the event's partition-key
-//! field when the topic names one and the event has it (the partition is a
-//! stable hash of the key, else partition 0); the subject and the tracking
-//! headers travel as record headers.
+//! `stream` name), created with its declared partitions and replication
+//! factor when missing. Publishes are produced with `acks=all`; the record
+//! key is the event's partition-key field when the topic names one and the
+//! event has it (the partition is Kafka's default partitioner's, murmur2,
+//! else partition 0); the subject and the tracking headers travel as record
+//! headers.
 //!
-//! A consumer reads every partition of the topic, each in order, one event
-//! at a time. A group's position is its committed offset, stored in Kafka
-//! (`OffsetCommit`/`OffsetFetch`, spoken by [`Offsets`]: rskafka has no
-//! consumer groups); a new group starts at the end of the topic, an
-//! ephemeral subscriber too, without committing. Kafka does not count
-//! deliveries, so redelivery is in-process: the pipeline's `Retry` holds
-//! the partition for the backoff and runs the handler again. At least once
-//! commits after the event is handled or dead-lettered, at most once before
-//! the handler runs. There is no group membership: every instance of a
-//! group reads every partition (run one consumer instance per group).
+//! A group subscriber is a member of its Kafka consumer group
+//! ([`member`]): it reads only the partitions the group assigns it, each
+//! in order, one event at a time, from the group's committed offset
+//! (`OffsetCommit`/`OffsetFetch`, spoken by [`Group`]: rskafka has no
+//! consumer groups); a new group starts at the end of the topic. An
+//! ephemeral subscriber reads every partition from the end, without
+//! membership or commits. Kafka does not count deliveries, so redelivery
+//! is in-process: the pipeline's `Retry` holds the partition for the
+//! backoff and runs the handler again. At least once commits after the
+//! event is handled or dead-lettered, at most once before the handler runs.
 
 mod group;
 mod member;
