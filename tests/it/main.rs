@@ -39,6 +39,7 @@ mod limits;
 mod nats_streams;
 mod online_boutique;
 mod output_safety;
+mod proto_breaking;
 mod rabbitmq_definitions;
 mod runtime_configs;
 mod schema_registry_subjects;

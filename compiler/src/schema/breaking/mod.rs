@@ -289,11 +289,11 @@ proto_rules! {
         "syntax = \"proto3\";\npackage demo;\nmessage M {}\nservice S { rpc Watch(M) returns (M); }\n",
         "syntax = \"proto3\";\npackage demo;\nmessage M {}\nservice S { rpc Watch(M) returns (stream M); }\n";
     "PACKAGE_ENUM_NO_DELETE", &[P], "Checks that enums are not deleted from a given package.",
-        "//- a.proto\nsyntax = \"proto3\";\npackage demo;\nenum E { E_UNSPECIFIED = 0; }\n//- b.proto\nsyntax = \"proto3\";\npackage demo;\n",
-        "//- a.proto\nsyntax = \"proto3\";\npackage demo;\n//- b.proto\nsyntax = \"proto3\";\npackage demo;\n";
+        "//- a.proto\nsyntax = \"proto3\";\npackage demo;\nenum E { E_UNSPECIFIED = 0; }\n//- b.proto\nsyntax = \"proto3\";\npackage demo;\nenum K { K_UNSPECIFIED = 0; }\n",
+        "//- a.proto\nsyntax = \"proto3\";\npackage demo;\n//- b.proto\nsyntax = \"proto3\";\npackage demo;\nenum K { K_UNSPECIFIED = 0; }\n";
     "PACKAGE_EXTENSION_NO_DELETE", &[P], "Checks that extensions are not deleted from a given package.",
-        "syntax = \"proto2\";\npackage demo;\nmessage M { extensions 10 to 20; }\nextend M { optional int32 note = 10; }\n",
-        "syntax = \"proto2\";\npackage demo;\nmessage M { extensions 10 to 20; }\n";
+        "syntax = \"proto2\";\npackage demo;\nmessage M { extensions 10 to 20; }\nextend M {\n  optional int32 note = 10;\n  optional int32 tag = 11;\n}\n",
+        "syntax = \"proto2\";\npackage demo;\nmessage M { extensions 10 to 20; }\nextend M {\n  optional int32 tag = 11;\n}\n";
     "PACKAGE_MESSAGE_NO_DELETE", &[P], "Checks that messages are not deleted from a given package.",
         "//- a.proto\nsyntax = \"proto3\";\npackage demo;\nmessage M {}\n//- b.proto\nsyntax = \"proto3\";\npackage demo;\nmessage N {}\n",
         "//- a.proto\nsyntax = \"proto3\";\npackage demo;\n//- b.proto\nsyntax = \"proto3\";\npackage demo;\nmessage N {}\n";

@@ -97,10 +97,22 @@ impl<'m> Side<'m> {
 
     /// The span of a sub-element (`field` of the element's descriptor
     /// proto), else of the whole element.
+    /// Elements protoc synthesizes (map entries and their fields) have no
+    /// span: they point at the nearest enclosing element that has one.
     fn span_of(&self, file: &FileDescriptor, path: &[i32], field: &[i32]) -> Option<Span> {
         let mut sub = path.to_vec();
         sub.extend_from_slice(field);
-        self.span(file, &sub).or_else(|| self.span(file, path))
+        if let Some(span) = self.span(file, &sub) {
+            return Some(span);
+        }
+        let mut path = path;
+        while !path.is_empty() {
+            if let Some(span) = self.span(file, path) {
+                return Some(span);
+            }
+            path = &path[..path.len().saturating_sub(2)];
+        }
+        self.file_start(file)
     }
 
     /// The start of a pool file, for changes of a file as a whole.
