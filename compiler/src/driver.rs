@@ -11,6 +11,9 @@ use crate::emit::{self, Artifact};
 use crate::model::{self, Model};
 use crate::schema::{self, SchemaIndex};
 
+/// The breaking-change rules and categories, for front ends (`meshc diff`).
+pub use crate::schema::breaking;
+
 /// Everything a run produced up to the checks.
 pub struct Compilation {
     pub sources: Sources,
@@ -156,7 +159,7 @@ pub fn diff_in(fs: &dyn FileSystem, old: &Path, new: &Path, category: schema::br
         (Ok(old), Ok(new)) => (old, new),
         (old, new) => {
             let mut sink = Sink::new();
-            sink.extend(old.err().into_iter().chain(new.err()));
+            sink.extend(old.err().into_iter().chain(new.err()).map(|d| *d));
             return Diffed { sources, diagnostics: sink.into_sorted(), loaded: false };
         }
     };

@@ -14,9 +14,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::base::Sources;
 use crate::diag::render::{render, Format};
 use crate::diag::{Code, CODES};
+use crate::driver::breaking::Category;
 use crate::driver::{compile, Compilation};
 use crate::emit;
-use crate::schema::breaking::Category;
 
 #[derive(Parser)]
 #[command(name = "meshc", version, about = "Compile and check service-mesh specs written in KDL")]
@@ -380,7 +380,7 @@ fn backends_table() -> String {
 
 /// `meshc diff --list-rules`: every breaking-change rule, from the rule table.
 fn breaking_rules() -> String {
-    let rules = crate::schema::breaking::RULES;
+    let rules = crate::driver::breaking::RULES;
     let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
     rules
         .iter()

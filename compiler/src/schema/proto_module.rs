@@ -67,7 +67,7 @@ impl ProtoModule {
 
 /// Loads the module at `root`: a directory (every `.proto` file below it)
 /// or one `.proto` file.
-pub fn load_module(fs: &dyn FileSystem, root: &Path, sources: &mut Sources) -> Result<ProtoModule, Diagnostic> {
+pub fn load_module(fs: &dyn FileSystem, root: &Path, sources: &mut Sources) -> Result<ProtoModule, Box<Diagnostic>> {
     let single_file = !fs.is_dir(root);
     let (search, names) = if single_file {
         let dir = root.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -79,16 +79,19 @@ pub fn load_module(fs: &dyn FileSystem, root: &Path, sources: &mut Sources) -> R
     let mut parsed = HashMap::new();
     let mut ids = HashMap::new();
     for (name, path) in &names {
-        let text = read_text(fs, path, MAX_FILE_BYTES)
-            .map_err(|e| Diagnostic::new(Code::UnreadableFile, format!("cannot read `{}`: {e}", path.display())))?;
+        let text = read_text(fs, path, MAX_FILE_BYTES).map_err(|e| {
+            Box::new(Diagnostic::new(Code::UnreadableFile, format!("cannot read `{}`: {e}", path.display())))
+        })?;
         let file = sources.add(path.clone(), Arc::from(text.as_str()));
         ids.insert(name.clone(), file);
         if let Some(at) = too_deep(&text, SchemaFormat::Proto) {
-            return Err(Diagnostic::new(
-                Code::NestingTooDeep,
-                format!("the .proto file nests deeper than {MAX_SCHEMA_DEPTH} levels"),
-            )
-            .at(Span::new(file, at..at + 1), format!("level {} starts here", MAX_SCHEMA_DEPTH + 1)));
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::NestingTooDeep,
+                    format!("the .proto file nests deeper than {MAX_SCHEMA_DEPTH} levels"),
+                )
+                .at(Span::new(file, at..at + 1), format!("level {} starts here", MAX_SCHEMA_DEPTH + 1)),
+            ));
         }
         let proto = protox::file::File::from_source(name, &text).map_err(|e| invalid(&e, &ids, sources))?;
         parsed.insert(name.clone(), proto);
@@ -122,9 +125,9 @@ pub fn load_module(fs: &dyn FileSystem, root: &Path, sources: &mut Sources) -> R
 
 /// Every `.proto` file below `root` as (name relative to it, path), sorted
 /// by name; at most [`MAX_MODULE_FILES`], at most [`MAX_MODULE_DEPTH`] deep.
-fn proto_files(fs: &dyn FileSystem, root: &Path) -> Result<Vec<(String, PathBuf)>, Diagnostic> {
+fn proto_files(fs: &dyn FileSystem, root: &Path) -> Result<Vec<(String, PathBuf)>, Box<Diagnostic>> {
     let unreadable = |dir: &Path, e: std::io::Error| {
-        Diagnostic::new(Code::UnreadableFile, format!("cannot read the directory `{}`: {e}", dir.display()))
+        Box::new(Diagnostic::new(Code::UnreadableFile, format!("cannot read the directory `{}`: {e}", dir.display())))
     };
     let mut out = Vec::new();
     let mut pending = vec![(root.to_path_buf(), String::new(), 0usize)];
@@ -136,18 +139,18 @@ fn proto_files(fs: &dyn FileSystem, root: &Path) -> Result<Vec<(String, PathBuf)
             let name = format!("{prefix}{entry}");
             if fs.is_dir(&path) && !fs.is_symlink(&path) {
                 if depth + 1 >= MAX_MODULE_DEPTH {
-                    return Err(Diagnostic::new(
+                    return Err(Box::new(Diagnostic::new(
                         Code::NestingTooDeep,
                         format!("`{}` nests directories deeper than {MAX_MODULE_DEPTH} levels", root.display()),
-                    ));
+                    )));
                 }
                 pending.push((path, format!("{name}/"), depth + 1));
             } else if entry.ends_with(".proto") && fs.is_file(&path) {
                 if out.len() == MAX_MODULE_FILES {
-                    return Err(Diagnostic::new(
+                    return Err(Box::new(Diagnostic::new(
                         Code::UnreadableFile,
                         format!("`{}` holds more than {MAX_MODULE_FILES} .proto files", root.display()),
-                    ));
+                    )));
                 }
                 out.push((name, path));
             }
@@ -159,11 +162,11 @@ fn proto_files(fs: &dyn FileSystem, root: &Path) -> Result<Vec<(String, PathBuf)
 
 /// A protox error as an invalid-schema diagnostic, at its place when it
 /// names a file of the module.
-fn invalid(e: &protox::Error, ids: &HashMap<String, FileId>, sources: &Sources) -> Diagnostic {
+fn invalid(e: &protox::Error, ids: &HashMap<String, FileId>, sources: &Sources) -> Box<Diagnostic> {
     let diagnostic = Diagnostic::new(Code::InvalidSchema, e.to_string());
     let file = e.file().and_then(|name| ids.get(name)).copied();
     let label = miette::Diagnostic::labels(e).and_then(|mut l| l.next());
-    match (file, label) {
+    Box::new(match (file, label) {
         (Some(file), Some(label)) => {
             let len = sources.get(file).text.len();
             let start = label.offset().min(len);
@@ -172,7 +175,7 @@ fn invalid(e: &protox::Error, ids: &HashMap<String, FileId>, sources: &Sources) 
         }
         (Some(file), None) => diagnostic.at(Span::new(file, 0..0), "in this file"),
         _ => diagnostic,
-    }
+    })
 }
 
 /// A file's source-info paths → byte ranges.

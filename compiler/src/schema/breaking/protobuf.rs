@@ -997,7 +997,8 @@ impl Diff<'_, '_> {
         }
         if let (Some(o), Some(n)) = (&old.default, &new.default) {
             let (o, n) = (Default::of(o), Default::of(n));
-            if !(o.is_zero() && n.is_zero()) && !o.same(&n) {
+            let both_unset = o.is_zero() && n.is_zero();
+            if !both_unset && !o.same(&n) {
                 self.push(
                     "FIELD_SAME_DEFAULT",
                     self.field_span(self.new, new, &[FIELD_DEFAULT]),
