@@ -11,6 +11,9 @@ use crate::emit::{self, Artifact};
 use crate::model::{self, Model};
 use crate::schema::{self, SchemaIndex};
 
+/// The breaking-change rules and categories, for front ends (`meshc diff`).
+pub use crate::schema::breaking;
+
 /// Everything a run produced up to the checks.
 pub struct Compilation {
     pub sources: Sources,
@@ -123,4 +126,85 @@ pub fn compile_in(fs: &dyn FileSystem, path: &Path) -> Compilation {
     let schemas = schema::load(&model, fs, &mut sources, &mut sink);
     crate::check::run_all(&model, &schemas, &mut sink);
     Compilation { sources, model: Some(model), schemas, diagnostics: sink.into_sorted() }
+}
+
+/// What `meshc diff OLD NEW` found.
+pub struct Diffed {
+    /// The files of both versions.
+    pub sources: Sources,
+    /// Breaking changes in the chosen category (errors), changes that break
+    /// only a stricter one (warnings), or why a version did not load;
+    /// sorted like all diagnostics.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Whether both versions loaded (else `diagnostics` says why not).
+    pub loaded: bool,
+}
+
+/// Compares two versions of a protobuf schema on disk: two `.proto` files
+/// or two directories of them (module roots).
+pub fn diff(old: &Path, new: &Path, category: schema::breaking::Category) -> Diffed {
+    diff_in(&DiskFs, old, new, category)
+}
+
+/// [`diff`] over any file system.
+pub fn diff_in(fs: &dyn FileSystem, old: &Path, new: &Path, category: schema::breaking::Category) -> Diffed {
+    let canonical = |p: &Path| fs.canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let root = common_ancestor(&canonical(old), &canonical(new));
+    let mut sources = Sources::new(&root);
+    let loaded = (
+        schema::proto_module::load_module(fs, old, &mut sources),
+        schema::proto_module::load_module(fs, new, &mut sources),
+    );
+    let (old, new) = match loaded {
+        (Ok(old), Ok(new)) => (old, new),
+        (old, new) => {
+            let mut sink = Sink::new();
+            sink.extend(old.err().into_iter().chain(new.err()).map(|d| *d));
+            return Diffed { sources, diagnostics: sink.into_sorted(), loaded: false };
+        }
+    };
+    let changes = schema::breaking::protobuf::compare(&old, &new);
+    Diffed { sources, diagnostics: change_diagnostics(&changes, category), loaded: true }
+}
+
+/// The deepest directory holding both paths (for display paths).
+fn common_ancestor(a: &Path, b: &Path) -> std::path::PathBuf {
+    let dir = |p: &Path| if p.extension().is_some() { p.parent().unwrap_or(p).to_path_buf() } else { p.to_path_buf() };
+    let (a, b) = (dir(a), dir(b));
+    a.components().zip(b.components()).take_while(|(x, y)| x == y).map(|(x, _)| x).collect()
+}
+
+/// Changes as diagnostics: errors for rules of `category`, warnings for
+/// rules only of stricter categories (unless an error already marks the
+/// same place), nothing for the rest.
+fn change_diagnostics(changes: &[schema::breaking::Change], category: schema::breaking::Category) -> Vec<Diagnostic> {
+    let breaking: Vec<&schema::breaking::Change> = changes.iter().filter(|c| c.rule.in_category(category)).collect();
+    let marked: std::collections::HashSet<_> = breaking.iter().map(|c| (c.new, c.old)).collect();
+    let stricter = changes.iter().filter(|c| c.rule.only_stricter_than(category) && !marked.contains(&(c.new, c.old)));
+    let mut sink = Sink::new();
+    for change in &breaking {
+        sink.push(change_diagnostic(change, Severity::Error));
+    }
+    for change in stricter {
+        let categories: Vec<&str> = change.rule.categories.iter().map(|c| c.id()).collect();
+        sink.push(change_diagnostic(change, Severity::Warning).note(format!(
+            "{} is a {} rule, stricter than {}: this change breaks code generated from the old schema, not its encoded messages",
+            change.rule.id,
+            categories.join("/"),
+            category.id()
+        )));
+    }
+    sink.into_sorted()
+}
+
+fn change_diagnostic(change: &schema::breaking::Change, severity: Severity) -> Diagnostic {
+    let mut diagnostic = Diagnostic::new(Code::BreakingChange, change.reason.clone()).rule(change.rule.id);
+    diagnostic.severity = severity;
+    diagnostic = match (change.new, change.old) {
+        (Some(new), Some(old)) => diagnostic.at(new, "in the new version").with_label(old, "in the old version"),
+        (Some(new), None) => diagnostic.at(new, "in the new version"),
+        (None, Some(old)) => diagnostic.at(old, "in the old version, gone from the new one"),
+        (None, None) => diagnostic,
+    };
+    diagnostic.help(format!("{}: {}", change.rule.id, change.rule.purpose))
 }

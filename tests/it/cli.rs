@@ -518,7 +518,7 @@ fn an_unknown_command_lists_the_commands() {
     assert_eq!(out.status.code(), Some(2));
     let text = stderr(&out);
     assert!(text.contains("unrecognized subcommand 'fmt'"), "{text}");
-    assert!(text.contains("meshc's commands: check, build, certs, backends, rules, explain"), "{text}");
+    assert!(text.contains("meshc's commands: check, build, certs, backends, rules, diff, explain"), "{text}");
 }
 
 #[test]

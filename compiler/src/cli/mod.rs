@@ -1,4 +1,4 @@
-//! The command line: `check`, `build`, `certs`, `explain`. The only layer that
+//! The command line: `check`, `build`, `certs`, `diff`, `explain`. The only layer that
 //! prints, reads arguments, or writes output files.
 
 // Public (hidden) only for the `writer` fuzz target: not a stable API.
@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::base::Sources;
 use crate::diag::render::{render, Format};
 use crate::diag::{Code, CODES};
+use crate::driver::breaking::Category;
 use crate::driver::{compile, Compilation};
 use crate::emit;
 
@@ -80,6 +81,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare two versions of a protobuf schema (two `.proto` files, or two
+    /// directories of them, each a module root) and report breaking changes
+    /// by buf's rules; exits 1 on breaking changes (`--fail-on`), 2 when a
+    /// version does not load.
+    Diff {
+        /// The old version: a `.proto` file or a directory of them.
+        #[arg(required_unless_present = "list_rules")]
+        old: Option<PathBuf>,
+        /// The new version, of the same kind.
+        #[arg(required_unless_present = "list_rules")]
+        new: Option<PathBuf>,
+        /// Which users must keep working: generated code per file, per
+        /// package, or encoded messages (binary and JSON, or binary only).
+        #[arg(long, value_enum, default_value_t = DiffCategory::WireJson)]
+        category: DiffCategory,
+        /// What fails the run: breaking changes (errors) only, or also
+        /// changes that break only stricter categories (warnings).
+        #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
+        fail_on: FailOn,
+        /// How to print the changes.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// List the breaking-change rules (id, categories, purpose) and exit.
+        #[arg(long)]
+        list_rules: bool,
+    },
     /// Print the documentation of a diagnostic code (or list all codes).
     Explain {
         /// A code such as MESH0007, or its name (unknown-service).
@@ -100,6 +127,31 @@ struct ReportArgs {
 #[derive(Clone, Copy, ValueEnum)]
 enum Deny {
     Warnings,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffCategory {
+    File,
+    Package,
+    WireJson,
+    Wire,
+}
+
+impl DiffCategory {
+    fn category(self) -> Category {
+        match self {
+            DiffCategory::File => Category::File,
+            DiffCategory::Package => Category::Package,
+            DiffCategory::WireJson => Category::WireJson,
+            DiffCategory::Wire => Category::Wire,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Breaking,
+    Warning,
 }
 
 pub fn main() -> ExitCode {
@@ -209,6 +261,24 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Diff { list_rules: true, .. } => {
+            print!("{}", breaking_rules());
+            ExitCode::SUCCESS
+        }
+        Command::Diff { old: Some(old), new: Some(new), category, fail_on, format, list_rules: false } => {
+            let diffed = crate::driver::diff(&old, &new, category.category());
+            let report = ReportArgs { format, deny: None };
+            print_report(&diffed.diagnostics, &diffed.sources, &report);
+            let failing =
+                |d: &&crate::diag::Diagnostic| d.severity == crate::diag::Severity::Error || fail_on == FailOn::Warning;
+            match (diffed.loaded, diffed.diagnostics.iter().filter(failing).count()) {
+                (false, _) => ExitCode::from(2),
+                (true, 0) => ExitCode::SUCCESS,
+                (true, _) => ExitCode::FAILURE,
+            }
+        }
+        // clap requires OLD and NEW unless --list-rules is given.
+        Command::Diff { .. } => ExitCode::from(2),
         Command::Rules { json } => {
             print!("{}", rules(json));
             ExitCode::SUCCESS
@@ -306,6 +376,19 @@ fn select_backends(options: emit::Options, names: &[String]) -> Result<emit::Opt
 fn backends_table() -> String {
     let width = emit::BACKENDS.iter().map(|b| b.name.len()).max().unwrap_or(0);
     emit::BACKENDS.iter().map(|b| format!("{:<width$}  {:<10}  {}\n", b.name, b.engine, b.description)).collect()
+}
+
+/// `meshc diff --list-rules`: every breaking-change rule, from the rule table.
+fn breaking_rules() -> String {
+    let rules = crate::driver::breaking::RULES;
+    let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    rules
+        .iter()
+        .map(|r| {
+            let categories: Vec<&str> = r.categories.iter().map(|c| c.id()).collect();
+            format!("{:<width$}  {:<8}  {:<28}  {}\n", r.id, r.format.as_str(), categories.join(","), r.purpose)
+        })
+        .collect()
 }
 
 /// `meshc rules`: every check pass with its category, codes and purpose.

@@ -42,6 +42,9 @@ pub struct Diagnostic {
     pub secondary: Vec<Label>,
     pub help: Option<String>,
     pub notes: Vec<String>,
+    /// The rule a code reports through, when the code is a family of rules
+    /// (`MESH0088`, breaking changes: `FIELD_NO_DELETE`, ...).
+    pub rule: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -55,7 +58,13 @@ impl Diagnostic {
             secondary: Vec::new(),
             help: None,
             notes: Vec::new(),
+            rule: None,
         }
+    }
+
+    pub fn rule(mut self, rule: &'static str) -> Self {
+        self.rule = Some(rule);
+        self
     }
 
     pub fn at(mut self, span: Span, label: impl Into<String>) -> Self {

@@ -5,6 +5,7 @@
 //! parallel.
 
 mod avro;
+pub mod breaking;
 pub mod compat;
 mod depth;
 mod graphql;
@@ -13,6 +14,7 @@ mod json_spans;
 mod jwks;
 mod openapi;
 mod proto;
+pub mod proto_module;
 mod refs;
 pub mod shape;
 

@@ -29,14 +29,14 @@ pub(super) struct ParsedFiles(Mutex<HashMap<(PathBuf, String), protox::file::Fil
 /// `proto-include` directories, then protobuf's well-known types) over the
 /// files [`read_imports`] read: protox keeps its resolver for `'static`, so
 /// the resolver cannot borrow the run's [`FileSystem`].
-struct Resolver {
-    search: Vec<PathBuf>,
+pub(super) struct Resolver {
+    pub(super) search: Vec<PathBuf>,
     /// Import name → the parsed file, or why it did not read or parse
     /// (taken out when protox asks, which it does once per name).
-    imports: Mutex<HashMap<String, Result<protox::file::File, protox::Error>>>,
+    pub(super) imports: Mutex<HashMap<String, Result<protox::file::File, protox::Error>>>,
     /// The file being compiled, already parsed, when its name resolves to
     /// it (imports go through `imports`).
-    own: Option<protox::file::File>,
+    pub(super) own: Option<protox::file::File>,
 }
 
 impl FileResolver for Resolver {
@@ -67,7 +67,7 @@ impl FileResolver for Resolver {
 /// `fs` and parsed (once per load, through `parsed`). Names found in none
 /// are left out: protox then looks among the well-known types, and reports
 /// the import missing.
-fn read_imports(
+pub(super) fn read_imports(
     fs: &dyn FileSystem,
     search: &[PathBuf],
     own: &(PathBuf, protox::file::File),

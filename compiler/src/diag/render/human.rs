@@ -51,7 +51,8 @@ const MAX_BYTES_APART: usize = 2 * MAX_LINE_BYTES;
 /// same one) become related reports.
 struct Report<'a> {
     message: String,
-    code: &'static str,
+    /// The code, with the rule when it has one: `MESH0088[FIELD_NO_DELETE]`.
+    code: String,
     severity: miette::Severity,
     help: Option<String>,
     source: Option<Excerpts<'a>>,
@@ -75,7 +76,10 @@ impl<'a> Report<'a> {
         }
         let mut report = Report {
             message: d.message.clone(),
-            code: d.code.id(),
+            code: match d.rule {
+                Some(rule) => format!("{}[{rule}]", d.code.id()),
+                None => d.code.id().to_string(),
+            },
             severity,
             help,
             source: None,
@@ -95,7 +99,7 @@ impl<'a> Report<'a> {
             } else {
                 report.related.push(Report {
                     message: label.message.clone(),
-                    code: d.code.id(),
+                    code: report.code.clone(),
                     severity: miette::Severity::Advice,
                     help: None,
                     source: Some(Excerpts { file: other }),
@@ -207,7 +211,7 @@ impl std::error::Error for Report<'_> {}
 
 impl miette::Diagnostic for Report<'_> {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.code))
+        Some(Box::new(&self.code))
     }
 
     fn severity(&self) -> Option<miette::Severity> {

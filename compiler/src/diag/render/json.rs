@@ -17,6 +17,8 @@ struct Output {
 struct JsonDiagnostic {
     code: &'static str,
     name: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'static str>,
     severity: &'static str,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,6 +43,7 @@ pub(super) fn render(diagnostics: &[Diagnostic], sources: &Sources) -> String {
         .map(|d| JsonDiagnostic {
             code: d.code.id(),
             name: d.code.info().name,
+            rule: d.rule,
             severity: d.severity.as_str(),
             message: d.message.clone(),
             location: d.primary.as_ref().map(label),

@@ -57,6 +57,9 @@ fn result(d: &Diagnostic, sources: &Sources) -> Value {
         "level": level(d.severity),
         "message": { "text": message },
     });
+    if let Some(rule) = d.rule {
+        result["properties"] = json!({ "rule": rule });
+    }
     if let Some(primary) = &d.primary {
         result["locations"] = json!([location(sources, primary, None)]);
     }
