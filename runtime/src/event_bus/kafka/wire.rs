@@ -1,5 +1,5 @@
 //! The Kafka wire protocol's framing and primitive types, for the requests
-//! the adapter speaks itself ([`super::group`]).
+//! the adapter speaks itself ([`super::group`], SASL in [`super::transport`]).
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -94,6 +94,12 @@ impl<'a> Wire<'a> {
             return Err("the answer is cut short".into());
         }
         Ok(n)
+    }
+    /// (Nullable) bytes; null reads as empty.
+    pub(super) fn bytes(&mut self) -> Result<Vec<u8>, String> {
+        let n = self.i32()?;
+        let n = usize::try_from(n).unwrap_or(0);
+        Ok(self.take(n)?.to_vec())
     }
     /// A (nullable) string; null reads as empty.
     pub(super) fn string(&mut self) -> Result<String, String> {
