@@ -201,6 +201,16 @@ pub(crate) enum Credentials {
     File(PathBuf),
 }
 
+impl Credentials {
+    /// Where they are (`credentials file /run/x`), for error messages.
+    pub fn source(&self) -> String {
+        match self {
+            Credentials::Env(var) => format!("credentials variable {var}"),
+            Credentials::File(path) => format!("credentials file {}", path.display()),
+        }
+    }
+}
+
 /// The SASL mechanism a Kafka broker's `user:password` credentials use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SaslMechanism {
@@ -922,9 +932,7 @@ mod tests {
         assert_eq!(loaded.sasl, Some(SaslMechanism::ScramSha512));
         assert!(matches!(&loaded.credentials, Some(Credentials::File(path)) if path.as_os_str() == "/run/kafka"));
         assert_eq!(loaded.tls.as_ref().and_then(|t| t.ca.as_deref()), Some(std::path::Path::new("/ca.pem")));
-        for (text, mechanism) in
-            [("plain", SaslMechanism::Plain), ("scram-sha-256", SaslMechanism::ScramSha256)]
-        {
+        for (text, mechanism) in [("plain", SaslMechanism::Plain), ("scram-sha-256", SaslMechanism::ScramSha256)] {
             let mut broker = broker.clone();
             broker["credentials"]["mechanism"] = json!(text);
             assert_eq!(load(with("/brokers/0", broker)).unwrap().brokers[0].sasl, Some(mechanism));

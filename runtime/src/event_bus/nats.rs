@@ -48,12 +48,16 @@ impl NatsBroker {
                 Some((user, password)) if !secret.contains('\n') => {
                     options.user_and_password(user.to_string(), password.to_string())
                 }
-                _ if secret.contains("BEGIN NATS USER JWT") => {
-                    return Err(ConnectError::Credentials(format!(
-                    "broker {:?}: NATS JWT credentials (.creds) are not supported yet; give `user:password` or a token",
-                    config.name
-                )))
-                }
+                // A `.creds` file: the user JWT and the seed that signs the
+                // server's nonce. The parse error is not quoted: it could
+                // hold part of the seed.
+                _ if secret.contains("BEGIN NATS USER JWT") => options.credentials(&secret).map_err(|_| {
+                    ConnectError::Credentials(format!(
+                        "broker {:?}: the {} is not a NATS .creds file (a user JWT and a user nkey seed)",
+                        config.name,
+                        credentials.source()
+                    ))
+                })?,
                 _ => options.token(secret.trim().to_string()),
             };
         }

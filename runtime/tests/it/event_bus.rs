@@ -18,7 +18,7 @@ use meshc_runtime::event_bus::{tracking, Event, EventBus, EventBusConfig, Publis
 use serde_json::{json, Value};
 
 use crate::support::brokers::{rabbitmq_addr, Relay};
-use crate::support::kafka::KafkaBroker;
+use crate::support::kafka::{write_unrelated_ca, KafkaBroker, SecuredKafka};
 use crate::support::nats::NatsServer;
 use crate::support::unique_name;
 
@@ -224,7 +224,12 @@ async fn kafka_poison_event_is_dead_lettered_after_exactly_the_declared_attempts
 #[tokio::test]
 async fn kafka_round_trip_carries_the_headers_and_commits_the_groups_offset() {
     let broker = KafkaBroker::start();
-    let mut bus = Bus::new("kafka", &broker.addr.to_string());
+    kafka_round_trip(Bus::new("kafka", &broker.addr.to_string())).await;
+}
+
+/// The round trip above on `bus`: a publish, a group's consume and commit
+/// (the adapter's own `OffsetCommit`/`OffsetFetch` connections), a resume.
+async fn kafka_round_trip(mut bus: Bus) {
     bus.config["topics"][0]["partition_key"] = json!("orderId");
     let config = bus.load();
     let orders = EventBus::connect(&config, "orders").await.unwrap();
@@ -777,6 +782,75 @@ async fn rabbitmq_credentials_from_a_file_connect_and_a_wrong_password_is_not_sh
     let error = EventBus::connect(&bus.load(), "orders").await.unwrap_err().to_string();
     assert!(error.starts_with("broker \"bus\": cannot connect: "), "{error}");
     assert!(!error.contains(password) && !error.contains("s3cret"), "{error}");
+}
+
+/// A Kafka bus on `broker` whose credentials file holds `login`
+/// (`mechanism`, `user:password`), with `tls` as given; the file's
+/// directory comes back too.
+fn kafka_bus_with(broker: &SecuredKafka, login: Option<(&str, &str)>, tls: Value) -> (Bus, tempfile::TempDir) {
+    let mut bus = Bus::new("kafka", &broker.addr.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    if let Some((mechanism, secret)) = login {
+        let file = dir.path().join("kafka-credentials");
+        std::fs::write(&file, format!("{secret}\n")).unwrap();
+        bus.config["brokers"][0]["credentials"] = json!({"file": file, "mechanism": mechanism});
+    }
+    if !tls.is_null() {
+        bus.config["brokers"][0]["tls"] = tls;
+    }
+    (bus, dir)
+}
+
+#[tokio::test]
+async fn kafka_tls_round_trip() {
+    let broker = SecuredKafka::start(false, true);
+    let (bus, _dir) = kafka_bus_with(&broker, None, json!({"ca": broker.ca}));
+    kafka_round_trip(bus).await;
+}
+
+/// SCRAM-SHA-512 and -256 logins, over plain TCP and inside TLS, reach
+/// Tansu's SCRAM server, which refuses them (its storage keeps no users:
+/// see `SecuredKafka`); PLAIN it does not offer. Each failure is a connect
+/// error naming the broker, the mechanism, the user and the credentials
+/// file, never the password.
+#[tokio::test]
+async fn kafka_refused_logins_name_the_broker_and_the_file_never_the_password() {
+    for tls in [false, true] {
+        let broker = SecuredKafka::start(true, tls);
+        let tls_config = if tls { json!({"ca": broker.ca}) } else { Value::Null };
+        for (mechanism, shown, refusal) in [
+            ("scram-sha-512", "SASL SCRAM-SHA-512 as \"orders\"", "unknown user"),
+            ("scram-sha-256", "SASL SCRAM-SHA-256 as \"orders\"", "unknown user"),
+            // Tansu drops the connection (NoSharedMechanism).
+            ("plain", "SASL PLAIN as \"orders\"", "early eof"),
+        ] {
+            let login = Some((mechanism, "orders:p4ss-!@#-w0rd"));
+            let (bus, dir) = kafka_bus_with(&broker, login, tls_config.clone());
+            let error = EventBus::connect(&bus.load(), "orders").await.unwrap_err().to_string();
+            let file = dir.path().join("kafka-credentials");
+            let at = format!("{mechanism}, tls {tls}");
+            assert!(error.starts_with("broker \"bus\": cannot connect: "), "{at}: {error}");
+            assert!(error.contains(refusal), "{at}: {error}");
+            assert!(error.contains(&format!("{shown}, credentials file {}", file.display())), "{at}: {error}");
+            assert!(!error.contains("p4ss") && !error.contains("w0rd"), "{at}: {error}");
+        }
+    }
+}
+
+/// TLS to a broker whose certificate the system's roots, or another CA,
+/// did not sign: a TLS error, no connection.
+#[tokio::test]
+async fn kafka_tls_without_the_brokers_ca_is_refused() {
+    let broker = SecuredKafka::start(false, true);
+    let other = tempfile::tempdir().unwrap();
+    let wrong_ca = other.path().join("other-ca.pem");
+    write_unrelated_ca(&wrong_ca);
+    for tls in [json!({}), json!({"ca": wrong_ca})] {
+        let (bus, _dir) = kafka_bus_with(&broker, None, tls.clone());
+        let error = EventBus::connect(&bus.load(), "orders").await.unwrap_err().to_string();
+        assert!(error.starts_with("broker \"bus\": cannot connect: "), "{tls}: {error}");
+        assert!(error.contains("certificate") || error.contains("UnknownIssuer"), "{tls}: {error}");
+    }
 }
 
 // ---------------------------------------------------------------------------

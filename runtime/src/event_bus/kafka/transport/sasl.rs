@@ -37,8 +37,7 @@ pub(super) async fn authenticate(
     let config = SASLConfig::with_credentials(None, user.to_string(), password.to_string())
         .map_err(|e| format!("SASL {name}: {e}"))?;
     let wanted = Mechname::parse(name.as_bytes()).map_err(|e| format!("SASL {name}: {e}"))?;
-    let mut session =
-        SASLClient::new(config).start_suggested(&[wanted]).map_err(|e| format!("SASL {name}: {e}"))?;
+    let mut session = SASLClient::new(config).start_suggested(&[wanted]).map_err(|e| format!("SASL {name}: {e}"))?;
     let mut received: Option<Vec<u8>> = None;
     for round in 0..MAX_ROUNDS {
         let mut token = Vec::new();
