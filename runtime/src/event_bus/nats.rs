@@ -49,15 +49,18 @@ impl NatsBroker {
                     options.user_and_password(user.to_string(), password.to_string())
                 }
                 // A `.creds` file: the user JWT and the seed that signs the
-                // server's nonce. The parse error is not quoted: it could
-                // hold part of the seed.
-                _ if secret.contains("BEGIN NATS USER JWT") => options.credentials(&secret).map_err(|_| {
-                    ConnectError::Credentials(format!(
-                        "broker {:?}: the {} is not a NATS .creds file (a user JWT and a user nkey seed)",
-                        config.name,
-                        credentials.source()
-                    ))
-                })?,
+                // server's nonce. async-nats wants each block's closing line
+                // ended, which reading trimmed. The parse error is not
+                // quoted: it could hold part of the seed.
+                _ if secret.contains("BEGIN NATS USER JWT") => {
+                    options.credentials(&format!("{secret}\n")).map_err(|_| {
+                        ConnectError::Credentials(format!(
+                            "broker {:?}: the {} is not a NATS .creds file (a user JWT and a user nkey seed)",
+                            config.name,
+                            credentials.source()
+                        ))
+                    })?
+                }
                 _ => options.token(secret.trim().to_string()),
             };
         }
