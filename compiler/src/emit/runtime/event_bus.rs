@@ -229,7 +229,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
         };
         kept.insert(topic_id);
         topics.push(TopicEntry {
-            broker: &broker.name.value,
+            broker: &events.broker(stream.broker).name.value,
             exchange_type,
             name: &topic.name.value,
             partition_key,
