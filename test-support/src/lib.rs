@@ -26,7 +26,7 @@ pub mod upstream;
 pub use envoy::{envoy_bin, envoy_validate, static_cluster, EnvoyProcess};
 pub use files::{copy_tree, corpora, repo_root, write_files};
 pub use http::{http_date, http_request, http_request_with_body, try_http_request, HttpResponse};
-pub use kafka::{kafka_admin, tansu_bin, KafkaBroker};
+pub use kafka::{kafka_admin, tansu_bin, write_unrelated_ca, KafkaBroker, SecuredKafka};
 pub use nats::{shared_nats, JetStream, JsError, NatsCluster, NatsServer, StreamsGuard};
 pub use ports::{dead_port, free_port, localhost};
 pub use rabbitmq::{shared_rabbitmq, Rabbit, RabbitVhost};

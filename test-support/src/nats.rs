@@ -360,6 +360,8 @@ pub struct NatsServer {
     log_path: PathBuf,
     /// The arguments it was started with beyond port and store, for restarts.
     extra: Vec<String>,
+    /// Where the config file of [`NatsServer::start_configured`] is.
+    config_dir: Option<tempfile::TempDir>,
     // Last: removed after the process is gone.
     dir: tempfile::TempDir,
 }
@@ -372,6 +374,20 @@ impl NatsServer {
         server
     }
 
+    /// Starts it with the configuration file text `config` (operator mode,
+    /// say) and waits until it listens (30 s at most): clients may need
+    /// credentials to get further.
+    pub fn start_configured(config: &str) -> NatsServer {
+        let dir = tempfile::Builder::new().prefix("meshc-nats-conf-").tempdir().expect("a temporary directory");
+        let path = dir.path().join("nats.conf");
+        std::fs::write(&path, config).expect("writing the nats-server config");
+        let mut server = NatsServer::spawn(crate::free_port(), &["-c".to_string(), path.display().to_string()]);
+        let addr = server.addr;
+        server.wait_until(|_| std::net::TcpStream::connect(addr).is_ok(), "listen");
+        server.config_dir = Some(dir);
+        server
+    }
+
     /// Starts `nats-server -js` on `port` with `extra` arguments and a store
     /// of its own; does not wait.
     fn spawn(port: u16, extra: &[String]) -> NatsServer {
@@ -379,7 +395,7 @@ impl NatsServer {
         let log_path = dir.path().join("nats.log");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let child = Mutex::new(launch(port, dir.path(), &log_path, extra));
-        NatsServer { child, addr, log_path, extra: extra.to_vec(), dir }
+        NatsServer { child, addr, log_path, extra: extra.to_vec(), config_dir: None, dir }
     }
 
     /// Stops it as a rolling restart does (SIGTERM: it closes its

@@ -160,6 +160,21 @@ fn broker_mistakes_are_reported_where_they_are_written() {
             vhost "/shop"
         //        ^^^^^^^ MESH0075 error
         }
+        broker "sasl" kind="kafka" {
+            address "kafka" port=9092
+            credentials env="KAFKA"
+        //  ^^^^^^^^^^^ MESH0005 error
+        }
+        broker "mechanism" kind="rabbitmq" {
+            address "rabbit" port=5672
+            credentials env="AMQP" mechanism="plain"
+        //                         ^^^^^^^^^^^^^^^^^ MESH0075 error
+        }
+        broker "gssapi" kind="kafka" {
+            address "kafka" port=9092
+            credentials env="KAFKA" mechanism="gssapi"
+        //                          ^^^^^^^^^^^^^^^^^^ MESH0004 error
+        }
         broker "env" kind="nats" {
             address "nats" port=4222
             credentials env="NOT A NAME"

@@ -67,6 +67,11 @@ keyword_enum!(
     BrokerKind { Nats = "nats", Rabbitmq = "rabbitmq", Kafka = "kafka" }
 );
 
+keyword_enum!(
+    /// How a Kafka broker's `user:password` credentials authenticate (SASL).
+    SaslMechanism { Plain = "plain", ScramSha256 = "scram-sha-256", ScramSha512 = "scram-sha-512" }
+);
+
 /// A message broker the mesh's services publish to and consume from.
 #[derive(Debug)]
 pub struct Broker {
@@ -76,6 +81,9 @@ pub struct Broker {
     pub addresses: Vec<Spanned<Endpoint>>,
     /// Where clients find their credentials; never the secret itself.
     pub credentials: Option<Credentials>,
+    /// Kafka: the SASL mechanism of its credentials (lowering requires it
+    /// with Kafka credentials and refuses it on other kinds).
+    pub sasl: Option<Spanned<SaslMechanism>>,
     /// TLS to the broker; `None`: plaintext.
     pub tls: Option<BrokerTls>,
     /// RabbitMQ's virtual host (lowering refuses it on other kinds); `/` when unset.
@@ -95,7 +103,7 @@ impl Broker {
 pub enum Credentials {
     /// An environment variable's name.
     Env(Spanned<String>),
-    /// A file's path (a NATS `.creds` file, a SASL/JAAS or user:password file).
+    /// A file's path (a NATS `.creds` file, a `user:password` file, a token).
     File(Spanned<PathBuf>),
 }
 

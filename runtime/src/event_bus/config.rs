@@ -53,10 +53,12 @@ struct BrokerFile {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an object with `env` or `file`")]
+#[serde(deny_unknown_fields, expecting = "an object with `env` or `file` (and for Kafka `mechanism`)")]
 struct CredentialsFile {
     env: Option<String>,
     file: Option<PathBuf>,
+    /// Kafka: the SASL mechanism.
+    mechanism: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -188,6 +190,8 @@ pub(crate) struct BrokerConfig {
     /// `host:port`, at least one.
     pub addresses: Vec<String>,
     pub credentials: Option<Credentials>,
+    /// Kafka: how the credentials authenticate (always set with them).
+    pub sasl: Option<SaslMechanism>,
     /// TLS to the broker; `None`: plain TCP.
     pub tls: Option<Tls>,
     /// RabbitMQ's virtual host (`/` unless named).
@@ -206,6 +210,36 @@ pub(crate) struct Tls {
 pub(crate) enum Credentials {
     Env(String),
     File(PathBuf),
+}
+
+impl Credentials {
+    /// Where they are (`credentials file /run/x`), for error messages.
+    pub fn source(&self) -> String {
+        match self {
+            Credentials::Env(var) => format!("credentials variable {var}"),
+            Credentials::File(path) => format!("credentials file {}", path.display()),
+        }
+    }
+}
+
+/// The SASL mechanism a Kafka broker's `user:password` credentials use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// `plain`, `scram-sha-256` or `scram-sha-512`, as the spec writes it.
+    fn parse(text: &str) -> Option<SaslMechanism> {
+        match text {
+            "plain" => Some(SaslMechanism::Plain),
+            "scram-sha-256" => Some(SaslMechanism::ScramSha256),
+            "scram-sha-512" => Some(SaslMechanism::ScramSha512),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -407,15 +441,27 @@ fn check_broker(broker: &BrokerFile) -> Result<BrokerConfig, String> {
     }
     let credentials = match &broker.credentials {
         None => None,
-        Some(CredentialsFile { env: Some(var), file: None }) if !var.is_empty() => Some(Credentials::Env(var.clone())),
-        Some(CredentialsFile { env: None, file: Some(path) }) if !path.as_os_str().is_empty() => {
+        Some(CredentialsFile { env: Some(var), file: None, .. }) if !var.is_empty() => {
+            Some(Credentials::Env(var.clone()))
+        }
+        Some(CredentialsFile { env: None, file: Some(path), .. }) if !path.as_os_str().is_empty() => {
             Some(Credentials::File(path.clone()))
         }
         Some(_) => return Err("`credentials`: give exactly one of `env` (a variable name) and `file` (a path)".into()),
     };
-    if kind == BrokerKind::Kafka && (credentials.is_some() || broker.tls.is_some()) {
-        return Err("`credentials` and `tls`: the runtime's Kafka adapter speaks plain TCP without SASL yet".into());
-    }
+    let mechanism = broker.credentials.as_ref().and_then(|c| c.mechanism.as_deref());
+    let sasl = match (mechanism, kind) {
+        (None, BrokerKind::Kafka) if credentials.is_some() => {
+            return Err("`credentials.mechanism`: Kafka credentials name their SASL mechanism (plain, scram-sha-256 or scram-sha-512)".into())
+        }
+        (None, _) => None,
+        (Some(text), BrokerKind::Kafka) => Some(SaslMechanism::parse(text).ok_or_else(|| {
+            format!("`credentials.mechanism`: {text:?} is not plain, scram-sha-256 or scram-sha-512")
+        })?),
+        (Some(_), _) => {
+            return Err("`credentials.mechanism` is a Kafka setting; only a kafka broker has one".into())
+        }
+    };
     let tls = match &broker.tls {
         None => None,
         Some(TlsFile { ca: Some(path) }) if path.as_os_str().is_empty() => return Err("`tls.ca` is empty".into()),
@@ -427,7 +473,15 @@ fn check_broker(broker: &BrokerFile) -> Result<BrokerConfig, String> {
         (Some(_), BrokerKind::Rabbitmq) => return Err("`vhost` is empty".into()),
         (Some(_), _) => return Err("`vhost` is a RabbitMQ setting; only a rabbitmq broker has one".into()),
     };
-    Ok(BrokerConfig { name: broker.name.clone(), kind, addresses: broker.addresses.clone(), credentials, tls, vhost })
+    Ok(BrokerConfig {
+        name: broker.name.clone(),
+        kind,
+        addresses: broker.addresses.clone(),
+        credentials,
+        sasl,
+        tls,
+        vhost,
+    })
 }
 
 /// `host:port` with a port from 1 to 65535 and a host without spaces.
@@ -888,7 +942,11 @@ mod tests {
     #[test]
     fn errors_name_the_entry_and_the_key() {
         let cases = [
-            (with("/brokers/0/kind", json!("kafka")), "`credentials` and `tls`: the runtime's Kafka adapter speaks plain TCP"),
+            (with("/brokers/0/kind", json!("kafka")), "`credentials.mechanism`: Kafka credentials name their SASL mechanism"),
+            (
+                with("/brokers/0/credentials", json!({"env": "A", "mechanism": "plain"})),
+                "`credentials.mechanism` is a Kafka setting; only a kafka broker has one",
+            ),
             (with("/topics/0/partition_key", json!("id")), "`partition_key` is a Kafka setting"),
             (with("/brokers/0/addresses/0", json!("nats:0")), "`addresses[0]` (\"nats:0\"): \"0\" is not a port"),
             (with("/brokers/0/credentials", json!({"env": "A", "file": "/b"})), "give exactly one of `env`"),
@@ -961,6 +1019,26 @@ mod tests {
             let error = load(config).unwrap_err();
             assert!(error.contains(expected), "{error:?} should contain {expected:?}");
         }
+    }
+
+    #[test]
+    fn a_kafka_broker_takes_sasl_credentials_and_tls() {
+        let broker = json!({"name": "bus", "kind": "kafka", "addresses": ["127.0.0.1:9092"],
+                            "credentials": {"file": "/run/kafka", "mechanism": "scram-sha-512"}, "tls": {"ca": "/ca.pem"}});
+        let config = load(with("/brokers/0", broker.clone())).unwrap();
+        let loaded = &config.brokers[0];
+        assert_eq!(loaded.sasl, Some(SaslMechanism::ScramSha512));
+        assert!(matches!(&loaded.credentials, Some(Credentials::File(path)) if path.as_os_str() == "/run/kafka"));
+        assert_eq!(loaded.tls.as_ref().and_then(|t| t.ca.as_deref()), Some(std::path::Path::new("/ca.pem")));
+        for (text, mechanism) in [("plain", SaslMechanism::Plain), ("scram-sha-256", SaslMechanism::ScramSha256)] {
+            let mut broker = broker.clone();
+            broker["credentials"]["mechanism"] = json!(text);
+            assert_eq!(load(with("/brokers/0", broker)).unwrap().brokers[0].sasl, Some(mechanism));
+        }
+        let mut broker = broker.clone();
+        broker["credentials"]["mechanism"] = json!("gssapi");
+        let error = load(with("/brokers/0", broker)).unwrap_err();
+        assert!(error.contains("\"gssapi\" is not plain, scram-sha-256 or scram-sha-512"), "{error}");
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub(crate) struct Cluster {
 
 impl KafkaBroker {
     pub async fn connect(config: &BrokerConfig) -> Result<KafkaBroker, ConnectError> {
-        let connector = Arc::new(Connector::new(config));
+        let connector = Arc::new(Connector::new(config)?);
         let client = connector
             .client()
             .await

@@ -48,11 +48,18 @@ impl NatsBroker {
                 Some((user, password)) if !secret.contains('\n') => {
                     options.user_and_password(user.to_string(), password.to_string())
                 }
+                // A `.creds` file: the user JWT and the seed that signs the
+                // server's nonce. async-nats wants each block's closing line
+                // ended, which reading trimmed. The parse error is not
+                // quoted: it could hold part of the seed.
                 _ if secret.contains("BEGIN NATS USER JWT") => {
-                    return Err(ConnectError::Credentials(format!(
-                    "broker {:?}: NATS JWT credentials (.creds) are not supported yet; give `user:password` or a token",
-                    config.name
-                )))
+                    options.credentials(&format!("{secret}\n")).map_err(|_| {
+                        ConnectError::Credentials(format!(
+                            "broker {:?}: the {} is not a NATS .creds file (a user JWT and a user nkey seed)",
+                            config.name,
+                            credentials.source()
+                        ))
+                    })?
                 }
                 _ => options.token(secret.trim().to_string()),
             };

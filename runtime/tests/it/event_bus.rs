@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use meshc_runtime::event_bus::{tracking, Event, EventBus, EventBusConfig, PublishError};
+use nkeys::KeyPair;
 use serde_json::{json, Value};
 
 use crate::support::brokers::{rabbitmq_addr, Relay};
-use crate::support::kafka::KafkaBroker;
+use crate::support::kafka::{write_unrelated_ca, KafkaBroker, SecuredKafka};
 use crate::support::nats::NatsServer;
 use crate::support::unique_name;
 
@@ -224,7 +225,12 @@ async fn kafka_poison_event_is_dead_lettered_after_exactly_the_declared_attempts
 #[tokio::test]
 async fn kafka_round_trip_carries_the_headers_and_commits_the_groups_offset() {
     let broker = KafkaBroker::start();
-    let mut bus = Bus::new("kafka", &broker.addr.to_string());
+    kafka_round_trip(Bus::new("kafka", &broker.addr.to_string())).await;
+}
+
+/// The round trip above on `bus`: a publish, a group's consume and commit
+/// (the adapter's own `OffsetCommit`/`OffsetFetch` connections), a resume.
+async fn kafka_round_trip(mut bus: Bus) {
     bus.config["topics"][0]["partition_key"] = json!("orderId");
     let config = bus.load();
     let orders = EventBus::connect(&config, "orders").await.unwrap();
@@ -777,6 +783,224 @@ async fn rabbitmq_credentials_from_a_file_connect_and_a_wrong_password_is_not_sh
     let error = EventBus::connect(&bus.load(), "orders").await.unwrap_err().to_string();
     assert!(error.starts_with("broker \"bus\": cannot connect: "), "{error}");
     assert!(!error.contains(password) && !error.contains("s3cret"), "{error}");
+}
+
+/// A Kafka bus on `broker` whose credentials file holds `login`
+/// (`mechanism`, `user:password`), with `tls` as given; the file's
+/// directory comes back too.
+fn kafka_bus_with(broker: &SecuredKafka, login: Option<(&str, &str)>, tls: Value) -> (Bus, tempfile::TempDir) {
+    let mut bus = Bus::new("kafka", &broker.addr.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    if let Some((mechanism, secret)) = login {
+        let file = dir.path().join("kafka-credentials");
+        std::fs::write(&file, format!("{secret}\n")).unwrap();
+        bus.config["brokers"][0]["credentials"] = json!({"file": file, "mechanism": mechanism});
+    }
+    if !tls.is_null() {
+        bus.config["brokers"][0]["tls"] = tls;
+    }
+    (bus, dir)
+}
+
+#[tokio::test]
+async fn kafka_tls_round_trip() {
+    let broker = SecuredKafka::start(false, true);
+    let (bus, _dir) = kafka_bus_with(&broker, None, json!({"ca": broker.ca}));
+    kafka_round_trip(bus).await;
+}
+
+/// SCRAM-SHA-512 and -256 logins, over plain TCP and inside TLS, reach
+/// Tansu's SCRAM server, which refuses them (its storage keeps no users:
+/// see `SecuredKafka`); PLAIN it does not offer. Each failure is a connect
+/// error naming the broker, the mechanism, the user and the credentials
+/// file, never the password.
+#[tokio::test]
+async fn kafka_refused_logins_name_the_broker_and_the_file_never_the_password() {
+    for tls in [false, true] {
+        let broker = SecuredKafka::start(true, tls);
+        let tls_config = if tls { json!({"ca": broker.ca}) } else { Value::Null };
+        for (mechanism, shown, refusal) in [
+            ("scram-sha-512", "SASL SCRAM-SHA-512 as \"orders\"", "unknown user"),
+            ("scram-sha-256", "SASL SCRAM-SHA-256 as \"orders\"", "unknown user"),
+            // Tansu drops the connection (NoSharedMechanism).
+            ("plain", "SASL PLAIN as \"orders\"", "early eof"),
+        ] {
+            let login = Some((mechanism, "orders:p4ss-!@#-w0rd"));
+            let (bus, dir) = kafka_bus_with(&broker, login, tls_config.clone());
+            let error = EventBus::connect(&bus.load(), "orders").await.unwrap_err().to_string();
+            let file = dir.path().join("kafka-credentials");
+            let at = format!("{mechanism}, tls {tls}");
+            assert!(error.starts_with("broker \"bus\": cannot connect: "), "{at}: {error}");
+            assert!(error.contains(refusal), "{at}: {error}");
+            assert!(error.contains(&format!("{shown}, credentials file {}", file.display())), "{at}: {error}");
+            assert!(!error.contains("p4ss") && !error.contains("w0rd"), "{at}: {error}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// NATS JWT credentials (.creds), against a nats-server in operator mode.
+
+/// A NATS JWT: base64url(header).base64url(claims).base64url(the
+/// issuer's ed25519 signature of the two), issued by `issuer` about
+/// `subject`, `revoked_after` none.
+fn nats_jwt(issuer: &KeyPair, subject: &str, nats: Value) -> String {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let header = b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let claims = json!({"jti": unique_name("jti"), "iat": now, "iss": issuer.public_key(), "name": subject,
+                        "sub": subject, "nats": nats});
+    let signed = format!("{header}.{}", b64(claims.to_string().as_bytes()));
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", b64(&signature))
+}
+
+/// An account's claims: everything unlimited, JetStream too when
+/// `jetstream` (the system account may not have it), `revoked` users' JWTs
+/// issued up to a minute from now refused.
+fn account_claims(jetstream: bool, revoked: &[&KeyPair]) -> Value {
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 60;
+    let revocations: serde_json::Map<String, Value> = revoked.iter().map(|u| (u.public_key(), json!(until))).collect();
+    let storage = if jetstream { -1 } else { 0 };
+    json!({"type": "account", "version": 2, "revocations": revocations,
+           "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true,
+                      "conn": -1, "leaf": -1, "mem_storage": storage, "disk_storage": storage,
+                      "streams": storage, "consumer": storage}})
+}
+
+/// A `.creds` file's text: the user's JWT and the seed that signs nonces.
+fn creds_file(jwt: &str, seed: &str) -> String {
+    format!(
+        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+    )
+}
+
+/// A nats-server in operator mode (memory resolver) with accounts `SYS`
+/// and `shop` (JetStream on), and users of `shop`: `good`, `revoked` (on
+/// the account's revocation list) and `stranger` of an account the server
+/// does not know.
+struct OperatorMode {
+    server: NatsServer,
+    good: (String, KeyPair),
+    revoked: (String, KeyPair),
+    stranger: (String, KeyPair),
+}
+
+impl OperatorMode {
+    fn start() -> OperatorMode {
+        let operator = KeyPair::new_operator();
+        let (system, shop, unknown) = (KeyPair::new_account(), KeyPair::new_account(), KeyPair::new_account());
+        let user = |account: &KeyPair| {
+            let user = KeyPair::new_user();
+            let claims =
+                json!({"type": "user", "version": 2, "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1});
+            (nats_jwt(account, &user.public_key(), claims), user)
+        };
+        let (good, revoked, stranger) = (user(&shop), user(&shop), user(&unknown));
+        let operator_jwt = nats_jwt(
+            &operator,
+            &operator.public_key(),
+            json!({"type": "operator", "version": 2, "system_account": system.public_key()}),
+        );
+        let config = format!(
+            "operator: {operator_jwt}\nsystem_account: {sys}\nresolver: MEMORY\n\
+             resolver_preload: {{\n  {sys}: {sys_jwt}\n  {shop}: {shop_jwt}\n}}\n",
+            sys = system.public_key(),
+            sys_jwt = nats_jwt(&operator, &system.public_key(), account_claims(false, &[])),
+            shop = shop.public_key(),
+            shop_jwt = nats_jwt(&operator, &shop.public_key(), account_claims(true, &[&revoked.1])),
+        );
+        OperatorMode { server: NatsServer::start_configured(&config), good, revoked, stranger }
+    }
+
+    /// The bus of the tests, its credentials the file `creds` in `dir`.
+    fn bus(&self, dir: &std::path::Path, creds: &str) -> Bus {
+        let file = dir.join("user.creds");
+        std::fs::write(&file, creds).unwrap();
+        let mut bus = Bus::new("nats", &self.server.addr.to_string());
+        bus.config["brokers"][0]["credentials"] = json!({"file": file});
+        bus
+    }
+}
+
+/// A user's `.creds` file connects to an operator-mode server; JetStream
+/// streams are made in its account; an event published is consumed by a group.
+#[tokio::test]
+async fn nats_jwt_creds_publish_and_consume() {
+    let nats = OperatorMode::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (jwt, user) = &nats.good;
+    let bus = nats.bus(dir.path(), &creds_file(jwt, &user.seed().unwrap()));
+    let config = bus.load();
+    let orders = EventBus::connect(&config, "orders").await.unwrap();
+    let payments = EventBus::connect(&config, "payments").await.unwrap();
+    let seen = Seen::default();
+    let probe = seen.clone();
+    let _subscription = payments
+        .subscribe(&bus.topic, move |event: Event| {
+            probe.push(event);
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+    let id = orders.publish(&bus.topic, &order("o-1", 1)).await.unwrap();
+    wait_until("the event", Duration::from_secs(20), || seen.len() == 1).await;
+    assert_eq!(seen.events()[0].1.id, id.to_string());
+}
+
+/// A user of an account the server does not know, a revoked user, a JWT
+/// with another user's seed and a `.creds` without its seed are refused;
+/// no error shows the seed.
+#[tokio::test]
+async fn nats_refused_creds_never_show_the_seed() {
+    let nats = OperatorMode::start();
+    let dir = tempfile::tempdir().unwrap();
+    let seed = |user: &KeyPair| user.seed().unwrap();
+    let cases = [
+        ("another account", creds_file(&nats.stranger.0, &seed(&nats.stranger.1)), seed(&nats.stranger.1)),
+        ("revoked", creds_file(&nats.revoked.0, &seed(&nats.revoked.1)), seed(&nats.revoked.1)),
+        ("wrong seed", creds_file(&nats.good.0, &seed(&nats.revoked.1)), seed(&nats.revoked.1)),
+        ("no seed", creds_file(&nats.good.0, "").replace("USER NKEY SEED", "NOTHING"), seed(&nats.good.1)),
+    ];
+    for (case, creds, secret) in cases {
+        let bus = nats.bus(dir.path(), &creds);
+        let error = EventBus::connect(&bus.load(), "orders").await.unwrap_err().to_string();
+        assert!(error.starts_with("broker \"bus\""), "{case}: {error}");
+        // Neither the seed nor any 8 characters of its key part.
+        for chunk in secret.as_bytes()[2..].chunks(8) {
+            assert!(!error.contains(std::str::from_utf8(chunk).unwrap()), "{case}: {error}");
+        }
+        if case == "no seed" {
+            let file = dir.path().join("user.creds");
+            let expected = format!(
+                "broker \"bus\": the credentials file {} is not a NATS .creds file (a user JWT and a user nkey seed)",
+                file.display()
+            );
+            assert_eq!(error, expected);
+        } else {
+            assert!(error.contains("cannot connect") && error.to_lowercase().contains("authoriz"), "{case}: {error}");
+        }
+    }
+}
+
+/// TLS to a broker whose certificate the system's roots, or another CA,
+/// did not sign: a TLS error, no connection.
+#[tokio::test]
+async fn kafka_tls_without_the_brokers_ca_is_refused() {
+    let broker = SecuredKafka::start(false, true);
+    let other = tempfile::tempdir().unwrap();
+    let wrong_ca = other.path().join("other-ca.pem");
+    write_unrelated_ca(&wrong_ca);
+    for tls in [json!({}), json!({"ca": wrong_ca})] {
+        let (bus, _dir) = kafka_bus_with(&broker, None, tls.clone());
+        let error = EventBus::connect(&bus.load(), "orders").await.unwrap_err().to_string();
+        assert!(error.starts_with("broker \"bus\": cannot connect: "), "{tls}: {error}");
+        assert!(error.contains("certificate") || error.contains("UnknownIssuer"), "{tls}: {error}");
+    }
 }
 
 // ---------------------------------------------------------------------------

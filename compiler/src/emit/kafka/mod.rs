@@ -13,7 +13,9 @@
 //! - ACLs for principal `User:<service>`, host `*`, literal names:
 //!   producers `WRITE` and `DESCRIBE` the topic; consumers `READ` and
 //!   `DESCRIBE` it, `READ` their consumer group when they have one, and
-//!   `WRITE` and `DESCRIBE` their dead-letter topic.
+//!   `WRITE` and `DESCRIBE` their dead-letter topic. The meshc runtime
+//!   logs in as the user of the credentials its broker references, so each
+//!   service's secret there names the service.
 //!
 //! Kafka keeps no message count and never refuses a write when full, so
 //! max-messages and `discard "new"` are reported (MESH0073), as are

@@ -1,16 +1,14 @@
 //! `runtime/event-bus.json`, the config of the runtime's EventBus
 //! (`meshc-runtime`'s `event_bus` module, `docs/runtime.md` "Event bus"):
-//! the NATS and RabbitMQ brokers, every topic kept on one with the text of
+//! the NATS, RabbitMQ and Kafka brokers, every topic kept on one with the text of
 //! each schema version, and every service's producers and consumers of
 //! those topics. One file for the mesh; each service connects as itself.
 //!
 //! Kafka topics have no subjects: their producers and dead letters take the
 //! topic's Kafka name as subject; the partition key field, the partitions
 //! and the replication factor (`replicas`) go along.
-//! Left out with a warning: Kafka brokers with credentials or TLS (the
-//! runtime's Kafka adapter speaks plain TCP) with their topics, a header
-//! partition key, consumers of RabbitMQ stream queues, `ack="all"`, and
-//! whatever names what was left out.
+//! Left out with a warning: a header partition key, consumers of RabbitMQ
+//! stream queues, `ack="all"`, and whatever names what was left out.
 //!
 //! A version is its schema's text (Avro, JSON Schema), or for protobuf its
 //! message's full name and the base64 `FileDescriptorSet` of its `.proto`
@@ -62,6 +60,9 @@ struct CredentialsEntry<'a> {
     env: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<Cow<'a, str>>,
+    /// Kafka: the SASL mechanism.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mechanism: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -158,31 +159,15 @@ enum FilterEntry<'a> {
 
 pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let events = &model.events;
-    let mut brokers = Vec::new();
-    for broker in events.brokers.iter() {
-        if unsupported_kafka(broker) {
-            unexpressed.push(Unexpressed::new(
-                broker.name.span,
-                format!("Kafka broker `{}`'s credentials or TLS", broker.name.value),
-                "the broker and its topics are left out of runtime/event-bus.json, with their producers and consumers",
-                "the runtime's Kafka adapter speaks plain TCP without SASL: drive this broker's clients in the service",
-            ));
-            continue;
-        }
-        brokers.push(broker_entry(broker));
-    }
+    let brokers = events.brokers.iter().map(broker_entry).collect();
 
-    // The topics it keeps: on a NATS or RabbitMQ stream, every version readable.
+    // The topics kept on a stream, every version readable.
     let mut topics = Vec::new();
     let mut kept: BTreeSet<TopicId> = BTreeSet::new();
     for topic_id in model.topic_ids() {
         let topic = model.topic(topic_id);
         let Some(stream_id) = topic.stream else { continue };
         let stream = events.stream(stream_id);
-        let broker = events.broker(stream.broker);
-        if unsupported_kafka(broker) {
-            continue;
-        }
         let mut versions = Vec::new();
         for version in &topic.versions {
             let entry = match (model.schema(version.schema).format, &version.message) {
@@ -248,7 +233,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
         };
         kept.insert(topic_id);
         topics.push(TopicEntry {
-            broker: &broker.name.value,
+            broker: &events.broker(stream.broker).name.value,
             exchange_type,
             name: &topic.name.value,
             partition_key,
@@ -330,9 +315,10 @@ fn broker_entry(broker: &Broker) -> BrokerEntry<'_> {
             }
         })
         .collect();
+    let mechanism = broker.sasl.as_ref().map(|m| m.value.as_str());
     let credentials = broker.credentials.as_ref().map(|c| match c {
-        Credentials::Env(var) => CredentialsEntry { env: Some(&var.value), file: None },
-        Credentials::File(path) => CredentialsEntry { env: None, file: Some(path.value.to_string_lossy()) },
+        Credentials::Env(var) => CredentialsEntry { env: Some(&var.value), file: None, mechanism },
+        Credentials::File(path) => CredentialsEntry { env: None, file: Some(path.value.to_string_lossy()), mechanism },
     });
     let tls = broker.tls.as_ref().map(|t| TlsEntry { ca: t.ca.as_ref().map(|ca| ca.value.to_string_lossy()) });
     BrokerEntry {
@@ -353,11 +339,6 @@ fn first_literal_subject(model: &Model, topic: TopicId) -> Option<&str> {
         return Some(&stream.name.value);
     }
     stream.subjects.iter().map(|s| s.value.as_str()).find(|s| !s.split('.').any(|t| matches!(t, "*" | ">" | "#")))
-}
-
-/// A Kafka broker the runtime cannot connect to: it has credentials or TLS.
-fn unsupported_kafka(broker: &Broker) -> bool {
-    broker.kind == BrokerKind::Kafka && (broker.credentials.is_some() || broker.tls.is_some())
 }
 
 fn millis(duration: crate::model::values::Duration) -> u64 {

@@ -12,8 +12,8 @@ use crate::diag::{Code, Diagnostic};
 use crate::model::events::{
     AckPolicy, Backoff, Broker, BrokerId, BrokerKind, BrokerTls, ByteSize, CleanupPolicy, Consumer, Credentials,
     DeadLetter, Delivery, Discard, Durability, ExchangeType, ExponentialBackoff, Filter, MaxDeliveries, PartitionKey,
-    Partitions, Producer, QueueType, Redelivery, Replicas, Retention, Storage, Stream, StreamLimits, StreamSettings,
-    Subject,
+    Partitions, Producer, QueueType, Redelivery, Replicas, Retention, SaslMechanism, Storage, Stream, StreamLimits,
+    StreamSettings, Subject,
 };
 use crate::model::values::{check_name, Duration, HeaderName, Host, Port};
 use crate::model::{Endpoint, ServiceId, Topic, TopicId};
@@ -58,7 +58,7 @@ impl Lower<'_> {
         let kind = read::string_prop(node, "kind", Some(example), self.sink)
             .and_then(|k| read::parse(&k, |t| BrokerKind::parse(t), self.sink));
         let mut once = Once::default();
-        let (mut addresses, mut credentials, mut tls, mut vhost) = (Vec::new(), None, None, None);
+        let (mut addresses, mut credentials, mut sasl, mut tls, mut vhost) = (Vec::new(), None, None, None, None);
         let mut failed = false;
         for child in node.children() {
             match child.name.as_str() {
@@ -69,6 +69,10 @@ impl Lower<'_> {
                 "credentials" if once.first(child, self.sink) => {
                     credentials = self.credentials(child);
                     failed |= credentials.is_none();
+                    match self.sasl_mechanism(child, kind, credentials.is_some()) {
+                        Ok(mechanism) => sasl = mechanism,
+                        Err(()) => failed = true,
+                    }
                 }
                 "tls" if once.first(child, self.sink) => {
                     read::check_entries(child, 0, &["ca"], self.sink);
@@ -105,7 +109,8 @@ impl Lower<'_> {
         let (Some(kind), true, false) = (kind, name_ok, failed) else { return };
         let id = BrokerId::new(self.model.events.brokers.len());
         self.brokers.insert(name.value.clone(), (Some(id), name.span));
-        self.model.events.brokers.push(Broker { name, kind, addresses, credentials, tls, vhost, span: node.span });
+        let broker = Broker { name, kind, addresses, credentials, sasl, tls, vhost, span: node.span };
+        self.model.events.brokers.push(broker);
     }
 
     /// `address HOST port=N` of a broker: one of its seed addresses.
@@ -120,9 +125,43 @@ impl Lower<'_> {
         Some(Spanned::new(Endpoint { host: host?, port: port? }, node.span))
     }
 
+    /// `mechanism=` of a broker's `credentials`: required on Kafka (its
+    /// SASL mechanism) once the credentials read, a setting of no other
+    /// kind (`MESH0075`).
+    fn sasl_mechanism(
+        &mut self,
+        node: &Node,
+        kind: Option<BrokerKind>,
+        credentials_read: bool,
+    ) -> Result<Option<Spanned<SaslMechanism>>, ()> {
+        let example = "credentials file=\"/run/secrets/kafka\" mechanism=\"scram-sha-512\"";
+        let Some(text) = read::string_prop(node, "mechanism", None, self.sink) else {
+            if node.property("mechanism").is_some() {
+                return Err(());
+            }
+            if kind == Some(BrokerKind::Kafka) && credentials_read {
+                self.sink.push(
+                    Diagnostic::new(Code::MissingRequired, "Kafka `credentials` name no SASL `mechanism`")
+                        .at(node.name_span, "which SASL mechanism?")
+                        .help(format!("add mechanism=\"plain\", \"scram-sha-256\" or \"scram-sha-512\": {example}")),
+                );
+                return Err(());
+            }
+            return Ok(None);
+        };
+        let mechanism = read::parse(&text, |t| SaslMechanism::parse(t), self.sink).ok_or(())?;
+        match kind {
+            Some(BrokerKind::Kafka) | None => Ok(Some(Spanned::new(mechanism, text.span))),
+            Some(kind) => {
+                self.sink.push(wrong_kind("mechanism", text.span, kind, &[BrokerKind::Kafka]));
+                Err(())
+            }
+        }
+    }
+
     /// `credentials env=NAME` or `credentials file=PATH`: where the secret is, never the secret.
     fn credentials(&mut self, node: &Node) -> Option<Credentials> {
-        read::check_entries(node, 0, &["env", "file"], self.sink);
+        read::check_entries(node, 0, &["env", "file", "mechanism"], self.sink);
         read::no_children(node, self.sink);
         let env = read::string_prop(node, "env", None, self.sink);
         let file = read::string_prop(node, "file", None, self.sink);

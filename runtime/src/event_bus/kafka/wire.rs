@@ -1,5 +1,5 @@
 //! The Kafka wire protocol's framing and primitive types, for the requests
-//! the adapter speaks itself ([`super::group`]).
+//! the adapter speaks itself ([`super::group`], SASL in [`super::transport`]).
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
