@@ -928,14 +928,18 @@ mod tests {
         ] {
             let mut value = kafka_config();
             value["consumers"][0]["session_timeout_ms"] = bad;
-            let error = load(value).err().expect("a bad session timeout");
+            let error = load(value).err().unwrap_or_else(|| panic!("a bad session timeout"));
             assert!(error.contains(expected), "{error}");
         }
-        let error = load(with("/consumers/0/session_timeout_ms", json!(6000))).err().expect("on a nats consumer");
+        let error = load(with("/consumers/0/session_timeout_ms", json!(6000)))
+            .err()
+            .unwrap_or_else(|| panic!("on a nats consumer"));
         assert!(error.contains("`session_timeout_ms` is a Kafka consumer group setting"), "{error}");
-        let error = load(with("/topics/0/partitions", json!(4))).err().expect("partitions on a nats topic");
+        let error =
+            load(with("/topics/0/partitions", json!(4))).err().unwrap_or_else(|| panic!("partitions on a nats topic"));
         assert!(error.contains("`partitions` is a Kafka setting"), "{error}");
-        let error = load(with("/topics/0/replicas", json!(3))).err().expect("replicas on a nats topic");
+        let error =
+            load(with("/topics/0/replicas", json!(3))).err().unwrap_or_else(|| panic!("replicas on a nats topic"));
         assert!(error.contains("`replicas` is a RabbitMQ or Kafka setting"), "{error}");
     }
 

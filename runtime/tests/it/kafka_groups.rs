@@ -82,9 +82,12 @@ impl Groups {
     }
 }
 
-/// Every handled event: (member, key, n), in order.
+/// One handled event: the member that handled it, its key and its number.
+type HandledEvent = (&'static str, String, u64);
+
+/// Every handled event, in order.
 #[derive(Clone, Default)]
-struct Handled(Arc<Mutex<Vec<(&'static str, String, u64)>>>);
+struct Handled(Arc<Mutex<Vec<HandledEvent>>>);
 
 impl Handled {
     fn push(&self, member: &'static str, event: &Event) {
@@ -93,7 +96,7 @@ impl Handled {
         self.0.lock().unwrap().push((member, key, n));
     }
 
-    fn all(&self) -> Vec<(&'static str, String, u64)> {
+    fn all(&self) -> Vec<HandledEvent> {
         self.0.lock().unwrap().clone()
     }
 
