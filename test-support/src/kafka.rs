@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{lock, loud, repo_root};
+use crate::{lock, loud, repo_root, tool_bin};
 
 const ADMIN_SCRIPT: &str = include_str!("kafka_admin.py");
 
@@ -231,14 +231,7 @@ impl Drop for Process {
 
 /// socat: `$MESHC_SOCAT`, else from `PATH`; a loud panic when absent.
 fn socat_bin() -> PathBuf {
-    if let Some(value) = std::env::var_os("MESHC_SOCAT").filter(|v| !v.is_empty()) {
-        return PathBuf::from(value);
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("socat"))
-        .find(|p| p.is_file())
+    tool_bin("MESHC_SOCAT", "socat")
         .unwrap_or_else(|| panic!("{}", loud("socat is not installed (apt-get install socat), or set MESHC_SOCAT")))
 }
 

@@ -49,6 +49,16 @@ pub(crate) fn loud(msg: &str) -> String {
     format!("\n{bar}\n!! {msg}\n{bar}\n")
 }
 
+/// A tool's binary: `$VAR` when set (not empty), else `name` in a `PATH`
+/// directory; `None` when neither names one.
+fn tool_bin(var: &str, name: &str) -> Option<std::path::PathBuf> {
+    if let Some(value) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+        return Some(value.into());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
 /// `<prefix>-<pid>-<time>-<n>` in lowercase letters, digits and `-`: a name
 /// no other test run on this machine uses, valid as a JetStream stream, a
 /// RabbitMQ vhost or queue, and a Kafka topic. Names on shared brokers are

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{lock, loud, unique_name};
+use crate::{lock, loud, tool_bin, unique_name};
 
 /// How long one JetStream request may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -319,15 +319,7 @@ impl Drop for StreamsGuard {
 /// The `nats-server` binary: `$MESHC_NATS_SERVER`, else `nats-server` on
 /// the `PATH`, else `/usr/sbin/nats-server`.
 pub fn nats_server_bin() -> PathBuf {
-    if let Some(value) = std::env::var_os("MESHC_NATS_SERVER").filter(|v| !v.is_empty()) {
-        return PathBuf::from(value);
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("nats-server"))
-        .find(|p| p.is_file());
-    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
+    tool_bin("MESHC_NATS_SERVER", "nats-server").unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
 }
 
 /// Runs `nats-server -js` on `port`, storing under `dir/store`, logging

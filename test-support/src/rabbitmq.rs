@@ -10,20 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{loud, unique_name};
+use crate::{loud, tool_bin, unique_name};
 
 /// The `rabbitmqctl` binary: `$MESHC_RABBITMQCTL`, else `rabbitmqctl` on
 /// the `PATH`, else `/usr/sbin/rabbitmqctl`.
 fn rabbitmqctl_bin() -> PathBuf {
-    if let Some(value) = std::env::var_os("MESHC_RABBITMQCTL").filter(|v| !v.is_empty()) {
-        return PathBuf::from(value);
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("rabbitmqctl"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("/usr/sbin/rabbitmqctl"))
+    tool_bin("MESHC_RABBITMQCTL", "rabbitmqctl").unwrap_or_else(|| PathBuf::from("/usr/sbin/rabbitmqctl"))
 }
 
 /// The shared RabbitMQ node on this machine, reached by `rabbitmqctl`;
