@@ -24,7 +24,7 @@ mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rskafka::client::error::{Error as KafkaError, ProtocolError};
 use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, UnknownTopicHandling};
@@ -56,6 +56,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CLIENT_DEADLINE: Duration = Duration::from_secs(10);
 /// The client id the broker sees.
 const CLIENT_ID: &str = "meshc-runtime";
+/// How long a publisher trusts the partitions it read for a topic.
+const METADATA_MAX_AGE: Duration = Duration::from_secs(300);
 
 pub(crate) struct KafkaBroker {
     cluster: Arc<Cluster>,
@@ -68,6 +70,9 @@ pub(crate) struct Cluster {
     client: Client,
     /// Partition clients by (topic, partition).
     partitions: Mutex<BTreeMap<(String, i32), Arc<PartitionClient>>>,
+    /// Each published topic's partitions and when they were read, so a
+    /// publish does not ask for the cluster's metadata every time.
+    published: Mutex<BTreeMap<String, (Instant, Vec<i32>)>>,
 }
 
 impl KafkaBroker {
@@ -77,7 +82,13 @@ impl KafkaBroker {
             .client()
             .await
             .map_err(|e| ConnectError::Broker(format!("broker {:?}: cannot connect: {e}", config.name)))?;
-        let cluster = Cluster { name: config.name.clone(), connector, client, partitions: Mutex::new(BTreeMap::new()) };
+        let cluster = Cluster {
+            name: config.name.clone(),
+            connector,
+            client,
+            partitions: Mutex::new(BTreeMap::new()),
+            published: Mutex::new(BTreeMap::new()),
+        };
         Ok(KafkaBroker { cluster: Arc::new(cluster) })
     }
 
@@ -151,6 +162,20 @@ impl Cluster {
         Err(BrokerError::permanent(format!("broker {:?}: topic {:?} has no partitions", self.name, topic.stream)))
     }
 
+    /// The partitions a publish to `topic` picks from: read again once
+    /// [`METADATA_MAX_AGE`] old (as Kafka clients' `metadata.max.age.ms`),
+    /// so partitions added to the topic are used.
+    async fn publish_partitions(&self, topic: &TopicConfig) -> Result<Vec<i32>, BrokerError> {
+        if let Some((read, partitions)) = self.published.lock().await.get(&topic.stream) {
+            if read.elapsed() < METADATA_MAX_AGE {
+                return Ok(partitions.clone());
+            }
+        }
+        let partitions = self.ensure_topic(topic).await?;
+        self.published.lock().await.insert(topic.stream.clone(), (Instant::now(), partitions.clone()));
+        Ok(partitions)
+    }
+
     /// Every topic's partition ids (for a group leader's assignment).
     async fn topic_partitions(&self) -> Result<BTreeMap<String, Vec<i32>>, String> {
         let topics = self.client.list_topics().await.map_err(|e| self.error("cannot list topics", &e).message)?;
@@ -175,7 +200,7 @@ impl Cluster {
     async fn send_once(&self, event: &Outgoing<'_>) -> Result<(), BrokerError> {
         let topic = event.topic;
         let key = topic.partition_key.as_deref().and_then(|field| key_of(event.payload, field));
-        let partitions = self.ensure_topic(topic).await?;
+        let partitions = self.publish_partitions(topic).await?;
         let partition = match &key {
             Some(key) => partitions[partition_of(key, partitions.len())],
             None => partitions[0],
@@ -202,7 +227,11 @@ impl Cluster {
             Err(e @ KafkaError::ServerError { protocol_error: ProtocolError::MessageTooLarge, .. }) => {
                 Err(BrokerError::permanent(format!("broker {:?}: {e}", self.name)))
             }
-            Err(e) => Err(self.error("produce failed", &e)),
+            Err(e) => {
+                // The topic may be gone or changed: the next try reads it again.
+                self.published.lock().await.remove(&topic.stream);
+                Err(self.error("produce failed", &e))
+            }
         }
     }
 
