@@ -716,6 +716,16 @@ pub mod fuzzing {
     /// resolve beside it on disk; no `proto-include` directories): the source map
     /// holding it, and the schema or the loader's diagnostic.
     pub fn load_text(format: SchemaFormat, path: &Path, text: &str) -> (Sources, Result<Schema, Diagnostic>) {
+        load_text_in(&DiskFs, format, path, text)
+    }
+
+    /// [`load_text`] with a `.proto`'s imports read from `fs`.
+    pub fn load_text_in(
+        fs: &dyn FileSystem,
+        format: SchemaFormat,
+        path: &Path,
+        text: &str,
+    ) -> (Sources, Result<Schema, Diagnostic>) {
         let mut sources = Sources::new(path.parent().unwrap_or(Path::new(".")));
         let file = sources.add(path.to_path_buf(), Arc::from(text));
         let text = Arc::clone(&sources.get(file).text);
@@ -725,7 +735,7 @@ pub mod fuzzing {
             return (sources, Err(too_deep));
         }
         let schema =
-            match parse(&DiskFs, format, path, &text, &[], &Arc::default()) {
+            match parse(fs, format, path, &text, &[], &Arc::default()) {
                 Ok(loaded) => Ok(Schema::new(file, &text, loaded)),
                 Err((message, range)) => Err(Diagnostic::new(Code::InvalidSchema, message)
                     .at(Span::new(file, range.unwrap_or(0..0)), "error here")),
