@@ -4,7 +4,7 @@
 use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
 
-use crate::base::fs::{DiskFs, FileSystem};
+use crate::base::fs::{read_text, DiskFs, FileSystem};
 use crate::base::Sources;
 use crate::diag::{Code, Diagnostic, Severity, Sink};
 use crate::emit::{self, Artifact};
@@ -167,7 +167,7 @@ impl DiffFormat {
             "graphql" | "gql" | "graphqls" => DiffFormat::Graphql,
             "avsc" => DiffFormat::Avro,
             "json" => {
-                let text = crate::base::fs::read_text(fs, path, 16 << 20).unwrap_or_default();
+                let text = read_text(fs, path, 16 << 20).unwrap_or_default();
                 let member = |name: &str| text.contains(&format!("\"{name}\""));
                 if member("openapi") || member("swagger") {
                     DiffFormat::OpenApi

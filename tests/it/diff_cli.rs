@@ -1,14 +1,16 @@
 //! `meshc diff` as users run it, on the fixture pairs in
-//! `tests/fixtures/diff/protobuf/<case>/{previous,current}/`: per case and
-//! category, the exact (severity, file:range, rule id) list and the exit
-//! status, as insta snapshots (`tests/snapshots/diff_cli__<case>.snap`);
-//! plus the exit statuses of `--fail-on`, a version that does not load,
+//! `tests/fixtures/diff/<format>/<case>/{previous,current}/`: per case and
+//! category (protobuf) or compatibility mode (Avro, JSON Schema), the
+//! exact (severity, file:range, rule id) list and the exit status, as insta
+//! snapshots (`tests/snapshots/diff_cli__<case>.snap` for protobuf,
+//! `diff_cli__<format>_<case>.snap` for the others); plus the exit statuses
+//! of `--fail-on`, a version that does not load, mismatched formats,
 //! `--format sarif` and `--list-rules`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use meshc::schema::breaking::RULES;
+use meshc::schema::breaking::rules;
 
 fn fixtures() -> PathBuf {
     crate::support::repo_root().join("tests/fixtures/diff/protobuf")
@@ -16,8 +18,13 @@ fn fixtures() -> PathBuf {
 
 /// Runs `meshc diff previous current ARGS --format json` in `dir`: (exit status, stdout).
 fn diff(dir: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    diff_paths(dir, "previous", "current", args)
+}
+
+/// Runs `meshc diff OLD NEW ARGS --format json` in `dir`: (exit status, stdout).
+fn diff_paths(dir: &Path, old: &str, new: &str, args: &[&str]) -> (i32, serde_json::Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_meshc"))
-        .args(["diff", "previous", "current", "--format", "json"])
+        .args(["diff", old, new, "--format", "json"])
         .args(args)
         .current_dir(dir)
         .output()
@@ -68,6 +75,115 @@ fn every_fixture_case_reports_its_changes_per_category() {
         }
         snapshot(&name, text);
     }
+}
+
+/// The cases of a format's fixtures: (name, the one file's name in both versions).
+fn file_cases(format: &str) -> Vec<(PathBuf, String)> {
+    let dir = crate::support::repo_root().join("tests/fixtures/diff").join(format);
+    let mut cases: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    cases.sort();
+    cases
+        .into_iter()
+        .map(|case| {
+            let file = std::fs::read_dir(case.join("previous")).unwrap().next().expect("a file").unwrap();
+            (case, file.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn openapi_and_graphql_fixture_cases_report_their_changes() {
+    for format in ["openapi", "graphql"] {
+        let cases = file_cases(format);
+        assert!(!cases.is_empty(), "the {format} fixture cases are missing");
+        for (case, file) in cases {
+            let (old, new) = (format!("previous/{file}"), format!("current/{file}"));
+            let mut text = String::new();
+            for args in [&[][..], &["--fail-on", "warning"][..]] {
+                let (status, report) = diff_paths(&case, &old, &new, args);
+                text.push_str(&format!("## {}: exit {status}\n{}", args.join(" "), lines(&report)));
+            }
+            let name = case.file_name().unwrap().to_string_lossy().into_owned();
+            snapshot(&format!("{format}_{name}"), text);
+        }
+    }
+}
+
+#[test]
+fn event_schema_fixture_cases_report_their_changes_per_compatibility_mode() {
+    for format in ["avro", "json_schema"] {
+        let cases = file_cases(format);
+        assert!(!cases.is_empty(), "the {format} fixture cases are missing");
+        for (case, file) in cases {
+            let (old, new) = (format!("previous/{file}"), format!("current/{file}"));
+            let mut text = String::new();
+            for mode in ["backward", "forward", "full", "none"] {
+                let (status, report) = diff_paths(&case, &old, &new, &["--compatibility", mode]);
+                text.push_str(&format!("## --compatibility {mode}: exit {status}\n{}", lines(&report)));
+            }
+            let name = case.file_name().unwrap().to_string_lossy().into_owned();
+            snapshot(&format!("{format}_{name}"), text);
+        }
+    }
+}
+
+#[test]
+fn the_shops_declared_event_schema_versions_diff_clean_under_their_mode() {
+    // examples/shop/topics/orders-placed.kdl declares v1 then v2 under
+    // `full-transitive`: `meshc diff` judges the pair with the code `meshc
+    // check` uses, and full compatibility holds both ways round.
+    let schemas = crate::support::repo_root().join("examples/shop/schemas");
+    for (old, new) in [("order-placed.v1.avsc", "order-placed.avsc"), ("order-placed.avsc", "order-placed.v1.avsc")] {
+        let (status, report) = diff_paths(&schemas, old, new, &["--compatibility", "full"]);
+        assert_eq!((status, lines(&report)), (0, String::new()), "{old} -> {new}: {report}");
+    }
+    // Without v2's defaults, a consumer on v2 cannot read v1's events.
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = std::fs::read_to_string(schemas.join("order-placed.avsc")).unwrap();
+    let without_defaults: String = v2.lines().map(strip_default).collect::<Vec<_>>().join("\n");
+    assert_ne!(without_defaults, v2.trim_end(), "v2 has defaults to strip");
+    std::fs::copy(schemas.join("order-placed.v1.avsc"), dir.path().join("v1.avsc")).unwrap();
+    std::fs::write(dir.path().join("v2.avsc"), without_defaults).unwrap();
+    let (status, report) = diff_paths(dir.path(), "v1.avsc", "v2.avsc", &[]);
+    assert_eq!(status, 1, "{report}");
+    assert!(lines(&report).lines().all(|l| l.starts_with("error AVRO_BACKWARD ")), "{}", lines(&report));
+}
+
+/// An Avro field line without its `"default": ...` member.
+fn strip_default(line: &str) -> String {
+    match line.find(", \"default\"") {
+        Some(at) => format!("{}}}{}", &line[..at], if line.trim_end().ends_with(',') { "," } else { "" }),
+        None => line.to_string(),
+    }
+}
+
+#[test]
+fn versions_of_two_formats_are_an_error_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.graphql"), "type Query { a: Int }\n").unwrap();
+    std::fs::write(dir.path().join("b.avsc"), "{\"type\": \"string\"}\n").unwrap();
+    std::fs::write(dir.path().join("c.txt"), "").unwrap();
+    let (status, report) = diff_paths(dir.path(), "a.graphql", "b.avsc", &[]);
+    assert_eq!(status, 2, "{report}");
+    let d = &report["diagnostics"][0];
+    assert_eq!(d["code"], "MESH0015", "{report}");
+    assert_eq!(d["message"], "the old version is a GraphQL schema, the new one `b.avsc` an Avro schema");
+    let (status, report) = diff_paths(dir.path(), "c.txt", "a.graphql", &[]);
+    assert_eq!(status, 2, "{report}");
+    assert_eq!(report["diagnostics"][0]["message"], "`c.txt` is no schema `meshc diff` compares");
+}
+
+#[test]
+fn an_invalid_openapi_version_exits_2_and_points_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n";
+    std::fs::write(dir.path().join("old.yaml"), valid).unwrap();
+    std::fs::write(dir.path().join("new.yaml"), "openapi: 3.0.3\npaths: [\n").unwrap();
+    let (status, report) = diff_paths(dir.path(), "old.yaml", "new.yaml", &[]);
+    assert_eq!(status, 2, "{report}");
+    let d = &report["diagnostics"][0];
+    assert_eq!((d["code"].as_str(), d["location"]["file"].as_str()), (Some("MESH0015"), Some("new.yaml")), "{report}");
 }
 
 #[test]
@@ -124,8 +240,8 @@ fn list_rules_prints_every_rule_of_the_table() {
     let output = Command::new(env!("CARGO_BIN_EXE_meshc")).args(["diff", "--list-rules"]).output().unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(text.lines().count(), RULES.len());
-    for rule in RULES {
+    assert_eq!(text.lines().count(), rules().count());
+    for rule in rules() {
         assert!(text.lines().any(|l| l.starts_with(&format!("{} ", rule.id))), "{} is not listed", rule.id);
     }
 }

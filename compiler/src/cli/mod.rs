@@ -14,8 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::base::Sources;
 use crate::diag::render::{render, Format};
 use crate::diag::{Code, CODES};
-use crate::driver::breaking::{Category, Policy};
-use crate::model::events::Compatibility;
+use crate::driver::breaking::{Category, Compatibility, Policy};
 use crate::driver::{compile, Compilation};
 use crate::emit;
 
@@ -292,7 +291,15 @@ pub fn main() -> ExitCode {
             print!("{}", breaking_rules());
             ExitCode::SUCCESS
         }
-        Command::Diff { old: Some(old), new: Some(new), category, compatibility, fail_on, format, list_rules: false } => {
+        Command::Diff {
+            old: Some(old),
+            new: Some(new),
+            category,
+            compatibility,
+            fail_on,
+            format,
+            list_rules: false,
+        } => {
             let policy = Policy { category: category.category(), compatibility: compatibility.mode() };
             let diffed = crate::driver::diff(&old, &new, &policy);
             let report = ReportArgs { format, deny: None };

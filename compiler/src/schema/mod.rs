@@ -646,16 +646,18 @@ pub fn load_file(
     sources: &mut Sources,
 ) -> Result<Schema, Box<Diagnostic>> {
     let shown = display_path(sources.root(), path);
-    let text = read_text(fs, path, max_bytes(format)).map_err(|e| {
-        Box::new(Diagnostic::new(Code::UnreadableFile, format!("cannot read `{shown}`: {e}")))
-    })?;
+    let text = read_text(fs, path, max_bytes(format))
+        .map_err(|e| Box::new(Diagnostic::new(Code::UnreadableFile, format!("cannot read `{shown}`: {e}"))))?;
     let file = sources.add(path.to_path_buf(), Arc::from(text));
     let text = Arc::clone(&sources.get(file).text);
     let kind = format.describe();
     if let Some(at) = depth::too_deep(&text, format) {
         return Err(Box::new(
-            Diagnostic::new(Code::NestingTooDeep, format!("the {kind} nests deeper than {} levels", depth::MAX_SCHEMA_DEPTH))
-                .at(Span::new(file, at..at + 1), format!("level {} starts here", depth::MAX_SCHEMA_DEPTH + 1)),
+            Diagnostic::new(
+                Code::NestingTooDeep,
+                format!("the {kind} nests deeper than {} levels", depth::MAX_SCHEMA_DEPTH),
+            )
+            .at(Span::new(file, at..at + 1), format!("level {} starts here", depth::MAX_SCHEMA_DEPTH + 1)),
         ));
     }
     match parse(fs, format, path, &text, &[], &Arc::default()) {

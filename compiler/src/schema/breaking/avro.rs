@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn a_field_with_a_default_is_compatible_both_ways() {
         let before = RULES[0].before;
-        let after = before.replace("\"string\"}\n", "\"string\"},\n  {\"name\": \"note\", \"type\": \"string\", \"default\": \"\"}\n");
+        let after = before.replace(
+            "\"string\"}\n",
+            "\"string\"},\n  {\"name\": \"note\", \"type\": \"string\", \"default\": \"\"}\n",
+        );
         assert!(ids(before, &after).is_empty());
         assert!(ids(&after, before).is_empty());
     }

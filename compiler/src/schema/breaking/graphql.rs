@@ -224,11 +224,21 @@ impl Diff<'_, '_> {
                     let (ov, nv): (BTreeSet<_>, BTreeSet<_>) = (o.values.keys().collect(), n.values.keys().collect());
                     for value in ov.difference(&nv) {
                         let at = span(self.old, o.values[*value].location());
-                        self.report("GRAPHQL_ENUM_VALUE_NO_DELETE", new_span, at, format!("the value `{value}` was deleted from the enum `{name}`"));
+                        self.report(
+                            "GRAPHQL_ENUM_VALUE_NO_DELETE",
+                            new_span,
+                            at,
+                            format!("the value `{value}` was deleted from the enum `{name}`"),
+                        );
                     }
                     for value in nv.difference(&ov) {
                         let at = span(self.new, n.values[*value].location());
-                        self.report("GRAPHQL_ENUM_VALUE_NO_ADD", at, old_span, format!("the value `{value}` was added to the enum `{name}`"));
+                        self.report(
+                            "GRAPHQL_ENUM_VALUE_NO_ADD",
+                            at,
+                            old_span,
+                            format!("the value `{value}` was added to the enum `{name}`"),
+                        );
                     }
                 }
                 (ExtendedType::Union(o), ExtendedType::Union(n)) => {
@@ -237,21 +247,45 @@ impl Diff<'_, '_> {
                     };
                     let (om, nm) = (names(&o.members), names(&n.members));
                     for member in om.difference(&nm) {
-                        self.report("GRAPHQL_UNION_MEMBER_NO_DELETE", new_span, old_span, format!("`{member}` is no longer a member of the union `{name}`"));
+                        self.report(
+                            "GRAPHQL_UNION_MEMBER_NO_DELETE",
+                            new_span,
+                            old_span,
+                            format!("`{member}` is no longer a member of the union `{name}`"),
+                        );
                     }
                     for member in nm.difference(&om) {
-                        let at = n.members.iter().find(|c| c.name == member.as_str()).and_then(|c| span(self.new, c.name.location()));
-                        self.report("GRAPHQL_UNION_MEMBER_NO_ADD", at.or(new_span), old_span, format!("`{member}` was added to the union `{name}`"));
+                        let at = n
+                            .members
+                            .iter()
+                            .find(|c| c.name == member.as_str())
+                            .and_then(|c| span(self.new, c.name.location()));
+                        self.report(
+                            "GRAPHQL_UNION_MEMBER_NO_ADD",
+                            at.or(new_span),
+                            old_span,
+                            format!("`{member}` was added to the union `{name}`"),
+                        );
                     }
                 }
                 (ExtendedType::InputObject(o), ExtendedType::InputObject(n)) => {
                     for (field, of) in &o.fields {
                         let what = format!("the input field `{name}.{field}`");
                         match n.fields.get(field) {
-                            None => self.report("GRAPHQL_FIELD_NO_DELETE", new_span, span(self.old, of.location()), format!("{what} was deleted")),
+                            None => self.report(
+                                "GRAPHQL_FIELD_NO_DELETE",
+                                new_span,
+                                span(self.old, of.location()),
+                                format!("{what} was deleted"),
+                            ),
                             Some(nf) if !input_change_safe(&of.ty, &nf.ty) => {
                                 let why = format!("{what} changed type from `{}` to `{}`", of.ty, nf.ty);
-                                self.report("GRAPHQL_FIELD_SAME_TYPE", span(self.new, nf.location()), span(self.old, of.location()), why);
+                                self.report(
+                                    "GRAPHQL_FIELD_SAME_TYPE",
+                                    span(self.new, nf.location()),
+                                    span(self.old, of.location()),
+                                    why,
+                                );
                             }
                             Some(_) => {}
                         }
@@ -262,7 +296,12 @@ impl Diff<'_, '_> {
                         } else {
                             ("GRAPHQL_INPUT_FIELD_OPTIONAL_NO_ADD", "optional")
                         };
-                        self.report(id, span(self.new, nf.location()), old_span, format!("the {how} input field `{name}.{field}` was added"));
+                        self.report(
+                            id,
+                            span(self.new, nf.location()),
+                            old_span,
+                            format!("the {how} input field `{name}.{field}` was added"),
+                        );
                     }
                 }
                 (ExtendedType::Object(o), ExtendedType::Object(n)) => {
@@ -281,32 +320,63 @@ impl Diff<'_, '_> {
     fn interfaces(
         &mut self,
         name: &str,
-        (old, old_span): (&apollo_compiler::collections::IndexSet<apollo_compiler::schema::ComponentName>, Option<Span>),
-        (new, new_span): (&apollo_compiler::collections::IndexSet<apollo_compiler::schema::ComponentName>, Option<Span>),
+        (old, old_span): (
+            &apollo_compiler::collections::IndexSet<apollo_compiler::schema::ComponentName>,
+            Option<Span>,
+        ),
+        (new, new_span): (
+            &apollo_compiler::collections::IndexSet<apollo_compiler::schema::ComponentName>,
+            Option<Span>,
+        ),
     ) {
-        let names = |s: &apollo_compiler::collections::IndexSet<apollo_compiler::schema::ComponentName>| -> BTreeSet<String> {
-            s.iter().map(|c| c.name.to_string()).collect()
-        };
+        let names =
+            |s: &apollo_compiler::collections::IndexSet<apollo_compiler::schema::ComponentName>| -> BTreeSet<String> {
+                s.iter().map(|c| c.name.to_string()).collect()
+            };
         let (o, n) = (names(old), names(new));
         for interface in o.difference(&n) {
-            self.report("GRAPHQL_INTERFACE_IMPLEMENTATION_NO_DELETE", new_span, old_span, format!("`{name}` no longer implements `{interface}`"));
+            self.report(
+                "GRAPHQL_INTERFACE_IMPLEMENTATION_NO_DELETE",
+                new_span,
+                old_span,
+                format!("`{name}` no longer implements `{interface}`"),
+            );
         }
         for interface in n.difference(&o) {
             let at = new.iter().find(|c| c.name == interface.as_str()).and_then(|c| span(self.new, c.name.location()));
-            self.report("GRAPHQL_INTERFACE_IMPLEMENTATION_NO_ADD", at.or(new_span), old_span, format!("`{name}` now implements `{interface}`"));
+            self.report(
+                "GRAPHQL_INTERFACE_IMPLEMENTATION_NO_ADD",
+                at.or(new_span),
+                old_span,
+                format!("`{name}` now implements `{interface}`"),
+            );
         }
     }
 
     fn fields(
         &mut self,
         owner: &str,
-        (old, new_owner): (&apollo_compiler::collections::IndexMap<apollo_compiler::Name, apollo_compiler::schema::Component<FieldDefinition>>, Option<Span>),
-        new: &apollo_compiler::collections::IndexMap<apollo_compiler::Name, apollo_compiler::schema::Component<FieldDefinition>>,
+        (old, new_owner): (
+            &apollo_compiler::collections::IndexMap<
+                apollo_compiler::Name,
+                apollo_compiler::schema::Component<FieldDefinition>,
+            >,
+            Option<Span>,
+        ),
+        new: &apollo_compiler::collections::IndexMap<
+            apollo_compiler::Name,
+            apollo_compiler::schema::Component<FieldDefinition>,
+        >,
     ) {
         for (name, of) in old {
             let old_span = span(self.old, of.location());
             let Some(nf) = new.get(name) else {
-                self.report("GRAPHQL_FIELD_NO_DELETE", new_owner, old_span, format!("the field `{owner}.{name}` was deleted"));
+                self.report(
+                    "GRAPHQL_FIELD_NO_DELETE",
+                    new_owner,
+                    old_span,
+                    format!("the field `{owner}.{name}` was deleted"),
+                );
                 continue;
             };
             let new_span = span(self.new, nf.location());
@@ -346,7 +416,12 @@ impl Diff<'_, '_> {
                     }
                 };
                 if let Some(how) = changed {
-                    self.report("GRAPHQL_ARGUMENT_SAME_DEFAULT", new_span, old_span, format!("the default of {what} {how}"));
+                    self.report(
+                        "GRAPHQL_ARGUMENT_SAME_DEFAULT",
+                        new_span,
+                        old_span,
+                        format!("the default of {what} {how}"),
+                    );
                 }
             }
         }
@@ -365,7 +440,12 @@ impl Diff<'_, '_> {
         for (name, od) in &self.old.schema.directive_definitions {
             let old_span = span(self.old, od.location());
             let Some(nd) = self.new.schema.directive_definitions.get(name) else {
-                self.report("GRAPHQL_DIRECTIVE_NO_DELETE", None, old_span, format!("the directive `@{name}` was deleted"));
+                self.report(
+                    "GRAPHQL_DIRECTIVE_NO_DELETE",
+                    None,
+                    old_span,
+                    format!("the directive `@{name}` was deleted"),
+                );
                 continue;
             };
             let new_span = span(self.new, nd.location());
@@ -373,12 +453,18 @@ impl Diff<'_, '_> {
                 let why = format!("the argument `{}` of `@{name}` was deleted", oa.name);
                 self.report("GRAPHQL_DIRECTIVE_ARGUMENT_NO_DELETE", new_span, span(self.old, oa.location()), why);
             }
-            for na in nd.arguments.iter().filter(|na| required(na) && !od.arguments.iter().any(|oa| oa.name == na.name)) {
+            for na in nd.arguments.iter().filter(|na| required(na) && !od.arguments.iter().any(|oa| oa.name == na.name))
+            {
                 let why = format!("the required argument `{}` was added to `@{name}`", na.name);
                 self.report("GRAPHQL_DIRECTIVE_ARGUMENT_REQUIRED_NO_ADD", span(self.new, na.location()), old_span, why);
             }
             if od.repeatable && !nd.repeatable {
-                self.report("GRAPHQL_DIRECTIVE_REPEATABLE_NO_DELETE", new_span, old_span, format!("`@{name}` is no longer repeatable"));
+                self.report(
+                    "GRAPHQL_DIRECTIVE_REPEATABLE_NO_DELETE",
+                    new_span,
+                    old_span,
+                    format!("`@{name}` is no longer repeatable"),
+                );
             }
             for location in od.locations.iter().filter(|l| !nd.locations.contains(l)) {
                 let why = format!("`@{name}` is no longer allowed on {location}");
@@ -425,7 +511,10 @@ mod tests {
     fn nullability_is_judged_by_position() {
         // Output: nullable → non-null is safe, the reverse breaks.
         assert!(ids("type Query { a: [Int] }\n", "type Query { a: [Int!]! }\n").is_empty());
-        assert_eq!(ids("type Query { a: [Int!] }\n", "type Query { a: [Int] }\n"), BTreeSet::from(["GRAPHQL_FIELD_SAME_TYPE"]));
+        assert_eq!(
+            ids("type Query { a: [Int!] }\n", "type Query { a: [Int] }\n"),
+            BTreeSet::from(["GRAPHQL_FIELD_SAME_TYPE"])
+        );
         // Input: non-null → nullable is safe, the reverse breaks.
         assert!(ids("type Query { a(x: [Int!]!): Int }\n", "type Query { a(x: [Int]): Int }\n").is_empty());
         let input = |t: &str| format!("type Query {{ a(f: F): Int }}\ninput F {{ x: {t} }}\n");

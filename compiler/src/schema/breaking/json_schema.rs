@@ -43,7 +43,10 @@ mod tests {
     fn ids(before: &str, after: &str) -> BTreeSet<&'static str> {
         let load = |text: &str| load_text(SchemaFormat::JsonSchema, std::path::Path::new("/e.json"), text).1.unwrap();
         let (old, new) = (load(before), load(after));
-        compare(old.json_schema_type().unwrap(), new.json_schema_type().unwrap()).into_iter().map(|c| c.rule.id).collect()
+        compare(old.json_schema_type().unwrap(), new.json_schema_type().unwrap())
+            .into_iter()
+            .map(|c| c.rule.id)
+            .collect()
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub mod openapi;
 pub mod protobuf;
 
 use crate::base::Span;
-use crate::model::events::Compatibility;
+/// The compatibility modes Avro and JSON Schema rules are judged by.
+pub use crate::model::events::Compatibility;
 
 /// How much of a schema's users a change may break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -576,7 +577,10 @@ mod tests {
         assert_eq!(Rule::get("FIELD_NO_DELETE").unwrap().verdict(&policy), Verdict::Warning);
         let wire = Policy { category: Category::Wire, ..policy };
         assert_eq!(Rule::get("FIELD_SAME_JSON_NAME").unwrap().verdict(&wire), Verdict::Warning);
-        assert_eq!(Rule::get("FILE_SAME_GO_PACKAGE").unwrap().verdict(&Policy { category: Category::File, ..policy }), Verdict::Breaking);
+        assert_eq!(
+            Rule::get("FILE_SAME_GO_PACKAGE").unwrap().verdict(&Policy { category: Category::File, ..policy }),
+            Verdict::Breaking
+        );
         assert_eq!(Rule::get("OPENAPI_OPERATION_NO_DELETE").unwrap().verdict(&policy), Verdict::Breaking);
         assert_eq!(Rule::get("OPENAPI_RESPONSE_ENUM_VALUE_NO_ADD").unwrap().verdict(&policy), Verdict::Warning);
         let forward = Rule::get("AVRO_FORWARD").unwrap();

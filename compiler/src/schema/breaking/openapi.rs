@@ -234,7 +234,7 @@ impl Place<'_> {
     }
 
     fn child(&self, segment: &str) -> String {
-        super::super::compat::join_path(&self.path, segment)
+        crate::schema::compat::join_path(&self.path, segment)
     }
 }
 
@@ -252,8 +252,16 @@ impl<'d> Diff<'d> {
             let name = format!("{} {}", key.1.to_ascii_uppercase(), o.path);
             match new.get(key) {
                 None => {
-                    let near = new.iter().find(|((path, _), _)| *path == key.0).map_or("/paths".to_string(), |(_, n)| n.item.clone());
-                    self.report("OPENAPI_OPERATION_NO_DELETE", &near, &o.pointer, format!("the operation {name} was deleted"));
+                    let near = new
+                        .iter()
+                        .find(|((path, _), _)| *path == key.0)
+                        .map_or("/paths".to_string(), |(_, n)| n.item.clone());
+                    self.report(
+                        "OPENAPI_OPERATION_NO_DELETE",
+                        &near,
+                        &o.pointer,
+                        format!("the operation {name} was deleted"),
+                    );
                 }
                 Some(n) => self.operation(&name, o, n),
             }
@@ -267,7 +275,12 @@ impl<'d> Diff<'d> {
                 let now = new_id.map_or("none".to_string(), |i| format!("`{i}`"));
                 let at = join(&n.pointer, "operationId");
                 let was = join(&o.pointer, "operationId");
-                self.report("OPENAPI_OPERATION_ID_SAME", &at, &was, format!("the operationId of {name} changed from `{old_id}` to {now}"));
+                self.report(
+                    "OPENAPI_OPERATION_ID_SAME",
+                    &at,
+                    &was,
+                    format!("the operationId of {name} changed from `{old_id}` to {now}"),
+                );
             }
         }
         self.parameters(name, o, n);
@@ -279,7 +292,8 @@ impl<'d> Diff<'d> {
     /// operation's; path parameters by their position in the path (their
     /// names are the server's business), with their names.
     fn parameter_map(side: &Side<'d>, op: &Operation<'d>) -> BTreeMap<(String, String), (&'d Value, String, String)> {
-        let template: Vec<&str> = op.path.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(name, _)| name)).collect();
+        let template: Vec<&str> =
+            op.path.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(name, _)| name)).collect();
         let mut out = BTreeMap::new();
         for (owner, pointer) in [(op.item_value, &op.item), (op.value, &op.pointer)] {
             let list_pointer = join(pointer, "parameters");
@@ -300,14 +314,25 @@ impl<'d> Diff<'d> {
 
     fn parameters(&mut self, name: &str, o: &Operation<'d>, n: &Operation<'d>) {
         let (old, new) = (Self::parameter_map(&self.old, o), Self::parameter_map(&self.new, n));
-        let required = |(place, _): &(String, String), p: &Value| place == "path" || p.get("required") == Some(&Value::Bool(true));
+        let required =
+            |(place, _): &(String, String), p: &Value| place == "path" || p.get("required") == Some(&Value::Bool(true));
         for (key, (p, pointer, shown)) in &old {
             let what = format!("the {} parameter `{shown}` of {name}", key.0);
             match new.get(key) {
-                None => self.report("OPENAPI_REQUEST_PARAMETER_NO_DELETE", &n.pointer, pointer, format!("{what} was deleted")),
+                None => self.report(
+                    "OPENAPI_REQUEST_PARAMETER_NO_DELETE",
+                    &n.pointer,
+                    pointer,
+                    format!("{what} was deleted"),
+                ),
                 Some((np, npointer, _)) => {
                     if !required(key, p) && required(key, np) {
-                        self.report("OPENAPI_REQUEST_PARAMETER_NO_REQUIRE", npointer, pointer, format!("{what} became required"));
+                        self.report(
+                            "OPENAPI_REQUEST_PARAMETER_NO_REQUIRE",
+                            npointer,
+                            pointer,
+                            format!("{what} became required"),
+                        );
                     }
                     let (os, ns) = (parameter_schema(p, pointer), parameter_schema(np, npointer));
                     if let (Some((os, op)), Some((ns, np))) = (os, ns) {
@@ -319,7 +344,12 @@ impl<'d> Diff<'d> {
         for (key, (p, pointer, shown)) in &new {
             if !old.contains_key(key) && required(key, p) {
                 let what = format!("the {} parameter `{shown}` of {name}", key.0);
-                self.report("OPENAPI_REQUEST_PARAMETER_REQUIRED_NO_ADD", pointer, &o.pointer, format!("{what} is new and required"));
+                self.report(
+                    "OPENAPI_REQUEST_PARAMETER_REQUIRED_NO_ADD",
+                    pointer,
+                    &o.pointer,
+                    format!("{what} is new and required"),
+                );
             }
         }
     }
@@ -336,7 +366,12 @@ impl<'d> Diff<'d> {
             }
             (Some((ob, op, _)), Some((nb, np, _))) => {
                 if !required(ob) && required(nb) {
-                    self.report("OPENAPI_REQUEST_BODY_NO_REQUIRE", &join(&np, "required"), &op, format!("{what} became required"));
+                    self.report(
+                        "OPENAPI_REQUEST_BODY_NO_REQUIRE",
+                        &join(&np, "required"),
+                        &op,
+                        format!("{what} became required"),
+                    );
                 }
                 self.contents(Flow::Request, &what, (ob, &op), (nb, &np));
             }
@@ -345,7 +380,8 @@ impl<'d> Diff<'d> {
     }
 
     fn responses(&mut self, name: &str, o: &Operation<'d>, n: &Operation<'d>) {
-        let (Some(old), Some(new)) = (o.value.get("responses").and_then(Value::as_object), n.value.get("responses").and_then(Value::as_object))
+        let (Some(old), Some(new)) =
+            (o.value.get("responses").and_then(Value::as_object), n.value.get("responses").and_then(Value::as_object))
         else {
             return;
         };
@@ -355,7 +391,11 @@ impl<'d> Diff<'d> {
             let what = format!("the {status} response of {name}");
             match new.get(status) {
                 None => {
-                    let id = if status.starts_with('2') { "OPENAPI_RESPONSE_SUCCESS_NO_DELETE" } else { "OPENAPI_RESPONSE_NON_SUCCESS_NO_DELETE" };
+                    let id = if status.starts_with('2') {
+                        "OPENAPI_RESPONSE_SUCCESS_NO_DELETE"
+                    } else {
+                        "OPENAPI_RESPONSE_NON_SUCCESS_NO_DELETE"
+                    };
                     self.report(id, &new_list, &op, format!("{what} was deleted"));
                 }
                 Some(nr) => {
@@ -368,7 +408,9 @@ impl<'d> Diff<'d> {
 
     /// A body's media types (`content`) and their schemas.
     fn contents(&mut self, flow: Flow, what: &str, (o, op): (&'d Value, &str), (n, np): (&'d Value, &str)) {
-        let (Some(old), new) = (o.get("content").and_then(Value::as_object), n.get("content").and_then(Value::as_object)) else {
+        let (Some(old), new) =
+            (o.get("content").and_then(Value::as_object), n.get("content").and_then(Value::as_object))
+        else {
             return;
         };
         let (old_list, new_list) = (join(op, "content"), join(np, "content"));
@@ -476,14 +518,18 @@ impl<'d> Diff<'d> {
             from.iter().filter(|v| !to.contains(v)).map(|v| format!("`{}`", show_value(v))).collect()
         }
         match (flow, old, new) {
-            (Flow::Request, None, Some(_)) => self.mismatch(flow, place, at, "the values are now limited to an enum".into()),
+            (Flow::Request, None, Some(_)) => {
+                self.mismatch(flow, place, at, "the values are now limited to an enum".into())
+            }
             (Flow::Request, Some(old), Some(new)) => {
                 let gone = missing(old, new);
                 if !gone.is_empty() {
                     self.mismatch(flow, place, at, format!("the enum no longer has {}", gone.join(", ")));
                 }
             }
-            (Flow::Response, Some(_), None) => self.mismatch(flow, place, at, "the values are no longer limited to an enum".into()),
+            (Flow::Response, Some(_), None) => {
+                self.mismatch(flow, place, at, "the values are no longer limited to an enum".into())
+            }
             (Flow::Response, Some(old), Some(new)) => {
                 let added = missing(new, old);
                 if !added.is_empty() {
@@ -536,7 +582,13 @@ impl<'d> Diff<'d> {
     fn properties(&mut self, flow: Flow, place: &Place<'_>, o: At<'d, '_>, n: At<'d, '_>) {
         let props = |s: &'d Value| s.get("properties").and_then(Value::as_object);
         let required = |s: &Value| -> BTreeSet<String> {
-            s.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
+            s.get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
         };
         let flag = |s: Option<&Value>, f: &str| s.and_then(|s| s.get(f)) == Some(&Value::Bool(true));
         let (old_props, new_props) = (props(o.value), props(n.value));
@@ -553,7 +605,9 @@ impl<'d> Diff<'d> {
                     let what = format!("{}: the property `{}` is now required", place.describe(), place.child(name));
                     self.report("OPENAPI_REQUEST_PROPERTY_REQUIRED_NO_ADD", &at, o.pointer, what);
                 }
-                for (name, _) in old_props.into_iter().flatten().filter(|(name, p)| !flag(Some(*p), "readOnly") && !new_props.is_some_and(|n| n.contains_key(*name))) {
+                for (name, _) in old_props.into_iter().flatten().filter(|(name, p)| {
+                    !flag(Some(*p), "readOnly") && !new_props.is_some_and(|n| n.contains_key(*name))
+                }) {
                     if new_props.is_none() && !closed_or_typed(n.value) {
                         continue;
                     }
@@ -571,8 +625,14 @@ impl<'d> Diff<'d> {
                         let what = format!("{}: the property `{}` was deleted", place.describe(), place.child(name));
                         self.report("OPENAPI_RESPONSE_PROPERTY_NO_DELETE", n.pointer, &join(&old_list, name), what);
                     } else if !gone && old_required.contains(name) && !new_required.contains(name) {
-                        let what = format!("{}: the property `{}` is no longer required", place.describe(), place.child(name));
-                        self.report("OPENAPI_RESPONSE_PROPERTY_NO_OPTIONAL", &join(&new_list, name), &join(o.pointer, "required"), what);
+                        let what =
+                            format!("{}: the property `{}` is no longer required", place.describe(), place.child(name));
+                        self.report(
+                            "OPENAPI_RESPONSE_PROPERTY_NO_OPTIONAL",
+                            &join(&new_list, name),
+                            &join(o.pointer, "required"),
+                            what,
+                        );
                     }
                 }
             }
@@ -590,7 +650,9 @@ impl<'d> Diff<'d> {
     /// alternative narrows, a response gaining one widens.
     fn members(&mut self, flow: Flow, place: &Place<'_>, o: At<'d, '_>, n: At<'d, '_>) {
         for keyword in ["allOf", "oneOf", "anyOf"] {
-            let (Some(old), Some(new)) = (o.value.get(keyword).and_then(Value::as_array), n.value.get(keyword).and_then(Value::as_array)) else {
+            let (Some(old), Some(new)) =
+                (o.value.get(keyword).and_then(Value::as_array), n.value.get(keyword).and_then(Value::as_array))
+            else {
                 continue;
             };
             let (old_list, new_list) = (join(o.pointer, keyword), join(n.pointer, keyword));
@@ -646,7 +708,8 @@ fn is_object(schema: &Value) -> bool {
 /// (closed, or typed as something other than an object): a property gone
 /// with all `properties` is then really gone.
 fn closed_or_typed(schema: &Value) -> bool {
-    schema.get("additionalProperties") == Some(&Value::Bool(false)) || types(schema).is_some_and(|t| !t.contains("object"))
+    schema.get("additionalProperties") == Some(&Value::Bool(false))
+        || types(schema).is_some_and(|t| !t.contains("object"))
 }
 
 fn str_field<'v>(schema: &'v Value, field: &str) -> Option<&'v str> {
@@ -733,10 +796,14 @@ mod tests {
 
     #[test]
     fn widening_a_request_and_narrowing_a_response_are_safe() {
-        let request = |t: &str| format!("{}", oas!("  /a:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema: {type: TYPE, maximum: 10}\n      responses:\n        '200': {description: ok}\n").replace("TYPE", t));
+        let request = |t: &str| {
+            oas!("  /a:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema: {type: TYPE, maximum: 10}\n      responses:\n        '200': {description: ok}\n").replace("TYPE", t)
+        };
         assert!(ids(&request("integer"), &request("number")).is_empty());
         assert_eq!(ids(&request("number"), &request("integer")), BTreeSet::from(["OPENAPI_REQUEST_TYPE_NO_NARROW"]));
-        let response = |e: &str| oas!("  /a:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {type: string, enum: [ENUM]}\n").replace("ENUM", e);
+        let response = |e: &str| {
+            oas!("  /a:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {type: string, enum: [ENUM]}\n").replace("ENUM", e)
+        };
         assert!(ids(&response("a, b"), &response("a")).is_empty());
         assert_eq!(ids(&response("a"), &response("a, b")), BTreeSet::from(["OPENAPI_RESPONSE_ENUM_VALUE_NO_ADD"]));
     }
