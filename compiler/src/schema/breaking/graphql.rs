@@ -11,7 +11,7 @@
 //! using `Float` has not deleted it (graphql-js reports it, as its type map
 //! holds only the scalars in use).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use apollo_compiler::ast::{InputValueDefinition, Type, Value};
 use apollo_compiler::parser::SourceSpan;
@@ -242,11 +242,8 @@ impl Diff<'_, '_> {
                     }
                 }
                 (ExtendedType::Union(o), ExtendedType::Union(n)) => {
-                    let names = |m: &apollo_compiler::collections::IndexSet<apollo_compiler::schema::ComponentName>| -> BTreeSet<String> {
-                        m.iter().map(|c| c.name.to_string()).collect()
-                    };
-                    let (om, nm) = (names(&o.members), names(&n.members));
-                    for member in om.difference(&nm) {
+                    let (om, nm) = (named(&o.members), named(&n.members));
+                    for member in om.keys().filter(|m| !nm.contains_key(*m)) {
                         self.report(
                             "GRAPHQL_UNION_MEMBER_NO_DELETE",
                             new_span,
@@ -254,15 +251,10 @@ impl Diff<'_, '_> {
                             format!("`{member}` is no longer a member of the union `{name}`"),
                         );
                     }
-                    for member in nm.difference(&om) {
-                        let at = n
-                            .members
-                            .iter()
-                            .find(|c| c.name == member.as_str())
-                            .and_then(|c| span(self.new, c.name.location()));
+                    for (member, location) in nm.iter().filter(|(m, _)| !om.contains_key(*m)) {
                         self.report(
                             "GRAPHQL_UNION_MEMBER_NO_ADD",
-                            at.or(new_span),
+                            span(self.new, *location).or(new_span),
                             old_span,
                             format!("`{member}` was added to the union `{name}`"),
                         );
@@ -329,12 +321,8 @@ impl Diff<'_, '_> {
             Option<Span>,
         ),
     ) {
-        let names =
-            |s: &apollo_compiler::collections::IndexSet<apollo_compiler::schema::ComponentName>| -> BTreeSet<String> {
-                s.iter().map(|c| c.name.to_string()).collect()
-            };
-        let (o, n) = (names(old), names(new));
-        for interface in o.difference(&n) {
+        let (o, n) = (named(old), named(new));
+        for interface in o.keys().filter(|i| !n.contains_key(*i)) {
             self.report(
                 "GRAPHQL_INTERFACE_IMPLEMENTATION_NO_DELETE",
                 new_span,
@@ -342,11 +330,10 @@ impl Diff<'_, '_> {
                 format!("`{name}` no longer implements `{interface}`"),
             );
         }
-        for interface in n.difference(&o) {
-            let at = new.iter().find(|c| c.name == interface.as_str()).and_then(|c| span(self.new, c.name.location()));
+        for (interface, location) in n.iter().filter(|(i, _)| !o.contains_key(*i)) {
             self.report(
                 "GRAPHQL_INTERFACE_IMPLEMENTATION_NO_ADD",
-                at.or(new_span),
+                span(self.new, *location).or(new_span),
                 old_span,
                 format!("`{name}` now implements `{interface}`"),
             );
@@ -395,10 +382,12 @@ impl Diff<'_, '_> {
         (old, old_owner): (&[Node<InputValueDefinition>], Option<Span>),
         (new, new_owner): (&[Node<InputValueDefinition>], Option<Span>),
     ) {
+        let new_by_name: HashMap<&str, &Node<InputValueDefinition>> =
+            new.iter().map(|a| (a.name.as_str(), a)).collect();
         for oa in old {
             let what = format!("the argument `{}` of `{field}`", oa.name);
             let old_span = span(self.old, oa.location());
-            let Some(na) = new.iter().find(|a| a.name == oa.name) else {
+            let Some(na) = new_by_name.get(oa.name.as_str()) else {
                 self.report("GRAPHQL_ARGUMENT_NO_DELETE", new_owner, old_span, format!("{what} was deleted"));
                 continue;
             };
@@ -425,7 +414,8 @@ impl Diff<'_, '_> {
                 }
             }
         }
-        for na in new.iter().filter(|na| !old.iter().any(|oa| oa.name == na.name)) {
+        let old_names: HashSet<&str> = old.iter().map(|a| a.name.as_str()).collect();
+        for na in new.iter().filter(|na| !old_names.contains(na.name.as_str())) {
             let (id, how) = if required(na) {
                 ("GRAPHQL_ARGUMENT_REQUIRED_NO_ADD", "required")
             } else {
@@ -449,12 +439,15 @@ impl Diff<'_, '_> {
                 continue;
             };
             let new_span = span(self.new, nd.location());
-            for oa in od.arguments.iter().filter(|oa| !nd.arguments.iter().any(|na| na.name == oa.name)) {
+            let (old_names, new_names): (HashSet<&str>, HashSet<&str>) = (
+                od.arguments.iter().map(|a| a.name.as_str()).collect(),
+                nd.arguments.iter().map(|a| a.name.as_str()).collect(),
+            );
+            for oa in od.arguments.iter().filter(|oa| !new_names.contains(oa.name.as_str())) {
                 let why = format!("the argument `{}` of `@{name}` was deleted", oa.name);
                 self.report("GRAPHQL_DIRECTIVE_ARGUMENT_NO_DELETE", new_span, span(self.old, oa.location()), why);
             }
-            for na in nd.arguments.iter().filter(|na| required(na) && !od.arguments.iter().any(|oa| oa.name == na.name))
-            {
+            for na in nd.arguments.iter().filter(|na| required(na) && !old_names.contains(na.name.as_str())) {
                 let why = format!("the required argument `{}` was added to `@{name}`", na.name);
                 self.report("GRAPHQL_DIRECTIVE_ARGUMENT_REQUIRED_NO_ADD", span(self.new, na.location()), old_span, why);
             }
@@ -472,6 +465,13 @@ impl Diff<'_, '_> {
             }
         }
     }
+}
+
+/// Union members or implemented interfaces by name, sorted, with where each is named.
+fn named(
+    names: &apollo_compiler::collections::IndexSet<apollo_compiler::schema::ComponentName>,
+) -> BTreeMap<&str, Option<SourceSpan>> {
+    names.iter().map(|c| (c.name.as_str(), c.name.location())).collect()
 }
 
 /// Where a type's name is written (its definition when the name has no location).

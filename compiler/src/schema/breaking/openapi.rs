@@ -27,6 +27,9 @@ pub const MAX_CHANGES: usize = 10_000;
 /// Most schema pairs compared for one pair of documents (a bound on work
 /// however the documents nest).
 const MAX_VISITS: usize = 200_000;
+/// Deepest nesting of schemas compared (properties, items, members,
+/// references), which bounds the recursion.
+pub const MAX_DEPTH: usize = 128;
 /// Longest chain of `$ref`s followed to a schema.
 pub const MAX_REF_HOPS: usize = 32;
 
@@ -111,6 +114,7 @@ pub fn compare(old: &OpenApiDocument, new: &OpenApiDocument) -> Vec<Change> {
         out: Vec::new(),
         compared: HashSet::new(),
         visits: 0,
+        depth: 0,
     };
     diff.operations();
     sort_changes(&mut diff.out);
@@ -215,6 +219,8 @@ struct Diff<'d> {
     /// Pairs of referenced schemas already compared, per flow.
     compared: HashSet<(Flow, String, String)>,
     visits: usize,
+    /// Schemas being compared, outermost first.
+    depth: usize,
 }
 
 /// Where in an operation a schema is, for messages: `the request body
@@ -252,9 +258,11 @@ impl<'d> Diff<'d> {
             let name = format!("{} {}", key.1.to_ascii_uppercase(), o.path);
             match new.get(key) {
                 None => {
+                    // Another method of the same path, if any (keys sort by path first).
                     let near = new
-                        .iter()
-                        .find(|((path, _), _)| *path == key.0)
+                        .range((key.0.clone(), "")..)
+                        .next()
+                        .filter(|((path, _), _)| *path == key.0)
                         .map_or("/paths".to_string(), |(_, n)| n.item.clone());
                     self.report(
                         "OPENAPI_OPERATION_NO_DELETE",
@@ -437,11 +445,19 @@ impl<'d> Diff<'d> {
         }
     }
 
+    /// Compares two schemas, at most [`MAX_DEPTH`] levels down (references
+    /// to ever new schemas could otherwise nest without bound).
     fn schema(&mut self, flow: Flow, place: &Place<'_>, old: &'d Value, op: String, new: &'d Value, np: String) {
-        if self.visits >= MAX_VISITS || self.out.len() >= MAX_CHANGES {
+        if self.visits >= MAX_VISITS || self.out.len() >= MAX_CHANGES || self.depth >= MAX_DEPTH {
             return;
         }
         self.visits += 1;
+        self.depth += 1;
+        self.schema_pair(flow, place, old, op, new, np);
+        self.depth -= 1;
+    }
+
+    fn schema_pair(&mut self, flow: Flow, place: &Place<'_>, old: &'d Value, op: String, new: &'d Value, np: String) {
         let (old, op, old_ref) = self.old.resolve(old, op);
         let (new, np, new_ref) = self.new.resolve(new, np);
         if (old_ref || new_ref) && !self.compared.insert((flow, op.clone(), np.clone())) {
@@ -792,6 +808,31 @@ mod tests {
         // Dropping the requirement again makes the response's `label` optional.
         let back = ids(&after, &before);
         assert_eq!(back, BTreeSet::from(["OPENAPI_RESPONSE_PROPERTY_NO_OPTIONAL"]));
+    }
+
+    #[test]
+    fn long_reference_chains_stay_bounded() {
+        // S0 → S1 → ... → S4999, each through a property: the comparison
+        // stops at MAX_DEPTH levels instead of recursing 5,000 deep.
+        let chain = |last: &str| {
+            let mut text = oas!("  /a:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {$ref: '#/components/schemas/S0'}\ncomponents:\n  schemas:\n").to_string();
+            for i in 0..5000 {
+                text.push_str(&format!("    S{i}:\n      type: object\n      properties:\n        next: {{$ref: '#/components/schemas/S{}'}}\n", i + 1));
+            }
+            text.push_str(&format!("    S5000: {{type: {last}}}\n"));
+            text
+        };
+        let started = std::time::Instant::now();
+        let result = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || ids(&chain("string"), &chain("integer")))
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert!(result.is_empty(), "the change is deeper than MAX_DEPTH: {result:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let shallow = |t: &str| chain(t).replace("S0'}", "S4990'}");
+        assert_eq!(ids(&shallow("string"), &shallow("integer")), BTreeSet::from(["OPENAPI_RESPONSE_TYPE_NO_WIDEN"]));
     }
 
     #[test]
