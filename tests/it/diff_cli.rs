@@ -158,6 +158,69 @@ fn strip_default(line: &str) -> String {
     }
 }
 
+/// The examples' API and event schemas and the shared corpora's OpenAPI,
+/// GraphQL and Avro files.
+fn real_schemas() -> Vec<PathBuf> {
+    let root = crate::support::repo_root();
+    let corpora = crate::support::corpora();
+    let mut dirs: Vec<PathBuf> = ["openapi", "graphql", "avro"].iter().map(|d| corpora.join(d)).collect();
+    for example in std::fs::read_dir(root.join("examples")).unwrap() {
+        let example = example.unwrap().path();
+        dirs.extend(["apis", "schemas"].iter().map(|d| example.join(d)));
+    }
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| ["yaml", "yml", "json", "graphql", "avsc"].contains(&&*e.to_string_lossy()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_real_schema_diffs_clean_against_itself() {
+    let files = real_schemas();
+    assert!(files.len() >= 20, "the examples' and corpora's schemas are missing: {files:?}");
+    let policy = meshc::schema::breaking::Policy {
+        category: meshc::schema::breaking::Category::File,
+        compatibility: meshc::schema::breaking::Compatibility::Full,
+    };
+    for file in files {
+        let diffed = meshc::driver::diff(&file, &file, &policy);
+        assert!(diffed.loaded, "{} does not load: {:?}", file.display(), diffed.diagnostics);
+        assert!(diffed.diagnostics.is_empty(), "{} differs from itself: {:?}", file.display(), diffed.diagnostics);
+    }
+}
+
+#[test]
+fn a_field_deleted_deep_in_githubs_schema_is_found_where_it_was() {
+    let github = crate::support::corpora().join("graphql/github-schema.graphql");
+    let text = std::fs::read_to_string(&github).unwrap();
+    // The first field without a description that is not its type's only one.
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let simple = |l: &str| l.starts_with("  ") && !l.starts_with("   ") && l.contains(": ") && !l.contains('(');
+    let index = (1..lines.len() - 1)
+        .find(|&i| simple(lines[i]) && lines[i - 1].trim_end().ends_with('{') && simple(lines[i + 1]))
+        .expect("a field to delete");
+    let line = lines[index];
+    let at: usize = lines[..index].iter().map(|l| l.len()).sum();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("old.graphql"), &text).unwrap();
+    std::fs::write(dir.path().join("new.graphql"), format!("{}{}", &text[..at], &text[at + line.len()..])).unwrap();
+    let (status, report) = diff_paths(dir.path(), "old.graphql", "new.graphql", &[]);
+    assert_eq!(status, 1, "{report}");
+    let errors: Vec<&serde_json::Value> = report["diagnostics"].as_array().unwrap().iter().collect();
+    assert_eq!(errors.len(), 1, "{report}");
+    assert_eq!(errors[0]["rule"], "GRAPHQL_FIELD_NO_DELETE");
+    let old_line = text[..at].lines().count() + 1;
+    let labels = errors[0]["related"].to_string();
+    assert!(labels.contains(&format!("\"start_line\":{old_line}")), "the old field at line {old_line}: {labels}");
+}
+
 #[test]
 fn versions_of_two_formats_are_an_error_naming_both() {
     let dir = tempfile::tempdir().unwrap();

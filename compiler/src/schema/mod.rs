@@ -721,7 +721,8 @@ fn read_unless(fs: &dyn FileSystem, refused: bool, path: &Path, format: SchemaFo
 /// The largest schema file of a format meshc reads. OpenAPI (YAML or JSON)
 /// parses into value trees some 50 times the file's size: 16 MiB took
 /// 0.8 GB and 6 s, 50 MiB 2.5 GB and 24 s (issue 11); 16 MiB keeps a check
-/// under 1 GB per file. Event schemas parse into the same trees; a JWKS
+/// under 1 GB per file (the loader keeps one such tree per OpenAPI document,
+/// the JSON form `meshc diff` compares). Event schemas parse into the same trees; a JWKS
 /// holds a few keys. `.proto` and GraphQL SDL parse into compact
 /// descriptors: the general limit.
 fn max_bytes(format: SchemaFormat) -> u64 {
