@@ -153,7 +153,8 @@ fn yaml_keys(text: &str) -> HashMap<String, Range<usize>> {
                 }
             };
             let pointer = format!("{parent}/{index}");
-            out.entry(pointer.clone()).or_insert(start + column..start + column + 1);
+            // An item is shown by its line: `- name: cursor`.
+            out.entry(pointer.clone()).or_insert(start + column..start + body.trim_end().len());
             frames.push(Frame { indent: column, pointer, item: true, next_item: 0 });
             let after = rest[1..].trim_start_matches(' ');
             column += rest.len() - after.len();
@@ -326,7 +327,7 @@ mod tests {
         assert_eq!(at("/info/title"), Some("title"));
         assert_eq!(at("/info/description/a"), None, "block scalars hold no keys");
         assert_eq!(at("/paths/~1orders~1{id}/get"), Some("get"));
-        assert_eq!(at("/paths/~1orders~1{id}/get/parameters/0"), Some("-"));
+        assert_eq!(at("/paths/~1orders~1{id}/get/parameters/0"), Some("- name: id"));
         assert_eq!(at("/paths/~1orders~1{id}/get/parameters/0/in"), Some("in"));
         assert_eq!(at("/paths/~1orders~1{id}/get/parameters/1/name"), Some("name"));
         assert_eq!(at("/paths/~1orders~1{id}/get/responses/200"), Some("\"200\""));
