@@ -55,6 +55,9 @@ openapi_rules! {
     "OPENAPI_OPERATION_ID_SAME", Dangerous, "Checks that operations keep their operationId, which names generated client methods.",
         oas!("  /orders:\n    get:\n      operationId: listOrders\n      responses:\n        '200': {description: ok}\n"),
         oas!("  /orders:\n    get:\n      operationId: getOrders\n      responses:\n        '200': {description: ok}\n");
+    "OPENAPI_SECURITY_NO_ADD", Breaking, "Checks that operations require no credentials their clients may not send: every old security alternative still satisfies a new one.",
+        oas!("  /orders:\n    get:\n      responses:\n        '200': {description: ok}\ncomponents:\n  securitySchemes:\n    key: {type: apiKey, in: header, name: X-Key}\n"),
+        oas!("  /orders:\n    get:\n      security:\n      - key: []\n      responses:\n        '200': {description: ok}\ncomponents:\n  securitySchemes:\n    key: {type: apiKey, in: header, name: X-Key}\n");
     "OPENAPI_REQUEST_PARAMETER_REQUIRED_NO_ADD", Breaking, "Checks that operations take no new required parameter.",
         oas!("  /orders:\n    get:\n      responses:\n        '200': {description: ok}\n"),
         oas!("  /orders:\n    get:\n      parameters:\n      - name: tenant\n        in: header\n        required: true\n        schema: {type: string}\n      responses:\n        '200': {description: ok}\n");
@@ -184,6 +187,39 @@ fn operations<'d>(side: &Side<'d>) -> BTreeMap<(String, &'static str), Operation
     out
 }
 
+/// One security alternative: scheme names with the scopes each needs.
+type Alternative = BTreeMap<String, BTreeSet<String>>;
+
+/// An operation's security alternatives (its own `security`, else the
+/// document's; none is one alternative asking nothing), and where they are.
+fn security(side: &Side<'_>, op: &Operation<'_>) -> (Vec<Alternative>, String) {
+    let (list, pointer) = match (op.value.get("security"), side.doc.value.get("security")) {
+        (Some(own), _) => (own, join(&op.pointer, "security")),
+        (None, Some(document)) => (document, "/security".to_string()),
+        (None, None) => return (vec![Alternative::new()], op.pointer.clone()),
+    };
+    let alternatives: Vec<Alternative> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .map(|requirement| {
+            requirement
+                .iter()
+                .map(|(scheme, scopes)| {
+                    let scopes = scopes.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string);
+                    (scheme.clone(), scopes.collect())
+                })
+                .collect()
+        })
+        .collect();
+    // `security: []` removes the requirement.
+    if alternatives.is_empty() {
+        return (vec![Alternative::new()], pointer);
+    }
+    (alternatives, pointer)
+}
+
 /// `/orders/{id}` → `/orders/{}`.
 fn blank_parameters(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -291,9 +327,30 @@ impl<'d> Diff<'d> {
                 );
             }
         }
+        self.security(name, o, n);
         self.parameters(name, o, n);
         self.request_body(name, o, n);
         self.responses(name, o, n);
+    }
+
+    /// A client that satisfied one of the old alternatives sends its
+    /// credentials (schemes and scopes); it still passes when some new
+    /// alternative asks for no more.
+    fn security(&mut self, name: &str, o: &Operation<'d>, n: &Operation<'d>) {
+        let (old, old_at) = security(&self.old, o);
+        let (new, new_at) = security(&self.new, n);
+        let covered = |a: &Alternative| {
+            new.iter().any(|b| b.iter().all(|(s, scopes)| a.get(s).is_some_and(|have| scopes.is_subset(have))))
+        };
+        if let Some(lost) = old.iter().find(|a| !covered(a)) {
+            let sent = if lost.is_empty() {
+                "no credentials".to_string()
+            } else {
+                lost.keys().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" and ")
+            };
+            let why = format!("{name} requires credentials beyond what its clients sent ({sent})");
+            self.report("OPENAPI_SECURITY_NO_ADD", &new_at, &old_at, why);
+        }
     }
 
     /// Parameters by (place, name): the path item's, overridden by the
@@ -780,6 +837,37 @@ mod tests {
         for rule in RULES {
             assert_eq!(ids(rule.before, rule.after), BTreeSet::from([rule.id]), "{}", rule.id);
             assert!(ids(rule.before, rule.before).is_empty(), "{}: an unchanged document reports nothing", rule.id);
+        }
+    }
+
+    #[test]
+    fn security_may_offer_more_alternatives_but_not_ask_more() {
+        let doc = |security: &str| {
+            format!(
+                "{}security: {security}\ncomponents:\n  securitySchemes:\n    key: {{type: apiKey, in: header, name: X-Key}}\n    oauth: {{type: oauth2, flows: {{}}}}\n",
+                oas!("  /a:\n    get:\n      responses:\n        '200': {description: ok}\n")
+            )
+        };
+        let safe = [
+            ("[{key: []}]", "[{key: []}, {oauth: []}]"),
+            ("[{oauth: [write]}]", "[{oauth: []}]"),
+            ("[{key: []}]", "[]"),
+        ];
+        for (before, after) in safe {
+            assert!(ids(&doc(before), &doc(after)).is_empty(), "{before} -> {after}");
+        }
+        let breaking = [
+            ("[{key: []}, {oauth: []}]", "[{key: []}]"),
+            ("[{oauth: []}]", "[{oauth: [write]}]"),
+            ("[{key: []}]", "[{key: [], oauth: []}]"),
+            ("[]", "[{key: []}]"),
+        ];
+        for (before, after) in breaking {
+            assert_eq!(
+                ids(&doc(before), &doc(after)),
+                BTreeSet::from(["OPENAPI_SECURITY_NO_ADD"]),
+                "{before} -> {after}"
+            );
         }
     }
 
