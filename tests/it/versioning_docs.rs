@@ -1,7 +1,7 @@
 //! docs/versioning.md against the breaking-change rule table
-//! (compiler/src/schema/breaking/mod.rs): everything below the page's
-//! marker line is generated from the table (every rule id with its
-//! categories, purpose and before/after example), so the page cannot drift
+//! (compiler/src/schema/breaking/): everything below the page's
+//! marker line is generated from the tables (every rule id of every format
+//! with how it is judged, purpose and before/after example), so the page cannot drift
 //! from what `meshc diff` checks. `UPDATE_DOCS=1 cargo test -p meshc --test
 //! it versioning_docs::` rewrites it; the hand-written strategy above the
 //! marker is kept.
@@ -9,7 +9,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use meshc::schema::breaking::{example_files, Category, RULES};
+use meshc::schema::breaking::{
+    avro, example_files_of, graphql, json_schema, openapi, rules, Category, Format, Rule, PROTOBUF_RULES,
+};
 
 const MARKER: &str = "<!-- GENERATED below by tests/it/versioning_docs.rs from compiler/src/schema/breaking/mod.rs. \
 Do not edit below: edit the rule table, then run UPDATE_DOCS=1 cargo test -p meshc --test it versioning_docs:: -->\n";
@@ -18,13 +20,13 @@ fn page_path() -> PathBuf {
     crate::support::repo_root().join("docs/versioning.md")
 }
 
-/// The generated part: an index of every rule and a section per rule.
+/// The generated part: an index of every rule per format and a section per rule.
 fn generated() -> String {
     let mut out = String::from(MARKER);
-    out.push_str("\n## Rules\n\n");
+    out.push_str("\n## Rules\n\n### protobuf rules\n\n");
     out.push_str("Each rule's id is buf's; a ✓ marks the categories it belongs to (as buf v2 assigns them).\n\n");
     out.push_str("| Rule | FILE | PACKAGE | WIRE_JSON | WIRE | Purpose |\n|---|---|---|---|---|---|\n");
-    for rule in RULES {
+    for rule in PROTOBUF_RULES {
         let marks: Vec<&str> = Category::ALL.iter().map(|c| if rule.in_category(*c) { "✓" } else { "" }).collect();
         let _ = writeln!(
             out,
@@ -38,13 +40,51 @@ fn generated() -> String {
             anchor = rule.id.to_lowercase()
         );
     }
-    for rule in RULES {
-        let categories: Vec<&str> = rule.categories.iter().map(|c| c.id()).collect();
-        let _ = write!(out, "\n### {}\n\n{} Categories: {}.\n", rule.id, rule.purpose, categories.join(", "));
+    let tables: [(&str, &str, &[Rule]); 3] = [
+        ("OpenAPI rules", "A breaking change is an error, a dangerous one a warning.", openapi::RULES),
+        (
+            "GraphQL rules",
+            "A breaking change is an error, a dangerous one a warning; each rule is one of graphql-js's change types.",
+            graphql::RULES,
+        ),
+        (
+            "Avro and JSON Schema rules",
+            "A rule of a direction the compatibility mode asks for is an error, of the other direction a warning.",
+            &[],
+        ),
+    ];
+    for (title, intro, rules) in tables {
+        let _ = write!(out, "\n### {title}\n\n{intro}\n\n| Rule | Judged | Purpose |\n|---|---|---|\n");
+        let rules: Vec<&Rule> = if rules.is_empty() {
+            avro::RULES.iter().chain(json_schema::RULES.iter()).collect()
+        } else {
+            rules.iter().collect()
+        };
+        for rule in rules {
+            let judged = match graphql::GRAPHQL_JS.iter().find(|(id, _)| *id == rule.id) {
+                Some((_, reference)) => format!("{} (`{reference}`)", rule.judged.describe()),
+                None => rule.judged.describe(),
+            };
+            let _ =
+                writeln!(out, "| [`{id}`](#{}) | {judged} | {} |", rule.id.to_lowercase(), rule.purpose, id = rule.id);
+        }
+    }
+    for rule in rules() {
+        let judged = match rule.format {
+            Format::Protobuf => format!("Categories: {}", rule.judged.describe().replace(',', ", ")),
+            _ => format!("Format: {}; judged: {}", rule.format.as_str(), rule.judged.describe()),
+        };
+        let _ = write!(out, "\n#### {}\n\n{} {judged}.\n", rule.id, rule.purpose);
         for (label, example) in [("Before", rule.before), ("After", rule.after)] {
             let _ = write!(out, "\n{label}:\n\n");
-            for (path, text) in example_files(example) {
-                let _ = write!(out, "```proto\n// {path}\n{text}```\n");
+            let language = rule.format.code_language();
+            for (path, text) in example_files_of(rule.format, example) {
+                let comment = if language == "yaml" || language == "graphql" { "#" } else { "//" };
+                if language == "json" {
+                    let _ = write!(out, "`{path}`:\n\n```{language}\n{text}```\n");
+                } else {
+                    let _ = write!(out, "```{language}\n{comment} {path}\n{text}```\n");
+                }
             }
         }
     }

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::base::Sources;
 use crate::diag::render::{render, Format};
 use crate::diag::{Code, CODES};
-use crate::driver::breaking::Category;
+use crate::driver::breaking::{Category, Compatibility, Policy};
 use crate::driver::{compile, Compilation};
 use crate::emit;
 
@@ -81,21 +81,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compare two versions of a protobuf schema (two `.proto` files, or two
-    /// directories of them, each a module root) and report breaking changes
-    /// by buf's rules; exits 1 on breaking changes (`--fail-on`), 2 when a
-    /// version does not load.
+    /// Compare two versions of a schema and report breaking changes:
+    /// protobuf (two `.proto` files, or two directories of them, each a
+    /// module root; buf's rules), OpenAPI, GraphQL, Avro or JSON Schema
+    /// files; exits 1 on breaking changes (`--fail-on`), 2 when a version
+    /// does not load.
     Diff {
-        /// The old version: a `.proto` file or a directory of them.
+        /// The old version: a schema file, or a directory of `.proto` files.
         #[arg(required_unless_present = "list_rules")]
         old: Option<PathBuf>,
-        /// The new version, of the same kind.
+        /// The new version, of the same format.
         #[arg(required_unless_present = "list_rules")]
         new: Option<PathBuf>,
-        /// Which users must keep working: generated code per file, per
-        /// package, or encoded messages (binary and JSON, or binary only).
+        /// protobuf: which users must keep working: generated code per file,
+        /// per package, or encoded messages (binary and JSON, or binary only).
         #[arg(long, value_enum, default_value_t = DiffCategory::WireJson)]
         category: DiffCategory,
+        /// Avro and JSON Schema: the compatibility mode whose breaks are
+        /// errors (the other direction's are warnings): the new version reads
+        /// the old one's events (backward), the old one the new one's
+        /// (forward), both (full), or neither (none).
+        #[arg(long, value_enum, default_value_t = DiffCompatibility::Backward)]
+        compatibility: DiffCompatibility,
         /// What fails the run: breaking changes (errors) only, or also
         /// changes that break only stricter categories (warnings).
         #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
@@ -144,6 +151,25 @@ impl DiffCategory {
             DiffCategory::Package => Category::Package,
             DiffCategory::WireJson => Category::WireJson,
             DiffCategory::Wire => Category::Wire,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffCompatibility {
+    Backward,
+    Forward,
+    Full,
+    None,
+}
+
+impl DiffCompatibility {
+    fn mode(self) -> Compatibility {
+        match self {
+            DiffCompatibility::Backward => Compatibility::Backward,
+            DiffCompatibility::Forward => Compatibility::Forward,
+            DiffCompatibility::Full => Compatibility::Full,
+            DiffCompatibility::None => Compatibility::None,
         }
     }
 }
@@ -265,8 +291,17 @@ pub fn main() -> ExitCode {
             print!("{}", breaking_rules());
             ExitCode::SUCCESS
         }
-        Command::Diff { old: Some(old), new: Some(new), category, fail_on, format, list_rules: false } => {
-            let diffed = crate::driver::diff(&old, &new, category.category());
+        Command::Diff {
+            old: Some(old),
+            new: Some(new),
+            category,
+            compatibility,
+            fail_on,
+            format,
+            list_rules: false,
+        } => {
+            let policy = Policy { category: category.category(), compatibility: compatibility.mode() };
+            let diffed = crate::driver::diff(&old, &new, &policy);
             let report = ReportArgs { format, deny: None };
             print_report(&diffed.diagnostics, &diffed.sources, &report);
             let failing =
@@ -378,16 +413,13 @@ fn backends_table() -> String {
     emit::BACKENDS.iter().map(|b| format!("{:<width$}  {:<10}  {}\n", b.name, b.engine, b.description)).collect()
 }
 
-/// `meshc diff --list-rules`: every breaking-change rule, from the rule table.
+/// `meshc diff --list-rules`: every breaking-change rule of every format,
+/// from the rule tables: id, format, how it is judged (protobuf
+/// categories, a level or a compatibility direction), purpose.
 fn breaking_rules() -> String {
-    let rules = crate::driver::breaking::RULES;
-    let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
-    rules
-        .iter()
-        .map(|r| {
-            let categories: Vec<&str> = r.categories.iter().map(|c| c.id()).collect();
-            format!("{:<width$}  {:<8}  {:<28}  {}\n", r.id, r.format.as_str(), categories.join(","), r.purpose)
-        })
+    let width = crate::driver::breaking::rules().map(|r| r.id.len()).max().unwrap_or(0);
+    crate::driver::breaking::rules()
+        .map(|r| format!("{:<width$}  {:<11}  {:<28}  {}\n", r.id, r.format.as_str(), r.judged.describe(), r.purpose))
         .collect()
 }
 

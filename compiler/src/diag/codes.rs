@@ -168,7 +168,7 @@ codes! {
     WorkQueueConsumersOverlap = "MESH0090", "work-queue-consumers-overlap", Events, Error, "0.1.0", "Two consumers of a NATS work-queue stream read overlapping subjects, which JetStream refuses.";
     WorkQueueAckAll = "MESH0091", "work-queue-ack-all", Events, Error, "0.1.0", "A consumer of a NATS work-queue stream acknowledges cumulatively (`ack=\"all\"`), which JetStream refuses.";
     MinInsyncAboveReplicas = "MESH0092", "min-insync-above-replicas", Events, Error, "0.1.0", "A Kafka stream needs more in-sync replicas than it has replicas: every `acks=all` write fails.";
-    BreakingChange = "MESH0093", "breaking-change", Schema, Error, "0.1.0", "`meshc diff`: a schema change breaks a rule of the chosen category (the diagnostic names the rule, e.g. `FIELD_NO_DELETE`).";
+    BreakingChange = "MESH0093", "breaking-change", Schema, Error, "0.1.0", "`meshc diff`: a schema change breaks a rule (protobuf: of the chosen category; OpenAPI, GraphQL: a breaking one; Avro, JSON Schema: of the compatibility mode); the diagnostic names the rule, e.g. `FIELD_NO_DELETE`.";
 }
 
 impl Code {
