@@ -5,6 +5,7 @@
 //! its cluster, and the route hash policy ring-hash balancing needs.
 
 pub mod api;
+mod api_versions;
 pub mod gateway;
 pub mod ratelimit;
 mod security;
@@ -131,6 +132,7 @@ pub fn versioned_routes<'a>(mut route: api::Route<'a>, callee: &'a Service) -> V
             cluster: version_cluster(&base, callee, mirror.to),
             runtime_fraction: RuntimeFraction {
                 default_value: FractionalPercent { denominator: "HUNDRED", numerator: mirror.percent },
+                runtime_key: None,
             },
         }];
     }

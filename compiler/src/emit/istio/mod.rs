@@ -45,6 +45,7 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
+mod api_versions;
 mod identity;
 mod security;
 
@@ -606,7 +607,8 @@ fn gateway_resources(
         .map(|route| match (gateway_route(model, route, &mut not_in_istio, &without, unexpressed), route.forward()) {
             (Some(http), Some(forward)) => {
                 let target = model.service(forward.target.value);
-                versioned_http(http, target, route_port(target, forward))
+                let port = route_port(target, forward);
+                api_versions::routes(http, route, forward, target, port, &mut not_in_istio, unexpressed, &without)
             }
             (Some(http), None) => vec![http],
             (None, _) => Vec::new(),

@@ -2,6 +2,7 @@
 //! references resolve regardless of file order; values are parsed into their
 //! typed forms here and nowhere else.
 
+mod api_versions;
 mod events;
 mod gateway;
 mod identity;
