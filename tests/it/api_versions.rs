@@ -78,9 +78,13 @@ fn an_unknown_version_gets_a_did_you_mean() {
         }
         service "orders" { owner "t"; address "orders.svc" port=80
             api "orders-http" kind="rest" {
-                version "v1" schema="orders.v1.yaml" path-prefix="/v1" deprecated="2026-01-01" replaced-by="v22"
-                //                                                                              ^^^^^^^^^^^^^^^^^ MESH0094 error: unknown version
+                version "v1" schema="orders.v1.yaml" path-prefix="/v1"
                 version "v2" schema="orders.v2.yaml" path-prefix="/v2"
+            }
+            api "legacy" kind="rest" {
+                version "v1" schema="orders.v1.yaml" path-prefix="/l1" deprecated="2026-01-01" replaced-by="v22"
+                //                                                                             ^^^^^^^^^^^^^^^^^ MESH0094 error: unknown version
+                version "v2" schema="orders.v2.yaml" path-prefix="/l2"
             }
             traffic { outlier-detection }
         }
@@ -91,7 +95,42 @@ fn an_unknown_version_gets_a_did_you_mean() {
         }
         "#,
         ),
-        expect![[r#""#]],
+        expect![[r#"
+            MESH0094
+
+              × service `orders` has no API version `v3`
+               ╭─[mesh.kdl:3:45]
+             2 │ service "web" { owner "t"; address "web.svc" port=80
+             3 │     calls "orders" operation="POST /orders" api-version="v3" timeout="1s"
+               ·                                             ────────┬───────
+               ·                                                     ╰── unknown version
+             4 │ }
+               ╰────
+              help: did you mean `v1`?
+            MESH0094
+
+              × the API has no version `v22`
+                ╭─[mesh.kdl:11:88]
+             10 │     api "legacy" kind="rest" {
+             11 │         version "v1" schema="orders.v1.yaml" path-prefix="/l1" deprecated="2026-01-01" replaced-by="v22"
+                ·                                                                                        ────────┬────────
+                ·                                                                                                ╰── unknown version
+             12 │         version "v2" schema="orders.v2.yaml" path-prefix="/l2"
+                ╰────
+              help: did you mean `v2`?
+            MESH0094
+
+              × service `orders` has no API version `v2x`
+                ╭─[mesh.kdl:18:63]
+             17 │     listener "http" port=8080
+             18 │     route "orders" { match path-prefix="/orders"; to "orders" api-version="v2x"; }
+                ·                                                               ────────┬────────
+                ·                                                                       ╰── unknown version
+             19 │ }
+                ╰────
+              help: did you mean `v2`?
+            3 error(s), 0 warning(s)
+        "#]],
     );
 }
 
@@ -102,14 +141,14 @@ fn lifecycles_that_contradict_themselves_are_errors() {
         service "orders" { owner "t"; address "orders.svc" port=80
             api "a" kind="rest" {
                 version "v1" schema="orders.v1.yaml" path-prefix="/v1" deprecated="2026-09-01" sunset="2026-03-01"
-                //                                                                              ^^^^^^^^^^^^^^^^^^^ MESH0095 error: sunset
+                //                                                                             ^^^^^^^^^^^^^^^^^^^ MESH0095 error: sunset
                 version "v2" schema="orders.v2.yaml" path-prefix="/v2" sunset="2027-01-01"
                 //                                                     ^^^^^^^^^^^^^^^^^^^ MESH0095 error: needs `deprecated=`
             }
             api "b" kind="rest" {
                 version "v1" schema="orders.v1.yaml" path-prefix="/b1" deprecated="2026-09-01" replaced-by="v2"
-                version "v2" schema="orders.v2.yaml" path-prefix="/b2" deprecated="2026-09-01" replaced-by="v1"
                 //                                                                             ^^^^^^^^^^^^^^^^ MESH0095 error: leads back here
+                version "v2" schema="orders.v2.yaml" path-prefix="/b2" deprecated="2026-09-01" replaced-by="v1"
             }
             api "c" kind="rest" {
                 version "v1" schema="orders.v1.yaml" path-prefix="/c1" deprecated="2026-09-01" replaced-by="v1"
@@ -145,7 +184,7 @@ fn versions_of_one_api_are_picked_one_way_each_by_its_own_selector() {
             }
             api "none" kind="rest" {
                 version "v1" schema="orders.v1.yaml"
-                //^^^^^ MESH0005 error: no selector
+              //^^^^^^^ MESH0005 error: no selector
             }
         }
         "#,
@@ -161,7 +200,7 @@ fn a_grpc_version_names_a_package_of_its_schema() {
             api "payments-grpc" kind="grpc" {
                 version "v1" schema="v1.proto" grpc-package="shop.payments.v1"
                 version "v2" schema="v2.proto" grpc-package="shop.payment.v2"
-                //                             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0096 error: no such package in the schema
+                //                             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0096 error: no such package in the schema
             }
         }
 
@@ -219,7 +258,46 @@ fn a_deprecated_version_in_use_lists_its_migration_path() {
         }
         "#,
         ),
-        expect![[r#""#]],
+        expect![[r#"
+            MESH0097
+
+              ⚠ version `v1` of `orders`'s API `orders-http` is deprecated since 2026-09-01; 3 uses must move
+              │ before it can go
+               ╭─[mesh.kdl:3:45]
+             2 │ service "web" { owner "t"; address "web.svc" port=80
+             3 │     calls "orders" operation="POST /orders" api-version="v1" timeout="1s"
+               ·                                             ────────┬───────
+               ·                                                     ╰── service `web` uses it
+             4 │ }
+               ╰────
+                ╭─[mesh.kdl:10:64]
+              9 │     api "orders-http" kind="rest" {
+             10 │         version "v1" schema="orders.v1.yaml" path-prefix="/v1" deprecated="2026-09-01" sunset="2099-03-01" replaced-by="v2" link="https://docs.shop.example/orders/v1-to-v2"
+                ·                                                                ───────────┬───────────
+                ·                                                                           ╰── deprecated
+             11 │         version "v2" schema="orders.v2.yaml" path-prefix="/v2"
+                ╰────
+                ╭─[mesh.kdl:17:70]
+             16 │     listener "http" port=8080
+             17 │     route "legacy" { match path-prefix="/legacy/orders"; to "orders" api-version="v1"; }
+                ·                                                                      ────────┬───────
+                ·                                                                              ╰── route `legacy` of gateway `edge` uses it
+             18 │     route "migrating" {
+                ╰────
+                ╭─[mesh.kdl:21:25]
+             20 │         to "orders" {
+             21 │             api-version "v1" weight=80
+                ·                         ──┬─
+                ·                           ╰── route `migrating` of gateway `edge` sends 80% of its requests to it
+             22 │             api-version "v2" weight=20
+                ╰────
+              help: move each use to version `v2` (api-version="v2"), which replaces it
+                    note: migration path: service `web`, route `legacy` of gateway `edge`, route `migrating`
+                    of gateway `edge`
+                    note: its sunset is 2099-03-01: uses from that day on are errors
+                    note: how to move: https://docs.shop.example/orders/v1-to-v2
+            0 error(s), 1 warning(s)
+        "#]],
     );
 }
 
@@ -284,7 +362,7 @@ fn route_weights_name_versions_of_one_api_and_total_100() {
             route "a" {
                 match path-prefix="/a"
                 to "orders" {
-                //^^^^^^^^^^^^^ MESH0004 error
+              //^^^^^^^^^^^^^ MESH0004 error
                     api-version "v1" weight=60
                     api-version "v2" weight=60
                 }
