@@ -81,12 +81,14 @@ fn an_unknown_version_gets_a_did_you_mean() {
                 version "v1" schema="orders.v1.yaml" path-prefix="/v1"
                 version "v2" schema="orders.v2.yaml" path-prefix="/v2"
             }
+            traffic { outlier-detection }
+        }
+        service "billing" { owner "t"; address "billing.svc" port=80
             api "legacy" kind="rest" {
                 version "v1" schema="orders.v1.yaml" path-prefix="/l1" deprecated="2026-01-01" replaced-by="v22"
                 //                                                                             ^^^^^^^^^^^^^^^^^ MESH0094 error: unknown version
                 version "v2" schema="orders.v2.yaml" path-prefix="/l2"
             }
-            traffic { outlier-detection }
         }
         gateway "edge" {
             listener "http" port=8080
@@ -110,23 +112,23 @@ fn an_unknown_version_gets_a_did_you_mean() {
             MESH0094
 
               × the API has no version `v22`
-                ╭─[mesh.kdl:11:88]
-             10 │     api "legacy" kind="rest" {
-             11 │         version "v1" schema="orders.v1.yaml" path-prefix="/l1" deprecated="2026-01-01" replaced-by="v22"
+                ╭─[mesh.kdl:14:88]
+             13 │     api "legacy" kind="rest" {
+             14 │         version "v1" schema="orders.v1.yaml" path-prefix="/l1" deprecated="2026-01-01" replaced-by="v22"
                 ·                                                                                        ────────┬────────
                 ·                                                                                                ╰── unknown version
-             12 │         version "v2" schema="orders.v2.yaml" path-prefix="/l2"
+             15 │         version "v2" schema="orders.v2.yaml" path-prefix="/l2"
                 ╰────
               help: did you mean `v2`?
             MESH0094
 
               × service `orders` has no API version `v2x`
-                ╭─[mesh.kdl:18:63]
-             17 │     listener "http" port=8080
-             18 │     route "orders" { match path-prefix="/orders"; to "orders" api-version="v2x"; }
+                ╭─[mesh.kdl:20:63]
+             19 │     listener "http" port=8080
+             20 │     route "orders" { match path-prefix="/orders"; to "orders" api-version="v2x"; }
                 ·                                                               ────────┬────────
                 ·                                                                       ╰── unknown version
-             19 │ }
+             21 │ }
                 ╰────
               help: did you mean `v2`?
             3 error(s), 0 warning(s)

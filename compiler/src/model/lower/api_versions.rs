@@ -363,6 +363,9 @@ impl Lower<'_> {
                 return Some(ApiVersionRef { api: ApiId::new(i), version: ApiVersionId::new(v), span: wanted.span });
             }
         }
+        if self.services_with_failed_apis.contains(&service.name.value) {
+            return None;
+        }
         let names: Vec<&str> = candidates.iter().flat_map(|(_, a)| &a.versions).map(|v| v.name.value.as_str()).collect();
         let help = if candidates.is_empty() {
             let apis: Vec<String> = service.apis.iter().map(|a| format!("`{}`", a.name.value)).collect();

@@ -60,6 +60,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         issuers: HashMap::new(),
         token_exchanges: HashMap::new(),
         roles: HashMap::new(),
+        services_with_failed_apis: std::collections::HashSet::new(),
         model: Model::default(),
     };
     cx.model.name =
@@ -257,6 +258,9 @@ struct Lower<'a> {
     issuers: HashMap<String, (Option<super::security::IssuerId>, Span)>,
     token_exchanges: HashMap<String, (Option<super::identity::TokenExchangeId>, Span)>,
     roles: HashMap<String, (Option<super::security::RoleId>, Span)>,
+    /// Services with an `api` that failed to lower (reported): a use naming
+    /// a version of it is dropped quietly rather than reported unknown.
+    services_with_failed_apis: std::collections::HashSet<String>,
     model: Model,
 }
 

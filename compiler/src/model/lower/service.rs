@@ -79,8 +79,8 @@ impl Lower<'_> {
                         }
                     }
                 }
-                "api" => {
-                    if let Some((api, port, deployments)) = self.api(child) {
+                "api" => match self.api(child) {
+                    Some((api, port, deployments)) => {
                         let what = ("api", api.name.value.as_str());
                         if declare_once(&mut api_names, api.name.value.clone(), api.name.span, what, self.sink) {
                             apis.push(api);
@@ -88,7 +88,10 @@ impl Lower<'_> {
                             api_deployments.push(deployments);
                         }
                     }
-                }
+                    None => {
+                        self.services_with_failed_apis.insert(name.value.clone());
+                    }
+                },
                 "call-defaults" if once.first(child, self.sink) => call_defaults = self.call_defaults(child),
                 "traffic" if once.first(child, self.sink) => traffic_node = Some(child),
                 "versions" if once.first(child, self.sink) => versions_node = Some(child),
