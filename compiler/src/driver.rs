@@ -8,7 +8,7 @@ use crate::base::fs::{DiskFs, FileSystem};
 use crate::base::Sources;
 use crate::diag::{Code, Diagnostic, Severity, Sink};
 use crate::emit::{self, Artifact};
-use crate::model::api_versions::Date;
+pub use crate::model::api_versions::Date;
 use crate::model::{self, Model};
 use crate::schema::{self, SchemaIndex};
 

@@ -15,8 +15,7 @@ use crate::base::Sources;
 use crate::diag::render::{render, Format};
 use crate::diag::{Code, CODES};
 use crate::driver::breaking::Category;
-use crate::driver::{compile_on, Compilation};
-use crate::model::api_versions::Date;
+use crate::driver::{compile_on, Compilation, Date};
 use crate::emit;
 
 #[derive(Parser)]

@@ -335,6 +335,27 @@ pub(crate) fn path_template_regex(template: &str) -> String {
     regex
 }
 
+/// A deprecated API version's response headers, in order: `deprecation:
+/// @SECONDS` (RFC 9745), `sunset: HTTP-date` (RFC 8594), `link: <URL>;
+/// rel="deprecation"`, and for a version replaced by one picked by path,
+/// `link: <PREFIX>; rel="successor-version"` (RFC 5829). Empty for a
+/// current version. Both gateway engines send these.
+pub fn deprecation_headers(api: &Api, version: ApiVersionId) -> Vec<(&'static str, String)> {
+    let Some(deprecation) = api.version(version).deprecation() else { return Vec::new() };
+    let mut headers = vec![("deprecation", format!("@{}", deprecation.since.value.unix_seconds()))];
+    if let Some(sunset) = &deprecation.sunset {
+        headers.push(("sunset", sunset.value.imf_fixdate()));
+    }
+    if let Some(link) = &deprecation.link {
+        headers.push(("link", format!("<{}>; rel=\"deprecation\"", link.value)));
+    }
+    let successor = deprecation.replaced_by.as_ref().map(|r| &api.version(r.value).selector.value);
+    if let Some(VersionSelector::PathPrefix(prefix)) = successor {
+        headers.push(("link", format!("<{prefix}>; rel=\"successor-version\"")));
+    }
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,23 +389,3 @@ mod tests {
     }
 }
 
-/// A deprecated API version's response headers, in order: `deprecation:
-/// @SECONDS` (RFC 9745), `sunset: HTTP-date` (RFC 8594), `link: <URL>;
-/// rel="deprecation"`, and for a version replaced by one picked by path,
-/// `link: <PREFIX>; rel="successor-version"` (RFC 5829). Empty for a
-/// current version. Both gateway engines send these.
-pub fn deprecation_headers(api: &Api, version: ApiVersionId) -> Vec<(&'static str, String)> {
-    let Some(deprecation) = api.version(version).deprecation() else { return Vec::new() };
-    let mut headers = vec![("deprecation", format!("@{}", deprecation.since.value.unix_seconds()))];
-    if let Some(sunset) = &deprecation.sunset {
-        headers.push(("sunset", sunset.value.imf_fixdate()));
-    }
-    if let Some(link) = &deprecation.link {
-        headers.push(("link", format!("<{}>; rel=\"deprecation\"", link.value)));
-    }
-    let successor = deprecation.replaced_by.as_ref().map(|r| &api.version(r.value).selector.value);
-    if let Some(VersionSelector::PathPrefix(prefix)) = successor {
-        headers.push(("link", format!("<{prefix}>; rel=\"successor-version\"")));
-    }
-    headers
-}

@@ -248,7 +248,7 @@ fn virtual_hosts<'a>(model: &'a Model, gateway: &'a Gateway, optional: OptionalF
             .iter()
             .filter(|r| r.virtual_host == id)
             .flat_map(|r| match r.forward() {
-                Some(f) => super::api_versions::routes(model, r, f, route(model, gateway, r, optional)),
+                Some(f) => super::version_routes::routes(model, r, f, route(model, gateway, r, optional)),
                 None => vec![route(model, gateway, r, optional)],
             })
             .collect()

@@ -5,7 +5,7 @@
 //! its cluster, and the route hash policy ring-hash balancing needs.
 
 pub mod api;
-mod api_versions;
+mod version_routes;
 pub mod gateway;
 pub mod ratelimit;
 mod security;

@@ -45,9 +45,9 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
-mod api_versions;
 mod identity;
 mod security;
+mod version_routes;
 
 use crate::emit::{path_template_regex, yaml, Artifact, Options, Unexpressed, VERSION_LABEL};
 use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryPolicy, VersionId};
@@ -608,7 +608,7 @@ fn gateway_resources(
             (Some(http), Some(forward)) => {
                 let target = model.service(forward.target.value);
                 let port = route_port(target, forward);
-                api_versions::routes(http, route, forward, target, port, &mut not_in_istio, unexpressed, &without)
+                version_routes::routes(http, route, forward, target, port, &mut not_in_istio, unexpressed, &without)
             }
             (Some(http), None) => vec![http],
             (None, _) => Vec::new(),
