@@ -56,8 +56,10 @@ pub(super) fn routes(
                 unexpressed.push(Unexpressed::new(span, "a weighted migration between path-prefixed versions", without, help));
             } else {
                 let mut weighted = http;
+                // A version weighted 0 takes nothing (as in the Envoy gateway).
                 let destinations: Vec<Value> = weights
                     .iter()
+                    .filter(|(_, weight)| *weight > 0)
                     .map(|(v, weight)| {
                         let version = api.version(v.version);
                         let deployment = version.deployment.as_ref().map(|d| d.value);
