@@ -322,7 +322,8 @@ fn a_use_past_the_sunset_is_an_error_and_today_comes_from_the_build() {
     );
     check(&spec);
     // The day before the sunset, the same use is a warning.
-    let annotation = "            //                                      ^^^^^^^^^^^^^^^^ MESH0098 error: past its sunset\n";
+    let annotation =
+        "            //                                      ^^^^^^^^^^^^^^^^ MESH0098 error: past its sunset\n";
     let fs = meshc::base::fs::MemoryFs::from_fixture(&spec.replace(annotation, "")).unwrap();
     let before = meshc::model::api_versions::Date::parse("2020-05-31").unwrap();
     let c = meshc::driver::compile_in_on(&fs, std::path::Path::new(meshc::base::fs::FIXTURE_ROOT), Some(before));
@@ -515,7 +516,10 @@ fn the_report_lists_each_versions_users_and_the_migration_path() {
     let report: serde_json::Value = serde_json::from_str(&artifacts["versions/compatibility.json"]).unwrap();
     assert_eq!(report["format"], 1);
     let api = &report["apis"][0];
-    assert_eq!((api["service"].as_str(), api["api"].as_str(), api["current"].as_str()), (Some("orders"), Some("orders-http"), Some("v2")));
+    assert_eq!(
+        (api["service"].as_str(), api["api"].as_str(), api["current"].as_str()),
+        (Some("orders"), Some("orders-http"), Some("v2"))
+    );
     assert_eq!(api["strategy"], "path-prefix");
     let v1 = &api["versions"][0];
     assert_eq!(v1["status"], "deprecated");

@@ -25,8 +25,8 @@ mod schema_registry;
 use rayon::prelude::*;
 
 use crate::base::Span;
-use crate::model::identity::Mtls;
 use crate::model::api_versions::{ApiVersionId, VersionSelector};
+use crate::model::identity::Mtls;
 use crate::model::{Api, Model};
 use crate::schema::SchemaIndex;
 
@@ -388,4 +388,3 @@ mod tests {
         assert_eq!(path_template_regex("/orders"), "^/orders$");
     }
 }
-

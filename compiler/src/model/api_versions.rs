@@ -320,7 +320,16 @@ mod tests {
         assert_eq!(date.imf_fixdate(), "Mon, 01 Mar 2027 00:00:00 GMT");
         assert_eq!(date.unix_seconds(), 1_803_859_200);
         assert_eq!(Date::from_unix(1_803_859_200 + 86_399), Some(date));
-        for bad in ["2027-3-01", "2027-02-29", "2027-13-01", "27-03-01", "2027-03-01T00:00", "", "1969-12-31", "２０２７-03-01"] {
+        for bad in [
+            "2027-3-01",
+            "2027-02-29",
+            "2027-13-01",
+            "27-03-01",
+            "2027-03-01T00:00",
+            "",
+            "1969-12-31",
+            "２０２７-03-01",
+        ] {
             assert!(Date::parse(bad).is_err(), "{bad} parsed");
         }
         assert!(Date::parse("2028-02-29").is_ok());

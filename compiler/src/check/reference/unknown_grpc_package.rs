@@ -2,7 +2,7 @@
 //! package its `.proto` schema defines services in: the gateway routes the
 //! version's requests by that package's method paths (`/PACKAGE.Service/Method`).
 
-use crate::diag::{did_you_mean_text, close_matches, Code, Diagnostic, Sink};
+use crate::diag::{close_matches, did_you_mean_text, Code, Diagnostic, Sink};
 use crate::model::api_versions::VersionSelector;
 use crate::model::values::Operation;
 use crate::model::Model;
@@ -34,7 +34,10 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
         sink.push(
             Diagnostic::new(
                 Code::ApiVersionSelectorConflict,
-                format!("version `{}` is picked by package `{package}`, which its schema defines no service in", version.name.value),
+                format!(
+                    "version `{}` is picked by package `{package}`, which its schema defines no service in",
+                    version.name.value
+                ),
             )
             .at(version.selector.span, "no such package in the schema")
             .help(help),

@@ -5,8 +5,8 @@
 
 use crate::base::{Span, Spanned};
 use crate::diag::{close_matches, did_you_mean_text, Code, Diagnostic, Sink};
-use crate::model::values::Operation;
 use crate::model::api_versions::{ApiVersionRef, RouteVersions};
+use crate::model::values::Operation;
 use crate::model::{CallOrigin, Model, ServiceId};
 use crate::schema::SchemaIndex;
 
@@ -71,8 +71,7 @@ fn check(
         );
         return;
     }
-    let loaded: Vec<_> =
-        apis.iter().filter_map(|a| schemas.get(a.schema_for(version.map(|v| v.version)))).collect();
+    let loaded: Vec<_> = apis.iter().filter_map(|a| schemas.get(a.schema_for(version.map(|v| v.version)))).collect();
     if loaded.is_empty() {
         return; // no index for these schemas: their own diagnostics explain why
     }

@@ -114,9 +114,9 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed
     let mut last = None;
     for (key, service, api, version) in model.api_versions() {
         let users: Vec<UserEntry> = uses.get(&key).into_iter().flatten().map(|u| user_entry(model, u)).collect();
-        let served = served.get(&key).map_or(Vec::new(), |routes| {
-            routes.iter().map(|&(g, r)| RouteRef { gateway: g, route: r }).collect()
-        });
+        let served = served
+            .get(&key)
+            .map_or(Vec::new(), |routes| routes.iter().map(|&(g, r)| RouteRef { gateway: g, route: r }).collect());
         let entry = version_entry(model, service, api, version, users, served);
         if last != Some((key.0, key.1)) {
             last = Some((key.0, key.1));
@@ -150,7 +150,8 @@ fn version_entry<'a>(
     served_by: Vec<RouteRef<'a>>,
 ) -> VersionEntry<'a> {
     let deprecation = version.deprecation();
-    let replaced_by = deprecation.and_then(|d| d.replaced_by.as_ref()).map(|r| api.version(r.value).name.value.as_str());
+    let replaced_by =
+        deprecation.and_then(|d| d.replaced_by.as_ref()).map(|r| api.version(r.value).name.value.as_str());
     let selector = match &version.selector.value {
         VersionSelector::Header { name, value } => Selector { header: Some(name.as_str()), value },
         VersionSelector::PathPrefix(v) | VersionSelector::MediaType(v) | VersionSelector::GrpcPackage(v) => {
@@ -161,7 +162,11 @@ fn version_entry<'a>(
         deployment: version.deployment.as_ref().map(|d| service.version(d.value).name.value.as_str()),
         deprecated: deprecation.map(|d| d.since.value.to_string()),
         link: deprecation.and_then(|d| d.link.as_ref()).map(|l| l.value.as_str()),
-        migration: deprecation.map(|_| Migration { removable: users.is_empty(), must_move: users.clone(), move_to: replaced_by }),
+        migration: deprecation.map(|_| Migration {
+            removable: users.is_empty(),
+            must_move: users.clone(),
+            move_to: replaced_by,
+        }),
         name: &version.name.value,
         replaced_by,
         schema: model.schema(version.schema).path.to_string_lossy().replace('\\', "/"),

@@ -179,7 +179,10 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
         retries.entry(key).or_default().extend(&forward.retries);
         if let Some(versions) = &forward.api_versions {
             let api = &model.service(forward.target.value).apis[versions.api().index()];
-            deployments.entry(key).or_default().extend(api.versions.iter().filter_map(|v| v.deployment.as_ref()).map(|d| d.value));
+            deployments
+                .entry(key)
+                .or_default()
+                .extend(api.versions.iter().filter_map(|v| v.deployment.as_ref()).map(|d| d.value));
         }
     }
     let mut clusters: BTreeMap<String, Cluster> = BTreeMap::new();

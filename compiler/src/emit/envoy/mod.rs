@@ -5,12 +5,12 @@
 //! its cluster, and the route hash policy ring-hash balancing needs.
 
 pub mod api;
-mod version_routes;
 pub mod gateway;
 pub mod ratelimit;
 mod security;
 pub mod sidecar;
 pub mod tls;
+mod version_routes;
 
 use std::collections::BTreeMap;
 

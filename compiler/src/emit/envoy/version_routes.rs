@@ -14,7 +14,12 @@ use crate::model::{Api, Forward, Model, PathMatch, Route, Service};
 
 /// The Envoy routes carrying `route`'s requests; `base` is the route as if
 /// its API were unversioned (its action names the whole service's cluster).
-pub fn routes<'a>(model: &'a Model, route: &'a Route, forward: &'a Forward, base: api::Route<'a>) -> Vec<api::Route<'a>> {
+pub fn routes<'a>(
+    model: &'a Model,
+    route: &'a Route,
+    forward: &'a Forward,
+    base: api::Route<'a>,
+) -> Vec<api::Route<'a>> {
     let callee = model.service(forward.target.value);
     let Some(versions) = &forward.api_versions else { return versioned_routes(base, callee) };
     let api = &callee.apis[versions.api().index()];
@@ -62,7 +67,12 @@ pub fn routes<'a>(model: &'a Model, route: &'a Route, forward: &'a Forward, base
 
 /// The route for requests that pick `version` by its selector; `None` when
 /// no request the route matches can (a package outside the route's path).
-fn selecting<'a>(base: &api::Route<'a>, api: &'a Api, version: ApiVersionId, path: &PathMatch) -> Option<api::Route<'a>> {
+fn selecting<'a>(
+    base: &api::Route<'a>,
+    api: &'a Api,
+    version: ApiVersionId,
+    path: &PathMatch,
+) -> Option<api::Route<'a>> {
     let v = api.version(version);
     let mut route = base.clone();
     route.name = format!("{}@{}", base.name, v.name.value).into();
@@ -105,7 +115,8 @@ fn unnamed<'a>(
             let path = match &spec.matcher.path {
                 PathMatch::Exact(p) | PathMatch::Prefix(p) => p,
             };
-            let has_prefix = path.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+            let has_prefix =
+                path.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
             if let (false, false, Some(action)) = (has_prefix, own_rewrite, route.route.as_mut()) {
                 action.prefix_rewrite = Some(format!("{prefix}{path}").into());
             }
@@ -127,7 +138,12 @@ fn add_request_header(route: &mut api::Route, name: &str, value: &str) {
 
 /// Points a route at `version`'s deployment (else the callee's traffic
 /// rules apply as to any route) and adds its deprecation headers.
-fn to_version<'a>(mut route: api::Route<'a>, callee: &'a Service, api: &'a Api, version: ApiVersionId) -> Vec<api::Route<'a>> {
+fn to_version<'a>(
+    mut route: api::Route<'a>,
+    callee: &'a Service,
+    api: &'a Api,
+    version: ApiVersionId,
+) -> Vec<api::Route<'a>> {
     route.response_headers_to_add.extend(deprecation_headers(api, version));
     let deployment = api.version(version).deployment.as_ref().map(|d| d.value);
     match (deployment, route.route.as_mut()) {
@@ -147,7 +163,11 @@ fn deprecation_headers(api: &Api, version: ApiVersionId) -> Vec<HeaderValueOptio
         .map(|(name, value)| {
             let value = value.replace('%', "%%");
             // Several `Link`s are several headers.
-            if name == "link" { HeaderValueOption::append(name, value) } else { HeaderValueOption::set(name, value) }
+            if name == "link" {
+                HeaderValueOption::append(name, value)
+            } else {
+                HeaderValueOption::set(name, value)
+            }
         })
         .collect()
 }

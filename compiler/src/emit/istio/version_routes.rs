@@ -53,7 +53,12 @@ pub(super) fn routes(
                 notes.push(format!("{name}: left out (weighted migration between versions picked by path)"));
                 let span = weights.first().map_or(route.span, |(r, _)| r.span);
                 let help = "Istio weighs the destinations of one route but rewrites its path once; the Envoy gateway routes this migration, or pick the versions by header";
-                unexpressed.push(Unexpressed::new(span, "a weighted migration between path-prefixed versions", without, help));
+                unexpressed.push(Unexpressed::new(
+                    span,
+                    "a weighted migration between path-prefixed versions",
+                    without,
+                    help,
+                ));
             } else {
                 let mut weighted = http;
                 // A version weighted 0 takes nothing (as in the Envoy gateway).
@@ -63,7 +68,8 @@ pub(super) fn routes(
                     .map(|(v, weight)| {
                         let version = api.version(v.version);
                         let deployment = version.deployment.as_ref().map(|d| d.value);
-                        let mut d = json!({ "destination": subset_destination(callee, port, deployment), "weight": weight });
+                        let mut d =
+                            json!({ "destination": subset_destination(callee, port, deployment), "weight": weight });
                         let mut request = Map::new();
                         if let Some((name, value)) = selector_header(&version.selector.value) {
                             request.insert(name, json!(value));

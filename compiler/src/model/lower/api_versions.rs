@@ -148,7 +148,9 @@ impl Lower<'_> {
         };
         if !fits {
             let help = match kind {
-                ApiKind::Grpc => "a gRPC API's versions are picked by package (grpc-package=\"shop.payments.v2\") or by header",
+                ApiKind::Grpc => {
+                    "a gRPC API's versions are picked by package (grpc-package=\"shop.payments.v2\") or by header"
+                }
                 _ => "grpc-package picks versions of a kind=\"grpc\" API; use path-prefix, header or media-type",
             };
             self.sink.push(
@@ -193,7 +195,8 @@ impl Lower<'_> {
         let (deprecated, sunset, replaced_by) = (deprecated?, sunset?, replaced_by?);
         let Some(since) = deprecated else {
             // What only a deprecated version has.
-            let after = ["sunset", "replaced-by", "link"].into_iter().find_map(|k| node.property(k).map(|e| (k, e.span)));
+            let after =
+                ["sunset", "replaced-by", "link"].into_iter().find_map(|k| node.property(k).map(|e| (k, e.span)));
             if let Some((key, span)) = after {
                 self.sink.push(
                     Diagnostic::new(
@@ -223,7 +226,12 @@ impl Lower<'_> {
     }
 
     /// A version of those declared so far, by name (MESH0094 when unknown).
-    fn version_of(&mut self, versions: &[PendingVersion], wanted: &Spanned<String>, api: &Node) -> Option<ApiVersionId> {
+    fn version_of(
+        &mut self,
+        versions: &[PendingVersion],
+        wanted: &Spanned<String>,
+        api: &Node,
+    ) -> Option<ApiVersionId> {
         if let Some(i) = versions.iter().position(|v| v.version.name.value == wanted.value) {
             return Some(ApiVersionId::new(i));
         }
@@ -257,7 +265,10 @@ impl Lower<'_> {
                 self.sink.push(
                     Diagnostic::new(
                         Code::ApiVersionSelectorConflict,
-                        format!("version `{}` is picked by {this}, version `{}` by {base}", v.name.value, first.version.name.value),
+                        format!(
+                            "version `{}` is picked by {this}, version `{}` by {base}",
+                            v.name.value, first.version.name.value
+                        ),
                     )
                     .at(v.selector.span, format!("picked by {this}"))
                     .with_label(first.version.selector.span, format!("picked by {base}"))
@@ -316,7 +327,9 @@ impl Lower<'_> {
                 self.sink.push(
                     Diagnostic::new(Code::InvalidApiVersionLifecycle, message)
                         .at(replaced.span, "leads back here")
-                        .help("name the version callers should move to: a newer one that is not replaced in turn by this one"),
+                        .help(
+                        "name the version callers should move to: a newer one that is not replaced in turn by this one",
+                    ),
                 );
                 return false;
             }
@@ -328,7 +341,12 @@ impl Lower<'_> {
     }
 
     /// Resolves each version's `deployment=` among the service's versions.
-    pub(super) fn resolve_deployments(&mut self, apis: &mut [Api], pending: Vec<Vec<Option<Spanned<String>>>>, versions: &[Version]) -> bool {
+    pub(super) fn resolve_deployments(
+        &mut self,
+        apis: &mut [Api],
+        pending: Vec<Vec<Option<Spanned<String>>>>,
+        versions: &[Version],
+    ) -> bool {
         let mut ok = true;
         for (api, deployments) in apis.iter_mut().zip(pending) {
             for (version, deployment) in api.versions.iter_mut().zip(deployments) {
@@ -366,7 +384,8 @@ impl Lower<'_> {
         if self.services_with_failed_apis.contains(&service.name.value) {
             return None;
         }
-        let names: Vec<&str> = candidates.iter().flat_map(|(_, a)| &a.versions).map(|v| v.name.value.as_str()).collect();
+        let names: Vec<&str> =
+            candidates.iter().flat_map(|(_, a)| &a.versions).map(|v| v.name.value.as_str()).collect();
         let help = if candidates.is_empty() {
             let apis: Vec<String> = service.apis.iter().map(|a| format!("`{}`", a.name.value)).collect();
             Some(format!(
@@ -379,7 +398,8 @@ impl Lower<'_> {
                 .or_else(|| Some(format!("its versions: {}", names.join(", "))))
         };
         let message = format!("service `{}` has no API version `{}`", service.name.value, wanted.value);
-        self.sink.push(Diagnostic::new(Code::UnknownApiVersion, message).at(wanted.span, "unknown version").help_opt(help));
+        self.sink
+            .push(Diagnostic::new(Code::UnknownApiVersion, message).at(wanted.span, "unknown version").help_opt(help));
         None
     }
 
@@ -414,7 +434,9 @@ impl Lower<'_> {
                 Diagnostic::new(Code::InvalidValue, "the route names one version and weights too")
                     .at(first.name_span, "weights")
                     .with_label(named.span, "one version")
-                    .help("keep `api-version=` to send every request to one version, or the weighted children to migrate"),
+                    .help(
+                        "keep `api-version=` to send every request to one version, or the weighted children to migrate",
+                    ),
             );
             return None;
         }
@@ -551,7 +573,8 @@ fn check_package(text: &str) -> Result<String, String> {
 /// An absolute http(s) URL, sent in a `Link` header: no spaces, quotes or angle brackets.
 fn check_link(text: &str) -> Result<(), String> {
     let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
-    let ok = rest.is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_graphic() && !b"<>\"\\`{}|^".contains(&b)));
+    let ok =
+        rest.is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_graphic() && !b"<>\"\\`{}|^".contains(&b)));
     if ok {
         Ok(())
     } else {
