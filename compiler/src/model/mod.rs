@@ -213,6 +213,9 @@ impl Model {
 #[derive(Debug)]
 pub struct SchemaRef {
     pub path: PathBuf,
+    /// `path` relative to the workspace root (`/`-separated), as artifacts
+    /// and diagnostics show it: the same on every machine.
+    pub display: String,
     /// Decides the loader: an API's kind, or a topic's event schema format.
     pub format: SchemaFormat,
     /// The first `schema` entry naming it.

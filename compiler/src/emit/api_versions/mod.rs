@@ -169,7 +169,7 @@ fn version_entry<'a>(
         }),
         name: &version.name.value,
         replaced_by,
-        schema: model.schema(version.schema).path.to_string_lossy().replace('\\', "/"),
+        schema: model.schema(version.schema).display.clone(),
         selector,
         served_by,
         status: if deprecation.is_some() { "deprecated" } else { "current" },

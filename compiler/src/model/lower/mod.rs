@@ -311,7 +311,8 @@ impl Lower<'_> {
         let next = SchemaId::new(self.model.schemas.len());
         let id = *self.schemas.entry((resolved.clone(), format)).or_insert(next);
         if id == next {
-            self.model.schemas.push(SchemaRef { path: resolved, format, span: path.span, named_by_api: false });
+            let display = crate::base::display_path(self.sources.root(), &resolved);
+            self.model.schemas.push(SchemaRef { path: resolved, display, format, span: path.span, named_by_api: false });
         }
         id
     }
