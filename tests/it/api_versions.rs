@@ -589,3 +589,60 @@ fn istio_routes_versions_side_by_side_and_weighs_header_picked_ones() {
     assert_eq!(weighted[0]["headers"]["request"]["set"]["api-version"], "1");
     assert_eq!(weighted[1]["headers"]["request"]["set"]["api-version"], "2");
 }
+
+#[test]
+fn grpc_versions_are_routed_by_package_and_envoy_accepts_them() {
+    let spec = r#"
+        //- mesh.kdl
+        service "payments" { owner "t"; address "payments.shop.svc.cluster.local" port=9000
+            api "payments-grpc" kind="grpc" {
+                version "v1" schema="v1.proto" grpc-package="shop.payments.v1" deployment="v1" deprecated="2026-09-01"
+                version "v2" schema="v2.proto" grpc-package="shop.payments.v2" deployment="v2"
+            }
+            versions { version "v1"; version "v2"; }
+        }
+        gateway "edge" {
+            listener "grpc" port=8080
+            route "payments" { match path-prefix="/"; to "payments"; timeout "3s"; }
+        }
+
+        //- v1.proto
+        syntax = "proto3";
+        package shop.payments.v1;
+        message M {}
+        service Payments { rpc Charge(M) returns (M); }
+
+        //- v2.proto
+        syntax = "proto3";
+        package shop.payments.v2;
+        message M {}
+        service Payments { rpc Charge(M) returns (M); }
+        "#;
+    let artifacts = built(spec);
+    let gateway = &artifacts["envoy/gateway-edge.yaml"];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway-edge.yaml");
+    std::fs::write(&path, gateway).unwrap();
+    envoy_validate(&path).unwrap();
+    let config: serde_json::Value = serde_yaml_ng::from_str(gateway).unwrap();
+    let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    let routes = hcm["route_config"]["virtual_hosts"][0]["routes"].as_array().unwrap();
+    let summary: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            let cluster = r["route"]["cluster"].as_str().unwrap_or("-");
+            format!("{} {} {cluster}", r["name"].as_str().unwrap(), r["match"]["prefix"].as_str().unwrap())
+        })
+        .collect();
+    // Each package to its deployment; other methods to the whole service, as before.
+    assert_eq!(
+        summary,
+        [
+            "payments@v1 /shop.payments.v1. payments.http|v1",
+            "payments@v2 /shop.payments.v2. payments.http|v2",
+            "payments / payments.http",
+        ]
+    );
+    assert_eq!(routes[0]["response_headers_to_add"][0]["header"]["value"], "@1788220800");
+    assert!(routes[1].get("response_headers_to_add").is_none());
+}

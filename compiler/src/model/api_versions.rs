@@ -134,6 +134,14 @@ impl RouteVersions {
         }
     }
 
+    /// The one version every request of the route goes to (`api-version=`).
+    pub fn one(&self) -> Option<ApiVersionRef> {
+        match self {
+            RouteVersions::One(r) => Some(*r),
+            _ => None,
+        }
+    }
+
     /// The versions the route names itself (none when side by side).
     pub fn named(&self) -> Vec<ApiVersionRef> {
         match self {

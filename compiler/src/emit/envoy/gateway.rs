@@ -444,8 +444,13 @@ fn transcoder(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Option
         let (Some(op), Some(transcode)) = (&forward.operation, &forward.transcode) else { continue };
         let Operation::Grpc { service, .. } = &op.value else { continue };
         services.insert(service.clone());
-        for api in model.service(forward.target.value).apis.iter().filter(|a| a.serves(&op.value)) {
-            schema_ids.insert(api.schema);
+        // The schema of the API version the route names (else each API's own, or current version's).
+        let version = forward.api_versions.as_ref().and_then(|v| v.one());
+        for (i, api) in model.service(forward.target.value).apis.iter().enumerate() {
+            if api.serves(&op.value) {
+                let named = version.filter(|v| v.api.index() == i).map(|v| v.version);
+                schema_ids.insert(api.schema_for(named));
+            }
         }
         if let Some(rule) = &transcode.rule {
             declared.push((op.value.clone(), rule.value.clone()));

@@ -312,7 +312,13 @@ impl Lower<'_> {
         let id = *self.schemas.entry((resolved.clone(), format)).or_insert(next);
         if id == next {
             let display = crate::base::display_path(self.sources.root(), &resolved);
-            self.model.schemas.push(SchemaRef { path: resolved, display, format, span: path.span, named_by_api: false });
+            self.model.schemas.push(SchemaRef {
+                path: resolved,
+                display,
+                format,
+                span: path.span,
+                named_by_api: false,
+            });
         }
         id
     }
