@@ -619,6 +619,14 @@ fn grpc_versions_are_routed_by_package_and_envoy_accepts_them() {
         service Payments { rpc Charge(M) returns (M); }
         "#;
     let artifacts = built(spec);
+    // Weights cannot move a request that names its package.
+    let weighted = spec.replace(
+        r#"to "payments"; timeout"#,
+        r#"to "payments" { api-version "v1" weight=50; api-version "v2" weight=50; }; timeout"#,
+    );
+    let fs = meshc::base::fs::MemoryFs::from_fixture(&weighted).unwrap();
+    let c = meshc::driver::compile_in(&fs, std::path::Path::new(meshc::base::fs::FIXTURE_ROOT));
+    assert_eq!(support::codes(&c), [meshc::diag::Code::InvalidValue], "{}", support::human(&c));
     let gateway = &artifacts["envoy/gateway-edge.yaml"];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway-edge.yaml");

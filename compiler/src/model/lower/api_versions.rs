@@ -506,6 +506,18 @@ impl Lower<'_> {
             return None;
         }
         let api = weights[0].0.api;
+        let by_package = self.model.service(target).apis[api.index()]
+            .versions
+            .iter()
+            .any(|v| matches!(v.selector.value, VersionSelector::GrpcPackage(_)));
+        if by_package {
+            self.sink.push(
+                Diagnostic::new(Code::InvalidValue, "versions picked by gRPC package cannot be weighed")
+                    .at(to.span, "weights")
+                    .help("a gRPC request names its version by the package of the method it calls: pick versions by header to migrate by weight, or route with api-version=\"...\""),
+            );
+            return None;
+        }
         Some(RouteVersions::Weighted { api, weights })
     }
 }
