@@ -654,3 +654,47 @@ fn grpc_versions_are_routed_by_package_and_envoy_accepts_them() {
     assert_eq!(routes[0]["response_headers_to_add"][0]["header"]["value"], "@1788220800");
     assert!(routes[1].get("response_headers_to_add").is_none());
 }
+
+#[test]
+fn the_cli_judges_sunsets_on_today_then_source_date_epoch_then_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mesh = r#"
+service "web" { owner "t"; address "web.svc" port=80
+    calls "orders" operation="POST /orders" api-version="v1" timeout="1s"
+}
+service "orders" { owner "t"; address "orders.svc" port=80
+    api "orders-http" kind="rest" {
+        version "v1" schema="orders.v1.yaml" path-prefix="/v1" deprecated="2030-01-01" sunset="2030-06-01" replaced-by="v2"
+        version "v2" schema="orders.v2.yaml" path-prefix="/v2"
+    }
+    traffic { outlier-detection }
+}
+"#;
+    write_files(dir.path(), &[("mesh.kdl", mesh), ("orders.v1.yaml", ORDERS_V1), ("orders.v2.yaml", ORDERS_V2)]);
+    let check = |args: &[&str], epoch: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_meshc"));
+        command.arg("check").arg(dir.path()).args(args).args(["--format", "json"]).env_remove("SOURCE_DATE_EPOCH");
+        if let Some(epoch) = epoch {
+            command.env("SOURCE_DATE_EPOCH", epoch);
+        }
+        let out = command.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), ["MESH0097", "MESH0098"].into_iter().filter(|c| text.contains(c)).collect::<Vec<_>>())
+    };
+    assert_eq!(check(&["--today", "2030-05-31"], None), (Some(0), vec!["MESH0097"]));
+    assert_eq!(check(&["--today", "2030-06-01"], None), (Some(1), vec!["MESH0098"]));
+    // 2030-06-01T00:00:00Z; --today wins over it.
+    assert_eq!(check(&[], Some("1906502400")), (Some(1), vec!["MESH0098"]));
+    assert_eq!(check(&["--today", "2030-05-31"], Some("1906502400")), (Some(0), vec!["MESH0097"]));
+    // Else the clock.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let expected = if now < 1_906_502_400 { (Some(0), vec!["MESH0097"]) } else { (Some(1), vec!["MESH0098"]) };
+    assert_eq!(check(&[], None), expected);
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_meshc"))
+        .arg("check")
+        .arg(dir.path())
+        .args(["--today", "2030-02-30"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "clap refuses an invalid date");
+}
