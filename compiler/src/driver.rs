@@ -8,6 +8,7 @@ use crate::base::fs::{read_text, DiskFs, FileSystem};
 use crate::base::Sources;
 use crate::diag::{Code, Diagnostic, Severity, Sink};
 use crate::emit::{self, Artifact};
+pub use crate::model::api_versions::Date;
 use crate::model::{self, Model};
 use crate::schema::{self, SchemaIndex};
 
@@ -108,10 +109,31 @@ pub fn compile(path: &Path) -> Compilation {
     compile_in(&DiskFs, path)
 }
 
+/// [`compile`], judging API version lifecycles on `today` (`None`: [`today`]).
+pub fn compile_on(path: &Path, today: Option<Date>) -> Compilation {
+    compile_in_on(&DiskFs, path, today)
+}
+
+/// The day lifecycles are judged on when none is given: `SOURCE_DATE_EPOCH`
+/// (reproducible builds) when set and valid, else the clock's UTC day.
+pub fn today() -> Date {
+    let from_env = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<i64>().ok());
+    let seconds = from_env.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    });
+    Date::from_unix(seconds).or_else(|| Date::from_unix(0)).expect("the epoch is a date")
+}
+
 /// Loads and checks the workspace at `path` in `fs` (a directory or a root
 /// file): every spec and schema file is read through `fs`, so a workspace
 /// in memory (`MemoryFs`) compiles exactly as one on disk.
 pub fn compile_in(fs: &dyn FileSystem, path: &Path) -> Compilation {
+    compile_in_on(fs, path, None)
+}
+
+/// [`compile_in`], judging API version lifecycles on `today` (`None`: [`today`]).
+pub fn compile_in_on(fs: &dyn FileSystem, path: &Path, today: Option<Date>) -> Compilation {
     let root = if fs.is_dir(path) { path } else { path.parent().unwrap_or(Path::new(".")) };
     let root = fs.canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let mut sources = Sources::new(&root);
@@ -119,7 +141,8 @@ pub fn compile_in(fs: &dyn FileSystem, path: &Path) -> Compilation {
     let Some(workspace) = crate::load::load(fs, path, &mut sources, &mut sink) else {
         return Compilation { sources, model: None, schemas: SchemaIndex::default(), diagnostics: sink.into_sorted() };
     };
-    let model = model::lower(&workspace, &sources, &mut sink);
+    let mut model = model::lower(&workspace, &sources, &mut sink);
+    model.today = Some(today.unwrap_or_else(self::today));
     for span in &model.secret_spans {
         sources.redact(*span);
     }

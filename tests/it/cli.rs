@@ -260,7 +260,8 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "schema-registry/subjects/reviews-posted-value.json",
             "schema-registry/subjects/stock-changed-value.json",
             "token-exchange/accounts-shop-sts.json",
-            "validation/gateway-public.json"
+            "validation/gateway-public.json",
+            "versions/compatibility.json"
         ]
     );
 }

@@ -10,6 +10,7 @@
 
 mod support;
 
+mod api_versions;
 mod architecture;
 mod avro_reference;
 mod cert_dir;

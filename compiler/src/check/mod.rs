@@ -32,9 +32,12 @@ mod hygiene {
     pub mod missing_owner;
 }
 mod reference {
+    pub mod deprecated_api_version_used;
     pub mod unknown_event_message;
+    pub mod unknown_grpc_package;
     pub mod unknown_grpc_service;
     pub mod unknown_operation;
+    pub mod unpinned_api_version;
 }
 mod schema {
     pub mod graphql_resolvers;
@@ -113,6 +116,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A dead-letter topic must be kept on the broker of the topic it catches for, and some service must read it.",
         codes: &[Code::DeadLetterElsewhere, Code::DeadLetterUnread],
         run: events::dead_letter_path::run,
+    },
+    Pass {
+        name: "deprecated-api-version-used",
+        category: Category::Reference,
+        purpose: "Calls and routes naming a deprecated API version: one warning per version listing who must move (its migration path); an error for each use past its sunset.",
+        codes: &[Code::DeprecatedApiVersionUsed, Code::ApiVersionPastSunset],
+        run: reference::deprecated_api_version_used::run,
     },
     Pass {
         name: "duplicate-route-host",
@@ -332,6 +342,13 @@ pub static PASSES: &[Pass] = &[
         run: reference::unknown_event_message::run,
     },
     Pass {
+        name: "unknown-grpc-package",
+        category: Category::Reference,
+        purpose: "A gRPC API version picked by `grpc-package` must name a package its schema defines services in.",
+        codes: &[Code::ApiVersionSelectorConflict],
+        run: reference::unknown_grpc_package::run,
+    },
+    Pass {
         name: "unknown-grpc-service",
         category: Category::Reference,
         purpose: "An API that claims one `.proto` service (`grpc-service=`) must name a service its schema file defines; otherwise none of its operations exist.",
@@ -344,6 +361,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "Every call, route and GraphQL resolver that names an operation must name one the target service's schemas define, through an API of the operation's kind.",
         codes: &[Code::UnknownOperation, Code::OperationKindMismatch],
         run: reference::unknown_operation::run,
+    },
+    Pass {
+        name: "unpinned-api-version",
+        category: Category::Reference,
+        purpose: "A call to a versioned API should name the version it is written against; naming none follows the current one.",
+        codes: &[Code::UnpinnedApiVersion],
+        run: reference::unpinned_api_version::run,
     },
     Pass {
         name: "work-queue-ack-all",

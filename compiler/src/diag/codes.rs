@@ -169,6 +169,12 @@ codes! {
     WorkQueueAckAll = "MESH0091", "work-queue-ack-all", Events, Error, "0.1.0", "A consumer of a NATS work-queue stream acknowledges cumulatively (`ack=\"all\"`), which JetStream refuses.";
     MinInsyncAboveReplicas = "MESH0092", "min-insync-above-replicas", Events, Error, "0.1.0", "A Kafka stream needs more in-sync replicas than it has replicas: every `acks=all` write fails.";
     BreakingChange = "MESH0093", "breaking-change", Schema, Error, "0.1.0", "`meshc diff`: a schema change breaks a rule (protobuf: of the chosen category; OpenAPI, GraphQL: a breaking one; Avro, JSON Schema: of the compatibility mode); the diagnostic names the rule, e.g. `FIELD_NO_DELETE`.";
+    UnknownApiVersion = "MESH0094", "unknown-api-version", Reference, Error, "0.1.0", "A call, route or `replaced-by` names a version its API does not declare.";
+    InvalidApiVersionLifecycle = "MESH0095", "invalid-api-version-lifecycle", Reference, Error, "0.1.0", "An API version's lifecycle contradicts itself: a sunset before its deprecation, or a `replaced-by` that names itself or leads back.";
+    ApiVersionSelectorConflict = "MESH0096", "api-version-selector-conflict", Gateway, Error, "0.1.0", "An API's versions cannot be told apart: mixed selector strategies, one selector twice, or a gRPC package its schema does not define.";
+    DeprecatedApiVersionUsed = "MESH0097", "deprecated-api-version-used", Reference, Warning, "0.1.0", "Calls or routes use a deprecated API version: the warning lists every one that must move, and where to.";
+    ApiVersionPastSunset = "MESH0098", "api-version-past-sunset", Reference, Error, "0.1.0", "A call or route uses an API version past its sunset date.";
+    UnpinnedApiVersion = "MESH0099", "unpinned-api-version", Reference, Warning, "0.1.0", "A call to a versioned API names no version: it follows the current one, and moves with it.";
 }
 
 impl Code {

@@ -441,6 +441,23 @@ impl SchemaIndex {
     /// one of its APIs that serves the operation. `None` when no loaded
     /// schema does (the unknown-operation pass reports that).
     pub fn defining(&self, model: &Model, target: ServiceId, operation: &Operation) -> Option<&Schema> {
+        self.defining_in(model, target, operation, None)
+    }
+
+    /// [`defining`](Self::defining), in the schema of the API version a
+    /// use names (`None`: each API's own, a versioned one's current version's).
+    pub fn defining_in(
+        &self,
+        model: &Model,
+        target: ServiceId,
+        operation: &Operation,
+        version: Option<crate::model::api_versions::ApiVersionRef>,
+    ) -> Option<&Schema> {
+        if let Some(v) = version {
+            let api = &model.service(target).apis[v.api.index()];
+            let schema = self.get(api.schema_for(Some(v.version)))?;
+            return schema.find(operation).map(|_| schema);
+        }
         model.service(target).apis.iter().filter(|api| api.serves(operation)).find_map(|api| {
             let schema = self.get(api.schema)?;
             schema.find(operation).map(|_| schema)

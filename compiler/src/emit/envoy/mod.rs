@@ -10,6 +10,7 @@ pub mod ratelimit;
 mod security;
 pub mod sidecar;
 pub mod tls;
+mod version_routes;
 
 use std::collections::BTreeMap;
 
@@ -131,6 +132,7 @@ pub fn versioned_routes<'a>(mut route: api::Route<'a>, callee: &'a Service) -> V
             cluster: version_cluster(&base, callee, mirror.to),
             runtime_fraction: RuntimeFraction {
                 default_value: FractionalPercent { denominator: "HUNDRED", numerator: mirror.percent },
+                runtime_key: None,
             },
         }];
     }

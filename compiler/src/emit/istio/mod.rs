@@ -47,6 +47,7 @@ use serde_json::{json, Map, Value};
 
 mod identity;
 mod security;
+mod version_routes;
 
 use crate::emit::{path_template_regex, yaml, Artifact, Options, Unexpressed, VERSION_LABEL};
 use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryPolicy, VersionId};
@@ -606,7 +607,8 @@ fn gateway_resources(
         .map(|route| match (gateway_route(model, route, &mut not_in_istio, &without, unexpressed), route.forward()) {
             (Some(http), Some(forward)) => {
                 let target = model.service(forward.target.value);
-                versioned_http(http, target, route_port(target, forward))
+                let port = route_port(target, forward);
+                version_routes::routes(http, route, forward, target, port, &mut not_in_istio, unexpressed, &without)
             }
             (Some(http), None) => vec![http],
             (None, _) => Vec::new(),
