@@ -30,6 +30,7 @@ mod generated_meshes;
 mod golden;
 mod graphql_gateway;
 mod graphql_schema;
+mod health_checks;
 mod identity;
 mod input_safety;
 mod istio;
