@@ -88,7 +88,9 @@ fn a_timeout_not_shorter_than_the_interval_is_warned_at_the_timeout() {
 #[test]
 fn a_default_timeout_against_a_short_interval_is_warned_at_the_check() {
     // The default timeout (1s) equals a 1s interval: the label falls on the node.
-    let (_dir, c) = compile(r#"service "a" { owner "t"; address "a.svc" port=80; traffic { health-check "tcp" interval="1s"; }; }"#);
+    let (_dir, c) = compile(
+        r#"service "a" { owner "t"; address "a.svc" port=80; traffic { health-check "tcp" interval="1s"; }; }"#,
+    );
     assert_eq!(codes(&c), vec![Code::HealthTimeoutNotBelowInterval]);
 }
 

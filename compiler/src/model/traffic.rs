@@ -258,10 +258,15 @@ pub struct HealthCheck {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Probe {
     /// A `GET` of `path`; healthy when the status is in `expect_status`.
-    Http { path: Spanned<String>, expect_status: StatusRange },
+    Http {
+        path: Spanned<String>,
+        expect_status: StatusRange,
+    },
     /// The gRPC health protocol (`grpc.health.v1.Health/Check`) asking about
     /// `service`; `None` asks about the server as a whole (the empty name).
-    Grpc { service: Option<Spanned<String>> },
+    Grpc {
+        service: Option<Spanned<String>>,
+    },
     Tcp,
 }
 

@@ -76,7 +76,12 @@ pub(crate) fn metrics(reports: &[TargetReport]) -> String {
     let family = |out: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
-    family(&mut out, "meshc_health_up", "gauge", "1 when the instance is healthy, 0 while it is starting or unhealthy.");
+    family(
+        &mut out,
+        "meshc_health_up",
+        "gauge",
+        "1 when the instance is healthy, 0 while it is starting or unhealthy.",
+    );
     for r in reports {
         let up = u8::from(r.tracker.health == Health::Healthy);
         let _ = writeln!(out, "meshc_health_up{{{}}} {up}", labels(&r.target, &[]));
@@ -97,11 +102,8 @@ pub(crate) fn metrics(reports: &[TargetReport]) -> String {
     family(&mut out, "meshc_health_transitions_total", "counter", "State changes, by the state entered.");
     for r in reports {
         for (state, n) in Health::ALL.iter().zip(r.entered).skip(1) {
-            let _ = writeln!(
-                out,
-                "meshc_health_transitions_total{{{}}} {n}",
-                labels(&r.target, &[("to", state.as_str())])
-            );
+            let _ =
+                writeln!(out, "meshc_health_transitions_total{{{}}} {n}", labels(&r.target, &[("to", state.as_str())]));
         }
     }
     family(
@@ -123,7 +125,11 @@ pub(crate) fn metrics(reports: &[TargetReport]) -> String {
         }
         let count = r.tracker.probes;
         let base = labels(&r.target, &[]);
-        let _ = writeln!(out, "meshc_health_check_duration_seconds_bucket{{{}}} {count}", labels(&r.target, &[("le", "+Inf")]));
+        let _ = writeln!(
+            out,
+            "meshc_health_check_duration_seconds_bucket{{{}}} {count}",
+            labels(&r.target, &[("le", "+Inf")])
+        );
         let _ = writeln!(out, "meshc_health_check_duration_seconds_sum{{{base}}} {}", r.duration_sum);
         let _ = writeln!(out, "meshc_health_check_duration_seconds_count{{{base}}} {count}");
     }
@@ -132,7 +138,8 @@ pub(crate) fn metrics(reports: &[TargetReport]) -> String {
 
 /// `service="...",instance="...",check="..."[,version="..."]` and `extra`.
 fn labels(target: &Target, extra: &[(&str, &str)]) -> String {
-    let mut pairs = vec![("service", target.service.as_str()), ("instance", &target.address), ("check", target.probe.kind())];
+    let mut pairs =
+        vec![("service", target.service.as_str()), ("instance", &target.address), ("check", target.probe.kind())];
     if let Some(version) = &target.version {
         pairs.push(("version", version));
     }

@@ -55,9 +55,10 @@ pub fn serve_health(
                         tokio::time::sleep(random_below(target.jitter)).await;
                     }
                     let begun = Instant::now();
-                    let result = tokio::time::timeout(target.timeout, probe::run(&target.probe, &target.address, &http))
-                        .await
-                        .unwrap_or_else(|_| Err(format!("no answer within {} ms", target.timeout.as_millis())));
+                    let result =
+                        tokio::time::timeout(target.timeout, probe::run(&target.probe, &target.address, &http))
+                            .await
+                            .unwrap_or_else(|_| Err(format!("no answer within {} ms", target.timeout.as_millis())));
                     let took = begun.elapsed();
                     let in_start_period = begun.duration_since(started) < target.start_period;
                     let transition = reports.borrow_mut()[index].record(result, took, in_start_period);

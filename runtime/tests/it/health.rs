@@ -266,8 +266,14 @@ fn tcp_checks_pass_when_a_connection_is_accepted() {
     let open = TcpListener::bind(localhost()).unwrap();
     let (up, down) = (open.local_addr().unwrap().to_string(), format!("127.0.0.1:{}", dead_port()));
     let (_handle, seen) = monitor(vec![target(up.clone(), Probe::Tcp, 1, 1), target(down.clone(), Probe::Tcp, 1, 1)]);
-    assert_eq!(wait_transitions(&seen, &up, 1)[0], Transition { from: Health::Starting, to: Health::Healthy, probe: 1 });
-    assert_eq!(wait_transitions(&seen, &down, 1)[0], Transition { from: Health::Starting, to: Health::Unhealthy, probe: 1 });
+    assert_eq!(
+        wait_transitions(&seen, &up, 1)[0],
+        Transition { from: Health::Starting, to: Health::Healthy, probe: 1 }
+    );
+    assert_eq!(
+        wait_transitions(&seen, &down, 1)[0],
+        Transition { from: Health::Starting, to: Health::Unhealthy, probe: 1 }
+    );
 }
 
 #[test]
@@ -320,9 +326,12 @@ fn the_command_prints_transitions_and_serves_metrics_promtool_accepts_and_status
     let mut serving = support::Serving::start(
         support::meshc_runtime().arg("health").arg("--config").arg(&path).args(["--listen", "127.0.0.1:0"]),
     );
-    let mut lines = vec![serving.next_json(), serving.next_json()];
+    let mut lines = [serving.next_json(), serving.next_json()];
     lines.sort_by_key(|l| l["service"].as_str().unwrap().to_string());
-    assert_eq!(lines[0], json!({ "service": "bank", "instance": format!("127.0.0.1:{down}"), "version": null, "from": "starting", "to": "unhealthy", "probe": 1 }));
+    assert_eq!(
+        lines[0],
+        json!({ "service": "bank", "instance": format!("127.0.0.1:{down}"), "version": null, "from": "starting", "to": "unhealthy", "probe": 1 })
+    );
     assert_eq!(lines[1]["to"], "healthy");
     assert_eq!(lines[1]["version"], "v1");
 
@@ -352,7 +361,10 @@ fn the_command_prints_transitions_and_serves_metrics_promtool_accepts_and_status
     assert_eq!(code, 200);
     let status: Value = serde_json::from_str(&body).unwrap();
     let bank = &status["targets"][1];
-    assert_eq!((bank["service"].as_str(), bank["check"].as_str(), bank["state"].as_str()), (Some("bank"), Some("tcp"), Some("unhealthy")));
+    assert_eq!(
+        (bank["service"].as_str(), bank["check"].as_str(), bank["state"].as_str()),
+        (Some("bank"), Some("tcp"), Some("unhealthy"))
+    );
     assert!(bank["failures"].as_u64().unwrap() >= 1 && bank["passes"] == 0);
     assert_eq!(get(serving.addr, "/other").0, 404);
 }

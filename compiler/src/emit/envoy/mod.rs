@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use api::{
     BackOff, CircuitBreakers, Cluster, ClusterWeight, Empty, FractionalPercent, GrpcHealthCheck, HashHeader,
-    HashPolicy, HeaderMatcher, HealthCheck, HttpHealthCheck, Int64Range, LbEndpoint, Locality, LocalityLbEndpoints, MirrorPolicy,
-    OutlierDetection, Percent, RetryBudget, RuntimeFraction, StringMatcher, Thresholds, WeightedClusters,
+    HashPolicy, HeaderMatcher, HealthCheck, HttpHealthCheck, Int64Range, LbEndpoint, Locality, LocalityLbEndpoints,
+    MirrorPolicy, OutlierDetection, Percent, RetryBudget, RuntimeFraction, StringMatcher, Thresholds, WeightedClusters,
 };
 
 use crate::model::traffic::{

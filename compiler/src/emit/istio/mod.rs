@@ -301,9 +301,9 @@ fn health_check_help(service: &Service, check: &HealthCheck) -> String {
         Probe::Tcp => "tcpSocket".to_string(),
     };
     // A start period is what a startupProbe is for: failures before it passes do not count.
-    let startup = check.start_period.map_or(String::new(), |d| {
-        format!(", and a startupProbe with the same check allowing {}s", seconds(d))
-    });
+    let startup = check
+        .start_period
+        .map_or(String::new(), |d| format!(", and a startupProbe with the same check allowing {}s", seconds(d)));
     format!(
         "Istio has no active health checks: give the pods a readinessProbe ({probe} on the app's port, periodSeconds {}, timeoutSeconds {}, successThreshold {}, failureThreshold {}){startup}; Istio sends traffic only to ready pods",
         seconds(check.interval.value),

@@ -15,9 +15,9 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use crate::emit::{Artifact, Options, Unexpressed};
+use crate::model::traffic::VersionId;
 use crate::model::traffic::{HealthCheck, Probe};
 use crate::model::values::{Duration, Host};
-use crate::model::traffic::VersionId;
 use crate::model::{Model, PortId, PortProtocol, Service};
 use crate::schema::SchemaIndex;
 
@@ -85,9 +85,10 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed
 
 fn check_entry<'a>(service: &'a Service, check: &'a HealthCheck) -> CheckEntry<'a> {
     let probe = match &check.probe {
-        Probe::Http { path, expect_status } => {
-            ProbeEntry::Http { expect_status: [expect_status.first, expect_status.last], path: path.value.as_str().into() }
-        }
+        Probe::Http { path, expect_status } => ProbeEntry::Http {
+            expect_status: [expect_status.first, expect_status.last],
+            path: path.value.as_str().into(),
+        },
         // The empty name asks about the server as a whole (grpc.health.v1).
         Probe::Grpc { service } => ProbeEntry::Grpc { service: service.as_ref().map_or("", |s| s.value.as_str()) },
         Probe::Tcp => ProbeEntry::Tcp {},
@@ -144,7 +145,11 @@ fn instances(service: &Service, port: Option<PortId>) -> Vec<InstanceEntry<'_>> 
     if !by_version.is_empty() {
         return by_version;
     }
-    service.host().map(|h| InstanceEntry { address: address(h, port.get()), version: None, zone: None }).into_iter().collect()
+    service
+        .host()
+        .map(|h| InstanceEntry { address: address(h, port.get()), version: None, zone: None })
+        .into_iter()
+        .collect()
 }
 
 fn address(host: &Host, port: u16) -> String {

@@ -306,7 +306,8 @@ impl Lower<'_> {
         let start_period = self.spanned_duration(node, "start-period")?;
         let healthy = self.count_prop(node, "healthy", 1, 100)?;
         let unhealthy = self.count_prop(node, "unhealthy", 1, 100)?;
-        let or_default = |d: Option<Spanned<Duration>>, ms| d.unwrap_or(Spanned::new(Duration::from_millis(ms), node.span));
+        let or_default =
+            |d: Option<Spanned<Duration>>, ms| d.unwrap_or(Spanned::new(Duration::from_millis(ms), node.span));
         Some(Spanned::new(
             HealthCheck {
                 probe,
