@@ -241,7 +241,8 @@ pub struct OutlierDetection {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthCheck {
     pub probe: Probe,
-    /// Time between probes of one instance; spanned at its property, else the node.
+    /// Time between probes of one instance (Envoy: from one's end to the next's
+    /// start; `meshc-runtime health`: start to start); spanned at its property, else the node.
     pub interval: Spanned<Duration>,
     /// How long a probe may take before it counts as failed; spanned like `interval`.
     pub timeout: Spanned<Duration>,

@@ -11,7 +11,7 @@ use prost_reflect::prost::encoding::{decode_varint, encode_varint};
 use super::config::Probe;
 use crate::client;
 
-/// Most of a response body read (then dropped): health pages are small.
+/// Most of an HTTP body read (then dropped) or a gRPC answer taken: health answers are small.
 const BODY_LIMIT: usize = 64 * 1024;
 /// `grpc.health.v1.HealthCheckResponse.ServingStatus` names, by number.
 const SERVING_STATUS: [&str; 4] = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
@@ -57,7 +57,8 @@ async fn http_get(
 /// `grpc.health.v1.Health/Check` over h2c; passes when the answer is SERVING.
 async fn grpc_health(address: &str, service: &str) -> Result<(), String> {
     let connection = client::connect(address).await.map_err(|s| s.message().to_string())?;
-    let answer = client::unary(connection, address, "/grpc.health.v1.Health/Check", check_request(service), &[])
+    let path = "/grpc.health.v1.Health/Check";
+    let answer = client::unary_limited(connection, address, path, check_request(service), &[], BODY_LIMIT)
         .await
         .map_err(|s| s.message().to_string())?;
     let message = answer.map_err(|s| format!("gRPC status {:?}: {}", s.code(), s.message()))?;

