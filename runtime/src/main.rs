@@ -257,7 +257,10 @@ fn token_exchange(config: PathBuf, listen: Option<SocketAddr>) -> Result<(), Str
 fn health_monitor(config: PathBuf, listen: SocketAddr) -> Result<(), String> {
     let text = std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
     let monitor = health::HealthMonitor::from_json(&text).map_err(|e| format!("{}: {e}", config.display()))?;
-    let print = |target: &health::Target, t: &health::Transition| {
+    // Queued, and printed after `listening on ADDR` (probes start before it is printed).
+    let changes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let queue = std::sync::Arc::clone(&changes);
+    let record = move |target: &health::Target, t: &health::Transition| {
         let line = serde_json::json!({
             "service": target.service,
             "instance": target.address,
@@ -266,11 +269,11 @@ fn health_monitor(config: PathBuf, listen: SocketAddr) -> Result<(), String> {
             "to": t.to,
             "probe": t.probe,
         });
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        queue.lock().unwrap_or_else(|e| e.into_inner()).push(line);
     };
-    let handle = health::serve_health(monitor, listen, print).map_err(|e| format!("listening on {listen}: {e}"))?;
-    print_requests(handle.addr(), Vec::<()>::new, |()| serde_json::Value::Null)
+    let handle = health::serve_health(monitor, listen, record).map_err(|e| format!("listening on {listen}: {e}"))?;
+    let take = || std::mem::take(&mut *changes.lock().unwrap_or_else(|e| e.into_inner()));
+    print_requests(handle.addr(), take, serde_json::Value::clone)
 }
 
 fn graphql(config: PathBuf, listen: SocketAddr) -> Result<(), String> {

@@ -368,3 +368,19 @@ fn the_command_prints_transitions_and_serves_metrics_promtool_accepts_and_status
     assert!(bank["failures"].as_u64().unwrap() >= 1 && bank["passes"] == 0);
     assert_eq!(get(serving.addr, "/other").0, 404);
 }
+
+#[test]
+fn the_command_refuses_a_config_naming_the_wrong_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("health.json");
+    std::fs::write(
+        &path,
+        r#"{"version": 1, "checks": [{"service": "a", "probe": {"kind": "tcp"}, "interval_ms": 0,
+        "timeout_ms": 1, "healthy_threshold": 1, "unhealthy_threshold": 1, "instances": []}]}"#,
+    )
+    .unwrap();
+    let out = support::meshc_runtime().arg("health").arg("--config").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`checks[0].interval_ms`: 0 is not from 1 to 86400000 milliseconds"), "{stderr}");
+}
