@@ -10,8 +10,6 @@
 //! HTTP (`Service::request_port`), gRPC probes on the first gRPC port,
 //! TCP probes on the first port; an endpoint's own `port=` wins.
 
-use std::borrow::Cow;
-
 use serde::Serialize;
 
 use crate::emit::{Artifact, Options, Unexpressed};
@@ -55,12 +53,18 @@ struct InstanceEntry<'a> {
     zone: Option<&'a str>,
 }
 
+/// `{"kind": "http", "expect_status", "path"}`, `{"kind": "grpc", "service"}`
+/// or `{"kind": "tcp"}`: a struct rather than a tagged enum, so that the
+/// keys come out sorted as in every artifact.
 #[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-enum ProbeEntry<'a> {
-    Http { expect_status: [u16; 2], path: Cow<'a, str> },
-    Grpc { service: &'a str },
-    Tcp {},
+struct ProbeEntry<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect_status: Option<[u16; 2]>,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<&'a str>,
 }
 
 pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
@@ -84,14 +88,19 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed
 }
 
 fn check_entry<'a>(service: &'a Service, check: &'a HealthCheck) -> CheckEntry<'a> {
+    let none = ProbeEntry { expect_status: None, kind: "tcp", path: None, service: None };
     let probe = match &check.probe {
-        Probe::Http { path, expect_status } => ProbeEntry::Http {
-            expect_status: [expect_status.first, expect_status.last],
-            path: path.value.as_str().into(),
+        Probe::Http { path, expect_status } => ProbeEntry {
+            expect_status: Some([expect_status.first, expect_status.last]),
+            kind: "http",
+            path: Some(&path.value),
+            ..none
         },
         // The empty name asks about the server as a whole (grpc.health.v1).
-        Probe::Grpc { service } => ProbeEntry::Grpc { service: service.as_ref().map_or("", |s| s.value.as_str()) },
-        Probe::Tcp => ProbeEntry::Tcp {},
+        Probe::Grpc { service } => {
+            ProbeEntry { kind: "grpc", service: Some(service.as_ref().map_or("", |s| s.value.as_str())), ..none }
+        }
+        Probe::Tcp => none,
     };
     CheckEntry {
         healthy_threshold: check.healthy_threshold,
