@@ -298,3 +298,59 @@ fn no_health_check_means_no_health_monitor_config() {
     let built = c.build(&options).unwrap();
     assert!(built.artifacts.is_empty());
 }
+
+/// End to end: what the compiler writes, the runtime's monitor runs against
+/// real servers (an HTTP server answering 204, one answering 503, a
+/// refused TCP port), each flipping at the spec's thresholds.
+#[test]
+fn the_compiled_config_drives_the_runtime_health_monitor() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use meshc_runtime::health::{serve_health, Health, HealthMonitor};
+
+    let ready = support::Upstream::start_with_status("ready", 204);
+    let failing = support::Upstream::start_with_status("failing", 503);
+    let dead = support::dead_port();
+    let mesh = format!(
+        r#"
+        service "a" {{ owner "t"; address "a.svc" port=80
+            endpoints {{ endpoint "127.0.0.1" port={}; endpoint "127.0.0.1" port={}; }}
+            traffic {{ health-check "http" path="/ready" interval="50ms" timeout="40ms" healthy=2 unhealthy=2; }}
+        }}
+        service "b" {{ owner "t"; address "b.svc" port={dead}
+            endpoints {{ endpoint "127.0.0.1"; }}
+            traffic {{ health-check "tcp" interval="50ms" timeout="40ms" unhealthy=1; }}
+        }}
+        "#,
+        ready.port(),
+        failing.port()
+    );
+    let options = meshc::emit::Options::default().with_backends(["health-monitor"]).unwrap();
+    let (_dir, c) = compile(&mesh);
+    let built = c.build(&options).unwrap_or_else(|d| panic!("{d:?}"));
+    let monitor = HealthMonitor::from_json(&built.artifacts[0].contents).unwrap();
+    assert_eq!(monitor.targets().len(), 3);
+
+    let seen: Arc<Mutex<Vec<(String, Health, u64)>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let _handle = serve_health(monitor, "127.0.0.1:0".parse().unwrap(), move |target, t| {
+        record.lock().unwrap().push((target.address.clone(), t.to, t.probe));
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < 3 {
+        assert!(Instant::now() < deadline, "only {:?}", seen.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut found = seen.lock().unwrap().clone();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut wanted = vec![
+        (format!("127.0.0.1:{}", ready.port()), Health::Healthy, 2),
+        (format!("127.0.0.1:{}", failing.port()), Health::Unhealthy, 2),
+        (format!("127.0.0.1:{dead}"), Health::Unhealthy, 1),
+    ];
+    wanted.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(found[..3], wanted[..]);
+    assert!(ready.requests().iter().all(|r| r.method == "GET" && r.path == "/ready"));
+}
