@@ -345,7 +345,7 @@ fn the_compiled_config_drives_the_runtime_health_monitor() {
     }
     let mut found = seen.lock().unwrap().clone();
     found.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut wanted = vec![
+    let mut wanted = [
         (format!("127.0.0.1:{}", ready.port()), Health::Healthy, 2),
         (format!("127.0.0.1:{}", failing.port()), Health::Unhealthy, 2),
         (format!("127.0.0.1:{dead}"), Health::Unhealthy, 1),
