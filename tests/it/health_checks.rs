@@ -61,14 +61,14 @@ fn a_timeout_not_shorter_than_the_interval_is_warned_at_the_timeout() {
         //- mesh.kdl
         service "a" { owner "t"; address "a.svc" port=80
             traffic { health-check "tcp" interval="2s" timeout="2s"; }
-        //                                             ^^^^^^^^^^^^ MESH0106 warning: not shorter than the interval
+        //                                             ^^^^^^^^^^^^ MESH0100 warning: not shorter than the interval
         }
         service "b" { owner "t"; address "b.svc" port=80
             traffic { health-check "tcp" interval="2s" timeout="1999ms"; }
         }
         "#,
         expect_test::expect![[r#"
-            MESH0106
+            MESH0100
 
               ⚠ the health check of `a` waits 2s for a probe but probes every 2s
                ╭─[mesh.kdl:2:48]
@@ -102,7 +102,7 @@ fn an_http_health_path_must_be_a_get_of_the_openapi_with_templates_matching() {
         service "a" {{ owner "t"; address "a.svc" port=80
             api "a-http" kind="rest" schema="catalog.yaml"
             traffic {{ health-check "http" path="/health"; }}
-        //                                ^^^^^^^^^^^^^^ MESH0107 warning: probed path
+        //                                ^^^^^^^^^^^^^^ MESH0101 warning: probed path
         }}
         service "b" {{ owner "t"; address "b.svc" port=80
             api "b-http" kind="rest" schema="catalog.yaml"
@@ -115,7 +115,7 @@ fn an_http_health_path_must_be_a_get_of_the_openapi_with_templates_matching() {
         service "d" {{ owner "t"; address "d.svc" port=80
             api "d-http" kind="rest" schema="catalog.yaml"
             traffic {{ health-check "http" path="/products"; }}
-        //                                ^^^^^^^^^^^^^^^^ MESH0107 warning
+        //                                ^^^^^^^^^^^^^^^^ MESH0101 warning
         }}
         service "e" {{ owner "t"; address "e.svc" port=80
             traffic {{ health-check "http" path="/anything"; }}
@@ -133,12 +133,12 @@ fn the_unknown_health_path_help_suggests_the_closest_get_path() {
         service "a" {{ owner "t"; address "a.svc" port=80
             api "a-http" kind="rest" schema="catalog.yaml"
             traffic {{ health-check "http" path="/healthy"; }}
-        //                                ^^^^^^^^^^^^^^^ MESH0107
+        //                                ^^^^^^^^^^^^^^^ MESH0101
         }}
         {OPENAPI}"#
         ),
         expect_test::expect![[r#"
-            MESH0107
+            MESH0101
 
               ⚠ the OpenAPI of `a` defines no `GET /healthy` for its health check
                ╭─[mesh.kdl:3:35]
@@ -171,7 +171,7 @@ fn a_grpc_health_check_names_a_service_the_protos_define_or_none() {
         service "c" {{ owner "t"; address "c.svc" port=80
             api "c-grpc" kind="grpc" schema="pay.proto"
             traffic {{ health-check "grpc" grpc-service="pay.Pya"; }}
-        //                                ^^^^^^^^^^^^^^^^^^^^^^ MESH0108 warning: not a service of its APIs
+        //                                ^^^^^^^^^^^^^^^^^^^^^^ MESH0102 warning: not a service of its APIs
         }}
         service "d" {{ owner "t"; address "d.svc" port=80
             traffic {{ health-check "grpc"; }}
@@ -192,7 +192,7 @@ fn a_check_may_ask_about_a_service_an_import_defines() {
         service "b" {{ owner "t"; address "b.svc" port=80
             api "b-grpc" kind="grpc" schema="pay.proto"
             traffic {{ health-check "grpc" grpc-service="grpc.health.v1.Helth"; }}
-        //                                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0108 warning
+        //                                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0102 warning
         }}
         {PROTO_WITH_HEALTH}"#
     ));

@@ -169,9 +169,9 @@ codes! {
     WorkQueueAckAll = "MESH0091", "work-queue-ack-all", Events, Error, "0.1.0", "A consumer of a NATS work-queue stream acknowledges cumulatively (`ack=\"all\"`), which JetStream refuses.";
     MinInsyncAboveReplicas = "MESH0092", "min-insync-above-replicas", Events, Error, "0.1.0", "A Kafka stream needs more in-sync replicas than it has replicas: every `acks=all` write fails.";
     BreakingChange = "MESH0093", "breaking-change", Schema, Error, "0.1.0", "`meshc diff`: a schema change breaks a rule of the chosen category (the diagnostic names the rule, e.g. `FIELD_NO_DELETE`).";
-    HealthTimeoutNotBelowInterval = "MESH0106", "health-timeout-not-below-interval", Traffic, Warning, "0.1.0", "A health check's timeout is not shorter than its interval: probes run back to back and a hung instance is noticed late.";
-    UnknownHealthPath = "MESH0107", "unknown-health-path", Reference, Warning, "0.1.0", "An HTTP health check probes a path the service's OpenAPI document does not define.";
-    UnknownHealthService = "MESH0108", "unknown-health-service", Reference, Warning, "0.1.0", "A gRPC health check asks about a service name that the service's `.proto` files do not define.";
+    HealthTimeoutNotBelowInterval = "MESH0100", "health-timeout-not-below-interval", Traffic, Warning, "0.1.0", "A health check's timeout is not shorter than its interval: probes run back to back and a hung instance is noticed late.";
+    UnknownHealthPath = "MESH0101", "unknown-health-path", Reference, Warning, "0.1.0", "An HTTP health check probes a path the service's OpenAPI document does not define.";
+    UnknownHealthService = "MESH0102", "unknown-health-service", Reference, Warning, "0.1.0", "A gRPC health check asks about a service name that the service's `.proto` files do not define.";
 }
 
 impl Code {
