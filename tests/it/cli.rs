@@ -254,6 +254,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "rabbitmq/events/definitions.json",
             "ratelimit/gateway-public.yaml",
             "runtime/event-bus.json",
+            "runtime/health.json",
             "schema-registry/subjects/orders-placed-dlq-value.json",
             "schema-registry/subjects/orders-placed-value.json",
             "schema-registry/subjects/reviews-posted-dlq-value.json",

@@ -677,7 +677,8 @@ gateway "edge" {
             (
                 "ledger.yaml",
                 "openapi: 3.0.3\ninfo: {title: ledger, version: '1'}\npaths:\n  /entries:\n    post:\n      \
-                 responses:\n        '201': {description: created}\n",
+                 responses:\n        '201': {description: created}\n  /healthz:\n    get:\n      \
+                 responses:\n        '200': {description: ready}\n",
             ),
         ],
     );

@@ -32,6 +32,7 @@ mod golden;
 mod graphql_breaking;
 mod graphql_gateway;
 mod graphql_schema;
+mod health_checks;
 mod identity;
 mod input_safety;
 mod istio;

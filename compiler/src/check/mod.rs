@@ -36,6 +36,8 @@ mod reference {
     pub mod unknown_event_message;
     pub mod unknown_grpc_package;
     pub mod unknown_grpc_service;
+    pub mod unknown_health_path;
+    pub mod unknown_health_service;
     pub mod unknown_operation;
     pub mod unpinned_api_version;
 }
@@ -51,6 +53,7 @@ mod security {
 }
 mod traffic {
     pub mod circuit_breaker_load;
+    pub mod health_timeout_not_below_interval;
     pub mod http_on_tcp;
     pub mod ineffective_per_try_timeout;
     pub mod no_health_policy;
@@ -151,6 +154,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "REST routes to gRPC operations must transcode, by bindings that exist and fit the route.",
         codes: &[Code::GrpcRouteWithoutTranscoding, Code::MissingHttpRule, Code::HttpRuleUnknownField, Code::TranscodeRouteMismatch],
         run: gateway::grpc_transcoding::run,
+    },
+    Pass {
+        name: "health-timeout-not-below-interval",
+        category: Category::Traffic,
+        purpose: "A health check's timeout should be shorter than its interval.",
+        codes: &[Code::HealthTimeoutNotBelowInterval],
+        run: traffic::health_timeout_not_below_interval::run,
     },
     Pass {
         name: "http-on-tcp",
@@ -354,6 +364,20 @@ pub static PASSES: &[Pass] = &[
         purpose: "An API that claims one `.proto` service (`grpc-service=`) must name a service its schema file defines; otherwise none of its operations exist.",
         codes: &[Code::UnknownGrpcService],
         run: reference::unknown_grpc_service::run,
+    },
+    Pass {
+        name: "unknown-health-path",
+        category: Category::Reference,
+        purpose: "An HTTP health check should probe a path the service's OpenAPI defines.",
+        codes: &[Code::UnknownHealthPath],
+        run: reference::unknown_health_path::run,
+    },
+    Pass {
+        name: "unknown-health-service",
+        category: Category::Reference,
+        purpose: "A gRPC health check should ask about a service the service's protos define.",
+        codes: &[Code::UnknownHealthService],
+        run: reference::unknown_health_service::run,
     },
     Pass {
         name: "unknown-operation",

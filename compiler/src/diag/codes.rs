@@ -175,6 +175,9 @@ codes! {
     DeprecatedApiVersionUsed = "MESH0097", "deprecated-api-version-used", Reference, Warning, "0.1.0", "Calls or routes use a deprecated API version: the warning lists every one that must move, and where to.";
     ApiVersionPastSunset = "MESH0098", "api-version-past-sunset", Reference, Error, "0.1.0", "A call or route uses an API version past its sunset date.";
     UnpinnedApiVersion = "MESH0099", "unpinned-api-version", Reference, Warning, "0.1.0", "A call to a versioned API names no version: it follows the current one, and moves with it.";
+    HealthTimeoutNotBelowInterval = "MESH0100", "health-timeout-not-below-interval", Traffic, Warning, "0.1.0", "A health check's timeout is not shorter than its interval: probes run back to back and a hung instance is noticed late.";
+    UnknownHealthPath = "MESH0101", "unknown-health-path", Reference, Warning, "0.1.0", "An HTTP health check probes a path the service's OpenAPI document does not define.";
+    UnknownHealthService = "MESH0102", "unknown-health-service", Reference, Warning, "0.1.0", "A gRPC health check asks about a service name that the service's `.proto` files do not define.";
 }
 
 impl Code {

@@ -191,6 +191,13 @@ pub static BACKENDS: &[Backend] = &[
         emit: runtime::graphql_gateway::emit,
     },
     Backend {
+        name: "health-monitor",
+        engine: "runtime",
+        description: "The config of `meshc-runtime health` (`runtime/health.json`): per service with a health check, its probe (HTTP path and accepted statuses, gRPC health service name, TCP), schedule (interval, jitter, timeout, start period), thresholds and the instances to probe.",
+        page: "../runtime.md#health-monitor",
+        emit: runtime::health_monitor::emit,
+    },
+    Backend {
         name: "istio",
         engine: "istio",
         description: "Istio resources per service and gateway: ServiceEntry, DestinationRule (traffic policy, subsets), VirtualService (callers' timeouts, retries, traffic rules), Gateway, PeerAuthentication and AuthorizationPolicy (mTLS, authorization, JWT).",

@@ -265,6 +265,12 @@ impl Schema {
         Some(self.proto.as_ref()?.pool.get_message_by_name(full_name).is_some())
     }
 
+    /// Whether a `.proto` file (with its imports) defines the gRPC service
+    /// `full_name`; `None` for other schemas.
+    pub fn defines_grpc_service(&self, full_name: &str) -> Option<bool> {
+        Some(self.proto.as_ref()?.pool.get_service_by_name(full_name).is_some())
+    }
+
     /// A `.proto` file's messages (with its imports') by full name, sorted;
     /// `None` for other schemas.
     pub fn proto_messages(&self) -> Option<Vec<String>> {

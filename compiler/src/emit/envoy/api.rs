@@ -587,6 +587,8 @@ pub struct HealthCheck<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_health_check: Option<HttpHealthCheck<'a>>,
     pub interval: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_jitter: Option<String>,
     pub no_traffic_interval: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_health_check: Option<Empty>,
@@ -602,7 +604,16 @@ pub struct GrpcHealthCheck<'a> {
 
 #[derive(Clone, Serialize)]
 pub struct HttpHealthCheck<'a> {
+    /// Statuses counted healthy, `[start, end)` each.
+    pub expected_statuses: Vec<Int64Range>,
     pub path: Str<'a>,
+}
+
+/// `envoy.type.v3.Int64Range`: `start` included, `end` excluded.
+#[derive(Clone, Copy, Serialize)]
+pub struct Int64Range {
+    pub end: i64,
+    pub start: i64,
 }
 
 /// A cluster's `typed_extension_protocol_options`: its HTTP options.

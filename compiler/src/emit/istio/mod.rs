@@ -296,15 +296,19 @@ fn health_check_help(service: &Service, check: &HealthCheck) -> String {
     // Kubernetes counts whole seconds, at least one.
     let seconds = |d: Duration| d.as_millis().div_ceil(1000).max(1);
     let probe = match &check.probe {
-        Probe::Http { path } => format!("httpGet path {path}"),
-        Probe::Grpc { service: Some(name) } => format!("grpc service {name}"),
+        Probe::Http { path, .. } => format!("httpGet path {}", path.value),
+        Probe::Grpc { service: Some(name) } => format!("grpc service {}", name.value),
         Probe::Grpc { service: None } => "grpc".to_string(),
         Probe::Tcp => "tcpSocket".to_string(),
     };
+    // A start period is what a startupProbe is for: failures before it passes do not count.
+    let startup = check
+        .start_period
+        .map_or(String::new(), |d| format!(", and a startupProbe with the same check allowing {}s", seconds(d)));
     format!(
-        "Istio has no active health checks: give the pods a readinessProbe ({probe} on the app's port, periodSeconds {}, timeoutSeconds {}, successThreshold {}, failureThreshold {}); Istio sends traffic only to ready pods",
-        seconds(check.interval),
-        seconds(check.timeout),
+        "Istio has no active health checks: give the pods a readinessProbe ({probe} on the app's port, periodSeconds {}, timeoutSeconds {}, successThreshold {}, failureThreshold {}){startup}; Istio sends traffic only to ready pods",
+        seconds(check.interval.value),
+        seconds(check.timeout.value),
         check.healthy_threshold,
         check.unhealthy_threshold
     )
