@@ -10,7 +10,7 @@
 //! use meshc_runtime::health::{serve_health, HealthMonitor};
 //! let text = std::fs::read_to_string("out/runtime/health.json").unwrap();
 //! let monitor = HealthMonitor::from_json(&text).unwrap();
-//! let handle = serve_health(monitor, "127.0.0.1:0".parse().unwrap(), |_| {}).unwrap();
+//! let handle = serve_health(monitor, "127.0.0.1:0".parse().unwrap(), |_, _| {}).unwrap();
 //! println!("metrics on http://{}/metrics", handle.addr());
 //! // dropping `handle` stops the probes and the server.
 //! ```
