@@ -14,6 +14,9 @@ use crate::schema::{self, SchemaIndex};
 /// The breaking-change rules and categories, for front ends (`meshc diff`).
 pub use crate::schema::breaking;
 
+mod workspace_diff;
+pub use workspace_diff::{diff_workspaces_in, Side as DiffSide};
+
 /// Everything a run produced up to the checks.
 pub struct Compilation {
     pub sources: Sources,
@@ -148,6 +151,10 @@ pub fn diff(old: &Path, new: &Path, category: schema::breaking::Category) -> Dif
 
 /// [`diff`] over any file system.
 pub fn diff_in(fs: &dyn FileSystem, old: &Path, new: &Path, category: schema::breaking::Category) -> Diffed {
+    if is_workspace(fs, old) && is_workspace(fs, new) {
+        let side = |path| DiffSide { fs, path, label: "" };
+        return diff_workspaces_in(side(old), side(new), category);
+    }
     let canonical = |p: &Path| fs.canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let root = common_ancestor(&canonical(old), &canonical(new));
     let mut sources = Sources::new(&root);
@@ -165,6 +172,39 @@ pub fn diff_in(fs: &dyn FileSystem, old: &Path, new: &Path, category: schema::br
     };
     let changes = schema::breaking::protobuf::compare(&old, &new);
     Diffed { sources, diagnostics: change_diagnostics(&changes, category), loaded: true }
+}
+
+/// Compares the workspace `dir` as it is at the git ref `reference` (read
+/// from the repository's objects, no checkout) with the working tree: a
+/// workspace diff whose old files are shown as `REF:path`.
+pub fn diff_against(dir: &Path, reference: &str, category: schema::breaking::Category) -> Diffed {
+    let canonical = DiskFs.canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let (old_fs, _commit) = match crate::base::fs::git::tree_at(dir, reference) {
+        Ok(read) => read,
+        Err(e) => {
+            let help = match e {
+                crate::base::fs::git::GitError::NotARepository { .. } => "run it inside a git repository's working tree, or compare two directories: meshc diff OLD NEW",
+                crate::base::fs::git::GitError::UnknownRef { .. } => "name a branch, tag or commit of the repository (`git rev-parse REF` must resolve it)",
+                crate::base::fs::git::GitError::NotInRef { .. } => "the workspace did not exist at that ref: compare with a later one",
+                _ => "meshc reads the ref's tree bounded as the disk loader reads files, and no symlink",
+            };
+            let diagnostic = Diagnostic::new(Code::UnreadableGitRef, e.to_string()).help(help);
+            return Diffed { sources: Sources::new(&canonical), diagnostics: vec![diagnostic], loaded: false };
+        }
+    };
+    let label = format!("{reference}:");
+    let old = DiffSide { fs: &old_fs, path: &canonical, label: &label };
+    let new = DiffSide { fs: &DiskFs, path: &canonical, label: "" };
+    diff_workspaces_in(old, new, category)
+}
+
+/// Whether `path` is a workspace: a directory holding `mesh.kdl`, or a `.kdl` file.
+pub fn is_workspace(fs: &dyn FileSystem, path: &Path) -> bool {
+    if fs.is_dir(path) {
+        fs.is_file(&path.join("mesh.kdl"))
+    } else {
+        path.extension().is_some_and(|e| e == "kdl") && fs.is_file(path)
+    }
 }
 
 /// The deepest directory holding both paths (for display paths).

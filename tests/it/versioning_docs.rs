@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use meshc::schema::breaking::{example_files, Category, RULES};
+use meshc::schema::breaking::{all_rules, example_files, Category, Format};
 
 const MARKER: &str = "<!-- GENERATED below by tests/it/versioning_docs.rs from compiler/src/schema/breaking/mod.rs. \
 Do not edit below: edit the rule table, then run UPDATE_DOCS=1 cargo test -p meshc --test it versioning_docs:: -->\n";
@@ -22,9 +22,12 @@ fn page_path() -> PathBuf {
 fn generated() -> String {
     let mut out = String::from(MARKER);
     out.push_str("\n## Rules\n\n");
-    out.push_str("Each rule's id is buf's; a ✓ marks the categories it belongs to (as buf v2 assigns them).\n\n");
+    out.push_str(
+        "Protobuf rules have buf's ids; a ✓ marks the categories each belongs to (as buf v2 assigns them). \
+         Spec rules (`SPEC_*`) judge the spec itself and belong to every category.\n\n",
+    );
     out.push_str("| Rule | FILE | PACKAGE | WIRE_JSON | WIRE | Purpose |\n|---|---|---|---|---|---|\n");
-    for rule in RULES {
+    for rule in all_rules() {
         let marks: Vec<&str> = Category::ALL.iter().map(|c| if rule.in_category(*c) { "✓" } else { "" }).collect();
         let _ = writeln!(
             out,
@@ -38,13 +41,19 @@ fn generated() -> String {
             anchor = rule.id.to_lowercase()
         );
     }
-    for rule in RULES {
+    for rule in all_rules() {
         let categories: Vec<&str> = rule.categories.iter().map(|c| c.id()).collect();
         let _ = write!(out, "\n### {}\n\n{} Categories: {}.\n", rule.id, rule.purpose, categories.join(", "));
         for (label, example) in [("Before", rule.before), ("After", rule.after)] {
             let _ = write!(out, "\n{label}:\n\n");
             for (path, text) in example_files(example) {
-                let _ = write!(out, "```proto\n// {path}\n{text}```\n");
+                let _ = match (rule.format, path.rsplit_once('.').map(|(_, ext)| ext)) {
+                    (Format::Protobuf, _) => write!(out, "```proto\n// {path}\n{text}```\n"),
+                    (_, Some("kdl")) => write!(out, "```kdl\n// {path}\n{text}```\n"),
+                    (_, Some("proto")) => write!(out, "```proto\n// {path}\n{text}```\n"),
+                    (_, Some("avsc" | "json")) => write!(out, "`{path}`:\n\n```json\n{text}```\n"),
+                    _ => write!(out, "`{path}`:\n\n```\n{text}```\n"),
+                };
             }
         }
     }

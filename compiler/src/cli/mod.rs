@@ -81,17 +81,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compare two versions of a protobuf schema (two `.proto` files, or two
-    /// directories of them, each a module root) and report breaking changes
-    /// by buf's rules; exits 1 on breaking changes (`--fail-on`), 2 when a
-    /// version does not load.
+    /// Compare two versions and report breaking changes: two workspaces
+    /// (directories holding mesh.kdl, or root .kdl files: their APIs'
+    /// schemas, topics and the spec), two `.proto` files, or two
+    /// directories of them (module roots); or, with `--against REF`, the
+    /// workspace DIR at a git ref against the working tree. Exits 1 on
+    /// breaking changes (`--fail-on`), 2 when a version does not load.
     Diff {
-        /// The old version: a `.proto` file or a directory of them.
-        #[arg(required_unless_present = "list_rules")]
+        /// The old version (a workspace, a `.proto` file or a directory of
+        /// them); with `--against`, the workspace DIR (default `.`).
+        #[arg(required_unless_present_any = ["list_rules", "against"])]
         old: Option<PathBuf>,
         /// The new version, of the same kind.
-        #[arg(required_unless_present = "list_rules")]
+        #[arg(required_unless_present_any = ["list_rules", "against"], conflicts_with = "against")]
         new: Option<PathBuf>,
+        /// Compare the workspace at this git ref (branch, tag, commit,
+        /// `HEAD~1`) with the working tree, reading the repository's objects.
+        #[arg(long, value_name = "REF")]
+        against: Option<String>,
         /// Which users must keep working: generated code per file, per
         /// package, or encoded messages (binary and JSON, or binary only).
         #[arg(long, value_enum, default_value_t = DiffCategory::WireJson)]
@@ -265,8 +272,16 @@ pub fn main() -> ExitCode {
             print!("{}", breaking_rules());
             ExitCode::SUCCESS
         }
-        Command::Diff { old: Some(old), new: Some(new), category, fail_on, format, list_rules: false } => {
-            let diffed = crate::driver::diff(&old, &new, category.category());
+        Command::Diff { old, new, against, category, fail_on, format, list_rules: false } => {
+            let diffed = match (old, new, against) {
+                (dir, None, Some(reference)) => {
+                    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+                    crate::driver::diff_against(&dir, &reference, category.category())
+                }
+                (Some(old), Some(new), None) => crate::driver::diff(&old, &new, category.category()),
+                // clap requires OLD and NEW unless --list-rules or --against is given.
+                _ => return ExitCode::from(2),
+            };
             let report = ReportArgs { format, deny: None };
             print_report(&diffed.diagnostics, &diffed.sources, &report);
             let failing =
@@ -277,8 +292,6 @@ pub fn main() -> ExitCode {
                 (true, _) => ExitCode::FAILURE,
             }
         }
-        // clap requires OLD and NEW unless --list-rules is given.
-        Command::Diff { .. } => ExitCode::from(2),
         Command::Rules { json } => {
             print!("{}", rules(json));
             ExitCode::SUCCESS
@@ -380,10 +393,8 @@ fn backends_table() -> String {
 
 /// `meshc diff --list-rules`: every breaking-change rule, from the rule table.
 fn breaking_rules() -> String {
-    let rules = crate::driver::breaking::RULES;
-    let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
-    rules
-        .iter()
+    let width = crate::driver::breaking::all_rules().map(|r| r.id.len()).max().unwrap_or(0);
+    crate::driver::breaking::all_rules()
         .map(|r| {
             let categories: Vec<&str> = r.categories.iter().map(|c| c.id()).collect();
             format!("{:<width$}  {:<8}  {:<28}  {}\n", r.id, r.format.as_str(), categories.join(","), r.purpose)

@@ -14,7 +14,9 @@
 //! `FIELD_NO_DELETE` is FILE and PACKAGE, while WIRE_JSON checks
 //! `FIELD_NO_DELETE_UNLESS_NAME_RESERVED` instead.
 
+pub mod affected;
 pub mod protobuf;
+pub mod spec;
 
 use crate::base::Span;
 
@@ -65,12 +67,23 @@ impl Category {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Protobuf,
+    /// The spec itself (`mesh.kdl`): routes, auth, policies, topics, ports.
+    Spec,
 }
 
 impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Protobuf => "protobuf",
+            Format::Spec => "spec",
+        }
+    }
+
+    /// The language of its examples' code blocks in the docs.
+    pub fn example_language(self) -> &'static str {
+        match self {
+            Format::Protobuf => "proto",
+            Format::Spec => "kdl",
         }
     }
 }
@@ -102,8 +115,13 @@ impl Rule {
 
     /// The rule with this id.
     pub fn get(id: &str) -> Option<&'static Rule> {
-        RULES.iter().find(|r| r.id == id)
+        all_rules().find(|r| r.id == id)
     }
+}
+
+/// Every rule of every format: protobuf's ([`RULES`]), then the spec's.
+pub fn all_rules() -> impl Iterator<Item = &'static Rule> {
+    [RULES, spec::RULES].into_iter().flatten()
 }
 
 /// One change between two versions that a rule reports.
@@ -357,7 +375,7 @@ mod tests {
     #[test]
     fn rule_ids_are_unique_and_each_has_a_category() {
         let mut seen = HashSet::new();
-        for rule in RULES {
+        for rule in all_rules() {
             assert!(seen.insert(rule.id), "{} is listed twice", rule.id);
             assert!(!rule.categories.is_empty(), "{} has no category", rule.id);
         }
