@@ -183,9 +183,15 @@ pub fn diff_against(dir: &Path, reference: &str, category: schema::breaking::Cat
         Ok(read) => read,
         Err(e) => {
             let help = match e {
-                crate::base::fs::git::GitError::NotARepository { .. } => "run it inside a git repository's working tree, or compare two directories: meshc diff OLD NEW",
-                crate::base::fs::git::GitError::UnknownRef { .. } => "name a branch, tag or commit of the repository (`git rev-parse REF` must resolve it)",
-                crate::base::fs::git::GitError::NotInRef { .. } => "the workspace did not exist at that ref: compare with a later one",
+                crate::base::fs::git::GitError::NotARepository { .. } => {
+                    "run it inside a git repository's working tree, or compare two directories: meshc diff OLD NEW"
+                }
+                crate::base::fs::git::GitError::UnknownRef { .. } => {
+                    "name a branch, tag or commit of the repository (`git rev-parse REF` must resolve it)"
+                }
+                crate::base::fs::git::GitError::NotInRef { .. } => {
+                    "the workspace did not exist at that ref: compare with a later one"
+                }
                 _ => "meshc reads the ref's tree bounded as the disk loader reads files, and no symlink",
             };
             let diagnostic = Diagnostic::new(Code::UnreadableGitRef, e.to_string()).help(help);

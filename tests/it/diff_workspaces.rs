@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 
 /// A workspace: a web service calling `Orders/Get`, the orders service
-/// serving a gRPC API, a gateway route, a topic with a consumer.
+/// serving a gRPC API, a gateway route to the web service, a topic with a
+/// consumer and one without.
 const MESH: &str = r#"mesh "shop"
 
 service "web" {
@@ -40,11 +41,11 @@ topic "orders-audited" {
 
 gateway "public" {
     listener "http" port=8000
-    route "orders" {
-        match path-prefix="/orders"
-        to "orders"
+    route "shop" {
+        match path-prefix="/"
+        to "web"
         timeout "2s"
-        public reason="the example's open API"
+        public reason="the example's open site"
     }
 }
 "#;
@@ -99,7 +100,15 @@ fn repository() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
     git(repo, &["init", "-q"]);
-    write(repo, &[("README", "shop\n"), ("ws/mesh.kdl", MESH), ("ws/protos/orders.proto", PROTO), ("ws/schemas/placed.avsc", AVRO)]);
+    write(
+        repo,
+        &[
+            ("README", "shop\n"),
+            ("ws/mesh.kdl", MESH),
+            ("ws/protos/orders.proto", PROTO),
+            ("ws/schemas/placed.avsc", AVRO),
+        ],
+    );
     commit(repo, "base");
     write(repo, &[("ws/protos/orders.proto", &PROTO.replace("string note = 1;", "int32 note = 1;"))]);
     commit(repo, "ping takes a number");
@@ -158,7 +167,7 @@ fn a_change_no_declared_caller_uses_is_a_warning_and_passes() {
     let (status, report) = meshc(&ws, &["--against", "HEAD~1"], "json");
     assert_eq!(
         lines(&report),
-        ["warning MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:6:17"],
+        ["warning MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:6:16"],
         "{report:#}"
     );
     assert_eq!(status, 0, "{report:#}");
@@ -172,12 +181,17 @@ fn a_change_no_declared_caller_uses_is_a_warning_and_passes() {
 fn a_change_to_a_message_a_declared_caller_reaches_is_an_error_naming_it() {
     let repo = repository();
     let ws = repo.path().join("ws");
-    write(&ws, &[("protos/orders.proto", &PROTO.replace("int64 cents = 1;", "int32 cents = 1;"))]);
+    let committed = PROTO.replace("string note = 1;", "int32 note = 1;");
+    write(&ws, &[("protos/orders.proto", &committed.replace("int64 cents = 1;", "int32 cents = 1;"))]);
     let (status, report) = meshc(&ws, &["--against", "HEAD"], "json");
-    assert_eq!(lines(&report), ["error MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:4:17"], "{report:#}");
+    assert_eq!(
+        lines(&report),
+        ["error MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:4:17"],
+        "{report:#}"
+    );
     assert_eq!(status, 1);
     let message = &messages(&report)[0];
-    assert!(message.contains("used by route `orders` of gateway `public`, service `web`"), "{message}");
+    assert!(message.contains("changed type from \"int64\" to \"int32\"; used by service `web`"), "{message}");
     let help = report["diagnostics"][0]["help"].as_str().unwrap_or_default();
     assert!(help.contains("`shop.orders.v2`"), "a versioned package suggests the next major version: {help}");
     // Against the first commit both changes show, each judged on its own.
@@ -186,7 +200,7 @@ fn a_change_to_a_message_a_declared_caller_reaches_is_an_error_naming_it() {
         lines(&report),
         [
             "error MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:4:17",
-            "warning MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:6:17",
+            "warning MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:6:16",
         ],
         "{report:#}"
     );
@@ -214,8 +228,8 @@ fn topic_schemas_are_judged_by_their_compatibility_and_their_consumers() {
     assert_eq!(
         lines(&report),
         [
-            "error MESH0093 SPEC_TOPIC_SCHEMA_COMPATIBLE schemas/placed.avsc:1:77",
-            "warning MESH0093 SPEC_TOPIC_SCHEMA_COMPATIBLE schemas/placed.avsc:1:77",
+            "warning MESH0093 SPEC_TOPIC_SCHEMA_COMPATIBLE schemas/placed.avsc:1:92",
+            "error MESH0093 SPEC_TOPIC_SCHEMA_COMPATIBLE schemas/placed.avsc:1:92",
         ],
         "{report:#}"
     );
@@ -227,31 +241,33 @@ fn topic_schemas_are_judged_by_their_compatibility_and_their_consumers() {
 }
 
 #[test]
-fn spec_rules_report_deleted_routes_apis_and_moved_ports() {
+fn spec_rules_report_deleted_routes_apis_and_topics() {
     let repo = repository();
     let ws = repo.path().join("ws");
     let mesh = MESH
         .replace("    calls \"orders\" operation=\"shop.orders.v1.Orders/Get\" timeout=\"1s\"\n", "")
         .replace("    api \"orders-grpc\" kind=\"grpc\" schema=\"protos/orders.proto\"\n", "")
-        .replace("address \"web.svc\" port=8080", "address \"web.svc\" port=8081")
-        .replace("topic \"orders-audited\" {\n    schema \"schemas/placed.avsc\"\n    compatibility \"backward\"\n}\n", "");
-    let (before, after) = mesh.split_once("    route \"orders\" {").unwrap();
+        .replace(
+            "topic \"orders-audited\" {\n    schema \"schemas/placed.avsc\"\n    compatibility \"backward\"\n}\n",
+            "",
+        );
+    let (before, _route) = mesh.split_once("    route \"shop\" {").unwrap();
     let mesh = format!("{before}}}\n");
-    let _ = after;
     write(&ws, &[("mesh.kdl", &mesh)]);
     let (status, report) = meshc(&ws, &["--against", "HEAD"], "json");
-    let rules: Vec<String> = lines(&report).iter().map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" ")).collect();
+    let rules: Vec<String> =
+        lines(&report).iter().map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" ")).collect();
     assert_eq!(
         rules,
         [
+            "error MESH0093 SPEC_TOPIC_NO_DELETE",
             "error MESH0093 SPEC_API_NO_DELETE",
             "error MESH0093 SPEC_ROUTE_NO_DELETE",
-            "error MESH0093 SPEC_TOPIC_NO_DELETE",
         ],
         "{report:#}"
     );
     assert_eq!(status, 1);
-    // A deleted route points at the old file, shown at the ref.
+    // A deleted topic points at the old file, shown at the ref.
     let files: Vec<&str> =
         report["diagnostics"].as_array().unwrap().iter().filter_map(|d| d["location"]["file"].as_str()).collect();
     assert!(files.contains(&"HEAD:mesh.kdl"), "{files:?}");
@@ -262,7 +278,10 @@ fn two_workspace_directories_compare_like_a_ref() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), &[("old/mesh.kdl", MESH), ("old/protos/orders.proto", PROTO), ("old/schemas/placed.avsc", AVRO)]);
     let changed = PROTO.replace("rpc Get(Order) returns (Order);", "rpc Get(Ping) returns (Order);");
-    write(dir.path(), &[("new/mesh.kdl", MESH), ("new/protos/orders.proto", &changed), ("new/schemas/placed.avsc", AVRO)]);
+    write(
+        dir.path(),
+        &[("new/mesh.kdl", MESH), ("new/protos/orders.proto", &changed), ("new/schemas/placed.avsc", AVRO)],
+    );
     let (status, report) = meshc(dir.path(), &["old", "new"], "json");
     assert_eq!(lines(&report), ["error MESH0093 RPC_SAME_REQUEST_TYPE new/protos/orders.proto:9:11"], "{report:#}");
     assert_eq!(status, 1);
@@ -277,7 +296,7 @@ fn two_workspace_directories_compare_like_a_ref() {
 fn a_version_that_does_not_compile_exits_2_with_its_errors() {
     let repo = repository();
     let ws = repo.path().join("ws");
-    write(&ws, &[("mesh.kdl", &MESH.replace("to \"orders\"", "to \"ordres\""))]);
+    write(&ws, &[("mesh.kdl", &MESH.replace("to \"web\"", "to \"wbe\""))]);
     let (status, report) = meshc(&ws, &["--against", "HEAD"], "json");
     assert_eq!(status, 2, "{report:#}");
     assert!(report["errors"].as_u64().unwrap_or_default() > 0, "{report:#}");

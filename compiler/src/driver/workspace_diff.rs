@@ -60,8 +60,7 @@ pub fn diff_workspaces_in(old: Side, new: Side, category: Category) -> Diffed {
         (Some(a), Some(b)) => a == b,
         _ => o.text().is_some() && o.text() == n.text(),
     };
-    let topic_changes =
-        breaking::spec::topic_changes(&old_model, &old_run.schemas, &new_model, &new_run.schemas, same);
+    let topic_changes = breaking::spec::topic_changes(&old_model, &old_run.schemas, &new_model, &new_run.schemas, same);
     for (topic, change) in topic_changes {
         let users = Some((topic_users(&new_model, topic), "producer or consumer"));
         found.changes.push(Judged { change, severity: Severity::Error, users, help: None, note: None });
@@ -125,13 +124,18 @@ impl Judged {
 fn unloaded(old_run: Compilation, old: &Side, new_run: Compilation, new: &Side, mut sources: Sources) -> Diffed {
     sources.append(&old_run.sources, old.label);
     let offset = sources.append(&new_run.sources, new.label);
-    let errors = |run: &Compilation| run.diagnostics.iter().filter(|d| d.severity == Severity::Error).cloned().collect::<Vec<_>>();
+    let errors = |run: &Compilation| {
+        run.diagnostics.iter().filter(|d| d.severity == Severity::Error).cloned().collect::<Vec<_>>()
+    };
     let mut sink = Sink::new();
     sink.extend(errors(&old_run));
     sink.extend(errors(&new_run).into_iter().map(|d| shifted(d, offset)));
     if !sink.has_errors() {
         // No spec file could be read, and the loader said why in no error.
-        sink.push(Diagnostic::new(Code::UnreadableFile, format!("no workspace at `{}` or `{}`", old.path.display(), new.path.display())));
+        sink.push(Diagnostic::new(
+            Code::UnreadableFile,
+            format!("no workspace at `{}` or `{}`", old.path.display(), new.path.display()),
+        ));
     }
     Diffed { sources, diagnostics: sink.into_sorted(), loaded: false }
 }
@@ -183,7 +187,7 @@ fn judged(mut d: Diagnostic, users: &[User], kind: &str) -> Diagnostic {
     let more = names.len().saturating_sub(NAMED_USERS);
     names.truncate(NAMED_USERS);
     let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-    d.message = format!("{}; used by {}{more}", d.message, names.join(", "));
+    d.message = format!("{}; used by {}{more}", d.message.trim_end_matches('.'), names.join(", "));
     for user in users.iter().take(NAMED_USERS) {
         d = d.with_label(user.span, format!("{} uses it", user.who));
     }
@@ -191,14 +195,18 @@ fn judged(mut d: Diagnostic, users: &[User], kind: &str) -> Diagnostic {
 }
 
 fn topic_users(model: &Model, topic: crate::model::TopicId) -> Vec<User> {
-    let producers = model.events.producers.iter().filter(|p| p.topic.value == topic).map(|p| User {
-        who: format!("producer `{}`", model.service(p.service).name.value),
-        span: p.span,
-    });
-    let consumers = model.events.consumers.iter().filter(|c| c.topic.value == topic).map(|c| User {
-        who: format!("consumer `{}`", model.service(c.service).name.value),
-        span: c.span,
-    });
+    let producers = model
+        .events
+        .producers
+        .iter()
+        .filter(|p| p.topic.value == topic)
+        .map(|p| User { who: format!("producer `{}`", model.service(p.service).name.value), span: p.span });
+    let consumers = model
+        .events
+        .consumers
+        .iter()
+        .filter(|c| c.topic.value == topic)
+        .map(|c| User { who: format!("consumer `{}`", model.service(c.service).name.value), span: c.span });
     producers.chain(consumers).collect()
 }
 
@@ -235,7 +243,11 @@ fn uses_by_target(model: &Model) -> HashMap<ServiceId, Vec<ApiUse>> {
             let operation = forward.operation.as_ref().map(|o| o.value.clone());
             let who = format!("route `{}` of gateway `{}`", route.name.value, gateway.name.value);
             let port = target.route_port(operation.as_ref());
-            out.entry(forward.target.value).or_default().push(ApiUse { user: User { who, span: route.span }, port, operation });
+            out.entry(forward.target.value).or_default().push(ApiUse {
+                user: User { who, span: route.span },
+                port,
+                operation,
+            });
         }
     }
     out
@@ -278,7 +290,8 @@ fn apis(
                 found.new_errors.push(d);
                 continue;
             }
-            let (Some(old_schema), Some(new_schema)) = (old_run.schemas.get(old_api.schema), new_run.schemas.get(api.schema))
+            let (Some(old_schema), Some(new_schema)) =
+                (old_run.schemas.get(old_api.schema), new_run.schemas.get(api.schema))
             else {
                 continue;
             };
@@ -342,8 +355,10 @@ fn compare_api_schema(
 ) {
     match api.kind.schema_format() {
         SchemaFormat::Proto => {
-            let old_module = proto_module::load_schema(old.fs, &pair.old_path, &pair.old_includes, &mut old_run.sources);
-            let new_module = proto_module::load_schema(new.fs, &pair.new_path, &pair.new_includes, &mut new_run.sources);
+            let old_module =
+                proto_module::load_schema(old.fs, &pair.old_path, &pair.old_includes, &mut old_run.sources);
+            let new_module =
+                proto_module::load_schema(new.fs, &pair.new_path, &pair.new_includes, &mut new_run.sources);
             match (old_module, new_module) {
                 (Ok(o), Ok(n)) => found.changes.extend(protobuf_changes(&o, &n, uses, category)),
                 (o, n) => {
@@ -352,11 +367,19 @@ fn compare_api_schema(
                 }
             }
         }
-        SchemaFormat::OpenApi | SchemaFormat::Graphql | SchemaFormat::Avro | SchemaFormat::JsonSchema | SchemaFormat::Jwks => {
+        SchemaFormat::OpenApi
+        | SchemaFormat::Graphql
+        | SchemaFormat::Avro
+        | SchemaFormat::JsonSchema
+        | SchemaFormat::Jwks => {
             let schema = new_run.schemas.get(api.schema).map(|s| s.file);
             let mut d = Diagnostic::new(
                 Code::SchemaChangeNotCompared,
-                format!("the {} of API `{}` changed and meshc does not compare that format yet", api.kind.schema_format().describe(), api.name.value),
+                format!(
+                    "the {} of API `{}` changed and meshc does not compare that format yet",
+                    api.kind.schema_format().describe(),
+                    api.name.value
+                ),
             )
             .help("review the change by hand, or compare it with the format's own tool (oasdiff, graphql-inspector)");
             if let Some(file) = schema {
@@ -387,7 +410,8 @@ fn protobuf_changes(old: &ProtoModule, new: &ProtoModule, uses: &[&ApiUse], cate
     let mut out = Vec::new();
     for change in changes {
         if change.rule.in_category(category) {
-            let affected: BTreeSet<&(String, String)> = impact.affected(&change).into_iter().map(|i| &rpcs[i]).collect();
+            let affected: BTreeSet<&(String, String)> =
+                impact.affected(&change).into_iter().map(|i| &rpcs[i]).collect();
             let users: Vec<User> = uses
                 .iter()
                 .filter(|u| match &u.operation {

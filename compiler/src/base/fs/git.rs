@@ -65,7 +65,8 @@ pub fn tree_at(dir: &Path, reference: &str) -> Result<(MemoryFs, String), GitErr
     let unknown = |reason: String| GitError::UnknownRef { reference: reference.to_string(), reason };
     let unreadable = |reason: String| GitError::Unreadable { reference: reference.to_string(), reason };
     let id = repo.rev_parse_single(reference).map_err(|e| unknown(e.to_string()))?;
-    let commit = id.object().map_err(|e| unreadable(e.to_string()))?.peel_to_commit().map_err(|e| unknown(e.to_string()))?;
+    let commit =
+        id.object().map_err(|e| unreadable(e.to_string()))?.peel_to_commit().map_err(|e| unknown(e.to_string()))?;
     let mut tree = commit.tree().map_err(|e| unreadable(e.to_string()))?;
     if !relative.as_os_str().is_empty() {
         let entry = tree.lookup_entry_by_path(relative).map_err(|e| unreadable(e.to_string()))?;

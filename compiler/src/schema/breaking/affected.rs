@@ -40,11 +40,15 @@ impl Places {
             let Some(descriptor) = module.descriptor(file) else { continue };
             let mut spans = Vec::new();
             let mut messages: Vec<MessageDescriptor> = descriptor.messages().collect();
-            spans.extend(descriptor.enums().filter_map(|e| Some((file.span(e.path())?, Element::Type(e.full_name().into())))));
+            spans.extend(
+                descriptor.enums().filter_map(|e| Some((file.span(e.path())?, Element::Type(e.full_name().into())))),
+            );
             while let Some(message) = messages.pop() {
                 messages.extend(message.child_messages());
                 spans.extend(
-                    message.child_enums().filter_map(|e| Some((file.span(e.path())?, Element::Type(e.full_name().into())))),
+                    message
+                        .child_enums()
+                        .filter_map(|e| Some((file.span(e.path())?, Element::Type(e.full_name().into())))),
                 );
                 if let Some(span) = file.span(message.path()) {
                     spans.push((span, Element::Type(message.full_name().into())));
@@ -90,7 +94,10 @@ impl Impact {
         let reach = rpcs
             .iter()
             .map(|(service, method)| {
-                let mut set = HashSet::from([Element::Service(service.clone()), Element::Method(service.clone(), method.clone())]);
+                let mut set = HashSet::from([
+                    Element::Service(service.clone()),
+                    Element::Method(service.clone(), method.clone()),
+                ]);
                 for module in [old, new] {
                     reach_rpc(module, service, method, &mut set);
                 }
@@ -103,10 +110,11 @@ impl Impact {
     /// The indices (into the `rpcs` given to [`Impact::new`]) of the RPCs
     /// `change` affects. A change placed nowhere (no span) affects all.
     pub fn affected(&self, change: &Change) -> Vec<usize> {
-        let elements: Vec<Element> = [change.new.and_then(|s| self.new.element_at(s)), change.old.and_then(|s| self.old.element_at(s))]
-            .into_iter()
-            .flatten()
-            .collect();
+        let elements: Vec<Element> =
+            [change.new.and_then(|s| self.new.element_at(s)), change.old.and_then(|s| self.old.element_at(s))]
+                .into_iter()
+                .flatten()
+                .collect();
         (0..self.reach.len())
             .filter(|&i| elements.is_empty() || elements.iter().any(|e| self.reach[i].contains(e)))
             .collect()
@@ -161,7 +169,8 @@ mod tests {
         let mut sources = Sources::new(Path::new("/"));
         let old = load_module(&fs, Path::new("/old"), &mut sources).unwrap_or_else(|d| panic!("{}", d.message));
         let new = load_module(&fs, Path::new("/new"), &mut sources).unwrap_or_else(|d| panic!("{}", d.message));
-        let rpcs = [("shop.v1.Orders".to_string(), "Get".to_string()), ("shop.v1.Orders".to_string(), "Health".to_string())];
+        let rpcs =
+            [("shop.v1.Orders".to_string(), "Get".to_string()), ("shop.v1.Orders".to_string(), "Health".to_string())];
         (super::super::protobuf::compare(&old, &new), Impact::new(&old, &new, &rpcs))
     }
 
@@ -176,10 +185,12 @@ mod tests {
 
     #[test]
     fn a_changed_rpc_affects_itself_and_a_file_option_affects_both() {
-        let (changes, impact) = judge(&BEFORE.replace("rpc Health(Ping) returns (Ping);", "rpc Health(Ping) returns (Order);"));
+        let (changes, impact) =
+            judge(&BEFORE.replace("rpc Health(Ping) returns (Ping);", "rpc Health(Ping) returns (Order);"));
         let response = changes.iter().find(|c| c.rule.id == "RPC_SAME_RESPONSE_TYPE").expect("the change");
         assert_eq!(impact.affected(response), [1]);
-        let (changes, impact) = judge(&BEFORE.replace("package shop.v1;", "package shop.v1;\noption go_package = \"x/y\";"));
+        let (changes, impact) =
+            judge(&BEFORE.replace("package shop.v1;", "package shop.v1;\noption go_package = \"x/y\";"));
         let option = changes.iter().find(|c| c.rule.id == "FILE_SAME_GO_PACKAGE").expect("the change");
         assert_eq!(impact.affected(option), [0, 1]);
     }

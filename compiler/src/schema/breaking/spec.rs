@@ -102,7 +102,8 @@ fn rule(id: &str) -> &'static Rule {
 /// The `new` spans point into `new`'s sources, the `old` ones into `old`'s.
 pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
     let mut out = Vec::new();
-    let new_services: HashMap<&str, ServiceId> = new.service_ids().map(|id| (new.service(id).name.value.as_str(), id)).collect();
+    let new_services: HashMap<&str, ServiceId> =
+        new.service_ids().map(|id| (new.service(id).name.value.as_str(), id)).collect();
     let callers = Callers { old: principals(old), new: principals(new), requests: requests_by_target(new) };
     for old_service in &old.services {
         let new_service = new_services.get(old_service.name.value.as_str()).copied();
@@ -368,14 +369,16 @@ pub fn topic_changes(
     new_schemas: &SchemaIndex,
     unchanged: impl Fn(&crate::schema::Schema, &crate::schema::Schema) -> bool,
 ) -> Vec<(TopicId, Change)> {
-    let old_topics: HashMap<&str, &crate::model::Topic> = old.topics.iter().map(|t| (t.name.value.as_str(), t)).collect();
+    let old_topics: HashMap<&str, &crate::model::Topic> =
+        old.topics.iter().map(|t| (t.name.value.as_str(), t)).collect();
     let mut out = Vec::new();
     for id in new.topic_ids() {
         let topic = new.topic(id);
         let Some(old_topic) = old_topics.get(topic.name.value.as_str()) else { continue };
         let mode = topic.compatibility.value;
         let (old_version, new_version) = (old_topic.current(), topic.current());
-        let (Some(old_schema), Some(new_schema)) = (old_schemas.get(old_version.schema), new_schemas.get(new_version.schema))
+        let (Some(old_schema), Some(new_schema)) =
+            (old_schemas.get(old_version.schema), new_schemas.get(new_version.schema))
         else {
             continue;
         };
@@ -417,7 +420,10 @@ pub fn topic_changes(
     out
 }
 
-fn event_of<'s>(schema: &'s crate::schema::Schema, version: &crate::model::SchemaVersion) -> Option<compat::EventType<'s>> {
+fn event_of<'s>(
+    schema: &'s crate::schema::Schema,
+    version: &crate::model::SchemaVersion,
+) -> Option<compat::EventType<'s>> {
     schema.event_type(version.message.as_ref().map(|m| m.value.as_str()))
 }
 
