@@ -326,3 +326,62 @@ fn unreadable_refs_are_coded_diagnostics() {
     commit(repo.path(), "a symlink");
     assert!(only(&["--against", "HEAD"], &ws).contains("symlink"));
 }
+
+#[test]
+fn the_shop_compared_with_itself_reports_nothing() {
+    // Every kind of user (calls, routes with auth, resolvers, topics with
+    // producers and consumers, authorization) and nothing changed.
+    let shop = crate::support::repo_root().join("examples/shop");
+    let (status, report) = meshc(&shop, &[".", "."], "json");
+    assert_eq!((status, lines(&report)), (0, Vec::<String>::new()), "{report:#}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_shop_with_a_changed_payment_schema_and_a_wider_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new");
+    copy_dir(&crate::support::repo_root().join("examples/shop"), &new);
+    let edit = |path: &str, from: &str, to: &str| {
+        let text = std::fs::read_to_string(new.join(path)).unwrap();
+        assert!(text.contains(from), "{path} lacks {from}");
+        std::fs::write(new.join(path), text.replacen(from, to, 1)).unwrap();
+    };
+    // Charge's request changes (its imports resolve through proto-include "protos").
+    edit("protos/payments.proto", "int64 amount_cents = 2;", "int32 amount_cents = 2;");
+    // Orders may now call every operation of payments, Refund included.
+    edit(
+        "services/payments.kdl",
+        "allow \"orders\" {\n            operation \"shop.payments.v1.Payments/Charge\"\n        }",
+        "allow \"orders\"",
+    );
+    let shop = crate::support::repo_root().join("examples/shop");
+    let (status, report) = meshc(dir.path(), &[shop.to_str().unwrap(), "new"], "json");
+    let found: Vec<String> =
+        lines(&report).iter().map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(
+        found,
+        ["error MESH0093 SPEC_POLICY_NO_WEAKEN", "error MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE"],
+        "{report:#}"
+    );
+    assert_eq!(status, 1);
+    let all = messages(&report).join("\n");
+    assert!(
+        all.contains(
+            "used by route `charge-rest` of gateway `public`, route `charge` of gateway `public`, service `orders`"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("now lets service `orders` call"), "{all}");
+}
