@@ -115,6 +115,13 @@ pub fn compile(path: &Path) -> Compilation {
 /// file): every spec and schema file is read through `fs`, so a workspace
 /// in memory (`MemoryFs`) compiles exactly as one on disk.
 pub fn compile_in(fs: &dyn FileSystem, path: &Path) -> Compilation {
+    front_end_in(fs, path, true)
+}
+
+/// Loads, lowers and reads the schemas of the workspace at `path`; the
+/// check passes run only when `checks` is set (`meshc diff` compares the
+/// model and schemas, and leaves the checks to `meshc check`).
+fn front_end_in(fs: &dyn FileSystem, path: &Path, checks: bool) -> Compilation {
     let root = if fs.is_dir(path) { path } else { path.parent().unwrap_or(Path::new(".")) };
     let root = fs.canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let mut sources = Sources::new(&root);
@@ -127,7 +134,9 @@ pub fn compile_in(fs: &dyn FileSystem, path: &Path) -> Compilation {
         sources.redact(*span);
     }
     let schemas = schema::load(&model, fs, &mut sources, &mut sink);
-    crate::check::run_all(&model, &schemas, &mut sink);
+    if checks {
+        crate::check::run_all(&model, &schemas, &mut sink);
+    }
     Compilation { sources, model: Some(model), schemas, diagnostics: sink.into_sorted() }
 }
 

@@ -1,6 +1,7 @@
 //! `meshc diff` of two workspaces (`meshc diff OLD NEW` of two spec
 //! directories or root files, `meshc diff --against REF`): both are
-//! compiled, then compared three ways:
+//! loaded, lowered and their schemas read (the check passes are `meshc
+//! check`'s), then compared three ways:
 //!
 //! - each API present in both (paired by service and API name) by its
 //!   schema format's rules ([`compare_api_schema`] dispatches; protobuf
@@ -15,15 +16,15 @@
 //! changed, and the message names them; otherwise it is a warning saying
 //! no declared user is affected.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::{common_ancestor, compile_in, Compilation, Diffed};
+use super::{common_ancestor, front_end_in, Compilation, Diffed};
 use crate::base::fs::FileSystem;
 use crate::base::{Sources, Span};
 use crate::diag::{Code, Diagnostic, Severity, Sink};
 use crate::model::values::{Operation, SchemaFormat};
-use crate::model::{Api, Model, PortId, Service, ServiceId};
+use crate::model::{Api, Model, PortId, SchemaId, Service, ServiceId};
 use crate::schema::breaking::affected::Impact;
 use crate::schema::breaking::{self, Category, Change};
 use crate::schema::proto_module::{self, ProtoModule};
@@ -44,8 +45,10 @@ pub struct Side<'a> {
 
 /// Compares two workspaces; see the module documentation.
 pub fn diff_workspaces_in(old: Side, new: Side, category: Category) -> Diffed {
-    let mut old_run = compile_in(old.fs, old.path);
-    let mut new_run = compile_in(new.fs, new.path);
+    // The check passes are `meshc check`'s: a diff needs each version's
+    // model and schemas, which lowering and loading errors alone prevent.
+    let mut old_run = front_end_in(old.fs, old.path, false);
+    let mut new_run = front_end_in(new.fs, new.path, false);
     let canonical = |side: &Side| side.fs.canonicalize(side.path).unwrap_or_else(|_| side.path.to_path_buf());
     let mut sources = Sources::new(&common_ancestor(&canonical(&old), &canonical(&new)));
     let (Some(old_model), Some(new_model)) = (old_run.model.take(), new_run.model.take()) else {
@@ -56,10 +59,7 @@ pub fn diff_workspaces_in(old: Side, new: Side, category: Category) -> Diffed {
     }
     let mut found = Found::default();
     apis(&old_model, &mut old_run, &old, &new_model, &mut new_run, &new, category, &mut found);
-    let same = |o: &Schema, n: &Schema| match (o.proto_fingerprint(), n.proto_fingerprint()) {
-        (Some(a), Some(b)) => a == b,
-        _ => o.text().is_some() && o.text() == n.text(),
-    };
+    let same = |o: &Schema, n: &Schema| unchanged(o, &old_run.sources, n, &new_run.sources);
     let topic_changes = breaking::spec::topic_changes(&old_model, &old_run.schemas, &new_model, &new_run.schemas, same);
     for (topic, change) in topic_changes {
         let users = Some((topic_users(&new_model, topic), "producer or consumer"));
@@ -266,7 +266,11 @@ fn apis(
     found: &mut Found,
 ) {
     let old_services: HashMap<&str, &Service> = old_model.services.iter().map(|s| (s.name.value.as_str(), s)).collect();
-    let mut uses: Option<HashMap<ServiceId, Vec<ApiUse>>> = None;
+    let uses = uses_by_target(new_model);
+    // Many APIs may share a schema file: each pair of files is judged once,
+    // by the uses of every API serving it.
+    let mut unchanged_pairs: HashMap<(SchemaId, SchemaId), bool> = HashMap::new();
+    let mut changed: BTreeMap<(SchemaId, SchemaId), (&Api, Vec<&ApiUse>)> = BTreeMap::new();
     for target in new_model.service_ids() {
         let service = new_model.service(target);
         let Some(old_service) = old_services.get(service.name.value.as_str()) else { continue };
@@ -290,29 +294,33 @@ fn apis(
                 found.new_errors.push(d);
                 continue;
             }
-            let (Some(old_schema), Some(new_schema)) =
-                (old_run.schemas.get(old_api.schema), new_run.schemas.get(api.schema))
-            else {
-                continue;
-            };
-            if unchanged(old_schema, &old_run.sources, new_schema, &new_run.sources) {
+            let key = (old_api.schema, api.schema);
+            let same = *unchanged_pairs.entry(key).or_insert_with(|| {
+                match (old_run.schemas.get(old_api.schema), new_run.schemas.get(api.schema)) {
+                    (Some(o), Some(n)) => unchanged(o, &old_run.sources, n, &new_run.sources),
+                    // A schema that did not load is reported as an error already.
+                    _ => true,
+                }
+            });
+            if same {
                 continue;
             }
-            let uses = uses.get_or_insert_with(|| uses_by_target(new_model));
-            let api_uses: Vec<&ApiUse> = uses
+            let api_uses = uses
                 .get(&target)
                 .into_iter()
                 .flatten()
-                .filter(|u| u.port == api.port && u.operation.as_ref().is_none_or(|op| api.serves(op)))
-                .collect();
-            let pair = ApiPair {
-                old_path: old_model.schema(old_api.schema).path.clone(),
-                old_includes: includes(old_model),
-                new_path: new_model.schema(api.schema).path.clone(),
-                new_includes: includes(new_model),
-            };
-            compare_api_schema(api, &pair, old_run, old, new_run, new, &api_uses, category, found);
+                .filter(|u| u.port == api.port && u.operation.as_ref().is_none_or(|op| api.serves(op)));
+            changed.entry(key).or_insert_with(|| (api, Vec::new())).1.extend(api_uses);
         }
+    }
+    for ((old_schema, new_schema), (api, api_uses)) in changed {
+        let pair = ApiPair {
+            old_path: old_model.schema(old_schema).path.clone(),
+            old_includes: includes(old_model),
+            new_path: new_model.schema(new_schema).path.clone(),
+            new_includes: includes(new_model),
+        };
+        compare_api_schema(api, &pair, old_run, old, new_run, new, &api_uses, category, found);
     }
 }
 
