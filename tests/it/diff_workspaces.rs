@@ -310,7 +310,7 @@ fn unreadable_refs_are_coded_diagnostics() {
         let (status, report) = meshc(dir, args, "json");
         assert_eq!(status, 2, "{args:?}: {report:#}");
         assert_eq!(lines(&report).len(), 1, "{report:#}");
-        assert_eq!(report["diagnostics"][0]["code"], "MESH0100", "{report:#}");
+        assert_eq!(report["diagnostics"][0]["code"], "MESH0103", "{report:#}");
         report["diagnostics"][0]["message"].as_str().unwrap_or_default().to_string()
     };
     assert!(only(&["--against", "no-such-branch"], &ws).contains("`no-such-branch` names no commit"));

@@ -169,8 +169,8 @@ codes! {
     WorkQueueAckAll = "MESH0091", "work-queue-ack-all", Events, Error, "0.1.0", "A consumer of a NATS work-queue stream acknowledges cumulatively (`ack=\"all\"`), which JetStream refuses.";
     MinInsyncAboveReplicas = "MESH0092", "min-insync-above-replicas", Events, Error, "0.1.0", "A Kafka stream needs more in-sync replicas than it has replicas: every `acks=all` write fails.";
     BreakingChange = "MESH0093", "breaking-change", Schema, Error, "0.1.0", "`meshc diff`: a schema change breaks a rule of the chosen category (the diagnostic names the rule, e.g. `FIELD_NO_DELETE`).";
-    UnreadableGitRef = "MESH0100", "unreadable-git-ref", Workspace, Error, "0.1.0", "`meshc diff --against REF`: the workspace cannot be read at that git ref (no repository, unknown ref, the directory absent from it, a symlink or too many files in its tree).";
-    SchemaChangeNotCompared = "MESH0101", "schema-change-not-compared", Schema, Warning, "0.1.0", "`meshc diff` of two workspaces: an API's schema changed in a format meshc does not compare yet, so its breaking changes are not reported.";
+    UnreadableGitRef = "MESH0103", "unreadable-git-ref", Workspace, Error, "0.1.0", "`meshc diff --against REF`: the workspace cannot be read at that git ref (no repository, unknown ref, the directory absent from it, a symlink or too many files in its tree).";
+    SchemaChangeNotCompared = "MESH0104", "schema-change-not-compared", Schema, Warning, "0.1.0", "`meshc diff` of two workspaces: an API's schema changed in a format meshc does not compare yet, so its breaking changes are not reported.";
 }
 
 impl Code {
