@@ -11,6 +11,8 @@
 //! - the whole pipeline (`meshc::driver::compile`) in a temporary copy of a
 //!   workspace, `Compilation::emit()` when there are no errors, and every
 //!   diagnostic renderer;
+//! - `meshc diff` of a schema file against its variant, both ways round
+//!   (`diff_never_panics`), and every renderer;
 //!
 //! each under `catch_unwind`. A failure names the variant's seed and prints
 //! the input that panicked. `MESHC_FUZZ_SEED=<n>` changes the base seed and
@@ -858,4 +860,53 @@ fn schema_loaders_never_panic() {
     drop(watchdog);
     println!("schemas: {clean} of {runs} variants checked clean");
     failures.assert_none("schema", runs);
+}
+
+/// `meshc diff` of each of the examples' schema files (OpenAPI, GraphQL,
+/// Avro, JSON Schema, protobuf) against a mutated variant of itself, both
+/// ways round: loaders, comparators and renderers never panic, and each
+/// diff ends within the watchdog's time.
+#[test]
+fn diff_never_panics() {
+    quiet_panics();
+    let watchdog = Watchdog::start("diff_never_panics");
+    let mut seeds: Vec<(String, String)> = Vec::new();
+    for ws in workspaces() {
+        for f in files_under(&ws, &[".yaml", ".yml", ".json", ".avsc", ".graphql", ".proto"]) {
+            let ext = f.extension().unwrap().to_string_lossy().into_owned();
+            seeds.push((ext, std::fs::read_to_string(&f).unwrap()));
+        }
+    }
+    for ext in ["yaml", "graphql", "avsc", "json"] {
+        assert!(seeds.iter().any(|(e, _)| e == ext), "no .{ext} schema to diff");
+    }
+    let texts: Vec<String> = seeds.iter().map(|(_, t)| t.clone()).collect();
+    let mutator = Mutator { corpus: &texts, tokens: SCHEMA_TOKENS };
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Failures::default();
+    let (mut runs, mut loaded) = (0, 0);
+    let policy = meshc::schema::breaking::Policy::default();
+    for i in 0..scaled(400) as u64 {
+        let seed = base_seed() ^ (i << 20) ^ 0x5;
+        let mut rng = Rng::new(seed);
+        let (ext, text) = &seeds[rng.below(seeds.len())];
+        let input =
+            if rng.chance(50) { mutator.gentle_variant(text, &mut rng) } else { mutator.variant(text, &mut rng) };
+        let (old, new) = (dir.path().join(format!("old.{ext}")), dir.path().join(format!("new.{ext}")));
+        std::fs::write(&old, text).unwrap();
+        std::fs::write(&new, &input).unwrap();
+        let label = format!("meshc diff of a .{ext} file");
+        watchdog.enter(|| format!("{label}:\n{input}"));
+        runs += 1;
+        failures.run(seed, &label, &input, || {
+            for (a, b) in [(&old, &new), (&new, &old)] {
+                let diffed = meshc::driver::diff(a, b, &policy);
+                loaded += usize::from(diffed.loaded);
+                render_all(&diffed.diagnostics, &diffed.sources);
+            }
+        });
+    }
+    drop(watchdog);
+    println!("diff: {loaded} of {} comparisons loaded both versions", 2 * runs);
+    failures.assert_none("diff", runs);
 }

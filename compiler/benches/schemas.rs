@@ -473,6 +473,7 @@ fn child_schemas(dir: &Path, repeat: usize) {
                 proto_includes: model.proto_includes.clone(),
                 schemas: vec![SchemaRef {
                     path: s.path.clone(),
+                    display: s.display.clone(),
                     format: s.format,
                     span: s.span,
                     named_by_api: s.named_by_api,

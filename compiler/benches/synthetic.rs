@@ -433,7 +433,7 @@ fn child(dir: &Path, repeat: usize) {
     // `meshc diff` against a copy where 1 % of the schema files changed.
     let changed_dir = changed_copy(dir);
     let (diff, diffed) =
-        best(repeat, || meshc::driver::diff(dir, &changed_dir, meshc::driver::breaking::Category::WireJson));
+        best(repeat, || meshc::driver::diff(dir, &changed_dir, &meshc::driver::breaking::Policy::default()));
     assert!(diffed.loaded && !diffed.diagnostics.is_empty(), "the diff compares both versions and finds the changes");
     let diff_changes = diffed.diagnostics.len();
     let _ = std::fs::remove_dir_all(&changed_dir);

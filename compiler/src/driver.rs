@@ -4,10 +4,11 @@
 use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
 
-use crate::base::fs::{DiskFs, FileSystem};
+use crate::base::fs::{read_text, DiskFs, FileSystem};
 use crate::base::Sources;
 use crate::diag::{Code, Diagnostic, Severity, Sink};
 use crate::emit::{self, Artifact};
+pub use crate::model::api_versions::Date;
 use crate::model::{self, Model};
 use crate::schema::{self, SchemaIndex};
 
@@ -111,17 +112,39 @@ pub fn compile(path: &Path) -> Compilation {
     compile_in(&DiskFs, path)
 }
 
+/// [`compile`], judging API version lifecycles on `today` (`None`: [`today`]).
+pub fn compile_on(path: &Path, today: Option<Date>) -> Compilation {
+    compile_in_on(&DiskFs, path, today)
+}
+
+/// The day lifecycles are judged on when none is given: `SOURCE_DATE_EPOCH`
+/// (reproducible builds) when set and valid, else the clock's UTC day.
+pub fn today() -> Date {
+    let from_env = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<i64>().ok());
+    let seconds = from_env.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    });
+    Date::from_unix(seconds).or_else(|| Date::from_unix(0)).expect("the epoch is a date")
+}
+
 /// Loads and checks the workspace at `path` in `fs` (a directory or a root
 /// file): every spec and schema file is read through `fs`, so a workspace
 /// in memory (`MemoryFs`) compiles exactly as one on disk.
 pub fn compile_in(fs: &dyn FileSystem, path: &Path) -> Compilation {
-    front_end_in(fs, path, true)
+    compile_in_on(fs, path, None)
 }
 
-/// Loads, lowers and reads the schemas of the workspace at `path`; the
-/// check passes run only when `checks` is set (`meshc diff` compares the
-/// model and schemas, and leaves the checks to `meshc check`).
-fn front_end_in(fs: &dyn FileSystem, path: &Path, checks: bool) -> Compilation {
+/// [`compile_in`], judging API version lifecycles on `today` (`None`: [`today`]).
+pub fn compile_in_on(fs: &dyn FileSystem, path: &Path, today: Option<Date>) -> Compilation {
+    front_end_in(fs, path, today, true)
+}
+
+/// Loads, lowers and reads the schemas of the workspace at `path`, with
+/// lifecycles judged on `today` (`None`: [`today`]); the check passes run
+/// only when `checks` is set (`meshc diff` compares the model and schemas,
+/// and leaves the checks to `meshc check`).
+fn front_end_in(fs: &dyn FileSystem, path: &Path, today: Option<Date>, checks: bool) -> Compilation {
     let root = if fs.is_dir(path) { path } else { path.parent().unwrap_or(Path::new(".")) };
     let root = fs.canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let mut sources = Sources::new(&root);
@@ -129,7 +152,8 @@ fn front_end_in(fs: &dyn FileSystem, path: &Path, checks: bool) -> Compilation {
     let Some(workspace) = crate::load::load(fs, path, &mut sources, &mut sink) else {
         return Compilation { sources, model: None, schemas: SchemaIndex::default(), diagnostics: sink.into_sorted() };
     };
-    let model = model::lower(&workspace, &sources, &mut sink);
+    let mut model = model::lower(&workspace, &sources, &mut sink);
+    model.today = Some(today.unwrap_or_else(self::today));
     for span in &model.secret_spans {
         sources.redact(*span);
     }
@@ -144,49 +168,172 @@ fn front_end_in(fs: &dyn FileSystem, path: &Path, checks: bool) -> Compilation {
 pub struct Diffed {
     /// The files of both versions.
     pub sources: Sources,
-    /// Breaking changes in the chosen category (errors), changes that break
-    /// only a stricter one (warnings), or why a version did not load;
-    /// sorted like all diagnostics.
+    /// Breaking changes under the policy (errors), changes that break only
+    /// something stricter or are dangerous (warnings), or why a version did
+    /// not load; sorted like all diagnostics.
     pub diagnostics: Vec<Diagnostic>,
     /// Whether both versions loaded (else `diagnostics` says why not).
     pub loaded: bool,
 }
 
-/// Compares two versions of a protobuf schema on disk: two `.proto` files
-/// or two directories of them (module roots).
-pub fn diff(old: &Path, new: &Path, category: schema::breaking::Category) -> Diffed {
-    diff_in(&DiskFs, old, new, category)
+/// The format of one side of `meshc diff OLD NEW`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffFormat {
+    /// A `.proto` file, or a directory of them (a module root).
+    Protobuf,
+    OpenApi,
+    Graphql,
+    Avro,
+    JsonSchema,
+}
+
+impl DiffFormat {
+    /// The format of `path`: a directory or `.proto` file is protobuf;
+    /// `.yaml`/`.yml` OpenAPI; `.graphql`/`.gql`/`.graphqls` GraphQL SDL;
+    /// `.avsc` Avro; `.json` OpenAPI when it has an `openapi` (or
+    /// `swagger`) member, else JSON Schema. `None` for anything else.
+    pub fn of(fs: &dyn FileSystem, path: &Path) -> Option<DiffFormat> {
+        if fs.is_dir(path) {
+            return Some(DiffFormat::Protobuf);
+        }
+        let extension = path.extension()?.to_string_lossy().to_ascii_lowercase();
+        Some(match extension.as_str() {
+            "proto" => DiffFormat::Protobuf,
+            "yaml" | "yml" => DiffFormat::OpenApi,
+            "graphql" | "gql" | "graphqls" => DiffFormat::Graphql,
+            "avsc" => DiffFormat::Avro,
+            "json" => {
+                let text = read_text(fs, path, 16 << 20).unwrap_or_default();
+                let member = |name: &str| text.contains(&format!("\"{name}\""));
+                if member("openapi") || member("swagger") {
+                    DiffFormat::OpenApi
+                } else {
+                    DiffFormat::JsonSchema
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            DiffFormat::Protobuf => "a protobuf schema",
+            DiffFormat::OpenApi => "an OpenAPI document",
+            DiffFormat::Graphql => "a GraphQL schema",
+            DiffFormat::Avro => "an Avro schema",
+            DiffFormat::JsonSchema => "a JSON Schema",
+        }
+    }
+
+    fn schema_format(self) -> Option<model::values::SchemaFormat> {
+        use model::values::SchemaFormat;
+        match self {
+            DiffFormat::Protobuf => None,
+            DiffFormat::OpenApi => Some(SchemaFormat::OpenApi),
+            DiffFormat::Graphql => Some(SchemaFormat::Graphql),
+            DiffFormat::Avro => Some(SchemaFormat::Avro),
+            DiffFormat::JsonSchema => Some(SchemaFormat::JsonSchema),
+        }
+    }
+}
+
+/// Compares two versions on disk: two workspaces (directories holding
+/// `mesh.kdl`, or `.kdl` files), two `.proto` files or two directories of
+/// them (module roots), or two OpenAPI, GraphQL, Avro or JSON Schema files.
+pub fn diff(old: &Path, new: &Path, policy: &breaking::Policy) -> Diffed {
+    diff_in(&DiskFs, old, new, policy)
 }
 
 /// [`diff`] over any file system.
-pub fn diff_in(fs: &dyn FileSystem, old: &Path, new: &Path, category: schema::breaking::Category) -> Diffed {
+pub fn diff_in(fs: &dyn FileSystem, old: &Path, new: &Path, policy: &breaking::Policy) -> Diffed {
     if is_workspace(fs, old) && is_workspace(fs, new) {
         let side = |path| DiffSide { fs, path, label: "" };
-        return diff_workspaces_in(side(old), side(new), category);
+        return diff_workspaces_in(side(old), side(new), policy);
     }
     let canonical = |p: &Path| fs.canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let root = common_ancestor(&canonical(old), &canonical(new));
     let mut sources = Sources::new(&root);
-    let loaded = (
-        schema::proto_module::load_module(fs, old, &mut sources),
-        schema::proto_module::load_module(fs, new, &mut sources),
-    );
-    let (old, new) = match loaded {
-        (Ok(old), Ok(new)) => (old, new),
-        (old, new) => {
-            let mut sink = Sink::new();
-            sink.extend(old.err().into_iter().chain(new.err()).map(|d| *d));
-            return Diffed { sources, diagnostics: sink.into_sorted(), loaded: false };
+    let failed = |sources: Sources, errors: Vec<Diagnostic>| {
+        let mut sink = Sink::new();
+        sink.extend(errors);
+        Diffed { sources, diagnostics: sink.into_sorted(), loaded: false }
+    };
+    let format = match (DiffFormat::of(fs, old), DiffFormat::of(fs, new)) {
+        (Some(a), Some(b)) if a == b => a,
+        (a, b) => {
+            let errors = [(old, a, "old"), (new, b, "new")].into_iter().filter_map(|(path, format, side)| {
+                let shown = crate::base::display_path(sources.root(), path);
+                let other = if side == "old" { b } else { a };
+                match (format, other) {
+                    (None, _) => Some(Diagnostic::new(
+                        Code::InvalidSchema,
+                        format!("`{shown}` is no schema `meshc diff` compares"),
+                    )
+                    .help("compare two .proto files or directories of them, or two OpenAPI (.yaml, .yml, .json), GraphQL (.graphql, .gql), Avro (.avsc) or JSON Schema (.json) files")),
+                    (Some(f), Some(o)) if side == "new" => Some(Diagnostic::new(
+                        Code::InvalidSchema,
+                        format!("the old version is {}, the new one `{shown}` {}", o.describe(), f.describe()),
+                    )
+                    .help("`meshc diff` compares two versions of one schema: give both in the same format")),
+                    _ => None,
+                }
+            });
+            let errors = errors.collect();
+            return failed(sources, errors);
         }
     };
-    let changes = schema::breaking::protobuf::compare(&old, &new);
-    Diffed { sources, diagnostics: change_diagnostics(&changes, category), loaded: true }
+    let changes = match format.schema_format() {
+        None => {
+            let loaded = (
+                schema::proto_module::load_module(fs, old, &mut sources),
+                schema::proto_module::load_module(fs, new, &mut sources),
+            );
+            match loaded {
+                (Ok(old), Ok(new)) => breaking::protobuf::compare(&old, &new),
+                (old, new) => {
+                    let errors = old.err().into_iter().chain(new.err()).map(|d| *d).collect();
+                    return failed(sources, errors);
+                }
+            }
+        }
+        Some(schema_format) => {
+            let loaded = (
+                schema::load_file(fs, old, schema_format, &mut sources),
+                schema::load_file(fs, new, schema_format, &mut sources),
+            );
+            match loaded {
+                (Ok(old), Ok(new)) => compare_files(&old, &new),
+                (old, new) => {
+                    let errors = old.err().into_iter().chain(new.err()).map(|d| *d).collect();
+                    return failed(sources, errors);
+                }
+            }
+        }
+    };
+    Diffed { sources, diagnostics: change_diagnostics(&changes, policy), loaded: true }
+}
+
+/// The changes between two loaded schema files of one format.
+fn compare_files(old: &schema::Schema, new: &schema::Schema) -> Vec<breaking::Change> {
+    if let (Some(o), Some(n)) = (old.openapi_document(), new.openapi_document()) {
+        return breaking::openapi::compare(o, n);
+    }
+    if let (Some(o), Some(n)) = (old.graphql_document(), new.graphql_document()) {
+        return breaking::graphql::compare(&o, &n);
+    }
+    if let (Some(o), Some(n)) = (old.avro_type(), new.avro_type()) {
+        return breaking::avro::compare(o, n);
+    }
+    if let (Some(o), Some(n)) = (old.json_schema_type(), new.json_schema_type()) {
+        return breaking::json_schema::compare(o, n);
+    }
+    Vec::new()
 }
 
 /// Compares the workspace `dir` as it is at the git ref `reference` (read
 /// from the repository's objects, no checkout) with the working tree: a
 /// workspace diff whose old files are shown as `REF:path`.
-pub fn diff_against(dir: &Path, reference: &str, category: schema::breaking::Category) -> Diffed {
+pub fn diff_against(dir: &Path, reference: &str, policy: &breaking::Policy) -> Diffed {
     let canonical = DiskFs.canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let (old_fs, _commit) = match crate::base::fs::git::tree_at(dir, reference) {
         Ok(read) => read,
@@ -210,7 +357,7 @@ pub fn diff_against(dir: &Path, reference: &str, category: schema::breaking::Cat
     let label = format!("{reference}:");
     let old = DiffSide { fs: &old_fs, path: &canonical, label: &label };
     let new = DiffSide { fs: &DiskFs, path: &canonical, label: "" };
-    diff_workspaces_in(old, new, category)
+    diff_workspaces_in(old, new, policy)
 }
 
 /// Whether `path` is a workspace: a directory holding `mesh.kdl`, or a `.kdl` file.
@@ -229,30 +376,47 @@ fn common_ancestor(a: &Path, b: &Path) -> std::path::PathBuf {
     a.components().zip(b.components()).take_while(|(x, y)| x == y).map(|(x, _)| x).collect()
 }
 
-/// Changes as diagnostics: errors for rules of `category`, warnings for
-/// rules only of stricter categories (unless an error already marks the
-/// same place), nothing for the rest.
-fn change_diagnostics(changes: &[schema::breaking::Change], category: schema::breaking::Category) -> Vec<Diagnostic> {
-    let breaking: Vec<&schema::breaking::Change> = changes.iter().filter(|c| c.rule.in_category(category)).collect();
+/// Changes as diagnostics under `policy`: errors for breaking ones,
+/// warnings for those that break only something stricter or are dangerous
+/// (unless an error already marks the same place), nothing for the rest.
+pub fn change_diagnostics(changes: &[breaking::Change], policy: &breaking::Policy) -> Vec<Diagnostic> {
+    use breaking::Verdict;
+    let breaking: Vec<&breaking::Change> =
+        changes.iter().filter(|c| c.rule.verdict(policy) == Verdict::Breaking).collect();
     let marked: std::collections::HashSet<_> = breaking.iter().map(|c| (c.new, c.old)).collect();
-    let stricter = changes.iter().filter(|c| c.rule.only_stricter_than(category) && !marked.contains(&(c.new, c.old)));
+    let warnings =
+        changes.iter().filter(|c| c.rule.verdict(policy) == Verdict::Warning && !marked.contains(&(c.new, c.old)));
     let mut sink = Sink::new();
     for change in &breaking {
         sink.push(change_diagnostic(change, Severity::Error));
     }
-    for change in stricter {
-        let categories: Vec<&str> = change.rule.categories.iter().map(|c| c.id()).collect();
-        sink.push(change_diagnostic(change, Severity::Warning).note(format!(
-            "{} is a {} rule, stricter than {}: this change breaks code generated from the old schema, not its encoded messages",
-            change.rule.id,
-            categories.join("/"),
-            category.id()
-        )));
+    for change in warnings {
+        let note = match change.rule.judged {
+            breaking::Judged::Categories(categories) => {
+                let categories: Vec<&str> = categories.iter().map(|c| c.id()).collect();
+                format!(
+                    "{} is a {} rule, stricter than {}: this change breaks code generated from the old schema, not its encoded messages",
+                    change.rule.id,
+                    categories.join("/"),
+                    policy.category.id()
+                )
+            }
+            breaking::Judged::Level(_) => {
+                format!("{} is a dangerous change: clients keep working but may behave differently", change.rule.id)
+            }
+            breaking::Judged::Direction(direction) => format!(
+                "{} is a {} compatibility rule, which the `{}` mode does not ask for",
+                change.rule.id,
+                direction.as_str(),
+                policy.compatibility.as_str()
+            ),
+        };
+        sink.push(change_diagnostic(change, Severity::Warning).note(note));
     }
     sink.into_sorted()
 }
 
-fn change_diagnostic(change: &schema::breaking::Change, severity: Severity) -> Diagnostic {
+fn change_diagnostic(change: &breaking::Change, severity: Severity) -> Diagnostic {
     let mut diagnostic = Diagnostic::new(Code::BreakingChange, change.reason.clone()).rule(change.rule.id);
     diagnostic.severity = severity;
     diagnostic = match (change.new, change.old) {

@@ -4,7 +4,9 @@
 //! meshc API only.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
+use meshc::base::fs::MemoryFs;
 use meshc::base::{FileId, Span};
 use meshc::cli::output::{check_artifact_paths, write_build, MANIFEST};
 use meshc::diag::render::{render, Format};
@@ -18,12 +20,13 @@ use meshc::schema::Schema;
 /// the output writer.
 pub const TARGETS: &[&str] = &["front_end", "proto", "openapi", "graphql", "avro", "json_schema", "jwks", "writer"];
 
-/// Runs the input of `target` in the scratch directory `dir`; `false` for
-/// an unknown target.
+/// Runs the input of `target`; the writer's files go to the scratch
+/// directory `dir`, every other target runs in memory. `false` for an
+/// unknown target.
 pub fn run(target: &str, dir: &Path, data: &[u8]) -> bool {
     let format = match target {
         "front_end" => {
-            front_end(dir, data);
+            front_end(data);
             return true;
         }
         "writer" => {
@@ -38,24 +41,65 @@ pub fn run(target: &str, dir: &Path, data: &[u8]) -> bool {
         "jwks" => SchemaFormat::Jwks,
         _ => return false,
     };
-    schema(format, dir, data);
+    schema(format, data);
     true
 }
 
-/// A spec (any bytes) as `mesh.kdl` of a workspace in `dir`: loading,
+/// A spec (any bytes) as `mesh.kdl` of an in-memory workspace: loading,
 /// lowering, schemas, every check pass, every backend when there are no
 /// errors, and every diagnostic renderer. The workspace holds the shop
 /// example's schemas (`apis/`, `protos/`, `schemas/`), so specs naming them
-/// reach the checks and backends that read schemas.
-pub fn front_end(dir: &Path, data: &[u8]) {
-    provide_shop_schemas(dir);
-    let root = dir.join("mesh.kdl");
-    std::fs::write(&root, data).expect("the fuzz scratch directory is writable");
-    let compilation = meshc::driver::compile(&root);
+/// reach the checks and backends that read schemas. In memory, so an input
+/// costs no file system calls (the loaders' path rules hold in memory too).
+pub fn front_end(data: &[u8]) {
+    let mut fs = shop_workspace().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let root = Path::new(WORKSPACE).join("mesh.kdl");
+    fs.insert(&root, data);
+    let compilation = meshc::driver::compile_in(&*fs, &root);
     if let Ok(artifacts) = compilation.emit() {
         std::hint::black_box(artifacts);
     }
     render_all(&compilation.diagnostics, &compilation.sources);
+}
+
+/// Where the in-memory inputs live.
+const WORKSPACE: &str = "/fuzz";
+
+/// The front end's workspace: the shop's schema directories under
+/// [`WORKSPACE`], read from disk once; each input replaces its `mesh.kdl`.
+fn shop_workspace() -> &'static Mutex<MemoryFs> {
+    static FS: OnceLock<Mutex<MemoryFs>> = OnceLock::new();
+    FS.get_or_init(|| {
+        let mut fs = MemoryFs::new();
+        for name in ["apis", "protos", "schemas"] {
+            add_tree(&mut fs, &shop().join(name), &Path::new(WORKSPACE).join(name));
+        }
+        Mutex::new(fs)
+    })
+}
+
+/// A `.proto` input's file system: the shop's `google/api` protos (which
+/// protos import) beside the input.
+fn proto_imports() -> &'static Mutex<MemoryFs> {
+    static FS: OnceLock<Mutex<MemoryFs>> = OnceLock::new();
+    FS.get_or_init(|| {
+        let mut fs = MemoryFs::new();
+        add_tree(&mut fs, &shop().join("protos/google"), &Path::new(WORKSPACE).join("google"));
+        Mutex::new(fs)
+    })
+}
+
+/// Adds the files under `from` on disk to `fs` under `to`.
+fn add_tree(fs: &mut MemoryFs, from: &Path, to: &Path) {
+    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    for entry in entries.flatten() {
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if source.is_dir() {
+            add_tree(fs, &source, &target);
+        } else {
+            fs.insert(&target, std::fs::read(&source).expect("the shop example is readable"));
+        }
+    }
 }
 
 /// Artifact paths (any bytes, one a line, at most [`WRITER_PATHS`]) through
@@ -141,56 +185,34 @@ fn snapshot(root: &Path) -> Vec<(String, String)> {
     out
 }
 
-/// The example whose schema directories every front-end workspace holds.
+/// The example whose schemas the front end's workspace holds.
 fn shop() -> PathBuf {
     // The fuzz crate and the compiler crate both sit one level below the root.
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
 }
 
-/// Copies the shop's schema directories into `dir` once (copies, not links:
-/// a link would lead out of the workspace).
-fn provide_shop_schemas(dir: &Path) {
-    for name in ["apis", "protos", "schemas"] {
-        if !dir.join(name).exists() {
-            copy_tree(&shop().join(name), &dir.join(name));
-        }
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("the fuzz scratch directory is writable");
-    let Ok(entries) = std::fs::read_dir(from) else { return };
-    for entry in entries.flatten() {
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        if source.is_dir() {
-            copy_tree(&source, &target);
-        } else {
-            std::fs::copy(&source, &target).expect("the fuzz scratch directory is writable");
-        }
-    }
-}
-
 /// A schema file (UTF-8 text; other bytes are refused before any loader
 /// sees them) through its loader, what checks ask of the loaded schema, and
-/// every renderer over the loader's diagnostic.
-pub fn schema(format: SchemaFormat, dir: &Path, data: &[u8]) {
+/// every renderer over the loader's diagnostic. In memory, like [`front_end`].
+pub fn schema(format: SchemaFormat, data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    // The `.proto` loader opens its file through the include path, so the
-    // file is on disk too, beside the shop's google/api (which protos import).
-    if format == SchemaFormat::Proto && !dir.join("google").exists() {
-        copy_tree(&shop().join("protos/google"), &dir.join("google"));
-    }
-    let path = schema_path(format, dir);
-    std::fs::write(&path, text).expect("the fuzz scratch directory is writable");
-    let (sources, loaded) = meshc::schema::fuzzing::load_text(format, &path, text);
+    let path = schema_path(format);
+    let (sources, loaded) = if format == SchemaFormat::Proto {
+        // The `.proto` loader opens its file through the include path.
+        let mut fs = proto_imports().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        fs.insert(&path, text);
+        meshc::schema::fuzzing::load_text_in(&*fs, format, &path, text)
+    } else {
+        meshc::schema::fuzzing::load_text_in(&MemoryFs::new(), format, &path, text)
+    };
     match loaded {
         Ok(schema) => query(&schema),
         Err(diagnostic) => render_all(&[diagnostic], &sources),
     }
 }
 
-/// Where a schema of `format` is written in `dir`.
-pub fn schema_path(format: SchemaFormat, dir: &Path) -> PathBuf {
+/// Where a schema input of `format` is, in memory.
+fn schema_path(format: SchemaFormat) -> PathBuf {
     let name = match format {
         SchemaFormat::OpenApi => "openapi.yaml",
         SchemaFormat::Proto => "fuzz.proto",
@@ -199,7 +221,7 @@ pub fn schema_path(format: SchemaFormat, dir: &Path) -> PathBuf {
         SchemaFormat::JsonSchema => "event.json",
         SchemaFormat::Jwks => "jwks.json",
     };
-    dir.join(name)
+    Path::new(WORKSPACE).join(name)
 }
 
 fn render_all(diagnostics: &[Diagnostic], sources: &meshc::base::Sources) {

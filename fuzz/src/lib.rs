@@ -5,9 +5,10 @@ pub mod harness;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// This process's scratch directory: under `$MESHC_FUZZ_SCRATCH` (which
-/// `scripts/fuzz` creates in /dev/shm and removes), else under /dev/shm, so
-/// writing each input costs no disk IO. libFuzzer runs inputs one at a time.
+/// This process's scratch directory, where the `writer` target writes (the
+/// others run in memory): under `$MESHC_FUZZ_SCRATCH` (which `scripts/fuzz`
+/// creates in /dev/shm and removes), else under /dev/shm, so writing costs
+/// no disk IO. libFuzzer runs inputs one at a time.
 pub fn scratch() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {

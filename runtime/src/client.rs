@@ -108,6 +108,19 @@ pub(crate) async fn unary(
     message: Vec<u8>,
     metadata: &[(&str, &str)],
 ) -> Result<Result<Bytes, Status>, Status> {
+    unary_limited(client, target, path, message, metadata, usize::MAX).await
+}
+
+/// [`unary`], refusing (`RESOURCE_EXHAUSTED`) a response body over `limit`
+/// bytes instead of reading on.
+pub(crate) async fn unary_limited(
+    client: h2::client::SendRequest<Bytes>,
+    target: &str,
+    path: &str,
+    message: Vec<u8>,
+    metadata: &[(&str, &str)],
+    limit: usize,
+) -> Result<Result<Bytes, Status>, Status> {
     let unavailable = |what: &str, e: &dyn std::fmt::Display| Status::unavailable(format!("{what} {target}: {e}"));
     let mut builder = http::Request::builder()
         .method("POST")
@@ -134,6 +147,9 @@ pub(crate) async fn unary(
     let mut data = BytesMut::new();
     while let Some(chunk) = body.data().await {
         let chunk = chunk.map_err(|e| unavailable("response body from", &e))?;
+        if data.len().saturating_add(chunk.len()) > limit {
+            return Err(Status::resource_exhausted(format!("{path} on {target}: a response over {limit} bytes")));
+        }
         let _ = body.flow_control().release_capacity(chunk.len());
         data.extend_from_slice(&chunk);
     }

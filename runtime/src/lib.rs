@@ -37,6 +37,11 @@
 //! schema-validated publishes, handlers with retries, backoff and dead
 //! letters, tracking headers.
 //!
+//! [`health::HealthMonitor`] probes the instances of each service with a
+//! health check (HTTP, the gRPC health protocol, TCP) on its schedule and
+//! serves the results as Prometheus metrics and JSON
+//! ([`health::serve_health`]).
+//!
 //! Everything listens on loopback addresses only.
 
 mod client;
@@ -45,6 +50,7 @@ mod config;
 pub mod event_bus;
 pub mod graphql;
 mod grpc_mock;
+pub mod health;
 mod http_client;
 mod http_server;
 mod template;

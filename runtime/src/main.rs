@@ -28,6 +28,12 @@
 //! until killed. It prints `listening on ADDR` first, then one JSON line per
 //! decision (never a token): `{"path", "audience", "outcome", "status",
 //! "sts_status", "detail", "ms"}`.
+//!
+//! `meshc-runtime health --config OUT/runtime/health.json [--listen 127.0.0.1:PORT]`
+//! probes every instance of the config on its schedule until killed and
+//! serves `/metrics` (Prometheus) and `/status` (JSON). It prints
+//! `listening on ADDR` first, then one JSON line per state change:
+//! `{"service", "instance", "version", "from", "to", "probe"}`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -37,7 +43,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use meshc_runtime::{
-    event_bus, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock, ServedRequest,
+    event_bus, health, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock, ServedRequest,
     TokenExchange, Validator, Verdict,
 };
 
@@ -78,6 +84,15 @@ enum Command {
         config: PathBuf,
         /// Loopback address to listen on; port 0 picks a free port.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// Probe the spec's health checks and serve the results as Prometheus metrics and JSON.
+    Health {
+        /// The config meshc writes (`runtime/health.json`).
+        #[arg(long, value_name = "FILE.json")]
+        config: PathBuf,
+        /// Loopback address of `/metrics` and `/status`; port 0 picks a free port.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
         listen: SocketAddr,
     },
     /// Publish events or read topics on the event bus (`event-bus.json`).
@@ -148,6 +163,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Graphql { config, listen } => graphql(config, listen),
         Command::TokenExchange { config, listen } => token_exchange(config, listen),
         Command::Events { command } => events(command),
+        Command::Health { config, listen } => health_monitor(config, listen),
     }
 }
 
@@ -236,6 +252,28 @@ fn token_exchange(config: PathBuf, listen: Option<SocketAddr>) -> Result<(), Str
             })
         },
     )
+}
+
+fn health_monitor(config: PathBuf, listen: SocketAddr) -> Result<(), String> {
+    let text = std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let monitor = health::HealthMonitor::from_json(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+    // Queued, and printed after `listening on ADDR` (probes start before it is printed).
+    let changes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let queue = std::sync::Arc::clone(&changes);
+    let record = move |target: &health::Target, t: &health::Transition| {
+        let line = serde_json::json!({
+            "service": target.service,
+            "instance": target.address,
+            "version": target.version,
+            "from": t.from,
+            "to": t.to,
+            "probe": t.probe,
+        });
+        queue.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    };
+    let handle = health::serve_health(monitor, listen, record).map_err(|e| format!("listening on {listen}: {e}"))?;
+    let take = || std::mem::take(&mut *changes.lock().unwrap_or_else(|e| e.into_inner()));
+    print_requests(handle.addr(), take, serde_json::Value::clone)
 }
 
 fn graphql(config: PathBuf, listen: SocketAddr) -> Result<(), String> {

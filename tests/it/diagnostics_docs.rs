@@ -420,7 +420,8 @@ page in the terminal, and `meshc explain` lists every code. `check` and
 `build` print diagnostics for people by default; `--format json` prints one
 JSON document with the code, name, severity, message and 1-based locations
 of each diagnostic, and `--format sarif` prints SARIF 2.1.0 for GitHub code
-scanning and other CI annotators, with every code as a rule.
+scanning and other CI annotators, with each code the results carry as a
+rule (its page as the rule's help).
 
 Each page below says what the code means, why it matters in production, and
 gives a failing and a fixed example. Examples that span several files mark

@@ -263,7 +263,7 @@ fn traffic_fails_over_to_the_next_priority_when_the_first_is_down() {
     let outbound = free_port();
     let secondary = Upstream::start("secondary");
     let down = support::dead_port();
-    let traffic = "health-check \"tcp\" interval=\"100ms\" timeout=\"100ms\" healthy=1 unhealthy=1";
+    let traffic = "health-check \"tcp\" interval=\"100ms\" timeout=\"50ms\" healthy=1 unhealthy=1";
     let spec = instances_spec(
         outbound,
         &[(down, "zone=\"zone-a\" priority=0"), (secondary.port(), "zone=\"zone-b\" priority=1")],

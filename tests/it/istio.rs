@@ -430,9 +430,19 @@ fn the_shop_gateway_becomes_an_istio_gateway_and_its_routes() {
             "products-v1",
             "short-product-links|v2",
             "short-product-links",
+            // Orders' API versions side by side (picked by header), then requests naming none.
+            "order-updates@v1",
+            "order-updates@v2",
             "order-updates",
+            "app-checkout@v1",
+            "app-checkout@v2",
+            "app-checkout",
+            "get-order@v1",
+            "get-order@v2",
             "get-order",
             "account",
+            "admin-orders@v1",
+            "admin-orders@v2",
             "admin-orders",
             "graphql",
             "charge",
@@ -483,7 +493,7 @@ fn the_shop_gateway_becomes_an_istio_gateway_and_its_routes() {
     assert_eq!(partners["spec"]["gateways"], json!(["public"]));
     let names: Vec<&str> =
         partners["spec"]["http"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["partner-order-export"]);
+    assert_eq!(names, ["partner-order-export@v1", "partner-order-export@v2", "partner-order-export"]);
 
     let get_product = route(routes, "get-product");
     assert_eq!(get_product["match"], json!([{ "uri": { "prefix": "/products/" }, "method": { "exact": "GET" } }]));
@@ -667,7 +677,8 @@ gateway "edge" {
             (
                 "ledger.yaml",
                 "openapi: 3.0.3\ninfo: {title: ledger, version: '1'}\npaths:\n  /entries:\n    post:\n      \
-                 responses:\n        '201': {description: created}\n",
+                 responses:\n        '201': {description: created}\n  /healthz:\n    get:\n      \
+                 responses:\n        '200': {description: ready}\n",
             ),
         ],
     );
@@ -738,9 +749,9 @@ fn the_shop_gateway_security_becomes_request_authentication_and_a_deny_policy() 
     let policy = resource(&resources, "AuthorizationPolicy", "gateway-public-jwt");
     assert_eq!(policy["spec"]["action"], "DENY");
     let rules = policy["spec"]["rules"].as_array().unwrap();
-    // Per served route with auth (partner-order-export, order-updates, get-order,
-    // account, admin-orders, charge): no token, then each failing requirement.
-    assert_eq!(rules.len(), 11, "{rules:#?}");
+    // Per served route with auth (partner-order-export, order-updates, app-checkout,
+    // get-order, account, admin-orders, charge): no token, then each failing requirement.
+    assert_eq!(rules.len(), 13, "{rules:#?}");
     // A route of a `host` block of exact names is guarded on those hosts only;
     // with a wildcard among them, on every host (failing closed).
     let export: Vec<&Value> =

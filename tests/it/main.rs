@@ -10,6 +10,7 @@
 
 mod support;
 
+mod api_versions;
 mod architecture;
 mod avro_reference;
 mod cert_dir;
@@ -29,8 +30,10 @@ mod fuzz_regressions;
 mod gateway_routes;
 mod generated_meshes;
 mod golden;
+mod graphql_breaking;
 mod graphql_gateway;
 mod graphql_schema;
+mod health_checks;
 mod identity;
 mod input_safety;
 mod istio;

@@ -1,5 +1,6 @@
 //! Every config the compiler writes for `meshc-runtime` (request validator
-//! rules, GraphQL gateway configs, token exchanger configs, the event bus)
+//! rules, GraphQL gateway configs, token exchanger configs, the event bus,
+//! the health monitor)
 //! loads with the runtime's own loader, the function its command calls at
 //! start-up. The runtime denies unknown fields, so a backend that emits a
 //! key the runtime does not know fails here.
@@ -8,6 +9,7 @@ use std::path::Path;
 
 use meshc::diag::render::{render, Format};
 use meshc_runtime::event_bus::EventBusConfig;
+use meshc_runtime::health::HealthMonitor;
 use meshc_runtime::{GraphqlGateway, TokenExchange, Validator};
 
 /// A runtime start-up loader, its value dropped.
@@ -18,7 +20,8 @@ const LOADERS: &[(&str, Loader)] = &[
     ("validation/", |text| Validator::from_json(text).map(drop)),
     ("graphql/", |text| GraphqlGateway::from_json(text).map(drop)),
     ("token-exchange/", |text| TokenExchange::from_json(text).map(drop)),
-    ("runtime/", |text| EventBusConfig::from_json(text).map(drop)),
+    ("runtime/event-bus", |text| EventBusConfig::from_json(text).map(drop)),
+    ("runtime/health", |text| HealthMonitor::from_json(text).map(drop)),
 ];
 
 /// Loads every runtime config of an example; returns how many each loader took.
@@ -55,11 +58,13 @@ fn load_runtime_configs_of(folder: &str) -> Vec<usize> {
 
 #[test]
 fn the_shops_runtime_configs_load() {
-    let [validation, graphql, token_exchange, event_bus] = load_runtime_configs("shop")[..] else { unreachable!() };
-    // The shop uses all four, so none of the checks above is vacuous.
+    let [validation, graphql, token_exchange, event_bus, health] = load_runtime_configs("shop")[..] else {
+        unreachable!()
+    };
+    // The shop uses all five, so none of the checks above is vacuous.
     assert!(
-        validation > 0 && graphql > 0 && token_exchange > 0 && event_bus == 1,
-        "{validation} {graphql} {token_exchange} {event_bus}"
+        validation > 0 && graphql > 0 && token_exchange > 0 && event_bus == 1 && health == 1,
+        "{validation} {graphql} {token_exchange} {event_bus} {health}"
     );
 }
 
@@ -75,7 +80,7 @@ fn the_online_boutiques_runtime_configs_load() {
 /// its message and descriptor set load.
 #[test]
 fn the_brokers_fixtures_protobuf_topic_loads() {
-    let [.., event_bus] = load_runtime_configs_of("tests/fixtures/emit/brokers")[..] else { unreachable!() };
+    let [.., event_bus, _health] = load_runtime_configs_of("tests/fixtures/emit/brokers")[..] else { unreachable!() };
     assert_eq!(event_bus, 1);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("tests/fixtures/emit/brokers");
     let options = meshc::emit::Options::default().with_backends(["event-bus"]).unwrap();

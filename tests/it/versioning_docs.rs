@@ -1,7 +1,7 @@
 //! docs/versioning.md against the breaking-change rule table
-//! (compiler/src/schema/breaking/mod.rs): everything below the page's
-//! marker line is generated from the table (every rule id with its
-//! categories, purpose and before/after example), so the page cannot drift
+//! (compiler/src/schema/breaking/): everything below the page's
+//! marker line is generated from the tables (every rule id of every format
+//! with how it is judged, purpose and before/after example), so the page cannot drift
 //! from what `meshc diff` checks. `UPDATE_DOCS=1 cargo test -p meshc --test
 //! it versioning_docs::` rewrites it; the hand-written strategy above the
 //! marker is kept.
@@ -9,7 +9,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use meshc::schema::breaking::{all_rules, example_files, Category, Format};
+use meshc::schema::breaking::{
+    avro, example_files_of, graphql, json_schema, openapi, rules, spec, Category, Format, Rule, PROTOBUF_RULES,
+};
 
 const MARKER: &str = "<!-- GENERATED below by tests/it/versioning_docs.rs from compiler/src/schema/breaking/mod.rs. \
 Do not edit below: edit the rule table, then run UPDATE_DOCS=1 cargo test -p meshc --test it versioning_docs:: -->\n";
@@ -18,16 +20,13 @@ fn page_path() -> PathBuf {
     crate::support::repo_root().join("docs/versioning.md")
 }
 
-/// The generated part: an index of every rule and a section per rule.
+/// The generated part: an index of every rule per format and a section per rule.
 fn generated() -> String {
     let mut out = String::from(MARKER);
-    out.push_str("\n## Rules\n\n");
-    out.push_str(
-        "Protobuf rules have buf's ids; a ✓ marks the categories each belongs to (as buf v2 assigns them). \
-         Spec rules (`SPEC_*`) judge the spec itself and belong to every category.\n\n",
-    );
+    out.push_str("\n## Rules\n\n### protobuf rules\n\n");
+    out.push_str("Each rule's id is buf's; a ✓ marks the categories it belongs to (as buf v2 assigns them).\n\n");
     out.push_str("| Rule | FILE | PACKAGE | WIRE_JSON | WIRE | Purpose |\n|---|---|---|---|---|---|\n");
-    for rule in all_rules() {
+    for rule in PROTOBUF_RULES {
         let marks: Vec<&str> = Category::ALL.iter().map(|c| if rule.in_category(*c) { "✓" } else { "" }).collect();
         let _ = writeln!(
             out,
@@ -41,23 +40,76 @@ fn generated() -> String {
             anchor = rule.id.to_lowercase()
         );
     }
-    for rule in all_rules() {
-        let categories: Vec<&str> = rule.categories.iter().map(|c| c.id()).collect();
-        let _ = write!(out, "\n### {}\n\n{} Categories: {}.\n", rule.id, rule.purpose, categories.join(", "));
+    let tables: [(&str, &str, &[Rule]); 4] = [
+        ("OpenAPI rules", "A breaking change is an error, a dangerous one a warning.", openapi::RULES),
+        (
+            "GraphQL rules",
+            "A breaking change is an error, a dangerous one a warning; each rule is one of graphql-js's change types.",
+            graphql::RULES,
+        ),
+        (
+            "Avro and JSON Schema rules",
+            "A rule of a direction the compatibility mode asks for is an error, of the other direction a warning.",
+            &[],
+        ),
+        (
+            "Spec rules",
+            "Rules on the spec itself, judged when two workspaces are compared (`meshc diff OLD NEW` of two workspaces, \
+             `--against REF`): each is breaking whatever the options. Their examples are workspaces.",
+            spec::RULES,
+        ),
+    ];
+    for (title, intro, rules) in tables {
+        let _ = write!(out, "\n### {title}\n\n{intro}\n\n| Rule | Judged | Purpose |\n|---|---|---|\n");
+        let rules: Vec<&Rule> = if rules.is_empty() {
+            avro::RULES.iter().chain(json_schema::RULES.iter()).collect()
+        } else {
+            rules.iter().collect()
+        };
+        for rule in rules {
+            let judged = match graphql::GRAPHQL_JS.iter().find(|(id, _)| *id == rule.id) {
+                Some((_, reference)) => format!("{} (`{reference}`)", rule.judged.describe()),
+                None => rule.judged.describe(),
+            };
+            let _ =
+                writeln!(out, "| [`{id}`](#{}) | {judged} | {} |", rule.id.to_lowercase(), rule.purpose, id = rule.id);
+        }
+    }
+    for rule in rules() {
+        let judged = match rule.format {
+            Format::Protobuf => format!("Categories: {}", rule.judged.describe().replace(',', ", ")),
+            _ => format!("Format: {}; judged: {}", rule.format.as_str(), rule.judged.describe()),
+        };
+        let _ = write!(out, "\n#### {}\n\n{} {judged}.\n", rule.id, rule.purpose);
         for (label, example) in [("Before", rule.before), ("After", rule.after)] {
             let _ = write!(out, "\n{label}:\n\n");
-            for (path, text) in example_files(example) {
-                let _ = match (rule.format, path.rsplit_once('.').map(|(_, ext)| ext)) {
-                    (Format::Protobuf, _) => write!(out, "```proto\n// {path}\n{text}```\n"),
-                    (_, Some("kdl")) => write!(out, "```kdl\n// {path}\n{text}```\n"),
-                    (_, Some("proto")) => write!(out, "```proto\n// {path}\n{text}```\n"),
-                    (_, Some("avsc" | "json")) => write!(out, "`{path}`:\n\n```json\n{text}```\n"),
-                    _ => write!(out, "`{path}`:\n\n```\n{text}```\n"),
-                };
+            for (path, text) in example_files_of(rule.format, example) {
+                let language = file_language(rule.format, &path);
+                let comment = if language == "yaml" || language == "graphql" { "#" } else { "//" };
+                if language == "json" {
+                    let _ = write!(out, "`{path}`:\n\n```{language}\n{text}```\n");
+                } else {
+                    let _ = write!(out, "```{language}\n{comment} {path}\n{text}```\n");
+                }
             }
         }
     }
     out
+}
+
+/// The code block language of one file of a rule example: the format's,
+/// except in spec examples, which are workspaces of several kinds of file.
+fn file_language(format: Format, path: &str) -> &'static str {
+    if format != Format::Spec {
+        return format.code_language();
+    }
+    match path.rsplit_once('.').map(|(_, extension)| extension) {
+        Some("proto") => Format::Protobuf.code_language(),
+        Some("yaml" | "yml") => Format::OpenApi.code_language(),
+        Some("graphql" | "gql") => Format::Graphql.code_language(),
+        Some("avsc" | "json") => Format::Avro.code_language(),
+        _ => Format::Spec.code_language(),
+    }
 }
 
 #[test]

@@ -32,9 +32,14 @@ mod hygiene {
     pub mod missing_owner;
 }
 mod reference {
+    pub mod deprecated_api_version_used;
     pub mod unknown_event_message;
+    pub mod unknown_grpc_package;
     pub mod unknown_grpc_service;
+    pub mod unknown_health_path;
+    pub mod unknown_health_service;
     pub mod unknown_operation;
+    pub mod unpinned_api_version;
 }
 mod schema {
     pub mod graphql_resolvers;
@@ -48,6 +53,7 @@ mod security {
 }
 mod traffic {
     pub mod circuit_breaker_load;
+    pub mod health_timeout_not_below_interval;
     pub mod http_on_tcp;
     pub mod ineffective_per_try_timeout;
     pub mod no_health_policy;
@@ -115,6 +121,13 @@ pub static PASSES: &[Pass] = &[
         run: events::dead_letter_path::run,
     },
     Pass {
+        name: "deprecated-api-version-used",
+        category: Category::Reference,
+        purpose: "Calls and routes naming a deprecated API version: one warning per version listing who must move (its migration path); an error for each use past its sunset.",
+        codes: &[Code::DeprecatedApiVersionUsed, Code::ApiVersionPastSunset],
+        run: reference::deprecated_api_version_used::run,
+    },
+    Pass {
         name: "duplicate-route-host",
         category: Category::Gateway,
         purpose: "A host named twice among a gateway's `host` blocks.",
@@ -141,6 +154,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "REST routes to gRPC operations must transcode, by bindings that exist and fit the route.",
         codes: &[Code::GrpcRouteWithoutTranscoding, Code::MissingHttpRule, Code::HttpRuleUnknownField, Code::TranscodeRouteMismatch],
         run: gateway::grpc_transcoding::run,
+    },
+    Pass {
+        name: "health-timeout-not-below-interval",
+        category: Category::Traffic,
+        purpose: "A health check's timeout should be shorter than its interval.",
+        codes: &[Code::HealthTimeoutNotBelowInterval],
+        run: traffic::health_timeout_not_below_interval::run,
     },
     Pass {
         name: "http-on-tcp",
@@ -332,6 +352,13 @@ pub static PASSES: &[Pass] = &[
         run: reference::unknown_event_message::run,
     },
     Pass {
+        name: "unknown-grpc-package",
+        category: Category::Reference,
+        purpose: "A gRPC API version picked by `grpc-package` must name a package its schema defines services in.",
+        codes: &[Code::ApiVersionSelectorConflict],
+        run: reference::unknown_grpc_package::run,
+    },
+    Pass {
         name: "unknown-grpc-service",
         category: Category::Reference,
         purpose: "An API that claims one `.proto` service (`grpc-service=`) must name a service its schema file defines; otherwise none of its operations exist.",
@@ -339,11 +366,32 @@ pub static PASSES: &[Pass] = &[
         run: reference::unknown_grpc_service::run,
     },
     Pass {
+        name: "unknown-health-path",
+        category: Category::Reference,
+        purpose: "An HTTP health check should probe a path the service's OpenAPI defines.",
+        codes: &[Code::UnknownHealthPath],
+        run: reference::unknown_health_path::run,
+    },
+    Pass {
+        name: "unknown-health-service",
+        category: Category::Reference,
+        purpose: "A gRPC health check should ask about a service the service's protos define.",
+        codes: &[Code::UnknownHealthService],
+        run: reference::unknown_health_service::run,
+    },
+    Pass {
         name: "unknown-operation",
         category: Category::Reference,
         purpose: "Every call, route and GraphQL resolver that names an operation must name one the target service's schemas define, through an API of the operation's kind.",
         codes: &[Code::UnknownOperation, Code::OperationKindMismatch],
         run: reference::unknown_operation::run,
+    },
+    Pass {
+        name: "unpinned-api-version",
+        category: Category::Reference,
+        purpose: "A call to a versioned API should name the version it is written against; naming none follows the current one.",
+        codes: &[Code::UnpinnedApiVersion],
+        run: reference::unpinned_api_version::run,
     },
     Pass {
         name: "work-queue-ack-all",

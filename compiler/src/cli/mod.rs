@@ -14,8 +14,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::base::Sources;
 use crate::diag::render::{render, Format};
 use crate::diag::{Code, CODES};
-use crate::driver::breaking::Category;
-use crate::driver::{compile, Compilation};
+use crate::driver::breaking::{Category, Compatibility, Policy};
+use crate::driver::{compile_on, Compilation, Date};
 use crate::emit;
 
 #[derive(Parser)]
@@ -83,13 +83,14 @@ enum Command {
     },
     /// Compare two versions and report breaking changes: two workspaces
     /// (directories holding mesh.kdl, or root .kdl files: their APIs'
-    /// schemas, topics and the spec), two `.proto` files, or two
-    /// directories of them (module roots); or, with `--against REF`, the
+    /// schemas, topics and the spec); protobuf (two `.proto` files, or two
+    /// directories of them, each a module root; buf's rules), OpenAPI,
+    /// GraphQL, Avro or JSON Schema files; or, with `--against REF`, the
     /// workspace DIR at a git ref against the working tree. Exits 1 on
     /// breaking changes (`--fail-on`), 2 when a version does not load.
     Diff {
-        /// The old version (a workspace, a `.proto` file or a directory of
-        /// them); with `--against`, the workspace DIR (default `.`).
+        /// The old version (a workspace, a schema file or a directory of
+        /// `.proto` files); with `--against`, the workspace DIR (default `.`).
         #[arg(required_unless_present_any = ["list_rules", "against"])]
         old: Option<PathBuf>,
         /// The new version, of the same kind.
@@ -99,10 +100,16 @@ enum Command {
         /// `HEAD~1`) with the working tree, reading the repository's objects.
         #[arg(long, value_name = "REF")]
         against: Option<String>,
-        /// Which users must keep working: generated code per file, per
-        /// package, or encoded messages (binary and JSON, or binary only).
+        /// protobuf: which users must keep working: generated code per file,
+        /// per package, or encoded messages (binary and JSON, or binary only).
         #[arg(long, value_enum, default_value_t = DiffCategory::WireJson)]
         category: DiffCategory,
+        /// Avro and JSON Schema: the compatibility mode whose breaks are
+        /// errors (the other direction's are warnings): the new version reads
+        /// the old one's events (backward), the old one the new one's
+        /// (forward), both (full), or neither (none).
+        #[arg(long, value_enum, default_value_t = DiffCompatibility::Backward)]
+        compatibility: DiffCompatibility,
         /// What fails the run: breaking changes (errors) only, or also
         /// changes that break only stricter categories (warnings).
         #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
@@ -129,6 +136,11 @@ struct ReportArgs {
     /// Treat this lint level as errors (`--deny warnings`).
     #[arg(long, value_enum)]
     deny: Option<Deny>,
+    /// Judge API version lifecycles (deprecated, past sunset) on this day,
+    /// YYYY-MM-DD; default `SOURCE_DATE_EPOCH`, else the clock. Changes
+    /// diagnostics only, never an artifact.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = Date::parse)]
+    today: Option<Date>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -155,6 +167,25 @@ impl DiffCategory {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffCompatibility {
+    Backward,
+    Forward,
+    Full,
+    None,
+}
+
+impl DiffCompatibility {
+    fn mode(self) -> Compatibility {
+        match self {
+            DiffCompatibility::Backward => Compatibility::Backward,
+            DiffCompatibility::Forward => Compatibility::Forward,
+            DiffCompatibility::Full => Compatibility::Full,
+            DiffCompatibility::None => Compatibility::None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum FailOn {
     Breaking,
@@ -174,7 +205,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { dir, report } => {
-            let compilation = compile(&dir);
+            let compilation = compile_on(&dir, report.today);
             print_diagnostics(&compilation, &compilation.diagnostics, &report);
             exit_code(&compilation, &report)
         }
@@ -183,7 +214,7 @@ pub fn main() -> ExitCode {
                 Ok(options) => options,
                 Err(refusal) => return print_refusal(&refusal, &Sources::new(&dir), &report),
             };
-            let compilation = compile(&dir);
+            let compilation = compile_on(&dir, report.today);
             warn_unused_cert_dir(&compilation, cert_dir.as_deref());
             let failed = exit_code(&compilation, &report) != ExitCode::SUCCESS;
             let built = if failed { Err(Vec::new()) } else { compilation.build(&options) };
@@ -224,7 +255,7 @@ pub fn main() -> ExitCode {
             };
             // The group makes clap require one of them.
             let Some(out) = out.or(cert_dir) else { return ExitCode::from(2) };
-            let compilation = compile(&dir);
+            let compilation = compile_on(&dir, report.today);
             let mut diagnostics = compilation.diagnostics.clone();
             if exit_code(&compilation, &report) != ExitCode::SUCCESS {
                 print_diagnostics(&compilation, &diagnostics, &report);
@@ -272,17 +303,18 @@ pub fn main() -> ExitCode {
             print!("{}", breaking_rules());
             ExitCode::SUCCESS
         }
-        Command::Diff { old, new, against, category, fail_on, format, list_rules: false } => {
+        Command::Diff { old, new, against, category, compatibility, fail_on, format, list_rules: false } => {
+            let policy = Policy { category: category.category(), compatibility: compatibility.mode() };
             let diffed = match (old, new, against) {
                 (dir, None, Some(reference)) => {
                     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
-                    crate::driver::diff_against(&dir, &reference, category.category())
+                    crate::driver::diff_against(&dir, &reference, &policy)
                 }
-                (Some(old), Some(new), None) => crate::driver::diff(&old, &new, category.category()),
+                (Some(old), Some(new), None) => crate::driver::diff(&old, &new, &policy),
                 // clap requires OLD and NEW unless --list-rules or --against is given.
                 _ => return ExitCode::from(2),
             };
-            let report = ReportArgs { format, deny: None };
+            let report = ReportArgs { format, deny: None, today: None };
             print_report(&diffed.diagnostics, &diffed.sources, &report);
             let failing =
                 |d: &&crate::diag::Diagnostic| d.severity == crate::diag::Severity::Error || fail_on == FailOn::Warning;
@@ -391,14 +423,13 @@ fn backends_table() -> String {
     emit::BACKENDS.iter().map(|b| format!("{:<width$}  {:<10}  {}\n", b.name, b.engine, b.description)).collect()
 }
 
-/// `meshc diff --list-rules`: every breaking-change rule, from the rule table.
+/// `meshc diff --list-rules`: every breaking-change rule of every format,
+/// from the rule tables: id, format, how it is judged (protobuf
+/// categories, a level or a compatibility direction), purpose.
 fn breaking_rules() -> String {
-    let width = crate::driver::breaking::all_rules().map(|r| r.id.len()).max().unwrap_or(0);
-    crate::driver::breaking::all_rules()
-        .map(|r| {
-            let categories: Vec<&str> = r.categories.iter().map(|c| c.id()).collect();
-            format!("{:<width$}  {:<8}  {:<28}  {}\n", r.id, r.format.as_str(), categories.join(","), r.purpose)
-        })
+    let width = crate::driver::breaking::rules().map(|r| r.id.len()).max().unwrap_or(0);
+    crate::driver::breaking::rules()
+        .map(|r| format!("{:<width$}  {:<11}  {:<28}  {}\n", r.id, r.format.as_str(), r.judged.describe(), r.purpose))
         .collect()
 }
 

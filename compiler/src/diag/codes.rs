@@ -168,7 +168,16 @@ codes! {
     WorkQueueConsumersOverlap = "MESH0090", "work-queue-consumers-overlap", Events, Error, "0.1.0", "Two consumers of a NATS work-queue stream read overlapping subjects, which JetStream refuses.";
     WorkQueueAckAll = "MESH0091", "work-queue-ack-all", Events, Error, "0.1.0", "A consumer of a NATS work-queue stream acknowledges cumulatively (`ack=\"all\"`), which JetStream refuses.";
     MinInsyncAboveReplicas = "MESH0092", "min-insync-above-replicas", Events, Error, "0.1.0", "A Kafka stream needs more in-sync replicas than it has replicas: every `acks=all` write fails.";
-    BreakingChange = "MESH0093", "breaking-change", Schema, Error, "0.1.0", "`meshc diff`: a schema change breaks a rule of the chosen category (the diagnostic names the rule, e.g. `FIELD_NO_DELETE`).";
+    BreakingChange = "MESH0093", "breaking-change", Schema, Error, "0.1.0", "`meshc diff`: a schema change breaks a rule (protobuf: of the chosen category; OpenAPI, GraphQL: a breaking one; Avro, JSON Schema: of the compatibility mode); the diagnostic names the rule, e.g. `FIELD_NO_DELETE`.";
+    UnknownApiVersion = "MESH0094", "unknown-api-version", Reference, Error, "0.1.0", "A call, route or `replaced-by` names a version its API does not declare.";
+    InvalidApiVersionLifecycle = "MESH0095", "invalid-api-version-lifecycle", Reference, Error, "0.1.0", "An API version's lifecycle contradicts itself: a sunset before its deprecation, or a `replaced-by` that names itself or leads back.";
+    ApiVersionSelectorConflict = "MESH0096", "api-version-selector-conflict", Gateway, Error, "0.1.0", "An API's versions cannot be told apart: mixed selector strategies, one selector twice, or a gRPC package its schema does not define.";
+    DeprecatedApiVersionUsed = "MESH0097", "deprecated-api-version-used", Reference, Warning, "0.1.0", "Calls or routes use a deprecated API version: the warning lists every one that must move, and where to.";
+    ApiVersionPastSunset = "MESH0098", "api-version-past-sunset", Reference, Error, "0.1.0", "A call or route uses an API version past its sunset date.";
+    UnpinnedApiVersion = "MESH0099", "unpinned-api-version", Reference, Warning, "0.1.0", "A call to a versioned API names no version: it follows the current one, and moves with it.";
+    HealthTimeoutNotBelowInterval = "MESH0100", "health-timeout-not-below-interval", Traffic, Warning, "0.1.0", "A health check's timeout is not shorter than its interval: probes run back to back and a hung instance is noticed late.";
+    UnknownHealthPath = "MESH0101", "unknown-health-path", Reference, Warning, "0.1.0", "An HTTP health check probes a path the service's OpenAPI document does not define.";
+    UnknownHealthService = "MESH0102", "unknown-health-service", Reference, Warning, "0.1.0", "A gRPC health check asks about a service name that the service's `.proto` files do not define.";
     UnreadableGitRef = "MESH0103", "unreadable-git-ref", Workspace, Error, "0.1.0", "`meshc diff --against REF`: the workspace cannot be read at that git ref (no repository, unknown ref, the directory absent from it, a symlink or too many files in its tree).";
     SchemaChangeNotCompared = "MESH0104", "schema-change-not-compared", Schema, Warning, "0.1.0", "`meshc diff` of two workspaces: an API's schema changed in a format meshc does not compare yet, so its breaking changes are not reported.";
 }

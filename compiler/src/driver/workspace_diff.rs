@@ -26,7 +26,7 @@ use crate::diag::{Code, Diagnostic, Severity, Sink};
 use crate::model::values::{Operation, SchemaFormat};
 use crate::model::{Api, Model, PortId, SchemaId, Service, ServiceId};
 use crate::schema::breaking::affected::Impact;
-use crate::schema::breaking::{self, Category, Change};
+use crate::schema::breaking::{self, Change, Policy, Verdict};
 use crate::schema::proto_module::{self, ProtoModule};
 use crate::schema::Schema;
 
@@ -44,11 +44,11 @@ pub struct Side<'a> {
 }
 
 /// Compares two workspaces; see the module documentation.
-pub fn diff_workspaces_in(old: Side, new: Side, category: Category) -> Diffed {
+pub fn diff_workspaces_in(old: Side, new: Side, policy: &Policy) -> Diffed {
     // The check passes are `meshc check`'s: a diff needs each version's
     // model and schemas, which lowering and loading errors alone prevent.
-    let mut old_run = front_end_in(old.fs, old.path, false);
-    let mut new_run = front_end_in(new.fs, new.path, false);
+    let mut old_run = front_end_in(old.fs, old.path, None, false);
+    let mut new_run = front_end_in(new.fs, new.path, None, false);
     let canonical = |side: &Side| side.fs.canonicalize(side.path).unwrap_or_else(|_| side.path.to_path_buf());
     let mut sources = Sources::new(&common_ancestor(&canonical(&old), &canonical(&new)));
     let (Some(old_model), Some(new_model)) = (old_run.model.take(), new_run.model.take()) else {
@@ -58,7 +58,7 @@ pub fn diff_workspaces_in(old: Side, new: Side, category: Category) -> Diffed {
         return unloaded(old_run, &old, new_run, &new, sources);
     }
     let mut found = Found::default();
-    apis(&old_model, &mut old_run, &old, &new_model, &mut new_run, &new, category, &mut found);
+    apis(&old_model, &mut old_run, &old, &new_model, &mut new_run, &new, policy, &mut found);
     let same = |o: &Schema, n: &Schema| unchanged(o, &old_run.sources, n, &new_run.sources);
     let topic_changes = breaking::spec::topic_changes(&old_model, &old_run.schemas, &new_model, &new_run.schemas, same);
     for (topic, change) in topic_changes {
@@ -262,7 +262,7 @@ fn apis(
     new_model: &Model,
     new_run: &mut Compilation,
     new: &Side,
-    category: Category,
+    policy: &Policy,
     found: &mut Found,
 ) {
     let old_services: HashMap<&str, &Service> = old_model.services.iter().map(|s| (s.name.value.as_str(), s)).collect();
@@ -320,7 +320,7 @@ fn apis(
             new_path: new_model.schema(new_schema).path.clone(),
             new_includes: includes(new_model),
         };
-        compare_api_schema(api, &pair, old_run, old, new_run, new, &api_uses, category, found);
+        compare_api_schema(api, &pair, old_run, old, new_run, new, &api_uses, policy, found);
     }
 }
 
@@ -358,7 +358,7 @@ fn compare_api_schema(
     new_run: &mut Compilation,
     new: &Side,
     uses: &[&ApiUse],
-    category: Category,
+    policy: &Policy,
     found: &mut Found,
 ) {
     match api.kind.schema_format() {
@@ -368,7 +368,7 @@ fn compare_api_schema(
             let new_module =
                 proto_module::load_schema(new.fs, &pair.new_path, &pair.new_includes, &mut new_run.sources);
             match (old_module, new_module) {
-                (Ok(o), Ok(n)) => found.changes.extend(protobuf_changes(&o, &n, uses, category)),
+                (Ok(o), Ok(n)) => found.changes.extend(protobuf_changes(&o, &n, uses, policy)),
                 (o, n) => {
                     found.old_errors.extend(o.err().map(|d| *d));
                     found.new_errors.extend(n.err().map(|d| *d));
@@ -401,7 +401,7 @@ fn compare_api_schema(
 /// Protobuf changes judged by category, then by the uses of the RPCs
 /// they affect; breaking changes get advice on major versions
 /// (`shop.orders.v1` → `v2`).
-fn protobuf_changes(old: &ProtoModule, new: &ProtoModule, uses: &[&ApiUse], category: Category) -> Vec<Judged> {
+fn protobuf_changes(old: &ProtoModule, new: &ProtoModule, uses: &[&ApiUse], policy: &Policy) -> Vec<Judged> {
     let changes = breaking::protobuf::compare(old, new);
     let mut rpcs: Vec<(String, String)> = uses
         .iter()
@@ -414,10 +414,11 @@ fn protobuf_changes(old: &ProtoModule, new: &ProtoModule, uses: &[&ApiUse], cate
     rpcs.dedup();
     let impact = Impact::new(old, new, &rpcs);
     let marked: std::collections::HashSet<_> =
-        changes.iter().filter(|c| c.rule.in_category(category)).map(|c| (c.new, c.old)).collect();
+        changes.iter().filter(|c| c.rule.verdict(policy) == Verdict::Breaking).map(|c| (c.new, c.old)).collect();
     let mut out = Vec::new();
     for change in changes {
-        if change.rule.in_category(category) {
+        let verdict = change.rule.verdict(policy);
+        if verdict == Verdict::Breaking {
             let affected: BTreeSet<&(String, String)> =
                 impact.affected(&change).into_iter().map(|i| &rpcs[i]).collect();
             let users: Vec<User> = uses
@@ -431,11 +432,11 @@ fn protobuf_changes(old: &ProtoModule, new: &ProtoModule, uses: &[&ApiUse], cate
             let help = package_of(&change, old, new).map(|p| version_advice(&p));
             let users = Some((users, "caller, route or resolver"));
             out.push(Judged { change, severity: Severity::Error, users, help, note: None });
-        } else if change.rule.only_stricter_than(category) && !marked.contains(&(change.new, change.old)) {
+        } else if verdict == Verdict::Warning && !marked.contains(&(change.new, change.old)) {
             let note = format!(
                 "{} is not a {} rule: this change breaks code generated from the old schema, not its encoded messages",
                 change.rule.id,
-                category.id()
+                policy.category.id()
             );
             out.push(Judged { change, severity: Severity::Warning, users: None, help: None, note: Some(note) });
         }
@@ -496,7 +497,7 @@ mod tests {
             }
         }
         let side = |path| Side { fs: &fs, path: Path::new(path), label: "" };
-        diff_workspaces_in(side("/ws/old"), side("/ws/new"), Category::WireJson)
+        diff_workspaces_in(side("/ws/old"), side("/ws/new"), &Policy::default())
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! silently: the backend reports it as [`Unexpressed`], which the driver
 //! turns into a warning (MESH0073).
 
+mod api_versions;
 pub mod certificates;
 mod envoy;
 mod istio;
@@ -24,8 +25,9 @@ mod schema_registry;
 use rayon::prelude::*;
 
 use crate::base::Span;
+use crate::model::api_versions::{ApiVersionId, VersionSelector};
 use crate::model::identity::Mtls;
-use crate::model::Model;
+use crate::model::{Api, Model};
 use crate::schema::SchemaIndex;
 
 /// One output file, by its path relative to the output directory.
@@ -140,6 +142,13 @@ impl Backend {
 
 pub static BACKENDS: &[Backend] = &[
     Backend {
+        name: "api-versions",
+        engine: "api_versions",
+        description: "The API compatibility report (`versions/compatibility.json`): per versioned API, its versions with selector, schema, deployment and lifecycle, who uses and serves each, and each deprecated version's migration path.",
+        page: "api-versions.md",
+        emit: api_versions::emit,
+    },
+    Backend {
         name: "cert-manager",
         engine: "kubernetes",
         description: "cert-manager resources issuing each workload's SPIFFE certificate: a ClusterIssuer and a Certificate per service and gateway (meshes with mtls).",
@@ -180,6 +189,13 @@ pub static BACKENDS: &[Backend] = &[
         description: "Configs for `meshc-runtime graphql`: composed GraphQL APIs with each root field's upstream call.",
         page: "graphql-gateway.md",
         emit: runtime::graphql_gateway::emit,
+    },
+    Backend {
+        name: "health-monitor",
+        engine: "runtime",
+        description: "The config of `meshc-runtime health` (`runtime/health.json`): per service with a health check, its probe (HTTP path and accepted statuses, gRPC health service name, TCP), schedule (interval, jitter, timeout, start period), thresholds and the instances to probe.",
+        page: "../runtime.md#health-monitor",
+        emit: runtime::health_monitor::emit,
     },
     Backend {
         name: "istio",
@@ -324,6 +340,27 @@ pub(crate) fn path_template_regex(template: &str) -> String {
     }
     regex.push('$');
     regex
+}
+
+/// A deprecated API version's response headers, in order: `deprecation:
+/// @SECONDS` (RFC 9745), `sunset: HTTP-date` (RFC 8594), `link: <URL>;
+/// rel="deprecation"`, and for a version replaced by one picked by path,
+/// `link: <PREFIX>; rel="successor-version"` (RFC 5829). Empty for a
+/// current version. Both gateway engines send these.
+pub fn deprecation_headers(api: &Api, version: ApiVersionId) -> Vec<(&'static str, String)> {
+    let Some(deprecation) = api.version(version).deprecation() else { return Vec::new() };
+    let mut headers = vec![("deprecation", format!("@{}", deprecation.since.value.unix_seconds()))];
+    if let Some(sunset) = &deprecation.sunset {
+        headers.push(("sunset", sunset.value.imf_fixdate()));
+    }
+    if let Some(link) = &deprecation.link {
+        headers.push(("link", format!("<{}>; rel=\"deprecation\"", link.value)));
+    }
+    let successor = deprecation.replaced_by.as_ref().map(|r| &api.version(r.value).selector.value);
+    if let Some(VersionSelector::PathPrefix(prefix)) = successor {
+        headers.push(("link", format!("<{prefix}>; rel=\"successor-version\"")));
+    }
+    headers
 }
 
 #[cfg(test)]

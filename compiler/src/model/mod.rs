@@ -39,6 +39,7 @@ macro_rules! model_id {
     };
 }
 
+pub mod api_versions;
 pub mod events;
 pub mod identity;
 mod lower;
@@ -100,6 +101,10 @@ pub struct Model {
     pub security: security::SecurityPolicy,
     /// Brokers, streams and consumers; empty until the event-bus language lowers into it.
     pub events: events::Events,
+    /// The day API version lifecycles are judged on (deprecated, past its
+    /// sunset): set by the driver (`--today`, `SOURCE_DATE_EPOCH`, else the
+    /// clock). It changes diagnostics only, never an artifact.
+    pub today: Option<api_versions::Date>,
 }
 
 impl Model {
@@ -208,6 +213,9 @@ impl Model {
 #[derive(Debug)]
 pub struct SchemaRef {
     pub path: PathBuf,
+    /// `path` relative to the workspace root (`/`-separated), as artifacts
+    /// and diagnostics show it: the same on every machine.
+    pub display: String,
     /// Decides the loader: an API's kind, or a topic's event schema format.
     pub format: SchemaFormat,
     /// The first `schema` entry naming it.
@@ -481,7 +489,11 @@ impl PortProtocol {
 pub struct Api {
     pub name: Spanned<String>,
     pub kind: ApiKind,
+    /// Its schema; for a versioned API, its current version's
+    /// ([`Api::current_version`]), what a use naming no version resolves against.
     pub schema: SchemaId,
+    /// Its versions served side by side, in spec order; empty: unversioned.
+    pub versions: Vec<api_versions::ApiVersion>,
     /// The port it is served on.
     pub port: PortId,
     /// For gRPC APIs: the one `.proto` service (fully qualified) this API
@@ -535,6 +547,7 @@ impl Resolver {
             port: self.port,
             tcp: false,
             operation: Some(self.operation.clone()),
+            api_version: None,
             timeout: Some(Spanned::new(self.effective_timeout(), self.span)),
             idle_timeout: None,
             local_port: None,
@@ -570,6 +583,9 @@ pub struct Call {
     /// retries or token, and the caller's `call-defaults` do not apply.
     pub tcp: bool,
     pub operation: Option<Spanned<Operation>>,
+    /// The version of a versioned API the call uses (`api-version=`);
+    /// `None`: it names none (the API's current version), or the API is unversioned.
+    pub api_version: Option<api_versions::ApiVersionRef>,
     pub timeout: Option<Spanned<Duration>>,
     /// How long the connection or stream may stay silent before the
     /// caller's proxy closes it (`idle-timeout=`): TCP calls and streams.
@@ -714,6 +730,9 @@ pub enum RouteAction {
 pub struct Forward {
     pub target: Spanned<ServiceId>,
     pub operation: Option<Spanned<Operation>>,
+    /// The versions of the target's versioned API the route sends to;
+    /// `None`: the API it reaches is unversioned.
+    pub api_versions: Option<api_versions::RouteVersions>,
     /// `None`: Envoy's default (15 s).
     pub timeout: Option<RouteTimeout>,
     /// The stream is reset after this long without bytes either way.

@@ -237,21 +237,70 @@ pub struct OutlierDetection {
     pub max_ejection_percent: u8,
 }
 
-/// Active health: the proxy probes each instance.
+/// Active health: the proxy (and `meshc-runtime health`) probes each instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthCheck {
     pub probe: Probe,
-    pub interval: Duration,
-    pub timeout: Duration,
+    /// Time between probes of one instance (Envoy: from one's end to the next's
+    /// start; `meshc-runtime health`: start to start); spanned at its property, else the node.
+    pub interval: Spanned<Duration>,
+    /// How long a probe may take before it counts as failed; spanned like `interval`.
+    pub timeout: Spanned<Duration>,
+    /// A random extra wait of up to this before each probe, so that many
+    /// prober instances do not probe in step.
+    pub jitter: Option<Duration>,
+    /// A grace period after the prober first sees an instance: failed
+    /// probes during it do not count, so a slow start is not an outage.
+    pub start_period: Option<Duration>,
     pub healthy_threshold: u32,
     pub unhealthy_threshold: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Probe {
-    Http { path: String },
-    Grpc { service: Option<String> },
+    /// A `GET` of `path`; healthy when the status is in `expect_status`.
+    Http {
+        path: Spanned<String>,
+        expect_status: StatusRange,
+    },
+    /// The gRPC health protocol (`grpc.health.v1.Health/Check`) asking about
+    /// `service`; `None` asks about the server as a whole (the empty name).
+    Grpc {
+        service: Option<Spanned<String>>,
+    },
     Tcp,
+}
+
+/// HTTP statuses a probe accepts, `first..=last` (100 to 599).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl StatusRange {
+    /// Any 2xx: the default.
+    pub const SUCCESS: StatusRange = StatusRange { first: 200, last: 299 };
+
+    /// `200` or `200-399`.
+    pub fn parse(text: &str) -> Result<StatusRange, String> {
+        let status = |t: &str| match t.trim().parse::<u16>() {
+            Ok(n) if (100..=599).contains(&n) => Ok(n),
+            _ => Err(format!("`{t}` is not an HTTP status (100 to 599); write `200` or `200-399`")),
+        };
+        let (first, last) = match text.split_once('-') {
+            Some((a, b)) => (status(a)?, status(b)?),
+            None => (status(text)?, status(text)?),
+        };
+        if first > last {
+            return Err(format!("`{text}` is an empty range; write the lower status first"));
+        }
+        Ok(StatusRange { first, last })
+    }
+
+    pub fn contains(self, status: u16) -> bool {
+        (self.first..=self.last).contains(&status)
+    }
 }
 
 /// Mesh-wide limits the analyses enforce (`limits` in the spec; the
@@ -279,7 +328,17 @@ pub struct CallDefaults {
 
 #[cfg(test)]
 mod tests {
-    use super::{Port, SidecarPorts};
+    use super::{Port, SidecarPorts, StatusRange};
+
+    #[test]
+    fn expected_statuses_are_one_status_or_an_inclusive_range() {
+        assert_eq!(StatusRange::parse("204"), Ok(StatusRange { first: 204, last: 204 }));
+        assert_eq!(StatusRange::parse("200-399"), Ok(StatusRange { first: 200, last: 399 }));
+        assert!(StatusRange::parse("399-200").is_err());
+        assert!(StatusRange::parse("600").is_err());
+        assert!(StatusRange::parse("2xx").is_err());
+        assert!(StatusRange::SUCCESS.contains(299) && !StatusRange::SUCCESS.contains(300));
+    }
 
     #[test]
     fn each_service_port_takes_the_next_inbound_port_up_to_65535() {

@@ -19,8 +19,15 @@ mod refs;
 pub mod shape;
 
 pub use crate::model::values::HttpRule;
+/// A GraphQL schema file as `meshc diff` compares it: the validated
+/// schema (apollo-compiler's) and the file its locations point into.
+#[derive(Clone, Copy)]
+pub struct GraphqlDocument<'s> {
+    pub schema: &'s apollo_compiler::validation::Valid<apollo_compiler::Schema>,
+    pub file: FileId,
+}
 pub use graphql::{ArgumentSignature, FieldSignature, GraphqlType, OutputField, TypeOf, TypeRef};
-pub use openapi::RestDetail;
+pub use openapi::{OpenApiDocument, RestDetail};
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -52,6 +59,8 @@ pub struct Schema {
     /// OpenAPI only: request shapes by operation key, and component schemas.
     rest: HashMap<String, RestDetail>,
     components: Option<serde_json::Value>,
+    /// OpenAPI only: the whole document, for `meshc diff`.
+    openapi: Option<OpenApiDocument>,
     /// Avro and JSON Schema only: what the topic's events look like.
     event: Option<EventShape>,
     /// Event schemas and `.proto` files: the file's text, which backends
@@ -148,9 +157,12 @@ impl Schema {
                 compat::protobuf::ProtoSource { file, name: p.root, text: Arc::clone(text), ranges: OnceLock::new() };
             ProtoIndex { pool: p.pool, imports: p.imports, source, rules }
         });
-        let (rest, components) = match loaded.openapi {
-            Some(o) => (o.details.into_iter().collect(), Some(o.components)),
-            None => (HashMap::new(), None),
+        let (rest, components, openapi) = match loaded.openapi {
+            Some(o) => {
+                let document = o.document.map(|value| OpenApiDocument::new(value, file, Arc::clone(text)));
+                (o.details.into_iter().collect(), Some(o.components), document)
+            }
+            None => (HashMap::new(), None, None),
         };
         let graphql = loaded.graphql.map(|g| (g, Arc::clone(text)));
         let event = loaded.event.map(|e| {
@@ -177,6 +189,7 @@ impl Schema {
             proto,
             rest,
             components,
+            openapi,
             event,
             text: shipped,
             avro,
@@ -217,6 +230,27 @@ impl Schema {
         Some(hasher.finish())
     }
 
+    /// An OpenAPI document as a whole, as `meshc diff` compares it; `None`
+    /// for other schemas.
+    pub fn openapi_document(&self) -> Option<&OpenApiDocument> {
+        self.openapi.as_ref()
+    }
+
+    /// A GraphQL schema as `meshc diff` compares it; `None` for other schemas.
+    pub fn graphql_document(&self) -> Option<GraphqlDocument<'_>> {
+        self.graphql.as_ref().map(|(g, _)| GraphqlDocument { schema: &g.schema, file: self.file })
+    }
+
+    /// An Avro schema's resolved types; `None` for other schemas.
+    pub fn avro_type(&self) -> Option<&compat::avro::AvroType> {
+        self.avro.as_ref()
+    }
+
+    /// A JSON Schema document; `None` for other schemas.
+    pub fn json_schema_type(&self) -> Option<&compat::json_schema::JsonSchemaType> {
+        self.json_schema.as_ref()
+    }
+
     /// A JWKS file's keys as compact JSON; `None` for other schemas.
     pub fn jwks(&self) -> Option<&str> {
         self.jwks.as_deref()
@@ -246,6 +280,12 @@ impl Schema {
     /// `full_name`; `None` for other schemas.
     pub fn defines_proto_message(&self, full_name: &str) -> Option<bool> {
         Some(self.proto.as_ref()?.pool.get_message_by_name(full_name).is_some())
+    }
+
+    /// Whether a `.proto` file (with its imports) defines the gRPC service
+    /// `full_name`; `None` for other schemas.
+    pub fn defines_grpc_service(&self, full_name: &str) -> Option<bool> {
+        Some(self.proto.as_ref()?.pool.get_service_by_name(full_name).is_some())
     }
 
     /// A `.proto` file's messages (with its imports') by full name, sorted;
@@ -424,6 +464,23 @@ impl SchemaIndex {
     /// one of its APIs that serves the operation. `None` when no loaded
     /// schema does (the unknown-operation pass reports that).
     pub fn defining(&self, model: &Model, target: ServiceId, operation: &Operation) -> Option<&Schema> {
+        self.defining_in(model, target, operation, None)
+    }
+
+    /// [`defining`](Self::defining), in the schema of the API version a
+    /// use names (`None`: each API's own, a versioned one's current version's).
+    pub fn defining_in(
+        &self,
+        model: &Model,
+        target: ServiceId,
+        operation: &Operation,
+        version: Option<crate::model::api_versions::ApiVersionRef>,
+    ) -> Option<&Schema> {
+        if let Some(v) = version {
+            let api = &model.service(target).apis[v.api.index()];
+            let schema = self.get(api.schema_for(Some(v.version)))?;
+            return schema.find(operation).map(|_| schema);
+        }
         model.service(target).apis.iter().filter(|api| api.serves(operation)).find_map(|api| {
             let schema = self.get(api.schema)?;
             schema.find(operation).map(|_| schema)
@@ -618,6 +675,44 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
     index
 }
 
+/// Reads (through `fs`) and parses one schema file of `format` on its own,
+/// as `meshc diff` compares files before any spec names them: the schema,
+/// or the one diagnostic saying why it does not load (unreadable, too deep,
+/// invalid), pointing into the file when the parser says where.
+pub fn load_file(
+    fs: &dyn FileSystem,
+    path: &Path,
+    format: SchemaFormat,
+    sources: &mut Sources,
+) -> Result<Schema, Box<Diagnostic>> {
+    let shown = display_path(sources.root(), path);
+    let text = read_text(fs, path, max_bytes(format))
+        .map_err(|e| Box::new(Diagnostic::new(Code::UnreadableFile, format!("cannot read `{shown}`: {e}"))))?;
+    let file = sources.add(path.to_path_buf(), Arc::from(text));
+    let text = Arc::clone(&sources.get(file).text);
+    let kind = format.describe();
+    if let Some(at) = depth::too_deep(&text, format) {
+        return Err(Box::new(
+            Diagnostic::new(
+                Code::NestingTooDeep,
+                format!("the {kind} nests deeper than {} levels", depth::MAX_SCHEMA_DEPTH),
+            )
+            .at(Span::new(file, at..at + 1), format!("level {} starts here", depth::MAX_SCHEMA_DEPTH + 1)),
+        ));
+    }
+    match parse(fs, format, path, &text, &[], &Arc::default()) {
+        Ok(loaded) => Ok(Schema::new(file, &text, loaded)),
+        Err((message, range)) => {
+            let d = Diagnostic::new(Code::InvalidSchema, format!("invalid {kind} `{shown}`: {message}"))
+                .help(format!("fix the {kind}; `meshc diff` compares versions that load"));
+            Err(Box::new(match range {
+                Some(r) => d.at(Span::new(file, r), "error here"),
+                None => d.at(Span::new(file, 0..0), "this file does not load"),
+            }))
+        }
+    }
+}
+
 /// The directories schema files may come from: the workspace root, the
 /// spec's `schema-root`s and its `proto-include`s.
 fn readable_roots(model: &Model, root: &Path) -> Vec<PathBuf> {
@@ -666,7 +761,8 @@ fn read_unless(fs: &dyn FileSystem, refused: bool, path: &Path, format: SchemaFo
 /// The largest schema file of a format meshc reads. OpenAPI (YAML or JSON)
 /// parses into value trees some 50 times the file's size: 16 MiB took
 /// 0.8 GB and 6 s, 50 MiB 2.5 GB and 24 s (issue 11); 16 MiB keeps a check
-/// under 1 GB per file. Event schemas parse into the same trees; a JWKS
+/// under 1 GB per file (the loader keeps one such tree per OpenAPI document,
+/// the JSON form `meshc diff` compares). Event schemas parse into the same trees; a JWKS
 /// holds a few keys. `.proto` and GraphQL SDL parse into compact
 /// descriptors: the general limit.
 fn max_bytes(format: SchemaFormat) -> u64 {
@@ -733,6 +829,16 @@ pub mod fuzzing {
     /// resolve beside it on disk; no `proto-include` directories): the source map
     /// holding it, and the schema or the loader's diagnostic.
     pub fn load_text(format: SchemaFormat, path: &Path, text: &str) -> (Sources, Result<Schema, Diagnostic>) {
+        load_text_in(&DiskFs, format, path, text)
+    }
+
+    /// [`load_text`] with a `.proto`'s imports read from `fs`.
+    pub fn load_text_in(
+        fs: &dyn FileSystem,
+        format: SchemaFormat,
+        path: &Path,
+        text: &str,
+    ) -> (Sources, Result<Schema, Diagnostic>) {
         let mut sources = Sources::new(path.parent().unwrap_or(Path::new(".")));
         let file = sources.add(path.to_path_buf(), Arc::from(text));
         let text = Arc::clone(&sources.get(file).text);
@@ -742,7 +848,7 @@ pub mod fuzzing {
             return (sources, Err(too_deep));
         }
         let schema =
-            match parse(&DiskFs, format, path, &text, &[], &Arc::default()) {
+            match parse(fs, format, path, &text, &[], &Arc::default()) {
                 Ok(loaded) => Ok(Schema::new(file, &text, loaded)),
                 Err((message, range)) => Err(Diagnostic::new(Code::InvalidSchema, message)
                     .at(Span::new(file, range.unwrap_or(0..0)), "error here")),

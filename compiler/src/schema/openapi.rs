@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use openapiv3::{OpenAPI, ReferenceOr};
 
 use super::{Loaded, Parsed};
+use crate::base::FileId;
 use crate::model::values::{HttpMethod, Operation};
 
 pub(super) fn load(text: &str) -> Parsed {
@@ -14,10 +16,12 @@ pub(super) fn load(text: &str) -> Parsed {
     // panic); the typed parse then reports schema errors with their position.
     let generic = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).map_err(|e| (e.to_string(), position(&e)))?;
     // Mappings with keys other than strings do not convert; openapiv3 rejects those anyway.
-    if let Ok(generic) = serde_json::to_value(&generic) {
-        super::refs::check(&generic, text)?;
-    }
+    // The JSON form is kept: `meshc diff` compares documents through it.
+    let document = serde_json::to_value(&generic).ok();
     drop(generic);
+    if let Some(document) = &document {
+        super::refs::check(document, text)?;
+    }
     let doc: OpenAPI = serde_yaml_ng::from_str(text).map_err(|e| (e.to_string(), position(&e)))?;
     let keys = path_keys(text);
     let mut ops = Vec::new();
@@ -40,14 +44,154 @@ pub(super) fn load(text: &str) -> Parsed {
         .as_ref()
         .map(|c| serde_json::json!({ "schemas": serde_json::to_value(&c.schemas).unwrap_or_default() }))
         .unwrap_or_else(|| serde_json::json!({ "schemas": {} }));
-    Ok(Loaded { operations: ops, openapi: Some(LoadedOpenApi { details, components }), ..Loaded::default() })
+    let loaded = LoadedOpenApi { details, components, document };
+    Ok(Loaded { operations: ops, openapi: Some(loaded), ..Loaded::default() })
 }
 
 /// What the OpenAPI loader keeps beyond operations: each operation's
-/// request shape, and the document's component schemas its `$ref`s point into.
+/// request shape, the document's component schemas its `$ref`s point into,
+/// and the whole document as JSON.
 pub(super) struct LoadedOpenApi {
     pub details: Vec<(String, RestDetail)>,
     pub components: serde_json::Value,
+    pub document: Option<serde_json::Value>,
+}
+
+/// A loaded OpenAPI document as `meshc diff` compares it: the document as
+/// JSON (YAML converted), and its text to point into.
+#[derive(Debug)]
+pub struct OpenApiDocument {
+    pub(in crate::schema) value: serde_json::Value,
+    pub(in crate::schema) file: FileId,
+    pub(in crate::schema) text: Arc<str>,
+}
+
+impl OpenApiDocument {
+    pub(super) fn new(value: serde_json::Value, file: FileId, text: Arc<str>) -> OpenApiDocument {
+        OpenApiDocument { value, file, text }
+    }
+
+    /// Where each value of the document is written, by JSON Pointer.
+    pub(in crate::schema) fn locator(&self) -> Locator<'_> {
+        match super::json_spans::JsonSpans::new(&self.text) {
+            Some(spans) => Locator::Json(spans),
+            None => Locator::Yaml(yaml_keys(&self.text)),
+        }
+    }
+}
+
+/// Byte ranges of a document's values by JSON Pointer: for JSON texts,
+/// every value; for YAML, the keys and sequence items of block style
+/// (values in flow style, `{a: 1}`, are found through their parent).
+pub(in crate::schema) enum Locator<'t> {
+    Json(super::json_spans::JsonSpans<'t>),
+    Yaml(HashMap<String, Range<usize>>),
+}
+
+impl Locator<'_> {
+    /// The range of the value at `pointer`, else of its nearest ancestor
+    /// that is found; `None` when not even the root is.
+    pub fn nearest(&self, pointer: &str) -> Option<Range<usize>> {
+        let mut pointer = pointer;
+        loop {
+            let found = match self {
+                Locator::Json(spans) => spans.locate(pointer),
+                Locator::Yaml(keys) => keys.get(pointer).cloned(),
+            };
+            if found.is_some() {
+                return found;
+            }
+            pointer = &pointer[..pointer.rfind('/')?];
+        }
+    }
+}
+
+/// Where each key and sequence item of a block-style YAML text is written,
+/// by JSON Pointer (`/paths/~1orders/get`, `/parameters/0`), in one pass
+/// over the lines: indentation gives the nesting. Block scalars' lines are
+/// skipped; flow collections are not entered.
+fn yaml_keys(text: &str) -> HashMap<String, Range<usize>> {
+    struct Frame {
+        indent: usize,
+        pointer: String,
+        item: bool,
+        next_item: usize,
+    }
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut root_items = 0;
+    let mut out = HashMap::new();
+    let mut offset = 0;
+    let mut block_scalar: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let body = line.trim_end_matches(['\n', '\r']);
+        let indent = body.len() - body.trim_start_matches(' ').len();
+        let mut rest = &body[indent..];
+        if let Some(limit) = block_scalar {
+            if rest.is_empty() || indent > limit {
+                continue;
+            }
+            block_scalar = None;
+        }
+        if rest.is_empty() || rest.starts_with('#') || rest.starts_with("---") || rest.starts_with("...") {
+            continue;
+        }
+        let mut column = indent;
+        while rest == "-" || rest.starts_with("- ") {
+            while frames.last().is_some_and(|f| f.indent > column || (f.indent == column && f.item)) {
+                frames.pop();
+            }
+            let (parent, index) = match frames.last_mut() {
+                Some(parent) => {
+                    parent.next_item += 1;
+                    (parent.pointer.as_str(), parent.next_item - 1)
+                }
+                None => {
+                    root_items += 1;
+                    ("", root_items - 1)
+                }
+            };
+            let pointer = format!("{parent}/{index}");
+            // An item is shown by its line: `- name: cursor`.
+            out.entry(pointer.clone()).or_insert(start + column..start + body.trim_end().len());
+            frames.push(Frame { indent: column, pointer, item: true, next_item: 0 });
+            let after = rest[1..].trim_start_matches(' ');
+            column += rest.len() - after.len();
+            rest = after;
+        }
+        let Some((key, key_len, value)) = split_key(rest) else { continue };
+        while frames.last().is_some_and(|f| f.indent >= column) {
+            frames.pop();
+        }
+        let pointer = super::json_spans::join(frames.last().map_or("", |f| f.pointer.as_str()), &key);
+        out.entry(pointer.clone()).or_insert(start + column..start + column + key_len);
+        frames.push(Frame { indent: column, pointer, item: false, next_item: 0 });
+        if value.starts_with('|') || value.starts_with('>') {
+            block_scalar = Some(column);
+        }
+    }
+    out
+}
+
+/// A line's mapping key (unquoted), its length as written, and the value
+/// text after the colon; `None` when the line is no `key: value`.
+fn split_key(rest: &str) -> Option<(String, usize, &str)> {
+    let (key, len) = match rest.as_bytes().first()? {
+        quote @ (b'"' | b'\'') => {
+            let close = rest[1..].find(*quote as char)? + 1;
+            (rest[1..close].to_string(), close + 1)
+        }
+        b'{' | b'[' | b'?' | b'#' => return None,
+        _ => {
+            let bytes = rest.as_bytes();
+            let colon = (0..bytes.len()).find(|&i| bytes[i] == b':' && bytes.get(i + 1).is_none_or(|b| *b == b' '))?;
+            (rest[..colon].trim_end().to_string(), rest[..colon].trim_end().len())
+        }
+    };
+    let after = rest[len..].trim_start_matches(' ');
+    let value = after.strip_prefix(':')?;
+    Some((key, len, value.trim()))
 }
 
 /// A REST operation's request: parameters and body, as JSON Schema-ready
@@ -173,6 +317,30 @@ mod tests {
         let text = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /orders:\n    get: {responses: {'200': {description: ok}}}\n    post: {responses: {'201': {description: ok}}}\n";
         let ops: Vec<String> = load(text).unwrap().operations.into_iter().map(|(o, _)| o.to_string()).collect();
         assert_eq!(ops, ["GET /orders", "POST /orders"]);
+    }
+
+    #[test]
+    fn yaml_keys_point_at_keys_and_items_by_pointer() {
+        let text = "openapi: 3.0.3\ninfo:\n  description: |\n    a: not a key\n  title: t\npaths:\n  /orders/{id}:\n    get:\n      parameters:\n      - name: id\n        in: path\n      - in: query\n        name: 'x'\n      responses:\n        \"200\": {description: ok}\n";
+        let keys = yaml_keys(text);
+        let at = |pointer: &str| keys.get(pointer).map(|r| &text[r.clone()]);
+        assert_eq!(at("/info/title"), Some("title"));
+        assert_eq!(at("/info/description/a"), None, "block scalars hold no keys");
+        assert_eq!(at("/paths/~1orders~1{id}/get"), Some("get"));
+        assert_eq!(at("/paths/~1orders~1{id}/get/parameters/0"), Some("- name: id"));
+        assert_eq!(at("/paths/~1orders~1{id}/get/parameters/0/in"), Some("in"));
+        assert_eq!(at("/paths/~1orders~1{id}/get/parameters/1/name"), Some("name"));
+        assert_eq!(at("/paths/~1orders~1{id}/get/responses/200"), Some("\"200\""));
+    }
+
+    #[test]
+    fn the_locator_falls_back_to_the_nearest_ancestor() {
+        let doc = OpenApiDocument::new(serde_json::Value::Null, FileId(0), Arc::from("a:\n  b: {c: 1}\n"));
+        let locator = doc.locator();
+        assert_eq!(locator.nearest("/a/b/c"), Some(5..6));
+        assert_eq!(locator.nearest("/z"), None);
+        let json = OpenApiDocument::new(serde_json::Value::Null, FileId(0), Arc::from("{\"a\": {\"b\": 1}}"));
+        assert_eq!(json.locator().nearest("/a/b/c"), Some(12..13));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod cli;
 mod event_bus;
 mod graphql;
 mod grpc_mock;
+mod health;
 mod kafka_groups;
 mod templates;
 mod token_exchange;

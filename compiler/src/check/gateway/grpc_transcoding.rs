@@ -20,7 +20,10 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
             match (&op.value, &forward.transcode) {
                 (Operation::Grpc { .. }, None) => carries_grpc(route, &op.value, sink),
                 (Operation::Grpc { .. }, Some(transcode)) => {
-                    let Some(schema) = schemas.defining(model, forward.target.value, &op.value) else { continue };
+                    let version = forward.api_versions.as_ref().and_then(|v| v.one());
+                    let Some(schema) = schemas.defining_in(model, forward.target.value, &op.value, version) else {
+                        continue;
+                    };
                     check_bindings(route, &op.value, transcode, schema, sink);
                 }
                 (_, Some(transcode)) => sink.push(

@@ -1,9 +1,11 @@
 //! Every call, route and GraphQL resolver that names an operation must name
 //! one the target service's schemas define, through an API of the
-//! operation's kind.
+//! operation's kind; a use naming an API version, one that version's schema
+//! defines (a route weighing versions, one each of them defines).
 
 use crate::base::{Span, Spanned};
 use crate::diag::{close_matches, did_you_mean_text, Code, Diagnostic, Sink};
+use crate::model::api_versions::{ApiVersionRef, RouteVersions};
 use crate::model::values::Operation;
 use crate::model::{CallOrigin, Model, ServiceId};
 use crate::schema::SchemaIndex;
@@ -13,31 +15,48 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
         // A resolver's call repeats the resolver, checked below (its field by graphql-resolvers).
         for call in service.calls.iter().filter(|c| c.origin == CallOrigin::Declared) {
             if let Some(op) = &call.operation {
-                check(model, schemas, call.target.value, op, sink);
+                check(model, schemas, call.target.value, op, call.api_version, sink);
             }
             // `for=` names an operation of the caller itself.
             if let Some(op) = &call.serving {
-                check(model, schemas, id, op, sink);
+                check(model, schemas, id, op, None, sink);
             }
         }
         for resolver in service.apis.iter().flat_map(|a| &a.resolvers) {
-            check(model, schemas, resolver.target.value, &resolver.operation, sink);
+            check(model, schemas, resolver.target.value, &resolver.operation, None, sink);
         }
     }
     for gateway in &model.gateways {
         for route in &gateway.routes {
             if let Some(forward) = route.forward() {
                 let Some(op) = &forward.operation else { continue };
-                check(model, schemas, forward.target.value, op, sink);
+                let named = forward.api_versions.as_ref().map(RouteVersions::named).unwrap_or_default();
+                if named.is_empty() {
+                    check(model, schemas, forward.target.value, op, None, sink);
+                }
+                for version in named {
+                    check(model, schemas, forward.target.value, op, Some(version), sink);
+                }
             }
         }
     }
 }
 
-fn check(model: &Model, schemas: &SchemaIndex, target: ServiceId, op: &Spanned<Operation>, sink: &mut Sink) {
+fn check(
+    model: &Model,
+    schemas: &SchemaIndex,
+    target: ServiceId,
+    op: &Spanned<Operation>,
+    version: Option<ApiVersionRef>,
+    sink: &mut Sink,
+) {
     let service = model.service(target);
     let kind = op.value.kind();
-    let apis: Vec<_> = service.apis.iter().filter(|a| a.kind == kind).collect();
+    let apis: Vec<_> = match version {
+        // Lowering chose the API (one serving the operation, when it names one).
+        Some(v) => vec![&service.apis[v.api.index()]],
+        None => service.apis.iter().filter(|a| a.kind == kind).collect(),
+    };
     let in_scope = |def: &&crate::schema::OperationDef| apis.iter().any(|a| a.serves(&def.operation));
     if apis.is_empty() {
         let served: Vec<String> = service.apis.iter().map(|a| format!("`{}` ({})", a.name.value, a.kind)).collect();
@@ -52,7 +71,7 @@ fn check(model: &Model, schemas: &SchemaIndex, target: ServiceId, op: &Spanned<O
         );
         return;
     }
-    let loaded: Vec<_> = apis.iter().filter_map(|a| schemas.get(a.schema)).collect();
+    let loaded: Vec<_> = apis.iter().filter_map(|a| schemas.get(a.schema_for(version.map(|v| v.version)))).collect();
     if loaded.is_empty() {
         return; // no index for these schemas: their own diagnostics explain why
     }
@@ -63,9 +82,13 @@ fn check(model: &Model, schemas: &SchemaIndex, target: ServiceId, op: &Spanned<O
     let names: Vec<String> = defs.clone().map(|d| d.operation.to_string()).collect();
     let wanted = op.value.to_string();
     let close = closest_operations(&op.value, &names);
+    let in_version = match version {
+        Some(v) => format!(" in API version `{}`", apis[0].version(v.version).name.value),
+        None => String::new(),
+    };
     let mut d = Diagnostic::new(
         Code::UnknownOperation,
-        format!("service `{}` has no operation `{wanted}`", service.name.value),
+        format!("service `{}` has no operation `{wanted}`{in_version}", service.name.value),
     )
     .at(op.span, "unknown operation")
     .help(match close.first() {

@@ -1,18 +1,24 @@
-//! `--format sarif`: SARIF 2.1.0 as GitHub code scanning loads it. Every code
-//! is listed as a rule in the driver so results can reference it by index.
+//! `--format sarif`: SARIF 2.1.0 as GitHub code scanning loads it. The codes
+//! the results carry are listed as rules in the driver (in code order), so
+//! results can reference them by index; a log does not carry the whole table
+//! (with its documentation, about 150 KB) when it reports one diagnostic.
+
+use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
 use super::region;
 use crate::base::Sources;
-use crate::diag::{Diagnostic, Severity, CODES};
+use crate::diag::{Code, Diagnostic, Severity};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 pub(super) fn render(diagnostics: &[Diagnostic], sources: &Sources) -> String {
-    let rules: Vec<Value> = CODES
+    let used: BTreeSet<Code> = diagnostics.iter().map(|d| d.code).collect();
+    let rules: Vec<Value> = used
         .iter()
-        .map(|c| {
+        .map(|code| {
+            let c = code.info();
             json!({
                 "id": c.id,
                 "name": kebab_to_pascal(c.name),
@@ -24,7 +30,8 @@ pub(super) fn render(diagnostics: &[Diagnostic], sources: &Sources) -> String {
             })
         })
         .collect();
-    let results: Vec<Value> = diagnostics.iter().map(|d| result(d, sources)).collect();
+    let index = |code: Code| used.range(..code).count();
+    let results: Vec<Value> = diagnostics.iter().map(|d| result(d, index(d.code), sources)).collect();
     let log = json!({
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -45,7 +52,7 @@ pub(super) fn render(diagnostics: &[Diagnostic], sources: &Sources) -> String {
     text
 }
 
-fn result(d: &Diagnostic, sources: &Sources) -> Value {
+fn result(d: &Diagnostic, rule_index: usize, sources: &Sources) -> Value {
     let mut message = d.message.clone();
     if let Some(help) = &d.help {
         message.push_str("\nhelp: ");
@@ -53,7 +60,7 @@ fn result(d: &Diagnostic, sources: &Sources) -> Value {
     }
     let mut result = json!({
         "ruleId": d.code.id(),
-        "ruleIndex": d.code as usize,
+        "ruleIndex": rule_index,
         "level": level(d.severity),
         "message": { "text": message },
     });

@@ -204,6 +204,9 @@ pub struct Route<'a> {
     /// The gateway's route header (not typed here yet).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_headers_to_add: Option<serde_json::Value>,
+    /// A deprecated API version's `Deprecation`, `Sunset` and `Link` headers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<HeaderValueOption<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteAction<'a>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -218,6 +221,7 @@ impl<'a> Route<'a> {
             name: name.into(),
             redirect: None,
             request_headers_to_add: None,
+            response_headers_to_add: Vec::new(),
             route: None,
             typed_per_filter_config: BTreeMap::new(),
         }
@@ -232,8 +236,44 @@ pub struct RouteMatch<'a> {
     pub path: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<Str<'a>>,
+    /// The route takes this share of the requests it matches (the same
+    /// random value is compared with every route's share, so shares of
+    /// consecutive routes are cumulative).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_fraction: Option<RuntimeFraction>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safe_regex: Option<Regex>,
+}
+
+/// A header and what to do when the message already has it.
+#[derive(Clone, Serialize)]
+pub struct HeaderValueOption<'a> {
+    pub append_action: &'static str,
+    pub header: HeaderValue<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct HeaderValue<'a> {
+    pub key: Str<'a>,
+    pub value: Str<'a>,
+}
+
+impl<'a> HeaderValueOption<'a> {
+    /// Sets the header, replacing any value.
+    pub fn set(key: impl Into<Str<'a>>, value: impl Into<Str<'a>>) -> Self {
+        HeaderValueOption {
+            append_action: "OVERWRITE_IF_EXISTS_OR_ADD",
+            header: HeaderValue { key: key.into(), value: value.into() },
+        }
+    }
+
+    /// Adds one more value of the header.
+    pub fn append(key: impl Into<Str<'a>>, value: impl Into<Str<'a>>) -> Self {
+        HeaderValueOption {
+            append_action: "APPEND_IF_EXISTS_OR_ADD",
+            header: HeaderValue { key: key.into(), value: value.into() },
+        }
+    }
 }
 
 impl<'a> RouteMatch<'a> {
@@ -264,6 +304,8 @@ impl<'a> HeaderMatcher<'a> {
 #[derive(Clone, Default, Serialize)]
 pub struct StringMatcher<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub contains: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exact: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<Str<'a>>,
@@ -278,6 +320,10 @@ impl<'a> StringMatcher<'a> {
 
     pub fn prefix(text: impl Into<Str<'a>>) -> Self {
         StringMatcher { prefix: Some(text.into()), ..StringMatcher::default() }
+    }
+
+    pub fn contains(text: impl Into<Str<'a>>) -> Self {
+        StringMatcher { contains: Some(text.into()), ..StringMatcher::default() }
     }
 
     pub fn regex(regex: String) -> Self {
@@ -360,6 +406,9 @@ pub struct MirrorPolicy {
 #[derive(Clone, Serialize)]
 pub struct RuntimeFraction {
     pub default_value: FractionalPercent,
+    /// Lets an operator move the share at run time; `None`: fixed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_key: Option<String>,
 }
 
 #[derive(Clone, Serialize)]
@@ -538,6 +587,8 @@ pub struct HealthCheck<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_health_check: Option<HttpHealthCheck<'a>>,
     pub interval: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_jitter: Option<String>,
     pub no_traffic_interval: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_health_check: Option<Empty>,
@@ -553,7 +604,16 @@ pub struct GrpcHealthCheck<'a> {
 
 #[derive(Clone, Serialize)]
 pub struct HttpHealthCheck<'a> {
+    /// Statuses counted healthy, `[start, end)` each.
+    pub expected_statuses: Vec<Int64Range>,
     pub path: Str<'a>,
+}
+
+/// `envoy.type.v3.Int64Range`: `start` included, `end` excluded.
+#[derive(Clone, Copy, Serialize)]
+pub struct Int64Range {
+    pub end: i64,
+    pub start: i64,
 }
 
 /// A cluster's `typed_extension_protocol_options`: its HTTP options.

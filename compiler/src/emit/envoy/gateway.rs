@@ -17,7 +17,7 @@ use super::api::{
 use super::security as envoy_security;
 use super::tls::upstream_tls;
 use super::{
-    apply_retry_budget, callee_clusters, hash_policy, header_matcher, retry_policy, upstream_cluster, versioned_routes,
+    apply_retry_budget, callee_clusters, hash_policy, header_matcher, retry_policy, upstream_cluster, version_cluster,
     HCM, ROUTER,
 };
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
@@ -172,12 +172,28 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
     // One cluster per (service, protocol, cache TTL) and version in name order.
     // The routes' retry policies by cluster key: their budgets share the clusters.
     let mut retries: BTreeMap<ClusterKey, Vec<&RetryPolicy>> = BTreeMap::new();
+    // The deployment versions API versions run on, by the cluster key whose name they extend.
+    let mut deployments: BTreeMap<ClusterKey, std::collections::BTreeSet<VersionId>> = BTreeMap::new();
     for forward in forwards(gateway) {
-        retries.entry(ClusterKey::of(model, forward)).or_default().extend(&forward.retries);
+        let key = ClusterKey::of(model, forward);
+        retries.entry(key).or_default().extend(&forward.retries);
+        if let Some(versions) = &forward.api_versions {
+            let api = &model.service(forward.target.value).apis[versions.api().index()];
+            deployments
+                .entry(key)
+                .or_default()
+                .extend(api.versions.iter().filter_map(|v| v.deployment.as_ref()).map(|d| d.value));
+        }
     }
     let mut clusters: BTreeMap<String, Cluster> = BTreeMap::new();
     for (key, policies) in &retries {
-        for (version, name) in callee_clusters(&key.name(model), model.service(key.service)) {
+        let base = key.name(model);
+        let callee = model.service(key.service);
+        let mut names = callee_clusters(&base, callee);
+        for &version in deployments.get(key).into_iter().flatten() {
+            names.push((Some(version), version_cluster(&base, callee, version)));
+        }
+        for (version, name) in names {
             let mut cluster = cluster(model, *key, version, &name);
             // Services that accept mutual TLS get it, with the gateway's certificate.
             let callee = model.service(key.service);
@@ -235,7 +251,7 @@ fn virtual_hosts<'a>(model: &'a Model, gateway: &'a Gateway, optional: OptionalF
             .iter()
             .filter(|r| r.virtual_host == id)
             .flat_map(|r| match r.forward() {
-                Some(f) => versioned_routes(route(model, gateway, r, optional), model.service(f.target.value)),
+                Some(f) => super::version_routes::routes(model, r, f, route(model, gateway, r, optional)),
                 None => vec![route(model, gateway, r, optional)],
             })
             .collect()
@@ -428,8 +444,13 @@ fn transcoder(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Option
         let (Some(op), Some(transcode)) = (&forward.operation, &forward.transcode) else { continue };
         let Operation::Grpc { service, .. } = &op.value else { continue };
         services.insert(service.clone());
-        for api in model.service(forward.target.value).apis.iter().filter(|a| a.serves(&op.value)) {
-            schema_ids.insert(api.schema);
+        // The schema of the API version the route names (else each API's own, or current version's).
+        let version = forward.api_versions.as_ref().and_then(|v| v.one());
+        for (i, api) in model.service(forward.target.value).apis.iter().enumerate() {
+            if api.serves(&op.value) {
+                let named = version.filter(|v| v.api.index() == i).map(|v| v.version);
+                schema_ids.insert(api.schema_for(named));
+            }
         }
         if let Some(rule) = &transcode.rule {
             declared.push((op.value.clone(), rule.value.clone()));

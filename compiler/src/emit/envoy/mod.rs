@@ -10,18 +10,20 @@ pub mod ratelimit;
 mod security;
 pub mod sidecar;
 pub mod tls;
+mod version_routes;
 
 use std::collections::BTreeMap;
 
 use api::{
     BackOff, CircuitBreakers, Cluster, ClusterWeight, Empty, FractionalPercent, GrpcHealthCheck, HashHeader,
-    HashPolicy, HeaderMatcher, HealthCheck, HttpHealthCheck, LbEndpoint, Locality, LocalityLbEndpoints, MirrorPolicy,
-    OutlierDetection, Percent, RetryBudget, RuntimeFraction, StringMatcher, Thresholds, WeightedClusters,
+    HashPolicy, HeaderMatcher, HealthCheck, HttpHealthCheck, Int64Range, LbEndpoint, Locality, LocalityLbEndpoints,
+    MirrorPolicy, OutlierDetection, Percent, RetryBudget, RuntimeFraction, StringMatcher, Thresholds, WeightedClusters,
 };
 
 use crate::model::traffic::{
     HealthCheck as HealthPolicy, Instance, LoadBalancing, Probe, RetryPolicy, TrafficPolicy, VersionId,
 };
+use crate::model::values::Duration;
 use crate::model::{HeaderMatch, HeaderRule, PortId, Service};
 
 pub const HCM: &str =
@@ -131,6 +133,7 @@ pub fn versioned_routes<'a>(mut route: api::Route<'a>, callee: &'a Service) -> V
             cluster: version_cluster(&base, callee, mirror.to),
             runtime_fraction: RuntimeFraction {
                 default_value: FractionalPercent { denominator: "HUNDRED", numerator: mirror.percent },
+                runtime_key: None,
             },
         }];
     }
@@ -213,17 +216,28 @@ fn health_check(hc: &HealthPolicy) -> HealthCheck<'_> {
         grpc_health_check: None,
         healthy_threshold: hc.healthy_threshold,
         http_health_check: None,
-        interval: hc.interval.to_proto_json(),
+        interval: hc.interval.value.to_proto_json(),
+        interval_jitter: hc.jitter.map(Duration::to_proto_json),
         // Probe at the same pace before the first request as after it (Envoy waits 60 s by default).
-        no_traffic_interval: hc.interval.to_proto_json(),
+        no_traffic_interval: hc.interval.value.to_proto_json(),
         tcp_health_check: None,
-        timeout: hc.timeout.to_proto_json(),
+        timeout: hc.timeout.value.to_proto_json(),
         unhealthy_threshold: hc.unhealthy_threshold,
     };
     match &hc.probe {
-        Probe::Http { path } => out.http_health_check = Some(HttpHealthCheck { path: path.as_str().into() }),
+        Probe::Http { path, expect_status } => {
+            out.http_health_check = Some(HttpHealthCheck {
+                // Envoy's ranges end before `end`; its default is 200 alone, ours any 2xx.
+                expected_statuses: vec![Int64Range {
+                    end: i64::from(expect_status.last) + 1,
+                    start: i64::from(expect_status.first),
+                }],
+                path: path.value.as_str().into(),
+            })
+        }
         Probe::Grpc { service } => {
-            out.grpc_health_check = Some(GrpcHealthCheck { service_name: service.as_deref().map(Into::into) })
+            out.grpc_health_check =
+                Some(GrpcHealthCheck { service_name: service.as_ref().map(|s| s.value.as_str().into()) })
         }
         Probe::Tcp => out.tcp_health_check = Some(Empty {}),
     }

@@ -47,6 +47,7 @@ use serde_json::{json, Map, Value};
 
 mod identity;
 mod security;
+mod version_routes;
 
 use crate::emit::{path_template_regex, yaml, Artifact, Options, Unexpressed, VERSION_LABEL};
 use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryPolicy, VersionId};
@@ -295,15 +296,19 @@ fn health_check_help(service: &Service, check: &HealthCheck) -> String {
     // Kubernetes counts whole seconds, at least one.
     let seconds = |d: Duration| d.as_millis().div_ceil(1000).max(1);
     let probe = match &check.probe {
-        Probe::Http { path } => format!("httpGet path {path}"),
-        Probe::Grpc { service: Some(name) } => format!("grpc service {name}"),
+        Probe::Http { path, .. } => format!("httpGet path {}", path.value),
+        Probe::Grpc { service: Some(name) } => format!("grpc service {}", name.value),
         Probe::Grpc { service: None } => "grpc".to_string(),
         Probe::Tcp => "tcpSocket".to_string(),
     };
+    // A start period is what a startupProbe is for: failures before it passes do not count.
+    let startup = check
+        .start_period
+        .map_or(String::new(), |d| format!(", and a startupProbe with the same check allowing {}s", seconds(d)));
     format!(
-        "Istio has no active health checks: give the pods a readinessProbe ({probe} on the app's port, periodSeconds {}, timeoutSeconds {}, successThreshold {}, failureThreshold {}); Istio sends traffic only to ready pods",
-        seconds(check.interval),
-        seconds(check.timeout),
+        "Istio has no active health checks: give the pods a readinessProbe ({probe} on the app's port, periodSeconds {}, timeoutSeconds {}, successThreshold {}, failureThreshold {}){startup}; Istio sends traffic only to ready pods",
+        seconds(check.interval.value),
+        seconds(check.timeout.value),
         check.healthy_threshold,
         check.unhealthy_threshold
     )
@@ -606,7 +611,8 @@ fn gateway_resources(
         .map(|route| match (gateway_route(model, route, &mut not_in_istio, &without, unexpressed), route.forward()) {
             (Some(http), Some(forward)) => {
                 let target = model.service(forward.target.value);
-                versioned_http(http, target, route_port(target, forward))
+                let port = route_port(target, forward);
+                version_routes::routes(http, route, forward, target, port, &mut not_in_istio, unexpressed, &without)
             }
             (Some(http), None) => vec![http],
             (None, _) => Vec::new(),

@@ -1,7 +1,8 @@
 //! The meshc runtime engine: configs for `meshc-runtime`'s event bus,
-//! GraphQL gateway, request validator and token exchanger.
+//! GraphQL gateway, health monitor, request validator and token exchanger.
 
 pub mod event_bus;
 pub mod graphql_gateway;
+pub mod health_monitor;
 pub mod request_validator;
 pub mod token_exchange;

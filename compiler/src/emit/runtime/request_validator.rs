@@ -37,7 +37,9 @@ fn rules(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Value {
         .filter_map(|route| {
             let forward = route.forward()?;
             let op = &forward.operation.as_ref()?.value;
-            let schema = schemas.defining(model, forward.target.value, op)?;
+            // A route naming one API version validates against its schema.
+            let version = forward.api_versions.as_ref().and_then(|v| v.one());
+            let schema = schemas.defining_in(model, forward.target.value, op, version)?;
             let detail = schema.rest_detail(op)?;
             // Component schemas of every document involved; the first document wins a name clash.
             if let Some(Value::Object(found)) = schema.openapi_components().and_then(|c| c.get("schemas")) {

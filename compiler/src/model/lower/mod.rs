@@ -2,6 +2,7 @@
 //! references resolve regardless of file order; values are parsed into their
 //! typed forms here and nowhere else.
 
+mod api_versions;
 mod events;
 mod gateway;
 mod identity;
@@ -59,6 +60,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         issuers: HashMap::new(),
         token_exchanges: HashMap::new(),
         roles: HashMap::new(),
+        services_with_failed_apis: std::collections::HashSet::new(),
         model: Model::default(),
     };
     cx.model.name =
@@ -256,6 +258,9 @@ struct Lower<'a> {
     issuers: HashMap<String, (Option<super::security::IssuerId>, Span)>,
     token_exchanges: HashMap<String, (Option<super::identity::TokenExchangeId>, Span)>,
     roles: HashMap<String, (Option<super::security::RoleId>, Span)>,
+    /// Services with an `api` that failed to lower (reported): a use naming
+    /// a version of it is dropped quietly rather than reported unknown.
+    services_with_failed_apis: std::collections::HashSet<String>,
     model: Model,
 }
 
@@ -306,7 +311,14 @@ impl Lower<'_> {
         let next = SchemaId::new(self.model.schemas.len());
         let id = *self.schemas.entry((resolved.clone(), format)).or_insert(next);
         if id == next {
-            self.model.schemas.push(SchemaRef { path: resolved, format, span: path.span, named_by_api: false });
+            let display = crate::base::display_path(self.sources.root(), &resolved);
+            self.model.schemas.push(SchemaRef {
+                path: resolved,
+                display,
+                format,
+                span: path.span,
+                named_by_api: false,
+            });
         }
         id
     }

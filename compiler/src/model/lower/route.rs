@@ -51,6 +51,7 @@ impl Lower<'_> {
         let mut matcher = None;
         let mut target = None;
         let mut operation = None;
+        let mut api_versions = None;
         let mut redirect = None;
         let mut timeout = None;
         let mut idle_timeout = None;
@@ -76,14 +77,19 @@ impl Lower<'_> {
             match child.name.as_str() {
                 "match" => matcher = self.route_match(child),
                 "to" => {
-                    read::check_entries(child, 1, &["operation"], self.sink);
-                    read::no_children(child, self.sink);
+                    read::check_entries(child, 1, &["operation", "api-version"], self.sink);
                     let service =
                         read::string_arg(child, 0, "a service", "to \"orders\" operation=\"GET /orders\"", self.sink);
                     target = service.and_then(|s| self.service_ref(&s));
                     match self.operation_prop(child) {
                         Some(op) => operation = op,
                         None => failed = true,
+                    }
+                    if let Some(target) = &target {
+                        match self.route_versions(child, target.value, operation.as_ref().map(|o| &o.value)) {
+                            Some(versions) => api_versions = versions,
+                            None => failed = true,
+                        }
                     }
                 }
                 "redirect" => match redirect_node(child, self.sink) {
@@ -247,6 +253,7 @@ impl Lower<'_> {
             None => RouteAction::Forward(Box::new(Forward {
                 target: target?,
                 operation,
+                api_versions,
                 timeout,
                 idle_timeout,
                 retries,

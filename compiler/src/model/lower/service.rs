@@ -50,6 +50,8 @@ impl Lower<'_> {
         // Each API's `port=`, resolved once the address's ports are known.
         let mut api_ports = Vec::new();
         let mut api_names: HashMap<String, Span> = HashMap::new();
+        // Each API version's `deployment=`, resolved once the service's versions are known.
+        let mut api_deployments = Vec::new();
         let mut call_defaults = Some(Default::default());
         let mut traffic_node = None;
         let mut sidecar = Some(Default::default());
@@ -77,15 +79,19 @@ impl Lower<'_> {
                         }
                     }
                 }
-                "api" => {
-                    if let Some((api, port)) = self.api(child) {
+                "api" => match self.api(child) {
+                    Some((api, port, deployments)) => {
                         let what = ("api", api.name.value.as_str());
                         if declare_once(&mut api_names, api.name.value.clone(), api.name.span, what, self.sink) {
                             apis.push(api);
                             api_ports.push(port);
+                            api_deployments.push(deployments);
                         }
                     }
-                }
+                    None => {
+                        self.services_with_failed_apis.insert(name.value.clone());
+                    }
+                },
                 "call-defaults" if once.first(child, self.sink) => call_defaults = self.call_defaults(child),
                 "traffic" if once.first(child, self.sink) => traffic_node = Some(child),
                 "versions" if once.first(child, self.sink) => versions_node = Some(child),
@@ -135,6 +141,9 @@ impl Lower<'_> {
         };
         // Without them, rules naming a version would only repeat the error.
         let versions = versions?;
+        if !self.resolve_deployments(&mut apis, api_deployments, &versions) {
+            return None;
+        }
         let endpoints = match endpoints_node {
             Some(node) => self.endpoints(node, single_port, &versions),
             None => Some(Vec::new()),
@@ -348,14 +357,29 @@ impl Lower<'_> {
         None
     }
 
-    /// An `api` node, and its `port=` (resolved with the address).
-    fn api(&mut self, node: &Node) -> Option<(Api, Option<Spanned<String>>)> {
+    /// An `api` node, its `port=` (resolved with the address) and its
+    /// versions' `deployment=` (resolved with the service's versions).
+    #[allow(clippy::type_complexity)]
+    fn api(&mut self, node: &Node) -> Option<(Api, Option<Spanned<String>>, Vec<Option<Spanned<String>>>)> {
         read::check_entries(node, 1, &["kind", "schema", "grpc-service", "port"], self.sink);
         let example = "api \"orders-http\" kind=\"rest\" schema=\"apis/orders.yaml\"";
         let name = read::string_arg(node, 0, "a name", example, self.sink)
             .filter(|name| read::parse(name, |n| check_api_name(n), self.sink).is_some());
         let kind = read::string_prop(node, "kind", Some(example), self.sink);
-        let schema = read::string_prop(node, "schema", Some(example), self.sink);
+        // A versioned API names a schema per version.
+        let versioned = node.children().iter().any(|c| c.name == "version");
+        let schema = match (versioned, node.property("schema")) {
+            (false, _) => read::string_prop(node, "schema", Some(example), self.sink),
+            (true, None) => None,
+            (true, Some(entry)) => {
+                self.sink.push(
+                    Diagnostic::new(Code::UnknownProperty, "a versioned API names a schema per version")
+                        .at(entry.span, "the API's own schema")
+                        .help("move it to the version it describes: version \"v1\" schema=\"...\" path-prefix=\"/v1\""),
+                );
+                return None;
+            }
+        };
         let kind = kind.and_then(|k| read::parse(&k, |k| ApiKind::parse(k), self.sink));
         let grpc_service = match read::string_prop(node, "grpc-service", None, self.sink) {
             Some(s) => {
@@ -382,26 +406,54 @@ impl Lower<'_> {
                 }
             }
             Some(other) => {
-                if let Some(first) = node.children().first() {
+                if let Some(first) = node.children().iter().find(|c| c.name != "version") {
                     self.sink.push(
-                        Diagnostic::new(Code::UnknownNode, format!("a {other} API takes no child nodes"))
+                        Diagnostic::new(Code::UnknownNode, format!("a {other} API takes no child node `{}`", first.name))
                             .at(first.name_span, "unexpected child")
-                            .help("`resolve` composes GraphQL APIs only (kind=\"graphql\"), see docs/language.md"),
+                            .help("a REST or gRPC API takes `version` children (its API versions); `resolve` composes GraphQL APIs only (kind=\"graphql\"), see docs/language.md"),
                     );
                 }
             }
             None => {}
         }
+        let versioned = kind != Some(ApiKind::Graphql) && node.children().iter().any(|c| c.name == "version");
+        let versions = match kind {
+            Some(kind) if versioned => Some(self.api_versions(node, kind)),
+            _ => None,
+        };
         let port_name = match read::string_prop(node, "port", None, self.sink) {
             Some(p) => Some(p),
             None if node.property("port").is_some() => return None,
             None => None,
         };
-        let (name, kind, schema) = (name?, kind?, schema?);
-        let schema = self.schema_ref(&schema, kind.schema_format());
-        self.model.schemas[schema.index()].named_by_api = true;
+        let (name, kind) = (name?, kind?);
+        let (schema, versions, deployments) = match versions {
+            Some(pending) => {
+                let pending = pending?;
+                let (versions, deployments): (Vec<_>, Vec<_>) =
+                    pending.into_iter().map(|p| (p.version, p.deployment)).unzip();
+                let mut api = Api {
+                    name: name.clone(),
+                    kind,
+                    schema: versions[0].schema,
+                    versions,
+                    port: PortId::new(0),
+                    grpc_service: None,
+                    resolvers: Vec::new(),
+                };
+                let current = api.current_version().expect("a versioned API has versions");
+                api.schema = api.version(current).schema;
+                (api.schema, api.versions, deployments)
+            }
+            None => {
+                let schema = self.schema_ref(&schema?, kind.schema_format());
+                self.model.schemas[schema.index()].named_by_api = true;
+                (schema, Vec::new(), Vec::new())
+            }
+        };
         // The port is set with the service's address (`with_ports`).
-        Some((Api { name, kind, schema, port: PortId::new(0), grpc_service, resolvers: Vec::new() }, port_name))
+        let api = Api { name, kind, schema, versions, port: PortId::new(0), grpc_service, resolvers: Vec::new() };
+        Some((api, port_name, deployments))
     }
 
     /// The `resolve` children of each GraphQL `api` of a service node, by API
@@ -502,6 +554,7 @@ impl Lower<'_> {
                 "exchange-token",
                 "audience",
                 "background",
+                "api-version",
             ],
             self.sink,
         );
@@ -556,6 +609,7 @@ impl Lower<'_> {
             return None;
         }
         let operation = operation?;
+        let api_version = self.call_api_version(node, target.value, operation.as_ref().map(|o| &o.value))?;
         let port = self.call_port(node, target.value, port_name?.as_ref(), operation.as_ref())?;
         let callee = self.model.service(target.value);
         let tcp = !callee.port(port).protocol.is_http();
@@ -602,6 +656,7 @@ impl Lower<'_> {
             port,
             tcp,
             operation,
+            api_version,
             timeout: timeout?,
             idle_timeout: idle_timeout?,
             local_port: local_port?,

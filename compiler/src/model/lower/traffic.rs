@@ -9,8 +9,8 @@ use super::Lower;
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic};
 use crate::model::traffic::{
-    CircuitBreaker, HeaderRoute, HealthCheck, Load, LoadBalancing, Mirror, OutlierDetection, Probe, TrafficPolicy,
-    Version, VersionId, WeightedVersion,
+    CircuitBreaker, HeaderRoute, HealthCheck, Load, LoadBalancing, Mirror, OutlierDetection, Probe, StatusRange,
+    TrafficPolicy, Version, VersionId, WeightedVersion,
 };
 use crate::model::values::{Duration, HeaderName};
 use crate::syntax::Node;
@@ -232,7 +232,17 @@ impl Lower<'_> {
         read::check_entries(
             node,
             1,
-            &["path", "grpc-service", "interval", "timeout", "healthy", "unhealthy"],
+            &[
+                "path",
+                "expect-status",
+                "grpc-service",
+                "interval",
+                "timeout",
+                "jitter",
+                "start-period",
+                "healthy",
+                "unhealthy",
+            ],
             self.sink,
         );
         read::no_children(node, self.sink);
@@ -240,6 +250,7 @@ impl Lower<'_> {
         let kind = read::string_arg(node, 0, "a probe kind", example, self.sink)?;
         let path = read::string_prop(node, "path", None, self.sink);
         let grpc_service = read::string_prop(node, "grpc-service", None, self.sink);
+        let expect_status = read::string_prop(node, "expect-status", None, self.sink);
         let misplaced = |key: &str, probe: &str| {
             Diagnostic::new(Code::UnknownProperty, format!("`{key}` applies to {probe} probes"))
                 .help(format!("remove it, or use health-check \"{probe}\""))
@@ -250,24 +261,29 @@ impl Lower<'_> {
                     self.sink.push(misplaced("grpc-service", "grpc").at(g.span, "not a gRPC probe"));
                     return None;
                 }
-                let path = path.map_or("/healthz".to_string(), |p| p.value);
-                if !path.starts_with('/') {
+                let path = path.unwrap_or_else(|| Spanned::new("/healthz".to_string(), node.span));
+                if !path.value.starts_with('/') {
                     self.sink.push(
-                        Diagnostic::new(Code::InvalidValue, format!("`{path}` is not a request path"))
-                            .at(node.span, "path must start with `/`")
+                        Diagnostic::new(Code::InvalidValue, format!("`{}` is not a request path", path.value))
+                            .at(path.span, "path must start with `/`")
                             .help("e.g. path=\"/healthz\""),
                     );
                     return None;
                 }
-                Probe::Http { path }
+                let expect_status = match expect_status {
+                    Some(text) => read::parse(&text, |t| StatusRange::parse(t), self.sink)?,
+                    None => StatusRange::SUCCESS,
+                };
+                Probe::Http { path, expect_status }
             }
             "grpc" | "tcp" => {
-                if let Some(p) = &path {
-                    self.sink.push(misplaced("path", "http").at(p.span, "not an HTTP probe"));
+                let http_only = path.as_ref().map(|p| ("path", p.span));
+                if let Some((key, span)) = http_only.or(expect_status.as_ref().map(|e| ("expect-status", e.span))) {
+                    self.sink.push(misplaced(key, "http").at(span, "not an HTTP probe"));
                     return None;
                 }
                 if kind.value == "grpc" {
-                    Probe::Grpc { service: grpc_service.map(|s| s.value) }
+                    Probe::Grpc { service: grpc_service }
                 } else if let Some(g) = &grpc_service {
                     self.sink.push(misplaced("grpc-service", "grpc").at(g.span, "not a gRPC probe"));
                     return None;
@@ -286,13 +302,19 @@ impl Lower<'_> {
         };
         let interval = self.spanned_duration(node, "interval")?;
         let timeout = self.spanned_duration(node, "timeout")?;
+        let jitter = self.spanned_duration(node, "jitter")?;
+        let start_period = self.spanned_duration(node, "start-period")?;
         let healthy = self.count_prop(node, "healthy", 1, 100)?;
         let unhealthy = self.count_prop(node, "unhealthy", 1, 100)?;
+        let or_default =
+            |d: Option<Spanned<Duration>>, ms| d.unwrap_or(Spanned::new(Duration::from_millis(ms), node.span));
         Some(Spanned::new(
             HealthCheck {
                 probe,
-                interval: interval.map_or(Duration::from_millis(5_000), |d| d.value),
-                timeout: timeout.map_or(Duration::from_millis(1_000), |d| d.value),
+                interval: or_default(interval, 5_000),
+                timeout: or_default(timeout, 1_000),
+                jitter: jitter.map(|d| d.value),
+                start_period: start_period.map(|d| d.value),
                 healthy_threshold: healthy.unwrap_or(2),
                 unhealthy_threshold: unhealthy.unwrap_or(3),
             },

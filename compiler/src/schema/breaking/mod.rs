@@ -1,24 +1,40 @@
 //! Breaking-change detection between two versions of a schema, as
-//! `meshc diff OLD NEW` runs it. Rules are data: [`RULES`] holds every rule
-//! with its id, the categories it belongs to, its purpose and a before/after
-//! example (docs/versioning.md is generated from it; a test holds each
-//! example against the rule). One module per format compares two loaded
-//! versions and reports [`Change`]s; today that is [`protobuf`], whose rule
-//! ids and categories are buf's (`buf breaking`, config v2).
+//! `meshc diff OLD NEW` runs it. Rules are data: one table per format
+//! ([`PROTOBUF_RULES`], [`openapi::RULES`], [`graphql::RULES`],
+//! [`avro::RULES`], [`json_schema::RULES`]; [`rules`] walks them all) holds every rule with its id,
+//! how its changes are judged, its purpose and a before/after example
+//! (docs/versioning.md is generated from them; tests hold each example
+//! against its rule). One module per format compares two loaded versions
+//! and reports [`Change`]s.
 //!
-//! Categories nest by strictness: FILE (generated code keeps compiling,
-//! per file) ⊃ PACKAGE (per package) ⊃ WIRE_JSON (encoded messages, binary
-//! and JSON, keep reading) ⊃ WIRE (binary only). A rule belongs to the
-//! categories that care about it, exactly as buf assigns them, so a
-//! stricter category is not always a superset rule by rule:
-//! `FIELD_NO_DELETE` is FILE and PACKAGE, while WIRE_JSON checks
-//! `FIELD_NO_DELETE_UNLESS_NAME_RESERVED` instead.
+//! How a change is judged depends on the format ([`Judged`]):
+//!
+//! - protobuf rules are buf's (`buf breaking`, config v2) and belong to
+//!   categories that nest by strictness: FILE (generated code keeps
+//!   compiling, per file) ⊃ PACKAGE (per package) ⊃ WIRE_JSON (encoded
+//!   messages, binary and JSON, keep reading) ⊃ WIRE (binary only). A rule
+//!   belongs to the categories that care about it, exactly as buf assigns
+//!   them, so a stricter category is not always a superset rule by rule:
+//!   `FIELD_NO_DELETE` is FILE and PACKAGE, while WIRE_JSON checks
+//!   `FIELD_NO_DELETE_UNLESS_NAME_RESERVED` instead;
+//! - OpenAPI and GraphQL rules have a level: breaking (clients built
+//!   against the old version fail) or dangerous (they may behave
+//!   differently: a new enum value in a response, a changed default);
+//! - Avro and JSON Schema rules name a direction (the new version reads the
+//!   old one's data, or the old one reads the new one's), which the
+//!   compatibility mode asks for or not, as schema registries judge it.
 
 pub mod affected;
+pub mod avro;
+pub mod graphql;
+pub mod json_schema;
+pub mod openapi;
 pub mod protobuf;
 pub mod spec;
 
 use crate::base::Span;
+/// The compatibility modes Avro and JSON Schema rules are judged by.
+pub use crate::model::events::Compatibility;
 
 /// How much of a schema's users a change may break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,6 +83,10 @@ impl Category {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Protobuf,
+    OpenApi,
+    Graphql,
+    Avro,
+    JsonSchema,
     /// The spec itself (`mesh.kdl`): routes, auth, policies, topics, ports.
     Spec,
 }
@@ -75,17 +95,124 @@ impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Protobuf => "protobuf",
+            Format::OpenApi => "openapi",
+            Format::Graphql => "graphql",
+            Format::Avro => "avro",
+            Format::JsonSchema => "json-schema",
             Format::Spec => "spec",
         }
     }
 
-    /// The language of its examples' code blocks in the docs.
-    pub fn example_language(self) -> &'static str {
+    /// The language of the format's files, for documentation code blocks.
+    pub fn code_language(self) -> &'static str {
         match self {
             Format::Protobuf => "proto",
+            Format::OpenApi => "yaml",
+            Format::Graphql => "graphql",
+            Format::Avro | Format::JsonSchema => "json",
             Format::Spec => "kdl",
         }
     }
+
+    /// The file name of a rule example with no `//- path` line.
+    fn example_file(self) -> &'static str {
+        match self {
+            Format::Protobuf => "demo.proto",
+            Format::OpenApi => "openapi.yaml",
+            Format::Graphql => "schema.graphql",
+            Format::Avro => "event.avsc",
+            Format::JsonSchema => "event.schema.json",
+            // Spec examples are workspaces: every file is a `//- path` section.
+            Format::Spec => "mesh.kdl",
+        }
+    }
+}
+
+/// Whether a change of an OpenAPI, GraphQL or spec rule breaks clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Clients built against the old version fail (an error).
+    Breaking,
+    /// Clients may behave differently but keep working (a warning).
+    Dangerous,
+}
+
+/// Which reader an Avro or JSON Schema rule protects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Consumers on the new version read events written with the old one.
+    Backward,
+    /// Consumers still on the old version read events written with the new one.
+    Forward,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Backward => "backward",
+            Direction::Forward => "forward",
+        }
+    }
+
+    /// Whether `mode` asks for this direction.
+    pub fn asked_by(self, mode: Compatibility) -> bool {
+        match self {
+            Direction::Backward => mode.backward(),
+            Direction::Forward => mode.forward(),
+        }
+    }
+}
+
+/// How the changes a rule reports are judged.
+#[derive(Clone, Copy, Debug)]
+pub enum Judged {
+    /// protobuf: by the categories the rule belongs to (`--category`).
+    Categories(&'static [Category]),
+    /// OpenAPI, GraphQL, the spec: whatever the options.
+    Level(Level),
+    /// Avro, JSON Schema: by the compatibility mode (`--compatibility`).
+    Direction(Direction),
+}
+
+impl Judged {
+    /// For listings: the categories (`FILE,PACKAGE`), the level
+    /// (`breaking`, `dangerous`) or the direction (`backward`, `forward`).
+    pub fn describe(&self) -> String {
+        match self {
+            Judged::Categories(categories) => categories.iter().map(|c| c.id()).collect::<Vec<_>>().join(","),
+            Judged::Level(Level::Breaking) => "breaking".to_string(),
+            Judged::Level(Level::Dangerous) => "dangerous".to_string(),
+            Judged::Direction(direction) => direction.as_str().to_string(),
+        }
+    }
+}
+
+/// What `meshc diff` is asked to protect.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// protobuf: the category whose rules are errors.
+    pub category: Category,
+    /// Avro and JSON Schema: the mode whose directions are errors.
+    pub compatibility: Compatibility,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy { category: Category::WireJson, compatibility: Compatibility::Backward }
+    }
+}
+
+/// What a change of a rule is under a [`Policy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It breaks what the policy protects: an error.
+    Breaking,
+    /// It breaks only something stricter (a stricter protobuf category, a
+    /// direction the compatibility mode does not ask for), or it is a
+    /// dangerous change: a warning.
+    Warning,
+    /// Nothing the policy or a stricter one cares about.
+    Ignored,
 }
 
 /// One breaking-change rule.
@@ -94,34 +221,59 @@ pub struct Rule {
     /// Stable id; for protobuf, buf's (`FIELD_NO_DELETE`).
     pub id: &'static str,
     pub format: Format,
-    pub categories: &'static [Category],
+    pub judged: Judged,
     pub purpose: &'static str,
-    /// A change the rule reports: the old and the new files, one
-    /// `.proto` file named `demo.proto`, or several as `//- path` sections.
+    /// A change the rule reports: the old and the new files, one file
+    /// (named by [`Format`]: `demo.proto`, `openapi.yaml`, ...) or several
+    /// as `//- path` sections.
     pub before: &'static str,
     pub after: &'static str,
 }
 
 impl Rule {
+    /// The protobuf categories the rule belongs to; empty for other formats.
+    pub fn categories(&self) -> &'static [Category] {
+        match self.judged {
+            Judged::Categories(categories) => categories,
+            Judged::Level(_) | Judged::Direction(_) => &[],
+        }
+    }
+
     pub fn in_category(&self, category: Category) -> bool {
-        self.categories.contains(&category)
+        self.categories().contains(&category)
     }
 
     /// Whether the rule is not in `category` but in a stricter one: a
     /// change it reports breaks stricter users than `category` protects.
     pub fn only_stricter_than(&self, category: Category) -> bool {
-        !self.in_category(category) && self.categories.iter().any(|c| c.stricter_than(category))
+        !self.in_category(category) && self.categories().iter().any(|c| c.stricter_than(category))
     }
 
-    /// The rule with this id.
+    /// What a change this rule reports is under `policy`.
+    pub fn verdict(&self, policy: &Policy) -> Verdict {
+        match self.judged {
+            Judged::Categories(_) if self.in_category(policy.category) => Verdict::Breaking,
+            Judged::Categories(_) if self.only_stricter_than(policy.category) => Verdict::Warning,
+            Judged::Categories(_) => Verdict::Ignored,
+            Judged::Level(Level::Breaking) => Verdict::Breaking,
+            Judged::Level(Level::Dangerous) => Verdict::Warning,
+            Judged::Direction(d) if d.asked_by(policy.compatibility) => Verdict::Breaking,
+            Judged::Direction(_) => Verdict::Warning,
+        }
+    }
+
+    /// The rule with this id, of any format.
     pub fn get(id: &str) -> Option<&'static Rule> {
-        all_rules().find(|r| r.id == id)
+        rules().find(|r| r.id == id)
     }
 }
 
-/// Every rule of every format: protobuf's ([`RULES`]), then the spec's.
-pub fn all_rules() -> impl Iterator<Item = &'static Rule> {
-    [RULES, spec::RULES].into_iter().flatten()
+/// Every rule of every format: protobuf, OpenAPI, GraphQL, Avro, JSON
+/// Schema, then the spec's own.
+pub fn rules() -> impl Iterator<Item = &'static Rule> {
+    [PROTOBUF_RULES, openapi::RULES, graphql::RULES, &avro::RULES[..], &json_schema::RULES[..], spec::RULES]
+        .into_iter()
+        .flatten()
 }
 
 /// One change between two versions that a rule reports.
@@ -137,6 +289,37 @@ pub struct Change {
     pub reason: String,
 }
 
+/// The changes of an event schema's new version (Avro, JSON Schema), from
+/// what the compatibility checks (`schema::compat`) find in each direction:
+/// `backward` are the breaks of the new version reading the old one's
+/// events, `forward` of the old version reading the new one's.
+pub(crate) fn direction_changes(
+    rules: &'static [Rule; 2],
+    backward: Vec<crate::schema::compat::Break>,
+    forward: Vec<crate::schema::compat::Break>,
+) -> Vec<Change> {
+    let [backward_rule, forward_rule] = rules;
+    let mut out = Vec::with_capacity(backward.len() + forward.len());
+    for b in backward {
+        // The new version reads: it is the reader.
+        let reason = format!("the new version cannot read the old one's events {}: {}", b.location(), b.reason);
+        out.push(Change { rule: backward_rule, new: b.reader, old: b.writer, reason });
+    }
+    for b in forward {
+        let reason = format!("the old version cannot read the new one's events {}: {}", b.location(), b.reason);
+        out.push(Change { rule: forward_rule, new: b.writer, old: b.reader, reason });
+    }
+    sort_changes(&mut out);
+    out
+}
+
+/// Sorts changes by place, rule and reason, and drops repeats: the order
+/// every comparator returns.
+pub(crate) fn sort_changes(changes: &mut Vec<Change>) {
+    changes.sort_by(|a, b| (a.new, a.old, a.rule.id, &a.reason).cmp(&(b.new, b.old, b.rule.id, &b.reason)));
+    changes.dedup_by(|a, b| (a.new, a.old, a.rule.id, &a.reason) == (b.new, b.old, b.rule.id, &b.reason));
+}
+
 use Category::{File as F, Package as P, Wire as W, WireJson as WJ};
 
 const FP: &[Category] = &[F, P];
@@ -145,9 +328,9 @@ const FPWJW: &[Category] = &[F, P, WJ, W];
 
 macro_rules! proto_rules {
     ($($id:literal, $cats:expr, $purpose:literal, $before:expr, $after:expr;)*) => {
-        /// Every rule, in the order buf lists them (`buf config ls-breaking-rules`).
-        pub static RULES: &[Rule] = &[
-            $(Rule { id: $id, format: Format::Protobuf, categories: $cats, purpose: $purpose, before: $before, after: $after }),*
+        /// Every protobuf rule, in the order buf lists them (`buf config ls-breaking-rules`).
+        pub static PROTOBUF_RULES: &[Rule] = &[
+            $(Rule { id: $id, format: Format::Protobuf, judged: Judged::Categories($cats), purpose: $purpose, before: $before, after: $after }),*
         ];
     };
 }
@@ -347,11 +530,17 @@ proto_rules! {
         "syntax = \"proto3\";\npackage demo;\nmessage M { fixed32 a = 1; }\n";
 }
 
-/// The files of a rule example: `(path, text)`; a text with no `//- path`
-/// line is one file, `demo.proto`.
+/// The files of a protobuf rule example: `(path, text)`; a text with no
+/// `//- path` line is one file, `demo.proto`.
 pub fn example_files(example: &str) -> Vec<(String, String)> {
+    example_files_of(Format::Protobuf, example)
+}
+
+/// The files of a rule example of `format`: `(path, text)`; a text with no
+/// `//- path` line is one file named by the format (`openapi.yaml`, ...).
+pub fn example_files_of(format: Format, example: &str) -> Vec<(String, String)> {
     if !example.starts_with("//- ") {
-        return vec![("demo.proto".to_string(), example.to_string())];
+        return vec![(format.example_file().to_string(), example.to_string())];
     }
     let mut files: Vec<(String, String)> = Vec::new();
     for line in example.split_inclusive('\n') {
@@ -375,9 +564,10 @@ mod tests {
     #[test]
     fn rule_ids_are_unique_and_each_has_a_category() {
         let mut seen = HashSet::new();
-        for rule in all_rules() {
+        for rule in rules() {
             assert!(seen.insert(rule.id), "{} is listed twice", rule.id);
-            assert!(!rule.categories.is_empty(), "{} has no category", rule.id);
+            let protobuf = rule.format == Format::Protobuf;
+            assert_eq!(protobuf, !rule.categories().is_empty(), "{}: categories are protobuf's only", rule.id);
         }
     }
 
@@ -389,6 +579,25 @@ mod tests {
         let unless_number = Rule::get("FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED").unwrap();
         assert!(!unless_number.only_stricter_than(Category::WireJson));
         assert!(!unless_number.only_stricter_than(Category::File), "FILE is the strictest");
+    }
+
+    #[test]
+    fn verdicts_follow_the_policy_of_each_format() {
+        let policy = Policy::default();
+        assert_eq!(Rule::get("FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED").unwrap().verdict(&policy), Verdict::Breaking);
+        assert_eq!(Rule::get("FIELD_NO_DELETE").unwrap().verdict(&policy), Verdict::Warning);
+        let wire = Policy { category: Category::Wire, ..policy };
+        assert_eq!(Rule::get("FIELD_SAME_JSON_NAME").unwrap().verdict(&wire), Verdict::Warning);
+        assert_eq!(
+            Rule::get("FILE_SAME_GO_PACKAGE").unwrap().verdict(&Policy { category: Category::File, ..policy }),
+            Verdict::Breaking
+        );
+        assert_eq!(Rule::get("OPENAPI_OPERATION_NO_DELETE").unwrap().verdict(&policy), Verdict::Breaking);
+        assert_eq!(Rule::get("OPENAPI_RESPONSE_ENUM_VALUE_NO_ADD").unwrap().verdict(&policy), Verdict::Warning);
+        let forward = Rule::get("AVRO_FORWARD").unwrap();
+        assert_eq!(forward.verdict(&policy), Verdict::Warning);
+        let full = Policy { compatibility: Compatibility::Full, ..policy };
+        assert_eq!(forward.verdict(&full), Verdict::Breaking);
     }
 
     #[test]

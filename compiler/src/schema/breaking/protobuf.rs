@@ -1389,7 +1389,7 @@ mod tests {
     use super::*;
     use crate::base::fs::MemoryFs;
     use crate::base::Sources;
-    use crate::schema::breaking::{example_files, RULES};
+    use crate::schema::breaking::{example_files, PROTOBUF_RULES as RULES};
     use crate::schema::proto_module::load_module;
     use std::path::Path;
 

@@ -8,12 +8,13 @@
 //! compatibility mode ([`topic_changes`]), with the event bus's own
 //! compatibility code (`schema::compat`).
 //!
-//! These rules belong to every category: a deleted route or a weakened
-//! policy breaks clients whatever they are generated from.
+//! These rules are breaking whatever the options ([`Level::Breaking`]): a
+//! deleted route or a weakened policy breaks clients whatever they are
+//! generated from.
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{Category, Change, Format, Rule};
+use super::{Change, Format, Judged, Level, Rule};
 use crate::base::Span;
 use crate::model::identity::{Authorization, Principal, RuleAction, Verdict};
 use crate::model::security::{ClaimCondition, ClaimTest, RouteAuth};
@@ -22,13 +23,11 @@ use crate::model::{Model, Route, Service, ServiceId, TopicId};
 use crate::schema::compat;
 use crate::schema::SchemaIndex;
 
-const ALL: &[Category] = &Category::ALL;
-
 macro_rules! spec_rules {
     ($($id:literal, $purpose:literal, $before:expr, $after:expr;)*) => {
         /// Every spec rule; examples are workspaces (`//- path` sections).
         pub static RULES: &[Rule] = &[
-            $(Rule { id: $id, format: Format::Spec, categories: ALL, purpose: $purpose, before: $before, after: $after }),*
+            $(Rule { id: $id, format: Format::Spec, judged: Judged::Level(Level::Breaking), purpose: $purpose, before: $before, after: $after }),*
         ];
     };
 }
@@ -432,11 +431,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spec_rules_are_spec_format_and_in_every_category() {
+    fn spec_rules_are_spec_format_and_breaking() {
         for rule in RULES {
             assert_eq!(rule.format, Format::Spec, "{}", rule.id);
             assert!(rule.id.starts_with("SPEC_"), "{}", rule.id);
-            assert_eq!(rule.categories, ALL, "{}", rule.id);
+            assert!(matches!(rule.judged, Judged::Level(Level::Breaking)), "{}", rule.id);
         }
     }
 
