@@ -385,3 +385,184 @@ fn the_shop_with_a_changed_payment_schema_and_a_wider_policy() {
     );
     assert!(all.contains("now lets service `orders` call"), "{all}");
 }
+
+/// A REST workspace: `web` calls one operation of the orders API, whose
+/// response refers to a shared `Order` schema; `GET /orders` has no caller.
+const REST_MESH: &str = r#"mesh "rest"
+
+service "web" {
+    owner "team-web"
+    address "web.svc" port=8080
+    calls "orders" operation="GET /orders/{id}" timeout="1s"
+}
+
+service "orders" {
+    owner "team-orders"
+    address "orders.svc" port=9090
+    api "orders-http" kind="rest" schema="orders.yaml"
+}
+"#;
+
+const OPENAPI: &str = "openapi: 3.0.3
+info:
+  title: orders
+  version: '1'
+paths:
+  /orders/{orderId}:
+    get:
+      parameters:
+      - name: orderId
+        in: path
+        required: true
+        schema: {type: string}
+      responses:
+        '200':
+          description: the order
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Order'
+  /orders:
+    get:
+      parameters:
+      - name: limit
+        in: query
+        schema: {type: integer, maximum: 100}
+      responses:
+        '200':
+          description: the orders
+components:
+  schemas:
+    Order:
+      type: object
+      required: [id]
+      properties:
+        id: {type: string}
+        total: {type: number}
+";
+
+/// `old/` and `new/` workspaces of `mesh` with `file` as `old` and `new`.
+fn two_versions(mesh: &str, file: &str, old: &str, new: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_file, new_file) = (format!("old/{file}"), format!("new/{file}"));
+    write(dir.path(), &[("old/mesh.kdl", mesh), ("new/mesh.kdl", mesh), (&old_file, old), (&new_file, new)]);
+    dir
+}
+
+#[test]
+fn an_openapi_change_in_a_schema_a_called_operation_refers_to_is_an_error_naming_the_caller() {
+    let new = OPENAPI.replace("        total: {type: number}\n", "");
+    let dir = two_versions(REST_MESH, "orders.yaml", OPENAPI, &new);
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(
+        lines(&report),
+        ["error MESH0093 OPENAPI_RESPONSE_PROPERTY_NO_DELETE new/orders.yaml:31:5"],
+        "{report:#}"
+    );
+    assert_eq!(status, 1, "{report:#}");
+    let message = &messages(&report)[0];
+    assert!(message.contains("; used by service `web`"), "{message}");
+    let help = report["diagnostics"][0]["help"].as_str().unwrap_or_default();
+    assert!(help.contains("new version"), "{help}");
+}
+
+#[test]
+fn an_openapi_change_to_an_operation_nobody_calls_is_a_warning() {
+    let new = OPENAPI.replace("maximum: 100", "maximum: 50");
+    let dir = two_versions(REST_MESH, "orders.yaml", OPENAPI, &new);
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(lines(&report), ["warning MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/orders.yaml:25:9"], "{report:#}");
+    assert_eq!(status, 0, "{report:#}");
+    assert!(messages(&report)[0].contains("no declared caller, route or resolver"), "{report:#}");
+    // A call naming no operation uses the whole API: then it is an error.
+    let whole = REST_MESH.replace(r#" operation="GET /orders/{id}""#, "");
+    let dir = two_versions(&whole, "orders.yaml", OPENAPI, &new);
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(lines(&report), ["error MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/orders.yaml:25:9"], "{report:#}");
+    assert_eq!(status, 1, "{report:#}");
+}
+
+/// A GraphQL API resolving `Query.order` with the orders REST API.
+const GRAPHQL_MESH: &str = r#"mesh "graph"
+
+service "orders" {
+    owner "team-orders"
+    address "orders.svc" port=9090
+    api "orders-http" kind="rest" schema="orders.yaml"
+}
+
+service "storefront" {
+    owner "team-web"
+    address "storefront.svc" port=8080
+    api "storefront-graphql" kind="graphql" schema="storefront.graphql" {
+        resolve "Query.order" service="orders" operation="GET /orders/{orderId}" timeout="1s"
+    }
+}
+"#;
+
+const SDL: &str = "type Query {
+  order(orderId: ID!): Order
+  orders: [Order!]!
+}
+
+type Order {
+  id: ID!
+  total: Float
+}
+";
+
+#[test]
+fn a_graphql_field_removal_a_resolver_uses_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = SDL.replace("  order(orderId: ID!): Order\n", "");
+    let files = [
+        ("old/mesh.kdl", GRAPHQL_MESH),
+        ("new/mesh.kdl", GRAPHQL_MESH),
+        ("old/orders.yaml", OPENAPI),
+        ("new/orders.yaml", OPENAPI),
+        ("old/storefront.graphql", SDL),
+        ("new/storefront.graphql", new.as_str()),
+    ];
+    write(dir.path(), &files);
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(lines(&report), ["error MESH0093 GRAPHQL_FIELD_NO_DELETE new/storefront.graphql:1:6"], "{report:#}");
+    assert_eq!(status, 1, "{report:#}");
+    let message = &messages(&report)[0];
+    assert!(message.contains("; used by resolver `Query.order` of service `storefront`"), "{message}");
+    // A field no resolver or caller names is a warning.
+    let new = SDL.replace("  orders: [Order!]!\n", "");
+    write(dir.path(), &[("new/storefront.graphql", new.as_str())]);
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(lines(&report), ["warning MESH0093 GRAPHQL_FIELD_NO_DELETE new/storefront.graphql:1:6"], "{report:#}");
+    assert_eq!(status, 0, "{report:#}");
+    // A change to a type the resolved field returns reaches the resolver.
+    let new = SDL.replace("  total: Float\n", "");
+    write(dir.path(), &[("new/storefront.graphql", new.as_str())]);
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(lines(&report), ["error MESH0093 GRAPHQL_FIELD_NO_DELETE new/storefront.graphql:6:6"], "{report:#}");
+    assert_eq!(status, 1, "{report:#}");
+    assert!(messages(&report)[0].contains("used by resolver `Query.order`"), "{report:#}");
+}
+
+#[test]
+fn the_shop_with_a_storefront_type_changed_names_the_resolvers_reaching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new");
+    copy_dir(&crate::support::repo_root().join("examples/shop"), &new);
+    let path = new.join("apis/storefront.graphql");
+    let sdl = std::fs::read_to_string(&path).unwrap();
+    assert!(sdl.contains("  shipped\n"));
+    // An enum value dropped from `Order`'s status: `Query.order` and
+    // `Mutation.placeOrder` return it, `Query.products` does not.
+    std::fs::write(&path, sdl.replacen("  shipped\n", "", 1)).unwrap();
+    let shop = crate::support::repo_root().join("examples/shop");
+    let (status, report) = meshc(dir.path(), &[shop.to_str().unwrap(), "new"], "json");
+    let found: Vec<String> =
+        lines(&report).iter().map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(found, ["error MESH0093 GRAPHQL_ENUM_VALUE_NO_DELETE"], "{report:#}");
+    assert_eq!(status, 1);
+    let message = &messages(&report)[0];
+    assert!(message.contains("resolver `Mutation.placeOrder` of service `storefront`"), "{message}");
+    assert!(message.contains("resolver `Query.order` of service `storefront`"), "{message}");
+    assert!(!message.contains("Query.products"), "{message}");
+}

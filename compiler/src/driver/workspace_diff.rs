@@ -4,8 +4,8 @@
 //! check`'s), then compared three ways:
 //!
 //! - each API present in both (paired by service and API name) by its
-//!   schema format's rules ([`compare_api_schema`] dispatches; protobuf
-//!   today), skipping schemas whose digest is unchanged;
+//!   schema format's rules ([`compare_api_schema`] dispatches: protobuf,
+//!   OpenAPI, GraphQL), skipping schemas whose digest is unchanged;
 //! - each topic present in both by its compatibility mode, with the event
 //!   bus's compatibility code;
 //! - the spec itself ([`breaking::spec`]).
@@ -15,6 +15,11 @@
 //! resolver of the API; a producer or consumer of the topic) uses what
 //! changed, and the message names them; otherwise it is a warning saying
 //! no declared user is affected.
+//!
+//! What a change is in: the RPCs it reaches (protobuf), the operations
+//! (OpenAPI: method and path) or root fields (GraphQL: `Query.x`) it is in
+//! or whose schemas reach it; a user naming no operation uses all of them,
+//! and a change placed nowhere reaches every user.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -221,7 +226,7 @@ struct ApiUse {
 /// Every declared use of each service's APIs in `model`, by target.
 fn uses_by_target(model: &Model) -> HashMap<ServiceId, Vec<ApiUse>> {
     let mut out: HashMap<ServiceId, Vec<ApiUse>> = HashMap::new();
-    for service in &model.services {
+    for (id, service) in model.service_ids().map(|id| (id, model.service(id))) {
         for call in &service.calls {
             let user = User { who: format!("service `{}`", service.name.value), span: call.span };
             let operation = call.operation.as_ref().map(|o| o.value.clone());
@@ -231,8 +236,15 @@ fn uses_by_target(model: &Model) -> HashMap<ServiceId, Vec<ApiUse>> {
             for resolver in &api.resolvers {
                 let who = format!("resolver `{}` of service `{}`", resolver.field.value, service.name.value);
                 let user = User { who, span: resolver.span };
+                // A resolver uses the operation it fetches, and its own API's field.
                 let operation = Some(resolver.operation.value.clone());
-                out.entry(resolver.target.value).or_default().push(ApiUse { user, port: resolver.port, operation });
+                out.entry(resolver.target.value).or_default().push(ApiUse {
+                    user: user.clone(),
+                    port: resolver.port,
+                    operation,
+                });
+                let field = Some(resolver.field.value.clone());
+                out.entry(id).or_default().push(ApiUse { user, port: api.port, operation: field });
             }
         }
     }
@@ -315,6 +327,7 @@ fn apis(
     }
     for ((old_schema, new_schema), (api, api_uses)) in changed {
         let pair = ApiPair {
+            old_schema,
             old_path: old_model.schema(old_schema).path.clone(),
             old_includes: includes(old_model),
             new_path: new_model.schema(new_schema).path.clone(),
@@ -341,14 +354,15 @@ fn unchanged(old: &Schema, old_sources: &Sources, new: &Schema, new_sources: &So
 
 /// The schema files of one API in both versions.
 struct ApiPair {
+    old_schema: SchemaId,
     old_path: PathBuf,
     old_includes: Vec<PathBuf>,
     new_path: PathBuf,
     new_includes: Vec<PathBuf>,
 }
 
-/// The one place an API's two schema versions are compared, by format.
-/// OpenAPI and GraphQL comparators plug in here.
+/// The one place an API's two schema versions are compared, by format;
+/// formats not compared for APIs are `MESH0104`.
 #[allow(clippy::too_many_arguments)]
 fn compare_api_schema(
     api: &Api,
@@ -375,27 +389,106 @@ fn compare_api_schema(
                 }
             }
         }
-        SchemaFormat::OpenApi
-        | SchemaFormat::Graphql
-        | SchemaFormat::Avro
-        | SchemaFormat::JsonSchema
-        | SchemaFormat::Jwks => {
+        SchemaFormat::OpenApi => {
+            let documents = (old_run.schemas.get(pair.old_schema), new_run.schemas.get(api.schema));
+            if let (Some(o), Some(n)) = documents {
+                if let (Some(o), Some(n)) = (o.openapi_document(), n.openapi_document()) {
+                    let placed = breaking::openapi::compare_placed(o, n);
+                    let users_of = |i: usize| operation_users(uses, placed.operations(i), rest_key);
+                    found.changes.extend(level_changes(&placed.changes, users_of, policy));
+                }
+            }
+        }
+        SchemaFormat::Graphql => {
+            let documents = (old_run.schemas.get(pair.old_schema), new_run.schemas.get(api.schema));
+            if let (Some(o), Some(n)) = documents {
+                if let (Some(o), Some(n)) = (o.graphql_document(), n.graphql_document()) {
+                    let placed = breaking::graphql::compare_placed(&o, &n);
+                    let users_of = |i: usize| operation_users(uses, placed.root_fields(i), graphql_key);
+                    found.changes.extend(level_changes(&placed.changes, users_of, policy));
+                }
+            }
+        }
+        SchemaFormat::Avro | SchemaFormat::JsonSchema | SchemaFormat::Jwks => {
             let schema = new_run.schemas.get(api.schema).map(|s| s.file);
             let mut d = Diagnostic::new(
                 Code::SchemaChangeNotCompared,
                 format!(
-                    "the {} of API `{}` changed and meshc does not compare that format yet",
+                    "the {} of API `{}` changed and meshc does not compare that format for APIs",
                     api.kind.schema_format().describe(),
                     api.name.value
                 ),
             )
-            .help("review the change by hand, or compare it with the format's own tool (oasdiff, graphql-inspector)");
+            .help("review the change by hand, or compare the two files with `meshc diff OLD NEW`");
             if let Some(file) = schema {
                 d = d.at(Span::new(file, 0..0), "changed");
             }
             found.new_errors.push(d);
         }
     }
+}
+
+/// A REST operation as [`breaking::openapi::Placed::operations`] names it.
+fn rest_key(operation: &Operation) -> Option<String> {
+    match operation {
+        Operation::Rest { method, path } => Some(breaking::openapi::operation_key(method.as_str(), path)),
+        _ => None,
+    }
+}
+
+/// A GraphQL root field as [`breaking::graphql::Placed::root_fields`] names it.
+fn graphql_key(operation: &Operation) -> Option<String> {
+    match operation {
+        Operation::Graphql { root, field } => Some(format!("{}.{field}", root.as_str())),
+        _ => None,
+    }
+}
+
+/// The users a change placed at `operations` reaches: those naming one of
+/// them (by `key`) and those naming none; every user when the change
+/// could not be placed (`None`).
+fn operation_users<K: Ord + std::borrow::Borrow<str>>(
+    uses: &[&ApiUse],
+    operations: Option<BTreeSet<K>>,
+    key: fn(&Operation) -> Option<String>,
+) -> Vec<User> {
+    uses.iter()
+        .filter(|u| match (&operations, u.operation.as_ref().and_then(key)) {
+            (Some(operations), Some(named)) => operations.contains(named.as_str()),
+            _ => true,
+        })
+        .map(|u| u.user.clone())
+        .collect()
+}
+
+/// Changes of rules judged by level (OpenAPI, GraphQL) under `policy`:
+/// breaking ones are errors judged by the users `users_of(index)` gives,
+/// dangerous ones warnings (unless an error marks the same place).
+fn level_changes(changes: &[Change], users_of: impl Fn(usize) -> Vec<User>, policy: &Policy) -> Vec<Judged> {
+    let breaking = |c: &Change| c.rule.verdict(policy) == Verdict::Breaking;
+    let marked: std::collections::HashSet<_> = changes.iter().filter(|c| breaking(c)).map(|c| (c.new, c.old)).collect();
+    let mut out = Vec::new();
+    for (i, change) in changes.iter().enumerate() {
+        match change.rule.verdict(policy) {
+            Verdict::Breaking => {
+                let users = Some((users_of(i), "caller, route or resolver"));
+                let help = Some(
+                    "keep the API compatible, or serve the change as a new version of it (`version \"v2\" schema=...`) beside the old one and move its users over".to_string(),
+                );
+                out.push(Judged { change: change.clone(), severity: Severity::Error, users, help, note: None });
+            }
+            Verdict::Warning if !marked.contains(&(change.new, change.old)) => {
+                let note = format!(
+                    "{} is a dangerous change: clients keep working but may behave differently",
+                    change.rule.id
+                );
+                let change = change.clone();
+                out.push(Judged { change, severity: Severity::Warning, users: None, help: None, note: Some(note) });
+            }
+            Verdict::Warning | Verdict::Ignored => {}
+        }
+    }
+    out
 }
 
 /// Protobuf changes judged by category, then by the uses of the RPCs
