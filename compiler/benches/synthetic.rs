@@ -430,12 +430,19 @@ fn child(dir: &Path, repeat: usize) {
             format!("backend:{}={} bytes:{}={bytes}", backend.name, d.as_micros(), backend.name)
         })
         .collect();
+    // `meshc diff` against a copy where 1 % of the schema files changed.
+    let changed_dir = changed_copy(dir);
+    let (diff, diffed) =
+        best(repeat, || meshc::driver::diff(dir, &changed_dir, &meshc::driver::breaking::Policy::default()));
+    assert!(diffed.loaded && !diffed.diagnostics.is_empty(), "the diff compares both versions and finds the changes");
+    let diff_changes = diffed.diagnostics.len();
+    let _ = std::fs::remove_dir_all(&changed_dir);
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     let us = |d: Duration| d.as_micros();
     println!(
         "RESULT services={services} calls={calls} gateways={gateways} routes={routes} out_bytes={out_bytes} \
          hwm_kib={hwm} threads={threads} compile_us={} emit_us={} write_us={} load_us={} lower_us={} \
-         schemas_us={} checks_us={} emit_phase_us={} {} {}",
+         schemas_us={} checks_us={} emit_phase_us={} diff_us={} diff_changes={diff_changes} {} {}",
         us(compile),
         us(emit),
         us(write),
@@ -444,9 +451,42 @@ fn child(dir: &Path, repeat: usize) {
         us(phase_best[2]),
         us(phase_best[3]),
         us(phase_best[4]),
+        us(diff),
         passes.join(" "),
         backends.join(" "),
     );
+}
+
+/// A copy of the workspace beside it in which every hundredth group
+/// `.proto` file (at least one) has a field's type changed (`int32` →
+/// `int64`, a WIRE_JSON break its callers reach): 1 % of the API schemas.
+fn changed_copy(dir: &Path) -> PathBuf {
+    let to = dir.with_file_name(format!("{}-changed", dir.file_name().unwrap().to_string_lossy()));
+    let _ = std::fs::remove_dir_all(&to);
+    let mut pending = vec![PathBuf::new()];
+    while let Some(rel) = pending.pop() {
+        std::fs::create_dir_all(to.join(&rel)).unwrap();
+        for entry in std::fs::read_dir(dir.join(&rel)).unwrap() {
+            let entry = entry.unwrap();
+            let rel = rel.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(rel);
+            } else {
+                std::fs::copy(entry.path(), to.join(&rel)).unwrap();
+            }
+        }
+    }
+    let mut groups: Vec<PathBuf> = std::fs::read_dir(to.join("schemas"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("group-"))
+        .collect();
+    groups.sort();
+    for path in groups.iter().step_by(100) {
+        let text = std::fs::read_to_string(path).unwrap();
+        std::fs::write(path, text.replacen("int32 page_size = 2;", "int64 page_size = 2;", 1)).unwrap();
+    }
+    to
 }
 
 // -------------------------------------------------------------- parent ----
@@ -615,6 +655,16 @@ fn main() {
         );
     }
 
+    for r in &rows {
+        println!(
+            "\nN={}: `meshc diff` against a copy with 1 % of the API schemas changed: {:.0} ms, {} changes \
+             (one compile: {:.0} ms; the diff compiles both versions and compares the changed schemas)",
+            r.n,
+            ms(&r.result, "diff_us"),
+            r.result["diff_changes"],
+            ms(&r.result, "compile_us"),
+        );
+    }
     for r in &rows {
         println!("\nN={}: each backend alone (emit, bytes written):", r.n);
         for (key, value) in r.result.iter().filter(|(k, _)| k.starts_with("backend:")) {

@@ -31,6 +31,11 @@ impl Span {
     pub fn range(self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
     }
+
+    /// The same place after its file moved `files` ids on ([`Sources::append`]).
+    pub fn shifted(self, files: u32) -> Span {
+        Span { file: FileId(self.file.0 + files), ..self }
+    }
 }
 
 /// A value with the span it was read from.
@@ -129,6 +134,20 @@ impl Sources {
         self.by_path.insert(path.clone(), id);
         self.files.push(SourceFile::new(path, display, text));
         id
+    }
+
+    /// Adds every file of `other`, in its order, shown relative to this
+    /// root after `prefix` (`main:` for a git ref's files): what two runs
+    /// read, in one map their diagnostics point into. Returns what to add
+    /// to `other`'s file ids ([`Span::shifted`]).
+    pub fn append(&mut self, other: &Sources, prefix: &str) -> u32 {
+        let offset = self.files.len() as u32;
+        for (_, file) in other.iter() {
+            let display = format!("{prefix}{}", display_path(&self.root, &file.path));
+            self.by_path.insert(file.path.clone(), FileId(self.files.len() as u32));
+            self.files.push(SourceFile::new(file.path.clone(), display, Arc::clone(&file.text)));
+        }
+        offset
     }
 
     /// Masks a span of a file's text with `*`, keeping quotes and newlines

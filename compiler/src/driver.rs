@@ -15,6 +15,9 @@ use crate::schema::{self, SchemaIndex};
 /// The breaking-change rules and categories, for front ends (`meshc diff`).
 pub use crate::schema::breaking;
 
+mod workspace_diff;
+pub use workspace_diff::{diff_workspaces_in, Side as DiffSide};
+
 /// Everything a run produced up to the checks.
 pub struct Compilation {
     pub sources: Sources,
@@ -134,6 +137,14 @@ pub fn compile_in(fs: &dyn FileSystem, path: &Path) -> Compilation {
 
 /// [`compile_in`], judging API version lifecycles on `today` (`None`: [`today`]).
 pub fn compile_in_on(fs: &dyn FileSystem, path: &Path, today: Option<Date>) -> Compilation {
+    front_end_in(fs, path, today, true)
+}
+
+/// Loads, lowers and reads the schemas of the workspace at `path`, with
+/// lifecycles judged on `today` (`None`: [`today`]); the check passes run
+/// only when `checks` is set (`meshc diff` compares the model and schemas,
+/// and leaves the checks to `meshc check`).
+fn front_end_in(fs: &dyn FileSystem, path: &Path, today: Option<Date>, checks: bool) -> Compilation {
     let root = if fs.is_dir(path) { path } else { path.parent().unwrap_or(Path::new(".")) };
     let root = fs.canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let mut sources = Sources::new(&root);
@@ -147,7 +158,9 @@ pub fn compile_in_on(fs: &dyn FileSystem, path: &Path, today: Option<Date>) -> C
         sources.redact(*span);
     }
     let schemas = schema::load(&model, fs, &mut sources, &mut sink);
-    crate::check::run_all(&model, &schemas, &mut sink);
+    if checks {
+        crate::check::run_all(&model, &schemas, &mut sink);
+    }
     Compilation { sources, model: Some(model), schemas, diagnostics: sink.into_sorted() }
 }
 
@@ -224,15 +237,19 @@ impl DiffFormat {
     }
 }
 
-/// Compares two versions of a schema on disk: two `.proto` files or two
-/// directories of them (module roots), or two OpenAPI, GraphQL, Avro or
-/// JSON Schema files.
+/// Compares two versions on disk: two workspaces (directories holding
+/// `mesh.kdl`, or `.kdl` files), two `.proto` files or two directories of
+/// them (module roots), or two OpenAPI, GraphQL, Avro or JSON Schema files.
 pub fn diff(old: &Path, new: &Path, policy: &breaking::Policy) -> Diffed {
     diff_in(&DiskFs, old, new, policy)
 }
 
 /// [`diff`] over any file system.
 pub fn diff_in(fs: &dyn FileSystem, old: &Path, new: &Path, policy: &breaking::Policy) -> Diffed {
+    if is_workspace(fs, old) && is_workspace(fs, new) {
+        let side = |path| DiffSide { fs, path, label: "" };
+        return diff_workspaces_in(side(old), side(new), policy);
+    }
     let canonical = |p: &Path| fs.canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let root = common_ancestor(&canonical(old), &canonical(new));
     let mut sources = Sources::new(&root);
@@ -311,6 +328,45 @@ fn compare_files(old: &schema::Schema, new: &schema::Schema) -> Vec<breaking::Ch
         return breaking::json_schema::compare(o, n);
     }
     Vec::new()
+}
+
+/// Compares the workspace `dir` as it is at the git ref `reference` (read
+/// from the repository's objects, no checkout) with the working tree: a
+/// workspace diff whose old files are shown as `REF:path`.
+pub fn diff_against(dir: &Path, reference: &str, policy: &breaking::Policy) -> Diffed {
+    let canonical = DiskFs.canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let (old_fs, _commit) = match crate::base::fs::git::tree_at(dir, reference) {
+        Ok(read) => read,
+        Err(e) => {
+            let help = match e {
+                crate::base::fs::git::GitError::NotARepository { .. } => {
+                    "run it inside a git repository's working tree, or compare two directories: meshc diff OLD NEW"
+                }
+                crate::base::fs::git::GitError::UnknownRef { .. } => {
+                    "name a branch, tag or commit of the repository (`git rev-parse REF` must resolve it)"
+                }
+                crate::base::fs::git::GitError::NotInRef { .. } => {
+                    "the workspace did not exist at that ref: compare with a later one"
+                }
+                _ => "meshc reads the ref's tree bounded as the disk loader reads files, and no symlink",
+            };
+            let diagnostic = Diagnostic::new(Code::UnreadableGitRef, e.to_string()).help(help);
+            return Diffed { sources: Sources::new(&canonical), diagnostics: vec![diagnostic], loaded: false };
+        }
+    };
+    let label = format!("{reference}:");
+    let old = DiffSide { fs: &old_fs, path: &canonical, label: &label };
+    let new = DiffSide { fs: &DiskFs, path: &canonical, label: "" };
+    diff_workspaces_in(old, new, policy)
+}
+
+/// Whether `path` is a workspace: a directory holding `mesh.kdl`, or a `.kdl` file.
+pub fn is_workspace(fs: &dyn FileSystem, path: &Path) -> bool {
+    if fs.is_dir(path) {
+        fs.is_file(&path.join("mesh.kdl"))
+    } else {
+        path.extension().is_some_and(|e| e == "kdl") && fs.is_file(path)
+    }
 }
 
 /// The deepest directory holding both paths (for display paths).

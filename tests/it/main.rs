@@ -17,6 +17,7 @@ mod cert_dir;
 mod cli;
 mod diagnostics_docs;
 mod diff_cli;
+mod diff_workspaces;
 mod docs_examples;
 mod envoy_gateway;
 mod envoy_mtls;

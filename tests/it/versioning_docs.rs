@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use meshc::schema::breaking::{
-    avro, example_files_of, graphql, json_schema, openapi, rules, Category, Format, Rule, PROTOBUF_RULES,
+    avro, example_files_of, graphql, json_schema, openapi, rules, spec, Category, Format, Rule, PROTOBUF_RULES,
 };
 
 const MARKER: &str = "<!-- GENERATED below by tests/it/versioning_docs.rs from compiler/src/schema/breaking/mod.rs. \
@@ -40,7 +40,7 @@ fn generated() -> String {
             anchor = rule.id.to_lowercase()
         );
     }
-    let tables: [(&str, &str, &[Rule]); 3] = [
+    let tables: [(&str, &str, &[Rule]); 4] = [
         ("OpenAPI rules", "A breaking change is an error, a dangerous one a warning.", openapi::RULES),
         (
             "GraphQL rules",
@@ -51,6 +51,12 @@ fn generated() -> String {
             "Avro and JSON Schema rules",
             "A rule of a direction the compatibility mode asks for is an error, of the other direction a warning.",
             &[],
+        ),
+        (
+            "Spec rules",
+            "Rules on the spec itself, judged when two workspaces are compared (`meshc diff OLD NEW` of two workspaces, \
+             `--against REF`): each is breaking whatever the options. Their examples are workspaces.",
+            spec::RULES,
         ),
     ];
     for (title, intro, rules) in tables {
@@ -77,8 +83,8 @@ fn generated() -> String {
         let _ = write!(out, "\n#### {}\n\n{} {judged}.\n", rule.id, rule.purpose);
         for (label, example) in [("Before", rule.before), ("After", rule.after)] {
             let _ = write!(out, "\n{label}:\n\n");
-            let language = rule.format.code_language();
             for (path, text) in example_files_of(rule.format, example) {
+                let language = file_language(rule.format, &path);
                 let comment = if language == "yaml" || language == "graphql" { "#" } else { "//" };
                 if language == "json" {
                     let _ = write!(out, "`{path}`:\n\n```{language}\n{text}```\n");
@@ -89,6 +95,21 @@ fn generated() -> String {
         }
     }
     out
+}
+
+/// The code block language of one file of a rule example: the format's,
+/// except in spec examples, which are workspaces of several kinds of file.
+fn file_language(format: Format, path: &str) -> &'static str {
+    if format != Format::Spec {
+        return format.code_language();
+    }
+    match path.rsplit_once('.').map(|(_, extension)| extension) {
+        Some("proto") => Format::Protobuf.code_language(),
+        Some("yaml" | "yml") => Format::OpenApi.code_language(),
+        Some("graphql" | "gql") => Format::Graphql.code_language(),
+        Some("avsc" | "json") => Format::Avro.code_language(),
+        _ => Format::Spec.code_language(),
+    }
 }
 
 #[test]

@@ -14,6 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 mod disk;
+pub mod git;
 mod memory;
 
 pub use disk::DiskFs;

@@ -81,18 +81,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compare two versions of a schema and report breaking changes:
-    /// protobuf (two `.proto` files, or two directories of them, each a
-    /// module root; buf's rules), OpenAPI, GraphQL, Avro or JSON Schema
-    /// files; exits 1 on breaking changes (`--fail-on`), 2 when a version
-    /// does not load.
+    /// Compare two versions and report breaking changes: two workspaces
+    /// (directories holding mesh.kdl, or root .kdl files: their APIs'
+    /// schemas, topics and the spec); protobuf (two `.proto` files, or two
+    /// directories of them, each a module root; buf's rules), OpenAPI,
+    /// GraphQL, Avro or JSON Schema files; or, with `--against REF`, the
+    /// workspace DIR at a git ref against the working tree. Exits 1 on
+    /// breaking changes (`--fail-on`), 2 when a version does not load.
     Diff {
-        /// The old version: a schema file, or a directory of `.proto` files.
-        #[arg(required_unless_present = "list_rules")]
+        /// The old version (a workspace, a schema file or a directory of
+        /// `.proto` files); with `--against`, the workspace DIR (default `.`).
+        #[arg(required_unless_present_any = ["list_rules", "against"])]
         old: Option<PathBuf>,
-        /// The new version, of the same format.
-        #[arg(required_unless_present = "list_rules")]
+        /// The new version, of the same kind.
+        #[arg(required_unless_present_any = ["list_rules", "against"], conflicts_with = "against")]
         new: Option<PathBuf>,
+        /// Compare the workspace at this git ref (branch, tag, commit,
+        /// `HEAD~1`) with the working tree, reading the repository's objects.
+        #[arg(long, value_name = "REF")]
+        against: Option<String>,
         /// protobuf: which users must keep working: generated code per file,
         /// per package, or encoded messages (binary and JSON, or binary only).
         #[arg(long, value_enum, default_value_t = DiffCategory::WireJson)]
@@ -296,17 +303,17 @@ pub fn main() -> ExitCode {
             print!("{}", breaking_rules());
             ExitCode::SUCCESS
         }
-        Command::Diff {
-            old: Some(old),
-            new: Some(new),
-            category,
-            compatibility,
-            fail_on,
-            format,
-            list_rules: false,
-        } => {
+        Command::Diff { old, new, against, category, compatibility, fail_on, format, list_rules: false } => {
             let policy = Policy { category: category.category(), compatibility: compatibility.mode() };
-            let diffed = crate::driver::diff(&old, &new, &policy);
+            let diffed = match (old, new, against) {
+                (dir, None, Some(reference)) => {
+                    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+                    crate::driver::diff_against(&dir, &reference, &policy)
+                }
+                (Some(old), Some(new), None) => crate::driver::diff(&old, &new, &policy),
+                // clap requires OLD and NEW unless --list-rules or --against is given.
+                _ => return ExitCode::from(2),
+            };
             let report = ReportArgs { format, deny: None, today: None };
             print_report(&diffed.diagnostics, &diffed.sources, &report);
             let failing =
@@ -317,8 +324,6 @@ pub fn main() -> ExitCode {
                 (true, _) => ExitCode::FAILURE,
             }
         }
-        // clap requires OLD and NEW unless --list-rules is given.
-        Command::Diff { .. } => ExitCode::from(2),
         Command::Rules { json } => {
             print!("{}", rules(json));
             ExitCode::SUCCESS

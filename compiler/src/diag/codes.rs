@@ -178,6 +178,8 @@ codes! {
     HealthTimeoutNotBelowInterval = "MESH0100", "health-timeout-not-below-interval", Traffic, Warning, "0.1.0", "A health check's timeout is not shorter than its interval: probes run back to back and a hung instance is noticed late.";
     UnknownHealthPath = "MESH0101", "unknown-health-path", Reference, Warning, "0.1.0", "An HTTP health check probes a path the service's OpenAPI document does not define.";
     UnknownHealthService = "MESH0102", "unknown-health-service", Reference, Warning, "0.1.0", "A gRPC health check asks about a service name that the service's `.proto` files do not define.";
+    UnreadableGitRef = "MESH0103", "unreadable-git-ref", Workspace, Error, "0.1.0", "`meshc diff --against REF`: the workspace cannot be read at that git ref (no repository, unknown ref, the directory absent from it, a symlink or too many files in its tree).";
+    SchemaChangeNotCompared = "MESH0104", "schema-change-not-compared", Schema, Warning, "0.1.0", "`meshc diff` of two workspaces: an API changed kind, or its schema changed in a format meshc does not compare for APIs, so its breaking changes are not reported.";
 }
 
 impl Code {

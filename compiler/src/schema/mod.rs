@@ -213,6 +213,23 @@ impl Schema {
         Some(compat::EventType::Protobuf(compat::protobuf::ProtoMessage { message, source: &proto.source }))
     }
 
+    /// A `.proto` file's digest, to skip unchanged files when two versions
+    /// are compared (`meshc diff`): its descriptors and those of every file
+    /// it imports (source info, hence positions and comments, included;
+    /// well-known types left out), so an edited import changes it too.
+    /// `None` for other formats (their text is the whole schema).
+    pub fn proto_fingerprint(&self) -> Option<u64> {
+        use prost::Message as _;
+        use std::hash::{Hash, Hasher};
+        let proto = self.proto.as_ref()?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for file in proto.pool.files().filter(|f| !f.name().starts_with("google/protobuf/")) {
+            file.name().hash(&mut hasher);
+            file.file_descriptor_proto().encode_to_vec().hash(&mut hasher);
+        }
+        Some(hasher.finish())
+    }
+
     /// An OpenAPI document as a whole, as `meshc diff` compares it; `None`
     /// for other schemas.
     pub fn openapi_document(&self) -> Option<&OpenApiDocument> {

@@ -123,6 +123,83 @@ pub fn load_module(fs: &dyn FileSystem, root: &Path, sources: &mut Sources) -> R
     Ok(ProtoModule { pool, files, single_file })
 }
 
+/// Loads a spec's `.proto` schema as a module, as the spec loader resolves
+/// it: the file (named by its file name) and every file it imports,
+/// directly or not, from its own directory, then the `includes`
+/// (`proto-include`), each named as its import line names it; well-known
+/// types come from protox. Files already in `sources` keep their id.
+/// What `meshc diff` compares for an API of two workspaces.
+pub fn load_schema(
+    fs: &dyn FileSystem,
+    path: &Path,
+    includes: &[PathBuf],
+    sources: &mut Sources,
+) -> Result<ProtoModule, Box<Diagnostic>> {
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let search: Vec<PathBuf> = std::iter::once(dir).chain(includes.iter().cloned()).collect();
+    let root = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut seen = std::collections::HashSet::from([root.clone()]);
+    let mut names = vec![(root, path.to_path_buf())];
+    let mut parsed = HashMap::new();
+    let mut ids = HashMap::new();
+    let mut next = 0;
+    while let Some((name, path)) = names.get(next).cloned() {
+        next += 1;
+        if names.len() > MAX_MODULE_FILES {
+            return Err(Box::new(Diagnostic::new(
+                Code::UnreadableFile,
+                format!("`{}` imports more than {MAX_MODULE_FILES} .proto files", names[0].1.display()),
+            )));
+        }
+        let file = match sources.find(&path) {
+            Some(file) => file,
+            None => {
+                let text = read_text(fs, &path, MAX_FILE_BYTES).map_err(|e| {
+                    Box::new(Diagnostic::new(Code::UnreadableFile, format!("cannot read `{}`: {e}", path.display())))
+                })?;
+                sources.add(path.clone(), Arc::from(text.as_str()))
+            }
+        };
+        ids.insert(name.clone(), file);
+        let text = Arc::clone(&sources.get(file).text);
+        if let Some(at) = too_deep(&text, SchemaFormat::Proto) {
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::NestingTooDeep,
+                    format!("the .proto file nests deeper than {MAX_SCHEMA_DEPTH} levels"),
+                )
+                .at(Span::new(file, at..at + 1), format!("level {} starts here", MAX_SCHEMA_DEPTH + 1)),
+            ));
+        }
+        let proto = protox::file::File::from_source(&name, &text).map_err(|e| invalid(&e, &ids, sources))?;
+        for import in &proto.file_descriptor_proto().dependency {
+            if seen.contains(import) {
+                continue;
+            }
+            if let Some(found) = search.iter().map(|d| d.join(import)).find(|p| fs.is_file(p)) {
+                seen.insert(import.clone());
+                names.push((import.clone(), found));
+            }
+        }
+        parsed.insert(name, Ok(proto));
+    }
+    let resolver = Resolver { search: Vec::new(), imports: Mutex::new(parsed), own: None };
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_source_info(true);
+    compiler.open_file(&names[0].0).map_err(|e| invalid(&e, &ids, sources))?;
+    let pool = compiler.descriptor_pool();
+    names.sort();
+    let files = names
+        .iter()
+        .filter_map(|(name, _)| {
+            let descriptor = pool.get_file_by_name(name)?;
+            let file = ids[name];
+            Some(ModuleFile { name: name.clone(), file, ranges: ranges(&descriptor, &sources.get(file).text) })
+        })
+        .collect();
+    Ok(ProtoModule { pool, files, single_file: false })
+}
+
 /// Every `.proto` file below `root` as (name relative to it, path), sorted
 /// by name; at most [`MAX_MODULE_FILES`], at most [`MAX_MODULE_DEPTH`] deep.
 fn proto_files(fs: &dyn FileSystem, root: &Path) -> Result<Vec<(String, PathBuf)>, Box<Diagnostic>> {

@@ -13,13 +13,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use apollo_compiler::ast::{InputValueDefinition, Type, Value};
+use apollo_compiler::ast::{InputValueDefinition, OperationType, Type, Value};
 use apollo_compiler::parser::SourceSpan;
 use apollo_compiler::schema::{ExtendedType, FieldDefinition};
 use apollo_compiler::Node;
 
-use super::{sort_changes, Change, Format, Judged, Level, Rule};
+use super::{Change, Format, Judged, Level, Rule};
 use crate::base::Span;
+use crate::model::values::GraphqlRoot;
 use crate::schema::GraphqlDocument;
 
 macro_rules! graphql_rules {
@@ -113,18 +114,162 @@ fn rule(id: &str) -> &'static Rule {
 
 /// Every change from `old` to `new` that some rule reports.
 pub fn compare(old: &GraphqlDocument<'_>, new: &GraphqlDocument<'_>) -> Vec<Change> {
-    let mut diff = Diff { old, new, out: Vec::new() };
+    compare_placed(old, new).changes
+}
+
+/// Every change from `old` to `new`, with the root fields each affects.
+pub fn compare_placed(old: &GraphqlDocument<'_>, new: &GraphqlDocument<'_>) -> Placed {
+    let mut diff = Diff { old, new, out: Vec::new(), place: Place::Nowhere, places: Vec::new() };
     diff.types();
     diff.directives();
-    sort_changes(&mut diff.out);
-    diff.out.truncate(MAX_CHANGES);
-    diff.out
+    let mut placed: Vec<(Change, Place)> = diff.out.into_iter().zip(diff.places).collect();
+    let key = |c: &Change| (c.new, c.old, c.rule.id, c.reason.clone());
+    placed.sort_by_key(|(c, _)| key(c));
+    placed.dedup_by(|a, b| key(&a.0) == key(&b.0));
+    placed.truncate(MAX_CHANGES);
+    let (changes, places) = placed.into_iter().unzip();
+    Placed { changes, places, roots: [roots(old), roots(new)], referrers: referrers(old, new) }
+}
+
+/// Where a change is: a field of a type, a type, or neither (a directive).
+#[derive(Clone, Debug)]
+enum Place {
+    Field(String, String),
+    Type(String),
+    Nowhere,
+}
+
+/// What refers to a type: another type (through a field, an argument, an
+/// input field, a union membership or an implemented interface) or a root
+/// field (`Query.order`, through its type or an argument).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Referrer {
+    Type(String),
+    RootField(String),
+}
+
+/// The changes between two GraphQL schemas and, for consumer awareness,
+/// the root fields each affects.
+#[derive(Debug)]
+pub struct Placed {
+    /// Sorted as every comparator's.
+    pub changes: Vec<Change>,
+    places: Vec<Place>,
+    /// Each version's root object types, by the root they are.
+    roots: [HashMap<String, GraphqlRoot>; 2],
+    /// Who refers to each type, in either version.
+    referrers: HashMap<String, Vec<Referrer>>,
+}
+
+impl Placed {
+    /// The root fields change `index` affects (`Query.order`, `Mutation.placeOrder`):
+    /// its own when it is on a root field, else every root field whose type
+    /// or arguments reach the changed type (through fields, arguments,
+    /// input fields, union members and implementations); `None` when it is
+    /// on no type (a directive) or on a root type itself: it may affect
+    /// every root field.
+    pub fn root_fields(&self, index: usize) -> Option<BTreeSet<String>> {
+        let root_of = |ty: &str| self.roots.iter().find_map(|r| r.get(ty).copied());
+        let ty = match self.places.get(index)? {
+            Place::Nowhere => return None,
+            Place::Field(ty, field) => match root_of(ty) {
+                Some(root) => return Some(BTreeSet::from([format!("{}.{field}", root.as_str())])),
+                None => ty,
+            },
+            Place::Type(ty) if root_of(ty).is_some() => return None,
+            Place::Type(ty) => ty,
+        };
+        let mut out = BTreeSet::new();
+        let mut seen = HashSet::from([ty.as_str()]);
+        let mut queue = vec![ty.as_str()];
+        while let Some(ty) = queue.pop() {
+            for referrer in self.referrers.get(ty).into_iter().flatten() {
+                match referrer {
+                    Referrer::RootField(field) => {
+                        out.insert(field.clone());
+                    }
+                    Referrer::Type(t) if seen.insert(t.as_str()) => queue.push(t.as_str()),
+                    Referrer::Type(_) => {}
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
+/// A schema's root object types by name (`Query`, or what `schema { query: ... }` names).
+fn roots(doc: &GraphqlDocument<'_>) -> HashMap<String, GraphqlRoot> {
+    [
+        (OperationType::Query, GraphqlRoot::Query),
+        (OperationType::Mutation, GraphqlRoot::Mutation),
+        (OperationType::Subscription, GraphqlRoot::Subscription),
+    ]
+    .into_iter()
+    .filter_map(|(kind, root)| Some((doc.schema.root_operation(kind)?.to_string(), root)))
+    .collect()
+}
+
+/// Who refers to each type in either schema (one pass over each).
+fn referrers(old: &GraphqlDocument<'_>, new: &GraphqlDocument<'_>) -> HashMap<String, Vec<Referrer>> {
+    let mut out: HashMap<String, HashSet<Referrer>> = HashMap::new();
+    for doc in [old, new] {
+        let roots = roots(doc);
+        let mut named = |to: &str, from: Referrer| {
+            out.entry(to.to_string()).or_default().insert(from);
+        };
+        for (name, ty) in &doc.schema.types {
+            let owner = Referrer::Type(name.to_string());
+            let fields = match ty {
+                ExtendedType::Object(o) => Some(&o.fields),
+                ExtendedType::Interface(i) => Some(&i.fields),
+                _ => None,
+            };
+            for (field, definition) in fields.into_iter().flatten() {
+                let from = match roots.get(name.as_str()) {
+                    Some(root) => Referrer::RootField(format!("{}.{field}", root.as_str())),
+                    None => owner.clone(),
+                };
+                named(definition.ty.inner_named_type().as_str(), from.clone());
+                for argument in &definition.arguments {
+                    named(argument.ty.inner_named_type().as_str(), from.clone());
+                }
+            }
+            match ty {
+                ExtendedType::InputObject(input) => {
+                    for field in input.fields.values() {
+                        named(field.ty.inner_named_type().as_str(), owner.clone());
+                    }
+                }
+                // A member or an implementation is reached through its union or interface.
+                ExtendedType::Union(union) => {
+                    for member in &union.members {
+                        named(member.name.as_str(), owner.clone());
+                    }
+                }
+                ExtendedType::Object(o) => {
+                    for interface in &o.implements_interfaces {
+                        named(name.as_str(), Referrer::Type(interface.name.to_string()));
+                    }
+                }
+                ExtendedType::Interface(i) => {
+                    for interface in &i.implements_interfaces {
+                        named(name.as_str(), Referrer::Type(interface.name.to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out.into_iter().map(|(ty, from)| (ty, from.into_iter().collect())).collect()
 }
 
 struct Diff<'a, 's> {
     old: &'a GraphqlDocument<'s>,
     new: &'a GraphqlDocument<'s>,
     out: Vec<Change>,
+    /// Where the changes reported now are, and where each of `out` is.
+    place: Place,
+    places: Vec<Place>,
 }
 
 /// A location in a document's file, unless apollo-compiler defined it (built-ins).
@@ -199,6 +344,7 @@ impl Diff<'_, '_> {
     fn report(&mut self, id: &str, new: Option<Span>, old: Option<Span>, reason: String) {
         if self.out.len() < MAX_CHANGES {
             self.out.push(Change { rule: rule(id), new, old, reason });
+            self.places.push(self.place.clone());
         }
     }
 
@@ -208,6 +354,7 @@ impl Diff<'_, '_> {
             if old.is_built_in() {
                 continue;
             }
+            self.place = Place::Type(name.to_string());
             let old_span = span(self.old, name_location(old));
             let Some(new) = new_schema.types.get(name) else {
                 self.report("GRAPHQL_TYPE_NO_DELETE", None, old_span, format!("the type `{name}` was deleted"));
@@ -356,6 +503,7 @@ impl Diff<'_, '_> {
         >,
     ) {
         for (name, of) in old {
+            self.place = Place::Field(owner.to_string(), name.to_string());
             let old_span = span(self.old, of.location());
             let Some(nf) = new.get(name) else {
                 self.report(
@@ -427,6 +575,7 @@ impl Diff<'_, '_> {
     }
 
     fn directives(&mut self) {
+        self.place = Place::Nowhere;
         for (name, od) in &self.old.schema.directive_definitions {
             let old_span = span(self.old, od.location());
             let Some(nd) = self.new.schema.directive_definitions.get(name) else {
@@ -492,6 +641,41 @@ mod tests {
         let (old, new) = (old.graphql_document().unwrap(), new.graphql_document().unwrap());
         let new = GraphqlDocument { file: FileId(1), ..new };
         compare(&old, &new).into_iter().map(|c| (c.rule.id, c.reason)).collect()
+    }
+
+    fn root_fields(before: &str, after: &str) -> Vec<(&'static str, Option<Vec<String>>)> {
+        let load = |text: &str| load_text(SchemaFormat::Graphql, std::path::Path::new("/s.graphql"), text).1.unwrap();
+        let (old, new) = (load(before), load(after));
+        let (old, new) = (old.graphql_document().unwrap(), new.graphql_document().unwrap());
+        let placed = compare_placed(&old, &new);
+        let mut out: Vec<_> = (0..placed.changes.len())
+            .map(|i| (placed.changes[i].rule.id, placed.root_fields(i).map(|f| f.into_iter().collect())))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn changes_are_placed_at_the_root_fields_reaching_them() {
+        let sdl = "schema { query: Q mutation: M }\ntype Q { order: Order, pings: [Int] }\ntype M { place(input: New): ID }\ninterface Node { id: ID }\ntype Order implements Node { id: ID, line: Line }\ntype Line { sku: String, qty: Int }\ninput New { sku: String }\n";
+        let fields = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        // Through a field's type, two levels down.
+        assert_eq!(
+            root_fields(sdl, &sdl.replace(", qty: Int", "")),
+            [("GRAPHQL_FIELD_NO_DELETE", fields(&["Query.order"]))]
+        );
+        // A root field itself, and an input type reached through an argument.
+        let after = sdl.replace(", pings: [Int]", "").replace("input New { sku: String }", "input New { sku: Int }");
+        assert_eq!(
+            root_fields(sdl, &after),
+            [
+                ("GRAPHQL_FIELD_NO_DELETE", fields(&["Query.pings"])),
+                ("GRAPHQL_FIELD_SAME_TYPE", fields(&["Mutation.place"])),
+            ]
+        );
+        // A directive is on no type: it may affect every root field.
+        let directive = "directive @cached on FIELD_DEFINITION\n";
+        assert_eq!(root_fields(&format!("{directive}{sdl}"), sdl), [("GRAPHQL_DIRECTIVE_NO_DELETE", None)]);
     }
 
     fn ids(before: &str, after: &str) -> BTreeSet<&'static str> {

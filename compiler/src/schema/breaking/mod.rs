@@ -24,11 +24,13 @@
 //!   old one's data, or the old one reads the new one's), which the
 //!   compatibility mode asks for or not, as schema registries judge it.
 
+pub mod affected;
 pub mod avro;
 pub mod graphql;
 pub mod json_schema;
 pub mod openapi;
 pub mod protobuf;
+pub mod spec;
 
 use crate::base::Span;
 /// The compatibility modes Avro and JSON Schema rules are judged by.
@@ -85,6 +87,8 @@ pub enum Format {
     Graphql,
     Avro,
     JsonSchema,
+    /// The spec itself (`mesh.kdl`): routes, auth, policies, topics, ports.
+    Spec,
 }
 
 impl Format {
@@ -95,6 +99,7 @@ impl Format {
             Format::Graphql => "graphql",
             Format::Avro => "avro",
             Format::JsonSchema => "json-schema",
+            Format::Spec => "spec",
         }
     }
 
@@ -105,6 +110,7 @@ impl Format {
             Format::OpenApi => "yaml",
             Format::Graphql => "graphql",
             Format::Avro | Format::JsonSchema => "json",
+            Format::Spec => "kdl",
         }
     }
 
@@ -116,11 +122,13 @@ impl Format {
             Format::Graphql => "schema.graphql",
             Format::Avro => "event.avsc",
             Format::JsonSchema => "event.schema.json",
+            // Spec examples are workspaces: every file is a `//- path` section.
+            Format::Spec => "mesh.kdl",
         }
     }
 }
 
-/// Whether a change of an OpenAPI or GraphQL rule breaks clients.
+/// Whether a change of an OpenAPI, GraphQL or spec rule breaks clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
     /// Clients built against the old version fail (an error).
@@ -160,7 +168,7 @@ impl Direction {
 pub enum Judged {
     /// protobuf: by the categories the rule belongs to (`--category`).
     Categories(&'static [Category]),
-    /// OpenAPI, GraphQL: whatever the options.
+    /// OpenAPI, GraphQL, the spec: whatever the options.
     Level(Level),
     /// Avro, JSON Schema: by the compatibility mode (`--compatibility`).
     Direction(Direction),
@@ -260,9 +268,12 @@ impl Rule {
     }
 }
 
-/// Every rule of every format: protobuf, OpenAPI, GraphQL, Avro, JSON Schema.
+/// Every rule of every format: protobuf, OpenAPI, GraphQL, Avro, JSON
+/// Schema, then the spec's own.
 pub fn rules() -> impl Iterator<Item = &'static Rule> {
-    [PROTOBUF_RULES, openapi::RULES, graphql::RULES, &avro::RULES[..], &json_schema::RULES[..]].into_iter().flatten()
+    [PROTOBUF_RULES, openapi::RULES, graphql::RULES, &avro::RULES[..], &json_schema::RULES[..], spec::RULES]
+        .into_iter()
+        .flatten()
 }
 
 /// One change between two versions that a rule reports.

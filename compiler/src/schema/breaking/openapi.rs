@@ -13,11 +13,11 @@
 //! pair of referenced schemas is compared once per direction, so
 //! recursive schemas terminate and shared ones cost their size once.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::{sort_changes, Change, Format, Judged, Level, Rule};
+use super::{Change, Format, Judged, Level, Rule};
 use crate::base::Span;
 use crate::schema::json_spans::join;
 use crate::schema::openapi::{Locator, OpenApiDocument};
@@ -111,18 +111,85 @@ fn rule(id: &str) -> &'static Rule {
 
 /// Every change from `old` to `new` that some rule reports.
 pub fn compare(old: &OpenApiDocument, new: &OpenApiDocument) -> Vec<Change> {
+    compare_placed(old, new).changes
+}
+
+/// Every change from `old` to `new`, with the operations each is in.
+pub fn compare_placed(old: &OpenApiDocument, new: &OpenApiDocument) -> Placed {
     let mut diff = Diff {
         old: Side { doc: old, locator: old.locator() },
         new: Side { doc: new, locator: new.locator() },
         out: Vec::new(),
-        compared: HashSet::new(),
+        compared: HashMap::new(),
         visits: 0,
         depth: 0,
+        scope: UNPLACED,
+        scopes: Vec::new(),
+        change_scopes: Vec::new(),
     };
     diff.operations();
-    sort_changes(&mut diff.out);
-    diff.out.truncate(MAX_CHANGES);
-    diff.out
+    let mut placed: Vec<(Change, usize)> = diff.out.into_iter().zip(diff.change_scopes).collect();
+    let key = |c: &Change| (c.new, c.old, c.rule.id, c.reason.clone());
+    placed.sort_by_key(|(c, _)| key(c));
+    placed.dedup_by(|a, b| key(&a.0) == key(&b.0));
+    placed.truncate(MAX_CHANGES);
+    let (changes, change_scopes) = placed.into_iter().unzip();
+    Placed { changes, change_scopes, scopes: diff.scopes }
+}
+
+/// No scope: a change outside every operation.
+const UNPLACED: usize = usize::MAX;
+
+/// A place changes are found in: an operation of the old document, or a
+/// referenced schema (reached from the scopes it is compared in).
+#[derive(Debug)]
+enum Scope {
+    /// `GET /orders/{}`: the method and the path, parameter names blanked.
+    Operation(String),
+    Shared {
+        reached_from: Vec<usize>,
+    },
+}
+
+/// The changes between two OpenAPI documents and, for consumer awareness,
+/// the operations each is in: its own, or every operation that reaches
+/// the referenced schema it is in.
+#[derive(Debug)]
+pub struct Placed {
+    /// Sorted as every comparator's.
+    pub changes: Vec<Change>,
+    change_scopes: Vec<usize>,
+    scopes: Vec<Scope>,
+}
+
+impl Placed {
+    /// The operations change `index` is in (`GET /orders/{}`: see
+    /// [`operation_key`]); `None` when it is in none the comparison could
+    /// name, i.e. it may affect every operation.
+    pub fn operations(&self, index: usize) -> Option<BTreeSet<&str>> {
+        let start = *self.change_scopes.get(index)?;
+        let mut out = BTreeSet::new();
+        let mut seen = HashSet::from([start]);
+        let mut queue = vec![start];
+        while let Some(scope) = queue.pop() {
+            // UNPLACED, or a schema compared outside every operation.
+            match self.scopes.get(scope)? {
+                Scope::Operation(key) => {
+                    out.insert(key.as_str());
+                }
+                Scope::Shared { reached_from } => {
+                    queue.extend(reached_from.iter().copied().filter(|s| seen.insert(*s)));
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
+/// How [`Placed::operations`] names an operation: `GET /orders/{}` (the
+/// method upper-case, path parameter names blanked, as operations pair).
+pub fn operation_key(method: &str, path: &str) -> String {
+    format!("{} {}", method.to_ascii_uppercase(), blank_parameters(path))
 }
 
 /// One version: the document and where its values are written.
@@ -252,8 +319,14 @@ struct Diff<'d> {
     old: Side<'d>,
     new: Side<'d>,
     out: Vec<Change>,
-    /// Pairs of referenced schemas already compared, per flow.
-    compared: HashSet<(Flow, String, String)>,
+    /// Pairs of referenced schemas already compared, per flow, with their
+    /// scope.
+    compared: HashMap<(Flow, String, String), usize>,
+    /// The scope comparisons run in now, and every scope so far.
+    scope: usize,
+    scopes: Vec<Scope>,
+    /// The scope of each change of `out`.
+    change_scopes: Vec<usize>,
     visits: usize,
     /// Schemas being compared, outermost first.
     depth: usize,
@@ -285,6 +358,7 @@ impl<'d> Diff<'d> {
         if self.out.len() < MAX_CHANGES {
             let (new, old) = (self.new.span(new), self.old.span(old));
             self.out.push(Change { rule: rule(id), new, old, reason });
+            self.change_scopes.push(self.scope);
         }
     }
 
@@ -292,6 +366,8 @@ impl<'d> Diff<'d> {
         let (old, new) = (operations(&self.old), operations(&self.new));
         for (key, o) in &old {
             let name = format!("{} {}", key.1.to_ascii_uppercase(), o.path);
+            self.scope = self.scopes.len();
+            self.scopes.push(Scope::Operation(operation_key(key.1, &key.0)));
             match new.get(key) {
                 None => {
                     // Another method of the same path, if any (keys sort by path first).
@@ -517,8 +593,18 @@ impl<'d> Diff<'d> {
     fn schema_pair(&mut self, flow: Flow, place: &Place<'_>, old: &'d Value, op: String, new: &'d Value, np: String) {
         let (old, op, old_ref) = self.old.resolve(old, op);
         let (new, np, new_ref) = self.new.resolve(new, np);
-        if (old_ref || new_ref) && !self.compared.insert((flow, op.clone(), np.clone())) {
-            return;
+        let outer = self.scope;
+        if old_ref || new_ref {
+            let next = self.scopes.len();
+            let scope = *self.compared.entry((flow, op.clone(), np.clone())).or_insert(next);
+            if scope != next {
+                if let Scope::Shared { reached_from } = &mut self.scopes[scope] {
+                    reached_from.push(outer);
+                }
+                return;
+            }
+            self.scopes.push(Scope::Shared { reached_from: vec![outer] });
+            self.scope = scope;
         }
         let (o, n) = (At { value: old, pointer: &op }, At { value: new, pointer: &np });
         self.types(flow, place, o, n);
@@ -537,6 +623,7 @@ impl<'d> Diff<'d> {
             }
         }
         self.members(flow, place, o, n);
+        self.scope = outer;
     }
 
     /// A change narrowing a request or widening a response.
@@ -830,6 +917,30 @@ mod tests {
 
     fn ids(before: &str, after: &str) -> BTreeSet<&'static str> {
         changes(before, after).into_iter().map(|(id, _)| id).collect()
+    }
+
+    #[test]
+    fn changes_are_placed_in_their_operation_or_every_operation_reaching_their_schema() {
+        let doc = |total: &str, limit: u32| {
+            format!(
+                "openapi: 3.0.3\ninfo:\n  title: t\n  version: '1'\npaths:\n  /orders/{{id}}:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {{$ref: '#/components/schemas/Order'}}\n  /orders:\n    get:\n      parameters:\n      - name: limit\n        in: query\n        schema: {{type: integer, maximum: {limit}}}\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {{type: array, items: {{$ref: '#/components/schemas/Order'}}}}\n    post:\n      responses:\n        '201': {{description: created}}\ncomponents:\n  schemas:\n    Order:\n      type: object\n      properties:\n        id: {{type: string}}\n{total}"
+            )
+        };
+        let before = document(&doc("        total: {type: number}\n", 100), 0);
+        let after = document(&doc("", 50), 1);
+        let placed = compare_placed(&before, &after);
+        let mut found: Vec<(&str, Vec<&str>)> = (0..placed.changes.len())
+            .map(|i| (placed.changes[i].rule.id, placed.operations(i).unwrap().into_iter().collect()))
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                ("OPENAPI_REQUEST_TYPE_NO_NARROW", vec!["GET /orders"]),
+                ("OPENAPI_RESPONSE_PROPERTY_NO_DELETE", vec!["GET /orders", "GET /orders/{}"]),
+            ]
+        );
+        assert_eq!(operation_key("get", "/orders/{orderId}"), "GET /orders/{}");
     }
 
     #[test]
