@@ -84,16 +84,7 @@ pub fn load_module(fs: &dyn FileSystem, root: &Path, sources: &mut Sources) -> R
         })?;
         let file = sources.add(path.clone(), Arc::from(text.as_str()));
         ids.insert(name.clone(), file);
-        if let Some(at) = too_deep(&text, SchemaFormat::Proto) {
-            return Err(Box::new(
-                Diagnostic::new(
-                    Code::NestingTooDeep,
-                    format!("the .proto file nests deeper than {MAX_SCHEMA_DEPTH} levels"),
-                )
-                .at(Span::new(file, at..at + 1), format!("level {} starts here", MAX_SCHEMA_DEPTH + 1)),
-            ));
-        }
-        let proto = protox::file::File::from_source(name, &text).map_err(|e| invalid(&e, &ids, sources))?;
+        let proto = parse_file(name, file, &text, &ids, sources)?;
         parsed.insert(name.clone(), proto);
     }
     let mut imports: HashMap<String, Result<protox::file::File, protox::Error>> = HashMap::new();
@@ -112,14 +103,7 @@ pub fn load_module(fs: &dyn FileSystem, root: &Path, sources: &mut Sources) -> R
         compiler.open_file(name).map_err(|e| invalid(&e, &ids, sources))?;
     }
     let pool = compiler.descriptor_pool();
-    let files = names
-        .iter()
-        .filter_map(|(name, _)| {
-            let descriptor = pool.get_file_by_name(name)?;
-            let file = ids[name];
-            Some(ModuleFile { name: name.clone(), file, ranges: ranges(&descriptor, &sources.get(file).text) })
-        })
-        .collect();
+    let files = module_files(&pool, &names, &ids, sources);
     Ok(ProtoModule { pool, files, single_file })
 }
 
@@ -162,16 +146,7 @@ pub fn load_schema(
         };
         ids.insert(name.clone(), file);
         let text = Arc::clone(&sources.get(file).text);
-        if let Some(at) = too_deep(&text, SchemaFormat::Proto) {
-            return Err(Box::new(
-                Diagnostic::new(
-                    Code::NestingTooDeep,
-                    format!("the .proto file nests deeper than {MAX_SCHEMA_DEPTH} levels"),
-                )
-                .at(Span::new(file, at..at + 1), format!("level {} starts here", MAX_SCHEMA_DEPTH + 1)),
-            ));
-        }
-        let proto = protox::file::File::from_source(&name, &text).map_err(|e| invalid(&e, &ids, sources))?;
+        let proto = parse_file(&name, file, &text, &ids, sources)?;
         for import in &proto.file_descriptor_proto().dependency {
             if seen.contains(import) {
                 continue;
@@ -189,14 +164,7 @@ pub fn load_schema(
     compiler.open_file(&names[0].0).map_err(|e| invalid(&e, &ids, sources))?;
     let pool = compiler.descriptor_pool();
     names.sort();
-    let files = names
-        .iter()
-        .filter_map(|(name, _)| {
-            let descriptor = pool.get_file_by_name(name)?;
-            let file = ids[name];
-            Some(ModuleFile { name: name.clone(), file, ranges: ranges(&descriptor, &sources.get(file).text) })
-        })
-        .collect();
+    let files = module_files(&pool, &names, &ids, sources);
     Ok(ProtoModule { pool, files, single_file: false })
 }
 
@@ -239,6 +207,43 @@ fn proto_files(fs: &dyn FileSystem, root: &Path) -> Result<Vec<(String, PathBuf)
 
 /// A protox error as an invalid-schema diagnostic, at its place when it
 /// names a file of the module.
+/// One module file's text parsed; refused unread when it nests too deep.
+fn parse_file(
+    name: &str,
+    file: FileId,
+    text: &str,
+    ids: &HashMap<String, FileId>,
+    sources: &Sources,
+) -> Result<protox::file::File, Box<Diagnostic>> {
+    if let Some(at) = too_deep(text, SchemaFormat::Proto) {
+        return Err(Box::new(
+            Diagnostic::new(
+                Code::NestingTooDeep,
+                format!("the .proto file nests deeper than {MAX_SCHEMA_DEPTH} levels"),
+            )
+            .at(Span::new(file, at..at + 1), format!("level {} starts here", MAX_SCHEMA_DEPTH + 1)),
+        ));
+    }
+    protox::file::File::from_source(name, text).map_err(|e| invalid(&e, ids, sources))
+}
+
+/// The compiled files `names` of `pool`, with their spans, in the order given.
+fn module_files(
+    pool: &DescriptorPool,
+    names: &[(String, PathBuf)],
+    ids: &HashMap<String, FileId>,
+    sources: &Sources,
+) -> Vec<ModuleFile> {
+    names
+        .iter()
+        .filter_map(|(name, _)| {
+            let descriptor = pool.get_file_by_name(name)?;
+            let file = ids[name];
+            Some(ModuleFile { name: name.clone(), file, ranges: ranges(&descriptor, &sources.get(file).text) })
+        })
+        .collect()
+}
+
 fn invalid(e: &protox::Error, ids: &HashMap<String, FileId>, sources: &Sources) -> Box<Diagnostic> {
     let diagnostic = Diagnostic::new(Code::InvalidSchema, e.to_string());
     let file = e.file().and_then(|name| ids.get(name)).copied();
