@@ -66,8 +66,9 @@ pub fn diff_workspaces_in(old: Side, new: Side, policy: &Policy) -> Diffed {
     apis(&old_model, &mut old_run, &old, &new_model, &mut new_run, &new, policy, &mut found);
     let same = |o: &Schema, n: &Schema| unchanged(o, &old_run.sources, n, &new_run.sources);
     let topic_changes = breaking::spec::topic_changes(&old_model, &old_run.schemas, &new_model, &new_run.schemas, same);
+    let users_of_topic = if topic_changes.is_empty() { HashMap::new() } else { topic_users(&new_model) };
     for (topic, change) in topic_changes {
-        let users = Some((topic_users(&new_model, topic), "producer or consumer"));
+        let users = Some((users_of_topic.get(&topic).cloned().unwrap_or_default(), "producer or consumer"));
         found.changes.push(Judged { change, severity: Severity::Error, users, help: None, note: None });
     }
     for change in breaking::spec::compare(&old_model, &new_model) {
@@ -199,20 +200,19 @@ fn judged(mut d: Diagnostic, users: &[User], kind: &str) -> Diagnostic {
     d
 }
 
-fn topic_users(model: &Model, topic: crate::model::TopicId) -> Vec<User> {
-    let producers = model
-        .events
-        .producers
-        .iter()
-        .filter(|p| p.topic.value == topic)
-        .map(|p| User { who: format!("producer `{}`", model.service(p.service).name.value), span: p.span });
-    let consumers = model
-        .events
-        .consumers
-        .iter()
-        .filter(|c| c.topic.value == topic)
-        .map(|c| User { who: format!("consumer `{}`", model.service(c.service).name.value), span: c.span });
-    producers.chain(consumers).collect()
+/// The producers and consumers of each topic, gathered in one pass (a
+/// lookup per changed topic would scan every producer and consumer again).
+fn topic_users(model: &Model) -> HashMap<crate::model::TopicId, Vec<User>> {
+    let mut users: HashMap<_, Vec<User>> = HashMap::new();
+    for p in &model.events.producers {
+        let who = format!("producer `{}`", model.service(p.service).name.value);
+        users.entry(p.topic.value).or_default().push(User { who, span: p.span });
+    }
+    for c in &model.events.consumers {
+        let who = format!("consumer `{}`", model.service(c.service).name.value);
+        users.entry(c.topic.value).or_default().push(User { who, span: c.span });
+    }
+    users
 }
 
 /// A use of a service's API: by whom, on which port, for which operation
