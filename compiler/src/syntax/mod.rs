@@ -5,6 +5,7 @@
 //! on this path (see docs/architecture.md for the measurement).
 
 mod ast;
+mod input;
 
 pub use ast::{Document, Entry, Node, Value};
 
@@ -21,7 +22,7 @@ pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let mut read_up_to = 0;
     let outcome = crate::base::catch_panic(|| {
-        for item in Reader::new(text.as_bytes()) {
+        for item in Reader::new(input::GuardedInput::new(text.as_bytes())) {
             match item {
                 Ok((event, range)) => {
                     read_up_to = range.end;
