@@ -162,19 +162,52 @@ fn messages(report: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn a_change_no_declared_caller_uses_is_a_warning_and_passes() {
+    // An unversioned package promises no major version: consumer awareness alone judges.
+    let unversioned = |text: &str| text.replace("shop.orders.v1", "shop.orders");
+    let dir = tempfile::tempdir().unwrap();
+    let changed = unversioned(&PROTO.replace("string note = 1;", "int32 note = 1;"));
+    for (side, proto) in [("old", unversioned(PROTO)), ("new", changed)] {
+        let mesh = unversioned(MESH);
+        let files =
+            [("mesh.kdl", mesh.as_str()), ("protos/orders.proto", proto.as_str()), ("schemas/placed.avsc", AVRO)];
+        write(&dir.path().join(side), &files);
+    }
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(
+        lines(&report),
+        ["warning MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE new/protos/orders.proto:6:16"],
+        "{report:#}"
+    );
+    assert_eq!(status, 0, "{report:#}");
+    assert!(messages(&report)[0].contains("no declared caller, route or resolver"), "{report:#}");
+}
+
+#[test]
+fn a_breaking_change_in_a_package_that_keeps_its_major_version_is_an_error_even_unused() {
     let repo = repository();
     let ws = repo.path().join("ws");
     let (status, report) = meshc(&ws, &["--against", "HEAD~1"], "json");
     assert_eq!(
         lines(&report),
-        ["warning MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:6:16"],
+        ["error MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:6:16"],
         "{report:#}"
     );
-    assert_eq!(status, 0, "{report:#}");
-    assert!(messages(&report)[0].contains("no declared caller, route or resolver"), "{report:#}");
+    assert_eq!(status, 1, "{report:#}");
+    let notes = &messages(&report)[0];
+    assert!(notes.contains("package `shop.orders.v1` keeps its major version"), "{report:#}");
+    assert!(notes.contains("whether or not a declared caller, route or resolver uses what changed"), "{report:#}");
     // The old version's place is labelled in the ref's file.
     let related = &report["diagnostics"][0]["related"][0];
     assert_eq!(related["file"], "HEAD~1:protos/orders.proto", "{report:#}");
+    // The next major version: the API serves `shop.orders.v2`, where the change
+    // breaks no declared caller (`web` calls `Get`, which `Ping` is not part of).
+    let v2 = PROTO.replace("shop.orders.v1", "shop.orders.v2").replace("string note = 1;", "bool note = 1;");
+    let mesh =
+        MESH.replace("shop.orders.v1", "shop.orders.v2").replace("protos/orders.proto", "protos/orders.v2.proto");
+    write(&ws, &[("protos/orders.v2.proto", &v2), ("mesh.kdl", &mesh)]);
+    let (status, report) = meshc(&ws, &["--against", "HEAD"], "json");
+    assert!(lines(&report).iter().all(|l| l.starts_with("warning ")), "a major version bump: {report:#}");
+    assert_eq!(status, 0, "{report:#}");
 }
 
 #[test]
@@ -200,14 +233,10 @@ fn a_change_to_a_message_a_declared_caller_reaches_is_an_error_naming_it() {
         lines(&report),
         [
             "error MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:4:17",
-            "warning MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:6:16",
+            "error MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE protos/orders.proto:6:16",
         ],
         "{report:#}"
     );
-    assert_eq!(status, 1);
-    // --fail-on warning fails on the warning alone.
-    git(repo.path(), &["checkout", "-q", "--", "."]);
-    let (status, _) = meshc(&ws, &["--against", "HEAD~1", "--fail-on", "warning"], "json");
     assert_eq!(status, 1);
 }
 
@@ -468,18 +497,32 @@ fn an_openapi_change_in_a_schema_a_called_operation_refers_to_is_an_error_naming
 
 #[test]
 fn an_openapi_change_to_an_operation_nobody_calls_is_a_warning() {
-    let new = OPENAPI.replace("maximum: 100", "maximum: 50");
-    let dir = two_versions(REST_MESH, "orders.yaml", OPENAPI, &new);
+    // `info.version` 0.x promises nothing (semantic versioning's initial development).
+    let old = OPENAPI.replace("version: '1'", "version: '0.9'");
+    let new = old.replace("maximum: 100", "maximum: 50");
+    let dir = two_versions(REST_MESH, "orders.yaml", &old, &new);
     let (status, report) = meshc(dir.path(), &["old", "new"], "json");
     assert_eq!(lines(&report), ["warning MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/orders.yaml:25:9"], "{report:#}");
     assert_eq!(status, 0, "{report:#}");
     assert!(messages(&report)[0].contains("no declared caller, route or resolver"), "{report:#}");
     // A call naming no operation uses the whole API: then it is an error.
     let whole = REST_MESH.replace(r#" operation="GET /orders/{id}""#, "");
-    let dir = two_versions(&whole, "orders.yaml", OPENAPI, &new);
+    let dir = two_versions(&whole, "orders.yaml", &old, &new);
     let (status, report) = meshc(dir.path(), &["old", "new"], "json");
     assert_eq!(lines(&report), ["error MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/orders.yaml:25:9"], "{report:#}");
     assert_eq!(status, 1, "{report:#}");
+    // A document that stays at major version 1 promises its clients compatibility, used or not;
+    // bumping `info.version` to 2.0.0 leaves it to its declared users.
+    let new = OPENAPI.replace("maximum: 100", "maximum: 50");
+    let dir = two_versions(REST_MESH, "orders.yaml", OPENAPI, &new.replace("version: '1'", "version: '1.1.0'"));
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(lines(&report), ["error MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/orders.yaml:25:9"], "{report:#}");
+    assert!(messages(&report)[0].contains("`info.version` 1 → 1.1.0"), "{report:#}");
+    assert_eq!(status, 1, "{report:#}");
+    let dir = two_versions(REST_MESH, "orders.yaml", OPENAPI, &new.replace("version: '1'", "version: '2.0.0'"));
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(lines(&report), ["warning MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/orders.yaml:25:9"], "{report:#}");
+    assert_eq!(status, 0, "{report:#}");
 }
 
 /// A GraphQL API resolving `Query.order` with the orders REST API.
@@ -565,4 +608,161 @@ fn the_shop_with_a_storefront_type_changed_names_the_resolvers_reaching_it() {
     assert!(message.contains("resolver `Mutation.placeOrder` of service `storefront`"), "{message}");
     assert!(message.contains("resolver `Query.order` of service `storefront`"), "{message}");
     assert!(!message.contains("Query.products"), "{message}");
+}
+
+/// A versioned REST API: `web` pins version `v1` of `GET /orders`.
+fn versioned_mesh(versions: &str, evolution: &str) -> String {
+    format!(
+        r#"mesh "rest"
+
+service "web" {{
+    owner "team-web"
+    address "web.svc" port=8080
+    calls "orders" operation="GET /orders" api-version="v1" timeout="1s"
+}}
+
+service "orders" {{
+    owner "team-orders"
+    address "orders.svc" port=9090
+    api "orders-http" kind="rest" {{
+{versions}{evolution}    }}
+}}
+"#
+    )
+}
+
+const V1_ONLY: &str = "        version \"v1\" schema=\"v1.yaml\" path-prefix=\"/v1\"\n";
+const V1_AND_V2: &str =
+    "        version \"v1\" schema=\"v1.yaml\" path-prefix=\"/v1\"\n        version \"v2\" schema=\"v2.yaml\" path-prefix=\"/v2\"\n";
+
+/// `old/` and `new/` workspaces from (path, text) files each.
+fn two_workspaces(old: &[(&str, &str)], new: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("old"), old);
+    write(&dir.path().join("new"), new);
+    dir
+}
+
+#[test]
+fn a_new_api_version_beside_the_old_one_breaks_nothing_but_a_released_version_may_not_change() {
+    let narrowed = OPENAPI.replace("maximum: 100", "maximum: 50");
+    let narrowed_v2 = narrowed.replace("version: '1'", "version: '2'");
+    let old_mesh = versioned_mesh(V1_ONLY, "");
+    let new_mesh = versioned_mesh(V1_AND_V2, "");
+    // v2 ships the narrowed schema beside v1: v1's users are untouched.
+    let dir = two_workspaces(
+        &[("mesh.kdl", &old_mesh), ("v1.yaml", OPENAPI)],
+        &[("mesh.kdl", &new_mesh), ("v1.yaml", OPENAPI), ("v2.yaml", &narrowed_v2)],
+    );
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    // Requests naming no version move to v2: no declared user sends them.
+    assert_eq!(lines(&report), ["warning MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/v2.yaml:25:9"], "{report:#}");
+    assert_eq!(status, 0, "{report:#}");
+    // Narrowing v1 itself breaks its pinned caller.
+    let dir = two_workspaces(
+        &[("mesh.kdl", &old_mesh), ("v1.yaml", OPENAPI)],
+        &[("mesh.kdl", &new_mesh), ("v1.yaml", &narrowed), ("v2.yaml", &narrowed_v2)],
+    );
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(
+        lines(&report),
+        [
+            "error MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/v1.yaml:25:9",
+            "warning MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/v2.yaml:25:9"
+        ],
+        "{report:#}"
+    );
+    assert!(messages(&report)[0].contains("used by service `web`"), "{report:#}");
+    assert!(messages(&report)[0].contains("version `v1` of API `orders-http` is released"), "{report:#}");
+    assert_eq!(status, 1);
+    // With nobody pinned to it, a released version still may not break.
+    let unpinned = |m: &str| m.replace(r#"api-version="v1""#, r#"api-version="v2""#);
+    let dir = two_workspaces(
+        &[("mesh.kdl", &unpinned(&versioned_mesh(V1_AND_V2, ""))), ("v1.yaml", OPENAPI), ("v2.yaml", OPENAPI)],
+        &[("mesh.kdl", &unpinned(&new_mesh)), ("v1.yaml", &narrowed), ("v2.yaml", OPENAPI)],
+    );
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(lines(&report), ["error MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/v1.yaml:25:9"], "{report:#}");
+    assert!(messages(&report)[0].contains("a breaking change needs a new major version, whether or not"), "{report:#}");
+    assert_eq!(status, 1);
+}
+
+#[test]
+fn deleting_an_api_version_before_its_sunset_is_an_error() {
+    let v1_gone = versioned_mesh("        version \"v2\" schema=\"v2.yaml\" path-prefix=\"/v2\"\n", "")
+        .replace(r#" api-version="v1""#, r#" api-version="v2""#);
+    let deprecated = |sunset: &str| {
+        versioned_mesh(V1_AND_V2, "").replace(
+            r#"path-prefix="/v1""#,
+            &format!(r#"path-prefix="/v1" deprecated="2019-01-01" sunset="{sunset}" replaced-by="v2""#),
+        )
+    };
+    let run = |old_mesh: &str| {
+        let dir = two_workspaces(
+            &[("mesh.kdl", old_mesh), ("v1.yaml", OPENAPI), ("v2.yaml", OPENAPI)],
+            &[("mesh.kdl", &v1_gone), ("v2.yaml", OPENAPI)],
+        );
+        meshc(dir.path(), &["old", "new"], "json")
+    };
+    let (status, report) = run(&versioned_mesh(V1_AND_V2, ""));
+    assert_eq!(lines(&report), ["error MESH0093 SPEC_API_VERSION_NO_DELETE new/mesh.kdl:12:9"], "{report:#}");
+    assert!(messages(&report)[0].contains("without being deprecated"), "{report:#}");
+    assert_eq!(status, 1);
+    let (_, report) = run(&deprecated("2099-01-01"));
+    assert_eq!(lines(&report), ["error MESH0093 SPEC_API_VERSION_NO_DELETE new/mesh.kdl:12:9"], "{report:#}");
+    assert!(messages(&report)[0].contains("before its sunset (2099-01-01)"), "{report:#}");
+    // After its sunset, deleting it is the end of its life.
+    let (status, report) = run(&deprecated("2020-01-01"));
+    assert_eq!(lines(&report), Vec::<String>::new(), "{report:#}");
+    assert_eq!(status, 0);
+}
+
+#[test]
+fn an_evolution_exception_allows_its_rule_until_its_day() {
+    let narrowed = OPENAPI.replace("maximum: 100", "maximum: 50");
+    let allow = |until: &str| {
+        format!("        evolution {{\n            allow \"OPENAPI_REQUEST_TYPE_NO_NARROW\" version=\"v1\" reason=\"ids above 50 were never issued\" until=\"{until}\"\n        }}\n")
+    };
+    let run = |evolution: &str| {
+        let dir = two_workspaces(
+            &[("mesh.kdl", &versioned_mesh(V1_ONLY, "")), ("v1.yaml", OPENAPI)],
+            &[("mesh.kdl", &versioned_mesh(V1_ONLY, evolution)), ("v1.yaml", &narrowed)],
+        );
+        meshc(dir.path(), &["old", "new"], "json")
+    };
+    let (status, report) = run(&allow("2099-12-31"));
+    assert_eq!(lines(&report), Vec::<String>::new(), "{report:#}");
+    assert_eq!(status, 0);
+    // Expired: the change is reported again.
+    let (status, report) = run(&allow("2020-12-31"));
+    assert_eq!(lines(&report), ["error MESH0093 OPENAPI_REQUEST_TYPE_NO_NARROW new/v1.yaml:25:9"], "{report:#}");
+    assert_eq!(status, 1);
+    // Another rule, or another version, allows nothing.
+    let other = allow("2099-12-31").replace("OPENAPI_REQUEST_TYPE_NO_NARROW", "OPENAPI_PATH_NO_DELETE");
+    let (status, _) = run(&other);
+    assert_eq!(status, 1);
+}
+
+#[test]
+fn an_apis_evolution_category_judges_its_protobuf_changes() {
+    let renamed = PROTO.replace("string note = 1;", "string memo = 1;");
+    let run = |mesh: &str| {
+        let dir = two_workspaces(
+            &[("mesh.kdl", MESH), ("protos/orders.proto", PROTO), ("schemas/placed.avsc", AVRO)],
+            &[("mesh.kdl", mesh), ("protos/orders.proto", &renamed), ("schemas/placed.avsc", AVRO)],
+        );
+        meshc(dir.path(), &["old", "new"], "json")
+    };
+    // A field's name is part of the JSON encoding: WIRE_JSON (the default) breaks.
+    let (status, report) = run(MESH);
+    assert!(lines(&report).iter().any(|l| l.starts_with("error MESH0093 FIELD_SAME_NAME")), "{report:#}");
+    assert_eq!(status, 1);
+    // An API that declares only its binary encoding a contract is judged by WIRE.
+    let wire = MESH.replace(
+        r#"schema="protos/orders.proto""#,
+        "schema=\"protos/orders.proto\" {\n        evolution category=\"wire\"\n    }",
+    );
+    let (status, report) = run(&wire);
+    assert!(lines(&report).iter().all(|l| l.starts_with("warning ")), "{report:#}");
+    assert_eq!(status, 0, "{report:#}");
 }

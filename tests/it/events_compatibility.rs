@@ -212,3 +212,76 @@ fn protobuf_breaks_say_whether_the_wire_or_json_breaks() {
         "{message}"
     );
 }
+
+mod evolution_exceptions {
+    use crate::support::fixture::check;
+
+    const FILES: &str = r#"
+        //- placed.v1.avsc
+        {"type": "record", "name": "Placed", "fields": [{"name": "id", "type": "string"}]}
+        //- placed.v2.avsc
+        {"type": "record", "name": "Placed", "fields": [{"name": "id", "type": "string"}, {"name": "total", "type": "long"}]}
+    "#;
+
+    fn fixture(evolution: &str) -> String {
+        fixture_breaking(evolution, "")
+    }
+
+    /// `breaks` annotates version 2's line.
+    fn fixture_breaking(evolution: &str, breaks: &str) -> String {
+        format!(
+            r#"
+        //- mesh.kdl
+        service "orders" {{ owner "t"; publishes "orders-placed" }}
+        topic "orders-placed" {{
+            schema "placed.v1.avsc" version=1
+            schema "placed.v2.avsc" version=2
+{breaks}
+            compatibility "backward"
+{evolution}
+        }}
+{FILES}"#
+        )
+    }
+
+    #[test]
+    fn an_exception_allows_a_version_to_break_the_mode_until_its_day() {
+        check(&fixture(
+            r#"            evolution {
+                allow version=2 reason="no producer writes version 1 any more" until="2099-01-01"
+            }"#,
+        ));
+    }
+
+    #[test]
+    fn an_expired_exception_is_an_error_and_the_break_is_reported_again() {
+        check(&fixture_breaking(
+            r#"            evolution {
+                allow version=2 reason="no producer writes version 1 any more" until="2020-01-01"
+                //                                                             ^^^^^^^^^^^^^^^^^^ MESH0105 error: expired
+            }"#,
+            "         // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0087 error: version 2",
+        ));
+    }
+
+    #[test]
+    fn exceptions_name_declared_versions() {
+        check(&fixture(
+            r#"            evolution {
+                allow version=2 reason="no producer writes version 1 any more" until="2099-01-01"
+                allow version=3 reason="typo" until="2099-01-01"
+                //    ^^^^^^^^^ MESH0106 error: no such version
+            }"#,
+        ));
+    }
+
+    #[test]
+    fn an_exception_needs_a_reason() {
+        check(&fixture(
+            r#"            evolution {
+                allow version=2 until="2099-01-01"
+                ^^^^^ MESH0005 error: property `reason` missing
+            }"#,
+        ));
+    }
+}

@@ -34,6 +34,7 @@ mod hygiene {
 mod reference {
     pub mod deprecated_api_version_used;
     pub mod unknown_event_message;
+    pub mod unknown_exception_target;
     pub mod unknown_grpc_package;
     pub mod unknown_grpc_service;
     pub mod unknown_health_path;
@@ -42,6 +43,7 @@ mod reference {
     pub mod unpinned_api_version;
 }
 mod schema {
+    pub mod expired_evolution_exception;
     pub mod graphql_resolvers;
 }
 mod security {
@@ -126,6 +128,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "Calls and routes naming a deprecated API version: one warning per version listing who must move (its migration path); an error for each use past its sunset.",
         codes: &[Code::DeprecatedApiVersionUsed, Code::ApiVersionPastSunset],
         run: reference::deprecated_api_version_used::run,
+    },
+    Pass {
+        name: "expired-evolution-exception",
+        category: Category::Schema,
+        purpose: "An `evolution` exception past its `until` day: the change it allowed must be fixed or the exception renewed.",
+        codes: &[Code::ExpiredEvolutionException],
+        run: schema::expired_evolution_exception::run,
     },
     Pass {
         name: "duplicate-route-host",
@@ -306,7 +315,7 @@ pub static PASSES: &[Pass] = &[
         name: "subject-compatibility",
         category: Category::Events,
         purpose: "A topic's schema versions, oldest first, must keep its compatibility mode (backward, forward, full, transitive or none).",
-        codes: &[Code::IncompatibleSchemaVersion],
+        codes: &[Code::IncompatibleSchemaVersion, Code::UnusedEvolutionException],
         run: events::subject_compatibility::run,
     },
     Pass {
@@ -350,6 +359,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A protobuf event schema must name a message its `.proto` file defines.",
         codes: &[Code::UnknownEventMessage],
         run: reference::unknown_event_message::run,
+    },
+    Pass {
+        name: "unknown-exception-target",
+        category: Category::Reference,
+        purpose: "An `evolution` exception must name a `meshc diff` rule of its API's schema format, a version of its API, or a schema version of its topic.",
+        codes: &[Code::UnknownExceptionTarget, Code::UnknownApiVersion],
+        run: reference::unknown_exception_target::run,
     },
     Pass {
         name: "unknown-grpc-package",

@@ -180,6 +180,9 @@ codes! {
     UnknownHealthService = "MESH0102", "unknown-health-service", Reference, Warning, "0.1.0", "A gRPC health check asks about a service name that the service's `.proto` files do not define.";
     UnreadableGitRef = "MESH0103", "unreadable-git-ref", Workspace, Error, "0.1.0", "`meshc diff --against REF`: the workspace cannot be read at that git ref (no repository, unknown ref, the directory absent from it, a symlink or too many files in its tree).";
     SchemaChangeNotCompared = "MESH0104", "schema-change-not-compared", Schema, Warning, "0.1.0", "`meshc diff` of two workspaces: an API changed kind, or its schema changed in a format meshc does not compare for APIs, so its breaking changes are not reported.";
+    ExpiredEvolutionException = "MESH0105", "expired-evolution-exception", Schema, Error, "0.1.0", "An `evolution` exception (`allow`) is past its `until` day: the breaking change it allowed must be fixed, or the exception renewed with a new reason.";
+    UnknownExceptionTarget = "MESH0106", "unknown-exception-target", Reference, Error, "0.1.0", "An `evolution` exception names a rule that `meshc diff` has no rule of for the API's schema format, or a schema version its topic does not declare.";
+    UnusedEvolutionException = "MESH0107", "unused-evolution-exception", Schema, Warning, "0.1.0", "A topic's `evolution` exception allows a schema version that breaks nothing: remove it before it hides a real break.";
 }
 
 impl Code {

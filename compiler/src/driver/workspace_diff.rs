@@ -28,6 +28,7 @@ use super::{common_ancestor, front_end_in, Compilation, Diffed};
 use crate::base::fs::FileSystem;
 use crate::base::{Sources, Span};
 use crate::diag::{Code, Diagnostic, Severity, Sink};
+use crate::model::api_versions::{Allowed, Date, RouteVersions};
 use crate::model::values::{Operation, SchemaFormat};
 use crate::model::{Api, Model, PortId, SchemaId, Service, ServiceId};
 use crate::schema::breaking::affected::Impact;
@@ -68,11 +69,16 @@ pub fn diff_workspaces_in(old: Side, new: Side, policy: &Policy) -> Diffed {
     let topic_changes = breaking::spec::topic_changes(&old_model, &old_run.schemas, &new_model, &new_run.schemas, same);
     let users_of_topic = if topic_changes.is_empty() { HashMap::new() } else { topic_users(&new_model) };
     for (topic, change) in topic_changes {
+        let t = new_model.topic(topic);
+        let allowed = Allowed::TopicVersion(t.current().number);
+        if t.evolution.exceptions.iter().any(|e| e.allows.value == allowed && e.applies_on(new_model.today)) {
+            continue;
+        }
         let users = Some((users_of_topic.get(&topic).cloned().unwrap_or_default(), "producer or consumer"));
-        found.changes.push(Judged { change, severity: Severity::Error, users, help: None, note: None });
+        found.changes.push(Judged::error(change, users));
     }
     for change in breaking::spec::compare(&old_model, &new_model) {
-        found.changes.push(Judged { change, severity: Severity::Error, users: None, help: None, note: None });
+        found.changes.push(Judged::error(change, None));
     }
     sources.append(&old_run.sources, old.label);
     let offset = sources.append(&new_run.sources, new.label);
@@ -103,18 +109,29 @@ struct Judged {
     /// Consumer awareness: the declared users of what changed, and what
     /// kind of user they are; `None` for changes judged without users.
     users: Option<(Vec<User>, &'static str)>,
+    /// Why the change breaks a promise whoever uses it (a released API
+    /// version, a major version kept): it stays an error without users.
+    contract: Option<String>,
     help: Option<String>,
     note: Option<String>,
 }
 
 impl Judged {
+    fn error(change: Change, users: Option<(Vec<User>, &'static str)>) -> Judged {
+        Judged { change, severity: Severity::Error, users, contract: None, help: None, note: None }
+    }
+
+    fn warning(change: Change, note: String) -> Judged {
+        Judged { change, severity: Severity::Warning, users: None, contract: None, help: None, note: Some(note) }
+    }
+
     /// The diagnostic, its new-version spans moved `offset` files on.
     fn diagnostic(self, offset: u32) -> Diagnostic {
         let change = Change { new: self.change.new.map(|s| s.shifted(offset)), ..self.change };
         let mut d = change_diagnostic(&change, self.severity);
         if let Some((users, kind)) = self.users {
             let users: Vec<User> = users.into_iter().map(|u| User { span: u.span.shifted(offset), ..u }).collect();
-            d = judged(d, &users, kind);
+            d = judged(d, &users, kind, self.contract.as_deref());
         }
         if d.severity == Severity::Error {
             d = d.help_opt(self.help);
@@ -180,14 +197,24 @@ struct User {
 }
 
 /// Consumer awareness: an error stays an error when `users` use what
-/// changed (the message names them); otherwise it becomes a warning.
-fn judged(mut d: Diagnostic, users: &[User], kind: &str) -> Diagnostic {
+/// changed (the message names them), or when the schema keeps a
+/// `contract` (a major version) that a breaking change needs a new one
+/// for; otherwise it becomes a warning.
+fn judged(mut d: Diagnostic, users: &[User], kind: &str, contract: Option<&str>) -> Diagnostic {
     if d.severity != Severity::Error {
         return d;
     }
     if users.is_empty() {
-        d.severity = Severity::Warning;
-        return d.note(format!("no declared {kind} of the new spec uses what changed, so nothing in the mesh breaks; undeclared users might"));
+        return match contract {
+            Some(contract) => d.note(format!("{contract}: a breaking change needs a new major version, whether or not a declared {kind} uses what changed")),
+            None => {
+                d.severity = Severity::Warning;
+                d.note(format!("no declared {kind} of the new spec uses what changed, so nothing in the mesh breaks; undeclared users might"))
+            }
+        };
+    }
+    if let Some(contract) = contract {
+        d = d.note(format!("{contract}: a breaking change needs a new major version"));
     }
     let mut names: Vec<&str> = users.iter().map(|u| u.who.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
     let more = names.len().saturating_sub(NAMED_USERS);
@@ -216,11 +243,51 @@ fn topic_users(model: &Model) -> HashMap<crate::model::TopicId, Vec<User>> {
 }
 
 /// A use of a service's API: by whom, on which port, for which operation
-/// (`None`: the whole port, as a call or route naming no operation).
+/// (`None`: the whole port, as a call or route naming no operation), and
+/// which of the API's versions.
 struct ApiUse {
     user: User,
     port: PortId,
     operation: Option<Operation>,
+    versions: UsedVersions,
+}
+
+/// The versions of an API a use sends requests to.
+#[derive(Clone)]
+enum UsedVersions {
+    /// Whichever is current (a call or route naming none; every use of an
+    /// unversioned API).
+    Current,
+    /// The version of this name (`api-version="v1"`).
+    Named(String),
+    /// Each of them by its selector, and the current one for requests
+    /// naming none (a gateway route serving versions side by side).
+    All,
+}
+
+impl UsedVersions {
+    fn of(model: &Model, target: ServiceId, named: Option<crate::model::api_versions::ApiVersionRef>) -> UsedVersions {
+        match named {
+            Some(r) => {
+                UsedVersions::Named(model.service(target).apis[r.api.index()].version(r.version).name.value.clone())
+            }
+            None => UsedVersions::Current,
+        }
+    }
+
+    /// Whether requests naming version `name` come from this use.
+    fn names(&self, name: &str) -> bool {
+        match self {
+            UsedVersions::Named(n) => n == name,
+            UsedVersions::All => true,
+            UsedVersions::Current => false,
+        }
+    }
+
+    /// Whether requests naming no version come from this use.
+    fn follows_current(&self) -> bool {
+        matches!(self, UsedVersions::Current | UsedVersions::All)
+    }
 }
 
 /// Every declared use of each service's APIs in `model`, by target.
@@ -230,7 +297,8 @@ fn uses_by_target(model: &Model) -> HashMap<ServiceId, Vec<ApiUse>> {
         for call in &service.calls {
             let user = User { who: format!("service `{}`", service.name.value), span: call.span };
             let operation = call.operation.as_ref().map(|o| o.value.clone());
-            out.entry(call.target.value).or_default().push(ApiUse { user, port: call.port, operation });
+            let versions = UsedVersions::of(model, call.target.value, call.api_version);
+            out.entry(call.target.value).or_default().push(ApiUse { user, port: call.port, operation, versions });
         }
         for api in &service.apis {
             for resolver in &api.resolvers {
@@ -242,9 +310,11 @@ fn uses_by_target(model: &Model) -> HashMap<ServiceId, Vec<ApiUse>> {
                     user: user.clone(),
                     port: resolver.port,
                     operation,
+                    versions: UsedVersions::Current,
                 });
                 let field = Some(resolver.field.value.clone());
-                out.entry(id).or_default().push(ApiUse { user, port: api.port, operation: field });
+                let versions = UsedVersions::Current;
+                out.entry(id).or_default().push(ApiUse { user, port: api.port, operation: field, versions });
             }
         }
     }
@@ -255,11 +325,20 @@ fn uses_by_target(model: &Model) -> HashMap<ServiceId, Vec<ApiUse>> {
             let operation = forward.operation.as_ref().map(|o| o.value.clone());
             let who = format!("route `{}` of gateway `{}`", route.name.value, gateway.name.value);
             let port = target.route_port(operation.as_ref());
-            out.entry(forward.target.value).or_default().push(ApiUse {
-                user: User { who, span: route.span },
-                port,
-                operation,
-            });
+            let user = User { who, span: route.span };
+            let uses = out.entry(forward.target.value).or_default();
+            let mut push = |versions| {
+                uses.push(ApiUse { user: user.clone(), port, operation: operation.clone(), versions });
+            };
+            match &forward.api_versions {
+                None => push(UsedVersions::Current),
+                Some(RouteVersions::SideBySide { .. }) => push(UsedVersions::All),
+                Some(versions) => {
+                    for named in versions.named() {
+                        push(UsedVersions::of(model, forward.target.value, Some(named)));
+                    }
+                }
+            }
         }
     }
     out
@@ -282,7 +361,7 @@ fn apis(
     // Many APIs may share a schema file: each pair of files is judged once,
     // by the uses of every API serving it.
     let mut unchanged_pairs: HashMap<(SchemaId, SchemaId), bool> = HashMap::new();
-    let mut changed: BTreeMap<(SchemaId, SchemaId), (&Api, Vec<&ApiUse>)> = BTreeMap::new();
+    let mut changed: BTreeMap<(SchemaId, SchemaId), Compared> = BTreeMap::new();
     for target in new_model.service_ids() {
         let service = new_model.service(target);
         let Some(old_service) = old_services.get(service.name.value.as_str()) else { continue };
@@ -306,34 +385,126 @@ fn apis(
                 found.new_errors.push(d);
                 continue;
             }
-            let key = (old_api.schema, api.schema);
-            let same = *unchanged_pairs.entry(key).or_insert_with(|| {
-                match (old_run.schemas.get(old_api.schema), new_run.schemas.get(api.schema)) {
-                    (Some(o), Some(n)) => unchanged(o, &old_run.sources, n, &new_run.sources),
-                    // A schema that did not load is reported as an error already.
-                    _ => true,
-                }
-            });
-            if same {
-                continue;
-            }
-            let api_uses = uses
+            let api_uses: Vec<&ApiUse> = uses
                 .get(&target)
                 .into_iter()
                 .flatten()
-                .filter(|u| u.port == api.port && u.operation.as_ref().is_none_or(|op| api.serves(op)));
-            changed.entry(key).or_insert_with(|| (api, Vec::new())).1.extend(api_uses);
+                .filter(|u| u.port == api.port && u.operation.as_ref().is_none_or(|op| api.serves(op)))
+                .collect();
+            for pair in schema_pairs(old_api, api, &api_uses) {
+                let key = (pair.old, pair.new);
+                let same = *unchanged_pairs.entry(key).or_insert_with(|| {
+                    match (old_run.schemas.get(pair.old), new_run.schemas.get(pair.new)) {
+                        (Some(o), Some(n)) => unchanged(o, &old_run.sources, n, &new_run.sources),
+                        // A schema that did not load is reported as an error already.
+                        _ => true,
+                    }
+                });
+                if same {
+                    continue;
+                }
+                let entry = changed.entry(key).or_insert_with(|| Compared {
+                    api,
+                    uses: Vec::new(),
+                    released: None,
+                    versions: BTreeSet::new(),
+                });
+                entry.uses.extend(pair.uses);
+                if let Some(version) = pair.released {
+                    let released = format!("version `{version}` of API `{}` is released", api.name.value);
+                    entry.released.get_or_insert(released);
+                }
+                entry.versions.extend(pair.version);
+            }
         }
     }
-    for ((old_schema, new_schema), (api, api_uses)) in changed {
+    for ((old_schema, new_schema), compared) in changed {
         let pair = ApiPair {
             old_schema,
+            new_schema,
             old_path: old_model.schema(old_schema).path.clone(),
             old_includes: includes(old_model),
             new_path: new_model.schema(new_schema).path.clone(),
             new_includes: includes(new_model),
         };
-        compare_api_schema(api, &pair, old_run, old, new_run, new, &api_uses, policy, found);
+        let mut judged = Found::default();
+        compare_api_schema(&compared, &pair, old_run, old, new_run, new, &compared.policy(policy), &mut judged);
+        judged.changes.retain(|j| !compared.allows(&j.change, new_model.today));
+        found.changes.extend(judged.changes);
+        found.old_errors.extend(judged.old_errors);
+        found.new_errors.extend(judged.new_errors);
+    }
+}
+
+/// A pair of an API's schema files to compare, and who is affected.
+struct SchemaPair<'u> {
+    old: SchemaId,
+    new: SchemaId,
+    /// Those whose requests went to `old` and now go to `new`.
+    uses: Vec<&'u ApiUse>,
+    /// The version both files are of, when it is one of the same name on
+    /// both sides: a released contract, which breaking changes need a new
+    /// major version for, whoever uses it.
+    released: Option<String>,
+    /// The new version the new file is of (`None`: the API has none).
+    version: Option<String>,
+}
+
+/// What to compare of one API: each version present on both sides, its
+/// old schema against its new one, used by those naming it; and the old
+/// current schema against the new current one, used by those naming no
+/// version (they move with the current version). An API that was not
+/// versioned is its own one version: each new version is compared with it.
+fn schema_pairs<'u>(old: &Api, new: &Api, uses: &[&'u ApiUse]) -> Vec<SchemaPair<'u>> {
+    let mut pairs = Vec::new();
+    let current_name = |api: &Api| api.current_version().map(|v| api.version(v).name.value.clone());
+    for version in &new.versions {
+        let name = &version.name.value;
+        let old_schema = match old.versions.iter().find(|v| v.name.value == *name) {
+            Some(old_version) => old_version.schema,
+            None if !old.is_versioned() => old.schema,
+            // A new version: whoever names it was written against it.
+            None => continue,
+        };
+        let released = old.versions.iter().any(|v| v.name.value == *name).then(|| name.clone());
+        let users = uses.iter().copied().filter(|u| u.versions.names(name)).collect();
+        let of = Some(name.clone());
+        pairs.push(SchemaPair { old: old_schema, new: version.schema, uses: users, released, version: of });
+    }
+    let same_current = current_name(old).filter(|name| Some(name) == current_name(new).as_ref());
+    let followers = uses.iter().copied().filter(|u| u.versions.follows_current()).collect();
+    let version = current_name(new);
+    pairs.push(SchemaPair { old: old.schema, new: new.schema, uses: followers, released: same_current, version });
+    pairs
+}
+
+/// A pair of schema files under comparison: the API they are of (the
+/// first, when several share them), their users, and whether they are of
+/// a released version.
+struct Compared<'a> {
+    api: &'a Api,
+    uses: Vec<&'a ApiUse>,
+    released: Option<String>,
+    /// The new versions the new file is of.
+    versions: BTreeSet<String>,
+}
+
+impl Compared<'_> {
+    /// The API's protobuf category (its `evolution category=`), else the command's.
+    fn policy(&self, policy: &Policy) -> Policy {
+        let category = self.api.evolution.category.as_ref().map_or(policy.category, |c| c.value);
+        Policy { category, ..*policy }
+    }
+
+    /// Whether an exception of the API allows `change` on `today`: its rule,
+    /// in any version or in one the new file is of.
+    fn allows(&self, change: &Change, today: Option<Date>) -> bool {
+        self.api.evolution.exceptions.iter().any(|e| {
+            let Allowed::Rule { id, version } = &e.allows.value else { return false };
+            *id == change.rule.id
+                && version.as_ref().is_none_or(|v| self.versions.contains(&v.value))
+                && e.applies_on(today)
+        })
     }
 }
 
@@ -355,6 +526,7 @@ fn unchanged(old: &Schema, old_sources: &Sources, new: &Schema, new_sources: &So
 /// The schema files of one API in both versions.
 struct ApiPair {
     old_schema: SchemaId,
+    new_schema: SchemaId,
     old_path: PathBuf,
     old_includes: Vec<PathBuf>,
     new_path: PathBuf,
@@ -365,16 +537,17 @@ struct ApiPair {
 /// formats not compared for APIs are `MESH0104`.
 #[allow(clippy::too_many_arguments)]
 fn compare_api_schema(
-    api: &Api,
+    compared: &Compared,
     pair: &ApiPair,
     old_run: &mut Compilation,
     old: &Side,
     new_run: &mut Compilation,
     new: &Side,
-    uses: &[&ApiUse],
     policy: &Policy,
     found: &mut Found,
 ) {
+    let (api, uses) = (compared.api, compared.uses.as_slice());
+    let released = compared.released.as_deref();
     match api.kind.schema_format() {
         SchemaFormat::Proto => {
             let old_module =
@@ -382,7 +555,7 @@ fn compare_api_schema(
             let new_module =
                 proto_module::load_schema(new.fs, &pair.new_path, &pair.new_includes, &mut new_run.sources);
             match (old_module, new_module) {
-                (Ok(o), Ok(n)) => found.changes.extend(protobuf_changes(&o, &n, uses, policy)),
+                (Ok(o), Ok(n)) => found.changes.extend(protobuf_changes(&o, &n, uses, released, policy)),
                 (o, n) => {
                     found.old_errors.extend(o.err().map(|d| *d));
                     found.new_errors.extend(n.err().map(|d| *d));
@@ -390,27 +563,30 @@ fn compare_api_schema(
             }
         }
         SchemaFormat::OpenApi => {
-            let documents = (old_run.schemas.get(pair.old_schema), new_run.schemas.get(api.schema));
+            let documents = (old_run.schemas.get(pair.old_schema), new_run.schemas.get(pair.new_schema));
             if let (Some(o), Some(n)) = documents {
                 if let (Some(o), Some(n)) = (o.openapi_document(), n.openapi_document()) {
                     let placed = breaking::openapi::compare_placed(o, n);
                     let users_of = |i: usize| operation_users(uses, placed.operations(i), rest_key);
-                    found.changes.extend(level_changes(&placed.changes, users_of, policy));
+                    let contract =
+                        released.map(str::to_string).or_else(|| same_major(o.info_version(), n.info_version()));
+                    found.changes.extend(level_changes(&placed.changes, users_of, contract, policy));
                 }
             }
         }
         SchemaFormat::Graphql => {
-            let documents = (old_run.schemas.get(pair.old_schema), new_run.schemas.get(api.schema));
+            let documents = (old_run.schemas.get(pair.old_schema), new_run.schemas.get(pair.new_schema));
             if let (Some(o), Some(n)) = documents {
                 if let (Some(o), Some(n)) = (o.graphql_document(), n.graphql_document()) {
                     let placed = breaking::graphql::compare_placed(&o, &n);
                     let users_of = |i: usize| operation_users(uses, placed.root_fields(i), graphql_key);
-                    found.changes.extend(level_changes(&placed.changes, users_of, policy));
+                    let contract = released.map(str::to_string);
+                    found.changes.extend(level_changes(&placed.changes, users_of, contract, policy));
                 }
             }
         }
         SchemaFormat::Avro | SchemaFormat::JsonSchema | SchemaFormat::Jwks => {
-            let schema = new_run.schemas.get(api.schema).map(|s| s.file);
+            let schema = new_run.schemas.get(pair.new_schema).map(|s| s.file);
             let mut d = Diagnostic::new(
                 Code::SchemaChangeNotCompared,
                 format!(
@@ -426,6 +602,18 @@ fn compare_api_schema(
             found.new_errors.push(d);
         }
     }
+}
+
+/// An OpenAPI document that keeps its major version (`info.version` 1.2.0
+/// → 1.3.0) promises its clients compatibility: why, or `None` when the
+/// major changed or either version is no semantic version of major 1 or
+/// more (0.x promises nothing).
+fn same_major(old: Option<&str>, new: Option<&str>) -> Option<String> {
+    let major = |v: &str| v.trim_start_matches('v').split('.').next()?.parse::<u64>().ok().filter(|m| *m > 0);
+    let (old, new) = (old?, new?);
+    (major(old)? == major(new)?).then(|| {
+        format!("the document stays at major version {} (`info.version` {old} → {new})", major(new).unwrap_or(0))
+    })
 }
 
 /// A REST operation as [`breaking::openapi::Placed::operations`] names it.
@@ -462,11 +650,14 @@ fn operation_users<K: Ord + std::borrow::Borrow<str>>(
 }
 
 /// Changes of rules judged by level (OpenAPI, GraphQL) under `policy`:
-/// breaking ones are errors judged by the users `users_of(index)` gives,
-/// dangerous ones warnings (unless an error marks the same place).
-fn level_changes(changes: &[Change], users_of: impl Fn(usize) -> Vec<User>, policy: &Policy) -> Vec<Judged> {
-    let breaking = |c: &Change| c.rule.verdict(policy) == Verdict::Breaking;
-    let marked: std::collections::HashSet<_> = changes.iter().filter(|c| breaking(c)).map(|c| (c.new, c.old)).collect();
+/// breaking ones are errors judged by the users `users_of(index)` gives
+/// and the `contract` the schema keeps, dangerous ones warnings.
+fn level_changes(
+    changes: &[Change],
+    users_of: impl Fn(usize) -> Vec<User>,
+    contract: Option<String>,
+    policy: &Policy,
+) -> Vec<Judged> {
     let mut out = Vec::new();
     for (i, change) in changes.iter().enumerate() {
         match change.rule.verdict(policy) {
@@ -475,26 +666,50 @@ fn level_changes(changes: &[Change], users_of: impl Fn(usize) -> Vec<User>, poli
                 let help = Some(
                     "keep the API compatible, or serve the change as a new version of it (`version \"v2\" schema=...`) beside the old one and move its users over".to_string(),
                 );
-                out.push(Judged { change: change.clone(), severity: Severity::Error, users, help, note: None });
+                let contract = contract.clone();
+                out.push(Judged {
+                    change: change.clone(),
+                    severity: Severity::Error,
+                    users,
+                    contract,
+                    help,
+                    note: None,
+                });
             }
-            Verdict::Warning if !marked.contains(&(change.new, change.old)) => {
+            Verdict::Warning => {
                 let note = format!(
                     "{} is a dangerous change: clients keep working but may behave differently",
                     change.rule.id
                 );
-                let change = change.clone();
-                out.push(Judged { change, severity: Severity::Warning, users: None, help: None, note: Some(note) });
+                out.push(Judged::warning(change.clone(), note));
             }
-            Verdict::Warning | Verdict::Ignored => {}
+            Verdict::Ignored => {}
         }
     }
-    out
+    unmarked_warnings(out)
+}
+
+/// Drops the warnings at a place an error already marks: one diagnostic per place.
+fn unmarked_warnings(judged: Vec<Judged>) -> Vec<Judged> {
+    let marked: std::collections::HashSet<_> =
+        judged.iter().filter(|j| j.severity == Severity::Error).map(|j| (j.change.new, j.change.old)).collect();
+    judged
+        .into_iter()
+        .filter(|j| j.severity == Severity::Error || !marked.contains(&(j.change.new, j.change.old)))
+        .collect()
 }
 
 /// Protobuf changes judged by category, then by the uses of the RPCs
-/// they affect; breaking changes get advice on major versions
-/// (`shop.orders.v1` → `v2`).
-fn protobuf_changes(old: &ProtoModule, new: &ProtoModule, uses: &[&ApiUse], policy: &Policy) -> Vec<Judged> {
+/// they affect and the major version they keep (a released API version,
+/// or a package `shop.orders.v1` on both sides); breaking changes get
+/// advice on major versions (`shop.orders.v1` → `v2`).
+fn protobuf_changes(
+    old: &ProtoModule,
+    new: &ProtoModule,
+    uses: &[&ApiUse],
+    released: Option<&str>,
+    policy: &Policy,
+) -> Vec<Judged> {
     let changes = breaking::protobuf::compare(old, new);
     let mut rpcs: Vec<(String, String)> = uses
         .iter()
@@ -506,45 +721,52 @@ fn protobuf_changes(old: &ProtoModule, new: &ProtoModule, uses: &[&ApiUse], poli
     rpcs.sort();
     rpcs.dedup();
     let impact = Impact::new(old, new, &rpcs);
-    let marked: std::collections::HashSet<_> =
-        changes.iter().filter(|c| c.rule.verdict(policy) == Verdict::Breaking).map(|c| (c.new, c.old)).collect();
     let mut out = Vec::new();
     for change in changes {
-        let verdict = change.rule.verdict(policy);
-        if verdict == Verdict::Breaking {
-            let affected: BTreeSet<&(String, String)> =
-                impact.affected(&change).into_iter().map(|i| &rpcs[i]).collect();
-            let users: Vec<User> = uses
-                .iter()
-                .filter(|u| match &u.operation {
-                    Some(Operation::Grpc { service, method }) => affected.contains(&(service.clone(), method.clone())),
-                    _ => true,
-                })
-                .map(|u| u.user.clone())
-                .collect();
-            let help = package_of(&change, old, new).map(|p| version_advice(&p));
-            let users = Some((users, "caller, route or resolver"));
-            out.push(Judged { change, severity: Severity::Error, users, help, note: None });
-        } else if verdict == Verdict::Warning && !marked.contains(&(change.new, change.old)) {
-            let note = format!(
-                "{} is not a {} rule: this change breaks code generated from the old schema, not its encoded messages",
-                change.rule.id,
-                policy.category.id()
-            );
-            out.push(Judged { change, severity: Severity::Warning, users: None, help: None, note: Some(note) });
+        match change.rule.verdict(policy) {
+            Verdict::Breaking => {
+                let affected: BTreeSet<&(String, String)> =
+                    impact.affected(&change).into_iter().map(|i| &rpcs[i]).collect();
+                let users: Vec<User> = uses
+                    .iter()
+                    .filter(|u| match &u.operation {
+                        Some(Operation::Grpc { service, method }) => {
+                            affected.contains(&(service.clone(), method.clone()))
+                        }
+                        _ => true,
+                    })
+                    .map(|u| u.user.clone())
+                    .collect();
+                let packages = (package_in(old, change.old), package_in(new, change.new));
+                let help = packages.1.as_ref().or(packages.0.as_ref()).map(|p| version_advice(p));
+                let contract = released.map(str::to_string).or_else(|| match packages {
+                    (Some(o), Some(n)) if o == n && major_version(&n).is_some() => {
+                        Some(format!("package `{n}` keeps its major version"))
+                    }
+                    _ => None,
+                });
+                let users = Some((users, "caller, route or resolver"));
+                out.push(Judged { change, severity: Severity::Error, users, contract, help, note: None });
+            }
+            Verdict::Warning => {
+                let note = format!(
+                    "{} is not a {} rule: this change breaks code generated from the old schema, not its encoded messages",
+                    change.rule.id,
+                    policy.category.id()
+                );
+                out.push(Judged::warning(change, note));
+            }
+            Verdict::Ignored => {}
         }
     }
-    out
+    unmarked_warnings(out)
 }
 
-/// The package of the file a change is in (the new version's, else the old's).
-fn package_of(change: &Change, old: &ProtoModule, new: &ProtoModule) -> Option<String> {
-    let in_module = |module: &ProtoModule, span: Option<Span>| {
-        let span = span?;
-        let file = module.files.iter().find(|f| f.file == span.file)?;
-        Some(module.descriptor(file)?.package_name().to_string())
-    };
-    in_module(new, change.new).or_else(|| in_module(old, change.old))
+/// The package of the file `span` is in, in `module`.
+fn package_in(module: &ProtoModule, span: Option<Span>) -> Option<String> {
+    let span = span?;
+    let file = module.files.iter().find(|f| f.file == span.file)?;
+    Some(module.descriptor(file)?.package_name().to_string())
 }
 
 /// What to do about a breaking change in `package`: ship a new major

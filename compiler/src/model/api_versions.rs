@@ -317,6 +317,96 @@ impl fmt::Display for Date {
     }
 }
 
+/// How much of a protobuf schema's users a change may break, as buf's
+/// breaking-change categories nest: FILE ⊃ PACKAGE ⊃ WIRE_JSON ⊃ WIRE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    /// Generated code per file: no element moves between files.
+    File,
+    /// Generated code per package: elements may move between a package's files.
+    Package,
+    /// Binary and JSON encodings.
+    WireJson,
+    /// The binary encoding only.
+    Wire,
+}
+
+impl Category {
+    /// Strictest first.
+    pub const ALL: [Category; 4] = [Category::File, Category::Package, Category::WireJson, Category::Wire];
+
+    /// buf's name: `FILE`, `PACKAGE`, `WIRE_JSON`, `WIRE`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Category::File => "FILE",
+            Category::Package => "PACKAGE",
+            Category::WireJson => "WIRE_JSON",
+            Category::Wire => "WIRE",
+        }
+    }
+
+    /// The spec's and `--category`'s value: `file`, `package`, `wire-json`, `wire`.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Category::File => "file",
+            Category::Package => "package",
+            Category::WireJson => "wire-json",
+            Category::Wire => "wire",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Category, String> {
+        Category::ALL.into_iter().find(|c| c.flag() == text).ok_or_else(|| {
+            let flags: Vec<&str> = Category::ALL.iter().map(|c| c.flag()).collect();
+            let hint = crate::diag::suggestion(text, flags.iter().copied()).unwrap_or_default();
+            format!("unknown category `{}`: {hint}", text.escape_debug())
+        })
+    }
+
+    /// Whether `self` is stricter than `other` (FILE is the strictest).
+    pub fn stricter_than(self, other: Category) -> bool {
+        self < other
+    }
+}
+
+/// How an API's or a topic's schema may evolve (`evolution`): the
+/// category its protobuf changes are judged by, and the breaking changes
+/// allowed for a while.
+#[derive(Clone, Debug, Default)]
+pub struct Evolution {
+    /// gRPC APIs only (checked when lowering); `None`: `meshc diff --category`.
+    pub category: Option<Spanned<Category>>,
+    pub exceptions: Vec<Exception>,
+}
+
+/// A breaking change allowed until a day, for a reason (`allow`).
+#[derive(Clone, Debug)]
+pub struct Exception {
+    pub allows: Spanned<Allowed>,
+    pub reason: Spanned<String>,
+    /// The last day it applies; from the day after, it is an error (`MESH0105`).
+    pub until: Spanned<Date>,
+    pub span: Span,
+}
+
+/// What an exception allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Allowed {
+    /// An API's changes of this `meshc diff` rule id (`FIELD_NO_DELETE`), in
+    /// every version of the API or in the one named.
+    Rule { id: String, version: Option<Spanned<String>> },
+    /// A topic's schema version that may break the topic's compatibility
+    /// mode against the versions before it.
+    TopicVersion(u32),
+}
+
+impl Exception {
+    /// Whether it still applies on `today` (every exception applies when no day is known).
+    pub fn applies_on(&self, today: Option<Date>) -> bool {
+        today.is_none_or(|today| today <= self.until.value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

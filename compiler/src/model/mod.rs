@@ -289,6 +289,8 @@ pub struct Topic {
     pub subject_naming: events::SubjectNaming,
     /// Where a broker keeps its events; `None`: no broker is described.
     pub stream: Option<events::StreamId>,
+    /// Schema versions allowed to break the compatibility mode, for a while.
+    pub evolution: api_versions::Evolution,
     pub span: Span,
 }
 
@@ -503,6 +505,8 @@ pub struct Api {
     /// them): how each root field is fetched. Empty for APIs the service
     /// implements itself.
     pub resolvers: Vec<Resolver>,
+    /// How its schemas may change (`meshc diff`).
+    pub evolution: api_versions::Evolution,
 }
 
 impl Api {

@@ -71,6 +71,11 @@ impl OpenApiDocument {
         OpenApiDocument { value, file, text }
     }
 
+    /// The document's own version (`info.version`), as written.
+    pub fn info_version(&self) -> Option<&str> {
+        self.value.pointer("/info/version")?.as_str()
+    }
+
     /// Where each value of the document is written, by JSON Pointer.
     pub(in crate::schema) fn locator(&self) -> Locator<'_> {
         match super::json_spans::JsonSpans::new(&self.text) {

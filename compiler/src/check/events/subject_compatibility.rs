@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use crate::diag::{Code, Diagnostic, Sink};
+use crate::model::api_versions::{Allowed, Date, Exception};
 use crate::model::{Model, SchemaVersion, Topic};
 use crate::schema::compat::{self, VersionBreak};
 use crate::schema::SchemaIndex;
@@ -16,15 +17,12 @@ use crate::schema::SchemaIndex;
 const MORE: usize = 3;
 
 pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
-    let found: Vec<Vec<Diagnostic>> = model.topics.par_iter().map(|topic| check(topic, schemas)).collect();
+    let found: Vec<Vec<Diagnostic>> = model.topics.par_iter().map(|topic| check(topic, schemas, model.today)).collect();
     sink.extend(found.into_iter().flatten());
 }
 
-fn check(topic: &Topic, schemas: &SchemaIndex) -> Vec<Diagnostic> {
+fn check(topic: &Topic, schemas: &SchemaIndex, today: Option<Date>) -> Vec<Diagnostic> {
     let mode = topic.compatibility.value;
-    if topic.versions.len() < 2 {
-        return Vec::new();
-    }
     let events: Vec<_> = topic
         .versions
         .iter()
@@ -35,15 +33,45 @@ fn check(topic: &Topic, schemas: &SchemaIndex) -> Vec<Diagnostic> {
         // A schema that did not load is reported elsewhere.
         _ => Vec::new(),
     });
-    // One diagnostic per pair of versions, in the order check_mode found them.
+    // One diagnostic per pair of versions, in the order check_mode found
+    // them, unless an exception allows the newer version to break.
+    let newer = |b: &VersionBreak| topic.versions[b.writer.max(b.reader)].number;
     let mut out = Vec::new();
     let mut rest = breaks.as_slice();
     while let Some(first) = rest.first() {
         let same = rest.iter().take_while(|b| (b.writer, b.reader) == (first.writer, first.reader)).count();
-        out.push(diagnostic(topic, &rest[..same]));
+        if !allowed(topic, newer(first), today) {
+            out.push(diagnostic(topic, &rest[..same]));
+        }
         rest = &rest[same..];
     }
+    for exception in &topic.evolution.exceptions {
+        let Allowed::TopicVersion(number) = exception.allows.value else { continue };
+        // An unknown version is MESH0106's, an expired exception MESH0105's.
+        let declared = topic.version(number).is_some();
+        if declared && exception.applies_on(today) && !breaks.iter().any(|b| newer(b) == number) {
+            out.push(unused(topic, exception, number));
+        }
+    }
     out
+}
+
+/// Whether an exception allows version `number` to break the mode on `today`.
+fn allowed(topic: &Topic, number: u32, today: Option<Date>) -> bool {
+    topic.evolution.exceptions.iter().any(|e| e.allows.value == Allowed::TopicVersion(number) && e.applies_on(today))
+}
+
+fn unused(topic: &Topic, exception: &Exception, number: u32) -> Diagnostic {
+    Diagnostic::new(
+        Code::UnusedEvolutionException,
+        format!(
+            "version {number} of topic `{}` keeps its `{}` compatibility: the exception allowing it to break is unused",
+            topic.name.value,
+            topic.compatibility.value.as_str()
+        ),
+    )
+    .at(exception.span, "allows nothing")
+    .help("remove it: an unused exception would hide a break added to that version later")
 }
 
 fn diagnostic(topic: &Topic, pair: &[VersionBreak]) -> Diagnostic {

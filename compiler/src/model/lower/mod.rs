@@ -4,6 +4,7 @@
 
 mod api_versions;
 mod events;
+mod evolution;
 mod gateway;
 mod identity;
 mod instances;

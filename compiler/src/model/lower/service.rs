@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 
+use super::evolution::Owner;
 use super::read::{self, Once};
 use super::{declare_once, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::suggestion;
 use crate::diag::{Code, Diagnostic};
+use crate::model::api_versions::Evolution;
 use crate::model::identity::Identity;
 use crate::model::values::{check_api_name, check_name, check_port_name, ApiKind, GraphqlRoot, Host, Operation, Port};
 use crate::model::{
@@ -401,16 +403,16 @@ impl Lower<'_> {
         match kind {
             // `resolve` children are lowered with the calls, once every service has its id.
             Some(ApiKind::Graphql) => {
-                for child in node.children().iter().filter(|c| c.name != "resolve") {
-                    read::unknown_child(child, "api", &["resolve"], self.sink);
+                for child in node.children().iter().filter(|c| c.name != "resolve" && c.name != "evolution") {
+                    read::unknown_child(child, "api", &["resolve", "evolution"], self.sink);
                 }
             }
             Some(other) => {
-                if let Some(first) = node.children().iter().find(|c| c.name != "version") {
+                if let Some(first) = node.children().iter().find(|c| c.name != "version" && c.name != "evolution") {
                     self.sink.push(
                         Diagnostic::new(Code::UnknownNode, format!("a {other} API takes no child node `{}`", first.name))
                             .at(first.name_span, "unexpected child")
-                            .help("a REST or gRPC API takes `version` children (its API versions); `resolve` composes GraphQL APIs only (kind=\"graphql\"), see docs/language.md"),
+                            .help("a REST or gRPC API takes `version` children (its API versions) and an `evolution` block; `resolve` composes GraphQL APIs only (kind=\"graphql\"), see docs/language.md"),
                     );
                 }
             }
@@ -426,7 +428,16 @@ impl Lower<'_> {
             None if node.property("port").is_some() => return None,
             None => None,
         };
-        let (name, kind) = (name?, kind?);
+        let mut once = Once::default();
+        let mut evolution = Some(Evolution::default());
+        for child in node.children().iter().filter(|c| c.name == "evolution") {
+            if once.first(child, self.sink) {
+                evolution = kind.and_then(|kind| self.evolution(child, Owner::Api(kind)));
+            } else {
+                evolution = None;
+            }
+        }
+        let (name, kind, evolution) = (name?, kind?, evolution?);
         let (schema, versions, deployments) = match versions {
             Some(pending) => {
                 let pending = pending?;
@@ -440,6 +451,7 @@ impl Lower<'_> {
                     port: PortId::new(0),
                     grpc_service: None,
                     resolvers: Vec::new(),
+                    evolution: Evolution::default(),
                 };
                 let current = api.current_version().expect("a versioned API has versions");
                 api.schema = api.version(current).schema;
@@ -452,7 +464,8 @@ impl Lower<'_> {
             }
         };
         // The port is set with the service's address (`with_ports`).
-        let api = Api { name, kind, schema, versions, port: PortId::new(0), grpc_service, resolvers: Vec::new() };
+        let port = PortId::new(0);
+        let api = Api { name, kind, schema, versions, port, grpc_service, resolvers: Vec::new(), evolution };
         Some((api, port_name, deployments))
     }
 

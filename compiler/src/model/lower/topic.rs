@@ -1,16 +1,18 @@
 //! `topic` nodes: a named stream of events and the schema its events follow;
 //! and the `publishes` / `subscribes` nodes of services that name topics.
 
+use super::evolution::Owner;
 use super::read::{self, Once};
 use super::Lower;
 use crate::base::Spanned;
 use crate::diag::{Code, Diagnostic};
+use crate::model::api_versions::Evolution;
 use crate::model::events::{Compatibility, Stream, SubjectNaming};
 use crate::model::values::{check_name, SchemaFormat};
 use crate::model::{SchemaVersion, Topic, TopicId};
 use crate::syntax::Node;
 
-const CHILDREN: &[&str] = &["schema", "compatibility", "subject-naming", "stream"];
+const CHILDREN: &[&str] = &["schema", "compatibility", "subject-naming", "stream", "evolution"];
 
 const SCHEMA_EXAMPLE: &str = "schema \"schemas/order-placed.avsc\"";
 
@@ -27,6 +29,7 @@ impl Lower<'_> {
         let mut compatibility = Some(Spanned::new(Compatibility::Backward, name.span));
         let mut subject_naming = Some(SubjectNaming::Topic);
         let mut stream_node = None;
+        let mut evolution = Some(Evolution::default());
         for child in node.children() {
             match child.name.as_str() {
                 "schema" => match self.event_schema(child) {
@@ -44,7 +47,8 @@ impl Lower<'_> {
                         self.keyword(child, "subject-naming \"topic\"", |t| SubjectNaming::parse(t)).map(|s| s.value);
                 }
                 "stream" if once.first(child, self.sink) => stream_node = Some(child),
-                "compatibility" | "subject-naming" | "stream" => failed = true,
+                "evolution" if once.first(child, self.sink) => evolution = self.evolution(child, Owner::Topic),
+                "compatibility" | "subject-naming" | "stream" | "evolution" => failed = true,
                 _ => read::unknown_child(child, "topic", CHILDREN, self.sink),
             }
         }
@@ -69,6 +73,7 @@ impl Lower<'_> {
             compatibility: compatibility?,
             subject_naming: subject_naming?,
             stream: None,
+            evolution: evolution?,
             span: node.span,
         };
         name_ok.then_some((topic, stream))

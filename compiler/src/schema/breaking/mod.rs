@@ -33,51 +33,10 @@ pub mod protobuf;
 pub mod spec;
 
 use crate::base::Span;
+/// buf's categories protobuf rules are judged by.
+pub use crate::model::api_versions::Category;
 /// The compatibility modes Avro and JSON Schema rules are judged by.
 pub use crate::model::events::Compatibility;
-
-/// How much of a schema's users a change may break.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Category {
-    /// Generated code per file: no element moves between files.
-    File,
-    /// Generated code per package: elements may move between a package's files.
-    Package,
-    /// Binary and JSON encodings.
-    WireJson,
-    /// The binary encoding only.
-    Wire,
-}
-
-impl Category {
-    /// Strictest first.
-    pub const ALL: [Category; 4] = [Category::File, Category::Package, Category::WireJson, Category::Wire];
-
-    /// buf's name: `FILE`, `PACKAGE`, `WIRE_JSON`, `WIRE`.
-    pub fn id(self) -> &'static str {
-        match self {
-            Category::File => "FILE",
-            Category::Package => "PACKAGE",
-            Category::WireJson => "WIRE_JSON",
-            Category::Wire => "WIRE",
-        }
-    }
-
-    /// The `--category` value: `file`, `package`, `wire-json`, `wire`.
-    pub fn flag(self) -> &'static str {
-        match self {
-            Category::File => "file",
-            Category::Package => "package",
-            Category::WireJson => "wire-json",
-            Category::Wire => "wire",
-        }
-    }
-
-    /// Whether `self` is stricter than `other` (FILE is the strictest).
-    pub fn stricter_than(self, other: Category) -> bool {
-        self < other
-    }
-}
 
 /// The schema format a rule judges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{Change, Format, Judged, Level, Rule};
 use crate::base::Span;
+use crate::model::api_versions::{ApiVersion, Date};
 use crate::model::identity::{Authorization, Principal, RuleAction, Verdict};
 use crate::model::security::{ClaimCondition, ClaimTest, RouteAuth};
 use crate::model::values::Operation;
@@ -45,6 +46,14 @@ spec_rules! {
         concat!("//- mesh.kdl\n", "service \"orders\" {\n    owner \"team-orders\"\n    address \"orders.svc\" port=9090\n",
             "    api \"orders-grpc\" kind=\"grpc\" schema=\"orders.proto\"\n}\n",
             "//- orders.proto\nsyntax = \"proto3\";\npackage shop.orders.v1;\nmessage Order { string id = 1; }\nservice Orders { rpc Get(Order) returns (Order); }\n");
+    "SPEC_API_VERSION_NO_DELETE", "Checks that an API version is deleted only after its sunset: deprecated first, with a sunset date that has passed.",
+        concat!("//- mesh.kdl\n", "service \"orders\" {\n    owner \"team-orders\"\n    address \"orders.svc\" port=8080\n",
+            "    api \"orders-http\" kind=\"rest\" {\n        version \"v1\" schema=\"orders.yaml\" path-prefix=\"/v1\"\n",
+            "        version \"v2\" schema=\"orders.yaml\" path-prefix=\"/v2\"\n    }\n}\n",
+            "//- orders.yaml\nopenapi: 3.0.3\ninfo: {title: orders, version: 1.0.0}\npaths: {}\n"),
+        concat!("//- mesh.kdl\n", "service \"orders\" {\n    owner \"team-orders\"\n    address \"orders.svc\" port=8080\n",
+            "    api \"orders-http\" kind=\"rest\" {\n        version \"v2\" schema=\"orders.yaml\" path-prefix=\"/v2\"\n    }\n}\n",
+            "//- orders.yaml\nopenapi: 3.0.3\ninfo: {title: orders, version: 1.0.0}\npaths: {}\n");
     "SPEC_ROUTE_NO_DELETE", "Checks that gateway routes are not deleted.",
         concat!("//- mesh.kdl\n", "service \"orders\" {\n    owner \"team-orders\"\n    address \"orders.svc\" port=8080\n}\n",
             "gateway \"public\" {\n    listener \"http\" port=8080\n",
@@ -106,7 +115,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
     let callers = Callers { old: principals(old), new: principals(new), requests: requests_by_target(new) };
     for old_service in &old.services {
         let new_service = new_services.get(old_service.name.value.as_str()).copied();
-        apis(old_service, new_service.map(|id| new.service(id)), &mut out);
+        apis(old_service, new_service.map(|id| new.service(id)), new.today, &mut out);
         if let Some(id) = new_service {
             policy(old, old_service, new, id, &callers, &mut out);
         }
@@ -126,7 +135,7 @@ pub fn compare(old: &Model, new: &Model) -> Vec<Change> {
 }
 
 /// APIs deleted from a service (or with it), and APIs whose port number changed.
-fn apis(old: &Service, new: Option<&Service>, out: &mut Vec<Change>) {
+fn apis(old: &Service, new: Option<&Service>, today: Option<Date>, out: &mut Vec<Change>) {
     for api in &old.apis {
         let paired = new.and_then(|s| s.apis.iter().find(|a| a.name.value == api.name.value).map(|a| (s, a)));
         let Some((new_service, new_api)) = paired else {
@@ -139,6 +148,20 @@ fn apis(old: &Service, new: Option<&Service>, out: &mut Vec<Change>) {
             });
             continue;
         };
+        for version in api.versions.iter().filter(|v| !new_api.versions.iter().any(|n| n.name.value == v.name.value)) {
+            if let Some(early) = deleted_early(version, today) {
+                let reason = format!(
+                    "version `{}` of API `{}` of service `{}` is deleted {early}",
+                    version.name.value, api.name.value, old.name.value
+                );
+                out.push(Change {
+                    rule: rule("SPEC_API_VERSION_NO_DELETE"),
+                    new: Some(new_api.name.span),
+                    old: Some(version.name.span),
+                    reason,
+                });
+            }
+        }
         let (Some(_), Some(_)) = (&old.address, &new_service.address) else { continue };
         let (old_port, new_port) = (old.port(api.port), new_service.port(new_api.port));
         if old_port.number != new_port.number {
@@ -154,6 +177,25 @@ fn apis(old: &Service, new: Option<&Service>, out: &mut Vec<Change>) {
                     new_port.number.get()
                 ),
             });
+        }
+    }
+}
+
+/// Why deleting `version` on `today` is early (its clients get no
+/// warning): it was never deprecated, has no sunset, or its sunset is to
+/// come; `None` when its sunset has passed. Without a day to judge by,
+/// every sunset is to come.
+fn deleted_early(version: &ApiVersion, today: Option<Date>) -> Option<String> {
+    let Some(deprecation) = version.deprecation() else {
+        return Some("without being deprecated: deprecate it with a sunset date, move its users, then delete it after the sunset".to_string());
+    };
+    match (&deprecation.sunset, today) {
+        (None, _) => {
+            Some("without a sunset date: set `sunset=`, move its users, then delete it after that day".to_string())
+        }
+        (Some(sunset), Some(today)) if sunset.value <= today => None,
+        (Some(sunset), _) => {
+            Some(format!("before its sunset ({}): its clients were promised it until then", sunset.value))
         }
     }
 }
