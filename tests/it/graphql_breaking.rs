@@ -14,6 +14,7 @@
 //! directory), else `.tools/graphql/node_modules/graphql`; without it, or
 //! without `node`, the test fails: it never skips.
 
+use crate::support::breaking::{case, Case};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,16 +41,6 @@ fn graphql_js() -> PathBuf {
         loud(&format!("graphql-js is missing at {}: {HOW}", path.display()))
     );
     path
-}
-
-struct Case {
-    name: String,
-    before: String,
-    after: String,
-}
-
-fn case(name: impl Into<String>, before: impl Into<String>, after: impl Into<String>) -> Case {
-    Case { name: name.into(), before: before.into(), after: after.into() }
 }
 
 /// Wrappings of `Int` and `String` a type change goes between.

@@ -15,6 +15,7 @@
 //! buf is found through `$MESHC_BUF` (its binary), else
 //! `.tools/buf/node_modules/.bin/buf`; without it the test fails: it never skips.
 
+use crate::support::breaking::{case, Case};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,17 +41,6 @@ fn buf() -> PathBuf {
     let runs = Command::new(&path).arg("--version").output().is_ok_and(|o| o.status.success());
     assert!(runs, "{}", loud(&format!("buf is missing or does not run at {}: {HOW}", path.display())));
     path
-}
-
-/// One generated pair: `before`/`after` in the rule examples' format.
-struct Case {
-    name: String,
-    before: String,
-    after: String,
-}
-
-fn case(name: impl Into<String>, before: impl Into<String>, after: impl Into<String>) -> Case {
-    Case { name: name.into(), before: before.into(), after: after.into() }
 }
 
 const P3: &str = "syntax = \"proto3\";\npackage demo;\n";

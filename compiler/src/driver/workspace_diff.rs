@@ -567,7 +567,8 @@ fn compare_api_schema(
             if let (Some(o), Some(n)) = documents {
                 if let (Some(o), Some(n)) = (o.openapi_document(), n.openapi_document()) {
                     let placed = breaking::openapi::compare_placed(o, n);
-                    let users_of = |i: usize| operation_users(uses, placed.operations(i), rest_key);
+                    let by_operation = UsesByOperation::new(uses, rest_key);
+                    let users_of = |i: usize| by_operation.reached(placed.operations(i));
                     let contract =
                         released.map(str::to_string).or_else(|| same_major(o.info_version(), n.info_version()));
                     found.changes.extend(level_changes(&placed.changes, users_of, contract, policy));
@@ -579,7 +580,8 @@ fn compare_api_schema(
             if let (Some(o), Some(n)) = documents {
                 if let (Some(o), Some(n)) = (o.graphql_document(), n.graphql_document()) {
                     let placed = breaking::graphql::compare_placed(&o, &n);
-                    let users_of = |i: usize| operation_users(uses, placed.root_fields(i), graphql_key);
+                    let by_operation = UsesByOperation::new(uses, graphql_key);
+                    let users_of = |i: usize| by_operation.reached(placed.root_fields(i));
                     let contract = released.map(str::to_string);
                     found.changes.extend(level_changes(&placed.changes, users_of, contract, policy));
                 }
@@ -632,21 +634,51 @@ fn graphql_key(operation: &Operation) -> Option<String> {
     }
 }
 
-/// The users a change placed at `operations` reaches: those naming one of
-/// them (by `key`) and those naming none; every user when the change
-/// could not be placed (`None`).
-fn operation_users<K: Ord + std::borrow::Borrow<str>>(
-    uses: &[&ApiUse],
-    operations: Option<BTreeSet<K>>,
-    key: fn(&Operation) -> Option<String>,
-) -> Vec<User> {
-    uses.iter()
-        .filter(|u| match (&operations, u.operation.as_ref().and_then(key)) {
-            (Some(operations), Some(named)) => operations.contains(named.as_str()),
-            _ => true,
-        })
-        .map(|u| u.user.clone())
-        .collect()
+/// An API's uses by the operation each names (as `key` spells it), found
+/// once per schema pair, so each change costs what it reaches, not every use.
+struct UsesByOperation<'u> {
+    uses: &'u [&'u ApiUse],
+    named: HashMap<String, Vec<usize>>,
+    /// Uses naming no operation (or one `key` does not spell): they reach every change.
+    whole: Vec<usize>,
+}
+
+impl<'u> UsesByOperation<'u> {
+    fn new(uses: &'u [&'u ApiUse], key: fn(&Operation) -> Option<String>) -> Self {
+        let mut named: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut whole = Vec::new();
+        for (i, u) in uses.iter().enumerate() {
+            match u.operation.as_ref().and_then(key) {
+                Some(k) => named.entry(k).or_default().push(i),
+                None => whole.push(i),
+            }
+        }
+        UsesByOperation { uses, named, whole }
+    }
+
+    /// The users a change placed at `operations` reaches: those naming one
+    /// of them and those naming none; every user when the change could not
+    /// be placed (`None`). In declaration order.
+    fn reached<K: std::borrow::Borrow<str>>(&self, operations: Option<impl IntoIterator<Item = K>>) -> Vec<User> {
+        let Some(operations) = operations else {
+            return self.uses.iter().map(|u| u.user.clone()).collect();
+        };
+        let mut reached = self.whole.clone();
+        for operation in operations {
+            reached.extend(self.named.get(operation.borrow()).into_iter().flatten());
+        }
+        reached.sort_unstable();
+        reached.dedup();
+        reached.into_iter().map(|i| self.uses[i].user.clone()).collect()
+    }
+}
+
+/// A gRPC method as [`Impact`] names it (`pkg.Service/Method`).
+fn grpc_key(operation: &Operation) -> Option<String> {
+    match operation {
+        Operation::Grpc { service, method } => Some(format!("{service}/{method}")),
+        _ => None,
+    }
 }
 
 /// Changes of rules judged by level (OpenAPI, GraphQL) under `policy`:
@@ -721,22 +753,13 @@ fn protobuf_changes(
     rpcs.sort();
     rpcs.dedup();
     let impact = Impact::new(old, new, &rpcs);
+    let by_operation = UsesByOperation::new(uses, grpc_key);
     let mut out = Vec::new();
     for change in changes {
         match change.rule.verdict(policy) {
             Verdict::Breaking => {
-                let affected: BTreeSet<&(String, String)> =
-                    impact.affected(&change).into_iter().map(|i| &rpcs[i]).collect();
-                let users: Vec<User> = uses
-                    .iter()
-                    .filter(|u| match &u.operation {
-                        Some(Operation::Grpc { service, method }) => {
-                            affected.contains(&(service.clone(), method.clone()))
-                        }
-                        _ => true,
-                    })
-                    .map(|u| u.user.clone())
-                    .collect();
+                let affected = impact.affected(&change).into_iter().map(|i| format!("{}/{}", rpcs[i].0, rpcs[i].1));
+                let users = by_operation.reached(Some(affected));
                 let packages = (package_in(old, change.old), package_in(new, change.new));
                 let help = packages.1.as_ref().or(packages.0.as_ref()).map(|p| version_advice(p));
                 let contract = released.map(str::to_string).or_else(|| match packages {

@@ -6,6 +6,7 @@
 // Each test module uses only some of these.
 #![allow(dead_code)]
 
+pub mod breaking;
 pub mod events;
 pub mod fixture;
 pub mod istio_crds;
