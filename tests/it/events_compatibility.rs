@@ -276,12 +276,13 @@ mod evolution_exceptions {
     }
 
     #[test]
-    fn an_exception_needs_a_reason() {
-        check(&fixture(
+    fn an_exception_needs_a_reason_and_without_one_allows_nothing() {
+        check(&fixture_breaking(
             r#"            evolution {
                 allow version=2 until="2099-01-01"
                 ^^^^^ MESH0005 error: property `reason` missing
             }"#,
+            "         // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0087 error: version 2",
         ));
     }
 }

@@ -21,48 +21,38 @@ pub(super) enum Owner {
 }
 
 impl Lower<'_> {
-    /// An `evolution` node; `None` when any part of it is invalid (reported).
-    pub(super) fn evolution(&mut self, node: &Node, owner: Owner) -> Option<Evolution> {
+    /// An `evolution` node. Invalid parts are reported and left out: the
+    /// API or topic it belongs to still lowers, so its other uses are checked.
+    pub(super) fn evolution(&mut self, node: &Node, owner: Owner) -> Evolution {
         let props: &[&str] = match owner {
             Owner::Api(_) => &["category"],
             Owner::Topic => &[],
         };
         read::check_entries(node, 0, props, self.sink);
-        let category = match read::string_prop(node, "category", None, self.sink) {
-            Some(text) => {
-                let category = read::parse(&text, |t| Category::parse(t), self.sink)?;
-                if !matches!(owner, Owner::Api(ApiKind::Grpc)) {
-                    self.sink.push(
-                        Diagnostic::new(
-                            Code::InvalidValue,
-                            "`category` judges protobuf changes: it applies to kind=\"grpc\" APIs",
-                        )
-                        .at(text.span, "not a gRPC API")
-                        .help(
-                            "remove it: OpenAPI and GraphQL changes are judged by their level (breaking or dangerous)",
-                        ),
-                    );
-                    return None;
-                }
-                Some(Spanned::new(category, text.span))
+        let category = read::string_prop(node, "category", None, self.sink).and_then(|text| {
+            let category = read::parse(&text, |t| Category::parse(t), self.sink)?;
+            if !matches!(owner, Owner::Api(ApiKind::Grpc)) {
+                self.sink.push(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        "`category` judges protobuf changes: it applies to kind=\"grpc\" APIs",
+                    )
+                    .at(text.span, "not a gRPC API")
+                    .help("remove it: OpenAPI and GraphQL changes are judged by their level (breaking or dangerous)"),
+                );
+                return None;
             }
-            None if node.property("category").is_some() => return None,
-            None => None,
-        };
+            Some(Spanned::new(category, text.span))
+        });
         let mut exceptions = Vec::new();
-        let mut failed = false;
         for child in node.children() {
             if child.name != "allow" {
                 read::unknown_child(child, "evolution", &["allow"], self.sink);
-                failed = true;
                 continue;
             }
-            match self.exception(child, owner) {
-                Some(exception) => exceptions.push(exception),
-                None => failed = true,
-            }
+            exceptions.extend(self.exception(child, owner));
         }
-        (!failed).then_some(Evolution { category, exceptions })
+        Evolution { category, exceptions }
     }
 
     /// `allow RULE version=V reason=R until=DATE` (an API's), or
@@ -73,35 +63,41 @@ impl Lower<'_> {
             Owner::Api(_) => {
                 read::check_entries(node, 1, &["version", "reason", "until"], self.sink);
                 let id = read::string_arg(node, 0, "a rule id", API_EXAMPLE, self.sink);
+                let checked = id.as_ref().and_then(|id| read::parse(id, |t| check_rule_id(t), self.sink));
                 let version = read::string_prop(node, "version", None, self.sink);
-                if version.is_none() && node.property("version").is_some() {
-                    return None;
-                }
-                let id = id?;
-                let checked = read::parse(&id, |t| check_rule_id(t), self.sink);
-                (Spanned::new(Allowed::Rule { id: checked?, version }, id.span), API_EXAMPLE)
+                let bad_version = version.is_none() && node.property("version").is_some();
+                let rule = match (checked, id) {
+                    (Some(checked), Some(id)) if !bad_version => {
+                        Some(Spanned::new(Allowed::Rule { id: checked, version }, id.span))
+                    }
+                    _ => None,
+                };
+                (rule, API_EXAMPLE)
             }
             Owner::Topic => {
                 read::check_entries(node, 0, &["version", "reason", "until"], self.sink);
-                let number = read::int_prop(node, "version", Some(TOPIC_EXAMPLE), self.sink)?;
-                let version = read::parse(&number, |n| read::bounded(*n, 1, 1_000_000, "a schema version"), self.sink)?;
-                (Spanned::new(Allowed::TopicVersion(version), number.span), TOPIC_EXAMPLE)
+                let number = read::int_prop(node, "version", Some(TOPIC_EXAMPLE), self.sink);
+                let version = number.as_ref().and_then(|number| {
+                    read::parse(number, |n| read::bounded(*n, 1, 1_000_000, "a schema version"), self.sink)
+                });
+                let allowed = version.zip(number).map(|(v, n)| Spanned::new(Allowed::TopicVersion(v), n.span));
+                (allowed, TOPIC_EXAMPLE)
             }
         };
-        let reason = read::string_prop(node, "reason", Some(example), self.sink);
-        let until = read::string_prop(node, "until", Some(example), self.sink);
-        let reason = reason?;
-        if reason.value.trim().is_empty() {
-            self.sink.push(
-                Diagnostic::new(Code::InvalidValue, "an exception's reason is empty")
-                    .at(reason.span, "say why the change is allowed")
-                    .help(format!("e.g. {example}")),
-            );
-            return None;
-        }
-        let until = until?;
-        let day = read::parse(&until, |t| Date::parse(t), self.sink)?;
-        Some(Exception { allows, reason, until: Spanned::new(day, until.span), span: node.span })
+        let reason = read::string_prop(node, "reason", Some(example), self.sink).filter(|reason| {
+            let empty = reason.value.trim().is_empty();
+            if empty {
+                self.sink.push(
+                    Diagnostic::new(Code::InvalidValue, "an exception's reason is empty")
+                        .at(reason.span, "say why the change is allowed")
+                        .help(format!("e.g. {example}")),
+                );
+            }
+            !empty
+        });
+        let until = read::string_prop(node, "until", Some(example), self.sink)
+            .and_then(|until| Some(Spanned::new(read::parse(&until, |t| Date::parse(t), self.sink)?, until.span)));
+        Some(Exception { allows: allows?, reason: reason?, until: until?, span: node.span })
     }
 }
 

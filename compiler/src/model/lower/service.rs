@@ -429,15 +429,13 @@ impl Lower<'_> {
             None => None,
         };
         let mut once = Once::default();
-        let mut evolution = Some(Evolution::default());
+        let mut evolution = Evolution::default();
         for child in node.children().iter().filter(|c| c.name == "evolution") {
-            if once.first(child, self.sink) {
-                evolution = kind.and_then(|kind| self.evolution(child, Owner::Api(kind)));
-            } else {
-                evolution = None;
+            if let (true, Some(kind)) = (once.first(child, self.sink), kind) {
+                evolution = self.evolution(child, Owner::Api(kind));
             }
         }
-        let (name, kind, evolution) = (name?, kind?, evolution?);
+        let (name, kind) = (name?, kind?);
         let (schema, versions, deployments) = match versions {
             Some(pending) => {
                 let pending = pending?;

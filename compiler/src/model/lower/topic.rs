@@ -29,7 +29,7 @@ impl Lower<'_> {
         let mut compatibility = Some(Spanned::new(Compatibility::Backward, name.span));
         let mut subject_naming = Some(SubjectNaming::Topic);
         let mut stream_node = None;
-        let mut evolution = Some(Evolution::default());
+        let mut evolution = Evolution::default();
         for child in node.children() {
             match child.name.as_str() {
                 "schema" => match self.event_schema(child) {
@@ -48,7 +48,9 @@ impl Lower<'_> {
                 }
                 "stream" if once.first(child, self.sink) => stream_node = Some(child),
                 "evolution" if once.first(child, self.sink) => evolution = self.evolution(child, Owner::Topic),
-                "compatibility" | "subject-naming" | "stream" | "evolution" => failed = true,
+                "compatibility" | "subject-naming" | "stream" => failed = true,
+                // Given twice: reported, the first one kept.
+                "evolution" => {}
                 _ => read::unknown_child(child, "topic", CHILDREN, self.sink),
             }
         }
@@ -73,7 +75,7 @@ impl Lower<'_> {
             compatibility: compatibility?,
             subject_naming: subject_naming?,
             stream: None,
-            evolution: evolution?,
+            evolution,
             span: node.span,
         };
         name_ok.then_some((topic, stream))
