@@ -100,7 +100,7 @@ fn an_unknown_version_gets_a_did_you_mean() {
         expect![[r#"
             MESH0094
 
-              × service `orders` has no API version `v3`
+              × service `web` uses API version `v3` of service `orders`, which has none of that name
                ╭─[mesh.kdl:3:45]
              2 │ service "web" { owner "t"; address "web.svc" port=80
              3 │     calls "orders" operation="POST /orders" api-version="v3" timeout="1s"
@@ -122,7 +122,7 @@ fn an_unknown_version_gets_a_did_you_mean() {
               help: did you mean `v2`?
             MESH0094
 
-              × service `orders` has no API version `v2x`
+              × route `orders` uses API version `v2x` of service `orders`, which has none of that name
                 ╭─[mesh.kdl:20:63]
              19 │     listener "http" port=8080
              20 │     route "orders" { match path-prefix="/orders"; to "orders" api-version="v2x"; }

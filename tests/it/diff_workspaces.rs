@@ -715,6 +715,16 @@ fn deleting_an_api_version_before_its_sunset_is_an_error() {
     let (status, report) = run(&deprecated("2020-01-01"));
     assert_eq!(lines(&report), Vec::<String>::new(), "{report:#}");
     assert_eq!(status, 0);
+    // A caller still naming the deleted version does not compile: the error names it.
+    let still_used = versioned_mesh("        version \"v2\" schema=\"v2.yaml\" path-prefix=\"/v2\"\n", "");
+    let dir = two_workspaces(
+        &[("mesh.kdl", &deprecated("2020-01-01")), ("v1.yaml", OPENAPI), ("v2.yaml", OPENAPI)],
+        &[("mesh.kdl", &still_used), ("v2.yaml", OPENAPI)],
+    );
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    assert_eq!(lines(&report), ["error MESH0094 - new/mesh.kdl:6:44"], "{report:#}");
+    assert!(messages(&report)[0].contains("service `web` uses API version `v1` of service `orders`"), "{report:#}");
+    assert_eq!(status, 2);
 }
 
 #[test]

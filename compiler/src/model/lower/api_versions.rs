@@ -365,6 +365,7 @@ impl Lower<'_> {
     /// declaring `wanted`. MESH0094 when none does.
     pub(super) fn api_version_ref(
         &mut self,
+        user: &str,
         target: ServiceId,
         operation: Option<&Operation>,
         wanted: &Spanned<String>,
@@ -397,7 +398,11 @@ impl Lower<'_> {
             suggestion(&wanted.value, names.iter().copied())
                 .or_else(|| Some(format!("its versions: {}", names.join(", "))))
         };
-        let message = format!("service `{}` has no API version `{}`", service.name.value, wanted.value);
+        // A version a user still names may be one just deleted: say who must move.
+        let message = format!(
+            "{user} uses API version `{}` of service `{}`, which has none of that name",
+            wanted.value, service.name.value
+        );
         self.sink
             .push(Diagnostic::new(Code::UnknownApiVersion, message).at(wanted.span, "unknown version").help_opt(help));
         None
@@ -406,13 +411,14 @@ impl Lower<'_> {
     /// A call's `api-version=`: `Some(None)` when absent, `None` when invalid.
     pub(super) fn call_api_version(
         &mut self,
+        caller: &str,
         node: &Node,
         target: ServiceId,
         operation: Option<&Operation>,
     ) -> Option<Option<ApiVersionRef>> {
         match self.optional_string(node, "api-version")? {
             None => Some(None),
-            Some(wanted) => self.api_version_ref(target, operation, &wanted).map(Some),
+            Some(wanted) => self.api_version_ref(&format!("service `{caller}`"), target, operation, &wanted).map(Some),
         }
     }
 
@@ -420,6 +426,7 @@ impl Lower<'_> {
     /// (weights), else side by side when the API it reaches is versioned.
     pub(super) fn route_versions(
         &mut self,
+        route: &str,
         to: &Node,
         target: ServiceId,
         operation: Option<&Operation>,
@@ -441,11 +448,12 @@ impl Lower<'_> {
             return None;
         }
         if let Some(named) = named {
-            return self.api_version_ref(target, operation, &named).map(|r| Some(RouteVersions::One(r)));
+            let user = format!("route `{route}`");
+            return self.api_version_ref(&user, target, operation, &named).map(|r| Some(RouteVersions::One(r)));
         }
         let weighted: Vec<&Node> = children.iter().copied().filter(|c| c.name == "api-version").collect();
         if !weighted.is_empty() {
-            return self.weighted_versions(to, &weighted, target, operation).map(Some);
+            return self.weighted_versions(route, to, &weighted, target, operation).map(Some);
         }
         let service = self.model.service(target);
         let api = service.apis.iter().position(|a| a.is_versioned() && operation.is_none_or(|op| a.serves(op)));
@@ -454,6 +462,7 @@ impl Lower<'_> {
 
     fn weighted_versions(
         &mut self,
+        route: &str,
         to: &Node,
         nodes: &[&Node],
         target: ServiceId,
@@ -468,7 +477,7 @@ impl Lower<'_> {
             let name = read::string_arg(node, 0, "a version", example, self.sink);
             let weight = read::int_prop(node, "weight", Some(example), self.sink)
                 .and_then(|w| read::parse(&w, |w| read::bounded(*w, 0, 100, "weight"), self.sink));
-            let version = name.and_then(|n| self.api_version_ref(target, operation, &n));
+            let version = name.and_then(|n| self.api_version_ref(&format!("route `{route}`"), target, operation, &n));
             match (version, weight) {
                 (Some(v), Some(w)) => {
                     if let Some((first, _)) = weights.iter().find(|(r, _)| r.version == v.version && r.api == v.api) {

@@ -86,7 +86,8 @@ impl Lower<'_> {
                         None => failed = true,
                     }
                     if let Some(target) = &target {
-                        match self.route_versions(child, target.value, operation.as_ref().map(|o| &o.value)) {
+                        let op = operation.as_ref().map(|o| &o.value);
+                        match self.route_versions(&name.value, child, target.value, op) {
                             Some(versions) => api_versions = versions,
                             None => failed = true,
                         }

@@ -546,10 +546,14 @@ impl Lower<'_> {
 
     /// The `calls` children of a service node; unresolved ones are left out.
     pub(super) fn calls(&mut self, node: &Node) -> Vec<Call> {
-        node.children().iter().filter(|c| c.name == "calls").filter_map(|c| self.call(c)).collect()
+        let caller = match node.arguments().next().map(|e| &e.value) {
+            Some(Value::String(name)) => name.clone(),
+            _ => String::new(),
+        };
+        node.children().iter().filter(|c| c.name == "calls").filter_map(|c| self.call(&caller, c)).collect()
     }
 
-    fn call(&mut self, node: &Node) -> Option<Call> {
+    fn call(&mut self, caller: &str, node: &Node) -> Option<Call> {
         read::check_entries(
             node,
             1,
@@ -620,7 +624,7 @@ impl Lower<'_> {
             return None;
         }
         let operation = operation?;
-        let api_version = self.call_api_version(node, target.value, operation.as_ref().map(|o| &o.value))?;
+        let api_version = self.call_api_version(caller, node, target.value, operation.as_ref().map(|o| &o.value))?;
         let port = self.call_port(node, target.value, port_name?.as_ref(), operation.as_ref())?;
         let callee = self.model.service(target.value);
         let tcp = !callee.port(port).protocol.is_http();
