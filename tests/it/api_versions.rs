@@ -444,6 +444,66 @@ fn start(v1: &Upstream, v2: &Upstream, weights: (u32, u32)) -> LiveVersions {
 }
 
 #[test]
+fn live_gateway_never_serves_one_header_selected_versions_cached_response_for_another() {
+    let orders = Upstream::start("orders");
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"
+mesh "live"
+
+service "orders" {{
+    owner "team-orders"
+    address "127.0.0.1" port={upstream}
+    api "orders-http" kind="rest" {{
+        version "v1" schema="orders.v1.yaml" header="api-version" equals="1"
+        version "v2" schema="orders.v2.yaml" header="api-version" equals="2"
+    }}
+}}
+
+gateway "edge" {{
+    listener "http" address="127.0.0.1" port={port}
+    route "orders" {{
+        match path-prefix="/orders"
+        to "orders"
+        timeout "2s"
+        cache ttl="60s"
+    }}
+}}
+"#,
+        upstream = orders.port()
+    );
+    write_files(dir.path(), &[("mesh.kdl", &spec), ("orders.v1.yaml", ORDERS_V1), ("orders.v2.yaml", ORDERS_V2)]);
+    let built = meshc::driver::compile(dir.path()).build(&meshc::emit::Options::default()).unwrap();
+    let warnings: Vec<(&str, &str)> = built.warnings.iter().map(|d| (d.code.id(), d.message.as_str())).collect();
+    assert_eq!(
+        warnings,
+        [("MESH0073", "the envoy-gateway backend cannot express the cache of route `orders`")],
+        "the setting Envoy cannot honour is a warning, never dropped silently"
+    );
+    let configs = support::build_workspace(dir.path(), &dir.path().join("out"));
+    let config = configs.iter().find(|p| p.ends_with("gateway-edge.yaml")).unwrap().clone();
+    envoy_validate(&config).unwrap();
+    let envoy = EnvoyProcess::start(&config);
+    envoy.wait_ready(port);
+
+    // Envoy 1.40's cache crashes on responses keyed by a request header
+    // (allowed_vary_headers), so they carry `vary` and are never stored:
+    // each version's request reaches the upstream, none gets another's response.
+    for (version, hits) in [("1", 1), ("1", 2), ("2", 3)] {
+        let response = http_request(port, "GET", "/orders/7", &[("api-version", version)]);
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert_eq!(response.header("vary"), Some("api-version"), "{:?}", response.headers);
+        assert_eq!(response.header("age"), None, "not from the cache: {:?}", response.headers);
+        assert_eq!(orders.hits(), hits);
+    }
+    let sent: Vec<Option<String>> =
+        orders.requests().iter().map(|r| r.header("api-version").map(str::to_string)).collect();
+    assert_eq!(sent, [Some("1".to_string()), Some("1".to_string()), Some("2".to_string())]);
+    drop(envoy);
+}
+
+#[test]
 fn live_gateway_serves_versions_side_by_side_with_deprecation_headers_on_v1_only() {
     let (v1, v2) = (Upstream::start("orders-v1"), Upstream::start("orders-v2"));
     let gateway = start(&v1, &v2, (50, 50));

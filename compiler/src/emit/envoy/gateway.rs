@@ -21,6 +21,7 @@ use super::{
     HCM, ROUTER,
 };
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
+use crate::model::api_versions::VersionSelector;
 use crate::model::identity::gateway_workload;
 use crate::model::traffic::{RetryPolicy, VersionId};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
@@ -50,7 +51,13 @@ const EXT_AUTHZ_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.
 const VALIDATOR_CLUSTER: &str = "meshc.validator";
 const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
-pub fn emit(model: &Model, schemas: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+pub fn emit(
+    model: &Model,
+    schemas: &SchemaIndex,
+    options: &Options,
+    unexpressed: &mut Vec<Unexpressed>,
+) -> Vec<Artifact> {
+    unexpressed.extend(uncached_versions(model));
     model
         .gateways
         .par_iter()
@@ -490,6 +497,49 @@ fn response_mutations(route: &Route) -> Vec<Value> {
         .collect()
 }
 
+/// Cached routes to APIs whose versions a header picks: Envoy 1.40's cache
+/// crashes the proxy on the first response it would key by a request
+/// header (`allowed_vary_headers`), so their responses carry `vary` and
+/// are not cached at all.
+fn uncached_versions(model: &Model) -> Vec<Unexpressed> {
+    let mut out = Vec::new();
+    for gateway in &model.gateways {
+        for route in &gateway.routes {
+            let Some(forward) = route.forward() else { continue };
+            let (Some(cache), headers) = (&forward.cache, version_headers(model.service(forward.target.value))) else {
+                continue;
+            };
+            if headers.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = headers.iter().map(|h| format!("`{h}`")).collect();
+            out.push(Unexpressed::new(
+                cache.span,
+                format!("the cache of route `{}`", route.name.value),
+                "not cached by the gateway",
+                format!(
+                    "its API versions are picked by {}: Envoy 1.40's cache cannot key responses by a request header without crashing, so meshc marks them `vary` and Envoy stores none; pick versions by path prefix to cache them",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// The request headers that pick a version of one of `service`'s APIs
+/// (`header=` names, `accept` for media types), in name order.
+fn version_headers(service: &model::Service) -> std::collections::BTreeSet<&str> {
+    let selectors = service.apis.iter().flat_map(|api| &api.versions).map(|v| &v.selector.value);
+    selectors
+        .filter_map(|selector| match selector {
+            VersionSelector::Header { name, .. } => Some(name.as_str()),
+            VersionSelector::MediaType(_) => Some("accept"),
+            VersionSelector::PathPrefix(_) | VersionSelector::GrpcPackage(_) => None,
+        })
+        .collect()
+}
+
 fn set_header(name: &str, value: String) -> Value {
     json!({ "append": { "header": { "key": name, "value": value }, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD" } })
 }
@@ -508,14 +558,25 @@ fn cluster<'a>(model: &'a Model, key: ClusterKey, version: Option<VersionId>, na
         key.cache_seconds.map(|_| ExplicitHttpConfig::http1())
     };
     let http_filters = key.cache_seconds.map_or(Vec::new(), |ttl| {
-        let mutation = json!({ "@type": HEADER_MUTATION, "mutations": { "response_mutations": [
+        let mut mutations = vec![
             set_header("cache-control", format!("public, max-age={ttl}")),
             // The cache computes freshness from `date`; supply it for origins that omit it.
-            { "append": {
+            json!({ "append": {
                 "header": { "key": "date", "value": "%START_TIME(%a, %d %b %Y %H:%M:%S GMT)%" },
                 "append_action": "ADD_IF_ABSENT"
-            }}
-        ]}});
+            }}),
+        ];
+        // Responses of APIs versioned by a header vary by it. The cache
+        // stores no response whose `vary` names a header it is not allowed
+        // to key by, so one version's response is never served for another's
+        // (see `uncached_versions`).
+        for header in version_headers(model.service(key.service)) {
+            mutations.push(json!({ "append": {
+                "header": { "key": "vary", "value": header },
+                "append_action": "APPEND_IF_EXISTS_OR_ADD"
+            }}));
+        }
+        let mutation = json!({ "@type": HEADER_MUTATION, "mutations": { "response_mutations": mutations }});
         vec![
             Filter::new(HEADER_MUTATION_FILTER, Any::Json(mutation)),
             Filter::new("envoy.filters.http.upstream_codec", Any::Json(json!({ "@type": UPSTREAM_CODEC }))),
