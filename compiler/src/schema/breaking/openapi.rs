@@ -100,6 +100,9 @@ openapi_rules! {
     "OPENAPI_RESPONSE_TYPE_NO_WIDEN", Breaking, "Checks that response schemas promise everything they promised: no changed type or format, lowered minimum, raised maximum, dropped pattern or enum.",
         oas!("  /orders:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {type: integer}\n"),
         oas!("  /orders:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {type: string}\n");
+    "OPENAPI_RESPONSE_HEADER_NO_DELETE", Breaking, "Checks that responses keep every header they had, and that required headers stay required: clients read them (`Location`, `ETag`, rate-limit headers).",
+        oas!("  /orders:\n    post:\n      responses:\n        '201':\n          description: created\n          headers:\n            Location:\n              required: true\n              schema: {type: string}\n"),
+        oas!("  /orders:\n    post:\n      responses:\n        '201':\n          description: created\n");
     "OPENAPI_RESPONSE_ENUM_VALUE_NO_ADD", Dangerous, "Checks that response enums gain no value: clients that switch over the values meet one they do not know.",
         oas!("  /orders:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {type: string, enum: [open, paid]}\n"),
         oas!("  /orders:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {type: string, enum: [open, paid, refunded]}\n");
@@ -541,6 +544,7 @@ impl<'d> Diff<'d> {
                 }
                 Some(nr) => {
                     let (nr, np, _) = self.new.resolve(nr, join(&new_list, status));
+                    self.response_headers(&what, (response, &op), (nr, &np));
                     self.contents(Flow::Response, &what, (response, &op), (nr, &np));
                 }
             }
@@ -548,6 +552,34 @@ impl<'d> Diff<'d> {
     }
 
     /// A body's media types (`content`) and their schemas.
+    /// A response's headers: deleted, made optional, or promising less
+    /// (their schemas, as response schemas). Names match case-insensitively.
+    fn response_headers(&mut self, what: &str, (o, op): (&'d Value, &str), (n, np): (&'d Value, &str)) {
+        let Some(old) = o.get("headers").and_then(Value::as_object) else { return };
+        let new = n.get("headers").and_then(Value::as_object);
+        let near = if new.is_some() { join(np, "headers") } else { np.to_string() };
+        for (name, header) in old {
+            let (header, ohp, _) = self.old.resolve(header, join(&join(op, "headers"), name));
+            let found = new.and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)));
+            let Some((new_name, new_header)) = found else {
+                let reason = format!("{what} no longer has the header `{name}`");
+                self.report("OPENAPI_RESPONSE_HEADER_NO_DELETE", &near, &ohp, reason);
+                continue;
+            };
+            let (new_header, nhp, _) = self.new.resolve(new_header, join(&join(np, "headers"), new_name));
+            let required = |h: &Value| h.get("required").and_then(Value::as_bool).unwrap_or(false);
+            if required(header) && !required(new_header) {
+                let reason = format!("{what}: the header `{name}` is no longer required");
+                self.report("OPENAPI_RESPONSE_HEADER_NO_DELETE", &nhp, &ohp, reason);
+            }
+            if let (Some(os), Some(ns)) = (header.get("schema"), new_header.get("schema")) {
+                let what = format!("{what}, header `{name}`");
+                let place = Place { what: &what, path: String::new() };
+                self.schema(Flow::Response, &place, os, join(&ohp, "schema"), ns, join(&nhp, "schema"));
+            }
+        }
+    }
+
     fn contents(&mut self, flow: Flow, what: &str, (o, op): (&'d Value, &str), (n, np): (&'d Value, &str)) {
         let (Some(old), new) =
             (o.get("content").and_then(Value::as_object), n.get("content").and_then(Value::as_object))
