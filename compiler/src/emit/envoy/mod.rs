@@ -8,6 +8,7 @@ pub mod api;
 pub mod gateway;
 pub mod ratelimit;
 mod security;
+mod tracing;
 pub mod sidecar;
 pub mod tls;
 mod version_routes;
