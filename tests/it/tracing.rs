@@ -189,7 +189,10 @@ fn an_upstream_breaker_starts_the_path_and_long_paths_are_cut() {
         .filter(|d| d.code == meshc::diag::Code::TracePropagationBroken)
         .map(|d| d.message.as_str())
         .collect();
-    assert_eq!(broken, ["traces break at `s30`: … → s22 → s23 → s24 → s25 → s26 → s27 → s28 → s29 → s30 (does not propagate) → s31"]);
+    assert_eq!(
+        broken,
+        ["traces break at `s30`: … → s22 → s23 → s24 → s25 → s26 → s27 → s28 → s29 → s30 (does not propagate) → s31"]
+    );
 }
 
 fn memory_workspace(spec: &str) -> meshc::base::fs::MemoryFs {
@@ -335,7 +338,8 @@ fn check_collector_config(text: &str) -> Result<CollectorConfig, String> {
     for (id, value) in &config.receivers {
         match type_of(id)?.as_str() {
             "otlp" => {
-                let r: OtlpReceiverConfig = serde_yaml_ng::from_value(value.clone()).map_err(|e| settings("receiver", id, e))?;
+                let r: OtlpReceiverConfig =
+                    serde_yaml_ng::from_value(value.clone()).map_err(|e| settings("receiver", id, e))?;
                 let endpoints = [r.protocols.grpc, r.protocols.http];
                 if endpoints.iter().all(Option::is_none) {
                     return Err(format!("receiver `{id}` enables no protocol"));
@@ -351,12 +355,16 @@ fn check_collector_config(text: &str) -> Result<CollectorConfig, String> {
     for (id, value) in &config.processors {
         match type_of(id)?.as_str() {
             "batch" => {
-                let b: BatchProcessor = serde_yaml_ng::from_value(value.clone()).map_err(|e| settings("processor", id, e))?;
+                let b: BatchProcessor =
+                    serde_yaml_ng::from_value(value.clone()).map_err(|e| settings("processor", id, e))?;
                 if b.send_batch_size == Some(0) {
                     return Err(format!("processor `{id}`: send_batch_size 0"));
                 }
                 // A Go duration: digits and a unit.
-                if let Some(t) = b.timeout.filter(|t| !t.ends_with("ms") && !t.ends_with('s') || t.starts_with(|c: char| !c.is_ascii_digit())) {
+                if let Some(t) = b
+                    .timeout
+                    .filter(|t| !t.ends_with("ms") && !t.ends_with('s') || t.starts_with(|c: char| !c.is_ascii_digit()))
+                {
                     return Err(format!("processor `{id}`: timeout `{t}` is not a duration"));
                 }
             }
@@ -366,7 +374,8 @@ fn check_collector_config(text: &str) -> Result<CollectorConfig, String> {
     for (id, value) in &config.exporters {
         match type_of(id)?.as_str() {
             "otlp" => {
-                let e: OtlpExporter = serde_yaml_ng::from_value(value.clone()).map_err(|e| settings("exporter", id, e))?;
+                let e: OtlpExporter =
+                    serde_yaml_ng::from_value(value.clone()).map_err(|e| settings("exporter", id, e))?;
                 let (_, port) = e.endpoint.rsplit_once(':').ok_or(format!("exporter `{id}`: endpoint is HOST:PORT"))?;
                 port.parse::<u16>().map_err(|e| format!("exporter `{id}` port: {e}"))?;
                 if e.tls.is_some_and(|t| !t.insecure) {
@@ -381,7 +390,8 @@ fn check_collector_config(text: &str) -> Result<CollectorConfig, String> {
                 }
             }
             "debug" => {
-                let e: DebugExporter = serde_yaml_ng::from_value(value.clone()).map_err(|e| settings("exporter", id, e))?;
+                let e: DebugExporter =
+                    serde_yaml_ng::from_value(value.clone()).map_err(|e| settings("exporter", id, e))?;
                 if !["basic", "normal", "detailed"].contains(&e.verbosity.as_str()) {
                     return Err(format!("exporter `{id}`: verbosity `{}`", e.verbosity));
                 }

@@ -32,7 +32,11 @@ impl Sampling {
 
     /// `"10%"`, `"0.5%"`, `"100%"`: from 0 % to 100 %, at most three decimals.
     pub fn parse(text: &str) -> Result<Sampling, String> {
-        let bad = || format!("`{text}` is not a sampling rate; write a percentage from \"0%\" to \"100%\", like \"10%\" or \"0.5%\"");
+        let bad = || {
+            format!(
+                "`{text}` is not a sampling rate; write a percentage from \"0%\" to \"100%\", like \"10%\" or \"0.5%\""
+            )
+        };
         let digits = text.strip_suffix('%').ok_or_else(bad)?;
         let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
         let valid = |s: &str| s.bytes().all(|b| b.is_ascii_digit());

@@ -50,7 +50,12 @@ const EXT_AUTHZ_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.
 const VALIDATOR_CLUSTER: &str = "meshc.validator";
 const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
-pub fn emit(model: &Model, schemas: &SchemaIndex, options: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+pub fn emit(
+    model: &Model,
+    schemas: &SchemaIndex,
+    options: &Options,
+    unexpressed: &mut Vec<Unexpressed>,
+) -> Vec<Artifact> {
     if !model.gateways.is_empty() {
         super::tracing::unexpressed(model, "the gateways", unexpressed);
     }

@@ -8,9 +8,9 @@ pub mod api;
 pub mod gateway;
 pub mod ratelimit;
 mod security;
-mod tracing;
 pub mod sidecar;
 pub mod tls;
+mod tracing;
 mod version_routes;
 
 use std::collections::BTreeMap;

@@ -44,7 +44,12 @@ use crate::model::values::Operation;
 use crate::model::{Call, Model, PortId, PortProtocol, Service, ServiceId};
 use crate::schema::SchemaIndex;
 
-pub fn emit(model: &Model, schemas: &SchemaIndex, options: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+pub fn emit(
+    model: &Model,
+    schemas: &SchemaIndex,
+    options: &Options,
+    unexpressed: &mut Vec<Unexpressed>,
+) -> Vec<Artifact> {
     super::tracing::unexpressed(model, "the sidecars", unexpressed);
     model
         .services

@@ -29,12 +29,20 @@ pub fn tracer<'a>(model: &'a Model, service_name: &'a str, sampling: Sampling) -
         ),
         OtlpProtocol::Http => {
             let uri = format!("http://{}:{}/v1/traces", collector.host, collector.port);
-            (None, Some(HttpService { http_uri: TracingHttpUri { cluster: COLLECTOR_CLUSTER.into(), timeout: "1s", uri } }))
+            (
+                None,
+                Some(HttpService {
+                    http_uri: TracingHttpUri { cluster: COLLECTOR_CLUSTER.into(), timeout: "1s", uri },
+                }),
+            )
         }
     };
     let config = OpenTelemetryConfig { grpc_service, http_service, service_name: service_name.into() };
     Some(Tracing {
-        provider: TracingProvider { name: "envoy.tracers.opentelemetry", typed_config: Any::OpenTelemetryConfig(config) },
+        provider: TracingProvider {
+            name: "envoy.tracers.opentelemetry",
+            typed_config: Any::OpenTelemetryConfig(config),
+        },
         random_sampling: Percent { value: sampling.percent() },
     })
 }

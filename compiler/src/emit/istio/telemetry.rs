@@ -72,8 +72,11 @@ pub fn resources(model: &Model, unexpressed: &mut Vec<Unexpressed>) -> Vec<Value
         }
         json!({ "apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry", "metadata": metadata, "spec": spec })
     };
-    let mut out =
-        vec![telemetry(json!({ "name": "mesh-tracing", "namespace": "istio-system" }), None, tracing.sampling.value.percent())];
+    let mut out = vec![telemetry(
+        json!({ "name": "mesh-tracing", "namespace": "istio-system" }),
+        None,
+        tracing.sampling.value.percent(),
+    )];
     for service in model.services.iter().filter(|s| s.mesh().is_some()) {
         let Some(sampling) = &service.tracing.sampling else { continue };
         let mut metadata = json!({ "name": format!("{}-tracing", service.name.value) });

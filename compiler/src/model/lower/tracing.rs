@@ -6,7 +6,9 @@ use super::read::{self, Once};
 use super::{declare_once, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
-use crate::model::tracing::{Collector, Exporter, ExporterKind, OtlpProtocol, OwnTracing, Propagation, Sampling, Tracing};
+use crate::model::tracing::{
+    Collector, Exporter, ExporterKind, OtlpProtocol, OwnTracing, Propagation, Sampling, Tracing,
+};
 use crate::model::values::{Host, Port};
 use crate::syntax::Node;
 
@@ -43,8 +45,10 @@ impl Lower<'_> {
                 "sampling" => {
                     read::check_entries(child, 1, &[], self.sink);
                     read::no_children(child, self.sink);
-                    sampling = read::string_arg(child, 0, "a percentage", "sampling \"10%\"", self.sink)
-                        .and_then(|t| read::parse(&t, |t| Sampling::parse(t), self.sink).map(|s| Spanned::new(s, t.span)));
+                    sampling =
+                        read::string_arg(child, 0, "a percentage", "sampling \"10%\"", self.sink).and_then(|t| {
+                            read::parse(&t, |t| Sampling::parse(t), self.sink).map(|s| Spanned::new(s, t.span))
+                        });
                 }
                 "propagation" => propagation = self.propagation(child),
                 "collector" => collector = self.collector(child),
@@ -90,12 +94,14 @@ impl Lower<'_> {
             };
             let parsed = read::parse(
                 &text,
-                |t| match t.as_str() {
+                |t| {
+                    match t.as_str() {
                     "tracecontext" => Ok(true),
                     "b3" => Ok(false),
                     other => Err(format!(
                         "`{other}` is not a propagation format; write \"tracecontext\" (W3C Trace Context) or \"b3\" (Zipkin B3)"
                     )),
+                }
                 },
                 self.sink,
             );
@@ -115,8 +121,8 @@ impl Lower<'_> {
         let example = "collector \"otel-collector.observability.svc.cluster.local\" port=4317 protocol=\"grpc\"";
         let host = read::string_arg(node, 0, "a host", example, self.sink)
             .and_then(|h| read::parse(&h, |t| Host::parse(t), self.sink));
-        let port =
-            read::int_prop(node, "port", Some(example), self.sink).and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
+        let port = read::int_prop(node, "port", Some(example), self.sink)
+            .and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
         let protocol = match read::string_prop(node, "protocol", None, self.sink) {
             Some(p) => read::parse(&p, |t| OtlpProtocol::parse(t), self.sink),
             None if node.property("protocol").is_some() => None,
@@ -185,9 +191,10 @@ impl Lower<'_> {
                 self.sink.push(
                     Diagnostic::new(Code::InvalidValue, format!("`{other}` is not an exporter kind"))
                         .at(kind.span, "unknown kind")
-                        .help_opt(crate::diag::suggestion(other, ["otlp", "otlphttp", "debug"]).or_else(|| {
-                            Some("kinds: \"otlp\" (gRPC), \"otlphttp\", \"debug\"".to_string())
-                        })),
+                        .help_opt(
+                            crate::diag::suggestion(other, ["otlp", "otlphttp", "debug"])
+                                .or_else(|| Some("kinds: \"otlp\" (gRPC), \"otlphttp\", \"debug\"".to_string())),
+                        ),
                 );
                 return None;
             }
@@ -265,7 +272,9 @@ impl Lower<'_> {
 
 /// `host:port`, as the collector's OTLP gRPC exporter takes it.
 fn check_grpc_endpoint(text: &str) -> Result<(), String> {
-    let bad = || format!("`{text}` is not a gRPC endpoint; write HOST:PORT, like \"tempo.observability.svc.cluster.local:4317\"");
+    let bad = || {
+        format!("`{text}` is not a gRPC endpoint; write HOST:PORT, like \"tempo.observability.svc.cluster.local:4317\"")
+    };
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
     let port: i128 = port.parse().map_err(|_| bad())?;
     Port::new(port).map_err(|_| bad())?;
