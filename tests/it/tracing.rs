@@ -825,3 +825,138 @@ fn a_request_through_gateway_and_two_sidecars_is_one_trace() {
     assert_eq!(gateway_line["path"], "/orders");
     assert_eq!(gateway_line["status"], 200);
 }
+
+// --------------------------------------------------------------- emitted ----
+
+/// The mesh with `tracing` built by every backend, as (artifacts by path, warnings).
+fn built(spec: &str) -> (BTreeMap<String, String>, Vec<meshc::diag::Diagnostic>) {
+    let compilation = meshc::driver::compile_in(&memory_workspace(spec), Path::new("/ws"));
+    assert!(
+        compilation.diagnostics.iter().all(|d| d.severity != meshc::diag::Severity::Error),
+        "{:?}",
+        compilation.diagnostics
+    );
+    let built = compilation.build(&meshc::emit::Options::default()).unwrap();
+    (built.artifacts.into_iter().map(|a| (a.path, a.contents)).collect(), built.warnings)
+}
+
+fn yaml(text: &str) -> serde_json::Value {
+    serde_yaml_ng::from_str(text).unwrap()
+}
+
+/// The typed config of the first connection manager of `listener` in a bootstrap.
+fn hcm<'a>(bootstrap: &'a serde_json::Value, listener: &str) -> &'a serde_json::Value {
+    let listeners = bootstrap["static_resources"]["listeners"].as_array().unwrap();
+    let listener = listeners.iter().find(|l| l["name"] == listener).unwrap_or_else(|| panic!("no listener {listener}"));
+    &listener["filter_chains"][0]["filters"][0]["typed_config"]
+}
+
+const TRACED: &str = r#"
+tracing {
+    sampling "12.5%"
+    propagation "tracecontext" "b3"
+    collector "otel.observability.svc" port=4317
+}
+gateway "edge" {
+    listener "http" port=8080
+    tracing sampling="1%"
+    route "web" { match path-prefix="/"; to "web" }
+}
+service "web" { owner "t"; address "web.svc" port=80
+    tracing service-name="web-frontend"
+    calls "api" timeout="1s"
+    traffic { outlier-detection }
+}
+service "api" { owner "t"; address "api.svc" port=80
+    tracing sampling="50%"
+    traffic { outlier-detection }
+}
+"#;
+
+#[test]
+fn every_proxy_gets_the_tracer_at_its_rate_under_its_name_and_envoy_accepts_it() {
+    let (artifacts, warnings) = built(TRACED);
+    let dir = tempfile::tempdir().unwrap();
+    let mut validated = 0;
+    for (path, contents) in artifacts.iter().filter(|(p, _)| p.starts_with("envoy/")) {
+        let file = dir.path().join(path.replace('/', "_"));
+        std::fs::write(&file, contents).unwrap();
+        envoy_validate(&file).unwrap_or_else(|e| panic!("{path} is rejected by Envoy:\n{e}"));
+        validated += 1;
+    }
+    assert_eq!(validated, 3, "the gateway and two sidecars");
+
+    let tracer = |path: &str, listener: &str| hcm(&yaml(&artifacts[path]), listener)["tracing"].clone();
+    let expect = |path: &str, listener: &str, name: &str, percent: f64| {
+        let t = tracer(path, listener);
+        assert_eq!(t["provider"]["name"], "envoy.tracers.opentelemetry", "{path} {listener}: {t}");
+        let config = &t["provider"]["typed_config"];
+        assert_eq!(config["service_name"], name, "{path} {listener}");
+        assert_eq!(config["grpc_service"]["envoy_grpc"]["cluster_name"], "opentelemetry_collector");
+        assert_eq!(t["random_sampling"]["value"], percent, "{path} {listener}");
+    };
+    expect("envoy/gateway-edge.yaml", "http", "edge", 1.0);
+    expect("envoy/sidecar-web.yaml", "inbound", "web-frontend", 12.5);
+    expect("envoy/sidecar-web.yaml", "outbound", "web-frontend", 12.5);
+    expect("envoy/sidecar-api.yaml", "inbound", "api", 50.0);
+    // The collector's cluster speaks HTTP/2 (OTLP over gRPC).
+    let web = yaml(&artifacts["envoy/sidecar-web.yaml"]);
+    let clusters = web["static_resources"]["clusters"].as_array().unwrap();
+    let collector = clusters.iter().find(|c| c["name"] == "opentelemetry_collector").unwrap();
+    assert!(collector.to_string().contains("http2_protocol_options"), "{collector}");
+    assert_eq!(
+        hcm(&web, "inbound")["access_log"][0]["typed_config"]["log_format"]["json_format"]["trace_id"],
+        "%TRACE_ID%"
+    );
+
+    // B3 is what Envoy and Istio cannot say; the Istio provider and names too.
+    let unexpressed: BTreeSet<String> = warnings
+        .iter()
+        .filter(|d| d.code == meshc::diag::Code::BackendCannotExpress)
+        .map(|d| d.message.clone())
+        .collect();
+    for expected in [
+        "the envoy-gateway backend cannot express B3 propagation",
+        "the envoy-sidecar backend cannot express B3 propagation",
+        "the istio backend cannot express B3 propagation",
+        "the istio backend cannot express the collector",
+        "the istio backend cannot express this span service name",
+        "the istio backend cannot express this gateway sampling rate",
+    ] {
+        assert!(unexpressed.contains(expected), "missing `{expected}` among {unexpressed:#?}");
+    }
+
+    // Istio: the mesh's rate, and api's own in a Telemetry of its own.
+    let telemetry = support::istio_crds::yaml_documents(&artifacts["istio/mesh-tracing.yaml"]);
+    for resource in &telemetry {
+        support::istio_crds::validate(resource).unwrap_or_else(|e| panic!("{resource}: {e:?}"));
+    }
+    let rates: Vec<(String, f64)> = telemetry
+        .iter()
+        .map(|t| {
+            (
+                t["metadata"]["name"].as_str().unwrap().to_string(),
+                t["spec"]["tracing"][0]["randomSamplingPercentage"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rates, [("mesh-tracing".to_string(), 12.5), ("api-tracing".to_string(), 50.0)]);
+    assert_eq!(telemetry[1]["spec"]["selector"]["matchLabels"]["app"], "api");
+}
+
+#[test]
+fn without_tracing_no_proxy_traces_and_no_log_line_is_added() {
+    let untraced = TRACED
+        .replace("tracing sampling=\"1%\"\n", "")
+        .replace("tracing service-name=\"web-frontend\"\n", "")
+        .replace("tracing sampling=\"50%\"\n", "");
+    let untraced = &untraced[untraced.find("gateway").unwrap()..];
+    let (artifacts, warnings) = built(untraced);
+    for (path, contents) in artifacts.iter().filter(|(p, _)| p.starts_with("envoy/")) {
+        assert!(!contents.contains("tracing") && !contents.contains("TRACE_ID"), "{path}:\n{contents}");
+        assert!(!contents.contains("opentelemetry") && !contents.contains("traffic_direction"), "{path}");
+    }
+    assert!(!artifacts.contains_key("opentelemetry/collector.yaml"));
+    assert!(!artifacts.contains_key("istio/mesh-tracing.yaml"));
+    assert!(warnings.iter().all(|d| !d.message.contains("B3")));
+}
