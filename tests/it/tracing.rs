@@ -566,9 +566,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// An OTLP/HTTP receiver on a free port: answers `POST /v1/traces` with
-/// 200 and keeps the spans of every `ExportTraceServiceRequest` it decodes
-/// (protobuf bodies, as Envoy sends them). Its threads end with the test.
+/// An OTLP receiver on a free port, over HTTP (`POST /v1/traces`, answered
+/// 200) or gRPC (`TraceService/Export`); it keeps the spans of every
+/// `ExportTraceServiceRequest` it decodes (protobuf, as Envoy sends them).
+/// Its threads end with the test.
 struct OtlpReceiver {
     port: u16,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
@@ -576,12 +577,16 @@ struct OtlpReceiver {
 }
 
 impl OtlpReceiver {
-    fn start() -> OtlpReceiver {
+    fn start(protocol: &str) -> OtlpReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let spans = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(Vec::new()));
         let (s, e) = (Arc::clone(&spans), Arc::clone(&errors));
+        if protocol == "grpc" {
+            std::thread::spawn(move || serve_grpc(listener, s, e));
+            return OtlpReceiver { port, spans, errors };
+        }
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (s, e) = (Arc::clone(&s), Arc::clone(&e));
@@ -604,7 +609,6 @@ impl OtlpReceiver {
 
 /// Serves HTTP/1.1 requests on one connection until it closes.
 fn serve(stream: TcpStream, spans: &Mutex<Vec<ReceivedSpan>>) -> Result<(), String> {
-    use prost::Message;
     stream.set_read_timeout(Some(Duration::from_secs(60))).ok();
     let mut reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
     let mut writer = stream;
@@ -640,30 +644,93 @@ fn serve(stream: TcpStream, spans: &Mutex<Vec<ReceivedSpan>>) -> Result<(), Stri
         if headers.get("content-type").map(String::as_str) != Some("application/x-protobuf") {
             return Err(format!("unexpected content type: {:?}", headers.get("content-type")));
         }
-        let request = otlp::ExportTraceServiceRequest::decode(body.as_slice()).map_err(|e| e.to_string())?;
-        let mut received = Vec::new();
-        for resource_spans in request.resource_spans {
-            let service = resource_spans
-                .resource
-                .iter()
-                .flat_map(|r| &r.attributes)
-                .find(|a| a.key == "service.name")
-                .and_then(|a| a.value.as_ref()?.string_value.clone())
-                .unwrap_or_default();
-            for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
-                received.push(ReceivedSpan {
-                    service: service.clone(),
-                    trace_id: hex(&span.trace_id),
-                    span_id: hex(&span.span_id),
-                    parent: hex(&span.parent_span_id),
-                    kind: span.kind,
-                });
-            }
-        }
-        spans.lock().unwrap().extend(received);
+        record(&body, spans)?;
         let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
         writer.write_all(answer.as_bytes()).map_err(|e| e.to_string())?;
     }
+}
+
+/// Decodes an `ExportTraceServiceRequest` and keeps its spans.
+fn record(body: &[u8], spans: &Mutex<Vec<ReceivedSpan>>) -> Result<(), String> {
+    use prost::Message;
+    let request = otlp::ExportTraceServiceRequest::decode(body).map_err(|e| e.to_string())?;
+    let mut received = Vec::new();
+    for resource_spans in request.resource_spans {
+        let service = resource_spans
+            .resource
+            .iter()
+            .flat_map(|r| &r.attributes)
+            .find(|a| a.key == "service.name")
+            .and_then(|a| a.value.as_ref()?.string_value.clone())
+            .unwrap_or_default();
+        for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
+            received.push(ReceivedSpan {
+                service: service.clone(),
+                trace_id: hex(&span.trace_id),
+                span_id: hex(&span.span_id),
+                parent: hex(&span.parent_span_id),
+                kind: span.kind,
+            });
+        }
+    }
+    spans.lock().unwrap().extend(received);
+    Ok(())
+}
+
+/// OTLP over gRPC: `/opentelemetry.proto.collector.trace.v1.TraceService/Export`
+/// on HTTP/2, each message a length-prefixed protobuf (uncompressed), the
+/// answer an empty `ExportTraceServiceResponse` and `grpc-status: 0`.
+fn serve_grpc(listener: TcpListener, spans: Arc<Mutex<Vec<ReceivedSpan>>>, errors: Arc<Mutex<Vec<String>>>) {
+    listener.set_nonblocking(true).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        loop {
+            let Ok((socket, _)) = listener.accept().await else { continue };
+            let (spans, errors) = (Arc::clone(&spans), Arc::clone(&errors));
+            tokio::spawn(async move {
+                if let Err(e) = grpc_connection(socket, &spans).await {
+                    errors.lock().unwrap().push(e);
+                }
+            });
+        }
+    });
+}
+
+async fn grpc_connection(socket: tokio::net::TcpStream, spans: &Mutex<Vec<ReceivedSpan>>) -> Result<(), String> {
+    let mut connection = h2::server::handshake(socket).await.map_err(|e| e.to_string())?;
+    while let Some(request) = connection.accept().await {
+        let (request, mut respond) = request.map_err(|e| e.to_string())?;
+        let path = request.uri().path().to_string();
+        if path != "/opentelemetry.proto.collector.trace.v1.TraceService/Export" {
+            return Err(format!("unexpected gRPC method {path}"));
+        }
+        let mut body = request.into_body();
+        let mut message = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(|e| e.to_string())?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            message.extend_from_slice(&chunk);
+        }
+        // gRPC framing: a compressed flag (0) and a 4-byte big-endian length.
+        let (prefix, payload) = message.split_at_checked(5).ok_or("a gRPC message without its prefix")?;
+        let length = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+        if prefix[0] != 0 || payload.len() != length {
+            return Err(format!("unexpected gRPC framing: {prefix:?}, {} bytes", payload.len()));
+        }
+        record(payload, spans)?;
+        let response = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/grpc")
+            .body(())
+            .map_err(|e| e.to_string())?;
+        let mut stream = respond.send_response(response, false).map_err(|e| e.to_string())?;
+        stream.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), false).map_err(|e| e.to_string())?;
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        stream.send_trailers(trailers).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// A chunked body (RFC 9112, 7.1), without trailers.
@@ -687,13 +754,13 @@ fn read_chunked(reader: &mut impl BufRead) -> Result<Vec<u8>, String> {
 /// The gateway routes to `front`, whose app calls `back` through its
 /// sidecar, forwarding the `traceparent` it received; every proxy reports
 /// to the receiver over OTLP/HTTP and samples every request.
-fn live_spec(otlp: u16, gateway: u16, front: (u16, u16, u16), back: (u16, u16)) -> String {
+fn live_spec(otlp: u16, protocol: &str, gateway: u16, front: (u16, u16, u16), back: (u16, u16)) -> String {
     format!(
         r#"
 mesh "traced"
 tracing {{
     sampling "100%"
-    collector "127.0.0.1" port={otlp} protocol="http"
+    collector "127.0.0.1" port={otlp} protocol="{protocol}"
 }}
 gateway "edge" {{
     listener "http" port={gateway}
@@ -742,7 +809,17 @@ fn access_log_lines(envoy: &EnvoyProcess) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_request_through_gateway_and_two_sidecars_is_one_trace() {
-    let receiver = OtlpReceiver::start();
+    one_trace_through_gateway_and_two_sidecars("http");
+}
+
+#[test]
+fn a_request_through_gateway_and_two_sidecars_is_one_trace_over_otlp_grpc() {
+    one_trace_through_gateway_and_two_sidecars("grpc");
+}
+
+/// The live test, with the proxies sending spans over OTLP `protocol`.
+fn one_trace_through_gateway_and_two_sidecars(protocol: &str) {
+    let receiver = OtlpReceiver::start(protocol);
     let front_outbound = free_port();
     let back_app = Upstream::start("back-app");
     // front's app: calls back through its sidecar, forwarding the trace
@@ -756,6 +833,7 @@ fn a_request_through_gateway_and_two_sidecars_is_one_trace() {
     let dir = tempfile::tempdir().unwrap();
     let spec = live_spec(
         receiver.port,
+        protocol,
         gateway_port,
         (front_app.port(), front_inbound, front_outbound),
         (back_app.port(), back_inbound),
