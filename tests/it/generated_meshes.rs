@@ -4,7 +4,8 @@
 //! a worker that listens nowhere; with and without mutual TLS, versions and
 //! traffic splits, retries, a gateway whose routes rewrite paths and hosts,
 //! redirect, upgrade to WebSocket, serve `host` blocks or wait without a
-//! timeout) are built, and **every** Envoy config goes through
+//! timeout; with and without tracing to a collector over OTLP gRPC or HTTP)
+//! are built, and **every** Envoy config goes through
 //! `envoy --mode validate` and every Istio resource through Istio's CRD
 //! schemas. A rejection names the seed and prints the spec;
 //! fixed, it stays here as a regression case (`REGRESSIONS`).
@@ -157,6 +158,18 @@ fn generate(seed: u64) -> Vec<(String, String)> {
         let _ =
             write!(mesh, "gateway \"edge\" {{\n    listener \"http\" port={}\n{routes}}}\n", 18000 + rng.below(1000));
     }
+    // Tracing from a generator of its own, so the meshes above stay what
+    // their seeds made them (the regression seeds among them).
+    let mut tracing_rng = Rng::new(seed ^ 0x7ACE);
+    if tracing_rng.chance(50) {
+        let host = ["127.0.0.1", "otel.observability.svc.cluster.local", "otel"][tracing_rng.below(3) as usize];
+        let (port, protocol) = if tracing_rng.chance(50) { (4317, "grpc") } else { (4318, "http") };
+        let sampling = ["100%", "10%", "0.5%", "0%"][tracing_rng.below(4) as usize];
+        let _ = write!(
+            mesh,
+            "tracing {{\n    sampling \"{sampling}\"\n    collector \"{host}\" port={port} protocol=\"{protocol}\"\n}}\n"
+        );
+    }
     vec![
         ("mesh.kdl".to_string(), mesh),
         ("items.yaml".to_string(), OPENAPI.to_string()),
@@ -282,8 +295,11 @@ fn the_generator_covers_every_name_form_port_and_feature() {
         "redirect prefix=",
         "redirect scheme=",
         "redirect path=",
+        "protocol=\"grpc\"\n}",
+        "protocol=\"http\"\n}",
     ] {
         assert!(all.contains(needle), "no generated mesh has {needle:?}");
     }
     assert!(specs.iter().any(|s| !s.contains("mtls")), "some meshes run without mTLS");
+    assert!(specs.iter().any(|s| !s.contains("tracing {")), "some meshes trace nothing");
 }

@@ -90,14 +90,15 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
     // `host` block and one for the other hosts), one Gateway,
     // the gateway's JWT validation and policy, payments', loyalty's and the cache's allow
     // policies, accounts' and loyalty's token requirements (a
-    // RequestAuthentication and a DENY policy each), and the mesh's and
-    // reviews' mTLS modes.
+    // RequestAuthentication and a DENY policy each), the mesh's and
+    // reviews' mTLS modes, and the mesh's tracing and payments' own rate.
     assert_eq!(
         kinds(&resources),
         BTreeMap::from([
             ("AuthorizationPolicy".to_string(), 6),
             ("PeerAuthentication".to_string(), 2),
             ("DestinationRule".to_string(), 8),
+            ("Telemetry".to_string(), 2),
             ("Gateway".to_string(), 1),
             ("RequestAuthentication".to_string(), 3),
             ("ServiceEntry".to_string(), 1),
@@ -107,7 +108,12 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
     for (_, r) in &resources {
         let security = ["RequestAuthentication", "AuthorizationPolicy", "PeerAuthentication"]
             .contains(&r["kind"].as_str().unwrap());
-        assert_eq!(r["apiVersion"], if security { "security.istio.io/v1" } else { "networking.istio.io/v1" });
+        let expected = match r["kind"].as_str() {
+            Some("Telemetry") => "telemetry.istio.io/v1",
+            _ if security => "security.istio.io/v1",
+            _ => "networking.istio.io/v1",
+        };
+        assert_eq!(r["apiVersion"], expected);
     }
 }
 

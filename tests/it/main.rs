@@ -51,5 +51,6 @@ mod schema_registry_subjects;
 mod sock_shop;
 mod support_selftest;
 mod tcp_services;
+mod tracing;
 mod traffic;
 mod versioning_docs;

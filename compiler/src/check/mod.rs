@@ -65,6 +65,7 @@ mod traffic {
     pub mod retry_non_idempotent;
     pub mod sync_call_cycle;
     pub mod timeout_budget;
+    pub mod trace_propagation_broken;
 }
 
 use rayon::prelude::*;
@@ -352,6 +353,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A topic no service publishes.",
         codes: &[Code::TopicWithoutProducer],
         run: events::topic_without_producer::run,
+    },
+    Pass {
+        name: "trace-propagation-broken",
+        category: Category::Traffic,
+        purpose: "A service on a traced call path that does not forward the trace context splits its requests' traces.",
+        codes: &[Code::TracePropagationBroken],
+        run: traffic::trace_propagation_broken::run,
     },
     Pass {
         name: "unknown-event-message",

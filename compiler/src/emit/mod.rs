@@ -18,6 +18,7 @@ mod istio;
 mod kafka;
 mod kubernetes;
 mod nats;
+mod opentelemetry;
 mod rabbitmq;
 mod runtime;
 mod schema_registry;
@@ -224,6 +225,13 @@ pub static BACKENDS: &[Backend] = &[
         description: "Per NATS broker: a JetStream StreamConfig per stream (subjects, retention, limits, storage, replicas, duplicate window) and a ConsumerConfig per consumer group (acks, ack wait, backoff, delivery bound, filters).",
         page: "nats.md",
         emit: nats::emit,
+    },
+    Backend {
+        name: "opentelemetry-collector",
+        engine: "opentelemetry",
+        description: "The OpenTelemetry Collector's config (`opentelemetry/collector.yaml`) for the mesh's `tracing` block: an OTLP receiver where the proxies send spans, a batch processor, the spec's exporters.",
+        page: "opentelemetry.md",
+        emit: opentelemetry::collector::emit,
     },
     Backend {
         name: "rabbitmq",

@@ -45,6 +45,7 @@ pub mod identity;
 mod lower;
 pub mod security;
 pub mod subject_trie;
+pub mod tracing;
 pub mod traffic;
 pub mod values;
 
@@ -101,6 +102,8 @@ pub struct Model {
     pub security: security::SecurityPolicy,
     /// Brokers, streams and consumers; empty until the event-bus language lowers into it.
     pub events: events::Events,
+    /// The `tracing` block; `None`: the proxies trace nothing.
+    pub tracing: Option<tracing::Tracing>,
     /// The day API version lifecycles are judged on (deprecated, past its
     /// sunset): set by the driver (`--today`, `SOURCE_DATE_EPOCH`, else the
     /// clock). It changes diagnostics only, never an artifact.
@@ -244,6 +247,8 @@ pub struct Service {
     pub versions: Vec<traffic::Version>,
     /// In the mesh beside a proxy of ours, or outside it (`external`).
     pub placement: Placement,
+    /// Its own tracing settings (`tracing service-name=... propagates=...`).
+    pub tracing: tracing::OwnTracing,
     pub span: Span,
 }
 
@@ -318,6 +323,28 @@ pub struct SchemaVersion {
 }
 
 impl Service {
+    /// Whether its application copies the trace context of a request it
+    /// serves onto the calls it makes for it: as declared, else yes for a
+    /// service in the mesh (instrumented like the rest) and no for an
+    /// external one (whose code is not ours).
+    pub fn propagates_traces(&self) -> bool {
+        match &self.tracing.propagates {
+            Some(p) => p.value,
+            None => self.mesh().is_some(),
+        }
+    }
+
+    /// The `service.name` its proxy's spans carry.
+    pub fn trace_name(&self) -> &str {
+        self.tracing.service_name.as_ref().map_or(self.name.value.as_str(), |n| n.value.as_str())
+    }
+
+    /// Its proxy's sampling rate for the traces it starts; `None` without a mesh `tracing` block.
+    pub fn trace_sampling(&self, model: &Model) -> Option<tracing::Sampling> {
+        let mesh = model.tracing.as_ref()?;
+        Some(self.tracing.sampling.as_ref().map_or(mesh.sampling.value, |s| s.value))
+    }
+
     /// Its proxy's settings; `None` for an external service.
     pub fn mesh(&self) -> Option<&MeshMember> {
         match &self.placement {
@@ -676,6 +703,8 @@ pub struct Gateway {
     pub rate_limit_service: Option<security::RateLimitService>,
     /// Where audit records go (stdout unless set).
     pub audit_log: security::AuditSink,
+    /// Its own tracing settings (`tracing service-name=... sampling=...`).
+    pub tracing: tracing::OwnTracing,
     pub span: Span,
 }
 
@@ -916,6 +945,17 @@ pub struct ErrorStatus {
 }
 
 impl Gateway {
+    /// The `service.name` its proxy's spans carry.
+    pub fn trace_name(&self) -> &str {
+        self.tracing.service_name.as_ref().map_or(self.name.value.as_str(), |n| n.value.as_str())
+    }
+
+    /// Its sampling rate for the traces it starts; `None` without a mesh `tracing` block.
+    pub fn trace_sampling(&self, model: &Model) -> Option<tracing::Sampling> {
+        let mesh = model.tracing.as_ref()?;
+        Some(self.tracing.sampling.as_ref().map_or(mesh.sampling.value, |s| s.value))
+    }
+
     pub fn virtual_host(&self, id: VirtualHostId) -> &VirtualHost {
         &self.virtual_hosts[id.index()]
     }

@@ -27,7 +27,7 @@ fn crds() -> &'static Crds {
             let group = crd["spec"]["group"].as_str().expect("a CRD has a group").to_string();
             let kind = crd["spec"]["names"]["kind"].as_str().expect("a CRD has a kind").to_string();
             // Only the kinds meshc emits: compiling all of them is slow in debug builds.
-            if group != "networking.istio.io" && group != "security.istio.io" {
+            if !["networking.istio.io", "security.istio.io", "telemetry.istio.io"].contains(&group.as_str()) {
                 continue;
             }
             for version in crd["spec"]["versions"].as_array().expect("a CRD has versions") {

@@ -63,6 +63,10 @@ pub struct Listener<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub listener_filters: Vec<Filter<'a>>,
     pub name: Str<'a>,
+    /// `INBOUND` or `OUTBOUND`: set on traced sidecars, where it makes the
+    /// connection manager's spans server or client spans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_direction: Option<&'static str>,
 }
 
 #[derive(Clone, Serialize)]
@@ -141,15 +145,93 @@ pub enum Any<'a> {
     UpstreamTlsContext(UpstreamTlsContext<'a>),
     #[serde(rename = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions")]
     HttpProtocolOptions(HttpProtocolOptions<'a>),
+    #[serde(rename = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig")]
+    OpenTelemetryConfig(OpenTelemetryConfig<'a>),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog")]
+    StdoutAccessLog(StdoutAccessLog),
     /// A message not typed here yet, with its `@type`.
     #[serde(untagged)]
     Json(serde_json::Value),
+}
+
+// -------------------------------------------- tracing and access logs ----
+
+/// The connection manager's `tracing`: a span per request, sampled at
+/// `random_sampling` percent when the request carries no decision yet.
+#[derive(Clone, Serialize)]
+pub struct Tracing<'a> {
+    pub provider: TracingProvider<'a>,
+    pub random_sampling: Percent,
+}
+
+#[derive(Clone, Serialize)]
+pub struct TracingProvider<'a> {
+    /// `envoy.tracers.opentelemetry`.
+    pub name: &'static str,
+    pub typed_config: Any<'a>,
+}
+
+/// `envoy.config.trace.v3.OpenTelemetryConfig`: OTLP to a collector over
+/// gRPC or HTTP (one of the two), spans named after `service_name`.
+/// Envoy 1.40 reads and writes W3C `traceparent`/`tracestate` only.
+#[derive(Clone, Serialize)]
+pub struct OpenTelemetryConfig<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_service: Option<GrpcService<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_service: Option<HttpService<'a>>,
+    pub service_name: Str<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct GrpcService<'a> {
+    pub envoy_grpc: EnvoyGrpc<'a>,
+    pub timeout: &'static str,
+}
+
+#[derive(Clone, Serialize)]
+pub struct EnvoyGrpc<'a> {
+    pub cluster_name: Str<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct HttpService<'a> {
+    pub http_uri: TracingHttpUri<'a>,
+}
+
+/// `envoy.config.core.v3.HttpUri` of the OTLP/HTTP exporter.
+#[derive(Clone, Serialize)]
+pub struct TracingHttpUri<'a> {
+    pub cluster: Str<'a>,
+    pub timeout: &'static str,
+    pub uri: String,
+}
+
+/// An access log of the connection manager.
+#[derive(Clone, Serialize)]
+pub struct AccessLog<'a> {
+    pub name: &'static str,
+    pub typed_config: Any<'a>,
+}
+
+/// `envoy.extensions.access_loggers.stream.v3.StdoutAccessLog`.
+#[derive(Clone, Serialize)]
+pub struct StdoutAccessLog {
+    pub log_format: JsonLogFormat,
+}
+
+/// One JSON object per request, keys sorted: field name → command operator.
+#[derive(Clone, Serialize)]
+pub struct JsonLogFormat {
+    pub json_format: BTreeMap<&'static str, &'static str>,
 }
 
 // ------------------------------------------------------- HTTP and TCP ----
 
 #[derive(Clone, Serialize)]
 pub struct HttpConnectionManager<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub access_log: Vec<AccessLog<'a>>,
     pub codec_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forward_client_cert_details: Option<&'static str>,
@@ -158,6 +240,8 @@ pub struct HttpConnectionManager<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub set_current_client_cert_details: Option<ClientCertDetails>,
     pub stat_prefix: Str<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<Tracing<'a>>,
 }
 
 #[derive(Clone, Serialize)]

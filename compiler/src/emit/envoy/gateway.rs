@@ -58,6 +58,9 @@ pub fn emit(
     unexpressed: &mut Vec<Unexpressed>,
 ) -> Vec<Artifact> {
     unexpressed.extend(uncached_versions(model));
+    if !model.gateways.is_empty() {
+        super::tracing::unexpressed(model, "the gateways", unexpressed);
+    }
     model
         .gateways
         .par_iter()
@@ -143,7 +146,15 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
         HeaderTransform::Set { .. } => false,
     });
     let server_header = if touches_server { "PASS_THROUGH" } else { "OVERWRITE" };
-    let access_logs = envoy_security::access_logs(model, gateway);
+    let mut access_logs = envoy_security::access_logs(model, gateway);
+    access_logs.extend(
+        super::tracing::access_logs(model).iter().map(|l| serde_json::to_value(l).expect("an access log serializes")),
+    );
+    // The gateway starts the traces of the requests it takes (unless a caller sent a sampling decision).
+    let tracer = gateway
+        .trace_sampling(model)
+        .and_then(|sampling| super::tracing::tracer(model, gateway.trace_name(), sampling))
+        .map(|t| serde_json::to_value(&t).expect("a tracer serializes"));
     let listeners: Vec<Value> = gateway
         .listeners
         .iter()
@@ -172,6 +183,9 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
             }
             if envoy_security::keys_by_client_address(gateway) {
                 hcm["use_remote_address"] = json!(true);
+            }
+            if let Some(tracer) = &tracer {
+                hcm["tracing"] = tracer.clone();
             }
             listener
         })
@@ -215,6 +229,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
         }
     }
     clusters.extend(envoy_security::clusters(model, gateway));
+    clusters.extend(super::tracing::collector_cluster(model));
     if let (Some(validator), true) = (&gateway.validator, validating(gateway)) {
         let mut cluster =
             Cluster::single_host(VALIDATOR_CLUSTER, validator.value.host.as_str(), validator.value.port.get());

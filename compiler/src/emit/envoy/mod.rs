@@ -10,6 +10,7 @@ pub mod ratelimit;
 mod security;
 pub mod sidecar;
 pub mod tls;
+mod tracing;
 mod version_routes;
 
 use std::collections::BTreeMap;

@@ -44,7 +44,13 @@ use crate::model::values::Operation;
 use crate::model::{Call, Model, PortId, PortProtocol, Service, ServiceId};
 use crate::schema::SchemaIndex;
 
-pub fn emit(model: &Model, schemas: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+pub fn emit(
+    model: &Model,
+    schemas: &SchemaIndex,
+    options: &Options,
+    unexpressed: &mut Vec<Unexpressed>,
+) -> Vec<Artifact> {
+    super::tracing::unexpressed(model, "the sidecars", unexpressed);
     model
         .services
         .par_iter()
@@ -81,6 +87,14 @@ fn bootstrap<'a>(
     listeners.extend(tcp_outbound_listeners(model, options, service, &mut clusters));
     if listeners.is_empty() {
         return None;
+    }
+    if let Some((name, cluster)) = super::tracing::collector_cluster(model) {
+        clusters.insert(name, cluster);
+        // Spans of the inbound side are server spans, of the outbound side client spans.
+        for listener in &mut listeners {
+            let outbound = listener.address.socket_address.address == "127.0.0.1";
+            listener.traffic_direction = Some(if outbound { "OUTBOUND" } else { "INBOUND" });
+        }
     }
     Some(Bootstrap {
         node: Node { cluster: name.into(), id: format!("sidecar-{name}") },
@@ -132,6 +146,7 @@ fn inbound_listener<'a>(
         let host = VirtualHost { domains: vec!["*".into()], name: "inbound".into(), routes: vec![route] };
         let mut manager =
             connection_manager("inbound", stat_prefix, vec![host], token.into_iter().chain(rbac).collect());
+        traced(model, service, &mut manager);
         if inbound_tls.is_some() {
             // The app learns who called: the caller's SPIFFE ID in `x-forwarded-client-cert`.
             manager.forward_client_cert_details = Some("SANITIZE_SET");
@@ -324,7 +339,8 @@ fn outbound_listener<'a>(
         clusters.insert(name, cluster);
     }
     let filters = exchanges.into_values().collect();
-    let manager = connection_manager("outbound", format!("outbound_{name}"), hosts, filters);
+    let mut manager = connection_manager("outbound", format!("outbound_{name}"), hosts, filters);
+    traced(model, service, &mut manager);
     let manager =
         Filter::new("envoy.filters.network.http_connection_manager", Any::HttpConnectionManager(Box::new(manager)));
     Some(listener("outbound", "127.0.0.1", service.sidecar()?.outbound.get(), vec![manager], None))
@@ -343,6 +359,16 @@ fn listener<'a>(
         filter_chains: vec![FilterChain { filter_chain_match: None, filters, transport_socket: tls }],
         listener_filters: Vec::new(),
         name: name.into(),
+        traffic_direction: None,
+    }
+}
+
+/// The mesh's tracer and the trace-id access log on a connection manager
+/// of `service`'s sidecar, when the mesh traces.
+fn traced<'a>(model: &'a Model, service: &'a Service, manager: &mut HttpConnectionManager<'a>) {
+    if let Some(sampling) = service.trace_sampling(model) {
+        manager.tracing = super::tracing::tracer(model, service.trace_name(), sampling);
+        manager.access_log = super::tracing::access_logs(model);
     }
 }
 
@@ -355,12 +381,14 @@ fn connection_manager<'a>(
 ) -> HttpConnectionManager<'a> {
     filters.push(Filter::new("envoy.filters.http.router", Any::Router(Empty {})));
     HttpConnectionManager {
+        access_log: Vec::new(),
         codec_type: "AUTO",
         forward_client_cert_details: None,
         http_filters: filters,
         route_config: RouteConfiguration { ignore_port_in_host_matching: false, name: name.into(), virtual_hosts },
         set_current_client_cert_details: None,
         stat_prefix: stat_prefix.into(),
+        tracing: None,
     }
 }
 

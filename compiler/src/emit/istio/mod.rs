@@ -36,6 +36,9 @@
 //! the last VirtualService's `meshc/not-in-istio` annotation (the Gateway's
 //! when no route is left).
 //!
+//! `istio/mesh-tracing.yaml` holds the mesh's `tracing` as `Telemetry`
+//! resources (`telemetry.rs`).
+//!
 //! Routes the spec gives no retries get `attempts: 0` (Istio would retry
 //! twice by default) and routes without a timeout get Envoy's default of
 //! 15 s, which meshc's Envoy backends rely on (Istio's default is none), so
@@ -47,6 +50,7 @@ use serde_json::{json, Map, Value};
 
 mod identity;
 mod security;
+mod telemetry;
 mod version_routes;
 
 use crate::emit::{path_template_regex, yaml, Artifact, Options, Unexpressed, VERSION_LABEL};
@@ -100,6 +104,14 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
             path: "istio/mesh-mtls.yaml".to_string(),
             contents: documents(model, &istio_identity::mesh_peer_authentications(mtls)),
             origin: mtls.span,
+        });
+    }
+    let telemetry = telemetry::resources(model, unexpressed);
+    if let Some(tracing) = model.tracing.as_ref().filter(|_| !telemetry.is_empty()) {
+        artifacts.push(Artifact {
+            path: "istio/mesh-tracing.yaml".to_string(),
+            contents: documents(model, &telemetry),
+            origin: tracing.span,
         });
     }
     for gateway in &model.gateways {

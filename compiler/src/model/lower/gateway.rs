@@ -13,8 +13,17 @@ use crate::model::values::{check_name, Domain, ErrorBodyFormat, Host, Port};
 use crate::model::{Endpoint, ErrorFormat, ErrorStatus, Gateway, Listener, Route, VirtualHost, VirtualHostId};
 use crate::syntax::Node;
 
-const CHILDREN: &[&str] =
-    &["listener", "error-format", "validator", "rate-limit-service", "audit-log", "route", "host", "identity"];
+const CHILDREN: &[&str] = &[
+    "listener",
+    "error-format",
+    "validator",
+    "rate-limit-service",
+    "audit-log",
+    "route",
+    "host",
+    "identity",
+    "tracing",
+];
 
 impl Lower<'_> {
     pub(super) fn gateway(&mut self, node: &Node, name: Spanned<String>) -> Option<Gateway> {
@@ -31,6 +40,7 @@ impl Lower<'_> {
         let mut identity_node = None;
         let mut rate_limit_service = None;
         let mut audit_log = AuditSink::Stdout;
+        let mut tracing = Some(Default::default());
         // Gateway-wide settings first: routes inherit the gateway's body format.
         for child in node.children() {
             match child.name.as_str() {
@@ -90,7 +100,11 @@ impl Lower<'_> {
                         }
                     }
                 }
-                "route" | "host" | "error-format" | "validator" | "rate-limit-service" | "audit-log" | "identity" => {}
+                "tracing" if once.first(child, self.sink) => {
+                    tracing = self.own_tracing(child, super::tracing::Owner::Gateway);
+                }
+                "route" | "host" | "error-format" | "validator" | "rate-limit-service" | "audit-log" | "identity"
+                | "tracing" => {}
                 _ => read::unknown_child(child, "gateway", CHILDREN, self.sink),
             }
         }
@@ -152,6 +166,7 @@ impl Lower<'_> {
             rate_limit_service,
             audit_log,
             identity,
+            tracing: tracing?,
             span: node.span,
         })
     }

@@ -15,6 +15,7 @@ mod secrets;
 mod security;
 mod service;
 mod topic;
+mod tracing;
 mod traffic;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ const TOP_LEVEL: &[&str] = &[
     "security",
     "mtls",
     "token-exchange",
+    "tracing",
 ];
 
 /// Builds the model from every loaded document.
@@ -115,6 +117,11 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 "mtls" => {
                     if declare_once(&mut singletons, "mtls", node.name_span, ("mtls", "mtls"), cx.sink) {
                         cx.model.mtls = cx.mtls(node);
+                    }
+                }
+                "tracing" => {
+                    if declare_once(&mut singletons, "tracing", node.name_span, ("tracing", "tracing"), cx.sink) {
+                        cx.model.tracing = cx.tracing(node);
                     }
                 }
                 // The stdlib's security baseline applies unless the workspace sets its own.
@@ -229,6 +236,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
             cx.gateways.insert(key, (Some(id), node.name_span));
         }
     }
+    cx.tracing_without_mesh_tracing();
     // Authorization last: its rules name gateways as well as services.
     for (node, id) in lowered {
         let authorization = node.children().iter().find(|c| c.name == "authorization").map(|c| cx.authorization(c));

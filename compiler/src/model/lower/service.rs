@@ -36,7 +36,10 @@ const CHILDREN: &[&str] = &[
     "external",
     "publishes",
     "subscribes",
+    "tracing",
 ];
+
+use super::tracing::Owner as TraceOwner;
 
 impl Lower<'_> {
     /// A service without its calls (those need every service's id; see `calls`).
@@ -63,6 +66,7 @@ impl Lower<'_> {
         let mut mtls = Some(None);
         let mut require_token = Some(None);
         let mut external = None;
+        let mut tracing_node = None;
         for child in node.children() {
             match child.name.as_str() {
                 "owner" if once.first(child, self.sink) => {
@@ -108,10 +112,13 @@ impl Lower<'_> {
                 // Lowered with the calls: it names other services.
                 "authorization" if once.first(child, self.sink) => {}
                 "sidecar" if once.first(child, self.sink) => sidecar = self.sidecar(child),
+                // Read once `external` is known: it decides what may be said.
+                "tracing" if once.first(child, self.sink) => tracing_node = Some(child),
                 "endpoints" if once.first(child, self.sink) => endpoints_node = Some(child),
                 // Lowered once every service has its id (`event_links`).
                 "publishes" | "subscribes" => {}
-                "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" | "endpoints" | "versions" => {}
+                "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" | "endpoints" | "versions"
+                | "tracing" => {}
                 _ => read::unknown_child(child, "service", CHILDREN, self.sink),
             }
         }
@@ -170,10 +177,18 @@ impl Lower<'_> {
                 return None;
             }
         }
+        let tracing = match tracing_node {
+            Some(node) => {
+                let owner = if external.is_some() { TraceOwner::External } else { TraceOwner::MeshService };
+                self.own_tracing(node, owner)
+            }
+            None => Some(Default::default()),
+        };
         let host = address.as_ref().map(|a: &Spanned<Address>| &a.value.host);
         let identity = self.identity(identity_node, Identity::default_for(&name.value, host));
         let (call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token) =
             (call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?);
+        let tracing = tracing?;
         let port_count = address.as_ref().map_or(0, |a| a.value.ports.len());
         if sidecar.inbound_ports(port_count).is_none() {
             self.sink.push(
@@ -198,6 +213,7 @@ impl Lower<'_> {
                 // Authorization is lowered last, with the gateways its rules name.
                 None => Placement::Mesh(MeshMember { sidecar, identity, mtls, authorization: None, require_token }),
             },
+            tracing,
             span: node.span,
         })
     }
