@@ -14,6 +14,7 @@ pub enum Category {
     Traffic,
     Events,
     Security,
+    Monitoring,
     Hygiene,
 }
 
@@ -28,6 +29,7 @@ impl Category {
             Category::Traffic => "traffic",
             Category::Events => "events",
             Category::Security => "security",
+            Category::Monitoring => "monitoring",
             Category::Hygiene => "hygiene",
         }
     }
@@ -180,6 +182,12 @@ codes! {
     UnknownHealthService = "MESH0102", "unknown-health-service", Reference, Warning, "0.1.0", "A gRPC health check asks about a service name that the service's `.proto` files do not define.";
     UnreadableGitRef = "MESH0103", "unreadable-git-ref", Workspace, Error, "0.1.0", "`meshc diff --against REF`: the workspace cannot be read at that git ref (no repository, unknown ref, the directory absent from it, a symlink or too many files in its tree).";
     SchemaChangeNotCompared = "MESH0104", "schema-change-not-compared", Schema, Warning, "0.1.0", "`meshc diff` of two workspaces: an API changed kind, or its schema changed in a format meshc does not compare for APIs, so its breaking changes are not reported.";
+    UnknownMonitoringPolicy = "MESH0110", "unknown-monitoring-policy", Reference, Error, "0.1.0", "`slo policy=NAME` or `alert policy=NAME` names an slo-policy or alert-policy that is not declared.";
+    UnknownReceiver = "MESH0111", "unknown-receiver", Reference, Error, "0.1.0", "`monitoring { default-receiver NAME }` names a receiver the block does not declare.";
+    UnmeasuredObjective = "MESH0112", "unmeasured-objective", Monitoring, Warning, "0.1.0", "An SLO or alert watches a metric no emitted config produces (no `monitoring` block, an external service, a plain-TCP service, a certificate alert without mTLS): it can never fire.";
+    LatencyObjectiveBeyondTimeout = "MESH0113", "latency-objective-beyond-timeout", Monitoring, Warning, "0.1.0", "A latency objective or alert's threshold is not below the route's or call's timeout: every request ends before it, so it can never burn or fire.";
+    WarningNotBelowCritical = "MESH0114", "warning-not-below-critical", Monitoring, Warning, "0.1.0", "A warning alert's threshold is not below the critical one of the same kind at the same place: the warning never comes first.";
+    MissingSlo = "MESH0115", "missing-slo", Monitoring, Warning, "0.1.0", "In a monitored mesh, a service behind a gateway route has no SLO (on itself or its routes) and is not declared `slo-exempt`.";
 }
 
 impl Code {

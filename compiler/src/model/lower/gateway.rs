@@ -14,7 +14,7 @@ use crate::model::{Endpoint, ErrorFormat, ErrorStatus, Gateway, Listener, Route,
 use crate::syntax::Node;
 
 const CHILDREN: &[&str] =
-    &["listener", "error-format", "validator", "rate-limit-service", "audit-log", "route", "host", "identity"];
+    &["listener", "error-format", "validator", "rate-limit-service", "audit-log", "route", "host", "identity", "admin-port"];
 
 impl Lower<'_> {
     pub(super) fn gateway(&mut self, node: &Node, name: Spanned<String>) -> Option<Gateway> {
@@ -31,6 +31,7 @@ impl Lower<'_> {
         let mut identity_node = None;
         let mut rate_limit_service = None;
         let mut audit_log = AuditSink::Stdout;
+        let mut admin_port = None;
         // Gateway-wide settings first: routes inherit the gateway's body format.
         for child in node.children() {
             match child.name.as_str() {
@@ -64,6 +65,13 @@ impl Lower<'_> {
                     }
                 }
                 "identity" if once.first(child, self.sink) => identity_node = Some(child),
+                "admin-port" if once.first(child, self.sink) => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    admin_port = read::int_arg(child, 0, "a port", "admin-port 9901", self.sink).and_then(|p| {
+                        read::parse(&p, |n| Port::new(*n), self.sink).map(|port| Spanned::new(port, p.span))
+                    });
+                }
                 "rate-limit-service" if once.first(child, self.sink) => {
                     read::check_entries(child, 0, &["address", "port"], self.sink);
                     read::no_children(child, self.sink);
@@ -90,7 +98,8 @@ impl Lower<'_> {
                         }
                     }
                 }
-                "route" | "host" | "error-format" | "validator" | "rate-limit-service" | "audit-log" | "identity" => {}
+                "route" | "host" | "error-format" | "validator" | "rate-limit-service" | "audit-log" | "identity"
+                | "admin-port" => {}
                 _ => read::unknown_child(child, "gateway", CHILDREN, self.sink),
             }
         }
@@ -152,6 +161,7 @@ impl Lower<'_> {
             rate_limit_service,
             audit_log,
             identity,
+            admin_port,
             span: node.span,
         })
     }
