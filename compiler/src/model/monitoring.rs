@@ -24,6 +24,9 @@ pub struct Monitoring {
     pub metrics_port: Port,
     /// How often Prometheus scrapes the proxies (`scrape-interval`, 15s).
     pub scrape_interval: Window,
+    /// Where Prometheus sends alerts (`alertmanager "HOST:PORT"`, default
+    /// `alertmanager:9093`).
+    pub alertmanager: Spanned<String>,
     /// Alertmanager receivers, in spec order (the order routes are tried).
     pub receivers: Vec<Receiver>,
     /// The receiver of alerts no `match` takes: `default-receiver`, else

@@ -51,6 +51,7 @@ impl Lower<'_> {
             admin_port: Port::new(i128::from(Monitoring::DEFAULT_ADMIN_PORT)).expect("a port"),
             metrics_port: Port::new(i128::from(Monitoring::DEFAULT_METRICS_PORT)).expect("a port"),
             scrape_interval: Window::from_millis(15_000),
+            alertmanager: Spanned::new("alertmanager:9093".into(), node.span),
             receivers: Vec::new(),
             default_receiver: None,
             span: node.span,
@@ -86,6 +87,23 @@ impl Lower<'_> {
                         None => failed = true,
                     }
                 }
+                "alertmanager" => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    let example = "alertmanager \"alertmanager.monitoring.svc:9093\"";
+                    match read::string_arg(child, 0, "a host:port", example, self.sink) {
+                        Some(a) if valid_host_port(&a.value) => monitoring.alertmanager = a,
+                        Some(a) => {
+                            self.sink.push(
+                                Diagnostic::new(Code::InvalidValue, format!("`{}` is not HOST:PORT", a.value))
+                                    .at(a.span, "expected host:port")
+                                    .help(format!("for example: {example}")),
+                            );
+                            failed = true;
+                        }
+                        None => failed = true,
+                    }
+                }
                 "default-receiver" => {
                     read::check_entries(child, 1, &[], self.sink);
                     read::no_children(child, self.sink);
@@ -104,7 +122,7 @@ impl Lower<'_> {
                 _ => read::unknown_child(
                     child,
                     "monitoring",
-                    &["admin-port", "metrics-port", "scrape-interval", "receiver", "default-receiver"],
+                    &["admin-port", "metrics-port", "scrape-interval", "alertmanager", "receiver", "default-receiver"],
                     self.sink,
                 ),
             }
@@ -560,4 +578,12 @@ fn merge_labels(base: &[(String, String)], own: Vec<(String, String)>) -> Vec<(S
     let mut merged: std::collections::BTreeMap<String, String> = base.iter().cloned().collect();
     merged.extend(own);
     merged.into_iter().collect()
+}
+
+/// `host:port`: a host of letters, digits, `.`, `-`, and a port 1-65535.
+fn valid_host_port(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else { return false };
+    !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
