@@ -381,3 +381,82 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
     assert!(delivered, "Alertmanager never delivered the alert to the webhook\n{}", logs());
     assert!(good.hits() > 0 && bad.hits() > 0);
 }
+
+#[test]
+fn objectives_and_alerts_are_checked_against_what_the_proxies_measure() {
+    use support::fixture::check;
+    check(
+        r#"
+        //- mesh.kdl
+        monitoring {
+            receiver "oncall" webhook="http://pager.example.com/hook"
+        }
+        service "orders" {
+            owner "t"
+            address "orders.svc" port=8080
+            slo "availability" objective="99.9%" window="30d"
+            alert "error-rate" above="5%" for="5m" severity="critical"
+            alert "error-rate" above="5%" for="15m" severity="warning"
+        //                     ^^^^^^^^^^ MESH0114 warning: the warning's threshold
+            alert "cert-expiry" below="14d" severity="warning"
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0112 warning: can never fire
+            calls "cache" idle-timeout="5m" {
+                alert "error-rate" above="5%" severity="critical"
+        //      ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0112 warning: can never fire
+            }
+        }
+        service "cache" {
+            owner "t"
+            address "cache.svc" port=6379 protocol="redis"
+            traffic { outlier-detection; }
+        }
+        service "search" {
+        //      ^^^^^^^^ MESH0115 warning: no `slo` and no `slo-exempt`
+            owner "t"
+            address "search.svc" port=8080
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "orders" {
+                match path-prefix="/orders"
+                to "orders"
+                timeout "2s"
+                alert "latency" percentile="99%" above="2s" severity="critical"
+        //                                       ^^^^^^^^^^ MESH0113 warning: not below the 2s timeout
+            }
+            route "search" {
+                match path-prefix="/search"
+                to "search"
+            }
+        }
+        "#,
+    );
+}
+
+#[test]
+fn misspelt_kinds_unknown_templates_and_reserved_labels_are_errors() {
+    use support::fixture::check;
+    check(
+        r#"
+        //- mesh.kdl
+        import "std:slo"
+        monitoring {
+            receiver "oncall" webhook="http://pager.example.com/hook"
+            default-receiver "on-call"
+        //                   ^^^^^^^^^ MESH0111 error: unknown receiver
+        }
+        service "orders" {
+            owner "t"
+            address "orders.svc" port=8080
+            slo "availabilty" objective="99.9%" window="30d"
+        //      ^^^^^^^^^^^^^ MESH0004 error: unknown kind
+            alert policy="std-error-rate-critcal"
+        //        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0110 error: unknown alert policy
+            alert "error-rate" above="5%" severity="critical" {
+                labels severity="low"
+        //      ^^^^^^^^^^^^^^^^^^^^^ MESH0004 error: reserved label
+            }
+        }
+        "#,
+    );
+}

@@ -204,12 +204,12 @@ impl Window {
         Window((self.0 / u64::from(factor.max(1))).max(1))
     }
 
-    /// Prometheus' form: the largest units first, `1d6h`, `90s`, `250ms`.
+    /// Prometheus' form: the largest units first, days at most (`30d`,
+    /// not `4w2d`), `1d6h`, `90s`, `250ms`.
     pub fn prometheus(self) -> String {
         let mut rest = self.0;
         let mut out = String::new();
-        for (unit, factor) in [("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
-        {
+        for (unit, factor) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
             if rest >= factor {
                 out.push_str(&format!("{}{unit}", rest / factor));
                 rest %= factor;
