@@ -44,9 +44,8 @@ fn check_with_engines(out: &Path) {
     run_ok(&promtool, &["check", "config", "prometheus.yml"], &prom);
     run_ok(&promtool, &["check", "rules", "rules/meshc.yml"], &prom);
     let tests_dir = prom.join("tests");
-    let mut tests: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
+    let mut tests: Vec<PathBuf> =
+        std::fs::read_dir(&tests_dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
     tests.sort();
     for test in &tests {
         let name = format!("tests/{}", test.file_name().unwrap().to_str().unwrap());
@@ -66,7 +65,13 @@ fn the_shops_scrape_config_rules_rule_tests_and_alertmanager_config_pass_promtoo
     assert!(rules.contains("alert: SLOErrorBudgetFastBurn"), "{rules}");
     assert!(rules.contains("route: place-order"), "{rules}");
     let tests = std::fs::read_to_string(out.path().join("prometheus/tests/meshc.test.yml")).unwrap();
-    for alert in ["RouteLatencyHigh", "ServiceErrorRateHigh", "CallLatencyHigh", "ServiceSaturationHigh", "ServiceCertificateExpiring"] {
+    for alert in [
+        "RouteLatencyHigh",
+        "ServiceErrorRateHigh",
+        "CallLatencyHigh",
+        "ServiceSaturationHigh",
+        "ServiceCertificateExpiring",
+    ] {
         assert!(tests.contains(&format!("alertname: {alert}")), "no test of {alert}");
     }
     let gateway = std::fs::read_to_string(out.path().join("envoy/gateway-public.yaml")).unwrap();
@@ -145,10 +150,13 @@ impl Gen {
             "monitoring {\n    receiver \"pager\" webhook=\"http://pager.example/hook\" { match severity=\"critical\"; }\n    receiver \"tickets\" webhook=\"http://tickets.example/hook\"\n    default-receiver \"tickets\"\n}\n",
         );
         for i in 0..services {
-            spec.push_str(&format!("service \"s{i}\" {{\n    owner \"team-{}\"\n    address \"s{i}.svc\" port=8080\n", i % 2));
+            spec.push_str(&format!(
+                "service \"s{i}\" {{\n    owner \"team-{}\"\n    address \"s{i}.svc\" port=8080\n",
+                i % 2
+            ));
             spec.push_str("    traffic { circuit-breaker max-requests=200; outlier-detection; }\n");
             for kind in ["availability", "latency"] {
-                if self.next() % 2 == 0 {
+                if self.next().is_multiple_of(2) {
                     spec.push_str(&format!("    {}\n", self.slo(kind)));
                 }
             }
@@ -166,8 +174,10 @@ impl Gen {
         }
         spec.push_str("gateway \"edge\" {\n    listener \"http\" port=8080\n");
         for i in 0..services {
-            spec.push_str(&format!("    route \"r{i}\" {{\n        match path-prefix=\"/s{i}/\"\n        to \"s{i}\"\n"));
-            if self.next() % 2 == 0 {
+            spec.push_str(&format!(
+                "    route \"r{i}\" {{\n        match path-prefix=\"/s{i}/\"\n        to \"s{i}\"\n"
+            ));
+            if self.next().is_multiple_of(2) {
                 spec.push_str(&format!("        {}\n", self.slo("availability")));
             }
             for _ in 0..self.next() % 2 {
@@ -214,8 +224,7 @@ impl Webhook {
                 let mut data = Vec::new();
                 let mut buf = [0u8; 8192];
                 // Headers, then Content-Length bytes of body.
-                loop {
-                    let Ok(n) = stream.read(&mut buf) else { break };
+                while let Ok(n) = stream.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
@@ -224,7 +233,9 @@ impl Webhook {
                     if let Some(end) = text.find("\r\n\r\n") {
                         let length = text[..end]
                             .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                            .find_map(|l| {
+                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                            })
                             .and_then(|v| v.parse::<usize>().ok())
                             .unwrap_or(0);
                         if data.len() >= end + 4 + length {
@@ -278,13 +289,8 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
     let good = support::Upstream::start_with_status("good", 200);
     let bad = support::Upstream::start_with_status("bad", 500);
     let webhook = Webhook::start();
-    let (gw, admin, metrics, prom_port, am_port) = (
-        support::free_port(),
-        support::free_port(),
-        support::free_port(),
-        support::free_port(),
-        support::free_port(),
-    );
+    let (gw, admin, metrics, prom_port, am_port) =
+        (support::free_port(), support::free_port(), support::free_port(), support::free_port(), support::free_port());
     let spec = format!(
         r#"
         monitoring {{

@@ -11,19 +11,19 @@
 //! silently: the backend reports it as [`Unexpressed`], which the driver
 //! turns into a warning (MESH0073).
 
+mod alertmanager;
 mod api_versions;
 pub mod certificates;
-pub mod stats;
 mod envoy;
 mod istio;
 mod kafka;
 mod kubernetes;
 mod nats;
 mod prometheus;
-mod alertmanager;
 mod rabbitmq;
 mod runtime;
 mod schema_registry;
+pub mod stats;
 
 use rayon::prelude::*;
 
@@ -52,7 +52,7 @@ pub struct Options {
     /// The backends to run (`--backend`); `None`: all of them.
     backends: Option<Vec<&'static str>>,
     /// Every monitoring window (rates, `for`, SLO windows, scrape and
-    /// evaluation intervals) is divided by this (`--monitoring-time-scale`),
+    /// evaluation intervals) is divided by this,
     /// so tests see alerts fire in seconds; `None`: 1.
     time_scale: Option<u32>,
 }
@@ -441,4 +441,3 @@ mod tests {
         assert_eq!(path_template_regex("/orders"), "^/orders$");
     }
 }
-

@@ -60,6 +60,8 @@ fn warn(sink: &mut Sink, span: Span, what: &str, kind: &str, threshold: Duration
             format!("this latency {kind} of {what} is at {threshold}, but requests are cut at {timeout}"),
         )
         .at(span, format!("not below the {timeout} timeout"))
-        .help("lower the threshold below the timeout (slow requests already count as 504 errors), or raise the timeout"),
+        .help(
+            "lower the threshold below the timeout (slow requests already count as 504 errors), or raise the timeout",
+        ),
     );
 }

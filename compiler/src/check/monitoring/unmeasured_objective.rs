@@ -46,19 +46,37 @@ fn place(model: &Model, what: &str, slos: &[Slo], alerts: &[Alert], why: Option<
     let spans = slos.iter().map(|s| s.span).chain(alerts.iter().map(|a| a.span));
     if model.monitoring.is_none() {
         if let Some(first) = spans.clone().next() {
-            warn(sink, first, what, "the mesh declares no `monitoring` block: no proxy runs an admin endpoint and nothing is scraped", "add `monitoring { receiver \"oncall\" webhook=\"http://...\" }` to the root spec");
+            warn(
+                sink,
+                first,
+                what,
+                "the mesh declares no `monitoring` block: no proxy runs an admin endpoint and nothing is scraped",
+                "add `monitoring { receiver \"oncall\" webhook=\"http://...\" }` to the root spec",
+            );
         }
         return;
     }
     if let Some(why) = why {
         let measured = |a: &&Alert| matches!(a.kind, AlertKind::CertExpiry { .. }) && !why.contains("external");
         for span in slos.iter().map(|s| s.span).chain(alerts.iter().filter(|a| !measured(a)).map(|a| a.span)) {
-            warn(sink, span, what, why, "watch it where it is measured: on the gateway route, or on the callers' calls");
+            warn(
+                sink,
+                span,
+                what,
+                why,
+                "watch it where it is measured: on the gateway route, or on the callers' calls",
+            );
         }
     }
     if model.mtls.is_none() {
         for alert in alerts.iter().filter(|a| matches!(a.kind, AlertKind::CertExpiry { .. })) {
-            warn(sink, alert.span, what, "the mesh has no `mtls`: the proxies hold no certificate to expire", "remove the alert, or turn on mTLS with an `mtls` block");
+            warn(
+                sink,
+                alert.span,
+                what,
+                "the mesh has no `mtls`: the proxies hold no certificate to expire",
+                "remove the alert, or turn on mTLS with an `mtls` block",
+            );
         }
     }
 }

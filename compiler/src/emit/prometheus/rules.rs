@@ -2,7 +2,7 @@
 //! service), threshold alerts from the spec's `alert`s, and per `slo` the
 //! error ratio over each burn window, the budget left and the
 //! multi-window multi-burn-rate alerts. Every window is divided by the
-//! build's time scale (`--monitoring-time-scale`, 1 unless testing); rule
+//! build's time scale (`emit::Options::with_time_scale`, 1 unless testing); rule
 //! names keep the unscaled windows.
 
 use super::{

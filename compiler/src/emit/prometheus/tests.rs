@@ -8,7 +8,9 @@
 use serde::Serialize;
 
 use super::rules::{annotations, burn_summary, threshold_expr};
-use super::{alert_labels, alert_name, burn_windows, le, subjects, Labels, Scope, Subject, FAST_BURN, RULE_FILE, SLOW_BURN};
+use super::{
+    alert_labels, alert_name, burn_windows, le, subjects, Labels, Scope, Subject, FAST_BURN, RULE_FILE, SLOW_BURN,
+};
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::monitoring::{Alert, AlertKind, Slo, SloKind, Window};
 use crate::model::Model;
@@ -147,8 +149,7 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
     let eval_time = times(step, samples);
     let mut fire_input = Vec::new();
     let mut quiet_input = Vec::new();
-    let fires: Vec<&Alert>;
-    match &alerts[0].kind {
+    let fires: Vec<&Alert> = match &alerts[0].kind {
         AlertKind::ErrorRate { .. } => {
             let lowest = alerts.iter().map(|a| a.kind.threshold().0).min().unwrap_or(0);
             fire_input.push(responses(subject, "5", PER_SAMPLE, samples));
@@ -156,14 +157,15 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
             let errors = lowest * PER_SAMPLE / 1_000_000 / 2;
             quiet_input.push(responses(subject, "5", errors, samples));
             quiet_input.push(responses(subject, "2", PER_SAMPLE - errors, samples));
-            fires = alerts.iter().copied().filter(|a| a.kind.threshold().0 < 1_000_000).collect();
+            alerts.iter().copied().filter(|a| a.kind.threshold().0 < 1_000_000).collect()
         }
         AlertKind::Saturation { .. } => {
             let lowest = alerts.iter().map(|a| a.kind.threshold().0).min().unwrap_or(0);
             let max = u64::from(subject.max_requests);
             fire_input.push(Series { series: cluster_series(subject), values: gauge(max, samples) });
-            quiet_input.push(Series { series: cluster_series(subject), values: gauge(max * lowest / 2_000_000, samples) });
-            fires = alerts.iter().copied().filter(|a| a.kind.threshold().0 < 1_000_000).collect();
+            quiet_input
+                .push(Series { series: cluster_series(subject), values: gauge(max * lowest / 2_000_000, samples) });
+            alerts.iter().copied().filter(|a| a.kind.threshold().0 < 1_000_000).collect()
         }
         AlertKind::Latency { .. } => {
             let mut bounds: Vec<u64> = alerts.iter().map(|a| a.kind.threshold().0).collect();
@@ -182,7 +184,7 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
             }
             fire_input.push(bucket("+Inf", PER_SAMPLE));
             quiet_input.push(bucket("+Inf", PER_SAMPLE));
-            fires = alerts.to_vec();
+            alerts.to_vec()
         }
         AlertKind::CertExpiry { .. } => {
             let longest = alerts.iter().map(|a| a.kind.threshold().0).max().unwrap_or(0);
@@ -190,18 +192,15 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
             fire_input.push(Series { series: series.clone(), values: gauge(0, samples) });
             let safe_days = longest / 86_400_000 * 2 + 2;
             quiet_input.push(Series { series, values: gauge(safe_days, samples) });
-            fires = alerts.to_vec();
+            alerts.to_vec()
         }
-    }
+    };
     let group = |input: Vec<Series>, exp: Vec<ExpAlert>| TestGroup {
         alert_rule_test: vec![AlertTest { alertname: name.clone(), eval_time: eval_time.clone(), exp_alerts: exp }],
         input_series: input,
         interval: step.prometheus(),
     };
-    vec![
-        group(fire_input, fires.iter().map(|a| expected(subject, a, scale)).collect()),
-        group(quiet_input, Vec::new()),
-    ]
+    vec![group(fire_input, fires.iter().map(|a| expected(subject, a, scale)).collect()), group(quiet_input, Vec::new())]
 }
 
 /// Series making the SLO's error ratio 1 (`bad`) or 0.
