@@ -193,6 +193,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
         written.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
         [
             ".meshc-output",
+            "alertmanager/alertmanager.yml",
             "cert-manager/accounts.yaml",
             "cert-manager/broker.yaml",
             "cert-manager/cache.yaml",
@@ -251,6 +252,10 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "nats/bus/consumers/orders-placed/payments.json",
             "nats/bus/streams/orders-placed-dlq.json",
             "nats/bus/streams/orders-placed.json",
+            "prometheus/prometheus.yml",
+            "prometheus/rules/meshc.yml",
+            "prometheus/tests/meshc-slow-burn.test.yml",
+            "prometheus/tests/meshc.test.yml",
             "rabbitmq/events/definitions.json",
             "ratelimit/gateway-public.yaml",
             "runtime/event-bus.json",
