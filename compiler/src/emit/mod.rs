@@ -253,7 +253,7 @@ pub static BACKENDS: &[Backend] = &[
     Backend {
         name: "prometheus-rules",
         engine: "prometheus",
-        description: "Prometheus rules (`prometheus/rules/meshc.yml`, monitored meshes): RED recording rules per gateway route, call and service, the spec's threshold alerts, and per SLO its error ratios, budget left and multi-window multi-burn-rate alerts.",
+        description: "Prometheus rules (`prometheus/rules/meshc-red.yml` and `meshc.yml`, monitored meshes): RED recording rules per gateway route, call and service, the spec's threshold alerts, and per SLO its error ratios, budget left and multi-window multi-burn-rate alerts.",
         page: "prometheus.md",
         emit: prometheus::rules::emit,
     },

@@ -20,8 +20,12 @@ use crate::emit::stats;
 use crate::model::monitoring::{Alert, AlertKind, Objectives, Slo, SloKind, Window};
 use crate::model::{Model, Service};
 
-/// The rule file, relative to the Prometheus config's folder.
+/// The alerting rule file (SLO ratios and every alert), relative to the
+/// Prometheus config's folder: what the unit tests load.
 pub const RULE_FILE: &str = "rules/meshc.yml";
+/// The RED recording rules, in a file of their own: dashboards read them,
+/// no alert does, so the unit tests need not evaluate them.
+pub const RED_RULE_FILE: &str = "rules/meshc-red.yml";
 
 /// Envoy's circuit breaker default for `max_requests`.
 const ENVOY_MAX_REQUESTS: u32 = 1024;

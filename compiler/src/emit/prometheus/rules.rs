@@ -1,4 +1,4 @@
-//! `prometheus/rules/meshc.yml`: recording rules (RED per route, call and
+//! `prometheus/rules/meshc-red.yml` and `meshc.yml`: recording rules (RED per route, call and
 //! service), threshold alerts from the spec's `alert`s, and per `slo` the
 //! error ratio over each burn window, the budget left and the
 //! multi-window multi-burn-rate alerts. Every window is divided by the
@@ -7,7 +7,7 @@
 
 use super::{
     alert_labels, alert_name, burn_windows, error_ratio, escape, le, runbook, slo_ratio_record, slo_windows, subjects,
-    Labels, Subject, FAST_BURN, RULE_FILE, SLOW_BURN,
+    Labels, Subject, FAST_BURN, RED_RULE_FILE, RULE_FILE, SLOW_BURN,
 };
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::monitoring::{decimal, AlertKind, Slo, Window};
@@ -49,13 +49,22 @@ impl Rule {
 
 pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let Some(monitoring) = &model.monitoring else { return Vec::new() };
-    let file = rule_file(model, options.time_scale());
-    vec![Artifact { path: format!("prometheus/{RULE_FILE}"), contents: yaml(model, &file), origin: monitoring.span }]
+    let (red, alerting) = rule_files(model, options.time_scale());
+    [(RED_RULE_FILE, red), (RULE_FILE, alerting)]
+        .into_iter()
+        .filter(|(_, file)| !file.groups.is_empty())
+        .map(|(path, file)| Artifact {
+            path: format!("prometheus/{path}"),
+            contents: yaml(model, &file),
+            origin: monitoring.span,
+        })
+        .collect()
 }
 
 /// The rules, every window divided by `scale`. Groups are evaluated at
 /// Prometheus' `evaluation_interval` (the scrape interval).
-pub fn rule_file(model: &Model, scale: u32) -> RuleFile {
+/// The RED file and the alerting one.
+pub fn rule_files(model: &Model, scale: u32) -> (RuleFile, RuleFile) {
     let w = |window: Window| window.scaled(scale).prometheus();
     let rate5m = w(Window::from_millis(300_000));
     let mut red = Vec::new();
@@ -94,20 +103,20 @@ pub fn rule_file(model: &Model, scale: u32) -> RuleFile {
             alerts.push(threshold_alert(&subject, alert, scale));
         }
     }
-    let groups = [
-        ("meshc-red", red),
-        // One group: rules of a group run in order, so the burn-rate alerts
-        // read the ratios of the same evaluation (groups run concurrently).
-        ("meshc-slo", slo_records.into_iter().chain(slo_alerts).collect()),
-        ("meshc-alerts", alerts),
-    ];
-    RuleFile {
+    let file = |groups: Vec<(&'static str, Vec<Rule>)>| RuleFile {
         groups: groups
             .into_iter()
             .filter(|(_, rules)| !rules.is_empty())
             .map(|(name, rules)| Group { name, rules })
             .collect(),
-    }
+    };
+    let alerting = vec![
+        // One group: rules of a group run in order, so the burn-rate alerts
+        // read the ratios of the same evaluation (groups run concurrently).
+        ("meshc-slo", slo_records.into_iter().chain(slo_alerts).collect()),
+        ("meshc-alerts", alerts),
+    ];
+    (file(vec![("meshc-red", red)]), file(alerting))
 }
 
 /// The PromQL condition of a threshold alert and its summary.

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{gateway_job, sidecar_job, RULE_FILE};
+use super::{gateway_job, sidecar_job, RED_RULE_FILE, RULE_FILE};
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::Model;
 use crate::schema::SchemaIndex;
@@ -99,7 +99,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexp
             }],
         },
         global: Global { evaluation_interval: interval.clone(), scrape_interval: interval },
-        rule_files: vec![RULE_FILE],
+        rule_files: vec![RED_RULE_FILE, RULE_FILE],
         scrape_configs: jobs,
     };
     vec![Artifact { path: "prometheus/prometheus.yml".into(), contents: yaml(model, &config), origin: monitoring.span }]
