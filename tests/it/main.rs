@@ -41,6 +41,7 @@ mod kafka_topics;
 mod kdl_suite;
 mod language_fixtures;
 mod limits;
+mod monitoring;
 mod nats_streams;
 mod online_boutique;
 mod output_safety;

@@ -1,5 +1,5 @@
 //! Distributed tracing: the language (`tracing` blocks and per-service
-//! settings), the trace-propagation analysis (MESH0125), the OpenTelemetry
+//! settings), the trace-propagation analysis (MESH0114), the OpenTelemetry
 //! Collector config's structure, and, live, a request through the real
 //! Envoy gateway and two sidecars built from a spec, whose spans reach an
 //! OTLP/HTTP receiver this test runs as one trace with the right parents,
@@ -41,7 +41,7 @@ fn a_service_that_drops_the_trace_context_is_reported_with_the_whole_path() {
         }
         service "pricing" { owner "t"; address "pricing.svc" port=80
             tracing propagates=#false
-        //          ^^^^^^^^^^^^^^^^^ MESH0125 warning: declared not to forward the trace context
+        //          ^^^^^^^^^^^^^^^^^ MESH0114 warning: declared not to forward the trace context
             calls "stock" timeout="500ms"
             traffic { outlier-detection }
         }
@@ -64,7 +64,7 @@ fn a_service_that_drops_the_trace_context_is_reported_with_the_whole_path() {
         }
         service "pricing" { owner "t"; address "pricing.svc" port=80
             tracing propagates=#false
-        //          ^^^^^^^^^^^^^^^^^ MESH0125 warning
+        //          ^^^^^^^^^^^^^^^^^ MESH0114 warning
             calls "stock" timeout="500ms"
             traffic { outlier-detection }
         }
@@ -92,7 +92,7 @@ fn an_external_service_breaks_traces_unless_it_says_it_propagates_and_nothing_is
         }
         service "partner" { owner "t"; address "partner.example" port=443
             external
-        //  ^^^^^^^^ MESH0125 warning: external: its code is not ours, assumed not to forward it
+        //  ^^^^^^^^ MESH0114 warning: external: its code is not ours, assumed not to forward it
             calls "hooks" timeout="1s"
             traffic { outlier-detection }
         }
@@ -121,13 +121,13 @@ fn an_external_service_breaks_traces_unless_it_says_it_propagates_and_nothing_is
         }
         "#,
     );
-    // No tracing block: no trace to break, and a name or rate set on its own is MESH0126.
+    // No tracing block: no trace to break, and a name or rate set on its own is MESH0115.
     check(
         r#"
         //- mesh.kdl
         service "job" { owner "t"
             tracing service-name="batch-job"
-        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0126 warning
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0115 warning
             calls "partner" timeout="1s"
         }
         service "partner" { owner "t"; address "partner.example" port=443
@@ -151,13 +151,13 @@ fn an_upstream_breaker_starts_the_path_and_long_paths_are_cut() {
         tracing { collector "otel.observability.svc" port=4317 }
         service "a" { owner "t"; calls "b" timeout="5s" }
         service "b" { owner "t"; address "b.svc" port=80; tracing propagates=#false
-        //                                                        ^^^^^^^^^^^^^^^^^ MESH0125 warning
+        //                                                        ^^^^^^^^^^^^^^^^^ MESH0114 warning
             calls "c" timeout="4s"
             traffic { outlier-detection }
         }
         service "c" { owner "t"; address "c.svc" port=80; calls "d" timeout="3s"; traffic { outlier-detection } }
         service "d" { owner "t"; address "d.svc" port=80; tracing propagates=#false
-        //                                                        ^^^^^^^^^^^^^^^^^ MESH0125 warning
+        //                                                        ^^^^^^^^^^^^^^^^^ MESH0114 warning
             calls "e" timeout="2s"
             traffic { outlier-detection }
         }

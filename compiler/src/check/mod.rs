@@ -31,6 +31,12 @@ mod gateway {
 mod hygiene {
     pub mod missing_owner;
 }
+mod monitoring {
+    pub mod latency_objective_beyond_timeout;
+    pub mod missing_slo;
+    pub mod unmeasured_objective;
+    pub mod warning_not_below_critical;
+}
 mod reference {
     pub mod deprecated_api_version_used;
     pub mod unknown_event_message;
@@ -215,6 +221,13 @@ pub static PASSES: &[Pass] = &[
         run: security::jwt_consistency::run,
     },
     Pass {
+        name: "latency-objective-beyond-timeout",
+        category: Category::Monitoring,
+        purpose: "A latency objective or alert must be below the timeout of what it watches.",
+        codes: &[Code::LatencyObjectiveBeyondTimeout],
+        run: monitoring::latency_objective_beyond_timeout::run,
+    },
+    Pass {
         name: "listener-port-conflict",
         category: Category::Gateway,
         purpose: "Two listeners of one gateway that bind the same port on overlapping addresses.",
@@ -234,6 +247,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A service nobody owns.",
         codes: &[Code::MissingOwner],
         run: hygiene::missing_owner::run,
+    },
+    Pass {
+        name: "missing-slo",
+        category: Category::Monitoring,
+        purpose: "In a monitored mesh, every service behind a gateway route has an SLO or is exempt.",
+        codes: &[Code::MissingSlo],
+        run: monitoring::missing_slo::run,
     },
     Pass {
         name: "mtls-mismatch",
@@ -411,11 +431,25 @@ pub static PASSES: &[Pass] = &[
         run: reference::unknown_operation::run,
     },
     Pass {
+        name: "unmeasured-objective",
+        category: Category::Monitoring,
+        purpose: "An SLO or alert must watch a metric some emitted config produces.",
+        codes: &[Code::UnmeasuredObjective],
+        run: monitoring::unmeasured_objective::run,
+    },
+    Pass {
         name: "unpinned-api-version",
         category: Category::Reference,
         purpose: "A call to a versioned API should name the version it is written against; naming none follows the current one.",
         codes: &[Code::UnpinnedApiVersion],
         run: reference::unpinned_api_version::run,
+    },
+    Pass {
+        name: "warning-not-below-critical",
+        category: Category::Monitoring,
+        purpose: "A warning alert's threshold comes before the critical one's.",
+        codes: &[Code::WarningNotBelowCritical],
+        run: monitoring::warning_not_below_critical::run,
     },
     Pass {
         name: "work-queue-ack-all",

@@ -11,6 +11,7 @@
 //! silently: the backend reports it as [`Unexpressed`], which the driver
 //! turns into a warning (MESH0073).
 
+mod alertmanager;
 mod api_versions;
 pub mod certificates;
 mod envoy;
@@ -19,9 +20,11 @@ mod kafka;
 mod kubernetes;
 mod nats;
 mod opentelemetry;
+mod prometheus;
 mod rabbitmq;
 mod runtime;
 mod schema_registry;
+pub mod stats;
 
 use rayon::prelude::*;
 
@@ -49,6 +52,10 @@ pub struct Options {
     cert_dir: Option<String>,
     /// The backends to run (`--backend`); `None`: all of them.
     backends: Option<Vec<&'static str>>,
+    /// Every monitoring window (rates, `for`, SLO windows, scrape and
+    /// evaluation intervals) is divided by this,
+    /// so tests see alerts fire in seconds; `None`: 1.
+    time_scale: Option<u32>,
 }
 
 impl Options {
@@ -80,6 +87,17 @@ impl Options {
         let trimmed = dir.trim_end_matches('/');
         self.cert_dir = Some(if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() });
         Ok(self)
+    }
+
+    /// Divides every monitoring window by `factor` (at least 1), for tests.
+    pub fn with_time_scale(mut self, factor: u32) -> Options {
+        self.time_scale = Some(factor.max(1));
+        self
+    }
+
+    /// The monitoring windows' divisor: 1 unless a test sets one.
+    pub fn time_scale(&self) -> u32 {
+        self.time_scale.unwrap_or(1)
     }
 
     /// Where proxies read their certificates and keys: the override, else the spec's.
@@ -142,6 +160,13 @@ impl Backend {
 }
 
 pub static BACKENDS: &[Backend] = &[
+    Backend {
+        name: "alertmanager",
+        engine: "alertmanager",
+        description: "The Alertmanager configuration (`alertmanager/alertmanager.yml`, monitored meshes): a webhook receiver per `receiver`, routes by the labels of each `match`, the default receiver at the root.",
+        page: "alertmanager.md",
+        emit: alertmanager::emit,
+    },
     Backend {
         name: "api-versions",
         engine: "api_versions",
@@ -232,6 +257,27 @@ pub static BACKENDS: &[Backend] = &[
         description: "The OpenTelemetry Collector's config (`opentelemetry/collector.yaml`) for the mesh's `tracing` block: an OTLP receiver where the proxies send spans, a batch processor, the spec's exporters.",
         page: "opentelemetry.md",
         emit: opentelemetry::collector::emit,
+    },
+    Backend {
+        name: "prometheus-rules",
+        engine: "prometheus",
+        description: "Prometheus rules (`prometheus/rules/meshc-red.yml` and `meshc.yml`, monitored meshes): RED recording rules per gateway route, call and service, the spec's threshold alerts, and per SLO its error ratios, budget left and multi-window multi-burn-rate alerts.",
+        page: "prometheus.md",
+        emit: prometheus::rules::emit,
+    },
+    Backend {
+        name: "prometheus-scrape",
+        engine: "prometheus",
+        description: "The Prometheus configuration (`prometheus/prometheus.yml`, monitored meshes): a scrape job per gateway and sidecar on its metrics listener, the rule file, the Alertmanager.",
+        page: "prometheus.md#scrape-config",
+        emit: prometheus::scrape::emit,
+    },
+    Backend {
+        name: "prometheus-tests",
+        engine: "prometheus",
+        description: "promtool unit tests of the emitted rules (`prometheus/tests/meshc.test.yml`): per alert, Envoy series that fire it and healthy ones that fire nothing; per SLO, a fast and a slow burn.",
+        page: "prometheus.md#rule-tests",
+        emit: prometheus::tests::emit,
     },
     Backend {
         name: "rabbitmq",

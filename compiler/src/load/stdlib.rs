@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 const FILES: &[(&str, &str)] = &[
     ("resilience", include_str!("../../../stdlib/resilience.kdl")),
     ("security", include_str!("../../../stdlib/security.kdl")),
+    ("slo", include_str!("../../../stdlib/slo.kdl")),
 ];
 
 /// The import scheme: `import "std:resilience"`.

@@ -43,6 +43,7 @@ pub mod api_versions;
 pub mod events;
 pub mod identity;
 mod lower;
+pub mod monitoring;
 pub mod security;
 pub mod subject_trie;
 pub mod tracing;
@@ -108,6 +109,9 @@ pub struct Model {
     /// sunset): set by the driver (`--today`, `SOURCE_DATE_EPOCH`, else the
     /// clock). It changes diagnostics only, never an artifact.
     pub today: Option<api_versions::Date>,
+    /// The `monitoring` block: proxies' admin and metrics endpoints, where
+    /// alerts go. `None`: nothing is scraped and no rules are emitted.
+    pub monitoring: Option<monitoring::Monitoring>,
 }
 
 impl Model {
@@ -249,6 +253,8 @@ pub struct Service {
     pub placement: Placement,
     /// Its own tracing settings (`tracing service-name=... propagates=...`).
     pub tracing: tracing::OwnTracing,
+    /// Its objectives and alerts, measured at its sidecar's inbound side.
+    pub objectives: monitoring::Objectives,
     pub span: Span,
 }
 
@@ -597,6 +603,7 @@ impl Resolver {
             token: TokenPassing::None,
             background: false,
             origin: CallOrigin::Resolver,
+            alerts: Vec::new(),
             span: self.span,
         }
     }
@@ -642,6 +649,8 @@ pub struct Call {
     /// analyses leave it out.
     pub background: bool,
     pub origin: CallOrigin,
+    /// Alerts on the call, measured at the caller's sidecar.
+    pub alerts: Vec<monitoring::Alert>,
     pub span: Span,
 }
 
@@ -705,6 +714,9 @@ pub struct Gateway {
     pub audit_log: security::AuditSink,
     /// Its own tracing settings (`tracing service-name=... sampling=...`).
     pub tracing: tracing::OwnTracing,
+    /// Its admin endpoint's port on 127.0.0.1 (`admin-port`), over the
+    /// `monitoring` block's.
+    pub admin_port: Option<Spanned<Port>>,
     pub span: Span,
 }
 
@@ -782,6 +794,8 @@ pub struct Forward {
     pub rewrite: Rewrite,
     /// WebSocket upgrades pass through (the span of the `websocket` node).
     pub websocket: Option<Span>,
+    /// Its objectives and alerts, measured at the gateway per route.
+    pub objectives: monitoring::Objectives,
 }
 
 /// A route's `timeout`.

@@ -79,6 +79,9 @@ impl Backoff {
 pub struct SidecarPorts {
     pub inbound: Port,
     pub outbound: Port,
+    /// Its admin endpoint's port on 127.0.0.1 (`admin-port=`), over the
+    /// `monitoring` block's.
+    pub admin: Option<Port>,
 }
 
 impl SidecarPorts {
@@ -92,7 +95,11 @@ impl SidecarPorts {
 impl Default for SidecarPorts {
     /// Istio's inbound and outbound capture ports.
     fn default() -> SidecarPorts {
-        SidecarPorts { inbound: Port::new(15006).expect("a port"), outbound: Port::new(15001).expect("a port") }
+        SidecarPorts {
+            inbound: Port::new(15006).expect("a port"),
+            outbound: Port::new(15001).expect("a port"),
+            admin: None,
+        }
     }
 }
 

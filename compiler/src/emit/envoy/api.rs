@@ -38,8 +38,34 @@ pub struct Empty {}
 /// `envoy.config.bootstrap.v3.Bootstrap`: static listeners and clusters.
 #[derive(Serialize)]
 pub struct Bootstrap<'a> {
+    /// The admin endpoint (`monitoring`), on 127.0.0.1 only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<Admin<'a>>,
     pub node: Node<'a>,
     pub static_resources: StaticResources<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats_config: Option<StatsConfig<'a>>,
+}
+
+/// `envoy.config.bootstrap.v3.Admin`.
+#[derive(Clone, Serialize)]
+pub struct Admin<'a> {
+    pub address: Address<'a>,
+}
+
+/// `envoy.config.metrics.v3.StatsConfig`: the request-time histograms'
+/// buckets (Envoy's defaults and the spec's latency thresholds, so each
+/// threshold is a bucket bound Prometheus can select with `le`).
+#[derive(Clone, Serialize)]
+pub struct StatsConfig<'a> {
+    pub histogram_bucket_settings: Vec<HistogramBucketSettings<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct HistogramBucketSettings<'a> {
+    pub buckets: Vec<f64>,
+    #[serde(rename = "match")]
+    pub matcher: StringMatcher<'a>,
 }
 
 #[derive(Serialize)]
@@ -293,6 +319,11 @@ pub struct Route<'a> {
     pub response_headers_to_add: Vec<HeaderValueOption<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteAction<'a>>,
+    /// The route's own statistics (`vhost.VHOST.route.PREFIX.*`, the
+    /// `envoy_route` label in Prometheus): a gateway route's name, a call's
+    /// stat name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stat_prefix: Option<Str<'a>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub typed_per_filter_config: BTreeMap<Str<'a>, Any<'a>>,
 }
@@ -307,6 +338,7 @@ impl<'a> Route<'a> {
             request_headers_to_add: None,
             response_headers_to_add: Vec::new(),
             route: None,
+            stat_prefix: None,
             typed_per_filter_config: BTreeMap::new(),
         }
     }

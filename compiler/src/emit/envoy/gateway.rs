@@ -155,7 +155,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
         .trace_sampling(model)
         .and_then(|sampling| super::tracing::tracer(model, gateway.trace_name(), sampling))
         .map(|t| serde_json::to_value(&t).expect("a tracer serializes"));
-    let listeners: Vec<Value> = gateway
+    let mut listeners: Vec<Value> = gateway
         .listeners
         .iter()
         .map(|l| {
@@ -237,10 +237,19 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
         cluster.discovery = "STRICT_DNS";
         clusters.insert(VALIDATOR_CLUSTER.to_string(), cluster);
     }
-    json!({
+    let monitored = super::stats::monitored(model, crate::emit::stats::gateway_admin_port(model, gateway));
+    let mut bootstrap = json!({
         "node": { "id": format!("gateway-{}", gateway.name.value), "cluster": model.name },
-        "static_resources": { "listeners": listeners, "clusters": clusters.into_values().collect::<Vec<_>>() }
-    })
+    });
+    if let Some(m) = monitored {
+        listeners.push(serde_json::to_value(&m.listener).expect("a listener serializes"));
+        clusters.insert(super::stats::ADMIN_CLUSTER.to_string(), m.cluster);
+        bootstrap["admin"] = serde_json::to_value(&m.admin).expect("an admin serializes");
+        bootstrap["stats_config"] = serde_json::to_value(&m.stats).expect("stats config serializes");
+    }
+    bootstrap["static_resources"] =
+        json!({ "listeners": listeners, "clusters": clusters.into_values().collect::<Vec<_>>() });
+    bootstrap
 }
 
 /// Filters of a gateway's chain that routes not using them switch off.
@@ -308,6 +317,10 @@ fn route<'a>(model: &'a Model, gateway: &Gateway, route: &'a Route, optional: Op
     matcher.headers.extend(route.matcher.headers.iter().map(header_matcher));
     let mut per_filter = serde_json::Map::new();
     let mut out = api::Route::new(route.name.value.as_str(), matcher);
+    if model.monitoring.is_some() {
+        // Each route its own series: `envoy_route` is the spec's route name.
+        out.stat_prefix = Some(route.name.value.as_str().into());
+    }
     match &route.action {
         model::RouteAction::Forward(forward) => {
             let mut action = forward_action(model, forward);

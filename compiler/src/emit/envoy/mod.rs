@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod ratelimit;
 mod security;
 pub mod sidecar;
+mod stats;
 pub mod tls;
 mod tracing;
 mod version_routes;

@@ -96,9 +96,20 @@ fn bootstrap<'a>(
             listener.traffic_direction = Some(if outbound { "OUTBOUND" } else { "INBOUND" });
         }
     }
+    let monitored = super::stats::monitored(model, crate::emit::stats::sidecar_admin_port(model, service));
+    let (admin, stats_config) = match monitored {
+        Some(m) => {
+            listeners.push(m.listener);
+            clusters.insert(super::stats::ADMIN_CLUSTER.to_string(), m.cluster);
+            (Some(m.admin), Some(m.stats))
+        }
+        None => (None, None),
+    };
     Some(Bootstrap {
+        admin,
         node: Node { cluster: name.into(), id: format!("sidecar-{name}") },
         static_resources: StaticResources { clusters: clusters.into_values().collect(), listeners },
+        stats_config,
     })
 }
 
@@ -407,6 +418,9 @@ fn route<'a>(model: &'a Model, caller: &'a Service, callee: &'a Service, call: &
     };
     let mut route = Route::new(operation.to_string(), matcher);
     route.route = Some(action(caller, callee, Some(call), cluster));
+    if model.monitoring.is_some() {
+        route.stat_prefix = Some(crate::emit::stats::call(model, call).into());
+    }
     with_exchange(model, Some(call), route)
 }
 
@@ -419,6 +433,9 @@ fn catch_all<'a>(
 ) -> Route<'a> {
     let mut route = Route::new("default", RouteMatch::prefix("/"));
     route.route = Some(action(caller, callee, call, cluster));
+    if model.monitoring.is_some() {
+        route.stat_prefix = Some(callee.name.value.as_str().into());
+    }
     with_exchange(model, call, route)
 }
 

@@ -23,6 +23,7 @@ const CHILDREN: &[&str] = &[
     "host",
     "identity",
     "tracing",
+    "admin-port",
 ];
 
 impl Lower<'_> {
@@ -41,6 +42,7 @@ impl Lower<'_> {
         let mut rate_limit_service = None;
         let mut audit_log = AuditSink::Stdout;
         let mut tracing = Some(Default::default());
+        let mut admin_port = None;
         // Gateway-wide settings first: routes inherit the gateway's body format.
         for child in node.children() {
             match child.name.as_str() {
@@ -74,6 +76,13 @@ impl Lower<'_> {
                     }
                 }
                 "identity" if once.first(child, self.sink) => identity_node = Some(child),
+                "admin-port" if once.first(child, self.sink) => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    admin_port = read::int_arg(child, 0, "a port", "admin-port 9901", self.sink).and_then(|p| {
+                        read::parse(&p, |n| Port::new(*n), self.sink).map(|port| Spanned::new(port, p.span))
+                    });
+                }
                 "rate-limit-service" if once.first(child, self.sink) => {
                     read::check_entries(child, 0, &["address", "port"], self.sink);
                     read::no_children(child, self.sink);
@@ -104,7 +113,7 @@ impl Lower<'_> {
                     tracing = self.own_tracing(child, super::tracing::Owner::Gateway);
                 }
                 "route" | "host" | "error-format" | "validator" | "rate-limit-service" | "audit-log" | "identity"
-                | "tracing" => {}
+                | "tracing" | "admin-port" => {}
                 _ => read::unknown_child(child, "gateway", CHILDREN, self.sink),
             }
         }
@@ -167,6 +176,7 @@ impl Lower<'_> {
             audit_log,
             identity,
             tracing: tracing?,
+            admin_port,
             span: node.span,
         })
     }

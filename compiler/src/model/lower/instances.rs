@@ -184,7 +184,7 @@ impl Lower<'_> {
 
     /// A service's `sidecar inbound-port=P outbound-port=P`.
     pub(super) fn sidecar(&mut self, node: &Node) -> Option<SidecarPorts> {
-        read::check_entries(node, 0, &["inbound-port", "outbound-port"], self.sink);
+        read::check_entries(node, 0, &["inbound-port", "outbound-port", "admin-port"], self.sink);
         read::no_children(node, self.sink);
         let defaults = SidecarPorts::default();
         let mut port = |key: &str, default: Port| match read::int_prop(node, key, None, self.sink) {
@@ -194,7 +194,20 @@ impl Lower<'_> {
         };
         let inbound = port("inbound-port", defaults.inbound);
         let outbound = port("outbound-port", defaults.outbound);
-        let ports = SidecarPorts { inbound: inbound?, outbound: outbound? };
+        let admin = match read::int_prop(node, "admin-port", None, self.sink) {
+            None if node.property("admin-port").is_some() => None,
+            None => Some(None),
+            Some(p) => read::parse(&p, |p| Port::new(*p), self.sink).map(Some),
+        };
+        let ports = SidecarPorts { inbound: inbound?, outbound: outbound?, admin: admin? };
+        if ports.admin.is_some_and(|a| a == ports.inbound || a == ports.outbound) {
+            self.sink.push(
+                Diagnostic::new(Code::InvalidValue, "the sidecar's admin port is one of its traffic ports")
+                    .at(node.span, format!("admin on {}", ports.admin.map_or(0, |p| p.get())))
+                    .help("give the admin endpoint a port of its own, e.g. admin-port=15000"),
+            );
+            return None;
+        }
         if ports.inbound == ports.outbound {
             self.sink.push(
                 Diagnostic::new(Code::InvalidValue, "the sidecar's inbound and outbound ports are the same")

@@ -8,6 +8,7 @@ mod evolution;
 mod gateway;
 mod identity;
 mod instances;
+mod monitoring;
 mod read;
 mod retries;
 mod route;
@@ -47,6 +48,9 @@ const TOP_LEVEL: &[&str] = &[
     "mtls",
     "token-exchange",
     "tracing",
+    "monitoring",
+    "slo-policy",
+    "alert-policy",
 ];
 
 /// Builds the model from every loaded document.
@@ -59,6 +63,8 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         brokers: HashMap::new(),
         schemas: HashMap::new(),
         retry_policies: HashMap::new(),
+        slo_policies: HashMap::new(),
+        alert_policies: HashMap::new(),
         gateways: HashMap::new(),
         issuers: HashMap::new(),
         token_exchanges: HashMap::new(),
@@ -79,6 +85,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     // `mesh`, `limits`, `mtls`, `security`: one each.
     let mut singletons: HashMap<&str, Span> = HashMap::new();
     let mut retry_policy_names: HashMap<String, Span> = HashMap::new();
+    let mut monitoring_policy_names: HashMap<String, Span> = HashMap::new();
     for doc in &workspace.documents {
         for node in &doc.nodes {
             match node.name.as_str() {
@@ -144,6 +151,13 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 "broker" => cx.broker(node),
                 // Named policies hold no references: lowered here, before the services that use them.
                 "retry-policy" => cx.retry_policy_decl(node, &mut retry_policy_names),
+                "slo-policy" | "alert-policy" => cx.monitoring_policy_decl(node, &mut monitoring_policy_names),
+                "monitoring" => {
+                    let what = ("monitoring", "monitoring");
+                    if declare_once(&mut singletons, "monitoring", node.name_span, what, cx.sink) {
+                        cx.model.monitoring = cx.monitoring(node);
+                    }
+                }
                 "proto-include" => {
                     if let Some(dir) = cx.directory(node, "proto-include \"protos\"") {
                         cx.model.proto_includes.push(dir);
@@ -260,6 +274,9 @@ struct Lower<'a> {
     brokers: HashMap<String, (Option<super::events::BrokerId>, Span)>,
     schemas: HashMap<(PathBuf, SchemaFormat), SchemaId>,
     retry_policies: HashMap<String, super::traffic::RetryPolicy>,
+    /// `slo-policy` and `alert-policy` templates by name.
+    slo_policies: HashMap<String, super::monitoring::Slo>,
+    alert_policies: HashMap<String, super::monitoring::Alert>,
     /// Declared gateway names (principals of authorization rules); the id is
     /// set once the gateway lowered cleanly.
     gateways: HashMap<String, (Option<GatewayId>, Span)>,

@@ -1,6 +1,7 @@
 //! `route` nodes of a gateway: match, target or redirect, timeouts,
 //! rewrites, error bodies, response header transforms and caching.
 
+use super::monitoring::Scope;
 use super::read::{self, Once};
 use super::Lower;
 use crate::base::Spanned;
@@ -32,10 +33,25 @@ const ROUTE_CHILDREN: &[&str] = &[
     "rate-limit",
     "audit",
     "public",
+    "slo",
+    "slo-exempt",
+    "alert",
 ];
 /// What only a forwarded request has: a redirect route may not say them.
-const FORWARD_ONLY: &[&str] =
-    &["to", "timeout", "idle-timeout", "retries", "rewrite", "websocket", "cache", "transcode", "validate"];
+const FORWARD_ONLY: &[&str] = &[
+    "to",
+    "timeout",
+    "idle-timeout",
+    "retries",
+    "rewrite",
+    "websocket",
+    "cache",
+    "transcode",
+    "validate",
+    "slo",
+    "slo-exempt",
+    "alert",
+];
 const RESPONSE_CHILDREN: &[&str] = &["set-header", "remove-header", "rename-header"];
 
 impl Lower<'_> {
@@ -70,12 +86,14 @@ impl Lower<'_> {
         let mut failed = false;
         for child in node.children() {
             // A route may have one local and one global rate limit.
-            let repeatable = child.name == "rate-limit";
+            let repeatable = matches!(child.name.as_str(), "rate-limit" | "slo" | "alert" | "slo-exempt");
             if ROUTE_CHILDREN.contains(&child.name.as_str()) && !repeatable && !once.first(child, self.sink) {
                 continue;
             }
             match child.name.as_str() {
                 "match" => matcher = self.route_match(child),
+                // Lowered together below.
+                "slo" | "slo-exempt" | "alert" => {}
                 "to" => {
                     read::check_entries(child, 1, &["operation", "api-version"], self.sink);
                     let service =
@@ -221,6 +239,8 @@ impl Lower<'_> {
             );
             failed = true;
         }
+        let objectives =
+            if redirecting.is_some() { Some(Default::default()) } else { self.objectives(node, Scope::Route) };
         let matcher = matcher?;
         // Replacing the matched prefix needs a matched prefix.
         let prefix_replaced = match (&rewrite.path, &redirect) {
@@ -249,6 +269,7 @@ impl Lower<'_> {
         if failed {
             return None;
         }
+        let objectives = objectives?;
         let action = match redirect {
             Some(redirect) => RouteAction::Redirect(redirect),
             None => RouteAction::Forward(Box::new(Forward {
@@ -263,6 +284,7 @@ impl Lower<'_> {
                 validate,
                 rewrite,
                 websocket,
+                objectives,
             })),
         };
         Some(Route {

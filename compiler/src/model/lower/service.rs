@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::evolution::Owner;
+use super::monitoring::Scope;
 use super::read::{self, Once};
 use super::{declare_once, Lower};
 use crate::base::{Span, Spanned};
@@ -37,6 +38,9 @@ const CHILDREN: &[&str] = &[
     "publishes",
     "subscribes",
     "tracing",
+    "slo",
+    "slo-exempt",
+    "alert",
 ];
 
 use super::tracing::Owner as TraceOwner;
@@ -117,6 +121,8 @@ impl Lower<'_> {
                 "endpoints" if once.first(child, self.sink) => endpoints_node = Some(child),
                 // Lowered once every service has its id (`event_links`).
                 "publishes" | "subscribes" => {}
+                // Lowered together below.
+                "slo" | "slo-exempt" | "alert" => {}
                 "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" | "endpoints" | "versions"
                 | "tracing" => {}
                 _ => read::unknown_child(child, "service", CHILDREN, self.sink),
@@ -184,11 +190,13 @@ impl Lower<'_> {
             }
             None => Some(Default::default()),
         };
+        let objectives = self.objectives(node, Scope::Service);
         let host = address.as_ref().map(|a: &Spanned<Address>| &a.value.host);
         let identity = self.identity(identity_node, Identity::default_for(&name.value, host));
         let (call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token) =
             (call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?);
         let tracing = tracing?;
+        let objectives = objectives?;
         let port_count = address.as_ref().map_or(0, |a| a.value.ports.len());
         if sidecar.inbound_ports(port_count).is_none() {
             self.sink.push(
@@ -214,6 +222,7 @@ impl Lower<'_> {
                 None => Placement::Mesh(MeshMember { sidecar, identity, mtls, authorization: None, require_token }),
             },
             tracing,
+            objectives,
             span: node.span,
         })
     }
@@ -597,7 +606,8 @@ impl Lower<'_> {
                 "retries" if once.first(child, self.sink) => retries = self.retries(child).map(Some),
                 "load" if once.first(child, self.sink) => load = self.load(child).map(Some),
                 "retries" | "load" => {}
-                _ => read::unknown_child(child, "calls", &["retries", "load"], self.sink),
+                "alert" | "slo" | "slo-exempt" => {}
+                _ => read::unknown_child(child, "calls", &["retries", "load", "alert"], self.sink),
             }
         }
         let idempotent = read::bool_prop(node, "idempotent", self.sink);
@@ -682,6 +692,7 @@ impl Lower<'_> {
             );
             return None;
         }
+        let alerts = self.objectives(node, Scope::Call)?.alerts;
         Some(Call {
             target,
             port,
@@ -702,6 +713,7 @@ impl Lower<'_> {
             },
             background: background.is_some_and(|b| b.value),
             origin: CallOrigin::Declared,
+            alerts,
             span: node.span,
         })
     }

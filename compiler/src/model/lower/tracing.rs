@@ -245,7 +245,7 @@ impl Lower<'_> {
         Some(OwnTracing { service_name, sampling, propagates, span: Some(node.span) })
     }
 
-    /// `MESH0126` for each service and gateway that sets its own tracing
+    /// `MESH0115` for each service and gateway that sets its own tracing
     /// in a mesh without a `tracing` block.
     pub(super) fn tracing_without_mesh_tracing(&mut self) {
         if self.model.tracing.is_some() {

@@ -1,0 +1,305 @@
+//! Prometheus: the scrape config (`scrape`), recording and alerting rules
+//! (`rules`) and promtool unit tests of those rules (`tests`), for a mesh
+//! with a `monitoring` block.
+//!
+//! What is measured is a **subject**: a gateway route (its series at the
+//! gateway: `envoy_vhost_route_*` with `envoy_route` = the route's name), a
+//! call (at the caller's sidecar: `envoy_route` = the call's stat name, see
+//! `emit::stats::call`), or a service (at its own sidecar's inbound
+//! connection managers: `envoy_http_downstream_*`). Every rule of a subject
+//! carries its labels (`gateway`+`route`, `caller`+`callee`+`call`,
+//! `service`), and every alert `team` (the owner) and `severity`.
+
+pub mod rules;
+pub mod scrape;
+pub mod tests;
+
+use std::collections::BTreeMap;
+
+use crate::emit::stats;
+use crate::model::monitoring::{Alert, AlertKind, Objectives, Slo, SloKind, Window};
+use crate::model::{Model, Service};
+
+/// The alerting rule file (SLO ratios and every alert), relative to the
+/// Prometheus config's folder: what the unit tests load.
+pub const RULE_FILE: &str = "rules/meshc.yml";
+/// The RED recording rules, in a file of their own: dashboards read them,
+/// no alert does, so the unit tests need not evaluate them.
+pub const RED_RULE_FILE: &str = "rules/meshc-red.yml";
+
+/// Envoy's circuit breaker default for `max_requests`.
+const ENVOY_MAX_REQUESTS: u32 = 1024;
+
+/// The scrape job of a gateway's proxy.
+pub fn gateway_job(name: &str) -> String {
+    format!("envoy-gateway-{name}")
+}
+
+/// The scrape job of a service's sidecar.
+pub fn sidecar_job(name: &str) -> String {
+    format!("envoy-sidecar-{name}")
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Route,
+    Call,
+    Service,
+}
+
+impl Scope {
+    fn prefix(self) -> &'static str {
+        match self {
+            Scope::Route => "Route",
+            Scope::Call => "Call",
+            Scope::Service => "Service",
+        }
+    }
+}
+
+/// Something measured: its labels, series and objectives.
+pub struct Subject<'a> {
+    pub scope: Scope,
+    /// Identifying labels, in order (`gateway`, `route`).
+    pub labels: Vec<(&'static str, String)>,
+    /// Words for summaries: "route `orders` of gateway `public`".
+    pub description: String,
+    pub team: Option<&'a str>,
+    /// The counter of responses by class (`envoy_response_code_class`).
+    pub responses: &'static str,
+    /// The request-time histogram, without `_bucket`/`_count`.
+    pub histogram: &'static str,
+    /// The label matchers selecting the subject's series.
+    pub selector: String,
+    /// Labels of one concrete series the selector takes (for rule tests).
+    pub series_labels: String,
+    /// Matchers of the clusters whose circuit breaker guards it.
+    pub clusters: String,
+    pub max_requests: u32,
+    /// Matchers of the proxies holding its certificates.
+    pub proxy: String,
+    pub slos: &'a [Slo],
+    pub alerts: &'a [Alert],
+}
+
+impl Subject<'_> {
+    /// Its labels as a map, plus `extra`.
+    pub fn label_map(&self, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut map: BTreeMap<String, String> = self.labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        for (k, v) in extra {
+            map.insert(k.to_string(), v.to_string());
+        }
+        map
+    }
+
+    /// `gateway="public",route="orders"`.
+    pub fn label_matchers(&self) -> String {
+        self.labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// A PromQL / YAML-safe label value (spec names are plain; this guards the rest).
+pub fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// An RE2 literal.
+fn regex_literal(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if !c.is_ascii_alphanumeric() && c != '_' && c != '-' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn max_requests(service: &Service) -> u32 {
+    service.traffic.circuit_breaker.as_ref().and_then(|c| c.value.max_requests).unwrap_or(ENVOY_MAX_REQUESTS)
+}
+
+/// Every subject with objectives or alerts (`all`: every subject, for RED
+/// recording rules), in spec order: routes, then each service and its calls.
+pub fn subjects(model: &Model, all: bool) -> Vec<Subject<'_>> {
+    static EMPTY: Objectives = Objectives { slos: Vec::new(), exempt: None, alerts: Vec::new() };
+    let mut out = Vec::new();
+    for gateway in &model.gateways {
+        let job = gateway_job(&gateway.name.value);
+        for route in &gateway.routes {
+            let Some(forward) = route.forward() else { continue };
+            if !all && forward.objectives.is_empty() {
+                continue;
+            }
+            let target = model.service(forward.target.value);
+            let g = &gateway.name.value;
+            let r = &route.name.value;
+            out.push(Subject {
+                scope: Scope::Route,
+                labels: vec![("gateway", g.clone()), ("route", r.clone())],
+                description: format!("route `{r}` of gateway `{g}`"),
+                team: target.owner.as_ref().map(|o| o.value.as_str()),
+                responses: "envoy_vhost_route_upstream_rq_xx",
+                histogram: "envoy_vhost_route_upstream_rq_time",
+                selector: format!("job=\"{job}\",envoy_route=\"{}\"", escape(r)),
+                series_labels: format!("job=\"{job}\",envoy_route=\"{}\"", escape(r)),
+                clusters: format!(
+                    "job=\"{job}\",envoy_cluster_name=~\"{}\\\\..*\"",
+                    regex_literal(&target.name.value).replace('\\', "\\\\")
+                ),
+                max_requests: max_requests(target),
+                proxy: format!("job=\"{job}\""),
+                slos: &forward.objectives.slos,
+                alerts: &forward.objectives.alerts,
+            });
+        }
+    }
+    for service in &model.services {
+        if service.mesh().is_none() {
+            continue;
+        }
+        let name = &service.name.value;
+        let job = sidecar_job(name);
+        let http = service.ports().any(|(_, p)| p.protocol.is_http());
+        if http && (all || !service.objectives.is_empty()) {
+            let objectives = if service.objectives.is_empty() { &EMPTY } else { &service.objectives };
+            out.push(Subject {
+                scope: Scope::Service,
+                labels: vec![("service", name.clone())],
+                description: format!("service `{name}`"),
+                team: service.owner.as_ref().map(|o| o.value.as_str()),
+                responses: "envoy_http_downstream_rq_xx",
+                histogram: "envoy_http_downstream_rq_time",
+                selector: format!("job=\"{job}\",envoy_http_conn_manager_prefix=~\"inbound_{}(_.+)?\"", escape(name)),
+                series_labels: format!("job=\"{job}\",envoy_http_conn_manager_prefix=\"inbound_{}\"", escape(name)),
+                clusters: format!(
+                    "envoy_cluster_name=~\"(outbound\\\\.)?{}(\\\\..*)?\"",
+                    regex_literal(name).replace('\\', "\\\\")
+                ),
+                max_requests: max_requests(service),
+                proxy: format!("job=\"{job}\""),
+                slos: &objectives.slos,
+                alerts: &objectives.alerts,
+            });
+        }
+        for call in &service.calls {
+            if call.tcp || call.origin != crate::model::CallOrigin::Declared || (!all && call.alerts.is_empty()) {
+                continue;
+            }
+            let callee = model.service(call.target.value);
+            let stat = stats::call(model, call);
+            out.push(Subject {
+                scope: Scope::Call,
+                labels: vec![("caller", name.clone()), ("callee", callee.name.value.clone()), ("call", stat.clone())],
+                description: format!("call `{stat}` of service `{name}`"),
+                team: service.owner.as_ref().map(|o| o.value.as_str()),
+                responses: "envoy_vhost_route_upstream_rq_xx",
+                histogram: "envoy_vhost_route_upstream_rq_time",
+                selector: format!("job=\"{job}\",envoy_route=\"{}\"", escape(&stat)),
+                series_labels: format!("job=\"{job}\",envoy_route=\"{}\"", escape(&stat)),
+                clusters: format!(
+                    "job=\"{job}\",envoy_cluster_name=~\"outbound\\\\.{}(\\\\..*)?\"",
+                    regex_literal(&callee.name.value).replace('\\', "\\\\")
+                ),
+                max_requests: max_requests(callee),
+                proxy: format!("job=\"{job}\""),
+                slos: &[],
+                alerts: &call.alerts,
+            });
+        }
+    }
+    // Two calls of one caller sharing a stat name share their series: keep the first.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|s| seen.insert(s.label_matchers()));
+    out
+}
+
+/// The windows of an SLO's burn-rate alerts: the SRE workbook's for a
+/// 30-day objective (page 1h/5m at 14.4×, 6h/30m at 6×; ticket 3d/6h at
+/// 1×), scaled by window / 30 days for other windows as Pyrra does.
+pub struct BurnWindows {
+    pub page: [(Window, Window, &'static str); 2],
+    pub ticket: (Window, Window, &'static str),
+}
+
+pub fn burn_windows(slo: &Slo) -> BurnWindows {
+    const DAY: u64 = 86_400_000;
+    let scale = |ms: u64| {
+        Window::from_millis(((u128::from(ms) * u128::from(slo.window.as_millis())) / u128::from(30 * DAY)).max(1) as u64)
+    };
+    BurnWindows {
+        page: [(scale(3_600_000), scale(300_000), "14.4"), (scale(6 * 3_600_000), scale(1_800_000), "6")],
+        ticket: (scale(3 * DAY), scale(6 * 3_600_000), "1"),
+    }
+}
+
+/// Every window an SLO's error ratio is recorded over (its own last).
+pub fn slo_windows(slo: &Slo) -> Vec<Window> {
+    let w = burn_windows(slo);
+    let mut windows = vec![w.page[0].0, w.page[0].1, w.page[1].0, w.page[1].1, w.ticket.0, w.ticket.1];
+    windows.sort();
+    windows.dedup();
+    windows.retain(|x| *x != slo.window);
+    windows.push(slo.window);
+    windows
+}
+
+/// The alert name of a threshold alert at a scope.
+pub fn alert_name(scope: Scope, kind: &AlertKind) -> String {
+    let what = match kind {
+        AlertKind::ErrorRate { .. } => "ErrorRateHigh",
+        AlertKind::Latency { .. } => "LatencyHigh",
+        AlertKind::Saturation { .. } => "SaturationHigh",
+        AlertKind::CertExpiry { .. } => "CertificateExpiring",
+    };
+    format!("{}{what}", scope.prefix())
+}
+
+pub const FAST_BURN: &str = "SLOErrorBudgetFastBurn";
+pub const SLOW_BURN: &str = "SLOErrorBudgetSlowBurn";
+
+/// The name of an SLO recording rule over `window` (unscaled).
+pub fn slo_ratio_record(window: Window) -> String {
+    format!("meshc:slo_error_ratio:rate{}", window.prometheus())
+}
+
+/// `le` as Envoy writes it: milliseconds, no trailing `.0`.
+pub fn le(ms: u64) -> String {
+    ms.to_string()
+}
+
+/// The error ratio of a subject over a window (PromQL), for an SLO kind.
+pub fn error_ratio(subject: &Subject, kind: &SloKind, window: &str) -> String {
+    let sel = &subject.selector;
+    match kind {
+        SloKind::Availability => format!(
+            "(sum(rate({r}{{{sel},envoy_response_code_class=\"5\"}}[{window}])) or vector(0)) / sum(rate({r}{{{sel}}}[{window}]))",
+            r = subject.responses
+        ),
+        SloKind::Latency { under } => format!(
+            "1 - (sum(rate({h}_bucket{{{sel},le=\"{le}\"}}[{window}])) or vector(0)) / sum(rate({h}_count{{{sel}}}[{window}]))",
+            h = subject.histogram,
+            le = le(under.value.as_millis() as u64)
+        ),
+    }
+}
+
+/// A labelled YAML map for rules and tests.
+pub type Labels = BTreeMap<String, String>;
+
+/// The labels of an alert of `subject`: its own, `team`, `severity`, and the spec's routing labels.
+pub fn alert_labels(subject: &Subject, severity: &str, extra: &[(String, String)]) -> Labels {
+    let mut labels = subject.label_map(&[("severity", severity)]);
+    if let Some(team) = subject.team {
+        labels.insert("team".into(), team.to_string());
+    }
+    for (k, v) in extra {
+        labels.insert(k.clone(), v.clone());
+    }
+    labels
+}
+
+/// The runbook link of an alert, in the operator's guide.
+pub fn runbook(alert: &str) -> String {
+    format!("docs/operations/monitoring.md#{}", alert.to_ascii_lowercase())
+}

@@ -1,0 +1,106 @@
+//! `prometheus/prometheus.yml`: a scrape job per proxy (each gateway's and
+//! each in-mesh service's sidecar) on its metrics listener
+//! (`/stats/prometheus`, served from the admin endpoint), the rule file,
+//! and the Alertmanager to send alerts to.
+
+use serde::Serialize;
+
+use super::{gateway_job, sidecar_job, RED_RULE_FILE, RULE_FILE};
+use crate::emit::{yaml, Artifact, Options, Unexpressed};
+use crate::model::Model;
+use crate::schema::SchemaIndex;
+
+#[derive(Serialize)]
+pub struct Config {
+    pub alerting: Alerting,
+    pub global: Global,
+    pub rule_files: Vec<&'static str>,
+    pub scrape_configs: Vec<ScrapeConfig>,
+}
+
+#[derive(Serialize)]
+pub struct Alerting {
+    pub alertmanagers: Vec<StaticConfigs>,
+}
+
+#[derive(Serialize)]
+pub struct StaticConfigs {
+    pub static_configs: Vec<Targets>,
+}
+
+#[derive(Serialize)]
+pub struct Global {
+    pub evaluation_interval: String,
+    pub scrape_interval: String,
+}
+
+#[derive(Serialize)]
+pub struct ScrapeConfig {
+    pub job_name: String,
+    pub metrics_path: &'static str,
+    pub static_configs: Vec<Targets>,
+}
+
+#[derive(Serialize)]
+pub struct Targets {
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<&'static str, String>,
+    pub targets: Vec<String>,
+}
+
+pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+    let Some(monitoring) = &model.monitoring else { return Vec::new() };
+    let port = monitoring.metrics_port.get();
+    let mut jobs = Vec::new();
+    for gateway in &model.gateways {
+        // A listener bound to one address is where the gateway is reached;
+        // else its name (its Kubernetes Service).
+        let host = gateway
+            .listeners
+            .iter()
+            .map(|l| l.address)
+            .find(|a| !a.is_unspecified())
+            .map_or_else(|| gateway.name.value.clone(), |a| a.to_string());
+        jobs.push(ScrapeConfig {
+            job_name: gateway_job(&gateway.name.value),
+            metrics_path: "/stats/prometheus",
+            static_configs: vec![Targets {
+                labels: [("gateway", gateway.name.value.clone())].into(),
+                targets: vec![format!("{host}:{port}")],
+            }],
+        });
+    }
+    for service in &model.services {
+        if service.mesh().is_none() {
+            continue;
+        }
+        // Its instances where they are declared, else its address.
+        let mut targets: Vec<String> = service.endpoints.iter().map(|e| format!("{}:{port}", e.host)).collect();
+        if targets.is_empty() {
+            let Some(host) = service.host() else { continue };
+            targets.push(format!("{host}:{port}"));
+        }
+        targets.sort();
+        targets.dedup();
+        jobs.push(ScrapeConfig {
+            job_name: sidecar_job(&service.name.value),
+            metrics_path: "/stats/prometheus",
+            static_configs: vec![Targets { labels: [("service", service.name.value.clone())].into(), targets }],
+        });
+    }
+    let interval = monitoring.scrape_interval.scaled(options.time_scale()).prometheus();
+    let config = Config {
+        alerting: Alerting {
+            alertmanagers: vec![StaticConfigs {
+                static_configs: vec![Targets {
+                    labels: Default::default(),
+                    targets: vec![monitoring.alertmanager.value.clone()],
+                }],
+            }],
+        },
+        global: Global { evaluation_interval: interval.clone(), scrape_interval: interval },
+        rule_files: vec![RED_RULE_FILE, RULE_FILE],
+        scrape_configs: jobs,
+    };
+    vec![Artifact { path: "prometheus/prometheus.yml".into(), contents: yaml(model, &config), origin: monitoring.span }]
+}

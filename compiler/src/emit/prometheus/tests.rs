@@ -1,0 +1,275 @@
+//! `prometheus/tests/meshc.test.yml`: promtool unit tests of the emitted
+//! rules (`promtool test rules`), generated from the spec. Per subject and
+//! alert kind, Envoy series that make its alerts fire (every alert of the
+//! kind whose threshold the input crosses is expected) and series of
+//! healthy traffic that fire none; per SLO, a fast burn that pages and a
+//! slow one that opens a ticket, and healthy traffic that does neither.
+
+use serde::Serialize;
+
+use super::rules::{annotations, burn_summary, threshold_expr};
+use super::{
+    alert_labels, alert_name, burn_windows, le, subjects, Labels, Scope, Subject, FAST_BURN, RULE_FILE, SLOW_BURN,
+};
+use crate::emit::{yaml, Artifact, Options, Unexpressed};
+use crate::model::monitoring::{Alert, AlertKind, Slo, SloKind, Window};
+use crate::model::Model;
+use crate::schema::SchemaIndex;
+
+#[derive(Serialize)]
+pub struct TestFile {
+    pub evaluation_interval: String,
+    pub rule_files: Vec<String>,
+    pub tests: Vec<TestGroup>,
+}
+
+#[derive(Serialize)]
+pub struct TestGroup {
+    pub alert_rule_test: Vec<AlertTest>,
+    pub input_series: Vec<Series>,
+    pub interval: String,
+}
+
+#[derive(Serialize)]
+pub struct AlertTest {
+    pub alertname: String,
+    pub eval_time: String,
+    pub exp_alerts: Vec<ExpAlert>,
+}
+
+#[derive(Serialize)]
+pub struct ExpAlert {
+    pub exp_annotations: Labels,
+    pub exp_labels: Labels,
+}
+
+#[derive(Serialize)]
+pub struct Series {
+    pub series: String,
+    pub values: String,
+}
+
+/// Requests per sample in generated series.
+const PER_SAMPLE: u64 = 1_000_000;
+
+/// The test files: thresholds and fast burns evaluated every minute; slow
+/// burns (three-day windows) every 72 minutes, a fifth of their short
+/// window, so promtool replays days of series in a second.
+pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+    let Some(monitoring) = &model.monitoring else { return Vec::new() };
+    let (fast, slow) = test_files(model, options.time_scale());
+    [("prometheus/tests/meshc.test.yml", fast), ("prometheus/tests/meshc-slow-burn.test.yml", slow)]
+        .into_iter()
+        .filter(|(_, file)| !file.tests.is_empty())
+        .map(|(path, file)| Artifact { path: path.into(), contents: yaml(model, &file), origin: monitoring.span })
+        .collect()
+}
+
+/// The fast test file and the slow-burn one.
+pub fn test_files(model: &Model, scale: u32) -> (TestFile, TestFile) {
+    let step = Window::from_millis(60_000).scaled(scale);
+    let slow_step = Window::from_millis(6 * 3_600_000).scaled(scale).scaled(5);
+    let mut tests = Vec::new();
+    let mut slow = Vec::new();
+    for subject in subjects(model, false) {
+        let mut kinds: Vec<&'static str> = subject.alerts.iter().map(|a| a.kind.name()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in kinds {
+            let alerts: Vec<&Alert> = subject.alerts.iter().filter(|a| a.kind.name() == kind).collect();
+            tests.extend(threshold_tests(&subject, &alerts, step, scale));
+        }
+        for slo in subject.slos {
+            let (fast, slow_burn) = slo_tests(&subject, slo, scale);
+            tests.extend(fast);
+            slow.extend(slow_burn);
+        }
+    }
+    let file = |step: Window, tests| TestFile {
+        evaluation_interval: step.prometheus(),
+        rule_files: vec![format!("../{RULE_FILE}")],
+        tests,
+    };
+    (file(step, tests), file(slow_step, slow))
+}
+
+fn counter(per_sample: u64, samples: u64) -> String {
+    format!("0+{per_sample}x{samples}")
+}
+
+fn gauge(value: u64, samples: u64) -> String {
+    format!("{value}+0x{samples}")
+}
+
+/// `step × n` as a duration.
+fn times(step: Window, n: u64) -> String {
+    Window::from_millis(step.as_millis().saturating_mul(n)).prometheus()
+}
+
+fn responses(subject: &Subject, class: &str, per_sample: u64, samples: u64) -> Series {
+    Series {
+        series: format!("{}{{{},envoy_response_code_class=\"{class}\"}}", subject.responses, subject.series_labels),
+        values: counter(per_sample, samples),
+    }
+}
+
+/// Concrete labels of a cluster the subject's saturation matchers select.
+fn cluster_series(subject: &Subject) -> String {
+    let name = |i: usize| subject.labels.get(i).map_or("", |(_, v)| v.as_str());
+    let (job, cluster) = match subject.scope {
+        Scope::Route => (super::gateway_job(name(0)), format!("{}.http", route_target(subject))),
+        Scope::Call => (super::sidecar_job(name(0)), format!("outbound.{}", name(1))),
+        Scope::Service => ("envoy-sidecar-any-caller".to_string(), format!("outbound.{}", name(0))),
+    };
+    format!("envoy_cluster_upstream_rq_active{{envoy_cluster_name=\"{cluster}\",job=\"{job}\"}}")
+}
+
+/// The service a route subject's clusters are named after (from its matchers).
+fn route_target(subject: &Subject) -> String {
+    // `...envoy_cluster_name=~"NAME\\..*"`: NAME is the service.
+    let after = subject.clusters.split("=~\"").nth(1).unwrap_or("");
+    after.split("\\\\.").next().unwrap_or("").replace('\\', "")
+}
+
+fn expected(subject: &Subject, alert: &Alert, scale: u32) -> ExpAlert {
+    let name = alert_name(subject.scope, &alert.kind);
+    let (_, summary) = threshold_expr(subject, &alert.kind, scale);
+    ExpAlert {
+        exp_annotations: annotations(&summary, &name),
+        exp_labels: alert_labels(subject, alert.severity.value.as_str(), &alert.labels),
+    }
+}
+
+/// A test whose input fires every alert of `alerts` (one kind) it crosses, and one of healthy traffic.
+fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u32) -> Vec<TestGroup> {
+    let name = alert_name(subject.scope, &alerts[0].kind);
+    let window = Window::from_millis(300_000).scaled(scale);
+    let hold = alerts.iter().filter_map(|a| a.hold).map(|h| h.scaled(scale)).max().unwrap_or(step);
+    let samples = (window.as_millis() + hold.as_millis()).div_ceil(step.as_millis()) + 4;
+    let eval_time = times(step, samples);
+    let mut fire_input = Vec::new();
+    let mut quiet_input = Vec::new();
+    let fires: Vec<&Alert> = match &alerts[0].kind {
+        AlertKind::ErrorRate { .. } => {
+            let lowest = alerts.iter().map(|a| a.kind.threshold().0).min().unwrap_or(0);
+            fire_input.push(responses(subject, "5", PER_SAMPLE, samples));
+            fire_input.push(responses(subject, "2", 0, samples));
+            let errors = lowest * PER_SAMPLE / 1_000_000 / 2;
+            quiet_input.push(responses(subject, "5", errors, samples));
+            quiet_input.push(responses(subject, "2", PER_SAMPLE - errors, samples));
+            alerts.iter().copied().filter(|a| a.kind.threshold().0 < 1_000_000).collect()
+        }
+        AlertKind::Saturation { .. } => {
+            let lowest = alerts.iter().map(|a| a.kind.threshold().0).min().unwrap_or(0);
+            let max = u64::from(subject.max_requests);
+            fire_input.push(Series { series: cluster_series(subject), values: gauge(max, samples) });
+            quiet_input
+                .push(Series { series: cluster_series(subject), values: gauge(max * lowest / 2_000_000, samples) });
+            alerts.iter().copied().filter(|a| a.kind.threshold().0 < 1_000_000).collect()
+        }
+        AlertKind::Latency { .. } => {
+            let mut bounds: Vec<u64> = alerts.iter().map(|a| a.kind.threshold().0).collect();
+            let lowest = bounds.iter().copied().min().unwrap_or(1);
+            let slow = bounds.iter().copied().max().unwrap_or(1).saturating_mul(2);
+            bounds.push(slow);
+            bounds.sort_unstable();
+            bounds.dedup();
+            let bucket = |le_value: &str, per: u64| Series {
+                series: format!("{}_bucket{{{},le=\"{le_value}\"}}", subject.histogram, subject.series_labels),
+                values: counter(per, samples),
+            };
+            for &b in &bounds {
+                fire_input.push(bucket(&le(b), 0));
+                quiet_input.push(bucket(&le(b), if b >= lowest { PER_SAMPLE } else { 0 }));
+            }
+            fire_input.push(bucket("+Inf", PER_SAMPLE));
+            quiet_input.push(bucket("+Inf", PER_SAMPLE));
+            alerts.to_vec()
+        }
+        AlertKind::CertExpiry { .. } => {
+            let longest = alerts.iter().map(|a| a.kind.threshold().0).max().unwrap_or(0);
+            let series = format!("envoy_server_days_until_first_cert_expiring{{{}}}", subject.proxy);
+            fire_input.push(Series { series: series.clone(), values: gauge(0, samples) });
+            let safe_days = longest / 86_400_000 * 2 + 2;
+            quiet_input.push(Series { series, values: gauge(safe_days, samples) });
+            alerts.to_vec()
+        }
+    };
+    let group = |input: Vec<Series>, exp: Vec<ExpAlert>| TestGroup {
+        alert_rule_test: vec![AlertTest { alertname: name.clone(), eval_time: eval_time.clone(), exp_alerts: exp }],
+        input_series: input,
+        interval: step.prometheus(),
+    };
+    vec![group(fire_input, fires.iter().map(|a| expected(subject, a, scale)).collect()), group(quiet_input, Vec::new())]
+}
+
+/// Series making the SLO's error ratio 1 (`bad`) or 0.
+fn slo_input(subject: &Subject, slo: &Slo, bad: bool, samples: u64) -> Vec<Series> {
+    match &slo.kind {
+        SloKind::Availability => vec![
+            responses(subject, "5", if bad { PER_SAMPLE } else { 0 }, samples),
+            responses(subject, "2", if bad { 0 } else { PER_SAMPLE }, samples),
+        ],
+        SloKind::Latency { under } => vec![
+            Series {
+                series: format!(
+                    "{}_bucket{{{},le=\"{}\"}}",
+                    subject.histogram,
+                    subject.series_labels,
+                    le(under.value.as_millis() as u64)
+                ),
+                values: counter(if bad { 0 } else { PER_SAMPLE }, samples),
+            },
+            Series {
+                series: format!("{}_count{{{}}}", subject.histogram, subject.series_labels),
+                values: counter(PER_SAMPLE, samples),
+            },
+        ],
+    }
+}
+
+/// The fast-burn tests and the slow-burn ones.
+fn slo_tests(subject: &Subject, slo: &Slo, scale: u32) -> (Vec<TestGroup>, Vec<TestGroup>) {
+    let windows = burn_windows(slo);
+    let budget_ppm = u64::from(slo.objective.value.complement().ppm());
+    let labels = |severity: &str| {
+        let mut l = alert_labels(subject, severity, &slo.labels);
+        l.insert("slo".into(), slo.kind.name().into());
+        l
+    };
+    let mut out = Vec::new();
+    // Fast burn: the 1h/5m pair (scaled), sampled five times per short window.
+    let (long, short, _) = windows.page[0];
+    let step = short.scaled(scale).scaled(5);
+    let samples = long.scaled(scale).as_millis().div_ceil(step.as_millis()) + 3;
+    let eval = times(step, samples);
+    // 14.4 × the budget must be reachable: an error ratio cannot pass 1.
+    let pageable = budget_ppm * 144 / 10 < 1_000_000;
+    let page = ExpAlert {
+        exp_annotations: annotations(&burn_summary(subject, slo, true), FAST_BURN),
+        exp_labels: labels(slo.page.as_str()),
+    };
+    let test = |bad: bool, name: &str, eval: &str, step: Window, samples: u64, exp: Vec<ExpAlert>| TestGroup {
+        alert_rule_test: vec![AlertTest { alertname: name.into(), eval_time: eval.into(), exp_alerts: exp }],
+        input_series: slo_input(subject, slo, bad, samples),
+        interval: step.prometheus(),
+    };
+    if pageable {
+        out.push(test(true, FAST_BURN, &eval, step, samples, vec![page]));
+    }
+    out.push(test(false, FAST_BURN, &eval, step, samples, Vec::new()));
+    let mut slow = Vec::new();
+    if let Some(ticket) = slo.ticket {
+        let (long, short, _) = windows.ticket;
+        let step = short.scaled(scale).scaled(5);
+        let samples = long.scaled(scale).as_millis().div_ceil(step.as_millis()) + 3;
+        let eval = times(step, samples);
+        let exp = ExpAlert {
+            exp_annotations: annotations(&burn_summary(subject, slo, false), SLOW_BURN),
+            exp_labels: labels(ticket.as_str()),
+        };
+        slow.push(test(true, SLOW_BURN, &eval, step, samples, vec![exp]));
+        slow.push(test(false, SLOW_BURN, &eval, step, samples, Vec::new()));
+    }
+    (out, slow)
+}

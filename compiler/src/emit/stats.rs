@@ -1,0 +1,76 @@
+//! What the proxies' statistics are named after, which the Envoy backends
+//! write and the Prometheus rules select (both must agree).
+
+use crate::model::monitoring::{AlertKind, SloKind};
+use crate::model::values::Operation;
+use crate::model::{Call, Model, Service};
+
+/// Envoy's default request-time histogram bounds, in milliseconds.
+pub const ENVOY_BUCKETS_MS: &[u64] =
+    &[1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+
+/// The stat prefix of a call's route at the caller's sidecar (the
+/// `envoy_route` label): the callee and the operation, lower case,
+/// other characters as `-` (Envoy's tag extraction takes one token of
+/// letters, digits, `_` and `-`); the callee alone for a call without one.
+pub fn call(model: &Model, call: &Call) -> String {
+    let callee = &model.service(call.target.value).name.value;
+    match call.operation.as_ref().map(|o| &o.value) {
+        Some(Operation::Graphql { .. }) | None => callee.clone(),
+        Some(op) => format!("{callee}-{}", slug(&op.to_string())),
+    }
+}
+
+fn slug(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// The request-time histogram bounds every proxy uses: Envoy's, the
+/// sub-millisecond 0.5 kept apart, and every latency threshold of the
+/// spec (SLO `under`, alert `above`), so each is a bound.
+pub fn latency_buckets_ms(model: &Model) -> Vec<u64> {
+    let mut bounds: Vec<u64> = ENVOY_BUCKETS_MS.to_vec();
+    let services = model.services.iter().map(|s| &s.objectives);
+    let routes = model.gateways.iter().flat_map(|g| &g.routes).filter_map(|r| r.forward()).map(|f| &f.objectives);
+    for objectives in services.chain(routes) {
+        for slo in &objectives.slos {
+            if let SloKind::Latency { under } = &slo.kind {
+                bounds.push(under.value.as_millis() as u64);
+            }
+        }
+        bounds.extend(objectives.alerts.iter().filter_map(latency_bound));
+    }
+    let calls = model.services.iter().flat_map(|s| &s.calls).flat_map(|c| &c.alerts);
+    bounds.extend(calls.filter_map(latency_bound));
+    bounds.sort_unstable();
+    bounds.dedup();
+    bounds
+}
+
+fn latency_bound(alert: &crate::model::monitoring::Alert) -> Option<u64> {
+    match &alert.kind {
+        AlertKind::Latency { above, .. } => Some(above.value.as_millis() as u64),
+        _ => None,
+    }
+}
+
+/// The port a service's sidecar admin endpoint listens on, when the mesh is monitored.
+pub fn sidecar_admin_port(model: &Model, service: &Service) -> Option<u16> {
+    let monitoring = model.monitoring.as_ref()?;
+    let own = service.sidecar().and_then(|s| s.admin);
+    Some(own.unwrap_or(monitoring.admin_port).get())
+}
+
+/// The port a gateway's admin endpoint listens on, when the mesh is monitored.
+pub fn gateway_admin_port(model: &Model, gateway: &crate::model::Gateway) -> Option<u16> {
+    let monitoring = model.monitoring.as_ref()?;
+    Some(gateway.admin_port.as_ref().map_or(monitoring.admin_port, |p| p.value).get())
+}

@@ -1,0 +1,468 @@
+//! Monitoring: what a `monitoring` block and the `slo`/`alert` nodes
+//! emit, run by the real engines. The shop's and generated specs' scrape
+//! config passes `promtool check config`, their rules `promtool check
+//! rules` and the generated unit tests `promtool test rules`, their
+//! Alertmanager config `amtool check-config`; and end to end, a real Envoy
+//! in front of a failing upstream, scraped by a real Prometheus with the
+//! emitted rules, fires the error-rate alert, which a real Alertmanager
+//! delivers to the test's webhook, while the healthy route fires nothing.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support;
+
+/// A tool from its environment variable or PATH; scripts/test installs
+/// Debian's `prometheus` (promtool, prometheus) and `prometheus-alertmanager`
+/// (amtool, prometheus-alertmanager). Missing is a loud failure.
+fn tool(env: &str, name: &str) -> String {
+    let tool = std::env::var(env).unwrap_or_else(|_| name.into());
+    let runs = Command::new(&tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    assert!(
+        runs.is_ok_and(|s| s.success()),
+        "{name} ({tool}) does not run: install Debian's prometheus and prometheus-alertmanager (scripts/test does) or set {env}"
+    );
+    tool
+}
+
+fn run_ok(tool: &str, args: &[&str], dir: &Path) -> String {
+    let out = Command::new(tool).args(args).current_dir(dir).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{tool} {} failed in {}:\n{text}", args.join(" "), dir.display());
+    text
+}
+
+/// Every monitoring artifact of a built output through its engine's checker.
+fn check_with_engines(out: &Path) {
+    let promtool = tool("MESHC_PROMTOOL", "promtool");
+    let amtool = tool("MESHC_AMTOOL", "amtool");
+    let prom = out.join("prometheus");
+    run_ok(&promtool, &["check", "config", "prometheus.yml"], &prom);
+    run_ok(&promtool, &["check", "rules", "rules/meshc-red.yml", "rules/meshc.yml"], &prom);
+    let tests_dir = prom.join("tests");
+    let mut tests: Vec<PathBuf> =
+        std::fs::read_dir(&tests_dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+    tests.sort();
+    for test in &tests {
+        let name = format!("tests/{}", test.file_name().unwrap().to_str().unwrap());
+        let text = run_ok(&promtool, &["test", "rules", &name], &prom);
+        assert!(text.contains("SUCCESS"), "{text}");
+    }
+    run_ok(&amtool, &["check-config", "alertmanager/alertmanager.yml"], out);
+}
+
+#[test]
+fn the_shops_scrape_config_rules_rule_tests_and_alertmanager_config_pass_promtool_and_amtool() {
+    let out = tempfile::tempdir().unwrap();
+    support::build_workspace(&support::repo_root().join("examples/shop"), out.path());
+    check_with_engines(out.path());
+    let rules = std::fs::read_to_string(out.path().join("prometheus/rules/meshc.yml")).unwrap();
+    // The route's own SLO pages its team with the route's labels.
+    assert!(rules.contains("alert: SLOErrorBudgetFastBurn"), "{rules}");
+    assert!(rules.contains("route: place-order"), "{rules}");
+    let tests = std::fs::read_to_string(out.path().join("prometheus/tests/meshc.test.yml")).unwrap();
+    for alert in [
+        "RouteLatencyHigh",
+        "ServiceErrorRateHigh",
+        "CallLatencyHigh",
+        "ServiceSaturationHigh",
+        "ServiceCertificateExpiring",
+    ] {
+        assert!(tests.contains(&format!("alertname: {alert}")), "no test of {alert}");
+    }
+    let gateway = std::fs::read_to_string(out.path().join("envoy/gateway-public.yaml")).unwrap();
+    assert!(gateway.contains("stat_prefix: place-order"), "route stats are not named after the route");
+    assert!(gateway.contains("port_value: 15000"), "no admin endpoint");
+}
+
+#[test]
+fn an_unmonitored_mesh_gets_no_admin_endpoint_and_no_rules() {
+    let (_dir, c) = support::compile_mesh(
+        r#"
+        service "orders" { owner "t"; address "orders.svc" port=8080; }
+        gateway "public" { listener "http" port=8080; route "r" { match path-prefix="/"; to "orders"; } }
+        "#,
+    );
+    let built = c.build(&meshc::emit::Options::default()).unwrap();
+    assert!(built.artifacts.iter().all(|a| !a.path.starts_with("prometheus/") && !a.path.starts_with("alertmanager/")));
+    let gateway = built.artifacts.iter().find(|a| a.path == "envoy/gateway-public.yaml").unwrap();
+    assert!(!gateway.contents.contains("admin:") && !gateway.contents.contains("stat_prefix: r\n"));
+}
+
+/// A small deterministic generator (xorshift) of monitored meshes: services
+/// with and without SLOs of both kinds and windows from a day to 30 days,
+/// gateway routes with objectives, calls with alerts of every kind at
+/// random thresholds, severities, holds and labels.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+
+    fn alert(&mut self) -> String {
+        let severity = self.pick(&["warning", "critical"]);
+        let hold = self.pick(&["", " for=\"1m\"", " for=\"5m\"", " for=\"30m\""]);
+        let labels = self.pick(&["", " { labels pager=\"p1\" }", " { labels room=\"ops\" tier=\"gold\" }"]);
+        let kind = match self.next() % 4 {
+            0 => format!("\"error-rate\" above=\"{}%\"", self.pick(&["0.5", "1", "5", "25", "99.9"])),
+            1 => format!(
+                "\"latency\" percentile=\"{}%\" above=\"{}\"",
+                self.pick(&["50", "90", "99", "99.9"]),
+                self.pick(&["20ms", "300ms", "1s", "2500ms"])
+            ),
+            2 => format!("\"saturation\" above=\"{}%\"", self.pick(&["50", "80", "95"])),
+            _ => format!("\"cert-expiry\" below=\"{}\"", self.pick(&["3d", "14d", "36h"])),
+        };
+        format!("alert {kind}{hold} severity=\"{severity}\"{labels}")
+    }
+
+    fn slo(&mut self, kind: &str) -> String {
+        let window = self.pick(&["30d", "28d", "7d", "1d"]);
+        let ticket = self.pick(&["", " ticket=\"none\"", " ticket=\"warning\""]);
+        match kind {
+            "availability" => format!(
+                "slo \"availability\" objective=\"{}%\" window=\"{window}\"{ticket}",
+                self.pick(&["99.9", "99.95", "99", "95", "90"])
+            ),
+            _ => format!(
+                "slo \"latency\" objective=\"{}%\" under=\"{}\" window=\"{window}\"{ticket}",
+                self.pick(&["99", "95", "99.9"]),
+                self.pick(&["100ms", "300ms", "1s"])
+            ),
+        }
+    }
+
+    fn mesh(&mut self) -> String {
+        let services = 2 + (self.next() % 4) as usize;
+        let mut spec = String::from(
+            "monitoring {\n    receiver \"pager\" webhook=\"http://pager.example/hook\" { match severity=\"critical\"; }\n    receiver \"tickets\" webhook=\"http://tickets.example/hook\"\n    default-receiver \"tickets\"\n}\n",
+        );
+        for i in 0..services {
+            spec.push_str(&format!(
+                "service \"s{i}\" {{\n    owner \"team-{}\"\n    address \"s{i}.svc\" port=8080\n",
+                i % 2
+            ));
+            spec.push_str("    traffic { circuit-breaker max-requests=200; outlier-detection; }\n");
+            for kind in ["availability", "latency"] {
+                if self.next().is_multiple_of(2) {
+                    spec.push_str(&format!("    {}\n", self.slo(kind)));
+                }
+            }
+            for _ in 0..self.next() % 3 {
+                spec.push_str(&format!("    {}\n", self.alert()));
+            }
+            if i + 1 < services {
+                spec.push_str(&format!("    calls \"s{}\" timeout=\"3s\" {{\n", i + 1));
+                for _ in 0..self.next() % 3 {
+                    spec.push_str(&format!("        {}\n", self.alert()));
+                }
+                spec.push_str("    }\n");
+            }
+            spec.push_str("}\n");
+        }
+        spec.push_str("gateway \"edge\" {\n    listener \"http\" port=8080\n");
+        for i in 0..services {
+            spec.push_str(&format!(
+                "    route \"r{i}\" {{\n        match path-prefix=\"/s{i}/\"\n        to \"s{i}\"\n"
+            ));
+            if self.next().is_multiple_of(2) {
+                spec.push_str(&format!("        {}\n", self.slo("availability")));
+            }
+            for _ in 0..self.next() % 2 {
+                spec.push_str(&format!("        {}\n", self.alert()));
+            }
+            spec.push_str("    }\n");
+        }
+        spec.push_str("}\n");
+        spec
+    }
+}
+
+#[test]
+fn generated_meshes_rules_and_their_unit_tests_pass_promtool_and_amtool() {
+    let count: u64 = std::env::var("MESHC_GEN_MONITORING").ok().and_then(|n| n.parse().ok()).unwrap_or(4);
+    for seed in 1..=count {
+        let mut generator = Gen(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        let spec = generator.mesh();
+        let dir = tempfile::tempdir().unwrap();
+        support::write_files(dir.path(), &[("mesh.kdl", &spec)]);
+        let out = tempfile::tempdir().unwrap();
+        support::build_workspace(dir.path(), out.path());
+        let result = std::panic::catch_unwind(|| check_with_engines(out.path()));
+        assert!(result.is_ok(), "seed {seed}, spec:\n{spec}");
+    }
+}
+
+/// A webhook receiver: records the bodies POSTed to it.
+struct Webhook {
+    port: u16,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl Webhook {
+    fn start() -> Webhook {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut data = Vec::new();
+                let mut buf = [0u8; 8192];
+                // Headers, then Content-Length bytes of body.
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    data.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&data).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                            })
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if data.len() >= end + 4 + length {
+                            seen.lock().unwrap().push(text[end + 4..].to_string());
+                            break;
+                        }
+                    }
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        Webhook { port, bodies }
+    }
+}
+
+/// A child process killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(tool: &str, args: &[String], log: &Path) -> Killed {
+    let file = std::fs::File::create(log).unwrap();
+    let child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {tool}: {e}"));
+    Killed(child)
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    let response = support::try_http_request(port, "GET", path, &[], b"").ok()?;
+    (response.status == 200).then_some(response.body)
+}
+
+/// Time scale of the end-to-end test: the spec's 5-minute rate window is 5 s,
+/// its `for="1m"` 1 s, the 15 s scrape interval 250 ms.
+const SCALE: u32 = 60;
+
+#[test]
+fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhook_and_healthy_traffic_fires_nothing() {
+    let prometheus = tool("MESHC_PROMETHEUS", "prometheus");
+    let alertmanager = tool("MESHC_ALERTMANAGER", "prometheus-alertmanager");
+    let good = support::Upstream::start_with_status("good", 200);
+    let bad = support::Upstream::start_with_status("bad", 500);
+    let webhook = Webhook::start();
+    let (gw, admin, metrics, prom_port, am_port) =
+        (support::free_port(), support::free_port(), support::free_port(), support::free_port(), support::free_port());
+    let spec = format!(
+        r#"
+        monitoring {{
+            admin-port {admin}
+            metrics-port {metrics}
+            scrape-interval "15s"
+            alertmanager "127.0.0.1:{am_port}"
+            receiver "hook" webhook="http://127.0.0.1:{hook}/alerts"
+            default-receiver "hook"
+        }}
+        service "good" {{ owner "team-good"; address "127.0.0.1" port={good}; slo-exempt reason="test"; }}
+        service "bad" {{ owner "team-bad"; address "127.0.0.1" port={bad}; slo-exempt reason="test"; }}
+        gateway "public" {{
+            listener "http" address="127.0.0.1" port={gw}
+            route "healthy" {{
+                match path-prefix="/ok"
+                to "good"
+                alert "error-rate" above="50%" for="1m" severity="critical"
+            }}
+            route "failing" {{
+                match path-prefix="/fail"
+                to "bad"
+                alert "error-rate" above="50%" for="1m" severity="critical"
+            }}
+        }}
+        "#,
+        hook = webhook.port,
+        good = good.port(),
+        bad = bad.port(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(dir.path(), &[("mesh.kdl", &spec)]);
+    let compilation = meshc::driver::compile(dir.path());
+    let options = meshc::emit::Options::default().with_time_scale(SCALE);
+    let built = compilation.build(&options).unwrap_or_else(|_| panic!("{}", support::human(&compilation)));
+    let out = tempfile::tempdir().unwrap();
+    for artifact in &built.artifacts {
+        let path = out.path().join(&artifact.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &artifact.contents).unwrap();
+    }
+    let _envoy = support::EnvoyProcess::start(&out.path().join("envoy/gateway-public.yaml"));
+    let storage = tempfile::tempdir().unwrap();
+    let _prometheus = spawn(
+        &prometheus,
+        &[
+            format!("--config.file={}", out.path().join("prometheus/prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", storage.path().join("prometheus").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        &storage.path().join("prometheus.log"),
+    );
+    let _alertmanager = spawn(
+        &alertmanager,
+        &[
+            format!("--config.file={}", out.path().join("alertmanager/alertmanager.yml").display()),
+            format!("--storage.path={}", storage.path().join("alertmanager").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".to_string(),
+        ],
+        &storage.path().join("alertmanager.log"),
+    );
+    let logs = || {
+        let read = |f: &str| std::fs::read_to_string(storage.path().join(f)).unwrap_or_default();
+        format!("prometheus:\n{}\nalertmanager:\n{}", read("prometheus.log"), read("alertmanager.log"))
+    };
+    // Traffic to both routes, ten requests a second each, until the alert arrives.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut firing = None;
+    let mut delivered = false;
+    while Instant::now() < deadline && !(firing.is_some() && delivered) {
+        let _ = support::try_http_request(gw, "GET", "/ok/orders", &[], b"");
+        let _ = support::try_http_request(gw, "GET", "/fail/orders", &[], b"");
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(alerts) = get(prom_port, "/api/v1/alerts") {
+            let alerts: serde_json::Value = serde_json::from_str(&alerts).unwrap();
+            for alert in alerts["data"]["alerts"].as_array().into_iter().flatten() {
+                assert_ne!(alert["labels"]["route"], "healthy", "the healthy route alerted: {alert}");
+                if alert["labels"]["alertname"] == "RouteErrorRateHigh" && alert["state"] == "firing" {
+                    assert_eq!(alert["labels"]["route"], "failing");
+                    assert_eq!(alert["labels"]["team"], "team-bad");
+                    assert_eq!(alert["labels"]["severity"], "critical");
+                    firing.get_or_insert(Instant::now());
+                }
+            }
+        }
+        let bodies = webhook.bodies.lock().unwrap().clone();
+        for body in &bodies {
+            assert!(!body.contains("\"route\":\"healthy\""), "the healthy route was delivered: {body}");
+        }
+        delivered = bodies.iter().any(|b| b.contains("RouteErrorRateHigh") && b.contains("\"route\":\"failing\""));
+    }
+    assert!(firing.is_some(), "RouteErrorRateHigh never fired in Prometheus\n{}", logs());
+    assert!(delivered, "Alertmanager never delivered the alert to the webhook\n{}", logs());
+    assert!(good.hits() > 0 && bad.hits() > 0);
+}
+
+#[test]
+fn objectives_and_alerts_are_checked_against_what_the_proxies_measure() {
+    use support::fixture::check;
+    check(
+        r#"
+        //- mesh.kdl
+        monitoring {
+            receiver "oncall" webhook="http://pager.example.com/hook"
+        }
+        service "orders" {
+            owner "t"
+            address "orders.svc" port=8080
+            slo "availability" objective="99.9%" window="30d"
+            alert "error-rate" above="5%" for="5m" severity="critical"
+            alert "error-rate" above="5%" for="15m" severity="warning"
+        //                     ^^^^^^^^^^ MESH0112 warning: the warning's threshold
+            alert "cert-expiry" below="14d" severity="warning"
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0110 warning: can never fire
+            calls "cache" idle-timeout="5m" {
+                alert "error-rate" above="5%" severity="critical"
+        //      ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0110 warning: can never fire
+            }
+        }
+        service "cache" {
+            owner "t"
+            address "cache.svc" port=6379 protocol="redis"
+            traffic { outlier-detection; }
+        }
+        service "search" {
+        //      ^^^^^^^^ MESH0113 warning: no `slo` and no `slo-exempt`
+            owner "t"
+            address "search.svc" port=8080
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "orders" {
+                match path-prefix="/orders"
+                to "orders"
+                timeout "2s"
+                alert "latency" percentile="99%" above="2s" severity="critical"
+        //                                       ^^^^^^^^^^ MESH0111 warning: not below the 2s timeout
+            }
+            route "search" {
+                match path-prefix="/search"
+                to "search"
+            }
+        }
+        "#,
+    );
+}
+
+#[test]
+fn misspelt_kinds_unknown_templates_and_reserved_labels_are_errors() {
+    use support::fixture::check;
+    check(
+        r#"
+        //- mesh.kdl
+        import "std:slo"
+        monitoring {
+            receiver "oncall" webhook="http://pager.example.com/hook"
+            default-receiver "on-call"
+        //                   ^^^^^^^^^ MESH0109 error: unknown receiver
+        }
+        service "orders" {
+            owner "t"
+            address "orders.svc" port=8080
+            slo "availabilty" objective="99.9%" window="30d"
+        //      ^^^^^^^^^^^^^ MESH0004 error: unknown kind
+            alert policy="std-error-rate-critcal"
+        //        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0108 error: unknown alert policy
+            alert "error-rate" above="5%" severity="critical" {
+                labels severity="low"
+        //      ^^^^^^^^^^^^^^^^^^^^^ MESH0004 error: reserved label
+            }
+        }
+        "#,
+    );
+}
