@@ -11,7 +11,7 @@ use super::metrics::{self as m, escape, matchers};
 use super::{uid, DATASOURCE_NAME, DATASOURCE_UID, FOLDER, SCHEMA_VERSION};
 use crate::emit::prometheus::{subjects, Scope, Subject};
 use crate::emit::{Artifact, Options, Unexpressed};
-use crate::model::monitoring::{Slo, SloKind};
+use crate::model::monitoring::{Slo, SloKind, Window};
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
@@ -40,7 +40,9 @@ pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
             Scope::Service | Scope::Call => by_service.entry(owner).or_default().push(subject),
         }
     }
-    let mut out = vec![("overview.json".to_string(), overview(model))];
+    let slos = all.iter().any(|s| !s.slos.is_empty());
+    let alerts = slos || all.iter().any(|s| !s.alerts.is_empty());
+    let mut out = vec![("overview.json".to_string(), overview(model, slos, alerts))];
     for gateway in &model.gateways {
         let name = gateway.name.value.as_str();
         let routes = by_gateway.get(name).map_or(&[][..], Vec::as_slice);
@@ -99,7 +101,8 @@ pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
     out
 }
 
-fn overview(model: &Model) -> Dashboard {
+/// `slos`, `alerts`: whether the spec has any (else their series never exist).
+fn overview(model: &Model, slos: bool, alerts: bool) -> Dashboard {
     let mut grid = Grid::default();
     grid.row("Services (inbound, at their sidecars)".into());
     let services = "service!=\"\"";
@@ -135,7 +138,10 @@ fn overview(model: &Model) -> Dashboard {
             timeseries(
                 "Request rate by route",
                 "reqps",
-                vec![(format!("sum by (gateway, route) ({}{{{routes}}})", m::REQUESTS), "{{gateway}} {{route}}".into())],
+                vec![(
+                    format!("sum by (gateway, route) ({}{{{routes}}})", m::REQUESTS),
+                    "{{gateway}} {{route}}".into(),
+                )],
             ),
         );
         grid.place(
@@ -161,29 +167,34 @@ fn overview(model: &Model) -> Dashboard {
             ),
         );
     }
-    grid.row("SLOs and alerts".into());
-    let mut budget = table(
-        "Error budget left per SLO (lowest first)",
-        "percentunit",
-        format!("sort({})", m::SLO_BUDGET_REMAINING),
-    );
-    budget.description = "Every SLO's budget left over its window: below 0 the objective is missed.".into();
-    grid.place(8, budget);
-    let burning = m::SLO_ALERTS.join("|");
-    let mut slo_alerts = table(
-        "SLOs burning (burn-rate alerts firing)",
-        "short",
-        format!("{}{{alertstate=\"firing\",alertname=~\"{burning}\"}}", m::ALERTS),
-    );
-    slo_alerts.description = "SLOErrorBudgetFastBurn pages, SLOErrorBudgetSlowBurn tickets: open the subject's dashboard.".into();
-    grid.place(8, slo_alerts);
-    let mut firing = table(
-        "Alerts firing",
-        "short",
-        format!("{}{{alertstate=\"firing\"}}", m::ALERTS),
-    );
-    firing.description = "Every meshc alert firing now, with its labels (severity, team, subject).".into();
-    grid.place(8, firing);
+    if alerts {
+        grid.row("SLOs and alerts".into());
+    } else {
+        grid.row("No SLOs or alerts in the spec".into());
+    }
+    if slos {
+        let mut budget = table(
+            "Error budget left per SLO (lowest first)",
+            "percentunit",
+            format!("sort({})", m::SLO_BUDGET_REMAINING),
+        );
+        budget.description = "Every SLO's budget left over its window: below 0 the objective is missed.".into();
+        grid.place(8, budget);
+        let burning = m::SLO_ALERTS.join("|");
+        let mut slo_alerts = table(
+            "SLOs burning (burn-rate alerts firing)",
+            "short",
+            format!("{}{{alertstate=\"firing\",alertname=~\"{burning}\"}}", m::ALERTS),
+        );
+        slo_alerts.description =
+            "SLOErrorBudgetFastBurn pages, SLOErrorBudgetSlowBurn tickets: open the subject's dashboard.".into();
+        grid.place(8, slo_alerts);
+    }
+    if alerts {
+        let mut firing = table("Alerts firing", "short", format!("{}{{alertstate=\"firing\"}}", m::ALERTS));
+        firing.description = "Every meshc alert firing now, with its labels (severity, team, subject).".into();
+        grid.place(8, firing);
+    }
     dashboard(
         uid("overview", &model.name),
         format!("meshc / overview {}", model.name),
@@ -228,17 +239,13 @@ fn slo_panels(grid: &mut Grid, subject: &Subject) {
         let sel = format!("{},slo=\"{}\"", matchers(subject), escape(slo.kind.name()));
         let targets = m::slo_windows(slo)
             .into_iter()
-            .map(|w| {
-                (
-                    format!("{}{{{sel}}} / (1 - {}{{{sel}}})", m::slo_ratio(w), m::SLO_OBJECTIVE),
-                    w.prometheus(),
-                )
-            })
+            .map(|w| (format!("{}{{{sel}}} / (1 - {}{{{sel}}})", m::slo_ratio(w), m::SLO_OBJECTIVE), span(w)))
             .collect();
         let mut burn = timeseries(&format!("SLO {}: burn rate", slo_name(slo)), "x", targets);
         burn.description = format!(
             "How fast {} spends its error budget, per window (1 = exactly the budget over {}). Pages above 14.4 (1h and 5m) or 6 (6h and 30m).",
-            subject.description, slo.window
+            subject.description,
+            span(slo.window)
         );
         burn.field_config.defaults.thresholds.steps =
             vec![step("green", None), step("orange", Some(1.0)), step("red", Some(6.0))];
@@ -248,7 +255,7 @@ fn slo_panels(grid: &mut Grid, subject: &Subject) {
             "percentunit",
             format!("{}{{{sel}}}", m::SLO_BUDGET_REMAINING),
         );
-        budget.description = format!("The share of the error budget left over the last {}.", slo.window);
+        budget.description = format!("The share of the error budget left over the last {}.", span(slo.window));
         budget.field_config.defaults.thresholds.steps =
             vec![step("red", None), step("orange", Some(0.25)), step("green", Some(0.5))];
         grid.place(8, budget);
@@ -256,12 +263,24 @@ fn slo_panels(grid: &mut Grid, subject: &Subject) {
 }
 
 fn slo_name(slo: &Slo) -> String {
+    let window = span(slo.window);
     match &slo.kind {
-        SloKind::Availability => format!("availability {} over {}", slo.objective.value, slo.window),
+        SloKind::Availability => format!("availability {} over {window}", slo.objective.value),
         SloKind::Latency { under } => {
-            format!("latency under {} for {} over {}", under.value, slo.objective.value, slo.window)
+            format!("latency under {} for {} over {window}", under.value, slo.objective.value)
         }
     }
+}
+
+/// A window in its largest whole unit, as specs write them: `30d`, `90m`.
+fn span(window: Window) -> String {
+    let ms = window.as_millis();
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
 }
 
 /// The HealthMonitor's view of a service's instances.
@@ -398,7 +417,12 @@ fn panel(kind: &'static str, title: &str, unit: &'static str, options: PanelOpti
 fn timeseries(title: &str, unit: &'static str, queries: Vec<(String, String)>) -> Panel {
     let targets = queries.into_iter().enumerate().map(|(i, (expr, legend))| target(i, expr, legend)).collect();
     let options = PanelOptions::TimeSeries {
-        legend: Legend { calcs: vec!["lastNotNull", "max"], display_mode: "table", placement: "bottom", show_legend: true },
+        legend: Legend {
+            calcs: vec!["lastNotNull", "max"],
+            display_mode: "table",
+            placement: "bottom",
+            show_legend: true,
+        },
         tooltip: Tooltip { mode: "multi", sort: "desc" },
     };
     panel("timeseries", title, unit, options, targets)
