@@ -11,7 +11,6 @@
 //! silently: the backend reports it as [`Unexpressed`], which the driver
 //! turns into a warning (MESH0073).
 
-mod alertmanager;
 mod api_versions;
 pub mod certificates;
 mod envoy;
@@ -21,6 +20,7 @@ mod kafka;
 mod kubernetes;
 mod nats;
 mod prometheus;
+mod alertmanager;
 mod rabbitmq;
 mod runtime;
 mod schema_registry;

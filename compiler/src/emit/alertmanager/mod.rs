@@ -3,6 +3,7 @@
 //! by equality, tried in spec order, the first match takes the alert), the
 //! default receiver at the root. Alerts are grouped by name and subject.
 
+
 use serde::Serialize;
 
 use crate::emit::{yaml, Artifact, Options, Unexpressed};

@@ -4,8 +4,8 @@
 //! request-time histogram buckets holding the spec's latency thresholds.
 
 use super::api::{
-    Address, Admin, Any, Cluster, Empty, Filter, FilterChain, HistogramBucketSettings, HttpConnectionManager, Listener,
-    Regex, Route, RouteAction, RouteConfiguration, RouteMatch, StatsConfig, StringMatcher, VirtualHost,
+    Address, Admin, Any, Cluster, Empty, Filter, FilterChain, HistogramBucketSettings, HttpConnectionManager,
+    Listener, Regex, Route, RouteAction, RouteConfiguration, RouteMatch, StatsConfig, StringMatcher, VirtualHost,
 };
 use crate::emit::stats::latency_buckets_ms;
 use crate::model::Model;

@@ -220,9 +220,7 @@ pub struct BurnWindows {
 
 pub fn burn_windows(slo: &Slo) -> BurnWindows {
     const DAY: u64 = 86_400_000;
-    let scale = |ms: u64| {
-        Window::from_millis(((u128::from(ms) * u128::from(slo.window.as_millis())) / u128::from(30 * DAY)).max(1) as u64)
-    };
+    let scale = |ms: u64| Window::from_millis(((u128::from(ms) * u128::from(slo.window.as_millis())) / u128::from(30 * DAY)).max(1) as u64);
     BurnWindows {
         page: [(scale(3_600_000), scale(300_000), "14.4"), (scale(6 * 3_600_000), scale(1_800_000), "6")],
         ticket: (scale(3 * DAY), scale(6 * 3_600_000), "1"),

@@ -8,9 +8,7 @@
 use serde::Serialize;
 
 use super::rules::{annotations, burn_summary, threshold_expr};
-use super::{
-    alert_labels, alert_name, burn_windows, le, subjects, Labels, Scope, Subject, FAST_BURN, RULE_FILE, SLOW_BURN,
-};
+use super::{alert_labels, alert_name, burn_windows, le, subjects, Labels, Scope, Subject, FAST_BURN, RULE_FILE, SLOW_BURN};
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::monitoring::{Alert, AlertKind, Slo, SloKind, Window};
 use crate::model::Model;
@@ -164,8 +162,7 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
             let lowest = alerts.iter().map(|a| a.kind.threshold().0).min().unwrap_or(0);
             let max = u64::from(subject.max_requests);
             fire_input.push(Series { series: cluster_series(subject), values: gauge(max, samples) });
-            quiet_input
-                .push(Series { series: cluster_series(subject), values: gauge(max * lowest / 2_000_000, samples) });
+            quiet_input.push(Series { series: cluster_series(subject), values: gauge(max * lowest / 2_000_000, samples) });
             fires = alerts.iter().copied().filter(|a| a.kind.threshold().0 < 1_000_000).collect();
         }
         AlertKind::Latency { .. } => {
@@ -201,7 +198,10 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
         input_series: input,
         interval: step.prometheus(),
     };
-    vec![group(fire_input, fires.iter().map(|a| expected(subject, a, scale)).collect()), group(quiet_input, Vec::new())]
+    vec![
+        group(fire_input, fires.iter().map(|a| expected(subject, a, scale)).collect()),
+        group(quiet_input, Vec::new()),
+    ]
 }
 
 /// Series making the SLO's error ratio 1 (`bad`) or 0.

@@ -13,17 +13,8 @@ use crate::model::values::{check_name, Domain, ErrorBodyFormat, Host, Port};
 use crate::model::{Endpoint, ErrorFormat, ErrorStatus, Gateway, Listener, Route, VirtualHost, VirtualHostId};
 use crate::syntax::Node;
 
-const CHILDREN: &[&str] = &[
-    "listener",
-    "error-format",
-    "validator",
-    "rate-limit-service",
-    "audit-log",
-    "route",
-    "host",
-    "identity",
-    "admin-port",
-];
+const CHILDREN: &[&str] =
+    &["listener", "error-format", "validator", "rate-limit-service", "audit-log", "route", "host", "identity", "admin-port"];
 
 impl Lower<'_> {
     pub(super) fn gateway(&mut self, node: &Node, name: Spanned<String>) -> Option<Gateway> {

@@ -107,8 +107,7 @@ impl Lower<'_> {
                 "default-receiver" => {
                     read::check_entries(child, 1, &[], self.sink);
                     read::no_children(child, self.sink);
-                    default_receiver =
-                        read::string_arg(child, 0, "a receiver", "default-receiver \"oncall\"", self.sink);
+                    default_receiver = read::string_arg(child, 0, "a receiver", "default-receiver \"oncall\"", self.sink);
                     failed |= default_receiver.is_none();
                 }
                 "receiver" => match self.receiver(child) {
@@ -368,13 +367,10 @@ impl Lower<'_> {
         }
         if let (Some(exempt), Some(slo)) = (&objectives.exempt, objectives.slos.first()) {
             self.sink.push(
-                Diagnostic::new(
-                    Code::InvalidValue,
-                    format!("this {} is exempt from objectives but declares one", scope.name()),
-                )
-                .at(exempt.span, "declared exempt")
-                .with_label(slo.span, "an objective")
-                .help("remove `slo-exempt`, or the `slo`"),
+                Diagnostic::new(Code::InvalidValue, format!("this {} is exempt from objectives but declares one", scope.name()))
+                    .at(exempt.span, "declared exempt")
+                    .with_label(slo.span, "an objective")
+                    .help("remove `slo-exempt`, or the `slo`"),
             );
             failed = true;
         }
@@ -444,16 +440,21 @@ impl Lower<'_> {
         let objective = objective?;
         if objective.value.ppm() == 0 || objective.value.ppm() >= 1_000_000 {
             self.sink.push(
-                Diagnostic::new(
-                    Code::InvalidValue,
-                    format!("an objective of {} leaves no error budget to measure", objective.value),
-                )
-                .at(objective.span, "must be above 0% and below 100%")
-                .help("objectives are like \"99.9%\": the rest is the error budget the alerts watch"),
+                Diagnostic::new(Code::InvalidValue, format!("an objective of {} leaves no error budget to measure", objective.value))
+                    .at(objective.span, "must be above 0% and below 100%")
+                    .help("objectives are like \"99.9%\": the rest is the error budget the alerts watch"),
             );
             return None;
         }
-        Some(Slo { kind, objective, window: window?, page: page?, ticket: ticket?, labels: labels?, span: node.span })
+        Some(Slo {
+            kind,
+            objective,
+            window: window?,
+            page: page?,
+            ticket: ticket?,
+            labels: labels?,
+            span: node.span,
+        })
     }
 
     /// `alert KIND above=...|below=... [percentile="99%"] [for=D] severity=SEV`, or `alert policy="NAME"`.
@@ -507,17 +508,15 @@ impl Lower<'_> {
                 let ok = forbid(self, &["below"]);
                 let example = "alert \"latency\" percentile=\"99%\" above=\"500ms\" severity=\"warning\"";
                 let percentile = ratio(self, "percentile", example);
-                let above = read::string_prop(node, "above", Some(example), self.sink)
-                    .and_then(|t| read::parse(&t, |v| Duration::parse(v), self.sink).map(|d| Spanned::new(d, t.span)));
+                let above = read::string_prop(node, "above", Some(example), self.sink).and_then(|t| {
+                    read::parse(&t, |v| Duration::parse(v), self.sink).map(|d| Spanned::new(d, t.span))
+                });
                 let percentile = percentile?;
                 if percentile.value.ppm() == 0 || percentile.value.ppm() >= 1_000_000 {
                     self.sink.push(
-                        Diagnostic::new(
-                            Code::InvalidValue,
-                            format!("the {} percentile is not a quantile", percentile.value),
-                        )
-                        .at(percentile.span, "must be above 0% and below 100%")
-                        .help("for example percentile=\"99%\""),
+                        Diagnostic::new(Code::InvalidValue, format!("the {} percentile is not a quantile", percentile.value))
+                            .at(percentile.span, "must be above 0% and below 100%")
+                            .help("for example percentile=\"99%\""),
                     );
                     return None;
                 }
@@ -525,23 +524,18 @@ impl Lower<'_> {
             }
             "cert-expiry" => {
                 let ok = forbid(self, &["above", "percentile"]);
-                let below = read::string_prop(
-                    node,
-                    "below",
-                    Some("alert \"cert-expiry\" below=\"14d\" severity=\"warning\""),
-                    self.sink,
-                )
-                .and_then(|t| read::parse(&t, |v| Window::parse(v), self.sink).map(|w| Spanned::new(w, t.span)));
+                let below = read::string_prop(node, "below", Some("alert \"cert-expiry\" below=\"14d\" severity=\"warning\""), self.sink)
+                    .and_then(|t| read::parse(&t, |v| Window::parse(v), self.sink).map(|w| Spanned::new(w, t.span)));
                 ok.then_some(AlertKind::CertExpiry { below: below? })?
             }
             other => {
                 self.sink.push(
                     Diagnostic::new(Code::InvalidValue, format!("`{other}` is not a kind of alert"))
                         .at(kind.span, "unknown kind")
-                        .help_opt(
-                            suggestion(other, ALERT_KINDS.iter().copied())
-                                .or(Some(format!("the kinds are {}", ALERT_KINDS.join(", ")))),
-                        ),
+                        .help_opt(suggestion(other, ALERT_KINDS.iter().copied()).or(Some(format!(
+                            "the kinds are {}",
+                            ALERT_KINDS.join(", ")
+                        )))),
                 );
                 return None;
             }
@@ -553,12 +547,9 @@ impl Lower<'_> {
     fn policy_ref(&mut self, node: &Node, policy: &Spanned<String>, inner: &str) -> Option<Spanned<String>> {
         if let Some(extra) = node.entries.iter().find(|e| e.name.as_deref() != Some("policy")) {
             self.sink.push(
-                Diagnostic::new(
-                    Code::UnknownProperty,
-                    format!("`{inner} policy=...` takes its settings from the policy"),
-                )
-                .at(extra.span, "set by the policy")
-                .help(format!("declare another {inner}-policy, or write the {inner} out")),
+                Diagnostic::new(Code::UnknownProperty, format!("`{inner} policy=...` takes its settings from the policy"))
+                    .at(extra.span, "set by the policy")
+                    .help(format!("declare another {inner}-policy, or write the {inner} out")),
             );
             return None;
         }

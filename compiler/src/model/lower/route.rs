@@ -238,8 +238,7 @@ impl Lower<'_> {
             );
             failed = true;
         }
-        let objectives =
-            if redirecting.is_some() { Some(Default::default()) } else { self.objectives(node, Scope::Route) };
+        let objectives = if redirecting.is_some() { Some(Default::default()) } else { self.objectives(node, Scope::Route) };
         let matcher = matcher?;
         // Replacing the matched prefix needs a matched prefix.
         let prefix_replaced = match (&rewrite.path, &redirect) {
