@@ -13,6 +13,7 @@
 
 mod api_versions;
 pub mod certificates;
+pub mod monitoring;
 mod envoy;
 mod grafana;
 mod istio;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::json::*;
 use super::metrics::{self as m, escape, matchers};
 use super::{uid, DATASOURCE_NAME, DATASOURCE_UID, FOLDER, SCHEMA_VERSION};
-use crate::emit::prometheus::{subjects, Scope, Subject};
+use crate::emit::monitoring::{subjects, Scope, Subject};
 use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::monitoring::{Slo, SloKind, Window};
 use crate::model::Model;
@@ -276,7 +276,7 @@ fn slo_name(slo: &Slo) -> String {
 fn span(window: Window) -> String {
     let ms = window.as_millis();
     for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if ms % size == 0 {
+        if ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
@@ -353,7 +353,7 @@ impl Grid {
         panel.grid_pos = GridPos { h: HEIGHT, w, x: self.x, y: self.y };
         self.x += w;
         self.line = self.line.max(HEIGHT);
-        self.entries.push(Entry::Panel(panel));
+        self.entries.push(Entry::Panel(Box::new(panel)));
     }
 }
 

@@ -116,7 +116,7 @@ pub struct TimeRange {
 #[serde(untagged)]
 pub enum Entry {
     Row(Row),
-    Panel(Panel),
+    Panel(Box<Panel>),
 }
 
 #[derive(Serialize)]

@@ -32,7 +32,7 @@ pub const FOLDER: &str = "meshc";
 
 /// Every metric and label the dashboards read, and how they read them.
 pub mod metrics {
-    use crate::emit::prometheus::{self, Subject};
+    use crate::emit::monitoring::{self as shared, Subject};
     use crate::model::monitoring::{Slo, Window};
 
     /// Recording rules of `prometheus/rules/meshc.yml` (group `meshc-red`),
@@ -53,16 +53,16 @@ pub mod metrics {
     pub const HEALTH_STATE: &str = "meshc_health_state";
 
     /// The burn-rate alerts' names.
-    pub const SLO_ALERTS: [&str; 2] = [prometheus::FAST_BURN, prometheus::SLOW_BURN];
+    pub const SLO_ALERTS: [&str; 2] = [shared::FAST_BURN, shared::SLOW_BURN];
 
     /// An SLO's error ratio over `window` (a recording rule).
     pub fn slo_ratio(window: Window) -> String {
-        prometheus::slo_ratio_record(window)
+        shared::slo_ratio_record(window)
     }
 
     /// The windows an SLO's ratio is recorded over, its own last.
     pub fn slo_windows(slo: &Slo) -> Vec<Window> {
-        prometheus::slo_windows(slo)
+        shared::slo_windows(slo)
     }
 
     /// A subject's label matchers on its recording rules.
@@ -80,7 +80,7 @@ pub mod metrics {
 
     /// A PromQL label value.
     pub fn escape(value: &str) -> String {
-        prometheus::escape(value)
+        shared::escape(value)
     }
 }
 
