@@ -134,7 +134,10 @@ fn build_writes_a_missing_or_empty_directory_and_replaces_its_own_output() {
     fs::create_dir(&out).unwrap();
     assert_eq!(build(&ws, &out).status.code(), Some(0));
     let manifest = fs::read_to_string(out.join(".meshc-output")).unwrap();
-    assert!(manifest.starts_with("meshc-output 1\ncert-manager/accounts.yaml\n"), "{manifest}");
+    assert!(
+        manifest.starts_with("meshc-output 1\nalertmanager/alertmanager.yml\ncert-manager/accounts.yaml\n"),
+        "{manifest}"
+    );
     assert!(manifest.lines().skip(1).all(|p| out.join(p).is_file()), "{manifest}");
     let output = build(&ws, &out);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
