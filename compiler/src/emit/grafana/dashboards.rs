@@ -34,10 +34,10 @@ pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
     let mut by_gateway: BTreeMap<&str, Vec<&Subject>> = BTreeMap::new();
     let mut by_service: BTreeMap<&str, Vec<&Subject>> = BTreeMap::new();
     for subject in &all {
-        let owner = subject.labels[0].1.as_str();
         match subject.scope {
-            Scope::Route => by_gateway.entry(owner).or_default().push(subject),
-            Scope::Service | Scope::Call => by_service.entry(owner).or_default().push(subject),
+            Scope::Route => by_gateway.entry(label(subject, "gateway")).or_default().push(subject),
+            Scope::Service => by_service.entry(label(subject, "service")).or_default().push(subject),
+            Scope::Call => by_service.entry(label(subject, "caller")).or_default().push(subject),
         }
     }
     let slos = all.iter().any(|s| !s.slos.is_empty());
@@ -48,7 +48,7 @@ pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
         let routes = by_gateway.get(name).map_or(&[][..], Vec::as_slice);
         let mut grid = Grid::default();
         for subject in routes {
-            red_row(&mut grid, subject, &format!("Route {}", subject.labels[1].1));
+            red_row(&mut grid, subject, &format!("Route {}", label(subject, "route")));
             slo_panels(&mut grid, subject);
         }
         if routes.is_empty() {
@@ -76,7 +76,7 @@ pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
         for subject in measured {
             let title = match subject.scope {
                 Scope::Service => "Inbound".to_string(),
-                _ => format!("Call {} → {}", subject.labels[2].1, subject.labels[1].1),
+                _ => format!("Call {} → {}", label(subject, "call"), label(subject, "callee")),
             };
             red_row(&mut grid, subject, &title);
             slo_panels(&mut grid, subject);
@@ -102,6 +102,11 @@ pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
 }
 
 /// `slos`, `alerts`: whether the spec has any (else their series never exist).
+/// A subject's label `name` (`""` if it has none).
+fn label<'a>(subject: &'a Subject, name: &str) -> &'a str {
+    subject.labels.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| v.as_str())
+}
+
 fn overview(model: &Model, slos: bool, alerts: bool) -> Dashboard {
     let mut grid = Grid::default();
     grid.row("Services (inbound, at their sidecars)".into());
