@@ -293,6 +293,7 @@ fn live_names() -> (BTreeSet<String>, Vec<(String, String)>) {
 #[test]
 fn the_shop_builds_a_dashboard_per_service_and_gateway_an_overview_and_provisioning() {
     let built = artifacts(&repo_root().join("examples/shop"));
+    assert!(built == artifacts(&repo_root().join("examples/shop")), "two builds of the shop differ");
     let files: BTreeSet<&str> = built.iter().map(|(p, _)| p.as_str()).filter(|p| p.starts_with("grafana/")).collect();
     for file in [
         "grafana/dashboards/overview.json",
@@ -328,6 +329,10 @@ fn the_shop_builds_a_dashboard_per_service_and_gateway_an_overview_and_provision
     let sources = &built.iter().find(|(p, _)| p == "grafana/provisioning/datasources/prometheus.yaml").unwrap().1;
     assert!(sources.contains("uid: meshc-prometheus") && sources.contains("url: http://prometheus:9090"), "{sources}");
     assert!(sources.contains("timeInterval: 15s"), "{sources}");
+    let providers = &built.iter().find(|(p, _)| p == "grafana/provisioning/dashboards/meshc.yaml").unwrap().1;
+    let providers: serde_yaml_ng::Value = serde_yaml_ng::from_str(providers).unwrap();
+    assert_eq!(providers["providers"][0]["type"].as_str(), Some("file"));
+    assert_eq!(providers["providers"][0]["options"]["path"].as_str(), Some("/var/lib/grafana/dashboards/meshc"));
 }
 
 #[test]
