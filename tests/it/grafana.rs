@@ -420,3 +420,21 @@ fn every_metric_a_panel_reads_is_produced_by_envoy_the_rules_or_the_health_monit
         assert_metrics_produced(&format!("generated mesh {seed}"), &built, &live);
     }
 }
+
+#[test]
+fn a_panel_reading_a_metric_nobody_produces_is_named() {
+    let rules = "groups:\n- name: meshc-red\n  rules:\n  - record: meshc:requests:rate5m\n    expr: vector(1)\n";
+    let dashboard = serde_json::json!({ "panels": [
+        { "title": "Fine", "targets": [{ "expr": "sum(meshc:requests:rate5m{service=\"a\"})" }] },
+        { "title": "Stale", "targets": [{ "expr": "rate(envoy_renamed_total[5m])" }] },
+    ] });
+    let artifacts = vec![
+        ("prometheus/rules/meshc.yml".to_string(), rules.to_string()),
+        ("grafana/dashboards/x.json".to_string(), dashboard.to_string()),
+    ];
+    let live = BTreeSet::from(["envoy_http_downstream_rq_xx".to_string()]);
+    let failure = std::panic::catch_unwind(|| assert_metrics_produced("a spec", &artifacts, &live))
+        .expect_err("an unknown metric passes");
+    let text = failure.downcast_ref::<String>().unwrap();
+    assert!(text.contains("panel \"Stale\": `envoy_renamed_total`") && !text.contains("\"Fine\""), "{text}");
+}
