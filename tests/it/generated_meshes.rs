@@ -60,7 +60,7 @@ enum Kind {
 }
 
 /// One generated mesh, as the files of its workspace.
-fn generate(seed: u64) -> Vec<(String, String)> {
+pub(crate) fn generate(seed: u64) -> Vec<(String, String)> {
     let mut rng = Rng::new(seed);
     let services = 2 + rng.below(4) as usize;
     let mtls = rng.chance(50);

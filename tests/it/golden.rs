@@ -153,3 +153,23 @@ fn brokers_fixture_artifacts() {
     }
     assert_golden!("brokers_fixture", text);
 }
+
+/// The shop's Grafana dashboards of service `catalog` (inbound, two calls,
+/// two SLOs, instance health) and gateway `public`, the overview and the
+/// provisioning files.
+#[test]
+fn shop_grafana_dashboards_and_provisioning() {
+    let compilation = meshc::driver::compile(&repo().join("examples/shop"));
+    let artifacts = compilation.emit().expect("the shop builds");
+    let mut text = String::new();
+    for path in [
+        "grafana/dashboards/overview.json",
+        "grafana/dashboards/service-catalog.json",
+        "grafana/provisioning/dashboards/meshc.yaml",
+        "grafana/provisioning/datasources/prometheus.yaml",
+    ] {
+        let artifact = artifacts.iter().find(|a| a.path == path).unwrap_or_else(|| panic!("{path} is missing"));
+        text.push_str(&format!("# {path}\n{}\n", artifact.contents));
+    }
+    assert_golden!("shop_grafana", text);
+}

@@ -30,6 +30,7 @@ mod fuzz_regressions;
 mod gateway_routes;
 mod generated_meshes;
 mod golden;
+mod grafana;
 mod graphql_breaking;
 mod graphql_gateway;
 mod graphql_schema;

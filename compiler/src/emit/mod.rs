@@ -15,9 +15,11 @@ mod alertmanager;
 mod api_versions;
 pub mod certificates;
 mod envoy;
+mod grafana;
 mod istio;
 mod kafka;
 mod kubernetes;
+pub mod monitoring;
 mod nats;
 mod opentelemetry;
 mod prometheus;
@@ -208,6 +210,20 @@ pub static BACKENDS: &[Backend] = &[
         description: "The config of the runtime's EventBus (`runtime/event-bus.json`): NATS and RabbitMQ brokers, topics with their schema versions (Avro and JSON Schema texts, protobuf messages with their descriptor sets), each service's producers and consumers (filters, delivery, retries, dead letters).",
         page: "../runtime.md#event-bus",
         emit: runtime::event_bus::emit,
+    },
+    Backend {
+        name: "grafana-dashboards",
+        engine: "grafana",
+        description: "Grafana dashboards (`grafana/dashboards/*.json`, monitored meshes): per service (RED of its inbound traffic and calls, SLO burn rates and budget left, instance health), per gateway (RED and SLOs per route), an overview (RED at a glance, SLOs burning, alerts firing).",
+        page: "grafana.md",
+        emit: grafana::dashboards::emit,
+    },
+    Backend {
+        name: "grafana-provisioning",
+        engine: "grafana",
+        description: "Grafana provisioning (`grafana/provisioning/`, monitored meshes): a file provider for the dashboards and the Prometheus data source they default to.",
+        page: "grafana.md#provisioning",
+        emit: grafana::provisioning::emit,
     },
     Backend {
         name: "graphql-gateway",
