@@ -776,3 +776,33 @@ fn an_apis_evolution_category_judges_its_protobuf_changes() {
     assert!(lines(&report).iter().all(|l| l.starts_with("warning ")), "{report:#}");
     assert_eq!(status, 0, "{report:#}");
 }
+
+#[test]
+fn a_warning_at_the_place_of_an_allowed_breaking_change_is_still_reported() {
+    // Renamed and retyped: under `wire` the new type breaks the encoding
+    // (allowed below); what breaks only generated code or JSON is a
+    // warning, and those at the type, the allowed error's place, stay.
+    let changed = PROTO.replace("string note = 1;", "int64 memo = 1;");
+    let mesh = MESH.replace(
+        r#"schema="protos/orders.proto""#,
+        "schema=\"protos/orders.proto\" {\n        evolution category=\"wire\" {\n            allow \"FIELD_WIRE_COMPATIBLE_TYPE\" reason=\"no client sends notes yet\" until=\"2099-12-31\"\n        }\n    }",
+    );
+    let dir = two_workspaces(
+        &[("mesh.kdl", MESH), ("protos/orders.proto", PROTO), ("schemas/placed.avsc", AVRO)],
+        &[("mesh.kdl", &mesh), ("protos/orders.proto", &changed), ("schemas/placed.avsc", AVRO)],
+    );
+    let (status, report) = meshc(dir.path(), &["old", "new"], "json");
+    let found: Vec<String> =
+        lines(&report).iter().map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(
+        found,
+        [
+            "warning MESH0093 FIELD_SAME_TYPE",
+            "warning MESH0093 FIELD_WIRE_JSON_COMPATIBLE_TYPE",
+            "warning MESH0093 FIELD_SAME_JSON_NAME",
+            "warning MESH0093 FIELD_SAME_NAME"
+        ],
+        "{report:#}"
+    );
+    assert_eq!(status, 0, "{report:#}");
+}

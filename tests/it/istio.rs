@@ -734,6 +734,48 @@ gateway "edge" {
     assert!(note("VirtualService", "gateway-edge").contains("the gateway's error-format"));
 }
 
+/// Istio's proxies keep their admin and stats ports and name their stats
+/// their own way: a `monitoring` block is one MESH0073 for the rules, and
+/// one per port the spec moves.
+#[test]
+fn monitoring_istio_cannot_carry_is_warned_about() {
+    let mut fs = meshc::base::fs::MemoryFs::new();
+    fs.insert(
+        "/ws/mesh.kdl",
+        r#"
+monitoring {
+    admin-port 9901
+    receiver "oncall" webhook="http://pager.example.com/hook"
+}
+service "web" {
+    owner "team"
+    address "web.apps.svc.cluster.local" port=8080
+    sidecar inbound-port=15006 outbound-port=15001 admin-port=9902
+    slo-exempt reason="internal"
+}
+gateway "edge" {
+    listener "http" port=80
+    admin-port 15000
+    route "web" { match path-prefix="/"; to "web"; }
+}
+"#,
+    );
+    let compilation = meshc::driver::compile_in(&fs, std::path::Path::new("/ws"));
+    assert!(compilation.diagnostics.is_empty(), "{}", support::human(&compilation));
+    let options = meshc::emit::Options::default().with_backends(["istio"]).unwrap();
+    let built = compilation.build(&options).expect("it builds");
+    let mut messages: Vec<(&str, &str)> = built.warnings.iter().map(|d| (d.code.id(), d.message.as_str())).collect();
+    messages.sort();
+    assert_eq!(
+        messages,
+        [
+            ("MESH0073", "the istio backend cannot express the monitoring rules"),
+            ("MESH0073", "the istio backend cannot express the sidecar admin-port of `web` (9902)"),
+            ("MESH0073", "the istio backend cannot express this admin-port (9901)"),
+        ]
+    );
+}
+
 #[test]
 fn the_shop_gateway_security_becomes_request_authentication_and_a_deny_policy() {
     let resources = validate_all("shop");

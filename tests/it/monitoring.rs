@@ -440,6 +440,56 @@ fn objectives_and_alerts_are_checked_against_what_the_proxies_measure() {
 }
 
 #[test]
+fn latency_objectives_must_fit_between_the_per_try_timeout_and_the_retries_end() {
+    use support::fixture::check;
+    check(
+        r#"
+        //- mesh.kdl
+        monitoring {
+            receiver "oncall" webhook="http://pager.example.com/hook"
+        }
+        service "catalog" {
+            owner "t"
+            address "catalog.svc" port=8080
+        }
+        gateway "public" {
+            listener "http" port=8080
+            route "hung" {
+                match path-prefix="/hung"
+                to "catalog"
+                timeout "5s"
+                retries 2 per-try-timeout="600ms"
+                slo "latency" objective="99%" under="500ms" window="30d"
+        //                                    ^^^^^^^^^^^^^ MESH0116 warning: not above the 600ms per-try timeout
+            }
+            route "capped" {
+                match path-prefix="/capped"
+                to "catalog"
+                timeout "5s"
+                retries 1 per-try-timeout="1s"
+                slo "latency" objective="99%" under="3s" window="30d"
+        //                                    ^^^^^^^^^^ MESH0111 warning: not below the retries' 2025ms
+            }
+            route "fitting" {
+                match path-prefix="/fitting"
+                to "catalog"
+                timeout "5s"
+                retries 1 per-try-timeout="300ms"
+                slo "latency" objective="99%" under="500ms" window="30d"
+            }
+            route "connect-only" {
+                match path-prefix="/connect-only"
+                to "catalog"
+                timeout "5s"
+                retries 1 per-try-timeout="600ms" on="connect-failure"
+                slo "latency" objective="99%" under="500ms" window="30d"
+            }
+        }
+        "#,
+    );
+}
+
+#[test]
 fn misspelt_kinds_unknown_templates_and_reserved_labels_are_errors() {
     use support::fixture::check;
     check(

@@ -21,58 +21,39 @@ use support::{envoy_validate, free_port, http_request, write_files, EnvoyProcess
 
 // ------------------------------------------------------------- language ----
 
+/// The gateway → web → pricing → stock chain, where `pricing` drops the
+/// trace context; `label` ends the expected annotation.
+fn chain_dropped_at_pricing(tracing: &str, label: &str) -> String {
+    format!(
+        r#"
+        //- mesh.kdl
+        {tracing}
+        gateway "public" {{
+            listener "http" port=8080
+            route "shop" {{ match path-prefix="/"; to "web" }}
+        }}
+        service "web" {{ owner "t"; address "web.svc" port=80
+            calls "pricing" timeout="1s"
+            traffic {{ outlier-detection }}
+        }}
+        service "pricing" {{ owner "t"; address "pricing.svc" port=80
+            tracing propagates=#false
+        //          ^^^^^^^^^^^^^^^^^ MESH0114 warning{label}
+            calls "stock" timeout="500ms"
+            traffic {{ outlier-detection }}
+        }}
+        service "stock" {{ owner "t"; address "stock.svc" port=80
+            traffic {{ outlier-detection }}
+        }}
+        "#
+    )
+}
+
 #[test]
 fn a_service_that_drops_the_trace_context_is_reported_with_the_whole_path() {
-    check(
-        r#"
-        //- mesh.kdl
-        tracing {
-            sampling "0.5%"
-            propagation "tracecontext"
-            collector "otel.observability.svc" port=4318 protocol="http"
-        }
-        gateway "public" {
-            listener "http" port=8080
-            route "shop" { match path-prefix="/"; to "web" }
-        }
-        service "web" { owner "t"; address "web.svc" port=80
-            calls "pricing" timeout="1s"
-            traffic { outlier-detection }
-        }
-        service "pricing" { owner "t"; address "pricing.svc" port=80
-            tracing propagates=#false
-        //          ^^^^^^^^^^^^^^^^^ MESH0114 warning: declared not to forward the trace context
-            calls "stock" timeout="500ms"
-            traffic { outlier-detection }
-        }
-        service "stock" { owner "t"; address "stock.svc" port=80
-            traffic { outlier-detection }
-        }
-        "#,
-    );
-    let c = check(
-        r#"
-        //- mesh.kdl
-        tracing { collector "otel.observability.svc" port=4317 }
-        gateway "public" {
-            listener "http" port=8080
-            route "shop" { match path-prefix="/"; to "web" }
-        }
-        service "web" { owner "t"; address "web.svc" port=80
-            calls "pricing" timeout="1s"
-            traffic { outlier-detection }
-        }
-        service "pricing" { owner "t"; address "pricing.svc" port=80
-            tracing propagates=#false
-        //          ^^^^^^^^^^^^^^^^^ MESH0114 warning
-            calls "stock" timeout="500ms"
-            traffic { outlier-detection }
-        }
-        service "stock" { owner "t"; address "stock.svc" port=80
-            traffic { outlier-detection }
-        }
-        "#,
-    );
+    let full = "tracing {\n            sampling \"0.5%\"\n            propagation \"tracecontext\"\n            collector \"otel.observability.svc\" port=4318 protocol=\"http\"\n        }";
+    check(&chain_dropped_at_pricing(full, ": declared not to forward the trace context"));
+    let c = check(&chain_dropped_at_pricing(r#"tracing { collector "otel.observability.svc" port=4317 }"#, ""));
     let messages: Vec<&str> = c.diagnostics.iter().map(|d| d.message.as_str()).collect();
     assert_eq!(
         messages,

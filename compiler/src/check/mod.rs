@@ -33,6 +33,7 @@ mod hygiene {
 }
 mod monitoring {
     pub mod latency_objective_beyond_timeout;
+    pub mod latency_objective_within_per_try_timeout;
     pub mod missing_slo;
     pub mod unmeasured_objective;
     pub mod warning_not_below_critical;
@@ -223,9 +224,16 @@ pub static PASSES: &[Pass] = &[
     Pass {
         name: "latency-objective-beyond-timeout",
         category: Category::Monitoring,
-        purpose: "A latency objective or alert must be below the timeout of what it watches.",
+        purpose: "A latency objective or alert must be below the longest a request it watches can last (timeout, per-try timeouts).",
         codes: &[Code::LatencyObjectiveBeyondTimeout],
         run: monitoring::latency_objective_beyond_timeout::run,
+    },
+    Pass {
+        name: "latency-objective-within-per-try-timeout",
+        category: Category::Monitoring,
+        purpose: "A route's latency objective must leave its retries time: above the per-try timeout.",
+        codes: &[Code::LatencyObjectiveWithinPerTryTimeout],
+        run: monitoring::latency_objective_within_per_try_timeout::run,
     },
     Pass {
         name: "listener-port-conflict",

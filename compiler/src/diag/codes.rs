@@ -188,11 +188,12 @@ codes! {
     UnknownMonitoringPolicy = "MESH0108", "unknown-monitoring-policy", Reference, Error, "0.1.0", "`slo policy=NAME` or `alert policy=NAME` names an slo-policy or alert-policy that is not declared.";
     UnknownReceiver = "MESH0109", "unknown-receiver", Reference, Error, "0.1.0", "`monitoring { default-receiver NAME }` names a receiver the block does not declare.";
     UnmeasuredObjective = "MESH0110", "unmeasured-objective", Monitoring, Warning, "0.1.0", "An SLO or alert watches a metric no emitted config produces (no `monitoring` block, an external service, a plain-TCP service, a certificate alert without mTLS): it can never fire.";
-    LatencyObjectiveBeyondTimeout = "MESH0111", "latency-objective-beyond-timeout", Monitoring, Warning, "0.1.0", "A latency objective or alert's threshold is not below the route's or call's timeout: every request ends before it, so it can never burn or fire.";
+    LatencyObjectiveBeyondTimeout = "MESH0111", "latency-objective-beyond-timeout", Monitoring, Warning, "0.1.0", "A latency objective or alert's threshold is not below the longest a request to the route or call can last (its timeout, or its retries' per-try timeouts and back-offs): every request ends before it, so it can never burn or fire.";
     WarningNotBelowCritical = "MESH0112", "warning-not-below-critical", Monitoring, Warning, "0.1.0", "A warning alert's threshold is not below the critical one of the same kind at the same place: the warning never comes first.";
     MissingSlo = "MESH0113", "missing-slo", Monitoring, Warning, "0.1.0", "In a monitored mesh, a service behind a gateway route has no SLO (on itself or its routes) and is not declared `slo-exempt`.";
     TracePropagationBroken = "MESH0114", "trace-propagation-broken", Traffic, Warning, "0.1.0", "A service on a traced call path does not forward the trace context: the calls it makes start new traces, and a request can no longer be followed past it.";
     TracingWithoutMeshTracing = "MESH0115", "tracing-without-mesh-tracing", Traffic, Warning, "0.1.0", "A service or gateway sets its own tracing, but the mesh declares no `tracing` block: no proxy traces anything, so the setting has no effect.";
+    LatencyObjectiveWithinPerTryTimeout = "MESH0116", "latency-objective-within-per-try-timeout", Monitoring, Warning, "0.1.0", "A route's latency objective is not above its retries' per-try timeout: a stuck attempt is retried only after the objective is already missed.";
 }
 
 impl Code {

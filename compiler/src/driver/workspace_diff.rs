@@ -429,8 +429,9 @@ fn apis(
         };
         let mut judged = Found::default();
         compare_api_schema(&compared, &pair, old_run, old, new_run, new, &compared.policy(policy), &mut judged);
+        // Exceptions first: a warning at the place of an allowed error stands.
         judged.changes.retain(|j| !compared.allows(&j.change, new_model.today));
-        found.changes.extend(judged.changes);
+        found.changes.extend(unmarked_warnings(judged.changes));
         found.old_errors.extend(judged.old_errors);
         found.new_errors.extend(judged.new_errors);
     }
@@ -613,9 +614,8 @@ fn compare_api_schema(
 fn same_major(old: Option<&str>, new: Option<&str>) -> Option<String> {
     let major = |v: &str| v.trim_start_matches('v').split('.').next()?.parse::<u64>().ok().filter(|m| *m > 0);
     let (old, new) = (old?, new?);
-    (major(old)? == major(new)?).then(|| {
-        format!("the document stays at major version {} (`info.version` {old} → {new})", major(new).unwrap_or(0))
-    })
+    let kept = major(new)?;
+    (major(old)? == kept).then(|| format!("the document stays at major version {kept} (`info.version` {old} → {new})"))
 }
 
 /// A REST operation as [`breaking::openapi::Placed::operations`] names it.
@@ -718,7 +718,7 @@ fn level_changes(
             Verdict::Ignored => {}
         }
     }
-    unmarked_warnings(out)
+    out
 }
 
 /// Drops the warnings at a place an error already marks: one diagnostic per place.
@@ -782,7 +782,7 @@ fn protobuf_changes(
             Verdict::Ignored => {}
         }
     }
-    unmarked_warnings(out)
+    out
 }
 
 /// The package of the file `span` is in, in `module`.

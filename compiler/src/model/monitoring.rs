@@ -27,6 +27,10 @@ pub struct Monitoring {
     /// Where Prometheus sends alerts (`alertmanager "HOST:PORT"`, default
     /// `alertmanager:9093`).
     pub alertmanager: Spanned<String>,
+    /// Where Prometheus scrapes `meshc-runtime health` (`health-monitor
+    /// "HOST:PORT"`, default its own default, `127.0.0.1:9464`: it listens
+    /// on loopback, so it runs beside Prometheus).
+    pub health_monitor: Spanned<String>,
     /// Alertmanager receivers, in spec order (the order routes are tried).
     pub receivers: Vec<Receiver>,
     /// The receiver of alerts no `match` takes: `default-receiver`, else
@@ -38,6 +42,7 @@ pub struct Monitoring {
 impl Monitoring {
     pub const DEFAULT_ADMIN_PORT: u16 = 15000;
     pub const DEFAULT_METRICS_PORT: u16 = 15090;
+    pub const DEFAULT_HEALTH_MONITOR: &str = "127.0.0.1:9464";
 }
 
 /// An Alertmanager receiver: a webhook and the label sets routed to it.

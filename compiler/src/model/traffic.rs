@@ -50,6 +50,24 @@ impl RetryPolicy {
         let backoff = self.backoff.unwrap_or(Backoff::ENVOY_DEFAULT);
         (0..self.retries).map(|k| (backoff.base.as_millis() << k.min(32)).min(backoff.max.as_millis())).sum()
     }
+
+    /// Whether an attempt cut at its per-try timeout is retried: Envoy
+    /// retries it on `5xx`, `gateway-error` and `reset`.
+    pub fn retries_timed_out_attempts(&self) -> bool {
+        self.retries > 0
+            && self
+                .conditions()
+                .iter()
+                .any(|c| matches!(c, RetryOn::ServerError | RetryOn::GatewayError | RetryOn::Reset))
+    }
+
+    /// The longest a request can take under this policy alone: every
+    /// attempt cut at the per-try timeout, with the longest back-offs
+    /// between them; `None` without a per-try timeout.
+    pub fn longest_ms(&self) -> Option<u128> {
+        let per_try = self.per_try_timeout.as_ref()?.value.as_millis();
+        Some(per_try * u128::from(self.attempts()) + self.worst_backoff_ms())
+    }
 }
 
 /// Envoy's retry budget: at most `percent` of the active requests to a

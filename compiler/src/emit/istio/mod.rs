@@ -38,6 +38,8 @@
 //!
 //! `istio/mesh-tracing.yaml` holds the mesh's `tracing` as `Telemetry`
 //! resources (`telemetry.rs`).
+//! A `monitoring` block is reported as [`Unexpressed`] (`monitoring.rs`):
+//! Istio's proxies name their stats their own way and keep their ports.
 //!
 //! Routes the spec gives no retries get `attempts: 0` (Istio would retry
 //! twice by default) and routes without a timeout get Envoy's default of
@@ -49,6 +51,7 @@ use std::net::IpAddr;
 use serde_json::{json, Map, Value};
 
 mod identity;
+mod monitoring;
 mod security;
 mod telemetry;
 mod version_routes;
@@ -106,6 +109,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
             origin: mtls.span,
         });
     }
+    monitoring::unexpressed(model, unexpressed);
     let telemetry = telemetry::resources(model, unexpressed);
     if let Some(tracing) = model.tracing.as_ref().filter(|_| !telemetry.is_empty()) {
         artifacts.push(Artifact {

@@ -1,6 +1,7 @@
 //! `prometheus/prometheus.yml`: a scrape job per proxy (each gateway's and
 //! each in-mesh service's sidecar) on its metrics listener
-//! (`/stats/prometheus`, served from the admin endpoint), the rule file,
+//! (`/stats/prometheus`, served from the admin endpoint), one on
+//! `meshc-runtime health` when the spec has health checks, the rule files,
 //! and the Alertmanager to send alerts to.
 
 use serde::Serialize;
@@ -9,6 +10,10 @@ use super::{gateway_job, sidecar_job, RED_RULE_FILE, RULE_FILE};
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::Model;
 use crate::schema::SchemaIndex;
+
+/// The scrape job of `meshc-runtime health` (its metrics carry `service`
+/// and `instance` labels of their own).
+pub const HEALTH_MONITOR_JOB: &str = "meshc-health";
 
 #[derive(Serialize)]
 pub struct Config {
@@ -86,6 +91,17 @@ pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexp
             job_name: sidecar_job(&service.name.value),
             metrics_path: "/stats/prometheus",
             static_configs: vec![Targets { labels: [("service", service.name.value.clone())].into(), targets }],
+        });
+    }
+    // `meshc-runtime health`, where some service has a health check for it to run.
+    if model.services.iter().any(|s| s.traffic.health_check.is_some()) {
+        jobs.push(ScrapeConfig {
+            job_name: HEALTH_MONITOR_JOB.to_string(),
+            metrics_path: "/metrics",
+            static_configs: vec![Targets {
+                labels: Default::default(),
+                targets: vec![monitoring.health_monitor.value.clone()],
+            }],
         });
     }
     let interval = monitoring.scrape_interval.scaled(options.time_scale()).prometheus();

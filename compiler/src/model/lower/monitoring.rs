@@ -43,7 +43,8 @@ impl Scope {
 }
 
 impl Lower<'_> {
-    /// The root's `monitoring { admin-port N; metrics-port N; scrape-interval D; receiver ...; default-receiver NAME }`.
+    /// The root's `monitoring { admin-port N; metrics-port N; scrape-interval D; alertmanager A; health-monitor A;
+    /// receiver ...; default-receiver NAME }`.
     pub(super) fn monitoring(&mut self, node: &Node) -> Option<Monitoring> {
         read::check_entries(node, 0, &[], self.sink);
         let mut once = Once::default();
@@ -52,6 +53,7 @@ impl Lower<'_> {
             metrics_port: Port::new(i128::from(Monitoring::DEFAULT_METRICS_PORT)).expect("a port"),
             scrape_interval: Window::from_millis(15_000),
             alertmanager: Spanned::new("alertmanager:9093".into(), node.span),
+            health_monitor: Spanned::new(Monitoring::DEFAULT_HEALTH_MONITOR.into(), node.span),
             receivers: Vec::new(),
             default_receiver: None,
             span: node.span,
@@ -87,12 +89,19 @@ impl Lower<'_> {
                         None => failed = true,
                     }
                 }
-                "alertmanager" => {
+                "alertmanager" | "health-monitor" => {
                     read::check_entries(child, 1, &[], self.sink);
                     read::no_children(child, self.sink);
-                    let example = "alertmanager \"alertmanager.monitoring.svc:9093\"";
+                    let example = if child.name == "alertmanager" {
+                        "alertmanager \"alertmanager.monitoring.svc:9093\""
+                    } else {
+                        "health-monitor \"127.0.0.1:9464\""
+                    };
                     match read::string_arg(child, 0, "a host:port", example, self.sink) {
-                        Some(a) if valid_host_port(&a.value) => monitoring.alertmanager = a,
+                        Some(a) if valid_host_port(&a.value) && child.name == "alertmanager" => {
+                            monitoring.alertmanager = a
+                        }
+                        Some(a) if valid_host_port(&a.value) => monitoring.health_monitor = a,
                         Some(a) => {
                             self.sink.push(
                                 Diagnostic::new(Code::InvalidValue, format!("`{}` is not HOST:PORT", a.value))
@@ -123,7 +132,15 @@ impl Lower<'_> {
                 _ => read::unknown_child(
                     child,
                     "monitoring",
-                    &["admin-port", "metrics-port", "scrape-interval", "alertmanager", "receiver", "default-receiver"],
+                    &[
+                        "admin-port",
+                        "metrics-port",
+                        "scrape-interval",
+                        "alertmanager",
+                        "health-monitor",
+                        "receiver",
+                        "default-receiver",
+                    ],
                     self.sink,
                 ),
             }
