@@ -84,7 +84,9 @@ fn the_shops_scrape_config_rules_rule_tests_and_alertmanager_config_pass_promtoo
         assert!(scrape.contains(&format!("job_name: {job}")), "no scrape job {job}:\n{scrape}");
     }
     assert!(scrape.contains("/metrics/detailed") && scrape.contains("queue_coarse_metrics"), "{scrape}");
-    for metric in ["jetstream_consumer_num_pending", "rabbitmq_detailed_queue_messages_ready", "kafka_consumergroup_lag"] {
+    for metric in
+        ["jetstream_consumer_num_pending", "rabbitmq_detailed_queue_messages_ready", "kafka_consumergroup_lag"]
+    {
         assert!(rules.contains(metric), "no rule reads {metric}");
     }
     let gateway = std::fs::read_to_string(out.path().join("envoy/gateway-public.yaml")).unwrap();
@@ -291,6 +293,37 @@ fn get(port: u16, path: &str) -> Option<String> {
     (response.status == 200).then_some(response.body)
 }
 
+/// Builds the workspace `files` with the end-to-end tests' time scale and
+/// writes its artifacts to a temp dir.
+fn build_scaled(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(dir.path(), files);
+    let compilation = meshc::driver::compile(dir.path());
+    let options = meshc::emit::Options::default().with_time_scale(SCALE);
+    let built = compilation.build(&options).unwrap_or_else(|_| panic!("{}", support::human(&compilation)));
+    let out = tempfile::tempdir().unwrap();
+    for artifact in &built.artifacts {
+        let path = out.path().join(&artifact.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &artifact.contents).unwrap();
+    }
+    out
+}
+
+/// A real Prometheus on the emitted config in `out`, its data and log
+/// (`prometheus.log`) in `storage`.
+fn start_prometheus(prometheus: &str, out: &Path, storage: &Path, port: u16) -> Killed {
+    spawn(
+        prometheus,
+        &[
+            format!("--config.file={}", out.join("prometheus/prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", storage.join("prometheus").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        &storage.join("prometheus.log"),
+    )
+}
+
 /// Time scale of the end-to-end test: the spec's 5-minute rate window is 5 s,
 /// its `for="1m"` 1 s, the 15 s scrape interval 250 ms.
 const SCALE: u32 = 60;
@@ -334,28 +367,10 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
         good = good.port(),
         bad = bad.port(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    support::write_files(dir.path(), &[("mesh.kdl", &spec)]);
-    let compilation = meshc::driver::compile(dir.path());
-    let options = meshc::emit::Options::default().with_time_scale(SCALE);
-    let built = compilation.build(&options).unwrap_or_else(|_| panic!("{}", support::human(&compilation)));
-    let out = tempfile::tempdir().unwrap();
-    for artifact in &built.artifacts {
-        let path = out.path().join(&artifact.path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &artifact.contents).unwrap();
-    }
+    let out = build_scaled(&[("mesh.kdl", &spec)]);
     let _envoy = support::EnvoyProcess::start(&out.path().join("envoy/gateway-public.yaml"));
     let storage = tempfile::tempdir().unwrap();
-    let _prometheus = spawn(
-        &prometheus,
-        &[
-            format!("--config.file={}", out.path().join("prometheus/prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", storage.path().join("prometheus").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        &storage.path().join("prometheus.log"),
-    );
+    let _prometheus = start_prometheus(&prometheus, out.path(), storage.path(), prom_port);
     let _alertmanager = spawn(
         &alertmanager,
         &[
@@ -465,17 +480,7 @@ fn a_backlog_in_a_rabbitmq_queue_fires_the_consumer_lag_alert_and_a_drained_queu
         metrics = node.prometheus_port,
     );
     let schema = r#"{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}]}"#;
-    let dir = tempfile::tempdir().unwrap();
-    support::write_files(dir.path(), &[("mesh.kdl", &spec), ("orders.avsc", schema)]);
-    let compilation = meshc::driver::compile(dir.path());
-    let options = meshc::emit::Options::default().with_time_scale(SCALE);
-    let built = compilation.build(&options).unwrap_or_else(|_| panic!("{}", support::human(&compilation)));
-    let out = tempfile::tempdir().unwrap();
-    for artifact in &built.artifacts {
-        let path = out.path().join(&artifact.path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &artifact.contents).unwrap();
-    }
+    let out = build_scaled(&[("mesh.kdl", &spec), ("orders.avsc", schema)]);
     // The exchange and both groups' queues, as the rabbitmq backend declares them.
     let definitions = std::fs::read_to_string(out.path().join("rabbitmq/bus/definitions.json")).unwrap();
     node.rabbit.import_definitions_text(&definitions).unwrap();
@@ -500,15 +505,7 @@ fn a_backlog_in_a_rabbitmq_queue_fires_the_consumer_lag_alert_and_a_drained_queu
         (connection, channel)
     });
     let storage = tempfile::tempdir().unwrap();
-    let _prometheus = spawn(
-        &prometheus,
-        &[
-            format!("--config.file={}", out.path().join("prometheus/prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", storage.path().join("prometheus").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        &storage.path().join("prometheus.log"),
-    );
+    let _prometheus = start_prometheus(&prometheus, out.path(), storage.path(), prom_port);
     let logs = || std::fs::read_to_string(storage.path().join("prometheus.log")).unwrap_or_default();
     // Billing's backlog of twenty is past 5: its alert fires after the scaled
     // `for` (1 s); shipping's drained queue never alerts.

@@ -107,7 +107,10 @@ impl Broker {
     pub fn metrics_endpoint(&self) -> Option<Endpoint> {
         match &self.metrics {
             Some(metrics) => Some(metrics.value.clone()),
-            None => self.addresses.first().map(|a| Endpoint { host: a.value.host.clone(), port: self.kind.exporter().default_port }),
+            None => self
+                .addresses
+                .first()
+                .map(|a| Endpoint { host: a.value.host.clone(), port: self.kind.exporter().default_port }),
         }
     }
 }

@@ -74,14 +74,7 @@ fn unmeasured_lag(model: &Model, consumer: &Consumer) -> Option<(&'static str, &
     }
 }
 
-fn place(
-    model: &Model,
-    what: &str,
-    slos: &[Slo],
-    alerts: &[Alert],
-    why: Option<(&str, &str)>,
-    sink: &mut Sink,
-) {
+fn place(model: &Model, what: &str, slos: &[Slo], alerts: &[Alert], why: Option<(&str, &str)>, sink: &mut Sink) {
     let spans = slos.iter().map(|s| s.span).chain(alerts.iter().map(|a| a.span));
     if model.monitoring.is_none() {
         if let Some(first) = spans.clone().next() {

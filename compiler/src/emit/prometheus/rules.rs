@@ -7,7 +7,8 @@
 
 use super::{
     alert_labels, alert_name, burn_windows, error_ratio, escape, lags, le, runbook, slo_ratio_record, slo_windows,
-    subjects, Lag, Labels, Subject, CONSUMER_LAG_ALERT, CONSUMER_LAG_RECORD, FAST_BURN, RED_RULE_FILE, RULE_FILE, SLOW_BURN,
+    subjects, Labels, Lag, Subject, CONSUMER_LAG_ALERT, CONSUMER_LAG_RECORD, FAST_BURN, RED_RULE_FILE, RULE_FILE,
+    SLOW_BURN,
 };
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::monitoring::{decimal, Alert, AlertKind, Slo, Window};
@@ -94,7 +95,13 @@ pub fn rule_files(model: &Model, scale: u32) -> (RuleFile, RuleFile) {
     }
     let lag_records = lags(model, true)
         .iter()
-        .map(|lag| Rule::record(CONSUMER_LAG_RECORD, lag.expr(), lag.labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()))
+        .map(|lag| {
+            Rule::record(
+                CONSUMER_LAG_RECORD,
+                lag.expr(),
+                lag.labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            )
+        })
         .collect();
     let mut slo_records = Vec::new();
     let mut slo_alerts = Vec::new();

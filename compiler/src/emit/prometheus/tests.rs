@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::rules::{annotations, burn_summary, lag_expr, threshold_expr};
 use super::{
-    alert_labels, alert_name, burn_windows, lags, le, subjects, Lag, Labels, Scope, Subject, CONSUMER_LAG_ALERT,
+    alert_labels, alert_name, burn_windows, lags, le, subjects, Labels, Lag, Scope, Subject, CONSUMER_LAG_ALERT,
     FAST_BURN, RULE_FILE, SLOW_BURN,
 };
 use crate::emit::{yaml, Artifact, Options, Unexpressed};

@@ -22,8 +22,21 @@ const ALERT_EXAMPLE: &str = "alert \"error-rate\" above=\"5%\" for=\"5m\" severi
 const ALERT_KINDS: &[&str] = &["error-rate", "latency", "saturation", "cert-expiry", "consumer-lag"];
 const LAG_EXAMPLE: &str = "alert \"consumer-lag\" above=1000 for=\"5m\" severity=\"warning\"";
 /// Labels meshc sets itself on every alert; `labels` may not replace them.
-const RESERVED_LABELS: &[&str] =
-    &["alertname", "severity", "service", "gateway", "route", "caller", "callee", "slo", "job", "instance", "le", "topic", "group"];
+const RESERVED_LABELS: &[&str] = &[
+    "alertname",
+    "severity",
+    "service",
+    "gateway",
+    "route",
+    "caller",
+    "callee",
+    "slo",
+    "job",
+    "instance",
+    "le",
+    "topic",
+    "group",
+];
 
 /// Where objectives are declared: what a service, route or call may hold.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -572,9 +585,11 @@ impl Lower<'_> {
             "consumer-lag" => {
                 let ok = forbid(self, &["below", "percentile"]);
                 let above = read::int_prop(node, "above", Some(LAG_EXAMPLE), self.sink).and_then(|a| {
-                    let count = read::parse(&a, |n| {
-                        u64::try_from(*n).map_err(|_| format!("{n} events: the lag is a count, 0 or more"))
-                    }, self.sink)?;
+                    let count = read::parse(
+                        &a,
+                        |n| u64::try_from(*n).map_err(|_| format!("{n} events: the lag is a count, 0 or more")),
+                        self.sink,
+                    )?;
                     Some(Spanned::new(count, a.span))
                 });
                 ok.then_some(AlertKind::ConsumerLag { above: above? })?
