@@ -111,7 +111,8 @@ fn an_unmonitored_mesh_gets_no_admin_endpoint_and_no_rules() {
 /// A small deterministic generator (xorshift) of monitored meshes: services
 /// with and without SLOs of both kinds and windows from a day to 30 days,
 /// gateway routes with objectives, calls with alerts of every kind at
-/// random thresholds, severities, holds and labels.
+/// random thresholds, severities, holds and labels, and consumers of a
+/// topic on a broker of a random kind with consumer-lag alerts.
 struct Gen(u64);
 
 impl Gen {
@@ -143,6 +144,14 @@ impl Gen {
         format!("alert {kind}{hold} severity=\"{severity}\"{labels}")
     }
 
+    fn lag_alert(&mut self) -> String {
+        let severity = self.pick(&["warning", "critical"]);
+        let hold = self.pick(&["", " for=\"1m\"", " for=\"10m\""]);
+        let labels = self.pick(&["", " { labels pager=\"p2\" }"]);
+        let above = self.pick(&["0", "1", "100", "25000"]);
+        format!("alert \"consumer-lag\" above={above}{hold} severity=\"{severity}\"{labels}")
+    }
+
     fn slo(&mut self, kind: &str) -> String {
         let window = self.pick(&["30d", "28d", "7d", "1d"]);
         let ticket = self.pick(&["", " ticket=\"none\"", " ticket=\"warning\""]);
@@ -164,12 +173,30 @@ impl Gen {
         let mut spec = String::from(
             "monitoring {\n    receiver \"pager\" webhook=\"http://pager.example/hook\" { match severity=\"critical\"; }\n    receiver \"tickets\" webhook=\"http://tickets.example/hook\"\n    default-receiver \"tickets\"\n}\n",
         );
+        // The event bus draws from a generator of its own: the rest of the
+        // mesh stays what each seed made before it existed.
+        let mut events = Gen(self.0.rotate_left(17) ^ 0xD6E8_FEB8_6659_FD93);
+        let kind = events.pick(&["nats", "rabbitmq", "kafka"]);
+        let subjects = if kind == "kafka" { "" } else { " subjects \"t.>\";" };
+        spec.push_str(&format!(
+            "broker \"b\" kind=\"{kind}\" {{ address \"b.svc\" port=4222; }}\n\
+             topic \"t\" {{\n    schema \"t.avsc\"\n    stream broker=\"b\" {{{subjects} }}\n}}\n"
+        ));
         for i in 0..services {
             spec.push_str(&format!(
                 "service \"s{i}\" {{\n    owner \"team-{}\"\n    address \"s{i}.svc\" port=8080\n",
                 i % 2
             ));
             spec.push_str("    traffic { circuit-breaker max-requests=200; outlier-detection; }\n");
+            if i == 0 {
+                spec.push_str("    publishes \"t\"\n");
+            } else if events.next().is_multiple_of(2) {
+                spec.push_str(&format!("    subscribes \"t\" group=\"g{i}\" {{\n"));
+                for _ in 0..1 + events.next() % 2 {
+                    spec.push_str(&format!("        {}\n", events.lag_alert()));
+                }
+                spec.push_str("    }\n");
+            }
             for kind in ["availability", "latency"] {
                 if self.next().is_multiple_of(2) {
                     spec.push_str(&format!("    {}\n", self.slo(kind)));
@@ -212,7 +239,8 @@ fn generated_meshes_rules_and_their_unit_tests_pass_promtool_and_amtool() {
         let mut generator = Gen(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
         let spec = generator.mesh();
         let dir = tempfile::tempdir().unwrap();
-        support::write_files(dir.path(), &[("mesh.kdl", &spec)]);
+        let schema = r#"{"type": "record", "name": "T", "fields": [{"name": "id", "type": "string"}]}"#;
+        support::write_files(dir.path(), &[("mesh.kdl", &spec), ("t.avsc", schema)]);
         let out = tempfile::tempdir().unwrap();
         support::build_workspace(dir.path(), out.path());
         let result = std::panic::catch_unwind(|| check_with_engines(out.path()));
