@@ -29,7 +29,7 @@ pub use http::{http_date, http_request, http_request_with_body, try_http_request
 pub use kafka::{kafka_admin, tansu_bin, write_unrelated_ca, KafkaBroker, SecuredKafka};
 pub use nats::{shared_nats, JetStream, JsError, NatsCluster, NatsServer, StreamsGuard};
 pub use ports::{dead_port, free_port, localhost};
-pub use rabbitmq::{shared_rabbitmq, Rabbit, RabbitVhost};
+pub use rabbitmq::{shared_rabbitmq, Rabbit, RabbitNode, RabbitVhost};
 pub use upstream::{Answer, Upstream, UpstreamRequest};
 
 use std::sync::atomic::{AtomicU64, Ordering};

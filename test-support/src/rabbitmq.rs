@@ -1,6 +1,8 @@
 //! RabbitMQ, driven by `rabbitmqctl` (as root, like `scripts/test`):
 //! importing definitions files, reading back what the broker then holds,
-//! and a vhost per test that is deleted again with everything in it.
+//! and a vhost per test that is deleted again with everything in it; and
+//! a node of a test's own ([`RabbitNode`]) where the shared one must not
+//! change (plugins).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -29,7 +31,7 @@ pub fn shared_rabbitmq() -> Rabbit {
     if let Err(e) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
         panic!("{}", loud(&format!("RabbitMQ does not answer at {addr} ({e}): run ./scripts/test, which starts it")));
     }
-    let rabbit = Rabbit { ctl: rabbitmqctl_bin() };
+    let rabbit = Rabbit { ctl: rabbitmqctl_bin(), node: None };
     if let Err(e) = rabbit.run(&["status", "-q"]) {
         panic!("{}", loud(&format!("rabbitmqctl cannot reach the RabbitMQ node (run the tests as root): {e}")));
     }
@@ -40,12 +42,23 @@ pub fn shared_rabbitmq() -> Rabbit {
 #[derive(Clone, Debug)]
 pub struct Rabbit {
     ctl: PathBuf,
+    /// A node of the test's own: its name and the home holding its cookie.
+    node: Option<(String, PathBuf)>,
 }
 
 impl Rabbit {
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.ctl);
+        if let Some((node, home)) = &self.node {
+            command.env("HOME", home).args(["-n", node]);
+        }
+        command
+    }
+
     /// Runs `rabbitmqctl ARGS`; `Err` has its output when it fails.
     pub fn run(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(&self.ctl)
+        let out = self
+            .command()
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -94,7 +107,8 @@ impl Rabbit {
 
     /// `rabbitmqctl import_definitions` of `definitions` (on standard input).
     pub fn import_definitions_text(&self, definitions: &str) -> Result<(), String> {
-        let mut child = Command::new(&self.ctl)
+        let mut child = self
+            .command()
             .args(["import_definitions", "--format", "json"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -269,5 +283,96 @@ impl Drop for RabbitVhost {
                 eprintln!("deleting vhost {}: {e}", self.name);
             }
         }
+    }
+}
+
+/// A RabbitMQ node of the test's own, for what the shared one must not
+/// change: named `<unique>@localhost`, its data, logs and Erlang cookie in a
+/// temp dir, listening on free ports on 127.0.0.1 for AMQP and for the
+/// `rabbitmq_prometheus` plugin (enabled in its own plugins file), its
+/// distribution port free too. Dropping it stops the node and deletes the dir.
+pub struct RabbitNode {
+    pub rabbit: Rabbit,
+    pub amqp_port: u16,
+    pub prometheus_port: u16,
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+/// RabbitMQ's own scripts, not Debian's wrappers in /usr/sbin (which run
+/// them as the `rabbitmq` user, who cannot read the test's temp dir).
+const RABBITMQ_BIN: &str = "/usr/lib/rabbitmq/bin";
+
+impl RabbitNode {
+    /// Starts the node and waits until it has booted; panics loudly when it cannot.
+    pub fn start() -> RabbitNode {
+        let bin = Path::new(RABBITMQ_BIN);
+        if !bin.join("rabbitmq-server").is_file() {
+            panic!("{}", loud(&format!("no rabbitmq-server in {RABBITMQ_BIN}: install Debian's rabbitmq-server")));
+        }
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let home = dir.path().to_path_buf();
+        let (amqp_port, prometheus_port, dist_port) = (crate::free_port(), crate::free_port(), crate::free_port());
+        let node = format!("{}@localhost", unique_name("meshc-rabbit"));
+        let cookie = home.join(".erlang.cookie");
+        std::fs::write(&cookie, unique_name("cookie")).expect("writing the cookie");
+        std::fs::set_permissions(&cookie, std::os::unix::fs::PermissionsExt::from_mode(0o400)).expect("chmod");
+        std::fs::write(home.join("enabled_plugins"), "[rabbitmq_prometheus].\n").expect("plugins file");
+        let config = format!(
+            "listeners.tcp.default = 127.0.0.1:{amqp_port}\nprometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = {prometheus_port}\n"
+        );
+        std::fs::write(home.join("rabbitmq.conf"), config).expect("config file");
+        let log = std::fs::File::create(home.join("server.log")).expect("log file");
+        let child = Command::new(bin.join("rabbitmq-server"))
+            .current_dir(&home)
+            .env("HOME", &home)
+            .env("RABBITMQ_NODENAME", &node)
+            .env("RABBITMQ_MNESIA_BASE", home.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", home.join("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", home.join("enabled_plugins"))
+            .env("RABBITMQ_CONFIG_FILE", home.join("rabbitmq.conf"))
+            .env("RABBITMQ_DIST_PORT", dist_port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("log file")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}", loud(&format!("cannot start rabbitmq-server: {e}"))));
+        let rabbit = Rabbit { ctl: bin.join("rabbitmqctl"), node: Some((node, home.clone())) };
+        let mut started = RabbitNode { rabbit, amqp_port, prometheus_port, child, dir };
+        // Boot takes seconds; `await_startup` fails until the node is reachable.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let error = match started.rabbit.run(&["await_startup", "--timeout", "60"]) {
+                Ok(_) => return started,
+                Err(e) => e,
+            };
+            let exited = started.child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                let why = format!("the test's RabbitMQ node did not start (exit: {exited:?}): {error}");
+                panic!("{}\n{}", loud(&why), started.log());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// The server's output and its log files.
+    pub fn log(&self) -> String {
+        let mut text = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        for entry in std::fs::read_dir(self.dir.path().join("log")).into_iter().flatten().flatten() {
+            text.push_str(&format!("\n--- {} ---\n", entry.path().display()));
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+        text
+    }
+}
+
+impl Drop for RabbitNode {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("----- rabbitmq node log -----\n{}\n----- end -----", self.log());
+        }
+        let _ = self.rabbit.run(&["stop"]);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

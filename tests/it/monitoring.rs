@@ -5,7 +5,10 @@
 //! Alertmanager config `amtool check-config`; and end to end, a real Envoy
 //! in front of a failing upstream, scraped by a real Prometheus with the
 //! emitted rules, fires the error-rate alert, which a real Alertmanager
-//! delivers to the test's webhook, while the healthy route fires nothing.
+//! delivers to the test's webhook, while the healthy route fires nothing;
+//! and a RabbitMQ node of the test's own with the `rabbitmq_prometheus`
+//! plugin, scraped as emitted, fires the consumer-lag alert for a backlog
+//! and not for a drained queue.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -71,8 +74,20 @@ fn the_shops_scrape_config_rules_rule_tests_and_alertmanager_config_pass_promtoo
         "CallLatencyHigh",
         "ServiceSaturationHigh",
         "ServiceCertificateExpiring",
+        "ConsumerLagHigh",
     ] {
         assert!(tests.contains(&format!("alertname: {alert}")), "no test of {alert}");
+    }
+    // Each broker's exporter is scraped, and each broker's lag has a rule.
+    let scrape = std::fs::read_to_string(out.path().join("prometheus/prometheus.yml")).unwrap();
+    for job in ["broker-bus", "broker-events", "broker-analytics"] {
+        assert!(scrape.contains(&format!("job_name: {job}")), "no scrape job {job}:\n{scrape}");
+    }
+    assert!(scrape.contains("/metrics/detailed") && scrape.contains("queue_coarse_metrics"), "{scrape}");
+    for metric in
+        ["jetstream_consumer_num_pending", "rabbitmq_detailed_queue_messages_ready", "kafka_consumergroup_lag"]
+    {
+        assert!(rules.contains(metric), "no rule reads {metric}");
     }
     let gateway = std::fs::read_to_string(out.path().join("envoy/gateway-public.yaml")).unwrap();
     assert!(gateway.contains("stat_prefix: place-order"), "route stats are not named after the route");
@@ -96,7 +111,8 @@ fn an_unmonitored_mesh_gets_no_admin_endpoint_and_no_rules() {
 /// A small deterministic generator (xorshift) of monitored meshes: services
 /// with and without SLOs of both kinds and windows from a day to 30 days,
 /// gateway routes with objectives, calls with alerts of every kind at
-/// random thresholds, severities, holds and labels.
+/// random thresholds, severities, holds and labels, and consumers of a
+/// topic on a broker of a random kind with consumer-lag alerts.
 struct Gen(u64);
 
 impl Gen {
@@ -128,6 +144,14 @@ impl Gen {
         format!("alert {kind}{hold} severity=\"{severity}\"{labels}")
     }
 
+    fn lag_alert(&mut self) -> String {
+        let severity = self.pick(&["warning", "critical"]);
+        let hold = self.pick(&["", " for=\"1m\"", " for=\"10m\""]);
+        let labels = self.pick(&["", " { labels pager=\"p2\" }"]);
+        let above = self.pick(&["0", "1", "100", "25000"]);
+        format!("alert \"consumer-lag\" above={above}{hold} severity=\"{severity}\"{labels}")
+    }
+
     fn slo(&mut self, kind: &str) -> String {
         let window = self.pick(&["30d", "28d", "7d", "1d"]);
         let ticket = self.pick(&["", " ticket=\"none\"", " ticket=\"warning\""]);
@@ -149,12 +173,30 @@ impl Gen {
         let mut spec = String::from(
             "monitoring {\n    receiver \"pager\" webhook=\"http://pager.example/hook\" { match severity=\"critical\"; }\n    receiver \"tickets\" webhook=\"http://tickets.example/hook\"\n    default-receiver \"tickets\"\n}\n",
         );
+        // The event bus draws from a generator of its own: the rest of the
+        // mesh stays what each seed made before it existed.
+        let mut events = Gen(self.0.rotate_left(17) ^ 0xD6E8_FEB8_6659_FD93);
+        let kind = events.pick(&["nats", "rabbitmq", "kafka"]);
+        let subjects = if kind == "kafka" { "" } else { " subjects \"t.>\";" };
+        spec.push_str(&format!(
+            "broker \"b\" kind=\"{kind}\" {{ address \"b.svc\" port=4222; }}\n\
+             topic \"t\" {{\n    schema \"t.avsc\"\n    stream broker=\"b\" {{{subjects} }}\n}}\n"
+        ));
         for i in 0..services {
             spec.push_str(&format!(
                 "service \"s{i}\" {{\n    owner \"team-{}\"\n    address \"s{i}.svc\" port=8080\n",
                 i % 2
             ));
             spec.push_str("    traffic { circuit-breaker max-requests=200; outlier-detection; }\n");
+            if i == 0 {
+                spec.push_str("    publishes \"t\"\n");
+            } else if events.next().is_multiple_of(2) {
+                spec.push_str(&format!("    subscribes \"t\" group=\"g{i}\" {{\n"));
+                for _ in 0..1 + events.next() % 2 {
+                    spec.push_str(&format!("        {}\n", events.lag_alert()));
+                }
+                spec.push_str("    }\n");
+            }
             for kind in ["availability", "latency"] {
                 if self.next().is_multiple_of(2) {
                     spec.push_str(&format!("    {}\n", self.slo(kind)));
@@ -197,7 +239,8 @@ fn generated_meshes_rules_and_their_unit_tests_pass_promtool_and_amtool() {
         let mut generator = Gen(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
         let spec = generator.mesh();
         let dir = tempfile::tempdir().unwrap();
-        support::write_files(dir.path(), &[("mesh.kdl", &spec)]);
+        let schema = r#"{"type": "record", "name": "T", "fields": [{"name": "id", "type": "string"}]}"#;
+        support::write_files(dir.path(), &[("mesh.kdl", &spec), ("t.avsc", schema)]);
         let out = tempfile::tempdir().unwrap();
         support::build_workspace(dir.path(), out.path());
         let result = std::panic::catch_unwind(|| check_with_engines(out.path()));
@@ -278,6 +321,37 @@ fn get(port: u16, path: &str) -> Option<String> {
     (response.status == 200).then_some(response.body)
 }
 
+/// Builds the workspace `files` with the end-to-end tests' time scale and
+/// writes its artifacts to a temp dir.
+fn build_scaled(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(dir.path(), files);
+    let compilation = meshc::driver::compile(dir.path());
+    let options = meshc::emit::Options::default().with_time_scale(SCALE);
+    let built = compilation.build(&options).unwrap_or_else(|_| panic!("{}", support::human(&compilation)));
+    let out = tempfile::tempdir().unwrap();
+    for artifact in &built.artifacts {
+        let path = out.path().join(&artifact.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &artifact.contents).unwrap();
+    }
+    out
+}
+
+/// A real Prometheus on the emitted config in `out`, its data and log
+/// (`prometheus.log`) in `storage`.
+fn start_prometheus(prometheus: &str, out: &Path, storage: &Path, port: u16) -> Killed {
+    spawn(
+        prometheus,
+        &[
+            format!("--config.file={}", out.join("prometheus/prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", storage.join("prometheus").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        &storage.join("prometheus.log"),
+    )
+}
+
 /// Time scale of the end-to-end test: the spec's 5-minute rate window is 5 s,
 /// its `for="1m"` 1 s, the 15 s scrape interval 250 ms.
 const SCALE: u32 = 60;
@@ -321,28 +395,10 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
         good = good.port(),
         bad = bad.port(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    support::write_files(dir.path(), &[("mesh.kdl", &spec)]);
-    let compilation = meshc::driver::compile(dir.path());
-    let options = meshc::emit::Options::default().with_time_scale(SCALE);
-    let built = compilation.build(&options).unwrap_or_else(|_| panic!("{}", support::human(&compilation)));
-    let out = tempfile::tempdir().unwrap();
-    for artifact in &built.artifacts {
-        let path = out.path().join(&artifact.path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &artifact.contents).unwrap();
-    }
+    let out = build_scaled(&[("mesh.kdl", &spec)]);
     let _envoy = support::EnvoyProcess::start(&out.path().join("envoy/gateway-public.yaml"));
     let storage = tempfile::tempdir().unwrap();
-    let _prometheus = spawn(
-        &prometheus,
-        &[
-            format!("--config.file={}", out.path().join("prometheus/prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", storage.path().join("prometheus").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        &storage.path().join("prometheus.log"),
-    );
+    let _prometheus = start_prometheus(&prometheus, out.path(), storage.path(), prom_port);
     let _alertmanager = spawn(
         &alertmanager,
         &[
@@ -386,6 +442,121 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
     assert!(firing.is_some(), "RouteErrorRateHigh never fired in Prometheus\n{}", logs());
     assert!(delivered, "Alertmanager never delivered the alert to the webhook\n{}", logs());
     assert!(good.hits() > 0 && bad.hits() > 0);
+}
+
+/// Prometheus' alerts of `alertname` by the label `label`: `(value, state)`.
+fn alerts_by(prom_port: u16, alertname: &str, label: &str) -> Vec<(String, String)> {
+    let Some(alerts) = get(prom_port, "/api/v1/alerts") else { return Vec::new() };
+    let alerts: serde_json::Value = serde_json::from_str(&alerts).unwrap();
+    let all = alerts["data"]["alerts"].as_array().cloned().unwrap_or_default();
+    all.iter()
+        .filter(|a| a["labels"]["alertname"] == alertname)
+        .map(|a| (a["labels"][label].as_str().unwrap_or("").to_string(), a["state"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+/// Takes every event from `queue` (consumed, no acknowledgement owed).
+async fn drain(channel: &lapin::Channel, queue: &str) -> u32 {
+    let mut taken = 0;
+    let options = lapin::options::BasicGetOptions { no_ack: true };
+    while channel.basic_get(queue.into(), options).await.unwrap().is_some() {
+        taken += 1;
+    }
+    taken
+}
+
+#[test]
+fn a_backlog_in_a_rabbitmq_queue_fires_the_consumer_lag_alert_and_a_drained_queue_does_not() {
+    let prometheus = tool("MESHC_PROMETHEUS", "prometheus");
+    // A node of the test's own: the shared one keeps its plugins.
+    let node = support::RabbitNode::start();
+    let prom_port = support::free_port();
+    let vhost = support::unique_name("lag");
+    let spec = format!(
+        r#"
+        monitoring {{
+            scrape-interval "15s"
+            alertmanager "127.0.0.1:{dead}"
+            receiver "hook" webhook="http://127.0.0.1:{dead}/alerts"
+        }}
+        broker "bus" kind="rabbitmq" {{
+            address "127.0.0.1" port={amqp}
+            metrics "127.0.0.1" port={metrics}
+            vhost "{vhost}"
+        }}
+        topic "orders" {{
+            schema "orders.avsc"
+            stream broker="bus" {{ subjects "orders.placed"; queue-type "quorum"; }}
+        }}
+        service "billing" {{
+            owner "team-billing"
+            address "billing.svc" port=8080
+            subscribes "orders" group="billing" {{
+                alert "consumer-lag" above=5 for="1m" severity="warning"
+            }}
+        }}
+        service "shipping" {{
+            owner "team-shipping"
+            address "shipping.svc" port=8080
+            subscribes "orders" group="shipping" {{
+                alert "consumer-lag" above=5 for="1m" severity="warning"
+            }}
+        }}
+        "#,
+        dead = support::dead_port(),
+        amqp = node.amqp_port,
+        metrics = node.prometheus_port,
+    );
+    let schema = r#"{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}]}"#;
+    let out = build_scaled(&[("mesh.kdl", &spec), ("orders.avsc", schema)]);
+    // The exchange and both groups' queues, as the rabbitmq backend declares them.
+    let definitions = std::fs::read_to_string(out.path().join("rabbitmq/bus/definitions.json")).unwrap();
+    node.rabbit.import_definitions_text(&definitions).unwrap();
+    node.rabbit.run(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]).unwrap();
+    // Twenty events for both groups; shipping takes its twenty, billing none.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let uri = format!("amqp://guest:guest@127.0.0.1:{}/{}", node.amqp_port, vhost);
+    let channel = runtime.block_on(async {
+        let connection = lapin::Connection::connect(&uri, Default::default()).await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        channel.confirm_select(Default::default()).await.unwrap();
+        for i in 0..20 {
+            let payload = format!("{{\"id\": \"o-{i}\"}}");
+            let options = Default::default();
+            let published = channel
+                .basic_publish("orders".into(), "orders.placed".into(), options, payload.as_bytes(), Default::default())
+                .await
+                .unwrap();
+            assert!(published.await.unwrap().is_ack(), "RabbitMQ refused event {i}");
+        }
+        assert_eq!(drain(&channel, "orders.shipping").await, 20, "shipping's queue did not hold the events");
+        (connection, channel)
+    });
+    let storage = tempfile::tempdir().unwrap();
+    let _prometheus = start_prometheus(&prometheus, out.path(), storage.path(), prom_port);
+    let logs = || std::fs::read_to_string(storage.path().join("prometheus.log")).unwrap_or_default();
+    // Billing's backlog of twenty is past 5: its alert fires after the scaled
+    // `for` (1 s); shipping's drained queue never alerts.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut firing = false;
+    while Instant::now() < deadline && !firing {
+        std::thread::sleep(Duration::from_millis(200));
+        let alerts = alerts_by(prom_port, "ConsumerLagHigh", "group");
+        assert!(alerts.iter().all(|(group, _)| group == "billing"), "a drained queue alerted: {alerts:?}");
+        firing = alerts.contains(&("billing".into(), "firing".into()));
+    }
+    assert!(firing, "ConsumerLagHigh never fired for billing's backlog\n{}", logs());
+    let scraped = get(prom_port, "/api/v1/query?query=rabbitmq_detailed_queue_messages_ready").unwrap();
+    assert!(scraped.contains("orders.billing"), "{scraped}");
+    // Billing catches up: once its queue is drained the alert resolves.
+    assert_eq!(runtime.block_on(drain(&channel.1, "orders.billing")), 20);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut resolved = false;
+    while Instant::now() < deadline && !resolved {
+        std::thread::sleep(Duration::from_millis(200));
+        resolved = alerts_by(prom_port, "ConsumerLagHigh", "group").is_empty();
+    }
+    assert!(resolved, "ConsumerLagHigh still active after billing's queue was drained\n{}", logs());
 }
 
 #[test]
@@ -513,6 +684,81 @@ fn misspelt_kinds_unknown_templates_and_reserved_labels_are_errors() {
         //      ^^^^^^^^^^^^^^^^^^^^^ MESH0004 error: reserved label
             }
         }
+        "#,
+    );
+}
+
+#[test]
+fn consumer_lag_alerts_belong_in_subscribes_and_on_consumers_a_broker_reports() {
+    use support::fixture::check;
+    check(
+        r#"
+        //- mesh.kdl
+        monitoring {
+            receiver "oncall" webhook="http://pager.example.com/hook"
+        }
+        broker "bus" kind="rabbitmq" {
+            address "rabbitmq.svc" port=5672
+            metrics "rabbitmq.svc"
+        }
+        topic "orders" {
+            schema "orders.avsc"
+            stream broker="bus" { subjects "orders.placed"; }
+        }
+        topic "audit" {
+            schema "orders.avsc"
+            stream broker="bus" { subjects "audit.logged"; queue-type "stream"; }
+        }
+        topic "local" { schema "orders.avsc"; }
+        service "billing" {
+            owner "t"
+            address "billing.svc" port=8080
+            publishes "orders"
+            publishes "audit"
+            publishes "local"
+            subscribes "orders" group="billing" {
+                retry max-deliveries=3
+                dead-letter drop=#true
+                alert "consumer-lag" above=1000 for="5m" severity="critical"
+                alert "consumer-lag" above=5000 for="5m" severity="warning"
+        //                           ^^^^^^^^^^ MESH0112 warning: the warning's threshold
+            }
+        }
+        service "shipping" {
+            owner "t"
+            address "shipping.svc" port=8080
+            subscribes "orders" {
+                retry max-deliveries=3
+                dead-letter drop=#true
+                alert "consumer-lag" above=10 severity="warning"
+        //      ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0110 warning: can never fire
+            }
+            subscribes "audit" group="shipping" {
+                retry max-deliveries=3
+                dead-letter drop=#true
+                alert "consumer-lag" above=10 severity="warning"
+        //      ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0110 warning: can never fire
+            }
+            subscribes "local" group="shipping" {
+                alert "consumer-lag" above=10 severity="warning"
+        //      ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0110 warning: can never fire
+            }
+        }
+        service "misplaced" {
+            owner "t"
+            address "misplaced.svc" port=8080
+            alert "consumer-lag" above=100 severity="warning"
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0117 error: consumer lag is measured per consumer
+            subscribes "orders" group="misplaced" {
+                alert "error-rate" above="5%" severity="critical"
+        //      ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0117 error: a consumer's alerts watch its lag
+                alert "consumer-lag" above=-1 severity="warning"
+        //                           ^^^^^^^^ MESH0004 error: invalid value
+            }
+        }
+
+        //- orders.avsc
+        {"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}]}
         "#,
     );
 }

@@ -194,6 +194,7 @@ codes! {
     TracePropagationBroken = "MESH0114", "trace-propagation-broken", Traffic, Warning, "0.1.0", "A service on a traced call path does not forward the trace context: the calls it makes start new traces, and a request can no longer be followed past it.";
     TracingWithoutMeshTracing = "MESH0115", "tracing-without-mesh-tracing", Traffic, Warning, "0.1.0", "A service or gateway sets its own tracing, but the mesh declares no `tracing` block: no proxy traces anything, so the setting has no effect.";
     LatencyObjectiveWithinPerTryTimeout = "MESH0116", "latency-objective-within-per-try-timeout", Monitoring, Warning, "0.1.0", "A route's latency objective is not above its retries' per-try timeout: a stuck attempt is retried only after the objective is already missed.";
+    MisplacedAlert = "MESH0117", "misplaced-alert", Monitoring, Error, "0.1.0", "An alert where its kind is not measured: a `consumer-lag` alert outside a `subscribes` node, or a request alert (error rate, latency, saturation, certificate expiry) inside one.";
 }
 
 impl Code {

@@ -10,7 +10,8 @@ use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::PathBuf;
 
-use super::values::{keyword_enum, Duration, HeaderName};
+use super::monitoring::Alert;
+use super::values::{keyword_enum, Duration, HeaderName, Port};
 use super::{Endpoint, ServiceId, TopicId};
 use crate::base::{Span, Spanned};
 
@@ -88,6 +89,9 @@ pub struct Broker {
     pub tls: Option<BrokerTls>,
     /// RabbitMQ's virtual host (lowering refuses it on other kinds); `/` when unset.
     pub vhost: Option<Spanned<String>>,
+    /// Where Prometheus scrapes its metrics (`metrics HOST port=N`); `None`:
+    /// [`Broker::metrics_endpoint`]'s default.
+    pub metrics: Option<Spanned<Endpoint>>,
     pub span: Span,
 }
 
@@ -95,6 +99,61 @@ impl Broker {
     /// The RabbitMQ virtual host its exchanges and queues live in.
     pub fn vhost(&self) -> &str {
         self.vhost.as_ref().map_or("/", |v| v.value.as_str())
+    }
+
+    /// Where its metrics are scraped: the `metrics` node, else its first
+    /// address's host at the exporter's default port (`None` without an
+    /// address, which lowering refuses).
+    pub fn metrics_endpoint(&self) -> Option<Endpoint> {
+        match &self.metrics {
+            Some(metrics) => Some(metrics.value.clone()),
+            None => self
+                .addresses
+                .first()
+                .map(|a| Endpoint { host: a.value.host.clone(), port: self.kind.exporter().default_port }),
+        }
+    }
+}
+
+/// What serves a broker kind's metrics to Prometheus, and the series that
+/// count a consumer's lag there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exporter {
+    /// For messages and docs: `the rabbitmq_prometheus plugin`.
+    pub name: &'static str,
+    pub default_port: Port,
+    /// The gauges whose sum is a consumer's lag, in the exporter's names.
+    pub lag_metrics: &'static [&'static str],
+}
+
+impl BrokerKind {
+    /// RabbitMQ's built-in `rabbitmq_prometheus` plugin (its detailed
+    /// endpoint, per queue: ready + unacknowledged); NATS' separate
+    /// prometheus-nats-exporter run with `-jsz=consumers` (per JetStream
+    /// consumer: not yet delivered + unacknowledged); Kafka's separate
+    /// kafka_exporter (per consumer group, topic and partition).
+    pub fn exporter(self) -> Exporter {
+        // Constants: the ports are checked when meshc is compiled.
+        const RABBITMQ: Exporter = Exporter {
+            name: "the rabbitmq_prometheus plugin",
+            default_port: Port::from_const(15692),
+            lag_metrics: &["rabbitmq_detailed_queue_messages_ready", "rabbitmq_detailed_queue_messages_unacked"],
+        };
+        const NATS: Exporter = Exporter {
+            name: "prometheus-nats-exporter -jsz=consumers",
+            default_port: Port::from_const(7777),
+            lag_metrics: &["jetstream_consumer_num_pending", "jetstream_consumer_num_ack_pending"],
+        };
+        const KAFKA: Exporter = Exporter {
+            name: "kafka_exporter",
+            default_port: Port::from_const(9308),
+            lag_metrics: &["kafka_consumergroup_lag"],
+        };
+        match self {
+            BrokerKind::Rabbitmq => RABBITMQ,
+            BrokerKind::Nats => NATS,
+            BrokerKind::Kafka => KAFKA,
+        }
     }
 }
 
@@ -135,6 +194,13 @@ pub struct Stream {
     /// What only its broker's kind has.
     pub settings: StreamSettings,
     pub span: Span,
+}
+
+impl Stream {
+    /// The RabbitMQ queue a consumer group reads this stream's events from.
+    pub fn queue(&self, group: &str) -> String {
+        format!("{}.{group}", self.name.value)
+    }
 }
 
 /// The settings of one broker kind; the variant always matches the broker's kind.
@@ -383,6 +449,8 @@ pub struct Consumer {
     pub max_in_flight: Option<NonZeroU32>,
     /// How long handling one event may take, as the service declares it.
     pub processing_time: Option<Spanned<Duration>>,
+    /// Its `consumer-lag` alerts.
+    pub alerts: Vec<Alert>,
     pub span: Span,
 }
 

@@ -309,6 +309,10 @@ pub enum AlertKind {
     /// The proxy's first certificate expires in less than `below`
     /// (`alert "cert-expiry" below="14d"`).
     CertExpiry { below: Spanned<Window> },
+    /// A consumer's events waiting at its broker (not yet delivered, or
+    /// delivered and not acknowledged) above `above`
+    /// (`alert "consumer-lag" above=1000`): only in a `subscribes` node.
+    ConsumerLag { above: Spanned<u64> },
 }
 
 impl AlertKind {
@@ -318,6 +322,7 @@ impl AlertKind {
             AlertKind::Latency { .. } => "latency",
             AlertKind::Saturation { .. } => "saturation",
             AlertKind::CertExpiry { .. } => "cert-expiry",
+            AlertKind::ConsumerLag { .. } => "consumer-lag",
         }
     }
 
@@ -328,6 +333,7 @@ impl AlertKind {
             AlertKind::ErrorRate { above } | AlertKind::Saturation { above } => (u64::from(above.value.ppm()), true),
             AlertKind::Latency { above, .. } => (above.value.as_millis() as u64, true),
             AlertKind::CertExpiry { below } => (below.value.as_millis(), false),
+            AlertKind::ConsumerLag { above } => (above.value, true),
         }
     }
 
@@ -337,6 +343,7 @@ impl AlertKind {
             AlertKind::ErrorRate { above } | AlertKind::Saturation { above } => above.span,
             AlertKind::Latency { above, .. } => above.span,
             AlertKind::CertExpiry { below } => below.span,
+            AlertKind::ConsumerLag { above } => above.span,
         }
     }
 }

@@ -116,6 +116,12 @@ impl Port {
         }
     }
 
+    /// A port known to be non-zero at compile time (a default).
+    pub const fn from_const(value: u16) -> Port {
+        assert!(value != 0, "port 0");
+        Port(value)
+    }
+
     pub fn get(self) -> u16 {
         self.0
     }

@@ -1,12 +1,17 @@
 //! An SLO or alert on a metric no emitted config produces: no `monitoring`
 //! block (no proxy is scraped), an external service or caller (no sidecar
 //! of ours), plain TCP (no HTTP statuses or durations), a certificate
-//! alert without mTLS (no certificate). It could never fire.
+//! alert without mTLS (no certificate), a consumer-lag alert on a consumer
+//! its broker's exporter reports no lag for (an ephemeral consumer, a
+//! topic kept on no broker, a RabbitMQ stream queue). It could never fire.
 
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};
+use crate::model::events::{Consumer, QueueType, StreamSettings};
 use crate::model::monitoring::{Alert, AlertKind, Slo};
 use crate::model::Model;
+
+const WHERE_MEASURED: &str = "watch it where it is measured: on the gateway route, or on the callers' calls";
 use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
@@ -14,23 +19,27 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
         let what = format!("service `{}`", service.name.value);
         let http = service.ports().any(|(_, p)| p.protocol.is_http());
         let why = if service.external().is_some() {
-            Some("it is external: no sidecar of ours measures its requests")
+            Some(("it is external: no sidecar of ours measures its requests", WHERE_MEASURED))
         } else if !http {
-            Some("it serves plain TCP: Envoy counts no HTTP statuses or durations for it")
+            Some(("it serves plain TCP: Envoy counts no HTTP statuses or durations for it", WHERE_MEASURED))
         } else {
             None
         };
         place(model, &what, &service.objectives.slos, &service.objectives.alerts, why, sink);
         for call in &service.calls {
             let why = if service.external().is_some() {
-                Some("its caller is external: no sidecar of ours measures the call")
+                Some(("its caller is external: no sidecar of ours measures the call", WHERE_MEASURED))
             } else if call.tcp {
-                Some("the call is plain TCP: Envoy counts no HTTP statuses or durations for it")
+                Some(("the call is plain TCP: Envoy counts no HTTP statuses or durations for it", WHERE_MEASURED))
             } else {
                 None
             };
             place(model, &format!("this call of `{}`", service.name.value), &[], &call.alerts, why, sink);
         }
+    }
+    for consumer in &model.events.consumers {
+        let what = format!("this consumer of `{}`", model.service(consumer.service).name.value);
+        place(model, &what, &[], &consumer.alerts, unmeasured_lag(model, consumer), sink);
     }
     for gateway in &model.gateways {
         for route in &gateway.routes {
@@ -42,7 +51,30 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     }
 }
 
-fn place(model: &Model, what: &str, slos: &[Slo], alerts: &[Alert], why: Option<&str>, sink: &mut Sink) {
+/// Why the broker's exporter reports no lag for `consumer`, and what to do.
+fn unmeasured_lag(model: &Model, consumer: &Consumer) -> Option<(&'static str, &'static str)> {
+    let Some(stream) = model.events.streams.iter().find(|s| s.topic == consumer.topic.value) else {
+        return Some((
+            "its topic is kept on no broker: no exporter counts its events",
+            "give the topic a `stream` on a broker",
+        ));
+    };
+    if consumer.group().is_none() {
+        return Some((
+            "it is ephemeral: its broker names its queue or consumer at random, so no rule can select its lag",
+            "give it a consumer group: subscribes \"orders\" group=\"billing\"",
+        ));
+    }
+    match stream.settings {
+        StreamSettings::Rabbitmq { queue_type: QueueType::Stream, .. } => Some((
+            "a RabbitMQ stream queue keeps events after they are read: its message counts are no lag",
+            "use queue-type \"quorum\" (or \"classic\") for a consumer whose lag is watched",
+        )),
+        _ => None,
+    }
+}
+
+fn place(model: &Model, what: &str, slos: &[Slo], alerts: &[Alert], why: Option<(&str, &str)>, sink: &mut Sink) {
     let spans = slos.iter().map(|s| s.span).chain(alerts.iter().map(|a| a.span));
     if model.monitoring.is_none() {
         if let Some(first) = spans.clone().next() {
@@ -56,16 +88,10 @@ fn place(model: &Model, what: &str, slos: &[Slo], alerts: &[Alert], why: Option<
         }
         return;
     }
-    if let Some(why) = why {
+    if let Some((why, help)) = why {
         let measured = |a: &&Alert| matches!(a.kind, AlertKind::CertExpiry { .. }) && !why.contains("external");
         for span in slos.iter().map(|s| s.span).chain(alerts.iter().filter(|a| !measured(a)).map(|a| a.span)) {
-            warn(
-                sink,
-                span,
-                what,
-                why,
-                "watch it where it is measured: on the gateway route, or on the callers' calls",
-            );
+            warn(sink, span, what, why, help);
         }
     }
     if model.mtls.is_none() {

@@ -18,6 +18,9 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
             check(&forward.objectives.alerts, sink);
         }
     }
+    for consumer in &model.events.consumers {
+        check(&consumer.alerts, sink);
+    }
 }
 
 /// What makes two alerts comparable: the kind, and a latency alert's percentile.

@@ -2,14 +2,14 @@
 //! (`service-NAME.json`: RED of its inbound traffic and of each call, its
 //! SLOs' burn rates and budget left, its instances' health), per gateway
 //! (`gateway-NAME.json`: RED and SLOs per route) and `overview.json` (every
-//! service and route at a glance, SLOs burning, alerts firing).
+//! service and route at a glance, consumers' lag, SLOs burning, alerts firing).
 
 use std::collections::BTreeMap;
 
 use super::json::*;
 use super::metrics::{self as m, escape, matchers};
 use super::{uid, DATASOURCE_NAME, DATASOURCE_UID, FOLDER, SCHEMA_VERSION};
-use crate::emit::monitoring::{subjects, Scope, Subject};
+use crate::emit::monitoring::{lags, subjects, Scope, Subject};
 use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::monitoring::{Slo, SloKind, Window};
 use crate::model::Model;
@@ -171,6 +171,17 @@ fn overview(model: &Model, slos: bool, alerts: bool) -> Dashboard {
                 )],
             ),
         );
+    }
+    if !lags(model, true).is_empty() {
+        grid.row("Consumers (at their brokers)".into());
+        let mut lag = timeseries(
+            "Consumer lag (events waiting) by group",
+            "short",
+            vec![(format!("max by (topic, group) ({})", m::CONSUMER_LAG), "{{group}} on {{topic}}".into())],
+        );
+        lag.description =
+            "Events waiting for each durable consumer group at its broker: ready + unacknowledged (RabbitMQ, JetStream), offsets behind (Kafka).".into();
+        grid.place(24, lag);
     }
     if alerts {
         grid.row("SLOs and alerts".into());

@@ -45,6 +45,9 @@ pub mod metrics {
     /// Per SLO (group `meshc-slo`), labelled as the subject plus `slo`.
     pub const SLO_BUDGET_REMAINING: &str = "meshc:slo_error_budget_remaining";
     pub const SLO_OBJECTIVE: &str = "meshc:slo_objective";
+    /// Per durable consumer whose lag is measured, labelled `service`,
+    /// `topic`, `group`, `broker` (group `meshc-lag`).
+    pub const CONSUMER_LAG: &str = shared::CONSUMER_LAG_RECORD;
     /// Prometheus' own series of pending and firing alerts.
     pub const ALERTS: &str = "ALERTS";
     /// The runtime HealthMonitor's (docs/runtime.md#metrics), labelled

@@ -9,6 +9,10 @@
 //! connection managers: `envoy_http_downstream_*`). Every rule of a subject
 //! carries its labels (`gateway`+`route`, `caller`+`callee`+`call`,
 //! `service`), and every alert `team` (the owner) and `severity`.
+//!
+//! A consumer's lag ([`Lag`]) is measured at its broker's exporter
+//! (`model::events::Exporter`): scraped as the job `broker-<name>`, its
+//! alerts carry `service`, `topic`, `group` and `broker`.
 
 pub mod rules;
 pub mod scrape;
@@ -17,15 +21,18 @@ pub mod tests;
 use std::collections::BTreeMap;
 
 use crate::emit::stats;
+use crate::model::events::{BrokerId, BrokerKind, QueueType, StreamSettings};
 use crate::model::monitoring::{Alert, AlertKind, Objectives, Slo, SloKind, Window};
 use crate::model::{Model, Service};
 
 /// The alerting rule file (SLO ratios and every alert), relative to the
 /// Prometheus config's folder: what the unit tests load.
 pub const RULE_FILE: &str = "rules/meshc.yml";
-/// The RED recording rules, in a file of their own: dashboards read them,
-/// no alert does, so the unit tests need not evaluate them.
+/// The RED recording rules (and consumer lag), in a file of their own:
+/// dashboards read them, no alert does, so the unit tests need not evaluate them.
 pub const RED_RULE_FILE: &str = "rules/meshc-red.yml";
+/// The recorded lag of each consumer, labelled `service`, `topic`, `group`, `broker`.
+pub const CONSUMER_LAG_RECORD: &str = "meshc:consumer_lag";
 
 /// Envoy's circuit breaker default for `max_requests`.
 const ENVOY_MAX_REQUESTS: u32 = 1024;
@@ -38,6 +45,11 @@ pub fn gateway_job(name: &str) -> String {
 /// The scrape job of a service's sidecar.
 pub fn sidecar_job(name: &str) -> String {
     format!("envoy-sidecar-{name}")
+}
+
+/// The scrape job of a broker's exporter.
+pub fn broker_job(name: &str) -> String {
+    format!("broker-{name}")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -55,6 +67,86 @@ impl Scope {
             Scope::Service => "Service",
         }
     }
+}
+
+/// A consumer whose lag is watched, at its broker's exporter.
+pub struct Lag<'a> {
+    pub broker: BrokerId,
+    /// `service`, `topic`, `group`, `broker`.
+    pub labels: Vec<(&'static str, String)>,
+    /// Words for summaries: "consumer group `billing` of service `invoices` on topic `orders`".
+    pub description: String,
+    pub team: Option<&'a str>,
+    /// The gauges whose sum is the lag, each with the matchers of its
+    /// series (equalities only, so they are also one series' labels).
+    pub series: Vec<String>,
+    /// How one gauge's series combine: `max` where every broker node
+    /// reporting the object reports all of it, `sum` over Kafka's partitions.
+    pub aggregate: &'static str,
+    pub alerts: &'a [Alert],
+}
+
+impl Lag<'_> {
+    /// The lag in PromQL.
+    pub fn expr(&self) -> String {
+        self.series.iter().map(|s| format!("{}({s})", self.aggregate)).collect::<Vec<_>>().join(" + ")
+    }
+
+    /// Its alert labels: its own, `team`, `severity`, and the spec's routing labels.
+    pub fn alert_labels(&self, alert: &Alert) -> Labels {
+        let own = self.labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        labelled(own, self.team, alert.severity.value.as_str(), &alert.labels)
+    }
+}
+
+/// Every durable consumer whose lag its broker's exporter reports and that
+/// has lag alerts (`all`: or whose broker declares `metrics`, for the lag
+/// recording rule), in spec order; the unmeasured-objective check warns of
+/// alerts on the others.
+pub fn lags(model: &Model, all: bool) -> Vec<Lag<'_>> {
+    let mut out = Vec::new();
+    for consumer in &model.events.consumers {
+        let Some(group) = consumer.group() else { continue };
+        let Some(stream) = model.events.streams.iter().find(|s| s.topic == consumer.topic.value) else { continue };
+        if matches!(stream.settings, StreamSettings::Rabbitmq { queue_type: QueueType::Stream, .. }) {
+            continue;
+        }
+        let broker = model.events.broker(stream.broker);
+        if consumer.alerts.is_empty() && !(all && broker.metrics.is_some()) {
+            continue;
+        }
+        let (topic, group) = (&stream.name.value, &group.value);
+        let job = format!("job=\"{}\"", escape(&broker_job(&broker.name.value)));
+        let (matchers, aggregate) = match broker.kind {
+            BrokerKind::Rabbitmq => (
+                format!("{job},queue=\"{}\",vhost=\"{}\"", escape(&stream.queue(group)), escape(broker.vhost())),
+                "max",
+            ),
+            BrokerKind::Nats => {
+                (format!("{job},consumer_name=\"{}\",stream_name=\"{}\"", escape(group), escape(topic)), "max")
+            }
+            BrokerKind::Kafka => {
+                (format!("{job},consumergroup=\"{}\",topic=\"{}\"", escape(group), escape(topic)), "sum")
+            }
+        };
+        let service = model.service(consumer.service);
+        let name = &service.name.value;
+        out.push(Lag {
+            broker: stream.broker,
+            labels: vec![
+                ("broker", broker.name.value.clone()),
+                ("group", group.clone()),
+                ("service", name.clone()),
+                ("topic", topic.clone()),
+            ],
+            description: format!("consumer group `{group}` of service `{name}` on topic `{topic}`"),
+            team: service.owner.as_ref().map(|o| o.value.as_str()),
+            series: broker.kind.exporter().lag_metrics.iter().map(|m| format!("{m}{{{matchers}}}")).collect(),
+            aggregate,
+            alerts: &consumer.alerts,
+        });
+    }
+    out
 }
 
 /// Something measured: its labels, series and objectives.
@@ -244,9 +336,13 @@ pub fn slo_windows(slo: &Slo) -> Vec<Window> {
     windows
 }
 
+/// The alert of `alert "consumer-lag"` (a consumer's, not a proxy scope's).
+pub const CONSUMER_LAG_ALERT: &str = "ConsumerLagHigh";
+
 /// The alert name of a threshold alert at a scope.
 pub fn alert_name(scope: Scope, kind: &AlertKind) -> String {
     let what = match kind {
+        AlertKind::ConsumerLag { .. } => return CONSUMER_LAG_ALERT.to_string(),
         AlertKind::ErrorRate { .. } => "ErrorRateHigh",
         AlertKind::Latency { .. } => "LatencyHigh",
         AlertKind::Saturation { .. } => "SaturationHigh",
@@ -289,8 +385,13 @@ pub type Labels = BTreeMap<String, String>;
 
 /// The labels of an alert of `subject`: its own, `team`, `severity`, and the spec's routing labels.
 pub fn alert_labels(subject: &Subject, severity: &str, extra: &[(String, String)]) -> Labels {
-    let mut labels = subject.label_map(&[("severity", severity)]);
-    if let Some(team) = subject.team {
+    labelled(subject.label_map(&[]), subject.team, severity, extra)
+}
+
+/// `own` labels with `severity`, `team` and the spec's routing labels.
+fn labelled(mut labels: Labels, team: Option<&str>, severity: &str, extra: &[(String, String)]) -> Labels {
+    labels.insert("severity".into(), severity.to_string());
+    if let Some(team) = team {
         labels.insert("team".into(), team.to_string());
     }
     for (k, v) in extra {

@@ -1,16 +1,17 @@
 //! `prometheus/rules/meshc-red.yml` and `meshc.yml`: recording rules (RED per route, call and
-//! service), threshold alerts from the spec's `alert`s, and per `slo` the
+//! service; each consumer's lag), threshold alerts from the spec's `alert`s, and per `slo` the
 //! error ratio over each burn window, the budget left and the
 //! multi-window multi-burn-rate alerts. Every window is divided by the
 //! build's time scale (`emit::Options::with_time_scale`, 1 unless testing); rule
 //! names keep the unscaled windows.
 
 use super::{
-    alert_labels, alert_name, burn_windows, error_ratio, escape, le, runbook, slo_ratio_record, slo_windows, subjects,
-    Labels, Subject, FAST_BURN, RED_RULE_FILE, RULE_FILE, SLOW_BURN,
+    alert_labels, alert_name, burn_windows, error_ratio, escape, lags, le, runbook, slo_ratio_record, slo_windows,
+    subjects, Labels, Lag, Subject, CONSUMER_LAG_ALERT, CONSUMER_LAG_RECORD, FAST_BURN, RED_RULE_FILE, RULE_FILE,
+    SLOW_BURN,
 };
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
-use crate::model::monitoring::{decimal, AlertKind, Slo, Window};
+use crate::model::monitoring::{decimal, Alert, AlertKind, Slo, Window};
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 use serde::Serialize;
@@ -92,6 +93,16 @@ pub fn rule_files(model: &Model, scale: u32) -> (RuleFile, RuleFile) {
             ));
         }
     }
+    let lag_records = lags(model, true)
+        .iter()
+        .map(|lag| {
+            Rule::record(
+                CONSUMER_LAG_RECORD,
+                lag.expr(),
+                lag.labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            )
+        })
+        .collect();
     let mut slo_records = Vec::new();
     let mut slo_alerts = Vec::new();
     let mut alerts = Vec::new();
@@ -99,9 +110,10 @@ pub fn rule_files(model: &Model, scale: u32) -> (RuleFile, RuleFile) {
         for slo in subject.slos {
             slo_rules(&subject, slo, scale, &mut slo_records, &mut slo_alerts);
         }
-        for alert in subject.alerts {
-            alerts.push(threshold_alert(&subject, alert, scale));
-        }
+        alerts.extend(subject.alerts.iter().filter_map(|alert| threshold_alert(&subject, alert, scale)));
+    }
+    for lag in lags(model, false) {
+        alerts.extend(lag.alerts.iter().filter_map(|alert| lag_alert(&lag, alert, scale)));
     }
     let file = |groups: Vec<(&'static str, Vec<Rule>)>| RuleFile {
         groups: groups
@@ -116,15 +128,16 @@ pub fn rule_files(model: &Model, scale: u32) -> (RuleFile, RuleFile) {
         ("meshc-slo", slo_records.into_iter().chain(slo_alerts).collect()),
         ("meshc-alerts", alerts),
     ];
-    (file(vec![("meshc-red", red)]), file(alerting))
+    (file(vec![("meshc-red", red), ("meshc-lag", lag_records)]), file(alerting))
 }
 
-/// The PromQL condition of a threshold alert and its summary.
-pub fn threshold_expr(subject: &Subject, kind: &AlertKind, scale: u32) -> (String, String) {
+/// The PromQL condition of a threshold alert and its summary; `None` for
+/// consumer lag, which no proxy measures ([`lag_expr`]).
+pub fn threshold_expr(subject: &Subject, kind: &AlertKind, scale: u32) -> Option<(String, String)> {
     let rate5m = Window::from_millis(300_000).scaled(scale).prometheus();
     let (r, h, sel) = (subject.responses, subject.histogram, &subject.selector);
     let what = &subject.description;
-    match kind {
+    Some(match kind {
         AlertKind::ErrorRate { above } => (
             format!(
                 "(sum(rate({r}{{{sel},envoy_response_code_class=\"5\"}}[{rate5m}])) or vector(0)) / sum(rate({r}{{{sel}}}[{rate5m}])) > {}",
@@ -160,7 +173,30 @@ pub fn threshold_expr(subject: &Subject, kind: &AlertKind, scale: u32) -> (Strin
             ),
             format!("A certificate of the proxy serving {what} expires within {}.", below.value),
         ),
-    }
+        AlertKind::ConsumerLag { .. } => return None,
+    })
+}
+
+/// The PromQL condition of a consumer-lag alert and its summary; `None`
+/// for the other kinds, which a broker does not measure.
+pub fn lag_expr(lag: &Lag, kind: &AlertKind) -> Option<(String, String)> {
+    let AlertKind::ConsumerLag { above } = kind else { return None };
+    Some((
+        format!("{} > {}", lag.expr(), above.value),
+        format!("More than {} events wait for {} at its broker.", above.value, lag.description),
+    ))
+}
+
+fn lag_alert(lag: &Lag, alert: &Alert, scale: u32) -> Option<Rule> {
+    let (expr, summary) = lag_expr(lag, &alert.kind)?;
+    Some(Rule {
+        alert: Some(CONSUMER_LAG_ALERT.into()),
+        annotations: annotations(&summary, CONSUMER_LAG_ALERT),
+        expr,
+        hold: alert.hold.map(|h| h.scaled(scale).prometheus()),
+        labels: lag.alert_labels(alert),
+        record: None,
+    })
 }
 
 /// Milliseconds as days, exact to the millisecond.
@@ -170,17 +206,17 @@ pub fn days(ms: u64) -> String {
     decimal(scaled as u64, 8)
 }
 
-fn threshold_alert(subject: &Subject, alert: &crate::model::monitoring::Alert, scale: u32) -> Rule {
+fn threshold_alert(subject: &Subject, alert: &Alert, scale: u32) -> Option<Rule> {
     let name = alert_name(subject.scope, &alert.kind);
-    let (expr, summary) = threshold_expr(subject, &alert.kind, scale);
-    Rule {
+    let (expr, summary) = threshold_expr(subject, &alert.kind, scale)?;
+    Some(Rule {
         alert: Some(name.clone()),
         annotations: annotations(&summary, &name),
         expr,
         hold: alert.hold.map(|h| h.scaled(scale).prometheus()),
         labels: alert_labels(subject, alert.severity.value.as_str(), &alert.labels),
         record: None,
-    }
+    })
 }
 
 pub fn annotations(summary: &str, alert: &str) -> Labels {

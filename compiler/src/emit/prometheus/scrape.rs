@@ -1,13 +1,19 @@
 //! `prometheus/prometheus.yml`: a scrape job per proxy (each gateway's and
 //! each in-mesh service's sidecar) on its metrics listener
-//! (`/stats/prometheus`, served from the admin endpoint), one on
-//! `meshc-runtime health` when the spec has health checks, the rule files,
-//! and the Alertmanager to send alerts to.
+//! (`/stats/prometheus`, served from the admin endpoint), one per broker
+//! that declares `metrics` or has a consumer whose lag is watched (its
+//! exporter's endpoint; RabbitMQ's detailed endpoint asked for the queue
+//! counts of the broker's vhost alone), one on `meshc-runtime health` when
+//! the spec has health checks, the rule files, and the Alertmanager to send
+//! alerts to.
 
 use serde::Serialize;
 
-use super::{gateway_job, sidecar_job, RED_RULE_FILE, RULE_FILE};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{broker_job, gateway_job, lags, sidecar_job, RED_RULE_FILE, RULE_FILE};
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
+use crate::model::events::{BrokerId, BrokerKind};
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
@@ -43,13 +49,16 @@ pub struct Global {
 pub struct ScrapeConfig {
     pub job_name: String,
     pub metrics_path: &'static str,
+    /// URL query parameters.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<&'static str, Vec<String>>,
     pub static_configs: Vec<Targets>,
 }
 
 #[derive(Serialize)]
 pub struct Targets {
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub labels: std::collections::BTreeMap<&'static str, String>,
+    pub labels: BTreeMap<&'static str, String>,
     pub targets: Vec<String>,
 }
 
@@ -69,6 +78,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexp
         jobs.push(ScrapeConfig {
             job_name: gateway_job(&gateway.name.value),
             metrics_path: "/stats/prometheus",
+            params: BTreeMap::new(),
             static_configs: vec![Targets {
                 labels: [("gateway", gateway.name.value.clone())].into(),
                 targets: vec![format!("{host}:{port}")],
@@ -90,7 +100,34 @@ pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexp
         jobs.push(ScrapeConfig {
             job_name: sidecar_job(&service.name.value),
             metrics_path: "/stats/prometheus",
+            params: BTreeMap::new(),
             static_configs: vec![Targets { labels: [("service", service.name.value.clone())].into(), targets }],
+        });
+    }
+    let watched: BTreeSet<BrokerId> = lags(model, false).iter().map(|l| l.broker).collect();
+    for (id, broker) in model.events.broker_ids().map(|id| (id, model.events.broker(id))) {
+        if broker.metrics.is_none() && !watched.contains(&id) {
+            continue;
+        }
+        let Some(endpoint) = broker.metrics_endpoint() else { continue };
+        let (metrics_path, params) = match broker.kind {
+            BrokerKind::Rabbitmq => (
+                "/metrics/detailed",
+                BTreeMap::from([
+                    ("family", vec!["queue_coarse_metrics".to_string()]),
+                    ("vhost", vec![broker.vhost().to_string()]),
+                ]),
+            ),
+            BrokerKind::Nats | BrokerKind::Kafka => ("/metrics", BTreeMap::new()),
+        };
+        jobs.push(ScrapeConfig {
+            job_name: broker_job(&broker.name.value),
+            metrics_path,
+            params,
+            static_configs: vec![Targets {
+                labels: [("broker", broker.name.value.clone())].into(),
+                targets: vec![format!("{}:{}", endpoint.host, endpoint.port.get())],
+            }],
         });
     }
     // `meshc-runtime health`, where some service has a health check for it to run.
@@ -98,6 +135,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexp
         jobs.push(ScrapeConfig {
             job_name: HEALTH_MONITOR_JOB.to_string(),
             metrics_path: "/metrics",
+            params: BTreeMap::new(),
             static_configs: vec![Targets {
                 labels: Default::default(),
                 targets: vec![monitoring.health_monitor.value.clone()],

@@ -3,13 +3,16 @@
 //! alert kind, Envoy series that make its alerts fire (every alert of the
 //! kind whose threshold the input crosses is expected) and series of
 //! healthy traffic that fire none; per SLO, a fast burn that pages and a
-//! slow one that opens a ticket, and healthy traffic that does neither.
+//! slow one that opens a ticket, and healthy traffic that does neither;
+//! per watched consumer, a backlog past every lag threshold and one below
+//! the lowest.
 
 use serde::Serialize;
 
-use super::rules::{annotations, burn_summary, threshold_expr};
+use super::rules::{annotations, burn_summary, lag_expr, threshold_expr};
 use super::{
-    alert_labels, alert_name, burn_windows, le, subjects, Labels, Scope, Subject, FAST_BURN, RULE_FILE, SLOW_BURN,
+    alert_labels, alert_name, burn_windows, lags, le, subjects, Labels, Lag, Scope, Subject, CONSUMER_LAG_ALERT,
+    FAST_BURN, RULE_FILE, SLOW_BURN,
 };
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::monitoring::{Alert, AlertKind, Slo, SloKind, Window};
@@ -85,6 +88,9 @@ pub fn test_files(model: &Model, scale: u32) -> (TestFile, TestFile) {
             slow.extend(slow_burn);
         }
     }
+    for lag in lags(model, false) {
+        tests.extend(lag_tests(&lag, step, scale));
+    }
     let file = |step: Window, tests| TestFile {
         evaluation_interval: step.prometheus(),
         rule_files: vec![format!("../{RULE_FILE}")],
@@ -131,21 +137,60 @@ fn route_target(subject: &Subject) -> String {
     after.split("\\\\.").next().unwrap_or("").replace('\\', "")
 }
 
-fn expected(subject: &Subject, alert: &Alert, scale: u32) -> ExpAlert {
+fn expected(subject: &Subject, alert: &Alert, scale: u32) -> Option<ExpAlert> {
     let name = alert_name(subject.scope, &alert.kind);
-    let (_, summary) = threshold_expr(subject, &alert.kind, scale);
-    ExpAlert {
+    let (_, summary) = threshold_expr(subject, &alert.kind, scale)?;
+    Some(ExpAlert {
         exp_annotations: annotations(&summary, &name),
         exp_labels: alert_labels(subject, alert.severity.value.as_str(), &alert.labels),
+    })
+}
+
+/// Samples that outlast the longest hold of `alerts` by four steps.
+fn samples_past_hold(alerts: &[&Alert], window: Window, step: Window, scale: u32) -> u64 {
+    let hold = alerts.iter().filter_map(|a| a.hold).map(|h| h.scaled(scale)).max().unwrap_or(step);
+    (window.as_millis() + hold.as_millis()).div_ceil(step.as_millis()) + 4
+}
+
+/// A consumer's backlog past its highest lag threshold (every alert fires)
+/// and below its lowest (none does). The backlog is all in the first gauge
+/// (RabbitMQ's ready messages, JetStream's undelivered ones).
+fn lag_tests(lag: &Lag, step: Window, scale: u32) -> Vec<TestGroup> {
+    let alerts: Vec<&Alert> = lag.alerts.iter().collect();
+    if alerts.is_empty() {
+        return Vec::new();
     }
+    let name = CONSUMER_LAG_ALERT;
+    let samples = samples_past_hold(&alerts, step, step, scale);
+    let thresholds = alerts.iter().map(|a| a.kind.threshold().0);
+    let (lowest, highest) = (thresholds.clone().min().unwrap_or(0), thresholds.max().unwrap_or(0));
+    let input = |backlog: u64| -> Vec<Series> {
+        lag.series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Series { series: s.clone(), values: gauge(if i == 0 { backlog } else { 0 }, samples) })
+            .collect()
+    };
+    let expected = |alert: &&Alert| {
+        let (_, summary) = lag_expr(lag, &alert.kind)?;
+        Some(ExpAlert { exp_annotations: annotations(&summary, name), exp_labels: lag.alert_labels(alert) })
+    };
+    let group = |input: Vec<Series>, exp: Vec<ExpAlert>| TestGroup {
+        alert_rule_test: vec![AlertTest { alertname: name.into(), eval_time: times(step, samples), exp_alerts: exp }],
+        input_series: input,
+        interval: step.prometheus(),
+    };
+    vec![
+        group(input(highest.saturating_add(1)), alerts.iter().filter_map(expected).collect()),
+        group(input(lowest / 2), Vec::new()),
+    ]
 }
 
 /// A test whose input fires every alert of `alerts` (one kind) it crosses, and one of healthy traffic.
 fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u32) -> Vec<TestGroup> {
     let name = alert_name(subject.scope, &alerts[0].kind);
     let window = Window::from_millis(300_000).scaled(scale);
-    let hold = alerts.iter().filter_map(|a| a.hold).map(|h| h.scaled(scale)).max().unwrap_or(step);
-    let samples = (window.as_millis() + hold.as_millis()).div_ceil(step.as_millis()) + 4;
+    let samples = samples_past_hold(alerts, window, step, scale);
     let eval_time = times(step, samples);
     let mut fire_input = Vec::new();
     let mut quiet_input = Vec::new();
@@ -194,13 +239,18 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
             quiet_input.push(Series { series, values: gauge(safe_days, samples) });
             alerts.to_vec()
         }
+        // Measured at a broker, not a proxy: `lag_tests`.
+        AlertKind::ConsumerLag { .. } => return Vec::new(),
     };
     let group = |input: Vec<Series>, exp: Vec<ExpAlert>| TestGroup {
         alert_rule_test: vec![AlertTest { alertname: name.clone(), eval_time: eval_time.clone(), exp_alerts: exp }],
         input_series: input,
         interval: step.prometheus(),
     };
-    vec![group(fire_input, fires.iter().map(|a| expected(subject, a, scale)).collect()), group(quiet_input, Vec::new())]
+    vec![
+        group(fire_input, fires.iter().filter_map(|a| expected(subject, a, scale)).collect()),
+        group(quiet_input, Vec::new()),
+    ]
 }
 
 /// Series making the SLO's error ratio 1 (`bad`) or 0.

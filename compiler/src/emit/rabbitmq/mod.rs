@@ -160,7 +160,7 @@ fn definitions<'a>(
         let mut queues = BTreeSet::new();
         for &consumer in &consumers_of[stream.topic.index()] {
             let Some(group) = consumer.group() else { continue };
-            let queue = format!("{}.{}", stream.name.value, group.value);
+            let queue = stream.queue(&group.value);
             if !queues.insert(queue.clone()) {
                 unexpressed.push(Unexpressed::new(
                     consumer.span,

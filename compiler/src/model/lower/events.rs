@@ -19,7 +19,7 @@ use crate::model::values::{check_name, Duration, HeaderName, Host, Port};
 use crate::model::{Endpoint, ServiceId, Topic, TopicId};
 use crate::syntax::Node;
 
-const BROKER_CHILDREN: &[&str] = &["address", "credentials", "tls", "vhost"];
+const BROKER_CHILDREN: &[&str] = &["address", "credentials", "tls", "vhost", "metrics"];
 
 /// A stream's settings, each with the broker kinds that have it (`None`: all).
 const STREAM_SETTINGS: &[(&str, Option<BrokerKind>)] = &[
@@ -40,7 +40,7 @@ const STREAM_SETTINGS: &[(&str, Option<BrokerKind>)] = &[
     ("cleanup-policy", Some(BrokerKind::Kafka)),
 ];
 
-const SUBSCRIBE_CHILDREN: &[&str] = &["filter", "delivery", "retry", "dead-letter"];
+const SUBSCRIBE_CHILDREN: &[&str] = &["filter", "delivery", "retry", "dead-letter", "alert"];
 
 /// How long a broker waits for an acknowledgement when the spec says nothing.
 pub const DEFAULT_ACK_WAIT_MS: u64 = 30_000;
@@ -59,6 +59,7 @@ impl Lower<'_> {
             .and_then(|k| read::parse(&k, |t| BrokerKind::parse(t), self.sink));
         let mut once = Once::default();
         let (mut addresses, mut credentials, mut sasl, mut tls, mut vhost) = (Vec::new(), None, None, None, None);
+        let mut metrics = None;
         let mut failed = false;
         for child in node.children() {
             match child.name.as_str() {
@@ -94,7 +95,11 @@ impl Lower<'_> {
                         }
                     }
                 }
-                "credentials" | "tls" | "vhost" => failed = true,
+                "metrics" if once.first(child, self.sink) => {
+                    metrics = self.metrics_endpoint(child, kind);
+                    failed |= metrics.is_none();
+                }
+                "credentials" | "tls" | "vhost" | "metrics" => failed = true,
                 _ => read::unknown_child(child, "broker", BROKER_CHILDREN, self.sink),
             }
         }
@@ -109,7 +114,7 @@ impl Lower<'_> {
         let (Some(kind), true, false) = (kind, name_ok, failed) else { return };
         let id = BrokerId::new(self.model.events.brokers.len());
         self.brokers.insert(name.value.clone(), (Some(id), name.span));
-        let broker = Broker { name, kind, addresses, credentials, sasl, tls, vhost, span: node.span };
+        let broker = Broker { name, kind, addresses, credentials, sasl, tls, vhost, metrics, span: node.span };
         self.model.events.brokers.push(broker);
     }
 
@@ -123,6 +128,24 @@ impl Lower<'_> {
         let port = read::int_prop(node, "port", Some(example), self.sink)
             .and_then(|p| read::parse(&p, |p| Port::new(*p), self.sink));
         Some(Spanned::new(Endpoint { host: host?, port: port? }, node.span))
+    }
+
+    /// `metrics HOST [port=N]` of a broker: where Prometheus scrapes its
+    /// exporter (the port defaults to the exporter's, see [`BrokerKind::exporter`]).
+    /// `None` when it is invalid (reported) or the broker's kind is (reported too).
+    fn metrics_endpoint(&mut self, node: &Node, kind: Option<BrokerKind>) -> Option<Spanned<Endpoint>> {
+        let example = "metrics \"rabbitmq.infra.svc.cluster.local\" port=15692";
+        read::check_entries(node, 1, &["port"], self.sink);
+        read::no_children(node, self.sink);
+        let host = read::string_arg(node, 0, "a hostname", example, self.sink)
+            .and_then(|h| read::parse(&h, |t| Host::parse(t), self.sink));
+        let port = match read::int_prop(node, "port", None, self.sink) {
+            Some(p) => read::parse(&p, |p| Port::new(*p), self.sink).map(Some),
+            None if node.property("port").is_some() => None,
+            None => Some(None),
+        };
+        let port = port?.or(kind.map(|k| k.exporter().default_port))?;
+        Some(Spanned::new(Endpoint { host: host?, port }, node.span))
     }
 
     /// `mechanism=` of a broker's `credentials`: required on Kafka (its
@@ -438,7 +461,7 @@ impl Lower<'_> {
         Some(move |service| Producer { service, topic, version, subject, span })
     }
 
-    /// `subscribes TOPIC version=N group=G { filter ...; delivery ...; retry ...; dead-letter ... }`.
+    /// `subscribes TOPIC version=N group=G { filter ...; delivery ...; retry ...; dead-letter ...; alert ... }`.
     fn consumer(&mut self, node: &Node, topic: Spanned<TopicId>) -> Option<impl FnOnce(ServiceId) -> Consumer> {
         read::check_entries(node, 1, &["version", "group"], self.sink);
         let version = self.version_prop(node, topic.value);
@@ -461,12 +484,15 @@ impl Lower<'_> {
                 "retry" if once.first(child, self.sink) => retry_node = Some(child),
                 "dead-letter" if once.first(child, self.sink) => dead_letter_node = Some(child),
                 "delivery" | "retry" | "dead-letter" => failed = true,
+                // Read by `consumer_alerts`.
+                "alert" => {}
                 _ => read::unknown_child(child, "subscribes", SUBSCRIBE_CHILDREN, self.sink),
             }
         }
+        let alerts = self.consumer_alerts(node);
         let (delivery, max_in_flight, processing_time) =
             self.delivery(delivery_node, retry_node, dead_letter_node, topic.value)?;
-        let (version, durability) = (version?, durability?);
+        let (version, durability, alerts) = (version?, durability?, alerts?);
         if failed {
             return None;
         }
@@ -480,6 +506,7 @@ impl Lower<'_> {
             filters,
             max_in_flight,
             processing_time,
+            alerts,
             span,
         })
     }

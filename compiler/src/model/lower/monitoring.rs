@@ -19,10 +19,24 @@ const SLO_PROPS: &[&str] = &["policy", "objective", "window", "under", "page", "
 const SLO_EXAMPLE: &str = "slo \"availability\" objective=\"99.9%\" window=\"30d\"";
 const ALERT_PROPS: &[&str] = &["policy", "above", "below", "percentile", "for", "severity"];
 const ALERT_EXAMPLE: &str = "alert \"error-rate\" above=\"5%\" for=\"5m\" severity=\"critical\"";
-const ALERT_KINDS: &[&str] = &["error-rate", "latency", "saturation", "cert-expiry"];
+const ALERT_KINDS: &[&str] = &["error-rate", "latency", "saturation", "cert-expiry", "consumer-lag"];
+const LAG_EXAMPLE: &str = "alert \"consumer-lag\" above=1000 for=\"5m\" severity=\"warning\"";
 /// Labels meshc sets itself on every alert; `labels` may not replace them.
-const RESERVED_LABELS: &[&str] =
-    &["alertname", "severity", "service", "gateway", "route", "caller", "callee", "slo", "job", "instance", "le"];
+const RESERVED_LABELS: &[&str] = &[
+    "alertname",
+    "severity",
+    "service",
+    "gateway",
+    "route",
+    "caller",
+    "callee",
+    "slo",
+    "job",
+    "instance",
+    "le",
+    "topic",
+    "group",
+];
 
 /// Where objectives are declared: what a service, route or call may hold.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -377,6 +391,14 @@ impl Lower<'_> {
                     }
                 }
                 "alert" => match self.alert(child) {
+                    Some(alert) if matches!(alert.kind, AlertKind::ConsumerLag { .. }) => {
+                        self.sink.push(
+                            Diagnostic::new(Code::MisplacedAlert, format!("a {} takes no `consumer-lag` alert", scope.name()))
+                                .at(child.span, "consumer lag is measured per consumer")
+                                .help(format!("put it inside the consumer's `subscribes` node: subscribes \"orders\" group=\"billing\" {{ {LAG_EXAMPLE} }}")),
+                        );
+                        failed = true;
+                    }
                     Some(alert) => objectives.alerts.push(alert),
                     None => failed = true,
                 },
@@ -473,6 +495,32 @@ impl Lower<'_> {
         Some(Slo { kind, objective, window: window?, page: page?, ticket: ticket?, labels: labels?, span: node.span })
     }
 
+    /// The `alert` children of a `subscribes` node: `consumer-lag` alone.
+    pub(super) fn consumer_alerts(&mut self, node: &Node) -> Option<Vec<Alert>> {
+        let mut alerts = Vec::new();
+        let mut failed = false;
+        for child in node.children().iter().filter(|c| c.name == "alert") {
+            match self.alert(child) {
+                Some(alert) if matches!(alert.kind, AlertKind::ConsumerLag { .. }) => alerts.push(alert),
+                Some(alert) => {
+                    self.sink.push(
+                        Diagnostic::new(
+                            Code::MisplacedAlert,
+                            format!("a `subscribes` node takes no `{}` alert", alert.kind.name()),
+                        )
+                        .at(child.span, "a consumer's alerts watch its lag")
+                        .help(format!(
+                            "write `{LAG_EXAMPLE}` here, and put request alerts on the service, its calls or gateway routes"
+                        )),
+                    );
+                    failed = true;
+                }
+                None => failed = true,
+            }
+        }
+        (!failed).then_some(alerts)
+    }
+
     /// `alert KIND above=...|below=... [percentile="99%"] [for=D] severity=SEV`, or `alert policy="NAME"`.
     fn alert(&mut self, node: &Node) -> Option<Alert> {
         read::check_entries(node, 1, ALERT_PROPS, self.sink);
@@ -550,6 +598,18 @@ impl Lower<'_> {
                 )
                 .and_then(|t| read::parse(&t, |v| Window::parse(v), self.sink).map(|w| Spanned::new(w, t.span)));
                 ok.then_some(AlertKind::CertExpiry { below: below? })?
+            }
+            "consumer-lag" => {
+                let ok = forbid(self, &["below", "percentile"]);
+                let above = read::int_prop(node, "above", Some(LAG_EXAMPLE), self.sink).and_then(|a| {
+                    let count = read::parse(
+                        &a,
+                        |n| u64::try_from(*n).map_err(|_| format!("{n} events: the lag is a count, 0 or more")),
+                        self.sink,
+                    )?;
+                    Some(Spanned::new(count, a.span))
+                });
+                ok.then_some(AlertKind::ConsumerLag { above: above? })?
             }
             other => {
                 self.sink.push(
