@@ -15,6 +15,7 @@ pub enum Category {
     Events,
     Security,
     Monitoring,
+    Contracts,
     Hygiene,
 }
 
@@ -30,6 +31,7 @@ impl Category {
             Category::Events => "events",
             Category::Security => "security",
             Category::Monitoring => "monitoring",
+            Category::Contracts => "contracts",
             Category::Hygiene => "hygiene",
         }
     }
@@ -193,6 +195,14 @@ codes! {
     MissingSlo = "MESH0113", "missing-slo", Monitoring, Warning, "0.1.0", "In a monitored mesh, a service behind a gateway route has no SLO (on itself or its routes) and is not declared `slo-exempt`.";
     TracePropagationBroken = "MESH0114", "trace-propagation-broken", Traffic, Warning, "0.1.0", "A service on a traced call path does not forward the trace context: the calls it makes start new traces, and a request can no longer be followed past it.";
     TracingWithoutMeshTracing = "MESH0115", "tracing-without-mesh-tracing", Traffic, Warning, "0.1.0", "A service or gateway sets its own tracing, but the mesh declares no `tracing` block: no proxy traces anything, so the setting has no effect.";
+    InvalidExampleJson = "MESH0123", "invalid-example-json", Contracts, Error, "0.1.0", "An example's `body` or `message` is not valid JSON.";
+    InvalidMatcherRegex = "MESH0124", "invalid-matcher-regex", Contracts, Error, "0.1.0", "A `regex` matcher's pattern is not a valid regular expression.";
+    ContractWithoutOperation = "MESH0125", "contract-without-operation", Contracts, Error, "0.1.0", "`reads` or `example` on a call or route that names no operation: there is nothing to hold the contract against.";
+    UnknownReadField = "MESH0126", "unknown-read-field", Contracts, Error, "0.1.0", "A consumer reads a field (`reads`) that the provider operation's response type does not have.";
+    ExampleSchemaMismatch = "MESH0127", "example-schema-mismatch", Contracts, Error, "0.1.0", "An example's request, response or event does not match the schema of its operation or topic.";
+    UnknownMatcherPath = "MESH0128", "unknown-matcher-path", Contracts, Error, "0.1.0", "A response matcher points at a path the operation's response type does not have.";
+    IncompatibleMatcher = "MESH0129", "incompatible-matcher", Contracts, Error, "0.1.0", "A response matcher cannot apply to the type at its path: a regex on a number, a range on a string, each-like on a non-list.";
+    UnguaranteedRead = "MESH0130", "unguaranteed-read", Contracts, Warning, "0.1.0", "A consumer reads or matches a field its provider's schema marks optional or nullable: the provider may leave it out.";
 }
 
 impl Code {
