@@ -6,6 +6,7 @@
 
 mod contracts {
     pub mod example_schema_mismatch;
+    pub mod invalid_example_json;
     pub mod invalid_matcher;
     pub mod unguaranteed_read;
     pub mod unknown_read_field;
@@ -218,6 +219,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A per-try timeout at or above the call's timeout means the first attempt uses up the whole budget.",
         codes: &[Code::IneffectivePerTryTimeout],
         run: traffic::ineffective_per_try_timeout::run,
+    },
+    Pass {
+        name: "invalid-example-json",
+        category: Category::Contracts,
+        purpose: "Example bodies and messages must be JSON.",
+        codes: &[Code::InvalidExampleJson],
+        run: contracts::invalid_example_json::run,
     },
     Pass {
         name: "invalid-matcher",

@@ -104,10 +104,11 @@ impl fmt::Display for FieldPath {
 }
 
 /// A JSON document written in the spec, with where each of its characters
-/// is in the spec file, so a diagnostic can point inside it.
+/// is in the spec file, so a diagnostic can point inside it. The model
+/// keeps the text: the invalid-example-json pass parses it (MESH0123), and
+/// checks and backends read it once that pass found it valid.
 #[derive(Debug)]
 pub struct JsonText {
-    pub value: serde_json::Value,
     /// The string as the spec gives it (after KDL's escapes and dedent).
     pub text: String,
     /// The whole string in the spec.
@@ -118,7 +119,7 @@ pub struct JsonText {
 }
 
 impl JsonText {
-    pub(in crate::model) fn new(value: serde_json::Value, text: String, span: Span, source: &str) -> JsonText {
+    pub(in crate::model) fn new(text: String, span: Span, source: &str) -> JsonText {
         let literal = source.get(span.range()).unwrap_or_default();
         let mut cursor = 0;
         let mut lines = Vec::new();
@@ -132,7 +133,7 @@ impl JsonText {
             lines.push((start, at));
             start += line.len() + 1;
         }
-        JsonText { value, text, span, lines }
+        JsonText { text, span, lines }
     }
 
     /// The span in the spec of a byte range of `text`: exact within a line
@@ -300,6 +301,14 @@ impl Model {
         }
     }
 
+    /// Every JSON document of the contracts: examples' bodies, topics' example messages.
+    pub fn contract_json(&self) -> Vec<&JsonText> {
+        let uses = self.contract_uses();
+        let examples = uses.iter().flat_map(|u| &u.contract.examples);
+        let bodies = examples.flat_map(|e| e.request.body.iter().chain(&e.response.body));
+        bodies.chain(self.event_examples().map(|(_, e)| &e.message)).collect()
+    }
+
     /// Every topic's example events, with the topic.
     pub fn event_examples(&self) -> impl Iterator<Item = (TopicId, &EventExample)> {
         self.topic_ids().flat_map(move |id| self.topic(id).examples.iter().map(move |e| (id, e)))
@@ -325,7 +334,7 @@ mod tests {
         let source = "body #\"\"\"\n    {\"id\": 1,\n     \"name\": 2}\n    \"\"\"#";
         let text = "{\"id\": 1,\n \"name\": 2}".to_string();
         let span = Span::new(crate::base::FileId(0), 5..source.len());
-        let json = JsonText::new(serde_json::from_str(&text).unwrap(), text.clone(), span, source);
+        let json = JsonText::new(text.clone(), span, source);
         let name = text.find("2}").unwrap();
         let at = json.span_of(name..name + 1);
         assert_eq!(&source[at.range()], "2");

@@ -397,12 +397,14 @@ pub struct Mismatch {
     pub message: String,
 }
 
-/// Checks a JSON value (parsed from `text`) against a shape: types, enum
-/// values, required members, members the shape does not have.
-pub fn validate(text: &str, value: &Value, slot: &Slot) -> Vec<Mismatch> {
+/// Checks a JSON document against a shape: types, enum values, required
+/// members, members the shape does not have. Text that is not JSON has no
+/// mismatches (it is reported as such).
+pub fn validate(text: &str, slot: &Slot) -> Vec<Mismatch> {
+    let Ok(value) = serde_json::from_str::<Value>(text) else { return Vec::new() };
     let spans = JsonSpans::new(text);
     let mut found = Vec::new();
-    check_value(value, slot, "", "", 0, &mut found);
+    check_value(&value, slot, "", "", 0, &mut found);
     found
         .into_iter()
         .map(|(at, message)| {

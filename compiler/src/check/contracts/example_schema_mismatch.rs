@@ -60,7 +60,7 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
 }
 
 fn report(json: &JsonText, slot: &shape::Slot, what: &str, schema_at: Span, sink: &mut Sink) {
-    for mismatch in shape::validate(&json.text, &json.value, slot) {
+    for mismatch in shape::validate(&json.text, slot) {
         let span = mismatch.range.map_or(json.span, |r| json.span_of(r));
         sink.push(
             Diagnostic::new(

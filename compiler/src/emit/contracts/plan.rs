@@ -43,7 +43,7 @@ struct Interaction<'a> {
     /// `consumer->provider OPERATION`, then ` #EXAMPLE` for an example.
     id: String,
     operation: String,
-    /// `http` or `grpc`.
+    /// `http`, `grpc` or `graphql`.
     protocol: &'static str,
     provider: &'a str,
     /// Where the provider listens, as the spec declares it.
@@ -86,7 +86,7 @@ struct Read {
 #[derive(Clone, Serialize)]
 struct Request<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    body: Option<&'a serde_json::Value>,
+    body: Option<serde_json::Value>,
     headers: Vec<Header<'a>>,
     /// HTTP method; gRPC: `POST`.
     method: String,
@@ -105,7 +105,7 @@ struct Header<'a> {
 #[derive(Clone, Serialize)]
 struct Response<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    body: Option<&'a serde_json::Value>,
+    body: Option<serde_json::Value>,
     headers: Vec<Header<'a>>,
     /// Loosen the comparison with `body` at a path; elsewhere it is exact.
     matchers: Vec<MatcherEntry<'a>>,
@@ -131,7 +131,7 @@ struct Message<'a> {
     broker: Option<BrokerEntry<'a>>,
     given: Vec<&'a str>,
     id: String,
-    message: &'a serde_json::Value,
+    message: serde_json::Value,
     /// Protobuf events: the message type.
     #[serde(skip_serializing_if = "Option::is_none")]
     message_type: Option<&'a str>,
@@ -293,7 +293,7 @@ fn use_interactions<'a>(
             interaction: format!("{} {operation} #openapi:{}", provider.name.value, example.name),
             request: implicit_request.clone(),
             response: Response {
-                body: Some(&example.value),
+                body: Some(example.value.clone()),
                 headers: Vec::new(),
                 matchers: Vec::new(),
                 status: example.status,
@@ -342,8 +342,9 @@ fn request_line(operation: &Operation) -> (&'static str, String, String) {
     match operation {
         Operation::Grpc { service, method } => ("grpc", "POST".to_string(), format!("/{service}/{method}")),
         Operation::Rest { method, path } => ("http", method.to_string(), path.clone()),
-        // GraphQL: a POST of the query to the API's endpoint.
-        Operation::Graphql { .. } => ("http", "POST".to_string(), "/graphql".to_string()),
+        // GraphQL: a POST of a query selecting the field; the spec names no
+        // endpoint path, and the provider's proxy routes every path to it.
+        Operation::Graphql { .. } => ("graphql", "POST".to_string(), "/".to_string()),
     }
 }
 
@@ -368,8 +369,14 @@ fn pairs(pairs: &[Pair]) -> Vec<Header<'_>> {
     pairs.iter().map(|p| Header { name: &p.name.value, value: &p.value.value }).collect()
 }
 
-fn body(json: &Option<JsonText>) -> Option<&serde_json::Value> {
-    json.as_ref().map(|j| &j.value)
+/// The JSON of a body or message (the invalid-example-json pass reports
+/// any that is not, and nothing is emitted then).
+fn json_value(json: &JsonText) -> serde_json::Value {
+    serde_json::from_str(&json.text).unwrap_or_default()
+}
+
+fn body(json: &Option<JsonText>) -> Option<serde_json::Value> {
+    json.as_ref().map(json_value)
 }
 
 fn request<'a>(example: &'a Example, method: &str, template: &str) -> Request<'a> {
@@ -444,7 +451,7 @@ fn message<'a>(model: &'a Model, id: TopicId, example: &'a EventExample) -> Mess
         broker,
         given: given(&example.given),
         id: format!("{} #{}", topic.name.value, example.name.value),
-        message: &example.message.value,
+        message: json_value(&example.message),
         message_type: version.message.as_ref().map(|m| m.value.as_str()),
         publishers,
         schema: &model.schema(version.schema).display,
