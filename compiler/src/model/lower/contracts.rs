@@ -303,7 +303,7 @@ impl Lower<'_> {
             "range" => &["min", "max"],
             _ => &[],
         };
-        for entry in node.entries.iter().filter(|e| e.name.as_deref().is_some_and(|n| !allowed.contains(&n))) {
+        if let Some(entry) = node.entries.iter().find(|e| e.name.as_deref().is_some_and(|n| !allowed.contains(&n))) {
             self.sink.push(
                 Diagnostic::new(
                     Code::UnknownProperty,
