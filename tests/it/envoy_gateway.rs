@@ -13,6 +13,11 @@ fn build(workspace: &Path, out: &Path) -> Vec<PathBuf> {
     support::build_workspace(workspace, out)
 }
 
+/// The gateway bootstrap among a build's files (other backends' files sort before it).
+fn gateway_config(configs: &[PathBuf]) -> &Path {
+    configs.iter().find(|p| p.to_string_lossy().contains("envoy/gateway-")).expect("a gateway bootstrap")
+}
+
 /// Writes `files` and the spec `spec(grpc_port)` into `dir`, compiles once
 /// for the descriptors of the first schema, serves them from a gRPC mock
 /// answering `responses`, then builds the spec for the mock's port and
@@ -38,8 +43,8 @@ fn start_grpc_behind_gateway(
     let grpc = mock.spawn("127.0.0.1:0".parse().unwrap()).unwrap();
     write_files(dir, &[("mesh.kdl", &spec(grpc.port()))]);
     let configs = build(dir, &dir.join("out"));
-    envoy_validate(&configs[0]).unwrap();
-    let envoy = EnvoyProcess::start(&configs[0]);
+    envoy_validate(gateway_config(&configs)).unwrap();
+    let envoy = EnvoyProcess::start(gateway_config(&configs));
     envoy.wait_ready(port);
     (grpc, envoy)
 }
@@ -273,8 +278,8 @@ fn start_transform_mesh() -> (tempfile::TempDir, Upstream, u16, EnvoyProcess) {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[("mesh.kdl", &transform_spec(port, catalog.port()))]);
     let configs = build(dir.path(), &dir.path().join("out"));
-    envoy_validate(&configs[0]).unwrap();
-    let envoy = EnvoyProcess::start(&configs[0]);
+    envoy_validate(gateway_config(&configs)).unwrap();
+    let envoy = EnvoyProcess::start(gateway_config(&configs));
     envoy.wait_ready(port);
     (dir, catalog, port, envoy)
 }

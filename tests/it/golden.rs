@@ -77,6 +77,20 @@ fn shop_istio_and_kubernetes_resources_for_orders() {
     }
 }
 
+/// The shop's contract plans and mocks, every file (docs/contracts.md).
+#[test]
+fn shop_contract_plans() {
+    let compilation = meshc::driver::compile(&repo().join("examples/shop"));
+    let artifacts = compilation.emit().expect("the shop builds");
+    let plans: Vec<String> = artifacts
+        .iter()
+        .filter(|a| a.path.starts_with("contracts/"))
+        .map(|a| format!("==> {} <==\n{}", a.path, a.contents))
+        .collect();
+    assert!(plans.len() >= 3, "{plans:?}");
+    assert_golden!("shop_contracts", plans.join("\n"));
+}
+
 /// Each backend alone on the shop: it writes something (the shop shows
 /// every backend), its first artifact is a snapshot `backend_NAME`, and its
 /// docs page exists. A new backend fails here until it has all three.

@@ -4,6 +4,13 @@
 //! its `mod` line below and its entry in [`PASSES`]. Passes read the model
 //! and the schema index and do no IO.
 
+mod contracts {
+    pub mod example_schema_mismatch;
+    pub mod invalid_example_json;
+    pub mod invalid_matcher;
+    pub mod unguaranteed_read;
+    pub mod unknown_read_field;
+}
 mod events {
     pub mod consumer_compatibility;
     pub mod consumer_redelivery;
@@ -124,6 +131,13 @@ pub static PASSES: &[Pass] = &[
         run: events::consumer_redelivery::run,
     },
     Pass {
+        name: "example-schema-mismatch",
+        category: Category::Contracts,
+        purpose: "Explicit examples (requests, responses, events) must match their operation's or topic's schema.",
+        codes: &[Code::ExampleSchemaMismatch],
+        run: contracts::example_schema_mismatch::run,
+    },
+    Pass {
         name: "dead-letter-path",
         category: Category::Events,
         purpose: "A dead-letter topic must be kept on the broker of the topic it catches for, and some service must read it.",
@@ -206,6 +220,20 @@ pub static PASSES: &[Pass] = &[
         purpose: "A per-try timeout at or above the call's timeout means the first attempt uses up the whole budget.",
         codes: &[Code::IneffectivePerTryTimeout],
         run: traffic::ineffective_per_try_timeout::run,
+    },
+    Pass {
+        name: "invalid-example-json",
+        category: Category::Contracts,
+        purpose: "Example bodies and messages must be JSON.",
+        codes: &[Code::InvalidExampleJson],
+        run: contracts::invalid_example_json::run,
+    },
+    Pass {
+        name: "invalid-matcher",
+        category: Category::Contracts,
+        purpose: "Response matchers must point at paths of the response type, with a rule that fits the type there.",
+        codes: &[Code::UnknownMatcherPath, Code::IncompatibleMatcher],
+        run: contracts::invalid_matcher::run,
     },
     Pass {
         name: "jetstream-duration-limits",
@@ -390,6 +418,13 @@ pub static PASSES: &[Pass] = &[
         run: traffic::trace_propagation_broken::run,
     },
     Pass {
+        name: "unguaranteed-read",
+        category: Category::Contracts,
+        purpose: "A consumer's reads and matchers must be guaranteed by its provider's schema (not optional, not nullable).",
+        codes: &[Code::UnguaranteedRead],
+        run: contracts::unguaranteed_read::run,
+    },
+    Pass {
         name: "unknown-event-message",
         category: Category::Reference,
         purpose: "A protobuf event schema must name a message its `.proto` file defines.",
@@ -437,6 +472,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "Every call, route and GraphQL resolver that names an operation must name one the target service's schemas define, through an API of the operation's kind.",
         codes: &[Code::UnknownOperation, Code::OperationKindMismatch],
         run: reference::unknown_operation::run,
+    },
+    Pass {
+        name: "unknown-read-field",
+        category: Category::Contracts,
+        purpose: "Every field a consumer reads must exist in its provider operation's response type.",
+        codes: &[Code::UnknownReadField],
+        run: contracts::unknown_read_field::run,
     },
     Pass {
         name: "unmeasured-objective",

@@ -15,6 +15,7 @@ pub enum Category {
     Events,
     Security,
     Monitoring,
+    Contracts,
     Hygiene,
 }
 
@@ -30,6 +31,7 @@ impl Category {
             Category::Events => "events",
             Category::Security => "security",
             Category::Monitoring => "monitoring",
+            Category::Contracts => "contracts",
             Category::Hygiene => "hygiene",
         }
     }
@@ -195,6 +197,14 @@ codes! {
     TracingWithoutMeshTracing = "MESH0115", "tracing-without-mesh-tracing", Traffic, Warning, "0.1.0", "A service or gateway sets its own tracing, but the mesh declares no `tracing` block: no proxy traces anything, so the setting has no effect.";
     LatencyObjectiveWithinPerTryTimeout = "MESH0116", "latency-objective-within-per-try-timeout", Monitoring, Warning, "0.1.0", "A route's latency objective is not above its retries' per-try timeout: a stuck attempt is retried only after the objective is already missed.";
     MisplacedAlert = "MESH0117", "misplaced-alert", Monitoring, Error, "0.1.0", "An alert where its kind is not measured: a `consumer-lag` alert outside a `subscribes` node, or a request alert (error rate, latency, saturation, certificate expiry) inside one.";
+    InvalidExampleJson = "MESH0118", "invalid-example-json", Contracts, Error, "0.1.0", "An example's `body` or `message` is not valid JSON.";
+    InvalidMatcherRegex = "MESH0119", "invalid-matcher-regex", Contracts, Error, "0.1.0", "A `regex` matcher's pattern is not a valid regular expression.";
+    ContractWithoutOperation = "MESH0120", "contract-without-operation", Contracts, Error, "0.1.0", "`reads` or `example` on a call or route that names no operation: there is nothing to hold the contract against.";
+    UnknownReadField = "MESH0121", "unknown-read-field", Contracts, Error, "0.1.0", "A consumer reads a field (`reads`) that the provider operation's response type does not have.";
+    ExampleSchemaMismatch = "MESH0122", "example-schema-mismatch", Contracts, Error, "0.1.0", "An example's request, response or event does not match the schema of its operation or topic.";
+    UnknownMatcherPath = "MESH0123", "unknown-matcher-path", Contracts, Error, "0.1.0", "A response matcher points at a path the operation's response type does not have.";
+    IncompatibleMatcher = "MESH0124", "incompatible-matcher", Contracts, Error, "0.1.0", "A response matcher cannot apply to the type at its path: a regex on a number, a range on a string, each-like on a non-list.";
+    UnguaranteedRead = "MESH0125", "unguaranteed-read", Contracts, Warning, "0.1.0", "A consumer reads or matches a field its provider's schema marks optional or nullable: the provider may leave it out.";
 }
 
 impl Code {

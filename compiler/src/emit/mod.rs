@@ -14,6 +14,7 @@
 mod alertmanager;
 mod api_versions;
 pub mod certificates;
+mod contracts;
 mod envoy;
 mod grafana;
 mod istio;
@@ -182,6 +183,13 @@ pub static BACKENDS: &[Backend] = &[
         description: "cert-manager resources issuing each workload's SPIFFE certificate: a ClusterIssuer and a Certificate per service and gateway (meshes with mtls).",
         page: "cert-manager.md",
         emit: kubernetes::cert_manager::emit,
+    },
+    Backend {
+        name: "contracts-plan",
+        engine: "contracts",
+        description: "Contract test plans (`contracts/providers/NAME.json`, `contracts/consumers/NAME.json`, format `meshc-contracts/1`): every call's and route's implicit contract and examples, every topic's example events; and a mock-provider config per provider (`contracts/mocks/NAME.json`).",
+        page: "contracts.md",
+        emit: contracts::plan::emit,
     },
     Backend {
         name: "envoy-gateway",

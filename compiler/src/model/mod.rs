@@ -40,6 +40,7 @@ macro_rules! model_id {
 }
 
 pub mod api_versions;
+pub mod contracts;
 pub mod events;
 pub mod identity;
 mod lower;
@@ -302,6 +303,8 @@ pub struct Topic {
     pub stream: Option<events::StreamId>,
     /// Schema versions allowed to break the compatibility mode, for a while.
     pub evolution: api_versions::Evolution,
+    /// Example events: message contracts between its publishers and subscribers.
+    pub examples: Vec<contracts::EventExample>,
     pub span: Span,
 }
 
@@ -604,6 +607,7 @@ impl Resolver {
             background: false,
             origin: CallOrigin::Resolver,
             alerts: Vec::new(),
+            contract: None,
             span: self.span,
         }
     }
@@ -651,6 +655,9 @@ pub struct Call {
     pub origin: CallOrigin,
     /// Alerts on the call, measured at the caller's sidecar.
     pub alerts: Vec<monitoring::Alert>,
+    /// What the caller reads from the responses and its example
+    /// interactions; `None`: a call without an operation, or a resolver's.
+    pub contract: Option<contracts::Contract>,
     pub span: Span,
 }
 
@@ -796,6 +803,8 @@ pub struct Forward {
     pub websocket: Option<Span>,
     /// Its objectives and alerts, measured at the gateway per route.
     pub objectives: monitoring::Objectives,
+    /// Its example interactions; `None`: the route names no operation.
+    pub contract: Option<contracts::Contract>,
 }
 
 /// A route's `timeout`.

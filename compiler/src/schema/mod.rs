@@ -27,7 +27,7 @@ pub struct GraphqlDocument<'s> {
     pub file: FileId,
 }
 pub use graphql::{ArgumentSignature, FieldSignature, GraphqlType, OutputField, TypeOf, TypeRef};
-pub use openapi::{OpenApiDocument, RestDetail};
+pub use openapi::{OpenApiDocument, ResponseExample, RestDetail};
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -392,6 +392,30 @@ impl Schema {
         self.proto.as_ref()?.pool.get_service_by_name(service)?.methods().find(|m| m.name() == method)
     }
 
+    /// What an operation's request and success response carry, as shapes:
+    /// REST its JSON bodies (`None` where it declares none), gRPC its
+    /// messages. `None` for GraphQL and operations the schema lacks.
+    pub fn operation_bodies(&self, operation: &Operation) -> Option<OperationBodies<'_>> {
+        if let Some((request, response)) = self.grpc_messages(operation) {
+            let slot = |shape| Some(shape::Slot { shape, optional: false });
+            return Some(OperationBodies { request: slot(request), response: slot(response) });
+        }
+        let rest = self.rest_shapes(operation)?;
+        Some(OperationBodies { request: rest.body.map(|(_, slot)| slot), response: rest.response })
+    }
+
+    /// The shape of an event schema's events: a JSON Schema document, or
+    /// the `.proto` message `message`. `None` for Avro (not checked yet)
+    /// and unknown messages.
+    pub fn event_slot(&self, message: Option<&str>) -> Option<shape::Slot<'_>> {
+        if let Some(json) = &self.json_schema {
+            let doc = json.document();
+            return Some(shape::json(doc, doc));
+        }
+        let message = self.proto.as_ref()?.pool.get_message_by_name(message?)?;
+        Some(shape::Slot { shape: shape::message(message), optional: false })
+    }
+
     /// A REST operation's parameters, JSON body and JSON success response as shapes.
     pub fn rest_shapes(&self, operation: &Operation) -> Option<RestShapes<'_>> {
         let detail = self.rest_detail(operation)?;
@@ -420,6 +444,13 @@ impl Schema {
         let response = detail.response.as_ref().map(|r| shape::json(r, components));
         Some(RestShapes { parameters, body, response })
     }
+}
+
+/// An operation's request and response bodies, as shapes.
+#[derive(Debug)]
+pub struct OperationBodies<'s> {
+    pub request: Option<shape::Slot<'s>>,
+    pub response: Option<shape::Slot<'s>>,
 }
 
 /// A REST operation's request and response, as shapes.
@@ -485,6 +516,17 @@ impl SchemaIndex {
             let schema = self.get(api.schema)?;
             schema.find(operation).map(|_| schema)
         })
+    }
+
+    /// What a consumer's use of an operation sends and gets back, as shapes
+    /// of the provider's schema (see [`Schema::operation_bodies`]).
+    pub fn bodies_of(
+        &self,
+        model: &Model,
+        used: &crate::model::contracts::ContractUse<'_>,
+    ) -> Option<OperationBodies<'_>> {
+        let operation = &used.operation.value;
+        self.defining_in(model, used.provider, operation, used.api_version)?.operation_bodies(operation)
     }
 
     /// One serialized `FileDescriptorSet` holding every file (with imports)

@@ -212,6 +212,18 @@ pub struct RestDetail {
     pub body: Option<serde_json::Value>,
     /// The JSON schema of the first success (2xx) response's JSON body, if it declares one.
     pub response: Option<serde_json::Value>,
+    /// That response's status and its JSON body's examples (`example`, or
+    /// each of `examples` with a `value`, by name), in document order.
+    pub response_examples: Vec<ResponseExample>,
+}
+
+/// An example a provider's OpenAPI document gives for a success response.
+#[derive(Clone, Debug)]
+pub struct ResponseExample {
+    /// `example` for the media type's single `example`.
+    pub name: String,
+    pub status: u16,
+    pub value: serde_json::Value,
 }
 
 fn rest_detail(
@@ -263,10 +275,15 @@ fn rest_detail(
             .collect();
         serde_json::json!({ "required": b.required, "content": content })
     });
-    RestDetail { path_template: path.to_string(), parameters, body, response: success_body(doc, &op.responses) }
+    let (response, response_examples) = success_body(doc, &op.responses).unwrap_or_default();
+    RestDetail { path_template: path.to_string(), parameters, body, response, response_examples }
 }
 
-fn success_body(doc: &OpenAPI, responses: &openapiv3::Responses) -> Option<serde_json::Value> {
+/// The first success response's JSON body schema (if it declares one) and its examples.
+fn success_body(
+    doc: &OpenAPI,
+    responses: &openapiv3::Responses,
+) -> Option<(Option<serde_json::Value>, Vec<ResponseExample>)> {
     use openapiv3::StatusCode;
     let mut success: Vec<(u16, &ReferenceOr<openapiv3::Response>)> = responses
         .responses
@@ -287,9 +304,22 @@ fn success_body(doc: &OpenAPI, responses: &openapiv3::Responses) -> Option<serde
             .get(reference.trim_start_matches("#/components/responses/"))?
             .as_item()?,
     };
+    let status = success.first()?.0;
     let json = |media: &str| media == "application/json" || media.ends_with("+json");
     let media = response.content.iter().find(|(media, _)| json(media))?.1;
-    Some(media.schema.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or_default())
+    let schema = media.schema.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or_default();
+    let example = |name: &str, value: &serde_json::Value| ResponseExample {
+        name: name.to_string(),
+        status,
+        value: value.clone(),
+    };
+    let mut examples: Vec<ResponseExample> = media.example.iter().map(|v| example("example", v)).collect();
+    for (name, item) in &media.examples {
+        if let Some(value) = item.as_item().and_then(|e| e.value.as_ref()) {
+            examples.push(example(name, value));
+        }
+    }
+    Some((Some(schema), examples))
 }
 
 /// Where each path key (`  /orders:`, `"/orders":`) is written, found in

@@ -3,8 +3,13 @@
 //! JSON Schema without knowing either format. Shapes unfold one level at a
 //! time ([`ObjectShape::fields`]): schemas may be recursive.
 
+use std::ops::Range;
+
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::Value;
+
+use super::json_spans::JsonSpans;
+use crate::model::contracts::{FieldPath, Segment};
 
 /// A value's type, as the backend's schema declares it.
 #[derive(Clone, Debug)]
@@ -185,8 +190,14 @@ fn resolve<'s>(mut schema: &'s Value, components: &'s Value) -> (&'s Value, Opti
     let mut name = None;
     for _ in 0..MAX_REF_HOPS {
         let Some(reference) = schema.get("$ref").and_then(Value::as_str) else { break };
-        let Some(component) = reference.strip_prefix("#/components/schemas/") else { return (&Value::Null, None) };
-        match components.get("schemas").and_then(|s| s.get(component)) {
+        // OpenAPI components, or a JSON Schema document's own `$defs` (its `components` is itself).
+        let (table, component) =
+            match (reference.strip_prefix("#/components/schemas/"), reference.strip_prefix("#/$defs/")) {
+                (Some(component), _) => ("schemas", component),
+                (None, Some(component)) => ("$defs", component),
+                (None, None) => return (&Value::Null, None),
+            };
+        match components.get(table).and_then(|s| s.get(component)) {
             Some(next) => {
                 name = Some(component.to_string());
                 schema = next;
@@ -263,6 +274,241 @@ fn collect_json_fields<'s>(
     }
     for member in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
         collect_json_fields(member, components, &required, out, depth + 1);
+    }
+}
+
+// ---- contracts: paths into shapes, values against shapes -----------------
+
+impl Shape<'_> {
+    /// What the shape is, for messages: `string`, `list`, `object Product`.
+    pub fn describe(&self) -> String {
+        match self {
+            Shape::Scalar(s) => s.describe().to_string(),
+            Shape::Enum { name, .. } => format!("enum {name}"),
+            Shape::Object(o) => format!("object {}", o.name()),
+            Shape::List(_) => "list".to_string(),
+            Shape::Any => "any value".to_string(),
+        }
+    }
+
+    /// A JSON number (of any width; 64-bit integers are strings in protobuf's mapping).
+    pub fn is_number(&self) -> bool {
+        matches!(self, Shape::Scalar(Scalar::Int32 | Scalar::UInt32 | Scalar::Integer | Scalar::Float))
+    }
+
+    /// A JSON string.
+    pub fn is_string(&self) -> bool {
+        matches!(self, Shape::Scalar(Scalar::String | Scalar::Bytes | Scalar::Int64) | Shape::Enum { .. })
+    }
+}
+
+/// Where a path stops resolving in a shape.
+#[derive(Debug)]
+pub struct PathError {
+    /// The index of the segment that fails.
+    pub segment: usize,
+    pub reason: PathFailure,
+}
+
+#[derive(Debug)]
+pub enum PathFailure {
+    /// No field of that name; the object's name and its fields.
+    NoField { object: String, fields: Vec<String> },
+    /// `[]` on something that is not a list (its description).
+    NotList(String),
+    /// A field name on something that is not an object (its description).
+    NotObject(String),
+}
+
+impl PathError {
+    /// Why `path` does not resolve, in words, and a did-you-mean when a field is misspelt.
+    pub fn explain(&self, path: &FieldPath) -> (String, Option<String>) {
+        let prefix = FieldPath::from_segments(&path.segments()[..self.segment]).to_string();
+        let at = if self.segment == 0 { "the top level".to_string() } else { format!("`{prefix}`") };
+        match &self.reason {
+            PathFailure::NoField { object, fields } => {
+                let name = match &path.segments()[self.segment] {
+                    Segment::Field(name) => name.as_str(),
+                    Segment::Each => "[]",
+                };
+                let help = match crate::diag::did_you_mean(name, fields.iter().map(String::as_str)) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => format!("the fields of {object}: {}", fields.join(", ")),
+                };
+                (format!("{object} at {at} has no field `{name}`"), Some(help))
+            }
+            PathFailure::NotList(what) => (format!("{at} is {what}, not a list: `[]` does not apply"), None),
+            PathFailure::NotObject(what) => (format!("{at} is {what}, which has no fields"), None),
+        }
+    }
+}
+
+/// The value a path leads to.
+#[derive(Debug)]
+pub struct Resolved<'s> {
+    pub slot: Slot<'s>,
+    /// The first step that may be absent or null: its segment index.
+    pub optional_at: Option<usize>,
+}
+
+/// Follows `path` from `root` (a response or message); past an open shape
+/// (`Any`) everything resolves, to `Any`.
+pub fn lookup<'s>(root: &Slot<'s>, path: &FieldPath) -> Result<Resolved<'s>, PathError> {
+    let mut slot = root.clone();
+    let mut optional_at = None;
+    for (i, segment) in path.segments().iter().enumerate() {
+        let next = match (&slot.shape, segment) {
+            (Shape::Any, _) => return Ok(Resolved { slot: Slot { shape: Shape::Any, optional: true }, optional_at }),
+            (Shape::List(item), Segment::Each) => (**item).clone(),
+            (Shape::Object(object), Segment::Field(name)) => {
+                let fields = object.fields();
+                match fields.iter().find(|f| &f.name == name || f.alias.as_ref() == Some(name)) {
+                    Some(field) => field.slot.clone(),
+                    None => {
+                        let reason = PathFailure::NoField {
+                            object: object.name(),
+                            fields: fields.into_iter().map(|f| f.name).collect(),
+                        };
+                        return Err(PathError { segment: i, reason });
+                    }
+                }
+            }
+            (other, Segment::Each) => {
+                return Err(PathError { segment: i, reason: PathFailure::NotList(other.describe()) });
+            }
+            (other, Segment::Field(_)) => {
+                return Err(PathError { segment: i, reason: PathFailure::NotObject(other.describe()) });
+            }
+        };
+        if next.optional && optional_at.is_none() {
+            optional_at = Some(i);
+        }
+        slot = next;
+    }
+    Ok(Resolved { slot, optional_at })
+}
+
+/// Where a JSON value does not fit its shape.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The byte range of the offending value (or of the object missing a
+    /// member) in the JSON text.
+    pub range: Option<Range<usize>>,
+    pub message: String,
+}
+
+/// Checks a JSON document against a shape: types, enum values, required
+/// members, members the shape does not have. Text that is not JSON has no
+/// mismatches (it is reported as such).
+pub fn validate(text: &str, slot: &Slot) -> Vec<Mismatch> {
+    let Ok(value) = serde_json::from_str::<Value>(text) else { return Vec::new() };
+    let spans = JsonSpans::new(text);
+    let mut found = Vec::new();
+    check_value(&value, slot, "", "", 0, &mut found);
+    found
+        .into_iter()
+        .map(|(at, message)| {
+            let range = spans.as_ref().and_then(|s| match at {
+                At::Value(pointer) => s.locate(&pointer),
+                At::Key(pointer) => s.get(&pointer).and_then(|n| n.key.clone()),
+            });
+            Mismatch { range, message }
+        })
+        .collect()
+}
+
+/// What a mismatch points at, by JSON pointer: a value, or the key of an object member.
+enum At {
+    Value(String),
+    Key(String),
+}
+
+/// Pushes where and why per mismatch.
+fn check_value(value: &Value, slot: &Slot, pointer: &str, path: &str, depth: usize, out: &mut Vec<(At, String)>) {
+    let mut mismatch = |message: String| out.push((At::Value(pointer.to_string()), at(path, message)));
+    if value.is_null() {
+        if !slot.optional && !matches!(slot.shape, Shape::Any) {
+            mismatch(format!("expected {}, found null", slot.shape.describe()));
+        }
+        return;
+    }
+    if depth > MAX_REF_HOPS {
+        return;
+    }
+    match &slot.shape {
+        Shape::Any => {}
+        Shape::Scalar(scalar) => {
+            let fits = match scalar {
+                Scalar::String | Scalar::Bytes => value.is_string(),
+                Scalar::Bool => value.is_boolean(),
+                Scalar::Int32 => value.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+                Scalar::UInt32 => value.as_u64().is_some_and(|n| u32::try_from(n).is_ok()),
+                Scalar::Integer => value.is_i64() || value.is_u64(),
+                Scalar::Int64 => {
+                    value.is_i64() || value.is_u64() || value.as_str().is_some_and(|s| s.parse::<i128>().is_ok())
+                }
+                Scalar::Float => value.is_number(),
+            };
+            if !fits {
+                mismatch(format!("expected {}, found {}", scalar.describe(), json_type(value)));
+            }
+        }
+        Shape::Enum { name, values } => match value.as_str() {
+            Some(s) if values.iter().any(|v| v == s) => {}
+            Some(s) => mismatch(format!("`{s}` is not a value of enum {name} ({})", values.join(", "))),
+            None if value.is_i64() => {}
+            None => mismatch(format!("expected enum {name}, found {}", json_type(value))),
+        },
+        Shape::List(item) => match value.as_array() {
+            Some(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    check_value(v, item, &format!("{pointer}/{i}"), &format!("{path}[{i}]"), depth + 1, out);
+                }
+            }
+            None => mismatch(format!("expected a list, found {}", json_type(value))),
+        },
+        Shape::Object(object) => match value.as_object() {
+            Some(members) => {
+                let fields = object.fields();
+                for field in fields.iter().filter(|f| f.required) {
+                    if !members.contains_key(&field.name) {
+                        mismatch(format!("the required field `{}` of {} is missing", field.name, object.name()));
+                    }
+                }
+                for (key, v) in members {
+                    let member_pointer = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                    let member_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    match fields.iter().find(|f| &f.name == key || f.alias.as_ref() == Some(key)) {
+                        Some(field) => check_value(v, &field.slot, &member_pointer, &member_path, depth + 1, out),
+                        None => out.push((
+                            At::Key(member_pointer),
+                            at(&member_path, format!("{} has no field `{key}`", object.name())),
+                        )),
+                    }
+                }
+            }
+            None => mismatch(format!("expected {}, found {}", object.name(), json_type(value))),
+        },
+    }
+}
+
+fn at(path: &str, message: String) -> String {
+    if path.is_empty() {
+        message
+    } else {
+        format!("at `{path}`: {message}")
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a fractional number",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 

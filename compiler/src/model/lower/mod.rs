@@ -3,6 +3,7 @@
 //! typed forms here and nowhere else.
 
 mod api_versions;
+mod contracts;
 mod events;
 mod evolution;
 mod gateway;

@@ -36,6 +36,8 @@ const ROUTE_CHILDREN: &[&str] = &[
     "slo",
     "slo-exempt",
     "alert",
+    "reads",
+    "example",
 ];
 /// What only a forwarded request has: a redirect route may not say them.
 const FORWARD_ONLY: &[&str] = &[
@@ -86,14 +88,15 @@ impl Lower<'_> {
         let mut failed = false;
         for child in node.children() {
             // A route may have one local and one global rate limit.
-            let repeatable = matches!(child.name.as_str(), "rate-limit" | "slo" | "alert" | "slo-exempt");
+            let repeatable =
+                matches!(child.name.as_str(), "rate-limit" | "slo" | "alert" | "slo-exempt" | "reads" | "example");
             if ROUTE_CHILDREN.contains(&child.name.as_str()) && !repeatable && !once.first(child, self.sink) {
                 continue;
             }
             match child.name.as_str() {
                 "match" => matcher = self.route_match(child),
                 // Lowered together below.
-                "slo" | "slo-exempt" | "alert" => {}
+                "slo" | "slo-exempt" | "alert" | "reads" | "example" => {}
                 "to" => {
                     read::check_entries(child, 1, &["operation", "api-version"], self.sink);
                     let service =
@@ -270,6 +273,7 @@ impl Lower<'_> {
             return None;
         }
         let objectives = objectives?;
+        let contract = self.contract(node, operation.is_some())?;
         let action = match redirect {
             Some(redirect) => RouteAction::Redirect(redirect),
             None => RouteAction::Forward(Box::new(Forward {
@@ -285,6 +289,7 @@ impl Lower<'_> {
                 rewrite,
                 websocket,
                 objectives,
+                contract,
             })),
         };
         Some(Route {

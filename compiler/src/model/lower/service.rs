@@ -606,8 +606,8 @@ impl Lower<'_> {
                 "retries" if once.first(child, self.sink) => retries = self.retries(child).map(Some),
                 "load" if once.first(child, self.sink) => load = self.load(child).map(Some),
                 "retries" | "load" => {}
-                "alert" | "slo" | "slo-exempt" => {}
-                _ => read::unknown_child(child, "calls", &["retries", "load", "alert"], self.sink),
+                "alert" | "slo" | "slo-exempt" | "reads" | "example" => {}
+                _ => read::unknown_child(child, "calls", &["retries", "load", "alert", "reads", "example"], self.sink),
             }
         }
         let idempotent = read::bool_prop(node, "idempotent", self.sink);
@@ -693,6 +693,7 @@ impl Lower<'_> {
             return None;
         }
         let alerts = self.objectives(node, Scope::Call)?.alerts;
+        let contract = self.contract(node, operation.is_some())?;
         Some(Call {
             target,
             port,
@@ -714,6 +715,7 @@ impl Lower<'_> {
             background: background.is_some_and(|b| b.value),
             origin: CallOrigin::Declared,
             alerts,
+            contract,
             span: node.span,
         })
     }

@@ -12,7 +12,7 @@ use crate::model::values::{check_name, SchemaFormat};
 use crate::model::{SchemaVersion, Topic, TopicId};
 use crate::syntax::Node;
 
-const CHILDREN: &[&str] = &["schema", "compatibility", "subject-naming", "stream", "evolution"];
+const CHILDREN: &[&str] = &["schema", "compatibility", "subject-naming", "stream", "evolution", "example"];
 
 const SCHEMA_EXAMPLE: &str = "schema \"schemas/order-placed.avsc\"";
 
@@ -30,6 +30,7 @@ impl Lower<'_> {
         let mut subject_naming = Some(SubjectNaming::Topic);
         let mut stream_node = None;
         let mut evolution = Evolution::default();
+        let mut examples = Vec::new();
         for child in node.children() {
             match child.name.as_str() {
                 "schema" => match self.event_schema(child) {
@@ -48,6 +49,10 @@ impl Lower<'_> {
                 }
                 "stream" if once.first(child, self.sink) => stream_node = Some(child),
                 "evolution" if once.first(child, self.sink) => evolution = self.evolution(child, Owner::Topic),
+                "example" => match self.event_example(child) {
+                    Some(example) => examples.push(example),
+                    None => failed = true,
+                },
                 "compatibility" | "subject-naming" | "stream" => failed = true,
                 // Given twice: reported, the first one kept.
                 "evolution" => {}
@@ -76,6 +81,7 @@ impl Lower<'_> {
             subject_naming: subject_naming?,
             stream: None,
             evolution,
+            examples,
             span: node.span,
         };
         name_ok.then_some((topic, stream))

@@ -72,6 +72,11 @@ impl JsonSchemaType {
         JsonSchemaType { doc, file, text, ranges: OnceLock::new() }
     }
 
+    /// The schema document.
+    pub fn document(&self) -> &Value {
+        &self.doc
+    }
+
     fn span(&self, pointer: &str) -> Option<Span> {
         let ranges = self.ranges.get_or_init(|| {
             let Some(spans) = crate::schema::json_spans::JsonSpans::new(&self.text) else { return HashMap::new() };

@@ -1,0 +1,4 @@
+//! Contract tests: the plans `meshc-runtime`'s contract runner executes and
+//! the mock providers it serves (docs/contracts.md).
+
+pub mod plan;

@@ -1,0 +1,516 @@
+//! Contract plans (`contracts/providers/NAME.json`,
+//! `contracts/consumers/NAME.json`, format `meshc-contracts/1`,
+//! docs/contracts.md) and mock-provider configs (`contracts/mocks/NAME.json`):
+//! every declared call and route with an operation is an interaction (its
+//! implicit contract: the consumer's reads, typed), each `example` another
+//! one, and each topic `example` a message interaction between the topic's
+//! publishers and subscribers. Everything a runner needs is in the plan:
+//! addresses, requests, expected responses with matchers, the types of
+//! the fields each consumer reads; it reads no spec or schema.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::base::Spanned;
+use crate::emit::{Artifact, Options, Unexpressed};
+use crate::model::contracts::{Consumer, ContractUse, EventExample, Example, JsonText, MatchRule, Pair};
+use crate::model::values::Operation;
+use crate::model::{Model, ServiceId, TopicId};
+use crate::schema::shape::{self, Scalar, Shape};
+use crate::schema::SchemaIndex;
+
+/// The plans' format; bumped on any incompatible change.
+const FORMAT: &str = "meshc-contracts/1";
+
+#[derive(Serialize)]
+struct Plan<'a> {
+    format: &'static str,
+    interactions: Vec<&'a Interaction<'a>>,
+    mesh: &'a str,
+    messages: Vec<&'a Message<'a>>,
+    /// `provider` or `consumer`.
+    role: &'static str,
+    /// A service's name, or `gateway:NAME`.
+    subject: String,
+}
+
+#[derive(Serialize)]
+struct Interaction<'a> {
+    consumer: String,
+    /// Provider states, in order.
+    given: Vec<&'a str>,
+    /// `consumer->provider OPERATION`, then ` #EXAMPLE` for an example.
+    id: String,
+    operation: String,
+    /// `http`, `grpc` or `graphql`.
+    protocol: &'static str,
+    provider: &'a str,
+    /// Where the provider listens, as the spec declares it.
+    provider_address: Address<'a>,
+    /// The response fields the consumer reads, with the JSON types the
+    /// provider's schema gives them.
+    reads: Vec<Read>,
+    request: Request<'a>,
+    /// `None`: an implicit contract; the runner checks the reads of any
+    /// success response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<Response<'a>>,
+    /// `file:line` of the call, route or example.
+    source: String,
+    /// The implicit interaction's only: the examples the provider's OpenAPI
+    /// document gives for the operation's success response, answers for its mock.
+    #[serde(skip)]
+    schema_answers: Vec<Answer<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+struct Address<'a> {
+    host: &'a str,
+    port: u16,
+    /// The provider's sidecar's inbound port for that port, in the mesh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sidecar_inbound_port: Option<u16>,
+}
+
+#[derive(Clone, Serialize)]
+struct Read {
+    /// Present in every success response (neither optional nor nullable).
+    guaranteed: bool,
+    path: String,
+    /// `string`, `integer`, `number`, `boolean`, `object`, `array` or `any`.
+    #[serde(rename = "type")]
+    ty: &'static str,
+}
+
+#[derive(Clone, Serialize)]
+struct Request<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<serde_json::Value>,
+    headers: Vec<Header<'a>>,
+    /// HTTP method; gRPC: `POST`.
+    method: String,
+    /// The concrete path; gRPC: `/package.Service/Method`; an implicit
+    /// contract's is the operation's template (`/products/{productId}`).
+    path: String,
+    query: Vec<Header<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+struct Header<'a> {
+    name: &'a str,
+    value: &'a str,
+}
+
+#[derive(Clone, Serialize)]
+struct Response<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<serde_json::Value>,
+    headers: Vec<Header<'a>>,
+    /// Loosen the comparison with `body` at a path; elsewhere it is exact.
+    matchers: Vec<MatcherEntry<'a>>,
+    /// HTTP status; gRPC: the status code (0: OK).
+    status: u16,
+}
+
+#[derive(Clone, Serialize)]
+struct MatcherEntry<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min: Option<f64>,
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    regex: Option<&'a str>,
+    /// `exact`, `type`, `regex`, `each-like` or `range`.
+    rule: &'static str,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    broker: Option<BrokerEntry<'a>>,
+    given: Vec<&'a str>,
+    id: String,
+    message: serde_json::Value,
+    /// Protobuf events: the message type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_type: Option<&'a str>,
+    publishers: Vec<Publisher<'a>>,
+    /// Workspace-relative path of the schema version's file.
+    schema: &'a str,
+    schema_version: u32,
+    source: String,
+    subscribers: Vec<&'a str>,
+    topic: &'a str,
+}
+
+#[derive(Serialize)]
+struct BrokerEntry<'a> {
+    addresses: Vec<String>,
+    kind: &'static str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Publisher<'a> {
+    service: &'a str,
+    /// The NATS subject or RabbitMQ routing key it publishes under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Mock<'a> {
+    format: &'static str,
+    listen: Address<'a>,
+    mesh: &'a str,
+    operations: Vec<MockOperation<'a>>,
+    service: &'a str,
+}
+
+#[derive(Serialize)]
+struct MockOperation<'a> {
+    /// Canned answers: the examples' responses, chosen by their requests.
+    answers: Vec<Answer<'a>>,
+    method: String,
+    operation: String,
+    /// The operation's path template (gRPC: `/package.Service/Method`).
+    path: String,
+    protocol: &'static str,
+    /// What its consumers read: a generated answer must hold these fields.
+    reads: Vec<Read>,
+}
+
+#[derive(Clone, Serialize)]
+struct Answer<'a> {
+    given: Vec<&'a str>,
+    interaction: String,
+    request: Request<'a>,
+    response: Response<'a>,
+}
+
+pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+    let uses = model.contract_uses();
+    let mut interactions = Vec::new();
+    for used in &uses {
+        interactions.extend(use_interactions(model, schemas, used));
+    }
+    let messages: Vec<(TopicId, Message)> =
+        model.event_examples().map(|(topic, example)| (topic, message(model, topic, example))).collect();
+    let mut artifacts = Vec::new();
+    // Providers and consumers by name: BTreeMap for a stable order.
+    let mut providers: BTreeMap<&str, (ServiceId, Vec<&Interaction>, Vec<&Message>)> = BTreeMap::new();
+    let mut consumers: BTreeMap<String, (Consumer, Vec<&Interaction>, Vec<&Message>)> = BTreeMap::new();
+    for (used, interaction) in interactions.iter() {
+        let provider = model.service(used.provider);
+        providers.entry(&provider.name.value).or_insert((used.provider, Vec::new(), Vec::new())).1.push(interaction);
+        consumers
+            .entry(interaction.consumer.clone())
+            .or_insert((used.consumer, Vec::new(), Vec::new()))
+            .1
+            .push(interaction);
+    }
+    for (topic, message) in &messages {
+        for producer in model.events.producers.iter().filter(|p| p.topic.value == *topic) {
+            let service = model.service(producer.service);
+            providers.entry(&service.name.value).or_insert((producer.service, Vec::new(), Vec::new())).2.push(message);
+        }
+        for consumer in model.events.consumers.iter().filter(|c| c.topic.value == *topic) {
+            let name = model.service(consumer.service).name.value.clone();
+            let entry = consumers.entry(name).or_insert((Consumer::Service(consumer.service), Vec::new(), Vec::new()));
+            if !entry.2.iter().any(|m| std::ptr::eq(*m, message)) {
+                entry.2.push(message);
+            }
+        }
+    }
+    for (name, (id, interactions, messages)) in &providers {
+        let service = model.service(*id);
+        let plan = Plan {
+            format: FORMAT,
+            interactions: interactions.clone(),
+            mesh: &model.name,
+            messages: messages.clone(),
+            role: "provider",
+            subject: name.to_string(),
+        };
+        artifacts.push(json(format!("contracts/providers/{name}.json"), &plan, service.name.span));
+        if let Some(mock) = mock(model, *id, interactions) {
+            artifacts.push(json(format!("contracts/mocks/{name}.json"), &mock, service.name.span));
+        }
+    }
+    for (name, (consumer, interactions, messages)) in consumers {
+        let origin = match consumer {
+            Consumer::Service(id) => model.service(id).name.span,
+            Consumer::Gateway(id) => model.gateway(id).name.span,
+        };
+        let file = name.replace(':', "-");
+        let plan = Plan { format: FORMAT, interactions, mesh: &model.name, messages, role: "consumer", subject: name };
+        artifacts.push(json(format!("contracts/consumers/{file}.json"), &plan, origin));
+    }
+    artifacts
+}
+
+fn json(path: String, document: &impl Serialize, origin: crate::base::Span) -> Artifact {
+    Artifact { path, contents: serde_json::to_string_pretty(document).expect("plans serialize") + "\n", origin }
+}
+
+/// The implicit interaction of a use, then one per example.
+fn use_interactions<'a>(
+    model: &'a Model,
+    schemas: &'a SchemaIndex,
+    used: &ContractUse<'a>,
+) -> Vec<(ContractUse<'a>, Interaction<'a>)> {
+    let provider = model.service(used.provider);
+    let consumer = model.consumer_name(used.consumer);
+    let operation = &used.operation.value;
+    let base_id = format!("{consumer}->{} {operation}", provider.name.value);
+    let response = schemas.bodies_of(model, used).and_then(|b| b.response);
+    let reads: Vec<Read> = used
+        .contract
+        .reads
+        .iter()
+        .map(|r| {
+            let resolved = response.as_ref().and_then(|slot| shape::lookup(slot, &r.value).ok());
+            Read {
+                guaranteed: resolved.as_ref().is_some_and(|r| r.optional_at.is_none()),
+                path: r.value.to_string(),
+                ty: resolved.map_or("any", |r| json_type(&r.slot.shape)),
+            }
+        })
+        .collect();
+    let address = address(model, used);
+    let (protocol, method, template) = request_line(operation);
+    let implicit_request =
+        Request { body: None, headers: Vec::new(), method: method.clone(), path: template.clone(), query: Vec::new() };
+    let documented = schemas
+        .defining_in(model, used.provider, operation, used.api_version)
+        .and_then(|schema| schema.rest_detail(operation))
+        .map_or(&[][..], |detail| &detail.response_examples);
+    let schema_answers = documented
+        .iter()
+        .map(|example| Answer {
+            given: Vec::new(),
+            interaction: format!("{} {operation} #openapi:{}", provider.name.value, example.name),
+            request: implicit_request.clone(),
+            response: Response {
+                body: Some(example.value.clone()),
+                headers: Vec::new(),
+                matchers: Vec::new(),
+                status: example.status,
+            },
+        })
+        .collect();
+    let implicit = Interaction {
+        consumer: consumer.clone(),
+        given: Vec::new(),
+        id: base_id.clone(),
+        operation: operation.to_string(),
+        protocol,
+        provider: &provider.name.value,
+        provider_address: address.clone(),
+        reads: reads.clone(),
+        request: implicit_request,
+        response: None,
+        source: used.contract.location.to_string(),
+        schema_answers,
+    };
+    let mut out = vec![(*used, implicit)];
+    for example in &used.contract.examples {
+        out.push((
+            *used,
+            Interaction {
+                consumer: consumer.clone(),
+                given: given(&example.given),
+                id: format!("{base_id} #{}", example.name.value),
+                operation: operation.to_string(),
+                protocol,
+                provider: &provider.name.value,
+                provider_address: address.clone(),
+                reads: reads.clone(),
+                request: request(example, &method, &template),
+                response: Some(response_of(example)),
+                source: example.location.to_string(),
+                schema_answers: Vec::new(),
+            },
+        ));
+    }
+    out
+}
+
+/// The protocol, method and path of an operation's requests.
+fn request_line(operation: &Operation) -> (&'static str, String, String) {
+    match operation {
+        Operation::Grpc { service, method } => ("grpc", "POST".to_string(), format!("/{service}/{method}")),
+        Operation::Rest { method, path } => ("http", method.to_string(), path.clone()),
+        // GraphQL: a POST of a query selecting the field; the spec names no
+        // endpoint path, and the provider's proxy routes every path to it.
+        Operation::Graphql { .. } => ("graphql", "POST".to_string(), "/".to_string()),
+    }
+}
+
+fn address<'a>(model: &'a Model, used: &ContractUse<'_>) -> Address<'a> {
+    let provider = model.service(used.provider);
+    let inbound = provider
+        .sidecar()
+        .and_then(|s| s.inbound_ports(provider.ports().count()))
+        .and_then(|ports| ports.get(used.port.index()).copied());
+    Address {
+        host: provider.host().map_or("", |h| h.as_str()),
+        port: provider.port(used.port).number.get(),
+        sidecar_inbound_port: inbound.map(|p| p.get()),
+    }
+}
+
+fn given(states: &[Spanned<String>]) -> Vec<&str> {
+    states.iter().map(|s| s.value.as_str()).collect()
+}
+
+fn pairs(pairs: &[Pair]) -> Vec<Header<'_>> {
+    pairs.iter().map(|p| Header { name: &p.name.value, value: &p.value.value }).collect()
+}
+
+/// The JSON of a body or message (the invalid-example-json pass reports
+/// any that is not, and nothing is emitted then).
+fn json_value(json: &JsonText) -> serde_json::Value {
+    serde_json::from_str(&json.text).unwrap_or_default()
+}
+
+fn body(json: &Option<JsonText>) -> Option<serde_json::Value> {
+    json.as_ref().map(json_value)
+}
+
+fn request<'a>(example: &'a Example, method: &str, template: &str) -> Request<'a> {
+    Request {
+        body: body(&example.request.body),
+        headers: pairs(&example.request.headers),
+        method: method.to_string(),
+        path: example.request.path.as_ref().map_or_else(|| template.to_string(), |p| p.value.clone()),
+        query: pairs(&example.request.query),
+    }
+}
+
+fn response_of(example: &Example) -> Response<'_> {
+    let response = &example.response;
+    let matchers = response
+        .matchers
+        .iter()
+        .map(|m| {
+            let (min, max, regex) = match &m.rule.value {
+                MatchRule::Regex(pattern) => (None, None, Some(pattern.as_str())),
+                MatchRule::EachLike { min } => (Some(f64::from(*min)), None, None),
+                MatchRule::Range { min, max } => (*min, *max, None),
+                MatchRule::Exact | MatchRule::Type => (None, None, None),
+            };
+            MatcherEntry { max, min, path: m.path.value.to_string(), regex, rule: m.rule.value.name() }
+        })
+        .collect();
+    Response { body: body(&response.body), headers: pairs(&response.headers), matchers, status: response.status.value }
+}
+
+/// A JSON type name for a shape.
+fn json_type(shape: &Shape) -> &'static str {
+    match shape {
+        Shape::Scalar(Scalar::String | Scalar::Bytes | Scalar::Int64) | Shape::Enum { .. } => "string",
+        Shape::Scalar(Scalar::Int32 | Scalar::UInt32 | Scalar::Integer) => "integer",
+        Shape::Scalar(Scalar::Float) => "number",
+        Shape::Scalar(Scalar::Bool) => "boolean",
+        Shape::Object(_) => "object",
+        Shape::List(_) => "array",
+        Shape::Any => "any",
+    }
+}
+
+fn message<'a>(model: &'a Model, id: TopicId, example: &'a EventExample) -> Message<'a> {
+    let topic = model.topic(id);
+    let version = example.version.as_ref().and_then(|v| topic.version(v.value)).unwrap_or_else(|| topic.current());
+    let broker = topic.stream.map(|s| model.events.broker(model.events.stream(s).broker)).map(|b| BrokerEntry {
+        addresses: b.addresses.iter().map(|a| format!("{}:{}", a.value.host.as_str(), a.value.port)).collect(),
+        kind: b.kind.as_str(),
+        name: &b.name.value,
+    });
+    let publishers = model
+        .events
+        .producers
+        .iter()
+        .filter(|p| p.topic.value == id)
+        .map(|p| Publisher {
+            service: &model.service(p.service).name.value,
+            subject: p.subject.as_ref().map(|s| s.value.as_str()).or_else(|| {
+                topic.stream.and_then(|s| model.events.stream(s).subjects.first()).map(|s| s.value.as_str())
+            }),
+        })
+        .collect();
+    let subscribers = model
+        .events
+        .consumers
+        .iter()
+        .filter(|c| c.topic.value == id)
+        .map(|c| model.service(c.service).name.value.as_str())
+        .collect();
+    Message {
+        broker,
+        given: given(&example.given),
+        id: format!("{} #{}", topic.name.value, example.name.value),
+        message: json_value(&example.message),
+        message_type: version.message.as_ref().map(|m| m.value.as_str()),
+        publishers,
+        schema: &model.schema(version.schema).display,
+        schema_version: version.number,
+        source: example.location.to_string(),
+        subscribers,
+        topic: &topic.name.value,
+    }
+}
+
+/// A provider's mock: its operations its consumers use, with canned answers.
+fn mock<'a>(model: &'a Model, id: ServiceId, interactions: &[&Interaction<'a>]) -> Option<Mock<'a>> {
+    let service = model.service(id);
+    let mut operations: Vec<MockOperation> = Vec::new();
+    // The OpenAPI document's examples, answered after the spec's own.
+    let mut documented: Vec<(usize, &Answer)> = Vec::new();
+    let mut listen = None;
+    for interaction in interactions {
+        listen.get_or_insert_with(|| interaction.provider_address.clone());
+        let at = match operations.iter().position(|o| o.operation == interaction.operation) {
+            Some(at) => at,
+            // A use's implicit interaction comes first: its path is the operation's template.
+            None => {
+                operations.push(MockOperation {
+                    answers: Vec::new(),
+                    method: interaction.request.method.clone(),
+                    operation: interaction.operation.clone(),
+                    path: interaction.request.path.clone(),
+                    protocol: interaction.protocol,
+                    reads: Vec::new(),
+                });
+                operations.len() - 1
+            }
+        };
+        let operation = &mut operations[at];
+        for read in &interaction.reads {
+            if !operation.reads.iter().any(|r| r.path == read.path) {
+                operation.reads.push(read.clone());
+            }
+        }
+        documented.extend(interaction.schema_answers.iter().map(|answer| (at, answer)));
+        if let Some(response) = &interaction.response {
+            operation.answers.push(Answer {
+                given: interaction.given.clone(),
+                interaction: interaction.id.clone(),
+                request: interaction.request.clone(),
+                response: response.clone(),
+            });
+        }
+    }
+    for (at, answer) in documented {
+        let answers = &mut operations[at].answers;
+        if !answers.iter().any(|a| a.interaction == answer.interaction) {
+            answers.push(answer.clone());
+        }
+    }
+    operations.sort_by(|a, b| a.operation.cmp(&b.operation));
+    for operation in &mut operations {
+        operation.reads.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    Some(Mock { format: FORMAT, listen: listen?, mesh: &model.name, operations, service: &service.name.value })
+}

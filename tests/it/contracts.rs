@@ -1,0 +1,367 @@
+//! Contracts: `reads` and `example` on calls, routes and topics; the checks
+//! that hold them against the schemas (MESH0118–MESH0125); the plans the
+//! `contracts-plan` backend emits, whose examples are validated here with
+//! other validators than meshc's own (jsonschema, prost-reflect).
+
+use crate::support;
+use crate::support::fixture::check;
+
+/// A workspace: `web` calls catalog's `GET /products/{id}` with `call` as
+/// the call's block.
+fn workspace(call: &str) -> String {
+    format!(
+        r#"
+        //- mesh.kdl
+        service "web" {{
+            owner "team-web"
+            address "web.svc" port=8080
+            calls "catalog" operation="GET /products/{{id}}" timeout="1s" {{
+{call}
+            }}
+        }}
+        service "catalog" {{
+            owner "team-catalog"
+            address "catalog.svc" port=8080
+            api "catalog-http" kind="rest" schema="catalog.yaml"
+            traffic {{ outlier-detection; }}
+        }}
+
+        //- catalog.yaml
+        openapi: 3.0.3
+        info: {{ title: catalog, version: "1" }}
+        paths:
+          /products/{{id}}:
+            get:
+              operationId: getProduct
+              parameters:
+                - {{ name: id, in: path, required: true, schema: {{ type: string }} }}
+              responses:
+                "200":
+                  description: one product
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [id, name, price_cents, tags]
+                        properties:
+                          id: {{ type: string }}
+                          name: {{ type: string }}
+                          price_cents: {{ type: integer }}
+                          tags: {{ type: array, items: {{ type: string }} }}
+                          discount: {{ type: integer, nullable: true }}
+        "#
+    )
+}
+
+#[test]
+fn reads_and_examples_that_fit_the_schema_compile_clean() {
+    let c = check(&workspace(
+        r##"
+                reads "id" "name" "tags[]"
+                example "a product" {
+                    given "product 42 exists"
+                    request path="/products/42" {
+                        query "currency" "EUR"
+                        header "accept" "application/json"
+                    }
+                    response status=200 {
+                        header "content-type" "application/json"
+                        body #"""
+                            {"id": "42", "name": "Mug", "price_cents": 900,
+                             "tags": ["kitchen"], "discount": null}
+                            """#
+                        match "name" type
+                        match "id" regex "^[0-9]+$"
+                        match "tags" each-like min=1
+                        match "price_cents" range min=0 max=100000
+                        match "$" type
+                    }
+                }
+                example "not found" {
+                    request path="/products/0"
+                    response status=404 {
+                        body #"{"error": "no such product"}"#
+                    }
+                }"##,
+    ));
+    let model = c.model.as_ref().unwrap();
+    let contract = model.services[0].calls[0].contract.as_ref().unwrap();
+    assert_eq!(contract.reads.iter().map(|r| r.value.to_string()).collect::<Vec<_>>(), ["id", "name", "tags[]"]);
+    assert_eq!(contract.examples.len(), 2);
+    assert_eq!(contract.examples[0].response.matchers.len(), 5);
+    assert_eq!(contract.location.to_string(), "mesh.kdl:4");
+}
+
+#[test]
+fn json_that_does_not_parse_is_reported_where_the_parser_stopped() {
+    check(&workspace(
+        r##"
+                example "a product" {
+                    response status=200 {
+                        body #"{"id": "42",}"#
+        //                                 ^ MESH0118
+                    }
+                }"##,
+    ));
+}
+
+#[test]
+fn an_invalid_regex_is_reported_on_its_pattern() {
+    check(&workspace(
+        r##"
+                example "a product" {
+                    response status=200 {
+                        match "id" regex "[0-9+"
+        //                               ^^^^^^^ MESH0119
+                    }
+                }"##,
+    ));
+}
+
+#[test]
+fn reads_without_an_operation_are_refused() {
+    check(
+        r##"
+        //- mesh.kdl
+        service "web" {
+            owner "team-web"
+            address "web.svc" port=8080
+            calls "catalog" timeout="1s" {
+                reads "name"
+        //      ^^^^^ MESH0120
+            }
+        }
+        service "catalog" {
+            owner "team-catalog"
+            address "catalog.svc" port=8080
+            traffic { outlier-detection; }
+        }
+        "##,
+    );
+}
+
+#[test]
+fn a_misspelt_read_field_is_an_error_with_a_did_you_mean() {
+    let c = check(&workspace(
+        r##"
+                reads "name" "prize_cents" "tags[].x" "name[]"
+        //                   ^^^^^^^^^^^^^ MESH0121
+        //                                 ^^^^^^^^^^ MESH0121
+        //                                            ^^^^^^^^ MESH0121"##,
+    ));
+    let rendered = support::unwrapped(&support::human(&c));
+    assert!(rendered.contains("did you mean `price_cents`?"), "{rendered}");
+    assert!(rendered.contains("`web` reads `prize_cents` from `catalog` `GET /products/{id}`"), "{rendered}");
+    assert!(rendered.contains("`tags[]` is string, which has no fields"), "{rendered}");
+    assert!(rendered.contains("`name` is string, not a list"), "{rendered}");
+}
+
+#[test]
+fn an_example_that_does_not_match_its_schema_points_inside_the_json() {
+    let c = check(&workspace(
+        r##"
+                example "a product" {
+                    response status=200 {
+                        body #"""
+                            {"id": 42, "name": "Mug",
+        //                  ^ MESH0122
+        //                         ^^ MESH0122
+                             "price_cents": 900, "colour": "red"}
+        //                                       ^^^^^^^^ MESH0122
+                            """#
+                    }
+                }"##,
+    ));
+    let rendered = support::unwrapped(&support::human(&c));
+    assert!(rendered.contains("at `id`: expected string, found an integer"), "{rendered}");
+    assert!(rendered.contains("at `colour`: object has no field `colour`"), "{rendered}");
+    assert!(rendered.contains("the required field `tags` of object is missing"), "{rendered}");
+}
+
+#[test]
+fn matchers_must_point_at_paths_of_the_response_and_fit_their_type() {
+    check(&workspace(
+        r##"
+                example "a product" {
+                    response status=200 {
+                        body #"{"id": "42", "name": "Mug", "price_cents": 900, "tags": []}"#
+                        match "tag" each-like
+        //                    ^^^^^ MESH0123
+                        match "price_cents" regex "[0-9]+"
+        //                                  ^^^^^ MESH0124
+                        match "name" range min=0
+        //                           ^^^^^ MESH0124
+                        match "id" each-like
+        //                         ^^^^^^^^^ MESH0124
+                    }
+                }"##,
+    ));
+}
+
+#[test]
+fn reading_a_field_the_provider_may_leave_out_is_a_warning_for_that_consumer() {
+    check(&workspace(
+        r##"
+                reads "discount"
+        //            ^^^^^^^^^^ MESH0125 warning
+                example "a product" {
+                    response status=200 {
+                        body #"{"id": "42", "name": "Mug", "price_cents": 900, "tags": [], "discount": 5}"#
+                        match "discount" range min=0
+        //                    ^^^^^^^^^^ MESH0125 warning
+                    }
+                }"##,
+    ));
+}
+
+#[test]
+fn grpc_examples_are_checked_in_protobufs_json_mapping() {
+    check(
+        r##"
+        //- mesh.kdl
+        service "web" {
+            owner "team-web"
+            address "web.svc" port=8080
+            calls "inventory" operation="inv.Inventory/GetStock" timeout="1s" {
+                reads "productId" "available" "warehouse"
+        //                                    ^^^^^^^^^^^ MESH0121
+                example "stock" {
+                    request {
+                        body #"{"product_id": "42", "count": 1}"#
+        //                                          ^^^^^^^ MESH0122
+                    }
+                    response status=0 {
+                        body #"{"productId": "42", "available": "seven"}"#
+        //                                                      ^^^^^^^ MESH0122
+                    }
+                }
+            }
+        }
+        service "inventory" {
+            owner "team-inventory"
+            address "inventory.svc" port=50051
+            api "inventory-grpc" kind="grpc" schema="inventory.proto"
+            traffic { outlier-detection; }
+        }
+
+        //- inventory.proto
+        syntax = "proto3";
+        package inv;
+        message GetStockRequest { string product_id = 1; }
+        message Stock { string product_id = 1; int32 available = 2; }
+        service Inventory { rpc GetStock(GetStockRequest) returns (Stock); }
+        "##,
+    );
+}
+
+#[test]
+fn topic_examples_are_checked_against_the_schema_version_they_name() {
+    check(
+        r##"
+        //- mesh.kdl
+        service "reviews" {
+            owner "team-reviews"
+            publishes "reviews-posted"
+        }
+        topic "reviews-posted" {
+            schema "v1.json" format="json-schema" version=1
+            schema "v2.json" format="json-schema" version=2
+            compatibility "none"
+            example "version one" version=1 {
+                message #"{"reviewId": "r-1"}"#
+            }
+            example "current" {
+                given "product 42 exists"
+                message #"{"reviewId": "r-1", "rating": "five"}"#
+        //                                              ^^^^^^ MESH0122
+            }
+            example "no such version" version=3 {
+        //                            ^^^^^^^^^ MESH0122
+                message #"{}"#
+            }
+        }
+
+        //- v1.json
+        {"type": "object", "required": ["reviewId"], "properties": {"reviewId": {"type": "string"}}}
+
+        //- v2.json
+        {"type": "object", "required": ["reviewId", "rating"], "properties": {"reviewId": {"type": "string"}, "rating": {"type": "integer"}}}
+        "##,
+    );
+}
+
+/// The shop's plans: one per provider and consumer, versioned, and every
+/// example in them valid for its schema by other validators than meshc's.
+#[test]
+fn the_shops_plans_carry_examples_their_schemas_accept() {
+    let root = support::repo_root().join("examples/shop");
+    let out = tempfile::tempdir().unwrap();
+    support::build_workspace(&root, out.path());
+    let plans = out.path().join("contracts");
+    let read = |path: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(plans.join(path)).unwrap()).unwrap()
+    };
+    let catalog = read("providers/catalog.json");
+    assert_eq!(catalog["format"], "meshc-contracts/1");
+    assert_eq!(catalog["role"], "provider");
+    let mut checked = 0;
+    for name in ["catalog", "inventory", "loyalty"] {
+        let plan = read(&format!("providers/{name}.json"));
+        for interaction in plan["interactions"].as_array().unwrap() {
+            let Some(response) = interaction.get("response") else { continue };
+            let Some(body) = response.get("body") else { continue };
+            match interaction["protocol"].as_str().unwrap() {
+                "http" => {
+                    validate_openapi_response(&root, interaction["operation"].as_str().unwrap(), body);
+                }
+                "grpc" => validate_grpc(&root, interaction, body),
+                other => panic!("unexpected protocol {other}"),
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} examples with bodies in the shop's plans ({})", root.display());
+    // The message contract, against the topic's JSON Schema.
+    let reviews = read("providers/reviews.json");
+    let message = &reviews["messages"][0];
+    assert_eq!(message["topic"], "reviews-posted");
+    assert_eq!(message["subscribers"], serde_json::json!(["catalog"]));
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("schemas/review-posted.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&message["message"]), "{}", message["message"]);
+    // Consumers get their own plans, the gateway under its name.
+    let gateway = read("consumers/gateway-public.json");
+    assert_eq!(gateway["subject"], "gateway:public");
+    let mock = read("mocks/catalog.json");
+    assert!(mock["operations"].as_array().unwrap().iter().any(|o| !o["answers"].as_array().unwrap().is_empty()));
+}
+
+/// `body` against the 200 response schema of `operation` in the shop's
+/// catalog API, components included.
+fn validate_openapi_response(root: &std::path::Path, operation: &str, body: &serde_json::Value) {
+    let text = std::fs::read_to_string(root.join("apis/catalog.yaml")).unwrap();
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let (method, path) = operation.split_once(' ').unwrap();
+    let schema =
+        &doc["paths"][path][method.to_lowercase()]["responses"]["200"]["content"]["application/json"]["schema"];
+    assert!(!schema.is_null(), "no 200 JSON response for {operation}");
+    let mut schema = schema.clone();
+    schema["components"] = doc["components"].clone();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{operation}: {body} does not validate: {errors:?}");
+}
+
+/// `body` as the response message of a gRPC interaction, parsed by
+/// prost-reflect's JSON mapping (unknown fields refused).
+fn validate_grpc(root: &std::path::Path, interaction: &serde_json::Value, body: &serde_json::Value) {
+    let files = protox::compile(["inventory.proto"], [root.join("protos")]).unwrap();
+    let pool = prost_reflect::DescriptorPool::from_file_descriptor_set(files).unwrap();
+    let (service, method) = interaction["operation"].as_str().unwrap().split_once('/').unwrap();
+    let method = pool.get_service_by_name(service).unwrap().methods().find(|m| m.name() == method).unwrap();
+    let text = body.to_string();
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    let parsed = prost_reflect::DynamicMessage::deserialize(method.output(), &mut deserializer);
+    assert!(parsed.is_ok(), "{body} is not a {}: {parsed:?}", method.output().full_name());
+}
