@@ -5,7 +5,9 @@
 //! Alertmanager config `amtool check-config`; and end to end, a real Envoy
 //! in front of a failing upstream, scraped by a real Prometheus with the
 //! emitted rules, fires the error-rate alert, which a real Alertmanager
-//! delivers to the test's webhook, while the healthy route fires nothing.
+//! delivers to the test's webhook, while the healthy route fires nothing;
+//! and a gRPC method answering UNAVAILABLE (HTTP 200, the status in the
+//! trailers) fires its route's error-rate alert while an OK one does not.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -278,13 +280,50 @@ fn get(port: u16, path: &str) -> Option<String> {
     (response.status == 200).then_some(response.body)
 }
 
-/// Time scale of the end-to-end test: the spec's 5-minute rate window is 5 s,
+/// Time scale of the end-to-end tests: the spec's 5-minute rate window is 5 s,
 /// its `for="1m"` 1 s, the 15 s scrape interval 250 ms.
 const SCALE: u32 = 60;
 
+/// A spec built at [`SCALE`], its gateway `public`'s Envoy, and a real
+/// Prometheus with the emitted scrape config and rules on `prom_port`.
+struct Live {
+    out: tempfile::TempDir,
+    storage: tempfile::TempDir,
+    envoy: support::EnvoyProcess,
+    _prometheus: Killed,
+}
+
+impl Live {
+    fn start(files: &[(&str, &str)], prom_port: u16) -> Live {
+        let prometheus = tool("MESHC_PROMETHEUS", "prometheus");
+        let dir = tempfile::tempdir().unwrap();
+        support::write_files(dir.path(), files);
+        let compilation = meshc::driver::compile(dir.path());
+        let options = meshc::emit::Options::default().with_time_scale(SCALE);
+        let built = compilation.build(&options).unwrap_or_else(|_| panic!("{}", support::human(&compilation)));
+        let out = tempfile::tempdir().unwrap();
+        for artifact in &built.artifacts {
+            let path = out.path().join(&artifact.path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &artifact.contents).unwrap();
+        }
+        let envoy = support::EnvoyProcess::start(&out.path().join("envoy/gateway-public.yaml"));
+        let storage = tempfile::tempdir().unwrap();
+        let prometheus = spawn(
+            &prometheus,
+            &[
+                format!("--config.file={}", out.path().join("prometheus/prometheus.yml").display()),
+                format!("--storage.tsdb.path={}", storage.path().join("prometheus").display()),
+                format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            ],
+            &storage.path().join("prometheus.log"),
+        );
+        Live { out, storage, envoy, _prometheus: prometheus }
+    }
+}
+
 #[test]
 fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhook_and_healthy_traffic_fires_nothing() {
-    let prometheus = tool("MESHC_PROMETHEUS", "prometheus");
     let alertmanager = tool("MESHC_ALERTMANAGER", "prometheus-alertmanager");
     let good = support::Upstream::start_with_status("good", 200);
     let bad = support::Upstream::start_with_status("bad", 500);
@@ -321,32 +360,12 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
         good = good.port(),
         bad = bad.port(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    support::write_files(dir.path(), &[("mesh.kdl", &spec)]);
-    let compilation = meshc::driver::compile(dir.path());
-    let options = meshc::emit::Options::default().with_time_scale(SCALE);
-    let built = compilation.build(&options).unwrap_or_else(|_| panic!("{}", support::human(&compilation)));
-    let out = tempfile::tempdir().unwrap();
-    for artifact in &built.artifacts {
-        let path = out.path().join(&artifact.path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &artifact.contents).unwrap();
-    }
-    let _envoy = support::EnvoyProcess::start(&out.path().join("envoy/gateway-public.yaml"));
-    let storage = tempfile::tempdir().unwrap();
-    let _prometheus = spawn(
-        &prometheus,
-        &[
-            format!("--config.file={}", out.path().join("prometheus/prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", storage.path().join("prometheus").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        &storage.path().join("prometheus.log"),
-    );
+    let live = Live::start(&[("mesh.kdl", &spec)], prom_port);
+    let storage = &live.storage;
     let _alertmanager = spawn(
         &alertmanager,
         &[
-            format!("--config.file={}", out.path().join("alertmanager/alertmanager.yml").display()),
+            format!("--config.file={}", live.out.path().join("alertmanager/alertmanager.yml").display()),
             format!("--storage.path={}", storage.path().join("alertmanager").display()),
             format!("--web.listen-address=127.0.0.1:{am_port}"),
             "--cluster.listen-address=".to_string(),
@@ -386,6 +405,150 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
     assert!(firing.is_some(), "RouteErrorRateHigh never fired in Prometheus\n{}", logs());
     assert!(delivered, "Alertmanager never delivered the alert to the webhook\n{}", logs());
     assert!(good.hits() > 0 && bad.hits() > 0);
+}
+
+/// A gRPC server on HTTP/2 (h2c) answering `/live.Orders/Place` OK and
+/// every other method UNAVAILABLE (14), both with HTTP 200 and the status
+/// in the trailers, as gRPC servers do.
+fn grpc_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(mut connection) = h2::server::handshake(socket).await else { return };
+                    while let Some(Ok((request, mut respond))) = connection.accept().await {
+                        let status = if request.uri().path() == "/live.Orders/Place" { "0" } else { "14" };
+                        let mut body = request.into_body();
+                        while let Some(Ok(chunk)) = body.data().await {
+                            let _ = body.flow_control().release_capacity(chunk.len());
+                        }
+                        let head = http::Response::builder().header("content-type", "application/grpc").body(());
+                        let Ok(mut stream) = respond.send_response(head.unwrap(), false) else { continue };
+                        let _ = stream.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), false);
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", http::HeaderValue::from_static(status));
+                        let _ = stream.send_trailers(trailers);
+                    }
+                });
+            }
+        });
+    });
+    port
+}
+
+/// A unary call with an empty message through the gateway on `port` over
+/// h2c: the response's `grpc-status` (trailers, or headers when trailers-only).
+async fn grpc_call(port: u16, path: &str) -> Result<String, String> {
+    let socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let (client, connection) = h2::client::handshake(socket).await.map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let mut client = client.ready().await.map_err(|e| e.to_string())?;
+    let request = http::Request::post(format!("http://127.0.0.1:{port}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .map_err(|e| e.to_string())?;
+    let (response, mut send) = client.send_request(request, false).map_err(|e| e.to_string())?;
+    send.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), true).map_err(|e| e.to_string())?;
+    let response = response.await.map_err(|e| e.to_string())?;
+    let in_headers = response.headers().get("grpc-status").cloned();
+    let mut body = response.into_body();
+    while let Some(chunk) = body.data().await {
+        chunk.map_err(|e| e.to_string())?;
+    }
+    let trailers = body.trailers().await.map_err(|e| e.to_string())?;
+    let status = trailers.and_then(|t| t.get("grpc-status").cloned()).or(in_headers);
+    Ok(status.map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()).unwrap_or_default())
+}
+
+/// The value of a PromQL instant query's first sample, if any.
+fn query(prom_port: u16, promql: &str) -> Option<f64> {
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let body: serde_json::Value =
+        serde_json::from_str(&get(prom_port, &format!("/api/v1/query?query={encoded}"))?).ok()?;
+    body["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn a_grpc_method_answering_unavailable_with_http_200_fires_the_error_rate_alert_and_ok_answers_do_not() {
+    let upstream = grpc_upstream();
+    let (gw, admin, metrics, prom_port) =
+        (support::free_port(), support::free_port(), support::free_port(), support::free_port());
+    let spec = format!(
+        r#"
+        monitoring {{
+            admin-port {admin}
+            metrics-port {metrics}
+            scrape-interval "15s"
+            receiver "hook" webhook="http://127.0.0.1:9/alerts"
+            default-receiver "hook"
+        }}
+        service "orders" {{
+            owner "team-orders"
+            address "127.0.0.1" port={upstream}
+            api "orders-grpc" kind="grpc" schema="orders.proto"
+            slo-exempt reason="test"
+        }}
+        gateway "public" {{
+            listener "http" address="127.0.0.1" port={gw}
+            route "place" {{
+                match path="/live.Orders/Place"
+                to "orders" operation="live.Orders/Place"
+                alert "error-rate" above="50%" for="1m" severity="critical"
+            }}
+            route "cancel" {{
+                match path="/live.Orders/Cancel"
+                to "orders" operation="live.Orders/Cancel"
+                alert "error-rate" above="50%" for="1m" severity="critical"
+            }}
+        }}
+        "#
+    );
+    let proto = "syntax = \"proto3\";\npackage live;\nmessage M {}\nservice Orders { rpc Place(M) returns (M); rpc Cancel(M) returns (M); }\n";
+    let live = Live::start(&[("mesh.kdl", &spec), ("orders.proto", proto)], prom_port);
+    let gateway = std::fs::read_to_string(live.out.path().join("envoy/gateway-public.yaml")).unwrap();
+    assert!(gateway.contains("envoy.filters.http.grpc_stats"), "no gRPC stats filter:\n{gateway}");
+    live.envoy.wait_ready(gw);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let logs = || std::fs::read_to_string(live.storage.path().join("prometheus.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (mut firing, mut unavailable) = (false, 0.0);
+    while Instant::now() < deadline && !(firing && unavailable > 0.0) {
+        // Both answer HTTP 200: only the gRPC status tells them apart.
+        assert_eq!(runtime.block_on(grpc_call(gw, "/live.Orders/Place")), Ok("0".to_string()));
+        assert_eq!(runtime.block_on(grpc_call(gw, "/live.Orders/Cancel")), Ok("14".to_string()));
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(alerts) = get(prom_port, "/api/v1/alerts") {
+            let alerts: serde_json::Value = serde_json::from_str(&alerts).unwrap();
+            for alert in alerts["data"]["alerts"].as_array().into_iter().flatten() {
+                assert_ne!(alert["labels"]["route"], "place", "the OK method alerted: {alert}");
+                if alert["labels"]["alertname"] == "RouteErrorRateHigh" && alert["state"] == "firing" {
+                    assert_eq!(alert["labels"]["route"], "cancel");
+                    assert_eq!(alert["labels"]["team"], "team-orders");
+                    firing = true;
+                }
+            }
+        }
+        unavailable =
+            query(prom_port, r#"meshc:grpc_responses:rate5m{route="cancel",grpc_status="14"}"#).unwrap_or(0.0);
+    }
+    assert!(firing, "RouteErrorRateHigh never fired for the UNAVAILABLE method\n{}", logs());
+    assert!(unavailable > 0.0, "no UNAVAILABLE responses recorded for route cancel\n{}", logs());
+    // The OK method's responses are recorded, none of them as a failure.
+    let ok = query(prom_port, r#"meshc:grpc_responses:rate5m{route="place",grpc_status="0"}"#);
+    assert!(ok.is_some_and(|r| r > 0.0), "no OK responses recorded for route place\n{}", logs());
+    assert_eq!(query(prom_port, r#"meshc:error_ratio:rate5m{route="place"}"#), Some(0.0), "{}", logs());
 }
 
 #[test]

@@ -8,4 +8,6 @@
 //! still being written on its own branch; the definitions belong here, with
 //! `prometheus` then using them from here as `grafana` does.
 
-pub use super::prometheus::{escape, slo_ratio_record, slo_windows, subjects, Scope, Subject, FAST_BURN, SLOW_BURN};
+pub use super::prometheus::{
+    escape, slo_ratio_record, slo_windows, subjects, Scope, Subject, FAST_BURN, GRPC_RESPONSES_RECORD, SLOW_BURN,
+};
