@@ -76,8 +76,18 @@ fn the_shops_scrape_config_rules_rule_tests_and_alertmanager_config_pass_promtoo
     ] {
         assert!(tests.contains(&format!("alertname: {alert}")), "no test of {alert}");
     }
+    // The gRPC route `charge`: its error rate counts UNAVAILABLE answers (which fire it), not INVALID_ARGUMENT.
+    assert!(
+        rules.contains(
+            "grpc_service=\"shop.payments.v1.Payments\",grpc_method=\"Charge\",grpc_status=~\"2|4|12|13|14|15\""
+        ),
+        "{rules}"
+    );
+    assert!(tests.contains("grpc_method=\"Charge\",grpc_status=\"14\""), "no gRPC failure in the rule tests");
+    assert!(tests.contains("grpc_method=\"Charge\",grpc_status=\"3\""), "no gRPC client error in the rule tests");
     let gateway = std::fs::read_to_string(out.path().join("envoy/gateway-public.yaml")).unwrap();
     assert!(gateway.contains("stat_prefix: place-order"), "route stats are not named after the route");
+    assert!(gateway.contains("envoy.filters.http.grpc_stats"), "the gateway counts no gRPC statuses");
     assert!(gateway.contains("port_value: 15000"), "no admin endpoint");
 }
 

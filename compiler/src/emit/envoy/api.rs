@@ -60,6 +60,7 @@ pub struct Admin<'a> {
 #[derive(Clone, Serialize)]
 pub struct StatsConfig<'a> {
     pub histogram_bucket_settings: Vec<HistogramBucketSettings<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stats_tags: Vec<TagSpecifier>,
 }
 

@@ -321,13 +321,13 @@ pub fn le(ms: u64) -> String {
 /// 5xx, and for gRPC traffic the server-error statuses.
 pub fn errors(subject: &Subject, window: &str) -> String {
     let http = format!(
-        "(sum(rate({}{{{},envoy_response_code_class=\"5\"}}[{window}])) or vector(0))",
+        "sum(rate({}{{{},envoy_response_code_class=\"5\"}}[{window}])) or vector(0)",
         subject.responses, subject.selector
     );
     match &subject.grpc {
         None => http,
         Some(grpc) => format!(
-            "({http} + (sum(rate({GRPC_RESPONSES}{{{},{GRPC_STATUS}=~\"{GRPC_SERVER_ERRORS}\"}}[{window}])) or vector(0)))",
+            "({http}) + (sum(rate({GRPC_RESPONSES}{{{},{GRPC_STATUS}=~\"{GRPC_SERVER_ERRORS}\"}}[{window}])) or vector(0))",
             grpc.selector
         ),
     }
@@ -335,7 +335,7 @@ pub fn errors(subject: &Subject, window: &str) -> String {
 
 /// The share of failed responses of a subject over a window (PromQL).
 pub fn failure_ratio(subject: &Subject, window: &str) -> String {
-    format!("{} / sum(rate({}{{{}}}[{window}]))", errors(subject, window), subject.responses, subject.selector)
+    format!("({}) / sum(rate({}{{{}}}[{window}]))", errors(subject, window), subject.responses, subject.selector)
 }
 
 /// The error ratio of a subject over a window (PromQL), for an SLO kind.
