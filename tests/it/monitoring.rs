@@ -290,6 +290,13 @@ fn get(port: u16, path: &str) -> Option<String> {
     (response.status == 200).then_some(response.body)
 }
 
+/// Prometheus' alerts, pending and firing (none while it does not answer).
+fn alerts(prom_port: u16) -> Vec<serde_json::Value> {
+    let body = get(prom_port, "/api/v1/alerts").unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    body["data"]["alerts"].as_array().cloned().unwrap_or_default()
+}
+
 /// Time scale of the end-to-end tests: the spec's 5-minute rate window is 5 s,
 /// its `for="1m"` 1 s, the 15 s scrape interval 250 ms.
 const SCALE: u32 = 60;
@@ -394,16 +401,13 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
         let _ = support::try_http_request(gw, "GET", "/ok/orders", &[], b"");
         let _ = support::try_http_request(gw, "GET", "/fail/orders", &[], b"");
         std::thread::sleep(Duration::from_millis(100));
-        if let Some(alerts) = get(prom_port, "/api/v1/alerts") {
-            let alerts: serde_json::Value = serde_json::from_str(&alerts).unwrap();
-            for alert in alerts["data"]["alerts"].as_array().into_iter().flatten() {
-                assert_ne!(alert["labels"]["route"], "healthy", "the healthy route alerted: {alert}");
-                if alert["labels"]["alertname"] == "RouteErrorRateHigh" && alert["state"] == "firing" {
-                    assert_eq!(alert["labels"]["route"], "failing");
-                    assert_eq!(alert["labels"]["team"], "team-bad");
-                    assert_eq!(alert["labels"]["severity"], "critical");
-                    firing.get_or_insert(Instant::now());
-                }
+        for alert in alerts(prom_port) {
+            assert_ne!(alert["labels"]["route"], "healthy", "the healthy route alerted: {alert}");
+            if alert["labels"]["alertname"] == "RouteErrorRateHigh" && alert["state"] == "firing" {
+                assert_eq!(alert["labels"]["route"], "failing");
+                assert_eq!(alert["labels"]["team"], "team-bad");
+                assert_eq!(alert["labels"]["severity"], "critical");
+                firing.get_or_insert(Instant::now());
             }
         }
         let bodies = webhook.bodies.lock().unwrap().clone();
@@ -539,15 +543,12 @@ fn a_grpc_method_answering_unavailable_with_http_200_fires_the_error_rate_alert_
         assert_eq!(runtime.block_on(grpc_call(gw, "/live.Orders/Place")), Ok("0".to_string()));
         assert_eq!(runtime.block_on(grpc_call(gw, "/live.Orders/Cancel")), Ok("14".to_string()));
         std::thread::sleep(Duration::from_millis(100));
-        if let Some(alerts) = get(prom_port, "/api/v1/alerts") {
-            let alerts: serde_json::Value = serde_json::from_str(&alerts).unwrap();
-            for alert in alerts["data"]["alerts"].as_array().into_iter().flatten() {
-                assert_ne!(alert["labels"]["route"], "place", "the OK method alerted: {alert}");
-                if alert["labels"]["alertname"] == "RouteErrorRateHigh" && alert["state"] == "firing" {
-                    assert_eq!(alert["labels"]["route"], "cancel");
-                    assert_eq!(alert["labels"]["team"], "team-orders");
-                    firing = true;
-                }
+        for alert in alerts(prom_port) {
+            assert_ne!(alert["labels"]["route"], "place", "the OK method alerted: {alert}");
+            if alert["labels"]["alertname"] == "RouteErrorRateHigh" && alert["state"] == "firing" {
+                assert_eq!(alert["labels"]["route"], "cancel");
+                assert_eq!(alert["labels"]["team"], "team-orders");
+                firing = true;
             }
         }
         unavailable =
