@@ -614,6 +614,41 @@ fn objectives_and_alerts_are_checked_against_what_the_proxies_measure() {
 }
 
 #[test]
+fn objectives_of_a_grpc_service_and_of_a_call_to_a_grpc_method_are_measured() {
+    use support::fixture::check;
+    check(
+        r#"
+        //- mesh.kdl
+        monitoring {
+            receiver "oncall" webhook="http://pager.example.com/hook"
+        }
+        service "web" {
+            owner "t"
+            address "web.svc" port=80
+            slo-exempt reason="internal"
+            calls "pay" operation="pay.Pay/Charge" timeout="1s" {
+                alert "error-rate" above="5%" severity="critical"
+            }
+        }
+        service "pay" {
+            owner "t"
+            address "pay.svc" port=50051
+            api "pay-grpc" kind="grpc" schema="pay.proto"
+            slo "availability" objective="99.9%" window="30d"
+            alert "error-rate" above="5%" severity="critical"
+            traffic { outlier-detection; }
+        }
+
+        //- pay.proto
+        syntax = "proto3";
+        package pay;
+        message M {}
+        service Pay { rpc Charge(M) returns (M); }
+        "#,
+    );
+}
+
+#[test]
 fn misspelt_kinds_unknown_templates_and_reserved_labels_are_errors() {
     use support::fixture::check;
     check(

@@ -1,7 +1,9 @@
 //! An SLO or alert on a metric no emitted config produces: no `monitoring`
 //! block (no proxy is scraped), an external service or caller (no sidecar
 //! of ours), plain TCP (no HTTP statuses or durations), a certificate
-//! alert without mTLS (no certificate). It could never fire.
+//! alert without mTLS (no certificate). It could never fire. gRPC is
+//! measured: HTTP durations, and its statuses by the proxies' `grpc_stats`
+//! filters (`emit::stats::GRPC_RESPONSES`).
 
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};

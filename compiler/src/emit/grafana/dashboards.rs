@@ -223,7 +223,10 @@ fn red_row(grid: &mut Grid, subject: &Subject, title: &str) {
         "percentunit",
         vec![(format!("{}{{{sel}}}", m::ERROR_RATIO), "5xx ratio".into())],
     );
-    errors.description = format!("The share of 5xx responses of {what} (5m rate).");
+    errors.description = match subject.grpc {
+        None => format!("The share of 5xx responses of {what} (5m rate)."),
+        Some(_) => format!("The share of 5xx responses and gRPC server errors of {what} (5m rate)."),
+    };
     grid.place(8, errors);
     let mut latency = timeseries(
         "Latency p50 / p95 / p99",
