@@ -421,6 +421,10 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
     assert!(good.hits() > 0 && bad.hits() > 0);
 }
 
+/// The API `grpc_upstream` serves.
+const ORDERS_PROTO: &str =
+    "syntax = \"proto3\";\npackage live;\nmessage M {}\nservice Orders { rpc Place(M) returns (M); rpc Cancel(M) returns (M); }\n";
+
 /// A gRPC server on HTTP/2 (h2c) answering `/live.Orders/Place` OK and
 /// every other method UNAVAILABLE (14), both with HTTP 200 and the status
 /// in the trailers, as gRPC servers do.
@@ -529,8 +533,7 @@ fn a_grpc_method_answering_unavailable_with_http_200_fires_the_error_rate_alert_
         }}
         "#
     );
-    let proto = "syntax = \"proto3\";\npackage live;\nmessage M {}\nservice Orders { rpc Place(M) returns (M); rpc Cancel(M) returns (M); }\n";
-    let live = Live::start(&[("mesh.kdl", &spec), ("orders.proto", proto)], prom_port);
+    let live = Live::start(&[("mesh.kdl", &spec), ("orders.proto", ORDERS_PROTO)], prom_port);
     let gateway = std::fs::read_to_string(live.out.path().join("envoy/gateway-public.yaml")).unwrap();
     assert!(gateway.contains("envoy.filters.http.grpc_stats"), "no gRPC stats filter:\n{gateway}");
     live.envoy.wait_ready(gw);
@@ -560,6 +563,55 @@ fn a_grpc_method_answering_unavailable_with_http_200_fires_the_error_rate_alert_
     let ok = query(prom_port, r#"meshc:grpc_responses:rate5m{route="place",grpc_status="0"}"#);
     assert!(ok.is_some_and(|r| r > 0.0), "no OK responses recorded for route place\n{}", logs());
     assert_eq!(query(prom_port, r#"meshc:error_ratio:rate5m{route="place"}"#), Some(0.0), "{}", logs());
+}
+
+#[test]
+fn a_sidecar_counts_its_services_grpc_answers_by_method_and_status_under_the_labels_the_rules_select() {
+    let upstream = grpc_upstream();
+    let (inbound, admin, metrics) = (support::free_port(), support::free_port(), support::free_port());
+    let spec = format!(
+        r#"
+        monitoring {{
+            metrics-port {metrics}
+            receiver "hook" webhook="http://127.0.0.1:9/alerts"
+        }}
+        service "orders" {{
+            owner "team-orders"
+            address "127.0.0.1" port={upstream}
+            sidecar inbound-port={inbound} admin-port={admin}
+            api "orders-grpc" kind="grpc" schema="orders.proto"
+            slo-exempt reason="test"
+        }}
+        "#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(dir.path(), &[("mesh.kdl", &spec), ("orders.proto", ORDERS_PROTO)]);
+    let configs = support::build_workspace(dir.path(), &dir.path().join("out"));
+    let sidecar = configs.iter().find(|p| p.ends_with("envoy/sidecar-orders.yaml")).unwrap();
+    support::envoy_validate(sidecar).unwrap();
+    let envoy = support::EnvoyProcess::start(sidecar);
+    envoy.wait_ready(inbound);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for _ in 0..3 {
+        assert_eq!(runtime.block_on(grpc_call(inbound, "/live.Orders/Place")), Ok("0".to_string()));
+    }
+    assert_eq!(runtime.block_on(grpc_call(inbound, "/live.Orders/Cancel")), Ok("14".to_string()));
+    let stats = get(admin, "/stats/prometheus").expect("the admin endpoint serves metrics");
+    let series = |method: &str, status: &str| {
+        stats
+            .lines()
+            .find(|l| {
+                l.starts_with("envoy_cluster{")
+                    && l.contains("grpc_cluster=\"inbound.orders\"")
+                    && l.contains("grpc_service=\"live.Orders\"")
+                    && l.contains(&format!("grpc_method=\"{method}\""))
+                    && l.contains(&format!("grpc_status=\"{status}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_string)
+    };
+    assert_eq!(series("Place", "0").as_deref(), Some("3"), "{stats}");
+    assert_eq!(series("Cancel", "14").as_deref(), Some("1"), "{stats}");
 }
 
 #[test]
