@@ -8,7 +8,9 @@
 //! delivers to the test's webhook, while the healthy route fires nothing;
 //! and a RabbitMQ node of the test's own with the `rabbitmq_prometheus`
 //! plugin, scraped as emitted, fires the consumer-lag alert for a backlog
-//! and not for a drained queue.
+//! and not for a drained queue; and a gRPC method answering UNAVAILABLE
+//! (HTTP 200, the status in the trailers) fires its route's error-rate
+//! alert while an OK one does not.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -89,8 +91,18 @@ fn the_shops_scrape_config_rules_rule_tests_and_alertmanager_config_pass_promtoo
     {
         assert!(rules.contains(metric), "no rule reads {metric}");
     }
+    // The gRPC route `charge`: its error rate counts UNAVAILABLE answers (which fire it), not INVALID_ARGUMENT.
+    assert!(
+        rules.contains(
+            "grpc_service=\"shop.payments.v1.Payments\",grpc_method=\"Charge\",grpc_status=~\"2|4|12|13|14|15\""
+        ),
+        "{rules}"
+    );
+    assert!(tests.contains("grpc_method=\"Charge\",grpc_status=\"14\""), "no gRPC failure in the rule tests");
+    assert!(tests.contains("grpc_method=\"Charge\",grpc_status=\"3\""), "no gRPC client error in the rule tests");
     let gateway = std::fs::read_to_string(out.path().join("envoy/gateway-public.yaml")).unwrap();
     assert!(gateway.contains("stat_prefix: place-order"), "route stats are not named after the route");
+    assert!(gateway.contains("envoy.filters.http.grpc_stats"), "the gateway counts no gRPC statuses");
     assert!(gateway.contains("port_value: 15000"), "no admin endpoint");
 }
 
@@ -352,13 +364,39 @@ fn start_prometheus(prometheus: &str, out: &Path, storage: &Path, port: u16) -> 
     )
 }
 
-/// Time scale of the end-to-end test: the spec's 5-minute rate window is 5 s,
+/// Prometheus' alerts, pending and firing (none while it does not answer).
+fn alerts(prom_port: u16) -> Vec<serde_json::Value> {
+    let body = get(prom_port, "/api/v1/alerts").unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    body["data"]["alerts"].as_array().cloned().unwrap_or_default()
+}
+
+/// Time scale of the end-to-end tests: the spec's 5-minute rate window is 5 s,
 /// its `for="1m"` 1 s, the 15 s scrape interval 250 ms.
 const SCALE: u32 = 60;
 
+/// A spec built at [`SCALE`], its gateway `public`'s Envoy, and a real
+/// Prometheus with the emitted scrape config and rules on `prom_port`.
+struct Live {
+    out: tempfile::TempDir,
+    storage: tempfile::TempDir,
+    envoy: support::EnvoyProcess,
+    _prometheus: Killed,
+}
+
+impl Live {
+    fn start(files: &[(&str, &str)], prom_port: u16) -> Live {
+        let prometheus = tool("MESHC_PROMETHEUS", "prometheus");
+        let out = build_scaled(files);
+        let envoy = support::EnvoyProcess::start(&out.path().join("envoy/gateway-public.yaml"));
+        let storage = tempfile::tempdir().unwrap();
+        let prometheus = start_prometheus(&prometheus, out.path(), storage.path(), prom_port);
+        Live { out, storage, envoy, _prometheus: prometheus }
+    }
+}
+
 #[test]
 fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhook_and_healthy_traffic_fires_nothing() {
-    let prometheus = tool("MESHC_PROMETHEUS", "prometheus");
     let alertmanager = tool("MESHC_ALERTMANAGER", "prometheus-alertmanager");
     let good = support::Upstream::start_with_status("good", 200);
     let bad = support::Upstream::start_with_status("bad", 500);
@@ -395,14 +433,12 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
         good = good.port(),
         bad = bad.port(),
     );
-    let out = build_scaled(&[("mesh.kdl", &spec)]);
-    let _envoy = support::EnvoyProcess::start(&out.path().join("envoy/gateway-public.yaml"));
-    let storage = tempfile::tempdir().unwrap();
-    let _prometheus = start_prometheus(&prometheus, out.path(), storage.path(), prom_port);
+    let live = Live::start(&[("mesh.kdl", &spec)], prom_port);
+    let storage = &live.storage;
     let _alertmanager = spawn(
         &alertmanager,
         &[
-            format!("--config.file={}", out.path().join("alertmanager/alertmanager.yml").display()),
+            format!("--config.file={}", live.out.path().join("alertmanager/alertmanager.yml").display()),
             format!("--storage.path={}", storage.path().join("alertmanager").display()),
             format!("--web.listen-address=127.0.0.1:{am_port}"),
             "--cluster.listen-address=".to_string(),
@@ -421,16 +457,13 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
         let _ = support::try_http_request(gw, "GET", "/ok/orders", &[], b"");
         let _ = support::try_http_request(gw, "GET", "/fail/orders", &[], b"");
         std::thread::sleep(Duration::from_millis(100));
-        if let Some(alerts) = get(prom_port, "/api/v1/alerts") {
-            let alerts: serde_json::Value = serde_json::from_str(&alerts).unwrap();
-            for alert in alerts["data"]["alerts"].as_array().into_iter().flatten() {
-                assert_ne!(alert["labels"]["route"], "healthy", "the healthy route alerted: {alert}");
-                if alert["labels"]["alertname"] == "RouteErrorRateHigh" && alert["state"] == "firing" {
-                    assert_eq!(alert["labels"]["route"], "failing");
-                    assert_eq!(alert["labels"]["team"], "team-bad");
-                    assert_eq!(alert["labels"]["severity"], "critical");
-                    firing.get_or_insert(Instant::now());
-                }
+        for alert in alerts(prom_port) {
+            assert_ne!(alert["labels"]["route"], "healthy", "the healthy route alerted: {alert}");
+            if alert["labels"]["alertname"] == "RouteErrorRateHigh" && alert["state"] == "firing" {
+                assert_eq!(alert["labels"]["route"], "failing");
+                assert_eq!(alert["labels"]["team"], "team-bad");
+                assert_eq!(alert["labels"]["severity"], "critical");
+                firing.get_or_insert(Instant::now());
             }
         }
         let bodies = webhook.bodies.lock().unwrap().clone();
@@ -446,10 +479,8 @@ fn a_failing_upstream_fires_the_error_rate_alert_in_prometheus_and_at_the_webhoo
 
 /// Prometheus' alerts of `alertname` by the label `label`: `(value, state)`.
 fn alerts_by(prom_port: u16, alertname: &str, label: &str) -> Vec<(String, String)> {
-    let Some(alerts) = get(prom_port, "/api/v1/alerts") else { return Vec::new() };
-    let alerts: serde_json::Value = serde_json::from_str(&alerts).unwrap();
-    let all = alerts["data"]["alerts"].as_array().cloned().unwrap_or_default();
-    all.iter()
+    alerts(prom_port)
+        .iter()
         .filter(|a| a["labels"]["alertname"] == alertname)
         .map(|a| (a["labels"][label].as_str().unwrap_or("").to_string(), a["state"].as_str().unwrap_or("").to_string()))
         .collect()
@@ -559,6 +590,205 @@ fn a_backlog_in_a_rabbitmq_queue_fires_the_consumer_lag_alert_and_a_drained_queu
     assert!(resolved, "ConsumerLagHigh still active after billing's queue was drained\n{}", logs());
 }
 
+/// The API `grpc_upstream` serves.
+const ORDERS_PROTO: &str =
+    "syntax = \"proto3\";\npackage live;\nmessage M {}\nservice Orders { rpc Place(M) returns (M); rpc Cancel(M) returns (M); }\n";
+
+/// A gRPC server on HTTP/2 (h2c) answering `/live.Orders/Place` OK and
+/// every other method UNAVAILABLE (14), both with HTTP 200 and the status
+/// in the trailers, as gRPC servers do.
+fn grpc_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(mut connection) = h2::server::handshake(socket).await else { return };
+                    while let Some(Ok((request, mut respond))) = connection.accept().await {
+                        let status = if request.uri().path() == "/live.Orders/Place" { "0" } else { "14" };
+                        let mut body = request.into_body();
+                        while let Some(Ok(chunk)) = body.data().await {
+                            let _ = body.flow_control().release_capacity(chunk.len());
+                        }
+                        let head = http::Response::builder().header("content-type", "application/grpc").body(());
+                        let Ok(mut stream) = respond.send_response(head.unwrap(), false) else { continue };
+                        let _ = stream.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), false);
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", http::HeaderValue::from_static(status));
+                        let _ = stream.send_trailers(trailers);
+                    }
+                });
+            }
+        });
+    });
+    port
+}
+
+/// A unary call with an empty message through the gateway on `port` over
+/// h2c: the response's `grpc-status` (trailers, or headers when trailers-only).
+async fn grpc_call(port: u16, path: &str) -> Result<String, String> {
+    let socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let (client, connection) = h2::client::handshake(socket).await.map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let mut client = client.ready().await.map_err(|e| e.to_string())?;
+    let request = http::Request::post(format!("http://127.0.0.1:{port}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .map_err(|e| e.to_string())?;
+    let (response, mut send) = client.send_request(request, false).map_err(|e| e.to_string())?;
+    send.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), true).map_err(|e| e.to_string())?;
+    let response = response.await.map_err(|e| e.to_string())?;
+    let in_headers = response.headers().get("grpc-status").cloned();
+    let mut body = response.into_body();
+    while let Some(chunk) = body.data().await {
+        chunk.map_err(|e| e.to_string())?;
+    }
+    let trailers = body.trailers().await.map_err(|e| e.to_string())?;
+    let status = trailers.and_then(|t| t.get("grpc-status").cloned()).or(in_headers);
+    Ok(status.map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()).unwrap_or_default())
+}
+
+/// The value of a PromQL instant query's first sample, if any.
+fn query(prom_port: u16, promql: &str) -> Option<f64> {
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let body: serde_json::Value =
+        serde_json::from_str(&get(prom_port, &format!("/api/v1/query?query={encoded}"))?).ok()?;
+    body["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn a_grpc_method_answering_unavailable_with_http_200_fires_the_error_rate_alert_and_ok_answers_do_not() {
+    let upstream = grpc_upstream();
+    let (gw, admin, metrics, prom_port) =
+        (support::free_port(), support::free_port(), support::free_port(), support::free_port());
+    let spec = format!(
+        r#"
+        monitoring {{
+            admin-port {admin}
+            metrics-port {metrics}
+            scrape-interval "15s"
+            receiver "hook" webhook="http://127.0.0.1:9/alerts"
+            default-receiver "hook"
+        }}
+        service "orders" {{
+            owner "team-orders"
+            address "127.0.0.1" port={upstream}
+            api "orders-grpc" kind="grpc" schema="orders.proto"
+            slo-exempt reason="test"
+        }}
+        gateway "public" {{
+            listener "http" address="127.0.0.1" port={gw}
+            route "place" {{
+                match path="/live.Orders/Place"
+                to "orders" operation="live.Orders/Place"
+                alert "error-rate" above="50%" for="1m" severity="critical"
+            }}
+            route "cancel" {{
+                match path="/live.Orders/Cancel"
+                to "orders" operation="live.Orders/Cancel"
+                alert "error-rate" above="50%" for="1m" severity="critical"
+            }}
+        }}
+        "#
+    );
+    let live = Live::start(&[("mesh.kdl", &spec), ("orders.proto", ORDERS_PROTO)], prom_port);
+    let gateway = std::fs::read_to_string(live.out.path().join("envoy/gateway-public.yaml")).unwrap();
+    assert!(gateway.contains("envoy.filters.http.grpc_stats"), "no gRPC stats filter:\n{gateway}");
+    live.envoy.wait_ready(gw);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let logs = || std::fs::read_to_string(live.storage.path().join("prometheus.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (mut firing, mut unavailable) = (false, 0.0);
+    let mut answers: Vec<(&str, Result<String, String>)> = Vec::new();
+    while Instant::now() < deadline && !(firing && unavailable > 0.0) {
+        // Both answer HTTP 200: only the gRPC status tells them apart.
+        answers.push(("Place", runtime.block_on(grpc_call(gw, "/live.Orders/Place"))));
+        answers.push(("Cancel", runtime.block_on(grpc_call(gw, "/live.Orders/Cancel"))));
+        std::thread::sleep(Duration::from_millis(100));
+        for alert in alerts(prom_port) {
+            assert_ne!(alert["labels"]["route"], "place", "the OK method alerted: {alert}");
+            if alert["labels"]["alertname"] == "RouteErrorRateHigh" && alert["state"] == "firing" {
+                assert_eq!(alert["labels"]["route"], "cancel");
+                assert_eq!(alert["labels"]["team"], "team-orders");
+                firing = true;
+            }
+        }
+        unavailable =
+            query(prom_port, r#"meshc:grpc_responses:rate5m{route="cancel",grpc_status="14"}"#).unwrap_or(0.0);
+    }
+    // A loaded machine may fail a call now and then; the methods must answer as they do.
+    let answered =
+        |method: &str, status: &str| answers.iter().filter(|(m, a)| *m == method && a.as_deref() == Ok(status)).count();
+    assert!(answered("Place", "0") * 10 >= answers.len() / 2 * 9, "Place did not answer OK: {answers:?}");
+    assert!(answered("Cancel", "14") * 10 >= answers.len() / 2 * 9, "Cancel did not answer UNAVAILABLE: {answers:?}");
+    assert!(firing, "RouteErrorRateHigh never fired for the UNAVAILABLE method\n{}", logs());
+    assert!(unavailable > 0.0, "no UNAVAILABLE responses recorded for route cancel\n{}", logs());
+    // The OK method's responses are recorded, none of them as a failure.
+    let ok = query(prom_port, r#"meshc:grpc_responses:rate5m{route="place",grpc_status="0"}"#);
+    assert!(ok.is_some_and(|r| r > 0.0), "no OK responses recorded for route place\n{}", logs());
+    assert_eq!(query(prom_port, r#"meshc:error_ratio:rate5m{route="place"}"#), Some(0.0), "{}", logs());
+}
+
+#[test]
+fn a_sidecar_counts_its_services_grpc_answers_by_method_and_status_under_the_labels_the_rules_select() {
+    let upstream = grpc_upstream();
+    let (inbound, admin, metrics) = (support::free_port(), support::free_port(), support::free_port());
+    let spec = format!(
+        r#"
+        monitoring {{
+            metrics-port {metrics}
+            receiver "hook" webhook="http://127.0.0.1:9/alerts"
+        }}
+        service "orders" {{
+            owner "team-orders"
+            address "127.0.0.1" port={upstream}
+            sidecar inbound-port={inbound} admin-port={admin}
+            api "orders-grpc" kind="grpc" schema="orders.proto"
+            slo-exempt reason="test"
+        }}
+        "#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(dir.path(), &[("mesh.kdl", &spec), ("orders.proto", ORDERS_PROTO)]);
+    let configs = support::build_workspace(dir.path(), &dir.path().join("out"));
+    let sidecar = configs.iter().find(|p| p.ends_with("envoy/sidecar-orders.yaml")).unwrap();
+    support::envoy_validate(sidecar).unwrap();
+    let envoy = support::EnvoyProcess::start(sidecar);
+    envoy.wait_ready(inbound);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for _ in 0..3 {
+        assert_eq!(runtime.block_on(grpc_call(inbound, "/live.Orders/Place")), Ok("0".to_string()));
+    }
+    assert_eq!(runtime.block_on(grpc_call(inbound, "/live.Orders/Cancel")), Ok("14".to_string()));
+    let stats = get(admin, "/stats/prometheus").expect("the admin endpoint serves metrics");
+    let series = |method: &str, status: &str| {
+        stats
+            .lines()
+            .find(|l| {
+                l.starts_with("envoy_cluster{")
+                    && l.contains("grpc_cluster=\"inbound.orders\"")
+                    && l.contains("grpc_service=\"live.Orders\"")
+                    && l.contains(&format!("grpc_method=\"{method}\""))
+                    && l.contains(&format!("grpc_status=\"{status}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_string)
+    };
+    assert_eq!(series("Place", "0").as_deref(), Some("3"), "{stats}");
+    assert_eq!(series("Cancel", "14").as_deref(), Some("1"), "{stats}");
+}
+
 #[test]
 fn objectives_and_alerts_are_checked_against_what_the_proxies_measure() {
     use support::fixture::check;
@@ -656,6 +886,41 @@ fn latency_objectives_must_fit_between_the_per_try_timeout_and_the_retries_end()
                 slo "latency" objective="99%" under="500ms" window="30d"
             }
         }
+        "#,
+    );
+}
+
+#[test]
+fn objectives_of_a_grpc_service_and_of_a_call_to_a_grpc_method_are_measured() {
+    use support::fixture::check;
+    check(
+        r#"
+        //- mesh.kdl
+        monitoring {
+            receiver "oncall" webhook="http://pager.example.com/hook"
+        }
+        service "web" {
+            owner "t"
+            address "web.svc" port=80
+            slo-exempt reason="internal"
+            calls "pay" operation="pay.Pay/Charge" timeout="1s" {
+                alert "error-rate" above="5%" severity="critical"
+            }
+        }
+        service "pay" {
+            owner "t"
+            address "pay.svc" port=50051
+            api "pay-grpc" kind="grpc" schema="pay.proto"
+            slo "availability" objective="99.9%" window="30d"
+            alert "error-rate" above="5%" severity="critical"
+            traffic { outlier-detection; }
+        }
+
+        //- pay.proto
+        syntax = "proto3";
+        package pay;
+        message M {}
+        service Pay { rpc Charge(M) returns (M); }
         "#,
     );
 }

@@ -9,5 +9,6 @@
 //! `prometheus` then using them from here as `grafana` does.
 
 pub use super::prometheus::{
-    escape, lags, slo_ratio_record, slo_windows, subjects, Scope, Subject, CONSUMER_LAG_RECORD, FAST_BURN, SLOW_BURN,
+    escape, lags, slo_ratio_record, slo_windows, subjects, Scope, Subject, CONSUMER_LAG_RECORD, FAST_BURN,
+    GRPC_RESPONSES_RECORD, SLOW_BURN,
 };

@@ -2,8 +2,8 @@
 //! write and the Prometheus rules select (both must agree).
 
 use crate::model::monitoring::{AlertKind, SloKind};
-use crate::model::values::Operation;
-use crate::model::{Call, Model, Service};
+use crate::model::values::{ApiKind, Operation};
+use crate::model::{Call, Forward, Model, Service};
 
 /// Envoy's default request-time histogram bounds, in milliseconds.
 pub const ENVOY_BUCKETS_MS: &[u64] =
@@ -73,4 +73,45 @@ pub fn sidecar_admin_port(model: &Model, service: &Service) -> Option<u16> {
 pub fn gateway_admin_port(model: &Model, gateway: &crate::model::Gateway) -> Option<u16> {
     let monitoring = model.monitoring.as_ref()?;
     Some(gateway.admin_port.as_ref().map_or(monitoring.admin_port, |p| p.value).get())
+}
+
+/// The counter of gRPC responses by status, as the proxies' `grpc_stats`
+/// filters count them and their stats tags (`envoy::stats`) name it:
+/// Envoy's `cluster.CLUSTER.grpc.SERVICE.METHOD.STATUS` (or
+/// `cluster.CLUSTER.grpc.STATUS` for a method outside the allowlist) with
+/// CLUSTER, SERVICE, METHOD and STATUS as labels, leaving `cluster`.
+pub const GRPC_RESPONSES: &str = "envoy_cluster";
+/// The labels of [`GRPC_RESPONSES`]; Envoy names tags after these.
+pub const GRPC_CLUSTER: &str = "grpc_cluster";
+pub const GRPC_SERVICE: &str = "grpc_service";
+pub const GRPC_METHOD: &str = "grpc_method";
+pub const GRPC_STATUS: &str = "grpc_status";
+
+/// The gRPC status codes that count as failures of the server: those the
+/// standard gRPC-to-HTTP mapping turns into 5xx (UNKNOWN 2,
+/// DEADLINE_EXCEEDED 4, UNIMPLEMENTED 12, INTERNAL 13, UNAVAILABLE 14,
+/// DATA_LOSS 15). The others are the caller's (INVALID_ARGUMENT,
+/// NOT_FOUND, PERMISSION_DENIED, ...), a cancellation (CANCELLED) or
+/// a limit (RESOURCE_EXHAUSTED is 429), and burn no budget.
+pub const GRPC_SERVER_ERRORS: &str = "2|4|12|13|14|15";
+
+/// The native gRPC operation a gateway route forwards, if any (a
+/// transcoded route's clients speak REST: it is measured by HTTP status,
+/// which the transcoder derives from the gRPC status).
+pub fn grpc_route(forward: &Forward) -> Option<(&str, &str)> {
+    forward.transcode.is_none().then_some(())?;
+    grpc_operation(forward.operation.as_ref().map(|o| &o.value))
+}
+
+/// `(service, method)` of a gRPC operation.
+pub fn grpc_operation(operation: Option<&Operation>) -> Option<(&str, &str)> {
+    match operation? {
+        Operation::Grpc { service, method } => Some((service, method)),
+        _ => None,
+    }
+}
+
+/// Whether a service serves gRPC APIs (its sidecar counts their statuses).
+pub fn serves_grpc(service: &Service) -> bool {
+    service.apis.iter().any(|a| a.kind == ApiKind::Grpc)
 }

@@ -4,6 +4,8 @@
 //! alert without mTLS (no certificate), a consumer-lag alert on a consumer
 //! its broker's exporter reports no lag for (an ephemeral consumer, a
 //! topic kept on no broker, a RabbitMQ stream queue). It could never fire.
+//! gRPC is measured: HTTP durations, and its statuses by the proxies'
+//! `grpc_stats` filters (`emit::stats::GRPC_RESPONSES`).
 
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};

@@ -55,10 +55,40 @@ pub struct Admin<'a> {
 
 /// `envoy.config.metrics.v3.StatsConfig`: the request-time histograms'
 /// buckets (Envoy's defaults and the spec's latency thresholds, so each
-/// threshold is a bucket bound Prometheus can select with `le`).
+/// threshold is a bucket bound Prometheus can select with `le`), and the
+/// tags of the gRPC status counters (Envoy's default tags stay on).
 #[derive(Clone, Serialize)]
 pub struct StatsConfig<'a> {
     pub histogram_bucket_settings: Vec<HistogramBucketSettings<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stats_tags: Vec<TagSpecifier>,
+}
+
+/// `envoy.config.metrics.v3.TagSpecifier`: the regex's first group is cut
+/// from the stat's name, its second is the tag's value.
+#[derive(Clone, Serialize)]
+pub struct TagSpecifier {
+    pub regex: String,
+    pub tag_name: &'static str,
+}
+
+/// `envoy.extensions.filters.http.grpc_stats.v3.FilterConfig`: gRPC
+/// responses counted by status per allowlisted method (others together).
+#[derive(Clone, Serialize)]
+pub struct GrpcStats<'a> {
+    pub individual_method_stats_allowlist: GrpcMethodList<'a>,
+}
+
+/// `envoy.config.core.v3.GrpcMethodList`.
+#[derive(Clone, Serialize)]
+pub struct GrpcMethodList<'a> {
+    pub services: Vec<GrpcMethods<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct GrpcMethods<'a> {
+    pub method_names: Vec<Str<'a>>,
+    pub name: Str<'a>,
 }
 
 #[derive(Clone, Serialize)]
@@ -157,6 +187,8 @@ pub enum Any<'a> {
     HttpConnectionManager(Box<HttpConnectionManager<'a>>),
     #[serde(rename = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router")]
     Router(Empty),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.filters.http.grpc_stats.v3.FilterConfig")]
+    GrpcStats(GrpcStats<'a>),
     #[serde(rename = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy")]
     TcpProxy(TcpProxy<'a>),
     #[serde(rename = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector")]

@@ -15,6 +15,7 @@ use super::api::{
     RegexRewrite, RouteAction, RouteConfiguration, RouteMatch, StringMatcher, UpgradeConfig, VirtualHost,
 };
 use super::security as envoy_security;
+use super::stats::{grpc_stats_filter, GrpcMethodSet};
 use super::tls::upstream_tls;
 use super::{
     apply_retry_budget, callee_clusters, hash_policy, header_matcher, retry_policy, upstream_cluster, version_cluster,
@@ -138,7 +139,8 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
     // The gateway's connection manager is not typed yet: its route config joins it as a JSON value.
     let route_config = serde_json::to_value(&route_config).expect("a route config serializes");
     let mappers = local_reply_mappers(gateway);
-    let filters = http_filters(model, schemas, gateway);
+    let grpc = grpc_routes(model, gateway);
+    let filters = http_filters(model, schemas, gateway, &grpc);
     // Envoy stamps `server: envoy` after all filters; a route that removes or
     // renames `server` needs it to pass the upstream's header through instead.
     let touches_server = gateway.routes.iter().flat_map(|r| &r.response).any(|t| match t {
@@ -237,7 +239,7 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
         cluster.discovery = "STRICT_DNS";
         clusters.insert(VALIDATOR_CLUSTER.to_string(), cluster);
     }
-    let monitored = super::stats::monitored(model, crate::emit::stats::gateway_admin_port(model, gateway));
+    let monitored = super::stats::monitored(model, crate::emit::stats::gateway_admin_port(model, gateway), &grpc);
     let mut bootstrap = json!({
         "node": { "id": format!("gateway-{}", gateway.name.value), "cluster": model.name },
     });
@@ -426,13 +428,13 @@ fn redirect_action(redirect: &Redirect) -> Value {
 }
 
 /// Authentication, authorization and rate limits (envoy_security), request
-/// validation (ext_authz), header mutation, the gRPC-JSON
+/// validation (ext_authz), header mutation, gRPC statistics, the gRPC-JSON
 /// transcoder, the cache, then the router.
 /// The cache fetches misses through the upstream filter chain only, so
 /// nothing but the router may sit after it; transforms before it apply to
 /// hits and misses alike; transcoded requests reach it as gRPC POSTs and are
 /// never cached. Filters are listed only when some route uses them.
-fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<Value> {
+fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway, grpc: &GrpcMethodSet) -> Vec<Value> {
     // Who the client is, what it may do and how often, before anything else looks at the request.
     let mut filters = envoy_security::http_filters(model, schemas, gateway);
     // Validation first: it judges the request as the client sent it.
@@ -454,6 +456,10 @@ fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<
             json!({ "name": HEADER_MUTATION_FILTER, "typed_config": { "@type": HEADER_MUTATION, "mutations": {} } }),
         );
     }
+    // gRPC statuses of the native gRPC routes, before the transcoder makes REST requests gRPC.
+    if !grpc.is_empty() {
+        filters.push(serde_json::to_value(grpc_stats_filter(grpc)).expect("a filter serializes"));
+    }
     if let Some(transcoder) = transcoder(model, schemas, gateway) {
         filters.push(transcoder);
     }
@@ -465,6 +471,17 @@ fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway) -> Vec<
     }
     filters.push(json!({ "name": "envoy.filters.http.router", "typed_config": { "@type": ROUTER } }));
     filters
+}
+
+/// The gRPC methods the gateway's native gRPC routes forward, when the mesh is monitored.
+fn grpc_routes<'a>(model: &Model, gateway: &'a Gateway) -> GrpcMethodSet<'a> {
+    let mut methods = GrpcMethodSet::new();
+    if model.monitoring.is_some() {
+        for (service, method) in forwards(gateway).filter_map(crate::emit::stats::grpc_route) {
+            methods.entry(service).or_default().insert(method);
+        }
+    }
+    methods
 }
 
 /// Envoy's gRPC-JSON transcoder for the gateway's `transcode` routes, with

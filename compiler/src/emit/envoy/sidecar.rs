@@ -33,11 +33,13 @@ use super::api::{
 use super::security::{
     jwks_cluster_of, service_token_filter, token_exchange_cluster, token_exchange_filter, token_exchange_route,
 };
+use super::stats::{grpc_stats_filter, GrpcMethodSet};
 use super::tls::{downstream_tls, network_rbac_filters, rbac_filters, upstream_tls};
 use super::{
     apply_retry_budget, callee_clusters, hash_policy, retry_policy, upstream_cluster, versioned_routes,
     weighted_versions,
 };
+use crate::emit::stats::grpc_operation;
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::identity::MtlsMode;
 use crate::model::values::Operation;
@@ -96,7 +98,9 @@ fn bootstrap<'a>(
             listener.traffic_direction = Some(if outbound { "OUTBOUND" } else { "INBOUND" });
         }
     }
-    let monitored = super::stats::monitored(model, crate::emit::stats::sidecar_admin_port(model, service));
+    let mut grpc = called_grpc_methods(model, service);
+    super::stats::served_grpc_methods(schemas, service, None, &mut grpc);
+    let monitored = super::stats::monitored(model, crate::emit::stats::sidecar_admin_port(model, service), &grpc);
     let (admin, stats_config) = match monitored {
         Some(m) => {
             listeners.push(m.listener);
@@ -155,8 +159,18 @@ fn inbound_listener<'a>(
             ..Default::default()
         });
         let host = VirtualHost { domains: vec!["*".into()], name: "inbound".into(), routes: vec![route] };
-        let mut manager =
-            connection_manager("inbound", stat_prefix, vec![host], token.into_iter().chain(rbac).collect());
+        // gRPC statuses per method, when monitored.
+        let mut grpc = GrpcMethodSet::new();
+        if model.monitoring.is_some() {
+            super::stats::served_grpc_methods(schemas, service, Some(port), &mut grpc);
+        }
+        let grpc_stats = (!grpc.is_empty()).then(|| grpc_stats_filter(&grpc));
+        let mut manager = connection_manager(
+            "inbound",
+            stat_prefix,
+            vec![host],
+            token.into_iter().chain(rbac).chain(grpc_stats).collect(),
+        );
         traced(model, service, &mut manager);
         if inbound_tls.is_some() {
             // The app learns who called: the caller's SPIFFE ID in `x-forwarded-client-cert`.
@@ -349,12 +363,27 @@ fn outbound_listener<'a>(
         let (name, cluster) = token_exchange_cluster(sts);
         clusters.insert(name, cluster);
     }
-    let filters = exchanges.into_values().collect();
+    let grpc = called_grpc_methods(model, service);
+    let grpc_stats = (!grpc.is_empty()).then(|| grpc_stats_filter(&grpc));
+    let filters = exchanges.into_values().chain(grpc_stats).collect();
     let mut manager = connection_manager("outbound", format!("outbound_{name}"), hosts, filters);
     traced(model, service, &mut manager);
     let manager =
         Filter::new("envoy.filters.network.http_connection_manager", Any::HttpConnectionManager(Box::new(manager)));
     Some(listener("outbound", "127.0.0.1", service.sidecar()?.outbound.get(), vec![manager], None))
+}
+
+/// The gRPC methods `service` calls, when the mesh is monitored.
+fn called_grpc_methods<'a>(model: &Model, service: &'a Service) -> GrpcMethodSet<'a> {
+    let mut methods = GrpcMethodSet::new();
+    if model.monitoring.is_some() {
+        for call in &service.calls {
+            if let Some((grpc_service, method)) = grpc_operation(call.operation.as_ref().map(|o| &o.value)) {
+                methods.entry(grpc_service).or_default().insert(method);
+            }
+        }
+    }
+    methods
 }
 
 /// A listener with one filter chain: `filters`, behind `tls` when given.

@@ -1,14 +1,20 @@
 //! What a monitored mesh adds to every proxy (`monitoring`): the admin
 //! endpoint on 127.0.0.1, a metrics listener on all addresses that serves
-//! only `/stats/prometheus` from it (as Istio's port 15090 does), and the
-//! request-time histogram buckets holding the spec's latency thresholds.
+//! only `/stats/prometheus` from it (as Istio's port 15090 does), the
+//! request-time histogram buckets holding the spec's latency thresholds,
+//! and on proxies carrying gRPC the `grpc_stats` filter with the tags that
+//! make its counters one metric (`emit::stats::GRPC_RESPONSES`).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::api::{
-    Address, Admin, Any, Cluster, Empty, Filter, FilterChain, HistogramBucketSettings, HttpConnectionManager, Listener,
-    Regex, Route, RouteAction, RouteConfiguration, RouteMatch, StatsConfig, StringMatcher, VirtualHost,
+    Address, Admin, Any, Cluster, Empty, Filter, FilterChain, GrpcMethodList, GrpcMethods, GrpcStats,
+    HistogramBucketSettings, HttpConnectionManager, Listener, Regex, Route, RouteAction, RouteConfiguration,
+    RouteMatch, StatsConfig, StringMatcher, TagSpecifier, VirtualHost,
 };
-use crate::emit::stats::latency_buckets_ms;
+use crate::emit::stats::{grpc_operation, latency_buckets_ms, GRPC_CLUSTER, GRPC_METHOD, GRPC_SERVICE, GRPC_STATUS};
 use crate::model::Model;
+use crate::schema::SchemaIndex;
 
 /// The cluster the metrics listener forwards to: the proxy's own admin
 /// endpoint. Service names hold no dots, so it cannot clash.
@@ -26,7 +32,8 @@ pub struct Monitored<'a> {
     pub stats: StatsConfig<'a>,
 }
 
-pub fn monitored<'a>(model: &Model, admin_port: Option<u16>) -> Option<Monitored<'a>> {
+/// `grpc`: the gRPC methods the proxy's `grpc_stats` filters count one by one.
+pub fn monitored<'a>(model: &Model, admin_port: Option<u16>, grpc: &GrpcMethodSet) -> Option<Monitored<'a>> {
     let monitoring = model.monitoring.as_ref()?;
     let admin_port = admin_port?;
     let mut route = Route::new("metrics", RouteMatch::path(METRICS_PATH));
@@ -73,6 +80,72 @@ pub fn monitored<'a>(model: &Model, admin_port: Option<u16>) -> Option<Monitored
                     ..StringMatcher::default()
                 },
             }],
+            stats_tags: grpc_tags(grpc),
         },
     })
+}
+
+/// gRPC methods by service.
+pub type GrpcMethodSet<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
+
+/// The methods of the gRPC APIs `service` serves on `port` (every port when `None`), per their schemas.
+pub fn served_grpc_methods<'a>(
+    schemas: &'a SchemaIndex,
+    service: &'a crate::model::Service,
+    port: Option<crate::model::PortId>,
+    into: &mut GrpcMethodSet<'a>,
+) {
+    for api in service.apis.iter().filter(|a| port.is_none_or(|p| a.port == p)) {
+        let ids = std::iter::once(api.schema).chain(api.versions.iter().map(|v| v.schema));
+        let operations = ids.filter_map(|id| schemas.get(id)).flat_map(|s| &s.operations);
+        for op in operations.filter(|op| api.serves(&op.operation)) {
+            if let Some((grpc_service, method)) = grpc_operation(Some(&op.operation)) {
+                into.entry(grpc_service).or_default().insert(method);
+            }
+        }
+    }
+}
+
+/// The `grpc_stats` filter counting `methods` one by one (others
+/// together): an allowlist, so callers cannot grow the stats without bound.
+pub fn grpc_stats_filter<'b>(methods: &GrpcMethodSet) -> Filter<'b> {
+    let services = methods
+        .iter()
+        .map(|(service, methods)| GrpcMethods {
+            method_names: methods.iter().map(|m| m.to_string().into()).collect(),
+            name: service.to_string().into(),
+        })
+        .collect();
+    Filter::new(
+        "envoy.filters.http.grpc_stats",
+        Any::GrpcStats(GrpcStats { individual_method_stats_allowlist: GrpcMethodList { services } }),
+    )
+}
+
+/// Tags turning `cluster.CLUSTER.grpc[.SERVICE.METHOD].STATUS` into the
+/// counter `cluster` (`envoy_cluster`) with the four as labels. Envoy's own
+/// tags take one dot-free token for the cluster and the service, and
+/// cluster names (`inbound.orders`) and services (`shop.v1.Orders`) hold
+/// dots, so the services are spelled out: the status is the last token,
+/// the method the one before, and the cluster ends where `.grpc.` meets a
+/// known service. The `.grpc.` goes with the cluster: at a gateway, whose
+/// gRPC clusters are `SERVICE.grpc`, Envoy's `envoy.grpc_bridge_*` tags
+/// cut a `grpc.` too, so only without it is the name the same everywhere.
+fn grpc_tags(grpc: &GrpcMethodSet) -> Vec<TagSpecifier> {
+    if grpc.is_empty() {
+        return Vec::new();
+    }
+    let services = grpc.keys().map(|s| regex_literal(s)).collect::<Vec<_>>().join("|");
+    let tag = |tag_name, regex: String| TagSpecifier { regex, tag_name };
+    vec![
+        tag(GRPC_CLUSTER, format!(r"^cluster\.((.+)\.grpc\.)(?:(?:{services})\.[^.]+\.)?\d+$")),
+        tag(GRPC_SERVICE, format!(r"^cluster\..+\.grpc(\.({services}))\.[^.]+\.\d+$")),
+        tag(GRPC_METHOD, format!(r"^cluster\..+\.grpc\.(?:{services})(\.([^.]+))\.\d+$")),
+        tag(GRPC_STATUS, format!(r"^cluster\..+\.grpc(?:\.(?:{services})\.[^.]+)?(\.(\d+))$")),
+    ]
+}
+
+/// A RE2 literal: proto names are letters, digits, `_` and `.`.
+fn regex_literal(text: &str) -> String {
+    text.replace('.', r"\.")
 }

@@ -234,7 +234,10 @@ fn red_row(grid: &mut Grid, subject: &Subject, title: &str) {
         "percentunit",
         vec![(format!("{}{{{sel}}}", m::ERROR_RATIO), "5xx ratio".into())],
     );
-    errors.description = format!("The share of 5xx responses of {what} (5m rate).");
+    errors.description = match subject.grpc {
+        None => format!("The share of 5xx responses of {what} (5m rate)."),
+        Some(_) => format!("The share of 5xx responses and gRPC server errors of {what} (5m rate)."),
+    };
     grid.place(8, errors);
     let mut latency = timeseries(
         "Latency p50 / p95 / p99",
@@ -247,6 +250,17 @@ fn red_row(grid: &mut Grid, subject: &Subject, title: &str) {
     );
     latency.description = format!("Response-time percentiles of {what} (5m rate of Envoy's histogram).");
     grid.place(8, latency);
+    if subject.grpc.is_some() {
+        let mut grpc = timeseries(
+            "gRPC responses by status",
+            "reqps",
+            vec![(format!("{}{{{sel}}}", m::GRPC_RESPONSES), "{{grpc_status}}".into())],
+        );
+        grpc.description = format!(
+            "gRPC responses of {what} per second by status code (5m rate). Failures travel as HTTP 200: UNKNOWN (2), DEADLINE_EXCEEDED (4), UNIMPLEMENTED (12), INTERNAL (13), UNAVAILABLE (14) and DATA_LOSS (15) count as errors above; the caller's errors do not."
+        );
+        grid.place(24, grpc);
+    }
 }
 
 /// Per SLO of a subject: its burn rate over each window and its budget left.

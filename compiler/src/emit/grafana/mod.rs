@@ -42,6 +42,8 @@ pub mod metrics {
     pub const ERROR_RATIO: &str = "meshc:error_ratio:rate5m";
     pub const LATENCY_P50: &str = "meshc:latency_ms_p50:rate5m";
     pub const LATENCY_P99: &str = "meshc:latency_ms_p99:rate5m";
+    /// Per route, call and service carrying gRPC, by `grpc_status`.
+    pub const GRPC_RESPONSES: &str = shared::GRPC_RESPONSES_RECORD;
     /// Per SLO (group `meshc-slo`), labelled as the subject plus `slo`.
     pub const SLO_BUDGET_REMAINING: &str = "meshc:slo_error_budget_remaining";
     pub const SLO_OBJECTIVE: &str = "meshc:slo_objective";

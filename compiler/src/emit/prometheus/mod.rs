@@ -13,6 +13,12 @@
 //! A consumer's lag ([`Lag`]) is measured at its broker's exporter
 //! (`model::events::Exporter`): scraped as the job `broker-<name>`, its
 //! alerts carry `service`, `topic`, `group` and `broker`.
+//!
+//! gRPC answers failures with HTTP 200 and a `grpc-status`: for a subject
+//! carrying gRPC (a route or call to a gRPC method, a service serving gRPC
+//! APIs) the errors are its 5xx responses plus its gRPC responses with a
+//! server-error status (`emit::stats::GRPC_SERVER_ERRORS`), counted by the
+//! proxies' `grpc_stats` filters.
 
 pub mod rules;
 pub mod scrape;
@@ -20,7 +26,7 @@ pub mod tests;
 
 use std::collections::BTreeMap;
 
-use crate::emit::stats;
+use crate::emit::stats::{self, GRPC_RESPONSES, GRPC_SERVER_ERRORS, GRPC_STATUS};
 use crate::model::events::{BrokerId, BrokerKind, QueueType, StreamSettings};
 use crate::model::monitoring::{Alert, AlertKind, Objectives, Slo, SloKind, Window};
 use crate::model::{Model, Service};
@@ -170,6 +176,8 @@ pub struct Subject<'a> {
     pub max_requests: u32,
     /// Matchers of the proxies holding its certificates.
     pub proxy: String,
+    /// Its gRPC responses' series, for a subject carrying gRPC.
+    pub grpc: Option<GrpcSeries>,
     pub slos: &'a [Slo],
     pub alerts: &'a [Alert],
 }
@@ -187,6 +195,39 @@ impl Subject<'_> {
     /// `gateway="public",route="orders"`.
     pub fn label_matchers(&self) -> String {
         self.labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// The gRPC status counters (`emit::stats::GRPC_RESPONSES`) of a subject.
+pub struct GrpcSeries {
+    /// The label matchers selecting them.
+    pub selector: String,
+    /// Labels of one concrete series the selector takes (for rule tests).
+    pub series_labels: String,
+}
+
+impl GrpcSeries {
+    /// At `job`, through the clusters `CLUSTER(.PORT...)`, of `method` (every method when `None`).
+    fn new(job: &str, cluster: Option<&str>, method: Option<(&str, &str)>) -> GrpcSeries {
+        let mut selector = format!("job=\"{job}\"");
+        let mut series_labels = selector.clone();
+        if let Some(cluster) = cluster {
+            let pattern = regex_literal(cluster).replace('\\', "\\\\");
+            selector.push_str(&format!(",{}=~\"{pattern}(\\\\..*)?\"", stats::GRPC_CLUSTER));
+            series_labels.push_str(&format!(",{}=\"{}\"", stats::GRPC_CLUSTER, escape(cluster)));
+        }
+        if let Some((service, method)) = method {
+            let labels = format!(
+                ",{}=\"{}\",{}=\"{}\"",
+                stats::GRPC_SERVICE,
+                escape(service),
+                stats::GRPC_METHOD,
+                escape(method)
+            );
+            selector.push_str(&labels);
+            series_labels.push_str(&labels);
+        }
+        GrpcSeries { selector, series_labels }
     }
 }
 
@@ -241,6 +282,7 @@ pub fn subjects(model: &Model, all: bool) -> Vec<Subject<'_>> {
                 ),
                 max_requests: max_requests(target),
                 proxy: format!("job=\"{job}\""),
+                grpc: stats::grpc_route(forward).map(|m| GrpcSeries::new(&job, None, Some(m))),
                 slos: &forward.objectives.slos,
                 alerts: &forward.objectives.alerts,
             });
@@ -270,6 +312,8 @@ pub fn subjects(model: &Model, all: bool) -> Vec<Subject<'_>> {
                 ),
                 max_requests: max_requests(service),
                 proxy: format!("job=\"{job}\""),
+                grpc: stats::serves_grpc(service)
+                    .then(|| GrpcSeries::new(&job, Some(&format!("inbound.{name}")), None)),
                 slos: &objectives.slos,
                 alerts: &objectives.alerts,
             });
@@ -295,6 +339,8 @@ pub fn subjects(model: &Model, all: bool) -> Vec<Subject<'_>> {
                 ),
                 max_requests: max_requests(callee),
                 proxy: format!("job=\"{job}\""),
+                grpc: stats::grpc_operation(call.operation.as_ref().map(|o| &o.value))
+                    .map(|m| GrpcSeries::new(&job, Some(&format!("outbound.{}", callee.name.value)), Some(m))),
                 slos: &[],
                 alerts: &call.alerts,
             });
@@ -351,6 +397,9 @@ pub fn alert_name(scope: Scope, kind: &AlertKind) -> String {
     format!("{}{what}", scope.prefix())
 }
 
+/// The recording rule of a gRPC subject's responses per second by `grpc_status`.
+pub const GRPC_RESPONSES_RECORD: &str = "meshc:grpc_responses:rate5m";
+
 pub const FAST_BURN: &str = "SLOErrorBudgetFastBurn";
 pub const SLOW_BURN: &str = "SLOErrorBudgetSlowBurn";
 
@@ -364,14 +413,32 @@ pub fn le(ms: u64) -> String {
     ms.to_string()
 }
 
+/// The failed responses per second of a subject over a window (PromQL):
+/// 5xx, and for gRPC traffic the server-error statuses.
+pub fn errors(subject: &Subject, window: &str) -> String {
+    let http = format!(
+        "sum(rate({}{{{},envoy_response_code_class=\"5\"}}[{window}])) or vector(0)",
+        subject.responses, subject.selector
+    );
+    match &subject.grpc {
+        None => http,
+        Some(grpc) => format!(
+            "({http}) + (sum(rate({GRPC_RESPONSES}{{{},{GRPC_STATUS}=~\"{GRPC_SERVER_ERRORS}\"}}[{window}])) or vector(0))",
+            grpc.selector
+        ),
+    }
+}
+
+/// The share of failed responses of a subject over a window (PromQL).
+pub fn failure_ratio(subject: &Subject, window: &str) -> String {
+    format!("({}) / sum(rate({}{{{}}}[{window}]))", errors(subject, window), subject.responses, subject.selector)
+}
+
 /// The error ratio of a subject over a window (PromQL), for an SLO kind.
 pub fn error_ratio(subject: &Subject, kind: &SloKind, window: &str) -> String {
     let sel = &subject.selector;
     match kind {
-        SloKind::Availability => format!(
-            "(sum(rate({r}{{{sel},envoy_response_code_class=\"5\"}}[{window}])) or vector(0)) / sum(rate({r}{{{sel}}}[{window}]))",
-            r = subject.responses
-        ),
+        SloKind::Availability => failure_ratio(subject, window),
         SloKind::Latency { under } => format!(
             "1 - (sum(rate({h}_bucket{{{sel},le=\"{le}\"}}[{window}])) or vector(0)) / sum(rate({h}_count{{{sel}}}[{window}]))",
             h = subject.histogram,

@@ -1,15 +1,16 @@
 //! `prometheus/rules/meshc-red.yml` and `meshc.yml`: recording rules (RED per route, call and
-//! service; each consumer's lag), threshold alerts from the spec's `alert`s, and per `slo` the
+//! service, and gRPC responses by status for those carrying gRPC; each consumer's lag), threshold alerts from the spec's `alert`s, and per `slo` the
 //! error ratio over each burn window, the budget left and the
 //! multi-window multi-burn-rate alerts. Every window is divided by the
 //! build's time scale (`emit::Options::with_time_scale`, 1 unless testing); rule
 //! names keep the unscaled windows.
 
 use super::{
-    alert_labels, alert_name, burn_windows, error_ratio, escape, lags, le, runbook, slo_ratio_record, slo_windows,
-    subjects, Labels, Lag, Subject, CONSUMER_LAG_ALERT, CONSUMER_LAG_RECORD, FAST_BURN, RED_RULE_FILE, RULE_FILE,
-    SLOW_BURN,
+    alert_labels, alert_name, burn_windows, error_ratio, errors, escape, failure_ratio, lags, le, runbook,
+    slo_ratio_record, slo_windows, subjects, Labels, Lag, Subject, CONSUMER_LAG_ALERT, CONSUMER_LAG_RECORD, FAST_BURN,
+    GRPC_RESPONSES_RECORD, RED_RULE_FILE, RULE_FILE, SLOW_BURN,
 };
+use crate::emit::stats::{GRPC_RESPONSES, GRPC_STATUS};
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::monitoring::{decimal, Alert, AlertKind, Slo, Window};
 use crate::model::Model;
@@ -73,18 +74,15 @@ pub fn rule_files(model: &Model, scale: u32) -> (RuleFile, RuleFile) {
         let labels = subject.label_map(&[]);
         let (r, h, sel) = (subject.responses, subject.histogram, &subject.selector);
         red.push(Rule::record("meshc:requests:rate5m", format!("sum(rate({r}{{{sel}}}[{rate5m}]))"), labels.clone()));
-        red.push(Rule::record(
-            "meshc:errors:rate5m",
-            format!("sum(rate({r}{{{sel},envoy_response_code_class=\"5\"}}[{rate5m}])) or vector(0)"),
-            labels.clone(),
-        ));
-        red.push(Rule::record(
-            "meshc:error_ratio:rate5m",
-            format!(
-                "(sum(rate({r}{{{sel},envoy_response_code_class=\"5\"}}[{rate5m}])) or vector(0)) / sum(rate({r}{{{sel}}}[{rate5m}]))"
-            ),
-            labels.clone(),
-        ));
+        red.push(Rule::record("meshc:errors:rate5m", errors(&subject, &rate5m), labels.clone()));
+        red.push(Rule::record("meshc:error_ratio:rate5m", failure_ratio(&subject, &rate5m), labels.clone()));
+        if let Some(grpc) = &subject.grpc {
+            red.push(Rule::record(
+                GRPC_RESPONSES_RECORD,
+                format!("sum by ({GRPC_STATUS}) (rate({GRPC_RESPONSES}{{{}}}[{rate5m}]))", grpc.selector),
+                labels.clone(),
+            ));
+        }
         for (q, name) in [("0.5", "p50"), ("0.99", "p99")] {
             red.push(Rule::record(
                 format!("meshc:latency_ms_{name}:rate5m"),
@@ -135,15 +133,17 @@ pub fn rule_files(model: &Model, scale: u32) -> (RuleFile, RuleFile) {
 /// consumer lag, which no proxy measures ([`lag_expr`]).
 pub fn threshold_expr(subject: &Subject, kind: &AlertKind, scale: u32) -> Option<(String, String)> {
     let rate5m = Window::from_millis(300_000).scaled(scale).prometheus();
-    let (r, h, sel) = (subject.responses, subject.histogram, &subject.selector);
+    let (h, sel) = (subject.histogram, &subject.selector);
     let what = &subject.description;
     Some(match kind {
         AlertKind::ErrorRate { above } => (
-            format!(
-                "(sum(rate({r}{{{sel},envoy_response_code_class=\"5\"}}[{rate5m}])) or vector(0)) / sum(rate({r}{{{sel}}}[{rate5m}])) > {}",
-                above.value.decimal()
-            ),
-            format!("More than {} of the responses of {what} are 5xx.", above.value),
+            format!("{} > {}", failure_ratio(subject, &rate5m), above.value.decimal()),
+            match subject.grpc {
+                None => format!("More than {} of the responses of {what} are 5xx.", above.value),
+                Some(_) => {
+                    format!("More than {} of the responses of {what} are 5xx or gRPC server errors.", above.value)
+                }
+            },
         ),
         AlertKind::Latency { percentile, above } => (
             format!(

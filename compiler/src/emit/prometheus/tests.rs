@@ -5,7 +5,9 @@
 //! healthy traffic that fire none; per SLO, a fast burn that pages and a
 //! slow one that opens a ticket, and healthy traffic that does neither;
 //! per watched consumer, a backlog past every lag threshold and one below
-//! the lowest.
+//! the lowest. For a subject carrying gRPC, the failures are HTTP 200
+//! answers with UNAVAILABLE and the healthy traffic includes
+//! INVALID_ARGUMENT answers: the tests hold which statuses count.
 
 use serde::Serialize;
 
@@ -14,6 +16,7 @@ use super::{
     alert_labels, alert_name, burn_windows, lags, le, subjects, Labels, Lag, Scope, Subject, CONSUMER_LAG_ALERT,
     FAST_BURN, RULE_FILE, SLOW_BURN,
 };
+use crate::emit::stats::{GRPC_RESPONSES, GRPC_STATUS};
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::monitoring::{Alert, AlertKind, Slo, SloKind, Window};
 use crate::model::Model;
@@ -119,6 +122,22 @@ fn responses(subject: &Subject, class: &str, per_sample: u64, samples: u64) -> S
     }
 }
 
+/// gRPC responses of `status` (for a subject carrying gRPC).
+fn grpc_responses(subject: &Subject, status: &str, per_sample: u64, samples: u64) -> Option<Series> {
+    subject.grpc.as_ref().map(|grpc| Series {
+        series: format!("{GRPC_RESPONSES}{{{},{GRPC_STATUS}=\"{status}\"}}", grpc.series_labels),
+        values: counter(per_sample, samples),
+    })
+}
+
+/// Failed responses: 5xx, or for gRPC HTTP 200 with UNAVAILABLE (14).
+fn failing(subject: &Subject, samples: u64) -> Vec<Series> {
+    match grpc_responses(subject, "14", PER_SAMPLE, samples) {
+        None => vec![responses(subject, "5", PER_SAMPLE, samples), responses(subject, "2", 0, samples)],
+        Some(grpc) => vec![responses(subject, "2", PER_SAMPLE, samples), grpc],
+    }
+}
+
 /// Concrete labels of a cluster the subject's saturation matchers select.
 fn cluster_series(subject: &Subject) -> String {
     let name = |i: usize| subject.labels.get(i).map_or("", |(_, v)| v.as_str());
@@ -197,11 +216,12 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
     let fires: Vec<&Alert> = match &alerts[0].kind {
         AlertKind::ErrorRate { .. } => {
             let lowest = alerts.iter().map(|a| a.kind.threshold().0).min().unwrap_or(0);
-            fire_input.push(responses(subject, "5", PER_SAMPLE, samples));
-            fire_input.push(responses(subject, "2", 0, samples));
+            fire_input.extend(failing(subject, samples));
             let errors = lowest * PER_SAMPLE / 1_000_000 / 2;
             quiet_input.push(responses(subject, "5", errors, samples));
             quiet_input.push(responses(subject, "2", PER_SAMPLE - errors, samples));
+            // The client's errors (INVALID_ARGUMENT) are not the server's.
+            quiet_input.extend(grpc_responses(subject, "3", PER_SAMPLE - errors, samples));
             alerts.iter().copied().filter(|a| a.kind.threshold().0 < 1_000_000).collect()
         }
         AlertKind::Saturation { .. } => {
@@ -256,10 +276,12 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
 /// Series making the SLO's error ratio 1 (`bad`) or 0.
 fn slo_input(subject: &Subject, slo: &Slo, bad: bool, samples: u64) -> Vec<Series> {
     match &slo.kind {
-        SloKind::Availability => vec![
-            responses(subject, "5", if bad { PER_SAMPLE } else { 0 }, samples),
-            responses(subject, "2", if bad { 0 } else { PER_SAMPLE }, samples),
-        ],
+        SloKind::Availability if bad => failing(subject, samples),
+        SloKind::Availability => {
+            let mut ok = vec![responses(subject, "5", 0, samples), responses(subject, "2", PER_SAMPLE, samples)];
+            ok.extend(grpc_responses(subject, "3", PER_SAMPLE, samples));
+            ok
+        }
         SloKind::Latency { under } => vec![
             Series {
                 series: format!(
