@@ -15,9 +15,9 @@ use crate::model::monitoring::{Slo, SloKind, Window};
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
-pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     let Some(monitoring) = &model.monitoring else { return Vec::new() };
-    dashboards(model)
+    dashboards(model, options.time_scale())
         .into_iter()
         .map(|(file, dashboard)| Artifact {
             path: format!("grafana/dashboards/{file}"),
@@ -27,8 +27,10 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed
         .collect()
 }
 
-/// Every dashboard, by file name: the overview, then per gateway, then per service.
-pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
+/// Every dashboard, by file name: the overview, then per gateway, then per
+/// service; their time range, refresh and raw rate windows divided by `scale`
+/// as the rules' windows are.
+pub fn dashboards(model: &Model, scale: u32) -> Vec<(String, Dashboard)> {
     let all = subjects(model, true);
     // Subjects grouped once by their dashboard (no scan per service).
     let mut by_gateway: BTreeMap<&str, Vec<&Subject>> = BTreeMap::new();
@@ -42,13 +44,13 @@ pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
     }
     let slos = all.iter().any(|s| !s.slos.is_empty());
     let alerts = slos || all.iter().any(|s| !s.alerts.is_empty());
-    let mut out = vec![("overview.json".to_string(), overview(model, slos, alerts))];
+    let mut out = vec![("overview.json".to_string(), overview(model, slos, alerts, scale))];
     for gateway in &model.gateways {
         let name = gateway.name.value.as_str();
         let routes = by_gateway.get(name).map_or(&[][..], Vec::as_slice);
         let mut grid = Grid::default();
         for subject in routes {
-            red_row(&mut grid, subject, &format!("Route {}", label(subject, "route")));
+            red_row(&mut grid, subject, &format!("Route {}", label(subject, "route")), scale);
             slo_panels(&mut grid, subject);
         }
         if routes.is_empty() {
@@ -62,6 +64,7 @@ pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
                 format!("Traffic of gateway `{name}` per route: rate, errors, latency, SLOs (mesh `{}`).", model.name),
                 "gateway",
                 grid,
+                scale,
             ),
         ));
     }
@@ -78,7 +81,7 @@ pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
                 Scope::Service => "Inbound".to_string(),
                 _ => format!("Call {} → {}", label(subject, "call"), label(subject, "callee")),
             };
-            red_row(&mut grid, subject, &title);
+            red_row(&mut grid, subject, &title, scale);
             slo_panels(&mut grid, subject);
         }
         if checked {
@@ -95,6 +98,7 @@ pub fn dashboards(model: &Model) -> Vec<(String, Dashboard)> {
                 ),
                 "service",
                 grid,
+                scale,
             ),
         ));
     }
@@ -107,7 +111,7 @@ fn label<'a>(subject: &'a Subject, name: &str) -> &'a str {
     subject.labels.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| v.as_str())
 }
 
-fn overview(model: &Model, slos: bool, alerts: bool) -> Dashboard {
+fn overview(model: &Model, slos: bool, alerts: bool, scale: u32) -> Dashboard {
     let mut grid = Grid::default();
     grid.row("Services (inbound, at their sidecars)".into());
     let services = "service!=\"\"";
@@ -217,11 +221,12 @@ fn overview(model: &Model, slos: bool, alerts: bool) -> Dashboard {
         format!("Mesh `{}` at a glance: every service's and route's RED, SLOs burning, alerts firing.", model.name),
         "overview",
         grid,
+        scale,
     )
 }
 
 /// A subject's rate, errors and latency (p50, p95, p99) under a row.
-fn red_row(grid: &mut Grid, subject: &Subject, title: &str) {
+fn red_row(grid: &mut Grid, subject: &Subject, title: &str, scale: u32) {
     grid.row(title.to_string());
     let sel = matchers(subject);
     let what = &subject.description;
@@ -244,7 +249,7 @@ fn red_row(grid: &mut Grid, subject: &Subject, title: &str) {
         "ms",
         vec![
             (format!("{}{{{sel}}}", m::LATENCY_P50), "p50".into()),
-            (m::latency_p95(subject), "p95".into()),
+            (m::latency_p95(subject, scale), "p95".into()),
             (format!("{}{{{sel}}}", m::LATENCY_P99), "p99".into()),
         ],
     );
@@ -479,7 +484,17 @@ fn table(title: &str, unit: &'static str, expr: String) -> Panel {
     panel("table", title, unit, PanelOptions::Table(TableOptions { cell_height: "sm", show_header: true }), vec![query])
 }
 
-fn dashboard(uid: String, title: String, description: String, kind: &str, grid: Grid) -> Dashboard {
+/// What a dashboard shows by default, the last six hours, and how often it
+/// refreshes, every minute: both divided by the build's time scale, the
+/// refresh no faster than Grafana's 5 s minimum.
+fn time_settings(scale: u32) -> (String, String) {
+    let range = Window::from_millis(6 * 3_600_000).scaled(scale);
+    let refresh = Window::from_millis(60_000).scaled(scale).max(Window::from_millis(5_000));
+    (format!("now-{}", range.prometheus()), refresh.prometheus())
+}
+
+fn dashboard(uid: String, title: String, description: String, kind: &str, grid: Grid, scale: u32) -> Dashboard {
+    let (from, refresh) = time_settings(scale);
     Dashboard {
         annotations: Annotations {
             list: vec![Annotation {
@@ -509,7 +524,7 @@ fn dashboard(uid: String, title: String, description: String, kind: &str, grid: 
             url: "",
         }],
         panels: grid.entries,
-        refresh: "1m",
+        refresh,
         schema_version: SCHEMA_VERSION,
         tags: vec![FOLDER.to_string(), kind.to_string()],
         templating: Templating {
@@ -528,10 +543,21 @@ fn dashboard(uid: String, title: String, description: String, kind: &str, grid: 
                 kind: "datasource",
             }],
         },
-        time: TimeRange { from: "now-6h", to: "now" },
+        time: TimeRange { from, to: "now" },
         timezone: "browser",
         title,
         uid,
         version: 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_settings;
+
+    #[test]
+    fn a_test_time_scale_shortens_the_range_and_the_refresh_down_to_grafanas_minimum() {
+        assert_eq!(time_settings(1), ("now-6h".to_string(), "1m".to_string()));
+        assert_eq!(time_settings(60), ("now-6m".to_string(), "5s".to_string()));
     }
 }

@@ -14,7 +14,7 @@ pub struct Dashboard {
     pub graph_tooltip: u8,
     pub links: Vec<Link>,
     pub panels: Vec<Entry>,
-    pub refresh: &'static str,
+    pub refresh: String,
     #[serde(rename = "schemaVersion")]
     pub schema_version: u32,
     pub tags: Vec<String>,
@@ -106,7 +106,7 @@ pub struct Current {
 
 #[derive(Serialize)]
 pub struct TimeRange {
-    pub from: &'static str,
+    pub from: String,
     pub to: &'static str,
 }
 

@@ -75,11 +75,14 @@ pub mod metrics {
         subject.label_matchers()
     }
 
-    /// A subject's p95, straight from Envoy's histogram (the rules record p50 and p99).
-    pub fn latency_p95(subject: &Subject) -> String {
+    /// A subject's p95, straight from Envoy's histogram (the rules record
+    /// p50 and p99), over 5 minutes divided by the build's time scale.
+    pub fn latency_p95(subject: &Subject, scale: u32) -> String {
         format!(
-            "histogram_quantile(0.95, sum by (le) (rate({}_bucket{{{}}}[5m])))",
-            subject.histogram, subject.selector
+            "histogram_quantile(0.95, sum by (le) (rate({}_bucket{{{}}}[{}])))",
+            subject.histogram,
+            subject.selector,
+            Window::from_millis(300_000).scaled(scale).prometheus()
         )
     }
 

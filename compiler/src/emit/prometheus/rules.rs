@@ -5,10 +5,11 @@
 //! build's time scale (`emit::Options::with_time_scale`, 1 unless testing); rule
 //! names keep the unscaled windows.
 
-use super::{
+use super::{RED_RULE_FILE, RULE_FILE};
+use crate::emit::monitoring::{
     alert_labels, alert_name, burn_windows, error_ratio, errors, escape, failure_ratio, lags, le, runbook,
     slo_ratio_record, slo_windows, subjects, Labels, Lag, Subject, CONSUMER_LAG_ALERT, CONSUMER_LAG_RECORD, FAST_BURN,
-    GRPC_RESPONSES_RECORD, RED_RULE_FILE, RULE_FILE, SLOW_BURN,
+    GRPC_RESPONSES_RECORD, SLOW_BURN,
 };
 use crate::emit::stats::{GRPC_RESPONSES, GRPC_STATUS};
 use crate::emit::{yaml, Artifact, Options, Unexpressed};

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{broker_job, gateway_job, lags, sidecar_job, RED_RULE_FILE, RULE_FILE};
+use super::{RED_RULE_FILE, RULE_FILE};
+use crate::emit::monitoring::{broker_job, gateway_job, lags, sidecar_job};
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
 use crate::model::events::{BrokerId, BrokerKind};
 use crate::model::Model;

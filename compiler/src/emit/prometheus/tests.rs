@@ -12,9 +12,10 @@
 use serde::Serialize;
 
 use super::rules::{annotations, burn_summary, lag_expr, threshold_expr};
-use super::{
-    alert_labels, alert_name, burn_windows, lags, le, subjects, Labels, Lag, Scope, Subject, CONSUMER_LAG_ALERT,
-    FAST_BURN, RULE_FILE, SLOW_BURN,
+use super::RULE_FILE;
+use crate::emit::monitoring::{
+    self, alert_labels, alert_name, burn_windows, lags, le, subjects, Labels, Lag, Scope, Subject, CONSUMER_LAG_ALERT,
+    FAST_BURN, SLOW_BURN,
 };
 use crate::emit::stats::{GRPC_RESPONSES, GRPC_STATUS};
 use crate::emit::{yaml, Artifact, Options, Unexpressed};
@@ -142,8 +143,8 @@ fn failing(subject: &Subject, samples: u64) -> Vec<Series> {
 fn cluster_series(subject: &Subject) -> String {
     let name = |i: usize| subject.labels.get(i).map_or("", |(_, v)| v.as_str());
     let (job, cluster) = match subject.scope {
-        Scope::Route => (super::gateway_job(name(0)), format!("{}.http", route_target(subject))),
-        Scope::Call => (super::sidecar_job(name(0)), format!("outbound.{}", name(1))),
+        Scope::Route => (monitoring::gateway_job(name(0)), format!("{}.http", route_target(subject))),
+        Scope::Call => (monitoring::sidecar_job(name(0)), format!("outbound.{}", name(1))),
         Scope::Service => ("envoy-sidecar-any-caller".to_string(), format!("outbound.{}", name(0))),
     };
     format!("envoy_cluster_upstream_rq_active{{envoy_cluster_name=\"{cluster}\",job=\"{job}\"}}")
