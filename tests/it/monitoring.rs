@@ -1027,3 +1027,83 @@ fn consumer_lag_alerts_belong_in_subscribes_and_on_consumers_a_broker_reports() 
         "#,
     );
 }
+
+/// An upstream that accepts connections and never answers: each request
+/// sent to it stays in flight until the route's timeout.
+fn hung_upstream() -> (u16, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(64) {
+            match stream {
+                Ok(s) => held.push(s),
+                Err(_) => return,
+            }
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn requests_held_in_flight_fire_the_saturation_alert_on_the_series_a_real_envoy_exports() {
+    let (slow, _hold) = hung_upstream();
+    let (gw, admin, metrics, prom_port) =
+        (support::free_port(), support::free_port(), support::free_port(), support::free_port());
+    let spec = format!(
+        r#"
+        monitoring {{
+            admin-port {admin}
+            metrics-port {metrics}
+            receiver "hook" webhook="http://127.0.0.1:9/alerts"
+        }}
+        service "slow" {{
+            owner "team-slow"
+            address "127.0.0.1" port={slow}
+            slo-exempt reason="test"
+            traffic {{ circuit-breaker max-requests=4; }}
+        }}
+        gateway "public" {{
+            listener "http" address="127.0.0.1" port={gw}
+            route "slow" {{
+                match path-prefix="/"
+                to "slow"
+                timeout "60s"
+                alert "saturation" above="50%" for="1m" severity="warning"
+            }}
+        }}
+        "#
+    );
+    let live = Live::start(&[("mesh.kdl", &spec)], prom_port);
+    // The alert's own expression, as emitted: what it reads must exist.
+    let rules = std::fs::read_to_string(live.out.path().join("prometheus/rules/meshc.yml")).unwrap();
+    let expr = rules
+        .lines()
+        .skip_while(|l| !l.contains("alert: RouteSaturationHigh"))
+        .find_map(|l| l.trim().strip_prefix("expr: "))
+        .unwrap_or_else(|| panic!("no RouteSaturationHigh rule:\n{rules}"))
+        .to_string();
+    let active = expr.split(" / ").next().unwrap().to_string();
+    // Three requests held (75% of max-requests 4) until the alert fires,
+    // once the gateway's listener is up.
+    let up = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", gw)).is_err() && Instant::now() < up {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let senders: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || support::try_http_request(gw, "GET", "/held", &[], b"").ok()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = None;
+    let mut firing = false;
+    while Instant::now() < deadline && !firing {
+        std::thread::sleep(Duration::from_millis(200));
+        seen = query(prom_port, &active).or(seen);
+        firing = alerts_by(prom_port, "RouteSaturationHigh", "route").iter().any(|(r, s)| r == "slow" && s == "firing");
+    }
+    let log = std::fs::read_to_string(live.storage.path().join("prometheus.log")).unwrap_or_default();
+    assert_eq!(seen, Some(3.0), "`{active}` never read the three requests in flight (read {seen:?})\n{log}");
+    assert!(firing, "RouteSaturationHigh never fired on `{expr}`\n{log}");
+    drop(live);
+    drop(senders);
+}

@@ -269,7 +269,7 @@ pub fn subjects(model: &Model, all: bool) -> Vec<Subject<'_>> {
                 selector: format!("job=\"{job}\",envoy_route=\"{}\"", escape(r)),
                 series_labels: format!("job=\"{job}\",envoy_route=\"{}\"", escape(r)),
                 clusters: format!(
-                    "job=\"{job}\",envoy_cluster_name=~\"{}\\\\..*\"",
+                    "job=\"{job}\",meshc_cluster=~\"{}\\\\..*\"",
                     regex_literal(&target.name.value).replace('\\', "\\\\")
                 ),
                 max_requests: max_requests(target),
@@ -299,7 +299,7 @@ pub fn subjects(model: &Model, all: bool) -> Vec<Subject<'_>> {
                 selector: format!("job=\"{job}\",envoy_http_conn_manager_prefix=~\"inbound_{}(_.+)?\"", escape(name)),
                 series_labels: format!("job=\"{job}\",envoy_http_conn_manager_prefix=\"inbound_{}\"", escape(name)),
                 clusters: format!(
-                    "envoy_cluster_name=~\"(outbound\\\\.)?{}(\\\\..*)?\"",
+                    "meshc_cluster=~\"(outbound\\\\.)?{}(\\\\..*)?\"",
                     regex_literal(name).replace('\\', "\\\\")
                 ),
                 max_requests: max_requests(service),
@@ -326,7 +326,7 @@ pub fn subjects(model: &Model, all: bool) -> Vec<Subject<'_>> {
                 selector: format!("job=\"{job}\",envoy_route=\"{}\"", escape(&stat)),
                 series_labels: format!("job=\"{job}\",envoy_route=\"{}\"", escape(&stat)),
                 clusters: format!(
-                    "job=\"{job}\",envoy_cluster_name=~\"outbound\\\\.{}(\\\\..*)?\"",
+                    "job=\"{job}\",meshc_cluster=~\"outbound\\\\.{}(\\\\..*)?\"",
                     regex_literal(&callee.name.value).replace('\\', "\\\\")
                 ),
                 max_requests: max_requests(callee),

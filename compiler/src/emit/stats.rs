@@ -75,6 +75,13 @@ pub fn gateway_admin_port(model: &Model, gateway: &crate::model::Gateway) -> Opt
     Some(gateway.admin_port.as_ref().map_or(monitoring.admin_port, |p| p.value).get())
 }
 
+/// The label naming the cluster of `envoy_cluster_upstream_rq_active`
+/// (what saturation alerts divide by `max-requests`). Envoy's default
+/// `envoy_cluster_name` tag takes the name's first dot-free token
+/// (`outbound` of `outbound.orders`) and leaves the rest in the metric's
+/// name, so each bootstrap's stats tags name the whole cluster here.
+pub const ACTIVE_REQUESTS_CLUSTER: &str = "meshc_cluster";
+
 /// The counter of gRPC responses by status, as the proxies' `grpc_stats`
 /// filters count them and their stats tags (`envoy::stats`) name it:
 /// Envoy's `cluster.CLUSTER.grpc.SERVICE.METHOD.STATUS` (or

@@ -12,7 +12,9 @@ use super::api::{
     HistogramBucketSettings, HttpConnectionManager, Listener, Regex, Route, RouteAction, RouteConfiguration,
     RouteMatch, StatsConfig, StringMatcher, TagSpecifier, VirtualHost,
 };
-use crate::emit::stats::{grpc_operation, latency_buckets_ms, GRPC_CLUSTER, GRPC_METHOD, GRPC_SERVICE, GRPC_STATUS};
+use crate::emit::stats::{
+    grpc_operation, latency_buckets_ms, ACTIVE_REQUESTS_CLUSTER, GRPC_CLUSTER, GRPC_METHOD, GRPC_SERVICE, GRPC_STATUS,
+};
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
@@ -80,7 +82,7 @@ pub fn monitored<'a>(model: &Model, admin_port: Option<u16>, grpc: &GrpcMethodSe
                     ..StringMatcher::default()
                 },
             }],
-            stats_tags: grpc_tags(grpc),
+            stats_tags: std::iter::once(active_requests_tag()).chain(grpc_tags(grpc)).collect(),
         },
     })
 }
@@ -120,6 +122,12 @@ pub fn grpc_stats_filter<'b>(methods: &GrpcMethodSet) -> Filter<'b> {
         "envoy.filters.http.grpc_stats",
         Any::GrpcStats(GrpcStats { individual_method_stats_allowlist: GrpcMethodList { services } }),
     )
+}
+
+/// The tag naming the whole cluster of `cluster.CLUSTER.upstream_rq_active`:
+/// the stat's fixed ending marks where the dotted name ends.
+fn active_requests_tag() -> TagSpecifier {
+    TagSpecifier { regex: r"^cluster\.((.+)\.)upstream_rq_active$".into(), tag_name: ACTIVE_REQUESTS_CLUSTER }
 }
 
 /// Tags turning `cluster.CLUSTER.grpc[.SERVICE.METHOD].STATUS` into the

@@ -147,12 +147,12 @@ fn cluster_series(subject: &Subject) -> String {
         Scope::Call => (monitoring::sidecar_job(name(0)), format!("outbound.{}", name(1))),
         Scope::Service => ("envoy-sidecar-any-caller".to_string(), format!("outbound.{}", name(0))),
     };
-    format!("envoy_cluster_upstream_rq_active{{envoy_cluster_name=\"{cluster}\",job=\"{job}\"}}")
+    format!("envoy_cluster_upstream_rq_active{{meshc_cluster=\"{cluster}\",job=\"{job}\"}}")
 }
 
 /// The service a route subject's clusters are named after (from its matchers).
 fn route_target(subject: &Subject) -> String {
-    // `...envoy_cluster_name=~"NAME\\..*"`: NAME is the service.
+    // `...meshc_cluster=~"NAME\\..*"`: NAME is the service.
     let after = subject.clusters.split("=~\"").nth(1).unwrap_or("");
     after.split("\\\\.").next().unwrap_or("").replace('\\', "")
 }
