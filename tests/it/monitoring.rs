@@ -1086,10 +1086,7 @@ fn requests_held_in_flight_fire_the_saturation_alert_on_the_series_a_real_envoy_
     let active = expr.split(" / ").next().unwrap().to_string();
     // Three requests held (75% of max-requests 4) until the alert fires,
     // once the gateway's listener is up.
-    let up = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", gw)).is_err() && Instant::now() < up {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::brokers::wait_for_port(([127, 0, 0, 1], gw).into(), Duration::from_secs(30));
     let senders: Vec<_> = (0..3)
         .map(|_| std::thread::spawn(move || support::try_http_request(gw, "GET", "/held", &[], b"").ok()))
         .collect();
