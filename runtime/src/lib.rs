@@ -47,6 +47,7 @@
 mod client;
 mod codec;
 mod config;
+pub mod contracts;
 pub mod event_bus;
 pub mod graphql;
 mod grpc_mock;

@@ -260,6 +260,42 @@ fn generated_meshes_rules_and_their_unit_tests_pass_promtool_and_amtool() {
     }
 }
 
+/// Both routes' certificate alerts select the one gateway proxy, so an
+/// expiring certificate fires both: the rule tests expect both.
+#[test]
+fn certificate_alerts_of_routes_sharing_a_gateway_fire_together_in_the_rule_tests() {
+    let spec = r#"
+monitoring {
+    receiver "pager" webhook="http://pager.example/hook"
+    default-receiver "pager"
+}
+service "a" { owner "t"; address "a.svc" port=8080; }
+service "b" { owner "t"; address "b.svc" port=8080; }
+gateway "edge" {
+    listener "http" port=8080
+    route "a" { match path-prefix="/a/"; to "a"; alert "cert-expiry" below="14d" severity="warning"; }
+    route "b" { match path-prefix="/b/"; to "b"; alert "cert-expiry" below="3d" severity="critical"; }
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(dir.path(), &[("mesh.kdl", spec)]);
+    let out = tempfile::tempdir().unwrap();
+    support::build_workspace(dir.path(), out.path());
+    let tests = std::fs::read_to_string(out.path().join("prometheus/tests/meshc.test.yml")).unwrap();
+    let file: serde_json::Value = serde_yaml_ng::from_str(&tests).unwrap();
+    let expiring = file["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["alert_rule_test"].as_array().unwrap())
+        .find(|t| t["alertname"] == "RouteCertificateExpiring" && !t["exp_alerts"].as_array().unwrap().is_empty())
+        .expect("a test where the gateway's certificate expires");
+    let routes: Vec<&str> =
+        expiring["exp_alerts"].as_array().unwrap().iter().map(|a| a["exp_labels"]["route"].as_str().unwrap()).collect();
+    assert_eq!(routes, ["a", "b"], "{tests}");
+    check_with_engines(out.path());
+}
+
 /// A webhook receiver: records the bodies POSTed to it.
 struct Webhook {
     port: u16,

@@ -1,6 +1,6 @@
 //! Every config the compiler writes for `meshc-runtime` (request validator
 //! rules, GraphQL gateway configs, token exchanger configs, the event bus,
-//! the health monitor)
+//! the health monitor, contract plans and mocks)
 //! loads with the runtime's own loader, the function its command calls at
 //! start-up. The runtime denies unknown fields, so a backend that emits a
 //! key the runtime does not know fails here.
@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use meshc::diag::render::{render, Format};
+use meshc_runtime::contracts::{MockPlan, Plan};
 use meshc_runtime::event_bus::EventBusConfig;
 use meshc_runtime::health::HealthMonitor;
 use meshc_runtime::{GraphqlGateway, TokenExchange, Validator};
@@ -22,7 +23,19 @@ const LOADERS: &[(&str, Loader)] = &[
     ("token-exchange/", |text| TokenExchange::from_json(text).map(drop)),
     ("runtime/event-bus", |text| EventBusConfig::from_json(text).map(drop)),
     ("runtime/health", |text| HealthMonitor::from_json(text).map(drop)),
+    ("contracts/providers/", load_plan),
+    ("contracts/consumers/", load_plan),
+    ("contracts/mocks/", |text| {
+        let mock = MockPlan::from_json(text).map_err(|e| e.to_string())?;
+        mock.descriptor_pool().map(drop).map_err(|e| e.to_string())
+    }),
 ];
+
+/// A plan, with its descriptor set decoded.
+fn load_plan(text: &str) -> Result<(), String> {
+    let plan = Plan::from_json(text).map_err(|e| e.to_string())?;
+    plan.descriptor_pool().map(drop).map_err(|e| e.to_string())
+}
 
 /// Loads every runtime config of an example; returns how many each loader took.
 fn load_runtime_configs(example: &str) -> Vec<usize> {
@@ -58,14 +71,17 @@ fn load_runtime_configs_of(folder: &str) -> Vec<usize> {
 
 #[test]
 fn the_shops_runtime_configs_load() {
-    let [validation, graphql, token_exchange, event_bus, health] = load_runtime_configs("shop")[..] else {
+    let [validation, graphql, token_exchange, event_bus, health, providers, consumers, mocks] =
+        load_runtime_configs("shop")[..]
+    else {
         unreachable!()
     };
-    // The shop uses all five, so none of the checks above is vacuous.
+    // The shop uses all of them, so none of the checks above is vacuous.
     assert!(
         validation > 0 && graphql > 0 && token_exchange > 0 && event_bus == 1 && health == 1,
         "{validation} {graphql} {token_exchange} {event_bus} {health}"
     );
+    assert!(providers > 0 && consumers > 0 && mocks > 0, "{providers} {consumers} {mocks}");
 }
 
 /// The boutique has no validating routes, GraphQL resolvers or token
@@ -80,7 +96,7 @@ fn the_online_boutiques_runtime_configs_load() {
 /// its message and descriptor set load.
 #[test]
 fn the_brokers_fixtures_protobuf_topic_loads() {
-    let [.., event_bus, _health] = load_runtime_configs_of("tests/fixtures/emit/brokers")[..] else { unreachable!() };
+    let [_, _, _, event_bus, ..] = load_runtime_configs_of("tests/fixtures/emit/brokers")[..] else { unreachable!() };
     assert_eq!(event_bus, 1);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("tests/fixtures/emit/brokers");
     let options = meshc::emit::Options::default().with_backends(["event-bus"]).unwrap();

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::base::Spanned;
 use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::contracts::{Consumer, ContractUse, EventExample, Example, JsonText, MatchRule, Pair};
-use crate::model::values::Operation;
+use crate::model::values::{ApiKind, Operation};
 use crate::model::{Model, ServiceId, TopicId};
 use crate::schema::shape::{self, Scalar, Shape};
 use crate::schema::SchemaIndex;
@@ -25,6 +25,11 @@ const FORMAT: &str = "meshc-contracts/1";
 
 #[derive(Serialize)]
 struct Plan<'a> {
+    /// Base64 of a serialized `FileDescriptorSet` of the gRPC providers'
+    /// protos, when some interaction is gRPC: what a runner builds dynamic
+    /// messages from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    descriptor_set: Option<String>,
     format: &'static str,
     interactions: Vec<&'a Interaction<'a>>,
     mesh: &'a str,
@@ -161,6 +166,9 @@ struct Publisher<'a> {
 
 #[derive(Serialize)]
 struct Mock<'a> {
+    /// As [`Plan::descriptor_set`], for a provider with gRPC operations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    descriptor_set: Option<String>,
     format: &'static str,
     listen: Address<'a>,
     mesh: &'a str,
@@ -201,6 +209,8 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     // Providers and consumers by name: BTreeMap for a stable order.
     let mut providers: BTreeMap<&str, (ServiceId, Vec<&Interaction>, Vec<&Message>)> = BTreeMap::new();
     let mut consumers: BTreeMap<String, (Consumer, Vec<&Interaction>, Vec<&Message>)> = BTreeMap::new();
+    // The gRPC providers each consumer's interactions go to.
+    let mut grpc_providers: BTreeMap<String, Vec<ServiceId>> = BTreeMap::new();
     for (used, interaction) in interactions.iter() {
         let provider = model.service(used.provider);
         providers.entry(&provider.name.value).or_insert((used.provider, Vec::new(), Vec::new())).1.push(interaction);
@@ -209,6 +219,12 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             .or_insert((used.consumer, Vec::new(), Vec::new()))
             .1
             .push(interaction);
+        if interaction.protocol == "grpc" {
+            let ids = grpc_providers.entry(interaction.consumer.clone()).or_default();
+            if !ids.contains(&used.provider) {
+                ids.push(used.provider);
+            }
+        }
     }
     for (topic, message) in &messages {
         for producer in model.events.producers.iter().filter(|p| p.topic.value == *topic) {
@@ -225,7 +241,10 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     }
     for (name, (id, interactions, messages)) in &providers {
         let service = model.service(*id);
+        let descriptor_set =
+            interactions.iter().any(|i| i.protocol == "grpc").then(|| grpc_descriptors(model, schemas, &[*id]));
         let plan = Plan {
+            descriptor_set: descriptor_set.clone(),
             format: FORMAT,
             interactions: interactions.clone(),
             mesh: &model.name,
@@ -234,7 +253,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             subject: name.to_string(),
         };
         artifacts.push(json(format!("contracts/providers/{name}.json"), &plan, service.name.span));
-        if let Some(mock) = mock(model, *id, interactions) {
+        if let Some(mock) = mock(model, *id, interactions, descriptor_set) {
             artifacts.push(json(format!("contracts/mocks/{name}.json"), &mock, service.name.span));
         }
     }
@@ -244,10 +263,31 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             Consumer::Gateway(id) => model.gateway(id).name.span,
         };
         let file = name.replace(':', "-");
-        let plan = Plan { format: FORMAT, interactions, mesh: &model.name, messages, role: "consumer", subject: name };
+        let descriptor_set = grpc_providers.get(&name).map(|ids| grpc_descriptors(model, schemas, ids));
+        let plan = Plan {
+            descriptor_set,
+            format: FORMAT,
+            interactions,
+            mesh: &model.name,
+            messages,
+            role: "consumer",
+            subject: name,
+        };
         artifacts.push(json(format!("contracts/consumers/{file}.json"), &plan, origin));
     }
     artifacts
+}
+
+/// Base64 of one descriptor set holding every gRPC API (all versions) of the providers.
+fn grpc_descriptors(model: &Model, schemas: &SchemaIndex, providers: &[ServiceId]) -> String {
+    use base64::Engine as _;
+    let ids: Vec<_> = providers
+        .iter()
+        .flat_map(|id| &model.service(*id).apis)
+        .filter(|api| api.kind == ApiKind::Grpc)
+        .flat_map(|api| std::iter::once(api.schema).chain(api.versions.iter().map(|v| v.schema)))
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(schemas.descriptor_set(&ids))
 }
 
 fn json(path: String, document: &impl Serialize, origin: crate::base::Span) -> Artifact {
@@ -463,7 +503,12 @@ fn message<'a>(model: &'a Model, id: TopicId, example: &'a EventExample) -> Mess
 }
 
 /// A provider's mock: its operations its consumers use, with canned answers.
-fn mock<'a>(model: &'a Model, id: ServiceId, interactions: &[&Interaction<'a>]) -> Option<Mock<'a>> {
+fn mock<'a>(
+    model: &'a Model,
+    id: ServiceId,
+    interactions: &[&Interaction<'a>],
+    descriptor_set: Option<String>,
+) -> Option<Mock<'a>> {
     let service = model.service(id);
     let mut operations: Vec<MockOperation> = Vec::new();
     // The OpenAPI document's examples, answered after the spec's own.
@@ -512,5 +557,12 @@ fn mock<'a>(model: &'a Model, id: ServiceId, interactions: &[&Interaction<'a>]) 
     for operation in &mut operations {
         operation.reads.sort_by(|a, b| a.path.cmp(&b.path));
     }
-    Some(Mock { format: FORMAT, listen: listen?, mesh: &model.name, operations, service: &service.name.value })
+    Some(Mock {
+        descriptor_set,
+        format: FORMAT,
+        listen: listen?,
+        mesh: &model.name,
+        operations,
+        service: &service.name.value,
+    })
 }

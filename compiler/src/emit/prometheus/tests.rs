@@ -9,6 +9,8 @@
 //! answers with UNAVAILABLE and the healthy traffic includes
 //! INVALID_ARGUMENT answers: the tests hold which statuses count.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::rules::{annotations, burn_summary, lag_expr, threshold_expr};
@@ -78,19 +80,31 @@ pub fn test_files(model: &Model, scale: u32) -> (TestFile, TestFile) {
     let slow_step = Window::from_millis(6 * 3_600_000).scaled(scale).scaled(5);
     let mut tests = Vec::new();
     let mut slow = Vec::new();
-    for subject in subjects(model, false) {
+    let subjects = subjects(model, false);
+    // Certificate alerts by (proxy, alert name): subjects sharing a proxy
+    // share its certificates, so one expiring fires all their alerts.
+    let mut cert_expiry: BTreeMap<(&str, String), Vec<(&Subject, &Alert)>> = BTreeMap::new();
+    for subject in &subjects {
         let mut kinds: Vec<&'static str> = subject.alerts.iter().map(|a| a.kind.name()).collect();
         kinds.sort_unstable();
         kinds.dedup();
         for kind in kinds {
             let alerts: Vec<&Alert> = subject.alerts.iter().filter(|a| a.kind.name() == kind).collect();
-            tests.extend(threshold_tests(&subject, &alerts, step, scale));
+            if let AlertKind::CertExpiry { .. } = alerts[0].kind {
+                let key = (subject.proxy.as_str(), alert_name(subject.scope, &alerts[0].kind));
+                cert_expiry.entry(key).or_default().extend(alerts.iter().map(|a| (subject, *a)));
+            } else {
+                tests.extend(threshold_tests(subject, &alerts, step, scale));
+            }
         }
         for slo in subject.slos {
-            let (fast, slow_burn) = slo_tests(&subject, slo, scale);
+            let (fast, slow_burn) = slo_tests(subject, slo, scale);
             tests.extend(fast);
             slow.extend(slow_burn);
         }
+    }
+    for ((proxy, name), alerts) in &cert_expiry {
+        tests.extend(cert_expiry_tests(proxy, name, alerts, step, scale));
     }
     for lag in lags(model, false) {
         tests.extend(lag_tests(&lag, step, scale));
@@ -252,16 +266,8 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
             quiet_input.push(bucket("+Inf", PER_SAMPLE));
             alerts.to_vec()
         }
-        AlertKind::CertExpiry { .. } => {
-            let longest = alerts.iter().map(|a| a.kind.threshold().0).max().unwrap_or(0);
-            let series = format!("envoy_server_days_until_first_cert_expiring{{{}}}", subject.proxy);
-            fire_input.push(Series { series: series.clone(), values: gauge(0, samples) });
-            let safe_days = longest / 86_400_000 * 2 + 2;
-            quiet_input.push(Series { series, values: gauge(safe_days, samples) });
-            alerts.to_vec()
-        }
-        // Measured at a broker, not a proxy: `lag_tests`.
-        AlertKind::ConsumerLag { .. } => return Vec::new(),
+        // Per proxy (`cert_expiry_tests`); measured at a broker (`lag_tests`).
+        AlertKind::CertExpiry { .. } | AlertKind::ConsumerLag { .. } => return Vec::new(),
     };
     let group = |input: Vec<Series>, exp: Vec<ExpAlert>| TestGroup {
         alert_rule_test: vec![AlertTest { alertname: name.clone(), eval_time: eval_time.clone(), exp_alerts: exp }],
@@ -271,6 +277,32 @@ fn threshold_tests(subject: &Subject, alerts: &[&Alert], step: Window, scale: u3
     vec![
         group(fire_input, fires.iter().filter_map(|a| expected(subject, a, scale)).collect()),
         group(quiet_input, Vec::new()),
+    ]
+}
+
+/// A proxy's certificate expiring now fires every certificate alert of
+/// every subject it serves; one lasting twice the longest threshold, none.
+fn cert_expiry_tests(
+    proxy: &str,
+    name: &str,
+    alerts: &[(&Subject, &Alert)],
+    step: Window,
+    scale: u32,
+) -> Vec<TestGroup> {
+    let window = Window::from_millis(300_000).scaled(scale);
+    let only_alerts: Vec<&Alert> = alerts.iter().map(|(_, a)| *a).collect();
+    let samples = samples_past_hold(&only_alerts, window, step, scale);
+    let longest = only_alerts.iter().map(|a| a.kind.threshold().0).max().unwrap_or(0);
+    let series = format!("envoy_server_days_until_first_cert_expiring{{{proxy}}}");
+    let safe_days = longest / 86_400_000 * 2 + 2;
+    let group = |days: u64, exp: Vec<ExpAlert>| TestGroup {
+        alert_rule_test: vec![AlertTest { alertname: name.into(), eval_time: times(step, samples), exp_alerts: exp }],
+        input_series: vec![Series { series: series.clone(), values: gauge(days, samples) }],
+        interval: step.prometheus(),
+    };
+    vec![
+        group(0, alerts.iter().filter_map(|(subject, alert)| expected(subject, alert, scale)).collect()),
+        group(safe_days, Vec::new()),
     ]
 }
 

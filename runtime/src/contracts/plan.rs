@@ -1,0 +1,432 @@
+//! The contract plans and mock configs meshc's `contracts-plan` backend
+//! writes (format `meshc-contracts/1`, docs/contracts.md), as typed values.
+//!
+//! Every object denies unknown keys and the `format` must be one this
+//! runtime knows, so a plan from a newer compiler is refused instead of
+//! half-run.
+
+use std::fmt;
+
+use base64::Engine as _;
+use prost_reflect::DescriptorPool;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The plan format this runtime reads.
+pub const FORMAT: &str = "meshc-contracts/1";
+
+/// `contracts/providers/NAME.json` or `contracts/consumers/NAME.json`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Base64 of a serialized `FileDescriptorSet` of the gRPC providers'
+    /// protos; present when some interaction is gRPC.
+    #[serde(default)]
+    pub descriptor_set: Option<String>,
+    pub format: String,
+    pub interactions: Vec<Interaction>,
+    pub mesh: String,
+    pub messages: Vec<Message>,
+    pub role: Role,
+    /// A service's name, or `gateway:NAME`.
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Provider,
+    Consumer,
+}
+
+/// One request and what the consumer expects of its answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interaction {
+    /// A service, or `gateway:NAME`.
+    pub consumer: String,
+    /// Provider states to set up first, in order.
+    pub given: Vec<String>,
+    /// `CONSUMER->PROVIDER OPERATION`, then ` #EXAMPLE` for an example.
+    pub id: String,
+    pub operation: String,
+    pub protocol: Protocol,
+    pub provider: String,
+    pub provider_address: Address,
+    /// The response fields the consumer reads, typed by the provider's schema.
+    pub reads: Vec<Read>,
+    pub request: Request,
+    /// `None`: the implicit contract (any success response holding the reads).
+    #[serde(default)]
+    pub response: Option<Response>,
+    /// `file:line` in the spec.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http,
+    Grpc,
+    Graphql,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub host: String,
+    pub port: u16,
+    /// The provider's sidecar's inbound port for that port, in the mesh.
+    #[serde(default)]
+    pub sidecar_inbound_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Read {
+    /// Present in every success response (neither optional nor nullable).
+    pub guaranteed: bool,
+    /// Dotted, `[]` for every item of a list (`items[].sku`).
+    pub path: String,
+    #[serde(rename = "type")]
+    pub ty: JsonType,
+}
+
+/// The JSON type a read field has in the provider's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Object,
+    Array,
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    #[serde(default)]
+    pub body: Option<Value>,
+    pub headers: Vec<Pair>,
+    /// HTTP method; gRPC and GraphQL: `POST`.
+    pub method: String,
+    /// The concrete path (an implicit contract's is the operation's
+    /// template, `/products/{productId}`); gRPC: `/package.Service/Method`.
+    pub path: String,
+    pub query: Vec<Pair>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pair {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    #[serde(default)]
+    pub body: Option<Value>,
+    /// Headers the actual response must carry.
+    pub headers: Vec<Pair>,
+    pub matchers: Vec<Matcher>,
+    /// HTTP status; gRPC: the status code (0: OK).
+    pub status: u16,
+}
+
+/// Loosens the comparison of a response body at a path (docs/contracts.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "MatcherEntry")]
+pub struct Matcher {
+    /// Dotted, `[]` for every item of a list, `$` for the whole body.
+    pub path: String,
+    pub rule: MatchRule,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MatchRule {
+    Exact,
+    Type,
+    /// The whole string must match.
+    Regex(String),
+    /// A list of at least `min` items, each like the example's first.
+    EachLike {
+        min: usize,
+    },
+    /// A number within the bounds, inclusive.
+    Range {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+}
+
+/// A matcher as the file writes it: one object, `rule` naming which of
+/// the other keys apply.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatcherEntry {
+    path: String,
+    rule: String,
+    #[serde(default)]
+    regex: Option<String>,
+    #[serde(default)]
+    min: Option<f64>,
+    #[serde(default)]
+    max: Option<f64>,
+}
+
+impl TryFrom<MatcherEntry> for Matcher {
+    type Error = String;
+
+    fn try_from(entry: MatcherEntry) -> Result<Matcher, String> {
+        let MatcherEntry { path, rule, regex, min, max } = entry;
+        let unexpected = |key: &str| format!("matcher `{path}`: `{key}` does not apply to rule `{rule}`");
+        let rule = match rule.as_str() {
+            "exact" | "type" | "each-like" if regex.is_some() => return Err(unexpected("regex")),
+            "exact" | "type" | "regex" if min.is_some() => return Err(unexpected("min")),
+            "exact" | "type" | "regex" | "each-like" if max.is_some() => return Err(unexpected("max")),
+            "exact" => MatchRule::Exact,
+            "type" => MatchRule::Type,
+            "regex" => MatchRule::Regex(regex.ok_or_else(|| format!("matcher `{path}`: rule `regex` needs `regex`"))?),
+            "each-like" => {
+                let min = min.unwrap_or(1.0);
+                if min < 0.0 || min.fract() != 0.0 {
+                    return Err(format!("matcher `{path}`: `min` of `each-like` must be a count, not {min}"));
+                }
+                MatchRule::EachLike { min: min as usize }
+            }
+            "range" if regex.is_some() => return Err(unexpected("regex")),
+            "range" => MatchRule::Range { min, max },
+            other => {
+                return Err(format!(
+                    "matcher `{path}`: unknown rule `{other}`, expected exact, type, regex, each-like or range"
+                ))
+            }
+        };
+        Ok(Matcher { path, rule })
+    }
+}
+
+/// An example event of a topic, between its publishers and subscribers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// Absent when the topic has no stream.
+    #[serde(default)]
+    pub broker: Option<Broker>,
+    pub given: Vec<String>,
+    /// `TOPIC #EXAMPLE`.
+    pub id: String,
+    pub message: Value,
+    /// Protobuf events: the message type.
+    #[serde(default)]
+    pub message_type: Option<String>,
+    pub publishers: Vec<Publisher>,
+    /// Workspace-relative path of the schema version's file.
+    pub schema: String,
+    pub schema_version: u32,
+    pub source: String,
+    pub subscribers: Vec<String>,
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Broker {
+    /// `host:port` each.
+    pub addresses: Vec<String>,
+    /// `nats`, `rabbitmq` or `kafka`.
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publisher {
+    pub service: String,
+    /// The NATS subject or RabbitMQ routing key it publishes under.
+    #[serde(default)]
+    pub subject: Option<String>,
+}
+
+/// `contracts/mocks/NAME.json`: a provider's mock.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockPlan {
+    #[serde(default)]
+    pub descriptor_set: Option<String>,
+    pub format: String,
+    /// The provider's address as the spec declares it.
+    pub listen: Address,
+    pub mesh: String,
+    pub operations: Vec<MockOperation>,
+    pub service: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockOperation {
+    /// Canned answers, tried in order: the first whose request matches answers.
+    pub answers: Vec<Answer>,
+    pub method: String,
+    pub operation: String,
+    /// The path template (gRPC: `/package.Service/Method`).
+    pub path: String,
+    pub protocol: Protocol,
+    /// Every field any consumer reads: a generated answer must hold them.
+    pub reads: Vec<Read>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    pub given: Vec<String>,
+    /// The id of the interaction it answers.
+    pub interaction: String,
+    pub request: Request,
+    pub response: Response,
+}
+
+/// A plan or mock config the runtime cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError(String);
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+fn known_format(format: &str) -> Result<(), PlanError> {
+    if format == FORMAT {
+        Ok(())
+    } else {
+        Err(PlanError(format!("format {format:?} is not one this runtime reads ({FORMAT})")))
+    }
+}
+
+fn descriptor_pool(descriptor_set: Option<&str>) -> Result<Option<DescriptorPool>, PlanError> {
+    let Some(encoded) = descriptor_set else { return Ok(None) };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| PlanError(format!("`descriptor_set`: not base64: {e}")))?;
+    DescriptorPool::decode(bytes.as_slice())
+        .map(Some)
+        .map_err(|e| PlanError(format!("`descriptor_set`: not a FileDescriptorSet: {e}")))
+}
+
+impl Plan {
+    /// Reads a plan, refusing an unknown format or a gRPC interaction
+    /// without a descriptor set.
+    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+        let plan: Plan = crate::config::from_json(text).map_err(PlanError)?;
+        known_format(&plan.format)?;
+        if plan.descriptor_set.is_none() {
+            if let Some(grpc) = plan.interactions.iter().find(|i| i.protocol == Protocol::Grpc) {
+                return Err(PlanError(format!(
+                    "interaction `{}` is gRPC but the plan has no `descriptor_set`",
+                    grpc.id
+                )));
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The pool of the plan's gRPC messages, if it has gRPC interactions.
+    pub fn descriptor_pool(&self) -> Result<Option<DescriptorPool>, PlanError> {
+        descriptor_pool(self.descriptor_set.as_deref())
+    }
+}
+
+impl MockPlan {
+    /// Reads a mock config, refusing an unknown format or a gRPC operation
+    /// without a descriptor set.
+    pub fn from_json(text: &str) -> Result<MockPlan, PlanError> {
+        let mock: MockPlan = crate::config::from_json(text).map_err(PlanError)?;
+        known_format(&mock.format)?;
+        if mock.descriptor_set.is_none() {
+            if let Some(grpc) = mock.operations.iter().find(|o| o.protocol == Protocol::Grpc) {
+                return Err(PlanError(format!(
+                    "operation `{}` is gRPC but the mock has no `descriptor_set`",
+                    grpc.operation
+                )));
+            }
+        }
+        Ok(mock)
+    }
+
+    pub fn descriptor_pool(&self) -> Result<Option<DescriptorPool>, PlanError> {
+        descriptor_pool(self.descriptor_set.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAN: &str = r#"{
+      "format": "meshc-contracts/1", "mesh": "shop", "role": "provider", "subject": "catalog", "messages": [],
+      "interactions": [{
+        "consumer": "orders", "given": ["product 42 exists"],
+        "id": "orders->catalog GET /products/{productId} #a product in stock",
+        "operation": "GET /products/{productId}", "protocol": "http", "provider": "catalog",
+        "provider_address": { "host": "catalog", "port": 8080, "sidecar_inbound_port": 15006 },
+        "reads": [{ "guaranteed": true, "path": "id", "type": "string" }],
+        "request": { "headers": [], "method": "GET", "path": "/products/42", "query": [] },
+        "response": { "body": {"id": "42"}, "headers": [], "status": 200,
+          "matchers": [{ "path": "name", "rule": "type" }, { "min": 0.0, "path": "price_cents", "rule": "range" },
+                       { "path": "id", "regex": "[0-9]+", "rule": "regex" }, { "path": "tags", "min": 1.0, "rule": "each-like" }] },
+        "source": "services/orders.kdl:31"
+      }]
+    }"#;
+
+    #[test]
+    fn a_plan_reads_with_its_matchers() {
+        let plan = Plan::from_json(PLAN).unwrap();
+        assert_eq!(plan.role, Role::Provider);
+        let rules: Vec<_> = plan.interactions[0].response.as_ref().unwrap().matchers.iter().map(|m| &m.rule).collect();
+        assert_eq!(
+            rules,
+            [
+                &MatchRule::Type,
+                &MatchRule::Range { min: Some(0.0), max: None },
+                &MatchRule::Regex("[0-9]+".into()),
+                &MatchRule::EachLike { min: 1 },
+            ]
+        );
+        assert_eq!(plan.descriptor_pool().unwrap(), None);
+    }
+
+    #[test]
+    fn an_unknown_format_is_refused() {
+        let error = Plan::from_json(&PLAN.replace("meshc-contracts/1", "meshc-contracts/2")).unwrap_err();
+        assert!(error.to_string().contains("\"meshc-contracts/2\" is not one this runtime reads"), "{error}");
+    }
+
+    #[test]
+    fn a_grpc_interaction_needs_a_descriptor_set() {
+        let error = Plan::from_json(&PLAN.replace(r#""protocol": "http""#, r#""protocol": "grpc""#)).unwrap_err();
+        assert!(error.to_string().contains("is gRPC but the plan has no `descriptor_set`"), "{error}");
+    }
+
+    #[test]
+    fn a_matcher_with_keys_of_another_rule_is_refused() {
+        let error = Plan::from_json(
+            &PLAN.replace(r#""path": "name", "rule": "type""#, r#""path": "name", "rule": "type", "min": 1"#),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("matcher `name`: `min` does not apply to rule `type`"), "{error}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let error = Plan::from_json(&PLAN.replace(r#""given": ["#, r#""gven": 1, "given": ["#)).unwrap_err();
+        assert!(error.to_string().contains("`interactions[0].gven`"), "{error}");
+    }
+}
