@@ -39,6 +39,7 @@ mod hygiene {
     pub mod missing_owner;
 }
 mod monitoring {
+    pub mod duplicate_alert;
     pub mod latency_objective_beyond_timeout;
     pub mod latency_objective_within_per_try_timeout;
     pub mod missing_slo;
@@ -493,6 +494,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A call to a versioned API should name the version it is written against; naming none follows the current one.",
         codes: &[Code::UnpinnedApiVersion],
         run: reference::unpinned_api_version::run,
+    },
+    Pass {
+        name: "duplicate-alert",
+        category: Category::Monitoring,
+        purpose: "Alerts at one place differ in kind, severity or labels.",
+        codes: &[Code::DuplicateAlert],
+        run: monitoring::duplicate_alert::run,
     },
     Pass {
         name: "warning-not-below-critical",
