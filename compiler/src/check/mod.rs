@@ -5,6 +5,7 @@
 //! and the schema index and do no IO.
 
 mod contracts {
+    pub mod example_request_mismatch;
     pub mod example_schema_mismatch;
     pub mod invalid_example_json;
     pub mod invalid_matcher;
@@ -130,6 +131,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "An at-least-once consumer's failures must end: ack wait above the processing time, bounded deliveries, and a dead letter for what fails them all.",
         codes: &[Code::AckWaitBelowProcessingTime, Code::UnboundedRedelivery, Code::RetriesWithoutDeadLetter],
         run: events::consumer_redelivery::run,
+    },
+    Pass {
+        name: "example-request-mismatch",
+        category: Category::Contracts,
+        purpose: "An example's path and query fit its REST operation's template and parameters.",
+        codes: &[Code::ExampleRequestMismatch],
+        run: contracts::example_request_mismatch::run,
     },
     Pass {
         name: "example-schema-mismatch",
