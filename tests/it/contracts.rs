@@ -341,6 +341,26 @@ fn the_shops_plans_carry_examples_their_schemas_accept() {
     assert_eq!(gateway["subject"], "gateway:public");
     let mock = read("mocks/catalog.json");
     assert!(mock["operations"].as_array().unwrap().iter().any(|o| !o["answers"].as_array().unwrap().is_empty()));
+    // Ids are unique per plan, also where two routes take one operation.
+    for entry in
+        std::fs::read_dir(plans.join("consumers")).unwrap().chain(std::fs::read_dir(plans.join("providers")).unwrap())
+    {
+        let plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        let ids: Vec<&str> =
+            plan["interactions"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+        let unique: std::collections::BTreeSet<&&str> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "{}: {ids:?}", plan["subject"]);
+    }
+    // A route to a versioned API names its version as the selector says.
+    let orders = gateway["interactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "gateway:public/place-order->orders POST /orders")
+        .unwrap_or_else(|| panic!("{gateway:#}"));
+    assert_eq!(orders["api_version"], "v2");
+    assert_eq!(orders["request"]["headers"], serde_json::json!([{ "name": "api-version", "value": "2" }]));
 }
 
 /// `body` against the 200 response schema of `operation` in the shop's

@@ -43,6 +43,10 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Interaction {
+    /// The provider API's version the requests go to, for a versioned API
+    /// (its selector is already in `request`).
+    #[serde(default)]
+    pub api_version: Option<String>,
     /// A service, or `gateway:NAME`.
     pub consumer: String,
     /// Provider states to set up first, in order.

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::base::Spanned;
 use crate::emit::{Artifact, Options, Unexpressed};
+use crate::model::api_versions::{ApiVersion, VersionSelector};
 use crate::model::contracts::{Consumer, ContractUse, EventExample, Example, JsonText, MatchRule, Pair};
 use crate::model::values::{ApiKind, Operation};
 use crate::model::{Model, ServiceId, TopicId};
@@ -42,6 +43,10 @@ struct Plan<'a> {
 
 #[derive(Serialize)]
 struct Interaction<'a> {
+    /// The provider API's version the requests go to (its selector is
+    /// applied to `request`), for a versioned API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_version: Option<&'a str>,
     consumer: String,
     /// Provider states, in order.
     given: Vec<&'a str>,
@@ -303,7 +308,11 @@ fn use_interactions<'a>(
     let provider = model.service(used.provider);
     let consumer = model.consumer_name(used.consumer);
     let operation = &used.operation.value;
-    let base_id = format!("{consumer}->{} {operation}", provider.name.value);
+    let caller = match used.route {
+        Some(route) => format!("{consumer}/{route}"),
+        None => consumer.clone(),
+    };
+    let base_id = format!("{caller}->{} {operation}", provider.name.value);
     let response = schemas.bodies_of(model, used).and_then(|b| b.response);
     let reads: Vec<Read> = used
         .contract
@@ -320,8 +329,20 @@ fn use_interactions<'a>(
         .collect();
     let address = address(model, used);
     let (protocol, method, template) = request_line(operation);
-    let implicit_request =
-        Request { body: None, headers: Vec::new(), method: method.clone(), path: template.clone(), query: Vec::new() };
+    let version = api_version(model, used);
+    let selected = |mut request: Request<'a>| {
+        if let Some(version) = version {
+            select(&mut request, &version.selector.value);
+        }
+        request
+    };
+    let implicit_request = selected(Request {
+        body: None,
+        headers: Vec::new(),
+        method: method.clone(),
+        path: template.clone(),
+        query: Vec::new(),
+    });
     let documented = schemas
         .defining_in(model, used.provider, operation, used.api_version)
         .and_then(|schema| schema.rest_detail(operation))
@@ -341,6 +362,7 @@ fn use_interactions<'a>(
         })
         .collect();
     let implicit = Interaction {
+        api_version: version.map(|v| v.name.value.as_str()),
         consumer: consumer.clone(),
         given: Vec::new(),
         id: base_id.clone(),
@@ -359,6 +381,7 @@ fn use_interactions<'a>(
         out.push((
             *used,
             Interaction {
+                api_version: version.map(|v| v.name.value.as_str()),
                 consumer: consumer.clone(),
                 given: given(&example.given),
                 id: format!("{base_id} #{}", example.name.value),
@@ -367,7 +390,7 @@ fn use_interactions<'a>(
                 provider: &provider.name.value,
                 provider_address: address.clone(),
                 reads: reads.clone(),
-                request: request(example, &method, &template),
+                request: selected(request(example, &method, &template)),
                 response: Some(response_of(example)),
                 source: example.location.to_string(),
                 schema_answers: Vec::new(),
@@ -375,6 +398,44 @@ fn use_interactions<'a>(
         ));
     }
     out
+}
+
+/// The version of a versioned API a use's requests go to: the one it
+/// names, else the API's current one (where the gateway sends requests
+/// naming none).
+fn api_version<'a>(model: &'a Model, used: &ContractUse<'_>) -> Option<&'a ApiVersion> {
+    let provider = model.service(used.provider);
+    let (api, version) = match used.api_version {
+        Some(v) => (&provider.apis[v.api.index()], v.version),
+        None => {
+            let api = provider.apis.iter().find(|api| api.is_versioned() && api.serves(&used.operation.value))?;
+            (api, api.current_version()?)
+        }
+    };
+    Some(api.version(version))
+}
+
+/// Makes a request name its API version as the selector says, unless it
+/// does already: under its path prefix, with its header, or accepting its
+/// media type (a gRPC method's path names its package).
+fn select<'a>(request: &mut Request<'a>, selector: &'a VersionSelector) {
+    let has = |request: &Request, name: &str| request.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
+    match selector {
+        VersionSelector::PathPrefix(prefix) => {
+            let prefix = prefix.trim_end_matches('/');
+            let under = request.path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+            if !under {
+                request.path = format!("{prefix}{}", request.path);
+            }
+        }
+        VersionSelector::Header { name, value } if !has(request, name.as_str()) => {
+            request.headers.push(Header { name: name.as_str(), value });
+        }
+        VersionSelector::MediaType(media) if !has(request, "accept") => {
+            request.headers.push(Header { name: "accept", value: media });
+        }
+        VersionSelector::Header { .. } | VersionSelector::MediaType(_) | VersionSelector::GrpcPackage(_) => {}
+    }
 }
 
 /// The protocol, method and path of an operation's requests.
