@@ -344,12 +344,13 @@ pub fn self_contained_schema(schema: &serde_json::Value, components: Option<&ser
     let mut root = schema.clone();
     let mut definitions = serde_json::Map::new();
     let mut pending = rewrite_refs(&mut root, PREFIX);
-    while let Some(name) = pending.pop() {
+    while let Some(escaped) = pending.pop() {
+        // The reference is a JSON pointer: `a~1b` names `a/b`.
+        let name = escaped.replace("~1", "/").replace("~0", "~");
         if definitions.contains_key(&name) {
             continue;
         }
-        let unescaped = name.replace("~1", "/").replace("~0", "~");
-        let Some(mut target) = schemas.and_then(|s| s.get(&unescaped)).cloned() else { continue };
+        let Some(mut target) = schemas.and_then(|s| s.get(&name)).cloned() else { continue };
         pending.extend(rewrite_refs(&mut target, PREFIX));
         definitions.insert(name, target);
     }
@@ -412,6 +413,31 @@ fn path_keys(text: &str) -> HashMap<&str, Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_self_contained_schema_carries_the_components_it_reaches() {
+        let components = serde_json::json!({ "schemas": {
+            "Node": { "type": "object", "properties": { "next": { "$ref": "#/components/schemas/Node" },
+                                                       "tag": { "$ref": "#/components/schemas/a~1b" } } },
+            "a/b": { "type": "string" },
+            "Unused": { "type": "integer" }
+        }});
+        let schema = serde_json::json!({ "type": "array", "items": { "$ref": "#/components/schemas/Node" } });
+        assert_eq!(
+            self_contained_schema(&schema, Some(&components)),
+            serde_json::json!({
+                "type": "array", "items": { "$ref": "#/definitions/Node" },
+                "definitions": {
+                    "Node": { "type": "object", "properties": { "next": { "$ref": "#/definitions/Node" },
+                                                               "tag": { "$ref": "#/definitions/a~1b" } } },
+                    "a/b": { "type": "string" }
+                }
+            })
+        );
+        // Nothing referenced: the schema as it is.
+        let plain = serde_json::json!({ "type": "string" });
+        assert_eq!(self_contained_schema(&plain, Some(&components)), plain);
+    }
 
     #[test]
     fn lists_every_method_of_every_path() {

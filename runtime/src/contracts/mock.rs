@@ -329,8 +329,9 @@ impl Canned {
     /// Whether `request` is the one this answer is for: method, path (a
     /// template's `{param}` takes one segment), every query pair and header
     /// it names (header names ignoring case), the body when it gives one,
-    /// and its provider states when the request names any.
-    fn matches(&self, request: &Seen) -> bool {
+    /// and its provider states when the request names any. GraphQL answers
+    /// take any path (`any_path`), as their operations do.
+    fn matches(&self, request: &Seen, any_path: bool) -> bool {
         let states: Vec<&str> =
             request.headers.iter().filter(|(n, _)| n == GIVEN_HEADER).map(|(_, v)| v.as_str()).collect();
         let given = states.is_empty() || self.given.iter().all(|g| states.contains(&g.as_str()));
@@ -341,7 +342,7 @@ impl Canned {
         };
         given
             && self.request.method.eq_ignore_ascii_case(&request.method)
-            && template_matches(&self.request.path, &request.path)
+            && (any_path || template_matches(&self.request.path, &request.path))
             && self.request.query.iter().all(|p| request.query.iter().any(|(n, v)| *n == p.name && *v == p.value))
             && self.request.headers.iter().all(|p| has_header(&request.headers, p))
             && body
@@ -495,7 +496,7 @@ impl UnaryService<DynamicMessage> for Unary<'_> {
             return ready(Err(Status::internal("contract mock: one request per call")));
         };
         seen.body = serde_json::to_value(request.get_ref()).ok();
-        let canned = self.op.answers.iter().find(|a| a.matches(&seen));
+        let canned = self.op.answers.iter().find(|a| a.matches(&seen, false));
         let (reply, used) = match canned {
             Some(a) => {
                 let reply = match &a.grpc_reply {
@@ -556,7 +557,8 @@ async fn answer_http(mock: &ContractMock, request: Request<Incoming>) -> (Respon
         let received = seen.received(Protocol::Http, None, AnswerUsed::Refused, 404);
         return (plain(StatusCode::NOT_FOUND, text), Some(received));
     };
-    let (response, used) = match op.answers.iter().find(|a| a.matches(&seen)) {
+    let any_path = op.protocol == Protocol::Graphql;
+    let (response, used) = match op.answers.iter().find(|a| a.matches(&seen, any_path)) {
         Some(canned) => (canned_response(&canned.response), AnswerUsed::Canned(canned.interaction.clone())),
         None => match &op.generated {
             Generated::Http { status, body } => (json_response(*status, body, &[]), AnswerUsed::Generated),
