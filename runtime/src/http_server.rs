@@ -3,9 +3,8 @@
 //! and a handle that stops the server when dropped ([`spawn`], used by the
 //! gRPC mock); for the HTTP/1.1 services (the request validator, the GraphQL
 //! gateway) also the accept loop, the record of answered requests and
-//! reading request bodies ([`serve_http1`]); [`serve_http`] serves HTTP/2
-//! with prior knowledge on the same port too (the contract mock: REST and
-//! gRPC on one listener).
+//! reading request bodies ([`serve_http`]; HTTP/1.1, or HTTP/2 with prior
+//! knowledge on the same port too for the contract mock's REST and gRPC).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -90,7 +89,7 @@ where
     Ok(Background { addr, stop, thread: Some(thread) })
 }
 
-/// An HTTP/1.1 service started by [`serve_http1`]: where it listens and the
+/// An HTTP service started by [`serve_http`]: where it listens and the
 /// requests it recorded. Dropping it stops the service, closes its port and
 /// drops open connections.
 pub(crate) struct HttpService<T> {
@@ -124,28 +123,13 @@ pub(crate) enum Versions {
     Http1AndHttp2,
 }
 
-/// Serves HTTP/1.1 on `addr` (see [`spawn`] for `what`, `name` and the
-/// thread) until the service is dropped. `make_handler` builds the handler
-/// once, on the serving thread inside its runtime; the handler answers every
-/// request of every connection, and what it returns next to the response
-/// (if anything) is recorded before the response is sent. Connections run as
-/// local tasks, so neither the handler nor its futures need be `Send`.
-pub(crate) fn serve_http1<T, M, H, F>(
-    what: &str,
-    name: &'static str,
-    addr: SocketAddr,
-    make_handler: M,
-) -> io::Result<HttpService<T>>
-where
-    T: Send + 'static,
-    M: FnOnce() -> H + Send + 'static,
-    H: Fn(Request<Incoming>) -> F + 'static,
-    F: Future<Output = (Response<Full<Bytes>>, Option<T>)> + 'static,
-{
-    serve_http(what, name, addr, Versions::Http1, make_handler)
-}
-
-/// [`serve_http1`] speaking `versions`, with any response body type.
+/// Serves HTTP on `addr` (see [`spawn`] for `what`, `name` and the
+/// thread), speaking `versions`, until the service is dropped.
+/// `make_handler` builds the handler once, on the serving thread inside its
+/// runtime; the handler answers every request of every connection, and what
+/// it returns next to the response (if anything) is recorded before the
+/// response is sent. Connections (and HTTP/2 streams) run as local tasks,
+/// so neither the handler nor its futures need be `Send`.
 pub(crate) fn serve_http<T, M, H, F, B>(
     what: &str,
     name: &'static str,

@@ -86,10 +86,11 @@ impl GraphqlHandle {
 /// Connections run as local tasks: apollo's execution futures are not
 /// `Send`. Upstream calls still overlap (one thread, non-blocking I/O).
 pub fn serve_graphql(gateway: GraphqlGateway, addr: SocketAddr) -> io::Result<GraphqlHandle> {
-    let service = http_server::serve_http1("the GraphQL gateway", "graphql", addr, move || {
-        let (gateway, upstreams) = (Rc::new(gateway), Rc::new(Upstreams::new()));
-        move |request| answer(Rc::clone(&gateway), Rc::clone(&upstreams), request)
-    })?;
+    let service =
+        http_server::serve_http("the GraphQL gateway", "graphql", addr, http_server::Versions::Http1, move || {
+            let (gateway, upstreams) = (Rc::new(gateway), Rc::new(Upstreams::new()));
+            move |request| answer(Rc::clone(&gateway), Rc::clone(&upstreams), request)
+        })?;
     Ok(GraphqlHandle { service })
 }
 

@@ -119,14 +119,20 @@ struct State {
 /// background thread with its own current-thread tokio runtime until the
 /// handle is dropped.
 pub fn serve_token_exchange(exchanger: TokenExchange, addr: SocketAddr) -> io::Result<TokenExchangeHandle> {
-    let service = http_server::serve_http1("the token exchanger", "token-exchange", addr, move || {
-        let state = Rc::new(State {
-            config: exchanger,
-            sts: StsClient::new(),
-            cache: RefCell::new(Cache::new(cache::CAPACITY)),
-        });
-        move |request| answer(Rc::clone(&state), request)
-    })?;
+    let service = http_server::serve_http(
+        "the token exchanger",
+        "token-exchange",
+        addr,
+        http_server::Versions::Http1,
+        move || {
+            let state = Rc::new(State {
+                config: exchanger,
+                sts: StsClient::new(),
+                cache: RefCell::new(Cache::new(cache::CAPACITY)),
+            });
+            move |request| answer(Rc::clone(&state), request)
+        },
+    )?;
     Ok(TokenExchangeHandle { service })
 }
 

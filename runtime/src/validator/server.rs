@@ -74,10 +74,11 @@ impl ValidatorHandle {
 /// Binds before returning, then serves in a background thread with its own
 /// current-thread tokio runtime until the handle is dropped.
 pub fn serve_validator(validator: Validator, addr: SocketAddr) -> io::Result<ValidatorHandle> {
-    let service = http_server::serve_http1("the validator", "validator", addr, move || {
-        let validator = Rc::new(validator);
-        move |request| answer(Rc::clone(&validator), request)
-    })?;
+    let service =
+        http_server::serve_http("the validator", "validator", addr, http_server::Versions::Http1, move || {
+            let validator = Rc::new(validator);
+            move |request| answer(Rc::clone(&validator), request)
+        })?;
     Ok(ValidatorHandle { service })
 }
 
