@@ -354,6 +354,7 @@ fn has_header(headers: &[(String, String)], pair: &Pair) -> bool {
 }
 
 /// A request as far as matching needs it (the recorded part of [`Received`]).
+#[derive(Clone)]
 struct Seen {
     method: String,
     path: String,
@@ -459,25 +460,15 @@ async fn answer_grpc(mock: &ContractMock, request: Request<Incoming>) -> (Respon
         return (Status::internal("contract mock: a gRPC operation without its method").into_http(), None);
     };
     let outcome = Rc::new(RefCell::new(None));
-    let unary = Unary { op, seen: RefCell::new(Some(seen)), outcome: Rc::clone(&outcome) };
+    let unary = Unary { op, seen: RefCell::new(Some(seen.clone())), outcome: Rc::clone(&outcome) };
     let response = Grpc::new(DynamicCodec::new(method.input())).unary(unary, request.map(Body::new)).await;
-    let received = outcome.borrow_mut().take();
-    // Not decoded (not a valid input message): recorded with the status tonic answered.
-    (response, received.or_else(|| Some(undecoded(op))))
-}
-
-fn undecoded(op: &Operation) -> Received {
-    Received {
-        protocol: Protocol::Grpc,
-        method: "POST".into(),
-        path: op.path.clone(),
-        query: Vec::new(),
-        headers: Vec::new(),
-        body: None,
-        operation: Some(op.name.clone()),
-        answer: AnswerUsed::Refused,
-        status: Code::InvalidArgument as u16,
-    }
+    let received = outcome.borrow_mut().take().unwrap_or_else(|| {
+        // Not decoded (not a valid input message): recorded with the status
+        // tonic answered in the headers (a trailers-only response).
+        let status = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()?.parse().ok());
+        seen.received(Protocol::Grpc, Some(&op.name), AnswerUsed::Refused, status.unwrap_or(Code::Internal as u16))
+    });
+    (response, Some(received))
 }
 
 /// A gRPC request of a known method, decoded.

@@ -160,3 +160,25 @@ fn mock_command_serves_a_config_and_prints_each_request() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`mseh`"), "{stderr}");
 }
+
+#[test]
+fn a_grpc_request_that_is_not_the_input_message_is_refused_and_recorded() {
+    let (config, _) = config();
+    let mock = ContractMock::from_json(&config.to_string()).unwrap().spawn(localhost()).unwrap();
+    // Same method, but `sku` as a varint where the mock's `Query` has a string.
+    let wrong = compile_proto(
+        "wrong.proto",
+        "syntax = \"proto3\"; package stock.v1;\n\
+         service Stock { rpc Get(Query) returns (Query); }\nmessage Query { int32 sku = 1; }\n",
+    )
+    .descriptor_pool();
+    let error = call_unary(&wrong, mock.addr(), GET_STOCK, &json!({ "sku": 7 })).unwrap_err();
+    assert_eq!(error.code(), meshc_runtime::Code::InvalidArgument, "{error:?}");
+    let recorded = mock.requests();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        (recorded[0].operation.as_deref(), &recorded[0].answer, recorded[0].status),
+        (Some("stock.v1.Stock/Get"), &AnswerUsed::Refused, meshc_runtime::Code::InvalidArgument as u16)
+    );
+    assert!(recorded[0].headers.iter().any(|(name, _)| name == "content-type"), "{:?}", recorded[0].headers);
+}
