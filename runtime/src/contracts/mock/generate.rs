@@ -16,18 +16,46 @@ use crate::contracts::plan::{JsonType, Read};
 /// recursive schemas end.
 const MAX_DEPTH: usize = 8;
 
+/// Values made in full before only what is required is (a schema whose
+/// every object holds several of itself would otherwise grow to millions).
+const FULL_BUDGET: usize = 10_000;
+
+/// Values made at all, and the deepest nesting, before generating gives up
+/// (a schema that requires itself has no finite value).
+const HARD_BUDGET: usize = 100_000;
+const HARD_DEPTH: usize = 32;
+
+/// The whole schema and how many values are left to make.
+struct Walk<'r> {
+    root: &'r Value,
+    made: usize,
+}
+
+impl Walk<'_> {
+    /// Whether a value at `depth` gets every property and a list item.
+    fn full(&self, depth: usize) -> bool {
+        depth < MAX_DEPTH && self.made < FULL_BUDGET
+    }
+}
+
 /// A value for `root`, a draft 4 JSON Schema (OpenAPI's Schema Object after
 /// `validator::normalize`) whose `$ref`s point into itself: every property
 /// declared is present, lists hold one item (or their minimum), strings
 /// their property's name, numbers 1 (or the nearest the bounds allow).
 /// `pattern` is not honoured: the caller validates the result.
 pub(crate) fn from_schema(root: &Value) -> Value {
-    generate(root, root, "value", 0).unwrap_or_else(|| Value::String("value".into()))
+    let mut walk = Walk { root, made: 0 };
+    generate(root, &mut walk, "value", 0).unwrap_or_else(|| Value::String("value".into()))
 }
 
-/// `None` for a schema that constrains nothing (any value fits).
-fn generate(schema: &Value, root: &Value, name: &str, depth: usize) -> Option<Value> {
-    let schema = resolve(schema, root)?;
+/// `None` for a schema that constrains nothing (any value fits), or when
+/// generating gave up.
+fn generate(schema: &Value, walk: &mut Walk, name: &str, depth: usize) -> Option<Value> {
+    if depth > HARD_DEPTH || walk.made >= HARD_BUDGET {
+        return None;
+    }
+    walk.made += 1;
+    let schema = resolve(schema, walk.root)?;
     if let Some(Value::Array(values)) = schema.get("enum") {
         return values.iter().find(|v| !v.is_null()).or(values.first()).cloned();
     }
@@ -40,8 +68,8 @@ fn generate(schema: &Value, root: &Value, name: &str, depth: usize) -> Option<Va
         .flatten()
         .chain(["oneOf", "anyOf"].iter().filter_map(|k| schema.get(*k)?.as_array()?.first()))
         .collect();
-    let own = own_type(schema).and_then(|ty| typed(schema, ty, root, name, depth));
-    members.into_iter().filter_map(|member| generate(member, root, name, depth + 1)).fold(own, merge)
+    let own = own_type(schema).and_then(|ty| typed(schema, ty, walk, name, depth));
+    members.into_iter().filter_map(|member| generate(member, walk, name, depth + 1)).fold(own, merge)
 }
 
 /// Follows `$ref`s (`#/...` into `root`); `None` for one that does not resolve.
@@ -66,10 +94,10 @@ fn own_type(schema: &Value) -> Option<&str> {
     }
 }
 
-fn typed(schema: &Value, ty: &str, root: &Value, name: &str, depth: usize) -> Option<Value> {
+fn typed(schema: &Value, ty: &str, walk: &mut Walk, name: &str, depth: usize) -> Option<Value> {
     Some(match ty {
-        "object" => object(schema, root, depth),
-        "array" => array(schema, root, name, depth),
+        "object" => object(schema, walk, depth),
+        "array" => array(schema, walk, name, depth),
         "string" => Value::String(string(schema, name)),
         "integer" => number(schema, 1.0, true),
         "number" => number(schema, 1.5, false),
@@ -79,14 +107,14 @@ fn typed(schema: &Value, ty: &str, root: &Value, name: &str, depth: usize) -> Op
     })
 }
 
-fn object(schema: &Value, root: &Value, depth: usize) -> Value {
+fn object(schema: &Value, walk: &mut Walk, depth: usize) -> Value {
     let required: HashSet<&str> =
         schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
     let mut out = Map::new();
     if let Some(Value::Object(properties)) = schema.get("properties") {
         for (key, property) in properties {
-            if depth < MAX_DEPTH || required.contains(key.as_str()) {
-                let value = generate(property, root, key, depth + 1).unwrap_or_else(|| Value::String(key.clone()));
+            if walk.full(depth) || required.contains(key.as_str()) {
+                let value = generate(property, walk, key, depth + 1).unwrap_or_else(|| Value::String(key.clone()));
                 out.insert(key.clone(), value);
             }
         }
@@ -98,24 +126,24 @@ fn object(schema: &Value, root: &Value, depth: usize) -> Value {
     Value::Object(out)
 }
 
-fn array(schema: &Value, root: &Value, name: &str, depth: usize) -> Value {
+fn array(schema: &Value, walk: &mut Walk, name: &str, depth: usize) -> Value {
     let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0);
     let max = schema.get("maxItems").and_then(Value::as_u64).unwrap_or(u64::MAX);
-    let count = if depth < MAX_DEPTH { min.max(1).min(max) } else { min };
+    let count = if walk.full(depth) { min.max(1).min(max) } else { min };
     let items = match schema.get("items") {
         // A tuple: one value per position.
         Some(Value::Array(positions)) => {
             return Value::Array(
                 positions
                     .iter()
-                    .map(|p| generate(p, root, name, depth + 1).unwrap_or_else(|| Value::String(name.into())))
+                    .map(|p| generate(p, walk, name, depth + 1).unwrap_or_else(|| Value::String(name.into())))
                     .collect(),
             )
         }
         Some(items) => items,
         None => &Value::Null,
     };
-    let item = if items.is_null() { None } else { generate(items, root, name, depth + 1) };
+    let item = if items.is_null() { None } else { generate(items, walk, name, depth + 1) };
     let item = item.unwrap_or_else(|| Value::String(name.into()));
     Value::Array((0..count.min(16)).map(|_| item.clone()).collect())
 }
@@ -255,14 +283,16 @@ fn placeholder(ty: JsonType) -> Value {
 /// one entry), down to [`MAX_DEPTH`]. `google.protobuf.Any` stays empty:
 /// it would need a type to pack.
 pub(crate) fn message(descriptor: &MessageDescriptor) -> DynamicMessage {
-    message_at(descriptor, 0)
+    message_at(descriptor, 0, &mut 0)
 }
 
-fn message_at(descriptor: &MessageDescriptor, depth: usize) -> DynamicMessage {
+/// `made`: messages made so far; past [`FULL_BUDGET`] the rest stay empty.
+fn message_at(descriptor: &MessageDescriptor, depth: usize, made: &mut usize) -> DynamicMessage {
     let mut message = DynamicMessage::new(descriptor.clone());
-    if depth >= MAX_DEPTH || descriptor.full_name() == "google.protobuf.Any" {
+    if depth >= MAX_DEPTH || *made >= FULL_BUDGET || descriptor.full_name() == "google.protobuf.Any" {
         return message;
     }
+    *made += 1;
     let mut oneofs = HashSet::new();
     for field in descriptor.fields() {
         if let Some(oneof) = field.containing_oneof() {
@@ -274,19 +304,19 @@ fn message_at(descriptor: &MessageDescriptor, depth: usize) -> DynamicMessage {
             let entry = field.kind();
             let Some(entry) = entry.as_message() else { continue };
             let key = map_key(&entry.map_entry_key_field().kind());
-            let value = single(&entry.map_entry_value_field().kind(), field.name(), depth);
+            let value = single(&entry.map_entry_value_field().kind(), field.name(), depth, made);
             ProtoValue::Map([(key, value)].into_iter().collect())
         } else if field.is_list() {
-            ProtoValue::List(vec![single(&field.kind(), field.name(), depth)])
+            ProtoValue::List(vec![single(&field.kind(), field.name(), depth, made)])
         } else {
-            single(&field.kind(), field.name(), depth)
+            single(&field.kind(), field.name(), depth, made)
         };
         message.set_field(&field, value);
     }
     message
 }
 
-fn single(kind: &Kind, name: &str, depth: usize) -> ProtoValue {
+fn single(kind: &Kind, name: &str, depth: usize, made: &mut usize) -> ProtoValue {
     match kind {
         Kind::Double => ProtoValue::F64(1.5),
         Kind::Float => ProtoValue::F32(1.5),
@@ -297,7 +327,7 @@ fn single(kind: &Kind, name: &str, depth: usize) -> ProtoValue {
         Kind::Bool => ProtoValue::Bool(true),
         Kind::String => ProtoValue::String(name.to_string()),
         Kind::Bytes => ProtoValue::Bytes(bytes::Bytes::from_static(b"bytes")),
-        Kind::Message(m) => ProtoValue::Message(message_at(m, depth + 1)),
+        Kind::Message(m) => ProtoValue::Message(message_at(m, depth + 1, made)),
         Kind::Enum(e) => {
             let value = e.values().find(|v| v.number() != 0).unwrap_or_else(|| e.default_value());
             ProtoValue::EnumNumber(value.number())
@@ -346,6 +376,25 @@ mod tests {
         // Recursion ends, and what it made still validates.
         let validator = jsonschema::draft4::options().build(&schema).unwrap();
         assert!(validator.is_valid(&value), "{value}");
+    }
+
+    #[test]
+    fn schemas_that_grow_without_end_stop() {
+        // Every node holds six of itself: generating ends, and validates.
+        let properties: Map<String, Value> =
+            (0..6).map(|i| (format!("n{i}"), json!({ "$ref": "#/definitions/Node" }))).collect();
+        let schema = json!({ "$ref": "#/definitions/Node",
+                             "definitions": { "Node": { "type": "object", "properties": properties } } });
+        let value = from_schema(&schema);
+        assert!(jsonschema::draft4::options().build(&schema).unwrap().is_valid(&value));
+        // A node that requires itself has no finite value: none is made.
+        let endless = json!({ "$ref": "#/definitions/Node", "definitions": { "Node": {
+            "type": "object", "required": ["next"], "properties": { "next": { "$ref": "#/definitions/Node" } } } } });
+        let value = from_schema(&endless);
+        assert!(!jsonschema::draft4::options().build(&endless).unwrap().is_valid(&value));
+        let endless_all_of =
+            json!({ "$ref": "#/definitions/A", "definitions": { "A": { "allOf": [{ "$ref": "#/definitions/A" }] } } });
+        from_schema(&endless_all_of);
     }
 
     #[test]
