@@ -90,9 +90,10 @@ struct Canned {
 }
 
 enum Generated {
+    /// `body`: `None` for an operation declaring no JSON body and no reads.
     Http {
         status: StatusCode,
-        body: Value,
+        body: Option<Value>,
     },
     Grpc(DynamicMessage),
     /// The schema allowed no answer made up here (e.g. a `pattern`): answered 500 with why.
@@ -274,13 +275,17 @@ fn generated_http(op: &plan::MockOperation) -> Generated {
         let mut data = Value::Object(Default::default());
         generate::hold_reads(&mut data, &op.reads);
         let body = serde_json::json!({ "data": { graphql_field(&op.operation): data } });
-        return Generated::Http { status: StatusCode::OK, body };
+        return Generated::Http { status: StatusCode::OK, body: Some(body) };
     }
     let status = op.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
     let Some(schema) = &op.response_schema else {
+        // No JSON body declared (a 204, say): the reads only, if any.
+        if op.reads.is_empty() {
+            return Generated::Http { status, body: None };
+        }
         let mut body = Value::Object(Default::default());
         generate::hold_reads(&mut body, &op.reads);
-        return Generated::Http { status, body };
+        return Generated::Http { status, body: Some(body) };
     };
     let mut schema = schema.clone();
     crate::validator::normalize(&mut schema);
@@ -291,7 +296,7 @@ fn generated_http(op: &plan::MockOperation) -> Generated {
     let mut body = generate::from_schema(&schema);
     generate::hold_reads(&mut body, &op.reads);
     match validator.validate(&body) {
-        Ok(()) => Generated::Http { status, body },
+        Ok(()) => Generated::Http { status, body: Some(body) },
         Err(e) => Generated::Impossible(format!(
             "the answer generated from `response_schema`, {body}, does not validate against it ({e} at `{}`)",
             e.instance_path()
@@ -552,7 +557,13 @@ async fn answer_http(mock: &ContractMock, request: Request<Incoming>) -> (Respon
     let (response, used) = match op.answers.iter().find(|a| a.matches(&seen, any_path)) {
         Some(canned) => (canned_response(&canned.response), AnswerUsed::Canned(canned.interaction.clone())),
         None => match &op.generated {
-            Generated::Http { status, body } => (json_response(*status, body, &[]), AnswerUsed::Generated),
+            Generated::Http { status, body } => {
+                let response = match body {
+                    Some(body) => json_response(*status, body, &[]),
+                    None => with_headers(Response::new(Body::empty()), *status, &[]),
+                };
+                (response, AnswerUsed::Generated)
+            }
             Generated::Impossible(why) => {
                 let text = format!("contract mock of {}: {}: {why}", mock.service, op.name);
                 (plain(StatusCode::INTERNAL_SERVER_ERROR, text), AnswerUsed::Refused)

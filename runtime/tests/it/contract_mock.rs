@@ -60,6 +60,10 @@ fn config() -> (Value, DescriptorPool) {
                 "reads": [],
                 "response_schema": { "type": "object", "required": ["code"], "properties": { "code": { "type": "string", "pattern": "^[0-9]{6}$" } } },
                 "status": 200
+            },
+            {
+                "answers": [], "method": "DELETE", "operation": "DELETE /codes/{sku}", "path": "/codes/{sku}",
+                "protocol": "http", "reads": [], "status": 204
             }
         ]
     });
@@ -121,6 +125,15 @@ fn a_schema_the_generator_cannot_satisfy_is_answered_500_saying_why() {
 }
 
 #[test]
+fn an_operation_without_a_json_body_answers_its_status_empty() {
+    let (config, _) = config();
+    let mock = ContractMock::from_json(&config.to_string()).unwrap().spawn(localhost()).unwrap();
+    let got = http_request(mock.port(), "DELETE", "/codes/a1", &[]);
+    assert_eq!((got.status, got.body.as_str()), (204, ""));
+    assert_eq!(mock.requests()[0].answer, AnswerUsed::Generated);
+}
+
+#[test]
 fn a_canned_grpc_body_that_is_not_its_message_is_refused_naming_it() {
     let (mut config, _) = config();
     config["operations"][1]["answers"][0]["response"]["body"] = json!({ "count": "many" });
@@ -140,7 +153,7 @@ fn mock_command_serves_a_config_and_prints_each_request() {
 
     let got = http_request(server.addr.port(), "GET", "/missing?x=1", &[]);
     assert_eq!(got.status, 404);
-    assert!(got.body.contains("it serves POST /, GET /codes/{sku}"), "{}", got.body);
+    assert!(got.body.contains("it serves POST /, GET /codes/{sku}, DELETE /codes/{sku}"), "{}", got.body);
     let line = server.next_json();
     assert_eq!(
         (&line["protocol"], &line["method"], &line["path"], &line["query"], &line["answer"], &line["status"]),
