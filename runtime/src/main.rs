@@ -29,6 +29,15 @@
 //! decision (never a token): `{"path", "audience", "outcome", "status",
 //! "sts_status", "detail", "ms"}`.
 //!
+//! `meshc-runtime mock --config OUT/contracts/mocks/NAME.json [--listen 127.0.0.1:PORT]`
+//! serves a provider's mock until killed: REST and GraphQL over HTTP/1.1 and
+//! gRPC over HTTP/2 on the one port, answering from the config's examples or
+//! with answers generated from the schemas (`--listen` defaults to a free
+//! port). It prints `listening on ADDR` first, then one JSON line per
+//! request: `{"protocol", "method", "path", "query", "headers", "body",
+//! "operation", "answer", "status"}` (`answer`: the canned answer's
+//! interaction id, `"generated"`, or null for a refused request).
+//!
 //! `meshc-runtime health --config OUT/runtime/health.json [--listen 127.0.0.1:PORT]`
 //! probes every instance of the config on its schedule until killed and
 //! serves `/metrics` (Prometheus) and `/status` (JSON). It prints
@@ -42,6 +51,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use meshc_runtime::contracts::{AnswerUsed, ContractMock, Received};
 use meshc_runtime::{
     event_bus, health, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock, ServedRequest,
     TokenExchange, Validator, Verdict,
@@ -99,6 +109,15 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// Serve a provider's mock from its contract mock config (`contracts/mocks/NAME.json`).
+    Mock {
+        /// The mock config meshc writes (`contracts/mocks/NAME.json`).
+        #[arg(long, value_name = "FILE.json")]
+        config: PathBuf,
+        /// Loopback address to listen on; port 0 picks a free port.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
     },
     /// Exchange bearer tokens for audience-scoped ones (RFC 8693) as an Envoy ext_authz HTTP service.
     TokenExchange {
@@ -164,6 +183,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::TokenExchange { config, listen } => token_exchange(config, listen),
         Command::Events { command } => events(command),
         Command::Health { config, listen } => health_monitor(config, listen),
+        Command::Mock { config, listen } => contract_mock(config, listen),
     }
 }
 
@@ -330,6 +350,40 @@ fn validator(rules: PathBuf, listen: SocketAddr) -> Result<(), String> {
             })
         },
     )
+}
+
+fn contract_mock(config: PathBuf, listen: SocketAddr) -> Result<(), String> {
+    let text = std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let mock = ContractMock::from_json(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+    let handle = mock.spawn(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
+    print_requests(handle.addr(), || handle.take_requests(), received_line)
+}
+
+fn received_line(request: &Received) -> serde_json::Value {
+    let pairs = |pairs: &[(String, String)]| -> Vec<serde_json::Value> {
+        pairs.iter().map(|(name, value)| serde_json::json!({ "name": name, "value": value })).collect()
+    };
+    let protocol = match request.protocol {
+        meshc_runtime::contracts::plan::Protocol::Http => "http",
+        meshc_runtime::contracts::plan::Protocol::Grpc => "grpc",
+        meshc_runtime::contracts::plan::Protocol::Graphql => "graphql",
+    };
+    let answer = match &request.answer {
+        AnswerUsed::Canned(interaction) => serde_json::json!(interaction),
+        AnswerUsed::Generated => serde_json::json!("generated"),
+        AnswerUsed::Refused => serde_json::Value::Null,
+    };
+    serde_json::json!({
+        "protocol": protocol,
+        "method": request.method,
+        "path": request.path,
+        "query": pairs(&request.query),
+        "headers": pairs(&request.headers),
+        "body": request.body,
+        "operation": request.operation,
+        "answer": answer,
+        "status": request.status,
+    })
 }
 
 fn grpc_mock(descriptor: PathBuf, listen: SocketAddr, responses: Option<PathBuf>) -> Result<(), String> {

@@ -283,6 +283,13 @@ pub struct MockOperation {
     pub protocol: Protocol,
     /// Every field any consumer reads: a generated answer must hold them.
     pub reads: Vec<Read>,
+    /// REST: the JSON Schema of the success response's body (OpenAPI's
+    /// Schema Object with its references in its own `definitions`).
+    #[serde(default)]
+    pub response_schema: Option<Value>,
+    /// REST: the success response's status.
+    #[serde(default)]
+    pub status: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -297,7 +304,7 @@ pub struct Answer {
 
 /// A plan or mock config the runtime cannot use.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanError(String);
+pub struct PlanError(pub(crate) String);
 
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -72,6 +72,18 @@ struct Interaction<'a> {
     /// document gives for the operation's success response, answers for its mock.
     #[serde(skip)]
     schema_answers: Vec<Answer<'a>>,
+    /// The implicit interaction's only, REST: the operation's success
+    /// response, for its mock to generate answers from.
+    #[serde(skip)]
+    success: Option<Success>,
+}
+
+/// A REST operation's success response as its OpenAPI document declares it.
+#[derive(Clone)]
+struct Success {
+    /// Self-contained JSON Schema of the body (`$ref`s into its `definitions`).
+    schema: Option<serde_json::Value>,
+    status: u16,
 }
 
 #[derive(Clone, Serialize)]
@@ -192,6 +204,14 @@ struct MockOperation<'a> {
     protocol: &'static str,
     /// What its consumers read: a generated answer must hold these fields.
     reads: Vec<Read>,
+    /// REST: the JSON Schema of the success response's body (OpenAPI's
+    /// Schema Object, every component it references in its `definitions`),
+    /// which a generated answer validates against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_schema: Option<serde_json::Value>,
+    /// REST: the success response's status, a generated answer's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
 }
 
 #[derive(Clone, Serialize)]
@@ -343,10 +363,16 @@ fn use_interactions<'a>(
         path: template.clone(),
         query: Vec::new(),
     });
-    let documented = schemas
-        .defining_in(model, used.provider, operation, used.api_version)
-        .and_then(|schema| schema.rest_detail(operation))
-        .map_or(&[][..], |detail| &detail.response_examples);
+    let defining = schemas.defining_in(model, used.provider, operation, used.api_version);
+    let detail = defining.and_then(|schema| schema.rest_detail(operation));
+    let documented = detail.map_or(&[][..], |detail| &detail.response_examples);
+    let success = detail.and_then(|detail| {
+        let components = defining.and_then(|schema| schema.openapi_components());
+        Some(Success {
+            schema: detail.response.as_ref().map(|s| crate::schema::self_contained_schema(s, components)),
+            status: detail.response_status?,
+        })
+    });
     let schema_answers = documented
         .iter()
         .map(|example| Answer {
@@ -375,6 +401,7 @@ fn use_interactions<'a>(
         response: None,
         source: used.contract.location.to_string(),
         schema_answers,
+        success,
     };
     let mut out = vec![(*used, implicit)];
     for example in &used.contract.examples {
@@ -394,6 +421,7 @@ fn use_interactions<'a>(
                 response: Some(response_of(example)),
                 source: example.location.to_string(),
                 schema_answers: Vec::new(),
+                success: None,
             },
         ));
     }
@@ -588,11 +616,17 @@ fn mock<'a>(
                     path: interaction.request.path.clone(),
                     protocol: interaction.protocol,
                     reads: Vec::new(),
+                    response_schema: None,
+                    status: None,
                 });
                 operations.len() - 1
             }
         };
         let operation = &mut operations[at];
+        if let Some(success) = interaction.success.as_ref().filter(|_| operation.status.is_none()) {
+            operation.response_schema = success.schema.clone();
+            operation.status = Some(success.status);
+        }
         for read in &interaction.reads {
             if !operation.reads.iter().any(|r| r.path == read.path) {
                 operation.reads.push(read.clone());
