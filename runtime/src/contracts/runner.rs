@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,7 +15,8 @@ use prost_reflect::{DescriptorPool, SerializeOptions};
 use serde_json::{json, Value};
 
 use super::matcher::{check_reads, compare_body, describe, Mismatch};
-use super::plan::{Interaction, Message, Plan, Protocol, Request, Response, Role};
+use super::plan::{Interaction, MatchRule, Matcher, Message, Plan, Protocol, Request, Response, Role};
+use crate::event_bus::{EventBus, EventBusConfig};
 use crate::http_client::{error_chain, pooled, HttpClient};
 
 /// Where and how the runner reaches providers.
@@ -28,13 +30,23 @@ pub struct RunnerOptions {
     /// Provider states: `http://HOST:PORT/PATH` the runner POSTs
     /// `{"consumer", "state"}` to before each interaction, per state.
     pub states: Option<String>,
-    /// The most one exchange (state set-up, request) may take.
+    /// The event bus (`runtime/event-bus.json`, with brokers the runner
+    /// reaches) message contracts run on; without it they are skipped.
+    pub event_bus: Option<Arc<EventBusConfig>>,
+    /// The most one exchange (state set-up, request) may take, and how
+    /// long a provider has to publish a message contract's event.
     pub timeout: Duration,
 }
 
 impl Default for RunnerOptions {
     fn default() -> Self {
-        RunnerOptions { provider: None, addresses: BTreeMap::new(), states: None, timeout: Duration::from_secs(10) }
+        RunnerOptions {
+            provider: None,
+            addresses: BTreeMap::new(),
+            states: None,
+            event_bus: None,
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -121,10 +133,9 @@ impl ContractTestRunner {
         ContractTestRunner { options }
     }
 
-    /// Runs every interaction of `plan`, one after another, and reports each
-    /// message contract as skipped (this runner does not drive the event
-    /// bus yet). A plan whose descriptor set does not decode fails every
-    /// gRPC interaction with that error.
+    /// Runs every interaction of `plan`, then every message contract, one
+    /// after another. A plan whose descriptor set does not decode fails
+    /// every gRPC interaction with that error.
     pub fn run(&self, plan: &Plan) -> PlanResult {
         let pool = plan.descriptor_pool();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
@@ -137,15 +148,22 @@ impl ContractTestRunner {
                     let outcome = self.interaction(plan, interaction, &pool, &client).await;
                     cases.push(interaction_case(interaction, outcome, started.elapsed()));
                 }
+                for message in &plan.messages {
+                    let started = Instant::now();
+                    let outcome = self.message(plan.role, message, &client).await;
+                    cases.push(message_case(message, outcome, started.elapsed()));
+                }
             }),
             Err(e) => {
                 let reason = format!("no tokio runtime: {e}");
                 for interaction in &plan.interactions {
                     cases.push(interaction_case(interaction, Outcome::Skipped(reason.clone()), Duration::ZERO));
                 }
+                for message in &plan.messages {
+                    cases.push(message_case(message, Outcome::Skipped(reason.clone()), Duration::ZERO));
+                }
             }
         }
-        cases.extend(plan.messages.iter().map(message_case));
         PlanResult { mesh: plan.mesh.clone(), role: plan.role, subject: plan.subject.clone(), cases }
     }
 
@@ -168,12 +186,7 @@ impl ContractTestRunner {
         };
         for state in given {
             if let Err(problem) = self.set_up_state(client, &interaction.consumer, state).await {
-                return Outcome::Failed(vec![Mismatch::new(
-                    "given",
-                    format!("provider state `{state}` set up"),
-                    Some(problem),
-                    "provider state",
-                )]);
+                return state_failure(state, problem);
             }
         }
         let actual = match interaction.protocol {
@@ -196,6 +209,103 @@ impl ContractTestRunner {
         } else {
             Outcome::Failed(mismatches)
         }
+    }
+
+    /// A message contract. Provider side (the plan's subject publishes):
+    /// the runner tails the topic, sets up the states, and waits for an
+    /// event like the example (by type) from the provider. Consumer side:
+    /// the runner publishes the example as the topic's first publisher,
+    /// which validates it against the publisher's schema version and waits
+    /// for the broker's acknowledgement.
+    async fn message(&self, role: Role, message: &Message, client: &HttpClient) -> Outcome {
+        let Some(config) = &self.options.event_bus else {
+            return Outcome::Skipped("not runnable: message contracts need --event-bus FILE".to_string());
+        };
+        match message.broker.as_ref().map(|b| b.kind.as_str()) {
+            Some("nats" | "rabbitmq") => {}
+            Some(kind) => {
+                return Outcome::Skipped(format!("not runnable: {kind} topics are not run (NATS and RabbitMQ only)"))
+            }
+            None => return Outcome::Skipped(format!("not runnable: topic `{}` has no stream", message.topic)),
+        }
+        let broker_failure = |problem: String| {
+            Outcome::Failed(vec![Mismatch::new(
+                "broker",
+                format!("topic `{}` reachable", message.topic),
+                Some(problem),
+                "event bus",
+            )])
+        };
+        match role {
+            Role::Provider => {
+                let bus = match EventBus::connect_for_topics(config, &[message.topic.as_str()]).await {
+                    Ok(bus) => bus,
+                    Err(e) => return broker_failure(e.to_string()),
+                };
+                let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+                let tail = bus.tail(&message.topic, false, move |event| {
+                    let _ = sender.send(event);
+                    async {}
+                });
+                let _subscription = match tail.await {
+                    Ok(subscription) => subscription,
+                    Err(e) => return broker_failure(e.to_string()),
+                };
+                let consumer = message.subscribers.first().map_or("", String::as_str);
+                for state in &message.given {
+                    if let Err(problem) = self.set_up_state(client, consumer, state).await {
+                        return state_failure(state, problem);
+                    }
+                }
+                self.await_event(message, &mut events).await
+            }
+            Role::Consumer => {
+                let Some(publisher) = message.publishers.first() else {
+                    return Outcome::Skipped(format!("not runnable: topic `{}` has no publisher", message.topic));
+                };
+                let bus = match EventBus::connect(config, &publisher.service).await {
+                    Ok(bus) => bus,
+                    Err(e) => return broker_failure(e.to_string()),
+                };
+                match bus.publish(&message.topic, &message.message).await {
+                    Ok(_) => Outcome::Passed,
+                    Err(e) => Outcome::Failed(vec![Mismatch::new(
+                        "$",
+                        format!("an event {} may publish", publisher.service),
+                        Some(e.to_string()),
+                        "example",
+                    )]),
+                }
+            }
+        }
+    }
+
+    /// Waits up to the timeout for an event like the example; the last
+    /// unlike one's differences are the failure.
+    async fn await_event(
+        &self,
+        message: &Message,
+        events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::event_bus::Event>,
+    ) -> Outcome {
+        let like = [Matcher { path: "$".to_string(), rule: MatchRule::Type }];
+        let deadline = tokio::time::Instant::now() + self.options.timeout;
+        let mut closest = None;
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+            let mismatches = compare_body(&message.message, &event.payload, &like);
+            if mismatches.is_empty() {
+                return Outcome::Passed;
+            }
+            closest = Some(mismatches);
+        }
+        Outcome::Failed(closest.unwrap_or_else(|| {
+            let publishers: Vec<&str> = message.publishers.iter().map(|p| p.service.as_str()).collect();
+            vec![Mismatch::new(
+                "event",
+                format!("an event on topic `{}` like the example", message.topic),
+                Some(format!("none in {:?}", self.options.timeout)),
+                &format!("published by {}", publishers.join(", ")),
+            )]
+        }))
     }
 
     fn address_of(&self, provider: &str) -> Option<&str> {
@@ -407,6 +517,15 @@ fn judge(interaction: &Interaction, actual: &Actual) -> Vec<Mismatch> {
     mismatches
 }
 
+fn state_failure(state: &str, problem: String) -> Outcome {
+    Outcome::Failed(vec![Mismatch::new(
+        "given",
+        format!("provider state `{state}` set up"),
+        Some(problem),
+        "provider state",
+    )])
+}
+
 fn status_mismatch(protocol: Protocol, wanted: &str, actual: &Actual, why: &str) -> Mismatch {
     let got = match protocol {
         Protocol::Grpc if actual.status == 0 => "0 (OK)".to_string(),
@@ -493,18 +612,15 @@ fn interaction_case(interaction: &Interaction, outcome: Outcome, duration: Durat
     }
 }
 
-fn message_case(message: &Message) -> CaseResult {
+fn message_case(message: &Message, outcome: Outcome, duration: Duration) -> CaseResult {
     CaseResult {
         id: message.id.clone(),
         kind: CaseKind::Message,
         consumer: message.subscribers.join(","),
         provider: message.publishers.iter().map(|p| p.service.as_str()).collect::<Vec<_>>().join(","),
         source: message.source.clone(),
-        outcome: Outcome::Skipped(format!(
-            "not runnable: message contracts (topic `{}`) are not run by this runner yet",
-            message.topic
-        )),
-        duration: Duration::ZERO,
+        outcome,
+        duration,
     }
 }
 
