@@ -81,7 +81,7 @@ fn the_shops_catalog_plan_passes_against_a_catalog_that_honours_it() {
     let provider = Upstream::start_responding("catalog", catalog(Catalog::Honest));
     let states = Upstream::start_json("states", |_| (200, "{}".into(), std::time::Duration::ZERO));
     let result = run(&plan, provider.port(), Some(&states));
-    assert_eq!(result.counts(), (plan.interactions.len(), 0, 0), "{}", report::summary(&[result.clone()]));
+    assert_eq!(result.counts(), (plan.interactions.len(), 0, 0), "{}", report::summary(std::slice::from_ref(&result)));
     // Every request went to the provider; the implicit contracts of
     // `GET /products/{productId}` borrowed the example's product 42.
     let paths: Vec<String> = provider.requests().iter().map(|r| r.path.clone()).collect();
@@ -169,7 +169,7 @@ fn the_shops_inventory_plan_runs_over_grpc_with_the_plans_descriptor_set() {
         .spawn("127.0.0.1:0".parse().unwrap())
         .unwrap();
     let result = run(&plan, honest.port(), None);
-    assert_eq!(result.counts(), (plan.interactions.len(), 0, 0), "{}", report::summary(&[result.clone()]));
+    assert_eq!(result.counts(), (plan.interactions.len(), 0, 0), "{}", report::summary(std::slice::from_ref(&result)));
     // The example's request, in protobuf's JSON mapping, reached the provider.
     assert!(honest.calls().contains(&(get_stock.to_string(), json!({"productId": "42"}))), "{:?}", honest.calls());
 

@@ -57,7 +57,7 @@ pub fn junit_xml(plans: &[PlanResult]) -> String {
         let _ = writeln!(
             xml,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">",
-            escape(&suite_name(plan)),
+            escape(suite_name(plan)),
             passed + failed + skipped
         );
         let classname = format!("{}.{}.{}", plan.mesh, role_name(plan.role), plan.subject);
@@ -82,7 +82,7 @@ pub fn junit_xml(plans: &[PlanResult]) -> String {
                         xml,
                         ">\n      <failure message=\"{}\" type=\"contract\">{}</failure>\n    </testcase>",
                         escape(&first),
-                        escape(&failure_text(case, mismatches))
+                        escape(failure_text(case, mismatches))
                     );
                 }
             }

@@ -493,13 +493,11 @@ fn judge(interaction: &Interaction, actual: &Actual) -> Vec<Mismatch> {
             return mismatches;
         }
     };
-    if let Some(expected_body) = interaction.response.as_ref().and_then(|r| r.body.as_ref()) {
+    if let Some((expected_body, matchers)) =
+        interaction.response.as_ref().and_then(|r| Some((r.body.as_ref()?, &r.matchers)))
+    {
         match body {
-            Some(body) => mismatches.extend(compare_body(
-                expected_body,
-                body,
-                &interaction.response.as_ref().map_or(&[][..], |r| &r.matchers),
-            )),
+            Some(body) => mismatches.extend(compare_body(expected_body, body, matchers)),
             None => mismatches.push(Mismatch::new("$", describe(expected_body), Some(not_json(actual)), "example")),
         }
     }

@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod contract_runner;
 mod event_bus;
 mod graphql;
 mod grpc_mock;
