@@ -42,6 +42,10 @@
 //! serves the results as Prometheus metrics and JSON
 //! ([`health::serve_health`]).
 //!
+//! [`contracts::ContractTestRunner`] runs the contract plans meshc emits
+//! against live providers (HTTP/JSON, gRPC, GraphQL, events) and reports
+//! each interaction's mismatches as JUnit XML and JSON ([`contracts`]).
+//!
 //! Everything listens on loopback addresses only.
 
 mod client;

@@ -200,7 +200,7 @@ impl ContractTestRunner {
         let actual = match actual {
             Ok(actual) => actual,
             Err(problem) => {
-                return Outcome::Failed(vec![Mismatch::new("response", "a response", Some(problem), "request sent")])
+                return Outcome::Failed(vec![Mismatch::new("response", "an answer", Some(problem), "transport")])
             }
         };
         let mismatches = judge(interaction, &actual);
