@@ -11,7 +11,8 @@ use meshc_runtime::contracts::{ContractTestRunner, Outcome, Plan, PlanResult, Ru
 use meshc_runtime::event_bus::{EventBus, EventBusConfig};
 use serde_json::{json, Value};
 
-use crate::support::{meshc_runtime, shared_nats, unique_name, Answer, StreamsGuard, Upstream};
+use crate::support::brokers::rabbitmq_addr;
+use crate::support::{meshc_runtime, shared_nats, shared_rabbitmq, unique_name, Answer, StreamsGuard, Upstream};
 
 /// A provider plan for `catalog` in the shop's shape: an example with a
 /// matcher and a read, the implicit contract it lends its request to, and
@@ -142,40 +143,54 @@ fn a_provider_without_an_address_is_skipped_and_a_failing_state_fails() {
 }
 
 // ---------------------------------------------------------------------------
-// Message contracts on the shared NATS.
+// Message contracts on the shared NATS and RabbitMQ.
 
-/// A topic of its own on the shared NATS: `reviews` publishes, `catalog`
-/// subscribes; its schema accepts any object, as a provider's drifted
-/// schema might, so only the runner's comparison tells a wrong event.
+/// A topic of its own on a shared broker (`nats` or `rabbitmq`): `reviews`
+/// publishes, `catalog` subscribes; its schema accepts any object, as a
+/// provider's drifted schema might, so only the runner's comparison tells a
+/// wrong event. Its stream (NATS) or vhost (RabbitMQ) is deleted on drop.
 struct Topic {
     name: String,
+    kind: &'static str,
     config: Arc<EventBusConfig>,
-    _streams: StreamsGuard,
+    _cleanup: Box<dyn std::any::Any>,
 }
 
 impl Topic {
-    fn new() -> Topic {
+    fn new(kind: &'static str) -> Topic {
         let name = unique_name("reviews-posted");
         let subject = name.replace('-', ".");
-        let nats = shared_nats();
-        let streams = StreamsGuard::new(nats);
-        streams.track(&name);
+        let (broker, cleanup): (Value, Box<dyn std::any::Any>) = match kind {
+            "nats" => {
+                let streams = StreamsGuard::new(shared_nats());
+                streams.track(&name);
+                (json!({"name": "bus", "kind": "nats", "addresses": [shared_nats().to_string()]}), Box::new(streams))
+            }
+            _ => {
+                let rabbit = shared_rabbitmq();
+                let vhost = rabbit.vhost("contracts");
+                rabbit.run(&["set_permissions", "-p", &vhost.name, "guest", ".*", ".*", ".*"]).unwrap();
+                let broker =
+                    json!({"name": "bus", "kind": "rabbitmq", "addresses": [rabbitmq_addr()], "vhost": vhost.name});
+                (broker, Box::new(vhost))
+            }
+        };
         let config = json!({
-            "brokers": [{"name": "bus", "kind": "nats", "addresses": [nats.to_string()]}],
+            "brokers": [broker],
             "topics": [{"name": name, "broker": "bus", "subjects": [subject],
                         "versions": [{"version": 1, "format": "json-schema", "schema": r#"{"type": "object"}"#}]}],
             "producers": [{"service": "reviews", "topic": name, "version": 1, "subject": subject}],
             "consumers": [{"service": "catalog", "topic": name, "version": 1, "delivery": "at-most-once"}]
         });
         let config = Arc::new(EventBusConfig::from_json(&config.to_string()).unwrap());
-        Topic { name, config, _streams: streams }
+        Topic { name, kind, config, _cleanup: cleanup }
     }
 
     fn plan(&self, role: &str, example: Value) -> Plan {
         let plan = json!({
             "format": "meshc-contracts/1", "mesh": "shop", "role": role, "subject": "reviews", "interactions": [],
             "messages": [{
-                "broker": {"addresses": ["nats.shop:4222"], "kind": "nats", "name": "bus"},
+                "broker": {"addresses": ["broker.shop:4222"], "kind": self.kind, "name": "bus"},
                 "given": ["product 42 was reviewed"], "id": format!("{} #a five-star review", self.name),
                 "message": example, "publishers": [{"service": "reviews", "subject": self.name.replace('-', ".")}],
                 "schema": "schemas/review-posted.json", "schema_version": 1, "source": "topics/reviews-posted.kdl:6",
@@ -218,7 +233,7 @@ fn review(rating: Value) -> Value {
 
 #[test]
 fn a_provider_passes_a_message_contract_by_publishing_an_event_like_the_example() {
-    let topic = Topic::new();
+    let topic = Topic::new("nats");
     let plan = topic.plan("provider", review(json!(5)));
     // Other values of the same types are like the example.
     let provider = topic.publishing_provider(
@@ -238,7 +253,7 @@ fn a_provider_passes_a_message_contract_by_publishing_an_event_like_the_example(
 
 #[test]
 fn a_consumer_side_message_contract_publishes_the_example_through_the_schema() {
-    let topic = Topic::new();
+    let topic = Topic::new("nats");
     let result = topic.run(&topic.plan("consumer", review(json!(5))), None);
     assert_eq!(result.cases[0].outcome, Outcome::Passed, "{:?}", result.cases[0]);
     // The broker kept it: the stream holds one event.
@@ -250,4 +265,24 @@ fn a_consumer_side_message_contract_publishes_the_example_through_the_schema() {
     let Outcome::Failed(mismatches) = &result.cases[0].outcome else { panic!("{:?}", result.cases[0]) };
     assert!(mismatches[0].to_string().contains("does not match topic"), "{}", mismatches[0]);
     assert_eq!(js.stream_info(&topic.name).unwrap()["state"]["messages"], 1);
+}
+
+#[test]
+fn a_message_contract_runs_on_rabbitmq_too() {
+    let topic = Topic::new("rabbitmq");
+    let plan = topic.plan("provider", review(json!(5)));
+    let provider = topic.publishing_provider(review(json!(4)));
+    let result = topic.run(&plan, Some(&provider));
+    assert_eq!(result.cases[0].outcome, Outcome::Passed, "{:?}", result.cases[0]);
+    let retyped = topic.publishing_provider(json!({"reviewId": "r-1", "productId": 42, "author": {}, "rating": 5}));
+    let result = topic.run(&plan, Some(&retyped));
+    let Outcome::Failed(mismatches) = &result.cases[0].outcome else { panic!("{:?}", result.cases[0]) };
+    let lines: Vec<String> = mismatches.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            r#"$.author.customerId: missing, expected string "c-7" (matcher type)"#,
+            "$.productId: expected string, got integer 42 (matcher type)",
+        ]
+    );
 }
