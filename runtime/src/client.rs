@@ -40,19 +40,20 @@ pub fn call_unary_with_metadata(
     request: &Value,
     metadata: &[(&str, &str)],
 ) -> Result<Value, Status> {
-    let reply = call_unary_message(pool, addr, full_method, request, metadata)?;
+    let reply = call_unary_message(pool, addr, full_method, request, metadata, CALL_TIMEOUT)?;
     serde_json::to_value(&reply).map_err(|e| Status::internal(format!("response as JSON: {e}")))
 }
 
-/// [`call_unary_with_metadata`], returning the response as a dynamic
-/// message, so the caller chooses how to show it (the contract runner
-/// keeps default values).
+/// [`call_unary_with_metadata`] within `timeout`, returning the response as
+/// a dynamic message, so the caller chooses how to show it (the contract
+/// runner keeps default values).
 pub(crate) fn call_unary_message(
     pool: &DescriptorPool,
     addr: SocketAddr,
     full_method: &str,
     request: &Value,
     metadata: &[(&str, &str)],
+    timeout: Duration,
 ) -> Result<DynamicMessage, Status> {
     let method = find_method(pool, full_method)?;
     let message = DynamicMessage::deserialize_with_options(method.input(), request.clone(), &DeserializeOptions::new())
@@ -72,7 +73,7 @@ pub(crate) fn call_unary_message(
                         let connection = connect(&target).await?;
                         unary(connection, &target, &path, message.encode_to_vec(), metadata).await?
                     };
-                    tokio::time::timeout(CALL_TIMEOUT, call)
+                    tokio::time::timeout(timeout, call)
                         .await
                         .unwrap_or_else(|_| Err(Status::deadline_exceeded(format!("{path} on {addr}: no answer"))))
                 })

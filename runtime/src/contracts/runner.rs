@@ -192,7 +192,7 @@ impl ContractTestRunner {
         let actual = match interaction.protocol {
             Protocol::Http | Protocol::Graphql => self.send_http(client, target, request).await,
             Protocol::Grpc => match pool {
-                Ok(Some(pool)) => send_grpc(pool, target, request),
+                Ok(Some(pool)) => send_grpc(pool, target, request, self.options.timeout),
                 Ok(None) => Err("the plan has no `descriptor_set`".to_string()),
                 Err(e) => Err(e.to_string()),
             },
@@ -384,12 +384,12 @@ async fn exchange(
 
 /// A unary gRPC call; the response in protobuf's JSON mapping with default
 /// values kept, so a read of a field holding its default is present.
-fn send_grpc(pool: &DescriptorPool, target: &str, request: &Request) -> Result<Actual, String> {
+fn send_grpc(pool: &DescriptorPool, target: &str, request: &Request, timeout: Duration) -> Result<Actual, String> {
     let addr = resolve(target)?;
     let metadata: Vec<(&str, &str)> = request.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect();
     let empty = json!({});
     let body = request.body.as_ref().unwrap_or(&empty);
-    match crate::client::call_unary_message(pool, addr, &request.path, body, &metadata) {
+    match crate::client::call_unary_message(pool, addr, &request.path, body, &metadata, timeout) {
         Ok(message) => {
             let options = SerializeOptions::new().skip_default_fields(false);
             let value = message
