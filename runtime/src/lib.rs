@@ -46,6 +46,9 @@
 //! (`contracts/mocks/NAME.json`): REST, GraphQL and gRPC on one port,
 //! answering from the spec's examples or from the schemas, recording every
 //! request.
+//! [`contracts::ContractTestRunner`] runs the contract plans meshc emits
+//! against live providers (HTTP/JSON, gRPC, GraphQL, events) and reports
+//! each interaction's mismatches as JUnit XML and JSON ([`contracts`]).
 //!
 //! Everything listens on loopback addresses only.
 

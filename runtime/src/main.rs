@@ -37,6 +37,15 @@
 //! request: `{"protocol", "method", "path", "query", "headers", "body",
 //! "operation", "answer", "status"}` (`answer`: the canned answer's
 //! interaction id, `"generated"`, or null for a refused request).
+//! `meshc-runtime contracts --plan FILE... [--provider HOST:PORT] [--address NAME=HOST:PORT]...
+//! [--states URL] [--event-bus FILE] [--junit FILE] [--json FILE] [--timeout-ms MS]` runs contract
+//! plans (`contracts/providers/NAME.json` or `contracts/consumers/NAME.json`)
+//! against live providers: `--provider` for every provider, `--address` per
+//! provider (a mock, a sidecar). Before each interaction it POSTs
+//! `{"consumer", "state"}` to `--states` per provider state. It prints a
+//! summary (each failure with its diff, each skip with its reason), writes
+//! JUnit XML and the JSON report (`meshc-contract-report/1`) when asked,
+//! and exits 0 only when nothing failed.
 //!
 //! `meshc-runtime health --config OUT/runtime/health.json [--listen 127.0.0.1:PORT]`
 //! probes every instance of the config on its schedule until killed and
@@ -51,6 +60,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use meshc_runtime::contracts::runner::{ContractTestRunner, RunnerOptions};
+use meshc_runtime::contracts::{report, Plan};
 use meshc_runtime::contracts::{AnswerUsed, ContractMock, Received};
 use meshc_runtime::{
     event_bus, health, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock, ServedRequest,
@@ -95,6 +106,33 @@ enum Command {
         /// Loopback address to listen on; port 0 picks a free port.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+    },
+    /// Run contract plans against live providers; exit 1 when a contract failed.
+    Contracts {
+        /// A plan meshc writes (`contracts/providers/NAME.json`, `contracts/consumers/NAME.json`); repeatable.
+        #[arg(long = "plan", value_name = "FILE", required = true)]
+        plans: Vec<PathBuf>,
+        /// Where every provider not named by `--address` answers.
+        #[arg(long, value_name = "HOST:PORT")]
+        provider: Option<String>,
+        /// Where one provider answers; repeatable.
+        #[arg(long = "address", value_name = "NAME=HOST:PORT")]
+        addresses: Vec<String>,
+        /// Provider states endpoint: POSTed `{"consumer", "state"}` before each interaction, per state.
+        #[arg(long, value_name = "URL")]
+        states: Option<String>,
+        /// The event bus config message contracts run on (`runtime/event-bus.json`, brokers reachable from here).
+        #[arg(long, value_name = "FILE")]
+        event_bus: Option<PathBuf>,
+        /// Write JUnit XML here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write the JSON report here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// The most one request may take, and how long a provider has to publish an event.
+        #[arg(long, value_name = "MS", default_value_t = 10_000)]
+        timeout_ms: u64,
     },
     /// Probe the spec's health checks and serve the results as Prometheus metrics and JSON.
     Health {
@@ -184,7 +222,53 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Events { command } => events(command),
         Command::Health { config, listen } => health_monitor(config, listen),
         Command::Mock { config, listen } => contract_mock(config, listen),
+        Command::Contracts { plans, provider, addresses, states, event_bus, junit, json, timeout_ms } => {
+            let mut options = RunnerOptions {
+                provider,
+                states,
+                timeout: Duration::from_millis(timeout_ms),
+                event_bus: event_bus.as_ref().map(load_event_bus).transpose()?,
+                ..RunnerOptions::default()
+            };
+            for address in addresses {
+                let (name, target) =
+                    address.split_once('=').ok_or_else(|| format!("--address {address:?}: expected NAME=HOST:PORT"))?;
+                options.addresses.insert(name.to_string(), target.to_string());
+            }
+            contracts(&plans, options, junit, json)
+        }
     }
+}
+
+/// Runs each plan, prints the summary, writes the reports; `Err` when a
+/// contract failed.
+fn contracts(
+    plans: &[PathBuf],
+    options: RunnerOptions,
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+) -> Result<(), String> {
+    let mut loaded = Vec::new();
+    for path in plans {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        loaded.push(Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    let runner = ContractTestRunner::new(options);
+    let results: Vec<_> = loaded.iter().map(|plan| runner.run(plan)).collect();
+    print!("{}", report::summary(&results));
+    if let Some(path) = junit {
+        std::fs::write(&path, report::junit_xml(&results)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = json {
+        let text = format!("{:#}\n", report::json_report(&results));
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let failed: usize = results.iter().map(|r| r.counts().1).sum();
+    let total: usize = results.iter().map(|r| r.cases.len()).sum();
+    if failed > 0 {
+        return Err(format!("{failed} of {total} contracts failed"));
+    }
+    Ok(())
 }
 
 fn events(command: EventsCommand) -> Result<(), String> {
