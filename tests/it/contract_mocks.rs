@@ -92,7 +92,7 @@ fn the_orders_consumer_interactions_with_catalog_run_against_its_mock() {
             None => {
                 assert_eq!(got.status, 200, "{}: {}", interaction.id, got.body);
                 let reads: Vec<Value> =
-                    interaction.reads.iter().map(|r| json!({ "path": r.path, "type": type_name(r.ty) })).collect();
+                    interaction.reads.iter().map(|r| json!({ "path": r.path, "type": r.ty.name() })).collect();
                 assert_reads_hold(&got.json(), &reads);
             }
         }
@@ -116,19 +116,6 @@ fn the_orders_consumer_interactions_with_catalog_run_against_its_mock() {
     // No spec example names product 5: the provider's OpenAPI example answers.
     let other = seen.iter().find(|r| r.path == "/products/5").unwrap();
     assert_eq!(other.answer, AnswerUsed::Canned("catalog GET /products/{productId} #openapi:example".into()));
-}
-
-fn type_name(ty: meshc_runtime::contracts::plan::JsonType) -> &'static str {
-    use meshc_runtime::contracts::plan::JsonType;
-    match ty {
-        JsonType::String => "string",
-        JsonType::Integer => "integer",
-        JsonType::Number => "number",
-        JsonType::Boolean => "boolean",
-        JsonType::Object => "object",
-        JsonType::Array => "array",
-        JsonType::Any => "any",
-    }
 }
 
 #[test]

@@ -124,7 +124,12 @@ fn a_catalog_that_breaks_a_read_field_or_the_status_fails_naming_the_consumer_an
         ["$.price_cents: missing, expected integer (read by orders)"]
     );
     assert_eq!(
-        dropped.cases.iter().find(|c| c.id == "gateway:public/get-product->catalog GET /products/{productId}").unwrap().outcome,
+        dropped
+            .cases
+            .iter()
+            .find(|c| c.id == "gateway:public/get-product->catalog GET /products/{productId}")
+            .unwrap()
+            .outcome,
         Outcome::Passed
     );
 

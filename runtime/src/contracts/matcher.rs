@@ -211,9 +211,9 @@ pub fn check_reads(body: &Value, reads: &[Read], consumer: &str) -> Vec<Mismatch
         for (path, value) in found {
             match value {
                 None | Some(Value::Null) if !read.guaranteed => {}
-                None => mismatches.push(Mismatch::new(path, type_name(read.ty), None, &why)),
+                None => mismatches.push(Mismatch::new(path, read.ty.name(), None, &why)),
                 Some(value) if !fits(read.ty, value) => {
-                    mismatches.push(Mismatch::new(path, type_name(read.ty), Some(describe(value)), &why))
+                    mismatches.push(Mismatch::new(path, read.ty.name(), Some(describe(value)), &why))
                 }
                 Some(_) => {}
             }
@@ -256,18 +256,6 @@ fn fits(ty: JsonType, value: &Value) -> bool {
         JsonType::Boolean => value.is_boolean(),
         JsonType::Object => value.is_object(),
         JsonType::Array => value.is_array(),
-    }
-}
-
-fn type_name(ty: JsonType) -> &'static str {
-    match ty {
-        JsonType::String => "string",
-        JsonType::Integer => "integer",
-        JsonType::Number => "number",
-        JsonType::Boolean => "boolean",
-        JsonType::Object => "object",
-        JsonType::Array => "array",
-        JsonType::Any => "any",
     }
 }
 

@@ -7,19 +7,8 @@ use crate::model::Model;
 use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
-    for service in &model.services {
-        check(&service.objectives.alerts, sink);
-        for call in &service.calls {
-            check(&call.alerts, sink);
-        }
-    }
-    for route in model.gateways.iter().flat_map(|g| &g.routes) {
-        if let Some(forward) = route.forward() {
-            check(&forward.objectives.alerts, sink);
-        }
-    }
-    for consumer in &model.events.consumers {
-        check(&consumer.alerts, sink);
+    for alerts in model.alert_places() {
+        check(alerts, sink);
     }
 }
 
