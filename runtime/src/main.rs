@@ -43,8 +43,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use meshc_runtime::{
-    event_bus, health, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock, ServedRequest,
-    TokenExchange, Validator, Verdict,
+    event_bus, health, local_mesh, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock,
+    ServedRequest, TokenExchange, Validator, Verdict,
 };
 
 #[derive(Parser)]
@@ -109,6 +109,16 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
     },
+    /// Run a build's whole mesh on 127.0.0.1 through real Envoy until Ctrl-C.
+    Up {
+        /// The output of `meshc build` (with `runtime/local-mesh.json`).
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+        /// The app behind SERVICE's sidecar is this shell command (`$PORT`:
+        /// where it listens, `$MESHC_OUTBOUND`: where it sends its calls).
+        #[arg(long = "run", value_name = "SERVICE=COMMAND")]
+        run: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -164,7 +174,33 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::TokenExchange { config, listen } => token_exchange(config, listen),
         Command::Events { command } => events(command),
         Command::Health { config, listen } => health_monitor(config, listen),
+        Command::Up { out, run } => up(out, run),
     }
+}
+
+fn up(out: PathBuf, run: Vec<String>) -> Result<(), String> {
+    let mut commands = std::collections::BTreeMap::new();
+    for entry in run {
+        let (service, command) =
+            entry.split_once('=').ok_or_else(|| format!("--run {entry:?}: expected SERVICE=COMMAND"))?;
+        commands.insert(service.to_string(), command.to_string());
+    }
+    let envoy = std::env::var_os("MESHC_ENVOY").filter(|v| !v.is_empty()).unwrap_or_else(|| "envoy".into());
+    let options = local_mesh::UpOptions { envoy: PathBuf::from(envoy), commands };
+    local_mesh::stop_on_signals();
+    let mut mesh = local_mesh::LocalMesh::start(&out, &options)?;
+    for (name, addr) in mesh.gateways() {
+        println!("{name}: http://{addr}/");
+    }
+    print!("{}", mesh.table());
+    for external in mesh.external() {
+        println!("not run here: {} -> {}", external.cluster, external.address);
+    }
+    println!("configs and logs in {}; Ctrl-C stops everything", mesh.run_dir().display());
+    let _ = std::io::stdout().flush();
+    let result = mesh.wait_for_stop_signal();
+    drop(mesh);
+    result
 }
 
 fn events(command: EventsCommand) -> Result<(), String> {
