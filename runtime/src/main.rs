@@ -34,6 +34,14 @@
 //! serves `/metrics` (Prometheus) and `/status` (JSON). It prints
 //! `listening on ADDR` first, then one JSON line per state change:
 //! `{"service", "instance", "version", "from", "to", "probe"}`.
+//!
+//! `meshc-runtime up OUT [--run SERVICE=COMMAND]...` runs the mesh of a
+//! build (`meshc build ... -o OUT --cert-dir D` after `meshc certs`) on
+//! 127.0.0.1 with free ports: every proxy in real Envoy (`$MESHC_ENVOY`,
+//! else `envoy` on PATH), the helpers, an app behind each sidecar (the
+//! command given, with `$PORT` and `$MESHC_OUTBOUND`). It prints each
+//! gateway listener's URL and a table of what runs where, then runs until
+//! SIGINT or SIGTERM and stops everything it started.
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -132,9 +132,14 @@ fn a_graphql_query_through_the_gateway_fans_out_over_mtls_to_catalog_inventory_a
     assert!(pids.iter().all(|p| alive(*p)));
     let run_dir = mesh.run_dir().to_path_buf();
     drop(mesh);
-    let left: Vec<u32> = pids.into_iter().filter(|p| alive(*p)).collect();
-    assert!(left.is_empty(), "still running after the drop: {left:?}");
-    assert!(!run_dir.exists(), "the run directory {} is left", run_dir.display());
+    assert_stopped(&pids, &run_dir, "after the drop");
+}
+
+/// None of `pids` runs any more and the run directory is gone.
+fn assert_stopped(pids: &[u32], run_dir: &Path, when: &str) {
+    let left: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "still running {when}: {left:?}");
+    assert!(!run_dir.exists(), "the run directory {} is left {when}", run_dir.display());
 }
 
 #[test]
@@ -200,9 +205,7 @@ fn sigint_stops_every_envoy_and_app_of_the_run() {
     }
     let status = child.wait().unwrap();
     assert!(status.success(), "up exited with {status}");
-    let left: Vec<u32> = pids.into_iter().filter(|p| alive(*p)).collect();
-    assert!(left.is_empty(), "still running after SIGINT: {left:?}\n{text}");
-    assert!(!run_dir.exists(), "the run directory {} is left", run_dir.display());
+    assert_stopped(&pids, &run_dir, "after SIGINT");
 }
 
 #[test]

@@ -130,7 +130,7 @@ impl LocalMesh {
         mesh.start_helpers(&plan, out, &assignment)?;
         mesh.start_apps(&plan, out, &assignment, options)?;
         for (index, (proxy, path)) in plan.proxies.iter().zip(&rewritten).enumerate() {
-            mesh.start_envoy(&plan, proxy, path, index, &assignment, options)?;
+            mesh.start_envoy(proxy, path, index, &assignment, options)?;
         }
         Ok(mesh)
     }
@@ -311,7 +311,6 @@ impl LocalMesh {
 
     fn start_envoy(
         &mut self,
-        plan: &Plan,
         proxy: &plan::Proxy,
         config: &Path,
         index: usize,
@@ -345,7 +344,6 @@ impl LocalMesh {
                 }
             }
         }
-        let _ = plan;
         let detail = format!("admin {admin}, pid {}", envoy.pid());
         self.rows.push(Row { kind: "proxy", name: proxy.name.clone(), address: listeners.join(" "), detail });
         self.envoys.push((proxy.name.clone(), envoy));

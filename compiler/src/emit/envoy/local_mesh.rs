@@ -28,6 +28,7 @@ use super::security::token_exchange_cluster_name;
 use super::sidecar::per_port;
 use super::stats::ADMIN_CLUSTER;
 use crate::emit::{Artifact, Options, Unexpressed};
+use crate::model::identity::TokenExchange;
 use crate::model::values::Host;
 use crate::model::{Model, PortId, PortProtocol, Service};
 use crate::schema::SchemaIndex;
@@ -188,15 +189,11 @@ fn sidecar_proxy<'a>(model: &'a Model, service: &'a Service) -> Proxy<'a> {
         })
         .collect();
     clusters.push(admin_cluster());
-    let exchanges: BTreeSet<_> = service.calls.iter().filter_map(|c| c.token.exchange()).map(|e| e.exchange).collect();
-    clusters.extend(exchanges.into_iter().map(|id| {
-        let exchange = model.token_exchange(id);
-        LocalCluster {
-            helper: Some(format!("token-exchange-{name}-{}", exchange.name.value)),
-            name: token_exchange_cluster_name(exchange),
-            port: None,
-            target: "helper",
-        }
+    clusters.extend(exchanges(model, service).map(|exchange| LocalCluster {
+        helper: Some(token_exchanger_name(service, exchange)),
+        name: token_exchange_cluster_name(exchange),
+        port: None,
+        target: "helper",
     }));
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     Proxy {
@@ -207,6 +204,17 @@ fn sidecar_proxy<'a>(model: &'a Model, service: &'a Service) -> Proxy<'a> {
         name: format!("sidecar-{name}"),
         service: Some(name),
     }
+}
+
+/// The token exchanges of a service's calls, each once.
+fn exchanges<'a>(model: &'a Model, service: &Service) -> impl Iterator<Item = &'a TokenExchange> {
+    let ids: BTreeSet<_> = service.calls.iter().filter_map(|c| c.token.exchange()).map(|e| e.exchange).collect();
+    ids.into_iter().map(|id| model.token_exchange(id))
+}
+
+/// Named after its config, `token-exchange/SERVICE-EXCHANGE.json`.
+fn token_exchanger_name(service: &Service, exchange: &TokenExchange) -> String {
+    format!("token-exchange-{}-{}", service.name.value, exchange.name.value)
 }
 
 fn admin_cluster() -> LocalCluster {
@@ -259,29 +267,16 @@ fn address(host: &Host, port: u16) -> String {
 /// proxies' `helper` entries name them.
 fn helpers(model: &Model) -> Vec<Helper> {
     let mut out = Vec::new();
+    let standalone = |kind, name, config| Helper { config, kind, name, port: None, service: None };
     for gateway in model.gateways.iter().filter(|g| validating(g)) {
         let name = &gateway.name.value;
-        out.push(Helper {
-            config: format!("validation/gateway-{name}.json"),
-            kind: "validator",
-            name: format!("validator-{name}"),
-            port: None,
-            service: None,
-        });
+        out.push(standalone("validator", format!("validator-{name}"), format!("validation/gateway-{name}.json")));
     }
     for service in &model.services {
         let name = &service.name.value;
-        let exchanges: BTreeSet<_> =
-            service.calls.iter().filter_map(|c| c.token.exchange()).map(|e| e.exchange).collect();
-        for exchange in exchanges.into_iter().map(|id| model.token_exchange(id)) {
-            let exchange = &exchange.name.value;
-            out.push(Helper {
-                config: format!("token-exchange/{name}-{exchange}.json"),
-                kind: "token-exchange",
-                name: format!("token-exchange-{name}-{exchange}"),
-                port: None,
-                service: None,
-            });
+        for exchange in exchanges(model, service) {
+            let config = format!("token-exchange/{name}-{}.json", exchange.name.value);
+            out.push(standalone("token-exchange", token_exchanger_name(service, exchange), config));
         }
         for api in service.apis.iter().filter(|a| !a.resolvers.is_empty()) {
             let api_name = &api.name.value;
