@@ -233,6 +233,18 @@ mod tests {
     }
 
     #[test]
+    fn through_a_proxy_the_request_connects_there_and_names_the_upstream_in_host() {
+        let r = rest("/products", &[]);
+        let direct = request(&r, None, "/products", &args(json!({}))).unwrap();
+        assert_eq!(direct.uri().to_string(), "http://127.0.0.1:1/products");
+        assert!(direct.headers().get(http::header::HOST).is_none());
+        let proxy: SocketAddr = "127.0.0.1:15001".parse().unwrap();
+        let proxied = request(&r, Some(proxy), "/products", &args(json!({}))).unwrap();
+        assert_eq!(proxied.uri().to_string(), "http://127.0.0.1:15001/products");
+        assert_eq!(proxied.headers()[http::header::HOST], "127.0.0.1:1");
+    }
+
+    #[test]
     fn excerpts_are_short_and_on_one_line() {
         assert_eq!(excerpt(b"{\n  \"error\": \"boom\"\n}"), "{ \"error\": \"boom\" }");
         assert_eq!(excerpt(b""), "(empty body)");
