@@ -32,13 +32,13 @@ impl Built {
         self.dir.path().join("certs")
     }
 
-    /// A service's SPIFFE id, as the plan lists it.
-    fn identity(&self, service: &str) -> String {
+    /// A proxy's SPIFFE id (`gateway-public`, `sidecar-orders`), as the plan lists it.
+    fn identity(&self, proxy: &str) -> String {
         let plan: Value =
             serde_json::from_str(&std::fs::read_to_string(self.out().join("runtime/local-mesh.json")).unwrap())
                 .unwrap();
-        let services = plan["services"].as_array().unwrap();
-        let entry = services.iter().find(|s| s["name"] == service).unwrap();
+        let proxies = plan["proxies"].as_array().unwrap();
+        let entry = proxies.iter().find(|p| p["name"] == proxy).unwrap();
         entry["identity"].as_str().unwrap().to_string()
     }
 }
@@ -120,7 +120,7 @@ fn a_graphql_query_through_the_gateway_fans_out_over_mtls_to_catalog_inventory_a
     // The GraphQL gateway is storefront's app: its calls leave through
     // storefront's sidecar, which presents storefront's certificate to the
     // callee's sidecar; that one names it in x-forwarded-client-cert.
-    let storefront = built.identity("storefront");
+    let storefront = built.identity("sidecar-storefront");
     for (record, path) in [(&catalog, "/products"), (&orders, "/orders/7")] {
         let seen = requests(record);
         assert_eq!(seen.len(), 1, "{seen:?}");
@@ -128,6 +128,14 @@ fn a_graphql_query_through_the_gateway_fans_out_over_mtls_to_catalog_inventory_a
         let xfcc = seen[0]["headers"]["x-forwarded-client-cert"].as_str().unwrap_or_default();
         assert!(xfcc.contains(&format!("URI={storefront}")), "x-forwarded-client-cert {xfcc:?} names no {storefront}");
     }
+    // A route of the gateway to one service: the catalog's sidecar names the gateway.
+    let products = support::http_request(gateway_port(&mesh), "GET", "/products", &[]);
+    let catalogue = json!([{"id": "42", "name": "Espresso cup", "price_cents": 1250}]);
+    assert_eq!((products.status, products.json()), (200, catalogue));
+    let seen = requests(&catalog);
+    let xfcc = seen[1]["headers"]["x-forwarded-client-cert"].as_str().unwrap_or_default();
+    let gateway = built.identity("gateway-public");
+    assert!(xfcc.contains(&format!("URI={gateway}")), "x-forwarded-client-cert {xfcc:?} names no {gateway}");
     assert!(pids.len() >= 13, "11 sidecars, the gateway and 2 apps: {pids:?}");
     assert!(pids.iter().all(|p| alive(*p)));
     let run_dir = mesh.run_dir().to_path_buf();

@@ -127,6 +127,8 @@ impl LocalMesh {
             std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
             rewritten.push(path);
         }
+        mesh.external.sort_by(|a, b| (&a.cluster, &a.address).cmp(&(&b.cluster, &b.address)));
+        mesh.external.dedup();
         mesh.start_helpers(&plan, out, &assignment)?;
         mesh.start_apps(&plan, out, &assignment, options)?;
         for (index, (proxy, path)) in plan.proxies.iter().zip(&rewritten).enumerate() {
@@ -171,10 +173,11 @@ impl LocalMesh {
     /// The table of what runs where, for people.
     pub fn table(&self) -> String {
         let width = |f: fn(&Row) -> &str| self.rows.iter().map(|r| f(r).len()).max().unwrap_or(0);
-        let (kind, name, address) = (width(|r| r.kind), width(|r| &r.name), width(|r| &r.address));
+        // The proxies' listener lists are long: they go last.
+        let (kind, name, detail) = (width(|r| r.kind), width(|r| &r.name), width(|r| &r.detail));
         let mut out = String::new();
         for r in &self.rows {
-            let _ = writeln!(out, "{:kind$}  {:name$}  {:address$}  {}", r.kind, r.name, r.address, r.detail);
+            let _ = writeln!(out, "{:kind$}  {:name$}  {:detail$}  {}", r.kind, r.name, r.detail, r.address);
         }
         out
     }

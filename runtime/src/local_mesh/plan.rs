@@ -23,6 +23,8 @@ pub struct Plan {
 pub struct Proxy {
     pub clusters: Vec<LocalCluster>,
     pub config: String,
+    #[serde(default)]
+    pub identity: Option<String>,
     pub kind: ProxyKind,
     pub listeners: Vec<NamedListener>,
     pub name: String,

@@ -54,6 +54,9 @@ struct Proxy<'a> {
     clusters: Vec<LocalCluster>,
     /// The bootstrap, relative to the output.
     config: String,
+    /// The SPIFFE id its certificate carries (meshes with mTLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<String>,
     /// `gateway` or `sidecar`.
     kind: &'static str,
     listeners: Vec<NamedListener>,
@@ -119,7 +122,7 @@ struct Helper {
 }
 
 pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
-    let mut proxies: Vec<Proxy> = model.gateways.iter().map(gateway_proxy).collect();
+    let mut proxies: Vec<Proxy> = model.gateways.iter().map(|g| gateway_proxy(model, g)).collect();
     proxies.extend(model.services.iter().filter(|s| s.mesh().is_some() && proxied(s)).map(|s| sidecar_proxy(model, s)));
     let Some(origin) = model.gateways.first().map(|g| g.name.span).or(model.services.first().map(|s| s.name.span))
     else {
@@ -146,7 +149,7 @@ fn proxied(service: &Service) -> bool {
     service.ports().next().is_some() || !service.calls.is_empty()
 }
 
-fn gateway_proxy(gateway: &crate::model::Gateway) -> Proxy<'_> {
+fn gateway_proxy<'a>(model: &Model, gateway: &'a crate::model::Gateway) -> Proxy<'a> {
     let mut clusters = vec![admin_cluster()];
     if validating(gateway) {
         clusters.push(LocalCluster {
@@ -159,6 +162,7 @@ fn gateway_proxy(gateway: &crate::model::Gateway) -> Proxy<'_> {
     Proxy {
         clusters,
         config: format!("envoy/gateway-{}.yaml", gateway.name.value),
+        identity: model.mtls.as_ref().map(|m| gateway.identity.spiffe_id(&m.trust_domain)),
         kind: "gateway",
         listeners: Vec::new(),
         name: format!("gateway-{}", gateway.name.value),
@@ -199,6 +203,7 @@ fn sidecar_proxy<'a>(model: &'a Model, service: &'a Service) -> Proxy<'a> {
     Proxy {
         clusters,
         config: format!("envoy/sidecar-{name}.yaml"),
+        identity: model.mtls.as_ref().map(|m| service.identity().spiffe_id(&m.trust_domain)),
         kind: "sidecar",
         listeners,
         name: format!("sidecar-{name}"),
