@@ -230,3 +230,39 @@ fn missing_certificates_are_named_with_the_commands_that_make_them() {
         "{error}"
     );
 }
+
+/// The plan lists a proxy for exactly the Envoy configs the build writes,
+/// and each listener it names is in that config, for every example.
+#[test]
+fn the_plan_names_every_envoy_config_and_only_listeners_they_have() {
+    for example in ["shop", "online-boutique", "sock-shop"] {
+        let compilation = meshc::driver::compile(&repo_root().join("examples").join(example));
+        let artifacts = compilation.emit().unwrap_or_else(|_| panic!("{example} builds"));
+        let text = |path: &str| artifacts.iter().find(|a| a.path == path).map(|a| a.contents.clone());
+        let plan: Value = serde_json::from_str(&text("runtime/local-mesh.json").unwrap()).unwrap();
+        let mut planned: Vec<String> =
+            plan["proxies"].as_array().unwrap().iter().map(|p| p["config"].as_str().unwrap().to_string()).collect();
+        planned.sort();
+        let mut written: Vec<String> = artifacts
+            .iter()
+            .filter(|a| a.path.starts_with("envoy/gateway-") || a.path.starts_with("envoy/sidecar-"))
+            .map(|a| a.path.clone())
+            .collect();
+        written.sort();
+        assert_eq!(planned, written, "{example}");
+        for proxy in plan["proxies"].as_array().unwrap() {
+            let config: serde_yaml_ng::Value =
+                serde_yaml_ng::from_str(&text(proxy["config"].as_str().unwrap()).unwrap()).unwrap();
+            let listeners = config["static_resources"]["listeners"].as_sequence().cloned().unwrap_or_default();
+            let names: Vec<&str> = listeners.iter().filter_map(|l| l["name"].as_str()).collect();
+            for listener in proxy["listeners"].as_array().unwrap() {
+                let name = listener["name"].as_str().unwrap();
+                // A sidecar without HTTP or gRPC calls has no outbound listener.
+                if listener["role"] == "outbound" && !names.contains(&name) {
+                    continue;
+                }
+                assert!(names.contains(&name), "{example}: {} has no listener `{name}`: {names:?}", proxy["config"]);
+            }
+        }
+    }
+}
