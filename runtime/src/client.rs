@@ -40,6 +40,21 @@ pub fn call_unary_with_metadata(
     request: &Value,
     metadata: &[(&str, &str)],
 ) -> Result<Value, Status> {
+    let reply = call_unary_message(pool, addr, full_method, request, metadata, CALL_TIMEOUT)?;
+    serde_json::to_value(&reply).map_err(|e| Status::internal(format!("response as JSON: {e}")))
+}
+
+/// [`call_unary_with_metadata`] within `timeout`, returning the response as
+/// a dynamic message, so the caller chooses how to show it (the contract
+/// runner keeps default values).
+pub(crate) fn call_unary_message(
+    pool: &DescriptorPool,
+    addr: SocketAddr,
+    full_method: &str,
+    request: &Value,
+    metadata: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<DynamicMessage, Status> {
     let method = find_method(pool, full_method)?;
     let message = DynamicMessage::deserialize_with_options(method.input(), request.clone(), &DeserializeOptions::new())
         .map_err(|e| Status::invalid_argument(format!("request is not a valid {}: {e}", method.input().full_name())))?;
@@ -58,7 +73,7 @@ pub fn call_unary_with_metadata(
                         let connection = connect(&target).await?;
                         unary(connection, &target, &path, message.encode_to_vec(), metadata).await?
                     };
-                    tokio::time::timeout(CALL_TIMEOUT, call)
+                    tokio::time::timeout(timeout, call)
                         .await
                         .unwrap_or_else(|_| Err(Status::deadline_exceeded(format!("{path} on {addr}: no answer"))))
                 })
@@ -66,9 +81,8 @@ pub fn call_unary_with_metadata(
             .join()
             .unwrap_or_else(|_| Err(Status::internal("the gRPC client thread panicked")))
     })?;
-    let reply = DynamicMessage::decode(method.output(), response)
-        .map_err(|e| Status::internal(format!("response is not a valid {}: {e}", method.output().full_name())))?;
-    serde_json::to_value(&reply).map_err(|e| Status::internal(format!("response as JSON: {e}")))
+    DynamicMessage::decode(method.output(), response)
+        .map_err(|e| Status::internal(format!("response is not a valid {}: {e}", method.output().full_name())))
 }
 
 fn find_method(pool: &DescriptorPool, full_method: &str) -> Result<MethodDescriptor, Status> {

@@ -3,7 +3,8 @@
 //! and a handle that stops the server when dropped ([`spawn`], used by the
 //! gRPC mock); for the HTTP/1.1 services (the request validator, the GraphQL
 //! gateway) also the accept loop, the record of answered requests and
-//! reading request bodies ([`serve_http1`]).
+//! reading request bodies ([`serve_http`]; HTTP/1.1, or HTTP/2 with prior
+//! knowledge on the same port too for the contract mock's REST and gRPC).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,12 +17,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 use tokio::task::LocalSet;
 
@@ -86,7 +89,7 @@ where
     Ok(Background { addr, stop, thread: Some(thread) })
 }
 
-/// An HTTP/1.1 service started by [`serve_http1`]: where it listens and the
+/// An HTTP service started by [`serve_http`]: where it listens and the
 /// requests it recorded. Dropping it stops the service, closes its port and
 /// drops open connections.
 pub(crate) struct HttpService<T> {
@@ -111,42 +114,69 @@ impl<T: Clone> HttpService<T> {
     }
 }
 
-/// Serves HTTP/1.1 on `addr` (see [`spawn`] for `what`, `name` and the
-/// thread) until the service is dropped. `make_handler` builds the handler
-/// once, on the serving thread inside its runtime; the handler answers every
-/// request of every connection, and what it returns next to the response
-/// (if anything) is recorded before the response is sent. Connections run as
-/// local tasks, so neither the handler nor its futures need be `Send`.
-pub(crate) fn serve_http1<T, M, H, F>(
+/// The HTTP versions a service's connections speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Versions {
+    Http1,
+    /// HTTP/1.1, or HTTP/2 with prior knowledge (told apart by the
+    /// connection's first bytes), as gRPC clients and Envoy speak it.
+    Http1AndHttp2,
+}
+
+/// Serves HTTP on `addr` (see [`spawn`] for `what`, `name` and the
+/// thread), speaking `versions`, until the service is dropped.
+/// `make_handler` builds the handler once, on the serving thread inside its
+/// runtime; the handler answers every request of every connection, and what
+/// it returns next to the response (if anything) is recorded before the
+/// response is sent. Connections (and HTTP/2 streams) run as local tasks,
+/// so neither the handler nor its futures need be `Send`.
+pub(crate) fn serve_http<T, M, H, F, B>(
     what: &str,
     name: &'static str,
     addr: SocketAddr,
+    versions: Versions,
     make_handler: M,
 ) -> io::Result<HttpService<T>>
 where
     T: Send + 'static,
     M: FnOnce() -> H + Send + 'static,
     H: Fn(Request<Incoming>) -> F + 'static,
-    F: Future<Output = (Response<Full<Bytes>>, Option<T>)> + 'static,
+    F: Future<Output = (Response<B>, Option<T>)> + 'static,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let record = Arc::new(Mutex::new(Vec::new()));
     let recording = Arc::clone(&record);
     let server = spawn(what, name, addr, move |listener, stopped| {
-        accept(listener, stopped, Rc::new(make_handler()), recording)
+        accept(listener, stopped, versions, Rc::new(make_handler()), recording)
     })?;
     Ok(HttpService { server, record })
 }
 
+/// Runs HTTP/2 streams as local tasks of the serving thread's [`LocalSet`],
+/// so that they need not be `Send`.
+#[derive(Clone, Copy)]
+struct LocalExecutor;
+
+impl<F: Future<Output = ()> + 'static> hyper::rt::Executor<F> for LocalExecutor {
+    fn execute(&self, future: F) {
+        tokio::task::spawn_local(future);
+    }
+}
+
 /// Accepts connections until `stopped` turns true.
-async fn accept<T, H, F>(
+async fn accept<T, H, F, B>(
     listener: tokio::net::TcpListener,
     mut stopped: watch::Receiver<bool>,
+    versions: Versions,
     handler: Rc<H>,
     record: Arc<Mutex<Vec<T>>>,
 ) where
     T: 'static,
     H: Fn(Request<Incoming>) -> F + 'static,
-    F: Future<Output = (Response<Full<Bytes>>, Option<T>)> + 'static,
+    F: Future<Output = (Response<B>, Option<T>)> + 'static,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     loop {
         tokio::select! {
@@ -174,7 +204,15 @@ async fn accept<T, H, F>(
                             Ok::<_, Infallible>(response)
                         }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let io = TokioIo::new(stream);
+                    match versions {
+                        Versions::Http1 => {
+                            let _ = http1::Builder::new().serve_connection(io, service).await;
+                        }
+                        Versions::Http1AndHttp2 => {
+                            let _ = auto::Builder::new(LocalExecutor).serve_connection(io, service).await;
+                        }
+                    }
                 });
             }
         }

@@ -42,6 +42,14 @@
 //! serves the results as Prometheus metrics and JSON
 //! ([`health::serve_health`]).
 //!
+//! [`contracts::ContractMock`] serves a provider's contract mock config
+//! (`contracts/mocks/NAME.json`): REST, GraphQL and gRPC on one port,
+//! answering from the spec's examples or from the schemas, recording every
+//! request.
+//! [`contracts::ContractTestRunner`] runs the contract plans meshc emits
+//! against live providers (HTTP/JSON, gRPC, GraphQL, events) and reports
+//! each interaction's mismatches as JUnit XML and JSON ([`contracts`]).
+//!
 //! Everything listens on loopback addresses only.
 
 mod client;

@@ -29,6 +29,24 @@
 //! decision (never a token): `{"path", "audience", "outcome", "status",
 //! "sts_status", "detail", "ms"}`.
 //!
+//! `meshc-runtime mock --config OUT/contracts/mocks/NAME.json [--listen 127.0.0.1:PORT]`
+//! serves a provider's mock until killed: REST and GraphQL over HTTP/1.1 and
+//! gRPC over HTTP/2 on the one port, answering from the config's examples or
+//! with answers generated from the schemas (`--listen` defaults to a free
+//! port). It prints `listening on ADDR` first, then one JSON line per
+//! request: `{"protocol", "method", "path", "query", "headers", "body",
+//! "operation", "answer", "status"}` (`answer`: the canned answer's
+//! interaction id, `"generated"`, or null for a refused request).
+//! `meshc-runtime contracts --plan FILE... [--provider HOST:PORT] [--address NAME=HOST:PORT]...
+//! [--states URL] [--event-bus FILE] [--junit FILE] [--json FILE] [--timeout-ms MS]` runs contract
+//! plans (`contracts/providers/NAME.json` or `contracts/consumers/NAME.json`)
+//! against live providers: `--provider` for every provider, `--address` per
+//! provider (a mock, a sidecar). Before each interaction it POSTs
+//! `{"consumer", "state"}` to `--states` per provider state. It prints a
+//! summary (each failure with its diff, each skip with its reason), writes
+//! JUnit XML and the JSON report (`meshc-contract-report/1`) when asked,
+//! and exits 0 only when nothing failed.
+//!
 //! `meshc-runtime health --config OUT/runtime/health.json [--listen 127.0.0.1:PORT]`
 //! probes every instance of the config on its schedule until killed and
 //! serves `/metrics` (Prometheus) and `/status` (JSON). It prints
@@ -50,6 +68,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use meshc_runtime::contracts::runner::{ContractTestRunner, RunnerOptions};
+use meshc_runtime::contracts::{report, Plan};
+use meshc_runtime::contracts::{AnswerUsed, ContractMock, Received};
 use meshc_runtime::{
     event_bus, health, local_mesh, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock,
     ServedRequest, TokenExchange, Validator, Verdict,
@@ -94,6 +115,33 @@ enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Run contract plans against live providers; exit 1 when a contract failed.
+    Contracts {
+        /// A plan meshc writes (`contracts/providers/NAME.json`, `contracts/consumers/NAME.json`); repeatable.
+        #[arg(long = "plan", value_name = "FILE", required = true)]
+        plans: Vec<PathBuf>,
+        /// Where every provider not named by `--address` answers.
+        #[arg(long, value_name = "HOST:PORT")]
+        provider: Option<String>,
+        /// Where one provider answers; repeatable.
+        #[arg(long = "address", value_name = "NAME=HOST:PORT")]
+        addresses: Vec<String>,
+        /// Provider states endpoint: POSTed `{"consumer", "state"}` before each interaction, per state.
+        #[arg(long, value_name = "URL")]
+        states: Option<String>,
+        /// The event bus config message contracts run on (`runtime/event-bus.json`, brokers reachable from here).
+        #[arg(long, value_name = "FILE")]
+        event_bus: Option<PathBuf>,
+        /// Write JUnit XML here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write the JSON report here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// The most one request may take, and how long a provider has to publish an event.
+        #[arg(long, value_name = "MS", default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
     /// Probe the spec's health checks and serve the results as Prometheus metrics and JSON.
     Health {
         /// The config meshc writes (`runtime/health.json`).
@@ -107,6 +155,15 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// Serve a provider's mock from its contract mock config (`contracts/mocks/NAME.json`).
+    Mock {
+        /// The mock config meshc writes (`contracts/mocks/NAME.json`).
+        #[arg(long, value_name = "FILE.json")]
+        config: PathBuf,
+        /// Loopback address to listen on; port 0 picks a free port.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
     },
     /// Exchange bearer tokens for audience-scoped ones (RFC 8693) as an Envoy ext_authz HTTP service.
     TokenExchange {
@@ -183,6 +240,22 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Events { command } => events(command),
         Command::Health { config, listen } => health_monitor(config, listen),
         Command::Up { out, run } => up(out, run),
+        Command::Mock { config, listen } => contract_mock(config, listen),
+        Command::Contracts { plans, provider, addresses, states, event_bus, junit, json, timeout_ms } => {
+            let mut options = RunnerOptions {
+                provider,
+                states,
+                timeout: Duration::from_millis(timeout_ms),
+                event_bus: event_bus.as_ref().map(load_event_bus).transpose()?,
+                ..RunnerOptions::default()
+            };
+            for address in addresses {
+                let (name, target) =
+                    address.split_once('=').ok_or_else(|| format!("--address {address:?}: expected NAME=HOST:PORT"))?;
+                options.addresses.insert(name.to_string(), target.to_string());
+            }
+            contracts(&plans, options, junit, json)
+        }
     }
 }
 
@@ -209,6 +282,37 @@ fn up(out: PathBuf, run: Vec<String>) -> Result<(), String> {
     let result = mesh.wait_for_stop_signal();
     drop(mesh);
     result
+}
+
+/// Runs each plan, prints the summary, writes the reports; `Err` when a
+/// contract failed.
+fn contracts(
+    plans: &[PathBuf],
+    options: RunnerOptions,
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+) -> Result<(), String> {
+    let mut loaded = Vec::new();
+    for path in plans {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        loaded.push(Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    let runner = ContractTestRunner::new(options);
+    let results: Vec<_> = loaded.iter().map(|plan| runner.run(plan)).collect();
+    print!("{}", report::summary(&results));
+    if let Some(path) = junit {
+        std::fs::write(&path, report::junit_xml(&results)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = json {
+        let text = format!("{:#}\n", report::json_report(&results));
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let failed: usize = results.iter().map(|r| r.counts().1).sum();
+    let total: usize = results.iter().map(|r| r.cases.len()).sum();
+    if failed > 0 {
+        return Err(format!("{failed} of {total} contracts failed"));
+    }
+    Ok(())
 }
 
 fn events(command: EventsCommand) -> Result<(), String> {
@@ -374,6 +478,40 @@ fn validator(rules: PathBuf, listen: SocketAddr) -> Result<(), String> {
             })
         },
     )
+}
+
+fn contract_mock(config: PathBuf, listen: SocketAddr) -> Result<(), String> {
+    let text = std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let mock = ContractMock::from_json(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+    let handle = mock.spawn(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
+    print_requests(handle.addr(), || handle.take_requests(), received_line)
+}
+
+fn received_line(request: &Received) -> serde_json::Value {
+    let pairs = |pairs: &[(String, String)]| -> Vec<serde_json::Value> {
+        pairs.iter().map(|(name, value)| serde_json::json!({ "name": name, "value": value })).collect()
+    };
+    let protocol = match request.protocol {
+        meshc_runtime::contracts::plan::Protocol::Http => "http",
+        meshc_runtime::contracts::plan::Protocol::Grpc => "grpc",
+        meshc_runtime::contracts::plan::Protocol::Graphql => "graphql",
+    };
+    let answer = match &request.answer {
+        AnswerUsed::Canned(interaction) => serde_json::json!(interaction),
+        AnswerUsed::Generated => serde_json::json!("generated"),
+        AnswerUsed::Refused => serde_json::Value::Null,
+    };
+    serde_json::json!({
+        "protocol": protocol,
+        "method": request.method,
+        "path": request.path,
+        "query": pairs(&request.query),
+        "headers": pairs(&request.headers),
+        "body": request.body,
+        "operation": request.operation,
+        "answer": answer,
+        "status": request.status,
+    })
 }
 
 fn grpc_mock(descriptor: PathBuf, listen: SocketAddr, responses: Option<PathBuf>) -> Result<(), String> {

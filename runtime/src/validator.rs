@@ -30,6 +30,9 @@ use load::{essence, is_json, is_xml, ErrorFormat, HeaderTest, In, Param, ParamVa
 
 pub use server::{serve_validator, CheckedRequest, ValidatorHandle};
 
+// The contract mock compiles OpenAPI response schemas the same way.
+pub(crate) use load::normalize;
+
 /// Longest detail text put in a reject body (schema errors quote the value).
 const MAX_DETAIL_CHARS: usize = 1000;
 
@@ -367,7 +370,7 @@ fn bind_path<'t>(template: &'t [Vec<Piece>], path: &str) -> HashMap<&'t str, Str
 }
 
 /// `a=1&b=x%20y&a=2` → `[(a, 1), (b, x y), (a, 2)]`, `+` as a space.
-fn parse_query(query: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|pair| !pair.is_empty())

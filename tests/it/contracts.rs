@@ -1,5 +1,5 @@
 //! Contracts: `reads` and `example` on calls, routes and topics; the checks
-//! that hold them against the schemas (MESH0118–MESH0125); the plans the
+//! that hold them against the schemas (MESH0118–MESH0125, MESH0127); the plans the
 //! `contracts-plan` backend emits, whose examples are validated here with
 //! other validators than meshc's own (jsonschema, prost-reflect).
 
@@ -35,6 +35,7 @@ fn workspace(call: &str) -> String {
               operationId: getProduct
               parameters:
                 - {{ name: id, in: path, required: true, schema: {{ type: string }} }}
+                - {{ name: currency, in: query, schema: {{ type: string, enum: [EUR, USD] }} }}
               responses:
                 "200":
                   description: one product
@@ -97,6 +98,7 @@ fn json_that_does_not_parse_is_reported_where_the_parser_stopped() {
     check(&workspace(
         r##"
                 example "a product" {
+                    request path="/products/42"
                     response status=200 {
                         body #"{"id": "42",}"#
         //                                 ^ MESH0118
@@ -110,6 +112,7 @@ fn an_invalid_regex_is_reported_on_its_pattern() {
     check(&workspace(
         r##"
                 example "a product" {
+                    request path="/products/42"
                     response status=200 {
                         match "id" regex "[0-9+"
         //                               ^^^^^^^ MESH0119
@@ -161,6 +164,7 @@ fn an_example_that_does_not_match_its_schema_points_inside_the_json() {
     let c = check(&workspace(
         r##"
                 example "a product" {
+                    request path="/products/42"
                     response status=200 {
                         body #"""
                             {"id": 42, "name": "Mug",
@@ -183,6 +187,7 @@ fn matchers_must_point_at_paths_of_the_response_and_fit_their_type() {
     check(&workspace(
         r##"
                 example "a product" {
+                    request path="/products/42"
                     response status=200 {
                         body #"{"id": "42", "name": "Mug", "price_cents": 900, "tags": []}"#
                         match "tag" each-like
@@ -205,6 +210,7 @@ fn reading_a_field_the_provider_may_leave_out_is_a_warning_for_that_consumer() {
                 reads "discount"
         //            ^^^^^^^^^^ MESH0125 warning
                 example "a product" {
+                    request path="/products/42"
                     response status=200 {
                         body #"{"id": "42", "name": "Mug", "price_cents": 900, "tags": [], "discount": 5}"#
                         match "discount" range min=0
@@ -335,6 +341,26 @@ fn the_shops_plans_carry_examples_their_schemas_accept() {
     assert_eq!(gateway["subject"], "gateway:public");
     let mock = read("mocks/catalog.json");
     assert!(mock["operations"].as_array().unwrap().iter().any(|o| !o["answers"].as_array().unwrap().is_empty()));
+    // Ids are unique per plan, also where two routes take one operation.
+    for entry in
+        std::fs::read_dir(plans.join("consumers")).unwrap().chain(std::fs::read_dir(plans.join("providers")).unwrap())
+    {
+        let plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        let ids: Vec<&str> =
+            plan["interactions"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+        let unique: std::collections::BTreeSet<&&str> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "{}: {ids:?}", plan["subject"]);
+    }
+    // A route to a versioned API names its version as the selector says.
+    let orders = gateway["interactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "gateway:public/place-order->orders POST /orders")
+        .unwrap_or_else(|| panic!("{gateway:#}"));
+    assert_eq!(orders["api_version"], "v2");
+    assert_eq!(orders["request"]["headers"], serde_json::json!([{ "name": "api-version", "value": "2" }]));
 }
 
 /// `body` against the 200 response schema of `operation` in the shop's
@@ -364,4 +390,83 @@ fn validate_grpc(root: &std::path::Path, interaction: &serde_json::Value, body: 
     let mut deserializer = serde_json::Deserializer::from_str(&text);
     let parsed = prost_reflect::DynamicMessage::deserialize(method.output(), &mut deserializer);
     assert!(parsed.is_ok(), "{body} is not a {}: {parsed:?}", method.output().full_name());
+}
+
+/// The runner sends an example's request as it is, and a mock answers
+/// requests matching it: each must be a request the operation takes.
+#[test]
+fn an_examples_path_and_query_must_fit_the_operations_template_and_parameters() {
+    let c = check(
+        r##"
+        //- mesh.kdl
+        service "web" {
+            owner "team-web"
+            address "web.svc" port=8080
+            calls "catalog" operation="GET /products/{id}" timeout="1s" {
+                example "misspelt path" {
+                    request path="/product/42"
+        //                  ^^^^^^^^^^^^^^^^^^ MESH0127
+                    response status=200
+                }
+                example "no path" {
+        //              ^^^^^^^^^ MESH0127
+                    response status=200
+                }
+                example "a word for an id" {
+                    request path="/products/mug" { query "currency" "EUR"; }
+        //                  ^^^^^^^^^^^^^^^^^^^^ MESH0127
+                    response status=200
+                }
+                example "query trouble" {
+        //              ^^^^^^^^^^^^^^^ MESH0127
+                    request path="/products/7" {
+                        query "curency" "EUR"
+        //                    ^^^^^^^^^ MESH0127
+                        query "limit" "ten"
+        //                            ^^^^^ MESH0127
+                    }
+                    response status=200
+                }
+                example "all fine" {
+                    request path="/products/7" {
+                        query "currency" "EUR"
+                        query "limit" "10"
+                    }
+                    response status=200
+                }
+            }
+        }
+        service "catalog" {
+            owner "team-catalog"
+            address "catalog.svc" port=8080
+            api "catalog-http" kind="rest" schema="catalog.yaml"
+            traffic { outlier-detection; }
+        }
+
+        //- catalog.yaml
+        openapi: 3.0.3
+        info: { title: catalog, version: "1" }
+        paths:
+          /products/{id}:
+            get:
+              parameters:
+                - { name: id, in: path, required: true, schema: { type: integer } }
+                - { name: currency, in: query, required: true, schema: { type: string } }
+                - { name: limit, in: query, schema: { type: integer } }
+              responses:
+                "200": { description: one product }
+        "##,
+    );
+    let rendered = support::unwrapped(&support::human(&c));
+    for expected in [
+        "the path of example `misspelt path` does not match `GET /products/{id}`: `product` where the template has `products`",
+        "example `no path` gives no path, and `GET /products/{id}` has path parameters",
+        "path parameter `id` of example `a word for an id` is `mug`",
+        "`GET /products/{id}` declares no query parameter `curency`",
+        "did you mean `currency`?",
+        "query parameter `limit` of example `query trouble`",
+        "example `query trouble` lacks the required query parameter `currency`",
+    ] {
+        assert!(rendered.contains(expected), "missing {expected:?} in:\n{rendered}");
+    }
 }

@@ -15,6 +15,8 @@ mod architecture;
 mod avro_reference;
 mod cert_dir;
 mod cli;
+mod contract_mocks;
+mod contract_runner;
 mod contracts;
 mod diagnostics_docs;
 mod diff_cli;

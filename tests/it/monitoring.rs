@@ -139,6 +139,19 @@ impl Gen {
         items[(self.next() % items.len() as u64) as usize]
     }
 
+    /// Up to `count` alerts of `make`, leaving out any with the kind,
+    /// severity and labels of an earlier one (duplicate-alert, MESH0126).
+    fn alerts(&mut self, count: u64, make: fn(&mut Gen) -> String) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        let identity = |alert: &str| {
+            let kind = alert.split('"').nth(1).unwrap_or("").to_string();
+            let severity = alert.split("severity=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("");
+            let labels = alert.split_once('{').map_or("", |(_, l)| l);
+            format!("{kind}|{severity}|{labels}")
+        };
+        (0..count).map(|_| make(self)).filter(|a| seen.insert(identity(a))).collect()
+    }
+
     fn alert(&mut self) -> String {
         let severity = self.pick(&["warning", "critical"]);
         let hold = self.pick(&["", " for=\"1m\"", " for=\"5m\"", " for=\"30m\""]);
@@ -204,8 +217,9 @@ impl Gen {
                 spec.push_str("    publishes \"t\"\n");
             } else if events.next().is_multiple_of(2) {
                 spec.push_str(&format!("    subscribes \"t\" group=\"g{i}\" {{\n"));
-                for _ in 0..1 + events.next() % 2 {
-                    spec.push_str(&format!("        {}\n", events.lag_alert()));
+                let count = 1 + events.next() % 2;
+                for alert in events.alerts(count, Gen::lag_alert) {
+                    spec.push_str(&format!("        {alert}\n"));
                 }
                 spec.push_str("    }\n");
             }
@@ -214,13 +228,15 @@ impl Gen {
                     spec.push_str(&format!("    {}\n", self.slo(kind)));
                 }
             }
-            for _ in 0..self.next() % 3 {
-                spec.push_str(&format!("    {}\n", self.alert()));
+            let count = self.next() % 3;
+            for alert in self.alerts(count, Gen::alert) {
+                spec.push_str(&format!("    {alert}\n"));
             }
             if i + 1 < services {
                 spec.push_str(&format!("    calls \"s{}\" timeout=\"3s\" {{\n", i + 1));
-                for _ in 0..self.next() % 3 {
-                    spec.push_str(&format!("        {}\n", self.alert()));
+                let count = self.next() % 3;
+                for alert in self.alerts(count, Gen::alert) {
+                    spec.push_str(&format!("        {alert}\n"));
                 }
                 spec.push_str("    }\n");
             }
@@ -234,8 +250,9 @@ impl Gen {
             if self.next().is_multiple_of(2) {
                 spec.push_str(&format!("        {}\n", self.slo("availability")));
             }
-            for _ in 0..self.next() % 2 {
-                spec.push_str(&format!("        {}\n", self.alert()));
+            let count = self.next() % 2;
+            for alert in self.alerts(count, Gen::alert) {
+                spec.push_str(&format!("        {alert}\n"));
             }
             spec.push_str("    }\n");
         }
@@ -985,6 +1002,36 @@ fn misspelt_kinds_unknown_templates_and_reserved_labels_are_errors() {
         //      ^^^^^^^^^^^^^^^^^^^^^ MESH0004 error: reserved label
             }
         }
+        "#,
+    );
+}
+
+/// Alerts Prometheus would raise as one series: same kind, severity and
+/// labels at one place, whatever their thresholds; a label or another
+/// severity tells them apart, and another place is another series.
+#[test]
+fn alerts_of_one_kind_severity_and_labels_at_one_place_are_duplicates() {
+    use support::fixture::check;
+    check(
+        r#"
+        //- mesh.kdl
+        monitoring {
+            receiver "oncall" webhook="http://pager.example.com/hook"
+        }
+        service "orders" {
+            owner "t"
+            address "orders.svc" port=8080
+            alert "latency" percentile="99%" above="800ms" severity="critical"
+            alert "latency" percentile="50%" above="300ms" severity="critical"
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0126 error: indistinguishable from the earlier alert
+            alert "latency" percentile="50%" above="300ms" severity="critical" { labels quantile="p50"; }
+            alert "error-rate" above="5%" severity="critical"
+            alert "error-rate" above="1%" severity="warning"
+            calls "pay" timeout="2s" {
+                alert "error-rate" above="5%" severity="critical"
+            }
+        }
+        service "pay" { owner "t"; address "pay.svc" port=8080; traffic { outlier-detection; }; }
         "#,
     );
 }

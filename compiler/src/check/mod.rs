@@ -5,6 +5,7 @@
 //! and the schema index and do no IO.
 
 mod contracts {
+    pub mod example_request_mismatch;
     pub mod example_schema_mismatch;
     pub mod invalid_example_json;
     pub mod invalid_matcher;
@@ -39,6 +40,7 @@ mod hygiene {
     pub mod missing_owner;
 }
 mod monitoring {
+    pub mod duplicate_alert;
     pub mod latency_objective_beyond_timeout;
     pub mod latency_objective_within_per_try_timeout;
     pub mod missing_slo;
@@ -129,6 +131,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "An at-least-once consumer's failures must end: ack wait above the processing time, bounded deliveries, and a dead letter for what fails them all.",
         codes: &[Code::AckWaitBelowProcessingTime, Code::UnboundedRedelivery, Code::RetriesWithoutDeadLetter],
         run: events::consumer_redelivery::run,
+    },
+    Pass {
+        name: "example-request-mismatch",
+        category: Category::Contracts,
+        purpose: "An example's path and query fit its REST operation's template and parameters.",
+        codes: &[Code::ExampleRequestMismatch],
+        run: contracts::example_request_mismatch::run,
     },
     Pass {
         name: "example-schema-mismatch",
@@ -493,6 +502,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A call to a versioned API should name the version it is written against; naming none follows the current one.",
         codes: &[Code::UnpinnedApiVersion],
         run: reference::unpinned_api_version::run,
+    },
+    Pass {
+        name: "duplicate-alert",
+        category: Category::Monitoring,
+        purpose: "Alerts at one place differ in kind, severity or labels.",
+        codes: &[Code::DuplicateAlert],
+        run: monitoring::duplicate_alert::run,
     },
     Pass {
         name: "warning-not-below-critical",

@@ -205,6 +205,8 @@ codes! {
     UnknownMatcherPath = "MESH0123", "unknown-matcher-path", Contracts, Error, "0.1.0", "A response matcher points at a path the operation's response type does not have.";
     IncompatibleMatcher = "MESH0124", "incompatible-matcher", Contracts, Error, "0.1.0", "A response matcher cannot apply to the type at its path: a regex on a number, a range on a string, each-like on a non-list.";
     UnguaranteedRead = "MESH0125", "unguaranteed-read", Contracts, Warning, "0.1.0", "A consumer reads or matches a field its provider's schema marks optional or nullable: the provider may leave it out.";
+    DuplicateAlert = "MESH0126", "duplicate-alert", Monitoring, Error, "0.1.0", "Two alerts at the same place with the same kind, severity and labels: Prometheus raises both as one alert series (duplicate samples), and nobody can tell which fired.";
+    ExampleRequestMismatch = "MESH0127", "example-request-mismatch", Contracts, Error, "0.1.0", "An example's request is not one its REST operation takes: the path does not match the operation's template (or is missing where the template has parameters), or a path or query parameter is undeclared, of the wrong type or missing.";
 }
 
 impl Code {

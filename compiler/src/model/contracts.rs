@@ -258,6 +258,9 @@ pub struct ContractUse<'m> {
     pub operation: &'m Spanned<Operation>,
     pub api_version: Option<ApiVersionRef>,
     pub contract: &'m Contract,
+    /// A gateway's use: the route's name (a gateway may route several
+    /// paths to one operation).
+    pub route: Option<&'m str>,
 }
 
 impl Model {
@@ -273,6 +276,7 @@ impl Model {
                     operation: call.operation.as_ref()?,
                     api_version: call.api_version,
                     contract: call.contract.as_ref()?,
+                    route: None,
                 })
             })
         });
@@ -285,8 +289,9 @@ impl Model {
                     provider: forward.target.value,
                     port: self.service(forward.target.value).route_port(Some(&operation.value)),
                     operation,
-                    api_version: None,
+                    api_version: forward.api_versions.as_ref().and_then(|v| v.one()),
                     contract: forward.contract.as_ref()?,
+                    route: Some(&route.name.value),
                 })
             })
         });

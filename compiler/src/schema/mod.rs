@@ -27,7 +27,7 @@ pub struct GraphqlDocument<'s> {
     pub file: FileId,
 }
 pub use graphql::{ArgumentSignature, FieldSignature, GraphqlType, OutputField, TypeOf, TypeRef};
-pub use openapi::{OpenApiDocument, ResponseExample, RestDetail};
+pub use openapi::{self_contained_schema, OpenApiDocument, ResponseExample, RestDetail};
 
 use std::collections::HashMap;
 use std::ops::Range;

@@ -210,7 +210,9 @@ pub struct RestDetail {
     pub parameters: Vec<serde_json::Value>,
     /// `{ "required", "content": { TYPE: { "schema" } } }`, if the operation takes a body.
     pub body: Option<serde_json::Value>,
-    /// The JSON schema of the first success (2xx) response's JSON body, if it declares one.
+    /// The first success (2xx) response's status (`2XX`: 299), if it declares one.
+    pub response_status: Option<u16>,
+    /// The JSON schema of that response's JSON body, if it declares one.
     pub response: Option<serde_json::Value>,
     /// That response's status and its JSON body's examples (`example`, or
     /// each of `examples` with a `value`, by name), in document order.
@@ -275,15 +277,18 @@ fn rest_detail(
             .collect();
         serde_json::json!({ "required": b.required, "content": content })
     });
-    let (response, response_examples) = success_body(doc, &op.responses).unwrap_or_default();
-    RestDetail { path_template: path.to_string(), parameters, body, response, response_examples }
+    let (response_status, (response, response_examples)) = match success_response(doc, &op.responses) {
+        Some((status, r)) => (Some(status), success_body(status, r).unwrap_or_default()),
+        None => (None, Default::default()),
+    };
+    RestDetail { path_template: path.to_string(), parameters, body, response_status, response, response_examples }
 }
 
-/// The first success response's JSON body schema (if it declares one) and its examples.
-fn success_body(
-    doc: &OpenAPI,
-    responses: &openapiv3::Responses,
-) -> Option<(Option<serde_json::Value>, Vec<ResponseExample>)> {
+/// The first success response (lowest 2xx; `2XX` counts as 299) and its status.
+fn success_response<'d>(
+    doc: &'d OpenAPI,
+    responses: &'d openapiv3::Responses,
+) -> Option<(u16, &'d openapiv3::Response)> {
     use openapiv3::StatusCode;
     let mut success: Vec<(u16, &ReferenceOr<openapiv3::Response>)> = responses
         .responses
@@ -304,7 +309,14 @@ fn success_body(
             .get(reference.trim_start_matches("#/components/responses/"))?
             .as_item()?,
     };
-    let status = success.first()?.0;
+    Some((success.first()?.0, response))
+}
+
+/// A success response's JSON body schema (if it declares one) and its examples.
+fn success_body(
+    status: u16,
+    response: &openapiv3::Response,
+) -> Option<(Option<serde_json::Value>, Vec<ResponseExample>)> {
     let json = |media: &str| media == "application/json" || media.ends_with("+json");
     let media = response.content.iter().find(|(media, _)| json(media))?.1;
     let schema = media.schema.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or_default();
@@ -320,6 +332,61 @@ fn success_body(
         }
     }
     Some((Some(schema), examples))
+}
+
+/// `schema` with every component schema it references (transitively) in
+/// its own `definitions`, each `#/components/schemas/NAME` rewritten to
+/// `#/definitions/NAME`: one document a JSON Schema validator reads alone,
+/// recursive schemas included. Other references are left as they are.
+pub fn self_contained_schema(schema: &serde_json::Value, components: Option<&serde_json::Value>) -> serde_json::Value {
+    const PREFIX: &str = "#/components/schemas/";
+    let schemas = components.and_then(|c| c.get("schemas"));
+    let mut root = schema.clone();
+    let mut definitions = serde_json::Map::new();
+    let mut pending = rewrite_refs(&mut root, PREFIX);
+    while let Some(escaped) = pending.pop() {
+        // The reference is a JSON pointer: `a~1b` names `a/b`.
+        let name = escaped.replace("~1", "/").replace("~0", "~");
+        if definitions.contains_key(&name) {
+            continue;
+        }
+        let Some(mut target) = schemas.and_then(|s| s.get(&name)).cloned() else { continue };
+        pending.extend(rewrite_refs(&mut target, PREFIX));
+        definitions.insert(name, target);
+    }
+    if definitions.is_empty() {
+        return root;
+    }
+    match &mut root {
+        serde_json::Value::Object(map) if !map.contains_key("definitions") => {
+            map.insert("definitions".into(), serde_json::Value::Object(definitions));
+            root
+        }
+        _ => serde_json::json!({ "allOf": [root], "definitions": definitions }),
+    }
+}
+
+/// Rewrites `$ref`s starting with `prefix` to `#/definitions/...` in place;
+/// returns the names referenced (escaped as in the pointer).
+fn rewrite_refs(value: &mut serde_json::Value, prefix: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(reference)) = map.get_mut("$ref") {
+                    if let Some(name) = reference.strip_prefix(prefix).map(str::to_string) {
+                        *reference = format!("#/definitions/{name}");
+                        names.push(name);
+                    }
+                }
+                stack.extend(map.values_mut());
+            }
+            serde_json::Value::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
+    names
 }
 
 /// Where each path key (`  /orders:`, `"/orders":`) is written, found in
@@ -346,6 +413,31 @@ fn path_keys(text: &str) -> HashMap<&str, Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_self_contained_schema_carries_the_components_it_reaches() {
+        let components = serde_json::json!({ "schemas": {
+            "Node": { "type": "object", "properties": { "next": { "$ref": "#/components/schemas/Node" },
+                                                       "tag": { "$ref": "#/components/schemas/a~1b" } } },
+            "a/b": { "type": "string" },
+            "Unused": { "type": "integer" }
+        }});
+        let schema = serde_json::json!({ "type": "array", "items": { "$ref": "#/components/schemas/Node" } });
+        assert_eq!(
+            self_contained_schema(&schema, Some(&components)),
+            serde_json::json!({
+                "type": "array", "items": { "$ref": "#/definitions/Node" },
+                "definitions": {
+                    "Node": { "type": "object", "properties": { "next": { "$ref": "#/definitions/Node" },
+                                                               "tag": { "$ref": "#/definitions/a~1b" } } },
+                    "a/b": { "type": "string" }
+                }
+            })
+        );
+        // Nothing referenced: the schema as it is.
+        let plain = serde_json::json!({ "type": "string" });
+        assert_eq!(self_contained_schema(&plain, Some(&components)), plain);
+    }
 
     #[test]
     fn lists_every_method_of_every_path() {

@@ -43,6 +43,10 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Interaction {
+    /// The provider API's version the requests go to, for a versioned API
+    /// (its selector is already in `request`).
+    #[serde(default)]
+    pub api_version: Option<String>,
     /// A service, or `gateway:NAME`.
     pub consumer: String,
     /// Provider states to set up first, in order.
@@ -279,6 +283,13 @@ pub struct MockOperation {
     pub protocol: Protocol,
     /// Every field any consumer reads: a generated answer must hold them.
     pub reads: Vec<Read>,
+    /// REST: the JSON Schema of the success response's body (OpenAPI's
+    /// Schema Object with its references in its own `definitions`).
+    #[serde(default)]
+    pub response_schema: Option<Value>,
+    /// REST: the success response's status.
+    #[serde(default)]
+    pub status: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -293,7 +304,7 @@ pub struct Answer {
 
 /// A plan or mock config the runtime cannot use.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanError(String);
+pub struct PlanError(pub(crate) String);
 
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::request::{self, Answer, GraphqlRequest};
 use super::upstream::{UpstreamCall, Upstreams};
 use super::GraphqlGateway;
-use crate::http_server::{self, plain_text, HttpService};
+use crate::http_server::{self, plain_text, HttpService, Versions};
 
 /// Request bodies above this get 413.
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -86,7 +86,7 @@ impl GraphqlHandle {
 /// Connections run as local tasks: apollo's execution futures are not
 /// `Send`. Upstream calls still overlap (one thread, non-blocking I/O).
 pub fn serve_graphql(gateway: GraphqlGateway, addr: SocketAddr) -> io::Result<GraphqlHandle> {
-    let service = http_server::serve_http1("the GraphQL gateway", "graphql", addr, move || {
+    let service = http_server::serve_http("the GraphQL gateway", "graphql", addr, Versions::Http1, move || {
         let upstreams = Rc::new(Upstreams::new(gateway.proxy));
         let gateway = Rc::new(gateway);
         move |request| answer(Rc::clone(&gateway), Rc::clone(&upstreams), request)

@@ -18,7 +18,7 @@ use super::config::{HealthMonitor, Target};
 use super::probe;
 use super::report::{self, TargetReport};
 use super::state::Transition;
-use crate::http_server::{self, HttpService};
+use crate::http_server::{self, HttpService, Versions};
 
 /// A running monitor. Dropping it stops the probes and the server.
 pub struct HealthHandle {
@@ -41,7 +41,7 @@ pub fn serve_health(
     addr: SocketAddr,
     on_transition: impl Fn(&Target, &Transition) + Send + 'static,
 ) -> io::Result<HealthHandle> {
-    let service = http_server::serve_http1("the health monitor", "health", addr, move || {
+    let service = http_server::serve_http("the health monitor", "health", addr, Versions::Http1, move || {
         let reports: Rc<RefCell<Vec<TargetReport>>> =
             Rc::new(RefCell::new(monitor.targets().iter().cloned().map(TargetReport::new).collect()));
         let on_transition = Rc::new(on_transition);

@@ -16,16 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_yaml_ng::Value;
 
 use self::plan::{HelperKind, ListenerRole, Plan, ProxyKind};
 use self::process::Process;
 use self::rewrite::{Assignment, External, Slot};
-use crate::contracts::MockPlan;
+use crate::contracts::{ContractMock, ContractMockHandle, MockPlan};
 use crate::{
-    serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GraphqlHandle, GrpcMock, MockHandle,
-    TokenExchange, TokenExchangeHandle, Validator, ValidatorHandle,
+    serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GraphqlHandle, TokenExchange,
+    TokenExchangeHandle, Validator, ValidatorHandle,
 };
 
 /// How long one Envoy or app has to become ready.
@@ -69,7 +68,7 @@ pub struct LocalMesh {
 enum RunningApp {
     Command(#[allow(dead_code)] Process),
     Graphql(#[allow(dead_code)] GraphqlHandle),
-    Grpc(#[allow(dead_code)] MockHandle),
+    Mock(#[allow(dead_code)] ContractMockHandle),
 }
 
 enum RunningHelper {
@@ -295,14 +294,18 @@ impl LocalMesh {
                 });
                 continue;
             }
-            let grpc_port = service.ports.iter().find(|p| p.protocol == "grpc");
             let mock_path = out.join(format!("contracts/mocks/{}.json", service.name));
-            if let (Some(port), true) = (grpc_port, mock_path.is_file()) {
+            if mock_path.is_file() {
+                let fail = |e: String| format!("{}: {e}", mock_path.display());
+                let text = std::fs::read_to_string(&mock_path).map_err(|e| fail(e.to_string()))?;
+                let plan = MockPlan::from_json(&text).map_err(|e| fail(e.to_string()))?;
+                // The mock serves the port its config names (HTTP/1.1 and gRPC on one port).
+                let port = service.ports.iter().find(|p| p.number == plan.listen.port).unwrap_or(first);
+                let mock = ContractMock::new(plan).map_err(|e| fail(e.to_string()))?;
                 let addr = loopback(app_port(&port.name).unwrap_or_default());
-                let mock = grpc_mock(&mock_path)?;
-                let handle = mock.spawn(addr).map_err(|e| format!("{}: {e}", mock_path.display()))?;
-                self.apps.push(RunningApp::Grpc(handle));
-                let detail = format!("gRPC mock, contracts/mocks/{}.json", service.name);
+                let handle = mock.spawn(addr).map_err(|e| fail(e.to_string()))?;
+                self.apps.push(RunningApp::Mock(handle));
+                let detail = format!("contract mock, contracts/mocks/{}.json", service.name);
                 self.rows.push(Row { kind: "app", name: service.name.clone(), address: addr.to_string(), detail });
                 continue;
             }
@@ -396,26 +399,6 @@ fn outbound_addr(plan: &Plan, service: &str, assignment: &Assignment) -> Option<
     let listener = sidecar.listeners.iter().find(|l| l.role == ListenerRole::Outbound)?;
     let slot = Slot::Listener { proxy: sidecar.name.clone(), name: listener.name.clone() };
     assignment.port(&slot).map(loopback)
-}
-
-/// A gRPC mock answering each method with its first canned answer
-/// (methods without one answer the empty message).
-fn grpc_mock(path: &Path) -> Result<GrpcMock, String> {
-    let fail = |e: String| format!("{}: {e}", path.display());
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let plan = MockPlan::from_json(&text).map_err(|e| fail(e.to_string()))?;
-    let encoded = plan.descriptor_set.as_deref().ok_or_else(|| fail("no `descriptor_set`".into()))?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .map_err(|e| fail(format!("`descriptor_set`: {e}")))?;
-    let mut mock = GrpcMock::from_descriptor_set(&bytes).map_err(|e| fail(e.to_string()))?;
-    for operation in &plan.operations {
-        let body = operation.answers.first().and_then(|a| a.response.body.clone());
-        if let Some(body) = body {
-            mock = mock.try_respond(&operation.path, body).map_err(|e| fail(e.to_string()))?;
-        }
-    }
-    Ok(mock)
 }
 
 /// Envoy's shared-memory id: distinct per proxy and per run.

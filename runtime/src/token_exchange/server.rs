@@ -17,7 +17,7 @@ use serde_json::json;
 use super::cache::{self, Cache};
 use super::sts::{Answer, StsClient};
 use super::TokenExchange;
-use crate::http_server::{self, HttpService};
+use crate::http_server::{self, HttpService, Versions};
 
 /// The path prefix Envoy's filter is configured with, before the audience.
 const PREFIX: &str = "/exchange/";
@@ -119,7 +119,7 @@ struct State {
 /// background thread with its own current-thread tokio runtime until the
 /// handle is dropped.
 pub fn serve_token_exchange(exchanger: TokenExchange, addr: SocketAddr) -> io::Result<TokenExchangeHandle> {
-    let service = http_server::serve_http1("the token exchanger", "token-exchange", addr, move || {
+    let service = http_server::serve_http("the token exchanger", "token-exchange", addr, Versions::Http1, move || {
         let state = Rc::new(State {
             config: exchanger,
             sts: StsClient::new(),

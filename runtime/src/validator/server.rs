@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use super::{Validator, Verdict};
-use crate::http_server::{self, HttpService};
+use crate::http_server::{self, HttpService, Versions};
 
 /// Bodies above this are refused with 413 without being checked. Envoy
 /// buffers at most `with_request_body.max_request_bytes` (meshc: 1 MiB).
@@ -74,7 +74,7 @@ impl ValidatorHandle {
 /// Binds before returning, then serves in a background thread with its own
 /// current-thread tokio runtime until the handle is dropped.
 pub fn serve_validator(validator: Validator, addr: SocketAddr) -> io::Result<ValidatorHandle> {
-    let service = http_server::serve_http1("the validator", "validator", addr, move || {
+    let service = http_server::serve_http("the validator", "validator", addr, Versions::Http1, move || {
         let validator = Rc::new(validator);
         move |request| answer(Rc::clone(&validator), request)
     })?;

@@ -4,6 +4,8 @@
 mod support;
 
 mod cli;
+mod contract_mock;
+mod contract_runner;
 mod event_bus;
 mod graphql;
 mod grpc_mock;

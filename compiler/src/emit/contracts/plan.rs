@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::base::Spanned;
 use crate::emit::{Artifact, Options, Unexpressed};
+use crate::model::api_versions::{ApiVersion, VersionSelector};
 use crate::model::contracts::{Consumer, ContractUse, EventExample, Example, JsonText, MatchRule, Pair};
 use crate::model::values::{ApiKind, Operation};
 use crate::model::{Model, ServiceId, TopicId};
@@ -42,6 +43,10 @@ struct Plan<'a> {
 
 #[derive(Serialize)]
 struct Interaction<'a> {
+    /// The provider API's version the requests go to (its selector is
+    /// applied to `request`), for a versioned API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_version: Option<&'a str>,
     consumer: String,
     /// Provider states, in order.
     given: Vec<&'a str>,
@@ -67,6 +72,18 @@ struct Interaction<'a> {
     /// document gives for the operation's success response, answers for its mock.
     #[serde(skip)]
     schema_answers: Vec<Answer<'a>>,
+    /// The implicit interaction's only, REST: the operation's success
+    /// response, for its mock to generate answers from.
+    #[serde(skip)]
+    success: Option<Success>,
+}
+
+/// A REST operation's success response as its OpenAPI document declares it.
+#[derive(Clone)]
+struct Success {
+    /// Self-contained JSON Schema of the body (`$ref`s into its `definitions`).
+    schema: Option<serde_json::Value>,
+    status: u16,
 }
 
 #[derive(Clone, Serialize)]
@@ -187,6 +204,14 @@ struct MockOperation<'a> {
     protocol: &'static str,
     /// What its consumers read: a generated answer must hold these fields.
     reads: Vec<Read>,
+    /// REST: the JSON Schema of the success response's body (OpenAPI's
+    /// Schema Object, every component it references in its `definitions`),
+    /// which a generated answer validates against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_schema: Option<serde_json::Value>,
+    /// REST: the success response's status, a generated answer's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
 }
 
 #[derive(Clone, Serialize)]
@@ -303,7 +328,11 @@ fn use_interactions<'a>(
     let provider = model.service(used.provider);
     let consumer = model.consumer_name(used.consumer);
     let operation = &used.operation.value;
-    let base_id = format!("{consumer}->{} {operation}", provider.name.value);
+    let caller = match used.route {
+        Some(route) => format!("{consumer}/{route}"),
+        None => consumer.clone(),
+    };
+    let base_id = format!("{caller}->{} {operation}", provider.name.value);
     let response = schemas.bodies_of(model, used).and_then(|b| b.response);
     let reads: Vec<Read> = used
         .contract
@@ -320,12 +349,30 @@ fn use_interactions<'a>(
         .collect();
     let address = address(model, used);
     let (protocol, method, template) = request_line(operation);
-    let implicit_request =
-        Request { body: None, headers: Vec::new(), method: method.clone(), path: template.clone(), query: Vec::new() };
-    let documented = schemas
-        .defining_in(model, used.provider, operation, used.api_version)
-        .and_then(|schema| schema.rest_detail(operation))
-        .map_or(&[][..], |detail| &detail.response_examples);
+    let version = api_version(model, used);
+    let selected = |mut request: Request<'a>| {
+        if let Some(version) = version {
+            select(&mut request, &version.selector.value);
+        }
+        request
+    };
+    let implicit_request = selected(Request {
+        body: None,
+        headers: Vec::new(),
+        method: method.clone(),
+        path: template.clone(),
+        query: Vec::new(),
+    });
+    let defining = schemas.defining_in(model, used.provider, operation, used.api_version);
+    let detail = defining.and_then(|schema| schema.rest_detail(operation));
+    let documented = detail.map_or(&[][..], |detail| &detail.response_examples);
+    let success = detail.and_then(|detail| {
+        let components = defining.and_then(|schema| schema.openapi_components());
+        Some(Success {
+            schema: detail.response.as_ref().map(|s| crate::schema::self_contained_schema(s, components)),
+            status: detail.response_status?,
+        })
+    });
     let schema_answers = documented
         .iter()
         .map(|example| Answer {
@@ -341,6 +388,7 @@ fn use_interactions<'a>(
         })
         .collect();
     let implicit = Interaction {
+        api_version: version.map(|v| v.name.value.as_str()),
         consumer: consumer.clone(),
         given: Vec::new(),
         id: base_id.clone(),
@@ -353,12 +401,14 @@ fn use_interactions<'a>(
         response: None,
         source: used.contract.location.to_string(),
         schema_answers,
+        success,
     };
     let mut out = vec![(*used, implicit)];
     for example in &used.contract.examples {
         out.push((
             *used,
             Interaction {
+                api_version: version.map(|v| v.name.value.as_str()),
                 consumer: consumer.clone(),
                 given: given(&example.given),
                 id: format!("{base_id} #{}", example.name.value),
@@ -367,14 +417,53 @@ fn use_interactions<'a>(
                 provider: &provider.name.value,
                 provider_address: address.clone(),
                 reads: reads.clone(),
-                request: request(example, &method, &template),
+                request: selected(request(example, &method, &template)),
                 response: Some(response_of(example)),
                 source: example.location.to_string(),
                 schema_answers: Vec::new(),
+                success: None,
             },
         ));
     }
     out
+}
+
+/// The version of a versioned API a use's requests go to: the one it
+/// names, else the API's current one (where the gateway sends requests
+/// naming none).
+fn api_version<'a>(model: &'a Model, used: &ContractUse<'_>) -> Option<&'a ApiVersion> {
+    let provider = model.service(used.provider);
+    let (api, version) = match used.api_version {
+        Some(v) => (&provider.apis[v.api.index()], v.version),
+        None => {
+            let api = provider.apis.iter().find(|api| api.is_versioned() && api.serves(&used.operation.value))?;
+            (api, api.current_version()?)
+        }
+    };
+    Some(api.version(version))
+}
+
+/// Makes a request name its API version as the selector says, unless it
+/// does already: under its path prefix, with its header, or accepting its
+/// media type (a gRPC method's path names its package).
+fn select<'a>(request: &mut Request<'a>, selector: &'a VersionSelector) {
+    let has = |request: &Request, name: &str| request.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
+    match selector {
+        VersionSelector::PathPrefix(prefix) => {
+            let prefix = prefix.trim_end_matches('/');
+            let under = request.path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+            if !under {
+                request.path = format!("{prefix}{}", request.path);
+            }
+        }
+        VersionSelector::Header { name, value } if !has(request, name.as_str()) => {
+            request.headers.push(Header { name: name.as_str(), value });
+        }
+        VersionSelector::MediaType(media) if !has(request, "accept") => {
+            request.headers.push(Header { name: "accept", value: media });
+        }
+        VersionSelector::Header { .. } | VersionSelector::MediaType(_) | VersionSelector::GrpcPackage(_) => {}
+    }
 }
 
 /// The protocol, method and path of an operation's requests.
@@ -527,11 +616,17 @@ fn mock<'a>(
                     path: interaction.request.path.clone(),
                     protocol: interaction.protocol,
                     reads: Vec::new(),
+                    response_schema: None,
+                    status: None,
                 });
                 operations.len() - 1
             }
         };
         let operation = &mut operations[at];
+        if let Some(success) = interaction.success.as_ref().filter(|_| operation.status.is_none()) {
+            operation.response_schema = success.schema.clone();
+            operation.status = Some(success.status);
+        }
         for read in &interaction.reads {
             if !operation.reads.iter().any(|r| r.path == read.path) {
                 operation.reads.push(read.clone());
