@@ -38,6 +38,9 @@ pub use upstream::UpstreamCall;
 /// both. Serve it with [`serve_graphql`].
 pub struct GraphqlGateway {
     config: config::Config,
+    /// Where every upstream call connects instead of its upstream (a
+    /// sidecar's outbound listener); the upstream stays the `host`/`:authority`.
+    proxy: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for GraphqlGateway {
@@ -55,7 +58,15 @@ impl GraphqlGateway {
     /// (with line and column), descriptor set, or the resolver (by its
     /// `Root.field` key) and its entry; also root fields without a resolver.
     pub fn from_json(text: &str) -> Result<GraphqlGateway, String> {
-        config::load(text).map(|config| GraphqlGateway { config })
+        config::load(text).map(|config| GraphqlGateway { config, proxy: None })
+    }
+
+    /// Sends every upstream call to `proxy` (a sidecar's outbound
+    /// listener, as an app in the mesh does), naming the upstream in `host`
+    /// (REST) or `:authority` (gRPC) so that the proxy routes it.
+    pub fn through_proxy(mut self, proxy: std::net::SocketAddr) -> GraphqlGateway {
+        self.proxy = Some(proxy);
+        self
     }
 
     /// The service the API belongs to.

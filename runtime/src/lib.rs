@@ -62,6 +62,7 @@ mod grpc_mock;
 pub mod health;
 mod http_client;
 mod http_server;
+pub mod local_mesh;
 mod template;
 pub mod token_exchange;
 pub mod validator;

@@ -52,6 +52,14 @@
 //! serves `/metrics` (Prometheus) and `/status` (JSON). It prints
 //! `listening on ADDR` first, then one JSON line per state change:
 //! `{"service", "instance", "version", "from", "to", "probe"}`.
+//!
+//! `meshc-runtime up OUT [--run SERVICE=COMMAND]...` runs the mesh of a
+//! build (`meshc build ... -o OUT --cert-dir D` after `meshc certs`) on
+//! 127.0.0.1 with free ports: every proxy in real Envoy (`$MESHC_ENVOY`,
+//! else `envoy` on PATH), the helpers, an app behind each sidecar (the
+//! command given, with `$PORT` and `$MESHC_OUTBOUND`). It prints each
+//! gateway listener's URL and a table of what runs where, then runs until
+//! SIGINT or SIGTERM and stops everything it started.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -64,8 +72,8 @@ use meshc_runtime::contracts::runner::{ContractTestRunner, RunnerOptions};
 use meshc_runtime::contracts::{report, Plan};
 use meshc_runtime::contracts::{AnswerUsed, ContractMock, Received};
 use meshc_runtime::{
-    event_bus, health, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock, ServedRequest,
-    TokenExchange, Validator, Verdict,
+    event_bus, health, local_mesh, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock,
+    ServedRequest, TokenExchange, Validator, Verdict,
 };
 
 #[derive(Parser)]
@@ -166,6 +174,16 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
     },
+    /// Run a build's whole mesh on 127.0.0.1 through real Envoy until Ctrl-C.
+    Up {
+        /// The output of `meshc build` (with `runtime/local-mesh.json`).
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+        /// The app behind SERVICE's sidecar is this shell command (`$PORT`:
+        /// where it listens, `$MESHC_OUTBOUND`: where it sends its calls).
+        #[arg(long = "run", value_name = "SERVICE=COMMAND")]
+        run: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -221,6 +239,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::TokenExchange { config, listen } => token_exchange(config, listen),
         Command::Events { command } => events(command),
         Command::Health { config, listen } => health_monitor(config, listen),
+        Command::Up { out, run } => up(out, run),
         Command::Mock { config, listen } => contract_mock(config, listen),
         Command::Contracts { plans, provider, addresses, states, event_bus, junit, json, timeout_ms } => {
             let mut options = RunnerOptions {
@@ -238,6 +257,31 @@ fn run(cli: Cli) -> Result<(), String> {
             contracts(&plans, options, junit, json)
         }
     }
+}
+
+fn up(out: PathBuf, run: Vec<String>) -> Result<(), String> {
+    let mut commands = std::collections::BTreeMap::new();
+    for entry in run {
+        let (service, command) =
+            entry.split_once('=').ok_or_else(|| format!("--run {entry:?}: expected SERVICE=COMMAND"))?;
+        commands.insert(service.to_string(), command.to_string());
+    }
+    let envoy = std::env::var_os("MESHC_ENVOY").filter(|v| !v.is_empty()).unwrap_or_else(|| "envoy".into());
+    let options = local_mesh::UpOptions { envoy: PathBuf::from(envoy), commands };
+    local_mesh::stop_on_signals();
+    let mut mesh = local_mesh::LocalMesh::start(&out, &options)?;
+    for (name, addr) in mesh.gateways() {
+        println!("{name}: http://{addr}/");
+    }
+    print!("{}", mesh.table());
+    for external in mesh.external() {
+        println!("not run here: {} -> {}", external.cluster, external.address);
+    }
+    println!("configs and logs in {}; Ctrl-C stops everything", mesh.run_dir().display());
+    let _ = std::io::stdout().flush();
+    let result = mesh.wait_for_stop_signal();
+    drop(mesh);
+    result
 }
 
 /// Runs each plan, prints the summary, writes the reports; `Err` when a

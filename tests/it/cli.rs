@@ -297,6 +297,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "ratelimit/gateway-public.yaml",
             "runtime/event-bus.json",
             "runtime/health.json",
+            "runtime/local-mesh.json",
             "schema-registry/subjects/orders-placed-dlq-value.json",
             "schema-registry/subjects/orders-placed-value.json",
             "schema-registry/subjects/reviews-posted-dlq-value.json",

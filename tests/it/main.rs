@@ -45,6 +45,7 @@ mod kafka_topics;
 mod kdl_suite;
 mod language_fixtures;
 mod limits;
+mod local_mesh;
 mod monitoring;
 mod nats_streams;
 mod online_boutique;

@@ -11,6 +11,7 @@ use meshc::diag::render::{render, Format};
 use meshc_runtime::contracts::{MockPlan, Plan};
 use meshc_runtime::event_bus::EventBusConfig;
 use meshc_runtime::health::HealthMonitor;
+use meshc_runtime::local_mesh::plan::Plan as LocalMeshPlan;
 use meshc_runtime::{GraphqlGateway, TokenExchange, Validator};
 
 /// A runtime start-up loader, its value dropped.
@@ -29,6 +30,7 @@ const LOADERS: &[(&str, Loader)] = &[
         let mock = MockPlan::from_json(text).map_err(|e| e.to_string())?;
         mock.descriptor_pool().map(drop).map_err(|e| e.to_string())
     }),
+    ("runtime/local-mesh", |text| LocalMeshPlan::from_json(text).map(drop)),
 ];
 
 /// A plan, with its descriptor set decoded.
@@ -71,7 +73,7 @@ fn load_runtime_configs_of(folder: &str) -> Vec<usize> {
 
 #[test]
 fn the_shops_runtime_configs_load() {
-    let [validation, graphql, token_exchange, event_bus, health, providers, consumers, mocks] =
+    let [validation, graphql, token_exchange, event_bus, health, providers, consumers, mocks, local_mesh] =
         load_runtime_configs("shop")[..]
     else {
         unreachable!()
@@ -82,6 +84,7 @@ fn the_shops_runtime_configs_load() {
         "{validation} {graphql} {token_exchange} {event_bus} {health}"
     );
     assert!(providers > 0 && consumers > 0 && mocks > 0, "{providers} {consumers} {mocks}");
+    assert_eq!(local_mesh, 1);
 }
 
 /// The boutique has no validating routes, GraphQL resolvers or token

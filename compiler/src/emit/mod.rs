@@ -199,6 +199,13 @@ pub static BACKENDS: &[Backend] = &[
         emit: envoy::gateway::emit,
     },
     Backend {
+        name: "envoy-local-mesh",
+        engine: "envoy",
+        description: "The plan of `meshc-runtime up` (`runtime/local-mesh.json`): per proxy its config and, by name, the listeners others reach and the clusters towards its own host (app, admin, helpers); per service its identity and every address of each port; the helpers (validators, token exchangers, GraphQL gateways) with their configs.",
+        page: "local-mesh.md",
+        emit: envoy::local_mesh::emit,
+    },
+    Backend {
         name: "envoy-ratelimit",
         engine: "envoy",
         description: "A config per gateway with global rate limits for the reference rate limit service (envoyproxy/ratelimit): its domain and descriptors.",

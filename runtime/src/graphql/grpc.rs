@@ -2,6 +2,7 @@
 //! unary call over HTTP/2, the output message as JSON.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -25,14 +26,15 @@ impl Channels {
         Channels { open: Mutex::new(HashMap::new()) }
     }
 
-    async fn connection(&self, upstream: &str) -> Result<h2::client::SendRequest<Bytes>, tonic::Status> {
+    /// The connection for `upstream`, made to `connect`.
+    async fn connection(&self, upstream: &str, connect: &str) -> Result<h2::client::SendRequest<Bytes>, tonic::Status> {
         let cached = self.open.lock().unwrap_or_else(|e| e.into_inner()).get(upstream).cloned();
         if let Some(connection) = cached {
             if let Ok(ready) = connection.ready().await {
                 return Ok(ready);
             }
         }
-        let fresh = client::connect(upstream).await?;
+        let fresh = client::connect(connect).await?;
         self.open.lock().unwrap_or_else(|e| e.into_inner()).insert(upstream.to_string(), fresh.clone());
         Ok(fresh)
     }
@@ -48,7 +50,14 @@ pub(crate) struct Outcome {
 /// Calls `grpc` with a field's coerced `arguments` as the input message.
 /// The output message is the value: JSON names, default values included,
 /// 64-bit integers as strings, enums by name.
-pub(crate) async fn call(channels: &Channels, grpc: &Grpc, arguments: &JsonMap, timeout: Duration) -> Outcome {
+pub(crate) async fn call(
+    channels: &Channels,
+    proxy: Option<SocketAddr>,
+    grpc: &Grpc,
+    arguments: &JsonMap,
+    timeout: Duration,
+) -> Outcome {
+    let connect = proxy.map_or_else(|| grpc.upstream.clone(), |p| p.to_string());
     let fail = |e: String| format!("{} {}: {e}", grpc.upstream, grpc.path);
     let input = grpc.method.input();
     let message = match DynamicMessage::deserialize_with_options(
@@ -65,7 +74,7 @@ pub(crate) async fn call(channels: &Channels, grpc: &Grpc, arguments: &JsonMap, 
     // Tell the server the deadline too (`m`: milliseconds).
     let deadline = format!("{}m", timeout.as_millis().clamp(1, 99_999_999));
     let exchange = async {
-        let connection = channels.connection(&grpc.upstream).await?;
+        let connection = channels.connection(&grpc.upstream, &connect).await?;
         let metadata = [("grpc-timeout", deadline.as_str())];
         client::unary(connection, &grpc.upstream, &grpc.path, message.encode_to_vec(), &metadata).await
     };

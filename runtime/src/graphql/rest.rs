@@ -1,6 +1,7 @@
 //! REST resolvers: a field's arguments as an HTTP/1.1 request, the JSON
 //! answer as its value.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use apollo_compiler::response::{JsonMap, JsonValue};
@@ -52,7 +53,13 @@ pub(crate) struct Outcome {
 /// Calls `rest` with a field's coerced `arguments`; a 2xx answer's JSON
 /// body (null when empty) is the value, anything else an error message
 /// naming the upstream, method, path and status.
-pub(crate) async fn call(client: &HttpClient, rest: &Rest, arguments: &JsonMap, timeout: Duration) -> Outcome {
+pub(crate) async fn call(
+    client: &HttpClient,
+    proxy: Option<SocketAddr>,
+    rest: &Rest,
+    arguments: &JsonMap,
+    timeout: Duration,
+) -> Outcome {
     let path_and_query = match target(rest, arguments) {
         Ok(target) => target,
         Err(e) => {
@@ -61,7 +68,7 @@ pub(crate) async fn call(client: &HttpClient, rest: &Rest, arguments: &JsonMap, 
         }
     };
     let fail = |e: String| format!("{} {} {path_and_query}: {e}", rest.upstream, rest.method);
-    let request = match request(rest, &path_and_query, arguments) {
+    let request = match request(rest, proxy, &path_and_query, arguments) {
         Ok(request) => request,
         Err(e) => return Outcome { status: None, result: Err(fail(e)), path_and_query },
     };
@@ -126,11 +133,20 @@ fn target(rest: &Rest, arguments: &JsonMap) -> Result<String, String> {
     Ok(target)
 }
 
-fn request(rest: &Rest, path_and_query: &str, arguments: &JsonMap) -> Result<http::Request<Full<Bytes>>, String> {
+fn request(
+    rest: &Rest,
+    proxy: Option<SocketAddr>,
+    path_and_query: &str,
+    arguments: &JsonMap,
+) -> Result<http::Request<Full<Bytes>>, String> {
+    let connect = proxy.map_or_else(|| rest.upstream.clone(), |p| p.to_string());
     let uri: http::Uri =
-        format!("http://{}{path_and_query}", rest.upstream).parse().map_err(|e| format!("not a valid URL: {e}"))?;
+        format!("http://{connect}{path_and_query}").parse().map_err(|e| format!("not a valid URL: {e}"))?;
     let mut builder =
         http::Request::builder().method(rest.method.clone()).uri(uri).header(http::header::ACCEPT, "application/json");
+    if proxy.is_some() {
+        builder = builder.header(http::header::HOST, rest.upstream.as_str());
+    }
     for name in &rest.header_params {
         for value in values(arguments, name) {
             let value = http::HeaderValue::from_str(&text(value))
@@ -214,6 +230,18 @@ mod tests {
         // Sub-delimiters, `:` and `@` are valid in a segment.
         let a = args(json!({ "id": "a:b@c,d;e=f" }));
         assert_eq!(target(&r, &a).unwrap(), "/products/a:b@c,d;e=f/x");
+    }
+
+    #[test]
+    fn through_a_proxy_the_request_connects_there_and_names_the_upstream_in_host() {
+        let r = rest("/products", &[]);
+        let direct = request(&r, None, "/products", &args(json!({}))).unwrap();
+        assert_eq!(direct.uri().to_string(), "http://127.0.0.1:1/products");
+        assert!(direct.headers().get(http::header::HOST).is_none());
+        let proxy: SocketAddr = "127.0.0.1:15001".parse().unwrap();
+        let proxied = request(&r, Some(proxy), "/products", &args(json!({}))).unwrap();
+        assert_eq!(proxied.uri().to_string(), "http://127.0.0.1:15001/products");
+        assert_eq!(proxied.headers()[http::header::HOST], "127.0.0.1:1");
     }
 
     #[test]

@@ -87,7 +87,8 @@ impl GraphqlHandle {
 /// `Send`. Upstream calls still overlap (one thread, non-blocking I/O).
 pub fn serve_graphql(gateway: GraphqlGateway, addr: SocketAddr) -> io::Result<GraphqlHandle> {
     let service = http_server::serve_http("the GraphQL gateway", "graphql", addr, Versions::Http1, move || {
-        let (gateway, upstreams) = (Rc::new(gateway), Rc::new(Upstreams::new()));
+        let upstreams = Rc::new(Upstreams::new(gateway.proxy));
+        let gateway = Rc::new(gateway);
         move |request| answer(Rc::clone(&gateway), Rc::clone(&upstreams), request)
     })?;
     Ok(GraphqlHandle { service })

@@ -35,12 +35,14 @@ pub struct UpstreamCall {
 pub(crate) struct Upstreams {
     http: HttpClient,
     grpc: grpc::Channels,
+    /// Where calls connect instead of their upstream ([`crate::GraphqlGateway::through_proxy`]).
+    proxy: Option<std::net::SocketAddr>,
 }
 
 impl Upstreams {
     /// Must be called inside the tokio runtime that makes the calls.
-    pub fn new() -> Self {
-        Upstreams { http: http_client::pooled(), grpc: grpc::Channels::new() }
+    pub fn new(proxy: Option<std::net::SocketAddr>) -> Self {
+        Upstreams { http: http_client::pooled(), grpc: grpc::Channels::new(), proxy }
     }
 
     /// Resolves a root field with its coerced `arguments`; `since` is the
@@ -54,12 +56,12 @@ impl Upstreams {
         let start = Instant::now();
         let (method, path, status, result) = match &resolver.target {
             Target::Rest(target) => {
-                let outcome = rest::call(&self.http, target, arguments, resolver.timeout).await;
+                let outcome = rest::call(&self.http, self.proxy, target, arguments, resolver.timeout).await;
                 let status = outcome.status.map(|s| s.to_string());
                 (target.method.to_string(), outcome.path_and_query, status, outcome.result)
             }
             Target::Grpc(target) => {
-                let outcome = grpc::call(&self.grpc, target, arguments, resolver.timeout).await;
+                let outcome = grpc::call(&self.grpc, self.proxy, target, arguments, resolver.timeout).await;
                 ("POST".to_string(), target.path.clone(), outcome.status, outcome.result)
             }
         };

@@ -49,7 +49,7 @@ const EXT_AUTHZ_FILTER: &str = "envoy.filters.http.ext_authz";
 const EXT_AUTHZ: &str = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
 const EXT_AUTHZ_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
 /// The request validator's cluster; service names hold no dots, so it cannot clash.
-const VALIDATOR_CLUSTER: &str = "meshc.validator";
+pub(super) const VALIDATOR_CLUSTER: &str = "meshc.validator";
 const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
 pub fn emit(
@@ -263,7 +263,7 @@ struct OptionalFilters {
 }
 
 /// Whether the gateway asks a request validator (some route validates and the validator is declared).
-fn validating(gateway: &Gateway) -> bool {
+pub(super) fn validating(gateway: &Gateway) -> bool {
     gateway.validator.is_some() && forwards(gateway).any(|f| f.validate.is_some())
 }
 

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod gateway;
+pub mod local_mesh;
 pub mod ratelimit;
 mod security;
 pub mod sidecar;

@@ -519,6 +519,6 @@ fn token_exchange_filter_name(exchange: &TokenExchange, audience: &str) -> Strin
     format!("envoy.filters.http.ext_authz.token_exchange.{}.{audience}", exchange.name.value)
 }
 
-fn token_exchange_cluster_name(exchange: &TokenExchange) -> String {
+pub(super) fn token_exchange_cluster_name(exchange: &TokenExchange) -> String {
     format!("meshc.token-exchange.{}", exchange.name.value)
 }

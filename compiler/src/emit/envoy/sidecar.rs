@@ -118,7 +118,7 @@ fn bootstrap<'a>(
 }
 
 /// `BASE` for a service with one port, `BASE.PORT` for one with several.
-fn per_port(base: &str, service: &Service, port: PortId) -> String {
+pub(super) fn per_port(base: &str, service: &Service, port: PortId) -> String {
     match service.address.as_ref().is_some_and(|a| a.value.ports.len() > 1) {
         true => format!("{base}.{}", service.port(port).label()),
         false => base.to_string(),

@@ -1,0 +1,268 @@
+//! `meshc-runtime up` on the shop, built with `meshc certs` and
+//! `--cert-dir` into a temporary directory: every proxy in real Envoy on
+//! 127.0.0.1, a GraphQL query through the gateway fanning out over mTLS to
+//! three services, every rewritten config valid for Envoy, nothing left
+//! running after a drop or SIGINT, and missing certificates named with the
+//! commands that make them.
+
+use crate::support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use meshc_runtime::local_mesh::{LocalMesh, UpOptions};
+use serde_json::{json, Value};
+
+use support::{envoy_bin, envoy_validate, http_request_with_body, repo_root};
+
+/// The shop built into a temporary directory with its own certificates.
+struct Built {
+    dir: tempfile::TempDir,
+}
+
+impl Built {
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    fn certs(&self) -> PathBuf {
+        self.dir.path().join("certs")
+    }
+
+    /// A proxy's SPIFFE id (`gateway-public`, `sidecar-orders`), as the plan lists it.
+    fn identity(&self, proxy: &str) -> String {
+        let plan: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.out().join("runtime/local-mesh.json")).unwrap())
+                .unwrap();
+        let proxies = plan["proxies"].as_array().unwrap();
+        let entry = proxies.iter().find(|p| p["name"] == proxy).unwrap();
+        entry["identity"].as_str().unwrap().to_string()
+    }
+}
+
+fn meshc(args: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_meshc")).args(args).env("NO_COLOR", "1").output().unwrap();
+    assert!(output.status.success(), "meshc {args:?}:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// `meshc certs` (unless `with_certs` is false) and `meshc build --cert-dir`.
+fn build_shop(with_certs: bool) -> Built {
+    let built = Built { dir: tempfile::tempdir().unwrap() };
+    let shop = repo_root().join("examples/shop");
+    let (shop, out, certs) = (shop.to_str().unwrap(), built.out(), built.certs());
+    let (out, certs) = (out.to_str().unwrap(), certs.to_str().unwrap());
+    if with_certs {
+        meshc(&["certs", shop, "--cert-dir", certs]);
+    }
+    meshc(&["build", shop, "-o", out, "--cert-dir", certs]);
+    built
+}
+
+/// `--run SERVICE=...`: tests/fixtures/up/json_app.py answering `bodies`
+/// (by path prefix) and recording each request into `record`.
+fn json_app(record: &Path, bodies: Value) -> String {
+    let script = repo_root().join("tests/fixtures/up/json_app.py");
+    format!("exec python3 '{}' '{}' '{}'", script.display(), record.display(), bodies)
+}
+
+fn requests(record: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(record).unwrap_or_default();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn gateway_port(mesh: &LocalMesh) -> u16 {
+    let (_, addr) =
+        mesh.gateways().iter().find(|(name, _)| name == "gateway-public.http").expect("the gateway's http listener");
+    addr.port()
+}
+
+/// Whether a process exists (signal 0 checks without signalling).
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+#[test]
+fn a_graphql_query_through_the_gateway_fans_out_over_mtls_to_catalog_inventory_and_orders() {
+    let built = build_shop(true);
+    let records = tempfile::tempdir().unwrap();
+    let (catalog, orders) = (records.path().join("catalog.jsonl"), records.path().join("orders.jsonl"));
+    let commands = BTreeMap::from([
+        (
+            "catalog".to_string(),
+            json_app(&catalog, json!({"/products": [{"id": "42", "name": "Espresso cup", "price_cents": 1250}]})),
+        ),
+        ("orders".to_string(), json_app(&orders, json!({"/orders/": {"id": "7", "status": "paid"}}))),
+    ]);
+    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands }).unwrap();
+    let pids = mesh.pids();
+    let query = r#"{ products { id name } stock(productId: "42") { available } order(orderId: "7") { status } }"#;
+    let body = json!({ "query": query }).to_string();
+    let response = http_request_with_body(
+        gateway_port(&mesh),
+        "POST",
+        "/graphql",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        response.json(),
+        json!({"data": {
+            "products": [{"id": "42", "name": "Espresso cup"}],
+            "stock": {"available": 7},
+            "order": {"status": "paid"}
+        }})
+    );
+    // The GraphQL gateway is storefront's app: its calls leave through
+    // storefront's sidecar, which presents storefront's certificate to the
+    // callee's sidecar; that one names it in x-forwarded-client-cert.
+    let storefront = built.identity("sidecar-storefront");
+    for (record, path) in [(&catalog, "/products"), (&orders, "/orders/7")] {
+        let seen = requests(record);
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0]["path"], path);
+        let xfcc = seen[0]["headers"]["x-forwarded-client-cert"].as_str().unwrap_or_default();
+        assert!(xfcc.contains(&format!("URI={storefront}")), "x-forwarded-client-cert {xfcc:?} names no {storefront}");
+    }
+    // A route of the gateway to one service: the catalog's sidecar names the gateway.
+    let products = support::http_request(gateway_port(&mesh), "GET", "/products", &[]);
+    let catalogue = json!([{"id": "42", "name": "Espresso cup", "price_cents": 1250}]);
+    assert_eq!((products.status, products.json()), (200, catalogue));
+    let seen = requests(&catalog);
+    let xfcc = seen[1]["headers"]["x-forwarded-client-cert"].as_str().unwrap_or_default();
+    let gateway = built.identity("gateway-public");
+    assert!(xfcc.contains(&format!("URI={gateway}")), "x-forwarded-client-cert {xfcc:?} names no {gateway}");
+    assert!(pids.len() >= 13, "11 sidecars, the gateway and 2 apps: {pids:?}");
+    assert!(pids.iter().all(|p| alive(*p)));
+    let run_dir = mesh.run_dir().to_path_buf();
+    drop(mesh);
+    assert_stopped(&pids, &run_dir, "after the drop");
+}
+
+/// None of `pids` runs any more and the run directory is gone.
+fn assert_stopped(pids: &[u32], run_dir: &Path, when: &str) {
+    let left: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "still running {when}: {left:?}");
+    assert!(!run_dir.exists(), "the run directory {} is left {when}", run_dir.display());
+}
+
+#[test]
+fn every_rewritten_config_passes_envoy_validate() {
+    let built = build_shop(true);
+    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new() }).unwrap();
+    let configs: Vec<PathBuf> = std::fs::read_dir(mesh.run_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    assert_eq!(configs.len(), 12, "the gateway and 11 sidecars: {configs:?}");
+    for config in configs {
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        let listeners = doc["static_resources"]["listeners"].as_sequence().cloned().unwrap_or_default();
+        for address in listeners.iter().map(|l| &l["address"]).chain([&doc["admin"]["address"]]) {
+            let host = address["socket_address"]["address"].as_str();
+            assert_eq!(host, Some("127.0.0.1"), "{}: {address:?}", config.display());
+        }
+        envoy_validate(&config).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+    }
+}
+
+#[test]
+fn sigint_stops_every_envoy_and_app_of_the_run() {
+    let built = build_shop(true);
+    let runtime = Path::new(env!("CARGO_BIN_EXE_meshc")).with_file_name("meshc-runtime");
+    assert!(runtime.is_file(), "{} is built with the workspace (cargo test --workspace)", runtime.display());
+    let record = built.dir.path().join("catalog.jsonl");
+    let mut child = Command::new(runtime)
+        .arg("up")
+        .arg(built.out())
+        .arg("--run")
+        .arg(format!("catalog={}", json_app(&record, json!({}))))
+        .env("MESHC_ENVOY", envoy_bin())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while let Some(line) = lines.next().map(|l| l.unwrap()) {
+        let done = line.contains("Ctrl-C stops everything");
+        printed.push(line);
+        if done || Instant::now() > deadline {
+            break;
+        }
+    }
+    let text = printed.join("\n");
+    assert!(text.contains("gateway-public.http: http://127.0.0.1:"), "{text}");
+    let pids: Vec<u32> = printed
+        .iter()
+        .filter_map(|l| l.split("pid ").nth(1))
+        .map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 13, "12 proxies and the catalog's app:\n{text}");
+    let run_dir = printed.iter().find_map(|l| l.strip_prefix("configs and logs in ")).unwrap();
+    let run_dir = PathBuf::from(run_dir.split(';').next().unwrap());
+    // SAFETY: kill(2) on the child's pid.
+    unsafe {
+        libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "up exited with {status}");
+    assert_stopped(&pids, &run_dir, "after SIGINT");
+}
+
+#[test]
+fn missing_certificates_are_named_with_the_commands_that_make_them() {
+    let built = build_shop(false);
+    let options = UpOptions { envoy: envoy_bin(), commands: BTreeMap::new() };
+    let error = LocalMesh::start(&built.out(), &options).err().expect("no certificates, no mesh");
+    let certs = built.certs();
+    let certs = certs.display();
+    assert!(error.contains(&format!("the first {certs}/")), "{error}");
+    assert!(error.contains(&format!("meshc certs WORKSPACE --cert-dir {certs}")), "{error}");
+    assert!(
+        error.contains(&format!("meshc build WORKSPACE -o {} --cert-dir {certs}", built.out().display())),
+        "{error}"
+    );
+}
+
+/// The plan lists a proxy for exactly the Envoy configs the build writes,
+/// and each listener it names is in that config, for every example.
+#[test]
+fn the_plan_names_every_envoy_config_and_only_listeners_they_have() {
+    for example in ["shop", "online-boutique", "sock-shop"] {
+        let compilation = meshc::driver::compile(&repo_root().join("examples").join(example));
+        let artifacts = compilation.emit().unwrap_or_else(|_| panic!("{example} builds"));
+        let text = |path: &str| artifacts.iter().find(|a| a.path == path).map(|a| a.contents.clone());
+        let plan: Value = serde_json::from_str(&text("runtime/local-mesh.json").unwrap()).unwrap();
+        let mut planned: Vec<String> =
+            plan["proxies"].as_array().unwrap().iter().map(|p| p["config"].as_str().unwrap().to_string()).collect();
+        planned.sort();
+        let mut written: Vec<String> = artifacts
+            .iter()
+            .filter(|a| a.path.starts_with("envoy/gateway-") || a.path.starts_with("envoy/sidecar-"))
+            .map(|a| a.path.clone())
+            .collect();
+        written.sort();
+        assert_eq!(planned, written, "{example}");
+        for proxy in plan["proxies"].as_array().unwrap() {
+            let config: serde_yaml_ng::Value =
+                serde_yaml_ng::from_str(&text(proxy["config"].as_str().unwrap()).unwrap()).unwrap();
+            let listeners = config["static_resources"]["listeners"].as_sequence().cloned().unwrap_or_default();
+            let names: Vec<&str> = listeners.iter().filter_map(|l| l["name"].as_str()).collect();
+            for listener in proxy["listeners"].as_array().unwrap() {
+                let name = listener["name"].as_str().unwrap();
+                // A sidecar without HTTP or gRPC calls has no outbound listener.
+                if listener["role"] == "outbound" && !names.contains(&name) {
+                    continue;
+                }
+                assert!(names.contains(&name), "{example}: {} has no listener `{name}`: {names:?}", proxy["config"]);
+            }
+        }
+    }
+}
