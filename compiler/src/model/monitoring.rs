@@ -348,6 +348,21 @@ impl AlertKind {
     }
 }
 
+impl super::Model {
+    /// The alerts of every place that has them, a slice per place: each
+    /// service's own, each call's, each gateway route's, each consumer's.
+    pub fn alert_places(&self) -> impl Iterator<Item = &[Alert]> {
+        let services = self
+            .services
+            .iter()
+            .flat_map(|s| std::iter::once(&s.objectives.alerts[..]).chain(s.calls.iter().map(|c| &c.alerts[..])));
+        let routes = self.gateways.iter().flat_map(|g| &g.routes).filter_map(|r| r.forward());
+        services
+            .chain(routes.map(|f| &f.objectives.alerts[..]))
+            .chain(self.events.consumers.iter().map(|c| &c.alerts[..]))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,20 +388,5 @@ mod tests {
         for bad in ["", "0s", "5", "5y", "400d", "m"] {
             assert!(Window::parse(bad).is_err(), "{bad}");
         }
-    }
-}
-
-impl super::Model {
-    /// The alerts of every place that has them, a slice per place: each
-    /// service's own, each call's, each gateway route's, each consumer's.
-    pub fn alert_places(&self) -> impl Iterator<Item = &[Alert]> {
-        let services = self
-            .services
-            .iter()
-            .flat_map(|s| std::iter::once(&s.objectives.alerts[..]).chain(s.calls.iter().map(|c| &c.alerts[..])));
-        let routes = self.gateways.iter().flat_map(|g| &g.routes).filter_map(|r| r.forward());
-        services
-            .chain(routes.map(|f| &f.objectives.alerts[..]))
-            .chain(self.events.consumers.iter().map(|c| &c.alerts[..]))
     }
 }
