@@ -40,16 +40,19 @@ pub fn call_unary_with_metadata(
     request: &Value,
     metadata: &[(&str, &str)],
 ) -> Result<Value, Status> {
-    let reply = call_unary_message(pool, addr, full_method, request, metadata, CALL_TIMEOUT)?;
+    let reply = call_unary_message(pool, addr, None, full_method, request, metadata, CALL_TIMEOUT)?;
     serde_json::to_value(&reply).map_err(|e| Status::internal(format!("response as JSON: {e}")))
 }
 
 /// [`call_unary_with_metadata`] within `timeout`, returning the response as
 /// a dynamic message, so the caller chooses how to show it (the contract
 /// runner keeps default values).
+/// `authority`: the `:authority` to name (a proxy at `addr` routes by it);
+/// `None`: `addr` itself.
 pub(crate) fn call_unary_message(
     pool: &DescriptorPool,
     addr: SocketAddr,
+    authority: Option<&str>,
     full_method: &str,
     request: &Value,
     metadata: &[(&str, &str)],
@@ -60,6 +63,7 @@ pub(crate) fn call_unary_message(
         .map_err(|e| Status::invalid_argument(format!("request is not a valid {}: {e}", method.input().full_name())))?;
     let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
     let target = addr.to_string();
+    let authority = authority.unwrap_or(&target);
     let response = std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -71,7 +75,7 @@ pub(crate) fn call_unary_message(
                 runtime.block_on(async {
                     let call = async {
                         let connection = connect(&target).await?;
-                        unary(connection, &target, &path, message.encode_to_vec(), metadata).await?
+                        unary(connection, authority, &path, message.encode_to_vec(), metadata).await?
                     };
                     tokio::time::timeout(timeout, call)
                         .await

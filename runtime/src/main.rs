@@ -59,7 +59,10 @@
 //! else `envoy` on PATH), the helpers, an app behind each sidecar (the
 //! command given, with `$PORT` and `$MESHC_OUTBOUND`). It prints each
 //! gateway listener's URL and a table of what runs where, then runs until
-//! SIGINT or SIGTERM and stops everything it started.
+//! SIGINT or SIGTERM and stops everything it started. With `--contracts
+//! [--junit FILE] [--json FILE]` it runs every service consumer's contract
+//! plan through the mesh instead (each from its consumer's sidecar), then
+//! stops, exiting 0 only when no contract failed.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -69,7 +72,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use meshc_runtime::contracts::runner::{ContractTestRunner, RunnerOptions};
-use meshc_runtime::contracts::{report, Plan};
+use meshc_runtime::contracts::{report, Plan, PlanResult};
 use meshc_runtime::contracts::{AnswerUsed, ContractMock, Received};
 use meshc_runtime::{
     event_bus, health, local_mesh, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock,
@@ -183,6 +186,15 @@ enum Command {
         /// where it listens, `$MESHC_OUTBOUND`: where it sends its calls).
         #[arg(long = "run", value_name = "SERVICE=COMMAND")]
         run: Vec<String>,
+        /// Run every service consumer's contract plan through the mesh, then stop; exit 1 when one failed.
+        #[arg(long)]
+        contracts: bool,
+        /// With --contracts: write JUnit XML here.
+        #[arg(long, value_name = "FILE", requires = "contracts")]
+        junit: Option<PathBuf>,
+        /// With --contracts: write the JSON report here.
+        #[arg(long, value_name = "FILE", requires = "contracts")]
+        json: Option<PathBuf>,
     },
 }
 
@@ -239,7 +251,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::TokenExchange { config, listen } => token_exchange(config, listen),
         Command::Events { command } => events(command),
         Command::Health { config, listen } => health_monitor(config, listen),
-        Command::Up { out, run } => up(out, run),
+        Command::Up { out, run, contracts, junit, json } => up(out, run, contracts.then_some(Reports { junit, json })),
         Command::Mock { config, listen } => contract_mock(config, listen),
         Command::Contracts { plans, provider, addresses, states, event_bus, junit, json, timeout_ms } => {
             let mut options = RunnerOptions {
@@ -259,7 +271,13 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn up(out: PathBuf, run: Vec<String>) -> Result<(), String> {
+/// Where `--contracts` writes its reports.
+struct Reports {
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+}
+
+fn up(out: PathBuf, run: Vec<String>, contracts: Option<Reports>) -> Result<(), String> {
     let mut commands = std::collections::BTreeMap::new();
     for entry in run {
         let (service, command) =
@@ -276,6 +294,15 @@ fn up(out: PathBuf, run: Vec<String>) -> Result<(), String> {
     print!("{}", mesh.table());
     for external in mesh.external() {
         println!("not run here: {} -> {}", external.cluster, external.address);
+    }
+    if let Some(reports) = contracts {
+        let run = local_mesh::contracts::run_through(&mesh, &out, Duration::from_secs(10));
+        drop(mesh);
+        let (results, not_run) = run?;
+        for skipped in not_run {
+            println!("not run: {}: {}", skipped.plan, skipped.reason);
+        }
+        return report_contracts(&results, reports.junit, reports.json);
     }
     println!("configs and logs in {}; Ctrl-C stops everything", mesh.run_dir().display());
     let _ = std::io::stdout().flush();
@@ -299,12 +326,17 @@ fn contracts(
     }
     let runner = ContractTestRunner::new(options);
     let results: Vec<_> = loaded.iter().map(|plan| runner.run(plan)).collect();
-    print!("{}", report::summary(&results));
+    report_contracts(&results, junit, json)
+}
+
+/// Prints the summary, writes the reports; `Err` when a contract failed.
+fn report_contracts(results: &[PlanResult], junit: Option<PathBuf>, json: Option<PathBuf>) -> Result<(), String> {
+    print!("{}", report::summary(results));
     if let Some(path) = junit {
-        std::fs::write(&path, report::junit_xml(&results)).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, report::junit_xml(results)).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(path) = json {
-        let text = format!("{:#}\n", report::json_report(&results));
+        let text = format!("{:#}\n", report::json_report(results));
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let failed: usize = results.iter().map(|r| r.counts().1).sum();

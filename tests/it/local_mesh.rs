@@ -266,3 +266,53 @@ fn the_plan_names_every_envoy_config_and_only_listeners_they_have() {
         }
     }
 }
+
+/// `up --contracts`: orders' plan leaves from orders' sidecar and reaches
+/// the mocks of catalog (REST) and payments (gRPC) over mTLS. Then the
+/// deployed rule drifts from the spec (payments' proxy admits another
+/// identity than orders', which `meshc check` cannot see): the same
+/// interactions fail with the PERMISSION_DENIED payments' sidecar answers,
+/// each named, while catalog's still pass.
+#[test]
+fn contracts_run_through_the_sidecars_and_a_call_the_deployed_authorization_denies_fails_named() {
+    let built = build_shop(true);
+    let run = |built: &Built| {
+        let mesh =
+            LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new() }).unwrap();
+        let (results, not_run) =
+            meshc_runtime::local_mesh::contracts::run_through(&mesh, &built.out(), Duration::from_secs(10)).unwrap();
+        assert!(not_run.iter().any(|n| n.plan == "gateway:public"), "{not_run:?}");
+        let orders = results.into_iter().find(|r| r.subject == "orders").expect("orders' plan ran");
+        let of = |provider: &str| -> Vec<_> {
+            orders.cases.iter().filter(|c| c.id.starts_with(&format!("orders->{provider} "))).cloned().collect()
+        };
+        (of("catalog"), of("payments"))
+    };
+    let passed = |cases: &[meshc_runtime::contracts::CaseResult]| {
+        assert!(!cases.is_empty());
+        for case in cases {
+            assert_eq!(case.outcome, meshc_runtime::contracts::Outcome::Passed, "{}", case.id);
+        }
+    };
+    let (catalog, payments) = run(&built);
+    passed(&catalog);
+    passed(&payments);
+
+    let sidecar = built.out().join("envoy/sidecar-payments.yaml");
+    let config = std::fs::read_to_string(&sidecar).unwrap();
+    let orders = built.identity("sidecar-orders");
+    assert!(config.contains(&orders), "payments' RBAC names {orders}");
+    std::fs::write(&sidecar, config.replace(&orders, &format!("{orders}-retired"))).unwrap();
+    let (catalog, payments) = run(&built);
+    passed(&catalog);
+    assert!(!payments.is_empty());
+    for case in &payments {
+        let meshc_runtime::contracts::Outcome::Failed(mismatches) = &case.outcome else {
+            panic!("{} passed although payments' proxy no longer admits orders", case.id)
+        };
+        let denied = mismatches
+            .iter()
+            .any(|m| m.path == "status" && m.actual.as_deref().is_some_and(|a| a.starts_with("7 (PermissionDenied")));
+        assert!(denied, "{}: {mismatches:?}", case.id);
+    }
+}

@@ -36,6 +36,10 @@ pub struct RunnerOptions {
     /// The most one exchange (state set-up, request) may take, and how
     /// long a provider has to publish a message contract's event.
     pub timeout: Duration,
+    /// The addresses are proxies (a consumer's sidecar outbound listener):
+    /// requests name the provider's declared address (`provider_address`)
+    /// as their `host` / `:authority`, which the proxy routes by.
+    pub through_proxy: bool,
 }
 
 impl Default for RunnerOptions {
@@ -46,6 +50,7 @@ impl Default for RunnerOptions {
             states: None,
             event_bus: None,
             timeout: Duration::from_secs(10),
+            through_proxy: false,
         }
     }
 }
@@ -189,10 +194,12 @@ impl ContractTestRunner {
                 return state_failure(state, problem);
             }
         }
+        let declared = &interaction.provider_address;
+        let authority = self.options.through_proxy.then(|| format!("{}:{}", declared.host, declared.port));
         let actual = match interaction.protocol {
-            Protocol::Http | Protocol::Graphql => self.send_http(client, target, request).await,
+            Protocol::Http | Protocol::Graphql => self.send_http(client, target, authority.as_deref(), request).await,
             Protocol::Grpc => match pool {
-                Ok(Some(pool)) => send_grpc(pool, target, request, self.options.timeout),
+                Ok(Some(pool)) => send_grpc(pool, target, authority.as_deref(), request, self.options.timeout),
                 Ok(None) => Err("the plan has no `descriptor_set`".to_string()),
                 Err(e) => Err(e.to_string()),
             },
@@ -330,7 +337,13 @@ impl ContractTestRunner {
         }
     }
 
-    async fn send_http(&self, client: &HttpClient, target: &str, request: &Request) -> Result<Actual, String> {
+    async fn send_http(
+        &self,
+        client: &HttpClient,
+        target: &str,
+        authority: Option<&str>,
+        request: &Request,
+    ) -> Result<Actual, String> {
         let mut uri = format!("http://{target}{}", request.path);
         if !request.query.is_empty() {
             let pairs: Vec<String> =
@@ -339,6 +352,11 @@ impl ContractTestRunner {
             uri.push_str(&pairs.join("&"));
         }
         let mut builder = http::Request::builder().method(request.method.as_str()).uri(&uri);
+        if let Some(authority) =
+            authority.filter(|_| !request.headers.iter().any(|h| h.name.eq_ignore_ascii_case("host")))
+        {
+            builder = builder.header("host", authority);
+        }
         for header in &request.headers {
             builder = builder.header(header.name.as_str(), header.value.as_str());
         }
@@ -384,12 +402,18 @@ async fn exchange(
 
 /// A unary gRPC call; the response in protobuf's JSON mapping with default
 /// values kept, so a read of a field holding its default is present.
-fn send_grpc(pool: &DescriptorPool, target: &str, request: &Request, timeout: Duration) -> Result<Actual, String> {
+fn send_grpc(
+    pool: &DescriptorPool,
+    target: &str,
+    authority: Option<&str>,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Actual, String> {
     let addr = resolve(target)?;
     let metadata: Vec<(&str, &str)> = request.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect();
     let empty = json!({});
     let body = request.body.as_ref().unwrap_or(&empty);
-    match crate::client::call_unary_message(pool, addr, &request.path, body, &metadata, timeout) {
+    match crate::client::call_unary_message(pool, addr, authority, &request.path, body, &metadata, timeout) {
         Ok(message) => {
             let options = SerializeOptions::new().skip_default_fields(false);
             let value = message

@@ -5,6 +5,7 @@
 //! Envoy; dropping the [`LocalMesh`] stops all of it. See
 //! docs/runtime.md#the-mesh-on-one-machine.
 
+pub mod contracts;
 pub mod plan;
 mod process;
 pub mod rewrite;
