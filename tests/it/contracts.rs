@@ -296,6 +296,49 @@ fn topic_examples_are_checked_against_the_schema_version_they_name() {
     );
 }
 
+/// Avro events are checked in the plain JSON the event bus sends: a
+/// `long` is a JSON integer, a union with null the other branch or null,
+/// fields without a default are required, and unknown fields are refused.
+#[test]
+fn avro_topic_examples_are_checked_in_the_event_buss_json() {
+    check(
+        r##"
+        //- mesh.kdl
+        service "orders" {
+            owner "team-orders"
+            publishes "orders-placed"
+        }
+        topic "orders-placed" {
+            schema "order.avsc"
+            example "fine" {
+                message #"{"orderId": "o-1", "totalCents": 2500, "coupon": null, "status": "PLACED", "items": [{"sku": "a"}]}"#
+            }
+            example "with a default left out and a coupon" {
+                message #"{"orderId": "o-1", "coupon": "XMAS", "items": []}"#
+            }
+            example "broken" {
+                message #"{"totalCents": "25.00", "coupon": 7, "status": "LOST", "items": [{"sku": 1}], "colour": "red"}"#
+        //                ^ MESH0122
+        //                               ^^^^^^^ MESH0122
+        //                                                  ^ MESH0122
+        //                                                               ^^^^^^ MESH0122
+        //                                                                                         ^ MESH0122
+        //                                                                                              ^^^^^^^^ MESH0122
+            }
+        }
+
+        //- order.avsc
+        {"type": "record", "name": "Order", "namespace": "shop", "fields": [
+          {"name": "orderId", "type": "string"},
+          {"name": "totalCents", "type": "long", "default": 0},
+          {"name": "coupon", "type": ["null", "string"], "default": null},
+          {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["PLACED", "PAID"]}, "default": "PLACED"},
+          {"name": "items", "type": {"type": "array", "items": {"type": "record", "name": "Item", "fields": [{"name": "sku", "type": "string"}]}}}
+        ]}
+        "##,
+    );
+}
+
 /// The shop's plans: one per provider and consumer, versioned, and every
 /// example in them valid for its schema by other validators than meshc's.
 #[test]

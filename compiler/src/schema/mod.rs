@@ -404,10 +404,13 @@ impl Schema {
         Some(OperationBodies { request: rest.body.map(|(_, slot)| slot), response: rest.response })
     }
 
-    /// The shape of an event schema's events: a JSON Schema document, or
-    /// the `.proto` message `message`. `None` for Avro (not checked yet)
-    /// and unknown messages.
+    /// The shape of an event schema's events: an Avro schema's, a JSON
+    /// Schema document, or the `.proto` message `message`. `None` for
+    /// unknown messages.
     pub fn event_slot(&self, message: Option<&str>) -> Option<shape::Slot<'_>> {
+        if let Some(avro) = &self.avro {
+            return Some(avro.slot());
+        }
         if let Some(json) = &self.json_schema {
             let doc = json.document();
             return Some(shape::json(doc, doc));

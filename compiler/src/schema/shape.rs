@@ -8,6 +8,7 @@ use std::ops::Range;
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::Value;
 
+use super::compat::avro::AvroType;
 use super::json_spans::JsonSpans;
 use crate::model::contracts::{FieldPath, Segment};
 
@@ -85,7 +86,16 @@ pub struct ObjectShape<'s>(ObjectRepr<'s>);
 #[derive(Clone, Debug)]
 enum ObjectRepr<'s> {
     Message(MessageDescriptor),
-    Json { schema: &'s Value, components: &'s Value, name: Option<String> },
+    Json {
+        schema: &'s Value,
+        components: &'s Value,
+        name: Option<String>,
+    },
+    /// An Avro record: its node in the schema's arena.
+    Avro {
+        ty: &'s AvroType,
+        node: u32,
+    },
 }
 
 impl<'s> ObjectShape<'s> {
@@ -94,6 +104,7 @@ impl<'s> ObjectShape<'s> {
         match &self.0 {
             ObjectRepr::Message(m) => m.full_name().to_string(),
             ObjectRepr::Json { name, .. } => name.clone().unwrap_or_else(|| "object".to_string()),
+            ObjectRepr::Avro { ty, node } => ty.record_name(*node).to_string(),
         }
     }
 
@@ -102,6 +113,7 @@ impl<'s> ObjectShape<'s> {
         match &self.0 {
             ObjectRepr::Message(m) => m.full_name().to_string(),
             ObjectRepr::Json { schema, .. } => format!("json@{:p}", *schema),
+            ObjectRepr::Avro { ty, node } => format!("avro@{:p}#{node}", *ty),
         }
     }
 
@@ -109,11 +121,17 @@ impl<'s> ObjectShape<'s> {
         match &self.0 {
             ObjectRepr::Message(m) => m.fields().map(|f| proto_field(&f)).collect(),
             ObjectRepr::Json { schema, components, .. } => json_fields(schema, components),
+            ObjectRepr::Avro { ty, node } => ty.record_fields(*node),
         }
     }
 }
 
 // ---- protobuf ----------------------------------------------------------
+
+/// An Avro record (a node of `ty`) as an object shape.
+pub fn avro_record(ty: &AvroType, node: u32) -> Shape<'_> {
+    Shape::Object(ObjectShape(ObjectRepr::Avro { ty, node }))
+}
 
 /// A message as an object shape.
 pub fn message<'s>(message: MessageDescriptor) -> Shape<'s> {

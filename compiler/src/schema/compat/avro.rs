@@ -38,6 +38,7 @@ use serde_json::{Map, Value};
 
 use super::{join_path, Break, MAX_BREAKS};
 use crate::base::{FileId, Span};
+use crate::schema::shape;
 
 /// Pairs of named types compared inside one another at most; deeper
 /// schemas are reported rather than followed (the recursion is bounded).
@@ -220,6 +221,65 @@ impl AvroType {
         let mut builder = Builder { nodes: Vec::new(), names: HashMap::new(), locate };
         let root = builder.build(value, "", None, 0);
         AvroType { nodes: builder.nodes, root, file: FileId(0) }
+    }
+
+    /// The shape of the events the schema describes, in the plain JSON
+    /// mapping the runtime's event bus uses (`runtime/src/event_bus/schema.rs`):
+    /// `long` a JSON integer, `bytes` and `fixed` strings, a union with
+    /// `null` its other branch or null, other unions and maps any value.
+    pub fn slot(&self) -> shape::Slot<'_> {
+        self.slot_of(self.root)
+    }
+
+    fn slot_of(&self, id: u32) -> shape::Slot<'_> {
+        use shape::{Scalar, Shape, Slot};
+        let node = self.node(id);
+        let shape = match (&node.kind, &node.detail) {
+            (Kind::Boolean, _) => Shape::Scalar(Scalar::Bool),
+            (Kind::Int, _) => Shape::Scalar(Scalar::Int32),
+            (Kind::Long, _) => Shape::Scalar(Scalar::Integer),
+            (Kind::Float | Kind::Double, _) => Shape::Scalar(Scalar::Float),
+            (Kind::Bytes | Kind::String | Kind::Fixed, _) => Shape::Scalar(Scalar::String),
+            (Kind::Enum, Detail::Enum(named, e)) => Shape::Enum { name: named.full.clone(), values: e.symbols.clone() },
+            (Kind::Array, Detail::Inner(items)) => Shape::List(Box::new(self.slot_of(*items))),
+            (Kind::Record, _) => shape::avro_record(self, id),
+            (Kind::Union, Detail::Union(union)) => {
+                let other: Vec<u32> =
+                    union.branches.iter().copied().filter(|b| self.node(*b).kind != Kind::Null).collect();
+                let nullable = other.len() < union.branches.len();
+                return match other[..] {
+                    [only] => Slot { optional: nullable, ..self.slot_of(only) },
+                    _ => Slot { shape: Shape::Any, optional: nullable },
+                };
+            }
+            (Kind::Null, _) => return Slot { shape: Shape::Any, optional: true },
+            _ => Shape::Any,
+        };
+        Slot { shape, optional: false }
+    }
+
+    /// A record node's full name.
+    pub(in crate::schema) fn record_name(&self, id: u32) -> &str {
+        match &self.node(id).detail {
+            Detail::Record(named, _) => &named.full,
+            _ => "record",
+        }
+    }
+
+    /// A record node's fields as shapes: one without a `default` is
+    /// required; one of a union with `null` may be null.
+    pub(in crate::schema) fn record_fields(&self, id: u32) -> Vec<shape::FieldShape<'_>> {
+        let Detail::Record(_, record) = &self.node(id).detail else { return Vec::new() };
+        record
+            .fields
+            .iter()
+            .map(|field| shape::FieldShape {
+                name: field.name.clone(),
+                alias: None,
+                slot: self.slot_of(field.ty),
+                required: !field.has_default,
+            })
+            .collect()
     }
 
     /// Sets the file the ranges are in.
