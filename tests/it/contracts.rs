@@ -513,3 +513,54 @@ fn an_examples_path_and_query_must_fit_the_operations_template_and_parameters() 
         assert!(rendered.contains(expected), "missing {expected:?} in:\n{rendered}");
     }
 }
+
+/// An implicit contract of a GraphQL query field sends a query selecting
+/// what the consumer reads, valid for the provider's schema; a field that
+/// needs arguments gets none (only an example can give their values).
+#[test]
+fn a_graphql_implicit_contract_queries_the_fields_its_consumer_reads() {
+    let sdl = r#"
+type Query {
+  products(first: Int = 10): [Product!]!
+  product(id: ID!): Product
+}
+type Product { id: ID! name: String! price: Money tags: [String!]! }
+type Money { cents: Int! currency: String! }
+"#;
+    let spec = r#"
+service "web" {
+    owner "team-web"
+    address "web.svc" port=8080
+    calls "catalog" operation="Query.products" timeout="1s" {
+        reads "[].id" "[].price.cents" "[].tags"
+    }
+    calls "catalog" operation="Query.product" timeout="1s" {
+        reads "name"
+    }
+}
+service "catalog" {
+    owner "team-catalog"
+    address "catalog.svc" port=8080
+    api "catalog-graphql" kind="graphql" schema="catalog.graphql"
+    traffic { outlier-detection; }
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    support::write_files(dir.path(), &[("mesh.kdl", spec), ("catalog.graphql", sdl)]);
+    let out = tempfile::tempdir().unwrap();
+    support::build_workspace(dir.path(), out.path());
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("contracts/providers/catalog.json")).unwrap())
+            .unwrap();
+    let request = |id: &str| {
+        let interactions = plan["interactions"].as_array().unwrap();
+        interactions.iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("{plan:#}"))["request"].clone()
+    };
+    let products = request("web->catalog Query.products");
+    let query = products["body"]["query"].as_str().unwrap();
+    assert_eq!(query, "query { products { id price { cents } tags } }");
+    let schema = apollo_compiler::Schema::parse_and_validate(sdl, "catalog.graphql").unwrap();
+    apollo_compiler::ExecutableDocument::parse_and_validate(&schema, query, "query.graphql")
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
+    assert!(request("web->catalog Query.product").get("body").is_none(), "{plan:#}");
+}

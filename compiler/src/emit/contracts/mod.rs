@@ -1,4 +1,5 @@
 //! Contract tests: the plans `meshc-runtime`'s contract runner executes and
 //! the mock providers it serves (docs/contracts.md).
 
+mod graphql_query;
 pub mod plan;

@@ -356,14 +356,19 @@ fn use_interactions<'a>(
         }
         request
     };
+    let defining = schemas.defining_in(model, used.provider, operation, used.api_version);
+    // A GraphQL implicit contract's query selects what the consumer reads.
+    let graphql_body = defining.and_then(|schema| {
+        let reads: Vec<_> = used.contract.reads.iter().map(|r| &r.value).collect();
+        super::graphql_query::implicit_query(schema, operation, &reads).map(|q| serde_json::json!({ "query": q }))
+    });
     let implicit_request = selected(Request {
-        body: None,
+        body: graphql_body,
         headers: Vec::new(),
         method: method.clone(),
         path: template.clone(),
         query: Vec::new(),
     });
-    let defining = schemas.defining_in(model, used.provider, operation, used.api_version);
     let detail = defining.and_then(|schema| schema.rest_detail(operation));
     let documented = detail.map_or(&[][..], |detail| &detail.response_examples);
     let success = detail.and_then(|detail| {
