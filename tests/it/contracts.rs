@@ -564,3 +564,57 @@ service "catalog" {
         .unwrap_or_else(|e| panic!("{query}: {e}"));
     assert!(request("web->catalog Query.product").get("body").is_none(), "{plan:#}");
 }
+
+/// A GraphQL example's request is a query valid for the provider's SDL that
+/// selects the operation's root field.
+#[test]
+fn graphql_examples_send_a_valid_query_for_their_operation() {
+    let c = check(
+        r##"
+        //- mesh.kdl
+        service "web" {
+            owner "team-web"
+            address "web.svc" port=8080
+            calls "catalog" operation="Query.product" timeout="1s" {
+                example "fine" {
+                    request { body #"{"query": "query($id: ID!) { product(id: $id) { name } }", "variables": {"id": "42"}}"#; }
+                    response status=200
+                }
+                example "unknown field" {
+                    request { body #"{"query": "{ product(id: \"42\") { colour } }"}"#; }
+        //                         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0122
+                    response status=200
+                }
+                example "another field" {
+                    request { body #"{"query": "{ products { name } }"}"#; }
+        //                         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0122
+                    response status=200
+                }
+                example "no query" {
+                    request { body #"{"q": "{ product(id: \"1\") { name } }"}"#; }
+        //                         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0122
+                    response status=200
+                }
+            }
+        }
+        service "catalog" {
+            owner "team-catalog"
+            address "catalog.svc" port=8080
+            api "catalog-graphql" kind="graphql" schema="catalog.graphql"
+            traffic { outlier-detection; }
+        }
+
+        //- catalog.graphql
+        type Query { product(id: ID!): Product  products: [Product!]! }
+        type Product { id: ID! name: String! }
+        "##,
+    );
+    let rendered = support::unwrapped(&support::human(&c));
+    for expected in [
+        "the request of example `unknown field` is not a query for `Query.product`",
+        "the request of example `another field` is not a query for `Query.product`: it selects no `product` in a query operation",
+        "the request of example `no query` is not a query for `Query.product`: a GraphQL request is an object with a `query` string",
+    ] {
+        assert!(rendered.contains(expected), "missing {expected:?} in:\n{rendered}");
+    }
+}

@@ -131,6 +131,31 @@ impl fmt::Debug for LoadedGraphql {
 }
 
 impl LoadedGraphql {
+    /// Why `query` (an example's GraphQL request) is not valid for the
+    /// schema, or selects no root field `field` of a `root` operation; `None`
+    /// when it is valid and does.
+    pub fn query_problem(&self, query: &str, root: GraphqlRoot, field: &str) -> Option<String> {
+        use apollo_compiler::executable::Selection;
+        let document =
+            match apollo_compiler::ExecutableDocument::parse_and_validate(&self.schema, query, "query.graphql") {
+                Ok(document) => document,
+                Err(invalid) => return Some(first_error(&invalid.errors).0),
+            };
+        let kind = match root {
+            GraphqlRoot::Query => OperationType::Query,
+            GraphqlRoot::Mutation => OperationType::Mutation,
+            GraphqlRoot::Subscription => OperationType::Subscription,
+        };
+        // Fragments may select it: only plain field selections are judged.
+        let selects = document.operations.iter().filter(|op| op.operation_type == kind).any(|op| {
+            op.selection_set.selections.iter().any(|s| match s {
+                Selection::Field(f) => f.name == field,
+                Selection::FragmentSpread(_) | Selection::InlineFragment(_) => true,
+            })
+        });
+        (!selects).then(|| format!("it selects no `{field}` in a {} operation", kind.name()))
+    }
+
     pub fn named_type(&self, name: &str) -> Option<GraphqlType> {
         let argument = |a: &apollo_compiler::ast::InputValueDefinition| ArgumentSignature {
             name: a.name.to_string(),

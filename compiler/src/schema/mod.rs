@@ -351,6 +351,14 @@ impl Schema {
         self.graphql.as_ref()?.0.signatures.get(&operation.key())
     }
 
+    /// Why an example's GraphQL request `query` is not one for `operation`
+    /// (invalid for the schema, or not selecting its root field); `None`
+    /// when it is, or for other schemas and operations.
+    pub fn graphql_query_problem(&self, query: &str, operation: &Operation) -> Option<String> {
+        let Operation::Graphql { root, field } = operation else { return None };
+        self.graphql.as_ref()?.0.query_problem(query, *root, field)
+    }
+
     /// A named type of a GraphQL schema, unfolded one level.
     pub fn graphql_type(&self, name: &str) -> Option<GraphqlType> {
         self.graphql.as_ref()?.0.named_type(name)

@@ -5,13 +5,16 @@
 
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};
-use crate::model::contracts::JsonText;
+use crate::model::contracts::{ContractUse, JsonText};
 use crate::model::values::Operation;
 use crate::model::Model;
 use crate::schema::{shape, SchemaIndex};
 
 pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     for used in model.contract_uses() {
+        if let Operation::Graphql { .. } = used.operation.value {
+            graphql_requests(model, schemas, &used, sink);
+        }
         let Some(bodies) = schemas.bodies_of(model, &used) else { continue };
         let grpc = matches!(used.operation.value, Operation::Grpc { .. });
         for example in &used.contract.examples {
@@ -56,6 +59,39 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
             example.name.value, topic.name.value, version.number
         );
         report(&example.message, &slot, &what, version.span, sink);
+    }
+}
+
+/// A GraphQL example's request body is `{"query": ..., "variables": ...}`
+/// whose query is valid for the provider's SDL and selects the operation's
+/// root field.
+fn graphql_requests(model: &Model, schemas: &SchemaIndex, used: &ContractUse, sink: &mut Sink) {
+    let operation = &used.operation.value;
+    let Some(schema) = schemas.defining_in(model, used.provider, operation, used.api_version) else { return };
+    for example in &used.contract.examples {
+        let Some(body) = &example.request.body else { continue };
+        // Text that is not JSON is invalid-example-json's.
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&body.text) else { continue };
+        let problem = match value.get("query").and_then(|q| q.as_str()) {
+            None => Some("a GraphQL request is an object with a `query` string".to_string()),
+            Some(query) => schema.graphql_query_problem(query, operation),
+        };
+        if let Some(problem) = problem {
+            sink.push(
+                Diagnostic::new(
+                    Code::ExampleSchemaMismatch,
+                    format!(
+                        "the request of example `{}` is not a query for `{operation}`: {problem}",
+                        example.name.value
+                    ),
+                )
+                .at(body.span, "not a request for the operation")
+                .with_label(used.operation.span, "the operation")
+                .help(format!(
+                    "send `{{\"query\": \"...\"}}` selecting `{operation}` as the provider's schema defines it"
+                )),
+            );
+        }
     }
 }
 
