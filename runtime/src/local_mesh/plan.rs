@@ -122,6 +122,18 @@ impl Plan {
                 plan.version
             ));
         }
+        // Names become file names in the run directory, configs paths under
+        // OUT: neither may lead elsewhere, whoever wrote the plan.
+        for (i, proxy) in plan.proxies.iter().enumerate() {
+            plain_name(&proxy.name).map_err(|e| format!("`proxies[{i}].name`: {e}"))?;
+            inside(&proxy.config).map_err(|e| format!("`proxies[{i}].config`: {e}"))?;
+        }
+        for (i, service) in plan.services.iter().enumerate() {
+            plain_name(&service.name).map_err(|e| format!("`services[{i}].name`: {e}"))?;
+        }
+        for (i, helper) in plan.helpers.iter().enumerate() {
+            inside(&helper.config).map_err(|e| format!("`helpers[{i}].config`: {e}"))?;
+        }
         for (i, proxy) in plan.proxies.iter().enumerate() {
             if let Some(service) = &proxy.service {
                 plan.service(service).ok_or_else(|| format!("`proxies[{i}].service`: no service `{service}`"))?;
@@ -169,5 +181,43 @@ impl Plan {
     /// The sidecar of `service`.
     pub fn sidecar(&self, service: &str) -> Option<&Proxy> {
         self.proxies.iter().find(|p| p.kind == ProxyKind::Sidecar && p.service.as_deref() == Some(service))
+    }
+}
+
+/// A name usable as a file name: not empty, no path separator, not `.` or `..`.
+fn plain_name(name: &str) -> Result<(), String> {
+    let bad = name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']);
+    if bad {
+        Err(format!("{name:?} is not a plain name"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A path inside the build's output: relative, without `..`.
+fn inside(path: &str) -> Result<(), String> {
+    let p = std::path::Path::new(path);
+    let escapes = p.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    if path.is_empty() || escapes {
+        Err(format!("{path:?} is not a path inside the build's output"))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{inside, plain_name};
+
+    #[test]
+    fn names_and_config_paths_cannot_lead_out_of_their_folders() {
+        assert!(plain_name("sidecar-orders").is_ok());
+        for bad in ["", ".", "..", "../x", "a/b", "a\\b", "a\0b"] {
+            assert!(plain_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(inside("envoy/sidecar-orders.yaml").is_ok());
+        for bad in ["", "/etc/passwd", "../x.yaml", "envoy/../../x.yaml"] {
+            assert!(inside(bad).is_err(), "{bad:?}");
+        }
     }
 }
