@@ -451,6 +451,11 @@ fn an_examples_path_and_query_must_fit_the_operations_template_and_parameters() 
         //                  ^^^^^^^^^^^^^^^^^^ MESH0127
                     response status=200
                 }
+                example "query in the path" {
+                    request path="/products/7?currency=EUR"
+        //                  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0127
+                    response status=200
+                }
                 example "no path" {
         //              ^^^^^^^^^ MESH0127
                     response status=200
@@ -503,6 +508,7 @@ fn an_examples_path_and_query_must_fit_the_operations_template_and_parameters() 
     let rendered = support::unwrapped(&support::human(&c));
     for expected in [
         "the path of example `misspelt path` does not match `GET /products/{id}`: `product` where the template has `products`",
+        "the path of example `query in the path` does not match `GET /products/{id}`: it carries `?`",
         "example `no path` gives no path, and `GET /products/{id}` has path parameters",
         "path parameter `id` of example `a word for an id` is `mug`",
         "`GET /products/{id}` declares no query parameter `curency`",

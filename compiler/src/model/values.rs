@@ -400,6 +400,28 @@ impl Operation {
     }
 }
 
+/// The parameters of a REST path `template` (`/products/{id}`) and their
+/// values in `path` (`/products/42`), or why `path` is not one of its
+/// paths: literal segments are equal, a `{param}` segment takes any one
+/// non-empty segment.
+pub fn path_parameters<'p>(template: &str, path: &'p str) -> Result<Vec<(String, &'p str)>, String> {
+    let expected: Vec<&str> = template.split('/').collect();
+    let actual: Vec<&str> = path.split('/').collect();
+    if expected.len() != actual.len() {
+        return Err(format!("it has {} segments, the template {}", actual.len() - 1, expected.len() - 1));
+    }
+    let mut values = Vec::new();
+    for (want, got) in expected.iter().zip(&actual) {
+        match want.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+            Some(_) if got.is_empty() => return Err(format!("parameter `{want}` is empty")),
+            Some(name) => values.push((name.to_string(), *got)),
+            None if want != got => return Err(format!("`{got}` where the template has `{want}`")),
+            None => {}
+        }
+    }
+    Ok(values)
+}
+
 /// A REST path with every `{param}` segment made anonymous.
 fn path_shape(path: &str) -> String {
     path.split('/')
@@ -867,6 +889,16 @@ fn check_substitution(substitution: &str, groups: usize) -> Result<(), RegexErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_matches_its_template_segment_by_segment() {
+        assert_eq!(path_parameters("/products/{id}", "/products/42").unwrap(), [("id".to_string(), "42")]);
+        assert_eq!(path_parameters("/healthz", "/healthz").unwrap(), []);
+        assert!(path_parameters("/products/{id}", "/product/42").unwrap_err().contains("`product` where"));
+        assert!(path_parameters("/products/{id}", "/products/").unwrap_err().contains("is empty"));
+        assert!(path_parameters("/products/{id}", "/products/4/2").unwrap_err().contains("3 segments"));
+        assert!(path_parameters("/healthz", "/health").is_err());
+    }
 
     #[test]
     fn api_names_allow_proto_service_names_but_no_path_syntax() {

@@ -8,7 +8,7 @@
 
 use crate::diag::{did_you_mean, Code, Diagnostic, Sink};
 use crate::model::traffic::Probe;
-use crate::model::values::{ApiKind, HttpMethod, Operation};
+use crate::model::values::{path_parameters, ApiKind, HttpMethod, Operation};
 use crate::model::Model;
 use crate::schema::SchemaIndex;
 
@@ -30,7 +30,7 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
             })
             .collect();
         let probed = path.value.split(['?', '#']).next().unwrap_or_default();
-        if gets.iter().any(|template| matches_template(template, probed)) {
+        if gets.iter().any(|template| path_parameters(template, probed).is_ok()) {
             continue;
         }
         let help = match did_you_mean(probed, gets.iter().copied()) {
@@ -45,32 +45,5 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
             .at(path.span, "probed path")
             .help(help),
         );
-    }
-}
-
-/// Whether a concrete `path` matches an OpenAPI path `template`, where a
-/// `{param}` segment matches any one non-empty segment.
-fn matches_template(template: &str, path: &str) -> bool {
-    let (mut t, mut p) = (template.split('/'), path.split('/'));
-    loop {
-        match (t.next(), p.next()) {
-            (None, None) => return true,
-            (Some(ts), Some(ps)) if ts == ps || (ts.starts_with('{') && ts.ends_with('}') && !ps.is_empty()) => {}
-            _ => return false,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::matches_template;
-
-    #[test]
-    fn a_template_parameter_matches_one_non_empty_segment() {
-        assert!(matches_template("/healthz", "/healthz"));
-        assert!(matches_template("/health/{check}", "/health/live"));
-        assert!(!matches_template("/health/{check}", "/health/"));
-        assert!(!matches_template("/health/{check}", "/health/live/deep"));
-        assert!(!matches_template("/healthz", "/health"));
     }
 }
