@@ -9,8 +9,10 @@ pub mod mock;
 pub mod plan;
 pub mod report;
 pub mod runner;
+pub mod tokens;
 
 pub use matcher::Mismatch;
 pub use mock::{AnswerUsed, ContractMock, ContractMockHandle, Received};
 pub use plan::{MockPlan, Plan, PlanError};
 pub use runner::{CaseKind, CaseResult, ContractTestRunner, Outcome, PlanResult, RunnerOptions};
+pub use tokens::{GivenTokens, TokenSource};

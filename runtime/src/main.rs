@@ -38,10 +38,13 @@
 //! "operation", "answer", "status"}` (`answer`: the canned answer's
 //! interaction id, `"generated"`, or null for a refused request).
 //! `meshc-runtime contracts --plan FILE... [--provider HOST:PORT] [--address NAME=HOST:PORT]...
-//! [--states URL] [--event-bus FILE] [--junit FILE] [--json FILE] [--timeout-ms MS]` runs contract
+//! [--gateway NAME=HOST:PORT]... [--token-env ISSUER=VAR]... [--states URL] [--event-bus FILE]
+//! [--junit FILE] [--json FILE] [--timeout-ms MS]` runs contract
 //! plans (`contracts/providers/NAME.json` or `contracts/consumers/NAME.json`)
 //! against live providers: `--provider` for every provider, `--address` per
-//! provider (a mock, a sidecar). Before each interaction it POSTs
+//! provider (a mock, a sidecar), `--gateway` for a gateway's routes (sent as
+//! the gateway takes them, with the end user's token of the issuer
+//! `--token-env` names the environment variable of). Before each interaction it POSTs
 //! `{"consumer", "state"}` to `--states` per provider state. It prints a
 //! summary (each failure with its diff, each skip with its reason), writes
 //! JUnit XML and the JSON report (`meshc-contract-report/1`) when asked,
@@ -72,7 +75,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use meshc_runtime::contracts::runner::{ContractTestRunner, RunnerOptions};
-use meshc_runtime::contracts::{report, Plan, PlanResult};
+use meshc_runtime::contracts::{report, GivenTokens, Plan, PlanResult};
 use meshc_runtime::contracts::{AnswerUsed, ContractMock, Received};
 use meshc_runtime::{
     event_bus, health, local_mesh, serve_graphql, serve_token_exchange, serve_validator, GraphqlGateway, GrpcMock,
@@ -129,6 +132,13 @@ enum Command {
         /// Where one provider answers; repeatable.
         #[arg(long = "address", value_name = "NAME=HOST:PORT")]
         addresses: Vec<String>,
+        /// Where a gateway listens: its routes' interactions go through it; repeatable.
+        #[arg(long = "gateway", value_name = "NAME=HOST:PORT")]
+        gateways: Vec<String>,
+        /// The environment variable holding an end-user token of an issuer (its `iss`), for
+        /// interactions whose route requires one; repeatable. Never the token itself on the command line.
+        #[arg(long = "token-env", value_name = "ISSUER=VAR")]
+        token_envs: Vec<String>,
         /// Provider states endpoint: POSTed `{"consumer", "state"}` before each interaction, per state.
         #[arg(long, value_name = "URL")]
         states: Option<String>,
@@ -253,7 +263,18 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Health { config, listen } => health_monitor(config, listen),
         Command::Up { out, run, contracts, junit, json } => up(out, run, contracts.then_some(Reports { junit, json })),
         Command::Mock { config, listen } => contract_mock(config, listen),
-        Command::Contracts { plans, provider, addresses, states, event_bus, junit, json, timeout_ms } => {
+        Command::Contracts {
+            plans,
+            provider,
+            addresses,
+            gateways,
+            token_envs,
+            states,
+            event_bus,
+            junit,
+            json,
+            timeout_ms,
+        } => {
             let mut options = RunnerOptions {
                 provider,
                 states,
@@ -265,6 +286,21 @@ fn run(cli: Cli) -> Result<(), String> {
                 let (name, target) =
                     address.split_once('=').ok_or_else(|| format!("--address {address:?}: expected NAME=HOST:PORT"))?;
                 options.addresses.insert(name.to_string(), target.to_string());
+            }
+            for gateway in gateways {
+                let (name, target) =
+                    gateway.split_once('=').ok_or_else(|| format!("--gateway {gateway:?}: expected NAME=HOST:PORT"))?;
+                options.gateways.insert(name.to_string(), target.to_string());
+            }
+            let mut tokens = GivenTokens::default();
+            for entry in token_envs {
+                let (issuer, var) =
+                    entry.split_once('=').ok_or_else(|| format!("--token-env {entry:?}: expected ISSUER=VAR"))?;
+                let token = std::env::var(var).map_err(|_| format!("--token-env {issuer}={var}: ${var} is not set"))?;
+                tokens.0.insert(issuer.to_string(), token);
+            }
+            if !tokens.0.is_empty() {
+                options.tokens = Some(std::sync::Arc::new(tokens));
             }
             contracts(&plans, options, junit, json)
         }

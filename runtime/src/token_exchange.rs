@@ -24,6 +24,8 @@ mod cache;
 mod server;
 mod sts;
 
+pub(crate) use sts::{ACCESS_TOKEN_TYPE, GRANT_TYPE};
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;

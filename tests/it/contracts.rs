@@ -406,6 +406,59 @@ fn the_shops_plans_carry_examples_their_schemas_accept() {
     assert_eq!(orders["request"]["headers"], serde_json::json!([{ "name": "api-version", "value": "2" }]));
 }
 
+/// What a use needs to get into the mesh: the end user's token a route's
+/// `auth` (roles expanded to their claim conditions) or a call's passed-on
+/// token requires, the headers the provider's authorization requires of
+/// the consumer, and a route's request as its gateway takes it (a prefix
+/// rewrite undone, the host of its `host` block); a transcoding route has
+/// no gateway entry (the gateway takes another request).
+#[test]
+fn plans_name_the_token_and_the_gateway_request_each_use_needs() {
+    use serde_json::json;
+    let root = support::repo_root().join("examples/shop");
+    let out = tempfile::tempdir().unwrap();
+    support::build_workspace(&root, out.path());
+    let read = |path: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("contracts").join(path)).unwrap()).unwrap()
+    };
+    let gateway = read("consumers/gateway-public.json");
+    let interaction = |plan: &serde_json::Value, id: &str| -> serde_json::Value {
+        let found = plan["interactions"].as_array().unwrap().iter().find(|i| i["id"] == id);
+        found.unwrap_or_else(|| panic!("no {id} in {plan:#}")).clone()
+    };
+    let checkout = interaction(&gateway, "gateway:public/app-checkout->orders POST /orders");
+    assert_eq!(
+        checkout["auth"],
+        json!({"audiences": ["shop-api"], "issuer": "https://auth.shop.example",
+               "claims": [{"claim": "scope", "test": "contains", "type": "space-delimited", "value": "orders:write"}]})
+    );
+    assert_eq!(
+        checkout["gateway"],
+        json!({"headers": [], "name": "public", "path_prefix": {"from": "/app/orders", "to": "/orders"}})
+    );
+    let admin = interaction(&gateway, "gateway:public/admin-orders->orders GET /orders/{orderId}");
+    assert_eq!(
+        admin["auth"]["claims"],
+        json!([{"claim": "roles", "test": "contains", "type": "string-list", "value": "admin"}])
+    );
+    assert_eq!(admin["gateway"]["path_prefix"], json!({"from": "/admin/orders/", "to": "/orders/"}));
+    let products = interaction(&gateway, "gateway:public/list-products->catalog GET /products");
+    assert!(products.get("auth").is_none(), "a public route needs no token: {products:#}");
+    assert_eq!(products["gateway"], json!({"headers": [], "name": "public"}));
+    let charge = interaction(&gateway, "gateway:public/charge-rest->payments shop.payments.v1.Payments/Charge");
+    assert!(charge.get("gateway").is_none(), "a transcoding route: {charge:#}");
+    // accounts exchanges the customer's token it received for loyalty's.
+    let accounts = read("consumers/accounts.json");
+    let points = interaction(&accounts, "accounts->loyalty GET /points");
+    assert_eq!(points["auth"]["issuer"], "https://auth.shop.example");
+    assert!(points.get("gateway").is_none());
+    // loyalty admits accounts only with `x-customer-id`: the implicit request carries it.
+    assert_eq!(points["request"]["headers"], json!([{"name": "x-customer-id", "value": "contract"}]));
+    // A call passing no token needs none.
+    let orders = read("consumers/orders.json");
+    assert!(orders["interactions"].as_array().unwrap().iter().all(|i| i.get("auth").is_none()));
+}
+
 /// `body` against the 200 response schema of `operation` in the shop's
 /// catalog API, components included.
 fn validate_openapi_response(root: &std::path::Path, operation: &str, body: &serde_json::Value) {

@@ -258,9 +258,26 @@ pub struct ContractUse<'m> {
     pub operation: &'m Spanned<Operation>,
     pub api_version: Option<ApiVersionRef>,
     pub contract: &'m Contract,
-    /// A gateway's use: the route's name (a gateway may route several
-    /// paths to one operation).
-    pub route: Option<&'m str>,
+    /// The call or route declaring the use.
+    pub origin: UseOrigin<'m>,
+}
+
+/// What declares a [`ContractUse`].
+#[derive(Clone, Copy, Debug)]
+pub enum UseOrigin<'m> {
+    Call(&'m super::Call),
+    /// A gateway's route (a gateway may route several paths to one operation).
+    Route(&'m super::Route),
+}
+
+impl<'m> ContractUse<'m> {
+    /// The route's name, for a gateway's use.
+    pub fn route(&self) -> Option<&'m super::Route> {
+        match self.origin {
+            UseOrigin::Route(route) => Some(route),
+            UseOrigin::Call(_) => None,
+        }
+    }
 }
 
 impl Model {
@@ -276,7 +293,7 @@ impl Model {
                     operation: call.operation.as_ref()?,
                     api_version: call.api_version,
                     contract: call.contract.as_ref()?,
-                    route: None,
+                    origin: UseOrigin::Call(call),
                 })
             })
         });
@@ -291,7 +308,7 @@ impl Model {
                     operation,
                     api_version: forward.api_versions.as_ref().and_then(|v| v.one()),
                     contract: forward.contract.as_ref()?,
-                    route: Some(&route.name.value),
+                    origin: UseOrigin::Route(route),
                 })
             })
         });

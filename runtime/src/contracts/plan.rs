@@ -47,8 +47,15 @@ pub struct Interaction {
     /// (its selector is already in `request`).
     #[serde(default)]
     pub api_version: Option<String>,
+    /// The end user's token the mesh checks on the requests; a runner
+    /// going through the mesh sends one (see [`crate::contracts::TokenSource`]).
+    #[serde(default)]
+    pub auth: Option<Auth>,
     /// A service, or `gateway:NAME`.
     pub consumer: String,
+    /// A gateway route's: how the request goes through the gateway.
+    #[serde(default)]
+    pub gateway: Option<GatewayEntry>,
     /// Provider states to set up first, in order.
     pub given: Vec<String>,
     /// `CONSUMER->PROVIDER OPERATION`, then ` #EXAMPLE` for an example.
@@ -65,6 +72,83 @@ pub struct Interaction {
     pub response: Option<Response>,
     /// `file:line` in the spec.
     pub source: String,
+}
+
+/// The end user's token a request needs: of `issuer`, for one of
+/// `audiences` (any when empty), meeting the `claims` conditions.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    pub audiences: Vec<String>,
+    pub claims: Vec<ClaimCondition>,
+    pub issuer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimCondition {
+    pub claim: String,
+    pub test: ClaimTest,
+    /// As the issuer declares the claim; `None`: undeclared.
+    #[serde(default, rename = "type")]
+    pub ty: Option<ClaimType>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimTest {
+    Equals,
+    Contains,
+    Present,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimType {
+    String,
+    StringList,
+    SpaceDelimited,
+    Number,
+    Boolean,
+}
+
+/// A route's request as its gateway takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayEntry {
+    /// Headers the route's match requires.
+    pub headers: Vec<Pair>,
+    /// The `Host` to send; `None`: any host the gateway has no block for.
+    #[serde(default)]
+    pub host: Option<String>,
+    pub name: String,
+    /// Undoes the route's prefix rewrite.
+    #[serde(default)]
+    pub path_prefix: Option<PrefixMap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixMap {
+    /// The prefix the route matches.
+    pub from: String,
+    /// The prefix it rewrites that to.
+    pub to: String,
+}
+
+impl GatewayEntry {
+    /// The path the gateway takes for a request the provider sees at `path`.
+    pub fn external_path(&self, path: &str) -> String {
+        match &self.path_prefix {
+            Some(map) => match path.strip_prefix(map.to.as_str()) {
+                Some(rest) => format!("{}{rest}", map.from),
+                None => path.to_string(),
+            },
+            None => path.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

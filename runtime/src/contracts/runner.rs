@@ -15,7 +15,8 @@ use prost_reflect::{DescriptorPool, SerializeOptions};
 use serde_json::{json, Value};
 
 use super::matcher::{check_reads, compare_body, describe, Mismatch};
-use super::plan::{Interaction, MatchRule, Matcher, Message, Plan, Protocol, Request, Response, Role};
+use super::plan::{Interaction, MatchRule, Matcher, Message, Pair, Plan, Protocol, Request, Response, Role};
+use super::TokenSource;
 use crate::event_bus::{EventBus, EventBusConfig};
 use crate::http_client::{error_chain, pooled, HttpClient};
 
@@ -40,6 +41,12 @@ pub struct RunnerOptions {
     /// requests name the provider's declared address (`provider_address`)
     /// as their `host` / `:authority`, which the proxy routes by.
     pub through_proxy: bool,
+    /// `HOST:PORT` per gateway name: a route's interactions (those with a
+    /// `gateway` entry) go through its gateway, as the gateway takes them.
+    pub gateways: BTreeMap<String, String>,
+    /// The end user's tokens interactions with `auth` carry when they go
+    /// through the mesh (through a proxy or a gateway).
+    pub tokens: Option<Arc<dyn TokenSource>>,
 }
 
 impl Default for RunnerOptions {
@@ -51,6 +58,8 @@ impl Default for RunnerOptions {
             event_bus: None,
             timeout: Duration::from_secs(10),
             through_proxy: false,
+            gateways: BTreeMap::new(),
+            tokens: None,
         }
     }
 }
@@ -183,23 +192,57 @@ impl ContractTestRunner {
             Ok(found) => found,
             Err(reason) => return Outcome::Skipped(reason),
         };
-        let Some(target) = self.address_of(&interaction.provider) else {
-            return Outcome::Skipped(format!(
-                "no address for provider `{}`: give --provider HOST:PORT or --address {}=HOST:PORT",
-                interaction.provider, interaction.provider
-            ));
+        let route = self.route_of(interaction);
+        let (target, authority, mut request) = match route {
+            Some(RouteTarget::Gateway(entry, gateway)) => {
+                let mut sent = request.clone();
+                sent.path = entry.external_path(&request.path);
+                sent.headers.extend(entry.headers.iter().cloned());
+                (gateway, entry.host.clone(), sent)
+            }
+            Some(RouteTarget::Unmappable(gateway)) => {
+                return Outcome::Skipped(format!(
+                    "not runnable through gateway `{gateway}`: the route rewrites the path by a regex or transcodes \
+                     it, which the plan cannot undo; run it against the provider"
+                ))
+            }
+            None => {
+                let Some(target) = self.address_of(&interaction.provider) else {
+                    return Outcome::Skipped(format!(
+                        "no address for provider `{}`: give --provider HOST:PORT or --address {}=HOST:PORT",
+                        interaction.provider, interaction.provider
+                    ));
+                };
+                let declared = &interaction.provider_address;
+                let authority = self.options.through_proxy.then(|| format!("{}:{}", declared.host, declared.port));
+                (target, authority, request.clone())
+            }
         };
+        // Only the mesh checks tokens: a provider under test alone gets none.
+        if let Some(auth) = interaction.auth.as_ref().filter(|_| route.is_some() || self.options.through_proxy) {
+            let token = match &self.options.tokens {
+                Some(tokens) => tokens.token(auth),
+                None => {
+                    Err(format!("the request needs a token of issuer `{}` and the runner was given none", auth.issuer))
+                }
+            };
+            match token {
+                Ok(token) if !has_header(&request, "authorization") => {
+                    request.headers.push(Pair { name: "authorization".into(), value: format!("Bearer {token}") })
+                }
+                Ok(_) => {}
+                Err(reason) => return Outcome::Skipped(format!("not runnable: {reason}")),
+            }
+        }
         for state in given {
             if let Err(problem) = self.set_up_state(client, &interaction.consumer, state).await {
                 return state_failure(state, problem);
             }
         }
-        let declared = &interaction.provider_address;
-        let authority = self.options.through_proxy.then(|| format!("{}:{}", declared.host, declared.port));
         let actual = match interaction.protocol {
-            Protocol::Http | Protocol::Graphql => self.send_http(client, target, authority.as_deref(), request).await,
+            Protocol::Http | Protocol::Graphql => self.send_http(client, target, authority.as_deref(), &request).await,
             Protocol::Grpc => match pool {
-                Ok(Some(pool)) => send_grpc(pool, target, authority.as_deref(), request, self.options.timeout),
+                Ok(Some(pool)) => send_grpc(pool, target, authority.as_deref(), &request, self.options.timeout),
                 Ok(None) => Err("the plan has no `descriptor_set`".to_string()),
                 Err(e) => Err(e.to_string()),
             },
@@ -315,6 +358,17 @@ impl ContractTestRunner {
         }))
     }
 
+    /// Where a gateway's interaction goes when the runner was given its
+    /// gateway; `None`: to the provider.
+    fn route_of<'a>(&'a self, interaction: &'a Interaction) -> Option<RouteTarget<'a>> {
+        let gateway = interaction.consumer.strip_prefix("gateway:")?;
+        let address = self.options.gateways.get(gateway)?;
+        Some(match &interaction.gateway {
+            Some(entry) => RouteTarget::Gateway(entry, address),
+            None => RouteTarget::Unmappable(gateway),
+        })
+    }
+
     fn address_of(&self, provider: &str) -> Option<&str> {
         self.options.addresses.get(provider).or(self.options.provider.as_ref()).map(String::as_str)
     }
@@ -377,6 +431,17 @@ impl ContractTestRunner {
         };
         Ok(Actual { status, status_detail: String::new(), headers, body })
     }
+}
+
+enum RouteTarget<'a> {
+    /// The route's entry and its gateway's `HOST:PORT`.
+    Gateway(&'a super::plan::GatewayEntry, &'a str),
+    /// A gateway's route the plan cannot map back (by gateway name).
+    Unmappable(&'a str),
+}
+
+fn has_header(request: &Request, name: &str) -> bool {
+    request.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name))
 }
 
 /// One HTTP exchange: status, lowercased headers and the body as text.

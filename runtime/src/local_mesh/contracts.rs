@@ -1,10 +1,14 @@
-//! `up --contracts`: every service consumer's contract plan, run through
-//! the running mesh. Each plan's requests leave from its consumer's sidecar
-//! (its outbound listener, naming the provider's declared address as
-//! `host`), so they cross both sidecars, mTLS and the provider's
-//! authorization before a mock answers.
+//! `up --contracts`: every consumer's contract plan, run through the
+//! running mesh. A service's requests leave from its sidecar (its outbound
+//! listener, naming the provider's declared address as `host`), a
+//! gateway's enter at its listener as its routes take them, so they cross
+//! the gateway or both sidecars, mTLS, JWT checks and the provider's
+//! authorization before a mock answers. Requests that need an end user's
+//! token carry one the run signed (`identity`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::LocalMesh;
@@ -32,18 +36,25 @@ pub fn run_through(mesh: &LocalMesh, out: &Path, timeout: Duration) -> Result<(V
     for path in paths {
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let plan = Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let Some(outbound) = mesh.outbound(&plan.subject) else {
-            let reason = if plan.subject.starts_with("gateway:") {
-                "a gateway's routes: run its plan against the gateway's listener with the tokens its routes require"
-            } else {
-                "the consumer has no sidecar with an outbound listener in this mesh"
+        let tokens: Arc<dyn crate::contracts::TokenSource> = mesh.tokens();
+        let mut options =
+            RunnerOptions { timeout, through_proxy: true, tokens: Some(tokens), ..RunnerOptions::default() };
+        if let Some(gateway) = plan.subject.strip_prefix("gateway:") {
+            let Some(listener) = mesh.gateway_listener(gateway) else {
+                let reason = format!("gateway `{gateway}` has no listener in this mesh");
+                not_run.push(NotRun { plan: plan.subject.clone(), reason });
+                continue;
             };
-            not_run.push(NotRun { plan: plan.subject.clone(), reason: reason.to_string() });
-            continue;
-        };
-        let mut options = RunnerOptions { timeout, through_proxy: true, ..RunnerOptions::default() };
-        for interaction in &plan.interactions {
-            options.addresses.insert(interaction.provider.clone(), outbound.to_string());
+            options.gateways = BTreeMap::from([(gateway.to_string(), listener.to_string())]);
+        } else if !plan.interactions.is_empty() {
+            let Some(outbound) = mesh.outbound(&plan.subject) else {
+                let reason = "the consumer has no sidecar with an outbound listener in this mesh".to_string();
+                not_run.push(NotRun { plan: plan.subject.clone(), reason });
+                continue;
+            };
+            for interaction in &plan.interactions {
+                options.addresses.insert(interaction.provider.clone(), outbound.to_string());
+            }
         }
         results.push(ContractTestRunner::new(options).run(&plan));
     }

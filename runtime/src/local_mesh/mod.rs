@@ -6,6 +6,7 @@
 //! docs/runtime.md#the-mesh-on-one-machine.
 
 pub mod contracts;
+pub mod identity;
 pub mod plan;
 mod process;
 pub mod rewrite;
@@ -15,10 +16,12 @@ use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
+use self::identity::{LocalIssuers, LocalStsHandle};
 use self::plan::{HelperKind, ListenerRole, Plan, ProxyKind};
 use self::process::Process;
 use self::rewrite::{Assignment, External, Slot};
@@ -62,6 +65,8 @@ pub struct LocalMesh {
     gateways: Vec<(String, SocketAddr)>,
     external: Vec<External>,
     sidecars: BTreeMap<String, SocketAddr>,
+    issuers: Arc<LocalIssuers>,
+    sts: Option<LocalStsHandle>,
     dir: tempfile::TempDir,
 }
 
@@ -103,6 +108,9 @@ impl LocalMesh {
         let slots = rewrite::slots(&plan, &listeners);
         let ports = free_ports(slots.len()).map_err(|e| format!("picking free ports: {e}"))?;
         let assignment = Assignment::new(&plan, slots, ports)?;
+        let issuers = Arc::new(LocalIssuers::new(plan.issuers.iter().map(|i| i.issuer.as_str()))?);
+        let keys: BTreeMap<String, String> =
+            plan.issuers.iter().filter_map(|i| Some((i.issuer.clone(), issuers.jwks(&i.issuer)?))).collect();
         let dir = tempfile::Builder::new()
             .prefix("meshc-up-")
             .tempdir()
@@ -115,13 +123,17 @@ impl LocalMesh {
             gateways: Vec::new(),
             external: Vec::new(),
             sidecars: BTreeMap::new(),
+            issuers,
+            sts: None,
             dir,
         };
         let mut rewritten = Vec::new();
         for proxy in &plan.proxies {
             let mut config = configs.remove(&proxy.name).unwrap_or_default();
             let external = rewrite::rewrite(&plan, proxy, &assignment, &mut config)?;
-            mesh.external.extend(external);
+            // A JWKS endpoint is not fetched once the keys are inline.
+            let unused = rewrite::use_local_keys(&mut config, &keys);
+            mesh.external.extend(external.into_iter().filter(|e| !unused.contains(&e.cluster)));
             let path = mesh.dir.path().join(format!("{}.yaml", proxy.name));
             let text = serde_yaml_ng::to_string(&config).map_err(|e| format!("{}: {e}", proxy.name))?;
             std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -129,6 +141,7 @@ impl LocalMesh {
         }
         mesh.external.sort_by(|a, b| (&a.cluster, &a.address).cmp(&(&b.cluster, &b.address)));
         mesh.external.dedup();
+        mesh.start_sts(&plan, &assignment)?;
         mesh.start_helpers(&plan, out, &assignment)?;
         mesh.start_apps(&plan, out, &assignment, options)?;
         for (index, (proxy, path)) in plan.proxies.iter().zip(&rewritten).enumerate() {
@@ -147,12 +160,28 @@ impl LocalMesh {
         &self.gateways
     }
 
+    /// A gateway's first listener, by the gateway's name.
+    pub fn gateway_listener(&self, gateway: &str) -> Option<SocketAddr> {
+        let prefix = format!("gateway-{gateway}.");
+        self.gateways.iter().find(|(name, _)| name.starts_with(&prefix)).map(|(_, addr)| *addr)
+    }
+
     /// Where a sidecar's outbound listener is, by service.
     pub fn outbound(&self, service: &str) -> Option<SocketAddr> {
         self.sidecars.get(service).copied()
     }
 
-    /// Cluster endpoints nothing of the run serves (remote JWKS, STS, collectors).
+    /// Tokens the run's proxies accept, for interactions' `auth`.
+    pub fn tokens(&self) -> Arc<LocalIssuers> {
+        Arc::clone(&self.issuers)
+    }
+
+    /// The run's STS, when some call exchanges tokens.
+    pub fn sts(&self) -> Option<&LocalStsHandle> {
+        self.sts.as_ref()
+    }
+
+    /// Cluster endpoints nothing of the run serves (collectors, rate limit services, external services).
     pub fn external(&self) -> &[External] {
         &self.external
     }
@@ -202,6 +231,29 @@ impl LocalMesh {
         Ok(())
     }
 
+    /// The STS the token exchangers ask: one endpoint per issuer they issue for.
+    fn start_sts(&mut self, plan: &Plan, assignment: &Assignment) -> Result<(), String> {
+        let Some(port) = assignment.port(&Slot::Sts) else { return Ok(()) };
+        let mut issues: Vec<String> = plan.helpers.iter().filter_map(|h| h.issues.clone()).collect();
+        issues.sort();
+        issues.dedup();
+        let detail = format!("STS issuing for {}", issues.join(", "));
+        let sts = identity::serve_sts(Arc::clone(&self.issuers), issues, loopback(port))
+            .map_err(|e| format!("the local STS: {e}"))?;
+        self.rows.push(Row { kind: "helper", name: "local-sts".into(), address: sts.addr().to_string(), detail });
+        self.sts = Some(sts);
+        Ok(())
+    }
+
+    /// A token exchanger's config asks the run's STS for its issuer.
+    fn exchanger_config(&self, text: &str, issues: Option<&str>) -> Result<String, String> {
+        let (Some(sts), Some(issues)) = (&self.sts, issues) else { return Ok(text.to_string()) };
+        let index = sts.index_of(issues).ok_or_else(|| format!("the local STS does not issue for {issues}"))?;
+        let mut config: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        config["sts"]["url"] = sts.url(index).into();
+        Ok(config.to_string())
+    }
+
     fn start_helpers(&mut self, plan: &Plan, out: &Path, assignment: &Assignment) -> Result<(), String> {
         for helper in plan.helpers.iter().filter(|h| h.service.is_none()) {
             let port = assignment.helper_port(plan, &helper.name).ok_or_else(|| format!("{}: no port", helper.name))?;
@@ -214,10 +266,13 @@ impl LocalMesh {
                     serve_validator(Validator::from_json(&text).map_err(fail)?, addr)
                         .map_err(|e| fail(e.to_string()))?,
                 ),
-                HelperKind::TokenExchange => RunningHelper::TokenExchange(
-                    serve_token_exchange(TokenExchange::from_json(&text).map_err(fail)?, addr)
-                        .map_err(|e| fail(e.to_string()))?,
-                ),
+                HelperKind::TokenExchange => {
+                    let text = self.exchanger_config(&text, helper.issues.as_deref()).map_err(fail)?;
+                    RunningHelper::TokenExchange(
+                        serve_token_exchange(TokenExchange::from_json(&text).map_err(fail)?, addr)
+                            .map_err(|e| fail(e.to_string()))?,
+                    )
+                }
                 // Served as its service's app.
                 HelperKind::Graphql => continue,
             };
@@ -364,6 +419,7 @@ impl Drop for LocalMesh {
         self.envoys.clear();
         self.apps.clear();
         self.helpers.clear();
+        self.sts = None;
     }
 }
 

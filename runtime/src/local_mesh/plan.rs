@@ -12,6 +12,9 @@ pub struct Plan {
     #[serde(default)]
     pub cert_dir: Option<String>,
     pub helpers: Vec<Helper>,
+    /// The JWT issuers the proxies check tokens of.
+    #[serde(default)]
+    pub issuers: Vec<Issuer>,
     pub mesh: String,
     pub proxies: Vec<Proxy>,
     pub services: Vec<Service>,
@@ -91,10 +94,21 @@ pub struct Port {
     pub protocol: String,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issuer {
+    /// The tokens' `iss`.
+    pub issuer: String,
+    pub name: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Helper {
     pub config: String,
+    /// A token exchanger's: the `iss` of the tokens its STS issues.
+    #[serde(default)]
+    pub issues: Option<String>,
     pub kind: HelperKind,
     pub name: String,
     #[serde(default)]

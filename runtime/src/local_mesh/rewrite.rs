@@ -18,6 +18,8 @@ pub enum Slot {
     App { service: String, port: String },
     /// A helper that is not an app (validator, token exchanger).
     Helper { name: String },
+    /// The run's STS, which the token exchangers ask.
+    Sts,
 }
 
 /// Every slot of a run, in a stable order: per proxy its admin and the
@@ -38,6 +40,9 @@ pub fn slots(plan: &Plan, listeners: &BTreeMap<String, Vec<String>>) -> Vec<Slot
     }
     for helper in plan.helpers.iter().filter(|h| h.service.is_none()) {
         out.push(Slot::Helper { name: helper.name.clone() });
+    }
+    if plan.helpers.iter().any(|h| h.issues.is_some()) {
+        out.push(Slot::Sts);
     }
     out
 }
@@ -188,6 +193,39 @@ pub fn rewrite(
     let unserved: BTreeSet<&str> = external.iter().map(|e| e.cluster.as_str()).collect();
     listen_without_keys(config, &unserved);
     Ok(external)
+}
+
+/// Gives every JWT provider of an issuer in `keys` (`iss` → JWKS) the
+/// run's keys inline in place of its remote or file JWKS, so the tokens
+/// the run signs verify. Returns the clusters the replaced remote JWKS
+/// were fetched through.
+pub fn use_local_keys(config: &mut Value, keys: &BTreeMap<String, String>) -> BTreeSet<String> {
+    fn walk(value: &mut Value, keys: &BTreeMap<String, String>, unused: &mut BTreeSet<String>) {
+        match value {
+            Value::Mapping(map) => {
+                let issuer = map.get("issuer").and_then(Value::as_str).and_then(|i| keys.get(i));
+                let provider = map.contains_key("remote_jwks") || map.contains_key("local_jwks");
+                match issuer.filter(|_| provider) {
+                    Some(jwks) => {
+                        let jwks = jwks.clone();
+                        if let Some(remote) = map.remove("remote_jwks") {
+                            let cluster = remote.get("http_uri").and_then(|u| u.get("cluster")).and_then(Value::as_str);
+                            unused.extend(cluster.map(str::to_string));
+                        }
+                        let mut inline = Mapping::new();
+                        inline.insert("inline_string".into(), jwks.into());
+                        map.insert("local_jwks".into(), Value::Mapping(inline));
+                    }
+                    None => map.values_mut().for_each(|v| walk(v, keys, unused)),
+                }
+            }
+            Value::Sequence(items) => items.iter_mut().for_each(|v| walk(v, keys, unused)),
+            _ => {}
+        }
+    }
+    let mut unused = BTreeSet::new();
+    walk(config, keys, &mut unused);
+    unused
 }
 
 /// A remote JWKS nothing of the run serves would hold the proxy's
@@ -345,6 +383,30 @@ static_resources:
   - name: meshc.jwks.users
     load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: idp, port_value: 443}}}}]}]}
 "#;
+
+    #[test]
+    fn providers_of_the_runs_issuers_get_its_keys_inline_and_others_are_left() {
+        let mut config: Value = serde_yaml_ng::from_str(
+            r#"
+providers:
+  users: {issuer: "https://idp", remote_jwks: {async_fetch: {}, http_uri: {cluster: meshc.jwks.users, uri: "https://idp/jwks"}}}
+  staff: {issuer: "https://staff", local_jwks: {inline_string: "{}"}}
+  partners: {issuer: "https://partners", remote_jwks: {http_uri: {cluster: c, uri: "https://p/jwks"}}}
+"#,
+        )
+        .unwrap();
+        let keys = BTreeMap::from([
+            ("https://idp".to_string(), "K1".to_string()),
+            ("https://staff".to_string(), "K2".to_string()),
+        ]);
+        let unused = use_local_keys(&mut config, &keys);
+        assert_eq!(unused, BTreeSet::from(["meshc.jwks.users".to_string()]));
+        let provider = |name: &str| &config["providers"][name];
+        assert_eq!(provider("users")["local_jwks"]["inline_string"].as_str(), Some("K1"));
+        assert!(provider("users").get("remote_jwks").is_none());
+        assert_eq!(provider("staff")["local_jwks"]["inline_string"].as_str(), Some("K2"));
+        assert!(provider("partners").get("remote_jwks").is_some(), "an issuer the run has no key for stays");
+    }
 
     fn listeners() -> BTreeMap<String, Vec<String>> {
         BTreeMap::from([

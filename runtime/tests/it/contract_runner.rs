@@ -142,6 +142,71 @@ fn a_provider_without_an_address_is_skipped_and_a_failing_state_fails() {
     assert_eq!(states.requests()[0].path, "/setup");
 }
 
+/// A gateway route's interaction, given its gateway, goes there as the
+/// route takes it (the prefix rewrite undone, its host, the header its
+/// match needs) with the end user's token for its `auth`; without a token
+/// it is skipped naming the issuer, and a route the plan cannot map back
+/// is skipped; given no gateway, it goes to the provider without a token.
+#[test]
+fn a_routes_interaction_goes_through_its_gateway_with_the_token_its_auth_needs() {
+    let plan = |gateway: Option<Value>| {
+        let mut interaction = json!({
+            "auth": {"audiences": ["shop-api"], "issuer": "https://auth.test",
+                     "claims": [{"claim": "scope", "test": "contains", "type": "space-delimited", "value": "orders:read"}]},
+            "consumer": "gateway:public", "given": [], "id": "gateway:public/admin->orders GET /orders/{orderId} #one",
+            "operation": "GET /orders/{orderId}", "protocol": "http", "provider": "orders",
+            "provider_address": {"host": "orders.shop", "port": 8080}, "reads": [],
+            "request": {"headers": [], "method": "GET", "path": "/orders/7", "query": []},
+            "response": {"headers": [], "matchers": [], "status": 200, "body": {"id": "7"}},
+            "source": "gateway.kdl:3",
+        });
+        if let Some(gateway) = gateway {
+            interaction["gateway"] = gateway;
+        }
+        let plan = json!({"format": "meshc-contracts/1", "mesh": "shop", "role": "consumer", "subject": "gateway:public",
+                          "messages": [], "interactions": [interaction]});
+        Plan::from_json(&plan.to_string()).unwrap()
+    };
+    let entry = json!({"headers": [{"name": "x-client", "value": "app"}], "host": "shop.test", "name": "public",
+                       "path_prefix": {"from": "/admin/orders/", "to": "/orders/"}});
+    let gateway = Upstream::start_responding("gateway", |request| match request.path.as_str() {
+        "/admin/orders/7" => Answer::json(200, r#"{"id": "7"}"#),
+        _ => Answer::json(404, "{}"),
+    });
+    let tokens = meshc_runtime::contracts::GivenTokens(
+        [("https://auth.test".to_string(), "t-123".to_string())].into_iter().collect(),
+    );
+    let options = |tokens: Option<Arc<dyn meshc_runtime::contracts::TokenSource>>| RunnerOptions {
+        gateways: [("public".to_string(), gateway.address())].into_iter().collect(),
+        tokens,
+        ..RunnerOptions::default()
+    };
+    let result = ContractTestRunner::new(options(Some(Arc::new(tokens)))).run(&plan(Some(entry.clone())));
+    assert_eq!(result.cases[0].outcome, Outcome::Passed);
+    let seen = gateway.requests();
+    let header = |name: &str| seen[0].headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    assert_eq!(seen[0].path, "/admin/orders/7");
+    assert_eq!(header("host"), Some("shop.test"));
+    assert_eq!(header("x-client"), Some("app"));
+    assert_eq!(header("authorization"), Some("Bearer t-123"));
+
+    let result = ContractTestRunner::new(options(None)).run(&plan(Some(entry)));
+    let Outcome::Skipped(reason) = &result.cases[0].outcome else { panic!("{:?}", result.cases[0]) };
+    assert!(reason.contains("token of issuer `https://auth.test`"), "{reason}");
+    let result = ContractTestRunner::new(options(None)).run(&plan(None));
+    let Outcome::Skipped(reason) = &result.cases[0].outcome else { panic!("{:?}", result.cases[0]) };
+    assert!(reason.starts_with("not runnable through gateway `public`"), "{reason}");
+    assert_eq!(gateway.requests().len(), 1, "skipped cases send nothing");
+
+    // Against the provider alone (no gateway given): its own path, no token.
+    let provider = Upstream::start_responding("orders", |_| Answer::json(200, r#"{"id": "7"}"#));
+    let direct = RunnerOptions { provider: Some(provider.address()), ..RunnerOptions::default() };
+    assert_eq!(ContractTestRunner::new(direct).run(&plan(None)).cases[0].outcome, Outcome::Passed);
+    let seen = provider.requests();
+    assert_eq!(seen[0].path, "/orders/7");
+    assert!(!seen[0].headers.iter().any(|(n, _)| n == "authorization"));
+}
+
 // ---------------------------------------------------------------------------
 // Message contracts on the shared NATS and RabbitMQ.
 

@@ -47,7 +47,13 @@ struct Interaction<'a> {
     /// applied to `request`), for a versioned API.
     #[serde(skip_serializing_if = "Option::is_none")]
     api_version: Option<&'a str>,
+    /// The end user's token the mesh checks on the requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<super::access::Auth<'a>>,
     consumer: String,
+    /// A gateway route's: the request as the gateway takes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<super::access::GatewayEntry<'a>>,
     /// Provider states, in order.
     given: Vec<&'a str>,
     /// `consumer->provider OPERATION`, then ` #EXAMPLE` for an example.
@@ -119,9 +125,9 @@ struct Request<'a> {
 }
 
 #[derive(Clone, Serialize)]
-struct Header<'a> {
-    name: &'a str,
-    value: &'a str,
+pub(super) struct Header<'a> {
+    pub(super) name: &'a str,
+    pub(super) value: &'a str,
 }
 
 #[derive(Clone, Serialize)]
@@ -328,10 +334,12 @@ fn use_interactions<'a>(
     let provider = model.service(used.provider);
     let consumer = model.consumer_name(used.consumer);
     let operation = &used.operation.value;
-    let caller = match used.route {
-        Some(route) => format!("{consumer}/{route}"),
+    let caller = match used.route() {
+        Some(route) => format!("{consumer}/{}", route.name.value),
         None => consumer.clone(),
     };
+    let auth = super::access::auth(model, used);
+    let gateway = super::access::gateway(model, used);
     let base_id = format!("{caller}->{} {operation}", provider.name.value);
     let response = schemas.bodies_of(model, used).and_then(|b| b.response);
     let reads: Vec<Read> = used
@@ -364,7 +372,7 @@ fn use_interactions<'a>(
     });
     let implicit_request = selected(Request {
         body: graphql_body,
-        headers: Vec::new(),
+        headers: super::access::authorized_headers(model, used),
         method: method.clone(),
         path: template.clone(),
         query: Vec::new(),
@@ -394,7 +402,9 @@ fn use_interactions<'a>(
         .collect();
     let implicit = Interaction {
         api_version: version.map(|v| v.name.value.as_str()),
+        auth: auth.clone(),
         consumer: consumer.clone(),
+        gateway: gateway.clone(),
         given: Vec::new(),
         id: base_id.clone(),
         operation: operation.to_string(),
@@ -414,7 +424,9 @@ fn use_interactions<'a>(
             *used,
             Interaction {
                 api_version: version.map(|v| v.name.value.as_str()),
+                auth: auth.clone(),
                 consumer: consumer.clone(),
+                gateway: gateway.clone(),
                 given: given(&example.given),
                 id: format!("{base_id} #{}", example.name.value),
                 operation: operation.to_string(),

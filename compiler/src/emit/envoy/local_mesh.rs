@@ -42,6 +42,9 @@ struct Plan<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     cert_dir: Option<&'a str>,
     helpers: Vec<Helper>,
+    /// The JWT issuers whose tokens proxies check, by `iss`: a local run
+    /// signs its own tokens for them and gives the proxies its keys.
+    issuers: Vec<IssuerEntry<'a>>,
     mesh: &'a str,
     proxies: Vec<Proxy<'a>>,
     services: Vec<ServiceEntry<'a>>,
@@ -107,11 +110,21 @@ struct PortEntry {
     protocol: String,
 }
 
-/// `{"config", "kind", "name"}`; a GraphQL gateway also names the
+#[derive(Serialize)]
+struct IssuerEntry<'a> {
+    /// The tokens' `iss`, as the proxies' JWT providers name it.
+    issuer: &'a str,
+    name: &'a str,
+}
+
+/// `{"config", "kind", "name"}`; a token exchanger also names the issuer
+/// its STS issues for (`issues`, an `iss`); a GraphQL gateway also names the
 /// service and port it serves as the app of.
 #[derive(Serialize)]
 struct Helper {
     config: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issues: Option<String>,
     /// `validator`, `token-exchange` or `graphql`.
     kind: &'static str,
     name: String,
@@ -132,6 +145,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexp
     let plan = Plan {
         cert_dir: model.mtls.as_ref().map(|m| options.cert_dir(m)),
         helpers: helpers(model),
+        issuers: model.issuers.iter().map(|i| IssuerEntry { issuer: &i.issuer.value, name: &i.name.value }).collect(),
         mesh: &model.name,
         proxies,
         services,
@@ -272,7 +286,7 @@ fn address(host: &Host, port: u16) -> String {
 /// proxies' `helper` entries name them.
 fn helpers(model: &Model) -> Vec<Helper> {
     let mut out = Vec::new();
-    let standalone = |kind, name, config| Helper { config, kind, name, port: None, service: None };
+    let standalone = |kind, name, config| Helper { config, issues: None, kind, name, port: None, service: None };
     for gateway in model.gateways.iter().filter(|g| validating(g)) {
         let name = &gateway.name.value;
         out.push(standalone("validator", format!("validator-{name}"), format!("validation/gateway-{name}.json")));
@@ -281,12 +295,17 @@ fn helpers(model: &Model) -> Vec<Helper> {
         let name = &service.name.value;
         for exchange in exchanges(model, service) {
             let config = format!("token-exchange/{name}-{}.json", exchange.name.value);
-            out.push(standalone("token-exchange", token_exchanger_name(service, exchange), config));
+            let issues = Some(model.issuer(exchange.issues).issuer.value.clone());
+            out.push(Helper {
+                issues,
+                ..standalone("token-exchange", token_exchanger_name(service, exchange), config)
+            });
         }
         for api in service.apis.iter().filter(|a| !a.resolvers.is_empty()) {
             let api_name = &api.name.value;
             out.push(Helper {
                 config: format!("graphql/{name}-{api_name}.json"),
+                issues: None,
                 kind: "graphql",
                 name: format!("graphql-{name}-{api_name}"),
                 port: Some(service.port(api.port).label()),
