@@ -271,12 +271,8 @@ impl ContractTestRunner {
         let Some(config) = &self.options.event_bus else {
             return Outcome::Skipped("not runnable: message contracts need --event-bus FILE".to_string());
         };
-        match message.broker.as_ref().map(|b| b.kind.as_str()) {
-            Some("nats" | "rabbitmq") => {}
-            Some(kind) => {
-                return Outcome::Skipped(format!("not runnable: {kind} topics are not run (NATS and RabbitMQ only)"))
-            }
-            None => return Outcome::Skipped(format!("not runnable: topic `{}` has no stream", message.topic)),
+        if message.broker.is_none() {
+            return Outcome::Skipped(format!("not runnable: topic `{}` has no stream", message.topic));
         }
         let broker_failure = |problem: String| {
             Outcome::Failed(vec![Mismatch::new(

@@ -231,6 +231,10 @@ impl Topic {
                 streams.track(&name);
                 (json!({"name": "bus", "kind": "nats", "addresses": [shared_nats().to_string()]}), Box::new(streams))
             }
+            "kafka" => {
+                let broker = crate::support::kafka::KafkaBroker::start();
+                (json!({"name": "bus", "kind": "kafka", "addresses": [broker.addr.to_string()]}), Box::new(broker))
+            }
             _ => {
                 let rabbit = shared_rabbitmq();
                 let vhost = rabbit.vhost("contracts");
@@ -334,7 +338,18 @@ fn a_consumer_side_message_contract_publishes_the_example_through_the_schema() {
 
 #[test]
 fn a_message_contract_runs_on_rabbitmq_too() {
-    let topic = Topic::new("rabbitmq");
+    message_contracts_on("rabbitmq");
+}
+
+#[test]
+fn a_message_contract_runs_on_kafka_too() {
+    message_contracts_on("kafka");
+}
+
+/// Provider side on a broker of `kind`: an event like the example passes,
+/// a retyped one fails naming each difference.
+fn message_contracts_on(kind: &'static str) {
+    let topic = Topic::new(kind);
     let plan = topic.plan("provider", review(json!(5)));
     let provider = topic.publishing_provider(review(json!(4)));
     let result = topic.run(&plan, Some(&provider));
