@@ -627,7 +627,7 @@ service "catalog" {
 /// A GraphQL example's request is a query valid for the provider's SDL that
 /// selects the operation's root field.
 #[test]
-fn graphql_examples_send_a_valid_query_for_their_operation() {
+fn graphql_examples_send_a_valid_query_for_their_operation_and_answers_of_its_types() {
     let c = check(
         r##"
         //- mesh.kdl
@@ -637,7 +637,25 @@ fn graphql_examples_send_a_valid_query_for_their_operation() {
             calls "catalog" operation="Query.product" timeout="1s" {
                 example "fine" {
                     request { body #"{"query": "query($id: ID!) { product(id: $id) { name } }", "variables": {"id": "42"}}"#; }
-                    response status=200
+                    response status=200 { body #"{"data": {"product": {"name": "Mug"}}}"#; }
+                }
+                example "no such product" {
+                    request { body #"{"query": "{ product(id: \"0\") { name } }"}"#; }
+                    response status=200 { body #"{"data": {"product": null}}"#; }
+                }
+                example "by fragment" {
+                    request { body #"{"query": "{ product(id: \"1\") { ... on Product { name } } }"}"#; }
+                    response status=200 { body #"{"data": {"product": {}}}"#; }
+                }
+                example "wrong type" {
+                    request { body #"{"query": "{ product(id: \"1\") { n: name } }"}"#; }
+                    response status=200 { body #"{"data": {"product": {"n": 7}}}"#; }
+        //                                                                  ^ MESH0122
+                }
+                example "missing non-null" {
+                    request { body #"{"query": "{ product(id: \"1\") { id name } }"}"#; }
+                    response status=200 { body #"{"data": {"product": {"id": "1"}}}"#; }
+        //                                                 ^^^^^^^^^ MESH0122
                 }
                 example "unknown field" {
                     request { body #"{"query": "{ product(id: \"42\") { colour } }"}"#; }
@@ -673,6 +691,8 @@ fn graphql_examples_send_a_valid_query_for_their_operation() {
         "the request of example `unknown field` is not a query for `Query.product`",
         "the request of example `another field` is not a query for `Query.product`: it selects no `product` in a query operation",
         "the request of example `no query` is not a query for `Query.product`: a GraphQL request is an object with a `query` string",
+        "the response of example `wrong type` for `Query.product` does not match its schema: at `data.product.n`: expected string, found an integer",
+        "the response of example `missing non-null` for `Query.product` does not match its schema: at `data.product`: the required field `name` of Product is missing",
     ] {
         assert!(rendered.contains(expected), "missing {expected:?} in:\n{rendered}");
     }

@@ -156,6 +156,117 @@ impl LoadedGraphql {
         (!selects).then(|| format!("it selects no `{field}` in a {} operation", kind.name()))
     }
 
+    /// The JSON Schema (OpenAPI dialect, for [`super::shape::json`]) of a
+    /// response to `query`: `{"data": ...}` holding, per selected field
+    /// under its response key, its type as the SDL declares it (non-null
+    /// fields required, nullable ones `nullable`), objects narrowed to
+    /// their selections; fields a fragment selects are optional (its type
+    /// condition may not hold). `None` when the query is not valid.
+    pub fn response_schema(&self, query: &str) -> Option<serde_json::Value> {
+        let document =
+            apollo_compiler::ExecutableDocument::parse_and_validate(&self.schema, query, "query.graphql").ok()?;
+        let operation = document.operations.iter().next()?;
+        let data = self.selection_schema(&document, &operation.selection_set, 0);
+        Some(serde_json::json!({
+            "type": "object",
+            "properties": {
+                "data": with_nullable(data),
+                "errors": {"type": "array"},
+                "extensions": {},
+            },
+        }))
+    }
+
+    fn selection_schema(
+        &self,
+        document: &apollo_compiler::ExecutableDocument,
+        selections: &apollo_compiler::executable::SelectionSet,
+        depth: usize,
+    ) -> serde_json::Value {
+        let mut properties = serde_json::Map::new();
+        let mut required = Vec::new();
+        self.collect_fields(document, selections, false, depth, &mut properties, &mut required);
+        let title = selections.ty.as_str();
+        serde_json::json!({ "type": "object", "title": title, "properties": properties, "required": required })
+    }
+
+    /// Adds a selection set's fields; `conditional`: under a fragment.
+    fn collect_fields(
+        &self,
+        document: &apollo_compiler::ExecutableDocument,
+        selections: &apollo_compiler::executable::SelectionSet,
+        conditional: bool,
+        depth: usize,
+        properties: &mut serde_json::Map<String, serde_json::Value>,
+        required: &mut Vec<String>,
+    ) {
+        use apollo_compiler::executable::Selection;
+        // Validated queries are finite, but deep ones are bounded all the same.
+        if depth > MAX_SELECTION_DEPTH {
+            return;
+        }
+        for selection in &selections.selections {
+            match selection {
+                Selection::Field(field) => {
+                    let key = field.response_key().to_string();
+                    if properties.contains_key(&key) {
+                        continue;
+                    }
+                    let schema = self.type_schema(document, field.ty(), &field.selection_set, depth + 1);
+                    if field.ty().is_non_null() && !conditional {
+                        required.push(key.clone());
+                    }
+                    properties.insert(key, schema);
+                }
+                Selection::InlineFragment(inline) => {
+                    let conditional = conditional || inline.type_condition.is_some();
+                    self.collect_fields(document, &inline.selection_set, conditional, depth + 1, properties, required);
+                }
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = document.fragments.get(&spread.fragment_name) {
+                        let set = &fragment.selection_set;
+                        self.collect_fields(document, set, true, depth + 1, properties, required);
+                    }
+                }
+            }
+        }
+    }
+
+    fn type_schema(
+        &self,
+        document: &apollo_compiler::ExecutableDocument,
+        ty: &Type,
+        selections: &apollo_compiler::executable::SelectionSet,
+        depth: usize,
+    ) -> serde_json::Value {
+        let schema = match ty {
+            Type::List(inner) | Type::NonNullList(inner) => {
+                serde_json::json!({ "type": "array", "items": self.type_schema(document, inner, selections, depth) })
+            }
+            Type::Named(name) | Type::NonNullNamed(name) => match name.as_str() {
+                "Int" => serde_json::json!({ "type": "integer", "format": "int32" }),
+                "Float" => serde_json::json!({ "type": "number" }),
+                "String" | "ID" => serde_json::json!({ "type": "string" }),
+                "Boolean" => serde_json::json!({ "type": "boolean" }),
+                _ => match self.schema.types.get(name.as_str()) {
+                    Some(ExtendedType::Enum(e)) => {
+                        serde_json::json!({ "type": "string", "enum": e.values.keys().map(|v| v.as_str()).collect::<Vec<_>>() })
+                    }
+                    Some(ExtendedType::Object(_) | ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
+                        self.selection_schema(document, selections, depth)
+                    }
+                    // Custom scalars travel as any JSON value.
+                    _ => serde_json::json!({}),
+                },
+            },
+        };
+        if ty.is_non_null() {
+            schema
+        } else {
+            with_nullable(schema)
+        }
+    }
+
     pub fn named_type(&self, name: &str) -> Option<GraphqlType> {
         let argument = |a: &apollo_compiler::ast::InputValueDefinition| ArgumentSignature {
             name: a.name.to_string(),
@@ -182,6 +293,14 @@ impl LoadedGraphql {
             ExtendedType::Interface(_) | ExtendedType::Union(_) => GraphqlType::Abstract,
         })
     }
+}
+
+/// Selection sets nested deeper than this are not described.
+const MAX_SELECTION_DEPTH: usize = 64;
+
+fn with_nullable(mut schema: serde_json::Value) -> serde_json::Value {
+    schema["nullable"] = true.into();
+    schema
 }
 
 pub(super) fn load(text: &str) -> Parsed {

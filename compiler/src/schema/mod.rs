@@ -359,6 +359,12 @@ impl Schema {
         self.graphql.as_ref()?.0.query_problem(query, *root, field)
     }
 
+    /// The JSON Schema of a response to a GraphQL `query` (valid for this
+    /// schema): see [`graphql::LoadedGraphql::response_schema`].
+    pub fn graphql_response_schema(&self, query: &str) -> Option<serde_json::Value> {
+        self.graphql.as_ref()?.0.response_schema(query)
+    }
+
     /// A named type of a GraphQL schema, unfolded one level.
     pub fn graphql_type(&self, name: &str) -> Option<GraphqlType> {
         self.graphql.as_ref()?.0.named_type(name)

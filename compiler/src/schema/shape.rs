@@ -250,6 +250,8 @@ fn json_slot<'s>(schema: &'s Value, components: &'s Value, depth: usize) -> Slot
                 None => Shape::List(Box::new(Slot { shape: Shape::Any, optional: true })),
             },
             Some("object") | None if schema.get("properties").is_some() || schema.get("allOf").is_some() => {
+                // A component's name, else the schema's `title`.
+                let name = name.or_else(|| schema.get("title").and_then(Value::as_str).map(str::to_string));
                 Shape::Object(ObjectShape(ObjectRepr::Json { schema, components, name }))
             }
             _ => Shape::Any,

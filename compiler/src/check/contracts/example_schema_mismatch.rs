@@ -1,7 +1,8 @@
 //! Explicit examples are type-checked against the schemas: a call's or
 //! route's request body against its operation's request, a success
-//! response's body against its response, a topic's example event against
-//! the schema version it names. A mismatch points inside the example.
+//! response's body against its response (GraphQL: against what the
+//! example's query selects), a topic's example event against the schema
+//! version it names. A mismatch points inside the example.
 
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};
@@ -72,10 +73,20 @@ fn graphql_requests(model: &Model, schemas: &SchemaIndex, used: &ContractUse, si
         let Some(body) = &example.request.body else { continue };
         // Text that is not JSON is invalid-example-json's.
         let Ok(value) = serde_json::from_str::<serde_json::Value>(&body.text) else { continue };
-        let problem = match value.get("query").and_then(|q| q.as_str()) {
+        let query = value.get("query").and_then(|q| q.as_str());
+        let problem = match query {
             None => Some("a GraphQL request is an object with a `query` string".to_string()),
             Some(query) => schema.graphql_query_problem(query, operation),
         };
+        // A valid query's success response is typed by what it selects.
+        let success = (200..300).contains(&example.response.status.value);
+        if let (None, Some(query), Some(body), true) = (&problem, query, &example.response.body, success) {
+            if let Some(response) = schema.graphql_response_schema(query) {
+                let slot = shape::json(&response, &response);
+                let what = format!("the response of example `{}` for `{operation}`", example.name.value);
+                report(body, &slot, &what, used.operation.span, sink);
+            }
+        }
         if let Some(problem) = problem {
             sink.push(
                 Diagnostic::new(
