@@ -330,16 +330,46 @@ fn failed_build_leaves_the_previous_output_untouched() {
     assert_eq!(siblings, ["out"]);
 }
 
+/// A rebuild of an unchanged spec rewrites nothing; one whose spec changed
+/// rewrites what changed and removes what is no longer produced, leaving
+/// files it never wrote alone.
 #[test]
-fn successful_build_replaces_the_whole_output_directory() {
+fn a_rebuild_writes_only_what_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    assert!(meshc(&["build", path(&shop()), "-o", path(&out_dir)]).status.success());
-    std::fs::create_dir_all(out_dir.join("stale")).unwrap();
-    std::fs::write(out_dir.join("stale/file"), "old").unwrap();
-    assert!(meshc(&["build", path(&shop()), "-o", path(&out_dir)]).status.success());
-    assert!(!out_dir.join("stale").exists());
-    assert!(out_dir.join("envoy/gateway-public.yaml").exists());
+    let (workspace, out_dir) = (dir.path().join("shop"), dir.path().join("out"));
+    copy_tree(&shop(), &workspace);
+    assert!(meshc(&["build", path(&workspace), "-o", path(&out_dir)]).status.success());
+    std::fs::write(out_dir.join("notes.txt"), "mine").unwrap();
+    let gateway = out_dir.join("envoy/gateway-public.yaml");
+    let modified = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let (gateway_time, sidecar_time) = (modified(&gateway), modified(&out_dir.join("envoy/sidecar-catalog.yaml")));
+    let again = meshc(&["build", path(&workspace), "-o", path(&out_dir)]);
+    assert!(stderr(&again).contains(" changed, "), "{}", stderr(&again));
+    assert!(stderr(&again).contains("(0 changed, "), "{}", stderr(&again));
+    assert_eq!(modified(&gateway), gateway_time);
+    // One service's timeout changes: its sidecar's config and the few artifacts naming it.
+    let orders = workspace.join("services/orders.kdl");
+    let text = std::fs::read_to_string(&orders).unwrap();
+    std::fs::write(&orders, text.replacen(r#"timeout="400ms""#, r#"timeout="450ms""#, 1)).unwrap();
+    let changed = meshc(&["build", path(&workspace), "-o", path(&out_dir)]);
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    assert!(!stderr(&changed).contains("(0 changed"), "{}", stderr(&changed));
+    assert_eq!(modified(&out_dir.join("envoy/sidecar-catalog.yaml")), sidecar_time);
+    assert!(std::fs::read_to_string(out_dir.join("envoy/sidecar-orders.yaml")).unwrap().contains("0.450s"));
+    assert_eq!(std::fs::read_to_string(out_dir.join("notes.txt")).unwrap(), "mine");
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 #[test]

@@ -234,10 +234,17 @@ pub fn main() -> ExitCode {
             };
             // One report per run: a refusal to write joins the spec's warnings.
             match output::write_build(&out, compilation.sources.root(), &artifacts) {
-                Ok(()) => {
+                Ok(written) => {
                     print_diagnostics(&compilation, &diagnostics, &report);
                     if report.format == Format::Human {
-                        eprintln!("wrote {} artifact(s) to {}", artifacts.len(), out.display());
+                        eprintln!(
+                            "wrote {} artifact(s) to {} ({} changed, {} unchanged, {} removed)",
+                            artifacts.len(),
+                            out.display(),
+                            written.changed,
+                            written.unchanged,
+                            written.removed
+                        );
                     }
                     ExitCode::SUCCESS
                 }

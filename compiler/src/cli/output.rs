@@ -1,12 +1,22 @@
 //! Writing artifacts, and the rules for where meshc may write.
 //!
-//! `meshc build -o OUT` replaces OUT only when it is missing, an empty
+//! `meshc build -o OUT` writes OUT only when it is missing, an empty
 //! directory, or a directory meshc built (it holds the manifest
 //! [`MANIFEST`]), and never when OUT is, contains or lies inside the
-//! workspace. All files go to a fresh staging directory beside OUT, which
-//! then replaces OUT in one atomic exchange, under a lock beside OUT: a
-//! failed, concurrent or killed build leaves the old or the new output,
-//! never a mix. Staging directories of killed builds are removed by the next.
+//! workspace; always under a lock beside OUT.
+//!
+//! - A new or empty OUT (or one whose layout changed under a file's path):
+//!   every file goes to a fresh staging directory beside OUT, which then
+//!   replaces OUT in one atomic exchange. Staging directories of killed
+//!   builds are removed by the next.
+//! - An OUT meshc built: only the artifacts whose bytes changed (by the
+//!   SHA-256 the manifest records) are rewritten, each to a new file beside
+//!   it renamed over it, so a reader (a proxy watching its config) sees the
+//!   old or the new file, never a partial one; artifacts no longer produced
+//!   are removed; the manifest is replaced last. Before any file changes,
+//!   the manifest is replaced by one that records no hash for the files
+//!   about to change, so a build killed half-way leaves each file old or
+//!   new and the next build rewrites what it cannot vouch for.
 
 use std::fs;
 use std::io::{self, Read};
@@ -15,10 +25,16 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::emit::{Artifact, Options};
 
-/// The manifest in every output directory: [`MANIFEST_FORMAT`], then the
-/// artifact paths, one a line, sorted (deterministic: builds stay byte-identical).
+/// The manifest in every output directory: [`MANIFEST_FORMAT`], then per
+/// artifact, sorted by path, `SHA256  PATH` as `sha256sum` prints it (`-`
+/// for a hash not known), so `sha256sum -c` verifies an output
+/// (deterministic: builds stay byte-identical).
 pub const MANIFEST: &str = ".meshc-output";
-const MANIFEST_FORMAT: &str = "meshc-output 1";
+const MANIFEST_FORMAT: &str = "meshc-output 2";
+/// The previous format: the paths only. Still recognised, as meshc's.
+const MANIFEST_FORMAT_1: &str = "meshc-output 1";
+/// A manifest larger than this is not read (the output is rebuilt whole).
+const MAX_MANIFEST_BYTES: u64 = 256 << 20;
 const FIX_OUT: &str = "choose an empty or new directory, or one meshc built";
 
 /// Why meshc did not write: reported as `MESH0085` (exit 2).
@@ -43,8 +59,19 @@ impl Refusal {
     }
 }
 
+/// What a build did to OUT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Artifacts written (new or with other bytes).
+    pub changed: usize,
+    /// Artifacts left as they were: the same bytes.
+    pub unchanged: usize,
+    /// Files of the previous build no longer produced, removed.
+    pub removed: usize,
+}
+
 /// Writes `artifacts` to `out` as the build output of the workspace at `workspace`.
-pub fn write_build(out: &Path, workspace: &Path, artifacts: &[Artifact]) -> Result<(), Refusal> {
+pub fn write_build(out: &Path, workspace: &Path, artifacts: &[Artifact]) -> Result<Written, Refusal> {
     check_artifact_paths(artifacts)?;
     refuse_workspace_overlap(out, workspace, "the build output", false)?;
     let (parent, name) = parent_and_name(out)?;
@@ -57,10 +84,212 @@ pub fn write_build(out: &Path, workspace: &Path, artifacts: &[Artifact]) -> Resu
     // Under the lock, checked again: another build may have just written OUT.
     clean_stale_staging(&parent, &name, out).map_err(|e| Refusal::io("clean up beside", out, e))?;
     refuse_unowned(out)?;
+    let hashes = hashes(artifacts);
+    let previous = read_manifest(out);
+    if let Some(previous) = &previous {
+        match update_in_place(out, previous, artifacts, &hashes) {
+            Ok(Some(written)) => return Ok(written),
+            Ok(None) => {} // the layout changed under a path: rebuilt whole below
+            Err(e) => return Err(Refusal::io("write", out, e)),
+        }
+    }
+    let removed = previous.map_or(0, |m| m.keys().filter(|p| !hashes.contains_key(p.as_str())).count());
     let staging = parent.join(format!(".{name}.meshc-new-{}-{}", std::process::id(), nanos()));
-    let result = write_all(&staging, artifacts).and_then(|()| swap_into_place(&staging, out));
+    let result = write_all(&staging, artifacts, &hashes).and_then(|()| swap_into_place(&staging, out));
     let _ = fs::remove_dir_all(&staging); // the previous output after a swap, or a failed staging dir
-    result.map_err(|e| Refusal::io("write", out, e))
+    result.map_err(|e| Refusal::io("write", out, e))?;
+    Ok(Written { changed: artifacts.len(), unchanged: 0, removed })
+}
+
+/// Each artifact's SHA-256, hex, by path (in parallel: outputs run to hundreds of MB).
+fn hashes(artifacts: &[Artifact]) -> std::collections::HashMap<&str, String> {
+    use rayon::prelude::*;
+    artifacts.par_iter().map(|a| (a.path.as_str(), sha256_hex(a.contents.as_bytes()))).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The previous build's artifacts by path, with their hashes where known;
+/// `None` when OUT holds no manifest meshc can read (then it is rebuilt
+/// whole). Entries whose path is not plain are ignored: nothing outside
+/// OUT is ever touched because a manifest said so.
+fn read_manifest(out: &Path) -> Option<std::collections::BTreeMap<String, Option<String>>> {
+    let path = out.join(MANIFEST);
+    let metadata = fs::symlink_metadata(&path).ok()?;
+    if !metadata.is_file() || metadata.len() > MAX_MANIFEST_BYTES {
+        return None;
+    }
+    let text = fs::read_to_string(&path).ok()?;
+    let mut lines = text.lines();
+    let hashed = match lines.next()? {
+        MANIFEST_FORMAT => true,
+        MANIFEST_FORMAT_1 => false,
+        _ => return None,
+    };
+    let mut entries = std::collections::BTreeMap::new();
+    for line in lines {
+        let (hash, path) = match hashed {
+            true => match line.split_once("  ") {
+                Some((hash, path)) => (is_sha256_hex(hash).then(|| hash.to_string()), path),
+                None => continue,
+            },
+            false => (None, line),
+        };
+        if is_plain_relative(path) && path != MANIFEST {
+            entries.insert(path.to_string(), hash);
+        }
+    }
+    Some(entries)
+}
+
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Rewrites the changed artifacts of a meshc-built OUT and removes the
+/// ones no longer produced. `Ok(None)`: a path's place is taken by
+/// something else than a file in a plain directory (the layout changed,
+/// or someone put a symlink or directory there); nothing was changed, and
+/// the caller rebuilds OUT whole.
+fn update_in_place(
+    out: &Path,
+    previous: &std::collections::BTreeMap<String, Option<String>>,
+    artifacts: &[Artifact],
+    hashes: &std::collections::HashMap<&str, String>,
+) -> io::Result<Option<Written>> {
+    let mut sorted: Vec<&Artifact> = artifacts.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut changed = Vec::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    for artifact in &sorted {
+        let path = artifact.path.as_str();
+        if !plain_directories(out, path, &mut dirs)? {
+            return Ok(None);
+        }
+        let on_disk = match fs::symlink_metadata(out.join(path)) {
+            Ok(m) if m.is_file() => Some(m.len()),
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let recorded = previous.get(path).and_then(|h| h.as_deref());
+        let same = recorded == Some(hashes[path].as_str()) && on_disk == Some(artifact.contents.len() as u64);
+        if !same {
+            changed.push(*artifact);
+        }
+    }
+    let removed: Vec<&String> = previous.keys().filter(|p| !hashes.contains_key(p.as_str())).collect();
+    let unchanged = artifacts.len() - changed.len();
+    if changed.is_empty() && removed.is_empty() && previous.values().all(Option::is_some) {
+        return Ok(Some(Written { changed: 0, unchanged, removed: 0 }));
+    }
+    // What is about to change loses its hash first (see the module's docs).
+    let changing: std::collections::HashSet<&str> = changed.iter().map(|a| a.path.as_str()).collect();
+    let pending = previous.iter().map(|(path, hash)| {
+        let keep = !changing.contains(path.as_str()) && hashes.contains_key(path.as_str());
+        (path.as_str(), hash.as_deref().filter(|_| keep))
+    });
+    let unknown = changed.iter().filter(|a| !previous.contains_key(&a.path)).map(|a| (a.path.as_str(), None));
+    replace_file(&out.join(MANIFEST), manifest_text(pending.chain(unknown)).as_bytes())?;
+    for artifact in &changed {
+        let path = out.join(&artifact.path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        replace_file(&path, artifact.contents.as_bytes())?;
+    }
+    let mut removed_count = 0;
+    for path in &removed {
+        let target = out.join(path);
+        match fs::symlink_metadata(&target) {
+            // Only files (or a link itself): never what a directory holds.
+            Ok(m) if !m.is_dir() => {
+                fs::remove_file(&target)?;
+                removed_count += 1;
+                remove_empty_parents(out, &target);
+            }
+            _ => {}
+        }
+    }
+    let entries = sorted.iter().map(|a| (a.path.as_str(), Some(hashes[a.path.as_str()].as_str())));
+    replace_file(&out.join(MANIFEST), manifest_text(entries).as_bytes())?;
+    remove_stale_files(out, &dirs);
+    Ok(Some(Written { changed: changed.len(), unchanged, removed: removed_count }))
+}
+
+/// Removes the new files (`.NAME.meshc-PID-N.tmp`) that builds killed
+/// before their rename left in OUT and its directories `dirs`.
+fn remove_stale_files(out: &Path, dirs: &std::collections::BTreeSet<String>) {
+    for dir in std::iter::once(out.to_path_buf()).chain(dirs.iter().map(|d| out.join(d))) {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_suffix(".tmp")
+                .filter(|_| name.starts_with('.'))
+                .and_then(|rest| rest.rsplit_once(".meshc-"))
+                .and_then(|(_, ids)| ids.split('-').next()?.parse::<u32>().ok());
+            if pid.is_some_and(|pid| !process_alive(pid)) && entry.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Whether every directory on `path`'s way inside `out` is a real
+/// directory or missing (never a symlink or a file); `seen` caches the
+/// ones found good.
+fn plain_directories(out: &Path, path: &str, seen: &mut std::collections::BTreeSet<String>) -> io::Result<bool> {
+    let mut prefix = String::new();
+    let mut parts = path.split('/').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            break;
+        }
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(part);
+        if seen.contains(&prefix) {
+            continue;
+        }
+        match fs::symlink_metadata(out.join(&prefix)) {
+            Ok(m) if m.is_dir() => {
+                seen.insert(prefix.clone());
+            }
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Removes the directories between `file` and `out` that are now empty.
+fn remove_empty_parents(out: &Path, file: &Path) {
+    let mut dir = file.parent();
+    while let Some(d) = dir.filter(|d| *d != out && d.starts_with(out)) {
+        if fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// Puts `contents` at `path` by a new file beside it renamed over it: a
+/// reader sees the old file or the new one. The new file is created
+/// exclusively, so nothing planted at its name is written through.
+fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = path.with_file_name(format!(".{name}.meshc-{}-{}.tmp", std::process::id(), nanos()));
+    let result = write_new_file(&staging, contents, 0o644).and_then(|_| fs::rename(&staging, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&staging);
+    }
+    result
 }
 
 /// Defence in depth behind the name checks of the front end: every path is
@@ -183,14 +412,19 @@ fn is_meshc_output(dir: &Path) -> bool {
         && fs::File::open(&manifest)
             .and_then(|f| f.take(MANIFEST_FORMAT.len() as u64 + 1).read_to_end(&mut head))
             .is_ok()
-        && head.strip_prefix(MANIFEST_FORMAT.as_bytes()).is_some_and(|rest| rest == b"\n")
+        && [MANIFEST_FORMAT, MANIFEST_FORMAT_1]
+            .iter()
+            .any(|format| head.strip_prefix(format.as_bytes()).is_some_and(|rest| rest == b"\n"))
 }
 
-fn manifest(artifacts: &[Artifact]) -> String {
-    let mut paths: Vec<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
-    paths.sort_unstable();
+/// The manifest of `entries` (path, hash if known), sorted by path.
+fn manifest_text<'a>(entries: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> String {
+    let mut entries: Vec<_> = entries.collect();
+    entries.sort_unstable();
     let mut text = format!("{MANIFEST_FORMAT}\n");
-    for path in paths {
+    for (path, hash) in entries {
+        text.push_str(hash.unwrap_or("-"));
+        text.push_str("  ");
         text.push_str(path);
         text.push('\n');
     }
@@ -218,7 +452,7 @@ fn nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
-fn write_all(dir: &Path, artifacts: &[Artifact]) -> io::Result<()> {
+fn write_all(dir: &Path, artifacts: &[Artifact], hashes: &std::collections::HashMap<&str, String>) -> io::Result<()> {
     fs::create_dir(dir)?;
     for artifact in artifacts {
         let path = dir.join(&artifact.path);
@@ -227,7 +461,8 @@ fn write_all(dir: &Path, artifacts: &[Artifact]) -> io::Result<()> {
         }
         write_new_file(&path, artifact.contents.as_bytes(), 0o644)?;
     }
-    write_new_file(&dir.join(MANIFEST), manifest(artifacts).as_bytes(), 0o644).map(drop)
+    let entries = artifacts.iter().map(|a| (a.path.as_str(), Some(hashes[a.path.as_str()].as_str())));
+    write_new_file(&dir.join(MANIFEST), manifest_text(entries).as_bytes(), 0o644).map(drop)
 }
 
 /// Creates `path` exclusively (never through a symlink or over a file
@@ -505,6 +740,102 @@ mod tests {
         assert!(check_artifact_paths(&[artifact("envoy/a.yaml"), artifact("istio/a.yaml")]).is_ok());
     }
 
+    fn with(path: &str, contents: &str) -> Artifact {
+        Artifact { contents: contents.into(), ..artifact(path) }
+    }
+
+    fn inode(path: &Path) -> u64 {
+        fs::metadata(path).unwrap().ino()
+    }
+
+    /// A workspace and an output beside it.
+    fn dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let (workspace, out) = (root.path().join("ws"), root.path().join("out"));
+        fs::create_dir(&workspace).unwrap();
+        (root, workspace, out)
+    }
+
+    #[test]
+    fn a_rebuild_rewrites_only_what_changed_and_removes_what_is_gone() {
+        let (_root, workspace, out) = dirs();
+        let first = [with("envoy/a.yaml", "a1"), with("envoy/b.yaml", "b1"), with("old/c.yaml", "c1")];
+        let written = write_build(&out, &workspace, &first).unwrap();
+        assert_eq!(written, Written { changed: 3, unchanged: 0, removed: 0 });
+        let manifest = fs::read_to_string(out.join(MANIFEST)).unwrap();
+        assert_eq!(manifest.lines().next(), Some("meshc-output 2"));
+        assert!(manifest.contains(&format!("{}  envoy/a.yaml\n", sha256_hex(b"a1"))), "{manifest}");
+        let a = inode(&out.join("envoy/a.yaml"));
+
+        let same = write_build(&out, &workspace, &first).unwrap();
+        assert_eq!(same, Written { changed: 0, unchanged: 3, removed: 0 });
+        let second = [with("envoy/a.yaml", "a1"), with("envoy/b.yaml", "b2"), with("new/d.yaml", "d")];
+        let written = write_build(&out, &workspace, &second).unwrap();
+        assert_eq!(written, Written { changed: 2, unchanged: 1, removed: 1 });
+        assert_eq!(inode(&out.join("envoy/a.yaml")), a, "an unchanged file is left alone");
+        assert_eq!(fs::read_to_string(out.join("envoy/b.yaml")).unwrap(), "b2");
+        assert_eq!(fs::read_to_string(out.join("new/d.yaml")).unwrap(), "d");
+        assert!(!out.join("old").exists(), "a removed artifact's emptied directory goes too");
+        let manifest = fs::read_to_string(out.join(MANIFEST)).unwrap();
+        assert_eq!(manifest.lines().count(), 4, "{manifest}");
+        assert!(!manifest.contains("old/c.yaml"));
+    }
+
+    #[test]
+    fn what_the_manifest_cannot_vouch_for_is_rewritten() {
+        let (_root, workspace, out) = dirs();
+        let artifacts = [with("a.yaml", "one"), with("b.yaml", "two")];
+        write_build(&out, &workspace, &artifacts).unwrap();
+        // A build killed half-way: its manifest holds no hash for what it was changing.
+        let text = fs::read_to_string(out.join(MANIFEST)).unwrap();
+        fs::write(out.join(MANIFEST), text.replace(&sha256_hex(b"two"), "-")).unwrap();
+        fs::write(out.join("b.yaml"), "half-written").unwrap();
+        assert_eq!(write_build(&out, &workspace, &artifacts).unwrap().changed, 1);
+        assert_eq!(fs::read_to_string(out.join("b.yaml")).unwrap(), "two");
+        // A file of another size than recorded is rewritten too; a format-1 manifest is meshc's.
+        fs::write(out.join("a.yaml"), "tampered").unwrap();
+        assert_eq!(write_build(&out, &workspace, &artifacts).unwrap().changed, 1);
+        fs::write(out.join(MANIFEST), "meshc-output 1\na.yaml\nb.yaml\n").unwrap();
+        assert_eq!(
+            write_build(&out, &workspace, &artifacts).unwrap(),
+            Written { changed: 2, unchanged: 0, removed: 0 }
+        );
+    }
+
+    #[test]
+    fn a_symlink_in_the_output_is_never_written_through_and_a_manifest_never_deletes_outside() {
+        let (root, workspace, out) = dirs();
+        write_build(&out, &workspace, &[with("envoy/a.yaml", "a1"), with("x.yaml", "x")]).unwrap();
+        let elsewhere = root.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        fs::write(elsewhere.join("keep.txt"), "mine").unwrap();
+        fs::remove_dir_all(out.join("envoy")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("envoy")).unwrap();
+        // A manifest naming paths outside OUT, as a hostile one would.
+        let text = fs::read_to_string(out.join(MANIFEST)).unwrap();
+        fs::write(out.join(MANIFEST), format!("{text}-  ../elsewhere/keep.txt\n-  /etc/hosts\n")).unwrap();
+        write_build(&out, &workspace, &[with("envoy/a.yaml", "a2")]).unwrap();
+        assert_eq!(fs::read_to_string(elsewhere.join("keep.txt")).unwrap(), "mine");
+        assert!(!elsewhere.join("a.yaml").exists(), "written through the symlink");
+        assert!(!fs::symlink_metadata(out.join("envoy")).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read_to_string(out.join("envoy/a.yaml")).unwrap(), "a2");
+        assert!(!out.join("x.yaml").exists());
+    }
+
+    #[test]
+    fn new_files_of_killed_builds_are_cleaned_up_and_live_ones_kept() {
+        let (_root, workspace, out) = dirs();
+        write_build(&out, &workspace, &[with("envoy/a.yaml", "a1")]).unwrap();
+        // pid 0 is never a process; this test's own pid is alive.
+        let dead = out.join("envoy/.a.yaml.meshc-0-1.tmp");
+        let live = out.join(format!("envoy/.a.yaml.meshc-{}-1.tmp", std::process::id()));
+        fs::write(&dead, "partial").unwrap();
+        fs::write(&live, "partial").unwrap();
+        write_build(&out, &workspace, &[with("envoy/a.yaml", "a2")]).unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists());
+    }
+
     #[test]
     fn new_files_are_never_written_through_a_planted_symlink() {
         let dir = tempfile::tempdir().unwrap();
@@ -526,7 +857,9 @@ mod tests {
 
     #[test]
     fn the_manifest_lists_the_paths_sorted_after_its_format_line() {
-        assert_eq!(manifest(&[artifact("b/x"), artifact("a/y")]), "meshc-output 1\na/y\nb/x\n");
+        let hash = "1".repeat(64);
+        let entries = [("b/x", Some(hash.as_str())), ("a/y", None)].into_iter();
+        assert_eq!(manifest_text(entries), format!("meshc-output 2\n-  a/y\n{}  b/x\n", "1".repeat(64)));
     }
 
     #[test]
