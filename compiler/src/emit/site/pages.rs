@@ -102,7 +102,7 @@ pub fn index(model: &Model, index: &Index) -> IndexPage {
     for service in &model.services {
         by_owner.entry(group(service)).or_default().push(Link::service("", service));
     }
-    let owners = by_owner
+    let owners: Vec<OwnerRow> = by_owner
         .into_iter()
         .map(|(name, services)| OwnerRow { anchor: format!("owner-{}", slug(&name)), name, services })
         .collect();

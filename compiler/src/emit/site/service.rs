@@ -261,7 +261,7 @@ pub fn page(model: &Model, schemas: &SchemaIndex, id: ServiceId, index: &Index, 
     let alerts = index.runbooks_of[id.index()]
         .iter()
         .map(|&i| &index.runbooks[i])
-        .map(|r| Link { text: format!("{} ({}, {})", r.alert, r.subject, r.severity), href: format!("{root}runbooks/{}.html", r.id) })
+        .map(|r| Link { text: format!("{} ({}, {})", r.alert, r.subject.replace('`', ""), r.severity), href: format!("{root}runbooks/{}.html", r.id) })
         .collect();
     let amplification = match amplification[id.index()] {
         Some(a) => format!("up to ×{} requests per gateway request", a.amplification),
