@@ -321,7 +321,9 @@ mod tests {
     use std::path::Path;
 
     fn reference(format: SchemaFormat, path: &str, text: &str) -> ApiReference {
-        let (_, schema) = crate::schema::fuzzing::load_text(format, Path::new(path), text);
+        let mut fs = crate::base::fs::MemoryFs::new();
+        fs.insert(path, text);
+        let (_, schema) = crate::schema::fuzzing::load_text_in(&fs, format, Path::new(path), text);
         schema.expect("the schema loads").reference().expect("it documents something")
     }
 
@@ -329,7 +331,7 @@ mod tests {
     fn proto_comments_document_methods_messages_fields_and_enums() {
         let r = reference(
             SchemaFormat::Proto,
-            "a.proto",
+            "/p/a.proto",
             "syntax = \"proto3\";\npackage a.v1;\n// Orders of a shop.\nservice Orders {\n  // Places an order.\n  rpc Place(PlaceRequest) returns (stream Order);\n}\n// What to order.\nmessage PlaceRequest {\n  // The product, <b>by id</b>.\n  string product_id = 1;\n  repeated Line lines = 2;\n  message Line { int32 qty = 1; }\n}\nmessage Order { State state = 1; }\nenum State {\n  // Not yet known.\n  STATE_UNSPECIFIED = 0;\n}\n",
         );
         assert_eq!(
@@ -356,7 +358,7 @@ mod tests {
     fn openapi_operations_carry_summaries_bodies_and_component_fields() {
         let r = reference(
             SchemaFormat::OpenApi,
-            "a.yaml",
+            "/p/a.yaml",
             "openapi: 3.0.3\ninfo: {title: a, version: '1'}\npaths:\n  /orders:\n    post:\n      summary: Place an order\n      requestBody:\n        content:\n          application/json:\n            schema: {$ref: '#/components/schemas/Order'}\n      responses:\n        '201':\n          description: placed\n          content:\n            application/json:\n              schema: {type: array, items: {$ref: '#/components/schemas/Order'}}\ncomponents:\n  schemas:\n    Order:\n      description: An order.\n      required: [id]\n      properties:\n        id: {type: string, description: Its id.}\n",
         );
         assert_eq!(r.operations[0].name, "POST /orders");
@@ -371,7 +373,7 @@ mod tests {
     fn graphql_descriptions_document_root_fields_and_types() {
         let r = reference(
             SchemaFormat::Graphql,
-            "a.graphql",
+            "/p/a.graphql",
             "type Query {\n  \"The reviews of a product.\"\n  reviews(productId: ID!): [Review!]!\n}\n\"A review.\"\ntype Review { \"Stars.\" stars: Int }\n",
         );
         assert_eq!(
