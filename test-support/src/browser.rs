@@ -99,10 +99,8 @@ impl Browser {
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let created = browser.command("POST", "/session", Some(&capabilities));
-        browser.session = created["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-            .to_string();
+        browser.session =
+            created["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {created}")).to_string();
         browser
     }
 
@@ -142,7 +140,8 @@ impl Browser {
 
     /// Types `text` into `element` as key presses.
     pub fn send_keys(&self, element: &Value, text: &str) {
-        let id = element.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).expect("an element reference");
+        let id =
+            element.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).expect("an element reference");
         self.command("POST", &self.session_path(&format!("/element/{id}/value")), Some(&json!({"text": text})));
     }
 

@@ -73,13 +73,19 @@ fn visit(browser: &Browser, site: &Path) -> BTreeMap<PathBuf, (BTreeSet<String>,
     for page in pages(site) {
         browser.goto(&url(&page));
         let facts = browser.execute(PAGE_FACTS, &[]);
-        let errors: Vec<(String, String)> = browser.console().into_iter().filter(|(level, _)| level == "SEVERE").collect();
+        let errors: Vec<(String, String)> =
+            browser.console().into_iter().filter(|(level, _)| level == "SEVERE").collect();
         assert!(errors.is_empty(), "{}: console errors {errors:?}", page.display());
         assert!(facts["title"].as_str().is_some_and(|t| !t.is_empty()), "{}: no title", page.display());
         assert!(facts["text"].as_u64().unwrap() > 0, "{}: an empty page", page.display());
         assert_eq!(facts["pwned"], Value::Null, "{}: a script from the spec ran", page.display());
-        let strings = |v: &Value| -> Vec<String> { v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect() };
-        seen.insert(page.canonicalize().unwrap(), (strings(&facts["ids"]).into_iter().collect(), strings(&facts["links"])));
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+        };
+        seen.insert(
+            page.canonicalize().unwrap(),
+            (strings(&facts["ids"]).into_iter().collect(), strings(&facts["links"])),
+        );
     }
     seen
 }
@@ -96,12 +102,16 @@ fn check_links(seen: &BTreeMap<PathBuf, (BTreeSet<String>, Vec<String>)>) -> usi
             assert!(!link.contains(':'), "{}: a link with a scheme: {link}", page.display());
             let (path, anchor) = link.split_once('#').unwrap_or((link, ""));
             let target = if path.is_empty() { page.clone() } else { page.parent().unwrap().join(path) };
-            let target = target
-                .canonicalize()
-                .unwrap_or_else(|_| panic!("{}: the link {link} names no file", page.display()));
+            let target =
+                target.canonicalize().unwrap_or_else(|_| panic!("{}: the link {link} names no file", page.display()));
             if !anchor.is_empty() {
                 let (ids, _) = seen.get(&target).unwrap_or_else(|| panic!("{}: {link} is not a page", page.display()));
-                assert!(ids.contains(anchor), "{}: the link {link} names no element of {}", page.display(), target.display());
+                assert!(
+                    ids.contains(anchor),
+                    "{}: the link {link} names no element of {}",
+                    page.display(),
+                    target.display()
+                );
             }
             checked += 1;
         }
@@ -123,7 +133,9 @@ fn diagrams(browser: &Browser) -> Vec<(String, f64, f64, u64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| (d[0].as_str().unwrap().to_string(), d[1].as_f64().unwrap(), d[2].as_f64().unwrap(), d[3].as_u64().unwrap()))
+        .map(|d| {
+            (d[0].as_str().unwrap().to_string(), d[1].as_f64().unwrap(), d[2].as_f64().unwrap(), d[3].as_u64().unwrap())
+        })
         .collect()
 }
 

@@ -79,7 +79,11 @@ impl Schema {
                 .collect();
             let kind = if self.avro.is_some() { "record" } else { "schema" };
             let name = event.name.clone().unwrap_or_else(|| "event".to_string());
-            ApiReference { operations: Vec::new(), types: vec![TypeDoc { name, kind, doc: String::new(), fields }], truncated: false }
+            ApiReference {
+                operations: Vec::new(),
+                types: vec![TypeDoc { name, kind, doc: String::new(), fields }],
+                truncated: false,
+            }
         } else {
             return None;
         };
@@ -252,9 +256,18 @@ fn openapi_reference(document: &Value) -> ApiReference {
             })
             .collect();
         if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-            fields.extend(values.iter().map(|v| FieldDoc { name: v.to_string(), ty: String::new(), doc: String::new() }));
+            fields.extend(values.iter().map(|v| FieldDoc {
+                name: v.to_string(),
+                ty: String::new(),
+                doc: String::new(),
+            }));
         }
-        reference.types.push(TypeDoc { name: name.clone(), kind: "schema", doc: summary_and_description(schema), fields });
+        reference.types.push(TypeDoc {
+            name: name.clone(),
+            kind: "schema",
+            doc: summary_and_description(schema),
+            fields,
+        });
     }
     reference
 }
@@ -302,7 +315,10 @@ fn graphql_reference(schema: &apollo_compiler::Schema) -> ApiReference {
             }
             ExtendedType::Union(u) => (
                 "union",
-                u.members.iter().map(|m| FieldDoc { name: m.to_string(), ty: String::new(), doc: String::new() }).collect(),
+                u.members
+                    .iter()
+                    .map(|m| FieldDoc { name: m.to_string(), ty: String::new(), doc: String::new() })
+                    .collect(),
             ),
             ExtendedType::Scalar(_) => ("scalar", Vec::new()),
         };
@@ -366,7 +382,10 @@ mod tests {
         assert_eq!(r.operations[0].input, "Order");
         assert_eq!(r.operations[0].output, "array of Order");
         assert_eq!(r.types[0].doc, "An order.");
-        assert_eq!(r.types[0].fields[0], FieldDoc { name: "id".into(), ty: "string, required".into(), doc: "Its id.".into() });
+        assert_eq!(
+            r.types[0].fields[0],
+            FieldDoc { name: "id".into(), ty: "string, required".into(), doc: "Its id.".into() }
+        );
     }
 
     #[test]

@@ -64,10 +64,7 @@ fn explain(model: &Model, worst: &[Option<Amplified>], id: ServiceId) -> (String
                 if let Some(p) = retries {
                     spans.push(p.span);
                 }
-                steps.push(format!(
-                    "gateway `{}` route `{}` (×{attempts})",
-                    gateway.name.value, route.name.value
-                ));
+                steps.push(format!("gateway `{}` route `{}` (×{attempts})", gateway.name.value, route.name.value));
                 break;
             }
             AmplifiedVia::Call { caller, call } => {

@@ -244,7 +244,15 @@ fn cut(label: &str) -> String {
     }
 }
 
-fn svg(graph: &Graph, edges: &[&Edge], layer: &[usize], row: &[usize], id: &str, title: &str, left_out: usize) -> String {
+fn svg(
+    graph: &Graph,
+    edges: &[&Edge],
+    layer: &[usize],
+    row: &[usize],
+    id: &str,
+    title: &str,
+    left_out: usize,
+) -> String {
     let layers = layer.iter().max().map_or(0, |m| m + 1);
     let rows = row.iter().max().map_or(0, |m| m + 1);
     let width = MARGIN * 2 + layers.max(1) * NODE_WIDTH + layers.saturating_sub(1) * LAYER_GAP;
@@ -273,11 +281,7 @@ fn svg(graph: &Graph, edges: &[&Edge], layer: &[usize], row: &[usize], id: &str,
             let low = y1.max(y2) + NODE_HEIGHT;
             format!("M {x1} {y1} C {} {low}, {} {low}, {x2} {y2}", x1 + LAYER_GAP / 2, x2.saturating_sub(LAYER_GAP / 2))
         };
-        let _ = write!(
-            out,
-            "<g class=\"edge {}\"><path d=\"{path}\" marker-end=\"url(#{id}-arrow)\"/>",
-            e.class
-        );
+        let _ = write!(out, "<g class=\"edge {}\"><path d=\"{path}\" marker-end=\"url(#{id}-arrow)\"/>", e.class);
         if !e.label.is_empty() {
             let (lx, ly) = ((x1 + x2) / 2, (y1 + y2) / 2 - 4);
             let _ = write!(out, "<text x=\"{lx}\" y=\"{ly}\" text-anchor=\"middle\">{}</text>", escape(&e.label));

@@ -165,7 +165,12 @@ pub fn search_index(model: &Model, schemas: &SchemaIndex) -> String {
     for service in &model.services {
         let href = service_path(service);
         let owner = service.owner.as_ref().map_or("", |o| o.value.as_str());
-        entries.push(SearchEntry { kind: "service", name: service.name.value.clone(), detail: owner.to_string(), href: href.clone() });
+        entries.push(SearchEntry {
+            kind: "service",
+            name: service.name.value.clone(),
+            detail: owner.to_string(),
+            href: href.clone(),
+        });
         owners.entry(group(service)).or_default().push(&service.name.value);
         for api in &service.apis {
             let Some(reference) = schemas.get(api.schema).and_then(|s| s.reference()) else { continue };
@@ -276,7 +281,8 @@ fn event_flow(model: &Model, index: &Index) -> diagram::Diagram {
     };
     let (producers, consumers) = (&index.producers, &index.consumers);
     for (t, topic) in model.topics.iter().enumerate() {
-        let first_owner = producers[t].first().map_or_else(|| "topics".to_string(), |p| group(model.service(p.service)));
+        let first_owner =
+            producers[t].first().map_or_else(|| "topics".to_string(), |p| group(model.service(p.service)));
         let node = graph.add(Node {
             label: topic.name.value.clone(),
             detail: format!("topic · v{}", topic.current().number),
@@ -290,7 +296,12 @@ fn event_flow(model: &Model, index: &Index) -> diagram::Diagram {
         }
         for consumer in &consumers[t] {
             let to = service(&mut graph, consumer.service);
-            graph.edges.push(Edge { from: node, to, label: format!("reads v{}", consumer.version), class: "subscribe" });
+            graph.edges.push(Edge {
+                from: node,
+                to,
+                label: format!("reads v{}", consumer.version),
+                class: "subscribe",
+            });
         }
     }
     diagram::draw(&graph, "event-flow", "Event flow", &owner_href(""))
@@ -312,7 +323,8 @@ fn route_map(model: &Model, gateway: &Gateway, id: &str) -> diagram::Diagram {
             Some(forward) => (path_text(route), Some(forward.target.value)),
             None => (format!("{} (redirect)", path_text(route)), None),
         };
-        let group = target.map_or_else(|| "redirects".to_string(), |t| format!("routes to {}", model.service(t).name.value));
+        let group =
+            target.map_or_else(|| "redirects".to_string(), |t| format!("routes to {}", model.service(t).name.value));
         let node = graph.add(Node { label: route.name.value.clone(), detail, href: None, class: "route", group });
         graph.edges.push(Edge { from: root, to: node, label: String::new(), class: "route" });
         if let Some(target) = target {
@@ -523,12 +535,15 @@ pub fn api_versions(model: &Model, root: &str) -> Vec<(ServiceId, ApiVersions)> 
     for (key, service, api, version) in model.api_versions() {
         if last != Some((key.0, key.1)) {
             last = Some((key.0, key.1));
-            out.push((key.0, ApiVersions {
-                service: Link::service(root, service),
-                api: api.name.value.clone(),
-                strategy: version.selector.value.strategy(),
-                versions: Vec::new(),
-            }));
+            out.push((
+                key.0,
+                ApiVersions {
+                    service: Link::service(root, service),
+                    api: api.name.value.clone(),
+                    strategy: version.selector.value.strategy(),
+                    versions: Vec::new(),
+                },
+            ));
         }
         let deprecation = match &version.lifecycle {
             Lifecycle::Deprecated(d) => Some(d),
@@ -582,7 +597,10 @@ pub fn versions(model: &Model, index: &Index) -> VersionsPage {
                 })
                 .collect(),
             producers: producers[t].iter().map(|p| (Link::service("", model.service(p.service)), p.version)).collect(),
-            consumers: consumers[t].iter().map(|c| (Link::service("", model.service(c.service)), c.version, group_name(c))).collect(),
+            consumers: consumers[t]
+                .iter()
+                .map(|c| (Link::service("", model.service(c.service)), c.version, group_name(c)))
+                .collect(),
         })
         .collect();
     let apis = api_versions(model, "").into_iter().map(|(_, api)| api).collect();

@@ -43,11 +43,16 @@ pub enum Kind {
 
 /// Every alert's runbook, in the order the rules are emitted; ids unique.
 pub fn runbooks(model: &Model) -> Vec<Runbook> {
-    let by_name: HashMap<&str, ServiceId> = model.service_ids().map(|id| (model.service(id).name.value.as_str(), id)).collect();
+    let by_name: HashMap<&str, ServiceId> =
+        model.service_ids().map(|id| (model.service(id).name.value.as_str(), id)).collect();
     let route_target: HashMap<(&str, &str), ServiceId> = model
         .gateways
         .iter()
-        .flat_map(|g| g.routes.iter().filter_map(move |r| Some(((g.name.value.as_str(), r.name.value.as_str()), r.forward()?.target.value))))
+        .flat_map(|g| {
+            g.routes
+                .iter()
+                .filter_map(move |r| Some(((g.name.value.as_str(), r.name.value.as_str()), r.forward()?.target.value)))
+        })
         .collect();
     let dashboards = model.monitoring.is_some();
     let mut out = Vec::new();
@@ -60,7 +65,10 @@ pub fn runbooks(model: &Model) -> Vec<Runbook> {
                 let target = route_target.get(&(label("gateway"), label("route"))).copied();
                 (target.into_iter().collect::<Vec<_>>(), format!("gateway-{}.json", label("gateway")))
             }
-            Scope::Service => (by_name.get(label("service")).copied().into_iter().collect(), format!("service-{}.json", label("service"))),
+            Scope::Service => (
+                by_name.get(label("service")).copied().into_iter().collect(),
+                format!("service-{}.json", label("service")),
+            ),
             Scope::Call => {
                 let ids = [label("callee"), label("caller")].iter().filter_map(|n| by_name.get(n).copied()).collect();
                 (ids, format!("service-{}.json", label("caller")))
@@ -96,7 +104,8 @@ pub fn runbooks(model: &Model) -> Vec<Runbook> {
         }
     }
     for lag in lags(model, false) {
-        let service = lag.labels.iter().find(|(k, _)| *k == "service").and_then(|(_, v)| by_name.get(v.as_str()).copied());
+        let service =
+            lag.labels.iter().find(|(k, _)| *k == "service").and_then(|(_, v)| by_name.get(v.as_str()).copied());
         let key: Vec<String> = lag.labels.iter().map(|(_, v)| slug(v)).collect();
         for alert in lag.alerts {
             let AlertKind::ConsumerLag { above } = &alert.kind else { continue };
@@ -122,12 +131,25 @@ pub fn runbooks(model: &Model) -> Vec<Runbook> {
     out
 }
 
-fn burn(key: &str, subject: &str, slo: &Slo, fast: bool, dashboard: &Option<String>, services: &[ServiceId]) -> Runbook {
+fn burn(
+    key: &str,
+    subject: &str,
+    slo: &Slo,
+    fast: bool,
+    dashboard: &Option<String>,
+    services: &[ServiceId],
+) -> Runbook {
     let objective = match &slo.kind {
         SloKind::Availability => format!("availability objective of {} over {}", slo.objective.value, slo.window),
-        SloKind::Latency { under } => format!("objective of {} of requests under {} over {}", slo.objective.value, under.value, slo.window),
+        SloKind::Latency { under } => {
+            format!("objective of {} of requests under {} over {}", slo.objective.value, under.value, slo.window)
+        }
     };
-    let speed = if fast { "fast: at this rate it is gone in hours" } else { "steadily: at this rate it is gone before the window ends" };
+    let speed = if fast {
+        "fast: at this rate it is gone in hours"
+    } else {
+        "steadily: at this rate it is gone before the window ends"
+    };
     Runbook {
         id: key.to_string(),
         alert: (if fast { FAST_BURN } else { SLOW_BURN }).to_string(),
@@ -150,7 +172,9 @@ pub struct RunbooksIndex {
 pub fn index(model: &Model, runbooks: &[Runbook]) -> RunbooksIndex {
     let rows = runbooks
         .iter()
-        .map(|r| (Link { text: r.alert.clone(), href: format!("{}.html", r.id) }, r.subject.replace('`', ""), r.severity))
+        .map(|r| {
+            (Link { text: r.alert.clone(), href: format!("{}.html", r.id) }, r.subject.replace('`', ""), r.severity)
+        })
         .collect();
     RunbooksIndex { head: Head::new(model, "../", "Runbooks"), rows }
 }
@@ -179,9 +203,13 @@ pub fn page(model: &Model, runbook: &Runbook, index: &super::Index) -> RunbookPa
         let service = model.service(id);
         for call in service.calls.iter().filter(|c| c.on_request_path()) {
             let retries = service.call_retries(call).map_or(1, |p| p.attempts());
-            let timeout = service.call_timeout(call).map_or_else(|| "no timeout".to_string(), |t| format!("timeout {}", t.value));
+            let timeout =
+                service.call_timeout(call).map_or_else(|| "no timeout".to_string(), |t| format!("timeout {}", t.value));
             let operation = call.operation.as_ref().map_or_else(String::new, |o| format!("{} · ", o.value));
-            upstreams.push((Link::service(root, model.service(call.target.value)), format!("{operation}{timeout}, {retries} attempts")));
+            upstreams.push((
+                Link::service(root, model.service(call.target.value)),
+                format!("{operation}{timeout}, {retries} attempts"),
+            ));
         }
         for &(caller, call) in &index.calls_in[id.index()] {
             let caller = model.service(caller);
@@ -195,7 +223,8 @@ pub fn page(model: &Model, runbook: &Runbook, index: &super::Index) -> RunbookPa
             for topic in index.consumed_by[id.index()].iter().map(|c| c.topic.value) {
                 for producer in &index.producers[topic.index()] {
                     let topic = &model.topic(topic).name.value;
-                    producers.push((Link::service(root, model.service(producer.service)), format!("publishes to {topic}")));
+                    producers
+                        .push((Link::service(root, model.service(producer.service)), format!("publishes to {topic}")));
                 }
             }
         }
@@ -206,23 +235,40 @@ pub fn page(model: &Model, runbook: &Runbook, index: &super::Index) -> RunbookPa
         Kind::Errors => {
             steps.push(format!("Check the upstreams of {name} below: a failing upstream surfaces here as errors (their own alerts and dashboards first)."));
             steps.push("If an upstream is down, retries multiply the load on it: consider lowering retries or shedding load at the gateway until it recovers.".to_string());
-            steps.push(format!("If no upstream fails, look at {name}'s own logs and recent deploys; roll back a bad deploy."));
+            steps.push(format!(
+                "If no upstream fails, look at {name}'s own logs and recent deploys; roll back a bad deploy."
+            ));
         }
         Kind::Latency => {
-            steps.push(format!("Check the upstreams of {name}: a slow upstream with a long timeout makes every request wait for it."));
-            steps.push("Look for retries: each retry after a per-try timeout adds its time to the request.".to_string());
-            steps.push(format!("Check {name}'s saturation (requests in flight) and scale it out if it is at its limit."));
+            steps.push(format!(
+                "Check the upstreams of {name}: a slow upstream with a long timeout makes every request wait for it."
+            ));
+            steps
+                .push("Look for retries: each retry after a per-try timeout adds its time to the request.".to_string());
+            steps.push(format!(
+                "Check {name}'s saturation (requests in flight) and scale it out if it is at its limit."
+            ));
         }
         Kind::Saturation => {
-            steps.push("Check the callers below for retry storms: retries under failure multiply the requests in flight.".to_string());
-            steps.push(format!("Scale {name} out, or raise its circuit breaker's max-requests if the instances have headroom."));
+            steps.push(
+                "Check the callers below for retry storms: retries under failure multiply the requests in flight."
+                    .to_string(),
+            );
+            steps.push(format!(
+                "Scale {name} out, or raise its circuit breaker's max-requests if the instances have headroom."
+            ));
         }
         Kind::Certificate => {
-            steps.push("Check that certificates are rotated: `meshc certs` (or cert-manager) renews them before expiry.".to_string());
+            steps.push(
+                "Check that certificates are rotated: `meshc certs` (or cert-manager) renews them before expiry."
+                    .to_string(),
+            );
             steps.push("Once renewed files are in place, the proxies pick them up without a restart.".to_string());
         }
         Kind::Lag => {
-            steps.push(format!("Check that {name}'s consumers run and acknowledge events (errors, redeliveries, dead letters)."));
+            steps.push(format!(
+                "Check that {name}'s consumers run and acknowledge events (errors, redeliveries, dead letters)."
+            ));
             steps.push("Compare the producers' rate (below) with the consumers': scale the consumers out if producers outpace them.".to_string());
         }
     }
@@ -232,7 +278,10 @@ pub fn page(model: &Model, runbook: &Runbook, index: &super::Index) -> RunbookPa
         severity: runbook.severity,
         subject: runbook.subject.replace('`', ""),
         meaning: runbook.meaning.replace('`', ""),
-        dashboard: runbook.dashboard.as_ref().map(|d| Link { text: format!("grafana/dashboards/{d}"), href: format!("../../grafana/dashboards/{d}") }),
+        dashboard: runbook
+            .dashboard
+            .as_ref()
+            .map(|d| Link { text: format!("grafana/dashboards/{d}"), href: format!("../../grafana/dashboards/{d}") }),
         upstreams,
         callers,
         producers,

@@ -132,7 +132,11 @@ pub fn access(model: &Model, id: ServiceId, root: &str, index: &Index) -> Access
     }
     for &(gateway, route) in &index.routes_in[id.index()] {
         let forward = model.gateway(gateway).routes[route].forward().expect("indexed routes forward");
-        judge(Principal::Gateway(gateway), model.mtls_between(None, service), forward.operation.as_ref().map(|o| &o.value));
+        judge(
+            Principal::Gateway(gateway),
+            model.mtls_between(None, service),
+            forward.operation.as_ref().map(|o| &o.value),
+        );
     }
     AccessSection { service: Link::service(root, service), rules, callers }
 }
@@ -142,7 +146,8 @@ fn retries_text(policy: Option<&crate::model::traffic::RetryPolicy>) -> String {
     if p.retries == 0 {
         return "none".to_string();
     }
-    let mut text = format!("{} (on {})", p.retries, p.conditions().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "));
+    let mut text =
+        format!("{} (on {})", p.retries, p.conditions().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "));
     if let Some(per_try) = &p.per_try_timeout {
         text.push_str(&format!(", {} per try", per_try.value));
     }
@@ -152,7 +157,13 @@ fn retries_text(policy: Option<&crate::model::traffic::RetryPolicy>) -> String {
     text
 }
 
-pub fn page(model: &Model, schemas: &SchemaIndex, id: ServiceId, index: &Index, versions: Vec<ApiVersions>) -> ServicePage {
+pub fn page(
+    model: &Model,
+    schemas: &SchemaIndex,
+    id: ServiceId,
+    index: &Index,
+    versions: Vec<ApiVersions>,
+) -> ServicePage {
     let root = "../";
     let service = model.service(id);
     let amplification = &index.amplification;
@@ -195,10 +206,17 @@ pub fn page(model: &Model, schemas: &SchemaIndex, id: ServiceId, index: &Index, 
             }
             CallRow {
                 target: Link::service(root, model.service(call.target.value)),
-                operation: call.operation.as_ref().map_or_else(|| if call.tcp { "TCP".into() } else { "any".into() }, |o| o.value.to_string()),
+                operation: call
+                    .operation
+                    .as_ref()
+                    .map_or_else(|| if call.tcp { "TCP".into() } else { "any".into() }, |o| o.value.to_string()),
                 timeout: service.call_timeout(call).map_or_else(|| "none".to_string(), |t| t.value.to_string()),
                 retries: retries_text(retries),
-                amplification: if call.background { "—".into() } else { format!("×{}", at_caller.saturating_mul(attempts)) },
+                amplification: if call.background {
+                    "—".into()
+                } else {
+                    format!("×{}", at_caller.saturating_mul(attempts))
+                },
                 policy: policy.join(", "),
             }
         })
@@ -226,9 +244,10 @@ pub fn page(model: &Model, schemas: &SchemaIndex, id: ServiceId, index: &Index, 
                 from: format!("gateway {} route {} ({})", gateway.name.value, route.name.value, path_text(route)),
                 link: None,
                 operation: forward.operation.as_ref().map_or_else(|| "any".to_string(), |o| o.value.to_string()),
-                timeout: forward
-                    .timeout
-                    .map_or_else(|| "15s (Envoy's default)".to_string(), |t| t.duration().map_or("none".into(), |d| d.to_string())),
+                timeout: forward.timeout.map_or_else(
+                    || "15s (Envoy's default)".to_string(),
+                    |t| t.duration().map_or("none".into(), |d| d.to_string()),
+                ),
                 retries: retries_text(forward.retries.as_ref()),
             });
         }
@@ -241,10 +260,8 @@ pub fn page(model: &Model, schemas: &SchemaIndex, id: ServiceId, index: &Index, 
         .iter()
         .map(|p| (topic_link(p.topic.value), p.version, p.subject.as_ref().map_or(String::new(), |s| s.value.clone())))
         .collect();
-    let consumes = index.consumed_by[id.index()]
-        .iter()
-        .map(|c| (topic_link(c.topic.value), c.version, group_name(c)))
-        .collect();
+    let consumes =
+        index.consumed_by[id.index()].iter().map(|c| (topic_link(c.topic.value), c.version, group_name(c))).collect();
     let slos = service
         .objectives
         .slos
@@ -261,7 +278,10 @@ pub fn page(model: &Model, schemas: &SchemaIndex, id: ServiceId, index: &Index, 
     let alerts = index.runbooks_of[id.index()]
         .iter()
         .map(|&i| &index.runbooks[i])
-        .map(|r| Link { text: format!("{} ({}, {})", r.alert, r.subject.replace('`', ""), r.severity), href: format!("{root}runbooks/{}.html", r.id) })
+        .map(|r| Link {
+            text: format!("{} ({}, {})", r.alert, r.subject.replace('`', ""), r.severity),
+            href: format!("{root}runbooks/{}.html", r.id),
+        })
         .collect();
     let amplification = match amplification[id.index()] {
         Some(a) => format!("up to ×{} requests per gateway request", a.amplification),
@@ -271,11 +291,16 @@ pub fn page(model: &Model, schemas: &SchemaIndex, id: ServiceId, index: &Index, 
         head: Head::new(model, root, service.name.value.clone()),
         name: service.name.value.clone(),
         owner: service.owner.as_ref().map_or(String::new(), |o| o.value.clone()),
-        placement: if service.external().is_some() { "external (outside the mesh)" } else { "in the mesh, beside its sidecar" },
+        placement: if service.external().is_some() {
+            "external (outside the mesh)"
+        } else {
+            "in the mesh, beside its sidecar"
+        },
         address: service.address.as_ref().map_or_else(
             || "listens nowhere".to_string(),
             |a| {
-                let ports: Vec<String> = a.value.ports.iter().map(|p| format!("{} ({})", p.number, p.label())).collect();
+                let ports: Vec<String> =
+                    a.value.ports.iter().map(|p| format!("{} ({})", p.number, p.label())).collect();
                 format!("{} ports {}", a.value.host, ports.join(", "))
             },
         ),
