@@ -7,10 +7,12 @@ use askama::Template;
 use serde::Serialize;
 
 use super::diagram::{self, Edge, Graph, Node};
+use super::service;
 use super::{group, service_path, slug, Index};
 use crate::model::api_versions::{Lifecycle, VersionUser};
 use crate::model::events::Consumer;
 use crate::model::{Amplified, Gateway, Model, PathMatch, Route, Service, ServiceId};
+use crate::schema::reference::TypeDoc;
 use crate::schema::SchemaIndex;
 
 /// What the page layout shows on every page.
@@ -414,7 +416,6 @@ pub struct RouteRow {
     open: bool,
 }
 
-use super::service;
 
 pub fn security(model: &Model, index: &Index) -> SecurityPage {
     let trust_domain = model.mtls.as_ref().map(|m| m.trust_domain.clone());
@@ -517,11 +518,19 @@ pub struct VersionRow {
     pub used_by: Vec<String>,
 }
 
+pub struct TopicVersion {
+    number: u32,
+    schema: String,
+    message: String,
+    /// The event's type with its fields (a protobuf topic's message only).
+    types: Vec<TypeDoc>,
+}
+
 pub struct TopicVersions {
     anchor: String,
     name: String,
     compatibility: String,
-    versions: Vec<(u32, String, String)>,
+    versions: Vec<TopicVersion>,
     producers: Vec<(Link, u32)>,
     consumers: Vec<(Link, u32, String)>,
 }
@@ -578,7 +587,7 @@ pub fn api_versions(model: &Model, root: &str) -> Vec<(ServiceId, ApiVersions)> 
     out
 }
 
-pub fn versions(model: &Model, index: &Index) -> VersionsPage {
+pub fn versions(model: &Model, schemas: &SchemaIndex, index: &Index) -> VersionsPage {
     let (producers, consumers) = (&index.producers, &index.consumers);
     let topics = model
         .topics
@@ -593,7 +602,11 @@ pub fn versions(model: &Model, index: &Index) -> VersionsPage {
                 .iter()
                 .map(|v| {
                     let message = v.message.as_ref().map_or(String::new(), |m| m.value.clone());
-                    (v.number, model.schema(v.schema).display.clone(), message)
+                    let mut types = schemas.get(v.schema).and_then(|s| s.reference()).map_or_else(Vec::new, |r| r.types);
+                    if !message.is_empty() {
+                        types.retain(|t| t.name == message);
+                    }
+                    TopicVersion { number: v.number, schema: model.schema(v.schema).display.clone(), message, types }
                 })
                 .collect(),
             producers: producers[t].iter().map(|p| (Link::service("", model.service(p.service)), p.version)).collect(),

@@ -225,32 +225,28 @@ pub fn page(
     for &(caller, call) in &index.calls_in[id.index()] {
         let caller = model.service(caller);
         let call = &caller.calls[call];
-        {
-            calls_in.push(CallInRow {
-                from: caller.name.value.clone(),
-                link: Some(Link::service(root, caller)),
-                operation: call.operation.as_ref().map_or_else(|| "any".to_string(), |o| o.value.to_string()),
-                timeout: caller.call_timeout(call).map_or_else(|| "none".to_string(), |t| t.value.to_string()),
-                retries: retries_text(caller.call_retries(call)),
-            });
-        }
+        calls_in.push(CallInRow {
+            from: caller.name.value.clone(),
+            link: Some(Link::service(root, caller)),
+            operation: call.operation.as_ref().map_or_else(|| "any".to_string(), |o| o.value.to_string()),
+            timeout: caller.call_timeout(call).map_or_else(|| "none".to_string(), |t| t.value.to_string()),
+            retries: retries_text(caller.call_retries(call)),
+        });
     }
     for &(gateway, route) in &index.routes_in[id.index()] {
         let gateway = model.gateway(gateway);
         let route = &gateway.routes[route];
-        {
-            let forward = route.forward().expect("indexed routes forward");
-            calls_in.push(CallInRow {
-                from: format!("gateway {} route {} ({})", gateway.name.value, route.name.value, path_text(route)),
-                link: None,
-                operation: forward.operation.as_ref().map_or_else(|| "any".to_string(), |o| o.value.to_string()),
-                timeout: forward.timeout.map_or_else(
-                    || "15s (Envoy's default)".to_string(),
-                    |t| t.duration().map_or("none".into(), |d| d.to_string()),
-                ),
-                retries: retries_text(forward.retries.as_ref()),
-            });
-        }
+        let forward = route.forward().expect("indexed routes forward");
+        calls_in.push(CallInRow {
+            from: format!("gateway {} route {} ({})", gateway.name.value, route.name.value, path_text(route)),
+            link: None,
+            operation: forward.operation.as_ref().map_or_else(|| "any".to_string(), |o| o.value.to_string()),
+            timeout: forward.timeout.map_or_else(
+                || "15s (Envoy's default)".to_string(),
+                |t| t.duration().map_or("none".into(), |d| d.to_string()),
+            ),
+            retries: retries_text(forward.retries.as_ref()),
+        });
     }
     let topic_link = |t: crate::model::TopicId| {
         let name = &model.topic(t).name.value;
