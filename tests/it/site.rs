@@ -267,6 +267,10 @@ fn names_owners_and_docs_from_the_spec_and_schemas_are_escaped() {
     let service = std::fs::read_to_string(site.join("services/api.html")).unwrap();
     // Shown as text (askama writes `<` as `&#60;`).
     assert!(service.contains("&#60;img src=x onerror=&#34;window.pwned=1&#34;&#62;"), "the owner is shown, escaped");
+    assert!(
+        service.contains("&#60;/code&#62;&#60;script&#62;window.pwned=3&#60;/script&#62;"),
+        "the proto comment too"
+    );
     assert!(service.contains("&#60;img src=x onerror=&#34;window.pwned=4&#34;&#62;"), "the method's comment too");
     assert!(service.contains("&#39;&#34;&#62;&#60;svg onload=window.pwned=5&#62;"), "and the message's");
     let index = std::fs::read_to_string(site.join("search-index.js")).unwrap();

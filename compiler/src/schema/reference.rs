@@ -21,6 +21,9 @@ pub const MAX_TYPES: usize = 500;
 /// What a schema file documents.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApiReference {
+    /// What the file says of the API as a whole: the gRPC services'
+    /// comments, OpenAPI's `info.description`, the GraphQL schema's description.
+    pub summary: String,
     /// In file order (OpenAPI: by path, then method).
     pub operations: Vec<OperationDoc>,
     pub types: Vec<TypeDoc>,
@@ -79,11 +82,8 @@ impl Schema {
                 .collect();
             let kind = if self.avro.is_some() { "record" } else { "schema" };
             let name = event.name.clone().unwrap_or_else(|| "event".to_string());
-            ApiReference {
-                operations: Vec::new(),
-                types: vec![TypeDoc { name, kind, doc: String::new(), fields }],
-                truncated: false,
-            }
+            let types = vec![TypeDoc { name, kind, doc: String::new(), fields }];
+            ApiReference { types, ..ApiReference::default() }
         } else {
             return None;
         };
@@ -115,6 +115,8 @@ fn proto_reference(file: &FileDescriptor) -> ApiReference {
     let comments = proto_comments(file);
     let doc = |path: &[i32]| comments.get(path).cloned().unwrap_or_default();
     let mut reference = ApiReference::default();
+    let summaries: Vec<String> = file.services().map(|s| doc(s.path())).filter(|d| !d.is_empty()).collect();
+    reference.summary = summaries.join("\n");
     for service in file.services() {
         for method in service.methods() {
             let stream = |yes: bool| if yes { "stream " } else { "" };
@@ -224,6 +226,7 @@ fn content_type(body: &Value) -> String {
 
 fn openapi_reference(document: &Value) -> ApiReference {
     let mut reference = ApiReference::default();
+    reference.summary = document.get("info").map_or_else(String::new, |info| text(info, "description"));
     if let Some(paths) = document.get("paths").and_then(Value::as_object) {
         for (path, item) in paths {
             for method in METHODS {
@@ -277,6 +280,7 @@ fn openapi_reference(document: &Value) -> ApiReference {
 fn graphql_reference(schema: &apollo_compiler::Schema) -> ApiReference {
     let description = |d: Option<&apollo_compiler::Node<str>>| d.map_or_else(String::new, |d| d.to_string());
     let mut reference = ApiReference::default();
+    reference.summary = description(schema.schema_definition.description.as_ref());
     let roots = [
         ("Query", schema.schema_definition.query.as_ref()),
         ("Mutation", schema.schema_definition.mutation.as_ref()),
@@ -359,6 +363,7 @@ mod tests {
                 output: "stream a.v1.Order".into(),
             }]
         );
+        assert_eq!(r.summary, "Orders of a shop.");
         let names: Vec<&str> = r.types.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["a.v1.PlaceRequest", "a.v1.PlaceRequest.Line", "a.v1.Order", "a.v1.State"]);
         assert_eq!(r.types[0].doc, "What to order.");

@@ -416,7 +416,6 @@ pub struct RouteRow {
     open: bool,
 }
 
-
 pub fn security(model: &Model, index: &Index) -> SecurityPage {
     let trust_domain = model.mtls.as_ref().map(|m| m.trust_domain.clone());
     let mtls = match &model.mtls {
@@ -602,7 +601,8 @@ pub fn versions(model: &Model, schemas: &SchemaIndex, index: &Index) -> Versions
                 .iter()
                 .map(|v| {
                     let message = v.message.as_ref().map_or(String::new(), |m| m.value.clone());
-                    let mut types = schemas.get(v.schema).and_then(|s| s.reference()).map_or_else(Vec::new, |r| r.types);
+                    let mut types =
+                        schemas.get(v.schema).and_then(|s| s.reference()).map_or_else(Vec::new, |r| r.types);
                     if !message.is_empty() {
                         types.retain(|t| t.name == message);
                     }
