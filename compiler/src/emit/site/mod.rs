@@ -33,8 +33,9 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     let Some(origin) = model.services.first().map(|s| s.name.span) else { return Vec::new() };
     let index = Index::new(model);
     let mut out = Vec::new();
-    let mut page =
-        |path: String, contents: String| out.push(Artifact { path: format!("site/{path}"), contents, origin });
+    let mut page = |path: String, contents: String| {
+        out.push(Artifact { path: format!("site/{path}"), contents, origin });
+    };
     page("style.css".into(), STYLE.to_string());
     page("search.js".into(), SEARCH.to_string());
     page("search-index.js".into(), pages::search_index(model, schemas));

@@ -123,12 +123,26 @@ pub fn runbooks(model: &Model) -> Vec<Runbook> {
     }
     let mut seen: HashMap<String, usize> = HashMap::new();
     for runbook in &mut out {
-        let base = format!("{}-{}-{}", runbook.alert, runbook.id, runbook.severity);
+        let base = bounded(format!("{}-{}-{}", runbook.alert, runbook.id, runbook.severity));
         let n = seen.entry(base.clone()).or_default();
         *n += 1;
         runbook.id = if *n == 1 { base } else { format!("{base}-{n}") };
     }
     out
+}
+
+/// The longest runbook id kept whole: call labels carry operation paths of
+/// any length, and a file name has at most 255 bytes.
+const MAX_ID: usize = 100;
+
+/// `id` (ASCII, a [`slug`]), cut to its first 80 bytes and a hash of the whole
+/// when longer than [`MAX_ID`] (FNV-1a: deterministic on every machine).
+fn bounded(id: String) -> String {
+    if id.len() <= MAX_ID {
+        return id;
+    }
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{}-{hash:016x}", &id[..80])
 }
 
 fn burn(
@@ -286,5 +300,19 @@ pub fn page(model: &Model, runbook: &Runbook, index: &super::Index) -> RunbookPa
         callers,
         producers,
         steps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_ids_are_cut_with_a_hash_of_the_whole() {
+        assert_eq!(bounded("ServiceErrorRateHigh-orders-critical".into()), "ServiceErrorRateHigh-orders-critical");
+        let long = bounded(format!("CallLatencyHigh-{}-a", "x".repeat(300)));
+        let other = bounded(format!("CallLatencyHigh-{}-b", "x".repeat(300)));
+        assert_eq!(long.len(), 80 + 1 + 16);
+        assert_ne!(long, other);
     }
 }
