@@ -114,9 +114,8 @@ fn proto_comments(file: &FileDescriptor) -> HashMap<Vec<i32>, String> {
 fn proto_reference(file: &FileDescriptor) -> ApiReference {
     let comments = proto_comments(file);
     let doc = |path: &[i32]| comments.get(path).cloned().unwrap_or_default();
-    let mut reference = ApiReference::default();
     let summaries: Vec<String> = file.services().map(|s| doc(s.path())).filter(|d| !d.is_empty()).collect();
-    reference.summary = summaries.join("\n");
+    let mut reference = ApiReference { summary: summaries.join("\n"), ..ApiReference::default() };
     for service in file.services() {
         for method in service.methods() {
             let stream = |yes: bool| if yes { "stream " } else { "" };
@@ -225,8 +224,8 @@ fn content_type(body: &Value) -> String {
 }
 
 fn openapi_reference(document: &Value) -> ApiReference {
-    let mut reference = ApiReference::default();
-    reference.summary = document.get("info").map_or_else(String::new, |info| text(info, "description"));
+    let summary = document.get("info").map_or_else(String::new, |info| text(info, "description"));
+    let mut reference = ApiReference { summary, ..ApiReference::default() };
     if let Some(paths) = document.get("paths").and_then(Value::as_object) {
         for (path, item) in paths {
             for method in METHODS {
@@ -279,8 +278,8 @@ fn openapi_reference(document: &Value) -> ApiReference {
 
 fn graphql_reference(schema: &apollo_compiler::Schema) -> ApiReference {
     let description = |d: Option<&apollo_compiler::Node<str>>| d.map_or_else(String::new, |d| d.to_string());
-    let mut reference = ApiReference::default();
-    reference.summary = description(schema.schema_definition.description.as_ref());
+    let summary = description(schema.schema_definition.description.as_ref());
+    let mut reference = ApiReference { summary, ..ApiReference::default() };
     let roots = [
         ("Query", schema.schema_definition.query.as_ref()),
         ("Mutation", schema.schema_definition.mutation.as_ref()),
