@@ -5,7 +5,8 @@
 //! ([`files`]), and the message brokers: NATS JetStream ([`nats`]),
 //! RabbitMQ ([`rabbitmq`]) and a Kafka-protocol broker with a real Kafka
 //! client ([`kafka`]), with a restartable NATS server and a TCP relay that
-//! cuts connections for the runtime's event bus ([`brokers`]). Each test
+//! cuts connections for the runtime's event bus ([`brokers`]), and a
+//! headless Chromium driven over WebDriver ([`browser`]). Each test
 //! binary's `support` module re-exports it beside the helpers only one side
 //! needs (compiling a mesh with `meshc`, protos for the runtime).
 //!
@@ -14,6 +15,7 @@
 //! optional: when it cannot be found the tests panic, they do not skip.
 
 pub mod brokers;
+pub mod browser;
 pub mod envoy;
 pub mod files;
 pub mod http;
@@ -23,6 +25,7 @@ pub mod ports;
 pub mod rabbitmq;
 pub mod upstream;
 
+pub use browser::Browser;
 pub use envoy::{envoy_bin, envoy_validate, static_cluster, EnvoyProcess};
 pub use files::{copy_tree, corpora, repo_root, write_files};
 pub use http::{http_date, http_request, http_request_with_body, try_http_request, HttpResponse};

@@ -54,6 +54,7 @@ mod proto_breaking;
 mod rabbitmq_definitions;
 mod runtime_configs;
 mod schema_registry_subjects;
+mod site;
 mod sock_shop;
 mod support_selftest;
 mod tcp_services;

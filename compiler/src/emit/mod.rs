@@ -27,6 +27,7 @@ mod prometheus;
 mod rabbitmq;
 mod runtime;
 mod schema_registry;
+mod site;
 pub mod stats;
 
 use rayon::prelude::*;
@@ -330,6 +331,13 @@ pub static BACKENDS: &[Backend] = &[
         description: "Per topic: its schema-registry subject (Confluent REST payloads): the compatibility level and every schema version, under the topic's subject naming.",
         page: "schema-registry.md",
         emit: schema_registry::emit,
+    },
+    Backend {
+        name: "site",
+        engine: "site",
+        description: "The documentation site (`site/`, static HTML that works from file://): a catalog with search, a page per service (its APIs' operations and types from their schemas, calls in and out, events, who may call it, SLOs, alerts, versions), topology diagrams as SVG (call graph with retry amplification, event flow, route maps), the security posture, versions, a runbook per alert.",
+        page: "site.md",
+        emit: site::emit,
     },
     Backend {
         name: "token-exchange",

@@ -215,6 +215,60 @@ impl Model {
         components.reverse();
         components
     }
+
+    /// Retry amplification: for every service (by [`ServiceId`] index), the
+    /// most requests one gateway request can cause to it (the product of
+    /// attempts along the worst path from a route, background calls left
+    /// out) and the last step of that path; `None`: no route reaches it.
+    /// One pass over routes and calls in topological order, no path
+    /// enumeration; inside a call cycle one pass is enough (the cycle is
+    /// reported on its own). The retry-amplification check and the docs
+    /// site read it.
+    pub fn retry_amplification(&self) -> Vec<Option<Amplified>> {
+        let mut worst: Vec<Option<Amplified>> = vec![None; self.services.len()];
+        let raise = |worst: &mut Vec<Option<Amplified>>, target: ServiceId, amplification: u64, via: AmplifiedVia| {
+            let slot = &mut worst[target.index()];
+            if slot.is_none_or(|a| amplification > a.amplification) {
+                *slot = Some(Amplified { amplification, via });
+            }
+        };
+        for (g, gateway) in self.gateway_ids().zip(&self.gateways) {
+            for (route, r) in gateway.routes.iter().zip(0..) {
+                let Some(forward) = route.forward() else { continue };
+                let attempts = forward.retries.as_ref().map_or(1, |p| p.attempts());
+                raise(&mut worst, forward.target.value, attempts, AmplifiedVia::Route { gateway: g, route: r });
+            }
+        }
+        for component in self.call_graph_components() {
+            for caller in component {
+                let Some(at_caller) = worst[caller.index()] else { continue };
+                let service = self.service(caller);
+                for (call, c) in service.calls.iter().zip(0..).filter(|(c, _)| c.on_request_path()) {
+                    let attempts = service.call_retries(call).map_or(1, |p| p.attempts());
+                    let amplification = at_caller.amplification.saturating_mul(attempts);
+                    raise(&mut worst, call.target.value, amplification, AmplifiedVia::Call { caller, call: c });
+                }
+            }
+        }
+        worst
+    }
+}
+
+/// A service's worst retry amplification ([`Model::retry_amplification`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Amplified {
+    /// Requests to the service per gateway request, at worst.
+    pub amplification: u64,
+    /// The last step of the worst path.
+    pub via: AmplifiedVia,
+}
+
+/// How a service's worst amplification is reached: from a gateway route, or
+/// through a call (its index in the caller's `calls`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AmplifiedVia {
+    Route { gateway: GatewayId, route: usize },
+    Call { caller: ServiceId, call: usize },
 }
 
 /// A protocol schema file as the spec refers to it; the schema layer loads it.

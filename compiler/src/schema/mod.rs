@@ -15,6 +15,7 @@ mod jwks;
 mod openapi;
 mod proto;
 pub mod proto_module;
+pub mod reference;
 mod refs;
 pub mod shape;
 
