@@ -55,6 +55,7 @@ mod rabbitmq_definitions;
 mod runtime_configs;
 mod schema_registry_subjects;
 mod sock_shop;
+mod stdlib_docs;
 mod support_selftest;
 mod tcp_services;
 mod tracing;

@@ -53,8 +53,8 @@ pub struct Side<'a> {
 pub fn diff_workspaces_in(old: Side, new: Side, policy: &Policy) -> Diffed {
     // The check passes are `meshc check`'s: a diff needs each version's
     // model and schemas, which lowering and loading errors alone prevent.
-    let mut old_run = front_end_in(old.fs, old.path, None, false);
-    let mut new_run = front_end_in(new.fs, new.path, None, false);
+    let mut old_run = front_end_in(old.fs, old.path, None, &[], false);
+    let mut new_run = front_end_in(new.fs, new.path, None, &[], false);
     let canonical = |side: &Side| side.fs.canonicalize(side.path).unwrap_or_else(|_| side.path.to_path_buf());
     let mut sources = Sources::new(&common_ancestor(&canonical(&old), &canonical(&new)));
     let (Some(old_model), Some(new_model)) = (old_run.model.take(), new_run.model.take()) else {

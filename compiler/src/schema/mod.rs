@@ -502,6 +502,21 @@ impl SchemaIndex {
         self.schemas.get(id.index()).and_then(Option::as_ref)
     }
 
+    /// Whether repeating `operation` of `target` is safe: not a POST or
+    /// PATCH, and for gRPC a method whose .proto declares an
+    /// `idempotency_level`. `None`: a gRPC method whose schema did not load.
+    pub fn idempotent(&self, model: &Model, target: ServiceId, operation: &Operation) -> Option<bool> {
+        use crate::model::values::HttpMethod;
+        match operation {
+            Operation::Rest { method: HttpMethod::Post | HttpMethod::Patch, .. } => Some(false),
+            Operation::Grpc { .. } => {
+                let apis = model.service(target).apis.iter().filter(|a| a.serves(operation));
+                apis.filter_map(|a| self.get(a.schema)?.grpc_idempotent(operation)).next()
+            }
+            _ => Some(true),
+        }
+    }
+
     /// The loaded schema that defines `operation` for the `target` service:
     /// one of its APIs that serves the operation. `None` when no loaded
     /// schema does (the unknown-operation pass reports that).
