@@ -15,6 +15,7 @@ mod architecture;
 mod avro_reference;
 mod cert_dir;
 mod cli;
+mod compliance;
 mod contract_mocks;
 mod contract_runner;
 mod contracts;
