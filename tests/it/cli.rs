@@ -207,6 +207,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "cert-manager/payments.yaml",
             "cert-manager/reviews.yaml",
             "cert-manager/storefront.yaml",
+            "compliance/report.json",
             "contracts/consumers/accounts.json",
             "contracts/consumers/catalog.json",
             "contracts/consumers/gateway-public.json",

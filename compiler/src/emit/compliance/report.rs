@@ -9,7 +9,6 @@
 use serde::Serialize;
 
 use crate::base::Span;
-use crate::diag::Severity;
 use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::compliance::{evaluate, Compliance, Outcome};
 use crate::model::{Call, Model};
@@ -135,10 +134,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
         rules.push(RuleEntry {
             rule: &rule.name.value,
             applies_to: rule.applies_to.as_str(),
-            severity: match rule.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-            },
+            severity: rule.severity.as_str(),
             message: &rule.message,
             reference: rule.reference.as_deref(),
             declared: location(compliance, rule.name.span),
