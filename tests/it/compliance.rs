@@ -127,7 +127,11 @@ fn unknown_kinds_properties_and_classes_are_errors_with_did_you_mean() {
         "#,
     );
     let help = |code: &str| {
-        c.diagnostics.iter().filter(|d| d.code.id() == code).map(|d| d.help.clone().unwrap_or_default()).collect::<Vec<_>>()
+        c.diagnostics
+            .iter()
+            .filter(|d| d.code.id() == code)
+            .map(|d| d.help.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
     };
     assert!(help("MESH0129")[0].contains("`service`"), "{:?}", help("MESH0129"));
     let properties = help("MESH0130");
@@ -360,7 +364,12 @@ fn the_std_rule_sets_load_by_import_and_by_rules_and_flag_a_non_compliant_mesh()
     assert!(rules.contains(&"services-owned".to_string()), "{rules:?}");
     assert!(rules.contains(&"public-routes-rate-limited".to_string()), "{rules:?}");
     // Imported, the same rules apply.
-    let imported = compile_fixture_with(&fixture.replace("//- mesh.kdl\n", "//- mesh.kdl\nimport \"std:compliance/baseline\"\n"), None, &[]).1;
+    let imported = compile_fixture_with(
+        &fixture.replace("//- mesh.kdl\n", "//- mesh.kdl\nimport \"std:compliance/baseline\"\n"),
+        None,
+        &[],
+    )
+    .1;
     assert_eq!(baseline(&imported), rules);
     // Strict holds the baseline and more: health checks, SLOs, strict mTLS.
     let strict = baseline(&compile_fixture_with(fixture, None, &["strict"]).1);
@@ -368,7 +377,12 @@ fn the_std_rule_sets_load_by_import_and_by_rules_and_flag_a_non_compliant_mesh()
         assert!(strict.contains(&rule.to_string()), "{rule} missing from {strict:?}");
     }
     // A rule set applied twice (imported and by --rules) loads once.
-    let twice = compile_fixture_with(&fixture.replace("//- mesh.kdl\n", "//- mesh.kdl\nimport \"std:compliance/baseline\"\n"), None, &["baseline", "compliance/baseline"]).1;
+    let twice = compile_fixture_with(
+        &fixture.replace("//- mesh.kdl\n", "//- mesh.kdl\nimport \"std:compliance/baseline\"\n"),
+        None,
+        &["baseline", "compliance/baseline"],
+    )
+    .1;
     assert_eq!(baseline(&twice), rules);
 }
 
@@ -407,20 +421,19 @@ fn sarif_and_json_carry_the_rule_and_its_control_reference() {
     );
     let sarif: serde_json::Value =
         serde_json::from_str(&render(Format::Sarif, &c.diagnostics, &c.sources, false)).unwrap();
-    let result = sarif["runs"][0]["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["ruleId"] == "MESH0128")
-        .unwrap()
-        .clone();
+    let result =
+        sarif["runs"][0]["results"].as_array().unwrap().iter().find(|r| r["ruleId"] == "MESH0128").unwrap().clone();
     assert_eq!(result["properties"]["rule"], "services-owned");
     assert_eq!(result["properties"]["reference"], "ISO/IEC 27001:2022 A.5.9");
     assert_eq!(result["properties"]["tags"], serde_json::json!(["compliance", "ISO/IEC 27001:2022 A.5.9"]));
     assert_eq!(result["level"], "warning");
-    let json: serde_json::Value = serde_json::from_str(&render(Format::Json, &c.diagnostics, &c.sources, false)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&render(Format::Json, &c.diagnostics, &c.sources, false)).unwrap();
     let d = json["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "MESH0128").unwrap().clone();
-    assert_eq!((d["rule"].clone(), d["reference"].clone()), ("services-owned".into(), "ISO/IEC 27001:2022 A.5.9".into()));
+    assert_eq!(
+        (d["rule"].clone(), d["reference"].clone()),
+        ("services-owned".into(), "ISO/IEC 27001:2022 A.5.9".into())
+    );
 }
 
 #[test]

@@ -116,7 +116,11 @@ fn page(name: &str, text: &str) -> String {
     );
     if importable {
         let _ = writeln!(out, "# `std:{name}`\n");
-        let _ = writeln!(out, "**Import:** `import \"std:{name}\"` · **Source:** [stdlib/{name}.kdl]({}stdlib/{name}.kdl)\n", up(name));
+        let _ = writeln!(
+            out,
+            "**Import:** `import \"std:{name}\"` · **Source:** [stdlib/{name}.kdl]({}stdlib/{name}.kdl)\n",
+            up(name)
+        );
     } else {
         let _ = writeln!(out, "# `stdlib/{name}.kdl`\n");
         let _ = writeln!(

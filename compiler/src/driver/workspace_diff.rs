@@ -842,9 +842,13 @@ mod tests {
     fn every_spec_rule_example_reports_its_rule() {
         for rule in breaking::spec::RULES {
             let diffed = run(rule.before, rule.after);
-            let rules: Vec<_> = diffed.diagnostics.iter().map(|d| (d.rule, d.message.clone())).collect();
+            let rules: Vec<_> = diffed.diagnostics.iter().map(|d| (d.rule.clone(), d.message.clone())).collect();
             assert!(diffed.loaded, "{}: {:?}", rule.id, rules);
-            assert!(rules.iter().any(|(r, _)| *r == Some(rule.id)), "{} does not report itself: {rules:?}", rule.id);
+            assert!(
+                rules.iter().any(|(r, _)| r.as_deref() == Some(rule.id)),
+                "{} does not report itself: {rules:?}",
+                rule.id
+            );
             let back = run(rule.before, rule.before);
             assert!(back.diagnostics.is_empty(), "{}: an unchanged workspace reports {:?}", rule.id, back.diagnostics);
         }

@@ -133,28 +133,27 @@ impl Loader<'_> {
     /// inside the workspace; `None` (reported) when it is neither.
     fn rule_set(&mut self, set: &str) -> Option<Pending> {
         let std_name = set.strip_prefix(stdlib::SCHEME).unwrap_or(set);
-        let named = stdlib::path(&format!("{}{std_name}", stdlib::RULE_SETS)).or_else(|| {
-            stdlib::path(std_name).filter(|_| std_name.starts_with(stdlib::RULE_SETS))
-        });
+        let named = stdlib::path(&format!("{}{std_name}", stdlib::RULE_SETS))
+            .or_else(|| stdlib::path(std_name).filter(|_| std_name.starts_with(stdlib::RULE_SETS)));
         if let Some(path) = named {
             return Some(Pending { path, importer: None });
         }
-        let in_workspace = self.fs.canonicalize(&self.root_dir.join(set)).ok().filter(|p| p.starts_with(&self.root_dir));
+        let in_workspace =
+            self.fs.canonicalize(&self.root_dir.join(set)).ok().filter(|p| p.starts_with(&self.root_dir));
         if let Some(path) = in_workspace.filter(|p| !self.fs.is_dir(p)) {
             return Some(Pending { path, importer: None });
         }
         let sets: Vec<&str> = stdlib::names().filter_map(|n| n.strip_prefix(stdlib::RULE_SETS)).collect();
-        self.sink.push(
-            Diagnostic::new(Code::UnknownRuleSet, format!("`--rules {set}` names no rule set"))
-                .help(match crate::diag::did_you_mean(std_name, sets.iter().copied()) {
-                    Some(close) => format!("did you mean `{close}`? the standard rule sets are: {}", sets.join(", ")),
-                    None => format!(
-                        "give a standard rule set ({}) or a .kdl file inside the workspace `{}`",
-                        sets.join(", "),
-                        self.root_dir.display()
-                    ),
-                }),
-        );
+        self.sink.push(Diagnostic::new(Code::UnknownRuleSet, format!("`--rules {set}` names no rule set")).help(
+            match crate::diag::did_you_mean(std_name, sets.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`? the standard rule sets are: {}", sets.join(", ")),
+                None => format!(
+                    "give a standard rule set ({}) or a .kdl file inside the workspace `{}`",
+                    sets.join(", "),
+                    self.root_dir.display()
+                ),
+            },
+        ));
         None
     }
 

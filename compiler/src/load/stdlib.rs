@@ -71,7 +71,9 @@ mod tests {
         let path = path("compliance/baseline").unwrap();
         assert_eq!(path, Path::new("<std>/compliance/baseline.kdl"));
         assert!(text(&path).unwrap().contains("compliance-rule \"routes-authenticated\""));
-        assert!(text(&path("compliance/strict").unwrap()).unwrap().contains("import \"std:compliance/baseline\""));
+        assert!(text(&super::path("compliance/strict").unwrap())
+            .unwrap()
+            .contains("import \"std:compliance/baseline\""));
         assert_eq!(super::path("compliance"), None);
     }
 }

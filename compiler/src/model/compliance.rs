@@ -275,8 +275,6 @@ pub struct Rule {
     pub message: String,
     /// The control it implements (`SOC 2 CC6.1`).
     pub reference: Option<String>,
-    /// Whether it comes from the standard library (`std:compliance/...`).
-    pub from_stdlib: bool,
     pub span: Span,
 }
 
@@ -577,9 +575,7 @@ impl<'m> Facts<'m> {
                 model.service(*caller).call_retries(call).is_some_and(|p| p.repeats_delivered_requests())
             }
             (Flag::Tcp, Subject::Call(_, call)) => call.tcp,
-            (Flag::Idempotent, Subject::Call(_, call)) => {
-                call.idempotent || (self.idempotent)(call)
-            }
+            (Flag::Idempotent, Subject::Call(_, call)) => call.idempotent || (self.idempotent)(call),
             (Flag::Background, Subject::Call(_, call)) => call.background,
             (Flag::Mtls, Subject::Call(caller, call)) => {
                 model.mtls_between(Some(model.service(*caller)), model.service(call.target.value))
@@ -601,6 +597,40 @@ impl<'m> Facts<'m> {
             }
             // Lowering only accepts the properties of the rule's kind (`PROPERTIES`).
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::FileId;
+
+    #[test]
+    fn a_span_is_located_by_file_and_one_based_line() {
+        let compliance = Compliance {
+            files: vec![SpecFile::new("mesh.kdl".into(), "a\nbb\n\nc"), SpecFile::new("b.kdl".into(), "")],
+            ..Compliance::default()
+        };
+        let at = |file, offset: usize| compliance.locate(Span::new(FileId(file), offset..offset + 1));
+        assert_eq!(at(0, 0), Some(("mesh.kdl", 1)));
+        assert_eq!(at(0, 2), Some(("mesh.kdl", 2)));
+        assert_eq!(at(0, 6), Some(("mesh.kdl", 4)));
+        assert_eq!(at(1, 0), Some(("b.kdl", 1)));
+        // A schema file (loaded after the spec) is no spec file.
+        assert_eq!(at(2, 0), None);
+    }
+
+    #[test]
+    fn every_kind_has_properties_and_names_are_unique_per_kind() {
+        for kind in SubjectKind::ALL {
+            let names: Vec<&str> = properties(kind).map(|(n, _)| n).collect();
+            assert!(names.contains(&"classified"), "{kind:?}");
+            let mut unique = names.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), names.len(), "{kind:?} names a property twice");
+            assert_eq!(SubjectKind::parse(kind.as_str()), Some(kind));
         }
     }
 }

@@ -34,7 +34,8 @@ impl RetryPolicy {
     /// it retries on some condition other than `connect-failure` and
     /// `refused-stream` (which fire only when the request never left).
     pub fn repeats_delivered_requests(&self) -> bool {
-        self.retries > 0 && self.conditions().iter().any(|c| !matches!(c, RetryOn::ConnectFailure | RetryOn::RefusedStream))
+        self.retries > 0
+            && self.conditions().iter().any(|c| !matches!(c, RetryOn::ConnectFailure | RetryOn::RefusedStream))
     }
 
     /// Requests one logical call can make: the first attempt and its retries.

@@ -517,6 +517,14 @@ impl SchemaIndex {
         }
     }
 
+    /// Whether repeating a call is safe as far as the schemas tell: a call
+    /// without an operation, or whose gRPC schema did not load (not judged),
+    /// counts as safe. The call's own `idempotent=#true` is not considered.
+    pub fn call_idempotent(&self, model: &Model, call: &crate::model::Call) -> bool {
+        let Some(op) = &call.operation else { return true };
+        self.idempotent(model, call.target.value, &op.value) != Some(false)
+    }
+
     /// The loaded schema that defines `operation` for the `target` service:
     /// one of its APIs that serves the operation. `None` when no loaded
     /// schema does (the unknown-operation pass reports that).

@@ -8,7 +8,7 @@
 
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::compliance::{evaluate, Evaluation};
-use crate::model::Model;
+use crate::model::{Call, Model};
 use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
@@ -16,9 +16,7 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     if compliance.rules.is_empty() && compliance.suppressions.is_empty() {
         return;
     }
-    let idempotent = |call: &crate::model::Call| {
-        call.operation.as_ref().is_none_or(|op| schemas.idempotent(model, call.target.value, &op.value) != Some(false))
-    };
+    let idempotent = |call: &Call| schemas.call_idempotent(model, call);
     let Evaluation { results, used, expired } = evaluate(model, &idempotent);
     for result in &results {
         let rule = compliance.rule(result.rule);
@@ -65,7 +63,10 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
                 .help("fix the subject so the rule holds and remove the suppression, or renew it with a later `until` and a reason that still holds"),
             );
         } else if !used[i] {
-            let judged = results[suppression.rule.value.index()].outcomes.iter().find(|o| o.subject == suppression.subject.value);
+            let judged = results[suppression.rule.value.index()]
+                .outcomes
+                .iter()
+                .find(|o| o.subject == suppression.subject.value);
             let why = match judged {
                 Some(o) if o.passed => "it passes the rule".to_string(),
                 Some(_) => "another suppression of the same rule and subject comes first".to_string(),
@@ -77,7 +78,8 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
                     rule.applies_to.naming()
                 ),
             };
-            let names: Vec<&str> = results[suppression.rule.value.index()].outcomes.iter().map(|o| o.subject.as_str()).collect();
+            let names: Vec<&str> =
+                results[suppression.rule.value.index()].outcomes.iter().map(|o| o.subject.as_str()).collect();
             let help = match (judged, crate::diag::did_you_mean(&suppression.subject.value, names.iter().copied())) {
                 (None, Some(close)) => format!("did you mean `{close}`?"),
                 _ => "remove the suppression".to_string(),
@@ -85,7 +87,10 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
             sink.push(
                 Diagnostic::new(
                     Code::UnusedSuppression,
-                    format!("the suppression of `{}` for `{}` silences nothing: {why}", rule.name.value, suppression.subject.value),
+                    format!(
+                        "the suppression of `{}` for `{}` silences nothing: {why}",
+                        rule.name.value, suppression.subject.value
+                    ),
                 )
                 .at(suppression.subject.span, "nothing to silence")
                 .help(help),

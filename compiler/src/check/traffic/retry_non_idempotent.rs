@@ -57,4 +57,3 @@ fn help(op: &Operation) -> String {
     };
     format!("{proto}declare the call idempotent=#true if it sends an idempotency key, retry only unsent requests (on=\"connect-failure refused-stream\", or policy=\"std-unsent-only\"), or turn retries off with `retries 0`")
 }
-

@@ -91,9 +91,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     if compliance.rules.is_empty() && compliance.classes.is_empty() {
         return Vec::new();
     }
-    let idempotent = |call: &Call| {
-        call.operation.as_ref().is_none_or(|op| schemas.idempotent(model, call.target.value, &op.value) != Some(false))
-    };
+    let idempotent = |call: &Call| schemas.call_idempotent(model, call);
     let evaluation = evaluate(model, &idempotent);
     let mut summary = Summary { rules: compliance.rules.len(), ..Summary::default() };
     let mut rules = Vec::with_capacity(evaluation.results.len());

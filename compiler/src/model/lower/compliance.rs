@@ -10,7 +10,7 @@ use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic, Severity};
 use crate::model::api_versions::Date;
 use crate::model::compliance::{
-    properties, DataClass, DataClassId, Predicate, SpecFile, PropertyType, Rule, RuleId, ServiceLabel, SubjectKind,
+    properties, DataClass, DataClassId, Predicate, PropertyType, Rule, RuleId, ServiceLabel, SpecFile, SubjectKind,
     Suppression, Test,
 };
 use crate::model::identity::MtlsMode;
@@ -39,7 +39,7 @@ impl Lower<'_> {
         classes: &[&Node],
         labelled_services: &[(&Node, Option<ServiceId>)],
         labelled_topics: &[(&Node, Option<TopicId>)],
-        rules: &[(&Node, bool)],
+        rules: &[&Node],
         suppressions: &[&Node],
     ) {
         let mut names = Names::default();
@@ -61,8 +61,8 @@ impl Lower<'_> {
                 }
             }
         }
-        for (node, from_stdlib) in rules {
-            self.rule(node, *from_stdlib, &mut names);
+        for node in rules {
+            self.rule(node, &mut names);
         }
         for node in suppressions {
             if let Some(suppression) = self.suppression(node, &names) {
@@ -94,7 +94,8 @@ impl Lower<'_> {
                 "description" if once.first(child, self.sink) => {
                     read::check_entries(child, 1, &[], self.sink);
                     read::no_children(child, self.sink);
-                    description = read::string_arg(child, 0, "a text", "description \"...\"", self.sink).map(|d| d.value);
+                    description =
+                        read::string_arg(child, 0, "a text", "description \"...\"", self.sink).map(|d| d.value);
                 }
                 "holders" if once.first(child, self.sink) => {
                     read::no_children(child, self.sink);
@@ -128,7 +129,7 @@ impl Lower<'_> {
         if ok {
             let id = self.model.compliance.next_class_id();
             self.model.compliance.classes.push(DataClass { name: name.clone(), description, holders, span: node.span });
-            names.classes.insert(name.value, (Some(id), node.name_span));
+            names.classes.insert(name.value, (Some(id), name.span));
         }
     }
 
@@ -153,7 +154,7 @@ impl Lower<'_> {
         resolve(self.sink, &names.classes, name, Code::UnknownDataClass, "data class", declare)
     }
 
-    fn rule(&mut self, node: &Node, from_stdlib: bool, names: &mut Names) {
+    fn rule(&mut self, node: &Node, names: &mut Names) {
         read::check_entries(node, 1, &[], self.sink);
         let Some(name) = read::string_arg(node, 0, "a name", RULE_EXAMPLE, self.sink) else { return };
         let entry = (None, name.span);
@@ -252,10 +253,9 @@ impl Lower<'_> {
             severity,
             message: message.value,
             reference: reference.map(|r| r.value),
-            from_stdlib,
             span: node.span,
         });
-        names.rules.insert(name.value, (Some(id), node.name_span));
+        names.rules.insert(name.value, (Some(id), name.span));
     }
 
     /// One string argument, no properties, no children.
@@ -331,7 +331,8 @@ impl Lower<'_> {
             "not" => self.conjunction(node, kind, classes).map(|p| Predicate::Not(Box::new(p))),
             name => {
                 let Some((_, ty)) = properties(kind).find(|(n, _)| *n == name) else {
-                    let known: Vec<&str> = properties(kind).map(|(n, _)| n).chain(CONNECTIVES.iter().copied()).collect();
+                    let known: Vec<&str> =
+                        properties(kind).map(|(n, _)| n).chain(CONNECTIVES.iter().copied()).collect();
                     let elsewhere: Vec<&str> = SubjectKind::ALL
                         .into_iter()
                         .filter(|k| *k != kind && properties(*k).any(|(n, _)| n == name))
@@ -340,7 +341,11 @@ impl Lower<'_> {
                     let help = match suggestion(name, known.iter().copied()) {
                         Some(s) => s,
                         None if !elsewhere.is_empty() => {
-                            format!("`{name}` is a property of a {}, not of a {}", elsewhere.join(" or "), kind.as_str())
+                            format!(
+                                "`{name}` is a property of a {}, not of a {}",
+                                elsewhere.join(" or "),
+                                kind.as_str()
+                            )
                         }
                         None => format!("properties of a {}: {}", kind.as_str(), known.join(", ")),
                     };
@@ -366,7 +371,9 @@ impl Lower<'_> {
                         .at(node.span, "wrong arguments")
                         .help(match ty {
                             PropertyType::Flag(_) => format!("write it alone: {name}"),
-                            PropertyType::MtlsMode => format!("{name} \"strict\" (or several: \"strict\" \"permissive\")"),
+                            PropertyType::MtlsMode => {
+                                format!("{name} \"strict\" (or several: \"strict\" \"permissive\")")
+                            }
                             PropertyType::DataClass => format!("{name} \"pii\""),
                         }),
                     );
@@ -397,8 +404,10 @@ impl Lower<'_> {
                             return None;
                         }
                         let class = read::string_arg(node, 0, "a data class", "data-class \"pii\"", self.sink)?;
-                        let declare =
-                            format!("declare it at the top level: data-class \"{}\" {{ holders \"...\" }}", class.value);
+                        let declare = format!(
+                            "declare it at the top level: data-class \"{}\" {{ holders \"...\" }}",
+                            class.value
+                        );
                         let id = resolve(self.sink, classes, &class, Code::UnknownDataClass, "data class", declare)?;
                         Test::Carries(id.value)
                     }

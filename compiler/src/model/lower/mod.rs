@@ -168,9 +168,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 }
                 // Lowered once services have ids: they name them (and rules name classes).
                 "data-class" => class_nodes.push(node),
-                "compliance-rule" => {
-                    rule_nodes.push((node, crate::load::stdlib::contains(&cx.sources.get(doc.file).path)));
-                }
+                "compliance-rule" => rule_nodes.push(node),
                 "suppress" => suppress_nodes.push(node),
                 "proto-include" => {
                     if let Some(dir) = cx.directory(node, "proto-include \"protos\"") {
