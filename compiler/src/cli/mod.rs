@@ -136,10 +136,10 @@ struct ReportArgs {
     /// Treat this lint level as errors (`--deny warnings`).
     #[arg(long, value_enum)]
     deny: Option<Deny>,
-    /// Judge API version lifecycles (deprecated, past sunset) on this day,
+    /// Judge API version lifecycles (deprecated, past sunset), evolution
+    /// exceptions and compliance suppressions (`until`) on this day,
     /// YYYY-MM-DD; default `SOURCE_DATE_EPOCH`, else the clock. Changes
     /// diagnostics only, never an artifact.
-    /// Also judge suppressions' `until` days on it.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = Date::parse)]
     today: Option<Date>,
     /// Apply a compliance rule set as if the spec imported it: a standard
