@@ -71,7 +71,7 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
                 Some(o) if o.passed => "it passes the rule".to_string(),
                 Some(_) => "another suppression of the same rule and subject comes first".to_string(),
                 None => format!(
-                    "the rule judges no {} named `{}` (subjects of a {} are named {})",
+                    "the rule judges no {} named `{}` (none exists, or its `when` leaves it out; a {} is named {})",
                     rule.applies_to.as_str(),
                     suppression.subject.value,
                     rule.applies_to.as_str(),
