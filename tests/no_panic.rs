@@ -102,7 +102,9 @@ const KDL_TOKENS: &[&str] = &[
     "import \"mesh.kdl\"\n", "service", "gateway", "route", "calls", "api", "owner", "address", "listener",
     "match", "to", "timeout", "error-format", "status", "header", "mesh", "operation=", "port=", "schema=",
     "kind=", "path=", "path-prefix=", "method=", "message=", "prefix=", "exact=", "present=", "address=",
-    "grpc-service=", "topic", "publishes", "subscribes", "schema", "format=",
+    "grpc-service=", "topic", "publishes", "subscribes", "schema", "format=", "compliance-rule", "data-class",
+    "suppress", "applies-to", "require", "when", "not", "any", "all", "holders", "subject=", "until=",
+    "import \"std:compliance/strict\"\n",
 ];
 
 /// Values of every type, and strings that stress the value parsers.

@@ -137,19 +137,30 @@ pub fn compile_in(fs: &dyn FileSystem, path: &Path) -> Compilation {
 
 /// [`compile_in`], judging API version lifecycles on `today` (`None`: [`today`]).
 pub fn compile_in_on(fs: &dyn FileSystem, path: &Path, today: Option<Date>) -> Compilation {
-    front_end_in(fs, path, today, true)
+    front_end_in(fs, path, today, &[], true)
+}
+
+/// [`compile_on`], applying compliance rule sets beside the spec's own
+/// (`meshc check --rules SET`: a standard rule set or a workspace file).
+pub fn compile_with_rules(path: &Path, today: Option<Date>, rules: &[String]) -> Compilation {
+    front_end_in(&DiskFs, path, today, rules, true)
+}
+
+/// [`compile_with_rules`] over any file system.
+pub fn compile_in_with_rules(fs: &dyn FileSystem, path: &Path, today: Option<Date>, rules: &[String]) -> Compilation {
+    front_end_in(fs, path, today, rules, true)
 }
 
 /// Loads, lowers and reads the schemas of the workspace at `path`, with
 /// lifecycles judged on `today` (`None`: [`today`]); the check passes run
 /// only when `checks` is set (`meshc diff` compares the model and schemas,
 /// and leaves the checks to `meshc check`).
-fn front_end_in(fs: &dyn FileSystem, path: &Path, today: Option<Date>, checks: bool) -> Compilation {
+fn front_end_in(fs: &dyn FileSystem, path: &Path, today: Option<Date>, rules: &[String], checks: bool) -> Compilation {
     let root = if fs.is_dir(path) { path } else { path.parent().unwrap_or(Path::new(".")) };
     let root = fs.canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let mut sources = Sources::new(&root);
     let mut sink = Sink::new();
-    let Some(workspace) = crate::load::load(fs, path, &mut sources, &mut sink) else {
+    let Some(workspace) = crate::load::load_with_rules(fs, path, rules, &mut sources, &mut sink) else {
         return Compilation { sources, model: None, schemas: SchemaIndex::default(), diagnostics: sink.into_sorted() };
     };
     let mut model = model::lower(&workspace, &sources, &mut sink);

@@ -207,6 +207,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "cert-manager/payments.yaml",
             "cert-manager/reviews.yaml",
             "cert-manager/storefront.yaml",
+            "compliance/report.json",
             "contracts/consumers/accounts.json",
             "contracts/consumers/catalog.json",
             "contracts/consumers/gateway-public.json",
@@ -694,4 +695,25 @@ fn rules_lists_every_pass_with_its_category_and_codes() {
     assert_eq!(http["category"], "traffic");
     assert_eq!(http["codes"], serde_json::json!(["MESH0064", "MESH0065"]));
     assert!(http["purpose"].as_str().unwrap().len() > 20);
+}
+
+/// `--rules strict` applies the standard strict rule set to the shop (which
+/// imports only the baseline): its failures are errors carrying their rule
+/// and control in SARIF; without the flag the shop passes.
+#[test]
+fn rules_applies_a_rule_set_without_editing_the_spec() {
+    assert_eq!(meshc(&["check", path(&shop())]).status.code(), Some(0));
+    let out = meshc(&["check", path(&shop()), "--rules", "strict", "--format", "sarif"]);
+    assert_eq!(out.status.code(), Some(1));
+    let log = json(&out);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    assert!(results.iter().all(|r| r["ruleId"] == "MESH0128"), "{results:?}");
+    let strict_rule =
+        results.iter().find(|r| r["properties"]["rule"] == "services-health-checked").expect("a strict rule fails");
+    assert_eq!(strict_rule["properties"]["reference"], "SOC 2 A1.1");
+    let unknown = meshc(&["check", path(&shop()), "--rules", "strickt"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("MESH0135"), "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("did you mean `strict`?"), "{}", stderr(&unknown));
 }

@@ -399,7 +399,7 @@ fn meshc_rules(root: &Path, category: Category) -> BTreeMap<usize, BTreeSet<Stri
         let path = diffed.sources.get(label.span.file).path.to_string_lossy().into_owned();
         let relative = path.strip_prefix(&root.to_string_lossy().into_owned()).unwrap_or(&path).to_string();
         let case = case_of(&relative).unwrap_or_else(|| panic!("no case for {path}"));
-        out.entry(case).or_default().insert(d.rule.expect("breaking changes name their rule").to_string());
+        out.entry(case).or_default().insert(d.rule.as_deref().expect("breaking changes name their rule").to_string());
     }
     out
 }

@@ -4,6 +4,9 @@
 //! its `mod` line below and its entry in [`PASSES`]. Passes read the model
 //! and the schema index and do no IO.
 
+mod compliance {
+    pub mod compliance_rules;
+}
 mod contracts {
     pub mod example_request_mismatch;
     pub mod example_schema_mismatch;
@@ -117,6 +120,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A callee's circuit breaker must admit the traffic its callers expect.",
         codes: &[Code::CircuitBreakerBelowLoad],
         run: traffic::circuit_breaker_load::run,
+    },
+    Pass {
+        name: "compliance-rules",
+        category: Category::Compliance,
+        purpose: "The spec's and imported rule sets' `compliance-rule`s against every service, route, call, topic and consumer; suppressions must not be expired and must silence something.",
+        codes: &[Code::ComplianceViolation, Code::ExpiredSuppression, Code::UnusedSuppression],
+        run: compliance::compliance_rules::run,
     },
     Pass {
         name: "consumer-compatibility",

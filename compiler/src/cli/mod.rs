@@ -15,7 +15,7 @@ use crate::base::Sources;
 use crate::diag::render::{render, Format};
 use crate::diag::{Code, CODES};
 use crate::driver::breaking::{Category, Compatibility, Policy};
-use crate::driver::{compile_on, Compilation, Date};
+use crate::driver::{compile_with_rules, Compilation, Date};
 use crate::emit;
 
 #[derive(Parser)]
@@ -136,11 +136,17 @@ struct ReportArgs {
     /// Treat this lint level as errors (`--deny warnings`).
     #[arg(long, value_enum)]
     deny: Option<Deny>,
-    /// Judge API version lifecycles (deprecated, past sunset) on this day,
+    /// Judge API version lifecycles (deprecated, past sunset), evolution
+    /// exceptions and compliance suppressions (`until`) on this day,
     /// YYYY-MM-DD; default `SOURCE_DATE_EPOCH`, else the clock. Changes
     /// diagnostics only, never an artifact.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = Date::parse)]
     today: Option<Date>,
+    /// Apply a compliance rule set as if the spec imported it: a standard
+    /// one (`baseline`, `strict`) or a .kdl file of the workspace, relative
+    /// to its root. Repeat the flag or separate sets with commas.
+    #[arg(long = "rules", value_name = "SET", value_delimiter = ',')]
+    rules: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -205,7 +211,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { dir, report } => {
-            let compilation = compile_on(&dir, report.today);
+            let compilation = compile_with_rules(&dir, report.today, &report.rules);
             print_diagnostics(&compilation, &compilation.diagnostics, &report);
             exit_code(&compilation, &report)
         }
@@ -214,7 +220,7 @@ pub fn main() -> ExitCode {
                 Ok(options) => options,
                 Err(refusal) => return print_refusal(&refusal, &Sources::new(&dir), &report),
             };
-            let compilation = compile_on(&dir, report.today);
+            let compilation = compile_with_rules(&dir, report.today, &report.rules);
             warn_unused_cert_dir(&compilation, cert_dir.as_deref());
             let failed = exit_code(&compilation, &report) != ExitCode::SUCCESS;
             let built = if failed { Err(Vec::new()) } else { compilation.build(&options) };
@@ -262,7 +268,7 @@ pub fn main() -> ExitCode {
             };
             // The group makes clap require one of them.
             let Some(out) = out.or(cert_dir) else { return ExitCode::from(2) };
-            let compilation = compile_on(&dir, report.today);
+            let compilation = compile_with_rules(&dir, report.today, &report.rules);
             let mut diagnostics = compilation.diagnostics.clone();
             if exit_code(&compilation, &report) != ExitCode::SUCCESS {
                 print_diagnostics(&compilation, &diagnostics, &report);
@@ -321,7 +327,7 @@ pub fn main() -> ExitCode {
                 // clap requires OLD and NEW unless --list-rules or --against is given.
                 _ => return ExitCode::from(2),
             };
-            let report = ReportArgs { format, deny: None, today: None };
+            let report = ReportArgs { format, deny: None, today: None, rules: Vec::new() };
             print_report(&diffed.diagnostics, &diffed.sources, &report);
             let failing =
                 |d: &&crate::diag::Diagnostic| d.severity == crate::diag::Severity::Error || fail_on == FailOn::Warning;

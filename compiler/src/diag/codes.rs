@@ -16,6 +16,7 @@ pub enum Category {
     Security,
     Monitoring,
     Contracts,
+    Compliance,
     Hygiene,
 }
 
@@ -32,6 +33,7 @@ impl Category {
             Category::Security => "security",
             Category::Monitoring => "monitoring",
             Category::Contracts => "contracts",
+            Category::Compliance => "compliance",
             Category::Hygiene => "hygiene",
         }
     }
@@ -207,6 +209,14 @@ codes! {
     UnguaranteedRead = "MESH0125", "unguaranteed-read", Contracts, Warning, "0.1.0", "A consumer reads or matches a field its provider's schema marks optional or nullable: the provider may leave it out.";
     DuplicateAlert = "MESH0126", "duplicate-alert", Monitoring, Error, "0.1.0", "Two alerts at the same place with the same kind, severity and labels: Prometheus raises both as one alert series (duplicate samples), and nobody can tell which fired.";
     ExampleRequestMismatch = "MESH0127", "example-request-mismatch", Contracts, Error, "0.1.0", "An example's request is not one its REST operation takes: the path does not match the operation's template (or is missing where the template has parameters), or a path or query parameter is undeclared, of the wrong type or missing.";
+    ComplianceViolation = "MESH0128", "compliance-violation", Compliance, Error, "0.1.0", "A subject (service, route, call, topic, consumer) fails a `compliance-rule`: reported at the rule's severity, with its message and control reference.";
+    UnknownSubjectKind = "MESH0129", "unknown-subject-kind", Compliance, Error, "0.1.0", "A `compliance-rule`'s `applies-to` names no kind of subject: rules judge services, routes, calls, topics or consumers.";
+    UnknownComplianceProperty = "MESH0130", "unknown-compliance-property", Compliance, Error, "0.1.0", "A rule's predicate tests a property its kind of subject does not have, or gives a property the wrong arguments.";
+    UnknownDataClass = "MESH0131", "unknown-data-class", Compliance, Error, "0.1.0", "A `data-class` label or test names a class no top-level `data-class` declares.";
+    UnknownComplianceRule = "MESH0132", "unknown-compliance-rule", Compliance, Error, "0.1.0", "A `suppress` names a rule no `compliance-rule` declares (in the workspace or the imported rule sets).";
+    ExpiredSuppression = "MESH0133", "expired-suppression", Compliance, Error, "0.1.0", "A `suppress` past its `until` day: it no longer silences the rule, and the spec must be fixed or the suppression renewed.";
+    UnusedSuppression = "MESH0134", "unused-suppression", Compliance, Warning, "0.1.0", "A `suppress` that silences nothing: its subject does not exist, is not judged by the rule, or passes it.";
+    UnknownRuleSet = "MESH0135", "unknown-rule-set", Compliance, Error, "0.1.0", "`meshc check --rules SET` names neither a rule set of the standard library nor a file in the workspace.";
 }
 
 impl Code {

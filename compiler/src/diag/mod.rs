@@ -43,8 +43,11 @@ pub struct Diagnostic {
     pub help: Option<String>,
     pub notes: Vec<String>,
     /// The rule a code reports through, when the code is a family of rules
-    /// (`MESH0088`, breaking changes: `FIELD_NO_DELETE`, ...).
-    pub rule: Option<&'static str>,
+    /// (`MESH0088`, breaking changes: `FIELD_NO_DELETE`, ...; a compliance
+    /// rule's name for `MESH0128`).
+    pub rule: Option<std::borrow::Cow<'static, str>>,
+    /// The control a compliance rule implements (`SOC 2 CC6.1`).
+    pub reference: Option<String>,
 }
 
 impl Diagnostic {
@@ -59,11 +62,12 @@ impl Diagnostic {
             help: None,
             notes: Vec::new(),
             rule: None,
+            reference: None,
         }
     }
 
-    pub fn rule(mut self, rule: &'static str) -> Self {
-        self.rule = Some(rule);
+    pub fn rule(mut self, rule: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.rule = Some(rule.into());
         self
     }
 

@@ -53,8 +53,8 @@ pub struct Side<'a> {
 pub fn diff_workspaces_in(old: Side, new: Side, policy: &Policy) -> Diffed {
     // The check passes are `meshc check`'s: a diff needs each version's
     // model and schemas, which lowering and loading errors alone prevent.
-    let mut old_run = front_end_in(old.fs, old.path, None, false);
-    let mut new_run = front_end_in(new.fs, new.path, None, false);
+    let mut old_run = front_end_in(old.fs, old.path, None, &[], false);
+    let mut new_run = front_end_in(new.fs, new.path, None, &[], false);
     let canonical = |side: &Side| side.fs.canonicalize(side.path).unwrap_or_else(|_| side.path.to_path_buf());
     let mut sources = Sources::new(&common_ancestor(&canonical(&old), &canonical(&new)));
     let (Some(old_model), Some(new_model)) = (old_run.model.take(), new_run.model.take()) else {
@@ -842,9 +842,13 @@ mod tests {
     fn every_spec_rule_example_reports_its_rule() {
         for rule in breaking::spec::RULES {
             let diffed = run(rule.before, rule.after);
-            let rules: Vec<_> = diffed.diagnostics.iter().map(|d| (d.rule, d.message.clone())).collect();
+            let rules: Vec<_> = diffed.diagnostics.iter().map(|d| (d.rule.clone(), d.message.clone())).collect();
             assert!(diffed.loaded, "{}: {:?}", rule.id, rules);
-            assert!(rules.iter().any(|(r, _)| *r == Some(rule.id)), "{} does not report itself: {rules:?}", rule.id);
+            assert!(
+                rules.iter().any(|(r, _)| r.as_deref() == Some(rule.id)),
+                "{} does not report itself: {rules:?}",
+                rule.id
+            );
             let back = run(rule.before, rule.before);
             assert!(back.diagnostics.is_empty(), "{}: an unchanged workspace reports {:?}", rule.id, back.diagnostics);
         }

@@ -14,6 +14,7 @@
 mod alertmanager;
 mod api_versions;
 pub mod certificates;
+mod compliance;
 mod contracts;
 mod envoy;
 mod grafana;
@@ -184,6 +185,13 @@ pub static BACKENDS: &[Backend] = &[
         description: "cert-manager resources issuing each workload's SPIFFE certificate: a ClusterIssuer and a Certificate per service and gateway (meshes with mtls).",
         page: "cert-manager.md",
         emit: kubernetes::cert_manager::emit,
+    },
+    Backend {
+        name: "compliance-report",
+        engine: "compliance",
+        description: "The compliance report (`compliance/report.json`, meshes with rules or data classes): every compliance rule with its control reference and each subject it judged (passed, failed, suppressed with reason and expiry, where declared), and the data classes with their holders and labels.",
+        page: "compliance.md",
+        emit: compliance::report::emit,
     },
     Backend {
         name: "contracts-plan",

@@ -32,6 +32,21 @@ pub struct Workspace {
 
 /// Loads the workspace at `path` in `fs` (a directory holding `mesh.kdl`, or a root file).
 pub fn load(fs: &dyn FileSystem, path: &Path, sources: &mut Sources, sink: &mut Sink) -> Option<Workspace> {
+    load_with_rules(fs, path, &[], sources, sink)
+}
+
+/// [`load`], with compliance rule sets applied as if the root file
+/// imported them (`meshc check --rules SET`): each a rule set of the
+/// standard library (`baseline`, `strict`, or its import name
+/// `compliance/baseline`) or a `.kdl` file inside the workspace, relative
+/// to its root directory.
+pub fn load_with_rules(
+    fs: &dyn FileSystem,
+    path: &Path,
+    rules: &[String],
+    sources: &mut Sources,
+    sink: &mut Sink,
+) -> Option<Workspace> {
     let root_path = if fs.is_dir(path) { path.join(ROOT_FILE) } else { path.to_path_buf() };
     let root_path = match fs.canonicalize(&root_path) {
         Ok(p) => p,
@@ -56,6 +71,7 @@ pub fn load(fs: &dyn FileSystem, path: &Path, sources: &mut Sources, sink: &mut 
         documents: Vec::new(),
         edges: Vec::new(),
     };
+    let mut rule_sets: Vec<Pending> = rules.iter().filter_map(|set| loader.rule_set(set)).collect();
     let mut level = vec![Pending { path: root_path, importer: None }];
     let mut depth = 0;
     while !level.is_empty() {
@@ -65,6 +81,12 @@ pub fn load(fs: &dyn FileSystem, path: &Path, sources: &mut Sources, sink: &mut 
         }
         let parsed = loader.read_and_parse(level);
         level = loader.imports_of(parsed);
+        // Rule sets given on the command line load beside the root's imports.
+        for set in rule_sets.drain(..) {
+            if !loader.ids.contains_key(&set.path) && !level.iter().any(|p| p.path == set.path) {
+                level.push(set);
+            }
+        }
         depth += 1;
     }
     loader.report_cycles();
@@ -107,6 +129,34 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
+    /// The file a `--rules SET` names: a standard rule set, else a file
+    /// inside the workspace; `None` (reported) when it is neither.
+    fn rule_set(&mut self, set: &str) -> Option<Pending> {
+        let std_name = set.strip_prefix(stdlib::SCHEME).unwrap_or(set);
+        let named = stdlib::path(&format!("{}{std_name}", stdlib::RULE_SETS))
+            .or_else(|| stdlib::path(std_name).filter(|_| std_name.starts_with(stdlib::RULE_SETS)));
+        if let Some(path) = named {
+            return Some(Pending { path, importer: None });
+        }
+        let in_workspace =
+            self.fs.canonicalize(&self.root_dir.join(set)).ok().filter(|p| p.starts_with(&self.root_dir));
+        if let Some(path) = in_workspace.filter(|p| !self.fs.is_dir(p)) {
+            return Some(Pending { path, importer: None });
+        }
+        let sets: Vec<&str> = stdlib::names().filter_map(|n| n.strip_prefix(stdlib::RULE_SETS)).collect();
+        self.sink.push(Diagnostic::new(Code::UnknownRuleSet, format!("`--rules {set}` names no rule set")).help(
+            match crate::diag::did_you_mean(std_name, sets.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`? the standard rule sets are: {}", sets.join(", ")),
+                None => format!(
+                    "give a standard rule set ({}) or a .kdl file inside the workspace `{}`",
+                    sets.join(", "),
+                    self.root_dir.display()
+                ),
+            },
+        ));
+        None
+    }
+
     /// Reads and parses one level of new files; returns their indices in `documents`.
     fn read_and_parse(&mut self, level: Vec<Pending>) -> std::ops::Range<usize> {
         let fs = self.fs;

@@ -40,6 +40,7 @@ macro_rules! model_id {
 }
 
 pub mod api_versions;
+pub mod compliance;
 pub mod contracts;
 pub mod events;
 pub mod identity;
@@ -113,6 +114,8 @@ pub struct Model {
     /// The `monitoring` block: proxies' admin and metrics endpoints, where
     /// alerts go. `None`: nothing is scraped and no rules are emitted.
     pub monitoring: Option<monitoring::Monitoring>,
+    /// Data classes and their labels, compliance rules and suppressions.
+    pub compliance: compliance::Compliance,
 }
 
 impl Model {

@@ -30,6 +30,14 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Whether a retry may repeat a request that reached the service:
+    /// it retries on some condition other than `connect-failure` and
+    /// `refused-stream` (which fire only when the request never left).
+    pub fn repeats_delivered_requests(&self) -> bool {
+        self.retries > 0
+            && self.conditions().iter().any(|c| !matches!(c, RetryOn::ConnectFailure | RetryOn::RefusedStream))
+    }
+
     /// Requests one logical call can make: the first attempt and its retries.
     pub fn attempts(&self) -> u64 {
         1 + u64::from(self.retries)

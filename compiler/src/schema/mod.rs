@@ -509,6 +509,29 @@ impl SchemaIndex {
         self.schemas.get(id.index()).and_then(Option::as_ref)
     }
 
+    /// Whether repeating `operation` of `target` is safe: not a POST or
+    /// PATCH, and for gRPC a method whose .proto declares an
+    /// `idempotency_level`. `None`: a gRPC method whose schema did not load.
+    pub fn idempotent(&self, model: &Model, target: ServiceId, operation: &Operation) -> Option<bool> {
+        use crate::model::values::HttpMethod;
+        match operation {
+            Operation::Rest { method: HttpMethod::Post | HttpMethod::Patch, .. } => Some(false),
+            Operation::Grpc { .. } => {
+                let apis = model.service(target).apis.iter().filter(|a| a.serves(operation));
+                apis.filter_map(|a| self.get(a.schema)?.grpc_idempotent(operation)).next()
+            }
+            _ => Some(true),
+        }
+    }
+
+    /// Whether repeating a call is safe as far as the schemas tell: a call
+    /// without an operation, or whose gRPC schema did not load (not judged),
+    /// counts as safe. The call's own `idempotent=#true` is not considered.
+    pub fn call_idempotent(&self, model: &Model, call: &crate::model::Call) -> bool {
+        let Some(op) = &call.operation else { return true };
+        self.idempotent(model, call.target.value, &op.value) != Some(false)
+    }
+
     /// The loaded schema that defines `operation` for the `target` service:
     /// one of its APIs that serves the operation. `None` when no loaded
     /// schema does (the unknown-operation pass reports that).

@@ -225,6 +225,16 @@ pub fn compare(files: &[AnnotatedFile], actual: &[Annotation]) -> Result<(), Str
 /// The fixture's files with their annotations, and the compilation of the
 /// files without them (in memory, rooted at `FIXTURE_ROOT`).
 pub fn compile_fixture(fixture: &str) -> (Vec<AnnotatedFile>, Compilation) {
+    compile_fixture_with(fixture, None, &[])
+}
+
+/// [`compile_fixture`] on the day `today` (`None`: `SOURCE_DATE_EPOCH` or
+/// the clock), with the compliance rule sets `rules` (`--rules`).
+pub fn compile_fixture_with(
+    fixture: &str,
+    today: Option<meshc::driver::Date>,
+    rules: &[&str],
+) -> (Vec<AnnotatedFile>, Compilation) {
     let files: Vec<AnnotatedFile> = parse_fixture(fixture)
         .and_then(|files| files.iter().map(|f| extract_annotations(&f.path, &f.text)).collect())
         .unwrap_or_else(|e| panic!("malformed fixture: {e}"));
@@ -232,7 +242,8 @@ pub fn compile_fixture(fixture: &str) -> (Vec<AnnotatedFile>, Compilation) {
     for file in &files {
         fs.insert(Path::new(FIXTURE_ROOT).join(&file.path), file.text.clone());
     }
-    let compilation = meshc::driver::compile_in(&fs, Path::new(FIXTURE_ROOT));
+    let rules: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+    let compilation = meshc::driver::compile_in_with_rules(&fs, Path::new(FIXTURE_ROOT), today, &rules);
     (files, compilation)
 }
 
@@ -240,7 +251,12 @@ pub fn compile_fixture(fixture: &str) -> (Vec<AnnotatedFile>, Compilation) {
 /// annotated ones (panics with a diff otherwise). Returns the compilation
 /// for further assertions (the model, the artifacts).
 pub fn check(fixture: &str) -> Compilation {
-    let (files, compilation) = compile_fixture(fixture);
+    check_with(fixture, None, &[])
+}
+
+/// [`check`] on the day `today`, with the compliance rule sets `rules`.
+pub fn check_with(fixture: &str, today: Option<meshc::driver::Date>, rules: &[&str]) -> Compilation {
+    let (files, compilation) = compile_fixture_with(fixture, today, rules);
     if let Err(diff) = compare(&files, &reported(&compilation)) {
         panic!("{diff}\nas rendered:\n{}", super::human(&compilation));
     }

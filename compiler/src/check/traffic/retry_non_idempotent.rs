@@ -9,8 +9,7 @@
 //! `idempotent=#true` (an idempotency key).
 
 use crate::diag::{Code, Diagnostic, Sink};
-use crate::model::traffic::{RetryOn, RetryPolicy};
-use crate::model::values::{HttpMethod, Operation};
+use crate::model::values::Operation;
 use crate::model::{Model, ServiceId};
 use crate::schema::SchemaIndex;
 
@@ -18,7 +17,7 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     for service in &model.services {
         for call in &service.calls {
             let (Some(op), Some(policy)) = (&call.operation, service.call_retries(call)) else { continue };
-            if call.idempotent || !repeats_delivered_requests(policy) {
+            if call.idempotent || !policy.repeats_delivered_requests() {
                 continue;
             }
             let Some(kind) = not_idempotent(model, schemas, call.target.value, &op.value) else { continue };
@@ -40,17 +39,13 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
 /// or a gRPC method whose .proto does not declare it idempotent. A method
 /// whose schema did not load is not judged.
 fn not_idempotent(model: &Model, schemas: &SchemaIndex, target: ServiceId, op: &Operation) -> Option<String> {
-    match op {
-        Operation::Rest { method: method @ (HttpMethod::Post | HttpMethod::Patch), .. } => {
-            Some(format!("a {method} request"))
-        }
-        Operation::Grpc { .. } => {
-            let apis = model.service(target).apis.iter().filter(|a| a.serves(op));
-            let idempotent = apis.filter_map(|a| schemas.get(a.schema)?.grpc_idempotent(op)).next()?;
-            (!idempotent).then(|| "a gRPC method without `option idempotency_level`".to_string())
-        }
-        _ => None,
+    if schemas.idempotent(model, target, op)? {
+        return None;
     }
+    Some(match op {
+        Operation::Rest { method, .. } => format!("a {method} request"),
+        _ => "a gRPC method without `option idempotency_level`".to_string(),
+    })
 }
 
 fn help(op: &Operation) -> String {
@@ -61,10 +56,4 @@ fn help(op: &Operation) -> String {
         _ => "",
     };
     format!("{proto}declare the call idempotent=#true if it sends an idempotency key, retry only unsent requests (on=\"connect-failure refused-stream\", or policy=\"std-unsent-only\"), or turn retries off with `retries 0`")
-}
-
-/// Whether some retry condition fires after the request may have reached the service.
-fn repeats_delivered_requests(policy: &RetryPolicy) -> bool {
-    policy.retries > 0
-        && policy.conditions().iter().any(|c| !matches!(c, RetryOn::ConnectFailure | RetryOn::RefusedStream))
 }

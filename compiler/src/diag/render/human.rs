@@ -76,7 +76,7 @@ impl<'a> Report<'a> {
         }
         let mut report = Report {
             message: d.message.clone(),
-            code: match d.rule {
+            code: match &d.rule {
                 Some(rule) => format!("{}[{rule}]", d.code.id()),
                 None => d.code.id().to_string(),
             },

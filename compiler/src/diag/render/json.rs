@@ -7,18 +7,21 @@ use crate::base::Sources;
 use crate::diag::Diagnostic;
 
 #[derive(Serialize)]
-struct Output {
-    diagnostics: Vec<JsonDiagnostic>,
+struct Output<'a> {
+    diagnostics: Vec<JsonDiagnostic<'a>>,
     errors: usize,
     warnings: usize,
 }
 
 #[derive(Serialize)]
-struct JsonDiagnostic {
+struct JsonDiagnostic<'a> {
     code: &'static str,
     name: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<&'static str>,
+    rule: Option<&'a str>,
+    /// The control a compliance rule implements.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
     severity: &'static str,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,7 +46,8 @@ pub(super) fn render(diagnostics: &[Diagnostic], sources: &Sources) -> String {
         .map(|d| JsonDiagnostic {
             code: d.code.id(),
             name: d.code.info().name,
-            rule: d.rule,
+            rule: d.rule.as_deref(),
+            reference: d.reference.as_deref(),
             severity: d.severity.as_str(),
             message: d.message.clone(),
             location: d.primary.as_ref().map(label),

@@ -64,8 +64,14 @@ fn result(d: &Diagnostic, rule_index: usize, sources: &Sources) -> Value {
         "level": level(d.severity),
         "message": { "text": message },
     });
-    if let Some(rule) = d.rule {
+    if let Some(rule) = &d.rule {
         result["properties"] = json!({ "rule": rule });
+    }
+    // A compliance rule's control: where auditors look it up, also as a tag
+    // code scanning filters on.
+    if let Some(reference) = &d.reference {
+        result["properties"]["reference"] = json!(reference);
+        result["properties"]["tags"] = json!(["compliance", reference]);
     }
     if let Some(primary) = &d.primary {
         result["locations"] = json!([location(sources, primary, None)]);

@@ -3,6 +3,7 @@
 //! typed forms here and nowhere else.
 
 mod api_versions;
+mod compliance;
 mod contracts;
 mod events;
 mod evolution;
@@ -52,6 +53,9 @@ const TOP_LEVEL: &[&str] = &[
     "monitoring",
     "slo-policy",
     "alert-policy",
+    "data-class",
+    "compliance-rule",
+    "suppress",
 ];
 
 /// Builds the model from every loaded document.
@@ -83,6 +87,9 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     let mut gateway_nodes = Vec::new();
     let mut topic_nodes = Vec::new();
     let mut exchange_nodes = Vec::new();
+    let mut class_nodes = Vec::new();
+    let mut rule_nodes = Vec::new();
+    let mut suppress_nodes = Vec::new();
     // `mesh`, `limits`, `mtls`, `security`: one each.
     let mut singletons: HashMap<&str, Span> = HashMap::new();
     let mut retry_policy_names: HashMap<String, Span> = HashMap::new();
@@ -159,6 +166,10 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                         cx.model.monitoring = cx.monitoring(node);
                     }
                 }
+                // Lowered once services have ids: they name them (and rules name classes).
+                "data-class" => class_nodes.push(node),
+                "compliance-rule" => rule_nodes.push(node),
+                "suppress" => suppress_nodes.push(node),
                 "proto-include" => {
                     if let Some(dir) = cx.directory(node, "proto-include \"protos\"") {
                         cx.model.proto_includes.push(dir);
@@ -203,10 +214,13 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     // Pass 2: bodies. Topics and services get ids once their own settings
     // are valid; a reference to one that failed is dropped quietly (its error
     // is reported). Topics first: services name them.
+    let mut lowered_topics = Vec::new();
     for (node, name) in topic_nodes {
         let key = name.value.clone();
         let id = TopicId::new(cx.model.topics.len());
-        if let Some((mut topic, stream)) = cx.topic(node, name, id) {
+        let lowered = cx.topic(node, name, id);
+        lowered_topics.push((node, lowered.as_ref().map(|_| id)));
+        if let Some((mut topic, stream)) = lowered {
             if let Some(stream) = stream {
                 topic.stream = Some(StreamId::new(cx.model.events.streams.len()));
                 cx.model.events.streams.push(stream);
@@ -252,6 +266,8 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         }
     }
     cx.tracing_without_mesh_tracing();
+    let labelled: Vec<_> = lowered.iter().map(|(node, id)| (*node, *id)).collect();
+    cx.compliance(&class_nodes, &labelled, &lowered_topics, &rule_nodes, &suppress_nodes);
     // Authorization last: its rules name gateways as well as services.
     for (node, id) in lowered {
         let authorization = node.children().iter().find(|c| c.name == "authorization").map(|c| cx.authorization(c));

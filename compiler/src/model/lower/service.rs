@@ -41,6 +41,7 @@ const CHILDREN: &[&str] = &[
     "slo",
     "slo-exempt",
     "alert",
+    "data-class",
 ];
 
 use super::tracing::Owner as TraceOwner;
@@ -123,6 +124,8 @@ impl Lower<'_> {
                 "publishes" | "subscribes" => {}
                 // Lowered together below.
                 "slo" | "slo-exempt" | "alert" => {}
+                // Lowered with the compliance declarations: it names a data class.
+                "data-class" => {}
                 "calls" | "owner" | "address" | "call-defaults" | "traffic" | "sidecar" | "endpoints" | "versions"
                 | "tracing" => {}
                 _ => read::unknown_child(child, "service", CHILDREN, self.sink),

@@ -12,7 +12,8 @@ use crate::model::values::{check_name, SchemaFormat};
 use crate::model::{SchemaVersion, Topic, TopicId};
 use crate::syntax::Node;
 
-const CHILDREN: &[&str] = &["schema", "compatibility", "subject-naming", "stream", "evolution", "example"];
+const CHILDREN: &[&str] =
+    &["schema", "compatibility", "subject-naming", "stream", "evolution", "example", "data-class"];
 
 const SCHEMA_EXAMPLE: &str = "schema \"schemas/order-placed.avsc\"";
 
@@ -56,6 +57,8 @@ impl Lower<'_> {
                 "compatibility" | "subject-naming" | "stream" => failed = true,
                 // Given twice: reported, the first one kept.
                 "evolution" => {}
+                // Lowered with the compliance declarations: it names a data class.
+                "data-class" => {}
                 _ => read::unknown_child(child, "topic", CHILDREN, self.sink),
             }
         }

@@ -1,0 +1,3 @@
+//! Compliance evidence: the report of every rule's results.
+
+pub mod report;
