@@ -180,6 +180,15 @@ fn the_shop_site_renders_with_no_console_error_and_every_link_resolves_in_chromi
     assert_eq!(browser.execute("return document.querySelector('h1').textContent", &[]), "payments");
     assert!(browser.console().iter().all(|(level, _)| level != "SEVERE"));
 
+    // The security posture lists the compliance rules' verdicts, suppressions with their reasons.
+    browser.goto(&url(&site.join("security.html")));
+    let compliance = browser
+        .execute("return Array.from(document.querySelectorAll('#compliance tbody tr'), r => r.textContent);", &[]);
+    let rows: Vec<&str> = compliance.as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(rows.iter().any(|r| r.contains("card-services-hardened")), "{rows:?}");
+    let suppressed = rows.iter().find(|r| r.contains("classified-calls-over-mtls")).expect("the suppressed rule");
+    assert!(suppressed.contains("payments->bank (until 2099-12-31"), "{suppressed}");
+
     // The overview as the README shows it.
     browser.goto(&url(&site.join("index.html")));
     let png = browser.screenshot();

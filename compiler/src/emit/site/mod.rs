@@ -41,7 +41,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     page("search-index.js".into(), pages::search_index(model, schemas));
     page("index.html".into(), render(&pages::index(model, &index)));
     page("topology.html".into(), render(&pages::topology(model, &index)));
-    page("security.html".into(), render(&pages::security(model, &index)));
+    page("security.html".into(), render(&pages::security(model, schemas, &index)));
     page("versions.html".into(), render(&pages::versions(model, schemas, &index)));
     let mut versions: Vec<Vec<pages::ApiVersions>> = model.services.iter().map(|_| Vec::new()).collect();
     for (id, api) in pages::api_versions(model, "../") {

@@ -395,6 +395,22 @@ pub struct SecurityPage {
     routes: Vec<RouteRow>,
     authenticated_routes: usize,
     sections: Vec<service::AccessSection>,
+    /// `None`: the spec has no compliance rules.
+    compliance: Option<Vec<ComplianceRow>>,
+}
+
+/// A compliance rule's verdicts, as `compliance/report.json` gives them.
+pub struct ComplianceRow {
+    rule: String,
+    reference: String,
+    severity: &'static str,
+    applies_to: &'static str,
+    message: String,
+    passed: usize,
+    /// Failing subjects.
+    failed: Vec<String>,
+    /// Suppressed subjects with the reason and expiry.
+    suppressed: Vec<String>,
 }
 
 pub struct IdentityRow {
@@ -416,7 +432,7 @@ pub struct RouteRow {
     open: bool,
 }
 
-pub fn security(model: &Model, index: &Index) -> SecurityPage {
+pub fn security(model: &Model, schemas: &SchemaIndex, index: &Index) -> SecurityPage {
     let trust_domain = model.mtls.as_ref().map(|m| m.trust_domain.clone());
     let mtls = match &model.mtls {
         Some(m) => format!("mutual TLS, `{}` by default, trust domain {}", m.mode.value.as_str(), m.trust_domain),
@@ -450,6 +466,7 @@ pub fn security(model: &Model, index: &Index) -> SecurityPage {
     let authenticated_routes = routes.iter().filter(|r| !r.open).count();
     let sections = model.service_ids().map(|id| service::access(model, id, "", index)).collect();
     SecurityPage {
+        compliance: compliance_rows(model, schemas),
         head: Head::new(model, "", "Security posture"),
         mtls,
         identities,
@@ -459,6 +476,47 @@ pub fn security(model: &Model, index: &Index) -> SecurityPage {
         authenticated_routes,
         sections,
     }
+}
+
+/// Every compliance rule's verdicts, from the evaluation the check pass
+/// and the report share.
+fn compliance_rows(model: &Model, schemas: &SchemaIndex) -> Option<Vec<ComplianceRow>> {
+    let compliance = &model.compliance;
+    if compliance.rules.is_empty() {
+        return None;
+    }
+    let idempotent = |call: &crate::model::Call| schemas.call_idempotent(model, call);
+    let evaluation = crate::model::compliance::evaluate(model, &idempotent);
+    let rows = evaluation
+        .results
+        .iter()
+        .map(|result| {
+            let rule = compliance.rule(result.rule);
+            let mut row = ComplianceRow {
+                rule: rule.name.value.clone(),
+                reference: rule.reference.clone().unwrap_or_default(),
+                severity: rule.severity.as_str(),
+                applies_to: rule.applies_to.as_str(),
+                message: rule.message.clone(),
+                passed: 0,
+                failed: Vec::new(),
+                suppressed: Vec::new(),
+            };
+            for outcome in &result.outcomes {
+                match (outcome.passed, outcome.suppressed) {
+                    (true, _) => row.passed += 1,
+                    (false, None) => row.failed.push(outcome.subject.clone()),
+                    (false, Some(i)) => {
+                        let s = &compliance.suppressions[i];
+                        row.suppressed
+                            .push(format!("{} (until {}: {})", outcome.subject, s.until.value, s.reason.value));
+                    }
+                }
+            }
+            row
+        })
+        .collect();
+    Some(rows)
 }
 
 fn route_row(model: &Model, gateway: &Gateway, route: &Route) -> RouteRow {
