@@ -511,6 +511,13 @@ mod tests {
     }
 
     #[test]
+    fn an_xds_dir_is_absolute_and_unset_by_default() {
+        assert_eq!(Options::default().xds_dir(), None);
+        assert_eq!(Options::default().with_xds_dir("/etc/meshc/xds/").unwrap().xds_dir(), Some("/etc/meshc/xds"));
+        assert!(Options::default().with_xds_dir("xds").unwrap_err().contains("not an absolute path"));
+    }
+
+    #[test]
     fn path_templates_become_anchored_segment_regexes() {
         assert_eq!(path_template_regex("/orders/{orderId}"), "^/orders/[^/]+$");
         assert_eq!(path_template_regex("/v1/a.b/{x}/items/{y}"), r"^/v1/a\.b/[^/]+/items/[^/]+$");
