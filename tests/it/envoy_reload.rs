@@ -7,6 +7,8 @@
 use crate::support;
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -216,6 +218,66 @@ struct Ports {
     outbound: u16,
 }
 
+/// Every answer of the clients: `(keeps its connection alive, 200's body or what failed)`.
+type Answers = Arc<Mutex<Vec<(bool, Result<String, String>)>>>;
+
+/// `GET /orders/1` on `connection`, opened first if there is none, kept
+/// unless the response says `connection: close`. The body of a 200, or
+/// what went wrong.
+fn keep_alive_request(port: u16, connection: &mut Option<BufReader<TcpStream>>) -> Result<String, String> {
+    if connection.is_none() {
+        let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        *connection = Some(BufReader::new(stream));
+    }
+    let reader = connection.as_mut().unwrap();
+    let result: Result<(String, String, bool), String> = (|| {
+        reader
+            .get_mut()
+            .write_all(b"GET /orders/1 HTTP/1.1\r\nhost: orders\r\n\r\n")
+            .map_err(|e| format!("write: {e}"))?;
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).map_err(|e| format!("read: {e}"))?;
+        let status =
+            status_line.split_whitespace().nth(1).ok_or_else(|| format!("status line {status_line:?}"))?.to_string();
+        let (mut length, mut close) = (None, false);
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).map_err(|e| format!("read: {e}"))?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').ok_or_else(|| format!("header line {line:?}"))?;
+            match name.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.trim().parse::<usize>().ok(),
+                "connection" => close = value.trim().eq_ignore_ascii_case("close"),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; length.ok_or("a response without content-length")?];
+        reader.read_exact(&mut body).map_err(|e| format!("read body: {e}"))?;
+        let body = String::from_utf8_lossy(&body).into_owned();
+        Ok((status, body, close))
+    })();
+    match result {
+        Ok((status, body, close)) => {
+            if close {
+                *connection = None;
+            }
+            if status == "200" {
+                Ok(body)
+            } else {
+                Err(format!("{status} {body}"))
+            }
+        }
+        Err(e) => {
+            *connection = None;
+            Err(format!("keep-alive: {e}"))
+        }
+    }
+}
+
 /// Seconds Envoy has been up in its current epoch (`/server_info`).
 fn uptime(admin: u16) -> u64 {
     let info = http_request(admin, "GET", "/server_info", &[]).json();
@@ -287,22 +349,30 @@ fn a_running_envoy_reloads_a_rebuild_without_a_restart_or_a_failed_request() {
     let pid = envoy.pid();
     assert_eq!(http_request(ports.outbound, "GET", "/orders/1", &[("host", "orders")]).body, "first GET /orders/1");
 
-    // Requests without a pause, each on a new connection, until the end; every answer recorded.
+    // Requests without a pause until the end, every answer recorded: one
+    // client on a new connection each, one keeping its connection alive
+    // (as long as Envoy does not close it: a drained listener says
+    // `connection: close` on its next response).
     let stop = Arc::new(AtomicBool::new(false));
-    let answers: Arc<Mutex<Vec<Result<String, String>>>> = Arc::default();
-    let client = {
+    let answers: Answers = Arc::default();
+    let clients = [false, true].map(|keep_alive| {
         let (stop, answers, port) = (stop.clone(), answers.clone(), ports.outbound);
         thread::spawn(move || {
+            let mut connection = None;
             while !stop.load(Ordering::SeqCst) {
-                let answer = match try_http_request(port, "GET", "/orders/1", &[("host", "orders")], b"") {
-                    Ok(r) if r.status == 200 => Ok(r.body),
-                    Ok(r) => Err(format!("{} {}", r.status, r.body)),
-                    Err(e) => Err(e.to_string()),
+                let answer = if keep_alive {
+                    keep_alive_request(port, &mut connection)
+                } else {
+                    match try_http_request(port, "GET", "/orders/1", &[("host", "orders")], b"") {
+                        Ok(r) if r.status == 200 => Ok(r.body),
+                        Ok(r) => Err(format!("{} {}", r.status, r.body)),
+                        Err(e) => Err(e.to_string()),
+                    }
                 };
-                answers.lock().unwrap().push(answer);
+                answers.lock().unwrap().push((keep_alive, answer));
             }
         })
-    };
+    });
     // Up long enough that a restart would show in the uptime.
     assert!(within(Duration::from_secs(5), || uptime(ports.admin) >= 2).is_some());
     let (up_before, measured) = (uptime(ports.admin), Instant::now());
@@ -329,9 +399,9 @@ fn a_running_envoy_reloads_a_rebuild_without_a_restart_or_a_failed_request() {
     assert_eq!(first.hits(), first_hits, "requests still reach the first upstream");
 
     stop.store(true, Ordering::SeqCst);
-    client.join().unwrap();
+    clients.into_iter().for_each(|c| c.join().unwrap());
     let answers = answers.lock().unwrap();
-    let failed: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    let failed: Vec<&String> = answers.iter().filter_map(|(_, a)| a.as_ref().err()).collect();
     assert!(
         failed.is_empty(),
         "{} of {} requests failed: {:?}",
@@ -339,8 +409,15 @@ fn a_running_envoy_reloads_a_rebuild_without_a_restart_or_a_failed_request() {
         answers.len(),
         &failed[..failed.len().min(5)]
     );
-    let bodies = |name: &str| answers.iter().filter(|a| a.as_ref().is_ok_and(|b| b.starts_with(name))).count();
-    assert!(bodies("first ") > 0 && bodies("second ") > 0, "both upstreams answered during the run");
+    for keep_alive in [false, true] {
+        let bodies = |name: &str| {
+            let from = |(k, a): &&(bool, Result<String, String>)| {
+                *k == keep_alive && a.as_ref().is_ok_and(|b| b.starts_with(name))
+            };
+            answers.iter().filter(from).count()
+        };
+        assert!(bodies("first ") > 0 && bodies("second ") > 0, "both upstreams answered (keep-alive: {keep_alive})");
+    }
     // Never restarted: the same process, its uptime not reset.
     assert!(envoy.is_running());
     assert_eq!(envoy.pid(), pid);
