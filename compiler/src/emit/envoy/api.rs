@@ -37,7 +37,7 @@ pub struct Empty {}
 
 /// `envoy.config.bootstrap.v3.Bootstrap`: static listeners and clusters
 /// (a listener is `L`: typed, or a JSON value where it is not typed yet).
-/// [`super::xds`] writes it as is, or splits it into a bootstrap reading
+/// `envoy/xds.rs` writes it as is, or splits it into a bootstrap reading
 /// them from watched files.
 #[derive(Serialize)]
 pub struct Bootstrap<'a, L = Listener<'a>> {

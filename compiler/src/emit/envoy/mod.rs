@@ -14,7 +14,7 @@ mod stats;
 pub mod tls;
 mod tracing;
 mod version_routes;
-pub mod xds;
+mod xds;
 
 use std::collections::BTreeMap;
 
