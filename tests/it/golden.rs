@@ -53,6 +53,24 @@ fn shop_orders_envoy_sidecar_bootstrap() {
     assert_golden!("shop_sidecar_orders", sidecar.contents);
 }
 
+/// The orders sidecar in the reloadable form (`--xds-dir /etc/meshc/xds`):
+/// its bootstrap, then its clusters and listeners files.
+#[test]
+fn shop_orders_envoy_sidecar_reloadable() {
+    let compilation = meshc::driver::compile(&repo().join("examples/shop"));
+    let options = meshc::emit::Options::default().with_xds_dir("/etc/meshc/xds/").unwrap();
+    let artifacts = compilation.build(&options).expect("the shop builds").artifacts;
+    let files: Vec<String> =
+        ["envoy/sidecar-orders.yaml", "envoy/sidecar-orders/cds.yaml", "envoy/sidecar-orders/lds.yaml"]
+            .iter()
+            .map(|path| {
+                let file = artifacts.iter().find(|a| a.path == *path).unwrap_or_else(|| panic!("{path}"));
+                format!("### {path}\n{}", file.contents)
+            })
+            .collect();
+    assert_golden!("shop_sidecar_orders_reloadable", files.join("\n"));
+}
+
 #[test]
 fn shop_storefront_graphql_config() {
     let compilation = meshc::driver::compile(&repo().join("examples/shop"));

@@ -25,6 +25,7 @@ mod diff_workspaces;
 mod docs_examples;
 mod envoy_gateway;
 mod envoy_mtls;
+mod envoy_reload;
 mod envoy_security;
 mod envoy_sidecar;
 mod event_bus_runtime;

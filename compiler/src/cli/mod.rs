@@ -47,6 +47,13 @@ enum Command {
         /// `meshc certs --cert-dir DIR`.
         #[arg(long, value_name = "DIR")]
         cert_dir: Option<PathBuf>,
+        /// Emit Envoy configs that running proxies reload without a
+        /// restart: each bootstrap reads its listeners and clusters from
+        /// DIR/NODE/lds.yaml and cds.yaml (DIR made absolute), which
+        /// OUT/envoy/NODE/ holds; ship them there by rename (for local
+        /// runs: DIR = OUT/envoy).
+        #[arg(long, value_name = "DIR")]
+        xds_dir: Option<PathBuf>,
         /// Run only these backends (`meshc backends` lists them); repeat
         /// the flag or separate names with commas. Default: all.
         #[arg(long = "backend", value_name = "NAME", value_delimiter = ',')]
@@ -215,8 +222,10 @@ pub fn main() -> ExitCode {
             print_diagnostics(&compilation, &compilation.diagnostics, &report);
             exit_code(&compilation, &report)
         }
-        Command::Build { dir, out, cert_dir, backends, report } => {
-            let options = match output::emit_options(cert_dir.as_deref()).and_then(|o| select_backends(o, &backends)) {
+        Command::Build { dir, out, cert_dir, xds_dir, backends, report } => {
+            let options = match output::emit_options(cert_dir.as_deref(), xds_dir.as_deref())
+                .and_then(|o| select_backends(o, &backends))
+            {
                 Ok(options) => options,
                 Err(refusal) => return print_refusal(&refusal, &Sources::new(&dir), &report),
             };
@@ -262,7 +271,7 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Certs { dir, out, cert_dir, report } => {
-            let options = match output::emit_options(cert_dir.as_deref()) {
+            let options = match output::emit_options(cert_dir.as_deref(), None) {
                 Ok(options) => options,
                 Err(refusal) => return print_refusal(&refusal, &Sources::new(&dir), &report),
             };

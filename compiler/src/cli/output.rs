@@ -619,20 +619,32 @@ fn flock(file: &fs::File, operation: libc::c_int) -> io::Result<bool> {
     }
 }
 
-/// The emit options of `--cert-dir DIR`: DIR as the absolute path the
-/// configs name, resolved the way the write targets are (symlinks of its
-/// existing part resolved, `..` applied), so `build` and `certs` given the
-/// same DIR agree, whichever runs first.
-pub fn emit_options(cert_dir: Option<&Path>) -> Result<Options, Refusal> {
-    let Some(dir) = cert_dir else { return Ok(Options::default()) };
+/// The emit options of `--cert-dir DIR` and `--xds-dir DIR`: each DIR as
+/// the absolute path the configs name, resolved the way the write targets
+/// are (symlinks of its existing part resolved, `..` applied), so `build`
+/// and `certs` given the same DIR agree, whichever runs first.
+pub fn emit_options(cert_dir: Option<&Path>, xds_dir: Option<&Path>) -> Result<Options, Refusal> {
+    let mut options = Options::default();
+    if let Some(dir) = cert_dir {
+        options =
+            options.with_cert_dir(&absolute_utf8("cert", dir)?).map_err(|message| Refusal { message, help: None })?;
+    }
+    if let Some(dir) = xds_dir {
+        options =
+            options.with_xds_dir(&absolute_utf8("xDS", dir)?).map_err(|message| Refusal { message, help: None })?;
+    }
+    Ok(options)
+}
+
+/// `dir` resolved to an absolute UTF-8 path; `what` names it in refusals.
+fn absolute_utf8(what: &str, dir: &Path) -> Result<String, Refusal> {
     let resolved = resolve_lenient(dir).map_err(|e| Refusal::io("resolve", dir, e))?;
-    let text = resolved.to_str().ok_or_else(|| {
+    resolved.to_str().map(str::to_string).ok_or_else(|| {
         Refusal::new(
-            format!("the cert dir {} is not valid UTF-8", resolved.display()),
+            format!("the {what} dir {} is not valid UTF-8", resolved.display()),
             "name a directory whose path is UTF-8",
         )
-    })?;
-    Options::default().with_cert_dir(text).map_err(|message| Refusal { message, help: None })
+    })
 }
 
 /// What `meshc certs` wrote: the number of files, and warnings to print.

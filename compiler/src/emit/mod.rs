@@ -61,6 +61,10 @@ pub struct Options {
     /// evaluation intervals) is divided by this,
     /// so tests see alerts fire in seconds; `None`: 1.
     time_scale: Option<u32>,
+    /// Where the proxies' listener and cluster files are (`--xds-dir`):
+    /// set, each Envoy bootstrap reads them from there and reloads them
+    /// when they change (file-based xDS); `None`: static bootstraps.
+    xds_dir: Option<String>,
 }
 
 impl Options {
@@ -92,6 +96,23 @@ impl Options {
         let trimmed = dir.trim_end_matches('/');
         self.cert_dir = Some(if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() });
         Ok(self)
+    }
+
+    /// Envoy proxies read their listeners and clusters from files under
+    /// `dir` (`--xds-dir`), which they reload when the files are replaced.
+    /// `dir` must be absolute, as the bootstraps name it; a trailing `/`
+    /// is dropped.
+    pub fn with_xds_dir(mut self, dir: &str) -> Result<Options, String> {
+        if !dir.starts_with('/') {
+            return Err(format!("the xDS dir `{dir}` is not an absolute path"));
+        }
+        self.xds_dir = Some(dir.trim_end_matches('/').to_string());
+        Ok(self)
+    }
+
+    /// The directory of the proxies' watched xDS files, if the build splits the bootstraps.
+    pub fn xds_dir(&self) -> Option<&str> {
+        self.xds_dir.as_deref()
     }
 
     /// Divides every monitoring window by `factor` (at least 1), for tests.
@@ -487,6 +508,13 @@ mod tests {
         assert_eq!(Options::default().with_cert_dir("/tmp/certs/").unwrap().cert_dir(&mtls), "/tmp/certs");
         assert_eq!(Options::default().with_cert_dir("/").unwrap().cert_dir(&mtls), "/");
         assert!(Options::default().with_cert_dir("certs").is_err());
+    }
+
+    #[test]
+    fn an_xds_dir_is_absolute_and_unset_by_default() {
+        assert_eq!(Options::default().xds_dir(), None);
+        assert_eq!(Options::default().with_xds_dir("/etc/meshc/xds/").unwrap().xds_dir(), Some("/etc/meshc/xds"));
+        assert!(Options::default().with_xds_dir("xds").unwrap_err().contains("not an absolute path"));
     }
 
     #[test]

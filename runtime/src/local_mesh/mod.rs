@@ -95,6 +95,7 @@ impl LocalMesh {
             let path = out.join(&proxy.config);
             let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             let config: Value = serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            rewrite::static_form(&config).map_err(|e| format!("{}: {e}", path.display()))?;
             configs.insert(proxy.name.clone(), config);
         }
         check_files(&plan, out, &configs)?;

@@ -108,6 +108,17 @@ pub struct External {
     pub address: String,
 }
 
+/// Refuses a bootstrap whose listeners and clusters are in xDS files
+/// (`meshc build --xds-dir`): a run rewrites the static form's ports.
+pub fn static_form(config: &Value) -> Result<(), String> {
+    match config.get("dynamic_resources") {
+        Some(_) => Err("its listeners and clusters are in xDS files (`meshc build --xds-dir`); \
+                        a local run rewrites the static form: build without `--xds-dir`"
+            .into()),
+        None => Ok(()),
+    }
+}
+
 /// The names of a config's listeners, in config order.
 pub fn listener_names(config: &Value) -> Result<Vec<String>, String> {
     let listeners = config.get("static_resources").and_then(|s| s.get("listeners"));
@@ -493,6 +504,16 @@ providers:
         assert_eq!(endpoint(&config, "inbound.api"), ("127.0.0.1".into(), 20005));
         // A config without an admin endpoint gets one: readiness is asked there.
         assert_eq!(config["admin"]["address"]["socket_address"]["port_value"].as_u64(), Some(20002));
+    }
+
+    #[test]
+    fn a_bootstrap_reading_xds_files_is_refused_with_the_flag_to_drop() {
+        let config: Value = serde_yaml_ng::from_str(
+            "dynamic_resources:\n  lds_config: {path_config_source: {path: /x/sidecar-a/lds.yaml}}\n",
+        )
+        .unwrap();
+        assert!(static_form(&config).unwrap_err().contains("without `--xds-dir`"));
+        assert!(static_form(&serde_yaml_ng::from_str("static_resources: {listeners: []}\n").unwrap()).is_ok());
     }
 
     #[test]

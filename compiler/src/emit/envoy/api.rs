@@ -35,14 +35,17 @@ fn is_empty(s: &Str) -> bool {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Empty {}
 
-/// `envoy.config.bootstrap.v3.Bootstrap`: static listeners and clusters.
+/// `envoy.config.bootstrap.v3.Bootstrap`: static listeners and clusters
+/// (a listener is `L`: typed, or a JSON value where it is not typed yet).
+/// `envoy/xds.rs` writes it as is, or splits it into a bootstrap reading
+/// them from watched files.
 #[derive(Serialize)]
-pub struct Bootstrap<'a> {
+pub struct Bootstrap<'a, L = Listener<'a>> {
     /// The admin endpoint (`monitoring`), on 127.0.0.1 only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin: Option<Admin<'a>>,
     pub node: Node<'a>,
-    pub static_resources: StaticResources<'a>,
+    pub static_resources: StaticResources<'a, L>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats_config: Option<StatsConfig<'a>>,
 }
@@ -105,9 +108,9 @@ pub struct Node<'a> {
 }
 
 #[derive(Serialize)]
-pub struct StaticResources<'a> {
+pub struct StaticResources<'a, L = Listener<'a>> {
     pub clusters: Vec<Cluster<'a>>,
-    pub listeners: Vec<Listener<'a>>,
+    pub listeners: Vec<L>,
 }
 
 // ------------------------------------------------------------ listeners ----
@@ -862,11 +865,13 @@ pub struct DataSource {
 #[derive(Clone, Serialize)]
 pub struct SdsSecretConfig<'a> {
     pub name: Str<'a>,
-    pub sds_config: SdsConfig<'a>,
+    pub sds_config: ConfigSource<'a>,
 }
 
+/// `envoy.config.core.v3.ConfigSource`: a file Envoy reads, and reads
+/// again when a file is moved into the watched directory.
 #[derive(Clone, Serialize)]
-pub struct SdsConfig<'a> {
+pub struct ConfigSource<'a> {
     pub path_config_source: PathConfigSource<'a>,
     pub resource_api_version: &'static str,
 }

@@ -21,7 +21,7 @@ use super::{
     apply_retry_budget, callee_clusters, hash_policy, header_matcher, retry_policy, upstream_cluster, version_cluster,
     HCM, ROUTER,
 };
-use crate::emit::{yaml, Artifact, Options, Unexpressed};
+use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::api_versions::VersionSelector;
 use crate::model::identity::gateway_workload;
 use crate::model::traffic::{RetryPolicy, VersionId};
@@ -65,11 +65,7 @@ pub fn emit(
     model
         .gateways
         .par_iter()
-        .map(|g| Artifact {
-            path: format!("envoy/gateway-{}.yaml", g.name.value),
-            contents: yaml(model, &bootstrap(model, schemas, options, g)),
-            origin: g.name.span,
-        })
+        .flat_map_iter(|g| super::xds::proxy_files(model, options, g.name.span, bootstrap(model, schemas, options, g)))
         .collect()
 }
 
@@ -124,7 +120,13 @@ impl ClusterKey {
     }
 }
 
-fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &Gateway) -> Value {
+/// The gateway's listeners are not typed yet: they are JSON values.
+fn bootstrap<'a>(
+    model: &'a Model,
+    schemas: &SchemaIndex,
+    options: &'a Options,
+    gateway: &'a Gateway,
+) -> api::Bootstrap<'a, Value> {
     let optional = OptionalFilters {
         cache: forwards(gateway).any(|f| f.cache.is_some()),
         transcoder: forwards(gateway).any(|f| f.transcode.is_some()),
@@ -240,18 +242,20 @@ fn bootstrap(model: &Model, schemas: &SchemaIndex, options: &Options, gateway: &
         clusters.insert(VALIDATOR_CLUSTER.to_string(), cluster);
     }
     let monitored = super::stats::monitored(model, crate::emit::stats::gateway_admin_port(model, gateway), &grpc);
-    let mut bootstrap = json!({
-        "node": { "id": format!("gateway-{}", gateway.name.value), "cluster": model.name },
-    });
-    if let Some(m) = monitored {
-        listeners.push(serde_json::to_value(&m.listener).expect("a listener serializes"));
-        clusters.insert(super::stats::ADMIN_CLUSTER.to_string(), m.cluster);
-        bootstrap["admin"] = serde_json::to_value(&m.admin).expect("an admin serializes");
-        bootstrap["stats_config"] = serde_json::to_value(&m.stats).expect("stats config serializes");
+    let (admin, stats_config) = match monitored {
+        Some(m) => {
+            listeners.push(serde_json::to_value(&m.listener).expect("a listener serializes"));
+            clusters.insert(super::stats::ADMIN_CLUSTER.to_string(), m.cluster);
+            (Some(m.admin), Some(m.stats))
+        }
+        None => (None, None),
+    };
+    api::Bootstrap {
+        admin,
+        node: api::Node { cluster: model.name.as_str().into(), id: format!("gateway-{}", gateway.name.value) },
+        static_resources: api::StaticResources { clusters: clusters.into_values().collect(), listeners },
+        stats_config,
     }
-    bootstrap["static_resources"] =
-        json!({ "listeners": listeners, "clusters": clusters.into_values().collect::<Vec<_>>() });
-    bootstrap
 }
 
 /// Filters of a gateway's chain that routes not using them switch off.

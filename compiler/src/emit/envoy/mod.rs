@@ -14,6 +14,7 @@ mod stats;
 pub mod tls;
 mod tracing;
 mod version_routes;
+mod xds;
 
 use std::collections::BTreeMap;
 

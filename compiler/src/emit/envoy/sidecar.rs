@@ -40,7 +40,7 @@ use super::{
     weighted_versions,
 };
 use crate::emit::stats::grpc_operation;
-use crate::emit::{yaml, Artifact, Options, Unexpressed};
+use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::identity::MtlsMode;
 use crate::model::values::Operation;
 use crate::model::{Call, Model, PortId, PortProtocol, Service, ServiceId};
@@ -58,14 +58,8 @@ pub fn emit(
         .par_iter()
         // External services run no proxy of ours.
         .filter(|s| s.mesh().is_some())
-        .filter_map(|s| {
-            let bootstrap = bootstrap(model, schemas, options, s)?;
-            Some(Artifact {
-                path: format!("envoy/sidecar-{}.yaml", s.name.value),
-                contents: yaml(model, &bootstrap),
-                origin: s.name.span,
-            })
-        })
+        .filter_map(|s| bootstrap(model, schemas, options, s).map(|b| (s, b)))
+        .flat_map_iter(|(s, bootstrap)| super::xds::proxy_files(model, options, s.name.span, bootstrap))
         .collect()
 }
 

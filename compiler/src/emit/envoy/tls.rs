@@ -10,9 +10,9 @@
 use std::collections::BTreeMap;
 
 use super::api::{
-    Any, Authenticated, CombinedValidationContext, CommonTlsContext, DownstreamTlsContext, Filter, NetworkRbac,
-    PathConfigSource, PathMatcher, Permission, PermissionRules, Policy, Principal, Rbac, RbacRules, SanMatcher,
-    SdsConfig, SdsSecretConfig, Str, StringMatcher, TransportSocket, UpstreamTlsContext, ValidationContext,
+    Any, Authenticated, CombinedValidationContext, CommonTlsContext, ConfigSource, DownstreamTlsContext, Filter,
+    NetworkRbac, PathConfigSource, PathMatcher, Permission, PermissionRules, Policy, Principal, Rbac, RbacRules,
+    SanMatcher, SdsSecretConfig, Str, StringMatcher, TransportSocket, UpstreamTlsContext, ValidationContext,
     WatchedDirectory,
 };
 use super::header_matcher;
@@ -31,7 +31,7 @@ pub fn certificate_file(workload: &str) -> String {
 fn sds<'a>(cert_dir: &'a str, secret: Str<'a>, file: &str) -> SdsSecretConfig<'a> {
     SdsSecretConfig {
         name: secret,
-        sds_config: SdsConfig {
+        sds_config: ConfigSource {
             path_config_source: PathConfigSource {
                 path: format!("{cert_dir}/{file}"),
                 // A rename into the directory (how `meshc certs` replaces files) reloads the secret.
