@@ -280,8 +280,10 @@ fn names_owners_and_docs_from_the_spec_and_schemas_are_escaped() {
         service.contains("&#60;/code&#62;&#60;script&#62;window.pwned=3&#60;/script&#62;"),
         "the proto comment too"
     );
-    assert!(service.contains("&#60;img src=x onerror=&#34;window.pwned=4&#34;&#62;"), "the method's comment too");
-    assert!(service.contains("&#39;&#34;&#62;&#60;svg onload=window.pwned=5&#62;"), "and the message's");
+    // The schema's operations and types are on its own page.
+    let schema = std::fs::read_to_string(site.join("schemas/evil_2Eproto.html")).unwrap();
+    assert!(schema.contains("&#60;img src=x onerror=&#34;window.pwned=4&#34;&#62;"), "the method's comment too");
+    assert!(schema.contains("&#39;&#34;&#62;&#60;svg onload=window.pwned=5&#62;"), "and the message's");
     let index = std::fs::read_to_string(site.join("search-index.js")).unwrap();
     assert!(!index.contains('<'), "the search index never closes a script");
 

@@ -2,10 +2,11 @@
 //! that needs no server (it works from `file://`), generated from the same
 //! model and schemas the mesh is deployed from. `index.html` is the
 //! catalog (counts, the call graph, search over services, operations,
-//! topics and owners), `services/NAME.html` a page per service (its APIs'
-//! operations and types from their schemas, calls in and out with their
+//! topics and owners), `services/NAME.html` a page per service (its APIs
+//! with a link to their schemas' pages, calls in and out with their
 //! timeouts and retries, events, who may call it, SLOs, alerts, versions),
-//! `topology.html` the diagrams (call graph with retry amplification,
+//! `schemas/FILE.html` a page per API schema file (operations and types,
+//! rendered once however many APIs share it), `topology.html` the diagrams (call graph with retry amplification,
 //! event flow, a route map per gateway), `security.html` the posture,
 //! `versions.html` API and schema versions, `runbooks/` one page per alert.
 //!
@@ -49,6 +50,9 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     }
     for ((id, service), versions) in model.service_ids().zip(&model.services).zip(versions) {
         page(service_path(service), render(&service::page(model, schemas, id, &index, versions)));
+    }
+    for schema in pages::schemas(model, schemas) {
+        page(schema_path(&schema.display), render(&schema));
     }
     page("runbooks/index.html".into(), render(&runbooks::index(model, &index.runbooks)));
     for runbook in &index.runbooks {
@@ -152,6 +156,11 @@ pub(crate) fn slug(name: &str) -> String {
 /// `services/NAME.html`, relative to the site's root.
 fn service_path(service: &Service) -> String {
     format!("services/{}.html", slug(&service.name.value))
+}
+
+/// A schema file's reference page, by the file's workspace-relative path.
+fn schema_path(display: &str) -> String {
+    format!("schemas/{}.html", slug(display))
 }
 
 /// What a service's diagram nodes merge into at scale: its owner, else its namespace.

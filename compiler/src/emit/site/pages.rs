@@ -682,3 +682,44 @@ pub fn versions(model: &Model, schemas: &SchemaIndex, index: &Index) -> Versions
 pub fn group_name(consumer: &Consumer) -> String {
     consumer.group().map_or_else(|| "ephemeral".to_string(), |g| g.value.clone())
 }
+
+// ---- schemas ----------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "site/schema.html")]
+pub struct SchemaPage {
+    head: Head,
+    pub display: String,
+    kind: String,
+    /// The APIs using it: `SERVICE · API`, to the service's page.
+    used_by: Vec<Link>,
+    reference: crate::schema::reference::ApiReference,
+}
+
+/// A page per schema file some API uses, in path order: each file's
+/// reference once, so the site grows with the schemas, not with how many
+/// services share them.
+pub fn schemas(model: &Model, schemas: &SchemaIndex) -> Vec<SchemaPage> {
+    let mut by_file: BTreeMap<&str, (crate::model::SchemaId, String, Vec<Link>)> = BTreeMap::new();
+    for service in &model.services {
+        for api in &service.apis {
+            let display = model.schema(api.schema).display.as_str();
+            let entry = by_file.entry(display).or_insert_with(|| (api.schema, api.kind.to_string(), Vec::new()));
+            let link = Link::service("../", service);
+            entry.2.push(Link { text: format!("{} · {}", link.text, api.name.value), href: link.href });
+        }
+    }
+    by_file
+        .into_iter()
+        .filter_map(|(display, (id, kind, used_by))| {
+            let reference = schemas.get(id)?.reference()?;
+            Some(SchemaPage {
+                head: Head::new(model, "../", display.to_string()),
+                display: display.to_string(),
+                kind,
+                used_by,
+                reference,
+            })
+        })
+        .collect()
+}

@@ -8,7 +8,6 @@ use super::pages::{group_name, path_text, ApiVersions, Head, Link};
 use super::Index;
 use crate::model::identity::{Principal, Verdict};
 use crate::model::{Model, ServiceId, TokenPassing};
-use crate::schema::reference::ApiReference;
 use crate::schema::SchemaIndex;
 
 #[derive(Template)]
@@ -37,7 +36,11 @@ struct ApiSection {
     kind: String,
     port: String,
     schema: String,
-    reference: Option<ApiReference>,
+    /// The schema's summary (an OpenAPI description, a proto file's comment).
+    summary: String,
+    /// The schema's own page, with its operations and types: rendered once
+    /// however many APIs share the file.
+    reference: Option<Link>,
 }
 
 struct CallRow {
@@ -176,7 +179,11 @@ pub fn page(
             kind: api.kind.to_string(),
             port: service.address.as_ref().map_or(String::new(), |_| service.port(api.port).number.to_string()),
             schema: model.schema(api.schema).display.clone(),
-            reference: schemas.get(api.schema).and_then(|s| s.reference()),
+            summary: schemas.get(api.schema).and_then(|s| s.reference()).map(|r| r.summary).unwrap_or_default(),
+            reference: schemas.get(api.schema).is_some().then(|| Link {
+                text: model.schema(api.schema).display.clone(),
+                href: format!("{root}{}", super::schema_path(&model.schema(api.schema).display)),
+            }),
         })
         .collect();
     let at_caller = amplification[id.index()].map_or(1, |a| a.amplification);
