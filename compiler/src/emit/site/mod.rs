@@ -39,7 +39,12 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     };
     page("style.css".into(), STYLE.to_string());
     page("search.js".into(), SEARCH.to_string());
-    page("search-index.js".into(), pages::search_index(model, schemas));
+    // Each schema file's reference is built once: its page, the search
+    // index's operations and the summary on each API using it.
+    let schema_pages = pages::schemas(model, schemas);
+    let summaries: std::collections::HashMap<crate::model::SchemaId, &str> =
+        schema_pages.iter().map(|p| (p.id, p.summary())).collect();
+    page("search-index.js".into(), pages::search_index(model, &schema_pages));
     page("index.html".into(), render(&pages::index(model, &index)));
     page("topology.html".into(), render(&pages::topology(model, &index)));
     page("security.html".into(), render(&pages::security(model, schemas, &index)));
@@ -49,10 +54,10 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
         versions[id.index()].push(api);
     }
     for ((id, service), versions) in model.service_ids().zip(&model.services).zip(versions) {
-        page(service_path(service), render(&service::page(model, schemas, id, &index, versions)));
+        page(service_path(service), render(&service::page(model, id, &index, versions, &summaries)));
     }
-    for schema in pages::schemas(model, schemas) {
-        page(schema_path(&schema.display), render(&schema));
+    for schema in &schema_pages {
+        page(schema_path(&schema.display), render(schema));
     }
     page("runbooks/index.html".into(), render(&runbooks::index(model, &index.runbooks)));
     for runbook in &index.runbooks {

@@ -161,29 +161,29 @@ struct SearchEntry {
 /// `search-index.js`: every service, operation (of the APIs' schemas),
 /// topic and owner, for `search.js`; `<` is escaped so the data can never
 /// close a script element.
-pub fn search_index(model: &Model, schemas: &SchemaIndex) -> String {
+/// The search index: services, each schema file's operations (to its
+/// page: once, however many APIs share the file), topics and owners.
+pub fn search_index(model: &Model, schema_pages: &[SchemaPage]) -> String {
     let mut entries = Vec::new();
     let mut owners: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for service in &model.services {
-        let href = service_path(service);
         let owner = service.owner.as_ref().map_or("", |o| o.value.as_str());
         entries.push(SearchEntry {
             kind: "service",
             name: service.name.value.clone(),
             detail: owner.to_string(),
-            href: href.clone(),
+            href: service_path(service),
         });
         owners.entry(group(service)).or_default().push(&service.name.value);
-        for api in &service.apis {
-            let Some(reference) = schemas.get(api.schema).and_then(|s| s.reference()) else { continue };
-            for operation in reference.operations {
-                entries.push(SearchEntry {
-                    kind: "operation",
-                    name: operation.name,
-                    detail: format!("{} · {}", service.name.value, api.name.value),
-                    href: format!("{href}#api-{}", slug(&api.name.value)),
-                });
-            }
+    }
+    for schema in schema_pages {
+        for operation in &schema.reference.operations {
+            entries.push(SearchEntry {
+                kind: "operation",
+                name: operation.name.clone(),
+                detail: schema.display.clone(),
+                href: super::schema_path(&schema.display),
+            });
         }
     }
     for topic in &model.topics {
@@ -688,12 +688,19 @@ pub fn group_name(consumer: &Consumer) -> String {
 #[derive(Template)]
 #[template(path = "site/schema.html")]
 pub struct SchemaPage {
+    pub id: crate::model::SchemaId,
     head: Head,
     pub display: String,
     kind: String,
     /// The APIs using it: `SERVICE · API`, to the service's page.
     used_by: Vec<Link>,
     reference: crate::schema::reference::ApiReference,
+}
+
+impl SchemaPage {
+    pub fn summary(&self) -> &str {
+        &self.reference.summary
+    }
 }
 
 /// A page per schema file some API uses, in path order: each file's
@@ -714,6 +721,7 @@ pub fn schemas(model: &Model, schemas: &SchemaIndex) -> Vec<SchemaPage> {
         .filter_map(|(display, (id, kind, used_by))| {
             let reference = schemas.get(id)?.reference()?;
             Some(SchemaPage {
+                id,
                 head: Head::new(model, "../", display.to_string()),
                 display: display.to_string(),
                 kind,

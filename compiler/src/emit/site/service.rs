@@ -8,7 +8,6 @@ use super::pages::{group_name, path_text, ApiVersions, Head, Link};
 use super::Index;
 use crate::model::identity::{Principal, Verdict};
 use crate::model::{Model, ServiceId, TokenPassing};
-use crate::schema::SchemaIndex;
 
 #[derive(Template)]
 #[template(path = "site/service.html")]
@@ -160,12 +159,13 @@ fn retries_text(policy: Option<&crate::model::traffic::RetryPolicy>) -> String {
     text
 }
 
+/// `summaries`: each schema file's summary, by schema, for the files that have a page.
 pub fn page(
     model: &Model,
-    schemas: &SchemaIndex,
     id: ServiceId,
     index: &Index,
     versions: Vec<ApiVersions>,
+    summaries: &std::collections::HashMap<crate::model::SchemaId, &str>,
 ) -> ServicePage {
     let root = "../";
     let service = model.service(id);
@@ -179,8 +179,8 @@ pub fn page(
             kind: api.kind.to_string(),
             port: service.address.as_ref().map_or(String::new(), |_| service.port(api.port).number.to_string()),
             schema: model.schema(api.schema).display.clone(),
-            summary: schemas.get(api.schema).and_then(|s| s.reference()).map(|r| r.summary).unwrap_or_default(),
-            reference: schemas.get(api.schema).is_some().then(|| Link {
+            summary: summaries.get(&api.schema).map_or(String::new(), |s| s.to_string()),
+            reference: summaries.contains_key(&api.schema).then(|| Link {
                 text: model.schema(api.schema).display.clone(),
                 href: format!("{root}{}", super::schema_path(&model.schema(api.schema).display)),
             }),
