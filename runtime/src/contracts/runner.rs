@@ -402,9 +402,7 @@ impl ContractTestRunner {
             uri.push_str(&pairs.join("&"));
         }
         let mut builder = http::Request::builder().method(request.method.as_str()).uri(&uri);
-        if let Some(authority) =
-            authority.filter(|_| !request.headers.iter().any(|h| h.name.eq_ignore_ascii_case("host")))
-        {
+        if let Some(authority) = authority.filter(|_| !has_header(request, "host")) {
             builder = builder.header("host", authority);
         }
         for header in &request.headers {
@@ -412,7 +410,7 @@ impl ContractTestRunner {
         }
         let body = match &request.body {
             Some(body) => {
-                if !request.headers.iter().any(|h| h.name.eq_ignore_ascii_case("content-type")) {
+                if !has_header(request, "content-type") {
                     builder = builder.header("content-type", "application/json");
                 }
                 Bytes::from(body.to_string())
