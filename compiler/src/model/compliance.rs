@@ -320,9 +320,27 @@ pub struct Outcome {
     pub subject: String,
     /// The offending (or passing) declaration.
     pub span: Span,
-    pub passed: bool,
-    /// The suppression that silences its failure (index into `suppressions`); never set when it passed.
-    pub suppressed: Option<usize>,
+    pub verdict: Verdict,
+}
+
+/// How a subject fares under a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// Failed, silenced by this suppression (index into `suppressions`).
+    Suppressed(usize),
+}
+
+impl Verdict {
+    /// As the compliance report writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Suppressed(_) => "suppressed",
+        }
+    }
 }
 
 /// A rule's verdicts, subjects in model order.
@@ -368,13 +386,19 @@ pub fn evaluate(model: &Model, idempotent: Idempotent) -> Evaluation {
             if rule.when.as_ref().is_some_and(|w| !facts.holds(w, &subject)) {
                 return;
             }
-            let passed = facts.holds(&rule.require, &subject);
             let name = facts.name(&subject);
-            let suppressed = if passed { None } else { by_subject.get(&(id, name.as_str())).copied() };
-            if let Some(i) = suppressed {
-                used[i] = true;
-            }
-            outcomes.push(Outcome { subject: name, span: facts.span(&subject), passed, suppressed });
+            let verdict = if facts.holds(&rule.require, &subject) {
+                Verdict::Passed
+            } else {
+                match by_subject.get(&(id, name.as_str())) {
+                    Some(&i) => {
+                        used[i] = true;
+                        Verdict::Suppressed(i)
+                    }
+                    None => Verdict::Failed,
+                }
+            };
+            outcomes.push(Outcome { subject: name, span: facts.span(&subject), verdict });
         });
         results.push(RuleResult { rule: id, outcomes });
     }

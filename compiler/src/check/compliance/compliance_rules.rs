@@ -7,7 +7,7 @@
 //! past it they are errors, and one that silences nothing is a warning.
 
 use crate::diag::{Code, Diagnostic, Sink};
-use crate::model::compliance::{evaluate, Evaluation};
+use crate::model::compliance::{evaluate, Evaluation, Verdict};
 use crate::model::{Call, Model};
 use crate::schema::SchemaIndex;
 
@@ -20,7 +20,7 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
     let Evaluation { results, used, expired } = evaluate(model, &idempotent);
     for result in &results {
         let rule = compliance.rule(result.rule);
-        for outcome in result.outcomes.iter().filter(|o| !o.passed && o.suppressed.is_none()) {
+        for outcome in result.outcomes.iter().filter(|o| o.verdict == Verdict::Failed) {
             let reference = rule.reference.as_ref().map_or(String::new(), |r| format!(" ({r})"));
             let mut d = Diagnostic::new(
                 Code::ComplianceViolation,
@@ -68,7 +68,7 @@ pub fn run(model: &Model, schemas: &SchemaIndex, sink: &mut Sink) {
                 .iter()
                 .find(|o| o.subject == suppression.subject.value);
             let why = match judged {
-                Some(o) if o.passed => "it passes the rule".to_string(),
+                Some(o) if o.verdict == Verdict::Passed => "it passes the rule".to_string(),
                 Some(_) => "another suppression of the same rule and subject comes first".to_string(),
                 None => format!(
                     "the rule judges no {} named `{}` (none exists, or its `when` leaves it out; a {} is named {})",

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::base::Span;
 use crate::emit::{Artifact, Options, Unexpressed};
-use crate::model::compliance::{evaluate, Compliance, Outcome};
+use crate::model::compliance::{evaluate, Compliance, Verdict};
 use crate::model::{Call, Model};
 use crate::schema::SchemaIndex;
 
@@ -97,12 +97,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     let mut rules = Vec::with_capacity(evaluation.results.len());
     for result in &evaluation.results {
         let rule = compliance.rule(result.rule);
-        let status = |o: &Outcome| match (o.passed, o.suppressed) {
-            (true, _) => "passed",
-            (false, None) => "failed",
-            (false, Some(_)) => "suppressed",
-        };
-        let count = |s: &str| result.outcomes.iter().filter(|o| status(o) == s).count();
+        let count = |s: &str| result.outcomes.iter().filter(|o| o.verdict.as_str() == s).count();
         let (passed, failed, suppressed) = (count("passed"), count("failed"), count("suppressed"));
         summary.subjects_passed += passed;
         summary.subjects_failed += failed;
@@ -117,16 +112,19 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             .iter()
             .map(|o| SubjectEntry {
                 subject: &o.subject,
-                status: status(o),
+                status: o.verdict.as_str(),
                 at: location(compliance, o.span),
-                suppression: o.suppressed.map(|i| {
-                    let s = &compliance.suppressions[i];
-                    SuppressionEntry {
-                        reason: &s.reason.value,
-                        until: s.until.value.to_string(),
-                        at: location(compliance, s.span),
+                suppression: match o.verdict {
+                    Verdict::Suppressed(i) => {
+                        let s = &compliance.suppressions[i];
+                        Some(SuppressionEntry {
+                            reason: &s.reason.value,
+                            until: s.until.value.to_string(),
+                            at: location(compliance, s.span),
+                        })
                     }
-                }),
+                    Verdict::Passed | Verdict::Failed => None,
+                },
             })
             .collect();
         rules.push(RuleEntry {

@@ -10,6 +10,7 @@ use super::diagram::{self, Edge, Graph, Node};
 use super::service;
 use super::{group, service_path, slug, Index};
 use crate::model::api_versions::{Lifecycle, VersionUser};
+use crate::model::compliance::Verdict;
 use crate::model::events::Consumer;
 use crate::model::{Amplified, Gateway, Model, PathMatch, Route, Service, ServiceId};
 use crate::schema::reference::TypeDoc;
@@ -503,10 +504,10 @@ fn compliance_rows(model: &Model, schemas: &SchemaIndex) -> Option<Vec<Complianc
                 suppressed: Vec::new(),
             };
             for outcome in &result.outcomes {
-                match (outcome.passed, outcome.suppressed) {
-                    (true, _) => row.passed += 1,
-                    (false, None) => row.failed.push(outcome.subject.clone()),
-                    (false, Some(i)) => {
+                match outcome.verdict {
+                    Verdict::Passed => row.passed += 1,
+                    Verdict::Failed => row.failed.push(outcome.subject.clone()),
+                    Verdict::Suppressed(i) => {
                         let s = &compliance.suppressions[i];
                         row.suppressed
                             .push(format!("{} (until {}: {})", outcome.subject, s.until.value, s.reason.value));
