@@ -295,7 +295,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut tokens = GivenTokens::default();
             for entry in token_envs {
                 let (issuer, var) =
-                    entry.split_once('=').ok_or_else(|| format!("--token-env {entry:?}: expected ISSUER=VAR"))?;
+                    entry.rsplit_once('=').ok_or_else(|| format!("--token-env {entry:?}: expected ISSUER=VAR"))?;
                 let token = std::env::var(var).map_err(|_| format!("--token-env {issuer}={var}: ${var} is not set"))?;
                 tokens.0.insert(issuer.to_string(), token);
             }
