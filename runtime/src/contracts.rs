@@ -1,5 +1,5 @@
 //! Contract tests: the plans and mock configs meshc emits
-//! (`contracts/`, format `meshc-contracts/1`, docs/contracts.md), and the
+//! (`contracts/`, format `meshc-contracts/2`, docs/contracts.md), and the
 //! [`ContractTestRunner`] that runs plans against live providers, judging
 //! answers with the [`matcher`] and reporting with [`report`], and the
 //! [`ContractMock`] that serves a provider's mock config.

@@ -357,8 +357,7 @@ fn contracts(
 ) -> Result<(), String> {
     let mut loaded = Vec::new();
     for path in plans {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        loaded.push(Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+        loaded.push(Plan::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
     }
     let runner = ContractTestRunner::new(options);
     let results: Vec<_> = loaded.iter().map(|plan| runner.run(plan)).collect();
@@ -549,8 +548,7 @@ fn validator(rules: PathBuf, listen: SocketAddr) -> Result<(), String> {
 }
 
 fn contract_mock(config: PathBuf, listen: SocketAddr) -> Result<(), String> {
-    let text = std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
-    let mock = ContractMock::from_json(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+    let mock = ContractMock::read(&config).map_err(|e| format!("{}: {e}", config.display()))?;
     let handle = mock.spawn(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
     print_requests(handle.addr(), || handle.take_requests(), received_line)
 }

@@ -189,6 +189,23 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
     let out = meshc(&["build", path(&shop()), "-o", path(&out_dir)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let written = read_tree(&out_dir);
+    // Proto descriptors are named by their hash: each one some plan names, and no other.
+    let (descriptors, written): (Vec<_>, Vec<_>) =
+        written.iter().partition(|(p, _)| p.starts_with("contracts/descriptors/"));
+    let named: std::collections::BTreeSet<String> = written
+        .iter()
+        .filter(|(p, _)| p.starts_with("contracts/"))
+        .flat_map(|(_, bytes)| {
+            let text = String::from_utf8_lossy(bytes);
+            let paths: Vec<String> =
+                text.split("\"../").skip(1).filter_map(|rest| rest.split('"').next()).map(String::from).collect();
+            paths
+        })
+        .filter(|path| path.starts_with("descriptors/"))
+        .collect();
+    let descriptors: std::collections::BTreeSet<String> = descriptors.iter().map(|(p, _)| p.replacen("contracts/", "", 1)).collect();
+    assert_eq!(descriptors.len(), 5, "the shop's gRPC protos and their imports: {descriptors:?}");
+    assert_eq!(descriptors, named);
     assert_eq!(
         written.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
         [

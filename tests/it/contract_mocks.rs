@@ -22,8 +22,10 @@ fn shop_contracts() -> BTreeMap<String, String> {
 }
 
 fn mock_config(contracts: &BTreeMap<String, String>, service: &str) -> MockPlan {
-    let text = &contracts[&format!("contracts/mocks/{service}.json")];
-    MockPlan::from_json(text).unwrap_or_else(|e| panic!("mocks/{service}.json: {e}"))
+    let path = format!("contracts/mocks/{service}.json");
+    MockPlan::from_json(&contracts[&path])
+        .and_then(|mock| mock.with_descriptors(|relative| support::artifact_beside(contracts, &path, relative)))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn serve(plan: MockPlan) -> ContractMockHandle {

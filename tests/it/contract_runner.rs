@@ -20,8 +20,7 @@ fn shop() -> tempfile::TempDir {
 }
 
 fn plan(out: &Path, path: &str) -> Plan {
-    let text = std::fs::read_to_string(out.join("contracts").join(path)).unwrap();
-    Plan::from_json(&text).unwrap()
+    Plan::read(&out.join("contracts").join(path)).unwrap()
 }
 
 /// How the test catalog answers.

@@ -351,7 +351,7 @@ fn the_shops_plans_carry_examples_their_schemas_accept() {
         serde_json::from_str(&std::fs::read_to_string(plans.join(path)).unwrap()).unwrap()
     };
     let catalog = read("providers/catalog.json");
-    assert_eq!(catalog["format"], "meshc-contracts/1");
+    assert_eq!(catalog["format"], "meshc-contracts/2");
     assert_eq!(catalog["role"], "provider");
     let mut checked = 0;
     for name in ["catalog", "inventory", "loyalty"] {

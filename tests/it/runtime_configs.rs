@@ -14,28 +14,29 @@ use meshc_runtime::health::HealthMonitor;
 use meshc_runtime::local_mesh::plan::Plan as LocalMeshPlan;
 use meshc_runtime::{GraphqlGateway, TokenExchange, Validator};
 
-/// A runtime start-up loader, its value dropped.
-type Loader = fn(&str) -> Result<(), String>;
+/// A runtime start-up loader, its value dropped; it may read files beside
+/// the config (by a path relative to it).
+type Loader = fn(&str, &mut dyn FnMut(&str) -> std::io::Result<String>) -> Result<(), String>;
 
 /// The runtime's start-up loaders by artifact folder.
 const LOADERS: &[(&str, Loader)] = &[
-    ("validation/", |text| Validator::from_json(text).map(drop)),
-    ("graphql/", |text| GraphqlGateway::from_json(text).map(drop)),
-    ("token-exchange/", |text| TokenExchange::from_json(text).map(drop)),
-    ("runtime/event-bus", |text| EventBusConfig::from_json(text).map(drop)),
-    ("runtime/health", |text| HealthMonitor::from_json(text).map(drop)),
+    ("validation/", |text, _| Validator::from_json(text).map(drop)),
+    ("graphql/", |text, _| GraphqlGateway::from_json(text).map(drop)),
+    ("token-exchange/", |text, _| TokenExchange::from_json(text).map(drop)),
+    ("runtime/event-bus", |text, _| EventBusConfig::from_json(text).map(drop)),
+    ("runtime/health", |text, _| HealthMonitor::from_json(text).map(drop)),
     ("contracts/providers/", load_plan),
     ("contracts/consumers/", load_plan),
-    ("contracts/mocks/", |text| {
-        let mock = MockPlan::from_json(text).map_err(|e| e.to_string())?;
+    ("contracts/mocks/", |text, beside| {
+        let mock = MockPlan::from_json(text).and_then(|m| m.with_descriptors(beside)).map_err(|e| e.to_string())?;
         mock.descriptor_pool().map(drop).map_err(|e| e.to_string())
     }),
-    ("runtime/local-mesh", |text| LocalMeshPlan::from_json(text).map(drop)),
+    ("runtime/local-mesh", |text, _| LocalMeshPlan::from_json(text).map(drop)),
 ];
 
-/// A plan, with its descriptor set decoded.
-fn load_plan(text: &str) -> Result<(), String> {
-    let plan = Plan::from_json(text).map_err(|e| e.to_string())?;
+/// A plan, with its descriptors read and decoded.
+fn load_plan(text: &str, beside: &mut dyn FnMut(&str) -> std::io::Result<String>) -> Result<(), String> {
+    let plan = Plan::from_json(text).and_then(|p| p.with_descriptors(beside)).map_err(|e| e.to_string())?;
     plan.descriptor_pool().map(drop).map_err(|e| e.to_string())
 }
 
@@ -53,6 +54,8 @@ fn load_runtime_configs_of(folder: &str) -> Vec<usize> {
         let diagnostics = if collisions.is_empty() { &compilation.diagnostics } else { &collisions };
         panic!("{example} does not build:\n{}", render(Format::Human, diagnostics, &compilation.sources, false))
     });
+    let by_path: std::collections::BTreeMap<String, String> =
+        artifacts.iter().map(|a| (a.path.clone(), a.contents.clone())).collect();
     let mut failures = Vec::new();
     let counts = LOADERS
         .iter()
@@ -60,7 +63,8 @@ fn load_runtime_configs_of(folder: &str) -> Vec<usize> {
             let configs: Vec<_> =
                 artifacts.iter().filter(|a| a.path.starts_with(folder) && a.path.ends_with(".json")).collect();
             for config in &configs {
-                if let Err(e) = load(&config.contents) {
+                let mut beside = |relative: &str| crate::support::artifact_beside(&by_path, &config.path, relative);
+                if let Err(e) = load(&config.contents, &mut beside) {
                     failures.push(format!("{example}: {}: {e}", config.path));
                 }
             }

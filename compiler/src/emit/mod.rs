@@ -217,7 +217,7 @@ pub static BACKENDS: &[Backend] = &[
     Backend {
         name: "contracts-plan",
         engine: "contracts",
-        description: "Contract test plans (`contracts/providers/NAME.json`, `contracts/consumers/NAME.json`, format `meshc-contracts/1`): every call's and route's implicit contract and examples, every topic's example events; and a mock-provider config per provider (`contracts/mocks/NAME.json`).",
+        description: "Contract test plans (`contracts/providers/NAME.json`, `contracts/consumers/NAME.json`, format `meshc-contracts/2`): every call's and route's implicit contract and examples, every topic's example events; and a mock-provider config per provider (`contracts/mocks/NAME.json`).",
         page: "contracts.md",
         emit: contracts::plan::emit,
     },

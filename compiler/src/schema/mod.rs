@@ -582,23 +582,42 @@ impl SchemaIndex {
     /// declares added to their methods' `google.api.http` option: as the
     /// option for a method without one, else as `additional_bindings`.
     pub fn descriptor_set_with_bindings(&self, ids: &[SchemaId], declared: &[(Operation, HttpRule)]) -> Vec<u8> {
-        let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
+        for (_, bytes) in self.descriptor_files_with_bindings(ids, declared) {
+            // FileDescriptorSet.file = 1, length-delimited.
+            prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut out);
+            prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+            out.extend_from_slice(&bytes);
+        }
+        out
+    }
+
+    /// The files of [`descriptor_set`](Self::descriptor_set) one by one: each
+    /// file's name in its pool and its serialized `FileDescriptorProto`,
+    /// dependencies first, each name once.
+    pub fn descriptor_files(&self, ids: &[SchemaId]) -> Vec<(String, Vec<u8>)> {
+        self.descriptor_files_with_bindings(ids, &[])
+    }
+
+    fn descriptor_files_with_bindings(
+        &self,
+        ids: &[SchemaId],
+        declared: &[(Operation, HttpRule)],
+    ) -> Vec<(String, Vec<u8>)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut files = Vec::new();
         for schema in ids.iter().filter_map(|id| self.get(*id)) {
             let Some(proto) = &schema.proto else { continue };
             // Each pool lists its files in dependency order; first-seen order keeps that.
             for file in proto.pool.files() {
                 if seen.insert(file.name().to_string()) {
-                    // FileDescriptorSet.file = 1, length-delimited. prost's own
-                    // FileDescriptorProto would drop the extension options.
+                    // prost's own FileDescriptorProto would drop the extension options.
                     let bytes = proto::with_bindings(&file, declared, |op| !schema.http_rules(op).is_empty());
-                    prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut out);
-                    prost::encoding::encode_varint(bytes.len() as u64, &mut out);
-                    out.extend_from_slice(&bytes);
+                    files.push((file.name().to_string(), bytes));
                 }
             }
         }
-        out
+        files
     }
 }
 

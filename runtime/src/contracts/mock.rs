@@ -148,9 +148,15 @@ impl ContractMock {
         Ok(ContractMock { service: plan.service, operations })
     }
 
-    /// [`MockPlan::from_json`], then [`ContractMock::new`].
+    /// [`MockPlan::from_json`], then [`ContractMock::new`]: for a mock
+    /// without gRPC operations (their descriptors are files beside the config).
     pub fn from_json(text: &str) -> Result<ContractMock, PlanError> {
-        ContractMock::new(MockPlan::from_json(text)?)
+        ContractMock::new(MockPlan::from_json(text)?.with_descriptors(|_| Err(std::io::ErrorKind::NotFound.into()))?)
+    }
+
+    /// [`MockPlan::read`], then [`ContractMock::new`].
+    pub fn read(path: &std::path::Path) -> Result<ContractMock, PlanError> {
+        ContractMock::new(MockPlan::read(path)?)
     }
 
     /// The provider it mocks.

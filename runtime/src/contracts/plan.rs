@@ -1,11 +1,12 @@
 //! The contract plans and mock configs meshc's `contracts-plan` backend
-//! writes (format `meshc-contracts/1`, docs/contracts.md), as typed values.
+//! writes (format `meshc-contracts/2`, docs/contracts.md), as typed values.
 //!
 //! Every object denies unknown keys and the `format` must be one this
 //! runtime knows, so a plan from a newer compiler is refused instead of
 //! half-run.
 
 use std::fmt;
+use std::path::Path;
 
 use base64::Engine as _;
 use prost_reflect::DescriptorPool;
@@ -13,16 +14,20 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The plan format this runtime reads.
-pub const FORMAT: &str = "meshc-contracts/1";
+pub const FORMAT: &str = "meshc-contracts/2";
 
 /// `contracts/providers/NAME.json` or `contracts/consumers/NAME.json`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
-    /// Base64 of a serialized `FileDescriptorSet` of the gRPC providers'
-    /// protos; present when some interaction is gRPC.
+    /// The gRPC providers' proto files, dependencies first, as paths
+    /// relative to the plan (`../descriptors/HASH.b64`); present when some
+    /// interaction is gRPC. [`Plan::read`] reads them.
     #[serde(default)]
-    pub descriptor_set: Option<String>,
+    pub descriptors: Vec<String>,
+    /// The descriptors as one serialized `FileDescriptorSet`, once read.
+    #[serde(skip)]
+    descriptor_set: Option<Vec<u8>>,
     pub format: String,
     pub interactions: Vec<Interaction>,
     pub mesh: String,
@@ -360,8 +365,11 @@ pub struct Publisher {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MockPlan {
+    /// As [`Plan::descriptors`].
     #[serde(default)]
-    pub descriptor_set: Option<String>,
+    pub descriptors: Vec<String>,
+    #[serde(skip)]
+    descriptor_set: Option<Vec<u8>>,
     pub format: String,
     /// The provider's address as the spec declares it.
     pub listen: Address,
@@ -421,49 +429,100 @@ fn known_format(format: &str) -> Result<(), PlanError> {
     }
 }
 
-fn descriptor_pool(descriptor_set: Option<&str>) -> Result<Option<DescriptorPool>, PlanError> {
-    let Some(encoded) = descriptor_set else { return Ok(None) };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .map_err(|e| PlanError(format!("`descriptor_set`: not base64: {e}")))?;
-    DescriptorPool::decode(bytes.as_slice())
+/// Reads each descriptor a plan names (through `read`, given the path
+/// relative to the plan) into one serialized `FileDescriptorSet`. Only
+/// `../descriptors/NAME.b64` is accepted: a plan names no other file.
+fn read_descriptors(
+    entries: &[String],
+    mut read: impl FnMut(&str) -> std::io::Result<String>,
+) -> Result<Vec<u8>, PlanError> {
+    let mut set = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let fail = |why: String| PlanError(format!("`descriptors[{i}]` ({entry:?}): {why}"));
+        let plain = |name: &str| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !entry.strip_prefix("../descriptors/").and_then(|name| name.strip_suffix(".b64")).is_some_and(plain) {
+            return Err(fail("not a descriptor path (`../descriptors/NAME.b64`)".into()));
+        }
+        let text = read(entry).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        let file = base64::engine::general_purpose::STANDARD
+            .decode(text.trim_end())
+            .map_err(|e| fail(format!("not base64: {e}")))?;
+        // FileDescriptorSet.file = 1, length-delimited.
+        use prost_reflect::prost::encoding::{encode_key, encode_varint, WireType};
+        encode_key(1, WireType::LengthDelimited, &mut set);
+        encode_varint(file.len() as u64, &mut set);
+        set.extend_from_slice(&file);
+    }
+    Ok(set)
+}
+
+/// The pool of the descriptors read, if the plan names any.
+fn descriptor_pool(entries: &[String], set: Option<&[u8]>) -> Result<Option<DescriptorPool>, PlanError> {
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let set = set.ok_or_else(|| PlanError("`descriptors` were not read: read the plan from its file".into()))?;
+    DescriptorPool::decode(set)
         .map(Some)
-        .map_err(|e| PlanError(format!("`descriptor_set`: not a FileDescriptorSet: {e}")))
+        .map_err(|e| PlanError(format!("`descriptors`: not a usable set of proto files: {e}")))
+}
+
+/// A plan's text from its file, and a reader of the files it names beside
+/// it. Errors do not name the file: callers do.
+fn plan_file(path: &Path) -> Result<(String, impl FnMut(&str) -> std::io::Result<String> + '_), PlanError> {
+    let text = std::fs::read_to_string(path).map_err(|e| PlanError(e.to_string()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok((text, move |relative: &str| std::fs::read_to_string(dir.join(relative))))
 }
 
 impl Plan {
     /// Reads a plan, refusing an unknown format or a gRPC interaction
-    /// without a descriptor set.
+    /// without descriptors. The descriptors are not read yet: see
+    /// [`Plan::read`] and [`Plan::with_descriptors`].
     pub fn from_json(text: &str) -> Result<Plan, PlanError> {
         let plan: Plan = crate::config::from_json(text).map_err(PlanError)?;
         known_format(&plan.format)?;
-        if plan.descriptor_set.is_none() {
+        if plan.descriptors.is_empty() {
             if let Some(grpc) = plan.interactions.iter().find(|i| i.protocol == Protocol::Grpc) {
-                return Err(PlanError(format!(
-                    "interaction `{}` is gRPC but the plan has no `descriptor_set`",
-                    grpc.id
-                )));
+                return Err(PlanError(format!("interaction `{}` is gRPC but the plan has no `descriptors`", grpc.id)));
             }
         }
         Ok(plan)
     }
 
+    /// Reads a plan file and the descriptors it names (beside it, as
+    /// `meshc build` writes them).
+    pub fn read(path: &Path) -> Result<Plan, PlanError> {
+        let (text, read) = plan_file(path)?;
+        Plan::from_json(&text)?.with_descriptors(read)
+    }
+
+    /// Reads the descriptors the plan names through `read` (given each
+    /// path relative to the plan).
+    pub fn with_descriptors(
+        mut self,
+        read: impl FnMut(&str) -> std::io::Result<String>,
+    ) -> Result<Plan, PlanError> {
+        self.descriptor_set = Some(read_descriptors(&self.descriptors, read)?);
+        Ok(self)
+    }
+
     /// The pool of the plan's gRPC messages, if it has gRPC interactions.
     pub fn descriptor_pool(&self) -> Result<Option<DescriptorPool>, PlanError> {
-        descriptor_pool(self.descriptor_set.as_deref())
+        descriptor_pool(&self.descriptors, self.descriptor_set.as_deref())
     }
 }
 
 impl MockPlan {
     /// Reads a mock config, refusing an unknown format or a gRPC operation
-    /// without a descriptor set.
+    /// without descriptors (not read yet, as for [`Plan::from_json`]).
     pub fn from_json(text: &str) -> Result<MockPlan, PlanError> {
         let mock: MockPlan = crate::config::from_json(text).map_err(PlanError)?;
         known_format(&mock.format)?;
-        if mock.descriptor_set.is_none() {
+        if mock.descriptors.is_empty() {
             if let Some(grpc) = mock.operations.iter().find(|o| o.protocol == Protocol::Grpc) {
                 return Err(PlanError(format!(
-                    "operation `{}` is gRPC but the mock has no `descriptor_set`",
+                    "operation `{}` is gRPC but the mock has no `descriptors`",
                     grpc.operation
                 )));
             }
@@ -471,8 +530,23 @@ impl MockPlan {
         Ok(mock)
     }
 
+    /// As [`Plan::read`].
+    pub fn read(path: &Path) -> Result<MockPlan, PlanError> {
+        let (text, read) = plan_file(path)?;
+        MockPlan::from_json(&text)?.with_descriptors(read)
+    }
+
+    /// As [`Plan::with_descriptors`].
+    pub fn with_descriptors(
+        mut self,
+        read: impl FnMut(&str) -> std::io::Result<String>,
+    ) -> Result<MockPlan, PlanError> {
+        self.descriptor_set = Some(read_descriptors(&self.descriptors, read)?);
+        Ok(self)
+    }
+
     pub fn descriptor_pool(&self) -> Result<Option<DescriptorPool>, PlanError> {
-        descriptor_pool(self.descriptor_set.as_deref())
+        descriptor_pool(&self.descriptors, self.descriptor_set.as_deref())
     }
 }
 
@@ -481,7 +555,7 @@ mod tests {
     use super::*;
 
     const PLAN: &str = r#"{
-      "format": "meshc-contracts/1", "mesh": "shop", "role": "provider", "subject": "catalog", "messages": [],
+      "format": "meshc-contracts/2", "mesh": "shop", "role": "provider", "subject": "catalog", "messages": [],
       "interactions": [{
         "consumer": "orders", "given": ["product 42 exists"],
         "id": "orders->catalog GET /products/{productId} #a product in stock",
@@ -515,14 +589,62 @@ mod tests {
 
     #[test]
     fn an_unknown_format_is_refused() {
-        let error = Plan::from_json(&PLAN.replace("meshc-contracts/1", "meshc-contracts/2")).unwrap_err();
-        assert!(error.to_string().contains("\"meshc-contracts/2\" is not one this runtime reads"), "{error}");
+        let error = Plan::from_json(&PLAN.replace("meshc-contracts/2", "meshc-contracts/3")).unwrap_err();
+        assert!(error.to_string().contains("\"meshc-contracts/3\" is not one this runtime reads"), "{error}");
     }
 
     #[test]
-    fn a_grpc_interaction_needs_a_descriptor_set() {
+    fn a_grpc_interaction_needs_descriptors() {
         let error = Plan::from_json(&PLAN.replace(r#""protocol": "http""#, r#""protocol": "grpc""#)).unwrap_err();
-        assert!(error.to_string().contains("is gRPC but the plan has no `descriptor_set`"), "{error}");
+        assert!(error.to_string().contains("is gRPC but the plan has no `descriptors`"), "{error}");
+    }
+
+    /// The plan with `descriptors`, read through `files` (path → text).
+    fn with_descriptors(entries: &[&str], files: &[(&str, String)]) -> Result<Plan, PlanError> {
+        let plan = PLAN.replace(r#""messages": [],"#, &format!(r#""messages": [], "descriptors": {entries:?},"#));
+        Plan::from_json(&plan).unwrap().with_descriptors(|path| {
+            files.iter().find(|(p, _)| *p == path).map(|(_, text)| text.clone()).ok_or_else(|| std::io::ErrorKind::NotFound.into())
+        })
+    }
+
+    fn descriptor(name: &str, source: &str) -> String {
+        use prost_reflect::prost::Message as _;
+        let file = protox::file::File::from_source(name, source).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(file.file_descriptor_proto().encode_to_vec()) + "\n"
+    }
+
+    #[test]
+    fn descriptors_are_read_beside_the_plan_dependencies_first() {
+        let base = descriptor("base.proto", "syntax = \"proto3\"; package b; message Id { string v = 1; }");
+        let api = descriptor(
+            "api.proto",
+            "syntax = \"proto3\"; package a; import \"base.proto\"; service S { rpc Get(b.Id) returns (b.Id); }",
+        );
+        let plan = with_descriptors(
+            &["../descriptors/b1.b64", "../descriptors/a2.b64"],
+            &[("../descriptors/b1.b64", base), ("../descriptors/a2.b64", api)],
+        )
+        .unwrap();
+        let pool = plan.descriptor_pool().unwrap().unwrap();
+        assert!(pool.get_service_by_name("a.S").is_some());
+        assert!(pool.get_message_by_name("b.Id").is_some());
+    }
+
+    #[test]
+    fn a_descriptor_path_of_another_shape_is_refused_unread() {
+        for entry in ["../../secrets.b64", "/etc/passwd", "../descriptors/x/../../y.b64", "../descriptors/.b64", "x.b64"] {
+            let error = with_descriptors(&[entry], &[]).unwrap_err().to_string();
+            assert!(error.contains("not a descriptor path"), "{entry}: {error}");
+        }
+        let error = with_descriptors(&["../descriptors/gone.b64"], &[]).unwrap_err().to_string();
+        assert!(error.contains("cannot read it"), "{error}");
+    }
+
+    #[test]
+    fn a_plan_whose_descriptors_were_not_read_says_so() {
+        let plan = PLAN.replace(r#""messages": [],"#, r#""messages": [], "descriptors": ["../descriptors/a.b64"],"#);
+        let error = Plan::from_json(&plan).unwrap().descriptor_pool().unwrap_err().to_string();
+        assert!(error.contains("were not read"), "{error}");
     }
 
     #[test]

@@ -243,7 +243,7 @@ impl ContractTestRunner {
             Protocol::Http | Protocol::Graphql => self.send_http(client, target, authority.as_deref(), &request).await,
             Protocol::Grpc => match pool {
                 Ok(Some(pool)) => send_grpc(pool, target, authority.as_deref(), &request, self.options.timeout),
-                Ok(None) => Err("the plan has no `descriptor_set`".to_string()),
+                Ok(None) => Err("the plan has no `descriptors`".to_string()),
                 Err(e) => Err(e.to_string()),
             },
         };
@@ -711,7 +711,7 @@ mod tests {
 
     fn plan(interactions: Value) -> Plan {
         let text = json!({
-            "format": "meshc-contracts/1", "mesh": "shop", "role": "provider", "subject": "catalog",
+            "format": "meshc-contracts/2", "mesh": "shop", "role": "provider", "subject": "catalog",
             "messages": [], "interactions": interactions,
         });
         Plan::from_json(&text.to_string()).unwrap()

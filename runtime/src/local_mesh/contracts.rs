@@ -34,8 +34,7 @@ pub fn run_through(mesh: &LocalMesh, out: &Path, timeout: Duration) -> Result<(V
     paths.sort();
     let (mut results, mut not_run) = (Vec::new(), Vec::new());
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let plan = Plan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let plan = Plan::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let tokens: Arc<dyn crate::contracts::TokenSource> = mesh.tokens();
         let mut options =
             RunnerOptions { timeout, through_proxy: true, tokens: Some(tokens), ..RunnerOptions::default() };

@@ -354,8 +354,7 @@ impl LocalMesh {
             let mock_path = out.join(format!("contracts/mocks/{}.json", service.name));
             if mock_path.is_file() {
                 let fail = |e: String| format!("{}: {e}", mock_path.display());
-                let text = std::fs::read_to_string(&mock_path).map_err(|e| fail(e.to_string()))?;
-                let plan = MockPlan::from_json(&text).map_err(|e| fail(e.to_string()))?;
+                let plan = MockPlan::read(&mock_path).map_err(|e| fail(e.to_string()))?;
                 // The mock serves the port its config names (HTTP/1.1 and gRPC on one port).
                 let port = service.ports.iter().find(|p| p.number == plan.listen.port).unwrap_or(first);
                 let mock = ContractMock::new(plan).map_err(|e| fail(e.to_string()))?;

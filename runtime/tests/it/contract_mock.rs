@@ -8,7 +8,7 @@ use crate::support;
 
 use base64::Engine as _;
 use meshc_runtime::call_unary;
-use meshc_runtime::contracts::{AnswerUsed, ContractMock};
+use meshc_runtime::contracts::{AnswerUsed, ContractMock, MockPlan, PlanError};
 use meshc_runtime::prost_reflect::DescriptorPool;
 use serde_json::{json, Value};
 use support::{compile_proto, http_request, http_request_with_body, localhost, meshc_runtime, Serving};
@@ -25,10 +25,9 @@ fn config() -> (Value, DescriptorPool) {
          message Level { string sku = 1; int64 count = 2; repeated string depots = 3; Kind kind = 4; }\n\
          enum Kind { KIND_UNSPECIFIED = 0; KIND_SHELF = 1; }\n",
     );
-    let set = base64::engine::general_purpose::STANDARD.encode(compiler.encode_file_descriptor_set());
     let config = json!({
-        "descriptor_set": set,
-        "format": "meshc-contracts/1",
+        "descriptors": ["../descriptors/stock.b64"],
+        "format": "meshc-contracts/2",
         "listen": { "host": "stock", "port": 8080 },
         "mesh": "test",
         "service": "stock",
@@ -73,7 +72,7 @@ fn config() -> (Value, DescriptorPool) {
 #[test]
 fn one_port_serves_graphql_and_grpc_from_answers_or_generated() {
     let (config, pool) = config();
-    let mock = ContractMock::from_json(&config.to_string()).unwrap().spawn(localhost()).unwrap();
+    let mock = mock(&config).unwrap().spawn(localhost()).unwrap();
 
     // GraphQL over HTTP/1.1: the answer whose body matches, else the reads.
     let ask = |query: &str| {
@@ -115,10 +114,23 @@ fn one_port_serves_graphql_and_grpc_from_answers_or_generated() {
     );
 }
 
+/// The mock of a config, its descriptor `stock.proto` served beside it.
+fn mock(config: &Value) -> Result<ContractMock, PlanError> {
+    let descriptor = stock_descriptor();
+    ContractMock::new(MockPlan::from_json(&config.to_string())?.with_descriptors(|_| Ok(descriptor.clone()))?)
+}
+
+/// `stock.proto`'s descriptor as `meshc build` writes it (`descriptors/HASH.b64`).
+fn stock_descriptor() -> String {
+    let (_, pool) = config();
+    let file = pool.get_file_by_name("stock.proto").unwrap();
+    base64::engine::general_purpose::STANDARD.encode(file.encode_to_vec()) + "\n"
+}
+
 #[test]
 fn a_schema_the_generator_cannot_satisfy_is_answered_500_saying_why() {
     let (config, _) = config();
-    let mock = ContractMock::from_json(&config.to_string()).unwrap().spawn(localhost()).unwrap();
+    let mock = mock(&config).unwrap().spawn(localhost()).unwrap();
     let got = http_request(mock.port(), "GET", "/codes/a1", &[]);
     assert_eq!(got.status, 500, "{}", got.body);
     assert!(got.body.contains("GET /codes/{sku}") && got.body.contains("does not validate"), "{}", got.body);
@@ -127,7 +139,7 @@ fn a_schema_the_generator_cannot_satisfy_is_answered_500_saying_why() {
 #[test]
 fn an_operation_without_a_json_body_answers_its_status_empty() {
     let (config, _) = config();
-    let mock = ContractMock::from_json(&config.to_string()).unwrap().spawn(localhost()).unwrap();
+    let mock = mock(&config).unwrap().spawn(localhost()).unwrap();
     let got = http_request(mock.port(), "DELETE", "/codes/a1", &[]);
     assert_eq!((got.status, got.body.as_str()), (204, ""));
     assert_eq!(mock.requests()[0].answer, AnswerUsed::Generated);
@@ -137,7 +149,7 @@ fn an_operation_without_a_json_body_answers_its_status_empty() {
 fn a_canned_grpc_body_that_is_not_its_message_is_refused_naming_it() {
     let (mut config, _) = config();
     config["operations"][1]["answers"][0]["response"]["body"] = json!({ "count": "many" });
-    let error = ContractMock::from_json(&config.to_string()).unwrap_err().to_string();
+    let error = mock(&config).unwrap_err().to_string();
     assert!(error.contains("`operations[1]`: `answers[0]`: `response.body`"), "{error}");
     assert!(error.contains("stock.v1.Level"), "{error}");
 }
@@ -146,7 +158,10 @@ fn a_canned_grpc_body_that_is_not_its_message_is_refused_naming_it() {
 fn mock_command_serves_a_config_and_prints_each_request() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _) = config();
-    let path = dir.path().join("stock.json");
+    std::fs::create_dir_all(dir.path().join("mocks")).unwrap();
+    std::fs::create_dir_all(dir.path().join("descriptors")).unwrap();
+    std::fs::write(dir.path().join("descriptors/stock.b64"), stock_descriptor()).unwrap();
+    let path = dir.path().join("mocks/stock.json");
     std::fs::write(&path, config.to_string()).unwrap();
     let mut server = Serving::start(meshc_runtime().args(["mock", "--config"]).arg(&path));
     assert!(server.addr.ip().is_loopback() && server.addr.port() != 0, "listening on {}", server.addr);
@@ -177,7 +192,7 @@ fn mock_command_serves_a_config_and_prints_each_request() {
 #[test]
 fn a_grpc_request_that_is_not_the_input_message_is_refused_and_recorded() {
     let (config, _) = config();
-    let mock = ContractMock::from_json(&config.to_string()).unwrap().spawn(localhost()).unwrap();
+    let mock = mock(&config).unwrap().spawn(localhost()).unwrap();
     // Same method, but `sku` as a varint where the mock's `Query` has a string.
     let wrong = compile_proto(
         "wrong.proto",

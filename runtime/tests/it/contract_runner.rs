@@ -32,7 +32,7 @@ fn catalog_plan() -> Value {
         value
     };
     json!({
-        "format": "meshc-contracts/1", "mesh": "shop", "role": "provider", "subject": "catalog", "messages": [],
+        "format": "meshc-contracts/2", "mesh": "shop", "role": "provider", "subject": "catalog", "messages": [],
         "interactions": [
             interaction("orders->catalog GET /products/{productId}", "GET /products/{productId}", "/products/{productId}", None),
             interaction("orders->catalog GET /products/{productId} #in stock", "GET /products/{productId}", "/products/42",
@@ -163,7 +163,7 @@ fn a_routes_interaction_goes_through_its_gateway_with_the_token_its_auth_needs()
         if let Some(gateway) = gateway {
             interaction["gateway"] = gateway;
         }
-        let plan = json!({"format": "meshc-contracts/1", "mesh": "shop", "role": "consumer", "subject": "gateway:public",
+        let plan = json!({"format": "meshc-contracts/2", "mesh": "shop", "role": "consumer", "subject": "gateway:public",
                           "messages": [], "interactions": [interaction]});
         Plan::from_json(&plan.to_string()).unwrap()
     };
@@ -257,7 +257,7 @@ impl Topic {
 
     fn plan(&self, role: &str, example: Value) -> Plan {
         let plan = json!({
-            "format": "meshc-contracts/1", "mesh": "shop", "role": role, "subject": "reviews", "interactions": [],
+            "format": "meshc-contracts/2", "mesh": "shop", "role": role, "subject": "reviews", "interactions": [],
             "messages": [{
                 "broker": {"addresses": ["broker.shop:4222"], "kind": self.kind, "name": "bus"},
                 "given": ["product 42 was reviewed"], "id": format!("{} #a five-star review", self.name),

@@ -61,6 +61,25 @@ pub fn build_workspace(workspace: &Path, out: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The artifact a config at `config` names by a path relative to itself
+/// (a contract plan's `../descriptors/HASH.b64`), from built artifacts by
+/// path: what the runtime reads beside the config on disk.
+pub fn artifact_beside(
+    artifacts: &std::collections::BTreeMap<String, String>,
+    config: &str,
+    relative: &str,
+) -> std::io::Result<String> {
+    let mut path: Vec<&str> = config.split('/').collect();
+    path.pop();
+    for part in relative.split('/') {
+        match part {
+            ".." => drop(path.pop()),
+            part => path.push(part),
+        }
+    }
+    artifacts.get(&path.join("/")).cloned().ok_or_else(|| std::io::ErrorKind::NotFound.into())
+}
+
 /// Compiles a workspace of one file, `mesh.kdl` = `mesh`; the directory
 /// lives as long as the returned handle.
 pub fn compile_mesh(mesh: &str) -> (tempfile::TempDir, meshc::driver::Compilation) {

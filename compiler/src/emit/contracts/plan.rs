@@ -1,5 +1,5 @@
 //! Contract plans (`contracts/providers/NAME.json`,
-//! `contracts/consumers/NAME.json`, format `meshc-contracts/1`,
+//! `contracts/consumers/NAME.json`, format `meshc-contracts/2`,
 //! docs/contracts.md) and mock-provider configs (`contracts/mocks/NAME.json`):
 //! every declared call and route with an operation is an interaction (its
 //! implicit contract: the consumer's reads, typed), each `example` another
@@ -8,7 +8,7 @@
 //! addresses, requests, expected responses with matchers, the types of
 //! the fields each consumer reads; it reads no spec or schema.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -17,20 +17,21 @@ use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::api_versions::{ApiVersion, VersionSelector};
 use crate::model::contracts::{Consumer, ContractUse, EventExample, Example, JsonText, MatchRule, Pair};
 use crate::model::values::{ApiKind, Operation};
-use crate::model::{Model, ServiceId, TopicId};
+use crate::model::{Model, SchemaId, ServiceId, TopicId};
 use crate::schema::shape::{self, Scalar, Shape};
 use crate::schema::SchemaIndex;
 
 /// The plans' format; bumped on any incompatible change.
-const FORMAT: &str = "meshc-contracts/1";
+const FORMAT: &str = "meshc-contracts/2";
 
 #[derive(Serialize)]
 struct Plan<'a> {
-    /// Base64 of a serialized `FileDescriptorSet` of the gRPC providers'
-    /// protos, when some interaction is gRPC: what a runner builds dynamic
-    /// messages from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    descriptor_set: Option<String>,
+    /// The gRPC providers' proto files, dependencies first, when some
+    /// interaction is gRPC: what a runner builds dynamic messages from.
+    /// Each is `../descriptors/HASH.b64` (relative to the plan), the base64
+    /// of one serialized `FileDescriptorProto`, written once per build.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    descriptors: Vec<String>,
     format: &'static str,
     interactions: Vec<&'a Interaction<'a>>,
     mesh: &'a str,
@@ -189,9 +190,9 @@ struct Publisher<'a> {
 
 #[derive(Serialize)]
 struct Mock<'a> {
-    /// As [`Plan::descriptor_set`], for a provider with gRPC operations.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    descriptor_set: Option<String>,
+    /// As [`Plan::descriptors`], for a provider with gRPC operations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    descriptors: Vec<String>,
     format: &'static str,
     listen: Address<'a>,
     mesh: &'a str,
@@ -270,12 +271,13 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             }
         }
     }
+    let mut descriptors = Descriptors::new(schemas);
     for (name, (id, interactions, messages)) in &providers {
         let service = model.service(*id);
-        let descriptor_set =
-            interactions.iter().any(|i| i.protocol == "grpc").then(|| grpc_descriptors(model, schemas, &[*id]));
+        let grpc = interactions.iter().any(|i| i.protocol == "grpc");
+        let files = if grpc { descriptors.of(model, &[*id]) } else { Vec::new() };
         let plan = Plan {
-            descriptor_set: descriptor_set.clone(),
+            descriptors: files.clone(),
             format: FORMAT,
             interactions: interactions.clone(),
             mesh: &model.name,
@@ -284,7 +286,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             subject: name.to_string(),
         };
         artifacts.push(json(format!("contracts/providers/{name}.json"), &plan, service.name.span));
-        if let Some(mock) = mock(model, *id, interactions, descriptor_set) {
+        if let Some(mock) = mock(model, *id, interactions, files) {
             artifacts.push(json(format!("contracts/mocks/{name}.json"), &mock, service.name.span));
         }
     }
@@ -294,9 +296,9 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             Consumer::Gateway(id) => model.gateway(id).name.span,
         };
         let file = name.replace(':', "-");
-        let descriptor_set = grpc_providers.get(&name).map(|ids| grpc_descriptors(model, schemas, ids));
+        let files = grpc_providers.get(&name).map(|ids| descriptors.of(model, ids)).unwrap_or_default();
         let plan = Plan {
-            descriptor_set,
+            descriptors: files,
             format: FORMAT,
             interactions,
             mesh: &model.name,
@@ -306,19 +308,71 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
         };
         artifacts.push(json(format!("contracts/consumers/{file}.json"), &plan, origin));
     }
+    artifacts.extend(descriptors.into_artifacts());
     artifacts
 }
 
-/// Base64 of one descriptor set holding every gRPC API (all versions) of the providers.
-fn grpc_descriptors(model: &Model, schemas: &SchemaIndex, providers: &[ServiceId]) -> String {
-    use base64::Engine as _;
-    let ids: Vec<_> = providers
-        .iter()
-        .flat_map(|id| &model.service(*id).apis)
-        .filter(|api| api.kind == ApiKind::Grpc)
-        .flat_map(|api| std::iter::once(api.schema).chain(api.versions.iter().map(|v| v.schema)))
-        .collect();
-    base64::engine::general_purpose::STANDARD.encode(schemas.descriptor_set(&ids))
+/// Each proto file's descriptor as an artifact of its own, which plans and
+/// mocks name instead of carrying the files: a mesh's consumers share their
+/// providers' proto files, so repeating them made the plans grow with
+/// consumers × files. Named by the SHA-256 of its bytes, since two schemas
+/// may hold different files of one name.
+struct Descriptors<'s> {
+    schemas: &'s SchemaIndex,
+    /// Per schema: the names and plan-relative paths of its files, in dependency order.
+    by_schema: HashMap<SchemaId, Vec<(String, String)>>,
+    /// Artifact path → (base64 contents, the schema reference that first needed it).
+    files: BTreeMap<String, (String, crate::base::Span)>,
+}
+
+impl<'s> Descriptors<'s> {
+    fn new(schemas: &'s SchemaIndex) -> Self {
+        Descriptors { schemas, by_schema: HashMap::new(), files: BTreeMap::new() }
+    }
+
+    /// The descriptors of every gRPC API (all versions) of the providers,
+    /// dependencies first, each file name once.
+    fn of(&mut self, model: &Model, providers: &[ServiceId]) -> Vec<String> {
+        let mut seen = HashSet::new();
+        let mut paths = Vec::new();
+        let ids = providers
+            .iter()
+            .flat_map(|id| &model.service(*id).apis)
+            .filter(|api| api.kind == ApiKind::Grpc)
+            .flat_map(|api| std::iter::once(api.schema).chain(api.versions.iter().map(|v| v.schema)));
+        for id in ids {
+            for (name, path) in self.of_schema(model, id) {
+                if seen.insert(name.clone()) {
+                    paths.push(path.clone());
+                }
+            }
+        }
+        paths
+    }
+
+    fn of_schema(&mut self, model: &Model, id: SchemaId) -> &[(String, String)] {
+        use base64::Engine as _;
+        let Descriptors { schemas, by_schema, files } = self;
+        by_schema.entry(id).or_insert_with(|| {
+            let origin = model.schema(id).span;
+            schemas
+                .descriptor_files(&[id])
+                .into_iter()
+                .map(|(name, bytes)| {
+                    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+                    let hash: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+                    files.entry(format!("contracts/descriptors/{hash}.b64")).or_insert_with(|| {
+                        (base64::engine::general_purpose::STANDARD.encode(&bytes) + "\n", origin)
+                    });
+                    (name, format!("../descriptors/{hash}.b64"))
+                })
+                .collect()
+        })
+    }
+
+    fn into_artifacts(self) -> impl Iterator<Item = Artifact> {
+        self.files.into_iter().map(|(path, (contents, origin))| Artifact { path, contents, origin })
+    }
 }
 
 fn json(path: String, document: &impl Serialize, origin: crate::base::Span) -> Artifact {
@@ -613,7 +667,7 @@ fn mock<'a>(
     model: &'a Model,
     id: ServiceId,
     interactions: &[&Interaction<'a>],
-    descriptor_set: Option<String>,
+    descriptors: Vec<String>,
 ) -> Option<Mock<'a>> {
     let service = model.service(id);
     let mut operations: Vec<MockOperation> = Vec::new();
@@ -670,7 +724,7 @@ fn mock<'a>(
         operation.reads.sort_by(|a, b| a.path.cmp(&b.path));
     }
     Some(Mock {
-        descriptor_set,
+        descriptors,
         format: FORMAT,
         listen: listen?,
         mesh: &model.name,
