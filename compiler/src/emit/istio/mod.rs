@@ -136,7 +136,7 @@ fn documents(model: &Model, docs: &[Value]) -> String {
             out.push_str(&yaml(model, doc));
         } else {
             out.push_str("---\n");
-            out.push_str(&serde_yaml_ng::to_string(doc).expect("JSON values serialize to YAML"));
+            out.push_str(&crate::emit::yaml::to_string(doc));
         }
     }
     out
