@@ -705,6 +705,14 @@ fn backends_lists_every_backend_and_build_runs_only_those_selected() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("no backend named `istoi`"), "{}", stderr(&unknown));
     assert!(stderr(&unknown).contains("did you mean `istio`?"), "{}", stderr(&unknown));
+
+    // `--xds-dir` with no Envoy proxy backend selected would change nothing: refused, not ignored.
+    let no_proxy = meshc(&["build", path(&shop()), "-o", path(&out_dir), "--backend", "istio", "--xds-dir", "/etc/xds"]);
+    assert_eq!(no_proxy.status.code(), Some(2));
+    assert!(stderr(&no_proxy).contains("`--xds-dir` has no effect"), "{}", stderr(&no_proxy));
+    let proxy = ["--backend", "envoy-sidecar", "--xds-dir", "/etc/xds"];
+    let split = meshc(&[&["build", path(&shop()), "-o", path(&out_dir)][..], &proxy[..]].concat());
+    assert_eq!(split.status.code(), Some(0), "{}", stderr(&split));
 }
 
 #[test]

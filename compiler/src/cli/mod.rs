@@ -430,13 +430,23 @@ fn select_backends(options: emit::Options, names: &[String]) -> Result<emit::Opt
     if names.is_empty() {
         return Ok(options);
     }
-    options.with_backends(names.iter().map(String::as_str)).map_err(|unknown| {
+    let options = options.with_backends(names.iter().map(String::as_str)).map_err(|unknown| {
         let known = emit::BACKENDS.iter().map(|b| b.name);
         output::Refusal {
             message: format!("no backend named `{unknown}`"),
             help: crate::diag::suggestion(&unknown, known).or(Some("run `meshc backends` to list them".into())),
         }
-    })
+    })?;
+    // Only the Envoy proxies read their listeners and clusters from files.
+    let proxies = ["envoy-gateway", "envoy-sidecar"];
+    let splits = emit::BACKENDS.iter().any(|b| proxies.contains(&b.name) && options.runs(b));
+    if options.xds_dir().is_some() && !splits {
+        return Err(output::Refusal {
+            message: "`--xds-dir` has no effect: none of the selected backends writes an Envoy proxy".into(),
+            help: Some(format!("select {} with `--backend`, or leave out `--xds-dir`", proxies.join(" or "))),
+        });
+    }
+    Ok(options)
 }
 
 /// `meshc backends`: a line per backend, name, engine and what it writes.
