@@ -429,3 +429,76 @@ service "recommendations" {{
     // A callee's own success passes through untouched.
     assert_eq!(get_recommendations(outbound).json(), serde_json::json!({"items": ["p-1"]}));
 }
+
+#[test]
+fn gateways_and_sidecars_with_every_fallback_pass_envoy_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mesh = r##"
+gateway "public" {
+    listener "http" port=8080
+    route "recommendations" {
+        match path-prefix="/recommendations/"
+        to "recommendations"
+        fallback status=503 {
+            header "content-type" "application/json"
+            header "retry-after" "30"
+            body #"{"error": "recommendations are unavailable"}"#
+        }
+    }
+}
+service "web" {
+    owner "team-web"
+    address "web.svc" port=8080
+    calls "recommendations" timeout="1s" {
+        fallback "recommendations-static"
+    }
+    calls "catalog" timeout="1s" {
+        fallback status=200 { body #"[]"#; }
+    }
+}
+service "recommendations" {
+    owner "team-recs"
+    address "recommendations.shop.svc.cluster.local" port=8080
+    versions {
+        version "v1"
+        version "v2"
+    }
+    traffic {
+        split {
+            to "v1" weight=90
+            to "v2" weight=10
+        }
+        outlier-detection
+    }
+}
+service "recommendations-static" {
+    owner "team-recs"
+    address "recommendations-static.svc" port=8080
+    traffic { outlier-detection; }
+}
+service "catalog" {
+    owner "team-catalog"
+    address "catalog.svc" port=8080
+    traffic { outlier-detection; }
+}
+"##;
+    write_files(dir.path(), &[("mesh.kdl", mesh)]);
+    let compilation = meshc::driver::compile(dir.path());
+    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
+    let artifacts = compilation.emit().unwrap();
+    let envoy: Vec<_> =
+        artifacts.iter().filter(|a| a.path.starts_with("envoy/") && a.path.ends_with(".yaml")).collect();
+    let web = envoy.iter().find(|a| a.path == "envoy/sidecar-web.yaml").expect("web's sidecar");
+    // A split callee fails over per version cluster.
+    for cluster in [
+        "outbound.recommendations|v1>outbound.recommendations-static",
+        "outbound.recommendations|v2>outbound.recommendations-static",
+    ] {
+        assert!(web.contents.contains(cluster), "no aggregate cluster {cluster}");
+    }
+    for artifact in envoy {
+        let path = dir.path().join(artifact.path.replace('/', "-"));
+        std::fs::write(&path, &artifact.contents).unwrap();
+        envoy_validate(&path).unwrap_or_else(|e| panic!("{}: {e}", artifact.path));
+    }
+}
