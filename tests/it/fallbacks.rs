@@ -6,11 +6,11 @@
 
 use crate::support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::envoy_sidecar::start_sidecar;
 use support::fixture::check;
-use support::{envoy_validate, free_port, http_request, write_files, EnvoyProcess, Upstream};
+use support::{envoy_validate, free_port, http_request, write_files, Upstream};
 
 const RECS_YAML: &str = r#"
 //- recs.yaml
@@ -281,21 +281,6 @@ fn what_envoy_and_istio_cannot_express_is_a_warning() {
 // ---------------------------------------------------------------------------
 // The sidecar against the real Envoy
 // ---------------------------------------------------------------------------
-
-/// Builds the spec in `dir` and starts web's sidecar, ready on `outbound`.
-fn start_sidecar(dir: &Path, mesh: &str, outbound: u16) -> EnvoyProcess {
-    write_files(dir, &[("mesh.kdl", mesh)]);
-    let compilation = meshc::driver::compile(dir);
-    assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);
-    let artifacts = compilation.emit().unwrap();
-    let sidecar = artifacts.iter().find(|a| a.path == "envoy/sidecar-web.yaml").expect("web's sidecar");
-    let path = dir.join("sidecar-web.yaml");
-    std::fs::write(&path, &sidecar.contents).unwrap();
-    envoy_validate(&path).unwrap();
-    let envoy = EnvoyProcess::start(&path);
-    envoy.wait_ready(outbound);
-    envoy
-}
 
 fn get_recommendations(outbound: u16) -> support::HttpResponse {
     http_request(outbound, "GET", "/recommendations/c-7", &[("host", "recommendations")])
