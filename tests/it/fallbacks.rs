@@ -2,7 +2,8 @@
 //! fixtures, and the Envoy sidecar against the real Envoy: a stopped callee's
 //! requests go to the fallback service and come back when it returns; a
 //! tripped circuit breaker answers with the static fallback without
-//! reaching the callee.
+//! reaching the callee; a gateway route to an unreachable service answers
+//! with its static fallback.
 
 use crate::support;
 
@@ -486,4 +487,62 @@ service "catalog" {
         std::fs::write(&path, &artifact.contents).unwrap();
         envoy_validate(&path).unwrap_or_else(|e| panic!("{}: {e}", artifact.path));
     }
+}
+
+#[test]
+fn a_gateway_route_to_an_unreachable_service_answers_with_its_static_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = free_port();
+    let catalog = Upstream::start("catalog");
+    let mesh = format!(
+        r##"
+gateway "public" {{
+    listener "http" port={listener} address="127.0.0.1"
+    route "recommendations" {{
+        match path-prefix="/recommendations/"
+        to "recommendations"
+        fallback status=200 {{
+            header "content-type" "application/json"
+            header "x-fallback" "static"
+            body #"{{"items": []}}"#
+        }}
+    }}
+    route "reviews" {{
+        match path-prefix="/reviews/"
+        to "recommendations"
+    }}
+    route "catalog" {{
+        match path-prefix="/"
+        to "catalog"
+        fallback status=200 {{ body #"[]"#; }}
+    }}
+}}
+service "recommendations" {{
+    owner "team-recs"
+    address "127.0.0.1" port={dead}
+    traffic {{ outlier-detection; }}
+}}
+service "catalog" {{
+    owner "team-catalog"
+    address "127.0.0.1" port={catalog}
+    traffic {{ outlier-detection; }}
+}}
+"##,
+        dead = support::dead_port(),
+        catalog = catalog.port(),
+    );
+    write_files(dir.path(), &[("mesh.kdl", &mesh)]);
+    let configs = support::build_workspace(dir.path(), &dir.path().join("out"));
+    let config = configs.iter().find(|p| p.to_string_lossy().contains("envoy/gateway-")).expect("a gateway bootstrap");
+    envoy_validate(config).unwrap();
+    let envoy = support::EnvoyProcess::start(config);
+    envoy.wait_ready(listener);
+    let fallback = http_request(listener, "GET", "/recommendations/c-7", &[]);
+    assert_eq!((fallback.status, fallback.header("x-fallback")), (200, Some("static")), "{:?}", fallback.body);
+    assert_eq!(fallback.json(), serde_json::json!({"items": []}));
+    // The same service without a fallback: the gateway's own 503.
+    assert_eq!(http_request(listener, "GET", "/reviews/p-1", &[]).status, 503);
+    // A reachable service's answers pass untouched.
+    let served = http_request(listener, "GET", "/products", &[]);
+    assert_eq!((served.status, served.header("x-upstream")), (200, Some("catalog")));
 }
