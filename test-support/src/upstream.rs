@@ -133,8 +133,23 @@ impl Upstream {
         })
     }
 
+    /// Like [`Upstream::start`], on `port` (a stopped upstream's, to bring it back).
+    pub fn restart_on(name: &str, port: u16) -> Upstream {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("binding the stopped upstream's port again");
+        Self::spawn_on(listener, name, 200, true, None)
+    }
+
     fn spawn(name: &str, status: u16, send_date: bool, responder: Option<Responder>) -> Upstream {
-        let listener = bind_fresh();
+        Self::spawn_on(bind_fresh(), name, status, send_date, responder)
+    }
+
+    fn spawn_on(
+        listener: TcpListener,
+        name: &str,
+        status: u16,
+        send_date: bool,
+        responder: Option<Responder>,
+    ) -> Upstream {
         let port = listener.local_addr().expect("local_addr").port();
         let state = Arc::new(UpstreamState {
             name: name.to_string(),

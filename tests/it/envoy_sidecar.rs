@@ -34,7 +34,7 @@ service "orders" {{
 }
 
 /// Builds the spec in `dir` and starts web's sidecar, ready on `outbound`.
-fn start_sidecar(dir: &Path, mesh: &str, outbound: u16) -> EnvoyProcess {
+pub(crate) fn start_sidecar(dir: &Path, mesh: &str, outbound: u16) -> EnvoyProcess {
     write_files(dir, &[("mesh.kdl", mesh)]);
     let compilation = meshc::driver::compile(dir);
     assert!(compilation.diagnostics.is_empty(), "{:?}", compilation.diagnostics);

@@ -31,6 +31,7 @@ mod envoy_sidecar;
 mod event_bus_runtime;
 mod events_compatibility;
 mod events_language;
+mod fallbacks;
 mod fuzz_regressions;
 mod gateway_routes;
 mod generated_meshes;

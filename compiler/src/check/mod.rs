@@ -10,6 +10,7 @@ mod compliance {
 mod contracts {
     pub mod example_request_mismatch;
     pub mod example_schema_mismatch;
+    pub mod fallback_body_mismatch;
     pub mod invalid_example_json;
     pub mod invalid_matcher;
     pub mod unguaranteed_read;
@@ -52,6 +53,7 @@ mod monitoring {
 }
 mod reference {
     pub mod deprecated_api_version_used;
+    pub mod fallback_lacks_operation;
     pub mod unknown_event_message;
     pub mod unknown_exception_target;
     pub mod unknown_grpc_package;
@@ -74,6 +76,8 @@ mod security {
 }
 mod traffic {
     pub mod circuit_breaker_load;
+    pub mod fallback_never_engaged;
+    pub mod fallback_shares_failure;
     pub mod health_timeout_not_below_interval;
     pub mod http_on_tcp;
     pub mod ineffective_per_try_timeout;
@@ -155,6 +159,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "Explicit examples (requests, responses, events) must match their operation's or topic's schema.",
         codes: &[Code::ExampleSchemaMismatch],
         run: contracts::example_schema_mismatch::run,
+    },
+    Pass {
+        name: "fallback-body-mismatch",
+        category: Category::Contracts,
+        purpose: "A static fallback's body must match the response schema of the operation it answers for.",
+        codes: &[Code::FallbackBodyMismatch],
+        run: contracts::fallback_body_mismatch::run,
     },
     Pass {
         name: "dead-letter-path",
@@ -332,6 +343,20 @@ pub static PASSES: &[Pass] = &[
         run: traffic::no_health_policy::run,
     },
     Pass {
+        name: "fallback-shares-failure",
+        category: Category::Traffic,
+        purpose: "A fallback service must not depend on the service it stands in for.",
+        codes: &[Code::FallbackSharesFailure],
+        run: traffic::fallback_shares_failure::run,
+    },
+    Pass {
+        name: "fallback-never-engaged",
+        category: Category::Traffic,
+        purpose: "A fallback service is used only when something marks its callee's instances unhealthy.",
+        codes: &[Code::FallbackNeverEngaged],
+        run: traffic::fallback_never_engaged::run,
+    },
+    Pass {
         name: "pod-port-conflict",
         category: Category::Traffic,
         purpose: "Two listeners in one service's pod on the same port.",
@@ -491,6 +516,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "Every call, route and GraphQL resolver that names an operation must name one the target service's schemas define, through an API of the operation's kind.",
         codes: &[Code::UnknownOperation, Code::OperationKindMismatch],
         run: reference::unknown_operation::run,
+    },
+    Pass {
+        name: "fallback-lacks-operation",
+        category: Category::Reference,
+        purpose: "A fallback service must implement the operation of the call or route it backs up.",
+        codes: &[Code::FallbackLacksOperation],
+        run: reference::fallback_lacks_operation::run,
     },
     Pass {
         name: "unknown-read-field",

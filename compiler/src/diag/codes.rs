@@ -217,6 +217,11 @@ codes! {
     ExpiredSuppression = "MESH0133", "expired-suppression", Compliance, Error, "0.1.0", "A `suppress` past its `until` day: it no longer silences the rule, and the spec must be fixed or the suppression renewed.";
     UnusedSuppression = "MESH0134", "unused-suppression", Compliance, Warning, "0.1.0", "A `suppress` that silences nothing: its subject does not exist, is not judged by the rule, or passes it.";
     UnknownRuleSet = "MESH0135", "unknown-rule-set", Compliance, Error, "0.1.0", "`meshc check --rules SET` names neither a rule set of the standard library nor a file in the workspace.";
+    FallbackForm = "MESH0136", "fallback-form", Traffic, Error, "0.1.0", "A `fallback` that names no form or several: it is a fallback service, a static response or a stale response, one of them.";
+    FallbackLacksOperation = "MESH0137", "fallback-lacks-operation", Reference, Error, "0.1.0", "A fallback service does not implement the operation the call or route names: requests failed over to it would fail there.";
+    FallbackBodyMismatch = "MESH0138", "fallback-body-mismatch", Contracts, Error, "0.1.0", "A static fallback's body does not match the response schema of the call's or route's operation: the caller would fail to read it.";
+    FallbackSharesFailure = "MESH0139", "fallback-shares-failure", Traffic, Warning, "0.1.0", "A fallback service calls the service it stands in for, directly or through others: when that service fails, the fallback fails with it.";
+    FallbackNeverEngaged = "MESH0140", "fallback-never-engaged", Traffic, Warning, "0.1.0", "A fallback service for a callee with neither a health check nor outlier detection: the proxy fails over when the callee's instances are unhealthy, and nothing ever marks them so.";
 }
 
 impl Code {

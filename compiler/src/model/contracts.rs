@@ -323,12 +323,19 @@ impl Model {
         }
     }
 
-    /// Every JSON document of the contracts: examples' bodies, topics' example messages.
+    /// Every JSON document of the contracts: examples' bodies, topics' example
+    /// messages, static fallbacks' bodies.
     pub fn contract_json(&self) -> Vec<&JsonText> {
         let uses = self.contract_uses();
         let examples = uses.iter().flat_map(|u| &u.contract.examples);
         let bodies = examples.flat_map(|e| e.request.body.iter().chain(&e.response.body));
-        bodies.chain(self.event_examples().map(|(_, e)| &e.message)).collect()
+        let fallbacks: Vec<&JsonText> = (self.fallback_uses().into_iter())
+            .filter_map(|u| match &u.fallback.kind {
+                super::traffic::FallbackKind::Static(response) => response.body.as_ref(),
+                _ => None,
+            })
+            .collect();
+        bodies.chain(self.event_examples().map(|(_, e)| &e.message)).chain(fallbacks).collect()
     }
 
     /// Every topic's example events, with the topic.

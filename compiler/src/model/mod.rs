@@ -202,8 +202,9 @@ impl Model {
         let mut graph = petgraph::graph::DiGraph::<ServiceId, ()>::with_capacity(self.services.len(), 0);
         let nodes: Vec<_> = self.service_ids().map(|id| graph.add_node(id)).collect();
         for (from, service) in self.services.iter().enumerate() {
-            for call in service.calls.iter().filter(|c| c.on_request_path()) {
-                graph.add_edge(nodes[from], nodes[call.target.value.index()], ());
+            // A fallback service takes the call's requests when the callee fails.
+            for target in service.calls.iter().filter(|c| c.on_request_path()).flat_map(Call::reached) {
+                graph.add_edge(nodes[from], nodes[target.index()], ());
             }
         }
         // Tarjan yields components in reverse topological order.
@@ -239,7 +240,11 @@ impl Model {
             for (route, r) in gateway.routes.iter().zip(0..) {
                 let Some(forward) = route.forward() else { continue };
                 let attempts = forward.retries.as_ref().map_or(1, |p| p.attempts());
-                raise(&mut worst, forward.target.value, attempts, AmplifiedVia::Route { gateway: g, route: r });
+                // Each attempt goes to the service or, when it fails, to the fallback service.
+                let fallback = forward.fallback.as_ref().and_then(|f| f.service());
+                for target in std::iter::once(forward.target.value).chain(fallback) {
+                    raise(&mut worst, target, attempts, AmplifiedVia::Route { gateway: g, route: r });
+                }
             }
         }
         for component in self.call_graph_components() {
@@ -249,7 +254,9 @@ impl Model {
                 for (call, c) in service.calls.iter().zip(0..).filter(|(c, _)| c.on_request_path()) {
                     let attempts = service.call_retries(call).map_or(1, |p| p.attempts());
                     let amplification = at_caller.amplification.saturating_mul(attempts);
-                    raise(&mut worst, call.target.value, amplification, AmplifiedVia::Call { caller, call: c });
+                    for target in call.reached() {
+                        raise(&mut worst, target, amplification, AmplifiedVia::Call { caller, call: c });
+                    }
                 }
             }
         }
@@ -665,6 +672,7 @@ impl Resolver {
             origin: CallOrigin::Resolver,
             alerts: Vec::new(),
             contract: None,
+            fallback: None,
             span: self.span,
         }
     }
@@ -715,6 +723,8 @@ pub struct Call {
     /// What the caller reads from the responses and its example
     /// interactions; `None`: a call without an operation, or a resolver's.
     pub contract: Option<contracts::Contract>,
+    /// What the caller gets when the callee is unavailable (`fallback`).
+    pub fallback: Option<traffic::Fallback>,
     pub span: Span,
 }
 
@@ -722,6 +732,12 @@ impl Call {
     /// Whether a request the caller serves can wait on this call.
     pub fn on_request_path(&self) -> bool {
         !self.background
+    }
+
+    /// The services a request of this call can reach: the callee, and its
+    /// fallback service when it has one.
+    pub fn reached(&self) -> impl Iterator<Item = ServiceId> + '_ {
+        std::iter::once(self.target.value).chain(self.fallback.as_ref().and_then(|f| f.service()))
     }
 }
 
@@ -862,6 +878,8 @@ pub struct Forward {
     pub objectives: monitoring::Objectives,
     /// Its example interactions; `None`: the route names no operation.
     pub contract: Option<contracts::Contract>,
+    /// What the gateway answers when the service is unavailable (`fallback`).
+    pub fallback: Option<traffic::Fallback>,
 }
 
 /// A route's `timeout`.

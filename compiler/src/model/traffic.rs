@@ -8,7 +8,7 @@ use crate::base::{Span, Spanned};
 
 pub use super::values::RetryOn;
 use super::values::{Duration, HeaderName, Host, Port};
-use super::HeaderMatch;
+use super::{HeaderMatch, PortId, ServiceId};
 
 /// Retries of a call or route, with the attempts' limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -350,6 +350,97 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits { max_retry_amplification: 10, span: None }
     }
+}
+
+/// What a call or route answers when its callee is unavailable (its
+/// circuit breaker refuses the request, no instance is healthy, every
+/// attempt failed): `fallback` in the spec.
+#[derive(Debug)]
+pub struct Fallback {
+    pub kind: FallbackKind,
+    /// The `fallback` node.
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum FallbackKind {
+    /// Another service takes the requests: a degraded implementation of
+    /// the same operation (`fallback "SERVICE"`), reached on `port`.
+    Service { target: Spanned<ServiceId>, port: PortId },
+    /// The proxy answers itself (`fallback status=N { header ...; body ... }`).
+    Static(StaticResponse),
+    /// A cached response no older than this is served (`fallback stale=DURATION`).
+    Stale { max_age: Spanned<Duration> },
+}
+
+impl Fallback {
+    /// The fallback service, for a service fallback.
+    pub fn service(&self) -> Option<ServiceId> {
+        match &self.kind {
+            FallbackKind::Service { target, .. } => Some(target.value),
+            _ => None,
+        }
+    }
+}
+
+/// A call's or route's fallback, with what it stands in for.
+#[derive(Clone, Copy, Debug)]
+pub struct FallbackUse<'m> {
+    /// Who makes the requests: a service's call or a gateway's route.
+    pub consumer: super::contracts::Consumer,
+    /// The callee the fallback stands in for.
+    pub primary: ServiceId,
+    /// The operation the call or route names, if any.
+    pub operation: Option<&'m Spanned<super::values::Operation>>,
+    /// The API version of the primary the call or route uses.
+    pub api_version: Option<super::api_versions::ApiVersionRef>,
+    pub fallback: &'m Fallback,
+    /// The call or route.
+    pub origin: super::contracts::UseOrigin<'m>,
+}
+
+impl super::Model {
+    /// Every call's and route's fallback: services' calls first (in spec
+    /// order), then gateways' routes.
+    pub fn fallback_uses(&self) -> Vec<FallbackUse<'_>> {
+        use super::contracts::{Consumer, UseOrigin};
+        let calls = self.service_ids().flat_map(|id| {
+            self.service(id).calls.iter().filter_map(move |call| {
+                Some(FallbackUse {
+                    consumer: Consumer::Service(id),
+                    primary: call.target.value,
+                    operation: call.operation.as_ref(),
+                    api_version: call.api_version,
+                    fallback: call.fallback.as_ref()?,
+                    origin: UseOrigin::Call(call),
+                })
+            })
+        });
+        let routes = self.gateway_ids().flat_map(|id| {
+            self.gateway(id).routes.iter().filter_map(move |route| {
+                let forward = route.forward()?;
+                Some(FallbackUse {
+                    consumer: Consumer::Gateway(id),
+                    primary: forward.target.value,
+                    operation: forward.operation.as_ref(),
+                    api_version: forward.api_versions.as_ref().and_then(|v| v.one()),
+                    fallback: forward.fallback.as_ref()?,
+                    origin: UseOrigin::Route(route),
+                })
+            })
+        });
+        calls.chain(routes).collect()
+    }
+}
+
+/// A response the proxy sends on its own.
+#[derive(Debug)]
+pub struct StaticResponse {
+    /// An HTTP status, 200 to 599.
+    pub status: Spanned<u16>,
+    pub headers: Vec<super::contracts::Pair>,
+    /// A JSON body, checked against the operation's response schema.
+    pub body: Option<super::contracts::JsonText>,
 }
 
 /// A service's `call-defaults`: what its calls use unless they say otherwise.

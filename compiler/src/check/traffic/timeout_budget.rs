@@ -6,7 +6,8 @@
 //! caller invokes (`for=`; calls without it count for every operation). A
 //! caller that gives the service less time than that cuts it off while it
 //! is still waiting, so the callee's retries and fallbacks never get to
-//! help; the client sees a timeout either way. Linear in services and calls:
+//! help; the client sees a timeout either way. A call's or route's timeout
+//! bounds its fallback service's waits too. Linear in services and calls:
 //! each service's longest waits are computed once, per operation.
 
 use std::collections::HashMap;
@@ -54,13 +55,16 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     }
     for (id, service) in model.service_ids().zip(&model.services) {
         for call in service.calls.iter().filter(|c| c.on_request_path()) {
-            if component[id.index()] == component[call.target.value.index()] {
-                continue;
-            }
             let Some(timeout) = service.call_timeout(call) else { continue };
-            let callee = model.service(call.target.value);
-            if let Some(need) = critical[call.target.value.index()].serving(call.operation.as_ref()) {
-                check(sink, &service.name.value, timeout.value, timeout.span, &callee.name.value, need);
+            // The call's timeout bounds its fallback service too.
+            for target in call.reached() {
+                if component[id.index()] == component[target.index()] {
+                    continue;
+                }
+                let callee = model.service(target);
+                if let Some(need) = critical[target.index()].serving(call.operation.as_ref()) {
+                    check(sink, &service.name.value, timeout.value, timeout.span, &callee.name.value, need);
+                }
             }
         }
     }
@@ -68,10 +72,13 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
         for route in &gateway.routes {
             let Some(forward) = route.forward() else { continue };
             let Some(timeout) = forward.timeout.and_then(|t| t.duration()) else { continue };
-            let callee = model.service(forward.target.value);
-            if let Some(need) = critical[forward.target.value.index()].serving(forward.operation.as_ref()) {
-                let who = format!("route `{}` of gateway `{}`", route.name.value, gateway.name.value);
-                check(sink, &who, timeout, route.span, &callee.name.value, need);
+            let fallback = forward.fallback.as_ref().and_then(|f| f.service());
+            for target in std::iter::once(forward.target.value).chain(fallback) {
+                let callee = model.service(target);
+                if let Some(need) = critical[target.index()].serving(forward.operation.as_ref()) {
+                    let who = format!("route `{}` of gateway `{}`", route.name.value, gateway.name.value);
+                    check(sink, &who, timeout, route.span, &callee.name.value, need);
+                }
             }
         }
     }

@@ -210,6 +210,8 @@ pub enum Any<'a> {
     OpenTelemetryConfig(OpenTelemetryConfig<'a>),
     #[serde(rename = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog")]
     StdoutAccessLog(StdoutAccessLog),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.filters.http.custom_response.v3.CustomResponse")]
+    CustomResponse(CustomResponse<'a>),
     /// A message not typed here yet, with its `@type`.
     #[serde(untagged)]
     Json(serde_json::Value),
@@ -590,18 +592,22 @@ pub struct BackOff {
 pub struct Cluster<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit_breakers: Option<CircuitBreakers>,
+    /// A cluster of other clusters (aggregate) instead of endpoints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_type: Option<ClusterType<'a>>,
     pub connect_timeout: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<HealthCheck<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lb_policy: Option<&'static str>,
-    pub load_assignment: LoadAssignment<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_assignment: Option<LoadAssignment<'a>>,
     pub name: Str<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outlier_detection: Option<OutlierDetection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transport_socket: Option<TransportSocket<'a>>,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", skip_serializing_if = "str::is_empty")]
     pub discovery: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub typed_extension_protocol_options: Option<ProtocolOptions<'a>>,
@@ -620,10 +626,11 @@ impl<'a> Cluster<'a> {
     pub fn new(name: Str<'a>, discovery: &'static str, endpoints: Vec<LocalityLbEndpoints<'a>>) -> Self {
         Cluster {
             circuit_breakers: None,
+            cluster_type: None,
             connect_timeout: "1s",
             health_checks: Vec::new(),
             lb_policy: None,
-            load_assignment: LoadAssignment { cluster_name: name.clone(), endpoints },
+            load_assignment: Some(LoadAssignment { cluster_name: name.clone(), endpoints }),
             name,
             outlier_detection: None,
             transport_socket: None,
@@ -631,6 +638,140 @@ impl<'a> Cluster<'a> {
             typed_extension_protocol_options: None,
         }
     }
+
+    /// An aggregate cluster: `clusters` in order of preference, the next
+    /// taking the requests when the ones before have no healthy host.
+    pub fn aggregate(name: Str<'a>, clusters: Vec<Str<'a>>) -> Self {
+        Cluster {
+            circuit_breakers: None,
+            cluster_type: Some(ClusterType {
+                name: "envoy.clusters.aggregate",
+                typed_config: AggregateClusterConfig { kind: AGGREGATE_CLUSTER, clusters },
+            }),
+            connect_timeout: "1s",
+            health_checks: Vec::new(),
+            lb_policy: Some("CLUSTER_PROVIDED"),
+            load_assignment: None,
+            name,
+            outlier_detection: None,
+            transport_socket: None,
+            discovery: "",
+            typed_extension_protocol_options: None,
+        }
+    }
+}
+
+const AGGREGATE_CLUSTER: &str = "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig";
+
+/// A cluster's custom `cluster_type` (the aggregate cluster).
+#[derive(Clone, Serialize)]
+pub struct ClusterType<'a> {
+    pub name: &'static str,
+    pub typed_config: AggregateClusterConfig<'a>,
+}
+
+/// `envoy.extensions.clusters.aggregate.v3.ClusterConfig`.
+#[derive(Clone, Serialize)]
+pub struct AggregateClusterConfig<'a> {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub clusters: Vec<Str<'a>>,
+}
+
+// ------------------------------------------------------ custom responses ----
+
+/// `envoy.extensions.filters.http.custom_response.v3.CustomResponse`: on a
+/// route, which responses are replaced, and by what.
+#[derive(Clone, Serialize)]
+pub struct CustomResponse<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_response_matcher: Option<XdsMatcher<'a>>,
+}
+
+/// `xds.type.matcher.v3.Matcher` with a list of field matchers.
+#[derive(Clone, Serialize)]
+pub struct XdsMatcher<'a> {
+    pub matcher_list: MatcherList<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct MatcherList<'a> {
+    pub matchers: Vec<FieldMatcher<'a>>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct FieldMatcher<'a> {
+    pub on_match: OnMatch<'a>,
+    pub predicate: Predicate,
+}
+
+#[derive(Clone, Serialize)]
+pub struct OnMatch<'a> {
+    pub action: MatchAction<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct MatchAction<'a> {
+    pub name: &'static str,
+    pub typed_config: LocalResponsePolicy<'a>,
+}
+
+/// A matcher predicate: one input compared with a value, or a list of them.
+#[derive(Clone, Serialize)]
+#[serde(untagged)]
+pub enum Predicate {
+    Single { single_predicate: SinglePredicate },
+    And { and_matcher: PredicateList },
+    Or { or_matcher: PredicateList },
+}
+
+#[derive(Clone, Serialize)]
+pub struct PredicateList {
+    pub predicate: Vec<Predicate>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct SinglePredicate {
+    pub input: MatchInput,
+    pub value_match: ValueMatch,
+}
+
+/// A response input: `@type` one of Envoy's `HttpResponse*MatchInput`s.
+#[derive(Clone, Serialize)]
+pub struct MatchInput {
+    pub name: &'static str,
+    pub typed_config: TypedEmpty,
+}
+
+/// A message with no fields but its `@type`.
+#[derive(Clone, Serialize)]
+pub struct TypedEmpty {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+}
+
+/// `xds.type.matcher.v3.StringMatcher`: exact here.
+#[derive(Clone, Serialize)]
+pub struct ValueMatch {
+    pub exact: &'static str,
+}
+
+/// `envoy.extensions.http.custom_response.local_response_policy.v3.LocalResponsePolicy`.
+#[derive(Clone, Serialize)]
+pub struct LocalResponsePolicy<'a> {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<InlineString<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_headers_to_add: Vec<HeaderValueOption<'a>>,
+    pub status_code: u32,
+}
+
+/// A `DataSource` given inline.
+#[derive(Clone, Serialize)]
+pub struct InlineString<'a> {
+    pub inline_string: Str<'a>,
 }
 
 #[derive(Clone, Serialize)]

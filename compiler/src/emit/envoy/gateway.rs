@@ -18,13 +18,13 @@ use super::security as envoy_security;
 use super::stats::{grpc_stats_filter, GrpcMethodSet};
 use super::tls::upstream_tls;
 use super::{
-    apply_retry_budget, callee_clusters, hash_policy, header_matcher, retry_policy, upstream_cluster, version_cluster,
-    HCM, ROUTER,
+    apply_retry_budget, callee_clusters, custom_response_filter, hash_policy, header_matcher, retry_policy,
+    static_fallback, upstream_cluster, version_cluster, CUSTOM_RESPONSE, HCM, ROUTER,
 };
 use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::api_versions::VersionSelector;
 use crate::model::identity::gateway_workload;
-use crate::model::traffic::{RetryPolicy, VersionId};
+use crate::model::traffic::{FallbackKind, RetryPolicy, VersionId};
 use crate::model::values::{ApiKind, ErrorBodyFormat, Operation};
 use crate::model::{
     self, ErrorFormat, Forward, Gateway, HeaderTransform, Model, PathMatch, PathRewrite, PortId, Redirect,
@@ -59,6 +59,7 @@ pub fn emit(
     unexpressed: &mut Vec<Unexpressed>,
 ) -> Vec<Artifact> {
     unexpressed.extend(uncached_versions(model));
+    unexpressed.extend(unexpressed_fallbacks(model));
     if !model.gateways.is_empty() {
         super::tracing::unexpressed(model, "the gateways", unexpressed);
     }
@@ -367,6 +368,34 @@ fn route<'a>(model: &'a Model, gateway: &Gateway, route: &'a Route, optional: Op
     // The gateway's per-route configs are not typed yet.
     out.typed_per_filter_config =
         per_filter.into_iter().map(|(name, config)| (name.into(), Any::Json(config))).collect();
+    if let Some(FallbackKind::Static(response)) = forward.and_then(|f| f.fallback.as_ref()).map(|f| &f.kind) {
+        out.typed_per_filter_config.insert(CUSTOM_RESPONSE.into(), static_fallback(response));
+    }
+    out
+}
+
+/// Route fallbacks the gateway does not express yet: a fallback service
+/// (the sidecars fail calls over; a gateway route's clusters are shared by
+/// cache TTL and protocol), and stale responses (Envoy's cache does not
+/// serve them when the upstream fails).
+fn unexpressed_fallbacks(model: &Model) -> Vec<Unexpressed> {
+    let mut out = Vec::new();
+    for gateway in &model.gateways {
+        for route in &gateway.routes {
+            let Some(fallback) = route.forward().and_then(|f| f.fallback.as_ref()) else { continue };
+            let help = match fallback.kind {
+                FallbackKind::Static(_) => continue,
+                FallbackKind::Service { .. } => "the gateway answers 503 when the service is unavailable; give the route a static fallback, or route to a service whose sidecar calls the primary with the fallback",
+                FallbackKind::Stale { .. } => "Envoy 1.40's HTTP cache does not serve stale responses when the upstream fails (no `stale-if-error`); use a static fallback",
+            };
+            out.push(Unexpressed::new(
+                fallback.span,
+                "this fallback",
+                format!("gateway `{}` is built without it", gateway.name.value),
+                help,
+            ));
+        }
+    }
     out
 }
 
@@ -459,6 +488,10 @@ fn http_filters(model: &Model, schemas: &SchemaIndex, gateway: &Gateway, grpc: &
         filters.push(
             json!({ "name": HEADER_MUTATION_FILTER, "typed_config": { "@type": HEADER_MUTATION, "mutations": {} } }),
         );
+    }
+    // Static fallbacks replace what the filters after it (transcoder, cache, router) answered.
+    if forwards(gateway).any(|f| f.fallback.as_ref().is_some_and(|f| matches!(f.kind, FallbackKind::Static(_)))) {
+        filters.push(serde_json::to_value(custom_response_filter()).expect("a filter serializes"));
     }
     // gRPC statuses of the native gRPC routes, before the transcoder makes REST requests gRPC.
     if !grpc.is_empty() {

@@ -25,7 +25,7 @@ use api::{
 };
 
 use crate::model::traffic::{
-    HealthCheck as HealthPolicy, Instance, LoadBalancing, Probe, RetryPolicy, TrafficPolicy, VersionId,
+    HealthCheck as HealthPolicy, Instance, LoadBalancing, Probe, RetryPolicy, StaticResponse, TrafficPolicy, VersionId,
 };
 use crate::model::values::Duration;
 use crate::model::{HeaderMatch, HeaderRule, PortId, Service};
@@ -255,5 +255,98 @@ pub fn hash_policy(traffic: &TrafficPolicy) -> Vec<HashPolicy<'_>> {
             vec![HashPolicy { header: HashHeader { header_name: header.as_str().into() } }]
         }
         _ => Vec::new(),
+    }
+}
+
+/// The HTTP filter that answers for an unavailable callee with a static
+/// fallback (off but on the routes that configure it).
+pub const CUSTOM_RESPONSE: &str = "envoy.filters.http.custom_response";
+
+/// The `custom_response` filter, for a connection manager whose routes have static fallbacks.
+pub fn custom_response_filter<'a>() -> api::Filter<'a> {
+    api::Filter::new(CUSTOM_RESPONSE, api::Any::CustomResponse(api::CustomResponse { custom_response_matcher: None }))
+}
+
+/// A route's static fallback: the proxy answers with `response` instead of
+/// what it got when the callee was unavailable: a 5xx it produced itself
+/// (circuit breaker open `UO`, no healthy instance `UH`, connection failure
+/// `UF`, reset, timeout), or a 502, 503 or 504 from the callee (gateway
+/// errors, after the retries).
+pub fn static_fallback(response: &StaticResponse) -> api::Any<'_> {
+    use api::{
+        FieldMatcher, InlineString, LocalResponsePolicy, MatchAction, MatchInput, MatcherList, OnMatch, Predicate,
+        PredicateList, SinglePredicate, TypedEmpty, ValueMatch, XdsMatcher,
+    };
+    let input = |name: &'static str, kind: &'static str, exact: &'static str| Predicate::Single {
+        single_predicate: SinglePredicate {
+            input: MatchInput { name, typed_config: TypedEmpty { kind } },
+            value_match: ValueMatch { exact },
+        },
+    };
+    const STATUS: &str = "type.googleapis.com/envoy.type.matcher.v3.HttpResponseStatusCodeMatchInput";
+    let local_5xx = Predicate::And {
+        and_matcher: PredicateList {
+            predicate: vec![
+                input(
+                    "local-reply",
+                    "type.googleapis.com/envoy.type.matcher.v3.HttpResponseLocalReplyMatchInput",
+                    "true",
+                ),
+                input(
+                    "status-class",
+                    "type.googleapis.com/envoy.type.matcher.v3.HttpResponseStatusCodeClassMatchInput",
+                    "5xx",
+                ),
+            ],
+        },
+    };
+    let gateway_errors = ["502", "503", "504"].map(|code| input("status", STATUS, code));
+    let predicate = Predicate::Or {
+        or_matcher: PredicateList { predicate: [local_5xx].into_iter().chain(gateway_errors).collect() },
+    };
+    let policy = LocalResponsePolicy {
+        kind: "type.googleapis.com/envoy.extensions.http.custom_response.local_response_policy.v3.LocalResponsePolicy",
+        body: response.body.as_ref().map(|b| InlineString { inline_string: b.text.as_str().into() }),
+        response_headers_to_add: (response.headers.iter())
+            .map(|h| api::HeaderValueOption::set(h.name.value.as_str(), h.value.value.as_str()))
+            .collect(),
+        status_code: u32::from(response.status.value),
+    };
+    api::Any::CustomResponse(api::CustomResponse {
+        custom_response_matcher: Some(XdsMatcher {
+            matcher_list: MatcherList {
+                matchers: vec![FieldMatcher {
+                    on_match: OnMatch { action: MatchAction { name: "static-fallback", typed_config: policy } },
+                    predicate,
+                }],
+            },
+        }),
+    })
+}
+
+/// The aggregate cluster failing `primary` over to `fallback`: `PRIMARY>FALLBACK`.
+pub fn failover_cluster<'a>(primary: &str, fallback: &str) -> (String, Cluster<'a>) {
+    let name = format!("{primary}>{fallback}");
+    let cluster =
+        Cluster::aggregate(name.clone().into(), vec![primary.to_string().into(), fallback.to_string().into()]);
+    (name, cluster)
+}
+
+/// Points a route's clusters (its cluster, or each weighted one) at their
+/// failover to `fallback`, adding the aggregate clusters to `clusters`.
+pub fn fail_over<'a>(route: &mut api::Route<'a>, fallback: &str, clusters: &mut BTreeMap<String, Cluster<'a>>) {
+    let Some(action) = route.route.as_mut() else { return };
+    let mut swap = |name: &str| {
+        let (aggregate, cluster) = failover_cluster(name, fallback);
+        clusters.insert(aggregate.clone(), cluster);
+        aggregate
+    };
+    if let Some(cluster) = action.cluster.take() {
+        action.cluster = Some(swap(&cluster).into());
+    }
+    if let Some(weighted) = action.weighted_clusters.as_mut() {
+        for w in &mut weighted.clusters {
+            w.name = swap(&w.name);
+        }
     }
 }

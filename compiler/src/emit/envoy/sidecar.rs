@@ -36,12 +36,13 @@ use super::security::{
 use super::stats::{grpc_stats_filter, GrpcMethodSet};
 use super::tls::{downstream_tls, network_rbac_filters, rbac_filters, upstream_tls};
 use super::{
-    apply_retry_budget, callee_clusters, hash_policy, retry_policy, upstream_cluster, versioned_routes,
-    weighted_versions,
+    apply_retry_budget, callee_clusters, custom_response_filter, fail_over, hash_policy, retry_policy, static_fallback,
+    upstream_cluster, versioned_routes, weighted_versions, CUSTOM_RESPONSE,
 };
 use crate::emit::stats::grpc_operation;
 use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::identity::MtlsMode;
+use crate::model::traffic::FallbackKind;
 use crate::model::values::Operation;
 use crate::model::{Call, Model, PortId, PortProtocol, Service, ServiceId};
 use crate::schema::SchemaIndex;
@@ -53,6 +54,7 @@ pub fn emit(
     unexpressed: &mut Vec<Unexpressed>,
 ) -> Vec<Artifact> {
     super::tracing::unexpressed(model, "the sidecars", unexpressed);
+    stale_fallbacks(model, unexpressed);
     model
         .services
         .par_iter()
@@ -246,7 +248,17 @@ fn tcp_outbound_listeners<'a>(
         .map(|(local, call)| {
             let callee = model.service(call.target.value);
             let cluster = per_port(&format!("outbound.{}", callee.name.value), callee, call.port);
-            add_callee_clusters(model, options, service, callee, call.port, &cluster, std::iter::empty(), clusters);
+            add_callee_clusters(
+                model,
+                options,
+                service,
+                callee,
+                call.port,
+                &cluster,
+                std::iter::empty(),
+                false,
+                clusters,
+            );
             let stat_prefix = format!("{}_{local}", cluster.replace('.', "_"));
             let split = !callee.traffic.rules.split.is_empty();
             let proxy = TcpProxy {
@@ -261,8 +273,8 @@ fn tcp_outbound_listeners<'a>(
 }
 
 /// The clusters reaching one port of `callee` (the whole service and the
-/// versions its rules name), with mTLS when both ends take it and the
-/// tightest retry budget of `retries`.
+/// versions its rules name; the whole service always when `whole`), with
+/// mTLS when both ends take it and the tightest retry budget of `retries`.
 #[allow(clippy::too_many_arguments)]
 fn add_callee_clusters<'a, 'r>(
     model: &'a Model,
@@ -272,6 +284,7 @@ fn add_callee_clusters<'a, 'r>(
     port: PortId,
     cluster: &str,
     retries: impl Iterator<Item = &'r crate::model::traffic::RetryPolicy> + Clone,
+    whole: bool,
     clusters: &mut Clusters<'a>,
 ) {
     let tls: Option<TransportSocket> =
@@ -279,7 +292,11 @@ fn add_callee_clusters<'a, 'r>(
             let host = callee.host().map_or("", |h| h.as_str());
             upstream_tls(m, options.cert_dir(m), caller.name.value.as_str(), &callee.identity(), host)
         });
-    for (version, cluster_name) in callee_clusters(cluster, callee) {
+    let mut wanted = callee_clusters(cluster, callee);
+    if whole && wanted.iter().all(|(version, _)| version.is_some()) {
+        wanted.insert(0, (None, cluster.to_string()));
+    }
+    for (version, cluster_name) in wanted {
         let mut outbound = upstream_cluster(&cluster_name, callee, port, version);
         if callee.port(port).protocol == PortProtocol::Grpc {
             outbound.typed_extension_protocol_options = Some(ProtocolOptions::http2());
@@ -318,17 +335,20 @@ fn outbound_listener<'a>(
             let callee = model.service(*target);
             let cluster = per_port(&format!("outbound.{target_name}"), callee, port);
             let retries = calls.iter().filter_map(|c| service.call_retries(c)).chain(&service.call_defaults.retries);
-            add_callee_clusters(model, options, service, callee, port, &cluster, retries, clusters);
+            add_callee_clusters(model, options, service, callee, port, &cluster, retries, false, clusters);
             let host = callee.host().map_or("", |h| h.as_str());
             let number = callee.port(port).number;
-            let mut routes: Vec<Route> = calls
-                .iter()
-                .filter(|c| c.operation.is_some())
-                .flat_map(|c| versioned_routes(route(model, service, callee, c, &cluster), callee))
-                .collect();
+            let mut routes: Vec<Route> = Vec::new();
+            for call in calls.iter().filter(|c| c.operation.is_some()) {
+                let mut variants = versioned_routes(route(model, service, callee, call, &cluster), callee);
+                with_fallback(model, options, service, Some(call), &mut variants, clusters);
+                routes.extend(variants);
+            }
             // The rest of the callee's traffic: a call without an operation, else the defaults.
-            let rest = calls.iter().find(|c| c.operation.is_none());
-            routes.extend(versioned_routes(catch_all(model, service, callee, rest.copied(), &cluster), callee));
+            let rest = calls.iter().find(|c| c.operation.is_none()).copied();
+            let mut variants = versioned_routes(catch_all(model, service, callee, rest, &cluster), callee);
+            with_fallback(model, options, service, rest, &mut variants, clusters);
+            routes.extend(variants);
             // The bare names go to the first port called; `NAME:PORT` to each.
             let bare = named.insert(target_name);
             let mut domains = vec![
@@ -359,7 +379,10 @@ fn outbound_listener<'a>(
     }
     let grpc = called_grpc_methods(model, service);
     let grpc_stats = (!grpc.is_empty()).then(|| grpc_stats_filter(&grpc));
-    let filters = exchanges.into_values().chain(grpc_stats).collect();
+    let static_fallbacks =
+        service.calls.iter().any(|c| c.fallback.as_ref().is_some_and(|f| matches!(f.kind, FallbackKind::Static(_))));
+    let custom_response = static_fallbacks.then(custom_response_filter);
+    let filters = exchanges.into_values().chain(grpc_stats).chain(custom_response).collect();
     let mut manager = connection_manager("outbound", format!("outbound_{name}"), hosts, filters);
     traced(model, service, &mut manager);
     let manager =
@@ -460,6 +483,56 @@ fn catch_all<'a>(
         route.stat_prefix = Some(callee.name.value.as_str().into());
     }
     with_exchange(model, call, route)
+}
+
+/// A call's fallback on its routes: a fallback service as an aggregate
+/// cluster behind each of the routes' clusters (failing over when the
+/// callee has no healthy instance), a static response as the
+/// `custom_response` filter's route config.
+fn with_fallback<'a>(
+    model: &'a Model,
+    options: &'a Options,
+    caller: &'a Service,
+    call: Option<&'a Call>,
+    routes: &mut [Route<'a>],
+    clusters: &mut Clusters<'a>,
+) {
+    let Some(fallback) = call.and_then(|c| c.fallback.as_ref()) else { return };
+    match &fallback.kind {
+        FallbackKind::Service { target, port } => {
+            let callee = model.service(target.value);
+            let cluster = per_port(&format!("outbound.{}", callee.name.value), callee, *port);
+            add_callee_clusters(model, options, caller, callee, *port, &cluster, std::iter::empty(), true, clusters);
+            for route in routes {
+                fail_over(route, &cluster, clusters);
+            }
+        }
+        FallbackKind::Static(response) => {
+            for route in routes {
+                route.typed_per_filter_config.insert(CUSTOM_RESPONSE.into(), static_fallback(response));
+            }
+        }
+        // Reported by `stale_fallbacks`.
+        FallbackKind::Stale { .. } => {}
+    }
+}
+
+/// Envoy's cache filter does not serve stale responses on errors
+/// (`stale-if-error`), and a sidecar caches nothing: stale fallbacks are unexpressed.
+fn stale_fallbacks(model: &Model, unexpressed: &mut Vec<Unexpressed>) {
+    for service in model.services.iter().filter(|s| s.mesh().is_some()) {
+        for call in &service.calls {
+            let Some(fallback) = &call.fallback else { continue };
+            if let FallbackKind::Stale { .. } = fallback.kind {
+                unexpressed.push(Unexpressed::new(
+                    fallback.span,
+                    "this stale fallback",
+                    format!("`{}`'s sidecar is built without it", service.name.value),
+                    "Envoy 1.40's HTTP cache does not serve stale responses when the upstream fails (no `stale-if-error`); use a static fallback or a fallback service",
+                ));
+            }
+        }
+    }
 }
 
 /// Turns the call's token exchange filter on for its route.

@@ -57,7 +57,7 @@ mod telemetry;
 mod version_routes;
 
 use crate::emit::{path_template_regex, yaml, Artifact, Options, Unexpressed, VERSION_LABEL};
-use crate::model::traffic::{HealthCheck, LoadBalancing, Probe, RetryPolicy, VersionId};
+use crate::model::traffic::{FallbackKind, HealthCheck, LoadBalancing, Probe, RetryPolicy, VersionId};
 use crate::model::values::{Duration, Operation};
 use crate::model::{
     Call, Forward, Gateway, HeaderMatch, HeaderRule, HeaderTransform, Model, PathMatch, PathRewrite, PortId,
@@ -74,6 +74,7 @@ const DEFAULT_TIMEOUT: &str = "15s";
 const NOT_IN_ISTIO: &str = "meshc/not-in-istio";
 
 pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+    fallbacks(model, unexpressed);
     // Each service's incoming calls, callers in model order, calls in spec order.
     let mut incoming: Vec<Vec<(&Service, &Call)>> = model.services.iter().map(|_| Vec::new()).collect();
     for caller in &model.services {
@@ -816,6 +817,22 @@ fn istio_redirect(redirect: &Redirect) -> Value {
         out["port"] = json!(port.get());
     }
     out
+}
+
+/// Istio fails over between localities of one service only, and its
+/// `directResponse` answers every request, not the failed ones: no call's or
+/// route's fallback has a form in its resources.
+fn fallbacks(model: &Model, unexpressed: &mut Vec<Unexpressed>) {
+    for used in model.fallback_uses() {
+        let (setting, help) = match &used.fallback.kind {
+            FallbackKind::Service { .. } => ("this fallback service", "Istio fails over between localities of one service, never to another service; run the Envoy sidecars meshc builds, or have the caller's code fall back"),
+            FallbackKind::Static(_) => ("this static fallback", "Istio's `directResponse` answers every request of a route, not the failed ones; have the caller's code answer with the static response"),
+            FallbackKind::Stale { .. } => ("this stale fallback", "Istio has no response cache; have the caller's code keep the last good response"),
+        };
+        let primary = &model.service(used.primary).name.value;
+        let without = format!("the Istio resources of `{primary}` are built without it");
+        unexpressed.push(Unexpressed::new(used.fallback.span, setting, without, help));
+    }
 }
 
 #[cfg(test)]

@@ -231,7 +231,7 @@ impl Lower<'_> {
 
     /// A request's or response's headers and body, and its other children
     /// (`query` or `match`, the third name in `known`).
-    fn message_parts<'n>(
+    pub(super) fn message_parts<'n>(
         &mut self,
         node: &'n Node,
         what: &str,

@@ -7,6 +7,7 @@ mod compliance;
 mod contracts;
 mod events;
 mod evolution;
+mod fallback;
 mod gateway;
 mod identity;
 mod instances;

@@ -38,6 +38,7 @@ const ROUTE_CHILDREN: &[&str] = &[
     "alert",
     "reads",
     "example",
+    "fallback",
 ];
 /// What only a forwarded request has: a redirect route may not say them.
 const FORWARD_ONLY: &[&str] = &[
@@ -53,6 +54,7 @@ const FORWARD_ONLY: &[&str] = &[
     "slo",
     "slo-exempt",
     "alert",
+    "fallback",
 ];
 const RESPONSE_CHILDREN: &[&str] = &["set-header", "remove-header", "rename-header"];
 
@@ -96,7 +98,7 @@ impl Lower<'_> {
             match child.name.as_str() {
                 "match" => matcher = self.route_match(child),
                 // Lowered together below.
-                "slo" | "slo-exempt" | "alert" | "reads" | "example" => {}
+                "slo" | "slo-exempt" | "alert" | "reads" | "example" | "fallback" => {}
                 "to" => {
                     read::check_entries(child, 1, &["operation", "api-version"], self.sink);
                     let service =
@@ -274,6 +276,7 @@ impl Lower<'_> {
         }
         let objectives = objectives?;
         let contract = self.contract(node, operation.is_some())?;
+        let fallback = if redirecting.is_some() { None } else { self.fallback(node, operation.as_ref())? };
         let action = match redirect {
             Some(redirect) => RouteAction::Redirect(redirect),
             None => RouteAction::Forward(Box::new(Forward {
@@ -290,6 +293,7 @@ impl Lower<'_> {
                 websocket,
                 objectives,
                 contract,
+                fallback,
             })),
         };
         Some(Route {

@@ -608,9 +608,15 @@ impl Lower<'_> {
             match child.name.as_str() {
                 "retries" if once.first(child, self.sink) => retries = self.retries(child).map(Some),
                 "load" if once.first(child, self.sink) => load = self.load(child).map(Some),
-                "retries" | "load" => {}
+                "fallback" if once.first(child, self.sink) => {}
+                "retries" | "load" | "fallback" => {}
                 "alert" | "slo" | "slo-exempt" | "reads" | "example" => {}
-                _ => read::unknown_child(child, "calls", &["retries", "load", "alert", "reads", "example"], self.sink),
+                _ => read::unknown_child(
+                    child,
+                    "calls",
+                    &["retries", "load", "alert", "reads", "example", "fallback"],
+                    self.sink,
+                ),
             }
         }
         let idempotent = read::bool_prop(node, "idempotent", self.sink);
@@ -665,7 +671,8 @@ impl Lower<'_> {
                 ("exchange-token", node.property("exchange-token").is_some()),
             ];
             let found = http_only.iter().find(|(_, set)| *set).map(|(key, _)| node.property(key).map(|e| e.span));
-            let retries_node = node.children().iter().find(|c| c.name == "retries").map(|c| c.span);
+            let retries_node =
+                node.children().iter().find(|c| c.name == "retries" || c.name == "fallback").map(|c| c.span);
             if let Some(span) = found.flatten().or(retries_node) {
                 let tcp_port = callee.port(port);
                 let protocol_span = match &tcp_port.protocol {
@@ -697,6 +704,7 @@ impl Lower<'_> {
         }
         let alerts = self.objectives(node, Scope::Call)?.alerts;
         let contract = self.contract(node, operation.is_some())?;
+        let fallback = self.fallback(node, operation.as_ref())?;
         Some(Call {
             target,
             port,
@@ -719,13 +727,14 @@ impl Lower<'_> {
             origin: CallOrigin::Declared,
             alerts,
             contract,
+            fallback,
             span: node.span,
         })
     }
 
     /// The target's port a call goes to: its `port=`, else its
     /// operation's API's, else the target's only one; the target must listen.
-    fn call_port(
+    pub(super) fn call_port(
         &mut self,
         node: &Node,
         target: ServiceId,
