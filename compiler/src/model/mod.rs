@@ -102,6 +102,8 @@ pub struct Model {
     pub issuers: Vec<security::JwtIssuer>,
     /// End-user roles, by [`security::RoleId`].
     pub roles: Vec<security::Role>,
+    /// Groups of calling services and identities, by [`identity::ServiceRoleId`].
+    pub service_roles: Vec<identity::ServiceRole>,
     pub security: security::SecurityPolicy,
     /// Brokers, streams and consumers; empty until the event-bus language lowers into it.
     pub events: events::Events,
@@ -183,6 +185,10 @@ impl Model {
 
     pub fn issuer(&self, id: security::IssuerId) -> &security::JwtIssuer {
         &self.issuers[id.index()]
+    }
+
+    pub fn service_role(&self, id: identity::ServiceRoleId) -> &identity::ServiceRole {
+        &self.service_roles[id.index()]
     }
 
     pub fn role(&self, id: security::RoleId) -> &security::Role {

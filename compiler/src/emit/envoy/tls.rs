@@ -16,7 +16,7 @@ use super::api::{
     WatchedDirectory,
 };
 use super::header_matcher;
-use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, RuleAction};
+use crate::model::identity::{Authorization, AuthorizationRule, Identity, IdentityPattern, Mtls, RuleAction};
 use crate::model::values::Operation;
 use crate::model::Model;
 
@@ -151,12 +151,27 @@ fn envoy_action(action: RuleAction) -> &'static str {
 }
 
 fn policy<'a>(model: &Model, trust_domain: &str, rule: &'a AuthorizationRule) -> Policy<'a> {
-    let principals = rule
+    let named = rule
         .principals
         .iter()
-        .map(|p| model.principal_identity(&p.value))
-        .map(|identity| Principal {
-            authenticated: Authenticated { principal_name: StringMatcher::exact(identity.spiffe_id(trust_domain)) },
+        .map(|p| IdentityPattern::Exact(model.principal_identity(&p.value).spiffe_id(trust_domain)));
+    // A service role stands for its members' identities and the namespaces and IDs it names.
+    let roles = rule.roles.iter().flat_map(|r| model.service_role(r.value).patterns(model, trust_domain));
+    let mut patterns: Vec<IdentityPattern> = Vec::new();
+    for pattern in named.chain(roles) {
+        if !patterns.contains(&pattern) {
+            patterns.push(pattern);
+        }
+    }
+    let principals = patterns
+        .into_iter()
+        .map(|pattern| Principal {
+            authenticated: Authenticated {
+                principal_name: match pattern {
+                    IdentityPattern::Exact(id) => StringMatcher::exact(id),
+                    IdentityPattern::Prefix(prefix) => StringMatcher::prefix(prefix),
+                },
+            },
         })
         .collect();
     let mut permissions: Vec<Permission> = if rule.operations.is_empty() {
