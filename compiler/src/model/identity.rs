@@ -469,6 +469,31 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_naming_a_role_covers_its_members_and_says_so() {
+        let (a, b, c) = (
+            Principal::Service(ServiceId::new(1)),
+            Principal::Service(ServiceId::new(2)),
+            Principal::Service(ServiceId::new(3)),
+        );
+        let role = ServiceRoleId::new(0);
+        let mut allow = rule(RuleAction::Allow, &[1], &[]);
+        allow.roles.push(Spanned::new(role, span()));
+        allow.role_members = vec![(a.clone(), role), (b.clone(), role)];
+        let authz = Authorization::new(vec![allow], span());
+        // Named directly and through the role: the direct naming wins.
+        assert_eq!(authz.rules()[0].names(&a), Some(Naming::Direct(span())));
+        assert_eq!(authz.rules()[0].names(&b), Some(Naming::Role(role)));
+        assert_eq!(authz.decide(Some(&b), None), Verdict::Allowed);
+        assert_eq!(authz.decide(Some(&c), None), Verdict::NotAllowed);
+        let mut deny = rule(RuleAction::Deny, &[], &[]);
+        deny.roles.push(Spanned::new(role, span()));
+        deny.role_members = vec![(b.clone(), role)];
+        let authz = Authorization::new(vec![deny], span());
+        assert_eq!(authz.decide(Some(&b), None), Verdict::DeniedBy(&authz.rules()[0]));
+        assert_eq!(authz.decide(Some(&a), None), Verdict::Allowed);
+    }
+
+    #[test]
     fn rules_with_header_conditions_admit_but_never_certainly_refuse() {
         let a = Principal::Service(ServiceId::new(1));
         let condition = HeaderMatch {
