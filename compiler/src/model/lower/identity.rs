@@ -358,7 +358,7 @@ impl Lower<'_> {
                     "owner" => Some(RoleSelector::Owner(text.value.clone())),
                     "namespace" => read::parse(&text, |t| check_name(t), self.sink)
                         .map(|()| RoleSelector::Namespace(text.value.clone())),
-                    _ => read::parse(&text, |t| spiffe_id(t), self.sink).map(RoleSelector::Spiffe),
+                    _ => read::parse(&text, spiffe_id, self.sink).map(RoleSelector::Spiffe),
                 };
                 match selector {
                     Some(selector) => selectors.push(Spanned::new(selector, text.span)),
