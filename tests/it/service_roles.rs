@@ -374,7 +374,7 @@ fn envoy_rbac_and_istio_authorization_policies_expand_the_role() {
 /// `web` calls `orders` through its sidecar; orders admits the role
 /// `storefront`: team-store's services (web, cart) and the namespace
 /// `partners` (feed). `intruder` is a workload of the mesh outside the role.
-fn live_spec(certs: &Path, app: u16, web_outbound: u16, orders_inbound: u16) -> String {
+fn live_spec(certs: &Path, app: u16, web_outbound: u16, orders_inbound: u16, orders_extra: &str) -> String {
     let port = |_| free_port();
     format!(
         r#"
@@ -415,6 +415,7 @@ service "orders" {{
     authorization {{
         allow role="storefront"
     }}
+    {orders_extra}
 }}
 service "intruder" {{
     owner "team-intruders"
@@ -438,8 +439,15 @@ fn meshc(args: &[&str]) {
 
 /// An HTTPS request to orders' sidecar as a client holding `identity`'s certificate: the status.
 fn curl_orders(certs: &Path, port: u16, identity: &str) -> u16 {
+    let (status, _) = curl_orders_headers(certs, port, identity);
+    status
+}
+
+/// The same, with the response's headers (lowercase names).
+fn curl_orders_headers(certs: &Path, port: u16, identity: &str) -> (u16, String) {
     let output = Command::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "5", "--output", "/dev/null", "--write-out", "%{http_code}"])
+        .args(["--silent", "--show-error", "--max-time", "5", "--output", "/dev/null", "--dump-header", "-"])
+        .args(["--write-out", "\n%{http_code}"])
         .arg("--cacert")
         .arg(certs.join("ca.pem"))
         .arg("--cert")
@@ -451,18 +459,21 @@ fn curl_orders(certs: &Path, port: u16, identity: &str) -> u16 {
         .output()
         .expect("curl runs (Debian package curl)");
     assert!(output.status.success(), "curl as {identity}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).parse().expect("a status")
+    let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
+    let (headers, status) = text.trim_end().rsplit_once('\n').expect("headers, then the status");
+    (status.trim().parse().expect("a status"), headers.to_string())
 }
 
-#[test]
-fn a_role_member_is_admitted_and_a_non_member_refused_by_the_real_envoy() {
+/// Builds the live spec with `orders_extra` in orders, issues certificates,
+/// starts both sidecars: (the temp dir, the certs dir, orders' app, web's outbound port, orders' inbound port, the proxies).
+fn live(orders_extra: &str) -> (tempfile::TempDir, std::path::PathBuf, Upstream, u16, u16, Vec<EnvoyProcess>) {
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
     let app = Upstream::start("orders-app");
     let (web_outbound, orders_inbound) = (free_port(), free_port());
     let ws = dir.path().join("ws");
-    let spec = live_spec(&certs.canonicalize().unwrap(), app.port(), web_outbound, orders_inbound);
+    let spec = live_spec(&certs.canonicalize().unwrap(), app.port(), web_outbound, orders_inbound, orders_extra);
     write_files(&ws, &[("mesh.kdl", &spec)]);
     meshc(&["certs", ws.to_str().unwrap(), "-o", certs.to_str().unwrap()]);
     let out = dir.path().join("out");
@@ -475,6 +486,12 @@ fn a_role_member_is_admitted_and_a_non_member_refused_by_the_real_envoy() {
     let (orders, web) = (start("orders"), start("web"));
     orders.wait_ready(orders_inbound);
     web.wait_ready(web_outbound);
+    (dir, certs, app, web_outbound, orders_inbound, vec![orders, web])
+}
+
+#[test]
+fn a_role_member_is_admitted_and_a_non_member_refused_by_the_real_envoy() {
+    let (_dir, certs, app, web_outbound, orders_inbound, _proxies) = live("");
 
     // web's app calls through its sidecar: a member by owner, over mTLS.
     let response = support::http_request(web_outbound, "GET", "/orders/1", &[("host", "orders")]);
@@ -486,4 +503,36 @@ fn a_role_member_is_admitted_and_a_non_member_refused_by_the_real_envoy() {
     // A certificate of the mesh outside the role: 403 from orders' RBAC, the app never sees it.
     assert_eq!(curl_orders(&certs, orders_inbound, "intruder"), 403);
     assert_eq!(app.hits(), hits + 2, "only the members' requests reached the app");
+}
+
+#[test]
+fn past_its_quota_a_caller_gets_429_with_retry_after_while_another_caller_is_served() {
+    let (_dir, certs, app, web_outbound, orders_inbound, _proxies) = live("caller-limit 2 per=\"hour\"");
+    // cart's two requests of the hour, then 429 telling it to come back in an hour.
+    assert_eq!(curl_orders(&certs, orders_inbound, "cart"), 200);
+    assert_eq!(curl_orders(&certs, orders_inbound, "cart"), 200);
+    let hits = app.hits();
+    let (status, headers) = curl_orders_headers(&certs, orders_inbound, "cart");
+    assert_eq!(status, 429, "{headers}");
+    assert!(headers.contains("retry-after: 3600"), "{headers}");
+    assert_eq!(app.hits(), hits, "the throttled request never reached the app");
+    // Other callers have buckets of their own: feed directly, web through its sidecar.
+    assert_eq!(curl_orders(&certs, orders_inbound, "feed"), 200);
+    let response = support::http_request(web_outbound, "GET", "/orders/1", &[("host", "orders")]);
+    assert_eq!(response.status, 200, "{}", response.body);
+    // A forged caller header changes nothing: the proxy writes the certificate's identity over it.
+    let forged = Command::new("curl")
+        .args(["--silent", "--output", "/dev/null", "--write-out", "%{http_code}", "--max-time", "5"])
+        .arg("--cacert")
+        .arg(certs.join("ca.pem"))
+        .arg("--cert")
+        .arg(certs.join("cart.pem"))
+        .arg("--key")
+        .arg(certs.join("cart-key.pem"))
+        .args(["--header", "x-meshc-caller: spiffe://test.local/ns/default/sa/someone-else"])
+        .args(["--resolve", &format!("orders.internal:{orders_inbound}:127.0.0.1")])
+        .arg(format!("https://orders.internal:{orders_inbound}/orders/1"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&forged.stdout), "429");
 }

@@ -348,6 +348,8 @@ pub struct MeshMember {
     /// Requests must carry a valid end-user token of this issuer, which
     /// its proxy verifies (`require-token`).
     pub require_token: Option<Spanned<security::IssuerId>>,
+    /// Each caller's own rate limit or quota at its proxy (`caller-limit`).
+    pub caller_limit: Option<security::CallerLimit>,
 }
 
 /// A named stream of events, which services publish to and subscribe to:
@@ -451,6 +453,11 @@ impl Service {
     /// The issuer whose end-user token its proxy requires.
     pub fn require_token(&self) -> Option<&Spanned<security::IssuerId>> {
         self.mesh().and_then(|m| m.require_token.as_ref())
+    }
+
+    /// Each caller's rate limit or quota at its proxy (`caller-limit`).
+    pub fn caller_limit(&self) -> Option<&security::CallerLimit> {
+        self.mesh().and_then(|m| m.caller_limit.as_ref())
     }
 
     /// Who it is: its proxy's identity; for an external service, which
