@@ -1,9 +1,15 @@
+//! Service roles and per-caller limits.
+//!
 //! Service roles (`service-role`): groups of callers by name, owner,
 //! namespace, identity or SPIFFE ID that authorization rules name with
 //! `role=`. The language (MESH0144, MESH0145), the analyses naming the role
 //! and the member, the Envoy RBAC principals (validated by Envoy) and Istio
 //! `AuthorizationPolicy` principals (validated against Istio's CRDs), and a
 //! live pair of sidecars admitting members and refusing the rest.
+//!
+//! Per-caller limits (`caller-limit`): the load check (MESH0146, retries
+//! included) and, live, one caller throttled with 429 and `retry-after`
+//! while another is served.
 
 use crate::support;
 
@@ -306,6 +312,113 @@ fn an_allowed_role_no_member_needs_or_needs_only_in_part_is_a_warning() {
                ╰────
             0 error(s), 2 warning(s)
         "#]],
+    );
+}
+
+#[test]
+fn a_callers_load_with_its_retries_above_the_per_caller_limit_is_an_error_naming_both() {
+    check_rendered(
+        r#"
+        service "orders" {
+            owner "t"
+            address "orders.svc" port=80
+            calls "payments" timeout="2s" {
+                load rps=30 latency="50ms"
+        //      ^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0146 error: expected load, retries included
+                retries 2 per-try-timeout="500ms" on="5xx"
+            }
+            calls "payments" timeout="2s" { load rps=5 latency="50ms"; }
+        }
+        service "web" {
+            owner "t"
+            address "web.svc" port=80
+            // 40 rps, alone within the limit: each caller has its own bucket.
+            calls "payments" timeout="2s" { load rps=40 latency="50ms"; }
+        }
+        service "payments" {
+            owner "t"
+            address "payments.svc" port=80
+            traffic { outlier-detection }
+            caller-limit 50 per="second"
+        }
+        "#,
+        expect![[r#"
+            MESH0146
+
+              × `orders` expects to send `payments` 95.0 requests per second (30 rps × 3 attempts + 5 rps),
+              │ above its caller-limit of 50 per second
+               ╭─[mesh.kdl:5:9]
+             4 │     calls "payments" timeout="2s" {
+             5 │         load rps=30 latency="50ms"
+               ·         ─────────────┬────────────
+               ·                      ╰── expected load, retries included
+             6 │         retries 2 per-try-timeout="500ms" on="5xx"
+             7 │     }
+             8 │     calls "payments" timeout="2s" { load rps=5 latency="50ms"; }
+               ·                                     ────────────┬────────────
+               ·                                                 ╰── adds to it
+             9 │ }
+               ╰────
+              help: raise the limit to at least 95 per second per instance, lower `orders`'s expected load or
+                    its retries, or declare more instances of `payments`
+
+            Advice: MESH0146
+
+              ☞ `payments`'s limit per caller
+                ╭─[mesh.kdl:20:5]
+             19 │     traffic { outlier-detection }
+             20 │     caller-limit 50 per="second"
+                ·     ──────────────┬─────────────
+                ·                   ╰── `payments`'s limit per caller
+             21 │ }
+                ╰────
+            1 error(s), 0 warning(s)
+        "#]],
+    );
+    // Spread over declared instances, each proxy counts its share.
+    check(
+        r#"
+        service "orders" {
+            owner "t"
+            address "orders.svc" port=80
+            calls "payments" timeout="2s" { load rps=90 latency="50ms"; }
+        }
+        service "payments" {
+            owner "t"
+            address "payments.svc" port=80
+            endpoints { endpoint "10.0.0.1"; endpoint "10.0.0.2"; }
+            traffic { outlier-detection }
+            caller-limit 3000 per="minute"
+        }
+        "#,
+    );
+}
+
+#[test]
+fn a_caller_limit_needs_http_and_a_proxy() {
+    check(
+        r#"
+        service "cache" {
+            owner "t"
+            address "cache.svc" port=6379 protocol="redis"
+            caller-limit 10 per="second"
+        //  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0004 error: no HTTP port
+        }
+        service "bank" {
+            owner "t"
+            address "api.bank.example" port=443
+            external
+            caller-limit 10 per="second"
+        //  ^^^^^^^^^^^^ MESH0002 error
+        }
+        service "web" {
+            owner "t"
+            address "web.svc" port=80
+            caller-limit 0 per="fortnight"
+        //               ^ MESH0004 error
+        //                 ^^^^^^^^^^^^^^^ MESH0004 error
+        }
+        "#,
     );
 }
 

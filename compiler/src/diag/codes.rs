@@ -218,7 +218,8 @@ codes! {
     UnusedSuppression = "MESH0134", "unused-suppression", Compliance, Warning, "0.1.0", "A `suppress` that silences nothing: its subject does not exist, is not judged by the rule, or passes it.";
     UnknownRuleSet = "MESH0135", "unknown-rule-set", Compliance, Error, "0.1.0", "`meshc check --rules SET` names neither a rule set of the standard library nor a file in the workspace.";
     UnknownServiceRole = "MESH0144", "unknown-service-role", Reference, Error, "0.1.0", "An authorization rule's `role=` names a service role that is not declared.";
-    EmptyServiceRole = "MESH0145", "empty-service-role", Security, Warning, "0.1.0", "A `service-role` selector takes in no caller: it names an owner no service has, or repeats what another selector already takes in.";
+    EmptyServiceRole = "MESH0145", "empty-service-role", Security, Warning, "0.1.0", "A `service-role` selector takes in no caller: an owner no in-mesh service has, or an `external` member (which has no identity).";
+    QuotaBelowLoad = "MESH0146", "quota-below-load", Security, Error, "0.1.0", "A caller's declared load, retries included, is above the callee's per-caller limit (`caller-limit`): part of its calls would be throttled with 429.";
 }
 
 impl Code {

@@ -212,6 +212,17 @@ impl Lower<'_> {
             (call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?, caller_limit?);
         let tracing = tracing?;
         let objectives = objectives?;
+        if let (Some(limit), Some(address)) = (&caller_limit, &address) {
+            if !address.value.ports.iter().any(|p| p.protocol.is_http()) {
+                self.sink.push(
+                    Diagnostic::new(Code::InvalidValue, "`caller-limit` counts HTTP requests, and the service serves none")
+                        .at(limit.span, "no HTTP port")
+                        .with_label(address.span, "plain TCP only")
+                        .help("remove it: a TCP proxy has no requests to count (limit connections with `traffic { circuit-breaker max-connections= }`)"),
+                );
+                return None;
+            }
+        }
         let port_count = address.as_ref().map_or(0, |a| a.value.ports.len());
         if sidecar.inbound_ports(port_count).is_none() {
             self.sink.push(
