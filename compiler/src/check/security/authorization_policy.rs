@@ -197,16 +197,9 @@ fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut S
                 );
                 continue;
             }
-            let mut called: Vec<String> = Vec::new();
             if rule.operations.is_empty() && from.iter().all(|r| r.operation.is_some()) {
                 let name = principal_name(model, &principal.value);
-                for op in from.iter().filter_map(|r| r.operation) {
-                    let op = op.to_string();
-                    if !called.contains(&op) {
-                        called.push(op);
-                    }
-                }
-                let operations: Vec<String> = called.iter().map(|o| format!("operation \"{o}\"")).collect();
+                let (called, operations) = called_operations(from);
                 sink.push(
                     Diagnostic::new(
                         Code::OverBroadAllowRule,
@@ -273,14 +266,7 @@ fn unneeded_roles(
             continue;
         }
         if rule.operations.is_empty() && requests.iter().all(|r| r.operation.is_some()) {
-            let mut called: Vec<String> = Vec::new();
-            for op in requests.iter().filter_map(|r| r.operation) {
-                let op = op.to_string();
-                if !called.contains(&op) {
-                    called.push(op);
-                }
-            }
-            let operations: Vec<String> = called.iter().map(|o| format!("operation \"{o}\"")).collect();
+            let (called, operations) = called_operations(&requests);
             sink.push(
                 Diagnostic::new(
                     Code::OverBroadAllowRule,
@@ -298,6 +284,20 @@ fn unneeded_roles(
             );
         }
     }
+}
+
+/// The distinct operations the requests ask for, in order, and each as an
+/// `operation "..."` line for the help.
+fn called_operations(requests: &[&Incoming]) -> (Vec<String>, Vec<String>) {
+    let mut called: Vec<String> = Vec::new();
+    for op in requests.iter().filter_map(|r| r.operation) {
+        let op = op.to_string();
+        if !called.contains(&op) {
+            called.push(op);
+        }
+    }
+    let operations = called.iter().map(|o| format!("operation \"{o}\"")).collect();
+    (called, operations)
 }
 
 fn principal_name(model: &Model, principal: &Principal) -> String {

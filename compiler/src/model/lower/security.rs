@@ -333,18 +333,7 @@ impl Lower<'_> {
         read::check_entries(node, 1, &["per", "key", "global"], self.sink);
         read::no_children(node, self.sink);
         let example = "rate-limit 100 per=\"minute\" key=\"claim:sub\"";
-        let requests = read::int_arg(node, 0, "a number of requests", example, self.sink).and_then(|n| {
-            read::parse(
-                &n,
-                |n| match u32::try_from(*n) {
-                    Ok(n) if n > 0 => Ok(n),
-                    _ => Err(format!("{n} requests is not a limit; give 1 to {}", u32::MAX)),
-                },
-                self.sink,
-            )
-        });
-        let per = read::string_prop(node, "per", Some(example), self.sink)
-            .and_then(|p| read::parse(&p, |p| Period::parse(p), self.sink));
+        let (requests, per) = self.requests_per(node, example);
         let key = match read::string_prop(node, "key", None, self.sink) {
             Some(k) => read::parse(&k, |k| RateKey::parse(k), self.sink).map(|v| Spanned::new(v, k.span)),
             None if node.property("key").is_some() => None,
@@ -363,7 +352,12 @@ impl Lower<'_> {
     pub(super) fn caller_limit(&mut self, node: &Node) -> Option<CallerLimit> {
         read::check_entries(node, 1, &["per"], self.sink);
         read::no_children(node, self.sink);
-        let example = "caller-limit 100 per=\"second\"";
+        let (requests, per) = self.requests_per(node, "caller-limit 100 per=\"second\"");
+        Some(CallerLimit { requests: requests?, per: per?, span: node.span })
+    }
+
+    /// A limit's `N per=PERIOD`: the number of requests (1 and up) and the period.
+    fn requests_per(&mut self, node: &Node, example: &str) -> (Option<u32>, Option<Period>) {
         let requests = read::int_arg(node, 0, "a number of requests", example, self.sink).and_then(|n| {
             read::parse(
                 &n,
@@ -376,7 +370,7 @@ impl Lower<'_> {
         });
         let per = read::string_prop(node, "per", Some(example), self.sink)
             .and_then(|p| read::parse(&p, |p| Period::parse(p), self.sink));
-        Some(CallerLimit { requests: requests?, per: per?, span: node.span })
+        (requests, per)
     }
 
     /// `audit fields="method path status principal claim:sub"`.
