@@ -88,14 +88,14 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
     // the external bank, a DestinationRule per service with a traffic block,
     // a VirtualService per called HTTP service (the bank's API is HTTP) plus the gateway's (one per
     // `host` block and one for the other hosts), one Gateway,
-    // the gateway's JWT validation and policy, payments', loyalty's and the cache's allow
-    // policies, accounts' and loyalty's token requirements (a
+    // the gateway's JWT validation and policy, payments', loyalty's, the cache's and
+    // inventory's (its service role expanded) allow policies, accounts' and loyalty's token requirements (a
     // RequestAuthentication and a DENY policy each), the mesh's and
     // reviews' mTLS modes, and the mesh's tracing and payments' own rate.
     assert_eq!(
         kinds(&resources),
         BTreeMap::from([
-            ("AuthorizationPolicy".to_string(), 6),
+            ("AuthorizationPolicy".to_string(), 7),
             ("PeerAuthentication".to_string(), 2),
             ("DestinationRule".to_string(), 8),
             ("Telemetry".to_string(), 2),

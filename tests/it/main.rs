@@ -57,6 +57,7 @@ mod proto_breaking;
 mod rabbitmq_definitions;
 mod runtime_configs;
 mod schema_registry_subjects;
+mod service_roles;
 mod site;
 mod sock_shop;
 mod stdlib_docs;

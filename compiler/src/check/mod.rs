@@ -69,6 +69,7 @@ mod schema {
 }
 mod security {
     pub mod authorization_policy;
+    pub mod caller_limit_load;
     pub mod jwt_consistency;
     pub mod mtls_mismatch;
     pub mod public_exposure;
@@ -117,6 +118,13 @@ pub static PASSES: &[Pass] = &[
         purpose: "A service's `authorization` rules against the call graph.",
         codes: &[Code::CallDeniedByPolicy, Code::UnusedAllowRule, Code::OverBroadAllowRule, Code::IneffectiveDenyRule],
         run: security::authorization_policy::run,
+    },
+    Pass {
+        name: "caller-limit-load",
+        category: Category::Security,
+        purpose: "A callee's `caller-limit` must admit each caller's declared load, retries included.",
+        codes: &[Code::QuotaBelowLoad],
+        run: security::caller_limit_load::run,
     },
     Pass {
         name: "circuit-breaker-load",

@@ -129,11 +129,133 @@ impl RuleAction {
     }
 }
 
-/// `allow "orders" operations="..."` / `deny ...` in a service's `authorization`.
+model_id!(
+    /// A service role's index in [`super::Model::service_roles`].
+    ServiceRoleId
+);
+
+/// How a `service-role` picks its members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoleSelector {
+    /// `member "orders" "cart"`: services by name.
+    Service(ServiceId),
+    /// `owner "team-x"`: every service the team owns.
+    Owner(String),
+    /// `namespace "shop"`: every identity of the namespace, declared in the spec or not.
+    Namespace(String),
+    /// `identity namespace="partners" service-account="billing"`: one identity.
+    Identity(Identity),
+    /// `spiffe "spiffe://partner.example/ns/x/sa/y"`: one SPIFFE ID, of any trust domain.
+    Spiffe(String),
+}
+
+/// An identity pattern a proxy matches a caller's certificate against.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IdentityPattern {
+    /// This SPIFFE ID.
+    Exact(String),
+    /// Every SPIFFE ID starting so (a namespace's: `spiffe://TD/ns/NS/sa/`).
+    Prefix(String),
+}
+
+/// A top-level `service-role`: a named group of callers that authorization
+/// rules admit or refuse at once (`allow role="storefront-backends"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRole {
+    pub name: Spanned<String>,
+    pub selectors: Vec<Spanned<RoleSelector>>,
+    /// The spec's services and gateways it takes in, in id order, each with
+    /// the index of the first selector that takes it (resolved when lowered).
+    pub members: Vec<(Principal, usize)>,
+    pub span: Span,
+}
+
+impl ServiceRole {
+    /// The selector that makes `caller` a member, if it is one.
+    pub fn admits(&self, caller: &Principal) -> Option<&Spanned<RoleSelector>> {
+        self.members.iter().find(|(p, _)| p == caller).map(|&(_, i)| &self.selectors[i])
+    }
+
+    /// Whether `selector` takes in `caller` of identity `identity` (a service: `service`).
+    pub fn selects(
+        selector: &RoleSelector,
+        service: Option<(ServiceId, Option<&str>)>,
+        identity: &Identity,
+        trust_domain: &str,
+    ) -> bool {
+        match selector {
+            RoleSelector::Service(id) => service.is_some_and(|(s, _)| s == *id),
+            RoleSelector::Owner(team) => service.is_some_and(|(_, owner)| owner == Some(team.as_str())),
+            RoleSelector::Namespace(ns) => identity.namespace == *ns,
+            RoleSelector::Identity(id) => id == identity,
+            RoleSelector::Spiffe(spiffe) => *spiffe == identity.spiffe_id(trust_domain),
+        }
+    }
+
+    /// The identities a proxy admits for it, sorted and without repeats:
+    /// the SPIFFE IDs of its members chosen by name or owner, and its
+    /// namespaces, identities and SPIFFE IDs as written.
+    pub fn patterns(&self, model: &Model, trust_domain: &str) -> Vec<IdentityPattern> {
+        let mut out: Vec<IdentityPattern> = Vec::new();
+        for selector in &self.selectors {
+            match &selector.value {
+                RoleSelector::Service(_) | RoleSelector::Owner(_) => {}
+                RoleSelector::Namespace(ns) => {
+                    out.push(IdentityPattern::Prefix(format!("spiffe://{trust_domain}/ns/{ns}/sa/")));
+                }
+                RoleSelector::Identity(id) => out.push(IdentityPattern::Exact(id.spiffe_id(trust_domain))),
+                RoleSelector::Spiffe(id) => out.push(IdentityPattern::Exact(id.clone())),
+            }
+        }
+        for (member, selector) in &self.members {
+            if matches!(self.selectors[*selector].value, RoleSelector::Service(_) | RoleSelector::Owner(_)) {
+                out.push(IdentityPattern::Exact(model.principal_identity(member).spiffe_id(trust_domain)));
+            }
+        }
+        out.sort();
+        out.dedup();
+        // A namespace's prefix already admits its exact IDs.
+        let prefixes: Vec<String> = out
+            .iter()
+            .filter_map(|p| match p {
+                IdentityPattern::Prefix(p) => Some(p.clone()),
+                IdentityPattern::Exact(_) => None,
+            })
+            .collect();
+        out.retain(|p| match p {
+            IdentityPattern::Exact(id) => !prefixes.iter().any(|prefix| id.starts_with(prefix.as_str())),
+            IdentityPattern::Prefix(_) => true,
+        });
+        out
+    }
+}
+
+impl RoleSelector {
+    /// How the spec writes it, for messages: "member `orders`", "owner `team-x`".
+    pub fn describe(&self, model: &Model) -> String {
+        match self {
+            RoleSelector::Service(id) => format!("member `{}`", model.service(*id).name.value),
+            RoleSelector::Owner(team) => format!("owner `{team}`"),
+            RoleSelector::Namespace(ns) => format!("namespace `{ns}`"),
+            RoleSelector::Identity(id) => {
+                format!("identity namespace=`{}` service-account=`{}`", id.namespace, id.service_account)
+            }
+            RoleSelector::Spiffe(id) => format!("spiffe `{id}`"),
+        }
+    }
+}
+
+/// `allow "orders" role="backends" gateway="public" { operation "..." }` / `deny ...` in a service's `authorization`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthorizationRule {
     pub action: RuleAction,
+    /// The callers it names one by one.
     pub principals: Vec<Spanned<Principal>>,
+    /// The service roles it names (`role="..."`).
+    pub roles: Vec<Spanned<ServiceRoleId>>,
+    /// The spec's callers its roles take in, each with the first role
+    /// naming it (resolved when the rule is lowered).
+    pub role_members: Vec<(Principal, ServiceRoleId)>,
     /// The operations it covers; empty: all of them.
     pub operations: Vec<Spanned<Operation>>,
     /// Request headers that must match too (all of them): conditions the
@@ -146,9 +268,27 @@ impl AuthorizationRule {
     /// Whether the rule covers a request from `from` for `operation` (`None`:
     /// a call that names no operation, which only an all-operations rule covers).
     pub fn covers(&self, from: &Principal, operation: Option<&Operation>) -> bool {
-        self.principals.iter().any(|p| p.value == *from)
+        self.names(from).is_some()
             && (self.operations.is_empty()
                 || operation.is_some_and(|op| self.operations.iter().any(|o| o.value == *op)))
+    }
+}
+
+/// How a rule names a caller: directly, or as a member of a service role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Naming {
+    /// By name, at this span.
+    Direct(Span),
+    Role(ServiceRoleId),
+}
+
+impl AuthorizationRule {
+    /// Whether and how the rule names `from`: by name first, else through a role.
+    pub fn names(&self, from: &Principal) -> Option<Naming> {
+        if let Some(p) = self.principals.iter().find(|p| p.value == *from) {
+            return Some(Naming::Direct(p.span));
+        }
+        self.role_members.iter().find(|(p, _)| p == from).map(|&(_, role)| Naming::Role(role))
     }
 }
 
@@ -176,8 +316,12 @@ impl Authorization {
     pub fn new(rules: Vec<AuthorizationRule>, span: Span) -> Authorization {
         let mut by_principal: HashMap<Principal, Vec<usize>> = HashMap::new();
         for (i, rule) in rules.iter().enumerate() {
-            for p in &rule.principals {
-                by_principal.entry(p.value.clone()).or_default().push(i);
+            let named = rule.principals.iter().map(|p| &p.value).chain(rule.role_members.iter().map(|(p, _)| p));
+            for p in named {
+                let ids = by_principal.entry(p.clone()).or_default();
+                if ids.last() != Some(&i) {
+                    ids.push(i);
+                }
             }
         }
         let has_allow = rules.iter().any(|r| r.action == RuleAction::Allow);
@@ -289,6 +433,8 @@ mod tests {
         AuthorizationRule {
             action,
             principals: from.iter().map(|&i| Spanned::new(Principal::Service(ServiceId::new(i)), span())).collect(),
+            roles: Vec::new(),
+            role_members: Vec::new(),
             operations: operations.iter().map(|o| Spanned::new(Operation::parse(o).unwrap(), span())).collect(),
             conditions: Vec::new(),
             span: span(),
@@ -320,6 +466,31 @@ mod tests {
         let only_deny = Authorization::new(vec![rule(RuleAction::Deny, &[2], &[])], span());
         assert_eq!(only_deny.decide(Some(&a), None), Verdict::Allowed);
         assert_eq!(only_deny.decide(None, None), Verdict::Allowed);
+    }
+
+    #[test]
+    fn a_rule_naming_a_role_covers_its_members_and_says_so() {
+        let (a, b, c) = (
+            Principal::Service(ServiceId::new(1)),
+            Principal::Service(ServiceId::new(2)),
+            Principal::Service(ServiceId::new(3)),
+        );
+        let role = ServiceRoleId::new(0);
+        let mut allow = rule(RuleAction::Allow, &[1], &[]);
+        allow.roles.push(Spanned::new(role, span()));
+        allow.role_members = vec![(a.clone(), role), (b.clone(), role)];
+        let authz = Authorization::new(vec![allow], span());
+        // Named directly and through the role: the direct naming wins.
+        assert_eq!(authz.rules()[0].names(&a), Some(Naming::Direct(span())));
+        assert_eq!(authz.rules()[0].names(&b), Some(Naming::Role(role)));
+        assert_eq!(authz.decide(Some(&b), None), Verdict::Allowed);
+        assert_eq!(authz.decide(Some(&c), None), Verdict::NotAllowed);
+        let mut deny = rule(RuleAction::Deny, &[], &[]);
+        deny.roles.push(Spanned::new(role, span()));
+        deny.role_members = vec![(b.clone(), role)];
+        let authz = Authorization::new(vec![deny], span());
+        assert_eq!(authz.decide(Some(&b), None), Verdict::DeniedBy(&authz.rules()[0]));
+        assert_eq!(authz.decide(Some(&a), None), Verdict::Allowed);
     }
 
     #[test]

@@ -102,6 +102,8 @@ pub struct Model {
     pub issuers: Vec<security::JwtIssuer>,
     /// End-user roles, by [`security::RoleId`].
     pub roles: Vec<security::Role>,
+    /// Groups of calling services and identities, by [`identity::ServiceRoleId`].
+    pub service_roles: Vec<identity::ServiceRole>,
     pub security: security::SecurityPolicy,
     /// Brokers, streams and consumers; empty until the event-bus language lowers into it.
     pub events: events::Events,
@@ -183,6 +185,10 @@ impl Model {
 
     pub fn issuer(&self, id: security::IssuerId) -> &security::JwtIssuer {
         &self.issuers[id.index()]
+    }
+
+    pub fn service_role(&self, id: identity::ServiceRoleId) -> &identity::ServiceRole {
+        &self.service_roles[id.index()]
     }
 
     pub fn role(&self, id: security::RoleId) -> &security::Role {
@@ -349,6 +355,8 @@ pub struct MeshMember {
     /// Requests must carry a valid end-user token of this issuer, which
     /// its proxy verifies (`require-token`).
     pub require_token: Option<Spanned<security::IssuerId>>,
+    /// Each caller's own rate limit or quota at its proxy (`caller-limit`).
+    pub caller_limit: Option<security::CallerLimit>,
 }
 
 /// A named stream of events, which services publish to and subscribe to:
@@ -452,6 +460,11 @@ impl Service {
     /// The issuer whose end-user token its proxy requires.
     pub fn require_token(&self) -> Option<&Spanned<security::IssuerId>> {
         self.mesh().and_then(|m| m.require_token.as_ref())
+    }
+
+    /// Each caller's rate limit or quota at its proxy (`caller-limit`).
+    pub fn caller_limit(&self) -> Option<&security::CallerLimit> {
+        self.mesh().and_then(|m| m.caller_limit.as_ref())
     }
 
     /// Who it is: its proxy's identity; for an external service, which

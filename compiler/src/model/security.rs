@@ -238,6 +238,24 @@ pub struct RateLimit {
     pub span: Span,
 }
 
+/// A service's `caller-limit N per=PERIOD`: each calling identity gets its
+/// own bucket of `requests` per period at each of the service's proxies
+/// (a quota when the period is an hour or a day); past it the proxy answers
+/// 429 with `retry-after`. Callers without an identity share one bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerLimit {
+    pub requests: u32,
+    pub per: Period,
+    pub span: Span,
+}
+
+impl CallerLimit {
+    /// Requests per second it lets one caller make, on average.
+    pub fn per_second(&self) -> f64 {
+        f64::from(self.requests) / self.per.seconds() as f64
+    }
+}
+
 /// Whose requests share one bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RateKey {

@@ -4,6 +4,9 @@
 //! (a caller allowed but never calling, or allowed every operation while it
 //! calls only some, is a warning: the rule opens a path nobody declared).
 //!
+//! A rule naming a `service-role` stands for each of its members: the
+//! messages name the role and the member (and the selector that makes it one).
+//!
 //! A request carries its caller's identity only over mutual TLS; a
 //! plaintext caller is anonymous, so allow rules never admit it and deny
 //! rules never refuse it (a warning: the rule does not do what it says).
@@ -12,7 +15,7 @@ use std::collections::HashMap;
 
 use crate::base::Span;
 use crate::diag::{Code, Diagnostic, Sink};
-use crate::model::identity::{Principal, RuleAction, Verdict};
+use crate::model::identity::{AuthorizationRule, Naming, Principal, RuleAction, Verdict};
 use crate::model::values::Operation;
 use crate::model::{Gateway, Model, Route, Service};
 use crate::schema::SchemaIndex;
@@ -99,10 +102,35 @@ fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Si
                 }
             }
             Verdict::Allowed => continue,
-            Verdict::DeniedBy(rule) => Diagnostic::new(Code::CallDeniedByPolicy, message)
-                .at(request.span, "refused")
-                .with_label(rule.span, "denied by this rule")
-                .help("remove the caller from the deny rule, or remove the call if it must not happen"),
+            Verdict::DeniedBy(rule) => match rule.names(&request.from) {
+                Some(Naming::Role(role)) => {
+                    let role = model.service_role(role);
+                    let selector = role.admits(&request.from).map_or(String::new(), |s| s.value.describe(model));
+                    Diagnostic::new(Code::CallDeniedByPolicy, message)
+                        .at(request.span, "refused")
+                        .with_label(
+                            rule.span,
+                            format!(
+                                "denied by this rule: {} is a member of service-role `{}`",
+                                principal_name(model, &request.from),
+                                role.name.value
+                            ),
+                        )
+                        .with_label(
+                            role.admits(&request.from).map_or(role.name.span, |s| s.span),
+                            format!("a member through {selector}"),
+                        )
+                        .help(format!(
+                            "take {} out of service-role `{}`, deny the role only the operations it must not call, or remove the call",
+                            principal_name(model, &request.from),
+                            role.name.value
+                        ))
+                }
+                _ => Diagnostic::new(Code::CallDeniedByPolicy, message)
+                    .at(request.span, "refused")
+                    .with_label(rule.span, "denied by this rule")
+                    .help("remove the caller from the deny rule, or remove the call if it must not happen"),
+            },
             Verdict::NotAllowed if !request.authenticated => Diagnostic::new(Code::CallDeniedByPolicy, message)
                 .at(request.span, "sent in plaintext: the caller has no identity")
                 .with_label(authorization.span, "admits only identified callers")
@@ -152,6 +180,7 @@ fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut S
         by_caller.entry(&request.from).or_default().push(request);
     }
     for rule in authorization.rules().iter().filter(|r| r.action == RuleAction::Allow) {
+        unneeded_roles(model, callee, rule, &by_caller, sink);
         for principal in &rule.principals {
             let from: &[&Incoming] = by_caller.get(&principal.value).map_or(&[], Vec::as_slice);
             if !from.iter().any(|r| rule.covers(&r.from, r.operation)) {
@@ -168,16 +197,9 @@ fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut S
                 );
                 continue;
             }
-            let mut called: Vec<String> = Vec::new();
             if rule.operations.is_empty() && from.iter().all(|r| r.operation.is_some()) {
                 let name = principal_name(model, &principal.value);
-                for op in from.iter().filter_map(|r| r.operation) {
-                    let op = op.to_string();
-                    if !called.contains(&op) {
-                        called.push(op);
-                    }
-                }
-                let operations: Vec<String> = called.iter().map(|o| format!("operation \"{o}\"")).collect();
+                let (called, operations) = called_operations(from);
                 sink.push(
                     Diagnostic::new(
                         Code::OverBroadAllowRule,
@@ -194,6 +216,88 @@ fn unneeded(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut S
             }
         }
     }
+}
+
+/// A role in an allow rule is needed when one of its members (not named
+/// by the rule directly) makes a call the rule admits; it is over-broad when
+/// the rule admits every operation and its members call only some.
+fn unneeded_roles(
+    model: &Model,
+    callee: &Service,
+    rule: &AuthorizationRule,
+    by_caller: &HashMap<&Principal, Vec<&Incoming>>,
+    sink: &mut Sink,
+) {
+    for role_id in &rule.roles {
+        let role = model.service_role(role_id.value);
+        let members: Vec<&Principal> = rule
+            .role_members
+            .iter()
+            .filter(|(p, r)| *r == role_id.value && !rule.principals.iter().any(|d| d.value == *p))
+            .map(|(p, _)| p)
+            .collect();
+        if members.is_empty() {
+            // Only identities outside the spec (namespaces, SPIFFE IDs): nothing to judge them by.
+            continue;
+        }
+        let requests: Vec<&Incoming> =
+            members.iter().flat_map(|m| by_caller.get(m).map_or(&[][..], Vec::as_slice)).copied().collect();
+        let names: Vec<String> = members.iter().map(|m| principal_name(model, m)).collect();
+        if !requests.iter().any(|r| rule.covers(&r.from, r.operation)) {
+            let declares = if requests.is_empty() {
+                "none of them declares a call to it"
+            } else {
+                "none makes a call this rule admits"
+            };
+            sink.push(
+                Diagnostic::new(
+                    Code::UnusedAllowRule,
+                    format!(
+                        "service-role `{}` may call `{}`, but {declares} (members: {})",
+                        role.name.value,
+                        callee.name.value,
+                        names.join(", ")
+                    ),
+                )
+                .at(role_id.span, "allowed without a declared call")
+                .with_label(role.name.span, "the role")
+                .help("remove the role from the rule, or declare the calls it is meant for"),
+            );
+            continue;
+        }
+        if rule.operations.is_empty() && requests.iter().all(|r| r.operation.is_some()) {
+            let (called, operations) = called_operations(&requests);
+            sink.push(
+                Diagnostic::new(
+                    Code::OverBroadAllowRule,
+                    format!(
+                        "service-role `{}` may call every operation of `{}`, but its members ({}) call only {}",
+                        role.name.value,
+                        callee.name.value,
+                        names.join(", "),
+                        called.len()
+                    ),
+                )
+                .at(role_id.span, "allowed every operation")
+                .with_label(rule.span, "no `operation` in this rule")
+                .help(format!("allow only what they call: {{ {} }}", operations.join("; "))),
+            );
+        }
+    }
+}
+
+/// The distinct operations the requests ask for, in order, and each as an
+/// `operation "..."` line for the help.
+fn called_operations(requests: &[&Incoming]) -> (Vec<String>, Vec<String>) {
+    let mut called: Vec<String> = Vec::new();
+    for op in requests.iter().filter_map(|r| r.operation) {
+        let op = op.to_string();
+        if !called.contains(&op) {
+            called.push(op);
+        }
+    }
+    let operations = called.iter().map(|o| format!("operation \"{o}\"")).collect();
+    (called, operations)
 }
 
 fn principal_name(model: &Model, principal: &Principal) -> String {

@@ -212,9 +212,87 @@ pub enum Any<'a> {
     StdoutAccessLog(StdoutAccessLog),
     #[serde(rename = "type.googleapis.com/envoy.extensions.filters.http.custom_response.v3.CustomResponse")]
     CustomResponse(CustomResponse<'a>),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation")]
+    HeaderMutation(HeaderMutation<'a>),
+    #[serde(rename = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit")]
+    LocalRateLimit(Box<LocalRateLimit<'a>>),
     /// A message not typed here yet, with its `@type`.
     #[serde(untagged)]
     Json(serde_json::Value),
+}
+
+// ------------------------------------------------- per-caller limits ----
+
+/// `envoy.filters.http.header_mutation`: request headers set (with
+/// command operators such as `%DOWNSTREAM_PEER_URI_SAN%`) before later filters run.
+#[derive(Clone, Serialize)]
+pub struct HeaderMutation<'a> {
+    pub mutations: HeaderMutations<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct HeaderMutations<'a> {
+    pub request_mutations: Vec<RequestMutation<'a>>,
+}
+
+/// One mutation: `oneof { remove; append }`, here always `append`.
+#[derive(Clone, Serialize)]
+pub struct RequestMutation<'a> {
+    pub append: HeaderValueOption<'a>,
+}
+
+/// `envoy.filters.http.local_ratelimit`: token buckets counted by this
+/// proxy, one per distinct descriptor value (`value: ""`) up to
+/// `max_dynamic_descriptors`, the default bucket for requests without one.
+#[derive(Clone, Serialize)]
+pub struct LocalRateLimit<'a> {
+    pub always_consume_default_token_bucket: bool,
+    pub descriptors: Vec<LocalRateLimitDescriptor<'a>>,
+    pub enable_x_ratelimit_headers: &'static str,
+    pub filter_enabled: RuntimeFraction,
+    pub filter_enforced: RuntimeFraction,
+    pub max_dynamic_descriptors: u32,
+    pub rate_limits: Vec<RateLimitActions<'a>>,
+    /// Added to the 429 the filter answers.
+    pub response_headers_to_add: Vec<HeaderValueOption<'a>>,
+    pub stat_prefix: String,
+    pub token_bucket: TokenBucket,
+}
+
+#[derive(Clone, Serialize)]
+pub struct TokenBucket {
+    pub fill_interval: String,
+    pub max_tokens: u32,
+    pub tokens_per_fill: u32,
+}
+
+#[derive(Clone, Serialize)]
+pub struct LocalRateLimitDescriptor<'a> {
+    pub entries: Vec<DescriptorEntry<'a>>,
+    pub token_bucket: TokenBucket,
+}
+
+#[derive(Clone, Serialize)]
+pub struct DescriptorEntry<'a> {
+    pub key: Str<'a>,
+    pub value: Str<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct RateLimitActions<'a> {
+    pub actions: Vec<RateLimitAction<'a>>,
+}
+
+/// An action making a descriptor entry from a request header.
+#[derive(Clone, Serialize)]
+pub struct RateLimitAction<'a> {
+    pub request_headers: RequestHeadersAction<'a>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct RequestHeadersAction<'a> {
+    pub descriptor_key: Str<'a>,
+    pub header_name: Str<'a>,
 }
 
 // -------------------------------------------- tracing and access logs ----

@@ -34,7 +34,7 @@ use super::security::{
     jwks_cluster_of, service_token_filter, token_exchange_cluster, token_exchange_filter, token_exchange_route,
 };
 use super::stats::{grpc_stats_filter, GrpcMethodSet};
-use super::tls::{downstream_tls, network_rbac_filters, rbac_filters, upstream_tls};
+use super::tls::{caller_limit_filters, downstream_tls, network_rbac_filters, rbac_filters, upstream_tls};
 use super::{
     apply_retry_budget, callee_clusters, custom_response_filter, fail_over, hash_policy, retry_policy, static_fallback,
     upstream_cluster, versioned_routes, weighted_versions, CUSTOM_RESPONSE,
@@ -147,6 +147,7 @@ fn inbound_listener<'a>(
         // Authentication (the end user's token), then authorization (the caller's identity).
         let token = service.require_token().map(|t| service_token_filter(model, schemas, t.value));
         let rbac = service.authorization().map_or(Vec::new(), |a| rbac_filters(model, model.mtls.as_ref(), a));
+        let limit = service.caller_limit().map_or(Vec::new(), |l| caller_limit_filters(l, &stat_prefix));
         let mut route = Route::new("", RouteMatch::prefix("/"));
         // The caller's proxy owns timeouts and retries; the inbound side only forwards.
         route.route = Some(RouteAction {
@@ -165,7 +166,7 @@ fn inbound_listener<'a>(
             "inbound",
             stat_prefix,
             vec![host],
-            token.into_iter().chain(rbac).chain(grpc_stats).collect(),
+            token.into_iter().chain(rbac).chain(limit).chain(grpc_stats).collect(),
         );
         traced(model, service, &mut manager);
         if inbound_tls.is_some() {

@@ -10,13 +10,16 @@
 use std::collections::BTreeMap;
 
 use super::api::{
-    Any, Authenticated, CombinedValidationContext, CommonTlsContext, ConfigSource, DownstreamTlsContext, Filter,
-    NetworkRbac, PathConfigSource, PathMatcher, Permission, PermissionRules, Policy, Principal, Rbac, RbacRules,
-    SanMatcher, SdsSecretConfig, Str, StringMatcher, TransportSocket, UpstreamTlsContext, ValidationContext,
-    WatchedDirectory,
+    Any, Authenticated, CombinedValidationContext, CommonTlsContext, ConfigSource, DescriptorEntry,
+    DownstreamTlsContext, Filter, FractionalPercent, HeaderMutation, HeaderMutations, HeaderValueOption,
+    LocalRateLimit, LocalRateLimitDescriptor, NetworkRbac, PathConfigSource, PathMatcher, Permission, PermissionRules,
+    Policy, Principal, RateLimitAction, RateLimitActions, Rbac, RbacRules, RequestHeadersAction, RequestMutation,
+    RuntimeFraction, SanMatcher, SdsSecretConfig, Str, StringMatcher, TokenBucket, TransportSocket, UpstreamTlsContext,
+    ValidationContext, WatchedDirectory,
 };
 use super::header_matcher;
-use crate::model::identity::{Authorization, AuthorizationRule, Identity, Mtls, RuleAction};
+use crate::model::identity::{Authorization, AuthorizationRule, Identity, IdentityPattern, Mtls, RuleAction};
+use crate::model::security::CallerLimit;
 use crate::model::values::Operation;
 use crate::model::Model;
 
@@ -151,12 +154,27 @@ fn envoy_action(action: RuleAction) -> &'static str {
 }
 
 fn policy<'a>(model: &Model, trust_domain: &str, rule: &'a AuthorizationRule) -> Policy<'a> {
-    let principals = rule
+    let named = rule
         .principals
         .iter()
-        .map(|p| model.principal_identity(&p.value))
-        .map(|identity| Principal {
-            authenticated: Authenticated { principal_name: StringMatcher::exact(identity.spiffe_id(trust_domain)) },
+        .map(|p| IdentityPattern::Exact(model.principal_identity(&p.value).spiffe_id(trust_domain)));
+    // A service role stands for its members' identities and the namespaces and IDs it names.
+    let roles = rule.roles.iter().flat_map(|r| model.service_role(r.value).patterns(model, trust_domain));
+    let mut patterns: Vec<IdentityPattern> = Vec::new();
+    for pattern in named.chain(roles) {
+        if !patterns.contains(&pattern) {
+            patterns.push(pattern);
+        }
+    }
+    let principals = patterns
+        .into_iter()
+        .map(|pattern| Principal {
+            authenticated: Authenticated {
+                principal_name: match pattern {
+                    IdentityPattern::Exact(id) => StringMatcher::exact(id),
+                    IdentityPattern::Prefix(prefix) => StringMatcher::prefix(prefix),
+                },
+            },
         })
         .collect();
     let mut permissions: Vec<Permission> = if rule.operations.is_empty() {
@@ -200,3 +218,61 @@ fn permission(operation: &Operation) -> Permission<'_> {
         Operation::Graphql { .. } => Permission::Any { any: true },
     }
 }
+
+/// The header the inbound side writes the caller's SPIFFE ID into, for the
+/// per-caller limit to key on; whatever a client sends in it is overwritten.
+pub const CALLER_HEADER: &str = "x-meshc-caller";
+
+/// A service's `caller-limit` on its inbound HTTP side, after the RBAC
+/// filters (a refused request spends no quota): the caller's SPIFFE ID from
+/// its client certificate (`%DOWNSTREAM_PEER_URI_SAN%`) copied into
+/// [`CALLER_HEADER`], then a local rate limit with one bucket per value;
+/// past it, 429 with `retry-after` (the period in seconds).
+pub fn caller_limit_filters<'a>(limit: &CallerLimit, stat_prefix: &str) -> Vec<Filter<'a>> {
+    let bucket = TokenBucket {
+        fill_interval: format!("{}s", limit.per.seconds()),
+        max_tokens: limit.requests,
+        tokens_per_fill: limit.requests,
+    };
+    let all = || RuntimeFraction {
+        default_value: FractionalPercent { denominator: "HUNDRED", numerator: 100 },
+        runtime_key: None,
+    };
+    let identify = HeaderMutation {
+        mutations: HeaderMutations {
+            request_mutations: vec![RequestMutation {
+                append: HeaderValueOption::set(CALLER_HEADER, "%DOWNSTREAM_PEER_URI_SAN%"),
+            }],
+        },
+    };
+    let limit = LocalRateLimit {
+        // Callers without a certificate share the default bucket; identified ones only their own.
+        always_consume_default_token_bucket: false,
+        descriptors: vec![LocalRateLimitDescriptor {
+            entries: vec![DescriptorEntry { key: "caller".into(), value: "".into() }],
+            token_bucket: bucket.clone(),
+        }],
+        enable_x_ratelimit_headers: "DRAFT_VERSION_03",
+        filter_enabled: all(),
+        filter_enforced: all(),
+        max_dynamic_descriptors: MAX_CALLERS,
+        rate_limits: vec![RateLimitActions {
+            actions: vec![RateLimitAction {
+                request_headers: RequestHeadersAction {
+                    descriptor_key: "caller".into(),
+                    header_name: CALLER_HEADER.into(),
+                },
+            }],
+        }],
+        response_headers_to_add: vec![HeaderValueOption::set("retry-after", limit.per.seconds().to_string())],
+        stat_prefix: format!("{stat_prefix}_caller_limit"),
+        token_bucket: bucket,
+    };
+    vec![
+        Filter::new("envoy.filters.http.header_mutation.caller", Any::HeaderMutation(identify)),
+        Filter::new("envoy.filters.http.local_ratelimit.caller", Any::LocalRateLimit(Box::new(limit))),
+    ]
+}
+
+/// Distinct callers a per-caller limit tracks at once (least recently used beyond).
+const MAX_CALLERS: u32 = 10_000;

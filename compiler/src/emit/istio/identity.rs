@@ -6,7 +6,8 @@
 //!   namespace's `default`, and a service's own mode with a selector.
 //! - `AuthorizationPolicy`: a service's deny rules (action `DENY`) and allow
 //!   rules (action `ALLOW`), each rule's callers as `source.principals`
-//!   (SPIFFE IDs without `spiffe://`) and its operations as `to.operation`
+//!   (SPIFFE IDs without `spiffe://`; a service role's namespace as the
+//!   prefix `TD/ns/NS/sa/*`) and its operations as `to.operation`
 //!   (REST: method and the path template with `{*}` per parameter, which
 //!   Istio matches as an Envoy URI template; gRPC: the method's path).
 //! - `require-token`: a `RequestAuthentication` for the issuer and a `DENY`
@@ -15,7 +16,7 @@
 use serde_json::{json, Value};
 
 use super::security::{header_condition, issuer_rule};
-use crate::model::identity::{AuthorizationRule, Mtls, MtlsMode, RuleAction};
+use crate::model::identity::{AuthorizationRule, IdentityPattern, Mtls, MtlsMode, RuleAction};
 use crate::model::values::Operation;
 use crate::model::{Model, Service};
 use crate::schema::SchemaIndex;
@@ -104,12 +105,24 @@ pub fn service_resources(model: &Model, schemas: &SchemaIndex, service: &Service
 }
 
 fn rule(model: &Model, trust_domain: &str, rule: &AuthorizationRule) -> Value {
-    let principals: Vec<String> = rule
+    let mut principals: Vec<String> = rule
         .principals
         .iter()
         .map(|p| model.principal_identity(&p.value))
         .map(|i| i.istio_principal(trust_domain))
         .collect();
+    for role in &rule.roles {
+        for pattern in model.service_role(role.value).patterns(model, trust_domain) {
+            // Istio's principals are SPIFFE IDs without the scheme; a trailing `*` matches a prefix.
+            let principal = match pattern {
+                IdentityPattern::Exact(id) => id.trim_start_matches("spiffe://").to_string(),
+                IdentityPattern::Prefix(prefix) => format!("{}*", prefix.trim_start_matches("spiffe://")),
+            };
+            if !principals.contains(&principal) {
+                principals.push(principal);
+            }
+        }
+    }
     let mut out = json!({ "from": [{ "source": { "principals": principals } }] });
     if !rule.operations.is_empty() {
         let to: Vec<Value> = rule.operations.iter().map(|op| json!({ "operation": operation(&op.value) })).collect();

@@ -236,6 +236,15 @@ fn service_notes(
             health_check_help(service, &check.value),
         ));
     }
+    if let Some(limit) = service.caller_limit() {
+        notes.push("the per-caller limit (Istio has no per-caller rate limit without an EnvoyFilter)".to_string());
+        unexpressed.push(Unexpressed::new(
+            limit.span,
+            "this `caller-limit`",
+            without,
+            "Istio's resources have no per-caller local rate limit; run the envoy backend's sidecars, or add an EnvoyFilter with the sidecar's `envoy.filters.http.local_ratelimit.caller` filter",
+        ));
+    }
     if in_cluster(host) && !service.endpoints.is_empty() {
         notes.push("declared endpoints (Kubernetes serves the cluster name's own)".to_string());
     } else if service.endpoints.iter().any(|i| i.priority > 0) {

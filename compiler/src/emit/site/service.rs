@@ -6,7 +6,7 @@ use askama::Template;
 
 use super::pages::{group_name, path_text, ApiVersions, Head, Link};
 use super::Index;
-use crate::model::identity::{Principal, Verdict};
+use crate::model::identity::{Naming, Principal, RoleSelector, Verdict};
 use crate::model::{Model, ServiceId, TokenPassing};
 
 #[derive(Template)]
@@ -82,6 +82,21 @@ fn principal(model: &Model, p: &Principal) -> String {
     }
 }
 
+/// The callers a rule names: services and gateways, then roles with their members.
+fn rule_callers(model: &Model, rule: &crate::model::identity::AuthorizationRule) -> Vec<String> {
+    let direct = rule.principals.iter().map(|p| principal(model, &p.value));
+    let roles = rule.roles.iter().map(|r| {
+        let role = model.service_role(r.value);
+        let members: Vec<String> = role.members.iter().map(|(m, _)| principal(model, m)).collect();
+        let external =
+            role.selectors.iter().filter(|s| !matches!(s.value, RoleSelector::Service(_) | RoleSelector::Owner(_)));
+        let mut parts = members;
+        parts.extend(external.map(|s| s.value.describe(model).replace('`', "")));
+        format!("role {} ({})", role.name.value, parts.join(", "))
+    });
+    direct.chain(roles).collect()
+}
+
 /// The rules of `service` and the verdict for each declared call and
 /// route to it; `root` locates the site from the page.
 pub fn access(model: &Model, id: ServiceId, root: &str, index: &Index) -> AccessSection {
@@ -91,7 +106,7 @@ pub fn access(model: &Model, id: ServiceId, root: &str, index: &Index) -> Access
         a.rules()
             .iter()
             .map(|r| {
-                let who: Vec<String> = r.principals.iter().map(|p| principal(model, &p.value)).collect();
+                let who = rule_callers(model, r);
                 let ops = if r.operations.is_empty() {
                     "every operation".to_string()
                 } else {
@@ -109,8 +124,14 @@ pub fn access(model: &Model, id: ServiceId, root: &str, index: &Index) -> Access
             Some(a) => match a.decide(authenticated.then_some(&from), operation) {
                 Verdict::Allowed => ("allowed".to_string(), true),
                 Verdict::DeniedBy(rule) => {
-                    let who: Vec<String> = rule.principals.iter().map(|p| principal(model, &p.value)).collect();
-                    (format!("denied by the rule `deny {}`", who.join(", ")), false)
+                    let who = rule_callers(model, rule);
+                    let via = match rule.names(&from) {
+                        Some(Naming::Role(role)) => {
+                            format!(" (a member of service-role {})", model.service_role(role).name.value)
+                        }
+                        _ => String::new(),
+                    };
+                    (format!("denied by the rule `deny {}`{via}", who.join(", ")), false)
                 }
                 Verdict::NotAllowed if !authenticated => ("refused: plaintext, no identity".to_string(), false),
                 Verdict::NotAllowed => ("refused: no allow rule admits it".to_string(), false),

@@ -8,8 +8,8 @@ use super::{declare_once, duplicate, resolve, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::{
-    Authorization, AuthorizationRule, CallExchange, Identity, Mtls, MtlsMode, Principal, RuleAction, TokenExchange,
-    TokenExchangeId,
+    Authorization, AuthorizationRule, CallExchange, Identity, Mtls, MtlsMode, Principal, RoleSelector, RuleAction,
+    ServiceRole, ServiceRoleId, TokenExchange, TokenExchangeId,
 };
 use crate::model::security::HttpUri;
 use crate::model::security::IssuerId;
@@ -17,6 +17,9 @@ use crate::model::values::{check_name, Duration, Host, Operation, Port};
 use crate::syntax::{Node, Value};
 
 const MTLS_CHILDREN: &[&str] = &["mode", "trust-domain", "namespace", "certificates", "cert-dir"];
+const ROLE_CHILDREN: &[&str] = &["member", "owner", "namespace", "identity", "spiffe"];
+const ROLE_EXAMPLE: &str =
+    "service-role \"backends\" { member \"orders\" \"cart\"; owner \"team-x\"; namespace \"partners\" }";
 
 impl Lower<'_> {
     /// The top-level `mtls { mode; trust-domain; namespace NAME mode=; certificates lifetime= renew-before=; cert-dir }`.
@@ -305,6 +308,118 @@ impl Lower<'_> {
         self.issuer_ref(&name)
     }
 
+    /// A top-level `service-role "NAME" { member "a" "b"; owner "team"; namespace "ns";
+    /// identity namespace= service-account=; spiffe "spiffe://..." }`, once
+    /// services and gateways have ids: its members are resolved here.
+    pub(super) fn service_role(&mut self, node: &Node, name: Spanned<String>) {
+        read::check_entries(node, 1, &[], self.sink);
+        let mut selectors: Vec<Spanned<RoleSelector>> = Vec::new();
+        let mut failed = read::parse(&name, |n| check_name(n), self.sink).is_none();
+        for child in node.children() {
+            let kind = child.name.as_str();
+            if kind == "identity" {
+                read::check_entries(child, 0, &["namespace", "service-account"], self.sink);
+                read::no_children(child, self.sink);
+                let example = "identity namespace=\"partners\" service-account=\"billing\"";
+                let mut field = |key: &str| {
+                    read::string_prop(child, key, Some(example), self.sink)
+                        .and_then(|v| read::parse(&v, |t| check_name(t), self.sink).map(|()| v.value))
+                };
+                match (field("namespace"), field("service-account")) {
+                    (Some(namespace), Some(service_account)) => selectors.push(Spanned::new(
+                        RoleSelector::Identity(Identity { namespace, service_account }),
+                        child.span,
+                    )),
+                    _ => failed = true,
+                }
+                continue;
+            }
+            if !ROLE_CHILDREN.contains(&kind) {
+                read::unknown_child(child, "service-role", ROLE_CHILDREN, self.sink);
+                continue;
+            }
+            read::check_entries(child, usize::MAX, &[], self.sink);
+            read::no_children(child, self.sink);
+            let example = format!(
+                "{kind} \"{}\"",
+                if kind == "spiffe" { "spiffe://partner.example/ns/billing/sa/api" } else { "orders" }
+            );
+            if child.arguments().next().is_none() {
+                read::string_arg(child, 0, "a name", &example, self.sink);
+                failed = true;
+            }
+            for i in 0..child.arguments().count() {
+                let Some(text) = read::string_arg(child, i, "a name", &example, self.sink) else {
+                    failed = true;
+                    continue;
+                };
+                let selector = match kind {
+                    "member" => self.service_ref(&text).map(|id| RoleSelector::Service(id.value)),
+                    "owner" => Some(RoleSelector::Owner(text.value.clone())),
+                    "namespace" => read::parse(&text, |t| check_name(t), self.sink)
+                        .map(|()| RoleSelector::Namespace(text.value.clone())),
+                    _ => read::parse(&text, spiffe_id, self.sink).map(RoleSelector::Spiffe),
+                };
+                match selector {
+                    Some(selector) => selectors.push(Spanned::new(selector, text.span)),
+                    None => failed = true,
+                }
+            }
+        }
+        if selectors.is_empty() && !failed {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, format!("service-role `{}` has no member", name.value))
+                    .at(name.span, "empty")
+                    .help(format!("say who belongs to it: {ROLE_EXAMPLE}")),
+            );
+            return;
+        }
+        if failed {
+            return;
+        }
+        let trust_domain =
+            self.model.mtls.as_ref().map_or(Mtls::DEFAULT_TRUST_DOMAIN.to_string(), |m| m.trust_domain.clone());
+        let services = self.model.service_ids().zip(&self.model.services).filter_map(|(id, s)| {
+            let member = s.mesh()?;
+            Some((Principal::Service(id), Some((id, s.owner.as_ref().map(|o| o.value.as_str()))), &member.identity))
+        });
+        let gateways = self
+            .model
+            .gateway_ids()
+            .zip(&self.model.gateways)
+            .map(|(id, g)| (Principal::Gateway(id), None, &g.identity));
+        let mut members = Vec::new();
+        let mut used = vec![false; selectors.len()];
+        for (principal, service, identity) in services.chain(gateways) {
+            let first = selectors.iter().position(|s| ServiceRole::selects(&s.value, service, identity, &trust_domain));
+            if let Some(i) = first {
+                used[i] = true;
+                members.push((principal, i));
+            }
+        }
+        for (selector, _) in selectors.iter().zip(&used).filter(|(_, used)| !**used) {
+            // Identities outside the spec are what namespaces, identities and SPIFFE IDs are for.
+            let why = match &selector.value {
+                RoleSelector::Service(id) => {
+                    format!("`{}` is external: it has no proxy, hence no identity", self.model.service(*id).name.value)
+                }
+                RoleSelector::Owner(team) => format!("no service in the mesh has owner `{team}`"),
+                _ => continue,
+            };
+            self.sink.push(
+                Diagnostic::new(
+                    Code::EmptyServiceRole,
+                    format!("this selector of service-role `{}` takes in no caller: {why}", name.value),
+                )
+                .at(selector.span, "selects nothing")
+                .help("remove it, or name a service of the mesh (member) or a team that owns one (owner)"),
+            );
+        }
+        let id = ServiceRoleId::new(self.model.service_roles.len());
+        self.service_roles.insert(name.value.clone(), (Some(id), name.span));
+        self.model.service_roles.push(ServiceRole { name, selectors, members, span: node.span });
+    }
+
     /// A service's `authorization { allow "orders" gateway="public" { operation "..."; header "x" exact="v" }; deny ... }`.
     pub(super) fn authorization(&mut self, node: &Node) -> Option<Authorization> {
         read::check_entries(node, 0, &[], self.sink);
@@ -336,7 +451,7 @@ impl Lower<'_> {
     }
 
     fn authorization_rule(&mut self, node: &Node, action: RuleAction) -> Option<AuthorizationRule> {
-        read::check_entries(node, usize::MAX, &["gateway"], self.sink);
+        read::check_entries(node, usize::MAX, &["gateway", "role"], self.sink);
         let verb = action.as_str();
         let mut principals = Vec::new();
         let mut failed = false;
@@ -362,6 +477,22 @@ impl Lower<'_> {
                 None => failed = true,
             }
         }
+        let mut roles = Vec::new();
+        if let Some(name) = read::string_prop(node, "role", None, self.sink) {
+            let declare = format!("declare it with `{ROLE_EXAMPLE}`");
+            match resolve(self.sink, &self.service_roles, &name, Code::UnknownServiceRole, "service-role", declare) {
+                Some(r) => roles.push(r),
+                None => failed = true,
+            }
+        }
+        let mut role_members: Vec<(Principal, ServiceRoleId)> = Vec::new();
+        for role in &roles {
+            for (member, _) in &self.model.service_role(role.value).members {
+                if !role_members.iter().any(|(p, _)| p == member) {
+                    role_members.push((member.clone(), role.value));
+                }
+            }
+        }
         let mut operations: Vec<Spanned<Operation>> = Vec::new();
         let mut conditions = Vec::new();
         for child in node.children() {
@@ -384,11 +515,13 @@ impl Lower<'_> {
                 None => failed = true,
             }
         }
-        if principals.is_empty() && !failed {
+        if principals.is_empty() && roles.is_empty() && !failed {
             self.sink.push(
                 Diagnostic::new(Code::MissingRequired, format!("`{verb}` names no caller"))
                     .at(node.name_span, "no caller")
-                    .help(format!("name the calling services or a gateway: {verb} \"orders\" gateway=\"public\"")),
+                    .help(format!(
+                        "name the calling services, a service role or a gateway: {verb} \"orders\" role=\"backends\" gateway=\"public\""
+                    )),
             );
             return None;
         }
@@ -398,7 +531,34 @@ impl Lower<'_> {
                 failed = true;
             }
         }
-        (!failed).then_some(AuthorizationRule { action, principals, operations, conditions, span: node.span })
+        (!failed).then_some(AuthorizationRule {
+            action,
+            principals,
+            roles,
+            role_members,
+            operations,
+            conditions,
+            span: node.span,
+        })
+    }
+}
+
+/// A SPIFFE ID as a certificate's URI SAN holds it: `spiffe://TRUST-DOMAIN/PATH`.
+fn spiffe_id(text: &String) -> Result<String, String> {
+    let bad = || {
+        format!("`{text}` is not a SPIFFE ID: write spiffe://TRUST-DOMAIN/PATH, e.g. spiffe://partner.example/ns/billing/sa/api")
+    };
+    let rest = text.strip_prefix("spiffe://").ok_or_else(bad)?;
+    let (domain, path) = rest.split_once('/').ok_or_else(bad)?;
+    let domain_ok = Host::parse(domain).is_ok();
+    let path_ok = !path.is_empty()
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)));
+    if domain_ok && path_ok {
+        Ok(text.clone())
+    } else {
+        Err(bad())
     }
 }
 

@@ -47,6 +47,7 @@ const TOP_LEVEL: &[&str] = &[
     "retry-policy",
     "jwt-issuer",
     "role",
+    "service-role",
     "security",
     "mtls",
     "token-exchange",
@@ -75,6 +76,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         issuers: HashMap::new(),
         token_exchanges: HashMap::new(),
         roles: HashMap::new(),
+        service_roles: HashMap::new(),
         services_with_failed_apis: std::collections::HashSet::new(),
         model: Model::default(),
     };
@@ -91,6 +93,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     let mut class_nodes = Vec::new();
     let mut rule_nodes = Vec::new();
     let mut suppress_nodes = Vec::new();
+    let mut service_role_nodes = Vec::new();
     // `mesh`, `limits`, `mtls`, `security`: one each.
     let mut singletons: HashMap<&str, Span> = HashMap::new();
     let mut retry_policy_names: HashMap<String, Span> = HashMap::new();
@@ -190,6 +193,16 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                         }
                     }
                 }
+                "service-role" => {
+                    let example = "service-role \"backends\" { member \"orders\" }";
+                    if let Some(name) = read::string_arg(node, 0, "a name", example, cx.sink) {
+                        let entry = (None, name.span);
+                        let what = ("service-role", name.value.as_str());
+                        if declare_once(&mut cx.service_roles, name.value.clone(), entry, what, cx.sink) {
+                            service_role_nodes.push((node, name));
+                        }
+                    }
+                }
                 "topic" => {
                     let example = "topic \"orders-placed\" { schema \"schemas/order-placed.avsc\" }";
                     if let Some(name) = read::string_arg(node, 0, "a name", example, cx.sink) {
@@ -269,7 +282,11 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     cx.tracing_without_mesh_tracing();
     let labelled: Vec<_> = lowered.iter().map(|(node, id)| (*node, *id)).collect();
     cx.compliance(&class_nodes, &labelled, &lowered_topics, &rule_nodes, &suppress_nodes);
-    // Authorization last: its rules name gateways as well as services.
+    // Service roles once services and gateways have ids: they take them in.
+    for (node, name) in service_role_nodes {
+        cx.service_role(node, name);
+    }
+    // Authorization last: its rules name gateways, services and service roles.
     for (node, id) in lowered {
         let authorization = node.children().iter().find(|c| c.name == "authorization").map(|c| cx.authorization(c));
         if let Some(id) = id {
@@ -302,6 +319,8 @@ struct Lower<'a> {
     issuers: HashMap<String, (Option<super::security::IssuerId>, Span)>,
     token_exchanges: HashMap<String, (Option<super::identity::TokenExchangeId>, Span)>,
     roles: HashMap<String, (Option<super::security::RoleId>, Span)>,
+    /// Declared service role names, likewise.
+    service_roles: HashMap<String, (Option<super::identity::ServiceRoleId>, Span)>,
     /// Services with an `api` that failed to lower (reported): a use naming
     /// a version of it is dropped quietly rather than reported unknown.
     services_with_failed_apis: std::collections::HashSet<String>,

@@ -8,8 +8,9 @@ use super::{declare_once, resolve, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::security::{
-    Audit, AuditField, ClaimCondition, ClaimDecl, ClaimHeader, ClaimTest, ClaimType, HttpUri, IssuerId, Jwks,
-    JwtIssuer, Period, Public, PublicRoutes, RateKey, RateLimit, RateScope, Role, RoleId, RouteAuth, SecurityPolicy,
+    Audit, AuditField, CallerLimit, ClaimCondition, ClaimDecl, ClaimHeader, ClaimTest, ClaimType, HttpUri, IssuerId,
+    Jwks, JwtIssuer, Period, Public, PublicRoutes, RateKey, RateLimit, RateScope, Role, RoleId, RouteAuth,
+    SecurityPolicy,
 };
 use crate::model::values::{check_name, Duration, HeaderName, SchemaFormat};
 use crate::syntax::Node;
@@ -332,18 +333,7 @@ impl Lower<'_> {
         read::check_entries(node, 1, &["per", "key", "global"], self.sink);
         read::no_children(node, self.sink);
         let example = "rate-limit 100 per=\"minute\" key=\"claim:sub\"";
-        let requests = read::int_arg(node, 0, "a number of requests", example, self.sink).and_then(|n| {
-            read::parse(
-                &n,
-                |n| match u32::try_from(*n) {
-                    Ok(n) if n > 0 => Ok(n),
-                    _ => Err(format!("{n} requests is not a limit; give 1 to {}", u32::MAX)),
-                },
-                self.sink,
-            )
-        });
-        let per = read::string_prop(node, "per", Some(example), self.sink)
-            .and_then(|p| read::parse(&p, |p| Period::parse(p), self.sink));
+        let (requests, per) = self.requests_per(node, example);
         let key = match read::string_prop(node, "key", None, self.sink) {
             Some(k) => read::parse(&k, |k| RateKey::parse(k), self.sink).map(|v| Spanned::new(v, k.span)),
             None if node.property("key").is_some() => None,
@@ -356,6 +346,31 @@ impl Lower<'_> {
             None => Some(RateScope::Local),
         };
         Some((scope?, RateLimit { requests: requests?, per: per?, key: key?, span: node.span }))
+    }
+
+    /// A service's `caller-limit 100 per="second"`.
+    pub(super) fn caller_limit(&mut self, node: &Node) -> Option<CallerLimit> {
+        read::check_entries(node, 1, &["per"], self.sink);
+        read::no_children(node, self.sink);
+        let (requests, per) = self.requests_per(node, "caller-limit 100 per=\"second\"");
+        Some(CallerLimit { requests: requests?, per: per?, span: node.span })
+    }
+
+    /// A limit's `N per=PERIOD`: the number of requests (1 and up) and the period.
+    fn requests_per(&mut self, node: &Node, example: &str) -> (Option<u32>, Option<Period>) {
+        let requests = read::int_arg(node, 0, "a number of requests", example, self.sink).and_then(|n| {
+            read::parse(
+                &n,
+                |n| match u32::try_from(*n) {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(format!("{n} requests is not a limit; give 1 to {}", u32::MAX)),
+                },
+                self.sink,
+            )
+        });
+        let per = read::string_prop(node, "per", Some(example), self.sink)
+            .and_then(|p| read::parse(&p, |p| Period::parse(p), self.sink));
+        (requests, per)
     }
 
     /// `audit fields="method path status principal claim:sub"`.

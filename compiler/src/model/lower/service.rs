@@ -34,6 +34,7 @@ const CHILDREN: &[&str] = &[
     "mtls",
     "authorization",
     "require-token",
+    "caller-limit",
     "external",
     "publishes",
     "subscribes",
@@ -70,6 +71,7 @@ impl Lower<'_> {
         let mut identity_node = None;
         let mut mtls = Some(None);
         let mut require_token = Some(None);
+        let mut caller_limit = Some(None);
         let mut external = None;
         let mut tracing_node = None;
         for child in node.children() {
@@ -109,6 +111,7 @@ impl Lower<'_> {
                 "identity" if once.first(child, self.sink) => identity_node = Some(child),
                 "mtls" if once.first(child, self.sink) => mtls = self.mode_node(child).map(Some),
                 "require-token" if once.first(child, self.sink) => require_token = self.require_token(child).map(Some),
+                "caller-limit" if once.first(child, self.sink) => caller_limit = self.caller_limit(child).map(Some),
                 "external" if once.first(child, self.sink) => {
                     read::check_entries(child, 0, &[], self.sink);
                     read::no_children(child, self.sink);
@@ -134,8 +137,17 @@ impl Lower<'_> {
         let has_address = node.children().iter().any(|c| c.name == "address");
         if !has_address {
             // A workload that listens nowhere: only what concerns its own calls applies.
-            let inbound =
-                ["port", "api", "endpoints", "versions", "traffic", "authorization", "require-token", "external"];
+            let inbound = [
+                "port",
+                "api",
+                "endpoints",
+                "versions",
+                "traffic",
+                "authorization",
+                "require-token",
+                "caller-limit",
+                "external",
+            ];
             if let Some(child) = node.children().iter().find(|c| inbound.contains(&c.name.as_str())) {
                 self.sink.push(
                     Diagnostic::new(Code::MissingRequired, format!("service `{}` has no `address`", name.value))
@@ -172,7 +184,7 @@ impl Lower<'_> {
         };
         if let Some(external) = external {
             // Settings of our proxy make no sense where we run none.
-            let proxied = ["sidecar", "identity", "mtls", "authorization", "require-token"];
+            let proxied = ["sidecar", "identity", "mtls", "authorization", "require-token", "caller-limit"];
             if let Some(child) = node.children().iter().find(|c| proxied.contains(&c.name.as_str())) {
                 self.sink.push(
                     Diagnostic::new(
@@ -196,10 +208,21 @@ impl Lower<'_> {
         let objectives = self.objectives(node, Scope::Service);
         let host = address.as_ref().map(|a: &Spanned<Address>| &a.value.host);
         let identity = self.identity(identity_node, Identity::default_for(&name.value, host));
-        let (call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token) =
-            (call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?);
+        let (call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token, caller_limit) =
+            (call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?, caller_limit?);
         let tracing = tracing?;
         let objectives = objectives?;
+        if let (Some(limit), Some(address)) = (&caller_limit, &address) {
+            if !address.value.ports.iter().any(|p| p.protocol.is_http()) {
+                self.sink.push(
+                    Diagnostic::new(Code::InvalidValue, "`caller-limit` counts HTTP requests, and the service serves none")
+                        .at(limit.span, "no HTTP port")
+                        .with_label(address.span, "plain TCP only")
+                        .help("remove it: a TCP proxy has no requests to count (limit connections with `traffic { circuit-breaker max-connections= }`)"),
+                );
+                return None;
+            }
+        }
         let port_count = address.as_ref().map_or(0, |a| a.value.ports.len());
         if sidecar.inbound_ports(port_count).is_none() {
             self.sink.push(
@@ -222,7 +245,14 @@ impl Lower<'_> {
             placement: match external {
                 Some(span) => Placement::External { span },
                 // Authorization is lowered last, with the gateways its rules name.
-                None => Placement::Mesh(MeshMember { sidecar, identity, mtls, authorization: None, require_token }),
+                None => Placement::Mesh(MeshMember {
+                    sidecar,
+                    identity,
+                    mtls,
+                    authorization: None,
+                    require_token,
+                    caller_limit,
+                }),
             },
             tracing,
             objectives,

@@ -357,13 +357,13 @@ fn policy<'m>(
     let mut requests = callers.requests.get(&target).cloned().unwrap_or_default();
     for (model, auth, action) in [(new_model, new_auth, RuleAction::Allow), (old_model, old_auth, RuleAction::Deny)] {
         for r in auth.rules().iter().filter(|r| r.action == action) {
-            for p in &r.principals {
+            for p in r.principals.iter().map(|p| &p.value).chain(r.role_members.iter().map(|(p, _)| p)) {
                 let ops: Vec<Option<Operation>> = if r.operations.is_empty() {
                     vec![None]
                 } else {
                     r.operations.iter().map(|o| Some(o.value.clone())).collect()
                 };
-                requests.extend(ops.into_iter().map(|op| (caller_name(model, &p.value), op)));
+                requests.extend(ops.into_iter().map(|op| (caller_name(model, p), op)));
             }
         }
     }
