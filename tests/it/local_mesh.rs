@@ -2,8 +2,9 @@
 //! `--cert-dir` into a temporary directory: every proxy in real Envoy on
 //! 127.0.0.1, a GraphQL query through the gateway fanning out over mTLS to
 //! three services, every rewritten config valid for Envoy, nothing left
-//! running after a drop or SIGINT, and missing certificates named with the
-//! commands that make them.
+//! running after a drop or SIGINT, missing certificates named with the
+//! commands that make them, and the penetration probes passing on the shop
+//! and finding what a weakened copy gives away.
 
 use crate::support;
 
