@@ -63,6 +63,7 @@ pub mod health;
 mod http_client;
 mod http_server;
 pub mod local_mesh;
+pub mod probe;
 mod template;
 pub mod token_exchange;
 pub mod validator;

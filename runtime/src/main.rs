@@ -65,7 +65,10 @@
 //! SIGINT or SIGTERM and stops everything it started. With `--contracts
 //! [--junit FILE] [--json FILE]` it runs every service consumer's contract
 //! plan through the mesh instead (each from its consumer's sidecar), then
-//! stops, exiting 0 only when no contract failed.
+//! stops, exiting 0 only when no contract failed. With `--probe
+//! [--probe-plan FILE] [--probe-junit FILE] [--sarif FILE]` it runs the
+//! penetration probes of `OUT/probes/plan.json` (or FILE) against the mesh
+//! instead, exiting 0 only when every probe passed (docs/testing.md).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -205,6 +208,18 @@ enum Command {
         /// With --contracts: write the JSON report here.
         #[arg(long, value_name = "FILE", requires = "contracts")]
         json: Option<PathBuf>,
+        /// Run the penetration probes (`OUT/probes/plan.json`) against the mesh, then stop; exit 1 on a finding.
+        #[arg(long, conflicts_with = "contracts")]
+        probe: bool,
+        /// With --probe: the plan to run instead (another build's, e.g. the spec's against a weakened mesh).
+        #[arg(long, value_name = "FILE", requires = "probe")]
+        probe_plan: Option<PathBuf>,
+        /// With --probe: write JUnit XML here.
+        #[arg(long, value_name = "FILE", requires = "probe")]
+        probe_junit: Option<PathBuf>,
+        /// With --probe: write a SARIF 2.1.0 log here.
+        #[arg(long, value_name = "FILE", requires = "probe")]
+        sarif: Option<PathBuf>,
     },
 }
 
@@ -261,7 +276,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::TokenExchange { config, listen } => token_exchange(config, listen),
         Command::Events { command } => events(command),
         Command::Health { config, listen } => health_monitor(config, listen),
-        Command::Up { out, run, contracts, junit, json } => up(out, run, contracts.then_some(Reports { junit, json })),
+        Command::Up { out, run, contracts, junit, json, probe, probe_plan, probe_junit, sarif } => {
+            let probes = probe.then_some(ProbeReports { plan: probe_plan, junit: probe_junit, sarif });
+            up(out, run, contracts.then_some(Reports { junit, json }), probes)
+        }
         Command::Mock { config, listen } => contract_mock(config, listen),
         Command::Contracts {
             plans,
@@ -313,7 +331,14 @@ struct Reports {
     json: Option<PathBuf>,
 }
 
-fn up(out: PathBuf, run: Vec<String>, contracts: Option<Reports>) -> Result<(), String> {
+/// What `--probe` runs and where it writes its reports.
+struct ProbeReports {
+    plan: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    sarif: Option<PathBuf>,
+}
+
+fn up(out: PathBuf, run: Vec<String>, contracts: Option<Reports>, probes: Option<ProbeReports>) -> Result<(), String> {
     let mut commands = std::collections::BTreeMap::new();
     for entry in run {
         let (service, command) =
@@ -339,6 +364,13 @@ fn up(out: PathBuf, run: Vec<String>, contracts: Option<Reports>) -> Result<(), 
             println!("not run: {}: {}", skipped.plan, skipped.reason);
         }
         return report_contracts(&results, reports.junit, reports.json);
+    }
+    if let Some(reports) = probes {
+        let plan_path = reports.plan.unwrap_or_else(|| out.join("probes/plan.json"));
+        let plan = local_mesh::probes::load(&plan_path)?;
+        let results = local_mesh::probes::run_through(&mesh, &plan);
+        drop(mesh);
+        return report_probes(&plan.mesh, &results, reports.junit, reports.sarif);
     }
     println!("configs and logs in {}; Ctrl-C stops everything", mesh.run_dir().display());
     let _ = std::io::stdout().flush();
@@ -378,6 +410,29 @@ fn report_contracts(results: &[PlanResult], junit: Option<PathBuf>, json: Option
     let total: usize = results.iter().map(|r| r.cases.len()).sum();
     if failed > 0 {
         return Err(format!("{failed} of {total} contracts failed"));
+    }
+    Ok(())
+}
+
+/// Prints the summary, writes the reports; `Err` when a probe found something or could not judge.
+fn report_probes(
+    mesh: &str,
+    results: &[meshc_runtime::probe::ProbeResult],
+    junit: Option<PathBuf>,
+    sarif: Option<PathBuf>,
+) -> Result<(), String> {
+    use meshc_runtime::probe::report;
+    print!("{}", report::summary(results));
+    if let Some(path) = junit {
+        std::fs::write(&path, report::junit_xml(mesh, results)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = sarif {
+        let text = format!("{:#}\n", report::sarif(results));
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let (_, findings, errors, _) = report::counts(results);
+    if findings + errors > 0 {
+        return Err(format!("{findings} findings, {errors} probes could not judge"));
     }
     Ok(())
 }

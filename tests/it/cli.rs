@@ -309,6 +309,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "nats/bus/streams/orders-placed-dlq.json",
             "nats/bus/streams/orders-placed.json",
             "opentelemetry/collector.yaml",
+            "probes/plan.json",
             "prometheus/prometheus.yml",
             "prometheus/rules/meshc-red.yml",
             "prometheus/rules/meshc.yml",

@@ -2,8 +2,9 @@
 //! `--cert-dir` into a temporary directory: every proxy in real Envoy on
 //! 127.0.0.1, a GraphQL query through the gateway fanning out over mTLS to
 //! three services, every rewritten config valid for Envoy, nothing left
-//! running after a drop or SIGINT, and missing certificates named with the
-//! commands that make them.
+//! running after a drop or SIGINT, missing certificates named with the
+//! commands that make them, and the penetration probes passing on the shop
+//! and finding what a weakened copy gives away.
 
 use crate::support;
 
@@ -371,4 +372,87 @@ fn contracts_run_through_the_sidecars_and_a_call_the_deployed_authorization_deni
             .any(|m| m.path == "status" && m.actual.as_deref().is_some_and(|a| a.starts_with("7 (PermissionDenied")));
         assert!(denied, "{}: {mismatches:?}", case.id);
     }
+}
+
+/// The shop's penetration probes (`probes/plan.json`) against its own mesh:
+/// every one passes. Then the same plan against a weakened copy (get-order
+/// made public, payments allowing accounts too): the findings name exactly
+/// the spec lines the copy weakened, and the runner's JUnit and SARIF
+/// reports place them there.
+#[test]
+fn the_shops_probes_pass_and_a_weakened_copy_yields_findings_at_the_weakened_lines() {
+    use meshc_runtime::local_mesh::probes;
+    use meshc_runtime::probe::{report, Verdict};
+
+    let built = build_shop(true);
+    let _one = one_mesh();
+    let plan = probes::load(&built.out().join("probes/plan.json")).unwrap();
+    let run = |out: &Path| {
+        let mesh = LocalMesh::start(out, &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new() }).unwrap();
+        probes::run_through(&mesh, &plan)
+    };
+    let results = run(&built.out());
+    let failed: Vec<_> =
+        results.iter().filter(|r| matches!(r.verdict, Verdict::Finding(_) | Verdict::Error(_))).collect();
+    assert!(failed.is_empty(), "{}", report::summary(&results));
+    let kinds: std::collections::BTreeSet<_> = results.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds.len(), 5, "every kind of probe is derived from the shop: {kinds:?}");
+
+    // The weakened copy, built with the same certificates.
+    let weak = tempfile::tempdir().unwrap();
+    let shop = weak.path().join("shop");
+    support::copy_tree(&repo_root().join("examples/shop"), &shop);
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = shop.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} holds {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit(
+        "gateway.kdl",
+        "        auth \"shop-customers\" {\n            require-claim \"scope\" contains=\"orders:read\"\n            claim-to-header \"sub\" \"x-customer-id\"\n        }\n        timeout \"1s\"\n        // `meshc-runtime up --contracts`",
+        "        public reason=\"weakened\"\n        timeout \"1s\"\n        // `meshc-runtime up --contracts`",
+    );
+    edit("services/payments.kdl", "allow \"orders\" {", "allow \"orders\" \"accounts\" {");
+    let out = weak.path().join("out");
+    let certs = built.certs();
+    meshc(&["build", shop.to_str().unwrap(), "-o", out.to_str().unwrap(), "--cert-dir", certs.to_str().unwrap()]);
+    let results = run(&out);
+    let mut findings: Vec<(String, String)> = results
+        .iter()
+        .filter_map(|r| match &r.verdict {
+            Verdict::Finding(_) => Some((r.id.clone(), r.source.clone())),
+            Verdict::Passed | Verdict::Skipped(_) => None,
+            Verdict::Error(e) => panic!("{}: {e}", r.id),
+        })
+        .collect();
+    findings.sort();
+    let get_order =
+        |attack: &str, line: u32| (format!("gateway:public/get-order {attack}"), format!("gateway.kdl:{line}"));
+    let mut expected = vec![
+        get_order("alg-none", 165),
+        get_order("expired-token", 165),
+        get_order("forged-kid", 165),
+        get_order("missing-claim:scope", 166),
+        get_order("no-token", 165),
+        get_order("other-audience", 165),
+        get_order("other-issuer", 165),
+        ("service:payments other-workload:accounts".to_string(), "services/payments.kdl:22".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(findings, expected, "{}", report::summary(&results));
+    let junit = report::junit_xml(&plan.mesh, &results);
+    assert!(junit.contains("failures=\"8\""), "{junit}");
+    let sarif = report::sarif(&results);
+    let located: Vec<String> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let at = &r["locations"][0]["physicalLocation"];
+            format!("{}:{}", at["artifactLocation"]["uri"].as_str().unwrap(), at["region"]["startLine"])
+        })
+        .collect();
+    assert!(located.contains(&"services/payments.kdl:22".to_string()), "{located:?}");
+    assert_eq!(located.iter().filter(|l| *l == "gateway.kdl:165").count(), 6, "{located:?}");
 }

@@ -32,6 +32,7 @@ const LOADERS: &[(&str, Loader)] = &[
         mock.descriptor_pool().map(drop).map_err(|e| e.to_string())
     }),
     ("runtime/local-mesh", |text, _| LocalMeshPlan::from_json(text).map(drop)),
+    ("probes/", |text, _| meshc_runtime::probe::plan::ProbePlan::from_json(text).map(drop)),
 ];
 
 /// A plan, with its descriptors read and decoded.
@@ -77,7 +78,7 @@ fn load_runtime_configs_of(folder: &str) -> Vec<usize> {
 
 #[test]
 fn the_shops_runtime_configs_load() {
-    let [validation, graphql, token_exchange, event_bus, health, providers, consumers, mocks, local_mesh] =
+    let [validation, graphql, token_exchange, event_bus, health, providers, consumers, mocks, local_mesh, probes] =
         load_runtime_configs("shop")[..]
     else {
         unreachable!()
@@ -88,7 +89,7 @@ fn the_shops_runtime_configs_load() {
         "{validation} {graphql} {token_exchange} {event_bus} {health}"
     );
     assert!(providers > 0 && consumers > 0 && mocks > 0, "{providers} {consumers} {mocks}");
-    assert_eq!(local_mesh, 1);
+    assert_eq!((local_mesh, probes), (1, 1));
 }
 
 /// The boutique has no validating routes, GraphQL resolvers or token

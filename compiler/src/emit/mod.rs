@@ -223,6 +223,13 @@ pub static BACKENDS: &[Backend] = &[
         emit: contracts::plan::emit,
     },
     Backend {
+        name: "contracts-probes",
+        engine: "contracts",
+        description: "The penetration-probe plan (`probes/plan.json`, format `meshc-probes/1`): the attacks the spec implies on every authenticated route, service authorization, rate limit, validated route and gateway listener, each naming the spec line it tests; `meshc-runtime up OUT --probe` runs it.",
+        page: "contracts-probes.md",
+        emit: contracts::probes::emit,
+    },
+    Backend {
         name: "envoy-gateway",
         engine: "envoy",
         description: "An Envoy v3 bootstrap per gateway: listeners, routes, clusters, filters, local replies.",

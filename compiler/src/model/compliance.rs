@@ -29,8 +29,8 @@ pub struct Compliance {
     pub topic_labels: Vec<(TopicId, Spanned<DataClassId>)>,
     pub rules: Vec<Rule>,
     pub suppressions: Vec<Suppression>,
-    /// The spec files by [`crate::base::FileId`], when some rule exists:
-    /// where a judged declaration is, for the report.
+    /// The spec files by [`crate::base::FileId`]: where a judged
+    /// declaration is, for the report, and what a probe tests, for the probe plan.
     pub files: Vec<SpecFile>,
 }
 

@@ -132,22 +132,96 @@ impl TokenSource for LocalIssuers {
     /// A token of the issuer for its first audience, holding a value that
     /// meets each claim condition, as the claim's declared type holds it.
     fn token(&self, auth: &Auth) -> Result<String, String> {
-        let mut claims = Map::new();
-        claims.insert("sub".into(), json!(RUNNER_SUBJECT));
-        if let Some(audience) = auth.audiences.first() {
-            claims.insert("aud".into(), json!(audience));
-        }
-        for condition in &auth.claims {
-            let value = condition.value.as_deref().unwrap_or("present");
-            let ty = condition.ty.unwrap_or(match condition.test {
-                ClaimTest::Contains => ClaimType::StringList,
-                _ => ClaimType::String,
-            });
-            let slot = claims.entry(condition.claim.clone()).or_insert(Value::Null);
-            *slot = with_value(std::mem::take(slot), ty, value);
-        }
-        self.sign(&auth.issuer, claims)
+        self.sign(&auth.issuer, claims_for(auth, RUNNER_SUBJECT, &[]))
     }
+}
+
+/// How a probe's token differs from one that passes (`meshc-runtime up --probe`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forgery {
+    /// None: the token passes.
+    Valid,
+    /// Its `exp` has passed.
+    Expired,
+    /// Unsigned, `alg: none`.
+    AlgNone,
+    /// Signed by another key under the issuer's `kid`.
+    ForgedKid,
+    /// Signed by another issuer of the run, or one the run does not know.
+    OtherIssuer,
+    /// For an audience the issuer does not name.
+    OtherAudience,
+    /// Without these claims.
+    Without(Vec<String>),
+}
+
+impl LocalIssuers {
+    /// A token meeting `auth` for `subject` (its `sub`), then broken as
+    /// `forgery` says.
+    pub fn forged(&self, auth: &Auth, subject: &str, forgery: &Forgery) -> Result<String, String> {
+        let without = match forgery {
+            Forgery::Without(claims) => claims.as_slice(),
+            _ => &[],
+        };
+        let mut claims = claims_for(auth, subject, without);
+        match forgery {
+            Forgery::Valid | Forgery::Without(_) => self.sign(&auth.issuer, claims),
+            Forgery::Expired => {
+                claims.insert("exp".into(), json!(now().saturating_sub(600)));
+                self.sign(&auth.issuer, claims)
+            }
+            Forgery::OtherAudience => {
+                claims.insert("aud".into(), json!("meshc-probe-other-audience"));
+                self.sign(&auth.issuer, claims)
+            }
+            Forgery::OtherIssuer => match self.keys.keys().find(|i| **i != auth.issuer) {
+                Some(other) => self.sign(other, claims),
+                None => {
+                    let stranger = LocalIssuers::new(["https://meshc-probe.invalid"])?;
+                    stranger.sign("https://meshc-probe.invalid", claims)
+                }
+            },
+            Forgery::ForgedKid => {
+                let kid = self.keys.get(&auth.issuer).map(|k| k.kid.clone()).ok_or("the run has no key for it")?;
+                let mut stranger = LocalIssuers::new([auth.issuer.as_str()])?;
+                if let Some(key) = stranger.keys.get_mut(&auth.issuer) {
+                    key.kid = kid;
+                }
+                stranger.sign(&auth.issuer, claims)
+            }
+            Forgery::AlgNone => {
+                let now = now();
+                claims.insert("iss".into(), json!(auth.issuer));
+                claims.insert("iat".into(), json!(now));
+                claims.insert("exp".into(), json!(now + TOKEN_LIFETIME_SECS));
+                let header = json!({ "alg": "none", "typ": "JWT" });
+                Ok(format!(
+                    "{}.{}.",
+                    URL_SAFE_NO_PAD.encode(header.to_string()),
+                    URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string())
+                ))
+            }
+        }
+    }
+}
+
+/// The claims of a token meeting `auth` for `subject`, but for those named in `without`.
+fn claims_for(auth: &Auth, subject: &str, without: &[String]) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!(subject));
+    if let Some(audience) = auth.audiences.first() {
+        claims.insert("aud".into(), json!(audience));
+    }
+    for condition in auth.claims.iter().filter(|c| !without.contains(&c.claim)) {
+        let value = condition.value.as_deref().unwrap_or("present");
+        let ty = condition.ty.unwrap_or(match condition.test {
+            ClaimTest::Contains => ClaimType::StringList,
+            _ => ClaimType::String,
+        });
+        let slot = claims.entry(condition.claim.clone()).or_insert(Value::Null);
+        *slot = with_value(std::mem::take(slot), ty, value);
+    }
+    claims
 }
 
 /// `current` with `value` added as a claim of type `ty` holds it: lists

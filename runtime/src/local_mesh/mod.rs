@@ -8,6 +8,7 @@
 pub mod contracts;
 pub mod identity;
 pub mod plan;
+pub mod probes;
 mod process;
 pub mod rewrite;
 
@@ -65,6 +66,9 @@ pub struct LocalMesh {
     gateways: Vec<(String, SocketAddr)>,
     external: Vec<External>,
     sidecars: BTreeMap<String, SocketAddr>,
+    /// Each sidecar's inbound listener, by service and port name.
+    inbounds: BTreeMap<(String, String), SocketAddr>,
+    cert_dir: Option<PathBuf>,
     issuers: Arc<LocalIssuers>,
     sts: Option<LocalStsHandle>,
     dir: tempfile::TempDir,
@@ -124,6 +128,8 @@ impl LocalMesh {
             gateways: Vec::new(),
             external: Vec::new(),
             sidecars: BTreeMap::new(),
+            inbounds: BTreeMap::new(),
+            cert_dir: plan.cert_dir.as_ref().map(PathBuf::from),
             issuers,
             sts: None,
             dir,
@@ -170,6 +176,16 @@ impl LocalMesh {
     /// Where a sidecar's outbound listener is, by service.
     pub fn outbound(&self, service: &str) -> Option<SocketAddr> {
         self.sidecars.get(service).copied()
+    }
+
+    /// Where a service's sidecar takes requests for its port `port` (mutual TLS, as in the mesh).
+    pub fn inbound(&self, service: &str, port: &str) -> Option<SocketAddr> {
+        self.inbounds.get(&(service.to_string(), port.to_string())).copied()
+    }
+
+    /// The certificates the proxies read (`meshc certs --cert-dir`), if the build names them.
+    pub fn cert_dir(&self) -> Option<&Path> {
+        self.cert_dir.as_deref()
     }
 
     /// Tokens the run's proxies accept, for interactions' `auth`.
@@ -301,6 +317,9 @@ impl LocalMesh {
             let outbound = outbound_addr(plan, &service.name, assignment);
             if let Some(outbound) = outbound {
                 self.sidecars.insert(service.name.clone(), outbound);
+            }
+            for (port, addr) in inbound_addrs(plan, &service.name, assignment) {
+                self.inbounds.insert((service.name.clone(), port), addr);
             }
             let Some(first) = service.ports.first() else { continue };
             let first_addr = loopback(app_port(&first.name).unwrap_or_default());
@@ -456,6 +475,18 @@ fn outbound_addr(plan: &Plan, service: &str, assignment: &Assignment) -> Option<
     let listener = sidecar.listeners.iter().find(|l| l.role == ListenerRole::Outbound)?;
     let slot = Slot::Listener { proxy: sidecar.name.clone(), name: listener.name.clone() };
     assignment.port(&slot).map(loopback)
+}
+
+/// A sidecar's inbound listeners, by the port they take requests for.
+fn inbound_addrs(plan: &Plan, service: &str, assignment: &Assignment) -> Vec<(String, SocketAddr)> {
+    let Some(sidecar) = plan.sidecar(service) else { return Vec::new() };
+    let inbound = sidecar.listeners.iter().filter(|l| l.role == ListenerRole::Inbound);
+    inbound
+        .filter_map(|l| {
+            let slot = Slot::Listener { proxy: sidecar.name.clone(), name: l.name.clone() };
+            Some((l.port.clone()?, loopback(assignment.port(&slot)?)))
+        })
+        .collect()
 }
 
 /// Envoy's shared-memory id: distinct per proxy and per run.

@@ -110,6 +110,8 @@ async fn answer(
             if let Ok(value) = content_type.parse() {
                 response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
             }
+            // Which answers are the validator's, not the service's (the penetration probes tell them apart).
+            response.headers_mut().insert("x-meshc-validator", hyper::header::HeaderValue::from_static("rejected"));
             response
         }
     };

@@ -11,7 +11,7 @@ use crate::model::contracts::{Consumer, ContractUse, UseOrigin};
 use crate::model::identity::{Principal, RuleAction};
 use crate::model::security::{ClaimCondition, ClaimTest, IssuerId};
 use crate::model::values::Domain;
-use crate::model::{HeaderMatch, HeaderRule, Model, PathMatch, PathRewrite, TokenPassing};
+use crate::model::{GatewayId, HeaderMatch, HeaderRule, Model, PathMatch, PathRewrite, Route, TokenPassing};
 
 /// The end user's token a request must carry.
 #[derive(Clone, Serialize)]
@@ -67,12 +67,7 @@ struct PrefixMap<'a> {
 /// requires, which the exchanger trades).
 pub(super) fn auth<'a>(model: &'a Model, used: &ContractUse<'a>) -> Option<Auth<'a>> {
     match used.origin {
-        UseOrigin::Route(route) => {
-            let auth = route.auth.as_ref()?;
-            let roles = auth.roles.iter().flat_map(|r| &model.role(r.value).conditions);
-            let conditions: Vec<&ClaimCondition> = auth.claims.iter().chain(roles).collect();
-            Some(issuer_auth(model, auth.issuer.value, &conditions))
-        }
+        UseOrigin::Route(route) => route_auth(model, route),
         UseOrigin::Call(call) => {
             let Consumer::Service(caller) = used.consumer else { return None };
             let passed = match call.token {
@@ -83,6 +78,15 @@ pub(super) fn auth<'a>(model: &'a Model, used: &ContractUse<'a>) -> Option<Auth<
             Some(issuer_auth(model, passed.value, &[]))
         }
     }
+}
+
+/// The token a route's requests need: its issuer's, holding the required
+/// claims and the conditions of each required role.
+pub(super) fn route_auth<'a>(model: &'a Model, route: &'a Route) -> Option<Auth<'a>> {
+    let auth = route.auth.as_ref()?;
+    let roles = auth.roles.iter().flat_map(|r| &model.role(r.value).conditions);
+    let conditions: Vec<&ClaimCondition> = auth.claims.iter().chain(roles).collect();
+    Some(issuer_auth(model, auth.issuer.value, &conditions))
 }
 
 fn issuer_auth<'a>(model: &'a Model, id: IssuerId, conditions: &[&'a ClaimCondition]) -> Auth<'a> {
@@ -108,7 +112,6 @@ fn issuer_auth<'a>(model: &'a Model, id: IssuerId, conditions: &[&'a ClaimCondit
 pub(super) fn gateway<'a>(model: &'a Model, used: &ContractUse<'a>) -> Option<GatewayEntry<'a>> {
     let route = used.route()?;
     let Consumer::Gateway(id) = used.consumer else { return None };
-    let gateway = model.gateway(id);
     let forward = route.forward()?;
     if forward.transcode.is_some() {
         return None;
@@ -118,13 +121,19 @@ pub(super) fn gateway<'a>(model: &'a Model, used: &ContractUse<'a>) -> Option<Ga
         (Some(PathRewrite::Prefix(to)), PathMatch::Prefix(from)) => Some(PrefixMap { from, to }),
         (Some(_), _) => return None,
     };
+    Some(GatewayEntry { path_prefix, ..route_entry(model, id, route) })
+}
+
+/// A route's request as its gateway takes it, at the path the route matches.
+pub(super) fn route_entry<'a>(model: &'a Model, id: GatewayId, route: &'a Route) -> GatewayEntry<'a> {
+    let gateway = model.gateway(id);
     let host =
         route.virtual_host.and_then(|vh| gateway.virtual_hosts[vh.index()].domains.first()).map(|d| match &d.value {
             Domain::Exact(host) => host.to_string(),
             Domain::Wildcard(suffix) => format!("contract.{suffix}"),
         });
     let headers = matching(&route.matcher.headers);
-    Some(GatewayEntry { headers, host, name: &gateway.name.value, path_prefix })
+    GatewayEntry { headers, host, name: &gateway.name.value, path_prefix: None }
 }
 
 /// The headers the provider's authorization requires of the consumer for
@@ -147,7 +156,7 @@ pub(super) fn authorized_headers<'a>(model: &'a Model, used: &ContractUse<'a>) -
 }
 
 /// A header with a value each match accepts (a present-only one: `contract`).
-fn matching(matches: &[HeaderMatch]) -> Vec<Header<'_>> {
+pub(super) fn matching(matches: &[HeaderMatch]) -> Vec<Header<'_>> {
     matches
         .iter()
         .map(|h| {

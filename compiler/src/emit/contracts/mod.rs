@@ -4,3 +4,4 @@
 mod access;
 mod graphql_query;
 pub mod plan;
+pub mod probes;

@@ -174,6 +174,12 @@ fn bootstrap<'a>(
                             "@type": HCM,
                             "stat_prefix": format!("{}_{}", gateway.name.value, l.name.value),
                             "codec_type": "AUTO",
+                            // Routes match the path as the upstream reads it: `..` and `//`
+                            // resolved, an escaped slash refused (no prefix route can be
+                            // escaped into another's path).
+                            "normalize_path": true,
+                            "merge_slashes": true,
+                            "path_with_escaped_slashes_action": "REJECT_REQUEST",
                             "route_config": route_config,
                             "http_filters": filters,
                             "local_reply_config": { "mappers": mappers },

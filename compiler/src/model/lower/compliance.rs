@@ -69,11 +69,10 @@ impl Lower<'_> {
                 self.model.compliance.suppressions.push(suppression);
             }
         }
-        if !self.model.compliance.rules.is_empty() {
-            // Only spec files are loaded while lowering (schemas come later).
-            let files = self.sources.iter().map(|(_, f)| SpecFile::new(f.display.clone(), &f.text));
-            self.model.compliance.files = files.collect();
-        }
+        // Only spec files are loaded while lowering (schemas come later).
+        // The compliance report and the probe plan point into them.
+        let files = self.sources.iter().map(|(_, f)| SpecFile::new(f.display.clone(), &f.text));
+        self.model.compliance.files = files.collect();
     }
 
     /// `data-class "pii" { description "..."; holders "accounts" "orders" }`.
