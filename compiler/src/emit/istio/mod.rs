@@ -82,26 +82,22 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
             incoming[call.target.value.index()].push((caller, call));
         }
     }
+    // Services in parallel (each file is built from the model alone), in model order.
+    use rayon::prelude::*;
+    let per_service: Vec<(Option<Artifact>, Vec<Unexpressed>)> = model
+        .services
+        .par_iter()
+        .zip(&incoming)
+        .map(|(service, calls)| {
+            let mut unexpressed = Vec::new();
+            let artifact = service_file(model, schemas, service, calls, &mut unexpressed);
+            (artifact, unexpressed)
+        })
+        .collect();
     let mut artifacts = Vec::new();
-    for (service, calls) in model.services.iter().zip(&incoming) {
-        let mut docs: Vec<Value> = [service_entry(service), destination_rule(service), virtual_service(service, calls)]
-            .into_iter()
-            .flatten()
-            .chain(istio_identity::service_resources(model, schemas, service))
-            .collect();
-        let path = format!("istio/service-{}.yaml", service.name.value);
-        let without = if docs.is_empty() {
-            "the service gets no Istio resource".to_string()
-        } else {
-            format!("`{path}` is built without it")
-        };
-        let notes = service_notes(service, calls, &without, unexpressed);
-        if let (Some(first), false) = (docs.first_mut(), notes.is_empty()) {
-            first["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: notes.join("; ") });
-        }
-        if !docs.is_empty() {
-            artifacts.push(Artifact { path, contents: documents(model, &docs), origin: service.name.span });
-        }
+    for (artifact, notes) in per_service {
+        artifacts.extend(artifact);
+        unexpressed.extend(notes);
     }
     if let Some(mtls) = &model.mtls {
         artifacts.push(Artifact {
@@ -127,6 +123,29 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
         });
     }
     artifacts
+}
+
+/// `istio/service-SERVICE.yaml`, unless the service gets no resource.
+fn service_file(
+    model: &Model,
+    schemas: &SchemaIndex,
+    service: &Service,
+    calls: &[(&Service, &Call)],
+    unexpressed: &mut Vec<Unexpressed>,
+) -> Option<Artifact> {
+    let mut docs: Vec<Value> = [service_entry(service), destination_rule(service), virtual_service(service, calls)]
+        .into_iter()
+        .flatten()
+        .chain(istio_identity::service_resources(model, schemas, service))
+        .collect();
+    let path = format!("istio/service-{}.yaml", service.name.value);
+    let without =
+        if docs.is_empty() { "the service gets no Istio resource".to_string() } else { format!("`{path}` is built without it") };
+    let notes = service_notes(service, calls, &without, unexpressed);
+    if let (Some(first), false) = (docs.first_mut(), notes.is_empty()) {
+        first["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: notes.join("; ") });
+    }
+    (!docs.is_empty()).then(|| Artifact { path, contents: documents(model, &docs), origin: service.name.span })
 }
 
 /// A multi-document YAML file: the header once, documents joined by `---`.
