@@ -39,10 +39,17 @@
 //! corpora's protos and on the synthetic mesh's protos, best of R after one
 //! warm-up. If npm or buf fails, the benchmark says so loudly and exits 1.
 //!
+//! `istio/`: one service per `.proto` file of istio/api (its own files and
+//! its `common-protos/`, read in place from a checkout named by
+//! `MESHC_ISTIO_API`), with both as `proto-include`s; `meshc check` on it
+//! against `buf build` on the same files is the headline comparison.
+//!
 //! Environment: `MESHC_BENCH_SERVICES=10000`, `MESHC_BENCH_REPEAT=3`,
-//! `MESHC_BENCH_KEEP=<dir>` keeps the generated workspaces. Without `--bench`
-//! (as under `cargo test --benches`) it runs a quick smoke pass: 200
-//! services, one repeat, and no buf (no network), saying so.
+//! `MESHC_BENCH_KEEP=<dir>` keeps the generated workspaces,
+//! `MESHC_ISTIO_API=<dir>` (required by a full run) a checkout of
+//! github.com/istio/api. Without `--bench` (as under `cargo test --benches`)
+//! it runs a quick smoke pass: 200 services, one repeat, no buf (no network)
+//! and no istio/api, saying so.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -702,14 +709,113 @@ fn buf_command(buf: &Path, dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// The files buf builds from `input` (a module of the workspace, or `.`).
-fn buf_files(buf: &Path, dir: &Path, input: &str) -> Vec<String> {
-    let out =
-        buf_command(buf, dir, &["ls-files", input]).output().unwrap_or_else(|e| die(format!("cannot run buf: {e}")));
+/// The files buf builds from `input` (a module of the workspace, or `.`,
+/// then options such as `--exclude-path`).
+fn buf_files(buf: &Path, dir: &Path, input: &[&str]) -> Vec<String> {
+    let out = buf_command(buf, dir, &[&["ls-files"][..], input].concat())
+        .output()
+        .unwrap_or_else(|e| die(format!("cannot run buf: {e}")));
     if !out.status.success() {
         die(format!("buf ls-files failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+// ---------------------------------------------------------------- istio ----
+
+/// istio/api, read in place from the checkout `MESHC_ISTIO_API` names.
+struct Istio {
+    root: PathBuf,
+    /// `common-protos/`: gogo, google api, k8s... (the first include).
+    common: PathBuf,
+    /// Every `.proto` file of the checkout (its own and `common-protos/`,
+    /// symbolic links not followed) whose imports, direct or not, are in it.
+    files: Vec<PathBuf>,
+    /// The others (an import is missing from the repository), relative to `root`.
+    left_out: Vec<String>,
+    /// Top-level symbolic links of `root` (into `common-protos/`), which a buf
+    /// module of `root` must exclude.
+    links: Vec<String>,
+}
+
+/// The istio/api checkout of `MESHC_ISTIO_API`, or `None` when unset.
+fn istio() -> Option<Istio> {
+    let root = PathBuf::from(std::env::var_os("MESHC_ISTIO_API")?);
+    let root = root.canonicalize().unwrap_or_else(|e| die(format!("MESHC_ISTIO_API={}: {e}", root.display())));
+    let common = root.join("common-protos");
+    if !common.is_dir() {
+        die(format!("MESHC_ISTIO_API={}: no common-protos/ in it; is it a checkout of istio/api?", root.display()));
+    }
+    let mut all = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| die(format!("cannot read {}: {e}", d.display()))) {
+            let entry = entry.unwrap();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() && entry.path().extension().is_some_and(|e| e == "proto") {
+                all.push(entry.path());
+            }
+        }
+    }
+    all.sort();
+    let links = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let includes = [common.clone(), root.clone()];
+    let resolve = |name: &str| includes.iter().map(|dir| dir.join(name)).find(|p| p.is_file());
+    // Whether a file's imports, direct or not, all resolve (memoised; a cycle counts as resolving).
+    fn complete(file: &Path, resolve: &dyn Fn(&str) -> Option<PathBuf>, memo: &mut HashMap<PathBuf, bool>) -> bool {
+        if let Some(&known) = memo.get(file) {
+            return known;
+        }
+        memo.insert(file.to_path_buf(), true);
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let ok = imports_in(&text).iter().all(|name| resolve(name).is_some_and(|p| complete(&p, resolve, memo)));
+        memo.insert(file.to_path_buf(), ok);
+        ok
+    }
+    let mut memo = HashMap::new();
+    let (files, left): (Vec<PathBuf>, Vec<PathBuf>) = all.into_iter().partition(|f| complete(f, &resolve, &mut memo));
+    let left_out = left.iter().map(|f| f.strip_prefix(&root).unwrap().display().to_string()).collect();
+    if files.is_empty() {
+        die(format!("MESHC_ISTIO_API={}: no .proto file whose imports resolve", root.display()));
+    }
+    Some(Istio { root, common, files, left_out, links })
+}
+
+/// The names a `.proto` file's `import` lines name.
+fn imports_in(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.trim_start().strip_prefix("import")?;
+            let rest = &rest[rest.find('"')? + 1..];
+            Some(rest[..rest.find('"')?].to_string())
+        })
+        .collect()
+}
+
+/// A buf v2 workspace in `dir` over istio/api: the repository (without
+/// `common-protos/` and the links into it) and `common-protos/` as modules;
+/// the arguments that leave out the files meshc does not load either.
+fn istio_buf_workspace(dir: &Path, istio: &Istio) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    std::os::unix::fs::symlink(&istio.root, dir.join("istio")).unwrap();
+    std::os::unix::fs::symlink(&istio.common, dir.join("common")).unwrap();
+    let mut excludes = vec!["istio/common-protos".to_string()];
+    excludes.extend(istio.links.iter().map(|l| format!("istio/{l}")));
+    let excludes = excludes.iter().map(|e| kdl_str(e)).collect::<Vec<_>>().join(", ");
+    let yaml = format!("version: v2\nmodules:\n  - path: istio\n    excludes: [{excludes}]\n  - path: common\n");
+    std::fs::write(dir.join("buf.yaml"), yaml).unwrap();
+    let module_path = |f: &String| match f.strip_prefix("common-protos/") {
+        Some(rest) => format!("common/{rest}"),
+        None => format!("istio/{f}"),
+    };
+    istio.left_out.iter().flat_map(|f| ["--exclude-path".to_string(), module_path(f)]).collect()
 }
 
 // ----------------------------------------------------------------- main ----
@@ -775,11 +881,19 @@ fn main() {
         Some(install_buf(&repo))
     } else {
         println!(
-            "SMOKE MODE (no --bench flag, as under `cargo test --benches`): {n} services, 1 repeat, buf NOT run. \
-             The real benchmark is `cargo bench -p meshc --bench schemas`."
+            "SMOKE MODE (no --bench flag, as under `cargo test --benches`): {n} services, 1 repeat, buf NOT run, \
+             istio/api NOT loaded. The real benchmark is `MESHC_ISTIO_API=<istio/api checkout> cargo bench -p meshc \
+             --bench schemas`."
         );
         None
     };
+    let istio = full.then(|| {
+        istio().unwrap_or_else(|| {
+            die("MESHC_ISTIO_API is not set: the benchmark compares `meshc check` with `buf build` on istio/api's \
+                 protos and needs a checkout of github.com/istio/api (e.g. `git clone --depth 1 \
+                 https://github.com/istio/api /tmp/istio-api`, then MESHC_ISTIO_API=/tmp/istio-api)")
+        })
+    });
 
     let tmp = tempfile::tempdir().unwrap();
     let keep = std::env::var_os("MESHC_BENCH_KEEP").map(PathBuf::from);
@@ -807,6 +921,10 @@ fn main() {
         flat_workspace(&dir, name, &[&corpora.google], &files);
         dir
     };
+    let istio_dir = base.join("istio");
+    if let Some(istio) = &istio {
+        flat_workspace(&istio_dir, "istio", &[&istio.common, &istio.root], &istio.files);
+    }
     let nobind_dir = variant("nobind", true);
     let noimport_dir = variant("noimport", false);
 
@@ -854,6 +972,10 @@ fn main() {
     rows.push(Row { label: "mesh protos, import but no bindings".into(), what: "grpc".into(), child: nobind });
     let noimp = run_child(&noimport_dir, "schemas", "all", &[], repeat);
     rows.push(Row { label: "mesh protos, no import, no bindings".into(), what: "grpc".into(), child: noimp });
+    if istio.is_some() {
+        let c = run_child(&istio_dir, "schemas", "all", &[], repeat);
+        rows.push(Row { label: "istio/api protos (1 API per file)".into(), what: "grpc".into(), child: c });
+    }
     for (name, kind, _) in &corpus_sets {
         let env: &[(&str, &str)] = if *kind == "all" { &[("MESHC_BENCH_PER_FILE", "1")] } else { &[] };
         let c = run_child(&base.join(name), "schemas", "all", env, repeat);
@@ -877,6 +999,7 @@ fn main() {
     let corpora_grpc_dir = base.join("corpora-grpc");
     let check_corpora = meshc_check(&corpora_grpc_dir);
     let check_mesh = meshc_check(&protos_dir);
+    let check_istio = istio.as_ref().and_then(|_| meshc_check(&istio_dir));
     struct BufRow {
         label: &'static str,
         files: usize,
@@ -892,7 +1015,7 @@ fn main() {
         // (a) the corpora's protos, both roots as modules: every file in them.
         let a = bufdir.join("corpora");
         buf_workspace(&a, &[("boutique", &corpora.boutique), ("google", &corpora.google)]);
-        let listed = buf_files(buf, &a, ".");
+        let listed = buf_files(buf, &a, &["."]);
         if listed.len() != corpora.protos.len() {
             die(format!(
                 "buf sees {} files in the corpora, meshc loads {}: {listed:?}",
@@ -917,7 +1040,7 @@ fn main() {
         // files (+ their imports), as meshc loads them.
         let b = bufdir.join("mesh");
         buf_workspace(&b, &[("mesh", &mesh_dir.join("schemas")), ("google", &corpora.google)]);
-        let listed = buf_files(buf, &b, "mesh");
+        let listed = buf_files(buf, &b, &["mesh"]);
         if listed.len() != mesh.protos.len() {
             die(format!("buf sees {} mesh protos, meshc loads {}", listed.len(), mesh.protos.len()));
         }
@@ -933,6 +1056,30 @@ fn main() {
             meshc,
             check: check_mesh,
         });
+        // (c) istio/api: its files and common-protos as two modules, less
+        // the files meshc leaves out too (an import not in the repository).
+        if let Some(istio) = &istio {
+            let c = bufdir.join("istio");
+            let exclude = istio_buf_workspace(&c, istio);
+            let exclude: Vec<&str> = exclude.iter().map(String::as_str).collect();
+            let listed = buf_files(buf, &c, &[&["."][..], &exclude].concat()).len();
+            if listed != istio.files.len() {
+                die(format!("buf sees {listed} istio/api files, meshc loads {}", istio.files.len()));
+            }
+            let args: Vec<&str> = [&["build", "-o", "/dev/null"][..], &exclude].concat();
+            let make = || buf_command(buf, &c, &args);
+            let d = time_process("buf build (istio/api)", repeat, make);
+            let buf_rss = peak_rss_mb(&make());
+            let meshc = rows.iter().find(|r| r.label.starts_with("istio/api")).unwrap().child.ms("schemas_us");
+            buf_rows.push(BufRow {
+                label: "istio/api + common-protos",
+                files: listed,
+                buf: d,
+                buf_rss,
+                meshc,
+                check: check_istio,
+            });
+        }
         buf_start = Some(time_process("buf --version", repeat, || buf_command(buf, &a, &["--version"])));
     }
 
@@ -1090,9 +1237,26 @@ fn main() {
             );
         }
         println!("\n  (`buf --version`, process start alone: {:.1} ms)", ms(start));
+        if let (Some(istio), Some(row)) = (&istio, buf_rows.iter().find(|r| r.label.starts_with("istio"))) {
+            if let Some((check, _)) = row.check {
+                let ratio = ms(row.buf) / ms(check);
+                println!(
+                    "\n  istio/api ({} files; left out, an import not in the repository: {}): `buf build` {:.1} ms, \
+                     `meshc check` {:.1} ms: {ratio:.1}x (target: 5x{})",
+                    row.files,
+                    istio.left_out.join(", "),
+                    ms(row.buf),
+                    ms(check),
+                    if ratio >= 5.0 { ", met" } else { ", NOT met" }
+                );
+            }
+        }
     }
     if !full {
-        println!("\nSMOKE MODE: buf was not run. Run `cargo bench -p meshc --bench schemas` for the real figures.");
+        println!(
+            "\nSMOKE MODE: buf was not run, istio/api not loaded. Run `MESHC_ISTIO_API=<istio/api checkout> cargo bench \
+             -p meshc --bench schemas` for the real figures."
+        );
     }
 }
 
