@@ -119,13 +119,35 @@ pub struct EventField {
 /// `google.api.http` bindings.
 #[derive(Debug)]
 struct ProtoIndex {
+    /// A pool holding the file and its imports, possibly shared with other
+    /// files of the load: look names up through [`ProtoIndex::message`] and
+    /// [`ProtoIndex::service`], which see only `files`.
     pool: prost_reflect::DescriptorPool,
+    /// The file and what it imports, directly or not, dependencies first.
+    files: Vec<prost_reflect::FileDescriptor>,
     /// The file's own imports.
     imports: Vec<String>,
     /// The file itself, for spans of compatibility breaks.
     source: compat::protobuf::ProtoSource,
     /// Operation key → its HTTP bindings with the option's span.
     rules: HashMap<String, Vec<(HttpRule, Option<Span>)>>,
+}
+
+impl ProtoIndex {
+    /// Whether `file` is this schema's file or one it imports.
+    fn sees(&self, file: &prost_reflect::FileDescriptor) -> bool {
+        self.files.contains(file)
+    }
+
+    /// The message `full_name` of the file or its imports.
+    fn message(&self, full_name: &str) -> Option<prost_reflect::MessageDescriptor> {
+        self.pool.get_message_by_name(full_name).filter(|m| self.sees(&m.parent_file()))
+    }
+
+    /// The service `full_name` of the file or its imports.
+    fn service(&self, full_name: &str) -> Option<prost_reflect::ServiceDescriptor> {
+        self.pool.get_service_by_name(full_name).filter(|s| self.sees(&s.parent_file()))
+    }
 }
 
 /// Why a field path does not resolve in a message.
@@ -156,7 +178,7 @@ impl Schema {
             }
             let source =
                 compat::protobuf::ProtoSource { file, name: p.root, text: Arc::clone(text), ranges: OnceLock::new() };
-            ProtoIndex { pool: p.pool, imports: p.imports, source, rules }
+            ProtoIndex { pool: p.pool, files: p.files, imports: p.imports, source, rules }
         });
         let (rest, components, openapi) = match loaded.openapi {
             Some(o) => {
@@ -210,7 +232,7 @@ impl Schema {
             return Some(compat::EventType::JsonSchema(json));
         }
         let proto = self.proto.as_ref()?;
-        let message = proto.pool.get_message_by_name(message?)?;
+        let message = proto.message(message?)?;
         Some(compat::EventType::Protobuf(compat::protobuf::ProtoMessage { message, source: &proto.source }))
     }
 
@@ -224,7 +246,7 @@ impl Schema {
         use std::hash::{Hash, Hasher};
         let proto = self.proto.as_ref()?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        for file in proto.pool.files().filter(|f| !f.name().starts_with("google/protobuf/")) {
+        for file in proto.files.iter().filter(|f| !f.name().starts_with("google/protobuf/")) {
             file.name().hash(&mut hasher);
             file.file_descriptor_proto().encode_to_vec().hash(&mut hasher);
         }
@@ -280,20 +302,25 @@ impl Schema {
     /// Whether a `.proto` file (with its imports) defines the message
     /// `full_name`; `None` for other schemas.
     pub fn defines_proto_message(&self, full_name: &str) -> Option<bool> {
-        Some(self.proto.as_ref()?.pool.get_message_by_name(full_name).is_some())
+        Some(self.proto.as_ref()?.message(full_name).is_some())
     }
 
     /// Whether a `.proto` file (with its imports) defines the gRPC service
     /// `full_name`; `None` for other schemas.
     pub fn defines_grpc_service(&self, full_name: &str) -> Option<bool> {
-        Some(self.proto.as_ref()?.pool.get_service_by_name(full_name).is_some())
+        Some(self.proto.as_ref()?.service(full_name).is_some())
     }
 
     /// A `.proto` file's messages (with its imports') by full name, sorted;
     /// `None` for other schemas.
     pub fn proto_messages(&self) -> Option<Vec<String>> {
-        let mut names: Vec<String> =
-            self.proto.as_ref()?.pool.all_messages().map(|m| m.full_name().to_string()).collect();
+        let proto = self.proto.as_ref()?;
+        let mut names: Vec<String> = proto
+            .pool
+            .all_messages()
+            .filter(|m| proto.sees(&m.parent_file()))
+            .map(|m| m.full_name().to_string())
+            .collect();
         names.sort_unstable();
         Some(names)
     }
@@ -404,7 +431,7 @@ impl Schema {
 
     fn grpc_method(&self, operation: &Operation) -> Option<prost_reflect::MethodDescriptor> {
         let Operation::Grpc { service, method } = operation else { return None };
-        self.proto.as_ref()?.pool.get_service_by_name(service)?.methods().find(|m| m.name() == method)
+        self.proto.as_ref()?.service(service)?.methods().find(|m| m.name() == method)
     }
 
     /// What an operation's request and success response carry, as shapes:
@@ -430,7 +457,7 @@ impl Schema {
             let doc = json.document();
             return Some(shape::json(doc, doc));
         }
-        let message = self.proto.as_ref()?.pool.get_message_by_name(message?)?;
+        let message = self.proto.as_ref()?.message(message?)?;
         Some(shape::Slot { shape: shape::message(message), optional: false })
     }
 
@@ -608,11 +635,11 @@ impl SchemaIndex {
         let mut files = Vec::new();
         for schema in ids.iter().filter_map(|id| self.get(*id)) {
             let Some(proto) = &schema.proto else { continue };
-            // Each pool lists its files in dependency order; first-seen order keeps that.
-            for file in proto.pool.files() {
+            // Each schema lists its files in dependency order; first-seen order keeps that.
+            for file in &proto.files {
                 if seen.insert(file.name().to_string()) {
                     // prost's own FileDescriptorProto would drop the extension options.
-                    let bytes = proto::with_bindings(&file, declared, |op| !schema.http_rules(op).is_empty());
+                    let bytes = proto::with_bindings(file, declared, |op| !schema.http_rules(op).is_empty());
                     files.push((file.name().to_string(), bytes));
                 }
             }
@@ -649,6 +676,13 @@ struct LoadedEvent {
 /// A loader's result, or its error message with the range it points at.
 type Parsed = Result<Loaded, (String, Option<Range<usize>>)>;
 
+/// A schema file after the parallel parse: loaded, or a `.proto` file
+/// waiting for [`proto::link`].
+enum Stage {
+    Loaded(Loaded),
+    Proto(proto::Unlinked),
+}
+
 /// Why a schema file did not load.
 enum ParseError {
     /// Its parser's message, with where in the file if it says.
@@ -678,7 +712,7 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
     let allowed = readable_roots(model, sources.root());
     let refused: Vec<bool> =
         model.schemas.iter().map(|r| refuse_location(fs, r, &allowed, sources.root(), sink)).collect();
-    let results: Vec<std::io::Result<(String, Result<Loaded, ParseError>)>> = model
+    let staged: Vec<std::io::Result<(String, Result<Stage, ParseError>)>> = model
         .schemas
         .par_iter()
         .zip(&refused)
@@ -687,10 +721,42 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
             if let Some(at) = depth::too_deep(&text, r.format) {
                 return Ok((text, Err(ParseError::TooDeep(at))));
             }
-            let parsed = parse(fs, r.format, &r.path, &text, &includes, &parsed_protos);
+            let parsed = match r.format {
+                SchemaFormat::Proto => {
+                    contained(|| proto::parse(fs, &r.path, &text, &includes, &parsed_protos)).map(Stage::Proto)
+                }
+                format => parse(fs, format, &r.path, &text, &includes, &parsed_protos).map(Stage::Loaded),
+            };
             Ok((text, parsed.map_err(|(message, range)| ParseError::Invalid(message, range))))
         })
         .collect();
+    // Every parsed `.proto` file links in one sequential step, into shared pools.
+    let linked: Vec<Parsed> = {
+        let files: Vec<(&Path, &str, &proto::Unlinked)> = staged
+            .iter()
+            .zip(&model.schemas)
+            .filter_map(|(entry, r)| match entry {
+                Ok((text, Ok(Stage::Proto(file)))) => Some((r.path.as_path(), text.as_str(), file)),
+                _ => None,
+            })
+            .collect();
+        proto::link(fs, &includes, &parsed_protos, &files)
+    };
+    let mut linked = linked.into_iter();
+    let results = staged.into_iter().map(|entry| {
+        entry.map(|(text, stage)| {
+            let loaded = match stage {
+                Ok(Stage::Loaded(loaded)) => Ok(loaded),
+                // `link` returns one result per `.proto` file, in order.
+                Ok(Stage::Proto(_)) => linked
+                    .next()
+                    .unwrap_or_else(|| Ok(Loaded::default()))
+                    .map_err(|(message, range)| ParseError::Invalid(message, range)),
+                Err(e) => Err(e),
+            };
+            (text, loaded)
+        })
+    });
     let mut index = SchemaIndex::default();
     for ((schema_ref, result), refused) in model.schemas.iter().zip(results).zip(refused) {
         let (text, parsed) = match result {
@@ -897,7 +963,9 @@ fn parse(
 
 /// Runs a third-party parser so that a bug in it becomes a diagnostic on
 /// the file instead of a crash (openapiv3 panics on some malformed inputs).
-fn contained(parse: impl FnOnce() -> Parsed) -> Parsed {
+fn contained<T>(
+    parse: impl FnOnce() -> Result<T, (String, Option<Range<usize>>)>,
+) -> Result<T, (String, Option<Range<usize>>)> {
     crate::base::catch_panic(parse)
         .unwrap_or_else(|_| Err(("the parser failed on this file (a bug in the parser library)".to_string(), None)))
 }

@@ -4,6 +4,14 @@
 //! [`FileSystem`]. Besides operations, the loader keeps the
 //! descriptor pool (message fields, and the descriptor set backends embed)
 //! and each method's `google.api.http` rules.
+//!
+//! [`schema::load`](super::load) parses every file in parallel ([`parse`]),
+//! then links them all in one sequential step into a few shared descriptor
+//! pools ([`link`]), so an import many files share is parsed once and
+//! linked once per pool, not once per file. Each schema sees only its own
+//! file and what it imports ([`LoadedProto::files`]), as if it had been
+//! compiled alone ([`load`], which `meshc diff` and files that do not link
+//! into a shared pool use).
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
@@ -13,9 +21,12 @@ use std::sync::{Arc, Mutex};
 use protox::file::{FileResolver, GoogleFileResolver};
 
 use prost::Message as _;
-use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
+use prost_reflect::{DescriptorPool, DynamicMessage, FileDescriptor, MethodDescriptor, Value};
+
+use rayon::prelude::*;
 
 use super::{LineIndex, Loaded, Parsed};
+use crate::base::catch_panic;
 use crate::base::fs::{read_text, FileSystem, MAX_FILE_BYTES};
 use crate::model::values::{HttpRule, Operation};
 
@@ -23,7 +34,7 @@ use crate::model::values::{HttpRule, Operation};
 /// file of one load, so an import many files share (google/api/http.proto)
 /// is parsed once, however many files import it.
 #[derive(Default)]
-pub(super) struct ParsedFiles(Mutex<HashMap<(PathBuf, String), protox::file::File>>);
+pub(super) struct ParsedFiles(Mutex<HashMap<(PathBuf, String), Arc<protox::file::File>>>);
 
 /// protox's include-path lookup (the file's own directory, then the spec's
 /// `proto-include` directories, then protobuf's well-known types) over the
@@ -73,6 +84,18 @@ pub(super) fn read_imports(
     own: &(PathBuf, protox::file::File),
     parsed: &ParsedFiles,
 ) -> HashMap<String, Result<protox::file::File, protox::Error>> {
+    let imports = imports_of(fs, search, own, parsed).into_iter();
+    imports.map(|(name, (_, file))| (name, file.map(Arc::unwrap_or_clone))).collect()
+}
+
+/// [`read_imports`], with the path each name resolved to.
+#[allow(clippy::type_complexity)]
+fn imports_of(
+    fs: &dyn FileSystem,
+    search: &[PathBuf],
+    own: &(PathBuf, protox::file::File),
+    parsed: &ParsedFiles,
+) -> HashMap<String, (PathBuf, Result<Arc<protox::file::File>, protox::Error>)> {
     let mut imports = HashMap::new();
     let mut queue: VecDeque<String> = own.1.file_descriptor_proto().dependency.iter().cloned().collect();
     while let Some(name) = queue.pop_front() {
@@ -83,11 +106,11 @@ pub(super) fn read_imports(
         if path == own.0 && name == own.1.name() {
             continue; // protox reports the cycle
         }
-        let file = open(fs, &name, path, parsed);
+        let file = open(fs, &name, path.clone(), parsed);
         if let Ok(file) = &file {
             queue.extend(file.file_descriptor_proto().dependency.iter().cloned());
         }
-        imports.insert(name, file);
+        imports.insert(name, (path, file));
     }
     imports
 }
@@ -103,18 +126,21 @@ fn open(
     name: &str,
     path: PathBuf,
     parsed: &ParsedFiles,
-) -> Result<protox::file::File, protox::Error> {
+) -> Result<Arc<protox::file::File>, protox::Error> {
     let key = (path, name.to_string());
     if let Some(file) = parsed.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(file.clone());
+        return Ok(Arc::clone(file));
     }
     let text = read_text(fs, &key.0, MAX_FILE_BYTES)
         .map_err(|e| protox::Error::new(format!("cannot read `{}`: {e}", key.0.display())))?;
-    let file = protox::file::File::from_source(name, &text)?;
-    parsed.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, file.clone());
+    let file = Arc::new(protox::file::File::from_source(name, &text)?);
+    parsed.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::clone(&file));
     Ok(file)
 }
 
+/// Compiles one `.proto` file alone, with its own `protox::Compiler` and
+/// descriptor pool: what [`link`] falls back to, and what `meshc diff` and
+/// the fuzz targets use.
 pub(super) fn load(
     fs: &dyn FileSystem,
     path: &Path,
@@ -122,17 +148,9 @@ pub(super) fn load(
     includes: &[PathBuf],
     parsed: &Arc<ParsedFiles>,
 ) -> Parsed {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let search: Vec<PathBuf> = std::iter::once(dir.to_path_buf()).chain(includes.iter().cloned()).collect();
-    let located = |e: protox::Error| {
-        let range = if e.file() == Some(name.as_str()) || e.file().is_none() {
-            miette::Diagnostic::labels(&e).and_then(|mut l| l.next()).map(|l| l.offset()..l.offset() + l.len())
-        } else {
-            None
-        };
-        (e.to_string(), range)
-    };
+    let name = file_name(path);
+    let search = search_path(path, includes);
+    let located = |e: protox::Error| locate(&name, e);
     // The text is already read (it is in the source map): parse it from there.
     let own = (path.to_path_buf(), protox::file::File::from_source(&name, text).map_err(located)?);
     let imports = Mutex::new(read_imports(fs, &search, &own, parsed));
@@ -140,10 +158,38 @@ pub(super) fn load(
     let mut compiler = protox::Compiler::with_file_resolver(Resolver { search, imports, own });
     compiler.include_source_info(true);
     compiler.open_file(&name).map_err(located)?;
-    let pool = compiler.descriptor_pool();
-    let Some(file) = pool.get_file_by_name(&name) else {
-        return Ok(Loaded::default());
+    Ok(extract(&compiler.descriptor_pool(), &name, text))
+}
+
+/// The name a loaded file has in its pool: its file name.
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Where a file's imports resolve: its own directory, then the includes.
+fn search_path(path: &Path, includes: &[PathBuf]) -> Vec<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::iter::once(dir.to_path_buf()).chain(includes.iter().cloned()).collect()
+}
+
+/// protox's error as a message, with its range when it points into the
+/// file `name` (not into an import).
+fn locate(name: &str, e: protox::Error) -> (String, Option<Range<usize>>) {
+    let range = if e.file() == Some(name) || e.file().is_none() {
+        miette::Diagnostic::labels(&e).and_then(|mut l| l.next()).map(|l| l.offset()..l.offset() + l.len())
+    } else {
+        None
     };
+    (e.to_string(), range)
+}
+
+/// What the file `name` of `pool` defines (`text` is its source), seeing
+/// only that file and what it imports.
+fn extract(pool: &DescriptorPool, name: &str, text: &str) -> Loaded {
+    let Some(file) = pool.get_file_by_name(name) else {
+        return Loaded::default();
+    };
+    let files = closure(&file);
     let lines = LineIndex::new(text);
     // Source paths → byte ranges: services are [6, s], methods [6, s, 2, m].
     let proto = file.file_descriptor_proto();
@@ -164,7 +210,7 @@ pub(super) fn load(
         })
         .collect();
     let mut loaded = Loaded::default();
-    let http = pool.get_extension_by_name("google.api.http");
+    let http = pool.get_extension_by_name("google.api.http").filter(|e| files.iter().any(|f| *f == e.parent_file()));
     let mut rules = Vec::new();
     for (si, service) in file.services().enumerate() {
         let si = si as i32;
@@ -184,8 +230,226 @@ pub(super) fn load(
         }
     }
     let imports = file.dependencies().map(|d| d.name().to_string()).collect();
-    loaded.proto = Some(LoadedProto { pool: pool.clone(), imports, root: name, rules });
-    Ok(loaded)
+    loaded.proto = Some(LoadedProto { pool: pool.clone(), files, imports, root: name.to_string(), rules });
+    loaded
+}
+
+/// `file` and every file it imports, directly or not, dependencies first:
+/// the order in which protox adds them to a pool of their own (depth
+/// first, in `import` order, each file once).
+fn closure(file: &FileDescriptor) -> Vec<FileDescriptor> {
+    fn visit(file: FileDescriptor, out: &mut Vec<FileDescriptor>) {
+        if out.contains(&file) {
+            return;
+        }
+        for dependency in file.dependencies() {
+            visit(dependency, out);
+        }
+        if !out.contains(&file) {
+            out.push(file);
+        }
+    }
+    let mut out = Vec::new();
+    visit(file.clone(), &mut out);
+    out
+}
+
+/// A `.proto` file of a load, parsed, with the files it imports read and
+/// parsed (into the load's [`ParsedFiles`]), waiting for [`link`].
+pub(super) struct Unlinked {
+    /// Its name in a pool (its file name) and its path.
+    name: String,
+    path: PathBuf,
+    own: protox::file::File,
+    /// The files it imports, directly or not, found in its search path:
+    /// name → path. Well-known types protox provides are not listed.
+    imports: HashMap<String, PathBuf>,
+    /// Whether every import read and parsed and the file's own name finds
+    /// it: only then may it link into a shared pool.
+    clean: bool,
+}
+
+/// Parses one `.proto` file (the text of `path`) and reads what it
+/// imports: the parallel half of a load. Fails with the parser's message
+/// when the file itself does not parse.
+pub(super) fn parse(
+    fs: &dyn FileSystem,
+    path: &Path,
+    text: &str,
+    includes: &[PathBuf],
+    parsed: &ParsedFiles,
+) -> Result<Unlinked, (String, Option<Range<usize>>)> {
+    let name = file_name(path);
+    let search = search_path(path, includes);
+    let own = (path.to_path_buf(), protox::file::File::from_source(&name, text).map_err(|e| locate(&name, e))?);
+    let mut clean = find(fs, &search, &name).as_deref() == Some(path);
+    let mut imports = HashMap::new();
+    for (import, (at, file)) in imports_of(fs, &search, &own, parsed) {
+        clean &= file.is_ok();
+        imports.insert(import, at);
+    }
+    Ok(Unlinked { name, path: own.0, own: own.1, imports, clean })
+}
+
+/// How many shared pools one load links into at most. A file goes into the
+/// first pool that takes it: one where none of its files has another
+/// origin (the same file under two names, as a file alone and as an import
+/// by its include path, cannot share a pool) and that links it. Files no
+/// pool takes compile alone.
+const MAX_POOLS: usize = 16;
+
+/// A descriptor pool shared by many files of one load.
+struct SharedPool {
+    compiler: protox::Compiler,
+    /// What the compiler's resolver hands out: the files of the file being
+    /// linked that the pool lacks.
+    feed: Arc<Mutex<HashMap<String, protox::file::File>>>,
+    /// Each file in the pool: where it was read (`None`: a well-known type
+    /// protox provides).
+    origin: HashMap<String, Option<PathBuf>>,
+    /// Each path read into the pool → its name there.
+    names: HashMap<PathBuf, String>,
+}
+
+/// protox's resolver for a [`SharedPool`]: the fed files, then protobuf's
+/// well-known types.
+struct Feed(Arc<Mutex<HashMap<String, protox::file::File>>>);
+
+impl FileResolver for Feed {
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        let fed = self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        fed.map_or_else(|| GoogleFileResolver::new().open_file(name), Ok)
+    }
+}
+
+impl SharedPool {
+    fn new() -> SharedPool {
+        let feed = Arc::new(Mutex::new(HashMap::new()));
+        let mut compiler = protox::Compiler::with_file_resolver(Feed(Arc::clone(&feed)));
+        compiler.include_source_info(true);
+        SharedPool { compiler, feed, origin: HashMap::new(), names: HashMap::new() }
+    }
+
+    /// Whether the file's own name and its imports mean the same files here.
+    fn agrees(&self, file: &Unlinked) -> bool {
+        let own = std::iter::once((&file.name, &file.path));
+        own.chain(&file.imports).all(|(name, path)| {
+            self.origin.get(name).is_none_or(|o| o.as_ref() == Some(path))
+                && self.names.get(path).is_none_or(|n| n == name)
+        })
+    }
+
+    /// How many of the file's imports (and itself) the pool already holds.
+    fn holds(&self, file: &Unlinked) -> usize {
+        let own = std::iter::once((&file.name, &file.path));
+        own.chain(&file.imports)
+            .filter(|(name, path)| self.origin.get(*name).is_some_and(|o| o.as_ref() == Some(*path)))
+            .count()
+    }
+
+    /// Links `file` into the pool: whether it (with every file it sees)
+    /// is there now, each file from the same origin as when compiled alone.
+    fn link(&mut self, file: &Unlinked, parsed: &ParsedFiles) -> bool {
+        if !self.agrees(file) {
+            return false;
+        }
+        {
+            let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
+            feed.clear();
+            if !self.origin.contains_key(&file.name) {
+                feed.insert(file.name.clone(), file.own.clone());
+            }
+            let cache = parsed.0.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, path) in file.imports.iter().filter(|(name, _)| !self.origin.contains_key(*name)) {
+                if let Some(f) = cache.get(&(path.clone(), name.clone())) {
+                    feed.insert(name.clone(), protox::file::File::clone(f));
+                }
+            }
+        }
+        let before = self.compiler.files().len();
+        let linked = self.compiler.open_file(&file.name).is_ok();
+        self.feed.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        // Record the origin of every file the attempt added, even a failed
+        // one (the pool keeps the imports that linked).
+        let pool = self.compiler.descriptor_pool();
+        for f in pool.files().skip(before) {
+            let path = if f.name() == file.name { Some(&file.path) } else { file.imports.get(f.name()) };
+            if let Some(path) = path {
+                self.names.insert(path.clone(), f.name().to_string());
+            }
+            self.origin.insert(f.name().to_string(), path.cloned());
+        }
+        linked
+            && pool.get_file_by_name(&file.name).is_some_and(|own| {
+                closure(&own).iter().all(|f| {
+                    let expected = if f.name() == file.name { Some(&file.path) } else { file.imports.get(f.name()) };
+                    self.origin.get(f.name()).is_some_and(|o| o.as_ref() == expected)
+                })
+            })
+    }
+}
+
+/// Links the parsed `.proto` files of one load (in order, `(path, text,
+/// parsed)`) and extracts what each defines, in the same order: files
+/// share descriptor pools (see [`MAX_POOLS`]); a file that does not link
+/// into one (an error, or a conflict with other files) is compiled alone
+/// by [`load`], which gives its result or error exactly. The linking is
+/// sequential and in the given order, so the result does not depend on the
+/// thread count.
+pub(super) fn link(
+    fs: &dyn FileSystem,
+    includes: &[PathBuf],
+    parsed: &Arc<ParsedFiles>,
+    files: &[(&Path, &str, &Unlinked)],
+) -> Vec<Parsed> {
+    let mut pools: Vec<SharedPool> = Vec::new();
+    // Per file: the pool it linked into, if any.
+    let mut placed: Vec<Option<usize>> = Vec::with_capacity(files.len());
+    // A pool protox panicked in is not used (nor trusted) further.
+    let mut broken: Vec<bool> = Vec::new();
+    for &(_, _, file) in files {
+        let mut at = None;
+        if file.clean {
+            // The pools that already hold most of what the file imports first:
+            // fewer files linked twice.
+            let mut order: Vec<(std::cmp::Reverse<usize>, usize)> = (0..pools.len())
+                .filter(|&i| !broken[i] && pools[i].agrees(file))
+                .map(|i| (std::cmp::Reverse(pools[i].holds(file)), i))
+                .collect();
+            order.sort_unstable();
+            for (_, i) in order {
+                let pool = &mut pools[i];
+                match catch_panic(|| pool.link(file, parsed)) {
+                    Ok(true) => at = Some(i),
+                    Ok(false) => continue,
+                    Err(_) => {
+                        broken[i] = true;
+                        continue;
+                    }
+                }
+                break;
+            }
+            if at.is_none() && pools.len() < MAX_POOLS {
+                let mut pool = SharedPool::new();
+                if let Ok(true) = catch_panic(|| pool.link(file, parsed)) {
+                    at = Some(pools.len());
+                    pools.push(pool);
+                    broken.push(false);
+                }
+            }
+        }
+        placed.push(at);
+    }
+    let pools: Vec<Option<DescriptorPool>> =
+        pools.iter().zip(&broken).map(|(p, &broken)| (!broken).then(|| p.compiler.descriptor_pool())).collect();
+    files
+        .par_iter()
+        .zip(placed)
+        .map(|((path, text, file), at)| match at.and_then(|i| pools[i].as_ref()) {
+            Some(pool) => super::contained(|| Ok(extract(pool, &file.name, text))),
+            None => super::contained(|| load(fs, path, text, includes, parsed)),
+        })
+        .collect()
 }
 
 /// Field number of the `google.api.http` extension of `MethodOptions`.
@@ -194,6 +458,9 @@ const HTTP_EXTENSION: i32 = 72_295_728;
 /// What the proto loader keeps beyond operations.
 pub(super) struct LoadedProto {
     pub pool: DescriptorPool,
+    /// The files of `pool` this schema sees: its own and what it imports,
+    /// directly or not, dependencies first. A shared pool holds more.
+    pub files: Vec<FileDescriptor>,
     /// The files it imports, as its `import` lines name them.
     pub imports: Vec<String>,
     /// The loaded file's name in the pool.
@@ -357,5 +624,156 @@ mod tests {
         }
         // The shared import is parsed once and cached; each own file is parsed from its text.
         assert_eq!(parsed.0.lock().unwrap().len(), 1);
+    }
+
+    /// `files` (path, text) loaded through [`parse`] and [`link`] on a pool
+    /// of `threads` threads, and each compiled alone through [`load`].
+    fn linked_and_alone(files: &[(&str, &str)], includes: &[&str], threads: usize) -> Vec<(Parsed, Parsed)> {
+        let mut fs = crate::base::fs::MemoryFs::new();
+        for (path, text) in files {
+            fs.insert(path, *text);
+        }
+        let includes: Vec<PathBuf> = includes.iter().map(PathBuf::from).collect();
+        let parsed = Arc::new(ParsedFiles::default());
+        let threads = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let linked = threads.install(|| {
+            let unlinked: Vec<Unlinked> = files
+                .iter()
+                .map(|(path, text)| parse(&fs, Path::new(path), text, &includes, &parsed).unwrap())
+                .collect();
+            let refs: Vec<(&Path, &str, &Unlinked)> =
+                files.iter().zip(&unlinked).map(|((path, text), u)| (Path::new(*path), *text, u)).collect();
+            link(&fs, &includes, &parsed, &refs)
+        });
+        let alone = files.iter().map(|(path, text)| load(&fs, Path::new(path), text, &includes, &Arc::default()));
+        linked.into_iter().zip(alone).collect()
+    }
+
+    /// Each file's name and serialized descriptor, in order; the messages
+    /// seen, sorted; the HTTP bindings.
+    type View = (Vec<(String, Vec<u8>)>, Vec<String>, Vec<String>);
+
+    /// What a schema sees of its pool, comparable across pools.
+    fn view(loaded: &Loaded) -> View {
+        let proto = loaded.proto.as_ref().expect("a .proto schema");
+        let files = proto.files.iter().map(|f| (f.name().to_string(), f.encode_to_vec())).collect();
+        let mut messages: Vec<String> = proto
+            .pool
+            .all_messages()
+            .filter(|m| proto.files.contains(&m.parent_file()))
+            .map(|m| m.full_name().to_string())
+            .collect();
+        messages.sort();
+        let rules = proto.rules.iter().map(|(key, rule, span)| format!("{key} {rule:?} {span:?}")).collect();
+        (files, messages, rules)
+    }
+
+    fn assert_same(files: &[(&str, &str)], includes: &[&str]) {
+        for threads in [1, 3] {
+            for (i, (linked, alone)) in linked_and_alone(files, includes, threads).into_iter().enumerate() {
+                match (linked, alone) {
+                    (Ok(linked), Ok(alone)) => {
+                        // Alone, a file sees its whole pool, in the pool's order.
+                        let own = alone.proto.as_ref().unwrap();
+                        assert!(own.files.iter().eq(own.pool.files().collect::<Vec<_>>().iter()), "{}", files[i].0);
+                        assert_eq!(view(&linked), view(&alone), "{}", files[i].0);
+                        assert_eq!(linked.operations, alone.operations, "{}", files[i].0);
+                        assert_eq!(linked.grpc_services, alone.grpc_services, "{}", files[i].0);
+                    }
+                    (Err(linked), Err(alone)) => assert_eq!(linked, alone, "{}", files[i].0),
+                    (linked, alone) => panic!("{}: linked {:?}, alone {:?}", files[i].0, linked.err(), alone.err()),
+                }
+            }
+        }
+    }
+
+    const ANNOTATED: &str = "syntax = \"proto3\";\npackage shop;\nimport \"google/api/annotations.proto\";\n\
+        message Order { string id = 1; }\n\
+        service Orders { rpc Get(Order) returns (Order) { option (google.api.http) = { get: \"/orders/{id}\" }; } }\n";
+
+    fn google_api() -> Vec<(&'static str, &'static str)> {
+        vec![
+            (
+                "/inc/google/api/annotations.proto",
+                "syntax = \"proto3\";\npackage google.api;\nimport \"google/api/http.proto\";\n\
+                 import \"google/protobuf/descriptor.proto\";\n\
+                 extend google.protobuf.MethodOptions { HttpRule http = 72295728; }\n",
+            ),
+            (
+                "/inc/google/api/http.proto",
+                "syntax = \"proto3\";\npackage google.api;\n\
+                 message HttpRule { oneof pattern { string get = 2; string put = 3; string post = 4; } \
+                 string body = 7; repeated HttpRule additional_bindings = 11; }\n",
+            ),
+        ]
+    }
+
+    #[test]
+    fn files_sharing_a_pool_see_what_they_would_see_alone() {
+        let mut files = google_api();
+        files.push(("/protos/a.proto", ANNOTATED));
+        files.push((
+            "/protos/b.proto",
+            "syntax = \"proto3\";\npackage b;\nimport \"a.proto\";\nservice B { rpc M(shop.Order) returns (shop.Order); }\n",
+        ));
+        files.push(("/protos/c.proto", "syntax = \"proto3\";\npackage c;\nmessage Lone {}\n"));
+        assert_same(&files, &["/inc"]);
+        // b.proto links into the pool a.proto made (a.proto is its import by the same name and path).
+        let results = linked_and_alone(&files, &["/inc"], 2);
+        let pool = |i: usize| results[i].0.as_ref().unwrap().proto.as_ref().unwrap().pool.clone();
+        assert!(pool(2) == pool(3), "a.proto and b.proto share a pool");
+        let c = results[4].0.as_ref().unwrap().proto.as_ref().unwrap();
+        assert_eq!(c.files.iter().map(|f| f.name()).collect::<Vec<_>>(), ["c.proto"]);
+    }
+
+    #[test]
+    fn the_same_name_in_two_directories_and_a_file_imported_under_another_name_load_as_alone() {
+        let files = [
+            // Two different `api.proto`, each its directory's own.
+            (
+                "/svc/v1/api.proto",
+                "syntax = \"proto3\";\npackage v1;\nmessage Req {}\nservice Api { rpc M(Req) returns (Req); }\n",
+            ),
+            (
+                "/svc/v2/api.proto",
+                "syntax = \"proto3\";\npackage v2;\nmessage Req {}\nservice Api { rpc M(Req) returns (Req); }\n",
+            ),
+            // Imported by its include path while loaded under its file name (istio/api's layout).
+            ("/root/net/common.proto", "syntax = \"proto3\";\npackage net;\nmessage Selector { string app = 1; }\n"),
+            (
+                "/root/sec/policy.proto",
+                "syntax = \"proto3\";\npackage sec;\nimport \"net/common.proto\";\n\
+                 service Policies { rpc Get(net.Selector) returns (net.Selector); }\n",
+            ),
+            // Unrelated files defining the same message.
+            ("/x/one.proto", "syntax = \"proto3\";\npackage dup;\nmessage Same {}\n"),
+            ("/x/two.proto", "syntax = \"proto3\";\npackage dup;\nmessage Same {}\n"),
+        ];
+        assert_same(&files, &["/root"]);
+    }
+
+    #[test]
+    fn errors_are_those_of_the_file_compiled_alone() {
+        let files = [
+            ("/p/ok.proto", "syntax = \"proto3\";\npackage ok;\nmessage A {}\n"),
+            ("/p/unknown.proto", "syntax = \"proto3\";\npackage bad;\nmessage B { Missing m = 1; }\n"),
+            ("/p/missing.proto", "syntax = \"proto3\";\npackage bad2;\nimport \"nowhere.proto\";\n"),
+            ("/p/broken_import.proto", "syntax = \"proto3\";\nimport \"broken.proto\";\n"),
+            ("/p/broken.proto", "syntax = \"proto3\";\nmessage {\n"),
+            ("/p/cycle.proto", "syntax = \"proto3\";\nimport \"cycle.proto\";\n"),
+            ("/p/late.proto", "syntax = \"proto3\";\npackage ok;\nimport \"ok.proto\";\nmessage C { A a = 1; }\n"),
+        ];
+        let mut fs = crate::base::fs::MemoryFs::new();
+        for (path, text) in files {
+            fs.insert(path, text);
+        }
+        // broken.proto does not parse: `parse` reports it as `load` does; the others link or fall back.
+        let parsed = ParsedFiles::default();
+        let broken = parse(&fs, Path::new("/p/broken.proto"), files[4].1, &[], &parsed).err();
+        let alone = load(&fs, Path::new("/p/broken.proto"), files[4].1, &[], &Arc::default()).err();
+        assert!(broken.is_some());
+        assert_eq!(broken, alone);
+        let loadable: Vec<(&str, &str)> = files.iter().copied().filter(|(p, _)| *p != "/p/broken.proto").collect();
+        assert_same(&loadable, &[]);
     }
 }
