@@ -422,6 +422,38 @@ fn a_caller_limit_needs_http_and_a_proxy() {
     );
 }
 
+#[test]
+fn a_service_audit_needs_http_and_a_proxy_and_known_fields() {
+    check(
+        r#"
+        service "cache" {
+            owner "t"
+            address "cache.svc" port=6379 protocol="redis"
+            audit
+        //  ^^^^^ MESH0004 error: no HTTP port
+        }
+        service "bank" {
+            owner "t"
+            address "api.bank.example" port=443
+            external
+            audit
+        //  ^^^^^ MESH0002 error
+        }
+        service "web" {
+            owner "t"
+            address "web.svc" port=80
+            audit fields="time caller verdit"
+        //        ^^^^^^^^^^^^^^^^^^^^^^^^^^^ MESH0004 error: invalid value
+        }
+        service "api" {
+            owner "t"
+            address "api.svc" port=80
+            audit fields="caller verdict trace-id header:x-request-id"
+        }
+        "#,
+    );
+}
+
 /// The mesh of the emission tests: `payments` admits the role `backends`
 /// (`orders` by name, `team-store`'s services, the namespace `partners`).
 const EMITTED: &str = r#"
@@ -648,4 +680,41 @@ fn past_its_quota_a_caller_gets_429_with_retry_after_while_another_caller_is_ser
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&forged.stdout), "429");
+}
+
+/// orders' audit records (JSON lines on its proxy's stdout), as (caller, verdict, status).
+fn audit_records(proxy: &EnvoyProcess) -> Vec<(String, String, String)> {
+    proxy
+        .log()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line.trim()).ok())
+        .filter(|record| record.get("verdict").is_some())
+        .map(|record| {
+            let field = |key: &str| record[key].as_str().map_or_else(|| record[key].to_string(), str::to_string);
+            (field("caller"), field("verdict"), field("status"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_audit_record_names_each_callers_identity_and_what_the_proxy_decided() {
+    let (_dir, certs, _app, _web, orders_inbound, proxies) = live("audit\n    caller-limit 1 per=\"hour\"");
+    assert_eq!(curl_orders(&certs, orders_inbound, "cart"), 200);
+    assert_eq!(curl_orders(&certs, orders_inbound, "cart"), 429);
+    assert_eq!(curl_orders(&certs, orders_inbound, "intruder"), 403);
+    let spiffe = |name: &str| format!("spiffe://test.local/ns/default/sa/{name}");
+    let expected = [
+        (spiffe("cart"), "via_upstream".to_string(), "200".to_string()),
+        (spiffe("cart"), "local_rate_limited".to_string(), "429".to_string()),
+        // No allow rule admits it: the allow filter's policies matched none.
+        (spiffe("intruder"), "rbac_access_denied_matched_policy[none]".to_string(), "403".to_string()),
+    ];
+    // Envoy flushes access logs on a timer: wait for the three records.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut records = audit_records(&proxies[0]);
+    while records.len() < expected.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        records = audit_records(&proxies[0]);
+    }
+    assert_eq!(records, expected);
 }

@@ -357,6 +357,8 @@ pub struct MeshMember {
     pub require_token: Option<Spanned<security::IssuerId>>,
     /// Each caller's own rate limit or quota at its proxy (`caller-limit`).
     pub caller_limit: Option<security::CallerLimit>,
+    /// What its proxy records of each incoming request (`audit`).
+    pub audit: Option<security::Audit>,
 }
 
 /// A named stream of events, which services publish to and subscribe to:
@@ -465,6 +467,11 @@ impl Service {
     /// Each caller's rate limit or quota at its proxy (`caller-limit`).
     pub fn caller_limit(&self) -> Option<&security::CallerLimit> {
         self.mesh().and_then(|m| m.caller_limit.as_ref())
+    }
+
+    /// The audit record its proxy writes per incoming request, if any.
+    pub fn audit(&self) -> Option<&security::Audit> {
+        self.mesh().and_then(|m| m.audit.as_ref())
     }
 
     /// Who it is: its proxy's identity; for an external service, which

@@ -315,6 +315,14 @@ pub enum AuditField {
     Principal,
     Claim(String),
     Header(HeaderName),
+    /// The calling workload's identity: the SPIFFE ID of its certificate.
+    Caller,
+    /// What the proxy decided: passed on (`via_upstream`), refused by an
+    /// authorization rule (`rbac_access_denied_matched_policy[deny-N]`, or
+    /// `[none]` when no allow rule matched), throttled (`local_rate_limited`), ...
+    Verdict,
+    /// The request's trace id (empty when it is not traced).
+    TraceId,
 }
 
 impl AuditField {
@@ -330,6 +338,9 @@ impl AuditField {
         "user-agent",
         "flags",
         "principal",
+        "caller",
+        "verdict",
+        "trace-id",
         "claim:NAME",
         "header:NAME",
     ];
@@ -347,6 +358,9 @@ impl AuditField {
             "user-agent" => AuditField::UserAgent,
             "flags" => AuditField::Flags,
             "principal" => AuditField::Principal,
+            "caller" => AuditField::Caller,
+            "verdict" => AuditField::Verdict,
+            "trace-id" => AuditField::TraceId,
             _ => {
                 if let Some(claim) = text.strip_prefix("claim:").filter(|c| !c.is_empty()) {
                     // Envoy's access log names metadata as NAMESPACE:KEY:KEY.
@@ -383,6 +397,9 @@ impl AuditField {
             AuditField::UserAgent => "user-agent".into(),
             AuditField::Flags => "flags".into(),
             AuditField::Principal => "principal".into(),
+            AuditField::Caller => "caller".into(),
+            AuditField::Verdict => "verdict".into(),
+            AuditField::TraceId => "trace-id".into(),
         }
     }
 }

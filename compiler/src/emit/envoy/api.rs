@@ -364,7 +364,7 @@ pub struct StdoutAccessLog {
 /// One JSON object per request, keys sorted: field name → command operator.
 #[derive(Clone, Serialize)]
 pub struct JsonLogFormat {
-    pub json_format: BTreeMap<&'static str, &'static str>,
+    pub json_format: BTreeMap<String, String>,
 }
 
 // ------------------------------------------------------- HTTP and TCP ----

@@ -413,7 +413,7 @@ pub fn access_logs(model: &Model, gateway: &Gateway) -> Vec<Value> {
     for route in &gateway.routes {
         let Some(audit) = &route.audit else { continue };
         let issuer = route.auth.as_ref().map(|a| model.issuer(a.issuer.value).name.value.as_str());
-        let record = record(&audit.fields, issuer);
+        let record = json!(record(&audit.fields, issuer));
         match groups.iter_mut().find(|(r, _)| *r == record) {
             Some((_, routes)) => routes.push(&route.name.value),
             None => groups.push((record, vec![&route.name.value])),
@@ -442,10 +442,15 @@ pub fn access_logs(model: &Model, gateway: &Gateway) -> Vec<Value> {
         .collect()
 }
 
-/// One audit record: the fields in the spec's order, under the spec's names.
-fn record(fields: &[crate::base::Spanned<AuditField>], issuer: Option<&str>) -> Value {
+/// One audit record, gateway's or sidecar's: each field under the spec's
+/// name, with the command operator that fills it in. Claims need the
+/// token's `issuer` (without one they are left out).
+pub(super) fn record(
+    fields: &[crate::base::Spanned<AuditField>],
+    issuer: Option<&str>,
+) -> std::collections::BTreeMap<String, String> {
     let claim = |name: &str| issuer.map(|i| format!("%DYNAMIC_METADATA({JWT_FILTER}:{i}:{name})%"));
-    let mut out = Map::new();
+    let mut out = std::collections::BTreeMap::new();
     for field in fields {
         let value = match &field.value {
             AuditField::Time => Some("%START_TIME%".to_string()),
@@ -462,12 +467,15 @@ fn record(fields: &[crate::base::Spanned<AuditField>], issuer: Option<&str>) -> 
             AuditField::Principal => claim("sub"),
             AuditField::Claim(c) => claim(c),
             AuditField::Header(h) => Some(format!("%REQ({})%", h.as_str())),
+            AuditField::Caller => Some("%DOWNSTREAM_PEER_URI_SAN%".into()),
+            AuditField::Verdict => Some("%RESPONSE_CODE_DETAILS%".into()),
+            AuditField::TraceId => Some("%TRACE_ID%".into()),
         };
         if let Some(value) = value {
-            out.insert(field.value.key(), json!(value));
+            out.insert(field.value.key(), value);
         }
     }
-    Value::Object(out)
+    out
 }
 
 /// A CEL single-quoted string's contents.

@@ -169,6 +169,9 @@ fn inbound_listener<'a>(
             token.into_iter().chain(rbac).chain(limit).chain(grpc_stats).collect(),
         );
         traced(model, service, &mut manager);
+        if let Some(audit) = service.audit() {
+            manager.access_log.push(audit_log(model, service, audit));
+        }
         if inbound_tls.is_some() {
             // The app learns who called: the caller's SPIFFE ID in `x-forwarded-client-cert`.
             manager.forward_client_cert_details = Some("SANITIZE_SET");
@@ -427,6 +430,18 @@ fn traced<'a>(model: &'a Model, service: &'a Service, manager: &mut HttpConnecti
     if let Some(sampling) = service.trace_sampling(model) {
         manager.tracing = super::tracing::tracer(model, service.trace_name(), sampling);
         manager.access_log = super::tracing::access_logs(model);
+    }
+}
+
+/// The service's audit record of each incoming request, one JSON line on
+/// the proxy's stdout, in the gateway's format (claims of the token it requires).
+fn audit_log<'a>(model: &Model, service: &Service, audit: &crate::model::security::Audit) -> super::api::AccessLog<'a> {
+    let issuer = service.require_token().map(|t| model.issuer(t.value).name.value.as_str());
+    let json_format = super::security::record(&audit.fields, issuer);
+    use super::api::{AccessLog, JsonLogFormat, StdoutAccessLog};
+    AccessLog {
+        name: "envoy.access_loggers.stdout",
+        typed_config: Any::StdoutAccessLog(StdoutAccessLog { log_format: JsonLogFormat { json_format } }),
     }
 }
 

@@ -64,7 +64,7 @@ pub fn access_logs(model: &Model) -> Vec<AccessLog<'static>> {
     if model.tracing.is_none() {
         return Vec::new();
     }
-    let json_format = BTreeMap::from([
+    let json_format: BTreeMap<String, String> = [
         ("authority", "%REQ(:AUTHORITY)%"),
         ("duration_ms", "%DURATION%"),
         ("method", "%REQ(:METHOD)%"),
@@ -75,7 +75,10 @@ pub fn access_logs(model: &Model) -> Vec<AccessLog<'static>> {
         ("status", "%RESPONSE_CODE%"),
         ("trace_id", "%TRACE_ID%"),
         ("upstream_cluster", "%UPSTREAM_CLUSTER%"),
-    ]);
+    ]
+    .into_iter()
+    .map(|(key, operator)| (key.to_string(), operator.to_string()))
+    .collect();
     vec![AccessLog {
         name: "envoy.access_loggers.stdout",
         typed_config: Any::StdoutAccessLog(StdoutAccessLog { log_format: JsonLogFormat { json_format } }),

@@ -264,6 +264,15 @@ fn service_notes(
             "Istio's resources have no per-caller local rate limit; run the envoy backend's sidecars, or add an EnvoyFilter with the sidecar's `envoy.filters.http.local_ratelimit.caller` filter",
         ));
     }
+    if let Some(audit) = service.audit() {
+        notes.push("the audit record (Istio's Telemetry access logs have no per-service record format)".to_string());
+        unexpressed.push(Unexpressed::new(
+            audit.span,
+            "this `audit`",
+            without,
+            "Istio's Telemetry API turns access logging on but takes its format from the mesh config, for every workload alike; set `accessLogFormat` in MeshConfig with the fields of the envoy backend's sidecar `access_log`",
+        ));
+    }
     if in_cluster(host) && !service.endpoints.is_empty() {
         notes.push("declared endpoints (Kubernetes serves the cluster name's own)".to_string());
     } else if service.endpoints.iter().any(|i| i.priority > 0) {

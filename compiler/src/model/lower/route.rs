@@ -175,7 +175,7 @@ impl Lower<'_> {
                     },
                     None => failed = true,
                 },
-                "audit" => match self.audit(child) {
+                "audit" => match self.audit(child, &["time", "method", "path", "status", "duration", "route", "principal"]) {
                     Some(a) => audit = Some(a),
                     None => failed = true,
                 },

@@ -373,8 +373,9 @@ impl Lower<'_> {
         (requests, per)
     }
 
-    /// `audit fields="method path status principal claim:sub"`.
-    pub(super) fn audit(&mut self, node: &Node) -> Option<Audit> {
+    /// `audit fields="method path status principal claim:sub"`; without
+    /// `fields`, the `defaults`.
+    pub(super) fn audit(&mut self, node: &Node, defaults: &[&str]) -> Option<Audit> {
         read::check_entries(node, 0, &["fields"], self.sink);
         read::no_children(node, self.sink);
         let fields = match read::string_prop(node, "fields", None, self.sink) {
@@ -391,7 +392,7 @@ impl Lower<'_> {
                 parsed?
             }
             None if node.property("fields").is_some() => return None,
-            None => ["time", "method", "path", "status", "duration", "route", "principal"]
+            None => defaults
                 .iter()
                 .filter_map(|f| AuditField::parse(f).ok())
                 .map(|f| Spanned::new(f, node.name_span))

@@ -19,6 +19,9 @@ use crate::model::{
 };
 use crate::syntax::{Node, Value};
 
+/// What a sidecar's audit record holds unless `fields` says otherwise.
+const SIDECAR_AUDIT: &[&str] = &["time", "caller", "method", "path", "status", "verdict", "duration", "trace-id"];
+
 const CHILDREN: &[&str] = &[
     "owner",
     "address",
@@ -35,6 +38,7 @@ const CHILDREN: &[&str] = &[
     "authorization",
     "require-token",
     "caller-limit",
+    "audit",
     "external",
     "publishes",
     "subscribes",
@@ -72,6 +76,7 @@ impl Lower<'_> {
         let mut mtls = Some(None);
         let mut require_token = Some(None);
         let mut caller_limit = Some(None);
+        let mut audit = Some(None);
         let mut external = None;
         let mut tracing_node = None;
         for child in node.children() {
@@ -112,6 +117,7 @@ impl Lower<'_> {
                 "mtls" if once.first(child, self.sink) => mtls = self.mode_node(child).map(Some),
                 "require-token" if once.first(child, self.sink) => require_token = self.require_token(child).map(Some),
                 "caller-limit" if once.first(child, self.sink) => caller_limit = self.caller_limit(child).map(Some),
+                "audit" if once.first(child, self.sink) => audit = self.audit(child, SIDECAR_AUDIT).map(Some),
                 "external" if once.first(child, self.sink) => {
                     read::check_entries(child, 0, &[], self.sink);
                     read::no_children(child, self.sink);
@@ -146,6 +152,7 @@ impl Lower<'_> {
                 "authorization",
                 "require-token",
                 "caller-limit",
+                "audit",
                 "external",
             ];
             if let Some(child) = node.children().iter().find(|c| inbound.contains(&c.name.as_str())) {
@@ -184,7 +191,7 @@ impl Lower<'_> {
         };
         if let Some(external) = external {
             // Settings of our proxy make no sense where we run none.
-            let proxied = ["sidecar", "identity", "mtls", "authorization", "require-token", "caller-limit"];
+            let proxied = ["sidecar", "identity", "mtls", "authorization", "require-token", "caller-limit", "audit"];
             if let Some(child) = node.children().iter().find(|c| proxied.contains(&c.name.as_str())) {
                 self.sink.push(
                     Diagnostic::new(
@@ -210,6 +217,7 @@ impl Lower<'_> {
         let identity = self.identity(identity_node, Identity::default_for(&name.value, host));
         let (call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token, caller_limit) =
             (call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?, caller_limit?);
+        let audit = audit?;
         let tracing = tracing?;
         let objectives = objectives?;
         if let (Some(limit), Some(address)) = (&caller_limit, &address) {
@@ -219,6 +227,17 @@ impl Lower<'_> {
                         .at(limit.span, "no HTTP port")
                         .with_label(address.span, "plain TCP only")
                         .help("remove it: a TCP proxy has no requests to count (limit connections with `traffic { circuit-breaker max-connections= }`)"),
+                );
+                return None;
+            }
+        }
+        if let (Some(audit), Some(address)) = (&audit, &address) {
+            if !address.value.ports.iter().any(|p| p.protocol.is_http()) {
+                self.sink.push(
+                    Diagnostic::new(Code::InvalidValue, "`audit` records HTTP requests, and the service serves none")
+                        .at(audit.span, "no HTTP port")
+                        .with_label(address.span, "plain TCP only")
+                        .help("remove it: its proxy sees connections, not requests, on a TCP port"),
                 );
                 return None;
             }
@@ -252,6 +271,7 @@ impl Lower<'_> {
                     authorization: None,
                     require_token,
                     caller_limit,
+                    audit,
                 }),
             },
             tracing,
