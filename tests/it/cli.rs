@@ -203,7 +203,8 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
         })
         .filter(|path| path.starts_with("descriptors/"))
         .collect();
-    let descriptors: std::collections::BTreeSet<String> = descriptors.iter().map(|(p, _)| p.replacen("contracts/", "", 1)).collect();
+    let descriptors: std::collections::BTreeSet<String> =
+        descriptors.iter().map(|(p, _)| p.replacen("contracts/", "", 1)).collect();
     assert_eq!(descriptors.len(), 5, "the shop's gRPC protos and their imports: {descriptors:?}");
     assert_eq!(descriptors, named);
     assert_eq!(
@@ -708,7 +709,8 @@ fn backends_lists_every_backend_and_build_runs_only_those_selected() {
     assert!(stderr(&unknown).contains("did you mean `istio`?"), "{}", stderr(&unknown));
 
     // `--xds-dir` with no Envoy proxy backend selected would change nothing: refused, not ignored.
-    let no_proxy = meshc(&["build", path(&shop()), "-o", path(&out_dir), "--backend", "istio", "--xds-dir", "/etc/xds"]);
+    let no_proxy =
+        meshc(&["build", path(&shop()), "-o", path(&out_dir), "--backend", "istio", "--xds-dir", "/etc/xds"]);
     assert_eq!(no_proxy.status.code(), Some(2));
     assert!(stderr(&no_proxy).contains("`--xds-dir` has no effect"), "{}", stderr(&no_proxy));
     let proxy = ["--backend", "envoy-sidecar", "--xds-dir", "/etc/xds"];

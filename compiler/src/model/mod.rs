@@ -358,7 +358,7 @@ pub struct MeshMember {
     /// Each caller's own rate limit or quota at its proxy (`caller-limit`).
     pub caller_limit: Option<security::CallerLimit>,
     /// What its proxy records of each incoming request (`audit`).
-    pub audit: Option<security::Audit>,
+    pub audit: Option<Box<security::Audit>>,
 }
 
 /// A named stream of events, which services publish to and subscribe to:
@@ -471,7 +471,7 @@ impl Service {
 
     /// The audit record its proxy writes per incoming request, if any.
     pub fn audit(&self) -> Option<&security::Audit> {
-        self.mesh().and_then(|m| m.audit.as_ref())
+        self.mesh().and_then(|m| m.audit.as_deref())
     }
 
     /// Who it is: its proxy's identity; for an external service, which

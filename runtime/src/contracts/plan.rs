@@ -439,7 +439,8 @@ fn read_descriptors(
     let mut set = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let fail = |why: String| PlanError(format!("`descriptors[{i}]` ({entry:?}): {why}"));
-        let plain = |name: &str| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let plain =
+            |name: &str| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !entry.strip_prefix("../descriptors/").and_then(|name| name.strip_suffix(".b64")).is_some_and(plain) {
             return Err(fail("not a descriptor path (`../descriptors/NAME.b64`)".into()));
         }
@@ -499,10 +500,7 @@ impl Plan {
 
     /// Reads the descriptors the plan names through `read` (given each
     /// path relative to the plan).
-    pub fn with_descriptors(
-        mut self,
-        read: impl FnMut(&str) -> std::io::Result<String>,
-    ) -> Result<Plan, PlanError> {
+    pub fn with_descriptors(mut self, read: impl FnMut(&str) -> std::io::Result<String>) -> Result<Plan, PlanError> {
         self.descriptor_set = Some(read_descriptors(&self.descriptors, read)?);
         Ok(self)
     }
@@ -603,7 +601,11 @@ mod tests {
     fn with_descriptors(entries: &[&str], files: &[(&str, String)]) -> Result<Plan, PlanError> {
         let plan = PLAN.replace(r#""messages": [],"#, &format!(r#""messages": [], "descriptors": {entries:?},"#));
         Plan::from_json(&plan).unwrap().with_descriptors(|path| {
-            files.iter().find(|(p, _)| *p == path).map(|(_, text)| text.clone()).ok_or_else(|| std::io::ErrorKind::NotFound.into())
+            files
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, text)| text.clone())
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into())
         })
     }
 
@@ -632,7 +634,9 @@ mod tests {
 
     #[test]
     fn a_descriptor_path_of_another_shape_is_refused_unread() {
-        for entry in ["../../secrets.b64", "/etc/passwd", "../descriptors/x/../../y.b64", "../descriptors/.b64", "x.b64"] {
+        for entry in
+            ["../../secrets.b64", "/etc/passwd", "../descriptors/x/../../y.b64", "../descriptors/.b64", "x.b64"]
+        {
             let error = with_descriptors(&[entry], &[]).unwrap_err().to_string();
             assert!(error.contains("not a descriptor path"), "{entry}: {error}");
         }

@@ -361,9 +361,9 @@ impl<'s> Descriptors<'s> {
                 .map(|(name, bytes)| {
                     let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
                     let hash: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
-                    files.entry(format!("contracts/descriptors/{hash}.b64")).or_insert_with(|| {
-                        (base64::engine::general_purpose::STANDARD.encode(&bytes) + "\n", origin)
-                    });
+                    files
+                        .entry(format!("contracts/descriptors/{hash}.b64"))
+                        .or_insert_with(|| (base64::engine::general_purpose::STANDARD.encode(&bytes) + "\n", origin));
                     (name, format!("../descriptors/{hash}.b64"))
                 })
                 .collect()

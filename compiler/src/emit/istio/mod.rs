@@ -139,8 +139,11 @@ fn service_file(
         .chain(istio_identity::service_resources(model, schemas, service))
         .collect();
     let path = format!("istio/service-{}.yaml", service.name.value);
-    let without =
-        if docs.is_empty() { "the service gets no Istio resource".to_string() } else { format!("`{path}` is built without it") };
+    let without = if docs.is_empty() {
+        "the service gets no Istio resource".to_string()
+    } else {
+        format!("`{path}` is built without it")
+    };
     let notes = service_notes(service, calls, &without, unexpressed);
     if let (Some(first), false) = (docs.first_mut(), notes.is_empty()) {
         first["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: notes.join("; ") });

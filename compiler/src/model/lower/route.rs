@@ -175,10 +175,12 @@ impl Lower<'_> {
                     },
                     None => failed = true,
                 },
-                "audit" => match self.audit(child, &["time", "method", "path", "status", "duration", "route", "principal"]) {
-                    Some(a) => audit = Some(a),
-                    None => failed = true,
-                },
+                "audit" => {
+                    match self.audit(child, &["time", "method", "path", "status", "duration", "route", "principal"]) {
+                        Some(a) => audit = Some(a),
+                        None => failed = true,
+                    }
+                }
                 "public" => match self.public(child) {
                     Some(p) => public = Some(p),
                     None => failed = true,

@@ -117,7 +117,9 @@ impl Lower<'_> {
                 "mtls" if once.first(child, self.sink) => mtls = self.mode_node(child).map(Some),
                 "require-token" if once.first(child, self.sink) => require_token = self.require_token(child).map(Some),
                 "caller-limit" if once.first(child, self.sink) => caller_limit = self.caller_limit(child).map(Some),
-                "audit" if once.first(child, self.sink) => audit = self.audit(child, SIDECAR_AUDIT).map(Some),
+                "audit" if once.first(child, self.sink) => {
+                    audit = self.audit(child, SIDECAR_AUDIT).map(|a| Some(Box::new(a)))
+                }
                 "external" if once.first(child, self.sink) => {
                     read::check_entries(child, 0, &[], self.sink);
                     read::no_children(child, self.sink);
