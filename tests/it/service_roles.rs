@@ -559,6 +559,9 @@ service "orders" {{
     traffic {{ outlier-detection consecutive-5xx=100 }}
     authorization {{
         allow role="storefront"
+        deny "cart" {{
+            header "x-debug" exact="1"
+        }}
     }}
     {orders_extra}
 }}
@@ -682,6 +685,24 @@ fn past_its_quota_a_caller_gets_429_with_retry_after_while_another_caller_is_ser
     assert_eq!(String::from_utf8_lossy(&forged.stdout), "429");
 }
 
+/// [`curl_orders`] with one more request header (`NAME: VALUE`): the status.
+fn curl_orders_with(certs: &Path, port: u16, identity: &str, header: &str) -> u16 {
+    let output = Command::new("curl")
+        .args(["--silent", "--output", "/dev/null", "--write-out", "%{http_code}", "--max-time", "5"])
+        .arg("--cacert")
+        .arg(certs.join("ca.pem"))
+        .arg("--cert")
+        .arg(certs.join(format!("{identity}.pem")))
+        .arg("--key")
+        .arg(certs.join(format!("{identity}-key.pem")))
+        .args(["--header", header])
+        .args(["--resolve", &format!("orders.internal:{port}:127.0.0.1")])
+        .arg(format!("https://orders.internal:{port}/orders/1"))
+        .output()
+        .expect("curl runs (Debian package curl)");
+    String::from_utf8_lossy(&output.stdout).parse().expect("a status")
+}
+
 /// orders' audit records (JSON lines on its proxy's stdout), as (caller, verdict, status).
 fn audit_records(proxy: &EnvoyProcess) -> Vec<(String, String, String)> {
     proxy
@@ -702,12 +723,18 @@ fn the_audit_record_names_each_callers_identity_and_what_the_proxy_decided() {
     assert_eq!(curl_orders(&certs, orders_inbound, "cart"), 200);
     assert_eq!(curl_orders(&certs, orders_inbound, "cart"), 429);
     assert_eq!(curl_orders(&certs, orders_inbound, "intruder"), 403);
+    // feed with the header cart's deny rule names is still served; cart with it is refused by that rule.
+    assert_eq!(curl_orders_with(&certs, orders_inbound, "feed", "x-debug: 1"), 200);
+    assert_eq!(curl_orders_with(&certs, orders_inbound, "cart", "x-debug: 1"), 403);
     let spiffe = |name: &str| format!("spiffe://test.local/ns/default/sa/{name}");
     let expected = [
         (spiffe("cart"), "via_upstream".to_string(), "200".to_string()),
         (spiffe("cart"), "local_rate_limited".to_string(), "429".to_string()),
         // No allow rule admits it: the allow filter's policies matched none.
         (spiffe("intruder"), "rbac_access_denied_matched_policy[none]".to_string(), "403".to_string()),
+        ("spiffe://test.local/ns/partners/sa/feed".to_string(), "via_upstream".to_string(), "200".to_string()),
+        // The first (0th) deny rule of orders' authorization.
+        (spiffe("cart"), "rbac_access_denied_matched_policy[deny-0]".to_string(), "403".to_string()),
     ];
     // Envoy flushes access logs on a timer: wait for the three records.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
