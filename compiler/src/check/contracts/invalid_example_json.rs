@@ -1,5 +1,6 @@
-//! An example's `body` or a topic example's `message` must be JSON; the
-//! label points at the character the parser stopped at.
+//! An example's `body`, a topic example's `message` and a static
+//! fallback's `body` must be JSON; the label points at the character the
+//! parser stopped at.
 
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::Model;
@@ -12,7 +13,7 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
         let message = error.to_string();
         let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
         sink.push(
-            Diagnostic::new(Code::InvalidExampleJson, format!("this example is not JSON: {message}"))
+            Diagnostic::new(Code::InvalidExampleJson, format!("not valid JSON: {message}"))
                 .at(json.span_of(offset..offset + 1), "the JSON parser stopped here")
                 .help("write the JSON in a raw string, #\"...\"# (or #\"\"\" ... \"\"\"# over several lines), so quotes need no escapes"),
         );
