@@ -40,10 +40,9 @@ pub(crate) fn bind_fresh() -> TcpListener {
     let range = below_ephemeral();
     let size = u32::from(range.end - range.start);
     // Start where another test process (another crate's binary) is unlikely to.
-    let mut next = std::process::id().wrapping_mul(7919) % size.max(1);
-    for _ in 0..size {
-        let port = range.start + (next % size) as u16;
-        next += 1;
+    let start = std::process::id().wrapping_mul(7919) % size.max(1);
+    for offset in 0..size {
+        let port = range.start + ((start + offset) % size) as u16;
         if !lock(handed_out()).insert(port) {
             continue;
         }
