@@ -587,12 +587,17 @@ fn meshc(args: &[&str]) {
 
 /// An HTTPS request to orders' sidecar as a client holding `identity`'s certificate: the status.
 fn curl_orders(certs: &Path, port: u16, identity: &str) -> u16 {
-    let (status, _) = curl_orders_headers(certs, port, identity);
+    curl_orders_with(certs, port, identity, &[])
+}
+
+/// [`curl_orders`] with more request headers (`NAME: VALUE`): the status.
+fn curl_orders_with(certs: &Path, port: u16, identity: &str, headers: &[&str]) -> u16 {
+    let (status, _) = curl_orders_headers(certs, port, identity, headers);
     status
 }
 
 /// The same, with the response's headers (lowercase names).
-fn curl_orders_headers(certs: &Path, port: u16, identity: &str) -> (u16, String) {
+fn curl_orders_headers(certs: &Path, port: u16, identity: &str, headers: &[&str]) -> (u16, String) {
     let output = Command::new("curl")
         .args(["--silent", "--show-error", "--max-time", "5", "--output", "/dev/null", "--dump-header", "-"])
         .args(["--write-out", "\n%{http_code}"])
@@ -602,6 +607,7 @@ fn curl_orders_headers(certs: &Path, port: u16, identity: &str) -> (u16, String)
         .arg(certs.join(format!("{identity}.pem")))
         .arg("--key")
         .arg(certs.join(format!("{identity}-key.pem")))
+        .args(headers.iter().flat_map(|header| ["--header", header]))
         .args(["--resolve", &format!("orders.internal:{port}:127.0.0.1")])
         .arg(format!("https://orders.internal:{port}/orders/1"))
         .output()
@@ -660,7 +666,7 @@ fn past_its_quota_a_caller_gets_429_with_retry_after_while_another_caller_is_ser
     assert_eq!(curl_orders(&certs, orders_inbound, "cart"), 200);
     assert_eq!(curl_orders(&certs, orders_inbound, "cart"), 200);
     let hits = app.hits();
-    let (status, headers) = curl_orders_headers(&certs, orders_inbound, "cart");
+    let (status, headers) = curl_orders_headers(&certs, orders_inbound, "cart", &[]);
     assert_eq!(status, 429, "{headers}");
     assert!(headers.contains("retry-after: 3600"), "{headers}");
     assert_eq!(app.hits(), hits, "the throttled request never reached the app");
@@ -669,38 +675,8 @@ fn past_its_quota_a_caller_gets_429_with_retry_after_while_another_caller_is_ser
     let response = support::http_request(web_outbound, "GET", "/orders/1", &[("host", "orders")]);
     assert_eq!(response.status, 200, "{}", response.body);
     // A forged caller header changes nothing: the proxy writes the certificate's identity over it.
-    let forged = Command::new("curl")
-        .args(["--silent", "--output", "/dev/null", "--write-out", "%{http_code}", "--max-time", "5"])
-        .arg("--cacert")
-        .arg(certs.join("ca.pem"))
-        .arg("--cert")
-        .arg(certs.join("cart.pem"))
-        .arg("--key")
-        .arg(certs.join("cart-key.pem"))
-        .args(["--header", "x-meshc-caller: spiffe://test.local/ns/default/sa/someone-else"])
-        .args(["--resolve", &format!("orders.internal:{orders_inbound}:127.0.0.1")])
-        .arg(format!("https://orders.internal:{orders_inbound}/orders/1"))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&forged.stdout), "429");
-}
-
-/// [`curl_orders`] with one more request header (`NAME: VALUE`): the status.
-fn curl_orders_with(certs: &Path, port: u16, identity: &str, header: &str) -> u16 {
-    let output = Command::new("curl")
-        .args(["--silent", "--output", "/dev/null", "--write-out", "%{http_code}", "--max-time", "5"])
-        .arg("--cacert")
-        .arg(certs.join("ca.pem"))
-        .arg("--cert")
-        .arg(certs.join(format!("{identity}.pem")))
-        .arg("--key")
-        .arg(certs.join(format!("{identity}-key.pem")))
-        .args(["--header", header])
-        .args(["--resolve", &format!("orders.internal:{port}:127.0.0.1")])
-        .arg(format!("https://orders.internal:{port}/orders/1"))
-        .output()
-        .expect("curl runs (Debian package curl)");
-    String::from_utf8_lossy(&output.stdout).parse().expect("a status")
+    let forged = ["x-meshc-caller: spiffe://test.local/ns/default/sa/someone-else"];
+    assert_eq!(curl_orders_with(&certs, orders_inbound, "cart", &forged), 429);
 }
 
 /// orders' audit records (JSON lines on its proxy's stdout), as (caller, verdict, status).
@@ -724,8 +700,8 @@ fn the_audit_record_names_each_callers_identity_and_what_the_proxy_decided() {
     assert_eq!(curl_orders(&certs, orders_inbound, "cart"), 429);
     assert_eq!(curl_orders(&certs, orders_inbound, "intruder"), 403);
     // feed with the header cart's deny rule names is still served; cart with it is refused by that rule.
-    assert_eq!(curl_orders_with(&certs, orders_inbound, "feed", "x-debug: 1"), 200);
-    assert_eq!(curl_orders_with(&certs, orders_inbound, "cart", "x-debug: 1"), 403);
+    assert_eq!(curl_orders_with(&certs, orders_inbound, "feed", &["x-debug: 1"]), 200);
+    assert_eq!(curl_orders_with(&certs, orders_inbound, "cart", &["x-debug: 1"]), 403);
     let spiffe = |name: &str| format!("spiffe://test.local/ns/default/sa/{name}");
     let expected = [
         (spiffe("cart"), "via_upstream".to_string(), "200".to_string()),

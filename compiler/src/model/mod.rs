@@ -536,6 +536,16 @@ impl Service {
         &self.versions[id.index()]
     }
 
+    /// Its calls that declare a `load`, by callee (in callee order): what the
+    /// load analyses hold against each callee's limits.
+    pub fn loaded_calls_by_callee(&self) -> std::collections::BTreeMap<ServiceId, Vec<&Call>> {
+        let mut by_callee: std::collections::BTreeMap<ServiceId, Vec<&Call>> = std::collections::BTreeMap::new();
+        for call in self.calls.iter().filter(|c| c.load.is_some()) {
+            by_callee.entry(call.target.value).or_default().push(call);
+        }
+        by_callee
+    }
+
     /// A call's retries: its own, else the service's default; none for a TCP call.
     pub fn call_retries<'a>(&'a self, call: &'a Call) -> Option<&'a traffic::RetryPolicy> {
         call.retries.as_ref().or(self.call_defaults.retries.as_ref()).filter(|_| !call.tcp)

@@ -7,24 +7,18 @@
 //! `requests / period` per proxy, or part of the caller's calls get 429 on
 //! a normal day. The expected load of a caller's calls to one callee adds up.
 
-use std::collections::BTreeMap;
-
 use crate::diag::{Code, Diagnostic, Sink};
-use crate::model::{Call, Model, ServiceId};
+use crate::model::{Call, Model};
 use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     for service in &model.services {
-        let mut by_callee: BTreeMap<ServiceId, Vec<&Call>> = BTreeMap::new();
-        for call in service.calls.iter().filter(|c| c.load.is_some()) {
-            by_callee.entry(call.target.value).or_default().push(call);
-        }
-        for (target, calls) in by_callee {
+        for (target, calls) in service.loaded_calls_by_callee() {
             let callee = model.service(target);
             let Some(limit) = callee.caller_limit() else { continue };
             let attempts = |call: &Call| service.call_retries(call).map_or(1, |p| p.attempts());
-            let rate = |call: &Call| call.load.as_ref().map_or(0.0, |l| f64::from(l.value.rps)) * attempts(call) as f64;
-            let expected: f64 = calls.iter().map(|c| rate(c)).sum();
+            let rps = |call: &Call| call.load.as_ref().map_or(0, |l| l.value.rps);
+            let expected: f64 = calls.iter().map(|c| f64::from(rps(c)) * attempts(c) as f64).sum();
             // Each instance's proxy counts the caller's share of the load on its own.
             let proxies = callee.endpoints.len().max(1);
             let admitted = limit.per_second() * proxies as f64;
@@ -34,8 +28,8 @@ pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
             let terms: Vec<String> = calls
                 .iter()
                 .map(|c| match attempts(c) {
-                    1 => format!("{} rps", c.load.as_ref().map_or(0, |l| l.value.rps)),
-                    n => format!("{} rps × {n} attempts", c.load.as_ref().map_or(0, |l| l.value.rps)),
+                    1 => format!("{} rps", rps(c)),
+                    n => format!("{} rps × {n} attempts", rps(c)),
                 })
                 .collect();
             let instances = if proxies == 1 { String::new() } else { format!(" at each of its {proxies} instances") };

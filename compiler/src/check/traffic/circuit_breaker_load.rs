@@ -6,19 +6,13 @@
 //! limit, the breaker rejects normal traffic with 503 (flag `UO`) on a
 //! healthy day. The expected load of a caller's calls to one callee adds up.
 
-use std::collections::BTreeMap;
-
 use crate::diag::{Code, Diagnostic, Sink};
-use crate::model::{Call, Model, ServiceId};
+use crate::model::Model;
 use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, _schemas: &SchemaIndex, sink: &mut Sink) {
     for service in &model.services {
-        let mut by_callee: BTreeMap<ServiceId, Vec<&Call>> = BTreeMap::new();
-        for call in service.calls.iter().filter(|c| c.load.is_some()) {
-            by_callee.entry(call.target.value).or_default().push(call);
-        }
-        for (target, calls) in by_callee {
+        for (target, calls) in service.loaded_calls_by_callee() {
             let callee = model.service(target);
             let Some(breaker) = &callee.traffic.circuit_breaker else { continue };
             let (limit, what) = match (breaker.value.max_requests, breaker.value.max_connections) {
