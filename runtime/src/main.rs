@@ -69,6 +69,16 @@
 //! [--probe-plan FILE] [--probe-junit FILE] [--sarif FILE]` it runs the
 //! penetration probes of `OUT/probes/plan.json` (or FILE) against the mesh
 //! instead, exiting 0 only when every probe passed (docs/testing.md).
+//! `--issuer-key ISSUER=FILE` has the issuer sign with that key (PKCS#8
+//! PEM, P-256) instead of one made for the run. After the gateways' URLs it
+//! prints each sidecar's inbound listener (`sidecar-SERVICE.PORT inbound: ADDR`).
+//!
+//! `meshc-runtime probe --plan OUT/probes/plan.json --gateway NAME=HOST:PORT...
+//! [--service NAME=HOST:PORT]... [--cert-dir DIR] [--token-env ISSUER=VAR]...
+//! [--issuer-key ISSUER=FILE]... [--junit FILE] [--sarif FILE]` runs the
+//! penetration probes against a running mesh `up` did not start (staging):
+//! the same runner and reports as `up --probe`. A probe whose gateway,
+//! sidecar, certificates or tokens were not given is skipped with the reason.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -220,6 +230,37 @@ enum Command {
         /// With --probe: write a SARIF 2.1.0 log here.
         #[arg(long, value_name = "FILE", requires = "probe")]
         sarif: Option<PathBuf>,
+        /// The issuer signs with this key (unencrypted PKCS#8 PEM, P-256) instead of one made for the run; repeatable.
+        #[arg(long = "issuer-key", value_name = "ISSUER=FILE")]
+        issuer_keys: Vec<String>,
+    },
+    /// Run the penetration probes against a running mesh (staging); exit 1 on a finding.
+    Probe {
+        /// The plan meshc writes (`probes/plan.json`).
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
+        /// Where a gateway listens (plain HTTP); repeatable.
+        #[arg(long = "gateway", value_name = "NAME=HOST:PORT")]
+        gateways: Vec<String>,
+        /// Where a service's sidecar takes mutual TLS; repeatable.
+        #[arg(long = "service", value_name = "NAME=HOST:PORT")]
+        services: Vec<String>,
+        /// The workloads' certificates (`meshc certs --cert-dir`), for the authorization probes.
+        #[arg(long, value_name = "DIR")]
+        cert_dir: Option<PathBuf>,
+        /// The environment variable holding a valid token of an issuer (its `iss`); repeatable.
+        /// Probes that must change its claims need the issuer's key instead.
+        #[arg(long = "token-env", value_name = "ISSUER=VAR")]
+        token_envs: Vec<String>,
+        /// A test issuer's signing key (unencrypted PKCS#8 PEM, P-256; `kid`: its RFC 7638 thumbprint); repeatable.
+        #[arg(long = "issuer-key", value_name = "ISSUER=FILE")]
+        issuer_keys: Vec<String>,
+        /// Write JUnit XML here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write a SARIF 2.1.0 log here.
+        #[arg(long, value_name = "FILE")]
+        sarif: Option<PathBuf>,
     },
 }
 
@@ -276,9 +317,13 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::TokenExchange { config, listen } => token_exchange(config, listen),
         Command::Events { command } => events(command),
         Command::Health { config, listen } => health_monitor(config, listen),
-        Command::Up { out, run, contracts, junit, json, probe, probe_plan, probe_junit, sarif } => {
+        Command::Up { out, run, contracts, junit, json, probe, probe_plan, probe_junit, sarif, issuer_keys } => {
             let probes = probe.then_some(ProbeReports { plan: probe_plan, junit: probe_junit, sarif });
-            up(out, run, contracts.then_some(Reports { junit, json }), probes)
+            up(out, run, &issuer_keys, contracts.then_some(Reports { junit, json }), probes)
+        }
+        Command::Probe { plan, gateways, services, cert_dir, token_envs, issuer_keys, junit, sarif } => {
+            let addresses = Addresses { gateways, services, cert_dir };
+            standalone_probes(&plan, addresses, &token_envs, &issuer_keys, junit, sarif)
         }
         Command::Mock { config, listen } => contract_mock(config, listen),
         Command::Contracts {
@@ -310,13 +355,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     gateway.split_once('=').ok_or_else(|| format!("--gateway {gateway:?}: expected NAME=HOST:PORT"))?;
                 options.gateways.insert(name.to_string(), target.to_string());
             }
-            let mut tokens = GivenTokens::default();
-            for entry in token_envs {
-                let (issuer, var) =
-                    entry.rsplit_once('=').ok_or_else(|| format!("--token-env {entry:?}: expected ISSUER=VAR"))?;
-                let token = std::env::var(var).map_err(|_| format!("--token-env {issuer}={var}: ${var} is not set"))?;
-                tokens.0.insert(issuer.to_string(), token);
-            }
+            let tokens = GivenTokens(tokens_from_env(&token_envs)?);
             if !tokens.0.is_empty() {
                 options.tokens = Some(std::sync::Arc::new(tokens));
             }
@@ -338,7 +377,85 @@ struct ProbeReports {
     sarif: Option<PathBuf>,
 }
 
-fn up(out: PathBuf, run: Vec<String>, contracts: Option<Reports>, probes: Option<ProbeReports>) -> Result<(), String> {
+/// `--token-env ISSUER=VAR`s: each issuer's token, read from its variable.
+fn tokens_from_env(entries: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut tokens = std::collections::BTreeMap::new();
+    for entry in entries {
+        let (issuer, var) =
+            entry.rsplit_once('=').ok_or_else(|| format!("--token-env {entry:?}: expected ISSUER=VAR"))?;
+        let token = std::env::var(var).map_err(|_| format!("--token-env {issuer}={var}: ${var} is not set"))?;
+        tokens.insert(issuer.to_string(), token);
+    }
+    Ok(tokens)
+}
+
+/// `--issuer-key ISSUER=FILE`s: each issuer's key, as the file's bytes.
+fn issuer_keys(entries: &[String]) -> Result<std::collections::BTreeMap<String, Vec<u8>>, String> {
+    let mut keys = std::collections::BTreeMap::new();
+    for entry in entries {
+        let (issuer, file) =
+            entry.rsplit_once('=').ok_or_else(|| format!("--issuer-key {entry:?}: expected ISSUER=FILE"))?;
+        let pem = std::fs::read(file).map_err(|e| format!("--issuer-key {issuer}={file}: {e}"))?;
+        keys.insert(issuer.to_string(), pem);
+    }
+    Ok(keys)
+}
+
+/// Where a standalone probe run finds the mesh.
+struct Addresses {
+    gateways: Vec<String>,
+    services: Vec<String>,
+    cert_dir: Option<PathBuf>,
+}
+
+/// `NAME=HOST:PORT`, the host resolved.
+fn named_address(flag: &str, entry: &str) -> Result<(String, SocketAddr), String> {
+    use std::net::ToSocketAddrs;
+    let (name, target) = entry.split_once('=').ok_or_else(|| format!("{flag} {entry:?}: expected NAME=HOST:PORT"))?;
+    let addr = target
+        .to_socket_addrs()
+        .map_err(|e| format!("{flag} {entry:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{flag} {entry:?}: {target} resolves to no address"))?;
+    Ok((name.to_string(), addr))
+}
+
+/// `meshc-runtime probe`: the plan against the addresses given, with the
+/// tokens given; what they do not cover is skipped, with the reason.
+fn standalone_probes(
+    plan_path: &std::path::Path,
+    addresses: Addresses,
+    token_envs: &[String],
+    keys: &[String],
+    junit: Option<PathBuf>,
+    sarif: Option<PathBuf>,
+) -> Result<(), String> {
+    use meshc_runtime::probe::{self, tokens::StagingTokens, Target};
+    let plan = local_mesh::probes::load(plan_path)?;
+    let gateways = addresses.gateways.iter().map(|g| named_address("--gateway", g)).collect::<Result<_, _>>()?;
+    let services: std::collections::BTreeMap<String, SocketAddr> =
+        addresses.services.iter().map(|s| named_address("--service", s)).collect::<Result<_, _>>()?;
+    // A sidecar's address serves every port of the service the plan probes.
+    let inbounds = plan
+        .probes
+        .iter()
+        .filter_map(|p| p.service.as_ref())
+        .filter_map(|s| Some(((s.name.clone(), s.port.clone()), *services.get(&s.name)?)))
+        .collect();
+    let tokens = StagingTokens::new(&issuer_keys(keys)?, tokens_from_env(token_envs)?)?;
+    let target =
+        Target { gateways, inbounds, cert_dir: addresses.cert_dir, tokens: &tokens, skip_unaddressed: true };
+    let results = probe::run(&plan, &target);
+    report_probes(&plan.mesh, &results, junit, sarif)
+}
+
+fn up(
+    out: PathBuf,
+    run: Vec<String>,
+    keys: &[String],
+    contracts: Option<Reports>,
+    probes: Option<ProbeReports>,
+) -> Result<(), String> {
     let mut commands = std::collections::BTreeMap::new();
     for entry in run {
         let (service, command) =
@@ -346,11 +463,14 @@ fn up(out: PathBuf, run: Vec<String>, contracts: Option<Reports>, probes: Option
         commands.insert(service.to_string(), command.to_string());
     }
     let envoy = std::env::var_os("MESHC_ENVOY").filter(|v| !v.is_empty()).unwrap_or_else(|| "envoy".into());
-    let options = local_mesh::UpOptions { envoy: PathBuf::from(envoy), commands };
+    let options = local_mesh::UpOptions { envoy: PathBuf::from(envoy), commands, issuer_keys: issuer_keys(keys)? };
     local_mesh::stop_on_signals();
     let mut mesh = local_mesh::LocalMesh::start(&out, &options)?;
     for (name, addr) in mesh.gateways() {
         println!("{name}: http://{addr}/");
+    }
+    for ((service, port), addr) in mesh.inbounds() {
+        println!("sidecar-{service}.{port} inbound: {addr}");
     }
     print!("{}", mesh.table());
     for external in mesh.external() {

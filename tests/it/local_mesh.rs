@@ -109,7 +109,7 @@ fn a_graphql_query_through_the_gateway_fans_out_over_mtls_to_catalog_inventory_a
         ),
         ("orders".to_string(), json_app(&orders, json!({"/orders/": {"id": "7", "status": "paid"}}))),
     ]);
-    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands }).unwrap();
+    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands, issuer_keys: BTreeMap::new() }).unwrap();
     let pids = mesh.pids();
     let query = r#"{ products { id name } stock(productId: "42") { available } order(orderId: "7") { status } }"#;
     let body = json!({ "query": query }).to_string();
@@ -166,7 +166,7 @@ fn assert_stopped(pids: &[u32], run_dir: &Path, when: &str) {
 fn every_rewritten_config_passes_envoy_validate() {
     let built = build_shop(true);
     let _one = one_mesh();
-    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new() }).unwrap();
+    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() }).unwrap();
     let configs: Vec<PathBuf> = std::fs::read_dir(mesh.run_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -233,7 +233,7 @@ fn sigint_stops_every_envoy_and_app_of_the_run() {
 #[test]
 fn missing_certificates_are_named_with_the_commands_that_make_them() {
     let built = build_shop(false);
-    let options = UpOptions { envoy: envoy_bin(), commands: BTreeMap::new() };
+    let options = UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() };
     let error = LocalMesh::start(&built.out(), &options).err().expect("no certificates, no mesh");
     let certs = built.certs();
     let certs = certs.display();
@@ -292,7 +292,7 @@ fn routes_and_exchanged_calls_pass_with_tokens_the_run_signs() {
     use meshc_runtime::contracts::Outcome;
     let built = build_shop(true);
     let _one = one_mesh();
-    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new() }).unwrap();
+    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() }).unwrap();
     let (results, not_run) =
         meshc_runtime::local_mesh::contracts::run_through(&mesh, &built.out(), Duration::from_secs(10)).unwrap();
     assert!(not_run.is_empty(), "{not_run:?}");
@@ -335,7 +335,7 @@ fn contracts_run_through_the_sidecars_and_a_call_the_deployed_authorization_deni
     let _one = one_mesh();
     let run = |built: &Built| {
         let mesh =
-            LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new() }).unwrap();
+            LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() }).unwrap();
         let (results, not_run) =
             meshc_runtime::local_mesh::contracts::run_through(&mesh, &built.out(), Duration::from_secs(10)).unwrap();
         assert!(not_run.is_empty(), "{not_run:?}");
@@ -388,7 +388,7 @@ fn the_shops_probes_pass_and_a_weakened_copy_yields_findings_at_the_weakened_lin
     let _one = one_mesh();
     let plan = probes::load(&built.out().join("probes/plan.json")).unwrap();
     let run = |out: &Path| {
-        let mesh = LocalMesh::start(out, &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new() }).unwrap();
+        let mesh = LocalMesh::start(out, &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() }).unwrap();
         probes::run_through(&mesh, &plan)
     };
     let results = run(&built.out());
@@ -437,7 +437,7 @@ fn the_shops_probes_pass_and_a_weakened_copy_yields_findings_at_the_weakened_lin
         get_order("no-token", 165),
         get_order("other-audience", 165),
         get_order("other-issuer", 165),
-        ("service:payments other-workload:accounts".to_string(), "services/payments.kdl:22".to_string()),
+        ("service:payments other-workload:accounts".to_string(), "services/payments.kdl:23".to_string()),
     ];
     expected.sort();
     assert_eq!(findings, expected, "{}", report::summary(&results));
@@ -453,6 +453,116 @@ fn the_shops_probes_pass_and_a_weakened_copy_yields_findings_at_the_weakened_lin
             format!("{}:{}", at["artifactLocation"]["uri"].as_str().unwrap(), at["region"]["startLine"])
         })
         .collect();
-    assert!(located.contains(&"services/payments.kdl:22".to_string()), "{located:?}");
+    assert!(located.contains(&"services/payments.kdl:23".to_string()), "{located:?}");
     assert_eq!(located.iter().filter(|l| *l == "gateway.kdl:165").count(), 6, "{located:?}");
+}
+
+/// A `meshc-runtime up` in the background, stopped (SIGINT) when dropped.
+struct Background(std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the child's pid.
+        unsafe {
+            libc::kill(i32::try_from(self.0.id()).unwrap_or(0), libc::SIGINT);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// The summary lines a probe run prints: each finding, error and skipped probe, and the totals.
+fn probe_summary(stdout: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(stdout);
+    let prefixes = ["FINDING ", "ERROR ", "skipped ", "probes: "];
+    text.lines().filter(|l| prefixes.iter().any(|p| l.starts_with(p))).map(str::to_string).collect()
+}
+
+/// `meshc-runtime probe` against a mesh `up` runs in the background, as
+/// against staging: given the gateway's and sidecars' addresses (from what
+/// `up` prints), the workloads' certificates and the issuers' keys (which
+/// `up --issuer-key` signs with too), it reaches the verdicts `up --probe`
+/// reaches, and writes its reports.
+#[test]
+fn standalone_probes_against_a_running_mesh_reach_the_verdicts_of_up_probe() {
+    let built = build_shop(true);
+    let _one = one_mesh();
+    let runtime = Path::new(env!("CARGO_BIN_EXE_meshc")).with_file_name("meshc-runtime");
+    assert!(runtime.is_file(), "{} is built with the workspace (cargo test --workspace)", runtime.display());
+    let local: Value =
+        serde_json::from_str(&std::fs::read_to_string(built.out().join("runtime/local-mesh.json")).unwrap()).unwrap();
+    let mut keys = Vec::new();
+    for (index, issuer) in local["issuers"].as_array().unwrap().iter().enumerate() {
+        let path = built.dir.path().join(format!("issuer-{index}.pem"));
+        std::fs::write(&path, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+        keys.push("--issuer-key".to_string());
+        keys.push(format!("{}={}", issuer["issuer"].as_str().unwrap(), path.display()));
+    }
+    assert!(!keys.is_empty(), "the shop's routes check tokens of some issuer");
+
+    let child = Command::new(&runtime)
+        .arg("up")
+        .arg(built.out())
+        .args(&keys)
+        .env("MESHC_ENVOY", envoy_bin())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = Background(child);
+    let mut lines = BufReader::new(up.0.stdout.take().unwrap()).lines();
+    let mut addresses = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while let Some(line) = lines.next().map(|l| l.unwrap()) {
+        // `gateway-public.http: http://127.0.0.1:PORT/`, `sidecar-payments.grpc inbound: 127.0.0.1:PORT`.
+        if let Some((name, url)) = line.strip_prefix("gateway-").and_then(|l| l.split_once(": http://")) {
+            let gateway = name.split('.').next().unwrap();
+            addresses.push(("--gateway", format!("{gateway}={}", url.trim_end_matches('/'))));
+        }
+        if let Some((name, addr)) = line.strip_prefix("sidecar-").and_then(|l| l.split_once(" inbound: ")) {
+            let service = name.split('.').next().unwrap();
+            addresses.push(("--service", format!("{service}={addr}")));
+        }
+        if line.contains("Ctrl-C stops everything") || Instant::now() > deadline {
+            break;
+        }
+    }
+    // One address per gateway and per service: their first listener, as `up --probe` takes.
+    addresses.dedup_by(|a, b| a.0 == b.0 && a.1.split('=').next() == b.1.split('=').next());
+    assert!(addresses.iter().any(|(flag, _)| *flag == "--service"), "{addresses:?}");
+    let reports = tempfile::tempdir().unwrap();
+    let (junit, sarif) = (reports.path().join("probes.xml"), reports.path().join("probes.sarif"));
+    let mut standalone = Command::new(&runtime);
+    standalone.arg("probe").arg("--plan").arg(built.out().join("probes/plan.json"));
+    for (flag, value) in &addresses {
+        standalone.arg(flag).arg(value);
+    }
+    let standalone = standalone
+        .arg("--cert-dir")
+        .arg(built.certs())
+        .args(&keys)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--sarif")
+        .arg(&sarif)
+        .output()
+        .unwrap();
+    drop(up);
+    let summary = probe_summary(&standalone.stdout);
+    assert!(standalone.status.success(), "{summary:#?}\n{}", String::from_utf8_lossy(&standalone.stderr));
+    let totals = summary.last().unwrap();
+    assert!(totals.contains(" passed, 0 findings, 0 errors"), "{totals}");
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    assert!(junit.contains("failures=\"0\" errors=\"0\""), "{junit}");
+    let sarif: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    assert_eq!(sarif["runs"][0]["results"], json!([]));
+
+    let through_up = Command::new(&runtime)
+        .arg("up")
+        .arg(built.out())
+        .arg("--probe")
+        .args(&keys)
+        .env("MESHC_ENVOY", envoy_bin())
+        .output()
+        .unwrap();
+    assert!(through_up.status.success(), "{}", String::from_utf8_lossy(&through_up.stderr));
+    assert_eq!(summary, probe_summary(&through_up.stdout), "standalone, then `up --probe`");
 }

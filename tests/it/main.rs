@@ -19,6 +19,7 @@ mod compliance;
 mod contract_mocks;
 mod contract_runner;
 mod contracts;
+mod dependency_policy;
 mod diagnostics_docs;
 mod diff_cli;
 mod diff_workspaces;

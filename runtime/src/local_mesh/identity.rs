@@ -56,9 +56,26 @@ impl std::fmt::Debug for LocalIssuers {
 impl LocalIssuers {
     /// Makes a key for each issuer (by `iss`).
     pub fn new<'a>(issuers: impl IntoIterator<Item = &'a str>) -> Result<LocalIssuers, String> {
+        LocalIssuers::with_keys(issuers, &BTreeMap::new())
+    }
+
+    /// A key for each issuer: the given one (an unencrypted PKCS#8 P-256
+    /// key in PEM, `--issuer-key`), under its RFC 7638 thumbprint as `kid`,
+    /// else one made for the run. A given key of another issuer is kept too.
+    pub fn with_keys<'a>(
+        issuers: impl IntoIterator<Item = &'a str>,
+        given: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<LocalIssuers, String> {
         let rng = SystemRandom::new();
         let mut keys = BTreeMap::new();
+        for (issuer, pem) in given {
+            let key = key_from_pem(pem, &rng).map_err(|e| format!("the signing key of {issuer}: {e}"))?;
+            keys.insert(issuer.clone(), IssuerKey { kid: thumbprint(&key), key });
+        }
         for (index, issuer) in issuers.into_iter().enumerate() {
+            if keys.contains_key(issuer) {
+                continue;
+            }
             let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
                 .map_err(|_| format!("making a signing key for {issuer}"))?;
             let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
@@ -66,6 +83,21 @@ impl LocalIssuers {
             keys.insert(issuer.to_string(), IssuerKey { kid: format!("meshc-up-{index}"), key });
         }
         Ok(LocalIssuers { keys, rng })
+    }
+
+    /// Whether the run holds `issuer`'s key.
+    pub fn has(&self, issuer: &str) -> bool {
+        self.keys.contains_key(issuer)
+    }
+
+    /// A key of `issuer` made here, under `kid`: another key than the
+    /// issuer's, claiming to be it (a forged-`kid` probe).
+    pub fn impostor(issuer: &str, kid: &str) -> Result<LocalIssuers, String> {
+        let mut impostor = LocalIssuers::new([issuer])?;
+        if let Some(key) = impostor.keys.get_mut(issuer) {
+            key.kid = kid.to_string();
+        }
+        Ok(impostor)
     }
 
     /// The issuer's public key as a JWKS document.
@@ -183,11 +215,7 @@ impl LocalIssuers {
             },
             Forgery::ForgedKid => {
                 let kid = self.keys.get(&auth.issuer).map(|k| k.kid.clone()).ok_or("the run has no key for it")?;
-                let mut stranger = LocalIssuers::new([auth.issuer.as_str()])?;
-                if let Some(key) = stranger.keys.get_mut(&auth.issuer) {
-                    key.kid = kid;
-                }
-                stranger.sign(&auth.issuer, claims)
+                LocalIssuers::impostor(&auth.issuer, &kid)?.sign(&auth.issuer, claims)
             }
             Forgery::AlgNone => {
                 let now = now();
@@ -203,6 +231,26 @@ impl LocalIssuers {
             }
         }
     }
+}
+
+/// An ECDSA P-256 key from an unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+fn key_from_pem(pem: &[u8], rng: &SystemRandom) -> Result<EcdsaKeyPair, String> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::PrivatePkcs8KeyDer;
+    let der = PrivatePkcs8KeyDer::from_pem_slice(pem).map_err(|e| format!("not a PKCS#8 PEM private key ({e})"))?;
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_pkcs8_der(), rng)
+        .map_err(|_| "not an ECDSA P-256 key (ES256)".to_string())
+}
+
+/// The key's JWK thumbprint (RFC 7638): SHA-256 over its required members, in order.
+fn thumbprint(key: &EcdsaKeyPair) -> String {
+    let point = key.public_key().as_ref();
+    let jwk = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(&point[1..33]),
+        URL_SAFE_NO_PAD.encode(&point[33..])
+    );
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, jwk.as_bytes()))
 }
 
 /// The claims of a token meeting `auth` for `subject`, but for those named in `without`.
@@ -411,6 +459,29 @@ mod tests {
         let jwks: Value = serde_json::from_str(&issuers.jwks("https://auth.test").unwrap()).unwrap();
         assert_eq!(jwks["keys"][0]["kty"], "EC");
         assert!(issuers.jwks("https://else.test").is_none());
+    }
+
+    #[test]
+    fn a_given_key_signs_under_its_thumbprint_and_a_bad_one_is_named() {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
+        );
+        let given = BTreeMap::from([("https://given.test".to_string(), pem.into_bytes())]);
+        let issuers = LocalIssuers::with_keys(["https://given.test", "https://made.test"], &given).unwrap();
+        let again = LocalIssuers::with_keys(["https://given.test"], &given).unwrap();
+        let token = issuers.sign("https://given.test", Map::new()).unwrap();
+        assert!(again.verify(&token).is_ok(), "the same key in another process verifies it");
+        let kid = |jwks: &str| serde_json::from_str::<Value>(jwks).unwrap()["keys"][0]["kid"].clone();
+        let given_kid = kid(&issuers.jwks("https://given.test").unwrap());
+        assert_eq!(given_kid.as_str().map(str::len), Some(43), "a SHA-256 thumbprint: {given_kid}");
+        assert_eq!(kid(&again.jwks("https://given.test").unwrap()), given_kid);
+        assert_eq!(kid(&issuers.jwks("https://made.test").unwrap()), "meshc-up-1");
+        let bad = BTreeMap::from([("https://x.test".to_string(), b"not a key".to_vec())]);
+        let error = LocalIssuers::with_keys([], &bad).unwrap_err();
+        assert!(error.contains("https://x.test") && error.contains("PKCS#8"), "{error}");
     }
 
     #[test]

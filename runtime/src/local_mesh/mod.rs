@@ -42,6 +42,10 @@ pub struct UpOptions {
     pub envoy: PathBuf,
     /// `--run SERVICE=COMMAND`: the service's app is this shell command.
     pub commands: BTreeMap<String, String>,
+    /// `--issuer-key ISSUER=FILE`: the issuer signs with this key (PKCS#8
+    /// PEM, P-256) instead of one made for the run, so that another process
+    /// holding it (`meshc-runtime probe`) makes tokens the proxies accept.
+    pub issuer_keys: BTreeMap<String, Vec<u8>>,
 }
 
 /// One line of the table `up` prints.
@@ -113,7 +117,12 @@ impl LocalMesh {
         let slots = rewrite::slots(&plan, &listeners);
         let ports = free_ports(slots.len()).map_err(|e| format!("picking free ports: {e}"))?;
         let assignment = Assignment::new(&plan, slots, ports)?;
-        let issuers = Arc::new(LocalIssuers::new(plan.issuers.iter().map(|i| i.issuer.as_str()))?);
+        if let Some(unknown) = options.issuer_keys.keys().find(|k| !plan.issuers.iter().any(|i| &i.issuer == *k)) {
+            let known: Vec<&str> = plan.issuers.iter().map(|i| i.issuer.as_str()).collect();
+            return Err(format!("--issuer-key {unknown}=...: the mesh checks no such issuer (its issuers: {known:?})"));
+        }
+        let issuers = LocalIssuers::with_keys(plan.issuers.iter().map(|i| i.issuer.as_str()), &options.issuer_keys);
+        let issuers = Arc::new(issuers?);
         let keys: BTreeMap<String, String> =
             plan.issuers.iter().filter_map(|i| Some((i.issuer.clone(), issuers.jwks(&i.issuer)?))).collect();
         let dir = tempfile::Builder::new()
@@ -171,6 +180,11 @@ impl LocalMesh {
     pub fn gateway_listener(&self, gateway: &str) -> Option<SocketAddr> {
         let prefix = format!("gateway-{gateway}.");
         self.gateways.iter().find(|(name, _)| name.starts_with(&prefix)).map(|(_, addr)| *addr)
+    }
+
+    /// Each sidecar's inbound listener, by service and port name.
+    pub fn inbounds(&self) -> &BTreeMap<(String, String), SocketAddr> {
+        &self.inbounds
     }
 
     /// Where a sidecar's outbound listener is, by service.

@@ -29,7 +29,8 @@ pub fn run_through(mesh: &LocalMesh, plan: &ProbePlan) -> Vec<ProbeResult> {
         gateways,
         inbounds: mesh.inbounds.clone(),
         cert_dir: mesh.cert_dir().map(Path::to_path_buf),
-        issuers: &issuers,
+        tokens: issuers.as_ref(),
+        skip_unaddressed: false,
     };
     probe::run(plan, &target)
 }

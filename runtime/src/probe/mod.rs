@@ -8,6 +8,7 @@
 
 pub mod plan;
 pub mod report;
+pub mod tokens;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -17,8 +18,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use self::plan::{Kind, Probe, ProbePlan};
+use self::tokens::ProbeTokens;
 use self::wire::{Answer, Tls};
-use crate::local_mesh::identity::{Forgery, LocalIssuers};
+use crate::local_mesh::identity::Forgery;
 
 /// Where the probes go and what they sign with.
 pub struct Target<'a> {
@@ -28,8 +30,12 @@ pub struct Target<'a> {
     pub inbounds: BTreeMap<(String, String), SocketAddr>,
     /// The workloads' certificates (`meshc certs --cert-dir`).
     pub cert_dir: Option<PathBuf>,
-    /// The issuers whose keys the proxies trust.
-    pub issuers: &'a LocalIssuers,
+    /// Tokens the proxies accept, and their forgeries.
+    pub tokens: &'a dyn ProbeTokens,
+    /// A probe whose gateway, sidecar or certificates the target lacks is
+    /// skipped (a standalone run given only some addresses), not an error
+    /// (`up`, which knows every listener of the mesh).
+    pub skip_unaddressed: bool,
 }
 
 /// How a probe ended.
@@ -62,8 +68,8 @@ pub fn run(plan: &ProbePlan, target: &Target) -> Vec<ProbeResult> {
         .iter()
         .map(|probe| {
             let started = Instant::now();
-            let verdict = match &probe.skip {
-                Some(reason) => Verdict::Skipped(reason.clone()),
+            let verdict = match probe.skip.clone().or_else(|| unavailable(probe, target)) {
+                Some(reason) => Verdict::Skipped(reason),
                 None => judge(probe, target),
             };
             ProbeResult {
@@ -77,6 +83,35 @@ pub fn run(plan: &ProbePlan, target: &Target) -> Vec<ProbeResult> {
             }
         })
         .collect()
+}
+
+/// Why the target cannot serve the probe: no address or certificates for
+/// it (when those are skipped), or no token it needs.
+fn unavailable(probe: &Probe, target: &Target) -> Option<String> {
+    if target.skip_unaddressed {
+        if let Some(service) = probe.service.as_ref().filter(|_| probe.kind == Kind::Authorization) {
+            if !target.inbounds.contains_key(&(service.name.clone(), service.port.clone())) {
+                let name = &service.name;
+                return Some(format!("no address of `{name}`'s sidecar given (--service {name}=HOST:PORT)"));
+            }
+            if target.cert_dir.is_none() {
+                return Some("no workload certificates given (--cert-dir DIR)".into());
+            }
+        }
+        if let Some(gateway) = probe.gateway.as_ref().filter(|_| probe.kind != Kind::Authorization) {
+            if !target.gateways.contains_key(&gateway.name) {
+                let name = &gateway.name;
+                return Some(format!("no address of gateway `{name}` given (--gateway {name}=HOST:PORT)"));
+            }
+        }
+    }
+    let auth = probe.auth.as_ref()?;
+    // Every probe with a route's auth sends a valid token: the auth probes' control, the others' request.
+    let attack = match probe.kind {
+        Kind::Auth => forgery_of(probe).ok().flatten(),
+        _ => None,
+    };
+    [Some(Forgery::Valid), attack].into_iter().flatten().find_map(|f| target.tokens.unavailable(&auth.issuer, &f))
 }
 
 fn judge(probe: &Probe, target: &Target) -> Verdict {
@@ -126,7 +161,7 @@ fn gateway_headers(probe: &Probe, extra: &[(&str, String)]) -> Vec<(String, Stri
 
 /// A token for the probe's route, broken as `forgery` says; `None` without `auth`.
 fn token(probe: &Probe, target: &Target, sub: &str, forgery: &Forgery) -> Result<Option<String>, String> {
-    probe.auth.as_ref().map(|auth| target.issuers.forged(auth, sub, forgery)).transpose()
+    probe.auth.as_ref().map(|auth| target.tokens.forged(auth, sub, forgery)).transpose()
 }
 
 fn bearer(token: Option<String>) -> Vec<(&'static str, String)> {
@@ -150,9 +185,9 @@ fn verdict_of(probe: &Probe, answer: &Answer) -> Verdict {
     Verdict::Finding(format!("{}: expected {wanted}, got {}", probe.attack, answer.describe()))
 }
 
-fn auth(probe: &Probe, target: &Target) -> Result<Verdict, String> {
-    let addr = gateway_addr(probe, target)?;
-    let forgery = match probe.attack.as_str() {
+/// The token an auth probe's attack sends; `None`: none at all.
+fn forgery_of(probe: &Probe) -> Result<Option<Forgery>, String> {
+    Ok(match probe.attack.as_str() {
         "no-token" => None,
         "expired-token" => Some(Forgery::Expired),
         "alg-none" => Some(Forgery::AlgNone),
@@ -163,7 +198,12 @@ fn auth(probe: &Probe, target: &Target) -> Result<Verdict, String> {
             Some(Forgery::Without(probe.without_claims.clone()))
         }
         other => return Err(format!("unknown auth attack `{other}`")),
-    };
+    })
+}
+
+fn auth(probe: &Probe, target: &Target) -> Result<Verdict, String> {
+    let addr = gateway_addr(probe, target)?;
+    let forgery = forgery_of(probe)?;
     // The control: the valid token is not refused, so a refusal of the attack is the auth's.
     let control = send_gateway(probe, addr, token(probe, target, &subject(), &Forgery::Valid)?, None)?;
     // Refused by the proxy: the route's checks refuse even a valid token. An
@@ -312,12 +352,15 @@ fn parsing(probe: &Probe, target: &Target) -> Result<Verdict, String> {
         "path-traversal" | "encoded-traversal" | "encoded-slash" => {
             wire::request_bytes(method, path, &with(&[]), None, false)
         }
+        // The override header is the plan's: the request as given.
+        a if a.starts_with("method-override:") => wire::request_bytes(method, path, &base, None, false),
         other => return Err(format!("unknown parsing attack `{other}`")),
     };
     let answer = wire::exchange(addr, None, &bytes);
     if let (Verdict::Finding(finding), true) = (verdict_of(probe, &answer), header_trick(&probe.attack)) {
         // Normalised is as good as refused: answered as the plain request is, by the same route.
-        let plain = wire::request_bytes(method, path, &base, None, false);
+        let plain: Vec<_> = base.iter().filter(|(name, _)| !is_method_override(name)).cloned().collect();
+        let plain = wire::request_bytes(method, path, &plain, None, false);
         let control = wire::exchange(addr, None, &plain);
         let same = control.status().is_some() && control.status() == answer.status();
         if same && control.from_upstream() == answer.from_upstream() {
@@ -328,7 +371,68 @@ fn parsing(probe: &Probe, target: &Target) -> Result<Verdict, String> {
     Ok(verdict_of(probe, &answer))
 }
 
-/// Attacks on a header a proxy may refuse or normalise away.
+/// Attacks on a header a proxy may refuse or normalise away (a
+/// method-override header: route by the request's own method).
 fn header_trick(attack: &str) -> bool {
-    matches!(attack, "duplicate-host" | "cr-in-header" | "lf-in-header")
+    matches!(attack, "duplicate-host" | "cr-in-header" | "lf-in-header") || attack.starts_with("method-override:")
+}
+
+/// A header some frameworks take as the request's method.
+fn is_method_override(name: &str) -> bool {
+    ["x-http-method-override", "x-http-method", "x-method-override"].iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::tokens::StagingTokens;
+
+    const PLAN: &str = r#"{"format": "meshc-probes/1", "mesh": "m", "probes": [
+        {"attack": "expired-token", "expect": [401], "id": "gateway:g/r expired-token", "kind": "auth",
+         "auth": {"audiences": [], "claims": [], "issuer": "https://idp.test"},
+         "gateway": {"headers": [], "name": "g"}, "refused_passes": false,
+         "request": {"headers": [], "method": "GET", "path": "/r"}, "source": "g.kdl:3", "subject": "gateway:g/r"},
+        {"attack": "cl-te", "expect": [400], "id": "gateway:g cl-te", "kind": "parsing",
+         "gateway": {"headers": [], "name": "g"}, "refused_passes": false,
+         "request": {"headers": [], "method": "GET", "path": "/r"}, "source": "g.kdl:1", "subject": "gateway:g"},
+        {"attack": "no-certificate", "control": "a", "expect": [403], "from": "none", "id": "service:s no-certificate",
+         "kind": "authorization", "refused_passes": true, "request": {"headers": [], "method": "GET", "path": "/"},
+         "service": {"name": "s", "port": "http"}, "source": "s.kdl:4", "subject": "service:s"}
+    ]}"#;
+
+    fn skipped(results: &[ProbeResult]) -> Vec<String> {
+        results
+            .iter()
+            .map(|r| match &r.verdict {
+                Verdict::Skipped(why) => why.clone(),
+                other => panic!("{}: {other:?}", r.id),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_standalone_run_skips_what_it_was_given_no_address_certificate_or_token_for_and_says_why() {
+        let plan = ProbePlan::from_json(PLAN).unwrap();
+        let tokens = StagingTokens::new(&BTreeMap::new(), BTreeMap::new()).unwrap();
+        let mut target = Target {
+            gateways: BTreeMap::new(),
+            inbounds: BTreeMap::new(),
+            cert_dir: None,
+            tokens: &tokens,
+            skip_unaddressed: true,
+        };
+        let why = skipped(&run(&plan, &target));
+        assert!(why[0].contains("--gateway g=HOST:PORT"), "{why:?}");
+        assert!(why[1].contains("--gateway g=HOST:PORT"), "{why:?}");
+        assert!(why[2].contains("--service s=HOST:PORT"), "{why:?}");
+        // Addresses given (never reached: the probes are skipped first), no token nor certificates.
+        let nowhere: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        target.gateways.insert("g".into(), nowhere);
+        target.inbounds.insert(("s".into(), "http".into()), nowhere);
+        let plan = ProbePlan::from_json(&PLAN.replace("\"cl-te\"", "\"cl-te\", \"skip\": \"a test\"")).unwrap();
+        let why = skipped(&run(&plan, &target));
+        assert!(why[0].contains("--token-env https://idp.test=VAR"), "{why:?}");
+        assert_eq!(why[1], "a test");
+        assert!(why[2].contains("--cert-dir DIR"), "{why:?}");
+    }
 }

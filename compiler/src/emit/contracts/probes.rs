@@ -10,11 +10,13 @@
 //!   allows, without a certificate, in plaintext where mTLS is strict:
 //!   refused at the handshake or with 403 (each beside a control request
 //!   from an allowed workload, so a refusal means the rules, not a broken
-//!   connection);
+//!   connection), each at the line of the allow rule it requests under;
 //! - every route's local rate limit, exceeded: 429 after the declared count;
 //! - every validated route, with bodies its OpenAPI operation rejects: 400;
 //! - request smuggling and parsing attacks at each gateway listener:
-//!   refused, or routed as normalised to a route that refuses them too.
+//!   refused, or routed as normalised to a route that refuses them too;
+//!   method-override headers on a route that takes one method: refused, or
+//!   answered as the route's own method is (never as another method's route).
 //!
 //! A quota (`global=#true`) is counted by the rate limit service, which a
 //! local run does not start: its probe is listed, and skipped by the runner.
@@ -27,7 +29,7 @@ use crate::base::Span;
 use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::identity::{MtlsMode, Principal, RuleAction};
 use crate::model::security::{RateKey, RateLimit};
-use crate::model::values::Operation;
+use crate::model::values::{HttpMethod, Operation};
 use crate::model::{GatewayId, Model, PathMatch, PortProtocol, Route, Service};
 use crate::schema::SchemaIndex;
 
@@ -261,6 +263,7 @@ fn parsing_probes<'a>(model: &'a Model, id: GatewayId, out: &mut Vec<Probe<'a>>)
     for attack in ["cl-te", "te-te", "duplicate-host", "cr-in-header", "lf-in-header", "oversized-headers"] {
         out.push(base.probe("parsing", attack.to_string(), at.clone(), vec![400, 413, 431, 501]));
     }
+    method_override_probes(model, id, out);
     if let Some(route) = gateway.routes.iter().find(|r| r.forward().and_then(|f| f.validate).is_some()) {
         let mut probe = base.probe("parsing", "oversized-body".into(), location(model, route.span), vec![413]);
         probe.request = route_request(route);
@@ -296,6 +299,52 @@ fn parsing_probes<'a>(model: &'a Model, id: GatewayId, out: &mut Vec<Probe<'a>>)
             probe.expect = vec![301, 302, 307, 308, 400, 401, 403, 404];
             out.push(probe);
         }
+    }
+}
+
+/// The headers some frameworks take as the request's method.
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+/// A route that takes one method, asked for another through each
+/// method-override header: the method of another route matching the same
+/// path (the one it must not reach), else one the route does not take.
+fn method_override_probes<'a>(model: &'a Model, id: GatewayId, out: &mut Vec<Probe<'a>>) {
+    let gateway = model.gateway(id);
+    let candidates = || {
+        gateway.routes.iter().filter(|r| r.virtual_host.is_none() && r.forward().is_some() && r.matcher.method.is_some())
+    };
+    let other_method = |route: &Route| {
+        let path = route_request(route).path;
+        gateway.routes.iter().filter(|r| r.virtual_host.is_none()).find_map(|r| {
+            let method = r.matcher.method.as_ref()?;
+            (r.matcher.method != route.matcher.method && path_matches(&r.matcher.path, &path)).then_some(method)
+        })
+    };
+    let pair = candidates().find_map(|r| Some((r, other_method(r)?.as_str())));
+    let Some((route, method)) = pair.or_else(|| {
+        let route = candidates().next()?;
+        Some((route, if route.matcher.method == Some(HttpMethod::Delete) { "PUT" } else { "DELETE" }))
+    }) else {
+        return;
+    };
+    let base = Base {
+        subject: format!("gateway:{}/{}", gateway.name.value, route.name.value),
+        gateway: access::route_entry(model, id, route),
+        request: route_request(route),
+        auth: access::route_auth(model, route),
+    };
+    for header in METHOD_OVERRIDE_HEADERS {
+        let attack = format!("method-override:{header}");
+        let mut probe = base.probe("parsing", attack, location(model, route.matcher.span), vec![400, 405]);
+        probe.request.headers.push(Header { name: header, value: method });
+        out.push(probe);
+    }
+}
+
+fn path_matches(matcher: &PathMatch, path: &str) -> bool {
+    match matcher {
+        PathMatch::Exact(exact) => exact == path,
+        PathMatch::Prefix(prefix) => path.starts_with(prefix.as_str()),
     }
 }
 
@@ -338,7 +387,8 @@ fn authorization_probes<'a>(model: &'a Model, service: &'a Service, out: &mut Ve
     };
     let request = Request { body: None, headers, method, path };
     let subject = format!("service:{}", service.name.value);
-    let at = location(model, authorization.span);
+    // The allow rule the request is for: what a finding weakened or should tighten.
+    let at = location(model, rule.span);
     let mut froms = Vec::new();
     if let Some((_, other)) = other {
         froms.push(("other-workload", other.name.value.clone(), vec![403]));
