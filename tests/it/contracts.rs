@@ -697,3 +697,78 @@ fn graphql_examples_send_a_valid_query_for_their_operation_and_answers_of_its_ty
         assert!(rendered.contains(expected), "missing {expected:?} in:\n{rendered}");
     }
 }
+
+/// The probe plan (`contracts-probes`) of a service whose authorization
+/// allows `web` and denies `cart`: the probes that try callers the allow
+/// rule does not name sit at the allow rule's line, the one from `cart` at
+/// the deny rule's; a route that takes one method is asked for another
+/// through each method-override header, at its `match` line.
+#[test]
+fn authorization_probes_name_the_rule_they_test_and_method_overrides_the_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = r#"mtls {
+    mode "strict"
+    trust-domain "test.local"
+}
+service "web" {
+    owner "t"
+    address "web.svc" port=8080
+    sidecar
+    calls "orders" timeout="1s"
+}
+service "cart" {
+    owner "t"
+    address "cart.svc" port=8080
+    sidecar
+}
+service "orders" {
+    owner "t"
+    address "orders.svc" port=8080
+    sidecar
+    traffic { outlier-detection; }
+    authorization {
+        allow "web"
+        allow gateway="edge"
+        deny "cart"
+    }
+}
+gateway "edge" {
+    listener "http" port=8000
+    route "read-order" {
+        match path-prefix="/orders/" method="GET"
+        to "orders"
+        timeout "1s"
+        public reason="a test"
+    }
+    route "delete-order" {
+        match path-prefix="/orders/" method="DELETE"
+        to "orders"
+        timeout "1s"
+        public reason="a test"
+    }
+}
+"#;
+    support::write_files(dir.path(), &[("mesh.kdl", spec)]);
+    let compilation = meshc::driver::compile(dir.path());
+    let options = meshc::emit::Options::default().with_backends(["contracts-probes"]).unwrap();
+    let built = compilation.build(&options).unwrap_or_else(|e| panic!("{e:?}"));
+    let plan: serde_json::Value = serde_json::from_str(&built.artifacts[0].contents).unwrap();
+    let probes = plan["probes"].as_array().unwrap();
+    let source = |id: &str| {
+        let probe = probes.iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("no probe {id}: {plan:#}"));
+        (probe["source"].as_str().unwrap().to_string(), probe["from"].clone(), probe["control"].clone())
+    };
+    let from = |name: &str| serde_json::json!(name);
+    assert_eq!(source("service:orders no-certificate"), ("mesh.kdl:22".into(), from("none"), from("web")));
+    assert_eq!(source("service:orders plaintext"), ("mesh.kdl:22".into(), from("plaintext"), from("web")));
+    assert_eq!(source("service:orders other-workload:cart"), ("mesh.kdl:22".into(), from("cart"), from("web")));
+    assert_eq!(source("service:orders denied:cart"), ("mesh.kdl:24".into(), from("cart"), from("web")));
+    for header in ["x-http-method-override", "x-http-method", "x-method-override"] {
+        let id = format!("gateway:edge/read-order method-override:{header}");
+        let probe = probes.iter().find(|p| p["id"] == id.as_str()).unwrap_or_else(|| panic!("no probe {id}"));
+        assert_eq!(probe["source"], "mesh.kdl:30");
+        assert_eq!(probe["request"]["method"], "GET");
+        // The method of the other route on the same path: the one it must not reach.
+        assert_eq!(probe["request"]["headers"], serde_json::json!([{ "name": header, "value": "DELETE" }]));
+    }
+}

@@ -10,7 +10,8 @@
 //!   allows, without a certificate, in plaintext where mTLS is strict:
 //!   refused at the handshake or with 403 (each beside a control request
 //!   from an allowed workload, so a refusal means the rules, not a broken
-//!   connection), each at the line of the allow rule it requests under;
+//!   connection), each at the line of the allow rule it requests under; and
+//!   from each workload a deny rule names, at the deny rule's line: 403;
 //! - every route's local rate limit, exceeded: 429 after the declared count;
 //! - every validated route, with bodies its OpenAPI operation rejects: 400;
 //! - request smuggling and parsing attacks at each gateway listener:
@@ -27,7 +28,7 @@ use super::access::{self, Auth, GatewayEntry};
 use super::plan::Header;
 use crate::base::Span;
 use crate::emit::{Artifact, Options, Unexpressed};
-use crate::model::identity::{MtlsMode, Principal, RuleAction};
+use crate::model::identity::{AuthorizationRule, MtlsMode, Principal, RuleAction};
 use crate::model::security::{RateKey, RateLimit};
 use crate::model::values::{HttpMethod, Operation};
 use crate::model::{GatewayId, Model, PathMatch, PortProtocol, Route, Service};
@@ -391,14 +392,17 @@ fn authorization_probes<'a>(model: &'a Model, service: &'a Service, out: &mut Ve
     let at = location(model, rule.span);
     let mut froms = Vec::new();
     if let Some((_, other)) = other {
-        froms.push(("other-workload", other.name.value.clone(), vec![403]));
+        let name = other.name.value.clone();
+        froms.push((format!("other-workload:{name}"), name, vec![403], at.clone()));
     }
-    froms.push(("no-certificate", "none".to_string(), vec![403]));
+    froms.push(("no-certificate".to_string(), "none".to_string(), vec![403], at.clone()));
     if model.mtls_mode(service) == MtlsMode::Strict {
-        froms.push(("plaintext", "plaintext".to_string(), Vec::new()));
+        froms.push(("plaintext".to_string(), "plaintext".to_string(), Vec::new(), at.clone()));
     }
-    for (attack, from, expect) in froms {
-        let attack = if attack == "other-workload" { format!("{attack}:{from}") } else { attack.to_string() };
+    for (deny, name) in denied_workloads(model, authorization.rules(), rule, &control) {
+        froms.push((format!("denied:{name}"), name, vec![403], location(model, deny.span)));
+    }
+    for (attack, from, expect, source) in froms {
         out.push(Probe {
             id: format!("{subject} {attack}"),
             attack,
@@ -413,9 +417,38 @@ fn authorization_probes<'a>(model: &'a Model, service: &'a Service, out: &mut Ve
             request: request.clone(),
             service: Some(ServiceTarget { name: &service.name.value, port: port.label() }),
             skip: None,
-            source: at.clone(),
+            source,
             subject: subject.clone(),
             without_claims: Vec::new(),
         });
     }
+}
+
+/// Each workload of the mesh a deny rule (without header conditions) names,
+/// where the rule covers the control's request (`allow`'s first operation)
+/// and the control is not itself denied: tried from it, at the deny rule's line.
+fn denied_workloads<'a>(
+    model: &Model,
+    rules: &'a [AuthorizationRule],
+    allow: &AuthorizationRule,
+    control: &str,
+) -> Vec<(&'a AuthorizationRule, String)> {
+    let operation = allow.operations.first().map(|o| &o.value);
+    let covers = |deny: &AuthorizationRule| {
+        deny.operations.is_empty() || operation.is_some_and(|op| deny.operations.iter().any(|o| o.value == *op))
+    };
+    let mut out = Vec::new();
+    for deny in rules.iter().filter(|r| r.action == RuleAction::Deny && r.conditions.is_empty() && covers(r)) {
+        let named = deny.principals.iter().map(|p| &p.value).chain(deny.role_members.iter().map(|(p, _)| p));
+        for principal in named {
+            let Principal::Service(id) = principal else { continue };
+            let workload = model.service(*id);
+            let name = &workload.name.value;
+            let in_mesh = workload.sidecar().is_some() && workload.mesh().is_some();
+            if in_mesh && name != control && !out.iter().any(|(_, n)| n == name) {
+                out.push((deny, name.clone()));
+            }
+        }
+    }
+    out
 }
