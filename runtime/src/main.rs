@@ -443,8 +443,7 @@ fn standalone_probes(
         .filter_map(|s| Some(((s.name.clone(), s.port.clone()), *services.get(&s.name)?)))
         .collect();
     let tokens = StagingTokens::new(&issuer_keys(keys)?, tokens_from_env(token_envs)?)?;
-    let target =
-        Target { gateways, inbounds, cert_dir: addresses.cert_dir, tokens: &tokens, skip_unaddressed: true };
+    let target = Target { gateways, inbounds, cert_dir: addresses.cert_dir, tokens: &tokens, skip_unaddressed: true };
     let results = probe::run(&plan, &target);
     report_probes(&plan.mesh, &results, junit, sarif)
 }

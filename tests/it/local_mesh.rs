@@ -109,7 +109,9 @@ fn a_graphql_query_through_the_gateway_fans_out_over_mtls_to_catalog_inventory_a
         ),
         ("orders".to_string(), json_app(&orders, json!({"/orders/": {"id": "7", "status": "paid"}}))),
     ]);
-    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands, issuer_keys: BTreeMap::new() }).unwrap();
+    let mesh =
+        LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands, issuer_keys: BTreeMap::new() })
+            .unwrap();
     let pids = mesh.pids();
     let query = r#"{ products { id name } stock(productId: "42") { available } order(orderId: "7") { status } }"#;
     let body = json!({ "query": query }).to_string();
@@ -166,7 +168,11 @@ fn assert_stopped(pids: &[u32], run_dir: &Path, when: &str) {
 fn every_rewritten_config_passes_envoy_validate() {
     let built = build_shop(true);
     let _one = one_mesh();
-    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() }).unwrap();
+    let mesh = LocalMesh::start(
+        &built.out(),
+        &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() },
+    )
+    .unwrap();
     let configs: Vec<PathBuf> = std::fs::read_dir(mesh.run_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -292,7 +298,11 @@ fn routes_and_exchanged_calls_pass_with_tokens_the_run_signs() {
     use meshc_runtime::contracts::Outcome;
     let built = build_shop(true);
     let _one = one_mesh();
-    let mesh = LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() }).unwrap();
+    let mesh = LocalMesh::start(
+        &built.out(),
+        &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() },
+    )
+    .unwrap();
     let (results, not_run) =
         meshc_runtime::local_mesh::contracts::run_through(&mesh, &built.out(), Duration::from_secs(10)).unwrap();
     assert!(not_run.is_empty(), "{not_run:?}");
@@ -334,8 +344,11 @@ fn contracts_run_through_the_sidecars_and_a_call_the_deployed_authorization_deni
     let built = build_shop(true);
     let _one = one_mesh();
     let run = |built: &Built| {
-        let mesh =
-            LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() }).unwrap();
+        let mesh = LocalMesh::start(
+            &built.out(),
+            &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() },
+        )
+        .unwrap();
         let (results, not_run) =
             meshc_runtime::local_mesh::contracts::run_through(&mesh, &built.out(), Duration::from_secs(10)).unwrap();
         assert!(not_run.is_empty(), "{not_run:?}");
@@ -388,7 +401,11 @@ fn the_shops_probes_pass_and_a_weakened_copy_yields_findings_at_the_weakened_lin
     let _one = one_mesh();
     let plan = probes::load(&built.out().join("probes/plan.json")).unwrap();
     let run = |out: &Path| {
-        let mesh = LocalMesh::start(out, &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() }).unwrap();
+        let mesh = LocalMesh::start(
+            out,
+            &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() },
+        )
+        .unwrap();
         probes::run_through(&mesh, &plan)
     };
     let results = run(&built.out());

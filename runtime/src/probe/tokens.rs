@@ -94,10 +94,13 @@ fn encode(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
+/// A JSON object: a token's header or claims.
+type Object = Map<String, Value>;
+
 /// A compact JWS's header and claims (not verified: the gateway does that).
-fn decode(token: &str) -> Result<(Map<String, Value>, Map<String, Value>), String> {
+fn decode(token: &str) -> Result<(Object, Object), String> {
     let mut parts = token.split('.');
-    let mut part = |what: &str| -> Result<Map<String, Value>, String> {
+    let mut part = |what: &str| -> Result<Object, String> {
         let text = parts.next().ok_or_else(|| format!("the given token has no {what}"))?;
         let bytes = URL_SAFE_NO_PAD
             .decode(text.trim_end_matches('='))
@@ -137,7 +140,10 @@ mod tests {
         let forged = given.forged(&auth, "x", &Forgery::ForgedKid).unwrap();
         assert_eq!(parts(&forged).0["kid"], parts(&token).0["kid"]);
         assert!(real.verify(&forged).unwrap_err().contains("signature"), "signed by another key");
-        assert_eq!(parts(&given.forged(&auth, "x", &Forgery::OtherIssuer).unwrap()).1["iss"], "https://meshc-probe.invalid");
+        assert_eq!(
+            parts(&given.forged(&auth, "x", &Forgery::OtherIssuer).unwrap()).1["iss"],
+            "https://meshc-probe.invalid"
+        );
         for forgery in [Forgery::Valid, Forgery::AlgNone, Forgery::ForgedKid, Forgery::OtherIssuer] {
             assert_eq!(given.unavailable("https://idp.test", &forgery), None, "{forgery:?}");
         }

@@ -312,7 +312,10 @@ const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-me
 fn method_override_probes<'a>(model: &'a Model, id: GatewayId, out: &mut Vec<Probe<'a>>) {
     let gateway = model.gateway(id);
     let candidates = || {
-        gateway.routes.iter().filter(|r| r.virtual_host.is_none() && r.forward().is_some() && r.matcher.method.is_some())
+        gateway
+            .routes
+            .iter()
+            .filter(|r| r.virtual_host.is_none() && r.forward().is_some() && r.matcher.method.is_some())
     };
     let other_method = |route: &Route| {
         let path = route_request(route).path;
