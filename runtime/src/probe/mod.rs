@@ -99,9 +99,14 @@ fn unavailable(probe: &Probe, target: &Target) -> Option<String> {
             }
         }
         if let Some(gateway) = probe.gateway.as_ref().filter(|_| probe.kind != Kind::Authorization) {
-            if !target.gateways.contains_key(&gateway.name) {
-                let name = &gateway.name;
+            let name = &gateway.name;
+            let Some(addr) = target.gateways.get(name) else {
                 return Some(format!("no address of gateway `{name}` given (--gateway {name}=HOST:PORT)"));
+            };
+            // Fresh clients are other loopback addresses, which reach only a gateway on this machine.
+            let by_client = probe.limit.as_ref().is_some_and(|l| l.key == "client-ip");
+            if by_client && !addr.ip().is_loopback() {
+                return Some(format!("a limit per client address takes fresh clients, which only a gateway on this machine's loopback gets (`{name}` is at {addr})"));
             }
         }
     }
@@ -395,6 +400,10 @@ mod tests {
         {"attack": "cl-te", "expect": [400], "id": "gateway:g cl-te", "kind": "parsing",
          "gateway": {"headers": [], "name": "g"}, "refused_passes": false,
          "request": {"headers": [], "method": "GET", "path": "/r"}, "source": "g.kdl:1", "subject": "gateway:g"},
+        {"attack": "exceed:2/1s", "expect": [429], "id": "gateway:g/r exceed:2/1s", "kind": "rate-limit",
+         "gateway": {"headers": [], "name": "g"}, "limit": {"key": "client-ip", "per_seconds": 1, "requests": 2},
+         "refused_passes": false, "request": {"headers": [], "method": "GET", "path": "/r"},
+         "source": "g.kdl:5", "subject": "gateway:g/r"},
         {"attack": "no-certificate", "control": "a", "expect": [403], "from": "none", "id": "service:s no-certificate",
          "kind": "authorization", "refused_passes": true, "request": {"headers": [], "method": "GET", "path": "/"},
          "service": {"name": "s", "port": "http"}, "source": "s.kdl:4", "subject": "service:s"}
@@ -424,15 +433,18 @@ mod tests {
         let why = skipped(&run(&plan, &target));
         assert!(why[0].contains("--gateway g=HOST:PORT"), "{why:?}");
         assert!(why[1].contains("--gateway g=HOST:PORT"), "{why:?}");
-        assert!(why[2].contains("--service s=HOST:PORT"), "{why:?}");
+        assert!(why[2].contains("--gateway g=HOST:PORT"), "{why:?}");
+        assert!(why[3].contains("--service s=HOST:PORT"), "{why:?}");
         // Addresses given (never reached: the probes are skipped first), no token nor certificates.
-        let nowhere: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        target.gateways.insert("g".into(), nowhere);
-        target.inbounds.insert(("s".into(), "http".into()), nowhere);
+        // Not a loopback address, yet on this machine: nothing leaves it even if a probe ran.
+        let elsewhere: SocketAddr = "0.0.0.0:9".parse().unwrap();
+        target.gateways.insert("g".into(), elsewhere);
+        target.inbounds.insert(("s".into(), "http".into()), elsewhere);
         let plan = ProbePlan::from_json(&PLAN.replace("\"cl-te\"", "\"cl-te\", \"skip\": \"a test\"")).unwrap();
         let why = skipped(&run(&plan, &target));
         assert!(why[0].contains("--token-env https://idp.test=VAR"), "{why:?}");
         assert_eq!(why[1], "a test");
-        assert!(why[2].contains("--cert-dir DIR"), "{why:?}");
+        assert!(why[2].contains("only a gateway on this machine's loopback"), "{why:?}");
+        assert!(why[3].contains("--cert-dir DIR"), "{why:?}");
     }
 }
