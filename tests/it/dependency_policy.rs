@@ -27,9 +27,11 @@ fn cargo_deny() -> PathBuf {
     path
 }
 
-/// `cargo-deny --manifest-path MANIFEST --config deny.toml -f json check licenses bans sources`.
-fn check(manifest: &Path) -> Output {
+/// `cargo-deny --manifest-path MANIFEST --config deny.toml -f json check licenses bans sources`
+/// (`--locked` too: the workspace's Cargo.lock is judged as committed).
+fn check(manifest: &Path, locked: bool) -> Output {
     Command::new(cargo_deny())
+        .args(locked.then_some("--locked"))
         .arg("--manifest-path")
         .arg(manifest)
         .arg("--config")
@@ -56,7 +58,7 @@ fn errors(output: &Output) -> Vec<(String, Vec<String>)> {
 
 #[test]
 fn the_workspace_meets_the_dependency_policy() {
-    let output = check(&repo_root().join("Cargo.toml"));
+    let output = check(&repo_root().join("Cargo.toml"), true);
     let found = errors(&output);
     assert!(
         output.status.success() && found.is_empty(),
@@ -113,7 +115,7 @@ fn a_disallowed_license_an_unlisted_second_version_and_a_git_source_each_fail_th
     );
     krate(&root.join("app"), "doctored-app", "0.1.0", "MIT", &dependencies);
 
-    let output = check(&root.join("Cargo.toml"));
+    let output = check(&root.join("Cargo.toml"), false);
     assert!(!output.status.success(), "the doctored workspace passes:\n{}", String::from_utf8_lossy(&output.stderr));
     let found = errors(&output);
     let named = |code: &str, name: &str| found.iter().any(|(c, crates)| c == code && crates.iter().any(|n| n == name));
