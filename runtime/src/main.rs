@@ -78,7 +78,9 @@
 //! [--issuer-key ISSUER=FILE]... [--junit FILE] [--sarif FILE]` runs the
 //! penetration probes against a running mesh `up` did not start (staging):
 //! the same runner and reports as `up --probe`. A probe whose gateway,
-//! sidecar, certificates or tokens were not given is skipped with the reason.
+//! sidecar, certificates or tokens were not given is skipped with the
+//! reason; it exits 1 when a probe found something or could not judge, or
+//! when none ran.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -445,7 +447,13 @@ fn standalone_probes(
     let tokens = StagingTokens::new(&issuer_keys(keys)?, tokens_from_env(token_envs)?)?;
     let target = Target { gateways, inbounds, cert_dir: addresses.cert_dir, tokens: &tokens, skip_unaddressed: true };
     let results = probe::run(&plan, &target);
-    report_probes(&plan.mesh, &results, junit, sarif)
+    report_probes(&plan.mesh, &results, junit, sarif)?;
+    // A gate that judged nothing would pass whatever the mesh does.
+    let (passed, ..) = probe::report::counts(&results);
+    if passed == 0 {
+        return Err("no probe ran: give the addresses and tokens the skipped ones name".into());
+    }
+    Ok(())
 }
 
 fn up(
