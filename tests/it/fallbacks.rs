@@ -662,3 +662,47 @@ service "recommendations-static" {{
     assert_eq!(fallback.hits(), after, "traffic is back on the primary");
     assert_eq!(gateway_get(listener, "/reviews/p-1").header("x-upstream"), Some("recommendations"));
 }
+
+#[test]
+fn a_cached_route_with_a_fallback_service_still_caches() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = free_port();
+    let primary = Upstream::start("catalog");
+    let mesh = format!(
+        r##"
+gateway "public" {{
+    listener "http" port={listener} address="127.0.0.1"
+    route "products" {{
+        match path-prefix="/"
+        to "catalog"
+        cache ttl="30s"
+        fallback "catalog-replica"
+    }}
+}}
+service "catalog" {{
+    owner "team-catalog"
+    address "127.0.0.1" port={port}
+    traffic {{ outlier-detection; }}
+}}
+service "catalog-replica" {{
+    owner "team-catalog"
+    address "127.0.0.1" port={dead}
+    traffic {{ outlier-detection; }}
+}}
+"##,
+        port = primary.port(),
+        dead = support::dead_port(),
+    );
+    write_files(dir.path(), &[("mesh.kdl", &mesh)]);
+    let configs = support::build_workspace(dir.path(), &dir.path().join("out"));
+    let config = configs.iter().find(|p| p.to_string_lossy().contains("envoy/gateway-")).expect("a gateway bootstrap");
+    envoy_validate(config).unwrap();
+    let envoy = support::EnvoyProcess::start(config);
+    envoy.wait_ready(listener);
+    // The route names the aggregate cluster, whose upstream filters stamp the TTL.
+    let first = gateway_get(listener, "/products");
+    assert_eq!((first.status, first.header("cache-control")), (200, Some("public, max-age=30")));
+    let second = gateway_get(listener, "/products");
+    assert!(second.header("age").is_some(), "served from the cache: {:?}", second.headers);
+    assert_eq!(primary.hits(), 1);
+}

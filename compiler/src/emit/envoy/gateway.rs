@@ -103,8 +103,8 @@ impl ClusterKey {
     }
 
     /// The cluster of the route's fallback service, if it has one: the
-    /// route's protocol, uncached (a fallback's answers are not the
-    /// primary's to keep).
+    /// route's protocol, without a TTL stamp of its own (the aggregate in
+    /// front of it stamps a cached route's).
     fn fallback(model: &Model, forward: &Forward) -> Option<ClusterKey> {
         let Some(FallbackKind::Service { target, port }) = forward.fallback.as_ref().map(|f| &f.kind) else {
             return None;
@@ -237,6 +237,8 @@ fn bootstrap<'a>(
         }
     }
     let mut clusters: BTreeMap<String, Cluster> = BTreeMap::new();
+    // Clusters stamping a cache TTL on responses (their upstream filters).
+    let mut cached = std::collections::BTreeSet::new();
     for (key, policies) in &retries {
         let base = key.name(model);
         let callee = model.service(key.service);
@@ -258,10 +260,22 @@ fn bootstrap<'a>(
                 cluster.transport_socket = Some(tls);
             }
             apply_retry_budget(&mut cluster, policies.iter().copied());
+            if key.cache_seconds.is_some() {
+                cached.insert(name.clone());
+            }
             clusters.insert(name, cluster);
         }
     }
-    clusters.extend(failovers);
+    // The router runs the upstream filters of the cluster a route names: an
+    // aggregate in front of a cached cluster stamps its TTL too (on the
+    // fallback's answers as well, which the route's cache then keeps).
+    for (name, mut aggregate) in failovers {
+        let primary = aggregate.cluster_type.as_ref().and_then(|t| t.typed_config.clusters.first());
+        if let Some(primary) = primary.map(|p| p.to_string()).filter(|p| cached.contains(p)) {
+            aggregate.typed_extension_protocol_options = clusters[&primary].typed_extension_protocol_options.clone();
+        }
+        clusters.insert(name, aggregate);
+    }
     clusters.extend(envoy_security::clusters(model, gateway));
     clusters.extend(super::tracing::collector_cluster(model));
     if let (Some(validator), true) = (&gateway.validator, validating(gateway)) {
