@@ -916,6 +916,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn labels_follow_kubernetes_label_syntax() {
+        for (key, value) in [("tier", "backend"), ("example.com/team", "orders"), ("a_b.c-d", ""), ("x", "v1.2_3")] {
+            assert_eq!(check_label(key, value), Ok(()), "{key}={value}");
+        }
+        for (key, value) in [
+            ("-tier", "a"),
+            ("tier-", "a"),
+            ("", "a"),
+            ("Ex ample.com/team", "a"),
+            ("/team", "a"),
+            ("tier", "back end"),
+            ("tier", "-a"),
+            ("tier", &"a".repeat(64)),
+        ] {
+            assert!(check_label(key, value).is_err(), "{key}={value}");
+        }
+    }
+
+    #[test]
     fn a_path_matches_its_template_segment_by_segment() {
         assert_eq!(path_parameters("/products/{id}", "/products/42").unwrap(), [("id".to_string(), "42")]);
         assert_eq!(path_parameters("/healthz", "/healthz").unwrap(), []);
