@@ -3,7 +3,8 @@
 //! requests go to the fallback service and come back when it returns; a
 //! tripped circuit breaker answers with the static fallback without
 //! reaching the callee; a gateway route to an unreachable service answers
-//! with its static fallback.
+//! with its static fallback; a gateway route fails over to its fallback
+//! service and back, while other routes to the same service do not.
 
 use crate::support;
 
@@ -256,6 +257,11 @@ fn what_envoy_and_istio_cannot_express_is_a_warning() {
         //- mesh.kdl
         gateway "public" {
             listener "http" port=8080
+            route "s" {
+                match path-prefix="/s/"
+                to "recs"
+                fallback "recs-static"
+            }
             route "r" {
                 match path-prefix="/"
                 to "recs"
@@ -268,6 +274,7 @@ fn what_envoy_and_istio_cannot_express_is_a_warning() {
             }
         }
         service "recs" { owner "t"; address "recs.svc" port=80; traffic { outlier-detection; }; }
+        service "recs-static" { owner "t"; address "recs-static.svc" port=80; traffic { outlier-detection; }; }
         "#,
     );
     let built = compilation.build(&meshc::emit::Options::default()).expect("no errors");
@@ -275,8 +282,9 @@ fn what_envoy_and_istio_cannot_express_is_a_warning() {
         (built.warnings.iter()).filter(|d| d.code.id() == "MESH0073").map(|d| d.message.clone()).collect();
     let about = |backend: &str| warnings.iter().filter(|w| w.contains(backend)).count();
     assert_eq!(about("envoy-sidecar"), 1, "{warnings:#?}");
+    // The gateway fails route `s` over to its fallback service: only the stale one is unexpressed.
     assert_eq!(about("envoy-gateway"), 1, "{warnings:#?}");
-    assert_eq!(about("istio"), 2, "{warnings:#?}");
+    assert_eq!(about("istio"), 3, "{warnings:#?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -431,6 +439,18 @@ gateway "public" {
             body #"{"error": "recommendations are unavailable"}"#
         }
     }
+    route "suggestions" {
+        match path-prefix="/suggestions/"
+        to "recommendations"
+        retries 1
+        timeout "2s"
+        fallback "recommendations-static"
+    }
+    route "catalog" {
+        match path-prefix="/catalog/"
+        to "catalog"
+        fallback "recommendations-static"
+    }
 }
 service "web" {
     owner "team-web"
@@ -481,6 +501,14 @@ service "catalog" {
         "outbound.recommendations|v2>outbound.recommendations-static",
     ] {
         assert!(web.contents.contains(cluster), "no aggregate cluster {cluster}");
+    }
+    let gateway = envoy.iter().find(|a| a.path == "envoy/gateway-public.yaml").expect("the gateway");
+    for cluster in [
+        "recommendations.http|v1>recommendations-static.http",
+        "recommendations.http|v2>recommendations-static.http",
+        "catalog.http>recommendations-static.http",
+    ] {
+        assert!(gateway.contents.contains(cluster), "no aggregate cluster {cluster}");
     }
     for artifact in envoy {
         let path = dir.path().join(artifact.path.replace('/', "-"));
@@ -545,4 +573,136 @@ service "catalog" {{
     // A reachable service's answers pass untouched.
     let served = http_request(listener, "GET", "/products", &[]);
     assert_eq!((served.status, served.header("x-upstream")), (200, Some("catalog")));
+}
+
+fn gateway_get(listener: u16, path: &str) -> support::HttpResponse {
+    http_request(listener, "GET", path, &[])
+}
+
+/// Sends requests through the gateway until one is answered by `upstream`,
+/// at most for ten seconds of health checking.
+fn until_the_gateway_is_answered_by(listener: u16, path: &str, upstream: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = gateway_get(listener, path);
+        if response.header("x-upstream") == Some(upstream) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never answered by {upstream}: last {} {:?}",
+            response.status,
+            response.headers
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_gateway_route_fails_over_to_its_fallback_service_and_back_while_other_routes_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = free_port();
+    let primary = Upstream::start("recommendations");
+    let fallback = Upstream::start("recommendations-static");
+    let port = primary.port();
+    let mesh = format!(
+        r##"
+gateway "public" {{
+    listener "http" port={listener} address="127.0.0.1"
+    route "recommendations" {{
+        match path-prefix="/recommendations/"
+        to "recommendations"
+        timeout "2s"
+        retries 1 on="connect-failure"
+        fallback "recommendations-static"
+    }}
+    route "reviews" {{
+        match path-prefix="/reviews/"
+        to "recommendations"
+    }}
+}}
+service "recommendations" {{
+    owner "team-recs"
+    address "127.0.0.1" port={port}
+    traffic {{ health-check "tcp" interval="100ms" timeout="50ms" healthy=1 unhealthy=1; }}
+}}
+service "recommendations-static" {{
+    owner "team-recs"
+    address "127.0.0.1" port={fallback_port}
+    traffic {{ outlier-detection; }}
+}}
+"##,
+        fallback_port = fallback.port(),
+    );
+    write_files(dir.path(), &[("mesh.kdl", &mesh)]);
+    let configs = support::build_workspace(dir.path(), &dir.path().join("out"));
+    let config = configs.iter().find(|p| p.to_string_lossy().contains("envoy/gateway-")).expect("a gateway bootstrap");
+    envoy_validate(config).unwrap();
+    let text = std::fs::read_to_string(config).unwrap();
+    assert!(text.contains("recommendations.http>recommendations-static.http"), "no aggregate cluster:\n{text}");
+    let envoy = support::EnvoyProcess::start(config);
+    envoy.wait_ready(listener);
+    let path = "/recommendations/c-7";
+    until_the_gateway_is_answered_by(listener, path, "recommendations");
+    assert_eq!(fallback.hits(), 0, "a healthy primary takes every request");
+    drop(primary);
+    until_the_gateway_is_answered_by(listener, path, "recommendations-static");
+    for _ in 0..5 {
+        let response = gateway_get(listener, path);
+        assert_eq!((response.status, response.header("x-upstream")), (200, Some("recommendations-static")));
+    }
+    // The route without a fallback shares the primary's cluster: the gateway's own 503.
+    assert_eq!(gateway_get(listener, "/reviews/p-1").status, 503);
+    let _primary = Upstream::restart_on("recommendations", port);
+    until_the_gateway_is_answered_by(listener, path, "recommendations");
+    let after = fallback.hits();
+    for _ in 0..5 {
+        assert_eq!(gateway_get(listener, path).header("x-upstream"), Some("recommendations"));
+    }
+    assert_eq!(fallback.hits(), after, "traffic is back on the primary");
+    assert_eq!(gateway_get(listener, "/reviews/p-1").header("x-upstream"), Some("recommendations"));
+}
+
+#[test]
+fn a_cached_route_with_a_fallback_service_still_caches() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = free_port();
+    let primary = Upstream::start("catalog");
+    let mesh = format!(
+        r##"
+gateway "public" {{
+    listener "http" port={listener} address="127.0.0.1"
+    route "products" {{
+        match path-prefix="/"
+        to "catalog"
+        cache ttl="30s"
+        fallback "catalog-replica"
+    }}
+}}
+service "catalog" {{
+    owner "team-catalog"
+    address "127.0.0.1" port={port}
+    traffic {{ outlier-detection; }}
+}}
+service "catalog-replica" {{
+    owner "team-catalog"
+    address "127.0.0.1" port={dead}
+    traffic {{ outlier-detection; }}
+}}
+"##,
+        port = primary.port(),
+        dead = support::dead_port(),
+    );
+    write_files(dir.path(), &[("mesh.kdl", &mesh)]);
+    let configs = support::build_workspace(dir.path(), &dir.path().join("out"));
+    let config = configs.iter().find(|p| p.to_string_lossy().contains("envoy/gateway-")).expect("a gateway bootstrap");
+    envoy_validate(config).unwrap();
+    let envoy = support::EnvoyProcess::start(config);
+    envoy.wait_ready(listener);
+    // The route names the aggregate cluster, whose upstream filters stamp the TTL.
+    let first = gateway_get(listener, "/products");
+    assert_eq!((first.status, first.header("cache-control")), (200, Some("public, max-age=30")));
+    let second = gateway_get(listener, "/products");
+    assert!(second.header("age").is_some(), "served from the cache: {:?}", second.headers);
+    assert_eq!(primary.hits(), 1);
 }

@@ -3,8 +3,9 @@
 //! 127.0.0.1, a GraphQL query through the gateway fanning out over mTLS to
 //! three services, every rewritten config valid for Envoy, nothing left
 //! running after a drop or SIGINT, missing certificates named with the
-//! commands that make them, and the penetration probes passing on the shop
-//! and finding what a weakened copy gives away.
+//! commands that make them, the penetration probes passing on the shop
+//! and finding what a weakened copy gives away, and a gateway route's
+//! fallback service taking over when the primary's app stops.
 
 use crate::support;
 
@@ -582,4 +583,89 @@ fn standalone_probes_against_a_running_mesh_reach_the_verdicts_of_up_probe() {
         .unwrap();
     assert!(through_up.status.success(), "{}", String::from_utf8_lossy(&through_up.stderr));
     assert_eq!(summary, probe_summary(&through_up.stdout), "standalone, then `up --probe`");
+}
+
+/// A gateway route with a fallback service under `up`, over mTLS: the
+/// aggregate cluster's members are clusters like any other, so the run
+/// moves them onto the primary's and the fallback's sidecars. While the
+/// primary's app runs it answers; once it is stopped, its health checks
+/// (through its sidecar) fail and the fallback's app answers instead.
+#[test]
+fn under_up_a_gateway_route_falls_back_when_the_primarys_app_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    support::write_files(
+        &ws,
+        &[(
+            "mesh.kdl",
+            r#"
+mtls { mode "strict" }
+gateway "edge" {
+    listener "http" port=8080
+    route "recommendations" {
+        match path-prefix="/recommendations/"
+        to "recommendations"
+        timeout "2s"
+        fallback "recommendations-static"
+    }
+}
+service "recommendations" {
+    owner "team-recs"
+    address "recommendations.shop.svc.cluster.local" port=8080
+    traffic { health-check "http" path="/healthz" interval="200ms" timeout="100ms" healthy=1 unhealthy=1; }
+}
+service "recommendations-static" {
+    owner "team-recs"
+    address "recommendations-static.shop.svc.cluster.local" port=8080
+    traffic { outlier-detection; }
+}
+"#,
+        )],
+    );
+    let (out, certs) = (dir.path().join("out"), dir.path().join("certs"));
+    let (ws, out_arg, certs_arg) = (ws.to_str().unwrap(), out.to_str().unwrap(), certs.to_str().unwrap());
+    meshc(&["certs", ws, "--cert-dir", certs_arg]);
+    meshc(&["build", ws, "-o", out_arg, "--cert-dir", certs_arg]);
+    let _one = one_mesh();
+    let (live, fallback) = (dir.path().join("live.jsonl"), dir.path().join("static.jsonl"));
+    let commands = BTreeMap::from([
+        (
+            "recommendations".to_string(),
+            json_app(&live, json!({"/recommendations/": {"items": ["live"]}, "/healthz": {}})),
+        ),
+        ("recommendations-static".to_string(), json_app(&fallback, json!({"/recommendations/": {"items": []}}))),
+    ]);
+    let mesh = LocalMesh::start(&out, &UpOptions { envoy: envoy_bin(), commands }).unwrap();
+    let gateway = mesh.gateway_listener("edge").expect("the gateway's listener").port();
+    let get = || support::http_request(gateway, "GET", "/recommendations/c-7", &[]);
+    let until = |items: Value| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let response = get();
+            if response.status == 200 && response.json() == json!({ "items": items }) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never {items}: last {} {}", response.status, response.body);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The gateway may start before the primary's sidecar: its first health checks can fail.
+    until(json!(["live"]));
+    let before = requests(&fallback).len();
+    for _ in 0..5 {
+        assert_eq!(get().json(), json!({"items": ["live"]}));
+    }
+    assert_eq!(requests(&fallback).len(), before, "a healthy primary takes every request");
+    let primary = mesh.rows().iter().find(|r| r.kind == "app" && r.name == "recommendations").unwrap();
+    let pid = primary.detail.trim_start_matches("pid ").split(',').next().unwrap().to_string();
+    let killed = Command::new("kill").arg(&pid).status().unwrap();
+    assert!(killed.success(), "kill {pid}");
+    until(json!([]));
+    for _ in 0..5 {
+        assert_eq!(get().json(), json!({"items": []}));
+    }
+    // The fallback's sidecar names the gateway: the fallback cluster has the gateway's certificate too.
+    let seen = requests(&fallback);
+    let xfcc = seen[0]["headers"]["x-forwarded-client-cert"].as_str().unwrap_or_default();
+    assert!(xfcc.contains("/sa/istio-ingressgateway-service-account"), "{xfcc:?}");
 }

@@ -1,7 +1,7 @@
 //! Service roles and per-caller limits.
 //!
 //! Service roles (`service-role`): groups of callers by name, owner,
-//! namespace, identity or SPIFFE ID that authorization rules name with
+//! label, namespace, identity or SPIFFE ID that authorization rules name with
 //! `role=`. The language (MESH0141, MESH0142), the analyses naming the role
 //! and the member, the Envoy RBAC principals (validated by Envoy) and Istio
 //! `AuthorizationPolicy` principals (validated against Istio's CRDs), and a
@@ -131,7 +131,7 @@ fn a_misspelt_role_gets_a_did_you_mean_and_bad_selectors_are_refused() {
                ·        ╰── unknown node
              8 │ }
                ╰────
-              help: `service-role` takes: `identity`, `member`, `namespace`, `owner`, `spiffe`
+              help: `service-role` takes: `identity`, `label`, `member`, `namespace`, `owner`, `spiffe`
             MESH0005
 
               × service-role `empty` has no member
@@ -181,6 +181,70 @@ fn a_selector_taking_in_no_caller_is_a_warning() {
             traffic { outlier-detection }
             authorization { allow role="backends" }
         }
+        "#,
+    );
+}
+
+#[test]
+fn a_role_takes_in_the_services_carrying_all_the_labels_of_one_label_selector() {
+    let c = check(
+        r#"
+        mtls { mode "strict" }
+        service-role "backends" {
+            label tier="backend" zone="eu"
+            label tier="batch"
+            label tier="frontend"
+        //  ^^^^^^^^^^^^^^^^^^^^^ MESH0142 warning: selects nothing
+        }
+        service "orders" { owner "t"; address "orders.svc" port=80; labels tier="backend" zone="eu"; calls "payments" timeout="1s"; }
+        service "cart" { owner "t"; address "cart.svc" port=80; labels tier="backend" zone="us"; }
+        service "jobs" { owner "t"; labels tier="batch"; calls "payments" timeout="1s"; }
+        service "payments" {
+            owner "t"
+            address "payments.svc" port=80
+            traffic { outlier-detection }
+            authorization { allow role="backends" }
+        }
+        "#,
+    );
+    let model = c.model.as_ref().unwrap();
+    let role = &model.service_roles[0];
+    let member = |name: &str| {
+        let id = model.service_ids().find(|&id| model.service(id).name.value == name).unwrap();
+        role.admits(&Principal::Service(id)).map(|s| s.value.describe(model))
+    };
+    assert_eq!(member("orders").as_deref(), Some("label `tier=backend, zone=eu`"));
+    assert_eq!(member("jobs").as_deref(), Some("label `tier=batch`"));
+    assert_eq!(member("cart"), None, "a label selector needs all of its labels");
+}
+
+#[test]
+fn service_labels_are_kubernetes_labels_given_once_and_not_meshcs_own() {
+    check(
+        r#"
+        service "orders" {
+            owner "t"
+            address "orders.svc" port=80
+            labels tier="back end" "example.com/team"="orders" app="x" "-x"="y"
+        //         ^^^^^^^^^^^^^^^ MESH0004 error: not a Kubernetes label
+        //                                                             ^^^^^^^^ MESH0004 error: not a Kubernetes label
+        }
+        service "cart" {
+            owner "t"
+            address "cart.svc" port=80
+            labels app="cart"
+        //         ^^^^^^^^^^ MESH0004 error: reserved
+        }
+        service "jobs" {
+            owner "t"
+            labels "batch" tier="a" tier="b"
+        //         ^^^^^^^ MESH0004 error: not a key="value" property
+        //                          ^^^^^^^^ MESH0006 error
+        }
+        service "web" { owner "t"; labels; }
+        //                         ^^^^^^ MESH0005 error: empty
+        service-role "r" { label; }
+        //                 ^^^^^ MESH0005 error: empty
         "#,
     );
 }
@@ -461,9 +525,16 @@ mtls { mode "strict"; trust-domain "shop.example" }
 service-role "backends" {
     member "orders"
     owner "team-store"
+    label tier="backend"
     namespace "partners"
 }
 service "orders" { owner "team-orders"; address "orders.shop.svc.cluster.local" port=80; calls "payments" timeout="1s"; }
+service "search" {
+    owner "team-search"
+    address "search.shop.svc.cluster.local" port=80
+    labels tier="backend" "example.com/cost-centre"="cc-7"
+    calls "payments" timeout="1s"
+}
 service "cart" { owner "team-store"; address "cart.shop.svc.cluster.local" port=80; calls "payments" timeout="1s"; }
 service "payments" {
     owner "team-payments"
@@ -487,6 +558,7 @@ fn envoy_rbac_and_istio_authorization_policies_expand_the_role() {
     for matcher in [
         r#"{"exact":"spiffe://shop.example/ns/shop/sa/cart"}"#,
         r#"{"exact":"spiffe://shop.example/ns/shop/sa/orders"}"#,
+        r#"{"exact":"spiffe://shop.example/ns/shop/sa/search"}"#,
         r#"{"prefix":"spiffe://shop.example/ns/partners/sa/"}"#,
     ] {
         assert!(principals.contains(matcher), "{matcher} in {principals}");
@@ -507,9 +579,19 @@ fn envoy_rbac_and_istio_authorization_policies_expand_the_role() {
         serde_json::json!([
             "shop.example/ns/shop/sa/cart",
             "shop.example/ns/shop/sa/orders",
+            "shop.example/ns/shop/sa/search",
             "shop.example/ns/partners/sa/*"
         ])
     );
+    // The labels go on the service's Kubernetes Service, not into its selector.
+    let search: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(dir.path().join("out/kubernetes/search.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(
+        search["metadata"]["labels"],
+        serde_json::json!({"app": "search", "example.com/cost-centre": "cc-7", "tier": "backend"})
+    );
+    assert_eq!(search["spec"]["selector"], serde_json::json!({"app": "search"}));
 }
 
 // ---------------------------------------------------------------------------

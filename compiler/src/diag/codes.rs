@@ -223,7 +223,7 @@ codes! {
     FallbackSharesFailure = "MESH0139", "fallback-shares-failure", Traffic, Warning, "0.1.0", "A fallback service calls the service it stands in for, directly or through others: when that service fails, the fallback fails with it.";
     FallbackNeverEngaged = "MESH0140", "fallback-never-engaged", Traffic, Warning, "0.1.0", "A fallback service for a callee with neither a health check nor outlier detection: the proxy fails over when the callee's instances are unhealthy, and nothing ever marks them so.";
     UnknownServiceRole = "MESH0141", "unknown-service-role", Reference, Error, "0.1.0", "An authorization rule's `role=` names a service role that is not declared.";
-    EmptyServiceRole = "MESH0142", "empty-service-role", Security, Warning, "0.1.0", "A `service-role` selector takes in no caller: an owner no in-mesh service has, or an `external` member (which has no identity).";
+    EmptyServiceRole = "MESH0142", "empty-service-role", Security, Warning, "0.1.0", "A `service-role` selector takes in no caller: an owner or labels no in-mesh service has, or an `external` member (which has no identity).";
     QuotaBelowLoad = "MESH0143", "quota-below-load", Security, Error, "0.1.0", "A caller's declared load, retries included, is above the callee's per-caller limit (`caller-limit`): part of its calls would be throttled with 429.";
 }
 

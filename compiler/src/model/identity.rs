@@ -141,6 +141,8 @@ pub enum RoleSelector {
     Service(ServiceId),
     /// `owner "team-x"`: every service the team owns.
     Owner(String),
+    /// `label tier="backend"`: every service carrying all these labels (sorted by key).
+    Labels(Vec<(String, String)>),
     /// `namespace "shop"`: every identity of the namespace, declared in the spec or not.
     Namespace(String),
     /// `identity namespace="partners" service-account="billing"`: one identity.
@@ -179,13 +181,16 @@ impl ServiceRole {
     /// Whether `selector` takes in `caller` of identity `identity` (a service: `service`).
     pub fn selects(
         selector: &RoleSelector,
-        service: Option<(ServiceId, Option<&str>)>,
+        service: Option<(ServiceId, &super::Service)>,
         identity: &Identity,
         trust_domain: &str,
     ) -> bool {
         match selector {
             RoleSelector::Service(id) => service.is_some_and(|(s, _)| s == *id),
-            RoleSelector::Owner(team) => service.is_some_and(|(_, owner)| owner == Some(team.as_str())),
+            RoleSelector::Owner(team) => {
+                service.is_some_and(|(_, s)| s.owner.as_ref().is_some_and(|o| o.value == *team))
+            }
+            RoleSelector::Labels(wanted) => service.is_some_and(|(_, s)| s.has_labels(wanted)),
             RoleSelector::Namespace(ns) => identity.namespace == *ns,
             RoleSelector::Identity(id) => id == identity,
             RoleSelector::Spiffe(spiffe) => *spiffe == identity.spiffe_id(trust_domain),
@@ -199,7 +204,7 @@ impl ServiceRole {
         let mut out: Vec<IdentityPattern> = Vec::new();
         for selector in &self.selectors {
             match &selector.value {
-                RoleSelector::Service(_) | RoleSelector::Owner(_) => {}
+                RoleSelector::Service(_) | RoleSelector::Owner(_) | RoleSelector::Labels(_) => {}
                 RoleSelector::Namespace(ns) => {
                     out.push(IdentityPattern::Prefix(format!("spiffe://{trust_domain}/ns/{ns}/sa/")));
                 }
@@ -208,7 +213,7 @@ impl ServiceRole {
             }
         }
         for (member, selector) in &self.members {
-            if matches!(self.selectors[*selector].value, RoleSelector::Service(_) | RoleSelector::Owner(_)) {
+            if self.selectors[*selector].value.resolved_in_spec() {
                 out.push(IdentityPattern::Exact(model.principal_identity(member).spiffe_id(trust_domain)));
             }
         }
@@ -231,11 +236,19 @@ impl ServiceRole {
 }
 
 impl RoleSelector {
+    /// Whether it takes in the spec's services only (by name, owner or
+    /// labels), so proxies match its members' SPIFFE IDs; the others map
+    /// identities as written.
+    pub fn resolved_in_spec(&self) -> bool {
+        matches!(self, RoleSelector::Service(_) | RoleSelector::Owner(_) | RoleSelector::Labels(_))
+    }
+
     /// How the spec writes it, for messages: "member `orders`", "owner `team-x`".
     pub fn describe(&self, model: &Model) -> String {
         match self {
             RoleSelector::Service(id) => format!("member `{}`", model.service(*id).name.value),
             RoleSelector::Owner(team) => format!("owner `{team}`"),
+            RoleSelector::Labels(labels) => format!("label `{}`", super::label_list(labels)),
             RoleSelector::Namespace(ns) => format!("namespace `{ns}`"),
             RoleSelector::Identity(id) => {
                 format!("identity namespace=`{}` service-account=`{}`", id.namespace, id.service_account)

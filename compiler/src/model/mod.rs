@@ -326,7 +326,14 @@ pub struct Service {
     pub tracing: tracing::OwnTracing,
     /// Its objectives and alerts, measured at its sidecar's inbound side.
     pub objectives: monitoring::Objectives,
+    /// `labels tier="backend" ...`: sorted by key, each key once.
+    pub labels: Vec<(String, String)>,
     pub span: Span,
+}
+
+/// `tier=backend, zone=eu`: labels as messages and pages show them.
+pub fn label_list(labels: &[(String, String)]) -> String {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Where a service runs. Only a service in the mesh has a proxy of ours,
@@ -406,6 +413,11 @@ pub struct SchemaVersion {
 }
 
 impl Service {
+    /// Whether it carries every one of `wanted` (`key`, `value`).
+    pub fn has_labels(&self, wanted: &[(String, String)]) -> bool {
+        wanted.iter().all(|w| self.labels.contains(w))
+    }
+
     /// Whether its application copies the trace context of a request it
     /// serves onto the calls it makes for it: as declared, else yes for a
     /// service in the mesh (instrumented like the rest) and no for an

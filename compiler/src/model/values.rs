@@ -507,6 +507,31 @@ pub fn check_name(text: &str) -> Result<(), String> {
     }
 }
 
+/// Checks a service label `key="value"`: a Kubernetes label, since the
+/// labels go on its Service. A key is a name of 1-63 letters, digits,
+/// `-`, `_` and `.`, alphanumeric at both ends, optionally after a DNS
+/// prefix and `/`; a value is empty or such a name.
+pub fn check_label(key: &str, value: &str) -> Result<(), String> {
+    fn label_name(text: &str) -> bool {
+        text.len() <= 63
+            && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && text.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    }
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && Host::parse(p).is_ok() && !p.contains(':'));
+    if !prefix_ok || !label_name(name) {
+        return Err(format!("`{key}` is not a valid label key"));
+    }
+    if !value.is_empty() && !label_name(value) {
+        return Err(format!("`{value}` is not a valid label value"));
+    }
+    Ok(())
+}
+
 /// Checks a port's name or a TCP protocol's name: a Kubernetes port name
 /// (an IANA service name: at most 15 lowercase letters, digits and inner
 /// hyphens, with a letter).
@@ -889,6 +914,25 @@ fn check_substitution(substitution: &str, groups: usize) -> Result<(), RegexErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_follow_kubernetes_label_syntax() {
+        for (key, value) in [("tier", "backend"), ("example.com/team", "orders"), ("a_b.c-d", ""), ("x", "v1.2_3")] {
+            assert_eq!(check_label(key, value), Ok(()), "{key}={value}");
+        }
+        for (key, value) in [
+            ("-tier", "a"),
+            ("tier-", "a"),
+            ("", "a"),
+            ("Ex ample.com/team", "a"),
+            ("/team", "a"),
+            ("tier", "back end"),
+            ("tier", "-a"),
+            ("tier", &"a".repeat(64)),
+        ] {
+            assert!(check_label(key, value).is_err(), "{key}={value}");
+        }
+    }
 
     #[test]
     fn a_path_matches_its_template_segment_by_segment() {

@@ -492,6 +492,32 @@ providers:
     }
 
     #[test]
+    fn an_aggregate_clusters_members_move_like_any_cluster_and_the_aggregate_stays() {
+        let plan = plan();
+        let assignment = assignment(&plan);
+        let mut config: Value = serde_yaml_ng::from_str(
+            r#"
+static_resources:
+  clusters:
+  - name: api.http
+    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: api.m.svc, port_value: 8080}}}}]}]}
+  - name: api.http>api-v1.http
+    cluster_type: {name: envoy.clusters.aggregate, typed_config: {clusters: [api.http, api-v1.http]}}
+    lb_policy: CLUSTER_PROVIDED
+  - name: api-v1.http
+    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: api-v1.m.svc, port_value: 8080}}}}]}]}
+"#,
+        )
+        .unwrap();
+        let before = config["static_resources"]["clusters"][1].clone();
+        let external = rewrite(&plan, &plan.proxies[0], &assignment, &mut config).unwrap();
+        assert!(external.is_empty(), "{external:?}");
+        assert_eq!(endpoint(&config, "api.http"), ("127.0.0.1".into(), 20003));
+        assert_eq!(endpoint(&config, "api-v1.http"), ("127.0.0.1".into(), 20003));
+        assert_eq!(config["static_resources"]["clusters"][1], before, "it names clusters, not addresses");
+    }
+
+    #[test]
     fn a_sidecar_s_app_cluster_goes_to_the_app_slot() {
         let plan = plan();
         let assignment = assignment(&plan);

@@ -18,7 +18,7 @@ use super::security as envoy_security;
 use super::stats::{grpc_stats_filter, GrpcMethodSet};
 use super::tls::upstream_tls;
 use super::{
-    apply_retry_budget, callee_clusters, custom_response_filter, hash_policy, header_matcher, retry_policy,
+    apply_retry_budget, callee_clusters, custom_response_filter, fail_over, hash_policy, header_matcher, retry_policy,
     static_fallback, upstream_cluster, version_cluster, CUSTOM_RESPONSE, HCM, ROUTER,
 };
 use crate::emit::{Artifact, Options, Unexpressed};
@@ -102,6 +102,17 @@ impl ClusterKey {
         ClusterKey { service: forward.target.value, port, protocol, cache_seconds }
     }
 
+    /// The cluster of the route's fallback service, if it has one: the
+    /// route's protocol, without a TTL stamp of its own (the aggregate in
+    /// front of it stamps a cached route's).
+    fn fallback(model: &Model, forward: &Forward) -> Option<ClusterKey> {
+        let Some(FallbackKind::Service { target, port }) = forward.fallback.as_ref().map(|f| &f.kind) else {
+            return None;
+        };
+        let protocol = ClusterKey::of(model, forward).protocol;
+        Some(ClusterKey { service: target.value, port: *port, protocol, cache_seconds: None })
+    }
+
     /// `SERVICE[.PORT].PROTOCOL[.ttl-Ns]` (the port for services with
     /// several); service and port names hold no dots, so names never collide.
     fn name(self, model: &Model) -> String {
@@ -133,11 +144,13 @@ fn bootstrap<'a>(
         transcoder: forwards(gateway).any(|f| f.transcode.is_some()),
         validator: validating(gateway),
     };
+    // The aggregate clusters failing routes over to their fallback services.
+    let mut failovers: BTreeMap<String, Cluster> = BTreeMap::new();
     let route_config = RouteConfiguration {
         // Hosts match whatever port the client wrote (`Host: api.example.com:8080`); the header keeps it.
         ignore_port_in_host_matching: !gateway.virtual_hosts.is_empty(),
         name: gateway.name.value.as_str().into(),
-        virtual_hosts: virtual_hosts(model, gateway, optional),
+        virtual_hosts: virtual_hosts(model, gateway, optional, &mut failovers),
     };
     // The gateway's connection manager is not typed yet: its route config joins it as a JSON value.
     let route_config = serde_json::to_value(&route_config).expect("a route config serializes");
@@ -206,9 +219,15 @@ fn bootstrap<'a>(
     let mut retries: BTreeMap<ClusterKey, Vec<&RetryPolicy>> = BTreeMap::new();
     // The deployment versions API versions run on, by the cluster key whose name they extend.
     let mut deployments: BTreeMap<ClusterKey, std::collections::BTreeSet<VersionId>> = BTreeMap::new();
+    // Fallback services' clusters: the whole service's is what an aggregate cluster names.
+    let mut fallbacks = std::collections::BTreeSet::new();
     for forward in forwards(gateway) {
         let key = ClusterKey::of(model, forward);
         retries.entry(key).or_default().extend(&forward.retries);
+        if let Some(fallback) = ClusterKey::fallback(model, forward) {
+            retries.entry(fallback).or_default();
+            fallbacks.insert(fallback);
+        }
         if let Some(versions) = &forward.api_versions {
             let api = &model.service(forward.target.value).apis[versions.api().index()];
             deployments
@@ -218,10 +237,15 @@ fn bootstrap<'a>(
         }
     }
     let mut clusters: BTreeMap<String, Cluster> = BTreeMap::new();
+    // Clusters stamping a cache TTL on responses (their upstream filters).
+    let mut cached = std::collections::BTreeSet::new();
     for (key, policies) in &retries {
         let base = key.name(model);
         let callee = model.service(key.service);
         let mut names = callee_clusters(&base, callee);
+        if fallbacks.contains(key) && names.iter().all(|(version, _)| version.is_some()) {
+            names.insert(0, (None, base.clone()));
+        }
         for &version in deployments.get(key).into_iter().flatten() {
             names.push((Some(version), version_cluster(&base, callee, version)));
         }
@@ -236,8 +260,21 @@ fn bootstrap<'a>(
                 cluster.transport_socket = Some(tls);
             }
             apply_retry_budget(&mut cluster, policies.iter().copied());
+            if key.cache_seconds.is_some() {
+                cached.insert(name.clone());
+            }
             clusters.insert(name, cluster);
         }
+    }
+    // The router runs the upstream filters of the cluster a route names: an
+    // aggregate in front of a cached cluster stamps its TTL too (on the
+    // fallback's answers as well, which the route's cache then keeps).
+    for (name, mut aggregate) in failovers {
+        let primary = aggregate.cluster_type.as_ref().and_then(|t| t.typed_config.clusters.first());
+        if let Some(primary) = primary.map(|p| p.to_string()).filter(|p| cached.contains(p)) {
+            aggregate.typed_extension_protocol_options = clusters[&primary].typed_extension_protocol_options.clone();
+        }
+        clusters.insert(name, aggregate);
     }
     clusters.extend(envoy_security::clusters(model, gateway));
     clusters.extend(super::tracing::collector_cluster(model));
@@ -288,34 +325,55 @@ fn forwards(gateway: &Gateway) -> impl Iterator<Item = &Forward> {
 /// no `host` block). Envoy picks the virtual host by the request's host
 /// first, then the route in order. A domain is in one block only
 /// (checked), so Envoy's domains stay unique.
-fn virtual_hosts<'a>(model: &'a Model, gateway: &'a Gateway, optional: OptionalFilters) -> Vec<VirtualHost<'a>> {
-    let routes_of = |id: Option<VirtualHostId>| -> Vec<api::Route> {
-        gateway
-            .routes
-            .iter()
-            .filter(|r| r.virtual_host == id)
-            .flat_map(|r| match r.forward() {
-                Some(f) => super::version_routes::routes(model, r, f, route(model, gateway, r, optional)),
-                None => vec![route(model, gateway, r, optional)],
-            })
-            .collect()
-    };
-    let mut out: Vec<VirtualHost> = gateway
-        .virtual_hosts_with_ids()
-        .map(|(id, vhost)| {
-            let domains: Vec<api::Str> = vhost.domains.iter().map(|d| d.value.to_string().into()).collect();
-            VirtualHost {
-                name: format!("{}:{}", gateway.name.value, domains.first().map_or("", |d| d.as_ref())).into(),
-                domains,
-                routes: routes_of(Some(id)),
-            }
-        })
-        .collect();
+fn virtual_hosts<'a>(
+    model: &'a Model,
+    gateway: &'a Gateway,
+    optional: OptionalFilters,
+    failovers: &mut BTreeMap<String, Cluster<'a>>,
+) -> Vec<VirtualHost<'a>> {
+    let mut out: Vec<VirtualHost> = Vec::new();
+    for (id, vhost) in gateway.virtual_hosts_with_ids() {
+        let domains: Vec<api::Str> = vhost.domains.iter().map(|d| d.value.to_string().into()).collect();
+        out.push(VirtualHost {
+            name: format!("{}:{}", gateway.name.value, domains.first().map_or("", |d| d.as_ref())).into(),
+            domains,
+            routes: routes_of(model, gateway, Some(id), optional, failovers),
+        });
+    }
     out.push(VirtualHost {
         domains: vec!["*".into()],
         name: gateway.name.value.as_str().into(),
-        routes: routes_of(None),
+        routes: routes_of(model, gateway, None, optional, failovers),
     });
+    out
+}
+
+/// The Envoy routes of the gateway's routes in virtual host `id` (`None`:
+/// outside any `host` block). A route with a fallback service names an
+/// aggregate cluster per cluster it sends to (added to `failovers`); the
+/// other routes to the service keep its shared cluster.
+fn routes_of<'a>(
+    model: &'a Model,
+    gateway: &'a Gateway,
+    id: Option<VirtualHostId>,
+    optional: OptionalFilters,
+    failovers: &mut BTreeMap<String, Cluster<'a>>,
+) -> Vec<api::Route<'a>> {
+    let mut out = Vec::new();
+    for r in gateway.routes.iter().filter(|r| r.virtual_host == id) {
+        let Some(forward) = r.forward() else {
+            out.push(route(model, gateway, r, optional));
+            continue;
+        };
+        let mut routes = super::version_routes::routes(model, r, forward, route(model, gateway, r, optional));
+        if let Some(fallback) = ClusterKey::fallback(model, forward) {
+            let fallback = fallback.name(model);
+            for variant in &mut routes {
+                fail_over(variant, &fallback, failovers);
+            }
+        }
+        out.extend(routes);
+    }
     out
 }
 
@@ -380,26 +438,21 @@ fn route<'a>(model: &'a Model, gateway: &Gateway, route: &'a Route, optional: Op
     out
 }
 
-/// Route fallbacks the gateway does not express yet: a fallback service
-/// (the sidecars fail calls over; a gateway route's clusters are shared by
-/// cache TTL and protocol), and stale responses (Envoy's cache does not
-/// serve them when the upstream fails).
+/// Route fallbacks the gateway does not express: stale responses (Envoy's
+/// cache does not serve them when the upstream fails).
 fn unexpressed_fallbacks(model: &Model) -> Vec<Unexpressed> {
     let mut out = Vec::new();
     for gateway in &model.gateways {
         for route in &gateway.routes {
             let Some(fallback) = route.forward().and_then(|f| f.fallback.as_ref()) else { continue };
-            let help = match fallback.kind {
-                FallbackKind::Static(_) => continue,
-                FallbackKind::Service { .. } => "the gateway answers 503 when the service is unavailable; give the route a static fallback, or route to a service whose sidecar calls the primary with the fallback",
-                FallbackKind::Stale { .. } => "Envoy 1.40's HTTP cache does not serve stale responses when the upstream fails (no `stale-if-error`); use a static fallback",
-            };
-            out.push(Unexpressed::new(
-                fallback.span,
-                "this fallback",
-                format!("gateway `{}` is built without it", gateway.name.value),
-                help,
-            ));
+            if let FallbackKind::Stale { .. } = fallback.kind {
+                out.push(Unexpressed::new(
+                    fallback.span,
+                    "this fallback",
+                    format!("gateway `{}` is built without it", gateway.name.value),
+                    "Envoy 1.40's HTTP cache does not serve stale responses when the upstream fails (no `stale-if-error`); use a static fallback or a fallback service",
+                ));
+            }
         }
     }
     out

@@ -4,7 +4,8 @@
 //! - `metadata.name` and `metadata.namespace` come from the address, so the
 //!   name callers dial is the one Kubernetes serves.
 //! - The pods are selected by `app: SERVICE` (the meshc service's name, the
-//!   label the Istio backend's `sourceLabels` use too).
+//!   label the Istio backend's `sourceLabels` use too). The service's own
+//!   `labels` are on the Service's metadata beside them, not in the selector.
 //! - Each of the service's `versions` reached by a cluster DNS name gets its
 //!   own Service too, `kubernetes/SERVICE-VERSION.yaml`, selecting
 //!   `app: SERVICE, version: VERSION`: the sidecars' version clusters
@@ -96,7 +97,7 @@ struct KubeService<'a> {
     spec: ServiceSpec<'a>,
 }
 
-type Labels<'a> = BTreeMap<&'static str, &'a str>;
+type Labels<'a> = BTreeMap<&'a str, &'a str>;
 
 #[derive(Serialize)]
 struct ObjectMeta<'a> {
@@ -126,7 +127,7 @@ struct ServicePort {
 
 /// A Service named after `host`, selecting the pods with `labels`, on the
 /// service's ports.
-fn kube_service<'a>(service: &Service, host: &'a Host, labels: Labels<'a>) -> Option<KubeService<'a>> {
+fn kube_service<'a>(service: &'a Service, host: &'a Host, labels: Labels<'a>) -> Option<KubeService<'a>> {
     let (name, namespace) = host.kubernetes_service()?;
     let ports = service
         .ports()
@@ -141,9 +142,16 @@ fn kube_service<'a>(service: &Service, host: &'a Host, labels: Labels<'a>) -> Op
     Some(KubeService {
         api_version: "v1",
         kind: "Service",
-        metadata: ObjectMeta { labels: labels.clone(), name, namespace },
+        metadata: ObjectMeta { labels: own_labels(service, &labels), name, namespace },
         spec: ServiceSpec { ports, selector: labels, type_: "ClusterIP" },
     })
+}
+
+/// The selector's labels and the service's own (which never use its keys: `app`, `version`).
+fn own_labels<'a>(service: &'a Service, selector: &Labels<'a>) -> Labels<'a> {
+    let mut labels = selector.clone();
+    labels.extend(service.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    labels
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use askama::Template;
 
 use super::pages::{group_name, path_text, ApiVersions, Head, Link};
 use super::Index;
-use crate::model::identity::{Naming, Principal, RoleSelector, Verdict};
+use crate::model::identity::{Naming, Principal, Verdict};
 use crate::model::{Model, ServiceId, TokenPassing};
 
 #[derive(Template)]
@@ -15,6 +15,8 @@ pub struct ServicePage {
     head: Head,
     name: String,
     owner: String,
+    /// `tier=backend, zone=eu`, empty without labels.
+    labels: String,
     placement: &'static str,
     address: String,
     apis: Vec<ApiSection>,
@@ -88,8 +90,7 @@ fn rule_callers(model: &Model, rule: &crate::model::identity::AuthorizationRule)
     let roles = rule.roles.iter().map(|r| {
         let role = model.service_role(r.value);
         let members: Vec<String> = role.members.iter().map(|(m, _)| principal(model, m)).collect();
-        let external =
-            role.selectors.iter().filter(|s| !matches!(s.value, RoleSelector::Service(_) | RoleSelector::Owner(_)));
+        let external = role.selectors.iter().filter(|s| !s.value.resolved_in_spec());
         let mut parts = members;
         parts.extend(external.map(|s| s.value.describe(model).replace('`', "")));
         format!("role {} ({})", role.name.value, parts.join(", "))
@@ -315,6 +316,7 @@ pub fn page(
         head: Head::new(model, root, service.name.value.clone()),
         name: service.name.value.clone(),
         owner: service.owner.as_ref().map_or(String::new(), |o| o.value.clone()),
+        labels: crate::model::label_list(&service.labels),
         placement: if service.external().is_some() {
             "external (outside the mesh)"
         } else {

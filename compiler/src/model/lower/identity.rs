@@ -17,7 +17,7 @@ use crate::model::values::{check_name, Duration, Host, Operation, Port};
 use crate::syntax::{Node, Value};
 
 const MTLS_CHILDREN: &[&str] = &["mode", "trust-domain", "namespace", "certificates", "cert-dir"];
-const ROLE_CHILDREN: &[&str] = &["member", "owner", "namespace", "identity", "spiffe"];
+const ROLE_CHILDREN: &[&str] = &["member", "owner", "label", "namespace", "identity", "spiffe"];
 const ROLE_EXAMPLE: &str =
     "service-role \"backends\" { member \"orders\" \"cart\"; owner \"team-x\"; namespace \"partners\" }";
 
@@ -334,6 +334,14 @@ impl Lower<'_> {
                 }
                 continue;
             }
+            if kind == "label" {
+                read::no_children(child, self.sink);
+                match self.labels(child, "label tier=\"backend\"") {
+                    Some(labels) => selectors.push(Spanned::new(RoleSelector::Labels(labels), child.span)),
+                    None => failed = true,
+                }
+                continue;
+            }
             if !ROLE_CHILDREN.contains(&kind) {
                 read::unknown_child(child, "service-role", ROLE_CHILDREN, self.sink);
                 continue;
@@ -381,7 +389,7 @@ impl Lower<'_> {
             self.model.mtls.as_ref().map_or(Mtls::DEFAULT_TRUST_DOMAIN.to_string(), |m| m.trust_domain.clone());
         let services = self.model.service_ids().zip(&self.model.services).filter_map(|(id, s)| {
             let member = s.mesh()?;
-            Some((Principal::Service(id), Some((id, s.owner.as_ref().map(|o| o.value.as_str()))), &member.identity))
+            Some((Principal::Service(id), Some((id, s)), &member.identity))
         });
         let gateways = self
             .model
@@ -404,6 +412,9 @@ impl Lower<'_> {
                     format!("`{}` is external: it has no proxy, hence no identity", self.model.service(*id).name.value)
                 }
                 RoleSelector::Owner(team) => format!("no service in the mesh has owner `{team}`"),
+                RoleSelector::Labels(labels) => {
+                    format!("no service in the mesh has label `{}`", crate::model::label_list(labels))
+                }
                 _ => continue,
             };
             self.sink.push(
@@ -412,7 +423,7 @@ impl Lower<'_> {
                     format!("this selector of service-role `{}` takes in no caller: {why}", name.value),
                 )
                 .at(selector.span, "selects nothing")
-                .help("remove it, or name a service of the mesh (member) or a team that owns one (owner)"),
+                .help("remove it, or name a service of the mesh (member), a team that owns one (owner) or labels one carries (label)"),
             );
         }
         let id = ServiceRoleId::new(self.model.service_roles.len());

@@ -12,7 +12,9 @@ use crate::diag::suggestion;
 use crate::diag::{Code, Diagnostic};
 use crate::model::api_versions::Evolution;
 use crate::model::identity::Identity;
-use crate::model::values::{check_api_name, check_name, check_port_name, ApiKind, GraphqlRoot, Host, Operation, Port};
+use crate::model::values::{
+    check_api_name, check_label, check_name, check_port_name, ApiKind, GraphqlRoot, Host, Operation, Port,
+};
 use crate::model::{
     Address, Api, Call, CallOrigin, MeshMember, Placement, PortId, PortProtocol, Resolver, Service, ServiceId,
     ServicePort, TokenPassing,
@@ -47,7 +49,11 @@ const CHILDREN: &[&str] = &[
     "slo-exempt",
     "alert",
     "data-class",
+    "labels",
 ];
+
+/// Labels meshc sets on a service's Kubernetes objects itself.
+const RESERVED_LABELS: &[&str] = &["app", "version"];
 
 use super::tracing::Owner as TraceOwner;
 
@@ -79,6 +85,7 @@ impl Lower<'_> {
         let mut audit = Some(None);
         let mut external = None;
         let mut tracing_node = None;
+        let mut labels = Some(Vec::new());
         for child in node.children() {
             match child.name.as_str() {
                 "owner" if once.first(child, self.sink) => {
@@ -117,6 +124,20 @@ impl Lower<'_> {
                 "mtls" if once.first(child, self.sink) => mtls = self.mode_node(child).map(Some),
                 "require-token" if once.first(child, self.sink) => require_token = self.require_token(child).map(Some),
                 "caller-limit" if once.first(child, self.sink) => caller_limit = self.caller_limit(child).map(Some),
+                "labels" if once.first(child, self.sink) => {
+                    read::no_children(child, self.sink);
+                    labels = self.labels(child, "labels tier=\"backend\"");
+                    if let Some(reserved) = labels.iter().flatten().find(|(k, _)| RESERVED_LABELS.contains(&k.as_str()))
+                    {
+                        let entry = child.entries.iter().find(|e| e.name.as_deref() == Some(reserved.0.as_str()));
+                        self.sink.push(
+                            Diagnostic::new(Code::InvalidValue, format!("meshc sets the label `{}` itself", reserved.0))
+                                .at(entry.map_or(child.span, |e| e.span), "reserved")
+                                .help("`app` is the service's name and `version` a version's (its Kubernetes Services select pods by them); choose another key"),
+                        );
+                        labels = None;
+                    }
+                }
                 "audit" if once.first(child, self.sink) => {
                     audit = self.audit(child, SIDECAR_AUDIT).map(|a| Some(Box::new(a)))
                 }
@@ -220,6 +241,7 @@ impl Lower<'_> {
         let (call_defaults, traffic, sidecar, endpoints, identity, mtls, require_token, caller_limit) =
             (call_defaults?, traffic?, sidecar?, endpoints?, identity?, mtls?, require_token?, caller_limit?);
         let audit = audit?;
+        let labels = labels?;
         let tracing = tracing?;
         let objectives = objectives?;
         if let (Some(limit), Some(address)) = (&caller_limit, &address) {
@@ -278,8 +300,56 @@ impl Lower<'_> {
             },
             tracing,
             objectives,
+            labels,
             span: node.span,
         })
+    }
+
+    /// Every property of `node` as a label `key="value"` (a service's
+    /// `labels`, a role's `label`), sorted by key; `None` when one is
+    /// invalid or repeated (reported), or there is none.
+    pub(super) fn labels(&mut self, node: &Node, example: &str) -> Option<Vec<(String, String)>> {
+        let mut labels = Vec::new();
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut failed = false;
+        for entry in &node.entries {
+            let (Some(key), crate::syntax::Value::String(value)) = (entry.name.as_deref(), &entry.value) else {
+                self.sink.push(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        format!("`{}` takes labels as key=\"value\" properties", node.name),
+                    )
+                    .at(entry.span, "not a key=\"value\" property")
+                    .help(format!("write {example}")),
+                );
+                failed = true;
+                continue;
+            };
+            if let Err(message) = check_label(key, value) {
+                self.sink.push(
+                    Diagnostic::new(Code::InvalidValue, message)
+                        .at(entry.span, "not a Kubernetes label")
+                        .help("keys and values are up to 63 letters, digits, `-`, `_` and `.`, alphanumeric at both ends (a key may have a DNS prefix: `example.com/tier`)"),
+                );
+                failed = true;
+                continue;
+            }
+            if declare_once(&mut seen, key.to_string(), entry.span, ("label", key), self.sink) {
+                labels.push((key.to_string(), value.clone()));
+            } else {
+                failed = true;
+            }
+        }
+        if labels.is_empty() && !failed {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, format!("`{}` names no label", node.name))
+                    .at(node.name_span, "empty")
+                    .help(format!("write {example}")),
+            );
+            return None;
+        }
+        labels.sort();
+        (!failed).then_some(labels)
     }
 
     /// `address HOST port=N protocol=P`: the host, and its one port when
