@@ -1,5 +1,6 @@
-//! Istio networking resources (`networking.istio.io/v1`), built as JSON
-//! values and validated in tests against Istio's CRD schemas.
+//! Istio networking resources (`networking.istio.io/v1`), built as the
+//! typed structs of `api.rs` and validated in tests against Istio's CRD
+//! schemas.
 //!
 //! `istio/service-SERVICE.yaml`, for each service with something to say,
 //! holds in this order:
@@ -46,10 +47,10 @@
 //! 15 s, which meshc's Envoy backends rely on (Istio's default is none), so
 //! the retry and timeout analyses hold for the Istio output too.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde_json::{json, Map, Value};
-
+mod api;
 mod identity;
 mod monitoring;
 mod security;
@@ -64,14 +65,16 @@ use crate::model::{
     PortProtocol, Redirect, RedirectPath, Rewrite, Route, RouteAction, RouteTimeout, Service, VirtualHostId,
 };
 use crate::schema::SchemaIndex;
+use api::{
+    Annotations, Destination, HttpMatch, HttpRoute, Metadata, Percent, PortSelector, Resource, Retry, RouteDestination,
+    Spec, StringMatch,
+};
 use identity as istio_identity;
 use security as istio_security;
 
 const API_VERSION: &str = "networking.istio.io/v1";
 /// Envoy's route timeout when a route sets none.
 const DEFAULT_TIMEOUT: &str = "15s";
-/// The annotation listing what of a service or gateway its Istio resources cannot carry.
-const NOT_IN_ISTIO: &str = "meshc/not-in-istio";
 
 pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
     fallbacks(model, unexpressed);
@@ -133,7 +136,7 @@ fn service_file(
     calls: &[(&Service, &Call)],
     unexpressed: &mut Vec<Unexpressed>,
 ) -> Option<Artifact> {
-    let mut docs: Vec<Value> = [service_entry(service), destination_rule(service), virtual_service(service, calls)]
+    let mut docs: Vec<Resource> = [service_entry(service), destination_rule(service), virtual_service(service, calls)]
         .into_iter()
         .flatten()
         .chain(istio_identity::service_resources(model, schemas, service))
@@ -146,13 +149,13 @@ fn service_file(
     };
     let notes = service_notes(service, calls, &without, unexpressed);
     if let (Some(first), false) = (docs.first_mut(), notes.is_empty()) {
-        first["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: notes.join("; ") });
+        first.metadata.annotations = Some(Annotations { not_in_istio: notes.join("; ") });
     }
     (!docs.is_empty()).then(|| Artifact { path, contents: documents(model, &docs), origin: service.name.span })
 }
 
 /// A multi-document YAML file: the header once, documents joined by `---`.
-fn documents(model: &Model, docs: &[Value]) -> String {
+fn documents(model: &Model, docs: &[Resource]) -> String {
     let mut out = String::new();
     for (i, doc) in docs.iter().enumerate() {
         if i == 0 {
@@ -165,17 +168,14 @@ fn documents(model: &Model, docs: &[Value]) -> String {
     out
 }
 
-fn resource(kind: &str, metadata: Value, spec: Value) -> Value {
-    json!({ "apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": spec })
+fn resource<'a>(kind: &'static str, metadata: Metadata<'a>, spec: Spec<'a>) -> Resource<'a> {
+    Resource { api_version: API_VERSION, kind, metadata, spec }
 }
 
 /// A service's resources are named after it, in its address's namespace if it names one.
-fn metadata(service: &Service) -> Value {
-    let mut metadata = json!({ "name": service.name.value });
-    if let Some((_, namespace)) = service.host().and_then(|h| h.kubernetes_service()) {
-        metadata["namespace"] = json!(namespace);
-    }
-    metadata
+fn metadata(service: &Service) -> Metadata<'_> {
+    let namespace = service.host().and_then(|h| h.kubernetes_service()).map(|(_, namespace)| namespace);
+    Metadata::named(service.name.value.as_str(), namespace)
 }
 
 /// Whether Istio learns the host from Kubernetes: `*.svc.cluster.local`, or
@@ -184,12 +184,12 @@ fn in_cluster(host: &str) -> bool {
     host.ends_with(".svc.cluster.local") || (!host.contains('.') && host.parse::<IpAddr>().is_err())
 }
 
-fn service_entry(service: &Service) -> Option<Value> {
+fn service_entry(service: &Service) -> Option<Resource<'_>> {
     let host = service.host()?.as_str();
     if in_cluster(host) {
         return None;
     }
-    let ports: Vec<Value> = service
+    let ports = service
         .ports()
         .map(|(_, port)| {
             let protocol = match port.protocol {
@@ -198,45 +198,42 @@ fn service_entry(service: &Service) -> Option<Value> {
                 PortProtocol::Http2 => "HTTP2",
                 PortProtocol::Tcp(_) => "TCP",
             };
-            json!({ "name": port.label(), "number": port.number.get(), "protocol": protocol })
+            api::Port { name: port.label().into(), number: port.number.get(), protocol }
         })
         .collect();
     let is_ip = |h: &str| h.parse::<IpAddr>().is_ok();
-    let mut spec = json!({ "hosts": [host], "location": "MESH_EXTERNAL", "ports": ports });
-    if is_ip(host) {
-        spec["addresses"] = json!([host]);
-    }
-    let all_ips = if service.endpoints.is_empty() {
-        if is_ip(host) {
-            spec["endpoints"] = json!([{ "address": host }]);
-        }
-        is_ip(host)
+    let address = |address| api::WorkloadEntry { address, labels: None, locality: None, ports: None, weight: None };
+    let (endpoints, all_ips) = if service.endpoints.is_empty() {
+        (is_ip(host).then(|| vec![address(host)]), is_ip(host))
     } else {
-        let endpoints: Vec<Value> = service
+        let first = service.first_port();
+        let endpoints = service
             .endpoints
             .iter()
-            .map(|instance| {
-                let mut out = json!({ "address": instance.host.as_str() });
-                if let Some(port) = instance.port.filter(|p| *p != service.first_port().number) {
-                    out["ports"] = json!({ service.first_port().label(): port.get() });
-                }
-                if let Some(zone) = &instance.zone {
-                    out["locality"] = json!(zone);
-                }
-                if let Some(weight) = instance.weight {
-                    out["weight"] = json!(weight);
-                }
-                if let Some(version) = instance.version {
-                    out["labels"] = json!({ VERSION_LABEL: service.version(version).name.value });
-                }
-                out
+            .map(|instance| api::WorkloadEntry {
+                ports: instance
+                    .port
+                    .filter(|p| *p != first.number)
+                    .map(|port| BTreeMap::from([(first.label(), port.get())])),
+                locality: instance.zone.as_deref(),
+                weight: instance.weight,
+                labels: instance
+                    .version
+                    .map(|v| BTreeMap::from([(VERSION_LABEL, service.version(v).name.value.as_str())])),
+                ..address(instance.host.as_str())
             })
             .collect();
-        spec["endpoints"] = json!(endpoints);
-        service.endpoints.iter().all(|i| is_ip(i.host.as_str()))
+        (Some(endpoints), service.endpoints.iter().all(|i| is_ip(i.host.as_str())))
     };
-    spec["resolution"] = json!(if all_ips { "STATIC" } else { "DNS" });
-    Some(resource("ServiceEntry", metadata(service), spec))
+    let spec = api::ServiceEntry {
+        addresses: is_ip(host).then(|| vec![host]),
+        endpoints,
+        hosts: vec![host],
+        location: "MESH_EXTERNAL",
+        ports,
+        resolution: if all_ips { "STATIC" } else { "DNS" },
+    };
+    Some(resource("ServiceEntry", metadata(service), Spec::ServiceEntry(spec)))
 }
 
 /// What of a service's spec its Istio resources cannot carry; what nothing
@@ -387,73 +384,64 @@ fn max_backoff_help(policy: &RetryPolicy) -> Option<String> {
 
 /// The `traffic` block as a `trafficPolicy`; `None` when it sets nothing
 /// Istio can express (an active health check alone).
-fn destination_rule(service: &Service) -> Option<Value> {
+fn destination_rule(service: &Service) -> Option<Resource<'_>> {
     let traffic = &service.traffic;
-    let mut policy = Map::new();
+    let mut policy = api::TrafficPolicy::default();
     if let Some(lb) = &traffic.load_balancing {
-        let lb = match &lb.value {
-            LoadBalancing::RoundRobin => json!({ "simple": "ROUND_ROBIN" }),
-            LoadBalancing::LeastRequest => json!({ "simple": "LEAST_REQUEST" }),
-            LoadBalancing::Random => json!({ "simple": "RANDOM" }),
-            LoadBalancing::RingHash { header } => json!({ "consistentHash": { "httpHeaderName": header.as_str() } }),
-        };
-        policy.insert("loadBalancer".into(), lb);
+        let simple = |simple| api::LoadBalancer::Simple { simple };
+        policy.load_balancer = Some(match &lb.value {
+            LoadBalancing::RoundRobin => simple("ROUND_ROBIN"),
+            LoadBalancing::LeastRequest => simple("LEAST_REQUEST"),
+            LoadBalancing::Random => simple("RANDOM"),
+            LoadBalancing::RingHash { header } => api::LoadBalancer::ConsistentHash {
+                consistent_hash: api::ConsistentHash { http_header_name: header.as_str() },
+            },
+        });
     }
     if let Some(cb) = &traffic.circuit_breaker {
         let cb = cb.value;
-        let mut pool = Map::new();
-        if let Some(max) = cb.max_connections {
-            pool.insert("tcp".into(), json!({ "maxConnections": max }));
-        }
-        let mut http = Map::new();
-        for (key, value) in [
-            ("http1MaxPendingRequests", cb.max_pending),
-            ("http2MaxRequests", cb.max_requests),
-            ("maxRetries", cb.max_retries),
-        ] {
-            if let Some(v) = value {
-                http.insert(key.into(), json!(v));
-            }
-        }
-        if !http.is_empty() {
-            pool.insert("http".into(), Value::Object(http));
-        }
-        policy.insert("connectionPool".into(), Value::Object(pool));
+        let http = (cb.max_pending.is_some() || cb.max_requests.is_some() || cb.max_retries.is_some()).then_some(
+            api::HttpPool {
+                http1_max_pending_requests: cb.max_pending,
+                http2_max_requests: cb.max_requests,
+                max_retries: cb.max_retries,
+            },
+        );
+        let tcp = cb.max_connections.map(|max_connections| api::TcpPool { max_connections });
+        policy.connection_pool = Some(api::ConnectionPool { http, tcp });
     }
     if let Some(od) = &traffic.outlier_detection {
         let od = od.value;
-        policy.insert(
-            "outlierDetection".into(),
-            json!({
-                "baseEjectionTime": duration(od.base_ejection),
-                "consecutive5xxErrors": od.consecutive_5xx,
-                "interval": duration(od.interval),
-                "maxEjectionPercent": od.max_ejection_percent,
-            }),
-        );
+        policy.outlier_detection = Some(api::OutlierDetection {
+            base_ejection_time: duration(od.base_ejection),
+            consecutive_5xx_errors: od.consecutive_5xx,
+            interval: duration(od.interval),
+            max_ejection_percent: od.max_ejection_percent,
+        });
     }
     if policy.is_empty() && service.versions.is_empty() {
         return None;
     }
-    let mut spec = json!({ "host": service.host()?.as_str() });
-    if !policy.is_empty() {
-        spec["trafficPolicy"] = Value::Object(policy);
-    }
-    if !service.versions.is_empty() {
-        let subsets: Vec<Value> = service
-            .versions
-            .iter()
-            .map(|v| json!({ "name": v.name.value, "labels": { VERSION_LABEL: v.name.value } }))
-            .collect();
-        spec["subsets"] = json!(subsets);
-    }
-    Some(resource("DestinationRule", metadata(service), spec))
+    let subsets = service
+        .versions
+        .iter()
+        .map(|v| api::Subset {
+            labels: BTreeMap::from([(VERSION_LABEL, v.name.value.as_str())]),
+            name: v.name.value.as_str(),
+        })
+        .collect();
+    let spec = api::DestinationRule {
+        host: service.host()?.as_str(),
+        subsets,
+        traffic_policy: (!policy.is_empty()).then_some(policy),
+    };
+    Some(resource("DestinationRule", metadata(service), Spec::DestinationRule(spec)))
 }
 
 /// One route's requests to `callee` under its traffic rules, as the Envoy
 /// backends route them: a copy of the route per header rule, to that
 /// version's subset, then the route split over subsets and mirrored.
-fn versioned_http(route: Value, callee: &Service, port: PortId) -> Vec<Value> {
+fn versioned_http<'a>(route: HttpRoute<'a>, callee: &'a Service, port: PortId) -> Vec<HttpRoute<'a>> {
     let rules = &callee.traffic.rules;
     if rules.is_empty() {
         return vec![route];
@@ -462,47 +450,51 @@ fn versioned_http(route: Value, callee: &Service, port: PortId) -> Vec<Value> {
     for rule in &rules.header_routes {
         let mut variant = route.clone();
         let version = callee.version(rule.to);
-        variant["name"] = json!(format!("{}|{}", route["name"].as_str().unwrap_or_default(), version.name.value));
+        variant.name = format!("{}|{}", route.name, version.name.value);
         let header = headers(std::slice::from_ref(&rule.header));
-        let matches = variant["match"].as_array().cloned().unwrap_or_else(|| vec![json!({})]);
-        variant["match"] = matches
-            .into_iter()
-            .map(|mut m| {
-                let merged = m["headers"].as_object().cloned().unwrap_or_default().into_iter().chain(header.clone());
-                m["headers"] = Value::Object(merged.collect());
-                m
-            })
-            .collect();
-        variant["route"] = json!([{ "destination": subset_destination(callee, port, Some(rule.to)) }]);
+        let matches = variant.matches.take().unwrap_or_else(|| vec![HttpMatch::default()]);
+        variant.matches = Some(
+            matches
+                .into_iter()
+                .map(|mut m| {
+                    m.headers.get_or_insert_with(BTreeMap::new).extend(header.clone());
+                    m
+                })
+                .collect(),
+        );
+        variant.route = Some(vec![to(subset_destination(callee, port, Some(rule.to)))]);
         out.push(variant);
     }
     let mut route = route;
     if !rules.split.is_empty() {
-        let split: Vec<Value> = rules
+        let split = rules
             .split
             .iter()
-            .map(|w| json!({ "destination": subset_destination(callee, port, Some(w.version)), "weight": w.weight }))
+            .map(|w| RouteDestination {
+                weight: Some(w.weight),
+                ..to(subset_destination(callee, port, Some(w.version)))
+            })
             .collect();
-        route["route"] = json!(split);
+        route.route = Some(split);
     }
     if let Some(mirror) = &rules.mirror {
-        route["mirror"] = subset_destination(callee, port, Some(mirror.to));
-        route["mirrorPercentage"] = json!({ "value": f64::from(mirror.percent) });
+        route.mirror = Some(subset_destination(callee, port, Some(mirror.to)));
+        route.mirror_percentage = Some(Percent { value: f64::from(mirror.percent) });
     }
     out.push(route);
     out
 }
 
 /// Istio's `HTTPMatchRequest.headers`.
-fn headers(matches: &[HeaderMatch]) -> Map<String, Value> {
+fn headers(matches: &[HeaderMatch]) -> BTreeMap<String, StringMatch> {
     matches
         .iter()
         .map(|h| {
             let rule = match &h.rule {
-                HeaderRule::Exact(v) => json!({ "exact": v }),
-                HeaderRule::Prefix(v) => json!({ "prefix": v }),
+                HeaderRule::Exact(v) => StringMatch::Exact { exact: v.clone() },
+                HeaderRule::Prefix(v) => StringMatch::Prefix { prefix: v.clone() },
                 // An empty match checks that the header is present.
-                HeaderRule::Present => json!({}),
+                HeaderRule::Present => StringMatch::Present {},
             };
             (h.name.as_str().to_string(), rule)
         })
@@ -512,7 +504,7 @@ fn headers(matches: &[HeaderMatch]) -> Map<String, Value> {
 /// The callers' routes to `callee`; `None` when nobody calls its HTTP or
 /// gRPC ports (Istio's timeouts and retries are HTTP's). Routes to a
 /// service with several ports match the port they are for.
-fn virtual_service(callee: &Service, calls: &[(&Service, &Call)]) -> Option<Value> {
+fn virtual_service<'a>(callee: &'a Service, calls: &[(&'a Service, &'a Call)]) -> Option<Resource<'a>> {
     let calls: Vec<(&Service, &Call)> =
         calls.iter().filter(|(_, c)| callee.port(c.port).protocol.is_http()).copied().collect();
     let mut ports: Vec<PortId> = calls.iter().map(|(_, c)| c.port).collect();
@@ -521,41 +513,43 @@ fn virtual_service(callee: &Service, calls: &[(&Service, &Call)]) -> Option<Valu
     let several = callee.address.as_ref().is_some_and(|a| a.value.ports.len() > 1);
     let mut http = Vec::new();
     for port in ports {
-        let to = destination(callee, port);
         let number = callee.port(port).number.get();
         let on_port: Vec<(&Service, &Call)> = calls.iter().filter(|(_, c)| c.port == port).copied().collect();
         for group in on_port.chunk_by(|a, b| std::ptr::eq(a.0, b.0)) {
             let caller = group[0].0;
             let mut source = source_match(caller);
             if several {
-                source["port"] = json!(number);
+                source.port = Some(number);
             }
             for (_, call) in group {
                 let Some(operation) = &call.operation else { continue };
                 let mut matcher = source.clone();
                 match &operation.value {
                     Operation::Grpc { service, method } => {
-                        matcher["uri"] = json!({ "exact": format!("/{service}/{method}") });
+                        matcher.uri = Some(StringMatch::Exact { exact: format!("/{service}/{method}") });
                     }
                     Operation::Rest { method, path } => {
-                        matcher["uri"] = json!({ "regex": path_template_regex(path) });
-                        matcher["method"] = json!({ "exact": method.as_str() });
+                        matcher.uri = Some(StringMatch::Regex { regex: path_template_regex(path) });
+                        matcher.method = Some(StringMatch::Exact { exact: method.as_str().to_string() });
                     }
                     // GraphQL operations share one endpoint: the caller's traffic to it.
                     Operation::Graphql { .. } => {}
                 }
                 let name = format!("{}: {}", caller.name.value, operation.value);
-                http.extend(versioned_http(call_route(name, matcher, caller, Some(call), &to), callee, port));
+                let route = call_route(name, matcher, caller, Some(call), destination(callee, port));
+                http.extend(versioned_http(route, callee, port));
             }
             // The caller's other traffic: its operation-less call, else its defaults.
             let rest = group.iter().map(|(_, c)| *c).find(|c| c.operation.is_none());
-            let route = call_route(format!("{}: default", caller.name.value), source, caller, rest, &to);
+            let route =
+                call_route(format!("{}: default", caller.name.value), source, caller, rest, destination(callee, port));
             http.extend(versioned_http(route, callee, port));
         }
-        let mut default = json!({ "name": "default", "route": to });
+        let mut default =
+            HttpRoute { name: "default".into(), route: Some(destination(callee, port)), ..Default::default() };
         if several {
-            default["name"] = json!(format!("default: {}", callee.port(port).label()));
-            default["match"] = json!([{ "port": number }]);
+            default.name = format!("default: {}", callee.port(port).label());
+            default.matches = Some(vec![HttpMatch { port: Some(number), ..Default::default() }]);
         }
         http.extend(versioned_http(default, callee, port));
     }
@@ -563,63 +557,73 @@ fn virtual_service(callee: &Service, calls: &[(&Service, &Call)]) -> Option<Valu
         return None;
     }
     let host = callee.host()?.as_str();
-    Some(resource("VirtualService", metadata(callee), json!({ "hosts": [host], "http": http })))
+    let spec = api::VirtualService { gateways: None, hosts: vec![host.to_string()], http };
+    Some(resource("VirtualService", metadata(callee), Spec::VirtualService(spec)))
 }
 
 /// Requests from `caller`'s pods.
-fn source_match(caller: &Service) -> Value {
-    let mut matcher = json!({ "sourceLabels": { "app": caller.name.value } });
-    if let Some((_, namespace)) = caller.host().and_then(|h| h.kubernetes_service()) {
-        matcher["sourceNamespace"] = json!(namespace);
+fn source_match(caller: &Service) -> HttpMatch<'_> {
+    HttpMatch {
+        source_labels: Some(BTreeMap::from([("app", caller.name.value.as_str())])),
+        source_namespace: caller.host().and_then(|h| h.kubernetes_service()).map(|(_, namespace)| namespace),
+        ..Default::default()
     }
-    matcher
 }
 
 /// A route with a call's timeout and retries: its own, else the caller's `call-defaults`.
-fn call_route(name: String, matcher: Value, caller: &Service, call: Option<&Call>, to: &Value) -> Value {
+fn call_route<'a>(
+    name: String,
+    matcher: HttpMatch<'a>,
+    caller: &Service,
+    call: Option<&Call>,
+    to: Vec<RouteDestination<'a>>,
+) -> HttpRoute<'a> {
     let timeout = call.and_then(|c| caller.call_timeout(c)).or(caller.call_defaults.timeout.as_ref());
     let retries = call.and_then(|c| caller.call_retries(c)).or(caller.call_defaults.retries.as_ref());
-    json!({
-        "match": [matcher],
-        "name": name,
-        "retries": retry_policy(retries),
-        "route": to,
-        "timeout": timeout.map_or(DEFAULT_TIMEOUT.to_string(), |t| duration(t.value)),
-    })
+    HttpRoute {
+        matches: Some(vec![matcher]),
+        name,
+        retries: Some(retry_policy(retries)),
+        route: Some(to),
+        timeout: Some(timeout.map_or(DEFAULT_TIMEOUT.to_string(), |t| duration(t.value))),
+        ..Default::default()
+    }
 }
 
-fn destination(service: &Service, port: PortId) -> Value {
-    json!([{ "destination": subset_destination(service, port, None) }])
+/// A route to one destination.
+fn to(destination: Destination<'_>) -> RouteDestination<'_> {
+    RouteDestination { destination, headers: None, weight: None }
+}
+
+fn destination(service: &Service, port: PortId) -> Vec<RouteDestination<'_>> {
+    vec![to(subset_destination(service, port, None))]
 }
 
 /// A `Destination`: one port of the service, or of one version's subset of it.
-fn subset_destination(service: &Service, port: PortId, version: Option<VersionId>) -> Value {
-    let host = service.host().map_or("", |h| h.as_str());
-    let mut out = json!({ "host": host, "port": { "number": service.port(port).number.get() } });
-    if let Some(v) = version {
-        out["subset"] = json!(service.version(v).name.value);
+fn subset_destination(service: &Service, port: PortId, version: Option<VersionId>) -> Destination<'_> {
+    Destination {
+        host: service.host().map_or("", |h| h.as_str()),
+        port: PortSelector { number: service.port(port).number.get() },
+        subset: version.map(|v| service.version(v).name.value.as_str()),
     }
-    out
 }
 
 /// Istio's `HTTPRetry`. `attempts` counts retries after the first attempt,
 /// as meshc's `retries` does; none declared is `attempts: 0`, since Istio
 /// would otherwise retry twice. Istio's `backoff` is Envoy's base interval;
 /// the cap stays Envoy's default, ten times the base.
-fn retry_policy(policy: Option<&RetryPolicy>) -> Value {
+fn retry_policy(policy: Option<&RetryPolicy>) -> Retry {
     let Some(policy) = policy.filter(|p| p.retries > 0) else {
-        return json!({ "attempts": 0 });
+        return Retry { attempts: 0, backoff: None, per_try_timeout: None, retry_on: None };
     };
     // The spec's condition names are Istio's `retryOn` names (Envoy's).
     let conditions: Vec<&str> = policy.conditions().iter().map(|c| c.as_str()).collect();
-    let mut out = json!({ "attempts": policy.retries, "retryOn": conditions.join(",") });
-    if let Some(per_try) = &policy.per_try_timeout {
-        out["perTryTimeout"] = json!(duration(per_try.value));
+    Retry {
+        attempts: policy.retries,
+        backoff: policy.backoff.map(|b| duration(b.base)),
+        per_try_timeout: policy.per_try_timeout.as_ref().map(|t| duration(t.value)),
+        retry_on: Some(conditions.join(",")),
     }
-    if let Some(backoff) = policy.backoff {
-        out["backoff"] = json!(duration(backoff.base));
-    }
-    out
 }
 
 /// Protobuf JSON durations (`2s`, `0.250s`), which Istio and its CRDs' CEL rules read.
@@ -628,32 +632,32 @@ fn duration(d: Duration) -> String {
 }
 
 /// The Istio `Gateway` and, when any route can be served, its `VirtualService`.
-fn gateway_resources(
-    model: &Model,
+fn gateway_resources<'a>(
+    model: &'a Model,
     schemas: &SchemaIndex,
-    gateway: &Gateway,
+    gateway: &'a Gateway,
     unexpressed: &mut Vec<Unexpressed>,
-) -> Vec<Value> {
+) -> Vec<Resource<'a>> {
     let name = &gateway.name.value;
     let without = format!("`istio/gateway-{name}.yaml` is built without it");
-    let servers: Vec<Value> = gateway
+    let servers = gateway
         .listeners
         .iter()
-        .map(|listener| {
-            let mut server = json!({
-                "hosts": ["*"],
-                "port": { "name": listener.name.value, "number": listener.port.get(), "protocol": "HTTP" },
-            });
-            if !listener.address.is_unspecified() {
-                server["bind"] = json!(listener.address.to_string());
-            }
-            server
+        .map(|listener| api::Server {
+            bind: (!listener.address.is_unspecified()).then(|| listener.address.to_string()),
+            hosts: vec!["*"],
+            port: api::Port {
+                name: listener.name.value.as_str().into(),
+                number: listener.port.get(),
+                protocol: "HTTP",
+            },
         })
         .collect();
+    let selector = BTreeMap::from([("istio", "ingressgateway")]);
     let mut out = vec![resource(
         "Gateway",
-        json!({ "name": name }),
-        json!({ "selector": { "istio": "ingressgateway" }, "servers": servers }),
+        Metadata::named(name.as_str(), None),
+        Spec::Gateway(api::Gateway { selector, servers }),
     )];
     let mut not_in_istio = Vec::new();
     if let Some(span) = gateway.errors_declared {
@@ -662,7 +666,7 @@ fn gateway_resources(
         unexpressed.push(Unexpressed::new(span, "this `error-format`", without.as_str(), help));
     }
     // Each route's HTTP routes; empty when it is left out.
-    let emitted: Vec<Vec<Value>> = gateway
+    let emitted: Vec<Vec<HttpRoute>> = gateway
         .routes
         .iter()
         .map(|route| match (gateway_route(model, route, &mut not_in_istio, &without, unexpressed), route.forward()) {
@@ -675,11 +679,11 @@ fn gateway_resources(
             (None, _) => Vec::new(),
         })
         .collect();
-    let served: Vec<&str> = emitted.iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+    let served: Vec<&str> = emitted.iter().flatten().map(|r| r.name.as_str()).collect();
     let security = istio_security::resources(model, schemas, gateway, &served, &mut not_in_istio);
     // A VirtualService per `host` block with its hosts and routes, then `*`
     // with the rest; Istio picks the most specific host's, as Envoy does.
-    let http_of = |id: Option<VirtualHostId>| -> Vec<Value> {
+    let http_of = |id: Option<VirtualHostId>| -> Vec<HttpRoute> {
         gateway
             .routes
             .iter()
@@ -690,19 +694,19 @@ fn gateway_resources(
     };
     let blocks = gateway.virtual_hosts_with_ids().map(|(id, vhost)| {
         let hosts: Vec<String> = vhost.domains.iter().map(|d| d.value.to_string()).collect();
-        (format!("gateway-{name}-host-{}", id.index() + 1), json!(hosts), http_of(Some(id)))
+        (format!("gateway-{name}-host-{}", id.index() + 1), hosts, http_of(Some(id)))
     });
-    let catch_all = (format!("gateway-{name}"), json!(["*"]), http_of(None));
+    let catch_all = (format!("gateway-{name}"), vec!["*".to_string()], http_of(None));
     for (resource_name, hosts, http) in blocks.chain([catch_all]) {
         if !http.is_empty() {
-            let spec = json!({ "gateways": [name], "hosts": hosts, "http": http });
-            out.push(resource("VirtualService", json!({ "name": resource_name }), spec));
+            let spec = api::VirtualService { gateways: Some(vec![name.as_str()]), hosts, http };
+            out.push(resource("VirtualService", Metadata::named(resource_name, None), Spec::VirtualService(spec)));
         }
     }
     // On the last VirtualService (`gateway-NAME` when it exists), or on the Gateway when no route is served.
     if !not_in_istio.is_empty() {
         let last = out.last_mut().expect("the Gateway is always there");
-        last["metadata"]["annotations"] = json!({ NOT_IN_ISTIO: not_in_istio.join("; ") });
+        last.metadata.annotations = Some(Annotations { not_in_istio: not_in_istio.join("; ") });
     }
     out.extend(security);
     out
@@ -716,13 +720,13 @@ fn route_port(target: &Service, forward: &Forward) -> PortId {
 
 /// A gateway route as an Istio `HTTPRoute`; `None` (noted) when Istio would
 /// change what reaches the service.
-fn gateway_route(
-    model: &Model,
-    route: &Route,
+fn gateway_route<'a>(
+    model: &'a Model,
+    route: &'a Route,
     notes: &mut Vec<String>,
     without: &str,
     unexpressed: &mut Vec<Unexpressed>,
-) -> Option<Value> {
+) -> Option<HttpRoute<'a>> {
     let name = &route.name.value;
     let forward = route.forward();
     if forward.is_some_and(|f| f.transcode.is_some()) {
@@ -756,44 +760,41 @@ fn gateway_route(
         dropped.push("idle-timeout");
     }
     let matcher = &route.matcher;
-    let mut m = json!({ "uri": match &matcher.path {
-        PathMatch::Exact(path) => json!({ "exact": path }),
-        PathMatch::Prefix(path) => json!({ "prefix": path }),
-    }});
-    if let Some(method) = matcher.method {
-        m["method"] = json!({ "exact": method.as_str() });
-    }
-    if !matcher.headers.is_empty() {
-        m["headers"] = Value::Object(headers(&matcher.headers));
-    }
-    let mut out = json!({ "match": [m], "name": name });
+    let m = HttpMatch {
+        uri: Some(match &matcher.path {
+            PathMatch::Exact(path) => StringMatch::Exact { exact: path.clone() },
+            PathMatch::Prefix(path) => StringMatch::Prefix { prefix: path.clone() },
+        }),
+        method: matcher.method.map(|method| StringMatch::Exact { exact: method.as_str().to_string() }),
+        headers: (!matcher.headers.is_empty()).then(|| headers(&matcher.headers)),
+        ..Default::default()
+    };
+    let mut out = HttpRoute { matches: Some(vec![m]), name: name.clone(), ..Default::default() };
     match &route.action {
         RouteAction::Forward(forward) => {
-            out["retries"] = retry_policy(forward.retries.as_ref());
+            out.retries = Some(retry_policy(forward.retries.as_ref()));
             let target = model.service(forward.target.value);
-            out["route"] = destination(target, route_port(target, forward));
-            match forward.timeout {
-                Some(RouteTimeout::After(t)) => out["timeout"] = json!(duration(t)),
+            out.route = Some(destination(target, route_port(target, forward)));
+            out.timeout = match forward.timeout {
+                Some(RouteTimeout::After(t)) => Some(duration(t)),
                 // Istio's default is no timeout (and its CRD refuses `0s`).
-                Some(RouteTimeout::Never) => {}
-                None => out["timeout"] = json!(DEFAULT_TIMEOUT),
-            }
-            if let Some(rewrite) = istio_rewrite(&forward.rewrite) {
-                out["rewrite"] = rewrite;
-            }
+                Some(RouteTimeout::Never) => None,
+                None => Some(DEFAULT_TIMEOUT.to_string()),
+            };
+            out.rewrite = istio_rewrite(&forward.rewrite);
         }
         RouteAction::Redirect(redirect) => {
-            out["redirect"] = istio_redirect(redirect);
+            out.redirect = Some(istio_redirect(redirect));
             if redirect.strip_query {
                 dropped.push("strip-query");
             }
         }
     }
-    let (mut set, mut remove) = (Map::new(), Vec::new());
+    let (mut set, mut remove) = (BTreeMap::new(), Vec::new());
     for transform in &route.response {
         match transform {
             HeaderTransform::Set { name, value } => {
-                set.insert(name.as_str().to_string(), json!(value));
+                set.insert(name.as_str().to_string(), value.clone());
             }
             HeaderTransform::Remove { name } => remove.push(name.as_str().to_string()),
             HeaderTransform::Rename { .. } => {
@@ -804,14 +805,12 @@ fn gateway_route(
         }
     }
     if !set.is_empty() || !remove.is_empty() {
-        let mut response = Map::new();
-        if !set.is_empty() {
-            response.insert("set".into(), Value::Object(set));
-        }
-        if !remove.is_empty() {
-            response.insert("remove".into(), json!(remove));
-        }
-        out["headers"] = json!({ "response": response });
+        let response = api::HeaderOperations {
+            add: None,
+            remove: (!remove.is_empty()).then_some(remove),
+            set: (!set.is_empty()).then_some(set),
+        };
+        out.headers = Some(api::Headers { request: None, response: Some(response) });
     }
     dropped.extend(istio_security::dropped(route));
     if !dropped.is_empty() {
@@ -822,41 +821,33 @@ fn gateway_route(
 
 /// Istio's `HTTPRewrite`: `uri` replaces the matched prefix (meshc allows a
 /// prefix rewrite on prefix matches only), `uriRegexRewrite` is RE2 as Envoy's.
-fn istio_rewrite(rewrite: &Rewrite) -> Option<Value> {
-    let mut out = Map::new();
+fn istio_rewrite(rewrite: &Rewrite) -> Option<api::Rewrite<'_>> {
+    let mut out = api::Rewrite { authority: rewrite.host.as_ref().map(|h| h.value.as_str()), ..Default::default() };
     match rewrite.path.as_ref().map(|p| &p.value) {
-        Some(PathRewrite::Prefix(prefix)) => {
-            out.insert("uri".into(), json!(prefix));
-        }
+        Some(PathRewrite::Prefix(prefix)) => out.uri = Some(prefix.clone()),
         Some(PathRewrite::Regex(regex)) => {
-            out.insert("uriRegexRewrite".into(), json!({ "match": regex.pattern(), "rewrite": regex.substitution() }));
+            out.uri_regex_rewrite = Some(api::RegexRewrite { matches: regex.pattern(), rewrite: regex.substitution() })
         }
         None => {}
     }
-    if let Some(host) = &rewrite.host {
-        out.insert("authority".into(), json!(host.value.as_str()));
-    }
-    (!out.is_empty()).then_some(Value::Object(out))
+    (out.authority.is_some() || out.uri.is_some() || out.uri_regex_rewrite.is_some()).then_some(out)
 }
 
 /// Istio's `HTTPRedirect`.
-fn istio_redirect(redirect: &Redirect) -> Value {
-    let mut out = json!({ "redirectCode": redirect.code.status() });
-    match redirect.path.as_ref().map(|p| &p.value) {
-        Some(RedirectPath::Exact(path)) => out["uri"] = json!(path),
-        Some(RedirectPath::Prefix(prefix)) => out["prefixRewrite"] = json!(prefix),
-        None => {}
+fn istio_redirect(redirect: &Redirect) -> api::Redirect<'_> {
+    let (uri, prefix_rewrite) = match redirect.path.as_ref().map(|p| &p.value) {
+        Some(RedirectPath::Exact(path)) => (Some(path.as_str()), None),
+        Some(RedirectPath::Prefix(prefix)) => (None, Some(prefix.as_str())),
+        None => (None, None),
+    };
+    api::Redirect {
+        authority: redirect.host.as_ref().map(|h| h.as_str()),
+        port: redirect.port.map(|p| p.get()),
+        prefix_rewrite,
+        redirect_code: redirect.code.status(),
+        scheme: redirect.scheme.map(|s| s.as_str()),
+        uri,
     }
-    if let Some(host) = &redirect.host {
-        out["authority"] = json!(host.as_str());
-    }
-    if let Some(scheme) = redirect.scheme {
-        out["scheme"] = json!(scheme.as_str());
-    }
-    if let Some(port) = redirect.port {
-        out["port"] = json!(port.get());
-    }
-    out
 }
 
 /// Istio fails over between localities of one service only, and its

@@ -20,7 +20,7 @@
 //! routes of one issuer differ). A request without a token is refused with
 //! 403 by the policy, where the Envoy gateway answers 401.
 
-use serde_json::{json, Value};
+use super::api::{self, Condition, JwtRule, Metadata, Resource, Selector, Spec};
 
 use crate::model::security::{ClaimCondition, ClaimTest, ClaimType, IssuerId, Jwks, JwtIssuer, RoleId, RouteAuth};
 use crate::model::values::Domain;
@@ -55,63 +55,68 @@ pub fn dropped(route: &Route) -> Vec<&'static str> {
 
 /// The gateway's RequestAuthentication and AuthorizationPolicy, for the
 /// routes Istio serves (named in `served`).
-pub fn resources(
-    model: &Model,
+pub fn resources<'a>(
+    model: &'a Model,
     schemas: &SchemaIndex,
-    gateway: &Gateway,
+    gateway: &'a Gateway,
     served: &[&str],
     notes: &mut Vec<String>,
-) -> Vec<Value> {
+) -> Vec<Resource<'a>> {
     let routes: Vec<&Route> =
         gateway.routes.iter().filter(|r| r.auth.is_some() && served.contains(&r.name.value.as_str())).collect();
     if routes.is_empty() {
         return Vec::new();
     }
     let name = &gateway.name.value;
-    let selector = json!({ "matchLabels": { "istio": "ingressgateway" } });
+    let selector = || Selector::one("istio", "ingressgateway");
     let mut issuers: Vec<IssuerId> = routes.iter().filter_map(|r| r.auth.as_ref()).map(|a| a.issuer.value).collect();
     issuers.sort();
     issuers.dedup();
-    let rules: Vec<Value> = issuers.iter().map(|&id| jwt_rule(model, schemas, &routes, id, notes)).collect();
+    let jwt_rules = issuers.iter().map(|&id| jwt_rule(model, schemas, &routes, id, notes)).collect();
     let mut deny = Vec::new();
     for route in &routes {
         let Some(auth) = &route.auth else { continue };
         let issuer = model.issuer(auth.issuer.value);
         let (operation, headers) = operation(gateway, route);
-        let to = json!([{ "operation": operation }]);
-        let mut no_token = json!({
-            "from": [{ "source": { "notRequestPrincipals": [format!("{}/*", issuer.issuer.value)] } }],
-            "to": to
+        let to = vec![api::To { operation }];
+        let source =
+            api::Source { not_request_principals: Some(vec![format!("{}/*", issuer.issuer.value)]), principals: None };
+        deny.push(api::Rule {
+            from: Some(vec![api::From { source }]),
+            to: Some(to.clone()),
+            when: (!headers.is_empty()).then(|| headers.clone()),
         });
-        if !headers.is_empty() {
-            no_token["when"] = json!(headers);
-        }
-        deny.push(no_token);
         let claims = auth.claims.iter().map(|c| vec![c]);
         let roles = role_rules(model, auth.roles.iter().map(|r| r.value));
         for failing in claims.chain(roles) {
             let mut when = headers.clone();
             when.extend(failing.iter().map(|c| not_holding(c)));
-            deny.push(json!({ "to": to, "when": when }));
+            deny.push(api::Rule { from: None, to: Some(to.clone()), when: Some(when) });
         }
     }
+    let resource =
+        |kind, name, spec| Resource { api_version: API_VERSION, kind, metadata: Metadata::named(name, None), spec };
     vec![
-        json!({
-            "apiVersion": API_VERSION,
-            "kind": "RequestAuthentication",
-            "metadata": { "name": format!("gateway-{name}") },
-            "spec": { "selector": selector, "jwtRules": rules }
-        }),
-        json!({
-            "apiVersion": API_VERSION,
-            "kind": "AuthorizationPolicy",
-            "metadata": { "name": format!("gateway-{name}-jwt") },
-            "spec": { "selector": selector, "action": "DENY", "rules": deny }
-        }),
+        resource(
+            "RequestAuthentication",
+            format!("gateway-{name}"),
+            Spec::RequestAuthentication(api::RequestAuthentication { jwt_rules, selector: selector() }),
+        ),
+        resource(
+            "AuthorizationPolicy",
+            format!("gateway-{name}-jwt"),
+            Spec::AuthorizationPolicy(api::AuthorizationPolicy { action: "DENY", rules: deny, selector: selector() }),
+        ),
     ]
 }
 
-fn jwt_rule(model: &Model, schemas: &SchemaIndex, routes: &[&Route], id: IssuerId, notes: &mut Vec<String>) -> Value {
+fn jwt_rule<'a>(
+    model: &'a Model,
+    schemas: &SchemaIndex,
+    routes: &[&'a Route],
+    id: IssuerId,
+    notes: &mut Vec<String>,
+) -> JwtRule<'a> {
     let issuer = model.issuer(id);
     let auths: Vec<(&str, &RouteAuth)> = routes
         .iter()
@@ -121,15 +126,15 @@ fn jwt_rule(model: &Model, schemas: &SchemaIndex, routes: &[&Route], id: IssuerI
     let mut rule = issuer_rule(schemas, issuer);
     let forward = auths.iter().any(|(_, a)| a.forward);
     if forward {
-        rule["forwardOriginalToken"] = json!(true);
+        rule.forward_original_token = Some(true);
         for (route, _) in auths.iter().filter(|(_, a)| !a.forward) {
             notes.push(format!("{route}: the token is forwarded (Istio forwards per issuer)"));
         }
     }
-    let mut outputs: Vec<(String, String)> = Vec::new();
+    let mut outputs: Vec<api::ClaimToHeader> = Vec::new();
     for (_, auth) in &auths {
         for h in &auth.claim_headers {
-            let pair = (h.header.as_str().to_string(), h.claim.value.clone());
+            let pair = api::ClaimToHeader { claim: h.claim.value.as_str(), header: h.header.as_str() };
             if !outputs.contains(&pair) {
                 outputs.push(pair);
             }
@@ -140,44 +145,38 @@ fn jwt_rule(model: &Model, schemas: &SchemaIndex, routes: &[&Route], id: IssuerI
             notes.push(format!("{route}: receives the claim headers of every route of issuer {}", issuer.name.value));
         }
     }
-    if !outputs.is_empty() {
-        rule["outputClaimToHeaders"] =
-            outputs.into_iter().map(|(header, claim)| json!({ "header": header, "claim": claim })).collect();
-    }
+    rule.output_claim_to_headers = (!outputs.is_empty()).then_some(outputs);
     rule
 }
 
 /// A `jwtRules` entry for an issuer: its `iss`, audiences, keys and space-delimited claims.
-pub fn issuer_rule(schemas: &SchemaIndex, issuer: &JwtIssuer) -> Value {
-    let mut rule = json!({ "issuer": issuer.issuer.value });
-    if !issuer.audiences.is_empty() {
-        rule["audiences"] = json!(issuer.audiences);
-    }
-    match &issuer.jwks {
-        Jwks::Remote { uri, .. } => rule["jwksUri"] = json!(uri.value.text),
-        Jwks::File(schema) => rule["jwks"] = json!(schemas.get(*schema).and_then(|s| s.jwks()).unwrap_or_default()),
-    }
+pub fn issuer_rule<'a>(schemas: &SchemaIndex, issuer: &'a JwtIssuer) -> JwtRule<'a> {
+    let (jwks, jwks_uri) = match &issuer.jwks {
+        Jwks::Remote { uri, .. } => (None, Some(uri.value.text.as_str())),
+        Jwks::File(schema) => (Some(schemas.get(*schema).and_then(|s| s.jwks()).unwrap_or_default().to_string()), None),
+    };
     let spaced: Vec<&str> =
         issuer.claims.iter().filter(|c| c.ty == ClaimType::SpaceDelimited).map(|c| c.name.value.as_str()).collect();
-    if !spaced.is_empty() {
-        rule["spaceDelimitedClaims"] = json!(spaced);
+    JwtRule {
+        audiences: (!issuer.audiences.is_empty()).then_some(&issuer.audiences[..]),
+        forward_original_token: None,
+        issuer: issuer.issuer.value.as_str(),
+        jwks,
+        jwks_uri,
+        output_claim_to_headers: None,
+        space_delimited_claims: (!spaced.is_empty()).then_some(spaced),
     }
-    rule
 }
 
 /// The route's match as an Istio operation, and its header matches as `when` conditions.
 /// A route of a `host` block of exact names matches only them (with any
 /// port); with a wildcard the rule applies on every host, failing closed,
 /// since Istio's host patterns take one `*` and clients may add a port.
-fn operation(gateway: &Gateway, route: &Route) -> (Value, Vec<Value>) {
+fn operation(gateway: &Gateway, route: &Route) -> (api::Operation, Vec<Condition>) {
     let path = match &route.matcher.path {
         PathMatch::Exact(p) => p.clone(),
         PathMatch::Prefix(p) => format!("{p}*"),
     };
-    let mut operation = json!({ "paths": [path] });
-    if let Some(method) = route.matcher.method {
-        operation["methods"] = json!([method.as_str()]);
-    }
     let domains = route.virtual_host.map(|id| &gateway.virtual_host(id).domains[..]).unwrap_or_default();
     let exact: Option<Vec<String>> = domains
         .iter()
@@ -187,30 +186,36 @@ fn operation(gateway: &Gateway, route: &Route) -> (Value, Vec<Value>) {
         })
         .collect::<Option<Vec<_>>>()
         .map(|pairs| pairs.concat());
-    if let Some(hosts) = exact.filter(|h| !h.is_empty()) {
-        operation["hosts"] = json!(hosts);
-    }
+    let operation = api::Operation {
+        hosts: exact.filter(|h| !h.is_empty()),
+        methods: route.matcher.method.map(|method| vec![method.as_str()]),
+        paths: Some(vec![path]),
+    };
     let headers = route.matcher.headers.iter().map(header_condition).collect();
     (operation, headers)
 }
 
 /// A `when` condition requiring a request header to match.
-pub fn header_condition(header: &HeaderMatch) -> Value {
+pub fn header_condition(header: &HeaderMatch) -> Condition {
     let value = match &header.rule {
         HeaderRule::Exact(v) => v.clone(),
         HeaderRule::Prefix(v) => format!("{v}*"),
         HeaderRule::Present => "*".into(),
     };
-    json!({ "key": format!("request.headers[{}]", header.name.as_str()), "values": [value] })
+    Condition { key: format!("request.headers[{}]", header.name.as_str()), not_values: None, values: Some(vec![value]) }
 }
 
 /// A `when` condition that holds when the token fails `condition`.
-fn not_holding(condition: &ClaimCondition) -> Value {
+fn not_holding(condition: &ClaimCondition) -> Condition {
     let value = match &condition.test {
         ClaimTest::Equals(v) | ClaimTest::Contains(v) => v.clone(),
         ClaimTest::Present => "*".into(),
     };
-    json!({ "key": format!("request.auth.claims[{}]", condition.claim.value), "notValues": [value] })
+    Condition {
+        key: format!("request.auth.claims[{}]", condition.claim.value),
+        not_values: Some(vec![value]),
+        values: None,
+    }
 }
 
 /// The DENY rules for "holds none of the roles": a token lacks every role

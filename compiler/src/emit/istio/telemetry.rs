@@ -12,8 +12,7 @@
 //! them from the workload's `service.istio.io/canonical-name` or `app`
 //! label) and a gateway's own sampling rate.
 
-use serde_json::{json, Value};
-
+use super::api::{self, Metadata, Resource, Selector, Spec};
 use crate::emit::Unexpressed;
 use crate::model::tracing::OtlpProtocol;
 use crate::model::Model;
@@ -21,7 +20,7 @@ use crate::model::Model;
 /// The name the MeshConfig provider must have.
 const PROVIDER: &str = "meshc-opentelemetry";
 
-pub fn resources(model: &Model, unexpressed: &mut Vec<Unexpressed>) -> Vec<Value> {
+pub fn resources<'a>(model: &'a Model, unexpressed: &mut Vec<Unexpressed>) -> Vec<Resource<'a>> {
     let Some(tracing) = &model.tracing else { return Vec::new() };
     let collector = &tracing.collector;
     let http = match collector.protocol {
@@ -63,27 +62,19 @@ pub fn resources(model: &Model, unexpressed: &mut Vec<Unexpressed>) -> Vec<Value
             "set it on the ingress gateway's namespace with a Telemetry resource of its own, or drop it",
         ));
     }
-    let telemetry = |metadata: Value, selector: Option<Value>, percent: f64| {
-        let mut spec = json!({
-            "tracing": [{ "providers": [{ "name": PROVIDER }], "randomSamplingPercentage": percent }]
-        });
-        if let Some(selector) = selector {
-            spec["selector"] = selector;
-        }
-        json!({ "apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry", "metadata": metadata, "spec": spec })
+    let telemetry = |metadata, selector, percent| {
+        let tracing =
+            api::Tracing { providers: vec![api::Provider { name: PROVIDER }], random_sampling_percentage: percent };
+        let spec = Spec::Telemetry(api::Telemetry { selector, tracing: vec![tracing] });
+        Resource { api_version: "telemetry.istio.io/v1", kind: "Telemetry", metadata, spec }
     };
-    let mut out = vec![telemetry(
-        json!({ "name": "mesh-tracing", "namespace": "istio-system" }),
-        None,
-        tracing.sampling.value.percent(),
-    )];
+    let mut out =
+        vec![telemetry(Metadata::named("mesh-tracing", Some("istio-system")), None, tracing.sampling.value.percent())];
     for service in model.services.iter().filter(|s| s.mesh().is_some()) {
         let Some(sampling) = &service.tracing.sampling else { continue };
-        let mut metadata = json!({ "name": format!("{}-tracing", service.name.value) });
-        if let Some((_, namespace)) = service.host().and_then(|h| h.kubernetes_service()) {
-            metadata["namespace"] = json!(namespace);
-        }
-        let selector = json!({ "matchLabels": { "app": service.name.value } });
+        let namespace = service.host().and_then(|h| h.kubernetes_service()).map(|(_, namespace)| namespace);
+        let metadata = Metadata::named(format!("{}-tracing", service.name.value), namespace);
+        let selector = Selector::one("app", service.name.value.as_str());
         out.push(telemetry(metadata, Some(selector), sampling.value.percent()));
     }
     out

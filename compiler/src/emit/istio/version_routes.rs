@@ -6,25 +6,26 @@
 //! route to versions picked by path is left out and reported). Deprecated
 //! versions' responses get their `Deprecation`, `Sunset` and `Link` headers.
 
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
-use super::{subset_destination, versioned_http};
+use super::api::{HeaderOperations, Headers, HttpMatch, HttpRoute, Rewrite, RouteDestination, StringMatch};
+use super::{subset_destination, to, versioned_http};
 use crate::emit::{deprecation_headers, Unexpressed};
 use crate::model::api_versions::{ApiVersionId, RouteVersions, VersionSelector};
 use crate::model::{Api, Forward, PathMatch, PortId, Route, Service};
 
 /// The HTTP routes for `route`, built as `http` when its API is unversioned.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn routes(
-    http: Value,
+pub(super) fn routes<'a>(
+    http: HttpRoute<'a>,
     route: &Route,
     forward: &Forward,
-    callee: &Service,
+    callee: &'a Service,
     port: PortId,
     notes: &mut Vec<String>,
     unexpressed: &mut Vec<Unexpressed>,
     without: &str,
-) -> Vec<Value> {
+) -> Vec<HttpRoute<'a>> {
     let Some(versions) = &forward.api_versions else { return versioned_http(http, callee, port) };
     let api = &callee.apis[versions.api().index()];
     let own_rewrite = forward.rewrite.path.is_some();
@@ -62,33 +63,29 @@ pub(super) fn routes(
             } else {
                 let mut weighted = http;
                 // A version weighted 0 takes nothing (as in the Envoy gateway).
-                let destinations: Vec<Value> = weights
+                let destinations = weights
                     .iter()
                     .filter(|(_, weight)| *weight > 0)
                     .map(|(v, weight)| {
                         let version = api.version(v.version);
                         let deployment = version.deployment.as_ref().map(|d| d.value);
-                        let mut d =
-                            json!({ "destination": subset_destination(callee, port, deployment), "weight": weight });
-                        let mut request = Map::new();
-                        if let Some((name, value)) = selector_header(&version.selector.value) {
-                            request.insert(name, json!(value));
-                        }
+                        let request = selector_header(&version.selector.value).map(|(name, value)| HeaderOperations {
+                            set: Some(BTreeMap::from([(name, value)])),
+                            ..Default::default()
+                        });
                         let response = response_add(api, v.version);
-                        let mut headers = Map::new();
-                        if !request.is_empty() {
-                            headers.insert("request".into(), json!({ "set": request }));
+                        let response = (!response.is_empty())
+                            .then(|| HeaderOperations { add: Some(response), ..Default::default() });
+                        let headers =
+                            (request.is_some() || response.is_some()).then_some(Headers { request, response });
+                        RouteDestination {
+                            headers,
+                            weight: Some(*weight),
+                            ..to(subset_destination(callee, port, deployment))
                         }
-                        if !response.is_empty() {
-                            headers.insert("response".into(), json!({ "add": response }));
-                        }
-                        if !headers.is_empty() {
-                            d["headers"] = Value::Object(headers);
-                        }
-                        d
                     })
                     .collect();
-                weighted["route"] = json!(destinations);
+                weighted.route = Some(destinations);
                 out.push(weighted);
             }
         }
@@ -106,27 +103,31 @@ fn selector_header(selector: &VersionSelector) -> Option<(String, String)> {
 }
 
 /// The route for requests picking `version` by its selector.
-fn selecting(http: &Value, api: &Api, version: ApiVersionId, path: &PathMatch) -> Option<Value> {
+fn selecting<'a>(http: &HttpRoute<'a>, api: &Api, version: ApiVersionId, path: &PathMatch) -> Option<HttpRoute<'a>> {
     let v = api.version(version);
     let mut route = http.clone();
-    route["name"] = json!(format!("{}@{}", http["name"].as_str().unwrap_or_default(), v.name.value));
-    let matches = route["match"].as_array_mut().expect("gateway routes match");
+    route.name = format!("{}@{}", http.name, v.name.value);
+    let matches = route.matches.as_mut().expect("gateway routes match");
     for m in matches {
         match &v.selector.value {
             VersionSelector::PathPrefix(prefix) => {
-                m["uri"] = match path {
-                    PathMatch::Exact(p) => json!({ "exact": format!("{prefix}{p}") }),
-                    PathMatch::Prefix(p) => json!({ "prefix": format!("{prefix}{p}") }),
-                }
+                m.uri = Some(match path {
+                    PathMatch::Exact(p) => StringMatch::Exact { exact: format!("{prefix}{p}") },
+                    PathMatch::Prefix(p) => StringMatch::Prefix { prefix: format!("{prefix}{p}") },
+                })
             }
-            VersionSelector::Header { name, value } => add_header_match(m, name.as_str(), json!({ "exact": value })),
+            VersionSelector::Header { name, value } => {
+                add_header_match(m, name.as_str(), StringMatch::Exact { exact: value.clone() })
+            }
             VersionSelector::MediaType(media) => {
-                add_header_match(m, "accept", json!({ "regex": format!(".*{}.*", regex_escape(media)) }))
+                add_header_match(m, "accept", StringMatch::Regex { regex: format!(".*{}.*", regex_escape(media)) })
             }
             VersionSelector::GrpcPackage(package) => {
                 let methods = format!("/{package}.");
                 match path {
-                    PathMatch::Prefix(p) if methods.starts_with(p.as_str()) => m["uri"] = json!({ "prefix": methods }),
+                    PathMatch::Prefix(p) if methods.starts_with(p.as_str()) => {
+                        m.uri = Some(StringMatch::Prefix { prefix: methods })
+                    }
                     PathMatch::Prefix(p) | PathMatch::Exact(p) if p.starts_with(&methods) => {}
                     _ => return None,
                 }
@@ -136,10 +137,8 @@ fn selecting(http: &Value, api: &Api, version: ApiVersionId, path: &PathMatch) -
     Some(route)
 }
 
-fn add_header_match(m: &mut Value, name: &str, rule: Value) {
-    let mut headers = m["headers"].as_object().cloned().unwrap_or_default();
-    headers.insert(name.to_string(), rule);
-    m["headers"] = Value::Object(headers);
+fn add_header_match(m: &mut HttpMatch, name: &str, rule: StringMatch) {
+    m.headers.get_or_insert_with(BTreeMap::new).insert(name.to_string(), rule);
 }
 
 fn regex_escape(text: &str) -> String {
@@ -147,7 +146,13 @@ fn regex_escape(text: &str) -> String {
 }
 
 /// Requests naming no version, sent to `version` (see the Envoy gateway's).
-fn unnamed(mut http: Value, api: &Api, version: ApiVersionId, route: &Route, own_rewrite: bool) -> Value {
+fn unnamed<'a>(
+    mut http: HttpRoute<'a>,
+    api: &Api,
+    version: ApiVersionId,
+    route: &Route,
+    own_rewrite: bool,
+) -> HttpRoute<'a> {
     let selector = &api.version(version).selector.value;
     if let VersionSelector::PathPrefix(prefix) = selector {
         let path = match &route.matcher.path {
@@ -156,31 +161,35 @@ fn unnamed(mut http: Value, api: &Api, version: ApiVersionId, route: &Route, own
         let has_prefix =
             path.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
         if !has_prefix && !own_rewrite {
-            let mut rewrite = http["rewrite"].as_object().cloned().unwrap_or_default();
-            rewrite.insert("uri".into(), json!(format!("{prefix}{path}")));
-            http["rewrite"] = Value::Object(rewrite);
+            http.rewrite.get_or_insert_with(Rewrite::default).uri = Some(format!("{prefix}{path}"));
         }
     }
     if let Some((name, value)) = selector_header(selector) {
-        let mut request = http["headers"]["request"]["set"].as_object().cloned().unwrap_or_default();
-        request.insert(name, json!(value));
-        http["headers"]["request"] = json!({ "set": request });
+        let headers = http.headers.get_or_insert_with(Headers::default);
+        let request = headers.request.get_or_insert_with(HeaderOperations::default);
+        request.set.get_or_insert_with(BTreeMap::new).insert(name, value);
     }
     http
 }
 
 /// Points the route at the version's deployment subset (else the callee's
 /// traffic rules apply) and adds its deprecation headers.
-fn to_version(mut http: Value, callee: &Service, port: PortId, api: &Api, version: ApiVersionId) -> Vec<Value> {
+fn to_version<'a>(
+    mut http: HttpRoute<'a>,
+    callee: &'a Service,
+    port: PortId,
+    api: &Api,
+    version: ApiVersionId,
+) -> Vec<HttpRoute<'a>> {
     let response = response_add(api, version);
     if !response.is_empty() {
-        let mut add = http["headers"]["response"]["add"].as_object().cloned().unwrap_or_default();
-        add.extend(response);
-        http["headers"]["response"]["add"] = Value::Object(add);
+        let headers = http.headers.get_or_insert_with(Headers::default);
+        let operations = headers.response.get_or_insert_with(HeaderOperations::default);
+        operations.add.get_or_insert_with(BTreeMap::new).extend(response);
     }
     match api.version(version).deployment.as_ref() {
         Some(deployment) => {
-            http["route"] = json!([{ "destination": subset_destination(callee, port, Some(deployment.value)) }]);
+            http.route = Some(vec![to(subset_destination(callee, port, Some(deployment.value)))]);
             vec![http]
         }
         None => versioned_http(http, callee, port),
@@ -189,14 +198,10 @@ fn to_version(mut http: Value, callee: &Service, port: PortId, api: &Api, versio
 
 /// The deprecation headers as Istio's `add` map: one value per name, so
 /// several `Link`s are joined by commas (one field, RFC 8288).
-fn response_add(api: &Api, version: ApiVersionId) -> Map<String, Value> {
-    let mut out: Map<String, Value> = Map::new();
+fn response_add(api: &Api, version: ApiVersionId) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in deprecation_headers(api, version) {
-        let joined = match out.get(name).and_then(Value::as_str) {
-            Some(first) => format!("{first}, {value}"),
-            None => value,
-        };
-        out.insert(name.to_string(), json!(joined));
+        out.entry(name.to_string()).and_modify(|first| *first = format!("{first}, {value}")).or_insert(value);
     }
     out
 }
