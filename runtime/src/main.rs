@@ -68,7 +68,20 @@
 //! stops, exiting 0 only when no contract failed. With `--probe
 //! [--probe-plan FILE] [--probe-junit FILE] [--sarif FILE]` it runs the
 //! penetration probes of `OUT/probes/plan.json` (or FILE) against the mesh
-//! instead, exiting 0 only when every probe passed (docs/testing.md).
+//! instead, exiting 0 only when every probe passed (docs/testing.md). With
+//! `--load [--load-plan FILE] [--load-multiple X] [--load-duration D]
+//! [--load-json FILE] [--load-svg-dir DIR]` it runs the load tests of
+//! `OUT/load/plan.json` (or FILE) against the mesh instead: each target at
+//! its declared load, then at X times it (default 2), D each (default
+//! 10s), exiting 0 only when every claim held.
+//!
+//! `meshc-runtime load --plan FILE [--gateway NAME=HOST:PORT]...
+//! [--outbound SERVICE=HOST:PORT]... [--admin PROXY=HOST:PORT]...
+//! [--sidecar SERVICE=PROXY]... [--token-env ISSUER=VAR]... [--multiple X]
+//! [--duration D] [--json FILE] [--svg-dir DIR]` runs a load-test plan
+//! against a mesh running elsewhere (staging): the summary table on stdout,
+//! the JSON report and a latency plot per target when asked; exit 1 when a
+//! claim failed.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -220,6 +233,57 @@ enum Command {
         /// With --probe: write a SARIF 2.1.0 log here.
         #[arg(long, value_name = "FILE", requires = "probe")]
         sarif: Option<PathBuf>,
+        /// Run the load tests (`OUT/load/plan.json`) against the mesh, then stop; exit 1 when a claim failed.
+        #[arg(long, conflicts_with_all = ["contracts", "probe"])]
+        load: bool,
+        /// With --load: the plan to run instead (another build's).
+        #[arg(long, value_name = "FILE", requires = "load")]
+        load_plan: Option<PathBuf>,
+        /// With --load: the second phase's load, as a multiple of the declared one.
+        #[arg(long, value_name = "X", default_value_t = 2.0, requires = "load")]
+        load_multiple: f64,
+        /// With --load: each phase's length (`10s`, `500ms`, `2m`).
+        #[arg(long, value_name = "D", default_value = "10s", requires = "load")]
+        load_duration: String,
+        /// With --load: write the JSON report here.
+        #[arg(long, value_name = "FILE", requires = "load")]
+        load_json: Option<PathBuf>,
+        /// With --load: write a latency plot (SVG) per target into this directory.
+        #[arg(long, value_name = "DIR", requires = "load")]
+        load_svg_dir: Option<PathBuf>,
+    },
+    /// Run a load-test plan against a mesh running elsewhere (staging); exit 1 when a claim failed.
+    Load {
+        /// The plan meshc writes (`load/plan.json`).
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
+        /// Where a gateway listens; repeatable.
+        #[arg(long = "gateway", value_name = "NAME=HOST:PORT")]
+        gateways: Vec<String>,
+        /// Where a service's calls leave (its sidecar's outbound listener); repeatable.
+        #[arg(long = "outbound", value_name = "SERVICE=HOST:PORT")]
+        outbounds: Vec<String>,
+        /// A proxy's admin endpoint, whose counters are read around each phase; repeatable.
+        #[arg(long = "admin", value_name = "PROXY=HOST:PORT")]
+        admins: Vec<String>,
+        /// The proxy (as `--admin` names it) in front of a service, where requests reaching it are counted.
+        #[arg(long = "sidecar", value_name = "SERVICE=PROXY")]
+        sidecars: Vec<String>,
+        /// The environment variable holding an end-user token of an issuer (its `iss`); repeatable.
+        #[arg(long = "token-env", value_name = "ISSUER=VAR")]
+        token_envs: Vec<String>,
+        /// The second phase's load, as a multiple of the declared one (1: none).
+        #[arg(long, value_name = "X", default_value_t = 2.0)]
+        multiple: f64,
+        /// Each phase's length (`10s`, `500ms`, `2m`).
+        #[arg(long, value_name = "D", default_value = "10s")]
+        duration: String,
+        /// Write the JSON report here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write a latency plot (SVG) per target into this directory.
+        #[arg(long, value_name = "DIR")]
+        svg_dir: Option<PathBuf>,
     },
 }
 
@@ -276,9 +340,62 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::TokenExchange { config, listen } => token_exchange(config, listen),
         Command::Events { command } => events(command),
         Command::Health { config, listen } => health_monitor(config, listen),
-        Command::Up { out, run, contracts, junit, json, probe, probe_plan, probe_junit, sarif } => {
+        Command::Up {
+            out,
+            run,
+            contracts,
+            junit,
+            json,
+            probe,
+            probe_plan,
+            probe_junit,
+            sarif,
+            load,
+            load_plan,
+            load_multiple,
+            load_duration,
+            load_json,
+            load_svg_dir,
+        } => {
             let probes = probe.then_some(ProbeReports { plan: probe_plan, junit: probe_junit, sarif });
-            up(out, run, contracts.then_some(Reports { junit, json }), probes)
+            let load = match load {
+                true => Some(LoadRun {
+                    plan: load_plan,
+                    options: load_options(load_multiple, &load_duration)?,
+                    json: load_json,
+                    svg_dir: load_svg_dir,
+                }),
+                false => None,
+            };
+            up(out, run, contracts.then_some(Reports { junit, json }), probes, load)
+        }
+        Command::Load {
+            plan,
+            gateways,
+            outbounds,
+            admins,
+            sidecars,
+            token_envs,
+            multiple,
+            duration,
+            json,
+            svg_dir,
+        } => {
+            let endpoints = meshc_runtime::load::Endpoints {
+                gateways: addresses("--gateway", &gateways)?,
+                outbounds: addresses("--outbound", &outbounds)?,
+                admins: addresses("--admin", &admins)?,
+                sidecars: pairs("--sidecar", &sidecars)?,
+            };
+            let tokens = given_tokens(token_envs)?;
+            let loaded = local_mesh::load::read(&plan)?;
+            let run = LoadRun { plan: Some(plan), options: load_options(multiple, &duration)?, json, svg_dir };
+            let token = |auth: &meshc_runtime::contracts::plan::Auth, _: &str| {
+                use meshc_runtime::contracts::TokenSource;
+                tokens.token(auth)
+            };
+            let results = meshc_runtime::load::run(&loaded, &endpoints, &token, &run.options);
+            report_load(&loaded, &results, &run)
         }
         Command::Mock { config, listen } => contract_mock(config, listen),
         Command::Contracts {
@@ -310,19 +427,82 @@ fn run(cli: Cli) -> Result<(), String> {
                     gateway.split_once('=').ok_or_else(|| format!("--gateway {gateway:?}: expected NAME=HOST:PORT"))?;
                 options.gateways.insert(name.to_string(), target.to_string());
             }
-            let mut tokens = GivenTokens::default();
-            for entry in token_envs {
-                let (issuer, var) =
-                    entry.rsplit_once('=').ok_or_else(|| format!("--token-env {entry:?}: expected ISSUER=VAR"))?;
-                let token = std::env::var(var).map_err(|_| format!("--token-env {issuer}={var}: ${var} is not set"))?;
-                tokens.0.insert(issuer.to_string(), token);
-            }
+            let tokens = given_tokens(token_envs)?;
             if !tokens.0.is_empty() {
                 options.tokens = Some(std::sync::Arc::new(tokens));
             }
             contracts(&plans, options, junit, json)
         }
     }
+}
+
+/// `--token-env ISSUER=VAR`s: the tokens those variables hold, by issuer.
+fn given_tokens(entries: Vec<String>) -> Result<GivenTokens, String> {
+    let mut tokens = GivenTokens::default();
+    for entry in entries {
+        let (issuer, var) =
+            entry.rsplit_once('=').ok_or_else(|| format!("--token-env {entry:?}: expected ISSUER=VAR"))?;
+        let token = std::env::var(var).map_err(|_| format!("--token-env {issuer}={var}: ${var} is not set"))?;
+        tokens.0.insert(issuer.to_string(), token);
+    }
+    Ok(tokens)
+}
+
+/// `NAME=VALUE` pairs of a repeatable option.
+fn pairs(option: &str, entries: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    entries
+        .iter()
+        .map(|entry| {
+            let (name, value) = entry.split_once('=').ok_or_else(|| format!("{option} {entry:?}: expected NAME=VALUE"))?;
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// `NAME=HOST:PORT` pairs of a repeatable option, resolved.
+fn addresses(option: &str, entries: &[String]) -> Result<std::collections::BTreeMap<String, SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    pairs(option, entries)?
+        .into_iter()
+        .map(|(name, target)| {
+            let addr = target.to_socket_addrs().ok().and_then(|mut a| a.next());
+            let addr = addr.ok_or_else(|| format!("{option} {name}={target}: not a reachable HOST:PORT"))?;
+            Ok((name, addr))
+        })
+        .collect()
+}
+
+/// `10s`, `500ms`, `2m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration; write it like 10s, 500ms or 2m");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.saturating_mul(60)),
+        _ => return Err(bad()),
+    };
+    if duration.is_zero() {
+        return Err(bad());
+    }
+    Ok(duration)
+}
+
+fn load_options(multiple: f64, duration: &str) -> Result<meshc_runtime::load::Options, String> {
+    if !multiple.is_finite() || multiple <= 0.0 || multiple > 100.0 {
+        return Err(format!("the load multiple {multiple} is not between 0 and 100"));
+    }
+    Ok(meshc_runtime::load::Options { multiple, duration: parse_duration(duration)? })
+}
+
+/// What `--load` (and `load`) runs and where it writes its reports.
+struct LoadRun {
+    plan: Option<PathBuf>,
+    options: meshc_runtime::load::Options,
+    json: Option<PathBuf>,
+    svg_dir: Option<PathBuf>,
 }
 
 /// Where `--contracts` writes its reports.
@@ -338,7 +518,13 @@ struct ProbeReports {
     sarif: Option<PathBuf>,
 }
 
-fn up(out: PathBuf, run: Vec<String>, contracts: Option<Reports>, probes: Option<ProbeReports>) -> Result<(), String> {
+fn up(
+    out: PathBuf,
+    run: Vec<String>,
+    contracts: Option<Reports>,
+    probes: Option<ProbeReports>,
+    load: Option<LoadRun>,
+) -> Result<(), String> {
     let mut commands = std::collections::BTreeMap::new();
     for entry in run {
         let (service, command) =
@@ -371,6 +557,13 @@ fn up(out: PathBuf, run: Vec<String>, contracts: Option<Reports>, probes: Option
         let results = local_mesh::probes::run_through(&mesh, &plan);
         drop(mesh);
         return report_probes(&plan.mesh, &results, reports.junit, reports.sarif);
+    }
+    if let Some(load) = load {
+        let plan_path = load.plan.clone().unwrap_or_else(|| out.join("load/plan.json"));
+        let plan = local_mesh::load::read(&plan_path)?;
+        let results = local_mesh::load::run_through(&mesh, &plan, &load.options);
+        drop(mesh);
+        return report_load(&plan, &results, &load);
     }
     println!("configs and logs in {}; Ctrl-C stops everything", mesh.run_dir().display());
     let _ = std::io::stdout().flush();
@@ -433,6 +626,33 @@ fn report_probes(
     let (_, findings, errors, _) = report::counts(results);
     if findings + errors > 0 {
         return Err(format!("{findings} findings, {errors} probes could not judge"));
+    }
+    Ok(())
+}
+
+/// Prints the summary, writes the reports; `Err` when a claim failed or a target could not run.
+fn report_load(
+    plan: &meshc_runtime::load::plan::LoadPlan,
+    results: &[meshc_runtime::load::TargetReport],
+    run: &LoadRun,
+) -> Result<(), String> {
+    use meshc_runtime::load::{report, svg};
+    print!("{}", report::summary(results));
+    if let Some(path) = &run.json {
+        let text = format!("{:#}\n", report::json_report(&plan.mesh, results));
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(dir) = &run.svg_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (result, target) in results.iter().zip(&plan.targets).filter(|(r, _)| !r.phases.is_empty()) {
+            let path = dir.join(svg::file_name(&result.id));
+            let text = svg::plot(result, &svg::thresholds(target));
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let (_, failed, _) = report::counts(results);
+    if failed > 0 {
+        return Err(format!("{failed} load-test claims failed"));
     }
     Ok(())
 }
