@@ -453,7 +453,8 @@ fn pairs(option: &str, entries: &[String]) -> Result<std::collections::BTreeMap<
     entries
         .iter()
         .map(|entry| {
-            let (name, value) = entry.split_once('=').ok_or_else(|| format!("{option} {entry:?}: expected NAME=VALUE"))?;
+            let (name, value) =
+                entry.split_once('=').ok_or_else(|| format!("{option} {entry:?}: expected NAME=VALUE"))?;
             Ok((name.to_string(), value.to_string()))
         })
         .collect()

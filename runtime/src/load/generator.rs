@@ -141,7 +141,8 @@ impl tower_service::Service<Uri> for FixedConnector {
     fn call(&mut self, _: Uri) -> Self::Future {
         let (addr, source) = (self.addr, self.source);
         Box::pin(async move {
-            let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+            let socket =
+                if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
             if let Some(source) = source {
                 socket.bind(SocketAddr::new(source, 0))?;
             }
@@ -178,7 +179,6 @@ pub struct Template {
     /// The most one request may take before it counts as unanswered.
     pub timeout: Duration,
 }
-
 
 impl LoadClient {
     /// A client of `addr`, connecting from `source` if given. Call it inside the tokio runtime.

@@ -257,9 +257,11 @@ async fn run_phase(
             counters.insert(proxy.clone(), changed);
         }
     }
-    let upstream_requests = endpoints.sidecars.get(&target.service).filter(|p| after.contains_key(*p)).map(|proxy| {
-        counters.get(proxy).and_then(|c| c.get(stats::INBOUND)).copied().unwrap_or(0)
-    });
+    let upstream_requests = endpoints
+        .sidecars
+        .get(&target.service)
+        .filter(|p| after.contains_key(*p))
+        .map(|proxy| counters.get(proxy).and_then(|c| c.get(stats::INBOUND)).copied().unwrap_or(0));
     Ok(Phase { multiple, offered_rps, sent, clients: count, tally, counters, upstream_requests })
 }
 
@@ -390,7 +392,9 @@ fn shedding(target: &Target, phase: &Phase) -> Verdict {
     let overflows: u64 = phase
         .counters
         .values()
-        .flat_map(|c| ["pending_overflow", "connection_overflow", "rate_limited"].map(|k| c.get(k).copied().unwrap_or(0)))
+        .flat_map(|c| {
+            ["pending_overflow", "connection_overflow", "rate_limited"].map(|k| c.get(k).copied().unwrap_or(0))
+        })
         .sum();
     let source = target
         .breaker

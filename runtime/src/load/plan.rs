@@ -162,7 +162,9 @@ impl LoadPlan {
                 return Err(format!("{at}: `rps` must be at least 1"));
             }
             let line_ok = |text: &str| !text.contains(['\r', '\n']);
-            if !line_ok(&target.request.method) || !line_ok(&target.request.path) || !target.request.path.starts_with('/')
+            if !line_ok(&target.request.method)
+                || !line_ok(&target.request.path)
+                || !target.request.path.starts_with('/')
             {
                 return Err(format!("{at}: `request`: the method and path must be one line, the path absolute"));
             }

@@ -65,7 +65,11 @@ pub fn plot(report: &TargetReport, thresholds: &[(u64, String)]) -> String {
     let _ = writeln!(svg, r#"<path d="M{x0} {TOP} V{y0} H{x1}" stroke="black" fill="none"/>"#);
     for (label, p) in [("p0", 0.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9), ("p99.99", 99.99)] {
         let at = x(p);
-        let _ = writeln!(svg, r##"<path d="M{at:.1} {y0} v4" stroke="black"/><text x="{at:.1}" y="{:.1}" text-anchor="middle">{label}</text>"##, y0 + 16.0);
+        let _ = writeln!(
+            svg,
+            r##"<path d="M{at:.1} {y0} v4" stroke="black"/><text x="{at:.1}" y="{:.1}" text-anchor="middle">{label}</text>"##,
+            y0 + 16.0
+        );
     }
     for step in 0..=4 {
         let value = ceiling * f64::from(step) / 4.0;
@@ -103,7 +107,11 @@ pub fn plot(report: &TargetReport, thresholds: &[(u64, String)]) -> String {
             let ms = phase.tally.latency.percentile(p) as f64 / 1000.0;
             let _ = write!(points, "{:.1},{:.1} ", x(p), y(ms));
         }
-        let _ = writeln!(svg, r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#, points.trim_end());
+        let _ = writeln!(
+            svg,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+            points.trim_end()
+        );
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{:.1}" fill="{colour}">{}x ({} requests)</text>"#,
