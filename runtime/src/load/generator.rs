@@ -5,7 +5,11 @@
 //! latency of every request scheduled during the stall, instead of holding
 //! the next sends back and hiding it (coordinated omission). Connections are
 //! kept alive and pooled per client; the pool opens another one whenever
-//! every open one is busy, so it grows to what the demand needs.
+//! every open one is busy, so it grows to what the demand needs, up to
+//! [`MAX_IN_FLIGHT`] requests at once per client: past that a request waits
+//! for a free slot (its latency still counted from its intended start)
+//! instead of a stall turning into a burst of connection attempts that
+//! overflows the server's accept backlog.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +26,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::histogram::Histogram;
+
+/// Requests one client has in flight at most.
+pub const MAX_IN_FLIGHT: usize = 256;
 
 /// When request `index` of a run is due.
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +170,7 @@ pub struct LoadClient {
     body: Bytes,
     grpc: bool,
     timeout: Duration,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a client sends.
@@ -208,7 +216,8 @@ impl LoadClient {
             (None, true) => Bytes::from_static(&[0, 0, 0, 0, 0]),
             (None, false) => Bytes::new(),
         };
-        Ok(LoadClient { client, method, uri, headers, body, grpc: template.grpc, timeout: template.timeout })
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+        Ok(LoadClient { client, method, uri, headers, body, grpc: template.grpc, timeout: template.timeout, slots })
     }
 
     /// Sends the request once and reads the whole answer.
@@ -218,8 +227,10 @@ impl LoadClient {
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = self.headers.clone();
         let (client, grpc, timeout) = (self.client.clone(), self.grpc, self.timeout);
+        let slots = Arc::clone(&self.slots);
         async move {
             let exchange = async {
+                let _slot = slots.acquire_owned().await.ok()?;
                 let response = client.request(request).await.ok()?;
                 let status = response.status().as_u16();
                 let upstream = response.headers().contains_key("x-envoy-upstream-service-time");
