@@ -367,7 +367,9 @@ fn rate_limit(limit: &plan::Limit, phase: &Phase) -> Verdict {
 /// The upstream sees at most `per_request` requests per request sent.
 fn amplification(target: &Target, phase: &Phase) -> Option<Verdict> {
     let reached = phase.upstream_requests?;
-    let allowed = phase.sent.saturating_mul(target.amplification.per_request);
+    // Active health checks reach the upstream's sidecar too; the proxies count the ones they sent.
+    let checks: u64 = phase.counters.values().filter_map(|c| c.get("health_checks")).sum();
+    let allowed = phase.sent.saturating_mul(target.amplification.per_request) + checks;
     let retries: u64 = phase.counters.values().filter_map(|c| c.get("retries")).sum();
     let claim = format!(
         "`{}` sees at most {}x the requests sent (retry amplification, at {}x)",
@@ -378,7 +380,10 @@ fn amplification(target: &Target, phase: &Phase) -> Option<Verdict> {
         claim,
         source: target.amplification.source.clone(),
         passed: Some(reached <= allowed),
-        detail: format!("{reached} reached it for {} sent ({retries} retries at the proxies){worst}", phase.sent),
+        detail: format!(
+            "{reached} reached it for {} sent ({retries} retries, {checks} health checks at the proxies){worst}",
+            phase.sent
+        ),
     })
 }
 

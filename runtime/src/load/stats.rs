@@ -16,6 +16,7 @@ pub const COUNTERS: &[(&str, &str)] = &[
     ("connection_overflow", ".upstream_cx_overflow"),
     ("ejections", ".outlier_detection.ejections_enforced_total"),
     ("rate_limited", ".rate_limited"),
+    ("health_checks", ".health_check.attempt"),
 ];
 
 /// Requests a sidecar's inbound listeners took: what reached its service.
@@ -73,7 +74,7 @@ mod tests {
             "cluster.a.upstream_rq_retry: 4\ncluster.b.upstream_rq_retry: 2\n\
              cluster.a.upstream_rq_pending_overflow: 3\n\
              http.inbound_x_http.downstream_rq_total: 25\nhttp.outbound.downstream_rq_total: 7\n\
-             gateway.http_local_rate_limit.rate_limited: 9\n\
+             gateway.http_local_rate_limit.rate_limited: 9\ncluster.a.health_check.attempt: 3\n\
              cluster.a.upstream_rq_time: P0(nan,1.0) P25(nan,2.0)\n",
         );
         let d = delta(&before, &after);
@@ -81,6 +82,7 @@ mod tests {
         assert_eq!(d.get("pending_overflow"), Some(&3));
         assert_eq!(d.get("rate_limited"), Some(&9));
         assert_eq!(d.get(INBOUND), Some(&15));
+        assert_eq!(d.get("health_checks"), Some(&3));
         assert_eq!(d.get("ejections"), None);
     }
 }
