@@ -50,6 +50,10 @@
 //! against live providers (HTTP/JSON, gRPC, GraphQL, events) and reports
 //! each interaction's mismatches as JUnit XML and JSON ([`contracts`]).
 //!
+//! [`load`] drives the routes and calls of the load-test plan meshc emits
+//! through the mesh with an open-loop generator and judges the spec's
+//! latency, shedding and retry claims against what it measured.
+//!
 //! Everything listens on loopback addresses only.
 
 mod client;
@@ -62,6 +66,7 @@ mod grpc_mock;
 pub mod health;
 mod http_client;
 mod http_server;
+pub mod load;
 pub mod local_mesh;
 pub mod probe;
 mod template;

@@ -68,7 +68,12 @@
 //! stops, exiting 0 only when no contract failed. With `--probe
 //! [--probe-plan FILE] [--probe-junit FILE] [--sarif FILE]` it runs the
 //! penetration probes of `OUT/probes/plan.json` (or FILE) against the mesh
-//! instead, exiting 0 only when every probe passed (docs/testing.md).
+//! instead, exiting 0 only when every probe passed (docs/testing.md). With
+//! `--load [--load-plan FILE] [--load-multiple X] [--load-duration D]
+//! [--load-json FILE] [--load-svg-dir DIR]` it runs the load tests of
+//! `OUT/load/plan.json` (or FILE) against the mesh instead: each target at
+//! its declared load, then at X times it (default 2), D each (default
+//! 10s), exiting 0 only when every claim held.
 //! `--issuer-key ISSUER=FILE` has the issuer sign with that key (PKCS#8
 //! PEM, P-256) instead of one made for the run. After the gateways' URLs it
 //! prints each sidecar's inbound listener (`sidecar-SERVICE.PORT inbound: ADDR`).
@@ -81,6 +86,14 @@
 //! sidecar, certificates or tokens were not given is skipped with the
 //! reason; it exits 1 when a probe found something or could not judge, or
 //! when none ran.
+//!
+//! `meshc-runtime load --plan FILE [--gateway NAME=HOST:PORT]...
+//! [--outbound SERVICE=HOST:PORT]... [--admin PROXY=HOST:PORT]...
+//! [--sidecar SERVICE=PROXY]... [--token-env ISSUER=VAR]... [--multiple X]
+//! [--duration D] [--json FILE] [--svg-dir DIR]` runs a load-test plan
+//! against a mesh running elsewhere (staging): the summary table on stdout,
+//! the JSON report and a latency plot per target when asked; exit 1 when a
+//! claim failed.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -235,6 +248,24 @@ enum Command {
         /// The issuer signs with this key (unencrypted PKCS#8 PEM, P-256) instead of one made for the run; repeatable.
         #[arg(long = "issuer-key", value_name = "ISSUER=FILE")]
         issuer_keys: Vec<String>,
+        /// Run the load tests (`OUT/load/plan.json`) against the mesh, then stop; exit 1 when a claim failed.
+        #[arg(long, conflicts_with_all = ["contracts", "probe"])]
+        load: bool,
+        /// With --load: the plan to run instead (another build's).
+        #[arg(long, value_name = "FILE", requires = "load")]
+        load_plan: Option<PathBuf>,
+        /// With --load: the second phase's load, as a multiple of the declared one.
+        #[arg(long, value_name = "X", default_value_t = 2.0, requires = "load")]
+        load_multiple: f64,
+        /// With --load: each phase's length (`10s`, `500ms`, `2m`).
+        #[arg(long, value_name = "D", default_value = "10s", requires = "load")]
+        load_duration: String,
+        /// With --load: write the JSON report here.
+        #[arg(long, value_name = "FILE", requires = "load")]
+        load_json: Option<PathBuf>,
+        /// With --load: write a latency plot (SVG) per target into this directory.
+        #[arg(long, value_name = "DIR", requires = "load")]
+        load_svg_dir: Option<PathBuf>,
     },
     /// Run the penetration probes against a running mesh (staging); exit 1 on a finding.
     Probe {
@@ -263,6 +294,39 @@ enum Command {
         /// Write a SARIF 2.1.0 log here.
         #[arg(long, value_name = "FILE")]
         sarif: Option<PathBuf>,
+    },
+    /// Run a load-test plan against a mesh running elsewhere (staging); exit 1 when a claim failed.
+    Load {
+        /// The plan meshc writes (`load/plan.json`).
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
+        /// Where a gateway listens; repeatable.
+        #[arg(long = "gateway", value_name = "NAME=HOST:PORT")]
+        gateways: Vec<String>,
+        /// Where a service's calls leave (its sidecar's outbound listener); repeatable.
+        #[arg(long = "outbound", value_name = "SERVICE=HOST:PORT")]
+        outbounds: Vec<String>,
+        /// A proxy's admin endpoint, whose counters are read around each phase; repeatable.
+        #[arg(long = "admin", value_name = "PROXY=HOST:PORT")]
+        admins: Vec<String>,
+        /// The proxy (as `--admin` names it) in front of a service, where requests reaching it are counted.
+        #[arg(long = "sidecar", value_name = "SERVICE=PROXY")]
+        sidecars: Vec<String>,
+        /// The environment variable holding an end-user token of an issuer (its `iss`); repeatable.
+        #[arg(long = "token-env", value_name = "ISSUER=VAR")]
+        token_envs: Vec<String>,
+        /// The second phase's load, as a multiple of the declared one (1: none).
+        #[arg(long, value_name = "X", default_value_t = 2.0)]
+        multiple: f64,
+        /// Each phase's length (`10s`, `500ms`, `2m`).
+        #[arg(long, value_name = "D", default_value = "10s")]
+        duration: String,
+        /// Write the JSON report here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write a latency plot (SVG) per target into this directory.
+        #[arg(long, value_name = "DIR")]
+        svg_dir: Option<PathBuf>,
     },
 }
 
@@ -319,13 +383,67 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::TokenExchange { config, listen } => token_exchange(config, listen),
         Command::Events { command } => events(command),
         Command::Health { config, listen } => health_monitor(config, listen),
-        Command::Up { out, run, contracts, junit, json, probe, probe_plan, probe_junit, sarif, issuer_keys } => {
+        Command::Up {
+            out,
+            run,
+            contracts,
+            junit,
+            json,
+            probe,
+            probe_plan,
+            probe_junit,
+            sarif,
+            issuer_keys,
+            load,
+            load_plan,
+            load_multiple,
+            load_duration,
+            load_json,
+            load_svg_dir,
+        } => {
             let probes = probe.then_some(ProbeReports { plan: probe_plan, junit: probe_junit, sarif });
-            up(out, run, &issuer_keys, contracts.then_some(Reports { junit, json }), probes)
+            let load = match load {
+                true => Some(LoadRun {
+                    plan: load_plan,
+                    options: load_options(load_multiple, &load_duration)?,
+                    json: load_json,
+                    svg_dir: load_svg_dir,
+                }),
+                false => None,
+            };
+            up(out, run, &issuer_keys, contracts.then_some(Reports { junit, json }), probes, load)
         }
         Command::Probe { plan, gateways, services, cert_dir, token_envs, issuer_keys, junit, sarif } => {
             let addresses = Addresses { gateways, services, cert_dir };
             standalone_probes(&plan, addresses, &token_envs, &issuer_keys, junit, sarif)
+        }
+        Command::Load {
+            plan,
+            gateways,
+            outbounds,
+            admins,
+            sidecars,
+            token_envs,
+            multiple,
+            duration,
+            json,
+            svg_dir,
+        } => {
+            let endpoints = meshc_runtime::load::Endpoints {
+                gateways: addresses("--gateway", &gateways)?,
+                outbounds: addresses("--outbound", &outbounds)?,
+                admins: addresses("--admin", &admins)?,
+                sidecars: pairs("--sidecar", &sidecars)?,
+            };
+            let tokens = GivenTokens(tokens_from_env(&token_envs)?);
+            let loaded = local_mesh::load::read(&plan)?;
+            let run = LoadRun { plan: Some(plan), options: load_options(multiple, &duration)?, json, svg_dir };
+            let token = |auth: &meshc_runtime::contracts::plan::Auth, _: &str| {
+                use meshc_runtime::contracts::TokenSource;
+                tokens.token(auth)
+            };
+            let results = meshc_runtime::load::run(&loaded, &endpoints, &token, &run.options);
+            report_load(&loaded, &results, &run)
         }
         Command::Mock { config, listen } => contract_mock(config, listen),
         Command::Contracts {
@@ -364,6 +482,56 @@ fn run(cli: Cli) -> Result<(), String> {
             contracts(&plans, options, junit, json)
         }
     }
+}
+
+/// `NAME=VALUE` pairs of a repeatable option.
+fn pairs(option: &str, entries: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    entries
+        .iter()
+        .map(|entry| {
+            let (name, value) =
+                entry.split_once('=').ok_or_else(|| format!("{option} {entry:?}: expected NAME=VALUE"))?;
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// `NAME=HOST:PORT` pairs of a repeatable option, resolved.
+fn addresses(option: &str, entries: &[String]) -> Result<std::collections::BTreeMap<String, SocketAddr>, String> {
+    entries.iter().map(|entry| named_address(option, entry)).collect()
+}
+
+/// `10s`, `500ms`, `2m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration; write it like 10s, 500ms or 2m");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.saturating_mul(60)),
+        _ => return Err(bad()),
+    };
+    if duration.is_zero() {
+        return Err(bad());
+    }
+    Ok(duration)
+}
+
+fn load_options(multiple: f64, duration: &str) -> Result<meshc_runtime::load::Options, String> {
+    if !multiple.is_finite() || multiple <= 0.0 || multiple > 100.0 {
+        return Err(format!("the load multiple {multiple} is not between 0 and 100"));
+    }
+    Ok(meshc_runtime::load::Options { multiple, duration: parse_duration(duration)? })
+}
+
+/// What `--load` (and `load`) runs and where it writes its reports.
+struct LoadRun {
+    plan: Option<PathBuf>,
+    options: meshc_runtime::load::Options,
+    json: Option<PathBuf>,
+    svg_dir: Option<PathBuf>,
 }
 
 /// Where `--contracts` writes its reports.
@@ -426,7 +594,7 @@ fn named_address(flag: &str, entry: &str) -> Result<(String, SocketAddr), String
 /// tokens given; what they do not cover is skipped, with the reason.
 fn standalone_probes(
     plan_path: &std::path::Path,
-    addresses: Addresses,
+    given: Addresses,
     token_envs: &[String],
     keys: &[String],
     junit: Option<PathBuf>,
@@ -434,9 +602,8 @@ fn standalone_probes(
 ) -> Result<(), String> {
     use meshc_runtime::probe::{self, tokens::StagingTokens, Target};
     let plan = local_mesh::probes::load(plan_path)?;
-    let gateways = addresses.gateways.iter().map(|g| named_address("--gateway", g)).collect::<Result<_, _>>()?;
-    let services: std::collections::BTreeMap<String, SocketAddr> =
-        addresses.services.iter().map(|s| named_address("--service", s)).collect::<Result<_, _>>()?;
+    let gateways = addresses("--gateway", &given.gateways)?;
+    let services = addresses("--service", &given.services)?;
     // A sidecar's address serves every port of the service the plan probes.
     let inbounds = plan
         .probes
@@ -445,7 +612,7 @@ fn standalone_probes(
         .filter_map(|s| Some(((s.name.clone(), s.port.clone()), *services.get(&s.name)?)))
         .collect();
     let tokens = StagingTokens::new(&issuer_keys(keys)?, tokens_from_env(token_envs)?)?;
-    let target = Target { gateways, inbounds, cert_dir: addresses.cert_dir, tokens: &tokens, skip_unaddressed: true };
+    let target = Target { gateways, inbounds, cert_dir: given.cert_dir, tokens: &tokens, skip_unaddressed: true };
     let results = probe::run(&plan, &target);
     report_probes(&plan.mesh, &results, junit, sarif)?;
     // A gate that judged nothing would pass whatever the mesh does.
@@ -462,6 +629,7 @@ fn up(
     keys: &[String],
     contracts: Option<Reports>,
     probes: Option<ProbeReports>,
+    load: Option<LoadRun>,
 ) -> Result<(), String> {
     let mut commands = std::collections::BTreeMap::new();
     for entry in run {
@@ -498,6 +666,13 @@ fn up(
         let results = local_mesh::probes::run_through(&mesh, &plan);
         drop(mesh);
         return report_probes(&plan.mesh, &results, reports.junit, reports.sarif);
+    }
+    if let Some(load) = load {
+        let plan_path = load.plan.clone().unwrap_or_else(|| out.join("load/plan.json"));
+        let plan = local_mesh::load::read(&plan_path)?;
+        let results = local_mesh::load::run_through(&mesh, &plan, &load.options);
+        drop(mesh);
+        return report_load(&plan, &results, &load);
     }
     println!("configs and logs in {}; Ctrl-C stops everything", mesh.run_dir().display());
     let _ = std::io::stdout().flush();
@@ -560,6 +735,33 @@ fn report_probes(
     let (_, findings, errors, _) = report::counts(results);
     if findings + errors > 0 {
         return Err(format!("{findings} findings, {errors} probes could not judge"));
+    }
+    Ok(())
+}
+
+/// Prints the summary, writes the reports; `Err` when a claim failed or a target could not run.
+fn report_load(
+    plan: &meshc_runtime::load::plan::LoadPlan,
+    results: &[meshc_runtime::load::TargetReport],
+    run: &LoadRun,
+) -> Result<(), String> {
+    use meshc_runtime::load::{report, svg};
+    print!("{}", report::summary(results));
+    if let Some(path) = &run.json {
+        let text = format!("{:#}\n", report::json_report(&plan.mesh, results));
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(dir) = &run.svg_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (result, target) in results.iter().zip(&plan.targets).filter(|(r, _)| !r.phases.is_empty()) {
+            let path = dir.join(svg::file_name(&result.id));
+            let text = svg::plot(result, &svg::thresholds(target));
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let (_, failed, _) = report::counts(results);
+    if failed > 0 {
+        return Err(format!("{failed} load-test claims failed"));
     }
     Ok(())
 }

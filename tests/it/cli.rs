@@ -303,6 +303,7 @@ fn build_writes_every_backends_artifacts_for_the_shop() {
             "kubernetes/payments.yaml",
             "kubernetes/reviews.yaml",
             "kubernetes/storefront.yaml",
+            "load/plan.json",
             "nats/bus/consumers/orders-placed-dlq/support-mail.json",
             "nats/bus/consumers/orders-placed/inventory.json",
             "nats/bus/consumers/orders-placed/mailer.json",

@@ -49,6 +49,7 @@ mod kafka_topics;
 mod kdl_suite;
 mod language_fixtures;
 mod limits;
+mod load_tests;
 mod local_mesh;
 mod monitoring;
 mod nats_streams;

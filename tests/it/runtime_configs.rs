@@ -33,6 +33,7 @@ const LOADERS: &[(&str, Loader)] = &[
     }),
     ("runtime/local-mesh", |text, _| LocalMeshPlan::from_json(text).map(drop)),
     ("probes/", |text, _| meshc_runtime::probe::plan::ProbePlan::from_json(text).map(drop)),
+    ("load/", |text, _| meshc_runtime::load::plan::LoadPlan::from_json(text).map(drop)),
 ];
 
 /// A plan, with its descriptors read and decoded.
@@ -78,7 +79,7 @@ fn load_runtime_configs_of(folder: &str) -> Vec<usize> {
 
 #[test]
 fn the_shops_runtime_configs_load() {
-    let [validation, graphql, token_exchange, event_bus, health, providers, consumers, mocks, local_mesh, probes] =
+    let [validation, graphql, token_exchange, event_bus, health, providers, consumers, mocks, local_mesh, probes, load] =
         load_runtime_configs("shop")[..]
     else {
         unreachable!()
@@ -89,7 +90,7 @@ fn the_shops_runtime_configs_load() {
         "{validation} {graphql} {token_exchange} {event_bus} {health}"
     );
     assert!(providers > 0 && consumers > 0 && mocks > 0, "{providers} {consumers} {mocks}");
-    assert_eq!((local_mesh, probes), (1, 1));
+    assert_eq!((local_mesh, probes, load), (1, 1, 1));
 }
 
 /// The boutique has no validating routes, GraphQL resolvers or token

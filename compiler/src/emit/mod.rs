@@ -216,6 +216,13 @@ pub static BACKENDS: &[Backend] = &[
         emit: compliance::report::emit,
     },
     Backend {
+        name: "contracts-load",
+        engine: "contracts",
+        description: "The load-test plan (`load/plan.json`, format `meshc-load/1`): every route and call with a declared `load`, its request, and the objectives, rate limits, circuit breaker and retry amplification that must hold under it, each naming its spec line; `meshc-runtime up OUT --load` runs it.",
+        page: "contracts-load.md",
+        emit: contracts::load::emit,
+    },
+    Backend {
         name: "contracts-plan",
         engine: "contracts",
         description: "Contract test plans (`contracts/providers/NAME.json`, `contracts/consumers/NAME.json`, format `meshc-contracts/2`): every call's and route's implicit contract and examples, every topic's example events; and a mock-provider config per provider (`contracts/mocks/NAME.json`).",

@@ -922,6 +922,9 @@ pub struct Forward {
     pub contract: Option<contracts::Contract>,
     /// What the gateway answers when the service is unavailable (`fallback`).
     pub fallback: Option<traffic::Fallback>,
+    /// The traffic expected on the route (`load rps=N latency=D`), as a
+    /// call's: what load tests send (backend `contracts-load`).
+    pub load: Option<Spanned<traffic::Load>>,
 }
 
 /// A route's `timeout`.

@@ -129,7 +129,8 @@ impl Default for SidecarPorts {
     }
 }
 
-/// The traffic a caller expects to send on a call in normal operation.
+/// The traffic expected on a call (from its caller) or on a gateway's route
+/// (from its clients) in normal operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Load {
     /// Requests per second, from all of the caller's instances together.

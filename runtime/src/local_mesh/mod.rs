@@ -7,6 +7,7 @@
 
 pub mod contracts;
 pub mod identity;
+pub mod load;
 pub mod plan;
 pub mod probes;
 mod process;
@@ -72,6 +73,10 @@ pub struct LocalMesh {
     sidecars: BTreeMap<String, SocketAddr>,
     /// Each sidecar's inbound listener, by service and port name.
     inbounds: BTreeMap<(String, String), SocketAddr>,
+    /// Each proxy's admin endpoint, by proxy name.
+    admins: BTreeMap<String, SocketAddr>,
+    /// Each service's sidecar proxy, by service.
+    sidecar_proxies: BTreeMap<String, String>,
     cert_dir: Option<PathBuf>,
     issuers: Arc<LocalIssuers>,
     sts: Option<LocalStsHandle>,
@@ -138,6 +143,8 @@ impl LocalMesh {
             external: Vec::new(),
             sidecars: BTreeMap::new(),
             inbounds: BTreeMap::new(),
+            admins: BTreeMap::new(),
+            sidecar_proxies: BTreeMap::new(),
             cert_dir: plan.cert_dir.as_ref().map(PathBuf::from),
             issuers,
             sts: None,
@@ -195,6 +202,16 @@ impl LocalMesh {
     /// Where a service's sidecar takes requests for its port `port` (mutual TLS, as in the mesh).
     pub fn inbound(&self, service: &str, port: &str) -> Option<SocketAddr> {
         self.inbounds.get(&(service.to_string(), port.to_string())).copied()
+    }
+
+    /// Each proxy's admin endpoint, by proxy name.
+    pub fn admins(&self) -> &BTreeMap<String, SocketAddr> {
+        &self.admins
+    }
+
+    /// Each service's sidecar proxy, by service.
+    pub fn sidecar_proxies(&self) -> &BTreeMap<String, String> {
+        &self.sidecar_proxies
     }
 
     /// The certificates the proxies read (`meshc certs --cert-dir`), if the build names them.
@@ -440,6 +457,10 @@ impl LocalMesh {
             }
         }
         let detail = format!("admin {admin}, pid {}", envoy.pid());
+        self.admins.insert(proxy.name.clone(), admin);
+        if let (ProxyKind::Sidecar, Some(service)) = (proxy.kind, &proxy.service) {
+            self.sidecar_proxies.insert(service.clone(), proxy.name.clone());
+        }
         self.rows.push(Row { kind: "proxy", name: proxy.name.clone(), address: listeners.join(" "), detail });
         self.envoys.push((proxy.name.clone(), envoy));
         Ok(())

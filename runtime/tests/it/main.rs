@@ -11,6 +11,7 @@ mod graphql;
 mod grpc_mock;
 mod health;
 mod kafka_groups;
+mod load_command;
 mod templates;
 mod token_exchange;
 mod validator;

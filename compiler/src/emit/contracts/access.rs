@@ -11,7 +11,9 @@ use crate::model::contracts::{Consumer, ContractUse, UseOrigin};
 use crate::model::identity::{Principal, RuleAction};
 use crate::model::security::{ClaimCondition, ClaimTest, IssuerId};
 use crate::model::values::Domain;
-use crate::model::{GatewayId, HeaderMatch, HeaderRule, Model, PathMatch, PathRewrite, Route, TokenPassing};
+use crate::model::{
+    Call, GatewayId, HeaderMatch, HeaderRule, Model, PathMatch, PathRewrite, Route, ServiceId, TokenPassing,
+};
 
 /// The end user's token a request must carry.
 #[derive(Clone, Serialize)]
@@ -70,14 +72,19 @@ pub(super) fn auth<'a>(model: &'a Model, used: &ContractUse<'a>) -> Option<Auth<
         UseOrigin::Route(route) => route_auth(model, route),
         UseOrigin::Call(call) => {
             let Consumer::Service(caller) = used.consumer else { return None };
-            let passed = match call.token {
-                TokenPassing::None => return None,
-                TokenPassing::Forward => model.service(used.provider).require_token()?,
-                TokenPassing::Exchange(_) => model.service(caller).require_token()?,
-            };
-            Some(issuer_auth(model, passed.value, &[]))
+            call_auth(model, caller, call)
         }
     }
+}
+
+/// The token a call's requests carry (see [`auth`]).
+pub(super) fn call_auth<'a>(model: &'a Model, caller: ServiceId, call: &Call) -> Option<Auth<'a>> {
+    let passed = match call.token {
+        TokenPassing::None => return None,
+        TokenPassing::Forward => model.service(call.target.value).require_token()?,
+        TokenPassing::Exchange(_) => model.service(caller).require_token()?,
+    };
+    Some(issuer_auth(model, passed.value, &[]))
 }
 
 /// The token a route's requests need: its issuer's, holding the required

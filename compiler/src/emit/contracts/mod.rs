@@ -3,5 +3,6 @@
 
 mod access;
 mod graphql_query;
+pub mod load;
 pub mod plan;
 pub mod probes;

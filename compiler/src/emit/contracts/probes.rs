@@ -89,12 +89,12 @@ struct Probe<'a> {
 }
 
 #[derive(Clone, Serialize)]
-struct Request<'a> {
+pub(super) struct Request<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    body: Option<String>,
-    headers: Vec<Header<'a>>,
-    method: String,
-    path: String,
+    pub(super) body: Option<String>,
+    pub(super) headers: Vec<Header<'a>>,
+    pub(super) method: String,
+    pub(super) path: String,
 }
 
 #[derive(Serialize)]
@@ -133,14 +133,14 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed
     vec![Artifact { path: "probes/plan.json".into(), contents, origin }]
 }
 
-fn location(model: &Model, span: Span) -> String {
+pub(super) fn location(model: &Model, span: Span) -> String {
     let (file, line) = model.compliance.locate(span).unwrap_or(("", 0));
     format!("{file}:{line}")
 }
 
 /// A request the route takes: its method (GET if any), a path it matches
 /// (a prefix's with `probe` appended) and the headers its match requires.
-fn route_request<'a>(route: &'a Route) -> Request<'a> {
+pub(super) fn route_request<'a>(route: &'a Route) -> Request<'a> {
     let path = match &route.matcher.path {
         PathMatch::Exact(path) => path.clone(),
         PathMatch::Prefix(prefix) if prefix.ends_with('/') => format!("{prefix}probe"),

@@ -39,6 +39,7 @@ const ROUTE_CHILDREN: &[&str] = &[
     "reads",
     "example",
     "fallback",
+    "load",
 ];
 /// What only a forwarded request has: a redirect route may not say them.
 const FORWARD_ONLY: &[&str] = &[
@@ -55,6 +56,7 @@ const FORWARD_ONLY: &[&str] = &[
     "slo-exempt",
     "alert",
     "fallback",
+    "load",
 ];
 const RESPONSE_CHILDREN: &[&str] = &["set-header", "remove-header", "rename-header"];
 
@@ -87,6 +89,7 @@ impl Lower<'_> {
         let mut rate_limits = crate::model::security::RouteRateLimits::default();
         let mut audit = None;
         let mut public = None;
+        let mut load = None;
         let mut failed = false;
         for child in node.children() {
             // A route may have one local and one global rate limit.
@@ -135,6 +138,10 @@ impl Lower<'_> {
                         None => failed = true,
                     }
                 }
+                "load" => match self.load(child) {
+                    Some(l) => load = Some(l),
+                    None => failed = true,
+                },
                 "retries" => match self.retries(child) {
                     Some(r) => retries = Some(r),
                     None => failed = true,
@@ -296,6 +303,7 @@ impl Lower<'_> {
                 objectives,
                 contract,
                 fallback,
+                load,
             })),
         };
         Some(Route {

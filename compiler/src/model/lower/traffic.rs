@@ -322,7 +322,7 @@ impl Lower<'_> {
         ))
     }
 
-    /// A call's `load rps=N latency=D`.
+    /// A call's or route's `load rps=N latency=D`.
     pub(super) fn load(&mut self, node: &Node) -> Option<Spanned<Load>> {
         read::check_entries(node, 0, &["rps", "latency"], self.sink);
         read::no_children(node, self.sink);
