@@ -670,3 +670,43 @@ service "recommendations-static" {
     let xfcc = seen[0]["headers"]["x-forwarded-client-cert"].as_str().unwrap_or_default();
     assert!(xfcc.contains("/sa/istio-ingressgateway-service-account"), "{xfcc:?}");
 }
+
+/// Under `up` with no commands, catalog is served by its contract mock,
+/// which answers its HTTP health check (`/healthz`): the gateway's
+/// catalog hosts turn healthy instead of being reached only through
+/// Envoy's panic routing.
+#[test]
+fn under_up_the_catalog_mock_passes_the_gateways_health_checks() {
+    let built = build_shop(true);
+    let _one = one_mesh();
+    let options = UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() };
+    let mesh = LocalMesh::start(&built.out(), &options).unwrap();
+    let row = mesh.rows().iter().find(|r| r.kind == "proxy" && r.name == "gateway-public").unwrap();
+    let admin: std::net::SocketAddr =
+        row.detail.trim_start_matches("admin ").split(',').next().unwrap().parse().unwrap();
+    // `CLUSTER::HOST::health_flags::FLAGS` for each of the gateway's catalog hosts.
+    let catalog_flags = || {
+        let clusters = support::http_request(admin.port(), "GET", "/clusters", &[]).body;
+        let flags: Vec<String> = clusters
+            .lines()
+            .filter(|l| l.starts_with("catalog") && l.contains("::health_flags::"))
+            .map(str::to_string)
+            .collect();
+        flags
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let flags = catalog_flags();
+        assert!(!flags.is_empty(), "the gateway has no catalog hosts");
+        if flags.iter().all(|l| l.ends_with("::healthy")) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let stats = support::http_request(admin.port(), "GET", "/stats?filter=catalog.*health_check", &[]).body;
+            panic!("catalog's hosts never turned healthy: {flags:#?}\n{stats}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let products = support::http_request(gateway_port(&mesh), "GET", "/products", &[]);
+    assert_eq!(products.status, 200, "{}", products.body);
+}
