@@ -234,6 +234,20 @@ fn operations_the_mock_does_not_serve_are_refused_naming_what_it_serves() {
     assert_eq!(inventory.requests().len(), 2);
 }
 
+#[test]
+fn the_catalog_mock_passes_its_http_health_check_and_only_http_checks_are_carried() {
+    let contracts = shop_contracts();
+    // catalog: `health-check "http" path="/healthz" expect-status="200-204"`.
+    let catalog = mock_config(&contracts, "catalog");
+    assert_eq!(catalog.health.as_ref().map(|h| (h.path.as_str(), h.status)), Some(("/healthz", 200)));
+    let mock = serve(catalog);
+    let got = http_request(mock.port(), "GET", "/healthz", &[]);
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(mock.requests().is_empty(), "{:?}", mock.requests());
+    // inventory's check is gRPC's health protocol: its mock carries none.
+    assert_eq!(mock_config(&contracts, "inventory").health, None);
+}
+
 /// A pool whose Inventory service has a method the shop's does not.
 fn restock_pool() -> meshc_runtime::prost_reflect::DescriptorPool {
     let dir = tempfile::tempdir().unwrap();

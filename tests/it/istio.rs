@@ -97,7 +97,7 @@ fn every_istio_resource_of_the_shop_validates_against_istios_crds() {
         BTreeMap::from([
             ("AuthorizationPolicy".to_string(), 7),
             ("PeerAuthentication".to_string(), 2),
-            ("DestinationRule".to_string(), 8),
+            ("DestinationRule".to_string(), 9),
             ("Telemetry".to_string(), 2),
             ("Gateway".to_string(), 1),
             ("RequestAuthentication".to_string(), 3),
@@ -931,6 +931,7 @@ fn shop_services_become_kubernetes_services_reached_through_the_sidecar() {
             "broker",
             "cache",
             "catalog",
+            "catalog-replica",
             "catalog-v1",
             "catalog-v2",
             "catalog-v3",

@@ -98,7 +98,8 @@ fn a_short_run_reproduces_latency_counts_the_allowed_retries_and_sheds_at_twice_
         ("fast".to_string(), app(&records["fast"], 200, 0)),
     ]);
     let _one = crate::local_mesh::one_mesh();
-    let mesh = LocalMesh::start(&out, &UpOptions { envoy: envoy_bin(), commands }).unwrap();
+    let mesh =
+        LocalMesh::start(&out, &UpOptions { envoy: envoy_bin(), commands, issuer_keys: BTreeMap::new() }).unwrap();
     let options = Options { multiple: 2.0, duration: Duration::from_secs(2) };
     let reports = local_mesh::load::run_through(&mesh, &plan, &options);
     drop(mesh);

@@ -71,11 +71,14 @@ fn json_app(record: &Path, bodies: Value) -> String {
 }
 
 /// What an app received, without the copies catalog's `mirror "v3"
-/// percent=10` sends (named `HOST-shadow`), which arrive at random.
+/// percent=10` sends (named `HOST-shadow`) and the callers' health checks
+/// (`user-agent: Envoy/HC`), which arrive at random.
 fn requests(record: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(record).unwrap_or_default();
     let all = text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
-    all.filter(|r| !r["headers"]["host"].as_str().is_some_and(|h| h.contains("-shadow"))).collect()
+    all.filter(|r| !r["headers"]["host"].as_str().is_some_and(|h| h.contains("-shadow")))
+        .filter(|r| r["headers"]["user-agent"] != "Envoy/HC")
+        .collect()
 }
 
 /// One mesh at a time: each is a dozen Envoys, and runs started side by
@@ -106,7 +109,10 @@ fn a_graphql_query_through_the_gateway_fans_out_over_mtls_to_catalog_inventory_a
     let commands = BTreeMap::from([
         (
             "catalog".to_string(),
-            json_app(&catalog, json!({"/products": [{"id": "42", "name": "Espresso cup", "price_cents": 1250}]})),
+            json_app(
+                &catalog,
+                json!({"/products": [{"id": "42", "name": "Espresso cup", "price_cents": 1250}], "/healthz": {}}),
+            ),
         ),
         ("orders".to_string(), json_app(&orders, json!({"/orders/": {"id": "7", "status": "paid"}}))),
     ]);
@@ -151,7 +157,7 @@ fn a_graphql_query_through_the_gateway_fans_out_over_mtls_to_catalog_inventory_a
     let xfcc = seen[1]["headers"]["x-forwarded-client-cert"].as_str().unwrap_or_default();
     let gateway = built.identity("gateway-public");
     assert!(xfcc.contains(&format!("URI={gateway}")), "x-forwarded-client-cert {xfcc:?} names no {gateway}");
-    assert!(pids.len() >= 13, "11 sidecars, the gateway and 2 apps: {pids:?}");
+    assert!(pids.len() >= 14, "12 sidecars, the gateway and 2 apps: {pids:?}");
     assert!(pids.iter().all(|p| alive(*p)));
     let run_dir = mesh.run_dir().to_path_buf();
     drop(mesh);
@@ -179,7 +185,7 @@ fn every_rewritten_config_passes_envoy_validate() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
-    assert_eq!(configs.len(), 12, "the gateway and 11 sidecars: {configs:?}");
+    assert_eq!(configs.len(), 13, "the gateway and 12 sidecars: {configs:?}");
     for config in configs {
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
         let listeners = doc["static_resources"]["listeners"].as_sequence().cloned().unwrap_or_default();
@@ -225,7 +231,7 @@ fn sigint_stops_every_envoy_and_app_of_the_run() {
         .filter_map(|l| l.split("pid ").nth(1))
         .map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap())
         .collect();
-    assert_eq!(pids.len(), 13, "12 proxies and the catalog's app:\n{text}");
+    assert_eq!(pids.len(), 14, "13 proxies and the catalog's app:\n{text}");
     let run_dir = printed.iter().find_map(|l| l.strip_prefix("configs and logs in ")).unwrap();
     let run_dir = PathBuf::from(run_dir.split(';').next().unwrap());
     // SAFETY: kill(2) on the child's pid.
@@ -448,13 +454,13 @@ fn the_shops_probes_pass_and_a_weakened_copy_yields_findings_at_the_weakened_lin
     let get_order =
         |attack: &str, line: u32| (format!("gateway:public/get-order {attack}"), format!("gateway.kdl:{line}"));
     let mut expected = vec![
-        get_order("alg-none", 168),
-        get_order("expired-token", 168),
-        get_order("forged-kid", 168),
-        get_order("missing-claim:scope", 169),
-        get_order("no-token", 168),
-        get_order("other-audience", 168),
-        get_order("other-issuer", 168),
+        get_order("alg-none", 170),
+        get_order("expired-token", 170),
+        get_order("forged-kid", 170),
+        get_order("missing-claim:scope", 171),
+        get_order("no-token", 170),
+        get_order("other-audience", 170),
+        get_order("other-issuer", 170),
         ("service:payments other-workload:accounts".to_string(), "services/payments.kdl:23".to_string()),
     ];
     expected.sort();
@@ -472,7 +478,7 @@ fn the_shops_probes_pass_and_a_weakened_copy_yields_findings_at_the_weakened_lin
         })
         .collect();
     assert!(located.contains(&"services/payments.kdl:23".to_string()), "{located:?}");
-    assert_eq!(located.iter().filter(|l| *l == "gateway.kdl:168").count(), 6, "{located:?}");
+    assert_eq!(located.iter().filter(|l| *l == "gateway.kdl:170").count(), 6, "{located:?}");
 }
 
 /// A `meshc-runtime up` in the background, stopped (SIGINT) when dropped.
@@ -669,4 +675,44 @@ service "recommendations-static" {
     let seen = requests(&fallback);
     let xfcc = seen[0]["headers"]["x-forwarded-client-cert"].as_str().unwrap_or_default();
     assert!(xfcc.contains("/sa/istio-ingressgateway-service-account"), "{xfcc:?}");
+}
+
+/// Under `up` with no commands, catalog is served by its contract mock,
+/// which answers its HTTP health check (`/healthz`): the gateway's
+/// catalog hosts turn healthy instead of being reached only through
+/// Envoy's panic routing.
+#[test]
+fn under_up_the_catalog_mock_passes_the_gateways_health_checks() {
+    let built = build_shop(true);
+    let _one = one_mesh();
+    let options = UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() };
+    let mesh = LocalMesh::start(&built.out(), &options).unwrap();
+    let row = mesh.rows().iter().find(|r| r.kind == "proxy" && r.name == "gateway-public").unwrap();
+    let admin: std::net::SocketAddr =
+        row.detail.trim_start_matches("admin ").split(',').next().unwrap().parse().unwrap();
+    // `CLUSTER::HOST::health_flags::FLAGS` for each of the gateway's catalog hosts.
+    let catalog_flags = || {
+        let clusters = support::http_request(admin.port(), "GET", "/clusters", &[]).body;
+        let flags: Vec<String> = clusters
+            .lines()
+            .filter(|l| l.starts_with("catalog") && l.contains("::health_flags::"))
+            .map(str::to_string)
+            .collect();
+        flags
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let flags = catalog_flags();
+        assert!(!flags.is_empty(), "the gateway has no catalog hosts");
+        if flags.iter().all(|l| l.ends_with("::healthy")) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let stats = support::http_request(admin.port(), "GET", "/stats?filter=catalog.*health_check", &[]).body;
+            panic!("catalog's hosts never turned healthy: {flags:#?}\n{stats}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let products = support::http_request(gateway_port(&mesh), "GET", "/products", &[]);
+    assert_eq!(products.status, 200, "{}", products.body);
 }

@@ -52,6 +52,9 @@ const MAX_BODY: usize = 4 << 20;
 pub struct ContractMock {
     service: String,
     operations: Vec<Operation>,
+    /// The service's HTTP health check: `GET path` is answered with the
+    /// status, unrecorded (probes are not the consumers' calls).
+    health: Option<(String, StatusCode)>,
 }
 
 impl fmt::Debug for ContractMock {
@@ -145,7 +148,15 @@ impl ContractMock {
             .enumerate()
             .map(|(i, op)| Operation::new(op, pool.as_ref()).map_err(|e| PlanError(format!("`operations[{i}]`: {e}"))))
             .collect::<Result<_, _>>()?;
-        Ok(ContractMock { service: plan.service, operations })
+        let health = match plan.health {
+            Some(h) => Some((
+                h.path,
+                StatusCode::from_u16(h.status)
+                    .map_err(|_| PlanError(format!("`health`: status {} is not an HTTP status", h.status)))?,
+            )),
+            None => None,
+        };
+        Ok(ContractMock { service: plan.service, operations, health })
     }
 
     /// [`MockPlan::from_json`], then [`ContractMock::new`]: for a mock
@@ -175,6 +186,12 @@ impl ContractMock {
             }
         })?;
         Ok(ContractMockHandle { service })
+    }
+
+    /// The health check's status, for a `GET` of its path.
+    fn health_status(&self, method: &hyper::Method, path: &str) -> Option<StatusCode> {
+        let (health_path, status) = self.health.as_ref()?;
+        (method == hyper::Method::GET && path == health_path).then_some(*status)
     }
 
     /// `METHOD PATH` of every operation, for the 404's body.
@@ -527,6 +544,9 @@ impl UnaryService<DynamicMessage> for Unary<'_> {
 }
 
 async fn answer_http(mock: &ContractMock, request: Request<Incoming>) -> (Response<Body>, Option<Received>) {
+    if let Some(status) = mock.health_status(request.method(), request.uri().path()) {
+        return (with_headers(Response::new(Body::empty()), status, &[]), None);
+    }
     let (head, body) = request.into_parts();
     let mut seen = Seen {
         method: head.method.to_string(),

@@ -371,11 +371,23 @@ pub struct MockPlan {
     #[serde(skip)]
     descriptor_set: Option<Vec<u8>>,
     pub format: String,
+    /// The service's HTTP health check: the mock answers it.
+    #[serde(default)]
+    pub health: Option<MockHealth>,
     /// The provider's address as the spec declares it.
     pub listen: Address,
     pub mesh: String,
     pub operations: Vec<MockOperation>,
     pub service: String,
+}
+
+/// A service's HTTP health check as its mock passes it: `GET path`
+/// answered with `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockHealth {
+    pub path: String,
+    pub status: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -167,7 +167,13 @@ impl LocalMesh {
         mesh.start_sts(&plan, &assignment)?;
         mesh.start_helpers(&plan, out, &assignment)?;
         mesh.start_apps(&plan, out, &assignment, options)?;
-        for (index, (proxy, path)) in plan.proxies.iter().zip(&rewritten).enumerate() {
+        // Gateways last: their first health checks then find the sidecars
+        // ready, so a healthy callee is not left out of rotation (or its
+        // route's fallback taken) until enough later checks pass.
+        let mut proxies: Vec<(usize, (&plan::Proxy, &PathBuf))> =
+            plan.proxies.iter().zip(&rewritten).enumerate().collect();
+        proxies.sort_by_key(|(_, (proxy, _))| proxy.kind == ProxyKind::Gateway);
+        for (index, (proxy, path)) in proxies {
             mesh.start_envoy(proxy, path, index, &assignment, options)?;
         }
         Ok(mesh)

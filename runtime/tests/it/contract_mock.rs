@@ -146,6 +146,27 @@ fn an_operation_without_a_json_body_answers_its_status_empty() {
 }
 
 #[test]
+fn the_services_health_check_is_answered_with_its_status_and_not_recorded() {
+    let (mut config, _) = config();
+    config["health"] = json!({ "path": "/healthz", "status": 204 });
+    let mock = mock(&config).unwrap().spawn(localhost()).unwrap();
+    let got = http_request(mock.port(), "GET", "/healthz", &[]);
+    assert_eq!((got.status, got.body.as_str()), (204, ""));
+    assert!(mock.requests().is_empty(), "{:?}", mock.requests());
+    // Only a GET of the path is the check: anything else is an unknown operation.
+    assert_eq!(http_request(mock.port(), "POST", "/healthz", &[]).status, 404);
+    assert_eq!(http_request(mock.port(), "GET", "/healthz/x", &[]).status, 404);
+}
+
+#[test]
+fn a_health_check_status_that_is_not_http_is_refused() {
+    let (mut config, _) = config();
+    config["health"] = json!({ "path": "/healthz", "status": 42 });
+    let error = mock(&config).unwrap_err().to_string();
+    assert!(error.contains("`health`: status 42"), "{error}");
+}
+
+#[test]
 fn a_canned_grpc_body_that_is_not_its_message_is_refused_naming_it() {
     let (mut config, _) = config();
     config["operations"][1]["answers"][0]["response"]["body"] = json!({ "count": "many" });

@@ -16,8 +16,9 @@ use crate::base::Spanned;
 use crate::emit::{Artifact, Options, Unexpressed};
 use crate::model::api_versions::{ApiVersion, VersionSelector};
 use crate::model::contracts::{Consumer, ContractUse, EventExample, Example, JsonText, MatchRule, Pair};
+use crate::model::traffic::Probe;
 use crate::model::values::{ApiKind, Operation};
-use crate::model::{Model, SchemaId, ServiceId, TopicId};
+use crate::model::{Model, SchemaId, Service, ServiceId, TopicId};
 use crate::schema::shape::{self, Scalar, Shape};
 use crate::schema::SchemaIndex;
 
@@ -194,10 +195,33 @@ struct Mock<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     descriptors: Vec<String>,
     format: &'static str,
+    /// The service's HTTP health check, which the mock passes so that a
+    /// mesh run on mocks (`meshc-runtime up`) is healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<MockHealth<'a>>,
     listen: Address<'a>,
     mesh: &'a str,
     operations: Vec<MockOperation<'a>>,
     service: &'a str,
+}
+
+#[derive(Serialize)]
+struct MockHealth<'a> {
+    path: &'a str,
+    /// A status the check expects: 200 when it takes it, else its first.
+    status: u16,
+}
+
+/// What a mock answers the service's HTTP health check with, if it has one.
+fn mock_health(service: &Service) -> Option<MockHealth<'_>> {
+    let check = service.traffic.health_check.as_ref()?;
+    match &check.value.probe {
+        Probe::Http { path, expect_status } => {
+            let status = if expect_status.contains(200) { 200 } else { expect_status.first };
+            Some(MockHealth { path: &path.value, status })
+        }
+        _ => None,
+    }
 }
 
 #[derive(Serialize)]
@@ -726,6 +750,7 @@ fn mock<'a>(
     Some(Mock {
         descriptors,
         format: FORMAT,
+        health: mock_health(service),
         listen: listen?,
         mesh: &model.name,
         operations,

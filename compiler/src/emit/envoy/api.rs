@@ -976,6 +976,10 @@ pub struct GrpcHealthCheck<'a> {
 pub struct HttpHealthCheck<'a> {
     /// Statuses counted healthy, `[start, end)` each.
     pub expected_statuses: Vec<Int64Range>,
+    /// The `host` header; Envoy's default is the cluster's name, which a
+    /// versioned cluster's `|` makes an invalid authority (400 at the callee's sidecar).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Str<'a>>,
     pub path: Str<'a>,
 }
 

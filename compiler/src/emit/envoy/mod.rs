@@ -27,7 +27,7 @@ use api::{
 use crate::model::traffic::{
     HealthCheck as HealthPolicy, Instance, LoadBalancing, Probe, RetryPolicy, StaticResponse, TrafficPolicy, VersionId,
 };
-use crate::model::values::Duration;
+use crate::model::values::{Duration, Host};
 use crate::model::{HeaderMatch, HeaderRule, PortId, Service};
 
 pub const HCM: &str =
@@ -70,7 +70,7 @@ pub fn upstream_cluster<'a>(name: &str, service: &'a Service, port: PortId, vers
     };
     let mut cluster = Cluster::new(name.to_string().into(), if all_ips { "STATIC" } else { "STRICT_DNS" }, endpoints);
     cluster.lb_policy = Some("ROUND_ROBIN");
-    apply_traffic(&mut cluster, &service.traffic);
+    apply_traffic(&mut cluster, &service.traffic, service.host());
     cluster
 }
 
@@ -182,8 +182,9 @@ pub fn retry_policy(policy: &RetryPolicy) -> api::RetryPolicy {
 }
 
 /// Sets a cluster's load balancing, circuit breakers, outlier detection and
-/// health checks from the callee's `traffic` block.
-fn apply_traffic<'a>(cluster: &mut Cluster<'a>, traffic: &'a TrafficPolicy) {
+/// health checks from the callee's `traffic` block; HTTP health checks
+/// name the callee's `host`, as its callers' requests do.
+fn apply_traffic<'a>(cluster: &mut Cluster<'a>, traffic: &'a TrafficPolicy, host: Option<&'a Host>) {
     if let Some(lb) = &traffic.load_balancing {
         cluster.lb_policy = Some(match lb.value {
             LoadBalancing::RoundRobin => "ROUND_ROBIN",
@@ -211,11 +212,11 @@ fn apply_traffic<'a>(cluster: &mut Cluster<'a>, traffic: &'a TrafficPolicy) {
         });
     }
     if let Some(hc) = &traffic.health_check {
-        cluster.health_checks = vec![health_check(&hc.value)];
+        cluster.health_checks = vec![health_check(&hc.value, host)];
     }
 }
 
-fn health_check(hc: &HealthPolicy) -> HealthCheck<'_> {
+fn health_check<'a>(hc: &'a HealthPolicy, host: Option<&'a Host>) -> HealthCheck<'a> {
     let mut out = HealthCheck {
         grpc_health_check: None,
         healthy_threshold: hc.healthy_threshold,
@@ -236,6 +237,7 @@ fn health_check(hc: &HealthPolicy) -> HealthCheck<'_> {
                     end: i64::from(expect_status.last) + 1,
                     start: i64::from(expect_status.first),
                 }],
+                host: host.map(|h| h.as_str().into()),
                 path: path.value.as_str().into(),
             })
         }
