@@ -635,7 +635,8 @@ service "recommendations-static" {
         ),
         ("recommendations-static".to_string(), json_app(&fallback, json!({"/recommendations/": {"items": []}}))),
     ]);
-    let mesh = LocalMesh::start(&out, &UpOptions { envoy: envoy_bin(), commands, issuer_keys: BTreeMap::new() }).unwrap();
+    let mesh =
+        LocalMesh::start(&out, &UpOptions { envoy: envoy_bin(), commands, issuer_keys: BTreeMap::new() }).unwrap();
     let gateway = mesh.gateway_listener("edge").expect("the gateway's listener").port();
     let get = || support::http_request(gateway, "GET", "/recommendations/c-7", &[]);
     let until = |items: Value| {
