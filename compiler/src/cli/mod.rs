@@ -248,7 +248,12 @@ pub fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             };
             // One report per run: a refusal to write joins the spec's warnings.
-            match output::write_build(&out, compilation.sources.root(), &artifacts) {
+            let written = output::write_build(&out, compilation.sources.root(), &artifacts);
+            // The process ends next: freeing hundreds of MB piece by piece
+            // would cost a large mesh's build a second for nothing.
+            let artifacts = std::mem::ManuallyDrop::new(artifacts);
+            let compilation = std::mem::ManuallyDrop::new(compilation);
+            match written {
                 Ok(written) => {
                     print_diagnostics(&compilation, &diagnostics, &report);
                     if report.format == Format::Human {
