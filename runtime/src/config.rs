@@ -25,3 +25,13 @@ pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     deserializer.end().map_err(|e| format!("not JSON: {e}"))?;
     Ok(value)
 }
+
+/// A plan's `format` must be the one this runtime reads.
+pub(crate) fn expect_format(found: &str, expected: &str) -> Result<(), String> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(format!(
+        "`format`: {found:?} is not {expected:?}, the format this meshc-runtime reads; rebuild with the matching meshc"
+    ))
+}

@@ -147,12 +147,7 @@ impl LoadPlan {
     /// Reads a plan and checks its format, and that each target says where it enters.
     pub fn from_json(text: &str) -> Result<LoadPlan, String> {
         let plan: LoadPlan = crate::config::from_json(text)?;
-        if plan.format != FORMAT {
-            return Err(format!(
-                "`format`: {:?} is not {FORMAT:?}, the format this meshc-runtime reads; rebuild with the matching meshc",
-                plan.format
-            ));
-        }
+        crate::config::expect_format(&plan.format, FORMAT)?;
         for (i, target) in plan.targets.iter().enumerate() {
             let at = format!("`targets[{i}]` ({})", target.id);
             if target.gateway.is_some() == target.call.is_some() {

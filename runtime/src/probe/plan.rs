@@ -107,12 +107,7 @@ impl ProbePlan {
     /// Reads a plan and checks its format, and that each probe has what its kind needs.
     pub fn from_json(text: &str) -> Result<ProbePlan, String> {
         let plan: ProbePlan = crate::config::from_json(text)?;
-        if plan.format != FORMAT {
-            return Err(format!(
-                "`format`: {:?} is not {FORMAT:?}, the format this meshc-runtime reads; rebuild with the matching meshc",
-                plan.format
-            ));
-        }
+        crate::config::expect_format(&plan.format, FORMAT)?;
         for (i, probe) in plan.probes.iter().enumerate() {
             let at = format!("`probes[{i}]` ({})", probe.id);
             let needs = |what: &str, ok: bool| {
