@@ -12,9 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use meshc_runtime::load::{self, report, Options, TargetReport};
-use meshc_runtime::local_mesh::{self, LocalMesh, UpOptions};
+use meshc_runtime::local_mesh::{self, LocalMesh};
 
-use crate::support::{envoy_bin, repo_root};
+use crate::support::repo_root;
 
 const SPEC: &str = r#"mesh "loadtest"
 
@@ -98,8 +98,7 @@ fn a_short_run_reproduces_latency_counts_the_allowed_retries_and_sheds_at_twice_
         ("fast".to_string(), app(&records["fast"], 200, 0)),
     ]);
     let _one = crate::local_mesh::one_mesh();
-    let mesh =
-        LocalMesh::start(&out, &UpOptions { envoy: envoy_bin(), commands, issuer_keys: BTreeMap::new() }).unwrap();
+    let mesh = LocalMesh::start(&out, &crate::local_mesh::up_options(commands)).unwrap();
     let options = Options { multiple: 2.0, duration: Duration::from_secs(2) };
     let reports = local_mesh::load::run_through(&mesh, &plan, &options);
     drop(mesh);

@@ -81,6 +81,11 @@ fn requests(record: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// `up`'s options: the real Envoy, these apps, each issuer's key made for the run.
+pub(crate) fn up_options(commands: BTreeMap<String, String>) -> UpOptions {
+    UpOptions { envoy: envoy_bin(), commands, issuer_keys: BTreeMap::new() }
+}
+
 /// One mesh at a time: each is a dozen Envoys, and runs started side by
 /// side could pick the same free port between finding and binding it.
 pub(crate) fn one_mesh() -> std::sync::MutexGuard<'static, ()> {
@@ -116,9 +121,7 @@ fn a_graphql_query_through_the_gateway_fans_out_over_mtls_to_catalog_inventory_a
         ),
         ("orders".to_string(), json_app(&orders, json!({"/orders/": {"id": "7", "status": "paid"}}))),
     ]);
-    let mesh =
-        LocalMesh::start(&built.out(), &UpOptions { envoy: envoy_bin(), commands, issuer_keys: BTreeMap::new() })
-            .unwrap();
+    let mesh = LocalMesh::start(&built.out(), &up_options(commands)).unwrap();
     let pids = mesh.pids();
     let query = r#"{ products { id name } stock(productId: "42") { available } order(orderId: "7") { status } }"#;
     let body = json!({ "query": query }).to_string();
@@ -175,11 +178,7 @@ fn assert_stopped(pids: &[u32], run_dir: &Path, when: &str) {
 fn every_rewritten_config_passes_envoy_validate() {
     let built = build_shop(true);
     let _one = one_mesh();
-    let mesh = LocalMesh::start(
-        &built.out(),
-        &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() },
-    )
-    .unwrap();
+    let mesh = LocalMesh::start(&built.out(), &up_options(BTreeMap::new())).unwrap();
     let configs: Vec<PathBuf> = std::fs::read_dir(mesh.run_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -246,7 +245,7 @@ fn sigint_stops_every_envoy_and_app_of_the_run() {
 #[test]
 fn missing_certificates_are_named_with_the_commands_that_make_them() {
     let built = build_shop(false);
-    let options = UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() };
+    let options = up_options(BTreeMap::new());
     let error = LocalMesh::start(&built.out(), &options).err().expect("no certificates, no mesh");
     let certs = built.certs();
     let certs = certs.display();
@@ -305,11 +304,7 @@ fn routes_and_exchanged_calls_pass_with_tokens_the_run_signs() {
     use meshc_runtime::contracts::Outcome;
     let built = build_shop(true);
     let _one = one_mesh();
-    let mesh = LocalMesh::start(
-        &built.out(),
-        &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() },
-    )
-    .unwrap();
+    let mesh = LocalMesh::start(&built.out(), &up_options(BTreeMap::new())).unwrap();
     let (results, not_run) =
         meshc_runtime::local_mesh::contracts::run_through(&mesh, &built.out(), Duration::from_secs(10)).unwrap();
     assert!(not_run.is_empty(), "{not_run:?}");
@@ -351,11 +346,7 @@ fn contracts_run_through_the_sidecars_and_a_call_the_deployed_authorization_deni
     let built = build_shop(true);
     let _one = one_mesh();
     let run = |built: &Built| {
-        let mesh = LocalMesh::start(
-            &built.out(),
-            &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() },
-        )
-        .unwrap();
+        let mesh = LocalMesh::start(&built.out(), &up_options(BTreeMap::new())).unwrap();
         let (results, not_run) =
             meshc_runtime::local_mesh::contracts::run_through(&mesh, &built.out(), Duration::from_secs(10)).unwrap();
         assert!(not_run.is_empty(), "{not_run:?}");
@@ -408,11 +399,7 @@ fn the_shops_probes_pass_and_a_weakened_copy_yields_findings_at_the_weakened_lin
     let _one = one_mesh();
     let plan = probes::load(&built.out().join("probes/plan.json")).unwrap();
     let run = |out: &Path| {
-        let mesh = LocalMesh::start(
-            out,
-            &UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() },
-        )
-        .unwrap();
+        let mesh = LocalMesh::start(out, &up_options(BTreeMap::new())).unwrap();
         probes::run_through(&mesh, &plan)
     };
     let results = run(&built.out());
@@ -641,8 +628,7 @@ service "recommendations-static" {
         ),
         ("recommendations-static".to_string(), json_app(&fallback, json!({"/recommendations/": {"items": []}}))),
     ]);
-    let mesh =
-        LocalMesh::start(&out, &UpOptions { envoy: envoy_bin(), commands, issuer_keys: BTreeMap::new() }).unwrap();
+    let mesh = LocalMesh::start(&out, &up_options(commands)).unwrap();
     let gateway = mesh.gateway_listener("edge").expect("the gateway's listener").port();
     let get = || support::http_request(gateway, "GET", "/recommendations/c-7", &[]);
     let until = |items: Value| {
@@ -685,7 +671,7 @@ service "recommendations-static" {
 fn under_up_the_catalog_mock_passes_the_gateways_health_checks() {
     let built = build_shop(true);
     let _one = one_mesh();
-    let options = UpOptions { envoy: envoy_bin(), commands: BTreeMap::new(), issuer_keys: BTreeMap::new() };
+    let options = up_options(BTreeMap::new());
     let mesh = LocalMesh::start(&built.out(), &options).unwrap();
     let row = mesh.rows().iter().find(|r| r.kind == "proxy" && r.name == "gateway-public").unwrap();
     let admin: std::net::SocketAddr =
