@@ -18,6 +18,7 @@ use super::json_spans::{self, JsonSpans};
 use super::{EventField, EventShape, LoadedEvent, Parsed};
 
 pub(super) fn load(text: &str) -> Parsed {
+    super::avro_names::install();
     let value: Value = serde_json::from_str(text).map_err(|e| json_spans::syntax_error(text, &e))?;
     let spans = JsonSpans::new(text);
     if let Some(spans) = &spans {
@@ -63,8 +64,9 @@ pub(super) fn load(text: &str) -> Parsed {
 /// Checks the names of records, enums and fixed types before apache-avro
 /// does: 0.21 panics on an invalid one (an `unwrap` in `Name::parse`).
 fn check_type_names(spans: &JsonSpans) -> Result<(), (String, Option<Range<usize>>)> {
-    for (pointer, node, name) in spans.strings() {
+    for (pointer, node) in spans.nodes() {
         let Some(object) = pointer.strip_suffix("/name") else { continue };
+        let Some(name) = spans.string_of(node) else { continue };
         let kind = spans.string_at(&json_spans::join(object, "type"));
         let named = matches!(kind.as_deref(), Some("record" | "enum" | "fixed" | "error"));
         if named && !valid_full_name(&name) {

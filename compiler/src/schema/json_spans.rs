@@ -2,7 +2,6 @@
 //! `serde_json::Value` does not keep: where a syntax error is, and where the
 //! value a JSON Pointer names is written.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
 use super::LineIndex;
@@ -51,7 +50,10 @@ pub(super) struct JsonNode {
 pub(super) struct JsonSpans<'t> {
     text: &'t str,
     nodes: Vec<(String, JsonNode)>,
-    by_pointer: HashMap<String, usize>,
+    /// Indices into `nodes` sorted by pointer, equal pointers in document
+    /// order: a lookup is a binary search, and no pointer is stored twice
+    /// (every schema file of a load builds one of these).
+    by_pointer: Vec<usize>,
 }
 
 impl<'t> JsonSpans<'t> {
@@ -64,12 +66,17 @@ impl<'t> JsonSpans<'t> {
         if walker.at != text.len() {
             return None;
         }
-        let by_pointer = walker.nodes.iter().enumerate().map(|(i, (p, _))| (p.clone(), i)).collect();
-        Some(JsonSpans { text, nodes: walker.nodes, by_pointer })
+        let nodes = walker.nodes;
+        let mut by_pointer: Vec<usize> = (0..nodes.len()).collect();
+        by_pointer.sort_by(|&a, &b| nodes[a].0.cmp(&nodes[b].0)); // stable
+        Some(JsonSpans { text, nodes, by_pointer })
     }
 
     pub fn get(&self, pointer: &str) -> Option<&JsonNode> {
-        self.by_pointer.get(pointer).map(|&i| &self.nodes[i].1)
+        // Past the last node whose pointer is not greater: the last written of equals.
+        let end = self.by_pointer.partition_point(|&i| self.nodes[i].0.as_str() <= pointer);
+        let (found, node) = &self.nodes[*self.by_pointer.get(end.checked_sub(1)?)?];
+        (found == pointer).then_some(node)
     }
 
     /// The range to show for the value at `pointer`: a scalar itself; for an
@@ -95,18 +102,20 @@ impl<'t> JsonSpans<'t> {
         &self.text[node.value.clone()]
     }
 
+    /// A string value, decoded; `None` if it is not a string.
+    pub fn string_of(&self, node: &JsonNode) -> Option<String> {
+        let raw = self.text_of(node);
+        raw.starts_with('"').then(|| decode(raw))
+    }
+
     /// The string value at `pointer`, decoded; `None` if it is not a string.
     pub fn string_at(&self, pointer: &str) -> Option<String> {
-        let raw = self.text_of(self.get(pointer)?);
-        raw.starts_with('"').then(|| decode(raw))
+        self.string_of(self.get(pointer)?)
     }
 
     /// Every string value with its pointer, decoded, in document order.
     pub fn strings(&self) -> impl Iterator<Item = (&str, &JsonNode, String)> + '_ {
-        self.nodes.iter().filter_map(|(pointer, node)| {
-            let raw = &self.text[node.value.clone()];
-            raw.starts_with('"').then(|| (pointer.as_str(), node, decode(raw)))
-        })
+        self.nodes.iter().filter_map(|(pointer, node)| Some((pointer.as_str(), node, self.string_of(node)?)))
     }
 }
 
@@ -120,14 +129,38 @@ fn decode(raw: &str) -> String {
 }
 
 /// Appends a member name or index to a JSON Pointer.
-pub(super) fn join(pointer: &str, segment: &str) -> String {
-    format!("{pointer}/{}", segment.replace('~', "~0").replace('/', "~1"))
+pub(in crate::schema) fn join(pointer: &str, segment: &str) -> String {
+    let mut joined = String::with_capacity(pointer.len() + 1 + segment.len());
+    joined.push_str(pointer);
+    joined.push('/');
+    if segment.contains(['~', '/']) {
+        for c in segment.chars() {
+            match c {
+                '~' => joined.push_str("~0"),
+                '/' => joined.push_str("~1"),
+                c => joined.push(c),
+            }
+        }
+    } else {
+        joined.push_str(segment);
+    }
+    joined
+}
+
+/// Appends an array index to a JSON Pointer.
+pub(in crate::schema) fn join_index(pointer: &str, index: usize) -> String {
+    use std::fmt::Write as _;
+    let mut joined = String::with_capacity(pointer.len() + 4);
+    joined.push_str(pointer);
+    let _ = write!(joined, "/{index}");
+    joined
 }
 
 /// The last segment of a JSON Pointer, unescaped, and its parent.
 pub(super) fn split_last(pointer: &str) -> Option<(&str, String)> {
     let (parent, last) = pointer.rsplit_once('/')?;
-    Some((parent, last.replace("~1", "/").replace("~0", "~")))
+    let last = if last.contains('~') { last.replace("~1", "/").replace("~0", "~") } else { last.to_string() };
+    Some((parent, last))
 }
 
 /// serde_json's default nesting limit; deeper texts never get here.
@@ -160,7 +193,7 @@ impl Walker<'_> {
         self.space();
         let start = self.at;
         let slot = self.nodes.len();
-        self.nodes.push((pointer.clone(), JsonNode { key, value: start..start }));
+        self.nodes.push((pointer, JsonNode { key, value: start..start }));
         match *self.text.get(start)? {
             b'{' => {
                 self.at += 1;
@@ -168,11 +201,15 @@ impl Walker<'_> {
                     loop {
                         self.space();
                         let key = self.string()?;
-                        let name = std::str::from_utf8(&self.text[key.clone()]).ok().map(decode)?;
+                        let raw = std::str::from_utf8(&self.text[key.clone()]).ok()?;
+                        let child = match raw.contains('\\') {
+                            true => join(&self.nodes[slot].0, &decode(raw)),
+                            false => join(&self.nodes[slot].0, &raw[1..raw.len() - 1]),
+                        };
                         if !self.eat(b':') {
                             return None;
                         }
-                        self.value(join(&pointer, &name), Some(key), depth + 1)?;
+                        self.value(child, Some(key), depth + 1)?;
                         if self.eat(b'}') {
                             break;
                         }
@@ -186,7 +223,8 @@ impl Walker<'_> {
                 self.at += 1;
                 if !self.eat(b']') {
                     for index in 0.. {
-                        self.value(join(&pointer, &index.to_string()), None, depth + 1)?;
+                        let child = join_index(&self.nodes[slot].0, index);
+                        self.value(child, None, depth + 1)?;
                         if self.eat(b']') {
                             break;
                         }
@@ -252,6 +290,17 @@ mod tests {
         assert_eq!(&TEXT[spans.get("/escaped").unwrap().value.clone()], "\"v\\\"w\"");
         assert_eq!(spans.get("").unwrap().value, 0..TEXT.len() - 1);
         assert!(spans.get("/nope").is_none());
+    }
+
+    #[test]
+    fn a_repeated_member_is_found_at_its_last_value() {
+        let text = r#"{"a": 1, "b": {"a": 2}, "a": 3, "a/": 4}"#;
+        let spans = JsonSpans::new(text).unwrap();
+        assert_eq!(spans.text_of(spans.get("/a").unwrap()), "3");
+        assert_eq!(spans.text_of(spans.get("/b/a").unwrap()), "2");
+        assert_eq!(spans.text_of(spans.get("/a~1").unwrap()), "4");
+        assert_eq!(spans.nodes().filter(|(p, _)| *p == "/a").count(), 2, "every written value stays in document order");
+        assert!(spans.get("/a/").is_none() && spans.get("/0").is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! parallel.
 
 mod avro;
+mod avro_names;
 pub mod breaking;
 pub mod compat;
 mod depth;

@@ -34,10 +34,12 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::rc::Rc;
 
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
 use super::{join_path, Break, MAX_BREAKS};
 use crate::base::{FileId, Span};
+use crate::schema::json_spans::{join, join_index};
 use crate::schema::shape;
 
 /// Pairs of named types compared inside one another at most; deeper
@@ -337,10 +339,6 @@ struct Builder<'l> {
     locate: &'l dyn Fn(&str) -> Option<Range<usize>>,
 }
 
-fn join(pointer: &str, segment: &str) -> String {
-    format!("{pointer}/{}", segment.replace('~', "~0").replace('/', "~1"))
-}
-
 /// `name` qualified by `namespace` when it has no dot of its own.
 fn qualify(name: &str, namespace: Option<&str>) -> String {
     match namespace {
@@ -376,7 +374,7 @@ impl Builder<'_> {
                 let ids: Vec<u32> = branches
                     .iter()
                     .enumerate()
-                    .map(|(i, b)| self.build(b, &join(pointer, &i.to_string()), namespace, depth + 1))
+                    .map(|(i, b)| self.build(b, &join_index(pointer, i), namespace, depth + 1))
                     .collect();
                 let union = self.union(ids);
                 self.push(Kind::Union, at, Detail::Union(Box::new(union)))
@@ -474,7 +472,7 @@ impl Builder<'_> {
                 let mut fields = Vec::new();
                 let written = object.get("fields").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
                 for (i, field) in written.iter().enumerate() {
-                    let field_pointer = join(&join(pointer, "fields"), &i.to_string());
+                    let field_pointer = join_index(&join(pointer, "fields"), i);
                     let Some(field) = field.as_object() else { continue };
                     let ty = match field.get("type") {
                         Some(ty) => self.build(ty, &join(&field_pointer, "type"), space.as_deref(), depth + 1),
@@ -530,7 +528,7 @@ pub fn reader_can_read(writer: &AvroType, reader: &AvroType) -> Vec<Break> {
 
 /// The breaks, and how many pairs of types were compared.
 fn check(writer: &AvroType, reader: &AvroType) -> (Vec<Break>, usize) {
-    let mut checker = Checker { w: writer, r: reader, memo: HashMap::new(), depth: 0 };
+    let mut checker = Checker { w: writer, r: reader, memo: FxHashMap::default(), depth: 0 };
     let outcome = checker.compat(reader.root, writer.root);
     (outcome.breaks.clone(), checker.memo.len())
 }
@@ -578,7 +576,7 @@ struct Checker<'a> {
     w: &'a AvroType,
     r: &'a AvroType,
     /// (reader node, writer node) → outcome.
-    memo: HashMap<(u32, u32), Memo>,
+    memo: FxHashMap<(u32, u32), Memo>,
     depth: usize,
 }
 
