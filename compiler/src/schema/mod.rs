@@ -129,6 +129,9 @@ struct ProtoIndex {
     imports: Vec<String>,
     /// The file itself, for spans of compatibility breaks.
     source: compat::protobuf::ProtoSource,
+    /// The file's name compiled alone, when its name in `pool` (`source`'s)
+    /// is its include path: what descriptor sets and fingerprints carry.
+    shown: String,
     /// Operation key → its HTTP bindings with the option's span.
     rules: HashMap<String, Vec<(HttpRule, Option<Span>)>>,
 }
@@ -147,6 +150,17 @@ impl ProtoIndex {
     /// The service `full_name` of the file or its imports.
     fn service(&self, full_name: &str) -> Option<prost_reflect::ServiceDescriptor> {
         self.pool.get_service_by_name(full_name).filter(|s| self.sees(&s.parent_file()))
+    }
+
+    /// The name `file` (one of `files`) has when the schema is compiled
+    /// alone, and its serialized descriptor `bytes` (as a pool encodes it)
+    /// under that name: the same bytes whichever pool the file linked into.
+    fn as_alone<'a>(&'a self, file: &'a prost_reflect::FileDescriptor, bytes: Vec<u8>) -> (&'a str, Vec<u8>) {
+        if file.name() == self.source.name && self.shown != self.source.name {
+            (&self.shown, proto::with_name(&bytes, &self.shown))
+        } else {
+            (file.name(), bytes)
+        }
     }
 }
 
@@ -178,7 +192,7 @@ impl Schema {
             }
             let source =
                 compat::protobuf::ProtoSource { file, name: p.root, text: Arc::clone(text), ranges: OnceLock::new() };
-            ProtoIndex { pool: p.pool, files: p.files, imports: p.imports, source, rules }
+            ProtoIndex { pool: p.pool, files: p.files, imports: p.imports, source, shown: p.shown, rules }
         });
         let (rest, components, openapi) = match loaded.openapi {
             Some(o) => {
@@ -247,8 +261,9 @@ impl Schema {
         let proto = self.proto.as_ref()?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for file in proto.files.iter().filter(|f| !f.name().starts_with("google/protobuf/")) {
-            file.name().hash(&mut hasher);
-            file.file_descriptor_proto().encode_to_vec().hash(&mut hasher);
+            let (name, bytes) = proto.as_alone(file, file.file_descriptor_proto().encode_to_vec());
+            name.hash(&mut hasher);
+            bytes.hash(&mut hasher);
         }
         Some(hasher.finish())
     }
@@ -637,10 +652,12 @@ impl SchemaIndex {
             let Some(proto) = &schema.proto else { continue };
             // Each schema lists its files in dependency order; first-seen order keeps that.
             for file in &proto.files {
-                if seen.insert(file.name().to_string()) {
-                    // prost's own FileDescriptorProto would drop the extension options.
-                    let bytes = proto::with_bindings(file, declared, |op| !schema.http_rules(op).is_empty());
-                    files.push((file.name().to_string(), bytes));
+                // prost's own FileDescriptorProto would drop the extension options.
+                let bytes = || proto::with_bindings(file, declared, |op| !schema.http_rules(op).is_empty());
+                let (name, _) = proto.as_alone(file, Vec::new());
+                if seen.insert(name.to_string()) {
+                    let (name, bytes) = proto.as_alone(file, bytes());
+                    files.push((name.to_string(), bytes));
                 }
             }
         }

@@ -158,12 +158,74 @@ pub(super) fn load(
     let mut compiler = protox::Compiler::with_file_resolver(Resolver { search, imports, own });
     compiler.include_source_info(true);
     compiler.open_file(&name).map_err(located)?;
-    Ok(extract(&compiler.descriptor_pool(), &name, text))
+    Ok(extract(&compiler.descriptor_pool(), &name, &name, text))
 }
 
-/// The name a loaded file has in its pool: its file name.
+/// The name a file compiled alone has in its pool: its file name.
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The name a file has in a shared pool when it lies in one of the
+/// `includes`: its path below the first that holds it, as an import of
+/// it is written (`networking/v1alpha3/virtual_service.proto`), if an
+/// import of that name finds this very file. Loaded under its file name
+/// and imported under this one, a file would be two files with the same
+/// definitions in one pool; under this name it is one, so the files that
+/// import it and it share a pool.
+fn include_name(fs: &dyn FileSystem, path: &Path, includes: &[PathBuf], search: &[PathBuf]) -> Option<String> {
+    includes.iter().find_map(|dir| {
+        let relative = path.strip_prefix(dir).ok()?;
+        let parts: Option<Vec<&str>> = relative
+            .components()
+            .map(|c| match c {
+                std::path::Component::Normal(part) => part.to_str(),
+                _ => None,
+            })
+            .collect();
+        let name = parts.filter(|p| !p.is_empty())?.join("/");
+        (find(fs, search, &name).as_deref() == Some(path)).then_some(name)
+    })
+}
+
+/// `file` (parsed under another name) under the name `name`. Its source
+/// text is left out: protox reads it only to quote errors, and a file that
+/// fails to link is compiled again alone, under its own name.
+fn renamed(file: &protox::file::File, name: &str) -> protox::file::File {
+    let mut descriptor = file.file_descriptor_proto().clone();
+    descriptor.name = Some(name.to_string());
+    protox::file::File::from_file_descriptor_proto(descriptor)
+}
+
+/// A serialized `FileDescriptorProto` with its `name` (field 1) set to
+/// `name`, every other byte as it was: a file linked under its include
+/// name, as its descriptor reads compiled alone. Bytes that do not parse
+/// as a message come back unchanged.
+pub(super) fn with_name(bytes: &[u8], name: &str) -> Vec<u8> {
+    use prost::encoding::{decode_key, decode_varint, encode_key, encode_varint, WireType};
+    let mut out = Vec::with_capacity(bytes.len() + name.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let field_start = rest;
+        let Ok((tag, wire_type)) = decode_key(&mut rest) else { return bytes.to_vec() };
+        let body = match wire_type {
+            WireType::Varint => decode_varint(&mut rest).map(|_| 0),
+            WireType::SixtyFourBit => Ok(8),
+            WireType::ThirtyTwoBit => Ok(4),
+            WireType::LengthDelimited => decode_varint(&mut rest).map(|len| len as usize),
+            WireType::StartGroup | WireType::EndGroup => return bytes.to_vec(),
+        };
+        let Some(body) = body.ok().filter(|&len| len <= rest.len()) else { return bytes.to_vec() };
+        rest = &rest[body..];
+        if tag == 1 && wire_type == WireType::LengthDelimited {
+            encode_key(1, WireType::LengthDelimited, &mut out);
+            encode_varint(name.len() as u64, &mut out);
+            out.extend_from_slice(name.as_bytes());
+        } else {
+            out.extend_from_slice(&field_start[..field_start.len() - rest.len()]);
+        }
+    }
+    out
 }
 
 /// Where a file's imports resolve: its own directory, then the includes.
@@ -184,8 +246,8 @@ fn locate(name: &str, e: protox::Error) -> (String, Option<Range<usize>>) {
 }
 
 /// What the file `name` of `pool` defines (`text` is its source), seeing
-/// only that file and what it imports.
-fn extract(pool: &DescriptorPool, name: &str, text: &str) -> Loaded {
+/// only that file and what it imports; `shown` is its name compiled alone.
+fn extract(pool: &DescriptorPool, name: &str, shown: &str, text: &str) -> Loaded {
     let Some(file) = pool.get_file_by_name(name) else {
         return Loaded::default();
     };
@@ -230,7 +292,8 @@ fn extract(pool: &DescriptorPool, name: &str, text: &str) -> Loaded {
         }
     }
     let imports = file.dependencies().map(|d| d.name().to_string()).collect();
-    loaded.proto = Some(LoadedProto { pool: pool.clone(), files, imports, root: name.to_string(), rules });
+    let (root, shown) = (name.to_string(), shown.to_string());
+    loaded.proto = Some(LoadedProto { pool: pool.clone(), files, imports, root, shown, rules });
     loaded
 }
 
@@ -257,8 +320,10 @@ fn closure(file: &FileDescriptor) -> Vec<FileDescriptor> {
 /// A `.proto` file of a load, parsed, with the files it imports read and
 /// parsed (into the load's [`ParsedFiles`]), waiting for [`link`].
 pub(super) struct Unlinked {
-    /// Its name in a pool (its file name) and its path.
+    /// Its name in a shared pool (its include name, else its file name),
+    /// its name compiled alone (its file name) and its path.
     name: String,
+    shown: String,
     path: PathBuf,
     own: protox::file::File,
     /// The files it imports, directly or not, found in its search path:
@@ -279,16 +344,21 @@ pub(super) fn parse(
     includes: &[PathBuf],
     parsed: &ParsedFiles,
 ) -> Result<Unlinked, (String, Option<Range<usize>>)> {
-    let name = file_name(path);
+    let shown = file_name(path);
     let search = search_path(path, includes);
-    let own = (path.to_path_buf(), protox::file::File::from_source(&name, text).map_err(|e| locate(&name, e))?);
+    // Parsed under its own name, so a syntax error reads as when compiled alone.
+    let own = protox::file::File::from_source(&shown, text).map_err(|e| locate(&shown, e))?;
+    let name = include_name(fs, path, includes, &search).unwrap_or_else(|| shown.clone());
+    let own = (path.to_path_buf(), if name == shown { own } else { renamed(&own, &name) });
     let mut clean = find(fs, &search, &name).as_deref() == Some(path);
     let mut imports = HashMap::new();
     for (import, (at, file)) in imports_of(fs, &search, &own, parsed) {
-        clean &= file.is_ok();
+        // A file importing itself under another name is an error (or a
+        // double) alone; compiled alone, it reads exactly as it should.
+        clean &= file.is_ok() && at != own.0;
         imports.insert(import, at);
     }
-    Ok(Unlinked { name, path: own.0, own: own.1, imports, clean })
+    Ok(Unlinked { name, shown, path: own.0, own: own.1, imports, clean })
 }
 
 /// How many shared pools one load links into at most. A file goes into the
@@ -446,7 +516,7 @@ pub(super) fn link(
         .par_iter()
         .zip(placed)
         .map(|((path, text, file), at)| match at.and_then(|i| pools[i].as_ref()) {
-            Some(pool) => super::contained(|| Ok(extract(pool, &file.name, text))),
+            Some(pool) => super::contained(|| Ok(extract(pool, &file.name, &file.shown, text))),
             None => super::contained(|| load(fs, path, text, includes, parsed)),
         })
         .collect()
@@ -465,6 +535,9 @@ pub(super) struct LoadedProto {
     pub imports: Vec<String>,
     /// The loaded file's name in the pool.
     pub root: String,
+    /// Its name compiled alone (its file name), which descriptor sets and
+    /// fingerprints carry whatever `root` is.
+    pub shown: String,
     /// (operation key, rule, span of the option) for every binding.
     pub rules: Vec<(String, HttpRule, Option<Range<usize>>)>,
 }
@@ -653,10 +726,18 @@ mod tests {
     /// seen, sorted; the HTTP bindings.
     type View = (Vec<(String, Vec<u8>)>, Vec<String>, Vec<String>);
 
-    /// What a schema sees of its pool, comparable across pools.
+    /// What a schema sees of its pool, comparable across pools: its own
+    /// file under its name compiled alone, as descriptor sets carry it.
     fn view(loaded: &Loaded) -> View {
         let proto = loaded.proto.as_ref().expect("a .proto schema");
-        let files = proto.files.iter().map(|f| (f.name().to_string(), f.encode_to_vec())).collect();
+        let files = proto
+            .files
+            .iter()
+            .map(|f| match f.name() == proto.root {
+                true => (proto.shown.clone(), with_name(&f.encode_to_vec(), &proto.shown)),
+                false => (f.name().to_string(), f.encode_to_vec()),
+            })
+            .collect();
         let mut messages: Vec<String> = proto
             .pool
             .all_messages()
@@ -750,6 +831,40 @@ mod tests {
             ("/x/two.proto", "syntax = \"proto3\";\npackage dup;\nmessage Same {}\n"),
         ];
         assert_same(&files, &["/root"]);
+        // Under /root, common.proto links by its include name, so policy.proto (importing it so) shares its pool.
+        let results = linked_and_alone(&files, &["/root"], 2);
+        let proto = |i: usize| results[i].0.as_ref().unwrap().proto.as_ref().unwrap();
+        assert!(proto(2).pool == proto(3).pool, "common.proto and policy.proto share a pool");
+        assert_eq!((proto(2).root.as_str(), proto(2).shown.as_str()), ("net/common.proto", "common.proto"));
+        assert!(proto(0).pool != proto(1).pool, "two api.proto outside the includes do not");
+        // With /svc an include, the two api.proto are v1/api.proto and v2/api.proto: one pool.
+        assert_same(&files, &["/root", "/svc"]);
+        let results = linked_and_alone(&files, &["/root", "/svc"], 1);
+        let pool = |i: usize| results[i].0.as_ref().unwrap().proto.as_ref().unwrap().pool.clone();
+        assert!(pool(0) == pool(1) && pool(1) == pool(2) && pool(2) == pool(3), "one pool");
+    }
+
+    #[test]
+    fn a_file_importing_itself_by_its_include_name_loads_as_alone() {
+        let files = [
+            ("/inc/a/self.proto", "syntax = \"proto3\";\npackage s;\nimport \"a/self.proto\";\n"),
+            ("/inc/a/other.proto", "syntax = \"proto3\";\npackage o;\nimport \"a/back.proto\";\nmessage O {}\n"),
+            ("/inc/a/back.proto", "syntax = \"proto3\";\npackage b;\nimport \"other.proto\";\n"),
+        ];
+        assert_same(&files, &["/inc"]);
+    }
+
+    #[test]
+    fn with_name_replaces_only_the_name() {
+        let file = protox::file::File::from_source("x.proto", "syntax = \"proto3\";\npackage p;\nmessage M { int32 a = 1; }\n")
+            .unwrap();
+        let as_x = file.file_descriptor_proto().encode_to_vec();
+        let as_long = renamed(&file, "some/dir/x.proto").file_descriptor_proto().encode_to_vec();
+        assert_ne!(as_x, as_long);
+        assert_eq!(with_name(&as_long, "x.proto"), as_x);
+        // Not a message: unchanged, no panic.
+        assert_eq!(with_name(&[0x0a, 0xff], "n"), vec![0x0a, 0xff]);
+        assert_eq!(with_name(&[0x0b], "n"), vec![0x0b]);
     }
 
     #[test]
