@@ -856,8 +856,11 @@ mod tests {
 
     #[test]
     fn with_name_replaces_only_the_name() {
-        let file = protox::file::File::from_source("x.proto", "syntax = \"proto3\";\npackage p;\nmessage M { int32 a = 1; }\n")
-            .unwrap();
+        let file = protox::file::File::from_source(
+            "x.proto",
+            "syntax = \"proto3\";\npackage p;\nmessage M { int32 a = 1; }\n",
+        )
+        .unwrap();
         let as_x = file.file_descriptor_proto().encode_to_vec();
         let as_long = renamed(&file, "some/dir/x.proto").file_descriptor_proto().encode_to_vec();
         assert_ne!(as_x, as_long);
