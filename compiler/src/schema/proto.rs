@@ -84,7 +84,7 @@ pub(super) fn read_imports(
     own: &(PathBuf, protox::file::File),
     parsed: &ParsedFiles,
 ) -> HashMap<String, Result<protox::file::File, protox::Error>> {
-    let imports = imports_of(fs, search, own, parsed).into_iter();
+    let imports = imports_of(fs, search, &own.0, &own.1, parsed).into_iter();
     imports.map(|(name, (_, file))| (name, file.map(Arc::unwrap_or_clone))).collect()
 }
 
@@ -93,17 +93,18 @@ pub(super) fn read_imports(
 fn imports_of(
     fs: &dyn FileSystem,
     search: &[PathBuf],
-    own: &(PathBuf, protox::file::File),
+    own_path: &Path,
+    own: &protox::file::File,
     parsed: &ParsedFiles,
 ) -> HashMap<String, (PathBuf, Result<Arc<protox::file::File>, protox::Error>)> {
     let mut imports = HashMap::new();
-    let mut queue: VecDeque<String> = own.1.file_descriptor_proto().dependency.iter().cloned().collect();
+    let mut queue: VecDeque<String> = own.file_descriptor_proto().dependency.iter().cloned().collect();
     while let Some(name) = queue.pop_front() {
         if imports.contains_key(&name) {
             continue;
         }
         let Some(path) = find(fs, search, &name) else { continue };
-        if path == own.0 && name == own.1.name() {
+        if path == own_path && name == own.name() {
             continue; // protox reports the cycle
         }
         let file = open(fs, &name, path.clone(), parsed);
@@ -127,15 +128,27 @@ fn open(
     path: PathBuf,
     parsed: &ParsedFiles,
 ) -> Result<Arc<protox::file::File>, protox::Error> {
+    cached(parsed, path, name, |path| {
+        read_text(fs, path, MAX_FILE_BYTES)
+            .map_err(|e| protox::Error::new(format!("cannot read `{}`: {e}", path.display())))
+    })
+}
+
+/// The file `name` at `path` from the load's cache, else `text(path)`
+/// parsed and cached. Two threads may parse one file at once; the first
+/// stored is kept, and both parses are the same.
+fn cached(
+    parsed: &ParsedFiles,
+    path: PathBuf,
+    name: &str,
+    text: impl FnOnce(&Path) -> Result<String, protox::Error>,
+) -> Result<Arc<protox::file::File>, protox::Error> {
     let key = (path, name.to_string());
     if let Some(file) = parsed.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(Arc::clone(file));
     }
-    let text = read_text(fs, &key.0, MAX_FILE_BYTES)
-        .map_err(|e| protox::Error::new(format!("cannot read `{}`: {e}", key.0.display())))?;
-    let file = Arc::new(protox::file::File::from_source(name, &text)?);
-    parsed.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::clone(&file));
-    Ok(file)
+    let file = Arc::new(protox::file::File::from_source(name, &text(&key.0)?)?);
+    Ok(Arc::clone(parsed.0.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(file)))
 }
 
 /// Compiles one `.proto` file alone, with its own `protox::Compiler` and
@@ -186,15 +199,6 @@ fn include_name(fs: &dyn FileSystem, path: &Path, includes: &[PathBuf], search: 
         let name = parts.filter(|p| !p.is_empty())?.join("/");
         (find(fs, search, &name).as_deref() == Some(path)).then_some(name)
     })
-}
-
-/// `file` (parsed under another name) under the name `name`. Its source
-/// text is left out: protox reads it only to quote errors, and a file that
-/// fails to link is compiled again alone, under its own name.
-fn renamed(file: &protox::file::File, name: &str) -> protox::file::File {
-    let mut descriptor = file.file_descriptor_proto().clone();
-    descriptor.name = Some(name.to_string());
-    protox::file::File::from_file_descriptor_proto(descriptor)
 }
 
 /// A serialized `FileDescriptorProto` with its `name` (field 1) set to
@@ -325,7 +329,8 @@ pub(super) struct Unlinked {
     name: String,
     shown: String,
     path: PathBuf,
-    own: protox::file::File,
+    /// Parsed under `name`: shared with the files importing it by that name.
+    own: Arc<protox::file::File>,
     /// The files it imports, directly or not, found in its search path:
     /// name → path. Well-known types protox provides are not listed.
     imports: HashMap<String, PathBuf>,
@@ -346,19 +351,29 @@ pub(super) fn parse(
 ) -> Result<Unlinked, (String, Option<Range<usize>>)> {
     let shown = file_name(path);
     let search = search_path(path, includes);
-    // Parsed under its own name, so a syntax error reads as when compiled alone.
-    let own = protox::file::File::from_source(&shown, text).map_err(|e| locate(&shown, e))?;
-    let name = include_name(fs, path, includes, &search).unwrap_or_else(|| shown.clone());
-    let own = (path.to_path_buf(), if name == shown { own } else { renamed(&own, &name) });
+    // A file in an include directory is often another's import too: parsed
+    // once, under its include name, for both.
+    let by_include = include_name(fs, path, includes, &search).and_then(|name| {
+        let own = cached(parsed, path.to_path_buf(), &name, |_| Ok(text.to_string())).ok()?;
+        Some((name, own))
+    });
+    let (name, own) = match by_include {
+        Some(found) => found,
+        // Parsed under its own name, so a syntax error reads as when compiled alone.
+        None => {
+            let own = protox::file::File::from_source(&shown, text).map_err(|e| locate(&shown, e))?;
+            (shown.clone(), Arc::new(own))
+        }
+    };
     let mut clean = find(fs, &search, &name).as_deref() == Some(path);
     let mut imports = HashMap::new();
-    for (import, (at, file)) in imports_of(fs, &search, &own, parsed) {
+    for (import, (at, file)) in imports_of(fs, &search, path, &own, parsed) {
         // A file importing itself under another name is an error (or a
         // double) alone; compiled alone, it reads exactly as it should.
-        clean &= file.is_ok() && at != own.0;
+        clean &= file.is_ok() && at != path;
         imports.insert(import, at);
     }
-    Ok(Unlinked { name, shown, path: own.0, own: own.1, imports, clean })
+    Ok(Unlinked { name, shown, path: path.to_path_buf(), own, imports, clean })
 }
 
 /// How many shared pools one load links into at most. A file goes into the
@@ -427,7 +442,7 @@ impl SharedPool {
             let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
             feed.clear();
             if !self.origin.contains_key(&file.name) {
-                feed.insert(file.name.clone(), file.own.clone());
+                feed.insert(file.name.clone(), protox::file::File::clone(&file.own));
             }
             let cache = parsed.0.lock().unwrap_or_else(|e| e.into_inner());
             for (name, path) in file.imports.iter().filter(|(name, _)| !self.origin.contains_key(*name)) {
@@ -855,14 +870,29 @@ mod tests {
     }
 
     #[test]
+    fn a_loaded_file_that_is_also_an_import_is_parsed_once() {
+        let mut files = google_api();
+        files.push(("/protos/a.proto", ANNOTATED));
+        let mut fs = crate::base::fs::MemoryFs::new();
+        for (path, text) in &files {
+            fs.insert(path, *text);
+        }
+        let parsed = ParsedFiles::default();
+        for (path, text) in &files {
+            parse(&fs, Path::new(path), text, &[PathBuf::from("/inc")], &parsed).unwrap();
+        }
+        // annotations.proto and http.proto, each once under its include name; a.proto is in no include.
+        let mut cached: Vec<String> = parsed.0.lock().unwrap().keys().map(|(_, name)| name.clone()).collect();
+        cached.sort();
+        assert_eq!(cached, ["google/api/annotations.proto", "google/api/http.proto"]);
+    }
+
+    #[test]
     fn with_name_replaces_only_the_name() {
-        let file = protox::file::File::from_source(
-            "x.proto",
-            "syntax = \"proto3\";\npackage p;\nmessage M { int32 a = 1; }\n",
-        )
-        .unwrap();
-        let as_x = file.file_descriptor_proto().encode_to_vec();
-        let as_long = renamed(&file, "some/dir/x.proto").file_descriptor_proto().encode_to_vec();
+        let text = "syntax = \"proto3\";\npackage p;\nmessage M { int32 a = 1; }\n";
+        let encoded =
+            |name: &str| protox::file::File::from_source(name, text).unwrap().file_descriptor_proto().encode_to_vec();
+        let (as_x, as_long) = (encoded("x.proto"), encoded("some/dir/x.proto"));
         assert_ne!(as_x, as_long);
         assert_eq!(with_name(&as_long, "x.proto"), as_x);
         // Not a message: unchanged, no panic.
