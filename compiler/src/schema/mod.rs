@@ -696,7 +696,8 @@ type Parsed = Result<Loaded, (String, Option<Range<usize>>)>;
 /// A schema file after the parallel parse: loaded, or a `.proto` file
 /// waiting for [`proto::link`].
 enum Stage {
-    Loaded(Loaded),
+    /// Boxed: a `Loaded` is several times the size of an `Unlinked`.
+    Loaded(Box<Loaded>),
     Proto(proto::Unlinked),
 }
 
@@ -742,7 +743,9 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
                 SchemaFormat::Proto => {
                     contained(|| proto::parse(fs, &r.path, &text, &includes, &parsed_protos)).map(Stage::Proto)
                 }
-                format => parse(fs, format, &r.path, &text, &includes, &parsed_protos).map(Stage::Loaded),
+                format => {
+                    parse(fs, format, &r.path, &text, &includes, &parsed_protos).map(|l| Stage::Loaded(Box::new(l)))
+                }
             };
             Ok((text, parsed.map_err(|(message, range)| ParseError::Invalid(message, range))))
         })
@@ -763,7 +766,7 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
     let results = staged.into_iter().map(|entry| {
         entry.map(|(text, stage)| {
             let loaded = match stage {
-                Ok(Stage::Loaded(loaded)) => Ok(loaded),
+                Ok(Stage::Loaded(loaded)) => Ok(*loaded),
                 // `link` returns one result per `.proto` file, in order.
                 Ok(Stage::Proto(_)) => linked
                     .next()
