@@ -218,7 +218,10 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { dir, report } => {
-            let compilation = compile_with_rules(&dir, report.today, &report.rules);
+            // The process ends next: freeing the compilation piece by piece
+            // (descriptor pools, source maps) costs an eighth of a check of
+            // a hundred protos for nothing, as in `build`.
+            let compilation = std::mem::ManuallyDrop::new(compile_with_rules(&dir, report.today, &report.rules));
             print_diagnostics(&compilation, &compilation.diagnostics, &report);
             exit_code(&compilation, &report)
         }

@@ -130,6 +130,9 @@ struct ProtoIndex {
     imports: Vec<String>,
     /// The file itself, for spans of compatibility breaks.
     source: compat::protobuf::ProtoSource,
+    /// The file's name compiled alone, when its name in `pool` (`source`'s)
+    /// is its include path: what descriptor sets and fingerprints carry.
+    shown: String,
     /// Operation key → its HTTP bindings with the option's span.
     rules: HashMap<String, Vec<(HttpRule, Option<Span>)>>,
 }
@@ -148,6 +151,17 @@ impl ProtoIndex {
     /// The service `full_name` of the file or its imports.
     fn service(&self, full_name: &str) -> Option<prost_reflect::ServiceDescriptor> {
         self.pool.get_service_by_name(full_name).filter(|s| self.sees(&s.parent_file()))
+    }
+
+    /// The name `file` (one of `files`) has when the schema is compiled
+    /// alone, and its serialized descriptor `bytes` (as a pool encodes it)
+    /// under that name: the same bytes whichever pool the file linked into.
+    fn as_alone<'a>(&'a self, file: &'a prost_reflect::FileDescriptor, bytes: Vec<u8>) -> (&'a str, Vec<u8>) {
+        if file.name() == self.source.name && self.shown != self.source.name {
+            (&self.shown, proto::with_name(&bytes, &self.shown))
+        } else {
+            (file.name(), bytes)
+        }
     }
 }
 
@@ -179,7 +193,7 @@ impl Schema {
             }
             let source =
                 compat::protobuf::ProtoSource { file, name: p.root, text: Arc::clone(text), ranges: OnceLock::new() };
-            ProtoIndex { pool: p.pool, files: p.files, imports: p.imports, source, rules }
+            ProtoIndex { pool: p.pool, files: p.files, imports: p.imports, source, shown: p.shown, rules }
         });
         let (rest, components, openapi) = match loaded.openapi {
             Some(o) => {
@@ -248,8 +262,9 @@ impl Schema {
         let proto = self.proto.as_ref()?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for file in proto.files.iter().filter(|f| !f.name().starts_with("google/protobuf/")) {
-            file.name().hash(&mut hasher);
-            file.file_descriptor_proto().encode_to_vec().hash(&mut hasher);
+            let (name, bytes) = proto.as_alone(file, file.file_descriptor_proto().encode_to_vec());
+            name.hash(&mut hasher);
+            bytes.hash(&mut hasher);
         }
         Some(hasher.finish())
     }
@@ -638,10 +653,12 @@ impl SchemaIndex {
             let Some(proto) = &schema.proto else { continue };
             // Each schema lists its files in dependency order; first-seen order keeps that.
             for file in &proto.files {
-                if seen.insert(file.name().to_string()) {
-                    // prost's own FileDescriptorProto would drop the extension options.
-                    let bytes = proto::with_bindings(file, declared, |op| !schema.http_rules(op).is_empty());
-                    files.push((file.name().to_string(), bytes));
+                // prost's own FileDescriptorProto would drop the extension options.
+                let bytes = || proto::with_bindings(file, declared, |op| !schema.http_rules(op).is_empty());
+                let (name, _) = proto.as_alone(file, Vec::new());
+                if seen.insert(name.to_string()) {
+                    let (name, bytes) = proto.as_alone(file, bytes());
+                    files.push((name.to_string(), bytes));
                 }
             }
         }
@@ -680,7 +697,8 @@ type Parsed = Result<Loaded, (String, Option<Range<usize>>)>;
 /// A schema file after the parallel parse: loaded, or a `.proto` file
 /// waiting for [`proto::link`].
 enum Stage {
-    Loaded(Loaded),
+    /// Boxed: a `Loaded` is several times the size of an `Unlinked`.
+    Loaded(Box<Loaded>),
     Proto(proto::Unlinked),
 }
 
@@ -726,7 +744,9 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
                 SchemaFormat::Proto => {
                     contained(|| proto::parse(fs, &r.path, &text, &includes, &parsed_protos)).map(Stage::Proto)
                 }
-                format => parse(fs, format, &r.path, &text, &includes, &parsed_protos).map(Stage::Loaded),
+                format => {
+                    parse(fs, format, &r.path, &text, &includes, &parsed_protos).map(|l| Stage::Loaded(Box::new(l)))
+                }
             };
             Ok((text, parsed.map_err(|(message, range)| ParseError::Invalid(message, range))))
         })
@@ -747,7 +767,7 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
     let results = staged.into_iter().map(|entry| {
         entry.map(|(text, stage)| {
             let loaded = match stage {
-                Ok(Stage::Loaded(loaded)) => Ok(loaded),
+                Ok(Stage::Loaded(loaded)) => Ok(*loaded),
                 // `link` returns one result per `.proto` file, in order.
                 Ok(Stage::Proto(_)) => linked
                     .next()

@@ -84,7 +84,7 @@ pub(super) fn read_imports(
     own: &(PathBuf, protox::file::File),
     parsed: &ParsedFiles,
 ) -> HashMap<String, Result<protox::file::File, protox::Error>> {
-    let imports = imports_of(fs, search, own, parsed).into_iter();
+    let imports = imports_of(fs, search, &own.0, &own.1, parsed).into_iter();
     imports.map(|(name, (_, file))| (name, file.map(Arc::unwrap_or_clone))).collect()
 }
 
@@ -93,17 +93,18 @@ pub(super) fn read_imports(
 fn imports_of(
     fs: &dyn FileSystem,
     search: &[PathBuf],
-    own: &(PathBuf, protox::file::File),
+    own_path: &Path,
+    own: &protox::file::File,
     parsed: &ParsedFiles,
 ) -> HashMap<String, (PathBuf, Result<Arc<protox::file::File>, protox::Error>)> {
     let mut imports = HashMap::new();
-    let mut queue: VecDeque<String> = own.1.file_descriptor_proto().dependency.iter().cloned().collect();
+    let mut queue: VecDeque<String> = own.file_descriptor_proto().dependency.iter().cloned().collect();
     while let Some(name) = queue.pop_front() {
         if imports.contains_key(&name) {
             continue;
         }
         let Some(path) = find(fs, search, &name) else { continue };
-        if path == own.0 && name == own.1.name() {
+        if path == own_path && name == own.name() {
             continue; // protox reports the cycle
         }
         let file = open(fs, &name, path.clone(), parsed);
@@ -127,15 +128,27 @@ fn open(
     path: PathBuf,
     parsed: &ParsedFiles,
 ) -> Result<Arc<protox::file::File>, protox::Error> {
+    cached(parsed, path, name, |path| {
+        read_text(fs, path, MAX_FILE_BYTES)
+            .map_err(|e| protox::Error::new(format!("cannot read `{}`: {e}", path.display())))
+    })
+}
+
+/// The file `name` at `path` from the load's cache, else `text(path)`
+/// parsed and cached. Two threads may parse one file at once; the first
+/// stored is kept, and both parses are the same.
+fn cached(
+    parsed: &ParsedFiles,
+    path: PathBuf,
+    name: &str,
+    text: impl FnOnce(&Path) -> Result<String, protox::Error>,
+) -> Result<Arc<protox::file::File>, protox::Error> {
     let key = (path, name.to_string());
     if let Some(file) = parsed.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(Arc::clone(file));
     }
-    let text = read_text(fs, &key.0, MAX_FILE_BYTES)
-        .map_err(|e| protox::Error::new(format!("cannot read `{}`: {e}", key.0.display())))?;
-    let file = Arc::new(protox::file::File::from_source(name, &text)?);
-    parsed.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::clone(&file));
-    Ok(file)
+    let file = Arc::new(protox::file::File::from_source(name, &text(&key.0)?)?);
+    Ok(Arc::clone(parsed.0.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(file)))
 }
 
 /// Compiles one `.proto` file alone, with its own `protox::Compiler` and
@@ -158,12 +171,65 @@ pub(super) fn load(
     let mut compiler = protox::Compiler::with_file_resolver(Resolver { search, imports, own });
     compiler.include_source_info(true);
     compiler.open_file(&name).map_err(located)?;
-    Ok(extract(&compiler.descriptor_pool(), &name, text))
+    Ok(extract(&compiler.descriptor_pool(), &name, &name, text))
 }
 
-/// The name a loaded file has in its pool: its file name.
+/// The name a file compiled alone has in its pool: its file name.
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The name a file has in a shared pool when it lies in one of the
+/// `includes`: its path below the first that holds it, as an import of
+/// it is written (`networking/v1alpha3/virtual_service.proto`), if an
+/// import of that name finds this very file. Loaded under its file name
+/// and imported under this one, a file would be two files with the same
+/// definitions in one pool; under this name it is one, so the files that
+/// import it and it share a pool.
+fn include_name(fs: &dyn FileSystem, path: &Path, includes: &[PathBuf], search: &[PathBuf]) -> Option<String> {
+    includes.iter().find_map(|dir| {
+        let relative = path.strip_prefix(dir).ok()?;
+        let parts: Option<Vec<&str>> = relative
+            .components()
+            .map(|c| match c {
+                std::path::Component::Normal(part) => part.to_str(),
+                _ => None,
+            })
+            .collect();
+        let name = parts.filter(|p| !p.is_empty())?.join("/");
+        (find(fs, search, &name).as_deref() == Some(path)).then_some(name)
+    })
+}
+
+/// A serialized `FileDescriptorProto` with its `name` (field 1) set to
+/// `name`, every other byte as it was: a file linked under its include
+/// name, as its descriptor reads compiled alone. Bytes that do not parse
+/// as a message come back unchanged.
+pub(super) fn with_name(bytes: &[u8], name: &str) -> Vec<u8> {
+    use prost::encoding::{decode_key, decode_varint, encode_key, encode_varint, WireType};
+    let mut out = Vec::with_capacity(bytes.len() + name.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let field_start = rest;
+        let Ok((tag, wire_type)) = decode_key(&mut rest) else { return bytes.to_vec() };
+        let body = match wire_type {
+            WireType::Varint => decode_varint(&mut rest).map(|_| 0),
+            WireType::SixtyFourBit => Ok(8),
+            WireType::ThirtyTwoBit => Ok(4),
+            WireType::LengthDelimited => decode_varint(&mut rest).map(|len| len as usize),
+            WireType::StartGroup | WireType::EndGroup => return bytes.to_vec(),
+        };
+        let Some(body) = body.ok().filter(|&len| len <= rest.len()) else { return bytes.to_vec() };
+        rest = &rest[body..];
+        if tag == 1 && wire_type == WireType::LengthDelimited {
+            encode_key(1, WireType::LengthDelimited, &mut out);
+            encode_varint(name.len() as u64, &mut out);
+            out.extend_from_slice(name.as_bytes());
+        } else {
+            out.extend_from_slice(&field_start[..field_start.len() - rest.len()]);
+        }
+    }
+    out
 }
 
 /// Where a file's imports resolve: its own directory, then the includes.
@@ -184,8 +250,8 @@ fn locate(name: &str, e: protox::Error) -> (String, Option<Range<usize>>) {
 }
 
 /// What the file `name` of `pool` defines (`text` is its source), seeing
-/// only that file and what it imports.
-fn extract(pool: &DescriptorPool, name: &str, text: &str) -> Loaded {
+/// only that file and what it imports; `shown` is its name compiled alone.
+fn extract(pool: &DescriptorPool, name: &str, shown: &str, text: &str) -> Loaded {
     let Some(file) = pool.get_file_by_name(name) else {
         return Loaded::default();
     };
@@ -230,7 +296,8 @@ fn extract(pool: &DescriptorPool, name: &str, text: &str) -> Loaded {
         }
     }
     let imports = file.dependencies().map(|d| d.name().to_string()).collect();
-    loaded.proto = Some(LoadedProto { pool: pool.clone(), files, imports, root: name.to_string(), rules });
+    let (root, shown) = (name.to_string(), shown.to_string());
+    loaded.proto = Some(LoadedProto { pool: pool.clone(), files, imports, root, shown, rules });
     loaded
 }
 
@@ -257,10 +324,13 @@ fn closure(file: &FileDescriptor) -> Vec<FileDescriptor> {
 /// A `.proto` file of a load, parsed, with the files it imports read and
 /// parsed (into the load's [`ParsedFiles`]), waiting for [`link`].
 pub(super) struct Unlinked {
-    /// Its name in a pool (its file name) and its path.
+    /// Its name in a shared pool (its include name, else its file name),
+    /// its name compiled alone (its file name) and its path.
     name: String,
+    shown: String,
     path: PathBuf,
-    own: protox::file::File,
+    /// Parsed under `name`: shared with the files importing it by that name.
+    own: Arc<protox::file::File>,
     /// The files it imports, directly or not, found in its search path:
     /// name → path. Well-known types protox provides are not listed.
     imports: HashMap<String, PathBuf>,
@@ -279,16 +349,31 @@ pub(super) fn parse(
     includes: &[PathBuf],
     parsed: &ParsedFiles,
 ) -> Result<Unlinked, (String, Option<Range<usize>>)> {
-    let name = file_name(path);
+    let shown = file_name(path);
     let search = search_path(path, includes);
-    let own = (path.to_path_buf(), protox::file::File::from_source(&name, text).map_err(|e| locate(&name, e))?);
+    // A file in an include directory is often another's import too: parsed
+    // once, under its include name, for both.
+    let by_include = include_name(fs, path, includes, &search).and_then(|name| {
+        let own = cached(parsed, path.to_path_buf(), &name, |_| Ok(text.to_string())).ok()?;
+        Some((name, own))
+    });
+    let (name, own) = match by_include {
+        Some(found) => found,
+        // Parsed under its own name, so a syntax error reads as when compiled alone.
+        None => {
+            let own = protox::file::File::from_source(&shown, text).map_err(|e| locate(&shown, e))?;
+            (shown.clone(), Arc::new(own))
+        }
+    };
     let mut clean = find(fs, &search, &name).as_deref() == Some(path);
     let mut imports = HashMap::new();
-    for (import, (at, file)) in imports_of(fs, &search, &own, parsed) {
-        clean &= file.is_ok();
+    for (import, (at, file)) in imports_of(fs, &search, path, &own, parsed) {
+        // A file importing itself under another name is an error (or a
+        // double) alone; compiled alone, it reads exactly as it should.
+        clean &= file.is_ok() && at != path;
         imports.insert(import, at);
     }
-    Ok(Unlinked { name, path: own.0, own: own.1, imports, clean })
+    Ok(Unlinked { name, shown, path: path.to_path_buf(), own, imports, clean })
 }
 
 /// How many shared pools one load links into at most. A file goes into the
@@ -357,7 +442,7 @@ impl SharedPool {
             let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
             feed.clear();
             if !self.origin.contains_key(&file.name) {
-                feed.insert(file.name.clone(), file.own.clone());
+                feed.insert(file.name.clone(), protox::file::File::clone(&file.own));
             }
             let cache = parsed.0.lock().unwrap_or_else(|e| e.into_inner());
             for (name, path) in file.imports.iter().filter(|(name, _)| !self.origin.contains_key(*name)) {
@@ -446,7 +531,7 @@ pub(super) fn link(
         .par_iter()
         .zip(placed)
         .map(|((path, text, file), at)| match at.and_then(|i| pools[i].as_ref()) {
-            Some(pool) => super::contained(|| Ok(extract(pool, &file.name, text))),
+            Some(pool) => super::contained(|| Ok(extract(pool, &file.name, &file.shown, text))),
             None => super::contained(|| load(fs, path, text, includes, parsed)),
         })
         .collect()
@@ -465,6 +550,9 @@ pub(super) struct LoadedProto {
     pub imports: Vec<String>,
     /// The loaded file's name in the pool.
     pub root: String,
+    /// Its name compiled alone (its file name), which descriptor sets and
+    /// fingerprints carry whatever `root` is.
+    pub shown: String,
     /// (operation key, rule, span of the option) for every binding.
     pub rules: Vec<(String, HttpRule, Option<Range<usize>>)>,
 }
@@ -653,10 +741,18 @@ mod tests {
     /// seen, sorted; the HTTP bindings.
     type View = (Vec<(String, Vec<u8>)>, Vec<String>, Vec<String>);
 
-    /// What a schema sees of its pool, comparable across pools.
+    /// What a schema sees of its pool, comparable across pools: its own
+    /// file under its name compiled alone, as descriptor sets carry it.
     fn view(loaded: &Loaded) -> View {
         let proto = loaded.proto.as_ref().expect("a .proto schema");
-        let files = proto.files.iter().map(|f| (f.name().to_string(), f.encode_to_vec())).collect();
+        let files = proto
+            .files
+            .iter()
+            .map(|f| match f.name() == proto.root {
+                true => (proto.shown.clone(), with_name(&f.encode_to_vec(), &proto.shown)),
+                false => (f.name().to_string(), f.encode_to_vec()),
+            })
+            .collect();
         let mut messages: Vec<String> = proto
             .pool
             .all_messages()
@@ -750,6 +846,58 @@ mod tests {
             ("/x/two.proto", "syntax = \"proto3\";\npackage dup;\nmessage Same {}\n"),
         ];
         assert_same(&files, &["/root"]);
+        // Under /root, common.proto links by its include name, so policy.proto (importing it so) shares its pool.
+        let results = linked_and_alone(&files, &["/root"], 2);
+        let proto = |i: usize| results[i].0.as_ref().unwrap().proto.as_ref().unwrap();
+        assert!(proto(2).pool == proto(3).pool, "common.proto and policy.proto share a pool");
+        assert_eq!((proto(2).root.as_str(), proto(2).shown.as_str()), ("net/common.proto", "common.proto"));
+        assert!(proto(0).pool != proto(1).pool, "two api.proto outside the includes do not");
+        // With /svc an include, the two api.proto are v1/api.proto and v2/api.proto: one pool.
+        assert_same(&files, &["/root", "/svc"]);
+        let results = linked_and_alone(&files, &["/root", "/svc"], 1);
+        let pool = |i: usize| results[i].0.as_ref().unwrap().proto.as_ref().unwrap().pool.clone();
+        assert!(pool(0) == pool(1) && pool(1) == pool(2) && pool(2) == pool(3), "one pool");
+    }
+
+    #[test]
+    fn a_file_importing_itself_by_its_include_name_loads_as_alone() {
+        let files = [
+            ("/inc/a/self.proto", "syntax = \"proto3\";\npackage s;\nimport \"a/self.proto\";\n"),
+            ("/inc/a/other.proto", "syntax = \"proto3\";\npackage o;\nimport \"a/back.proto\";\nmessage O {}\n"),
+            ("/inc/a/back.proto", "syntax = \"proto3\";\npackage b;\nimport \"other.proto\";\n"),
+        ];
+        assert_same(&files, &["/inc"]);
+    }
+
+    #[test]
+    fn a_loaded_file_that_is_also_an_import_is_parsed_once() {
+        let mut files = google_api();
+        files.push(("/protos/a.proto", ANNOTATED));
+        let mut fs = crate::base::fs::MemoryFs::new();
+        for (path, text) in &files {
+            fs.insert(path, *text);
+        }
+        let parsed = ParsedFiles::default();
+        for (path, text) in &files {
+            parse(&fs, Path::new(path), text, &[PathBuf::from("/inc")], &parsed).unwrap();
+        }
+        // annotations.proto and http.proto, each once under its include name; a.proto is in no include.
+        let mut cached: Vec<String> = parsed.0.lock().unwrap().keys().map(|(_, name)| name.clone()).collect();
+        cached.sort();
+        assert_eq!(cached, ["google/api/annotations.proto", "google/api/http.proto"]);
+    }
+
+    #[test]
+    fn with_name_replaces_only_the_name() {
+        let text = "syntax = \"proto3\";\npackage p;\nmessage M { int32 a = 1; }\n";
+        let encoded =
+            |name: &str| protox::file::File::from_source(name, text).unwrap().file_descriptor_proto().encode_to_vec();
+        let (as_x, as_long) = (encoded("x.proto"), encoded("some/dir/x.proto"));
+        assert_ne!(as_x, as_long);
+        assert_eq!(with_name(&as_long, "x.proto"), as_x);
+        // Not a message: unchanged, no panic.
+        assert_eq!(with_name(&[0x0a, 0xff], "n"), vec![0x0a, 0xff]);
+        assert_eq!(with_name(&[0x0b], "n"), vec![0x0b]);
     }
 
     #[test]
