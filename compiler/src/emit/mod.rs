@@ -403,23 +403,43 @@ pub struct Emitted {
 
 /// Every backend's artifacts and what they could not express.
 pub fn emit_all(model: &Model, schemas: &SchemaIndex, options: &Options) -> Emitted {
-    let outputs: Vec<(Vec<Artifact>, Vec<Unexpressed>)> = BACKENDS
+    let by_backend = std::sync::Mutex::new(Vec::new());
+    let unexpressed = emit_each(model, schemas, options, &|index, artifacts| {
+        by_backend.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((index, artifacts));
+    });
+    let mut by_backend = by_backend.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // In [`BACKENDS`] order before the (stable) sort by path, whichever finished first.
+    by_backend.sort_by_key(|(index, _)| *index);
+    let mut artifacts: Vec<Artifact> = by_backend.into_iter().flat_map(|(_, artifacts)| artifacts).collect();
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    Emitted { artifacts, unexpressed }
+}
+
+/// Runs the backends in parallel and hands each one's artifacts to
+/// `receive` with the backend's index in [`BACKENDS`] as soon as it
+/// finishes, on the thread that ran it, in no fixed order: a caller that
+/// writes them as they come never holds the whole output (hundreds of MB
+/// for a large mesh). Returns what the backends could not express, in
+/// [`BACKENDS`] order, then each backend's.
+pub fn emit_each(
+    model: &Model,
+    schemas: &SchemaIndex,
+    options: &Options,
+    receive: &(dyn Fn(usize, Vec<Artifact>) + Sync),
+) -> Vec<Unexpressed> {
+    let unexpressed: Vec<Vec<Unexpressed>> = BACKENDS
         .par_iter()
-        .filter(|b| options.runs(b))
-        .map(|b| {
+        .enumerate()
+        .filter(|(_, b)| options.runs(b))
+        .map(|(index, b)| {
             let mut unexpressed = Vec::new();
             let artifacts = (b.emit)(model, schemas, options, &mut unexpressed);
             unexpressed.iter_mut().for_each(|u| u.backend = b.name);
-            (artifacts, unexpressed)
+            receive(index, artifacts);
+            unexpressed
         })
         .collect();
-    let mut emitted = Emitted::default();
-    for (artifacts, unexpressed) in outputs {
-        emitted.artifacts.extend(artifacts);
-        emitted.unexpressed.extend(unexpressed);
-    }
-    emitted.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-    emitted
+    unexpressed.into_iter().flatten().collect()
 }
 
 /// Each topic's consumers (by [`crate::model::TopicId`] index), in
