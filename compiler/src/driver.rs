@@ -88,17 +88,22 @@ impl Compilation {
     ) -> Result<Vec<Diagnostic>, Vec<Diagnostic>> {
         let Some(model) = self.model.as_ref().filter(|_| self.errors() == 0) else { return Err(Vec::new()) };
         let claims = std::sync::Mutex::new(Vec::new());
-        let unexpressed = emit::emit_each(model, &self.schemas, options, &|backend, artifacts| {
-            let mut batch: Vec<Claim> = artifacts
+        let unexpressed = emit::emit_each(model, &self.schemas, options, &|part| {
+            let mut batch: Vec<Claim> = part
+                .artifacts
                 .iter()
                 .enumerate()
-                .map(|(position, a)| Claim { path: a.path.clone(), order: (backend, position), origin: a.origin })
+                .map(|(position, a)| Claim {
+                    path: a.path.clone(),
+                    order: (part.backend, part.part, position),
+                    origin: a.origin,
+                })
                 .collect();
             claims.lock().unwrap_or_else(std::sync::PoisonError::into_inner).append(&mut batch);
-            receive(artifacts);
+            receive(part.artifacts);
         });
         let mut claims = claims.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The order `emit_all` gives: by path, then backend, then the backend's own.
+        // The order `emit_all` gives: by path, then backend, part and place in the part.
         claims.sort_unstable_by(|a, b| (&a.path, a.order).cmp(&(&b.path, b.order)));
         let mut sink = Sink::new();
         sink.extend(unexpressed.iter().map(unexpressed_diagnostic));
@@ -116,8 +121,8 @@ impl Compilation {
 /// check once its contents are gone.
 struct Claim {
     path: String,
-    /// The backend's index, the artifact's position in its output.
-    order: (usize, usize),
+    /// The backend's index, the part's number, the artifact's place in it.
+    order: (usize, usize, usize),
     origin: crate::base::Span,
 }
 
