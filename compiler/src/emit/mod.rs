@@ -261,7 +261,7 @@ pub static BACKENDS: &[Backend] = &[
         engine: "contracts",
         description: "Contract test plans (`contracts/providers/NAME.json`, `contracts/consumers/NAME.json`, format `meshc-contracts/2`): every call's and route's implicit contract and examples, every topic's example events; and a mock-provider config per provider (`contracts/mocks/NAME.json`).",
         page: "contracts.md",
-        emit: Emit::Whole(contracts::plan::emit),
+        emit: Emit::Parts(contracts::plan::emit),
     },
     Backend {
         name: "contracts-probes",
@@ -338,7 +338,7 @@ pub static BACKENDS: &[Backend] = &[
         engine: "istio",
         description: "Istio resources per service and gateway: ServiceEntry, DestinationRule (traffic policy, subsets), VirtualService (callers' timeouts, retries, traffic rules), Gateway, PeerAuthentication and AuthorizationPolicy (mTLS, authorization, JWT).",
         page: "istio.md",
-        emit: Emit::Whole(istio::emit),
+        emit: Emit::Parts(istio::emit),
     },
     Backend {
         name: "kafka",
