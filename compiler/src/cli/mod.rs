@@ -219,7 +219,7 @@ fn finish_build(
             output::Finished::Again(again) => {
                 // The same spec builds the same artifacts: the result is known good.
                 let _ = compilation.build_each(options, &|artifacts| again.add(&artifacts));
-                writer = again;
+                writer = *again;
             }
         }
     }

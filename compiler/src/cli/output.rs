@@ -78,7 +78,7 @@ pub fn write_build(out: &Path, workspace: &Path, artifacts: &[Artifact]) -> Resu
         writer.add(artifacts);
         match writer.finish()? {
             Finished::Written(written) => return Ok(written),
-            Finished::Again(again) => writer = again,
+            Finished::Again(again) => writer = *again,
         }
     }
 }
@@ -148,7 +148,7 @@ pub enum Finished {
     /// artifact was given (see [`update_in_place`]): nothing was changed,
     /// and OUT is to be written whole by this writer (still under the lock),
     /// given every artifact again.
-    Again(BuildWriter),
+    Again(Box<BuildWriter>),
 }
 
 impl BuildWriter {
@@ -252,14 +252,14 @@ impl BuildWriter {
     /// This writer's lock and previous manifest, with a fresh staging directory.
     fn again(self) -> Result<Finished, Refusal> {
         let target = Target::staging(&self.out)?;
-        Ok(Finished::Again(BuildWriter {
+        Ok(Finished::Again(Box::new(BuildWriter {
             target,
             claimed: Default::default(),
             hashed: Default::default(),
             refused: Default::default(),
             failed: Default::default(),
             ..self
-        }))
+        })))
     }
 
     fn has_failed(&self) -> bool {
@@ -1211,7 +1211,7 @@ mod tests {
             batches.iter().for_each(|batch| writer.add(batch));
             match writer.finish()? {
                 Finished::Written(written) => return Ok(written),
-                Finished::Again(again) => writer = again,
+                Finished::Again(again) => writer = *again,
             }
         }
     }
