@@ -53,7 +53,7 @@ impl Compilation {
         let Some(model) = self.model.as_ref().filter(|_| self.errors() == 0) else { return Err(Vec::new()) };
         let emitted = emit::emit_all(model, &self.schemas, options);
         let mut sink = Sink::new();
-        sink.extend(emitted.unexpressed.iter().map(unexpressed));
+        sink.extend(emitted.unexpressed.iter().map(unexpressed_diagnostic));
         let collisions = path_collisions(&emitted.artifacts);
         if collisions.is_empty() {
             Ok(Built { artifacts: emitted.artifacts, warnings: sink.into_sorted() })
@@ -72,7 +72,61 @@ pub struct Built {
     pub warnings: Vec<Diagnostic>,
 }
 
-fn unexpressed(u: &emit::Unexpressed) -> Diagnostic {
+impl Compilation {
+    /// [`Self::build`] without collecting the output: each backend's
+    /// artifacts go to `receive` as that backend finishes (on the thread
+    /// that ran it, in no fixed order), so a writer can write and drop them
+    /// while the others run. `Ok` holds the warnings; `Err` every
+    /// diagnostic emitting found (path collisions, which are known only
+    /// once every backend is done: the receiver must not make anything it
+    /// got final before this returns `Ok`). Nothing is emitted when the
+    /// spec has errors (`Err` is then empty).
+    pub fn build_each(
+        &self,
+        options: &emit::Options,
+        receive: &(dyn Fn(Vec<Artifact>) + Sync),
+    ) -> Result<Vec<Diagnostic>, Vec<Diagnostic>> {
+        let Some(model) = self.model.as_ref().filter(|_| self.errors() == 0) else { return Err(Vec::new()) };
+        let claims = std::sync::Mutex::new(Vec::new());
+        let unexpressed = emit::emit_each(model, &self.schemas, options, &|part| {
+            let mut batch: Vec<Claim> = part
+                .artifacts
+                .iter()
+                .enumerate()
+                .map(|(position, a)| Claim {
+                    path: a.path.clone(),
+                    order: (part.backend, part.part, position),
+                    origin: a.origin,
+                })
+                .collect();
+            claims.lock().unwrap_or_else(std::sync::PoisonError::into_inner).append(&mut batch);
+            receive(part.artifacts);
+        });
+        let mut claims = claims.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The order `emit_all` gives: by path, then backend, part and place in the part.
+        claims.sort_unstable_by(|a, b| (&a.path, a.order).cmp(&(&b.path, b.order)));
+        let mut sink = Sink::new();
+        sink.extend(unexpressed.iter().map(unexpressed_diagnostic));
+        let collisions = claim_collisions(claims.iter().map(|c| (c.path.as_str(), c.origin)));
+        if collisions.is_empty() {
+            Ok(sink.into_sorted())
+        } else {
+            sink.extend(collisions);
+            Err(sink.into_sorted())
+        }
+    }
+}
+
+/// An artifact's path and where it came from, kept for the collision
+/// check once its contents are gone.
+struct Claim {
+    path: String,
+    /// The backend's index, the part's number, the artifact's place in it.
+    order: (usize, usize, usize),
+    origin: crate::base::Span,
+}
+
+fn unexpressed_diagnostic(u: &emit::Unexpressed) -> Diagnostic {
     Diagnostic::new(Code::BackendCannotExpress, format!("the {} backend cannot express {}", u.backend, u.setting))
         .at(u.span, u.label.clone())
         .help(u.help.clone())
@@ -82,23 +136,28 @@ fn unexpressed(u: &emit::Unexpressed) -> Diagnostic {
 /// case-insensitive file systems such as macOS's and Windows'): one
 /// diagnostic per later claimant, labelling both declarations.
 pub fn path_collisions(artifacts: &[Artifact]) -> Vec<Diagnostic> {
-    let mut first_by_path: HashMap<String, &Artifact> = HashMap::with_capacity(artifacts.len());
+    claim_collisions(artifacts.iter().map(|a| (a.path.as_str(), a.origin)))
+}
+
+/// [`path_collisions`] of (path, origin) claims, in the order given.
+fn claim_collisions<'a>(claims: impl Iterator<Item = (&'a str, crate::base::Span)>) -> Vec<Diagnostic> {
+    let mut first_by_path: HashMap<String, (&str, crate::base::Span)> = HashMap::new();
     let mut out = Vec::new();
-    for artifact in artifacts {
-        match first_by_path.entry(artifact.path.to_lowercase()) {
+    for (path, origin) in claims {
+        match first_by_path.entry(path.to_lowercase()) {
             Entry::Vacant(slot) => {
-                slot.insert(artifact);
+                slot.insert((path, origin));
             }
             Entry::Occupied(first) => {
-                let first = *first.get();
-                let case = if first.path == artifact.path { "" } else { " (they differ only in letter case)" };
+                let (first_path, first_origin) = *first.get();
+                let case = if first_path == path { "" } else { " (they differ only in letter case)" };
                 out.push(
                     Diagnostic::new(
                         Code::ArtifactPathCollision,
-                        format!("two artifacts would be written to `{}`{case}", artifact.path),
+                        format!("two artifacts would be written to `{path}`{case}"),
                     )
-                    .at(artifact.origin, format!("this declaration's artifact is `{}`", artifact.path))
-                    .with_label(first.origin, format!("and this one's is `{}`", first.path))
+                    .at(origin, format!("this declaration's artifact is `{path}`"))
+                    .with_label(first_origin, format!("and this one's is `{first_path}`"))
                     .help("rename one of the declarations; generated file names join names with `-`"),
                 );
             }
@@ -164,6 +223,8 @@ fn front_end_in(fs: &dyn FileSystem, path: &Path, today: Option<Date>, rules: &[
         return Compilation { sources, model: None, schemas: SchemaIndex::default(), diagnostics: sink.into_sorted() };
     };
     let mut model = model::lower(&workspace, &sources, &mut sink);
+    // The syntax trees are not read again: freed before the schemas load.
+    drop(workspace);
     model.today = Some(today.unwrap_or_else(self::today));
     for span in &model.secret_spans {
         sources.redact(*span);

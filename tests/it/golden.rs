@@ -213,3 +213,23 @@ fn shop_grafana_dashboards_and_provisioning() {
     }
     assert_golden!("shop_grafana", text);
 }
+
+/// `meshc build` hands the output to its writer part by part as the backends
+/// make it (`Compilation::build_each`): the parts, put in path order, are
+/// exactly what `emit` collects, and so are the warnings.
+#[test]
+fn the_parts_a_build_streams_are_the_collected_output() {
+    for example in ["shop", "sock-shop"] {
+        let compilation = meshc::driver::compile(&repo().join("examples").join(example));
+        let options = meshc::emit::Options::default();
+        let built = compilation.build(&options).unwrap_or_else(|_| panic!("{example} builds"));
+        let streamed = std::sync::Mutex::new(Vec::new());
+        let warnings = compilation
+            .build_each(&options, &|part| streamed.lock().unwrap().extend(part))
+            .unwrap_or_else(|_| panic!("{example} builds"));
+        let mut streamed = streamed.into_inner().unwrap();
+        streamed.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(streamed, built.artifacts, "{example}");
+        assert_eq!(format!("{warnings:?}"), format!("{:?}", built.warnings), "{example}");
+    }
+}

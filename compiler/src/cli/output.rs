@@ -73,38 +73,332 @@ pub struct Written {
 /// Writes `artifacts` to `out` as the build output of the workspace at `workspace`.
 pub fn write_build(out: &Path, workspace: &Path, artifacts: &[Artifact]) -> Result<Written, Refusal> {
     check_artifact_paths(artifacts)?;
-    refuse_workspace_overlap(out, workspace, "the build output", false)?;
-    let (parent, name) = parent_and_name(out)?;
-    fs::create_dir_all(&parent).map_err(|e| Refusal::io("create", &parent, e))?;
-    let lock_path = parent.join(format!(".{name}.meshc-lock"));
-    let _lock = Lock::acquire(&lock_path, || {
-        eprintln!("waiting for another meshc build writing {} to finish", out.display());
-    })
-    .map_err(|e| Refusal::io("lock", &lock_path, e))?;
-    // Under the lock, checked again: another build may have just written OUT.
-    clean_stale_staging(&parent, &name, out).map_err(|e| Refusal::io("clean up beside", out, e))?;
-    refuse_unowned(out)?;
-    let hashes = hashes(artifacts);
-    let previous = read_manifest(out);
-    if let Some(previous) = &previous {
-        match update_in_place(out, previous, artifacts, &hashes) {
-            Ok(Some(written)) => return Ok(written),
-            Ok(None) => {} // the layout changed under a path: rebuilt whole below
-            Err(e) => return Err(Refusal::io("write", out, e)),
+    let mut writer = BuildWriter::open(out, workspace)?;
+    loop {
+        writer.add(artifacts);
+        match writer.finish()? {
+            Finished::Written(written) => return Ok(written),
+            Finished::Again(again) => writer = *again,
         }
     }
-    let removed = previous.map_or(0, |m| m.keys().filter(|p| !hashes.contains_key(p.as_str())).count());
-    let staging = parent.join(format!(".{name}.meshc-new-{}-{}", std::process::id(), nanos()));
-    let result = write_all(&staging, artifacts, &hashes).and_then(|()| swap_into_place(&staging, out));
-    let _ = fs::remove_dir_all(&staging); // the previous output after a swap, or a failed staging dir
-    result.map_err(|e| Refusal::io("write", out, e))?;
-    Ok(Written { changed: artifacts.len(), unchanged: 0, removed })
 }
 
-/// Each artifact's SHA-256, hex, by path (in parallel: outputs run to hundreds of MB).
-fn hashes(artifacts: &[Artifact]) -> std::collections::HashMap<&str, String> {
-    use rayon::prelude::*;
-    artifacts.par_iter().map(|a| (a.path.as_str(), sha256_hex(a.contents.as_bytes()))).collect()
+/// A build's output being written to OUT batch by batch (`meshc build`
+/// hands over each backend's artifacts as it finishes), so the whole output
+/// is never in memory at once: a new OUT gets each batch's files in its
+/// staging directory at once; a meshc-built OUT keeps only the artifacts
+/// whose bytes changed. OUT itself changes only in [`BuildWriter::finish`];
+/// a writer dropped unfinished (the build failed) leaves OUT as it was.
+/// [`BuildWriter::add`] may run on many threads at once.
+pub struct BuildWriter {
+    out: PathBuf,
+    /// The previous build's artifacts and hashes, when OUT holds its manifest.
+    previous: Option<Manifest>,
+    target: Target,
+    /// Each path given so far, lower-cased, to the path (the least of those
+    /// that differ only in case): the uniqueness check across batches.
+    claimed: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Each artifact's path and SHA-256 (hex), in the order they came.
+    hashed: std::sync::Mutex<Vec<(String, String)>>,
+    /// The least path refused and why: the same refusal whatever order the batches come in.
+    refused: std::sync::Mutex<Option<(String, &'static str)>>,
+    /// The first IO error; later batches are then skipped.
+    failed: std::sync::Mutex<Option<io::Error>>,
+    /// Last: the lock is released after the staging directory is removed.
+    _lock: Lock,
+}
+
+/// The previous build's artifacts by path, with their hashes where known.
+type Manifest = std::collections::BTreeMap<String, Option<String>>;
+
+/// Where a [`BuildWriter`] puts what it is given.
+enum Target {
+    /// Every file, into a staging directory that replaces OUT at the end.
+    Staging {
+        dir: StagingDir,
+        /// The directories made in it so far.
+        made: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    },
+    /// Over a meshc-built OUT: only what changed is kept, and written at the end.
+    InPlace {
+        /// OUT's directories found plain (see [`plain_directories`]).
+        dirs: std::sync::Mutex<std::collections::BTreeSet<String>>,
+        /// The artifacts whose bytes differ from OUT's.
+        changed: std::sync::Mutex<Vec<Artifact>>,
+        /// A path's place in OUT is taken by something else than a file in
+        /// a plain directory: OUT is rewritten whole instead.
+        layout_changed: std::sync::atomic::AtomicBool,
+    },
+}
+
+/// A staging directory beside OUT, removed when dropped: a failed build's
+/// half-written output, or after the swap the previous output.
+struct StagingDir(PathBuf);
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What [`BuildWriter::finish`] did.
+pub enum Finished {
+    Written(Written),
+    /// OUT's layout changed under an artifact's path, found only once every
+    /// artifact was given (see [`update_in_place`]): nothing was changed,
+    /// and OUT is to be written whole by this writer (still under the lock),
+    /// given every artifact again.
+    Again(Box<BuildWriter>),
+}
+
+impl BuildWriter {
+    /// Refuses an OUT meshc may not write (see the module's docs), takes the
+    /// lock beside it and prepares the write.
+    pub fn open(out: &Path, workspace: &Path) -> Result<BuildWriter, Refusal> {
+        refuse_workspace_overlap(out, workspace, "the build output", false)?;
+        let (parent, name) = parent_and_name(out)?;
+        fs::create_dir_all(&parent).map_err(|e| Refusal::io("create", &parent, e))?;
+        let lock_path = parent.join(format!(".{name}.meshc-lock"));
+        let lock = Lock::acquire(&lock_path, || {
+            eprintln!("waiting for another meshc build writing {} to finish", out.display());
+        })
+        .map_err(|e| Refusal::io("lock", &lock_path, e))?;
+        // Under the lock, checked again: another build may have just written OUT.
+        clean_stale_staging(&parent, &name, out).map_err(|e| Refusal::io("clean up beside", out, e))?;
+        refuse_unowned(out)?;
+        let previous = read_manifest(out);
+        let target = match previous {
+            Some(_) => Target::InPlace {
+                dirs: Default::default(),
+                changed: Default::default(),
+                layout_changed: Default::default(),
+            },
+            None => Target::staging(out)?,
+        };
+        Ok(BuildWriter {
+            out: out.to_path_buf(),
+            previous,
+            target,
+            claimed: Default::default(),
+            hashed: Default::default(),
+            refused: Default::default(),
+            failed: Default::default(),
+            _lock: lock,
+        })
+    }
+
+    /// Takes a batch of artifacts: checks their paths against each other
+    /// and every earlier batch's, hashes them, and writes them to the
+    /// staging directory or keeps those that changed. After a refusal or an
+    /// IO error, batches are only checked (the error is reported by `finish`).
+    pub fn add(&self, artifacts: &[Artifact]) {
+        if !self.claim_paths(artifacts) || self.has_failed() {
+            return;
+        }
+        let result = match &self.target {
+            Target::Staging { dir, made } => self.write_to_staging(&dir.0, made, artifacts),
+            Target::InPlace { dirs, changed, layout_changed } => {
+                self.compare_with_out(dirs, changed, layout_changed, artifacts)
+            }
+        };
+        if let Err(e) = result {
+            lock(&self.failed).get_or_insert(e);
+        }
+    }
+
+    /// Puts the output in place once every artifact was given: the staging
+    /// directory, with its manifest, swapped in for OUT, or OUT's changed
+    /// files rewritten (the manifest first and last, see the module's docs).
+    pub fn finish(self) -> Result<Finished, Refusal> {
+        if let Some((path, reason)) = lock(&self.refused).take() {
+            return Err(path_refusal(&path, reason));
+        }
+        if let Some(e) = lock(&self.failed).take() {
+            return Err(Refusal::io("write", &self.out, e));
+        }
+        let hashed = std::mem::take(&mut *lock(&self.hashed));
+        let produced: std::collections::HashMap<String, String> = hashed.into_iter().collect();
+        let removed = |previous: &Option<Manifest>| {
+            previous.as_ref().map_or(0, |m| m.keys().filter(|p| !produced.contains_key(p.as_str())).count())
+        };
+        match &self.target {
+            Target::Staging { dir, .. } => {
+                let entries = produced.iter().map(|(path, hash)| (path.as_str(), Some(hash.as_str())));
+                write_new_file(&dir.0.join(MANIFEST), manifest_text(entries).as_bytes(), 0o644)
+                    .and_then(|_| swap_into_place(&dir.0, &self.out))
+                    .map_err(|e| Refusal::io("write", &self.out, e))?;
+                Ok(Finished::Written(Written {
+                    changed: produced.len(),
+                    unchanged: 0,
+                    removed: removed(&self.previous),
+                }))
+            }
+            Target::InPlace { dirs, changed, layout_changed } => {
+                if layout_changed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return self.again();
+                }
+                let previous = self.previous.as_ref().expect("an in-place write has a previous manifest");
+                let mut changed = std::mem::take(&mut *lock(changed));
+                changed.sort_by(|a, b| a.path.cmp(&b.path));
+                let dirs = std::mem::take(&mut *lock(dirs));
+                match update_in_place(&self.out, previous, &produced, &changed, &dirs) {
+                    Ok(written) => Ok(Finished::Written(written)),
+                    Err(e) => Err(Refusal::io("write", &self.out, e)),
+                }
+            }
+        }
+    }
+
+    /// This writer's lock and previous manifest, with a fresh staging directory.
+    fn again(self) -> Result<Finished, Refusal> {
+        let target = Target::staging(&self.out)?;
+        Ok(Finished::Again(Box::new(BuildWriter {
+            target,
+            claimed: Default::default(),
+            hashed: Default::default(),
+            refused: Default::default(),
+            failed: Default::default(),
+            ..self
+        })))
+    }
+
+    fn has_failed(&self) -> bool {
+        lock(&self.failed).is_some()
+    }
+
+    /// Checks the batch's paths as [`check_artifact_paths`] does, across
+    /// batches; false when one is refused.
+    fn claim_paths(&self, artifacts: &[Artifact]) -> bool {
+        let mut refusals = Vec::new();
+        {
+            let mut claimed = lock(&self.claimed);
+            for artifact in artifacts {
+                let path = artifact.path.as_str();
+                if let Some(reason) = path_fault(path) {
+                    refusals.push((path.to_string(), reason));
+                    continue;
+                }
+                match claimed.entry(path.to_lowercase()) {
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(path.to_string());
+                    }
+                    // The greater of two is the one "produced twice", as in a sorted output.
+                    std::collections::hash_map::Entry::Occupied(mut first) => {
+                        let (least, greater) = order_pair(first.get().clone(), path.to_string());
+                        first.insert(least);
+                        refusals.push((greater, "is produced twice"));
+                    }
+                }
+            }
+        }
+        let Some(least) = refusals.into_iter().min() else { return true };
+        let mut refused = lock(&self.refused);
+        if refused.as_ref().is_none_or(|current| least < *current) {
+            *refused = Some(least);
+        }
+        false
+    }
+
+    /// Creates the batch's directories (each once across batches) and files
+    /// in the staging directory `dir`, the files in parallel, hashing each.
+    fn write_to_staging(
+        &self,
+        dir: &Path,
+        made: &std::sync::Mutex<std::collections::BTreeSet<String>>,
+        artifacts: &[Artifact],
+    ) -> io::Result<()> {
+        use rayon::prelude::*;
+        {
+            let mut made = lock(made);
+            for sub in directories(artifacts.iter().map(|a| a.path.as_str())) {
+                if !made.contains(sub) {
+                    fs::create_dir(dir.join(sub))?;
+                    made.insert(sub.to_string());
+                }
+            }
+        }
+        let hashed: Vec<(String, String)> = artifacts
+            .par_iter()
+            .map(|artifact| {
+                write_new_file(&dir.join(&artifact.path), artifact.contents.as_bytes(), 0o644)?;
+                Ok((artifact.path.clone(), sha256_hex(artifact.contents.as_bytes())))
+            })
+            .collect::<io::Result<_>>()?;
+        lock(&self.hashed).extend(hashed);
+        Ok(())
+    }
+
+    /// Compares the batch with OUT: the artifacts whose hash the previous
+    /// manifest does not record, or whose file has another length (one stat
+    /// each, in parallel), are kept to be written.
+    fn compare_with_out(
+        &self,
+        dirs: &std::sync::Mutex<std::collections::BTreeSet<String>>,
+        changed: &std::sync::Mutex<Vec<Artifact>>,
+        layout_changed: &std::sync::atomic::AtomicBool,
+        artifacts: &[Artifact],
+    ) -> io::Result<()> {
+        use rayon::prelude::*;
+        let previous = self.previous.as_ref().expect("an in-place write has a previous manifest");
+        {
+            let mut dirs = lock(dirs);
+            for artifact in artifacts {
+                if !plain_directories(&self.out, &artifact.path, &mut dirs)? {
+                    layout_changed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(());
+                }
+            }
+        }
+        let compared: Vec<(String, String, bool)> = artifacts
+            .par_iter()
+            .map(|artifact| {
+                let length = match on_disk(&self.out.join(&artifact.path))? {
+                    OnDisk::File(length) => Some(length),
+                    OnDisk::Missing => None,
+                    OnDisk::Other => {
+                        layout_changed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        None
+                    }
+                };
+                let hash = sha256_hex(artifact.contents.as_bytes());
+                let recorded = previous.get(&artifact.path).and_then(|h| h.as_deref());
+                let same = recorded == Some(hash.as_str()) && length == Some(artifact.contents.len() as u64);
+                Ok((artifact.path.clone(), hash, same))
+            })
+            .collect::<io::Result<_>>()?;
+        let mut kept = Vec::new();
+        for (artifact, (_, _, same)) in artifacts.iter().zip(&compared) {
+            if !same {
+                kept.push(artifact.clone());
+            }
+        }
+        lock(changed).extend(kept);
+        lock(&self.hashed).extend(compared.into_iter().map(|(path, hash, _)| (path, hash)));
+        Ok(())
+    }
+}
+
+impl Target {
+    /// A new staging directory beside `out`.
+    fn staging(out: &Path) -> Result<Target, Refusal> {
+        let (parent, name) = parent_and_name(out)?;
+        let dir = parent.join(format!(".{name}.meshc-new-{}-{}", std::process::id(), nanos()));
+        fs::create_dir(&dir).map_err(|e| Refusal::io("write", out, e))?;
+        Ok(Target::Staging { dir: StagingDir(dir), made: Default::default() })
+    }
+}
+
+/// The mutex's value, also after a panic elsewhere (every update is whole).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn order_pair(a: String, b: String) -> (String, String) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -116,7 +410,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// `None` when OUT holds no manifest meshc can read (then it is rebuilt
 /// whole). Entries whose path is not plain are ignored: nothing outside
 /// OUT is ever touched because a manifest said so.
-fn read_manifest(out: &Path) -> Option<std::collections::BTreeMap<String, Option<String>>> {
+fn read_manifest(out: &Path) -> Option<Manifest> {
     let path = out.join(MANIFEST);
     let metadata = fs::symlink_metadata(&path).ok()?;
     if !metadata.is_file() || metadata.len() > MAX_MANIFEST_BYTES {
@@ -149,48 +443,22 @@ fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Rewrites the changed artifacts of a meshc-built OUT and removes the
-/// ones no longer produced. `Ok(None)`: a path's place is taken by
-/// something else than a file in a plain directory (the layout changed,
-/// or someone put a symlink or directory there); nothing was changed, and
-/// the caller rebuilds OUT whole.
+/// Rewrites the `changed` artifacts (sorted by path) of a meshc-built OUT
+/// and removes the ones no longer produced; `hashes` holds every artifact's.
+/// `dirs`: OUT's directories, checked plain. The caller has made sure no
+/// path's place is taken by something else than a file in a plain
+/// directory (else OUT is rewritten whole).
 fn update_in_place(
     out: &Path,
-    previous: &std::collections::BTreeMap<String, Option<String>>,
-    artifacts: &[Artifact],
-    hashes: &std::collections::HashMap<&str, String>,
-) -> io::Result<Option<Written>> {
-    let mut sorted: Vec<&Artifact> = artifacts.iter().collect();
-    sorted.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut dirs = std::collections::BTreeSet::new();
-    for artifact in &sorted {
-        if !plain_directories(out, &artifact.path, &mut dirs)? {
-            return Ok(None);
-        }
-    }
-    // One stat per artifact, tens of thousands of them: in parallel.
-    let on_disk: Vec<OnDisk> = {
-        use rayon::prelude::*;
-        sorted.par_iter().map(|a| on_disk(&out.join(&a.path))).collect::<io::Result<_>>()?
-    };
-    let mut changed = Vec::new();
-    for (artifact, on_disk) in sorted.iter().zip(on_disk) {
-        let path = artifact.path.as_str();
-        let length = match on_disk {
-            OnDisk::File(length) => Some(length),
-            OnDisk::Missing => None,
-            OnDisk::Other => return Ok(None),
-        };
-        let recorded = previous.get(path).and_then(|h| h.as_deref());
-        let same = recorded == Some(hashes[path].as_str()) && length == Some(artifact.contents.len() as u64);
-        if !same {
-            changed.push(*artifact);
-        }
-    }
+    previous: &Manifest,
+    hashes: &std::collections::HashMap<String, String>,
+    changed: &[Artifact],
+    dirs: &std::collections::BTreeSet<String>,
+) -> io::Result<Written> {
     let removed: Vec<&String> = previous.keys().filter(|p| !hashes.contains_key(p.as_str())).collect();
-    let unchanged = artifacts.len() - changed.len();
+    let unchanged = hashes.len() - changed.len();
     if changed.is_empty() && removed.is_empty() && previous.values().all(Option::is_some) {
-        return Ok(Some(Written { changed: 0, unchanged, removed: 0 }));
+        return Ok(Written { changed: 0, unchanged, removed: 0 });
     }
     // What is about to change loses its hash first (see the module's docs).
     let changing: std::collections::HashSet<&str> = changed.iter().map(|a| a.path.as_str()).collect();
@@ -224,10 +492,10 @@ fn update_in_place(
             _ => {}
         }
     }
-    let entries = sorted.iter().map(|a| (a.path.as_str(), Some(hashes[a.path.as_str()].as_str())));
+    let entries = hashes.iter().map(|(path, hash)| (path.as_str(), Some(hash.as_str())));
     replace_file(&out.join(MANIFEST), manifest_text(entries).as_bytes())?;
-    remove_stale_files(out, &dirs);
-    Ok(Some(Written { changed: changed.len(), unchanged, removed: removed_count }))
+    remove_stale_files(out, dirs);
+    Ok(Written { changed: changed.len(), unchanged, removed: removed_count })
 }
 
 /// What an artifact's path holds in the output.
@@ -327,21 +595,30 @@ pub fn check_artifact_paths(artifacts: &[Artifact]) -> Result<(), Refusal> {
     let mut seen = std::collections::HashSet::new();
     for artifact in artifacts {
         let path = artifact.path.as_str();
-        let reason = if !is_plain_relative(path) {
-            "is not a plain relative path"
-        } else if path == MANIFEST {
-            "is the manifest's name"
-        } else if !seen.insert(path.to_lowercase()) {
-            "is produced twice"
-        } else {
-            continue;
-        };
-        return Err(Refusal {
-            message: format!("refusing to write the artifact path {path:?}: it {reason}"),
-            help: Some("this is a meshc bug: please report it with the spec".into()),
-        });
+        let fault = path_fault(path).or_else(|| (!seen.insert(path.to_lowercase())).then_some("is produced twice"));
+        if let Some(reason) = fault {
+            return Err(path_refusal(path, reason));
+        }
     }
     Ok(())
+}
+
+/// What is wrong with `path` on its own, if anything.
+fn path_fault(path: &str) -> Option<&'static str> {
+    if !is_plain_relative(path) {
+        Some("is not a plain relative path")
+    } else if path == MANIFEST {
+        Some("is the manifest's name")
+    } else {
+        None
+    }
+}
+
+fn path_refusal(path: &str, reason: &str) -> Refusal {
+    Refusal {
+        message: format!("refusing to write the artifact path {path:?}: it {reason}"),
+        help: Some("this is a meshc bug: please report it with the spec".into()),
+    }
 }
 
 /// `a/b.yaml`: `/`-separated normal components, nothing else.
@@ -478,22 +755,6 @@ fn parent_and_name(out: &Path) -> Result<(PathBuf, String), Refusal> {
 
 fn nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
-}
-
-/// Writes every artifact into the new directory `dir`, then the manifest:
-/// the directories first, each created once, then the files in parallel
-/// (tens of thousands of them: creating them is most of a build's time).
-fn write_all(dir: &Path, artifacts: &[Artifact], hashes: &std::collections::HashMap<&str, String>) -> io::Result<()> {
-    use rayon::prelude::*;
-    fs::create_dir(dir)?;
-    for sub in directories(artifacts.iter().map(|a| a.path.as_str())) {
-        fs::create_dir(dir.join(sub))?;
-    }
-    artifacts.par_iter().try_for_each(|artifact| {
-        write_new_file(&dir.join(&artifact.path), artifact.contents.as_bytes(), 0o644).map(drop)
-    })?;
-    let entries = artifacts.iter().map(|a| (a.path.as_str(), Some(hashes[a.path.as_str()].as_str())));
-    write_new_file(&dir.join(MANIFEST), manifest_text(entries).as_bytes(), 0o644).map(drop)
 }
 
 /// The directories the `/`-separated `paths` lie in, each once, every
@@ -941,6 +1202,95 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(out.join(&changed[5].path)).unwrap(), "five");
         assert_eq!(fs::read_to_string(out.join("new/deeper/g.yaml")).unwrap(), "g");
+    }
+
+    /// Writes `batches` to `out` one after the other as `meshc build` does.
+    fn write_batches(out: &Path, workspace: &Path, batches: &[Vec<Artifact>]) -> Result<Written, Refusal> {
+        let mut writer = BuildWriter::open(out, workspace)?;
+        loop {
+            batches.iter().for_each(|batch| writer.add(batch));
+            match writer.finish()? {
+                Finished::Written(written) => return Ok(written),
+                Finished::Again(again) => writer = *again,
+            }
+        }
+    }
+
+    #[test]
+    fn batches_in_any_order_make_the_same_output_and_manifest() {
+        let (root, workspace, _) = dirs();
+        let batches = [
+            vec![with("envoy/a.yaml", "a"), with("envoy/sub/b.yaml", "b")],
+            vec![with("envoy/c.yaml", "c"), with("istio/d.yaml", "d")],
+            vec![with("site/index.html", "e")],
+        ];
+        let mut manifests = Vec::new();
+        for (i, order) in [[0, 1, 2], [2, 1, 0], [1, 2, 0]].iter().enumerate() {
+            let out = root.path().join(format!("out{i}"));
+            let ordered: Vec<Vec<Artifact>> = order.iter().map(|&b| batches[b].clone()).collect();
+            assert_eq!(write_batches(&out, &workspace, &ordered).unwrap().changed, 5);
+            assert_eq!(fs::read_to_string(out.join("envoy/sub/b.yaml")).unwrap(), "b");
+            manifests.push(fs::read(out.join(MANIFEST)).unwrap());
+            // A rebuild, batches in yet another order: nothing to write.
+            let reversed: Vec<Vec<Artifact>> = ordered.into_iter().rev().collect();
+            assert_eq!(write_batches(&out, &workspace, &reversed).unwrap().unchanged, 5);
+            assert_eq!(fs::read(out.join(MANIFEST)).unwrap(), manifests[i]);
+        }
+        assert!(manifests.windows(2).all(|pair| pair[0] == pair[1]));
+    }
+
+    #[test]
+    fn paths_colliding_across_batches_are_refused_the_same_way_whatever_the_order_and_nothing_is_written() {
+        let (root, workspace, out) = dirs();
+        let first = [vec![with("envoy/A.yaml", "1"), with("envoy/b.yaml", "2")], vec![with("envoy/a.yaml", "3")]];
+        let mut messages = Vec::new();
+        for batches in [first.to_vec(), first.iter().rev().cloned().collect()] {
+            let refusal = write_batches(&out, &workspace, &batches).unwrap_err();
+            messages.push(refusal.message);
+            assert!(!out.exists(), "a refused new output was written");
+            let left: Vec<_> = fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(left, ["ws"], "the staging directory or the lock was left");
+        }
+        assert_eq!(messages[0], messages[1]);
+        assert!(messages[0].contains("\"envoy/a.yaml\": it is produced twice"), "{}", messages[0]);
+        // Over a built OUT, the same refusal leaves OUT as it was.
+        write_build(&out, &workspace, &[with("keep.yaml", "k")]).unwrap();
+        assert!(write_batches(&out, &workspace, &first).is_err());
+        assert_eq!(fs::read_to_string(out.join("keep.yaml")).unwrap(), "k");
+        assert!(!out.join("envoy").exists());
+    }
+
+    #[test]
+    fn a_writer_dropped_unfinished_leaves_out_as_it_was() {
+        let (root, workspace, out) = dirs();
+        let writer = BuildWriter::open(&out, &workspace).unwrap();
+        writer.add(&[with("a.yaml", "a")]);
+        drop(writer);
+        assert!(!out.exists());
+        let left: Vec<_> = fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["ws"]);
+        write_build(&out, &workspace, &[with("a.yaml", "a")]).unwrap();
+        let writer = BuildWriter::open(&out, &workspace).unwrap();
+        writer.add(&[with("a.yaml", "changed"), with("b.yaml", "b")]);
+        drop(writer);
+        assert_eq!(fs::read_to_string(out.join("a.yaml")).unwrap(), "a");
+        assert!(!out.join("b.yaml").exists());
+    }
+
+    #[test]
+    fn a_layout_changed_under_a_path_rewrites_out_whole_from_the_batches_given_again() {
+        let (_root, workspace, out) = dirs();
+        write_build(&out, &workspace, &[with("envoy/a.yaml", "a"), with("b.yaml", "b")]).unwrap();
+        // Someone made a file's place a directory.
+        fs::remove_file(out.join("b.yaml")).unwrap();
+        fs::create_dir(out.join("b.yaml")).unwrap();
+        let batches = [vec![with("envoy/a.yaml", "a")], vec![with("b.yaml", "b2")]];
+        assert_eq!(
+            write_batches(&out, &workspace, &batches).unwrap(),
+            Written { changed: 2, unchanged: 0, removed: 0 }
+        );
+        assert_eq!(fs::read_to_string(out.join("b.yaml")).unwrap(), "b2");
+        assert_eq!(fs::read_to_string(out.join("envoy/a.yaml")).unwrap(), "a");
     }
 
     #[test]

@@ -169,7 +169,41 @@ pub struct Backend {
     /// Its documentation, relative to `docs/backends/`.
     pub page: &'static str,
     /// The artifacts; settings it cannot express go to the `Vec`.
-    pub emit: fn(&Model, &SchemaIndex, &Options, &mut Vec<Unexpressed>) -> Vec<Artifact>,
+    pub emit: Emit,
+}
+
+/// How a backend hands over its artifacts.
+#[derive(Clone, Copy)]
+pub enum Emit {
+    /// All at once.
+    Whole(fn(&Model, &SchemaIndex, &Options, &mut Vec<Unexpressed>) -> Vec<Artifact>),
+    /// Part by part, as each is made (the backends whose output runs to
+    /// hundreds of MB for a large mesh: a proxy's files, a page), so a
+    /// writer never holds the whole output.
+    Parts(fn(&Model, &SchemaIndex, &Options, &mut Vec<Unexpressed>, Parts<'_>)),
+}
+
+/// Where a backend of [`Emit::Parts`] hands each part: its number (its
+/// place in the backend's output: parts are numbered in a fixed order and
+/// may come in any) and its artifacts. Called from any thread.
+pub type Parts<'a> = &'a (dyn Fn(usize, Vec<Artifact>) + Sync);
+
+impl Emit {
+    /// Runs the backend, handing its output to `receive` as [`Parts`]
+    /// (a whole output is part 0).
+    fn run(
+        self,
+        model: &Model,
+        schemas: &SchemaIndex,
+        options: &Options,
+        unexpressed: &mut Vec<Unexpressed>,
+        receive: Parts<'_>,
+    ) {
+        match self {
+            Emit::Whole(emit) => receive(0, emit(model, schemas, options, unexpressed)),
+            Emit::Parts(emit) => emit(model, schemas, options, unexpressed, receive),
+        }
+    }
 }
 
 impl Backend {
@@ -192,203 +226,203 @@ pub static BACKENDS: &[Backend] = &[
         engine: "alertmanager",
         description: "The Alertmanager configuration (`alertmanager/alertmanager.yml`, monitored meshes): a webhook receiver per `receiver`, routes by the labels of each `match`, the default receiver at the root.",
         page: "alertmanager.md",
-        emit: alertmanager::emit,
+        emit: Emit::Whole(alertmanager::emit),
     },
     Backend {
         name: "api-versions",
         engine: "api_versions",
         description: "The API compatibility report (`versions/compatibility.json`): per versioned API, its versions with selector, schema, deployment and lifecycle, who uses and serves each, and each deprecated version's migration path.",
         page: "api-versions.md",
-        emit: api_versions::emit,
+        emit: Emit::Whole(api_versions::emit),
     },
     Backend {
         name: "cert-manager",
         engine: "kubernetes",
         description: "cert-manager resources issuing each workload's SPIFFE certificate: a ClusterIssuer and a Certificate per service and gateway (meshes with mtls).",
         page: "cert-manager.md",
-        emit: kubernetes::cert_manager::emit,
+        emit: Emit::Whole(kubernetes::cert_manager::emit),
     },
     Backend {
         name: "compliance-report",
         engine: "compliance",
         description: "The compliance report (`compliance/report.json`, meshes with rules or data classes): every compliance rule with its control reference and each subject it judged (passed, failed, suppressed with reason and expiry, where declared), and the data classes with their holders and labels.",
         page: "compliance.md",
-        emit: compliance::report::emit,
+        emit: Emit::Whole(compliance::report::emit),
     },
     Backend {
         name: "contracts-load",
         engine: "contracts",
         description: "The load-test plan (`load/plan.json`, format `meshc-load/1`): every route and call with a declared `load`, its request, and the objectives, rate limits, circuit breaker and retry amplification that must hold under it, each naming its spec line; `meshc-runtime up OUT --load` runs it.",
         page: "contracts-load.md",
-        emit: contracts::load::emit,
+        emit: Emit::Whole(contracts::load::emit),
     },
     Backend {
         name: "contracts-plan",
         engine: "contracts",
         description: "Contract test plans (`contracts/providers/NAME.json`, `contracts/consumers/NAME.json`, format `meshc-contracts/2`): every call's and route's implicit contract and examples, every topic's example events; and a mock-provider config per provider (`contracts/mocks/NAME.json`).",
         page: "contracts.md",
-        emit: contracts::plan::emit,
+        emit: Emit::Parts(contracts::plan::emit),
     },
     Backend {
         name: "contracts-probes",
         engine: "contracts",
         description: "The penetration-probe plan (`probes/plan.json`, format `meshc-probes/1`): the attacks the spec implies on every authenticated route, service authorization, rate limit, validated route and gateway listener, each naming the spec line it tests; `meshc-runtime up OUT --probe` runs it.",
         page: "contracts-probes.md",
-        emit: contracts::probes::emit,
+        emit: Emit::Whole(contracts::probes::emit),
     },
     Backend {
         name: "envoy-gateway",
         engine: "envoy",
         description: "An Envoy v3 bootstrap per gateway: listeners, routes, clusters, filters, local replies.",
         page: "envoy.md",
-        emit: envoy::gateway::emit,
+        emit: Emit::Whole(envoy::gateway::emit),
     },
     Backend {
         name: "envoy-local-mesh",
         engine: "envoy",
         description: "The plan of `meshc-runtime up` (`runtime/local-mesh.json`): per proxy its config and, by name, the listeners others reach and the clusters towards its own host (app, admin, helpers); per service its identity and every address of each port; the helpers (validators, token exchangers, GraphQL gateways) with their configs.",
         page: "local-mesh.md",
-        emit: envoy::local_mesh::emit,
+        emit: Emit::Whole(envoy::local_mesh::emit),
     },
     Backend {
         name: "envoy-ratelimit",
         engine: "envoy",
         description: "A config per gateway with global rate limits for the reference rate limit service (envoyproxy/ratelimit): its domain and descriptors.",
         page: "envoy.md#end-user-security",
-        emit: envoy::ratelimit::emit,
+        emit: Emit::Whole(envoy::ratelimit::emit),
     },
     Backend {
         name: "envoy-sidecar",
         engine: "envoy",
         description: "An Envoy v3 bootstrap per service: an inbound listener per port to the app (HTTP or TCP; mTLS, authorization), outbound routes with timeouts, retries and traffic rules, a local listener per TCP callee, clusters with the callees' traffic policies.",
         page: "envoy.md#sidecars",
-        emit: envoy::sidecar::emit,
+        emit: Emit::Parts(envoy::sidecar::emit),
     },
     Backend {
         name: "event-bus",
         engine: "runtime",
         description: "The config of the runtime's EventBus (`runtime/event-bus.json`): NATS and RabbitMQ brokers, topics with their schema versions (Avro and JSON Schema texts, protobuf messages with their descriptor sets), each service's producers and consumers (filters, delivery, retries, dead letters).",
         page: "../runtime.md#event-bus",
-        emit: runtime::event_bus::emit,
+        emit: Emit::Whole(runtime::event_bus::emit),
     },
     Backend {
         name: "grafana-dashboards",
         engine: "grafana",
         description: "Grafana dashboards (`grafana/dashboards/*.json`, monitored meshes): per service (RED of its inbound traffic and calls, SLO burn rates and budget left, instance health), per gateway (RED and SLOs per route), an overview (RED at a glance, SLOs burning, alerts firing).",
         page: "grafana.md",
-        emit: grafana::dashboards::emit,
+        emit: Emit::Whole(grafana::dashboards::emit),
     },
     Backend {
         name: "grafana-provisioning",
         engine: "grafana",
         description: "Grafana provisioning (`grafana/provisioning/`, monitored meshes): a file provider for the dashboards and the Prometheus data source they default to.",
         page: "grafana.md#provisioning",
-        emit: grafana::provisioning::emit,
+        emit: Emit::Whole(grafana::provisioning::emit),
     },
     Backend {
         name: "graphql-gateway",
         engine: "runtime",
         description: "Configs for `meshc-runtime graphql`: composed GraphQL APIs with each root field's upstream call.",
         page: "graphql-gateway.md",
-        emit: runtime::graphql_gateway::emit,
+        emit: Emit::Whole(runtime::graphql_gateway::emit),
     },
     Backend {
         name: "health-monitor",
         engine: "runtime",
         description: "The config of `meshc-runtime health` (`runtime/health.json`): per service with a health check, its probe (HTTP path and accepted statuses, gRPC health service name, TCP), schedule (interval, jitter, timeout, start period), thresholds and the instances to probe.",
         page: "../runtime.md#health-monitor",
-        emit: runtime::health_monitor::emit,
+        emit: Emit::Whole(runtime::health_monitor::emit),
     },
     Backend {
         name: "istio",
         engine: "istio",
         description: "Istio resources per service and gateway: ServiceEntry, DestinationRule (traffic policy, subsets), VirtualService (callers' timeouts, retries, traffic rules), Gateway, PeerAuthentication and AuthorizationPolicy (mTLS, authorization, JWT).",
         page: "istio.md",
-        emit: istio::emit,
+        emit: Emit::Parts(istio::emit),
     },
     Backend {
         name: "kafka",
         engine: "kafka",
         description: "Per Kafka broker: the topics to create (CreateTopics: partitions, replication factor, retention, cleanup policy, min in-sync replicas) and the ACLs producers and consumers need.",
         page: "kafka.md",
-        emit: kafka::emit,
+        emit: Emit::Whole(kafka::emit),
     },
     Backend {
         name: "kubernetes",
         engine: "kubernetes",
         description: "A Kubernetes Service per service with a cluster DNS address, a port per service port, each targeting its sidecar's inbound port for it.",
         page: "kubernetes.md",
-        emit: kubernetes::emit,
+        emit: Emit::Whole(kubernetes::emit),
     },
     Backend {
         name: "nats",
         engine: "nats",
         description: "Per NATS broker: a JetStream StreamConfig per stream (subjects, retention, limits, storage, replicas, duplicate window) and a ConsumerConfig per consumer group (acks, ack wait, backoff, delivery bound, filters).",
         page: "nats.md",
-        emit: nats::emit,
+        emit: Emit::Whole(nats::emit),
     },
     Backend {
         name: "opentelemetry-collector",
         engine: "opentelemetry",
         description: "The OpenTelemetry Collector's config (`opentelemetry/collector.yaml`) for the mesh's `tracing` block: an OTLP receiver where the proxies send spans, a batch processor, the spec's exporters.",
         page: "opentelemetry.md",
-        emit: opentelemetry::collector::emit,
+        emit: Emit::Whole(opentelemetry::collector::emit),
     },
     Backend {
         name: "prometheus-rules",
         engine: "prometheus",
         description: "Prometheus rules (`prometheus/rules/meshc-red.yml` and `meshc.yml`, monitored meshes): RED recording rules per gateway route, call and service, the spec's threshold alerts, and per SLO its error ratios, budget left and multi-window multi-burn-rate alerts.",
         page: "prometheus.md",
-        emit: prometheus::rules::emit,
+        emit: Emit::Whole(prometheus::rules::emit),
     },
     Backend {
         name: "prometheus-scrape",
         engine: "prometheus",
         description: "The Prometheus configuration (`prometheus/prometheus.yml`, monitored meshes): a scrape job per gateway and sidecar on its metrics listener, the rule file, the Alertmanager.",
         page: "prometheus.md#scrape-config",
-        emit: prometheus::scrape::emit,
+        emit: Emit::Whole(prometheus::scrape::emit),
     },
     Backend {
         name: "prometheus-tests",
         engine: "prometheus",
         description: "promtool unit tests of the emitted rules (`prometheus/tests/meshc.test.yml`): per alert, Envoy series that fire it and healthy ones that fire nothing; per SLO, a fast and a slow burn.",
         page: "prometheus.md#rule-tests",
-        emit: prometheus::tests::emit,
+        emit: Emit::Whole(prometheus::tests::emit),
     },
     Backend {
         name: "rabbitmq",
         engine: "rabbitmq",
         description: "Per RabbitMQ broker: a definitions file for `rabbitmqctl import_definitions`: an exchange per stream, a queue per consumer group with its bindings, a policy per queue (limits, delivery limit, dead-letter exchange).",
         page: "rabbitmq.md",
-        emit: rabbitmq::emit,
+        emit: Emit::Whole(rabbitmq::emit),
     },
     Backend {
         name: "request-validator",
         engine: "runtime",
         description: "Rules for `meshc-runtime validator`: validating routes with their OpenAPI request shapes.",
         page: "request-validator.md",
-        emit: runtime::request_validator::emit,
+        emit: Emit::Whole(runtime::request_validator::emit),
     },
     Backend {
         name: "schema-registry",
         engine: "schema_registry",
         description: "Per topic: its schema-registry subject (Confluent REST payloads): the compatibility level and every schema version, under the topic's subject naming.",
         page: "schema-registry.md",
-        emit: schema_registry::emit,
+        emit: Emit::Whole(schema_registry::emit),
     },
     Backend {
         name: "site",
         engine: "site",
         description: "The documentation site (`site/`, static HTML that works from file://): a catalog with search, a page per service (its APIs' operations and types from their schemas, calls in and out, events, who may call it, SLOs, alerts, versions), topology diagrams as SVG (call graph with retry amplification, event flow, route maps), the security posture, versions, a runbook per alert.",
         page: "site.md",
-        emit: site::emit,
+        emit: Emit::Parts(site::emit),
     },
     Backend {
         name: "token-exchange",
         engine: "runtime",
         description: "Configs for `meshc-runtime token-exchange`: per service and token exchange, the STS and the audiences its calls exchange the user's token for.",
         page: "../runtime.md#token-exchange",
-        emit: runtime::token_exchange::emit,
+        emit: Emit::Whole(runtime::token_exchange::emit),
     },
 ];
 
@@ -403,23 +437,52 @@ pub struct Emitted {
 
 /// Every backend's artifacts and what they could not express.
 pub fn emit_all(model: &Model, schemas: &SchemaIndex, options: &Options) -> Emitted {
-    let outputs: Vec<(Vec<Artifact>, Vec<Unexpressed>)> = BACKENDS
+    let parts = std::sync::Mutex::new(Vec::new());
+    let unexpressed = emit_each(model, schemas, options, &|part| {
+        parts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(part);
+    });
+    let mut parts = parts.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // In [`BACKENDS`] and part order before the (stable) sort by path, whichever came first.
+    parts.sort_by_key(|p| (p.backend, p.part));
+    let mut artifacts: Vec<Artifact> = parts.into_iter().flat_map(|p| p.artifacts).collect();
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    Emitted { artifacts, unexpressed }
+}
+
+/// Part of one backend's output, as [`emit_each`] hands it over.
+pub struct Part {
+    /// The backend's index in [`BACKENDS`].
+    pub backend: usize,
+    /// Its number among the backend's parts (see [`Parts`]).
+    pub part: usize,
+    pub artifacts: Vec<Artifact>,
+}
+
+/// Runs the backends in parallel and hands their artifacts to `receive`
+/// as they are made: each backend's whole output as it finishes, or part
+/// by part ([`Emit::Parts`]), on the thread that made them, in no fixed
+/// order. A caller that writes them as they come never holds the whole
+/// output (hundreds of MB for a large mesh). Returns what the backends
+/// could not express, in [`BACKENDS`] order, then each backend's.
+pub fn emit_each(
+    model: &Model,
+    schemas: &SchemaIndex,
+    options: &Options,
+    receive: &(dyn Fn(Part) + Sync),
+) -> Vec<Unexpressed> {
+    let unexpressed: Vec<Vec<Unexpressed>> = BACKENDS
         .par_iter()
-        .filter(|b| options.runs(b))
-        .map(|b| {
+        .enumerate()
+        .filter(|(_, b)| options.runs(b))
+        .map(|(backend, b)| {
             let mut unexpressed = Vec::new();
-            let artifacts = (b.emit)(model, schemas, options, &mut unexpressed);
+            let part = |part, artifacts| receive(Part { backend, part, artifacts });
+            b.emit.run(model, schemas, options, &mut unexpressed, &part);
             unexpressed.iter_mut().for_each(|u| u.backend = b.name);
-            (artifacts, unexpressed)
+            unexpressed
         })
         .collect();
-    let mut emitted = Emitted::default();
-    for (artifacts, unexpressed) in outputs {
-        emitted.artifacts.extend(artifacts);
-        emitted.unexpressed.extend(unexpressed);
-    }
-    emitted.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-    emitted
+    unexpressed.into_iter().flatten().collect()
 }
 
 /// Each topic's consumers (by [`crate::model::TopicId`] index), in

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 
 use crate::base::Spanned;
-use crate::emit::{Artifact, Options, Unexpressed};
+use crate::emit::{Artifact, Options, Parts, Unexpressed};
 use crate::model::api_versions::{ApiVersion, VersionSelector};
 use crate::model::contracts::{Consumer, ContractUse, EventExample, Example, JsonText, MatchRule, Pair};
 use crate::model::traffic::Probe;
@@ -253,7 +253,7 @@ struct Answer<'a> {
     response: Response<'a>,
 }
 
-pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>, parts: Parts<'_>) {
     let uses = model.contract_uses();
     let mut interactions = Vec::new();
     for used in &uses {
@@ -261,7 +261,12 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     }
     let messages: Vec<(TopicId, Message)> =
         model.event_examples().map(|(topic, example)| (topic, message(model, topic, example))).collect();
-    let mut artifacts = Vec::new();
+    // A part per file, numbered in the order made: each is written while the next is serialized.
+    let mut made = 0;
+    let mut part = |artifact: Artifact| {
+        parts(made, vec![artifact]);
+        made += 1;
+    };
     // Providers and consumers by name: BTreeMap for a stable order.
     let mut providers: BTreeMap<&str, (ServiceId, Vec<&Interaction>, Vec<&Message>)> = BTreeMap::new();
     let mut consumers: BTreeMap<String, (Consumer, Vec<&Interaction>, Vec<&Message>)> = BTreeMap::new();
@@ -309,9 +314,9 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             role: "provider",
             subject: name.to_string(),
         };
-        artifacts.push(json(format!("contracts/providers/{name}.json"), &plan, service.name.span));
+        part(json(format!("contracts/providers/{name}.json"), &plan, service.name.span));
         if let Some(mock) = mock(model, *id, interactions, files) {
-            artifacts.push(json(format!("contracts/mocks/{name}.json"), &mock, service.name.span));
+            part(json(format!("contracts/mocks/{name}.json"), &mock, service.name.span));
         }
     }
     for (name, (consumer, interactions, messages)) in consumers {
@@ -330,10 +335,9 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             role: "consumer",
             subject: name,
         };
-        artifacts.push(json(format!("contracts/consumers/{file}.json"), &plan, origin));
+        part(json(format!("contracts/consumers/{file}.json"), &plan, origin));
     }
-    artifacts.extend(descriptors.into_artifacts());
-    artifacts
+    descriptors.into_artifacts().for_each(part);
 }
 
 /// Each proto file's descriptor as an artifact of its own, which plans and

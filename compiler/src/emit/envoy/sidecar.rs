@@ -40,7 +40,7 @@ use super::{
     upstream_cluster, versioned_routes, weighted_versions, CUSTOM_RESPONSE,
 };
 use crate::emit::stats::grpc_operation;
-use crate::emit::{Artifact, Options, Unexpressed};
+use crate::emit::{Options, Parts, Unexpressed};
 use crate::model::identity::MtlsMode;
 use crate::model::traffic::FallbackKind;
 use crate::model::values::Operation;
@@ -52,17 +52,22 @@ pub fn emit(
     schemas: &SchemaIndex,
     options: &Options,
     unexpressed: &mut Vec<Unexpressed>,
-) -> Vec<Artifact> {
+    parts: Parts<'_>,
+) {
     super::tracing::unexpressed(model, "the sidecars", unexpressed);
     stale_fallbacks(model, unexpressed);
+    // A part per service: its proxy's files (17 KB each), written while the others are made.
     model
         .services
         .par_iter()
+        .enumerate()
         // External services run no proxy of ours.
-        .filter(|s| s.mesh().is_some())
-        .filter_map(|s| bootstrap(model, schemas, options, s).map(|b| (s, b)))
-        .flat_map_iter(|(s, bootstrap)| super::xds::proxy_files(model, options, s.name.span, bootstrap))
-        .collect()
+        .filter(|(_, s)| s.mesh().is_some())
+        .for_each(|(index, s)| {
+            if let Some(bootstrap) = bootstrap(model, schemas, options, s) {
+                parts(index, super::xds::proxy_files(model, options, s.name.span, bootstrap));
+            }
+        });
 }
 
 /// The clusters of one bootstrap by name (listed in name order).

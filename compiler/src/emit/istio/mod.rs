@@ -57,7 +57,7 @@ mod security;
 mod telemetry;
 mod version_routes;
 
-use crate::emit::{path_template_regex, yaml, Artifact, Options, Unexpressed, VERSION_LABEL};
+use crate::emit::{path_template_regex, yaml, Artifact, Options, Parts, Unexpressed, VERSION_LABEL};
 use crate::model::traffic::{FallbackKind, HealthCheck, LoadBalancing, Probe, RetryPolicy, VersionId};
 use crate::model::values::{Duration, Operation};
 use crate::model::{
@@ -76,7 +76,7 @@ const API_VERSION: &str = "networking.istio.io/v1";
 /// Envoy's route timeout when a route sets none.
 const DEFAULT_TIMEOUT: &str = "15s";
 
-pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>) -> Vec<Artifact> {
+pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut Vec<Unexpressed>, parts: Parts<'_>) {
     fallbacks(model, unexpressed);
     // Each service's incoming calls, callers in model order, calls in spec order.
     let mut incoming: Vec<Vec<(&Service, &Call)>> = model.services.iter().map(|_| Vec::new()).collect();
@@ -85,23 +85,25 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
             incoming[call.target.value.index()].push((caller, call));
         }
     }
-    // Services in parallel (each file is built from the model alone), in model order.
+    // Services in parallel (each file is built from the model alone), a
+    // part each, numbered by service; what they cannot express in model order.
     use rayon::prelude::*;
-    let per_service: Vec<(Option<Artifact>, Vec<Unexpressed>)> = model
+    let per_service: Vec<Vec<Unexpressed>> = model
         .services
         .par_iter()
         .zip(&incoming)
-        .map(|(service, calls)| {
+        .enumerate()
+        .map(|(index, (service, calls))| {
             let mut unexpressed = Vec::new();
-            let artifact = service_file(model, schemas, service, calls, &mut unexpressed);
-            (artifact, unexpressed)
+            if let Some(artifact) = service_file(model, schemas, service, calls, &mut unexpressed) {
+                parts(index, vec![artifact]);
+            }
+            unexpressed
         })
         .collect();
+    unexpressed.extend(per_service.into_iter().flatten());
+    // The mesh's and the gateways' files: one part after the services'.
     let mut artifacts = Vec::new();
-    for (artifact, notes) in per_service {
-        artifacts.extend(artifact);
-        unexpressed.extend(notes);
-    }
     if let Some(mtls) = &model.mtls {
         artifacts.push(Artifact {
             path: "istio/mesh-mtls.yaml".to_string(),
@@ -125,7 +127,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
             origin: gateway.name.span,
         });
     }
-    artifacts
+    parts(model.services.len(), artifacts);
 }
 
 /// `istio/service-SERVICE.yaml`, unless the service gets no resource.

@@ -22,7 +22,7 @@ mod service;
 
 use askama::Template;
 
-use crate::emit::{Artifact, Options, Unexpressed};
+use crate::emit::{Artifact, Options, Parts, Unexpressed};
 use crate::model::events::{Consumer, Producer};
 use crate::model::{Amplified, GatewayId, Model, Service, ServiceId};
 use crate::schema::SchemaIndex;
@@ -30,12 +30,14 @@ use crate::schema::SchemaIndex;
 const STYLE: &str = include_str!("../../../templates/site/style.css");
 const SEARCH: &str = include_str!("../../../templates/site/search.js");
 
-pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>) -> Vec<Artifact> {
-    let Some(origin) = model.services.first().map(|s| s.name.span) else { return Vec::new() };
+pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>, parts: Parts<'_>) {
+    let Some(origin) = model.services.first().map(|s| s.name.span) else { return };
     let index = Index::new(model);
-    let mut out = Vec::new();
+    // A part per page, numbered in the order made: each is written while the next is rendered.
+    let mut made = 0;
     let mut page = |path: String, contents: String| {
-        out.push(Artifact { path: format!("site/{path}"), contents, origin });
+        parts(made, vec![Artifact { path: format!("site/{path}"), contents, origin }]);
+        made += 1;
     };
     page("style.css".into(), STYLE.to_string());
     page("search.js".into(), SEARCH.to_string());
@@ -63,7 +65,6 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     for runbook in &index.runbooks {
         page(format!("runbooks/{}.html", runbook.id), render(&runbooks::page(model, runbook, &index)));
     }
-    out
 }
 
 /// What several pages look up per service, gathered once (no scan of the
