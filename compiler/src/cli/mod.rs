@@ -205,19 +205,6 @@ enum FailOn {
     Warning,
 }
 
-/// Limits glibc's malloc to one arena, before any thread starts. With an
-/// arena per thread, what one thread frees (the compile's temporaries, a
-/// backend's parts once written) is not reused by the others and stays
-/// resident: at 10,000 services `meshc build` peaked ~55 MB higher, at the
-/// same CPU time (docs/benchmarks.md, issue 19).
-fn one_malloc_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a parameter of the allocator; no thread allocates concurrently yet.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
 /// Puts a successful build's output in place; when OUT's layout changed
 /// under an artifact's path (found only once all were compared), the
 /// backends run again to write OUT whole.
@@ -239,7 +226,6 @@ fn finish_build(
 }
 
 pub fn main() -> ExitCode {
-    one_malloc_arena();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
