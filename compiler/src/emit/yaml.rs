@@ -166,6 +166,13 @@ enum Style {
 /// How libyaml (as serde_yaml_ng drives it) writes a string in block
 /// context, for the strings the fast path writes.
 fn style(value: &str) -> Result<Style> {
+    match value.is_ascii() {
+        true => ascii_style(value),
+        false => chars_style(value),
+    }
+}
+
+fn chars_style(value: &str) -> Result<Style> {
     let mut chars = value.chars().peekable();
     let mut first = true;
     let mut previous_blank = true;
@@ -194,6 +201,37 @@ fn style(value: &str) -> Result<Style> {
         plain = false;
     }
     if !plain || resolves_to_non_string(value) {
+        Ok(Style::SingleQuoted)
+    } else {
+        Ok(Style::Plain)
+    }
+}
+
+/// [`style`] of an ASCII string, byte by byte (the sidecars' inlined
+/// descriptor sets are long base64 strings: decoding them as chars was
+/// the largest single cost of writing YAML).
+fn ascii_style(text: &str) -> Result<Style> {
+    let value = text.as_bytes();
+    let blank = |at: usize| value.get(at).is_none_or(|n| matches!(n, b' ' | b'\t' | b'\r' | b'\n'));
+    let mut plain = !value.starts_with(b"---") && !value.starts_with(b"...");
+    for (at, &c) in value.iter().enumerate() {
+        if !(b' '..=b'~').contains(&c) {
+            return Err(Unsupported);
+        }
+        let indicator = match (at, c) {
+            (0, b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%')
+            | (0, b'@' | b'`') => true,
+            (0, b'?' | b':' | b'-') => blank(at + 1),
+            (_, b':') => blank(at + 1),
+            (_, b'#') => value[at - 1] == b' ',
+            _ => false,
+        };
+        plain &= !indicator;
+    }
+    if value.starts_with(b" ") || value.ends_with(b" ") {
+        plain = false;
+    }
+    if !plain || resolves_to_non_string(text) {
         Ok(Style::SingleQuoted)
     } else {
         Ok(Style::Plain)
@@ -854,6 +892,22 @@ mod tests {
     }
 
     /// Random documents over the tricky strings (a fixed seed: the same run each time).
+    #[test]
+    fn ascii_strings_are_styled_as_the_char_by_char_rules_style_them() {
+        const ALPHABET: &[u8] = b" a0.-:?#'@\t{!";
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> =
+                texts.iter().flat_map(|t| ALPHABET.iter().map(move |&c| format!("{t}{}", c as char))).collect();
+            texts.extend(longer);
+        }
+        texts.extend(TRICKY.iter().filter(|t| t.is_ascii()).map(|t| t.to_string()));
+        for text in &texts {
+            let (fast, slow) = (ascii_style(text), chars_style(text));
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{text:?}");
+        }
+    }
+
     #[test]
     fn random_documents_are_written_as_serde_yaml_ng_writes_them() {
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
