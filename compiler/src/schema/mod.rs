@@ -695,7 +695,7 @@ struct LoadedEvent {
 type Parsed = Result<Loaded, (String, Option<Range<usize>>)>;
 
 /// A schema file after the parallel parse: loaded, or a `.proto` file
-/// waiting for [`proto::link`].
+/// waiting for [`proto::Linker`].
 enum Stage {
     /// Boxed: a `Loaded` is several times the size of an `Unlinked`.
     Loaded(Box<Loaded>),
@@ -731,44 +731,63 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
     let allowed = readable_roots(model, sources.root());
     let refused: Vec<bool> =
         model.schemas.iter().map(|r| refuse_location(fs, r, &allowed, sources.root(), sink)).collect();
-    let staged: Vec<std::io::Result<(String, Result<Stage, ParseError>)>> = model
-        .schemas
-        .par_iter()
-        .zip(&refused)
-        .map(|(r, &refused)| {
-            let text = read_unless(fs, refused, &r.path, r.format)?;
-            if let Some(at) = depth::too_deep(&text, r.format) {
-                return Ok((text, Err(ParseError::TooDeep(at))));
+    let stage_one = |(r, &refused): (&SchemaRef, &bool)| -> Staged {
+        let text = read_unless(fs, refused, &r.path, r.format)?;
+        if let Some(at) = depth::too_deep(&text, r.format) {
+            return Ok((text, Err(ParseError::TooDeep(at))));
+        }
+        let parsed = match r.format {
+            SchemaFormat::Proto => {
+                contained(|| proto::parse(fs, &r.path, &text, &includes, &parsed_protos)).map(Stage::Proto)
             }
-            let parsed = match r.format {
-                SchemaFormat::Proto => {
-                    contained(|| proto::parse(fs, &r.path, &text, &includes, &parsed_protos)).map(Stage::Proto)
-                }
-                format => {
-                    parse(fs, format, &r.path, &text, &includes, &parsed_protos).map(|l| Stage::Loaded(Box::new(l)))
-                }
-            };
-            Ok((text, parsed.map_err(|(message, range)| ParseError::Invalid(message, range))))
+            format => parse(fs, format, &r.path, &text, &includes, &parsed_protos).map(|l| Stage::Loaded(Box::new(l))),
+        };
+        Ok((text, parsed.map_err(|(message, range)| ParseError::Invalid(message, range))))
+    };
+    // Files are parsed in parallel and sent, by index, to this thread, which
+    // links each `.proto` file as soon as it and every file before it are
+    // in: linking (sequential, in model order) overlaps parsing.
+    let (sender, receiver) = std::sync::mpsc::channel::<(usize, Staged)>();
+    let parse_all = {
+        let refused = &refused;
+        move || {
+            model.schemas.par_iter().zip(refused).enumerate().for_each(|(i, schema)| {
+                // The receiver outlives the sender: sending cannot fail.
+                let _ = sender.send((i, stage_one(schema)));
+            });
+            // The linker's loop ends when the last sender is gone.
+            drop(sender);
+        }
+    };
+    let (staged, placed, linker) = if rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1 {
+        rayon::in_place_scope(|scope| {
+            scope.spawn(move |_| parse_all());
+            link_in_order(&receiver, model.schemas.len(), &parsed_protos)
         })
-        .collect();
-    // Every parsed `.proto` file links in one sequential step, into shared pools.
+    } else {
+        // On a pool's thread, this thread waiting for the parse could be
+        // the one thread the parse needs: parse first, then link.
+        parse_all();
+        link_in_order(&receiver, model.schemas.len(), &parsed_protos)
+    };
     let linked: Vec<Parsed> = {
-        let files: Vec<(&Path, &str, &proto::Unlinked)> = staged
+        let files: Vec<(&Path, &str, &proto::Unlinked, Option<usize>)> = staged
             .iter()
             .zip(&model.schemas)
-            .filter_map(|(entry, r)| match entry {
-                Ok((text, Ok(Stage::Proto(file)))) => Some((r.path.as_path(), text.as_str(), file)),
+            .zip(&placed)
+            .filter_map(|((entry, r), &at)| match entry {
+                Ok((text, Ok(Stage::Proto(file)))) => Some((r.path.as_path(), text.as_str(), file, at)),
                 _ => None,
             })
             .collect();
-        proto::link(fs, &includes, &parsed_protos, &files)
+        linker.finish(fs, &includes, &parsed_protos, &files)
     };
     let mut linked = linked.into_iter();
     let results = staged.into_iter().map(|entry| {
         entry.map(|(text, stage)| {
             let loaded = match stage {
                 Ok(Stage::Loaded(loaded)) => Ok(*loaded),
-                // `link` returns one result per `.proto` file, in order.
+                // `finish` returns one result per `.proto` file, in order.
                 Ok(Stage::Proto(_)) => linked
                     .next()
                     .unwrap_or_else(|| Ok(Loaded::default()))
@@ -960,6 +979,41 @@ fn max_bytes(format: SchemaFormat) -> u64 {
         SchemaFormat::Jwks => 1 << 20,
         SchemaFormat::Proto | SchemaFormat::Graphql => MAX_FILE_BYTES,
     }
+}
+
+/// A schema file read and parsed (or why not), before linking.
+type Staged = std::io::Result<(String, Result<Stage, ParseError>)>;
+
+/// Receives the `count` staged files of one load (by index, in any order)
+/// and links each `.proto` file into the linker in index order, as soon
+/// as it and every file before it have arrived: the staged files in order,
+/// each `.proto` file's pool, and the linker. A file that never arrives
+/// (its parser thread panicked, which the caller re-raises) reads as unread.
+fn link_in_order(
+    receiver: &std::sync::mpsc::Receiver<(usize, Staged)>,
+    count: usize,
+    parsed: &proto::ParsedFiles,
+) -> (Vec<Staged>, Vec<Option<usize>>, proto::Linker) {
+    let mut linker = proto::Linker::default();
+    let mut slots: Vec<Option<Staged>> = (0..count).map(|_| None).collect();
+    let mut placed = vec![None; count];
+    let mut next = 0;
+    for (i, staged) in receiver.iter() {
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = Some(staged);
+        }
+        while let Some(Some(staged)) = slots.get(next) {
+            if let Ok((_, Ok(Stage::Proto(file)))) = staged {
+                placed[next] = linker.add(file, parsed);
+            }
+            next += 1;
+        }
+    }
+    let staged = slots
+        .into_iter()
+        .map(|slot| slot.unwrap_or_else(|| Err(std::io::Error::other("the file's parser stopped"))))
+        .collect();
+    (staged, placed, linker)
 }
 
 /// Parses one schema file's text with its format's loader (a `.proto`'s

@@ -6,8 +6,8 @@
 //! and each method's `google.api.http` rules.
 //!
 //! [`schema::load`](super::load) parses every file in parallel ([`parse`]),
-//! then links them all in one sequential step into a few shared descriptor
-//! pools ([`link`]), so an import many files share is parsed once and
+//! and links them, one at a time in the load's order while later files are
+//! still parsing, into a few shared descriptor pools ([`Linker`]), so an import many files share is parsed once and
 //! linked once per pool, not once per file. Each schema sees only its own
 //! file and what it imports ([`LoadedProto::files`]), as if it had been
 //! compiled alone ([`load`], which `meshc diff` and files that do not link
@@ -152,7 +152,7 @@ fn cached(
 }
 
 /// Compiles one `.proto` file alone, with its own `protox::Compiler` and
-/// descriptor pool: what [`link`] falls back to, and what `meshc diff` and
+/// descriptor pool: what [`Linker`] falls back to, and what `meshc diff` and
 /// the fuzz targets use.
 pub(super) fn load(
     fs: &dyn FileSystem,
@@ -322,7 +322,7 @@ fn closure(file: &FileDescriptor) -> Vec<FileDescriptor> {
 }
 
 /// A `.proto` file of a load, parsed, with the files it imports read and
-/// parsed (into the load's [`ParsedFiles`]), waiting for [`link`].
+/// parsed (into the load's [`ParsedFiles`]), waiting for [`Linker::add`].
 pub(super) struct Unlinked {
     /// Its name in a shared pool (its include name, else its file name),
     /// its name compiled alone (its file name) and its path.
@@ -474,67 +474,80 @@ impl SharedPool {
     }
 }
 
-/// Links the parsed `.proto` files of one load (in order, `(path, text,
-/// parsed)`) and extracts what each defines, in the same order: files
-/// share descriptor pools (see [`MAX_POOLS`]); a file that does not link
-/// into one (an error, or a conflict with other files) is compiled alone
-/// by [`load`], which gives its result or error exactly. The linking is
-/// sequential and in the given order, so the result does not depend on the
-/// thread count.
-pub(super) fn link(
-    fs: &dyn FileSystem,
-    includes: &[PathBuf],
-    parsed: &Arc<ParsedFiles>,
-    files: &[(&Path, &str, &Unlinked)],
-) -> Vec<Parsed> {
-    let mut pools: Vec<SharedPool> = Vec::new();
-    // Per file: the pool it linked into, if any.
-    let mut placed: Vec<Option<usize>> = Vec::with_capacity(files.len());
-    // A pool protox panicked in is not used (nor trusted) further.
-    let mut broken: Vec<bool> = Vec::new();
-    for &(_, _, file) in files {
-        let mut at = None;
-        if file.clean {
-            // The pools that already hold most of what the file imports first:
-            // fewer files linked twice.
-            let mut order: Vec<(std::cmp::Reverse<usize>, usize)> = (0..pools.len())
-                .filter(|&i| !broken[i] && pools[i].agrees(file))
-                .map(|i| (std::cmp::Reverse(pools[i].holds(file)), i))
-                .collect();
-            order.sort_unstable();
-            for (_, i) in order {
-                let pool = &mut pools[i];
-                match catch_panic(|| pool.link(file, parsed)) {
-                    Ok(true) => at = Some(i),
-                    Ok(false) => continue,
-                    Err(_) => {
-                        broken[i] = true;
-                        continue;
-                    }
-                }
-                break;
-            }
-            if at.is_none() && pools.len() < MAX_POOLS {
-                let mut pool = SharedPool::new();
-                if let Ok(true) = catch_panic(|| pool.link(file, parsed)) {
-                    at = Some(pools.len());
-                    pools.push(pool);
-                    broken.push(false);
-                }
+/// Links the parsed `.proto` files of one load into shared descriptor
+/// pools (see [`MAX_POOLS`]), one file at a time and in the load's order,
+/// so the pools do not depend on the thread count. [`schema::load`]
+/// feeds it each file as soon as that file and every one before it are
+/// parsed: linking overlaps the parsing of later files.
+///
+/// [`schema::load`]: super::load
+#[derive(Default)]
+pub(super) struct Linker {
+    pools: Vec<SharedPool>,
+    /// A pool protox panicked in is not used (nor trusted) further.
+    broken: Vec<bool>,
+}
+
+impl Linker {
+    /// Links `file` into the first pool that takes it (or a new one): the
+    /// pool's index, or `None` when the file is to be compiled alone (an
+    /// error, or a conflict with other files).
+    pub(super) fn add(&mut self, file: &Unlinked, parsed: &ParsedFiles) -> Option<usize> {
+        if !file.clean {
+            return None;
+        }
+        // The pools that already hold most of what the file imports first:
+        // fewer files linked twice.
+        let mut order: Vec<(std::cmp::Reverse<usize>, usize)> = (0..self.pools.len())
+            .filter(|&i| !self.broken[i] && self.pools[i].agrees(file))
+            .map(|i| (std::cmp::Reverse(self.pools[i].holds(file)), i))
+            .collect();
+        order.sort_unstable();
+        for (_, i) in order {
+            let pool = &mut self.pools[i];
+            match catch_panic(|| pool.link(file, parsed)) {
+                Ok(true) => return Some(i),
+                Ok(false) => {}
+                Err(_) => self.broken[i] = true,
             }
         }
-        placed.push(at);
+        if self.pools.len() < MAX_POOLS {
+            let mut pool = SharedPool::new();
+            if let Ok(true) = catch_panic(|| pool.link(file, parsed)) {
+                self.pools.push(pool);
+                self.broken.push(false);
+                return Some(self.pools.len() - 1);
+            }
+        }
+        None
     }
-    let pools: Vec<Option<DescriptorPool>> =
-        pools.iter().zip(&broken).map(|(p, &broken)| (!broken).then(|| p.compiler.descriptor_pool())).collect();
-    files
-        .par_iter()
-        .zip(placed)
-        .map(|((path, text, file), at)| match at.and_then(|i| pools[i].as_ref()) {
-            Some(pool) => super::contained(|| Ok(extract(pool, &file.name, &file.shown, text))),
-            None => super::contained(|| load(fs, path, text, includes, parsed)),
-        })
-        .collect()
+
+    /// Extracts what each file (`(path, text, parsed, pool from [`add`])`)
+    /// defines, in the same order and in parallel: from its pool, or
+    /// compiled alone by [`load`], which gives its result or error exactly.
+    ///
+    /// [`add`]: Linker::add
+    pub(super) fn finish(
+        self,
+        fs: &dyn FileSystem,
+        includes: &[PathBuf],
+        parsed: &Arc<ParsedFiles>,
+        files: &[(&Path, &str, &Unlinked, Option<usize>)],
+    ) -> Vec<Parsed> {
+        let pools: Vec<Option<DescriptorPool>> = self
+            .pools
+            .iter()
+            .zip(&self.broken)
+            .map(|(p, &broken)| (!broken).then(|| p.compiler.descriptor_pool()))
+            .collect();
+        files
+            .par_iter()
+            .map(|&(path, text, file, at)| match at.and_then(|i| pools[i].as_ref()) {
+                Some(pool) => super::contained(|| Ok(extract(pool, &file.name, &file.shown, text))),
+                None => super::contained(|| load(fs, path, text, includes, parsed)),
+            })
+            .collect()
+    }
 }
 
 /// Field number of the `google.api.http` extension of `MethodOptions`.
@@ -714,7 +727,7 @@ mod tests {
         assert_eq!(parsed.0.lock().unwrap().len(), 1);
     }
 
-    /// `files` (path, text) loaded through [`parse`] and [`link`] on a pool
+    /// `files` (path, text) loaded through [`parse`] and a [`Linker`] on a pool
     /// of `threads` threads, and each compiled alone through [`load`].
     fn linked_and_alone(files: &[(&str, &str)], includes: &[&str], threads: usize) -> Vec<(Parsed, Parsed)> {
         let mut fs = crate::base::fs::MemoryFs::new();
@@ -729,9 +742,13 @@ mod tests {
                 .iter()
                 .map(|(path, text)| parse(&fs, Path::new(path), text, &includes, &parsed).unwrap())
                 .collect();
-            let refs: Vec<(&Path, &str, &Unlinked)> =
-                files.iter().zip(&unlinked).map(|((path, text), u)| (Path::new(*path), *text, u)).collect();
-            link(&fs, &includes, &parsed, &refs)
+            let mut linker = Linker::default();
+            let refs: Vec<(&Path, &str, &Unlinked, Option<usize>)> = files
+                .iter()
+                .zip(&unlinked)
+                .map(|((path, text), u)| (Path::new(*path), *text, u, linker.add(u, &parsed)))
+                .collect();
+            linker.finish(&fs, &includes, &parsed, &refs)
         });
         let alone = files.iter().map(|(path, text)| load(&fs, Path::new(path), text, &includes, &Arc::default()));
         linked.into_iter().zip(alone).collect()
