@@ -359,9 +359,17 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
-    /// Starts it and waits until it answers a `PING` (30 s at most).
+    /// Starts it and waits until it answers a `PING` (30 s at most). Its
+    /// file storage limit is set (1 TB) rather than taken from the disk's
+    /// free space at start (75% of it), so a spec's large `max-bytes`
+    /// stream (the shop's 10 GiB) is accepted on a machine whose shared
+    /// disk is momentarily fuller: a limit only reserves, it writes nothing.
     pub fn start() -> NatsServer {
-        let server = NatsServer::spawn(crate::free_port(), &[]);
+        let dir = tempfile::Builder::new().prefix("meshc-nats-conf-").tempdir().expect("a temporary directory");
+        let path = dir.path().join("nats.conf");
+        std::fs::write(&path, "jetstream {\n  max_file_store: 1TB\n}\n").expect("writing the nats-server config");
+        let mut server = NatsServer::spawn(crate::free_port(), &["-c".to_string(), path.display().to_string()]);
+        server.config_dir = Some(dir);
         server.wait_until(|js| js.is_ok(), "answer");
         server
     }
