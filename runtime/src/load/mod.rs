@@ -129,30 +129,26 @@ pub fn run(plan: &LoadPlan, endpoints: &Endpoints, tokens: &Tokens, options: &Op
                 }
             }
             let verdicts = judge(target, &phases);
-            TargetReport {
-                id: target.id.clone(),
-                subject: target.subject.clone(),
-                source: target.source.clone(),
-                rps: target.rps,
-                latency_ms: target.latency_ms,
-                phases,
-                verdicts,
-                error: None,
-            }
+            report(target, phases, verdicts, None)
         })
         .collect()
 }
 
 fn not_run(target: &Target, error: String) -> TargetReport {
+    report(target, Vec::new(), Vec::new(), Some(error))
+}
+
+/// `target`'s report: what it names, with what the run found.
+fn report(target: &Target, phases: Vec<Phase>, verdicts: Vec<Verdict>, error: Option<String>) -> TargetReport {
     TargetReport {
         id: target.id.clone(),
         subject: target.subject.clone(),
         source: target.source.clone(),
         rps: target.rps,
         latency_ms: target.latency_ms,
-        phases: Vec::new(),
-        verdicts: Vec::new(),
-        error: Some(error),
+        phases,
+        verdicts,
+        error,
     }
 }
 
