@@ -5,7 +5,7 @@
 //!
 //! The safety rules that do not depend on where bytes come from live here,
 //! over the trait, so both implementations apply them: what a spec may name
-//! ([`check_location`]: never under /proc, /sys or /dev, inside the allowed
+//! ([`ReadableRoots::check`]: never under /proc, /sys or /dev, inside the allowed
 //! roots, symlinks resolved) and bounded, UTF-8 reads ([`read_text`]).
 //! The rules about the medium itself (FIFOs and devices refused without
 //! blocking, reads capped by bytes actually read) are [`DiskFs`]'s.
@@ -99,27 +99,37 @@ pub enum Refusal {
     Outside,
 }
 
-/// Checks where a file a spec names really is, symlinks resolved, before it
-/// is read: never under [`SYSTEM_DIRS`], and inside one of `roots` (the
-/// workspace root and the directories the spec allows). A path that does
-/// not resolve passes: reading it reports the missing file.
-pub fn check_location(fs: &dyn FileSystem, path: &Path, roots: &[PathBuf]) -> Result<(), Refusal> {
-    let Ok(real) = fs.canonicalize(path) else {
-        return if is_system_path(fs, path) { Err(Refusal::System) } else { Ok(()) };
-    };
-    if is_system_path(fs, &real) {
-        return Err(Refusal::System);
+/// The directories files may be read from (the workspace root and those the
+/// spec allows), resolved once for many checks: a spec names tens of
+/// thousands of schema files.
+pub struct ReadableRoots {
+    /// Each root with its symlinks resolved; a root that does not resolve admits nothing.
+    resolved: Vec<PathBuf>,
+}
+
+impl ReadableRoots {
+    pub fn new(fs: &dyn FileSystem, roots: &[PathBuf]) -> Self {
+        ReadableRoots { resolved: roots.iter().filter_map(|root| fs.canonicalize(root).ok()).collect() }
     }
-    let inside = roots.iter().any(|root| fs.canonicalize(root).is_ok_and(|root| real.starts_with(root)));
-    if inside {
-        Ok(())
-    } else {
-        Err(Refusal::Outside)
+
+    /// Checks where a file a spec names really is, symlinks resolved, before
+    /// it is read: never under [`SYSTEM_DIRS`], and inside one of the roots.
+    /// A path that does not resolve passes: reading it reports the missing file.
+    pub fn check(&self, fs: &dyn FileSystem, path: &Path) -> Result<(), Refusal> {
+        let Ok(real) = fs.canonicalize(path) else {
+            return if in_system_dir(path) { Err(Refusal::System) } else { Ok(()) };
+        };
+        if in_system_dir(path) || in_system_dir(&real) {
+            Err(Refusal::System)
+        } else if self.resolved.iter().any(|root| real.starts_with(root)) {
+            Ok(())
+        } else {
+            Err(Refusal::Outside)
+        }
     }
 }
 
-/// Whether a path lies under /proc, /sys or /dev (as written or resolved).
-pub fn is_system_path(fs: &dyn FileSystem, path: &Path) -> bool {
+/// Whether a path lies under /proc, /sys or /dev as it is written.
+fn in_system_dir(path: &Path) -> bool {
     SYSTEM_DIRS.iter().any(|dir| path.starts_with(dir))
-        || fs.canonicalize(path).is_ok_and(|real| SYSTEM_DIRS.iter().any(|dir| real.starts_with(dir)))
 }

@@ -38,7 +38,7 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-use crate::base::fs::{check_location, read_text, DiskFs, FileSystem, Refusal, MAX_FILE_BYTES};
+use crate::base::fs::{read_text, DiskFs, FileSystem, ReadableRoots, Refusal, MAX_FILE_BYTES};
 use crate::base::{display_path, FileId, Sources, Span};
 use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::values::{Operation, SchemaFormat, SecretKind};
@@ -728,9 +728,11 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
         }
     }
     let parsed_protos = Arc::new(proto::ParsedFiles::default());
-    let allowed = readable_roots(model, sources.root());
-    let refused: Vec<bool> =
-        model.schemas.iter().map(|r| refuse_location(fs, r, &allowed, sources.root(), sink)).collect();
+    let allowed = readable_roots(fs, model, sources.root());
+    let refusals: Vec<Option<Diagnostic>> =
+        model.schemas.par_iter().map(|r| location_refusal(fs, r, &allowed, sources.root())).collect();
+    let refused: Vec<bool> = refusals.iter().map(Option::is_some).collect();
+    sink.extend(refusals.into_iter().flatten());
     let stage_one = |(r, &refused): (&SchemaRef, &bool)| -> Staged {
         let text = read_unless(fs, refused, &r.path, r.format)?;
         if let Some(at) = depth::too_deep(&text, r.format) {
@@ -923,39 +925,37 @@ pub fn load_file(
 
 /// The directories schema files may come from: the workspace root, the
 /// spec's `schema-root`s and its `proto-include`s.
-fn readable_roots(model: &Model, root: &Path) -> Vec<PathBuf> {
+fn readable_roots(fs: &dyn FileSystem, model: &Model, root: &Path) -> ReadableRoots {
     let declared = model.schema_roots.iter().chain(&model.proto_includes).map(|dir| dir.value.clone());
-    std::iter::once(root.to_path_buf()).chain(declared).collect()
+    let roots: Vec<PathBuf> = std::iter::once(root.to_path_buf()).chain(declared).collect();
+    ReadableRoots::new(fs, &roots)
 }
 
-/// Reports a schema file meshc will not read (outside the allowed
-/// directories, or under /proc, /sys, /dev); `true` when refused. Its text
-/// is never read, so no diagnostic can quote it.
-fn refuse_location(
+/// Why meshc will not read a schema file (outside the allowed directories,
+/// or under /proc, /sys, /dev), if it will not. Its text is never read, so
+/// no diagnostic can quote it.
+fn location_refusal(
     fs: &dyn FileSystem,
     schema_ref: &SchemaRef,
-    allowed: &[PathBuf],
+    allowed: &ReadableRoots,
     root: &Path,
-    sink: &mut Sink,
-) -> bool {
+) -> Option<Diagnostic> {
+    let refusal = allowed.check(fs, &schema_ref.path).err()?;
     let shown = display_path(root, &schema_ref.path);
-    let diagnostic = match check_location(fs, &schema_ref.path, allowed) {
-        Ok(()) => return false,
-        Err(Refusal::System) => Diagnostic::new(
+    Some(match refusal {
+        Refusal::System => Diagnostic::new(
             Code::FileOutsideWorkspace,
             format!("schema `{shown}` is under /proc, /sys or /dev; meshc never reads there"),
         )
         .at(schema_ref.span, "a system file, not a schema")
         .help("point at a schema file in the workspace; such files hold process state and secrets"),
-        Err(Refusal::Outside) => Diagnostic::new(
+        Refusal::Outside => Diagnostic::new(
             Code::FileOutsideWorkspace,
             format!("schema `{shown}` is outside the workspace"),
         )
         .at(schema_ref.span, "outside the workspace root")
         .help("move the file into the workspace, or allow its directory in the root file: schema-root \"../shared\""),
-    };
-    sink.push(diagnostic);
-    true
+    })
 }
 
 /// The file's text, unless it was refused (then it is not opened).

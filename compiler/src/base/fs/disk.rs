@@ -77,7 +77,7 @@ fn open_without_blocking(path: &Path) -> io::Result<std::fs::File> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{check_location, read_text, Refusal, MAX_FILE_BYTES};
+    use super::super::{read_text, ReadableRoots, Refusal, MAX_FILE_BYTES};
     use super::*;
 
     #[test]
@@ -111,12 +111,12 @@ mod tests {
     #[test]
     fn system_files_are_refused_even_through_symlinks() {
         let dir = tempfile::tempdir().unwrap();
-        let roots = [dir.path().to_path_buf(), PathBuf::from("/")];
-        assert_eq!(check_location(&DiskFs, Path::new("/proc/self/environ"), &roots), Err(Refusal::System));
-        assert_eq!(check_location(&DiskFs, Path::new("/dev/null"), &roots), Err(Refusal::System));
+        let allowed = ReadableRoots::new(&DiskFs, &[dir.path().to_path_buf(), PathBuf::from("/")]);
+        assert_eq!(allowed.check(&DiskFs, Path::new("/proc/self/environ")), Err(Refusal::System));
+        assert_eq!(allowed.check(&DiskFs, Path::new("/dev/null")), Err(Refusal::System));
         let link = dir.path().join("api.yaml");
         std::os::unix::fs::symlink("/proc/self/environ", &link).unwrap();
-        assert_eq!(check_location(&DiskFs, &link, &roots), Err(Refusal::System));
+        assert_eq!(allowed.check(&DiskFs, &link), Err(Refusal::System));
         assert!(DiskFs.is_symlink(&link));
     }
 
@@ -125,12 +125,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let inside = dir.path().join("api.yaml");
         std::fs::write(&inside, "openapi: 3.0.0").unwrap();
-        let roots = [dir.path().to_path_buf()];
-        assert_eq!(check_location(&DiskFs, &inside, &roots), Ok(()));
-        assert_eq!(check_location(&DiskFs, Path::new("/etc/passwd"), &roots), Err(Refusal::Outside));
-        assert_eq!(check_location(&DiskFs, &dir.path().join("missing.yaml"), &roots), Ok(()));
+        let allowed = ReadableRoots::new(&DiskFs, &[dir.path().to_path_buf()]);
+        assert_eq!(allowed.check(&DiskFs, &inside), Ok(()));
+        assert_eq!(allowed.check(&DiskFs, Path::new("/etc/passwd")), Err(Refusal::Outside));
+        assert_eq!(allowed.check(&DiskFs, &dir.path().join("missing.yaml")), Ok(()));
         let escape = dir.path().join("up");
         std::os::unix::fs::symlink("/etc/passwd", &escape).unwrap();
-        assert_eq!(check_location(&DiskFs, &escape, &roots), Err(Refusal::Outside));
+        assert_eq!(allowed.check(&DiskFs, &escape), Err(Refusal::Outside));
     }
 }

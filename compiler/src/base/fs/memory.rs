@@ -198,7 +198,7 @@ fn end_with_one_newline(mut text: String) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{check_location, read_text, Refusal};
+    use super::super::{read_text, ReadableRoots, Refusal};
     use super::*;
 
     #[test]
@@ -285,9 +285,10 @@ mod tests {
             read_text(&fs, Path::new("/w/bad.kdl"), 64).unwrap_err().to_string(),
             "not valid UTF-8 (invalid byte at offset 1)"
         );
-        let roots = [PathBuf::from("/w"), PathBuf::from("/")];
-        assert_eq!(check_location(&fs, Path::new("/proc/self/environ"), &roots), Err(Refusal::System));
-        assert_eq!(check_location(&fs, Path::new("/w/../shared/api.yaml"), &roots[..1]), Err(Refusal::Outside));
-        assert_eq!(check_location(&fs, Path::new("/w/missing.yaml"), &roots[..1]), Ok(()));
+        let with_slash = ReadableRoots::new(&fs, &[PathBuf::from("/w"), PathBuf::from("/")]);
+        let workspace = ReadableRoots::new(&fs, &[PathBuf::from("/w")]);
+        assert_eq!(with_slash.check(&fs, Path::new("/proc/self/environ")), Err(Refusal::System));
+        assert_eq!(workspace.check(&fs, Path::new("/w/../shared/api.yaml")), Err(Refusal::Outside));
+        assert_eq!(workspace.check(&fs, Path::new("/w/missing.yaml")), Ok(()));
     }
 }
