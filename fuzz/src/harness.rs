@@ -103,13 +103,16 @@ fn add_tree(fs: &mut MemoryFs, from: &Path, to: &Path) {
 }
 
 /// Artifact paths (any bytes, one a line, at most [`WRITER_PATHS`]) through
-/// the writer's path check and `meshc build`'s writer, into `OUT` beside a
-/// workspace and a bystander file. Whatever the paths, nothing outside OUT
-/// changes (only the lock beside it may appear), a path the check refuses is
-/// never written, and a failed write leaves the previous OUT as it was.
+/// the writer's path check and `meshc build`'s writer, beside a workspace
+/// and a bystander file, twice: into a new OUT (written whole through a
+/// staging directory) and over a meshc-built one (changed files replaced in
+/// place; under the fuzzer it holds what earlier inputs left). Whatever the
+/// paths, nothing outside OUT changes (only the lock beside it may appear),
+/// the paths the check accepts are written and only those, and a failed
+/// write leaves the previous OUT as it was.
 pub fn writer(dir: &Path, data: &[u8]) {
     let sandbox = dir.join("writer");
-    let (workspace, out, bystander) = (sandbox.join("ws"), sandbox.join("out"), sandbox.join("bystander"));
+    let (workspace, bystander) = (sandbox.join("ws"), sandbox.join("bystander"));
     std::fs::create_dir_all(&workspace).expect("the fuzz scratch directory is writable");
     std::fs::write(workspace.join("mesh.kdl"), "service \"a\"").expect("the fuzz scratch directory is writable");
     std::fs::write(&bystander, "not meshc's").expect("the fuzz scratch directory is writable");
@@ -117,29 +120,43 @@ pub fn writer(dir: &Path, data: &[u8]) {
         .lines()
         .take(WRITER_PATHS)
         .enumerate()
-        .map(|(i, path)| Artifact {
-            path: path.to_string(),
-            contents: i.to_string(),
-            origin: Span::new(FileId(0), 0..0),
-        })
+        .map(|(i, path)| artifact(path, i.to_string()))
         .collect();
-    let outside_before = snapshot_outside(&sandbox, &out);
-    let out_before = snapshot(&out);
-    let accepted = check_artifact_paths(&artifacts).is_ok();
-    let written = write_build(&out, &workspace, &artifacts).is_ok();
-    assert!(!written || accepted, "the writer wrote paths its check refuses: {:?}", paths(&artifacts));
-    assert_eq!(snapshot_outside(&sandbox, &out), outside_before, "a file outside OUT changed");
+    let new = sandbox.join("new");
+    let _ = std::fs::remove_dir_all(&new);
+    write_and_compare(&sandbox, &new, &workspace, &artifacts);
+    let built = sandbox.join("out");
+    if !built.join(MANIFEST).is_file() {
+        let previous = [artifact("kubernetes/a.yaml", "previous".into())];
+        write_build(&built, &workspace, &previous).expect("a plain path is written");
+    }
+    write_and_compare(&sandbox, &built, &workspace, &artifacts);
+}
+
+fn artifact(path: &str, contents: String) -> Artifact {
+    Artifact { path: path.to_string(), contents, origin: Span::new(FileId(0), 0..0) }
+}
+
+/// Writes `artifacts` to `out` in `sandbox` and checks what changed (see [`writer`]).
+fn write_and_compare(sandbox: &Path, out: &Path, workspace: &Path, artifacts: &[Artifact]) {
+    let outside_before = snapshot_outside(sandbox, out);
+    let out_before = snapshot(out);
+    let accepted = check_artifact_paths(artifacts).is_ok();
+    let written = write_build(out, workspace, artifacts).is_ok();
+    assert!(!written || accepted, "the writer wrote paths its check refuses: {:?}", paths(artifacts));
+    assert!(written || !accepted, "the writer failed on paths its check accepts: {:?}", paths(artifacts));
+    assert_eq!(snapshot_outside(sandbox, out), outside_before, "a file outside OUT changed");
     if written {
         let mut expected: Vec<(String, String)> =
             artifacts.iter().map(|a| (a.path.clone(), a.contents.clone())).collect();
         expected.push((MANIFEST.to_string(), String::new()));
         expected.sort();
-        let mut got = snapshot(&out);
+        let mut got = snapshot(out);
         // The manifest's text is the writer's; only its presence is checked here.
         got.iter_mut().filter(|(p, _)| p == MANIFEST).for_each(|(_, c)| c.clear());
         assert_eq!(got, expected, "OUT holds other than the artifacts");
     } else {
-        assert_eq!(snapshot(&out), out_before, "a failed write changed OUT");
+        assert_eq!(snapshot(out), out_before, "a failed write changed OUT");
     }
 }
 

@@ -11,7 +11,8 @@
 //!   builds are removed by the next.
 //! - An OUT meshc built: only the artifacts whose bytes changed (by the
 //!   SHA-256 the manifest records) are rewritten, each to a new file beside
-//!   it renamed over it, so a reader (a proxy watching its config) sees the
+//!   it (all of them before anything in OUT changes: a failure takes them
+//!   back) renamed over it, so a reader (a proxy watching its config) sees the
 //!   old or the new file, never a partial one; artifacts no longer produced
 //!   are removed; the manifest is replaced last. Before any file changes,
 //!   the manifest is replaced by one that records no hash for the files
@@ -95,9 +96,8 @@ pub struct BuildWriter {
     /// The previous build's artifacts and hashes, when OUT holds its manifest.
     previous: Option<Manifest>,
     target: Target,
-    /// Each path given so far, lower-cased, to the path (the least of those
-    /// that differ only in case): the uniqueness check across batches.
-    claimed: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Every path given so far: the checks across batches.
+    claimed: std::sync::Mutex<PathClaims>,
     /// Each artifact's path and SHA-256 (hex), in the order they came.
     hashed: std::sync::Mutex<Vec<(String, String)>>,
     /// The least path refused and why: the same refusal whatever order the batches come in.
@@ -269,28 +269,10 @@ impl BuildWriter {
     /// Checks the batch's paths as [`check_artifact_paths`] does, across
     /// batches; false when one is refused.
     fn claim_paths(&self, artifacts: &[Artifact]) -> bool {
-        let mut refusals = Vec::new();
-        {
+        let refusals: Vec<(String, &'static str)> = {
             let mut claimed = lock(&self.claimed);
-            for artifact in artifacts {
-                let path = artifact.path.as_str();
-                if let Some(reason) = path_fault(path) {
-                    refusals.push((path.to_string(), reason));
-                    continue;
-                }
-                match claimed.entry(path.to_lowercase()) {
-                    std::collections::hash_map::Entry::Vacant(slot) => {
-                        slot.insert(path.to_string());
-                    }
-                    // The greater of two is the one "produced twice", as in a sorted output.
-                    std::collections::hash_map::Entry::Occupied(mut first) => {
-                        let (least, greater) = order_pair(first.get().clone(), path.to_string());
-                        first.insert(least);
-                        refusals.push((greater, "is produced twice"));
-                    }
-                }
-            }
-        }
+            artifacts.iter().filter_map(|a| claimed.claim(&a.path).err()).collect()
+        };
         let Some(least) = refusals.into_iter().min() else { return true };
         let mut refused = lock(&self.refused);
         if refused.as_ref().is_none_or(|current| least < *current) {
@@ -460,6 +442,13 @@ fn update_in_place(
     if changed.is_empty() && removed.is_empty() && previous.values().all(Option::is_some) {
         return Ok(Written { changed: 0, unchanged, removed: 0 });
     }
+    // Every new file is written beside its target before OUT changes: a
+    // failure here (a full disk) takes them back and leaves OUT as it was.
+    let mut made = Vec::new();
+    let staged = match new_directories(out, changed, dirs, &mut made).and_then(|()| stage_beside(out, changed)) {
+        Ok(staged) => staged,
+        Err(e) => return Err(take_back(&[], &made, e)),
+    };
     // What is about to change loses its hash first (see the module's docs).
     let changing: std::collections::HashSet<&str> = changed.iter().map(|a| a.path.as_str()).collect();
     let pending = previous.iter().map(|(path, hash)| {
@@ -467,17 +456,12 @@ fn update_in_place(
         (path.as_str(), hash.as_deref().filter(|_| keep))
     });
     let unknown = changed.iter().filter(|a| !previous.contains_key(&a.path)).map(|a| (a.path.as_str(), None));
-    replace_file(&out.join(MANIFEST), manifest_text(pending.chain(unknown)).as_bytes())?;
-    for dir in directories(changed.iter().map(|a| a.path.as_str())) {
-        if !dirs.contains(dir) {
-            fs::create_dir_all(out.join(dir))?;
-        }
+    if let Err(e) = replace_file(&out.join(MANIFEST), manifest_text(pending.chain(unknown)).as_bytes()) {
+        return Err(take_back(&staged, &made, e));
     }
-    {
-        use rayon::prelude::*;
-        changed
-            .par_iter()
-            .try_for_each(|artifact| replace_file(&out.join(&artifact.path), artifact.contents.as_bytes()))?;
+    // Renames only from here: a build killed now leaves each file old or new.
+    for (new, artifact) in staged.iter().zip(changed) {
+        fs::rename(new, out.join(&artifact.path))?;
     }
     let mut removed_count = 0;
     for path in &removed {
@@ -498,6 +482,57 @@ fn update_in_place(
     Ok(Written { changed: changed.len(), unchanged, removed: removed_count })
 }
 
+/// Creates the directories the `changed` artifacts need that OUT lacks
+/// (`dirs`: those found there), adding each to `made`.
+fn new_directories(
+    out: &Path,
+    changed: &[Artifact],
+    dirs: &std::collections::BTreeSet<String>,
+    made: &mut Vec<PathBuf>,
+) -> io::Result<()> {
+    for dir in directories(changed.iter().map(|a| a.path.as_str())) {
+        let path = out.join(dir);
+        if dirs.contains(dir) || path.is_dir() {
+            continue;
+        }
+        fs::create_dir(&path)?;
+        made.push(path);
+    }
+    Ok(())
+}
+
+/// Removes the new `files` and the directories `made` for them (newest
+/// first), passing `error` on.
+fn take_back(files: &[PathBuf], made: &[PathBuf], error: io::Error) -> io::Error {
+    for file in files {
+        let _ = fs::remove_file(file);
+    }
+    for dir in made.iter().rev() {
+        let _ = fs::remove_dir(dir);
+    }
+    error
+}
+
+/// Writes each artifact to a new file beside its place in OUT, in
+/// parallel: the new files in `artifacts`' order, or the first error with
+/// none of them left behind.
+fn stage_beside(out: &Path, artifacts: &[Artifact]) -> io::Result<Vec<PathBuf>> {
+    use rayon::prelude::*;
+    let (files, written): (Vec<PathBuf>, Vec<io::Result<()>>) = artifacts
+        .par_iter()
+        .map(|artifact| {
+            let new = temp_beside(&out.join(&artifact.path));
+            // Closed at once: a rebuild may change tens of thousands of files.
+            let written = write_new_file(&new, artifact.contents.as_bytes(), 0o644).map(drop);
+            (new, written)
+        })
+        .unzip();
+    match written.into_iter().find_map(Result::err) {
+        None => Ok(files),
+        Some(e) => Err(take_back(&files, &[], e)),
+    }
+}
+
 /// What an artifact's path holds in the output.
 enum OnDisk {
     /// A regular file of this length.
@@ -516,7 +551,7 @@ fn on_disk(path: &Path) -> io::Result<OnDisk> {
     }
 }
 
-/// Removes the new files (`.NAME.meshc-PID-N.tmp`) that builds killed
+/// Removes the new files (`.NAME.meshc-PID-NANOS-N.tmp`) that builds killed
 /// before their rename left in OUT and its directories `dirs`.
 fn remove_stale_files(out: &Path, dirs: &std::collections::BTreeSet<String>) {
     for dir in std::iter::once(out.to_path_buf()).chain(dirs.iter().map(|d| out.join(d))) {
@@ -579,8 +614,7 @@ fn remove_empty_parents(out: &Path, file: &Path) {
 /// reader sees the old file or the new one. The new file is created
 /// exclusively, so nothing planted at its name is written through.
 fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let staging = path.with_file_name(format!(".{name}.meshc-{}-{}.tmp", std::process::id(), nanos()));
+    let staging = temp_beside(path);
     let result = write_new_file(&staging, contents, 0o644).and_then(|_| fs::rename(&staging, path));
     if result.is_err() {
         let _ = fs::remove_file(&staging);
@@ -589,18 +623,73 @@ fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
 }
 
 /// Defence in depth behind the name checks of the front end: every path is
-/// relative, plain (no `.`/`..`, backslash or NUL), not the manifest, and
-/// unique, also ignoring case.
+/// relative, plain (no `.`/`..`, backslash or NUL), not the manifest, of
+/// names the file system takes, unique also ignoring case, and no path lies
+/// under another's file: so writing them cannot fail half-way for their names.
 pub fn check_artifact_paths(artifacts: &[Artifact]) -> Result<(), Refusal> {
-    let mut seen = std::collections::HashSet::new();
-    for artifact in artifacts {
-        let path = artifact.path.as_str();
-        let fault = path_fault(path).or_else(|| (!seen.insert(path.to_lowercase())).then_some("is produced twice"));
-        if let Some(reason) = fault {
-            return Err(path_refusal(path, reason));
+    let mut claims = PathClaims::default();
+    let refusals = artifacts.iter().filter_map(|a| claims.claim(&a.path).err());
+    match refusals.min() {
+        Some((path, reason)) => Err(path_refusal(&path, reason)),
+        None => Ok(()),
+    }
+}
+
+/// The longest name of a file or directory (Linux's `NAME_MAX`, most file systems').
+const MAX_NAME_BYTES: usize = 255;
+
+/// The longest artifact path: with OUT's own, well within `PATH_MAX` (4,096).
+const MAX_PATH_BYTES: usize = 1024;
+
+/// The artifact paths given so far, lower-cased (as one file on
+/// case-insensitive file systems), with the directories they lie in.
+#[derive(Default)]
+struct PathClaims {
+    /// Each file's path, lower-cased, to the path (the least of those that
+    /// differ only in case).
+    files: std::collections::HashMap<String, String>,
+    /// Each directory a path lies in, lower-cased, to the least path under it.
+    dirs: std::collections::HashMap<String, String>,
+}
+
+impl PathClaims {
+    /// Claims `path`, or says which path is refused and why: of two paths
+    /// in conflict, always the same one (the greater of two equal ones, the
+    /// one under the other's file), whatever order they come in, so the
+    /// least refusal of a set of paths does not depend on their order.
+    fn claim(&mut self, path: &str) -> Result<(), (String, &'static str)> {
+        if let Some(reason) = path_fault(path) {
+            return Err((path.to_string(), reason));
+        }
+        let key = path.to_lowercase();
+        if let Some(under) = self.dirs.get(&key) {
+            // Kept as a file: the paths under it that come later are refused too.
+            let under = under.clone();
+            self.files.entry(key).or_insert_with(|| path.to_string());
+            return Err((under, "lies under another artifact's file"));
+        }
+        let parents: Vec<&str> = key.match_indices('/').map(|(at, _)| &key[..at]).collect();
+        if parents.iter().any(|dir| self.files.contains_key(*dir)) {
+            return Err((path.to_string(), "lies under another artifact's file"));
+        }
+        for dir in parents {
+            let least = self.dirs.entry(dir.to_string()).or_insert_with(|| path.to_string());
+            if path < least.as_str() {
+                *least = path.to_string();
+            }
+        }
+        match self.files.entry(key) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(path.to_string());
+                Ok(())
+            }
+            std::collections::hash_map::Entry::Occupied(mut first) => {
+                let (least, greater) = order_pair(first.get().clone(), path.to_string());
+                first.insert(least);
+                Err((greater, "is produced twice"))
+            }
         }
     }
-    Ok(())
 }
 
 /// What is wrong with `path` on its own, if anything.
@@ -609,6 +698,13 @@ fn path_fault(path: &str) -> Option<&'static str> {
         Some("is not a plain relative path")
     } else if path == MANIFEST {
         Some("is the manifest's name")
+    } else if path.len() > MAX_PATH_BYTES {
+        Some("is longer than 1,024 bytes")
+    } else if path.split('/').any(|name| name.len() > MAX_NAME_BYTES) {
+        Some("has a name longer than 255 bytes")
+    } else if path.split('/').any(|name| name.starts_with('.') && name.contains(".meshc-")) {
+        // A later build would take it for a killed build's leftover and remove it.
+        Some("has the form of meshc's temporary files")
     } else {
         None
     }
@@ -751,6 +847,19 @@ fn parent_and_name(out: &Path) -> Result<(PathBuf, String), Refusal> {
         _ => PathBuf::from("."),
     };
     Ok((parent, name))
+}
+
+/// A new file's name beside `path`: `.NAME.meshc-PID-NANOS-N.tmp`, NAME cut to
+/// 100 bytes so the whole stays a valid name however long `path`'s is.
+fn temp_beside(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut cut = name.len().min(100);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_file_name(format!(".{}.meshc-{}-{}-{n}.tmp", &name[..cut], std::process::id(), nanos()))
 }
 
 fn nanos() -> u128 {
@@ -995,7 +1104,7 @@ pub fn issue_certificates(
     files.sort_by_key(|f| f.artifact.path.ends_with(".yaml"));
     for file in &files {
         let target = dir.join(&file.artifact.path);
-        let staging = dir.join(format!(".{}.meshc-{}-{}.tmp", file.artifact.path, std::process::id(), nanos()));
+        let staging = temp_beside(&target);
         let mode = if file.secret { 0o600 } else { 0o644 };
         // Synced before the rename: running proxies pick certificates up at once.
         let written = write_new_file(&staging, file.artifact.contents.as_bytes(), mode)
@@ -1059,6 +1168,53 @@ mod tests {
         }
         assert!(check_artifact_paths(&[artifact("envoy/a.yaml"), artifact("envoy/A.yaml")]).is_err());
         assert!(check_artifact_paths(&[artifact("envoy/a.yaml"), artifact("istio/a.yaml")]).is_ok());
+    }
+
+    fn refusal(paths: &[&str]) -> Option<String> {
+        let artifacts: Vec<Artifact> = paths.iter().map(|p| artifact(p)).collect();
+        check_artifact_paths(&artifacts).err().map(|r| r.message)
+    }
+
+    /// Found by the writer's fuzz target: "a" and "a/b" cannot both be
+    /// files; the one under the other's file is refused, in any order.
+    #[test]
+    fn a_path_under_another_artifacts_file_is_refused_whatever_the_order() {
+        let expected =
+            Some(r#"refusing to write the artifact path "a/b": it lies under another artifact's file"#.into());
+        for paths in [["a", "a/b", "a/c"], ["a/c", "a/b", "a"], ["a/b", "A", "a/c"], ["a/c", "a", "a/b"]] {
+            assert_eq!(refusal(&paths), expected, "{paths:?}");
+        }
+        assert_eq!(refusal(&["a/b", "ab", "a-b/c"]), None);
+    }
+
+    /// Found by the writer's fuzz target: a rebuild's new file beside a
+    /// 250-byte name had a name past 255 bytes, and failed half-way.
+    #[test]
+    fn names_no_file_system_takes_are_refused_and_the_longest_one_is_rebuilt() {
+        let long = "n".repeat(MAX_NAME_BYTES);
+        assert!(refusal(&[&format!("{long}x")]).unwrap().contains("has a name longer than 255 bytes"));
+        let deep = ["d"; 600].join("/");
+        assert!(refusal(&[&deep]).unwrap().contains("is longer than 1,024 bytes"));
+        assert!(refusal(&["envoy/.a.yaml.meshc-9-1.tmp"]).unwrap().contains("meshc's temporary files"));
+        let (_root, workspace, out) = dirs();
+        write_build(&out, &workspace, &[with(&long, "one")]).unwrap();
+        let written = write_build(&out, &workspace, &[with(&long, "two")]).unwrap();
+        assert_eq!(written.changed, 1);
+        assert_eq!(fs::read_to_string(out.join(&long)).unwrap(), "two");
+    }
+
+    /// A rebuild writes every changed file before OUT changes: when one
+    /// cannot be written, none of the others is left behind.
+    #[test]
+    fn staging_beside_out_takes_every_new_file_back_when_one_fails() {
+        let (_root, _workspace, out) = dirs();
+        fs::create_dir_all(out.join("envoy")).unwrap();
+        let artifacts = [with("envoy/a.yaml", "a"), with("missing/b.yaml", "b"), with("envoy/c.yaml", "c")];
+        assert!(stage_beside(&out, &artifacts).is_err());
+        assert_eq!(fs::read_dir(out.join("envoy")).unwrap().count(), 0);
+        let staged = stage_beside(&out, &[with("envoy/a.yaml", "a")]).unwrap();
+        assert_eq!(fs::read_to_string(&staged[0]).unwrap(), "a");
+        assert!(staged[0].file_name().unwrap().to_string_lossy().starts_with(".a.yaml.meshc-"));
     }
 
     fn with(path: &str, contents: &str) -> Artifact {
