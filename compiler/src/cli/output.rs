@@ -460,8 +460,9 @@ fn update_in_place(
         return Err(take_back(&staged, &made, e));
     }
     // Renames only from here: a build killed now leaves each file old or new.
-    for (new, artifact) in staged.iter().zip(changed) {
-        fs::rename(new, out.join(&artifact.path))?;
+    {
+        use rayon::prelude::*;
+        staged.par_iter().zip(changed).try_for_each(|(new, artifact)| fs::rename(new, out.join(&artifact.path)))?;
     }
     let mut removed_count = 0;
     for path in &removed {
@@ -673,9 +674,12 @@ impl PathClaims {
             return Err((path.to_string(), "lies under another artifact's file"));
         }
         for dir in parents {
-            let least = self.dirs.entry(dir.to_string()).or_insert_with(|| path.to_string());
-            if path < least.as_str() {
-                *least = path.to_string();
+            match self.dirs.get_mut(dir) {
+                Some(least) if path < least.as_str() => *least = path.to_string(),
+                Some(_) => {}
+                None => {
+                    self.dirs.insert(dir.to_string(), path.to_string());
+                }
             }
         }
         match self.files.entry(key) {
