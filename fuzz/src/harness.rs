@@ -104,9 +104,10 @@ fn add_tree(fs: &mut MemoryFs, from: &Path, to: &Path) {
 
 /// Artifact paths (any bytes, one a line, at most [`WRITER_PATHS`]) through
 /// the writer's path check and `meshc build`'s writer, beside a workspace
-/// and a bystander file, twice: into a new OUT (written whole through a
-/// staging directory) and over a meshc-built one (changed files replaced in
-/// place; under the fuzzer it holds what earlier inputs left). Whatever the
+/// and a bystander file: into a new OUT (written whole through a staging
+/// directory), over a meshc-built one (changed files replaced in place;
+/// under the fuzzer it holds what earlier inputs left), and over that again
+/// with every other path gone and the rest changed. Whatever the
 /// paths, nothing outside OUT changes (only the lock beside it may appear),
 /// the paths the check accepts are written and only those, and a failed
 /// write leaves the previous OUT as it was.
@@ -131,6 +132,10 @@ pub fn writer(dir: &Path, data: &[u8]) {
         write_build(&built, &workspace, &previous).expect("a plain path is written");
     }
     write_and_compare(&sandbox, &built, &workspace, &artifacts);
+    // Rebuilt again with every other artifact gone and the rest changed: what is no longer produced goes.
+    let fewer: Vec<Artifact> =
+        artifacts.iter().skip(1).step_by(2).map(|a| artifact(&a.path, format!("{}'", a.contents))).collect();
+    write_and_compare(&sandbox, &built, &workspace, &fewer);
 }
 
 fn artifact(path: &str, contents: String) -> Artifact {

@@ -702,6 +702,9 @@ fn path_fault(path: &str) -> Option<&'static str> {
         Some("is not a plain relative path")
     } else if path == MANIFEST {
         Some("is the manifest's name")
+    } else if path.contains(|c: char| c.is_ascii_control()) {
+        // The manifest holds one path a line.
+        Some("has a control character")
     } else if path.len() > MAX_PATH_BYTES {
         Some("is longer than 1,024 bytes")
     } else if path.split('/').any(|name| name.len() > MAX_NAME_BYTES) {
@@ -1200,6 +1203,7 @@ mod tests {
         let deep = ["d"; 600].join("/");
         assert!(refusal(&[&deep]).unwrap().contains("is longer than 1,024 bytes"));
         assert!(refusal(&["envoy/.a.yaml.meshc-9-1.tmp"]).unwrap().contains("meshc's temporary files"));
+        assert!(refusal(&["kubernetes/a.yaml\r"]).unwrap().contains("has a control character"));
         let (_root, workspace, out) = dirs();
         write_build(&out, &workspace, &[with(&long, "one")]).unwrap();
         let written = write_build(&out, &workspace, &[with(&long, "two")]).unwrap();

@@ -392,11 +392,27 @@ impl Operation {
 
     /// The identity of an operation for lookups: REST path parameters are
     /// anonymous, so `GET /orders/{id}` and `GET /orders/{orderId}` share a key.
+    /// Built directly: schema indexes and checks make one per lookup.
     pub fn key(&self) -> String {
-        match self {
-            Operation::Rest { method, path } => format!("{method} {}", path_shape(path)),
-            other => other.to_string(),
+        let (head, separator, tail) = match self {
+            Operation::Grpc { service, method } => (service.as_str(), '/', method.as_str()),
+            Operation::Rest { method, path } => (method.as_str(), ' ', path.as_str()),
+            Operation::Graphql { root, field } => (root.as_str(), '.', field.as_str()),
+        };
+        let mut key = String::with_capacity(head.len() + 1 + tail.len());
+        key.push_str(head);
+        key.push(separator);
+        if let Operation::Rest { .. } = self {
+            for (i, segment) in tail.split('/').enumerate() {
+                if i > 0 {
+                    key.push('/');
+                }
+                key.push_str(if segment.starts_with('{') && segment.ends_with('}') { "{}" } else { segment });
+            }
+        } else {
+            key.push_str(tail);
         }
+        key
     }
 }
 
@@ -420,14 +436,6 @@ pub fn path_parameters<'p>(template: &str, path: &'p str) -> Result<Vec<(String,
         }
     }
     Ok(values)
-}
-
-/// A REST path with every `{param}` segment made anonymous.
-fn path_shape(path: &str) -> String {
-    path.split('/')
-        .map(|seg| if seg.starts_with('{') && seg.ends_with('}') { "{}" } else { seg })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 impl fmt::Display for Operation {
@@ -1025,7 +1033,17 @@ mod tests {
         let a = Operation::parse("GET /orders/{id}").unwrap();
         let b = Operation::parse("GET /orders/{orderId}").unwrap();
         assert_eq!(a.key(), b.key());
+        assert_eq!(a.key(), "GET /orders/{}");
         assert_ne!(a.key(), Operation::parse("POST /orders/{id}").unwrap().key());
+    }
+
+    /// The key is the operation as written, but for anonymous REST parameters.
+    #[test]
+    fn an_operations_key_is_how_it_is_written() {
+        for text in ["shop.v1.Orders/Place", "Query.product", "Mutation.placeOrder", "DELETE /a/b", "GET /"] {
+            assert_eq!(Operation::parse(text).unwrap().key(), text);
+        }
+        assert_eq!(Operation::parse("PUT /a/{x}/b/{y}z/{}").unwrap().key(), "PUT /a/{}/b/{y}z/{}");
     }
 
     #[test]
