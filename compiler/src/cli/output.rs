@@ -624,9 +624,10 @@ fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
 }
 
 /// Defence in depth behind the name checks of the front end: every path is
-/// relative, plain (no `.`/`..`, backslash or NUL), not the manifest, of
-/// names the file system takes, unique also ignoring case, and no path lies
-/// under another's file: so writing them cannot fail half-way for their names.
+/// relative, plain (no `.`/`..`, backslash or control character), not the
+/// manifest, of names the file system takes, unique also ignoring case, and
+/// no path lies under another's file: so writing them cannot fail half-way
+/// for their names.
 pub fn check_artifact_paths(artifacts: &[Artifact]) -> Result<(), Refusal> {
     let mut claims = PathClaims::default();
     let refusals = artifacts.iter().filter_map(|a| claims.claim(&a.path).err());
