@@ -384,8 +384,14 @@ fn order_pair(a: String, b: String) -> (String, String) {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(64);
+    for byte in digest.as_ref() {
+        hex.push(HEX[usize::from(byte >> 4)] as char);
+        hex.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    hex
 }
 
 /// The previous build's artifacts by path, with their hashes where known;
@@ -1240,6 +1246,13 @@ mod tests {
         let (workspace, out) = (root.path().join("ws"), root.path().join("out"));
         fs::create_dir(&workspace).unwrap();
         (root, workspace, out)
+    }
+
+    #[test]
+    fn hashes_are_lowercase_hex_sha256() {
+        // FIPS 180-2's "abc" vector, as `sha256sum` prints it.
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert!(is_sha256_hex(&sha256_hex(b"")));
     }
 
     #[test]

@@ -214,7 +214,10 @@ fn ascii_style(text: &str) -> Result<Style> {
     let value = text.as_bytes();
     let blank = |at: usize| value.get(at).is_none_or(|n| matches!(n, b' ' | b'\t' | b'\r' | b'\n'));
     let mut plain = !value.starts_with(b"---") && !value.starts_with(b"...");
-    for (at, &c) in value.iter().enumerate() {
+    // After the first byte only `:`, `#` and unprintable bytes matter: skip
+    // to the first of them (most strings, names and base64, hold none).
+    let next = value.iter().skip(1).position(|&c| !ORDINARY[usize::from(c)]).map_or(value.len(), |at| at + 1);
+    for (at, &c) in value.iter().enumerate().take(1).chain(value.iter().enumerate().skip(next)) {
         if !(b' '..=b'~').contains(&c) {
             return Err(Unsupported);
         }
@@ -237,6 +240,18 @@ fn ascii_style(text: &str) -> Result<Style> {
         Ok(Style::Plain)
     }
 }
+
+/// The bytes that never change a string's style past its first byte:
+/// printable ASCII but `:` and `#`.
+const ORDINARY: [bool; 256] = {
+    let mut ordinary = [false; 256];
+    let mut c = b' ';
+    while c <= b'~' {
+        ordinary[c as usize] = c != b':' && c != b'#';
+        c += 1;
+    }
+    ordinary
+};
 
 fn single_quoted(out: &mut Vec<u8>, value: &str) {
     out.push(b'\'');

@@ -136,7 +136,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed
     let report = Report { apis, format: FORMAT, mesh: &model.name };
     vec![Artifact {
         path: "versions/compatibility.json".to_string(),
-        contents: serde_json::to_string_pretty(&report).expect("the report serializes") + "\n",
+        contents: crate::emit::pretty_json(&report),
         origin,
     }]
 }

@@ -169,8 +169,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
         })
         .collect();
     let report = Report { format: FORMAT, mesh: &model.name, summary, rules, data_classes };
-    let mut contents = serde_json::to_string_pretty(&report).expect("the report serializes");
-    contents.push('\n');
+    let contents = crate::emit::pretty_json(&report);
     let origin = compliance.rules.first().map_or_else(|| compliance.classes[0].span, |r| r.span);
     vec![Artifact { path: "compliance/report.json".into(), contents, origin }]
 }

@@ -176,7 +176,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed
     }
     let origin = model.gateways.first().map_or_else(|| model.services[0].name.span, |g| g.name.span);
     let plan = Plan { format: FORMAT, mesh: &model.name, targets };
-    let contents = serde_json::to_string_pretty(&plan).expect("the plan serializes") + "\n";
+    let contents = crate::emit::pretty_json(&plan);
     vec![Artifact { path: "load/plan.json".into(), contents, origin }]
 }
 

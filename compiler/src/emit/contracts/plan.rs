@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 
 use crate::base::Spanned;
-use crate::emit::{Artifact, Options, Parts, Unexpressed};
+use crate::emit::{consumers_by_topic, producers_by_topic, Artifact, Options, Parts, Unexpressed};
 use crate::model::api_versions::{ApiVersion, VersionSelector};
 use crate::model::contracts::{Consumer, ContractUse, EventExample, Example, JsonText, MatchRule, Pair};
 use crate::model::traffic::Probe;
@@ -287,12 +287,13 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             }
         }
     }
+    let (producers_of, consumers_of) = (producers_by_topic(model), consumers_by_topic(model));
     for (topic, message) in &messages {
-        for producer in model.events.producers.iter().filter(|p| p.topic.value == *topic) {
+        for producer in &producers_of[topic.index()] {
             let service = model.service(producer.service);
             providers.entry(&service.name.value).or_insert((producer.service, Vec::new(), Vec::new())).2.push(message);
         }
-        for consumer in model.events.consumers.iter().filter(|c| c.topic.value == *topic) {
+        for consumer in &consumers_of[topic.index()] {
             let name = model.service(consumer.service).name.value.clone();
             let entry = consumers.entry(name).or_insert((Consumer::Service(consumer.service), Vec::new(), Vec::new()));
             if !entry.2.iter().any(|m| std::ptr::eq(*m, message)) {
@@ -404,7 +405,7 @@ impl<'s> Descriptors<'s> {
 }
 
 fn json(path: String, document: &impl Serialize, origin: crate::base::Span) -> Artifact {
-    Artifact { path, contents: serde_json::to_string_pretty(document).expect("plans serialize") + "\n", origin }
+    Artifact { path, contents: crate::emit::pretty_json(document), origin }
 }
 
 /// The implicit interaction of a use, then one per example.

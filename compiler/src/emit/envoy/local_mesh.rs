@@ -151,11 +151,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexp
         services,
         version: FORMAT_VERSION,
     };
-    vec![Artifact {
-        path: "runtime/local-mesh.json".into(),
-        contents: serde_json::to_string_pretty(&plan).expect("the plan serializes") + "\n",
-        origin,
-    }]
+    vec![Artifact { path: "runtime/local-mesh.json".into(), contents: crate::emit::pretty_json(&plan), origin }]
 }
 
 /// Whether the sidecar backend writes a config for it: it listens or calls.

@@ -21,7 +21,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, options: &Options, _: &mut Vec<Unexp
         .into_iter()
         .map(|(file, dashboard)| Artifact {
             path: format!("grafana/dashboards/{file}"),
-            contents: serde_json::to_string_pretty(&dashboard).expect("dashboards serialize") + "\n",
+            contents: crate::emit::pretty_json(&dashboard),
             origin: monitoring.span,
         })
         .collect()

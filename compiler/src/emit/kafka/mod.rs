@@ -122,7 +122,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<U
 }
 
 fn json(document: &impl Serialize) -> String {
-    serde_json::to_string_pretty(document).expect("Kafka documents serialize") + "\n"
+    crate::emit::pretty_json(document)
 }
 
 fn acl<'a>(operation: &'static str, principal: String, resource_type: &'static str, name: Str<'a>) -> AclBinding<'a> {

@@ -124,7 +124,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<U
 }
 
 fn json(document: &impl Serialize) -> String {
-    serde_json::to_string_pretty(document).expect("JetStream configs serialize") + "\n"
+    crate::emit::pretty_json(document)
 }
 
 fn stream_config<'a>(stream: &'a Stream, unexpressed: &mut Vec<Unexpressed>) -> StreamConfig<'a> {

@@ -120,7 +120,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, unexpressed: &mut Vec<U
         let definitions = definitions(model, &consumers_of, broker_id, broker, unexpressed);
         out.push(Artifact {
             path: format!("rabbitmq/{}/definitions.json", broker.name.value),
-            contents: serde_json::to_string_pretty(&definitions).expect("definitions serialize") + "\n",
+            contents: crate::emit::pretty_json(&definitions),
             origin: broker.name.span,
         });
     }

@@ -294,11 +294,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
     let Some(first) = kept.first() else { return Vec::new() };
     let origin = model.topic(*first).name.span;
     let file = EventBusFile { brokers, consumers, producers, topics };
-    vec![Artifact {
-        path: "runtime/event-bus.json".into(),
-        contents: serde_json::to_string_pretty(&file).expect("the config serializes") + "\n",
-        origin,
-    }]
+    vec![Artifact { path: "runtime/event-bus.json".into(), contents: crate::emit::pretty_json(&file), origin }]
 }
 
 fn broker_entry(broker: &Broker) -> BrokerEntry<'_> {

@@ -19,11 +19,9 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
     for service in &model.services {
         for api in service.apis.iter().filter(|a| !a.resolvers.is_empty()) {
             let Some(config) = config(model, schemas, service, api) else { continue };
-            let mut text = serde_json::to_string_pretty(&config).expect("configs serialize");
-            text.push('\n');
             artifacts.push(Artifact {
                 path: format!("graphql/{}-{}.json", service.name.value, api.name.value),
-                contents: text,
+                contents: crate::emit::pretty_json(&config),
                 origin: api.name.span,
             });
         }

@@ -82,7 +82,7 @@ pub fn emit(model: &Model, _: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed
     let file = HealthFile { checks, version: FORMAT_VERSION };
     vec![Artifact {
         path: "runtime/health.json".into(),
-        contents: serde_json::to_string_pretty(&file).expect("the config serializes") + "\n",
+        contents: crate::emit::pretty_json(&file),
         origin: first.name.span,
     }]
 }

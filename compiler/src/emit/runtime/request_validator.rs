@@ -21,9 +21,8 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
         .iter()
         .filter(|g| g.routes.iter().any(validates))
         .map(|g| {
-            let mut text = serde_json::to_string_pretty(&rules(model, schemas, g)).expect("rules serialize");
-            text.push('\n');
-            Artifact { path: format!("validation/gateway-{}.json", g.name.value), contents: text, origin: g.name.span }
+            let contents = crate::emit::pretty_json(&rules(model, schemas, g));
+            Artifact { path: format!("validation/gateway-{}.json", g.name.value), contents, origin: g.name.span }
         })
         .collect()
 }

@@ -30,7 +30,7 @@ pub fn emit(model: &Model, _schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unex
             });
             out.push(Artifact {
                 path: format!("token-exchange/{}-{}.json", service.name.value, exchange.name.value),
-                contents: serde_json::to_string_pretty(&config).expect("JSON values serialize") + "\n",
+                contents: crate::emit::pretty_json(&config),
                 origin: exchange.name.span,
             });
         }

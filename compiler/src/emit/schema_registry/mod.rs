@@ -100,7 +100,7 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, unexpressed: &mut
         .into_values()
         .map(|(document, origin)| Artifact {
             path: format!("schema-registry/subjects/{}.json", file_name(&document.subject)),
-            contents: serde_json::to_string_pretty(&document).expect("subjects serialize") + "\n",
+            contents: crate::emit::pretty_json(&document),
             origin,
         })
         .collect()
