@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::base::Spanned;
@@ -255,18 +256,10 @@ struct Answer<'a> {
 
 pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>, parts: Parts<'_>) {
     let uses = model.contract_uses();
-    let mut interactions = Vec::new();
-    for used in &uses {
-        interactions.extend(use_interactions(model, schemas, used));
-    }
+    let interactions: Vec<(ContractUse, Interaction)> =
+        uses.par_iter().flat_map_iter(|used| use_interactions(model, schemas, used)).collect();
     let messages: Vec<(TopicId, Message)> =
         model.event_examples().map(|(topic, example)| (topic, message(model, topic, example))).collect();
-    // A part per file, numbered in the order made: each is written while the next is serialized.
-    let mut made = 0;
-    let mut part = |artifact: Artifact| {
-        parts(made, vec![artifact]);
-        made += 1;
-    };
     // Providers and consumers by name: BTreeMap for a stable order.
     let mut providers: BTreeMap<&str, (ServiceId, Vec<&Interaction>, Vec<&Message>)> = BTreeMap::new();
     let mut consumers: BTreeMap<String, (Consumer, Vec<&Interaction>, Vec<&Message>)> = BTreeMap::new();
@@ -301,34 +294,30 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             }
         }
     }
+    // The plans in a fixed order, each with its descriptors (gathered once per schema, in that order).
     let mut descriptors = Descriptors::new(schemas);
-    for (name, (id, interactions, messages)) in &providers {
-        let service = model.service(*id);
+    let mut plans: Vec<(String, Plan, crate::base::Span, Option<ServiceId>)> = Vec::new();
+    for (name, (id, interactions, messages)) in providers {
         let grpc = interactions.iter().any(|i| i.protocol == "grpc");
-        let files = if grpc { descriptors.of(model, &[*id]) } else { Vec::new() };
         let plan = Plan {
-            descriptors: files.clone(),
+            descriptors: if grpc { descriptors.of(model, &[id]) } else { Vec::new() },
             format: FORMAT,
-            interactions: interactions.clone(),
+            interactions,
             mesh: &model.name,
-            messages: messages.clone(),
+            messages,
             role: "provider",
             subject: name.to_string(),
         };
-        part(json(format!("contracts/providers/{name}.json"), &plan, service.name.span));
-        if let Some(mock) = mock(model, *id, interactions, files) {
-            part(json(format!("contracts/mocks/{name}.json"), &mock, service.name.span));
-        }
+        plans.push((format!("contracts/providers/{name}.json"), plan, model.service(id).name.span, Some(id)));
     }
     for (name, (consumer, interactions, messages)) in consumers {
         let origin = match consumer {
             Consumer::Service(id) => model.service(id).name.span,
             Consumer::Gateway(id) => model.gateway(id).name.span,
         };
-        let file = name.replace(':', "-");
-        let files = grpc_providers.get(&name).map(|ids| descriptors.of(model, ids)).unwrap_or_default();
+        let path = format!("contracts/consumers/{}.json", name.replace(':', "-"));
         let plan = Plan {
-            descriptors: files,
+            descriptors: grpc_providers.get(&name).map(|ids| descriptors.of(model, ids)).unwrap_or_default(),
             format: FORMAT,
             interactions,
             mesh: &model.name,
@@ -336,9 +325,18 @@ pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexp
             role: "consumer",
             subject: name,
         };
-        part(json(format!("contracts/consumers/{file}.json"), &plan, origin));
+        plans.push((path, plan, origin, None));
     }
-    descriptors.into_artifacts().for_each(part);
+    // A part per plan (a provider's with its mock), serialized in parallel,
+    // each written while others are made; the descriptors last.
+    plans.par_iter().enumerate().for_each(|(part, (path, plan, origin, provider))| {
+        let mut files = vec![json(path.clone(), plan, *origin)];
+        if let Some(mock) = provider.and_then(|id| mock(model, id, &plan.interactions, plan.descriptors.clone())) {
+            files.push(json(format!("contracts/mocks/{}.json", plan.subject), &mock, *origin));
+        }
+        parts(part, files);
+    });
+    parts(plans.len(), descriptors.into_artifacts().collect());
 }
 
 /// Each proto file's descriptor as an artifact of its own, which plans and

@@ -21,6 +21,7 @@ mod runbooks;
 mod service;
 
 use askama::Template;
+use rayon::prelude::*;
 
 use crate::emit::{Artifact, Options, Parts, Unexpressed};
 use crate::model::events::{Consumer, Producer};
@@ -33,38 +34,53 @@ const SEARCH: &str = include_str!("../../../templates/site/search.js");
 pub fn emit(model: &Model, schemas: &SchemaIndex, _: &Options, _: &mut Vec<Unexpressed>, parts: Parts<'_>) {
     let Some(origin) = model.services.first().map(|s| s.name.span) else { return };
     let index = Index::new(model);
-    // A part per page, numbered in the order made: each is written while the next is rendered.
-    let mut made = 0;
-    let mut page = |path: String, contents: String| {
-        parts(made, vec![Artifact { path: format!("site/{path}"), contents, origin }]);
-        made += 1;
+    let page = |part: usize, path: String, contents: String| {
+        parts(part, vec![Artifact { path: format!("site/{path}"), contents, origin }]);
     };
-    page("style.css".into(), STYLE.to_string());
-    page("search.js".into(), SEARCH.to_string());
     // Each schema file's reference is built once: its page, the search
     // index's operations and the summary on each API using it.
     let schema_pages = pages::schemas(model, schemas);
     let summaries: std::collections::HashMap<crate::model::SchemaId, &str> =
         schema_pages.iter().map(|p| (p.id, p.summary())).collect();
-    page("search-index.js".into(), pages::search_index(model, &schema_pages));
-    page("index.html".into(), render(&pages::index(model, &index)));
-    page("topology.html".into(), render(&pages::topology(model, &index)));
-    page("security.html".into(), render(&pages::security(model, schemas, &index)));
-    page("versions.html".into(), render(&pages::versions(model, schemas, &index)));
     let mut versions: Vec<Vec<pages::ApiVersions>> = model.services.iter().map(|_| Vec::new()).collect();
     for (id, api) in pages::api_versions(model, "../") {
         versions[id.index()].push(api);
     }
-    for ((id, service), versions) in model.service_ids().zip(&model.services).zip(versions) {
-        page(service_path(service), render(&service::page(model, id, &index, versions, &summaries)));
-    }
-    for schema in &schema_pages {
-        page(schema_path(&schema.display), render(schema));
-    }
-    page("runbooks/index.html".into(), render(&runbooks::index(model, &index.runbooks)));
-    for runbook in &index.runbooks {
-        page(format!("runbooks/{}.html", runbook.id), render(&runbooks::page(model, runbook, &index)));
-    }
+    // A part per page, numbered in a fixed order (the mesh's pages, then
+    // per service, per schema, per runbook); rendered in parallel, each
+    // written while others are rendered.
+    let whole: [(&str, &(dyn Fn() -> String + Sync)); 7] = [
+        ("style.css", &|| STYLE.to_string()),
+        ("search.js", &|| SEARCH.to_string()),
+        ("search-index.js", &|| pages::search_index(model, &schema_pages)),
+        ("index.html", &|| render(&pages::index(model, &index))),
+        ("topology.html", &|| render(&pages::topology(model, &index))),
+        ("security.html", &|| render(&pages::security(model, schemas, &index))),
+        ("versions.html", &|| render(&pages::versions(model, schemas, &index))),
+    ];
+    let (services_from, schemas_from) = (whole.len(), whole.len() + model.services.len());
+    let runbooks_from = schemas_from + schema_pages.len();
+    rayon::join(
+        || whole.par_iter().enumerate().for_each(|(part, (path, contents))| page(part, path.to_string(), contents())),
+        || {
+            let services: Vec<_> = model.service_ids().zip(&model.services).zip(versions).collect();
+            services.into_par_iter().enumerate().for_each(|(i, ((id, service), versions))| {
+                let contents = render(&service::page(model, id, &index, versions, &summaries));
+                page(services_from + i, service_path(service), contents);
+            })
+        },
+    );
+    schema_pages.par_iter().enumerate().for_each(|(i, schema)| {
+        page(schemas_from + i, schema_path(&schema.display), render(schema));
+    });
+    page(runbooks_from, "runbooks/index.html".into(), render(&runbooks::index(model, &index.runbooks)));
+    index.runbooks.par_iter().enumerate().for_each(|(i, runbook)| {
+        page(
+            runbooks_from + 1 + i,
+            format!("runbooks/{}.html", runbook.id),
+            render(&runbooks::page(model, runbook, &index)),
+        );
+    });
 }
 
 /// What several pages look up per service, gathered once (no scan of the
