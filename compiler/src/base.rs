@@ -218,6 +218,17 @@ pub fn byte_size(bytes: u64) -> String {
     }
 }
 
+/// `bytes` as lowercase hex, two digits a byte (as `sha256sum` prints digests).
+pub fn lowercase_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        hex.push(DIGITS[usize::from(byte >> 4)] as char);
+        hex.push(DIGITS[usize::from(byte & 0xf)] as char);
+    }
+    hex
+}
+
 thread_local! {
     /// Depth of `catch_panic` calls on this thread; panics inside are not printed.
     static QUIET_PANICS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
@@ -265,5 +276,11 @@ mod read_tests {
         assert_eq!(byte_size(16 << 20), "16 MiB");
         assert_eq!(byte_size(4096), "4 KiB");
         assert_eq!(byte_size(100), "100 bytes");
+    }
+
+    #[test]
+    fn hex_is_two_lowercase_digits_a_byte() {
+        assert_eq!(lowercase_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(lowercase_hex(&[]), "");
     }
 }

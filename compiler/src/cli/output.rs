@@ -384,14 +384,7 @@ fn order_pair(a: String, b: String) -> (String, String) {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut hex = String::with_capacity(64);
-    for byte in digest.as_ref() {
-        hex.push(HEX[usize::from(byte >> 4)] as char);
-        hex.push(HEX[usize::from(byte & 0xf)] as char);
-    }
-    hex
+    crate::base::lowercase_hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 /// The previous build's artifacts by path, with their hashes where known;

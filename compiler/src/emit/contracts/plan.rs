@@ -387,7 +387,7 @@ impl<'s> Descriptors<'s> {
                 .into_iter()
                 .map(|(name, bytes)| {
                     let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
-                    let hash: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+                    let hash = crate::base::lowercase_hex(&digest.as_ref()[..16]);
                     files
                         .entry(format!("contracts/descriptors/{hash}.b64"))
                         .or_insert_with(|| (base64::engine::general_purpose::STANDARD.encode(&bytes) + "\n", origin));
