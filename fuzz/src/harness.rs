@@ -144,9 +144,10 @@ fn artifact(path: &str, contents: String) -> Artifact {
 
 /// Writes `artifacts` to `out` in `sandbox` and checks what changed (see [`writer`]).
 fn write_and_compare(sandbox: &Path, out: &Path, workspace: &Path, artifacts: &[Artifact]) {
-    let outside_before = snapshot_outside(sandbox, out);
-    let out_before = snapshot(out);
     let accepted = check_artifact_paths(artifacts).is_ok();
+    let outside_before = snapshot_outside(sandbox, out);
+    // Only a refused write is compared with what OUT held before.
+    let out_before = (!accepted).then(|| snapshot(out));
     let written = write_build(out, workspace, artifacts).is_ok();
     assert!(!written || accepted, "the writer wrote paths its check refuses: {:?}", paths(artifacts));
     assert!(written || !accepted, "the writer failed on paths its check accepts: {:?}", paths(artifacts));
@@ -161,7 +162,7 @@ fn write_and_compare(sandbox: &Path, out: &Path, workspace: &Path, artifacts: &[
         got.iter_mut().filter(|(p, _)| p == MANIFEST).for_each(|(_, c)| c.clear());
         assert_eq!(got, expected, "OUT holds other than the artifacts");
     } else {
-        assert_eq!(snapshot(out), out_before, "a failed write changed OUT");
+        assert_eq!(Some(snapshot(out)), out_before, "a failed write changed OUT");
     }
 }
 
@@ -175,25 +176,31 @@ fn paths(artifacts: &[Artifact]) -> Vec<&str> {
 /// Every file under `root` except under `out` and the lock beside it, as
 /// (relative path, contents), sorted.
 fn snapshot_outside(root: &Path, out: &Path) -> Vec<(String, String)> {
-    let lock = format!(".{}.meshc-lock", out.file_name().unwrap().to_string_lossy());
     let out_name = out.file_name().unwrap().to_string_lossy().into_owned();
-    snapshot(root)
-        .into_iter()
-        .filter(|(p, _)| p != &lock && p != &out_name && !p.starts_with(&format!("{out_name}/")))
-        .collect()
+    let lock = format!(".{out_name}.meshc-lock");
+    snapshot_except(root, &[&out_name, &lock])
 }
 
 /// Every entry under `root` (files with their contents, other entries as
 /// their kind), sorted; empty when `root` is missing.
 fn snapshot(root: &Path) -> Vec<(String, String)> {
-    fn visit(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+    snapshot_except(root, &[])
+}
+
+/// [`snapshot`], without the entries of `root` named in `skipped` (and
+/// what is under them).
+fn snapshot_except(root: &Path, skipped: &[&str]) -> Vec<(String, String)> {
+    fn visit(root: &Path, dir: &Path, skipped: &[&str], out: &mut Vec<(String, String)>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries.flatten() {
             let path = entry.path();
             let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if skipped.contains(&relative.as_str()) {
+                continue;
+            }
             let kind = entry.file_type().expect("the fuzz scratch directory is readable");
             if kind.is_dir() {
-                visit(root, &path, out);
+                visit(root, &path, skipped, out);
             } else if kind.is_file() {
                 out.push((relative, std::fs::read_to_string(&path).unwrap_or_default()));
             } else {
@@ -202,7 +209,7 @@ fn snapshot(root: &Path) -> Vec<(String, String)> {
         }
     }
     let mut out = Vec::new();
-    visit(root, root, &mut out);
+    visit(root, root, skipped, &mut out);
     out.sort();
     out
 }

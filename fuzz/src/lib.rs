@@ -25,5 +25,14 @@ pub fn scratch() -> &'static PathBuf {
 
 /// Runs one input of `target` (a name in [`harness::TARGETS`]).
 pub fn run(target: &str, data: &[u8]) {
+    static ONE_THREAD: OnceLock<()> = OnceLock::new();
+    // meshc's parallel loops run inline on libFuzzer's thread: no pool
+    // worker to hand each loop to and wake (a tenth of the time per input),
+    // and none spinning beside a fuzzer running on the other core. The
+    // output is the same on any number of threads (tested in the suite).
+    ONE_THREAD.get_or_init(|| {
+        let pool = rayon_core::ThreadPoolBuilder::new().num_threads(1).use_current_thread().build_global();
+        pool.expect("the fuzz target sets rayon's global pool first");
+    });
     assert!(harness::run(target, scratch(), data), "unknown fuzz target {target}");
 }
