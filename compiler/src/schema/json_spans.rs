@@ -60,7 +60,7 @@ impl<'t> JsonSpans<'t> {
     /// `None` if `text` is not one well-formed JSON value (or nests deeper
     /// than serde_json allows).
     pub fn new(text: &'t str) -> Option<JsonSpans<'t>> {
-        let mut walker = Walker { text: text.as_bytes(), at: 0, nodes: Vec::new() };
+        let mut walker = Walker { source: text, text: text.as_bytes(), at: 0, nodes: Vec::new() };
         walker.value(String::new(), None, 0)?;
         walker.space();
         if walker.at != text.len() {
@@ -133,7 +133,7 @@ pub(in crate::schema) fn join(pointer: &str, segment: &str) -> String {
     let mut joined = String::with_capacity(pointer.len() + 1 + segment.len());
     joined.push_str(pointer);
     joined.push('/');
-    if segment.contains(['~', '/']) {
+    if segment.bytes().any(|b| b == b'~' || b == b'/') {
         for c in segment.chars() {
             match c {
                 '~' => joined.push_str("~0"),
@@ -149,10 +149,13 @@ pub(in crate::schema) fn join(pointer: &str, segment: &str) -> String {
 
 /// Appends an array index to a JSON Pointer.
 pub(in crate::schema) fn join_index(pointer: &str, index: usize) -> String {
-    use std::fmt::Write as _;
-    let mut joined = String::with_capacity(pointer.len() + 4);
+    // One per array element of every JSON schema file: itoa, not `write!`'s formatting machinery.
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(index);
+    let mut joined = String::with_capacity(pointer.len() + 1 + digits.len());
     joined.push_str(pointer);
-    let _ = write!(joined, "/{index}");
+    joined.push('/');
+    joined.push_str(digits);
     joined
 }
 
@@ -167,6 +170,8 @@ pub(super) fn split_last(pointer: &str) -> Option<(&str, String)> {
 const MAX_DEPTH: usize = 128;
 
 struct Walker<'t> {
+    source: &'t str,
+    /// `source`'s bytes.
     text: &'t [u8],
     at: usize,
     nodes: Vec<(String, JsonNode)>,
@@ -201,7 +206,7 @@ impl Walker<'_> {
                     loop {
                         self.space();
                         let key = self.string()?;
-                        let raw = std::str::from_utf8(&self.text[key.clone()]).ok()?;
+                        let raw = self.source.get(key.clone())?;
                         let child = match raw.contains('\\') {
                             true => join(&self.nodes[slot].0, &decode(raw)),
                             false => join(&self.nodes[slot].0, &raw[1..raw.len() - 1]),

@@ -91,9 +91,11 @@ fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Si
     let Some(authorization) = callee.authorization() else { return };
     for request in requests {
         let from = request.authenticated.then_some(&request.from);
-        let op = request.operation.map_or(String::new(), |o| format!(" `{o}`"));
-        let message =
-            format!("the {}{op} is refused by `{}`'s authorization", request.declared_by.describe(), callee.name.value);
+        // Formatted only for a refused request: most get through.
+        let message = || {
+            let op = request.operation.map_or(String::new(), |o| format!(" `{o}`"));
+            format!("the {}{op} is refused by `{}`'s authorization", request.declared_by.describe(), callee.name.value)
+        };
         let diagnostic = match authorization.decide(from, request.operation) {
             Verdict::Allowed if !request.authenticated => {
                 match authorization.decide(Some(&request.from), request.operation) {
@@ -106,7 +108,7 @@ fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Si
                 Some(Naming::Role(role)) => {
                     let role = model.service_role(role);
                     let selector = role.admits(&request.from).map_or(String::new(), |s| s.value.describe(model));
-                    Diagnostic::new(Code::CallDeniedByPolicy, message)
+                    Diagnostic::new(Code::CallDeniedByPolicy, message())
                         .at(request.span, "refused")
                         .with_label(
                             rule.span,
@@ -126,12 +128,12 @@ fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Si
                             role.name.value
                         ))
                 }
-                _ => Diagnostic::new(Code::CallDeniedByPolicy, message)
+                _ => Diagnostic::new(Code::CallDeniedByPolicy, message())
                     .at(request.span, "refused")
                     .with_label(rule.span, "denied by this rule")
                     .help("remove the caller from the deny rule, or remove the call if it must not happen"),
             },
-            Verdict::NotAllowed if !request.authenticated => Diagnostic::new(Code::CallDeniedByPolicy, message)
+            Verdict::NotAllowed if !request.authenticated => Diagnostic::new(Code::CallDeniedByPolicy, message())
                 .at(request.span, "sent in plaintext: the caller has no identity")
                 .with_label(authorization.span, "admits only identified callers")
                 .help(format!(
@@ -139,7 +141,7 @@ fn refused(model: &Model, callee: &Service, requests: &[Incoming], sink: &mut Si
                     model.mtls_mode(callee).as_str(),
                     callee.name.value
                 )),
-            Verdict::NotAllowed => Diagnostic::new(Code::CallDeniedByPolicy, message)
+            Verdict::NotAllowed => Diagnostic::new(Code::CallDeniedByPolicy, message())
                 .at(request.span, "refused")
                 .with_label(authorization.span, "no allow rule admits it")
                 .help(format!(

@@ -149,7 +149,7 @@ impl Lower<'_> {
     }
 
     fn class_ref(&mut self, name: &Spanned<String>, names: &Names) -> Option<Spanned<DataClassId>> {
-        let declare = format!("declare it at the top level: data-class \"{}\" {{ holders \"...\" }}", name.value);
+        let declare = || format!("declare it at the top level: data-class \"{}\" {{ holders \"...\" }}", name.value);
         resolve(self.sink, &names.classes, name, Code::UnknownDataClass, "data class", declare)
     }
 
@@ -403,10 +403,9 @@ impl Lower<'_> {
                             return None;
                         }
                         let class = read::string_arg(node, 0, "a data class", "data-class \"pii\"", self.sink)?;
-                        let declare = format!(
-                            "declare it at the top level: data-class \"{}\" {{ holders \"...\" }}",
-                            class.value
-                        );
+                        let declare = || {
+                            format!("declare it at the top level: data-class \"{}\" {{ holders \"...\" }}", class.value)
+                        };
                         let id = resolve(self.sink, classes, &class, Code::UnknownDataClass, "data class", declare)?;
                         Test::Carries(id.value)
                     }
@@ -435,7 +434,7 @@ impl Lower<'_> {
         let until = read::string_prop(node, "until", Some(SUPPRESS_EXAMPLE), self.sink)
             .and_then(|until| Some(Spanned::new(read::parse(&until, |t| Date::parse(t), self.sink)?, until.span)));
         let rule = rule.and_then(|rule| {
-            let declare = "declare it with `compliance-rule`, or import the rule set that has it (import \"std:compliance/baseline\")".to_string();
+            let declare = || "declare it with `compliance-rule`, or import the rule set that has it (import \"std:compliance/baseline\")".to_string();
             resolve(self.sink, &names.rules, &rule, Code::UnknownComplianceRule, "compliance rule", declare)
         });
         Some(Suppression { rule: rule?, subject: subject?, reason: reason?, until: until?, span: node.span })

@@ -390,7 +390,7 @@ impl Lower<'_> {
 
     /// Resolves a broker name, reporting unknown names with a suggestion.
     fn broker_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<BrokerId>> {
-        let declare = format!("declare it with `broker \"{}\" kind=\"nats\" {{ address ... }}`", name.value);
+        let declare = || format!("declare it with `broker \"{}\" kind=\"nats\" {{ address ... }}`", name.value);
         super::resolve(self.sink, &self.brokers, name, Code::UnknownBroker, "broker", declare)
     }
 

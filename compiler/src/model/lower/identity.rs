@@ -288,7 +288,8 @@ impl Lower<'_> {
             );
             return None;
         }
-        let declare = "declare it with `token-exchange \"name\" { sts \"http://...\"; issues \"ISSUER\" }`".to_string();
+        let declare =
+            || "declare it with `token-exchange \"name\" { sts \"http://...\"; issues \"ISSUER\" }`".to_string();
         let id = resolve(
             self.sink,
             &self.token_exchanges,
@@ -482,7 +483,7 @@ impl Lower<'_> {
             }
         }
         if let Some(name) = read::string_prop(node, "gateway", None, self.sink) {
-            let declare = "declare it with `gateway \"name\" { ... }`".to_string();
+            let declare = || "declare it with `gateway \"name\" { ... }`".to_string();
             match resolve(self.sink, &self.gateways, &name, Code::UnknownGateway, "gateway", declare) {
                 Some(g) => principals.push(Spanned::new(Principal::Gateway(g.value), g.span)),
                 None => failed = true,
@@ -490,7 +491,7 @@ impl Lower<'_> {
         }
         let mut roles = Vec::new();
         if let Some(name) = read::string_prop(node, "role", None, self.sink) {
-            let declare = format!("declare it with `{ROLE_EXAMPLE}`");
+            let declare = || format!("declare it with `{ROLE_EXAMPLE}`");
             match resolve(self.sink, &self.service_roles, &name, Code::UnknownServiceRole, "service-role", declare) {
                 Some(r) => roles.push(r),
                 None => failed = true,

@@ -338,7 +338,7 @@ impl Lower<'_> {
 
     /// Resolves a service name, reporting unknown names with a suggestion.
     fn service_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<ServiceId>> {
-        let declare = "declare it with `service \"name\" { ... }`".to_string();
+        let declare = || "declare it with `service \"name\" { ... }`".to_string();
         resolve(self.sink, &self.services, name, Code::UnknownService, "service", declare)
     }
 
@@ -388,7 +388,7 @@ impl Lower<'_> {
 }
 
 /// Looks a name up among the declared ones of a kind: its id, or `None`
-/// when it is unknown (reported with a did-you-mean, else `declare` as help)
+/// when it is unknown (reported with a did-you-mean, else `declare()` as help)
 /// or declared but failed to lower (already reported).
 fn resolve<Id: Copy>(
     sink: &mut Sink,
@@ -396,7 +396,7 @@ fn resolve<Id: Copy>(
     name: &Spanned<String>,
     code: Code,
     what: &str,
-    declare: String,
+    declare: impl FnOnce() -> String,
 ) -> Option<Spanned<Id>> {
     if let Some(&(id, _)) = declared.get(&name.value) {
         return id.map(|id| Spanned::new(id, name.span));
@@ -406,7 +406,7 @@ fn resolve<Id: Copy>(
     sink.push(
         Diagnostic::new(code, format!("no {what} named `{}`", name.value))
             .at(name.span, format!("unknown {what}"))
-            .help_opt(suggestion(&name.value, known.iter().copied()).or(Some(declare))),
+            .help_opt(suggestion(&name.value, known.iter().copied()).or_else(|| Some(declare()))),
     );
     None
 }

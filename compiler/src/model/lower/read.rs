@@ -119,11 +119,16 @@ pub fn string_arg(node: &Node, index: usize, what: &str, example: &str, sink: &m
 
 /// A string property; `example` is given when the property is required.
 pub fn string_prop(node: &Node, key: &str, required: Option<&str>, sink: &mut Sink) -> Option<Spanned<String>> {
-    let what = format!("property `{key}`");
+    // Lowering reads every property a node may have, mostly absent: the
+    // messages are formatted only when one is reported.
     match (node.property(key), required) {
-        (Some(entry), _) => string_of(entry, &what, &format!("{key}=\"...\""), sink),
+        (Some(Entry { value: Value::String(s), span, .. }), _) => Some(Spanned::new(s.clone(), *span)),
+        (Some(entry), _) => {
+            sink.push(type_error(entry, &format!("property `{key}`"), "a string", &format!("{key}=\"...\"")));
+            None
+        }
         (None, Some(example)) => {
-            sink.push(missing(node, &what, example));
+            sink.push(missing(node, &format!("property `{key}`"), example));
             None
         }
         (None, None) => None,

@@ -254,7 +254,7 @@ impl Lower<'_> {
 
     /// A declared JWT issuer by name, with did-you-mean when there is none.
     pub(super) fn issuer_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<IssuerId>> {
-        let declare = "declare it with `jwt-issuer \"name\" { issuer \"...\"; jwks-uri \"...\" }`".to_string();
+        let declare = || "declare it with `jwt-issuer \"name\" { issuer \"...\"; jwks-uri \"...\" }`".to_string();
         resolve(self.sink, &self.issuers, name, Code::UnknownIssuer, "jwt-issuer", declare)
     }
 
@@ -286,7 +286,7 @@ impl Lower<'_> {
                             failed = true;
                             continue;
                         };
-                        let declare = "declare it with `role \"name\" { require-claim ... }`".to_string();
+                        let declare = || "declare it with `role \"name\" { require-claim ... }`".to_string();
                         match resolve(self.sink, &self.roles, &role, Code::UnknownRole, "role", declare) {
                             Some(id) => roles.push(id),
                             None => failed = true,

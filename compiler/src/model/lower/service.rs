@@ -9,7 +9,7 @@ use super::read::{self, Once};
 use super::{declare_once, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::suggestion;
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Code, Diagnostic, Sink};
 use crate::model::api_versions::Evolution;
 use crate::model::identity::Identity;
 use crate::model::values::{
@@ -477,7 +477,7 @@ impl Lower<'_> {
     /// The port an API is served on: its `port=`, else the only one.
     fn api_port(&mut self, api: &Api, wanted: Option<&Spanned<String>>, ports: &[ServicePort]) -> Option<PortId> {
         match wanted {
-            Some(wanted) => self.port_ref(wanted, ports),
+            Some(wanted) => port_ref(wanted, ports, self.sink),
             None if ports.len() == 1 => Some(PortId::new(0)),
             None => {
                 self.sink.push(
@@ -488,25 +488,6 @@ impl Lower<'_> {
                 None
             }
         }
-    }
-
-    /// Resolves a port name among a service's ports.
-    fn port_ref(&mut self, wanted: &Spanned<String>, ports: &[ServicePort]) -> Option<PortId> {
-        if let Some(i) = ports.iter().position(|p| p.name.as_ref().is_some_and(|n| n.value == wanted.value)) {
-            return Some(PortId::new(i));
-        }
-        let names: Vec<String> = ports.iter().filter_map(|p| p.name.as_ref().map(|n| n.value.clone())).collect();
-        let help = if names.is_empty() {
-            Some("its only port is the address's `port=`; remove `port`, or name ports with `port` nodes".to_string())
-        } else {
-            suggestion(&wanted.value, names.iter().map(String::as_str))
-        };
-        self.sink.push(
-            Diagnostic::new(Code::UnknownPort, format!("no port named `{}`", wanted.value))
-                .at(wanted.span, "unknown port")
-                .help_opt(help),
-        );
-        None
     }
 
     /// An `api` node, its `port=` (resolved with the address) and its
@@ -877,9 +858,9 @@ impl Lower<'_> {
             );
             return None;
         };
-        let ports = address.value.ports.clone();
+        let ports = &address.value.ports;
         if let Some(wanted) = wanted {
-            return self.port_ref(wanted, &ports);
+            return port_ref(wanted, ports, self.sink);
         }
         let by_operation = operation.and_then(|op| callee.apis.iter().find(|a| a.serves(&op.value))).map(|a| a.port);
         match by_operation {
@@ -905,6 +886,25 @@ impl Lower<'_> {
             }
         }
     }
+}
+
+/// Resolves a port name among a service's ports.
+fn port_ref(wanted: &Spanned<String>, ports: &[ServicePort], sink: &mut Sink) -> Option<PortId> {
+    if let Some(i) = ports.iter().position(|p| p.name.as_ref().is_some_and(|n| n.value == wanted.value)) {
+        return Some(PortId::new(i));
+    }
+    let names: Vec<String> = ports.iter().filter_map(|p| p.name.as_ref().map(|n| n.value.clone())).collect();
+    let help = if names.is_empty() {
+        Some("its only port is the address's `port=`; remove `port`, or name ports with `port` nodes".to_string())
+    } else {
+        suggestion(&wanted.value, names.iter().map(String::as_str))
+    };
+    sink.push(
+        Diagnostic::new(Code::UnknownPort, format!("no port named `{}`", wanted.value))
+            .at(wanted.span, "unknown port")
+            .help_opt(help),
+    );
+    None
 }
 
 /// A fully qualified protobuf service name: `package.Service`.

@@ -199,7 +199,7 @@ impl Lower<'_> {
 
     /// Resolves a topic name, reporting unknown names with a suggestion.
     pub(super) fn topic_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<TopicId>> {
-        let declare = format!("declare it with `topic \"{}\" {{ {SCHEMA_EXAMPLE} }}`", name.value);
+        let declare = || format!("declare it with `topic \"{}\" {{ {SCHEMA_EXAMPLE} }}`", name.value);
         super::resolve(self.sink, &self.topics, name, Code::UnknownTopic, "topic", declare)
     }
 }
