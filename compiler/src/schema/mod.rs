@@ -53,6 +53,9 @@ pub struct Schema {
     pub grpc_services: Vec<(String, Option<Span>)>,
     /// `Operation::key` → index in `operations`.
     by_key: HashMap<String, usize>,
+    /// The gRPC operations' indices in `operations`, by service and method,
+    /// each once: every sidecar lists the methods it serves in that order.
+    grpc_sorted: Vec<usize>,
     /// GraphQL only: the validated schema, root field signatures by
     /// `Operation::key`, and the SDL text backends ship.
     graphql: Option<(graphql::LoadedGraphql, Arc<str>)>,
@@ -165,6 +168,19 @@ impl ProtoIndex {
     }
 }
 
+/// The indices of `operations`' gRPC operations, sorted by service and
+/// method, repeats dropped.
+fn grpc_sorted(operations: &[OperationDef]) -> Vec<usize> {
+    let method = |i: &usize| match &operations[*i].operation {
+        Operation::Grpc { service, method } => Some((service.as_str(), method.as_str())),
+        _ => None,
+    };
+    let mut sorted: Vec<usize> = (0..operations.len()).filter(|i| method(i).is_some()).collect();
+    sorted.sort_by_key(method);
+    sorted.dedup_by_key(|i| method(i));
+    sorted
+}
+
 /// Why a field path does not resolve in a message.
 #[derive(Debug, PartialEq, Eq)]
 pub struct MissingField {
@@ -186,6 +202,7 @@ impl Schema {
         for (i, def) in operations.iter().enumerate() {
             by_key.entry(def.operation.key()).or_insert(i);
         }
+        let grpc_sorted = grpc_sorted(&operations);
         let proto = loaded.proto.map(|p| {
             let mut rules: HashMap<String, Vec<(HttpRule, Option<Span>)>> = HashMap::new();
             for (key, rule, r) in p.rules {
@@ -223,6 +240,7 @@ impl Schema {
             operations,
             grpc_services,
             by_key,
+            grpc_sorted,
             graphql,
             proto,
             rest,
@@ -388,6 +406,14 @@ impl Schema {
     /// The definition of `operation`, matching REST paths by shape.
     pub fn find(&self, operation: &Operation) -> Option<&OperationDef> {
         self.by_key.get(&operation.key()).map(|&i| &self.operations[i])
+    }
+
+    /// The gRPC operations as (service, method), sorted, each once.
+    pub fn grpc_methods(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.grpc_sorted.iter().filter_map(|&i| match &self.operations[i].operation {
+            Operation::Grpc { service, method } => Some((service.as_str(), method.as_str())),
+            _ => None,
+        })
     }
 
     /// The argument and result types of a GraphQL root field.
@@ -1099,5 +1125,26 @@ pub mod fuzzing {
                     .at(Span::new(file, range.unwrap_or(0..0)), "error here")),
             };
         (sources, schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_operations_are_listed_by_service_and_method_once() {
+        let operations: Vec<OperationDef> = ["b.S/Get", "GET /x", "a.T/Put", "b.S/Add", "b.S/Get", "a.T/Del"]
+            .iter()
+            .map(|text| OperationDef { operation: Operation::parse(text).unwrap(), span: None })
+            .collect();
+        let listed: Vec<(&str, &str)> = grpc_sorted(&operations)
+            .into_iter()
+            .map(|i| match &operations[i].operation {
+                Operation::Grpc { service, method } => (service.as_str(), method.as_str()),
+                other => panic!("not gRPC: {other:?}"),
+            })
+            .collect();
+        assert_eq!(listed, [("a.T", "Del"), ("a.T", "Put"), ("b.S", "Add"), ("b.S", "Get")]);
     }
 }

@@ -13,7 +13,7 @@ use super::api::{
     RouteMatch, StatsConfig, StringMatcher, TagSpecifier, VirtualHost,
 };
 use crate::emit::stats::{
-    grpc_operation, latency_buckets_ms, ACTIVE_REQUESTS_CLUSTER, GRPC_CLUSTER, GRPC_METHOD, GRPC_SERVICE, GRPC_STATUS,
+    latency_buckets_ms, ACTIVE_REQUESTS_CLUSTER, GRPC_CLUSTER, GRPC_METHOD, GRPC_SERVICE, GRPC_STATUS,
 };
 use crate::model::Model;
 use crate::schema::SchemaIndex;
@@ -98,11 +98,29 @@ pub fn served_grpc_methods<'a>(
     into: &mut GrpcMethodSet<'a>,
 ) {
     for api in service.apis.iter().filter(|a| port.is_none_or(|p| a.port == p)) {
+        // What `Api::serves` admits of gRPC operations: those of the one
+        // service the API names, else all when it is a gRPC API.
+        if api.grpc_service.is_none() && api.kind != crate::model::values::ApiKind::Grpc {
+            continue;
+        }
         let ids = std::iter::once(api.schema).chain(api.versions.iter().map(|v| v.schema));
-        let operations = ids.filter_map(|id| schemas.get(id)).flat_map(|s| &s.operations);
-        for op in operations.filter(|op| api.serves(&op.operation)) {
-            if let Some((grpc_service, method)) = grpc_operation(Some(&op.operation)) {
-                into.entry(grpc_service).or_default().insert(method);
+        for schema in ids.filter_map(|id| schemas.get(id)) {
+            let mut methods = schema
+                .grpc_methods()
+                .filter(|(s, _)| api.grpc_service.as_ref().is_none_or(|only| only.value == *s))
+                .peekable();
+            // Sorted by service: each service's methods are taken in one step.
+            while let Some((grpc_service, method)) = methods.next() {
+                let mut run = vec![method];
+                while let Some((_, next)) = methods.next_if(|(s, _)| *s == grpc_service) {
+                    run.push(next);
+                }
+                match into.entry(grpc_service) {
+                    std::collections::btree_map::Entry::Vacant(entry) => {
+                        entry.insert(run.into_iter().collect());
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut entry) => entry.get_mut().extend(run),
+                }
             }
         }
     }
