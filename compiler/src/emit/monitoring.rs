@@ -331,7 +331,10 @@ pub fn subjects(model: &Model, all: bool) -> Vec<Subject<'_>> {
                 ),
                 max_requests: max_requests(callee),
                 proxy: format!("job=\"{job}\""),
-                grpc: stats::grpc_operation(call.operation.as_ref().map(|o| &o.value))
+                grpc: call
+                    .operation
+                    .as_ref()
+                    .and_then(|o| o.value.grpc())
                     .map(|m| GrpcSeries::new(&job, Some(&format!("outbound.{}", callee.name.value)), Some(m))),
                 slos: &[],
                 alerts: &call.alerts,

@@ -107,15 +107,7 @@ pub const GRPC_SERVER_ERRORS: &str = "2|4|12|13|14|15";
 /// which the transcoder derives from the gRPC status).
 pub fn grpc_route(forward: &Forward) -> Option<(&str, &str)> {
     forward.transcode.is_none().then_some(())?;
-    grpc_operation(forward.operation.as_ref().map(|o| &o.value))
-}
-
-/// `(service, method)` of a gRPC operation.
-pub fn grpc_operation(operation: Option<&Operation>) -> Option<(&str, &str)> {
-    match operation? {
-        Operation::Grpc { service, method } => Some((service, method)),
-        _ => None,
-    }
+    forward.operation.as_ref()?.value.grpc()
 }
 
 /// Whether a service serves gRPC APIs (its sidecar counts their statuses).

@@ -382,6 +382,14 @@ impl Operation {
         Err(format!("`{text}` is not an operation; {hint}"))
     }
 
+    /// A gRPC operation's `(service, method)`; `None` for REST and GraphQL.
+    pub fn grpc(&self) -> Option<(&str, &str)> {
+        match self {
+            Operation::Grpc { service, method } => Some((service, method)),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> ApiKind {
         match self {
             Operation::Grpc { .. } => ApiKind::Grpc,

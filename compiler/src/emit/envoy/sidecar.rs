@@ -39,7 +39,6 @@ use super::{
     apply_retry_budget, callee_clusters, custom_response_filter, fail_over, hash_policy, retry_policy, static_fallback,
     upstream_cluster, versioned_routes, weighted_versions, CUSTOM_RESPONSE,
 };
-use crate::emit::stats::grpc_operation;
 use crate::emit::{Options, Parts, Unexpressed};
 use crate::model::identity::MtlsMode;
 use crate::model::traffic::FallbackKind;
@@ -404,7 +403,7 @@ fn called_grpc_methods<'a>(model: &Model, service: &'a Service) -> GrpcMethodSet
     let mut methods = GrpcMethodSet::new();
     if model.monitoring.is_some() {
         for call in &service.calls {
-            if let Some((grpc_service, method)) = grpc_operation(call.operation.as_ref().map(|o| &o.value)) {
+            if let Some((grpc_service, method)) = call.operation.as_ref().and_then(|o| o.value.grpc()) {
                 methods.entry(grpc_service).or_default().insert(method);
             }
         }

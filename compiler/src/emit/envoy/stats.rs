@@ -109,18 +109,10 @@ pub fn served_grpc_methods<'a>(
                 .grpc_methods()
                 .filter(|(s, _)| api.grpc_service.as_ref().is_none_or(|only| only.value == *s))
                 .peekable();
-            // Sorted by service: each service's methods are taken in one step.
-            while let Some((grpc_service, method)) = methods.next() {
-                let mut run = vec![method];
-                while let Some((_, next)) = methods.next_if(|(s, _)| *s == grpc_service) {
-                    run.push(next);
-                }
-                match into.entry(grpc_service) {
-                    std::collections::btree_map::Entry::Vacant(entry) => {
-                        entry.insert(run.into_iter().collect());
-                    }
-                    std::collections::btree_map::Entry::Occupied(mut entry) => entry.get_mut().extend(run),
-                }
+            // Sorted by service: each service is looked up once for all its methods.
+            while let Some((grpc_service, first)) = methods.next() {
+                let rest = std::iter::from_fn(|| methods.next_if(|(s, _)| *s == grpc_service).map(|(_, m)| m));
+                into.entry(grpc_service).or_default().extend(std::iter::once(first).chain(rest));
             }
         }
     }
