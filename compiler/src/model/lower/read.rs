@@ -110,81 +110,89 @@ fn missing(node: &Node, what: &str, example: &str) -> Diagnostic {
 
 /// The `index`-th argument as a string; reports absence and wrong types.
 pub fn string_arg(node: &Node, index: usize, what: &str, example: &str, sink: &mut Sink) -> Option<Spanned<String>> {
-    let Some(entry) = node.arguments().nth(index) else {
-        sink.push(missing(node, what, example));
-        return None;
-    };
-    string_of(entry, what, example, sink)
+    let entry = argument(node, index, what, example, sink)?;
+    typed(entry, string, "a string", || (what.to_string(), example.to_string()), sink)
 }
 
 /// A string property; `example` is given when the property is required.
 pub fn string_prop(node: &Node, key: &str, required: Option<&str>, sink: &mut Sink) -> Option<Spanned<String>> {
-    // Lowering reads every property a node may have, mostly absent: the
-    // messages are formatted only when one is reported.
-    match (node.property(key), required) {
-        (Some(Entry { value: Value::String(s), span, .. }), _) => Some(Spanned::new(s.clone(), *span)),
-        (Some(entry), _) => {
-            sink.push(type_error(entry, &format!("property `{key}`"), "a string", &format!("{key}=\"...\"")));
-            None
-        }
-        (None, Some(example)) => {
-            sink.push(missing(node, &format!("property `{key}`"), example));
-            None
-        }
-        (None, None) => None,
-    }
-}
-
-fn string_of(entry: &Entry, what: &str, example: &str, sink: &mut Sink) -> Option<Spanned<String>> {
-    match &entry.value {
-        Value::String(s) => Some(Spanned::new(s.clone(), entry.span)),
-        _ => {
-            sink.push(type_error(entry, what, "a string", example));
-            None
-        }
-    }
+    let entry = property(node, key, required, sink)?;
+    typed(entry, string, "a string", || (format!("property `{key}`"), format!("{key}=\"...\"")), sink)
 }
 
 /// An integer property; `example` is given when the property is required.
 pub fn int_prop(node: &Node, key: &str, required: Option<&str>, sink: &mut Sink) -> Option<Spanned<i128>> {
-    match (node.property(key), required) {
-        (Some(entry), _) => int_of(entry, &format!("property `{key}`"), &format!("{key}=8080"), sink),
-        (None, Some(example)) => {
-            sink.push(missing(node, &format!("property `{key}`"), example));
-            None
-        }
-        (None, None) => None,
-    }
+    let entry = property(node, key, required, sink)?;
+    typed(entry, integer, "an integer", || (format!("property `{key}`"), format!("{key}=8080")), sink)
 }
 
 /// The `index`-th argument as an integer.
 pub fn int_arg(node: &Node, index: usize, what: &str, example: &str, sink: &mut Sink) -> Option<Spanned<i128>> {
-    let Some(entry) = node.arguments().nth(index) else {
-        sink.push(missing(node, what, example));
-        return None;
-    };
-    int_of(entry, what, example, sink)
-}
-
-fn int_of(entry: &Entry, what: &str, example: &str, sink: &mut Sink) -> Option<Spanned<i128>> {
-    match &entry.value {
-        Value::Integer(i) => Some(Spanned::new(*i, entry.span)),
-        _ => {
-            sink.push(type_error(entry, what, "an integer", example));
-            None
-        }
-    }
+    let entry = argument(node, index, what, example, sink)?;
+    typed(entry, integer, "an integer", || (what.to_string(), example.to_string()), sink)
 }
 
 /// A boolean property.
 pub fn bool_prop(node: &Node, key: &str, sink: &mut Sink) -> Option<Spanned<bool>> {
-    let entry = node.property(key)?;
-    match &entry.value {
-        Value::Bool(b) => Some(Spanned::new(*b, entry.span)),
-        _ => {
-            sink.push(type_error(entry, &format!("property `{key}`"), "#true or #false", &format!("{key}=#true")));
-            None
-        }
+    let entry = property(node, key, None, sink)?;
+    typed(entry, boolean, "#true or #false", || (format!("property `{key}`"), format!("{key}=#true")), sink)
+}
+
+/// The `index`-th argument, reported missing when absent.
+fn argument<'n>(node: &'n Node, index: usize, what: &str, example: &str, sink: &mut Sink) -> Option<&'n Entry> {
+    let entry = node.arguments().nth(index);
+    if entry.is_none() {
+        sink.push(missing(node, what, example));
+    }
+    entry
+}
+
+/// The property `key`, reported missing when `required` gives an example.
+fn property<'n>(node: &'n Node, key: &str, required: Option<&str>, sink: &mut Sink) -> Option<&'n Entry> {
+    let entry = node.property(key);
+    if let (None, Some(example)) = (entry, required) {
+        sink.push(missing(node, &format!("property `{key}`"), example));
+    }
+    entry
+}
+
+/// `entry`'s value as `read` takes it, else reported as not `expected`.
+/// Lowering reads every property a node may have, nearly all absent or
+/// well-typed, so `described` (what the entry is, and an example of it)
+/// is only called for the message.
+fn typed<T>(
+    entry: &Entry,
+    read: fn(&Value) -> Option<T>,
+    expected: &str,
+    described: impl FnOnce() -> (String, String),
+    sink: &mut Sink,
+) -> Option<Spanned<T>> {
+    let value = read(&entry.value);
+    if value.is_none() {
+        let (what, example) = described();
+        sink.push(type_error(entry, &what, expected, &example));
+    }
+    value.map(|value| Spanned::new(value, entry.span))
+}
+
+fn string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn integer(value: &Value) -> Option<i128> {
+    match value {
+        Value::Integer(i) => Some(*i),
+        _ => None,
+    }
+}
+
+fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        _ => None,
     }
 }
 
