@@ -60,6 +60,22 @@ pub fn front_end(data: &[u8]) {
         std::hint::black_box(artifacts);
     }
     render_all(&compilation.diagnostics, &compilation.sources);
+    if let Ok(text) = std::str::from_utf8(data) {
+        reads_as_the_general_reader(text);
+    }
+}
+
+/// A text the parser reads without a diagnostic, it reads as the general
+/// KDL reader does: the plain reader, which reads most such texts, is held
+/// to the general one.
+fn reads_as_the_general_reader(text: &str) {
+    let (document, diagnostics) = meshc::syntax::parse(FileId(0), text);
+    if diagnostics.is_empty() {
+        let (general, general_diagnostics) = meshc::syntax::parse_general(FileId(0), text);
+        assert!(general_diagnostics.is_empty(), "the plain reader read a text with KDL errors");
+        // Compared as printed: `#nan` is not equal to itself.
+        assert_eq!(format!("{document:?}"), format!("{general:?}"), "the plain reader and the general reader differ");
+    }
 }
 
 /// Where the in-memory inputs live.

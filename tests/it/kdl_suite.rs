@@ -247,3 +247,48 @@ fn normalisation_equates_only_what_the_suite_does() {
     assert_ne!(norm("n { a; }"), norm("n { b; }"));
     assert_ne!(norm("n; m"), norm("n { m; }"));
 }
+
+/// Every suite file (inputs and expected outputs) and every spec file of the
+/// repository that parses without a diagnostic parses exactly as the general
+/// KDL reader alone parses it, spans included: the plain reader
+/// (`syntax/plain.rs`), which takes what it can read, is held to it.
+#[test]
+fn the_plain_reader_reads_what_it_reads_as_the_general_reader() {
+    let dir = suite_dir();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files: Vec<PathBuf> = Vec::new();
+    for folder in [dir.join("input"), dir.join("expected_kdl")] {
+        files.extend(std::fs::read_dir(folder).expect("list the suite").map(|e| e.expect("list the suite").path()));
+    }
+    let mut pending = vec![root.join("examples"), root.join("stdlib"), root.join("tests"), root.join("docs")];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).expect("list the repository") {
+            let path = entry.expect("list the repository").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "kdl") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut clean = 0;
+    for path in &files {
+        let Ok(text) = read(path) else { continue };
+        let (doc, diagnostics) = syntax::parse(FileId(0), &text);
+        if !diagnostics.is_empty() {
+            continue;
+        }
+        let (general, general_diagnostics) = syntax::parse_general(FileId(0), &text);
+        assert!(general_diagnostics.is_empty(), "{}: only the plain reader reads it", path.display());
+        // Compared as printed: `#nan` is not equal to itself.
+        assert_eq!(
+            format!("{doc:?}"),
+            format!("{general:?}"),
+            "{}: the plain and the general reader differ",
+            path.display()
+        );
+        clean += 1;
+    }
+    assert!(clean > 400, "only {clean} of {} files parsed cleanly", files.len());
+}

@@ -1,11 +1,14 @@
 //! KDL text → AST with a span on every node and entry.
 //!
 //! **Invariant:** parsing never fails and does no IO: it returns the nodes it
-//! could read plus diagnostics. The fast streaming `just-kdl` reader is used
-//! on this path (see docs/architecture.md for the measurement).
+//! could read plus diagnostics. Plain KDL, what nearly every spec file is
+//! written in, is read by a one-pass reader of its own ([`plain`]); any
+//! other text, and every syntax error, by the streaming `just-kdl` reader
+//! (see docs/architecture.md for the measurements).
 
 mod ast;
 mod input;
+mod plain;
 
 pub use ast::{Document, Entry, Node, Value};
 
@@ -18,6 +21,16 @@ use crate::diag::{Code, Diagnostic};
 
 /// Parses one file. On a syntax error, nodes completed before it are kept.
 pub fn parse(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
+    match plain::read(file, text) {
+        Some(nodes) => (Document { file, nodes }, Vec::new()),
+        None => parse_general(file, text),
+    }
+}
+
+/// [`parse`] by the general reader alone, whatever the text: the reference
+/// the plain reader is held to (tests and the fuzzer compare the two).
+#[doc(hidden)]
+pub fn parse_general(file: FileId, text: &str) -> (Document, Vec<Diagnostic>) {
     let mut builder = Builder { stack: Vec::new(), top: Vec::new(), too_deep: None };
     let mut diagnostics = Vec::new();
     let mut read_up_to = 0;
