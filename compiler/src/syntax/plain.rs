@@ -80,6 +80,15 @@ enum Token {
     Other(Value),
 }
 
+impl Token {
+    fn into_value(self) -> Value {
+        match self {
+            Token::String(text) => Value::String(text),
+            Token::Other(value) => value,
+        }
+    }
+}
+
 impl Reader<'_> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
@@ -161,21 +170,13 @@ impl Reader<'_> {
             (Token::String(key), Some(b'=')) => {
                 self.at += 1;
                 self.skip_spaces();
-                let value = match self.token()? {
-                    Token::String(text) => Value::String(text),
-                    Token::Other(value) => value,
-                };
-                (Some(key), value)
+                (Some(key), self.token()?.into_value())
             }
             (_, Some(b'=')) => return None,
             (first, _) => {
                 // The spaces after an argument belong to the next entry.
                 self.at = value_end;
-                let value = match first {
-                    Token::String(text) => Value::String(text),
-                    Token::Other(value) => value,
-                };
-                (None, value)
+                (None, first.into_value())
             }
         };
         Some(Entry { name, type_annotation: None, value, span: self.span(start..self.at) })
@@ -282,8 +283,9 @@ impl Reader<'_> {
     }
 
     /// A decimal number: `[+-]digits(.digits)?([eE][+-]?digits)?`, no
-    /// underscores, no leading zero before another digit; an integer that
-    /// fits an `i128`, else a float.
+    /// underscores, no leading zero before another digit. With a fraction or
+    /// an exponent a float, else an integer; one past `i128` is left to the
+    /// general reader.
     fn number(&mut self) -> Option<Value> {
         let start = self.at;
         if matches!(self.peek(), Some(b'+' | b'-')) {
