@@ -45,7 +45,7 @@ pub(super) fn load(text: &str) -> Parsed {
                 default: field.default.is_some(),
                 span: None,
             });
-            let pointer = format!("/fields/{}/name", field.position);
+            let pointer = json_spans::join(&json_spans::join_index("/fields", field.position), "name");
             event.field_ranges.push(spans.as_ref().and_then(|s| s.locate(&pointer)));
         }
     }
@@ -91,8 +91,13 @@ fn valid_full_name(name: &str) -> bool {
     name.strip_prefix('.').unwrap_or(name).split('.').all(ident)
 }
 
+/// `name.fullname(None)` without `format!`'s machinery (one per named type
+/// and per reference to one, in every Avro file).
 fn full_name(name: &Name) -> String {
-    name.fullname(None)
+    match name.namespace.as_deref() {
+        Some(namespace) if !namespace.is_empty() && !name.name.contains('.') => [namespace, ".", &name.name].concat(),
+        _ => name.name.clone(),
+    }
 }
 
 /// The first non-blank character: where an error without a better place is shown.
@@ -123,10 +128,12 @@ fn display(schema: &Schema) -> String {
         Schema::Double => "double".into(),
         Schema::Bytes => "bytes".into(),
         Schema::String => "string".into(),
-        Schema::Array(a) => format!("array<{}>", display(&a.items)),
-        Schema::Map(m) => format!("map<{}>", display(&m.types)),
+        Schema::Array(a) => ["array<", &display(&a.items), ">"].concat(),
+        Schema::Map(m) => ["map<", &display(&m.types), ">"].concat(),
         Schema::Union(u) if u.variants().is_empty() => "union {}".into(),
-        Schema::Union(u) => format!("union {{ {} }}", u.variants().iter().map(display).collect::<Vec<_>>().join(", ")),
+        Schema::Union(u) => {
+            ["union { ", &u.variants().iter().map(display).collect::<Vec<_>>().join(", "), " }"].concat()
+        }
         Schema::Record(r) => full_name(&r.name),
         Schema::Enum(e) => full_name(&e.name),
         Schema::Fixed(f) => full_name(&f.name),
@@ -439,6 +446,15 @@ pub mod tests {
     {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["NEW", "PAID"]}, "default": "NEW"}
   ]
 }"#;
+
+    #[test]
+    fn full_names_are_apache_avros() {
+        let names = [("Order", None), ("Order", Some("shop")), ("Order", Some("")), ("a.Order", Some("shop"))];
+        for (name, namespace) in names {
+            let name = Name { name: name.to_string(), namespace: namespace.map(str::to_string) };
+            assert_eq!(full_name(&name), name.fullname(None), "{name:?}");
+        }
+    }
 
     #[test]
     fn a_record_indexes_its_full_name_fields_and_named_types() {

@@ -19,6 +19,10 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     for gateway in &model.gateways {
         for route in &gateway.routes {
             let Some(forward) = route.forward() else { continue };
+            // Most routes set no latency objective: nothing to judge, no limit to describe.
+            if forward.objectives.slos.is_empty() && forward.objectives.alerts.is_empty() {
+                continue;
+            }
             let timeout = match forward.timeout {
                 Some(RouteTimeout::Never) => None,
                 Some(RouteTimeout::After(d)) => Some(d),
@@ -30,7 +34,7 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
         }
     }
     for service in &model.services {
-        for call in &service.calls {
+        for call in service.calls.iter().filter(|call| !call.alerts.is_empty()) {
             let timeout = service.call_timeout(call).map(|t| t.value);
             if let Some(limit) = Limit::of(timeout, service.call_retries(call)) {
                 let what = format!("this call of `{}`", service.name.value);

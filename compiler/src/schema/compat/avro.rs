@@ -342,7 +342,7 @@ struct Builder<'l> {
 /// `name` qualified by `namespace` when it has no dot of its own.
 fn qualify(name: &str, namespace: Option<&str>) -> String {
     match namespace {
-        Some(ns) if !ns.is_empty() && !name.contains('.') => format!("{ns}.{name}"),
+        Some(ns) if !ns.is_empty() && !name.contains('.') => [ns, ".", name].concat(),
         _ => name.trim_start_matches('.').to_string(),
     }
 }
