@@ -18,7 +18,7 @@ use crate::schema::SchemaIndex;
 
 pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
     for service in &model.services {
-        let what = format!("service `{}`", service.name.value);
+        let what = || format!("service `{}`", service.name.value);
         let http = service.ports().any(|(_, p)| p.protocol.is_http());
         let why = if service.external().is_some() {
             Some(("it is external: no sidecar of ours measures its requests", WHERE_MEASURED))
@@ -27,7 +27,7 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
         } else {
             None
         };
-        place(model, &what, &service.objectives.slos, &service.objectives.alerts, why, sink);
+        place(model, what, &service.objectives.slos, &service.objectives.alerts, why, sink);
         for call in &service.calls {
             let why = if service.external().is_some() {
                 Some(("its caller is external: no sidecar of ours measures the call", WHERE_MEASURED))
@@ -36,18 +36,19 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
             } else {
                 None
             };
-            place(model, &format!("this call of `{}`", service.name.value), &[], &call.alerts, why, sink);
+            let what = || format!("this call of `{}`", service.name.value);
+            place(model, what, &[], &call.alerts, why, sink);
         }
     }
     for consumer in &model.events.consumers {
-        let what = format!("this consumer of `{}`", model.service(consumer.service).name.value);
-        place(model, &what, &[], &consumer.alerts, unmeasured_lag(model, consumer), sink);
+        let what = || format!("this consumer of `{}`", model.service(consumer.service).name.value);
+        place(model, what, &[], &consumer.alerts, unmeasured_lag(model, consumer), sink);
     }
     for gateway in &model.gateways {
         for route in &gateway.routes {
             if let Some(forward) = route.forward() {
-                let what = format!("route `{}`", route.name.value);
-                place(model, &what, &forward.objectives.slos, &forward.objectives.alerts, None, sink);
+                let what = || format!("route `{}`", route.name.value);
+                place(model, what, &forward.objectives.slos, &forward.objectives.alerts, None, sink);
             }
         }
     }
@@ -55,7 +56,7 @@ pub fn run(model: &Model, _: &SchemaIndex, sink: &mut Sink) {
 
 /// Why the broker's exporter reports no lag for `consumer`, and what to do.
 fn unmeasured_lag(model: &Model, consumer: &Consumer) -> Option<(&'static str, &'static str)> {
-    let Some(stream) = model.events.streams.iter().find(|s| s.topic == consumer.topic.value) else {
+    let Some(stream) = model.topic(consumer.topic.value).stream.map(|id| model.events.stream(id)) else {
         return Some((
             "its topic is kept on no broker: no exporter counts its events",
             "give the topic a `stream` on a broker",
@@ -76,7 +77,21 @@ fn unmeasured_lag(model: &Model, consumer: &Consumer) -> Option<(&'static str, &
     }
 }
 
-fn place(model: &Model, what: &str, slos: &[Slo], alerts: &[Alert], why: Option<(&str, &str)>, sink: &mut Sink) {
+/// Warns of each objective and alert of `slos` and `alerts` that nothing
+/// measures; `what` names their owner (formatted only for a warning: most
+/// services, calls, consumers and routes watch nothing).
+fn place(
+    model: &Model,
+    what: impl FnOnce() -> String,
+    slos: &[Slo],
+    alerts: &[Alert],
+    why: Option<(&str, &str)>,
+    sink: &mut Sink,
+) {
+    if slos.is_empty() && alerts.is_empty() {
+        return;
+    }
+    let what = &what();
     let spans = slos.iter().map(|s| s.span).chain(alerts.iter().map(|a| a.span));
     if model.monitoring.is_none() {
         if let Some(first) = spans.clone().next() {
