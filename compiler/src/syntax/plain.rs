@@ -35,11 +35,10 @@ pub(super) fn read(file: FileId, text: &str) -> Option<Vec<Node>> {
                 attach(&mut open, &mut top, node);
                 // A block ends its node: only a terminator may follow.
                 reader.skip_spaces();
-                match reader.peek() {
-                    Some(b';') => reader.at += 1,
-                    None | Some(b'}' | b'\n' | b'\r' | 0x0B | 0x0C) => {}
-                    Some(b'/') if reader.bytes.get(reader.at + 1) == Some(&b'/') => {}
-                    Some(_) => return None,
+                if reader.peek() == Some(b';') {
+                    reader.at += 1;
+                } else if !reader.at_node_end() {
+                    return None;
                 }
             }
             Some(_) => {
@@ -106,12 +105,25 @@ impl Reader<'_> {
         self.at > start
     }
 
+    fn at_line_comment(&self) -> bool {
+        self.bytes[self.at..].starts_with(b"//")
+    }
+
+    /// Whether a node ends here without a `;`: at a newline, a comment, a
+    /// `}` or the end of the text.
+    fn at_node_end(&self) -> bool {
+        match self.peek() {
+            None | Some(b'}') => true,
+            Some(byte) => is_newline(byte) || self.at_line_comment(),
+        }
+    }
+
     /// Spaces, newlines and `//` comments between nodes.
     fn skip_lines(&mut self) -> Option<()> {
         loop {
             match self.peek() {
-                Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C) => self.at += 1,
-                Some(b'/') if self.bytes.get(self.at + 1) == Some(&b'/') => self.line_comment()?,
+                Some(byte) if matches!(byte, b' ' | b'\t') || is_newline(byte) => self.at += 1,
+                _ if self.at_line_comment() => self.line_comment()?,
                 _ => return Some(()),
             }
         }
@@ -122,7 +134,7 @@ impl Reader<'_> {
         self.at += 2;
         while let Some(byte) = self.peek() {
             match byte {
-                b'\n' | b'\r' | 0x0B | 0x0C => return Some(()),
+                byte if is_newline(byte) => return Some(()),
                 0x00..=0x08 | 0x0E..=0x1F | 0x7F => return None,
                 0x80.. => self.at += plain_char(self.text, self.at)?,
                 _ => self.at += 1,
@@ -148,10 +160,9 @@ impl Reader<'_> {
                     self.at += 1;
                     return Some((node, false));
                 }
-                None | Some(b'}' | b'\n' | b'\r' | 0x0B | 0x0C) => return Some((node, false)),
-                Some(b'/') if self.bytes.get(self.at + 1) == Some(&b'/') => return Some((node, false)),
-                Some(_) if !spaced => return None,
-                Some(_) => {
+                _ if self.at_node_end() => return Some((node, false)),
+                _ if !spaced => return None,
+                _ => {
                     let entry = self.entry()?;
                     node.span = node.span.to(entry.span);
                     node.entries.push(entry);
@@ -194,11 +205,10 @@ impl Reader<'_> {
             _ => return None,
         };
         match self.peek() {
-            None | Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C | b';' | b'{' | b'}' | b'=') => Some(token),
+            None => Some(token),
+            Some(byte) if matches!(byte, b' ' | b'\t' | b';' | b'{' | b'}' | b'=') || is_newline(byte) => Some(token),
             // A number reads on through `/`: `1//c` is not a number and a comment.
-            Some(b'/') if self.bytes.get(self.at + 1) == Some(&b'/') && matches!(token, Token::String(_)) => {
-                Some(token)
-            }
+            Some(b'/') if self.at_line_comment() && matches!(token, Token::String(_)) => Some(token),
             Some(_) => None,
         }
     }
@@ -329,6 +339,11 @@ impl Reader<'_> {
         }
         (self.at > start).then_some(self.at - start)
     }
+}
+
+/// KDL's ASCII newlines (its others are not plain).
+fn is_newline(byte: u8) -> bool {
+    matches!(byte, b'\n' | b'\r' | 0x0B | 0x0C)
 }
 
 /// The length of the non-ASCII character at `at` when KDL reads it as a
