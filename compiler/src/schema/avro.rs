@@ -45,8 +45,10 @@ pub(super) fn load(text: &str) -> Parsed {
                 default: field.default.is_some(),
                 span: None,
             });
-            let pointer = json_spans::join(&json_spans::join_index("/fields", field.position), "name");
-            event.field_ranges.push(spans.as_ref().and_then(|s| s.locate(&pointer)));
+            event.field_ranges.push(spans.as_ref().and_then(|s| {
+                let field = s.element(s.member(s.root(), "fields")?, field.position)?;
+                Some(s.locate_node(s.member(field, "name")?))
+            }));
         }
     }
     named_types(&schema, &mut event.shape.types, 0);
@@ -56,18 +58,20 @@ pub(super) fn load(text: &str) -> Parsed {
         let range = spans.as_ref().and_then(|s| defined_name(s, again)).or_else(|| start(text));
         return Err((format!("the name `{again}` is defined twice; a schema defines each name once"), range));
     }
-    let locate = |pointer: &str| spans.as_ref().and_then(|s| s.locate(pointer));
-    let avro = super::compat::avro::AvroType::build(&value, &locate);
+    let avro = super::compat::avro::AvroType::build(&value, spans.as_ref());
     Ok(super::Loaded { event: Some(event), avro: Some(avro), ..super::Loaded::default() })
 }
 
 /// Checks the names of records, enums and fixed types before apache-avro
 /// does: 0.21 panics on an invalid one (an `unwrap` in `Name::parse`).
 fn check_type_names(spans: &JsonSpans) -> Result<(), (String, Option<Range<usize>>)> {
-    for (pointer, node) in spans.nodes() {
-        let Some(object) = pointer.strip_suffix("/name") else { continue };
+    for id in spans.ids() {
+        if spans.key(id).as_deref() != Some("name") {
+            continue;
+        }
+        let (node, Some(object)) = (spans.node(id), spans.parent(id)) else { continue };
         let Some(name) = spans.string_of(node) else { continue };
-        let kind = spans.string_at(&json_spans::join(object, "type"));
+        let kind = spans.member(object, "type").and_then(|ty| spans.string_of(spans.node(ty)));
         let named = matches!(kind.as_deref(), Some("record" | "enum" | "fixed" | "error"));
         if named && !valid_full_name(&name) {
             return Err((
@@ -300,7 +304,7 @@ fn first_misshapen(details: &Details, value: &Value, spans: &JsonSpans) -> Optio
     };
     spans
         .nodes()
-        .find_map(|(pointer, _)| fits(pointer, value.pointer(pointer)?))
+        .find_map(|(pointer, _)| fits(&pointer, value.pointer(&pointer)?))
         .and_then(|pointer| spans.locate(&pointer))
 }
 
@@ -354,7 +358,7 @@ fn field_member(spans: &JsonSpans, field: &str, member: &str) -> Option<Range<us
         .strings()
         .filter(|(p, _, s)| s == field && p.ends_with("/name"))
         .filter_map(|(p, _, _)| {
-            let (parent, _) = json_spans::split_last(p)?;
+            let (parent, _) = json_spans::split_last(&p)?;
             json_spans::split_last(parent).filter(|(grand, _)| grand.ends_with("/fields"))?;
             spans.locate(&json_spans::join(parent, member))
         })
@@ -365,12 +369,12 @@ fn field_member(spans: &JsonSpans, field: &str, member: &str) -> Option<Range<us
 /// A union-typed field's `default` that apache-avro rejected (its error does
 /// not name the field): the first whose JSON kind fits no branch of the union.
 fn union_default(spans: &JsonSpans) -> Option<Range<usize>> {
-    let unions: Vec<&str> = spans
+    let unions: Vec<String> = spans
         .nodes()
         .filter_map(|(pointer, node)| {
             let field = pointer.strip_suffix("/type")?;
             let has_default = spans.get(&json_spans::join(field, "default")).is_some();
-            (has_default && spans.text_of(node).starts_with('[')).then_some(field)
+            (has_default && spans.text_of(node).starts_with('[')).then(|| field.to_string())
         })
         .collect();
     // A branch's type name: the string, or an inline type's `type`.

@@ -69,15 +69,16 @@ fn members(
     let Some(spans) = spans else {
         return object.keys().map(|k| (k.clone(), None)).collect();
     };
-    let mut out: Vec<(String, Option<Range<usize>>)> = Vec::with_capacity(object.len());
-    for (child, node) in spans.nodes() {
-        let Some((parent, name)) = json_spans::split_last(child) else { continue };
-        // The last of repeated keys is the one serde_json kept.
-        if parent == pointer && object.contains_key(&name) && spans.get(child).is_some_and(|n| n.value == node.value) {
-            out.push((name, node.key.clone()));
-        }
-    }
-    out
+    let Some(parent) = spans.find(pointer) else { return Vec::new() };
+    spans
+        .children(parent)
+        .filter_map(|child| {
+            let name = spans.key(child)?;
+            // The last of repeated keys is the one serde_json kept.
+            let kept = object.contains_key(name.as_ref()) && spans.member(parent, &name) == Some(child);
+            kept.then(|| (name.into_owned(), spans.node(child).key.clone()))
+        })
+        .collect()
 }
 
 /// A schema's `type` (`string`, `integer|null` for several), else its

@@ -39,7 +39,7 @@ use serde_json::{Map, Value};
 
 use super::{join_path, Break, MAX_BREAKS};
 use crate::base::{FileId, Span};
-use crate::schema::json_spans::{join, join_index};
+use crate::schema::json_spans::{JsonSpans, NodeId};
 use crate::schema::shape;
 
 /// Pairs of named types compared inside one another at most; deeper
@@ -217,11 +217,11 @@ struct Enum {
 }
 
 impl AvroType {
-    /// The parsed form of a schema apache-avro accepted; `locate` gives the
-    /// byte range of the value at a JSON Pointer.
-    pub(in crate::schema) fn build(value: &Value, locate: &dyn Fn(&str) -> Option<Range<usize>>) -> AvroType {
-        let mut builder = Builder { nodes: Vec::new(), names: HashMap::new(), locate };
-        let root = builder.build(value, "", None, 0);
+    /// The parsed form of a schema apache-avro accepted; `spans` locate
+    /// its types in the file's text.
+    pub(in crate::schema) fn build(value: &Value, spans: Option<&JsonSpans>) -> AvroType {
+        let mut builder = Builder { nodes: Vec::new(), names: HashMap::new(), spans };
+        let root = builder.build(value, spans.map(JsonSpans::root), None, 0);
         AvroType { nodes: builder.nodes, root, file: FileId(0) }
     }
 
@@ -336,8 +336,11 @@ struct Builder<'l> {
     nodes: Vec<Node>,
     /// Defined names (full) → node.
     names: HashMap<String, u32>,
-    locate: &'l dyn Fn(&str) -> Option<Range<usize>>,
+    spans: Option<&'l JsonSpans<'l>>,
 }
+
+/// Where the value being built is written, if the text was read.
+type Here = Option<NodeId>;
 
 /// `name` qualified by `namespace` when it has no dot of its own.
 fn qualify(name: &str, namespace: Option<&str>) -> String {
@@ -352,6 +355,18 @@ fn namespace_of(full: &str) -> Option<&str> {
 }
 
 impl Builder<'_> {
+    fn member(&self, here: Here, key: &str) -> Here {
+        self.spans?.member(here?, key)
+    }
+
+    fn element(&self, here: Here, index: usize) -> Here {
+        self.spans?.element(here?, index)
+    }
+
+    fn range(&self, here: Here) -> Option<Range<usize>> {
+        Some(self.spans?.locate_node(here?))
+    }
+
     fn push(&mut self, kind: Kind, at: Option<Range<usize>>, detail: Detail) -> u32 {
         self.nodes.push(Node { kind, at: Loc::new(at), detail });
         (self.nodes.len() - 1) as u32
@@ -361,10 +376,10 @@ impl Builder<'_> {
         self.push(Kind::Unresolved, at, Detail::Unresolved(what))
     }
 
-    /// The node for the type written at `pointer`. Depth follows the JSON
+    /// The node for the type written `here`. Depth follows the JSON
     /// nesting, which the loader bounds.
-    fn build(&mut self, value: &Value, pointer: &str, namespace: Option<&str>, depth: usize) -> u32 {
-        let at = (self.locate)(pointer);
+    fn build(&mut self, value: &Value, here: Here, namespace: Option<&str>, depth: usize) -> u32 {
+        let at = self.range(here);
         if depth > 256 {
             return self.unresolved("a type nested too deep".into(), at);
         }
@@ -374,12 +389,12 @@ impl Builder<'_> {
                 let ids: Vec<u32> = branches
                     .iter()
                     .enumerate()
-                    .map(|(i, b)| self.build(b, &join_index(pointer, i), namespace, depth + 1))
+                    .map(|(i, b)| self.build(b, self.element(here, i), namespace, depth + 1))
                     .collect();
                 let union = self.union(ids);
                 self.push(Kind::Union, at, Detail::Union(Box::new(union)))
             }
-            Value::Object(object) => self.object(object, pointer, namespace, depth, at),
+            Value::Object(object) => self.object(object, here, namespace, depth, at),
             other => self.unresolved(other.to_string(), at),
         }
     }
@@ -398,7 +413,7 @@ impl Builder<'_> {
     fn object(
         &mut self,
         object: &Map<String, Value>,
-        pointer: &str,
+        here: Here,
         namespace: Option<&str>,
         depth: usize,
         at: Option<Range<usize>>,
@@ -407,7 +422,7 @@ impl Builder<'_> {
         let Some(Value::String(ty)) = ty else {
             // `{"type": {...}}` or `{"type": [...]}`: the inner type.
             return match ty {
-                Some(inner) => self.build(inner, &join(pointer, "type"), namespace, depth + 1),
+                Some(inner) => self.build(inner, self.member(here, "type"), namespace, depth + 1),
                 None => self.unresolved("a type without `type`".into(), at),
             };
         };
@@ -415,12 +430,12 @@ impl Builder<'_> {
             "array" | "map" => {
                 let (key, kind) = if ty == "array" { ("items", Kind::Array) } else { ("values", Kind::Map) };
                 let inner = match object.get(key) {
-                    Some(inner) => self.build(inner, &join(pointer, key), namespace, depth + 1),
+                    Some(inner) => self.build(inner, self.member(here, key), namespace, depth + 1),
                     None => self.unresolved(format!("an {ty} without `{key}`"), at.clone()),
                 };
                 self.push(kind, at, Detail::Inner(inner))
             }
-            "record" | "error" | "enum" | "fixed" => self.named(ty, object, pointer, namespace, depth),
+            "record" | "error" | "enum" | "fixed" => self.named(ty, object, here, namespace, depth),
             other => self.reference(other, namespace, at),
         }
     }
@@ -429,7 +444,7 @@ impl Builder<'_> {
         &mut self,
         ty: &str,
         object: &Map<String, Value>,
-        pointer: &str,
+        here: Here,
         namespace: Option<&str>,
         depth: usize,
     ) -> u32 {
@@ -443,7 +458,7 @@ impl Builder<'_> {
         let space = namespace_of(&full).map(str::to_string);
         let aliases = strings(object.get("aliases")).map(|a| qualify(a, space.as_deref())).collect();
         let named = Named { full: full.clone(), aliases };
-        let at = (self.locate)(&join(pointer, "name"));
+        let at = self.range(self.member(here, "name"));
         match ty {
             "enum" => {
                 let symbols: Vec<String> = strings(object.get("symbols")).map(str::to_string).collect();
@@ -471,11 +486,12 @@ impl Builder<'_> {
                 self.names.insert(full, id);
                 let mut fields = Vec::new();
                 let written = object.get("fields").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+                let fields_here = self.member(here, "fields");
                 for (i, field) in written.iter().enumerate() {
-                    let field_pointer = join_index(&join(pointer, "fields"), i);
+                    let field_here = self.element(fields_here, i);
                     let Some(field) = field.as_object() else { continue };
                     let ty = match field.get("type") {
-                        Some(ty) => self.build(ty, &join(&field_pointer, "type"), space.as_deref(), depth + 1),
+                        Some(ty) => self.build(ty, self.member(field_here, "type"), space.as_deref(), depth + 1),
                         None => self.unresolved("a field without `type`".into(), None),
                     };
                     fields.push(Field {
@@ -483,7 +499,7 @@ impl Builder<'_> {
                         aliases: strings(field.get("aliases")).map(str::to_string).collect(),
                         ty,
                         has_default: field.contains_key("default"),
-                        at: Loc::new((self.locate)(&join(&field_pointer, "name"))),
+                        at: Loc::new(self.range(self.member(field_here, "name"))),
                     });
                 }
                 let mut by_name: Vec<u32> = (0..fields.len() as u32).collect();
@@ -826,7 +842,7 @@ mod tests {
     fn parse(text: &str) -> AvroType {
         let value: Value = serde_json::from_str(text).unwrap();
         apache_avro::Schema::parse(&value).unwrap_or_else(|e| panic!("{text}: {e}"));
-        AvroType::build(&value, &|_| None)
+        AvroType::build(&value, None)
     }
 
     /// The breaks as (path, reason), writer first.

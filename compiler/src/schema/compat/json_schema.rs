@@ -80,7 +80,7 @@ impl JsonSchemaType {
     fn span(&self, pointer: &str) -> Option<Span> {
         let ranges = self.ranges.get_or_init(|| {
             let Some(spans) = crate::schema::json_spans::JsonSpans::new(&self.text) else { return HashMap::new() };
-            spans.nodes().filter_map(|(p, _)| Some((p.to_string(), spans.locate(p)?))).collect()
+            spans.nodes().zip(spans.ids()).map(|((pointer, _), id)| (pointer, spans.locate_node(id))).collect()
         });
         // The nearest pointer that is written in the file.
         let mut pointer = pointer;
