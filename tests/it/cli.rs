@@ -478,6 +478,43 @@ fn build_output_is_identical_across_runs_and_thread_counts() {
     }
 }
 
+#[test]
+fn diagnostics_are_identical_across_thread_counts() {
+    // Lowering resolves each service's calls and authorization on the
+    // thread pool, each with a sink of its own: the report must not depend
+    // on how many threads there are.
+    let mut spec = String::new();
+    for i in 0..64 {
+        let next = (i + 1) % 64;
+        spec += &format!(
+            "service \"s{i}\" {{\n    owner \"t\"\n    address \"s{i}.local\" port=8080\n    calls \"s{i}x\"\n    \
+             calls \"s{next}\" timeout=\"soon{i}\"\n    authorization {{ allow \"ghost{i}\" }}\n}}\n"
+        );
+    }
+    let dir = workspace(&[("mesh.kdl", &spec)]);
+    let reports: Vec<String> = ["1", "2", "4", "1", "2"]
+        .iter()
+        .map(|threads| {
+            let out = Command::new(env!("CARGO_BIN_EXE_meshc"))
+                .args(["check", path(dir.path()), "--format", "json"])
+                .env("RAYON_NUM_THREADS", threads)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .collect();
+    let report: serde_json::Value = serde_json::from_str(&reports[0]).unwrap();
+    let codes: Vec<&str> =
+        report["diagnostics"].as_array().unwrap().iter().filter_map(|d| d["code"].as_str()).collect();
+    for (code, what) in [("MESH0007", "unknown callees and callers"), ("MESH0004", "bad timeouts")] {
+        assert!(codes.iter().filter(|c| **c == code).count() >= 64, "{what}: {codes:?}");
+    }
+    for other in &reports[1..] {
+        assert_eq!(other, &reports[0]);
+    }
+}
+
 /// Every file under `dir` as (relative path, bytes), sorted.
 fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();

@@ -123,6 +123,11 @@ impl Sink {
         }
     }
 
+    /// Appends another sink's diagnostics, in their order.
+    pub fn append(&mut self, other: Sink) {
+        self.diagnostics.extend(other.diagnostics);
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }

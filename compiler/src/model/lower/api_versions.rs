@@ -1,10 +1,12 @@
 //! An `api`'s `version` children (selector, schema, lifecycle, deployment),
 //! and the `api-version` a call or a gateway route names.
 
+use std::ops::Deref;
+
 use std::collections::HashMap;
 
 use super::read;
-use super::Lower;
+use super::{Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic};
 use crate::model::api_versions::{
@@ -37,63 +39,7 @@ pub(super) struct PendingVersion {
     pub deployment: Option<Spanned<String>>,
 }
 
-impl Lower<'_> {
-    /// The `version` children of an `api` node of `kind`, in spec order;
-    /// `None` when one is invalid (reported).
-    pub(super) fn api_versions(&mut self, api: &Node, kind: ApiKind) -> Option<Vec<PendingVersion>> {
-        let mut names: HashMap<String, Span> = HashMap::new();
-        let mut versions = Vec::new();
-        // (version index, `replaced-by` name), resolved once every name is known.
-        let mut replacements = Vec::new();
-        let mut failed = false;
-        for node in api.children().iter().filter(|c| c.name == "version") {
-            let Some((pending, replaced_by)) = self.api_version(node, kind) else {
-                failed = true;
-                continue;
-            };
-            let name = &pending.version.name;
-            if super::declare_once(&mut names, name.value.clone(), name.span, ("API version", &name.value), self.sink) {
-                if let Some(replaced_by) = replaced_by {
-                    replacements.push((versions.len(), replaced_by));
-                }
-                versions.push(pending);
-            } else {
-                failed = true;
-            }
-        }
-        for (index, wanted) in replacements {
-            match self.version_of(&versions, &wanted, api) {
-                Some(id) => {
-                    if let Lifecycle::Deprecated(d) = &mut versions[index].version.lifecycle {
-                        d.replaced_by = Some(Spanned::new(id, wanted.span));
-                    }
-                }
-                None => failed = true,
-            }
-        }
-        failed |= !self.selectors_distinct(&versions);
-        failed |= !self.replacements_end(&versions);
-        (!failed).then_some(versions)
-    }
-
-    /// One `version` node and its `replaced-by` name.
-    fn api_version(&mut self, node: &Node, kind: ApiKind) -> Option<(PendingVersion, Option<Spanned<String>>)> {
-        read::check_entries(node, 1, VERSION_PROPS, self.sink);
-        read::no_children(node, self.sink);
-        let name = read::string_arg(node, 0, "a version name", EXAMPLE, self.sink)
-            .filter(|n| read::parse(n, |t| check_version_name(t), self.sink).is_some());
-        let schema = read::string_prop(node, "schema", Some(EXAMPLE), self.sink);
-        let selector = self.version_selector(node, kind);
-        let deployment = self.optional_string(node, "deployment");
-        let lifecycle = self.lifecycle(node);
-        let (name, schema, selector, deployment, (lifecycle, replaced_by)) =
-            (name?, schema?, selector?, deployment?, lifecycle?);
-        let schema = self.schema_ref(&schema, kind.schema_format());
-        self.model.schemas[schema.index()].named_by_api = true;
-        let version = ApiVersion { name, schema, selector, lifecycle, deployment: None, span: node.span };
-        Some((PendingVersion { version, deployment }, replaced_by))
-    }
-
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// `Some(None)` when absent, `None` when invalid.
     fn optional_string(&mut self, node: &Node, key: &str) -> Option<Option<Spanned<String>>> {
         match read::string_prop(node, key, None, self.sink) {
@@ -370,7 +316,7 @@ impl Lower<'_> {
         operation: Option<&Operation>,
         wanted: &Spanned<String>,
     ) -> Option<ApiVersionRef> {
-        let service = self.model.service(target);
+        let service = self.d.model.service(target);
         let candidates: Vec<(usize, &Api)> = service
             .apis
             .iter()
@@ -382,7 +328,7 @@ impl Lower<'_> {
                 return Some(ApiVersionRef { api: ApiId::new(i), version: ApiVersionId::new(v), span: wanted.span });
             }
         }
-        if self.services_with_failed_apis.contains(&service.name.value) {
+        if self.d.services_with_failed_apis.contains(&service.name.value) {
             return None;
         }
         let names: Vec<&str> =
@@ -455,7 +401,7 @@ impl Lower<'_> {
         if !weighted.is_empty() {
             return self.weighted_versions(route, to, &weighted, target, operation).map(Some);
         }
-        let service = self.model.service(target);
+        let service = self.d.model.service(target);
         let api = service.apis.iter().position(|a| a.is_versioned() && operation.is_none_or(|op| a.serves(op)));
         Some(api.map(|i| RouteVersions::SideBySide { api: ApiId::new(i) }))
     }
@@ -515,7 +461,7 @@ impl Lower<'_> {
             return None;
         }
         let api = weights[0].0.api;
-        let by_package = self.model.service(target).apis[api.index()]
+        let by_package = self.d.model.service(target).apis[api.index()]
             .versions
             .iter()
             .any(|v| matches!(v.selector.value, VersionSelector::GrpcPackage(_)));
@@ -600,5 +546,64 @@ fn check_link(text: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("`{}` is not an absolute http(s) URL a `Link` header can carry", text.escape_debug()))
+    }
+}
+
+/// What declares or records: needs the declarations mutably.
+impl Lower<'_> {
+    /// One `version` node and its `replaced-by` name.
+    fn api_version(&mut self, node: &Node, kind: ApiKind) -> Option<(PendingVersion, Option<Spanned<String>>)> {
+        read::check_entries(node, 1, VERSION_PROPS, self.sink);
+        read::no_children(node, self.sink);
+        let name = read::string_arg(node, 0, "a version name", EXAMPLE, self.sink)
+            .filter(|n| read::parse(n, |t| check_version_name(t), self.sink).is_some());
+        let schema = read::string_prop(node, "schema", Some(EXAMPLE), self.sink);
+        let selector = self.version_selector(node, kind);
+        let deployment = self.optional_string(node, "deployment");
+        let lifecycle = self.lifecycle(node);
+        let (name, schema, selector, deployment, (lifecycle, replaced_by)) =
+            (name?, schema?, selector?, deployment?, lifecycle?);
+        let schema = self.schema_ref(&schema, kind.schema_format());
+        self.d.model.schemas[schema.index()].named_by_api = true;
+        let version = ApiVersion { name, schema, selector, lifecycle, deployment: None, span: node.span };
+        Some((PendingVersion { version, deployment }, replaced_by))
+    }
+
+    /// The `version` children of an `api` node of `kind`, in spec order;
+    /// `None` when one is invalid (reported).
+    pub(super) fn api_versions(&mut self, api: &Node, kind: ApiKind) -> Option<Vec<PendingVersion>> {
+        let mut names: HashMap<String, Span> = HashMap::new();
+        let mut versions = Vec::new();
+        // (version index, `replaced-by` name), resolved once every name is known.
+        let mut replacements = Vec::new();
+        let mut failed = false;
+        for node in api.children().iter().filter(|c| c.name == "version") {
+            let Some((pending, replaced_by)) = self.api_version(node, kind) else {
+                failed = true;
+                continue;
+            };
+            let name = &pending.version.name;
+            if super::declare_once(&mut names, name.value.clone(), name.span, ("API version", &name.value), self.sink) {
+                if let Some(replaced_by) = replaced_by {
+                    replacements.push((versions.len(), replaced_by));
+                }
+                versions.push(pending);
+            } else {
+                failed = true;
+            }
+        }
+        for (index, wanted) in replacements {
+            match self.version_of(&versions, &wanted, api) {
+                Some(id) => {
+                    if let Lifecycle::Deprecated(d) = &mut versions[index].version.lifecycle {
+                        d.replaced_by = Some(Spanned::new(id, wanted.span));
+                    }
+                }
+                None => failed = true,
+            }
+        }
+        failed |= !self.selectors_distinct(&versions);
+        failed |= !self.replacements_end(&versions);
+        (!failed).then_some(versions)
     }
 }

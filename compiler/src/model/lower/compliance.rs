@@ -2,10 +2,12 @@
 //! services and topics), `compliance-rule` with its typed predicates, and
 //! `suppress`. Lowered after services and topics, whose ids they name.
 
+use std::ops::Deref;
+
 use std::collections::HashMap;
 
 use super::read::{self, Once};
-use super::{declare_once, resolve, Lower};
+use super::{declare_once, resolve, Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic, Severity};
 use crate::model::api_versions::Date;
@@ -32,106 +34,7 @@ pub(super) struct Names {
     rules: HashMap<String, (Option<RuleId>, Span)>,
 }
 
-impl Lower<'_> {
-    /// Every compliance declaration, once services and topics have their ids.
-    pub(super) fn compliance(
-        &mut self,
-        classes: &[&Node],
-        labelled_services: &[(&Node, Option<ServiceId>)],
-        labelled_topics: &[(&Node, Option<TopicId>)],
-        rules: &[&Node],
-        suppressions: &[&Node],
-    ) {
-        let mut names = Names::default();
-        for node in classes {
-            self.data_class(node, &mut names);
-        }
-        for (node, id) in labelled_services {
-            for child in node.children().iter().filter(|c| c.name == "data-class") {
-                let label = self.label(child, &names, true);
-                if let (Some((class, operation)), Some(service)) = (label, id) {
-                    self.model.compliance.service_labels.push(ServiceLabel { service: *service, class, operation });
-                }
-            }
-        }
-        for (node, id) in labelled_topics {
-            for child in node.children().iter().filter(|c| c.name == "data-class") {
-                if let (Some((class, _)), Some(topic)) = (self.label(child, &names, false), id) {
-                    self.model.compliance.topic_labels.push((*topic, class));
-                }
-            }
-        }
-        for node in rules {
-            self.rule(node, &mut names);
-        }
-        for node in suppressions {
-            if let Some(suppression) = self.suppression(node, &names) {
-                self.model.compliance.suppressions.push(suppression);
-            }
-        }
-        // Only spec files are loaded while lowering (schemas come later).
-        // The compliance report and the probe plan point into them.
-        let files = self.sources.iter().map(|(_, f)| SpecFile::new(f.display.clone(), &f.text));
-        self.model.compliance.files = files.collect();
-    }
-
-    /// `data-class "pii" { description "..."; holders "accounts" "orders" }`.
-    fn data_class(&mut self, node: &Node, names: &mut Names) {
-        read::check_entries(node, 1, &[], self.sink);
-        let example = "data-class \"pii\" { holders \"accounts\" \"orders\" }";
-        let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
-        let entry = (None, name.span);
-        if !declare_once(&mut names.classes, name.value.clone(), entry, ("data class", &name.value), self.sink) {
-            return;
-        }
-        let mut ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
-        let mut once = Once::default();
-        let mut description = None;
-        let mut holders = None;
-        for child in node.children() {
-            match child.name.as_str() {
-                "description" if once.first(child, self.sink) => {
-                    read::check_entries(child, 1, &[], self.sink);
-                    read::no_children(child, self.sink);
-                    description =
-                        read::string_arg(child, 0, "a text", "description \"...\"", self.sink).map(|d| d.value);
-                }
-                "holders" if once.first(child, self.sink) => {
-                    read::no_children(child, self.sink);
-                    read::check_entries(child, usize::MAX, &[], self.sink);
-                    let mut ids = Vec::new();
-                    for (i, _) in child.arguments().enumerate() {
-                        let Some(service) = read::string_arg(child, i, "a service", "holders \"accounts\"", self.sink)
-                        else {
-                            ok = false;
-                            continue;
-                        };
-                        match self.service_ref(&service) {
-                            Some(id) => ids.push(id.value),
-                            None => ok = false,
-                        }
-                    }
-                    if ids.is_empty() && ok {
-                        self.sink.push(
-                            Diagnostic::new(Code::MissingRequired, "`holders` needs at least one service")
-                                .at(child.name_span, "no service")
-                                .help("name the services allowed to hold the class, or remove `holders` (any service may)"),
-                        );
-                        ok = false;
-                    }
-                    holders = Some(ids);
-                }
-                "description" | "holders" => ok = false,
-                _ => read::unknown_child(child, "data-class", &["description", "holders"], self.sink),
-            }
-        }
-        if ok {
-            let id = self.model.compliance.next_class_id();
-            self.model.compliance.classes.push(DataClass { name: name.clone(), description, holders, span: node.span });
-            names.classes.insert(name.value, (Some(id), name.span));
-        }
-    }
-
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// A label: `data-class "pii"` (on a service, optionally `operation=`; on a topic).
     #[allow(clippy::type_complexity)]
     fn label(
@@ -151,110 +54,6 @@ impl Lower<'_> {
     fn class_ref(&mut self, name: &Spanned<String>, names: &Names) -> Option<Spanned<DataClassId>> {
         let declare = || format!("declare it at the top level: data-class \"{}\" {{ holders \"...\" }}", name.value);
         resolve(self.sink, &names.classes, name, Code::UnknownDataClass, "data class", declare)
-    }
-
-    fn rule(&mut self, node: &Node, names: &mut Names) {
-        read::check_entries(node, 1, &[], self.sink);
-        let Some(name) = read::string_arg(node, 0, "a name", RULE_EXAMPLE, self.sink) else { return };
-        let entry = (None, name.span);
-        if !declare_once(&mut names.rules, name.value.clone(), entry, ("compliance rule", &name.value), self.sink) {
-            return;
-        }
-        let mut ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
-        let mut once = Once::default();
-        let (mut kind, mut severity, mut message, mut reference) = (None, Severity::Error, None, None);
-        let mut when_node = None;
-        let mut require_node = None;
-        for child in node.children() {
-            match child.name.as_str() {
-                "applies-to" if once.first(child, self.sink) => {
-                    let Some(text) = self.text_child(child, "applies-to \"route\"") else {
-                        ok = false;
-                        continue;
-                    };
-                    kind = SubjectKind::parse(&text.value);
-                    if kind.is_none() {
-                        let kinds = SubjectKind::ALL.map(SubjectKind::as_str);
-                        self.sink.push(
-                            Diagnostic::new(
-                                Code::UnknownSubjectKind,
-                                format!("rules apply to no subject of kind `{}`", text.value),
-                            )
-                            .at(text.span, "unknown kind")
-                            .help_opt(
-                                suggestion(&text.value, kinds.iter().copied())
-                                    .or_else(|| Some(format!("rules apply to: {}", kinds.join(", ")))),
-                            ),
-                        );
-                        ok = false;
-                    }
-                }
-                "when" if once.first(child, self.sink) => when_node = Some(child),
-                "require" if once.first(child, self.sink) => require_node = Some(child),
-                "severity" if once.first(child, self.sink) => {
-                    let Some(text) = self.text_child(child, "severity \"warning\"") else {
-                        ok = false;
-                        continue;
-                    };
-                    match text.value.as_str() {
-                        "error" => severity = Severity::Error,
-                        "warning" => severity = Severity::Warning,
-                        other => {
-                            self.sink.push(
-                                Diagnostic::new(Code::InvalidValue, format!("`{other}` is not a severity"))
-                                    .at(text.span, "expected \"error\" or \"warning\"")
-                                    .help("severity \"error\" fails `meshc check`; \"warning\" reports only"),
-                            );
-                            ok = false;
-                        }
-                    }
-                }
-                "message" if once.first(child, self.sink) => message = self.text_child(child, "message \"...\""),
-                "reference" if once.first(child, self.sink) => {
-                    reference = self.text_child(child, "reference \"SOC 2 CC6.1\"");
-                }
-                "applies-to" | "when" | "require" | "severity" | "message" | "reference" => ok = false,
-                _ => read::unknown_child(child, "compliance-rule", RULE_CHILDREN, self.sink),
-            }
-        }
-        let missing = |what: &str, example: &str| {
-            Diagnostic::new(Code::MissingRequired, format!("compliance rule `{}` has no `{what}`", name.value))
-                .at(name.span, format!("`{what}` missing"))
-                .help(format!("add it: {example}"))
-        };
-        let Some(kind) = kind else {
-            if !node.children().iter().any(|c| c.name == "applies-to") {
-                self.sink.push(missing("applies-to", "applies-to \"route\""));
-            }
-            return;
-        };
-        let when = when_node.map(|n| self.conjunction(n, kind, &names.classes));
-        let require = match require_node {
-            Some(n) => self.conjunction(n, kind, &names.classes),
-            None => {
-                self.sink.push(missing("require", "require { auth }"));
-                return;
-            }
-        };
-        if message.is_none() && !node.children().iter().any(|c| c.name == "message") {
-            self.sink.push(missing("message", "message \"every public route verifies a token\""));
-            return;
-        }
-        let (Some(when), Some(require), Some(message), true) = (when.transpose_ok(), require, message, ok) else {
-            return;
-        };
-        let id = self.model.compliance.next_rule_id();
-        self.model.compliance.rules.push(Rule {
-            name: name.clone(),
-            applies_to: kind,
-            when,
-            require,
-            severity,
-            message: message.value,
-            reference: reference.map(|r| r.value),
-            span: node.span,
-        });
-        names.rules.insert(name.value, (Some(id), name.span));
     }
 
     /// One string argument, no properties, no children.
@@ -453,5 +252,216 @@ impl<T> TransposeOk<T> for Option<Option<T>> {
             Some(Some(t)) => Some(Some(t)),
             Some(None) => None,
         }
+    }
+}
+
+/// What declares or records: needs the declarations mutably.
+impl Lower<'_> {
+    /// Every compliance declaration, once services and topics have their ids.
+    pub(super) fn compliance(
+        &mut self,
+        classes: &[&Node],
+        labelled_services: &[(&Node, Option<ServiceId>)],
+        labelled_topics: &[(&Node, Option<TopicId>)],
+        rules: &[&Node],
+        suppressions: &[&Node],
+    ) {
+        let mut names = Names::default();
+        for node in classes {
+            self.data_class(node, &mut names);
+        }
+        for (node, id) in labelled_services {
+            for child in node.children().iter().filter(|c| c.name == "data-class") {
+                let label = self.label(child, &names, true);
+                if let (Some((class, operation)), Some(service)) = (label, id) {
+                    self.d.model.compliance.service_labels.push(ServiceLabel { service: *service, class, operation });
+                }
+            }
+        }
+        for (node, id) in labelled_topics {
+            for child in node.children().iter().filter(|c| c.name == "data-class") {
+                if let (Some((class, _)), Some(topic)) = (self.label(child, &names, false), id) {
+                    self.d.model.compliance.topic_labels.push((*topic, class));
+                }
+            }
+        }
+        for node in rules {
+            self.rule(node, &mut names);
+        }
+        for node in suppressions {
+            if let Some(suppression) = self.suppression(node, &names) {
+                self.d.model.compliance.suppressions.push(suppression);
+            }
+        }
+        // Only spec files are loaded while lowering (schemas come later).
+        // The compliance report and the probe plan point into them.
+        let files = self.sources.iter().map(|(_, f)| SpecFile::new(f.display.clone(), &f.text));
+        self.d.model.compliance.files = files.collect();
+    }
+
+    /// `data-class "pii" { description "..."; holders "accounts" "orders" }`.
+    fn data_class(&mut self, node: &Node, names: &mut Names) {
+        read::check_entries(node, 1, &[], self.sink);
+        let example = "data-class \"pii\" { holders \"accounts\" \"orders\" }";
+        let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
+        let entry = (None, name.span);
+        if !declare_once(&mut names.classes, name.value.clone(), entry, ("data class", &name.value), self.sink) {
+            return;
+        }
+        let mut ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
+        let mut once = Once::default();
+        let mut description = None;
+        let mut holders = None;
+        for child in node.children() {
+            match child.name.as_str() {
+                "description" if once.first(child, self.sink) => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    description =
+                        read::string_arg(child, 0, "a text", "description \"...\"", self.sink).map(|d| d.value);
+                }
+                "holders" if once.first(child, self.sink) => {
+                    read::no_children(child, self.sink);
+                    read::check_entries(child, usize::MAX, &[], self.sink);
+                    let mut ids = Vec::new();
+                    for (i, _) in child.arguments().enumerate() {
+                        let Some(service) = read::string_arg(child, i, "a service", "holders \"accounts\"", self.sink)
+                        else {
+                            ok = false;
+                            continue;
+                        };
+                        match self.service_ref(&service) {
+                            Some(id) => ids.push(id.value),
+                            None => ok = false,
+                        }
+                    }
+                    if ids.is_empty() && ok {
+                        self.sink.push(
+                            Diagnostic::new(Code::MissingRequired, "`holders` needs at least one service")
+                                .at(child.name_span, "no service")
+                                .help("name the services allowed to hold the class, or remove `holders` (any service may)"),
+                        );
+                        ok = false;
+                    }
+                    holders = Some(ids);
+                }
+                "description" | "holders" => ok = false,
+                _ => read::unknown_child(child, "data-class", &["description", "holders"], self.sink),
+            }
+        }
+        if ok {
+            let id = self.d.model.compliance.next_class_id();
+            self.d.model.compliance.classes.push(DataClass {
+                name: name.clone(),
+                description,
+                holders,
+                span: node.span,
+            });
+            names.classes.insert(name.value, (Some(id), name.span));
+        }
+    }
+
+    fn rule(&mut self, node: &Node, names: &mut Names) {
+        read::check_entries(node, 1, &[], self.sink);
+        let Some(name) = read::string_arg(node, 0, "a name", RULE_EXAMPLE, self.sink) else { return };
+        let entry = (None, name.span);
+        if !declare_once(&mut names.rules, name.value.clone(), entry, ("compliance rule", &name.value), self.sink) {
+            return;
+        }
+        let mut ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
+        let mut once = Once::default();
+        let (mut kind, mut severity, mut message, mut reference) = (None, Severity::Error, None, None);
+        let mut when_node = None;
+        let mut require_node = None;
+        for child in node.children() {
+            match child.name.as_str() {
+                "applies-to" if once.first(child, self.sink) => {
+                    let Some(text) = self.text_child(child, "applies-to \"route\"") else {
+                        ok = false;
+                        continue;
+                    };
+                    kind = SubjectKind::parse(&text.value);
+                    if kind.is_none() {
+                        let kinds = SubjectKind::ALL.map(SubjectKind::as_str);
+                        self.sink.push(
+                            Diagnostic::new(
+                                Code::UnknownSubjectKind,
+                                format!("rules apply to no subject of kind `{}`", text.value),
+                            )
+                            .at(text.span, "unknown kind")
+                            .help_opt(
+                                suggestion(&text.value, kinds.iter().copied())
+                                    .or_else(|| Some(format!("rules apply to: {}", kinds.join(", ")))),
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+                "when" if once.first(child, self.sink) => when_node = Some(child),
+                "require" if once.first(child, self.sink) => require_node = Some(child),
+                "severity" if once.first(child, self.sink) => {
+                    let Some(text) = self.text_child(child, "severity \"warning\"") else {
+                        ok = false;
+                        continue;
+                    };
+                    match text.value.as_str() {
+                        "error" => severity = Severity::Error,
+                        "warning" => severity = Severity::Warning,
+                        other => {
+                            self.sink.push(
+                                Diagnostic::new(Code::InvalidValue, format!("`{other}` is not a severity"))
+                                    .at(text.span, "expected \"error\" or \"warning\"")
+                                    .help("severity \"error\" fails `meshc check`; \"warning\" reports only"),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                "message" if once.first(child, self.sink) => message = self.text_child(child, "message \"...\""),
+                "reference" if once.first(child, self.sink) => {
+                    reference = self.text_child(child, "reference \"SOC 2 CC6.1\"");
+                }
+                "applies-to" | "when" | "require" | "severity" | "message" | "reference" => ok = false,
+                _ => read::unknown_child(child, "compliance-rule", RULE_CHILDREN, self.sink),
+            }
+        }
+        let missing = |what: &str, example: &str| {
+            Diagnostic::new(Code::MissingRequired, format!("compliance rule `{}` has no `{what}`", name.value))
+                .at(name.span, format!("`{what}` missing"))
+                .help(format!("add it: {example}"))
+        };
+        let Some(kind) = kind else {
+            if !node.children().iter().any(|c| c.name == "applies-to") {
+                self.sink.push(missing("applies-to", "applies-to \"route\""));
+            }
+            return;
+        };
+        let when = when_node.map(|n| self.conjunction(n, kind, &names.classes));
+        let require = match require_node {
+            Some(n) => self.conjunction(n, kind, &names.classes),
+            None => {
+                self.sink.push(missing("require", "require { auth }"));
+                return;
+            }
+        };
+        if message.is_none() && !node.children().iter().any(|c| c.name == "message") {
+            self.sink.push(missing("message", "message \"every public route verifies a token\""));
+            return;
+        }
+        let (Some(when), Some(require), Some(message), true) = (when.transpose_ok(), require, message, ok) else {
+            return;
+        };
+        let id = self.d.model.compliance.next_rule_id();
+        self.d.model.compliance.rules.push(Rule {
+            name: name.clone(),
+            applies_to: kind,
+            when,
+            require,
+            severity,
+            message: message.value,
+            reference: reference.map(|r| r.value),
+            span: node.span,
+        });
+        names.rules.insert(name.value, (Some(id), name.span));
     }
 }

@@ -1,7 +1,9 @@
 //! Contracts: `reads` and `example` on calls and routes, `example` on topics.
 
+use std::ops::Deref;
+
 use super::read::{self, Once};
-use super::Lower;
+use super::{Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::contracts::{
@@ -15,7 +17,7 @@ const REQUEST_CHILDREN: &[&str] = &["query", "header", "body"];
 const RESPONSE_CHILDREN: &[&str] = &["header", "body", "match"];
 const MATCH_RULES: &[&str] = &["exact", "type", "regex", "each-like", "range"];
 
-impl Lower<'_> {
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// Where `span` starts, as `file:line`.
     pub(super) fn location(&self, span: Span) -> Location {
         let file = self.sources.get(span.file);
@@ -314,7 +316,7 @@ impl Lower<'_> {
             );
             return None;
         }
-        let number = |lower: &mut Lower<'_>, key: &str| -> Option<Option<f64>> {
+        let number = |lower: &mut Lower<'_, D>, key: &str| -> Option<Option<f64>> {
             match node.property(key).map(|e| &e.value) {
                 None => Some(None),
                 Some(Value::Integer(n)) => Some(Some(*n as f64)),

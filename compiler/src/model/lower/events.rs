@@ -2,11 +2,13 @@
 //! and `subscribes` nodes of services (lowered once every service and
 //! topic has its id).
 
+use std::ops::Deref;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::read::{self, Once};
-use super::{declare_once, Lower};
+use super::{declare_once, Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::events::{
@@ -45,79 +47,7 @@ const SUBSCRIBE_CHILDREN: &[&str] = &["filter", "delivery", "retry", "dead-lette
 /// How long a broker waits for an acknowledgement when the spec says nothing.
 pub const DEFAULT_ACK_WAIT_MS: u64 = 30_000;
 
-impl Lower<'_> {
-    /// `broker NAME kind=KIND { address ...; credentials ...; tls ...; vhost ... }`.
-    pub(super) fn broker(&mut self, node: &Node) {
-        let example = "broker \"bus\" kind=\"nats\" { address \"nats.svc\" port=4222 }";
-        read::check_entries(node, 1, &["kind"], self.sink);
-        let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
-        if !declare_once(&mut self.brokers, name.value.clone(), (None, name.span), ("broker", &name.value), self.sink) {
-            return;
-        }
-        let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
-        let kind = read::string_prop(node, "kind", Some(example), self.sink)
-            .and_then(|k| read::parse(&k, |t| BrokerKind::parse(t), self.sink));
-        let mut once = Once::default();
-        let (mut addresses, mut credentials, mut sasl, mut tls, mut vhost) = (Vec::new(), None, None, None, None);
-        let mut metrics = None;
-        let mut failed = false;
-        for child in node.children() {
-            match child.name.as_str() {
-                "address" => match self.broker_address(child) {
-                    Some(address) => addresses.push(address),
-                    None => failed = true,
-                },
-                "credentials" if once.first(child, self.sink) => {
-                    credentials = self.credentials(child);
-                    failed |= credentials.is_none();
-                    match self.sasl_mechanism(child, kind, credentials.is_some()) {
-                        Ok(mechanism) => sasl = mechanism,
-                        Err(()) => failed = true,
-                    }
-                }
-                "tls" if once.first(child, self.sink) => {
-                    read::check_entries(child, 0, &["ca"], self.sink);
-                    read::no_children(child, self.sink);
-                    let ca = read::string_prop(child, "ca", None, self.sink)
-                        .map(|ca| Spanned::new(PathBuf::from(&ca.value), ca.span));
-                    failed |= ca.is_none() && child.property("ca").is_some();
-                    tls = Some(BrokerTls { ca, span: child.span });
-                }
-                "vhost" if once.first(child, self.sink) => {
-                    read::check_entries(child, 1, &[], self.sink);
-                    read::no_children(child, self.sink);
-                    vhost = read::string_arg(child, 0, "a virtual host", "vhost \"/shop\"", self.sink);
-                    failed |= vhost.is_none();
-                    if let (Some(v), Some(kind)) = (&vhost, kind) {
-                        if kind != BrokerKind::Rabbitmq {
-                            self.sink.push(wrong_kind("vhost", v.span, kind, &[BrokerKind::Rabbitmq]));
-                            failed = true;
-                        }
-                    }
-                }
-                "metrics" if once.first(child, self.sink) => {
-                    metrics = self.metrics_endpoint(child, kind);
-                    failed |= metrics.is_none();
-                }
-                "credentials" | "tls" | "vhost" | "metrics" => failed = true,
-                _ => read::unknown_child(child, "broker", BROKER_CHILDREN, self.sink),
-            }
-        }
-        if addresses.is_empty() && !failed {
-            self.sink.push(
-                Diagnostic::new(Code::MissingRequired, format!("broker `{}` has no `address`", name.value))
-                    .at(name.span, "declared without an address")
-                    .help("add where clients reach it: address \"nats.infra.svc.cluster.local\" port=4222"),
-            );
-            failed = true;
-        }
-        let (Some(kind), true, false) = (kind, name_ok, failed) else { return };
-        let id = BrokerId::new(self.model.events.brokers.len());
-        self.brokers.insert(name.value.clone(), (Some(id), name.span));
-        let broker = Broker { name, kind, addresses, credentials, sasl, tls, vhost, metrics, span: node.span };
-        self.model.events.brokers.push(broker);
-    }
-
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// `address HOST port=N` of a broker: one of its seed addresses.
     fn broker_address(&mut self, node: &Node) -> Option<Spanned<Endpoint>> {
         let example = "address \"nats.infra.svc.cluster.local\" port=4222";
@@ -221,7 +151,7 @@ impl Lower<'_> {
         let example = "stream broker=\"bus\" { max-age \"168h\" }";
         let broker_name = read::string_prop(node, "broker", Some(example), self.sink)?;
         let broker = self.broker_ref(&broker_name)?;
-        let kind = self.model.events.broker(broker.value).kind;
+        let kind = self.d.model.events.broker(broker.value).kind;
         let mut once = Once::default();
         let mut failed = false;
         let mut settings: HashMap<&str, &Node> = HashMap::new();
@@ -391,48 +321,7 @@ impl Lower<'_> {
     /// Resolves a broker name, reporting unknown names with a suggestion.
     fn broker_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<BrokerId>> {
         let declare = || format!("declare it with `broker \"{}\" kind=\"nats\" {{ address ... }}`", name.value);
-        super::resolve(self.sink, &self.brokers, name, Code::UnknownBroker, "broker", declare)
-    }
-
-    /// The `publishes` and `subscribes` nodes of the service `service`
-    /// (`None`: it failed to lower; its links are still checked).
-    pub(super) fn event_links(&mut self, node: &Node, service: Option<ServiceId>) {
-        let mut seen: HashMap<(&str, TopicId), Span> = HashMap::new();
-        for child in node.children() {
-            let verb = child.name.as_str();
-            if verb != "publishes" && verb != "subscribes" {
-                continue;
-            }
-            let Some(topic) = self.topic_link(child) else { continue };
-            if let Some(&first) = seen.get(&(verb, topic.value)) {
-                let service_name = match node.arguments().next().map(|e| &e.value) {
-                    Some(crate::syntax::Value::String(name)) => name.as_str(),
-                    _ => "",
-                };
-                self.sink.push(
-                    Diagnostic::new(
-                        Code::DuplicateName,
-                        format!("service `{service_name}` {verb} `{}` twice", self.model.topic(topic.value).name.value),
-                    )
-                    .at(topic.span, "repeated here")
-                    .with_label(first, "first given here")
-                    .help("remove one of them"),
-                );
-                continue;
-            }
-            seen.insert((verb, topic.value), topic.span);
-            if verb == "publishes" {
-                let producer = self.producer(child, topic);
-                if let (Some(service), Some(producer)) = (service, producer) {
-                    self.model.events.producers.push(producer(service));
-                }
-            } else {
-                let consumer = self.consumer(child, topic);
-                if let (Some(service), Some(consumer)) = (service, consumer) {
-                    self.model.events.consumers.push(consumer(service));
-                }
-            }
-        }
+        super::resolve(self.sink, &self.d.brokers, name, Code::UnknownBroker, "broker", declare)
     }
 
     /// `publishes TOPIC version=N subject=S`.
@@ -711,7 +600,7 @@ impl Lower<'_> {
     /// `version=N` of a `publishes` or `subscribes`: a declared version of
     /// the topic; its current one when absent.
     fn version_prop(&mut self, node: &Node, topic: TopicId) -> Option<u32> {
-        let topic = &self.model.topics[topic.index()];
+        let topic = &self.d.model.topics[topic.index()];
         let Some(given) = read::int_prop(node, "version", None, self.sink) else {
             return (node.property("version").is_none()).then(|| topic.current().number);
         };
@@ -736,9 +625,9 @@ impl Lower<'_> {
 
     /// The kind of the broker keeping `topic`, when it has a stream.
     fn topic_kind(&self, topic: TopicId) -> Option<BrokerKind> {
-        let topic: &Topic = &self.model.topics[topic.index()];
-        let stream = self.model.events.stream(topic.stream?);
-        Some(self.model.events.broker(stream.broker).kind)
+        let topic: &Topic = &self.d.model.topics[topic.index()];
+        let stream = self.d.model.events.stream(topic.stream?);
+        Some(self.d.model.events.broker(stream.broker).kind)
     }
 }
 
@@ -797,5 +686,125 @@ fn check_env_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("`{}` is not an environment variable name (letters, digits and `_`)", name.escape_debug()))
+    }
+}
+
+/// What declares or records: needs the declarations mutably.
+impl Lower<'_> {
+    /// `broker NAME kind=KIND { address ...; credentials ...; tls ...; vhost ... }`.
+    pub(super) fn broker(&mut self, node: &Node) {
+        let example = "broker \"bus\" kind=\"nats\" { address \"nats.svc\" port=4222 }";
+        read::check_entries(node, 1, &["kind"], self.sink);
+        let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
+        if !declare_once(&mut self.d.brokers, name.value.clone(), (None, name.span), ("broker", &name.value), self.sink)
+        {
+            return;
+        }
+        let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
+        let kind = read::string_prop(node, "kind", Some(example), self.sink)
+            .and_then(|k| read::parse(&k, |t| BrokerKind::parse(t), self.sink));
+        let mut once = Once::default();
+        let (mut addresses, mut credentials, mut sasl, mut tls, mut vhost) = (Vec::new(), None, None, None, None);
+        let mut metrics = None;
+        let mut failed = false;
+        for child in node.children() {
+            match child.name.as_str() {
+                "address" => match self.broker_address(child) {
+                    Some(address) => addresses.push(address),
+                    None => failed = true,
+                },
+                "credentials" if once.first(child, self.sink) => {
+                    credentials = self.credentials(child);
+                    failed |= credentials.is_none();
+                    match self.sasl_mechanism(child, kind, credentials.is_some()) {
+                        Ok(mechanism) => sasl = mechanism,
+                        Err(()) => failed = true,
+                    }
+                }
+                "tls" if once.first(child, self.sink) => {
+                    read::check_entries(child, 0, &["ca"], self.sink);
+                    read::no_children(child, self.sink);
+                    let ca = read::string_prop(child, "ca", None, self.sink)
+                        .map(|ca| Spanned::new(PathBuf::from(&ca.value), ca.span));
+                    failed |= ca.is_none() && child.property("ca").is_some();
+                    tls = Some(BrokerTls { ca, span: child.span });
+                }
+                "vhost" if once.first(child, self.sink) => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    vhost = read::string_arg(child, 0, "a virtual host", "vhost \"/shop\"", self.sink);
+                    failed |= vhost.is_none();
+                    if let (Some(v), Some(kind)) = (&vhost, kind) {
+                        if kind != BrokerKind::Rabbitmq {
+                            self.sink.push(wrong_kind("vhost", v.span, kind, &[BrokerKind::Rabbitmq]));
+                            failed = true;
+                        }
+                    }
+                }
+                "metrics" if once.first(child, self.sink) => {
+                    metrics = self.metrics_endpoint(child, kind);
+                    failed |= metrics.is_none();
+                }
+                "credentials" | "tls" | "vhost" | "metrics" => failed = true,
+                _ => read::unknown_child(child, "broker", BROKER_CHILDREN, self.sink),
+            }
+        }
+        if addresses.is_empty() && !failed {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, format!("broker `{}` has no `address`", name.value))
+                    .at(name.span, "declared without an address")
+                    .help("add where clients reach it: address \"nats.infra.svc.cluster.local\" port=4222"),
+            );
+            failed = true;
+        }
+        let (Some(kind), true, false) = (kind, name_ok, failed) else { return };
+        let id = BrokerId::new(self.d.model.events.brokers.len());
+        self.d.brokers.insert(name.value.clone(), (Some(id), name.span));
+        let broker = Broker { name, kind, addresses, credentials, sasl, tls, vhost, metrics, span: node.span };
+        self.d.model.events.brokers.push(broker);
+    }
+
+    /// The `publishes` and `subscribes` nodes of the service `service`
+    /// (`None`: it failed to lower; its links are still checked).
+    pub(super) fn event_links(&mut self, node: &Node, service: Option<ServiceId>) {
+        let mut seen: HashMap<(&str, TopicId), Span> = HashMap::new();
+        for child in node.children() {
+            let verb = child.name.as_str();
+            if verb != "publishes" && verb != "subscribes" {
+                continue;
+            }
+            let Some(topic) = self.topic_link(child) else { continue };
+            if let Some(&first) = seen.get(&(verb, topic.value)) {
+                let service_name = match node.arguments().next().map(|e| &e.value) {
+                    Some(crate::syntax::Value::String(name)) => name.as_str(),
+                    _ => "",
+                };
+                self.sink.push(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        format!(
+                            "service `{service_name}` {verb} `{}` twice",
+                            self.d.model.topic(topic.value).name.value
+                        ),
+                    )
+                    .at(topic.span, "repeated here")
+                    .with_label(first, "first given here")
+                    .help("remove one of them"),
+                );
+                continue;
+            }
+            seen.insert((verb, topic.value), topic.span);
+            if verb == "publishes" {
+                let producer = self.producer(child, topic);
+                if let (Some(service), Some(producer)) = (service, producer) {
+                    self.d.model.events.producers.push(producer(service));
+                }
+            } else {
+                let consumer = self.consumer(child, topic);
+                if let (Some(service), Some(consumer)) = (service, consumer) {
+                    self.d.model.events.consumers.push(consumer(service));
+                }
+            }
+        }
     }
 }

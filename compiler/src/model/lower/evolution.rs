@@ -2,8 +2,10 @@
 //! changes are judged by, and `allow` exceptions, each with a reason and
 //! the last day it applies.
 
+use std::ops::Deref;
+
 use super::read;
-use super::Lower;
+use super::{Decls, Lower};
 use crate::base::Spanned;
 use crate::diag::{Code, Diagnostic};
 use crate::model::api_versions::{Allowed, Category, Date, Evolution, Exception};
@@ -20,7 +22,7 @@ pub(super) enum Owner {
     Topic,
 }
 
-impl Lower<'_> {
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// An `evolution` node. Invalid parts are reported and left out: the
     /// API or topic it belongs to still lowers, so its other uses are checked.
     pub(super) fn evolution(&mut self, node: &Node, owner: Owner) -> Evolution {

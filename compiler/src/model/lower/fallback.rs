@@ -5,8 +5,10 @@
 //! - `fallback status=N { header NAME VALUE; body JSON }`: a static response;
 //! - `fallback stale=DURATION`: a cached response at most that old.
 
+use std::ops::Deref;
+
 use super::read;
-use super::Lower;
+use super::{Decls, Lower};
 use crate::base::Spanned;
 use crate::diag::{Code, Diagnostic};
 use crate::model::traffic::{Fallback, FallbackKind, StaticResponse};
@@ -16,7 +18,7 @@ use crate::syntax::Node;
 const EXAMPLE: &str =
     "fallback \"recommendations-static\", fallback status=200 { body #\"{\"items\": []}\"# }, or fallback stale=\"10m\"";
 
-impl Lower<'_> {
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// The `fallback` child of a call or route `node`, if any: `Some(None)`
     /// without one, `None` when it does not lower (reported). `operation`
     /// is what the call or route names: it picks a fallback service's port.

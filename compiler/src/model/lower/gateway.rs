@@ -1,10 +1,12 @@
 //! `gateway` nodes: listeners, error formats, `host` blocks and routes.
 
+use std::ops::Deref;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::read::{self, Once};
-use super::{declare_once, Lower};
+use super::{declare_once, Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::Identity;
@@ -26,7 +28,7 @@ const CHILDREN: &[&str] = &[
     "admin-port",
 ];
 
-impl Lower<'_> {
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     pub(super) fn gateway(&mut self, node: &Node, name: Spanned<String>) -> Option<Gateway> {
         read::check_entries(node, 1, &[], self.sink);
         let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();

@@ -1,10 +1,12 @@
 //! The mesh's `mtls` block, and a service's or gateway's `identity`, `mtls`
 //! and `authorization`.
 
+use std::ops::Deref;
+
 use std::collections::HashMap;
 
 use super::read::{self, Once};
-use super::{declare_once, duplicate, resolve, Lower};
+use super::{declare_once, duplicate, resolve, Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::identity::{
@@ -21,7 +23,7 @@ const ROLE_CHILDREN: &[&str] = &["member", "owner", "label", "namespace", "ident
 const ROLE_EXAMPLE: &str =
     "service-role \"backends\" { member \"orders\" \"cart\"; owner \"team-x\"; namespace \"partners\" }";
 
-impl Lower<'_> {
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// The top-level `mtls { mode; trust-domain; namespace NAME mode=; certificates lifetime= renew-before=; cert-dir }`.
     pub(super) fn mtls(&mut self, node: &Node) -> Option<Mtls> {
         read::check_entries(node, 0, &[], self.sink);
@@ -158,6 +160,240 @@ impl Lower<'_> {
         Some(Identity { namespace: namespace?, service_account: service_account? })
     }
 
+    /// A call's `exchange-token="STS" audience="AUD"`. `Some(None)` when absent, `None` when invalid.
+    pub(super) fn call_exchange(&mut self, node: &Node) -> Option<Option<CallExchange>> {
+        let exchange = read::string_prop(node, "exchange-token", None, self.sink);
+        let audience = read::string_prop(node, "audience", None, self.sink);
+        let (exchange, audience) = match (exchange, audience) {
+            (None, None) if node.property("exchange-token").is_none() && node.property("audience").is_none() => {
+                return Some(None)
+            }
+            (Some(e), Some(a)) => (e, a),
+            (Some(e), None) => {
+                self.sink.push(
+                    Diagnostic::new(Code::MissingRequired, "`exchange-token` needs the audience to ask the STS for")
+                        .at(e.span, "no audience")
+                        .help("add it: exchange-token=\"corp-sts\" audience=\"payments\""),
+                );
+                return None;
+            }
+            (None, Some(a)) => {
+                self.sink.push(
+                    Diagnostic::new(Code::UnknownProperty, "`audience` applies to `exchange-token`")
+                        .at(a.span, "nothing is exchanged")
+                        .help("add exchange-token=\"NAME\", or remove `audience`"),
+                );
+                return None;
+            }
+            _ => return None,
+        };
+        if let Some(forward) = node.property("forward-token") {
+            self.sink.push(
+                Diagnostic::new(Code::InvalidValue, "a call either forwards the user's token or exchanges it")
+                    .at(forward.span, "forwards")
+                    .with_label(exchange.span, "exchanges")
+                    .help("keep one: exchange-token sends a token scoped to the callee instead of the user's"),
+            );
+            return None;
+        }
+        let audience_ok = !audience.value.is_empty() && !audience.value.contains(['/', ' ', '?', '#', '%']);
+        if !audience_ok {
+            self.sink.push(
+                Diagnostic::new(Code::InvalidValue, format!("`{}` is not an audience", audience.value))
+                    .at(audience.span, "not an audience name")
+                    .help("name the callee's API as the STS knows it, e.g. audience=\"payments\" (no `/`, spaces, `?`, `#` or `%`)"),
+            );
+            return None;
+        }
+        let declare =
+            || "declare it with `token-exchange \"name\" { sts \"http://...\"; issues \"ISSUER\" }`".to_string();
+        let id = resolve(
+            self.sink,
+            &self.d.token_exchanges,
+            &exchange,
+            Code::UnknownTokenExchange,
+            "token-exchange",
+            declare,
+        )?;
+        Some(Some(CallExchange { exchange: id.value, audience: audience.value, span: exchange.span }))
+    }
+
+    /// A service's `require-token "ISSUER"`.
+    pub(super) fn require_token(&mut self, node: &Node) -> Option<Spanned<IssuerId>> {
+        read::check_entries(node, 1, &[], self.sink);
+        read::no_children(node, self.sink);
+        let name = read::string_arg(node, 0, "a JWT issuer", "require-token \"shop-customers\"", self.sink)?;
+        self.issuer_ref(&name)
+    }
+
+    /// A service's `authorization { allow "orders" gateway="public" { operation "..."; header "x" exact="v" }; deny ... }`.
+    pub(super) fn authorization(&mut self, node: &Node) -> Option<Authorization> {
+        read::check_entries(node, 0, &[], self.sink);
+        let mut rules = Vec::new();
+        let mut failed = false;
+        for child in node.children() {
+            let action = match child.name.as_str() {
+                "allow" => RuleAction::Allow,
+                "deny" => RuleAction::Deny,
+                _ => {
+                    read::unknown_child(child, "authorization", &["allow", "deny"], self.sink);
+                    continue;
+                }
+            };
+            match self.authorization_rule(child, action) {
+                Some(rule) => rules.push(rule),
+                None => failed = true,
+            }
+        }
+        if rules.is_empty() && !failed {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, "`authorization` has no rule")
+                    .at(node.name_span, "empty")
+                    .help("say who may call: allow \"orders\" { operation \"GET /products\" }"),
+            );
+            return None;
+        }
+        (!failed).then(|| Authorization::new(rules, node.span))
+    }
+
+    fn authorization_rule(&mut self, node: &Node, action: RuleAction) -> Option<AuthorizationRule> {
+        read::check_entries(node, usize::MAX, &["gateway", "role"], self.sink);
+        let verb = action.as_str();
+        let mut principals = Vec::new();
+        let mut failed = false;
+        for entry in node.arguments() {
+            let Value::String(name) = &entry.value else {
+                self.sink.push(
+                    Diagnostic::new(Code::InvalidValue, format!("`{verb}` takes service names"))
+                        .at(entry.span, "not a string")
+                        .help(format!("write {verb} \"orders\"")),
+                );
+                failed = true;
+                continue;
+            };
+            match self.service_ref(&Spanned::new(name.clone(), entry.span)) {
+                Some(id) => principals.push(Spanned::new(Principal::Service(id.value), id.span)),
+                None => failed = true,
+            }
+        }
+        if let Some(name) = read::string_prop(node, "gateway", None, self.sink) {
+            let declare = || "declare it with `gateway \"name\" { ... }`".to_string();
+            match resolve(self.sink, &self.d.gateways, &name, Code::UnknownGateway, "gateway", declare) {
+                Some(g) => principals.push(Spanned::new(Principal::Gateway(g.value), g.span)),
+                None => failed = true,
+            }
+        }
+        let mut roles = Vec::new();
+        if let Some(name) = read::string_prop(node, "role", None, self.sink) {
+            let declare = || format!("declare it with `{ROLE_EXAMPLE}`");
+            match resolve(self.sink, &self.d.service_roles, &name, Code::UnknownServiceRole, "service-role", declare) {
+                Some(r) => roles.push(r),
+                None => failed = true,
+            }
+        }
+        let mut role_members: Vec<(Principal, ServiceRoleId)> = Vec::new();
+        for role in &roles {
+            for (member, _) in &self.d.model.service_role(role.value).members {
+                if !role_members.iter().any(|(p, _)| p == member) {
+                    role_members.push((member.clone(), role.value));
+                }
+            }
+        }
+        let mut operations: Vec<Spanned<Operation>> = Vec::new();
+        let mut conditions = Vec::new();
+        for child in node.children() {
+            if child.name == "header" {
+                match self.header_match(child, &[]) {
+                    Some(h) => conditions.push(h),
+                    None => failed = true,
+                }
+                continue;
+            }
+            if child.name != "operation" {
+                read::unknown_child(child, verb, &["operation", "header"], self.sink);
+                continue;
+            }
+            read::check_entries(child, 1, &[], self.sink);
+            read::no_children(child, self.sink);
+            let text = read::string_arg(child, 0, "an operation", "operation \"GET /products/{id}\"", self.sink);
+            match text.and_then(|t| read::parse(&t, proxy_operation, self.sink).map(|op| Spanned::new(op, t.span))) {
+                Some(op) => operations.push(op),
+                None => failed = true,
+            }
+        }
+        if principals.is_empty() && roles.is_empty() && !failed {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, format!("`{verb}` names no caller"))
+                    .at(node.name_span, "no caller")
+                    .help(format!(
+                        "name the calling services, a service role or a gateway: {verb} \"orders\" role=\"backends\" gateway=\"public\""
+                    )),
+            );
+            return None;
+        }
+        let mut seen: HashMap<&Principal, Span> = HashMap::new();
+        for p in &principals {
+            if !declare_once(
+                &mut seen,
+                &p.value,
+                p.span,
+                ("caller", &principal_name(&self.d.model, &p.value)),
+                self.sink,
+            ) {
+                failed = true;
+            }
+        }
+        (!failed).then_some(AuthorizationRule {
+            action,
+            principals,
+            roles,
+            role_members,
+            operations,
+            conditions,
+            span: node.span,
+        })
+    }
+}
+
+/// A SPIFFE ID as a certificate's URI SAN holds it: `spiffe://TRUST-DOMAIN/PATH`.
+fn spiffe_id(text: &String) -> Result<String, String> {
+    let bad = || {
+        format!("`{text}` is not a SPIFFE ID: write spiffe://TRUST-DOMAIN/PATH, e.g. spiffe://partner.example/ns/billing/sa/api")
+    };
+    let rest = text.strip_prefix("spiffe://").ok_or_else(bad)?;
+    let (domain, path) = rest.split_once('/').ok_or_else(bad)?;
+    let domain_ok = Host::parse(domain).is_ok();
+    let path_ok = !path.is_empty()
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)));
+    if domain_ok && path_ok {
+        Ok(text.clone())
+    } else {
+        Err(bad())
+    }
+}
+
+/// An operation a proxy can tell apart: REST or gRPC. GraphQL operations
+/// share one path, so a rule cannot name one.
+fn proxy_operation(text: &String) -> Result<Operation, String> {
+    match Operation::parse(text)? {
+        Operation::Graphql { .. } => Err(format!(
+            "`{text}` is a GraphQL field; the proxy cannot tell a GraphQL API's operations apart: name its REST or gRPC operations, or leave `operation` out"
+        )),
+        op => Ok(op),
+    }
+}
+
+fn principal_name(model: &crate::model::Model, p: &Principal) -> String {
+    match p {
+        Principal::Service(id) => model.service(*id).name.value.clone(),
+        Principal::Gateway(id) => format!("gateway {}", model.gateway(*id).name.value),
+    }
+}
+
+/// What declares or records: needs the declarations mutably.
+impl Lower<'_> {
     /// A top-level `token-exchange "NAME" { sts "http://..."; issues "ISSUER"; exchanger-port 9292 }`.
     pub(super) fn token_exchange(&mut self, node: &Node) {
         read::check_entries(node, 1, &[], self.sink);
@@ -166,7 +402,7 @@ impl Lower<'_> {
         // Declared even when invalid, so calls naming it get no second error.
         let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
         let (entry, what) = ((None, name.span), ("token-exchange", name.value.as_str()));
-        if !declare_once(&mut self.token_exchanges, name.value.clone(), entry, what, self.sink) {
+        if !declare_once(&mut self.d.token_exchanges, name.value.clone(), entry, what, self.sink) {
             return;
         }
         let mut once = Once::default();
@@ -232,81 +468,15 @@ impl Lower<'_> {
             }
         }
         let (Some(sts), Some(issues), Some(exchanger_port), false) = (sts, issues, port, failed) else { return };
-        let id = TokenExchangeId::new(self.model.token_exchanges.len());
-        self.token_exchanges.insert(name.value.clone(), (Some(id), name.span));
-        self.model.token_exchanges.push(TokenExchange {
+        let id = TokenExchangeId::new(self.d.model.token_exchanges.len());
+        self.d.token_exchanges.insert(name.value.clone(), (Some(id), name.span));
+        self.d.model.token_exchanges.push(TokenExchange {
             name,
             sts,
             issues: issues.value,
             exchanger_port,
             span: node.span,
         });
-    }
-
-    /// A call's `exchange-token="STS" audience="AUD"`. `Some(None)` when absent, `None` when invalid.
-    pub(super) fn call_exchange(&mut self, node: &Node) -> Option<Option<CallExchange>> {
-        let exchange = read::string_prop(node, "exchange-token", None, self.sink);
-        let audience = read::string_prop(node, "audience", None, self.sink);
-        let (exchange, audience) = match (exchange, audience) {
-            (None, None) if node.property("exchange-token").is_none() && node.property("audience").is_none() => {
-                return Some(None)
-            }
-            (Some(e), Some(a)) => (e, a),
-            (Some(e), None) => {
-                self.sink.push(
-                    Diagnostic::new(Code::MissingRequired, "`exchange-token` needs the audience to ask the STS for")
-                        .at(e.span, "no audience")
-                        .help("add it: exchange-token=\"corp-sts\" audience=\"payments\""),
-                );
-                return None;
-            }
-            (None, Some(a)) => {
-                self.sink.push(
-                    Diagnostic::new(Code::UnknownProperty, "`audience` applies to `exchange-token`")
-                        .at(a.span, "nothing is exchanged")
-                        .help("add exchange-token=\"NAME\", or remove `audience`"),
-                );
-                return None;
-            }
-            _ => return None,
-        };
-        if let Some(forward) = node.property("forward-token") {
-            self.sink.push(
-                Diagnostic::new(Code::InvalidValue, "a call either forwards the user's token or exchanges it")
-                    .at(forward.span, "forwards")
-                    .with_label(exchange.span, "exchanges")
-                    .help("keep one: exchange-token sends a token scoped to the callee instead of the user's"),
-            );
-            return None;
-        }
-        let audience_ok = !audience.value.is_empty() && !audience.value.contains(['/', ' ', '?', '#', '%']);
-        if !audience_ok {
-            self.sink.push(
-                Diagnostic::new(Code::InvalidValue, format!("`{}` is not an audience", audience.value))
-                    .at(audience.span, "not an audience name")
-                    .help("name the callee's API as the STS knows it, e.g. audience=\"payments\" (no `/`, spaces, `?`, `#` or `%`)"),
-            );
-            return None;
-        }
-        let declare =
-            || "declare it with `token-exchange \"name\" { sts \"http://...\"; issues \"ISSUER\" }`".to_string();
-        let id = resolve(
-            self.sink,
-            &self.token_exchanges,
-            &exchange,
-            Code::UnknownTokenExchange,
-            "token-exchange",
-            declare,
-        )?;
-        Some(Some(CallExchange { exchange: id.value, audience: audience.value, span: exchange.span }))
-    }
-
-    /// A service's `require-token "ISSUER"`.
-    pub(super) fn require_token(&mut self, node: &Node) -> Option<Spanned<IssuerId>> {
-        read::check_entries(node, 1, &[], self.sink);
-        read::no_children(node, self.sink);
-        let name = read::string_arg(node, 0, "a JWT issuer", "require-token \"shop-customers\"", self.sink)?;
-        self.issuer_ref(&name)
     }
 
     /// A top-level `service-role "NAME" { member "a" "b"; owner "team"; namespace "ns";
@@ -387,15 +557,16 @@ impl Lower<'_> {
             return;
         }
         let trust_domain =
-            self.model.mtls.as_ref().map_or(Mtls::DEFAULT_TRUST_DOMAIN.to_string(), |m| m.trust_domain.clone());
-        let services = self.model.service_ids().zip(&self.model.services).filter_map(|(id, s)| {
+            self.d.model.mtls.as_ref().map_or(Mtls::DEFAULT_TRUST_DOMAIN.to_string(), |m| m.trust_domain.clone());
+        let services = self.d.model.service_ids().zip(&self.d.model.services).filter_map(|(id, s)| {
             let member = s.mesh()?;
             Some((Principal::Service(id), Some((id, s)), &member.identity))
         });
         let gateways = self
+            .d
             .model
             .gateway_ids()
-            .zip(&self.model.gateways)
+            .zip(&self.d.model.gateways)
             .map(|(id, g)| (Principal::Gateway(id), None, &g.identity));
         let mut members = Vec::new();
         let mut used = vec![false; selectors.len()];
@@ -410,7 +581,10 @@ impl Lower<'_> {
             // Identities outside the spec are what namespaces, identities and SPIFFE IDs are for.
             let why = match &selector.value {
                 RoleSelector::Service(id) => {
-                    format!("`{}` is external: it has no proxy, hence no identity", self.model.service(*id).name.value)
+                    format!(
+                        "`{}` is external: it has no proxy, hence no identity",
+                        self.d.model.service(*id).name.value
+                    )
                 }
                 RoleSelector::Owner(team) => format!("no service in the mesh has owner `{team}`"),
                 RoleSelector::Labels(labels) => {
@@ -427,167 +601,8 @@ impl Lower<'_> {
                 .help("remove it, or name a service of the mesh (member), a team that owns one (owner) or labels one carries (label)"),
             );
         }
-        let id = ServiceRoleId::new(self.model.service_roles.len());
-        self.service_roles.insert(name.value.clone(), (Some(id), name.span));
-        self.model.service_roles.push(ServiceRole { name, selectors, members, span: node.span });
-    }
-
-    /// A service's `authorization { allow "orders" gateway="public" { operation "..."; header "x" exact="v" }; deny ... }`.
-    pub(super) fn authorization(&mut self, node: &Node) -> Option<Authorization> {
-        read::check_entries(node, 0, &[], self.sink);
-        let mut rules = Vec::new();
-        let mut failed = false;
-        for child in node.children() {
-            let action = match child.name.as_str() {
-                "allow" => RuleAction::Allow,
-                "deny" => RuleAction::Deny,
-                _ => {
-                    read::unknown_child(child, "authorization", &["allow", "deny"], self.sink);
-                    continue;
-                }
-            };
-            match self.authorization_rule(child, action) {
-                Some(rule) => rules.push(rule),
-                None => failed = true,
-            }
-        }
-        if rules.is_empty() && !failed {
-            self.sink.push(
-                Diagnostic::new(Code::MissingRequired, "`authorization` has no rule")
-                    .at(node.name_span, "empty")
-                    .help("say who may call: allow \"orders\" { operation \"GET /products\" }"),
-            );
-            return None;
-        }
-        (!failed).then(|| Authorization::new(rules, node.span))
-    }
-
-    fn authorization_rule(&mut self, node: &Node, action: RuleAction) -> Option<AuthorizationRule> {
-        read::check_entries(node, usize::MAX, &["gateway", "role"], self.sink);
-        let verb = action.as_str();
-        let mut principals = Vec::new();
-        let mut failed = false;
-        for entry in node.arguments() {
-            let Value::String(name) = &entry.value else {
-                self.sink.push(
-                    Diagnostic::new(Code::InvalidValue, format!("`{verb}` takes service names"))
-                        .at(entry.span, "not a string")
-                        .help(format!("write {verb} \"orders\"")),
-                );
-                failed = true;
-                continue;
-            };
-            match self.service_ref(&Spanned::new(name.clone(), entry.span)) {
-                Some(id) => principals.push(Spanned::new(Principal::Service(id.value), id.span)),
-                None => failed = true,
-            }
-        }
-        if let Some(name) = read::string_prop(node, "gateway", None, self.sink) {
-            let declare = || "declare it with `gateway \"name\" { ... }`".to_string();
-            match resolve(self.sink, &self.gateways, &name, Code::UnknownGateway, "gateway", declare) {
-                Some(g) => principals.push(Spanned::new(Principal::Gateway(g.value), g.span)),
-                None => failed = true,
-            }
-        }
-        let mut roles = Vec::new();
-        if let Some(name) = read::string_prop(node, "role", None, self.sink) {
-            let declare = || format!("declare it with `{ROLE_EXAMPLE}`");
-            match resolve(self.sink, &self.service_roles, &name, Code::UnknownServiceRole, "service-role", declare) {
-                Some(r) => roles.push(r),
-                None => failed = true,
-            }
-        }
-        let mut role_members: Vec<(Principal, ServiceRoleId)> = Vec::new();
-        for role in &roles {
-            for (member, _) in &self.model.service_role(role.value).members {
-                if !role_members.iter().any(|(p, _)| p == member) {
-                    role_members.push((member.clone(), role.value));
-                }
-            }
-        }
-        let mut operations: Vec<Spanned<Operation>> = Vec::new();
-        let mut conditions = Vec::new();
-        for child in node.children() {
-            if child.name == "header" {
-                match self.header_match(child, &[]) {
-                    Some(h) => conditions.push(h),
-                    None => failed = true,
-                }
-                continue;
-            }
-            if child.name != "operation" {
-                read::unknown_child(child, verb, &["operation", "header"], self.sink);
-                continue;
-            }
-            read::check_entries(child, 1, &[], self.sink);
-            read::no_children(child, self.sink);
-            let text = read::string_arg(child, 0, "an operation", "operation \"GET /products/{id}\"", self.sink);
-            match text.and_then(|t| read::parse(&t, proxy_operation, self.sink).map(|op| Spanned::new(op, t.span))) {
-                Some(op) => operations.push(op),
-                None => failed = true,
-            }
-        }
-        if principals.is_empty() && roles.is_empty() && !failed {
-            self.sink.push(
-                Diagnostic::new(Code::MissingRequired, format!("`{verb}` names no caller"))
-                    .at(node.name_span, "no caller")
-                    .help(format!(
-                        "name the calling services, a service role or a gateway: {verb} \"orders\" role=\"backends\" gateway=\"public\""
-                    )),
-            );
-            return None;
-        }
-        let mut seen: HashMap<&Principal, Span> = HashMap::new();
-        for p in &principals {
-            if !declare_once(&mut seen, &p.value, p.span, ("caller", &principal_name(self, &p.value)), self.sink) {
-                failed = true;
-            }
-        }
-        (!failed).then_some(AuthorizationRule {
-            action,
-            principals,
-            roles,
-            role_members,
-            operations,
-            conditions,
-            span: node.span,
-        })
-    }
-}
-
-/// A SPIFFE ID as a certificate's URI SAN holds it: `spiffe://TRUST-DOMAIN/PATH`.
-fn spiffe_id(text: &String) -> Result<String, String> {
-    let bad = || {
-        format!("`{text}` is not a SPIFFE ID: write spiffe://TRUST-DOMAIN/PATH, e.g. spiffe://partner.example/ns/billing/sa/api")
-    };
-    let rest = text.strip_prefix("spiffe://").ok_or_else(bad)?;
-    let (domain, path) = rest.split_once('/').ok_or_else(bad)?;
-    let domain_ok = Host::parse(domain).is_ok();
-    let path_ok = !path.is_empty()
-        && path
-            .split('/')
-            .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)));
-    if domain_ok && path_ok {
-        Ok(text.clone())
-    } else {
-        Err(bad())
-    }
-}
-
-/// An operation a proxy can tell apart: REST or gRPC. GraphQL operations
-/// share one path, so a rule cannot name one.
-fn proxy_operation(text: &String) -> Result<Operation, String> {
-    match Operation::parse(text)? {
-        Operation::Graphql { .. } => Err(format!(
-            "`{text}` is a GraphQL field; the proxy cannot tell a GraphQL API's operations apart: name its REST or gRPC operations, or leave `operation` out"
-        )),
-        op => Ok(op),
-    }
-}
-
-fn principal_name(cx: &Lower<'_>, p: &Principal) -> String {
-    match p {
-        Principal::Service(id) => cx.model.service(*id).name.value.clone(),
-        Principal::Gateway(id) => format!("gateway {}", cx.model.gateway(*id).name.value),
+        let id = ServiceRoleId::new(self.d.model.service_roles.len());
+        self.d.service_roles.insert(name.value.clone(), (Some(id), name.span));
+        self.d.model.service_roles.push(ServiceRole { name, selectors, members, span: node.span });
     }
 }

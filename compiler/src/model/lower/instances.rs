@@ -1,14 +1,16 @@
 //! Where a service's instances are: its `versions`, its `endpoints`, and
 //! the ports of its sidecar.
 
+use std::ops::Deref;
+
 use super::read;
-use super::{duplicate, Lower};
+use super::{duplicate, Decls, Lower};
 use crate::diag::{Code, Diagnostic};
 use crate::model::traffic::{Instance, SidecarPorts, Version, VersionId};
 use crate::model::values::{check_name, Host, Port};
 use crate::syntax::Node;
 
-impl Lower<'_> {
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// A service's `versions { version "v1"; version "v2" address="..." }`.
     /// Without `endpoints`, each version is reached by DNS: its `address=`,
     /// else the cluster DNS name of its own Kubernetes Service.

@@ -23,7 +23,10 @@ mod tracing;
 mod traffic;
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::path::{Component, Path, PathBuf};
+
+use rayon::prelude::*;
 
 use super::events::StreamId;
 use super::values::SchemaFormat;
@@ -62,25 +65,9 @@ const TOP_LEVEL: &[&str] = &[
 
 /// Builds the model from every loaded document.
 pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model {
-    let mut cx = Lower {
-        sources,
-        sink,
-        services: HashMap::new(),
-        topics: HashMap::new(),
-        brokers: HashMap::new(),
-        schemas: HashMap::new(),
-        retry_policies: HashMap::new(),
-        slo_policies: HashMap::new(),
-        alert_policies: HashMap::new(),
-        gateways: HashMap::new(),
-        issuers: HashMap::new(),
-        token_exchanges: HashMap::new(),
-        roles: HashMap::new(),
-        service_roles: HashMap::new(),
-        services_with_failed_apis: std::collections::HashSet::new(),
-        model: Model::default(),
-    };
-    cx.model.name =
+    let mut decls = Decls::default();
+    let mut cx = Lower { sources, sink, d: &mut decls };
+    cx.d.model.name =
         workspace.root_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "mesh".into());
 
     cx.refuse_literal_secrets(workspace);
@@ -116,8 +103,13 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 "service" => {
                     if let Some(name) = read::string_arg(node, 0, "a name", "service \"orders\" { ... }", cx.sink) {
                         let entry = (None, name.span);
-                        if declare_once(&mut cx.services, name.value.clone(), entry, ("service", &name.value), cx.sink)
-                        {
+                        if declare_once(
+                            &mut cx.d.services,
+                            name.value.clone(),
+                            entry,
+                            ("service", &name.value),
+                            cx.sink,
+                        ) {
                             service_nodes.push((node, name));
                         }
                     }
@@ -125,33 +117,33 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 // The stdlib's limits apply unless the workspace sets its own.
                 "limits" if crate::load::stdlib::contains(&cx.sources.get(doc.file).path) => {
                     if !singletons.contains_key("limits") {
-                        cx.model.limits = cx.limits(node);
+                        cx.d.model.limits = cx.limits(node);
                     }
                 }
                 "limits" => {
                     if declare_once(&mut singletons, "limits", node.name_span, ("limits", "limits"), cx.sink) {
-                        cx.model.limits = cx.limits(node);
+                        cx.d.model.limits = cx.limits(node);
                     }
                 }
                 "mtls" => {
                     if declare_once(&mut singletons, "mtls", node.name_span, ("mtls", "mtls"), cx.sink) {
-                        cx.model.mtls = cx.mtls(node);
+                        cx.d.model.mtls = cx.mtls(node);
                     }
                 }
                 "tracing" => {
                     if declare_once(&mut singletons, "tracing", node.name_span, ("tracing", "tracing"), cx.sink) {
-                        cx.model.tracing = cx.tracing(node);
+                        cx.d.model.tracing = cx.tracing(node);
                     }
                 }
                 // The stdlib's security baseline applies unless the workspace sets its own.
                 "security" if crate::load::stdlib::contains(&cx.sources.get(doc.file).path) => {
                     if !singletons.contains_key("security") {
-                        cx.model.security = cx.security(node);
+                        cx.d.model.security = cx.security(node);
                     }
                 }
                 "security" => {
                     if declare_once(&mut singletons, "security", node.name_span, ("security", "security"), cx.sink) {
-                        cx.model.security = cx.security(node);
+                        cx.d.model.security = cx.security(node);
                     }
                 }
                 // Issuers and roles hold no references: lowered here, before the routes that use them.
@@ -167,7 +159,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 "monitoring" => {
                     let what = ("monitoring", "monitoring");
                     if declare_once(&mut singletons, "monitoring", node.name_span, what, cx.sink) {
-                        cx.model.monitoring = cx.monitoring(node);
+                        cx.d.model.monitoring = cx.monitoring(node);
                     }
                 }
                 // Lowered once services have ids: they name them (and rules name classes).
@@ -176,19 +168,24 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                 "suppress" => suppress_nodes.push(node),
                 "proto-include" => {
                     if let Some(dir) = cx.directory(node, "proto-include \"protos\"") {
-                        cx.model.proto_includes.push(dir);
+                        cx.d.model.proto_includes.push(dir);
                     }
                 }
                 "schema-root" => {
                     if let Some(dir) = cx.directory(node, "schema-root \"../shared\"") {
-                        cx.model.schema_roots.push(dir);
+                        cx.d.model.schema_roots.push(dir);
                     }
                 }
                 "gateway" => {
                     if let Some(name) = read::string_arg(node, 0, "a name", "gateway \"public\" { ... }", cx.sink) {
                         let entry = (None, name.span);
-                        if declare_once(&mut cx.gateways, name.value.clone(), entry, ("gateway", &name.value), cx.sink)
-                        {
+                        if declare_once(
+                            &mut cx.d.gateways,
+                            name.value.clone(),
+                            entry,
+                            ("gateway", &name.value),
+                            cx.sink,
+                        ) {
                             gateway_nodes.push((node, name));
                         }
                     }
@@ -198,7 +195,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                     if let Some(name) = read::string_arg(node, 0, "a name", example, cx.sink) {
                         let entry = (None, name.span);
                         let what = ("service-role", name.value.as_str());
-                        if declare_once(&mut cx.service_roles, name.value.clone(), entry, what, cx.sink) {
+                        if declare_once(&mut cx.d.service_roles, name.value.clone(), entry, what, cx.sink) {
                             service_role_nodes.push((node, name));
                         }
                     }
@@ -207,7 +204,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
                     let example = "topic \"orders-placed\" { schema \"schemas/order-placed.avsc\" }";
                     if let Some(name) = read::string_arg(node, 0, "a name", example, cx.sink) {
                         let entry = (None, name.span);
-                        if declare_once(&mut cx.topics, name.value.clone(), entry, ("topic", &name.value), cx.sink) {
+                        if declare_once(&mut cx.d.topics, name.value.clone(), entry, ("topic", &name.value), cx.sink) {
                             topic_nodes.push((node, name));
                         }
                     }
@@ -231,25 +228,25 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     let mut lowered_topics = Vec::new();
     for (node, name) in topic_nodes {
         let key = name.value.clone();
-        let id = TopicId::new(cx.model.topics.len());
+        let id = TopicId::new(cx.d.model.topics.len());
         let lowered = cx.topic(node, name, id);
         lowered_topics.push((node, lowered.as_ref().map(|_| id)));
         if let Some((mut topic, stream)) = lowered {
             if let Some(stream) = stream {
-                topic.stream = Some(StreamId::new(cx.model.events.streams.len()));
-                cx.model.events.streams.push(stream);
+                topic.stream = Some(StreamId::new(cx.d.model.events.streams.len()));
+                cx.d.model.events.streams.push(stream);
             }
-            cx.model.topics.push(topic);
-            cx.topics.insert(key, (Some(id), node.name_span));
+            cx.d.model.topics.push(topic);
+            cx.d.topics.insert(key, (Some(id), node.name_span));
         }
     }
     let mut lowered = Vec::new();
     for (node, name) in service_nodes {
         let key = name.value.clone();
         let id = cx.service(node, name).map(|service| {
-            let id = ServiceId::new(cx.model.services.len());
-            cx.model.services.push(service);
-            cx.services.insert(key, (Some(id), node.name_span));
+            let id = ServiceId::new(cx.d.model.services.len());
+            cx.d.model.services.push(service);
+            cx.d.services.insert(key, (Some(id), node.name_span));
             id
         });
         lowered.push((node, id));
@@ -257,10 +254,11 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     // Calls, resolvers and event links of a service that failed are still lowered, for their diagnostics.
     for &(node, id) in &lowered {
         cx.event_links(node, id);
-        let calls = cx.calls(node);
-        let resolvers = cx.resolvers(node);
+    }
+    let references = cx.per_service(&lowered, |cx, node| (cx.calls(node), cx.resolvers(node)));
+    for (&(_, id), (calls, resolvers)) in lowered.iter().zip(references) {
         if let Some(id) = id {
-            let service = &mut cx.model.services[id.index()];
+            let service = &mut cx.d.model.services[id.index()];
             service.calls = calls;
             for (api_name, resolvers) in resolvers {
                 if let Some(api) = service.apis.iter_mut().find(|a| a.name.value == api_name) {
@@ -274,9 +272,9 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
     for (node, name) in gateway_nodes {
         let key = name.value.clone();
         if let Some(gateway) = cx.gateway(node, name) {
-            let id = GatewayId::new(cx.model.gateways.len());
-            cx.model.gateways.push(gateway);
-            cx.gateways.insert(key, (Some(id), node.name_span));
+            let id = GatewayId::new(cx.d.model.gateways.len());
+            cx.d.model.gateways.push(gateway);
+            cx.d.gateways.insert(key, (Some(id), node.name_span));
         }
     }
     cx.tracing_without_mesh_tracing();
@@ -287,20 +285,32 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         cx.service_role(node, name);
     }
     // Authorization last: its rules name gateways, services and service roles.
-    for (node, id) in lowered {
-        let authorization = node.children().iter().find(|c| c.name == "authorization").map(|c| cx.authorization(c));
+    let authorizations = cx.per_service(&lowered, |cx, node| {
+        node.children().iter().find(|c| c.name == "authorization").and_then(|c| cx.authorization(c))
+    });
+    for ((_, id), authorization) in lowered.into_iter().zip(authorizations) {
         if let Some(id) = id {
-            if let Placement::Mesh(member) = &mut cx.model.services[id.index()].placement {
-                member.authorization = authorization.flatten();
+            if let Placement::Mesh(member) = &mut cx.d.model.services[id.index()].placement {
+                member.authorization = authorization;
             }
         }
     }
-    cx.model
+    decls.model
 }
 
-struct Lower<'a> {
+/// Lowering's state: what it reads (the sources) and writes (diagnostics),
+/// and the declarations and model it has built so far, held as `D`: `&mut
+/// Decls` while it declares and lowers, `&Decls` where references are
+/// resolved in parallel (a method that declares does not compile there).
+struct Lower<'a, D = &'a mut Decls> {
     sources: &'a Sources,
     sink: &'a mut Sink,
+    d: D,
+}
+
+/// The names declared so far and the model built.
+#[derive(Default)]
+struct Decls {
     /// Declared service names; the id is set once the service lowered cleanly.
     services: HashMap<String, (Option<ServiceId>, Span)>,
     /// Declared topic names, likewise.
@@ -327,19 +337,11 @@ struct Lower<'a> {
     model: Model,
 }
 
-impl Lower<'_> {
-    fn mesh(&mut self, node: &Node) {
-        read::check_entries(node, 1, &[], self.sink);
-        read::no_children(node, self.sink);
-        if let Some(name) = read::string_arg(node, 0, "a name", "mesh \"shop\"", self.sink) {
-            self.model.name = name.value;
-        }
-    }
-
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// Resolves a service name, reporting unknown names with a suggestion.
     fn service_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<ServiceId>> {
         let declare = || "declare it with `service \"name\" { ... }`".to_string();
-        resolve(self.sink, &self.services, name, Code::UnknownService, "service", declare)
+        resolve(self.sink, &self.d.services, name, Code::UnknownService, "service", declare)
     }
 
     /// The span of bytes `at` of a string value, when the source writes the
@@ -366,24 +368,6 @@ impl Lower<'_> {
         read::no_children(node, self.sink);
         let dir = read::string_arg(node, 0, "a directory", example, self.sink)?;
         Some(Spanned::new(self.relative_to_file(&dir), dir.span))
-    }
-
-    /// Registers a schema file referenced from the file `span` lies in.
-    fn schema_ref(&mut self, path: &Spanned<String>, format: SchemaFormat) -> SchemaId {
-        let resolved = self.relative_to_file(path);
-        let next = SchemaId::new(self.model.schemas.len());
-        let id = *self.schemas.entry((resolved.clone(), format)).or_insert(next);
-        if id == next {
-            let display = crate::base::display_path(self.sources.root(), &resolved);
-            self.model.schemas.push(SchemaRef {
-                path: resolved,
-                display,
-                format,
-                span: path.span,
-                named_by_api: false,
-            });
-        }
-        id
     }
 }
 
@@ -475,6 +459,62 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// What declares or records: needs the declarations mutably.
+impl Lower<'_> {
+    /// `lower` applied to each service's node on the thread pool, with the
+    /// declarations read-only and a sink of its own per service; the
+    /// diagnostics are appended in service order, so the output is the same
+    /// for any number of threads.
+    fn per_service<T: Send>(
+        &mut self,
+        services: &[(&Node, Option<ServiceId>)],
+        lower: impl Fn(&mut Lower<'_, &Decls>, &Node) -> T + Sync,
+    ) -> Vec<T> {
+        let (sources, decls) = (self.sources, &*self.d);
+        let lowered: Vec<(T, Sink)> = services
+            .par_iter()
+            .map(|&(node, _)| {
+                let mut sink = Sink::new();
+                let value = lower(&mut Lower { sources, sink: &mut sink, d: decls }, node);
+                (value, sink)
+            })
+            .collect();
+        lowered
+            .into_iter()
+            .map(|(value, sink)| {
+                self.sink.append(sink);
+                value
+            })
+            .collect()
+    }
+
+    fn mesh(&mut self, node: &Node) {
+        read::check_entries(node, 1, &[], self.sink);
+        read::no_children(node, self.sink);
+        if let Some(name) = read::string_arg(node, 0, "a name", "mesh \"shop\"", self.sink) {
+            self.d.model.name = name.value;
+        }
+    }
+
+    /// Registers a schema file referenced from the file `span` lies in.
+    fn schema_ref(&mut self, path: &Spanned<String>, format: SchemaFormat) -> SchemaId {
+        let resolved = self.relative_to_file(path);
+        let next = SchemaId::new(self.d.model.schemas.len());
+        let id = *self.d.schemas.entry((resolved.clone(), format)).or_insert(next);
+        if id == next {
+            let display = crate::base::display_path(self.sources.root(), &resolved);
+            self.d.model.schemas.push(SchemaRef {
+                path: resolved,
+                display,
+                format,
+                span: path.span,
+                named_by_api: false,
+            });
+        }
+        id
+    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 //! `alert-policy` templates (`import "std:slo"`), and the `slo`,
 //! `slo-exempt` and `alert` nodes of services, gateway routes and calls.
 
+use std::ops::Deref;
+
 use std::collections::HashMap;
 
 use super::read::{self, Once};
-use super::{declare_once, Lower};
+use super::{declare_once, Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic};
 use crate::model::monitoring::{
@@ -56,7 +58,7 @@ impl Scope {
     }
 }
 
-impl Lower<'_> {
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// The root's `monitoring { admin-port N; metrics-port N; scrape-interval D; alertmanager A; health-monitor A;
     /// receiver ...; default-receiver NAME }`.
     pub(super) fn monitoring(&mut self, node: &Node) -> Option<Monitoring> {
@@ -297,55 +299,6 @@ impl Lower<'_> {
         Some(labels)
     }
 
-    /// A top-level `slo-policy NAME { slo ... }` or `alert-policy NAME { alert ... }`.
-    pub(super) fn monitoring_policy_decl(&mut self, node: &Node, seen: &mut HashMap<String, Span>) {
-        read::check_entries(node, 1, &[], self.sink);
-        let (inner, example) = match node.name.as_str() {
-            "slo-policy" => ("slo", SLO_EXAMPLE),
-            _ => ("alert", ALERT_EXAMPLE),
-        };
-        let Some(name) =
-            read::string_arg(node, 0, "a name", &format!("{} \"standard\" {{ {example} }}", node.name), self.sink)
-        else {
-            return;
-        };
-        // Both kinds share one namespace per kind: the key is prefixed.
-        let key = format!("{}/{}", node.name, name.value);
-        if !declare_once(seen, key, name.span, (node.name.as_str(), &name.value), self.sink) {
-            return;
-        }
-        let bodies: Vec<&Node> = node.children().iter().filter(|c| c.name == inner).collect();
-        for child in node.children().iter().filter(|c| c.name != inner) {
-            read::unknown_child(child, &node.name, &[inner], self.sink);
-        }
-        let [body] = bodies.as_slice() else {
-            self.sink.push(
-                Diagnostic::new(
-                    Code::MissingRequired,
-                    format!("{} `{}` needs exactly one `{inner}`", node.name, name.value),
-                )
-                .at(name.span, format!("{} `{inner}` nodes", bodies.len()))
-                .help(format!("write one: {example}")),
-            );
-            return;
-        };
-        if body.property("policy").is_some() {
-            self.sink.push(
-                Diagnostic::new(Code::UnknownProperty, "a named policy cannot refer to another")
-                    .at(body.span, "refers to a policy")
-                    .help(format!("write it out: {example}")),
-            );
-            return;
-        }
-        if inner == "slo" {
-            if let Some(slo) = self.slo(body) {
-                self.slo_policies.insert(name.value, slo);
-            }
-        } else if let Some(alert) = self.alert(body) {
-            self.alert_policies.insert(name.value, alert);
-        }
-    }
-
     /// The `slo`, `slo-exempt` and `alert` children of a service, route or
     /// call (a call takes alerts only). `None` when one is invalid (reported).
     pub(super) fn objectives(&mut self, node: &Node, scope: Scope) -> Option<Objectives> {
@@ -427,7 +380,7 @@ impl Lower<'_> {
         if let Some(policy) = read::string_prop(node, "policy", None, self.sink) {
             let policy = self.policy_ref(node, &policy, "slo")?;
             let labels = self.routing_labels(node)?;
-            let found = self.slo_policies.get(&policy.value).cloned();
+            let found = self.d.slo_policies.get(&policy.value).cloned();
             return found.map(|slo| Slo { labels: merge_labels(&slo.labels, labels), span: node.span, ..slo });
         }
         let kind = read::string_arg(node, 0, "a kind", SLO_EXAMPLE, self.sink)?;
@@ -527,7 +480,7 @@ impl Lower<'_> {
         if let Some(policy) = read::string_prop(node, "policy", None, self.sink) {
             let policy = self.policy_ref(node, &policy, "alert")?;
             let labels = self.routing_labels(node)?;
-            let found = self.alert_policies.get(&policy.value).cloned();
+            let found = self.d.alert_policies.get(&policy.value).cloned();
             return found.map(|a| Alert { labels: merge_labels(&a.labels, labels), span: node.span, ..a });
         }
         let kind = read::string_arg(node, 0, "a kind", ALERT_EXAMPLE, self.sink)?;
@@ -640,8 +593,8 @@ impl Lower<'_> {
             return None;
         }
         let known: Vec<&str> = match inner {
-            "slo" => self.slo_policies.keys().map(String::as_str).collect(),
-            _ => self.alert_policies.keys().map(String::as_str).collect(),
+            "slo" => self.d.slo_policies.keys().map(String::as_str).collect(),
+            _ => self.d.alert_policies.keys().map(String::as_str).collect(),
         };
         if known.contains(&policy.value.as_str()) {
             return Some(policy.clone());
@@ -672,4 +625,56 @@ fn valid_host_port(text: &str) -> bool {
     !host.is_empty()
         && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+/// What declares or records: needs the declarations mutably.
+impl Lower<'_> {
+    /// A top-level `slo-policy NAME { slo ... }` or `alert-policy NAME { alert ... }`.
+    pub(super) fn monitoring_policy_decl(&mut self, node: &Node, seen: &mut HashMap<String, Span>) {
+        read::check_entries(node, 1, &[], self.sink);
+        let (inner, example) = match node.name.as_str() {
+            "slo-policy" => ("slo", SLO_EXAMPLE),
+            _ => ("alert", ALERT_EXAMPLE),
+        };
+        let Some(name) =
+            read::string_arg(node, 0, "a name", &format!("{} \"standard\" {{ {example} }}", node.name), self.sink)
+        else {
+            return;
+        };
+        // Both kinds share one namespace per kind: the key is prefixed.
+        let key = format!("{}/{}", node.name, name.value);
+        if !declare_once(seen, key, name.span, (node.name.as_str(), &name.value), self.sink) {
+            return;
+        }
+        let bodies: Vec<&Node> = node.children().iter().filter(|c| c.name == inner).collect();
+        for child in node.children().iter().filter(|c| c.name != inner) {
+            read::unknown_child(child, &node.name, &[inner], self.sink);
+        }
+        let [body] = bodies.as_slice() else {
+            self.sink.push(
+                Diagnostic::new(
+                    Code::MissingRequired,
+                    format!("{} `{}` needs exactly one `{inner}`", node.name, name.value),
+                )
+                .at(name.span, format!("{} `{inner}` nodes", bodies.len()))
+                .help(format!("write one: {example}")),
+            );
+            return;
+        };
+        if body.property("policy").is_some() {
+            self.sink.push(
+                Diagnostic::new(Code::UnknownProperty, "a named policy cannot refer to another")
+                    .at(body.span, "refers to a policy")
+                    .help(format!("write it out: {example}")),
+            );
+            return;
+        }
+        if inner == "slo" {
+            if let Some(slo) = self.slo(body) {
+                self.d.slo_policies.insert(name.value, slo);
+            }
+        } else if let Some(alert) = self.alert(body) {
+            self.d.alert_policies.insert(name.value, alert);
+        }
+    }
 }

@@ -229,7 +229,7 @@ pub(super) fn parse_percent(text: &str) -> Result<u32, String> {
     }
 }
 
-impl super::Lower<'_> {
+impl<D: std::ops::Deref<Target = super::Decls>> super::Lower<'_, D> {
     /// An optional duration property with its span. `Some(None)` when absent, `None` when invalid.
     pub(super) fn spanned_duration(&mut self, node: &Node, key: &str) -> Option<Option<Spanned<Duration>>> {
         match string_prop(node, key, None, self.sink) {

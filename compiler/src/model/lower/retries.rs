@@ -2,10 +2,12 @@
 //! `call-defaults` and named `retry-policy` nodes), a service's
 //! `call-defaults`, and the mesh's `limits`.
 
+use std::ops::Deref;
+
 use std::collections::HashMap;
 
 use super::read::{self, bounded, parse_percent, Once};
-use super::{declare_once, Lower};
+use super::{declare_once, Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic};
 use crate::model::traffic::{Backoff, CallDefaults, Limits, RetryBudget, RetryOn, RetryPolicy};
@@ -16,47 +18,7 @@ const RETRY_PROPS: &[&str] =
     &["policy", "per-try-timeout", "on", "backoff", "max-backoff", "budget", "min-retry-concurrency"];
 const RETRY_EXAMPLE: &str = "retries 2 per-try-timeout=\"300ms\" on=\"5xx reset\"";
 
-impl Lower<'_> {
-    /// A top-level `retry-policy NAME { retries ... }`, registered for `retries policy=NAME`.
-    pub(super) fn retry_policy_decl(&mut self, node: &Node, seen: &mut HashMap<String, Span>) {
-        read::check_entries(node, 1, &[], self.sink);
-        let example = "retry-policy \"standard\" { retries 2 per-try-timeout=\"500ms\" }";
-        let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
-        if !declare_once(seen, name.value.clone(), name.span, ("retry-policy", &name.value), self.sink) {
-            return;
-        }
-        let mut policy = None;
-        let mut once = Once::default();
-        for child in node.children() {
-            match child.name.as_str() {
-                "retries" if once.first(child, self.sink) => {
-                    if child.property("policy").is_some() {
-                        self.sink.push(
-                            Diagnostic::new(Code::UnknownProperty, "a named policy cannot refer to another")
-                                .at(child.span, "refers to a policy")
-                                .help(format!("write the retries out: {RETRY_EXAMPLE}")),
-                        );
-                        continue;
-                    }
-                    policy = self.retries(child);
-                }
-                "retries" => {}
-                _ => read::unknown_child(child, "retry-policy", &["retries"], self.sink),
-            }
-        }
-        match policy {
-            Some(policy) => {
-                self.retry_policies.insert(name.value, policy);
-            }
-            None if !node.children().iter().any(|c| c.name == "retries") => self.sink.push(
-                Diagnostic::new(Code::MissingRequired, format!("retry-policy `{}` has no `retries`", name.value))
-                    .at(name.span, "`retries` missing")
-                    .help(format!("add it: {RETRY_EXAMPLE}")),
-            ),
-            None => {}
-        }
-    }
-
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// `retries N per-try-timeout=D on="5xx reset" backoff=D max-backoff=D`,
     /// or `retries policy="NAME"`.
     pub(super) fn retries(&mut self, node: &Node) -> Option<RetryPolicy> {
@@ -71,11 +33,11 @@ impl Lower<'_> {
                 );
                 return None;
             }
-            return match self.retry_policies.get(&name.value) {
+            return match self.d.retry_policies.get(&name.value) {
                 // Diagnostics about the retries point at the reference, in the user's spec.
                 Some(policy) => Some(RetryPolicy { span: node.span, ..policy.clone() }),
                 None => {
-                    let mut known: Vec<&str> = self.retry_policies.keys().map(String::as_str).collect();
+                    let mut known: Vec<&str> = self.d.retry_policies.keys().map(String::as_str).collect();
                     known.sort_unstable();
                     self.sink.push(
                         Diagnostic::new(Code::UnknownRetryPolicy, format!("no retry-policy named `{}`", name.value))
@@ -216,4 +178,47 @@ impl Lower<'_> {
 
 fn times_ten(base: Duration) -> Duration {
     Duration::from_millis((base.as_millis() * 10).min(u128::from(u64::MAX)) as u64)
+}
+
+/// What declares or records: needs the declarations mutably.
+impl Lower<'_> {
+    /// A top-level `retry-policy NAME { retries ... }`, registered for `retries policy=NAME`.
+    pub(super) fn retry_policy_decl(&mut self, node: &Node, seen: &mut HashMap<String, Span>) {
+        read::check_entries(node, 1, &[], self.sink);
+        let example = "retry-policy \"standard\" { retries 2 per-try-timeout=\"500ms\" }";
+        let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
+        if !declare_once(seen, name.value.clone(), name.span, ("retry-policy", &name.value), self.sink) {
+            return;
+        }
+        let mut policy = None;
+        let mut once = Once::default();
+        for child in node.children() {
+            match child.name.as_str() {
+                "retries" if once.first(child, self.sink) => {
+                    if child.property("policy").is_some() {
+                        self.sink.push(
+                            Diagnostic::new(Code::UnknownProperty, "a named policy cannot refer to another")
+                                .at(child.span, "refers to a policy")
+                                .help(format!("write the retries out: {RETRY_EXAMPLE}")),
+                        );
+                        continue;
+                    }
+                    policy = self.retries(child);
+                }
+                "retries" => {}
+                _ => read::unknown_child(child, "retry-policy", &["retries"], self.sink),
+            }
+        }
+        match policy {
+            Some(policy) => {
+                self.d.retry_policies.insert(name.value, policy);
+            }
+            None if !node.children().iter().any(|c| c.name == "retries") => self.sink.push(
+                Diagnostic::new(Code::MissingRequired, format!("retry-policy `{}` has no `retries`", name.value))
+                    .at(name.span, "`retries` missing")
+                    .help(format!("add it: {RETRY_EXAMPLE}")),
+            ),
+            None => {}
+        }
+    }
 }

@@ -1,9 +1,11 @@
 //! `route` nodes of a gateway: match, target or redirect, timeouts,
 //! rewrites, error bodies, response header transforms and caching.
 
+use std::ops::Deref;
+
 use super::monitoring::Scope;
 use super::read::{self, Once};
-use super::Lower;
+use super::{Decls, Lower};
 use crate::base::Spanned;
 use crate::diag::{Code, Diagnostic};
 use crate::model::values::{
@@ -60,7 +62,7 @@ const FORWARD_ONLY: &[&str] = &[
 ];
 const RESPONSE_CHILDREN: &[&str] = &["set-header", "remove-header", "rename-header"];
 
-impl Lower<'_> {
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     pub(super) fn route(
         &mut self,
         node: &Node,

@@ -1,10 +1,12 @@
 //! End-user security: top-level `jwt-issuer`, `role` and `security`
 //! nodes, and a route's `auth`, `rate-limit`, `audit` and `public`.
 
+use std::ops::Deref;
+
 use std::collections::HashMap;
 
 use super::read::{self, Once};
-use super::{declare_once, resolve, Lower};
+use super::{declare_once, resolve, Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::security::{
@@ -21,174 +23,7 @@ const ISSUER_EXAMPLE: &str = "jwt-issuer \"shop-users\" { issuer \"https://auth.
 /// Envoy's default JWKS cache duration.
 const JWKS_CACHE: Duration = Duration::from_millis(300_000);
 
-impl Lower<'_> {
-    /// A top-level `jwt-issuer NAME { ... }`; registered once it lowers cleanly.
-    pub(super) fn jwt_issuer(&mut self, node: &Node) {
-        read::check_entries(node, 1, &[], self.sink);
-        let Some(name) = read::string_arg(node, 0, "a name", ISSUER_EXAMPLE, self.sink) else { return };
-        let entry = (None, name.span);
-        if !declare_once(&mut self.issuers, name.value.clone(), entry, ("jwt-issuer", &name.value), self.sink) {
-            return;
-        }
-        let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
-        let mut once = Once::default();
-        let mut issuer = None;
-        let mut audiences = Vec::new();
-        let mut jwks: Option<Jwks> = None;
-        let mut jwks_node: Option<Span> = None;
-        let mut claims: Vec<ClaimDecl> = Vec::new();
-        let mut claim_names: HashMap<String, Span> = HashMap::new();
-        let mut failed = !name_ok;
-        for child in node.children() {
-            let name = child.name.as_str();
-            if name != "claim" && ISSUER_CHILDREN.contains(&name) && !once.first(child, self.sink) {
-                continue;
-            }
-            match name {
-                "issuer" => {
-                    read::check_entries(child, 1, &[], self.sink);
-                    read::no_children(child, self.sink);
-                    issuer = read::string_arg(
-                        child,
-                        0,
-                        "the `iss` value",
-                        "issuer \"https://auth.shop.example\"",
-                        self.sink,
-                    );
-                    failed |= issuer.is_none();
-                }
-                "audiences" => {
-                    read::check_entries(child, usize::MAX, &[], self.sink);
-                    read::no_children(child, self.sink);
-                    for i in 0..child.arguments().count() {
-                        match read::string_arg(child, i, "an audience", "audiences \"shop-api\"", self.sink) {
-                            Some(a) => audiences.push(a.value),
-                            None => failed = true,
-                        }
-                    }
-                    if audiences.is_empty() {
-                        read::string_arg(child, 0, "an audience", "audiences \"shop-api\"", self.sink);
-                        failed = true;
-                    }
-                }
-                "jwks-uri" | "jwks" => {
-                    if let Some(first) = jwks_node {
-                        self.sink.push(
-                            Diagnostic::new(Code::InvalidValue, "an issuer takes `jwks-uri` or `jwks`, not both")
-                                .at(child.name_span, "second key source")
-                                .with_label(first, "first key source")
-                                .help("keep one: the URI the gateway fetches keys from, or a JWKS file inlined at build time"),
-                        );
-                        failed = true;
-                        continue;
-                    }
-                    jwks_node = Some(child.name_span);
-                    read::no_children(child, self.sink);
-                    if name == "jwks" {
-                        read::check_entries(child, 1, &[], self.sink);
-                        match read::string_arg(child, 0, "a JWKS file", "jwks \"keys/users.jwks.json\"", self.sink) {
-                            Some(path) => jwks = Some(Jwks::File(self.schema_ref(&path, SchemaFormat::Jwks))),
-                            None => failed = true,
-                        }
-                    } else {
-                        read::check_entries(child, 1, &["cache"], self.sink);
-                        let example = "jwks-uri \"https://auth.shop.example/.well-known/jwks.json\"";
-                        let uri = read::string_arg(child, 0, "a URI", example, self.sink).and_then(|u| {
-                            read::parse(&u, |u| HttpUri::parse(u), self.sink).map(|v| Spanned::new(v, u.span))
-                        });
-                        let cache = match read::string_prop(child, "cache", None, self.sink) {
-                            Some(c) => read::parse(&c, |c| Duration::parse(c), self.sink),
-                            None if child.property("cache").is_some() => None,
-                            None => Some(JWKS_CACHE),
-                        };
-                        match (uri, cache) {
-                            (Some(uri), Some(cache)) => jwks = Some(Jwks::Remote { uri, cache }),
-                            _ => failed = true,
-                        }
-                    }
-                }
-                "claim" => {
-                    read::check_entries(child, 1, &["type"], self.sink);
-                    read::no_children(child, self.sink);
-                    let example = "claim \"roles\" type=\"string-list\"";
-                    let claim = read::string_arg(child, 0, "a claim name", example, self.sink);
-                    let ty = read::string_prop(child, "type", Some(example), self.sink)
-                        .and_then(|t| read::parse(&t, |t| ClaimType::parse(t), self.sink));
-                    let (Some(claim), Some(ty)) = (claim, ty) else {
-                        failed = true;
-                        continue;
-                    };
-                    if !declare_once(
-                        &mut claim_names,
-                        claim.value.clone(),
-                        claim.span,
-                        ("claim", &claim.value),
-                        self.sink,
-                    ) {
-                        continue;
-                    }
-                    claims.push(ClaimDecl { name: claim, ty });
-                }
-                _ => read::unknown_child(child, "jwt-issuer", ISSUER_CHILDREN, self.sink),
-            }
-        }
-        for (required, present) in [("issuer", issuer.is_some()), ("jwks-uri", jwks_node.is_some())] {
-            if !present && !node.children().iter().any(|c| c.name == required) {
-                let help = if required == "issuer" {
-                    "add the `iss` value its tokens carry: issuer \"https://auth.shop.example\"".to_string()
-                } else {
-                    "add where its signing keys are: jwks-uri \"https://.../jwks.json\", or jwks \"FILE\"".to_string()
-                };
-                self.sink.push(
-                    Diagnostic::new(Code::MissingRequired, format!("jwt-issuer `{}` has no `{required}`", name.value))
-                        .at(name.span, format!("`{required}` missing"))
-                        .help(help),
-                );
-                failed = true;
-            }
-        }
-        let (Some(issuer), Some(jwks), false) = (issuer, jwks, failed) else { return };
-        let id = IssuerId::new(self.model.issuers.len());
-        self.issuers.insert(name.value.clone(), (Some(id), name.span));
-        self.model.issuers.push(JwtIssuer { name, issuer, audiences, jwks, claims, span: node.span });
-    }
-
-    /// A top-level `role NAME { require-claim ... }`.
-    pub(super) fn role(&mut self, node: &Node) {
-        read::check_entries(node, 1, &[], self.sink);
-        let example = "role \"admin\" { require-claim \"roles\" contains=\"admin\" }";
-        let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
-        if !declare_once(&mut self.roles, name.value.clone(), (None, name.span), ("role", &name.value), self.sink) {
-            return;
-        }
-        let mut conditions = Vec::new();
-        let mut failed = read::parse(&name, |n| check_name(n), self.sink).is_none();
-        for child in node.children() {
-            if child.name != "require-claim" {
-                read::unknown_child(child, "role", &["require-claim"], self.sink);
-                continue;
-            }
-            match self.claim_condition(child) {
-                Some(c) => conditions.push(c),
-                None => failed = true,
-            }
-        }
-        if conditions.is_empty() && !failed {
-            self.sink.push(
-                Diagnostic::new(Code::MissingRequired, format!("role `{}` grants nothing to check", name.value))
-                    .at(name.span, "no `require-claim`")
-                    .help(format!("say which tokens hold it: {example}")),
-            );
-            failed = true;
-        }
-        if failed {
-            return;
-        }
-        let id = RoleId::new(self.model.roles.len());
-        self.roles.insert(name.value.clone(), (Some(id), name.span));
-        self.model.roles.push(Role { name, conditions, span: node.span });
-    }
-
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// The top-level `security { public-routes "require-auth" }`.
     pub(super) fn security(&mut self, node: &Node) -> SecurityPolicy {
         read::check_entries(node, 0, &[], self.sink);
@@ -255,7 +90,7 @@ impl Lower<'_> {
     /// A declared JWT issuer by name, with did-you-mean when there is none.
     pub(super) fn issuer_ref(&mut self, name: &Spanned<String>) -> Option<Spanned<IssuerId>> {
         let declare = || "declare it with `jwt-issuer \"name\" { issuer \"...\"; jwks-uri \"...\" }`".to_string();
-        resolve(self.sink, &self.issuers, name, Code::UnknownIssuer, "jwt-issuer", declare)
+        resolve(self.sink, &self.d.issuers, name, Code::UnknownIssuer, "jwt-issuer", declare)
     }
 
     /// A route's `auth "ISSUER" forward=#true { require-claim; require-role; claim-to-header }`.
@@ -287,7 +122,7 @@ impl Lower<'_> {
                             continue;
                         };
                         let declare = || "declare it with `role \"name\" { require-claim ... }`".to_string();
-                        match resolve(self.sink, &self.roles, &role, Code::UnknownRole, "role", declare) {
+                        match resolve(self.sink, &self.d.roles, &role, Code::UnknownRole, "role", declare) {
                             Some(id) => roles.push(id),
                             None => failed = true,
                         }
@@ -416,5 +251,175 @@ impl Lower<'_> {
             return None;
         }
         Some(Public { reason: reason.value, span: node.span })
+    }
+}
+
+/// What declares or records: needs the declarations mutably.
+impl Lower<'_> {
+    /// A top-level `jwt-issuer NAME { ... }`; registered once it lowers cleanly.
+    pub(super) fn jwt_issuer(&mut self, node: &Node) {
+        read::check_entries(node, 1, &[], self.sink);
+        let Some(name) = read::string_arg(node, 0, "a name", ISSUER_EXAMPLE, self.sink) else { return };
+        let entry = (None, name.span);
+        if !declare_once(&mut self.d.issuers, name.value.clone(), entry, ("jwt-issuer", &name.value), self.sink) {
+            return;
+        }
+        let name_ok = read::parse(&name, |n| check_name(n), self.sink).is_some();
+        let mut once = Once::default();
+        let mut issuer = None;
+        let mut audiences = Vec::new();
+        let mut jwks: Option<Jwks> = None;
+        let mut jwks_node: Option<Span> = None;
+        let mut claims: Vec<ClaimDecl> = Vec::new();
+        let mut claim_names: HashMap<String, Span> = HashMap::new();
+        let mut failed = !name_ok;
+        for child in node.children() {
+            let name = child.name.as_str();
+            if name != "claim" && ISSUER_CHILDREN.contains(&name) && !once.first(child, self.sink) {
+                continue;
+            }
+            match name {
+                "issuer" => {
+                    read::check_entries(child, 1, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    issuer = read::string_arg(
+                        child,
+                        0,
+                        "the `iss` value",
+                        "issuer \"https://auth.shop.example\"",
+                        self.sink,
+                    );
+                    failed |= issuer.is_none();
+                }
+                "audiences" => {
+                    read::check_entries(child, usize::MAX, &[], self.sink);
+                    read::no_children(child, self.sink);
+                    for i in 0..child.arguments().count() {
+                        match read::string_arg(child, i, "an audience", "audiences \"shop-api\"", self.sink) {
+                            Some(a) => audiences.push(a.value),
+                            None => failed = true,
+                        }
+                    }
+                    if audiences.is_empty() {
+                        read::string_arg(child, 0, "an audience", "audiences \"shop-api\"", self.sink);
+                        failed = true;
+                    }
+                }
+                "jwks-uri" | "jwks" => {
+                    if let Some(first) = jwks_node {
+                        self.sink.push(
+                            Diagnostic::new(Code::InvalidValue, "an issuer takes `jwks-uri` or `jwks`, not both")
+                                .at(child.name_span, "second key source")
+                                .with_label(first, "first key source")
+                                .help("keep one: the URI the gateway fetches keys from, or a JWKS file inlined at build time"),
+                        );
+                        failed = true;
+                        continue;
+                    }
+                    jwks_node = Some(child.name_span);
+                    read::no_children(child, self.sink);
+                    if name == "jwks" {
+                        read::check_entries(child, 1, &[], self.sink);
+                        match read::string_arg(child, 0, "a JWKS file", "jwks \"keys/users.jwks.json\"", self.sink) {
+                            Some(path) => jwks = Some(Jwks::File(self.schema_ref(&path, SchemaFormat::Jwks))),
+                            None => failed = true,
+                        }
+                    } else {
+                        read::check_entries(child, 1, &["cache"], self.sink);
+                        let example = "jwks-uri \"https://auth.shop.example/.well-known/jwks.json\"";
+                        let uri = read::string_arg(child, 0, "a URI", example, self.sink).and_then(|u| {
+                            read::parse(&u, |u| HttpUri::parse(u), self.sink).map(|v| Spanned::new(v, u.span))
+                        });
+                        let cache = match read::string_prop(child, "cache", None, self.sink) {
+                            Some(c) => read::parse(&c, |c| Duration::parse(c), self.sink),
+                            None if child.property("cache").is_some() => None,
+                            None => Some(JWKS_CACHE),
+                        };
+                        match (uri, cache) {
+                            (Some(uri), Some(cache)) => jwks = Some(Jwks::Remote { uri, cache }),
+                            _ => failed = true,
+                        }
+                    }
+                }
+                "claim" => {
+                    read::check_entries(child, 1, &["type"], self.sink);
+                    read::no_children(child, self.sink);
+                    let example = "claim \"roles\" type=\"string-list\"";
+                    let claim = read::string_arg(child, 0, "a claim name", example, self.sink);
+                    let ty = read::string_prop(child, "type", Some(example), self.sink)
+                        .and_then(|t| read::parse(&t, |t| ClaimType::parse(t), self.sink));
+                    let (Some(claim), Some(ty)) = (claim, ty) else {
+                        failed = true;
+                        continue;
+                    };
+                    if !declare_once(
+                        &mut claim_names,
+                        claim.value.clone(),
+                        claim.span,
+                        ("claim", &claim.value),
+                        self.sink,
+                    ) {
+                        continue;
+                    }
+                    claims.push(ClaimDecl { name: claim, ty });
+                }
+                _ => read::unknown_child(child, "jwt-issuer", ISSUER_CHILDREN, self.sink),
+            }
+        }
+        for (required, present) in [("issuer", issuer.is_some()), ("jwks-uri", jwks_node.is_some())] {
+            if !present && !node.children().iter().any(|c| c.name == required) {
+                let help = if required == "issuer" {
+                    "add the `iss` value its tokens carry: issuer \"https://auth.shop.example\"".to_string()
+                } else {
+                    "add where its signing keys are: jwks-uri \"https://.../jwks.json\", or jwks \"FILE\"".to_string()
+                };
+                self.sink.push(
+                    Diagnostic::new(Code::MissingRequired, format!("jwt-issuer `{}` has no `{required}`", name.value))
+                        .at(name.span, format!("`{required}` missing"))
+                        .help(help),
+                );
+                failed = true;
+            }
+        }
+        let (Some(issuer), Some(jwks), false) = (issuer, jwks, failed) else { return };
+        let id = IssuerId::new(self.d.model.issuers.len());
+        self.d.issuers.insert(name.value.clone(), (Some(id), name.span));
+        self.d.model.issuers.push(JwtIssuer { name, issuer, audiences, jwks, claims, span: node.span });
+    }
+
+    /// A top-level `role NAME { require-claim ... }`.
+    pub(super) fn role(&mut self, node: &Node) {
+        read::check_entries(node, 1, &[], self.sink);
+        let example = "role \"admin\" { require-claim \"roles\" contains=\"admin\" }";
+        let Some(name) = read::string_arg(node, 0, "a name", example, self.sink) else { return };
+        if !declare_once(&mut self.d.roles, name.value.clone(), (None, name.span), ("role", &name.value), self.sink) {
+            return;
+        }
+        let mut conditions = Vec::new();
+        let mut failed = read::parse(&name, |n| check_name(n), self.sink).is_none();
+        for child in node.children() {
+            if child.name != "require-claim" {
+                read::unknown_child(child, "role", &["require-claim"], self.sink);
+                continue;
+            }
+            match self.claim_condition(child) {
+                Some(c) => conditions.push(c),
+                None => failed = true,
+            }
+        }
+        if conditions.is_empty() && !failed {
+            self.sink.push(
+                Diagnostic::new(Code::MissingRequired, format!("role `{}` grants nothing to check", name.value))
+                    .at(name.span, "no `require-claim`")
+                    .help(format!("say which tokens hold it: {example}")),
+            );
+            failed = true;
+        }
+        if failed {
+            return;
+        }
+        let id = RoleId::new(self.d.model.roles.len());
+        self.d.roles.insert(name.value.clone(), (Some(id), name.span));
+        self.d.model.roles.push(Role { name, conditions, span: node.span });
     }
 }

@@ -1,9 +1,11 @@
 //! `tracing { ... }` at the top level, and `tracing ...` in a service or gateway.
 
+use std::ops::Deref;
+
 use std::collections::HashMap;
 
 use super::read::{self, Once};
-use super::{declare_once, Lower};
+use super::{declare_once, Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{Code, Diagnostic};
 use crate::model::tracing::{
@@ -25,7 +27,7 @@ pub(super) enum Owner {
     Gateway,
 }
 
-impl Lower<'_> {
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// The mesh's `tracing` block; `None` when invalid (reported).
     pub(super) fn tracing(&mut self, node: &Node) -> Option<Tracing> {
         read::check_entries(node, 0, &[], self.sink);
@@ -248,11 +250,11 @@ impl Lower<'_> {
     /// `MESH0115` for each service and gateway that sets its own tracing
     /// in a mesh without a `tracing` block.
     pub(super) fn tracing_without_mesh_tracing(&mut self) {
-        if self.model.tracing.is_some() {
+        if self.d.model.tracing.is_some() {
             return;
         }
-        let services = self.model.services.iter().map(|s| ("service", &s.name.value, &s.tracing));
-        let gateways = self.model.gateways.iter().map(|g| ("gateway", &g.name.value, &g.tracing));
+        let services = self.d.model.services.iter().map(|s| ("service", &s.name.value, &s.tracing));
+        let gateways = self.d.model.gateways.iter().map(|g| ("gateway", &g.name.value, &g.tracing));
         for (kind, name, own) in services.chain(gateways) {
             // Whether a service propagates matters only to traces, which there are none of: said all the same.
             let Some(span) = own.span.filter(|_| own.service_name.is_some() || own.sampling.is_some()) else {

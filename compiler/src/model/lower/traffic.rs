@@ -2,10 +2,12 @@
 //! detection, health check and the rules routing between its versions; and
 //! a call's expected `load`.
 
+use std::ops::Deref;
+
 use std::collections::HashMap;
 
 use super::read::{self, bounded, Once};
-use super::Lower;
+use super::{Decls, Lower};
 use crate::base::{Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic};
 use crate::model::traffic::{
@@ -21,7 +23,7 @@ const TRAFFIC_CHILDREN: &[&str] =
 const TRAFFIC_ONCE: &[&str] =
     &["load-balancing", "circuit-breaker", "outlier-detection", "health-check", "split", "mirror"];
 
-impl Lower<'_> {
+impl<D: Deref<Target = Decls>> Lower<'_, D> {
     /// A service's `traffic { ... }` block; its rules name `versions`.
     pub(super) fn traffic(&mut self, node: &Node, versions: &[Version]) -> Option<TrafficPolicy> {
         read::check_entries(node, 0, &[], self.sink);
