@@ -826,22 +826,6 @@ fn istio_buf_workspace(dir: &Path, istio: &Istio) -> Vec<String> {
 
 // ----------------------------------------------------------------- main ----
 
-/// Fails early, with the reason, when the KDL parser is broken in this
-/// profile (see docs/benchmarks.md and benches/synthetic.rs).
-fn preflight() {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let parsed = std::panic::catch_unwind(|| meshc::syntax::parse_general(meshc::base::FileId(0), "n 8080 1.5\n"));
-    std::panic::set_hook(hook);
-    let ok = matches!(&parsed, Ok((doc, d)) if d.is_empty()
-        && doc.nodes[0].entries.iter().map(|e| e.value.clone()).collect::<Vec<_>>()
-            == [meshc::syntax::Value::Integer(8080), meshc::syntax::Value::Float(1.5)]);
-    if !ok {
-        die("the general KDL reader (meshc::syntax::parse_general) fails on `n 8080 1.5` in this build: just-kdl 0.3.0 needs debug assertions \
-             (see docs/benchmarks.md); keep [profile.release.package.just-kdl] debug-assertions = true");
-    }
-}
-
 struct Row {
     label: String,
     what: String,

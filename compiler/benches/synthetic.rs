@@ -547,27 +547,6 @@ struct Row {
     cli: Option<Duration>,
 }
 
-/// Fails early, with the reason, when the parser is broken in this profile.
-fn preflight() {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let parsed = std::panic::catch_unwind(|| meshc::syntax::parse_general(meshc::base::FileId(0), "n 8080 1.5\n"));
-    std::panic::set_hook(hook);
-    let ok = matches!(&parsed, Ok((doc, d)) if d.is_empty()
-        && doc.nodes[0].entries.iter().map(|e| e.value.clone()).collect::<Vec<_>>()
-            == [meshc::syntax::Value::Integer(8080), meshc::syntax::Value::Float(1.5)]);
-    if !ok {
-        eprintln!(
-            "the general KDL reader (meshc::syntax::parse_general) fails on `n 8080 1.5` in this (optimised) build: just-kdl 0.3.0 writes \
-             characters inside a debug_assert! (src/ssb2.rs, SmolStrBuilder2::push), so without debug \
-             assertions number literals are corrupted and coerce_to_f64 panics. Enable them for that crate: \
-             [profile.release.package.just-kdl] debug-assertions = true in the workspace Cargo.toml, or \
-             run: cargo bench --config 'profile.release.package.just-kdl.debug-assertions=true' -p meshc --bench synthetic"
-        );
-        std::process::exit(2);
-    }
-}
-
 fn main() {
     if let Ok(dir) = std::env::var("MESHC_BENCH_CHILD") {
         let repeat = std::env::var("MESHC_BENCH_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(3);

@@ -67,3 +67,25 @@ pub fn call_settings(i: usize, j: usize, k: usize, n: usize) -> String {
 
 /// Every service's traffic policy: outlier detection, so no call warns (MESH0035).
 pub const TRAFFIC: &str = "    traffic { outlier-detection consecutive-5xx=5 }\n";
+
+/// Exits (status 2) unless the general KDL reader works in this optimised
+/// build: it needs just-kdl's debug assertions (see docs/benchmarks.md).
+pub fn preflight() {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let parsed = std::panic::catch_unwind(|| meshc::syntax::parse_general(meshc::base::FileId(0), "n 8080 1.5\n"));
+    std::panic::set_hook(hook);
+    let ok = matches!(&parsed, Ok((doc, d)) if d.is_empty()
+        && doc.nodes[0].entries.iter().map(|e| e.value.clone()).collect::<Vec<_>>()
+            == [meshc::syntax::Value::Integer(8080), meshc::syntax::Value::Float(1.5)]);
+    if !ok {
+        eprintln!(
+            "the general KDL reader (meshc::syntax::parse_general) fails on `n 8080 1.5` in this (optimised) build: just-kdl 0.3.0 writes \
+             characters inside a debug_assert! (src/ssb2.rs, SmolStrBuilder2::push), so without debug \
+             assertions number literals are corrupted and coerce_to_f64 panics. Enable them for that crate: \
+             [profile.release.package.just-kdl] debug-assertions = true in the workspace Cargo.toml, or \
+             pass --config 'profile.release.package.just-kdl.debug-assertions=true' to cargo bench"
+        );
+        std::process::exit(2);
+    }
+}
