@@ -59,29 +59,36 @@ pub struct SourceFile {
     pub text: Arc<str>,
     /// Byte offset of each line's start, so a position's line is a binary
     /// search rather than a scan from the top (diagnostics stay linear).
-    line_starts: Vec<u32>,
+    /// Found on first use: most files (schemas above all) are never
+    /// pointed into, and files are added on one thread.
+    line_starts: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl SourceFile {
     fn new(path: PathBuf, display: String, text: Arc<str>) -> SourceFile {
-        let line_starts = std::iter::once(0).chain(newline_offsets(&text).map(|i| i as u32 + 1)).collect::<Vec<u32>>();
-        SourceFile { path, display, text, line_starts }
+        SourceFile { path, display, text, line_starts: std::sync::OnceLock::new() }
+    }
+
+    fn line_starts(&self) -> &[u32] {
+        self.line_starts
+            .get_or_init(|| std::iter::once(0).chain(newline_offsets(&self.text).map(|i| i as u32 + 1)).collect())
     }
 
     /// 0-based line of a byte offset (offsets past the end are on the last line).
     pub fn line_of(&self, offset: usize) -> usize {
-        self.line_starts.partition_point(|&start| start as usize <= offset).saturating_sub(1)
+        self.line_starts().partition_point(|&start| start as usize <= offset).saturating_sub(1)
     }
 
     /// Number of lines (a final line without a newline counts).
     pub fn line_count(&self) -> usize {
-        self.line_starts.len()
+        self.line_starts().len()
     }
 
     /// Byte range of a 0-based line, without its line break.
     pub fn line_range(&self, line: usize) -> std::ops::Range<usize> {
-        let start = self.line_starts.get(line).map_or(self.text.len(), |&s| s as usize);
-        let next = self.line_starts.get(line + 1).map_or(self.text.len(), |&s| s as usize);
+        let line_starts = self.line_starts();
+        let start = line_starts.get(line).map_or(self.text.len(), |&s| s as usize);
+        let next = line_starts.get(line + 1).map_or(self.text.len(), |&s| s as usize);
         let text = self.text.as_bytes();
         let mut end = next;
         if end > start && text[end - 1] == b'\n' {
