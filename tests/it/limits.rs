@@ -120,6 +120,28 @@ fn an_import_chain_of_thousands_of_files_stops_at_the_depth_limit() {
 }
 
 #[test]
+fn event_schemas_nested_past_the_limit_are_refused_at_the_level_too_many() {
+    // JSON files are scanned only once they fail to load (serde_json stops
+    // at the bound itself); the report is the scan's, as for other formats.
+    let deep = 100_000;
+    let cases = [
+        ("e.avsc", format!("{}\"string\"{}", "{\"type\": \"array\", \"items\": ".repeat(deep), "}".repeat(deep))),
+        ("e.json", format!("{}true{}", "{\"items\": ".repeat(deep), "}".repeat(deep))),
+    ];
+    for (file, schema) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("mesh.kdl"), format!("mesh \"x\"\ntopic \"t\" {{ schema \"{file}\" }}\n")).unwrap();
+        fs::write(dir.path().join(file), &schema).unwrap();
+        let out = meshc_check(dir.path(), "json");
+        assert!(json_codes(&out).contains(&"MESH0056".to_string()), "{file}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let deep = report["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "MESH0056").unwrap().clone();
+        assert!(deep["message"].as_str().unwrap().contains("deeper than 128 levels"), "{file}: {deep}");
+        assert_eq!(deep["location"]["file"], file, "{deep}");
+    }
+}
+
+#[test]
 fn schemas_nested_past_the_limit_are_refused_before_parsing() {
     let deep = 100_000;
     let cases = [

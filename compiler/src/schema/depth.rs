@@ -67,6 +67,15 @@ pub(super) fn too_deep(text: &str, format: SchemaFormat) -> Option<usize> {
     None
 }
 
+/// Whether the format's parser refuses nesting past [`MAX_SCHEMA_DEPTH`]
+/// itself, in linear time: serde_json, which reads every JSON format first,
+/// stops at 128 levels. Such a text need only be scanned when it fails to
+/// load, to tell "too deep" from other errors (a third of the scan's cost
+/// was the JSON event schemas, which nearly always load).
+pub(super) fn parser_bounds_depth(format: SchemaFormat) -> bool {
+    matches!(format, SchemaFormat::Avro | SchemaFormat::JsonSchema | SchemaFormat::Jwks)
+}
+
 /// What counts as a string or a comment in each format.
 struct Syntax {
     single_quotes: bool,
@@ -193,6 +202,22 @@ mod tests {
         assert!(too_deep(&sequences, SchemaFormat::OpenApi).is_some());
         let siblings = "paths:\n  /a:\n    get: {}\n  /b:\n    get: {}\n".repeat(1000);
         assert_eq!(too_deep(&siblings, SchemaFormat::OpenApi), None);
+    }
+
+    #[test]
+    fn serde_json_refuses_what_the_scan_would() {
+        // `parser_bounds_depth` leans on this: a JSON text the scan finds too
+        // deep never parses, so scanning only the texts that fail loses nothing.
+        for format in [SchemaFormat::Avro, SchemaFormat::JsonSchema, SchemaFormat::Jwks] {
+            assert!(parser_bounds_depth(format));
+            let text = |levels: usize| nested("{\"a\": ", "}", levels - 1).replacen("{\"a\": }", "{\"a\": []}", 1);
+            assert!(serde_json::from_str::<serde_json::Value>(&text(MAX_SCHEMA_DEPTH - 1)).is_ok());
+            for levels in [MAX_SCHEMA_DEPTH + 1, 1000] {
+                assert!(too_deep(&text(levels), format).is_some(), "{levels}");
+                assert!(serde_json::from_str::<serde_json::Value>(&text(levels)).is_err(), "{levels}");
+            }
+        }
+        assert!(!parser_bounds_depth(SchemaFormat::OpenApi), "YAML is not bounded by serde_json");
     }
 
     #[test]

@@ -755,8 +755,11 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
     sink.extend(refusals.into_iter().flatten());
     let stage_one = |(r, &refused): (&SchemaRef, &bool)| -> Staged {
         let text = read_unless(fs, refused, &r.path, r.format)?;
-        if let Some(at) = depth::too_deep(&text, r.format) {
-            return Ok((text, Err(ParseError::TooDeep(at))));
+        let too_deep = |text: &str| depth::too_deep(text, r.format).map(ParseError::TooDeep);
+        // The parser of a JSON file stops at the depth bound itself: its text is scanned only if it fails.
+        let scan_first = !depth::parser_bounds_depth(r.format);
+        if let Some(deep) = scan_first.then(|| too_deep(&text)).flatten() {
+            return Ok((text, Err(deep)));
         }
         let parsed = match r.format {
             SchemaFormat::Proto => {
@@ -764,7 +767,11 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
             }
             format => parse(fs, format, &r.path, &text, &includes, &parsed_protos).map(|l| Stage::Loaded(Box::new(l))),
         };
-        Ok((text, parsed.map_err(|(message, range)| ParseError::Invalid(message, range))))
+        let parsed = parsed.map_err(|(message, range)| {
+            let deep = (!scan_first).then(|| too_deep(&text)).flatten();
+            deep.unwrap_or(ParseError::Invalid(message, range))
+        });
+        Ok((text, parsed))
     };
     // Files are parsed in parallel and sent, by index, to this thread, which
     // links each `.proto` file as soon as it and every file before it are
