@@ -70,8 +70,8 @@ pub(super) fn too_deep(text: &str, format: SchemaFormat) -> Option<usize> {
 /// Whether the format's parser refuses nesting past [`MAX_SCHEMA_DEPTH`]
 /// itself, in linear time: serde_json, which reads every JSON format first,
 /// stops at 128 levels. Such a text need only be scanned when it fails to
-/// load, to tell "too deep" from other errors (a third of the scan's cost
-/// was the JSON event schemas, which nearly always load).
+/// load, to tell "too deep" from other errors (JSON event schemas are most
+/// of a large mesh's schema files, and nearly all of them load).
 pub(super) fn parser_bounds_depth(format: SchemaFormat) -> bool {
     matches!(format, SchemaFormat::Avro | SchemaFormat::JsonSchema | SchemaFormat::Jwks)
 }

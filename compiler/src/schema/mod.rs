@@ -726,8 +726,29 @@ enum Stage {
 enum ParseError {
     /// Its parser's message, with where in the file if it says.
     Invalid(String, Option<Range<usize>>),
-    /// It nests past [`depth::MAX_SCHEMA_DEPTH`] at this offset; no parser ran.
+    /// It nests past [`depth::MAX_SCHEMA_DEPTH`] at this offset: no parser
+    /// ran, or (for a parser that stops at the bound itself) it failed.
     TooDeep(usize),
+}
+
+/// `parse` run on `text` unless the text nests past the depth bound. The
+/// text is scanned first where the parser recurses once per level; where the
+/// parser stops at the bound itself (JSON), only once it has failed, to tell
+/// "too deep" from other errors.
+fn parse_bounded<T>(
+    text: &str,
+    format: SchemaFormat,
+    parse: impl FnOnce() -> Result<T, (String, Option<Range<usize>>)>,
+) -> Result<T, ParseError> {
+    let too_deep = || depth::too_deep(text, format).map(ParseError::TooDeep);
+    let scan_first = !depth::parser_bounds_depth(format);
+    if let Some(deep) = scan_first.then(too_deep).flatten() {
+        return Err(deep);
+    }
+    parse().map_err(|(message, range)| {
+        let deep = if scan_first { None } else { too_deep() };
+        deep.unwrap_or(ParseError::Invalid(message, range))
+    })
 }
 
 /// Reads (through `fs`) and parses every schema the model references.
@@ -755,21 +776,11 @@ pub fn load(model: &Model, fs: &dyn FileSystem, sources: &mut Sources, sink: &mu
     sink.extend(refusals.into_iter().flatten());
     let stage_one = |(r, &refused): (&SchemaRef, &bool)| -> Staged {
         let text = read_unless(fs, refused, &r.path, r.format)?;
-        let too_deep = |text: &str| depth::too_deep(text, r.format).map(ParseError::TooDeep);
-        // The parser of a JSON file stops at the depth bound itself: its text is scanned only if it fails.
-        let scan_first = !depth::parser_bounds_depth(r.format);
-        if let Some(deep) = scan_first.then(|| too_deep(&text)).flatten() {
-            return Ok((text, Err(deep)));
-        }
-        let parsed = match r.format {
+        let parsed = parse_bounded(&text, r.format, || match r.format {
             SchemaFormat::Proto => {
                 contained(|| proto::parse(fs, &r.path, &text, &includes, &parsed_protos)).map(Stage::Proto)
             }
             format => parse(fs, format, &r.path, &text, &includes, &parsed_protos).map(|l| Stage::Loaded(Box::new(l))),
-        };
-        let parsed = parsed.map_err(|(message, range)| {
-            let deep = (!scan_first).then(|| too_deep(&text)).flatten();
-            deep.unwrap_or(ParseError::Invalid(message, range))
         });
         Ok((text, parsed))
     };
@@ -928,18 +939,16 @@ pub fn load_file(
     let file = sources.add(path.to_path_buf(), Arc::from(text));
     let text = Arc::clone(&sources.get(file).text);
     let kind = format.describe();
-    if let Some(at) = depth::too_deep(&text, format) {
-        return Err(Box::new(
+    match parse_bounded(&text, format, || parse(fs, format, path, &text, &[], &Arc::default())) {
+        Ok(loaded) => Ok(Schema::new(file, &text, loaded)),
+        Err(ParseError::TooDeep(at)) => Err(Box::new(
             Diagnostic::new(
                 Code::NestingTooDeep,
                 format!("the {kind} nests deeper than {} levels", depth::MAX_SCHEMA_DEPTH),
             )
             .at(Span::new(file, at..at + 1), format!("level {} starts here", depth::MAX_SCHEMA_DEPTH + 1)),
-        ));
-    }
-    match parse(fs, format, path, &text, &[], &Arc::default()) {
-        Ok(loaded) => Ok(Schema::new(file, &text, loaded)),
-        Err((message, range)) => {
+        )),
+        Err(ParseError::Invalid(message, range)) => {
             let d = Diagnostic::new(Code::InvalidSchema, format!("invalid {kind} `{shown}`: {message}"))
                 .help(format!("fix the {kind}; `meshc diff` compares versions that load"));
             Err(Box::new(match range {
@@ -1114,17 +1123,16 @@ pub mod fuzzing {
         let mut sources = Sources::new(path.parent().unwrap_or(Path::new(".")));
         let file = sources.add(path.to_path_buf(), Arc::from(text));
         let text = Arc::clone(&sources.get(file).text);
-        if let Some(at) = depth::too_deep(&text, format) {
-            let too_deep =
-                Diagnostic::new(Code::NestingTooDeep, "nested too deep").at(Span::new(file, at..at + 1), "here");
-            return (sources, Err(too_deep));
-        }
-        let schema =
-            match parse(fs, format, path, &text, &[], &Arc::default()) {
-                Ok(loaded) => Ok(Schema::new(file, &text, loaded)),
-                Err((message, range)) => Err(Diagnostic::new(Code::InvalidSchema, message)
-                    .at(Span::new(file, range.unwrap_or(0..0)), "error here")),
-            };
+        let schema = match parse_bounded(&text, format, || parse(fs, format, path, &text, &[], &Arc::default())) {
+            Ok(loaded) => Ok(Schema::new(file, &text, loaded)),
+            Err(ParseError::TooDeep(at)) => {
+                Err(Diagnostic::new(Code::NestingTooDeep, "nested too deep").at(Span::new(file, at..at + 1), "here"))
+            }
+            Err(ParseError::Invalid(message, range)) => {
+                Err(Diagnostic::new(Code::InvalidSchema, message)
+                    .at(Span::new(file, range.unwrap_or(0..0)), "error here"))
+            }
+        };
         (sources, schema)
     }
 }

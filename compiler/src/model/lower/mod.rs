@@ -278,8 +278,7 @@ pub fn lower(workspace: &Workspace, sources: &Sources, sink: &mut Sink) -> Model
         }
     }
     cx.tracing_without_mesh_tracing();
-    let labelled: Vec<_> = lowered.iter().map(|(node, id)| (*node, *id)).collect();
-    cx.compliance(&class_nodes, &labelled, &lowered_topics, &rule_nodes, &suppress_nodes);
+    cx.compliance(&class_nodes, &lowered, &lowered_topics, &rule_nodes, &suppress_nodes);
     // Service roles once services and gateways have ids: they take them in.
     for (node, name) in service_role_nodes {
         cx.service_role(node, name);
