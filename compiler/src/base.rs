@@ -69,9 +69,9 @@ impl SourceFile {
         SourceFile { path, display, text, line_starts: std::sync::OnceLock::new() }
     }
 
-    fn line_starts(&self) -> &[u32] {
-        self.line_starts
-            .get_or_init(|| std::iter::once(0).chain(newline_offsets(&self.text).map(|i| i as u32 + 1)).collect())
+    /// Byte offset of each line's start.
+    pub fn line_starts(&self) -> &[u32] {
+        self.line_starts.get_or_init(|| line_starts(&self.text))
     }
 
     /// 0-based line of a byte offset (offsets past the end are on the last line).
@@ -113,8 +113,9 @@ impl SourceFile {
     }
 }
 
-fn newline_offsets(text: &str) -> impl Iterator<Item = usize> + '_ {
-    text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i)
+/// Byte offset of each line's start in `text` (0 first; a line break ends a line).
+pub fn line_starts(text: &str) -> Vec<u32> {
+    std::iter::once(0).chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i as u32 + 1)).collect()
 }
 
 /// Every file read in a run (specs and schemas), addressed by [`FileId`].
@@ -269,6 +270,13 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 #[cfg(test)]
 mod read_tests {
     use super::*;
+
+    #[test]
+    fn a_line_starts_after_each_line_break() {
+        assert_eq!(line_starts(""), [0]);
+        assert_eq!(line_starts("a\nbb\n\nc"), [0, 2, 5, 6]);
+        assert_eq!(line_starts("a\r\nb\n"), [0, 3, 5]);
+    }
 
     #[test]
     fn redacting_masks_a_span_and_keeps_lines_and_offsets() {

@@ -43,13 +43,6 @@ pub struct SpecFile {
     pub line_starts: Vec<u32>,
 }
 
-impl SpecFile {
-    pub fn new(display: String, text: &str) -> SpecFile {
-        let newlines = text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i as u32 + 1);
-        SpecFile { display, line_starts: std::iter::once(0).chain(newlines).collect() }
-    }
-}
-
 impl Compliance {
     pub fn class(&self, id: DataClassId) -> &DataClass {
         &self.classes[id.index()]
@@ -630,10 +623,14 @@ mod tests {
     use super::*;
     use crate::base::FileId;
 
+    fn spec_file(display: &str, text: &str) -> SpecFile {
+        SpecFile { display: display.into(), line_starts: crate::base::line_starts(text) }
+    }
+
     #[test]
     fn a_span_is_located_by_file_and_one_based_line() {
         let compliance = Compliance {
-            files: vec![SpecFile::new("mesh.kdl".into(), "a\nbb\n\nc"), SpecFile::new("b.kdl".into(), "")],
+            files: vec![spec_file("mesh.kdl", "a\nbb\n\nc"), spec_file("b.kdl", "")],
             ..Compliance::default()
         };
         let at = |file, offset: usize| compliance.locate(Span::new(FileId(file), offset..offset + 1));

@@ -683,10 +683,24 @@ impl SecretKind {
 
 /// The kind of secret a spec string holds, if it holds one.
 pub fn literal_secret(text: &str) -> Option<SecretKind> {
-    if text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----") {
+    // Every string of a spec comes here (half a million at 10,000 services).
+    // Each kind of secret needs a byte that most of them (names, durations,
+    // paths) lack: one pass over the bytes says which kinds are possible,
+    // before any substring search or word split.
+    let (mut dash, mut quote, mut at, mut dots) = (false, false, false, 0u8);
+    for &byte in text.as_bytes() {
+        match byte {
+            b'-' => dash = true,
+            b'"' => quote = true,
+            b'@' => at = true,
+            b'.' => dots = dots.saturating_add(1),
+            _ => {}
+        }
+    }
+    if dash && text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----") {
         return Some(SecretKind::PemPrivateKey);
     }
-    if text.contains("\"kty\"") {
+    if quote && text.contains("\"kty\"") {
         if json_member(text, "kty").is_some_and(|v| v.starts_with("\"oct\"")) {
             return Some(SecretKind::SymmetricJwk);
         }
@@ -694,10 +708,11 @@ pub fn literal_secret(text: &str) -> Option<SecretKind> {
             return Some(SecretKind::PrivateJwk);
         }
     }
-    if text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'').any(is_jwt) {
+    // A JWT is three segments: two dots.
+    if dots >= 2 && text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'').any(is_jwt) {
         return Some(SecretKind::Jwt);
     }
-    if has_url_password(text) {
+    if at && has_url_password(text) {
         return Some(SecretKind::UrlPassword);
     }
     None

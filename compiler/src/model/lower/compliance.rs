@@ -295,7 +295,11 @@ impl Lower<'_> {
         }
         // Only spec files are loaded while lowering (schemas come later).
         // The compliance report and the probe plan point into them.
-        let files = self.sources.iter().map(|(_, f)| SpecFile::new(f.display.clone(), &f.text));
+        // The line starts are the sources' own, found once per file.
+        let files = self
+            .sources
+            .iter()
+            .map(|(_, f)| SpecFile { display: f.display.clone(), line_starts: f.line_starts().to_vec() });
         self.d.model.compliance.files = files.collect();
     }
 

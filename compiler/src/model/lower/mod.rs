@@ -31,7 +31,7 @@ use rayon::prelude::*;
 use super::events::StreamId;
 use super::values::SchemaFormat;
 use super::{GatewayId, Model, Placement, Resolver, SchemaId, SchemaRef, ServiceId, TopicId};
-use crate::base::{Sources, Span, Spanned};
+use crate::base::{FileId, Sources, Span, Spanned};
 use crate::diag::{suggestion, Code, Diagnostic, Sink};
 use crate::load::Workspace;
 use crate::syntax::Node;
@@ -317,6 +317,9 @@ struct Decls {
     /// Declared broker names, likewise.
     brokers: HashMap<String, (Option<super::events::BrokerId>, Span)>,
     schemas: HashMap<(PathBuf, SchemaFormat), SchemaId>,
+    /// Each schema path as a spec file spells it: most are named by many
+    /// nodes of one file (every service's API), resolved once per file.
+    schema_spellings: HashMap<(FileId, SchemaFormat), HashMap<String, SchemaId>>,
     retry_policies: HashMap<String, super::traffic::RetryPolicy>,
     /// `slo-policy` and `alert-policy` templates by name.
     slo_policies: HashMap<String, super::monitoring::Slo>,
@@ -499,6 +502,10 @@ impl Lower<'_> {
 
     /// Registers a schema file referenced from the file `span` lies in.
     fn schema_ref(&mut self, path: &Spanned<String>, format: SchemaFormat) -> SchemaId {
+        let spelled_in = (path.span.file, format);
+        if let Some(&id) = self.d.schema_spellings.get(&spelled_in).and_then(|s| s.get(&path.value)) {
+            return id;
+        }
         let resolved = self.relative_to_file(path);
         let next = SchemaId::new(self.d.model.schemas.len());
         let id = *self.d.schemas.entry((resolved.clone(), format)).or_insert(next);
@@ -512,6 +519,7 @@ impl Lower<'_> {
                 named_by_api: false,
             });
         }
+        self.d.schema_spellings.entry(spelled_in).or_default().insert(path.value.clone(), id);
         id
     }
 }
@@ -519,6 +527,36 @@ impl Lower<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A schema path is resolved against the file that spells it: the same
+    /// spelling in two directories is two schemas, two spellings of one
+    /// file (and a spelling repeated in one file) are one.
+    #[test]
+    fn schema_paths_are_resolved_per_file_that_spells_them() {
+        let root = std::path::Path::new("/workspace");
+        let mut fs = crate::base::fs::MemoryFs::new();
+        fs.insert(
+            root.join("mesh.kdl"),
+            "import \"a/topics.kdl\"\nimport \"b/topics.kdl\"\ntopic \"t1\" { schema \"a/e.json\"; }\n",
+        );
+        fs.insert(
+            root.join("a/topics.kdl"),
+            "topic \"t2\" { schema \"e.json\"; }\ntopic \"t3\" { schema \"./e.json\"; }\ntopic \"t4\" { schema \"e.json\"; }\n",
+        );
+        fs.insert(root.join("b/topics.kdl"), "topic \"t5\" { schema \"e.json\"; }\n");
+        fs.insert(root.join("a/e.json"), "{}");
+        fs.insert(root.join("b/e.json"), "{}");
+        let mut sources = Sources::new(root);
+        let mut sink = Sink::new();
+        let workspace = crate::load::load(&fs, &root.join("mesh.kdl"), &mut sources, &mut sink).unwrap();
+        let model = lower(&workspace, &sources, &mut sink);
+        let paths: Vec<&str> = model.schemas.iter().map(|s| s.display.as_str()).collect();
+        assert_eq!(paths, ["a/e.json", "b/e.json"]);
+        let schema_of =
+            |name: &str| model.topics.iter().find(|t| t.name.value == name).map(|t| t.current().schema.index());
+        let schemas: Vec<Option<usize>> = ["t1", "t2", "t3", "t4", "t5"].into_iter().map(schema_of).collect();
+        assert_eq!(schemas, [Some(0), Some(0), Some(0), Some(0), Some(1)]);
+    }
 
     /// Every "declared twice" goes through `declare_once`: the same text,
     /// the repeat's span, the first declaration's span.

@@ -72,14 +72,23 @@ pub fn unknown_child(child: &Node, parent: &str, known: &[&str], sink: &mut Sink
 }
 
 /// Tracks nodes that may appear once in a block and reports repeats.
+/// Most blocks have a handful of children: the first names are kept in a
+/// list searched in order (no hashing, no table to allocate), the rest in
+/// a map, so a block of many distinct (unknown) names stays linear.
 #[derive(Default)]
-pub struct Once(HashMap<String, Span>);
+pub struct Once<'a> {
+    few: Vec<(&'a str, Span)>,
+    more: HashMap<&'a str, Span>,
+}
 
-impl Once {
+impl<'a> Once<'a> {
+    const FEW: usize = 16;
+
     /// True the first time `node`'s name is seen; reports later repeats.
-    pub fn first(&mut self, node: &Node, sink: &mut Sink) -> bool {
-        match self.0.get(&node.name) {
-            Some(&first) => {
+    pub fn first(&mut self, node: &'a Node, sink: &mut Sink) -> bool {
+        let seen = self.few.iter().find(|(name, _)| *name == node.name).map(|&(_, span)| span);
+        match seen.or_else(|| self.more.get(node.name.as_str()).copied()) {
+            Some(first) => {
                 sink.push(
                     Diagnostic::new(Code::DuplicateName, format!("`{}` is given more than once", node.name))
                         .at(node.name_span, "repeated here")
@@ -89,7 +98,11 @@ impl Once {
                 false
             }
             None => {
-                self.0.insert(node.name.clone(), node.name_span);
+                if self.few.len() < Self::FEW {
+                    self.few.push((&node.name, node.name_span));
+                } else {
+                    self.more.insert(&node.name, node.name_span);
+                }
                 true
             }
         }
@@ -263,6 +276,34 @@ impl<D: std::ops::Deref<Target = super::Decls>> super::Lower<'_, D> {
             None if node.property(key).is_some() => None,
             None => Some(None),
             Some(text) => parse(&text, |t| Duration::parse(t), self.sink).map(Some),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::FileId;
+
+    /// Repeats are reported against the first node of the name, whether
+    /// the name is among the first few kept in the list or in the map.
+    #[test]
+    fn a_repeat_is_reported_against_the_first_of_its_name_among_many() {
+        let names: Vec<String> = (0..Once::FEW + 8).map(|i| format!("n{i}")).collect();
+        let text = format!("{} n1 n{}", names.join(" "), Once::FEW + 3).replace(' ', "\n");
+        let (document, errors) = crate::syntax::parse(FileId(0), &text);
+        assert!(errors.is_empty(), "{errors:?}");
+        let (mut once, mut sink) = (Once::default(), Sink::new());
+        let firsts: Vec<bool> = document.nodes.iter().map(|node| once.first(node, &mut sink)).collect();
+        assert_eq!(firsts.iter().filter(|&&first| !first).count(), 2);
+        assert!(!firsts[names.len()] && !firsts[names.len() + 1]);
+        let reported = sink.into_sorted();
+        let first_of = |name: &str| document.nodes.iter().find(|n| n.name == name).unwrap().name_span;
+        let repeat_of = |i: usize| document.nodes[names.len() + i].name_span;
+        for (i, name) in ["n1".to_string(), format!("n{}", Once::FEW + 3)].iter().enumerate() {
+            let d = reported.iter().find(|d| d.primary.as_ref().is_some_and(|p| p.span == repeat_of(i))).unwrap();
+            assert_eq!(d.message, format!("`{name}` is given more than once"));
+            assert_eq!(d.secondary[0].span, first_of(name));
         }
     }
 }
