@@ -10,8 +10,9 @@ fn main() -> std::process::ExitCode {
     without_transparent_huge_pages();
     // An operator's own setting stands (docs/deployment.md).
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        let delay = purge_delay_ms(std::env::args_os().nth(1).as_deref());
         // SAFETY: mi_option_set stores a number that purging reads each time.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, delay) };
     }
     meshc::cli::main()
 }
@@ -20,12 +21,23 @@ fn main() -> std::process::ExitCode {
 /// libmimalloc-sys names no constant for; a test below pins it.
 const MI_OPTION_PURGE_DELAY: mi_option_t = 15;
 
-/// Freed memory goes back to the system after this many milliseconds.
-/// mimalloc v3 waits 1,000 (its arenas ten times that), which for a build of
-/// a few seconds means never: at 10,000 services `meshc build`'s peak RSS was
-/// 600–626 MB, 558 MB with 100 ms at the same CPU time (0 saves 20 MB more
-/// for 10 % more time; docs/benchmarks.md).
-const PURGE_DELAY_MS: c_long = 100;
+/// How long freed memory stays with the process before it goes back to the
+/// system, for the command given first on the command line (docs/benchmarks.md).
+///
+/// `meshc build` frees each backend's output as the writer takes it: after
+/// 100 ms, so its peak RSS at 10,000 services stays near 560 MB (mimalloc
+/// v3's default 1,000 ms, ten times that for arenas, means never within a
+/// build: 600–626 MB). `check` and `diff` end with their compilation, and
+/// what they free (the syntax trees) is allocated again at once by schema
+/// loading: returning it only to fault it back cost `meshc check` a third
+/// of its system time (0.3 s at 10,000 services) for 65 MB less RSS.
+fn purge_delay_ms(command: Option<&std::ffi::OsStr>) -> c_long {
+    const NEVER: c_long = -1;
+    match command.and_then(|c| c.to_str()) {
+        Some("check" | "diff") => NEVER,
+        _ => 100,
+    }
+}
 
 /// mimalloc advises the kernel to back its arenas with transparent huge
 /// pages; a compile touches them sparsely, so each first touch zeroed 2 MiB:
@@ -60,5 +72,15 @@ mod tests {
         }
         assert_eq!(default(MI_OPTION_PURGE_DELAY - 1), 1);
         assert_eq!(default(MI_OPTION_PURGE_DELAY + 1), 0);
+    }
+
+    #[test]
+    fn only_commands_that_end_with_their_compilation_keep_freed_memory() {
+        let delay = |arg: Option<&str>| purge_delay_ms(arg.map(std::ffi::OsStr::new));
+        assert_eq!(delay(Some("check")), -1);
+        assert_eq!(delay(Some("diff")), -1);
+        for other in [Some("build"), Some("certs"), Some("--help"), None] {
+            assert_eq!(delay(other), 100, "{other:?}");
+        }
     }
 }

@@ -10,8 +10,10 @@
 //! The rules about the medium itself (FIFOs and devices refused without
 //! blocking, reads capped by bytes actually read) are [`DiskFs`]'s.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 mod disk;
 pub mod git;
@@ -105,18 +107,25 @@ pub enum Refusal {
 pub struct ReadableRoots {
     /// Each root with its symlinks resolved; a root that does not resolve admits nothing.
     resolved: Vec<PathBuf>,
+    /// The real path of each directory checked files were in (`None`: it
+    /// does not resolve). Schema files share a few directories; resolving
+    /// each file's whole path cost a `readlink` per component per file.
+    real_dirs: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
 }
 
 impl ReadableRoots {
     pub fn new(fs: &dyn FileSystem, roots: &[PathBuf]) -> Self {
-        ReadableRoots { resolved: roots.iter().filter_map(|root| fs.canonicalize(root).ok()).collect() }
+        ReadableRoots {
+            resolved: roots.iter().filter_map(|root| fs.canonicalize(root).ok()).collect(),
+            real_dirs: Mutex::default(),
+        }
     }
 
     /// Checks where a file a spec names really is, symlinks resolved, before
     /// it is read: never under [`SYSTEM_DIRS`], and inside one of the roots.
     /// A path that does not resolve passes: reading it reports the missing file.
     pub fn check(&self, fs: &dyn FileSystem, path: &Path) -> Result<(), Refusal> {
-        let Ok(real) = fs.canonicalize(path) else {
+        let Some(real) = self.real_path(fs, path) else {
             return if in_system_dir(path) { Err(Refusal::System) } else { Ok(()) };
         };
         if in_system_dir(path) || in_system_dir(&real) {
@@ -126,6 +135,33 @@ impl ReadableRoots {
         } else {
             Err(Refusal::Outside)
         }
+    }
+
+    /// What [`FileSystem::canonicalize`] makes of `path`, with its directory
+    /// resolved once for all files in it: a file that is no symlink is
+    /// its real directory joined with its name.
+    fn real_path(&self, fs: &dyn FileSystem, path: &Path) -> Option<PathBuf> {
+        let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+        let (Some(dir), Some(name)) = (dir, path.file_name()) else {
+            return fs.canonicalize(path).ok();
+        };
+        if fs.is_symlink(path) {
+            return fs.canonicalize(path).ok();
+        }
+        let real_dir = self.real_dir(fs, dir)?;
+        fs.kind(path).ok().map(|_| real_dir.join(name))
+    }
+
+    fn real_dir(&self, fs: &dyn FileSystem, dir: &Path) -> Option<PathBuf> {
+        let known = |dirs: &HashMap<PathBuf, Option<PathBuf>>| dirs.get(dir).cloned();
+        // A poisoned lock only means another thread panicked; the map is whole.
+        if let Some(real) = known(&self.real_dirs.lock().unwrap_or_else(|e| e.into_inner())) {
+            return real;
+        }
+        // Resolved unlocked (two threads may both resolve a directory: same answer).
+        let real = fs.canonicalize(dir).ok();
+        self.real_dirs.lock().unwrap_or_else(|e| e.into_inner()).insert(dir.to_path_buf(), real.clone());
+        real
     }
 }
 

@@ -133,4 +133,31 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", &escape).unwrap();
         assert_eq!(allowed.check(&DiskFs, &escape), Err(Refusal::Outside));
     }
+
+    /// Each directory is resolved once for all files checked in it; the
+    /// answers are those of resolving every file's whole path.
+    #[test]
+    fn files_in_a_symlinked_directory_are_where_the_link_leads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("ws"), dir.path().join("elsewhere"));
+        std::fs::create_dir_all(root.join("schemas")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        for name in ["a.json", "b.json"] {
+            std::fs::write(outside.join(name), "{}").unwrap();
+            std::fs::write(root.join("schemas").join(name), "{}").unwrap();
+        }
+        std::os::unix::fs::symlink(&outside, root.join("linked")).unwrap();
+        std::os::unix::fs::symlink(root.join("schemas"), outside.join("back")).unwrap();
+        let allowed = ReadableRoots::new(&DiskFs, std::slice::from_ref(&root));
+        for _ in 0..2 {
+            assert_eq!(allowed.check(&DiskFs, &root.join("linked/a.json")), Err(Refusal::Outside));
+            assert_eq!(allowed.check(&DiskFs, &root.join("linked/b.json")), Err(Refusal::Outside));
+            assert_eq!(allowed.check(&DiskFs, &root.join("linked/missing.json")), Ok(()));
+            assert_eq!(allowed.check(&DiskFs, &root.join("schemas/a.json")), Ok(()));
+            assert_eq!(allowed.check(&DiskFs, &outside.join("back/a.json")), Ok(()));
+            assert_eq!(allowed.check(&DiskFs, &root.join("schemas/../linked/a.json")), Err(Refusal::Outside));
+            assert_eq!(allowed.check(&DiskFs, &root.join("linked/..")), Err(Refusal::Outside));
+            assert_eq!(allowed.check(&DiskFs, &root.join("schemas/a.json/")), Ok(()));
+        }
+    }
 }
