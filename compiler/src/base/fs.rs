@@ -153,9 +153,9 @@ impl ReadableRoots {
     }
 
     fn real_dir(&self, fs: &dyn FileSystem, dir: &Path) -> Option<PathBuf> {
-        let known = |dirs: &HashMap<PathBuf, Option<PathBuf>>| dirs.get(dir).cloned();
         // A poisoned lock only means another thread panicked; the map is whole.
-        if let Some(real) = known(&self.real_dirs.lock().unwrap_or_else(|e| e.into_inner())) {
+        let known = self.real_dirs.lock().unwrap_or_else(|e| e.into_inner()).get(dir).cloned();
+        if let Some(real) = known {
             return real;
         }
         // Resolved unlocked (two threads may both resolve a directory: same answer).

@@ -1033,9 +1033,10 @@ fn max_bytes(format: SchemaFormat) -> u64 {
 /// A schema file read and parsed (or why not), before linking.
 type Staged = std::io::Result<(String, Result<Stage, ParseError>)>;
 
-/// Receives the index of each `.proto` file of one load as its slot is
-/// filled (in any order) and links the files into the linker in model
-/// order, each as soon as it and every `.proto` file before it are in:
+/// Links the `.proto` files of one load (`protos`: their slots) into the
+/// linker in model order, each as soon as its slot and those of every
+/// `.proto` file before it are filled; each message on `receiver` says a
+/// `.proto` file's slot was (the slot is filled before it is sent). Returns
 /// where each file's pool is, and the linker.
 fn link_in_order(
     receiver: &std::sync::mpsc::Receiver<usize>,
@@ -1044,14 +1045,10 @@ fn link_in_order(
     parsed: &proto::ParsedFiles,
 ) -> (Vec<Option<usize>>, proto::Linker) {
     let mut linker = proto::Linker::default();
-    let mut arrived = vec![false; slots.len()];
     let mut placed = vec![None; slots.len()];
     let mut next = protos.iter().peekable();
-    for i in receiver.iter() {
-        if let Some(arrived) = arrived.get_mut(i) {
-            *arrived = true;
-        }
-        while let Some(&at) = next.next_if(|&&at| arrived[at]) {
+    for _ in receiver.iter() {
+        while let Some(&at) = next.next_if(|&&at| slots[at].get().is_some()) {
             if let Some(Ok((_, Ok(Stage::Proto(file))))) = slots[at].get() {
                 placed[at] = linker.add(file, parsed);
             }
